@@ -1,0 +1,3 @@
+from nso_install.cli import main
+
+main()
