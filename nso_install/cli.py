@@ -1,0 +1,218 @@
+"""The command line: a thin click layer over the library.
+
+The only module that prints, reads options, or exits.  Library errors
+(:class:`NsoInstallError`) become one paragraph on stderr (and a JSON error object with
+``--json``) and a non-zero exit code: 1 for failures, 2 for bad usage, 3 when locked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import NotSupportedYet, NsoInstallError, UsageError
+from .secret import json_default
+
+CONTEXT = dict(help_option_names=["-h", "--help"], max_content_width=100)
+
+
+class Progress:
+    """Extraction progress on stderr, only for a terminal; throttled to ~10 updates/s."""
+
+    def __init__(self, label: str):
+        self.label = label
+        self.last = 0.0
+        self.shown = False
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self.last < 0.1 and done < total:
+            return
+        self.last = now
+        pct = 100 * done // total if total else 100
+        bar = "#" * (pct * 30 // 100)
+        click.echo(f"\r{self.label} [{bar:<30}] {pct:3d}% {done / 1e6:7.1f} MB", nl=False, err=True)
+        self.shown = True
+
+    def finish(self) -> None:
+        if self.shown:
+            click.echo("", err=True)
+
+
+def fail(e: NsoInstallError, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({"version": 1, "result": "error", "error": e.as_dict()}, default=json_default))
+    click.echo(f"Error: {e.message}", err=True)
+    if e.hint:
+        click.echo(f"Hint: {e.hint}", err=True)
+    sys.exit(e.exit_code)
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, prog_name="nso-install")
+def main() -> None:
+    """Install and harden Cisco NSO: gather facts, plan small actions, show or apply them."""
+
+
+def _print_report(report, *, as_json: bool, diff: bool, verbose: int, quiet: bool, header: str) -> None:
+    if as_json:
+        click.echo(json.dumps(report.as_dict(with_diff=diff), indent=2, default=json_default))
+        return
+    if not quiet:
+        click.echo(header)
+        for rec in report.records:
+            o = rec.outcome
+            shown = rec.changed if report.mode == "applied" else o.changed
+            if not shown and not verbose and not o.warning:
+                continue
+            status = ("changed" if report.mode == "applied" else "change") if shown else "ok"
+            if o.conflict:
+                status = "kept"
+            click.echo(f"  {status:<8} {rec.action.kind:<10} {rec.action.path}  ({o.detail})")
+            if diff and o.diff and shown:
+                for line in o.diff.rstrip("\n").splitlines():
+                    click.echo(f"      {line}")
+        for note in report.notes:
+            click.echo(f"note: {note}")
+    for w in report.warnings:
+        click.echo(f"warning: {w}", err=True)
+    n = report.changes
+    total = len(report.records)
+    if report.mode == "check":
+        click.echo(f"Check: {n} to change, {total - n} ok (nothing was changed).")
+    else:
+        click.echo(f"Done: {n} changed, {total - n} ok." + (" Nothing to do." if n == 0 else ""))
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("distribution", type=click.Path(exists=False, dir_okay=True, path_type=Path))
+@click.argument("local_dir_arg", metavar="[LOCAL_INSTALL_DIR]", required=False)
+@click.option("--local-install", "local_install", metavar="DIR",
+              help="Local install into DIR (one directory, no root needed). A bare DIR argument means the same.")
+@click.option("--system-install", is_flag=True, help="System install: /opt/ncs, /etc/ncs, /var/opt/ncs, /var/log/ncs.")
+@click.option("--install-dir", default="/opt/ncs", show_default=True, help="Static files: INSTALL_DIR/ncs-VSN and current.")
+@click.option("--config-dir", default="/etc/ncs", show_default=True, help="Configuration files (ncs.conf, keys).")
+@click.option("--run-dir", default="/var/opt/ncs", show_default=True, help="Run-time state (CDB, packages).")
+@click.option("--log-dir", default="/var/log/ncs", show_default=True, help="Log files.")
+@click.option("--run-as-user", metavar="USER", help="Run NSO as USER (created if missing). System install only.")
+@click.option("--keep-ncs-setup", is_flag=True, help="Keep bin/ncs-setup (system installs drop it).")
+@click.option("--non-interactive", is_flag=True, help="Never ask (nso-install never asks; accepted for compatibility).")
+@click.option("--ignore-init-scripts", is_flag=True, help="Install neither a systemd unit nor a SysV script (containers).")
+@click.option("--ignore-systemd-script", is_flag=True, help="Install the SysV script /etc/init.d/ncs instead of the systemd unit.")
+@click.option("--fips-install", is_flag=True, help="FIPS 140-3 install (fips-mode in ncs.conf).")
+@click.option("--activate", is_flag=True, help="Switch INSTALL_DIR/current to this version if it points elsewhere.")
+@click.option("--profile", type=click.Choice(["production", "development"]),
+              help="ncs.conf profile [default: production for system installs, development for local ones].")
+@click.option("--values", "values_files", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="ncs.conf values file (TOML or YAML); may repeat.")
+@click.option("--set", "sets", multiple=True, metavar="PATH=VALUE", help="Set one ncs.conf value; wins over --values.")
+@click.option("--force-conf", is_flag=True, help="Replace administrator-edited config files (a timestamped backup is kept).")
+@click.option("--root", "root", type=click.Path(file_okay=False, path_type=Path),
+              help="Staging root: every path (also /etc and /opt) lands under DIR. For image builds and tests.")
+@click.option("--check", is_flag=True, help="Show the plan; change nothing.")
+@click.option("--diff", is_flag=True, help="Show content and attribute changes (secrets are always masked).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
+@click.option("--lock-timeout", type=float, default=0.0, show_default=True, help="Seconds to wait for another run's lock.")
+@click.option("--skip-verification", is_flag=True, help="Do not verify a signed.bin's signature.")
+@click.option("-v", "--verbose", count=True, help="Also list actions that are already satisfied.")
+@click.option("-q", "--quiet", is_flag=True, help="Only the summary line and warnings.")
+def install(distribution, local_dir_arg, local_install, system_install, install_dir, config_dir, run_dir, log_dir,
+            run_as_user, keep_ncs_setup, non_interactive, ignore_init_scripts, ignore_systemd_script, fips_install,
+            activate, profile, values_files, sets, force_conf, root, check, diff, as_json, lock_timeout,
+            skip_verification, verbose, quiet):
+    """Install the NSO DISTRIBUTION (directory, .tar.gz/.tgz/.tar, installer.bin or signed.bin).
+
+    \b
+    Examples:
+      nso-install install nso-6.5.3.linux.x86_64.installer.bin --system-install
+      nso-install install nso-6.5.3.linux.x86_64.tar.gz --system-install --root /tmp/stage --check --diff
+      nso-install install nso-6.5.3.linux.x86_64.installer.bin --local-install ~/nso-6.5.3
+    """
+    try:
+        from .dist import open_distribution
+        from .engine import Env, State, apply, evaluate, locked
+        from .layout import InstallOptions, build_plan
+        from .target import Target
+
+        local = local_install or local_dir_arg
+        if local_install and local_dir_arg:
+            raise UsageError("two-local-dirs", "both --local-install and a LOCAL_INSTALL_DIR argument were given.",
+                             "Give the directory once.")
+        if local and system_install:
+            raise UsageError("two-kinds", "--system-install and a local install directory were both given.",
+                             "Choose one kind of install.")
+        if not local and not system_install:
+            raise UsageError("no-install-kind", "neither --system-install nor a local install directory was given.",
+                             "Pass --system-install, or --local-install DIR.")
+        if local:
+            ctx = click.get_current_context()
+            for name in ("install_dir", "config_dir", "run_dir", "log_dir"):
+                if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE:
+                    raise UsageError("system-only-option", f"--{name.replace('_', '-')} applies to system installs only.",
+                                     "Drop it for a local install (everything goes into the one directory).")
+            if run_as_user:
+                raise UsageError("system-only-option", "--run-as-user applies to system installs only.",
+                                 "Drop it, or use --system-install.")
+            local = os.path.abspath(os.path.expanduser(local)) if not root else local
+        if ignore_init_scripts and ignore_systemd_script:
+            raise UsageError("conflicting-options", "--ignore-init-scripts and --ignore-systemd-script exclude each other.",
+                             "--ignore-init-scripts installs no script at all; drop one of them.")
+        if run_as_user:
+            raise NotSupportedYet("--run-as-user", "user creation and privileged binaries are the next milestone")
+        values = {}
+        if values_files or sets:
+            from .conf import load_values
+            values = load_values(values_files, sets)
+
+        target = Target.at(root)
+        if not check and not target.staged and system_install and os.geteuid() != 0:
+            raise UsageError("needs-root", "a system install writes to /opt, /etc and /var and must run as root.",
+                             "Run it as root (sudo), use --check to preview, or --root DIR to stage into a directory.")
+        opts = InstallOptions(system=bool(system_install), local_dir=local, install_dir=install_dir,
+                              config_dir=config_dir, run_dir=run_dir, log_dir=log_dir, run_as_user=run_as_user,
+                              keep_ncs_setup=keep_ncs_setup, non_interactive=non_interactive,
+                              ignore_init_scripts=ignore_init_scripts, ignore_systemd_script=ignore_systemd_script,
+                              fips_install=fips_install, activate=activate, profile=profile, values=values)
+        dist = open_distribution(distribution, skip_verification=skip_verification)
+        plan = build_plan(opts, dist)
+        show_progress = sys.stderr.isatty() and not as_json and not quiet
+        progress = Progress(f"unpacking NSO {dist.version}") if show_progress else None
+        env = Env(target, State(target, opts.state_path), force_conf=force_conf, progress=progress)
+        kind = "system" if opts.system else "local"
+        where = f" (staging root {target.root})" if target.staged else ""
+        header = f"nso-install: {kind} install of NSO {dist.version} from {dist.kind} {dist.source.name}{where}"
+        if check:
+            report = evaluate(plan, env)
+        else:
+            if target.staged:
+                os.makedirs(target.root, exist_ok=True)
+            lock_dir = target.host(os.path.dirname(opts.state_path) if opts.system else os.path.dirname(local))
+            with locked(lock_dir, create=True, timeout=lock_timeout):
+                try:
+                    report = apply(plan, env)
+                finally:
+                    if progress:
+                        progress.finish()
+        _print_report(report, as_json=as_json, diff=diff, verbose=verbose, quiet=quiet, header=header)
+    except NsoInstallError as e:
+        fail(e, as_json)
+
+
+@main.command("sample-dist", context_settings=CONTEXT)
+@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--version", "version", default="6.5.3", show_default=True, help="NSO version of the fake distribution.")
+@click.option("--format", "fmt", default="tar.gz", show_default=True,
+              type=click.Choice(["dir", "tar.gz", "tar", "installer.bin", "signed.bin"]))
+@click.option("--padding-files", default=0, show_default=True, help="Extra filler files (for benchmarks).")
+def sample_dist(dest, version, fmt, padding_files):
+    """Write a small fake NSO distribution (same tree, stub executables) into DEST and print its path."""
+    from .sample import make_sample_distribution
+
+    dest.mkdir(parents=True, exist_ok=True)
+    click.echo(make_sample_distribution(dest, version, fmt, padding_files=padding_files))

@@ -1,0 +1,214 @@
+"""Facts about the target: read-only, gathered lazily and cached per evaluation.
+
+A :class:`Facts` instance never writes.  The executor builds a fresh one before checking
+each action, so an action always judges the file system as it is at that moment.
+Secrets never enter facts: a secret file is described by kind, owner, mode and size only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import psutil
+
+from .target import Target
+
+ABSENT, FILE, DIR, LINK, OTHER = "absent", "file", "dir", "link", "other"
+
+
+@dataclass(frozen=True)
+class PathFact:
+    path: str
+    kind: str
+    mode: int | None = None  # permission bits incl. setuid/setgid/sticky (st_mode & 0o7777)
+    uid: int | None = None
+    gid: int | None = None
+    size: int | None = None
+    link: str | None = None  # symlink target, as stored
+
+    @property
+    def exists(self) -> bool:
+        return self.kind != ABSENT
+
+
+@dataclass(frozen=True)
+class UserEntry:
+    name: str
+    uid: int
+    gid: int
+    home: str
+    shell: str
+
+
+@dataclass(frozen=True)
+class GroupEntry:
+    name: str
+    gid: int
+    members: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Accounts:
+    users: dict[str, UserEntry] = field(default_factory=dict)
+    groups: dict[str, GroupEntry] = field(default_factory=dict)
+
+    def uid(self, name: str) -> int | None:
+        if name == "root":
+            return 0
+        u = self.users.get(name)
+        return u.uid if u else None
+
+    def gid(self, name: str) -> int | None:
+        if name == "root":
+            return 0
+        g = self.groups.get(name)
+        return g.gid if g else None
+
+    def user_name(self, uid: int | None) -> str:
+        for u in self.users.values():
+            if u.uid == uid:
+                return u.name
+        return "root" if uid == 0 else str(uid)
+
+    def group_name(self, gid: int | None) -> str:
+        for g in self.groups.values():
+            if g.gid == gid:
+                return g.name
+        return "root" if gid == 0 else str(gid)
+
+
+def parse_passwd(text: str) -> dict[str, UserEntry]:
+    users = {}
+    for line in text.splitlines():
+        parts = line.split(":")
+        if len(parts) < 7 or line.startswith("#"):
+            continue
+        try:
+            users[parts[0]] = UserEntry(parts[0], int(parts[2]), int(parts[3]), parts[5], parts[6])
+        except ValueError:
+            continue
+    return users
+
+
+def parse_group(text: str) -> dict[str, GroupEntry]:
+    groups = {}
+    for line in text.splitlines():
+        parts = line.split(":")
+        if len(parts) < 4 or line.startswith("#"):
+            continue
+        try:
+            members = tuple(m for m in parts[3].split(",") if m)
+            groups[parts[0]] = GroupEntry(parts[0], int(parts[2]), members)
+        except ValueError:
+            continue
+    return groups
+
+
+@dataclass(frozen=True)
+class MountFact:
+    mountpoint: str
+    fstype: str
+    options: tuple[str, ...]
+
+    @property
+    def nosuid(self) -> bool:
+        return "nosuid" in self.options
+
+
+def mount_of(host_path: Path) -> MountFact | None:
+    """The mount that holds ``host_path`` (longest matching mount point), via psutil."""
+    best = None
+    path = os.path.abspath(host_path)
+    for part in psutil.disk_partitions(all=True):
+        mp = part.mountpoint
+        if path == mp or path.startswith(mp.rstrip("/") + "/") or mp == "/":
+            if best is None or len(mp) > len(best.mountpoint):
+                best = MountFact(mp, part.fstype, tuple(part.opts.split(",")))
+    return best
+
+
+def no_new_privs() -> bool:
+    """True when this process runs with no_new_privs (setuid has no effect for it and its children)."""
+    try:
+        for line in Path(f"/proc/{os.getpid()}/status").read_text().splitlines():
+            if line.startswith("NoNewPrivs:"):
+                return line.split()[1] == "1"
+    except OSError:
+        pass
+    return False
+
+
+class Facts:
+    """Lazy, cached, read-only view of the target."""
+
+    def __init__(self, target: Target):
+        self.target = target
+        self._paths: dict[str, PathFact] = {}
+        self._digests: dict[str, str | None] = {}
+        self._accounts: Accounts | None = None
+
+    def path(self, tpath: str | PurePosixPath) -> PathFact:
+        key = str(tpath)
+        if key not in self._paths:
+            self._paths[key] = self._stat(key)
+        return self._paths[key]
+
+    def _stat(self, tpath: str) -> PathFact:
+        host = self.target.host(tpath)
+        try:
+            st = os.lstat(host)
+        except FileNotFoundError:
+            return PathFact(tpath, ABSENT)
+        except NotADirectoryError:
+            return PathFact(tpath, ABSENT)
+        m = st.st_mode
+        if stat.S_ISLNK(m):
+            kind, link = LINK, os.readlink(host)
+        else:
+            kind = FILE if stat.S_ISREG(m) else DIR if stat.S_ISDIR(m) else OTHER
+            link = None
+        return PathFact(tpath, kind, stat.S_IMODE(m), st.st_uid, st.st_gid, st.st_size, link)
+
+    def read(self, tpath: str | PurePosixPath) -> bytes | None:
+        """Contents of a regular file (never through a link); None if absent or not a file."""
+        if self.path(tpath).kind != FILE:
+            return None
+        fd = os.open(self.target.host(tpath), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as f:
+            return f.read()
+
+    def sha256(self, tpath: str | PurePosixPath) -> str | None:
+        key = str(tpath)
+        if key not in self._digests:
+            if self.path(key).kind != FILE:
+                self._digests[key] = None
+            else:
+                h = hashlib.sha256()
+                fd = os.open(self.target.host(key), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                with os.fdopen(fd, "rb") as f:
+                    for chunk in iter(lambda: f.read(1 << 16), b""):
+                        h.update(chunk)
+                self._digests[key] = h.hexdigest()
+        return self._digests[key]
+
+    @property
+    def accounts(self) -> Accounts:
+        if self._accounts is None:
+            self._accounts = Accounts(
+                parse_passwd((self.read("/etc/passwd") or b"").decode(errors="replace")),
+                parse_group((self.read("/etc/group") or b"").decode(errors="replace")),
+            )
+        return self._accounts
+
+    def listdir(self, tpath: str | PurePosixPath) -> list[str]:
+        if self.path(tpath).kind != DIR:
+            return []
+        return sorted(os.listdir(self.target.host(tpath)))
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

@@ -1,0 +1,195 @@
+"""What an install should look like: options in, ordered list of actions out (pure).
+
+System install layout as NSO's installer makes it (facts sheet sections 3-4):
+INSTALL_DIR/ncs-VSN + ``current``, CONFIG_DIR, RUN_DIR with its subdirectories,
+LOG_DIR, profile scripts, service unit, logrotate defaults.  Local install: one directory.
+Owners and modes are the strictest that work; each choice is documented in docs/security.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from . import keys
+from .actions import (Absent, Action, Attrs, ConfFile, Directory, File, InstallTree, SecretFile,
+                      Symlink)
+from .errors import UsageError
+from .target import normalize
+from .templating import render
+
+STATE_DIR_SYSTEM = "/var/lib/nso-install"
+RUN_SUBDIRS = ("cdb", "packages", "state", "rollbacks", "scripts", "backups")
+ROTATED_LOGS = ("ncs.log", "devel.log", "audit.log", "audit-network.log", "netconf.log", "snmp.log",
+                "xpath.trace", "ncs-java-vm.log", "ncs-python-vm*.log", "localhost:8080.access")
+
+
+@dataclass(frozen=True)
+class InstallOptions:
+    """Every ncs-installer(1) option, plus ours.  Paths are target paths."""
+
+    system: bool = True
+    local_dir: str | None = None
+    install_dir: str = "/opt/ncs"
+    config_dir: str = "/etc/ncs"
+    run_dir: str = "/var/opt/ncs"
+    log_dir: str = "/var/log/ncs"
+    run_as_user: str | None = None
+    keep_ncs_setup: bool = False
+    non_interactive: bool = False
+    ignore_init_scripts: bool = False
+    ignore_systemd_script: bool = False
+    fips_install: bool = False
+    activate: bool = False
+    profile: str | None = None
+    values: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        for name in ("install_dir", "config_dir", "run_dir", "log_dir", "local_dir"):
+            value = getattr(self, name)
+            if value is not None:
+                p = normalize(value)
+                if p == PurePosixPath("/"):
+                    raise UsageError("root-dir", f"--{name.replace('_', '-')} cannot be '/'.",
+                                     "Give a dedicated directory.")
+                object.__setattr__(self, name, str(p))
+        if not self.system and not self.local_dir:
+            raise UsageError("no-install-kind", "neither --system-install nor a local install directory was given.",
+                             "Pass --system-install, or --local-install DIR.")
+
+    @property
+    def state_path(self) -> str:
+        if self.system:
+            return f"{STATE_DIR_SYSTEM}/state.json"
+        return f"{self.local_dir}/.nso-install/state.json"
+
+    @property
+    def effective_profile(self) -> str:
+        return self.profile or ("production" if self.system else "development")
+
+
+ROOT = Attrs(0o755)
+
+
+def _ancestors(paths: list[str], managed: set[str], trees: set[str]) -> list[Action]:
+    """Directories that must exist above the managed paths; created if missing, never altered."""
+    out, seen = [], set()
+    for p in paths:
+        for parent in reversed(PurePosixPath(p).parents):
+            s = str(parent)
+            if s == "/" or s in managed or s in seen:
+                continue
+            if any(parent.is_relative_to(t) for t in trees):
+                continue  # comes with the unpacked distribution
+            seen.add(s)
+            out.append(Directory(s, Attrs(0o755), "parent directory", enforce=False))
+    return out
+
+
+def with_parents(actions: list[Action]) -> list[Action]:
+    """Insert (before the first action that needs it) every missing system parent directory."""
+    managed = {a.path for a in actions if isinstance(a, (Directory, InstallTree))}
+    trees = {a.path for a in actions if isinstance(a, InstallTree)}
+    result, seen = [], set()
+    for a in actions:
+        for d in _ancestors([a.path], managed, trees):
+            if d.path not in seen:
+                seen.add(d.path)
+                result.append(d)
+        result.append(a)
+    return result
+
+
+def ncs_conf(opts: InstallOptions, version: str, kind: str) -> bytes:
+    from . import conf  # ncs.conf rendering and validation
+
+    ctx = conf.ConfContext(install_kind=kind, profile=opts.effective_profile, version=version,
+                           fips=opts.fips_install, config_dir=opts.config_dir, run_dir=opts.run_dir,
+                           log_dir=opts.log_dir, install_dir=opts.install_dir)
+    return conf.render_ncs_conf(ctx, opts.values).encode()
+
+
+def ncsrc_files(ncs_dir: str, version: str, owner: str | None, group: str | None) -> list[Action]:
+    ctx = dict(ncs_dir=ncs_dir, version=version, extra_env=[])
+    attrs = Attrs(0o644, owner, group)
+    return [
+        File(f"{ncs_dir}/ncsrc", render("files/ncsrc.j2", **ctx), attrs, "environment script (sh)"),
+        File(f"{ncs_dir}/ncsrc.tcsh", render("files/ncsrc.tcsh.j2", **ctx), attrs, "environment script (tcsh)"),
+    ]
+
+
+def system_plan(opts: InstallOptions, dist) -> list[Action]:
+    v = dist.version
+    vdir = f"{opts.install_dir}/ncs-{v}"
+    user = opts.run_as_user
+    ctx = dict(version=v, install_dir=opts.install_dir, config_dir=opts.config_dir, run_dir=opts.run_dir,
+               log_dir=opts.log_dir, run_as_user=user, run_as_group=user, client_env=[])
+    private_dir = Attrs(0o750)
+    acts: list[Action] = [
+        Directory(opts.install_dir, ROOT, "install directory (static files, one ncs-VSN per version)"),
+        InstallTree(vdir, dist, reason=f"NSO {v} static files"),
+        *ncsrc_files(vdir, v, "root", "root"),
+    ]
+    if not opts.keep_ncs_setup:
+        acts.append(Absent(f"{vdir}/bin/ncs-setup", "ncs-setup does not work in a system install (--keep-ncs-setup keeps it)"))
+    acts += [
+        Symlink(f"{opts.install_dir}/current", f"ncs-{v}", "the active NSO version", switch=opts.activate),
+        Directory(f"{opts.install_dir}/packages", ROOT, "store of version-prefixed packages"),
+        File(f"{opts.install_dir}/installdirs", render("files/installdirs.j2", **ctx), Attrs(0o644),
+             "where this install keeps config, run and log files"),
+        Directory(opts.config_dir, ROOT, "configuration directory"),
+        ConfFile(f"{opts.config_dir}/ncs.conf", ncs_conf(opts, v, "system"), Attrs(0o644),
+                 f"ncs.conf ({opts.effective_profile} profile)"),
+        SecretFile(f"{opts.config_dir}/ncs.crypto_keys", Attrs(0o600), lambda: keys.generate_crypto_keys(v),
+                   "encryption keys for encrypted strings in CDB (generated once)",
+                   validate=lambda data: keys.check_crypto_keys(data, v)),
+        SecretFile(f"{opts.config_dir}/ipc_access", Attrs(0o400), keys.generate_ipc_secret,
+                   "shared secret for the IPC access check (generated once)", validate=keys.check_ipc_secret),
+        Directory(f"{opts.config_dir}/ssh", Attrs(0o700), "SSH host keys of NSO's SSH server"),
+        Directory(f"{opts.config_dir}/ssl", ROOT, "TLS material"),
+        Directory(f"{opts.config_dir}/ssl/cert", Attrs(0o700), "Web UI/RESTCONF certificate and key"),
+        Directory(opts.run_dir, private_dir, "run-time state (CDB, packages, rollbacks)"),
+        *[Directory(f"{opts.run_dir}/{d}", private_dir, f"run directory: {d}") for d in RUN_SUBDIRS],
+        ConfFile(f"{opts.run_dir}/cdb/aaa_init.xml", render("files/aaa_init.xml.j2"), Attrs(0o640),
+                 "initial AAA: no local users, NACM groups ncsadmin and ncsoper"),
+        Directory(opts.log_dir, private_dir, "log files"),
+        ConfFile("/etc/profile.d/ncs.sh", render("files/profile.sh.j2", **ctx), Attrs(0o644),
+                 "environment for login shells (sh)"),
+        ConfFile("/etc/profile.d/ncs.csh", render("files/profile.csh.j2", **ctx), Attrs(0o644),
+                 "environment for login shells (csh)"),
+        ConfFile("/etc/logrotate.d/ncs", render("files/logrotate.j2", logs=ROTATED_LOGS, **ctx), Attrs(0o644),
+                 "log rotation (ncserr.log is left to NSO)"),
+    ]
+    if not opts.ignore_init_scripts:
+        acts.append(ConfFile(f"{opts.config_dir}/ncs.systemd.conf", render("files/ncs.systemd.conf.j2", **ctx),
+                             Attrs(0o644, user or "root", user or "root"), "environment of the ncs service"))
+        if opts.ignore_systemd_script:
+            acts.append(ConfFile("/etc/init.d/ncs", render("files/init.d.ncs.j2", **ctx), Attrs(0o755),
+                                 "SysV init script (--ignore-systemd-script)"))
+        else:
+            unit = "/etc/systemd/system/ncs.service"
+            acts += [
+                ConfFile(unit, render("files/ncs.service.j2", **ctx), Attrs(0o644), "systemd unit (enabled, not started)"),
+                Symlink("/etc/systemd/system/multi-user.target.wants/ncs.service", unit,
+                        "enable ncs.service at boot (not started)"),
+            ]
+    return with_parents(acts)
+
+
+def local_plan(opts: InstallOptions, dist) -> list[Action]:
+    d = opts.local_dir
+    v = dist.version
+    mine = Attrs(0o644, None, None)  # a local install belongs to whoever runs it
+    acts: list[Action] = [
+        InstallTree(d, dist, owner=None, group=None, reason=f"NSO {v} local install"),
+        *ncsrc_files(d, v, None, None),
+        ConfFile(f"{d}/etc/ncs/ncs.conf", ncs_conf(opts, v, "local"), mine,
+                 f"default ncs.conf ({opts.effective_profile} profile)"),
+        SecretFile(f"{d}/etc/ncs/ipc_access", Attrs(0o600, None, None), keys.generate_ipc_secret,
+                   "shared secret for the IPC access check", validate=keys.check_ipc_secret),
+    ]
+    return with_parents(acts)
+
+
+def build_plan(opts: InstallOptions, dist) -> list[Action]:
+    return system_plan(opts, dist) if opts.system else local_plan(opts, dist)
