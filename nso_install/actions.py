@@ -101,6 +101,7 @@ class Attrs:
 class Action:
     kind: ClassVar[str] = "action"
     sensitive: ClassVar[bool] = False
+    fs: ClassVar[bool] = True  # False: ``path`` names an account, not a file (no parent directories)
     path: str
     reason: str
 

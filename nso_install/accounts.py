@@ -1,0 +1,208 @@
+"""Accounts for ``--run-as-user``: the groups ``ncsadmin``/``ncsoper`` and the NSO service user.
+
+Accounts are created with the system's own shadow tools (``groupadd``, ``useradd``,
+``usermod``) run through plumbum with argv lists, never shell strings.  With ``--root DIR``
+they get ``--prefix DIR``, so they edit DIR/etc/passwd and DIR/etc/group without chroot
+(shadow >= 4.9; Debian 12 ships 4.13).  ``check`` reads only ``Facts.accounts`` (the
+target's own /etc/passwd and /etc/group); an existing account is never modified beyond
+adding the user to the groups the plan asks for, and a conflicting one (uid 0, a login
+shell, another home) is reported, not changed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from .actions import Action, Outcome, change, ok
+from .errors import ApplyError, UsageError
+from .facts import FILE, Facts
+
+NAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+NOLOGIN_SHELLS = ("/usr/sbin/nologin", "/sbin/nologin", "/bin/false", "/usr/bin/false")
+NOLOGIN = "/usr/sbin/nologin"
+ADMIN_GROUP = "ncsadmin"
+OPER_GROUP = "ncsoper"
+
+
+def validate_name(name: str, what: str = "user") -> str:
+    """A portable POSIX user or group name (lower case, at most 32 characters), or UsageError."""
+    if not isinstance(name, str) or not NAME_RE.match(name) or name.isdigit():
+        raise UsageError(
+            f"bad-{what}-name",
+            f"{what} name {name!r} is not a portable name.",
+            "Use 1-32 characters: a lower-case letter or '_' first, then lower-case letters, digits, '_' or '-'.")
+    return name
+
+
+def find_tool(name: str):
+    """A plumbum command for a shadow tool; also looks in sbin directories missing from PATH."""
+    from plumbum import local
+    from plumbum.commands.processes import CommandNotFound
+
+    try:
+        return local[name]
+    except CommandNotFound:
+        pass
+    for d in ("/usr/sbin", "/sbin", "/usr/bin", "/bin"):
+        p = os.path.join(d, name)
+        if os.access(p, os.X_OK):
+            return local[p]
+    raise ApplyError("tool-missing", f"{name} is not installed; it is needed to create accounts.",
+                     "Install the shadow tools (Debian: apt-get install passwd) and re-run.")
+
+
+def run_tool(name: str, argv: list[str], what: str) -> None:
+    from plumbum.commands.processes import ProcessExecutionError
+
+    cmd = find_tool(name)
+    try:
+        cmd(*argv)
+    except ProcessExecutionError as e:
+        err = (e.stderr or e.stdout or "").strip().splitlines()
+        raise ApplyError("account-tool-failed", f"{what}: {name} exited with {e.retcode}"
+                         f"{': ' + err[-1] if err else ''}.",
+                         "Fix the cause (see the message) and re-run.") from None
+
+
+def _prefix(env) -> list[str]:
+    if not env.target.staged:
+        return []
+    return ["--prefix", str(env.target.root)]
+
+
+def _require_account_files(facts: Facts, env, what: str) -> None:
+    missing = [p for p in ("/etc/passwd", "/etc/group") if facts.path(p).kind != FILE]
+    if missing:
+        raise ApplyError(
+            "no-account-files",
+            f"{what}: the target{' staging root ' + str(env.target.root) if env.target.staged else ''}"
+            f" has no {' or '.join(missing)}; accounts are created there with {('useradd --prefix' if env.target.staged else 'useradd')}.",
+            "Stage onto a root file system that has etc/passwd and etc/group (for example an unpacked "
+            "base image), or leave out --run-as-user.")
+
+
+def _no_files_warning(facts: Facts) -> str | None:
+    missing = [p for p in ("/etc/passwd", "/etc/group") if facts.path(p).kind != FILE]
+    if missing:
+        return (f"the target has no {' or '.join(missing)}; applying will fail until the account files exist "
+                "(stage onto a base system that has them).")
+    return None
+
+
+@dataclass
+class Group(Action):
+    """A system group, created with ``groupadd --system`` when absent.  ``path`` is the name.
+
+    ``private_to``: the group is meant for one user only (the run-as user's own group, which
+    is allowed to execute the capability binaries and setuid helpers): other members are
+    reported as a warning, never removed."""
+
+    path: str
+    reason: str = ""
+    private_to: str | None = None
+    kind: ClassVar[str] = "group"
+    fs: ClassVar[bool] = False
+
+    def check(self, facts, env):
+        g = facts.accounts.groups.get(self.path)
+        if g is None:
+            return change(f"create system group {self.path}", diff=f"+ group {self.path}",
+                          warning=_no_files_warning(facts))
+        warning = None
+        if self.private_to:
+            others = sorted(m for m in g.members if m != self.private_to)
+            others += sorted(u.name for u in facts.accounts.users.values()
+                             if u.gid == g.gid and u.name != self.private_to)
+            if others:
+                warning = (f"group {self.path} also has the member(s) {', '.join(others)}; they can execute the "
+                           f"privileged NSO binaries restricted to this group. Remove them unless intended.")
+        return ok(f"group exists (gid {g.gid})", warning=warning)
+
+    def apply(self, facts, env, outcome):
+        _require_account_files(facts, env, f"group {self.path}")
+        run_tool("groupadd", [*_prefix(env), "--system", self.path], f"creating group {self.path}")
+
+
+@dataclass
+class User(Action):
+    """The system account NSO runs as.  ``path`` is the user name.
+
+    Created when absent: ``useradd --system --gid GROUP --home-dir HOME --no-create-home
+    --shell /usr/sbin/nologin --groups G1,G2``.  An existing user is checked, not changed:
+    uid 0 is an error, a login shell or another home directory is a warning.  Missing
+    supplementary group memberships are added with ``usermod --append --groups``."""
+
+    path: str
+    group: str
+    home: str
+    groups: tuple[str, ...] = ()
+    reason: str = ""
+    comment: str = "Cisco NSO"
+    kind: ClassVar[str] = "user"
+    fs: ClassVar[bool] = False
+
+    def _missing_groups(self, facts: Facts) -> list[str]:
+        acc = facts.accounts
+        u = acc.users.get(self.path)
+        out = []
+        for name in (self.group, *self.groups):
+            g = acc.groups.get(name)
+            if g is None:
+                out.append(name)
+            elif not (u and (u.gid == g.gid or self.path in g.members)):
+                out.append(name)
+        return list(dict.fromkeys(out))
+
+    def check(self, facts, env):
+        acc = facts.accounts
+        u = acc.users.get(self.path)
+        if u is None:
+            detail = (f"create system user {self.path} (group {self.group}, home {self.home}, "
+                      f"shell {NOLOGIN}{', member of ' + ', '.join(self.groups) if self.groups else ''})")
+            return change(detail, diff=f"+ user {self.path}", warning=_no_files_warning(facts))
+        if u.uid == 0:
+            raise UsageError("run-as-user-is-root", f"user {self.path} exists with uid 0 (a root account).",
+                             "Choose an unprivileged account for --run-as-user, or leave the option out to run as root.")
+        warnings = []
+        if u.shell not in NOLOGIN_SHELLS:
+            warnings.append(f"user {self.path} exists with the login shell {u.shell or '(none)'}; "
+                            f"left as is (a service account is safer with {NOLOGIN}).")
+        if os.path.normpath(u.home or "/") != os.path.normpath(self.home):
+            warnings.append(f"user {self.path} exists with the home directory {u.home}, not {self.home}; left as is.")
+        warning = " ".join(warnings) or None
+        missing = self._missing_groups(facts)
+        if missing:
+            return change(f"add {self.path} to group(s) {', '.join(missing)}",
+                          diff="\n".join(f"+ {self.path} in {g}" for g in missing), warning=warning)
+        return ok(f"user exists (uid {u.uid}, groups as desired)", warning=warning)
+
+    def apply(self, facts, env, outcome):
+        _require_account_files(facts, env, f"user {self.path}")
+        u = facts.accounts.users.get(self.path)
+        if u is None:
+            argv = [*_prefix(env), "--system", "--gid", self.group, "--home-dir", self.home, "--no-create-home",
+                    "--shell", NOLOGIN, "--comment", self.comment]
+            if self.groups:
+                argv += ["--groups", ",".join(self.groups)]
+            run_tool("useradd", [*argv, self.path], f"creating user {self.path}")
+            return
+        missing = self._missing_groups(facts)
+        if missing:
+            run_tool("usermod", [*_prefix(env), "--append", "--groups", ",".join(missing), self.path],
+                     f"adding {self.path} to {', '.join(missing)}")
+
+
+def account_actions(user: str, home: str) -> list[Action]:
+    """Groups and user for ``--run-as-user USER`` (see docs/security.md for the choices)."""
+    validate_name(user, "user")
+    return [
+        Group(ADMIN_GROUP, "NACM group with full access (aaa_init.xml); may read the IPC access secret"),
+        Group(OPER_GROUP, "NACM group with read-only access (aaa_init.xml)"),
+        Group(user, f"primary group of {user}; the only group allowed to execute NSO's privileged binaries",
+              private_to=user),
+        User(user, group=user, home=home, groups=(ADMIN_GROUP,),
+             reason="the unprivileged account NSO runs as (no login shell, no home created)"),
+    ]

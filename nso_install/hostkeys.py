@@ -1,0 +1,229 @@
+"""Host secrets besides the NSO keys: the SSH host key and the Web UI/RESTCONF TLS key + certificate.
+
+Both are generate-once key pairs (:class:`KeyPair`): the private part is written with its
+final owner and mode before its first byte (``fsops.atomic_write``) and is never regenerated,
+never read by ``check`` and never printed; its owner and mode are repaired when they drift.
+A missing public part (``.pub``, ``host.cert``) is derived again from the existing private key.
+
+* SSH: ``ssh-keygen -t ed25519 -N "" -C COMMENT -f KEY`` (ECDSA P-256 for ``--fips-install``)
+  in a private temporary directory inside the key's own directory, read back, written in
+  place, temporary directory removed.  Without ssh-keygen the key is made in memory with
+  ``cryptography`` in the same OpenSSH format.
+* TLS: an ECDSA P-256 key and a self-signed certificate (CN and SAN = host name, plus
+  ``localhost``; 10 years), made in memory with ``cryptography``.  Meant to be replaced by a
+  real certificate; nso-install then leaves the replacement alone.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import shutil
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, ClassVar
+
+from . import fsops
+from .actions import Action, Attrs, change, fmt_mode, ok
+from .errors import ApplyError, UnsafePathError
+from .facts import ABSENT, FILE, LINK
+from .secret import MASK, Secret
+
+SSH_ED25519 = "ssh_host_ed25519_key"
+SSH_ECDSA = "ssh_host_ecdsa_key"
+TLS_VALID_DAYS = 3650
+
+
+def host_name() -> str:
+    return socket.gethostname() or "localhost"
+
+
+# --- SSH ----------------------------------------------------------------------------------
+
+def _ssh_keygen():
+    from plumbum import local
+    from plumbum.commands.processes import CommandNotFound
+
+    try:
+        return local["ssh-keygen"]
+    except CommandNotFound:
+        return None
+
+
+def generate_ssh_key(workdir: Path, fips: bool, comment: str) -> tuple[Secret, bytes]:
+    """A new SSH host key -> (private key in OpenSSH format, public line)."""
+    keygen = _ssh_keygen()
+    if keygen is not None:
+        from plumbum.commands.processes import ProcessExecutionError
+
+        key = workdir / "key"
+        typ = ["-t", "ecdsa", "-b", "256"] if fips else ["-t", "ed25519"]
+        try:
+            keygen("-q", *typ, "-N", "", "-C", comment, "-f", str(key))
+        except ProcessExecutionError as e:
+            raise ApplyError("ssh-keygen-failed", f"ssh-keygen failed ({(e.stderr or '').strip()}).",
+                             "Check the OpenSSH client installation.") from None
+        return Secret(key.read_bytes()), (workdir / "key.pub").read_bytes()
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+    priv = ec.generate_private_key(ec.SECP256R1()) if fips else ed25519.Ed25519PrivateKey.generate()
+    data = priv.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                              serialization.NoEncryption())
+    return Secret(data), ssh_public_line(priv.public_key(), comment)
+
+
+def ssh_public_line(pub, comment: str) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return pub.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH) + \
+        f" {comment}\n".encode()
+
+
+def derive_ssh_public(private: Secret, comment: str) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        key = serialization.load_ssh_private_key(private.reveal(), password=None)
+    except (ValueError, TypeError) as e:
+        raise ApplyError("unreadable-key", f"the existing SSH host key cannot be read ({type(e).__name__}).",
+                         "Restore its public part by hand (ssh-keygen -y -f KEY > KEY.pub).") from None
+    return ssh_public_line(key.public_key(), comment)
+
+
+# --- TLS ----------------------------------------------------------------------------------
+
+def self_signed_cert(key, name: str, days: int = TLS_VALID_DAYS) -> bytes:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    sans = [x509.DNSName(name)] + ([x509.DNSName("localhost")] if name != "localhost" else [])
+    cert = (x509.CertificateBuilder()
+            .subject_name(subject).issuer_name(subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=days))
+            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                                         data_encipherment=False, key_agreement=False, key_cert_sign=False,
+                                         crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def generate_tls(name: str) -> tuple[Secret, bytes]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    return Secret(pem), self_signed_cert(key, name)
+
+
+def derive_tls_cert(private: Secret, name: str) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        key = serialization.load_pem_private_key(private.reveal(), password=None)
+    except (ValueError, TypeError) as e:
+        raise ApplyError("unreadable-key", f"the existing TLS key cannot be read ({type(e).__name__}).",
+                         "Provide the certificate for it by hand, or move the key away to get a new pair.") from None
+    return self_signed_cert(key, name)
+
+
+# --- the action -----------------------------------------------------------------------------
+
+@dataclass
+class KeyPair(Action):
+    """A generate-once private key (``path``) with its public part (``pub_path``)."""
+
+    path: str
+    pub_path: str
+    attrs: Attrs
+    pub_attrs: Attrs
+    generate: Callable[[Path], tuple[Secret, bytes]]  # private temp dir -> (private, public)
+    derive: Callable[[Secret], bytes]  # public part from the existing private key
+    reason: str = ""
+    kind: ClassVar[str] = "keypair"
+    sensitive: ClassVar[bool] = True
+
+    def _pub_fact(self, facts):
+        fact = facts.path(self.pub_path)
+        if fact.kind == LINK:
+            raise UnsafePathError("symlink-refused", f"{self.pub_path} is a symbolic link (to {fact.link}); "
+                                  "refusing to follow or replace it.", "Remove the link and re-run.")
+        if fact.kind not in (ABSENT, FILE):
+            raise UnsafePathError("not-a-file", f"{self.pub_path} exists and is not a regular file.",
+                                  "Move it out of the way and re-run.")
+        return fact
+
+    def check(self, facts, env):
+        fact = self._fact(facts)
+        pub = self._pub_fact(facts)
+        want = f"{fmt_mode(self.attrs.mode)} {self.attrs.owner or '-'}:{self.attrs.group or '-'}"
+        if fact.kind == ABSENT:
+            warning = None
+            if pub.kind == FILE:
+                warning = f"{self.pub_path} exists without its private key; it is replaced by the new pair's."
+            return change(f"generate key ({want}) and {self.pub_path}", diff=f"+ {MASK} content", warning=warning)
+        if fact.kind != FILE:
+            raise UnsafePathError("not-a-file", f"{self.path} exists and is not a regular file.",
+                                  "Move it out of the way and re-run.")
+        notes = self.attrs.drift(facts, fact)
+        if pub.kind == ABSENT:
+            notes.append(f"derive missing {self.pub_path} from the existing key")
+        else:
+            notes += [f"{self.pub_path}: {d}" for d in self.pub_attrs.drift(facts, pub)]
+        if notes:
+            return change("; ".join(notes) + " (key content kept)", diff="\n".join(notes))
+        return ok("present; key kept, owner and mode as desired")
+
+    def apply(self, facts, env, outcome):
+        host = env.target.host(self.path)
+        pub_host = env.target.host(self.pub_path)
+        fact = facts.path(self.path)
+        if fact.kind == ABSENT:
+            uid, gid = self.attrs.resolve(facts, self.path)
+            puid, pgid = self.pub_attrs.resolve(facts, self.pub_path)
+            work = host.parent / f"{fsops.TMP_MARK}keygen.{os.urandom(4).hex()}"
+            os.mkdir(work, 0o700)
+            try:
+                private, public = self.generate(work)
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+            fsops.atomic_write(host, private.reveal(), self.attrs.mode, uid, gid, self.path)
+            fsops.atomic_write(pub_host, public, self.pub_attrs.mode, puid, pgid, self.pub_path)
+            return
+        if self.attrs.drift(facts, fact):
+            self.attrs.apply(facts, host, self.path)
+        pub = facts.path(self.pub_path)
+        if pub.kind == ABSENT:
+            puid, pgid = self.pub_attrs.resolve(facts, self.pub_path)
+            public = self.derive(Secret(facts.read(self.path) or b""))
+            fsops.atomic_write(pub_host, public, self.pub_attrs.mode, puid, pgid, self.pub_path)
+        elif self.pub_attrs.drift(facts, pub):
+            self.pub_attrs.apply(facts, pub_host, self.pub_path)
+
+
+def ssh_host_key(ssh_dir: str, attrs: Attrs, pub_attrs: Attrs, fips: bool = False) -> KeyPair:
+    name = SSH_ECDSA if fips else SSH_ED25519
+    comment = f"nso@{host_name()}"
+    return KeyPair(f"{ssh_dir}/{name}", f"{ssh_dir}/{name}.pub", attrs, pub_attrs,
+                   lambda work: generate_ssh_key(work, fips, comment),
+                   lambda private: derive_ssh_public(private, comment),
+                   f"SSH host key of NSO's SSH server ({'ECDSA P-256, FIPS' if fips else 'Ed25519'}; generated once)")
+
+
+def tls_key_cert(cert_dir: str, attrs: Attrs, cert_attrs: Attrs) -> KeyPair:
+    name = host_name()
+    return KeyPair(f"{cert_dir}/host.key", f"{cert_dir}/host.cert", attrs, cert_attrs,
+                   lambda work: generate_tls(name), lambda private: derive_tls_cert(private, name),
+                   "Web UI/RESTCONF TLS key and self-signed certificate (generated once; replace with a real one)")
