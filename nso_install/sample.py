@@ -1,0 +1,588 @@
+"""A fake but realistic NSO distribution, for tests, demos and benchmarks.
+
+Real NSO is proprietary, so this module writes a distribution with the *layout* of a real
+NSO 6.x one (see the facts sheet, sections 2, 4-7): ``VERSION``, ``bin/``, ``lib/ncs/erts``,
+the capability binaries, ``epam`` and the ``cmd*wrapper`` helpers at the path for the
+version (``lib/ncs/lib/core/...`` before 6.6, ``lib/ncs/lib/{pam,confd}-VSN/...`` from 6.6),
+``etc/ncs``, ``var/ncs/cdb/aaa_init.xml``, example NEDs, and so on.  Every executable is a
+tiny ``#!/bin/sh`` stub; ``bin/ncs --version`` prints the version.
+
+Formats: ``dir`` (``nso-VSN/``), ``tar.gz`` / ``tar`` (``nso-VSN.OS.ARCH.tar.gz``, members
+under ``nso-VSN/``), ``installer.bin`` (a genuine self-extracting sh script, run as
+``sh FILE --local-install DIR``) and ``signed.bin`` (a self-extracting sh script whose tar
+payload holds the installer.bin, its signature, ``tailf.cer``, ``README.signature`` and
+``cisco_x509_verify_release.py``).  The signature is ECDSA P-256 / SHA-256 (deterministic,
+RFC 6979) with a key derived from a fixed seed; ``tailf.cer`` is a self-signed certificate
+for it.  That key is public knowledge: it proves nothing about authenticity.
+
+Output is byte-for-byte deterministic for the same arguments (fixed mtimes, uid/gid 0 with
+empty names, sorted members, gzip mtime 0, seeded padding) and is written in a streaming
+way, so memory does not grow with ``padding_files``/``padding_bytes``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import gzip
+import hashlib
+import io
+import os
+import random
+import re
+import shutil
+import sys
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+MTIME = 1704067200  # 2024-01-01T00:00:00Z
+FORMATS = ("dir", "tar.gz", "tar", "installer.bin", "signed.bin")
+PAYLOAD_MARKER = b"__NSO_PAYLOAD_BELOW__"
+CHUNK = 1 << 16
+
+# -- the tree ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Entry:
+    path: str  # relative POSIX path inside nso-VSN/
+    kind: str  # "dir" | "file" | "symlink" | "padding"
+    mode: int = 0o644
+    data: bytes = b""
+    target: str = ""  # symlink target
+    size: int = 0  # padding size
+    seed: str = ""  # padding seed
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    nums = []
+    for part in re.split(r"[._-]", version):
+        if not part.isdigit():
+            break
+        nums.append(int(part))
+    return tuple(nums)
+
+
+def _stub(name: str, version: str, body: str = "") -> bytes:
+    return (f"#!/bin/sh\n# {name}: stub from a fake NSO {version} distribution (nso-install sample)\n"
+            f"{body}echo \"{name}: this is a fake NSO distribution\" >&2\nexit 1\n").encode()
+
+
+def _ncs_conf() -> bytes:
+    return b"""<!-- -*- nxml -*- -->
+<!-- Development (local install) ncs.conf of a fake NSO distribution. -->
+<ncs-config xmlns="http://tail-f.com/yang/tailf-ncs-config">
+  <ncs-ipc-address>
+    <ip>127.0.0.1</ip>
+  </ncs-ipc-address>
+  <ncs-ipc-access-check>
+    <enabled>false</enabled>
+    <filename>${NCS_DIR}/etc/ncs/ipc_access</filename>
+  </ncs-ipc-access-check>
+  <load-path>
+    <dir>./packages</dir>
+    <dir>${NCS_DIR}/etc/ncs</dir>
+    <dir>${NCS_DIR}/etc/ncs/snmp</dir>
+  </load-path>
+  <scripts>
+    <dir>./scripts</dir>
+    <dir>${NCS_DIR}/scripts</dir>
+  </scripts>
+  <state-dir>./state</state-dir>
+  <cdb>
+    <db-dir>./ncs-cdb</db-dir>
+    <init-path>
+      <dir>${NCS_DIR}/var/ncs/cdb</dir>
+    </init-path>
+  </cdb>
+  <encrypted-strings>
+    <AESCFB128>
+      <key>0123456789abcdef0123456789abcdef</key>
+    </AESCFB128>
+    <AES256CFB128>
+      <key>0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef</key>
+    </AES256CFB128>
+  </encrypted-strings>
+  <crypt-hash>
+    <algorithm>sha-512</algorithm>
+  </crypt-hash>
+  <logs>
+    <ncs-log>
+      <enabled>true</enabled>
+      <file>
+        <name>./logs/ncs.log</name>
+        <enabled>true</enabled>
+      </file>
+    </ncs-log>
+  </logs>
+  <aaa>
+    <ssh-server-key-dir>${NCS_DIR}/etc/ncs/ssh</ssh-server-key-dir>
+    <pam>
+      <enabled>true</enabled>
+      <service>common-auth</service>
+    </pam>
+    <local-authentication>
+      <enabled>true</enabled>
+    </local-authentication>
+  </aaa>
+  <rollback>
+    <enabled>true</enabled>
+    <directory>./logs</directory>
+  </rollback>
+  <webui>
+    <enabled>false</enabled>
+    <transport>
+      <ssl>
+        <enabled>false</enabled>
+        <key-file>${NCS_DIR}/etc/ncs/ssl/cert/host.key</key-file>
+        <cert-file>${NCS_DIR}/etc/ncs/ssl/cert/host.cert</cert-file>
+      </ssl>
+    </transport>
+  </webui>
+</ncs-config>
+"""
+
+
+_AAA_INIT = b"""<!-- Initial AAA data of a fake NSO distribution: no users, PAM assumed. -->
+<config xmlns="http://tail-f.com/ns/config/1.0">
+  <nacm xmlns="urn:ietf:params:xml:ns:yang:ietf-netconf-acm">
+    <groups>
+      <group><name>ncsadmin</name></group>
+      <group><name>ncsoper</name></group>
+    </groups>
+    <rule-list>
+      <name>admin</name>
+      <group>ncsadmin</group>
+      <rule><name>any-access</name><action>permit</action></rule>
+    </rule-list>
+    <rule-list>
+      <name>oper</name>
+      <group>ncsoper</group>
+      <rule><name>read-only</name><access-operations>read</access-operations><action>permit</action></rule>
+    </rule-list>
+  </nacm>
+</config>
+"""
+
+
+def helper_paths(version: str) -> dict[str, str]:
+    """Relative paths of epam, cmdwrapper and cmdptywrapper for ``version`` (facts sheet 7)."""
+    if version_tuple(version) >= (6, 6):
+        return {"epam": f"lib/ncs/lib/pam-{version}/priv/epam",
+                "cmdwrapper": f"lib/ncs/lib/confd-{version}/priv/cmdwrapper",
+                "cmdptywrapper": f"lib/ncs/lib/confd-{version}/priv/cmdptywrapper"}
+    return {"epam": "lib/ncs/lib/core/pam/priv/epam",
+            "cmdwrapper": "lib/ncs/lib/core/confd/priv/cmdwrapper",
+            "cmdptywrapper": "lib/ncs/lib/core/confd/priv/cmdptywrapper"}
+
+
+BIN_STUBS = ("ncs", "ncs_cli", "ncs_cmd", "ncs_load", "ncs-setup", "ncs-make-package",
+             "ncs-backup", "ncs-uninstall", "ncs_crypto_keys", "ncs_conf_tool")
+CAPABILITY_BINARIES = ("lib/ncs/erts/bin/ncs", "lib/ncs/erts/bin/ncs.smp", "lib/ncs/bin/ip", "lib/ncs/bin/arping")
+
+
+def tree_entries(version: str, padding_files: int = 0, padding_bytes: int = 4096) -> list[Entry]:
+    """Every entry of the distribution (without the top-level directory), sorted by path,
+    every parent directory listed explicitly."""
+    files: list[Entry] = [Entry("VERSION", "file", 0o644, f"{version}\n".encode())]
+    for name in BIN_STUBS:
+        body = f"case \"$1\" in --version) echo \"{version}\"; exit 0 ;; esac\n" if name == "ncs" else ""
+        files.append(Entry(f"bin/{name}", "file", 0o755, _stub(name, version, body)))
+    files.append(Entry("bin/ncs-netsim", "symlink", target="../netsim/bin/ncs-netsim"))
+    for path in CAPABILITY_BINARIES:
+        files.append(Entry(path, "file", 0o755, _stub(path.rsplit("/", 1)[1], version)))
+    for name, path in helper_paths(version).items():
+        files.append(Entry(path, "file", 0o755, _stub(name, version)))
+    files += [
+        Entry("lib/ncs/erts/bin/beam.smp", "symlink", target="ncs.smp"),
+        Entry("etc/ncs/ncs.conf", "file", 0o644, _ncs_conf()),
+        Entry("etc/ncs/ssh", "dir", 0o755),
+        Entry("etc/ncs/ssl/cert", "dir", 0o755),
+        Entry("etc/ncs/snmp/snmp_init.xml", "file", 0o644,
+              b'<config xmlns="http://tail-f.com/ns/config/1.0">\n  <!-- fake SNMP agent init -->\n</config>\n'),
+        Entry("var/ncs/cdb/aaa_init.xml", "file", 0o644, _AAA_INIT),
+        Entry("netsim/README", "file", 0o644, b"Network simulator (fake).\n"),
+        Entry("netsim/bin/ncs-netsim", "file", 0o755, _stub("ncs-netsim", version)),
+        Entry("netsim/confd/etc/confd/confd.conf.netsim", "file", 0o644, b"<confdConfig/>\n"),
+        Entry("man/man1/ncs.1", "file", 0o644, b'.TH NCS 1 "" "NSO" "fake"\n.SH NAME\nncs \\- NSO daemon\n'),
+        Entry("man/man1/ncs_cli.1", "file", 0o644, b'.TH NCS_CLI 1 "" "NSO" "fake"\n'),
+        Entry("man/man1/ncs-setup.1", "file", 0o644, b'.TH NCS-SETUP 1 "" "NSO" "fake"\n'),
+        Entry("man/man5/ncs.conf.5", "file", 0o644, b'.TH NCS.CONF 5 "" "NSO" "fake"\n'),
+        Entry("doc/README", "file", 0o644, f"Documentation of a fake NSO {version}.\n".encode()),
+        Entry("doc/index.html", "file", 0o644, b"<html><body>fake NSO docs</body></html>\n"),
+        Entry("examples.ncs/README", "file", 0o644, b"Examples (fake).\n"),
+        Entry("src/ncs/include/confd_lib.h", "file", 0o644, b"/* fake */\n#define CONFD_LIB_VSN 0x08000000\n"),
+        Entry("src/ncs/include/confd.h", "symlink", target="confd_lib.h"),
+        Entry("src/ncs/yang/tailf-ncs-config.yang", "file", 0o644,
+              b'module tailf-ncs-config {\n  namespace "http://tail-f.com/yang/tailf-ncs-config";\n  prefix ncscfg;\n}\n'),
+        Entry("scripts/README", "file", 0o644, b"Plug-and-play scripts (fake).\n"),
+        Entry("support/ncs-collect-tech-report", "file", 0o755, _stub("ncs-collect-tech-report", version)),
+    ]
+    for ned, vsn in (("cisco-ios-cli", "6.100"), ("juniper-junos-nc", "4.14")):
+        d = f"packages/neds/{ned}-{vsn}"
+        files.append(Entry(f"{d}/package-meta-data.xml", "file", 0o644, (
+            f'<ncs-package xmlns="http://tail-f.com/ns/ncs-packages">\n  <name>{ned}-{vsn}</name>\n'
+            f"  <package-version>{vsn}</package-version>\n  <ncs-min-version>{version}</ncs-min-version>\n"
+            "</ncs-package>\n").encode()))
+        files.append(Entry(f"{d}/load-dir/README", "file", 0o644, b"compiled schemas would go here\n"))
+    width = max(4, len(str(max(padding_files - 1, 0))))
+    for i in range(padding_files):
+        files.append(Entry(f"lib/ncs/padding/{i:0{width}d}.bin", "padding", 0o644,
+                           size=padding_bytes, seed=f"nso-install-sample:{version}:{i}"))
+    entries = {e.path: e for e in files}
+    for e in files:
+        parts = e.path.split("/")
+        for n in range(1, len(parts)):
+            entries.setdefault("/".join(parts[:n]), Entry("/".join(parts[:n]), "dir", 0o755))
+    return [entries[k] for k in sorted(entries)]
+
+
+def padding_chunks(seed: str, size: int) -> Iterator[bytes]:
+    rng = random.Random(seed)
+    left = size
+    while left > 0:
+        n = min(left, CHUNK)
+        yield rng.randbytes(n)
+        left -= n
+
+
+class _ChunkReader(io.RawIOBase):
+    """A read-only file object over an iterator of byte chunks (for tarfile.addfile)."""
+
+    def __init__(self, chunks: Iterator[bytes]):
+        self._chunks = chunks
+        self._buf = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        while not self._buf:
+            try:
+                self._buf = next(self._chunks)
+            except StopIteration:
+                return 0
+        n = min(len(b), len(self._buf))
+        b[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n
+
+
+def _entry_reader(e: Entry):
+    if e.kind == "padding":
+        return io.BufferedReader(_ChunkReader(padding_chunks(e.seed, e.size)), CHUNK)
+    return io.BytesIO(e.data)
+
+
+def _tarinfo(name: str, e: Entry) -> tarfile.TarInfo:
+    ti = tarfile.TarInfo(name)
+    ti.mtime = MTIME
+    ti.uid = ti.gid = 0
+    ti.uname = ti.gname = ""
+    ti.mode = e.mode
+    if e.kind == "dir":
+        ti.type = tarfile.DIRTYPE
+    elif e.kind == "symlink":
+        ti.type = tarfile.SYMTYPE
+        ti.linkname = e.target
+        ti.mode = 0o777
+    else:
+        ti.type = tarfile.REGTYPE
+        ti.size = e.size if e.kind == "padding" else len(e.data)
+    return ti
+
+
+def write_tar(out, top: str, entries: list[Entry]) -> None:
+    """Stream a tar of ``entries`` under ``top/`` into the binary file object ``out``."""
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:
+        tf.addfile(_tarinfo(top, Entry(top, "dir", 0o755)))
+        for e in entries:
+            ti = _tarinfo(f"{top}/{e.path}", e)
+            tf.addfile(ti, _entry_reader(e) if ti.isreg() else None)
+
+
+def write_tar_gz(out, top: str, entries: list[Entry]) -> None:
+    with gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0, compresslevel=6) as gz:
+        write_tar(gz, top, entries)
+
+
+def write_dir(root: Path, entries: list[Entry]) -> None:
+    os.mkdir(root, 0o755)
+    for e in entries:
+        p = root / e.path
+        if e.kind == "dir":
+            os.mkdir(p, 0o755)
+            os.chmod(p, e.mode)
+        elif e.kind == "symlink":
+            os.symlink(e.target, p)
+        else:
+            with open(p, "xb") as f:
+                shutil.copyfileobj(_entry_reader(e), f, CHUNK)
+            os.chmod(p, e.mode)
+    for e in reversed(entries):  # files first, then their directories, the root last
+        os.utime(root / e.path, (MTIME, MTIME), follow_symlinks=False)
+    os.chmod(root, 0o755)
+    os.utime(root, (MTIME, MTIME))
+
+
+# -- self-extracting scripts ---------------------------------------------------------------
+
+_INSTALLER_SH = """#!/bin/sh
+# Fake Cisco NSO {version} installer ({os_name} {arch}), generated by nso_install.sample.
+# NOT NSO: stub executables only, for testing nso-install.
+# The payload, a gzip-compressed tar of nso-{version}/, starts at byte offset
+# PAYLOAD_OFFSET, right after the {marker} line.
+PAYLOAD_OFFSET={offset}
+VERSION={version}
+usage() {{
+    echo "Usage: $0 [--local-install] LocalInstallDir"
+    echo "       $0 --system-install [--install-dir InstallDir] [--config-dir ConfigDir]"
+    echo "           [--run-dir RunDir] [--log-dir LogDir] [--run-as-user User] [--keep-ncs-setup]"
+    echo "           [--non-interactive] [--ignore-init-scripts] [--ignore-systemd-script]"
+    echo "This is a fake NSO $VERSION installer made by nso-install; only --local-install works."
+}}
+dir=
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --help|-h) usage; exit 0 ;;
+        --local-install)
+            [ $# -ge 2 ] || {{ usage >&2; exit 2; }}
+            dir=$2; shift 2 ;;
+        --system-install)
+            echo "$0: this fake installer cannot do a system install; use nso-install" >&2; exit 2 ;;
+        -*) echo "$0: unknown option $1" >&2; usage >&2; exit 2 ;;
+        *) dir=$1; shift ;;
+    esac
+done
+[ -n "$dir" ] || {{ usage >&2; exit 2; }}
+mkdir -p "$dir" || exit 1
+tail -c +$((PAYLOAD_OFFSET + 1)) "$0" | gzip -dc | tar -xf - -C "$dir" --strip-components=1 || {{
+    echo "$0: unpacking failed" >&2; exit 1; }}
+echo "INFO  NSO $VERSION (fake) installed in $dir"
+exit 0
+{marker}
+"""
+
+_SIGNED_SH = """#!/bin/sh
+# Fake Cisco NSO {version} signed archive ({os_name} {arch}), generated by nso_install.sample.
+# NOT NSO.  The payload, an uncompressed tar, starts at byte offset PAYLOAD_OFFSET, right
+# after the {marker} line.  Running this script unpacks it into the current directory
+# and verifies the installer's signature (unless --skip-verification).
+PAYLOAD_OFFSET={offset}
+INSTALLER={installer}
+verify=yes
+for arg in "$@"; do
+    case "$arg" in
+        --skip-verification) verify=no ;;
+        --help|-h) echo "Usage: $0 [--skip-verification]"; exit 0 ;;
+        *) echo "$0: unknown argument $arg" >&2; exit 2 ;;
+    esac
+done
+echo "Unpacking..."
+tail -c +$((PAYLOAD_OFFSET + 1)) "$0" | tar -xf - || {{ echo "$0: unpacking failed" >&2; exit 1; }}
+if [ "$verify" = yes ]; then
+    echo "Verifying signature..."
+    python3 cisco_x509_verify_release.py -e tailf.cer -i "$INSTALLER" -s "$INSTALLER.signature" -v dgst -sha256 || {{
+        echo "$0: signature verification failed; re-run with --skip-verification to unpack anyway" >&2
+        exit 1; }}
+else
+    echo "Skipping signature verification"
+fi
+exit 0
+{marker}
+"""
+
+_VERIFY_PY = '''#!/usr/bin/env python3
+"""Stand-in for Cisco's cisco_x509_verify_release.py in a fake NSO signed.bin.
+
+Checks only that -s is a valid ECDSA/SHA-256 signature over -i made with the public key in
+the certificate -e.  (The real script also checks Cisco's 3-tier certificate chain.)"""
+import argparse
+import sys
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+
+p = argparse.ArgumentParser()
+p.add_argument("-e", required=True, help="end-entity certificate (PEM)")
+p.add_argument("-i", required=True, help="signed file")
+p.add_argument("-s", required=True, help="signature file")
+p.add_argument("-v", default="dgst")
+p.add_argument("-sha256", action="store_true")
+a = p.parse_args()
+cert = x509.load_pem_x509_certificate(open(a.e, "rb").read())
+try:
+    cert.public_key().verify(open(a.s, "rb").read(), open(a.i, "rb").read(), ec.ECDSA(hashes.SHA256()))
+except InvalidSignature:
+    print("Signature verification failed", file=sys.stderr)
+    sys.exit(1)
+print("Successfully verified the signature of %s using %s" % (a.i, a.e))
+'''
+
+_README_SIGNATURE = """This fake NSO signed archive (made by nso_install.sample, not by Cisco) contains:
+
+  {installer}            the installer
+  {installer}.signature  ECDSA P-256 / SHA-256 signature over the installer
+  tailf.cer              self-signed X.509 certificate holding the verification key
+  cisco_x509_verify_release.py  a stand-in verifier
+  README.signature       this file
+
+Verify by hand:
+  python3 cisco_x509_verify_release.py -e tailf.cer -i {installer} -s {installer}.signature -v dgst -sha256
+
+The signing key is derived from a public, fixed seed: the signature shows integrity only.
+"""
+
+
+def _script_header(template: str, **kw) -> bytes:
+    offset = 0
+    while True:
+        text = template.format(offset=offset, marker=PAYLOAD_MARKER.decode(), **kw).encode()
+        if len(text) == offset:
+            return text
+        offset = len(text)
+
+
+# -- signing material ----------------------------------------------------------------------
+
+SIGNING_SEED = b"nso-install sample release signing key v1"
+
+
+def signing_key():
+    """The fixed ECDSA P-256 private key the sample signs with (derived from SIGNING_SEED)."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    order = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+    secret = int.from_bytes(hashlib.sha256(SIGNING_SEED).digest(), "big") % (order - 1) + 1
+    return ec.derive_private_key(secret, ec.SECP256R1())
+
+
+def certificate_pem() -> bytes:
+    """``tailf.cer`` of the sample: a deterministic self-signed certificate for signing_key()."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    key = signing_key()
+    name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "nso-install sample (not Cisco)"),
+                      x509.NameAttribute(NameOID.COMMON_NAME, "Fake NSO release signing")])
+    utc = _dt.timezone.utc
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(0x4E534F).not_valid_before(_dt.datetime(2024, 1, 1, tzinfo=utc))
+            .not_valid_after(_dt.datetime(2044, 1, 1, tzinfo=utc))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                                         data_encipherment=False, key_agreement=False, key_cert_sign=False,
+                                         crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
+            .sign(key, hashes.SHA256(), ecdsa_deterministic=True))
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def sign_file(path: Path) -> bytes:
+    """Deterministic DER ECDSA signature over the file's bytes (streamed, SHA-256 prehashed)."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, utils
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+    return signing_key().sign(h.digest(), ec.ECDSA(utils.Prehashed(hashes.SHA256()), deterministic_signing=True))
+
+
+# -- the entry point -----------------------------------------------------------------------
+
+
+def artifact_name(version: str, fmt: str, os_name: str = "linux", arch: str = "x86_64") -> str:
+    return f"nso-{version}" if fmt == "dir" else f"nso-{version}.{os_name}.{arch}.{fmt}"
+
+
+def _add_bytes(tf: tarfile.TarFile, name: str, data: bytes, mode: int = 0o644) -> None:
+    tf.addfile(_tarinfo(name, Entry(name, "file", mode, data)), io.BytesIO(data))
+
+
+def make_sample_distribution(dest_dir: Path, version: str = "6.5.3", fmt: str = "tar.gz", *,
+                             os_name: str = "linux", arch: str = "x86_64", padding_files: int = 0,
+                             padding_bytes: int = 4096) -> Path:
+    """Write a fake NSO ``version`` distribution in format ``fmt`` into ``dest_dir`` and return
+    its path (``nso-VSN/`` or ``nso-VSN.OS.ARCH.FMT``).  An existing artifact is replaced."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if not re.fullmatch(r"[0-9]+(\.[0-9]+)+([._+-][A-Za-z0-9]+)*", version):
+        raise ValueError(f"implausible NSO version {version!r}")
+    dest_dir = Path(dest_dir)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    entries = tree_entries(version, padding_files, padding_bytes)
+    top = f"nso-{version}"
+    out = dest_dir / artifact_name(version, fmt, os_name, arch)
+    if out.is_dir() and not out.is_symlink():
+        shutil.rmtree(out)
+    elif out.exists() or out.is_symlink():
+        out.unlink()
+    if fmt == "dir":
+        write_dir(out, entries)
+    elif fmt == "tar":
+        with open(out, "xb") as f:
+            write_tar(f, top, entries)
+    elif fmt == "tar.gz":
+        with open(out, "xb") as f:
+            write_tar_gz(f, top, entries)
+    elif fmt == "installer.bin":
+        _write_installer(out, version, os_name, arch, top, entries)
+    else:
+        installer = artifact_name(version, "installer.bin", os_name, arch)
+        with tempfile.TemporaryDirectory(prefix=".nso-sample-", dir=dest_dir) as tmp:
+            inner = Path(tmp) / installer
+            _write_installer(inner, version, os_name, arch, top, entries)
+            signature = sign_file(inner)
+            with open(out, "xb") as f:
+                f.write(_script_header(_SIGNED_SH, version=version, os_name=os_name, arch=arch, installer=installer))
+                with tarfile.open(fileobj=f, mode="w|", format=tarfile.PAX_FORMAT) as tf:
+                    _add_bytes(tf, "README.signature", _README_SIGNATURE.format(installer=installer).encode())
+                    _add_bytes(tf, "cisco_x509_verify_release.py", _VERIFY_PY.encode(), 0o755)
+                    ti = _tarinfo(installer, Entry(installer, "file", 0o755))
+                    ti.size = inner.stat().st_size
+                    with open(inner, "rb") as src:
+                        tf.addfile(ti, src)
+                    _add_bytes(tf, f"{installer}.signature", signature)
+                    _add_bytes(tf, "tailf.cer", certificate_pem())
+        os.chmod(out, 0o755)
+    if fmt != "dir":
+        os.utime(out, (MTIME, MTIME))
+    return out
+
+
+def _write_installer(out: Path, version: str, os_name: str, arch: str, top: str, entries: list[Entry]) -> None:
+    with open(out, "xb") as f:
+        f.write(_script_header(_INSTALLER_SH, version=version, os_name=os_name, arch=arch))
+        write_tar_gz(f, top, entries)
+    os.chmod(out, 0o755)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m nso_install.sample",
+                                description="Write a fake NSO distribution and print its path.")
+    p.add_argument("dest", type=Path, help="directory to write into (created when missing)")
+    p.add_argument("--version", default="6.5.3", help="NSO version (default: %(default)s)")
+    p.add_argument("--format", dest="fmt", default="tar.gz", choices=FORMATS, help="default: %(default)s")
+    p.add_argument("--os", dest="os_name", default="linux")
+    p.add_argument("--arch", default="x86_64")
+    p.add_argument("--padding-files", type=int, default=0, help="extra filler files (benchmarks)")
+    p.add_argument("--padding-bytes", type=int, default=4096, help="size of each filler file")
+    a = p.parse_args(argv)
+    try:
+        path = make_sample_distribution(a.dest, a.version, a.fmt, os_name=a.os_name, arch=a.arch,
+                                        padding_files=a.padding_files, padding_bytes=a.padding_bytes)
+    except ValueError as e:
+        p.error(str(e))
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
