@@ -101,6 +101,12 @@ def _print_report(report, *, as_json: bool, diff: bool, verbose: int, quiet: boo
 @click.option("--run-dir", default="/var/opt/ncs", show_default=True, help="Run-time state (CDB, packages).")
 @click.option("--log-dir", default="/var/log/ncs", show_default=True, help="Log files.")
 @click.option("--run-as-user", metavar="USER", help="Run NSO as USER (created if missing). System install only.")
+@click.option("--setuid-cmdwrapper", is_flag=True,
+              help="With --run-as-user: make cmdwrapper/cmdptywrapper setuid root (programs behind actions and CLI "
+                   "commands may then run as root; off by default).")
+@click.option("--crypto-keys", "crypto_keys_file", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path),
+              help="Install this ncs.crypto_keys (e.g. shared by HA nodes) instead of generating one. "
+                   "An existing different file is an error, never replaced.")
 @click.option("--keep-ncs-setup", is_flag=True, help="Keep bin/ncs-setup (system installs drop it).")
 @click.option("--non-interactive", is_flag=True, help="Never ask (nso-install never asks; accepted for compatibility).")
 @click.option("--ignore-init-scripts", is_flag=True, help="Install neither a systemd unit nor a SysV script (containers).")
@@ -123,7 +129,7 @@ def _print_report(report, *, as_json: bool, diff: bool, verbose: int, quiet: boo
 @click.option("-v", "--verbose", count=True, help="Also list actions that are already satisfied.")
 @click.option("-q", "--quiet", is_flag=True, help="Only the summary line and warnings.")
 def install(distribution, local_dir_arg, local_install, system_install, install_dir, config_dir, run_dir, log_dir,
-            run_as_user, keep_ncs_setup, non_interactive, ignore_init_scripts, ignore_systemd_script, fips_install,
+            run_as_user, setuid_cmdwrapper, crypto_keys_file, keep_ncs_setup, non_interactive, ignore_init_scripts, ignore_systemd_script, fips_install,
             activate, profile, values_files, sets, force_conf, root, check, diff, as_json, lock_timeout,
             skip_verification, verbose, quiet):
     """Install the NSO DISTRIBUTION (directory, .tar.gz/.tgz/.tar, installer.bin or signed.bin).
@@ -163,8 +169,10 @@ def install(distribution, local_dir_arg, local_install, system_install, install_
         if ignore_init_scripts and ignore_systemd_script:
             raise UsageError("conflicting-options", "--ignore-init-scripts and --ignore-systemd-script exclude each other.",
                              "--ignore-init-scripts installs no script at all; drop one of them.")
-        if run_as_user:
-            raise NotSupportedYet("--run-as-user", "user creation and privileged binaries are the next milestone")
+        if crypto_keys_file and local:
+            raise UsageError("system-only-option", "--crypto-keys applies to system installs only.",
+                             "A local install keeps its keys in ncs.conf.")
+        imported_keys = _read_crypto_keys(crypto_keys_file) if crypto_keys_file else None
         values = {}
         if values_files or sets:
             from .conf import load_values
@@ -178,8 +186,18 @@ def install(distribution, local_dir_arg, local_install, system_install, install_
                               config_dir=config_dir, run_dir=run_dir, log_dir=log_dir, run_as_user=run_as_user,
                               keep_ncs_setup=keep_ncs_setup, non_interactive=non_interactive,
                               ignore_init_scripts=ignore_init_scripts, ignore_systemd_script=ignore_systemd_script,
-                              fips_install=fips_install, activate=activate, profile=profile, values=values)
+                              fips_install=fips_install, activate=activate, profile=profile, values=values,
+                              setuid_cmdwrapper=setuid_cmdwrapper, crypto_keys=imported_keys)
         dist = open_distribution(distribution, skip_verification=skip_verification)
+        if imported_keys is not None:
+            from .keys import check_crypto_keys
+
+            problem = check_crypto_keys(imported_keys.reveal(), dist.version)
+            if problem:
+                raise UsageError("bad-crypto-keys", f"--crypto-keys {crypto_keys_file}: {problem} "
+                                 f"(for NSO {dist.version}).",
+                                 "Give a keys file with AESCFB128_KEY (32 hex digits) and AES256CFB128_KEY "
+                                 "(64 hex digits), one NAME=HEX per line.")
         plan = build_plan(opts, dist)
         show_progress = sys.stderr.isatty() and not as_json and not quiet
         progress = Progress(f"unpacking NSO {dist.version}") if show_progress else None
@@ -202,6 +220,19 @@ def install(distribution, local_dir_arg, local_install, system_install, install_
         _print_report(report, as_json=as_json, diff=diff, verbose=verbose, quiet=quiet, header=header)
     except NsoInstallError as e:
         fail(e, as_json)
+
+
+def _read_crypto_keys(path: Path):
+    """The --crypto-keys file as a Secret (its content is never shown)."""
+    from .secret import Secret
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as f:
+            return Secret(f.read(1 << 16))
+    except OSError as e:
+        raise UsageError("crypto-keys-unreadable", f"--crypto-keys {path}: {e.strerror}.",
+                         "Give a readable keys file.") from None
 
 
 @main.command("sample-dist", context_settings=CONTEXT)

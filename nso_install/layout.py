@@ -12,8 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from . import keys
+from .accounts import ADMIN_GROUP, account_actions, validate_name
 from .actions import (Absent, Action, Attrs, ConfFile, Directory, File, InstallTree, SecretFile,
                       Symlink)
+from .hostkeys import ssh_host_key, tls_key_cert
+from .privileges import privileged_actions
+from .secret import Secret
 from .errors import UsageError
 from .target import normalize
 from .templating import render
@@ -43,8 +47,22 @@ class InstallOptions:
     activate: bool = False
     profile: str | None = None
     values: dict = field(default_factory=dict)
+    setuid_cmdwrapper: bool = False
+    crypto_keys: Secret | None = None  # --crypto-keys FILE, already validated
 
     def __post_init__(self):
+        if self.run_as_user is not None:
+            validate_name(self.run_as_user, "user")
+            if self.run_as_user == "root":
+                raise UsageError("run-as-user-is-root", "--run-as-user root is the default (NSO runs as root).",
+                                 "Leave the option out, or name an unprivileged account.")
+            if not self.system:
+                raise UsageError("system-only-option", "--run-as-user applies to system installs only.",
+                                 "Drop it, or use --system-install.")
+        if self.setuid_cmdwrapper and not self.run_as_user:
+            raise UsageError("setuid-needs-run-as-user",
+                             "--setuid-cmdwrapper only matters with --run-as-user (NSO running as root already "
+                             "runs action programs as root).", "Add --run-as-user USER, or drop the option.")
         for name in ("install_dir", "config_dir", "run_dir", "log_dir", "local_dir"):
             value = getattr(self, name)
             if value is not None:
@@ -92,7 +110,7 @@ def with_parents(actions: list[Action]) -> list[Action]:
     trees = {a.path for a in actions if isinstance(a, InstallTree)}
     result, seen = [], set()
     for a in actions:
-        for d in _ancestors([a.path], managed, trees):
+        for d in (_ancestors([a.path], managed, trees) if a.fs else []):
             if d.path not in seen:
                 seen.add(d.path)
                 result.append(d)
@@ -124,14 +142,38 @@ def system_plan(opts: InstallOptions, dist) -> list[Action]:
     user = opts.run_as_user
     ctx = dict(version=v, install_dir=opts.install_dir, config_dir=opts.config_dir, run_dir=opts.run_dir,
                log_dir=opts.log_dir, run_as_user=user, run_as_group=user, client_env=[])
-    private_dir = Attrs(0o750)
+    # Owners and modes (docs/security.md): with --run-as-user the account owns what NSO writes
+    # (run and log dirs); root owns everything root executes and every secret, which the
+    # account reads through its own group (of which it is the only member).
+    if user:
+        grp = user
+        private_dir = Attrs(0o750, user, grp)
+        aaa_attrs = Attrs(0o640, user, grp)
+        keys_attrs = Attrs(0o440, "root", grp)
+        ipc_attrs = Attrs(0o440, "root", ADMIN_GROUP)
+        key_dir = Attrs(0o750, "root", grp)
+        host_key = Attrs(0o440, "root", grp)
+        # systemd parses the EnvironmentFile but runs nothing from it as root; the SysV script
+        # sources it as root, so then root keeps it.
+        systemd_conf = Attrs(0o644) if opts.ignore_systemd_script else Attrs(0o644, user, grp)
+    else:
+        private_dir = Attrs(0o750)
+        aaa_attrs = Attrs(0o640)
+        keys_attrs = Attrs(0o600)
+        ipc_attrs = Attrs(0o400)
+        key_dir = Attrs(0o700)
+        host_key = Attrs(0o600)
+        systemd_conf = Attrs(0o644)
     acts: list[Action] = [
+        *(account_actions(user, opts.run_dir) if user else []),
         Directory(opts.install_dir, ROOT, "install directory (static files, one ncs-VSN per version)"),
         InstallTree(vdir, dist, reason=f"NSO {v} static files"),
         *ncsrc_files(vdir, v, "root", "root"),
     ]
     if not opts.keep_ncs_setup:
         acts.append(Absent(f"{vdir}/bin/ncs-setup", "ncs-setup does not work in a system install (--keep-ncs-setup keeps it)"))
+    if user:
+        acts += privileged_actions(vdir, dist, user, user, setuid_cmdwrapper=opts.setuid_cmdwrapper)
     acts += [
         Symlink(f"{opts.install_dir}/current", f"ncs-{v}", "the active NSO version", switch=opts.activate),
         Directory(f"{opts.install_dir}/packages", ROOT, "store of version-prefixed packages"),
@@ -140,17 +182,20 @@ def system_plan(opts: InstallOptions, dist) -> list[Action]:
         Directory(opts.config_dir, ROOT, "configuration directory"),
         ConfFile(f"{opts.config_dir}/ncs.conf", ncs_conf(opts, v, "system"), Attrs(0o644),
                  f"ncs.conf ({opts.effective_profile} profile)"),
-        SecretFile(f"{opts.config_dir}/ncs.crypto_keys", Attrs(0o600), lambda: keys.generate_crypto_keys(v),
-                   "encryption keys for encrypted strings in CDB (generated once)",
-                   validate=lambda data: keys.check_crypto_keys(data, v)),
-        SecretFile(f"{opts.config_dir}/ipc_access", Attrs(0o400), keys.generate_ipc_secret,
+        SecretFile(f"{opts.config_dir}/ncs.crypto_keys", keys_attrs, lambda: keys.generate_crypto_keys(v),
+                   "encryption keys for encrypted strings in CDB "
+                   + ("(imported from --crypto-keys)" if opts.crypto_keys is not None else "(generated once)"),
+                   validate=lambda data: keys.check_crypto_keys(data, v), imported=opts.crypto_keys),
+        SecretFile(f"{opts.config_dir}/ipc_access", ipc_attrs, keys.generate_ipc_secret,
                    "shared secret for the IPC access check (generated once)", validate=keys.check_ipc_secret),
-        Directory(f"{opts.config_dir}/ssh", Attrs(0o700), "SSH host keys of NSO's SSH server"),
+        Directory(f"{opts.config_dir}/ssh", key_dir, "SSH host keys of NSO's SSH server"),
+        ssh_host_key(f"{opts.config_dir}/ssh", host_key, Attrs(0o644), fips=opts.fips_install),
         Directory(f"{opts.config_dir}/ssl", ROOT, "TLS material"),
-        Directory(f"{opts.config_dir}/ssl/cert", Attrs(0o700), "Web UI/RESTCONF certificate and key"),
+        Directory(f"{opts.config_dir}/ssl/cert", key_dir, "Web UI/RESTCONF certificate and key"),
+        tls_key_cert(f"{opts.config_dir}/ssl/cert", host_key, Attrs(0o644)),
         Directory(opts.run_dir, private_dir, "run-time state (CDB, packages, rollbacks)"),
         *[Directory(f"{opts.run_dir}/{d}", private_dir, f"run directory: {d}") for d in RUN_SUBDIRS],
-        ConfFile(f"{opts.run_dir}/cdb/aaa_init.xml", render("files/aaa_init.xml.j2"), Attrs(0o640),
+        ConfFile(f"{opts.run_dir}/cdb/aaa_init.xml", render("files/aaa_init.xml.j2"), aaa_attrs,
                  "initial AAA: no local users, NACM groups ncsadmin and ncsoper"),
         Directory(opts.log_dir, private_dir, "log files"),
         ConfFile("/etc/profile.d/ncs.sh", render("files/profile.sh.j2", **ctx), Attrs(0o644),
@@ -162,7 +207,7 @@ def system_plan(opts: InstallOptions, dist) -> list[Action]:
     ]
     if not opts.ignore_init_scripts:
         acts.append(ConfFile(f"{opts.config_dir}/ncs.systemd.conf", render("files/ncs.systemd.conf.j2", **ctx),
-                             Attrs(0o644, user or "root", user or "root"), "environment of the ncs service"))
+                             systemd_conf, "environment of the ncs service"))
         if opts.ignore_systemd_script:
             acts.append(ConfFile("/etc/init.d/ncs", render("files/init.d.ncs.j2", **ctx), Attrs(0o755),
                                  "SysV init script (--ignore-systemd-script)"))
@@ -187,6 +232,8 @@ def local_plan(opts: InstallOptions, dist) -> list[Action]:
                  f"default ncs.conf ({opts.effective_profile} profile)"),
         SecretFile(f"{d}/etc/ncs/ipc_access", Attrs(0o600, None, None), keys.generate_ipc_secret,
                    "shared secret for the IPC access check", validate=keys.check_ipc_secret),
+        Directory(f"{d}/etc/ncs/ssh", Attrs(0o700, None, None), "SSH host key of NSO's SSH server"),
+        ssh_host_key(f"{d}/etc/ncs/ssh", Attrs(0o600, None, None), Attrs(0o644, None, None), fips=opts.fips_install),
     ]
     return with_parents(acts)
 
