@@ -29,7 +29,7 @@ OPER_GROUP = "ncsoper"
 
 def validate_name(name: str, what: str = "user") -> str:
     """A portable POSIX user or group name (lower case, at most 32 characters), or UsageError."""
-    if not isinstance(name, str) or not NAME_RE.match(name) or name.isdigit():
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name) or name.isdigit():
         raise UsageError(
             f"bad-{what}-name",
             f"{what} name {name!r} is not a portable name.",
