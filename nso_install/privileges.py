@@ -66,7 +66,7 @@ def parse_cap_text(text: str) -> dict[str, frozenset[str]]:
         names = [n for n in m.group(1).split(",") if n] or ["all"]
         for op, flags in _OP.findall(m.group(2)):
             for n in names:
-                cur = caps.setdefault(n, set())
+                cur = caps.setdefault(n, set(caps.get("all", ())))
                 if op == "=":
                     cur.clear()
                     cur.update(flags)
