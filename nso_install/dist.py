@@ -706,9 +706,9 @@ class DirectoryDistribution(Distribution):
 
 
 class _StreamDistribution(Distribution):
-    """A tar stream at ``offset`` (``length`` bytes) of ``source``, compressed as ``comp``."""
+    """A tar stream at ``offset`` (``length`` bytes, None: to the end) of ``source``, compressed as ``comp``."""
 
-    def __init__(self, source: Path, offset: int, length: int, comp: str):
+    def __init__(self, source: Path, offset: int, length: int | None, comp: str):
         super().__init__(source)
         self._offset, self._length, self._comp = offset, length, comp
 
@@ -722,7 +722,8 @@ class _StreamDistribution(Distribution):
             raise DistributionError("unreadable-distribution", f"cannot read {self.where}: {e}.",
                                     "Check the file's permissions.") from None
         with raw:
-            window = io.BufferedReader(_Window(raw, self._offset, self._length), CHUNK)
+            length = os.fstat(raw.fileno()).st_size - self._offset if self._length is None else self._length
+            window = io.BufferedReader(_Window(raw, self._offset, length), CHUNK)
             yield from _tar_members(_decompress(window, self._comp), self.where, self._comp != "tar")
 
 
@@ -884,7 +885,7 @@ def open_distribution(path: str | os.PathLike, *, skip_verification: bool = Fals
                 head = f.read(512)
                 comp = _magic(head)
                 if comp is not None:
-                    dist = TarballDistribution(source, 0, st.st_size, comp)
+                    dist = TarballDistribution(source, 0, None, comp)
                 elif head.startswith(b"#!"):
                     start = _find_marker(f, str(source))
                     f.seek(start)
@@ -892,7 +893,7 @@ def open_distribution(path: str | os.PathLike, *, skip_verification: bool = Fals
                     if payload == "tar":
                         dist = SignedBinDistribution(source, start, skip_verification)
                     elif payload is not None:
-                        dist = InstallerBinDistribution(source, start, st.st_size - start, payload)
+                        dist = InstallerBinDistribution(source, start, None, payload)
                     else:
                         raise DistributionError("corrupt-archive", f"{source}: no archive after the payload "
                                                                    "marker.", _GET_AGAIN)
