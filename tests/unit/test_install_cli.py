@@ -1,0 +1,303 @@
+"""The install command end to end, as a user runs it, on a real file system under --root."""
+
+import fcntl
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from nso_install.cli import main
+from nso_install.sample import make_sample_distribution
+
+from treeutil import all_bytes, snapshot
+
+V = "6.5.3"
+
+
+def cli(*args, ok=True):
+    r = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    if ok:
+        assert r.exit_code == 0, r.output + r.stderr
+    return r
+
+
+def install_json(dist, root, *extra):
+    r = cli("install", dist, "--root", root, "--json", *extra)
+    return json.loads(r.stdout)
+
+
+SYSTEM_PATHS = [
+    f"opt/ncs/ncs-{V}/bin/ncs", f"opt/ncs/ncs-{V}/ncsrc", f"opt/ncs/ncs-{V}/ncsrc.tcsh", "opt/ncs/packages",
+    "opt/ncs/installdirs", "etc/ncs/ncs.conf", "etc/ncs/ncs.crypto_keys", "etc/ncs/ipc_access", "etc/ncs/ssh",
+    "etc/ncs/ssl/cert", "etc/ncs/ncs.systemd.conf", "var/opt/ncs/cdb/aaa_init.xml", "var/opt/ncs/packages",
+    "var/opt/ncs/state", "var/opt/ncs/rollbacks", "var/opt/ncs/scripts", "var/opt/ncs/backups", "var/log/ncs",
+    "etc/profile.d/ncs.sh", "etc/profile.d/ncs.csh", "etc/logrotate.d/ncs", "etc/systemd/system/ncs.service",
+]
+
+
+@pytest.mark.parametrize("fmt", ["tar.gz", "dir", "installer.bin"])
+def test_system_install_then_rerun_is_noop_and_byte_identical(tmp_path, sample_dists, fmt):
+    root = tmp_path / "root"
+    first = install_json(sample_dists[fmt], root, "--system-install")
+    assert first["result"] == "applied" and first["changed"] > 20
+    for p in SYSTEM_PATHS:
+        assert (root / p).exists(), p
+    assert os.readlink(root / "opt/ncs/current") == f"ncs-{V}"
+    assert os.readlink(root / "etc/systemd/system/multi-user.target.wants/ncs.service") == "/etc/systemd/system/ncs.service"
+    assert not (root / f"opt/ncs/ncs-{V}/bin/ncs-setup").exists()
+    before = snapshot(root)
+    second = install_json(sample_dists[fmt], root, "--system-install")
+    assert second["changed"] == 0, [a for a in second["actions"] if a["changed"]]
+    assert all(a["status"] == "ok" for a in second["actions"])
+    assert snapshot(root) == before
+
+
+def test_system_install_modes(tmp_path, sample_dists):
+    root = tmp_path / "r"
+    install_json(sample_dists["tar.gz"], root, "--system-install")
+    modes = {p: stat.S_IMODE(os.lstat(root / p).st_mode) for p in
+             ["etc/ncs/ncs.crypto_keys", "etc/ncs/ipc_access", "etc/ncs/ssh", "var/opt/ncs", "var/log/ncs",
+              "opt/ncs", f"opt/ncs/ncs-{V}", "etc/ncs/ncs.conf"]}
+    assert modes == {"etc/ncs/ncs.crypto_keys": 0o600, "etc/ncs/ipc_access": 0o400, "etc/ncs/ssh": 0o700,
+                     "var/opt/ncs": 0o750, "var/log/ncs": 0o750, "opt/ncs": 0o755, f"opt/ncs/ncs-{V}": 0o755,
+                     "etc/ncs/ncs.conf": 0o644}
+
+
+def test_no_staging_root_leaks_into_installed_files(tmp_path, sample_dists):
+    root = tmp_path / "stagingroot-unique"
+    install_json(sample_dists["tar.gz"], root, "--system-install")
+    assert b"stagingroot-unique" not in all_bytes(root)
+    ncsrc = (root / f"opt/ncs/ncs-{V}/ncsrc").read_text()
+    assert f"NCS_DIR=/opt/ncs/ncs-{V}\n" in ncsrc
+
+
+def test_ncsrc_sets_ncs_dir_when_sourced(tmp_path, sample_dists):
+    d = tmp_path / "nso"
+    cli("install", sample_dists["tar.gz"], "--local-install", d)
+    out = subprocess.run(["sh", "-c", f". {d}/ncsrc && echo $NCS_DIR && command -v ncs"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert out == [str(d), f"{d}/bin/ncs"]
+
+
+@pytest.mark.parametrize("fmt", ["tar.gz", "dir"])
+def test_local_install_then_rerun(tmp_path, sample_dists, fmt):
+    d = tmp_path / "home/dev/nso"
+    r = cli("install", sample_dists[fmt], str(d))  # bare DIR means local install
+    assert "Done:" in r.stdout
+    assert (d / "bin/ncs").exists() and (d / "ncsrc").exists() and (d / "ncsrc.tcsh").exists()
+    assert (d / "VERSION").read_text().strip() == V
+    assert (d / "bin/ncs-setup").exists()  # local installs keep ncs-setup
+    before = snapshot(d)
+    r = cli("install", sample_dists[fmt], "--local-install", d, "--json")
+    assert json.loads(r.stdout)["changed"] == 0
+    assert snapshot(d) == before
+
+
+def test_check_on_empty_target_lists_everything_and_writes_nothing(tmp_path, sample_dists):
+    root = tmp_path / "root"
+    root.mkdir()
+    before = snapshot(tmp_path)
+    plan = install_json(sample_dists["tar.gz"], root, "--system-install", "--check")
+    assert plan["result"] == "check"
+    assert snapshot(tmp_path) == before
+    applied = install_json(sample_dists["tar.gz"], root, "--system-install")
+    assert [a["id"] for a in plan["actions"]] == [a["id"] for a in applied["actions"]]
+    assert plan["totals"]["would_change"] == applied["totals"]["changed"]
+    # and a check after the install reports nothing to do
+    assert install_json(sample_dists["tar.gz"], root, "--system-install", "--check")["changed"] == 0
+
+
+def test_check_text_output(tmp_path, sample_dists):
+    r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", tmp_path / "r", "--check")
+    assert "Check:" in r.stdout and "nothing was changed" in r.stdout
+    assert f"/opt/ncs/ncs-{V}" in r.stdout
+    assert not (tmp_path / "r").exists()
+
+
+def test_json_shape(tmp_path, sample_dists):
+    out = install_json(sample_dists["tar.gz"], tmp_path / "r", "--system-install")
+    assert out["version"] == 1
+    assert set(out["totals"]) == {"actions", "changed", "ok", "conflicts"}
+    assert out["totals"]["actions"] == len(out["actions"])
+    for a in out["actions"]:
+        assert {"id", "kind", "path", "status", "changed", "detail"} <= set(a)
+        assert a["id"] == f"{a['kind']}:{a['path']}"
+        assert a["detail"]
+
+
+def test_secrets_never_printed(tmp_path, sample_dists):
+    root = tmp_path / "r"
+    outputs = []
+    for extra in (["--check", "--diff", "-v"], ["--diff", "-v"], ["--diff", "--json"], ["--check", "--diff", "--json"]):
+        r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", root, *extra)
+        outputs.append(r.stdout + r.stderr)
+    os.chmod(root / "etc/ncs/ncs.crypto_keys", 0o644)  # drift: the repair is shown, the content is not
+    r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", root, "--diff", "-v")
+    outputs.append(r.stdout + r.stderr)
+    text = "\n".join(outputs)
+    keys = (root / "etc/ncs/ncs.crypto_keys").read_text()
+    for line in keys.splitlines():
+        assert line.split("=", 1)[1] not in text
+    assert (root / "etc/ncs/ipc_access").read_text().strip() not in text
+    assert "<secret>" in text
+
+
+def test_keys_are_valid_and_differ_between_installs(tmp_path, sample_dists):
+    a, b = tmp_path / "a", tmp_path / "b"
+    install_json(sample_dists["tar.gz"], a, "--system-install")
+    install_json(sample_dists["tar.gz"], b, "--system-install")
+    ka, kb = (a / "etc/ncs/ncs.crypto_keys").read_text(), (b / "etc/ncs/ncs.crypto_keys").read_text()
+    assert ka != kb
+    lines = dict(l.split("=") for l in ka.splitlines())
+    assert set(lines) == {"AESCFB128_KEY", "AES256CFB128_KEY"}  # no DES3 for NSO >= 6.5
+    assert len(lines["AESCFB128_KEY"]) == 32 and len(lines["AES256CFB128_KEY"]) == 64
+    int(lines["AESCFB128_KEY"], 16), int(lines["AES256CFB128_KEY"], 16)
+
+
+def test_option_variants(tmp_path, sample_dists):
+    root = tmp_path / "r"
+    install_json(sample_dists["tar.gz"], root, "--system-install", "--keep-ncs-setup", "--ignore-systemd-script",
+                 "--install-dir", "/srv/nso", "--config-dir", "/srv/etc", "--run-dir", "/srv/run", "--log-dir", "/srv/log")
+    assert (root / f"srv/nso/ncs-{V}/bin/ncs-setup").exists()
+    assert (root / "etc/init.d/ncs").exists() and not (root / "etc/systemd").exists()
+    assert (root / "srv/etc/ncs.conf").exists() and (root / "srv/run/cdb/aaa_init.xml").exists()
+    assert "NCS_CONFIG_DIR=/srv/etc" in (root / "etc/profile.d/ncs.sh").read_text()
+    root2 = tmp_path / "r2"
+    install_json(sample_dists["tar.gz"], root2, "--system-install", "--ignore-init-scripts")
+    assert not (root2 / "etc/init.d").exists() and not (root2 / "etc/systemd").exists()
+
+
+def test_keep_ncs_setup_toggle_on_rerun_removes_it(tmp_path, sample_dists):
+    root = tmp_path / "r"
+    install_json(sample_dists["tar.gz"], root, "--system-install", "--keep-ncs-setup")
+    out = install_json(sample_dists["tar.gz"], root, "--system-install")
+    assert [a["id"] for a in out["actions"] if a["changed"]] == [f"absent:/opt/ncs/ncs-{V}/bin/ncs-setup"]
+
+
+def test_upgrade_leaves_current_alone_unless_activate(tmp_path):
+    d = tmp_path / "d"
+    d.mkdir()
+    old = make_sample_distribution(d, "6.4.2", "tar.gz")
+    new = make_sample_distribution(d, V, "tar.gz")
+    root = tmp_path / "r"
+    install_json(old, root, "--system-install")
+    out = install_json(new, root, "--system-install")
+    assert os.readlink(root / "opt/ncs/current") == "ncs-6.4.2"
+    assert (root / f"opt/ncs/ncs-{V}/VERSION").exists()
+    assert any("--activate" in w for w in out["warnings"])
+    install_json(new, root, "--system-install", "--activate")
+    assert os.readlink(root / "opt/ncs/current") == f"ncs-{V}"
+
+
+@pytest.mark.parametrize("args, ref", [
+    (["--system-install", "--local-install", "/x"], "two-kinds"),
+    ([], "no-install-kind"),
+    (["--local-install", "/x", "--run-as-user", "nso"], "system-only-option"),
+    (["--local-install", "/x", "--config-dir", "/y"], "system-only-option"),
+    (["--system-install", "--install-dir", "relative/dir"], "relative-path"),
+    (["--system-install", "--ignore-init-scripts", "--ignore-systemd-script"], "conflicting-options"),
+])
+def test_usage_errors(tmp_path, sample_dists, args, ref):
+    r = cli("install", sample_dists["tar.gz"], "--root", tmp_path / "r", "--json", *args, ok=False)
+    assert r.exit_code == 2
+    assert json.loads(r.stdout)["error"]["reference"] == ref
+    assert r.stderr.startswith("Error: ") and "Hint: " in r.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_missing_distribution_is_a_clear_error(tmp_path):
+    r = cli("install", tmp_path / "nope.tar.gz", "--system-install", "--root", tmp_path / "r", ok=False)
+    assert r.exit_code == 1 and "Error:" in r.stderr and "Traceback" not in r.output
+    assert not (tmp_path / "r").exists()
+
+
+def hostile_tar(path: Path, name: str, **kw) -> Path:
+    with tarfile.open(path, "w:gz") as tf:
+        info = tarfile.TarInfo(f"nso-{V}/VERSION")
+        data = f"{V}\n".encode()
+        info.size = len(data)
+        import io
+        tf.addfile(info, io.BytesIO(data))
+        evil = tarfile.TarInfo(name)
+        for k, v in kw.items():
+            setattr(evil, k, v)
+        payload = b"pwned\n"
+        if evil.type == tarfile.REGTYPE:
+            evil.size = len(payload)
+            tf.addfile(evil, io.BytesIO(payload))
+        else:
+            tf.addfile(evil)
+    return path
+
+
+@pytest.mark.parametrize("name, kw", [
+    (f"nso-{V}/../../../escape", {}),
+    ("/tmp/abs-escape", {}),
+    (f"nso-{V}/link", {"type": tarfile.SYMTYPE, "linkname": "/etc"}),
+    (f"nso-{V}/dev", {"type": tarfile.CHRTYPE, "devmajor": 1, "devminor": 3}),
+    (f"nso-{V}/suid", {"mode": 0o4755}),
+])
+def test_hostile_archive_writes_nothing(tmp_path, name, kw):
+    root = tmp_path / "r"
+    root.mkdir()
+    dist = hostile_tar(tmp_path / f"nso-{V}.linux.x86_64.tar.gz", name, **kw)
+    r = cli("install", dist, "--system-install", "--root", root, ok=False)
+    assert r.exit_code != 0 and "Error:" in r.stderr
+    assert not (root / "opt/ncs" / f"ncs-{V}").exists()
+    assert not any(p.name.startswith(".nso-install-tmp") for p in (root / "opt/ncs").glob("*")) if (root / "opt/ncs").exists() else True
+    assert not (tmp_path / "escape").exists() and not Path("/tmp/abs-escape").exists()
+
+
+def test_second_run_waits_or_fails_on_lock(tmp_path, sample_dists):
+    root = tmp_path / "r"
+    lock_dir = root / "var/lib/nso-install"
+    lock_dir.mkdir(parents=True)
+    fd = os.open(lock_dir, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", root, ok=False)
+        assert r.exit_code == 3 and "another nso-install run" in r.stderr
+        assert not (root / "opt").exists()
+    finally:
+        os.close(fd)
+    cli("install", sample_dists["tar.gz"], "--system-install", "--root", root)
+
+
+# Secrets and host keys are random per install, by design; state.json records their conffiles.
+RANDOM_PER_INSTALL = ("etc/ncs/ncs.crypto_keys", "etc/ncs/ipc_access", "etc/ncs/ssh/", "etc/ncs/ssl/cert/",
+                      "var/lib/nso-install")
+
+
+def test_killed_midway_rerun_completes(tmp_path):
+    big = make_sample_distribution(tmp_path, V, "tar.gz", padding_files=3000, padding_bytes=8192)
+    root = tmp_path / "r"
+    cmd = [sys.executable, "-m", "nso_install", "install", str(big), "--system-install", "--root", str(root)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    opt = root / "opt/ncs"
+    while time.monotonic() < deadline:  # wait until extraction is under way, then kill -9
+        if opt.is_dir() and any(p.name.startswith(".nso-install-tmp") for p in opt.iterdir()):
+            break
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (opt / f"ncs-{V}").exists(), "a half tree must never carry the final name"
+    r = subprocess.run(cmd + ["--json"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert not any(p.name.startswith(".nso-install-tmp") for p in opt.iterdir())
+    ref = tmp_path / "clean"
+    subprocess.run(cmd[:-1] + [str(ref)], check=True, capture_output=True)
+    def shape(root):  # paths, types, modes and contents (not the times of this run)
+        return {k: (v[0], v[1], v[4], v[6]) for k, v in snapshot(root).items()
+                if not k.startswith(RANDOM_PER_INSTALL) and k != "."}
+    assert shape(root) == shape(ref)
+    again = json.loads(subprocess.run(cmd + ["--json"], capture_output=True, text=True, check=True).stdout)
+    assert again["changed"] == 0
