@@ -220,6 +220,14 @@ def install(distribution, local_dir_arg, local_install, system_install, install_
         _print_report(report, as_json=as_json, diff=diff, verbose=verbose, quiet=quiet, header=header)
     except NsoInstallError as e:
         fail(e, as_json)
+    except KeyboardInterrupt:
+        raise
+    except Exception as e:  # a bug: say so in one paragraph; -v shows the traceback
+        if verbose:
+            raise
+        fail(NsoInstallError("internal-error", f"unexpected {type(e).__name__}: {e}",
+                             "This is a bug in nso-install; re-run with -v for the traceback and report it. "
+                             "A re-run repairs whatever was left half done."), as_json)
 
 
 def _read_crypto_keys(path: Path):
@@ -247,3 +255,39 @@ def sample_dist(dest, version, fmt, padding_files):
 
     dest.mkdir(parents=True, exist_ok=True)
     click.echo(make_sample_distribution(dest, version, fmt, padding_files=padding_files))
+
+
+@main.command("render-conf", context_settings=CONTEXT)
+@click.argument("distribution", required=False, type=click.Path(exists=True, path_type=Path))
+@click.option("--system-install", "kind", flag_value="system", default=True, help="Render for a system install (default).")
+@click.option("--local-install", "kind", flag_value="local", help="Render for a local install.")
+@click.option("--nso-version", default="6.5.3", show_default=True,
+              help="NSO version to render for (taken from DISTRIBUTION when given).")
+@click.option("--profile", type=click.Choice(["production", "development"]),
+              help="[default: production for system installs, development for local ones]")
+@click.option("--values", "values_files", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Values file (TOML or YAML); may repeat.")
+@click.option("--set", "sets", multiple=True, metavar="PATH=VALUE", help="Set one value; wins over --values.")
+@click.option("--fips-install", is_flag=True, help="Render for a FIPS install.")
+@click.option("--install-dir", default="/opt/ncs", show_default=True)
+@click.option("--config-dir", default="/etc/ncs", show_default=True)
+@click.option("--run-dir", default="/var/opt/ncs", show_default=True)
+@click.option("--log-dir", default="/var/log/ncs", show_default=True)
+def render_conf(distribution, kind, nso_version, profile, values_files, sets, fips_install, install_dir, config_dir,
+                run_dir, log_dir):
+    """Print the ncs.conf that `install` would write, validated, without installing anything."""
+    try:
+        from . import conf
+
+        version = nso_version
+        if distribution is not None:
+            from .dist import open_distribution
+
+            version = open_distribution(distribution).version
+        values = conf.load_values(values_files, sets)
+        ctx = conf.ConfContext(install_kind=kind, profile=profile or ("production" if kind == "system" else "development"),
+                               version=version, fips=fips_install, config_dir=config_dir, run_dir=run_dir,
+                               log_dir=log_dir, install_dir=install_dir)
+        click.echo(conf.render_ncs_conf(ctx, values), nl=False)
+    except NsoInstallError as e:
+        fail(e, False)
