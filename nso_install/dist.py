@@ -107,6 +107,10 @@ class _Checker:
         self.version: str | None = None
         self.files = self.dirs = self.symlinks = self.total = 0
 
+    def shown(self, rel: str) -> str:
+        """How a tree path is named in messages: as in the archive."""
+        return f"{self.top}/{rel}" if self.top else rel
+
     def hostile(self, name: str, why: str) -> DistributionError:
         return DistributionError("hostile-member",
                                  f"{self.where}: member {name!r} {why}; refusing the whole distribution.", _NEVER)
@@ -154,10 +158,10 @@ class _Checker:
             parent = "/".join(rel_parts[:n])
             kind = self.kinds.get(parent)
             if kind == "symlink":
-                raise self.hostile(m.name, f"lies under the symbolic link member {parent} "
+                raise self.hostile(m.name, f"lies under the symbolic link member {self.shown(parent)} "
                                            "(writing it would follow the link)")
             if kind in ("file", "hardlink"):
-                raise self.hostile(m.name, f"lies under {parent}, which is a file member")
+                raise self.hostile(m.name, f"lies under {self.shown(parent)}, which is a file member")
             if kind is None:
                 self.implied.add(parent)
         if rel in self.kinds:
@@ -230,7 +234,7 @@ class _Checker:
         for link in self.links:
             why = _resolve_inside(link, self.links)
             if why:
-                raise self.hostile(link, f"is a symbolic link to {self.links[link]}, which {why}")
+                raise self.hostile(self.shown(link), f"is a symbolic link to {self.links[link]}, which {why}")
         return DistSummary(self.files, self.dirs + len(self.implied - self.kinds.keys()), self.symlinks, self.total)
 
 
