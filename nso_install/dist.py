@@ -348,6 +348,13 @@ def _find_marker(f: BinaryIO, where: str) -> int:
         raise DistributionError("unknown-distribution-format", f"{where} is not a self-extracting script.", None)
     i = head.find(MARKER)
     if i < 0:
+        # Other self-extracting scripts append the archive right after the script's last
+        # line (``tail -n +N``/``dd skip=`` style); take the first line start that carries a
+        # compressed archive's magic bytes.
+        starts = [j + 1 for j in (head.find(b"\n" + m) for m in (b"\x1f\x8b\x08", b"BZh91", b"\xfd7zXZ\x00"))
+                  if j >= 0]
+        if starts:
+            return min(starts)
         raise DistributionError("no-payload", f"{where}: a shell script without the __NSO_PAYLOAD_BELOW__ marker, so "
                                               "no NSO payload can be found in it.",
                                 "Pass the nso-VSN.OS.ARCH.installer.bin or .signed.bin as downloaded, or the "

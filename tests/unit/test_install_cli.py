@@ -301,3 +301,13 @@ def test_killed_midway_rerun_completes(tmp_path):
     assert shape(root) == shape(ref)
     again = json.loads(subprocess.run(cmd + ["--json"], capture_output=True, text=True, check=True).stdout)
     assert again["changed"] == 0
+
+
+def test_installer_bin_without_our_marker_is_read(tmp_path, sample_dists):
+    """A self-extracting script of another shape (archive appended after the last line)."""
+    tgz = sample_dists["tar.gz"].read_bytes()
+    script = b'#!/bin/sh\n# vendor-style installer\ntail -n +5 "$0" | tar xzf - -C "${1:-.}"\nexit 0\n'
+    other = tmp_path / f"nso-{V}.linux.x86_64.installer.bin"
+    other.write_bytes(script + tgz)
+    out = install_json(other, tmp_path / "r", "--system-install")
+    assert out["changed"] > 0 and (tmp_path / f"r/opt/ncs/ncs-{V}/bin/ncs").exists()
