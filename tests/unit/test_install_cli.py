@@ -311,3 +311,33 @@ def test_installer_bin_without_our_marker_is_read(tmp_path, sample_dists):
     other.write_bytes(script + tgz)
     out = install_json(other, tmp_path / "r", "--system-install")
     assert out["changed"] > 0 and (tmp_path / f"r/opt/ncs/ncs-{V}/bin/ncs").exists()
+
+
+def _run_with_tty_stderr(args):
+    import pty
+    master, slave = pty.openpty()
+    proc = subprocess.run([sys.executable, "-m", "nso_install", *map(str, args)], stdout=subprocess.PIPE,
+                          stderr=slave, stdin=subprocess.DEVNULL)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    return proc, b"".join(chunks).decode(errors="replace")
+
+
+def test_progress_bar_only_on_a_terminal_and_never_with_json(tmp_path, sample_dists):
+    proc, err = _run_with_tty_stderr(["install", sample_dists["tar.gz"], "--system-install", "--root", tmp_path / "a"])
+    assert proc.returncode == 0 and f"unpacking NSO {V}" in err and "100%" in err
+    proc, err = _run_with_tty_stderr(["install", sample_dists["tar.gz"], "--system-install", "--root", tmp_path / "b",
+                                      "--json"])
+    assert proc.returncode == 0 and "unpacking" not in err
+    json.loads(proc.stdout)
+    r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", tmp_path / "c")  # not a TTY
+    assert "unpacking" not in r.stderr
