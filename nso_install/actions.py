@@ -226,7 +226,12 @@ class ConfFile(Action):
     content: bytes
     attrs: Attrs
     reason: str = ""
+    redact: Callable[[bytes], bytes] | None = None  # masks secrets (inline keys) in diffs
     kind: ClassVar[str] = "conffile"
+
+    def _diff(self, before: bytes | None) -> str:
+        hide = self.redact or (lambda b: b)
+        return text_diff(self.path, None if before is None else hide(before), hide(self.content))
 
     @property
     def new_path(self) -> str:
@@ -239,7 +244,7 @@ class ConfFile(Action):
         fact = self._fact(facts)
         new = sha256_bytes(self.content)
         if fact.kind == ABSENT:
-            return change("create", diff=text_diff(self.path, None, self.content))
+            return change("create", diff=self._diff(None))
         if fact.kind != FILE:
             raise UnsafePathError("not-a-file", f"{self.path} exists and is not a regular file.",
                                   "Move it out of the way and re-run.")
@@ -250,7 +255,7 @@ class ConfFile(Action):
             if drift:
                 return change("; ".join(drift), diff="\n".join(drift))
             return ok("up to date")
-        diff = text_diff(self.path, facts.read(self.path), self.content)
+        diff = self._diff(facts.read(self.path))
         if recorded == current or env.force_conf:
             what = "update (unchanged since nso-install wrote it)" if recorded == current else \
                 "replace administrator's edits (--force-conf; a backup is kept)"
@@ -278,6 +283,8 @@ class ConfFile(Action):
             self.attrs.apply(facts, host, self.path)
         elif outcome.conflict and not env.force_conf:
             fsops.atomic_write(env.target.host(self.new_path), self.content, self.attrs.mode, uid, gid, self.new_path)
+            if self.attrs.drift(facts, fact):  # owner and mode are ours to enforce, the content is not
+                self.attrs.apply(facts, host, self.path)
             return  # nothing recorded: the file on disk is still the administrator's
         else:
             if fact.kind == FILE and env.state.conffile(self.path) != facts.sha256(self.path):
@@ -430,6 +437,7 @@ class InstallTree(Action):
     owner: str | None = "root"
     group: str | None = "root"
     reason: str = ""
+    owned_elsewhere: tuple[str, ...] = ()  # relative paths other actions write (left out of the tree)
     kind: ClassVar[str] = "tree"
 
     def _leftovers(self, facts: Facts) -> list[str]:
@@ -472,6 +480,10 @@ class InstallTree(Action):
         os.mkdir(tmp, 0o700)
         try:
             self.dist.extract(tmp, uid=uid, gid=gid, progress=env.progress)
+            for rel in self.owned_elsewhere:  # e.g. the shipped ncs.conf, replaced by our rendering
+                victim = tmp / rel
+                if victim.is_file() and not victim.is_symlink():
+                    victim.unlink()
             fsops.set_owner(tmp, uid, gid)
             os.chmod(tmp, 0o755)
             os.sync()  # the tree's data must be on disk before its name is

@@ -8,6 +8,7 @@ Owners and modes are the strictest that work; each choice is documented in docs/
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -17,7 +18,7 @@ from .actions import (Absent, Action, Attrs, ConfFile, Directory, File, InstallT
                       Symlink)
 from .hostkeys import ssh_host_key, tls_key_cert
 from .privileges import privileged_actions
-from .secret import Secret
+from .secret import MASK, Secret
 from .errors import UsageError
 from .target import normalize
 from .templating import render
@@ -118,17 +119,44 @@ def with_parents(actions: list[Action]) -> list[Action]:
     return result
 
 
-def ncs_conf(opts: InstallOptions, version: str, kind: str) -> bytes:
+IPC_RUNTIME_DIR = "/run/ncs"  # production system installs: the Unix socket lives here, not in /tmp
+KEY_ELEMENTS = re.compile(rb"(<(key|key1|key2|key3)>)[^<]*(</\2>)")
+
+
+def redact_conf(text: bytes) -> bytes:
+    """ncs.conf as shown in diffs: inline encryption keys masked."""
+    return KEY_ELEMENTS.sub(rb"\1" + MASK.encode() + rb"\3", text)
+
+
+@dataclass(frozen=True)
+class RenderedConf:
+    text: bytes
+    values: dict  # effective template values
+    client_env: list[tuple[str, str]]  # NCS_IPC_* for clients (profile scripts, ncsrc, service)
+    socket_dir: str | None  # directory of the Unix IPC socket that nso-install manages
+
+
+def render_conf(opts: InstallOptions, version: str, kind: str) -> RenderedConf:
     from . import conf  # ncs.conf rendering and validation
 
     ctx = conf.ConfContext(install_kind=kind, profile=opts.effective_profile, version=version,
                            fips=opts.fips_install, config_dir=opts.config_dir, run_dir=opts.run_dir,
                            log_dir=opts.log_dir, install_dir=opts.install_dir)
-    return conf.render_ncs_conf(ctx, opts.values).encode()
+    values = opts.values
+    socket_dir = None
+    if kind == "system" and opts.effective_profile == "production" and "path" not in values.get("ipc", {}):
+        # NSO's default socket dir /tmp/nso can be pre-created by any local user (socket
+        # hijack); production installs put the socket in a root-made directory under /run.
+        if conf.effective_values(ctx, values)["ipc"]["transport"] == "unix":
+            values = {**values, "ipc": {**values.get("ipc", {}), "path": f"{IPC_RUNTIME_DIR}/nso-ipc"}}
+            socket_dir = IPC_RUNTIME_DIR
+    return RenderedConf(conf.render_ncs_conf(ctx, values).encode(), conf.effective_values(ctx, values),
+                        sorted(conf.client_environment(ctx, values).items()), socket_dir)
 
 
-def ncsrc_files(ncs_dir: str, version: str, owner: str | None, group: str | None) -> list[Action]:
-    ctx = dict(ncs_dir=ncs_dir, version=version, extra_env=[])
+def ncsrc_files(ncs_dir: str, version: str, owner: str | None, group: str | None,
+                extra_env: list[tuple[str, str]] = ()) -> list[Action]:
+    ctx = dict(ncs_dir=ncs_dir, version=version, extra_env=list(extra_env))
     attrs = Attrs(0o644, owner, group)
     return [
         File(f"{ncs_dir}/ncsrc", render("files/ncsrc.j2", **ctx), attrs, "environment script (sh)"),
@@ -141,7 +169,9 @@ def system_plan(opts: InstallOptions, dist) -> list[Action]:
     vdir = f"{opts.install_dir}/ncs-{v}"
     user = opts.run_as_user
     ctx = dict(version=v, install_dir=opts.install_dir, config_dir=opts.config_dir, run_dir=opts.run_dir,
-               log_dir=opts.log_dir, run_as_user=user, run_as_group=user, client_env=[])
+               log_dir=opts.log_dir, run_as_user=user, run_as_group=user)
+    rc = render_conf(opts, v, "system")
+    ctx["client_env"] = rc.client_env
     # Owners and modes (docs/security.md): with --run-as-user the account owns what NSO writes
     # (run and log dirs); root owns everything root executes and every secret, which the
     # account reads through its own group (of which it is the only member).
@@ -164,11 +194,13 @@ def system_plan(opts: InstallOptions, dist) -> list[Action]:
         key_dir = Attrs(0o700)
         host_key = Attrs(0o600)
         systemd_conf = Attrs(0o644)
+    # ncs.conf holds no secret unless keys are configured inline (crypto.mechanism=inline).
+    conf_attrs = (Attrs(0o640, "root", user) if user else Attrs(0o600)) if inline_keys(rc) else Attrs(0o644)
     acts: list[Action] = [
         *(account_actions(user, opts.run_dir) if user else []),
         Directory(opts.install_dir, ROOT, "install directory (static files, one ncs-VSN per version)"),
         InstallTree(vdir, dist, reason=f"NSO {v} static files"),
-        *ncsrc_files(vdir, v, "root", "root"),
+        *ncsrc_files(vdir, v, "root", "root", rc.client_env),
     ]
     if not opts.keep_ncs_setup:
         acts.append(Absent(f"{vdir}/bin/ncs-setup", "ncs-setup does not work in a system install (--keep-ncs-setup keeps it)"))
@@ -180,8 +212,8 @@ def system_plan(opts: InstallOptions, dist) -> list[Action]:
         File(f"{opts.install_dir}/installdirs", render("files/installdirs.j2", **ctx), Attrs(0o644),
              "where this install keeps config, run and log files"),
         Directory(opts.config_dir, ROOT, "configuration directory"),
-        ConfFile(f"{opts.config_dir}/ncs.conf", ncs_conf(opts, v, "system"), Attrs(0o644),
-                 f"ncs.conf ({opts.effective_profile} profile)"),
+        ConfFile(f"{opts.config_dir}/ncs.conf", rc.text, conf_attrs, f"ncs.conf ({opts.effective_profile} profile)",
+                 redact=redact_conf),
         SecretFile(f"{opts.config_dir}/ncs.crypto_keys", keys_attrs, lambda: keys.generate_crypto_keys(v),
                    "encryption keys for encrypted strings in CDB "
                    + ("(imported from --crypto-keys)" if opts.crypto_keys is not None else "(generated once)"),
@@ -198,6 +230,7 @@ def system_plan(opts: InstallOptions, dist) -> list[Action]:
         ConfFile(f"{opts.run_dir}/cdb/aaa_init.xml", render("files/aaa_init.xml.j2"), aaa_attrs,
                  "initial AAA: no local users, NACM groups ncsadmin and ncsoper"),
         Directory(opts.log_dir, private_dir, "log files"),
+        *socket_dir_actions(rc, user),
         ConfFile("/etc/profile.d/ncs.sh", render("files/profile.sh.j2", **ctx), Attrs(0o644),
                  "environment for login shells (sh)"),
         ConfFile("/etc/profile.d/ncs.csh", render("files/profile.csh.j2", **ctx), Attrs(0o644),
@@ -225,17 +258,40 @@ def local_plan(opts: InstallOptions, dist) -> list[Action]:
     d = opts.local_dir
     v = dist.version
     mine = Attrs(0o644, None, None)  # a local install belongs to whoever runs it
+    rc = render_conf(opts, v, "local")
     acts: list[Action] = [
-        InstallTree(d, dist, owner=None, group=None, reason=f"NSO {v} local install"),
-        *ncsrc_files(d, v, None, None),
-        ConfFile(f"{d}/etc/ncs/ncs.conf", ncs_conf(opts, v, "local"), mine,
-                 f"default ncs.conf ({opts.effective_profile} profile)"),
+        InstallTree(d, dist, owner=None, group=None, reason=f"NSO {v} local install",
+                    owned_elsewhere=("etc/ncs/ncs.conf",)),
+        *ncsrc_files(d, v, None, None, rc.client_env),
+        ConfFile(f"{d}/etc/ncs/ncs.conf", rc.text, Attrs(0o600, None, None) if inline_keys(rc) else mine,
+                 f"default ncs.conf ({opts.effective_profile} profile)", redact=redact_conf),
         SecretFile(f"{d}/etc/ncs/ipc_access", Attrs(0o600, None, None), keys.generate_ipc_secret,
                    "shared secret for the IPC access check", validate=keys.check_ipc_secret),
         Directory(f"{d}/etc/ncs/ssh", Attrs(0o700, None, None), "SSH host key of NSO's SSH server"),
         ssh_host_key(f"{d}/etc/ncs/ssh", Attrs(0o600, None, None), Attrs(0o644, None, None), fips=opts.fips_install),
     ]
+    if not inline_keys(rc):  # external keys command reads ${NCS_DIR}/etc/ncs/ncs.crypto_keys
+        acts.append(SecretFile(f"{d}/etc/ncs/ncs.crypto_keys", Attrs(0o600, None, None),
+                               lambda: keys.generate_crypto_keys(v), "encryption keys (generated once)",
+                               validate=lambda data: keys.check_crypto_keys(data, v)))
     return with_parents(acts)
+
+
+def inline_keys(rc: RenderedConf) -> bool:
+    return rc.values["crypto"]["mechanism"] == "inline"
+
+
+def socket_dir_actions(rc: RenderedConf, user: str | None) -> list[Action]:
+    """The Unix IPC socket's directory: who may traverse it decides who may connect."""
+    if not rc.socket_dir:
+        return []
+    attrs = Attrs(0o750, user, ADMIN_GROUP) if user else Attrs(0o755)
+    line = f"d {rc.socket_dir} {attrs.mode:04o} {attrs.owner} {attrs.group} -\n"
+    return [
+        Directory(rc.socket_dir, attrs, "directory of NSO's IPC socket (clients must be able to traverse it)"),
+        ConfFile("/etc/tmpfiles.d/ncs.conf", f"# NSO IPC socket directory; written by nso-install.\n{line}".encode(),
+                 Attrs(0o644), "re-create the IPC socket directory at boot (/run is emptied)"),
+    ]
 
 
 def build_plan(opts: InstallOptions, dist) -> list[Action]:
