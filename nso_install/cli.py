@@ -54,6 +54,32 @@ def fail(e: NsoInstallError, as_json: bool) -> None:
     sys.exit(e.exit_code)
 
 
+def options(*decorators):
+    """Stack click options; shared option groups keep install and render-conf in step."""
+    def apply(f):
+        for d in reversed(decorators):
+            f = d(f)
+        return f
+    return apply
+
+
+DIR_OPTIONS = options(
+    click.option("--install-dir", default="/opt/ncs", show_default=True, help="Static files: INSTALL_DIR/ncs-VSN and current."),
+    click.option("--config-dir", default="/etc/ncs", show_default=True, help="Configuration files (ncs.conf, keys)."),
+    click.option("--run-dir", default="/var/opt/ncs", show_default=True, help="Run-time state (CDB, packages)."),
+    click.option("--log-dir", default="/var/log/ncs", show_default=True, help="Log files."),
+)
+CONF_OPTIONS = options(
+    click.option("--fips-install", is_flag=True, help="FIPS 140-3 install (fips-mode in ncs.conf, ECDSA host key)."),
+    click.option("--profile", type=click.Choice(["production", "development"]),
+                 help="ncs.conf profile [default: production for system installs, development for local ones]."),
+    click.option("--values", "values_files", multiple=True,
+                 type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                 help="ncs.conf values file (TOML or YAML); may repeat."),
+    click.option("--set", "sets", multiple=True, metavar="PATH=VALUE", help="Set one ncs.conf value; wins over --values."),
+)
+
+
 @click.group(context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="nso-install")
 def main() -> None:
@@ -96,10 +122,7 @@ def _print_report(report, *, as_json: bool, diff: bool, verbose: int, quiet: boo
 @click.option("--local-install", "local_install", metavar="DIR",
               help="Local install into DIR (one directory, no root needed). A bare DIR argument means the same.")
 @click.option("--system-install", is_flag=True, help="System install: /opt/ncs, /etc/ncs, /var/opt/ncs, /var/log/ncs.")
-@click.option("--install-dir", default="/opt/ncs", show_default=True, help="Static files: INSTALL_DIR/ncs-VSN and current.")
-@click.option("--config-dir", default="/etc/ncs", show_default=True, help="Configuration files (ncs.conf, keys).")
-@click.option("--run-dir", default="/var/opt/ncs", show_default=True, help="Run-time state (CDB, packages).")
-@click.option("--log-dir", default="/var/log/ncs", show_default=True, help="Log files.")
+@DIR_OPTIONS
 @click.option("--run-as-user", metavar="USER", help="Run NSO as USER (created if missing). System install only.")
 @click.option("--setuid-cmdwrapper", is_flag=True,
               help="With --run-as-user: make cmdwrapper/cmdptywrapper setuid root (programs behind actions and CLI "
@@ -111,13 +134,8 @@ def _print_report(report, *, as_json: bool, diff: bool, verbose: int, quiet: boo
 @click.option("--non-interactive", is_flag=True, help="Never ask (nso-install never asks; accepted for compatibility).")
 @click.option("--ignore-init-scripts", is_flag=True, help="Install neither a systemd unit nor a SysV script (containers).")
 @click.option("--ignore-systemd-script", is_flag=True, help="Install the SysV script /etc/init.d/ncs instead of the systemd unit.")
-@click.option("--fips-install", is_flag=True, help="FIPS 140-3 install (fips-mode in ncs.conf).")
 @click.option("--activate", is_flag=True, help="Switch INSTALL_DIR/current to this version if it points elsewhere.")
-@click.option("--profile", type=click.Choice(["production", "development"]),
-              help="ncs.conf profile [default: production for system installs, development for local ones].")
-@click.option("--values", "values_files", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="ncs.conf values file (TOML or YAML); may repeat.")
-@click.option("--set", "sets", multiple=True, metavar="PATH=VALUE", help="Set one ncs.conf value; wins over --values.")
+@CONF_OPTIONS
 @click.option("--force-conf", is_flag=True, help="Replace administrator-edited config files (a timestamped backup is kept).")
 @click.option("--root", "root", type=click.Path(file_okay=False, path_type=Path),
               help="Staging root: every path (also /etc and /opt) lands under DIR. For image builds and tests.")
@@ -263,16 +281,8 @@ def sample_dist(dest, version, fmt, padding_files):
 @click.option("--local-install", "kind", flag_value="local", help="Render for a local install.")
 @click.option("--nso-version", default="6.5.3", show_default=True,
               help="NSO version to render for (taken from DISTRIBUTION when given).")
-@click.option("--profile", type=click.Choice(["production", "development"]),
-              help="[default: production for system installs, development for local ones]")
-@click.option("--values", "values_files", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Values file (TOML or YAML); may repeat.")
-@click.option("--set", "sets", multiple=True, metavar="PATH=VALUE", help="Set one value; wins over --values.")
-@click.option("--fips-install", is_flag=True, help="Render for a FIPS install.")
-@click.option("--install-dir", default="/opt/ncs", show_default=True)
-@click.option("--config-dir", default="/etc/ncs", show_default=True)
-@click.option("--run-dir", default="/var/opt/ncs", show_default=True)
-@click.option("--log-dir", default="/var/log/ncs", show_default=True)
+@CONF_OPTIONS
+@DIR_OPTIONS
 def render_conf(distribution, kind, nso_version, profile, values_files, sets, fips_install, install_dir, config_dir,
                 run_dir, log_dir):
     """Print the ncs.conf that `install` would write, validated, without installing anything."""

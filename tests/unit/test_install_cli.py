@@ -12,9 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from nso_install.cli import main
+from clitools import cli
 from nso_install.sample import make_sample_distribution
 
 from treeutil import all_bytes, snapshot
@@ -22,11 +21,6 @@ from treeutil import all_bytes, snapshot
 V = "6.5.3"
 
 
-def cli(*args, ok=True):
-    r = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
-    if ok:
-        assert r.exit_code == 0, r.output + r.stderr
-    return r
 
 
 def install_json(dist, root, *extra):

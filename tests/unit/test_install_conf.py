@@ -4,18 +4,12 @@ import json
 import os
 import stat
 
-from click.testing import CliRunner
 
-from nso_install.cli import main
+from clitools import cli
 
 V = "6.5.3"
 
 
-def cli(*args, ok=True):
-    r = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
-    if ok:
-        assert r.exit_code == 0, r.output + r.stderr
-    return r
 
 
 def install(dist, root, *extra):
