@@ -47,6 +47,7 @@ EXPECTED = {
     "/var/log/ncs": ("750", USER, USER),
     "/etc/systemd/system/ncs.service": ("644", "root", "root"),
     "/etc/profile.d/ncs.sh": ("644", "root", "root"),
+    "/run/ncs": ("750", USER, "ncsadmin"),
 }
 CAPS = {
     f"{VDIR}/lib/ncs/erts/bin/ncs": "cap_net_bind_service=ep",
@@ -179,3 +180,18 @@ def test_no_secret_byte_in_output(box, dist):
                 if len(frag) >= 16:
                     assert frag not in text, path
     assert "<secret>" in text
+
+
+def test_ipc_socket_directory_reachable_by_nso_and_admins_only(box, installed):
+    """Unix-socket IPC: who can traverse /run/ncs decides who can reach NSO's socket."""
+    assert "<path>/run/ncs/nso-ipc</path>" in box.run("cat", "/etc/ncs/ncs.conf").stdout
+    box.add_user("mallory")
+    box.add_user("alice", "-G", "ncsadmin")
+    r = box.run("ls", "/run/ncs", user="mallory", check=False)
+    assert r.returncode != 0 and "Permission denied" in r.stderr
+    assert box.run("ls", "/run/ncs", user="alice", check=False).returncode == 0
+    # the NSO account creates its socket there; nobody else can plant anything
+    box.run("touch", "/run/ncs/nso-ipc", user=USER)
+    assert "Permission denied" in box.run("touch", "/run/ncs/x", user="alice", check=False).stderr
+    assert "NCS_IPC_PATH=/run/ncs/nso-ipc" in box.run("cat", "/etc/profile.d/ncs.sh").stdout
+    assert box.run("cat", "/etc/tmpfiles.d/ncs.conf").stdout.splitlines()[-1] == f"d /run/ncs 0750 {USER} ncsadmin -"
