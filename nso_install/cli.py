@@ -162,6 +162,7 @@ def install(distribution, local_dir_arg, local_install, system_install, install_
         from .dist import open_distribution
         from .engine import Env, State, apply, evaluate, locked
         from .layout import InstallOptions, build_plan
+        from .services import after_apply
         from .target import Target
 
         local = local_install or local_dir_arg
@@ -235,6 +236,12 @@ def install(distribution, local_dir_arg, local_install, system_install, install_
                 finally:
                     if progress:
                         progress.finish()
+            if opts.system:
+                after_apply(report, target, opts.install_dir)
+        if fips_install:
+            report.notes.append("--fips-install: fips-mode is on in ncs.conf and host keys are ECDSA; NSO's own "
+                                "installer also sets NCS_OPENSSL_* in ncsrc and swaps crypto.so for the FIPS build, "
+                                "which nso-install does not do yet (their values are not documented).")
         _print_report(report, as_json=as_json, diff=diff, verbose=verbose, quiet=quiet, header=header)
     except NsoInstallError as e:
         fail(e, as_json)

@@ -1,0 +1,63 @@
+"""The host's service manager and running NSO processes (psutil, plumbum).
+
+Only consulted on a real system (no ``--root``): a staged tree has no running services.
+"""
+
+from __future__ import annotations
+
+import os
+
+import psutil
+from plumbum import CommandNotFound, ProcessExecutionError, local
+
+UNIT_DIR = "/etc/systemd/system/"
+
+
+def systemd_running() -> bool:
+    """True when systemd is PID 1 (not in most containers and image builds)."""
+    try:
+        return psutil.Process(1).name() == "systemd" and os.path.isdir("/run/systemd/system")
+    except (psutil.Error, OSError):
+        return False
+
+
+def daemon_reload() -> str | None:
+    """``systemctl daemon-reload``; a problem description, or None when it worked."""
+    try:
+        local["systemctl"]("daemon-reload")
+    except CommandNotFound:
+        return "systemctl not found"
+    except ProcessExecutionError as e:
+        return f"systemctl daemon-reload failed: {e.stderr.strip() or e.retcode}"
+    return None
+
+
+def running_ncs(install_dir: str) -> list[tuple[int, str]]:
+    """(pid, executable) of processes running NSO binaries from under ``install_dir``."""
+    prefix = install_dir.rstrip("/") + "/"
+    found = []
+    for proc in psutil.process_iter(["pid", "exe", "cmdline"]):
+        exe = proc.info.get("exe") or ""
+        cmd = proc.info.get("cmdline") or []
+        # the binary itself, or a script run through its interpreter (argv[1])
+        hit = next((c for c in [exe, *cmd[:2]] if c.startswith(prefix)), None)
+        if hit:
+            found.append((proc.info["pid"], hit))
+    return found
+
+
+def after_apply(report, target, install_dir: str) -> None:
+    """Follow-ups of a real (unstaged) install, recorded as report notes."""
+    if target.staged:
+        return
+    changed = [r.action.path for r in report.records if r.changed]
+    if any(p.startswith(UNIT_DIR) for p in changed) and systemd_running():
+        problem = daemon_reload()
+        report.notes.append(f"could not reload systemd: {problem}" if problem
+                            else "ran systemctl daemon-reload (ncs.service is enabled, not started)")
+    if any(p == f"{install_dir}/current" for p in changed):
+        procs = running_ncs(install_dir)
+        if procs:
+            pids = ", ".join(str(pid) for pid, _ in procs)
+            report.notes.append(f"NSO is running from {install_dir} (pid {pids}); restart it to use the new "
+                                "version (systemctl restart ncs).")

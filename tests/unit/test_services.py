@@ -1,0 +1,63 @@
+import os
+import subprocess
+import sys
+
+from nso_install import services
+from nso_install.actions import Outcome
+from nso_install.engine import Record, Report
+from nso_install.target import Target
+
+
+class Stub:
+    def __init__(self, path):
+        self.path, self.kind, self.reason, self.id = path, "conffile", "", f"conffile:{path}"
+
+
+def report_with(*paths):
+    return Report("applied", [Record(Stub(p), Outcome("change", "x"), changed=True) for p in paths], "/")
+
+
+def test_daemon_reload_only_when_unit_changed_on_a_real_systemd_host(monkeypatch):
+    calls = []
+    monkeypatch.setattr(services, "systemd_running", lambda: True)
+    monkeypatch.setattr(services, "daemon_reload", lambda: calls.append(1))
+    services.after_apply(report_with("/etc/ncs/ncs.conf"), Target.at(None), "/opt/ncs")
+    assert calls == []
+    r = report_with("/etc/systemd/system/ncs.service")
+    services.after_apply(r, Target.at(None), "/opt/ncs")
+    assert calls == [1] and "daemon-reload" in r.notes[0]
+
+
+def test_never_under_a_staging_root(monkeypatch, tmp_path):
+    monkeypatch.setattr(services, "systemd_running", lambda: True)
+    monkeypatch.setattr(services, "daemon_reload", lambda: (_ for _ in ()).throw(AssertionError("called")))
+    r = report_with("/etc/systemd/system/ncs.service")
+    services.after_apply(r, Target.at(tmp_path), "/opt/ncs")
+    assert r.notes == []
+
+
+def test_running_ncs_found_by_executable_path(tmp_path):
+    fake = tmp_path / "opt/ncs/ncs-6.5.3/bin/ncs"
+    fake.parent.mkdir(parents=True)
+    fake.write_text(f"#!{sys.executable}\nimport time\ntime.sleep(30)\n")
+    fake.chmod(0o755)
+    proc = subprocess.Popen([str(fake)])
+    try:
+        import time
+        for _ in range(50):
+            found = services.running_ncs(str(tmp_path / "opt/ncs"))
+            if found:
+                break
+            time.sleep(0.05)
+        assert [pid for pid, _ in found] == [proc.pid]
+        assert services.running_ncs(str(tmp_path / "elsewhere")) == []
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_switching_current_while_nso_runs_is_noted(monkeypatch):
+    monkeypatch.setattr(services, "running_ncs", lambda d: [(42, "/opt/ncs/ncs-6.4/erts/bin/ncs.smp")])
+    r = report_with("/opt/ncs/current")
+    services.after_apply(r, Target.at(None), "/opt/ncs")
+    assert "pid 42" in r.notes[0] and "restart" in r.notes[0]
