@@ -165,26 +165,7 @@ def install(distribution, local_dir_arg, local_install, system_install, install_
         from .services import after_apply
         from .target import Target
 
-        local = local_install or local_dir_arg
-        if local_install and local_dir_arg:
-            raise UsageError("two-local-dirs", "both --local-install and a LOCAL_INSTALL_DIR argument were given.",
-                             "Give the directory once.")
-        if local and system_install:
-            raise UsageError("two-kinds", "--system-install and a local install directory were both given.",
-                             "Choose one kind of install.")
-        if not local and not system_install:
-            raise UsageError("no-install-kind", "neither --system-install nor a local install directory was given.",
-                             "Pass --system-install, or --local-install DIR.")
-        if local:
-            ctx = click.get_current_context()
-            for name in ("install_dir", "config_dir", "run_dir", "log_dir"):
-                if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE:
-                    raise UsageError("system-only-option", f"--{name.replace('_', '-')} applies to system installs only.",
-                                     "Drop it for a local install (everything goes into the one directory).")
-            if run_as_user:
-                raise UsageError("system-only-option", "--run-as-user applies to system installs only.",
-                                 "Drop it, or use --system-install.")
-            local = os.path.abspath(os.path.expanduser(local)) if not root else local
+        local = _local_dir(local_install, local_dir_arg, system_install, root)
         if ignore_init_scripts and ignore_systemd_script:
             raise UsageError("conflicting-options", "--ignore-init-scripts and --ignore-systemd-script exclude each other.",
                              "--ignore-init-scripts installs no script at all; drop one of them.")
@@ -253,6 +234,31 @@ def install(distribution, local_dir_arg, local_install, system_install, install_
         fail(NsoInstallError("internal-error", f"unexpected {type(e).__name__}: {e}",
                              "This is a bug in nso-install; re-run with -v for the traceback and report it. "
                              "A re-run repairs whatever was left half done."), as_json)
+
+
+def _local_dir(local_install: str | None, local_dir_arg: str | None, system_install: bool,
+               root: Path | None) -> str | None:
+    """The local install directory (None for a system install), after checking the kind of install."""
+    local = local_install or local_dir_arg
+    if local_install and local_dir_arg:
+        raise UsageError("two-local-dirs", "both --local-install and a LOCAL_INSTALL_DIR argument were given.",
+                         "Give the directory once.")
+    if local and system_install:
+        raise UsageError("two-kinds", "--system-install and a local install directory were both given.",
+                         "Choose one kind of install.")
+    if not local and not system_install:
+        raise UsageError("no-install-kind", "neither --system-install nor a local install directory was given.",
+                         "Pass --system-install, or --local-install DIR.")
+    if not local:
+        return None
+    ctx = click.get_current_context()
+    for name in ("install_dir", "config_dir", "run_dir", "log_dir"):
+        if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE:
+            raise UsageError("system-only-option", f"--{name.replace('_', '-')} applies to system installs only.",
+                             "Drop it for a local install (everything goes into the one directory).")
+    # Without --root a relative directory is relative to the current one; under --root
+    # it must already be a target path.
+    return local if root else os.path.abspath(os.path.expanduser(local))
 
 
 def _read_crypto_keys(path: Path):
