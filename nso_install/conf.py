@@ -29,6 +29,7 @@ import jinja2
 import yaml
 
 from .confvalidate import NAMESPACE, Element, check_value, element_table, validate_ncs_conf
+from .versions import vtuple
 from .errors import NsoInstallError
 
 __all__ = [
@@ -78,17 +79,7 @@ class ConfContext:
 
     @property
     def version_tuple(self) -> tuple[int, ...]:
-        return version_tuple(self.version)
-
-
-def version_tuple(version: str) -> tuple[int, ...]:
-    parts = []
-    for piece in re.split(r"[._-]", str(version)):
-        m = re.match(r"\d+", piece)
-        if not m:
-            break
-        parts.append(int(m.group()))
-    return tuple(parts) or (0,)
+        return vtuple(self.version)
 
 
 # --- variables ----------------------------------------------------------------------------

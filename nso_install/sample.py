@@ -38,6 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from .versions import vtuple
+
 MTIME = 1704067200  # 2024-01-01T00:00:00Z
 FORMATS = ("dir", "tar.gz", "tar", "installer.bin", "signed.bin")
 PAYLOAD_MARKER = b"__NSO_PAYLOAD_BELOW__"
@@ -55,15 +57,6 @@ class Entry:
     target: str = ""  # symlink target
     size: int = 0  # padding size
     seed: str = ""  # padding seed
-
-
-def version_tuple(version: str) -> tuple[int, ...]:
-    nums = []
-    for part in re.split(r"[._-]", version):
-        if not part.isdigit():
-            break
-        nums.append(int(part))
-    return tuple(nums)
 
 
 def _stub(name: str, version: str, body: str = "") -> bytes:
@@ -170,7 +163,7 @@ _AAA_INIT = b"""<!-- Initial AAA data of a fake NSO distribution: no users, PAM 
 
 def helper_paths(version: str) -> dict[str, str]:
     """Relative paths of epam, cmdwrapper and cmdptywrapper for ``version`` (facts sheet 7)."""
-    if version_tuple(version) >= (6, 6):
+    if vtuple(version) >= (6, 6):
         return {"epam": f"lib/ncs/lib/pam-{version}/priv/epam",
                 "cmdwrapper": f"lib/ncs/lib/confd-{version}/priv/cmdwrapper",
                 "cmdptywrapper": f"lib/ncs/lib/confd-{version}/priv/cmdptywrapper"}

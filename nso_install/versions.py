@@ -6,10 +6,14 @@ import re
 
 
 def vtuple(version: str) -> tuple[int, ...]:
-    m = re.match(r"^(\d+(?:\.\d+)*)", version)
-    if not m:
-        return (0,)
-    return tuple(int(x) for x in m.group(1).split("."))
+    """Leading numeric components: "6.5.3" -> (6, 5, 3); stops at the first non-numeric piece."""
+    parts = []
+    for piece in re.split(r"[._-]", str(version)):
+        m = re.match(r"\d+", piece)
+        if not m:
+            break
+        parts.append(int(m.group()))
+    return tuple(parts) or (0,)
 
 
 def at_least(version: str, *minimum: int) -> bool:
