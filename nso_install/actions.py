@@ -94,8 +94,7 @@ class Attrs:
 
     def apply(self, facts: Facts, host, shown: str) -> None:
         uid, gid = self.resolve(facts, shown)
-        fsops.set_owner(host, uid, gid)
-        os.chmod(host, self.mode)  # after chown, which clears setuid bits
+        fsops.set_attrs(host, self.mode, uid, gid, shown)
 
 
 class Action:

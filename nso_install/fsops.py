@@ -84,9 +84,45 @@ def atomic_write(host: Path, data: bytes, mode: int, uid: int | None = None,
 
 def make_dir(host: Path, mode: int, uid: int | None, gid: int | None) -> None:
     os.mkdir(host, 0o700)  # private until owner and mode are final
-    set_owner(host, uid, gid)
-    os.chmod(host, mode)  # after chown: chown clears setuid/setgid bits
+    set_attrs(host, mode, uid, gid, shown=str(host))
     fsync_dir(host.parent)
+
+
+def set_attrs(host: Path, mode: int, uid: int | None, gid: int | None, shown: str | None = None) -> None:
+    """Owner, then mode (chown clears setuid bits), of exactly the inode at ``host``.
+
+    The path is opened once with O_PATH|O_NOFOLLOW and changed through /proc/self/fd: if
+    someone swaps it for a symlink (in a directory the NSO account owns, say) after the
+    check, the link itself is refused instead of its target being chowned or chmodded.
+    """
+    shown = shown or str(host)
+    try:
+        fd = os.open(host, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISLNK(st.st_mode):
+            raise UnsafePathError("symlink-refused", f"{shown} became a symbolic link; refusing to change it.",
+                                  "Find out who replaced it, remove the link and re-run.")
+        if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+            raise UnsafePathError("not-a-file", f"{shown} is neither a file nor a directory.",
+                                  "Move it out of the way and re-run.")
+        proc = f"/proc/self/fd/{fd}"
+        if not os.path.exists(proc):  # no /proc (rare): open the verified inode itself
+            flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+            with os.fdopen(os.open(host, flags), "rb", buffering=0) as f:
+                if os.fstat(f.fileno()).st_ino != st.st_ino:
+                    raise UnsafePathError("path-changed", f"{shown} changed while being updated.", "Re-run.")
+                if can_chown() and (uid is not None or gid is not None):
+                    os.fchown(f.fileno(), -1 if uid is None else uid, -1 if gid is None else gid)
+                os.fchmod(f.fileno(), mode)
+            return
+        if can_chown() and (uid is not None or gid is not None):
+            os.chown(proc, -1 if uid is None else uid, -1 if gid is None else gid)
+        os.chmod(proc, mode)
+    finally:
+        os.close(fd)
 
 
 def set_owner(host: Path, uid: int | None, gid: int | None) -> None:
@@ -98,7 +134,7 @@ def set_mode(host: Path, mode: int) -> None:
     st = refuse_link(host, str(host))
     if st is None:
         raise FileNotFoundError(errno.ENOENT, "no such file", str(host))
-    os.chmod(host, mode)
+    set_attrs(host, mode, None, None)
 
 
 def atomic_symlink(host: Path, link_to: str) -> None:

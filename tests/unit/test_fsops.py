@@ -50,3 +50,25 @@ def test_atomic_symlink_switch(tmp_path):
     fsops.atomic_symlink(tmp_path / "current", "ncs-6.5")
     assert os.readlink(tmp_path / "current") == "ncs-6.5"
     assert sorted(os.listdir(tmp_path)) == ["current"]
+
+
+def test_set_attrs_refuses_a_link_swapped_in_after_the_check(tmp_path):
+    """Attribute changes act on the inode checked, never on a symlink's target."""
+    victim = tmp_path / "shadow"
+    victim.write_text("x")
+    os.chmod(victim, 0o600)
+    os.symlink(victim, tmp_path / "state")  # swapped in by the NSO account, say
+    with pytest.raises(UnsafePathError):
+        fsops.set_attrs(tmp_path / "state", 0o777, None, None)
+    assert stat.S_IMODE(os.stat(victim).st_mode) == 0o600
+
+
+def test_set_attrs_changes_the_file(tmp_path):
+    f = tmp_path / "f"
+    f.write_text("x")
+    fsops.set_attrs(f, 0o640, None, None)
+    assert stat.S_IMODE(os.stat(f).st_mode) == 0o640
+    d = tmp_path / "d"
+    d.mkdir()
+    fsops.set_attrs(d, 0o4750 & 0o777, os.getuid(), os.getgid())
+    assert stat.S_IMODE(os.stat(d).st_mode) == 0o750
