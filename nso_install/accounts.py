@@ -25,6 +25,9 @@ NOLOGIN_SHELLS = ("/usr/sbin/nologin", "/sbin/nologin", "/bin/false", "/usr/bin/
 NOLOGIN = "/usr/sbin/nologin"
 ADMIN_GROUP = "ncsadmin"
 OPER_GROUP = "ncsoper"
+# Names that cannot be the run-as user: its own group must be "only the NSO account" (it may
+# execute setuid epam and read the keys), so it cannot be a shared NACM group or nobody.
+RESERVED_USERS = (ADMIN_GROUP, OPER_GROUP, "nobody", "nogroup")
 
 
 def validate_name(name: str, what: str = "user") -> str:
@@ -34,6 +37,12 @@ def validate_name(name: str, what: str = "user") -> str:
             f"bad-{what}-name",
             f"{what} name {name!r} is not a portable name.",
             "Use 1-32 characters: a lower-case letter or '_' first, then lower-case letters, digits, '_' or '-'.")
+    if what == "user" and name in RESERVED_USERS:
+        raise UsageError(
+            "reserved-user-name",
+            f"{name!r} cannot be the account NSO runs as: its group would be shared, and that group may "
+            "execute NSO's setuid and capability binaries and read its keys.",
+            "Name a dedicated service account (for example nso).")
     return name
 
 
