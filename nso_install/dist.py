@@ -38,6 +38,7 @@ import gzip
 import hashlib
 import io
 import lzma
+import math
 import os
 import re
 import stat
@@ -55,9 +56,18 @@ MARKER = b"\n__NSO_PAYLOAD_BELOW__\n"
 HEADER_LIMIT = 1 << 20  # the marker must appear in the first MiB of a script
 VERSION_MAX = 256
 MAX_LINK_HOPS = 40
+# Bounds against hostile archives (decompression bombs, header bombs, name bombs).  A real
+# NSO distribution is far below each of them (tens of thousands of members, a few GB).
+MAX_MEMBERS = 1_000_000
+MAX_NAME = 4096  # bytes of a member name or link target (PATH_MAX)
+MAX_DEPTH = 128  # components of a member name
+MAX_NAME_CHARS = 256 << 20  # all names (and implied directories) the checks remember
+MAX_TOTAL_BYTES = 64 << 30  # declared size of all files
+HEADER_BUDGET = 1 << 20  # bytes tarfile may read for one member's headers (pax, long names, sparse maps)
+MAX_TRAILER_BYTES = 64 << 20  # decompressed bytes after the end-of-archive marker
 VERSION_RE = re.compile(r"[0-9]+(\.[0-9]+)+([._+-][A-Za-z0-9]+)*")
-_NAME_RE = re.compile(r"^(?:nso|ncs)-(?P<v>.+?)(?:\.(?:linux|darwin)\.[^.]+"
-                      r"\.(?:tar\.gz|tgz|tar|tar\.bz2|tar\.xz|installer\.bin|signed\.bin))?$")
+_NAME_RE = re.compile(r"^(?:nso|ncs)-(?P<v>.+?)(?:\.(?:linux|darwin)\.[^.]+)?"
+                      r"(?:\.(?:tar\.gz|tgz|tar|tar\.bz2|tar\.xz|installer\.bin|signed\.bin))?$")
 _TOP_RE = re.compile(r"^(?:nso|ncs)-(?P<v>.+)$")
 _READ_ERRORS = (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, lzma.LZMAError, OSError, ValueError)
 _GET_AGAIN = "Download the distribution again from Cisco (software.cisco.com) and check its checksum."
@@ -106,6 +116,7 @@ class _Checker:
         self.links: dict[str, str] = {}
         self.version: str | None = None
         self.files = self.dirs = self.symlinks = self.total = 0
+        self.members = self.name_chars = 0
 
     def shown(self, rel: str) -> str:
         """How a tree path is named in messages: as in the archive."""
@@ -115,9 +126,15 @@ class _Checker:
         return DistributionError("hostile-member",
                                  f"{self.where}: member {name!r} {why}; refusing the whole distribution.", _NEVER)
 
+    def too_big(self, why: str) -> DistributionError:
+        return DistributionError("distribution-too-big", f"{self.where}: {why}; refusing it as a decompression "
+                                                         "or archive bomb.", _NEVER)
+
     def _parts(self, raw: str, name: str, what: str = "name") -> list[str]:
         if raw == "":
             raise self.hostile(name, f"has an empty {what}")
+        if len(raw.encode("utf-8", "surrogateescape")) > MAX_NAME:
+            raise self.hostile(name[:200] + "...", f"has a {what} longer than {MAX_NAME} bytes")
         if "\x00" in raw:
             raise self.hostile(name, f"has a NUL character in its {what}")
         if raw.startswith("/"):
@@ -127,7 +144,14 @@ class _Checker:
             raise self.hostile(name, f"has a '..' component in its {what}")
         if not parts:
             raise self.hostile(name, f"has the {what} {raw!r}, which names no file")
+        if len(parts) > MAX_DEPTH:
+            raise self.hostile(name[:200] + "...", f"has a {what} deeper than {MAX_DEPTH} directories")
         return parts
+
+    def _remember(self, key: str) -> None:
+        self.name_chars += len(key) + 1
+        if self.name_chars > MAX_NAME_CHARS:
+            raise self.too_big(f"its member names add up to more than {MAX_NAME_CHARS >> 20} MiB")
 
     def _strip(self, parts: list[str], name: str, m_kind: str | None) -> list[str] | None:
         """Remove the top-level directory; None for the top-level directory itself."""
@@ -143,6 +167,9 @@ class _Checker:
 
     def check(self, m: Member) -> str | None:
         """Check ``m``; its relative path inside the tree, or None for the top directory."""
+        self.members += 1
+        if self.members > MAX_MEMBERS:
+            raise self.too_big(f"it has more than {MAX_MEMBERS} members")
         parts = self._parts(m.name, m.name)
         rel_parts = self._strip(parts, m.name, m.kind)
         if rel_parts is None:
@@ -162,7 +189,8 @@ class _Checker:
                                            "(writing it would follow the link)")
             if kind in ("file", "hardlink"):
                 raise self.hostile(m.name, f"lies under {self.shown(parent)}, which is a file member")
-            if kind is None:
+            if kind is None and parent not in self.implied:
+                self._remember(parent)
                 self.implied.add(parent)
         if rel in self.kinds:
             raise self.hostile(m.name, "appears twice in the archive (duplicate member name)")
@@ -172,12 +200,16 @@ class _Checker:
         if m.kind == "file":
             self.files += 1
             self.total += m.size
+            if self.total > MAX_TOTAL_BYTES:
+                raise self.too_big(f"its files add up to more than {MAX_TOTAL_BYTES >> 30} GiB")
         elif m.kind == "dir":
             self.dirs += 1
         elif m.kind == "symlink":
             target = m.linkname
             if target == "" or "\x00" in target:
                 raise self.hostile(m.name, "is a symbolic link with an empty or NUL-containing target")
+            if len(target.encode("utf-8", "surrogateescape")) > MAX_NAME:
+                raise self.hostile(m.name, f"is a symbolic link with a target longer than {MAX_NAME} bytes")
             if target.startswith("/"):
                 raise self.hostile(m.name, f"is a symbolic link to the absolute path {target}")
             if not _lexically_inside(rel_parts[:-1], target):
@@ -195,6 +227,7 @@ class _Checker:
         else:
             raise self.hostile(m.name, f"is a {m.what or 'special file'}; only files, directories and links "
                                        "are allowed")
+        self._remember(rel)
         self.kinds[rel] = m.kind
         return rel
 
@@ -384,22 +417,74 @@ def _decompress(raw: BinaryIO, comp: str) -> BinaryIO:
     return raw
 
 
+class _HeaderGuard:
+    """The tar stream as tarfile sees it.  While tarfile parses one member's headers (armed),
+    it may read at most HEADER_BUDGET bytes: tarfile reads a pax or long-name header, or a
+    sparse map, into memory whole, and a compressed archive can declare gigabytes of it."""
+
+    def __init__(self, f: BinaryIO, where: str):
+        self._f, self._where, self.armed, self._used = f, where, False, 0
+
+    def arm(self, on: bool = True) -> None:
+        self.armed, self._used = on, 0
+
+    def _spend(self, n: int | None) -> None:
+        if not self.armed:
+            return
+        self._used += HEADER_BUDGET + 1 if n is None or n < 0 else n
+        if self._used > HEADER_BUDGET:
+            raise DistributionError("hostile-member",
+                                    f"{self._where}: a member's headers (pax/long name/sparse map) are larger than "
+                                    f"{HEADER_BUDGET >> 10} KiB; refusing the whole distribution.", _NEVER)
+
+    def read(self, n: int | None = -1) -> bytes:
+        self._spend(n)
+        return self._f.read(n)
+
+    def readinto(self, b) -> int:
+        self._spend(len(b))
+        return self._f.readinto(b)
+
+    def seek(self, *args) -> int:
+        return self._f.seek(*args)
+
+    def tell(self) -> int:
+        return self._f.tell()
+
+
+def _mtime_ns(ti: tarfile.TarInfo, where: str) -> int:
+    mt = ti.mtime
+    if not isinstance(mt, (int, float)):
+        return 0
+    if not (math.isfinite(mt) and abs(mt) < 2 ** 33):  # about year 2242: beyond any real file time
+        raise DistributionError("corrupt-archive", f"{where}: member {ti.name!r} has the impossible modification "
+                                                   f"time {mt!r}.", _GET_AGAIN)
+    return int(mt * 1_000_000_000)
+
+
 def _tar_members(stream: BinaryIO, where: str, compressed: bool) -> Iterator[Member]:
     """Members of the tar read from ``stream``, one at a time, ending with a check that the
     archive really ended (tarfile stops silently at a truncated or garbled header)."""
+    guard = _HeaderGuard(stream, where)
     try:
-        tf = tarfile.open(fileobj=stream, mode="r:")
+        guard.arm()
+        tf = tarfile.open(fileobj=guard, mode="r:")
     except _READ_ERRORS as e:
         raise _corrupt(where, e) from None
+    finally:
+        guard.arm(False)
     while True:
         try:
+            guard.arm()
             ti = tf.next()
         except _READ_ERRORS as e:
             raise _corrupt(where, e) from None
+        finally:
+            guard.arm(False)
         if ti is None:
             break
         tf.members.clear()  # constant memory: tarfile would keep every TarInfo
-        mtime_ns = int(ti.mtime * 1_000_000_000) if isinstance(ti.mtime, (int, float)) else 0
+        mtime_ns = _mtime_ns(ti, where)
         m = Member(ti.name, _tar_kind(ti), ti.mode, ti.size if ti.isreg() else 0, mtime_ns, ti.linkname,
                    _tar_what(ti))
         if ti.isreg():
@@ -411,8 +496,12 @@ def _tar_members(stream: BinaryIO, where: str, compressed: bool) -> Iterator[Mem
         if len(end) < tarfile.BLOCKSIZE or end.count(0) != tarfile.BLOCKSIZE:
             raise tarfile.ReadError("no end-of-archive marker where the next member header should be")
         if compressed:  # the decompressor checks the stream's CRC only at its very end
-            while stream.read(CHUNK):
-                pass
+            extra = 0
+            while chunk := stream.read(CHUNK):
+                extra += len(chunk)
+                if extra > MAX_TRAILER_BYTES:
+                    raise tarfile.ReadError(f"more than {MAX_TRAILER_BYTES >> 20} MiB of data after the "
+                                            "end-of-archive marker")
     except _READ_ERRORS as e:
         raise _corrupt(where, e) from None
 
@@ -554,6 +643,25 @@ class _Writer:
             remove_tree(self.dest / name)
 
 
+def _check_space(dest: Path, summary: DistSummary) -> None:
+    """Refuse before writing when the file system cannot hold the tree (data or inodes)."""
+    try:
+        st = os.statvfs(dest)
+    except OSError:
+        return
+    free = (st.f_bfree if os.geteuid() == 0 else st.f_bavail) * st.f_frsize
+    inodes = summary.files + summary.dirs + summary.symlinks
+    short = []
+    if summary.total_bytes > free:
+        short.append(f"{summary.total_bytes >> 20} MiB of data but {free >> 20} MiB are free")
+    if st.f_files and inodes > (st.f_ffree if os.geteuid() == 0 else st.f_favail):
+        short.append(f"{inodes} files and directories but {st.f_favail} inodes are free")
+    if short:
+        raise DistributionError("no-space", f"the distribution holds {' and '.join(short)} on the file system of "
+                                            f"{dest}.", "Free space there (or choose another install directory) "
+                                                        "and re-run.")
+
+
 # -- distributions -------------------------------------------------------------------------
 
 
@@ -635,6 +743,12 @@ class Distribution:
         dest = Path(dest)
         total = self._summary.total_bytes if self._summary else (self.validate().total_bytes if progress else 0)
         w = _Writer(dest, uid, gid, progress, total)
+        if self._summary:
+            try:
+                _check_space(dest, self._summary)
+            except BaseException:
+                w.close()
+                raise
 
         def sink(rel: str | None, m: Member, checker: _Checker) -> None:
             if rel is None:
@@ -677,42 +791,76 @@ class DirectoryDistribution(Distribution):
         return os.lstat(self.source).st_mtime_ns
 
     def _members(self) -> Iterator[Member]:
-        stack = [""]
-        while stack:
-            rel = stack.pop()
-            try:
-                with os.scandir(self.source / rel if rel else self.source) as it:
-                    entries = sorted(it, key=lambda e: e.name)
-            except OSError as e:
-                raise DistributionError("unreadable-distribution", f"cannot read {self.source / rel}: {e}.",
-                                        "Check the directory's permissions.") from None
-            subdirs = []
-            for e in entries:
-                name = f"{rel}/{e.name}" if rel else e.name
-                st = e.stat(follow_symlinks=False)
-                mode = st.st_mode
-                if stat.S_ISDIR(mode):
-                    yield Member(name, "dir", stat.S_IMODE(mode), 0, st.st_mtime_ns)
-                    subdirs.append(name)
-                elif stat.S_ISREG(mode):
-                    yield Member(name, "file", stat.S_IMODE(mode), st.st_size, st.st_mtime_ns,
-                                 open=lambda p=e.path, n=name, s=st.st_size: self._open_file(p, n, s))
-                elif stat.S_ISLNK(mode):
-                    yield Member(name, "symlink", 0o777, 0, st.st_mtime_ns, os.readlink(e.path))
-                else:
-                    what = ("character device" if stat.S_ISCHR(mode) else "block device" if stat.S_ISBLK(mode)
-                            else "FIFO (named pipe)" if stat.S_ISFIFO(mode) else "socket" if stat.S_ISSOCK(mode)
-                            else "special file")
-                    yield Member(name, "special", stat.S_IMODE(mode), what=what)
-            stack.extend(reversed(subdirs))  # depth first, in name order
+        # Everything is opened relative to directory descriptors, never by path: a directory
+        # swapped for a symlink after it was listed is refused, not followed (nso-install runs
+        # as root and would otherwise copy whatever root can read into the install tree).
+        try:
+            root_fd = os.open(self.source, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as e:
+            raise DistributionError("unreadable-distribution", f"cannot read {self.source}: {e}.",
+                                    "Check the directory's permissions.") from None
+        try:
+            yield from self._walk(root_fd, "")
+        finally:
+            os.close(root_fd)
 
-    def _open_file(self, path: str, name: str, size: int) -> _SafeReader:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    def _changed(self, name: str) -> DistributionError:
+        return DistributionError("hostile-member", f"{self.where}: {name} changed (into a symbolic link or a "
+                                                   "non-directory) while being read.",
+                                 "Do not modify the directory while nso-install reads it.")
+
+    def _walk(self, dfd: int, rel: str) -> Iterator[Member]:
+        """Members under the directory open as ``dfd`` (``rel`` inside the tree), depth first, in
+        name order; a directory's own entries before its subdirectories'."""
+        try:
+            with os.scandir(dfd) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as e:
+            raise DistributionError("unreadable-distribution", f"cannot read {self.source / rel}: {e}.",
+                                    "Check the directory's permissions.") from None
+        subdirs = []
+        for e in entries:
+            name = f"{rel}/{e.name}" if rel else e.name
+            try:
+                st = e.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                raise self._changed(name) from None
+            mode = st.st_mode
+            if stat.S_ISDIR(mode):
+                yield Member(name, "dir", stat.S_IMODE(mode), 0, st.st_mtime_ns)
+                subdirs.append((e.name, name))
+            elif stat.S_ISREG(mode):
+                yield Member(name, "file", stat.S_IMODE(mode), st.st_size, st.st_mtime_ns,
+                             open=lambda b=e.name, n=name, s=st.st_size: self._open_file(dfd, b, n, s))
+            elif stat.S_ISLNK(mode):
+                try:
+                    target = os.readlink(e.name, dir_fd=dfd)
+                except OSError:
+                    raise self._changed(name) from None
+                yield Member(name, "symlink", 0o777, 0, st.st_mtime_ns, target)
+            else:
+                what = ("character device" if stat.S_ISCHR(mode) else "block device" if stat.S_ISBLK(mode)
+                        else "FIFO (named pipe)" if stat.S_ISFIFO(mode) else "socket" if stat.S_ISSOCK(mode)
+                        else "special file")
+                yield Member(name, "special", stat.S_IMODE(mode), what=what)
+        for base, name in subdirs:
+            try:
+                sfd = os.open(base, _DIR_FLAGS, dir_fd=dfd)
+            except OSError:
+                raise self._changed(name) from None
+            try:
+                yield from self._walk(sfd, name)
+            finally:
+                os.close(sfd)
+
+    def _open_file(self, dfd: int, base: str, name: str, size: int) -> _SafeReader:
+        try:
+            fd = os.open(base, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=dfd)
+        except OSError:
+            raise self._changed(name) from None
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
-            raise DistributionError("hostile-member", f"{self.where}: {name} changed into a non-file while "
-                                                      "being read.", "Do not modify the directory while nso-install "
-                                                                     "reads it.")
+            raise self._changed(name)
         return _SafeReader(os.fdopen(fd, "rb"), size, self.where, name)
 
 
@@ -915,5 +1063,11 @@ def open_distribution(path: str | os.PathLike, *, skip_verification: bool = Fals
                                     "Check the file's permissions.") from None
     else:
         raise unknown
+    if source.name.endswith(".signed.bin") and not skip_verification and not isinstance(dist, SignedBinDistribution):
+        raise DistributionError("signature-missing",
+                                f"{source} is named like a signed archive but holds a {dist.kind}, which carries no "
+                                "signature; refusing to install it unverified.",
+                                "Download the signed.bin again from Cisco, or pass --skip-verification if you "
+                                "trust where this file came from.")
     dist._detect_version()
     return dist
