@@ -81,9 +81,11 @@ class Target:
             nxt = current / name
             try:
                 st = os.lstat(nxt)
-            except FileNotFoundError:
-                # The rest does not exist yet: it will be created as real directories.
-                return nxt.joinpath(*pending)
+            except (FileNotFoundError, NotADirectoryError):
+                # Does not exist yet: it will be created as a real directory.  Keep resolving
+                # the rest (a link target may go back up with '..' and through existing links).
+                current = nxt
+                continue
             if stat.S_ISLNK(st.st_mode):
                 hops += 1
                 if hops > _MAX_LINKS:
@@ -111,7 +113,7 @@ class Target:
 
     def to_target(self, host_path: str | os.PathLike) -> PurePosixPath:
         rel = os.path.relpath(os.path.abspath(host_path), self.root)
-        if rel.startswith(".."):
+        if rel == ".." or rel.startswith("../"):
             raise self._escape(str(host_path))
         return PurePosixPath("/") / rel if rel != "." else PurePosixPath("/")
 
