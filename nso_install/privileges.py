@@ -136,7 +136,12 @@ def get_caps(host_path) -> dict[str, frozenset[str]]:
     except ProcessExecutionError as e:
         raise ApplyError("getcap-failed", f"getcap {host_path} failed: {(e.stderr or '').strip()}",
                          "Check that the file is readable.") from None
-    return parse_getcap(out, str(host_path))
+    try:
+        return parse_getcap(out, str(host_path))
+    except ValueError as e:
+        raise ApplyError("getcap-unparsable", f"getcap {host_path} printed something nso-install cannot read ({e}); "
+                         "namespaced ([rootid=N]) or unusual capabilities are not compared.",
+                         f"Inspect it with getcap -n {host_path}; remove them with setcap -r and re-run.") from None
 
 
 def set_caps(host_path, caps_text: str, shown: str) -> None:
