@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from .actions import Action, Outcome, change, ok
+from .systools import system_tool
 from .errors import ApplyError, UsageError
 from .facts import FILE, Facts
 
@@ -47,20 +48,12 @@ def validate_name(name: str, what: str = "user") -> str:
 
 
 def find_tool(name: str):
-    """A plumbum command for a shadow tool; also looks in sbin directories missing from PATH."""
-    from plumbum import local
-    from plumbum.commands.processes import CommandNotFound
-
-    try:
-        return local[name]
-    except CommandNotFound:
-        pass
-    for d in ("/usr/sbin", "/sbin", "/usr/bin", "/bin"):
-        p = os.path.join(d, name)
-        if os.access(p, os.X_OK):
-            return local[p]
-    raise ApplyError("tool-missing", f"{name} is not installed; it is needed to create accounts.",
-                     "Install the shadow tools (Debian: apt-get install passwd) and re-run.")
+    """A plumbum command for a shadow tool (system directories first)."""
+    cmd = system_tool(name)
+    if cmd is None:
+        raise ApplyError("tool-missing", f"{name} is not installed; it is needed to create accounts.",
+                         "Install the shadow tools (Debian: apt-get install passwd) and re-run.")
+    return cmd
 
 
 def run_tool(name: str, argv: list[str], what: str) -> None:

@@ -26,6 +26,7 @@ from typing import Callable, ClassVar
 
 from . import fsops
 from .actions import Action, Attrs, change, fmt_mode, ok
+from .systools import system_tool
 from .errors import ApplyError, UnsafePathError
 from .facts import ABSENT, FILE, LINK
 from .secret import MASK, Secret
@@ -42,13 +43,7 @@ def host_name() -> str:
 # --- SSH ----------------------------------------------------------------------------------
 
 def _ssh_keygen():
-    from plumbum import local
-    from plumbum.commands.processes import CommandNotFound
-
-    try:
-        return local["ssh-keygen"]
-    except CommandNotFound:
-        return None
+    return system_tool("ssh-keygen")
 
 
 def generate_ssh_key(workdir: Path, fips: bool, comment: str) -> tuple[Secret, bytes]:

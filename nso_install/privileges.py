@@ -30,6 +30,7 @@ from pathlib import PurePosixPath
 from typing import ClassVar
 
 from .actions import Action, Attrs, change, fmt_mode, ok
+from .systools import system_tool
 from .errors import ApplyError, UnsafePathError
 from .facts import ABSENT, FILE, LINK, Facts, mount_of, no_new_privs
 from .versions import at_least
@@ -107,26 +108,10 @@ def format_caps(caps: dict[str, frozenset[str]]) -> str:
     return " ".join(f"{n}={''.join(sorted(f))}" for n, f in sorted(caps.items()))
 
 
-def _tool(name: str):
-    """A plumbum command for NAME, also found in sbin directories missing from PATH; None if absent."""
-    from plumbum import local
-    from plumbum.commands.processes import CommandNotFound
-
-    try:
-        return local[name]
-    except CommandNotFound:
-        pass
-    for d in ("/usr/sbin", "/sbin", "/usr/bin", "/bin"):
-        p = f"{d}/{name}"
-        if os.access(p, os.X_OK):
-            return local[p]
-    return None
-
-
 def get_caps(host_path) -> dict[str, frozenset[str]]:
     from plumbum.commands.processes import ProcessExecutionError
 
-    getcap = _tool("getcap")
+    getcap = system_tool("getcap")
     if getcap is None:
         raise ApplyError("getcap-missing", "getcap is not installed; it is needed to verify file capabilities.",
                          "Install libcap2-bin (Debian/Ubuntu) or libcap (RHEL) and re-run. NSO's --run-as-user "
@@ -147,7 +132,7 @@ def get_caps(host_path) -> dict[str, frozenset[str]]:
 def set_caps(host_path, caps_text: str, shown: str) -> None:
     from plumbum.commands.processes import ProcessExecutionError
 
-    setcap = _tool("setcap")
+    setcap = system_tool("setcap")
     if setcap is None:
         raise ApplyError("setcap-missing", "setcap is not installed; --run-as-user needs it to give NSO's "
                          "binaries their file capabilities.",

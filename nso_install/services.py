@@ -8,7 +8,9 @@ from __future__ import annotations
 import os
 
 import psutil
-from plumbum import CommandNotFound, ProcessExecutionError, local
+from plumbum import ProcessExecutionError
+
+from .systools import system_tool
 
 UNIT_DIR = "/etc/systemd/system/"
 
@@ -23,10 +25,11 @@ def systemd_running() -> bool:
 
 def daemon_reload() -> str | None:
     """``systemctl daemon-reload``; a problem description, or None when it worked."""
-    try:
-        local["systemctl"]("daemon-reload")
-    except CommandNotFound:
+    systemctl = system_tool("systemctl")
+    if systemctl is None:
         return "systemctl not found"
+    try:
+        systemctl("daemon-reload")
     except ProcessExecutionError as e:
         return f"systemctl daemon-reload failed: {e.stderr.strip() or e.retcode}"
     return None

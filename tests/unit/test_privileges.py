@@ -221,8 +221,8 @@ def _unpacked(tmp_path):
 
 def test_missing_setcap_is_a_clear_error(tmp_path, monkeypatch):
     root, act = _unpacked(tmp_path)
-    real = privileges._tool
-    monkeypatch.setattr(privileges, "_tool", lambda name: None if name == "setcap" else real(name))
+    real = privileges.system_tool
+    monkeypatch.setattr(privileges, "system_tool", lambda name: None if name == "setcap" else real(name))
     with pytest.raises(ApplyError) as e:
         run_plan([act], root)
     assert e.value.reference == "setcap-missing" and "libcap" in e.value.hint
@@ -230,11 +230,11 @@ def test_missing_setcap_is_a_clear_error(tmp_path, monkeypatch):
 
 def test_no_xattr_support_is_a_clear_error(tmp_path, monkeypatch):
     root, act = _unpacked(tmp_path)
-    real = privileges._tool
+    real = privileges.system_tool
 
     def failing(*args):
         raise ProcessExecutionError(["setcap", *args], 1, "", "Failed to set capabilities on file `x' (Operation not supported)\n")
-    monkeypatch.setattr(privileges, "_tool", lambda name: failing if name == "setcap" else real(name))
+    monkeypatch.setattr(privileges, "system_tool", lambda name: failing if name == "setcap" else real(name))
     monkeypatch.setattr(privileges, "get_caps", lambda host: {})
     with pytest.raises(ApplyError) as e:
         run_plan([act], root)

@@ -12,7 +12,7 @@ def test_unparsable_getcap_output_is_an_apply_error_not_a_crash(tmp_path, monkey
     anything getcap prints that we cannot parse must be a clear error, not a ValueError."""
     f = tmp_path / "ncs.smp"
     f.write_bytes(b"")
-    monkeypatch.setattr(privileges, "_tool", lambda name: (lambda *a: out.format(p=a[-1])))
+    monkeypatch.setattr(privileges, "system_tool", lambda name: (lambda *a: out.format(p=a[-1])))
     with pytest.raises(ApplyError) as e:
         privileges.get_caps(f)
     assert e.value.reference == "getcap-unparsable"
