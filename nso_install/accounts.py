@@ -119,8 +119,11 @@ class Group(Action):
             others += sorted(u.name for u in facts.accounts.users.values()
                              if u.gid == g.gid and u.name != self.private_to)
             if others:
-                warning = (f"group {self.path} also has the member(s) {', '.join(others)}; they can execute the "
-                           f"privileged NSO binaries restricted to this group. Remove them unless intended.")
+                raise UsageError(
+                    "shared-nso-group",
+                    f"group {self.path} also has the member(s) {', '.join(others)}; members of the NSO account's "
+                    "group can execute its setuid and capability binaries and read its keys.",
+                    f"Remove them from {self.path} (gpasswd -d USER {self.path}), or run NSO as a dedicated account.")
         return ok(f"group exists (gid {g.gid})", warning=warning)
 
     def apply(self, facts, env, outcome):
@@ -168,6 +171,10 @@ class User(Action):
         if u.uid == 0:
             raise UsageError("run-as-user-is-root", f"user {self.path} exists with uid 0 (a root account).",
                              "Choose an unprivileged account for --run-as-user, or leave the option out to run as root.")
+        if u.gid == 0:
+            raise UsageError("run-as-user-root-group", f"user {self.path} exists with the primary group root (gid 0); "
+                             "it could read every root:root file that is group-readable.",
+                             "Give the account its own primary group (usermod -g GROUP), or choose another account.")
         warnings = []
         if u.shell not in NOLOGIN_SHELLS:
             warnings.append(f"user {self.path} exists with the login shell {u.shell or '(none)'}; "

@@ -110,10 +110,19 @@ def test_existing_user_with_login_shell_and_other_home_is_warned_not_changed(tmp
     assert "/bin/bash" in o.warning and "/home/nso" in o.warning
 
 
-def test_other_members_of_the_private_group_are_warned(tmp_path):
+def test_other_members_of_the_private_group_are_refused(tmp_path):
+    """Members of the NSO account's group could run its setuid binaries and read its keys."""
     root = staged_root(tmp_path, PASSWD, GROUP.replace("nso:x:997:", "nso:x:997:mallory"))
-    o = _check(root, Group("nso", private_to="nso"))
-    assert o.status == "ok" and "mallory" in o.warning
+    with pytest.raises(UsageError) as e:
+        _check(root, Group("nso", private_to="nso"))
+    assert e.value.reference == "shared-nso-group" and "mallory" in e.value.message
+
+
+def test_existing_user_with_primary_group_root_is_refused(tmp_path):
+    root = staged_root(tmp_path, PASSWD.replace("nso:x:999:997:", "nso:x:999:0:"), GROUP)
+    with pytest.raises(UsageError) as e:
+        _check(root, User("nso", group="nso", home="/var/opt/ncs", groups=("ncsadmin",)))
+    assert e.value.reference == "run-as-user-root-group"
 
 
 def test_missing_membership_is_a_change(tmp_path):
