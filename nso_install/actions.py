@@ -293,7 +293,7 @@ class ConfFile(Action):
             fsops.atomic_write(host, self.content, self.attrs.mode, uid, gid, self.path)
             stale_new = env.target.host(self.new_path)
             if os.path.lexists(stale_new) and not os.path.islink(stale_new):
-                os.unlink(stale_new)
+                fsops.remove_file(stale_new)
         env.state.record_conffile(self.path, new)
 
 
@@ -395,9 +395,7 @@ class Absent(Action):
         return change("remove")
 
     def apply(self, facts, env, outcome):
-        host = env.target.host(self.path)
-        os.unlink(host)
-        fsops.fsync_dir(host.parent)
+        fsops.remove_file(env.target.host(self.path))
 
 
 @dataclass

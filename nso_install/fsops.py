@@ -1,5 +1,11 @@
 """File-system primitives: atomic writes, directories, owners and modes, never following links.
 
+Every operation opens the *parent directory* by walking from ``/`` with O_NOFOLLOW at each
+step and then acts relative to that handle (``dir_fd``).  Paths come from
+:meth:`Target.host`, which has already resolved the legitimate links inside the root, so a
+link found during the walk was planted after planning (say by the NSO account in the run
+directory it owns) and is refused instead of being followed as root.
+
 Atomic write (the sequence the brief asks for): create a temp file in the same directory
 with O_EXCL|O_NOFOLLOW and mode 0600, set its final owner and mode *before the first byte*,
 write, fsync, rename over the destination, fsync the directory.  A crash at any point
@@ -14,15 +20,43 @@ import os
 import secrets
 import shutil
 import stat
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from .errors import UnsafePathError
 
 TMP_MARK = ".nso-install-tmp."
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def _temp_name(final: Path) -> Path:
-    return final.with_name(f"{TMP_MARK}{final.name}.{secrets.token_hex(4)}")
+def _temp_name(name: str) -> str:
+    return f"{TMP_MARK}{name}.{secrets.token_hex(4)}"
+
+
+@contextmanager
+def parent_dir(host: Path) -> Iterator[int]:
+    """A handle on ``host``'s parent directory, reached without following any link."""
+    parts = Path(os.path.abspath(host)).parent.parts
+    fd = os.open("/", _DIR_FLAGS)
+    try:
+        for i, name in enumerate(parts[1:], 1):
+            try:
+                nxt = os.open(name, _DIR_FLAGS, dir_fd=fd)
+            except OSError as e:
+                if e.errno in (errno.ELOOP, errno.ENOTDIR):
+                    where = "/" + "/".join(parts[1:i + 1])
+                    raise UnsafePathError(
+                        "symlink-refused", f"{where} is a symbolic link or not a directory (on the way to {host}); "
+                        "refusing to follow it.",
+                        "Someone replaced a directory since the plan was made; find out who, fix it and re-run."
+                    ) from None
+                raise
+            os.close(fd)
+            fd = nxt
+        yield fd
+    finally:
+        os.close(fd)
 
 
 def fsync_dir(path: Path) -> None:
@@ -33,18 +67,27 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def refuse_link(host: Path, shown: str) -> os.stat_result | None:
-    """lstat ``host``; refuse a symlink there; None when absent."""
+def _lstat(name: str, dfd: int) -> os.stat_result | None:
     try:
-        st = os.lstat(host)
+        return os.stat(name, dir_fd=dfd, follow_symlinks=False)
     except FileNotFoundError:
         return None
-    if stat.S_ISLNK(st.st_mode):
+
+
+def _refuse_link_at(name: str, dfd: int, shown: str) -> os.stat_result | None:
+    st = _lstat(name, dfd)
+    if st is not None and stat.S_ISLNK(st.st_mode):
         raise UnsafePathError(
             "symlink-refused",
-            f"{shown} is a symbolic link (to {os.readlink(host)}); refusing to follow or replace it.",
+            f"{shown} is a symbolic link (to {os.readlink(name, dir_fd=dfd)}); refusing to follow or replace it.",
             "Remove the link and re-run; nso-install never writes through pre-planted links.")
     return st
+
+
+def refuse_link(host: Path, shown: str) -> os.stat_result | None:
+    """lstat ``host``; refuse a symlink there; None when absent."""
+    with parent_dir(host) as dfd:
+        return _refuse_link_at(host.name, dfd, shown)
 
 
 def can_chown() -> bool:
@@ -54,52 +97,53 @@ def can_chown() -> bool:
 def atomic_write(host: Path, data: bytes, mode: int, uid: int | None = None,
                  gid: int | None = None, shown: str | None = None) -> None:
     shown = shown or str(host)
-    st = refuse_link(host, shown)
-    if st is not None and not stat.S_ISREG(st.st_mode):
-        raise UnsafePathError("not-a-file", f"{shown} exists and is not a regular file.",
-                              "Move it out of the way and re-run.")
-    tmp = _temp_name(host)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    try:
-        if can_chown() and (uid is not None or gid is not None):
-            os.fchown(fd, -1 if uid is None else uid, -1 if gid is None else gid)
-        os.fchmod(fd, mode)
-        view = memoryview(data)
-        while view:
-            n = os.write(fd, view)
-            view = view[n:]
-        os.fsync(fd)
-    except BaseException:
+    with parent_dir(host) as dfd:
+        st = _refuse_link_at(host.name, dfd, shown)
+        if st is not None and not stat.S_ISREG(st.st_mode):
+            raise UnsafePathError("not-a-file", f"{shown} exists and is not a regular file.",
+                                  "Move it out of the way and re-run.")
+        tmp = _temp_name(host.name)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dfd)
+        try:
+            if can_chown() and (uid is not None or gid is not None):
+                os.fchown(fd, -1 if uid is None else uid, -1 if gid is None else gid)
+            os.fchmod(fd, mode)
+            view = memoryview(data)
+            while view:
+                n = os.write(fd, view)
+                view = view[n:]
+            os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            os.unlink(tmp, dir_fd=dfd)
+            raise
         os.close(fd)
-        os.unlink(tmp)
-        raise
-    os.close(fd)
-    try:
-        os.replace(tmp, host)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    fsync_dir(host.parent)
+        try:
+            os.replace(tmp, host.name, src_dir_fd=dfd, dst_dir_fd=dfd)
+        except BaseException:
+            os.unlink(tmp, dir_fd=dfd)
+            raise
+        os.fsync(dfd)
 
 
 def make_dir(host: Path, mode: int, uid: int | None, gid: int | None) -> None:
-    os.mkdir(host, 0o700)  # private until owner and mode are final
-    set_attrs(host, mode, uid, gid, shown=str(host))
-    fsync_dir(host.parent)
+    with parent_dir(host) as dfd:
+        os.mkdir(host.name, 0o700, dir_fd=dfd)  # private until owner and mode are final
+        _set_attrs_at(host.name, dfd, mode, uid, gid, str(host))
+        os.fsync(dfd)
 
 
 def set_attrs(host: Path, mode: int, uid: int | None, gid: int | None, shown: str | None = None) -> None:
-    """Owner, then mode (chown clears setuid bits), of exactly the inode at ``host``.
+    """Owner, then mode (chown clears setuid bits), of exactly the inode at ``host``."""
+    with parent_dir(host) as dfd:
+        _set_attrs_at(host.name, dfd, mode, uid, gid, shown or str(host))
 
-    The path is opened once with O_PATH|O_NOFOLLOW and changed through /proc/self/fd: if
-    someone swaps it for a symlink (in a directory the NSO account owns, say) after the
-    check, the link itself is refused instead of its target being chowned or chmodded.
-    """
-    shown = shown or str(host)
-    try:
-        fd = os.open(host, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise
+
+def _set_attrs_at(name: str, dfd: int, mode: int, uid: int | None, gid: int | None, shown: str) -> None:
+    """The path is opened once with O_PATH|O_NOFOLLOW and changed through /proc/self/fd: if
+    someone swaps it for a symlink after the check, the link itself is refused instead of its
+    target being chowned or chmodded."""
+    fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
     try:
         st = os.fstat(fd)
         if stat.S_ISLNK(st.st_mode):
@@ -108,18 +152,23 @@ def set_attrs(host: Path, mode: int, uid: int | None, gid: int | None, shown: st
         if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
             raise UnsafePathError("not-a-file", f"{shown} is neither a file nor a directory.",
                                   "Move it out of the way and re-run.")
+        chown = can_chown() and (uid is not None or gid is not None)
+        ids = (-1 if uid is None else uid, -1 if gid is None else gid)
         proc = f"/proc/self/fd/{fd}"
         if not os.path.exists(proc):  # no /proc (rare): open the verified inode itself
             flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-            with os.fdopen(os.open(host, flags), "rb", buffering=0) as f:
-                if os.fstat(f.fileno()).st_ino != st.st_ino:
+            real = os.open(name, flags, dir_fd=dfd)
+            try:
+                if os.fstat(real).st_ino != st.st_ino:
                     raise UnsafePathError("path-changed", f"{shown} changed while being updated.", "Re-run.")
-                if can_chown() and (uid is not None or gid is not None):
-                    os.fchown(f.fileno(), -1 if uid is None else uid, -1 if gid is None else gid)
-                os.fchmod(f.fileno(), mode)
+                if chown:
+                    os.fchown(real, *ids)
+                os.fchmod(real, mode)
+            finally:
+                os.close(real)
             return
-        if can_chown() and (uid is not None or gid is not None):
-            os.chown(proc, -1 if uid is None else uid, -1 if gid is None else gid)
+        if chown:
+            os.chown(proc, *ids)
         os.chmod(proc, mode)
     finally:
         os.close(fd)
@@ -127,26 +176,40 @@ def set_attrs(host: Path, mode: int, uid: int | None, gid: int | None, shown: st
 
 def set_owner(host: Path, uid: int | None, gid: int | None) -> None:
     if can_chown() and (uid is not None or gid is not None):
-        os.lchown(host, -1 if uid is None else uid, -1 if gid is None else gid)
+        with parent_dir(host) as dfd:
+            os.chown(host.name, -1 if uid is None else uid, -1 if gid is None else gid,
+                     dir_fd=dfd, follow_symlinks=False)
 
 
 def set_mode(host: Path, mode: int) -> None:
-    st = refuse_link(host, str(host))
-    if st is None:
-        raise FileNotFoundError(errno.ENOENT, "no such file", str(host))
-    set_attrs(host, mode, None, None)
+    with parent_dir(host) as dfd:
+        if _refuse_link_at(host.name, dfd, str(host)) is None:
+            raise FileNotFoundError(errno.ENOENT, "no such file", str(host))
+        _set_attrs_at(host.name, dfd, mode, None, None, str(host))
 
 
 def atomic_symlink(host: Path, link_to: str) -> None:
     """Create or switch a symlink atomically (new link beside it, then rename over)."""
-    tmp = _temp_name(host)
-    os.symlink(link_to, tmp)
-    try:
-        os.replace(tmp, host)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    fsync_dir(host.parent)
+    with parent_dir(host) as dfd:
+        st = _lstat(host.name, dfd)
+        if st is not None and not stat.S_ISLNK(st.st_mode):
+            raise UnsafePathError("not-a-symlink", f"{host} exists and is not a symbolic link; not replacing it.",
+                                  "Move it out of the way and re-run.")
+        tmp = _temp_name(host.name)
+        os.symlink(link_to, tmp, dir_fd=dfd)
+        try:
+            os.replace(tmp, host.name, src_dir_fd=dfd, dst_dir_fd=dfd)
+        except BaseException:
+            os.unlink(tmp, dir_fd=dfd)
+            raise
+        os.fsync(dfd)
+
+
+def remove_file(host: Path) -> None:
+    """Remove a file or symlink (never a directory's content)."""
+    with parent_dir(host) as dfd:
+        os.unlink(host.name, dir_fd=dfd)
+        os.fsync(dfd)
 
 
 def stale_temps(directory: Path) -> list[Path]:
@@ -161,6 +224,6 @@ def stale_temps(directory: Path) -> list[Path]:
 def remove_tree(host: Path) -> None:
     st = os.lstat(host)
     if stat.S_ISDIR(st.st_mode):
-        shutil.rmtree(host)
+        shutil.rmtree(host)  # rmtree itself does not follow symlinks (fd-based on Linux)
     else:
-        os.unlink(host)
+        remove_file(host)

@@ -40,7 +40,7 @@ class Target:
     def at(cls, root: str | os.PathLike | None) -> "Target":
         if root is None:
             return cls(Path("/"))
-        r = Path(os.path.abspath(root))
+        r = Path(os.path.realpath(root))  # canonical: the only links on a host path are inside the root
         if r.exists() and not r.is_dir():
             raise UsageError("bad-root", f"--root {r} exists and is not a directory.",
                              "Point --root at a directory (it is created when missing).")
@@ -87,6 +87,14 @@ class Target:
                 current = nxt
                 continue
             if stat.S_ISLNK(st.st_mode):
+                if st.st_uid not in (0, os.geteuid()):
+                    # Only root (or whoever runs us) may redirect our writes: a link owned by
+                    # another account (the NSO user in its run dir, say) is never followed.
+                    raise UnsafePathError(
+                        "unsafe-symlink",
+                        f"{original}: {self.show_host(nxt)} is a symbolic link owned by uid {st.st_uid}; "
+                        "refusing to follow a link another account could have planted.",
+                        "Replace the link with a real directory, or make root own it if it is intended.")
                 hops += 1
                 if hops > _MAX_LINKS:
                     raise UnsafePathError("symlink-loop", f"too many symbolic links resolving {original}.",

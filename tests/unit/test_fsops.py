@@ -72,3 +72,29 @@ def test_set_attrs_changes_the_file(tmp_path):
     d.mkdir()
     fsops.set_attrs(d, 0o4750 & 0o777, os.getuid(), os.getgid())
     assert stat.S_IMODE(os.stat(d).st_mode) == 0o750
+
+
+def test_writes_refuse_a_parent_swapped_for_a_link_after_planning(tmp_path):
+    """The run dir's cdb replaced by a link to /etc between plan and apply: nothing lands in /etc."""
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    cdb = tmp_path / "var/opt/ncs/cdb"
+    cdb.mkdir(parents=True)
+    planned = cdb / "aaa_init.xml"  # what Target.host returned at plan time
+    cdb.rmdir()
+    os.symlink(etc, cdb)
+    for op in (lambda: fsops.atomic_write(planned, b"x", 0o644),
+               lambda: fsops.make_dir(cdb / "sub", 0o755, None, None),
+               lambda: fsops.set_attrs(planned, 0o777, None, None),
+               lambda: fsops.atomic_symlink(planned, "x")):
+        with pytest.raises(UnsafePathError) as e:
+            op()
+        assert e.value.reference == "symlink-refused"
+    assert os.listdir(etc) == []
+
+
+def test_atomic_symlink_never_replaces_a_regular_file(tmp_path):
+    (tmp_path / "current").write_text("not a link")
+    with pytest.raises(UnsafePathError):
+        fsops.atomic_symlink(tmp_path / "current", "ncs-6.5")
+    assert (tmp_path / "current").read_text() == "not a link"

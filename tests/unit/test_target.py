@@ -52,3 +52,14 @@ def test_bad_target_paths(tmp_path, bad):
 def test_last_component_not_followed(tmp_path):
     os.symlink("/etc/shadow", tmp_path / "keys")
     assert Target.at(tmp_path).host("/keys") == tmp_path / "keys"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to own a link as another user")
+def test_parent_link_owned_by_another_account_is_not_followed(tmp_path):
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "var/opt/ncs").mkdir(parents=True)
+    os.symlink("/etc", tmp_path / "var/opt/ncs/cdb")  # planted by the NSO account
+    os.lchown(tmp_path / "var/opt/ncs/cdb", 999, 999)
+    with pytest.raises(UnsafePathError) as e:
+        Target.at(tmp_path).host("/var/opt/ncs/cdb/aaa_init.xml")
+    assert e.value.reference == "unsafe-symlink"
