@@ -72,6 +72,16 @@ def run_tool(name: str, argv: list[str], what: str) -> None:
 def _prefix(env) -> list[str]:
     if not env.target.staged:
         return []
+    # The shadow tools open ROOT/etc/... by path, following links: the staging root and its
+    # etc must be root's alone, or another account could point them at the host's /etc.
+    # (A link at ROOT/etc pointing outside the root is refused earlier, by Target.host.)
+    for d in (env.target.root, env.target.host("/etc")):
+        st = os.stat(d)
+        if os.geteuid() == 0 and (st.st_uid != 0 or st.st_mode & 0o022):
+            raise ApplyError("unsafe-staging-root",
+                             f"{d} is not owned by root, or is writable by group/others; useradd --prefix "
+                             "could be redirected outside the staging root.",
+                             f"chown root {d} && chmod go-w {d}, then re-run.")
     return ["--prefix", str(env.target.root)]
 
 

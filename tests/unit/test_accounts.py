@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from nso_install.accounts import Group, User, account_actions, validate_name
-from nso_install.errors import ApplyError, UsageError
+from nso_install.errors import ApplyError, NsoInstallError, UsageError
 from nso_install.facts import Facts, parse_group, parse_passwd
 from nso_install.layout import InstallOptions
 from nso_install.target import Target
@@ -155,3 +155,23 @@ def test_membership_added_to_existing_user(tmp_path):
     assert rep.changes == 1
     assert "nso" in parse_group((root / "etc/group").read_text())["ncsadmin"].members
     assert parse_passwd((root / "etc/passwd").read_text())["nso"].uid == 999  # not recreated
+
+
+@needs_root_tools
+@pytest.mark.parametrize("bad", ["group-writable-etc", "etc-is-a-link"])
+def test_unsafe_staging_root_refused_before_useradd(tmp_path, bad):
+    """useradd --prefix follows ROOT/etc by path: a redirectable staging root is refused."""
+    root = staged_root(tmp_path)
+    host_etc_copy = tmp_path / "elsewhere"
+    if bad == "group-writable-etc":
+        os.chmod(root / "etc", 0o775)
+    else:
+        (root / "etc").rename(host_etc_copy)
+        os.symlink(host_etc_copy, root / "etc")
+    before = (host_etc_copy / "passwd").read_text() if bad == "etc-is-a-link" else None
+    with pytest.raises(NsoInstallError) as e:
+        run_plan(account_actions("nso", "/var/opt/ncs"), root)
+    # a link out of the root is refused when the target's files are read, before any tool runs
+    assert e.value.reference == ("unsafe-staging-root" if bad == "group-writable-etc" else "no-account-files")
+    if before is not None:
+        assert (host_etc_copy / "passwd").read_text() == before
