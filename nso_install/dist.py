@@ -591,7 +591,7 @@ class _Writer:
         fd = os.open(parts[-1], os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
                      dir_fd=pfd)
         try:
-            self._own(fd, (m.mode & 0o755) | 0o644)
+            self._own(fd, (m.mode & 0o755) | 0o600)  # never wider than the archive says, never writable by others
             src = m.open() if m.open else io.BytesIO()
             while chunk := src.read(CHUNK):
                 view = memoryview(chunk)
@@ -612,14 +612,9 @@ class _Writer:
         os.utime(parts[-1], ns=(m.mtime_ns, m.mtime_ns), dir_fd=pfd, follow_symlinks=False)
 
     def hardlink(self, parts: list[str], target: list[str]) -> None:
+        # Always a copy: a hard link would share one inode, so setuid bits or capabilities
+        # later set on one path (epam, ip...) would silently apply to the other too.
         spfd = self.dir_fd(target[:-1])
-        pfd = self.dir_fd(parts[:-1])
-        try:
-            os.link(target[-1], parts[-1], src_dir_fd=spfd, dst_dir_fd=pfd, follow_symlinks=False)
-            return
-        except OSError as e:
-            if e.errno not in (errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOTSUP):
-                raise
         sfd = os.open(target[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=spfd)
         try:
             st = os.fstat(sfd)
@@ -737,7 +732,7 @@ class Distribution:
                 progress: Progress | None = None) -> DistSummary:
         """Write the tree into the existing empty directory ``dest`` (checking every member again).
 
-        Files get mode ``(mode & 0o755) | 0o644``, directories 0755, and the archive's mtimes;
+        Files get mode ``(mode & 0o755) | 0o600`` (a private file stays private), directories 0755, and the archive's mtimes;
         owners are ``uid``/``gid`` when given and running as root, else the caller's.  On any
         failure ``dest`` is emptied again and the error raised."""
         dest = Path(dest)

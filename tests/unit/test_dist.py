@@ -123,7 +123,7 @@ def test_modes_are_normalised(tmp_path):
     dest.mkdir()
     d.extract(dest, uid=None, gid=None)
     modes = {k: v[1] for k, v in snapshot(dest).items()}
-    assert modes["bin/rwx"] == 0o755 and modes["private"] == 0o644 and modes["grp"] == 0o644
+    assert modes["bin/rwx"] == 0o755 and modes["private"] == 0o600 and modes["grp"] == 0o640
     assert modes["open"] == 0o755 and modes["closed"] == 0o755
 
 
@@ -468,3 +468,17 @@ def test_missing_path(tmp_path):
         open_distribution(tmp_path / "nope.tar.gz")
     assert e.value.reference == "distribution-not-found"
     assert "nope.tar.gz" in e.value.message and e.value.hint
+
+
+def test_hard_links_become_copies(tmp_path):
+    """Privileges set later on one path (setuid epam, capabilities on ip) must not leak to another."""
+    T = hostile.TOP
+    tgz = hostile.write_tar(tmp_path / "h.tar.gz", hostile.base() + [
+        hostile.file(f"{T}/lib/ncs/bin/ip", b"ip", 0o755), hostile.hardlink(f"{T}/bin/ip-copy", f"{T}/lib/ncs/bin/ip")])
+    d = open_distribution(tgz)
+    d.validate()
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    d.extract(dest, uid=None, gid=None)
+    a, b = os.stat(dest / "lib/ncs/bin/ip"), os.stat(dest / "bin/ip-copy")
+    assert a.st_ino != b.st_ino and (dest / "bin/ip-copy").read_bytes() == b"ip"
