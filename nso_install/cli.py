@@ -144,12 +144,14 @@ def _print_report(report, *, as_json: bool, diff: bool, verbose: int, quiet: boo
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
 @click.option("--lock-timeout", type=float, default=0.0, show_default=True, help="Seconds to wait for another run's lock.")
 @click.option("--skip-verification", is_flag=True, help="Do not verify a signed.bin's signature.")
+@click.option("--trusted-cert", "trusted_certs", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Certificate (PEM/DER) that must have signed a signed.bin, or issued its tailf.cer; may repeat.")
 @click.option("-v", "--verbose", count=True, help="Also list actions that are already satisfied.")
 @click.option("-q", "--quiet", is_flag=True, help="Only the summary line and warnings.")
 def install(distribution, local_dir_arg, local_install, system_install, install_dir, config_dir, run_dir, log_dir,
             run_as_user, setuid_cmdwrapper, crypto_keys_file, keep_ncs_setup, non_interactive, ignore_init_scripts, ignore_systemd_script, fips_install,
             activate, profile, values_files, sets, force_conf, root, check, diff, as_json, lock_timeout,
-            skip_verification, verbose, quiet):
+            skip_verification, trusted_certs, verbose, quiet):
     """Install the NSO DISTRIBUTION (directory, .tar.gz/.tgz/.tar, installer.bin or signed.bin).
 
     \b
@@ -188,7 +190,8 @@ def install(distribution, local_dir_arg, local_install, system_install, install_
                               ignore_init_scripts=ignore_init_scripts, ignore_systemd_script=ignore_systemd_script,
                               fips_install=fips_install, activate=activate, profile=profile, values=values,
                               setuid_cmdwrapper=setuid_cmdwrapper, crypto_keys=imported_keys)
-        dist = open_distribution(distribution, skip_verification=skip_verification)
+        dist = open_distribution(distribution, skip_verification=skip_verification,
+                                 trusted_certs=[p.read_bytes() for p in trusted_certs])
         if imported_keys is not None:
             from .keys import check_crypto_keys
 
@@ -219,6 +222,7 @@ def install(distribution, local_dir_arg, local_install, system_install, install_
                         progress.finish()
             if opts.system:
                 after_apply(report, target, opts.install_dir)
+        report.notes.extend(dist.notes)
         if fips_install:
             report.notes.append("--fips-install: fips-mode is on in ncs.conf and host keys are ECDSA; NSO's own "
                                 "installer also sets NCS_OPENSSL_* in ncsrc and swaps crypto.so for the FIPS build, "

@@ -46,7 +46,7 @@ import tarfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator
+from typing import BinaryIO, Callable, Iterator, Sequence
 
 from .errors import DistributionError
 from .fsops import can_chown, remove_tree
@@ -666,6 +666,8 @@ class Distribution:
     kind = "?"
     strip_top = True
 
+    notes: list[str] = []  # things the user should know about this distribution (never secrets)
+
     def __init__(self, source: Path):
         self.source = source
         self.version: str = ""
@@ -894,8 +896,9 @@ class SignedBinDistribution(_StreamDistribution):
 
     kind = "signed.bin"
 
-    def __init__(self, source: Path, payload: int, skip_verification: bool):
+    def __init__(self, source: Path, payload: int, skip_verification: bool, trusted_certs: Sequence[bytes] = ()):
         outer = f"{source} (signed archive)"
+        self.notes: list[str] = []
         with open(source, "rb", buffering=0) as raw:
             size = os.fstat(raw.fileno()).st_size
             window = io.BufferedReader(_Window(raw, payload, size - payload), CHUNK)
@@ -940,6 +943,12 @@ class SignedBinDistribution(_StreamDistribution):
                 inner = _Window(raw, self.installer_offset, self.installer_size)
                 _verify(outer, self.installer_name, inner, signature, certificate)
                 self.verified = True
+                if trusted_certs:
+                    _check_signer(outer, certificate, trusted_certs)
+                else:
+                    self.notes.append(
+                        f"{source.name}: the signature was checked against the tailf.cer inside the archive, which "
+                        "proves integrity, not origin; pass --trusted-cert with Cisco's certificate to pin the signer.")
             inner = io.BufferedReader(_Window(raw, self.installer_offset, self.installer_size), CHUNK)
             inner_where = f"{source}:{self.installer_name}"
             start = _find_marker(inner, inner_where)
@@ -959,6 +968,44 @@ def _read_member(raw: BinaryIO, payload: int, ti: tarfile.TarInfo, limit: int) -
     if len(data) != ti.size:
         raise DistributionError("corrupt-archive", f"{ti.name} is truncated.", _GET_AGAIN)
     return data
+
+
+def _load_cert(data: bytes):
+    from cryptography import x509
+
+    try:
+        return x509.load_pem_x509_certificate(data)
+    except ValueError:
+        return x509.load_der_x509_certificate(data)
+
+
+def _check_signer(where: str, certificate: bytes, trusted_certs: Sequence[bytes]) -> None:
+    """The archive's tailf.cer must be one of the trusted certificates (same public key) or be
+    issued directly by one of them: anyone can re-sign an installer with a tailf.cer of
+    their own, so only a pinned certificate proves where it came from."""
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    def spki(cert) -> bytes:
+        return cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+
+    try:
+        cert = _load_cert(certificate)
+        trusted = [_load_cert(t) for t in trusted_certs]
+    except ValueError as e:
+        raise DistributionError("signature-invalid", f"{where}: a certificate cannot be read ({e}).",
+                                "Give --trusted-cert a PEM or DER X.509 certificate.") from None
+    for ca in trusted:
+        if spki(ca) == spki(cert):
+            return
+        try:
+            cert.verify_directly_issued_by(ca)
+            return
+        except Exception:  # wrong issuer, bad signature, unsupported key: not this one
+            continue
+    raise DistributionError("untrusted-signer",
+                            f"{where}: the installer is signed by {cert.subject.rfc4514_string()}, which is neither a "
+                            "trusted certificate nor issued by one.",
+                            "Check that the file comes from Cisco; give the right certificate with --trusted-cert.")
 
 
 def _verify(where: str, name: str, data: _Window, signature: bytes, certificate: bytes) -> None:
@@ -1014,7 +1061,8 @@ def _verify(where: str, name: str, data: _Window, signature: bytes, certificate:
     raise bad
 
 
-def open_distribution(path: str | os.PathLike, *, skip_verification: bool = False) -> Distribution:
+def open_distribution(path: str | os.PathLike, *, skip_verification: bool = False,
+                      trusted_certs: Sequence[bytes] = ()) -> Distribution:
     """Open a distribution: a directory, a tarball (gz/bz2/xz/plain, by content), a
     self-extracting ``installer.bin`` or a ``signed.bin`` (signature verified unless
     ``skip_verification``).  Its ``version`` is read from the VERSION file."""
@@ -1045,7 +1093,7 @@ def open_distribution(path: str | os.PathLike, *, skip_verification: bool = Fals
                     f.seek(start)
                     payload = _magic(f.read(512))
                     if payload == "tar":
-                        dist = SignedBinDistribution(source, start, skip_verification)
+                        dist = SignedBinDistribution(source, start, skip_verification, trusted_certs)
                     elif payload is not None:
                         dist = InstallerBinDistribution(source, start, None, payload)
                     else:

@@ -1,0 +1,61 @@
+"""signed.bin: the signer must be pinned for the signature to prove where the installer came from."""
+
+import datetime
+import json
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from clitools import cli
+from nso_install.dist import _check_signer
+from nso_install.errors import DistributionError
+from nso_install.sample import certificate_pem
+
+
+def make_cert(subject: str, key, issuer_name: str | None = None, issuer_key=None, ca=False) -> bytes:
+    now = datetime.datetime(2025, 1, 1, tzinfo=datetime.timezone.utc)
+    b = (x509.CertificateBuilder()
+         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+         .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer_name or subject)]))
+         .public_key(key.public_key()).serial_number(1)
+         .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=3650))
+         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    return b.sign(issuer_key or key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+
+
+def test_pinned_certificate_accepted_and_no_integrity_only_note(tmp_path, sample_dists):
+    pin = tmp_path / "tailf.pem"
+    pin.write_bytes(certificate_pem())
+    out = json.loads(cli("install", sample_dists["signed.bin"], "--system-install", "--root", tmp_path / "r",
+                         "--json", "--trusted-cert", pin).stdout)
+    assert out["changed"] > 0 and not any("--trusted-cert" in n for n in out["notes"])
+
+
+def test_unpinned_signature_says_it_proves_integrity_only(tmp_path, sample_dists):
+    out = json.loads(cli("install", sample_dists["signed.bin"], "--system-install", "--root", tmp_path / "r",
+                         "--json").stdout)
+    assert any("integrity, not origin" in n and "--trusted-cert" in n for n in out["notes"])
+
+
+def test_other_signer_refused_and_nothing_written(tmp_path, sample_dists):
+    other = tmp_path / "other.pem"
+    other.write_bytes(make_cert("Someone Else", ec.generate_private_key(ec.SECP256R1())))
+    r = cli("install", sample_dists["signed.bin"], "--system-install", "--root", tmp_path / "r",
+            "--trusted-cert", other, ok=False)
+    assert r.exit_code == 1 and "trusted certificate" in r.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_leaf_issued_by_trusted_ca_accepted():
+    ca_key, leaf_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = make_cert("Cisco CA", ca_key, ca=True)
+    leaf = make_cert("tailf", leaf_key, issuer_name="Cisco CA", issuer_key=ca_key)
+    _check_signer("x", leaf, [ca])  # accepted
+    rogue_key = ec.generate_private_key(ec.SECP256R1())
+    rogue = make_cert("tailf", leaf_key, issuer_name="Cisco CA", issuer_key=rogue_key)  # forged issuer name
+    with pytest.raises(DistributionError) as e:
+        _check_signer("x", rogue, [ca])
+    assert e.value.reference == "untrusted-signer"
