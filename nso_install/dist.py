@@ -43,6 +43,7 @@ import os
 import re
 import stat
 import tarfile
+import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -940,7 +941,12 @@ class SignedBinDistribution(_StreamDistribution):
                                             "you trust where this file came from.")
                 signature = _read_member(raw, payload, sig, 64 * 1024)
                 certificate = _read_member(raw, payload, cer, 64 * 1024)
-                inner = _Window(raw, self.installer_offset, self.installer_size)
+                # Verify a private copy and read only that from now on: the signed.bin itself
+                # could be changed (by whoever can write it) between verification and unpacking.
+                self._copy = _private_copy(_Window(raw, self.installer_offset, self.installer_size), outer)
+                raw = self._copy
+                self.installer_offset = 0
+                inner = _Window(raw, 0, self.installer_size)
                 _verify(outer, self.installer_name, inner, signature, certificate)
                 self.verified = True
                 if trusted_certs:
@@ -958,6 +964,30 @@ class SignedBinDistribution(_StreamDistribution):
                 raise DistributionError("corrupt-archive", f"{inner_where}: no archive after the payload marker.",
                                         _GET_AGAIN)
         super().__init__(source, self.installer_offset + start, self.installer_size - start, comp)
+
+    _copy = None  # the verified installer.bin (an unlinked private temp file), when verified
+
+    def _open_window(self):
+        if self._copy is None:
+            return super()._open_window()
+        return os.fdopen(os.dup(self._copy.fileno()), "rb", buffering=0)
+
+
+def _private_copy(src: _Window, where: str):
+    """``src`` copied into an unlinked 0600 temp file (nobody else can reach or change it)."""
+    copy = tempfile.TemporaryFile()
+    try:
+        src.seek(0)
+        buf = bytearray(CHUNK)
+        while n := src.readinto(buf):
+            copy.write(buf[:n])
+        copy.flush()
+    except OSError as e:
+        copy.close()
+        raise DistributionError("no-space" if e.errno == errno.ENOSPC else "unreadable-distribution",
+                                f"{where}: cannot copy the installer for verification: {e.strerror or e}.",
+                                "Free space in the temporary directory (TMPDIR) and re-run.") from None
+    return copy
 
 
 def _read_member(raw: BinaryIO, payload: int, ti: tarfile.TarInfo, limit: int) -> bytes:

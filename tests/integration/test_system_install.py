@@ -120,7 +120,7 @@ def test_signed_bin_verified_tampered_refused(box):
     box.run("python3", "-c", f"""
 data = bytearray(open('{signed}', 'rb').read())
 inner = data.rindex(b'__NSO_PAYLOAD_BELOW__')  # the inner installer's payload follows
-data[inner + 4096] ^= 0xFF
+data[data.index(bytes([0x1f, 0x8b]), inner) + 500] ^= 0xFF
 open('/root/bad.bin', 'wb').write(bytes(data))
 """)
     r = box.run("nso-install", "install", "/root/bad.bin", "--system-install", check=False)

@@ -59,3 +59,27 @@ def test_leaf_issued_by_trusted_ca_accepted():
     with pytest.raises(DistributionError) as e:
         _check_signer("x", rogue, [ca])
     assert e.value.reference == "untrusted-signer"
+
+
+def test_signed_bin_changed_after_verification_is_not_what_gets_unpacked(tmp_path, sample_dists):
+    """Verify-then-unpack reads one private copy: rewriting the file in between changes nothing."""
+    import shutil
+
+    from nso_install.dist import open_distribution
+    from treeutil import snapshot
+
+    signed = tmp_path / sample_dists["signed.bin"].name
+    shutil.copy(sample_dists["signed.bin"], signed)
+    dist = open_distribution(signed)  # verified here
+    data = bytearray(signed.read_bytes())
+    start = data.rindex(b"__NSO_PAYLOAD_BELOW__")  # the inner installer's payload follows
+    assert data.index(b"\x1f\x8b", start) > start  # its gzip stream
+    data[data.index(b"\x1f\x8b", start) + 500] ^= 0xFF  # tamper with the installer in place
+    signed.write_bytes(bytes(data))
+    dest, ref = tmp_path / "dest", tmp_path / "ref"
+    dest.mkdir()
+    ref.mkdir()
+    dist.validate()
+    dist.extract(dest, uid=None, gid=None)
+    open_distribution(sample_dists["tar.gz"]).extract(ref, uid=None, gid=None)
+    assert {k: v[6] for k, v in snapshot(dest).items()} == {k: v[6] for k, v in snapshot(ref).items()}
