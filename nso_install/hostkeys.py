@@ -59,7 +59,10 @@ def generate_ssh_key(workdir: Path, fips: bool, comment: str) -> tuple[Secret, b
         except ProcessExecutionError as e:
             raise ApplyError("ssh-keygen-failed", f"ssh-keygen failed ({(e.stderr or '').strip()}).",
                              "Check the OpenSSH client installation.") from None
-        return Secret(key.read_bytes()), (workdir / "key.pub").read_bytes()
+        private = Secret(key.read_bytes())
+        _check_ssh_key_type(private, fips)
+        # The public line is derived from the private key, not taken from key.pub on trust.
+        return private, derive_ssh_public(private, comment)
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
@@ -67,6 +70,21 @@ def generate_ssh_key(workdir: Path, fips: bool, comment: str) -> tuple[Secret, b
     data = priv.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
                               serialization.NoEncryption())
     return Secret(data), ssh_public_line(priv.public_key(), comment)
+
+
+def _check_ssh_key_type(private: Secret, fips: bool) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+    try:
+        key = serialization.load_ssh_private_key(private.reveal(), password=None)
+    except (ValueError, TypeError) as e:
+        raise ApplyError("ssh-keygen-failed", f"ssh-keygen wrote a key nso-install cannot read ({type(e).__name__}).",
+                         "Check the OpenSSH client installation.") from None
+    want = ec.EllipticCurvePrivateKey if fips else ed25519.Ed25519PrivateKey
+    if not isinstance(key, want):
+        raise ApplyError("ssh-keygen-failed", f"ssh-keygen wrote a {type(key).__name__}, not the requested "
+                         f"{'ECDSA P-256 (FIPS)' if fips else 'Ed25519'} key.", "Check the OpenSSH client installation.")
 
 
 def ssh_public_line(pub, comment: str) -> bytes:

@@ -299,3 +299,29 @@ def test_crypto_keys_import_then_rerun_ok_and_existing_never_replaced(tmp_path):
     assert code == 0 and json.loads(out)["changed"] == 0, out
     code, out = _cli("install", dist, "--system-install", "--root", root, "--json")  # no import: kept
     assert code == 0 and (root / "etc/ncs/ncs.crypto_keys").read_text() == CANARY_KEYS
+
+
+def test_ssh_keygen_result_is_checked_and_public_part_derived(tmp_path, monkeypatch):
+    """A wrong key type from ssh-keygen is refused; key.pub is never taken on trust."""
+    from nso_install import hostkeys
+    from nso_install.errors import ApplyError
+
+    real = hostkeys._ssh_keygen()
+    if real is None:
+        pytest.skip("ssh-keygen not installed")
+
+    def rsa_keygen(*args):  # a broken or substituted ssh-keygen: RSA whatever was asked
+        argv = list(args)
+        f = argv[argv.index("-f") + 1]
+        real("-q", "-t", "rsa", "-b", "1024", "-N", "", "-f", f)
+        open(f + ".pub", "w").write("ssh-ed25519 AAAA-not-this-key\n")
+
+    monkeypatch.setattr(hostkeys, "_ssh_keygen", lambda: rsa_keygen)
+    with pytest.raises(ApplyError) as e:
+        hostkeys.generate_ssh_key(tmp_path, fips=False, comment="c")
+    assert e.value.reference == "ssh-keygen-failed"
+    monkeypatch.setattr(hostkeys, "_ssh_keygen", lambda: real)
+    work = tmp_path / "ok"
+    work.mkdir()
+    private, pub = hostkeys.generate_ssh_key(work, fips=False, comment="c")
+    assert pub.startswith(b"ssh-ed25519 ") and pub == hostkeys.derive_ssh_public(private, "c")
