@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .errors import NotSupportedYet, NsoInstallError, UsageError
+from .errors import EXIT_CHANGES_PENDING, NsoInstallError, UsageError
 from .secret import json_default
 
 CONTEXT = dict(help_option_names=["-h", "--help"], max_content_width=100)
@@ -142,6 +142,8 @@ def _print_report(report, *, as_json: bool, diff: bool, verbose: int, quiet: boo
 @click.option("--check", is_flag=True, help="Show the plan; change nothing.")
 @click.option("--diff", is_flag=True, help="Show content and attribute changes (secrets are always masked).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
+@click.option("--fail-on-change", is_flag=True,
+              help="With --check: exit with status 4 when anything would change (drift detection in CI).")
 @click.option("--lock-timeout", type=float, default=0.0, show_default=True, help="Seconds to wait for another run's lock.")
 @click.option("--skip-verification", is_flag=True, help="Do not verify a signed.bin's signature.")
 @click.option("--trusted-cert", "trusted_certs", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -150,8 +152,8 @@ def _print_report(report, *, as_json: bool, diff: bool, verbose: int, quiet: boo
 @click.option("-q", "--quiet", is_flag=True, help="Only the summary line and warnings.")
 def install(distribution, local_dir_arg, local_install, system_install, install_dir, config_dir, run_dir, log_dir,
             run_as_user, setuid_cmdwrapper, crypto_keys_file, keep_ncs_setup, non_interactive, ignore_init_scripts, ignore_systemd_script, fips_install,
-            activate, profile, values_files, sets, force_conf, root, check, diff, as_json, lock_timeout,
-            skip_verification, trusted_certs, verbose, quiet):
+            activate, profile, values_files, sets, force_conf, root, check, diff, as_json, fail_on_change,
+            lock_timeout, skip_verification, trusted_certs, verbose, quiet):
     """Install the NSO DISTRIBUTION (directory, .tar.gz/.tgz/.tar, installer.bin or signed.bin).
 
     \b
@@ -168,6 +170,9 @@ def install(distribution, local_dir_arg, local_install, system_install, install_
         from .target import Target
 
         local = _local_dir(local_install, local_dir_arg, system_install, root)
+        if fail_on_change and not check:
+            raise UsageError("fail-on-change-needs-check", "--fail-on-change only makes sense with --check.",
+                             "Add --check (report drift without changing anything).")
         if ignore_init_scripts and ignore_systemd_script:
             raise UsageError("conflicting-options", "--ignore-init-scripts and --ignore-systemd-script exclude each other.",
                              "--ignore-init-scripts installs no script at all; drop one of them.")
@@ -228,6 +233,8 @@ def install(distribution, local_dir_arg, local_install, system_install, install_
                                 "installer also sets NCS_OPENSSL_* in ncsrc and swaps crypto.so for the FIPS build, "
                                 "which nso-install does not do yet (their values are not documented).")
         _print_report(report, as_json=as_json, diff=diff, verbose=verbose, quiet=quiet, header=header)
+        if fail_on_change and report.mode == "check" and report.changes:
+            sys.exit(EXIT_CHANGES_PENDING)
     except NsoInstallError as e:
         fail(e, as_json)
     except KeyboardInterrupt:

@@ -7,9 +7,13 @@ values; secrets travel as :class:`nso_install.secret.Secret`, whose str() is mas
 
 from __future__ import annotations
 
+# Exit codes, in one place: 0 success, 1 failure, 2 bad usage, 3 locked by another run,
+# 4 ``--check --fail-on-change`` found changes to make (drift).
+EXIT_FAILURE, EXIT_USAGE, EXIT_LOCKED, EXIT_CHANGES_PENDING = 1, 2, 3, 4
+
 
 class NsoInstallError(Exception):
-    exit_code = 1
+    exit_code = EXIT_FAILURE
 
     def __init__(self, reference: str, message: str, hint: str | None = None):
         super().__init__(message)
@@ -30,16 +34,7 @@ class NsoInstallError(Exception):
 class UsageError(NsoInstallError):
     """Bad options or option combinations (exit code 2, like click's UsageError)."""
 
-    exit_code = 2
-
-
-class NotSupportedYet(UsageError):
-    def __init__(self, option: str, detail: str = ""):
-        super().__init__(
-            "not-supported-yet",
-            f"{option} is not supported yet by nso-install{': ' + detail if detail else ''}.",
-            "Leave the option out, or run NSO's own installer for this part.",
-        )
+    exit_code = EXIT_USAGE
 
 
 class DistributionError(NsoInstallError):
@@ -51,7 +46,7 @@ class UnsafePathError(NsoInstallError):
 
 
 class LockedError(NsoInstallError):
-    exit_code = 3
+    exit_code = EXIT_LOCKED
 
 
 class ApplyError(NsoInstallError):

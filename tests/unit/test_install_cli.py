@@ -335,3 +335,16 @@ def test_progress_bar_only_on_a_terminal_and_never_with_json(tmp_path, sample_di
     json.loads(proc.stdout)
     r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", tmp_path / "c")  # not a TTY
     assert "unpacking" not in r.stderr
+
+
+def test_check_fail_on_change_exit_codes_for_drift_detection(tmp_path, sample_dists):
+    root = tmp_path / "r"
+    args = ["install", sample_dists["tar.gz"], "--system-install", "--root", root]
+    assert cli(*args, "--check", "--fail-on-change", ok=False).exit_code == 4  # nothing installed yet
+    cli(*args)
+    assert cli(*args, "--check", "--fail-on-change").exit_code == 0  # converged
+    os.chmod(root / "etc/ncs/ncs.crypto_keys", 0o644)  # drift
+    r = cli(*args, "--check", "--fail-on-change", "--json", ok=False)
+    assert r.exit_code == 4 and json.loads(r.stdout)["changed"] == 1
+    assert stat.S_IMODE(os.stat(root / "etc/ncs/ncs.crypto_keys").st_mode) == 0o644  # check changed nothing
+    assert cli(*args, "--fail-on-change", ok=False).exit_code == 2
