@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from . import fsops
+from . import __version__, fsops
 from .actions import Action, Outcome
 from .errors import ApplyError, LockedError, NsoInstallError
 from .facts import Facts
@@ -52,6 +52,27 @@ class State:
 
     def _encode(self) -> bytes:
         return (json.dumps(self.data, indent=2, sort_keys=True) + "\n").encode()
+
+    def log_changes(self, report: "Report") -> None:
+        """Append what a run changed to history.jsonl beside the state (nothing for a no-op run).
+
+        Only action ids and details go in, which never hold secret values."""
+        changed = [{"id": r.action.id, "detail": r.outcome.detail} for r in report.records if r.changed]
+        if not self.path or not changed:
+            return
+        line = json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "tool": __version__,
+                           "changed": changed, "notes": report.notes}, sort_keys=True) + "\n"
+        host = self.target.host(os.path.join(os.path.dirname(self.path), "history.jsonl"))
+        if not host.parent.is_dir():
+            os.makedirs(host.parent, mode=0o700, exist_ok=True)
+        with fsops.parent_dir(host) as dfd:
+            fd = os.open(host.name, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                         dir_fd=dfd)
+            try:
+                os.write(fd, line.encode())
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def save(self) -> bool:
         """Write the state if it changed; True when written."""
@@ -165,7 +186,9 @@ def apply(plan: list[Action], env: Env, on_record: Callable[[Record], None] | No
         if on_record:
             on_record(rec)
     env.state.save()
-    return Report("applied", records, str(env.target.root), list(env.notes))
+    report = Report("applied", records, str(env.target.root), list(env.notes))
+    env.state.log_changes(report)
+    return report
 
 
 @contextmanager

@@ -348,3 +348,21 @@ def test_check_fail_on_change_exit_codes_for_drift_detection(tmp_path, sample_di
     assert r.exit_code == 4 and json.loads(r.stdout)["changed"] == 1
     assert stat.S_IMODE(os.stat(root / "etc/ncs/ncs.crypto_keys").st_mode) == 0o644  # check changed nothing
     assert cli(*args, "--fail-on-change", ok=False).exit_code == 2
+
+
+def test_history_records_changing_runs_only_and_no_secret(tmp_path, sample_dists):
+    root = tmp_path / "r"
+    args = ["install", sample_dists["tar.gz"], "--system-install", "--root", root]
+    cli(*args)
+    hist = root / "var/lib/nso-install/history.jsonl"
+    assert stat.S_IMODE(os.stat(hist).st_mode) == 0o600
+    lines = hist.read_text().splitlines()
+    assert len(lines) == 1 and "tree:/opt/ncs/ncs-6.5.3" in [c["id"] for c in json.loads(lines[0])["changed"]]
+    cli(*args)  # no-op run: nothing appended
+    assert len(hist.read_text().splitlines()) == 1
+    os.chmod(root / "etc/ncs/ncs.crypto_keys", 0o644)
+    cli(*args)
+    entries = [json.loads(l) for l in hist.read_text().splitlines()]
+    assert [c["id"] for c in entries[-1]["changed"]] == ["secret:/etc/ncs/ncs.crypto_keys"]
+    for line in (root / "etc/ncs/ncs.crypto_keys").read_text().splitlines():
+        assert line.split("=", 1)[1] not in hist.read_text()
