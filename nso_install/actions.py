@@ -399,6 +399,27 @@ class Absent(Action):
 
 
 @dataclass
+class Conflicting(Action):
+    """A path whose presence conflicts with the plan.  Never touched (it is the
+    administrator's), only reported while present, e.g. a legacy SysV ``/etc/init.d/ncs``
+    beside the systemd unit, where both could start NSO."""
+
+    path: str
+    message: str
+    reason: str = ""
+    kind: ClassVar[str] = "conflicting"
+    fs: ClassVar[bool] = False  # reads only: its parent directories are not planned
+
+    def check(self, facts, env):
+        if facts.path(self.path).kind == ABSENT:
+            return ok("absent")
+        return ok("present; left alone", warning=f"{self.path}: {self.message}")
+
+    def apply(self, facts, env, outcome):  # check() is always ok: nothing to do
+        raise AssertionError("Conflicting paths are never changed")
+
+
+@dataclass
 class Attributes(Action):
     """Mode and owner of an existing path we do not write (e.g. epam setuid root)."""
 

@@ -14,8 +14,8 @@ from pathlib import Path, PurePosixPath
 
 from . import keys
 from .accounts import ADMIN_GROUP, account_actions, validate_name
-from .actions import (Absent, Action, Attrs, ConfFile, Directory, File, InstallTree, SecretFile,
-                      Symlink)
+from .actions import (Absent, Action, Attrs, ConfFile, Conflicting, Directory, File, InstallTree,
+                      SecretFile, Symlink)
 from .hostkeys import ssh_host_key, tls_key_cert
 from .privileges import privileged_actions
 from .secret import MASK, Secret
@@ -250,6 +250,9 @@ def system_plan(opts: InstallOptions, dist) -> list[Action]:
                 ConfFile(unit, render("files/ncs.service.j2", **ctx), Attrs(0o644), "systemd unit (enabled, not started)"),
                 Symlink("/etc/systemd/system/multi-user.target.wants/ncs.service", unit,
                         "enable ncs.service at boot (not started)"),
+                Conflicting("/etc/init.d/ncs", "a legacy SysV script starts NSO too; disable and remove it "
+                            "(update-rc.d ncs remove or chkconfig --del ncs) now that ncs.service is enabled, or "
+                            "re-run with --ignore-systemd-script to keep SysV.", "legacy init script"),
             ]
     return with_parents(acts)
 

@@ -366,3 +366,16 @@ def test_history_records_changing_runs_only_and_no_secret(tmp_path, sample_dists
     assert [c["id"] for c in entries[-1]["changed"]] == ["secret:/etc/ncs/ncs.crypto_keys"]
     for line in (root / "etc/ncs/ncs.crypto_keys").read_text().splitlines():
         assert line.split("=", 1)[1] not in hist.read_text()
+
+
+def test_legacy_sysv_script_is_reported_never_touched(tmp_path, sample_dists):
+    root = tmp_path / "r"
+    (root / "etc/init.d").mkdir(parents=True)
+    (root / "etc/init.d/ncs").write_text("#!/bin/sh\n# from an old NSO\n")
+    out = install_json(sample_dists["tar.gz"], root, "--system-install")
+    assert any("/etc/init.d/ncs" in w and "update-rc.d" in w for w in out["warnings"])
+    assert (root / "etc/init.d/ncs").read_text() == "#!/bin/sh\n# from an old NSO\n"
+    assert install_json(sample_dists["tar.gz"], root, "--system-install")["changed"] == 0
+    clean = install_json(sample_dists["tar.gz"], tmp_path / "r2", "--system-install")
+    assert not any("init.d" in w for w in clean["warnings"])
+    assert not (tmp_path / "r2/etc/init.d").exists()  # a check creates no parent directory
