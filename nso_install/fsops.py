@@ -118,12 +118,7 @@ def atomic_write(host: Path, data: bytes, mode: int, uid: int | None = None,
             os.unlink(tmp, dir_fd=dfd)
             raise
         os.close(fd)
-        try:
-            os.replace(tmp, host.name, src_dir_fd=dfd, dst_dir_fd=dfd)
-        except BaseException:
-            os.unlink(tmp, dir_fd=dfd)
-            raise
-        os.fsync(dfd)
+        _rename_into_place(tmp, host.name, dfd)
 
 
 def make_dir(host: Path, mode: int, uid: int | None, gid: int | None) -> None:
@@ -197,12 +192,17 @@ def atomic_symlink(host: Path, link_to: str) -> None:
                                   "Move it out of the way and re-run.")
         tmp = _temp_name(host.name)
         os.symlink(link_to, tmp, dir_fd=dfd)
-        try:
-            os.replace(tmp, host.name, src_dir_fd=dfd, dst_dir_fd=dfd)
-        except BaseException:
-            os.unlink(tmp, dir_fd=dfd)
-            raise
-        os.fsync(dfd)
+        _rename_into_place(tmp, host.name, dfd)
+
+
+def _rename_into_place(tmp: str, name: str, dfd: int) -> None:
+    """Atomically replace ``name`` with ``tmp`` (both in ``dfd``); the temp never survives a failure."""
+    try:
+        os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+    except BaseException:
+        os.unlink(tmp, dir_fd=dfd)
+        raise
+    os.fsync(dfd)
 
 
 def remove_file(host: Path) -> None:

@@ -72,15 +72,20 @@ def generate_ssh_key(workdir: Path, fips: bool, comment: str) -> tuple[Secret, b
     return Secret(data), ssh_public_line(priv.public_key(), comment)
 
 
-def _check_ssh_key_type(private: Secret, fips: bool) -> None:
+def _load_ssh_private(private: Secret, error: ApplyError):
     from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
     try:
-        key = serialization.load_ssh_private_key(private.reveal(), password=None)
-    except (ValueError, TypeError) as e:
-        raise ApplyError("ssh-keygen-failed", f"ssh-keygen wrote a key nso-install cannot read ({type(e).__name__}).",
-                         "Check the OpenSSH client installation.") from None
+        return serialization.load_ssh_private_key(private.reveal(), password=None)
+    except (ValueError, TypeError):
+        raise error from None
+
+
+def _check_ssh_key_type(private: Secret, fips: bool) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+    key = _load_ssh_private(private, ApplyError("ssh-keygen-failed", "ssh-keygen wrote a key nso-install cannot read.",
+                                                "Check the OpenSSH client installation."))
     want = ec.EllipticCurvePrivateKey if fips else ed25519.Ed25519PrivateKey
     if not isinstance(key, want):
         raise ApplyError("ssh-keygen-failed", f"ssh-keygen wrote a {type(key).__name__}, not the requested "
@@ -95,13 +100,8 @@ def ssh_public_line(pub, comment: str) -> bytes:
 
 
 def derive_ssh_public(private: Secret, comment: str) -> bytes:
-    from cryptography.hazmat.primitives import serialization
-
-    try:
-        key = serialization.load_ssh_private_key(private.reveal(), password=None)
-    except (ValueError, TypeError) as e:
-        raise ApplyError("unreadable-key", f"the existing SSH host key cannot be read ({type(e).__name__}).",
-                         "Restore its public part by hand (ssh-keygen -y -f KEY > KEY.pub).") from None
+    key = _load_ssh_private(private, ApplyError("unreadable-key", "the existing SSH host key cannot be read.",
+                                                "Restore its public part by hand (ssh-keygen -y -f KEY > KEY.pub)."))
     return ssh_public_line(key.public_key(), comment)
 
 
