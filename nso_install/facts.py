@@ -15,6 +15,7 @@ from pathlib import Path, PurePosixPath
 
 import psutil
 
+from .errors import NsoInstallError
 from .target import Target
 
 ABSENT, FILE, DIR, LINK, OTHER = "absent", "file", "dir", "link", "other"
@@ -165,6 +166,8 @@ class Facts:
             return PathFact(tpath, ABSENT)
         except NotADirectoryError:
             return PathFact(tpath, ABSENT)
+        except PermissionError:
+            raise _denied(tpath) from None
         m = st.st_mode
         if stat.S_ISLNK(m):
             kind, link = LINK, os.readlink(host)
@@ -177,9 +180,14 @@ class Facts:
         """Contents of a regular file (never through a link); None if absent or not a file."""
         if self.path(tpath).kind != FILE:
             return None
-        fd = os.open(self.target.host(tpath), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        with os.fdopen(fd, "rb") as f:
+        with os.fdopen(self._open(tpath), "rb") as f:
             return f.read()
+
+    def _open(self, tpath: str | PurePosixPath) -> int:
+        try:
+            return os.open(self.target.host(tpath), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except PermissionError:
+            raise _denied(tpath) from None
 
     def sha256(self, tpath: str | PurePosixPath) -> str | None:
         key = str(tpath)
@@ -188,8 +196,7 @@ class Facts:
                 self._digests[key] = None
             else:
                 h = hashlib.sha256()
-                fd = os.open(self.target.host(key), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-                with os.fdopen(fd, "rb") as f:
+                with os.fdopen(self._open(key), "rb") as f:
                     for chunk in iter(lambda: f.read(1 << 16), b""):
                         h.update(chunk)
                 self._digests[key] = h.hexdigest()
@@ -208,6 +215,12 @@ class Facts:
         if self.path(tpath).kind != DIR:
             return []
         return sorted(os.listdir(self.target.host(tpath)))
+
+
+def _denied(tpath) -> NsoInstallError:
+    return NsoInstallError(
+        "permission-denied", f"cannot read {tpath} as uid {os.geteuid()} to compare it with the plan.",
+        "Run nso-install as root (sudo), also for --check of a system install.")
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -148,3 +148,13 @@ def test_upgrade_keeps_config_and_moves_current_only_when_asked(box):
     assert box.readlink(f"{INSTALL_DIR}/current") == f"ncs-{VERSION}"
     assert box.run("cat", f"{CONFIG_DIR}/ncs.crypto_keys").stdout == keys
     assert box.nso_install("install", new, "--system-install", "--activate")["changed"] == 0
+
+
+def test_check_as_an_ordinary_user_is_a_clear_error_not_a_traceback(box, dist, installed):
+    box.run("useradd", "-m", "carol")
+    box.run("cp", dist, "/home/carol/dist.tar.gz")
+    box.run("chown", "carol", "/home/carol/dist.tar.gz")
+    r = box.run("nso-install", "install", "/home/carol/dist.tar.gz", "--system-install", "--check",
+                user="carol", check=False)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "Run nso-install as root" in r.stderr
