@@ -10,6 +10,9 @@ import tracemalloc
 import pytest
 
 from nso_install import dist as distmod
+from nso_install.dist import checks as distchecks
+from nso_install.dist import tarstream as disttarstream
+from nso_install.dist import writer as distwriter
 from nso_install.dist import open_distribution
 from nso_install.errors import DistributionError
 from nso_install.sample import make_sample_distribution
@@ -104,7 +107,7 @@ def test_too_deep_member_refused(tmp_path):
 
 
 def test_too_many_members_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr(distmod, "MAX_MEMBERS", 20)
+    monkeypatch.setattr(distchecks, "MAX_MEMBERS", 20)
     members = hostile.base() + [hostile.file(f"{T}/f{i}") for i in range(30)]
     archive = hostile.write_tar(tmp_path / "nso-6.5.3.tar.gz", members)
     with pytest.raises(DistributionError) as e:
@@ -113,7 +116,7 @@ def test_too_many_members_refused(tmp_path, monkeypatch):
 
 
 def test_declared_size_over_the_limit_refused_before_reading_data(tmp_path, monkeypatch):
-    monkeypatch.setattr(distmod, "MAX_TOTAL_BYTES", 1000)
+    monkeypatch.setattr(distchecks, "MAX_TOTAL_BYTES", 1000)
     members = hostile.base() + [hostile.file(f"{T}/big", b"\0" * 5000)]
     archive = hostile.write_tar(tmp_path / "nso-6.5.3.tar.gz", members)
     with pytest.raises(DistributionError) as e:
@@ -125,7 +128,7 @@ def test_endless_data_after_the_end_of_archive_refused(tmp_path, monkeypatch):
     """The compressed stream is read to its end for the CRC; a bomb hidden after the tar's
     end-of-archive marker must not be decompressed without bound."""
     import gzip
-    monkeypatch.setattr(distmod, "MAX_TRAILER_BYTES", 1 << 20)
+    monkeypatch.setattr(disttarstream, "MAX_TRAILER_BYTES", 1 << 20)
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tf:
         for ti, data in hostile.base():
@@ -194,7 +197,7 @@ def test_extract_refuses_up_front_when_the_tree_cannot_fit(samples, tmp_path, mo
         f_frsize, f_bfree, f_bavail = real.f_frsize, 1, 1
         f_files, f_ffree, f_favail = real.f_files, real.f_ffree, real.f_favail
 
-    monkeypatch.setattr(distmod.os, "statvfs", lambda p: Full)
+    monkeypatch.setattr(distwriter.os, "statvfs", lambda p: Full)
     dest = tmp_path / "dest"
     dest.mkdir()
     with pytest.raises(DistributionError) as e:

@@ -1,0 +1,396 @@
+"""The distribution classes: one per format, and :func:`open_distribution`, which picks one by content.
+
+This is where the other modules meet: a reader lists members (from a directory through
+directory fds, or from a tar stream of :mod:`.tarstream`), every member goes through
+:mod:`.checks`, ``extract`` hands them to :mod:`.writer`, and a signed.bin is verified with
+:mod:`.signature` before its inner installer is read.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import stat
+import tarfile
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from ..errors import DistributionError
+from .checks import VERSION_RE, _Checker
+from .common import (_DIR_FLAGS, _GET_AGAIN, _READ_ERRORS, CHUNK, DistSummary, Member, Progress, _corrupt,
+                     _missing_version)
+from .signature import _check_signer, _private_copy, _read_member, _verify
+from .tarstream import _decompress, _find_marker, _magic, _SafeReader, _tar_members, _Window
+from .writer import _check_space, _Writer
+
+VERSION_MAX = 256
+_NAME_RE = re.compile(r"^(?:nso|ncs)-(?P<v>.+?)(?:\.(?:linux|darwin)\.[^.]+)?"
+                      r"(?:\.(?:tar\.gz|tgz|tar|tar\.bz2|tar\.xz|installer\.bin|signed\.bin))?$")
+
+
+class Distribution:
+    """An NSO distribution to validate and extract.  Use :func:`open_distribution`."""
+
+    kind = "?"
+    strip_top = True
+
+    notes: list[str] = []  # things the user should know about this distribution (never secrets)
+
+    def __init__(self, source: Path):
+        self.source = source
+        self.version: str = ""
+        self._summary: DistSummary | None = None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.kind} NSO {self.version or '?'} {self.source}>"
+
+    @property
+    def where(self) -> str:
+        return str(self.source)
+
+    def _members(self) -> Iterator[Member]:
+        raise NotImplementedError
+
+    def _pass(self, expected: str | None, sink=None) -> _Checker:
+        checker = _Checker(self.where, self.strip_top, lenient_dirs=not self.strip_top)
+        members = self._members()
+        try:
+            for m in members:
+                rel = checker.check(m)
+                if rel == "VERSION" and m.kind == "file":
+                    data = self._small(m)
+                    checker.see_version(m, data, expected)
+                    m.open = lambda data=data: io.BytesIO(data)
+                if sink is not None:
+                    sink(rel, m, checker)
+                elif expected is None and checker.version is not None:
+                    break  # only the version was wanted
+        finally:
+            members.close()
+        return checker
+
+    def _small(self, m: Member) -> bytes:
+        if m.size > VERSION_MAX:
+            raise DistributionError("bad-version", f"{self.where}: the VERSION file is {m.size} bytes, too big "
+                                                   "for an NSO version.", _GET_AGAIN)
+        src = m.open() if m.open else io.BytesIO()
+        data = b""
+        while chunk := src.read(VERSION_MAX):
+            data += chunk
+        return data
+
+    def _detect_version(self) -> None:
+        checker = self._pass(None)
+        if checker.version is None:
+            raise _missing_version(self.where)
+        self.version = checker.version
+        for name in (self.source.name, checker.top or ""):
+            found = _NAME_RE.match(name)
+            if found and VERSION_RE.fullmatch(found["v"]) and found["v"] != self.version:
+                raise DistributionError("version-mismatch",
+                                        f"{self.where}: the name {name} says NSO {found['v']}, but the VERSION "
+                                        f"file inside says {self.version}.",
+                                        "Check that this is the file you meant; renamed or mixed-up "
+                                        "distributions are refused.")
+
+    def validate(self) -> DistSummary:
+        """A full pass over every member; raises DistributionError on anything unsafe; writes nothing."""
+        self._summary = self._pass(self.version).finish(self.version)
+        return self._summary
+
+    def extract(self, dest: Path, *, uid: int | None, gid: int | None,
+                progress: Progress | None = None) -> DistSummary:
+        """Write the tree into the existing empty directory ``dest`` (checking every member again).
+
+        Files get mode ``(mode & 0o755) | 0o600`` (a private file stays private), directories 0755, and the archive's mtimes;
+        owners are ``uid``/``gid`` when given and running as root, else the caller's.  On any
+        failure ``dest`` is emptied again and the error raised."""
+        dest = Path(dest)
+        total = self._summary.total_bytes if self._summary else (self.validate().total_bytes if progress else 0)
+        w = _Writer(dest, uid, gid, progress, total)
+        if self._summary:
+            try:
+                _check_space(dest, self._summary)
+            except BaseException:
+                w.close()
+                raise
+
+        def sink(rel: str | None, m: Member, checker: _Checker) -> None:
+            if rel is None:
+                return
+            w.begin_member()
+            parts = rel.split("/")
+            if m.kind == "dir":
+                w.directory(parts, m.mtime_ns)
+            elif m.kind == "file":
+                w.file(parts, m)
+            elif m.kind == "symlink":
+                w.symlink(parts, m)
+            elif m.kind == "hardlink":
+                target = [p for p in m.linkname.split("/") if p not in ("", ".")]
+                w.hardlink(parts, target[1:] if self.strip_top else target)
+
+        try:
+            checker = self._pass(self.version, sink)
+            summary = checker.finish(self.version)
+            w.finish(checker.top_mtime_ns if self.strip_top else self._root_mtime_ns())
+        except BaseException as e:
+            w.close()
+            w.wipe()
+            if isinstance(e, (OSError, OverflowError, ValueError)):
+                raise DistributionError("extract-failed", f"extracting {self.where} into {dest} failed: {e}.",
+                                        "Check free space and permissions of the destination, then re-run.") from e
+            raise
+        w.close()
+        return summary
+
+    def _root_mtime_ns(self) -> int | None:
+        return None
+
+
+class DirectoryDistribution(Distribution):
+    kind = "directory"
+    strip_top = False
+
+    def _root_mtime_ns(self) -> int | None:
+        return os.lstat(self.source).st_mtime_ns
+
+    def _members(self) -> Iterator[Member]:
+        # Everything is opened relative to directory descriptors, never by path: a directory
+        # swapped for a symlink after it was listed is refused, not followed (nso-install runs
+        # as root and would otherwise copy whatever root can read into the install tree).
+        try:
+            root_fd = os.open(self.source, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as e:
+            raise DistributionError("unreadable-distribution", f"cannot read {self.source}: {e}.",
+                                    "Check the directory's permissions.") from None
+        try:
+            yield from self._walk(root_fd, "")
+        finally:
+            os.close(root_fd)
+
+    def _changed(self, name: str) -> DistributionError:
+        return DistributionError("hostile-member", f"{self.where}: {name} changed (into a symbolic link or a "
+                                                   "non-directory) while being read.",
+                                 "Do not modify the directory while nso-install reads it.")
+
+    def _walk(self, dfd: int, rel: str) -> Iterator[Member]:
+        """Members under the directory open as ``dfd`` (``rel`` inside the tree), depth first, in
+        name order; a directory's own entries before its subdirectories'."""
+        try:
+            with os.scandir(dfd) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as e:
+            raise DistributionError("unreadable-distribution", f"cannot read {self.source / rel}: {e}.",
+                                    "Check the directory's permissions.") from None
+        subdirs = []
+        for e in entries:
+            name = f"{rel}/{e.name}" if rel else e.name
+            try:
+                st = e.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                raise self._changed(name) from None
+            mode = st.st_mode
+            if stat.S_ISDIR(mode):
+                yield Member(name, "dir", stat.S_IMODE(mode), 0, st.st_mtime_ns)
+                subdirs.append((e.name, name))
+            elif stat.S_ISREG(mode):
+                yield Member(name, "file", stat.S_IMODE(mode), st.st_size, st.st_mtime_ns,
+                             open=lambda b=e.name, n=name, s=st.st_size: self._open_file(dfd, b, n, s))
+            elif stat.S_ISLNK(mode):
+                try:
+                    target = os.readlink(e.name, dir_fd=dfd)
+                except OSError:
+                    raise self._changed(name) from None
+                yield Member(name, "symlink", 0o777, 0, st.st_mtime_ns, target)
+            else:
+                what = ("character device" if stat.S_ISCHR(mode) else "block device" if stat.S_ISBLK(mode)
+                        else "FIFO (named pipe)" if stat.S_ISFIFO(mode) else "socket" if stat.S_ISSOCK(mode)
+                        else "special file")
+                yield Member(name, "special", stat.S_IMODE(mode), what=what)
+        for base, name in subdirs:
+            try:
+                sfd = os.open(base, _DIR_FLAGS, dir_fd=dfd)
+            except OSError:
+                raise self._changed(name) from None
+            try:
+                yield from self._walk(sfd, name)
+            finally:
+                os.close(sfd)
+
+    def _open_file(self, dfd: int, base: str, name: str, size: int) -> _SafeReader:
+        try:
+            fd = os.open(base, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=dfd)
+        except OSError:
+            raise self._changed(name) from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise self._changed(name)
+        return _SafeReader(os.fdopen(fd, "rb"), size, self.where, name)
+
+
+class _StreamDistribution(Distribution):
+    """A tar stream at ``offset`` (``length`` bytes, None: to the end) of ``source``, compressed as ``comp``."""
+
+    def __init__(self, source: Path, offset: int, length: int | None, comp: str):
+        super().__init__(source)
+        self._offset, self._length, self._comp = offset, length, comp
+
+    def _open_window(self):
+        return open(self.source, "rb", buffering=0)
+
+    def _members(self) -> Iterator[Member]:
+        try:
+            raw = self._open_window()
+        except OSError as e:
+            raise DistributionError("unreadable-distribution", f"cannot read {self.where}: {e}.",
+                                    "Check the file's permissions.") from None
+        with raw:
+            length = os.fstat(raw.fileno()).st_size - self._offset if self._length is None else self._length
+            window = io.BufferedReader(_Window(raw, self._offset, length), CHUNK)
+            yield from _tar_members(_decompress(window, self._comp), self.where, self._comp != "tar")
+
+
+class TarballDistribution(_StreamDistribution):
+    kind = "tarball"
+
+
+class InstallerBinDistribution(_StreamDistribution):
+    kind = "installer.bin"
+
+
+class SignedBinDistribution(_StreamDistribution):
+    """The installer.bin inside a signed.bin, read in place; its signature checked first."""
+
+    kind = "signed.bin"
+
+    def __init__(self, source: Path, payload: int, skip_verification: bool, trusted_certs: Sequence[bytes] = ()):
+        outer = f"{source} (signed archive)"
+        self.notes: list[str] = []
+        with open(source, "rb", buffering=0) as raw:
+            size = os.fstat(raw.fileno()).st_size
+            window = io.BufferedReader(_Window(raw, payload, size - payload), CHUNK)
+            if _magic(window.peek(512)[:512]) != "tar":
+                raise DistributionError("corrupt-archive", f"{outer}: the payload is not a tar archive.", _GET_AGAIN)
+            found: dict[str, tarfile.TarInfo] = {}
+            try:
+                tf = tarfile.open(fileobj=window, mode="r:")
+                for _ in range(10_000):
+                    ti = tf.next()
+                    if ti is None:
+                        break
+                    tf.members.clear()
+                    if ti.isreg():
+                        found.setdefault(ti.name.removeprefix("./"), ti)
+            except _READ_ERRORS as e:
+                raise _corrupt(outer, e) from None
+            installers = [n for n in found if n.endswith(".installer.bin") and "/" not in n]
+            if len(installers) != 1:
+                raise DistributionError("signed-bin-contents",
+                                        f"{outer}: expected exactly one *.installer.bin inside, found "
+                                        f"{len(installers)}.", _GET_AGAIN)
+            self.installer_name = installers[0]
+            inst = found[self.installer_name]
+            self.installer_offset = payload + inst.offset_data
+            self.installer_size = inst.size
+            if size < self.installer_offset + self.installer_size:
+                raise DistributionError("corrupt-archive", f"{outer}: truncated inside {self.installer_name}.",
+                                        _GET_AGAIN)
+            self.verified = False
+            if not skip_verification:
+                sig, cer = found.get(self.installer_name + ".signature"), found.get("tailf.cer")
+                if sig is None or cer is None:
+                    missing = " and ".join(n for n, ti in ((self.installer_name + ".signature", sig),
+                                                           ("tailf.cer", cer)) if ti is None)
+                    raise DistributionError("signature-missing", f"{outer}: {missing} missing, so the installer's "
+                                                                 "signature cannot be verified.",
+                                            "Download the signed.bin again, or pass --skip-verification if "
+                                            "you trust where this file came from.")
+                signature = _read_member(raw, payload, sig, 64 * 1024)
+                certificate = _read_member(raw, payload, cer, 64 * 1024)
+                # Verify a private copy and read only that from now on: the signed.bin itself
+                # could be changed (by whoever can write it) between verification and unpacking.
+                self._copy = _private_copy(_Window(raw, self.installer_offset, self.installer_size), outer)
+                raw = self._copy
+                self.installer_offset = 0
+                inner = _Window(raw, 0, self.installer_size)
+                _verify(outer, self.installer_name, inner, signature, certificate)
+                self.verified = True
+                if trusted_certs:
+                    _check_signer(outer, certificate, trusted_certs)
+                else:
+                    self.notes.append(
+                        f"{source.name}: the signature was checked against the tailf.cer inside the archive, which "
+                        "proves integrity, not origin; pass --trusted-cert with Cisco's certificate to pin the signer.")
+            inner = io.BufferedReader(_Window(raw, self.installer_offset, self.installer_size), CHUNK)
+            inner_where = f"{source}:{self.installer_name}"
+            start = _find_marker(inner, inner_where)
+            inner.seek(start)
+            comp = _magic(inner.peek(512)[:512])
+            if comp not in ("gz", "bz2", "xz", "tar"):
+                raise DistributionError("corrupt-archive", f"{inner_where}: no archive after the payload marker.",
+                                        _GET_AGAIN)
+        super().__init__(source, self.installer_offset + start, self.installer_size - start, comp)
+
+    _copy = None  # the verified installer.bin (an unlinked private temp file), when verified
+
+    def _open_window(self):
+        if self._copy is None:
+            return super()._open_window()
+        return os.fdopen(os.dup(self._copy.fileno()), "rb", buffering=0)
+
+
+def open_distribution(path: str | os.PathLike, *, skip_verification: bool = False,
+                      trusted_certs: Sequence[bytes] = ()) -> Distribution:
+    """Open a distribution: a directory, a tarball (gz/bz2/xz/plain, by content), a
+    self-extracting ``installer.bin`` or a ``signed.bin`` (signature verified unless
+    ``skip_verification``).  Its ``version`` is read from the VERSION file."""
+    source = Path(path)
+    try:
+        st = os.stat(source)
+    except OSError as e:
+        raise DistributionError("distribution-not-found", f"cannot open the distribution {source}: "
+                                                          f"{e.strerror or e}.",
+                                "Give the path of the nso-VSN.OS.ARCH.installer.bin / .signed.bin / .tar.gz, or "
+                                "of an unpacked nso-VSN directory.") from None
+    unknown = DistributionError(
+        "unknown-distribution-format",
+        f"{source} is neither a directory nor a tar archive nor an NSO installer.bin/signed.bin.",
+        "Pass the nso-VSN.OS.ARCH.installer.bin / .signed.bin / .tar.gz downloaded from Cisco, or the "
+        "directory it unpacks to.")
+    if stat.S_ISDIR(st.st_mode):
+        dist: Distribution = DirectoryDistribution(source)
+    elif stat.S_ISREG(st.st_mode):
+        try:
+            with open(source, "rb") as f:
+                head = f.read(512)
+                comp = _magic(head)
+                if comp is not None:
+                    dist = TarballDistribution(source, 0, None, comp)
+                elif head.startswith(b"#!"):
+                    start = _find_marker(f, str(source))
+                    f.seek(start)
+                    payload = _magic(f.read(512))
+                    if payload == "tar":
+                        dist = SignedBinDistribution(source, start, skip_verification, trusted_certs)
+                    elif payload is not None:
+                        dist = InstallerBinDistribution(source, start, None, payload)
+                    else:
+                        raise DistributionError("corrupt-archive", f"{source}: no archive after the payload "
+                                                                   "marker.", _GET_AGAIN)
+                else:
+                    raise unknown
+        except OSError as e:
+            raise DistributionError("unreadable-distribution", f"cannot read {source}: {e}.",
+                                    "Check the file's permissions.") from None
+    else:
+        raise unknown
+    if source.name.endswith(".signed.bin") and not skip_verification and not isinstance(dist, SignedBinDistribution):
+        raise DistributionError("signature-missing",
+                                f"{source} is named like a signed archive but holds a {dist.kind}, which carries no "
+                                "signature; refusing to install it unverified.",
+                                "Download the signed.bin again from Cisco, or pass --skip-verification if you "
+                                "trust where this file came from.")
+    dist._detect_version()
+    return dist
