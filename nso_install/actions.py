@@ -114,6 +114,9 @@ class Action:
     def apply(self, facts: Facts, env: "Env", outcome: Outcome) -> None:
         raise NotImplementedError
 
+    def settle(self, facts: Facts, env: "Env") -> None:
+        """Called by the executor for an action found satisfied: bookkeeping only (no file changes)."""
+
     # helpers ---------------------------------------------------------------
     def _fact(self, facts: Facts, allow_link: bool = False) -> PathFact:
         fact = facts.path(self.path)
@@ -273,6 +276,14 @@ class ConfFile(Action):
         return change(f"edited by the administrator; kept, writing {self.new_path}", diff=diff,
                       conflict=True, warning=warn)
 
+    def settle(self, facts, env):
+        # On disk exactly as rendered: it is ours, whatever the state file says (a run killed
+        # after the write but before the state was saved, a lost or damaged state file).
+        # Recording it keeps the next rendering an update instead of a false "edited" conflict.
+        new = sha256_bytes(self.content)
+        if facts.path(self.path).kind == FILE and facts.sha256(self.path) == new:
+            env.state.record_conffile(self.path, new)
+
     def apply(self, facts, env, outcome):
         host = env.target.host(self.path)
         uid, gid = self.attrs.resolve(facts, self.path)
@@ -288,8 +299,11 @@ class ConfFile(Action):
         else:
             if fact.kind == FILE and env.state.conffile(self.path) != facts.sha256(self.path):
                 backup = f"{self.path}.{time.strftime('%Y%m%dT%H%M%S')}.bak"
+                # Written like every other file (temp + rename, no link followed): the directory
+                # may belong to the NSO account (RUN_DIR/cdb), which could plant a link there.
+                fsops.atomic_write(env.target.host(backup), facts.read(self.path) or b"", fact.mode or 0o600,
+                                   fact.uid, fact.gid, backup)
                 env.notes.append(f"saved the administrator's {self.path} as {backup}")
-                shutil.copy2(host, env.target.host(backup), follow_symlinks=False)
             fsops.atomic_write(host, self.content, self.attrs.mode, uid, gid, self.path)
             stale_new = env.target.host(self.new_path)
             if os.path.lexists(stale_new) and not os.path.islink(stale_new):

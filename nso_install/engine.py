@@ -39,10 +39,14 @@ class State:
             raw = facts.read(path) if facts.path(path).kind == "file" else None
             if raw:
                 try:
-                    self.data = json.loads(raw)
-                    self._loaded = self._encode()
+                    data = json.loads(raw)
                 except ValueError:
-                    pass  # a damaged state file is treated as empty: conffiles count as edited (safe)
+                    data = None
+                # A damaged state file (not JSON, or not the expected shape) is treated as
+                # empty: conffiles count as edited (safe), and the next save rewrites it.
+                if isinstance(data, dict) and isinstance(data.get("conffiles", {}), dict):
+                    self.data = data
+                    self._loaded = self._encode()
 
     def conffile(self, tpath: str) -> str | None:
         return self.data.setdefault("conffiles", {}).get(tpath)
@@ -164,10 +168,28 @@ def evaluate(plan: list[Action], env: Env) -> Report:
 
 def apply(plan: list[Action], env: Env, on_record: Callable[[Record], None] | None = None) -> Report:
     records = []
+    try:
+        _apply_all(plan, env, records, on_record)
+    except BaseException:
+        try:  # keep what was recorded so far: conffiles written by this run stay ours
+            env.state.save()
+        except (OSError, NsoInstallError):
+            pass
+        raise
+    env.state.save()
+    report = Report("applied", records, str(env.target.root), list(env.notes))
+    env.state.log_changes(report)
+    return report
+
+
+def _apply_all(plan: list[Action], env: Env, records: list[Record],
+               on_record: Callable[[Record], None] | None) -> None:
     for action in plan:
         facts = Facts(env.target)
         outcome = action.check(facts, env)
         rec = Record(action, outcome)
+        if not outcome.changed:
+            action.settle(facts, env)
         if outcome.changed:
             try:
                 action.apply(facts, env, outcome)
@@ -185,10 +207,6 @@ def apply(plan: list[Action], env: Env, on_record: Callable[[Record], None] | No
         records.append(rec)
         if on_record:
             on_record(rec)
-    env.state.save()
-    report = Report("applied", records, str(env.target.root), list(env.notes))
-    env.state.log_changes(report)
-    return report
 
 
 @contextmanager
