@@ -7,6 +7,7 @@ The only module that prints, reads options, or exits.  Library errors
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -219,7 +220,13 @@ def install(distribution, local_dir_arg, local_install, system_install, install_
             if target.staged:
                 os.makedirs(target.root, exist_ok=True)
             lock_dir = target.host(os.path.dirname(opts.state_path) if opts.system else os.path.dirname(local))
-            with locked(lock_dir, create=True, timeout=lock_timeout):
+            with contextlib.ExitStack() as held:
+                if target.staged:
+                    # The staging root always exists: locking it first serialises runs without
+                    # creating the state directory's parents (var, var/lib) outside the plan,
+                    # where --check would list them as to create and the run as already there.
+                    held.enter_context(locked(target.root, create=False, timeout=lock_timeout))
+                held.enter_context(locked(lock_dir, create=not target.staged, timeout=lock_timeout))
                 try:
                     report = apply(plan, env)
                 finally:

@@ -67,10 +67,11 @@ class InstallOptions:
         for name in ("install_dir", "config_dir", "run_dir", "log_dir", "local_dir"):
             value = getattr(self, name)
             if value is not None:
+                flag = "--local-install" if name == "local_dir" else f"--{name.replace('_', '-')}"
                 p = normalize(value)
                 if p == PurePosixPath("/"):
-                    raise UsageError("root-dir", f"--{name.replace('_', '-')} cannot be '/'.",
-                                     "Give a dedicated directory.")
+                    raise UsageError("root-dir", f"{flag} cannot be '/'.", "Give a dedicated directory.")
+                check_shell_safe(flag, str(p))
                 object.__setattr__(self, name, str(p))
         if not self.system and not self.local_dir:
             raise UsageError("no-install-kind", "neither --system-install nor a local install directory was given.",
@@ -88,6 +89,21 @@ class InstallOptions:
 
 
 ROOT = Attrs(0o755)
+
+# Directories and IPC paths are written unquoted into sh and csh scripts, the systemd unit and
+# its EnvironmentFile, logrotate and tmpfiles.d files: only characters that mean nothing to
+# any of them (no blanks, quotes, $, `, \\, ;, &, |, globs, ~, #, systemd's %).
+_SHELL_SAFE = re.compile(r"[A-Za-z0-9._+@,:=/-]+")
+_VAR_REF = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")  # ${NCS_DIR}: expanded alike by sh and csh
+
+
+def check_shell_safe(what: str, value: str) -> None:
+    if not _SHELL_SAFE.fullmatch(_VAR_REF.sub("x", value)):
+        raise UsageError("unsafe-path-characters",
+                         f"{what} {value!r}: the path is written into shell scripts, the systemd unit and "
+                         "logrotate's configuration, and it contains characters they would interpret "
+                         "(blanks, quotes, $, `, ;, &, |, *, ?, ~, #, % ...).",
+                         "Use a path made of letters, digits and . _ + @ , : = / - only.")
 
 
 def _ancestors(paths: list[str], managed: set[str], trees: set[str]) -> list[Action]:
@@ -150,8 +166,11 @@ def render_conf(opts: InstallOptions, version: str, kind: str) -> RenderedConf:
         if conf.effective_values(ctx, values)["ipc"]["transport"] == "unix":
             values = {**values, "ipc": {**values.get("ipc", {}), "path": f"{IPC_RUNTIME_DIR}/nso-ipc"}}
             socket_dir = IPC_RUNTIME_DIR
+    client_env = sorted(conf.client_environment(ctx, values).items())
+    for name, value in client_env:  # written into profile scripts, ncsrc, ncs.systemd.conf
+        check_shell_safe(f"{name} (from the ncs.conf ipc settings)", value)
     return RenderedConf(conf.render_ncs_conf(ctx, values).encode(), conf.effective_values(ctx, values),
-                        sorted(conf.client_environment(ctx, values).items()), socket_dir)
+                        client_env, socket_dir)
 
 
 def ncsrc_files(ncs_dir: str, version: str, owner: str | None, group: str | None,
@@ -172,6 +191,10 @@ def system_plan(opts: InstallOptions, dist) -> list[Action]:
                log_dir=opts.log_dir, run_as_user=user, run_as_group=user)
     rc = render_conf(opts, v, "system")
     ctx["client_env"] = rc.client_env
+    socket_dir = socket_dir_actions(rc, user)
+    ctx["socket_dir"] = (dict(path=rc.socket_dir, mode=f"{socket_dir[0].attrs.mode:04o}",
+                              owner=socket_dir[0].attrs.owner, group=socket_dir[0].attrs.group)
+                         if socket_dir else None)
     # Owners and modes (docs/security.md): with --run-as-user the account owns what NSO writes
     # (run and log dirs); root owns everything root executes and every secret, which the
     # account reads through its own group (of which it is the only member).
@@ -199,7 +222,10 @@ def system_plan(opts: InstallOptions, dist) -> list[Action]:
     acts: list[Action] = [
         *(account_actions(user, opts.run_dir) if user else []),
         Directory(opts.install_dir, ROOT, "install directory (static files, one ncs-VSN per version)"),
-        InstallTree(vdir, dist, reason=f"NSO {v} static files"),
+        # ncs-setup is left out when unpacking (the Absent action below removes it from a tree
+        # unpacked by someone else), so --check and the run agree on a fresh target.
+        InstallTree(vdir, dist, reason=f"NSO {v} static files",
+                    owned_elsewhere=() if opts.keep_ncs_setup else ("bin/ncs-setup",)),
         *ncsrc_files(vdir, v, "root", "root", rc.client_env),
     ]
     if not opts.keep_ncs_setup:
@@ -230,7 +256,7 @@ def system_plan(opts: InstallOptions, dist) -> list[Action]:
         ConfFile(f"{opts.run_dir}/cdb/aaa_init.xml", render("files/aaa_init.xml.j2"), aaa_attrs,
                  "initial AAA: no local users, NACM groups ncsadmin and ncsoper"),
         Directory(opts.log_dir, private_dir, "log files"),
-        *socket_dir_actions(rc, user),
+        *socket_dir,
         ConfFile("/etc/profile.d/ncs.sh", render("files/profile.sh.j2", **ctx), Attrs(0o644),
                  "environment for login shells (sh)"),
         ConfFile("/etc/profile.d/ncs.csh", render("files/profile.csh.j2", **ctx), Attrs(0o644),
