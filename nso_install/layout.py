@@ -144,6 +144,14 @@ def redact_conf(text: bytes) -> bytes:
     return KEY_ELEMENTS.sub(rb"\1" + MASK.encode() + rb"\3", text)
 
 
+PASSWORD_ELEMENTS = re.compile(rb"(<password(?:\s[^>]*)?>)[^<]*(</password>)")
+
+
+def redact_aaa(text: bytes) -> bytes:
+    """aaa_init.xml as shown in diffs: password hashes an administrator added are masked."""
+    return PASSWORD_ELEMENTS.sub(rb"\1" + MASK.encode() + rb"\2", text)
+
+
 @dataclass(frozen=True)
 class RenderedConf:
     text: bytes
@@ -254,7 +262,7 @@ def system_plan(opts: InstallOptions, dist) -> list[Action]:
         Directory(opts.run_dir, private_dir, "run-time state (CDB, packages, rollbacks)"),
         *[Directory(f"{opts.run_dir}/{d}", private_dir, f"run directory: {d}") for d in RUN_SUBDIRS],
         ConfFile(f"{opts.run_dir}/cdb/aaa_init.xml", render("files/aaa_init.xml.j2"), aaa_attrs,
-                 "initial AAA: no local users, NACM groups ncsadmin and ncsoper"),
+                 "initial AAA: no local users, NACM groups ncsadmin and ncsoper", redact=redact_aaa),
         Directory(opts.log_dir, private_dir, "log files"),
         *socket_dir,
         ConfFile("/etc/profile.d/ncs.sh", render("files/profile.sh.j2", **ctx), Attrs(0o644),

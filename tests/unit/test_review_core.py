@@ -193,3 +193,19 @@ def test_check_and_apply_agree_on_every_action_of_a_fresh_staged_target(tmp_path
     got = {a["id"]: a["changed"] for a in applied["actions"]}
     assert want == got
     assert not (root / "opt/ncs/ncs-6.5.3/bin/ncs-setup").exists()
+
+
+def test_diff_of_an_edited_aaa_init_masks_password_hashes(tmp_path, sample_dists):
+    """aaa_init.xml is a conffile: an administrator may add local users to it. --diff, --json and
+    -v showed their password hashes."""
+    root = tmp_path / "root"
+    args = ["install", sample_dists["tar.gz"], "--system-install", "--root", root]
+    cli(*args, "-q")
+    aaa = root / "var/opt/ncs/cdb/aaa_init.xml"
+    secret_hash = "$6$saltsalt$0123456789abcdefHASHVALUE"
+    aaa.write_text(aaa.read_text().replace("<users/>", f"<users><user><name>admin</name>"
+                                                       f"<password>{secret_hash}</password></user></users>"))
+    for extra in (["--check", "--diff"], ["--check", "--diff", "--json"], ["--diff", "-v"], ["--force-conf", "--diff"]):
+        r = cli(*args, *extra)
+        assert "HASHVALUE" not in r.stdout + r.stderr, extra
+        assert "<password><secret></password>" in r.stdout or '"<password><secret></password>' in r.stdout, extra
