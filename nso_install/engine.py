@@ -172,7 +172,8 @@ def apply(plan: list[Action], env: Env, on_record: Callable[[Record], None] | No
         _apply_all(plan, env, records, on_record)
     except BaseException:
         try:  # keep what was recorded so far: conffiles written by this run stay ours
-            env.state.save()
+            if env.state.data.get("conffiles"):  # nothing recorded: a failed run writes no state
+                env.state.save()
         except (OSError, NsoInstallError):
             pass
         raise

@@ -209,3 +209,10 @@ def test_diff_of_an_edited_aaa_init_masks_password_hashes(tmp_path, sample_dists
         r = cli(*args, *extra)
         assert "HASHVALUE" not in r.stdout + r.stderr, extra
         assert "<password><secret></password>" in r.stdout or '"<password><secret></password>' in r.stdout, extra
+
+
+def test_run_failing_before_writing_anything_leaves_no_state_file(tmp_path):
+    (tmp_path / "blocker").mkdir()
+    with pytest.raises(UnsafePathError):
+        run(tmp_path, [ConfFile("/blocker", b"x\n", ME)])
+    assert sorted(os.listdir(tmp_path)) == ["blocker"]
