@@ -518,7 +518,7 @@ class InstallTree(Action):
                     victim.unlink()
             fsops.set_owner(tmp, uid, gid)
             os.chmod(tmp, 0o755)
-            os.sync()  # the tree's data must be on disk before its name is
+            fsops.sync_filesystem(tmp)  # the tree's data must be on disk before its name is
             if os.path.isdir(host):
                 os.rmdir(host)  # only ever the empty directory accepted by check()
             os.rename(tmp, host)

@@ -30,7 +30,7 @@ import yaml
 
 from .confvalidate import NAMESPACE, Element, check_value, element_table, validate_ncs_conf
 from .versions import vtuple
-from .errors import NsoInstallError
+from .errors import NsoInstallError, UsageError
 
 __all__ = [
     "ConfContext", "Variable", "VARIABLES", "PROFILES", "NAMESPACE", "Element",
@@ -463,7 +463,7 @@ def _derived_paths(p: _Paths) -> dict[str, str]:
 def _flatten(data: Any, prefix: str = "", source: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     if not isinstance(data, dict):
-        raise NsoInstallError("bad-values-file", f"{source or 'values'}: expected a mapping of variables, "
+        raise UsageError("bad-values-file", f"{source or 'values'}: expected a mapping of variables, "
                               f"got {type(data).__name__}.", "Write variables as nested tables/mappings or "
                               "dotted keys, e.g. cli.ssh.enabled = true.")
     for key, value in data.items():
@@ -492,7 +492,7 @@ def _unknown(name: str, source: str) -> NsoInstallError:
         head = name.split(".")[0]
         near = [n for n in VARIABLES if n.split(".")[0] == head][:6]
     hint = ("Did you mean " + ", ".join(near) + "?") if near else "See docs/ncs-conf.md for the variables."
-    return NsoInstallError("unknown-variable", f"{source}: unknown ncs.conf variable {name!r}.", hint)
+    return UsageError("unknown-variable", f"{source}: unknown ncs.conf variable {name!r}.", hint)
 
 
 def _check_names(flat: dict[str, Any], source: str) -> None:
@@ -524,7 +524,7 @@ def load_values(files: Sequence[Path] = (), sets: Sequence[str] = ()) -> dict:
         try:
             raw = path.read_bytes()
         except OSError as exc:
-            raise NsoInstallError("bad-values-file", f"cannot read values file {path}: {exc.strerror}.",
+            raise UsageError("bad-values-file", f"cannot read values file {path}: {exc.strerror}.",
                                   "Check the --values path.") from exc
         suffix = path.suffix.lower()
         try:
@@ -534,10 +534,10 @@ def load_values(files: Sequence[Path] = (), sets: Sequence[str] = ()) -> dict:
                 data = yaml.safe_load(raw.decode("utf-8"))
                 data = {} if data is None else data
             else:
-                raise NsoInstallError("bad-values-file", f"values file {path}: unknown format {suffix or '(no suffix)'!r}.",
+                raise UsageError("bad-values-file", f"values file {path}: unknown format {suffix or '(no suffix)'!r}.",
                                       "Name it *.toml, *.yaml or *.yml.")
         except (tomllib.TOMLDecodeError, yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise NsoInstallError("bad-values-file", f"values file {path} does not parse: {exc}",
+            raise UsageError("bad-values-file", f"values file {path} does not parse: {exc}",
                                   "Fix the syntax (TOML or YAML by suffix).") from exc
         part = _flatten(data, source=str(path))
         _check_names(part, str(path))
@@ -546,7 +546,7 @@ def load_values(files: Sequence[Path] = (), sets: Sequence[str] = ()) -> dict:
         name, sep, text = str(item).partition("=")
         name = name.strip()
         if not sep or not name:
-            raise NsoInstallError("bad-set", f"--set {item!r}: expected NAME=VALUE.",
+            raise UsageError("bad-set", f"--set {item!r}: expected NAME=VALUE.",
                                   "For example --set cli.ssh.enabled=true.")
         if name not in VARIABLES:
             raise _unknown(name, f"--set {name}")
@@ -562,7 +562,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 def _bad(var: Variable, value: Any, why: str = "") -> NsoInstallError:
     shown = "<secret>" if var.secret else repr(value)
     where = f" ({var.element})" if var.element else ""
-    return NsoInstallError(
+    return UsageError(
         "bad-value",
         f"ncs.conf variable {var.name}{where}: {shown} is not a valid value{': ' + why if why else ''}; "
         f"expected {var.expected()}.",

@@ -59,6 +59,23 @@ def parent_dir(host: Path) -> Iterator[int]:
         os.close(fd)
 
 
+def sync_filesystem(path: Path) -> None:
+    """Flush the file system holding ``path`` (syncfs(2)); the whole host only if unavailable."""
+    import ctypes
+    import ctypes.util
+
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        if libc.syncfs(fd) == 0:
+            return
+    except (OSError, AttributeError):
+        pass
+    finally:
+        os.close(fd)
+    os.sync()
+
+
 def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:

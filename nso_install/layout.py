@@ -26,7 +26,7 @@ from .templating import render
 STATE_DIR_SYSTEM = "/var/lib/nso-install"
 RUN_SUBDIRS = ("cdb", "packages", "state", "rollbacks", "scripts", "backups")
 ROTATED_LOGS = ("ncs.log", "devel.log", "audit.log", "audit-network.log", "netconf.log", "snmp.log",
-                "xpath.trace", "ncs-java-vm.log", "ncs-python-vm*.log", "localhost:8080.access")
+                "xpath.trace", "ncs-java-vm.log", "ncs-python-vm*.log", "*.access")
 
 
 @dataclass(frozen=True)
@@ -276,8 +276,14 @@ def system_plan(opts: InstallOptions, dist) -> list[Action]:
         acts.append(ConfFile(f"{opts.config_dir}/ncs.systemd.conf", render("files/ncs.systemd.conf.j2", **ctx),
                              systemd_conf, "environment of the ncs service"))
         if opts.ignore_systemd_script:
-            acts.append(ConfFile("/etc/init.d/ncs", render("files/init.d.ncs.j2", **ctx), Attrs(0o755),
-                                 "SysV init script (--ignore-systemd-script)"))
+            acts += [
+                ConfFile("/etc/init.d/ncs", render("files/init.d.ncs.j2", **ctx), Attrs(0o755),
+                         "SysV init script (--ignore-systemd-script)"),
+                Conflicting("/etc/systemd/system/multi-user.target.wants/ncs.service",
+                            "ncs.service is still enabled and would start NSO too; run systemctl disable ncs "
+                            "(and remove /etc/systemd/system/ncs.service) to use the SysV script alone.",
+                            "systemd unit left from an earlier install"),
+            ]
         else:
             unit = "/etc/systemd/system/ncs.service"
             acts += [

@@ -379,3 +379,24 @@ def test_legacy_sysv_script_is_reported_never_touched(tmp_path, sample_dists):
     clean = install_json(sample_dists["tar.gz"], tmp_path / "r2", "--system-install")
     assert not any("init.d" in w for w in clean["warnings"])
     assert not (tmp_path / "r2/etc/init.d").exists()  # a check creates no parent directory
+
+
+def test_sysv_mode_reports_a_still_enabled_systemd_unit(tmp_path, sample_dists):
+    root = tmp_path / "r"
+    install_json(sample_dists["tar.gz"], root, "--system-install")  # systemd first
+    out = install_json(sample_dists["tar.gz"], root, "--system-install", "--ignore-systemd-script")
+    assert (root / "etc/init.d/ncs").exists()
+    assert any("systemctl disable ncs" in w for w in out["warnings"])
+    assert (root / "etc/systemd/system/multi-user.target.wants/ncs.service").is_symlink()  # never touched
+
+
+def test_unit_leaves_shell_variables_to_the_shell(tmp_path, sample_dists):
+    root = tmp_path / "r"
+    install_json(sample_dists["tar.gz"], root, "--system-install")
+    unit = (root / "etc/systemd/system/ncs.service").read_text()
+    exec_start = next(l for l in unit.splitlines() if l.startswith("ExecStart="))
+    assert "$$NCS_RELOAD_PACKAGES" in exec_start and "$$R'" in exec_start
+    assert "$NCS" not in exec_start.replace("$$NCS", "")
+    logrotate = (root / "etc/logrotate.d/ncs").read_text()
+    files = logrotate.split("{")[0]
+    assert "/var/log/ncs/*.access" in files and "ncserr.log\n" not in files and "/var/log/ncs/*.log" not in files

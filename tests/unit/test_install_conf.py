@@ -66,7 +66,7 @@ def test_check_diff_shows_the_conf_diff_and_writes_nothing(tmp_path, sample_dist
 def test_bad_value_is_refused_before_anything_is_written(tmp_path, sample_dists):
     r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", tmp_path / "r",
             "--set", "ipc.port=99999", ok=False)
-    assert r.exit_code != 0 and "ipc.port" in r.stderr and "ncs-ipc-address/port" in r.stderr
+    assert r.exit_code == 2 and "ipc.port" in r.stderr and "ncs-ipc-address/port" in r.stderr
     assert not (tmp_path / "r").exists()
 
 
