@@ -67,8 +67,7 @@ class State:
         line = json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "tool": __version__,
                            "changed": changed, "notes": report.notes}, sort_keys=True) + "\n"
         host = self.target.host(os.path.join(os.path.dirname(self.path), "history.jsonl"))
-        if not host.parent.is_dir():
-            os.makedirs(host.parent, mode=0o700, exist_ok=True)
+        fsops.ensure_private_dir(host.parent)
         with fsops.parent_dir(host) as dfd:
             fd = os.open(host.name, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
                          dir_fd=dfd)
@@ -86,8 +85,7 @@ class State:
         if data == self._loaded:
             return False
         host = self.target.host(self.path)
-        if not host.parent.is_dir():
-            os.makedirs(host.parent, mode=0o700, exist_ok=True)
+        fsops.ensure_private_dir(host.parent)
         fsops.atomic_write(host, data, 0o600, None, None, self.path)
         self._loaded = data
         return True
@@ -220,7 +218,7 @@ def locked(host_dir: Path, create: bool, timeout: float = 0.0) -> Iterator[None]
         if not create:
             yield
             return
-        os.makedirs(host_dir, mode=0o700, exist_ok=True)
+        fsops.ensure_private_dir(host_dir)
     fd = os.open(host_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         deadline = time.monotonic() + timeout

@@ -145,6 +145,19 @@ def make_dir(host: Path, mode: int, uid: int | None, gid: int | None) -> None:
         os.fsync(dfd)
 
 
+def ensure_private_dir(host: Path) -> None:
+    """``host`` as a 0700 directory (nso-install's own state), missing parents as 0755.
+
+    Explicit modes: the umask of whoever runs the tool must not decide them."""
+    missing = []
+    p = Path(os.path.abspath(host))
+    while not os.path.lexists(p):
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        make_dir(d, 0o700 if d == host else 0o755, None, None)
+
+
 def set_attrs(host: Path, mode: int, uid: int | None, gid: int | None, shown: str | None = None) -> None:
     """Owner, then mode (chown clears setuid bits), of exactly the inode at ``host``."""
     with parent_dir(host) as dfd:

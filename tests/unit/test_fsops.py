@@ -98,3 +98,15 @@ def test_atomic_symlink_never_replaces_a_regular_file(tmp_path):
     with pytest.raises(UnsafePathError):
         fsops.atomic_symlink(tmp_path / "current", "ncs-6.5")
     assert (tmp_path / "current").read_text() == "not a link"
+
+
+def test_private_state_dir_modes_do_not_depend_on_umask(tmp_path):
+    old = os.umask(0o077)
+    try:
+        fsops.ensure_private_dir(tmp_path / "var/lib/nso-install")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(tmp_path / "var").st_mode) == 0o755
+    assert stat.S_IMODE(os.stat(tmp_path / "var/lib").st_mode) == 0o755
+    assert stat.S_IMODE(os.stat(tmp_path / "var/lib/nso-install").st_mode) == 0o700
+    fsops.ensure_private_dir(tmp_path / "var/lib/nso-install")  # idempotent
