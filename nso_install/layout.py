@@ -68,7 +68,10 @@ class InstallOptions:
             value = getattr(self, name)
             if value is not None:
                 flag = "--local-install" if name == "local_dir" else f"--{name.replace('_', '-')}"
-                p = normalize(value)
+                try:
+                    p = normalize(value)
+                except UsageError as e:  # say which option the path came from
+                    raise UsageError(e.reference, f"{flag}: {e.message}", e.hint) from None
                 if p == PurePosixPath("/"):
                     raise UsageError("root-dir", f"{flag} cannot be '/'.", "Give a dedicated directory.")
                 check_shell_safe(flag, str(p))

@@ -204,6 +204,8 @@ def test_usage_errors(tmp_path, sample_dists, args, ref):
     assert r.exit_code == 2
     assert json.loads(r.stdout)["error"]["reference"] == ref
     assert r.stderr.startswith("Error: ") and "Hint: " in r.stderr
+    if ref == "relative-path":
+        assert "--install-dir" in r.stderr  # names the option the path came from
     assert not (tmp_path / "r").exists()
 
 
