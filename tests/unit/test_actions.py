@@ -6,21 +6,11 @@ import stat
 import pytest
 
 from nso_install.actions import Attrs, ConfFile, Directory, File, SecretFile, Symlink
-from nso_install.engine import Env, State, apply, evaluate
+from nso_install.engine import evaluate
 from nso_install.errors import UnsafePathError
 from nso_install.secret import Secret
-from nso_install.target import Target
 
-ME = Attrs(0o644, None, None)
-
-
-def env_for(root, force=False):
-    t = Target.at(root)
-    return Env(t, State(t, "/state/state.json"), force_conf=force)
-
-
-def run(root, actions, force=False):
-    return apply(actions, env_for(root, force))
+from plantools import ME, env_for, run
 
 
 def statuses(report):

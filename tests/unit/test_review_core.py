@@ -6,20 +6,11 @@ import pytest
 
 from nso_install import actions
 from nso_install.actions import Attrs, ConfFile
-from nso_install.engine import Env, State, apply
+from nso_install.engine import State
 from nso_install.errors import UnsafePathError
 from nso_install.target import Target
 
-ME = Attrs(0o644, None, None)
-
-
-def env_for(root, force=False):
-    t = Target.at(root)
-    return Env(t, State(t, "/state/state.json"), force_conf=force)
-
-
-def run(root, plan, force=False):
-    return apply(plan, env_for(root, force))
+from plantools import ME, env_for, run
 
 
 # --- --force-conf backup ------------------------------------------------------------------
