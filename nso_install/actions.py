@@ -413,6 +413,38 @@ class Absent(Action):
 
 
 @dataclass
+class Leftovers(Action):
+    """Temporary files an interrupted run left in the directories nso-install writes to
+    (``.nso-install-tmp.*``: half-written files, possibly holding key material, or a
+    key-generation directory).  ``path`` is the directories' common parent; ``dirs`` lists them."""
+
+    path: str
+    dirs: tuple[str, ...]
+    skip_prefixes: tuple[str, ...] = ()  # leftovers another action cleans (an unpacked tree's)
+    reason: str = "leftovers of an interrupted run"
+    kind: ClassVar[str] = "leftovers"
+    fs: ClassVar[bool] = False
+
+    def _found(self, facts: Facts) -> list[str]:
+        out = []
+        for d in self.dirs:
+            for name in facts.listdir(d):
+                if name.startswith(fsops.TMP_MARK) and not name.startswith(self.skip_prefixes):
+                    out.append(str(PurePosixPath(d) / name))
+        return out
+
+    def check(self, facts, env):
+        found = self._found(facts)
+        if found:
+            return change(f"remove {len(found)} leftover(s) of an interrupted run", diff="\n".join(f"- {f}" for f in found))
+        return ok("no leftovers of interrupted runs")
+
+    def apply(self, facts, env, outcome):
+        for left in self._found(facts):
+            fsops.remove_tree(env.target.host(left))
+
+
+@dataclass
 class Conflicting(Action):
     """A path whose presence conflicts with the plan.  Never touched (it is the
     administrator's), only reported while present, e.g. a legacy SysV ``/etc/init.d/ncs``

@@ -8,13 +8,14 @@ Owners and modes are the strictest that work; each choice is documented in docs/
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from . import keys
+from . import fsops, keys
 from .accounts import ADMIN_GROUP, account_actions, validate_name
-from .actions import (Absent, Action, Attrs, ConfFile, Conflicting, Directory, File, InstallTree,
+from .actions import (Absent, Action, Attrs, ConfFile, Conflicting, Directory, File, InstallTree, Leftovers,
                       SecretFile, Symlink)
 from .hostkeys import ssh_host_key, tls_key_cert
 from .privileges import privileged_actions
@@ -135,7 +136,16 @@ def with_parents(actions: list[Action]) -> list[Action]:
                 seen.add(d.path)
                 result.append(d)
         result.append(a)
-    return result
+    return result + leftovers_action(actions)
+
+
+def leftovers_action(actions: list[Action]) -> list[Action]:
+    """One action that removes what an interrupted run left beside the files we write."""
+    trees = [PurePosixPath(a.path) for a in actions if isinstance(a, InstallTree)]
+    dirs = list(dict.fromkeys(str(PurePosixPath(a.path).parent) for a in actions
+                              if a.fs and not isinstance(a, (Directory, InstallTree))))
+    skip = tuple(f"{fsops.TMP_MARK}{t.name}." for t in trees)  # InstallTree cleans its own
+    return [Leftovers(os.path.commonpath(dirs), tuple(dirs), skip)] if dirs else []
 
 
 IPC_RUNTIME_DIR = "/run/ncs"  # production system installs: the Unix socket lives here, not in /tmp

@@ -402,3 +402,21 @@ def test_unit_leaves_shell_variables_to_the_shell(tmp_path, sample_dists):
     logrotate = (root / "etc/logrotate.d/ncs").read_text()
     files = logrotate.split("{")[0]
     assert "/var/log/ncs/*.access" in files and "ncserr.log\n" not in files and "/var/log/ncs/*.log" not in files
+
+
+def test_leftovers_of_an_interrupted_run_are_removed_by_the_next(tmp_path, sample_dists):
+    """Half-written temp files (possibly holding key material) never survive a re-run."""
+    root = tmp_path / "r"
+    install_json(sample_dists["tar.gz"], root, "--system-install")
+    (root / "etc/ncs/.nso-install-tmp.ncs.crypto_keys.dead").write_text("AESCFB128_KEY=0123")
+    (root / "etc/ncs/ssh/.nso-install-tmp.keygen.beef").mkdir()
+    (root / "etc/ncs/ssh/.nso-install-tmp.keygen.beef/key").write_text("private")
+    (root / "opt/ncs/.nso-install-tmp.ncs-6.5.3.cafe").mkdir()  # an interrupted unpack
+    plan = install_json(sample_dists["tar.gz"], root, "--system-install", "--check")
+    assert sorted(a["id"] for a in plan["actions"] if a["status"] == "change") == \
+        ["leftovers:/", f"tree:/opt/ncs/ncs-{V}"]
+    out = install_json(sample_dists["tar.gz"], root, "--system-install")
+    assert out["changed"] == 2
+    leftovers = [p for p in root.rglob(".nso-install-tmp*")]
+    assert leftovers == []
+    assert install_json(sample_dists["tar.gz"], root, "--system-install")["changed"] == 0
