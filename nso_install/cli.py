@@ -137,6 +137,11 @@ def _print_report(report, *, as_json: bool, diff: bool, verbose: int, quiet: boo
 @click.option("--ignore-systemd-script", is_flag=True, help="Install the SysV script /etc/init.d/ncs instead of the systemd unit.")
 @click.option("--activate", is_flag=True, help="Switch INSTALL_DIR/current to this version if it points elsewhere.")
 @CONF_OPTIONS
+@click.option("--skip-secrets", "secrets", flag_value="skip",
+              help="Generate no keys or secrets (image builds: keys must not be baked into an image).")
+@click.option("--secrets-only", "secrets", flag_value="only",
+              help="Only generate missing keys and secrets, e.g. at container start: "
+                   "nso-install install /opt/ncs/current --system-install --secrets-only ...")
 @click.option("--force-conf", is_flag=True, help="Replace administrator-edited config files (a timestamped backup is kept).")
 @click.option("--root", "root", type=click.Path(file_okay=False, path_type=Path),
               help="Staging root: every path (also /etc and /opt) lands under DIR. For image builds and tests.")
@@ -153,7 +158,7 @@ def _print_report(report, *, as_json: bool, diff: bool, verbose: int, quiet: boo
 @click.option("-q", "--quiet", is_flag=True, help="Only the summary line and warnings.")
 def install(distribution, local_dir_arg, local_install, system_install, install_dir, config_dir, run_dir, log_dir,
             run_as_user, setuid_cmdwrapper, crypto_keys_file, keep_ncs_setup, non_interactive, ignore_init_scripts, ignore_systemd_script, fips_install,
-            activate, profile, values_files, sets, force_conf, root, check, diff, as_json, fail_on_change,
+            activate, profile, values_files, sets, secrets, force_conf, root, check, diff, as_json, fail_on_change,
             lock_timeout, skip_verification, trusted_certs, verbose, quiet):
     """Install the NSO DISTRIBUTION (directory, .tar.gz/.tgz/.tar, installer.bin or signed.bin).
 
@@ -207,7 +212,7 @@ def install(distribution, local_dir_arg, local_install, system_install, install_
                                  f"(for NSO {dist.version}).",
                                  "Give a keys file with AESCFB128_KEY (32 hex digits) and AES256CFB128_KEY "
                                  "(64 hex digits), one NAME=HEX per line.")
-        plan = build_plan(opts, dist)
+        plan = build_plan(opts, dist, secrets or "all")
         show_progress = sys.stderr.isatty() and not as_json and not quiet
         progress = Progress(f"unpacking NSO {dist.version}") if show_progress else None
         env = Env(target, State(target, opts.state_path), force_conf=force_conf, progress=progress)
@@ -235,6 +240,11 @@ def install(distribution, local_dir_arg, local_install, system_install, install_
             if opts.system:
                 after_apply(report, target, opts.install_dir)
         report.notes.extend(dist.notes)
+        if secrets == "skip":
+            tree = f"{opts.install_dir}/current" if opts.system else opts.local_dir
+            report.notes.append("--skip-secrets: no keys, host keys or IPC secret were generated. Where NSO starts, "
+                                f"run this command again with {tree} as the distribution and --secrets-only "
+                                "instead of --skip-secrets, or provide the config directory from a volume.")
         if fips_install:
             report.notes.append("--fips-install: fips-mode is on in ncs.conf and host keys are ECDSA; NSO's own "
                                 "installer also sets NCS_OPENSSL_* in ncsrc and swaps crypto.so for the FIPS build, "

@@ -17,7 +17,7 @@ from . import fsops, keys
 from .accounts import ADMIN_GROUP, account_actions, validate_name
 from .actions import (Absent, Action, Attrs, ConfFile, Conflicting, Directory, File, InstallTree, Leftovers,
                       SecretFile, Symlink)
-from .hostkeys import ssh_host_key, tls_key_cert
+from .hostkeys import KeyPair, ssh_host_key, tls_key_cert
 from .privileges import privileged_actions
 from .secret import MASK, Secret
 from .errors import UsageError
@@ -350,5 +350,19 @@ def socket_dir_actions(rc: RenderedConf, user: str | None) -> list[Action]:
     ]
 
 
-def build_plan(opts: InstallOptions, dist) -> list[Action]:
-    return system_plan(opts, dist) if opts.system else local_plan(opts, dist)
+def build_plan(opts: InstallOptions, dist, secrets: str = "all") -> list[Action]:
+    """The install plan; ``secrets``: "all" (the default), "skip" (everything but the generated
+    secrets: image builds, so images carry no keys) or "only" (just the secrets and the
+    directories they live in: container start, after an image built with "skip")."""
+    plan = system_plan(opts, dist) if opts.system else local_plan(opts, dist)
+    if secrets == "skip":
+        return [a for a in plan if not is_secret(a)]
+    if secrets == "only":
+        wanted = [PurePosixPath(a.path) for a in plan if is_secret(a)]
+        return [a for a in plan if is_secret(a)
+                or (isinstance(a, Directory) and any(w.is_relative_to(a.path) for w in wanted))]
+    return plan
+
+
+def is_secret(action: Action) -> bool:
+    return isinstance(action, (SecretFile, KeyPair))

@@ -195,3 +195,16 @@ def test_ipc_socket_directory_reachable_by_nso_and_admins_only(box, installed):
     assert "Permission denied" in box.run("touch", "/run/ncs/x", user="alice", check=False).stderr
     assert "NCS_IPC_PATH=/run/ncs/nso-ipc" in box.run("cat", "/etc/profile.d/ncs.sh").stdout
     assert box.run("cat", "/etc/tmpfiles.d/ncs.conf").stdout.splitlines()[-1] == f"d /run/ncs 0750 {USER} ncsadmin -"
+
+
+def test_image_build_skips_secrets_container_start_creates_them(box, dist):
+    """The image-build pattern: no keys in the image, generated with their owners at start."""
+    build = ("--system-install", "--run-as-user", USER, "--ignore-init-scripts")
+    box.nso_install("install", dist, *build, "--skip-secrets")
+    for path in SECRETS:
+        assert not box.exists(path), path
+    start = box.nso_install("install", "/opt/ncs/current", *build, "--secrets-only")
+    assert {a["kind"] for a in start["actions"] if a["changed"]} == {"secret", "keypair"}
+    for path in SECRETS:
+        assert box.stat(path) == EXPECTED[path], path
+    assert box.nso_install("install", dist, *build)["changed"] == 0

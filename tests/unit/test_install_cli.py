@@ -420,3 +420,30 @@ def test_leftovers_of_an_interrupted_run_are_removed_by_the_next(tmp_path, sampl
     leftovers = [p for p in root.rglob(".nso-install-tmp*")]
     assert leftovers == []
     assert install_json(sample_dists["tar.gz"], root, "--system-install")["changed"] == 0
+
+
+SECRET_PATHS = ["etc/ncs/ncs.crypto_keys", "etc/ncs/ipc_access", "etc/ncs/ssh/ssh_host_ed25519_key",
+                "etc/ncs/ssh/ssh_host_ed25519_key.pub", "etc/ncs/ssl/cert/host.key", "etc/ncs/ssl/cert/host.cert"]
+
+
+def test_image_build_without_secrets_then_secrets_at_container_start(tmp_path, sample_dists):
+    """--skip-secrets at image build, --secrets-only (from the installed tree) at start."""
+    root = tmp_path / "image"
+    built = install_json(sample_dists["tar.gz"], root, "--system-install", "--ignore-init-scripts", "--skip-secrets")
+    assert not any((root / p).exists() for p in SECRET_PATHS)
+    assert any("--secrets-only" in n for n in built["notes"])
+    assert install_json(sample_dists["tar.gz"], root, "--system-install", "--ignore-init-scripts",
+                        "--skip-secrets")["changed"] == 0
+    before = snapshot(root / "opt")
+    tree = root / f"opt/ncs/ncs-{V}"  # the installed tree is a distribution too
+    start = install_json(tree, root, "--system-install", "--ignore-init-scripts", "--secrets-only")
+    assert {a["kind"] for a in start["actions"] if a["changed"]} == {"secret", "keypair"}
+    assert all((root / p).exists() for p in SECRET_PATHS)
+    assert snapshot(root / "opt") == before  # nothing but secrets was touched
+    modes = {p: stat.S_IMODE(os.stat(root / p).st_mode) for p in SECRET_PATHS}
+    full = tmp_path / "full"
+    install_json(sample_dists["tar.gz"], full, "--system-install", "--ignore-init-scripts")
+    assert modes == {p: stat.S_IMODE(os.stat(full / p).st_mode) for p in SECRET_PATHS}
+    assert install_json(tree, root, "--system-install", "--ignore-init-scripts", "--secrets-only")["changed"] == 0
+    # and the full plan agrees that nothing is missing
+    assert install_json(sample_dists["tar.gz"], root, "--system-install", "--ignore-init-scripts")["changed"] == 0
