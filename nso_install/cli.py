@@ -185,6 +185,9 @@ def install(distribution, local_dir_arg, local_install, system_install, install_
         if crypto_keys_file and local:
             raise UsageError("system-only-option", "--crypto-keys applies to system installs only.",
                              "A local install keeps its keys in ncs.conf.")
+        if crypto_keys_file and secrets == "skip":
+            raise UsageError("conflicting-options", "--crypto-keys and --skip-secrets exclude each other.",
+                             "Import the keys where the secrets are created (with --secrets-only).")
         imported_keys = _read_crypto_keys(crypto_keys_file) if crypto_keys_file else None
         values = {}
         if values_files or sets:

@@ -198,6 +198,7 @@ def test_upgrade_leaves_current_alone_unless_activate(tmp_path):
     (["--local-install", "/x", "--config-dir", "/y"], "system-only-option"),
     (["--system-install", "--install-dir", "relative/dir"], "relative-path"),
     (["--system-install", "--ignore-init-scripts", "--ignore-systemd-script"], "conflicting-options"),
+    (["--system-install", "--skip-secrets", "--crypto-keys", "/etc/hostname"], "conflicting-options"),
 ])
 def test_usage_errors(tmp_path, sample_dists, args, ref):
     r = cli("install", sample_dists["tar.gz"], "--root", tmp_path / "r", "--json", *args, ok=False)
