@@ -227,14 +227,12 @@ def install(distribution, local_dir_arg, local_install, system_install, install_
         else:
             if target.staged:
                 os.makedirs(target.root, exist_ok=True)
-            lock_dir = target.host(os.path.dirname(opts.state_path) if opts.system else os.path.dirname(local))
+            # Lock a directory that always exists and never moves, so every run on this target
+            # takes the same lock and nothing is created outside the plan: the (staging) root
+            # for a system install, the parent of a local install's directory.
+            lock_dir = target.root if opts.system else target.host(os.path.dirname(local))
             with contextlib.ExitStack() as held:
-                if target.staged:
-                    # The staging root always exists: locking it first serialises runs without
-                    # creating the state directory's parents (var, var/lib) outside the plan,
-                    # where --check would list them as to create and the run as already there.
-                    held.enter_context(locked(target.root, create=False, timeout=lock_timeout))
-                held.enter_context(locked(lock_dir, create=not target.staged, timeout=lock_timeout))
+                held.enter_context(locked(lock_dir, create=not opts.system, timeout=lock_timeout))
                 try:
                     report = apply(plan, env)
                 finally:

@@ -241,6 +241,7 @@ def system_plan(opts: InstallOptions, dist) -> list[Action]:
     # ncs.conf holds no secret unless keys are configured inline (crypto.mechanism=inline).
     conf_attrs = (Attrs(0o640, "root", user) if user else Attrs(0o600)) if inline_keys(rc) else Attrs(0o644)
     acts: list[Action] = [
+        Directory(STATE_DIR_SYSTEM, Attrs(0o700), "nso-install's record of the config files it wrote"),
         *(account_actions(user, opts.run_dir) if user else []),
         Directory(opts.install_dir, ROOT, "install directory (static files, one ncs-VSN per version)"),
         # ncs-setup is left out when unpacking (the Absent action below removes it from a tree
@@ -318,6 +319,7 @@ def local_plan(opts: InstallOptions, dist) -> list[Action]:
     acts: list[Action] = [
         InstallTree(d, dist, owner=None, group=None, reason=f"NSO {v} local install",
                     owned_elsewhere=("etc/ncs/ncs.conf",)),
+        Directory(f"{d}/.nso-install", Attrs(0o700, None, None), "nso-install's record of the config files it wrote"),
         *ncsrc_files(d, v, None, None, rc.client_env),
         ConfFile(f"{d}/etc/ncs/ncs.conf", rc.text, Attrs(0o600, None, None) if inline_keys(rc) else mine,
                  f"default ncs.conf ({opts.effective_profile} profile)", redact=redact_conf),
