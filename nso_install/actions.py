@@ -12,7 +12,6 @@ from __future__ import annotations
 import difflib
 import os
 import shutil
-import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -548,8 +547,7 @@ class InstallTree(Action):
                 victim = tmp / rel
                 if victim.is_file() and not victim.is_symlink():
                     victim.unlink()
-            fsops.set_owner(tmp, uid, gid)
-            os.chmod(tmp, 0o755)
+            fsops.set_attrs(tmp, 0o755, uid, gid)
             fsops.sync_filesystem(tmp)  # the tree's data must be on disk before its name is
             if os.path.isdir(host):
                 os.rmdir(host)  # only ever the empty directory accepted by check()
@@ -558,7 +556,3 @@ class InstallTree(Action):
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         fsops.fsync_dir(host.parent)
-
-
-def is_setuid(mode: int | None) -> bool:
-    return bool(mode and mode & stat.S_ISUID)

@@ -101,12 +101,6 @@ def _refuse_link_at(name: str, dfd: int, shown: str) -> os.stat_result | None:
     return st
 
 
-def refuse_link(host: Path, shown: str) -> os.stat_result | None:
-    """lstat ``host``; refuse a symlink there; None when absent."""
-    with parent_dir(host) as dfd:
-        return _refuse_link_at(host.name, dfd, shown)
-
-
 def can_chown() -> bool:
     return os.geteuid() == 0
 
@@ -199,20 +193,6 @@ def _set_attrs_at(name: str, dfd: int, mode: int, uid: int | None, gid: int | No
         os.close(fd)
 
 
-def set_owner(host: Path, uid: int | None, gid: int | None) -> None:
-    if can_chown() and (uid is not None or gid is not None):
-        with parent_dir(host) as dfd:
-            os.chown(host.name, -1 if uid is None else uid, -1 if gid is None else gid,
-                     dir_fd=dfd, follow_symlinks=False)
-
-
-def set_mode(host: Path, mode: int) -> None:
-    with parent_dir(host) as dfd:
-        if _refuse_link_at(host.name, dfd, str(host)) is None:
-            raise FileNotFoundError(errno.ENOENT, "no such file", str(host))
-        _set_attrs_at(host.name, dfd, mode, None, None, str(host))
-
-
 def atomic_symlink(host: Path, link_to: str) -> None:
     """Create or switch a symlink atomically (new link beside it, then rename over)."""
     with parent_dir(host) as dfd:
@@ -240,15 +220,6 @@ def remove_file(host: Path) -> None:
     with parent_dir(host) as dfd:
         os.unlink(host.name, dir_fd=dfd)
         os.fsync(dfd)
-
-
-def stale_temps(directory: Path) -> list[Path]:
-    """Leftovers of an interrupted atomic write or extraction in ``directory``."""
-    try:
-        names = os.listdir(directory)
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-    return sorted(directory / n for n in names if n.startswith(TMP_MARK))
 
 
 def remove_tree(host: Path) -> None:
