@@ -49,7 +49,7 @@ def run_one(case: str, source: Path, dest: Path, trace: bool) -> dict:
         with tarfile.open(source) as tf:
             tf.extractall(dest, filter="data")
     else:
-        from nso_install.dist import open_distribution
+        from nso_install.distribution import open_distribution
 
         dist = open_distribution(source)
         dist.validate()

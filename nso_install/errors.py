@@ -51,3 +51,9 @@ class LockedError(NsoInstallError):
 
 class ApplyError(NsoInstallError):
     """An action failed while being applied."""
+
+
+def require_one_of(value, choices, reference: str, what: str, hint: str, error=UsageError) -> None:
+    """Refuse ``value`` unless it is one of ``choices``, naming what it was and the choices."""
+    if value not in choices:
+        raise error(reference, f"{what} {value!r} is not one of {', '.join(choices)}.", hint)

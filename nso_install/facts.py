@@ -7,13 +7,12 @@ Secrets never enter facts: a secret file is described by kind, owner, mode and s
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-
-import psutil
 
 from .errors import NsoInstallError
 from .target import Target
@@ -82,31 +81,26 @@ class Accounts:
         return "root" if gid == 0 else str(gid)
 
 
-def parse_passwd(text: str) -> dict[str, UserEntry]:
-    users = {}
+def _parse_colon_file(text: str, fields: int, make) -> dict:
+    """name -> make(fields) for each well-formed line of an /etc/passwd-style file."""
+    out = {}
     for line in text.splitlines():
         parts = line.split(":")
-        if len(parts) < 7 or line.startswith("#"):
+        if len(parts) < fields or line.startswith("#"):
             continue
         try:
-            users[parts[0]] = UserEntry(parts[0], int(parts[2]), int(parts[3]), parts[5], parts[6])
+            out[parts[0]] = make(parts)
         except ValueError:
             continue
-    return users
+    return out
+
+
+def parse_passwd(text: str) -> dict[str, UserEntry]:
+    return _parse_colon_file(text, 7, lambda p: UserEntry(p[0], int(p[2]), int(p[3]), p[5], p[6]))
 
 
 def parse_group(text: str) -> dict[str, GroupEntry]:
-    groups = {}
-    for line in text.splitlines():
-        parts = line.split(":")
-        if len(parts) < 4 or line.startswith("#"):
-            continue
-        try:
-            members = tuple(m for m in parts[3].split(",") if m)
-            groups[parts[0]] = GroupEntry(parts[0], int(parts[2]), members)
-        except ValueError:
-            continue
-    return groups
+    return _parse_colon_file(text, 4, lambda p: GroupEntry(p[0], int(p[2]), tuple(m for m in p[3].split(",") if m)))
 
 
 @dataclass(frozen=True)
@@ -122,6 +116,8 @@ class MountFact:
 
 def mount_of(host_path: Path) -> MountFact | None:
     """The mount that holds ``host_path`` (longest matching mount point), via psutil."""
+    import psutil  # only runs that set privileges ask
+
     best = None
     path = os.path.abspath(host_path)
     for part in psutil.disk_partitions(all=True):
@@ -151,6 +147,30 @@ class Facts:
         self._paths: dict[str, PathFact] = {}
         self._digests: dict[str, str | None] = {}
         self._accounts: Accounts | None = None
+        self._caps: dict[str, dict[str, frozenset[str]]] = {}
+
+    def caps(self, tpath: str | PurePosixPath) -> dict[str, frozenset[str]]:
+        """File capabilities of a regular file ({} when it has none), read from its
+        ``security.capability`` attribute without following a link."""
+        key = str(tpath)
+        if key not in self._caps:
+            from .capabilities import decode
+
+            try:
+                raw = os.getxattr(self.target.host(key), "security.capability", follow_symlinks=False)
+            except OSError as e:
+                if e.errno not in (errno.ENODATA, errno.ENOTSUP, errno.ENOENT):
+                    raise
+                raw = b""
+            self._caps[key] = decode(raw, key)
+        return self._caps[key]
+
+    def mount(self, tpath: str | PurePosixPath) -> MountFact | None:
+        return mount_of(self.target.host(tpath))
+
+    @property
+    def no_new_privs(self) -> bool:
+        return no_new_privs()
 
     def path(self, tpath: str | PurePosixPath) -> PathFact:
         key = str(tpath)
@@ -210,6 +230,23 @@ class Facts:
                 parse_group((self.read("/etc/group") or b"").decode(errors="replace")),
             )
         return self._accounts
+
+    def walk(self, tpath: str | PurePosixPath):
+        """(target path, uid, kind) of everything below the directory ``tpath`` (not itself),
+        through directory descriptors, never following a symlink."""
+        top = str(tpath).rstrip("/")
+        host = self.target.host(tpath)
+        for dirpath, dirnames, filenames, dfd in os.fwalk(host, follow_symlinks=False):
+            rel = os.path.relpath(dirpath, host)
+            base = top if rel == "." else f"{top}/{rel}"
+            for name in dirnames + filenames:
+                try:
+                    st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                m = st.st_mode
+                kind = DIR if stat.S_ISDIR(m) else FILE if stat.S_ISREG(m) else LINK if stat.S_ISLNK(m) else OTHER
+                yield f"{base}/{name}", st.st_uid, kind
 
     def listdir(self, tpath: str | PurePosixPath) -> list[str]:
         if self.path(tpath).kind != DIR:

@@ -105,6 +105,28 @@ def can_chown() -> bool:
     return os.geteuid() == 0
 
 
+def _write_temp(dfd: int, name: str, chunks, mode: int, uid: int | None, gid: int | None) -> str:
+    """A new temp file beside ``name`` with its final owner and mode set before the first byte,
+    holding ``chunks``, fsynced; its name.  Removed again if anything fails."""
+    tmp = _temp_name(name)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dfd)
+    try:
+        if can_chown() and (uid is not None or gid is not None):
+            os.fchown(fd, -1 if uid is None else uid, -1 if gid is None else gid)
+        os.fchmod(fd, mode)
+        for chunk in chunks:
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view):]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp, dir_fd=dfd)
+        raise
+    os.close(fd)
+    return tmp
+
+
 def atomic_write(host: Path, data: bytes, mode: int, uid: int | None = None,
                  gid: int | None = None, shown: str | None = None) -> None:
     shown = shown or str(host)
@@ -113,22 +135,7 @@ def atomic_write(host: Path, data: bytes, mode: int, uid: int | None = None,
         if st is not None and not stat.S_ISREG(st.st_mode):
             raise UnsafePathError("not-a-file", f"{shown} exists and is not a regular file.",
                                   "Move it out of the way and re-run.")
-        tmp = _temp_name(host.name)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dfd)
-        try:
-            if can_chown() and (uid is not None or gid is not None):
-                os.fchown(fd, -1 if uid is None else uid, -1 if gid is None else gid)
-            os.fchmod(fd, mode)
-            view = memoryview(data)
-            while view:
-                n = os.write(fd, view)
-                view = view[n:]
-            os.fsync(fd)
-        except BaseException:
-            os.close(fd)
-            os.unlink(tmp, dir_fd=dfd)
-            raise
-        os.close(fd)
+        tmp = _write_temp(dfd, host.name, [data], mode, uid, gid)
         _rename_into_place(tmp, host.name, dfd)
 
 
@@ -156,6 +163,33 @@ def set_attrs(host: Path, mode: int, uid: int | None, gid: int | None, shown: st
     """Owner, then mode (chown clears setuid bits), of exactly the inode at ``host``."""
     with parent_dir(host) as dfd:
         _set_attrs_at(host.name, dfd, mode, uid, gid, shown or str(host))
+
+
+def replace_by_copy(host: Path, mode: int, uid: int | None, gid: int | None, shown: str | None = None) -> None:
+    """A regular file replaced by a copy of its content with new owner and mode.
+
+    For a file that changes hands away from another account: a chown in place would leave
+    that account's open file descriptors writing into a file it no longer owns (and root may
+    read or run); the copy is a new inode, and the old one is unlinked."""
+    shown = shown or str(host)
+    with parent_dir(host) as dfd:
+        fd = os.open(host.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dfd)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise UnsafePathError("not-a-file", f"{shown} is not a regular file.", "Move it out of the way and re-run.")
+            tmp = _write_temp(dfd, host.name, iter(lambda: os.read(fd, 1 << 20), b""), mode, uid, gid)
+        finally:
+            os.close(fd)
+        _rename_into_place(tmp, host.name, dfd)
+
+
+def rename_aside(host: Path, new_name: str) -> None:
+    """Rename ``host`` to ``new_name`` in the same directory (an existing ``new_name`` is never replaced)."""
+    with parent_dir(host) as dfd:
+        if _lstat(new_name, dfd) is not None:
+            raise FileExistsError(errno.EEXIST, f"{new_name} exists")
+        os.rename(host.name, new_name, src_dir_fd=dfd, dst_dir_fd=dfd)
+        os.fsync(dfd)
 
 
 def _set_attrs_at(name: str, dfd: int, mode: int, uid: int | None, gid: int | None, shown: str) -> None:

@@ -11,9 +11,11 @@ and gets this wrong).
 from __future__ import annotations
 
 import os
+import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Callable
 
 from .errors import UnsafePathError, UsageError
 
@@ -30,6 +32,60 @@ def normalize(tpath: str | PurePosixPath) -> PurePosixPath:
         raise UsageError("dotdot-path", f"path {str(p)!r} contains '..'.",
                          "Give the path without '..' components.")
     return p
+
+
+# Directories and IPC paths are written unquoted into sh and csh scripts, the systemd unit and
+# its EnvironmentFile, logrotate and tmpfiles.d files: only characters that mean nothing to
+# any of them (no blanks, quotes, $, `, \\, ;, &, |, globs, ~, #, systemd's %).
+_SHELL_SAFE = re.compile(r"[A-Za-z0-9._+@,:=/-]+")
+_VAR_REF = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")  # ${NCS_DIR}: expanded alike by sh and csh
+
+
+def check_shell_safe(what: str, value: str) -> None:
+    if not _SHELL_SAFE.fullmatch(_VAR_REF.sub("x", value)):
+        raise UsageError("unsafe-path-characters",
+                         f"{what} {value!r}: the path is written into shell scripts, the systemd unit and "
+                         "logrotate's configuration, and it contains characters they would interpret "
+                         "(blanks, quotes, $, `, ;, &, |, *, ?, ~, #, % ...).",
+                         "Use a path made of letters, digits and . _ + @ , : = / - only.")
+
+
+class LinkEscape(Exception):
+    """A '..' (or a link) leads above the root."""
+
+
+class LinkLoop(Exception):
+    """Too many links on the way."""
+
+
+def follow_links(parts: list[str], link_of: Callable[[list[str], str], str | None], max_hops: int) -> list[str]:
+    """Components resolved the way the kernel resolves a path inside a chroot: ``link_of(current,
+    name)`` gives the text of a link (None for anything else), an absolute link starts again at
+    the root, '..' never climbs above it (:class:`LinkEscape`), more than ``max_hops`` links
+    raise :class:`LinkLoop`.  Used for the target's paths and for links inside an archive."""
+    current: list[str] = []
+    pending = list(parts)
+    hops = 0
+    while pending:
+        name = pending.pop(0)
+        if name in ("", "."):
+            continue
+        if name == "..":
+            if not current:
+                raise LinkEscape
+            current.pop()
+            continue
+        link = link_of(current, name)
+        if link is None:
+            current.append(name)
+            continue
+        hops += 1
+        if hops > max_hops:
+            raise LinkLoop
+        if link.startswith("/"):
+            current = []
+        pending = link.split("/") + pending
+    return current
 
 
 @dataclass(frozen=True)
@@ -50,11 +106,6 @@ class Target:
     def staged(self) -> bool:
         return self.root != Path("/")
 
-    def lexical(self, tpath: str | PurePosixPath) -> Path:
-        """Host path by plain joining; only for display and for paths known to be safe."""
-        p = normalize(tpath)
-        return self.root.joinpath(*p.parts[1:])
-
     def host(self, tpath: str | PurePosixPath) -> Path:
         """Host path of ``tpath`` with every *parent* component resolved inside the root.
 
@@ -66,26 +117,12 @@ class Target:
         return resolved.joinpath(p.name) if p.name else resolved
 
     def _resolve_parents(self, parts: list[str], original: str) -> Path:
-        current = self.root
-        pending = list(parts)
-        hops = 0
-        while pending:
-            name = pending.pop(0)
-            if name in ("", "."):
-                continue
-            if name == "..":
-                if current == self.root:
-                    raise self._escape(original)
-                current = current.parent
-                continue
-            nxt = current / name
+        def link_of(current: list[str], name: str) -> str | None:
+            nxt = self.root.joinpath(*current, name)
             try:
                 st = os.lstat(nxt)
             except (FileNotFoundError, NotADirectoryError):
-                # Does not exist yet: it will be created as a real directory.  Keep resolving
-                # the rest (a link target may go back up with '..' and through existing links).
-                current = nxt
-                continue
+                return None  # does not exist yet: it will be created as a real directory
             if stat.S_ISLNK(st.st_mode):
                 if st.st_uid not in (0, os.geteuid()):
                     # Only root (or whoever runs us) may redirect our writes: a link owned by
@@ -95,23 +132,20 @@ class Target:
                         f"{original}: {self.show_host(nxt)} is a symbolic link owned by uid {st.st_uid}; "
                         "refusing to follow a link another account could have planted.",
                         "Replace the link with a real directory, or make root own it if it is intended.")
-                hops += 1
-                if hops > _MAX_LINKS:
-                    raise UnsafePathError("symlink-loop", f"too many symbolic links resolving {original}.",
-                                          "Remove the symlink loop under the target root.")
-                link = PurePosixPath(os.readlink(nxt))
-                if link.is_absolute():
-                    current = self.root
-                    pending = list(link.parts[1:]) + pending
-                else:
-                    pending = list(link.parts) + pending
-                continue
+                return os.readlink(nxt)
             if not stat.S_ISDIR(st.st_mode):
                 raise UnsafePathError("not-a-directory",
                                       f"{self.show(original)}: parent {self.show_host(nxt)} is not a directory.",
                                       "Move the file out of the way or choose another directory.")
-            current = nxt
-        return current
+            return None
+
+        try:
+            return self.root.joinpath(*follow_links(parts, link_of, _MAX_LINKS))
+        except LinkEscape:
+            raise self._escape(original) from None
+        except LinkLoop:
+            raise UnsafePathError("symlink-loop", f"too many symbolic links resolving {original}.",
+                                  "Remove the symlink loop under the target root.") from None
 
     def _escape(self, original: str) -> UnsafePathError:
         return UnsafePathError(

@@ -1,3 +1,6 @@
+"""The sample distributions the tests and benchmarks install: deterministic, NSO's layout per
+version, every format, self-extracting and signed like the real ones."""
+
 import hashlib
 import os
 import stat
@@ -10,10 +13,7 @@ import pytest
 from nso_install.sample import (CAPABILITY_BINARIES, FORMATS, certificate_pem, helper_paths,
                                 make_sample_distribution, sign_file)
 
-try:  # tests/unit may or may not be a package
-    from .treeutil import snapshot
-except ImportError:
-    from treeutil import snapshot
+from support import snapshot
 
 
 def digest(path):

@@ -1,4 +1,5 @@
-import os
+"""Host follow-ups after a system install: systemd daemon-reload, a running NSO noticed."""
+
 import subprocess
 import sys
 

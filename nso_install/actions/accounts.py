@@ -1,0 +1,249 @@
+"""Accounts for ``--run-as-user``: the groups ``ncsadmin``/``ncsoper`` and the NSO service user.
+
+Accounts are created with the system's own shadow tools (``groupadd``, ``useradd``,
+``usermod``) run through plumbum with argv lists, never shell strings.  With ``--root DIR``
+they get ``--prefix DIR``, so they edit DIR/etc/passwd and DIR/etc/group without chroot
+(shadow >= 4.9; Debian 12 ships 4.13).  ``check`` reads only ``Facts.accounts`` (the
+target's own /etc/passwd and /etc/group); an existing account is never modified beyond
+adding the user to the groups the plan asks for, and a conflicting one (uid 0, a login
+shell, another home) is reported, not changed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ..errors import ApplyError, UsageError
+from ..facts import FILE, Facts
+from ..systools import system_tool
+from .base import Action, Effects, change, ok
+
+NAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+NOLOGIN_SHELLS = ("/usr/sbin/nologin", "/sbin/nologin", "/bin/false", "/usr/bin/false")
+NOLOGIN = "/usr/sbin/nologin"
+ADMIN_GROUP = "ncsadmin"
+OPER_GROUP = "ncsoper"
+# Names that cannot be the run-as user: its own group must be "only the NSO account" (it may
+# execute setuid epam and read the keys), so it cannot be a shared NACM group or nobody.
+RESERVED_USERS = (ADMIN_GROUP, OPER_GROUP, "nobody", "nogroup")
+
+
+def validate_name(name: str, what: str = "user") -> str:
+    """A portable POSIX user or group name (lower case, at most 32 characters), or UsageError."""
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name) or name.isdigit():
+        raise UsageError(
+            f"bad-{what}-name",
+            f"{what} name {name!r} is not a portable name.",
+            "Use 1-32 characters: a lower-case letter or '_' first, then lower-case letters, digits, '_' or '-'.")
+    if what == "user" and name in RESERVED_USERS:
+        raise UsageError(
+            "reserved-user-name",
+            f"{name!r} cannot be the account NSO runs as: its group would be shared, and that group may "
+            "execute NSO's setuid and capability binaries and read its keys.",
+            "Name a dedicated service account (for example nso).")
+    return name
+
+
+def find_tool(name: str):
+    """A plumbum command for a shadow tool (system directories first)."""
+    cmd = system_tool(name)
+    if cmd is None:
+        raise ApplyError("tool-missing", f"{name} is not installed; it is needed to create accounts.",
+                         "Install the shadow tools (Debian: apt-get install passwd) and re-run.")
+    return cmd
+
+
+def run_tool(name: str, argv: list[str], what: str) -> None:
+    from plumbum.commands.processes import ProcessExecutionError
+
+    cmd = find_tool(name)
+    try:
+        cmd(*argv)
+    except ProcessExecutionError as e:
+        err = (e.stderr or e.stdout or "").strip().splitlines()
+        raise ApplyError("account-tool-failed", f"{what}: {name} exited with {e.retcode}"
+                         f"{': ' + err[-1] if err else ''}.",
+                         "Fix the cause (see the message) and re-run.") from None
+
+
+def _prefix(ctx) -> list[str]:
+    if not ctx.target.staged:
+        return []
+    # The shadow tools open ROOT/etc/... by path, following links: the staging root and its
+    # etc must be root's alone, or another account could point them at the host's /etc.
+    # (A link at ROOT/etc pointing outside the root is refused earlier, by Target.host.)
+    for d in (ctx.target.root, ctx.target.host("/etc")):
+        st = os.stat(d)
+        if os.geteuid() == 0 and (st.st_uid != 0 or st.st_mode & 0o022):
+            raise ApplyError("unsafe-staging-root",
+                             f"{d} is not owned by root, or is writable by group/others; useradd --prefix "
+                             "could be redirected outside the staging root.",
+                             f"chown root {d} && chmod go-w {d}, then re-run.")
+    return ["--prefix", str(ctx.target.root)]
+
+
+def _require_account_files(facts: Facts, ctx, what: str) -> None:
+    missing = [p for p in ("/etc/passwd", "/etc/group") if facts.path(p).kind != FILE]
+    if missing:
+        raise ApplyError(
+            "no-account-files",
+            f"{what}: the target{' staging root ' + str(ctx.target.root) if ctx.target.staged else ''}"
+            f" has no {' or '.join(missing)}; accounts are created there with {('useradd --prefix' if ctx.target.staged else 'useradd')}.",
+            "Stage onto a root file system that has etc/passwd and etc/group (for example an unpacked "
+            "base image), or leave out --run-as-user.")
+
+
+def _no_files_warning(facts: Facts) -> str | None:
+    missing = [p for p in ("/etc/passwd", "/etc/group") if facts.path(p).kind != FILE]
+    if missing:
+        return (f"the target has no {' or '.join(missing)}; applying will fail until the account files exist "
+                "(stage onto a base system that has them).")
+    return None
+
+
+@dataclass
+class Group(Action):
+    """A system group, created with ``groupadd --system`` when absent.  ``path`` is the name.
+
+    ``private_to``: the group is meant for one user only (the run-as user's own group, which
+    is allowed to execute the capability binaries and setuid helpers): other members are
+    reported as a warning, never removed."""
+
+    path: str
+    reason: str = ""
+    private_to: str | None = None
+    kind: ClassVar[str] = "group"
+    fs: ClassVar[bool] = False
+
+    def check(self, facts, ctx):
+        g = facts.accounts.groups.get(self.path)
+        if g is None:
+            return change(f"create system group {self.path}", diff=f"+ group {self.path}",
+                          warning=_no_files_warning(facts))
+        if self.private_to:
+            others = sorted(m for m in g.members if m != self.private_to)
+            others += sorted(u.name for u in facts.accounts.users.values()
+                             if u.gid == g.gid and u.name != self.private_to)
+            if others:
+                raise UsageError(
+                    "shared-nso-group",
+                    f"group {self.path} also has the member(s) {', '.join(others)}; members of the NSO account's "
+                    "group can execute its setuid and capability binaries and read its keys.",
+                    f"Remove them from {self.path} (gpasswd -d USER {self.path}), or run NSO as a dedicated account.")
+        return ok(f"group exists (gid {g.gid})")
+
+    def apply(self, facts, ctx, outcome):
+        _require_account_files(facts, ctx, f"group {self.path}")
+        run_tool("groupadd", [*_prefix(ctx), "--system", self.path], f"creating group {self.path}")
+
+
+@dataclass
+class User(Action):
+    """The system account NSO runs as.  ``path`` is the user name.
+
+    Created when absent: ``useradd --system --gid GROUP --home-dir HOME --no-create-home
+    --shell /usr/sbin/nologin --groups G1,G2``.  An existing user is checked, not changed:
+    uid 0 is an error, a login shell or another home directory is a warning.  Missing
+    supplementary group memberships are added with ``usermod --append --groups``."""
+
+    path: str
+    group: str
+    home: str
+    groups: tuple[str, ...] = ()
+    reason: str = ""
+    comment: str = "Cisco NSO"
+    kind: ClassVar[str] = "user"
+    fs: ClassVar[bool] = False
+
+    def _missing_groups(self, facts: Facts) -> list[str]:
+        acc = facts.accounts
+        u = acc.users.get(self.path)
+        out = []
+        for name in (self.group, *self.groups):
+            g = acc.groups.get(name)
+            if g is None:
+                out.append(name)
+            elif not (u and (u.gid == g.gid or self.path in g.members)):
+                out.append(name)
+        return list(dict.fromkeys(out))
+
+    def check(self, facts, ctx):
+        acc = facts.accounts
+        u = acc.users.get(self.path)
+        if u is None:
+            detail = (f"create system user {self.path} (group {self.group}, home {self.home}, "
+                      f"shell {NOLOGIN}{', member of ' + ', '.join(self.groups) if self.groups else ''})")
+            return change(detail, diff=f"+ user {self.path}", warning=_no_files_warning(facts))
+        if u.uid == 0:
+            raise UsageError("run-as-user-is-root", f"user {self.path} exists with uid 0 (a root account).",
+                             "Choose an unprivileged account for --run-as-user, or leave the option out to run as root.")
+        if u.gid == 0:
+            raise UsageError("run-as-user-root-group", f"user {self.path} exists with the primary group root (gid 0); "
+                             "it could read every root:root file that is group-readable.",
+                             "Give the account its own primary group (usermod -g GROUP), or choose another account.")
+        warnings = []
+        if u.shell not in NOLOGIN_SHELLS:
+            warnings.append(f"user {self.path} exists with the login shell {u.shell or '(none)'}; "
+                            f"left as is (a service account is safer with {NOLOGIN}).")
+        if os.path.normpath(u.home or "/") != os.path.normpath(self.home):
+            warnings.append(f"user {self.path} exists with the home directory {u.home}, not {self.home}; left as is.")
+        warning = " ".join(warnings) or None
+        missing = self._missing_groups(facts)
+        if missing:
+            return change(f"add {self.path} to group(s) {', '.join(missing)}",
+                          diff="\n".join(f"+ {self.path} in {g}" for g in missing), warning=warning)
+        return ok(f"user exists (uid {u.uid}, groups as desired)", warning=warning)
+
+    def apply(self, facts, ctx, outcome):
+        _require_account_files(facts, ctx, f"user {self.path}")
+        u = facts.accounts.users.get(self.path)
+        if u is None:
+            argv = [*_prefix(ctx), "--system", "--gid", self.group, "--home-dir", self.home, "--no-create-home",
+                    "--shell", NOLOGIN, "--comment", self.comment]
+            if self.groups:
+                argv += ["--groups", ",".join(self.groups)]
+            run_tool("useradd", [*argv, self.path], f"creating user {self.path}")
+            return Effects(memberships_added={(self.path, g) for g in self.groups})
+        missing = self._missing_groups(facts)
+        if missing:
+            run_tool("usermod", [*_prefix(ctx), "--append", "--groups", ",".join(missing), self.path],
+                     f"adding {self.path} to {', '.join(missing)}")
+        return Effects(memberships_added={(self.path, g) for g in missing if g != self.group})
+
+
+@dataclass
+class Membership(Action):
+    """A supplementary group membership nso-install added for an earlier spec, taken back
+    (``present=False``) with ``usermod --remove --groups``.  ``path`` is ``USER@GROUP``."""
+
+    user: str
+    group: str
+    present: bool = False
+    reason: str = ""
+    path: str = ""
+    kind: ClassVar[str] = "membership"
+    fs: ClassVar[bool] = False
+
+    def __post_init__(self):
+        self.path = f"{self.user}@{self.group}"
+
+    def _member(self, facts: Facts) -> bool:
+        g = facts.accounts.groups.get(self.group)
+        return g is not None and self.user in g.members
+
+    def check(self, facts, ctx):
+        if self._member(facts):
+            return change(f"remove {self.user} from group {self.group}", diff=f"- {self.user} in {self.group}")
+        return ok(f"{self.user} is not a member of {self.group}")
+
+    def settle(self, facts, ctx):
+        return Effects(memberships_removed={(self.user, self.group)})  # nothing left to withdraw
+
+    def apply(self, facts, ctx, outcome):
+        _require_account_files(facts, ctx, f"membership {self.path}")
+        run_tool("usermod", [*_prefix(ctx), "--remove", "--groups", self.group, self.user],
+                 f"removing {self.user} from {self.group}")
+        return Effects(memberships_removed={(self.user, self.group)})

@@ -1,0 +1,345 @@
+"""Keys and secrets: NSO's crypto keys, the IPC access secret, the SSH host key, the TLS key.
+
+Formats from NSO's docs (facts sheet section 8): ``ncs.crypto_keys`` in the legacy
+one-generation format, ``AESCFB128_KEY`` 32 hex digits and ``AES256CFB128_KEY`` 64 hex
+digits; DES3 keys only before NSO 6.5 (3DES was removed in 6.5).  The IPC access file holds
+random printable ASCII (the vendor example uses ``token_urlsafe(32)``).
+
+Two actions: :class:`SecretFile` (a generate-once secret) and :class:`KeyPair` (a
+generate-once private key with its public part).  The private part is written with its
+final owner and mode before its first byte (``fsops.atomic_write``) and is never
+regenerated, never read by ``check`` (apart from format validation) and never printed; its
+owner and mode are repaired when they drift.  A missing public part (``.pub``,
+``host.cert``) is derived again from the existing private key.
+
+* SSH: ``ssh-keygen -t ed25519 -N "" -C COMMENT -f KEY`` (ECDSA P-256 for ``--fips-install``)
+  in a private temporary directory inside the key's own directory, read back, written in
+  place, temporary directory removed.  Without ssh-keygen the key is made in memory with
+  ``cryptography`` in the same OpenSSH format.
+* TLS: an ECDSA P-256 key and a self-signed certificate (CN and SAN = host name, plus
+  ``localhost``; 10 years), made in memory with ``cryptography``.  Meant to be replaced by a
+  real certificate; nso-install then leaves the replacement alone.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import re
+import secrets
+import shutil
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, ClassVar
+
+from .. import fsops
+from ..errors import ApplyError, UnsafePathError
+from ..facts import ABSENT, FILE, sha256_bytes
+from ..secret import MASK, Secret
+from ..systools import system_tool
+from ..versions import at_least
+from .base import Action, Attrs, change, drift_change, ok, refuse_link, require_kind
+
+# --- NSO crypto keys and the IPC access secret ---------------------------------------------
+_KEY_LINE = re.compile(r"^([A-Z0-9_]+)(\[-?\d+\])?=([0-9a-fA-F]+)$")
+
+
+def crypto_key_lengths(version: str) -> dict[str, int]:
+    """Key name -> number of hex digits, for the given NSO version."""
+    keys = {"AESCFB128_KEY": 32, "AES256CFB128_KEY": 64}
+    if not at_least(version, 6, 5):
+        keys = {"DES3CBC_KEY1": 16, "DES3CBC_KEY2": 16, "DES3CBC_KEY3": 16, **keys}
+    return keys
+
+
+def generate_crypto_keys(version: str) -> Secret:
+    lines = [f"{name}={secrets.token_hex(digits // 2)}" for name, digits in crypto_key_lengths(version).items()]
+    return Secret("\n".join(lines) + "\n")
+
+
+def check_crypto_keys(data: bytes, version: str) -> str | None:
+    """A description of what is wrong with a keys file (never quoting key material), or None."""
+    try:
+        text = data.decode("ascii")
+    except UnicodeDecodeError:
+        return "not an ASCII text file"
+    found: dict[str, int] = {}
+    rotation = False
+    for n, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line == "EXTERNAL_KEY_FORMAT=2":
+            rotation = True
+            continue
+        m = _KEY_LINE.match(line)
+        if not m:
+            return f"line {n} is not NAME=HEX"
+        name, gen, value = m.groups()
+        if gen and not rotation:
+            return f"line {n} has a key generation but EXTERNAL_KEY_FORMAT=2 is missing"
+        found[name] = len(value)
+    for name, digits in crypto_key_lengths(version).items():
+        if name.startswith("DES3"):
+            continue  # optional: older installs may lack them
+        if name not in found:
+            return f"{name} is missing"
+        if found[name] != digits:
+            return f"{name} has {found[name]} hex digits, expected {digits}"
+    return None
+
+
+def generate_ipc_secret() -> Secret:
+    return Secret(secrets.token_urlsafe(32) + "\n")
+
+
+def check_ipc_secret(data: bytes) -> str | None:
+    text = data.strip()
+    if len(text) < 16:
+        return "shorter than 16 characters"
+    if not all(0x21 <= b <= 0x7E for b in text):
+        return "contains characters that are not printable ASCII"
+    return None
+
+
+SSH_ED25519 = "ssh_host_ed25519_key"
+SSH_ECDSA = "ssh_host_ecdsa_key"
+TLS_VALID_DAYS = 3650
+
+
+def host_name() -> str:
+    return socket.gethostname() or "localhost"
+
+
+# --- SSH ----------------------------------------------------------------------------------
+
+def _ssh_keygen():
+    return system_tool("ssh-keygen")
+
+
+def generate_ssh_key(workdir: Path, fips: bool, comment: str) -> tuple[Secret, bytes]:
+    """A new SSH host key -> (private key in OpenSSH format, public line)."""
+    keygen = _ssh_keygen()
+    if keygen is not None:
+        from plumbum.commands.processes import ProcessExecutionError
+
+        key = workdir / "key"
+        typ = ["-t", "ecdsa", "-b", "256"] if fips else ["-t", "ed25519"]
+        try:
+            keygen("-q", *typ, "-N", "", "-C", comment, "-f", str(key))
+        except ProcessExecutionError as e:
+            raise ApplyError("ssh-keygen-failed", f"ssh-keygen failed ({(e.stderr or '').strip()}).",
+                             "Check the OpenSSH client installation.") from None
+        private = Secret(key.read_bytes())
+        _check_ssh_key_type(private, fips)
+        # The public line is derived from the private key, not taken from key.pub on trust.
+        return private, derive_ssh_public(private, comment)
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+    priv = ec.generate_private_key(ec.SECP256R1()) if fips else ed25519.Ed25519PrivateKey.generate()
+    data = priv.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                              serialization.NoEncryption())
+    return Secret(data), ssh_public_line(priv.public_key(), comment)
+
+
+def _load_ssh_private(private: Secret, error: ApplyError):
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        return serialization.load_ssh_private_key(private.reveal(), password=None)
+    except (ValueError, TypeError):
+        raise error from None
+
+
+def _check_ssh_key_type(private: Secret, fips: bool) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+    key = _load_ssh_private(private, ApplyError("ssh-keygen-failed", "ssh-keygen wrote a key nso-install cannot read.",
+                                                "Check the OpenSSH client installation."))
+    want = ec.EllipticCurvePrivateKey if fips else ed25519.Ed25519PrivateKey
+    if not isinstance(key, want):
+        raise ApplyError("ssh-keygen-failed", f"ssh-keygen wrote a {type(key).__name__}, not the requested "
+                         f"{'ECDSA P-256 (FIPS)' if fips else 'Ed25519'} key.", "Check the OpenSSH client installation.")
+
+
+def ssh_public_line(pub, comment: str) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return pub.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH) + \
+        f" {comment}\n".encode()
+
+
+def derive_ssh_public(private: Secret, comment: str) -> bytes:
+    key = _load_ssh_private(private, ApplyError("unreadable-key", "the existing SSH host key cannot be read.",
+                                                "Restore its public part by hand (ssh-keygen -y -f KEY > KEY.pub)."))
+    return ssh_public_line(key.public_key(), comment)
+
+
+# --- TLS ----------------------------------------------------------------------------------
+
+def self_signed_cert(key, name: str, days: int = TLS_VALID_DAYS) -> bytes:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    sans = [x509.DNSName(name)] + ([x509.DNSName("localhost")] if name != "localhost" else [])
+    cert = (x509.CertificateBuilder()
+            .subject_name(subject).issuer_name(subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=days))
+            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                                         data_encipherment=False, key_agreement=False, key_cert_sign=False,
+                                         crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def generate_tls(name: str) -> tuple[Secret, bytes]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    return Secret(pem), self_signed_cert(key, name)
+
+
+def derive_tls_cert(private: Secret, name: str) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        key = serialization.load_pem_private_key(private.reveal(), password=None)
+    except (ValueError, TypeError) as e:
+        raise ApplyError("unreadable-key", f"the existing TLS key cannot be read ({type(e).__name__}).",
+                         "Provide the certificate for it by hand, or move the key away to get a new pair.") from None
+    return self_signed_cert(key, name)
+
+
+# --- the actions ---------------------------------------------------------------------------
+
+@dataclass
+class SecretFile(Action):
+    """A generate-once secret (keys, access secrets).  Created with its final owner and mode
+    before the first byte; never regenerated; its mode and owner are repaired if they drift,
+    its content never is.  ``generate`` returns a :class:`Secret`; ``imported`` (HA nodes must
+    share keys) is used instead when given and must match an existing file."""
+
+    path: str
+    attrs: Attrs
+    generate: Callable[[], Secret]
+    reason: str = ""
+    validate: Callable[[bytes], str | None] | None = None  # problem description or None
+    imported: Secret | None = None
+    kind: ClassVar[str] = "secret"
+
+    def check(self, facts, ctx):
+        fact = self._fact(facts, FILE)
+        if fact.kind == ABSENT:
+            src = "import" if self.imported is not None else "generate"
+            return change(f"{src} ({self.attrs.shown()})", diff=f"+ {MASK} content")
+        warning = None
+        if self.imported is not None and facts.sha256(self.path) != sha256_bytes(self.imported.reveal()):
+            raise UnsafePathError(
+                "secret-mismatch",
+                f"{self.path} exists and differs from the file given to import; nso-install never replaces existing keys.",
+                "If the imported keys are the right ones, move the existing file away (keep a backup: "
+                "encrypted data depends on it) and re-run.")
+        if self.validate is not None:
+            problem = self.validate(facts.read(self.path) or b"")
+            if problem:
+                warning = f"{self.path}: {problem}; left as is (nso-install never rewrites existing secrets)."
+        drift = self.attrs.drift(facts, fact)
+        if drift:
+            return drift_change(drift, " (content kept)", warning=warning)
+        return ok("present; content kept, owner and mode as desired", warning=warning)
+
+    def apply(self, facts, ctx, outcome):
+        host = ctx.target.host(self.path)
+
+        def create(uid, gid):
+            value = self.imported if self.imported is not None else self.generate()
+            fsops.atomic_write(host, value.reveal(), self.attrs.mode, uid, gid, self.path)
+        self.attrs.create_or_fix(facts, host, self.path, create)
+
+
+@dataclass
+class KeyPair(Action):
+    """A generate-once private key (``path``) with its public part (``pub_path``)."""
+
+    path: str
+    pub_path: str
+    attrs: Attrs
+    pub_attrs: Attrs
+    generate: Callable[[Path], tuple[Secret, bytes]]  # private temp dir -> (private, public)
+    derive: Callable[[Secret], bytes]  # public part from the existing private key
+    reason: str = ""
+    kind: ClassVar[str] = "keypair"
+
+    def check(self, facts, ctx):
+        fact = self._fact(facts, FILE)
+        pub = require_kind(refuse_link(facts.path(self.pub_path)), FILE)
+        if fact.kind == ABSENT:
+            warning = None
+            if pub.kind == FILE:
+                warning = f"{self.pub_path} exists without its private key; it is replaced by the new pair's."
+            return change(f"generate key ({self.attrs.shown()}) and {self.pub_path}", diff=f"+ {MASK} content",
+                          warning=warning)
+        notes = self.attrs.drift(facts, fact)
+        if pub.kind == ABSENT:
+            notes.append(f"derive missing {self.pub_path} from the existing key")
+        else:
+            notes += [f"{self.pub_path}: {d}" for d in self.pub_attrs.drift(facts, pub)]
+        if notes:
+            return drift_change(notes, " (key content kept)")
+        return ok("present; key kept, owner and mode as desired")
+
+    def apply(self, facts, ctx, outcome):
+        host = ctx.target.host(self.path)
+        pub_host = ctx.target.host(self.pub_path)
+        fact = facts.path(self.path)
+        if fact.kind == ABSENT:
+            uid, gid = self.attrs.resolve(facts, self.path)
+            puid, pgid = self.pub_attrs.resolve(facts, self.pub_path)
+            work = host.parent / f"{fsops.TMP_MARK}keygen.{os.urandom(4).hex()}"
+            os.mkdir(work, 0o700)
+            try:
+                private, public = self.generate(work)
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+            fsops.atomic_write(host, private.reveal(), self.attrs.mode, uid, gid, self.path)
+            fsops.atomic_write(pub_host, public, self.pub_attrs.mode, puid, pgid, self.pub_path)
+            return None
+        if self.attrs.drift(facts, fact):
+            self.attrs.apply(facts, host, self.path)
+        pub = facts.path(self.pub_path)
+        if pub.kind == ABSENT:
+            puid, pgid = self.pub_attrs.resolve(facts, self.pub_path)
+            public = self.derive(Secret(facts.read(self.path) or b""))
+            fsops.atomic_write(pub_host, public, self.pub_attrs.mode, puid, pgid, self.pub_path)
+        elif self.pub_attrs.drift(facts, pub):
+            self.pub_attrs.apply(facts, pub_host, self.pub_path)
+
+
+def ssh_host_key(ssh_dir: str, attrs: Attrs, pub_attrs: Attrs, fips: bool = False) -> KeyPair:
+    name = SSH_ECDSA if fips else SSH_ED25519
+    comment = f"nso@{host_name()}"
+    return KeyPair(f"{ssh_dir}/{name}", f"{ssh_dir}/{name}.pub", attrs, pub_attrs,
+                   lambda work: generate_ssh_key(work, fips, comment),
+                   lambda private: derive_ssh_public(private, comment),
+                   f"SSH host key of NSO's SSH server ({'ECDSA P-256, FIPS' if fips else 'Ed25519'}; generated once)")
+
+
+def tls_key_cert(cert_dir: str, attrs: Attrs, cert_attrs: Attrs) -> KeyPair:
+    name = host_name()
+    return KeyPair(f"{cert_dir}/host.key", f"{cert_dir}/host.cert", attrs, cert_attrs,
+                   lambda work: generate_tls(name), lambda private: derive_tls_cert(private, name),
+                   "Web UI/RESTCONF TLS key and self-signed certificate (generated once; replace with a real one)")

@@ -1,0 +1,236 @@
+"""Privileged binaries: setuid helpers and file capabilities, granted or withdrawn.
+
+What NSO's installer does with ``--run-as-user`` (facts sheet sections 6, 7, 17.6-17.8):
+
+* ``epam`` (PAM helper) setuid root;
+* ``lib/ncs/erts/bin/ncs`` and ``ncs.smp``: ``cap_net_bind_service``;
+* ``lib/ncs/bin/ip``: ``cap_net_admin``; ``lib/ncs/bin/arping``: ``cap_net_raw``;
+* execution of all of these restricted to the run-as user.
+
+Our modes: ``4750 root:<user's group>`` for setuid helpers and ``0750 root:<user's group>``
+for capability binaries, so root owns everything it might execute and only the NSO account
+(the sole member of its own group) can execute them.  ``--setuid-cmdwrapper`` (opt-in) does
+the same for ``cmdwrapper``/``cmdptywrapper``.
+
+Every privileged binary always has a desired state, so a changed spec withdraws what an
+earlier one granted: without ``--run-as-user`` (or without ``--setuid-cmdwrapper`` for the
+wrappers) it is the plain ``0755 root:root`` with no capabilities.
+
+Capabilities are read from the file's ``security.capability`` attribute (through
+:class:`Facts`) and set with ``setcap`` / removed with ``setcap -r`` through plumbum.
+``epam`` and the wrappers live in version-specific directories (<= 6.5: ``lib/core/pam``,
+``lib/core/confd``; 6.6+: ``lib/pam-*``, ``lib/confd-*``); the actions find them by glob
+under the unpacked tree each time they are checked, so a plan made before the tree exists
+(``--check`` on an empty target) still shows the right action.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import ClassVar
+
+from ..capabilities import Caps, format_caps, parse_text
+from ..errors import ApplyError, UnsafePathError
+from ..facts import ABSENT, FILE, Facts
+from ..systools import system_tool
+from ..versions import at_least
+from .base import Action, Attrs, change, ok, refuse_link, require_kind
+
+# relative to INSTALL_DIR/ncs-VSN; both layouts are tried, in this order
+EPAM = ("lib/ncs/lib/core/pam/priv/epam", "lib/ncs/lib/pam-*/priv/epam")
+CMDWRAPPER = ("lib/ncs/lib/core/confd/priv/cmdwrapper", "lib/ncs/lib/confd-*/priv/cmdwrapper")
+CMDPTYWRAPPER = ("lib/ncs/lib/core/confd/priv/cmdptywrapper", "lib/ncs/lib/confd-*/priv/cmdptywrapper")
+CAPABILITIES = (
+    ("lib/ncs/erts/bin/ncs", "cap_net_bind_service=ep", "NSO daemon start binary: bind ports below 1024"),
+    ("lib/ncs/erts/bin/ncs.smp", "cap_net_bind_service=ep", "NSO daemon (SMP VM): bind ports below 1024"),
+    ("lib/ncs/bin/ip", "cap_net_admin=ep", "ip(8) copy for VIP management (tailf-hcc)"),
+    ("lib/ncs/bin/arping", "cap_net_raw=ep", "arping(8) copy for gratuitous ARP (tailf-hcc)"),
+)
+SETUID_MODE = 0o4750
+CAP_MODE = 0o750
+PLAIN = Attrs(0o755)  # what every one of them is without a grant
+
+
+# --- finding files in the unpacked tree ----------------------------------------------------
+
+def glob_target(facts: Facts, base: str, pattern: str) -> list[str]:
+    """Target paths under ``base`` matching ``pattern`` (``*`` within one component), via facts."""
+    found = [base]
+    for part in PurePosixPath(pattern).parts:
+        nxt = []
+        for d in found:
+            if any(c in part for c in "*?["):
+                nxt += [f"{d}/{n}" for n in facts.listdir(d) if fnmatch.fnmatchcase(n, part)]
+            else:
+                nxt.append(f"{d}/{part}")
+        found = nxt
+    return [p for p in found if facts.path(p).kind != ABSENT]
+
+
+def display_path(vdir: str, patterns: tuple[str, ...], version: str, names: list[str] | None = None) -> str:
+    """The path shown in the plan: from the distribution's member list when there is one, else
+    from the version rule (<= 6.5 fixed path, 6.6+ glob)."""
+    names = [n.removeprefix("./") for n in names or ()]  # tar listings often name members ./x
+    for pat in patterns if names else ():
+        hits = [n for n in names if fnmatch.fnmatchcase(n, pat)]
+        if len(hits) == 1:
+            return f"{vdir}/{hits[0]}"
+    pat = patterns[1] if at_least(version, 6, 6) else patterns[0]
+    return f"{vdir}/{pat}"
+
+
+@dataclass
+class _Privileged(Action):
+    path: str  # shown path (may contain a glob for 6.6+ before unpacking)
+    vdir: str
+    patterns: tuple[str, ...]
+    attrs: Attrs
+    reason: str = ""
+    caps: Caps = field(default_factory=dict)
+    warn_setuid: bool = False  # warn when setuid would have no effect (nosuid, no_new_privs)
+    risk: str | None = None  # standing warning, repeated on every run
+
+    def _resolve(self, facts: Facts) -> str | None:
+        """The real path, None before the tree is unpacked; raises on ambiguity."""
+        if facts.path(f"{self.vdir}/VERSION").kind == ABSENT:
+            return None
+        hits: list[str] = []
+        for pat in self.patterns:
+            hits = glob_target(facts, self.vdir, pat)
+            if hits:
+                break
+        if len(hits) > 1:
+            raise UnsafePathError("ambiguous-helper", f"{self.path} matches several files: {', '.join(hits)}.",
+                                  "Remove the stale copies from the install directory.")
+        if not hits:
+            return ""
+        require_kind(refuse_link(facts.path(hits[0])), FILE, hint="Check the install directory.")
+        return hits[0]
+
+    def _warnings(self, facts: Facts) -> str | None:
+        out = []
+        if self.warn_setuid and self.attrs.mode & 0o4000:
+            m = facts.mount(self.vdir)
+            if m is not None and m.nosuid:
+                out.append(f"{self.vdir} is on a nosuid mount ({m.mountpoint}): the setuid bit on {self.path} "
+                           "has no effect there.")
+            if facts.no_new_privs:
+                out.append("this process runs with no_new_privs: setuid binaries started from it or its children "
+                           "(e.g. an NSO started from this session) gain no privileges.")
+        if self.risk:
+            out.append(self.risk)
+        return " ".join(out) or None
+
+    def _want(self) -> str:
+        return self.attrs.shown() + (f", {format_caps(self.caps)}" if self.caps else "")
+
+    def _drift(self, facts: Facts, real: str) -> list[str]:
+        drift = self.attrs.drift(facts, facts.path(real))
+        have = facts.caps(real)
+        if have != self.caps:
+            drift.append(f"capabilities {format_caps(have)} -> {format_caps(self.caps)}")
+        return drift
+
+    def check(self, facts, ctx):
+        warning = self._warnings(facts)
+        real = self._resolve(facts)
+        if real is None:
+            if self.attrs == PLAIN and not self.caps:  # how the tree unpacks them: nothing will change
+                return ok(f"{self._want()} as unpacked", warning=warning)
+            return change(f"set {self._want()} once unpacked", warning=warning)
+        if real == "":
+            return ok("not in this install (not shipped, or removed by the administrator); nothing to do",
+                      warning=warning)
+        drift = self._drift(facts, real)
+        if drift:
+            return change(f"{real}: " + "; ".join(drift), diff="\n".join(drift), warning=warning)
+        return ok(f"{real}: {self._want()}", warning=warning)
+
+    def apply(self, facts, ctx, outcome):
+        real = self._resolve(facts)
+        if not real:
+            raise ApplyError("missing-file", f"{self.path} does not exist.",
+                             "The distribution is not unpacked yet; this is a bug in the plan order.")
+        host = ctx.target.host(real)
+        if self.attrs.drift(facts, facts.path(real)):
+            self.attrs.apply(facts, host, real)  # chown first, then chmod (chown clears setuid and caps)
+        if Facts(ctx.target).caps(real) != self.caps:
+            set_caps(host, self.caps, real)
+        return None
+
+
+@dataclass
+class Setuid(_Privileged):
+    """A setuid-root helper (epam, cmdwrapper) executable only by one group, or (no grant)
+    the same file without the setuid bit."""
+
+    kind: ClassVar[str] = "setuid"
+
+
+@dataclass
+class Capability(_Privileged):
+    """A binary with file capabilities, or (no grant) without any."""
+
+    kind: ClassVar[str] = "capability"
+
+
+def set_caps(host_path, caps: Caps, shown: str) -> None:
+    """``setcap`` (``setcap -r`` for none) on ``host_path``, with the errors explained."""
+    from plumbum.commands.processes import ProcessExecutionError
+
+    setcap = system_tool("setcap")
+    if setcap is None:
+        raise ApplyError("setcap-missing", "setcap is not installed; it is needed to give NSO's binaries their "
+                         "file capabilities (--run-as-user) or to remove them.",
+                         "Install libcap2-bin (Debian/Ubuntu) or libcap (RHEL) and re-run.")
+    text = format_caps(caps)
+    argv = ["-r", str(host_path)] if not caps else [" ".join(f"{n}={''.join(sorted(f))}" for n, f in caps.items()),
+                                                   str(host_path)]
+    try:
+        setcap(*argv)
+    except ProcessExecutionError as e:
+        err = (e.stderr or e.stdout or "").strip()
+        low = err.lower()
+        if "not supported" in low:
+            raise ApplyError("no-xattrs", f"{shown}: the file system does not support extended attributes "
+                             f"(setcap: {err}).",
+                             "Install onto a file system with xattr support (ext4, xfs, btrfs; not some "
+                             "overlay/NFS setups), or leave out --run-as-user.") from None
+        if "not permitted" in low or "permission" in low:
+            raise ApplyError("setcap-denied", f"{shown}: setcap {text} was refused ({err}).",
+                             "Setting file capabilities needs root with CAP_SETFCAP.") from None
+        raise ApplyError("setcap-failed", f"{shown}: setcap {text} failed ({err}).",
+                         "Fix the cause and re-run.") from None
+
+
+CMDWRAPPER_RISK = ("--setuid-cmdwrapper: cmdwrapper/cmdptywrapper are setuid root, so the programs behind NSO "
+                   "actions and CLI commands can run as root: whoever can define actions, clispec commands "
+                   "or load packages gets root-level execution on this host.")
+
+
+def privileged_actions(vdir: str, version: str, group: str | None, setuid_cmdwrapper: bool = False,
+                       names: list[str] | None = None) -> list[Action]:
+    """The desired state of every privileged binary of the tree ``vdir``: granted to ``group``
+    (the run-as user's own group) or, with ``group`` None, plain root files without privileges."""
+    acts: list[Action] = []
+
+    def helper(patterns, granted: bool, why: str, risk: str | None = None) -> Setuid:
+        attrs = Attrs(SETUID_MODE, "root", group) if granted else PLAIN
+        reason = f"{why}; executable by group {group} only" if granted else f"{why.split(':')[0]}: no setuid bit"
+        return Setuid(display_path(vdir, patterns, version, names), vdir, patterns, attrs, reason,
+                      warn_setuid=granted, risk=risk if granted else None)
+
+    acts.append(helper(EPAM, group is not None, "PAM helper: setuid root to read /etc/shadow"))
+    for rel, caps, why in CAPABILITIES:
+        if group:
+            acts.append(Capability(f"{vdir}/{rel}", vdir, (rel,), Attrs(CAP_MODE, "root", group),
+                                   f"{why}; executable by group {group} only", caps=parse_text(caps)))
+        else:
+            acts.append(Capability(f"{vdir}/{rel}", vdir, (rel,), PLAIN, f"{why.split(':')[0]}: no capabilities"))
+    wrappers = group is not None and setuid_cmdwrapper
+    for pats, what in ((CMDWRAPPER, "actions"), (CMDPTYWRAPPER, "CLI commands")):
+        acts.append(helper(pats, wrappers, f"{PurePosixPath(pats[0]).name} (--setuid-cmdwrapper): programs behind "
+                           f"{what} may run as root", CMDWRAPPER_RISK))
+    return acts

@@ -1,0 +1,110 @@
+"""Rendering ncs.conf (``templates/ncs-conf/ncs.conf.xml.j2``) and what goes with it.
+
+:func:`render_ncs_conf` renders and validates the result against ncs.conf(5);
+:func:`client_environment` gives the ``NCS_IPC_*`` variables clients need for the IPC
+settings chosen (for ncs.systemd.conf, /etc/profile.d and ncsrc).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..errors import NsoInstallError
+from ..secret import MASK
+from ..target import check_shell_safe
+from ..templates import render_text
+from .validate import NAMESPACE, validate_ncs_conf
+from .values import effective_values
+from .variables import ConfContext, _paths
+
+TEMPLATE = "ncs-conf/ncs.conf.xml.j2"
+
+_EMPTY_LINE = re.compile(r"^[ \t]+\n", re.MULTILINE)
+
+
+def render_ncs_conf(ctx: ConfContext, values: dict | None = None) -> str:
+    """The ncs.conf text for ``ctx`` with ``values``; raises ``bad-value`` or ``invalid-ncs-conf``."""
+    v = effective_values(ctx, values or {})
+    p = _paths(ctx, v["paths"]["style"])
+    vt = ctx.version_tuple
+    text = render_text(TEMPLATE, ctx=ctx, v=v, p=p, has_local_ipc=vt >= (6, 4), has_fips_mode=vt >= (6, 5),
+                       namespace=NAMESPACE)
+    text = _EMPTY_LINE.sub("", text)  # lines left blank by elements omitted (value None)
+    problems = validate_ncs_conf(text)
+    if problems:
+        raise NsoInstallError(
+            "invalid-ncs-conf",
+            f"the {ctx.profile} ncs.conf for a {ctx.install_kind} install of NSO {ctx.version} is not valid:\n  "
+            + "\n  ".join(problems),
+            "Check the values given with --values/--set; if they are fine, this is a bug in nso-install's templates.")
+    return text
+
+
+def client_environment(ctx: ConfContext, values: dict | None = None) -> dict[str, str]:
+    """``NCS_IPC_*`` environment that clients (ncs_cli, ncs --reload, MAAPI...) need to reach NSO.
+
+    Paths are absolute (the install's directories): environment files do not expand
+    ``${NCS_CONFIG_DIR}``.
+    """
+    v = effective_values(ctx, values or {})
+    ipc = v["ipc"]
+    env: dict[str, str] = {}
+    if ipc["transport"] == "unix":
+        env["NCS_IPC_PATH"] = ipc["path"]
+    else:
+        env["NCS_IPC_ADDR"] = ipc["address"]
+        env["NCS_IPC_PORT"] = str(ipc["port"])
+    if ipc["access_check"]:
+        access = ipc["access_file"]
+        if ctx.install_kind == "system":
+            for var, real in (("${NCS_CONFIG_DIR}", ctx.config_dir), ("${NCS_RUN_DIR}", ctx.run_dir),
+                              ("${NCS_LOG_DIR}", ctx.log_dir), ("${NCS_DIR}", f"{ctx.install_dir}/current")):
+                access = access.replace(var, real)
+            access = re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", access)
+        env["NCS_IPC_ACCESS_FILE"] = access
+    return env
+
+
+# --- what an install writes ----------------------------------------------------------------
+
+IPC_RUNTIME_DIR = "/run/ncs"  # production system installs: the Unix socket lives here, not in /tmp
+KEY_ELEMENTS = re.compile(rb"(<(key|key1|key2|key3)>)[^<]*(</\2>)")
+PASSWORD_ELEMENTS = re.compile(rb"(<password(?:\s[^>]*)?>)[^<]*(</password>)")
+
+
+def redact_conf(text: bytes) -> bytes:
+    """ncs.conf as shown in diffs: inline encryption keys masked."""
+    return KEY_ELEMENTS.sub(rb"\1" + MASK.encode() + rb"\3", text)
+
+
+def redact_aaa(text: bytes) -> bytes:
+    """aaa_init.xml as shown in diffs: password hashes an administrator added are masked."""
+    return PASSWORD_ELEMENTS.sub(rb"\1" + MASK.encode() + rb"\2", text)
+
+
+@dataclass(frozen=True)
+class RenderedConf:
+    text: bytes
+    values: dict  # effective template values
+    client_env: list[tuple[str, str]]  # NCS_IPC_* for clients (profile scripts, ncsrc, service)
+    socket_dir: str | None  # directory of the Unix IPC socket that nso-install manages
+
+    @property
+    def inline_keys(self) -> bool:
+        return self.values["crypto"]["mechanism"] == "inline"
+
+
+def render_for_install(ctx: ConfContext, values: dict) -> RenderedConf:
+    """ncs.conf as an install writes it, with the IPC settings its other files need."""
+    socket_dir = None
+    if ctx.install_kind == "system" and ctx.profile == "production" and "path" not in values.get("ipc", {}):
+        # NSO's default socket dir /tmp/nso can be pre-created by any local user (socket
+        # hijack); production installs put the socket in a root-made directory under /run.
+        if effective_values(ctx, values)["ipc"]["transport"] == "unix":
+            values = {**values, "ipc": {**values.get("ipc", {}), "path": f"{IPC_RUNTIME_DIR}/nso-ipc"}}
+            socket_dir = IPC_RUNTIME_DIR
+    client_env = sorted(client_environment(ctx, values).items())
+    for name, value in client_env:  # written into profile scripts, ncsrc, ncs.systemd.conf
+        check_shell_safe(f"{name} (from the ncs.conf ipc settings)", value)
+    return RenderedConf(render_ncs_conf(ctx, values).encode(), effective_values(ctx, values), client_env, socket_dir)

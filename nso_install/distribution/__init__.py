@@ -1,0 +1,91 @@
+"""Readers for NSO distributions: a directory, a tarball, an ``installer.bin`` or a ``signed.bin``.
+
+Every reader streams: members are read one at a time and file data is copied in chunks, so
+memory does not grow with the size of the distribution (only with the number of member
+names, which the safety checks must remember).  Nothing trusts the archive:
+
+* :meth:`Distribution.validate` is a full pass over the headers that writes nothing and
+  refuses the whole distribution (``DistributionError``, reference ``hostile-member``) on
+  an absolute name, a ``..`` component, an empty/``.``/NUL name, a duplicate, a member
+  under a symlink or under a file, a symlink whose target is absolute or leaves the tree
+  (lexically or through other symlinks of the tree), a hard link to anything but an
+  earlier regular file of the tree, a device node, FIFO, socket or unknown member type,
+  and setuid/setgid/sticky bits.
+* :meth:`Distribution.extract` runs the same checks again on every member before writing
+  it (the archive may have changed since ``validate``), creates everything relative to
+  directory file descriptors opened with ``O_NOFOLLOW`` and every file with
+  ``O_CREAT|O_EXCL|O_NOFOLLOW``, never keeps the archive's owners, and empties the
+  destination again when anything fails.
+
+Archives must hold a single top-level directory (``nso-VSN/``), which is stripped.  The
+version comes from the distribution's ``VERSION`` file and is cross-checked with the
+``nso-VSN`` name of the file, directory or top-level directory when there is one.
+
+Self-extracting scripts (``installer.bin``, ``signed.bin``) are recognised by a ``#!``
+first line and a ``__NSO_PAYLOAD_BELOW__`` marker line, after which the payload starts (the
+format :mod:`nso_install.sample` writes; the layout of Cisco's real scripts is not public).
+A ``signed.bin`` payload is a tar holding the ``installer.bin``, its ``.signature`` and
+``tailf.cer``; the signature is verified with the certificate's public key before the
+inner installer is read, in place, through offset windows on the one file.  Note that this
+checks integrity against the certificate shipped alongside, not a chain to Cisco's CA.
+
+The package, one concern per module:
+
+* :mod:`.readers` -- the distribution classes and :func:`open_distribution`;
+* :mod:`.tarstream` -- offset windows, payload marker, magic bytes, tar streaming;
+* :mod:`.checks` -- the per-member and whole-tree safety checks and their limits;
+* :mod:`.writer` -- extraction into a directory through directory fds;
+* :mod:`.signature` -- signed.bin verification, private copy, trusted signer;
+* :mod:`.common` -- the types and messages the others share.
+"""
+
+from __future__ import annotations
+
+# The public API, and every name other modules and tests import from ``nso_install.distribution``.
+# The limits are re-exported for reading only: code reads them from the module that
+# defines them, so a test that changes one must patch it there (``.checks``, ``.tarstream``).
+from .checks import (
+    MAX_DEPTH,
+    MAX_LINK_HOPS,
+    MAX_MEMBERS,
+    MAX_NAME,
+    MAX_NAME_CHARS,
+    MAX_TOTAL_BYTES,
+    VERSION_RE,
+)
+from .common import CHUNK, DistSummary, Member, Progress
+from .readers import (
+    VERSION_MAX,
+    DirectoryDistribution,
+    Distribution,
+    InstallerBinDistribution,
+    SignedBinDistribution,
+    TarballDistribution,
+    open_distribution,
+)
+from .tarstream import HEADER_BUDGET, HEADER_LIMIT, MARKER, MAX_TRAILER_BYTES
+
+__all__ = [
+    "CHUNK",
+    "HEADER_BUDGET",
+    "HEADER_LIMIT",
+    "MARKER",
+    "MAX_DEPTH",
+    "MAX_LINK_HOPS",
+    "MAX_MEMBERS",
+    "MAX_NAME",
+    "MAX_NAME_CHARS",
+    "MAX_TOTAL_BYTES",
+    "MAX_TRAILER_BYTES",
+    "VERSION_MAX",
+    "VERSION_RE",
+    "DirectoryDistribution",
+    "DistSummary",
+    "Distribution",
+    "InstallerBinDistribution",
+    "Member",
+    "Progress",
+    "SignedBinDistribution",
+    "TarballDistribution",
+    "open_distribution",
+]

@@ -1,0 +1,349 @@
+"""What an install should look like: spec + what the target holds -> ordered actions (pure).
+
+System install layout as NSO's installer makes it (facts sheet sections 3-4):
+INSTALL_DIR/ncs-VSN + ``current``, CONFIG_DIR, RUN_DIR with its subdirectories, LOG_DIR,
+profile scripts, service unit, logrotate defaults.  Local install: one directory.  Owners
+and modes are the strictest that work; each choice is documented in docs/security.md.
+
+Two rules shape the plan besides the layout:
+
+* **Config follows the active version.**  A version that ``current`` will not point to after
+  this run only gets its ``ncs-VSN`` tree (and the privileges of its binaries); ncs.conf,
+  the unit and the environment files are rendered for the active version.
+* **Everything granted has a desired state**, so a changed spec withdraws what the previous
+  one granted: privileged binaries of every installed version, owners of the config, run and
+  log directories, group memberships nso-install added, files the previous NSO account owns.
+
+Nothing here reads the target: :class:`TargetView` carries what the plan needs to know.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import PurePosixPath
+
+from . import fsops
+from .actions.accounts import ADMIN_GROUP, OPER_GROUP, Group, Membership, User
+from .actions.base import Action, Attrs
+from .actions.files import Absent, ConfFile, Conflicting, Directory, File, Leftovers, Reown, Symlink, SystemDirectory
+from .actions.keys import (KeyPair, SecretFile, check_crypto_keys, check_ipc_secret, generate_crypto_keys,
+                           generate_ipc_secret, ssh_host_key, tls_key_cert)
+from .actions.privileges import privileged_actions
+from .actions.tree import InstallTree
+from .conf.render import RenderedConf, redact_aaa, redact_conf, render_for_install
+from .conf.variables import ConfContext
+from .spec import InstallSpec
+from .templates import render
+
+STATE_DIR_SYSTEM = "/var/lib/nso-install"
+RUN_SUBDIRS = ("cdb", "packages", "state", "rollbacks", "scripts", "backups")
+ROTATED_LOGS = ("ncs.log", "devel.log", "audit.log", "audit-network.log", "netconf.log", "snmp.log",
+                "xpath.trace", "ncs-java-vm.log", "ncs-python-vm*.log", "*.access")
+ROOT = Attrs(0o755)
+UNIT = "/etc/systemd/system/ncs.service"
+UNIT_WANTS = "/etc/systemd/system/multi-user.target.wants/ncs.service"
+
+
+@dataclass(frozen=True)
+class TargetView:
+    """What the plan needs to know about the target, gathered by the run from its facts."""
+
+    active_version: str | None = None  # the version ``current`` points to; None: no ``current`` yet
+    installed_versions: tuple[str, ...] = ()  # VSN of every INSTALL_DIR/ncs-VSN directory
+    previous: InstallSpec | None = None  # what the target was installed with (recorded or found)
+    memberships: frozenset[tuple[str, str]] = frozenset()  # (user, group) nso-install added
+
+
+def config_version(spec: InstallSpec, version: str, view: TargetView) -> str:
+    """The NSO version the configuration is rendered for: the one active after this run."""
+    if not spec.system or spec.activate or view.active_version is None:
+        return version
+    return view.active_version
+
+
+def conf_context(spec: InstallSpec, version: str) -> ConfContext:
+    return ConfContext(install_kind=spec.kind, profile=spec.profile, version=version, fips=spec.fips_install,
+                       config_dir=spec.config_dir, run_dir=spec.run_dir, log_dir=spec.log_dir,
+                       install_dir=spec.install_dir)
+
+
+def render_conf(spec: InstallSpec, version: str) -> RenderedConf:
+    return render_for_install(conf_context(spec, version), spec.conf_values())
+
+
+def build_plan(spec: InstallSpec, dist, view: TargetView = TargetView()) -> list[Action]:
+    """The install plan.  ``dist`` needs ``version``, ``kind``, ``source`` (and ``member_names()``
+    when it can list members cheaply).  ``spec.secrets``: "all", "skip" (everything but the
+    generated secrets: image builds, so images carry no keys) or "only" (just the secrets and
+    the directories they live in: container start, after an image built with "skip")."""
+    plan = system_plan(spec, dist, view) if spec.system else local_plan(spec, dist)
+    if spec.secrets == "skip":
+        return [a for a in plan if not is_secret(a)]
+    if spec.secrets == "only":
+        wanted = [PurePosixPath(a.path) for a in plan if is_secret(a)]
+        return [a for a in plan if is_secret(a)
+                or (isinstance(a, Directory) and any(w.is_relative_to(a.path) for w in wanted))]
+    return plan
+
+
+def is_secret(action: Action) -> bool:
+    return isinstance(action, (SecretFile, KeyPair))
+
+
+# --- system install ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Owners:
+    """Owners and modes (docs/security.md): with a run-as user the account owns what NSO writes
+    (run and log dirs); root owns everything root executes and every secret, which the
+    account reads through its own group (of which it is the only member)."""
+
+    private_dir: Attrs
+    aaa: Attrs
+    keys: Attrs
+    ipc: Attrs
+    key_dir: Attrs
+    host_key: Attrs
+    systemd_conf: Attrs
+    conf: Attrs
+
+    @classmethod
+    def of(cls, spec: InstallSpec, rc: RenderedConf) -> "_Owners":
+        user = spec.run_as_user
+        # ncs.conf holds no secret unless keys are configured inline (crypto.mechanism=inline).
+        conf = (Attrs(0o640, "root", user) if user else Attrs(0o600)) if rc.inline_keys else Attrs(0o644)
+        if not user:
+            return cls(Attrs(0o750), Attrs(0o640), Attrs(0o600), Attrs(0o400), Attrs(0o700), Attrs(0o600),
+                       Attrs(0o644), conf)
+        # systemd parses the EnvironmentFile but runs nothing from it as root; the SysV script
+        # reads it as root, so then root keeps it.
+        systemd_conf = Attrs(0o644) if spec.init_system == "sysv" else Attrs(0o644, user, user)
+        return cls(Attrs(0o750, user, user), Attrs(0o640, user, user), Attrs(0o440, "root", user),
+                   Attrs(0o440, "root", ADMIN_GROUP), Attrs(0o750, "root", user), Attrs(0o440, "root", user),
+                   systemd_conf, conf)
+
+
+def system_plan(spec: InstallSpec, dist, view: TargetView) -> list[Action]:
+    v = dist.version
+    vdir = f"{spec.install_dir}/ncs-{v}"
+    user = spec.run_as_user
+    acts: list[Action] = [
+        Directory(STATE_DIR_SYSTEM, Attrs(0o700), "nso-install's record of the config files it wrote"),
+        *account_actions(spec, view),
+        Directory(spec.install_dir, ROOT, "install directory (static files, one ncs-VSN per version)"),
+        # ncs-setup is left out when unpacking (the Absent action below removes it from a tree
+        # unpacked by someone else), so --check and the run agree on a fresh target.
+        InstallTree(vdir, dist, reason=f"NSO {v} static files",
+                    owned_elsewhere=() if spec.keep_ncs_setup else ("bin/ncs-setup",)),
+        *ncsrc_files(vdir, v, "root", "root", render_conf(spec, v).client_env),
+    ]
+    if not spec.keep_ncs_setup:
+        acts.append(Absent(f"{vdir}/bin/ncs-setup", "ncs-setup does not work in a system install (--keep-ncs-setup keeps it)"))
+    names = _member_names(dist)
+    for version in sorted({v, *view.installed_versions}):
+        acts += privileged_actions(f"{spec.install_dir}/ncs-{version}", version, user, spec.setuid_cmdwrapper,
+                                   names if version == v else None)
+    acts += [
+        Symlink(f"{spec.install_dir}/current", f"ncs-{v}", "the active NSO version", switch=spec.activate),
+        Directory(f"{spec.install_dir}/packages", ROOT, "store of version-prefixed packages"),
+    ]
+    # Config follows the active version: a version that stays inactive changes nothing here.
+    acts += config_actions(spec, config_version(spec, v, view), view)
+    managed = frozenset(a.path for a in acts if a.fs and not isinstance(a, Reown))
+    return with_parents([replace(a, skip=managed) if isinstance(a, Reown) else a for a in acts])
+
+
+def config_actions(spec: InstallSpec, version: str, view: TargetView) -> list[Action]:
+    """Everything outside INSTALL_DIR/ncs-VSN, rendered for ``version`` (the active one)."""
+    user = spec.run_as_user
+    rc = render_conf(spec, version)
+    own = _Owners.of(spec, rc)
+    ctx = dict(version=version, install_dir=spec.install_dir, config_dir=spec.config_dir, run_dir=spec.run_dir,
+               log_dir=spec.log_dir, run_as_user=user, run_as_group=user, client_env=rc.client_env)
+    socket_dir = socket_dir_actions(rc, user)
+    ctx["socket_dir"] = (dict(path=rc.socket_dir, mode=f"{socket_dir[0].attrs.mode:04o}",
+                              owner=socket_dir[0].attrs.owner, group=socket_dir[0].attrs.group)
+                         if socket_dir else None)
+    cfg, run = spec.config_dir, spec.run_dir
+    acts: list[Action] = [
+        File(f"{spec.install_dir}/installdirs", render("files/installdirs.j2", **ctx), Attrs(0o644),
+             "where this install keeps config, run and log files"),
+        Directory(cfg, ROOT, "configuration directory"),
+        ConfFile(f"{cfg}/ncs.conf", rc.text, own.conf, f"ncs.conf ({spec.profile} profile, NSO {version})",
+                 redact=redact_conf),
+        SecretFile(f"{cfg}/ncs.crypto_keys", own.keys, lambda: generate_crypto_keys(version),
+                   "encryption keys for encrypted strings in CDB "
+                   + ("(imported from --crypto-keys)" if spec.crypto_keys is not None else "(generated once)"),
+                   validate=lambda data: check_crypto_keys(data, version), imported=spec.crypto_keys),
+        SecretFile(f"{cfg}/ipc_access", own.ipc, generate_ipc_secret,
+                   "shared secret for the IPC access check (generated once)", validate=check_ipc_secret),
+        Directory(f"{cfg}/ssh", own.key_dir, "SSH host keys of NSO's SSH server"),
+        ssh_host_key(f"{cfg}/ssh", own.host_key, Attrs(0o644), fips=spec.fips_install),
+        Directory(f"{cfg}/ssl", ROOT, "TLS material"),
+        Directory(f"{cfg}/ssl/cert", own.key_dir, "Web UI/RESTCONF certificate and key"),
+        tls_key_cert(f"{cfg}/ssl/cert", own.host_key, Attrs(0o644)),
+        Directory(run, own.private_dir, "run-time state (CDB, packages, rollbacks)"),
+        *[Directory(f"{run}/{d}", own.private_dir, f"run directory: {d}") for d in RUN_SUBDIRS],
+        ConfFile(f"{run}/cdb/aaa_init.xml", render("files/aaa_init.xml.j2"), own.aaa,
+                 "initial AAA: no local users, NACM groups ncsadmin and ncsoper", redact=redact_aaa),
+        Directory(spec.log_dir, own.private_dir, "log files"),
+        *socket_dir,
+        ConfFile("/etc/profile.d/ncs.sh", render("files/profile.sh.j2", **ctx), Attrs(0o644),
+                 "environment for login shells (sh)"),
+        ConfFile("/etc/profile.d/ncs.csh", render("files/profile.csh.j2", **ctx), Attrs(0o644),
+                 "environment for login shells (csh)"),
+        ConfFile("/etc/logrotate.d/ncs", render("files/logrotate.j2", logs=ROTATED_LOGS, **ctx), Attrs(0o644),
+                 "log rotation (ncserr.log is left to NSO)"),
+    ]
+    acts += service_actions(spec, ctx, own)
+    acts += reown_actions(spec, view, socket_dir)
+    return acts
+
+
+def service_actions(spec: InstallSpec, ctx: dict, own: _Owners) -> list[Action]:
+    if spec.init_system == "none":
+        return []
+    acts: list[Action] = [ConfFile(f"{spec.config_dir}/ncs.systemd.conf", render("files/ncs.systemd.conf.j2", **ctx),
+                                   own.systemd_conf, "environment of the ncs service")]
+    if spec.init_system == "sysv":
+        return acts + [
+            ConfFile("/etc/init.d/ncs", render("files/init.d.ncs.j2", **ctx), Attrs(0o755),
+                     "SysV init script (--init-system sysv)"),
+            Conflicting(UNIT_WANTS, "ncs.service is still enabled and would start NSO too; run systemctl disable ncs "
+                        f"(and remove {UNIT}) to use the SysV script alone.", "systemd unit left from an earlier install"),
+        ]
+    return acts + [
+        ConfFile(UNIT, render("files/ncs.service.j2", **ctx), Attrs(0o644), "systemd unit (enabled, not started)"),
+        Symlink(UNIT_WANTS, UNIT, "enable ncs.service at boot (not started)"),
+        Conflicting("/etc/init.d/ncs", "a legacy SysV script starts NSO too; disable and remove it "
+                    "(update-rc.d ncs remove or chkconfig --del ncs) now that ncs.service is enabled, or "
+                    "re-run with --init-system sysv to keep SysV.", "legacy init script"),
+    ]
+
+
+def account_actions(spec: InstallSpec, view: TargetView) -> list[Action]:
+    """Groups and user for the run-as user (docs/security.md), and the withdrawal of the
+    memberships nso-install added for an earlier spec."""
+    user = spec.run_as_user
+    wanted = {(user, ADMIN_GROUP)} if user else set()
+    acts: list[Action] = [Membership(u, g, present=False, reason="added by nso-install for an earlier spec; "
+                                     "withdrawn with it")
+                          for u, g in sorted(view.memberships - wanted)]
+    if user:
+        acts += [
+            Group(ADMIN_GROUP, "NACM group with full access (aaa_init.xml); may read the IPC access secret"),
+            Group(OPER_GROUP, "NACM group with read-only access (aaa_init.xml)"),
+            Group(user, f"primary group of {user}; the only group allowed to execute NSO's privileged binaries",
+                  private_to=user),
+            User(user, group=user, home=spec.run_dir, groups=(ADMIN_GROUP,),
+                 reason="the unprivileged account NSO runs as (no login shell, no home created)"),
+        ]
+    return acts
+
+
+def reown_actions(spec: InstallSpec, view: TargetView, socket_dir: list[Action]) -> list[Action]:
+    """Files the previous NSO account owns in the config, run and log directories go to the
+    new one (root without a run-as user): nothing it could write stays behind for an NSO
+    that no longer runs as it."""
+    before = view.previous.run_as_user if view.previous is not None else None
+    if not before or before == spec.run_as_user:
+        return []
+    to = spec.run_as_user or "root"
+    dirs = [spec.config_dir, spec.run_dir, spec.log_dir, *(a.path for a in socket_dir[:1])]
+    return [Reown(d, before, to, to, f"files NSO wrote as {before} now belong to {to}") for d in dirs]
+
+
+def socket_dir_actions(rc: RenderedConf, user: str | None) -> list[Action]:
+    """The Unix IPC socket's directory: who may traverse it decides who may connect."""
+    if not rc.socket_dir:
+        return []
+    attrs = Attrs(0o750, user, ADMIN_GROUP) if user else Attrs(0o755)
+    line = f"d {rc.socket_dir} {attrs.mode:04o} {attrs.owner} {attrs.group} -\n"
+    return [
+        Directory(rc.socket_dir, attrs, "directory of NSO's IPC socket (clients must be able to traverse it)"),
+        ConfFile("/etc/tmpfiles.d/ncs.conf", f"# NSO IPC socket directory; written by nso-install.\n{line}".encode(),
+                 Attrs(0o644), "re-create the IPC socket directory at boot (/run is emptied)"),
+    ]
+
+
+def ncsrc_files(ncs_dir: str, version: str, owner: str | None, group: str | None,
+                extra_env: list[tuple[str, str]] = ()) -> list[Action]:
+    ctx = dict(ncs_dir=ncs_dir, version=version, extra_env=list(extra_env))
+    attrs = Attrs(0o644, owner, group)
+    return [
+        File(f"{ncs_dir}/ncsrc", render("files/ncsrc.j2", **ctx), attrs, "environment script (sh)"),
+        File(f"{ncs_dir}/ncsrc.tcsh", render("files/ncsrc.tcsh.j2", **ctx), attrs, "environment script (tcsh)"),
+    ]
+
+
+def _member_names(dist) -> list[str] | None:
+    fn = getattr(dist, "member_names", None)
+    return list(fn()) if callable(fn) else None
+
+
+# --- local install -------------------------------------------------------------------------
+
+def local_plan(spec: InstallSpec, dist) -> list[Action]:
+    d = spec.local_dir
+    v = dist.version
+    mine = Attrs(0o644, None, None)  # a local install belongs to whoever runs it
+    private = Attrs(0o600, None, None)
+    rc = render_conf(spec, v)
+    acts: list[Action] = [
+        InstallTree(d, dist, owner=None, group=None, reason=f"NSO {v} local install",
+                    owned_elsewhere=("etc/ncs/ncs.conf",)),
+        Directory(f"{d}/.nso-install", Attrs(0o700, None, None), "nso-install's record of the config files it wrote"),
+        *ncsrc_files(d, v, None, None, rc.client_env),
+        ConfFile(f"{d}/etc/ncs/ncs.conf", rc.text, private if rc.inline_keys else mine,
+                 f"default ncs.conf ({spec.profile} profile)", redact=redact_conf),
+        SecretFile(f"{d}/etc/ncs/ipc_access", private, generate_ipc_secret,
+                   "shared secret for the IPC access check", validate=check_ipc_secret),
+        Directory(f"{d}/etc/ncs/ssh", Attrs(0o700, None, None), "SSH host key of NSO's SSH server"),
+        ssh_host_key(f"{d}/etc/ncs/ssh", private, mine, fips=spec.fips_install),
+    ]
+    if not rc.inline_keys:  # external keys command reads ${NCS_DIR}/etc/ncs/ncs.crypto_keys
+        acts.append(SecretFile(f"{d}/etc/ncs/ncs.crypto_keys", private, lambda: generate_crypto_keys(v),
+                               "encryption keys (generated once)", validate=lambda data: check_crypto_keys(data, v)))
+    return with_parents(acts)
+
+
+# --- parent directories and leftovers -------------------------------------------------------
+
+def _ancestors(paths: list[str], managed: set[str], trees: set[str]) -> list[Action]:
+    """Directories that must exist above the managed paths; created if missing, never altered."""
+    out, seen = [], set()
+    for p in paths:
+        for parent in reversed(PurePosixPath(p).parents):
+            s = str(parent)
+            if s == "/" or s in managed or s in seen:
+                continue
+            if any(parent.is_relative_to(t) for t in trees):
+                continue  # comes with the unpacked distribution
+            seen.add(s)
+            out.append(SystemDirectory(s))
+    return out
+
+
+def with_parents(actions: list[Action]) -> list[Action]:
+    """Insert (before the first action that needs it) every missing system parent directory."""
+    managed = {a.path for a in actions if isinstance(a, (Directory, InstallTree))}
+    trees = {a.path for a in actions if isinstance(a, InstallTree)}
+    result, seen = [], set()
+    for a in actions:
+        for d in (_ancestors([a.path], managed, trees) if a.fs else []):
+            if d.path not in seen:
+                seen.add(d.path)
+                result.append(d)
+        result.append(a)
+    return result + leftovers_action(actions)
+
+
+def leftovers_action(actions: list[Action]) -> list[Action]:
+    """One action that removes what an interrupted run left beside the files we write."""
+    trees = [PurePosixPath(a.path) for a in actions if isinstance(a, InstallTree)]
+    dirs = list(dict.fromkeys(str(PurePosixPath(a.path).parent) for a in actions
+                              if a.fs and not isinstance(a, (Directory, InstallTree, Reown))))
+    skip = tuple(f"{fsops.TMP_MARK}{t.name}." for t in trees)  # InstallTree cleans its own
+    return [Leftovers(os.path.commonpath(dirs), tuple(dirs), skip)] if dirs else []
+

@@ -1,0 +1,239 @@
+"""One install run, start to end: the only orchestrator.
+
+open the distribution -> take the lock -> read the state -> resolve the spec (given +
+recorded) -> gather what the plan needs -> plan -> check or apply -> record the state and
+the spec -> host follow-ups -> notes -> history.  Everything the operator should read ends
+up in the report's notes, and the same notes go to ``history.jsonl``.
+
+:func:`render_conf` answers "what would ``install`` write to ncs.conf" through the same
+spec resolution and the same plan, so the two can never disagree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+from .actions.base import Context, Effects
+from .actions.files import ConfFile
+from .engine import Report, apply, evaluate
+from .errors import UsageError
+from .facts import DIR, FILE, LINK, Facts
+from .plan import TargetView, build_plan, config_version
+from .spec import InstallSpec, Resolution, SpecInput, resolve, state_path
+from .state import State, locked
+from .target import Target
+
+
+@dataclass
+class RunOptions:
+    """How to run (never remembered): where, check or apply, how to read the distribution."""
+
+    root: Path | None = None
+    check: bool = False
+    lock_timeout: float = 0.0
+    skip_verification: bool = False
+    trusted_certs: Sequence[bytes] = ()
+    # progress(label) -> a callable (done, total) with a finish() method, for the unpack
+    progress: Callable[[str], Callable[[int, int], None]] | None = None
+
+
+@dataclass
+class RunResult:
+    report: Report
+    resolution: Resolution
+    header: str
+    spec_changed: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def spec(self) -> InstallSpec:
+        return self.resolution.spec
+
+
+def install(given: SpecInput, distribution: Path, opts: RunOptions) -> RunResult:
+    from .distribution import open_distribution
+
+    target = Target.at(opts.root)
+    if not opts.check and not target.staged and given.kind == "system" and os.geteuid() != 0:
+        raise UsageError("needs-root", "a system install writes to /opt, /etc and /var and must run as root.",
+                         "Run it as root (sudo), use --check to preview, or --root DIR to stage into a directory.")
+    dist = open_distribution(distribution, skip_verification=opts.skip_verification, trusted_certs=opts.trusted_certs)
+    spath = state_path(given.kind or "", given.local_dir)
+    # Usage errors (options, values, paths) before anything is created for the lock: the
+    # same resolution and plan, read without the lock; they are made again under it.
+    _resolve_and_plan(target, given, dist, State(target, spath))
+    _check_imported_keys(given, dist.version)
+
+    with contextlib.ExitStack() as held:
+        if not opts.check:
+            if target.staged:
+                os.makedirs(target.root, exist_ok=True)
+            # Lock a directory that always exists and never moves, so every run on this target
+            # takes the same lock and nothing is created outside the plan: the (staging) root
+            # for a system install, the parent of a local install's directory.
+            lock_dir = target.root if given.kind == "system" else target.host(os.path.dirname(given.local_dir))
+            held.enter_context(locked(lock_dir, create=given.kind != "system", timeout=opts.lock_timeout))
+        state = State(target, spath)  # read under the lock: another run may just have written it
+        resolution, view, plan = _resolve_and_plan(target, given, dist, state)
+        spec = resolution.spec
+        bar = opts.progress(f"unpacking NSO {dist.version}") if opts.progress and not opts.check else None
+        ctx = Context(target, state.conffiles, force_conf=spec.force_conf, progress=bar)
+        if opts.check:
+            report = evaluate(plan, ctx)
+        else:
+            try:
+                report = apply(plan, ctx, sink=lambda e: _record(state, e))
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    if state.conffiles:  # keep what was recorded so far; nothing recorded: no state file
+                        state.save()
+                raise
+            finally:
+                if bar is not None:
+                    bar.finish()
+            spec_changed = state.spec != spec.record()
+            state.record_spec(spec.record())
+            state.save()
+        kind = "system" if spec.system else "local"
+        where = f" (staging root {target.root})" if target.staged else ""
+        header = f"nso-install: {kind} install of NSO {dist.version} from {dist.kind} {dist.source.name}{where}"
+        result = RunResult(report, resolution, header)
+        if not opts.check:
+            result.spec_changed = spec_changed
+            if spec.system:
+                from .services import after_apply
+
+                after_apply(report, target, spec.install_dir)
+        report.notes.extend(dist.notes)
+        report.notes.extend(_notes(spec, dist.version, view))
+        if not opts.check and (report.changes or result.spec_changed):
+            state.append_history({"spec": spec.record(), "spec_changes": [s.as_dict() for s in resolution.changes],
+                                  "changed": [{"id": r.action.id, "detail": r.outcome.detail}
+                                              for r in report.records if r.changed],
+                                  "notes": report.notes})
+    return result
+
+
+def _resolve_and_plan(target: Target, given: SpecInput, dist, state: State):
+    facts = Facts(target)
+    resolution = resolve(given, state.spec, None if state.spec else _found(facts, given))
+    view = _view(facts, resolution.spec, resolution, state)
+    return resolution, view, build_plan(resolution.spec, dist, view)
+
+
+def _record(state: State, effects: Effects) -> None:
+    state.conffiles.update(effects.conffiles)
+    if effects.memberships_added or effects.memberships_removed:
+        state.set_memberships((state.memberships | effects.memberships_added) - effects.memberships_removed)
+
+
+def _check_imported_keys(given: SpecInput, version: str) -> None:
+    if given.crypto_keys is None:
+        return
+    from .actions.keys import check_crypto_keys
+
+    problem = check_crypto_keys(given.crypto_keys.reveal(), version)
+    if problem:
+        raise UsageError("bad-crypto-keys", f"--crypto-keys {given.crypto_keys_file}: {problem} (for NSO {version}).",
+                         "Give a keys file with AESCFB128_KEY (32 hex digits) and AES256CFB128_KEY "
+                         "(64 hex digits), one NAME=HEX per line.")
+
+
+def _found(facts: Facts, given: SpecInput) -> dict | None:
+    """Settings observed on a target without a recorded spec (an older nso-install, NSO's own
+    installer): a run directory owned by an account means NSO runs as that account, and
+    dropping it must then be asked for like any other withdrawal."""
+    if given.kind != "system":
+        return None
+    run_dir = given.options.get("run_dir") or "/var/opt/ncs"
+    try:
+        fact = facts.path(run_dir)
+    except Exception:  # noqa: BLE001 - an unusable path is reported by the spec's checks
+        return None
+    if fact.kind == DIR and fact.uid not in (0, None):
+        name = facts.accounts.user_name(fact.uid)
+        if not name.isdigit():
+            return {"run_as_user": name}
+    return None
+
+
+def _version_of(facts: Facts, vdir: str, name: str) -> str:
+    text = (facts.read(f"{vdir}/VERSION") or b"").decode(errors="replace").strip()
+    return text or name.removeprefix("ncs-")
+
+
+def _view(facts: Facts, spec: InstallSpec, resolution: Resolution, state: State) -> TargetView:
+    if not spec.system:
+        return TargetView(previous=resolution.previous)
+    idir = spec.install_dir
+    current = facts.path(f"{idir}/current")
+    active = None
+    if current.kind == LINK and current.link:
+        name = os.path.basename(current.link.rstrip("/"))
+        vdir = f"{idir}/{name}"
+        active = _version_of(facts, vdir, name) if facts.path(vdir).kind == DIR else name.removeprefix("ncs-")
+    installed = []
+    for name in facts.listdir(idir):
+        if name.startswith("ncs-") and facts.path(f"{idir}/{name}").kind == DIR \
+                and facts.path(f"{idir}/{name}/VERSION").kind == FILE:
+            installed.append(_version_of(facts, f"{idir}/{name}", name))
+    return TargetView(active, tuple(installed), resolution.previous, frozenset(state.memberships))
+
+
+def _notes(spec: InstallSpec, version: str, view: TargetView) -> list[str]:
+    notes = []
+    if spec.system and config_version(spec, version, view) != version:
+        notes.append(f"NSO {version} is installed beside the active {view.active_version}; configuration, unit and "
+                     f"environment files stay rendered for {view.active_version}. To switch, re-run this command "
+                     "with --activate, then restart NSO with package reload (NCS_RELOAD_PACKAGES=true in "
+                     "ncs.systemd.conf for one start).")
+    if spec.secrets == "skip":
+        tree = f"{spec.install_dir}/current" if spec.system else spec.local_dir
+        notes.append("--skip-secrets: no keys, host keys or IPC secret were generated. Where NSO starts, run this "
+                     f"command again with {tree} as the distribution and --secrets-only instead of --skip-secrets, "
+                     "or provide the config directory from a volume.")
+    if spec.fips_install:
+        notes.append("--fips-install: fips-mode is on in ncs.conf and host keys are ECDSA; NSO's own installer also "
+                     "sets NCS_OPENSSL_* in ncsrc and swaps crypto.so for the FIPS build, which nso-install does "
+                     "not do yet (their values are not documented).")
+    return notes
+
+
+# --- render-conf ---------------------------------------------------------------------------
+
+@dataclass
+class _VersionOnly:
+    """A distribution stand-in for planning without one (render-conf by version)."""
+
+    version: str
+    kind: str = "version"
+    source: Path = Path("-")
+
+
+def render_conf(given: SpecInput, distribution: Path | None, nso_version: str | None,
+                root: Path | None = None) -> bytes:
+    """The ncs.conf ``install`` would write for this spec and target, byte for byte."""
+    target = Target.at(root)
+    facts = Facts(target)
+    state = State(target, state_path(given.kind or "", given.local_dir))
+    resolution = resolve(given, state.spec, None if state.spec else _found(facts, given))
+    spec = resolution.spec
+    view = _view(facts, spec, resolution, state)
+    if distribution is not None:
+        from .distribution import open_distribution
+
+        dist = open_distribution(distribution)
+    elif nso_version or (spec.system and view.active_version):
+        dist = _VersionOnly(nso_version or view.active_version)
+    else:
+        raise UsageError("no-version", "render-conf needs the NSO version to render for.",
+                         "Give the DISTRIBUTION, --nso-version VSN, or --root of an installed target.")
+    path = f"{spec.config_dir}/ncs.conf" if spec.system else f"{spec.local_dir}/etc/ncs/ncs.conf"
+    for action in build_plan(spec, dist, view):
+        if isinstance(action, ConfFile) and action.path == path:
+            return action.content
+    raise AssertionError(f"the plan has no {path}")

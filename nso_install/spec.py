@@ -1,0 +1,402 @@
+"""The install spec: every option of an install in one immutable object, and where it came from.
+
+Built and validated here and nowhere else (:func:`resolve`): the command line (or any other
+caller) only says what it was given (:class:`SpecInput`).  Every cross-option rule lives in
+this module.
+
+**Remembered.**  After a successful run the effective spec is recorded in the state file (no
+secret values).  On the next run an option that is not given takes its recorded value, not
+the built-in default, like debconf remembering answers; ``--reset-options`` starts from the
+defaults again.  Each setting carries its source (flag, values file, ``--set``, recorded,
+default) and the run shows what changed against the recorded spec.
+
+**Withdrawing hardening needs words.**  Dropping the run-as user, going from the production
+to the development profile, leaving FIPS, or turning the IPC access check off must be asked
+for explicitly (``--no-run-as-user``, ``--profile development``, ``--no-fips-install``,
+``--set ipc.access_check=false``); a reset or a changed values file alone is refused.  What
+the old setting granted is then withdrawn by the plan (:mod:`nso_install.plan`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
+from typing import Any, Sequence
+
+from .errors import UsageError, require_one_of
+from .secret import Secret
+from .target import check_shell_safe, normalize
+
+SPEC_FORMAT = 1
+KINDS = ("system", "local")
+INIT_SYSTEMS = ("systemd", "sysv", "none")
+PROFILES = ("production", "development")
+SECRETS_MODES = ("all", "skip", "only")
+DIR_FIELDS = ("install_dir", "config_dir", "run_dir", "log_dir")
+DEFAULT_DIRS = {"install_dir": "/opt/ncs", "config_dir": "/etc/ncs", "run_dir": "/var/opt/ncs",
+                "log_dir": "/var/log/ncs"}
+
+# Sources, as shown to the operator.
+FLAG, RECORDED, DEFAULT, FOUND = "flag", "recorded", "default", "found on the target"
+
+
+@dataclass(frozen=True)
+class Option:
+    """One remembered setting: its spec field, how it is shown, and its flags."""
+
+    field: str
+    label: str
+    flag: str  # the option that sets it
+    off_flag: str | None = None  # the option that explicitly withdraws it (hardening settings)
+
+
+# The remembered settings, in the order they are shown.  ncs.conf values come after them.
+OPTIONS = (
+    Option("install_dir", "install-dir", "--install-dir"),
+    Option("config_dir", "config-dir", "--config-dir"),
+    Option("run_dir", "run-dir", "--run-dir"),
+    Option("log_dir", "log-dir", "--log-dir"),
+    Option("run_as_user", "run-as-user", "--run-as-user", off_flag="--no-run-as-user"),
+    Option("setuid_cmdwrapper", "setuid-cmdwrapper", "--setuid-cmdwrapper", off_flag="--no-setuid-cmdwrapper"),
+    Option("keep_ncs_setup", "keep-ncs-setup", "--keep-ncs-setup", off_flag="--no-keep-ncs-setup"),
+    Option("init_system", "init-system", "--init-system"),
+    Option("fips_install", "fips-install", "--fips-install", off_flag="--no-fips-install"),
+    Option("profile", "profile", "--profile"),
+)
+OPTION_BY_FIELD = {o.field: o for o in OPTIONS}
+
+
+@dataclass(frozen=True)
+class InstallSpec:
+    """Everything one install run does.  Paths are target paths (as NSO sees them)."""
+
+    kind: str = "system"
+    local_dir: str | None = None
+    install_dir: str = DEFAULT_DIRS["install_dir"]
+    config_dir: str = DEFAULT_DIRS["config_dir"]
+    run_dir: str = DEFAULT_DIRS["run_dir"]
+    log_dir: str = DEFAULT_DIRS["log_dir"]
+    run_as_user: str | None = None
+    setuid_cmdwrapper: bool = False
+    keep_ncs_setup: bool = False
+    init_system: str = "systemd"
+    fips_install: bool = False
+    profile: str = "production"
+    # ncs.conf variables the operator set (flat: name -> value); profile defaults are not here.
+    values: tuple[tuple[str, Any], ...] = ()
+    # This run only (never recorded):
+    activate: bool = False
+    secrets: str = "all"  # all | skip (image builds) | only (container start)
+    force_conf: bool = False
+    crypto_keys: Secret | None = None  # --crypto-keys FILE, already read
+    secret_values: tuple[tuple[str, Secret], ...] = ()  # secret ncs.conf variables, never recorded
+
+    @property
+    def system(self) -> bool:
+        return self.kind == "system"
+
+    @property
+    def state_path(self) -> str:
+        return state_path(self.kind, self.local_dir)
+
+    def conf_values(self) -> dict:
+        """Nested ncs.conf values (secrets included) for :mod:`nso_install.conf`."""
+        from .conf.values import nest
+
+        return nest({**dict(self.values), **{k: v.reveal().decode() for k, v in self.secret_values}})
+
+    def record(self) -> dict:
+        """What is remembered for the next run (no secret values, no per-run options)."""
+        return {"format": SPEC_FORMAT, "kind": self.kind,
+                **{o.field: getattr(self, o.field) for o in OPTIONS},
+                "values": dict(self.values),
+                "secret_names": [k for k, _ in self.secret_values]}
+
+
+def state_path(kind: str, local_dir: str | None) -> str:
+    return "/var/lib/nso-install/state.json" if kind == "system" else f"{local_dir}/.nso-install/state.json"
+
+
+@dataclass
+class SpecInput:
+    """What the caller was given this run; ``None`` / absent means "not given"."""
+
+    kind: str | None = None
+    local_dir: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)  # Option.field -> value given on the command line
+    values_files: Sequence[Path] = ()
+    sets: Sequence[str] = ()  # NAME=VALUE
+    set_files: Sequence[str] = ()  # NAME=PATH: a secret value read from a file
+    unsets: Sequence[str] = ()  # NAME: back to the profile's default
+    reset: bool = False  # --reset-options: start from the defaults, not the recorded spec
+    activate: bool = False
+    secrets: str = "all"
+    force_conf: bool = False
+    crypto_keys: Secret | None = None
+    crypto_keys_file: str | None = None  # for messages
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting of the effective spec, for the plan's header and the JSON."""
+
+    name: str  # label ("run-as-user") or ncs.conf variable ("cli.ssh.enabled")
+    value: Any
+    source: str
+    previous: Any = None
+    changed: bool = False
+
+    def as_dict(self) -> dict:
+        d = {"name": self.name, "value": self.value, "source": self.source}
+        if self.changed:
+            d["previous"] = self.previous
+        return d
+
+
+@dataclass(frozen=True)
+class Resolution:
+    spec: InstallSpec
+    settings: tuple[Setting, ...]
+    previous: InstallSpec | None  # the spec the target was last installed with (recorded or found)
+
+    @property
+    def changes(self) -> list[Setting]:
+        return [s for s in self.settings if s.changed]
+
+    def as_dict(self) -> dict:
+        return {"settings": [s.as_dict() for s in self.settings], "changed": [s.name for s in self.changes]}
+
+
+# --- building ------------------------------------------------------------------------------
+
+def _default_profile(kind: str) -> str:
+    return "production" if kind == "system" else "development"
+
+
+def from_record(record: dict | None) -> InstallSpec | None:
+    """The spec a state file recorded, or None when there is none or it cannot be used."""
+    if not isinstance(record, dict) or record.get("format") != SPEC_FORMAT or record.get("kind") not in KINDS:
+        return None
+    kw: dict[str, Any] = {"kind": record["kind"]}
+    for o in OPTIONS:
+        if o.field in record:
+            kw[o.field] = record[o.field]
+    values = record.get("values", {})
+    if isinstance(values, dict):
+        kw["values"] = tuple(sorted(values.items()))
+    try:
+        return InstallSpec(**kw)
+    except TypeError:
+        return None
+
+
+def resolve(given: SpecInput, recorded: dict | None = None, found: dict[str, Any] | None = None) -> Resolution:
+    """The effective spec: given > recorded (unless ``reset``) > default, validated.
+
+    ``found``: settings observed on a target that has no recorded spec (an install by an
+    older nso-install or by NSO's own installer), e.g. ``{"run_as_user": "nso"}`` from the
+    run directory's owner; they count as the previous spec for the withdrawal rules."""
+    from .conf.values import read_values, secret_variables
+
+    kind = _check_kind(given)
+    previous = from_record(recorded)
+    if previous is not None and previous.kind != kind:
+        previous = None  # a local install's record never describes a system install
+    base = previous if previous is not None and not given.reset else None
+    default = InstallSpec(kind=kind, local_dir=given.local_dir, profile=_default_profile(kind))
+
+    kw: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for o in OPTIONS:
+        if o.field in given.options:
+            kw[o.field], sources[o.field] = given.options[o.field], FLAG
+        elif base is not None:
+            kw[o.field], sources[o.field] = getattr(base, o.field), RECORDED
+        else:
+            kw[o.field], sources[o.field] = getattr(default, o.field), DEFAULT
+
+    if kw["run_as_user"] is None and kw["setuid_cmdwrapper"] and sources["setuid_cmdwrapper"] == RECORDED:
+        # a grant that only exists with a run-as user goes with it
+        kw["setuid_cmdwrapper"], sources["setuid_cmdwrapper"] = False, "withdrawn with run-as-user"
+
+    # ncs.conf values: recorded overrides, then values files, then --set; --unset drops one.
+    values: dict[str, Any] = dict(base.values) if base is not None else {}
+    vsources: dict[str, str] = {k: RECORDED for k in values}
+    loaded = read_values(given.values_files, given.sets, given.set_files)
+    for name, (value, source) in loaded.items():
+        values[name], vsources[name] = value, source
+    for name in given.unsets:
+        _known_variable(name, "--unset")
+        values.pop(name, None)
+        vsources[name] = "--unset"
+    secret_names = secret_variables()
+    secret_values = tuple(sorted((k, Secret(str(values.pop(k)))) for k in list(values)
+                                 if k in secret_names and values.get(k) is not None))
+    for k in secret_names:
+        values.pop(k, None)
+
+    spec = InstallSpec(kind=kind, local_dir=given.local_dir, values=tuple(sorted(values.items())),
+                       activate=given.activate, secrets=given.secrets, force_conf=given.force_conf,
+                       crypto_keys=given.crypto_keys, secret_values=secret_values, **kw)
+    spec = _validated(spec, given)
+
+    if previous is None and found:
+        previous = replace(default, **found)
+    settings = _settings(spec, previous, sources, vsources, given.reset)
+    _check_withdrawals(spec, previous, sources, vsources, given)
+    _check_secret_values_given(spec, None if given.reset else recorded, given.unsets)
+    return Resolution(spec, tuple(settings), previous)
+
+
+def _check_kind(given: SpecInput) -> str:
+    if given.kind not in KINDS:
+        raise UsageError("no-install-kind", "neither --system-install nor a local install directory was given.",
+                         "Pass --system-install, or --local-install DIR.")
+    if given.kind == "local" and not given.local_dir:
+        raise UsageError("no-install-kind", "a local install needs its directory.", "Pass --local-install DIR.")
+    return given.kind
+
+
+def _known_variable(name: str, where: str) -> None:
+    from .conf.values import unknown_variable
+    from .conf.variables import VARIABLES
+
+    if name not in VARIABLES:
+        raise unknown_variable(name, where)
+
+
+def _validated(spec: InstallSpec, given: SpecInput) -> InstallSpec:
+    """Every rule that combines options, with the message naming the options."""
+    local = spec.kind == "local"
+    if local:
+        for name in DIR_FIELDS:
+            if name in given.options:
+                raise UsageError("system-only-option", f"--{name.replace('_', '-')} applies to system installs only.",
+                                 "Drop it for a local install (everything goes into the one directory).")
+        for name, flag in (("run_as_user", "--run-as-user"), ("init_system", "--init-system")):
+            if given.options.get(name) is not None and name in given.options:
+                raise UsageError("system-only-option", f"{flag} applies to system installs only.",
+                                 "Drop it, or use --system-install.")
+        if spec.crypto_keys is not None:
+            raise UsageError("system-only-option", "--crypto-keys applies to system installs only.",
+                             "A local install keeps its keys in ncs.conf.")
+        if spec.activate:
+            raise UsageError("system-only-option", "--activate applies to system installs only.",
+                             "A local install has one version in its directory; drop --activate.")
+    require_one_of(spec.profile, PROFILES, "bad-profile", "profile", "Use --profile production or --profile development.")
+    require_one_of(spec.init_system, INIT_SYSTEMS, "bad-init-system", "--init-system", "Use systemd, sysv or none.")
+    require_one_of(spec.secrets, SECRETS_MODES, "bad-secrets-mode", "secrets mode", "Use all, skip or only.")
+    if spec.run_as_user is not None:
+        from .actions.accounts import validate_name
+
+        if spec.run_as_user == "root":
+            raise UsageError("run-as-user-is-root", "--run-as-user root is the default (NSO runs as root).",
+                             "Leave the option out, or name an unprivileged account.")
+        validate_name(spec.run_as_user, "user")
+    if spec.setuid_cmdwrapper and not spec.run_as_user:
+        raise UsageError("setuid-needs-run-as-user",
+                         "--setuid-cmdwrapper only matters with --run-as-user (NSO running as root already "
+                         "runs action programs as root).", "Add --run-as-user USER, or drop the option.")
+    if spec.crypto_keys is not None and spec.secrets == "skip":
+        raise UsageError("conflicting-options", "--crypto-keys and --skip-secrets exclude each other.",
+                         "Import the keys where the secrets are created (with --secrets-only).")
+    paths = {}
+    for name in (*DIR_FIELDS, "local_dir"):
+        value = getattr(spec, name)
+        if value is None or (local and name != "local_dir") or (not local and name == "local_dir"):
+            continue
+        flag = "--local-install" if name == "local_dir" else f"--{name.replace('_', '-')}"
+        try:
+            p = normalize(value)
+        except UsageError as e:  # say which option the path came from
+            raise UsageError(e.reference, f"{flag}: {e.message}", e.hint) from None
+        if p == PurePosixPath("/"):
+            raise UsageError("root-dir", f"{flag} cannot be '/'.", "Give a dedicated directory.")
+        check_shell_safe(flag, str(p))
+        paths[name] = p
+    _check_overlaps(paths)
+    return replace(spec, **{k: str(v) for k, v in paths.items()})
+
+
+def _check_overlaps(paths: dict[str, PurePosixPath]) -> None:
+    """Install, config, run and log directories must be apart: nested directories would give
+    one owner's files to another (the NSO account owns the run and log directories)."""
+    items = [(n, p) for n, p in paths.items() if n in DIR_FIELDS]
+    for i, (a, pa) in enumerate(items):
+        for b, pb in items[i + 1:]:
+            if pa == pb or pa.is_relative_to(pb) or pb.is_relative_to(pa):
+                if pb.is_relative_to(pa) and pa != pb:  # name the inner one first
+                    (a, pa), (b, pb) = (b, pb), (a, pa)
+                how = "is the same directory as" if pa == pb else "is inside"
+                raise UsageError("overlapping-directories",
+                                 f"--{a.replace('_', '-')} {pa} {how} --{b.replace('_', '-')} {pb}.",
+                                 "Give the install, config, run and log directories separate places, none inside "
+                                 "another (NSO's defaults: /opt/ncs, /etc/ncs, /var/opt/ncs, /var/log/ncs).")
+
+
+def _settings(spec: InstallSpec, previous: InstallSpec | None, sources: dict[str, str],
+              vsources: dict[str, str], reset: bool) -> list[Setting]:
+    out = []
+    for o in OPTIONS:
+        if spec.kind == "local" and (o.field in DIR_FIELDS or o.field in ("run_as_user", "setuid_cmdwrapper",
+                                                                           "init_system", "keep_ncs_setup")):
+            continue
+        value = getattr(spec, o.field)
+        before = getattr(previous, o.field) if previous is not None else None
+        changed = previous is not None and before != value
+        source = sources[o.field] + (" (--reset-options)" if reset and sources[o.field] == DEFAULT else "")
+        out.append(Setting(o.label, value, source, before, changed))
+    now, then = dict(spec.values), dict(previous.values) if previous is not None else {}
+    for name in sorted(set(now) | set(then) | {k for k, _ in spec.secret_values}):
+        if any(k == name for k, _ in spec.secret_values):
+            out.append(Setting(name, "<secret>", vsources.get(name, "given")))
+            continue
+        value = now.get(name, "(profile default)")
+        before = then.get(name, "(profile default)")
+        source = vsources.get(name, DEFAULT + (" (--reset-options)" if reset else ""))
+        out.append(Setting(name, value, source, before, previous is not None and before != value))
+    return out
+
+
+# --- withdrawing hardening -------------------------------------------------------------------
+
+def _explicit(source: str) -> bool:
+    return source not in (RECORDED, DEFAULT)
+
+
+def _check_withdrawals(spec: InstallSpec, previous: InstallSpec | None, sources: dict[str, str],
+                       vsources: dict[str, str], given: SpecInput) -> None:
+    if previous is None:
+        return
+    why = None
+    if previous.run_as_user and not spec.run_as_user and not _explicit(sources["run_as_user"]):
+        why = (f"would stop running NSO as {previous.run_as_user} (NSO would run as root)", "--no-run-as-user")
+    elif previous.profile == "production" and spec.profile == "development" and not _explicit(sources["profile"]):
+        why = ("would switch ncs.conf from the production to the development profile", "--profile development")
+    elif previous.fips_install and not spec.fips_install and not _explicit(sources["fips_install"]):
+        why = ("would leave FIPS mode", "--no-fips-install")
+    else:
+        before, now = dict(previous.values).get("ipc.access_check"), dict(spec.values).get("ipc.access_check")
+        if before is True and now is not True and not _explicit(vsources.get("ipc.access_check", DEFAULT)):
+            why = ("would turn the IPC access check off", "--set ipc.access_check=false")
+    if why:
+        cause = "--reset-options" if given.reset else "the options given"
+        raise UsageError("withdrawal-needs-confirmation",
+                         f"{cause} {why[0]}; withdrawing a hardening setting must be asked for explicitly.",
+                         f"Add {why[1]} to withdraw it (everything it granted is withdrawn too), or keep it "
+                         "by giving the setting again.")
+
+
+def _check_secret_values_given(spec: InstallSpec, recorded: dict | None, unsets: Sequence[str]) -> None:
+    """Secret ncs.conf values (inline keys) are never recorded, only their names: a re-run
+    must be given them again, or it would silently fall back to other keys (and CDB's
+    encrypted strings would no longer decrypt)."""
+    if not isinstance(recorded, dict):
+        return
+    given = {k for k, _ in spec.secret_values}
+    missing = [k for k in recorded.get("secret_names", []) if isinstance(k, str) and k not in given and k not in unsets]
+    if missing:
+        raise UsageError("secret-values-not-recorded",
+                         f"the last run was given {' and '.join(missing)}, and secret values are never recorded.",
+                         "Give them again with --values FILE or --set-file NAME=PATH (or --unset NAME to go back "
+                         "to the profile's default, which changes the keys CDB's encrypted strings need).")

@@ -1,0 +1,199 @@
+"""Shared helpers for the tests (on sys.path through pytest's ``pythonpath = tests``).
+
+* :func:`cli`, :func:`install_json` -- run ``nso-install ARGS`` in-process, as a user would;
+* :func:`snapshot`, :func:`all_bytes` -- a tree's paths, types, modes, owners, sizes, mtimes
+  and contents, for byte-identical comparisons and leak searches;
+* :func:`staged_root`, :func:`run_plan`, :func:`check_plan`, :func:`ctx_for` -- apply or check a
+  hand-made plan against a staging root (the action tests);
+* :class:`FakeDist` -- a tiny distribution with the privileged helpers, for plan tests;
+* :func:`spec`, :func:`view` -- an InstallSpec / TargetView in one call (pure planning tests);
+* :func:`conf_elements`, :func:`conf_value` -- elements of an ncs.conf text by ncs.conf(5) path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from nso_install.actions.base import Attrs, Context
+from nso_install.cli import main
+from nso_install.conf import NAMESPACE
+from nso_install.engine import apply, evaluate
+from nso_install.plan import TargetView
+from nso_install.spec import InstallSpec, SpecInput, resolve
+from nso_install.state import State
+from nso_install.target import Target
+
+ME = Attrs(0o644, None, None)  # owner left alone: whoever runs the tests
+PASSWD = "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n"
+GROUP = "root:x:0:\ndaemon:x:1:\n"
+
+
+# --- the command line ----------------------------------------------------------------------
+
+def cli(*args, ok=True):
+    """Invoke ``nso-install ARGS``; with ok=True the command must succeed."""
+    r = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    if ok:
+        assert r.exit_code == 0, r.output + r.stderr
+    return r
+
+
+def install_json(dist, root, *extra) -> dict:
+    """``nso-install install DIST --root ROOT --json EXTRA...`` (which must succeed), parsed."""
+    return json.loads(cli("install", dist, "--root", root, "--json", *extra).stdout)
+
+
+# --- trees ---------------------------------------------------------------------------------
+
+def snapshot(root: Path, skip: tuple[str, ...] = ()) -> dict[str, tuple]:
+    """Every entry under ``root`` (relative paths starting with one of ``skip`` left out)."""
+    snap = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            p = Path(dirpath, name)
+            rel = str(p.relative_to(root))
+            if rel.startswith(skip) if skip else False:
+                continue
+            st = os.lstat(p)
+            if stat.S_ISLNK(st.st_mode):
+                extra = os.readlink(p)
+            elif stat.S_ISREG(st.st_mode):
+                extra = hashlib.sha256(p.read_bytes()).hexdigest()
+            else:
+                extra = None
+            snap[rel] = (stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid,
+                         st.st_size if not stat.S_ISDIR(st.st_mode) else None, st.st_mtime_ns, extra)
+    st = os.lstat(root)
+    snap["."] = (stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, None, st.st_mtime_ns, None)
+    return snap
+
+
+def all_bytes(root: Path) -> bytes:
+    """Every regular file's content under root, concatenated (for leak searches)."""
+    out = []
+    for dirpath, _, filenames in os.walk(root):
+        for name in filenames:
+            p = Path(dirpath, name)
+            if p.is_file() and not p.is_symlink():
+                out.append(p.read_bytes())
+    return b"\n".join(out)
+
+
+# --- hand-made plans -----------------------------------------------------------------------
+
+def staged_root(tmp_path: Path, passwd: str = PASSWD, group: str = GROUP) -> Path:
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True, exist_ok=True)
+    (root / "etc/passwd").write_text(passwd)
+    (root / "etc/group").write_text(group)
+    return root
+
+
+class PlanRun:
+    """A staging root with its state file, to check and apply plans against repeatedly."""
+
+    def __init__(self, root: Path, state_path: str | None = "/state/state.json", force_conf: bool = False):
+        self.target = Target.at(root)
+        self.state = State(self.target, state_path)
+        self.force_conf = force_conf
+
+    def ctx(self) -> Context:
+        return Context(self.target, self.state.conffiles, force_conf=self.force_conf)
+
+    def check(self, plan):
+        return evaluate(plan, self.ctx())
+
+    def apply(self, plan):
+        def sink(effects):
+            self.state.conffiles.update(effects.conffiles)
+        report = apply(plan, self.ctx(), sink)
+        self.state.save()
+        return report
+
+
+def ctx_for(root: Path, force_conf: bool = False) -> Context:
+    return PlanRun(root, force_conf=force_conf).ctx()
+
+
+def run_plan(plan, root: Path, force_conf: bool = False):
+    return PlanRun(root, force_conf=force_conf).apply(plan)
+
+
+def check_plan(plan, root: Path):
+    return PlanRun(root).check(plan)
+
+
+# --- specs and distributions for planning --------------------------------------------------
+
+def spec(**kw) -> InstallSpec:
+    """An InstallSpec resolved and validated like the command line's (kind "system" unless
+    ``local_dir`` is given); ncs.conf values as ``values={"a.b": v}``."""
+    values = kw.pop("values", {})
+    local = kw.pop("local_dir", None)
+    run = {k: kw.pop(k) for k in ("activate", "secrets", "force_conf", "crypto_keys") if k in kw}
+    given = SpecInput(kind="local" if local else "system", local_dir=local, options=kw,
+                      sets=[f"{k}={'' if v is None else str(v).lower() if isinstance(v, bool) else v}"
+                            for k, v in values.items()], **run)
+    return resolve(given).spec
+
+
+def view(**kw) -> TargetView:
+    return TargetView(**kw)
+
+
+class FakeDist:
+    """A distribution with the privileged helpers at the paths of its version, as stub files."""
+
+    kind = "directory"
+
+    def __init__(self, version: str = "6.5.3"):
+        self.version = version
+        self.source = Path(f"/fake/nso-{version}")
+
+    def helpers(self) -> list[str]:
+        new = not self.version.startswith(("6.5", "6.4", "6.3", "6.2", "6.1", "6.0", "5."))
+        pam = "lib/ncs/lib/pam-1.0.1/priv" if new else "lib/ncs/lib/core/pam/priv"
+        confd = "lib/ncs/lib/confd-8.3/priv" if new else "lib/ncs/lib/core/confd/priv"
+        return ["bin/ncs", "bin/ncs-setup", "lib/ncs/erts/bin/ncs", "lib/ncs/erts/bin/ncs.smp", "lib/ncs/bin/ip",
+                "lib/ncs/bin/arping", f"{pam}/epam", f"{confd}/cmdwrapper", f"{confd}/cmdptywrapper"]
+
+    def validate(self) -> None:
+        pass
+
+    def extract(self, dest, uid=None, gid=None, progress=None) -> None:
+        dest = Path(dest)
+        (dest / "VERSION").write_text(self.version + "\n")
+        for rel in self.helpers():
+            p = dest / rel
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_text("#!/bin/sh\necho fake\n")
+            os.chmod(p, 0o755)
+        (dest / "etc/ncs").mkdir(parents=True, exist_ok=True)
+        if uid is not None and os.geteuid() == 0:
+            for d, dirs, files in os.walk(dest):
+                for n in dirs + files:
+                    os.lchown(os.path.join(d, n), uid, gid)
+
+
+# --- ncs.conf --------------------------------------------------------------------------------
+
+def conf_elements(text: str | bytes, path: str) -> list[ET.Element]:
+    """Elements at an ncs.conf(5) path such as /ncs-config/cli/ssh/enabled."""
+    root = ET.fromstring(text)
+    parts = path.strip("/").split("/")
+    assert parts[0] == "ncs-config"
+    return root.findall("/".join("{%s}%s" % (NAMESPACE, p) for p in parts[1:])) if len(parts) > 1 else [root]
+
+
+def conf_value(text: str | bytes, path: str) -> str | None:
+    """The text of the one element at ``path`` (None when absent or empty)."""
+    found = conf_elements(text, path)
+    assert len(found) <= 1, path
+    return found[0].text.strip() if found and found[0].text else None

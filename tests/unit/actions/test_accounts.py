@@ -1,0 +1,217 @@
+"""Accounts for --run-as-user (nso_install.actions.accounts): name validation, Group/User checks on recorded passwd/group
+files, creation with the shadow tools under --root (useradd --prefix), conflicts reported."""
+
+import os
+import shutil
+
+import pytest
+
+from nso_install.actions.accounts import Group, Membership, User, validate_name
+from nso_install.errors import ApplyError, NsoInstallError, UsageError
+from nso_install.facts import Facts, parse_group, parse_passwd
+from nso_install.plan import account_actions
+from nso_install.target import Target
+
+from support import ctx_for, run_plan, spec, staged_root, view
+
+needs_root_tools = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("useradd", path="/usr/sbin:/sbin:" + os.environ.get("PATH", "")),
+                                      reason="needs root and the shadow tools")
+
+# recorded from Debian 12 after `nso-install ... --run-as-user nso`
+PASSWD = """root:x:0:0:root:/root:/bin/bash
+daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin
+nso:x:999:997:Cisco NSO:/var/opt/ncs:/usr/sbin/nologin
+"""
+GROUP = """root:x:0:
+daemon:x:1:
+ncsadmin:x:999:nso
+ncsoper:x:998:
+nso:x:997:
+"""
+
+
+@pytest.mark.parametrize("name", ["nso", "_nso", "ncs-admin", "a", "nso_1", "x" * 32])
+def test_valid_names(name):
+    assert validate_name(name) == name
+
+
+@pytest.mark.parametrize("name", ["", "1nso", "123", "Nso", "nso user", "nso;rm", "-nso", "x" * 33, "nso.", "ns/o",
+                                  "nsö", "nso\n"])
+def test_invalid_names_are_refused_clearly(name):
+    with pytest.raises(UsageError) as e:
+        validate_name(name)
+    assert e.value.reference == "bad-user-name"
+    assert "portable" in e.value.message
+
+
+def test_run_as_user_option_validation():
+    with pytest.raises(UsageError) as e:
+        spec(run_as_user="Bad Name")
+    assert e.value.reference == "bad-user-name"
+    with pytest.raises(UsageError) as e:
+        spec(run_as_user="root")
+    assert e.value.reference == "run-as-user-is-root"
+    with pytest.raises(UsageError) as e:
+        spec(setuid_cmdwrapper=True)
+    assert e.value.reference == "setuid-needs-run-as-user"
+
+
+@pytest.mark.parametrize("name", ["ncsadmin", "ncsoper", "nobody"])
+def test_shared_groups_and_accounts_cannot_be_the_run_as_user(name):
+    """The run-as user's own group is "only the NSO account": it may execute setuid epam and
+    read ncs.crypto_keys/host keys.  ncsadmin/ncsoper are shared NACM groups (every operator
+    in ncsoper would get the keys) and nobody is shared by unrelated services."""
+    with pytest.raises(UsageError) as e:
+        spec(run_as_user=name)
+    assert e.value.reference == "reserved-user-name"
+    # the spec is the only way to a plan, and its check is validate_name's
+    with pytest.raises(UsageError) as e:
+        validate_name(name, "user")
+    assert e.value.reference == "reserved-user-name"
+
+
+def test_reserved_names_are_still_valid_group_names():
+    assert validate_name("ncsadmin", "group") == "ncsadmin"
+
+
+def test_parsers_on_recorded_files():
+    users = parse_passwd(PASSWD)
+    assert users["nso"].uid == 999 and users["nso"].gid == 997 and users["nso"].shell == "/usr/sbin/nologin"
+    groups = parse_group(GROUP)
+    assert groups["ncsadmin"].members == ("nso",) and groups["nso"].gid == 997
+
+
+def _check(root, action):
+    return action.check(Facts(Target.at(root)), ctx_for(root))
+
+
+def nso_accounts():
+    return account_actions(spec(run_as_user="nso"), view())
+
+
+def test_everything_ok_on_recorded_accounts(tmp_path):
+    root = staged_root(tmp_path, PASSWD, GROUP)
+    for a in nso_accounts():
+        o = _check(root, a)
+        assert o.status == "ok", (a.id, o.detail)
+        assert o.warning is None
+
+
+def test_missing_accounts_are_planned(tmp_path):
+    root = staged_root(tmp_path)
+    outs = [_check(root, a) for a in nso_accounts()]
+    assert all(o.changed for o in outs)
+    assert "ncsadmin" in outs[-1].detail and "/usr/sbin/nologin" in outs[-1].detail
+
+
+def test_check_on_empty_root_plans_and_warns_apply_refuses(tmp_path):
+    root = tmp_path / "empty"
+    root.mkdir()
+    o = _check(root, Group("ncsadmin"))
+    assert o.changed and "no /etc/passwd" in o.warning
+    with pytest.raises(ApplyError) as e:
+        Group("ncsadmin").apply(Facts(Target.at(root)), ctx_for(root), o)
+    assert e.value.reference == "no-account-files"
+
+
+def test_existing_user_with_uid_0_is_an_error(tmp_path):
+    root = staged_root(tmp_path, PASSWD.replace("nso:x:999:", "nso:x:0:"), GROUP)
+    with pytest.raises(UsageError) as e:
+        _check(root, User("nso", group="nso", home="/var/opt/ncs", groups=("ncsadmin",)))
+    assert e.value.reference == "run-as-user-is-root"
+
+
+def test_existing_user_with_login_shell_and_other_home_is_warned_not_changed(tmp_path):
+    passwd = PASSWD.replace("/var/opt/ncs:/usr/sbin/nologin", "/home/nso:/bin/bash")
+    root = staged_root(tmp_path, passwd, GROUP)
+    o = _check(root, User("nso", group="nso", home="/var/opt/ncs", groups=("ncsadmin",)))
+    assert o.status == "ok"
+    assert "/bin/bash" in o.warning and "/home/nso" in o.warning
+
+
+def test_other_members_of_the_private_group_are_refused(tmp_path):
+    """Members of the NSO account's group could run its setuid binaries and read its keys."""
+    root = staged_root(tmp_path, PASSWD, GROUP.replace("nso:x:997:", "nso:x:997:mallory"))
+    with pytest.raises(UsageError) as e:
+        _check(root, Group("nso", private_to="nso"))
+    assert e.value.reference == "shared-nso-group" and "mallory" in e.value.message
+
+
+def test_existing_user_with_primary_group_root_is_refused(tmp_path):
+    root = staged_root(tmp_path, PASSWD.replace("nso:x:999:997:", "nso:x:999:0:"), GROUP)
+    with pytest.raises(UsageError) as e:
+        _check(root, User("nso", group="nso", home="/var/opt/ncs", groups=("ncsadmin",)))
+    assert e.value.reference == "run-as-user-root-group"
+
+
+def test_missing_membership_is_a_change(tmp_path):
+    root = staged_root(tmp_path, PASSWD, GROUP.replace("ncsadmin:x:999:nso", "ncsadmin:x:999:"))
+    o = _check(root, User("nso", group="nso", home="/var/opt/ncs", groups=("ncsadmin",)))
+    assert o.changed and "ncsadmin" in o.detail
+
+
+@needs_root_tools
+def test_created_once_under_root_prefix_then_ok(tmp_path):
+    root = staged_root(tmp_path)
+    plan = nso_accounts()
+    first = run_plan(plan, root)
+    assert first.changes == 4
+    users = parse_passwd((root / "etc/passwd").read_text())
+    groups = parse_group((root / "etc/group").read_text())
+    nso = users["nso"]
+    assert nso.uid != 0 and nso.shell == "/usr/sbin/nologin" and nso.home == "/var/opt/ncs"
+    assert nso.gid == groups["nso"].gid
+    assert "nso" in groups["ncsadmin"].members and "nso" not in groups["ncsoper"].members
+    assert not (root / "var/opt/ncs").exists()  # no home directory created
+    second = run_plan(plan, root)
+    assert second.changes == 0
+
+
+@needs_root_tools
+def test_membership_added_to_existing_user(tmp_path):
+    root = staged_root(tmp_path, PASSWD, GROUP.replace("ncsadmin:x:999:nso", "ncsadmin:x:999:"))
+    rep = run_plan(nso_accounts(), root)
+    assert rep.changes == 1
+    assert "nso" in parse_group((root / "etc/group").read_text())["ncsadmin"].members
+    assert parse_passwd((root / "etc/passwd").read_text())["nso"].uid == 999  # not recreated
+
+
+@needs_root_tools
+@pytest.mark.parametrize("bad", ["group-writable-etc", "etc-is-a-link"])
+def test_unsafe_staging_root_refused_before_useradd(tmp_path, bad):
+    """useradd --prefix follows ROOT/etc by path: a redirectable staging root is refused."""
+    root = staged_root(tmp_path)
+    host_etc_copy = tmp_path / "elsewhere"
+    if bad == "group-writable-etc":
+        os.chmod(root / "etc", 0o775)
+    else:
+        (root / "etc").rename(host_etc_copy)
+        os.symlink(host_etc_copy, root / "etc")
+    before = (host_etc_copy / "passwd").read_text() if bad == "etc-is-a-link" else None
+    with pytest.raises(NsoInstallError) as e:
+        run_plan(nso_accounts(), root)
+    # a link out of the root is refused when the target's files are read, before any tool runs
+    assert e.value.reference == ("unsafe-staging-root" if bad == "group-writable-etc" else "no-account-files")
+    if before is not None:
+        assert (host_etc_copy / "passwd").read_text() == before
+
+
+@needs_root_tools
+def test_memberships_added_are_reported_and_withdrawn(tmp_path):
+    """Effects carry the memberships nso-install added (the run records them), so a later spec
+    can take exactly those back with a Membership action."""
+    root = staged_root(tmp_path)
+    user = User("nso", group="nso", home="/var/opt/ncs", groups=("ncsadmin",))
+    run_plan(nso_accounts()[:-1], root)  # the groups
+    facts = Facts(Target.at(root))
+    effects = user.apply(facts, ctx_for(root), user.check(facts, ctx_for(root)))
+    assert effects.memberships_added == {("nso", "ncsadmin")}
+    withdraw = Membership("nso", "ncsadmin")
+    assert withdraw.path == "nso@ncsadmin" and _check(root, withdraw).changed
+    facts = Facts(Target.at(root))
+    effects = withdraw.apply(facts, ctx_for(root), withdraw.check(facts, ctx_for(root)))
+    assert effects.memberships_removed == {("nso", "ncsadmin")}
+    assert "nso" not in parse_group((root / "etc/group").read_text())["ncsadmin"].members
+    assert not _check(root, withdraw).changed
+    assert parse_passwd((root / "etc/passwd").read_text())["nso"].gid == parse_group(
+        (root / "etc/group").read_text())["nso"].gid  # the primary group is not a membership to withdraw

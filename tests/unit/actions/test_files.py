@@ -1,0 +1,132 @@
+"""File-system actions on a real file system under tmp_path (the staging root): directories,
+files, dpkg-style conffiles, symlinks."""
+
+import os
+import stat
+
+import pytest
+
+from nso_install.actions import Attrs, ConfFile, Directory, File, Symlink
+from nso_install.actions.files import SystemDirectory
+from nso_install.actions import files as files_mod
+from nso_install.engine import evaluate
+from nso_install.errors import UnsafePathError
+
+from support import ME, ctx_for, run_plan
+
+
+def statuses(report):
+    return [(r.action.path, r.changed) for r in report.records]
+
+
+def test_directory_created_then_ok(tmp_path):
+    plan = [SystemDirectory("/etc"), Directory("/etc/ncs", Attrs(0o750, None, None))]
+    assert run_plan(plan, tmp_path).changes == 2
+    assert stat.S_IMODE(os.stat(tmp_path / "etc/ncs").st_mode) == 0o750
+    assert run_plan(plan, tmp_path).changes == 0
+    os.chmod(tmp_path / "etc/ncs", 0o777)
+    r = run_plan(plan, tmp_path)
+    assert statuses(r) == [("/etc", False), ("/etc/ncs", True)]
+    assert stat.S_IMODE(os.stat(tmp_path / "etc/ncs").st_mode) == 0o750
+
+
+def test_system_directory_is_never_altered(tmp_path):
+    (tmp_path / "etc").mkdir(mode=0o711)
+    os.chmod(tmp_path / "etc", 0o711)
+    assert run_plan([SystemDirectory("/etc")], tmp_path).changes == 0
+    assert stat.S_IMODE(os.stat(tmp_path / "etc").st_mode) == 0o711
+
+
+def conf(content, path="/ncs.conf"):
+    return [ConfFile(path, content, ME)]
+
+
+def test_conffile_dpkg_table(tmp_path):
+    f = tmp_path / "ncs.conf"
+    # first install: created and recorded
+    assert run_plan(conf(b"v1\n"), tmp_path).changes == 1
+    assert f.read_bytes() == b"v1\n"
+    # same rendering again: nothing to do
+    assert run_plan(conf(b"v1\n"), tmp_path).changes == 0
+    # new rendering, file untouched since we wrote it: updated in place
+    assert run_plan(conf(b"v2\n"), tmp_path).changes == 1
+    assert f.read_bytes() == b"v2\n"
+    assert not (tmp_path / "ncs.conf.new").exists()
+    # administrator edits it; a new rendering must not clobber it
+    f.write_bytes(b"admin\n")
+    r = run_plan(conf(b"v3\n"), tmp_path)
+    assert r.changes == 1 and r.records[0].outcome.conflict
+    assert f.read_bytes() == b"admin\n"
+    assert (tmp_path / "ncs.conf.new").read_bytes() == b"v3\n"
+    assert "--force-conf" in r.warnings[0]
+    # re-run with the same values: no change, still reported as kept
+    r = run_plan(conf(b"v3\n"), tmp_path)
+    assert r.changes == 0 and r.records[0].outcome.conflict
+    # --force-conf: replaced, the admin's version saved in a timestamped backup
+    r = run_plan(conf(b"v3\n"), tmp_path, force_conf=True)
+    assert r.changes == 1
+    assert f.read_bytes() == b"v3\n"
+    backups = [p for p in os.listdir(tmp_path) if p.startswith("ncs.conf.") and p.endswith(".bak")]
+    assert len(backups) == 1 and (tmp_path / backups[0]).read_bytes() == b"admin\n"
+    assert not (tmp_path / "ncs.conf.new").exists()
+    assert run_plan(conf(b"v3\n"), tmp_path).changes == 0
+
+
+def test_conffile_not_written_by_us_counts_as_edited(tmp_path):
+    (tmp_path / "ncs.conf").write_bytes(b"from NSO's own installer\n")
+    r = run_plan(conf(b"ours\n"), tmp_path)
+    assert r.records[0].outcome.conflict
+    assert (tmp_path / "ncs.conf").read_bytes() == b"from NSO's own installer\n"
+
+
+def test_conffile_check_mode_writes_nothing(tmp_path):
+    r = evaluate(conf(b"x\n"), ctx_for(tmp_path))
+    assert r.changes == 1 and os.listdir(tmp_path) == []
+
+
+# --- --force-conf backup ------------------------------------------------------------------
+
+def test_force_conf_backup_never_written_through_a_planted_symlink(tmp_path, monkeypatch):
+    """The backup of an edited conffile lands beside it, in a directory that may belong to the
+    NSO account (RUN_DIR/cdb/aaa_init.xml): a link planted at the backup name is refused."""
+    monkeypatch.setattr(files_mod.time, "strftime", lambda fmt, *a: "20250101T000000")
+    (tmp_path / "cdb").mkdir()
+    conffile = tmp_path / "cdb/aaa_init.xml"
+    conffile.write_bytes(b"edited by someone\n")
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"precious\n")
+    os.symlink(victim, tmp_path / "cdb/aaa_init.xml.20250101T000000.bak")
+    with pytest.raises(UnsafePathError):
+        run_plan([ConfFile("/cdb/aaa_init.xml", b"ours\n", ME)], tmp_path, force_conf=True)
+    assert victim.read_bytes() == b"precious\n"
+    assert conffile.read_bytes() == b"edited by someone\n"
+
+
+def test_force_conf_backup_keeps_content_mode_and_says_where(tmp_path, monkeypatch):
+    monkeypatch.setattr(files_mod.time, "strftime", lambda fmt, *a: "20250101T000000")
+    conffile = tmp_path / "ncs.conf"
+    conffile.write_bytes(b"edited\n")
+    os.chmod(conffile, 0o640)
+    r = run_plan([ConfFile("/ncs.conf", b"ours\n", ME)], tmp_path, force_conf=True)
+    backup = tmp_path / "ncs.conf.20250101T000000.bak"
+    assert backup.read_bytes() == b"edited\n" and not backup.is_symlink()
+    assert oct(os.stat(backup).st_mode & 0o7777) == oct(0o640)
+    assert conffile.read_bytes() == b"ours\n"
+    assert any("ncs.conf.20250101T000000.bak" in n for n in r.notes)
+
+
+# --- files and symlinks -------------------------------------------------------------------
+
+def test_file_symlink_refused(tmp_path):
+    os.symlink("/etc/passwd", tmp_path / "f")
+    with pytest.raises(UnsafePathError):
+        run_plan([File("/f", b"x", ME)], tmp_path)
+
+
+def test_symlink_switch_policy(tmp_path):
+    assert run_plan([Symlink("/current", "ncs-6.4", switch=False)], tmp_path).changes == 1
+    r = run_plan([Symlink("/current", "ncs-6.5", switch=False)], tmp_path)
+    assert r.changes == 0 and "--activate" in r.warnings[0]
+    assert os.readlink(tmp_path / "current") == "ncs-6.4"
+    assert run_plan([Symlink("/current", "ncs-6.5", switch=True)], tmp_path).changes == 1
+    assert os.readlink(tmp_path / "current") == "ncs-6.5"

@@ -1,0 +1,98 @@
+"""The state file and the engine's bookkeeping: what nso-install wrote stays recorded as its
+own (also when a run fails half way), and a lost, damaged or odd state file is safe."""
+
+import json
+import os
+import stat
+
+import pytest
+
+from nso_install.actions import ConfFile
+from nso_install.engine import apply
+from nso_install.errors import UnsafePathError
+from nso_install.state import State
+from nso_install.target import Target
+
+from support import ME, cli, ctx_for, run_plan
+
+
+def test_state_damaged_is_safe(tmp_path):
+    run_plan([ConfFile("/ncs.conf", b"v1\n", ME)], tmp_path)
+    (tmp_path / "state/state.json").write_text("{not json")
+    r = run_plan([ConfFile("/ncs.conf", b"v2\n", ME)], tmp_path)  # can no longer prove the file is ours: keep it
+    assert r.records[0].outcome.conflict
+    assert (tmp_path / "ncs.conf").read_bytes() == b"v1\n"
+
+
+@pytest.mark.parametrize("content", ["[]", '"text"', "42", '{"conffiles": []}', "null"])
+def test_state_valid_json_wrong_shape_is_treated_as_empty(tmp_path, content):
+    run_plan([ConfFile("/ncs.conf", b"v1\n", ME)], tmp_path)
+    (tmp_path / "state/state.json").write_text(content)
+    r = run_plan([ConfFile("/ncs.conf", b"v2\n", ME)], tmp_path)  # cannot prove it is ours: kept
+    assert r.records[0].outcome.conflict
+    assert (tmp_path / "ncs.conf").read_bytes() == b"v1\n"
+
+
+def test_lost_state_then_new_rendering_is_an_update_not_a_conflict(tmp_path):
+    """A file on disk exactly as rendered is ours: a run that finds it so records it, so the
+    next rendering updates it (before: recorded only when written, so a lost state file or a
+    run killed between the write and the state save made every later update a conflict)."""
+    run_plan([ConfFile("/ncs.conf", b"v1\n", ME)], tmp_path)
+    os.unlink(tmp_path / "state/state.json")
+    assert run_plan([ConfFile("/ncs.conf", b"v1\n", ME)], tmp_path).changes == 0
+    r = run_plan([ConfFile("/ncs.conf", b"v2\n", ME)], tmp_path)
+    assert not r.records[0].outcome.conflict
+    assert (tmp_path / "ncs.conf").read_bytes() == b"v2\n"
+    assert not (tmp_path / "ncs.conf.new").exists()
+
+
+def test_effects_reach_the_sink_before_a_later_action_fails(tmp_path):
+    """Conffiles written before a failure are handed over for recording as ours."""
+    (tmp_path / "blocker").mkdir()  # a directory where a conffile should go: the run fails there
+    plan = [ConfFile("/ncs.conf", b"v1\n", ME), ConfFile("/blocker", b"x\n", ME)]
+    recorded = {}
+    with pytest.raises(UnsafePathError):
+        apply(plan, ctx_for(tmp_path), sink=lambda effects: recorded.update(effects.conffiles))
+    assert set(recorded) == {"/ncs.conf"}
+
+
+def test_state_saved_when_a_later_action_fails(tmp_path, sample_dists):
+    """An install failing half way keeps the conffiles it wrote recorded as ours, so the next
+    run updates them instead of taking them for an administrator's edits."""
+    root = tmp_path / "r"
+    (root / "etc/profile.d/ncs.sh").mkdir(parents=True)  # written after ncs.conf: the run fails there
+    args = ["install", sample_dists["tar.gz"], "--system-install", "--root", root]
+    r = cli(*args, ok=False)
+    assert r.exit_code != 0 and "/etc/profile.d/ncs.sh" in r.stderr
+    state = json.loads((root / "var/lib/nso-install/state.json").read_text())
+    assert "/etc/ncs/ncs.conf" in state["conffiles"] and "spec" not in state  # the run did not succeed
+    (root / "etc/profile.d/ncs.sh").rmdir()
+    out = json.loads(cli(*args, "--set", "cli.ssh.enabled=true", "--json").stdout)
+    rec = next(a for a in out["actions"] if a["id"] == "conffile:/etc/ncs/ncs.conf")
+    assert rec["changed"] and not rec.get("conflict")
+    assert not (root / "etc/ncs/ncs.conf.new").exists()
+
+
+def test_run_failing_before_writing_anything_leaves_no_state_file(tmp_path):
+    (tmp_path / "blocker").mkdir()
+    with pytest.raises(UnsafePathError):
+        run_plan([ConfFile("/blocker", b"x\n", ME)], tmp_path)
+    assert sorted(os.listdir(tmp_path)) == ["blocker"]
+
+
+def test_state_file_is_private_and_written_only_when_changed(tmp_path):
+    state = State(Target.at(tmp_path), "/var/lib/nso-install/state.json")
+    assert state.conffiles == {} and state.spec is None and state.memberships == set()
+    state.conffiles["/etc/ncs/ncs.conf"] = "0" * 64
+    state.set_memberships({("nso", "ncsadmin")})
+    state.record_spec({"format": 1, "kind": "system"})
+    assert state.save()
+    assert not state.save()  # unchanged: not rewritten
+    path = tmp_path / "var/lib/nso-install/state.json"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o700
+    again = State(Target.at(tmp_path), "/var/lib/nso-install/state.json")
+    assert again.conffiles == {"/etc/ncs/ncs.conf": "0" * 64}
+    assert again.memberships == {("nso", "ncsadmin")} and again.spec == {"format": 1, "kind": "system"}
+    again.set_memberships(set())
+    assert "grants" not in again.data

@@ -1,0 +1,114 @@
+"""Writing files safely: atomic, mode before the first byte, never through a link."""
+
+import os
+import stat
+
+import pytest
+
+from nso_install import fsops
+from nso_install.errors import UnsafePathError
+
+
+def test_atomic_write_sets_mode_before_first_byte(tmp_path, monkeypatch):
+    seen = []
+    real_write = os.write
+
+    def spy(fd, data):
+        seen.append(stat.S_IMODE(os.fstat(fd).st_mode))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", spy)
+    fsops.atomic_write(tmp_path / "k", b"secret", 0o400)
+    assert seen and all(m == 0o400 for m in seen)
+    assert stat.S_IMODE(os.stat(tmp_path / "k").st_mode) == 0o400
+    assert (tmp_path / "k").read_bytes() == b"secret"
+
+
+def test_atomic_write_refuses_symlink(tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_text("keep")
+    os.symlink(victim, tmp_path / "k")
+    with pytest.raises(UnsafePathError):
+        fsops.atomic_write(tmp_path / "k", b"x", 0o600)
+    assert victim.read_text() == "keep"
+
+
+def test_crash_at_rename_keeps_old_file_and_no_temp(tmp_path, monkeypatch):
+    f = tmp_path / "ncs.conf"
+    f.write_text("old")
+
+    def boom(*a, **k):
+        raise OSError(5, "simulated crash")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError):
+        fsops.atomic_write(f, b"new", 0o644)
+    assert f.read_text() == "old"
+    assert sorted(os.listdir(tmp_path)) == ["ncs.conf"]  # no temp file left behind
+
+
+def test_atomic_symlink_switch(tmp_path):
+    fsops.atomic_symlink(tmp_path / "current", "ncs-6.4")
+    fsops.atomic_symlink(tmp_path / "current", "ncs-6.5")
+    assert os.readlink(tmp_path / "current") == "ncs-6.5"
+    assert sorted(os.listdir(tmp_path)) == ["current"]
+
+
+def test_set_attrs_refuses_a_link_swapped_in_after_the_check(tmp_path):
+    """Attribute changes act on the inode checked, never on a symlink's target."""
+    victim = tmp_path / "shadow"
+    victim.write_text("x")
+    os.chmod(victim, 0o600)
+    os.symlink(victim, tmp_path / "state")  # swapped in by the NSO account, say
+    with pytest.raises(UnsafePathError):
+        fsops.set_attrs(tmp_path / "state", 0o777, None, None)
+    assert stat.S_IMODE(os.stat(victim).st_mode) == 0o600
+
+
+def test_set_attrs_changes_the_file(tmp_path):
+    f = tmp_path / "f"
+    f.write_text("x")
+    fsops.set_attrs(f, 0o640, None, None)
+    assert stat.S_IMODE(os.stat(f).st_mode) == 0o640
+    d = tmp_path / "d"
+    d.mkdir()
+    fsops.set_attrs(d, 0o4750 & 0o777, os.getuid(), os.getgid())
+    assert stat.S_IMODE(os.stat(d).st_mode) == 0o750
+
+
+def test_writes_refuse_a_parent_swapped_for_a_link_after_planning(tmp_path):
+    """The run dir's cdb replaced by a link to /etc between plan and apply: nothing lands in /etc."""
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    cdb = tmp_path / "var/opt/ncs/cdb"
+    cdb.mkdir(parents=True)
+    planned = cdb / "aaa_init.xml"  # what Target.host returned at plan time
+    cdb.rmdir()
+    os.symlink(etc, cdb)
+    for op in (lambda: fsops.atomic_write(planned, b"x", 0o644),
+               lambda: fsops.make_dir(cdb / "sub", 0o755, None, None),
+               lambda: fsops.set_attrs(planned, 0o777, None, None),
+               lambda: fsops.atomic_symlink(planned, "x")):
+        with pytest.raises(UnsafePathError) as e:
+            op()
+        assert e.value.reference == "symlink-refused"
+    assert os.listdir(etc) == []
+
+
+def test_atomic_symlink_never_replaces_a_regular_file(tmp_path):
+    (tmp_path / "current").write_text("not a link")
+    with pytest.raises(UnsafePathError):
+        fsops.atomic_symlink(tmp_path / "current", "ncs-6.5")
+    assert (tmp_path / "current").read_text() == "not a link"
+
+
+def test_private_state_dir_modes_do_not_depend_on_umask(tmp_path):
+    old = os.umask(0o077)
+    try:
+        fsops.ensure_private_dir(tmp_path / "var/lib/nso-install")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(tmp_path / "var").st_mode) == 0o755
+    assert stat.S_IMODE(os.stat(tmp_path / "var/lib").st_mode) == 0o755
+    assert stat.S_IMODE(os.stat(tmp_path / "var/lib/nso-install").st_mode) == 0o700
+    fsops.ensure_private_dir(tmp_path / "var/lib/nso-install")  # idempotent

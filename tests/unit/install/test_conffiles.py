@@ -1,0 +1,201 @@
+"""Config files through the install command: ncs.conf and aaa_init.xml as dpkg-style
+conffiles, values, diffs (secrets masked), clients' environment, and render-conf printing
+exactly what install writes."""
+
+import json
+import os
+import stat
+
+from nso_install.sample import make_sample_distribution
+
+from support import cli, install_json, staged_root
+
+V = "6.5.3"
+
+
+def install(dist, root, *extra):
+    return install_json(dist, root, "--system-install", *extra)
+
+
+def changed(out):
+    return [a["id"] for a in out["actions"] if a["changed"]]
+
+
+def test_values_change_updates_unedited_conf_in_place(tmp_path, sample_dists):
+    root, conf = tmp_path / "r", tmp_path / "r/etc/ncs/ncs.conf"
+    install(sample_dists["tar.gz"], root)
+    before = os.stat(conf)
+    out = install(sample_dists["tar.gz"], root, "--set", "cli.ssh.enabled=true")
+    assert changed(out) == ["conffile:/etc/ncs/ncs.conf"]
+    after = os.stat(conf)
+    assert (after.st_mode, after.st_uid, after.st_gid) == (before.st_mode, before.st_uid, before.st_gid)
+    assert not (root / "etc/ncs/ncs.conf.new").exists()
+    assert install(sample_dists["tar.gz"], root, "--set", "cli.ssh.enabled=true")["changed"] == 0
+
+
+def test_admin_edit_kept_new_written_force_conf_backs_up(tmp_path, sample_dists):
+    root, conf = tmp_path / "r", tmp_path / "r/etc/ncs/ncs.conf"
+    install(sample_dists["tar.gz"], root)
+    edited = conf.read_text().replace("</ncs-config>", "<!-- admin was here -->\n</ncs-config>")
+    conf.write_text(edited)
+    out = install(sample_dists["tar.gz"], root, "--set", "cli.ssh.enabled=true")
+    assert changed(out) == ["conffile:/etc/ncs/ncs.conf"]
+    rec = next(a for a in out["actions"] if a["id"] == "conffile:/etc/ncs/ncs.conf")
+    assert rec["conflict"] and "ncs.conf.new" in rec["warning"]
+    assert conf.read_text() == edited
+    assert "admin was here" not in (root / "etc/ncs/ncs.conf.new").read_text()
+    again = install(sample_dists["tar.gz"], root, "--set", "cli.ssh.enabled=true")
+    assert again["changed"] == 0 and again["warnings"]  # still said, nothing rewritten
+    forced = install(sample_dists["tar.gz"], root, "--set", "cli.ssh.enabled=true", "--force-conf")
+    assert changed(forced) == ["conffile:/etc/ncs/ncs.conf"]
+    assert "admin was here" not in conf.read_text()
+    backups = list((root / "etc/ncs").glob("ncs.conf.*.bak"))
+    assert len(backups) == 1 and backups[0].read_text() == edited
+    assert not (root / "etc/ncs/ncs.conf.new").exists()
+
+
+def test_check_diff_shows_the_conf_diff_and_writes_nothing(tmp_path, sample_dists):
+    root = tmp_path / "r"
+    install(sample_dists["tar.gz"], root)
+    conf_before = (root / "etc/ncs/ncs.conf").read_bytes()
+    r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", root, "--check", "--diff",
+            "--set", "cli.ssh.enabled=true")
+    assert "/etc/ncs/ncs.conf (new)" in r.stdout and "+" in r.stdout
+    assert (root / "etc/ncs/ncs.conf").read_bytes() == conf_before
+
+
+def test_bad_value_is_refused_before_anything_is_written(tmp_path, sample_dists):
+    r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", tmp_path / "r",
+            "--set", "ipc.port=99999", ok=False)
+    assert r.exit_code == 2 and "ipc.port" in r.stderr and "ncs-ipc-address/port" in r.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_injection_in_values_cannot_add_elements(tmp_path, sample_dists):
+    root = tmp_path / "r"
+    r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", root, "--set",
+            "aaa.pam.service=x</service></pam><evil>1</evil><pam><service>y", ok=False)
+    if r.exit_code == 0:
+        text = (root / "etc/ncs/ncs.conf").read_text()
+        assert "<evil>" not in text and "&lt;evil&gt;" in text
+    else:
+        assert "aaa.pam.service" in r.stderr
+
+
+def test_production_unix_socket_in_root_made_dir_and_clients_told(tmp_path, sample_dists):
+    root = tmp_path / "r"
+    install(sample_dists["tar.gz"], root)
+    conf = (root / "etc/ncs/ncs.conf").read_text()
+    assert "<path>/run/ncs/nso-ipc</path>" in conf and "/tmp/nso" not in conf
+    assert stat.S_IMODE(os.stat(root / "run/ncs").st_mode) == 0o755
+    assert "NCS_IPC_PATH=/run/ncs/nso-ipc" in (root / "etc/profile.d/ncs.sh").read_text()
+    assert "NCS_IPC_PATH=/run/ncs/nso-ipc" in (root / "etc/ncs/ncs.systemd.conf").read_text()
+    assert (root / "etc/tmpfiles.d/ncs.conf").read_text().splitlines()[-1] == "d /run/ncs 0755 root root -"
+
+
+def test_tcp_ipc_exports_port_and_access_file(tmp_path, sample_dists):
+    root = tmp_path / "r"
+    install(sample_dists["tar.gz"], root, "--set", "ipc.transport=tcp")
+    profile = (root / "etc/profile.d/ncs.sh").read_text()
+    assert "NCS_IPC_PORT=4569" in profile and "NCS_IPC_ACCESS_FILE=/etc/ncs/ipc_access" in profile
+    assert "<enabled>true</enabled>\n    <filename>${NCS_CONFIG_DIR}/ipc_access" in (root / "etc/ncs/ncs.conf").read_text()
+    assert not (root / "run/ncs").exists()
+
+
+def test_inline_keys_masked_in_diff_and_conf_private(tmp_path, sample_dists):
+    k16, k32 = "ab" * 16, "cd" * 32
+    root = tmp_path / "r"
+    # secrets are refused in --set (every local user can read a command line): from files
+    r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", root,
+            "--set", "crypto.mechanism=inline", "--set", f"crypto.aescfb128_key={k16}", "--json", ok=False)
+    assert r.exit_code == 2 and json.loads(r.stdout)["error"]["reference"] == "secret-on-command-line"
+    assert "--set-file" in r.stderr
+    assert k16 not in r.output + r.stderr and not root.exists()
+    (tmp_path / "k16").write_text(k16 + "\n")
+    (tmp_path / "k32").write_text(k32 + "\n")
+    r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", root, "--diff", "-v",
+            "--set", "crypto.mechanism=inline", "--set-file", f"crypto.aescfb128_key={tmp_path / 'k16'}",
+            "--set-file", f"crypto.aes256cfb128_key={tmp_path / 'k32'}")
+    assert k16 not in r.output + r.stderr and k32 not in r.output + r.stderr
+    assert "<key><secret></key>" in r.stdout
+    assert k16 in (root / "etc/ncs/ncs.conf").read_text()
+    assert stat.S_IMODE(os.stat(root / "etc/ncs/ncs.conf").st_mode) == 0o600
+    assert k16 not in (root / "var/lib/nso-install/state.json").read_text()  # secret values are never recorded
+
+
+def test_local_install_gets_rendered_development_conf(tmp_path, sample_dists):
+    d = tmp_path / "nso"
+    cli("install", sample_dists["tar.gz"], "--local-install", d)
+    text = (d / "etc/ncs/ncs.conf").read_text()
+    assert "development profile, local install" in text
+    assert not (d / "etc/ncs/ncs.conf.new").exists()
+
+
+def test_local_install_production_profile_has_its_keys_file(tmp_path, sample_dists):
+    d = tmp_path / "nso"
+    cli("install", sample_dists["tar.gz"], "--local-install", d, "--profile", "production")
+    assert "ncs.crypto_keys" in (d / "etc/ncs/ncs.conf").read_text()
+    assert stat.S_IMODE(os.stat(d / "etc/ncs/ncs.crypto_keys").st_mode) == 0o600
+
+
+def test_diff_of_an_edited_aaa_init_masks_password_hashes(tmp_path, sample_dists):
+    """aaa_init.xml is a conffile: an administrator may add local users to it. --diff, --json and
+    -v showed their password hashes."""
+    root = tmp_path / "root"
+    args = ["install", sample_dists["tar.gz"], "--system-install", "--root", root]
+    cli(*args, "-q")
+    aaa = root / "var/opt/ncs/cdb/aaa_init.xml"
+    secret_hash = "$6$saltsalt$0123456789abcdefHASHVALUE"
+    aaa.write_text(aaa.read_text().replace("<users/>", f"<users><user><name>admin</name>"
+                                                       f"<password>{secret_hash}</password></user></users>"))
+    for extra in (["--check", "--diff"], ["--check", "--diff", "--json"], ["--diff", "-v"], ["--force-conf", "--diff"]):
+        r = cli(*args, *extra)
+        assert "HASHVALUE" not in r.stdout + r.stderr, extra
+        assert "<password><secret></password>" in r.stdout or '"<password><secret></password>' in r.stdout, extra
+
+
+# --- render-conf -------------------------------------------------------------------------------
+
+def test_render_conf_prints_without_installing(tmp_path):
+    root = tmp_path / "r"
+    r = cli("render-conf", "--nso-version", V, "--root", root, "--set", "ipc.transport=tcp")
+    assert r.stdout.startswith("<!--") and "<ncs-config" in r.stdout
+    assert "<ip>127.0.0.1</ip>" in r.stdout
+    r = cli("render-conf", "--local-install", "/home/dev/nso", "--nso-version", "6.4.8", "--root", root)
+    assert "development profile, local install" in r.stdout
+    assert not root.exists()
+
+
+def test_render_conf_without_a_version_is_a_usage_error(tmp_path):
+    r = cli("render-conf", "--root", tmp_path / "r", ok=False)
+    assert r.exit_code == 2 and "render-conf needs the NSO version" in r.stderr
+
+
+def test_render_conf_prints_exactly_what_install_writes(tmp_path, sample_dists):
+    """Same spec resolution, same plan: the options recorded on the target apply to render-conf
+    as they would to install, and a distribution or the active version gives the version."""
+    root = staged_root(tmp_path)
+    install(sample_dists["tar.gz"], root, "--run-as-user", "nso", "--set", "cli.ssh.enabled=true")
+    written = (root / "etc/ncs/ncs.conf").read_bytes()
+    assert cli("render-conf", "--root", root).stdout_bytes == written  # the active version, recorded options
+    assert cli("render-conf", sample_dists["tar.gz"], "--root", root).stdout_bytes == written
+    changed = cli("render-conf", "--root", root, "--set", "ipc.transport=tcp").stdout_bytes
+    assert changed != written
+    install(sample_dists["tar.gz"], root, "--set", "ipc.transport=tcp")
+    assert (root / "etc/ncs/ncs.conf").read_bytes() == changed
+
+
+def test_render_conf_follows_the_active_version(tmp_path):
+    d = tmp_path / "d"
+    d.mkdir()
+    old, new = make_sample_distribution(d, "6.4.2", "tar.gz"), make_sample_distribution(d, V, "tar.gz")
+    root = tmp_path / "r"
+    install(old, root)
+    install(new, root)  # not activated: the configuration stays rendered for 6.4.2
+    written = (root / "etc/ncs/ncs.conf").read_bytes()
+    assert b"NSO 6.4.2." in written
+    assert cli("render-conf", new, "--root", root).stdout_bytes == written
+    activated = cli("render-conf", new, "--root", root, "--activate").stdout_bytes
+    assert f"NSO {V}.".encode() in activated
+    install(new, root, "--activate")
+    assert (root / "etc/ncs/ncs.conf").read_bytes() == activated

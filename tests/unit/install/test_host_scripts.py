@@ -1,0 +1,70 @@
+"""Generated files that run on the host as root (the SysV init script, logrotate's
+postrotate), executed with a POSIX shell against a fake ncs."""
+
+import os
+import shutil
+import subprocess
+
+from nso_install.distribution import open_distribution
+from nso_install.plan import build_plan
+
+from support import spec
+
+SH = shutil.which("dash") or "/bin/sh"
+
+
+def _plan_files(dist_path, tmp_path, **kw):
+    """{target path: content} of a system plan whose directories are real paths under tmp_path."""
+    s = spec(install_dir=f"{tmp_path}/opt", config_dir=f"{tmp_path}/etc", run_dir=f"{tmp_path}/run",
+             log_dir=f"{tmp_path}/log", values={"ipc.path": f"{tmp_path}/ipc/nso-ipc"}, **kw)
+    plan = build_plan(s, open_distribution(dist_path))
+    return {a.path: a.content for a in plan if hasattr(a, "content")}
+
+
+def _fake_ncs(tmp_path):
+    bindir = tmp_path / "opt/current/bin"
+    bindir.mkdir(parents=True)
+    (bindir / "ncs").write_text('#!/bin/sh\necho "args: $*"\necho "ipc: ${NCS_IPC_PATH:-unset}"\n'
+                                'echo "config: ${NCS_CONFIG_DIR:-unset}"\necho "jvm: ${NCS_JAVA_VM_OPTIONS:-unset}"\n')
+    os.chmod(bindir / "ncs", 0o755)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "etc").mkdir()
+
+
+def test_sysv_script_survives_a_missing_environment_file_and_exports_the_ipc_path(tmp_path, sample_dists):
+    """'. FILE 2>/dev/null || true' ends a POSIX sh (dash) when FILE is missing; and the clients
+    started by the script (ncs --stop/--status/--reload) need NCS_IPC_PATH exported."""
+    files = _plan_files(sample_dists["tar.gz"], tmp_path, init_system="sysv")
+    script = tmp_path / "init.d.ncs"
+    script.write_bytes(files["/etc/init.d/ncs"])
+    _fake_ncs(tmp_path)
+    r = subprocess.run([SH, str(script), "start"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert f"ipc: {tmp_path}/ipc/nso-ipc" in r.stdout
+    assert f"config: {tmp_path}/etc" in r.stdout
+    # the administrator's settings are exported, and NCS_RELOAD_PACKAGES is honoured
+    (tmp_path / "etc/ncs.systemd.conf").write_bytes(
+        files[f"{tmp_path}/etc/ncs.systemd.conf"].replace(b"NCS_RELOAD_PACKAGES=false", b"NCS_RELOAD_PACKAGES=true")
+        .replace(b"NCS_JAVA_VM_OPTIONS=", b"NCS_JAVA_VM_OPTIONS=-Xmx2g"))
+    r = subprocess.run([SH, str(script), "start"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "--with-package-reload" in r.stdout and "jvm: -Xmx2g" in r.stdout
+
+
+def _postrotate(logrotate: bytes) -> str:
+    text = logrotate.decode()
+    return text.split("postrotate\n", 1)[1].split("endscript", 1)[0]
+
+
+def test_logrotate_postrotate_sources_nothing_the_nso_account_can_write(tmp_path, sample_dists):
+    """postrotate runs as root; with --run-as-user (systemd) ncs.systemd.conf belongs to the NSO
+    account, so sourcing it there gave the account root. The IPC path is written in instead."""
+    files = _plan_files(sample_dists["tar.gz"], tmp_path, run_as_user="nso")
+    script = _postrotate(files["/etc/logrotate.d/ncs"])
+    assert not [ln for ln in script.splitlines() if "ncs.systemd.conf" in ln and not ln.strip().startswith("#")]
+    _fake_ncs(tmp_path)
+    (tmp_path / "etc/ncs.systemd.conf").write_text("touch " + str(tmp_path / "pwned") + "\n")
+    r = subprocess.run([SH, "-c", script.replace(" >/dev/null 2>&1", "")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "args: --reload" in r.stdout and f"ipc: {tmp_path}/ipc/nso-ipc" in r.stdout
+    assert not (tmp_path / "pwned").exists()

@@ -1,0 +1,424 @@
+"""The install command end to end, as a user runs it, on a real file system under --root."""
+
+import fcntl
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+
+from nso_install.sample import make_sample_distribution
+
+from support import all_bytes, cli, install_json, snapshot, staged_root
+
+V = "6.5.3"
+
+
+SYSTEM_PATHS = [
+    f"opt/ncs/ncs-{V}/bin/ncs", f"opt/ncs/ncs-{V}/ncsrc", f"opt/ncs/ncs-{V}/ncsrc.tcsh", "opt/ncs/packages",
+    "opt/ncs/installdirs", "etc/ncs/ncs.conf", "etc/ncs/ncs.crypto_keys", "etc/ncs/ipc_access", "etc/ncs/ssh",
+    "etc/ncs/ssl/cert", "etc/ncs/ncs.systemd.conf", "var/opt/ncs/cdb/aaa_init.xml", "var/opt/ncs/packages",
+    "var/opt/ncs/state", "var/opt/ncs/rollbacks", "var/opt/ncs/scripts", "var/opt/ncs/backups", "var/log/ncs",
+    "etc/profile.d/ncs.sh", "etc/profile.d/ncs.csh", "etc/logrotate.d/ncs", "etc/systemd/system/ncs.service",
+]
+
+
+@pytest.mark.parametrize("fmt", ["tar.gz", "dir", "installer.bin"])
+def test_system_install_then_rerun_is_noop_and_byte_identical(tmp_path, sample_dists, fmt):
+    root = tmp_path / "root"
+    first = install_json(sample_dists[fmt], root, "--system-install")
+    assert first["result"] == "applied" and first["changed"] > 20
+    for p in SYSTEM_PATHS:
+        assert (root / p).exists(), p
+    assert os.readlink(root / "opt/ncs/current") == f"ncs-{V}"
+    assert os.readlink(root / "etc/systemd/system/multi-user.target.wants/ncs.service") == "/etc/systemd/system/ncs.service"
+    assert not (root / f"opt/ncs/ncs-{V}/bin/ncs-setup").exists()
+    before = snapshot(root)
+    second = install_json(sample_dists[fmt], root, "--system-install")
+    assert second["changed"] == 0, [a for a in second["actions"] if a["changed"]]
+    assert all(a["status"] == "ok" for a in second["actions"])
+    assert snapshot(root) == before
+
+
+def test_system_install_modes(tmp_path, sample_dists):
+    root = tmp_path / "r"
+    install_json(sample_dists["tar.gz"], root, "--system-install")
+    modes = {p: stat.S_IMODE(os.lstat(root / p).st_mode) for p in
+             ["etc/ncs/ncs.crypto_keys", "etc/ncs/ipc_access", "etc/ncs/ssh", "var/opt/ncs", "var/log/ncs",
+              "opt/ncs", f"opt/ncs/ncs-{V}", "etc/ncs/ncs.conf", "var/lib/nso-install"]}
+    assert modes == {"etc/ncs/ncs.crypto_keys": 0o600, "etc/ncs/ipc_access": 0o400, "etc/ncs/ssh": 0o700,
+                     "var/opt/ncs": 0o750, "var/log/ncs": 0o750, "opt/ncs": 0o755, f"opt/ncs/ncs-{V}": 0o755,
+                     "etc/ncs/ncs.conf": 0o644, "var/lib/nso-install": 0o700}
+
+
+def test_no_staging_root_leaks_into_installed_files(tmp_path, sample_dists):
+    root = tmp_path / "stagingroot-unique"
+    install_json(sample_dists["tar.gz"], root, "--system-install")
+    assert b"stagingroot-unique" not in all_bytes(root)
+    ncsrc = (root / f"opt/ncs/ncs-{V}/ncsrc").read_text()
+    assert f"NCS_DIR=/opt/ncs/ncs-{V}\n" in ncsrc
+
+
+def test_ncsrc_sets_ncs_dir_when_sourced(tmp_path, sample_dists):
+    d = tmp_path / "nso"
+    cli("install", sample_dists["tar.gz"], "--local-install", d)
+    out = subprocess.run(["sh", "-c", f". {d}/ncsrc && echo $NCS_DIR && command -v ncs"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert out == [str(d), f"{d}/bin/ncs"]
+
+
+@pytest.mark.parametrize("fmt", ["tar.gz", "dir"])
+def test_local_install_then_rerun(tmp_path, sample_dists, fmt):
+    d = tmp_path / "home/dev/nso"
+    r = cli("install", sample_dists[fmt], str(d))  # bare DIR means local install
+    assert "Done:" in r.stdout
+    assert (d / "bin/ncs").exists() and (d / "ncsrc").exists() and (d / "ncsrc.tcsh").exists()
+    assert (d / "VERSION").read_text().strip() == V
+    assert (d / "bin/ncs-setup").exists()  # local installs keep ncs-setup
+    before = snapshot(d)
+    r = cli("install", sample_dists[fmt], "--local-install", d, "--json")
+    assert json.loads(r.stdout)["changed"] == 0
+    assert snapshot(d) == before
+
+
+def test_check_on_empty_target_lists_everything_and_writes_nothing(tmp_path, sample_dists):
+    root = tmp_path / "root"
+    root.mkdir()
+    before = snapshot(tmp_path)
+    plan = install_json(sample_dists["tar.gz"], root, "--system-install", "--check")
+    assert plan["result"] == "check"
+    assert snapshot(tmp_path) == before
+    applied = install_json(sample_dists["tar.gz"], root, "--system-install")
+    assert [a["id"] for a in plan["actions"]] == [a["id"] for a in applied["actions"]]
+    assert plan["totals"]["would_change"] == applied["totals"]["changed"]
+    # and a check after the install reports nothing to do
+    assert install_json(sample_dists["tar.gz"], root, "--system-install", "--check")["changed"] == 0
+
+
+def test_check_text_output(tmp_path, sample_dists):
+    r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", tmp_path / "r", "--check")
+    assert "Check:" in r.stdout and "nothing was changed" in r.stdout
+    assert f"/opt/ncs/ncs-{V}" in r.stdout
+    assert not (tmp_path / "r").exists()
+
+
+def test_json_shape(tmp_path, sample_dists):
+    out = install_json(sample_dists["tar.gz"], tmp_path / "r", "--system-install")
+    assert out["version"] == 1
+    assert set(out["totals"]) == {"actions", "changed", "ok", "conflicts"}
+    assert out["totals"]["actions"] == len(out["actions"])
+    for a in out["actions"]:
+        assert {"id", "kind", "path", "status", "changed", "detail"} <= set(a)
+        assert a["id"] == f"{a['kind']}:{a['path']}"
+        assert a["detail"]
+
+
+def test_option_variants(tmp_path, sample_dists):
+    root = tmp_path / "r"
+    install_json(sample_dists["tar.gz"], root, "--system-install", "--keep-ncs-setup", "--ignore-systemd-script",
+                 "--install-dir", "/srv/nso", "--config-dir", "/srv/etc", "--run-dir", "/srv/run", "--log-dir", "/srv/log")
+    assert (root / f"srv/nso/ncs-{V}/bin/ncs-setup").exists()
+    assert (root / "etc/init.d/ncs").exists() and not (root / "etc/systemd").exists()
+    assert (root / "srv/etc/ncs.conf").exists() and (root / "srv/run/cdb/aaa_init.xml").exists()
+    assert "NCS_CONFIG_DIR=/srv/etc" in (root / "etc/profile.d/ncs.sh").read_text()
+    root2 = tmp_path / "r2"
+    install_json(sample_dists["tar.gz"], root2, "--system-install", "--ignore-init-scripts")
+    assert not (root2 / "etc/init.d").exists() and not (root2 / "etc/systemd").exists()
+
+
+def test_keep_ncs_setup_toggle_on_rerun_removes_it(tmp_path, sample_dists):
+    root = tmp_path / "r"
+    install_json(sample_dists["tar.gz"], root, "--system-install", "--keep-ncs-setup")
+    # an option not given keeps the value the last run recorded: turning it off takes the flag
+    assert install_json(sample_dists["tar.gz"], root, "--system-install")["changed"] == 0
+    assert (root / f"opt/ncs/ncs-{V}/bin/ncs-setup").exists()
+    out = install_json(sample_dists["tar.gz"], root, "--system-install", "--no-keep-ncs-setup")
+    assert [a["id"] for a in out["actions"] if a["changed"]] == [f"absent:/opt/ncs/ncs-{V}/bin/ncs-setup"]
+
+
+def test_upgrade_leaves_current_alone_unless_activate(tmp_path):
+    d = tmp_path / "d"
+    d.mkdir()
+    old = make_sample_distribution(d, "6.4.2", "tar.gz")
+    new = make_sample_distribution(d, V, "tar.gz")
+    root = tmp_path / "r"
+    install_json(old, root, "--system-install")
+    out = install_json(new, root, "--system-install")
+    assert os.readlink(root / "opt/ncs/current") == "ncs-6.4.2"
+    assert (root / f"opt/ncs/ncs-{V}/VERSION").exists()
+    assert any("--activate" in w for w in out["warnings"])
+    # config follows the active version: ncs.conf stays rendered for 6.4.2, and the run says so
+    assert "NSO 6.4.2." in (root / "etc/ncs/ncs.conf").read_text()
+    assert any("beside the active 6.4.2" in n for n in out["notes"])
+    install_json(new, root, "--system-install", "--activate")
+    assert os.readlink(root / "opt/ncs/current") == f"ncs-{V}"
+    assert f"NSO {V}." in (root / "etc/ncs/ncs.conf").read_text()
+
+
+@pytest.mark.parametrize("args, ref", [
+    (["--system-install", "--local-install", "/x"], "two-kinds"),
+    ([], "no-install-kind"),
+    (["--local-install", "/x", "--run-as-user", "nso"], "system-only-option"),
+    (["--local-install", "/x", "--config-dir", "/y"], "system-only-option"),
+    (["--system-install", "--install-dir", "relative/dir"], "relative-path"),
+    (["--system-install", "--ignore-init-scripts", "--ignore-systemd-script"], "conflicting-options"),
+    (["--system-install", "--skip-secrets", "--crypto-keys", "/etc/hostname"], "conflicting-options"),
+    (["--system-install", "--config-dir", "/opt/ncs/etc"], "overlapping-directories"),
+    (["--system-install", "--log-dir", "/"], "root-dir"),
+    (["--system-install", "--setuid-cmdwrapper"], "setuid-needs-run-as-user"),
+])
+def test_usage_errors(tmp_path, sample_dists, args, ref):
+    r = cli("install", sample_dists["tar.gz"], "--root", tmp_path / "r", "--json", *args, ok=False)
+    assert r.exit_code == 2
+    assert json.loads(r.stdout)["error"]["reference"] == ref
+    assert r.stderr.startswith("Error: ") and "Hint: " in r.stderr
+    if ref == "relative-path":
+        assert "--install-dir" in r.stderr  # names the option the path came from
+    assert not (tmp_path / "r").exists()
+
+
+def test_unsafe_ipc_path_refused_before_anything_is_written(tmp_path, sample_dists):
+    root = tmp_path / "root"
+    r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", root,
+            "--set", "ipc.path=/run/$(reboot)/sock", ok=False)
+    assert r.exit_code == 2 and "unsafe-path-characters" not in r.stdout
+    assert "NCS_IPC_PATH" in r.stderr and "Hint:" in r.stderr
+    assert not root.exists()
+    r = cli("install", sample_dists["tar.gz"], "--root", root, "--local-install", "/home/me/my nso", ok=False)
+    assert r.exit_code == 2 and "--local-install" in r.stderr and not root.exists()
+
+
+@pytest.mark.parametrize("extra", [[], ["--run-as-user", "nso"]], ids=["root", "run-as-user"])
+def test_check_and_apply_agree_on_every_action_of_a_fresh_staged_target(tmp_path, sample_dists, extra):
+    """Before: bin/ncs-setup was 'absent' in --check but removed by the run; var/ was 'create' in
+    --check but already made by the run's lock before the plan ran; the privileged binaries of
+    a root install were 'change' in --check but already plain once unpacked."""
+    root = staged_root(tmp_path)
+    args = ["install", sample_dists["tar.gz"], "--system-install", "--root", root, "--json", *extra]
+    check = json.loads(cli(*args, "--check").stdout)
+    applied = json.loads(cli(*args).stdout)
+    want = {a["id"]: a["status"] == "change" for a in check["actions"]}
+    got = {a["id"]: a["changed"] for a in applied["actions"]}
+    assert want == got
+    assert not (root / "opt/ncs/ncs-6.5.3/bin/ncs-setup").exists()
+
+
+def test_missing_distribution_is_a_clear_error(tmp_path):
+    r = cli("install", tmp_path / "nope.tar.gz", "--system-install", "--root", tmp_path / "r", ok=False)
+    assert r.exit_code == 1 and "Error:" in r.stderr and "Traceback" not in r.output
+    assert not (tmp_path / "r").exists()
+
+
+def hostile_tar(path: Path, name: str, **kw) -> Path:
+    with tarfile.open(path, "w:gz") as tf:
+        info = tarfile.TarInfo(f"nso-{V}/VERSION")
+        data = f"{V}\n".encode()
+        info.size = len(data)
+        import io
+        tf.addfile(info, io.BytesIO(data))
+        evil = tarfile.TarInfo(name)
+        for k, v in kw.items():
+            setattr(evil, k, v)
+        payload = b"pwned\n"
+        if evil.type == tarfile.REGTYPE:
+            evil.size = len(payload)
+            tf.addfile(evil, io.BytesIO(payload))
+        else:
+            tf.addfile(evil)
+    return path
+
+
+@pytest.mark.parametrize("name, kw", [
+    (f"nso-{V}/../../../escape", {}),
+    ("/tmp/abs-escape", {}),
+    (f"nso-{V}/link", {"type": tarfile.SYMTYPE, "linkname": "/etc"}),
+    (f"nso-{V}/dev", {"type": tarfile.CHRTYPE, "devmajor": 1, "devminor": 3}),
+    (f"nso-{V}/suid", {"mode": 0o4755}),
+])
+def test_hostile_archive_writes_nothing(tmp_path, name, kw):
+    root = tmp_path / "r"
+    root.mkdir()
+    dist = hostile_tar(tmp_path / f"nso-{V}.linux.x86_64.tar.gz", name, **kw)
+    r = cli("install", dist, "--system-install", "--root", root, ok=False)
+    assert r.exit_code != 0 and "Error:" in r.stderr
+    assert not (root / "opt/ncs" / f"ncs-{V}").exists()
+    assert not any(p.name.startswith(".nso-install-tmp") for p in (root / "opt/ncs").glob("*")) if (root / "opt/ncs").exists() else True
+    assert not (tmp_path / "escape").exists() and not Path("/tmp/abs-escape").exists()
+
+
+def test_second_run_waits_or_fails_on_lock(tmp_path, sample_dists):
+    root = tmp_path / "r"
+    root.mkdir()
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)  # another run holds the target's lock
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", root, ok=False)
+        assert r.exit_code == 3 and "another nso-install run" in r.stderr
+        assert os.listdir(root) == []
+    finally:
+        os.close(fd)
+    cli("install", sample_dists["tar.gz"], "--system-install", "--root", root)
+
+
+# Secrets and host keys are random per install, by design; state.json records their conffiles.
+RANDOM_PER_INSTALL = ("etc/ncs/ncs.crypto_keys", "etc/ncs/ipc_access", "etc/ncs/ssh/", "etc/ncs/ssl/cert/",
+                      "var/lib/nso-install")
+
+
+def test_killed_midway_rerun_completes(tmp_path):
+    big = make_sample_distribution(tmp_path, V, "tar.gz", padding_files=3000, padding_bytes=8192)
+    root = tmp_path / "r"
+    cmd = [sys.executable, "-m", "nso_install", "install", str(big), "--system-install", "--root", str(root)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    opt = root / "opt/ncs"
+    while time.monotonic() < deadline:  # wait until extraction is under way, then kill -9
+        if opt.is_dir() and any(p.name.startswith(".nso-install-tmp") for p in opt.iterdir()):
+            break
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (opt / f"ncs-{V}").exists(), "a half tree must never carry the final name"
+    r = subprocess.run(cmd + ["--json"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert not any(p.name.startswith(".nso-install-tmp") for p in opt.iterdir())
+    ref = tmp_path / "clean"
+    subprocess.run(cmd[:-1] + [str(ref)], check=True, capture_output=True)
+    def shape(root):  # paths, types, modes and contents (not the times of this run)
+        return {k: (v[0], v[1], v[4], v[6]) for k, v in snapshot(root).items()
+                if not k.startswith(RANDOM_PER_INSTALL) and k != "."}
+    assert shape(root) == shape(ref)
+    again = json.loads(subprocess.run(cmd + ["--json"], capture_output=True, text=True, check=True).stdout)
+    assert again["changed"] == 0
+
+
+def test_installer_bin_without_our_marker_is_read(tmp_path, sample_dists):
+    """A self-extracting script of another shape (archive appended after the last line)."""
+    tgz = sample_dists["tar.gz"].read_bytes()
+    script = b'#!/bin/sh\n# vendor-style installer\ntail -n +5 "$0" | tar xzf - -C "${1:-.}"\nexit 0\n'
+    other = tmp_path / f"nso-{V}.linux.x86_64.installer.bin"
+    other.write_bytes(script + tgz)
+    out = install_json(other, tmp_path / "r", "--system-install")
+    assert out["changed"] > 0 and (tmp_path / f"r/opt/ncs/ncs-{V}/bin/ncs").exists()
+
+
+def _run_with_tty_stderr(args):
+    import pty
+    master, slave = pty.openpty()
+    proc = subprocess.run([sys.executable, "-m", "nso_install", *map(str, args)], stdout=subprocess.PIPE,
+                          stderr=slave, stdin=subprocess.DEVNULL)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    return proc, b"".join(chunks).decode(errors="replace")
+
+
+def test_progress_bar_only_on_a_terminal_and_never_with_json(tmp_path, sample_dists):
+    proc, err = _run_with_tty_stderr(["install", sample_dists["tar.gz"], "--system-install", "--root", tmp_path / "a"])
+    # the bar is set up before the distribution is opened (run.py opens it), so it names no version
+    assert proc.returncode == 0 and "unpacking NSO 6.5.3 [" in err and "100%" in err
+    proc, err = _run_with_tty_stderr(["install", sample_dists["tar.gz"], "--system-install", "--root", tmp_path / "b",
+                                      "--json"])
+    assert proc.returncode == 0 and "unpacking" not in err
+    json.loads(proc.stdout)
+    r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", tmp_path / "c")  # not a TTY
+    assert "unpacking" not in r.stderr
+
+
+def test_check_fail_on_change_exit_codes_for_drift_detection(tmp_path, sample_dists):
+    root = tmp_path / "r"
+    args = ["install", sample_dists["tar.gz"], "--system-install", "--root", root]
+    assert cli(*args, "--check", "--fail-on-change", ok=False).exit_code == 4  # nothing installed yet
+    cli(*args)
+    assert cli(*args, "--check", "--fail-on-change").exit_code == 0  # converged
+    os.chmod(root / "etc/ncs/ncs.crypto_keys", 0o644)  # drift
+    r = cli(*args, "--check", "--fail-on-change", "--json", ok=False)
+    assert r.exit_code == 4 and json.loads(r.stdout)["changed"] == 1
+    assert stat.S_IMODE(os.stat(root / "etc/ncs/ncs.crypto_keys").st_mode) == 0o644  # check changed nothing
+    assert cli(*args, "--fail-on-change", ok=False).exit_code == 2
+
+
+def test_history_records_changing_runs_only_and_no_secret(tmp_path, sample_dists):
+    root = tmp_path / "r"
+    args = ["install", sample_dists["tar.gz"], "--system-install", "--root", root]
+    cli(*args)
+    hist = root / "var/lib/nso-install/history.jsonl"
+    assert stat.S_IMODE(os.stat(hist).st_mode) == 0o600
+    lines = hist.read_text().splitlines()
+    assert len(lines) == 1 and "tree:/opt/ncs/ncs-6.5.3" in [c["id"] for c in json.loads(lines[0])["changed"]]
+    cli(*args)  # no-op run: nothing appended
+    assert len(hist.read_text().splitlines()) == 1
+    os.chmod(root / "etc/ncs/ncs.crypto_keys", 0o644)
+    cli(*args)
+    entries = [json.loads(l) for l in hist.read_text().splitlines()]
+    assert [c["id"] for c in entries[-1]["changed"]] == ["secret:/etc/ncs/ncs.crypto_keys"]
+    for line in (root / "etc/ncs/ncs.crypto_keys").read_text().splitlines():
+        assert line.split("=", 1)[1] not in hist.read_text()
+
+
+def test_legacy_sysv_script_is_reported_never_touched(tmp_path, sample_dists):
+    root = tmp_path / "r"
+    (root / "etc/init.d").mkdir(parents=True)
+    (root / "etc/init.d/ncs").write_text("#!/bin/sh\n# from an old NSO\n")
+    out = install_json(sample_dists["tar.gz"], root, "--system-install")
+    assert any("/etc/init.d/ncs" in w and "update-rc.d" in w for w in out["warnings"])
+    assert (root / "etc/init.d/ncs").read_text() == "#!/bin/sh\n# from an old NSO\n"
+    assert install_json(sample_dists["tar.gz"], root, "--system-install")["changed"] == 0
+    clean = install_json(sample_dists["tar.gz"], tmp_path / "r2", "--system-install")
+    assert not any("init.d" in w for w in clean["warnings"])
+    assert not (tmp_path / "r2/etc/init.d").exists()  # a check creates no parent directory
+
+
+def test_sysv_mode_reports_a_still_enabled_systemd_unit(tmp_path, sample_dists):
+    root = tmp_path / "r"
+    install_json(sample_dists["tar.gz"], root, "--system-install")  # systemd first
+    out = install_json(sample_dists["tar.gz"], root, "--system-install", "--ignore-systemd-script")
+    assert (root / "etc/init.d/ncs").exists()
+    assert any("systemctl disable ncs" in w for w in out["warnings"])
+    assert (root / "etc/systemd/system/multi-user.target.wants/ncs.service").is_symlink()  # never touched
+
+
+def test_unit_leaves_shell_variables_to_the_shell(tmp_path, sample_dists):
+    root = tmp_path / "r"
+    install_json(sample_dists["tar.gz"], root, "--system-install")
+    unit = (root / "etc/systemd/system/ncs.service").read_text()
+    exec_start = next(l for l in unit.splitlines() if l.startswith("ExecStart="))
+    assert "$$NCS_RELOAD_PACKAGES" in exec_start and "$$R'" in exec_start
+    assert "$NCS" not in exec_start.replace("$$NCS", "")
+    logrotate = (root / "etc/logrotate.d/ncs").read_text()
+    files = logrotate.split("{")[0]
+    assert "/var/log/ncs/*.access" in files and "ncserr.log\n" not in files and "/var/log/ncs/*.log" not in files
+
+
+def test_leftovers_of_an_interrupted_run_are_removed_by_the_next(tmp_path, sample_dists):
+    """Half-written temp files (possibly holding key material) never survive a re-run."""
+    root = tmp_path / "r"
+    install_json(sample_dists["tar.gz"], root, "--system-install")
+    (root / "etc/ncs/.nso-install-tmp.ncs.crypto_keys.dead").write_text("AESCFB128_KEY=0123")
+    (root / "etc/ncs/ssh/.nso-install-tmp.keygen.beef").mkdir()
+    (root / "etc/ncs/ssh/.nso-install-tmp.keygen.beef/key").write_text("private")
+    (root / "opt/ncs/.nso-install-tmp.ncs-6.5.3.cafe").mkdir()  # an interrupted unpack
+    plan = install_json(sample_dists["tar.gz"], root, "--system-install", "--check")
+    assert sorted(a["id"] for a in plan["actions"] if a["status"] == "change") == \
+        ["leftovers:/", f"tree:/opt/ncs/ncs-{V}"]
+    out = install_json(sample_dists["tar.gz"], root, "--system-install")
+    assert out["changed"] == 2
+    leftovers = [p for p in root.rglob(".nso-install-tmp*")]
+    assert leftovers == []
+    assert install_json(sample_dists["tar.gz"], root, "--system-install")["changed"] == 0
+
+

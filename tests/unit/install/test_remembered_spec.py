@@ -1,0 +1,220 @@
+"""The remembered install spec, end to end through the CLI under --root (as root).
+
+Re-runs without flags keep what was installed; withdrawing the run-as user takes back every
+privilege it was granted; --reset-options shows what it reverts; a second version without
+--activate changes nothing outside its tree; render-conf prints what install writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+from pathlib import Path
+
+import pytest
+from support import cli, snapshot
+
+from nso_install.sample import make_sample_distribution
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="creates accounts and sets owners (root only)")
+
+
+@pytest.fixture
+def root(tmp_path):
+    r = tmp_path / "root"
+    (r / "etc").mkdir(parents=True)
+    for f in ("passwd", "group", "shadow", "gshadow"):
+        if os.path.exists(f"/etc/{f}"):
+            shutil.copy(f"/etc/{f}", r / "etc" / f)
+    return r
+
+
+@pytest.fixture(scope="module")
+def dists(tmp_path_factory):
+    d = tmp_path_factory.mktemp("dists")
+    return {v: make_sample_distribution(d, v, "tar.gz") for v in ("6.4.1", "6.5.3")}
+
+
+def install(dist, root, *args, ok=True):
+    return cli("install", dist, "--system-install", "--root", root, *args, ok=ok)
+
+
+def account_ids(root: Path, name: str) -> tuple[int, int]:
+    for line in (root / "etc/passwd").read_text().splitlines():
+        f = line.split(":")
+        if f[0] == name:
+            return int(f[2]), int(f[3])
+    raise KeyError(name)
+
+
+def group_members(root: Path, group: str) -> list[str]:
+    for line in (root / "etc/group").read_text().splitlines():
+        f = line.split(":")
+        if f[0] == group:
+            return [m for m in f[3].split(",") if m]
+    raise KeyError(group)
+
+
+def grants(root: Path) -> dict[str, list[str]]:
+    """Every setuid/setgid file, file with capabilities, and entry owned by the nso account."""
+    uid, _ = account_ids(root, "nso")
+    out = {"setuid": [], "caps": [], "owned": []}
+    for dirpath, dirs, files in os.walk(root):
+        for name in dirs + files:
+            p = os.path.join(dirpath, name)
+            st = os.lstat(p)
+            rel = os.path.relpath(p, root)
+            if st.st_uid == uid:
+                out["owned"].append(rel)
+            if stat.S_ISREG(st.st_mode):
+                if st.st_mode & (stat.S_ISUID | stat.S_ISGID):
+                    out["setuid"].append(rel)
+                try:
+                    os.getxattr(p, "security.capability", follow_symlinks=False)
+                    out["caps"].append(rel)
+                except OSError:
+                    pass
+    return out
+
+
+def test_rerun_without_flags_keeps_a_run_as_user_and_set_install_byte_identical(root, dists):
+    dist = dists["6.5.3"]
+    install(dist, root, "--run-as-user", "nso", "--set", "restconf.enabled=true", "--set", "cli.ssh.enabled=true",
+            "--setuid-cmdwrapper", "--init-system", "sysv")
+    before = snapshot(root)
+    r = install(dist, root)
+    assert "Done: 0 changed" in r.output
+    assert snapshot(root) == before
+    out = json.loads(install(dist, root, "--check", "--json").output)
+    settings = {s["name"]: s for s in out["spec"]["settings"]}
+    assert settings["run-as-user"] == {"name": "run-as-user", "value": "nso", "source": "recorded"}
+    assert settings["restconf.enabled"]["source"] == "recorded"
+    assert out["spec"]["changed"] == [] and out["changed"] == 0
+
+
+def test_no_run_as_user_withdraws_every_privilege_it_granted(root, dists):
+    dist = dists["6.5.3"]
+    install(dist, root, "--run-as-user", "nso", "--setuid-cmdwrapper")
+    # NSO, running as nso, wrote files of its own in the run and log directories
+    uid, gid = account_ids(root, "nso")
+    for rel in ("var/opt/ncs/cdb/A.cdb", "var/log/ncs/ncs.log", "var/opt/ncs/state/x/y"):
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        os.chown(p.parent, uid, gid)
+        p.write_text("data\n")
+        os.chown(p, uid, gid)
+    g = grants(root)
+    assert g["setuid"] and len(g["caps"]) == 4 and g["owned"]
+    assert "nso" in group_members(root, "ncsadmin")
+
+    refused = install(dist, root, "--reset-options", ok=False)
+    assert refused.exit_code == 2 and "--no-run-as-user" in refused.stderr
+
+    r = install(dist, root, "--no-run-as-user")
+    assert "run-as-user: nso -> (none)" in r.output
+    assert grants(root) == {"setuid": [], "caps": [], "owned": []}
+    assert "nso" not in group_members(root, "ncsadmin")
+    assert (root / "var/opt/ncs/cdb/A.cdb").read_text() == "data\n"  # NSO's data kept, now root's
+    assert "User=" not in (root / "etc/systemd/system/ncs.service").read_text()
+    state = json.loads((root / "var/lib/nso-install/state.json").read_text())
+    assert "grants" not in state and state["spec"]["run_as_user"] is None
+    assert "Done: 0 changed" in install(dist, root).output
+
+
+def test_switching_the_run_as_user_hands_everything_to_the_new_account(root, dists):
+    dist = dists["6.5.3"]
+    install(dist, root, "--run-as-user", "nso")
+    (root / "var/log/ncs/ncs.log").write_text("x\n")
+    os.chown(root / "var/log/ncs/ncs.log", *account_ids(root, "nso"))
+    install(dist, root, "--run-as-user", "nso2")
+    assert grants(root)["owned"] == []
+    uid2, _ = account_ids(root, "nso2")
+    assert os.stat(root / "var/log/ncs/ncs.log").st_uid == uid2
+    assert group_members(root, "ncsadmin") == ["nso2"]
+    epam = root / "opt/ncs/ncs-6.5.3/lib/ncs/lib/core/pam/priv/epam"
+    assert os.stat(epam).st_gid == account_ids(root, "nso2")[1] and os.stat(epam).st_mode & stat.S_ISUID
+
+
+def test_an_edited_file_of_the_old_account_is_not_adopted_by_root(root, dists):
+    """ncs.systemd.conf belongs to the NSO account under systemd; the SysV script reads it as
+    root. Switching to SysV must not turn the account's edits into root's."""
+    dist = dists["6.5.3"]
+    install(dist, root, "--run-as-user", "nso")
+    conf = root / "etc/ncs/ncs.systemd.conf"
+    assert os.stat(conf).st_uid == account_ids(root, "nso")[0]
+    with open(conf, "a") as f:
+        f.write("touch /tmp/pwned\n")
+    r = install(dist, root, "--init-system", "sysv")
+    assert "touch /tmp/pwned" not in conf.read_text()
+    assert os.stat(conf).st_uid == 0
+    aside = [p for p in conf.parent.iterdir() if p.name.startswith("ncs.systemd.conf.from-nso.")]
+    assert len(aside) == 1 and "touch /tmp/pwned" in aside[0].read_text()
+    assert "was not adopted" in r.output.replace("\n", " ") or "not adopted" in r.output
+
+
+def test_reset_options_plan_shows_every_reverted_value(root, dists):
+    dist = dists["6.5.3"]
+    install(dist, root, "--run-as-user", "nso", "--keep-ncs-setup", "--set", "restconf.enabled=true",
+            "--set", "cli.ssh.port=2222")
+    r = install(dist, root, "--reset-options", "--no-run-as-user", "--check")
+    for line in ("spec     run-as-user: nso -> (none)  [flag]",
+                 "spec     keep-ncs-setup: yes -> no  [default (--reset-options)]",
+                 "spec     restconf.enabled: yes -> (profile default)  [default (--reset-options)]",
+                 "spec     cli.ssh.port: 2222 -> (profile default)  [default (--reset-options)]"):
+        assert line in r.output
+    out = json.loads(install(dist, root, "--reset-options", "--no-run-as-user", "--check", "--json").output)
+    assert sorted(out["spec"]["changed"]) == ["cli.ssh.port", "keep-ncs-setup", "restconf.enabled", "run-as-user"]
+
+
+def test_a_second_version_without_activate_changes_nothing_outside_its_tree(root, dists):
+    install(dists["6.4.1"], root, "--run-as-user", "nso")
+    before = snapshot(root)
+    r = install(dists["6.5.3"], root)
+    assert "installed beside the active 6.4.1" in r.output and "--activate" in r.output
+    after = snapshot(root)
+    new_tree = "opt/ncs/ncs-6.5.3"
+    changed = {p for p in set(before) | set(after) if before.get(p) != after.get(p)}
+    outside = {p for p in changed if not p.startswith(new_tree)}
+    # the install dir's own mtime moves (an entry was added); nso-install's history gets a line
+    assert outside == {"opt/ncs", "var/lib/nso-install/history.jsonl"}
+    assert before["opt/ncs"][:5] == after["opt/ncs"][:5]
+    # the new tree got the privileges of the spec too
+    epam = root / new_tree / "lib/ncs/lib/core/pam/priv/epam"
+    assert os.stat(epam).st_mode & stat.S_ISUID
+    # activating it then renders the configuration for 6.5.3
+    install(dists["6.5.3"], root, "--activate")
+    assert "NSO 6.5.3." in (root / "etc/ncs/ncs.conf").read_text()
+    assert os.readlink(root / "opt/ncs/current") == "ncs-6.5.3"
+
+
+@pytest.mark.parametrize("kind", ["system", "local"])
+@pytest.mark.parametrize("profile", ["production", "development"])
+def test_render_conf_prints_what_install_writes(root, dists, kind, profile):
+    dist = dists["6.5.3"]
+    if kind == "system":
+        where, conf = ["--system-install", "--root", root], root / "etc/ncs/ncs.conf"
+    else:
+        where, conf = ["--local-install", root / "home/dev/nso"], root / "home/dev/nso/etc/ncs/ncs.conf"
+    extra = ["--profile", profile, "--set", "webui.server_name=nso.example.net"]
+    cli("install", dist, *where, *extra)
+    assert cli("render-conf", dist, *where, *extra).stdout_bytes == conf.read_bytes()
+    # the recorded spec applies to render-conf as it does to install
+    assert cli("render-conf", dist, *where).stdout_bytes == conf.read_bytes()
+    if kind == "system":
+        assert cli("render-conf", "--root", root).stdout_bytes == conf.read_bytes()  # the active version
+        assert b"/run/ncs/nso-ipc" in conf.read_bytes() or profile == "development"
+
+
+def test_history_records_the_spec_and_every_note(root, dists, tmp_path):
+    signed = make_sample_distribution(tmp_path, "6.5.3", "signed.bin")
+    install(signed, root, "--run-as-user", "nso", "--skip-secrets")
+    entry = json.loads((root / "var/lib/nso-install/history.jsonl").read_text().splitlines()[-1])
+    assert entry["spec"]["run_as_user"] == "nso" and entry["spec"]["kind"] == "system"
+    notes = " ".join(entry["notes"])
+    assert "--skip-secrets" in notes and "proves integrity, not origin" in notes
+    assert any(s["name"] == "run-as-user" for s in entry["spec_changes"]) is False  # first run: nothing before
+    install(signed, root, "--set", "restconf.enabled=true")
+    entry = json.loads((root / "var/lib/nso-install/history.jsonl").read_text().splitlines()[-1])
+    assert entry["spec_changes"] == [{"name": "restconf.enabled", "value": True, "source": "--set",
+                                      "previous": "(profile default)"}]

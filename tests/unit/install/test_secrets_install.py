@@ -1,0 +1,329 @@
+"""Secrets of an install: crypto keys, IPC access file, SSH host key, TLS key.
+
+Generated once with final owner/mode, valid format, different per install, never
+regenerated, mode drift repaired (content kept), pre-planted symlinks refused, --crypto-keys
+import validated, none baked into images (--skip-secrets / --secrets-only), and no secret
+byte in any CLI output (plan, --diff, --json, -v, errors)."""
+
+import json
+import os
+import stat
+
+import pytest
+
+from nso_install.actions import keys
+from nso_install.errors import UnsafePathError
+from nso_install.plan import build_plan
+from nso_install.sample import make_sample_distribution
+from nso_install.secret import MASK
+
+from support import FakeDist, cli, install_json, run_plan, snapshot, spec, staged_root
+
+V = "6.5.3"
+IS_ROOT = os.geteuid() == 0
+needs_root = pytest.mark.skipif(not IS_ROOT, reason="needs root (chown, useradd --prefix, setcap)")
+
+SECRET_FILES = ("etc/ncs/ncs.crypto_keys", "etc/ncs/ipc_access", "etc/ncs/ssh/ssh_host_ed25519_key",
+                "etc/ncs/ssl/cert/host.key")
+SECRET_PATHS = ["etc/ncs/ncs.crypto_keys", "etc/ncs/ipc_access", "etc/ncs/ssh/ssh_host_ed25519_key",
+                "etc/ncs/ssh/ssh_host_ed25519_key.pub", "etc/ncs/ssl/cert/host.key", "etc/ncs/ssl/cert/host.cert"]
+
+
+def _mode(p):
+    return stat.S_IMODE(os.lstat(p).st_mode)
+
+
+def _ids(root, name, db="group"):
+    for line in (root / f"etc/{db}").read_text().splitlines():
+        if line.split(":")[0] == name:
+            return int(line.split(":")[2])
+    raise KeyError(name)
+
+
+def install(tmp_path, name="a", **kw):
+    root = staged_root(tmp_path / name)
+    plan = build_plan(spec(**kw), FakeDist(V))
+    run_plan(plan, root)
+    return root, plan
+
+
+# --- generation -------------------------------------------------------------------------------
+
+def test_root_install_secret_modes(tmp_path):
+    root, _ = install(tmp_path)
+    got = {p: (_mode(root / p), os.lstat(root / p).st_uid) for p in SECRET_FILES}
+    assert got == {"etc/ncs/ncs.crypto_keys": (0o600, 0), "etc/ncs/ipc_access": (0o400, 0),
+                   "etc/ncs/ssh/ssh_host_ed25519_key": (0o600, 0), "etc/ncs/ssl/cert/host.key": (0o600, 0)}
+    assert _mode(root / "etc/ncs/ssh/ssh_host_ed25519_key.pub") == 0o644
+    assert _mode(root / "etc/ncs/ssl/cert/host.cert") == 0o644
+    assert _mode(root / "etc/ncs/ssh") == 0o700 and _mode(root / "etc/ncs/ssl/cert") == 0o700
+
+
+@needs_root
+def test_run_as_user_owners_and_modes(tmp_path):
+    root, _ = install(tmp_path, run_as_user="nso")
+    nso_uid, nso_gid, admin_gid = _ids(root, "nso", "passwd"), _ids(root, "nso"), _ids(root, "ncsadmin")
+
+    def owner(p):
+        st = os.lstat(root / p)
+        return (_mode(root / p), st.st_uid, st.st_gid)
+
+    assert owner("etc/ncs/ncs.crypto_keys") == (0o440, 0, nso_gid)
+    assert owner("etc/ncs/ipc_access") == (0o440, 0, admin_gid)
+    assert owner("etc/ncs/ssh") == (0o750, 0, nso_gid)
+    assert owner("etc/ncs/ssh/ssh_host_ed25519_key") == (0o440, 0, nso_gid)
+    assert owner("etc/ncs/ssh/ssh_host_ed25519_key.pub") == (0o644, 0, 0)
+    assert owner("etc/ncs/ssl/cert") == (0o750, 0, nso_gid)
+    assert owner("etc/ncs/ssl/cert/host.key") == (0o440, 0, nso_gid)
+    assert owner("etc/ncs/ssl/cert/host.cert") == (0o644, 0, 0)
+    assert owner("etc/ncs") == (0o755, 0, 0)
+    assert owner("etc/ncs/ncs.conf") == (0o644, 0, 0)
+    assert owner("etc/ncs/ncs.systemd.conf") == (0o644, nso_uid, nso_gid)
+    for d in ("var/opt/ncs", "var/opt/ncs/cdb", "var/opt/ncs/state", "var/log/ncs"):
+        assert owner(d) == (0o750, nso_uid, nso_gid), d
+    assert owner("var/opt/ncs/cdb/aaa_init.xml") == (0o640, nso_uid, nso_gid)
+    # the NSO account owns nothing that root executes
+    for top in ("opt", "etc/profile.d", "etc/systemd", "etc/logrotate.d"):
+        for d, dirs, files in os.walk(root / top):
+            for n in dirs + files:
+                assert os.lstat(os.path.join(d, n)).st_uid == 0, os.path.join(d, n)
+
+
+@needs_root
+def test_sysv_script_keeps_ncs_systemd_conf_root_owned(tmp_path):
+    root, _ = install(tmp_path, run_as_user="nso", init_system="sysv")
+    st = os.lstat(root / "etc/ncs/ncs.systemd.conf")
+    assert (st.st_uid, st.st_gid) == (0, 0)  # /etc/init.d/ncs sources it as root
+
+
+def test_formats_valid_and_different_per_install(tmp_path):
+    a, _ = install(tmp_path, "a")
+    b, _ = install(tmp_path, "b")
+    for rel in SECRET_FILES:
+        assert (a / rel).read_bytes() != (b / rel).read_bytes(), rel
+    assert keys.check_crypto_keys((a / "etc/ncs/ncs.crypto_keys").read_bytes(), V) is None
+    assert keys.check_ipc_secret((a / "etc/ncs/ipc_access").read_bytes()) is None
+    # ssh host key: ed25519 in OpenSSH format, public part matching
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+    key = serialization.load_ssh_private_key((a / "etc/ncs/ssh/ssh_host_ed25519_key").read_bytes(), None)
+    assert isinstance(key, ed25519.Ed25519PrivateKey)
+    pub = (a / "etc/ncs/ssh/ssh_host_ed25519_key.pub").read_text().split()
+    assert pub[0] == "ssh-ed25519"
+    assert key.public_key().public_bytes(serialization.Encoding.OpenSSH,
+                                         serialization.PublicFormat.OpenSSH).decode().split()[1] == pub[1]
+    # TLS: certificate for the key, self-signed, server auth
+    from cryptography import x509
+    tkey = serialization.load_pem_private_key((a / "etc/ncs/ssl/cert/host.key").read_bytes(), None)
+    cert = x509.load_pem_x509_certificate((a / "etc/ncs/ssl/cert/host.cert").read_bytes())
+    assert isinstance(tkey, ec.EllipticCurvePrivateKey)
+    assert cert.public_key().public_numbers() == tkey.public_key().public_numbers()
+    assert cert.issuer == cert.subject
+
+
+def test_fips_install_gets_an_ecdsa_ssh_key(tmp_path):
+    root, _ = install(tmp_path, fips_install=True)
+    assert not (root / "etc/ncs/ssh/ssh_host_ed25519_key").exists()
+    assert (root / "etc/ncs/ssh/ssh_host_ecdsa_key.pub").read_text().startswith("ecdsa-sha2-nistp256 ")
+
+
+def test_local_install_gets_an_ssh_host_key(tmp_path):
+    root = tmp_path / "r"
+    root.mkdir()
+    run_plan(build_plan(spec(local_dir="/home/dev/nso"), FakeDist(V)), root)
+    key = root / "home/dev/nso/etc/ncs/ssh/ssh_host_ed25519_key"
+    assert _mode(key) == 0o600 and _mode(key.parent) == 0o700
+    assert (key.parent / "ssh_host_ed25519_key.pub").read_text().startswith("ssh-ed25519 ")
+
+
+def test_rerun_keeps_every_secret_and_repairs_drifted_modes(tmp_path):
+    root, plan = install(tmp_path)
+    before = {p: (root / p).read_bytes() for p in SECRET_FILES}
+    os.chmod(root / "etc/ncs/ncs.crypto_keys", 0o644)
+    os.chmod(root / "etc/ncs/ssl/cert/host.key", 0o666)
+    os.chmod(root / "etc/ncs/ssh/ssh_host_ed25519_key.pub", 0o600)
+    rep = run_plan(plan, root)
+    assert {r.action.path for r in rep.records if r.changed} == {
+        "/etc/ncs/ncs.crypto_keys", "/etc/ncs/ssl/cert/host.key", "/etc/ncs/ssh/ssh_host_ed25519_key"}
+    assert _mode(root / "etc/ncs/ncs.crypto_keys") == 0o600
+    assert _mode(root / "etc/ncs/ssl/cert/host.key") == 0o600
+    assert _mode(root / "etc/ncs/ssh/ssh_host_ed25519_key.pub") == 0o644
+    assert {p: (root / p).read_bytes() for p in SECRET_FILES} == before
+    assert run_plan(plan, root).changes == 0
+
+
+def test_missing_public_part_is_derived_not_regenerated(tmp_path):
+    root, plan = install(tmp_path)
+    ssh_pub = (root / "etc/ncs/ssh/ssh_host_ed25519_key.pub").read_text()
+    key = (root / "etc/ncs/ssl/cert/host.key").read_bytes()
+    os.unlink(root / "etc/ncs/ssh/ssh_host_ed25519_key.pub")
+    os.unlink(root / "etc/ncs/ssl/cert/host.cert")
+    run_plan(plan, root)
+    assert (root / "etc/ncs/ssh/ssh_host_ed25519_key.pub").read_text().split()[:2] == ssh_pub.split()[:2]
+    assert (root / "etc/ncs/ssl/cert/host.key").read_bytes() == key
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    cert = x509.load_pem_x509_certificate((root / "etc/ncs/ssl/cert/host.cert").read_bytes())
+    assert cert.public_key().public_numbers() == serialization.load_pem_private_key(key, None).public_key().public_numbers()
+
+
+@pytest.mark.parametrize("rel", ["etc/ncs/ncs.crypto_keys", "etc/ncs/ipc_access", "etc/ncs/ssh/ssh_host_ed25519_key",
+                                 "etc/ncs/ssh/ssh_host_ed25519_key.pub", "etc/ncs/ssl/cert/host.key"])
+def test_preplanted_symlink_at_a_secret_path_is_refused(tmp_path, rel):
+    root = staged_root(tmp_path)
+    plan = build_plan(spec(), FakeDist(V))
+    victim = tmp_path / "victim"
+    victim.write_text("do not touch\n")
+    link = root / rel
+    link.parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(victim, link)
+    with pytest.raises(UnsafePathError) as e:
+        run_plan(plan, root)
+    assert e.value.reference == "symlink-refused"
+    assert victim.read_text() == "do not touch\n" and os.path.islink(link)
+
+
+def test_no_temporary_key_material_left_behind(tmp_path):
+    root, _ = install(tmp_path)
+    for d in ("etc/ncs/ssh", "etc/ncs/ssl/cert", "etc/ncs"):
+        assert not [n for n in os.listdir(root / d) if n.startswith(".nso-install-tmp")], d
+
+
+# --- the CLI: --crypto-keys import and no secret in any output ---------------------------------
+
+CANARY_AES = "c0ffee" * 5 + "c0"  # 32 hex digits
+CANARY_AES256 = "deadbeef" * 8  # 64 hex digits
+CANARY_KEYS = f"AESCFB128_KEY={CANARY_AES}\nAES256CFB128_KEY={CANARY_AES256}\n"
+
+
+def _dist(tmp_path):
+    """A distribution the CLI can open."""
+    return str(make_sample_distribution(tmp_path / "dist", V, "dir"))
+
+
+def _cli(*args):
+    r = cli(*args, ok=False)
+    return r.exit_code, r.stdout + r.stderr
+
+
+def _secret_fragments(root):
+    """Pieces of every secret on disk, as they could appear in output."""
+    out = [CANARY_AES, CANARY_AES256]
+    for rel in SECRET_FILES:
+        p = root / rel
+        if p.exists():
+            for line in p.read_text().splitlines():
+                line = line.strip()
+                if line.startswith("-----"):
+                    continue
+                value = line.split("=", 1)[1] if line.split("=", 1)[0].isupper() else line
+                out += [value[i:i + 24] for i in range(0, max(len(value) - 23, 1), 24)]
+    return [f for f in out if len(f) >= 16]
+
+
+@needs_root
+def test_canary_secret_never_printed(tmp_path):
+    dist = _dist(tmp_path)
+    root = staged_root(tmp_path)
+    kf = tmp_path / "keys"
+    kf.write_text(CANARY_KEYS)
+    base = ("install", dist, "--system-install", "--root", root, "--run-as-user", "nso", "--crypto-keys", kf)
+    outputs = []
+    for extra in (("--check", "--diff", "--json", "-v"), ("--check", "--diff", "-vv")):
+        code, out = _cli(*base, *extra)
+        assert code == 0, out
+        outputs.append(out)
+    code, out = _cli(*base, "--diff", "--json", "-v")
+    assert code == 0, out
+    outputs.append(out)
+    assert (root / "etc/ncs/ncs.crypto_keys").read_text() == CANARY_KEYS
+    for extra in (("--diff", "-v"), ("--check", "--diff", "--json", "-v")):
+        os.chmod(root / "etc/ncs/ncs.crypto_keys", 0o644)  # drift: the diff shows modes, never content
+        code, out = _cli(*base, *extra)
+        assert code == 0, out
+        outputs.append(out)
+    # a different key file to import over an existing one: an error, still without secrets
+    kf2 = tmp_path / "keys2"
+    kf2.write_text(CANARY_KEYS.replace("c0ffee", "facade"))
+    code, out = _cli(*base[:-1], kf2, "--diff", "--json", "-v")
+    assert code != 0 and "secret-mismatch" in out
+    outputs.append(out)
+    # an invalid key file: a clear error that does not quote it
+    bad = tmp_path / "bad"
+    bad.write_text(f"AESCFB128_KEY={CANARY_AES}\nAES256CFB128_KEY=abc\n")
+    code, out = _cli(*base[:-1], bad, "--check", "--json")
+    assert code == 2 and "bad-crypto-keys" in out and "AES256CFB128_KEY" in out
+    outputs.append(out)
+    text = "\n".join(outputs)
+    for frag in _secret_fragments(root) + ["facade" * 5]:
+        assert frag not in text, frag
+    assert MASK in text
+
+
+@needs_root
+def test_crypto_keys_import_then_rerun_ok_and_existing_never_replaced(tmp_path):
+    dist = _dist(tmp_path)
+    root = staged_root(tmp_path)
+    kf = tmp_path / "keys"
+    kf.write_text(CANARY_KEYS)
+    code, out = _cli("install", dist, "--system-install", "--root", root, "--crypto-keys", kf, "--json")
+    assert code == 0, out
+    assert (root / "etc/ncs/ncs.crypto_keys").read_text() == CANARY_KEYS
+    code, out = _cli("install", dist, "--system-install", "--root", root, "--crypto-keys", kf, "--json")
+    assert code == 0 and json.loads(out)["changed"] == 0, out
+    code, out = _cli("install", dist, "--system-install", "--root", root, "--json")  # no import: kept
+    assert code == 0 and (root / "etc/ncs/ncs.crypto_keys").read_text() == CANARY_KEYS
+
+
+def test_secrets_never_printed(tmp_path, sample_dists):
+    root = tmp_path / "r"
+    outputs = []
+    for extra in (["--check", "--diff", "-v"], ["--diff", "-v"], ["--diff", "--json"], ["--check", "--diff", "--json"]):
+        r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", root, *extra)
+        outputs.append(r.stdout + r.stderr)
+    os.chmod(root / "etc/ncs/ncs.crypto_keys", 0o644)  # drift: the repair is shown, the content is not
+    r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", root, "--diff", "-v")
+    outputs.append(r.stdout + r.stderr)
+    text = "\n".join(outputs)
+    crypto_keys = (root / "etc/ncs/ncs.crypto_keys").read_text()
+    for line in crypto_keys.splitlines():
+        assert line.split("=", 1)[1] not in text
+    assert (root / "etc/ncs/ipc_access").read_text().strip() not in text
+    assert "<secret>" in text
+
+
+def test_keys_are_valid_and_differ_between_installs(tmp_path, sample_dists):
+    a, b = tmp_path / "a", tmp_path / "b"
+    install_json(sample_dists["tar.gz"], a, "--system-install")
+    install_json(sample_dists["tar.gz"], b, "--system-install")
+    ka, kb = (a / "etc/ncs/ncs.crypto_keys").read_text(), (b / "etc/ncs/ncs.crypto_keys").read_text()
+    assert ka != kb
+    lines = dict(l.split("=") for l in ka.splitlines())
+    assert set(lines) == {"AESCFB128_KEY", "AES256CFB128_KEY"}  # no DES3 for NSO >= 6.5
+    assert len(lines["AESCFB128_KEY"]) == 32 and len(lines["AES256CFB128_KEY"]) == 64
+    int(lines["AESCFB128_KEY"], 16), int(lines["AES256CFB128_KEY"], 16)
+
+
+# --- container images: no secrets baked in ----------------------------------------------------
+
+def test_image_build_without_secrets_then_secrets_at_container_start(tmp_path, sample_dists):
+    """--skip-secrets at image build, --secrets-only (from the installed tree) at start."""
+    root = tmp_path / "image"
+    built = install_json(sample_dists["tar.gz"], root, "--system-install", "--ignore-init-scripts", "--skip-secrets")
+    assert not any((root / p).exists() for p in SECRET_PATHS)
+    assert any("--secrets-only" in n for n in built["notes"])
+    assert install_json(sample_dists["tar.gz"], root, "--system-install", "--ignore-init-scripts",
+                        "--skip-secrets")["changed"] == 0
+    before = snapshot(root / "opt")
+    tree = root / f"opt/ncs/ncs-{V}"  # the installed tree is a distribution too
+    start = install_json(tree, root, "--system-install", "--ignore-init-scripts", "--secrets-only")
+    assert {a["kind"] for a in start["actions"] if a["changed"]} == {"secret", "keypair"}
+    assert all((root / p).exists() for p in SECRET_PATHS)
+    assert snapshot(root / "opt") == before  # nothing but secrets was touched
+    modes = {p: stat.S_IMODE(os.stat(root / p).st_mode) for p in SECRET_PATHS}
+    full = tmp_path / "full"
+    install_json(sample_dists["tar.gz"], full, "--system-install", "--ignore-init-scripts")
+    assert modes == {p: stat.S_IMODE(os.stat(full / p).st_mode) for p in SECRET_PATHS}
+    assert install_json(tree, root, "--system-install", "--ignore-init-scripts", "--secrets-only")["changed"] == 0
+    # and the full plan agrees that nothing is missing
+    assert install_json(sample_dists["tar.gz"], root, "--system-install", "--ignore-init-scripts")["changed"] == 0
