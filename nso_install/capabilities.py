@@ -3,7 +3,8 @@
 
 Reading the attribute directly (instead of running ``getcap`` on a path) gives the answer
 for exactly the inode nso-install looked at, costs no process, and needs no libcap on the
-host.  Capabilities are still set with ``setcap`` (:mod:`nso_install.actions.privileges`).
+host; they are set the same way, through the file's descriptor
+(:mod:`nso_install.actions.privileges`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ _REV_MASK, _EFFECTIVE = 0xFF000000, 0x000001
 _REV1, _REV2, _REV3 = 0x01000000, 0x02000000, 0x03000000
 
 Caps = dict[str, frozenset[str]]
+XATTR = "security.capability"
 
 
 def _name(bit: int) -> str:

@@ -204,8 +204,10 @@ class Facts:
             return f.read()
 
     def _open(self, tpath: str | PurePosixPath) -> int:
+        from .fsops import open_regular
+
         try:
-            return os.open(self.target.host(tpath), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            return open_regular(self.target.host(tpath), str(tpath))
         except PermissionError:
             raise _denied(tpath) from None
 

@@ -16,6 +16,7 @@ next run removes.
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import secrets
 import shutil
@@ -139,6 +140,121 @@ def atomic_write(host: Path, data: bytes, mode: int, uid: int | None = None,
         _rename_into_place(tmp, host.name, dfd)
 
 
+def open_regular(host: Path, shown: str | None = None) -> int:
+    """A read-only descriptor on the regular file at ``host``, reached without following any
+    link (parents included).  O_NONBLOCK: a FIFO swapped in by another account cannot make the
+    open hang (it is refused as "not a regular file" instead)."""
+    shown = shown or str(host)
+    with parent_dir(host) as dfd:
+        try:
+            fd = os.open(host.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dfd)
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise UnsafePathError("symlink-refused", f"{shown} became a symbolic link; refusing to follow it.",
+                                      "Find out who replaced it, remove the link and re-run.") from None
+            raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UnsafePathError("not-a-file", f"{shown} is no longer a regular file (replaced while nso-install "
+                              "was reading it?); refusing to read it.", "Find out who replaced it, fix it and re-run.")
+    os.set_blocking(fd, True)
+    return fd
+
+
+def open_trusted(host: Path, shown: str | None = None) -> int:
+    """A descriptor on the regular file at ``host`` that only root could have put there: every
+    directory from ``/`` down is reached without following a link and is owned by root and not
+    writable by group or others (a sticky directory such as /tmp is fine above a root-owned
+    entry), and the file itself is root's.  For the files nso-install makes setuid or gives
+    capabilities: whatever it changes next goes through this descriptor."""
+    shown = shown or str(host)
+    parts = Path(os.path.abspath(host)).parts
+    fd = os.open("/", _DIR_FLAGS)
+    try:
+        for i, name in enumerate(parts[1:], 1):
+            st = os.fstat(fd)
+            where = "/" + "/".join(parts[1:i])
+            if st.st_uid != 0 or (st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX):
+                raise UnsafePathError("untrusted-path", f"{shown}: {where} is owned by uid {st.st_uid} or writable by "
+                                      f"others (mode {stat.S_IMODE(st.st_mode):04o}); nso-install sets no privilege "
+                                      "on a file another account could have swapped.",
+                                      f"Make {where} root's and not writable by others, then re-run.")
+            last = i == len(parts) - 1
+            try:
+                nxt = os.open(name, (os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC) if last else _DIR_FLAGS,
+                              dir_fd=fd)
+            except OSError as e:
+                if e.errno in (errno.ELOOP, errno.ENOTDIR):
+                    raise UnsafePathError("symlink-refused", f"{shown}: a symbolic link (or a file) stands where a "
+                                          "directory or the file should be; refusing to follow it.",
+                                          "Find out who changed the tree, fix it and re-run.") from None
+                raise
+            os.close(fd)
+            fd = nxt
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise UnsafePathError("not-a-file", f"{shown} is not a regular file.", "Check the install directory.")
+        if st.st_uid != 0:
+            raise UnsafePathError("untrusted-path", f"{shown} belongs to uid {st.st_uid}, not root; nso-install sets "
+                                  "no privilege on it.", "Re-install the tree from its distribution.")
+        os.set_blocking(fd, True)
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def fd_sha256(fd: int) -> str:
+    h = hashlib.sha256()
+    os.lseek(fd, 0, os.SEEK_SET)
+    while chunk := os.read(fd, 1 << 20):
+        h.update(chunk)
+    return h.hexdigest()
+
+
+def write_new(host: Path, data: bytes, mode: int, uid: int | None, gid: int | None) -> Path:
+    """``data`` written to ``host``, or to ``host.1``, ``host.2``... when that exists: never over
+    an existing file (backups).  Returns the path written."""
+    with parent_dir(host) as dfd:
+        tmp = _write_temp(dfd, host.name, [data], mode, uid, gid)
+        try:
+            for n in range(1000):
+                name = host.name if n == 0 else f"{host.name}.{n}"
+                try:
+                    os.link(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd, follow_symlinks=False)
+                except FileExistsError:
+                    continue
+                os.fsync(dfd)
+                return host.with_name(name)
+            raise FileExistsError(errno.EEXIST, f"{host} and 999 numbered siblings exist")
+        finally:
+            os.unlink(tmp, dir_fd=dfd)
+
+
+def ensure_dirs(host: Path, mode: int = 0o755, last_mode: int | None = None) -> list[Path]:
+    """``host`` and its missing parents as directories with explicit modes (``last_mode`` for
+    ``host`` itself): the umask of whoever runs the tool must not decide them.  Returns the
+    directories created, outermost first."""
+    missing = []
+    host = Path(os.path.abspath(host))
+    p = host
+    while not os.path.lexists(p):
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        make_dir(d, last_mode if d == host and last_mode is not None else mode, None, None)
+    return list(reversed(missing))
+
+
+def remove_empty_dirs(dirs: list[Path]) -> None:
+    """Undo :func:`ensure_dirs` where nothing was put in the directories (innermost first)."""
+    for d in reversed(dirs):
+        try:
+            os.rmdir(d)
+        except OSError:
+            return
+
+
 def make_dir(host: Path, mode: int, uid: int | None, gid: int | None) -> None:
     with parent_dir(host) as dfd:
         os.mkdir(host.name, 0o700, dir_fd=dfd)  # private until owner and mode are final
@@ -146,17 +262,9 @@ def make_dir(host: Path, mode: int, uid: int | None, gid: int | None) -> None:
         os.fsync(dfd)
 
 
-def ensure_private_dir(host: Path) -> None:
-    """``host`` as a 0700 directory (nso-install's own state), missing parents as 0755.
-
-    Explicit modes: the umask of whoever runs the tool must not decide them."""
-    missing = []
-    p = Path(os.path.abspath(host))
-    while not os.path.lexists(p):
-        missing.append(p)
-        p = p.parent
-    for d in reversed(missing):
-        make_dir(d, 0o700 if d == host else 0o755, None, None)
+def ensure_private_dir(host: Path) -> list[Path]:
+    """``host`` as a 0700 directory (nso-install's own state), missing parents as 0755."""
+    return ensure_dirs(host, 0o755, 0o700)
 
 
 def set_attrs(host: Path, mode: int, uid: int | None, gid: int | None, shown: str | None = None) -> None:
@@ -183,13 +291,20 @@ def replace_by_copy(host: Path, mode: int, uid: int | None, gid: int | None, sho
         _rename_into_place(tmp, host.name, dfd)
 
 
-def rename_aside(host: Path, new_name: str) -> None:
-    """Rename ``host`` to ``new_name`` in the same directory (an existing ``new_name`` is never replaced)."""
+def rename_aside(host: Path, new_name: str) -> str:
+    """Rename ``host`` to ``new_name`` (or ``new_name.1``, ``.2``...) in the same directory, never
+    over an existing file; the name used."""
     with parent_dir(host) as dfd:
-        if _lstat(new_name, dfd) is not None:
-            raise FileExistsError(errno.EEXIST, f"{new_name} exists")
-        os.rename(host.name, new_name, src_dir_fd=dfd, dst_dir_fd=dfd)
-        os.fsync(dfd)
+        for n in range(1000):
+            name = new_name if n == 0 else f"{new_name}.{n}"
+            try:
+                os.link(host.name, name, src_dir_fd=dfd, dst_dir_fd=dfd, follow_symlinks=False)
+            except FileExistsError:
+                continue
+            os.unlink(host.name, dir_fd=dfd)
+            os.fsync(dfd)
+            return name
+        raise FileExistsError(errno.EEXIST, f"{new_name} and 999 numbered siblings exist")
 
 
 def _set_attrs_at(name: str, dfd: int, mode: int, uid: int | None, gid: int | None, shown: str) -> None:

@@ -135,7 +135,7 @@ def system_plan(spec: InstallSpec, dist, view: TargetView) -> list[Action]:
         # ncs-setup is left out when unpacking (the Absent action below removes it from a tree
         # unpacked by someone else), so --check and the run agree on a fresh target.
         InstallTree(vdir, dist, reason=f"NSO {v} static files",
-                    owned_elsewhere=() if spec.keep_ncs_setup else ("bin/ncs-setup",)),
+                    owned_elsewhere=() if spec.keep_ncs_setup else ("bin/ncs-setup",), record_privileged=True),
         *ncsrc_files(vdir, v, "root", "root", render_conf(spec, v).client_env),
     ]
     if not spec.keep_ncs_setup:
@@ -151,7 +151,7 @@ def system_plan(spec: InstallSpec, dist, view: TargetView) -> list[Action]:
     # Config follows the active version: a version that stays inactive changes nothing here.
     acts += config_actions(spec, config_version(spec, v, view), view)
     managed = frozenset(a.path for a in acts if a.fs and not isinstance(a, Reown))
-    return with_parents([replace(a, skip=managed) if isinstance(a, Reown) else a for a in acts])
+    return with_parents([replace(a, skip=managed) if isinstance(a, Reown) else a for a in acts], (STATE_DIR_SYSTEM,))
 
 
 def config_actions(spec: InstallSpec, version: str, view: TargetView) -> list[Action]:
@@ -305,7 +305,7 @@ def local_plan(spec: InstallSpec, dist) -> list[Action]:
     if not rc.inline_keys:  # external keys command reads ${NCS_DIR}/etc/ncs/ncs.crypto_keys
         acts.append(SecretFile(f"{d}/etc/ncs/ncs.crypto_keys", private, lambda: generate_crypto_keys(v),
                                "encryption keys (generated once)", validate=lambda data: check_crypto_keys(data, v)))
-    return with_parents(acts)
+    return with_parents(acts, (f"{d}/.nso-install",))
 
 
 # --- parent directories and leftovers -------------------------------------------------------
@@ -325,8 +325,9 @@ def _ancestors(paths: list[str], managed: set[str], trees: set[str]) -> list[Act
     return out
 
 
-def with_parents(actions: list[Action]) -> list[Action]:
-    """Insert (before the first action that needs it) every missing system parent directory."""
+def with_parents(actions: list[Action], own_dirs: tuple[str, ...] = ()) -> list[Action]:
+    """Insert (before the first action that needs it) every missing system parent directory,
+    and end with the removal of leftovers (also in ``own_dirs``: nso-install's state)."""
     managed = {a.path for a in actions if isinstance(a, (Directory, InstallTree))}
     trees = {a.path for a in actions if isinstance(a, InstallTree)}
     result, seen = [], set()
@@ -336,14 +337,14 @@ def with_parents(actions: list[Action]) -> list[Action]:
                 seen.add(d.path)
                 result.append(d)
         result.append(a)
-    return result + leftovers_action(actions)
+    return result + leftovers_action(actions, own_dirs)
 
 
-def leftovers_action(actions: list[Action]) -> list[Action]:
+def leftovers_action(actions: list[Action], own_dirs: tuple[str, ...] = ()) -> list[Action]:
     """One action that removes what an interrupted run left beside the files we write."""
     trees = [PurePosixPath(a.path) for a in actions if isinstance(a, InstallTree)]
-    dirs = list(dict.fromkeys(str(PurePosixPath(a.path).parent) for a in actions
-                              if a.fs and not isinstance(a, (Directory, InstallTree, Reown))))
+    dirs = list(dict.fromkeys([str(PurePosixPath(a.path).parent) for a in actions
+                               if a.fs and not isinstance(a, (Directory, InstallTree, Reown))] + list(own_dirs)))
     skip = tuple(f"{fsops.TMP_MARK}{t.name}." for t in trees)  # InstallTree cleans its own
     return [Leftovers(os.path.commonpath(dirs), tuple(dirs), skip)] if dirs else []
 

@@ -17,15 +17,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .actions.base import Context, Effects
+from . import fsops
+from .actions.base import Context, Effects, Outcome
 from .actions.files import ConfFile
+from .actions.tree import InstallTree
 from .engine import Report, apply, evaluate
 from .errors import UsageError
 from .facts import DIR, FILE, LINK, Facts
 from .plan import TargetView, build_plan, config_version
 from .spec import InstallSpec, Resolution, SpecInput, resolve, state_path
 from .state import State, locked
-from .target import Target
+from .target import Target, check_staging_root
 
 
 @dataclass
@@ -60,44 +62,33 @@ def install(given: SpecInput, distribution: Path, opts: RunOptions) -> RunResult
     target = Target.at(opts.root)
     if not opts.check and not target.staged and given.kind == "system" and os.geteuid() != 0:
         raise UsageError("needs-root", "a system install writes to /opt, /etc and /var and must run as root.",
-                         "Run it as root (sudo), use --check to preview, or --root DIR to stage into a directory.")
+                         "Run it as root (sudo), use --check to preview, or --root DIR to stage into a directory "
+                         "(owners are then planned, not applied).")
+    if target.staged and not opts.check and os.geteuid() == 0:
+        check_staging_root(opts.root)  # before anything is created or trusted there
     dist = open_distribution(distribution, skip_verification=opts.skip_verification, trusted_certs=opts.trusted_certs)
     spath = state_path(given.kind or "", given.local_dir)
     # Usage errors (options, values, paths) before anything is created for the lock: the
     # same resolution and plan, read without the lock; they are made again under it.
-    _resolve_and_plan(target, given, dist, State(target, spath))
+    _check_environment(target, _resolve_and_plan(target, given, dist, State(target, spath))[0].spec)
     _check_imported_keys(given, dist.version)
 
     with contextlib.ExitStack() as held:
         if not opts.check:
             if target.staged:
-                os.makedirs(target.root, exist_ok=True)
-            # Lock a directory that always exists and never moves, so every run on this target
-            # takes the same lock and nothing is created outside the plan: the (staging) root
-            # for a system install, the parent of a local install's directory.
-            lock_dir = target.root if given.kind == "system" else target.host(os.path.dirname(given.local_dir))
-            held.enter_context(locked(lock_dir, create=given.kind != "system", timeout=opts.lock_timeout))
+                created = fsops.ensure_dirs(target.root)
+                held.callback(fsops.remove_empty_dirs, created)  # a refused run leaves no staging root behind
+            made = held.enter_context(locked(target, spath, given.kind == "system", timeout=opts.lock_timeout))
         state = State(target, spath)  # read under the lock: another run may just have written it
         resolution, view, plan = _resolve_and_plan(target, given, dist, state)
         spec = resolution.spec
         bar = opts.progress(f"unpacking NSO {dist.version}") if opts.progress and not opts.check else None
-        ctx = Context(target, state.conffiles, force_conf=spec.force_conf, progress=bar)
+        ctx = Context(target, state.conffiles, trusted=state.unpacked, force_conf=spec.force_conf, progress=bar)
         if opts.check:
             report = evaluate(plan, ctx)
         else:
-            try:
-                report = apply(plan, ctx, sink=lambda e: _record(state, e))
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    if state.conffiles:  # keep what was recorded so far; nothing recorded: no state file
-                        state.save()
-                raise
-            finally:
-                if bar is not None:
-                    bar.finish()
-            spec_changed = state.spec != spec.record()
-            state.record_spec(spec.record())
-            state.save()
+            report, spec_changed = _apply(plan, ctx, state, spec, bar)
+            _created_for_the_lock(report, made)
         kind = "system" if spec.system else "local"
         where = f" (staging root {target.root})" if target.staged else ""
         header = f"nso-install: {kind} install of NSO {dist.version} from {dist.kind} {dist.source.name}{where}"
@@ -109,13 +100,55 @@ def install(given: SpecInput, distribution: Path, opts: RunOptions) -> RunResult
 
                 after_apply(report, target, spec.install_dir)
         report.notes.extend(dist.notes)
-        report.notes.extend(_notes(spec, dist.version, view))
+        report.notes.extend(_notes(spec, dist.version, view, target))
         if not opts.check and (report.changes or result.spec_changed):
             state.append_history({"spec": spec.record(), "spec_changes": [s.as_dict() for s in resolution.changes],
                                   "changed": [{"id": r.action.id, "detail": r.outcome.detail}
                                               for r in report.records if r.changed],
                                   "notes": report.notes})
     return result
+
+
+def _apply(plan, ctx: Context, state: State, spec: InstallSpec, bar) -> tuple[Report, bool]:
+    """Prepare the distribution (checked and unpacked privately before anything else changes),
+    apply the plan, record state and spec; what was recorded so far is kept on failure."""
+    trees = [a for a in plan if isinstance(a, InstallTree)]
+    try:
+        for tree in trees:
+            tree.prepare(Facts(ctx.target), ctx)
+        report = apply(plan, ctx, sink=lambda e: record_effects(state, e))
+    except BaseException:
+        for tree in trees:
+            tree.discard()
+        with contextlib.suppress(Exception):
+            if state.conffiles:  # keep what was recorded so far; nothing recorded: no state file
+                state.save()
+        raise
+    finally:
+        if bar is not None:
+            bar.finish()
+    spec_changed = state.spec != spec.record()
+    state.record_spec(spec.record())
+    state.save()
+    return report, spec_changed
+
+
+def _created_for_the_lock(report: Report, made: list[str]) -> None:
+    """Directories the lock needed (the state directory and its parents) were made by this
+    run before its plan was applied: reported as changes, so the run agrees with --check."""
+    for rec in report.records:
+        if rec.action.path in made and rec.action.kind == "directory" and not rec.changed:
+            rec.changed = True
+            rec.outcome = Outcome("change", "created (the run's lock lives in it)")
+
+
+def _check_environment(target: Target, spec: InstallSpec) -> None:
+    if target.unprivileged and spec.run_as_user:
+        raise UsageError("run-as-user-needs-root",
+                         f"--run-as-user {spec.run_as_user} needs root: it creates accounts, sets owners, a setuid "
+                         "bit and file capabilities, none of which an ordinary user can do, even in a staging root.",
+                         "Stage as root (sudo nso-install ... --root DIR), or stage without --run-as-user "
+                         "(--no-run-as-user) and run the same command as root later to add it.")
 
 
 def _resolve_and_plan(target: Target, given: SpecInput, dist, state: State):
@@ -125,8 +158,10 @@ def _resolve_and_plan(target: Target, given: SpecInput, dist, state: State):
     return resolution, view, build_plan(resolution.spec, dist, view)
 
 
-def _record(state: State, effects: Effects) -> None:
+def record_effects(state: State, effects: Effects) -> None:
+    """What an action left behind, into the state (conffile digests, memberships, unpacked trees)."""
     state.conffiles.update(effects.conffiles)
+    state.unpacked.update(effects.trees)
     if effects.memberships_added or effects.memberships_removed:
         state.set_memberships((state.memberships | effects.memberships_added) - effects.memberships_removed)
 
@@ -184,8 +219,12 @@ def _view(facts: Facts, spec: InstallSpec, resolution: Resolution, state: State)
     return TargetView(active, tuple(installed), resolution.previous, frozenset(state.memberships))
 
 
-def _notes(spec: InstallSpec, version: str, view: TargetView) -> list[str]:
+def _notes(spec: InstallSpec, version: str, view: TargetView, target: Target) -> list[str]:
     notes = []
+    if target.unprivileged:
+        notes.append(f"staged as uid {os.geteuid()}: modes are set, owners are not (an ordinary user cannot "
+                     "chown); everything is yours. Run the same command as root on the same --root to apply the "
+                     "planned owners.")
     if spec.system and config_version(spec, version, view) != version:
         notes.append(f"NSO {version} is installed beside the active {view.active_version}; configuration, unit and "
                      f"environment files stay rendered for {view.active_version}. To switch, re-run this command "

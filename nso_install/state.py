@@ -7,7 +7,9 @@
 * ``spec``: the effective install spec of the last successful run (no secret values), which
   the next run starts from (:mod:`nso_install.spec`);
 * ``grants``: privileges nso-install created that the desired state alone cannot take back
-  (group memberships it added), so a changed spec can withdraw exactly those.
+  (group memberships it added), so a changed spec can withdraw exactly those;
+* ``unpacked``: the sha256 of the binaries a privilege may go to, per tree it unpacked, so a
+  setuid bit or a capability only ever lands on the file nso-install put there.
 
 ``history.jsonl`` beside it gets one line per run that changed something: when, the spec,
 what changed and every note printed (never secrets).
@@ -19,13 +21,14 @@ import errno
 import fcntl
 import json
 import os
+import stat
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 from . import __version__, fsops
-from .errors import LockedError
+from .errors import LockedError, NsoInstallError, UnsafePathError
 from .facts import Facts
 from .target import Target
 
@@ -84,6 +87,14 @@ class State:
         if not grants:
             self.data.pop("grants")
 
+    @property
+    def unpacked(self) -> dict[str, dict[str, str]]:
+        """Trees nso-install unpacked: {INSTALL_DIR/ncs-VSN: {privileged file: sha256}}, the
+        files a later run may give privileges to (the dict itself: updates are live)."""
+        if not isinstance(self.data.get("unpacked"), dict):
+            self.data["unpacked"] = {}
+        return self.data["unpacked"]
+
     def _encode(self) -> bytes:
         return (json.dumps({**self.data, "version": STATE_FORMAT}, indent=2, sort_keys=True) + "\n").encode()
 
@@ -95,42 +106,94 @@ class State:
         if data == self._loaded:
             return False
         host = self.target.host(self.path)
-        fsops.ensure_private_dir(host.parent)
-        fsops.atomic_write(host, data, 0o600, None, None, self.path)
+        with _saving(self.path):
+            fsops.ensure_private_dir(host.parent)
+            fsops.atomic_write(host, data, 0o600, None, None, self.path)
         self._loaded = data
         return True
 
     def append_history(self, entry: dict) -> None:
-        """One line in history.jsonl beside the state: ``entry`` plus the time and tool version."""
+        """One line in history.jsonl beside the state: ``entry`` plus the time and tool version.
+
+        A new history file is written whole (temp + rename), so a killed run never leaves an
+        empty one; an existing one is appended to, never through a link."""
         if not self.path:
             return
-        line = json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "tool": __version__, **entry},
-                          sort_keys=True) + "\n"
-        host = self.target.host(os.path.join(os.path.dirname(self.path), "history.jsonl"))
-        fsops.ensure_private_dir(host.parent)
-        with fsops.parent_dir(host) as dfd:
-            fd = os.open(host.name, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
-                         dir_fd=dfd)
+        line = (json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "tool": __version__, **entry},
+                           sort_keys=True) + "\n").encode()
+        shown = os.path.join(os.path.dirname(self.path), "history.jsonl")
+        host = self.target.host(shown)
+        with _saving(shown):
+            fsops.ensure_private_dir(host.parent)
+            with fsops.parent_dir(host) as dfd:
+                try:
+                    fd = os.open(host.name, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+                except FileNotFoundError:
+                    fd = None
+            if fd is None:
+                fsops.atomic_write(host, line, 0o600, None, None, shown)
+                return
             try:
-                os.write(fd, line.encode())
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    raise OSError(errno.EINVAL, "not a regular file")
+                os.write(fd, line)
                 os.fsync(fd)
             finally:
                 os.close(fd)
 
 
 @contextmanager
-def locked(host_dir: Path, create: bool, timeout: float = 0.0) -> Iterator[None]:
-    """An exclusive flock on a directory, so two runs on one target cannot interleave.
-
-    Locking the directory itself (not a lock file in it) writes nothing to the target.
-    """
-    if not host_dir.is_dir():
-        if not create:
-            yield
-            return
-        fsops.ensure_private_dir(host_dir)
-    fd = os.open(host_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+def _saving(shown: str) -> Iterator[None]:
+    """nso-install's own records failing to save (a full disk...) after the install itself
+    worked: say what was done and that a re-run records it, not "this is a bug"."""
     try:
+        yield
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise UnsafePathError("symlink-refused", f"{shown} is a symbolic link; nso-install never writes its "
+                                  "records through one.", "Remove the link (and find out who planted it), then "
+                                  "re-run.") from None
+        raise NsoInstallError("state-not-saved", f"could not save {shown}: {e.strerror or e}.",
+                              "Everything the run changed is in place; free space (or fix the cause) and re-run: "
+                              "the next run finds the installed files as desired and records them.") from None
+
+
+@contextmanager
+def locked(target: Target, state_path: str, system: bool, timeout: float = 0.0) -> Iterator[list[str]]:
+    """An exclusive lock, so two runs on one target cannot interleave, held where only the
+    account that runs nso-install can open it (another account cannot take it to block runs):
+
+    * system install: the state directory itself (``/var/lib/nso-install``, 0700), created first;
+    * local install: ``.NAME.nso-install-lock`` (0600) beside the install directory ``NAME``,
+      whose own state directory may not exist before the first unpack.
+
+    Yields the target paths of the directories it had to create (the run reports them).
+    """
+    state_dir = target.host(os.path.dirname(state_path))
+    if system:
+        created = fsops.ensure_private_dir(state_dir)
+        fd = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        where = str(state_dir)
+    else:
+        install_dir = state_dir.parent
+        created = fsops.ensure_dirs(install_dir.parent)
+        where = str(install_dir.parent / f".{install_dir.name}.nso-install-lock")
+        with fsops.parent_dir(Path(where)) as dfd:
+            try:
+                fd = os.open(os.path.basename(where), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                             dir_fd=dfd)
+            except (PermissionError, OSError) as e:
+                if not isinstance(e, PermissionError) and e.errno != errno.ELOOP:
+                    raise
+                raise UnsafePathError("unsafe-lock", f"cannot open the lock {where} ({e.strerror}); another account "
+                                      "may have created it (or a link) to block runs.",
+                                      f"Remove it (rm {where}) and re-run.") from None
+    try:
+        st = os.fstat(fd)
+        if st.st_uid != os.geteuid() or st.st_mode & 0o077:
+            raise UnsafePathError("unsafe-lock", f"the lock {where} belongs to uid {st.st_uid} or is open to others "
+                                  f"(mode {stat.S_IMODE(st.st_mode):04o}); another account could hold it to block "
+                                  "every run.", f"Remove it (rm -r {where}) and re-run.")
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -140,11 +203,10 @@ def locked(host_dir: Path, create: bool, timeout: float = 0.0) -> Iterator[None]
                 if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
                     raise
                 if time.monotonic() >= deadline:
-                    raise LockedError(
-                        "locked",
-                        f"another nso-install run holds the lock on {host_dir}.",
-                        "Wait for it to finish, or pass --lock-timeout SECONDS to wait.") from None
+                    raise LockedError("locked", f"another nso-install run holds the lock {where}.",
+                                      "Wait for it to finish, or pass --lock-timeout SECONDS to wait.") from None
                 time.sleep(0.2)
-        yield
+        yield [str(target.to_target(d)) for d in created]
     finally:
         os.close(fd)
+        fsops.remove_empty_dirs(created)  # a run that recorded nothing leaves no trace of its lock

@@ -106,6 +106,13 @@ class Target:
     def staged(self) -> bool:
         return self.root != Path("/")
 
+    @property
+    def unprivileged(self) -> bool:
+        """Staged by an ordinary user: owners cannot be set, so they are planned, not applied."""
+        return self.staged and os.geteuid() != 0
+
+
+
     def host(self, tpath: str | PurePosixPath) -> Path:
         """Host path of ``tpath`` with every *parent* component resolved inside the root.
 
@@ -168,3 +175,32 @@ class Target:
             return str(self.to_target(host_path))
         except UnsafePathError:
             return str(host_path)
+
+
+def check_staging_root(given: str | os.PathLike) -> None:
+    """Refuse a staging root another account could have prepared or could still redirect.
+
+    Like OpenSSH's StrictModes or sudo's secure path: every existing component of the path, the
+    root included, must be a real directory (no symlink) owned by root and not writable by group
+    or others; a sticky directory such as /tmp is fine above an entry root owns.  Applies when
+    root stages (setuid bits and capabilities are set there); missing components are created by
+    nso-install itself."""
+    path = Path(os.path.abspath(given))
+    for p in [Path(*path.parts[:i]) for i in range(1, len(path.parts) + 1)]:
+        try:
+            st = os.lstat(p)
+        except FileNotFoundError:
+            return
+        hint = f"Stage into a directory only root can change: chown root:root {p} && chmod go-w {p} (or pick another)."
+        if stat.S_ISLNK(st.st_mode):
+            raise UsageError("unsafe-staging-root", f"--root {given}: {p} is a symbolic link; the staging root must be "
+                             "reached through real directories only.", f"Give the real path ({os.path.realpath(given)}).")
+        if not stat.S_ISDIR(st.st_mode):
+            raise UsageError("bad-root", f"--root {given}: {p} is not a directory.", "Point --root at a directory.")
+        if st.st_uid != 0:
+            raise UsageError("unsafe-staging-root", f"--root {given}: {p} belongs to uid {st.st_uid}, so that account "
+                             "could swap what nso-install makes setuid or gives capabilities under it.", hint)
+        sticky_above = st.st_mode & stat.S_ISVTX and p != path
+        if st.st_mode & 0o022 and not sticky_above:
+            raise UsageError("unsafe-staging-root", f"--root {given}: {p} is writable by group or others "
+                             f"(mode {stat.S_IMODE(st.st_mode):04o}).", hint)

@@ -26,6 +26,7 @@ from nso_install.cli import main
 from nso_install.conf import NAMESPACE
 from nso_install.engine import apply, evaluate
 from nso_install.plan import TargetView
+from nso_install.run import record_effects
 from nso_install.spec import InstallSpec, SpecInput, resolve
 from nso_install.state import State
 from nso_install.target import Target
@@ -105,17 +106,28 @@ class PlanRun:
         self.force_conf = force_conf
 
     def ctx(self) -> Context:
-        return Context(self.target, self.state.conffiles, force_conf=self.force_conf)
+        return Context(self.target, self.state.conffiles, trusted=self.state.unpacked, force_conf=self.force_conf)
 
     def check(self, plan):
         return evaluate(plan, self.ctx())
 
     def apply(self, plan):
-        def sink(effects):
-            self.state.conffiles.update(effects.conffiles)
-        report = apply(plan, self.ctx(), sink)
+        report = apply(plan, self.ctx(), lambda effects: record_effects(self.state, effects))
         self.state.save()
         return report
+
+
+def unpacked_by_us(root: Path, vdir: str, rels: list[str] | None = None) -> PlanRun:
+    """A PlanRun whose state says nso-install unpacked the hand-made tree ``vdir`` (the sha256
+    of ``rels``, or of every privileged candidate in it): privileges may then be granted there."""
+    from nso_install.actions.privileges import tree_digests
+
+    run = PlanRun(root)
+    tree = run.target.host(vdir)
+    digests = ({rel: hashlib.sha256((tree / rel).read_bytes()).hexdigest() for rel in rels} if rels
+               else tree_digests(tree))
+    run.state.unpacked[vdir] = digests
+    return run
 
 
 def ctx_for(root: Path, force_conf: bool = False) -> Context:

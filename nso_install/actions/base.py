@@ -56,6 +56,7 @@ class Effects:
     conffiles: dict[str, str] = field(default_factory=dict)  # target path -> sha256 of what we wrote
     memberships_added: set[tuple[str, str]] = field(default_factory=set)  # (user, group) we added
     memberships_removed: set[tuple[str, str]] = field(default_factory=set)  # (user, group) we took back
+    trees: dict[str, dict[str, str]] = field(default_factory=dict)  # tree -> {privileged file: sha256} unpacked
 
 
 @dataclass
@@ -64,6 +65,7 @@ class Context:
 
     target: Target
     conffiles: Mapping[str, str] = field(default_factory=dict)  # recorded digests (the engine keeps it current)
+    trusted: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # trees nso-install unpacked (digests)
     force_conf: bool = False
     progress: Callable[[int, int], None] | None = None
 
@@ -106,6 +108,8 @@ class Attrs:
     group: str | None = "root"
 
     def ids(self, facts: Facts) -> tuple[int | None, int | None]:
+        if facts.target.unprivileged:  # staged by an ordinary user: owners planned, not applied
+            return None, None
         acc = facts.accounts
         uid = acc.uid(self.owner) if self.owner else None
         gid = acc.gid(self.group) if self.group else None
@@ -119,6 +123,8 @@ class Attrs:
         out = []
         if fact.mode != self.mode:
             out.append(f"mode {fmt_mode(fact.mode)} -> {fmt_mode(self.mode)}")
+        if facts.target.unprivileged:
+            return out
         uid, gid = self.ids(facts)
         if self.owner and uid is None:
             out.append(f"owner -> {self.owner} (user to be created)")
@@ -132,6 +138,8 @@ class Attrs:
 
     def resolve(self, facts: Facts, shown: str) -> tuple[int | None, int | None]:
         uid, gid = self.ids(facts)
+        if facts.target.unprivileged:
+            return uid, gid
         if self.owner and uid is None:
             raise ApplyError("unknown-user", f"{shown}: user {self.owner!r} does not exist on the target.",
                              "Create the user first or pass --run-as-user so nso-install creates it.")

@@ -119,6 +119,16 @@ class ConfFile(Action):
             return None
         return facts.accounts.user_name(fact.uid)
 
+    def _kept_attrs(self, facts: Facts, fact) -> Attrs:
+        """Owner and mode for the administrator's file we keep: ours, but its mode is never
+        loosened, and a file that holds secrets (what ``redact`` masks: inline keys, password
+        hashes) is at most 0640."""
+        mode = (fact.mode or 0) & self.attrs.mode
+        current = facts.read(self.path) or b""
+        if self.redact is not None and self.redact(current) != current:
+            mode &= 0o640
+        return Attrs(mode, self.attrs.owner, self.attrs.group)
+
     def check(self, facts, ctx):
         fact = self._fact(facts, FILE)
         new = sha256_bytes(self.content)
@@ -140,6 +150,7 @@ class ConfFile(Action):
                 "replace administrator's edits (--force-conf; a backup is kept)"
             return change(what, diff=diff)
         # Edited by someone else: keep it, offer the new rendering beside it.
+        drift = self._kept_attrs(facts, fact).drift(facts, fact)
         new_fact = refuse_link(facts.path(self.new_path))
         new_ok = new_fact.kind == FILE and facts.sha256(self.new_path) == new
         warn = (f"{self.path} was edited outside nso-install; kept as is. The new rendering is in "
@@ -168,7 +179,7 @@ class ConfFile(Action):
         foreign = self._foreign(facts, fact)
         if foreign and facts.sha256(self.path) not in (new, ctx.conffiles.get(self.path)):
             aside = f"{self.path}.from-{foreign}.{time.strftime('%Y%m%dT%H%M%S')}"
-            fsops.rename_aside(host, PurePosixPath(aside).name)
+            aside = str(PurePosixPath(aside).with_name(fsops.rename_aside(host, PurePosixPath(aside).name)))
             fsops.atomic_write(host, self.content, self.attrs.mode, uid, gid, self.path)
             effects.notes.append(f"{self.path} belonged to {foreign} and had been edited; root owns it now, so its "
                                  f"content was not adopted. That version is kept as {aside}: review it and merge "
@@ -178,16 +189,18 @@ class ConfFile(Action):
             self.attrs.apply(facts, host, self.path)
         elif outcome.conflict and not ctx.force_conf:
             fsops.atomic_write(ctx.target.host(self.new_path), self.content, self.attrs.mode, uid, gid, self.new_path)
-            if self.attrs.drift(facts, fact):  # owner and mode are ours to enforce, the content is not
-                self.attrs.apply(facts, host, self.path)
+            kept = self._kept_attrs(facts, fact)  # owner and mode are ours to enforce, the content is not
+            if kept.drift(facts, fact):
+                kept.apply(facts, host, self.path)
             return None  # nothing recorded: the file on disk is still the administrator's
         else:
             if fact.kind == FILE and ctx.conffiles.get(self.path) != facts.sha256(self.path):
                 backup = f"{self.path}.{time.strftime('%Y%m%dT%H%M%S')}.bak"
-                # Written like every other file (temp + rename, no link followed): the directory
-                # may belong to the NSO account (RUN_DIR/cdb), which could plant a link there.
-                fsops.atomic_write(ctx.target.host(backup), facts.read(self.path) or b"", fact.mode or 0o600,
-                                   fact.uid, fact.gid, backup)
+                # Written like every other file (temp, no link followed: the directory may belong
+                # to the NSO account, RUN_DIR/cdb), and never over an earlier backup.
+                written = fsops.write_new(ctx.target.host(backup), facts.read(self.path) or b"", fact.mode or 0o600,
+                                          fact.uid, fact.gid)
+                backup = str(PurePosixPath(backup).with_name(written.name))
                 effects.notes.append(f"saved the administrator's {self.path} as {backup}")
             fsops.atomic_write(host, self.content, self.attrs.mode, uid, gid, self.path)
             stale_new = ctx.target.host(self.new_path)

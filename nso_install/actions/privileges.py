@@ -17,7 +17,10 @@ earlier one granted: without ``--run-as-user`` (or without ``--setuid-cmdwrapper
 wrappers) it is the plain ``0755 root:root`` with no capabilities.
 
 Capabilities are read from the file's ``security.capability`` attribute (through
-:class:`Facts`) and set with ``setcap`` / removed with ``setcap -r`` through plumbum.
+:class:`Facts`) and written through the file's descriptor.  A privilege goes only to the file
+nso-install itself unpacked: its sha256 was recorded at unpack time and is checked again, on
+the descriptor that then gets the setuid bit or capabilities, reached through directories
+only root can change (:func:`nso_install.fsops.open_trusted`).
 ``epam`` and the wrappers live in version-specific directories (<= 6.5: ``lib/core/pam``,
 ``lib/core/confd``; 6.6+: ``lib/pam-*``, ``lib/confd-*``); the actions find them by glob
 under the unpacked tree each time they are checked, so a plan made before the tree exists
@@ -26,15 +29,18 @@ under the unpacked tree each time they are checked, so a plan made before the tr
 
 from __future__ import annotations
 
+import errno
 import fnmatch
+import hashlib
+import os
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import ClassVar
 
-from ..capabilities import Caps, format_caps, parse_text
+from .. import fsops
+from ..capabilities import XATTR, Caps, decode, encode, format_caps, parse_text
 from ..errors import ApplyError, UnsafePathError
 from ..facts import ABSENT, FILE, Facts
-from ..systools import system_tool
 from ..versions import at_least
 from .base import Action, Attrs, change, ok, refuse_link, require_kind
 
@@ -51,6 +57,18 @@ CAPABILITIES = (
 SETUID_MODE = 0o4750
 CAP_MODE = 0o750
 PLAIN = Attrs(0o755)  # what every one of them is without a grant
+PATTERNS = (*EPAM, *CMDWRAPPER, *CMDPTYWRAPPER, *(rel for rel, _, _ in CAPABILITIES))
+
+
+def tree_digests(tree: Path) -> dict[str, str]:
+    """sha256 of every privileged candidate in a freshly unpacked (still private) tree, by
+    relative path: what a later grant checks the file against."""
+    out = {}
+    for pattern in PATTERNS:
+        for p in sorted(tree.glob(pattern)):
+            if p.is_file() and not p.is_symlink():
+                out[str(p.relative_to(tree))] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
 
 
 # --- finding files in the unpacked tree ----------------------------------------------------
@@ -133,6 +151,23 @@ class _Privileged(Action):
             drift.append(f"capabilities {format_caps(have)} -> {format_caps(self.caps)}")
         return drift
 
+    @property
+    def granted(self) -> bool:
+        return bool(self.attrs.mode & 0o6000 or self.caps)
+
+    def _check_trusted(self, ctx, real: str, digest: str | None) -> None:
+        """A privilege goes only to the very file nso-install unpacked (its recorded sha256)."""
+        recorded = ctx.trusted.get(self.vdir, {}).get(str(PurePosixPath(real).relative_to(self.vdir)))
+        if recorded is None:
+            raise UnsafePathError("unrecorded-tree", f"{real}: nso-install has no record of unpacking it, so it cannot "
+                                  "tell this file from one swapped in later; it sets no privilege on it.",
+                                  f"Re-install {self.vdir} from its distribution with nso-install (move the "
+                                  "directory away first), or install that distribution again to record it.")
+        if digest != recorded:
+            raise UnsafePathError("privileged-file-changed", f"{real} is not the file nso-install unpacked (its "
+                                  "content changed); it sets no privilege on it.",
+                                  f"Find out who changed it; re-install {self.vdir} from its distribution.")
+
     def check(self, facts, ctx):
         warning = self._warnings(facts)
         real = self._resolve(facts)
@@ -144,6 +179,8 @@ class _Privileged(Action):
             return ok("not in this install (not shipped, or removed by the administrator); nothing to do",
                       warning=warning)
         drift = self._drift(facts, real)
+        if drift and self.granted:
+            self._check_trusted(ctx, real, facts.sha256(real))
         if drift:
             return change(f"{real}: " + "; ".join(drift), diff="\n".join(drift), warning=warning)
         return ok(f"{real}: {self._want()}", warning=warning)
@@ -154,10 +191,18 @@ class _Privileged(Action):
             raise ApplyError("missing-file", f"{self.path} does not exist.",
                              "The distribution is not unpacked yet; this is a bug in the plan order.")
         host = ctx.target.host(real)
-        if self.attrs.drift(facts, facts.path(real)):
-            self.attrs.apply(facts, host, real)  # chown first, then chmod (chown clears setuid and caps)
-        if Facts(ctx.target).caps(real) != self.caps:
-            set_caps(host, self.caps, real)
+        uid, gid = self.attrs.resolve(facts, real)
+        # Everything through one descriptor: what was checked is what gets the privilege.
+        fd = fsops.open_trusted(host, real) if self.granted else fsops.open_regular(host, real)
+        try:
+            if self.granted:
+                self._check_trusted(ctx, real, fsops.fd_sha256(fd))
+            if uid is not None or gid is not None:
+                os.fchown(fd, -1 if uid is None else uid, -1 if gid is None else gid)  # clears setuid bits and caps
+            os.fchmod(fd, self.attrs.mode)
+            set_caps(fd, self.caps, real)
+        finally:
+            os.close(fd)
         return None
 
 
@@ -176,33 +221,32 @@ class Capability(_Privileged):
     kind: ClassVar[str] = "capability"
 
 
-def set_caps(host_path, caps: Caps, shown: str) -> None:
-    """``setcap`` (``setcap -r`` for none) on ``host_path``, with the errors explained."""
-    from plumbum.commands.processes import ProcessExecutionError
-
-    setcap = system_tool("setcap")
-    if setcap is None:
-        raise ApplyError("setcap-missing", "setcap is not installed; it is needed to give NSO's binaries their "
-                         "file capabilities (--run-as-user) or to remove them.",
-                         "Install libcap2-bin (Debian/Ubuntu) or libcap (RHEL) and re-run.")
-    text = format_caps(caps)
-    argv = ["-r", str(host_path)] if not caps else [" ".join(f"{n}={''.join(sorted(f))}" for n, f in caps.items()),
-                                                   str(host_path)]
+def set_caps(fd: int, caps: Caps, shown: str) -> None:
+    """The file's capabilities (its ``security.capability`` attribute) set to exactly ``caps``,
+    through its descriptor (setcap would take a path, which could be swapped meanwhile)."""
     try:
-        setcap(*argv)
-    except ProcessExecutionError as e:
-        err = (e.stderr or e.stdout or "").strip()
-        low = err.lower()
-        if "not supported" in low:
-            raise ApplyError("no-xattrs", f"{shown}: the file system does not support extended attributes "
-                             f"(setcap: {err}).",
+        have = decode(os.getxattr(fd, XATTR), shown)
+    except OSError as e:
+        if e.errno not in (errno.ENODATA, errno.ENOTSUP):
+            raise
+        have = {}
+    if have == caps:
+        return
+    try:
+        if caps:
+            os.setxattr(fd, XATTR, encode(caps))
+        else:
+            os.removexattr(fd, XATTR)
+    except OSError as e:
+        if e.errno in (errno.ENOTSUP, errno.EOPNOTSUPP):
+            raise ApplyError("no-xattrs", f"{shown}: the file system does not support extended attributes, so no "
+                             "file capabilities can be set.",
                              "Install onto a file system with xattr support (ext4, xfs, btrfs; not some "
                              "overlay/NFS setups), or leave out --run-as-user.") from None
-        if "not permitted" in low or "permission" in low:
-            raise ApplyError("setcap-denied", f"{shown}: setcap {text} was refused ({err}).",
-                             "Setting file capabilities needs root with CAP_SETFCAP.") from None
-        raise ApplyError("setcap-failed", f"{shown}: setcap {text} failed ({err}).",
-                         "Fix the cause and re-run.") from None
+        if e.errno in (errno.EPERM, errno.EACCES):
+            raise ApplyError("setcap-denied", f"{shown}: setting file capabilities {format_caps(caps)} was refused "
+                             f"({e.strerror}).", "Setting file capabilities needs root with CAP_SETFCAP.") from None
+        raise
 
 
 CMDWRAPPER_RISK = ("--setuid-cmdwrapper: cmdwrapper/cmdptywrapper are setuid root, so the programs behind NSO "

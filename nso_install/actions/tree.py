@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass
-from pathlib import PurePosixPath
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
 from typing import ClassVar
 
 from .. import fsops
 from ..errors import UnsafePathError
 from ..facts import ABSENT, DIR, Facts
-from .base import Action, Attrs, change, ok
+from .base import Action, Attrs, Effects, change, ok
+from .privileges import tree_digests
 
 
 @dataclass
@@ -26,12 +27,22 @@ class InstallTree(Action):
     group: str | None = "root"
     reason: str = ""
     owned_elsewhere: tuple[str, ...] = ()  # relative paths other actions write (left out of the tree)
+    record_privileged: bool = False  # record the sha256 of the binaries privileges may be given to
     kind: ClassVar[str] = "tree"
 
+    _prepared: Path | None = field(default=None, init=False, repr=False, compare=False)
+    _digests: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
+
     def _leftovers(self, facts: Facts) -> list[str]:
+        """Temporary trees of interrupted runs: beside ``path``, or in an ancestor (where a first
+        install, before INSTALL_DIR exists, prepares the tree)."""
         p = PurePosixPath(self.path)
         prefix = f"{fsops.TMP_MARK}{p.name}."
-        return [str(p.parent / n) for n in facts.listdir(str(p.parent)) if n.startswith(prefix)]
+        out = []
+        for d in p.parents:
+            out += [str(d / n) for n in facts.listdir(str(d)) if n.startswith(prefix)]
+        # (the tree this run prepared is not a leftover)
+        return [x for x in out if self._prepared is None or PurePosixPath(x).name != self._prepared.name]
 
     def _installed(self, facts: Facts) -> str:
         return (facts.read(f"{self.path}/VERSION") or b"").decode(errors="replace").strip()
@@ -54,29 +65,69 @@ class InstallTree(Action):
                 "Choose another directory, or move the existing one away.")
         return change(f"unpack NSO {self.dist.version} into the empty directory{extra}")
 
+    def prepare(self, facts: Facts, ctx) -> bool:
+        """Unpack the distribution before anything else of the run changes the host: into a
+        private temporary directory beside ``path`` (or in its nearest existing ancestor, on
+        the same file system, when INSTALL_DIR does not exist yet), checking every member as it
+        streams; a refused distribution leaves only that directory, which is removed.  False
+        when it is already there (the tree is then checked and completed by :meth:`apply`)."""
+        if self._prepared is not None or facts.path(self.path).kind != ABSENT:
+            return False
+        host = ctx.target.host(self.path)
+        where = next(d for d in host.parents if d.is_dir())
+        uid, gid = Attrs(0o755, self.owner, self.group).resolve(facts, self.path)
+        tmp = where / f"{fsops.TMP_MARK}{host.name}.{os.urandom(4).hex()}"
+        os.mkdir(tmp, 0o700)
+        try:
+            self._unpack(tmp, uid, gid, ctx.progress)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self._prepared = tmp
+        return True
+
+    def discard(self) -> None:
+        """Remove a prepared tree the run did not use (it failed before this action)."""
+        if self._prepared is not None:
+            shutil.rmtree(self._prepared, ignore_errors=True)
+            self._prepared = None
+
+    def _unpack(self, tmp: Path, uid: int | None, gid: int | None, progress) -> None:
+        self.dist.extract(tmp, uid=uid, gid=gid, progress=progress)
+        for rel in self.owned_elsewhere:  # e.g. the shipped ncs.conf, replaced by our rendering
+            victim = tmp / rel
+            if victim.is_file() and not victim.is_symlink():
+                victim.unlink()
+        fsops.set_attrs(tmp, 0o755, uid, gid)
+        if self.record_privileged:  # still private to root: nobody can have changed them yet
+            self._digests = tree_digests(tmp)
+        fsops.sync_filesystem(tmp)  # the tree's data must be on disk before its name is
+
     def apply(self, facts, ctx, outcome):
         for left in self._leftovers(facts):
             fsops.remove_tree(ctx.target.host(left))
         host = ctx.target.host(self.path)
         if facts.path(self.path).kind == DIR and self._installed(facts) == self.dist.version:
             return None  # only leftovers to clean
-        uid, gid = Attrs(0o755, self.owner, self.group).resolve(facts, self.path)
-        self.dist.validate()  # refuse hostile members before anything is written
-        tmp = host.with_name(f"{fsops.TMP_MARK}{host.name}.{os.urandom(4).hex()}")
-        os.mkdir(tmp, 0o700)
+        tmp = self._prepared
+        if tmp is None:
+            uid, gid = Attrs(0o755, self.owner, self.group).resolve(facts, self.path)
+            tmp = host.with_name(f"{fsops.TMP_MARK}{host.name}.{os.urandom(4).hex()}")
+            os.mkdir(tmp, 0o700)
+            try:
+                self._unpack(tmp, uid, gid, ctx.progress)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
         try:
-            self.dist.extract(tmp, uid=uid, gid=gid, progress=ctx.progress)
-            for rel in self.owned_elsewhere:  # e.g. the shipped ncs.conf, replaced by our rendering
-                victim = tmp / rel
-                if victim.is_file() and not victim.is_symlink():
-                    victim.unlink()
-            fsops.set_attrs(tmp, 0o755, uid, gid)
-            fsops.sync_filesystem(tmp)  # the tree's data must be on disk before its name is
             if os.path.isdir(host):
                 os.rmdir(host)  # only ever the empty directory accepted by check()
             os.rename(tmp, host)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+        finally:
+            self._prepared = None
         fsops.fsync_dir(host.parent)
-        return None
+        fsops.fsync_dir(tmp.parent)
+        return Effects(trees={self.path: self._digests}) if self.record_privileged else None

@@ -18,7 +18,7 @@ from nso_install.errors import ApplyError
 from nso_install.facts import Facts
 from nso_install.target import Target
 
-from support import check_plan
+from support import check_plan, unpacked_by_us
 
 REV1, REV2, REV3, EFFECTIVE = 0x01000000, 0x02000000, 0x03000000, 0x000001
 NET_BIND, NET_ADMIN, NET_RAW, BPF = 10, 12, 13, 39
@@ -146,9 +146,10 @@ def test_namespaced_capabilities_are_drift(tmp_path, monkeypatch):
     act = _unpacked(tmp_path)
     raw = {"ok": encode(caps(net_admin="ep")),
            "ns": struct.pack("<6I", REV3 | EFFECTIVE, 1 << NET_ADMIN, 0, 0, 0, 1000)}
+    run = unpacked_by_us(tmp_path, "/v", ["bin/ip"])
     for kind, want_change in (("ok", False), ("ns", True)):
         monkeypatch.setattr(facts_mod.os, "getxattr", lambda *a, _r=raw[kind], **kw: _r)
-        rec = check_plan([act], tmp_path).records[0]
+        rec = run.check([act]).records[0]
         assert rec.outcome.changed is want_change, rec.outcome.detail
         if want_change:
             assert "rootid=1000" in rec.outcome.detail

@@ -88,18 +88,32 @@ def test_conffile_check_mode_writes_nothing(tmp_path):
 
 def test_force_conf_backup_never_written_through_a_planted_symlink(tmp_path, monkeypatch):
     """The backup of an edited conffile lands beside it, in a directory that may belong to the
-    NSO account (RUN_DIR/cdb/aaa_init.xml): a link planted at the backup name is refused."""
+    NSO account (RUN_DIR/cdb/aaa_init.xml): a link planted at the backup name is neither
+    followed nor replaced; the backup takes the next free name."""
     monkeypatch.setattr(files_mod.time, "strftime", lambda fmt, *a: "20250101T000000")
     (tmp_path / "cdb").mkdir()
     conffile = tmp_path / "cdb/aaa_init.xml"
     conffile.write_bytes(b"edited by someone\n")
     victim = tmp_path / "victim"
     victim.write_bytes(b"precious\n")
-    os.symlink(victim, tmp_path / "cdb/aaa_init.xml.20250101T000000.bak")
-    with pytest.raises(UnsafePathError):
-        run_plan([ConfFile("/cdb/aaa_init.xml", b"ours\n", ME)], tmp_path, force_conf=True)
-    assert victim.read_bytes() == b"precious\n"
-    assert conffile.read_bytes() == b"edited by someone\n"
+    planted = tmp_path / "cdb/aaa_init.xml.20250101T000000.bak"
+    os.symlink(victim, planted)
+    r = run_plan([ConfFile("/cdb/aaa_init.xml", b"ours\n", ME)], tmp_path, force_conf=True)
+    assert victim.read_bytes() == b"precious\n" and os.readlink(planted) == str(victim)
+    assert (tmp_path / "cdb/aaa_init.xml.20250101T000000.bak.1").read_bytes() == b"edited by someone\n"
+    assert any("aaa_init.xml.20250101T000000.bak.1" in n for n in r.notes)
+    assert conffile.read_bytes() == b"ours\n"
+
+
+def test_force_conf_backups_never_overwrite_each_other(tmp_path, monkeypatch):
+    """Two --force-conf runs in the same second keep both administrator versions."""
+    monkeypatch.setattr(files_mod.time, "strftime", lambda fmt, *a: "20250101T000000")
+    conffile = tmp_path / "ncs.conf"
+    for edit in (b"first edit\n", b"second edit\n"):
+        conffile.write_bytes(edit)
+        run_plan([ConfFile("/ncs.conf", b"ours\n", ME)], tmp_path, force_conf=True)
+    assert (tmp_path / "ncs.conf.20250101T000000.bak").read_bytes() == b"first edit\n"
+    assert (tmp_path / "ncs.conf.20250101T000000.bak.1").read_bytes() == b"second edit\n"
 
 
 def test_force_conf_backup_keeps_content_mode_and_says_where(tmp_path, monkeypatch):

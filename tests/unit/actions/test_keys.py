@@ -73,3 +73,70 @@ def test_ssh_keygen_result_is_checked_and_public_part_derived(tmp_path, monkeypa
     work.mkdir()
     private, pub = keys.generate_ssh_key(work, fips=False, comment="c")
     assert pub.startswith(b"ssh-ed25519 ") and pub == keys.derive_ssh_public(private, "c")
+
+
+# --- formats and generation details a regression would hide ------------------------------------
+
+def test_a_short_or_unprintable_ipc_secret_is_reported():
+    assert keys.check_ipc_secret(b"x" * 12 + b"\n") == "shorter than 16 characters"
+    assert keys.check_ipc_secret(b"x" * 15) is not None and keys.check_ipc_secret(b"x" * 16) is None
+    assert keys.check_ipc_secret(b"x" * 20 + b"\x01") is not None
+    assert keys.check_ipc_secret(keys.generate_ipc_secret().reveal()) is None
+
+
+def test_an_existing_short_ipc_secret_is_warned_about_never_rewritten(tmp_path):
+    (tmp_path / "ipc_access").write_bytes(b"twelve-bytes")
+    os.chmod(tmp_path / "ipc_access", 0o600)
+    act = SecretFile("/ipc_access", Attrs(0o600, None, None), keys.generate_ipc_secret, validate=keys.check_ipc_secret)
+    r = run_plan([act], tmp_path)
+    assert "shorter than 16 characters" in r.records[0].outcome.warning
+    assert (tmp_path / "ipc_access").read_bytes() == b"twelve-bytes"
+
+
+def test_generation_indexed_keys_need_the_rotation_format_line():
+    a, b = "ab" * 16, "cd" * 32
+    assert keys.check_crypto_keys(f"AESCFB128_KEY[0]={a}\nAES256CFB128_KEY[0]={b}\n".encode(), "6.5.3") \
+        == "line 1 has a key generation but EXTERNAL_KEY_FORMAT=2 is missing"
+    assert keys.check_crypto_keys(f"EXTERNAL_KEY_FORMAT=2\nAESCFB128_KEY[0]={a}\nAES256CFB128_KEY[0]={b}\n".encode(),
+                                  "6.5.3") is None
+    assert keys.check_crypto_keys(f"AESCFB128_KEY={a}\nAES256CFB128_KEY={b[:-2]}\n".encode(), "6.5.3") \
+        == "AES256CFB128_KEY has 62 hex digits, expected 64"
+
+
+def test_a_symlinked_public_part_is_refused_even_in_check_mode(tmp_path):
+    ssh = tmp_path / "ssh"
+    ssh.mkdir()
+    (tmp_path / "elsewhere").write_text("x")
+    os.symlink(tmp_path / "elsewhere", ssh / "ssh_host_ed25519_key.pub")
+    act = keys.ssh_host_key("/ssh", Attrs(0o600, None, None), Attrs(0o644, None, None))
+    from support import check_plan
+    with pytest.raises(UnsafePathError) as e:
+        check_plan([act], tmp_path)
+    assert e.value.reference == "symlink-refused" and ".pub" in e.value.message
+
+
+def test_keys_are_generated_in_a_private_directory(tmp_path, monkeypatch):
+    seen = []
+
+    def spy(work):
+        seen.append(stat.S_IMODE(os.stat(work).st_mode))
+        return Secret(b"k"), b"pub\n"
+    act = keys.KeyPair("/k", "/k.pub", Attrs(0o600, None, None), Attrs(0o644, None, None), spy, lambda s: b"pub\n")
+    run_plan([act], tmp_path)
+    assert seen == [0o700]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".nso-install-tmp")]
+
+
+def test_the_self_signed_tls_certificate_is_no_ca_and_serves_only():
+    from cryptography import x509
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    _, pem = keys.generate_tls("nso.example.net")
+    cert = x509.load_pem_x509_certificate(pem)
+    bc = cert.extensions.get_extension_for_class(x509.BasicConstraints)
+    assert bc.critical and bc.value.ca is False
+    ku = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    assert ku.digital_signature and not ku.key_cert_sign and not ku.crl_sign
+    assert list(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value) == [ExtendedKeyUsageOID.SERVER_AUTH]
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
+    assert names == ["nso.example.net", "localhost"]

@@ -2,13 +2,13 @@
 granted with --run-as-user and withdrawn without it, setuid and capabilities applied under
 --root, drift repaired, clear errors and warnings."""
 
+import errno
 import os
 import shutil
 import stat
 import subprocess
 
 import pytest
-from plumbum.commands.processes import ProcessExecutionError
 
 from nso_install.actions import privileges
 from nso_install.actions.base import Attrs
@@ -16,9 +16,10 @@ from nso_install.actions.privileges import EPAM, Capability, Setuid, display_pat
 from nso_install.capabilities import parse_text
 from nso_install.errors import ApplyError, UnsafePathError
 from nso_install.facts import Facts, MountFact
+from nso_install.target import Target
 from nso_install.plan import build_plan
 
-from support import FakeDist, check_plan, run_plan, spec, staged_root, view
+from support import FakeDist, check_plan, run_plan, spec, staged_root, unpacked_by_us, view
 
 HAVE_SETCAP = os.geteuid() == 0 and shutil.which("setcap", path="/usr/sbin:/sbin:" + os.environ.get("PATH", ""))
 needs_setcap = pytest.mark.skipif(not HAVE_SETCAP, reason="needs root, setcap and the shadow tools")
@@ -223,26 +224,69 @@ def _unpacked(tmp_path):
                             caps=parse_text("cap_net_admin=ep"))
 
 
-def test_missing_setcap_is_a_clear_error(tmp_path, monkeypatch):
+def _refusing(err):
+    def setxattr(*args, **kw):
+        raise OSError(err, os.strerror(err))
+    return setxattr
+
+
+def test_capabilities_refused_by_the_kernel_are_a_clear_error(tmp_path, monkeypatch):
     root, act = _unpacked(tmp_path)
-    real = privileges.system_tool
-    monkeypatch.setattr(privileges, "system_tool", lambda name: None if name == "setcap" else real(name))
+    monkeypatch.setattr(privileges.os, "setxattr", _refusing(errno.EPERM))
     with pytest.raises(ApplyError) as e:
-        run_plan([act], root)
-    assert e.value.reference == "setcap-missing" and "libcap" in e.value.hint
+        unpacked_by_us(root, "/v", ["bin/ip"]).apply([act])
+    assert e.value.reference == "setcap-denied" and "CAP_SETFCAP" in e.value.hint
 
 
 def test_no_xattr_support_is_a_clear_error(tmp_path, monkeypatch):
     root, act = _unpacked(tmp_path)
-    real = privileges.system_tool
-
-    def failing(*args):
-        raise ProcessExecutionError(["setcap", *args], 1, "", "Failed to set capabilities on file `x' (Operation not supported)\n")
-    monkeypatch.setattr(privileges, "system_tool", lambda name: failing if name == "setcap" else real(name))
+    monkeypatch.setattr(privileges.os, "setxattr", _refusing(errno.EOPNOTSUPP))
     monkeypatch.setattr(Facts, "caps", lambda self, tpath: {})  # whatever the file system says
     with pytest.raises(ApplyError) as e:
-        run_plan([act], root)
+        unpacked_by_us(root, "/v", ["bin/ip"]).apply([act])
     assert e.value.reference == "no-xattrs" and "extended attributes" in e.value.message
+
+
+def test_no_privilege_for_a_tree_nso_install_did_not_unpack(tmp_path):
+    """A tree laid out by someone else (or by hand) gets no setuid bit or capability: nothing
+    tells its files from ones an attacker swapped in."""
+    root, act = _unpacked(tmp_path)
+    with pytest.raises(UnsafePathError) as e:
+        run_plan([act], root)
+    assert e.value.reference == "unrecorded-tree"
+    assert Facts(Target.at(root)).caps("/v/bin/ip") == {}
+
+
+def test_no_privilege_for_a_file_changed_since_it_was_unpacked(tmp_path):
+    root, act = _unpacked(tmp_path)
+    run = unpacked_by_us(root, "/v", ["bin/ip"])
+    (root / "v/bin/ip").write_text("#!/bin/sh\nexec /bin/sh\n")  # swapped in after the unpack
+    for attempt in (run.check, run.apply):
+        with pytest.raises(UnsafePathError) as e:
+            attempt([act])
+        assert e.value.reference == "privileged-file-changed"
+    assert Facts(Target.at(root)).caps("/v/bin/ip") == {}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another account")
+def test_no_privilege_below_a_directory_another_account_controls(tmp_path):
+    """Even the right file gets no privilege while an account other than root could swap it:
+    a directory on its way owned by another uid, or writable by others, is refused."""
+    root, act = _unpacked(tmp_path)
+    run = unpacked_by_us(root, "/v", ["bin/ip"])
+    for how in ("owner", "mode"):
+        if how == "owner":
+            os.chown(root / "v/bin", 65534, 65534)
+        else:
+            os.chown(root / "v/bin", 0, 0)
+            os.chmod(root / "v/bin", 0o777)
+        with pytest.raises(UnsafePathError) as e:
+            run.apply([act])
+        assert e.value.reference == "untrusted-path"
+        assert Facts(Target.at(root)).caps("/v/bin/ip") == {}
+    os.chmod(root / "v/bin", 0o755)
+    run.apply([act])
+    assert Facts(Target.at(root)).caps("/v/bin/ip") == parse_text("cap_net_admin=ep")
 
 
 def test_nosuid_mount_and_no_new_privs_are_warned(tmp_path, monkeypatch):

@@ -254,16 +254,63 @@ def test_hostile_archive_writes_nothing(tmp_path, name, kw):
 
 def test_second_run_waits_or_fails_on_lock(tmp_path, sample_dists):
     root = tmp_path / "r"
-    root.mkdir()
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)  # another run holds the target's lock
+    lock = root / "var/lib/nso-install"
+    lock.mkdir(parents=True, mode=0o700)
+    os.chmod(lock, 0o700)
+    fd = os.open(lock, os.O_RDONLY | os.O_DIRECTORY)  # another run holds the target's lock
     fcntl.flock(fd, fcntl.LOCK_EX)
     try:
         r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", root, ok=False)
         assert r.exit_code == 3 and "another nso-install run" in r.stderr
-        assert os.listdir(root) == []
+        assert sorted(os.listdir(root)) == ["var"] and os.listdir(lock) == []
+        started = time.monotonic()
+        r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", root, "--lock-timeout", "0.5", ok=False)
+        assert r.exit_code == 3 and time.monotonic() - started >= 0.5
     finally:
         os.close(fd)
     cli("install", sample_dists["tar.gz"], "--system-install", "--root", root)
+
+
+def test_a_shared_lock_held_elsewhere_also_blocks(tmp_path, sample_dists):
+    """The run's lock is exclusive: even a shared lock held by another run keeps it out."""
+    root = tmp_path / "r"
+    lock = root / "var/lib/nso-install"
+    lock.mkdir(parents=True)
+    os.chmod(lock, 0o700)
+    fd = os.open(lock, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    try:
+        assert cli("install", sample_dists["tar.gz"], "--system-install", "--root", root, ok=False).exit_code == 3
+    finally:
+        os.close(fd)
+
+
+def test_nobody_else_can_block_runs_by_locking_the_root(tmp_path, sample_dists):
+    """Locks on / (or a staging root, or a local install's parent) held by other accounts are
+    irrelevant: the run's lock is a directory (or file) only its own account can open."""
+    root = tmp_path / "r"
+    root.mkdir()
+    fds = [os.open(p, os.O_RDONLY | os.O_DIRECTORY) for p in (root, tmp_path, Path("/"))]
+    for fd in fds:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        cli("install", sample_dists["tar.gz"], "--system-install", "--root", root)
+        cli("install", sample_dists["tar.gz"], tmp_path / "local-nso")
+    finally:
+        for fd in fds:
+            os.close(fd)
+    assert stat.S_IMODE(os.stat(root / "var/lib/nso-install").st_mode) == 0o700
+    lockfile = tmp_path / ".local-nso.nso-install-lock"
+    assert stat.S_IMODE(os.stat(lockfile).st_mode) == 0o600
+
+
+def test_a_lock_prepared_by_another_account_is_refused(tmp_path, sample_dists):
+    lockfile = tmp_path / ".nso.nso-install-lock"
+    lockfile.write_text("")
+    os.chown(lockfile, 65534, 65534)
+    r = cli("install", sample_dists["tar.gz"], tmp_path / "nso", ok=False)
+    assert r.exit_code != 0 and "unsafe-lock" not in r.stderr and "belongs to uid 65534" in r.stderr
+    assert not (tmp_path / "nso").exists()
 
 
 # Secrets and host keys are random per install, by design; state.json records their conffiles.
@@ -278,8 +325,12 @@ def test_killed_midway_rerun_completes(tmp_path):
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     opt = root / "opt/ncs"
+
+    def temps():  # the private tree is prepared beside INSTALL_DIR/ncs-VSN or in an ancestor
+        return [p for d in (root, root / "opt", opt) if d.is_dir() for p in d.iterdir()
+                if p.name.startswith(".nso-install-tmp")]
     while time.monotonic() < deadline:  # wait until extraction is under way, then kill -9
-        if opt.is_dir() and any(p.name.startswith(".nso-install-tmp") for p in opt.iterdir()):
+        if temps():
             break
         time.sleep(0.005)
     proc.send_signal(signal.SIGKILL)
@@ -287,7 +338,7 @@ def test_killed_midway_rerun_completes(tmp_path):
     assert not (opt / f"ncs-{V}").exists(), "a half tree must never carry the final name"
     r = subprocess.run(cmd + ["--json"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert not any(p.name.startswith(".nso-install-tmp") for p in opt.iterdir())
+    assert temps() == []
     ref = tmp_path / "clean"
     subprocess.run(cmd[:-1] + [str(ref)], check=True, capture_output=True)
     def shape(root):  # paths, types, modes and contents (not the times of this run)
