@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -22,6 +23,30 @@ from .errors import EXIT_CHANGES_PENDING, NsoInstallError, UsageError
 from .secret import json_default
 
 CONTEXT = dict(help_option_names=["-h", "--help"], max_content_width=100)
+
+
+# What a terminal would act on: C0 controls but tab (ESC starts colour, title and clipboard
+# sequences; CR and BS overwrite what was printed), DEL, C1 controls (0x9b is a one-byte CSI on
+# some terminals), the Unicode line/paragraph separators and bidirectional overrides (text that
+# reads differently from what it is), and lone surrogates (undecodable bytes of a file name).
+_UNPRINTABLE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e"
+                          "\u2066-\u2069\ud800-\udfff]")
+
+
+def _escape(m: re.Match) -> str:
+    c = ord(m.group(0))
+    if c in (0x0A, 0x0D):
+        return "\\n" if c == 0x0A else "\\r"
+    if 0xDC80 <= c <= 0xDCFF:  # a byte that was not UTF-8 (surrogateescape): show the byte
+        return f"\\x{c - 0xDC00:02x}"
+    return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
+
+
+def printable(text) -> str:
+    """``text`` safe to print on a terminal: control characters escaped as Python does
+    (ESC -> ``\\x1b``, newline -> ``\\n``), tab kept.  Everything printed that comes from the
+    target or the distribution goes through here (multi-line text line by line)."""
+    return _UNPRINTABLE.sub(_escape, str(text))
 
 
 class Progress:
@@ -39,7 +64,7 @@ class Progress:
         self.last = now
         pct = 100 * done // total if total else 100
         bar = "#" * (pct * 30 // 100)
-        click.echo(f"\r{self.label} [{bar:<30}] {pct:3d}% {done / 1e6:7.1f} MB", nl=False, err=True)
+        click.echo(f"\r{printable(self.label)} [{bar:<30}] {pct:3d}% {done / 1e6:7.1f} MB", nl=False, err=True)
         self.shown = True
 
     def finish(self) -> None:
@@ -50,9 +75,9 @@ class Progress:
 def fail(e: NsoInstallError, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"version": 1, "result": "error", "error": e.as_dict()}, default=json_default))
-    click.echo(f"Error: {e.message}", err=True)
+    click.echo(f"Error: {printable(e.message)}", err=True)
     if e.hint:
-        click.echo(f"Hint: {e.hint}", err=True)
+        click.echo(f"Hint: {printable(e.hint)}", err=True)
     sys.exit(e.exit_code)
 
 
@@ -167,7 +192,7 @@ def _print_spec(resolution, verbose: int) -> None:
     shown = resolution.settings if verbose else resolution.changes
     for s in shown:
         change = f"{_shown(s.previous)} -> {_shown(s.value)}" if s.changed else _shown(s.value)
-        click.echo(f"  spec     {s.name}: {change}  [{s.source}]")
+        click.echo(printable(f"  spec     {s.name}: {change}  [{s.source}]"))
 
 
 def _print_report(result, *, as_json: bool, diff: bool, verbose: int, quiet: bool) -> None:
@@ -178,7 +203,7 @@ def _print_report(result, *, as_json: bool, diff: bool, verbose: int, quiet: boo
         click.echo(json.dumps(d, indent=2, default=json_default))
         return
     if not quiet:
-        click.echo(result.header)
+        click.echo(printable(result.header))
         _print_spec(result.resolution, verbose)
         for rec in report.records:
             o = rec.outcome
@@ -188,14 +213,14 @@ def _print_report(result, *, as_json: bool, diff: bool, verbose: int, quiet: boo
             status = ("changed" if report.mode == "applied" else "change") if shown else "ok"
             if o.conflict:
                 status = "kept"
-            click.echo(f"  {status:<8} {rec.action.kind:<10} {rec.action.path}  ({o.detail})")
+            click.echo(printable(f"  {status:<8} {rec.action.kind:<10} {rec.action.path}  ({o.detail})"))
             if diff and o.diff and shown:
-                for line in o.diff.rstrip("\n").splitlines():
-                    click.echo(f"      {line}")
+                for line in o.diff.rstrip("\n").split("\n"):  # only a newline breaks a line; \r is shown
+                    click.echo(f"      {printable(line)}")
         for note in report.notes:
-            click.echo(f"note: {note}")
+            click.echo(f"note: {printable(note)}")
     for w in report.warnings:
-        click.echo(f"warning: {w}", err=True)
+        click.echo(f"warning: {printable(w)}", err=True)
     n = report.changes
     total = len(report.records)
     if report.mode == "check":

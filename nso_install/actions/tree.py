@@ -74,16 +74,7 @@ class InstallTree(Action):
         if self._prepared is not None or facts.path(self.path).kind != ABSENT:
             return False
         host = ctx.target.host(self.path)
-        where = next(d for d in host.parents if d.is_dir())
-        uid, gid = Attrs(0o755, self.owner, self.group).resolve(facts, self.path)
-        tmp = where / f"{fsops.TMP_MARK}{host.name}.{os.urandom(4).hex()}"
-        os.mkdir(tmp, 0o700)
-        try:
-            self._unpack(tmp, uid, gid, ctx.progress)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        self._prepared = tmp
+        self._prepared = self._unpack(next(d for d in host.parents if d.is_dir()), facts, ctx)
         return True
 
     def discard(self) -> None:
@@ -92,16 +83,26 @@ class InstallTree(Action):
             shutil.rmtree(self._prepared, ignore_errors=True)
             self._prepared = None
 
-    def _unpack(self, tmp: Path, uid: int | None, gid: int | None, progress) -> None:
-        self.dist.extract(tmp, uid=uid, gid=gid, progress=progress)
-        for rel in self.owned_elsewhere:  # e.g. the shipped ncs.conf, replaced by our rendering
-            victim = tmp / rel
-            if victim.is_file() and not victim.is_symlink():
-                victim.unlink()
-        fsops.set_attrs(tmp, 0o755, uid, gid)
-        if self.record_privileged:  # still private to root: nobody can have changed them yet
-            self._digests = tree_digests(tmp)
-        fsops.sync_filesystem(tmp)  # the tree's data must be on disk before its name is
+    def _unpack(self, where: Path, facts: Facts, ctx) -> Path:
+        """The distribution unpacked into a new private directory in ``where``; its path.
+        Removed again when anything fails (a refused member included)."""
+        uid, gid = Attrs(0o755, self.owner, self.group).resolve(facts, self.path)
+        tmp = where / f"{fsops.TMP_MARK}{PurePosixPath(self.path).name}.{os.urandom(4).hex()}"
+        os.mkdir(tmp, 0o700)
+        try:
+            self.dist.extract(tmp, uid=uid, gid=gid, progress=ctx.progress)
+            for rel in self.owned_elsewhere:  # e.g. the shipped ncs.conf, replaced by our rendering
+                victim = tmp / rel
+                if victim.is_file() and not victim.is_symlink():
+                    victim.unlink()
+            fsops.set_attrs(tmp, 0o755, uid, gid)
+            if self.record_privileged:  # still private to root: nobody can have changed them yet
+                self._digests = tree_digests(tmp)
+            fsops.sync_filesystem(tmp)  # the tree's data must be on disk before its name is
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return tmp
 
     def apply(self, facts, ctx, outcome):
         for left in self._leftovers(facts):
@@ -109,16 +110,7 @@ class InstallTree(Action):
         host = ctx.target.host(self.path)
         if facts.path(self.path).kind == DIR and self._installed(facts) == self.dist.version:
             return None  # only leftovers to clean
-        tmp = self._prepared
-        if tmp is None:
-            uid, gid = Attrs(0o755, self.owner, self.group).resolve(facts, self.path)
-            tmp = host.with_name(f"{fsops.TMP_MARK}{host.name}.{os.urandom(4).hex()}")
-            os.mkdir(tmp, 0o700)
-            try:
-                self._unpack(tmp, uid, gid, ctx.progress)
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
+        tmp = self._prepared or self._unpack(host.parent, facts, ctx)
         try:
             if os.path.isdir(host):
                 os.rmdir(host)  # only ever the empty directory accepted by check()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import re
+import reprlib
 import tomllib
 from pathlib import Path
 from typing import Any, Sequence
@@ -26,17 +27,47 @@ from .variables import (_LISTENERS, DUMMY_AES256CFB128_KEY, DUMMY_AESCFB128_KEY,
 
 # --- values files and --set ---------------------------------------------------------------
 
-def _flatten(data: Any, prefix: str = "", source: str = "") -> dict[str, Any]:
+# Bounds on values files: a real one holds a few dozen settings, a few levels deep.
+MAX_VALUES_FILE = 256 << 10  # bytes, checked before parsing (PyYAML reads ~30 KiB/s at worst)
+MAX_NESTING = 16  # levels of tables/mappings/lists, checked while reading and flattening
+_NAME_CHARS = re.compile(r"[A-Za-z0-9_.-]*")
+_DIGITS = r"[0-9]{1,30}"  # an integer as text: decimal, and short (int() refuses 4300+ digits)
+
+
+def _too_deep(source: str, where: str) -> NsoInstallError:
+    return UsageError("bad-values-file", f"{source}: {where} is nested deeper than {MAX_NESTING} levels.",
+                      "Values are a few levels deep (e.g. cli.ssh.enabled); write variables as nested "
+                      "tables/mappings or dotted keys.")
+
+
+def _check_nesting(value: Any, depth: int, source: str, name: str) -> None:
+    """Refuse a list/mapping value nested deeper than MAX_NESTING (counted from the file's top)."""
+    stack = [(value, depth)]
+    while stack:
+        node, level = stack.pop()
+        if level > MAX_NESTING:
+            raise _too_deep(source, f"the value of {shown_name(name)!r}")
+        if isinstance(node, dict):
+            stack.extend((v, level + 1) for v in node.values())
+        elif isinstance(node, (list, tuple)):
+            stack.extend((v, level + 1) for v in node)
+
+
+def _flatten(data: Any, prefix: str = "", source: str = "", depth: int = 1) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if not isinstance(data, dict):
         raise UsageError("bad-values-file", f"{source or 'values'}: expected a mapping of variables, "
                               f"got {type(data).__name__}.", "Write variables as nested tables/mappings or "
                               "dotted keys, e.g. cli.ssh.enabled = true.")
+    if depth > MAX_NESTING:
+        raise _too_deep(source or "values", repr(shown_name(prefix)))
     for key, value in data.items():
         name = f"{prefix}.{key}" if prefix else str(key)
         if isinstance(value, dict) and name not in VARIABLES:
-            out.update(_flatten(value, name, source))
+            out.update(_flatten(value, name, source, depth + 1))
         else:
+            if isinstance(value, (dict, list, tuple)):
+                _check_nesting(value, depth + 1, source or "values", name)
             out[name] = value
     return out
 
@@ -53,13 +84,22 @@ def nest(flat: dict[str, Any]) -> dict[str, Any]:
     return root
 
 
+def shown_name(name: str) -> str:
+    """A name from a values file as messages show it: up to the first character no variable name
+    has (a garbled line can run a key into its value, which may be an inline key) and at most
+    100 characters; "..." marks the cut."""
+    head = _NAME_CHARS.match(name).group(0)[:100]
+    return head if head == name else head + "..."
+
+
 def unknown_variable(name: str, source: str) -> NsoInstallError:
-    near = difflib.get_close_matches(name, list(VARIABLES), n=3, cutoff=0.6)
+    shown = shown_name(name)
+    near = difflib.get_close_matches(shown, list(VARIABLES), n=3, cutoff=0.6)
     if not near:
-        head = name.split(".")[0]
+        head = shown.split(".")[0]
         near = [n for n in VARIABLES if n.split(".")[0] == head][:6]
     hint = ("Did you mean " + ", ".join(near) + "?") if near else "See docs/ncs-conf.md for the variables."
-    return UsageError("unknown-variable", f"{source}: unknown ncs.conf variable {name!r}.", hint)
+    return UsageError("unknown-variable", f"{source}: unknown ncs.conf variable {shown!r}.", hint)
 
 
 def secret_variables() -> frozenset[str]:
@@ -80,31 +120,187 @@ def parse_set_value(var: Variable, text: str) -> Any:
         return None
     if var.kind == "bool" and text.lower() in ("true", "false"):
         return text.lower() == "true"
-    if var.kind in ("port", "int") and re.fullmatch(r"[0-9]+", text):
+    if var.kind in ("port", "int") and re.fullmatch(_DIGITS, text):
         return int(text, 10)
     return text
 
 
+class ValuesLoader(yaml.SafeLoader):
+    """The YAML loader for values files: SafeLoader without YAML 1.1's surprises or bombs.
+
+    * anchors and aliases are refused (``&a`` / ``*a``: a few hundred bytes of nested aliases
+      expand to gigabytes), and so is nesting deeper than :data:`MAX_NESTING`;
+    * plain scalars resolve only to null (``~``, ``null``, empty), booleans ``true``/``false``
+      (three spellings each), decimal integers without leading zeros; everything else stays a
+      string: ``yes``/``on`` are not booleans, ``022`` is not octal 18, ``0x10``, ``1:30``,
+      ``2024-01-01`` and ``1.5`` are not numbers or dates.  The variable's type check then reads
+      the string (``022`` is the port 22, like ``--set``; ``yes`` is refused for a boolean);
+    * explicit tags get the same rules (``!!bool yes`` and ``!!int 0x10`` are errors) and any
+      other tag (``!!timestamp``, ``!!binary``, ``!!python/...``) is refused.
+    """
+
+    yaml_implicit_resolvers: dict = {}
+    yaml_constructors: dict = {}
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise yaml.composer.ComposerError(None, None, "anchors and aliases (&name, *name) are not allowed in "
+                                              "a values file", event.start_mark)
+        nests = isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent))
+        if nests:
+            self._depth += 1
+            if self._depth > MAX_NESTING:
+                raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_NESTING} levels",
+                                                  event.start_mark)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            if nests:
+                self._depth -= 1
+
+    def construct_strict_bool(self, node):
+        value = self.construct_scalar(node)
+        if value.lower() not in ("true", "false"):
+            raise yaml.constructor.ConstructorError(None, None, "a boolean is true or false", node.start_mark)
+        return value.lower() == "true"
+
+    def construct_decimal_int(self, node):
+        value = self.construct_scalar(node)
+        if not re.fullmatch(r"[-+]?" + _DIGITS, value):
+            raise yaml.constructor.ConstructorError(None, None, "an integer is written in at most 30 decimal "
+                                                    "digits", node.start_mark)
+        return int(value, 10)
+
+
+_CORE = "tag:yaml.org,2002:"
+for _tag in ("null", "str", "seq", "map"):
+    ValuesLoader.add_constructor(_CORE + _tag, yaml.SafeLoader.yaml_constructors[_CORE + _tag])
+ValuesLoader.add_constructor(_CORE + "bool", ValuesLoader.construct_strict_bool)
+ValuesLoader.add_constructor(_CORE + "int", ValuesLoader.construct_decimal_int)
+ValuesLoader.add_constructor(None, yaml.SafeLoader.yaml_constructors[None])  # any other tag: an error
+ValuesLoader.add_implicit_resolver(_CORE + "bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                   list("tTfF"))
+ValuesLoader.add_implicit_resolver(_CORE + "int", re.compile(r"^[-+]?(?:0|[1-9][0-9]{0,29})$"),
+                                   list("-+0123456789"))  # longer digit strings stay text (e.g. a hex key)
+ValuesLoader.add_implicit_resolver(_CORE + "null", re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""])
+
+# Parser messages may quote text of the file (a character, a tag, a key): it can be part of an
+# inline key.  Quoted parts are kept only when they are YAML token names or one to three
+# punctuation characters (the '=' or ']' a TOML/YAML parser expected); anything else is cut.
+_QUOTED = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"")
+_HARMLESS = re.compile(r"<[a-z ]+>|[^\w\s]{1,3}| ")
+_TOML_AT = re.compile(r"(?s)(?P<problem>.*) \(at (?:line (?P<line>[0-9]+), column (?P<col>[0-9]+)|end of document)\)")
+_SYNTAX_HINT = ("Fix the syntax there (the file is read as TOML or YAML by its suffix). The message quotes "
+                "nothing from the file, which may hold inline keys.")
+
+
+def _generic(problem: str | None) -> str:
+    """The parser's problem description with every quoted text of the file cut out."""
+    text = problem.strip().splitlines()[0] if problem and problem.strip() else "syntax error"
+    text = _QUOTED.sub(lambda m: m.group(0) if _HARMLESS.fullmatch(m.group(0)[1:-1]) else "'...'", text)
+    # whatever is left unquoted comes from the parser's own texts; cut control characters anyway
+    return re.sub(r"[\x00-\x1f\x7f-\x9f]", "?", text)[:200]
+
+
+def _unreadable(path: Path, problem: str, line: int | None = None, column: int | None = None) -> NsoInstallError:
+    where = "" if line is None else f", line {line}" + ("" if column is None else f", column {column}")
+    return UsageError("bad-values-file", f"values file {path}{where}: {problem}.", _SYNTAX_HINT)
+
+
+def _parse_error(path: Path, text: str, exc: Exception) -> NsoInstallError:
+    """``bad-values-file`` for a parse error: file, line, column and a problem without file text."""
+    if isinstance(exc, tomllib.TOMLDecodeError):
+        m = _TOML_AT.fullmatch(str(exc))
+        problem = _generic(m["problem"] if m else None)
+        if m and m["line"]:
+            return _unreadable(path, f"does not parse as TOML: {problem}", int(m["line"]), int(m["col"]))
+        return _unreadable(path, f"does not parse as TOML: {problem} (at the end of the file)")
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        problem = _generic(exc.problem or exc.context)
+        if mark is None:
+            return _unreadable(path, f"does not parse as YAML: {problem}")
+        return _unreadable(path, f"does not parse as YAML: {problem}", mark.line + 1, mark.column + 1)
+    if isinstance(exc, yaml.reader.ReaderError):
+        pos = exc.position if isinstance(exc.position, int) else 0
+        line = text.count("\n", 0, pos) + 1
+        return _unreadable(path, "does not parse as YAML: a control character or another character YAML does "
+                                 "not allow", line, pos - (text.rfind("\n", 0, pos) + 1) + 1)
+    if isinstance(exc, RecursionError):
+        return _unreadable(path, f"is nested too deeply (at most {MAX_NESTING} levels)")
+    if isinstance(exc, ValueError):  # int() of a number beyond Python's 4300-digit limit, a bad date...
+        return _unreadable(path, "holds a value that cannot be converted (e.g. a number with thousands of "
+                                 "digits or an impossible date)")
+    return _unreadable(path, f"does not parse as {'TOML' if path.suffix.lower() == '.toml' else 'YAML'}")
+
+
+# tomllib builds a dotted key (``a.b.c = 1``, ``[a.b.c]``) one tuple at a time, in time quadratic
+# in its number of parts: a 256 KiB ``x.x.x...`` key would take minutes.  So before parsing, with
+# strings and comments masked, a key of more than MAX_NESTING parts is refused.  Every pattern
+# below runs in linear time: an unterminated string ends at the end of its line (or of the
+# file), every body takes any character but its closing quote, and quantifiers are possessive,
+# so nothing is scanned twice.
+_TOML_MASK = re.compile("|".join((
+    r'"""(?:[^"\\]|\\.?|"(?!""))*+(?:""""{0,2}|\Z)',  # multi-line basic string
+    r"'''(?:[^']|'(?!''))*+(?:''''{0,2}|\Z)",  # multi-line literal string
+    r'"(?:[^"\\\n]|\\[^\n]?)*+(?:"|(?=\n)|\Z)',  # basic string
+    r"'[^'\n]*+(?:'|(?=\n)|\Z)",  # literal string
+    r"#[^\n]*+",  # comment
+)), re.DOTALL)
+_TOML_KEY_PART = r'(?:[A-Za-z0-9_-]++|"")'
+_TOML_LONG_KEY = re.compile(rf"(?<![A-Za-z0-9_-]){_TOML_KEY_PART}(?:[ \t]*\.[ \t]*{_TOML_KEY_PART}){{{MAX_NESTING}}}")
+
+
+def _toml_key_too_long(text: str) -> int | None:
+    """The line of a dotted key with more than MAX_NESTING parts, or None."""
+    def mask(m: re.Match) -> str:  # a string becomes "" (a key part), a comment nothing; lines stay
+        return ("" if m.group(0).startswith("#") else '""') + "\n" * m.group(0).count("\n")
+    masked = _TOML_MASK.sub(mask, text)
+    found = _TOML_LONG_KEY.search(masked)
+    return None if found is None else masked.count("\n", 0, found.start()) + 1
+
+
 def _read_file(path: Path) -> dict[str, Any]:
+    """One values file, read safely: at most MAX_VALUES_FILE bytes, UTF-8, TOML or YAML by suffix
+    (YAML through :class:`ValuesLoader`), at most MAX_NESTING levels.  Every failure is the
+    ``bad-values-file`` UsageError naming the file, line and column, never the file's text."""
+    suffix = path.suffix.lower()
+    if suffix not in (".toml", ".yaml", ".yml"):
+        raise UsageError("bad-values-file", f"values file {path}: unknown format {suffix or '(no suffix)'!r}.",
+                         "Name it *.toml, *.yaml or *.yml.")
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as f:
+            raw = f.read(MAX_VALUES_FILE + 1)  # bounded: never more, whatever the path is
     except OSError as exc:
         raise UsageError("bad-values-file", f"cannot read values file {path}: {exc.strerror}.",
                          "Check the --values path.") from None
-    suffix = path.suffix.lower()
+    if len(raw) > MAX_VALUES_FILE:
+        raise UsageError("bad-values-file", f"values file {path} is larger than {MAX_VALUES_FILE >> 10} KiB.",
+                         "A values file holds a few dozen ncs.conf settings; check that --values names the "
+                         "right file.")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise _unreadable(path, "is not UTF-8 text", line, exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1) \
+            from None
     try:
         if suffix == ".toml":
-            data = tomllib.loads(raw.decode("utf-8"))
-        elif suffix in (".yaml", ".yml"):
-            data = yaml.safe_load(raw.decode("utf-8"))
-            data = {} if data is None else data
+            line = _toml_key_too_long(text)
+            if line is not None:
+                raise _unreadable(path, f"has a dotted key of more than {MAX_NESTING} parts", line)
+            data = tomllib.loads(text)
         else:
-            raise UsageError("bad-values-file", f"values file {path}: unknown format {suffix or '(no suffix)'!r}.",
-                             "Name it *.toml, *.yaml or *.yml.")
-    except (tomllib.TOMLDecodeError, yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise UsageError("bad-values-file", f"values file {path} does not parse: {exc}",
-                         "Fix the syntax (TOML or YAML by suffix).") from None
-    part = _flatten(data, source=str(path))
+            data = yaml.load(text, Loader=ValuesLoader)  # noqa: S506 -- a SafeLoader, stricter still
+            data = {} if data is None else data
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:  # TOMLDecodeError is a ValueError
+        raise _parse_error(path, text, exc) from None
+    part = _flatten(data, source=f"values file {path}")
     _check_names(part, str(path))
     return part
 
@@ -161,8 +357,14 @@ def load_values(files: Sequence[Path] = (), sets: Sequence[str] = (), set_files:
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+# How values appear in messages: bounded (a values file may hold a megabyte in one string, or
+# a list nested 16 deep) and, through repr, with control characters escaped.
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring, _SHOWN.maxother, _SHOWN.maxlong, _SHOWN.maxlevel = 80, 80, 40, 3
+
+
 def _bad(var: Variable, value: Any, why: str = "") -> NsoInstallError:
-    shown = "<secret>" if var.secret else repr(value)
+    shown = "<secret>" if var.secret else _SHOWN.repr(value)
     where = f" ({var.element})" if var.element else ""
     return UsageError(
         "bad-value",
@@ -196,8 +398,8 @@ def _coerce(var: Variable, value: Any) -> Any:
             return value
         if isinstance(value, bool):
             raise _bad(var, value)
-        if isinstance(value, str) and re.fullmatch(r"\d+", value.strip()):
-            value = int(value.strip())
+        if isinstance(value, str) and re.fullmatch(_DIGITS, value.strip()):
+            value = int(value.strip(), 10)
         if not isinstance(value, int):
             raise _bad(var, value)
         low, high = (1, 65535) if k == "port" else (var.low, var.high)

@@ -10,12 +10,14 @@ names, which the safety checks must remember).  Nothing trusts the archive:
   under a symlink or under a file, a symlink whose target is absolute or leaves the tree
   (lexically or through other symlinks of the tree), a hard link to anything but an
   earlier regular file of the tree, a device node, FIFO, socket or unknown member type,
-  and setuid/setgid/sticky bits.
+  a GNU sparse member (its holes would be written out as zeros), and setuid/setgid/sticky
+  bits.
 * :meth:`Distribution.extract` runs the same checks again on every member before writing
   it (the archive may have changed since ``validate``), creates everything relative to
   directory file descriptors opened with ``O_NOFOLLOW`` and every file with
-  ``O_CREAT|O_EXCL|O_NOFOLLOW``, never keeps the archive's owners, and empties the
-  destination again when anything fails.
+  ``O_CREAT|O_EXCL|O_NOFOLLOW``, never keeps the archive's owners, refuses (``no-space``)
+  before writing a member whose declared size no longer fits the destination's free space
+  (also without a prior ``validate``), and empties the destination again when anything fails.
 
 Archives must hold a single top-level directory (``nso-VSN/``), which is stripped.  The
 version comes from the distribution's ``VERSION`` file and is cross-checked with the

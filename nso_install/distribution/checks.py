@@ -96,6 +96,10 @@ class _Checker:
         self.members += 1
         if self.members > MAX_MEMBERS:
             raise self.too_big(f"it has more than {MAX_MEMBERS} members")
+        if m.sparse:
+            # tarfile expands a sparse map's holes into zeros: a few bytes of archive can declare
+            # (and would write) terabytes.  NSO is never packed with sparse members.
+            raise self.hostile(m.name, f"is a sparse file (a GNU sparse member declaring {m.size} bytes)")
         parts = self._parts(m.name, m.name)
         rel_parts = self._strip(parts, m.name, m.kind)
         if rel_parts is None:

@@ -47,6 +47,7 @@ class Member:
     linkname: str = ""
     what: str = ""  # for "special": what it is
     open: Callable[[], BinaryIO] | None = None
+    sparse: bool = False  # a tar member with a GNU sparse map: holes read as zeros, ``size`` as declared
 
 
 def _missing_version(where: str) -> DistributionError:

@@ -18,10 +18,10 @@ from typing import Iterator, Sequence
 
 from ..errors import DistributionError
 from .checks import VERSION_RE, _Checker
-from .common import (_DIR_FLAGS, _GET_AGAIN, _READ_ERRORS, CHUNK, DistSummary, Member, Progress, _corrupt,
+from .common import (_DIR_FLAGS, _GET_AGAIN, _NEVER, _READ_ERRORS, CHUNK, DistSummary, Member, Progress, _corrupt,
                      _missing_version)
 from .signature import _check_signer, _private_copy, _read_member, _verify
-from .tarstream import _decompress, _find_marker, _magic, _SafeReader, _tar_members, _Window
+from .tarstream import _decompress, _find_marker, _magic, _SafeReader, _tar_members, _tar_sparse, _Window
 from .writer import _check_space, _Writer
 
 VERSION_MAX = 256
@@ -281,6 +281,10 @@ class SignedBinDistribution(_StreamDistribution):
                     if ti is None:
                         break
                     tf.members.clear()
+                    if ti.isreg() and _tar_sparse(ti):
+                        raise DistributionError("hostile-member", f"{outer}: member {ti.name!r} is a sparse file (a "
+                                                                  "GNU sparse member); refusing the whole "
+                                                                  "distribution.", _NEVER)
                     if ti.isreg():
                         found.setdefault(ti.name.removeprefix("./"), ti)
             except _READ_ERRORS as e:

@@ -188,7 +188,7 @@ def _tar_members(stream: BinaryIO, where: str, compressed: bool) -> Iterator[Mem
         tf.members.clear()  # constant memory: tarfile would keep every TarInfo
         mtime_ns = _mtime_ns(ti, where)
         m = Member(ti.name, _tar_kind(ti), ti.mode, ti.size if ti.isreg() else 0, mtime_ns, ti.linkname,
-                   _tar_what(ti))
+                   _tar_what(ti), sparse=_tar_sparse(ti))
         if ti.isreg():
             m.open = (lambda ti=ti: _SafeReader(tf.extractfile(ti), ti.size, where, ti.name))
         yield m
@@ -218,6 +218,13 @@ def _tar_kind(ti: tarfile.TarInfo) -> str:
     if ti.islnk():
         return "hardlink"
     return "special"
+
+
+def _tar_sparse(ti: tarfile.TarInfo) -> bool:
+    """A GNU sparse member: old GNU type 'S', or pax ``GNU.sparse.*`` headers (formats 0.0, 0.1,
+    1.0, and any other such header tarfile does not act on, which may still redefine the size)."""
+    return (ti.type == tarfile.GNUTYPE_SPARSE or ti.issparse()
+            or any(str(k).startswith("GNU.sparse.") for k in (ti.pax_headers or {})))
 
 
 def _tar_what(ti: tarfile.TarInfo) -> str:

@@ -4,6 +4,12 @@ The only module that writes into the destination.  Everything is created relativ
 directory file descriptors opened with ``O_NOFOLLOW`` and every file with
 ``O_CREAT|O_EXCL|O_NOFOLLOW``, so nothing in the destination (or swapped into it meanwhile)
 is ever followed; owners come from the caller, never from the archive.
+
+The writer is safe on its own, without a prior ``validate()``: it measures the destination's
+free space and inodes when it starts and refuses (``no-space``) before writing the member whose
+declared size, added to those written so far, would not fit, so an archive that declares more
+than the disk holds never fills it.  (Each member's data is read only up to its declared size:
+``tarstream._SafeReader``.)
 """
 
 from __future__ import annotations
@@ -38,6 +44,22 @@ class _Writer:
         self.uid = -1 if uid is None else uid
         self.gid = -1 if gid is None else gid
         self.progress, self.total, self.done = progress, total, 0
+        self.free = _free(dest)  # (bytes, inodes) when extraction starts; None: unknown
+        self.declared = self.entries = 0
+
+    def _reserve(self, size: int, name: str) -> None:
+        """Account for one more entry of ``size`` declared bytes, before creating it."""
+        self.declared += size
+        self.entries += 1
+        if self.free is None:
+            return
+        free, inodes = self.free
+        if self.declared > free:
+            raise _no_space(self.dest, f"the files up to {name} declare {_amount(self.declared)} of data but "
+                                       f"{_amount(free)} were free when extraction started")
+        if inodes is not None and self.entries > inodes:
+            raise _no_space(self.dest, f"{name} is entry {self.entries} but {inodes} inodes were free when "
+                                       "extraction started")
 
     def close(self) -> None:
         self._drop_cache()
@@ -66,6 +88,7 @@ class _Writer:
                 try:
                     nfd = os.open(name, _DIR_FLAGS, dir_fd=fd)
                 except FileNotFoundError:
+                    self._reserve(0, key)
                     os.mkdir(name, 0o700, dir_fd=fd)
                     nfd = os.open(name, _DIR_FLAGS, dir_fd=fd)
                     self._own(nfd, 0o755)
@@ -79,6 +102,7 @@ class _Writer:
 
     def file(self, parts: list[str], m: Member) -> None:
         pfd = self.dir_fd(parts[:-1])
+        self._reserve(m.size, "/".join(parts))
         fd = os.open(parts[-1], os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
                      dir_fd=pfd)
         try:
@@ -97,6 +121,7 @@ class _Writer:
 
     def symlink(self, parts: list[str], m: Member) -> None:
         pfd = self.dir_fd(parts[:-1])
+        self._reserve(0, "/".join(parts))
         os.symlink(m.linkname, parts[-1], dir_fd=pfd)
         if self.chown:
             os.chown(parts[-1], self.uid, self.gid, dir_fd=pfd, follow_symlinks=False)
@@ -129,19 +154,39 @@ class _Writer:
             remove_tree(self.dest / name)
 
 
-def _check_space(dest: Path, summary: DistSummary) -> None:
-    """Refuse before writing when the file system cannot hold the tree (data or inodes)."""
+def _free(dest: Path) -> tuple[int, int | None] | None:
+    """(bytes, inodes) this process may still use on the file system of ``dest`` (root may use
+    the reserved blocks too); inodes None when the file system does not count them."""
     try:
         st = os.statvfs(dest)
     except OSError:
+        return None
+    root = os.geteuid() == 0
+    return ((st.f_bfree if root else st.f_bavail) * st.f_frsize,
+            (st.f_ffree if root else st.f_favail) if st.f_files else None)
+
+
+def _amount(n: int) -> str:
+    return f"{n} bytes ({n / (1 << 20):.1f} MiB)"
+
+
+def _no_space(dest: Path, why: str) -> DistributionError:
+    return DistributionError("no-space", f"not enough space to extract into {dest}: {why}; nothing more is written.",
+                             "Free space there (or choose another install directory) and re-run.")
+
+
+def _check_space(dest: Path, summary: DistSummary) -> None:
+    """Refuse before writing when the file system cannot hold the tree (data or inodes)."""
+    free = _free(dest)
+    if free is None:
         return
-    free = (st.f_bfree if os.geteuid() == 0 else st.f_bavail) * st.f_frsize
-    inodes = summary.files + summary.dirs + summary.symlinks
+    space, inodes = free
+    entries = summary.files + summary.dirs + summary.symlinks
     short = []
-    if summary.total_bytes > free:
-        short.append(f"{summary.total_bytes >> 20} MiB of data but {free >> 20} MiB are free")
-    if st.f_files and inodes > (st.f_ffree if os.geteuid() == 0 else st.f_favail):
-        short.append(f"{inodes} files and directories but {st.f_favail} inodes are free")
+    if summary.total_bytes > space:
+        short.append(f"{_amount(summary.total_bytes)} of data but {_amount(space)} are free")
+    if inodes is not None and entries > inodes:
+        short.append(f"{entries} files and directories but {inodes} inodes are free")
     if short:
         raise DistributionError("no-space", f"the distribution holds {' and '.join(short)} on the file system of "
                                             f"{dest}.", "Free space there (or choose another install directory) "

@@ -53,10 +53,60 @@ def base(top: str = TOP, version: str = VERSION) -> list:
 
 
 def write_tar(path: Path, members: list, gz: bool = True) -> Path:
+    """A tar of ``members``: (TarInfo, data) pairs, or (bytes, RAW): header and data blocks written as
+    they are (for members tarfile cannot write, see :func:`gnu_sparse`)."""
     with tarfile.open(path, "w:gz" if gz else "w", format=tarfile.PAX_FORMAT) as tf:
         for ti, data in members:
-            tf.addfile(ti, io.BytesIO(data) if data is not None else None)
+            if data is RAW:
+                assert len(ti) % tarfile.BLOCKSIZE == 0
+                tf.fileobj.write(ti)
+                tf.offset += len(ti)
+            else:
+                tf.addfile(ti, io.BytesIO(data) if data is not None else None)
     return path
+
+
+RAW = object()  # marks a raw member for write_tar
+SPARSE_SIZE = 16 << 30  # what the sparse members below declare: 16 GiB, in a few blocks of archive
+
+
+def _blocks(data: bytes) -> bytes:
+    return data + b"\0" * (-len(data) % tarfile.BLOCKSIZE)
+
+
+def gnu_sparse(name: str, declared: int = SPARSE_SIZE, data: bytes = b"x") -> tuple[bytes, object]:
+    """An old-GNU sparse member (type 'S'): a map with one chunk of ``data`` at the end of a file
+    of ``declared`` bytes, the rest holes (which tarfile reads as zeros).  tarfile cannot write
+    these, so the header is built by hand."""
+    ti = tarfile.TarInfo(name)
+    ti.type, ti.size, ti.mode, ti.mtime = tarfile.GNUTYPE_SPARSE, len(data), 0o644, 1704067200
+    header = bytearray(ti.tobuf(tarfile.GNU_FORMAT, "utf-8", "surrogateescape")[-tarfile.BLOCKSIZE:])
+    header[386:398] = tarfile.itn(declared - len(data), 12, tarfile.GNU_FORMAT)  # sparse[0].offset
+    header[398:410] = tarfile.itn(len(data), 12, tarfile.GNU_FORMAT)  # sparse[0].numbytes
+    header[482] = 0  # no extension headers
+    header[483:495] = tarfile.itn(declared, 12, tarfile.GNU_FORMAT)  # realsize
+    header[148:156] = b" " * 8
+    header[148:156] = b"%06o\0 " % tarfile.calc_chksums(bytes(header))[0]
+    return bytes(header) + _blocks(data), RAW
+
+
+def pax_sparse(name: str, version: str, declared: int = SPARSE_SIZE, data: bytes = b"x") -> tuple:
+    """A pax member carrying GNU sparse headers: format ``0.0``, ``0.1`` or ``1.0`` as GNU tar
+    writes them, or ``size-only`` (GNU.sparse.realsize alone, which tarfile does not treat as
+    sparse but which still redefines the member's size)."""
+    hole = declared - len(data)
+    if version == "0.0":
+        return file(name, data, **{"GNU.sparse.size": str(declared), "GNU.sparse.numblocks": "1"})
+    if version == "0.1":
+        return file(name, data, **{"GNU.sparse.size": str(declared), "GNU.sparse.numblocks": "1",
+                                   "GNU.sparse.map": f"{hole},{len(data)}"})
+    if version == "1.0":
+        head, _, base = name.rpartition("/")
+        return file(f"{head}/GNUSparseFile.0/{base}", _blocks(f"1\n{hole}\n{len(data)}\n".encode()) + data,
+                    **{"GNU.sparse.major": "1", "GNU.sparse.minor": "0", "GNU.sparse.name": name,
+                       "GNU.sparse.realsize": str(declared)})
+    assert version == "size-only"
+    return file(name, data, **{"GNU.sparse.realsize": str(declared)})
 
 
 T = TOP

@@ -15,6 +15,7 @@ from nso_install import distribution as distmod
 from nso_install.distribution import TarballDistribution, open_distribution
 from nso_install.distribution import checks as distchecks
 from nso_install.distribution import tarstream as disttarstream
+from nso_install.distribution import writer as distwriter
 from nso_install.errors import DistributionError
 from nso_install.sample import make_sample_distribution
 
@@ -265,3 +266,223 @@ def test_directory_swapped_for_a_symlink_while_read_is_not_followed(tmp_path):
             if m.open is not None and m.kind == "file":
                 m.open().read(1 << 20)
     assert "doc/shadow" not in seen
+
+
+# -- sparse members ---------------------------------------------------------------------------
+# tarfile reads a GNU sparse member's holes as zeros: a few blocks of archive declaring 16 GiB
+# were validated (under MAX_TOTAL_BYTES) and then written out in full.  A genuine NSO
+# distribution has no sparse members: every form is refused as hostile, before any write.
+
+SPARSE_CASES = {
+    "gnu-type-S": lambda: hostile.gnu_sparse(f"{T}/big"),
+    "pax-0.0": lambda: hostile.pax_sparse(f"{T}/big", "0.0"),
+    "pax-0.1": lambda: hostile.pax_sparse(f"{T}/big", "0.1"),
+    "pax-1.0": lambda: hostile.pax_sparse(f"{T}/big", "1.0"),
+    "pax-realsize-only": lambda: hostile.pax_sparse(f"{T}/big", "size-only"),
+}
+
+
+@pytest.mark.parametrize("gz", [True, False], ids=["tgz", "tar"])
+@pytest.mark.parametrize("case", sorted(SPARSE_CASES))
+def test_sparse_member_refused_before_anything_is_written(tmp_path, case, gz):
+    work = tmp_path / "work"
+    work.mkdir()
+    archive = hostile.write_tar(work / ("nso-6.5.3.tar.gz" if gz else "nso-6.5.3.tar"),
+                                hostile.base() + [SPARSE_CASES[case](), hostile.file(f"{T}/after")], gz=gz)
+    assert archive.stat().st_size < 64 << 10
+    dest = work / "dest"
+    dest.mkdir()
+    before = tree_state(tmp_path)
+    with pytest.raises(DistributionError) as e:
+        open_distribution(archive).validate()
+    assert e.value.reference == "hostile-member", e.value
+    assert "sparse" in e.value.message and "big" in e.value.message and e.value.hint
+    # extract() on its own (no validate first) refuses in its per-member checks, writing nothing
+    d = _opened_anyway(archive)
+    with pytest.raises(DistributionError) as e2:
+        d.extract(dest, uid=None, gid=None)
+    assert e2.value.reference == "hostile-member"
+    assert os.listdir(dest) == [] and tree_state(tmp_path) == before
+
+
+def test_sparse_member_in_a_signed_bin_refused(tmp_path, sample_dists):
+    """The signed.bin's outer tar is read by its own loop: a sparse member there is refused too."""
+    header, payload = hostile.split_script(sample_dists["signed.bin"].read_bytes())
+    end = len(payload.rstrip(b"\0"))
+    end += -end % tarfile.BLOCKSIZE  # the end-of-archive blocks start here
+    raw, _ = hostile.gnu_sparse("extra")
+    bad = tmp_path / "nso-6.5.3.linux.x86_64.signed.bin"
+    bad.write_bytes(header + payload[:end] + raw + b"\0" * (2 * tarfile.BLOCKSIZE))
+    with pytest.raises(DistributionError) as e:
+        open_distribution(bad)
+    assert e.value.reference == "hostile-member" and "sparse" in e.value.message
+
+
+# -- declared sizes against free space ---------------------------------------------------------
+
+def _fake_free(monkeypatch, tmp_path, free_bytes: int, free_inodes: int | None = None):
+    real = os.statvfs(tmp_path)
+
+    class Fs:
+        f_frsize, f_bfree, f_bavail = 1, free_bytes, free_bytes
+        f_files = real.f_files
+        f_ffree = f_favail = real.f_ffree if free_inodes is None else free_inodes
+
+    monkeypatch.setattr(distwriter.os, "statvfs", lambda p: Fs)
+
+
+def _count_writes(monkeypatch):
+    written = []
+    real_write = distwriter.os.write
+
+    def write(fd, data):
+        n = real_write(fd, data)
+        written.append(n)
+        return n
+    monkeypatch.setattr(distwriter.os, "write", write)
+    return written
+
+
+@pytest.mark.parametrize("validated", [False, True], ids=["extract-alone", "after-validate"])
+def test_extract_stops_before_the_declared_sizes_exceed_the_free_space(tmp_path, monkeypatch, validated):
+    """The writer keeps the running total of declared sizes and refuses the member that would
+    not fit, before writing it: also without validate()'s summary (extract on its own)."""
+    members = hostile.base() + [hostile.file(f"{T}/a", b"a" * 60_000), hostile.file(f"{T}/b", b"b" * 60_000),
+                                hostile.file(f"{T}/c", b"c" * 60_000)]
+    archive = hostile.write_tar(tmp_path / "nso-6.5.3.tar.gz", members)
+    d = open_distribution(archive)
+    if validated:
+        d.validate()
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    with monkeypatch.context() as m:
+        _fake_free(m, tmp_path, 100_000)
+        written = _count_writes(m)
+        with pytest.raises(DistributionError) as e:
+            d.extract(dest, uid=None, gid=None)
+    assert e.value.reference == "no-space"
+    assert "100000 bytes" in e.value.message and str(dest) in e.value.message and e.value.hint
+    if not validated:  # the writer's own check: after a, before b
+        assert "the files up to b declare 120016 bytes" in e.value.message  # VERSION + bin/ncs + a + b
+    assert sum(written) <= 100_000
+    assert os.listdir(dest) == []
+
+
+def test_extract_alone_refuses_a_declared_bomb_on_a_small_file_system(tmp_path, monkeypatch):
+    """A member declaring 1 GiB of zeros (a few MB of gzip) on a file system with 10 MB free:
+    refused up front, nothing of it written, validate() never called."""
+    import gzip
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        for ti, data in hostile.base():
+            tf.addfile(ti, io.BytesIO(data) if data is not None else None)
+        ti = tarfile.TarInfo(f"{T}/zeros")
+        ti.size, ti.mode = 1 << 30, 0o644
+        tf.addfile(ti, _Zeros(1 << 30))
+    archive = tmp_path / "nso-6.5.3.tar.gz"
+    archive.write_bytes(gzip.compress(raw.getvalue(), compresslevel=1))
+    d = _opened_anyway(archive)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    with monkeypatch.context() as m:
+        _fake_free(m, tmp_path, 10_000_000)
+        written = _count_writes(m)
+        with pytest.raises(DistributionError) as e:
+            d.extract(dest, uid=None, gid=None)
+    assert e.value.reference == "no-space" and "zeros" in e.value.message
+    assert sum(written) < 100
+    assert os.listdir(dest) == []
+
+
+class _Zeros(io.RawIOBase):
+    def __init__(self, n):
+        self.left = n
+
+    def readable(self):
+        return True
+
+    def readinto(self, b):
+        n = min(len(b), self.left)
+        b[:n] = bytes(n)
+        self.left -= n
+        return n
+
+
+def test_extract_refuses_when_inodes_run_out(tmp_path, monkeypatch):
+    members = hostile.base() + [hostile.file(f"{T}/f{i}") for i in range(20)]
+    archive = hostile.write_tar(tmp_path / "nso-6.5.3.tar.gz", members)
+    d = _opened_anyway(archive)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    with monkeypatch.context() as m:
+        _fake_free(m, tmp_path, 1 << 30, free_inodes=10)
+        with pytest.raises(DistributionError) as e:
+            d.extract(dest, uid=None, gid=None)
+    assert e.value.reference == "no-space" and "10 inodes" in e.value.message
+    assert os.listdir(dest) == []
+
+
+# -- member data stops at the declared size ------------------------------------------------------
+
+@pytest.mark.parametrize("chunk", [1, 7, 4096, 1 << 20])
+def test_safe_reader_never_reads_past_the_declared_size(chunk):
+    """The stream under a member (a growing file, a tar stream) can hold more than the header
+    says; the reader hands out exactly the declared bytes and then nothing.  (This and the next
+    test fail when _SafeReader reads ``n`` bytes instead of ``min(n, left)``; the tar case
+    after them is bounded by tarfile too and guards the archive's integrity check.)"""
+    source = io.BytesIO(b"d" * 100 + b"EXTRA" * 1000)
+    r = disttarstream._SafeReader(source, 100, "where", "name")
+    got = b""
+    while part := r.read(chunk):
+        got += part
+    assert got == b"d" * 100
+    assert r.read(chunk) == b"" and source.tell() == 100
+
+
+def test_file_growing_after_it_was_listed_is_copied_only_up_to_its_listed_size(tmp_path, monkeypatch):
+    """A directory distribution's file grows between listing and copying (someone appends to it):
+    extract writes the size it listed and checked against the free space, not what is there now."""
+    root = make_sample_distribution(tmp_path / "src", "6.5.3", "dir")
+    size = (root / "bin/ncs").stat().st_size
+    d = open_distribution(root)
+    members = d._members
+
+    def growing():
+        for m in members():
+            if m.name == "bin/ncs":
+                with open(root / "bin/ncs", "ab") as f:
+                    f.write(b"GROWN" * 100_000)
+            yield m
+    monkeypatch.setattr(d, "_members", growing)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    d.extract(dest, uid=None, gid=None)
+    assert (dest / "bin/ncs").stat().st_size == size
+    assert b"GROWN" not in (dest / "bin/ncs").read_bytes()
+
+
+def test_tar_member_followed_by_more_data_than_its_header_says(tmp_path):
+    """A member whose header says 10 bytes but whose data runs on for 2 KB: the member reads as
+    10 bytes, and the garbage where the next header should be is a damaged archive."""
+    ti, _ = hostile.file(f"{T}/doc", b"0123456789")
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        for m, data in hostile.base():
+            tf.addfile(m, io.BytesIO(data) if data is not None else None)
+        tf.fileobj.write(ti.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape") + b"0123456789" + b"X" * 2038)
+        tf.offset += len(ti.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")) + 2048
+    archive = tmp_path / "nso-6.5.3.tar"
+    archive.write_bytes(raw.getvalue())
+    d = _opened_anyway(archive)
+    seen = {}
+    with pytest.raises(DistributionError) as e:
+        for m in d._members():
+            if m.open:
+                seen[m.name] = m.open().read(1 << 20)
+    assert e.value.reference == "corrupt-archive"
+    assert seen[f"{T}/doc"] == b"0123456789"
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    with pytest.raises(DistributionError):
+        d.extract(dest, uid=None, gid=None)
+    assert os.listdir(dest) == []
