@@ -1,4 +1,4 @@
-"""The host's own tools (useradd, setcap, getcap, ssh-keygen, systemctl), run through plumbum.
+"""The host's own tools (useradd, usermod, groupadd, ssh-keygen, systemctl), run through plumbum.
 
 They run as root, so the system directories are searched before $PATH: a writable
 directory early in root's PATH must not be able to substitute ``useradd``.
