@@ -51,6 +51,16 @@ class Report:
         return sum(1 for r in self.records if r.changed)
 
     @property
+    def conflicts(self) -> int:
+        """Config files kept against the spec (an administrator's edits): drift as well."""
+        return sum(1 for r in self.records if r.outcome.conflict)
+
+    @property
+    def drifted(self) -> bool:
+        """Anything to change, or any config file kept against the spec."""
+        return bool(self.changes or self.conflicts)
+
+    @property
     def warnings(self) -> list[str]:
         return [r.outcome.warning for r in self.records if r.outcome.warning]
 
@@ -70,7 +80,7 @@ class Report:
                 "actions": len(self.records),
                 "changed" if self.mode == "applied" else "would_change": self.changes,
                 "ok": sum(1 for r in self.records if not r.outcome.changed),
-                "conflicts": sum(1 for r in self.records if r.outcome.conflict),
+                "conflicts": self.conflicts,
             },
             "actions": actions,
             "warnings": self.warnings,

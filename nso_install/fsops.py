@@ -212,6 +212,26 @@ def fd_sha256(fd: int) -> str:
     return h.hexdigest()
 
 
+def exchange(a: Path, b: Path) -> None:
+    """Swap two directory entries in one step (renameat2 RENAME_EXCHANGE), so ``b``'s name never
+    points at nothing; where the kernel or C library cannot, two renames via a temporary name."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        if libc.renameat2(-100, os.fsencode(a), -100, os.fsencode(b), 2) == 0:  # AT_FDCWD, RENAME_EXCHANGE
+            return
+        if ctypes.get_errno() not in (errno.EINVAL, errno.ENOSYS):
+            raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()), str(b))
+    except AttributeError:
+        pass
+    parked = b.with_name(_temp_name(b.name))
+    os.rename(b, parked)
+    os.rename(a, b)
+    os.rename(parked, a)
+
+
 def write_new(host: Path, data: bytes, mode: int, uid: int | None, gid: int | None) -> Path:
     """``data`` written to ``host``, or to ``host.1``, ``host.2``... when that exists: never over
     an existing file (backups).  Returns the path written."""

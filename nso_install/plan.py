@@ -135,7 +135,8 @@ def system_plan(spec: InstallSpec, dist, view: TargetView) -> list[Action]:
         # ncs-setup is left out when unpacking (the Absent action below removes it from a tree
         # unpacked by someone else), so --check and the run agree on a fresh target.
         InstallTree(vdir, dist, reason=f"NSO {v} static files",
-                    owned_elsewhere=() if spec.keep_ncs_setup else ("bin/ncs-setup",), record_privileged=True),
+                    owned_elsewhere=() if spec.keep_ncs_setup else ("bin/ncs-setup",),
+                    written_elsewhere=("ncsrc", "ncsrc.tcsh")),
         *ncsrc_files(vdir, v, "root", "root", render_conf(spec, v).client_env),
     ]
     if not spec.keep_ncs_setup:
@@ -292,7 +293,9 @@ def local_plan(spec: InstallSpec, dist) -> list[Action]:
     rc = render_conf(spec, v)
     acts: list[Action] = [
         InstallTree(d, dist, owner=None, group=None, reason=f"NSO {v} local install",
-                    owned_elsewhere=("etc/ncs/ncs.conf",)),
+                    owned_elsewhere=("etc/ncs/ncs.conf",),
+                    written_elsewhere=(".nso-install", "ncsrc", "ncsrc.tcsh", "etc/ncs/ncs.conf*", "etc/ncs/ipc_access",
+                                       "etc/ncs/ncs.crypto_keys", "etc/ncs/ssh")),
         Directory(f"{d}/.nso-install", Attrs(0o700, None, None), "nso-install's record of the config files it wrote"),
         *ncsrc_files(d, v, None, None, rc.client_env),
         ConfFile(f"{d}/etc/ncs/ncs.conf", rc.text, private if rc.inline_keys else mine,

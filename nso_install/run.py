@@ -83,7 +83,7 @@ def install(given: SpecInput, distribution: Path, opts: RunOptions) -> RunResult
         resolution, view, plan = _resolve_and_plan(target, given, dist, state)
         spec = resolution.spec
         bar = opts.progress(f"unpacking NSO {dist.version}") if opts.progress and not opts.check else None
-        ctx = Context(target, state.conffiles, trusted=state.unpacked, force_conf=spec.force_conf, progress=bar)
+        ctx = Context(target, state.conffiles, trusted=state.unpacked, manifest=state.manifest, force_conf=spec.force_conf, progress=bar)
         if opts.check:
             report = evaluate(plan, ctx)
         else:
@@ -161,7 +161,11 @@ def _resolve_and_plan(target: Target, given: SpecInput, dist, state: State):
 def record_effects(state: State, effects: Effects) -> None:
     """What an action left behind, into the state (conffile digests, memberships, unpacked trees)."""
     state.conffiles.update(effects.conffiles)
-    state.unpacked.update(effects.trees)
+    from .actions.privileges import PATTERNS
+
+    for tree, m in effects.manifests.items():
+        state.save_manifest(tree, m)
+        state.unpacked[tree] = m.digests(PATTERNS)
     if effects.memberships_added or effects.memberships_removed:
         state.set_memberships((state.memberships | effects.memberships_added) - effects.memberships_removed)
 

@@ -43,6 +43,7 @@ class State:
         self.path = path
         self.data: dict = {"version": STATE_FORMAT, "conffiles": {}}
         self._loaded = b""
+        self._manifests: dict = {}
         self.damaged = False
         if path:
             facts = Facts(target)
@@ -94,6 +95,40 @@ class State:
         if not isinstance(self.data.get("unpacked"), dict):
             self.data["unpacked"] = {}
         return self.data["unpacked"]
+
+    # --- manifests of the trees nso-install unpacked (one file each: they can be large) ---
+
+    def _manifest_path(self, tree: str) -> str:
+        from .manifest import Manifest
+
+        return os.path.join(os.path.dirname(self.path), "manifests", Manifest.file_name(tree))
+
+    def manifest(self, tree: str):
+        """The recorded manifest of ``tree``, or None."""
+        from .manifest import Manifest
+
+        if not self.path:
+            return None
+        if tree not in self._manifests:
+            facts = Facts(self.target)
+            raw = facts.read(self._manifest_path(tree)) if facts.path(self._manifest_path(tree)).kind == "file" else None
+            self._manifests[tree] = Manifest.from_json(raw) if raw else None
+        return self._manifests[tree]
+
+    def save_manifest(self, tree: str, m) -> None:
+        shown = self._manifest_path(tree)
+        host = self.target.host(shown)
+        with _saving(shown):
+            fsops.ensure_private_dir(host.parent)
+            fsops.atomic_write(host, m.as_json(), 0o600, None, None, shown)
+        self._manifests[tree] = m
+
+    def drop_manifest(self, tree: str) -> None:
+        host = self.target.host(self._manifest_path(tree))
+        if os.path.lexists(host):
+            fsops.remove_file(host)
+        self._manifests[tree] = None
+        self.unpacked.pop(tree, None)
 
     def _encode(self) -> bytes:
         return (json.dumps({**self.data, "version": STATE_FORMAT}, indent=2, sort_keys=True) + "\n").encode()

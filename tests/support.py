@@ -106,7 +106,8 @@ class PlanRun:
         self.force_conf = force_conf
 
     def ctx(self) -> Context:
-        return Context(self.target, self.state.conffiles, trusted=self.state.unpacked, force_conf=self.force_conf)
+        return Context(self.target, self.state.conffiles, trusted=self.state.unpacked, manifest=self.state.manifest,
+                       force_conf=self.force_conf)
 
     def check(self, plan):
         return evaluate(plan, self.ctx())
@@ -120,12 +121,13 @@ class PlanRun:
 def unpacked_by_us(root: Path, vdir: str, rels: list[str] | None = None) -> PlanRun:
     """A PlanRun whose state says nso-install unpacked the hand-made tree ``vdir`` (the sha256
     of ``rels``, or of every privileged candidate in it): privileges may then be granted there."""
-    from nso_install.actions.privileges import tree_digests
+    from nso_install.actions.privileges import PATTERNS
+    from nso_install.manifest import take
 
     run = PlanRun(root)
     tree = run.target.host(vdir)
     digests = ({rel: hashlib.sha256((tree / rel).read_bytes()).hexdigest() for rel in rels} if rels
-               else tree_digests(tree))
+               else take(tree, vdir, "").digests(PATTERNS))
     run.state.unpacked[vdir] = digests
     return run
 

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from typing import Callable, ClassVar, Mapping
+from typing import TYPE_CHECKING, Callable, ClassVar, Mapping
 
 from .. import fsops
 from ..errors import ApplyError, UnsafePathError
 from ..facts import ABSENT, DIR, FILE, LINK, Facts, PathFact
 from ..target import Target
+
+if TYPE_CHECKING:
+    from ..manifest import Manifest
 
 
 @dataclass
@@ -56,7 +59,7 @@ class Effects:
     conffiles: dict[str, str] = field(default_factory=dict)  # target path -> sha256 of what we wrote
     memberships_added: set[tuple[str, str]] = field(default_factory=set)  # (user, group) we added
     memberships_removed: set[tuple[str, str]] = field(default_factory=set)  # (user, group) we took back
-    trees: dict[str, dict[str, str]] = field(default_factory=dict)  # tree -> {privileged file: sha256} unpacked
+    manifests: dict[str, "Manifest"] = field(default_factory=dict)  # tree -> what was unpacked there
 
 
 @dataclass
@@ -66,6 +69,7 @@ class Context:
     target: Target
     conffiles: Mapping[str, str] = field(default_factory=dict)  # recorded digests (the engine keeps it current)
     trusted: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # trees nso-install unpacked (digests)
+    manifest: Callable[[str], "Manifest | None"] = lambda tree: None  # a tree's manifest, when recorded
     force_conf: bool = False
     progress: Callable[[int, int], None] | None = None
 

@@ -158,7 +158,7 @@ class ConfFile(Action):
         if new_ok and not drift:
             return ok(f"edited by the administrator; kept (new rendering already in {self.new_path})",
                       conflict=True, warning=warn)
-        return change(f"edited by the administrator; kept, writing {self.new_path}", diff=diff,
+        return change(f"edited by the administrator; kept (the new rendering goes to {self.new_path})", diff=diff,
                       conflict=True, warning=warn)
 
     def settle(self, facts, ctx):
@@ -226,6 +226,10 @@ class Symlink(Action):
             return change(f"create -> {self.to}")
         if fact.link == self.to:
             return ok(f"points to {self.to}")
+        pointed = PurePosixPath(fact.link) if fact.link.startswith("/") else PurePosixPath(self.path).parent / fact.link
+        if facts.path(os.path.normpath(str(pointed))).kind == ABSENT:
+            return change(f"repair: {fact.link} does not exist (dangling link) -> {self.to}",
+                          diff=f"- {fact.link} (missing)\n+ {self.to}")
         if not self.switch:
             return ok(f"points to {fact.link}; left alone",
                       warning=f"{self.path} points to {fact.link}, not {self.to}; re-run with --activate to switch.")

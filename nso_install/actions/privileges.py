@@ -31,10 +31,9 @@ from __future__ import annotations
 
 import errno
 import fnmatch
-import hashlib
 import os
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import ClassVar
 
 from .. import fsops
@@ -58,17 +57,8 @@ SETUID_MODE = 0o4750
 CAP_MODE = 0o750
 PLAIN = Attrs(0o755)  # what every one of them is without a grant
 PATTERNS = (*EPAM, *CMDWRAPPER, *CMDPTYWRAPPER, *(rel for rel, _, _ in CAPABILITIES))
-
-
-def tree_digests(tree: Path) -> dict[str, str]:
-    """sha256 of every privileged candidate in a freshly unpacked (still private) tree, by
-    relative path: what a later grant checks the file against."""
-    out = {}
-    for pattern in PATTERNS:
-        for p in sorted(tree.glob(pattern)):
-            if p.is_file() and not p.is_symlink():
-                out[str(p.relative_to(tree))] = hashlib.sha256(p.read_bytes()).hexdigest()
-    return out
+# NSO's docs: delete ip and arping when tailf-hcc is not used; a deleted one stays deleted.
+REMOVABLE = ("lib/ncs/bin/ip", "lib/ncs/bin/arping")
 
 
 # --- finding files in the unpacked tree ----------------------------------------------------

@@ -1,37 +1,45 @@
-"""The unpacked distribution: ``INSTALL_DIR/ncs-VSN`` (or a local install's directory)."""
+"""The unpacked distribution: ``INSTALL_DIR/ncs-VSN`` (or a local install's directory).
+
+The tree is unpacked into a private temporary directory and renamed into place only when
+complete, so ``path`` never holds a half tree.  While it is still private a manifest of it is
+taken (:mod:`nso_install.manifest`); later runs compare the tree with that manifest (stat level)
+and repair what differs by unpacking the distribution again and exchanging the two trees.
+Leftovers of an interrupted run are removed by the next one.
+"""
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import ClassVar
 
-from .. import fsops
-from ..errors import UnsafePathError
+from .. import fsops, manifest
+from ..errors import ApplyError, UnsafePathError
 from ..facts import ABSENT, DIR, Facts
 from .base import Action, Attrs, Effects, change, ok
-from .privileges import tree_digests
+from .privileges import PATTERNS, REMOVABLE
 
 
 @dataclass
 class InstallTree(Action):
-    """The distribution unpacked at ``path``.  Populated in a temporary sibling and renamed
-    into place only when complete, so ``path`` never holds a half tree; leftovers of an
-    interrupted run are removed by the next one."""
+    """The distribution unpacked at ``path``, as its manifest says."""
 
     path: str
-    dist: object  # nso_install.distribution.Distribution
+    dist: object  # nso_install.distribution.Distribution (or an installed tree: kind "installed")
     owner: str | None = "root"
     group: str | None = "root"
     reason: str = ""
-    owned_elsewhere: tuple[str, ...] = ()  # relative paths other actions write (left out of the tree)
-    record_privileged: bool = False  # record the sha256 of the binaries privileges may be given to
+    owned_elsewhere: tuple[str, ...] = ()  # relative paths left out of the tree (other actions write them)
+    written_elsewhere: tuple[str, ...] = ()  # relative paths other actions add to the tree (ncsrc)
     kind: ClassVar[str] = "tree"
 
     _prepared: Path | None = field(default=None, init=False, repr=False, compare=False)
-    _digests: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _manifest: manifest.Manifest | None = field(default=None, init=False, repr=False, compare=False)
+
+    # --- what is there ---------------------------------------------------------------------
 
     def _leftovers(self, facts: Facts) -> list[str]:
         """Temporary trees of interrupted runs: beside ``path``, or in an ancestor (where a first
@@ -47,31 +55,68 @@ class InstallTree(Action):
     def _installed(self, facts: Facts) -> str:
         return (facts.read(f"{self.path}/VERSION") or b"").decode(errors="replace").strip()
 
+    @property
+    def repairable(self) -> bool:
+        """A distribution to restore from (an installed tree used as one cannot restore itself)."""
+        return getattr(self.dist, "kind", "") != "installed"
+
+    def drift(self, facts: Facts, ctx, full: bool = False) -> manifest.Drift | None:
+        """How the installed tree differs from its manifest; None without a manifest."""
+        m = ctx.manifest(self.path)
+        if m is None:
+            return None
+        ignore_attrs = frozenset(rel for rel in m.entries if any(fnmatch.fnmatchcase(rel, p) for p in PATTERNS))
+        return manifest.compare(m, ctx.target.host(self.path), frozenset(self.written_elsewhere), ignore_attrs, full,
+                                frozenset(REMOVABLE))
+
     def check(self, facts, ctx):
         fact = self._fact(facts, DIR)
         leftovers = self._leftovers(facts)
         extra = f"; remove {len(leftovers)} leftover(s) of an interrupted run" if leftovers else ""
+        v = self.dist.version
         if fact.kind == ABSENT:
-            return change(f"unpack NSO {self.dist.version} from {self.dist.kind} {self.dist.source.name}{extra}")
+            return change(f"unpack NSO {v} from {self.dist.kind} {self.dist.source.name}{extra}")
         installed = self._installed(facts)
-        if installed == self.dist.version:
-            if leftovers:
-                return change(f"NSO {installed} installed{extra}")
-            return ok(f"NSO {installed} already installed")
-        if facts.listdir(self.path):
-            raise UnsafePathError(
-                "install-dir-occupied",
-                f"{self.path} exists and does not hold NSO {self.dist.version} (VERSION: {installed or 'missing'}).",
-                "Choose another directory, or move the existing one away.")
-        return change(f"unpack NSO {self.dist.version} into the empty directory{extra}")
+        if installed != v:
+            if facts.listdir(self.path):
+                raise UnsafePathError(
+                    "install-dir-occupied",
+                    f"{self.path} exists and does not hold NSO {v} (VERSION: {installed or 'missing'}).",
+                    "Choose another directory, or move the existing one away.")
+            return change(f"unpack NSO {v} into the empty directory{extra}")
+        drift = self.drift(facts, ctx)
+        if drift is None:
+            if self.repairable:
+                return change(f"NSO {v} installed without a manifest: compare it with the distribution and record "
+                              f"one{extra}")
+            return ok(f"NSO {v} installed (no manifest: nso-install did not unpack it)")
+        if drift.damaged:
+            how = "repair from the distribution" if self.repairable else \
+                "cannot be restored without the distribution (give it to nso-install install)"
+            return change(f"NSO {v} differs from what was unpacked ({drift.summary()}); {how}{extra}",
+                          diff="\n".join(drift.lines()))
+        if leftovers:
+            return change(f"NSO {v} installed{extra}")
+        return ok(f"NSO {v} installed, as unpacked")
+
+    # --- unpacking --------------------------------------------------------------------------
 
     def prepare(self, facts: Facts, ctx) -> bool:
         """Unpack the distribution before anything else of the run changes the host: into a
         private temporary directory beside ``path`` (or in its nearest existing ancestor, on
         the same file system, when INSTALL_DIR does not exist yet), checking every member as it
-        streams; a refused distribution leaves only that directory, which is removed.  False
-        when it is already there (the tree is then checked and completed by :meth:`apply`)."""
-        if self._prepared is not None or facts.path(self.path).kind != ABSENT:
+        streams; a refused distribution leaves only that directory, which is removed.  Done when
+        the tree is missing, or installed but to be repaired or compared; False otherwise."""
+        if self._prepared is not None or not self.repairable:
+            return False
+        fact = facts.path(self.path)
+        if fact.kind == DIR:
+            if self._installed(facts) != self.dist.version:
+                return False
+            drift = self.drift(facts, ctx)
+            if drift is not None and not drift.damaged:
+                return False
+        elif fact.kind != ABSENT:
             return False
         host = ctx.target.host(self.path)
         self._prepared = self._unpack(next(d for d in host.parents if d.is_dir()), facts, ctx)
@@ -96,8 +141,8 @@ class InstallTree(Action):
                 if victim.is_file() and not victim.is_symlink():
                     victim.unlink()
             fsops.set_attrs(tmp, 0o755, uid, gid)
-            if self.record_privileged:  # still private to root: nobody can have changed them yet
-                self._digests = tree_digests(tmp)
+            # still private to root: nobody can have changed anything in it yet
+            self._manifest = manifest.take(tmp, self.path, self.dist.version)
             fsops.sync_filesystem(tmp)  # the tree's data must be on disk before its name is
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -108,18 +153,37 @@ class InstallTree(Action):
         for left in self._leftovers(facts):
             fsops.remove_tree(ctx.target.host(left))
         host = ctx.target.host(self.path)
-        if facts.path(self.path).kind == DIR and self._installed(facts) == self.dist.version:
+        present = facts.path(self.path).kind == DIR and self._installed(facts) == self.dist.version
+        drift = self.drift(facts, ctx) if present else None
+        if present and drift is not None and not drift.damaged:
             return None  # only leftovers to clean
+        if present and not self.repairable:
+            raise ApplyError("tree-not-restorable", f"{self.path} differs from what nso-install unpacked "
+                             f"({drift.summary()}), and no distribution was given to restore it from.",
+                             f"Run nso-install install with the NSO {self.dist.version} distribution; "
+                             "nso-install verify lists the differences.")
         tmp = self._prepared or self._unpack(host.parent, facts, ctx)
+        self._prepared = None
         try:
-            if os.path.isdir(host):
-                os.rmdir(host)  # only ever the empty directory accepted by check()
-            os.rename(tmp, host)
+            if present and drift is None:  # no manifest yet: the tree may well be intact
+                intact = not manifest.compare(self._manifest, host, frozenset(self.written_elsewhere),
+                                              frozenset(r for r in self._manifest.entries
+                                                        if any(fnmatch.fnmatchcase(r, p) for p in PATTERNS)),
+                                              full=True).damaged
+                if intact:
+                    shutil.rmtree(tmp, ignore_errors=True)
+                    return Effects(manifests={self.path: self._manifest})
+            if present:
+                fsops.exchange(tmp, host)  # the repaired tree takes the name in one step
+                shutil.rmtree(tmp)  # now the old, damaged tree
+            else:
+                if os.path.isdir(host):
+                    os.rmdir(host)  # only ever the empty directory accepted by check()
+                os.rename(tmp, host)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        finally:
-            self._prepared = None
         fsops.fsync_dir(host.parent)
         fsops.fsync_dir(tmp.parent)
-        return Effects(trees={self.path: self._digests}) if self.record_privileged else None
+        notes = [f"{self.path} was repaired from {self.dist.source.name}: {drift.summary()}"] if drift else []
+        return Effects(notes=notes, manifests={self.path: self._manifest})

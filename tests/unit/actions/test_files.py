@@ -138,9 +138,21 @@ def test_file_symlink_refused(tmp_path):
 
 
 def test_symlink_switch_policy(tmp_path):
+    (tmp_path / "ncs-6.4").mkdir()
+    (tmp_path / "ncs-6.5").mkdir()
     assert run_plan([Symlink("/current", "ncs-6.4", switch=False)], tmp_path).changes == 1
     r = run_plan([Symlink("/current", "ncs-6.5", switch=False)], tmp_path)
     assert r.changes == 0 and "--activate" in r.warnings[0]
     assert os.readlink(tmp_path / "current") == "ncs-6.4"
     assert run_plan([Symlink("/current", "ncs-6.5", switch=True)], tmp_path).changes == 1
+    assert os.readlink(tmp_path / "current") == "ncs-6.5"
+
+
+def test_a_dangling_link_is_repaired_even_without_switching(tmp_path):
+    """A ``current`` pointing at a removed version is broken (NSO cannot start from it): it is
+    pointed at the version being installed, not reported as fine."""
+    (tmp_path / "ncs-6.5").mkdir()
+    os.symlink("ncs-6.4", tmp_path / "current")
+    r = run_plan([Symlink("/current", "ncs-6.5", switch=False)], tmp_path)
+    assert r.changes == 1 and "dangling" in r.records[0].outcome.detail
     assert os.readlink(tmp_path / "current") == "ncs-6.5"

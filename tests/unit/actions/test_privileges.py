@@ -190,14 +190,21 @@ def test_deleted_ip_and_arping_are_left_deleted(installed):
 
 
 @needs_setcap
-def test_symlink_planted_at_privileged_path_is_refused(installed, tmp_path):
+def test_symlink_planted_at_privileged_path_never_gets_the_privilege(installed, tmp_path):
+    """With the distribution at hand the tree is repaired (the link is gone, the real epam is
+    back); without a repair the link is refused: either way /bin/sh never becomes setuid."""
     root, plan = installed
     p = root / f"opt/ncs/ncs-{V}/lib/ncs/lib/core/pam/priv/epam"
+    sh_mode = os.stat("/bin/sh").st_mode
     os.unlink(p)
     os.symlink("/bin/sh", p)
+    no_repair = [a for a in plan if a.kind != "tree"]
     with pytest.raises(UnsafePathError) as e:
-        run_plan(plan, root)
+        run_plan(no_repair, root)
     assert e.value.reference == "symlink-refused"
+    run_plan(plan, root)
+    assert not p.is_symlink() and _mode(p) == 0o4750
+    assert os.stat("/bin/sh").st_mode == sh_mode
 
 
 def test_ambiguous_glob_is_an_error(tmp_path):

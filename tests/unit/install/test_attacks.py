@@ -83,13 +83,20 @@ def test_no_setuid_or_capability_below_a_directory_another_account_prepared(root
     assert not os.stat(epam).st_mode & stat.S_ISUID
 
 
-def test_a_binary_swapped_after_the_unpack_gets_no_privilege_on_a_later_run(root, dist):
-    install(dist, root)  # no run-as user: plain binaries
-    epam = root / "opt/ncs/ncs-6.5.3/lib/ncs/lib/core/pam/priv/epam"
-    epam.write_text("#!/bin/sh\nexec /bin/sh\n")  # someone with access to the tree replaced it
-    r = install(dist, root, "--run-as-user", "nso", ok=False)
-    assert r.exit_code == 1 and "is not the file nso-install unpacked" in r.stderr
-    assert not os.stat(epam).st_mode & stat.S_ISUID
+def test_a_binary_swapped_after_the_unpack_gets_no_privilege_on_a_later_run(root, sample_dists, tmp_path):
+    """Another installed version's binary was replaced: it is not repaired (its distribution is
+    not at hand) and gets no setuid bit; the version being installed is repaired first."""
+    old = make_sample_distribution(tmp_path / "old", "6.4.1", "tar.gz")
+    install(old, root)  # no run-as user: plain binaries
+    install(sample_dists["tar.gz"], root)
+    epam_old = root / "opt/ncs/ncs-6.4.1/lib/ncs/lib/core/pam/priv/epam"
+    epam_new = root / "opt/ncs/ncs-6.5.3/lib/ncs/lib/core/pam/priv/epam"
+    for epam in (epam_old, epam_new):
+        epam.write_text("#!/bin/sh\nexec /bin/sh\n")  # someone with access to the trees replaced them
+    r = install(sample_dists["tar.gz"], root, "--run-as-user", "nso", ok=False)
+    assert r.exit_code == 1 and "ncs-6.4.1" in r.stderr and "is not the file nso-install unpacked" in r.stderr
+    assert not os.stat(epam_old).st_mode & stat.S_ISUID
+    assert "exec /bin/sh" not in epam_new.read_text()  # repaired from the distribution given
 
 
 # --- 3: overlapping directories ------------------------------------------------------------------

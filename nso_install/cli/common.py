@@ -1,0 +1,203 @@
+"""What every command of the command line shares: the group, options, output safety, errors.
+
+Every command goes through one error
+funnel (:func:`guarded`): library errors (:class:`NsoInstallError`) become one paragraph on
+stderr (and a JSON error object with ``--json``) and a non-zero exit code: 1 for failures, 2
+for bad usage, 3 when locked; anything else is reported as a bug, never as a traceback
+(``-v`` shows it).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from .. import __version__
+from ..errors import NsoInstallError, UsageError
+from ..secret import json_default
+
+CONTEXT = dict(help_option_names=["-h", "--help"], max_content_width=100)
+
+
+# What a terminal would act on: C0 controls but tab (ESC starts colour, title and clipboard
+# sequences; CR and BS overwrite what was printed), DEL, C1 controls (0x9b is a one-byte CSI on
+# some terminals), the Unicode line/paragraph separators and bidirectional overrides (text that
+# reads differently from what it is), and lone surrogates (undecodable bytes of a file name).
+_UNPRINTABLE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e"
+                          "\u2066-\u2069\ud800-\udfff]")
+
+
+def _escape(m: re.Match) -> str:
+    c = ord(m.group(0))
+    if c in (0x0A, 0x0D):
+        return "\\n" if c == 0x0A else "\\r"
+    if 0xDC80 <= c <= 0xDCFF:  # a byte that was not UTF-8 (surrogateescape): show the byte
+        return f"\\x{c - 0xDC00:02x}"
+    return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
+
+
+def printable(text) -> str:
+    """``text`` safe to print on a terminal: control characters escaped as Python does
+    (ESC -> ``\\x1b``, newline -> ``\\n``), tab kept.  Everything printed that comes from the
+    target or the distribution goes through here (multi-line text line by line)."""
+    return _UNPRINTABLE.sub(_escape, str(text))
+
+
+class Progress:
+    """Extraction progress on stderr, only for a terminal; throttled to ~10 updates/s."""
+
+    def __init__(self, label: str):
+        self.label = label
+        self.last = 0.0
+        self.shown = False
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self.last < 0.1 and done < total:
+            return
+        self.last = now
+        pct = 100 * done // total if total else 100
+        bar = "#" * (pct * 30 // 100)
+        click.echo(f"\r{printable(self.label)} [{bar:<30}] {pct:3d}% {done / 1e6:7.1f} MB", nl=False, err=True)
+        self.shown = True
+
+    def finish(self) -> None:
+        if self.shown:
+            click.echo("", err=True)
+
+
+def fail(e: NsoInstallError, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({"version": 1, "result": "error", "error": e.as_dict()}, default=json_default))
+    click.echo(f"Error: {printable(e.message)}", err=True)
+    if e.hint:
+        click.echo(f"Hint: {printable(e.hint)}", err=True)
+    sys.exit(e.exit_code)
+
+
+def guarded(f):
+    """Every command's error funnel (see the module's docstring)."""
+    @functools.wraps(f)
+    def wrapper(*args, **kw):
+        as_json, verbose = kw.get("as_json", False), kw.get("verbose", 0)
+        try:
+            return f(*args, **kw)
+        except NsoInstallError as e:
+            fail(e, as_json)
+        except (KeyboardInterrupt, SystemExit, click.exceptions.Exit, click.ClickException):
+            raise
+        except Exception as e:  # a bug: say so in one paragraph; -v shows the traceback
+            if verbose:
+                raise
+            fail(NsoInstallError("internal-error", f"unexpected {type(e).__name__}: {e}",
+                                 "This is a bug in nso-install; re-run with -v for the traceback and report it. "
+                                 "A re-run repairs whatever was left half done."), as_json)
+    return wrapper
+
+
+def options(*decorators):
+    """Stack click options; shared option groups keep install and render-conf in step."""
+    def apply(f):
+        for d in reversed(decorators):
+            f = d(f)
+        return f
+    return apply
+
+
+# Every spec option defaults to None ("not given"): the run then takes the recorded value.
+DIR_OPTIONS = options(
+    click.option("--install-dir", help="Static files: INSTALL_DIR/ncs-VSN and current. [default: /opt/ncs]"),
+    click.option("--config-dir", help="Configuration files (ncs.conf, keys). [default: /etc/ncs]"),
+    click.option("--run-dir", help="Run-time state (CDB, packages). [default: /var/opt/ncs]"),
+    click.option("--log-dir", help="Log files. [default: /var/log/ncs]"),
+)
+SPEC_OPTIONS = options(
+    click.option("--run-as-user", metavar="USER", help="Run NSO as USER (created if missing). System install only."),
+    click.option("--no-run-as-user", is_flag=True,
+                 help="Run NSO as root again: withdraws everything a run-as user was granted."),
+    click.option("--setuid-cmdwrapper/--no-setuid-cmdwrapper", default=None,
+                 help="With --run-as-user: make cmdwrapper/cmdptywrapper setuid root (programs behind actions and CLI "
+                      "commands may then run as root; off by default)."),
+    click.option("--keep-ncs-setup/--no-keep-ncs-setup", default=None, help="Keep bin/ncs-setup (system installs drop it)."),
+    click.option("--init-system", type=click.Choice(["systemd", "sysv", "none"]),
+                 help="Service to install: the systemd unit, the SysV script /etc/init.d/ncs, or none. [default: systemd]"),
+    click.option("--ignore-init-scripts", is_flag=True, help="Same as --init-system none (containers)."),
+    click.option("--ignore-systemd-script", is_flag=True, help="Same as --init-system sysv."),
+    click.option("--fips-install/--no-fips-install", default=None,
+                 help="FIPS 140-3 install (fips-mode in ncs.conf, ECDSA host key)."),
+    click.option("--profile", type=click.Choice(["production", "development"]),
+                 help="ncs.conf profile [default: production for system installs, development for local ones]."),
+    click.option("--values", "values_files", multiple=True,
+                 type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                 help="ncs.conf values file (TOML or YAML); may repeat."),
+    click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Set one ncs.conf value; wins over --values."),
+    click.option("--set-file", "set_files", multiple=True, metavar="NAME=PATH",
+                 help="Set one ncs.conf value from a file (for secrets such as inline keys)."),
+    click.option("--unset", "unsets", multiple=True, metavar="NAME",
+                 help="Forget a value set earlier: back to the profile's default."),
+    click.option("--reset-options", is_flag=True,
+                 help="Start from the defaults instead of the options recorded by the last run."),
+)
+TARGET_OPTIONS = options(
+    click.option("--root", "root", type=click.Path(file_okay=False, path_type=Path),
+                 help="Staging root: every path (also /etc and /opt) lands under DIR. For image builds and tests."),
+)
+
+
+def spec_input(kind, local_dir, install_dir, config_dir, run_dir, log_dir, run_as_user, no_run_as_user,
+               setuid_cmdwrapper, keep_ncs_setup, init_system, ignore_init_scripts, ignore_systemd_script,
+               fips_install, profile, values_files, sets, set_files, unsets, reset_options, **run):
+    """The flags given, as the spec module takes them (nothing decided here)."""
+    from ..spec import SpecInput
+
+    if run_as_user and no_run_as_user:
+        raise UsageError("conflicting-options", "--run-as-user and --no-run-as-user exclude each other.",
+                         "Give one of them.")
+    inits = [v for v, flag in (("none", ignore_init_scripts), ("sysv", ignore_systemd_script)) if flag]
+    if init_system:
+        inits.append(init_system)
+    if len(set(inits)) > 1:
+        raise UsageError("conflicting-options", "--ignore-init-scripts, --ignore-systemd-script and --init-system "
+                         "ask for different services.", "--ignore-init-scripts installs no script at all; give one.")
+    given = {"install_dir": install_dir, "config_dir": config_dir, "run_dir": run_dir, "log_dir": log_dir,
+             "run_as_user": None if no_run_as_user else run_as_user, "setuid_cmdwrapper": setuid_cmdwrapper,
+             "keep_ncs_setup": keep_ncs_setup, "init_system": inits[0] if inits else None,
+             "fips_install": fips_install, "profile": profile}
+    opts = {k: v for k, v in given.items() if v is not None or (k == "run_as_user" and no_run_as_user)}
+    return SpecInput(kind=kind, local_dir=local_dir, options=opts, values_files=values_files, sets=sets,
+                     set_files=set_files, unsets=unsets, reset=reset_options, **run)
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, prog_name="nso-install")
+def main() -> None:
+    """Install and harden Cisco NSO: gather facts, plan small actions, show or apply them."""
+
+
+def _kind(local_install: str | None, local_dir_arg: str | None, system_install: bool, root: Path | None):
+    """(kind, local directory) after checking the kind of install."""
+    import os
+
+    local = local_install or local_dir_arg
+    if local_install and local_dir_arg:
+        raise UsageError("two-local-dirs", "both --local-install and a LOCAL_INSTALL_DIR argument were given.",
+                         "Give the directory once.")
+    if local and system_install:
+        raise UsageError("two-kinds", "--system-install and a local install directory were both given.",
+                         "Choose one kind of install.")
+    if not local and not system_install:
+        raise UsageError("no-install-kind", "neither --system-install nor a local install directory was given.",
+                         "Pass --system-install, or --local-install DIR.")
+    if not local:
+        return "system", None
+    # Without --root a relative directory is relative to the current one; under --root it
+    # must already be a target path.
+    return "local", local if root else os.path.abspath(os.path.expanduser(local))
+
+

@@ -1,0 +1,183 @@
+"""``install``, ``render-conf`` and ``sample-dist``: parse flags into a spec input, run, print."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from ..errors import EXIT_CHANGES_PENDING, UsageError
+from ..secret import json_default
+from .common import (CONTEXT, DIR_OPTIONS, SPEC_OPTIONS, TARGET_OPTIONS, Progress, _kind, guarded, main, printable,
+                     spec_input)
+
+
+def _shown(value) -> str:
+    if value is None:
+        return "(none)"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def _print_spec(resolution, verbose: int) -> None:
+    shown = resolution.settings if verbose else resolution.changes
+    for s in shown:
+        change = f"{_shown(s.previous)} -> {_shown(s.value)}" if s.changed else _shown(s.value)
+        click.echo(printable(f"  spec     {s.name}: {change}  [{s.source}]"))
+
+
+def _print_report(result, *, as_json: bool, diff: bool, verbose: int, quiet: bool) -> None:
+    report = result.report
+    if as_json:
+        d = report.as_dict(with_diff=diff)
+        d["spec"] = result.resolution.as_dict()
+        click.echo(json.dumps(d, indent=2, default=json_default))
+        return
+    if not quiet:
+        click.echo(printable(result.header))
+        _print_spec(result.resolution, verbose)
+        for rec in report.records:
+            o = rec.outcome
+            shown = rec.changed if report.mode == "applied" else o.changed
+            if not shown and not verbose and not o.warning:
+                continue
+            status = ("changed" if report.mode == "applied" else "change") if shown else "ok"
+            if o.conflict:
+                status = "kept"
+            click.echo(printable(f"  {status:<8} {rec.action.kind:<10} {rec.action.path}  ({o.detail})"))
+            if diff and o.diff and shown:
+                for line in o.diff.rstrip("\n").split("\n"):  # only a newline breaks a line; \r is shown
+                    click.echo(f"      {printable(line)}")
+        for note in report.notes:
+            click.echo(f"note: {printable(note)}")
+    for w in report.warnings:
+        click.echo(f"warning: {printable(w)}", err=True)
+    n = report.changes
+    total = len(report.records)
+    kept = f", {report.conflicts} edited config file(s) kept" if report.conflicts else ""
+    if report.mode == "check":
+        click.echo(f"Check: {n} to change, {total - n} ok{kept} (nothing was changed).")
+    else:
+        click.echo(f"Done: {n} changed, {total - n} ok{kept}." + (" Nothing to do." if n == 0 and not kept else ""))
+
+
+def _read_crypto_keys(path: Path):
+    """The --crypto-keys file as a Secret (its content is never shown)."""
+    import os
+
+    from ..secret import Secret
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as f:
+            return Secret(f.read(1 << 16))
+    except OSError as e:
+        raise UsageError("crypto-keys-unreadable", f"--crypto-keys {path}: {e.strerror}.",
+                         "Give a readable keys file.") from None
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("distribution", type=click.Path(exists=False, dir_okay=True, path_type=Path))
+@click.argument("local_dir_arg", metavar="[LOCAL_INSTALL_DIR]", required=False)
+@click.option("--local-install", "local_install", metavar="DIR",
+              help="Local install into DIR (one directory, no root needed). A bare DIR argument means the same.")
+@click.option("--system-install", is_flag=True, help="System install: /opt/ncs, /etc/ncs, /var/opt/ncs, /var/log/ncs.")
+@DIR_OPTIONS
+@SPEC_OPTIONS
+@click.option("--crypto-keys", "crypto_keys_file", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path),
+              help="Install this ncs.crypto_keys (e.g. shared by HA nodes) instead of generating one. "
+                   "An existing different file is an error, never replaced.")
+@click.option("--non-interactive", is_flag=True, help="Never ask (nso-install never asks; accepted for compatibility).")
+@click.option("--activate", is_flag=True, help="Switch INSTALL_DIR/current to this version if it points elsewhere.")
+@click.option("--skip-secrets", "secrets", flag_value="skip",
+              help="Generate no keys or secrets (image builds: keys must not be baked into an image).")
+@click.option("--secrets-only", "secrets", flag_value="only",
+              help="Only generate missing keys and secrets, e.g. at container start: "
+                   "nso-install install /opt/ncs/current --system-install --secrets-only ...")
+@click.option("--force-conf", is_flag=True, help="Replace administrator-edited config files (a timestamped backup is kept).")
+@TARGET_OPTIONS
+@click.option("--check", is_flag=True, help="Show the plan; change nothing.")
+@click.option("--diff", is_flag=True, help="Show content and attribute changes (secrets are always masked).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
+@click.option("--fail-on-change", is_flag=True,
+              help="With --check: exit with status 4 when anything would change or an edited config file is "
+                   "kept against the options (drift detection in CI).")
+@click.option("--lock-timeout", type=float, default=0.0, show_default=True, help="Seconds to wait for another run's lock.")
+@click.option("--skip-verification", is_flag=True, help="Do not verify a signed.bin's signature.")
+@click.option("--trusted-cert", "trusted_certs", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Certificate (PEM/DER) that must have signed a signed.bin, or issued its tailf.cer; may repeat.")
+@click.option("-v", "--verbose", count=True, help="Also list actions that are already satisfied, and every setting.")
+@click.option("-q", "--quiet", is_flag=True, help="Only the summary line and warnings.")
+@guarded
+def install(distribution, local_dir_arg, local_install, system_install, crypto_keys_file, non_interactive, activate,
+            secrets, force_conf, root, check, diff, as_json, fail_on_change, lock_timeout, skip_verification,
+            trusted_certs, verbose, quiet, **spec_flags):
+    """Install the NSO DISTRIBUTION (directory, .tar.gz/.tgz/.tar, installer.bin or signed.bin).
+
+    Options not given keep the value the last run recorded (--reset-options: the defaults).
+
+    \b
+    Examples:
+      nso-install install nso-6.5.3.linux.x86_64.installer.bin --system-install
+      nso-install install nso-6.5.3.linux.x86_64.tar.gz --system-install --root /tmp/stage --check --diff
+      nso-install install nso-6.5.3.linux.x86_64.installer.bin --local-install ~/nso-6.5.3
+    """
+    from ..run import RunOptions, install as run_install
+
+    if fail_on_change and not check:
+        raise UsageError("fail-on-change-needs-check", "--fail-on-change only makes sense with --check.",
+                         "Add --check (report drift without changing anything).")
+    kind, local = _kind(local_install, local_dir_arg, system_install, root)
+    keys = _read_crypto_keys(crypto_keys_file) if crypto_keys_file else None
+    given = spec_input(kind, local, **spec_flags, activate=activate, secrets=secrets or "all", force_conf=force_conf,
+                       crypto_keys=keys, crypto_keys_file=str(crypto_keys_file) if crypto_keys_file else None)
+    progress = Progress if sys.stderr.isatty() and not as_json and not quiet else None
+    opts = RunOptions(root=root, check=check, lock_timeout=lock_timeout, skip_verification=skip_verification,
+                      trusted_certs=[p.read_bytes() for p in trusted_certs], progress=progress)
+    result = run_install(given, distribution, opts)
+    _print_report(result, as_json=as_json, diff=diff, verbose=verbose, quiet=quiet)
+    if fail_on_change and result.report.mode == "check" and result.report.drifted:
+        sys.exit(EXIT_CHANGES_PENDING)
+
+
+@main.command("sample-dist", context_settings=CONTEXT)
+@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--version", "version", default="6.5.3", show_default=True, help="NSO version of the fake distribution.")
+@click.option("--format", "fmt", default="tar.gz", show_default=True,
+              type=click.Choice(["dir", "tar.gz", "tar", "installer.bin", "signed.bin"]),
+              help="Distribution format to write.")
+@click.option("--padding-files", default=0, show_default=True, help="Extra filler files (for benchmarks).")
+@guarded
+def sample_dist(dest, version, fmt, padding_files):
+    """Write a small fake NSO distribution (same tree, stub executables) into DEST and print its path."""
+    from ..sample import make_sample_distribution
+
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError("bad-destination", f"cannot create {dest}: {e.strerror}.", "Give a writable directory.") from None
+    click.echo(make_sample_distribution(dest, version, fmt, padding_files=padding_files))
+
+
+@main.command("render-conf", context_settings=CONTEXT)
+@click.argument("distribution", required=False, type=click.Path(exists=True, path_type=Path))
+@click.option("--system-install", "system_install", is_flag=True, help="Render for a system install (the default).")
+@click.option("--local-install", "local_install", metavar="DIR", help="Render for the local install in DIR.")
+@click.option("--nso-version", help="NSO version to render for (default: the DISTRIBUTION's, else the active one).")
+@DIR_OPTIONS
+@SPEC_OPTIONS
+@TARGET_OPTIONS
+@click.option("--activate", is_flag=True, help="Render as install --activate would (for the DISTRIBUTION's version).")
+@click.option("-v", "--verbose", count=True, help="Show the traceback of an unexpected error.")
+@guarded
+def render_conf(distribution, system_install, local_install, nso_version, root, activate, verbose, **spec_flags):
+    """Print the ncs.conf `install` would write for the same options and target (--root), without
+    installing anything: the options recorded on the target apply, as they would for install."""
+    from ..run import render_conf as run_render
+
+    kind, local = _kind(local_install, None, system_install or not local_install, root)
+    given = spec_input(kind, local, **spec_flags, activate=activate)
+    sys.stdout.buffer.write(run_render(given, distribution, nso_version, root))

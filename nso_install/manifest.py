@@ -1,0 +1,197 @@
+"""What nso-install unpacked: one manifest per installed tree, and comparing a tree with it.
+
+A manifest is taken from the tree while it is still private (the temporary directory the
+distribution was unpacked into, before it gets its final name), so it describes exactly what
+nso-install put there: for every entry its path, type, mode, owner, size, mtime and sha256
+(regular files) or target (symlinks).  It is kept in the state directory
+(``manifests/ncs-VSN.json``, root-only) and serves
+
+* re-runs and ``--check``: a stat-level comparison (no hashing) finds missing, added and
+  changed entries, which a run with the distribution repairs;
+* ``nso-install verify`` (``--full`` also hashes every file, like ``rpm -V``/``debsums``);
+* the privilege checks: a setuid bit or capability only goes to a file whose content still
+  has the sha256 recorded here.
+
+Entries the plan itself manages inside the tree (``ncsrc``, the privileged binaries' owner and
+mode) are compared by their own actions, not here.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MANIFEST_FORMAT = 1
+FILE, DIR, LINK, OTHER = "f", "d", "l", "o"
+
+
+@dataclass(frozen=True)
+class Entry:
+    path: str  # relative to the tree
+    type: str  # f | d | l
+    mode: int
+    uid: int
+    gid: int
+    size: int
+    mtime_ns: int
+    digest: str = ""  # sha256 of a file; the target of a link
+
+    def row(self) -> list:
+        return [self.path, self.type, self.mode, self.uid, self.gid, self.size, self.mtime_ns, self.digest]
+
+
+@dataclass
+class Manifest:
+    tree: str  # target path of the tree (INSTALL_DIR/ncs-VSN, or a local install's directory)
+    version: str
+    entries: dict[str, Entry] = field(default_factory=dict)
+
+    def as_json(self) -> bytes:
+        rows = [e.row() for e in sorted(self.entries.values(), key=lambda e: e.path)]
+        return json.dumps({"format": MANIFEST_FORMAT, "tree": self.tree, "version": self.version, "entries": rows},
+                          separators=(",", ":")).encode() + b"\n"
+
+    @classmethod
+    def from_json(cls, data: bytes) -> "Manifest | None":
+        try:
+            d = json.loads(data)
+            if d.get("format") != MANIFEST_FORMAT:
+                return None
+            entries = {row[0]: Entry(*row) for row in d["entries"]}
+            return cls(d["tree"], d["version"], entries)
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return None
+
+    def digests(self, patterns: tuple[str, ...]) -> dict[str, str]:
+        """sha256 of the files matching ``patterns`` (``*`` within one component)."""
+        return {rel: e.digest for rel, e in self.entries.items()
+                if e.type == FILE and any(fnmatch.fnmatchcase(rel, p) for p in patterns)}
+
+    @staticmethod
+    def file_name(tree: str) -> str:
+        """Where the manifest of ``tree`` is kept, in the state directory's ``manifests/``."""
+        return tree.strip("/").replace("/", "+") + ".json"
+
+
+def _kind(mode: int) -> str:
+    return FILE if stat.S_ISREG(mode) else DIR if stat.S_ISDIR(mode) else LINK if stat.S_ISLNK(mode) else OTHER
+
+
+def take(host_tree: Path, tree: str, version: str, hashed: bool = True) -> Manifest:
+    """The manifest of the (private) tree at ``host_tree``, walked through descriptors."""
+    m = Manifest(tree, version)
+    for dirpath, dirnames, filenames, dfd in os.fwalk(host_tree, follow_symlinks=False):
+        rel_dir = os.path.relpath(dirpath, host_tree)
+        for name in sorted(dirnames + filenames):
+            rel = name if rel_dir == "." else f"{rel_dir}/{name}"
+            st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+            kind = _kind(st.st_mode)
+            digest = ""
+            if kind == FILE and hashed:
+                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+                try:
+                    h = hashlib.sha256()
+                    while chunk := os.read(fd, 1 << 20):
+                        h.update(chunk)
+                    digest = h.hexdigest()
+                finally:
+                    os.close(fd)
+            elif kind == LINK:
+                digest = os.readlink(name, dir_fd=dfd)
+            m.entries[rel] = Entry(rel, kind, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid,
+                                   st.st_size if kind != DIR else 0, st.st_mtime_ns, digest)
+    return m
+
+
+@dataclass
+class Drift:
+    """How a tree differs from its manifest."""
+
+    missing: list[str] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)
+    changed: list[tuple[str, str]] = field(default_factory=list)  # (path, what: "content", "mode 0755 -> 0777"...)
+
+    def __bool__(self) -> bool:
+        return bool(self.missing or self.extra or self.changed)
+
+    @property
+    def damaged(self) -> bool:
+        """Something of what was unpacked is missing or changed (extra entries, such as caches
+        NSO's VMs write, do not make a tree damaged; verify lists them)."""
+        return bool(self.missing or self.changed)
+
+    @property
+    def content_lost(self) -> bool:
+        """Something only the distribution can restore (a missing or changed file's content)."""
+        return bool(self.missing) or any(what.startswith(("content", "size", "type", "link")) for _, what in
+                                         self.changed)
+
+    def summary(self, limit: int = 5) -> str:
+        parts = []
+        for label, items in (("missing", self.missing), ("extra", self.extra),
+                             ("changed", [f"{p} ({w})" for p, w in self.changed])):
+            if items:
+                shown = ", ".join(items[:limit]) + (f" and {len(items) - limit} more" if len(items) > limit else "")
+                parts.append(f"{len(items)} {label}: {shown}")
+        return "; ".join(parts)
+
+    def lines(self) -> list[str]:
+        return ([f"- {p} (missing)" for p in self.missing] + [f"+ {p} (not installed by nso-install)"
+                                                              for p in self.extra]
+                + [f"~ {p}: {w}" for p, w in self.changed])
+
+    def as_dict(self) -> dict:
+        return {"missing": self.missing, "extra": self.extra,
+                "changed": [{"path": p, "what": w} for p, w in self.changed]}
+
+
+def compare(manifest: Manifest, host_tree: Path, ignore: frozenset[str] = frozenset(),
+            ignore_attrs: frozenset[str] = frozenset(), full: bool = False,
+            removable: frozenset[str] = frozenset()) -> Drift:
+    """The tree at ``host_tree`` against ``manifest``: stat level (type, mode, owner, size, mtime,
+    link target), and with ``full`` also every file's sha256.  ``ignore``: entries (and what is
+    below them) other actions write; ``ignore_attrs``: entries whose owner and mode other actions
+    set (privileged binaries); ``removable``: entries an administrator may delete (not missing)."""
+    now = take(host_tree, manifest.tree, manifest.version, hashed=full)
+    drift = Drift()
+
+    def ignored(rel: str) -> bool:
+        return any(fnmatch.fnmatchcase(rel, i) or rel.startswith(i + "/") for i in ignore)
+    for rel, want in manifest.entries.items():
+        if ignored(rel):
+            continue
+        have = now.entries.get(rel)
+        if have is None:
+            if rel not in removable:
+                drift.missing.append(rel)
+            continue
+        what = _differs(want, have, full, rel in ignore_attrs)
+        if what:
+            drift.changed.append((rel, what))
+    drift.extra = sorted(rel for rel in now.entries if rel not in manifest.entries and not ignored(rel))
+    return drift
+
+
+def _differs(want: Entry, have: Entry, full: bool, skip_attrs: bool) -> str | None:
+    if want.type != have.type:
+        return f"type {want.type} -> {have.type}"
+    if want.type == LINK and want.digest != have.digest:
+        return f"link target {want.digest} -> {have.digest}"
+    if want.type == FILE:
+        if want.size != have.size:
+            return f"size {want.size} -> {have.size}"
+        if full and want.digest != have.digest:
+            return "content (sha256 differs)"
+        if want.mtime_ns != have.mtime_ns and want.type == FILE:
+            return "content (modification time differs)"
+    if not skip_attrs:
+        if want.mode != have.mode:
+            return f"mode {want.mode:04o} -> {have.mode:04o}"
+        if (want.uid, want.gid) != (have.uid, have.gid):
+            return f"owner {want.uid}:{want.gid} -> {have.uid}:{have.gid}"
+    return None
