@@ -18,6 +18,22 @@ from .errors import NsoInstallError
 from .target import Target
 
 ABSENT, FILE, DIR, LINK, OTHER = "absent", "file", "dir", "link", "other"
+MAX_READ = 4 << 20  # a file read whole (config files, keys)
+MAX_HASH = 256 << 20  # a file hashed (config files, keys, privileged binaries)
+
+
+MAX_WALK_DEPTH = 256  # directory levels nso-install walks (hand-overs)
+MAX_WALK_ENTRIES = 5_000_000
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class TooLarge(NsoInstallError):
+    """A file far bigger than any nso-install reads whole (or a tree beyond its walk limits)."""
+
+
+def _too_big(top: str, what: str) -> TooLarge:
+    return TooLarge("tree-too-big", f"{top} holds {what}; nso-install walks such trees only within limits.",
+                    "Find out who made it so (another account may have), clean it up and re-run.")
 
 
 @dataclass(frozen=True)
@@ -165,6 +181,19 @@ class Facts:
             self._caps[key] = decode(raw, key)
         return self._caps[key]
 
+    def processes_of(self, uid: int | None) -> list[int]:
+        """Pids of the processes running with ``uid`` (real or effective) on this host."""
+        import psutil
+
+        if uid is None:
+            return []
+        out = []
+        for proc in psutil.process_iter(["pid", "uids"]):
+            uids = proc.info.get("uids")
+            if uids is not None and uid in (uids.real, uids.effective):
+                out.append(proc.info["pid"])
+        return out
+
     def mount(self, tpath: str | PurePosixPath) -> MountFact | None:
         return mount_of(self.target.host(tpath))
 
@@ -197,11 +226,18 @@ class Facts:
         return PathFact(tpath, kind, stat.S_IMODE(m), st.st_uid, st.st_gid, st.st_size, link)
 
     def read(self, tpath: str | PurePosixPath) -> bytes | None:
-        """Contents of a regular file (never through a link); None if absent or not a file."""
+        """Contents of a regular file (never through a link); None if absent or not a file.
+        Files nso-install reads whole (config files, keys) are small: a bigger one (say a
+        sparse file another account made) is refused, not read into memory."""
         if self.path(tpath).kind != FILE:
             return None
         with os.fdopen(self._open(tpath), "rb") as f:
-            return f.read()
+            data = f.read(MAX_READ + 1)
+        if len(data) > MAX_READ:
+            raise TooLarge("file-too-large", f"{tpath} is larger than {MAX_READ >> 20} MiB; nso-install reads such "
+                           "files (config files, keys) whole and refuses one this big.",
+                           "Find out why it is so big (another account may have inflated it), fix it and re-run.")
+        return data
 
     def _open(self, tpath: str | PurePosixPath) -> int:
         from .fsops import open_regular
@@ -217,11 +253,15 @@ class Facts:
             if self.path(key).kind != FILE:
                 self._digests[key] = None
             else:
-                h = hashlib.sha256()
-                with os.fdopen(self._open(key), "rb") as f:
-                    for chunk in iter(lambda: f.read(1 << 16), b""):
-                        h.update(chunk)
-                self._digests[key] = h.hexdigest()
+                size = self.path(key).size or 0
+                if size > MAX_HASH:  # never equal to a real digest: a change, without hours of hashing
+                    self._digests[key] = f"too-large:{size}"
+                else:
+                    h = hashlib.sha256()
+                    with os.fdopen(self._open(key), "rb") as f:
+                        for chunk in iter(lambda: f.read(1 << 20), b""):
+                            h.update(chunk)
+                    self._digests[key] = h.hexdigest()
         return self._digests[key]
 
     @property
@@ -234,21 +274,46 @@ class Facts:
         return self._accounts
 
     def walk(self, tpath: str | PurePosixPath):
-        """(target path, uid, kind) of everything below the directory ``tpath`` (not itself),
-        through directory descriptors, never following a symlink."""
+        """(target path, stat result, kind) of everything below the directory ``tpath`` (not
+        itself), parents before children, through directory descriptors opened without
+        following links.  Iterative and bounded (another account may have made the tree
+        deep or huge): beyond MAX_WALK_DEPTH levels or MAX_WALK_ENTRIES entries it stops
+        with a clear error."""
         top = str(tpath).rstrip("/")
-        host = self.target.host(tpath)
-        for dirpath, dirnames, filenames, dfd in os.fwalk(host, follow_symlinks=False):
-            rel = os.path.relpath(dirpath, host)
-            base = top if rel == "." else f"{top}/{rel}"
-            for name in dirnames + filenames:
+        seen = 0
+        root_fd = os.open(self.target.host(tpath), _DIR_FLAGS)
+        stack = [(root_fd, top, 0)]
+        try:
+            while stack:
+                dfd, base, depth = stack.pop()
                 try:
-                    st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
-                except FileNotFoundError:
-                    continue
-                m = st.st_mode
-                kind = DIR if stat.S_ISDIR(m) else FILE if stat.S_ISREG(m) else LINK if stat.S_ISLNK(m) else OTHER
-                yield f"{base}/{name}", st.st_uid, kind
+                    with os.scandir(dfd) as it:
+                        names = sorted(e.name for e in it)
+                    for name in names:
+                        try:
+                            st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+                        except FileNotFoundError:
+                            continue
+                        seen += 1
+                        if seen > MAX_WALK_ENTRIES:
+                            raise _too_big(top, f"more than {MAX_WALK_ENTRIES} entries")
+                        m = st.st_mode
+                        kind = DIR if stat.S_ISDIR(m) else FILE if stat.S_ISREG(m) else \
+                            LINK if stat.S_ISLNK(m) else OTHER
+                        yield f"{base}/{name}", st, kind
+                        if kind == DIR:
+                            if depth + 1 > MAX_WALK_DEPTH:
+                                raise _too_big(top, f"directories nested more than {MAX_WALK_DEPTH} deep")
+                            try:
+                                stack.append((os.open(name, _DIR_FLAGS, dir_fd=dfd), f"{base}/{name}", depth + 1))
+                            except OSError as e:
+                                if e.errno not in (errno.ENOENT, errno.ELOOP, errno.ENOTDIR):
+                                    raise
+                finally:
+                    os.close(dfd)
+        finally:
+            for fd, _, _ in stack:
+                os.close(fd)
 
     def listdir(self, tpath: str | PurePosixPath) -> list[str]:
         if self.path(tpath).kind != DIR:

@@ -106,15 +106,27 @@ def can_chown() -> bool:
     return os.geteuid() == 0
 
 
-def _write_temp(dfd: int, name: str, chunks, mode: int, uid: int | None, gid: int | None) -> str:
-    """A new temp file beside ``name`` with its final owner and mode set before the first byte,
-    holding ``chunks``, fsynced; its name.  Removed again if anything fails."""
+def _new_temp(dfd: int, name: str, mode: int, uid: int | None, gid: int | None) -> tuple[str, int]:
+    """A new empty temp file beside ``name`` (O_EXCL, never through a link) with its final
+    owner and mode set before the first byte: (its name, a write descriptor)."""
     tmp = _temp_name(name)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dfd)
     try:
         if can_chown() and (uid is not None or gid is not None):
             os.fchown(fd, -1 if uid is None else uid, -1 if gid is None else gid)
         os.fchmod(fd, mode)
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp, dir_fd=dfd)
+        raise
+    return tmp, fd
+
+
+def _write_temp(dfd: int, name: str, chunks, mode: int, uid: int | None, gid: int | None) -> str:
+    """A new temp file beside ``name`` with its final owner and mode set before the first byte,
+    holding ``chunks``, fsynced; its name.  Removed again if anything fails."""
+    tmp, fd = _new_temp(dfd, name, mode, uid, gid)
+    try:
         for chunk in chunks:
             view = memoryview(chunk)
             while view:
@@ -152,13 +164,34 @@ def open_regular(host: Path, shown: str | None = None) -> int:
             if e.errno == errno.ELOOP:
                 raise UnsafePathError("symlink-refused", f"{shown} became a symbolic link; refusing to follow it.",
                                       "Find out who replaced it, remove the link and re-run.") from None
+            if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise _leased(shown) from None
             raise
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+    try:
+        check_single(os.fstat(fd), shown)
+    except BaseException:
         os.close(fd)
-        raise UnsafePathError("not-a-file", f"{shown} is no longer a regular file (replaced while nso-install "
-                              "was reading it?); refusing to read it.", "Find out who replaced it, fix it and re-run.")
+        raise
     os.set_blocking(fd, True)
     return fd
+
+
+def check_single(st: os.stat_result, shown: str) -> None:
+    """A regular file with one name: another name (a hard link another account made to, say,
+    /etc/shadow) would let a read, a chown or a chmod reach a file nso-install never meant."""
+    if not stat.S_ISREG(st.st_mode):
+        raise UnsafePathError("not-a-file", f"{shown} is not a regular file (replaced while nso-install was "
+                              "reading it?); refusing to read it.", "Find out who replaced it, fix it and re-run.")
+    if st.st_nlink > 1:
+        raise UnsafePathError("hard-linked", f"{shown} has {st.st_nlink} names (hard links); nso-install reads and "
+                              "changes only files with one name.",
+                              "Find the other names (find / -samefile FILE), remove the ones you did not make, re-run.")
+
+
+def _leased(shown: str) -> UnsafePathError:
+    return UnsafePathError("file-leased", f"{shown} is held with a lease by another process (an account can do that "
+                           "to its own files to stall root); refusing to wait for it.",
+                           "Stop the process holding it (lslocks shows leases), then re-run.")
 
 
 def open_trusted(host: Path, shown: str | None = None) -> int:
@@ -192,8 +225,7 @@ def open_trusted(host: Path, shown: str | None = None) -> int:
             os.close(fd)
             fd = nxt
         st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise UnsafePathError("not-a-file", f"{shown} is not a regular file.", "Check the install directory.")
+        check_single(st, shown)
         if st.st_uid != 0:
             raise UnsafePathError("untrusted-path", f"{shown} belongs to uid {st.st_uid}, not root; nso-install sets "
                                   "no privilege on it.", "Re-install the tree from its distribution.")
@@ -293,7 +325,8 @@ def set_attrs(host: Path, mode: int, uid: int | None, gid: int | None, shown: st
         _set_attrs_at(host.name, dfd, mode, uid, gid, shown or str(host))
 
 
-def replace_by_copy(host: Path, mode: int, uid: int | None, gid: int | None, shown: str | None = None) -> None:
+def replace_by_copy(host: Path, mode: int, uid: int | None, gid: int | None, shown: str | None = None,
+                    expect_sha256: str | None = None) -> None:
     """A regular file replaced by a copy of its content with new owner and mode.
 
     For a file that changes hands away from another account: a chown in place would leave
@@ -301,14 +334,70 @@ def replace_by_copy(host: Path, mode: int, uid: int | None, gid: int | None, sho
     read or run); the copy is a new inode, and the old one is unlinked."""
     shown = shown or str(host)
     with parent_dir(host) as dfd:
-        fd = os.open(host.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dfd)
         try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise UnsafePathError("not-a-file", f"{shown} is not a regular file.", "Move it out of the way and re-run.")
-            tmp = _write_temp(dfd, host.name, iter(lambda: os.read(fd, 1 << 20), b""), mode, uid, gid)
+            fd = os.open(host.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dfd)
+        except OSError as e:
+            if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise _leased(shown) from None
+            raise
+        try:
+            check_single(os.fstat(fd), shown)
+            tmp = _copy_temp(dfd, host.name, fd, mode, uid, gid, expect_sha256, shown)
         finally:
             os.close(fd)
         _rename_into_place(tmp, host.name, dfd)
+
+
+def _copy_temp(dfd: int, name: str, src: int, mode: int, uid: int | None, gid: int | None,
+               expect_sha256: str | None, shown: str) -> str:
+    """A temp copy of ``src`` beside ``name``: holes stay holes (a sparse file the old owner made
+    must not fill the disk), and with ``expect_sha256`` the bytes copied must be the ones that
+    were checked (the old owner may still be writing)."""
+    size = os.fstat(src).st_size
+    h = hashlib.sha256()
+    tmp, out = _new_temp(dfd, name, mode, uid, gid)
+    try:
+        try:
+            pos = 0
+            while pos < size:
+                try:
+                    data = os.lseek(src, pos, os.SEEK_DATA)
+                except OSError as e:  # ENXIO: only a hole remains
+                    if e.errno != errno.ENXIO:
+                        raise
+                    break
+                hole = os.lseek(src, data, os.SEEK_HOLE)
+                if expect_sha256 is not None and data > pos:
+                    _hash_zeros(h, data - pos)
+                pos = data
+                while pos < hole:
+                    chunk = os.pread(src, min(1 << 20, hole - pos), pos)
+                    if not chunk:
+                        break
+                    h.update(chunk)
+                    os.pwrite(out, chunk, pos)
+                    pos += len(chunk)
+            if expect_sha256 is not None and size > pos:
+                _hash_zeros(h, size - pos)
+            os.ftruncate(out, size)
+            os.fsync(out)
+        finally:
+            os.close(out)
+        if expect_sha256 is not None and h.hexdigest() != expect_sha256:
+            raise UnsafePathError("changed-while-copied", f"{shown} changed while nso-install was taking it over; "
+                                  "refusing the changed content.", "Stop whatever writes it (the old account's "
+                                  "processes), then re-run.")
+    except BaseException:
+        os.unlink(tmp, dir_fd=dfd)
+        raise
+    return tmp
+
+
+def _hash_zeros(h, n: int) -> None:
+    block = bytes(1 << 20)
+    while n > 0:
+        h.update(block[:min(n, len(block))])
+        n -= len(block)
 
 
 def rename_aside(host: Path, new_name: str) -> str:
@@ -340,6 +429,8 @@ def _set_attrs_at(name: str, dfd: int, mode: int, uid: int | None, gid: int | No
         if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
             raise UnsafePathError("not-a-file", f"{shown} is neither a file nor a directory.",
                                   "Move it out of the way and re-run.")
+        if stat.S_ISREG(st.st_mode):
+            check_single(st, shown)
         chown = can_chown() and (uid is not None or gid is not None)
         ids = (-1 if uid is None else uid, -1 if gid is None else gid)
         proc = f"/proc/self/fd/{fd}"

@@ -26,12 +26,12 @@ from pathlib import PurePosixPath
 from . import fsops
 from .actions.accounts import ADMIN_GROUP, OPER_GROUP, Group, Membership, User
 from .actions.base import Action, Attrs
-from .actions.files import Absent, ConfFile, Conflicting, Directory, File, Leftovers, Reown, Symlink, SystemDirectory
+from .actions.files import Absent, ConfFile, Directory, File, Leftovers, Obsolete, Reown, Symlink, SystemDirectory
 from .actions.keys import (KeyPair, SecretFile, check_crypto_keys, check_ipc_secret, generate_crypto_keys,
                            generate_ipc_secret, ssh_host_key, tls_key_cert)
 from .actions.privileges import privileged_actions
 from .actions.tree import InstallTree
-from .conf.render import RenderedConf, redact_aaa, redact_conf, render_for_install
+from .conf.render import IPC_RUNTIME_DIR, RenderedConf, redact_aaa, redact_conf, render_for_install
 from .conf.variables import ConfContext
 from .spec import InstallSpec
 from .templates import render
@@ -50,7 +50,9 @@ class TargetView:
     """What the plan needs to know about the target, gathered by the run from its facts."""
 
     active_version: str | None = None  # the version ``current`` points to; None: no ``current`` yet
-    installed_versions: tuple[str, ...] = ()  # VSN of every INSTALL_DIR/ncs-VSN directory
+    # (path, version) of every installed tree: INSTALL_DIR/ncs-* directories, and the trees
+    # nso-install recorded unpacking anywhere (an earlier INSTALL_DIR, a renamed copy...)
+    trees: tuple[tuple[str, str], ...] = ()
     previous: InstallSpec | None = None  # what the target was installed with (recorded or found)
     memberships: frozenset[tuple[str, str]] = frozenset()  # (user, group) nso-install added
 
@@ -131,6 +133,8 @@ def system_plan(spec: InstallSpec, dist, view: TargetView) -> list[Action]:
     acts: list[Action] = [
         Directory(STATE_DIR_SYSTEM, Attrs(0o700), "nso-install's record of the config files it wrote"),
         *account_actions(spec, view),
+        # before anything changes who NSO runs as: what the old account made is taken first
+        *reown_actions(spec, view),
         Directory(spec.install_dir, ROOT, "install directory (static files, one ncs-VSN per version)"),
         # ncs-setup is left out when unpacking (the Absent action below removes it from a tree
         # unpacked by someone else), so --check and the run agree on a fresh target.
@@ -142,9 +146,11 @@ def system_plan(spec: InstallSpec, dist, view: TargetView) -> list[Action]:
     if not spec.keep_ncs_setup:
         acts.append(Absent(f"{vdir}/bin/ncs-setup", "ncs-setup does not work in a system install (--keep-ncs-setup keeps it)"))
     names = _member_names(dist)
-    for version in sorted({v, *view.installed_versions}):
-        acts += privileged_actions(f"{spec.install_dir}/ncs-{version}", version, user, spec.setuid_cmdwrapper,
-                                   names if version == v else None)
+    for tree, version in sorted({(vdir, v), *view.trees}):
+        # a tree outside INSTALL_DIR is no longer part of the install: no privilege stays on it
+        inside = PurePosixPath(tree).parent == PurePosixPath(spec.install_dir)
+        acts += privileged_actions(tree, version, user if inside else None, spec.setuid_cmdwrapper,
+                                   names if tree == vdir else None)
     acts += [
         Symlink(f"{spec.install_dir}/current", f"ncs-{v}", "the active NSO version", switch=spec.activate),
         Directory(f"{spec.install_dir}/packages", ROOT, "store of version-prefixed packages"),
@@ -198,29 +204,36 @@ def config_actions(spec: InstallSpec, version: str, view: TargetView) -> list[Ac
                  "log rotation (ncserr.log is left to NSO)"),
     ]
     acts += service_actions(spec, ctx, own)
-    acts += reown_actions(spec, view, socket_dir)
     return acts
 
 
+SYSV_SCRIPT = "/etc/init.d/ncs"
+
+
 def service_actions(spec: InstallSpec, ctx: dict, own: _Owners) -> list[Action]:
+    """The service files of ``spec.init_system``; those of the other init systems, which an
+    earlier spec may have had written, go when unedited (an old SysV script would still read
+    an environment file that now belongs to the NSO account), and are reported otherwise."""
+    env_file = f"{spec.config_dir}/ncs.systemd.conf"
+    unit_gone = [Obsolete(UNIT_WANTS, f"ncs.service is still enabled and would start NSO too; run systemctl disable "
+                          f"ncs (and remove {UNIT}).", "enable link of the systemd unit", link_to=UNIT),
+                 Obsolete(UNIT, "a systemd unit that starts NSO too; disable and remove it (systemctl disable ncs).",
+                          "systemd unit of an earlier spec")]
+    sysv_gone = [Obsolete(SYSV_SCRIPT, "a SysV script starts NSO too; disable and remove it (update-rc.d ncs remove "
+                          "or chkconfig --del ncs), or re-run with --init-system sysv to keep SysV.",
+                          "SysV script of an earlier spec (or a legacy one)")]
     if spec.init_system == "none":
-        return []
-    acts: list[Action] = [ConfFile(f"{spec.config_dir}/ncs.systemd.conf", render("files/ncs.systemd.conf.j2", **ctx),
-                                   own.systemd_conf, "environment of the ncs service")]
+        return unit_gone + sysv_gone + [Obsolete(env_file, "nothing reads it without a service (--init-system none).",
+                                                 "service environment of an earlier spec")]
+    acts: list[Action] = [ConfFile(env_file, render("files/ncs.systemd.conf.j2", **ctx), own.systemd_conf,
+                                   "environment of the ncs service")]
     if spec.init_system == "sysv":
-        return acts + [
-            ConfFile("/etc/init.d/ncs", render("files/init.d.ncs.j2", **ctx), Attrs(0o755),
-                     "SysV init script (--init-system sysv)"),
-            Conflicting(UNIT_WANTS, "ncs.service is still enabled and would start NSO too; run systemctl disable ncs "
-                        f"(and remove {UNIT}) to use the SysV script alone.", "systemd unit left from an earlier install"),
-        ]
+        return acts + [ConfFile(SYSV_SCRIPT, render("files/init.d.ncs.j2", **ctx), Attrs(0o755),
+                                "SysV init script (--init-system sysv)")] + unit_gone
     return acts + [
         ConfFile(UNIT, render("files/ncs.service.j2", **ctx), Attrs(0o644), "systemd unit (enabled, not started)"),
         Symlink(UNIT_WANTS, UNIT, "enable ncs.service at boot (not started)"),
-        Conflicting("/etc/init.d/ncs", "a legacy SysV script starts NSO too; disable and remove it "
-                    "(update-rc.d ncs remove or chkconfig --del ncs) now that ncs.service is enabled, or "
-                    "re-run with --init-system sysv to keep SysV.", "legacy init script"),
-    ]
+    ] + sysv_gone
 
 
 def account_actions(spec: InstallSpec, view: TargetView) -> list[Action]:
@@ -243,16 +256,23 @@ def account_actions(spec: InstallSpec, view: TargetView) -> list[Action]:
     return acts
 
 
-def reown_actions(spec: InstallSpec, view: TargetView, socket_dir: list[Action]) -> list[Action]:
-    """Files the previous NSO account owns in the config, run and log directories go to the
-    new one (root without a run-as user): nothing it could write stays behind for an NSO
-    that no longer runs as it."""
-    before = view.previous.run_as_user if view.previous is not None else None
+def reown_actions(spec: InstallSpec, view: TargetView) -> list[Action]:
+    """What the previous NSO account owns in the config, run, log and IPC socket directories
+    (this spec's and the previous spec's, when they moved) goes to the new one (root without a
+    run-as user): nothing it could write stays behind for an NSO that no longer runs as it, and
+    what it put where NSO loads code (packages/, scripts/) is moved aside for review."""
+    prev = view.previous
+    before = prev.run_as_user if prev is not None else None
     if not before or before == spec.run_as_user:
         return []
     to = spec.run_as_user or "root"
-    dirs = [spec.config_dir, spec.run_dir, spec.log_dir, *(a.path for a in socket_dir[:1])]
-    return [Reown(d, before, to, to, f"files NSO wrote as {before} now belong to {to}") for d in dirs]
+    acts: list[Action] = []
+    for s in (spec, prev):
+        for d in (s.config_dir, s.run_dir, s.log_dir, IPC_RUNTIME_DIR):
+            if d not in {a.path for a in acts}:
+                acts.append(Reown(d, before, to, to, f"what NSO wrote as {before} now belongs to {to}",
+                                  quarantine=("packages", "scripts") if d == s.run_dir else ()))
+    return acts
 
 
 def socket_dir_actions(rc: RenderedConf, user: str | None) -> list[Action]:

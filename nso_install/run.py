@@ -76,12 +76,16 @@ def install(given: SpecInput, distribution: Path, opts: RunOptions) -> RunResult
     with contextlib.ExitStack() as held:
         if not opts.check:
             if target.staged:
-                created = fsops.ensure_dirs(target.root)
+                created = fsops.ensure_dirs(target.root, 0o755, 0o700)  # a new staging root is private
                 held.callback(fsops.remove_empty_dirs, created)  # a refused run leaves no staging root behind
             made = held.enter_context(locked(target, spath, given.kind == "system", timeout=opts.lock_timeout))
         state = State(target, spath)  # read under the lock: another run may just have written it
         resolution, view, plan = _resolve_and_plan(target, given, dist, state)
         spec = resolution.spec
+        if target.staged and not opts.check and os.geteuid() == 0:
+            # again, now that every component exists: none may have been made by someone else
+            # meanwhile; and staged accounts' uids mean nothing on this host
+            check_staging_root(opts.root, private=bool(spec.run_as_user))
         bar = opts.progress(f"unpacking NSO {dist.version}") if opts.progress and not opts.check else None
         ctx = Context(target, state.conffiles, trusted=state.unpacked, manifest=state.manifest, force_conf=spec.force_conf, progress=bar)
         if opts.check:
@@ -121,7 +125,7 @@ def _apply(plan, ctx: Context, state: State, spec: InstallSpec, bar) -> tuple[Re
         for tree in trees:
             tree.discard()
         with contextlib.suppress(Exception):
-            if state.conffiles:  # keep what was recorded so far; nothing recorded: no state file
+            if state.touched:  # keep what was recorded so far (a membership too); nothing: no state file
                 state.save()
         raise
     finally:
@@ -160,7 +164,10 @@ def _resolve_and_plan(target: Target, given: SpecInput, dist, state: State):
 
 def record_effects(state: State, effects: Effects) -> None:
     """What an action left behind, into the state (conffile digests, memberships, unpacked trees)."""
+    state.touched = True
     state.conffiles.update(effects.conffiles)
+    for path in effects.conffiles_removed:
+        state.conffiles.pop(path, None)
     from .actions.privileges import PATTERNS
 
     for tree, m in effects.manifests.items():
@@ -215,16 +222,27 @@ def _view(facts: Facts, spec: InstallSpec, resolution: Resolution, state: State)
         name = os.path.basename(current.link.rstrip("/"))
         vdir = f"{idir}/{name}"
         active = _version_of(facts, vdir, name) if facts.path(vdir).kind == DIR else name.removeprefix("ncs-")
-    installed = []
-    for name in facts.listdir(idir):
-        if name.startswith("ncs-") and facts.path(f"{idir}/{name}").kind == DIR \
-                and facts.path(f"{idir}/{name}/VERSION").kind == FILE:
-            installed.append(_version_of(facts, f"{idir}/{name}", name))
-    return TargetView(active, tuple(installed), resolution.previous, frozenset(state.memberships))
+    trees = {}
+    previous_idir = resolution.previous.install_dir if resolution.previous is not None else idir
+    for d in dict.fromkeys((idir, previous_idir)):  # an earlier INSTALL_DIR keeps no privilege either
+        for name in facts.listdir(d):  # by directory: a renamed copy (ncs-6.5.3.old) is a tree too
+            if name.startswith("ncs-") and facts.path(f"{d}/{name}").kind == DIR \
+                    and facts.path(f"{d}/{name}/VERSION").kind == FILE:
+                trees[f"{d}/{name}"] = _version_of(facts, f"{d}/{name}", name)
+    for tree in state.unpacked:  # recorded anywhere, e.g. under an earlier INSTALL_DIR
+        if tree not in trees and facts.path(tree).kind == DIR and facts.path(f"{tree}/VERSION").kind == FILE:
+            trees[tree] = _version_of(facts, tree, os.path.basename(tree))
+    return TargetView(active, tuple(sorted(trees.items())), resolution.previous, frozenset(state.memberships))
 
 
 def _notes(spec: InstallSpec, version: str, view: TargetView, target: Target) -> list[str]:
     notes = []
+    before = view.previous.run_as_user if view.previous is not None else None
+    if before and before != spec.run_as_user:
+        notes.append(f"NSO no longer runs as {before}: the account and its group remain (nso-install never deletes "
+                     f"accounts; userdel {before} when nothing else needs it). The encryption keys, IPC secret and "
+                     f"host keys {before} could read are unchanged: rotate them (nso-install keys rotate; new host "
+                     "keys by removing them and re-running) if the account may have been misused.")
     if target.unprivileged:
         notes.append(f"staged as uid {os.geteuid()}: modes are set, owners are not (an ordinary user cannot "
                      "chown); everything is yours. Run the same command as root on the same --root to apply the "

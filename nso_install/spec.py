@@ -180,10 +180,15 @@ def from_record(record: dict | None) -> InstallSpec | None:
     kw: dict[str, Any] = {"kind": record["kind"]}
     for o in OPTIONS:
         if o.field in record:
-            kw[o.field] = record[o.field]
+            value = record[o.field]
+            expected = bool if isinstance(getattr(InstallSpec, o.field), bool) else str
+            if not (isinstance(value, expected) or (value is None and o.field == "run_as_user")):
+                return None  # a damaged record: start from the defaults (withdrawals still need words)
+            kw[o.field] = value
     values = record.get("values", {})
-    if isinstance(values, dict):
-        kw["values"] = tuple(sorted(values.items()))
+    if not isinstance(values, dict) or not all(isinstance(k, str) for k in values):
+        return None
+    kw["values"] = tuple(sorted(values.items()))
     try:
         return InstallSpec(**kw)
     except TypeError:
@@ -315,7 +320,37 @@ def _validated(spec: InstallSpec, given: SpecInput) -> InstallSpec:
         check_shell_safe(flag, str(p))
         paths[name] = p
     _check_overlaps(paths)
+    _check_system_dirs(paths)
     return replace(spec, **{k: str(v) for k, v in paths.items()})
+
+
+# Directories of the OS: an install must never take one over (its owner, mode and content
+# would follow the spec, e.g. --config-dir /etc giving /etc/ssh's host key to the NSO account).
+SYSTEM_DIRS = frozenset(map(PurePosixPath, (
+    "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32", "/media", "/mnt", "/opt",
+    "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/usr/bin", "/usr/lib", "/usr/local",
+    "/usr/sbin", "/usr/share", "/var", "/var/backups", "/var/cache", "/var/lib", "/var/local", "/var/log",
+    "/var/mail", "/var/opt", "/var/run", "/var/spool", "/var/tmp")))
+# What nso-install keeps or writes besides the four directories: none of them may be one of
+# these, contain one or lie inside one.
+RESERVED_DIRS = tuple(map(PurePosixPath, ("/var/lib/nso-install", "/run/ncs", "/etc/profile.d", "/etc/systemd",
+                                          "/etc/init.d", "/etc/logrotate.d", "/etc/tmpfiles.d")))
+
+
+def _check_system_dirs(paths: dict[str, PurePosixPath]) -> None:
+    for name, p in paths.items():
+        flag = "--local-install" if name == "local_dir" else f"--{name.replace('_', '-')}"
+        if p in SYSTEM_DIRS:
+            raise UsageError("system-directory", f"{flag} {p} is a directory of the operating system; an install "
+                             "would take over its owner, mode and content.",
+                             "Give a directory of NSO's own (the defaults: /opt/ncs, /etc/ncs, /var/opt/ncs, "
+                             "/var/log/ncs).")
+        for r in RESERVED_DIRS:
+            if p == r or p.is_relative_to(r) or r.is_relative_to(p):
+                raise UsageError("reserved-directory", f"{flag} {p} {'is' if p == r else 'overlaps'} {r}, which "
+                                 "nso-install keeps or writes itself.",
+                                 "Give a directory of NSO's own (the defaults: /opt/ncs, /etc/ncs, /var/opt/ncs, "
+                                 "/var/log/ncs).")
 
 
 def _check_overlaps(paths: dict[str, PurePosixPath]) -> None:

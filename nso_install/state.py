@@ -19,8 +19,11 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import hashlib
+import hmac
 import json
 import os
+import secrets
 import stat
 import time
 from contextlib import contextmanager
@@ -36,7 +39,16 @@ STATE_FORMAT = 2
 
 
 class State:
-    """The state file of one install, loaded once (after the run lock is taken)."""
+    """The state file of one install, loaded once (after the run lock is taken).
+
+    A file that is not JSON, or not of the expected shape, counts as damaged and is treated
+    as empty (conffiles then count as edited, which is safe); the next save rewrites it.
+
+    The records a privilege depends on (the digests of the binaries nso-install unpacked, and
+    the manifests) are **sealed**: an HMAC with a key only root on this host can read
+    (``/var/lib/nso-install/seal.key`` of the host, whatever ``--root`` says).  A staging root
+    another account prepared, or whose state it edited, carries no valid seal: root then
+    trusts none of those records and verifies the trees against the distribution again."""
 
     def __init__(self, target: Target, path: str | None):
         self.target = target
@@ -45,6 +57,8 @@ class State:
         self._loaded = b""
         self._manifests: dict = {}
         self.damaged = False
+        self.touched = False  # this run recorded something (saved even when the run fails later)
+        self.unsealed = False  # sealed records were present but could not be trusted
         if path:
             facts = Facts(target)
             raw = facts.read(path) if facts.path(path).kind == "file" else None
@@ -53,10 +67,9 @@ class State:
                     data = json.loads(raw)
                 except ValueError:
                     data = None
-                # A damaged state file (not JSON, or not the expected shape) is treated as
-                # empty: conffiles count as edited (safe), and the next save rewrites it.
-                if isinstance(data, dict) and isinstance(data.get("conffiles", {}), dict):
+                if _well_formed(data):
                     self.data = data
+                    self._check_seal()
                     self._loaded = self._encode()
                 else:
                     self.damaged = True
@@ -76,8 +89,7 @@ class State:
     @property
     def memberships(self) -> set[tuple[str, str]]:
         """(user, group) memberships nso-install added."""
-        raw = self.data.get("grants", {}).get("memberships", []) if isinstance(self.data.get("grants"), dict) else []
-        return {(u, g) for u, g in raw if isinstance(u, str) and isinstance(g, str)}
+        return {(u, g) for u, g in self.data.get("grants", {}).get("memberships", [])}
 
     def set_memberships(self, pairs: set[tuple[str, str]]) -> None:
         grants = self.data.setdefault("grants", {})
@@ -92,9 +104,7 @@ class State:
     def unpacked(self) -> dict[str, dict[str, str]]:
         """Trees nso-install unpacked: {INSTALL_DIR/ncs-VSN: {privileged file: sha256}}, the
         files a later run may give privileges to (the dict itself: updates are live)."""
-        if not isinstance(self.data.get("unpacked"), dict):
-            self.data["unpacked"] = {}
-        return self.data["unpacked"]
+        return self.data.setdefault("unpacked", {})
 
     # --- manifests of the trees nso-install unpacked (one file each: they can be large) ---
 
@@ -104,23 +114,29 @@ class State:
         return os.path.join(os.path.dirname(self.path), "manifests", Manifest.file_name(tree))
 
     def manifest(self, tree: str):
-        """The recorded manifest of ``tree``, or None."""
+        """The recorded manifest of ``tree`` (None when there is none, or it is not the one
+        this state's seal vouches for)."""
         from .manifest import Manifest
 
         if not self.path:
             return None
         if tree not in self._manifests:
             facts = Facts(self.target)
-            raw = facts.read(self._manifest_path(tree)) if facts.path(self._manifest_path(tree)).kind == "file" else None
-            self._manifests[tree] = Manifest.from_json(raw) if raw else None
+            shown = self._manifest_path(tree)
+            raw = facts.read(shown) if facts.path(shown).kind == "file" else None
+            expected = self.data.get("manifests", {}).get(tree)
+            good = raw is not None and expected == hashlib.sha256(raw).hexdigest()
+            self._manifests[tree] = Manifest.from_json(raw) if good else None
         return self._manifests[tree]
 
     def save_manifest(self, tree: str, m) -> None:
         shown = self._manifest_path(tree)
         host = self.target.host(shown)
+        data = m.as_json()
         with _saving(shown):
             fsops.ensure_private_dir(host.parent)
-            fsops.atomic_write(host, m.as_json(), 0o600, None, None, shown)
+            fsops.atomic_write(host, data, 0o600, None, None, shown)
+        self.data.setdefault("manifests", {})[tree] = hashlib.sha256(data).hexdigest()
         self._manifests[tree] = m
 
     def drop_manifest(self, tree: str) -> None:
@@ -129,9 +145,31 @@ class State:
             fsops.remove_file(host)
         self._manifests[tree] = None
         self.unpacked.pop(tree, None)
+        self.data.get("manifests", {}).pop(tree, None)
+
+    # --- the seal ---------------------------------------------------------------------------
+
+    def _sealed(self) -> bytes:
+        return json.dumps({"unpacked": self.data.get("unpacked", {}), "manifests": self.data.get("manifests", {}),
+                           "state": self.path, "root": str(self.target.root)}, sort_keys=True).encode()
+
+    def _check_seal(self) -> None:
+        if not (self.data.get("unpacked") or self.data.get("manifests")) or not _sealing():
+            return
+        key = _seal_key(create=False)
+        seal = self.data.get("seal")
+        if key is None or not isinstance(seal, str) or \
+                not hmac.compare_digest(seal, hmac.new(key, self._sealed(), "sha256").hexdigest()):
+            self.unsealed = True
+            self.data.pop("unpacked", None)
+            self.data.pop("manifests", None)
+            self.data.pop("seal", None)
 
     def _encode(self) -> bytes:
-        return (json.dumps({**self.data, "version": STATE_FORMAT}, indent=2, sort_keys=True) + "\n").encode()
+        data = {**self.data, "version": STATE_FORMAT}
+        if _sealing() and (data.get("unpacked") or data.get("manifests")):
+            data["seal"] = hmac.new(_seal_key(create=True), self._sealed(), "sha256").hexdigest()
+        return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
 
     def save(self) -> bool:
         """Write the state if it changed; True when written."""
@@ -175,6 +213,55 @@ class State:
                 os.fsync(fd)
             finally:
                 os.close(fd)
+
+
+SEAL_KEY = "/var/lib/nso-install/seal.key"  # on the host running nso-install, never under --root
+
+
+def _sealing() -> bool:
+    return os.geteuid() == 0
+
+
+def _seal_key(create: bool) -> bytes | None:
+    """The host's sealing key (32 random bytes, 0600 root in a 0700 root directory)."""
+    path = Path(SEAL_KEY)
+    try:
+        fd = fsops.open_regular(path, SEAL_KEY)
+    except FileNotFoundError:
+        if not create:
+            return None
+        fsops.ensure_private_dir(path.parent)
+        fsops.atomic_write(path, secrets.token_bytes(32), 0o600, 0, 0, SEAL_KEY)
+        fd = fsops.open_regular(path, SEAL_KEY)
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if st.st_uid != 0 or st.st_mode & 0o077:
+            raise UnsafePathError("unsafe-seal-key", f"{SEAL_KEY} is not root's alone (mode "
+                                  f"{stat.S_IMODE(st.st_mode):04o}, uid {st.st_uid}).",
+                                  f"Remove it (rm {SEAL_KEY}); the next run makes a new one and verifies the "
+                                  "installed trees again against their distributions.")
+        return f.read(64)
+
+
+def _well_formed(data) -> bool:
+    """The shape a state file must have (anything else counts as damaged)."""
+    if not isinstance(data, dict):
+        return False
+    checks = {
+        "conffiles": lambda v: isinstance(v, dict) and all(isinstance(k, str) and isinstance(x, str)
+                                                            for k, x in v.items()),
+        "spec": lambda v: v is None or isinstance(v, dict),
+        "grants": lambda v: isinstance(v, dict) and all(
+            isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p)
+            for p in v.get("memberships", [])) and isinstance(v.get("memberships", []), list),
+        "unpacked": lambda v: isinstance(v, dict) and all(
+            isinstance(t, str) and isinstance(d, dict) and all(isinstance(a, str) and isinstance(b, str)
+                                                               for a, b in d.items()) for t, d in v.items()),
+        "manifests": lambda v: isinstance(v, dict) and all(isinstance(a, str) and isinstance(b, str)
+                                                           for a, b in v.items()),
+        "seal": lambda v: isinstance(v, str),
+    }
+    return all(check(data[key]) for key, check in checks.items() if key in data)
 
 
 @contextmanager

@@ -131,14 +131,19 @@ class Target:
             except (FileNotFoundError, NotADirectoryError):
                 return None  # does not exist yet: it will be created as a real directory
             if stat.S_ISLNK(st.st_mode):
-                if st.st_uid not in (0, os.geteuid()):
+                parent = os.lstat(nxt.parent)
+                if st.st_uid not in (0, os.geteuid()) or parent.st_uid not in (0, os.geteuid()):
                     # Only root (or whoever runs us) may redirect our writes: a link owned by
-                    # another account (the NSO user in its run dir, say) is never followed.
+                    # another account (the NSO user in its run dir, say) is never followed, nor
+                    # one in a directory another account owns (it could move a root-owned link
+                    # there from elsewhere).
                     raise UnsafePathError(
                         "unsafe-symlink",
-                        f"{original}: {self.show_host(nxt)} is a symbolic link owned by uid {st.st_uid}; "
-                        "refusing to follow a link another account could have planted.",
-                        "Replace the link with a real directory, or make root own it if it is intended.")
+                        f"{original}: {self.show_host(nxt)} is a symbolic link owned by uid {st.st_uid} in a "
+                        f"directory owned by uid {parent.st_uid}; refusing to follow a link another account could "
+                        "have planted or moved there.",
+                        "Replace the link with a real directory, or make root own it (and its directory) if it "
+                        "is intended.")
                 return os.readlink(nxt)
             if not stat.S_ISDIR(st.st_mode):
                 raise UnsafePathError("not-a-directory",
@@ -177,15 +182,22 @@ class Target:
             return str(host_path)
 
 
-def check_staging_root(given: str | os.PathLike) -> None:
+def check_staging_root(given: str | os.PathLike, private: bool = False) -> None:
     """Refuse a staging root another account could have prepared or could still redirect.
 
     Like OpenSSH's StrictModes or sudo's secure path: every existing component of the path, the
     root included, must be a real directory (no symlink) owned by root and not writable by group
-    or others; a sticky directory such as /tmp is fine above an entry root owns.  Applies when
-    root stages (setuid bits and capabilities are set there); missing components are created by
-    nso-install itself."""
-    path = Path(os.path.abspath(given))
+    or others; a sticky directory such as /tmp is fine above an entry root owns.  It must be
+    named by its real path (no symlink, no '..').  ``private``: the root itself must not be open
+    to other accounts at all (staged owners are the image's uids and gids, not the host's).
+    Applies when root stages (setuid bits and capabilities are set there); missing components
+    are created by nso-install itself, and the check runs again once they exist."""
+    real = os.path.realpath(given)
+    if os.path.normpath(os.path.join(os.getcwd(), str(given))) != real or ".." in Path(given).parts:
+        raise UsageError("unsafe-staging-root", f"--root {given} goes through a symbolic link or '..' (it is {real}); "
+                         "the staging root must be named by its real path.", f"Give --root {real} (after checking "
+                         "that it is where you meant to stage).")
+    path = Path(real)
     for p in [Path(*path.parts[:i]) for i in range(1, len(path.parts) + 1)]:
         try:
             st = os.lstat(p)
@@ -204,3 +216,9 @@ def check_staging_root(given: str | os.PathLike) -> None:
         if st.st_mode & 0o022 and not sticky_above:
             raise UsageError("unsafe-staging-root", f"--root {given}: {p} is writable by group or others "
                              f"(mode {stat.S_IMODE(st.st_mode):04o}).", hint)
+        if private and p == path and st.st_mode & 0o077:
+            raise UsageError("staging-root-not-private",
+                             f"--root {given} is open to other accounts (mode {stat.S_IMODE(st.st_mode):04o}), and "
+                             "with --run-as-user its keys and privileged binaries belong to the staged accounts' "
+                             "uids and gids, which may mean other accounts on this host.",
+                             f"chmod 700 {p} (the image build copies the tree out of it), then re-run.")

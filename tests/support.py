@@ -92,6 +92,7 @@ def all_bytes(root: Path) -> bytes:
 def staged_root(tmp_path: Path, passwd: str = PASSWD, group: str = GROUP) -> Path:
     root = tmp_path / "root"
     (root / "etc").mkdir(parents=True, exist_ok=True)
+    os.chmod(root, 0o700)  # with --run-as-user a staging root must be private
     (root / "etc/passwd").write_text(passwd)
     (root / "etc/group").write_text(group)
     return root

@@ -1,7 +1,7 @@
 """Small typed actions, one module per domain.
 
 * :mod:`.base` -- the action contract, outcomes, effects, desired attributes, shared guards;
-* :mod:`.files` -- directories, files, conffiles, symlinks, removals, leftovers, hand-overs;
+* :mod:`.files` -- directories, files, conffiles, symlinks, removals, obsolete files, leftovers, hand-overs;
 * :mod:`.tree` -- the unpacked distribution;
 * :mod:`.accounts` -- groups, the NSO user, memberships;
 * :mod:`.keys` -- crypto keys, the IPC secret, SSH host key, TLS key and certificate;
@@ -9,8 +9,8 @@
 """
 
 from .base import Action, Attrs, Context, Effects, Outcome, change, ok
-from .files import Absent, ConfFile, Conflicting, Directory, File, Leftovers, Reown, Symlink
+from .files import Absent, ConfFile, Directory, File, Leftovers, Obsolete, Reown, Symlink
 from .tree import InstallTree
 
-__all__ = ["Action", "Attrs", "Context", "Effects", "Outcome", "change", "ok", "Absent", "ConfFile", "Conflicting",
+__all__ = ["Action", "Attrs", "Context", "Effects", "Outcome", "change", "ok", "Absent", "ConfFile", "Obsolete",
            "Directory", "File", "Leftovers", "Reown", "Symlink", "InstallTree"]

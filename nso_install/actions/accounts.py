@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -29,6 +30,12 @@ OPER_GROUP = "ncsoper"
 # Names that cannot be the run-as user: its own group must be "only the NSO account" (it may
 # execute setuid epam and read the keys), so it cannot be a shared NACM group or nobody.
 RESERVED_USERS = (ADMIN_GROUP, OPER_GROUP, "nobody", "nogroup")
+# Groups that grant root-equivalent or host-wide access: the NSO account must be in none of
+# them, and none may be its own group (an existing "disk" group would give NSO raw disks).
+PRIVILEGED_GROUPS = ("root", "sudo", "wheel", "admin", "adm", "shadow", "disk", "kmem", "mem", "staff", "docker",
+                     "lxd", "libvirt", "kvm", "systemd-journal", "tty", "utmp", "sys", "bin", "daemon", "operator",
+                     "video", "input", "audio", "plugdev", "netdev")
+LOW_GID = 100  # groups below this are the distribution's static system groups
 
 
 def validate_name(name: str, what: str = "user") -> str:
@@ -72,16 +79,19 @@ def run_tool(name: str, argv: list[str], what: str) -> None:
 def _prefix(ctx) -> list[str]:
     if not ctx.target.staged:
         return []
-    # The shadow tools open ROOT/etc/... by path, following links: the staging root and its
-    # etc must be root's alone, or another account could point them at the host's /etc.
-    # (A link at ROOT/etc pointing outside the root is refused earlier, by Target.host.)
-    for d in (ctx.target.root, ctx.target.host("/etc")):
-        st = os.stat(d)
-        if os.geteuid() == 0 and (st.st_uid != 0 or st.st_mode & 0o022):
+    # The shadow tools open ROOT/etc/... by path, following links: the staging root, every
+    # directory above it and its etc must be root's alone and real directories (checked with
+    # lstat, right before the tool runs), or another account could point them at the host's /etc.
+    etc = ctx.target.root / "etc"
+    for d in [*reversed(ctx.target.root.parents), ctx.target.root, etc]:
+        st = os.lstat(d)
+        sticky_above = st.st_mode & stat.S_ISVTX and d not in (ctx.target.root, etc)
+        if os.geteuid() == 0 and (not stat.S_ISDIR(st.st_mode) or st.st_uid != 0
+                                  or (st.st_mode & 0o022 and not sticky_above)):
             raise ApplyError("unsafe-staging-root",
-                             f"{d} is not owned by root, or is writable by group/others; useradd --prefix "
-                             "could be redirected outside the staging root.",
-                             f"chown root {d} && chmod go-w {d}, then re-run.")
+                             f"{d} is not a directory owned by root, or is writable by group/others; useradd "
+                             "--prefix could be redirected outside the staging root.",
+                             f"Make {d} a real directory, chown root {d} && chmod go-w {d}, then re-run.")
     return ["--prefix", str(ctx.target.root)]
 
 
@@ -123,6 +133,11 @@ class Group(Action):
         if g is None:
             return change(f"create system group {self.path}", diff=f"+ group {self.path}",
                           warning=_no_files_warning(facts))
+        if self.private_to and (g.name in PRIVILEGED_GROUPS or g.gid < LOW_GID):
+            raise UsageError("privileged-nso-group",
+                             f"group {self.path} already exists as a system group (gid {g.gid}); as the NSO account's "
+                             "own group it would give NSO what that group grants on this host.",
+                             "Name the run-as user after no existing group (for example nso).")
         if self.private_to:
             others = sorted(m for m in g.members if m != self.private_to)
             others += sorted(u.name for u in facts.accounts.users.values()
@@ -184,6 +199,12 @@ class User(Action):
             raise UsageError("run-as-user-root-group", f"user {self.path} exists with the primary group root (gid 0); "
                              "it could read every root:root file that is group-readable.",
                              "Give the account its own primary group (usermod -g GROUP), or choose another account.")
+        privileged = sorted(g.name for g in acc.groups.values()
+                            if (self.path in g.members or g.gid == u.gid) and g.name in PRIVILEGED_GROUPS)
+        if privileged:
+            raise UsageError("privileged-run-as-user", f"user {self.path} is in the group(s) {', '.join(privileged)}, "
+                             "which grant root-equivalent or host-wide access; NSO (and whoever controls it) would "
+                             "have that too.", f"Remove {self.path} from them, or run NSO as a dedicated account.")
         warnings = []
         if u.shell not in NOLOGIN_SHELLS:
             warnings.append(f"user {self.path} exists with the login shell {u.shell or '(none)'}; "

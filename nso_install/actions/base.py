@@ -57,6 +57,7 @@ class Effects:
 
     notes: list[str] = field(default_factory=list)
     conffiles: dict[str, str] = field(default_factory=dict)  # target path -> sha256 of what we wrote
+    conffiles_removed: set[str] = field(default_factory=set)  # target paths no longer ours (removed)
     memberships_added: set[tuple[str, str]] = field(default_factory=set)  # (user, group) we added
     memberships_removed: set[tuple[str, str]] = field(default_factory=set)  # (user, group) we took back
     manifests: dict[str, "Manifest"] = field(default_factory=dict)  # tree -> what was unpacked there
@@ -167,7 +168,8 @@ class Attrs:
         uid, gid = self.resolve(facts, tpath)
         fact = facts.path(tpath)
         if fact.kind == FILE and uid is not None and fact.uid not in (0, uid):
-            fsops.replace_by_copy(host, self.mode, uid, gid, tpath)
+            # the content copied must be the content checked: the old owner may still write it
+            fsops.replace_by_copy(host, self.mode, uid, gid, tpath, expect_sha256=facts.sha256(tpath))
         else:
             fsops.set_attrs(host, self.mode, uid, gid, tpath)
 

@@ -7,14 +7,15 @@ first byte, never through a link).
 from __future__ import annotations
 
 import os
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Callable, ClassVar
 
 from .. import fsops
-from ..errors import UnsafePathError
-from ..facts import ABSENT, DIR, FILE, LINK, Facts, sha256_bytes
+from ..errors import ApplyError, UnsafePathError
+from ..facts import ABSENT, DIR, FILE, LINK, OTHER, Facts, TooLarge, sha256_bytes
 from .base import Action, Attrs, Effects, change, drift_change, fmt_mode, ok, refuse_link, require_kind, text_diff
 
 
@@ -108,14 +109,22 @@ class ConfFile(Action):
         hide = self.redact or (lambda b: b)
         return text_diff(self.path, None if before is None else hide(before), hide(self.content))
 
+    def _current_diff(self, facts: Facts) -> str:
+        try:
+            return self._diff(facts.read(self.path))
+        except TooLarge:
+            return f"{self.path}: {facts.path(self.path).size} bytes, too large to show\n"
+
     @property
     def new_path(self) -> str:
         return self.path + ".new"
 
     def _foreign(self, facts: Facts, fact) -> str | None:
-        """The account (not root) that owns the file while root is to own it: its content is
-        then not adopted, whoever edited it (root reads, sources or parses these files)."""
-        if fact.kind != FILE or self.attrs.owner != "root" or fact.uid in (0, None):
+        """The account (not root) that owns the file while it is to change hands (to root, or
+        to another account): nothing it wrote is adopted, whoever edited it (root reads these
+        files, and the new account would run with what the old one put in them)."""
+        uid, _ = self.attrs.ids(facts)
+        if fact.kind != FILE or fact.uid in (0, None) or uid is None or fact.uid == uid:
             return None
         return facts.accounts.user_name(fact.uid)
 
@@ -124,8 +133,12 @@ class ConfFile(Action):
         loosened, and a file that holds secrets (what ``redact`` masks: inline keys, password
         hashes) is at most 0640."""
         mode = (fact.mode or 0) & self.attrs.mode
-        current = facts.read(self.path) or b""
-        if self.redact is not None and self.redact(current) != current:
+        try:
+            current = facts.read(self.path) or b""
+            secrets = self.redact is not None and self.redact(current) != current
+        except TooLarge:
+            secrets = True  # cannot tell: treat it as holding secrets
+        if secrets:
             mode &= 0o640
         return Attrs(mode, self.attrs.owner, self.attrs.group)
 
@@ -139,12 +152,12 @@ class ConfFile(Action):
         drift = self.attrs.drift(facts, fact)
         foreign = self._foreign(facts, fact)
         if foreign and current not in (new, recorded):
-            return change(f"owned by {foreign} and edited; it becomes root's, so the rendering replaces it and "
+            return change(f"owned by {foreign} and edited; it changes hands, so the rendering replaces it and "
                           f"{foreign}'s version is kept as {self.path}.from-{foreign}",
-                          diff=self._diff(facts.read(self.path)), conflict=True)
+                          diff=self._current_diff(facts), conflict=True)
         if current == new:
             return drift_change(drift) if drift else ok("up to date")
-        diff = self._diff(facts.read(self.path))
+        diff = self._current_diff(facts)
         if recorded == current or ctx.force_conf:
             what = "update (unchanged since nso-install wrote it)" if recorded == current else \
                 "replace administrator's edits (--force-conf; a backup is kept)"
@@ -181,11 +194,15 @@ class ConfFile(Action):
             aside = f"{self.path}.from-{foreign}.{time.strftime('%Y%m%dT%H%M%S')}"
             aside = str(PurePosixPath(aside).with_name(fsops.rename_aside(host, PurePosixPath(aside).name)))
             fsops.atomic_write(host, self.content, self.attrs.mode, uid, gid, self.path)
-            effects.notes.append(f"{self.path} belonged to {foreign} and had been edited; root owns it now, so its "
+            effects.notes.append(f"{self.path} belonged to {foreign} and had been edited; it changed hands, so its "
                                  f"content was not adopted. That version is kept as {aside}: review it and merge "
                                  "what you need by hand.")
             return effects
-        if fact.kind == FILE and facts.sha256(self.path) == new:
+        if foreign:
+            # Leaving an account: the rendering is written anew, never the account's file copied
+            # (it may write into it until the very last moment).
+            fsops.atomic_write(host, self.content, self.attrs.mode, uid, gid, self.path)
+        elif fact.kind == FILE and facts.sha256(self.path) == new:
             self.attrs.apply(facts, host, self.path)
         elif outcome.conflict and not ctx.force_conf:
             fsops.atomic_write(ctx.target.host(self.new_path), self.content, self.attrs.mode, uid, gid, self.new_path)
@@ -293,32 +310,59 @@ class Leftovers(Action):
 
 
 @dataclass
-class Conflicting(Action):
-    """A path whose presence conflicts with the plan.  Never touched (it is the
-    administrator's), only reported while present, e.g. a legacy SysV ``/etc/init.d/ncs``
-    beside the systemd unit, where both could start NSO."""
+class Obsolete(Action):
+    """A file an earlier spec had nso-install write, which this one does not want (the SysV
+    script after a move to systemd, the unit after a move to SysV...).  Removed when it is still
+    exactly what nso-install wrote (its recorded digest); an edited or foreign one is left
+    alone and reported with ``message``.  ``link_to``: the path is nso-install's symlink to
+    that target (the unit's enable link), removed with it."""
 
     path: str
     message: str
     reason: str = ""
-    kind: ClassVar[str] = "conflicting"
-    fs: ClassVar[bool] = False  # reads only: its parent directories are not planned
+    link_to: str | None = None
+    kind: ClassVar[str] = "obsolete"
+    fs: ClassVar[bool] = False  # never creates anything: its parent directories are not planned
 
     def check(self, facts, ctx):
-        if facts.path(self.path).kind == ABSENT:
+        fact = facts.path(self.path)
+        if fact.kind == ABSENT:
             return ok("absent")
-        return ok("present; left alone", warning=f"{self.path}: {self.message}")
+        if self.link_to is not None:
+            if fact.kind == LINK and fact.link == self.link_to:
+                return change(f"remove the link to {self.link_to} (no longer wanted)")
+            return ok("present; not nso-install's link, left alone", warning=f"{self.path}: {self.message}")
+        recorded = ctx.conffiles.get(self.path)
+        if fact.kind == FILE and recorded is not None and facts.sha256(self.path) == recorded:
+            return change("remove (written by nso-install for an earlier spec, unedited)")
+        edited = " (edited since nso-install wrote it)" if recorded else ""
+        return ok(f"present{edited}; left alone", conflict=bool(recorded), warning=f"{self.path}: {self.message}")
 
-    def apply(self, facts, ctx, outcome):  # check() is always ok: nothing to do
-        raise AssertionError("Conflicting paths are never changed")
+    def apply(self, facts, ctx, outcome):
+        fsops.remove_file(ctx.target.host(self.path))
+        return Effects(conffiles_removed={self.path})
+
+
+QUARANTINE = ".nso-install-quarantine."  # where a hand-over puts what needs review (0700 root)
 
 
 @dataclass
 class Reown(Action):
-    """Entries under ``path`` owned by ``from_user`` handed to ``to_user``/``to_group`` (the
-    group only where it was ``from_user``'s own).  Directories are chowned; regular files
-    are replaced by copies (the old account may hold them open); symlinks keep their owner,
-    so nso-install goes on refusing to follow them.  Used when the run-as user changes."""
+    """What the NSO account ``from_user`` owns under ``path``, taken from it when it no longer
+    runs NSO (or another account does): nothing it could write stays behind, and nothing it
+    put where NSO loads code is run by the new owner unreviewed.
+
+    * directories: owner ``to_user`` (group ``to_group`` where it was the account's own),
+      group/other write, setuid, setgid and sticky bits dropped;
+    * regular files: replaced by copies (holes kept) with that owner and the same drop of bits
+      (the account may hold them open for writing);
+    * entries of the account in ``quarantine`` (NSO's load path and scripts: packages/,
+      scripts/), and every symlink or special file of the account: moved, whole, into
+      ``PATH/.nso-install-quarantine.ACCOUNT.TIME`` (0700 root) for the administrator to review;
+    * entries of other owners in the account's group: the group becomes ``to_group``.
+
+    Refused while a process of the account runs (it could write as fast as files are taken
+    over): stop NSO and the account's other processes first."""
 
     path: str
     from_user: str
@@ -326,41 +370,86 @@ class Reown(Action):
     to_group: str
     reason: str = ""
     skip: frozenset[str] = frozenset()  # paths other actions of the plan manage
+    quarantine: tuple[str, ...] = ()  # directories (relative to path) whose account entries are moved aside
     kind: ClassVar[str] = "reown"
 
     def _ids(self, facts: Facts) -> tuple[int | None, int | None]:
-        acc = facts.accounts
-        u = acc.users.get(self.from_user)
+        u = facts.accounts.users.get(self.from_user)
         return (u.uid, u.gid) if u else (None, None)
 
-    def _owned(self, facts: Facts) -> list[tuple[str, bool]]:
-        """(target path, is a directory) of every entry owned by ``from_user``, never following links."""
-        uid, _ = self._ids(facts)
+    def _top_of_quarantine(self, tpath: str) -> str | None:
+        rel = PurePosixPath(tpath).relative_to(self.path)
+        for q in self.quarantine:
+            if rel.parts[:len(PurePosixPath(q).parts)] == PurePosixPath(q).parts and \
+                    len(rel.parts) > len(PurePosixPath(q).parts):
+                return str(PurePosixPath(self.path, *rel.parts[:len(PurePosixPath(q).parts) + 1]))
+        return None
+
+    def _survey(self, facts: Facts) -> tuple[list[str], list[tuple[str, object, str]]]:
+        """(entries to move aside, [(path, stat, kind) to take over]) for the account."""
+        uid, gid = self._ids(facts)
         if uid is None or facts.path(self.path).kind != DIR:
-            return []
-        return [(p, kind == DIR) for p, st_uid, kind in facts.walk(self.path)
-                if st_uid == uid and kind in (DIR, FILE) and p not in self.skip]
+            return [], []
+        aside: list[str] = []
+        take: list[tuple[str, object, str]] = []
+        quarantined = f"{self.path}/{QUARANTINE}"
+        for p, st, kind in facts.walk(self.path):
+            if p in self.skip or p.startswith(quarantined) or any(p.startswith(a + "/") for a in aside):
+                continue
+            if st.st_uid != uid and st.st_gid != gid:
+                continue
+            top = self._top_of_quarantine(p) if st.st_uid == uid else None
+            if top is not None or (st.st_uid == uid and kind in (LINK, OTHER)):
+                aside.append(top or p)
+                take = [t for t in take if not t[0].startswith((top or p) + "/") and t[0] != (top or p)]
+                continue
+            take.append((p, st, kind))
+        return list(dict.fromkeys(aside)), take
 
     def check(self, facts, ctx):
         if self._ids(facts)[0] is None:
             return ok(f"user {self.from_user} no longer exists; nothing of it to hand over")
-        owned = self._owned(facts)
-        if not owned:
-            return ok(f"nothing owned by {self.from_user}")
-        return change(f"hand {len(owned)} entr{'y' if len(owned) == 1 else 'ies'} owned by {self.from_user} to "
-                      f"{self.to_user}", diff="\n".join(f"  {p}" for p, _ in owned[:20])
-                      + (f"\n  ... and {len(owned) - 20} more" if len(owned) > 20 else ""))
+        aside, take = self._survey(facts)
+        if not aside and not take:
+            return ok(f"nothing of {self.from_user} left")
+        lines = [f"> {p} (moved aside for review)" for p in aside] + [f"  {p}" for p, _, _ in take]
+        shown = "\n".join(lines[:30]) + (f"\n  ... and {len(lines) - 30} more" if len(lines) > 30 else "")
+        return change(f"take {len(take)} entr{'y' if len(take) == 1 else 'ies'} from {self.from_user} (to "
+                      f"{self.to_user}), move {len(aside)} aside for review", diff=shown)
 
     def apply(self, facts, ctx, outcome):
-        _, old_gid = self._ids(facts)
+        uid_old, gid_old = self._ids(facts)
+        if not ctx.target.staged:
+            procs = facts.processes_of(uid_old)
+            if procs:
+                raise ApplyError("account-still-running",
+                                 f"{self.from_user} still runs processes (pid {', '.join(map(str, procs[:10]))}); "
+                                 "they could write its files faster than they are taken over.",
+                                 f"Stop NSO and every process of {self.from_user} (pkill -u {self.from_user}), then "
+                                 "re-run.")
         uid, gid = Attrs(0o755, self.to_user, self.to_group).resolve(facts, self.path)
-        for tpath, isdir in self._owned(facts):
-            fact = facts.path(tpath)
-            new_gid = gid if fact.gid == old_gid else fact.gid
-            mode = (fact.mode or 0) & 0o1777  # no setuid/setgid bits survive a change of hands
+        aside, take = self._survey(facts)
+        effects = Effects()
+        if aside:
+            qname = f"{QUARANTINE}{self.from_user}.{time.strftime('%Y%m%dT%H%M%S')}"
+            quarantine = f"{self.path}/{qname}"
+            fsops.make_dir(ctx.target.host(quarantine), 0o700, 0, 0)
+            for p in aside:
+                rel = PurePosixPath(p).relative_to(self.path)
+                dest = ctx.target.host(quarantine) / str(rel).replace("/", "%")
+                os.rename(ctx.target.host(p), dest)
+            effects.notes.append(f"moved {len(aside)} entr{'y' if len(aside) == 1 else 'ies'} {self.from_user} had "
+                                 f"made in {self.path} (code NSO would load or run, links, special files) into "
+                                 f"{quarantine} (0700 root): review them before putting any back.")
+        for tpath, st, kind in take:
+            owner = uid if st.st_uid == uid_old else st.st_uid
+            group = gid if st.st_gid == gid_old else st.st_gid
+            mode = stat.S_IMODE(st.st_mode) & 0o755  # nothing writable by others, no setuid/setgid/sticky
             host = ctx.target.host(tpath)
-            if isdir:
-                fsops.set_attrs(host, mode, uid, new_gid, tpath)
-            elif fact.kind == FILE:
-                fsops.replace_by_copy(host, mode, uid, new_gid, tpath)
-        return None
+            if kind == DIR:
+                fsops.set_attrs(host, mode, owner, group, tpath)
+            elif kind == FILE and (st.st_uid == uid_old or st.st_mode & 0o022):
+                fsops.replace_by_copy(host, mode, owner, group, tpath)
+            elif kind == FILE:
+                fsops.set_attrs(host, stat.S_IMODE(st.st_mode) & ~0o6000, owner, group, tpath)
+        return effects

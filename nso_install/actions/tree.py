@@ -110,7 +110,9 @@ class InstallTree(Action):
         if self._prepared is not None or not self.repairable:
             return False
         fact = facts.path(self.path)
-        if fact.kind == DIR:
+        if fact.kind == DIR and not facts.listdir(self.path):
+            pass  # an empty directory (an earlier attempt left it): prepare as for a new one
+        elif fact.kind == DIR:
             if self._installed(facts) != self.dist.version:
                 return False
             drift = self.drift(facts, ctx)

@@ -23,8 +23,8 @@ def test_a_staging_root_prepared_by_another_user_is_refused(box):
 def test_a_directory_another_user_made_inside_a_root_owned_staging_root_gets_no_privilege(box):
     dist = box.sample_dist()
     box.add_user("eve")
-    box.sh("mkdir -p /srv/stage/etc /srv/stage/opt && cp /etc/passwd /etc/group /etc/shadow /etc/gshadow "
-           "/srv/stage/etc/ && chown eve /srv/stage/opt")
+    box.sh("mkdir -p /srv/stage/etc /srv/stage/opt && chmod 700 /srv/stage && cp /etc/passwd /etc/group "
+           "/etc/shadow /etc/gshadow /srv/stage/etc/ && chown eve /srv/stage/opt")
     r = box.nso_install("install", dist, "--system-install", "--root", "/srv/stage", "--run-as-user", "nso",
                         check=False)
     assert r.returncode == 1 and "/srv/stage/opt is owned by uid" in r.stderr
@@ -53,7 +53,7 @@ def test_an_ordinary_user_stages_without_owners_and_is_told(box):
     assert r.returncode == 2 and "/home/eve belongs to uid" in r.stderr
     # ... moved where only root can change it, root applies the planned owners
     box.sh("mv /home/eve/stage /srv/stage && cp /etc/passwd /etc/group /etc/shadow /etc/gshadow /srv/stage/etc/ "
-           "&& chown -R root:root /srv/stage")
+           "&& chown -R root:root /srv/stage && chmod 700 /srv/stage")
     fixed = box.nso_install("install", "/tmp/dist.tar.gz", "--system-install", "--root", "/srv/stage",
                             "--run-as-user", "nso")
     assert fixed["result"] == "applied"

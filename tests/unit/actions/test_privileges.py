@@ -82,7 +82,7 @@ def test_cmdwrapper_opt_in_and_66_layout_from_version_rule():
 def test_every_installed_version_gets_a_desired_state():
     """Binaries of a version already installed beside this one are planned too: a changed spec
     withdraws their grants as well."""
-    p = _priv(build_plan(spec(run_as_user="nso"), FakeDist(V), view(installed_versions=("6.4.2",))))
+    p = _priv(build_plan(spec(run_as_user="nso"), FakeDist(V), view(trees=(("/opt/ncs/ncs-6.4.2", "6.4.2"),))))
     old = {k: a for k, a in p.items() if k.startswith("/opt/ncs/ncs-6.4.2/")}
     assert len(old) == 7 and old["/opt/ncs/ncs-6.4.2/lib/ncs/lib/core/pam/priv/epam"].attrs.mode == 0o4750
 

@@ -31,6 +31,7 @@ NOBODY = 65534
 def root(tmp_path):
     r = tmp_path / "root"
     (r / "etc").mkdir(parents=True)
+    os.chmod(r, 0o700)  # with --run-as-user a staging root must be private
     for f in ("passwd", "group", "shadow", "gshadow"):
         if os.path.exists(f"/etc/{f}"):
             shutil.copy(f"/etc/{f}", r / "etc" / f)
@@ -184,8 +185,9 @@ def test_missing_staging_parents_are_0755_whatever_the_umask(tmp_path, dist):
     r = subprocess.run([sys.executable, "-c", code, str(dist), str(tmp_path / "a/b/root")], capture_output=True,
                        text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    for p in (tmp_path / "a", tmp_path / "a/b", tmp_path / "a/b/root", tmp_path / "a/b/root/var/lib"):
+    for p in (tmp_path / "a", tmp_path / "a/b", tmp_path / "a/b/root/var/lib"):
         assert mode(p) == 0o755, p
+    assert mode(tmp_path / "a/b/root") == 0o700  # a staging root nso-install makes is private
     assert mode(tmp_path / "a/b/root/var/lib/nso-install") == 0o700
     assert mode(tmp_path / "a/b/root/var/lib/nso-install/state.json") == 0o600
 
@@ -310,3 +312,262 @@ def test_the_socket_directory_of_a_run_as_user_install(root, dist):
     groups = {line.split(":")[0]: int(line.split(":")[2]) for line in (root / "etc/group").read_text().splitlines()}
     users = {line.split(":")[0]: int(line.split(":")[2]) for line in (root / "etc/passwd").read_text().splitlines()}
     assert (mode(root / "run/ncs"), st.st_uid, st.st_gid) == (0o750, users["nso"], groups["ncsadmin"])
+
+
+# --- taking over from the NSO account (the second review's findings) ----------------------------
+
+def ids(root: Path, name: str) -> tuple[int, int]:
+    for line in (root / "etc/passwd").read_text().splitlines():
+        f = line.split(":")
+        if f[0] == name:
+            return int(f[2]), int(f[3])
+    raise KeyError(name)
+
+
+def as_account(root, uid_gid, rel, content=None, mode=0o644, directory=False):
+    p = root / rel
+    p.parent.mkdir(parents=True, exist_ok=True)
+    if directory:
+        p.mkdir(exist_ok=True)
+    else:
+        p.write_text(content or "x\n")
+    os.chown(p, *uid_gid)
+    os.chmod(p, mode)
+    return p
+
+
+def test_code_the_account_put_where_nso_loads_it_is_moved_aside_not_run_by_root(root, dist):
+    install(dist, root, "--run-as-user", "nso")
+    nso = ids(root, "nso")
+    as_account(root, nso, "var/opt/ncs/packages/evil", directory=True, mode=0o777)
+    as_account(root, nso, "var/opt/ncs/packages/evil/python/main.py", "import os\n", 0o666)
+    as_account(root, nso, "var/opt/ncs/scripts/command/evil.sh", "#!/bin/sh\nid\n", 0o755)
+    os.symlink("/etc/shadow", root / "var/log/ncs/ncs.log")
+    os.lchown(root / "var/log/ncs/ncs.log", *nso)
+    as_account(root, nso, "var/opt/ncs/state/w", directory=True, mode=0o777)
+    as_account(root, nso, "var/opt/ncs/state/f", "data\n", 0o666)
+    r = install(dist, root, "--no-run-as-user")
+    assert "moved" in r.output and "review them" in r.output
+    quarantines = sorted(root.glob("var/opt/ncs/.nso-install-quarantine.nso.*"))
+    assert len(quarantines) == 1 and mode(quarantines[0]) == 0o700 and os.stat(quarantines[0]).st_uid == 0
+    assert sorted(p.name for p in quarantines[0].iterdir()) == ["packages%evil", "scripts%command"]
+    assert not (root / "var/opt/ncs/packages/evil").exists()
+    assert not os.path.lexists(root / "var/log/ncs/ncs.log")  # the link went aside too
+    assert any(p.name == "ncs.log" for p in next(root.glob("var/log/ncs/.nso-install-quarantine.*")).iterdir())
+    assert mode(root / "var/opt/ncs/state/w") == 0o755 and mode(root / "var/opt/ncs/state/f") == 0o644
+    leftover = [p for p in root.rglob("*") if not p.is_symlink() and p.lstat().st_uid == nso[0]
+                and ".nso-install-quarantine" not in str(p)]
+    assert leftover == []
+
+
+def test_an_account_edited_file_is_not_adopted_by_the_next_account_either(root, dist):
+    install(dist, root, "--run-as-user", "nso")
+    conf = root / "etc/ncs/ncs.systemd.conf"
+    with open(conf, "a") as f:
+        f.write("LD_PRELOAD=/var/tmp/nso-owned.so\n")
+    install(dist, root, "--run-as-user", "nso2")
+    assert "LD_PRELOAD" not in conf.read_text() and os.stat(conf).st_uid == ids(root, "nso2")[0]
+    assert any("LD_PRELOAD" in p.read_text() for p in conf.parent.glob("ncs.systemd.conf.from-nso.*"))
+
+
+def test_a_file_leaving_an_account_gets_the_rendering_never_a_copy_of_what_it_holds(root, dist, monkeypatch):
+    """The account may change the file between the check and the change: what root ends up with
+    must be the rendering, not whatever the account wrote at the last moment."""
+    from nso_install import facts as facts_mod
+
+    install(dist, root, "--run-as-user", "nso")
+    conf = root / "etc/ncs/ncs.systemd.conf"
+    clean = conf.read_bytes()
+    real = facts_mod.Facts.sha256
+    raced_once = []
+
+    def raced(self, tpath):
+        digest = real(self, tpath)
+        if str(tpath) == "/etc/ncs/ncs.systemd.conf" and not raced_once:
+            raced_once.append(1)
+            with open(conf, "ab") as f:  # the account appends right after the check
+                f.write(b"LD_PRELOAD=/tmp/evil.so\n")
+        return digest
+    monkeypatch.setattr(facts_mod.Facts, "sha256", raced)
+    install(dist, root, "--no-run-as-user", "--init-system", "sysv")
+    assert raced_once and b"LD_PRELOAD" not in conf.read_bytes() and os.stat(conf).st_uid == 0
+
+
+def test_a_deep_tree_made_by_the_account_stops_the_withdrawal_clearly_before_the_service_changes(root, dist):
+    install(dist, root, "--run-as-user", "nso")
+    nso = ids(root, "nso")
+    p = root / "var/opt/ncs/state"
+    fd = os.open(p, os.O_RDONLY)
+    for _ in range(300):  # deeper than nso-install walks
+        os.mkdir("d", dir_fd=fd)
+        os.chown("d", *nso, dir_fd=fd)
+        nxt = os.open("d", os.O_RDONLY, dir_fd=fd)
+        os.close(fd)
+        fd = nxt
+    os.close(fd)
+    r = install(dist, root, "--no-run-as-user", ok=False)
+    assert r.exit_code == 1 and "nested more than" in r.stderr and "bug" not in r.stderr
+    assert "User=nso" in (root / "etc/systemd/system/ncs.service").read_text()  # nothing handed to root yet
+
+
+def test_a_sparse_file_of_the_account_is_taken_over_without_filling_the_disk(root, dist):
+    install(dist, root, "--run-as-user", "nso")
+    big = root / "var/log/ncs/sparse.log"
+    with open(big, "wb") as f:
+        f.truncate(2 << 30)
+    os.chown(big, *ids(root, "nso"))
+    install(dist, root, "--no-run-as-user")
+    st = os.stat(big)
+    assert st.st_uid == 0 and st.st_size == 2 << 30 and st.st_blocks * 512 < 1 << 20
+
+
+def test_privileges_leave_renamed_trees_and_earlier_install_dirs_too(root, dist):
+    install(dist, root, "--run-as-user", "nso")
+    os.rename(root / "opt/ncs/ncs-6.5.3", root / "opt/ncs/ncs-6.5.3.backup")
+    install(dist, root)  # a fresh tree under the usual name, the renamed one stays
+    install(dist, root, "--install-dir", "/srv/nso", "--no-run-as-user")
+    setuid = [p for p in root.rglob("*") if p.is_file() and not p.is_symlink() and p.stat().st_mode & 0o6000]
+    caps = [p for p in root.rglob("*") if p.is_file() and not p.is_symlink()
+            and "security.capability" in os.listxattr(p, follow_symlinks=False)]
+    assert setuid == [] and caps == []
+
+
+def test_a_membership_added_by_a_run_that_failed_later_is_still_withdrawn(root, dist):
+    (root / "etc/ncs/ncs.conf").mkdir(parents=True)  # makes the run fail after the accounts
+    r = install(dist, root, "--run-as-user", "nso", ok=False)
+    assert r.exit_code == 1
+    state = json.loads((root / "var/lib/nso-install/state.json").read_text())
+    assert state["grants"]["memberships"] == [["nso", "ncsadmin"]]
+    (root / "etc/ncs/ncs.conf").rmdir()
+    install(dist, root, "--run-as-user", "nso")
+    install(dist, root, "--no-run-as-user")
+    members = next(line for line in (root / "etc/group").read_text().splitlines() if line.startswith("ncsadmin:"))
+    assert members.split(":")[3] == ""
+
+
+@pytest.mark.timeout(60)
+def test_a_huge_sparse_config_file_of_the_account_is_refused_quickly(root, dist):
+    install(dist, root, "--run-as-user", "nso")
+    conf = root / "etc/ncs/ncs.systemd.conf"
+    with open(conf, "r+b") as f:
+        f.truncate(8 << 30)
+    r = install(dist, root, "--check", "--diff")
+    assert r.exit_code == 0 and "too large to show" in r.output
+    install(dist, root, "--init-system", "sysv")  # root takes it over: moved aside, never read whole
+    assert os.stat(conf).st_size < 4096
+
+
+def test_privileged_system_groups_cannot_be_the_nso_account(root, dist):
+    r = install(dist, root, "--run-as-user", "disk", ok=False)
+    assert r.exit_code == 2 and "system group" in r.stderr
+    with open(root / "etc/group", "a") as f:
+        f.write("sudo2:x:2000:\n")
+    lines = (root / "etc/group").read_text().replace("\nsudo:x:27:", "\nsudo:x:27:mallory")
+    (root / "etc/group").write_text(lines if "sudo:x:27:mallory" in lines else lines + "sudo:x:27:mallory\n")
+    with open(root / "etc/passwd", "a") as f:
+        f.write("mallory:x:2001:2001::/home/mallory:/usr/sbin/nologin\n")
+    with open(root / "etc/group", "a") as f:
+        f.write("mallory:x:2001:\n")
+    r = install(dist, root, "--run-as-user", "mallory", ok=False)
+    assert r.exit_code == 2 and "sudo" in r.stderr
+
+
+def test_a_hostile_distribution_with_an_empty_tree_directory_changes_no_account(root, tmp_path):
+    import tarfile
+    (root / "opt/ncs/ncs-6.5.3").mkdir(parents=True)  # an earlier attempt left it
+    bad = tmp_path / "nso-6.5.3.linux.x86_64.tar.gz"
+    good = make_sample_distribution(tmp_path / "good", "6.5.3", "dir")
+    with tarfile.open(bad, "w:gz") as tf:
+        tf.add(good, arcname="nso-6.5.3")
+        evil = tarfile.TarInfo("nso-6.5.3/evil")
+        evil.type, evil.linkname = tarfile.SYMTYPE, "../../../etc"
+        tf.addfile(evil)
+    before = (root / "etc/passwd").read_text(), (root / "etc/group").read_text()
+    r = install(bad, root, "--run-as-user", "nso", ok=False)
+    assert r.exit_code == 1 and ((root / "etc/passwd").read_text(), (root / "etc/group").read_text()) == before
+
+
+def test_a_hard_link_planted_in_the_accounts_directory_is_never_followed(root, dist, tmp_path):
+    install(dist, root, "--run-as-user", "nso")
+    secret = root / "etc/secret-of-root"
+    secret.write_text("root only\n")
+    os.chmod(secret, 0o600)
+    aaa = root / "var/opt/ncs/cdb/aaa_init.xml"
+    aaa.unlink()
+    os.link(secret, aaa)
+    r = install(dist, root, "--check", "--diff", ok=False)
+    assert r.exit_code == 1 and "hard link" in r.stderr and "root only" not in r.output
+    st = os.stat(secret)
+    assert (st.st_uid, mode(secret)) == (0, 0o600)
+
+
+def test_links_in_a_directory_the_account_owns_are_not_followed_even_when_root_owns_them(root, dist, tmp_path):
+    install(dist, root, "--run-as-user", "nso")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    cdb = root / "var/opt/ncs/cdb"
+    shutil.rmtree(cdb)
+    os.symlink(outside, cdb)  # root-owned link (as if moved there by the account) in nso's run dir
+    r = install(dist, root, ok=False)
+    assert r.exit_code == 1 and "refusing to follow" in r.stderr
+    assert list(outside.iterdir()) == []
+
+
+def test_a_damaged_state_file_is_treated_as_damaged_not_a_bug(root, dist):
+    install(dist, root)
+    st = root / "var/lib/nso-install/state.json"
+    for bad in ({"grants": {"memberships": [["nso"]]}, "conffiles": {}},
+                {"spec": {"format": 1, "kind": "system", "install_dir": 5}, "conffiles": {}}):
+        st.write_text(json.dumps(bad))
+        r = install(dist, root)
+        assert r.exit_code == 0 and "bug" not in r.output
+
+
+def test_records_another_account_could_have_edited_are_not_trusted_for_privileges(root, dist):
+    """A staging root's state written (or edited) without root's seal: the tree is checked again
+    against the distribution before any privilege, so a forged digest gets nothing."""
+    install(dist, root)
+    epam = root / "opt/ncs/ncs-6.5.3/lib/ncs/lib/core/pam/priv/epam"
+    genuine = epam.read_bytes()
+    epam.write_bytes(b"#!/bin/sh\nexec /bin/sh\n")
+    state_file = root / "var/lib/nso-install/state.json"
+    state = json.loads(state_file.read_text())
+    import hashlib
+    state["unpacked"]["/opt/ncs/ncs-6.5.3"]["lib/ncs/lib/core/pam/priv/epam"] = hashlib.sha256(
+        epam.read_bytes()).hexdigest()
+    state_file.write_text(json.dumps(state))  # edited: the seal no longer matches
+    install(dist, root, "--run-as-user", "nso")
+    assert epam.read_bytes() == genuine and mode(epam) == 0o4750
+
+
+def test_staging_with_run_as_user_needs_a_private_root(tmp_path, dist):
+    stage = tmp_path / "stage"
+    (stage / "etc").mkdir(parents=True)
+    shutil.copy("/etc/passwd", stage / "etc/passwd")
+    shutil.copy("/etc/group", stage / "etc/group")
+    os.chmod(stage, 0o755)
+    r = install(dist, stage, "--run-as-user", "nso", ok=False)
+    assert r.exit_code == 2 and "chmod 700" in r.stderr
+
+
+def test_a_staging_root_named_through_a_link_and_dotdot_is_refused(tmp_path, dist):
+    (tmp_path / "elsewhere/sub").mkdir(parents=True)
+    os.symlink(tmp_path / "elsewhere/sub", tmp_path / "link")
+    r = install(dist, f"{tmp_path}/link/../stage", ok=False)
+    assert r.exit_code == 2 and "real path" in r.stderr
+    assert not (tmp_path / "elsewhere/stage").exists()
+
+
+def test_a_staging_root_component_made_by_another_account_meanwhile_is_refused(tmp_path, dist, monkeypatch):
+    from nso_install import fsops
+    real = fsops.ensure_dirs
+
+    def racing(host, *a, **kw):  # another account creates a component between check and creation
+        if not (tmp_path / "a").exists():
+            (tmp_path / "a").mkdir()
+            os.chown(tmp_path / "a", NOBODY, NOBODY)
+            os.chmod(tmp_path / "a", 0o777)
+        return real(host, *a, **kw)
+    monkeypatch.setattr(fsops, "ensure_dirs", racing)
+    r = install(dist, tmp_path / "a/stage", ok=False)
+    assert r.exit_code == 2 and "belongs to uid 65534" in r.stderr

@@ -434,13 +434,23 @@ def test_legacy_sysv_script_is_reported_never_touched(tmp_path, sample_dists):
     assert not (tmp_path / "r2/etc/init.d").exists()  # a check creates no parent directory
 
 
-def test_sysv_mode_reports_a_still_enabled_systemd_unit(tmp_path, sample_dists):
+def test_moving_to_sysv_removes_nso_installs_unedited_unit_and_reports_an_edited_one(tmp_path, sample_dists):
     root = tmp_path / "r"
     install_json(sample_dists["tar.gz"], root, "--system-install")  # systemd first
     out = install_json(sample_dists["tar.gz"], root, "--system-install", "--ignore-systemd-script")
     assert (root / "etc/init.d/ncs").exists()
+    assert not (root / "etc/systemd/system/ncs.service").exists()
+    assert not os.path.lexists(root / "etc/systemd/system/multi-user.target.wants/ncs.service")
+    assert {a["id"] for a in out["actions"] if a["changed"]} >= {
+        "obsolete:/etc/systemd/system/ncs.service", "obsolete:/etc/systemd/system/multi-user.target.wants/ncs.service"}
+    # back to systemd, the administrator edits the unit, then SysV again: the edited unit stays, reported
+    install_json(sample_dists["tar.gz"], root, "--system-install", "--init-system", "systemd")
+    assert not (root / "etc/init.d/ncs").exists()  # our unedited SysV script went the other way
+    unit = root / "etc/systemd/system/ncs.service"
+    unit.write_text(unit.read_text() + "# admin\n")
+    out = install_json(sample_dists["tar.gz"], root, "--system-install", "--init-system", "sysv")
+    assert unit.read_text().endswith("# admin\n")
     assert any("systemctl disable ncs" in w for w in out["warnings"])
-    assert (root / "etc/systemd/system/multi-user.target.wants/ncs.service").is_symlink()  # never touched
 
 
 def test_unit_leaves_shell_variables_to_the_shell(tmp_path, sample_dists):

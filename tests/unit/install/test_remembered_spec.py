@@ -24,6 +24,7 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="creates accounts and 
 def root(tmp_path):
     r = tmp_path / "root"
     (r / "etc").mkdir(parents=True)
+    os.chmod(r, 0o700)  # with --run-as-user a staging root must be private
     for f in ("passwd", "group", "shadow", "gshadow"):
         if os.path.exists(f"/etc/{f}"):
             shutil.copy(f"/etc/{f}", r / "etc" / f)

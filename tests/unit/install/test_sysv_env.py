@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 
@@ -54,3 +55,26 @@ def test_a_missing_file_is_fine(reader, tmp_path):
     out = subprocess.run(["sh", "-c", reader + f"read_env_file {tmp_path}/missing && echo ok"],
                          capture_output=True, text=True, timeout=10)
     assert out.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize("owner, mode, taken", [(0, 0o644, True), (0, 0o600, True), (0, 0o4644, True),
+                                                 (0, 0o664, False), (0, 0o646, False), (65534, 0o644, False)])
+def test_only_a_file_root_alone_may_write_is_read(reader, tmp_path, owner, mode, taken):
+    env = tmp_path / "ncs.systemd.conf"
+    env.write_text("NCS_RELOAD_PACKAGES=true\n")
+    os.chown(env, owner, 0)
+    os.chmod(env, mode)
+    out = subprocess.run(["sh", "-c", reader + f'read_env_file {env}; echo "got=$NCS_RELOAD_PACKAGES"'],
+                         capture_output=True, text=True, timeout=10, env={"PATH": "/usr/bin:/bin"})
+    assert ("got=true" in out.stdout) is taken
+    assert ("ignoring" in out.stderr) is not taken
+
+
+def test_the_file_cannot_point_the_script_at_another_ncs(tmp_path, sample_dists):
+    root = tmp_path / "r"
+    cli("install", sample_dists["tar.gz"], "--system-install", "--root", root, "--init-system", "sysv")
+    script = (root / "etc/init.d/ncs").read_text()
+    env_read = script.index("read_env_file /etc/ncs/ncs.systemd.conf")
+    for own in ("NCS_DIR=/opt/ncs/current", "NCS_CONFIG_DIR=/etc/ncs", "NCS_IPC_PATH=/run/ncs/nso-ipc",
+                "unset NCS_IPC_PATH"):
+        assert script.index(own) > env_read, own  # the script's own values win over the file's

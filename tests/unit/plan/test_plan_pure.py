@@ -28,7 +28,7 @@ def test_first_install_renders_config_for_its_own_version():
 
 
 def test_an_inactive_version_gets_its_tree_and_config_stays_with_the_active_one():
-    v = view(active_version="6.4.1", installed_versions=("6.4.1",))
+    v = view(active_version="6.4.1", trees=(("/opt/ncs/ncs-6.4.1", "6.4.1"),))
     plan = build_plan(spec(), FakeDist("6.5.3"), v)
     assert config_version(spec(), "6.5.3", v) == "6.4.1"
     assert "/opt/ncs/ncs-6.5.3" in by_path(plan, InstallTree)
@@ -41,21 +41,21 @@ def test_an_inactive_version_gets_its_tree_and_config_stays_with_the_active_one(
 
 
 def test_activate_renders_config_for_the_new_version():
-    v = view(active_version="6.4.1", installed_versions=("6.4.1",))
+    v = view(active_version="6.4.1", trees=(("/opt/ncs/ncs-6.4.1", "6.4.1"),))
     plan = build_plan(spec(activate=True), FakeDist("6.5.3"), v)
     assert by_path(plan, Symlink)["/opt/ncs/current"].switch is True
     assert b"system install, NSO 6.5.3." in conf_text(plan)
 
 
 def test_ncsrc_of_the_new_tree_is_for_its_own_version():
-    v = view(active_version="6.4.1", installed_versions=("6.4.1",))
+    v = view(active_version="6.4.1", trees=(("/opt/ncs/ncs-6.4.1", "6.4.1"),))
     plan = build_plan(spec(), FakeDist("6.5.3"), v)
     ncsrc = next(a for a in plan if a.path == "/opt/ncs/ncs-6.5.3/ncsrc")
     assert b"NSO 6.5.3" in ncsrc.content
 
 
 def test_privileges_are_planned_for_every_installed_version():
-    v = view(active_version="6.4.1", installed_versions=("6.4.1",))
+    v = view(active_version="6.4.1", trees=(("/opt/ncs/ncs-6.4.1", "6.4.1"),))
     plan = build_plan(spec(run_as_user="nso"), FakeDist("6.5.3"), v)
     setuid = [a for a in plan if isinstance(a, Setuid)]
     assert {a.vdir for a in setuid} == {"/opt/ncs/ncs-6.4.1", "/opt/ncs/ncs-6.5.3"}
@@ -65,7 +65,7 @@ def test_privileges_are_planned_for_every_installed_version():
 
 
 def test_without_a_run_as_user_every_privileged_binary_is_plain():
-    plan = build_plan(spec(), FakeDist("6.5.3"), view(installed_versions=("6.4.1", "6.5.3")))
+    plan = build_plan(spec(), FakeDist("6.5.3"), view(trees=(("/opt/ncs/ncs-6.4.1", "6.4.1"), ("/opt/ncs/ncs-6.5.3", "6.5.3"),)))
     priv = [a for a in plan if isinstance(a, (Setuid, Capability))]
     assert len(priv) == 2 * 7  # epam, 4 capability binaries, 2 wrappers, per version
     for a in priv:
@@ -116,7 +116,7 @@ def test_owners_follow_the_spec():
 
 def test_init_systems():
     def paths(init):
-        return set(by_path(build_plan(spec(init_system=init), FakeDist())))
+        return set(by_path(build_plan(spec(init_system=init), FakeDist()), ConfFile))
     assert "/etc/systemd/system/ncs.service" in paths("systemd")
     assert "/etc/init.d/ncs" in {a.path for a in build_plan(spec(init_system="sysv"), FakeDist())
                                  if isinstance(a, ConfFile)}
