@@ -225,16 +225,17 @@ class Facts:
             link = None
         return PathFact(tpath, kind, stat.S_IMODE(m), st.st_uid, st.st_gid, st.st_size, link)
 
-    def read(self, tpath: str | PurePosixPath) -> bytes | None:
+    def read(self, tpath: str | PurePosixPath, limit: int = MAX_READ) -> bytes | None:
         """Contents of a regular file (never through a link); None if absent or not a file.
         Files nso-install reads whole (config files, keys) are small: a bigger one (say a
-        sparse file another account made) is refused, not read into memory."""
+        sparse file another account made) is refused, not read into memory.  Its own records
+        (a manifest of a big tree) pass a bigger ``limit``."""
         if self.path(tpath).kind != FILE:
             return None
         with os.fdopen(self._open(tpath), "rb") as f:
-            data = f.read(MAX_READ + 1)
-        if len(data) > MAX_READ:
-            raise TooLarge("file-too-large", f"{tpath} is larger than {MAX_READ >> 20} MiB; nso-install reads such "
+            data = f.read(limit + 1)
+        if len(data) > limit:
+            raise TooLarge("file-too-large", f"{tpath} is larger than {limit >> 20} MiB; nso-install reads such "
                            "files (config files, keys) whole and refuses one this big.",
                            "Find out why it is so big (another account may have inflated it), fix it and re-run.")
         return data

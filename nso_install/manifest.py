@@ -22,16 +22,17 @@ import fnmatch
 import hashlib
 import json
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Iterator, NamedTuple
 
 MANIFEST_FORMAT = 1
 FILE, DIR, LINK, OTHER = "f", "d", "l", "o"
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):  # a tuple: 100k of them are built on every re-run of a big tree
     path: str  # relative to the tree
     type: str  # f | d | l
     mode: int
@@ -42,7 +43,7 @@ class Entry:
     digest: str = ""  # sha256 of a file; the target of a link
 
     def row(self) -> list:
-        return [self.path, self.type, self.mode, self.uid, self.gid, self.size, self.mtime_ns, self.digest]
+        return list(self)
 
 
 @dataclass
@@ -67,10 +68,14 @@ class Manifest:
         except (ValueError, TypeError, KeyError, AttributeError):
             return None
 
+    def matching(self, patterns: tuple[str, ...]) -> frozenset[str]:
+        """The entries matching any of ``patterns`` (fnmatch rules)."""
+        match = matcher(patterns)
+        return frozenset(rel for rel in self.entries if match(rel))
+
     def digests(self, patterns: tuple[str, ...]) -> dict[str, str]:
-        """sha256 of the files matching ``patterns`` (``*`` within one component)."""
-        return {rel: e.digest for rel, e in self.entries.items()
-                if e.type == FILE and any(fnmatch.fnmatchcase(rel, p) for p in patterns)}
+        """sha256 of the files matching ``patterns``."""
+        return {rel: self.entries[rel].digest for rel in self.matching(patterns) if self.entries[rel].type == FILE}
 
     @staticmethod
     def file_name(tree: str) -> str:
@@ -85,27 +90,67 @@ def _kind(mode: int) -> str:
 def take(host_tree: Path, tree: str, version: str, hashed: bool = True) -> Manifest:
     """The manifest of the (private) tree at ``host_tree``, walked through descriptors."""
     m = Manifest(tree, version)
-    for dirpath, dirnames, filenames, dfd in os.fwalk(host_tree, follow_symlinks=False):
-        rel_dir = os.path.relpath(dirpath, host_tree)
-        for name in sorted(dirnames + filenames):
-            rel = name if rel_dir == "." else f"{rel_dir}/{name}"
-            st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
-            kind = _kind(st.st_mode)
-            digest = ""
-            if kind == FILE and hashed:
-                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
-                try:
-                    h = hashlib.sha256()
-                    while chunk := os.read(fd, 1 << 20):
-                        h.update(chunk)
-                    digest = h.hexdigest()
-                finally:
-                    os.close(fd)
-            elif kind == LINK:
-                digest = os.readlink(name, dir_fd=dfd)
-            m.entries[rel] = Entry(rel, kind, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid,
-                                   st.st_size if kind != DIR else 0, st.st_mtime_ns, digest)
+    for rel, st, dfd, name in _scan(host_tree):
+        m.entries[rel] = _entry(rel, st, dfd, name, hashed)
     return m
+
+
+def _entry(rel: str, st: os.stat_result, dfd: int, name: str, hashed: bool) -> Entry:
+    kind = _kind(st.st_mode)
+    digest = ""
+    if kind == FILE and hashed:
+        digest = _sha256_at(dfd, name)
+    elif kind == LINK:
+        digest = os.readlink(name, dir_fd=dfd)
+    return Entry(rel, kind, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, st.st_size if kind != DIR else 0,
+                 st.st_mtime_ns, digest)
+
+
+def _scan(host_tree: Path) -> Iterator[tuple[str, os.stat_result, int, str]]:
+    """(relative path, lstat, parent directory fd, name) of every entry below ``host_tree``,
+    parents before children, names sorted within a directory.  One ``fstatat`` an entry (the
+    one ``scandir`` makes) and directories opened by descriptor, never through a link: the
+    per-entry cost every re-run pays (a no-op re-run walks the whole tree)."""
+    top = os.open(host_tree, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    stack = [("", top)]
+    try:
+        while stack:
+            prefix, dfd = stack.pop()
+            try:
+                with os.scandir(dfd) as it:
+                    found = sorted(it, key=lambda e: e.name)
+                for e in found:
+                    st = e.stat(follow_symlinks=False)
+                    rel = prefix + e.name
+                    yield rel, st, dfd, e.name
+                    if stat.S_ISDIR(st.st_mode):
+                        sub = os.open(e.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                                      dir_fd=dfd)
+                        stack.append((rel + "/", sub))
+            finally:
+                os.close(dfd)
+    finally:
+        for _, dfd in stack:
+            os.close(dfd)
+
+
+def _sha256_at(dfd: int, name: str) -> str:
+    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+    try:
+        h = hashlib.sha256()
+        while chunk := os.read(fd, 1 << 20):
+            h.update(chunk)
+        return h.hexdigest()
+    finally:
+        os.close(fd)
+
+
+def matcher(patterns) -> Callable[[str], bool]:
+    """One compiled test for "matches any of ``patterns``" (fnmatch's rules, case-sensitive):
+    called once an entry of a big tree, where a loop over fnmatchcase dominated a re-run."""
+    if not patterns:
+        return lambda rel: False
+    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns)).match
 
 
 @dataclass
@@ -157,24 +202,37 @@ def compare(manifest: Manifest, host_tree: Path, ignore: frozenset[str] = frozen
     link target), and with ``full`` also every file's sha256.  ``ignore``: entries (and what is
     below them) other actions write; ``ignore_attrs``: entries whose owner and mode other actions
     set (privileged binaries); ``removable``: entries an administrator may delete (not missing)."""
-    now = take(host_tree, manifest.tree, manifest.version, hashed=full)
     drift = Drift()
-
-    def ignored(rel: str) -> bool:
-        return any(fnmatch.fnmatchcase(rel, i) or rel.startswith(i + "/") for i in ignore)
-    for rel, want in manifest.entries.items():
+    ignored = matcher(tuple(ignore) + tuple(glob_escape(i) + "/*" for i in ignore))
+    entries = manifest.entries
+    seen = set()
+    # one pass over the tree, no Entry built for what is as recorded: the per-entry cost of
+    # every no-op re-run
+    for rel, st, dfd, name in _scan(host_tree):
+        want = entries.get(rel)
+        if want is None:
+            if not ignored(rel):
+                drift.extra.append(rel)
+            continue
+        seen.add(rel)
+        if not full and want.type == FILE and stat.S_ISREG(st.st_mode) and want.size == st.st_size \
+                and want.mtime_ns == st.st_mtime_ns and want.mode == stat.S_IMODE(st.st_mode) \
+                and want.uid == st.st_uid and want.gid == st.st_gid:
+            continue
         if ignored(rel):
             continue
-        have = now.entries.get(rel)
-        if have is None:
-            if rel not in removable:
-                drift.missing.append(rel)
-            continue
-        what = _differs(want, have, full, rel in ignore_attrs)
+        what = _differs(want, _entry(rel, st, dfd, name, full), full, rel in ignore_attrs)
         if what:
             drift.changed.append((rel, what))
-    drift.extra = sorted(rel for rel in now.entries if rel not in manifest.entries and not ignored(rel))
+    drift.missing = sorted(rel for rel in entries.keys() - seen if not ignored(rel) and rel not in removable)
+    drift.changed.sort()
+    drift.extra.sort()
     return drift
+
+
+def glob_escape(path: str) -> str:
+    """``path`` as an fnmatch pattern that matches only itself."""
+    return re.sub(r"([*?\[])", r"[\1]", path)
 
 
 def _differs(want: Entry, have: Entry, full: bool, skip_attrs: bool) -> str | None:

@@ -56,7 +56,9 @@ class RunResult:
         return self.resolution.spec
 
 
-def install(given: SpecInput, distribution: Path, opts: RunOptions) -> RunResult:
+def install(given: SpecInput, distribution, opts: RunOptions) -> RunResult:
+    """One install run.  ``distribution``: its path, or an opened distribution (an installed
+    tree, for activate and rollback)."""
     from .distribution import open_distribution
 
     target = Target.at(opts.root)
@@ -66,7 +68,8 @@ def install(given: SpecInput, distribution: Path, opts: RunOptions) -> RunResult
                          "(owners are then planned, not applied).")
     if target.staged and not opts.check and os.geteuid() == 0:
         check_staging_root(opts.root)  # before anything is created or trusted there
-    dist = open_distribution(distribution, skip_verification=opts.skip_verification, trusted_certs=opts.trusted_certs)
+    dist = open_distribution(distribution, skip_verification=opts.skip_verification, trusted_certs=opts.trusted_certs) \
+        if isinstance(distribution, (str, os.PathLike)) else distribution
     spath = state_path(given.kind or "", given.local_dir)
     # Usage errors (options, values, paths) before anything is created for the lock: the
     # same resolution and plan, read without the lock; they are made again under it.
@@ -91,7 +94,7 @@ def install(given: SpecInput, distribution: Path, opts: RunOptions) -> RunResult
         if opts.check:
             report = evaluate(plan, ctx)
         else:
-            report, spec_changed = _apply(plan, ctx, state, spec, bar)
+            report, spec_changed = _apply(plan, ctx, state, spec, bar, view, dist.version)
             _created_for_the_lock(report, made)
         kind = "system" if spec.system else "local"
         where = f" (staging root {target.root})" if target.staged else ""
@@ -103,7 +106,11 @@ def install(given: SpecInput, distribution: Path, opts: RunOptions) -> RunResult
                 from .services import after_apply
 
                 after_apply(report, target, spec.install_dir)
-        report.notes.extend(dist.notes)
+        # an installed tree given back as the distribution (--secrets-only at container start) was
+        # verified when it was installed: its "no signature" note would only be noise
+        installed = dist.kind == "directory" and spec.system and \
+            str(dist.source).startswith(str(target.host(spec.install_dir)) + "/")
+        report.notes.extend(n for n in dist.notes if not (installed and "carries no signature" in n))
         report.notes.extend(_notes(spec, dist.version, view, target))
         if not opts.check and (report.changes or result.spec_changed):
             state.append_history({"spec": spec.record(), "spec_changes": [s.as_dict() for s in resolution.changes],
@@ -113,7 +120,8 @@ def install(given: SpecInput, distribution: Path, opts: RunOptions) -> RunResult
     return result
 
 
-def _apply(plan, ctx: Context, state: State, spec: InstallSpec, bar) -> tuple[Report, bool]:
+def _apply(plan, ctx: Context, state: State, spec: InstallSpec, bar, view: TargetView,
+           version: str) -> tuple[Report, bool]:
     """Prepare the distribution (checked and unpacked privately before anything else changes),
     apply the plan, record state and spec; what was recorded so far is kept on failure."""
     trees = [a for a in plan if isinstance(a, InstallTree)]
@@ -133,6 +141,8 @@ def _apply(plan, ctx: Context, state: State, spec: InstallSpec, bar) -> tuple[Re
             bar.finish()
     spec_changed = state.spec != spec.record()
     state.record_spec(spec.record())
+    if spec.system and any(r.changed and r.action.path == f"{spec.install_dir}/current" for r in report.records):
+        state.record_activation(view.active_version, version)  # what rollback goes back to
     state.save()
     return report, spec_changed
 
@@ -165,6 +175,11 @@ def _resolve_and_plan(target: Target, given: SpecInput, dist, state: State):
 def record_effects(state: State, effects: Effects) -> None:
     """What an action left behind, into the state (conffile digests, memberships, unpacked trees)."""
     state.touched = True
+    if effects.created or effects.deleted:
+        grants = state.data.setdefault("grants", {})
+        grants["created"] = sorted((set(grants.get("created", [])) | effects.created) - effects.deleted)
+        if not grants["created"]:
+            grants.pop("created")
     state.conffiles.update(effects.conffiles)
     for path in effects.conffiles_removed:
         state.conffiles.pop(path, None)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import errno
 import gzip
 import hashlib
 import io
@@ -31,6 +32,7 @@ import os
 import random
 import re
 import shutil
+import stat
 import sys
 import tarfile
 import tempfile
@@ -38,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from .errors import NsoInstallError, UsageError
 from .versions import vtuple
 
 MTIME = 1704067200  # 2024-01-01T00:00:00Z
@@ -302,23 +305,49 @@ def write_tar_gz(out, top: str, entries: list[Entry]) -> None:
         write_tar(gz, top, entries)
 
 
+# Everything is written relative to directory descriptors and never through a link: a name
+# that is a link when it is created or opened is refused (O_EXCL|O_NOFOLLOW), and modes and
+# times are set on the descriptors, so nobody who can write DEST can redirect a chmod or a write.
+_DIR_OPEN = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def write_dir_at(parent_fd: int, name: str, entries: list[Entry]) -> None:
+    """Write the tree ``entries`` as the new directory ``name`` of the directory ``parent_fd``."""
+    os.mkdir(name, 0o755, dir_fd=parent_fd)
+    dirs = {"": os.open(name, _DIR_OPEN, dir_fd=parent_fd)}
+    try:
+        for e in entries:  # sorted: every directory before what it holds
+            parent, _, base = e.path.rpartition("/")
+            pfd = dirs[parent]
+            if e.kind == "dir":
+                os.mkdir(base, 0o755, dir_fd=pfd)
+                dirs[e.path] = fd = os.open(base, _DIR_OPEN, dir_fd=pfd)
+                os.fchmod(fd, e.mode)
+            elif e.kind == "symlink":
+                os.symlink(e.target, base, dir_fd=pfd)
+                os.utime(base, (MTIME, MTIME), dir_fd=pfd, follow_symlinks=False)
+            else:
+                with os.fdopen(os.open(base, _NEW_FILE, 0o600, dir_fd=pfd), "wb") as f:
+                    shutil.copyfileobj(_entry_reader(e), f, CHUNK)
+                    f.flush()
+                    os.fchmod(f.fileno(), e.mode)
+                    os.utime(f.fileno(), (MTIME, MTIME))
+        os.fchmod(dirs[""], 0o755)
+        for path in sorted(dirs, reverse=True):  # every directory after its contents, the top last
+            os.utime(dirs[path], (MTIME, MTIME))
+    finally:
+        for fd in dirs.values():
+            os.close(fd)
+
+
 def write_dir(root: Path, entries: list[Entry]) -> None:
-    os.mkdir(root, 0o755)
-    for e in entries:
-        p = root / e.path
-        if e.kind == "dir":
-            os.mkdir(p, 0o755)
-            os.chmod(p, e.mode)
-        elif e.kind == "symlink":
-            os.symlink(e.target, p)
-        else:
-            with open(p, "xb") as f:
-                shutil.copyfileobj(_entry_reader(e), f, CHUNK)
-            os.chmod(p, e.mode)
-    for e in reversed(entries):  # files first, then their directories, the root last
-        os.utime(root / e.path, (MTIME, MTIME), follow_symlinks=False)
-    os.chmod(root, 0o755)
-    os.utime(root, (MTIME, MTIME))
+    """Write the tree ``entries`` as the new directory ``root``."""
+    parent = os.open(root.parent, _DIR_OPEN)
+    try:
+        write_dir_at(parent, root.name, entries)
+    finally:
+        os.close(parent)
 
 
 # -- self-extracting scripts ---------------------------------------------------------------
@@ -478,13 +507,18 @@ def certificate_pem() -> bytes:
 
 def sign_file(path: Path) -> bytes:
     """Deterministic DER ECDSA signature over the file's bytes (streamed, SHA-256 prehashed)."""
+    with open(path, "rb") as f:
+        return sign_stream(f)
+
+
+def sign_stream(f) -> bytes:
+    """Deterministic DER ECDSA signature over what ``f`` holds from its current position to its end."""
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec, utils
 
     h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            h.update(chunk)
+    while chunk := f.read(CHUNK):
+        h.update(chunk)
     return signing_key().sign(h.digest(), ec.ECDSA(utils.Prehashed(hashes.SHA256()), deterministic_signing=True))
 
 
@@ -499,62 +533,124 @@ def _add_bytes(tf: tarfile.TarFile, name: str, data: bytes, mode: int = 0o644) -
     tf.addfile(_tarinfo(name, Entry(name, "file", mode, data)), io.BytesIO(data))
 
 
+def _unsafe(path: Path, problem: str) -> UsageError:
+    return UsageError("unsafe-destination", f"sample-dist: {path} {problem}.",
+                      "Give a directory that you own and that others cannot write (mktemp -d makes one), or a path "
+                      "that does not exist yet; nso-install never writes through a symbolic link.")
+
+
+def open_destination(dest_dir: Path) -> int:
+    """``dest_dir`` (created when missing) as a directory descriptor, after refusing what its owner or
+    others could use to redirect the writes: a symbolic link, a directory of another account
+    (the owner could swap names for links while root writes), a directory writable by others
+    that is not sticky."""
+    dest_dir = Path(dest_dir)
+    if dest_dir.is_symlink():
+        raise _unsafe(dest_dir, "is a symbolic link")
+    try:
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(dest_dir, _DIR_OPEN)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise _unsafe(dest_dir, "is a symbolic link") from None
+        raise UsageError("bad-destination", f"sample-dist: cannot create or open {dest_dir}: {e.strerror or e}.",
+                         "Give a writable directory.") from None
+    st = os.fstat(fd)
+    euid = os.geteuid()
+    problem = None
+    if st.st_uid != euid:
+        problem = (f"belongs to uid {st.st_uid}, not to you (uid {euid}): its owner could replace what is written "
+                   "there with symbolic links")
+    elif st.st_mode & stat.S_IWOTH and not st.st_mode & stat.S_ISVTX:
+        problem = "is writable by others (and not sticky): anyone could replace what is written there"
+    if problem:
+        os.close(fd)
+        raise _unsafe(dest_dir, problem)
+    return fd
+
+
+def _make_room(dfd: int, dest_dir: Path, name: str) -> None:
+    """Remove an earlier artifact ``name`` of ``dfd`` (never following a link; a link is refused)."""
+    try:
+        st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(st.st_mode):
+        raise _unsafe(dest_dir / name, "is a symbolic link")
+    if stat.S_ISDIR(st.st_mode):
+        shutil.rmtree(name, dir_fd=dfd)
+    else:
+        os.unlink(name, dir_fd=dfd)
+
+
+def _new_file(dfd: int, name: str):
+    """A binary file object for the new file ``name`` of ``dfd`` (never an existing one, never a link)."""
+    return os.fdopen(os.open(name, _NEW_FILE, 0o600, dir_fd=dfd), "wb")
+
+
 def make_sample_distribution(dest_dir: Path, version: str = "6.5.3", fmt: str = "tar.gz", *,
                              os_name: str = "linux", arch: str = "x86_64", padding_files: int = 0,
                              padding_bytes: int = 4096) -> Path:
     """Write a fake NSO ``version`` distribution in format ``fmt`` into ``dest_dir`` and return
-    its path (``nso-VSN/`` or ``nso-VSN.OS.ARCH.FMT``).  An existing artifact is replaced."""
+    its path (``nso-VSN/`` or ``nso-VSN.OS.ARCH.FMT``).  An existing artifact is replaced.
+
+    ``dest_dir`` must not be a symbolic link and, when it exists, must belong to the caller and
+    not be writable by others unless sticky (``unsafe-destination``); everything is written
+    through directory descriptors, never following a link."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if not re.fullmatch(r"[0-9]+(\.[0-9]+)+([._+-][A-Za-z0-9]+)*", version):
         raise ValueError(f"implausible NSO version {version!r}")
     dest_dir = Path(dest_dir)
-    dest_dir.mkdir(parents=True, exist_ok=True)
     entries = tree_entries(version, padding_files, padding_bytes)
     top = f"nso-{version}"
-    out = dest_dir / artifact_name(version, fmt, os_name, arch)
-    if out.is_dir() and not out.is_symlink():
-        shutil.rmtree(out)
-    elif out.exists() or out.is_symlink():
-        out.unlink()
-    if fmt == "dir":
-        write_dir(out, entries)
-    elif fmt == "tar":
-        with open(out, "xb") as f:
-            write_tar(f, top, entries)
-    elif fmt == "tar.gz":
-        with open(out, "xb") as f:
-            write_tar_gz(f, top, entries)
-    elif fmt == "installer.bin":
-        _write_installer(out, version, os_name, arch, top, entries)
-    else:
-        installer = artifact_name(version, "installer.bin", os_name, arch)
-        with tempfile.TemporaryDirectory(prefix=".nso-sample-", dir=dest_dir) as tmp:
-            inner = Path(tmp) / installer
-            _write_installer(inner, version, os_name, arch, top, entries)
-            signature = sign_file(inner)
-            with open(out, "xb") as f:
-                f.write(_script_header(_SIGNED_SH, version=version, os_name=os_name, arch=arch, installer=installer))
-                with tarfile.open(fileobj=f, mode="w|", format=tarfile.PAX_FORMAT) as tf:
-                    _add_bytes(tf, "README.signature", _README_SIGNATURE.format(installer=installer).encode())
-                    _add_bytes(tf, "cisco_x509_verify_release.py", _VERIFY_PY.encode(), 0o755)
-                    ti = _tarinfo(installer, Entry(installer, "file", 0o755))
-                    ti.size = inner.stat().st_size
-                    with open(inner, "rb") as src:
-                        tf.addfile(ti, src)
-                    _add_bytes(tf, f"{installer}.signature", signature)
-                    _add_bytes(tf, "tailf.cer", certificate_pem())
-        os.chmod(out, 0o755)
-    if fmt != "dir":
-        os.utime(out, (MTIME, MTIME))
-    return out
+    name = artifact_name(version, fmt, os_name, arch)
+    dfd = open_destination(dest_dir)
+    try:
+        _make_room(dfd, dest_dir, name)
+        if fmt == "dir":
+            write_dir_at(dfd, name, entries)
+            return dest_dir / name
+        with _new_file(dfd, name) as f:
+            if fmt == "tar":
+                write_tar(f, top, entries)
+            elif fmt == "tar.gz":
+                write_tar_gz(f, top, entries)
+            elif fmt == "installer.bin":
+                _write_installer(f, version, os_name, arch, top, entries)
+            else:
+                _write_signed(f, version, os_name, arch, top, entries)
+            f.flush()
+            os.fchmod(f.fileno(), 0o755 if fmt.endswith(".bin") else 0o644)
+            os.utime(f.fileno(), (MTIME, MTIME))
+    finally:
+        os.close(dfd)
+    return dest_dir / name
 
 
-def _write_installer(out: Path, version: str, os_name: str, arch: str, top: str, entries: list[Entry]) -> None:
-    with open(out, "xb") as f:
-        f.write(_script_header(_INSTALLER_SH, version=version, os_name=os_name, arch=arch))
-        write_tar_gz(f, top, entries)
-    os.chmod(out, 0o755)
+def _write_installer(f, version: str, os_name: str, arch: str, top: str, entries: list[Entry]) -> None:
+    f.write(_script_header(_INSTALLER_SH, version=version, os_name=os_name, arch=arch))
+    write_tar_gz(f, top, entries)
+
+
+def _write_signed(f, version: str, os_name: str, arch: str, top: str, entries: list[Entry]) -> None:
+    installer = artifact_name(version, "installer.bin", os_name, arch)
+    with tempfile.TemporaryFile() as inner:  # unlinked: nobody can reach or change it
+        _write_installer(inner, version, os_name, arch, top, entries)
+        inner.flush()
+        size = inner.tell()
+        inner.seek(0)
+        signature = sign_stream(inner)
+        f.write(_script_header(_SIGNED_SH, version=version, os_name=os_name, arch=arch, installer=installer))
+        with tarfile.open(fileobj=f, mode="w|", format=tarfile.PAX_FORMAT) as tf:
+            _add_bytes(tf, "README.signature", _README_SIGNATURE.format(installer=installer).encode())
+            _add_bytes(tf, "cisco_x509_verify_release.py", _VERIFY_PY.encode(), 0o755)
+            ti = _tarinfo(installer, Entry(installer, "file", 0o755))
+            ti.size = size
+            inner.seek(0)
+            tf.addfile(ti, inner)
+            _add_bytes(tf, f"{installer}.signature", signature)
+            _add_bytes(tf, "tailf.cer", certificate_pem())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -573,6 +669,8 @@ def main(argv: list[str] | None = None) -> int:
                                         padding_files=a.padding_files, padding_bytes=a.padding_bytes)
     except ValueError as e:
         p.error(str(e))
+    except NsoInstallError as e:
+        p.error(e.message)
     print(path)
     return 0
 

@@ -36,6 +36,7 @@ from .facts import Facts
 from .target import Target
 
 STATE_FORMAT = 2
+MAX_MANIFEST = 512 << 20  # ~130 bytes an entry: millions of entries
 
 
 class State:
@@ -87,9 +88,23 @@ class State:
         self.data["spec"] = record
 
     @property
+    def activations(self) -> list[dict]:
+        """Switches of ``current``, oldest first: {"from": VSN or None, "to": VSN, "time": ...}."""
+        return [a for a in self.data.get("activations", []) if isinstance(a, dict) and isinstance(a.get("to"), str)]
+
+    def record_activation(self, old: str | None, new: str) -> None:
+        entry = {"from": old, "to": new, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        self.data["activations"] = (self.activations + [entry])[-50:]
+
+    @property
     def memberships(self) -> set[tuple[str, str]]:
         """(user, group) memberships nso-install added."""
         return {(u, g) for u, g in self.data.get("grants", {}).get("memberships", [])}
+
+    @property
+    def created_accounts(self) -> list[str]:
+        """Accounts nso-install created ("user:NAME", "group:NAME"), which uninstall may delete."""
+        return list(self.data.get("grants", {}).get("created", []))
 
     def set_memberships(self, pairs: set[tuple[str, str]]) -> None:
         grants = self.data.setdefault("grants", {})
@@ -123,7 +138,8 @@ class State:
         if tree not in self._manifests:
             facts = Facts(self.target)
             shown = self._manifest_path(tree)
-            raw = facts.read(shown) if facts.path(shown).kind == "file" else None
+            # root's own record in a 0700 directory, its digest sealed: the bound only caps memory
+            raw = facts.read(shown, MAX_MANIFEST) if facts.path(shown).kind == "file" else None
             expected = self.data.get("manifests", {}).get(tree)
             good = raw is not None and expected == hashlib.sha256(raw).hexdigest()
             self._manifests[tree] = Manifest.from_json(raw) if good else None
@@ -253,13 +269,15 @@ def _well_formed(data) -> bool:
         "spec": lambda v: v is None or isinstance(v, dict),
         "grants": lambda v: isinstance(v, dict) and all(
             isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p)
-            for p in v.get("memberships", [])) and isinstance(v.get("memberships", []), list),
+            for p in v.get("memberships", [])) and isinstance(v.get("memberships", []), list)
+            and isinstance(v.get("created", []), list) and all(isinstance(x, str) for x in v.get("created", [])),
         "unpacked": lambda v: isinstance(v, dict) and all(
             isinstance(t, str) and isinstance(d, dict) and all(isinstance(a, str) and isinstance(b, str)
                                                                for a, b in d.items()) for t, d in v.items()),
         "manifests": lambda v: isinstance(v, dict) and all(isinstance(a, str) and isinstance(b, str)
                                                            for a, b in v.items()),
         "seal": lambda v: isinstance(v, str),
+        "activations": lambda v: isinstance(v, list),
     }
     return all(check(data[key]) for key, check in checks.items() if key in data)
 

@@ -9,8 +9,8 @@
 """
 
 from .base import Action, Attrs, Context, Effects, Outcome, change, ok
-from .files import Absent, ConfFile, Directory, File, Leftovers, Obsolete, Reown, Symlink
+from .files import Absent, ConfFile, Directory, File, Leftovers, Obsolete, RemoveTree, Reown, Symlink
 from .tree import InstallTree
 
-__all__ = ["Action", "Attrs", "Context", "Effects", "Outcome", "change", "ok", "Absent", "ConfFile", "Obsolete",
+__all__ = ["Action", "Attrs", "Context", "Effects", "Outcome", "change", "ok", "Absent", "ConfFile", "Obsolete", "RemoveTree",
            "Directory", "File", "Leftovers", "Reown", "Symlink", "InstallTree"]

@@ -153,6 +153,7 @@ class Group(Action):
     def apply(self, facts, ctx, outcome):
         _require_account_files(facts, ctx, f"group {self.path}")
         run_tool("groupadd", [*_prefix(ctx), "--system", self.path], f"creating group {self.path}")
+        return Effects(created={f"group:{self.path}"})
 
 
 @dataclass
@@ -227,12 +228,51 @@ class User(Action):
             if self.groups:
                 argv += ["--groups", ",".join(self.groups)]
             run_tool("useradd", [*argv, self.path], f"creating user {self.path}")
-            return Effects(memberships_added={(self.path, g) for g in self.groups})
+            return Effects(memberships_added={(self.path, g) for g in self.groups}, created={f"user:{self.path}"})
         missing = self._missing_groups(facts)
         if missing:
             run_tool("usermod", [*_prefix(ctx), "--append", "--groups", ",".join(missing), self.path],
                      f"adding {self.path} to {', '.join(missing)}")
         return Effects(memberships_added={(self.path, g) for g in missing if g != self.group})
+
+
+@dataclass
+class NoAccount(Action):
+    """An account nso-install created, deleted again (uninstall): ``userdel``/``groupdel``.
+    ``path`` is ``user:NAME`` or ``group:NAME``; a group still holding members is kept."""
+
+    path: str
+    reason: str = ""
+    kind: ClassVar[str] = "account"
+    fs: ClassVar[bool] = False
+
+    def _split(self) -> tuple[str, str]:
+        kind, _, name = self.path.partition(":")
+        return kind, name
+
+    def check(self, facts, ctx):
+        kind, name = self._split()
+        acc = facts.accounts
+        if kind == "user":
+            return change(f"delete user {name} (its files stay)") if name in acc.users else ok(f"no user {name}")
+        g = acc.groups.get(name)
+        if g is None:
+            return ok(f"no group {name}")
+        users = [u.name for u in acc.users.values() if u.gid == g.gid] + list(g.members)
+        if users:
+            return ok(f"group {name} kept: still has member(s) {', '.join(sorted(set(users)))}")
+        return change(f"delete group {name}")
+
+    def settle(self, facts, ctx):
+        kind, name = self._split()
+        gone = name not in (facts.accounts.users if kind == "user" else facts.accounts.groups)
+        return Effects(deleted={self.path}) if gone else None
+
+    def apply(self, facts, ctx, outcome):
+        kind, name = self._split()
+        _require_account_files(facts, ctx, self.path)
+        run_tool("userdel" if kind == "user" else "groupdel", [*_prefix(ctx), name], f"deleting {kind} {name}")
+        return Effects(deleted={self.path})
 
 
 @dataclass

@@ -269,12 +269,29 @@ class Absent(Action):
         if fact.kind == ABSENT:
             return ok("absent")
         if fact.kind == DIR:
-            raise UnsafePathError("unexpected-directory", f"{self.path} is a directory; expected a file.",
-                                  "Remove it by hand if it should go.")
-        return change("remove")
+            return self._directory()
+        return change(f"remove the {'link' if fact.kind == LINK else 'file'}")
+
+    def _directory(self):
+        raise UnsafePathError("unexpected-directory", f"{self.path} is a directory; expected a file.",
+                              "Remove it by hand if it should go.")
 
     def apply(self, facts, ctx, outcome):
         fsops.remove_file(ctx.target.host(self.path))
+
+
+@dataclass
+class RemoveTree(Absent):
+    """A directory removed with everything in it (uninstall), never following a link: a link
+    at ``path`` is removed itself, not what it points to."""
+
+    kind: ClassVar[str] = "remove"
+
+    def _directory(self):
+        return change("remove the directory and everything in it")
+
+    def apply(self, facts, ctx, outcome):
+        fsops.remove_tree(ctx.target.host(self.path))
 
 
 @dataclass

@@ -115,6 +115,9 @@ def host_name() -> str:
 # --- SSH ----------------------------------------------------------------------------------
 
 def _ssh_keygen():
+    """ssh-keygen from the system directories, or None when it is missing or could have been
+    placed by another account (see :mod:`nso_install.systools`): the key is then made with
+    ``cryptography``."""
     return system_tool("ssh-keygen")
 
 

@@ -9,7 +9,6 @@ Leftovers of an interrupted run are removed by the next one.
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -38,6 +37,10 @@ class InstallTree(Action):
 
     _prepared: Path | None = field(default=None, init=False, repr=False, compare=False)
     _manifest: manifest.Manifest | None = field(default=None, init=False, repr=False, compare=False)
+    # the drift prepare() or check() found, for the other in the same run (same Context; both
+    # run before apply): walking a big tree twice doubled a no-op re-run
+    _checked: tuple[object, manifest.Drift | None] | None = field(default=None, init=False, repr=False,
+                                                                   compare=False)
 
     # --- what is there ---------------------------------------------------------------------
 
@@ -65,9 +68,13 @@ class InstallTree(Action):
         m = ctx.manifest(self.path)
         if m is None:
             return None
-        ignore_attrs = frozenset(rel for rel in m.entries if any(fnmatch.fnmatchcase(rel, p) for p in PATTERNS))
-        return manifest.compare(m, ctx.target.host(self.path), frozenset(self.written_elsewhere), ignore_attrs, full,
-                                frozenset(REMOVABLE))
+        return manifest.compare(m, ctx.target.host(self.path), frozenset(self.written_elsewhere),
+                                m.matching(PATTERNS), full, frozenset(REMOVABLE))
+
+    def _drift_once(self, facts: Facts, ctx) -> manifest.Drift | None:
+        if self._checked is None or self._checked[0] is not ctx:
+            self._checked = (ctx, self.drift(facts, ctx))
+        return self._checked[1]
 
     def check(self, facts, ctx):
         fact = self._fact(facts, DIR)
@@ -84,7 +91,7 @@ class InstallTree(Action):
                     f"{self.path} exists and does not hold NSO {v} (VERSION: {installed or 'missing'}).",
                     "Choose another directory, or move the existing one away.")
             return change(f"unpack NSO {v} into the empty directory{extra}")
-        drift = self.drift(facts, ctx)
+        drift = self._drift_once(facts, ctx)
         if drift is None:
             if self.repairable:
                 return change(f"NSO {v} installed without a manifest: compare it with the distribution and record "
@@ -115,7 +122,7 @@ class InstallTree(Action):
         elif fact.kind == DIR:
             if self._installed(facts) != self.dist.version:
                 return False
-            drift = self.drift(facts, ctx)
+            drift = self._drift_once(facts, ctx)
             if drift is not None and not drift.damaged:
                 return False
         elif fact.kind != ABSENT:
@@ -152,6 +159,7 @@ class InstallTree(Action):
         return tmp
 
     def apply(self, facts, ctx, outcome):
+        self._checked = None  # decided again here, on what is there now
         for left in self._leftovers(facts):
             fsops.remove_tree(ctx.target.host(left))
         host = ctx.target.host(self.path)
@@ -169,9 +177,7 @@ class InstallTree(Action):
         try:
             if present and drift is None:  # no manifest yet: the tree may well be intact
                 intact = not manifest.compare(self._manifest, host, frozenset(self.written_elsewhere),
-                                              frozenset(r for r in self._manifest.entries
-                                                        if any(fnmatch.fnmatchcase(r, p) for p in PATTERNS)),
-                                              full=True).damaged
+                                              self._manifest.matching(PATTERNS), full=True).damaged
                 if intact:
                     shutil.rmtree(tmp, ignore_errors=True)
                     return Effects(manifests={self.path: self._manifest})

@@ -72,6 +72,14 @@ class Progress:
             click.echo("", err=True)
 
 
+def echo_notes(notes, warnings=()) -> None:
+    """A result's notes (stdout) and warnings (stderr), escaped for the terminal."""
+    for note in notes:
+        click.echo(f"note: {printable(note)}")
+    for w in warnings:
+        click.echo(f"warning: {printable(w)}", err=True)
+
+
 def fail(e: NsoInstallError, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"version": 1, "result": "error", "error": e.as_dict()}, default=json_default))
@@ -174,10 +182,82 @@ def spec_input(kind, local_dir, install_dir, config_dir, run_dir, log_dir, run_a
                      set_files=set_files, unsets=unsets, reset=reset_options, **run)
 
 
-@click.group(context_settings=CONTEXT)
+# Python reads these before nso-install's first line: code or modules from wherever they point.
+_STARTUP_VARIABLES = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE")
+
+
+def _not_roots(path: str, what: str, *, sticky_ok: bool) -> str | None:
+    """Why ``path`` (not followed) could have been changed by an account other than root, or None."""
+    import os
+    import stat
+
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    if st.st_uid != 0:
+        return f"{what} {path} belongs to uid {st.st_uid}"
+    writable = st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    if stat.S_ISLNK(st.st_mode) or not writable or (sticky_ok and st.st_mode & stat.S_ISVTX):
+        return None
+    return f"{what} {path} is writable by {'others' if st.st_mode & stat.S_IWOTH else 'its group'}"
+
+
+def untrusted_python_startup() -> list[str]:
+    """Why the Python running us as root may already have run code of another account: a user
+    site-packages directory (its ``.pth`` files run at start-up) not root's alone, or a PYTHON*
+    variable that loads code from elsewhere.  Empty when not root or all is well."""
+    import os
+    import site
+
+    if os.geteuid() != 0:
+        return []
+    found = [] if sys.flags.ignore_environment else [f"{v} is set" for v in _STARTUP_VARIABLES if os.environ.get(v)]
+    usersite = site.getusersitepackages() if site.ENABLE_USER_SITE else None
+    if usersite and os.path.lexists(usersite):
+        # The directory and every directory above it, as named and with links resolved: whoever
+        # can write one of them could have put a .pth file there (a sticky /tmp above is fine).
+        for start in dict.fromkeys((os.path.abspath(usersite), os.path.realpath(usersite))):
+            p = start
+            while True:
+                why = _not_roots(p, "the user site directory" if p == start else "the directory", sticky_ok=p != start)
+                if why:
+                    found.append(why if p == start else f"{why} (above the user site directory {start})")
+                    break
+                if p == os.path.dirname(p):
+                    break
+                p = os.path.dirname(p)
+    return list(dict.fromkeys(found))
+
+
+def refuse_untrusted_python() -> None:
+    """Stop (exit 2) when :func:`untrusted_python_startup` finds anything."""
+    problems = untrusted_python_startup()
+    if not problems:
+        return
+    fail(UsageError(
+        "untrusted-python-startup",
+        "running as root in a Python that may already have run another account's code: "
+        + "; ".join(problems) + ". Python loads those before nso-install starts (a .pth file in a user "
+        "site-packages directory is executed at start-up, as root), so nso-install refuses to go on.",
+        "Run it isolated, as `python3 -I -m nso_install ...` (no PYTHON* variables, no user site directory), or "
+        "install nso-install into a root-owned virtual environment as the README does and run its "
+        "bin/nso-install with a clean environment (sudo without -E, HOME=/root)."
+        + (" Look for .pth files in that user site directory that nobody meant to put there: they ran as root."
+           if any("user site" in p for p in problems) else "")), as_json=False)
+
+
+class _Group(click.Group):
+    def parse_args(self, ctx, args):
+        refuse_untrusted_python()  # before --help/--version too: whatever ran, ran already
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_Group, context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="nso-install")
 def main() -> None:
     """Install and harden Cisco NSO: gather facts, plan small actions, show or apply them."""
+    refuse_untrusted_python()  # (also checked before the group's own options: see _Group)
 
 
 def _kind(local_install: str | None, local_dir_arg: str | None, system_install: bool, root: Path | None):

@@ -10,8 +10,8 @@ import click
 
 from ..errors import EXIT_CHANGES_PENDING, UsageError
 from ..secret import json_default
-from .common import (CONTEXT, DIR_OPTIONS, SPEC_OPTIONS, TARGET_OPTIONS, Progress, _kind, guarded, main, printable,
-                     spec_input)
+from .common import (CONTEXT, DIR_OPTIONS, SPEC_OPTIONS, TARGET_OPTIONS, Progress, _kind, echo_notes, guarded, main,
+                     printable, spec_input)
 
 
 def _shown(value) -> str:
@@ -51,10 +51,8 @@ def _print_report(result, *, as_json: bool, diff: bool, verbose: int, quiet: boo
             if diff and o.diff and shown:
                 for line in o.diff.rstrip("\n").split("\n"):  # only a newline breaks a line; \r is shown
                     click.echo(f"      {printable(line)}")
-        for note in report.notes:
-            click.echo(f"note: {printable(note)}")
-    for w in report.warnings:
-        click.echo(f"warning: {printable(w)}", err=True)
+        echo_notes(report.notes)
+    echo_notes((), report.warnings)
     n = report.changes
     total = len(report.records)
     kept = f", {report.conflicts} edited config file(s) kept" if report.conflicts else ""
@@ -64,19 +62,27 @@ def _print_report(result, *, as_json: bool, diff: bool, verbose: int, quiet: boo
         click.echo(f"Done: {n} changed, {total - n} ok{kept}." + (" Nothing to do." if n == 0 and not kept else ""))
 
 
-def _read_crypto_keys(path: Path):
-    """The --crypto-keys file as a Secret (its content is never shown)."""
-    import os
+MAX_CRYPTO_KEYS = 64 << 10  # an ncs.crypto_keys file is a few hundred bytes, even with key rotation
 
+
+def _read_crypto_keys(path: Path):
+    """The --crypto-keys file as a Secret (its content is never shown): a regular file of at most
+    64 KiB, opened without waiting on a FIFO (see :mod:`nso_install.inputs`)."""
+    from ..inputs import read_operator_file
     from ..secret import Secret
 
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        with os.fdopen(fd, "rb") as f:
-            return Secret(f.read(1 << 16))
-    except OSError as e:
-        raise UsageError("crypto-keys-unreadable", f"--crypto-keys {path}: {e.strerror}.",
-                         "Give a readable keys file.") from None
+    return Secret(read_operator_file(path, option="--crypto-keys", limit=MAX_CRYPTO_KEYS,
+                                     hint="Give the ncs.crypto_keys file to install (a regular file)."))
+
+
+def _read_trusted_certs(paths) -> list[bytes]:
+    """The --trusted-cert files (PEM or DER certificates): regular files of at most 1 MiB each."""
+    from ..distribution.signature import MAX_TRUSTED_CERT
+    from ..inputs import read_operator_file
+
+    return [read_operator_file(p, option="--trusted-cert", limit=MAX_TRUSTED_CERT,
+                               hint="Give Cisco's release-signing certificate (or its CA) as a PEM or DER file.")
+            for p in paths]
 
 
 @main.command(context_settings=CONTEXT)
@@ -130,13 +136,19 @@ def install(distribution, local_dir_arg, local_install, system_install, crypto_k
     if fail_on_change and not check:
         raise UsageError("fail-on-change-needs-check", "--fail-on-change only makes sense with --check.",
                          "Add --check (report drift without changing anything).")
+    if trusted_certs and skip_verification:
+        raise UsageError("conflicting-options", "--trusted-cert and --skip-verification exclude each other: "
+                                                "without verification the signer would not be pinned at all.",
+                         "Drop --skip-verification to verify the signed.bin against the pinned certificate, "
+                         "or drop --trusted-cert.")
     kind, local = _kind(local_install, local_dir_arg, system_install, root)
+    certs = _read_trusted_certs(trusted_certs)
     keys = _read_crypto_keys(crypto_keys_file) if crypto_keys_file else None
     given = spec_input(kind, local, **spec_flags, activate=activate, secrets=secrets or "all", force_conf=force_conf,
                        crypto_keys=keys, crypto_keys_file=str(crypto_keys_file) if crypto_keys_file else None)
     progress = Progress if sys.stderr.isatty() and not as_json and not quiet else None
     opts = RunOptions(root=root, check=check, lock_timeout=lock_timeout, skip_verification=skip_verification,
-                      trusted_certs=[p.read_bytes() for p in trusted_certs], progress=progress)
+                      trusted_certs=certs, progress=progress)
     result = run_install(given, distribution, opts)
     _print_report(result, as_json=as_json, diff=diff, verbose=verbose, quiet=quiet)
     if fail_on_change and result.report.mode == "check" and result.report.drifted:
@@ -152,13 +164,12 @@ def install(distribution, local_dir_arg, local_install, system_install, crypto_k
 @click.option("--padding-files", default=0, show_default=True, help="Extra filler files (for benchmarks).")
 @guarded
 def sample_dist(dest, version, fmt, padding_files):
-    """Write a small fake NSO distribution (same tree, stub executables) into DEST and print its path."""
+    """Write a small fake NSO distribution (same tree, stub executables) into DEST and print its path.
+
+    DEST is created when missing; an existing DEST must be yours and not writable by others
+    (unless sticky), and is never written through a symbolic link."""
     from ..sample import make_sample_distribution
 
-    try:
-        dest.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UsageError("bad-destination", f"cannot create {dest}: {e.strerror}.", "Give a writable directory.") from None
     click.echo(make_sample_distribution(dest, version, fmt, padding_files=padding_files))
 
 

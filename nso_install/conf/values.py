@@ -21,6 +21,7 @@ from typing import Any, Sequence
 import yaml
 
 from ..errors import NsoInstallError, UsageError
+from ..inputs import read_operator_file
 from .validate import check_value, element_table
 from .variables import (_LISTENERS, DUMMY_AES256CFB128_KEY, DUMMY_AESCFB128_KEY, NON_FIPS_ALGORITHMS, VARIABLES,
                         ConfContext, Variable, _derived_paths, _paths, profile_defaults)
@@ -29,6 +30,7 @@ from .variables import (_LISTENERS, DUMMY_AES256CFB128_KEY, DUMMY_AESCFB128_KEY,
 
 # Bounds on values files: a real one holds a few dozen settings, a few levels deep.
 MAX_VALUES_FILE = 256 << 10  # bytes, checked before parsing (PyYAML reads ~30 KiB/s at worst)
+MAX_SET_FILE = 64 << 10  # bytes of one --set-file value (a key, a password: a few hundred bytes)
 MAX_NESTING = 16  # levels of tables/mappings/lists, checked while reading and flattening
 _NAME_CHARS = re.compile(r"[A-Za-z0-9_.-]*")
 _DIGITS = r"[0-9]{1,30}"  # an integer as text: decimal, and short (int() refuses 4300+ digits)
@@ -273,16 +275,8 @@ def _read_file(path: Path) -> dict[str, Any]:
     if suffix not in (".toml", ".yaml", ".yml"):
         raise UsageError("bad-values-file", f"values file {path}: unknown format {suffix or '(no suffix)'!r}.",
                          "Name it *.toml, *.yaml or *.yml.")
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_VALUES_FILE + 1)  # bounded: never more, whatever the path is
-    except OSError as exc:
-        raise UsageError("bad-values-file", f"cannot read values file {path}: {exc.strerror}.",
-                         "Check the --values path.") from None
-    if len(raw) > MAX_VALUES_FILE:
-        raise UsageError("bad-values-file", f"values file {path} is larger than {MAX_VALUES_FILE >> 10} KiB.",
-                         "A values file holds a few dozen ncs.conf settings; check that --values names the "
-                         "right file.")
+    # A regular file only (a FIFO would hang, /dev/zero never end), at most MAX_VALUES_FILE bytes.
+    raw = read_operator_file(path, option="--values", limit=MAX_VALUES_FILE, reference="bad-values-file")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -337,11 +331,12 @@ def read_values(files: Sequence[Path] = (), sets: Sequence[str] = (),
         out[name] = (parse_set_value(VARIABLES[name], text), "--set")
     for item in set_files:
         name, text = _split(item, "--set-file", "crypto.aescfb128_key=/root/aes128.key")
+        raw = read_operator_file(text, option="--set-file", limit=MAX_SET_FILE, reference="bad-set-file",
+                                 hint="Give a readable text file holding the value.", where=f"--set-file {name}={text}")
         try:
-            value = Path(text).read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError("bad-set-file", f"--set-file {name}: cannot read {text} "
-                             f"({getattr(exc, 'strerror', None) or 'not UTF-8 text'}).",
+            value = raw.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            raise UsageError("bad-set-file", f"--set-file {name}={text}: not UTF-8 text.",
                              "Give a readable text file holding the value.") from None
         out[name] = (parse_set_value(VARIABLES[name], value), f"--set-file {text}")
     return out

@@ -8,6 +8,7 @@ directory fds, or from a tar stream of :mod:`.tarstream`), every member goes thr
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import re
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from ..errors import DistributionError
+from ..inputs import file_type
 from .checks import VERSION_RE, _Checker
 from .common import (_DIR_FLAGS, _GET_AGAIN, _NEVER, _READ_ERRORS, CHUNK, DistSummary, Member, Progress, _corrupt,
                      _missing_version)
@@ -29,18 +31,77 @@ _NAME_RE = re.compile(r"^(?:nso|ncs)-(?P<v>.+?)(?:\.(?:linux|darwin)\.[^.]+)?"
                       r"(?:\.(?:tar\.gz|tgz|tar|tar\.bz2|tar\.xz|installer\.bin|signed\.bin))?$")
 
 
+# The distribution is opened once (by path, following links: the operator named it), without
+# waiting on a FIFO or becoming a terminal's owner; every later pass reads through a duplicate of
+# that descriptor, so a path swapped for a FIFO or another file between passes changes nothing.
+_SOURCE_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
+
+
+def _open_source(source: Path, *, directory: bool = False) -> int:
+    """``source`` opened for reading (a descriptor the caller owns), checked on the descriptor to
+    be a regular file (or, with ``directory``, a directory)."""
+    try:
+        fd = os.open(source, _SOURCE_FLAGS | (os.O_DIRECTORY if directory else 0))
+    except OSError as e:
+        raise DistributionError("unreadable-distribution", f"cannot read {source}: {e.strerror or e}.",
+                                "Check the path and its permissions.") from None
+    mode = os.fstat(fd).st_mode
+    if not (stat.S_ISDIR(mode) if directory else stat.S_ISREG(mode)):
+        os.close(fd)
+        raise DistributionError("unknown-distribution-format", f"{source} is {file_type(mode)}, not "
+                                f"{'a directory' if directory else 'a regular file'}.",
+                                "Pass the distribution file or directory itself.")
+    return fd
+
+
+def _unsigned_note(source: Path, kind: str) -> str:
+    what = "an unpacked directory" if kind == "directory" else f"a {kind}"
+    return (f"{source.name} is {what}, which carries no signature: nothing proved where it came from; prefer the "
+            "signed.bin from Cisco (verified, and pinned with --trusted-cert).")
+
+
 class Distribution:
-    """An NSO distribution to validate and extract.  Use :func:`open_distribution`."""
+    """An NSO distribution to validate and extract.  Use :func:`open_distribution`.
+
+    It holds the descriptor the distribution was opened with (``close()`` it, or use it as a
+    context manager; it is closed when the object goes away)."""
 
     kind = "?"
     strip_top = True
 
-    notes: list[str] = []  # things the user should know about this distribution (never secrets)
+    notes: list[str]  # things the user should know about this distribution (never secrets)
 
-    def __init__(self, source: Path):
+    def __init__(self, source: Path, fd: int | None = None):
         self.source = source
         self.version: str = ""
         self._summary: DistSummary | None = None
+        self.notes = [_unsigned_note(source, self.kind)]
+        self._fd = fd  # owned from here on
+
+    def close(self) -> None:
+        fd, self._fd = getattr(self, "_fd", None), None
+        if fd is not None:
+            os.close(fd)
+
+    def __del__(self) -> None:
+        self.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _held(self) -> int:
+        """The descriptor the distribution was opened with."""
+        if self._fd is None:
+            raise DistributionError("unreadable-distribution", f"{self.where}: the distribution was closed.",
+                                    "This is a bug in nso-install; please report it.")
+        return self._fd
+
+    def _dup(self) -> int:
+        """A new descriptor of the distribution as it was opened (never reopened by path)."""
+        return os.dup(self._held())
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.kind} NSO {self.version or '?'} {self.source}>"
@@ -153,15 +214,20 @@ class DirectoryDistribution(Distribution):
     kind = "directory"
     strip_top = False
 
+    def __init__(self, source: Path, fd: int | None = None):
+        super().__init__(source, _open_source(source, directory=True) if fd is None else fd)
+
     def _root_mtime_ns(self) -> int | None:
-        return os.lstat(self.source).st_mtime_ns
+        return os.fstat(self._held()).st_mtime_ns
 
     def _members(self) -> Iterator[Member]:
         # Everything is opened relative to directory descriptors, never by path: a directory
         # swapped for a symlink after it was listed is refused, not followed (nso-install runs
         # as root and would otherwise copy whatever root can read into the install tree).
+        # The root is the directory opened once; a fresh open of "." through its descriptor gives
+        # this pass its own directory offset, and never goes through the path again.
         try:
-            root_fd = os.open(self.source, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            root_fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=self._held())
         except OSError as e:
             raise DistributionError("unreadable-distribution", f"cannot read {self.source}: {e}.",
                                     "Check the directory's permissions.") from None
@@ -233,12 +299,12 @@ class DirectoryDistribution(Distribution):
 class _StreamDistribution(Distribution):
     """A tar stream at ``offset`` (``length`` bytes, None: to the end) of ``source``, compressed as ``comp``."""
 
-    def __init__(self, source: Path, offset: int, length: int | None, comp: str):
-        super().__init__(source)
+    def __init__(self, source: Path, offset: int, length: int | None, comp: str, fd: int | None = None):
+        super().__init__(source, _open_source(source) if fd is None else fd)
         self._offset, self._length, self._comp = offset, length, comp
 
     def _open_window(self):
-        return open(self.source, "rb", buffering=0)
+        return os.fdopen(self._dup(), "rb", buffering=0)
 
     def _members(self) -> Iterator[Member]:
         try:
@@ -265,10 +331,22 @@ class SignedBinDistribution(_StreamDistribution):
 
     kind = "signed.bin"
 
-    def __init__(self, source: Path, payload: int, skip_verification: bool, trusted_certs: Sequence[bytes] = ()):
+    def __init__(self, source: Path, payload: int, skip_verification: bool, trusted_certs: Sequence[bytes] = (),
+                 fd: int | None = None):
+        own = fd is None
+        fd = _open_source(source) if own else fd
+        try:
+            self._read_outer(source, payload, skip_verification, trusted_certs, fd)
+        except BaseException:
+            if own:
+                os.close(fd)
+            raise
+
+    def _read_outer(self, source: Path, payload: int, skip_verification: bool, trusted_certs: Sequence[bytes],
+                    fd: int) -> None:
         outer = f"{source} (signed archive)"
-        self.notes: list[str] = []
-        with open(source, "rb", buffering=0) as raw:
+        notes: list[str] = []
+        with os.fdopen(os.dup(fd), "rb", buffering=0) as raw:
             size = os.fstat(raw.fileno()).st_size
             window = io.BufferedReader(_Window(raw, payload, size - payload), CHUNK)
             if _magic(window.peek(512)[:512]) != "tar":
@@ -302,7 +380,10 @@ class SignedBinDistribution(_StreamDistribution):
                 raise DistributionError("corrupt-archive", f"{outer}: truncated inside {self.installer_name}.",
                                         _GET_AGAIN)
             self.verified = False
-            if not skip_verification:
+            if skip_verification:
+                notes.append(f"{source.name}: --skip-verification: its signature was not checked, so nothing proved "
+                             "where it came from or that it is intact.")
+            else:
                 sig, cer = found.get(self.installer_name + ".signature"), found.get("tailf.cer")
                 if sig is None or cer is None:
                     missing = " and ".join(n for n, ti in ((self.installer_name + ".signature", sig),
@@ -324,7 +405,7 @@ class SignedBinDistribution(_StreamDistribution):
                 if trusted_certs:
                     _check_signer(outer, certificate, trusted_certs)
                 else:
-                    self.notes.append(
+                    notes.append(
                         f"{source.name}: the signature was checked against the tailf.cer inside the archive, which "
                         "proves integrity, not origin; pass --trusted-cert with Cisco's certificate to pin the signer.")
             inner = io.BufferedReader(_Window(raw, self.installer_offset, self.installer_size), CHUNK)
@@ -335,12 +416,19 @@ class SignedBinDistribution(_StreamDistribution):
             if comp not in ("gz", "bz2", "xz", "tar"):
                 raise DistributionError("corrupt-archive", f"{inner_where}: no archive after the payload marker.",
                                         _GET_AGAIN)
-        super().__init__(source, self.installer_offset + start, self.installer_size - start, comp)
+        super().__init__(source, self.installer_offset + start, self.installer_size - start, comp, fd)
+        self.notes = notes  # what the verification proved (or did not)
 
     _copy = None  # the verified installer.bin (an unlinked private temp file), when verified
 
+    def close(self) -> None:
+        copy, self._copy = self._copy, None
+        if copy is not None:
+            copy.close()
+        super().close()
+
     def _open_window(self):
-        if self._copy is None:
+        if self._copy is None:  # not verified: the signed.bin as opened, never reopened by path
             return super()._open_window()
         return os.fdopen(os.dup(self._copy.fileno()), "rb", buffering=0)
 
@@ -349,52 +437,71 @@ def open_distribution(path: str | os.PathLike, *, skip_verification: bool = Fals
                       trusted_certs: Sequence[bytes] = ()) -> Distribution:
     """Open a distribution: a directory, a tarball (gz/bz2/xz/plain, by content), a
     self-extracting ``installer.bin`` or a ``signed.bin`` (signature verified unless
-    ``skip_verification``).  Its ``version`` is read from the VERSION file."""
+    ``skip_verification``).  Its ``version`` is read from the VERSION file.
+
+    The path is opened once, non-blocking (a FIFO is refused, not waited on), and its type is
+    checked on that descriptor; every later pass reads through a duplicate of it, so replacing
+    the path afterwards (by another file, a FIFO, a link) changes nothing that is read."""
     source = Path(path)
     try:
-        st = os.stat(source)
+        fd = os.open(source, _SOURCE_FLAGS)
     except OSError as e:
-        raise DistributionError("distribution-not-found", f"cannot open the distribution {source}: "
-                                                          f"{e.strerror or e}.",
+        missing = e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG)
+        raise DistributionError("distribution-not-found" if missing else "unreadable-distribution",
+                                f"cannot open the distribution {source}: {e.strerror or e}.",
                                 "Give the path of the nso-VSN.OS.ARCH.installer.bin / .signed.bin / .tar.gz, or "
-                                "of an unpacked nso-VSN directory.") from None
+                                "of an unpacked nso-VSN directory." if missing else
+                                "Check the permissions of the distribution and of the directories above it.") \
+            from None
+    dist: Distribution | None = None
+    try:
+        dist = _open_fd(source, fd, skip_verification, trusted_certs)
+        if (source.name.endswith(".signed.bin") and not skip_verification
+                and not isinstance(dist, SignedBinDistribution)):
+            raise DistributionError("signature-missing",
+                                    f"{source} is named like a signed archive but holds a {dist.kind}, which carries "
+                                    "no signature; refusing to install it unverified.",
+                                    "Download the signed.bin again from Cisco, or pass --skip-verification if you "
+                                    "trust where this file came from.")
+        dist._detect_version()
+    except BaseException:
+        if dist is not None:
+            dist.close()  # it owns the descriptor
+        else:
+            os.close(fd)
+        raise
+    return dist
+
+
+def _open_fd(source: Path, fd: int, skip_verification: bool, trusted_certs: Sequence[bytes]) -> Distribution:
+    """The distribution class for what ``fd`` (``source`` opened) holds; it then owns ``fd``."""
+    mode = os.fstat(fd).st_mode
     unknown = DistributionError(
         "unknown-distribution-format",
-        f"{source} is neither a directory nor a tar archive nor an NSO installer.bin/signed.bin.",
+        f"{source} is neither a directory nor a tar archive nor an NSO installer.bin/signed.bin"
+        + ("." if stat.S_ISREG(mode) else f" (it is {file_type(mode)})."),
         "Pass the nso-VSN.OS.ARCH.installer.bin / .signed.bin / .tar.gz downloaded from Cisco, or the "
         "directory it unpacks to.")
-    if stat.S_ISDIR(st.st_mode):
-        dist: Distribution = DirectoryDistribution(source)
-    elif stat.S_ISREG(st.st_mode):
-        try:
-            with open(source, "rb") as f:
-                head = f.read(512)
-                comp = _magic(head)
-                if comp is not None:
-                    dist = TarballDistribution(source, 0, None, comp)
-                elif head.startswith(b"#!"):
-                    start = _find_marker(f, str(source))
-                    f.seek(start)
-                    payload = _magic(f.read(512))
-                    if payload == "tar":
-                        dist = SignedBinDistribution(source, start, skip_verification, trusted_certs)
-                    elif payload is not None:
-                        dist = InstallerBinDistribution(source, start, None, payload)
-                    else:
-                        raise DistributionError("corrupt-archive", f"{source}: no archive after the payload "
-                                                                   "marker.", _GET_AGAIN)
-                else:
-                    raise unknown
-        except OSError as e:
-            raise DistributionError("unreadable-distribution", f"cannot read {source}: {e}.",
-                                    "Check the file's permissions.") from None
-    else:
+    if stat.S_ISDIR(mode):
+        return DirectoryDistribution(source, fd)
+    if not stat.S_ISREG(mode):
         raise unknown
-    if source.name.endswith(".signed.bin") and not skip_verification and not isinstance(dist, SignedBinDistribution):
-        raise DistributionError("signature-missing",
-                                f"{source} is named like a signed archive but holds a {dist.kind}, which carries no "
-                                "signature; refusing to install it unverified.",
-                                "Download the signed.bin again from Cisco, or pass --skip-verification if you "
-                                "trust where this file came from.")
-    dist._detect_version()
-    return dist
+    try:
+        with os.fdopen(os.dup(fd), "rb") as f:
+            head = f.read(512)
+            comp = _magic(head)
+            if comp is not None:
+                return TarballDistribution(source, 0, None, comp, fd)
+            if not head.startswith(b"#!"):
+                raise unknown
+            start = _find_marker(f, str(source))
+            f.seek(start)
+            payload = _magic(f.read(512))
+    except OSError as e:
+        raise DistributionError("unreadable-distribution", f"cannot read {source}: {e}.",
+                                "Check the file's permissions.") from None
+    if payload == "tar":
+        return SignedBinDistribution(source, start, skip_verification, trusted_certs, fd)
+    if payload is not None:
+        return InstallerBinDistribution(source, start, None, payload, fd)
+    raise DistributionError("corrupt-archive", f"{source}: no archive after the payload marker.", _GET_AGAIN)

@@ -18,6 +18,9 @@ from ..errors import DistributionError
 from .common import _GET_AGAIN, CHUNK
 from .tarstream import _Window
 
+# --trusted-cert files: a certificate (or a short PEM bundle) is a few KiB; more is not a certificate.
+MAX_TRUSTED_CERT = 1 << 20
+
 
 def _private_copy(src: _Window, where: str):
     """``src`` copied into an unlinked 0600 temp file (nobody else can reach or change it)."""

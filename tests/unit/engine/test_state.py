@@ -96,3 +96,20 @@ def test_state_file_is_private_and_written_only_when_changed(tmp_path):
     assert again.memberships == {("nso", "ncsadmin")} and again.spec == {"format": 1, "kind": "system"}
     again.set_memberships(set())
     assert "grants" not in again.data
+
+
+def test_a_manifest_of_a_big_tree_is_read_back(tmp_path):
+    """A 100k-entry tree's manifest is ~13 MB: above the bound on files read whole (4 MiB),
+    which must not apply to nso-install's own sealed records (else every re-run of a big
+    install failed with file-too-large)."""
+    from nso_install.facts import MAX_READ
+    from nso_install.manifest import Entry, Manifest
+
+    target = Target.at(tmp_path)
+    entries = {f"lib/f{i:06d}": Entry(f"lib/f{i:06d}", "f", 0o644, 0, 0, 16, 1, "a" * 64) for i in range(50_000)}
+    state = State(target, "/state/state.json")
+    state.save_manifest("/opt/ncs/ncs-6.5.3", Manifest("/opt/ncs/ncs-6.5.3", "6.5.3", entries))
+    state.save()
+    assert os.path.getsize(tmp_path / state._manifest_path("/opt/ncs/ncs-6.5.3").lstrip("/")) > MAX_READ
+    again = State(target, "/state/state.json").manifest("/opt/ncs/ncs-6.5.3")
+    assert again is not None and again.entries == entries

@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+from pathlib import Path
 import shutil
 import stat
 import subprocess
@@ -314,7 +315,7 @@ def test_the_socket_directory_of_a_run_as_user_install(root, dist):
     assert (mode(root / "run/ncs"), st.st_uid, st.st_gid) == (0o750, users["nso"], groups["ncsadmin"])
 
 
-# --- taking over from the NSO account (the second review's findings) ----------------------------
+# --- taking over from the NSO account --------------------------------------------------------------
 
 def ids(root: Path, name: str) -> tuple[int, int]:
     for line in (root / "etc/passwd").read_text().splitlines():
@@ -377,7 +378,6 @@ def test_a_file_leaving_an_account_gets_the_rendering_never_a_copy_of_what_it_ho
 
     install(dist, root, "--run-as-user", "nso")
     conf = root / "etc/ncs/ncs.systemd.conf"
-    clean = conf.read_bytes()
     real = facts_mod.Facts.sha256
     raced_once = []
 

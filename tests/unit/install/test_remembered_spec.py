@@ -119,7 +119,9 @@ def test_no_run_as_user_withdraws_every_privilege_it_granted(root, dists):
     assert (root / "var/opt/ncs/cdb/A.cdb").read_text() == "data\n"  # NSO's data kept, now root's
     assert "User=" not in (root / "etc/systemd/system/ncs.service").read_text()
     state = json.loads((root / "var/lib/nso-install/state.json").read_text())
-    assert "grants" not in state and state["spec"]["run_as_user"] is None
+    assert "memberships" not in state["grants"] and state["spec"]["run_as_user"] is None
+    # what nso-install created is remembered for uninstall --accounts
+    assert state["grants"]["created"] == ["group:ncsadmin", "group:ncsoper", "group:nso", "user:nso"]
     assert "Done: 0 changed" in install(dist, root).output
 
 

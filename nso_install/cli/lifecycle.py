@@ -1,0 +1,197 @@
+"""``status`` (``list``), ``verify``, ``activate`` and ``rollback``: an installed NSO, day 2."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from ..secret import json_default
+from .common import CONTEXT, TARGET_OPTIONS, echo_notes, guarded, main, options, printable
+
+INSTALL_OPTIONS = options(
+    TARGET_OPTIONS,
+    click.option("--install-dir", help="The install's INSTALL_DIR, when not the one the last run recorded."),
+    click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout."),
+    click.option("-v", "--verbose", count=True, help="More detail (and the traceback of an unexpected error)."),
+)
+
+
+def _look(root, install_dir):
+    from ..lifecycle.installation import look
+
+    return look(root, install_dir)
+
+
+def _status(root, install_dir, as_json, verbose):
+    from ..lifecycle.status import status
+
+    s = status(_look(root, install_dir))
+    if as_json:
+        click.echo(json.dumps({"version": 1, "result": "status", **s}, indent=2, default=json_default))
+        return
+    click.echo(f"NSO installs under {printable(s['install_dir'])}:")
+    for t in s["versions"]:
+        mark = "*" if t["active"] else " "
+        extra = "" if t["manifest"] else "  (no manifest: not unpacked by nso-install)"
+        click.echo(f"  {mark} {printable(t['version']):<12} {printable(t['path'])}{extra}")
+    if not s["versions"]:
+        click.echo("  (none)")
+    if s["dangling"]:
+        click.echo(f"current -> {printable(s['current'])}: points nowhere (dangling)")
+    if s["previous"]:
+        click.echo(f"rollback would go back to {printable(s['previous'])}")
+    running = ", ".join(f"pid {r['pid']} (NSO {r['version']})" for r in s["running"])
+    click.echo(f"NSO running: {running or 'no'}")
+    for p in s["pending_new"]:
+        click.echo(f"pending: {printable(p)} (a new rendering waits to be merged)")
+    for p in s["edited"]:
+        click.echo(f"edited: {printable(p)} (kept; differs from what nso-install wrote)")
+    if s["spec"] is None:
+        click.echo("options: none recorded (not installed by nso-install, or before it recorded them)")
+    elif verbose:
+        for k, v in s["spec"].items():
+            click.echo(f"  {k}: {printable(v)}")
+    else:
+        user = s["spec"].get("run_as_user") or "root"
+        click.echo(f"options: profile {s['spec'].get('profile')}, NSO runs as {user}, service "
+                   f"{s['spec'].get('init_system')} (-v for all)")
+
+
+@main.command("status", context_settings=CONTEXT)
+@INSTALL_OPTIONS
+@guarded
+def status_cmd(root, install_dir, as_json, verbose):
+    """Installed NSO versions, the active one (*), the recorded options, what waits, whether NSO runs."""
+    _status(root, install_dir, as_json, verbose)
+
+
+@main.command("list", context_settings=CONTEXT)
+@INSTALL_OPTIONS
+@guarded
+def list_cmd(root, install_dir, as_json, verbose):
+    """Same as status."""
+    _status(root, install_dir, as_json, verbose)
+
+
+@main.command("verify", context_settings=CONTEXT)
+@INSTALL_OPTIONS
+@click.option("--full", is_flag=True, help="Also hash every file (slower); by default owners, modes, sizes and times.")
+@guarded
+def verify_cmd(root, install_dir, as_json, verbose, full):
+    """Compare the install with what nso-install made of it (like rpm -V): the trees with their
+    manifests, the privileged binaries with the options, the config files with what was written.
+    Changes nothing; exit 1 when something is damaged or missing."""
+    from ..lifecycle.verify import verify
+
+    result = verify(_look(root, install_dir), full=full)
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2, default=json_default))
+    else:
+        for f in result.findings:
+            mark = "!" if f.fails else "~"
+            click.echo(f"{mark} {f.kind:<9} {printable(f.path)}: {printable(f.problem)}")
+        if verbose:
+            for p in result.extra:
+                click.echo(f"+ extra     {printable(p)} (not installed by nso-install)")
+        echo_notes(result.notes)
+        bad = sum(f.fails for f in result.findings)
+        click.echo(f"Verify: {len(result.checked)} tree(s) checked{' with hashes' if full else ''}, "
+                   f"{bad} problem(s), {len(result.findings) - bad} note(s), {len(result.extra)} extra entr"
+                   f"{'y' if len(result.extra) == 1 else 'ies'}.")
+    if not result.ok:
+        sys.exit(1)
+
+
+def _switch(fn, root, install_dir, as_json, verbose, **kw):
+    from .install import _print_report
+
+    result = fn(_look(root, install_dir), root=root, **kw)
+    _print_report(result, as_json=as_json, diff=False, verbose=verbose, quiet=False)
+
+
+SWITCH_OPTIONS = options(
+    INSTALL_OPTIONS,
+    click.option("--check", is_flag=True, help="Show the plan; change nothing."),
+    click.option("--force", is_flag=True, help="Switch although NSO runs, or although it is a downgrade over CDB data."),
+    click.option("--lock-timeout", type=float, default=0.0, show_default=True,
+                 help="Seconds to wait for another run's lock."),
+)
+
+
+@main.command("activate", context_settings=CONTEXT)
+@click.argument("version")
+@SWITCH_OPTIONS
+@guarded
+def activate_cmd(version, root, install_dir, as_json, verbose, check, force, lock_timeout):
+    """Make the installed NSO VERSION the active one: switch INSTALL_DIR/current and render the
+    configuration for it (no distribution needed). NSO itself is not restarted."""
+    from ..lifecycle.activate import activate
+
+    _switch(activate, root, install_dir, as_json, verbose, version=version, check=check, force=force,
+            lock_timeout=lock_timeout)
+
+
+@main.command("rollback", context_settings=CONTEXT)
+@SWITCH_OPTIONS
+@guarded
+def rollback_cmd(root, install_dir, as_json, verbose, check, force, lock_timeout):
+    """Go back to the version that was active before the current one (as activate does)."""
+    from ..lifecycle.activate import rollback
+
+    _switch(rollback, root, install_dir, as_json, verbose, check=check, force=force, lock_timeout=lock_timeout)
+
+
+@main.command("uninstall", context_settings=CONTEXT)
+@click.option("--ncs-version", "version", metavar="VSN", help="Remove INSTALL_DIR/ncs-VSN only (not the active one).")
+@click.option("--all", "everything", is_flag=True, help="Remove INSTALL_DIR: every version, current, packages/.")
+@click.option("--config", is_flag=True, help="With --all: also CONFIG_DIR (ncs.conf, the encryption keys, host keys).")
+@click.option("--run-data", is_flag=True, help="With --all: also RUN_DIR (CDB, and the backups in it).")
+@click.option("--logs", is_flag=True, help="With --all: also LOG_DIR.")
+@click.option("--service", is_flag=True, help="With --all: also the unit or SysV script, tmpfiles.d entry, /run/ncs.")
+@click.option("--profile-scripts", is_flag=True, help="With --all: also /etc/profile.d/ncs.* and /etc/logrotate.d/ncs.")
+@click.option("--accounts", is_flag=True, help="With --all: also the user and groups nso-install created.")
+@click.option("--purge", is_flag=True, help="With --all: all of the above.")
+@click.option("--force", is_flag=True, help="Remove the active version (--ncs-version), leaving no active one.")
+@click.option("--check", is_flag=True, help="Show what would be removed and kept; change nothing.")
+@click.option("--lock-timeout", type=float, default=0.0, show_default=True, help="Seconds to wait for another run's lock.")
+@INSTALL_OPTIONS
+@guarded
+def uninstall_cmd(version, everything, config, run_data, logs, service, profile_scripts, accounts, purge, force, check,
+                  lock_timeout, root, install_dir, as_json, verbose):
+    """Remove an NSO system install, as NSO's ncs-uninstall does: one version, or everything with
+    --all, keeping configuration, data, logs, service files and accounts unless asked for."""
+    from ..errors import UsageError
+    from ..lifecycle.uninstall import PARTS, uninstall
+
+    if version and everything:
+        raise UsageError("conflicting-options", "--ncs-version and --all exclude each other.", "Give one of them.")
+    flags = dict(config=config, run_data=run_data, logs=logs, service=service, profile_scripts=profile_scripts,
+                 accounts=accounts)
+    parts = set(PARTS) if purge else {k for k, v in flags.items() if v}
+    if parts and not everything:
+        raise UsageError("needs-all", "--config, --run-data, --logs, --service, --profile-scripts, --accounts and "
+                         "--purge go with --all.", "Add --all (the whole install goes too), or drop them.")
+    result = uninstall(_look(root, install_dir), version=version, everything=everything, parts=parts, force=force,
+                       check=check, lock_timeout=lock_timeout)
+    report = result.report
+    if as_json:
+        d = report.as_dict()
+        d["kept"] = result.kept
+        click.echo(json.dumps(d, indent=2, default=json_default))
+        return
+    click.echo(printable(result.header))
+    for rec in report.records:
+        shown = rec.changed if report.mode == "applied" else rec.outcome.changed
+        if shown or verbose:
+            status = ("removed" if report.mode == "applied" else "remove") if shown else "ok"
+            click.echo(f"  {status:<8} {printable(rec.action.path)}  ({printable(rec.outcome.detail)})")
+    for k in result.kept:
+        click.echo(f"  kept     {printable(k)}")
+    echo_notes(report.notes, report.warnings)
+    n = report.changes
+    if report.mode == "check":
+        click.echo(f"Check: {n} to remove (nothing was changed).")
+    else:
+        click.echo(f"Done: {n} removed." + (" Nothing to do." if n == 0 else ""))

@@ -1,0 +1,117 @@
+"""``nso-install activate VSN`` and ``nso-install rollback``: switch ``current`` without a
+distribution.
+
+An activation is an install run whose distribution is the installed tree itself (it can
+verify the tree against its manifest but not restore it), with ``--activate``: ``current``
+switches atomically, and the configuration (ncs.conf, the unit, the environment files) is
+rendered for that version under the usual conffile rules, with the recorded options.
+
+Refused, unless ``--force``:
+
+* while NSO runs from the install (it is never stopped or killed);
+* a downgrade while CDB holds data: no NSO documentation says an older NSO reads a CDB a newer
+  one wrote; the documented way back is ``ncs-backup --restore`` of a backup taken on the older
+  version (facts sheet 18.7), which the run's notes say.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import NsoInstallError, UsageError
+from ..run import RunOptions, RunResult, install
+from ..spec import SpecInput
+from ..versions import vtuple
+from .installation import Installation
+
+
+@dataclass
+class InstalledTree:
+    """An installed tree in the role of a distribution: its version, nothing to unpack."""
+
+    path: Path
+    version: str
+    kind: str = "installed"
+    notes: tuple = ()
+
+    @property
+    def source(self) -> Path:
+        return self.path
+
+    def extract(self, *a, **kw):  # never called: InstallTree does not restore from an installed tree
+        raise NsoInstallError("tree-not-restorable", f"{self.path} cannot be restored from itself.",
+                              "Run nso-install install with the distribution of this version.")
+
+
+def activate(inst: Installation, version: str, *, force: bool = False, check: bool = False,
+             root: Path | None = None, lock_timeout: float = 0.0) -> RunResult:
+    tree = inst.tree(version)
+    if tree is None:
+        have = ", ".join(t.version for t in inst.trees) or "none"
+        raise UsageError("no-such-version", f"NSO {version} is not installed under {inst.spec.install_dir} "
+                         f"(installed: {have}).", "Install it first: nso-install install DISTRIBUTION --system-install.")
+    if Path(tree.path).name != f"ncs-{tree.version}":
+        raise UsageError("unconventional-tree", f"{tree.path} holds NSO {tree.version} but is not named "
+                         f"ncs-{tree.version}; current can only point to INSTALL_DIR/ncs-VSN.",
+                         f"Rename it to {inst.spec.install_dir}/ncs-{tree.version} (if no such tree exists), or "
+                         "install the version from its distribution.")
+    active = inst.active
+    notes = []
+    if active is not None and active.path == tree.path:
+        notes.append(f"NSO {tree.version} is already the active version.")
+    else:
+        _refuse_while_running(inst, force)
+        notes += _downgrade(inst, tree.version, active.version if active else None, force)
+    given = SpecInput(kind="system", activate=True)
+    result = install(given, InstalledTree(inst.target.host(tree.path), tree.version),
+                     RunOptions(root=root, check=check, lock_timeout=lock_timeout))
+    if active is None or active.path != tree.path:
+        notes += next_steps(inst, tree.version)
+    result.report.notes.extend(notes)
+    return result
+
+
+def rollback(inst: Installation, **kw) -> RunResult:
+    previous = inst.previous
+    if previous is None:
+        raise UsageError("nothing-to-roll-back", "no earlier active version is recorded for this install.",
+                         "Activate a version by name: nso-install activate VSN (nso-install status lists them).")
+    return activate(inst, previous, **kw)
+
+
+def _refuse_while_running(inst: Installation, force: bool) -> None:
+    pids = [pid for pid, _ in inst.running]
+    if pids and not force:
+        raise UsageError("nso-running", f"NSO runs from {inst.spec.install_dir} (pid {', '.join(map(str, pids))}); "
+                         "switching the version under it would leave it running the old one with the new "
+                         "configuration.", "Stop NSO first (systemctl stop ncs), or pass --force to switch anyway "
+                         "and restart it yourself.")
+
+
+def _downgrade(inst: Installation, new: str, old: str | None, force: bool) -> list[str]:
+    if old is None or vtuple(new) >= vtuple(old):
+        return []
+    cdb = inst.cdb_files()
+    if not cdb:
+        return []
+    why = (f"NSO {new} is older than the active {old}, and {inst.spec.run_dir}/cdb holds data ({', '.join(cdb)}) "
+           f"that {old} may have upgraded; no NSO documentation says an older NSO can read it.")
+    if not force:
+        raise UsageError("cdb-downgrade", why, f"Restore a backup taken on {new} (ncs-backup --restore) after "
+                         "switching, which --force allows; or stay on the newer version.")
+    return [why + f" Switched anyway (--force): restore a backup taken on {new} (ncs-backup --restore) before "
+            "starting NSO."]
+
+
+def next_steps(inst: Installation, version: str) -> list[str]:
+    init = inst.spec.init_system
+    if init == "systemd":
+        restart = ("set NCS_RELOAD_PACKAGES=true in ncs.systemd.conf, systemctl restart ncs, then set it back "
+                   "to false")
+    elif init == "sysv":
+        restart = "/etc/init.d/ncs restart-with-package-reload"
+    else:
+        restart = "restart NSO with ncs --with-package-reload"
+    return [f"NSO {version} is now active. Restart NSO with a package reload ({restart}); packages compiled for "
+            "another NSO x.y must be rebuilt first (facts sheet 18.7)."]

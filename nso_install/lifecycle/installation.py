@@ -1,0 +1,111 @@
+"""What a target holds: installed NSO versions, the active one, the recorded spec, running NSO.
+
+Read-only.  Works on installs nso-install made (the state file says how) and, as far as the
+file system tells, on a layout the vendor installer made (``INSTALL_DIR/ncs-VSN`` and
+``current``, the default directories).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from ..errors import NsoInstallError
+from ..facts import DIR, FILE, LINK, Facts
+from ..spec import InstallSpec, from_record, state_path
+from ..state import State
+from ..target import Target
+from ..versions import vtuple
+
+
+@dataclass
+class Tree:
+    path: str  # target path
+    version: str
+    active: bool = False
+    manifest: bool = False  # nso-install recorded what it unpacked there
+
+    def as_dict(self) -> dict:
+        return {"path": self.path, "version": self.version, "active": self.active, "manifest": self.manifest}
+
+
+@dataclass
+class Installation:
+    target: Target
+    state: State
+    spec: InstallSpec  # the recorded spec, or the defaults when nothing was recorded
+    recorded: bool
+    trees: list[Tree] = field(default_factory=list)
+    current: str | None = None  # the link's text
+    dangling: bool = False
+    running: list[tuple[int, str]] = field(default_factory=list)  # (pid, executable) under INSTALL_DIR
+
+    @property
+    def active(self) -> Tree | None:
+        return next((t for t in self.trees if t.active), None)
+
+    def tree(self, version: str) -> Tree | None:
+        """The tree of ``version`` (a version, ``ncs-VSN``, or a path)."""
+        name = os.path.basename(version.rstrip("/"))
+        for t in self.trees:
+            if version in (t.version, t.path) or name == PurePosixPath(t.path).name:
+                return t
+        return None
+
+    @property
+    def previous(self) -> str | None:
+        """The version that was active before the active one (what rollback goes back to)."""
+        active = self.active
+        for a in reversed(self.state.activations):
+            if active is not None and a.get("to") == active.version and a.get("from"):
+                return a["from"]
+        return None
+
+    def running_from(self, tree: Tree) -> list[int]:
+        prefix = tree.path.rstrip("/") + "/"
+        current = f"{self.spec.install_dir}/current/"
+        return [pid for pid, exe in self.running
+                if exe.startswith(prefix) or (tree.active and exe.startswith(current))]
+
+    def cdb_files(self) -> list[str]:
+        facts = Facts(self.target)
+        cdb = f"{self.spec.run_dir}/cdb"
+        return [n for n in facts.listdir(cdb) if n.endswith(".cdb")]
+
+
+def look(root: Path | None = None, install_dir: str | None = None) -> Installation:
+    """The system install on the target (``--root``); ``install_dir`` overrides the recorded one."""
+    target = Target.at(root)
+    state = State(target, state_path("system", None))
+    if state.damaged:
+        raise NsoInstallError("state-damaged", f"{state.path} is damaged (not the state nso-install writes).",
+                              "Run nso-install install with the distribution: it rewrites the state.")
+    spec = from_record(state.spec)
+    recorded = spec is not None
+    spec = spec or InstallSpec()
+    if install_dir:
+        from dataclasses import replace
+
+        spec = replace(spec, install_dir=install_dir)
+    inst = Installation(target, state, spec, recorded)
+    facts = Facts(target)
+    idir = spec.install_dir
+    cur = facts.path(f"{idir}/current")
+    active_path = None
+    if cur.kind == LINK and cur.link:
+        inst.current = cur.link
+        pointed = os.path.normpath(cur.link if cur.link.startswith("/") else f"{idir}/{cur.link}")
+        inst.dangling = facts.path(pointed).kind != DIR
+        active_path = pointed
+    for name in facts.listdir(idir):
+        p = f"{idir}/{name}"
+        if name.startswith("ncs-") and facts.path(p).kind == DIR and facts.path(f"{p}/VERSION").kind == FILE:
+            version = (facts.read(f"{p}/VERSION") or b"").decode(errors="replace").strip() or name[4:]
+            inst.trees.append(Tree(p, version, p == active_path, state.manifest(p) is not None))
+    inst.trees.sort(key=lambda t: (vtuple(t.version), t.path))
+    if not target.staged:
+        from ..services import running_ncs
+
+        inst.running = running_ncs(idir)
+    return inst

@@ -1,0 +1,431 @@
+"""``nso-install keys rotate``: add a new generation of NSO's crypto keys.
+
+NSO 6.4+ reads ``ncs.crypto_keys`` (through ``${NCS_DIR}/bin/ncs_crypto_keys``) either in the
+legacy one-generation format (``AESCFB128_KEY=HEX``...) or in the rotation format
+(facts sheet sections 8 and 18.6)::
+
+    EXTERNAL_KEY_FORMAT=2
+    AESCFB128_KEY[-1]=...      legacy keys, when the file switches formats (mandatory)
+    AESCFB128_KEY[0]=...
+    AES256CFB128_KEY[0]=...
+
+A rotation rewrites the file in the rotation format: ``EXTERNAL_KEY_FORMAT=2`` first, every
+existing key kept with its value (legacy keys as generation ``-1``), plus generation
+G = the highest one + 1 (0 after legacy keys) with fresh random keys for the names NSO uses
+for the active version (DES3 keys only before 6.5, and only when the file already has them).
+Older generations all stay: NSO persists which generation is active and refuses a key set
+without it, and nso-install cannot know offline which one that is.
+
+The file is rewritten atomically, with its current mode, owner and group, under the run lock;
+key material is never printed, logged, put in an exception or in the history (the generation
+number is).  The generation added is recorded in the state file (``keys.pending_generation``):
+a second ``keys rotate`` while it is still the newest generation and not confirmed with
+``--applied`` adds nothing (``--new`` adds another one).
+
+What nso-install cannot do is the NSO side: reload the keys, apply the new generation in
+NSO (``key-rotation apply-new-keys``), on every HA node; :func:`nso_steps` says how.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import stat
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import fsops
+from ..actions.keys import check_crypto_keys, crypto_key_lengths
+from ..errors import ApplyError, NsoInstallError, UnsafePathError, UsageError
+from ..facts import ABSENT, FILE, LINK, Facts
+from ..secret import Secret
+from ..versions import at_least
+from .installation import Installation
+
+FORMAT_LINE = "EXTERNAL_KEY_FORMAT=2"
+MAX_KEYS_FILE = 64 << 10  # a keys file is a few hundred bytes, even after many rotations
+MIN_GENERATION, MAX_GENERATION = -(1 << 15), (1 << 15) - 1  # NSO's generation is an int16
+REQUIRED = ("AESCFB128_KEY", "AES256CFB128_KEY")
+
+_KEY = re.compile(r"^([A-Z0-9_]+)(?:\[(-?\d+)\])?=([0-9a-fA-F]+)$")
+
+
+class KeysFileError(NsoInstallError):
+    """The existing keys file is not in a form nso-install can rotate."""
+
+
+# --- the file format -------------------------------------------------------------------------
+
+@dataclass
+class KeysFile:
+    """A parsed ``ncs.crypto_keys``.  ``lines`` are the file's lines to keep, in order (the
+    format line and blank lines left out; comments kept); ``keys`` maps (name, generation) to
+    the hex value (legacy keys have generation -1).  Never printed: :meth:`__repr__` shows
+    names and generations only."""
+
+    legacy: bool
+    lines: list[tuple[str, str | None, int | None]] = field(default_factory=list)  # (text, name, gen)
+    keys: dict[tuple[str, int], str] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"KeysFile(legacy={self.legacy}, generations={self.generations})"
+
+    @property
+    def generations(self) -> list[int]:
+        return sorted({g for _, g in self.keys})
+
+    @property
+    def newest(self) -> int | None:
+        gens = self.generations
+        return gens[-1] if gens else None
+
+    def names(self, generation: int) -> list[str]:
+        return [n for n, g in self.keys if g == generation]
+
+
+def parse_keys(data: bytes, version: str, shown: str) -> KeysFile:
+    """Parse and check an existing keys file (legacy or rotation format).  Errors name the line
+    and the key, never a value."""
+    problem = check_crypto_keys(data, version)
+    if problem:
+        raise KeysFileError("bad-crypto-keys", f"{shown} is not a valid keys file for NSO {version}: {problem}.",
+                            f"Fix {shown} by hand (or restore it from a backup) first; nso-install rotates only a "
+                            "valid file, since NSO cannot read its encrypted data with broken keys.")
+    text = data.decode("ascii")
+    rows = [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1)]
+    rotation = any(line == FORMAT_LINE for _, line in rows)
+    kf = KeysFile(legacy=not rotation)
+    first_key = next((n for n, line in rows if _KEY.match(line) and not line.startswith("EXTERNAL_KEY_FORMAT=")), None)
+    first_format = next((n for n, line in rows if line.startswith("EXTERNAL_KEY_FORMAT=")), None)
+    if first_key is not None and first_format is not None and first_format > first_key:
+        raise KeysFileError("bad-crypto-keys", f"{shown} line {first_format}: EXTERNAL_KEY_FORMAT comes after keys; "
+                            "NSO expects it as the first line.", f"Move it to the top of {shown}, then re-run.")
+    for n, line in rows:
+        if not line:
+            continue
+        if line.startswith("#"):
+            kf.lines.append((line, None, None))
+            continue
+        if line.startswith("EXTERNAL_KEY_FORMAT="):
+            if line != FORMAT_LINE:
+                raise KeysFileError("bad-crypto-keys", f"{shown} line {n}: only EXTERNAL_KEY_FORMAT=2 is known.",
+                                    f"Fix the line in {shown} (NSO knows format 2 only), then re-run.")
+            continue
+        m = _KEY.match(line)
+        if not m:  # check_crypto_keys refused such lines already; kept as a guard
+            raise KeysFileError("bad-crypto-keys", f"{shown} line {n} is not NAME=HEX.", f"Fix {shown}, then re-run.")
+        name, gen, value = m.groups()
+        if rotation and gen is None:
+            raise KeysFileError("bad-crypto-keys", f"{shown} line {n}: {name} has no generation ([G]) although the "
+                                "file is in EXTERNAL_KEY_FORMAT=2.",
+                                f"Give the key its generation in {shown} (legacy keys are [-1]), then re-run.")
+        g = -1 if gen is None else int(gen)
+        if not MIN_GENERATION <= g <= MAX_GENERATION:
+            raise KeysFileError("bad-crypto-keys", f"{shown} line {n}: generation {g} of {name} is outside NSO's "
+                                f"range ({MIN_GENERATION}..{MAX_GENERATION}).", f"Fix {shown}, then re-run.")
+        if (name, g) in kf.keys:
+            raise KeysFileError("bad-crypto-keys", f"{shown} line {n}: {name} of generation {g} appears twice.",
+                                f"Keep the one NSO uses in {shown} (compare with your backups), then re-run.")
+        kf.keys[(name, g)] = value
+        kf.lines.append((line, name, g))
+    lengths = crypto_key_lengths(version)
+    lengths.update({n: 16 for n in ("DES3CBC_KEY1", "DES3CBC_KEY2", "DES3CBC_KEY3")})  # older generations may have them
+    for g in kf.generations:
+        what = "the legacy keys" if kf.legacy else f"generation {g}"
+        for name in REQUIRED:
+            if (name, g) not in kf.keys:
+                raise KeysFileError("bad-crypto-keys", f"{shown}: {what} lacks {name}.",
+                                    f"Complete {what} in {shown} (or restore the file from a backup), then re-run.")
+        for name in kf.names(g):
+            digits = lengths.get(name)
+            if digits is not None and len(kf.keys[(name, g)]) != digits:
+                raise KeysFileError("bad-crypto-keys", f"{shown}: {name} of {what} has {len(kf.keys[(name, g)])} hex "
+                                    f"digits, expected {digits}.", f"Fix {shown}, then re-run.")
+    if not kf.keys:
+        raise KeysFileError("bad-crypto-keys", f"{shown} holds no keys.", f"Restore {shown} from a backup.")
+    return kf
+
+
+def new_key_names(kf: KeysFile, version: str) -> dict[str, int]:
+    """Key name -> hex digits for a new generation: what NSO ``version`` uses; DES3 keys only
+    when that version still has them (< 6.5) and the newest generation in the file has them."""
+    newest = set(kf.names(kf.newest)) if kf.newest is not None else set()
+    return {n: d for n, d in crypto_key_lengths(version).items() if not n.startswith("DES3") or n in newest}
+
+
+def next_generation(kf: KeysFile) -> int:
+    g = 0 if kf.newest is None else max(kf.newest + 1, 0)
+    if g > MAX_GENERATION:
+        raise KeysFileError("no-generation-left", f"the keys file already holds generation {kf.newest}, the highest "
+                            "NSO allows.", "nso-install cannot renumber generations; ask Cisco support how to "
+                            "continue.")
+    return g
+
+
+def rotated(kf: KeysFile, version: str, generation: int) -> Secret:
+    """The new file: EXTERNAL_KEY_FORMAT=2, every existing line (legacy keys as [-1]), then
+    ``generation`` with fresh random keys.  Checked with :func:`check_crypto_keys` and parsed
+    back before it is returned."""
+    out = [FORMAT_LINE]
+    for text, name, g in kf.lines:
+        out.append(f"{name}[-1]={kf.keys[(name, g)]}" if kf.legacy and name is not None else text)
+    names = new_key_names(kf, version)
+    out += [f"{name}[{generation}]={secrets.token_hex(digits // 2)}" for name, digits in names.items()]
+    data = ("\n".join(out) + "\n").encode("ascii")
+    problem = check_crypto_keys(data, version)
+    back = None
+    if not problem:
+        try:
+            back = parse_keys(data, version, "the rotated keys")
+        except KeysFileError as e:
+            problem = e.message
+    if problem or back is None or back.generations != sorted({*kf.generations, generation}) or \
+            any(back.keys.get((n, -1 if kf.legacy else g)) != v for (n, g), v in kf.keys.items()):
+        raise ApplyError("rotation-invalid", f"the rotated keys file did not check out ({problem or 'keys differ'}); "
+                         "nothing was written.", "This is a bug in nso-install; report it.")
+    return Secret(data)
+
+
+# --- the NSO side ----------------------------------------------------------------------------
+
+def nso_steps(inst: Installation, file: str, generation: int, converted_legacy: bool) -> list[str]:
+    """What the operator does next, in order (no key material)."""
+    spec = inst.spec
+    init = spec.init_system
+    if init == "systemd":
+        reload = "systemctl reload ncs (it runs ncs --reload)"
+    elif init == "sysv":
+        reload = "/etc/init.d/ncs reload"
+    else:
+        reload = f"{spec.install_dir}/current/bin/ncs --reload (with the environment of {spec.install_dir}/current/ncsrc)"
+    older = "the legacy keys, now generation -1" if converted_legacy else "the older generations"
+    return [
+        f"HA: copy {file} to every other node of the HA group (same content, owner and mode) before the next steps; "
+        "all nodes must hold identical keys, or applying the new generation fails. Single node: nothing to do.",
+        f"Reload the keys on every node: {reload}; if NSO is stopped, starting it loads them. A failing reload is "
+        "only logged (developer log) and NSO keeps its old keys: check that log.",
+        "Make sure the commit queue is empty (or let the action wait: wait-commit-queue SECONDS).",
+        f"In the NSO CLI (on one node; it triggers the others): key-rotation get-active-generation shows the active "
+        f"generation; then key-rotation apply-new-keys new-key-generation {generation} re-encrypts the data "
+        f"with it (it returns new-active-key-generation {generation}; Java and Python packages restart).",
+        f"Record that it is done: nso-install keys rotate --applied (the file keeps {older}).",
+        f"Backups: those taken before this rotation were encrypted with {older}; keep a copy of {file} with them. "
+        "Never remove the active generation from the file, nor one a backup you may restore still needs.",
+    ]
+
+
+# --- the command -----------------------------------------------------------------------------
+
+@dataclass
+class RotateResult:
+    file: str
+    version: str
+    generation: int | None
+    status: str  # added | would-add | pending | applied | would-apply | already-applied
+    changed: bool
+    converted_legacy: bool = False
+    check: bool = False
+    mode: int | None = None
+    owner: str | None = None
+    names: list[str] = field(default_factory=list)
+    since: str | None = None  # when the pending generation was added
+    steps: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    staging_root: str | None = None
+
+    def as_dict(self) -> dict:
+        return {"version": 1, "result": "keys-rotate", "file": self.file, "nso_version": self.version,
+                "generation": self.generation, "status": self.status, "changed": self.changed,
+                "converted_legacy": self.converted_legacy, "check": self.check,
+                "mode": None if self.mode is None else f"{self.mode:04o}", "owner": self.owner,
+                "key_names": self.names, "added": self.since, "steps": self.steps, "notes": self.notes}
+
+
+def keys_path(inst: Installation) -> str:
+    return f"{inst.spec.config_dir}/ncs.crypto_keys"
+
+
+def _check_installation(inst: Installation) -> tuple[str, str]:
+    """(the active NSO version, the keys file) after refusing what cannot be rotated."""
+    active = inst.active
+    if active is None:
+        where = inst.spec.install_dir
+        if inst.trees:
+            raise UsageError("no-active-nso", f"no NSO version is active under {where} ({where}/current is "
+                             f"{'dangling' if inst.dangling else 'missing'}); the keys follow the active version.",
+                             "Activate one first: nso-install activate VSN (nso-install status lists them).")
+        raise UsageError("no-nso-installed", f"no NSO is installed under {where}; there are no keys to rotate.",
+                         "Install NSO first (nso-install install DIST --system-install), or pass --install-dir and "
+                         "--root for the install you mean.")
+    if not at_least(active.version, 6, 4):
+        raise UsageError("rotation-needs-nso-6.4", f"the active NSO is {active.version}; key rotation "
+                         "(EXTERNAL_KEY_FORMAT=2, key-rotation apply-new-keys) exists from NSO 6.4 on.",
+                         "Upgrade NSO to 6.4 or later first (nso-install install DIST --system-install --activate), "
+                         "then rotate.")
+    values = dict(inst.spec.values)
+    if values.get("crypto.mechanism") == "inline":
+        raise UsageError("inline-crypto-keys", f"ncs.conf ({inst.spec.config_dir}/ncs.conf) holds the keys inline "
+                         "(crypto.mechanism=inline), so NSO does not read ncs.crypto_keys and a rotation there "
+                         "would change nothing NSO uses.",
+                         "Switch to external keys first (nso-install install DIST --system-install --set "
+                         "crypto.mechanism=external), with ncs.crypto_keys holding the keys NSO uses now, then "
+                         "rotate.")
+    file = keys_path(inst)
+    argument = values.get("crypto.argument")
+    if argument and argument not in (file, "${NCS_CONFIG_DIR}/ncs.crypto_keys"):
+        raise UsageError("crypto-keys-elsewhere", f"ncs.conf makes NSO read its keys from {argument} "
+                         f"(crypto.argument), not from {file}.",
+                         "Rotate that file by hand, or point crypto.argument back at CONFIG_DIR/ncs.crypto_keys.")
+    return active.version, file
+
+
+def _read(inst: Installation, file: str) -> tuple[bytes, os.stat_result]:
+    """The keys file's bytes and its stat, read without following a link."""
+    fact = Facts(inst.target).path(file)
+    if fact.kind == ABSENT:
+        raise NsoInstallError("no-crypto-keys", f"{file} does not exist: there are no keys to rotate.",
+                              "Restore it from a backup if NSO ran with it (NSO cannot read its encrypted data "
+                              "without those keys); on a new install, nso-install install DIST --system-install "
+                              "generates it.")
+    if fact.kind == LINK:
+        raise UnsafePathError("symlink-refused", f"{file} is a symbolic link (to {fact.link}); nso-install never "
+                              "reads keys through a link nor replaces one.",
+                              "Replace the link with the real file (and find out who planted it), then re-run.")
+    if fact.kind != FILE:
+        raise UnsafePathError("not-a-file", f"{file} is not a regular file.", "Put the keys file there, then re-run.")
+    fd = fsops.open_regular(inst.target.host(file), file)
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        data = f.read(MAX_KEYS_FILE + 1)
+    if len(data) > MAX_KEYS_FILE:
+        raise KeysFileError("crypto-keys-too-large", f"{file} is larger than {MAX_KEYS_FILE >> 10} KiB; a keys file "
+                            "is a few hundred bytes.", "Find out why it is so big, fix it and re-run.")
+    return data, st
+
+
+def _record(state) -> dict:
+    rec = state.data.get("keys")
+    return rec if isinstance(rec, dict) else {}
+
+
+def _pending(rec: dict) -> int | None:
+    g = rec.get("pending_generation")
+    return g if isinstance(g, int) and not isinstance(g, bool) else None
+
+
+def _owner(inst: Installation, st: os.stat_result) -> str:
+    acc = Facts(inst.target).accounts
+    return f"{acc.user_name(st.st_uid)}:{acc.group_name(st.st_gid)}"
+
+
+def _attr_notes(file: str, st: os.stat_result) -> list[str]:
+    notes = []
+    if st.st_mode & 0o007:
+        notes.append(f"{file} is open to other accounts (mode {stat.S_IMODE(st.st_mode):04o}); kept as it is. "
+                     "nso-install install repairs it (0600, or 0440 root:USER with --run-as-user).")
+    if st.st_uid not in (0, os.geteuid()):
+        notes.append(f"{file} belongs to uid {st.st_uid}, not root; kept as it is (that account can rewrite the keys). "
+                     "nso-install install repairs it.")
+    return notes
+
+
+def rotate(inst: Installation, *, check: bool = False, new: bool = False, applied: bool = False,
+           root: Path | None = None, lock_timeout: float = 0.0) -> RotateResult:
+    """``keys rotate`` (see the module's docstring)."""
+    if new and applied:
+        raise UsageError("conflicting-options", "--new and --applied exclude each other.",
+                         "--applied records that NSO uses the pending generation; --new adds another one.")
+    version, file = _check_installation(inst)
+    target = inst.target
+    if not check and not target.staged and os.geteuid() != 0:
+        raise UsageError("needs-root", f"rewriting {file} and nso-install's records needs root.",
+                         "Run it as root (sudo), or use --check to see what would be done.")
+    if target.staged and not check and os.geteuid() == 0:
+        from ..target import check_staging_root
+
+        check_staging_root(root if root is not None else target.root, private=bool(inst.spec.run_as_user))
+    staged = str(target.root) if target.staged else None
+    if check:
+        data, st = _read(inst, file)
+        return _decide(inst, version, file, data, st, inst.state, check=True, new=new, applied=applied,
+                       staged=staged)
+    from ..state import State, locked
+
+    data, st = _read(inst, file)
+    parse_keys(data, version, file)  # a bad file is refused before the lock is taken
+    with locked(target, inst.state.path, True, lock_timeout):
+        state = State(target, inst.state.path)  # under the lock: another run may just have written it
+        if state.damaged:
+            raise NsoInstallError("state-damaged", f"{state.path} is damaged (not the state nso-install writes).",
+                                  "Run nso-install install with the distribution: it rewrites the state.")
+        data, st = _read(inst, file)  # again, under the lock
+        return _decide(inst, version, file, data, st, state, check=False, new=new, applied=applied, staged=staged)
+
+
+def _decide(inst: Installation, version: str, file: str, data: bytes, st: os.stat_result, state, *, check: bool,
+            new: bool, applied: bool, staged: str | None) -> RotateResult:
+    kf = parse_keys(data, version, file)
+    rec = _record(state)
+    pending = _pending(rec)
+    mode = stat.S_IMODE(st.st_mode)
+    base = dict(file=file, version=version, check=check, mode=mode, owner=_owner(inst, st), staging_root=staged)
+    if applied:
+        return _applied(inst, kf, rec, pending, state, base)
+    notes = _attr_notes(file, st)
+    if pending is not None and pending == kf.newest and not new:
+        since = rec.get("time") if isinstance(rec.get("time"), str) else None
+        converted = rec.get("converted_legacy") is True
+        return RotateResult(generation=pending, status="pending", changed=False, since=since,
+                            names=kf.names(pending), converted_legacy=converted,
+                            steps=nso_steps(inst, file, pending, converted), notes=notes, **base)
+    if pending is not None and pending != kf.newest:
+        where = "is no longer in the file" if pending not in kf.generations else "is not the newest one in the file"
+        notes.append(f"generation {pending}, recorded as added by nso-install and not yet applied, {where} "
+                     "(the file was changed since); a new generation is added after the file's newest.")
+    generation = next_generation(kf)
+    content = rotated(kf, version, generation)
+    names = list(new_key_names(kf, version))
+    result = RotateResult(generation=generation, status="would-add" if check else "added", changed=True,
+                          converted_legacy=kf.legacy, names=names,
+                          steps=nso_steps(inst, file, generation, kf.legacy), notes=notes, **base)
+    if pending is not None and pending == kf.newest:
+        result.notes.append(f"generation {pending} was not recorded as applied in NSO yet; it stays in the file "
+                            f"(--new), and NSO can go straight to generation {generation}.")
+    if check:
+        return result
+    fsops.atomic_write(inst.target.host(file), content.reveal(), mode, st.st_uid, st.st_gid, file)
+    now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    state.data["keys"] = {**{k: v for k, v in rec.items() if k in ("applied_generation", "applied_time")},
+                          "pending_generation": generation, "converted_legacy": kf.legacy, "time": now}
+    result.since = now
+    state.save()
+    state.append_history({"command": "keys rotate", "file": file, "generation": generation,
+                          "converted_legacy": kf.legacy, "notes": result.notes})
+    return result
+
+
+def _applied(inst: Installation, kf: KeysFile, rec: dict, pending: int | None, state, base: dict) -> RotateResult:
+    file, check = base["file"], base["check"]
+    if pending is None:
+        done = rec.get("applied_generation")
+        if isinstance(done, int) and not isinstance(done, bool):
+            return RotateResult(generation=done, status="already-applied", changed=False,
+                                notes=[f"generation {done} was already recorded as applied "
+                                       f"({rec.get('applied_time', 'time unknown')}); nothing waits."], **base)
+        raise UsageError("no-pending-generation", f"nso-install has not added a key generation to {file} that waits "
+                         "to be applied.", "Run nso-install keys rotate first (it adds one and prints the NSO steps).")
+    notes = []
+    if pending not in kf.generations:
+        notes.append(f"generation {pending} is no longer in {file} (the file was changed since it was added); "
+                     "recorded as applied anyway, as asked.")
+    result = RotateResult(generation=pending, status="would-apply" if check else "applied", changed=True,
+                          names=kf.names(pending), notes=notes, **base)
+    if check:
+        return result
+    now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    state.data["keys"] = {"applied_generation": pending, "applied_time": now}
+    state.save()
+    state.append_history({"command": "keys rotate --applied", "file": file, "generation": pending})
+    return result

@@ -1,0 +1,30 @@
+"""``nso-install status``: installed versions, the active one, the recorded options, what waits."""
+
+from __future__ import annotations
+
+from ..facts import FILE, Facts
+from .installation import Installation
+
+
+def status(inst: Installation) -> dict:
+    """Everything ``status`` shows, as data (the CLI prints it, or dumps it with --json)."""
+    facts = Facts(inst.target)
+    pending = sorted(p + ".new" for p in inst.state.conffiles if facts.path(p + ".new").kind == FILE)
+    edited = sorted(p for p, digest in inst.state.conffiles.items()
+                    if facts.path(p).kind == FILE and facts.sha256(p) != digest)
+    running = [{"pid": pid, "executable": exe,
+                "version": next((t.version for t in inst.trees if exe.startswith(t.path + "/")),
+                                inst.active.version if inst.active else None)} for pid, exe in inst.running]
+    return {
+        "install_dir": inst.spec.install_dir,
+        "versions": [t.as_dict() for t in inst.trees],
+        "active": inst.active.version if inst.active else None,
+        "current": inst.current,
+        "dangling": inst.dangling,
+        "previous": inst.previous,
+        "spec": ({k: v for k, v in inst.spec.record().items() if k not in ("format", "secret_names")}
+                 if inst.recorded else None),
+        "pending_new": pending,
+        "edited": edited,
+        "running": running,
+    }

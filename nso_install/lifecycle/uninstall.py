@@ -1,0 +1,148 @@
+"""``nso-install uninstall``: NSO's ``ncs-uninstall`` semantics, as a plan that can be previewed.
+
+* ``--ncs-version VSN``: ``INSTALL_DIR/ncs-VSN`` only (never the active one without
+  ``--force``); configuration, run-time data and logs stay.
+* ``--all``: ``INSTALL_DIR`` whole (every version, ``current``, ``packages/``, ``installdirs``).
+  Only with their own options (or ``--purge`` for all of them) also: the configuration
+  directory with the keys (``--config``), the run directory with CDB and the backups in it
+  (``--run-data``), the logs (``--logs``), the service (unit and its enable link, SysV script,
+  tmpfiles.d entry, ``/run/ncs``: ``--service``), the profile scripts and logrotate file
+  (``--profile-scripts``), the accounts and groups nso-install created (``--accounts``).
+  Everything else is kept, and the result lists what was kept.
+
+Refused while NSO runs from what would be removed (it is never stopped here).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..actions.accounts import Membership, NoAccount
+from ..actions.base import Action, Context
+from ..actions.files import Absent, RemoveTree
+from ..engine import Report, apply, evaluate
+from ..errors import UsageError
+from ..plan import SYSV_SCRIPT, UNIT, UNIT_WANTS
+from ..run import record_effects
+from ..state import locked
+from .installation import Installation
+
+PARTS = ("config", "run_data", "logs", "service", "profile_scripts", "accounts")
+
+
+@dataclass
+class Removal:
+    report: Report
+    kept: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    header: str = ""
+
+
+def plan_removal(inst: Installation, version: str | None, everything: bool, parts: set[str],
+                 force: bool) -> tuple[list[Action], list[str], list[str]]:
+    """(actions, kept, notes) for the uninstall asked for."""
+    spec = inst.spec
+    kept, notes, acts = [], [], []
+    if version is not None:
+        tree = inst.tree(version)
+        if tree is None:
+            raise UsageError("no-such-version", f"NSO {version} is not installed under {spec.install_dir}.",
+                             "nso-install status lists the installed versions.")
+        if tree.active and not force:
+            raise UsageError("active-version", f"NSO {tree.version} is the active version ({spec.install_dir}/"
+                             "current points to it).", "Activate another version first (nso-install activate "
+                             "VSN), or pass --force to leave current dangling.")
+        _refuse_while_running(inst, inst.running_from(tree))
+        acts.append(RemoveTree(tree.path, f"NSO {tree.version}"))
+        if tree.active:
+            acts.append(Absent(f"{spec.install_dir}/current", "the link to the removed version"))
+        kept += [spec.config_dir, spec.run_dir, spec.log_dir]
+        return acts, kept, notes
+    if not everything:
+        raise UsageError("nothing-to-uninstall", "say what to remove: --ncs-version VSN or --all.",
+                         "nso-install uninstall --ncs-version 6.4.1, or --all (with --config, --run-data, --logs, "
+                         "--service, --profile-scripts, --accounts, or --purge for all of them).")
+    _refuse_while_running(inst, [pid for pid, _ in inst.running])
+    acts.append(RemoveTree(spec.install_dir, "every installed version, current, packages/, installdirs"))
+    chosen = {
+        "config": [RemoveTree(spec.config_dir, "configuration, encryption keys, IPC secret, host keys")],
+        "run_data": [RemoveTree(spec.run_dir, "CDB, packages in use, state, rollbacks, backups")],
+        "logs": [RemoveTree(spec.log_dir, "log files")],
+        "service": [Absent(UNIT_WANTS, "enable link of ncs.service"), Absent(UNIT, "systemd unit"),
+                    Absent(SYSV_SCRIPT, "SysV init script"), Absent("/etc/tmpfiles.d/ncs.conf", "IPC socket "
+                    "directory at boot"), RemoveTree("/run/ncs", "IPC socket directory")]
+        + ([Absent(f"{spec.config_dir}/ncs.systemd.conf", "environment of the service")]
+           if "config" not in parts else []),
+        "profile_scripts": [Absent("/etc/profile.d/ncs.sh", "environment for login shells (sh)"),
+                            Absent("/etc/profile.d/ncs.csh", "environment for login shells (csh)"),
+                            Absent("/etc/logrotate.d/ncs", "log rotation")],
+        # memberships it added to accounts it did not create go first, so that a group it
+        # created is left empty and can go too (userdel takes a deleted user's own along)
+        "accounts": [Membership(u, g, reason="membership added by nso-install")
+                     for u, g in sorted(inst.state.memberships) if f"user:{u}" not in inst.state.created_accounts]
+        + [NoAccount(a, "created by nso-install") for a in sorted(
+            inst.state.created_accounts, key=lambda a: (a.startswith("group:"), a))],
+    }
+    for part in PARTS:
+        if part in parts:
+            acts += chosen[part]
+        else:
+            kept += [f"{a.path} ({a.reason})" for a in chosen[part]]
+    if "run_data" in parts:
+        notes.append(f"{spec.run_dir} held backups/ (ncs-backup archives): they are removed with it.")
+    else:
+        notes.append(f"{spec.run_dir} is kept, with CDB and its backups/; remove it with --run-data.")
+    if "accounts" in parts and not inst.state.created_accounts:
+        notes.append("nso-install recorded no account of its own creation: none deleted.")
+    return acts, kept, notes
+
+
+def _refuse_while_running(inst: Installation, pids: list[int]) -> None:
+    if pids:
+        raise UsageError("nso-running", f"NSO runs from what would be removed (pid {', '.join(map(str, pids))}).",
+                         "Stop NSO first (systemctl stop ncs, or /etc/init.d/ncs stop), then re-run.")
+
+
+def uninstall(inst: Installation, *, version: str | None = None, everything: bool = False,
+              parts: set[str] = frozenset(), force: bool = False, check: bool = False,
+              lock_timeout: float = 0.0) -> Removal:
+    acts, kept, notes = plan_removal(inst, version, everything, set(parts), force)
+    state = inst.state
+    ctx = Context(inst.target, state.conffiles, trusted=state.unpacked, manifest=state.manifest)
+    where = f" (staging root {inst.target.root})" if inst.target.staged else ""
+    header = f"nso-install: uninstall {'NSO ' + version if version else 'the whole install (--all)'}{where}"
+    if check:
+        return Removal(evaluate(acts, ctx), kept, notes, header)
+    with locked(inst.target, state.path, True, lock_timeout):
+        report = apply(acts, ctx, lambda e: record_effects(state, e))
+        removed = [r.action.path for r in report.records if r.changed]
+        _forget(inst, removed, version is None and everything)
+        if "config" in parts and "run_data" in parts and "accounts" in parts:
+            state.data = {"conffiles": {}}  # purged: nothing of the install is left to remember
+        state.save()
+        if report.changes:
+            state.append_history({"uninstall": {"version": version, "all": everything, "parts": sorted(parts)},
+                                  "changed": [{"id": r.action.id} for r in report.records if r.changed],
+                                  "kept": kept, "notes": notes})
+    if any(p.startswith("/etc/systemd/") for p in removed) and not inst.target.staged:
+        from ..services import daemon_reload, systemd_running
+
+        if systemd_running():
+            problem = daemon_reload()
+            notes.append(f"could not reload systemd: {problem}" if problem else "ran systemctl daemon-reload")
+    report.notes.extend(notes)
+    return Removal(report, kept, notes, header)
+
+
+def _forget(inst: Installation, removed: list[str], everything: bool) -> None:
+    """Records of what is gone: manifests and digests of removed trees, removed conffiles."""
+    state = inst.state
+    for tree in [t.path for t in inst.trees]:
+        if tree in removed or (everything and inst.spec.install_dir in removed):
+            state.drop_manifest(tree)
+    for path in list(state.conffiles):
+        if any(path == r or path.startswith(r.rstrip("/") + "/") for r in removed):
+            state.conffiles.pop(path)
+    if everything and inst.spec.install_dir in removed:
+        state.data.pop("activations", None)
+

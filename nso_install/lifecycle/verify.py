@@ -1,0 +1,108 @@
+"""``nso-install verify [--full]``: is the install still what nso-install made of it?
+
+Read-only, like ``rpm -V`` or ``debsums``:
+
+* every installed tree against its manifest: missing, changed (type, size, mtime, mode, owner,
+  link target; with ``--full`` also every file's sha256) and extra entries;
+* the privileged binaries of every tree against the recorded spec (setuid bits, owners, modes,
+  capabilities), in both directions: a missing grant and a stray one;
+* the config files nso-install wrote: edited since, missing, a ``.new`` rendering waiting;
+* ``current`` pointing nowhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..actions.base import Context
+from ..actions.privileges import PATTERNS, REMOVABLE, privileged_actions
+from ..errors import NsoInstallError
+from ..facts import ABSENT, FILE, Facts
+from ..manifest import compare
+from .installation import Installation
+
+# Inside a tree, written after the unpack by other actions (compared by their own checks).
+WRITTEN_IN_TREE = ("ncsrc", "ncsrc.tcsh")
+
+
+@dataclass
+class Finding:
+    kind: str  # tree | privilege | config | link
+    path: str
+    problem: str
+    fails: bool = True  # False: worth knowing, not damage (an administrator's edit of a config file)
+
+    def as_dict(self) -> dict:
+        return {"kind": self.kind, "path": self.path, "problem": self.problem, "fails": self.fails}
+
+
+@dataclass
+class Verification:
+    findings: list[Finding] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)  # entries nso-install did not install (caches...)
+    notes: list[str] = field(default_factory=list)
+    checked: list[str] = field(default_factory=list)  # trees compared with a manifest
+
+    @property
+    def ok(self) -> bool:
+        return not any(f.fails for f in self.findings)
+
+    def as_dict(self) -> dict:
+        return {"version": 1, "result": "verify", "ok": self.ok, "findings": [f.as_dict() for f in self.findings],
+                "extra": self.extra, "checked": self.checked, "notes": self.notes}
+
+
+def verify(inst: Installation, full: bool = False) -> Verification:
+    v = Verification()
+    facts = Facts(inst.target)
+    if inst.dangling:
+        v.findings.append(Finding("link", f"{inst.spec.install_dir}/current",
+                                  f"points to {inst.current}, which does not exist"))
+    for tree in inst.trees:
+        _tree(inst, tree, full, v)
+        _privileges(inst, tree, facts, v)
+    _config(inst, facts, v)
+    if not inst.trees:
+        v.notes.append(f"no NSO installed under {inst.spec.install_dir}")
+    return v
+
+
+def _tree(inst: Installation, tree, full: bool, v: Verification) -> None:
+    m = inst.state.manifest(tree.path)
+    if m is None:
+        v.notes.append(f"{tree.path}: no manifest (not unpacked by nso-install, or its records are not sealed by "
+                       "root on this host); run nso-install install with its distribution to record one")
+        return
+    drift = compare(m, inst.target.host(tree.path), frozenset(WRITTEN_IN_TREE), m.matching(PATTERNS), full,
+                    frozenset(REMOVABLE))
+    v.checked.append(tree.path)
+    v.findings += [Finding("tree", f"{tree.path}/{p}", "missing") for p in drift.missing]
+    v.findings += [Finding("tree", f"{tree.path}/{p}", what) for p, what in drift.changed]
+    v.extra += [f"{tree.path}/{p}" for p in drift.extra]
+
+
+def _privileges(inst: Installation, tree, facts: Facts, v: Verification) -> None:
+    inside = tree.path.rsplit("/", 1)[0] == inst.spec.install_dir
+    user = inst.spec.run_as_user if inside else None
+    ctx = Context(inst.target, inst.state.conffiles, trusted=inst.state.unpacked, manifest=inst.state.manifest)
+    for action in privileged_actions(tree.path, tree.version, user, inst.spec.setuid_cmdwrapper):
+        try:
+            outcome = action.check(facts, ctx)
+        except NsoInstallError as e:
+            v.findings.append(Finding("privilege", action.path, e.message))
+            continue
+        if outcome.changed:
+            v.findings.append(Finding("privilege", action.path, outcome.detail))
+
+
+def _config(inst: Installation, facts: Facts, v: Verification) -> None:
+    for path, digest in sorted(inst.state.conffiles.items()):
+        fact = facts.path(path)
+        if fact.kind == ABSENT:
+            v.findings.append(Finding("config", path, "missing"))
+        elif fact.kind != FILE:
+            v.findings.append(Finding("config", path, f"not a regular file ({fact.kind})"))
+        elif facts.sha256(path) != digest:
+            v.findings.append(Finding("config", path, "edited since nso-install wrote it", fails=False))
+        if facts.path(path + ".new").kind == FILE:
+            v.findings.append(Finding("config", path + ".new", "a new rendering waits to be merged", fails=False))

@@ -1,0 +1,79 @@
+"""The manifest of an unpacked tree notices every kind of change at stat level (mode, owner,
+same-size content, link target), and a re-run repairs what it notices: root executes from
+this tree, so a loosened mode or a swapped binary must not pass as "installed, as unpacked"."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from nso_install import manifest
+
+from support import cli
+
+NOBODY = 65534
+
+
+@pytest.fixture
+def tree(tmp_path):
+    t = tmp_path / "ncs-6.5.3"
+    (t / "bin").mkdir(parents=True)
+    (t / "VERSION").write_text("6.5.3\n")
+    (t / "bin/ncs").write_text("#!/bin/sh\necho ncs\n")
+    os.chmod(t / "bin/ncs", 0o755)
+    os.symlink("ncs", t / "bin/ncs-link")
+    return t
+
+
+def _drift(t, m):
+    return dict(manifest.compare(m, t).changed)
+
+
+def test_an_untouched_tree_has_no_drift(tree):
+    m = manifest.take(tree, "/opt/ncs/ncs-6.5.3", "6.5.3")
+    assert not manifest.compare(m, tree) and not manifest.compare(m, tree, full=True)
+
+
+def test_a_loosened_mode_is_drift(tree):
+    m = manifest.take(tree, "/opt/ncs/ncs-6.5.3", "6.5.3")
+    os.chmod(tree / "bin/ncs", 0o777)
+    assert _drift(tree, m) == {"bin/ncs": "mode 0755 -> 0777"}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another account")
+def test_a_changed_owner_is_drift(tree):
+    m = manifest.take(tree, "/opt/ncs/ncs-6.5.3", "6.5.3")
+    os.chown(tree / "bin/ncs", NOBODY, NOBODY)
+    assert _drift(tree, m)["bin/ncs"].startswith("owner ")
+
+
+def test_same_size_content_is_drift_by_its_modification_time(tree):
+    m = manifest.take(tree, "/opt/ncs/ncs-6.5.3", "6.5.3")
+    before = os.stat(tree / "bin/ncs")
+    (tree / "bin/ncs").write_text("#!/bin/sh\necho pwn\n")  # same size
+    assert os.stat(tree / "bin/ncs").st_size == before.st_size
+    os.utime(tree / "bin/ncs", ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000_000))
+    assert _drift(tree, m) == {"bin/ncs": "content (modification time differs)"}
+
+
+def test_a_retargeted_link_is_drift(tree):
+    m = manifest.take(tree, "/opt/ncs/ncs-6.5.3", "6.5.3")
+    os.unlink(tree / "bin/ncs-link")
+    os.symlink("/bin/sh", tree / "bin/ncs-link")
+    assert _drift(tree, m) == {"bin/ncs-link": "link target ncs -> /bin/sh"}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a system install staged as root")
+def test_a_loosened_binary_in_the_installed_tree_is_reported_and_repaired(tmp_path, sample_dists):
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    cli("install", sample_dists["tar.gz"], "--system-install", "--root", root)
+    ncs = root / "opt/ncs/ncs-6.5.3/bin/ncs"
+    os.chmod(ncs, 0o777)
+    r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", root, "--check", "--fail-on-change",
+            ok=False)
+    assert r.exit_code == 4 and "bin/ncs (mode 0755 -> 0777)" in r.output
+    cli("install", sample_dists["tar.gz"], "--system-install", "--root", root)
+    assert stat.S_IMODE(os.stat(ncs).st_mode) == 0o755

@@ -1,0 +1,239 @@
+"""Day 2 under a staging root (as root): status, verify, repair, activate, rollback, uninstall."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pytest
+from support import cli, snapshot
+
+from nso_install.sample import make_sample_distribution
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="creates accounts and sets owners (root only)")
+
+
+@pytest.fixture
+def root(tmp_path):
+    r = tmp_path / "root"
+    (r / "etc").mkdir(parents=True)
+    os.chmod(r, 0o700)
+    for f in ("passwd", "group", "shadow", "gshadow"):
+        if os.path.exists(f"/etc/{f}"):
+            shutil.copy(f"/etc/{f}", r / "etc" / f)
+    return r
+
+
+@pytest.fixture(scope="module")
+def dists(tmp_path_factory):
+    d = tmp_path_factory.mktemp("dists")
+    return {v: make_sample_distribution(d, v, "tar.gz") for v in ("6.4.1", "6.5.3")}
+
+
+def nso(*args, ok=True):
+    return cli(*args, ok=ok)
+
+
+def install(dist, root, *args, ok=True):
+    return nso("install", dist, "--system-install", "--root", root, *args, ok=ok)
+
+
+def js(*args):
+    return json.loads(nso(*args, "--json").output)
+
+
+@pytest.fixture
+def two(root, dists):
+    """6.4.1 installed and active, 6.5.3 installed beside it, NSO as nso."""
+    install(dists["6.4.1"], root, "--run-as-user", "nso")
+    install(dists["6.5.3"], root)
+    return root
+
+
+# --- status ------------------------------------------------------------------------------------
+
+def test_status_lists_versions_the_active_one_options_and_what_waits(two, dists):
+    s = js("status", "--root", two)
+    assert [(v["version"], v["active"], v["manifest"]) for v in s["versions"]] == [("6.4.1", True, True),
+                                                                                  ("6.5.3", False, True)]
+    assert s["spec"]["run_as_user"] == "nso" and s["running"] == [] and s["pending_new"] == []
+    conf = two / "etc/ncs/ncs.conf"
+    conf.write_text(conf.read_text() + "<!-- admin -->\n")
+    install(dists["6.4.1"], two, "--set", "restconf.enabled=true")
+    s = js("status", "--root", two)
+    assert s["pending_new"] == ["/etc/ncs/ncs.conf.new"] and s["edited"] == ["/etc/ncs/ncs.conf"]
+    text = nso("list", "--root", two).output
+    assert "* 6.4.1" in text and "pending: /etc/ncs/ncs.conf.new" in text
+
+
+# --- verify, drift, repair ---------------------------------------------------------------------------
+
+def test_verify_passes_on_an_intact_install(two):
+    r = nso("verify", "--root", two)
+    assert r.exit_code == 0 and "2 tree(s) checked, 0 problem(s)" in r.output
+    assert js("verify", "--root", two, "--full")["ok"] is True
+
+
+@pytest.mark.parametrize("damage, expect", [
+    (lambda t: (t / "bin/ncs").unlink(), "bin/ncs: missing"),
+    (lambda t: os.chmod(t / "VERSION", 0o666), "VERSION: mode 0644 -> 0666"),
+    (lambda t: shutil.rmtree(t / "lib/ncs/erts"), "lib/ncs/erts: missing"),
+])
+def test_verify_reports_damage_check_fails_and_a_rerun_with_the_distribution_repairs(two, dists, damage, expect):
+    tree = two / "opt/ncs/ncs-6.5.3"
+    damage(tree)
+    r = nso("verify", "--root", two, ok=False)
+    assert r.exit_code == 1 and expect in r.output
+    chk = install(dists["6.5.3"], two, "--check", "--fail-on-change", ok=False)
+    assert chk.exit_code == 4 and "differs from what was unpacked" in chk.output
+    fixed = install(dists["6.5.3"], two)
+    assert "was repaired" in fixed.output
+    assert nso("verify", "--root", two, "--full").exit_code == 0
+    assert "Done: 0 changed" in install(dists["6.5.3"], two).output
+
+
+def test_verify_with_full_finds_content_changed_with_size_and_time_kept(two):
+    f = two / "opt/ncs/ncs-6.5.3/bin/ncs"
+    st = os.stat(f)
+    data = bytearray(f.read_bytes())
+    data[-2] ^= 1
+    f.write_bytes(bytes(data))
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert nso("verify", "--root", two).exit_code == 0  # stat level cannot see it
+    r = nso("verify", "--root", two, "--full", ok=False)
+    assert r.exit_code == 1 and "bin/ncs: content (sha256 differs)" in r.output
+
+
+def test_verify_reports_privilege_drift_both_ways(two):
+    epam = two / "opt/ncs/ncs-6.4.1/lib/ncs/lib/core/pam/priv/epam"
+    os.chmod(epam, 0o750)  # a grant lost
+    wrapper = two / "opt/ncs/ncs-6.5.3/lib/ncs/lib/core/confd/priv/cmdwrapper"
+    os.chmod(wrapper, 0o4755)  # a grant nobody asked for (no --setuid-cmdwrapper)
+    r = nso("verify", "--root", two, "--json", ok=False)
+    assert r.exit_code == 1
+    out = json.loads(r.output)
+    problems = {f["path"]: f["problem"] for f in out["findings"] if f["kind"] == "privilege"}
+    assert set(problems) == {"/opt/ncs/ncs-6.4.1/lib/ncs/lib/core/pam/priv/epam",
+                             "/opt/ncs/ncs-6.5.3/lib/ncs/lib/core/confd/priv/cmdwrapper"}
+    assert "0750 -> 4750" in problems["/opt/ncs/ncs-6.4.1/lib/ncs/lib/core/pam/priv/epam"]
+    assert "4755 -> 0755" in problems["/opt/ncs/ncs-6.5.3/lib/ncs/lib/core/confd/priv/cmdwrapper"]
+    assert out["ok"] is False and all(f["fails"] for f in out["findings"])
+
+
+def test_verify_notes_config_edits_without_failing(two):
+    conf = two / "etc/ncs/ncs.conf"
+    conf.write_text(conf.read_text() + "<!-- admin -->\n")
+    r = nso("verify", "--root", two)
+    assert r.exit_code == 0 and "~ config" in r.output and "edited since nso-install wrote it" in r.output
+
+
+def test_check_fail_on_change_counts_a_kept_config_edit(two, dists):
+    conf = two / "etc/ncs/ncs.conf"
+    conf.write_text(conf.read_text() + "<!-- admin -->\n")
+    install(dists["6.4.1"], two, "--set", "restconf.enabled=true")  # kept, .new written
+    r = install(dists["6.4.1"], two, "--check", "--fail-on-change", ok=False)
+    assert r.exit_code == 4 and "edited config file(s) kept" in r.output
+
+
+# --- activate and rollback -----------------------------------------------------------------------
+
+def test_activate_rollback_and_again_keep_keys_and_admin_edits(two):
+    keys = (two / "etc/ncs/ncs.crypto_keys").read_bytes()
+    prof = two / "etc/profile.d/ncs.sh"
+    prof.write_text(prof.read_text() + "# admin edit\n")
+    r = nso("activate", "6.5.3", "--root", two)
+    assert os.readlink(two / "opt/ncs/current") == "ncs-6.5.3"
+    assert "NSO 6.5.3." in (two / "etc/ncs/ncs.conf").read_text() and "package reload" in r.output
+    assert js("status", "--root", two)["previous"] == "6.4.1"
+    nso("rollback", "--root", two)
+    assert os.readlink(two / "opt/ncs/current") == "ncs-6.4.1"
+    assert "NSO 6.4.1." in (two / "etc/ncs/ncs.conf").read_text()
+    nso("activate", "ncs-6.5.3", "--root", two)
+    assert os.readlink(two / "opt/ncs/current") == "ncs-6.5.3"
+    assert (two / "etc/ncs/ncs.crypto_keys").read_bytes() == keys
+    assert prof.read_text().endswith("# admin edit\n")
+    again = nso("activate", "6.5.3", "--root", two)
+    assert "already the active version" in again.output and "Done: 0 changed" in again.output
+
+
+def test_activate_check_changes_nothing(two):
+    before = snapshot(two)
+    r = nso("activate", "6.5.3", "--root", two, "--check")
+    assert "switch ncs-6.4.1 -> ncs-6.5.3" in r.output and snapshot(two) == before
+
+
+def test_a_downgrade_over_cdb_data_needs_force_and_says_why(two):
+    nso("activate", "6.5.3", "--root", two)
+    (two / "var/opt/ncs/cdb/A.cdb").write_bytes(b"cdb")
+    r = nso("rollback", "--root", two, ok=False)
+    assert r.exit_code == 2 and "older than the active 6.5.3" in r.stderr and "ncs-backup" in r.stderr
+    r = nso("rollback", "--root", two, "--force")
+    assert os.readlink(two / "opt/ncs/current") == "ncs-6.4.1" and "ncs-backup --restore" in r.output
+
+
+def test_activate_refuses_what_is_not_installed_and_a_damaged_tree(two):
+    r = nso("activate", "7.0", "--root", two, ok=False)
+    assert r.exit_code == 2 and "installed: 6.4.1, 6.5.3" in r.stderr
+    (two / "opt/ncs/ncs-6.5.3/bin/ncs").unlink()
+    r = nso("activate", "6.5.3", "--root", two, ok=False)
+    assert r.exit_code == 1 and "no distribution was given" in r.stderr
+    assert os.readlink(two / "opt/ncs/current") == "ncs-6.4.1"
+
+
+def test_rollback_without_history_is_a_clear_error(root, dists):
+    install(dists["6.4.1"], root)
+    r = nso("rollback", "--root", root, ok=False)
+    assert r.exit_code == 2 and "no earlier active version" in r.stderr
+
+
+# --- uninstall -----------------------------------------------------------------------------------
+
+def test_uninstall_one_version_keeps_everything_else(two):
+    before = {p: v for p, v in snapshot(two).items() if not p.startswith(("opt/ncs/ncs-6.5.3", "var/lib/nso-install"))}
+    r = nso("uninstall", "--ncs-version", "6.5.3", "--root", two)
+    assert "removed  /opt/ncs/ncs-6.5.3" in r.output
+    after = {p: v for p, v in snapshot(two).items() if not p.startswith("var/lib/nso-install")}
+    before.pop("opt/ncs")
+    after.pop("opt/ncs")
+    assert after == before
+    assert [v["version"] for v in js("status", "--root", two)["versions"]] == ["6.4.1"]
+    again = nso("uninstall", "--ncs-version", "6.5.3", "--root", two, ok=False)
+    assert again.exit_code == 2 and "6.5.3 is not installed" in again.stderr
+
+
+def test_uninstall_refuses_the_active_version_without_force(two):
+    r = nso("uninstall", "--ncs-version", "6.4.1", "--root", two, ok=False)
+    assert r.exit_code == 2 and "active version" in r.stderr
+    nso("uninstall", "--ncs-version", "6.4.1", "--root", two, "--force")
+    assert not os.path.lexists(two / "opt/ncs/current")
+
+
+def test_uninstall_all_removes_the_install_and_keeps_the_rest_unless_asked(two):
+    before = snapshot(two)
+    chk = nso("uninstall", "--all", "--root", two, "--check")
+    assert "remove   /opt/ncs" in chk.output and "kept     /etc/ncs" in chk.output and snapshot(two) == before
+    nso("uninstall", "--all", "--root", two)
+    assert not (two / "opt/ncs").exists()
+    for kept in ("etc/ncs/ncs.crypto_keys", "var/opt/ncs/cdb", "var/log/ncs", "etc/systemd/system/ncs.service",
+                 "etc/profile.d/ncs.sh"):
+        assert (two / kept).exists(), kept
+    assert "nso:" in (two / "etc/passwd").read_text()
+
+
+def test_uninstall_purge_removes_everything_nso_install_made_including_its_accounts(two):
+    nso("uninstall", "--all", "--purge", "--root", two)
+    for gone in ("opt/ncs", "etc/ncs", "var/opt/ncs", "var/log/ncs", "etc/systemd/system/ncs.service",
+                 "etc/profile.d/ncs.sh", "etc/logrotate.d/ncs", "run/ncs"):
+        assert not os.path.lexists(two / gone), gone
+    passwd, group = (two / "etc/passwd").read_text(), (two / "etc/group").read_text()
+    assert "\nnso:" not in "\n" + passwd and "\nncsadmin:" not in "\n" + group and "\nnso:" not in "\n" + group
+    state = json.loads((two / "var/lib/nso-install/state.json").read_text())
+    assert "spec" not in state
+    assert "Nothing to do" in nso("uninstall", "--all", "--purge", "--root", two).output
+
+
+def test_uninstall_options_need_all_and_a_target(two):
+    assert nso("uninstall", "--root", two, ok=False).exit_code == 2
+    assert nso("uninstall", "--config", "--root", two, ok=False).exit_code == 2
+    assert nso("uninstall", "--all", "--ncs-version", "6.4.1", "--root", two, ok=False).exit_code == 2

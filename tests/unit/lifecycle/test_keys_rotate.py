@@ -1,0 +1,393 @@
+"""``nso-install keys rotate``: a new generation of NSO's crypto keys, end to end through the
+CLI on real installs staged under --root.
+
+Legacy keys become generation -1 (byte for byte) and generation 0 is new; later rotations add
+max + 1 and keep every older generation; owner and mode are kept; a re-run while the added
+generation waits to be applied adds nothing (--new does, --applied records it); --check writes
+nothing; no key material in any output, JSON, state or history; refusals (NSO < 6.4, no
+install, missing file, inline keys, a planted link, a hard link, a damaged file, the lock)
+leave the file alone and say why."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from support import cli, snapshot, staged_root
+
+from nso_install.actions.keys import check_crypto_keys
+from nso_install.lifecycle.installation import look
+from nso_install.lifecycle.keys import KeysFileError, nso_steps, parse_keys
+from nso_install.sample import make_sample_distribution
+from nso_install.state import locked
+
+IS_ROOT = os.geteuid() == 0
+needs_root = pytest.mark.skipif(not IS_ROOT, reason="needs root (owners, useradd --prefix)")
+
+KEYS = "etc/ncs/ncs.crypto_keys"
+STATE = "var/lib/nso-install/state.json"
+HISTORY = "var/lib/nso-install/history.jsonl"
+LINE = re.compile(r"^([A-Z0-9_]+)(?:\[(-?\d+)\])?=([0-9a-f]+)$")
+
+
+@pytest.fixture(scope="module")
+def dists(tmp_path_factory):
+    d = tmp_path_factory.mktemp("keydists")
+    return {v: make_sample_distribution(d, v, "tar.gz") for v in ("6.3.1", "6.4.1")}
+
+
+def _install(dist, root, *extra):
+    if not root.exists():
+        root.mkdir(parents=True)
+    os.chmod(root, 0o700)
+    cli("install", dist, "--system-install", "--root", root, *extra)
+    return root
+
+
+@pytest.fixture
+def root65(tmp_path, sample_dists):
+    return _install(sample_dists["tar.gz"], tmp_path / "r")
+
+
+def rotate(root, *extra, ok=True):
+    return cli("keys", "rotate", "--root", root, *extra, ok=ok)
+
+
+def rotate_json(root, *extra) -> dict:
+    r = rotate(root, "--json", *extra)
+    return json.loads(r.stdout)
+
+
+def keys_of(data: bytes) -> dict[tuple[str, int | None], str]:
+    """(name, generation or None for legacy) -> value."""
+    out = {}
+    for line in data.decode().splitlines():
+        m = LINE.match(line)
+        if m and m.group(1) != "EXTERNAL_KEY_FORMAT":
+            name, gen, value = m.groups()
+            out[(name, None if gen is None else int(gen))] = value
+    return out
+
+
+def attrs(p: Path):
+    st = os.lstat(p)
+    return stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid
+
+
+def gid_of(root: Path, name: str) -> int:
+    for line in (root / "etc/group").read_text().splitlines():
+        if line.split(":")[0] == name:
+            return int(line.split(":")[2])
+    raise KeyError(name)
+
+
+# --- the first rotation: legacy -> format 2 ----------------------------------------------------
+
+def test_legacy_keys_become_generation_minus_one_and_generation_0_is_new(root65):
+    before = (root65 / KEYS).read_bytes()
+    legacy = keys_of(before)
+    assert set(legacy) == {("AESCFB128_KEY", None), ("AES256CFB128_KEY", None)}
+    mode = attrs(root65 / KEYS)
+    out = rotate_json(root65)
+    assert out["result"] == "keys-rotate" and out["version"] == 1
+    assert out["file"] == "/etc/ncs/ncs.crypto_keys" and out["generation"] == 0
+    assert out["changed"] is True and out["converted_legacy"] is True and out["steps"]
+    data = (root65 / KEYS).read_bytes()
+    assert data.decode().splitlines()[0] == "EXTERNAL_KEY_FORMAT=2"
+    got = keys_of(data)
+    # the legacy keys, byte for byte, as generation -1
+    for (name, _), value in legacy.items():
+        assert got[(name, -1)] == value
+        assert f"{name}[-1]={value}".encode() in data
+    # a new generation 0 with fresh keys of the right lengths; no DES3 on 6.5
+    assert set(got) == {("AESCFB128_KEY", -1), ("AES256CFB128_KEY", -1), ("AESCFB128_KEY", 0),
+                        ("AES256CFB128_KEY", 0)}
+    assert len(got[("AESCFB128_KEY", 0)]) == 32 and len(got[("AES256CFB128_KEY", 0)]) == 64
+    assert got[("AESCFB128_KEY", 0)] != got[("AESCFB128_KEY", -1)]
+    assert got[("AES256CFB128_KEY", 0)] != got[("AES256CFB128_KEY", -1)]
+    assert check_crypto_keys(data, "6.5.3") is None
+    assert attrs(root65 / KEYS) == mode == (0o600, os.geteuid(), os.getegid())
+    assert not [n for n in os.listdir(root65 / "etc/ncs") if n.startswith(".nso-install-tmp")]
+    state = json.loads((root65 / STATE).read_text())
+    assert state["keys"]["pending_generation"] == 0
+    history = [json.loads(line) for line in (root65 / HISTORY).read_text().splitlines()]
+    assert history[-1]["command"] == "keys rotate" and history[-1]["generation"] == 0
+
+
+def test_nso_64_keeps_des3_keys_in_the_new_generation(tmp_path, dists):
+    root = _install(dists["6.4.1"], tmp_path / "r")
+    legacy = keys_of((root / KEYS).read_bytes())
+    assert ("DES3CBC_KEY1", None) in legacy
+    assert rotate_json(root)["generation"] == 0
+    data = (root / KEYS).read_bytes()
+    got = keys_of(data)
+    for (name, _), value in legacy.items():
+        assert got[(name, -1)] == value
+    for n in ("DES3CBC_KEY1", "DES3CBC_KEY2", "DES3CBC_KEY3"):
+        assert len(got[(n, 0)]) == 16
+    assert check_crypto_keys(data, "6.4.1") is None
+
+
+def test_a_changed_mode_is_kept(root65):
+    os.chmod(root65 / KEYS, 0o640)
+    rotate(root65)
+    assert attrs(root65 / KEYS)[0] == 0o640
+
+
+@needs_root
+def test_run_as_user_owner_and_mode_kept(tmp_path, sample_dists):
+    root = staged_root(tmp_path)
+    cli("install", sample_dists["tar.gz"], "--system-install", "--root", root, "--run-as-user", "nso")
+    nso = gid_of(root, "nso")
+    assert attrs(root / KEYS) == (0o440, 0, nso)
+    out = rotate_json(root)
+    assert out["changed"] and out["mode"] == "0440" and out["owner"] == "root:nso"
+    assert attrs(root / KEYS) == (0o440, 0, nso)
+    assert check_crypto_keys((root / KEYS).read_bytes(), "6.5.3") is None
+    r = rotate(root, "--new")
+    assert "0440 root:nso" in r.stdout
+    assert attrs(root / KEYS) == (0o440, 0, nso)
+
+
+# --- idempotence: pending, --new, --applied ---------------------------------------------------
+
+def test_second_run_adds_nothing_new_adds_the_next_generation_applied_records_it(root65):
+    rotate(root65)
+    first = (root65 / KEYS).read_bytes()
+    gen0 = keys_of(first)
+    r = rotate(root65)
+    assert r.exit_code == 0
+    assert "generation 0 was added on" in r.stdout and "waiting to be applied" in r.stdout
+    assert "key-rotation apply-new-keys new-key-generation 0" in r.stdout  # the steps again
+    assert (root65 / KEYS).read_bytes() == first
+    out = rotate_json(root65)
+    assert out["changed"] is False and out["generation"] == 0 and out["status"] == "pending"
+    assert out["steps"] and out["added"]
+    assert (root65 / KEYS).read_bytes() == first
+
+    out = rotate_json(root65, "--new")
+    assert out["changed"] is True and out["generation"] == 1 and out["converted_legacy"] is False
+    second = keys_of((root65 / KEYS).read_bytes())
+    assert {k: v for k, v in second.items() if k[1] in (-1, 0)} == gen0  # -1 and 0 kept as they were
+    assert {g for _, g in second} == {-1, 0, 1}
+    assert check_crypto_keys((root65 / KEYS).read_bytes(), "6.5.3") is None
+    assert (root65 / KEYS).read_text().splitlines()[0] == "EXTERNAL_KEY_FORMAT=2"
+    assert (root65 / KEYS).read_text().count("EXTERNAL_KEY_FORMAT=2") == 1
+
+    before = (root65 / KEYS).read_bytes()
+    out = rotate_json(root65, "--applied")
+    assert out["changed"] is True and out["generation"] == 1 and out["status"] == "applied"
+    assert (root65 / KEYS).read_bytes() == before  # --applied changes nothing else
+    rec = json.loads((root65 / STATE).read_text())["keys"]
+    assert rec["applied_generation"] == 1 and "pending_generation" not in rec
+    out = rotate_json(root65, "--applied")
+    assert out["changed"] is False and out["status"] == "already-applied"
+    history = [json.loads(line) for line in (root65 / HISTORY).read_text().splitlines()]
+    assert [h.get("command") for h in history[-3:]] == ["keys rotate", "keys rotate", "keys rotate --applied"]
+
+    # after --applied, the next rotation is a new one: generation 2, everything else kept
+    assert rotate_json(root65)["generation"] == 2
+    third = keys_of((root65 / KEYS).read_bytes())
+    assert {k: v for k, v in third.items() if k[1] != 2} == second
+
+
+def test_applied_without_a_pending_generation_is_refused(root65):
+    r = rotate(root65, "--applied", "--json", ok=False)
+    assert r.exit_code == 2 and json.loads(r.stdout)["error"]["reference"] == "no-pending-generation"
+    r = rotate(root65, "--applied", "--new", ok=False)
+    assert r.exit_code == 2 and "exclude each other" in r.stderr
+
+
+def test_a_file_changed_behind_our_back_gets_a_new_generation(root65):
+    """The pending generation is no longer the newest (the file was replaced by a format-2 file
+    holding generations -1..3): a rotation adds 4 and says why."""
+    rotate(root65)
+    lines = ["EXTERNAL_KEY_FORMAT=2"] + [f"AESCFB128_KEY[{g}]={'%02x' % (g + 1) * 16}\n"
+                                         f"AES256CFB128_KEY[{g}]={'%02x' % (g + 11) * 32}" for g in range(-1, 4)]
+    (root65 / KEYS).write_text("\n".join(lines) + "\n")
+    out = rotate_json(root65)
+    assert out["generation"] == 4 and out["changed"]
+    assert any("no longer" in n or "not the newest" in n for n in out["notes"])
+
+
+# --- --check ------------------------------------------------------------------------------------
+
+def test_check_writes_nothing(root65):
+    snap = snapshot(root65)
+    r = rotate(root65, "--check")
+    assert "Would add key generation 0" in r.stdout and "generation -1" in r.stdout
+    assert "/etc/ncs/ncs.crypto_keys" in r.stdout
+    out = rotate_json(root65, "--check")
+    assert out["generation"] == 0 and out["changed"] is True and out["converted_legacy"] is True
+    assert out["check"] is True and out["steps"]
+    rotate(root65, "--check", "--new")
+    assert snapshot(root65) == snap
+    rotate(root65)
+    snap = snapshot(root65)
+    out = rotate_json(root65, "--check")
+    assert out["changed"] is False and out["status"] == "pending"
+    out = rotate_json(root65, "--check", "--new")
+    assert out["generation"] == 1 and out["changed"] is True
+    out = rotate_json(root65, "--check", "--applied")
+    assert out["generation"] == 0 and out["status"] == "would-apply"
+    assert snapshot(root65) == snap
+
+
+# --- never printed ------------------------------------------------------------------------------
+
+def test_no_key_material_in_any_output_state_or_history(root65):
+    legacy = list(keys_of((root65 / KEYS).read_bytes()).values())
+    outputs = []
+    for extra in (["--check", "-v"], ["--check", "--json"], ["-v"], ["--json"], ["-v"], ["--json", "--new"],
+                  ["--new", "-vv"], ["--applied", "--check", "--json"], ["--applied", "-v"], ["--applied", "--json"],
+                  ["--json", "-v"]):
+        r = rotate(root65, *extra)
+        outputs.append(r.stdout + r.stderr)
+    (root65 / KEYS).write_text((root65 / KEYS).read_text() + "AESCFB128_KEY[9]=abcdef\n")  # broken: an error
+    r = rotate(root65, "--json", "-v", ok=False)
+    assert r.exit_code != 0 and "bad-crypto-keys" in r.stdout
+    outputs.append(r.stdout + r.stderr)
+    text = "\n".join(outputs)
+    text += (root65 / STATE).read_text() + (root65 / HISTORY).read_text()
+    values = legacy + list(keys_of((root65 / KEYS).read_bytes()).values())
+    assert len(values) >= 8
+    for value in values:
+        for i in range(0, len(value) - 5):
+            assert value[i:i + 6] not in text.replace("abcdef", ""), "a fragment of a key was printed"
+    assert "AES256CFB128_KEY" in text  # names may be shown
+
+
+# --- refusals -------------------------------------------------------------------------------------
+
+def test_nso_before_64_is_refused(tmp_path, dists):
+    root = _install(dists["6.3.1"], tmp_path / "r")
+    before = (root / KEYS).read_bytes()
+    r = rotate(root, "--json", ok=False)
+    assert r.exit_code == 2
+    err = json.loads(r.stdout)["error"]
+    assert err["reference"] == "rotation-needs-nso-6.4" and "6.3.1" in err["message"] and err["hint"]
+    assert (root / KEYS).read_bytes() == before
+
+
+def test_no_install_is_refused(tmp_path):
+    root = tmp_path / "empty"
+    root.mkdir(mode=0o700)
+    r = rotate(root, "--json", ok=False)
+    assert r.exit_code == 2 and json.loads(r.stdout)["error"]["reference"] == "no-nso-installed"
+    assert os.listdir(root) == []
+
+
+def test_missing_keys_file_is_refused(root65):
+    os.unlink(root65 / KEYS)
+    snap = snapshot(root65)
+    r = rotate(root65, ok=False)
+    assert r.exit_code == 1 and "/etc/ncs/ncs.crypto_keys does not exist" in r.stderr and "Hint:" in r.stderr
+    assert snapshot(root65) == snap
+
+
+def test_inline_keys_are_refused(tmp_path, sample_dists):
+    (tmp_path / "k16").write_text("ab" * 16 + "\n")
+    (tmp_path / "k32").write_text("cd" * 32 + "\n")
+    root = _install(sample_dists["tar.gz"], tmp_path / "r", "--set", "crypto.mechanism=inline",
+                    "--set-file", f"crypto.aescfb128_key={tmp_path / 'k16'}",
+                    "--set-file", f"crypto.aes256cfb128_key={tmp_path / 'k32'}")
+    snap = snapshot(root)
+    r = rotate(root, "--json", ok=False)
+    assert r.exit_code == 2
+    err = json.loads(r.stdout)["error"]
+    assert err["reference"] == "inline-crypto-keys" and "crypto.mechanism=external" in err["hint"]
+    assert snapshot(root) == snap
+
+
+def test_keys_read_from_another_file_are_refused(tmp_path, sample_dists):
+    root = _install(sample_dists["tar.gz"], tmp_path / "r", "--set", "crypto.argument=/etc/ncs/other.keys")
+    snap = snapshot(root)
+    r = rotate(root, "--json", ok=False)
+    assert r.exit_code == 2 and json.loads(r.stdout)["error"]["reference"] == "crypto-keys-elsewhere"
+    assert "/etc/ncs/other.keys" in r.stderr
+    assert snapshot(root) == snap
+
+
+def test_a_planted_symlink_is_refused(root65, tmp_path):
+    elsewhere = root65 / "etc/elsewhere"
+    os.rename(root65 / KEYS, elsewhere)
+    os.symlink("/etc/elsewhere", root65 / KEYS)
+    before = elsewhere.read_bytes()
+    for extra in ([], ["--check"]):
+        r = rotate(root65, "--json", *extra, ok=False)
+        assert r.exit_code == 1 and json.loads(r.stdout)["error"]["reference"] == "symlink-refused"
+    assert os.path.islink(root65 / KEYS) and os.readlink(root65 / KEYS) == "/etc/elsewhere"
+    assert elsewhere.read_bytes() == before
+
+
+def test_a_hard_linked_file_is_refused(root65):
+    os.link(root65 / KEYS, root65 / "etc/other-name")
+    before = (root65 / KEYS).read_bytes()
+    r = rotate(root65, "--json", ok=False)
+    assert r.exit_code == 1 and json.loads(r.stdout)["error"]["reference"] == "hard-linked"
+    assert (root65 / KEYS).read_bytes() == before
+
+
+@pytest.mark.parametrize("content, words", [
+    ("AESCFB128_KEY=" + "a" * 32 + "\n", "AES256CFB128_KEY is missing"),
+    ("EXTERNAL_KEY_FORMAT=2\nAESCFB128_KEY[0]=" + "a" * 32 + "\nAES256CFB128_KEY=" + "b" * 64 + "\n", "no generation"),
+    ("AESCFB128_KEY=" + "a" * 32 + "\nEXTERNAL_KEY_FORMAT=2\nAES256CFB128_KEY[-1]=" + "b" * 64 + "\n", "first line"),
+    ("EXTERNAL_KEY_FORMAT=2\n" + ("AESCFB128_KEY[0]=" + "a" * 32 + "\n") * 2 + "AES256CFB128_KEY[0]=" + "b" * 64 + "\n",
+     "appears twice"),
+    ("EXTERNAL_KEY_FORMAT=2\nAESCFB128_KEY[0]=" + "a" * 32 + "\nAES256CFB128_KEY[0]=" + "b" * 64 +
+     "\nAESCFB128_KEY[1]=" + "c" * 32 + "\n", "generation 1 lacks AES256CFB128_KEY"),
+    ("EXTERNAL_KEY_FORMAT=3\nAESCFB128_KEY=" + "a" * 32 + "\nAES256CFB128_KEY=" + "b" * 64 + "\n", "format 2"),
+])
+def test_a_damaged_file_is_refused_without_quoting_it(root65, content, words):
+    (root65 / KEYS).write_text(content)
+    r = rotate(root65, ok=False)
+    assert r.exit_code == 1 and words in r.stderr, r.stderr
+    assert "aaaaaa" not in r.stderr and "bbbbbb" not in r.stderr
+    assert (root65 / KEYS).read_text() == content
+
+
+def test_another_run_holding_the_lock(root65):
+    inst = look(root65)
+    before = (root65 / KEYS).read_bytes()
+    with locked(inst.target, inst.state.path, True):
+        r = rotate(root65, "--json", ok=False)
+    assert r.exit_code == 3 and json.loads(r.stdout)["error"]["reference"] == "locked"
+    assert (root65 / KEYS).read_bytes() == before
+
+
+# --- the format and the NSO side ------------------------------------------------------------------
+
+def test_format_2_file_with_comments_keeps_every_line():
+    from nso_install.lifecycle.keys import rotated
+
+    text = ("EXTERNAL_KEY_FORMAT=2\n# rotated 2024\nAESCFB128_KEY[-1]=" + "1" * 32 + "\nAES256CFB128_KEY[-1]=" + "2" * 64
+            + "\nAESCFB128_KEY[0]=" + "3" * 32 + "\nAES256CFB128_KEY[0]=" + "4" * 64 + "\n")
+    kf = parse_keys(text.encode(), "6.5.3", "/etc/ncs/ncs.crypto_keys")
+    assert not kf.legacy and kf.generations == [-1, 0] and "1111" not in repr(kf)
+    new = rotated(kf, "6.5.3", 1).reveal().decode()
+    assert new.startswith(text)
+    assert [line.split("=")[0] for line in new.splitlines()[len(text.splitlines()):]] == \
+        ["AESCFB128_KEY[1]", "AES256CFB128_KEY[1]"]
+    with pytest.raises(KeysFileError):
+        parse_keys(b"AESCFB128_KEY[0]=" + b"1" * 32 + b"\n", "6.5.3", "x")
+
+
+def test_nso_side_steps(root65):
+    inst = look(root65)
+    steps = nso_steps(inst, "/etc/ncs/ncs.crypto_keys", 3, False)
+    text = "\n".join(steps)
+    ordered = ["every other node", "systemctl reload ncs", "commit queue", "key-rotation get-active-generation",
+               "key-rotation apply-new-keys new-key-generation 3", "nso-install keys rotate --applied", "Backups"]
+    positions = [text.find(s) for s in ordered]
+    assert -1 not in positions and positions == sorted(positions), positions
+    assert "/etc/ncs/ncs.crypto_keys" in steps[0] and "identical" in steps[0]
+    assert "generation -1" in "\n".join(nso_steps(inst, "/etc/ncs/ncs.crypto_keys", 0, True))
+    inst.spec = replace(inst.spec, init_system="sysv")
+    assert "/etc/init.d/ncs reload" in "\n".join(nso_steps(inst, "/f", 0, False))
+    inst.spec = replace(inst.spec, init_system="none")
+    assert "/opt/ncs/current/bin/ncs --reload" in "\n".join(nso_steps(inst, "/f", 0, False))
