@@ -135,7 +135,7 @@ def system_plan(spec: InstallSpec, dist, view: TargetView) -> list[Action]:
         *account_actions(spec, view),
         # before anything changes who NSO runs as: what the old account made is taken first
         *reown_actions(spec, view),
-        Directory(spec.install_dir, ROOT, "install directory (static files, one ncs-VSN per version)"),
+        Directory(spec.install_dir, ROOT, "install directory (static files, one ncs-VSN per version)", "--install-dir"),
         # ncs-setup is left out when unpacking (the Absent action below removes it from a tree
         # unpacked by someone else), so --check and the run agree on a fresh target.
         InstallTree(vdir, dist, reason=f"NSO {v} static files",
@@ -176,7 +176,7 @@ def config_actions(spec: InstallSpec, version: str, view: TargetView) -> list[Ac
     acts: list[Action] = [
         File(f"{spec.install_dir}/installdirs", render("files/installdirs.j2", **ctx), Attrs(0o644),
              "where this install keeps config, run and log files"),
-        Directory(cfg, ROOT, "configuration directory"),
+        Directory(cfg, ROOT, "configuration directory", "--config-dir"),
         ConfFile(f"{cfg}/ncs.conf", rc.text, own.conf, f"ncs.conf ({spec.profile} profile, NSO {version})",
                  redact=redact_conf),
         SecretFile(f"{cfg}/ncs.crypto_keys", own.keys, lambda: generate_crypto_keys(version),
@@ -190,11 +190,11 @@ def config_actions(spec: InstallSpec, version: str, view: TargetView) -> list[Ac
         Directory(f"{cfg}/ssl", ROOT, "TLS material"),
         Directory(f"{cfg}/ssl/cert", own.key_dir, "Web UI/RESTCONF certificate and key"),
         tls_key_cert(f"{cfg}/ssl/cert", own.host_key, Attrs(0o644)),
-        Directory(run, own.private_dir, "run-time state (CDB, packages, rollbacks)"),
+        Directory(run, own.private_dir, "run-time state (CDB, packages, rollbacks)", "--run-dir"),
         *[Directory(f"{run}/{d}", own.private_dir, f"run directory: {d}") for d in RUN_SUBDIRS],
         ConfFile(f"{run}/cdb/aaa_init.xml", render("files/aaa_init.xml.j2"), own.aaa,
                  "initial AAA: no local users, NACM groups ncsadmin and ncsoper", redact=redact_aaa),
-        Directory(spec.log_dir, own.private_dir, "log files"),
+        Directory(spec.log_dir, own.private_dir, "log files", "--log-dir"),
         *socket_dir,
         ConfFile("/etc/profile.d/ncs.sh", render("files/profile.sh.j2", **ctx), Attrs(0o644),
                  "environment for login shells (sh)"),

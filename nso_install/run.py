@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Callable, Sequence
 
 from . import fsops
@@ -25,7 +25,7 @@ from .engine import Report, apply, evaluate
 from .errors import UsageError
 from .facts import DIR, FILE, LINK, Facts
 from .plan import TargetView, build_plan, config_version
-from .spec import InstallSpec, Resolution, SpecInput, resolve, state_path
+from .spec import DIR_FIELDS, InstallSpec, Resolution, SpecInput, check_real_directories, resolve, state_path
 from .state import State, locked
 from .target import Target, check_staging_root
 
@@ -157,12 +157,33 @@ def _created_for_the_lock(report: Report, made: list[str]) -> None:
 
 
 def _check_environment(target: Target, spec: InstallSpec) -> None:
+    if spec.system:
+        _check_directory_links(target, spec)
     if target.unprivileged and spec.run_as_user:
         raise UsageError("run-as-user-needs-root",
                          f"--run-as-user {spec.run_as_user} needs root: it creates accounts, sets owners, a setuid "
                          "bit and file capabilities, none of which an ordinary user can do, even in a staging root.",
                          "Stage as root (sudo nso-install ... --root DIR), or stage without --run-as-user "
                          "(--no-run-as-user) and run the same command as root later to add it.")
+
+
+def _check_directory_links(target: Target, spec: InstallSpec) -> None:
+    """Top-level directories may be root-owned symbolic links (``/var/opt/ncs -> /data/ncs-run``):
+    each is checked as :meth:`Target.dir_link` says, and where they really lead must pass the
+    same rules as the options themselves (not a system directory, no overlap), before
+    anything changes."""
+    real, linked = {}, False
+    for name in DIR_FIELDS:
+        given = PurePosixPath(getattr(spec, name))
+        flag = f"--{name.replace('_', '-')}"
+        real[name] = target.dir_link(given, flag) or target.to_target(target.host(given / "x").parent)
+        linked |= real[name] != given
+    if linked:
+        try:
+            check_real_directories(real)
+        except UsageError as e:
+            shown = ", ".join(f"{getattr(spec, n)} -> {r}" for n, r in real.items() if str(r) != getattr(spec, n))
+            raise UsageError(e.reference, f"through symbolic links ({shown}): {e.message}", e.hint) from None
 
 
 def _resolve_and_plan(target: Target, given: SpecInput, dist, state: State):

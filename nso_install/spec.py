@@ -337,6 +337,14 @@ RESERVED_DIRS = tuple(map(PurePosixPath, ("/var/lib/nso-install", "/run/ncs", "/
                                           "/etc/init.d", "/etc/logrotate.d", "/etc/tmpfiles.d")))
 
 
+def check_real_directories(real: dict[str, PurePosixPath]) -> None:
+    """The directory rules again for where the directories really are (any of them, or a
+    directory above, may be a root-owned symbolic link): a link must not lead into the
+    operating system's directories or make two of them overlap."""
+    _check_overlaps(real)
+    _check_system_dirs(real)
+
+
 def _check_system_dirs(paths: dict[str, PurePosixPath]) -> None:
     for name, p in paths.items():
         flag = "--local-install" if name == "local_dir" else f"--{name.replace('_', '-')}"

@@ -123,6 +123,52 @@ class Target:
         resolved = self._resolve_parents(list(p.parts[1:-1]), str(p))
         return resolved.joinpath(p.name) if p.name else resolved
 
+    def dir_link(self, tpath: str | PurePosixPath, option: str = "") -> PurePosixPath | None:
+        """The real directory a top-level directory's symbolic link leads to (``/var/opt/ncs ->
+        /data/ncs-run``, common on servers), or None when ``tpath`` is not a link.
+
+        Accepted only when nobody but root could have made it or could redirect it later: the
+        link and the directory holding it are root's, and every directory on the way to the
+        real one (resolved inside the root) is root's and not writable by group or others; the
+        real directory exists (its owner and mode are then managed like the path's own).
+        Anything else is ``unsafe-directory-link``, naming ``option`` for the real path."""
+        p = normalize(tpath)
+        host = self.host(p)
+        try:
+            st = os.lstat(host)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        if not stat.S_ISLNK(st.st_mode):
+            return None
+        me = (0, os.geteuid())
+        hint = (f"Make the link, and every directory on the way to where it leads, root's and not writable by "
+                f"group or others; or give the real directory{' with ' + option if option else ''}.")
+        parent = os.lstat(host.parent)
+        if st.st_uid not in me or parent.st_uid not in me or parent.st_mode & 0o022:
+            raise UnsafePathError("unsafe-directory-link", f"{p} is a symbolic link (to {os.readlink(host)}) that "
+                                  f"an account other than root owns or could replace.", hint)
+        # where it leads, as a chroot would see it; a chain of links is not followed further
+        real = PurePosixPath(os.path.normpath(p.parent / os.readlink(host)))
+        real = self.to_target(self.host(real))
+        cur = self.root
+        for i, part in enumerate(real.parts[1:], 1):
+            cur = cur / part
+            try:
+                cst = os.lstat(cur)
+            except FileNotFoundError:
+                raise UnsafePathError("directory-link-target-missing", f"{p} is a symbolic link to {real}, which "
+                                      "does not exist.", f"Create {real} (root's, or the owner the directory "
+                                      f"should have) or remove the link{' and use ' + option if option else ''}.")
+            last = i == len(real.parts) - 1
+            if not stat.S_ISDIR(cst.st_mode):
+                raise UnsafePathError("unsafe-directory-link", f"{p} is a symbolic link to {real}, and "
+                                      f"{self.show_host(cur)} is not a directory.", hint)
+            if not last and (cst.st_uid not in me or cst.st_mode & 0o022):
+                raise UnsafePathError("unsafe-directory-link", f"{p} is a symbolic link to {real}, and "
+                                      f"{self.show_host(cur)} on the way is not root's alone; another account "
+                                      "could change where the link leads.", hint)
+        return real
+
     def _resolve_parents(self, parts: list[str], original: str) -> Path:
         def link_of(current: list[str], name: str) -> str | None:
             nxt = self.root.joinpath(*current, name)

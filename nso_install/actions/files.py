@@ -21,35 +21,54 @@ from .base import Action, Attrs, Effects, change, drift_change, fmt_mode, ok, re
 
 @dataclass
 class Directory(Action):
-    """A directory with owner and mode, created with both when missing, repaired when they drift."""
+    """A directory with owner and mode, created with both when missing, repaired when they drift.
+    A top-level directory (``top``: the option that sets it, e.g. ``--run-dir``) may be a
+    root-owned symbolic link to the real directory (:meth:`Target.dir_link`), whose owner and
+    mode are then managed; the link itself is left as it is."""
 
     path: str
     attrs: Attrs
     reason: str = ""
+    top: str = ""
     kind: ClassVar[str] = "directory"
 
+    def _real(self, facts, ctx) -> str:
+        """The path whose owner and mode this action manages: ``path``, or where its link leads."""
+        if self.top and facts.path(self.path).kind == LINK:
+            return str(ctx.target.dir_link(self.path, self.top))
+        return self.path
+
     def check(self, facts, ctx):
-        if (fact := self._fact(facts, DIR)).kind == ABSENT:
+        real = self._real(facts, ctx)
+        via = f" (through the link to {real})" if real != self.path else ""
+        if (fact := require_kind(refuse_link(facts.path(real)), DIR)).kind == ABSENT:
             return change(f"create directory ({self.attrs.shown()})")
         drift = self.attrs.drift(facts, fact)
-        return drift_change(drift) if drift else ok(f"directory present with mode {fmt_mode(fact.mode)}")
+        return drift_change(drift, via) if drift else ok(f"directory present with mode {fmt_mode(fact.mode)}{via}")
 
     def apply(self, facts, ctx, outcome):
-        host = ctx.target.host(self.path)
-        self.attrs.create_or_fix(facts, host, self.path, lambda uid, gid: fsops.make_dir(host, self.attrs.mode, uid, gid))
+        real = self._real(facts, ctx)
+        host = ctx.target.host(real)
+        self.attrs.create_or_fix(facts, host, real, lambda uid, gid: fsops.make_dir(host, self.attrs.mode, uid, gid))
 
 
 class SystemDirectory(Directory):
     """A directory above the ones we manage (/etc, /opt, /var/lib...): created 0755 root:root
-    if missing, never touched when it exists (it belongs to the OS)."""
+    if missing, never touched when it exists (it belongs to the OS).  It may be a symbolic link
+    that only root controls (``/opt -> /data/opt``)."""
 
     def __init__(self, path: str, reason: str = "parent directory"):
         super().__init__(path, Attrs(0o755), reason)
 
+    def _real(self, facts, ctx) -> str:
+        return str(ctx.target.dir_link(self.path) or self.path) if facts.path(self.path).kind == LINK else self.path
+
     def check(self, facts, ctx):
-        if self._fact(facts, DIR).kind == ABSENT:
+        real = self._real(facts, ctx)
+        if require_kind(refuse_link(facts.path(real)), DIR).kind == ABSENT:
             return change(f"create directory ({self.attrs.shown()})")
-        return ok("directory exists (owned by the system, left as is)")
+        via = f" (a link to {real})" if real != self.path else ""
+        return ok(f"directory exists (owned by the system, left as is){via}")
 
 
 @dataclass
@@ -283,14 +302,31 @@ class Absent(Action):
 @dataclass
 class RemoveTree(Absent):
     """A directory removed with everything in it (uninstall), never following a link: a link
-    at ``path`` is removed itself, not what it points to."""
+    at ``path`` is removed itself, not what it points to -- except for a top-level directory
+    (``top``: its option) that is a trusted link (:meth:`Target.dir_link`): then what the real
+    directory holds goes too, and the link; the real directory stays (it may be a mount point)."""
 
+    top: str = ""
     kind: ClassVar[str] = "remove"
+
+    def _real(self, facts, ctx) -> str | None:
+        if self.top and facts.path(self.path).kind == LINK:
+            return str(ctx.target.dir_link(self.path, self.top))
+        return None
+
+    def check(self, facts, ctx):
+        real = self._real(facts, ctx)
+        if real:
+            return change(f"remove everything in {real} (where the link leads) and the link")
+        return super().check(facts, ctx)
 
     def _directory(self):
         return change("remove the directory and everything in it")
 
     def apply(self, facts, ctx, outcome):
+        real = self._real(facts, ctx)
+        for name in facts.listdir(real) if real else ():
+            fsops.remove_tree(ctx.target.host(f"{real}/{name}"))
         fsops.remove_tree(ctx.target.host(self.path))
 
 

@@ -40,6 +40,7 @@ class Installation:
     current: str | None = None  # the link's text
     dangling: bool = False
     running: list[tuple[int, str]] = field(default_factory=list)  # (pid, executable) under INSTALL_DIR
+    real_dir: str | None = None  # where INSTALL_DIR leads when it is a link (processes show that path)
 
     @property
     def active(self) -> Tree | None:
@@ -63,10 +64,11 @@ class Installation:
         return None
 
     def running_from(self, tree: Tree) -> list[int]:
-        prefix = tree.path.rstrip("/") + "/"
-        current = f"{self.spec.install_dir}/current/"
-        return [pid for pid, exe in self.running
-                if exe.startswith(prefix) or (tree.active and exe.startswith(current))]
+        prefixes = [tree.path.rstrip("/") + "/"] + [f"{self.real_dir}/{PurePosixPath(tree.path).name}/"] * bool(
+            self.real_dir)
+        if tree.active:
+            prefixes += [f"{d}/current/" for d in (self.spec.install_dir, self.real_dir) if d]
+        return [pid for pid, exe in self.running if exe.startswith(tuple(prefixes))]
 
     def cdb_files(self) -> list[str]:
         facts = Facts(self.target)
@@ -98,7 +100,10 @@ def look(root: Path | None = None, install_dir: str | None = None) -> Installati
         pointed = os.path.normpath(cur.link if cur.link.startswith("/") else f"{idir}/{cur.link}")
         inst.dangling = facts.path(pointed).kind != DIR
         active_path = pointed
-    for name in facts.listdir(idir):
+    # INSTALL_DIR may be a root-owned link to the real directory (/opt/ncs -> /data/ncs)
+    real = target.dir_link(idir, "--install-dir") if facts.path(idir).kind == LINK else None
+    inst.real_dir = str(real) if real else None
+    for name in facts.listdir(str(real or idir)):
         p = f"{idir}/{name}"
         if name.startswith("ncs-") and facts.path(p).kind == DIR and facts.path(f"{p}/VERSION").kind == FILE:
             version = (facts.read(f"{p}/VERSION") or b"").decode(errors="replace").strip() or name[4:]
@@ -107,5 +112,5 @@ def look(root: Path | None = None, install_dir: str | None = None) -> Installati
     if not target.staged:
         from ..services import running_ncs
 
-        inst.running = running_ncs(idir)
+        inst.running = running_ncs(idir) + (running_ncs(inst.real_dir) if inst.real_dir else [])
     return inst

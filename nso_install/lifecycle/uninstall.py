@@ -63,11 +63,11 @@ def plan_removal(inst: Installation, version: str | None, everything: bool, part
                          "nso-install uninstall --ncs-version 6.4.1, or --all (with --config, --run-data, --logs, "
                          "--service, --profile-scripts, --accounts, or --purge for all of them).")
     _refuse_while_running(inst, [pid for pid, _ in inst.running])
-    acts.append(RemoveTree(spec.install_dir, "every installed version, current, packages/, installdirs"))
+    acts.append(RemoveTree(spec.install_dir, "every installed version, current, packages/, installdirs", "--install-dir"))
     chosen = {
-        "config": [RemoveTree(spec.config_dir, "configuration, encryption keys, IPC secret, host keys")],
-        "run_data": [RemoveTree(spec.run_dir, "CDB, packages in use, state, rollbacks, backups")],
-        "logs": [RemoveTree(spec.log_dir, "log files")],
+        "config": [RemoveTree(spec.config_dir, "configuration, encryption keys, IPC secret, host keys", "--config-dir")],
+        "run_data": [RemoveTree(spec.run_dir, "CDB, packages in use, state, rollbacks, backups", "--run-dir")],
+        "logs": [RemoveTree(spec.log_dir, "log files", "--log-dir")],
         "service": [Absent(UNIT_WANTS, "enable link of ncs.service"), Absent(UNIT, "systemd unit"),
                     Absent(SYSV_SCRIPT, "SysV init script"), Absent("/etc/tmpfiles.d/ncs.conf", "IPC socket "
                     "directory at boot"), RemoveTree("/run/ncs", "IPC socket directory")]
