@@ -41,6 +41,9 @@ class RunOptions:
     trusted_certs: Sequence[bytes] = ()
     # progress(label) -> a callable (done, total) with a finish() method, for the unpack
     progress: Callable[[str], Callable[[int, int], None]] | None = None
+    # told as the run goes: started(header, resolution) once planned, record(rec) per action as it
+    # is done (the CLI prints each line then, not all at the end: a long unpack shows its context)
+    observer: object | None = None
 
 
 @dataclass
@@ -89,16 +92,22 @@ def install(given: SpecInput, distribution, opts: RunOptions) -> RunResult:
             # again, now that every component exists: none may have been made by someone else
             # meanwhile; and staged accounts' uids mean nothing on this host
             check_staging_root(opts.root, private=bool(spec.run_as_user))
+        kind = "system" if spec.system else "local"
+        where = f" (staging root {target.root})" if target.staged else ""
+        header = f"nso-install: {kind} install of NSO {dist.version} from {dist.kind} {dist.source.name}{where}"
+        observer = opts.observer
+        if observer is not None:
+            observer.started(header, resolution)
         bar = opts.progress(f"unpacking NSO {dist.version}") if opts.progress and not opts.check else None
         ctx = Context(target, state.conffiles, trusted=state.unpacked, manifest=state.manifest, force_conf=spec.force_conf, progress=bar)
         if opts.check:
             report = evaluate(plan, ctx)
+            for rec in report.records if observer is not None else ():
+                observer.record(rec)
         else:
-            report, spec_changed = _apply(plan, ctx, state, spec, bar, view, dist.version)
+            report, spec_changed = _apply(plan, ctx, state, spec, bar, view, dist.version,
+                                          observer.record if observer is not None else None)
             _created_for_the_lock(report, made)
-        kind = "system" if spec.system else "local"
-        where = f" (staging root {target.root})" if target.staged else ""
-        header = f"nso-install: {kind} install of NSO {dist.version} from {dist.kind} {dist.source.name}{where}"
         result = RunResult(report, resolution, header)
         if not opts.check:
             result.spec_changed = spec_changed
@@ -121,14 +130,16 @@ def install(given: SpecInput, distribution, opts: RunOptions) -> RunResult:
 
 
 def _apply(plan, ctx: Context, state: State, spec: InstallSpec, bar, view: TargetView,
-           version: str) -> tuple[Report, bool]:
+           version: str, on_record=None) -> tuple[Report, bool]:
     """Prepare the distribution (checked and unpacked privately before anything else changes),
     apply the plan, record state and spec; what was recorded so far is kept on failure."""
     trees = [a for a in plan if isinstance(a, InstallTree)]
     try:
         for tree in trees:
             tree.prepare(Facts(ctx.target), ctx)
-        report = apply(plan, ctx, sink=lambda e: record_effects(state, e))
+        if bar is not None:
+            bar.finish()  # the unpack is over: what follows are result lines
+        report = apply(plan, ctx, sink=lambda e: record_effects(state, e), on_record=on_record)
     except BaseException:
         for tree in trees:
             tree.discard()

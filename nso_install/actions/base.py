@@ -13,6 +13,8 @@ Owners are names (``"root"``, the run-as user), resolved through the target's ow
 from __future__ import annotations
 
 import difflib
+import functools
+import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, ClassVar, Mapping
 
@@ -44,6 +46,24 @@ def ok(detail: str, **kw) -> Outcome:
 
 def change(detail: str, **kw) -> Outcome:
     return Outcome("change", detail, **kw)
+
+
+@functools.cache
+def _invoker() -> tuple[str, str]:
+    """Names of the user and group running nso-install (the owner of what a local install writes)."""
+    import grp
+    import pwd
+
+    uid, gid = os.geteuid(), os.getegid()
+    try:
+        user = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        user = str(uid)
+    try:
+        group = grp.getgrgid(gid).gr_name
+    except KeyError:
+        group = str(gid)
+    return user, group
 
 
 def drift_change(drift: list[str], suffix: str = "", **kw) -> Outcome:
@@ -123,7 +143,9 @@ class Attrs:
         return uid, gid
 
     def shown(self) -> str:
-        return f"{fmt_mode(self.mode)} {self.owner or '-'}:{self.group or '-'}"
+        """``MODE OWNER:GROUP``; an owner left alone (a local install) is whoever runs nso-install."""
+        user, group = _invoker()
+        return f"{fmt_mode(self.mode)} {self.owner or user}:{self.group or group}"
 
     def drift(self, facts: Facts, fact: PathFact) -> list[str]:
         """What differs between the path as it is and these attributes (setuid/setgid/sticky included)."""

@@ -294,7 +294,7 @@ class KeyPair(Action):
             warning = None
             if pub.kind == FILE:
                 warning = f"{self.pub_path} exists without its private key; it is replaced by the new pair's."
-            return change(f"generate key ({self.attrs.shown()}) and {self.pub_path}", diff=f"+ {MASK} content",
+            return change(f"generate key ({self.attrs.shown()}) and its public part (.pub)", diff=f"+ {MASK} content",
                           warning=warning)
         notes = self.attrs.drift(facts, fact)
         if pub.kind == ABSENT:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 import sys
 import time
@@ -70,20 +71,37 @@ class Progress:
     def finish(self) -> None:
         if self.shown:
             click.echo("", err=True)
+            self.shown = False
+
+
+def color() -> bool:
+    """Colour unless NO_COLOR is set (https://no-color.org); click drops it anyway when the
+    output is not a terminal (piped, CI logs)."""
+    return not os.environ.get("NO_COLOR")
+
+
+STYLES = {"changed": "yellow", "change": "yellow", "removed": "yellow", "remove": "yellow", "ok": "green",
+          "kept": "magenta", "warning": "yellow", "error": "red", "+": "green", "-": "red"}
+
+
+def styled(text: str, key: str) -> str:
+    """``text`` in the colour of ``key`` (a status, ``warning``, ``error``, a diff's ``+``/``-``)."""
+    fg = STYLES.get(key)
+    return click.style(text, fg=fg) if fg and color() else text
 
 
 def echo_notes(notes, warnings=()) -> None:
     """A result's notes (stdout) and warnings (stderr), escaped for the terminal."""
     for note in notes:
         click.echo(f"note: {printable(note)}")
-    for w in warnings:
-        click.echo(f"warning: {printable(w)}", err=True)
+    for w in dict.fromkeys(warnings):  # each once, however many actions met it
+        click.echo(f"{styled('warning', 'warning')}: {printable(w)}", err=True)
 
 
 def fail(e: NsoInstallError, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"version": 1, "result": "error", "error": e.as_dict()}, default=json_default))
-    click.echo(f"Error: {printable(e.message)}", err=True)
+    click.echo(f"{styled('Error', 'error')}: {printable(e.message)}", err=True)
     if e.hint:
         click.echo(f"Hint: {printable(e.hint)}", err=True)
     sys.exit(e.exit_code)

@@ -11,7 +11,7 @@ import click
 from ..errors import EXIT_CHANGES_PENDING, UsageError
 from ..secret import json_default
 from .common import (CONTEXT, DIR_OPTIONS, SPEC_OPTIONS, TARGET_OPTIONS, Progress, _kind, echo_notes, guarded, main,
-                     printable, spec_input)
+                     printable, spec_input, styled)
 
 
 def _shown(value) -> str:
@@ -29,7 +29,34 @@ def _print_spec(resolution, verbose: int) -> None:
         click.echo(printable(f"  spec     {s.name}: {change}  [{s.source}]"))
 
 
-def _print_report(result, *, as_json: bool, diff: bool, verbose: int, quiet: bool) -> None:
+class LiveReport:
+    """Prints a run as it goes (RunOptions.observer): the header and spec once planned, then one
+    line per action as it is done, so a long unpack or a failure shows what came before it."""
+
+    def __init__(self, *, check: bool, diff: bool, verbose: int):
+        self.check, self.diff, self.verbose = check, diff, verbose
+
+    def started(self, header: str, resolution) -> None:
+        click.echo(printable(header))
+        _print_spec(resolution, self.verbose)
+
+    def record(self, rec) -> None:
+        o = rec.outcome
+        shown = o.changed
+        if not shown and not self.verbose and not o.warning:
+            return
+        status = ("change" if self.check else "changed") if shown else "ok"
+        if o.conflict:
+            status = "kept"
+        click.echo(f"  {styled(f'{status:<8}', status)} "
+                   + printable(f"{rec.action.kind:<10} {rec.action.path}  ({o.detail})"))
+        if self.diff and o.diff and shown:
+            for line in o.diff.rstrip("\n").split("\n"):  # only a newline breaks a line; \r is shown
+                click.echo(f"      {styled(printable(line), line[:1])}")
+
+
+def _print_report(result, *, as_json: bool, diff: bool, verbose: int, quiet: bool, streamed: bool = False) -> None:
+    """The run's result; ``streamed``: its lines were printed as it went (:class:`LiveReport`)."""
     report = result.report
     if as_json:
         d = report.as_dict(with_diff=diff)
@@ -37,20 +64,11 @@ def _print_report(result, *, as_json: bool, diff: bool, verbose: int, quiet: boo
         click.echo(json.dumps(d, indent=2, default=json_default))
         return
     if not quiet:
-        click.echo(printable(result.header))
-        _print_spec(result.resolution, verbose)
-        for rec in report.records:
-            o = rec.outcome
-            shown = rec.changed if report.mode == "applied" else o.changed
-            if not shown and not verbose and not o.warning:
-                continue
-            status = ("changed" if report.mode == "applied" else "change") if shown else "ok"
-            if o.conflict:
-                status = "kept"
-            click.echo(printable(f"  {status:<8} {rec.action.kind:<10} {rec.action.path}  ({o.detail})"))
-            if diff and o.diff and shown:
-                for line in o.diff.rstrip("\n").split("\n"):  # only a newline breaks a line; \r is shown
-                    click.echo(f"      {printable(line)}")
+        if not streamed:
+            live = LiveReport(check=report.mode == "check", diff=diff, verbose=verbose)
+            live.started(result.header, result.resolution)
+            for rec in report.records:
+                live.record(rec)
         echo_notes(report.notes)
     echo_notes((), report.warnings)
     n = report.changes
@@ -147,10 +165,11 @@ def install(distribution, local_dir_arg, local_install, system_install, crypto_k
     given = spec_input(kind, local, **spec_flags, activate=activate, secrets=secrets or "all", force_conf=force_conf,
                        crypto_keys=keys, crypto_keys_file=str(crypto_keys_file) if crypto_keys_file else None)
     progress = Progress if sys.stderr.isatty() and not as_json and not quiet else None
+    live = LiveReport(check=check, diff=diff, verbose=verbose) if not as_json and not quiet else None
     opts = RunOptions(root=root, check=check, lock_timeout=lock_timeout, skip_verification=skip_verification,
-                      trusted_certs=certs, progress=progress)
+                      trusted_certs=certs, progress=progress, observer=live)
     result = run_install(given, distribution, opts)
-    _print_report(result, as_json=as_json, diff=diff, verbose=verbose, quiet=quiet)
+    _print_report(result, as_json=as_json, diff=diff, verbose=verbose, quiet=quiet, streamed=live is not None)
     if fail_on_change and result.report.mode == "check" and result.report.drifted:
         sys.exit(EXIT_CHANGES_PENDING)
 

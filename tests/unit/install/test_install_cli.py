@@ -346,7 +346,7 @@ def test_killed_midway_rerun_completes(tmp_path):
                 if not k.startswith(RANDOM_PER_INSTALL) and k != "."}
     assert shape(root) == shape(ref)
     again = json.loads(subprocess.run(cmd + ["--json"], capture_output=True, text=True, check=True).stdout)
-    assert again["changed"] == 0
+    assert again["changed"] == 0, [a for a in again["actions"] if a["changed"]]
 
 
 def test_installer_bin_without_our_marker_is_read(tmp_path, sample_dists):
