@@ -24,17 +24,23 @@ from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 
 from . import fsops
-from .actions.accounts import ADMIN_GROUP, OPER_GROUP, Group, Membership, User
+from .access import IpcAccess, pam_choice, resolve_ipc
+from .actions.accounts import ADMIN_GROUP, IPC_GROUP, OPER_GROUP, Group, Membership, PamService, User
 from .actions.base import Action, Attrs
 from .actions.files import Absent, ConfFile, Directory, File, Leftovers, Obsolete, Reown, Symlink, SystemDirectory
 from .actions.keys import (KeyPair, SecretFile, check_crypto_keys, check_ipc_secret, generate_crypto_keys,
                            generate_ipc_secret, ssh_host_key, tls_key_cert)
+from .actions.fips import fips_actions, openssl_env, written_in_tree
 from .actions.privileges import privileged_actions
 from .actions.tree import InstallTree
+from .conf.aaa import render_aaa_init
 from .conf.render import IPC_RUNTIME_DIR, RenderedConf, redact_aaa, redact_conf, render_for_install
-from .conf.variables import ConfContext
+from .conf.variables import PROFILES, ConfContext
+from .errors import UsageError
+from .facts import Accounts
 from .spec import InstallSpec
 from .templates import render
+from .unit import START_SCRIPT, unit_settings
 
 STATE_DIR_SYSTEM = "/var/lib/nso-install"
 RUN_SUBDIRS = ("cdb", "packages", "state", "rollbacks", "scripts", "backups")
@@ -55,6 +61,15 @@ class TargetView:
     trees: tuple[tuple[str, str], ...] = ()
     previous: InstallSpec | None = None  # what the target was installed with (recorded or found)
     memberships: frozenset[tuple[str, str]] = frozenset()  # (user, group) nso-install added
+    # Accounts, PAM and CDB (nso_install.access.target_facts): the target's /etc/passwd and
+    # /etc/group (IPC grants take uid, gid and home from there); whether this run may change
+    # them (both files exist, and it runs as root); the PAM services it has (None: unknown);
+    # whether CDB exists (then aaa_init.xml is not read again) and the users its aaa_init.xml has.
+    accounts: Accounts | None = None
+    accounts_editable: bool = False
+    pam_services: frozenset[str] | None = None
+    cdb_initialized: bool = False
+    aaa_init_users: dict | None = None
 
 
 def config_version(spec: InstallSpec, version: str, view: TargetView) -> str:
@@ -70,8 +85,31 @@ def conf_context(spec: InstallSpec, version: str) -> ConfContext:
                        install_dir=spec.install_dir)
 
 
-def render_conf(spec: InstallSpec, version: str) -> RenderedConf:
-    return render_for_install(conf_context(spec, version), spec.conf_values())
+def render_conf(spec: InstallSpec, version: str, view: TargetView | None = None) -> RenderedConf:
+    """ncs.conf for ``spec`` and ``version``; with ``view``, the PAM service follows the target
+    (:func:`nso_install.access.pam_choice`)."""
+    ctx, values = conf_context(spec, version), spec.conf_values()
+    pam = pam_choice(spec, PROFILES[spec.profile]["aaa.pam.service"], view.pam_services) if view is not None else None
+    if pam is not None:
+        aaa = values.get("aaa", {})
+        values = {**values, "aaa": {**aaa, "pam": {**aaa.get("pam", {}), "service": pam}}}
+    return render_for_install(ctx, values)
+
+
+def ipc_access(spec: InstallSpec, version: str, view: TargetView) -> IpcAccess:
+    """The IPC grants of ``spec`` on this target (uid, gid, home from its account database)."""
+    rc = render_conf(spec, version, view)
+    return resolve_ipc(spec, view.accounts, rc.values["ipc"]["transport"], rc.socket_dir)
+
+
+def pam_actions(spec: InstallSpec, rc: RenderedConf) -> list[Action]:
+    """The check that the PAM service ncs.conf names exists on the target."""
+    pam = rc.values["aaa"]["pam"]
+    if not pam["enabled"]:
+        return []
+    default = PROFILES[spec.profile]["aaa.pam.service"]
+    instead = default if "aaa.pam.service" not in dict(spec.values) and pam["service"] != default else None
+    return [PamService(pam["service"], "the PAM service of ncs.conf (aaa/pam/service) exists", instead)]
 
 
 def build_plan(spec: InstallSpec, dist, view: TargetView = TargetView()) -> list[Action]:
@@ -79,7 +117,7 @@ def build_plan(spec: InstallSpec, dist, view: TargetView = TargetView()) -> list
     when it can list members cheaply).  ``spec.secrets``: "all", "skip" (everything but the
     generated secrets: image builds, so images carry no keys) or "only" (just the secrets and
     the directories they live in: container start, after an image built with "skip")."""
-    plan = system_plan(spec, dist, view) if spec.system else local_plan(spec, dist)
+    plan = system_plan(spec, dist, view) if spec.system else local_plan(spec, dist, view)
     if spec.secrets == "skip":
         return [a for a in plan if not is_secret(a)]
     if spec.secrets == "only":
@@ -132,16 +170,17 @@ def system_plan(spec: InstallSpec, dist, view: TargetView) -> list[Action]:
     user = spec.run_as_user
     acts: list[Action] = [
         Directory(STATE_DIR_SYSTEM, Attrs(0o700), "nso-install's record of the config files it wrote"),
-        *account_actions(spec, view),
+        *account_actions(spec, view, config_version(spec, v, view)),
         # before anything changes who NSO runs as: what the old account made is taken first
         *reown_actions(spec, view),
         Directory(spec.install_dir, ROOT, "install directory (static files, one ncs-VSN per version)", "--install-dir"),
         # ncs-setup is left out when unpacking (the Absent action below removes it from a tree
         # unpacked by someone else), so --check and the run agree on a fresh target.
-        InstallTree(vdir, dist, reason=f"NSO {v} static files",
-                    owned_elsewhere=() if spec.keep_ncs_setup else ("bin/ncs-setup",),
-                    written_elsewhere=("ncsrc", "ncsrc.tcsh")),
-        *ncsrc_files(vdir, v, "root", "root", render_conf(spec, v).client_env),
+        (tree := InstallTree(vdir, dist, reason=f"NSO {v} static files",
+                             owned_elsewhere=() if spec.keep_ncs_setup else ("bin/ncs-setup",),
+                             written_elsewhere=("ncsrc", "ncsrc.tcsh", *written_in_tree(spec.fips_install)))),
+        *ncsrc_files(vdir, v, "root", "root", render_conf(spec, v).client_env + fips_env(spec, vdir)),
+        *fips_actions(tree, v, spec.fips_install),
     ]
     if not spec.keep_ncs_setup:
         acts.append(Absent(f"{vdir}/bin/ncs-setup", "ncs-setup does not work in a system install (--keep-ncs-setup keeps it)"))
@@ -164,11 +203,14 @@ def system_plan(spec: InstallSpec, dist, view: TargetView) -> list[Action]:
 def config_actions(spec: InstallSpec, version: str, view: TargetView) -> list[Action]:
     """Everything outside INSTALL_DIR/ncs-VSN, rendered for ``version`` (the active one)."""
     user = spec.run_as_user
-    rc = render_conf(spec, version)
+    rc = render_conf(spec, version, view)
     own = _Owners.of(spec, rc)
+    ipc = ipc_access(spec, version, view)
     ctx = dict(version=version, install_dir=spec.install_dir, config_dir=spec.config_dir, run_dir=spec.run_dir,
-               log_dir=spec.log_dir, run_as_user=user, run_as_group=user, client_env=rc.client_env)
-    socket_dir = socket_dir_actions(rc, user)
+               log_dir=spec.log_dir, run_as_user=user, run_as_group=user, client_env=rc.client_env,
+               fips_env=fips_env(spec, f"{spec.install_dir}/current"))
+    ctx["unit"] = unit_settings(spec, rc, ctx["fips_env"])
+    socket_dir = socket_dir_actions(rc, user, ipc)
     ctx["socket_dir"] = (dict(path=rc.socket_dir, mode=f"{socket_dir[0].attrs.mode:04o}",
                               owner=socket_dir[0].attrs.owner, group=socket_dir[0].attrs.group)
                          if socket_dir else None)
@@ -192,8 +234,10 @@ def config_actions(spec: InstallSpec, version: str, view: TargetView) -> list[Ac
         tls_key_cert(f"{cfg}/ssl/cert", own.host_key, Attrs(0o644)),
         Directory(run, own.private_dir, "run-time state (CDB, packages, rollbacks)", "--run-dir"),
         *[Directory(f"{run}/{d}", own.private_dir, f"run directory: {d}") for d in RUN_SUBDIRS],
-        ConfFile(f"{run}/cdb/aaa_init.xml", render("files/aaa_init.xml.j2"), own.aaa,
-                 "initial AAA: no local users, NACM groups ncsadmin and ncsoper", redact=redact_aaa),
+        ConfFile(f"{run}/cdb/aaa_init.xml", render_aaa_init(ipc.grants), own.aaa,
+                 "initial AAA: " + (f"IPC access for {', '.join(g.name for g in ipc.grants)}" if ipc.grants
+                                    else "no local users") + ", NACM groups ncsadmin and ncsoper", redact=redact_aaa),
+        *pam_actions(spec, rc),
         Directory(spec.log_dir, own.private_dir, "log files", "--log-dir"),
         *socket_dir,
         ConfFile("/etc/profile.d/ncs.sh", render("files/profile.sh.j2", **ctx), Attrs(0o644),
@@ -222,32 +266,55 @@ def service_actions(spec: InstallSpec, ctx: dict, own: _Owners) -> list[Action]:
     sysv_gone = [Obsolete(SYSV_SCRIPT, "a SysV script starts NSO too; disable and remove it (update-rc.d ncs remove "
                           "or chkconfig --del ncs), or re-run with --init-system sysv to keep SysV.",
                           "SysV script of an earlier spec (or a legacy one)")]
+    start = f"{spec.install_dir}/{START_SCRIPT}"
+    start_gone = [Absent(start, "start script of the systemd unit (not used without it)")]
     if spec.init_system == "none":
-        return unit_gone + sysv_gone + [Obsolete(env_file, "nothing reads it without a service (--init-system none).",
-                                                 "service environment of an earlier spec")]
+        return unit_gone + sysv_gone + start_gone + [
+            Obsolete(env_file, "nothing reads it without a service (--init-system none).",
+                     "service environment of an earlier spec")]
     acts: list[Action] = [ConfFile(env_file, render("files/ncs.systemd.conf.j2", **ctx), own.systemd_conf,
                                    "environment of the ncs service")]
     if spec.init_system == "sysv":
         return acts + [ConfFile(SYSV_SCRIPT, render("files/init.d.ncs.j2", **ctx), Attrs(0o755),
-                                "SysV init script (--init-system sysv)")] + unit_gone
+                                "SysV init script (--init-system sysv)")] + unit_gone + start_gone
     return acts + [
-        ConfFile(UNIT, render("files/ncs.service.j2", **ctx), Attrs(0o644), "systemd unit (enabled, not started)"),
+        File(start, render("files/ncs-service-start.j2", **ctx), Attrs(0o755),
+             "starts NSO for ncs.service: reads ncs.systemd.conf as data, as the account NSO runs as"),
+        ConfFile(UNIT, render("files/ncs.service.j2", **ctx), Attrs(0o644),
+                 "systemd unit (enabled, not started; hardened: docs/security.md)"),
         Symlink(UNIT_WANTS, UNIT, "enable ncs.service at boot (not started)"),
     ] + sysv_gone
 
 
-def account_actions(spec: InstallSpec, view: TargetView) -> list[Action]:
-    """Groups and user for the run-as user (docs/security.md), and the withdrawal of the
-    memberships nso-install added for an earlier spec."""
+def account_actions(spec: InstallSpec, view: TargetView, version: str) -> list[Action]:
+    """Accounts (docs/security.md): the NACM groups on every system install whose account
+    database nso-install may change (always with a run-as user); the run-as user and its own
+    group; the IPC group and the memberships of the accounts granted the IPC socket; and the
+    withdrawal of the memberships nso-install added for an earlier spec."""
     user = spec.run_as_user
-    wanted = {(user, ADMIN_GROUP)} if user else set()
+    ipc = ipc_access(spec, version, view)
+    if ipc.memberships and not (view.accounts_editable or user):
+        raise UsageError("ipc-grants-need-accounts", "IPC grants add the granted accounts to the group "
+                         f"{IPC_GROUP}, which needs the target's /etc/passwd and /etc/group and root.",
+                         "Run as root on a target (or staging root) that has its account files, or withdraw the "
+                         "grants (--no-ipc-user, --no-ipc-group).")
+    wanted = ({(user, ADMIN_GROUP)} if user else set()) | ipc.memberships
     acts: list[Action] = [Membership(u, g, present=False, reason="added by nso-install for an earlier spec; "
                                      "withdrawn with it")
                           for u, g in sorted(view.memberships - wanted)]
-    if user:
+    if user or view.accounts_editable:
         acts += [
             Group(ADMIN_GROUP, "NACM group with full access (aaa_init.xml); may read the IPC access secret"),
             Group(OPER_GROUP, "NACM group with read-only access (aaa_init.xml)"),
+        ]
+    if ipc.memberships:
+        granted = tuple(u for u, _ in sorted(ipc.memberships))
+        acts.append(Group(IPC_GROUP, f"the accounts granted NSO's IPC socket: may enter {ipc.socket_dir}",
+                          members=tuple(sorted(set(granted) | {u for u, g in view.memberships if g == IPC_GROUP}))))
+        acts += [Membership(g.name, IPC_GROUP, present=True,
+                            reason=f"IPC grant ({g.via}): may enter {ipc.socket_dir}") for g in ipc.grants]
+    if user:
+        acts += [
             Group(user, f"primary group of {user}; the only group allowed to execute NSO's privileged binaries",
                   private_to=user),
             User(user, group=user, home=spec.run_dir, groups=(ADMIN_GROUP,),
@@ -275,17 +342,26 @@ def reown_actions(spec: InstallSpec, view: TargetView) -> list[Action]:
     return acts
 
 
-def socket_dir_actions(rc: RenderedConf, user: str | None) -> list[Action]:
-    """The Unix IPC socket's directory: who may traverse it decides who may connect."""
+def socket_dir_actions(rc: RenderedConf, user: str | None, ipc: IpcAccess = IpcAccess()) -> list[Action]:
+    """The Unix IPC socket's directory: who may enter it decides who may connect.  Its owner
+    is the account NSO runs as (which creates the socket); its group is the IPC group when
+    accounts are granted the socket, else the owner's own: nobody else gets in."""
     if not rc.socket_dir:
         return []
-    attrs = Attrs(0o750, user, ADMIN_GROUP) if user else Attrs(0o755)
+    owner = user or "root"
+    attrs = Attrs(0o750, owner, IPC_GROUP if ipc.memberships else owner)
     line = f"d {rc.socket_dir} {attrs.mode:04o} {attrs.owner} {attrs.group} -\n"
     return [
         Directory(rc.socket_dir, attrs, "directory of NSO's IPC socket (clients must be able to traverse it)"),
         ConfFile("/etc/tmpfiles.d/ncs.conf", f"# NSO IPC socket directory; written by nso-install.\n{line}".encode(),
                  Attrs(0o644), "re-create the IPC socket directory at boot (/run is emptied)"),
     ]
+
+
+def fips_env(spec: InstallSpec, ncs_dir: str) -> list[tuple[str, str]]:
+    """``NCS_OPENSSL_*`` of a FIPS install whose tree is ``ncs_dir`` (for ncsrc and the service;
+    docs/security.md, "FIPS install")."""
+    return openssl_env(ncs_dir) if spec.fips_install else []
 
 
 def ncsrc_files(ncs_dir: str, version: str, owner: str | None, group: str | None,
@@ -305,19 +381,21 @@ def _member_names(dist) -> list[str] | None:
 
 # --- local install -------------------------------------------------------------------------
 
-def local_plan(spec: InstallSpec, dist) -> list[Action]:
+def local_plan(spec: InstallSpec, dist, view: TargetView = TargetView()) -> list[Action]:
     d = spec.local_dir
     v = dist.version
     mine = Attrs(0o644, None, None)  # a local install belongs to whoever runs it
     private = Attrs(0o600, None, None)
-    rc = render_conf(spec, v)
+    rc = render_conf(spec, v, view)
     acts: list[Action] = [
-        InstallTree(d, dist, owner=None, group=None, reason=f"NSO {v} local install",
-                    owned_elsewhere=("etc/ncs/ncs.conf",),
-                    written_elsewhere=(".nso-install", "ncsrc", "ncsrc.tcsh", "etc/ncs/ncs.conf*", "etc/ncs/ipc_access",
-                                       "etc/ncs/ncs.crypto_keys", "etc/ncs/ssh")),
+        (tree := InstallTree(d, dist, owner=None, group=None, reason=f"NSO {v} local install",
+                             owned_elsewhere=("etc/ncs/ncs.conf",),
+                             written_elsewhere=(".nso-install", "ncsrc", "ncsrc.tcsh", "etc/ncs/ncs.conf*",
+                                                "etc/ncs/ipc_access", "etc/ncs/ncs.crypto_keys", "etc/ncs/ssh",
+                                                *written_in_tree(spec.fips_install)))),
+        *fips_actions(tree, v, spec.fips_install),
         Directory(f"{d}/.nso-install", Attrs(0o700, None, None), "nso-install's record of the config files it wrote"),
-        *ncsrc_files(d, v, None, None, rc.client_env),
+        *ncsrc_files(d, v, None, None, rc.client_env + fips_env(spec, d)),
         ConfFile(f"{d}/etc/ncs/ncs.conf", rc.text, private if rc.inline_keys else mine,
                  f"default ncs.conf ({spec.profile} profile)", redact=redact_conf),
         SecretFile(f"{d}/etc/ncs/ipc_access", private, generate_ipc_secret,
@@ -328,7 +406,7 @@ def local_plan(spec: InstallSpec, dist) -> list[Action]:
     if not rc.inline_keys:  # external keys command reads ${NCS_DIR}/etc/ncs/ncs.crypto_keys
         acts.append(SecretFile(f"{d}/etc/ncs/ncs.crypto_keys", private, lambda: generate_crypto_keys(v),
                                "encryption keys (generated once)", validate=lambda data: check_crypto_keys(data, v)))
-    return with_parents(acts, (f"{d}/.nso-install",))
+    return with_parents(acts + pam_actions(spec, rc), (f"{d}/.nso-install",))
 
 
 # --- parent directories and leftovers -------------------------------------------------------

@@ -121,6 +121,11 @@ def install(given: SpecInput, distribution, opts: RunOptions) -> RunResult:
             str(dist.source).startswith(str(target.host(spec.install_dir)) + "/")
         report.notes.extend(n for n in dist.notes if not (installed and "carries no signature" in n))
         report.notes.extend(_notes(spec, dist.version, view, target))
+        if spec.system and not opts.check and not target.unprivileged:
+            from .audit import install_notes  # the checks of `nso-install audit`, on what was just installed
+
+            report.notes.extend(install_notes(opts.root))
+        report.notes.extend(_access_notes(spec, dist.version, view, report))
         if not opts.check and (report.changes or result.spec_changed):
             state.append_history({"spec": spec.record(), "spec_changes": [s.as_dict() for s in resolution.changes],
                                   "changed": [{"id": r.action.id, "detail": r.outcome.detail}
@@ -137,6 +142,9 @@ def _apply(plan, ctx: Context, state: State, spec: InstallSpec, bar, view: Targe
     try:
         for tree in trees:
             tree.prepare(Facts(ctx.target), ctx)
+        for action in plan:  # what must hold before anything changes (a FIPS install's files)
+            if hasattr(action, "preflight"):
+                action.preflight(Facts(ctx.target))
         if bar is not None:
             bar.finish()  # the unpack is over: what follows are result lines
         report = apply(plan, ctx, sink=lambda e: record_effects(state, e), on_record=on_record)
@@ -260,8 +268,10 @@ def _version_of(facts: Facts, vdir: str, name: str) -> str:
 
 
 def _view(facts: Facts, spec: InstallSpec, resolution: Resolution, state: State) -> TargetView:
+    from .access import target_facts
+
     if not spec.system:
-        return TargetView(previous=resolution.previous)
+        return TargetView(previous=resolution.previous, **target_facts(facts, spec))
     idir = spec.install_dir
     current = facts.path(f"{idir}/current")
     active = None
@@ -279,7 +289,17 @@ def _view(facts: Facts, spec: InstallSpec, resolution: Resolution, state: State)
     for tree in state.unpacked:  # recorded anywhere, e.g. under an earlier INSTALL_DIR
         if tree not in trees and facts.path(tree).kind == DIR and facts.path(f"{tree}/VERSION").kind == FILE:
             trees[tree] = _version_of(facts, tree, os.path.basename(tree))
-    return TargetView(active, tuple(sorted(trees.items())), resolution.previous, frozenset(state.memberships))
+    return TargetView(active, tuple(sorted(trees.items())), resolution.previous, frozenset(state.memberships),
+                      **target_facts(facts, spec))
+
+
+def _access_notes(spec: InstallSpec, version: str, view: TargetView, report: Report) -> list[str]:
+    """IPC grants, memberships, NACM groups, PAM (:func:`nso_install.access.run_notes`)."""
+    from .access import IpcAccess, run_notes
+    from .plan import ipc_access
+
+    ipc = ipc_access(spec, config_version(spec, version, view), view) if spec.system else IpcAccess()
+    return run_notes(spec, view, ipc, report)
 
 
 def _notes(spec: InstallSpec, version: str, view: TargetView, target: Target) -> list[str]:
@@ -305,9 +325,9 @@ def _notes(spec: InstallSpec, version: str, view: TargetView, target: Target) ->
                      f"command again with {tree} as the distribution and --secrets-only instead of --skip-secrets, "
                      "or provide the config directory from a volume.")
     if spec.fips_install:
-        notes.append("--fips-install: fips-mode is on in ncs.conf and host keys are ECDSA; NSO's own installer also "
-                     "sets NCS_OPENSSL_* in ncsrc and swaps crypto.so for the FIPS build, which nso-install does "
-                     "not do yet (their values are not documented).")
+        notes.append(f"--fips-install: fips-mode in ncs.conf, ECDSA host keys, NCS_OPENSSL_* in ncsrc and the service, "
+                     f"the FIPS build of crypto.so in NSO {version}'s tree. FIPS belongs to each installed version: "
+                     "install the next one with --fips-install too (docs/security.md, FIPS install).")
     return notes
 
 

@@ -4,8 +4,15 @@ Real NSO is proprietary, so this module writes a distribution with the *layout* 
 NSO 6.x one (see the facts sheet, sections 2, 4-7): ``VERSION``, ``bin/``, ``lib/ncs/erts``,
 the capability binaries, ``epam`` and the ``cmd*wrapper`` helpers at the path for the
 version (``lib/ncs/lib/core/...`` before 6.6, ``lib/ncs/lib/{pam,confd}-VSN/...`` from 6.6),
-``etc/ncs``, ``var/ncs/cdb/aaa_init.xml``, example NEDs, and so on.  Every executable is a
-tiny ``#!/bin/sh`` stub; ``bin/ncs --version`` prints the version.
+``etc/ncs``, ``var/ncs/cdb/aaa_init.xml``, example NEDs, and so on.  Most executables are
+tiny ``#!/bin/sh`` stubs; ``bin/ncs --version`` prints the version.
+
+The NSO stand-in: ``bin/ncs`` and ``bin/ncs_cli`` run ``lib/ncs/standin.py`` (the source of
+:mod:`nso_install.standin`, copied in), a small program that starts, serves IPC and stops like
+NSO; ``bin/ncs`` runs it through ``lib/ncs/erts/bin/ncs.smp`` as NSO's does its VM, and
+``bin/ncs_crypto_keys`` prints the external keys file.  ``ncs.smp`` is a script running the
+host's ``python3`` unless ``ncs_smp`` names a Python interpreter binary to copy there, so that a
+file capability on it takes effect (docs/testing.md, "The NSO stand-in").
 
 Formats: ``dir`` (``nso-VSN/``), ``tar.gz`` / ``tar`` (``nso-VSN.OS.ARCH.tar.gz``, members
 under ``nso-VSN/``), ``installer.bin`` (a genuine self-extracting sh script, run as
@@ -175,23 +182,103 @@ def helper_paths(version: str) -> dict[str, str]:
             "cmdptywrapper": "lib/ncs/lib/core/confd/priv/cmdptywrapper"}
 
 
+def fips_entries(version: str) -> list[Entry]:
+    """The crypto library (Erlang's crypto NIF) and, from 6.5, what a FIPS install uses: its FIPS
+    build beside it and OpenSSL's FIPS files (the layout of nso_install.actions.fips)."""
+    crypto = f"lib/ncs/lib/crypto-{version}/priv/lib" if vtuple(version) >= (6, 6) else "lib/ncs/lib/core/crypto/priv/lib"
+    fake = "fake {} (nso-install sample; NOT a library)\n"
+    out = [Entry(f"{crypto}/crypto.so", "file", 0o755, fake.format("crypto.so, default build").encode())]
+    if vtuple(version) >= (6, 5):
+        out += [Entry(f"{crypto}/fips/crypto.so", "file", 0o755, fake.format("crypto.so, FIPS build").encode()),
+                Entry("lib/ncs/openssl/openssl.cnf", "file", 0o644,
+                      b"# OpenSSL configuration of a FIPS install (fake)\n.include fipsmodule.cnf\n"),
+                Entry("lib/ncs/openssl/fipsmodule.cnf", "file", 0o644, b"[fips_sect]\nactivate = 1\n"),
+                Entry("lib/ncs/openssl/ossl-modules/fips.so", "file", 0o755,
+                      fake.format("OpenSSL FIPS provider").encode())]
+    return out
+
+
 BIN_STUBS = ("ncs", "ncs_cli", "ncs_cmd", "ncs_load", "ncs-setup", "ncs-make-package",
              "ncs-backup", "ncs-uninstall", "ncs_crypto_keys", "ncs_conf_tool")
 CAPABILITY_BINARIES = ("lib/ncs/erts/bin/ncs", "lib/ncs/erts/bin/ncs.smp", "lib/ncs/bin/ip", "lib/ncs/bin/arping")
 
+# -- the NSO stand-in (docs/testing.md) ----------------------------------------------------
 
-def tree_entries(version: str, padding_files: int = 0, padding_bytes: int = 4096) -> list[Entry]:
+STANDIN = "lib/ncs/standin.py"
+NCS_SMP = "lib/ncs/erts/bin/ncs.smp"
+_PY_ENV = ("# Python takes no code or paths from the caller's environment (what python3 -I does, but the\n"
+           "# program stays argv[1], where ps and nso-install see it).\n"
+           "for v in $(env | sed -n 's/^\\(PYTHON[A-Za-z0-9_]*\\)=.*/\\1/p'); do unset \"$v\"; done\n"
+           "PYTHONNOUSERSITE=1 PYTHONSAFEPATH=1\nexport PYTHONNOUSERSITE PYTHONSAFEPATH\n"
+           "case \"$0\" in */*) bin=${0%/*} ;; *) bin=. ;; esac\n")
+
+
+def _standin_scripts(version: str) -> dict[str, bytes]:
+    """bin/ncs, bin/ncs_cli, bin/ncs_crypto_keys and the script form of ncs.smp."""
+    head = f"#!/bin/sh\n# {{}}: from a fake NSO {version} distribution (nso-install sample; NOT NSO).\n"
+    return {
+        "bin/ncs": (head.format("ncs") +
+                    "# Like NSO's bin/ncs it runs the daemon in lib/ncs/erts/bin/ncs.smp, the file that gets\n"
+                    "# cap_net_bind_service; the program is the NSO stand-in, lib/ncs/standin.py.\n"
+                    f"case \"$1\" in --version) echo \"{version}\"; exit 0 ;; esac\n" + _PY_ENV +
+                    f'exec "$bin/../{NCS_SMP}" "$bin/../{STANDIN}" ncs "$@"\n').encode(),
+        "bin/ncs_cli": (head.format("ncs_cli") + "# The NSO stand-in's CLI client: connects over IPC, "
+                        "runs the commands read from stdin.\n" + _PY_ENV +
+                        f'exec python3 "$bin/../{STANDIN}" ncs_cli "$@"\n').encode(),
+        "bin/ncs_crypto_keys": (head.format("ncs_crypto_keys") +
+                                "# NSO's external keys command: NSO runs it at start and on every reload "
+                                "with ncs.conf's\n# command-argument in NCS_EXTERNAL_KEYS_ARGUMENT; it prints "
+                                "that file (NAME=HEX lines) or ERROR=why.\n"
+                                'f=${NCS_EXTERNAL_KEYS_ARGUMENT:-}\n'
+                                '[ -n "$f" ] || { echo "ERROR=NCS_EXTERNAL_KEYS_ARGUMENT is not set"; exit 1; }\n'
+                                '[ -e "$f" ] || { echo "ERROR=$f does not exist"; exit 1; }\n'
+                                'cat -- "$f" 2>/dev/null || { echo "ERROR=cannot read $f"; exit 1; }\n').encode(),
+        NCS_SMP: (head.format("ncs.smp") +
+                  "# bin/ncs runs the NSO stand-in with it.  A script: a file capability on it has no effect\n"
+                  "# (the kernel ignores them on #! scripts); `nso-install sample-dist --ncs-smp PYTHON` puts\n"
+                  "# a Python interpreter binary here instead, for which it does.\n"
+                  'exec python3 "$@"\n').encode(),
+    }
+
+
+def standin_source() -> bytes:
+    """The stand-in program, as shipped at ``lib/ncs/standin.py``."""
+    return Path(__file__).with_name("standin.py").read_bytes()
+
+
+def read_ncs_smp(path: Path) -> bytes:
+    """A Python interpreter binary to ship as ``ncs.smp`` (ELF only: capabilities need a binary)."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise UsageError("bad-ncs-smp", f"sample-dist: cannot read --ncs-smp {path}: {e.strerror or e}.",
+                         "Give a Python interpreter binary, e.g. /usr/bin/python3.") from None
+    if not data.startswith(b"\x7fELF"):
+        raise UsageError("bad-ncs-smp", f"sample-dist: --ncs-smp {path} is not an ELF binary.",
+                         "Give the interpreter binary itself (e.g. /usr/bin/python3): the kernel ignores file "
+                         "capabilities on #! scripts.")
+    return data
+
+
+def tree_entries(version: str, padding_files: int = 0, padding_bytes: int = 4096,
+                 ncs_smp: bytes | None = None) -> list[Entry]:
     """Every entry of the distribution (without the top-level directory), sorted by path,
-    every parent directory listed explicitly."""
-    files: list[Entry] = [Entry("VERSION", "file", 0o644, f"{version}\n".encode())]
+    every parent directory listed explicitly.  ``ncs_smp``: the interpreter binary to ship as
+    ``lib/ncs/erts/bin/ncs.smp`` instead of the script that runs ``python3``."""
+    scripts = _standin_scripts(version)
+    if ncs_smp is not None:
+        scripts[NCS_SMP] = ncs_smp
+    files: list[Entry] = [Entry("VERSION", "file", 0o644, f"{version}\n".encode()),
+                          Entry(STANDIN, "file", 0o644, standin_source())]
     for name in BIN_STUBS:
-        body = f"case \"$1\" in --version) echo \"{version}\"; exit 0 ;; esac\n" if name == "ncs" else ""
-        files.append(Entry(f"bin/{name}", "file", 0o755, _stub(name, version, body)))
+        data = scripts.get(f"bin/{name}") or _stub(name, version)
+        files.append(Entry(f"bin/{name}", "file", 0o755, data))
     files.append(Entry("bin/ncs-netsim", "symlink", target="../netsim/bin/ncs-netsim"))
     for path in CAPABILITY_BINARIES:
-        files.append(Entry(path, "file", 0o755, _stub(path.rsplit("/", 1)[1], version)))
+        files.append(Entry(path, "file", 0o755, scripts.get(path) or _stub(path.rsplit("/", 1)[1], version)))
     for name, path in helper_paths(version).items():
         files.append(Entry(path, "file", 0o755, _stub(name, version)))
+    files += fips_entries(version)
     files += [
         Entry("lib/ncs/erts/bin/beam.smp", "symlink", target="ncs.smp"),
         Entry("etc/ncs/ncs.conf", "file", 0o644, _ncs_conf()),
@@ -590,9 +677,11 @@ def _new_file(dfd: int, name: str):
 
 def make_sample_distribution(dest_dir: Path, version: str = "6.5.3", fmt: str = "tar.gz", *,
                              os_name: str = "linux", arch: str = "x86_64", padding_files: int = 0,
-                             padding_bytes: int = 4096) -> Path:
+                             padding_bytes: int = 4096, ncs_smp: Path | None = None) -> Path:
     """Write a fake NSO ``version`` distribution in format ``fmt`` into ``dest_dir`` and return
     its path (``nso-VSN/`` or ``nso-VSN.OS.ARCH.FMT``).  An existing artifact is replaced.
+    ``ncs_smp``: a Python interpreter binary to copy as ``lib/ncs/erts/bin/ncs.smp`` (see
+    :func:`tree_entries`; for tests of file capabilities).
 
     ``dest_dir`` must not be a symbolic link and, when it exists, must belong to the caller and
     not be writable by others unless sticky (``unsafe-destination``); everything is written
@@ -602,7 +691,8 @@ def make_sample_distribution(dest_dir: Path, version: str = "6.5.3", fmt: str = 
     if not re.fullmatch(r"[0-9]+(\.[0-9]+)+([._+-][A-Za-z0-9]+)*", version):
         raise ValueError(f"implausible NSO version {version!r}")
     dest_dir = Path(dest_dir)
-    entries = tree_entries(version, padding_files, padding_bytes)
+    entries = tree_entries(version, padding_files, padding_bytes,
+                           read_ncs_smp(ncs_smp) if ncs_smp is not None else None)
     top = f"nso-{version}"
     name = artifact_name(version, fmt, os_name, arch)
     dfd = open_destination(dest_dir)
@@ -663,10 +753,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--arch", default="x86_64")
     p.add_argument("--padding-files", type=int, default=0, help="extra filler files (benchmarks)")
     p.add_argument("--padding-bytes", type=int, default=4096, help="size of each filler file")
+    p.add_argument("--ncs-smp", type=Path, metavar="PYTHON",
+                   help="copy this Python interpreter binary as lib/ncs/erts/bin/ncs.smp (file capabilities)")
     a = p.parse_args(argv)
     try:
         path = make_sample_distribution(a.dest, a.version, a.fmt, os_name=a.os_name, arch=a.arch,
-                                        padding_files=a.padding_files, padding_bytes=a.padding_bytes)
+                                        padding_files=a.padding_files, padding_bytes=a.padding_bytes,
+                                        ncs_smp=a.ncs_smp)
     except ValueError as e:
         p.error(str(e))
     except NsoInstallError as e:

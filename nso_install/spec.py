@@ -99,6 +99,20 @@ class InstallSpec:
     def state_path(self) -> str:
         return state_path(self.kind, self.local_dir)
 
+    @property
+    def ipc_users(self) -> tuple[str, ...]:
+        """Accounts granted IPC access (``--ipc-user``, ``ipc.users``)."""
+        from .conf.values import account_names
+
+        return account_names(dict(self.values).get("ipc.users"))
+
+    @property
+    def ipc_groups(self) -> tuple[str, ...]:
+        """Groups whose members are granted IPC access (``--ipc-group``, ``ipc.groups``)."""
+        from .conf.values import account_names
+
+        return account_names(dict(self.values).get("ipc.groups"))
+
     def conf_values(self) -> dict:
         """Nested ncs.conf values (secrets included) for :mod:`nso_install.conf`."""
         from .conf.values import nest
@@ -134,6 +148,9 @@ class SpecInput:
     force_conf: bool = False
     crypto_keys: Secret | None = None
     crypto_keys_file: str | None = None  # for messages
+    # IPC grants from the command line: variable ("ipc.users", "ipc.groups") -> (names, option);
+    # names () withdraws them (--no-ipc-user, --no-ipc-group).  They win over values files and --set.
+    grants: dict[str, tuple[tuple[str, ...], str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -230,6 +247,23 @@ def resolve(given: SpecInput, recorded: dict | None = None, found: dict[str, Any
     loaded = read_values(given.values_files, given.sets, given.set_files)
     for name, (value, source) in loaded.items():
         values[name], vsources[name] = value, source
+    for name, (names, option) in given.grants.items():
+        _check_grant_flag(names, option)
+        if names:
+            values[name], vsources[name] = ",".join(names), option
+        else:
+            values.pop(name, None)
+            vsources[name] = option
+    for name in GRANT_VARIABLES:  # one canonical text "a,b" (sorted, unique), so re-runs compare equal
+        if name in values:
+            from .conf.values import _coerce_names
+            from .conf.variables import VARIABLES
+
+            canonical = _coerce_names(VARIABLES[name], values[name]) if values[name] is not None else None
+            if canonical is None:
+                values.pop(name)
+            else:
+                values[name] = canonical
     for name in given.unsets:
         _known_variable(name, "--unset")
         values.pop(name, None)
@@ -270,6 +304,42 @@ def _known_variable(name: str, where: str) -> None:
         raise unknown_variable(name, where)
 
 
+GRANT_VARIABLES = ("ipc.users", "ipc.groups")
+GRANT_HINT = ("Give the accounts again (--ipc-user/--ipc-group, or ipc.users/ipc.groups in a values file), or "
+              "withdraw the grants with --no-ipc-user / --no-ipc-group.")
+
+
+def _check_grant_flag(names: tuple[str, ...], option: str) -> None:
+    from .conf.values import ACCOUNT_NAME
+
+    for name in names:
+        if not isinstance(name, str) or not ACCOUNT_NAME.fullmatch(name):
+            what = "group" if "group" in option else "user"
+            raise UsageError(f"bad-ipc-{what}", f"{option} {name!r} is not an account {what} name.",
+                             f"Name an existing {what} of the target: letters, digits, '_', '.', '-' (at most 32, "
+                             "not all digits).")
+
+
+def _check_grants(spec: InstallSpec) -> None:
+    """IPC grants: who may use NSO's Unix socket besides root and NSO's own account
+    (docs/security.md, "IPC access for operators").  The accounts themselves are looked up
+    on the target by the plan (:mod:`nso_install.access`)."""
+    users, groups = spec.ipc_users, spec.ipc_groups
+    if not (users or groups):
+        return
+    if spec.kind == "local":
+        raise UsageError("system-only-option", "IPC grants (--ipc-user, --ipc-group, ipc.users, ipc.groups) apply "
+                         "to system installs only.", "A local install belongs to the one account that runs it; "
+                         "drop the grants.")
+    if "root" in users:
+        raise UsageError("ipc-user-is-root", "--ipc-user root: NSO admits root on its IPC socket without any entry.",
+                         "Leave root out of the IPC grants.")
+    if spec.run_as_user and spec.run_as_user in users:
+        raise UsageError("ipc-user-is-run-as-user", f"--ipc-user {spec.run_as_user}: NSO's own account "
+                         "(--run-as-user) is always admitted on its IPC socket.",
+                         f"Leave {spec.run_as_user} out of the IPC grants.")
+
+
 def _validated(spec: InstallSpec, given: SpecInput) -> InstallSpec:
     """Every rule that combines options, with the message naming the options."""
     local = spec.kind == "local"
@@ -298,6 +368,7 @@ def _validated(spec: InstallSpec, given: SpecInput) -> InstallSpec:
             raise UsageError("run-as-user-is-root", "--run-as-user root is the default (NSO runs as root).",
                              "Leave the option out, or name an unprivileged account.")
         validate_name(spec.run_as_user, "user")
+    _check_grants(spec)
     if spec.setuid_cmdwrapper and not spec.run_as_user:
         raise UsageError("setuid-needs-run-as-user",
                          "--setuid-cmdwrapper only matters with --run-as-user (NSO running as root already "
@@ -394,8 +465,9 @@ def _settings(spec: InstallSpec, previous: InstallSpec | None, sources: dict[str
         if any(k == name for k, _ in spec.secret_values):
             out.append(Setting(name, "<secret>", vsources.get(name, "given")))
             continue
-        value = now.get(name, "(profile default)")
-        before = then.get(name, "(profile default)")
+        unset = "(none)" if name in GRANT_VARIABLES else "(profile default)"
+        value = now.get(name, unset)
+        before = then.get(name, unset)
         source = vsources.get(name, DEFAULT + (" (--reset-options)" if reset else ""))
         out.append(Setting(name, value, source, before, previous is not None and before != value))
     return out

@@ -179,13 +179,20 @@ class FakeDist:
         return ["bin/ncs", "bin/ncs-setup", "lib/ncs/erts/bin/ncs", "lib/ncs/erts/bin/ncs.smp", "lib/ncs/bin/ip",
                 "lib/ncs/bin/arping", f"{pam}/epam", f"{confd}/cmdwrapper", f"{confd}/cmdptywrapper"]
 
+    def fips_files(self) -> list[str]:
+        """What a FIPS install switches between (facts 18): present, never privileged."""
+        new = not self.version.startswith(("6.5", "6.4", "6.3", "6.2", "6.1", "6.0", "5."))
+        crypto = "lib/ncs/lib/crypto-5.5/priv/lib" if new else "lib/ncs/lib/core/crypto/priv/lib"
+        return [f"{crypto}/crypto.so", f"{crypto}/fips/crypto.so", "lib/ncs/openssl/openssl.cnf",
+                "lib/ncs/openssl/ossl-modules/fips.so"]
+
     def validate(self) -> None:
         pass
 
     def extract(self, dest, uid=None, gid=None, progress=None) -> None:
         dest = Path(dest)
         (dest / "VERSION").write_text(self.version + "\n")
-        for rel in self.helpers():
+        for rel in self.helpers() + self.fips_files():
             p = dest / rel
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_text("#!/bin/sh\necho fake\n")

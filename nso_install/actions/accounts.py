@@ -1,4 +1,5 @@
-"""Accounts for ``--run-as-user``: the groups ``ncsadmin``/``ncsoper`` and the NSO service user.
+"""Accounts and authentication: the NACM groups ``ncsadmin``/``ncsoper``, the NSO service user,
+the IPC group and its members (IPC grants), and the check of the PAM service ncs.conf names.
 
 Accounts are created with the system's own shadow tools (``groupadd``, ``useradd``,
 ``usermod``) run through plumbum with argv lists, never shell strings.  With ``--root DIR``
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..errors import ApplyError, UsageError
-from ..facts import FILE, Facts
+from ..facts import DIR, FILE, LINK, Facts
 from ..systools import system_tool
 from .base import Action, Effects, change, ok
 
@@ -27,9 +28,10 @@ NOLOGIN_SHELLS = ("/usr/sbin/nologin", "/sbin/nologin", "/bin/false", "/usr/bin/
 NOLOGIN = "/usr/sbin/nologin"
 ADMIN_GROUP = "ncsadmin"
 OPER_GROUP = "ncsoper"
+IPC_GROUP = "ncsipc"  # the accounts granted NSO's IPC socket: the group of its directory (docs/security.md)
 # Names that cannot be the run-as user: its own group must be "only the NSO account" (it may
 # execute setuid epam and read the keys), so it cannot be a shared NACM group or nobody.
-RESERVED_USERS = (ADMIN_GROUP, OPER_GROUP, "nobody", "nogroup")
+RESERVED_USERS = (ADMIN_GROUP, OPER_GROUP, IPC_GROUP, "nobody", "nogroup")
 # Groups that grant root-equivalent or host-wide access: the NSO account must be in none of
 # them, and none may be its own group (an existing "disk" group would give NSO raw disks).
 PRIVILEGED_GROUPS = ("root", "sudo", "wheel", "admin", "adm", "shadow", "disk", "kmem", "mem", "staff", "docker",
@@ -125,8 +127,21 @@ class Group(Action):
     path: str
     reason: str = ""
     private_to: str | None = None
+    # the members it should have (the IPC group): others are reported as a warning, never removed
+    members: tuple[str, ...] | None = None
     kind: ClassVar[str] = "group"
     fs: ClassVar[bool] = False
+
+    def _others(self, facts, g) -> str | None:
+        if self.members is None:
+            return None
+        others = sorted({m for m in g.members if m not in self.members}
+                        | {u.name for u in facts.accounts.users.values() if u.gid == g.gid and u.name not in self.members})
+        if not others:
+            return None
+        return (f"group {self.path} has member(s) nso-install did not grant: {', '.join(others)}; they can reach "
+                f"NSO's IPC socket directory (NSO still refuses a uid without an aaa entry). Remove them "
+                f"(gpasswd -d USER {self.path}) or grant them (--ipc-user).")
 
     def check(self, facts, ctx):
         g = facts.accounts.groups.get(self.path)
@@ -148,7 +163,7 @@ class Group(Action):
                     f"group {self.path} also has the member(s) {', '.join(others)}; members of the NSO account's "
                     "group can execute its setuid and capability binaries and read its keys.",
                     f"Remove them from {self.path} (gpasswd -d USER {self.path}), or run NSO as a dedicated account.")
-        return ok(f"group exists (gid {g.gid})")
+        return ok(f"group exists (gid {g.gid})", warning=self._others(facts, g))
 
     def apply(self, facts, ctx, outcome):
         _require_account_files(facts, ctx, f"group {self.path}")
@@ -277,8 +292,10 @@ class NoAccount(Action):
 
 @dataclass
 class Membership(Action):
-    """A supplementary group membership nso-install added for an earlier spec, taken back
-    (``present=False``) with ``usermod --remove --groups``.  ``path`` is ``USER@GROUP``."""
+    """A supplementary group membership: added (``present=True``: ``usermod --append --groups``,
+    recorded so that it can be taken back) or, one nso-install added for an earlier spec, taken
+    back (``present=False``: ``usermod --remove --groups``).  ``path`` is ``USER@GROUP``.  The
+    account's primary group counts as membership and is never added or removed."""
 
     user: str
     group: str
@@ -295,16 +312,93 @@ class Membership(Action):
         g = facts.accounts.groups.get(self.group)
         return g is not None and self.user in g.members
 
+    def _primary(self, facts: Facts) -> bool:
+        g, u = facts.accounts.groups.get(self.group), facts.accounts.users.get(self.user)
+        return g is not None and u is not None and u.gid == g.gid
+
     def check(self, facts, ctx):
+        if self.present:
+            if self._member(facts) or self._primary(facts):
+                return ok(f"{self.user} is a member of {self.group}")
+            if self.user not in facts.accounts.users:
+                raise ApplyError("unknown-user", f"membership {self.path}: user {self.user!r} does not exist on the "
+                                 "target.", "Create the account first, or withdraw its grant.")
+            later = "" if self.group in facts.accounts.groups else " (group to be created)"
+            return change(f"add {self.user} to group {self.group}{later}", diff=f"+ {self.user} in {self.group}",
+                          warning=_no_files_warning(facts))
         if self._member(facts):
             return change(f"remove {self.user} from group {self.group}", diff=f"- {self.user} in {self.group}")
         return ok(f"{self.user} is not a member of {self.group}")
 
     def settle(self, facts, ctx):
+        if self.present:
+            return None  # a membership someone else made is not ours to record (nor to take back)
         return Effects(memberships_removed={(self.user, self.group)})  # nothing left to withdraw
 
     def apply(self, facts, ctx, outcome):
         _require_account_files(facts, ctx, f"membership {self.path}")
+        if self.present:
+            run_tool("usermod", [*_prefix(ctx), "--append", "--groups", self.group, self.user],
+                     f"adding {self.user} to {self.group}")
+            return Effects(memberships_added={(self.user, self.group)})
         run_tool("usermod", [*_prefix(ctx), "--remove", "--groups", self.group, self.user],
                  f"removing {self.user} from {self.group}")
         return Effects(memberships_removed={(self.user, self.group)})
+
+
+# --- PAM -------------------------------------------------------------------------------------
+
+PAM_DIR = "/etc/pam.d"
+
+
+def pam_services(facts: Facts) -> frozenset[str] | None:
+    """The PAM services the target has: the entries of /etc/pam.d (files, or links such as
+    RHEL's system-auth -> system-auth-ac), or without that directory the service names of
+    /etc/pam.conf (Linux-PAM reads pam.conf only then, pam.d(5)); None when it has neither."""
+    if facts.path(PAM_DIR).kind == DIR:
+        return frozenset(n for n in facts.listdir(PAM_DIR) if facts.path(f"{PAM_DIR}/{n}").kind in (FILE, LINK))
+    text = facts.read("/etc/pam.conf")
+    if text is None:
+        return None
+    return frozenset(line.split()[0] for line in text.decode(errors="replace").splitlines()
+                     if line.strip() and not line.lstrip().startswith("#"))
+
+
+@dataclass
+class PamService(Action):
+    """The PAM service ncs.conf names (``aaa/pam/service``) exists on the target.  Checks only:
+    a missing service is a warning on every run (Linux-PAM would fall back to the ``other``
+    service: Debian's includes common-auth, RHEL's denies), never a change.  ``instead_of``:
+    the profile's service this one replaced (see :func:`nso_install.access.pam_choice`)."""
+
+    service: str
+    reason: str = ""
+    instead_of: str | None = None
+    path: str = ""
+    kind: ClassVar[str] = "pam"
+    fs: ClassVar[bool] = False
+
+    def __post_init__(self):
+        self.path = f"{PAM_DIR}/{self.service}"
+
+    def check(self, facts, ctx):
+        svc = self.service
+        fix = (f"Set aaa.pam.service to a service the target has (ls {PAM_DIR}): common-auth on Debian/Ubuntu, "
+               f"system-auth on RHEL and its relatives; or create {PAM_DIR}/{svc}.")
+        if "${" in svc:
+            return ok(f"PAM service {svc} (substituted by NSO at start: not checked)")
+        if "/" in svc or svc in (".", ".."):
+            return ok(f"PAM service {svc!r}", warning=f"aaa.pam.service {svc!r} is not a PAM service name. {fix}")
+        services = pam_services(facts)
+        if services is None:
+            return ok(f"PAM service {svc}: not checked", warning=(
+                f"PAM service {svc} (ncs.conf aaa/pam/service) cannot be checked: the target has no {PAM_DIR} (nor "
+                f"/etc/pam.conf). NSO's PAM logins need it where NSO runs. {fix}"))
+        if svc not in services:
+            return ok(f"PAM service {svc}: missing", warning=(
+                f"PAM service {svc} (ncs.conf aaa/pam/service) does not exist on the target ({PAM_DIR}/{svc}); "
+                f"Linux-PAM would use the 'other' service instead (Debian: common-auth; RHEL: deny). {fix}"))
+        return ok(f"PAM service {svc} exists")
+
+    def apply(self, facts, ctx, outcome):  # never called: check never asks for a change
+        return None

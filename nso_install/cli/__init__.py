@@ -3,12 +3,13 @@
 * :mod:`.common` -- the ``nso-install`` group, shared options, the error funnel, safe output;
 * :mod:`.install` -- ``install``, ``render-conf``, ``sample-dist``;
 * :mod:`.lifecycle` -- ``status``/``list``, ``verify``, ``activate``, ``rollback``, ``uninstall``;
-* :mod:`.keys` -- ``keys rotate``.
+* :mod:`.keys` -- ``keys rotate``;
+* :mod:`.audit` -- ``audit``.
 
 The only package that prints, reads options, or exits.
 """
 
-from . import install, keys, lifecycle  # noqa: F401 (importing a command module registers its commands)
+from . import audit, install, keys, lifecycle  # noqa: F401 (importing a command module registers its commands)
 from .common import main, printable
 
 __all__ = ["main", "printable"]

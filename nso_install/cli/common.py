@@ -159,6 +159,14 @@ SPEC_OPTIONS = options(
                  help="FIPS 140-3 install (fips-mode in ncs.conf, ECDSA host key)."),
     click.option("--profile", type=click.Choice(["production", "development"]),
                  help="ncs.conf profile [default: production for system installs, development for local ones]."),
+    click.option("--ipc-user", "ipc_users", multiple=True, metavar="USER",
+                 help="Grant USER (an existing account) the use of NSO's Unix IPC socket (ncs_cli, ncs_load, "
+                      "MAAPI): an aaa_init.xml entry with local_ipc_access, and access to the socket directory. "
+                      "May repeat; replaces the recorded list. System install only."),
+    click.option("--ipc-group", "ipc_groups", multiple=True, metavar="GROUP",
+                 help="Grant the members GROUP has now, like --ipc-user. May repeat; replaces the recorded list."),
+    click.option("--no-ipc-user", "no_ipc_users", is_flag=True, help="Withdraw every --ipc-user grant."),
+    click.option("--no-ipc-group", "no_ipc_groups", is_flag=True, help="Withdraw every --ipc-group grant."),
     click.option("--values", "values_files", multiple=True,
                  type=click.Path(exists=True, dir_okay=False, path_type=Path),
                  help="ncs.conf values file (TOML or YAML); may repeat."),
@@ -178,9 +186,19 @@ TARGET_OPTIONS = options(
 
 def spec_input(kind, local_dir, install_dir, config_dir, run_dir, log_dir, run_as_user, no_run_as_user,
                setuid_cmdwrapper, keep_ncs_setup, init_system, ignore_init_scripts, ignore_systemd_script,
-               fips_install, profile, values_files, sets, set_files, unsets, reset_options, **run):
+               fips_install, profile, values_files, sets, set_files, unsets, reset_options, ipc_users=(),
+               ipc_groups=(), no_ipc_users=False, no_ipc_groups=False, **run):
     """The flags given, as the spec module takes them (nothing decided here)."""
     from ..spec import SpecInput
+
+    grants = {}
+    for var, names, off, flag in (("ipc.users", ipc_users, no_ipc_users, "--ipc-user"),
+                                  ("ipc.groups", ipc_groups, no_ipc_groups, "--ipc-group")):
+        if names and off:
+            raise UsageError("conflicting-options", f"{flag} and --no-{flag[2:]} exclude each other.",
+                             f"Give {flag} (the complete list) or --no-{flag[2:]}.")
+        if names or off:
+            grants[var] = (tuple(names), flag if names else f"--no-{flag[2:]}")
 
     if run_as_user and no_run_as_user:
         raise UsageError("conflicting-options", "--run-as-user and --no-run-as-user exclude each other.",
@@ -197,7 +215,7 @@ def spec_input(kind, local_dir, install_dir, config_dir, run_dir, log_dir, run_a
              "fips_install": fips_install, "profile": profile}
     opts = {k: v for k, v in given.items() if v is not None or (k == "run_as_user" and no_run_as_user)}
     return SpecInput(kind=kind, local_dir=local_dir, options=opts, values_files=values_files, sets=sets,
-                     set_files=set_files, unsets=unsets, reset=reset_options, **run)
+                     set_files=set_files, unsets=unsets, reset=reset_options, grants=grants, **run)
 
 
 # Python reads these before nso-install's first line: code or modules from wherever they point.

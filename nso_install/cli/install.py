@@ -94,13 +94,22 @@ def _read_crypto_keys(path: Path):
 
 
 def _read_trusted_certs(paths) -> list[bytes]:
-    """The --trusted-cert files (PEM or DER certificates): regular files of at most 1 MiB each."""
-    from ..distribution.signature import MAX_TRUSTED_CERT
+    """The --trusted-cert files (PEM or DER certificates; a PEM file may hold several): regular files of
+    at most 1 MiB each, each holding at least one readable certificate."""
+    from ..distribution.signature import MAX_TRUSTED_CERT, load_certs
     from ..inputs import read_operator_file
 
-    return [read_operator_file(p, option="--trusted-cert", limit=MAX_TRUSTED_CERT,
-                               hint="Give Cisco's release-signing certificate (or its CA) as a PEM or DER file.")
-            for p in paths]
+    hint = "Give Cisco's root CA (and its intermediate CA) certificates as PEM or DER files."
+    certs = []
+    for p in paths:
+        data = read_operator_file(p, option="--trusted-cert", limit=MAX_TRUSTED_CERT, hint=hint)
+        try:
+            load_certs(data)
+        except ValueError as e:  # the reason only, never the file's content
+            raise UsageError("bad-input-file", f"--trusted-cert {p}: no readable X.509 certificate in it ({e}).",
+                             hint) from None
+        certs.append(data)
+    return certs
 
 
 @main.command(context_settings=CONTEXT)
@@ -132,7 +141,8 @@ def _read_trusted_certs(paths) -> list[bytes]:
 @click.option("--lock-timeout", type=float, default=0.0, show_default=True, help="Seconds to wait for another run's lock.")
 @click.option("--skip-verification", is_flag=True, help="Do not verify a signed.bin's signature.")
 @click.option("--trusted-cert", "trusted_certs", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Certificate (PEM/DER) that must have signed a signed.bin, or issued its tailf.cer; may repeat.")
+              help="Trusted certificate (PEM/DER; a PEM file may hold several): a signed.bin's tailf.cer must chain "
+                   "to it (root CA, intermediate CA or tailf.cer itself), every link checked; may repeat.")
 @click.option("-v", "--verbose", count=True, help="Also list actions that are already satisfied, and every setting.")
 @click.option("-q", "--quiet", is_flag=True, help="Only the summary line and warnings.")
 @guarded
@@ -181,15 +191,19 @@ def install(distribution, local_dir_arg, local_install, system_install, crypto_k
               type=click.Choice(["dir", "tar.gz", "tar", "installer.bin", "signed.bin"]),
               help="Distribution format to write.")
 @click.option("--padding-files", default=0, show_default=True, help="Extra filler files (for benchmarks).")
+@click.option("--ncs-smp", type=click.Path(dir_okay=False, path_type=Path), metavar="PYTHON",
+              help="Copy this Python interpreter binary (e.g. /usr/bin/python3) as lib/ncs/erts/bin/ncs.smp, "
+                   "so the NSO stand-in runs in the file that holds cap_net_bind_service (tests).")
 @guarded
-def sample_dist(dest, version, fmt, padding_files):
-    """Write a small fake NSO distribution (same tree, stub executables) into DEST and print its path.
+def sample_dist(dest, version, fmt, padding_files, ncs_smp):
+    """Write a small fake NSO distribution (same tree, stub executables, the NSO stand-in) into DEST
+    and print its path.
 
     DEST is created when missing; an existing DEST must be yours and not writable by others
     (unless sticky), and is never written through a symbolic link."""
     from ..sample import make_sample_distribution
 
-    click.echo(make_sample_distribution(dest, version, fmt, padding_files=padding_files))
+    click.echo(make_sample_distribution(dest, version, fmt, padding_files=padding_files, ncs_smp=ncs_smp))
 
 
 @main.command("render-conf", context_settings=CONTEXT)

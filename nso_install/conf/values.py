@@ -268,15 +268,23 @@ def _toml_key_too_long(text: str) -> int | None:
 
 
 def _read_file(path: Path) -> dict[str, Any]:
-    """One values file, read safely: at most MAX_VALUES_FILE bytes, UTF-8, TOML or YAML by suffix
-    (YAML through :class:`ValuesLoader`), at most MAX_NESTING levels.  Every failure is the
+    """One values file, read safely (:func:`read_document`), flattened to variables."""
+    part = _flatten(read_document(path), source=f"values file {path}")
+    _check_names(part, str(path))
+    return part
+
+
+def read_document(path: Path, option: str = "--values") -> Any:
+    """A TOML or YAML file (values files, ``audit --waivers``) read safely: at most
+    MAX_VALUES_FILE bytes, UTF-8, TOML or YAML by suffix (YAML through :class:`ValuesLoader`:
+    no anchors or aliases), at most MAX_NESTING levels.  Every failure is the
     ``bad-values-file`` UsageError naming the file, line and column, never the file's text."""
     suffix = path.suffix.lower()
     if suffix not in (".toml", ".yaml", ".yml"):
         raise UsageError("bad-values-file", f"values file {path}: unknown format {suffix or '(no suffix)'!r}.",
                          "Name it *.toml, *.yaml or *.yml.")
     # A regular file only (a FIFO would hang, /dev/zero never end), at most MAX_VALUES_FILE bytes.
-    raw = read_operator_file(path, option="--values", limit=MAX_VALUES_FILE, reference="bad-values-file")
+    raw = read_operator_file(path, option=option, limit=MAX_VALUES_FILE, reference="bad-values-file")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -294,9 +302,7 @@ def _read_file(path: Path) -> dict[str, Any]:
             data = {} if data is None else data
     except (yaml.YAMLError, ValueError, RecursionError) as exc:  # TOMLDecodeError is a ValueError
         raise _parse_error(path, text, exc) from None
-    part = _flatten(data, source=f"values file {path}")
-    _check_names(part, str(path))
-    return part
+    return data
 
 
 def _split(item: str, option: str, example: str) -> tuple[str, str]:
@@ -361,11 +367,44 @@ _SHOWN.maxstring, _SHOWN.maxother, _SHOWN.maxlong, _SHOWN.maxlevel = 80, 80, 40,
 def _bad(var: Variable, value: Any, why: str = "") -> NsoInstallError:
     shown = "<secret>" if var.secret else _SHOWN.repr(value)
     where = f" ({var.element})" if var.element else ""
+    what = "setting" if var.kind == "names" else "ncs.conf variable"  # IPC grants are not in ncs.conf
     return UsageError(
         "bad-value",
-        f"ncs.conf variable {var.name}{where}: {shown} is not a valid value{': ' + why if why else ''}; "
+        f"{what} {var.name}{where}: {shown} is not a valid value{': ' + why if why else ''}; "
         f"expected {var.expected()}.",
         f"Fix it in the values file or with --set {var.name}=VALUE.")
+
+
+# An existing account's or group's name as IPC grants take it (``names`` variables): what
+# useradd/groupadd accept on common distributions, without anything a shell, XML or an
+# /etc/group line would read specially.  Stricter names are checked for accounts nso-install
+# creates (:func:`nso_install.actions.accounts.validate_name`).
+ACCOUNT_NAME = re.compile(r"(?![0-9]+$)[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}")
+
+
+def account_names(value: Any) -> tuple[str, ...]:
+    """The names of a ``names`` value (canonical: sorted, unique); () for None."""
+    if value is None:
+        return ()
+    items = value if isinstance(value, (list, tuple)) else re.split(r"[\s,]+", value) if isinstance(value, str) \
+        else [value]
+    return tuple(sorted({i.strip() if isinstance(i, str) else repr(i) for i in items} - {""}))
+
+
+def _coerce_names(var: Variable, value: Any) -> str | None:
+    """A ``names`` value (a list, or text separated by commas or blanks) as one canonical text
+    ``"a,b"`` (sorted, unique), None when empty; every item must be an account name."""
+    if isinstance(value, str) and "${" in value:
+        raise _bad(var, value, "no ${...} substitution here (nso-install reads the names itself)")
+    if not isinstance(value, (str, list, tuple)) or (not isinstance(value, str)
+                                                     and not all(isinstance(i, str) for i in value)):
+        raise _bad(var, value)
+    names = account_names(value)
+    for name in names:
+        if not ACCOUNT_NAME.fullmatch(name):
+            raise _bad(var, name, "not an account or group name (letters, digits, '_', '.', '-'; at most 32; "
+                                  "not all digits)")
+    return ",".join(names) or None
 
 
 def _coerce(var: Variable, value: Any) -> Any:
@@ -375,6 +414,8 @@ def _coerce(var: Variable, value: Any) -> Any:
             return None
         raise _bad(var, value, "this setting cannot be left to NSO's default")
     k = var.kind
+    if k == "names":
+        return _coerce_names(var, value)
     if isinstance(value, str) and "${" in value and k not in ("str", "path", "algos"):
         # ${VAR:-default}: NSO substitutes at load time; the default must fit the element's type
         entry = element_table().get(var.element)

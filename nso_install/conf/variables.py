@@ -49,7 +49,7 @@ class ConfContext:
 @dataclass(frozen=True)
 class Variable:
     name: str
-    kind: str                  # bool | port | ip | str | path | enum | int | duration | hex | algos
+    kind: str                  # bool | port | ip | str | path | enum | int | duration | hex | algos | names
     element: str               # ncs.conf element path it sets
     doc: str
     choices: tuple[str, ...] = ()
@@ -81,6 +81,8 @@ class Variable:
             return f"{self.digits} hexadecimal digits"
         if k == "algos":
             return "comma-separated list of: " + ",".join(self.choices)
+        if k == "names":
+            return "account names, as a list or separated by commas"
         return k
 
 
@@ -112,6 +114,8 @@ _COMMON = {
     "ipc.path": "/tmp/nso/nso-ipc",
     "ipc.address": "127.0.0.1",
     "ipc.port": 4569,
+    "ipc.users": None,  # IPC grants (system installs): nobody but root and NSO's own account
+    "ipc.groups": None,
     "crypto.command_timeout": None,
     "aaa.pam.enabled": True,
     "crypt_hash.algorithm": "sha-512",

@@ -23,21 +23,25 @@ Archives must hold a single top-level directory (``nso-VSN/``), which is strippe
 version comes from the distribution's ``VERSION`` file and is cross-checked with the
 ``nso-VSN`` name of the file, directory or top-level directory when there is one.
 
-Self-extracting scripts (``installer.bin``, ``signed.bin``) are recognised by a ``#!``
-first line and a ``__NSO_PAYLOAD_BELOW__`` marker line, after which the payload starts (the
-format :mod:`nso_install.sample` writes; the layout of Cisco's real scripts is not public).
-A ``signed.bin`` payload is a tar holding the ``installer.bin``, its ``.signature`` and
-``tailf.cer``; the signature is verified with the certificate's public key before the
-inner installer is read, in place, through offset windows on the one file.  Note that this
-checks integrity against the certificate shipped alongside, not a chain to Cisco's CA.
+Self-extracting scripts (``installer.bin``, ``signed.bin``) are never run: :mod:`.selfextract`
+finds the payload the way the script's own commands do (a ``__NAME__`` marker line its
+``awk``/``sed``/``grep`` looks for, or the position its ``tail``/``head``/``dd``/``sed`` names),
+else the first archive (gzip, bzip2, xz or plain tar) at a line start, within the first MiB.
+A payload whose first member is a top-level file is a signed bundle (NSO's docs: the
+``installer.bin``, its ``.signature``, ``tailf.cer``, ``README.signature``,
+``cisco_x509_verify_release.py*``, bundled packages): the installer is copied out of it into a
+private file, its signature verified there with ``tailf.cer``'s key, and with
+``--trusted-cert`` the certificate chain from ``tailf.cer`` to a trusted certificate built and
+checked link by link.  Formats and sources: ``docs/distributions.md``.
 
 The package, one concern per module:
 
 * :mod:`.readers` -- the distribution classes and :func:`open_distribution`;
-* :mod:`.tarstream` -- offset windows, payload marker, magic bytes, tar streaming;
+* :mod:`.selfextract` -- where a self-extracting script's payload starts;
+* :mod:`.tarstream` -- offset windows, magic bytes, tar streaming;
 * :mod:`.checks` -- the per-member and whole-tree safety checks and their limits;
 * :mod:`.writer` -- extraction into a directory through directory fds;
-* :mod:`.signature` -- signed.bin verification, private copy, trusted signer;
+* :mod:`.signature` -- signed.bin verification, private copy, certificate chain;
 * :mod:`.common` -- the types and messages the others share.
 """
 
@@ -65,13 +69,13 @@ from .readers import (
     TarballDistribution,
     open_distribution,
 )
-from .tarstream import HEADER_BUDGET, HEADER_LIMIT, MARKER, MAX_TRAILER_BYTES
+from .selfextract import HEADER_LIMIT
+from .tarstream import HEADER_BUDGET, MAX_TRAILER_BYTES
 
 __all__ = [
     "CHUNK",
     "HEADER_BUDGET",
     "HEADER_LIMIT",
-    "MARKER",
     "MAX_DEPTH",
     "MAX_LINK_HOPS",
     "MAX_MEMBERS",

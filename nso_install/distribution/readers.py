@@ -13,17 +13,16 @@ import io
 import os
 import re
 import stat
-import tarfile
 from pathlib import Path
 from typing import Iterator, Sequence
 
 from ..errors import DistributionError
 from ..inputs import file_type
 from .checks import VERSION_RE, _Checker
-from .common import (_DIR_FLAGS, _GET_AGAIN, _NEVER, _READ_ERRORS, CHUNK, DistSummary, Member, Progress, _corrupt,
-                     _missing_version)
-from .signature import _check_signer, _private_copy, _read_member, _verify
-from .tarstream import _decompress, _find_marker, _magic, _SafeReader, _tar_members, _tar_sparse, _Window
+from .common import _DIR_FLAGS, _GET_AGAIN, _NEVER, CHUNK, DistSummary, Member, Progress, _missing_version
+from .selfextract import Payload, locate_payload
+from .signature import _check_signer, _private_copy, _verify, load_certs
+from .tarstream import _decompress, _magic, _SafeReader, _tar_members, _Window
 from .writer import _check_space, _Writer
 
 VERSION_MAX = 256
@@ -326,111 +325,161 @@ class InstallerBinDistribution(_StreamDistribution):
     kind = "installer.bin"
 
 
+# A signed.bin's payload is a tar of a few flat files (NSO's docs: the installer.bin, its
+# .signature, tailf.cer, README.signature, cisco_x509_verify_release.py, bundled packages).
+_BUNDLE_MEMBERS = 1000
+_BUNDLE_SMALL = 64 * 1024  # a signature, a certificate
+_BUNDLE_CERTS = 16  # certificate files besides tailf.cer (intermediates, trusted only through the chain)
+_CERT_SUFFIXES = (".cer", ".crt", ".pem")
+_DOCUMENTED = ("README.signature", "cisco_x509_verify_release.py")
+
+
 class SignedBinDistribution(_StreamDistribution):
-    """The installer.bin inside a signed.bin, read in place; its signature checked first."""
+    """The installer.bin inside a signed.bin: copied out of the bundle into a private file, and
+    read only from there (its signature is checked on that copy first)."""
 
     kind = "signed.bin"
 
-    def __init__(self, source: Path, payload: int, skip_verification: bool, trusted_certs: Sequence[bytes] = (),
+    def __init__(self, source: Path, payload: Payload, skip_verification: bool, trusted_certs: Sequence[bytes] = (),
                  fd: int | None = None):
         own = fd is None
         fd = _open_source(source) if own else fd
         try:
             self._read_outer(source, payload, skip_verification, trusted_certs, fd)
         except BaseException:
+            self.close_copy()
             if own:
                 os.close(fd)
             raise
 
-    def _read_outer(self, source: Path, payload: int, skip_verification: bool, trusted_certs: Sequence[bytes],
+    def _read_outer(self, source: Path, payload: Payload, skip_verification: bool, trusted_certs: Sequence[bytes],
                     fd: int) -> None:
         outer = f"{source} (signed archive)"
-        notes: list[str] = []
         with os.fdopen(os.dup(fd), "rb", buffering=0) as raw:
             size = os.fstat(raw.fileno()).st_size
-            window = io.BufferedReader(_Window(raw, payload, size - payload), CHUNK)
-            if _magic(window.peek(512)[:512]) != "tar":
-                raise DistributionError("corrupt-archive", f"{outer}: the payload is not a tar archive.", _GET_AGAIN)
-            found: dict[str, tarfile.TarInfo] = {}
-            try:
-                tf = tarfile.open(fileobj=window, mode="r:")
-                for _ in range(10_000):
-                    ti = tf.next()
-                    if ti is None:
-                        break
-                    tf.members.clear()
-                    if ti.isreg() and _tar_sparse(ti):
-                        raise DistributionError("hostile-member", f"{outer}: member {ti.name!r} is a sparse file (a "
-                                                                  "GNU sparse member); refusing the whole "
-                                                                  "distribution.", _NEVER)
-                    if ti.isreg():
-                        found.setdefault(ti.name.removeprefix("./"), ti)
-            except _READ_ERRORS as e:
-                raise _corrupt(outer, e) from None
-            installers = [n for n in found if n.endswith(".installer.bin") and "/" not in n]
-            if len(installers) != 1:
-                raise DistributionError("signed-bin-contents",
-                                        f"{outer}: expected exactly one *.installer.bin inside, found "
-                                        f"{len(installers)}.", _GET_AGAIN)
-            self.installer_name = installers[0]
-            inst = found[self.installer_name]
-            self.installer_offset = payload + inst.offset_data
-            self.installer_size = inst.size
-            if size < self.installer_offset + self.installer_size:
-                raise DistributionError("corrupt-archive", f"{outer}: truncated inside {self.installer_name}.",
-                                        _GET_AGAIN)
-            self.verified = False
-            if skip_verification:
-                notes.append(f"{source.name}: --skip-verification: its signature was not checked, so nothing proved "
-                             "where it came from or that it is intact.")
+            window = io.BufferedReader(_Window(raw, payload.offset, size - payload.offset), CHUNK)
+            small, extras = self._read_bundle(window, payload.comp, outer)
+        notes: list[str] = []
+        name, inst_size = self.installer_name, self.installer_size
+        if extras:
+            notes.append(f"{source.name}: the signed archive also holds {', '.join(extras[:3])}"
+                         + (f" and {len(extras) - 3} more" if len(extras) > 3 else "")
+                         + "; nso-install installs only NSO itself (unpack the archive with `sh` to get them).")
+        self.verified = False
+        if skip_verification:
+            notes.append(f"{source.name}: --skip-verification: its signature was not checked, so nothing proved "
+                         "where it came from or that it is intact.")
+        else:
+            sig, cer = small.get(name + ".signature"), small.get("tailf.cer")
+            if sig is None or cer is None:
+                needed = ((name + ".signature", sig), ("tailf.cer", cer))
+                missing = " and ".join(n for n, data in needed if data is None)
+                raise DistributionError("signature-missing", f"{outer}: {missing} missing, so the installer's "
+                                                             "signature cannot be verified.",
+                                        "Download the signed.bin again, or pass --skip-verification if "
+                                        "you trust where this file came from.")
+            _verify(outer, name, _Window(self._copy, 0, inst_size), sig, cer)
+            self.verified = True
+            if trusted_certs:
+                shipped = []
+                for n, data in small.items():
+                    if n.endswith(_CERT_SUFFIXES):
+                        try:
+                            shipped += load_certs(data)[n == "tailf.cer":]
+                        except ValueError:
+                            continue  # not a certificate: nothing to build a chain from
+                chain = _check_signer(outer, cer, trusted_certs, shipped)
+                notes.append(f"{source.name}: signer pinned, chain checked: {chain}.")
             else:
-                sig, cer = found.get(self.installer_name + ".signature"), found.get("tailf.cer")
-                if sig is None or cer is None:
-                    missing = " and ".join(n for n, ti in ((self.installer_name + ".signature", sig),
-                                                           ("tailf.cer", cer)) if ti is None)
-                    raise DistributionError("signature-missing", f"{outer}: {missing} missing, so the installer's "
-                                                                 "signature cannot be verified.",
-                                            "Download the signed.bin again, or pass --skip-verification if "
-                                            "you trust where this file came from.")
-                signature = _read_member(raw, payload, sig, 64 * 1024)
-                certificate = _read_member(raw, payload, cer, 64 * 1024)
-                # Verify a private copy and read only that from now on: the signed.bin itself
-                # could be changed (by whoever can write it) between verification and unpacking.
-                self._copy = _private_copy(_Window(raw, self.installer_offset, self.installer_size), outer)
-                raw = self._copy
-                self.installer_offset = 0
-                inner = _Window(raw, 0, self.installer_size)
-                _verify(outer, self.installer_name, inner, signature, certificate)
-                self.verified = True
-                if trusted_certs:
-                    _check_signer(outer, certificate, trusted_certs)
-                else:
-                    notes.append(
-                        f"{source.name}: the signature was checked against the tailf.cer inside the archive, which "
-                        "proves integrity, not origin; pass --trusted-cert with Cisco's certificate to pin the signer.")
-            inner = io.BufferedReader(_Window(raw, self.installer_offset, self.installer_size), CHUNK)
-            inner_where = f"{source}:{self.installer_name}"
-            start = _find_marker(inner, inner_where)
-            inner.seek(start)
-            comp = _magic(inner.peek(512)[:512])
-            if comp not in ("gz", "bz2", "xz", "tar"):
-                raise DistributionError("corrupt-archive", f"{inner_where}: no archive after the payload marker.",
-                                        _GET_AGAIN)
-        super().__init__(source, self.installer_offset + start, self.installer_size - start, comp, fd)
+                notes.append(
+                    f"{source.name}: the signature was checked against the tailf.cer inside the archive, which "
+                    "proves integrity, not origin; pass --trusted-cert with Cisco's certificate to pin the signer.")
+        inner_where = f"{source}:{name}"
+        found = locate_payload(io.BufferedReader(_Window(self._copy, 0, inst_size), CHUNK), inner_where)
+        super().__init__(source, found.offset, inst_size - found.offset, found.comp, fd)
         self.notes = notes  # what the verification proved (or did not)
 
-    _copy = None  # the verified installer.bin (an unlinked private temp file), when verified
+    def _read_bundle(self, window, comp: str, outer: str) -> tuple[dict[str, bytes], list[str]]:
+        """One pass over the signed.bin's tar: the installer.bin copied into ``self._copy``, the small
+        files (signatures, certificates) read, the other files listed.  Duplicates, links or
+        special files under the names that matter and sparse members are refused."""
+        small: dict[str, bytes] = {}
+        extras: list[str] = []
+        seen: set[str] = set()
+        members = _tar_members(_decompress(window, comp), outer, comp != "tar")
+        try:
+            for count, m in enumerate(members, 1):
+                if count > _BUNDLE_MEMBERS:
+                    raise DistributionError("signed-bin-contents", f"{outer}: more than {_BUNDLE_MEMBERS} members; "
+                                                                   "a signed.bin holds a few files.", _GET_AGAIN)
+                if m.sparse:
+                    raise DistributionError("hostile-member", f"{outer}: member {m.name!r} is a sparse file (a "
+                                                              "GNU sparse member); refusing the whole "
+                                                              "distribution.", _NEVER)
+                name = m.name.removeprefix("./")
+                if "/" in name.rstrip("/") or name in ("", "."):
+                    continue  # not something `sh FILE` puts beside the installer that nso-install reads
+                wanted = (name.endswith((".installer.bin", ".signature") + _CERT_SUFFIXES)
+                          or name.startswith(_DOCUMENTED))
+                if wanted and name in seen:
+                    raise DistributionError("hostile-member", f"{outer}: two members are named {name!r}; which one "
+                                                              "counts depends on the unpacker.", _NEVER)
+                seen.add(name)
+                if wanted and m.kind != "file":
+                    raise DistributionError("hostile-member", f"{outer}: member {name!r} is a {m.kind} ("
+                                                              f"{m.linkname or m.what or 'not a regular file'}), "
+                                                              "not a regular file.", _NEVER)
+                if m.kind != "file":
+                    continue
+                if name.endswith(".installer.bin"):
+                    if self._copy is not None:
+                        raise DistributionError("signed-bin-contents",
+                                                f"{outer}: expected exactly one *.installer.bin inside, found "
+                                                f"{self.installer_name} and {name}.", _GET_AGAIN)
+                    self.installer_name, self.installer_size = name, m.size
+                    self._copy = _private_copy(m.open(), outer)
+                elif name.endswith(".signature") or name.endswith(_CERT_SUFFIXES):
+                    if m.size > _BUNDLE_SMALL:
+                        raise DistributionError("signature-invalid", f"{outer}: {name} is implausibly large "
+                                                                     f"({m.size} bytes).", _GET_AGAIN)
+                    if name.endswith(_CERT_SUFFIXES) and sum(n.endswith(_CERT_SUFFIXES) for n in small) > _BUNDLE_CERTS:
+                        raise DistributionError("signed-bin-contents", f"{outer}: more than {_BUNDLE_CERTS} "
+                                                                       "certificate files.", _GET_AGAIN)
+                    small[name] = _read_all(m.open(), m.size)
+                elif not name.startswith(_DOCUMENTED):
+                    extras.append(name)
+        finally:
+            members.close()
+        if self._copy is None:
+            raise DistributionError("signed-bin-contents",
+                                    f"{outer}: expected exactly one *.installer.bin inside, found none (it holds "
+                                    f"{', '.join(sorted(seen)[:5]) or 'nothing'}).", _GET_AGAIN)
+        return small, [n for n in extras if not n.endswith(".signature")]
 
-    def close(self) -> None:
+    _copy = None  # the installer.bin, copied out of the bundle (an unlinked private temp file)
+    installer_name, installer_size = "", 0
+
+    def close_copy(self) -> None:
         copy, self._copy = self._copy, None
         if copy is not None:
             copy.close()
+
+    def close(self) -> None:
+        self.close_copy()
         super().close()
 
     def _open_window(self):
-        if self._copy is None:  # not verified: the signed.bin as opened, never reopened by path
-            return super()._open_window()
+        if self._copy is None:
+            raise DistributionError("unreadable-distribution", f"{self.where}: the distribution was closed.",
+                                    "This is a bug in nso-install; please report it.")
         return os.fdopen(os.dup(self._copy.fileno()), "rb", buffering=0)
+
+
+def _read_all(reader, size: int) -> bytes:
+    data = b""
+    while len(data) < size and (chunk := reader.read(size - len(data))):
+        data += chunk
+    return data
 
 
 def open_distribution(path: str | os.PathLike, *, skip_verification: bool = False,
@@ -494,14 +543,29 @@ def _open_fd(source: Path, fd: int, skip_verification: bool, trusted_certs: Sequ
                 return TarballDistribution(source, 0, None, comp, fd)
             if not head.startswith(b"#!"):
                 raise unknown
-            start = _find_marker(f, str(source))
-            f.seek(start)
-            payload = _magic(f.read(512))
+            payload = locate_payload(f, str(source))
+            bundle = _holds_bundle(f, payload, str(source))
     except OSError as e:
         raise DistributionError("unreadable-distribution", f"cannot read {source}: {e}.",
                                 "Check the file's permissions.") from None
-    if payload == "tar":
-        return SignedBinDistribution(source, start, skip_verification, trusted_certs, fd)
-    if payload is not None:
-        return InstallerBinDistribution(source, start, None, payload, fd)
-    raise DistributionError("corrupt-archive", f"{source}: no archive after the payload marker.", _GET_AGAIN)
+    if bundle:
+        return SignedBinDistribution(source, payload, skip_verification, trusted_certs, fd)
+    return InstallerBinDistribution(source, payload.offset, None, payload.comp, fd)
+
+
+def _holds_bundle(f, payload: Payload, where: str) -> bool:
+    """Whether the script's payload is a signed bundle (flat files: the installer.bin and its
+    signature...) rather than an installer's tree (everything under ``nso-VSN/``): told by its
+    first member other than ``./``."""
+    f.seek(0, io.SEEK_END)
+    window = io.BufferedReader(_Window(f, payload.offset, f.tell() - payload.offset), CHUNK)
+    members = _tar_members(_decompress(window, payload.comp), where, payload.comp != "tar")
+    try:
+        for m in members:
+            name = m.name.removeprefix("./")
+            if name in ("", "."):
+                continue
+            return m.kind == "file" and "/" not in name
+        return False
+    finally:
+        members.close()

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import tarfile
 import tempfile
-from typing import BinaryIO, Sequence
+from typing import Sequence
 
 from ..errors import DistributionError
 from .common import _GET_AGAIN, CHUNK
@@ -22,14 +21,13 @@ from .tarstream import _Window
 MAX_TRUSTED_CERT = 1 << 20
 
 
-def _private_copy(src: _Window, where: str):
-    """``src`` copied into an unlinked 0600 temp file (nobody else can reach or change it)."""
+def _private_copy(src, where: str):
+    """What ``src`` (anything with ``read``) holds, copied into an unlinked 0600 temp file
+    (nobody else can reach or change it)."""
     copy = tempfile.TemporaryFile()
     try:
-        src.seek(0)
-        buf = bytearray(CHUNK)
-        while n := src.readinto(buf):
-            copy.write(buf[:n])
+        while chunk := src.read(CHUNK):
+            copy.write(chunk)
         copy.flush()
     except OSError as e:
         copy.close()
@@ -39,58 +37,184 @@ def _private_copy(src: _Window, where: str):
     return copy
 
 
-def _read_member(raw: BinaryIO, payload: int, ti: tarfile.TarInfo, limit: int) -> bytes:
-    if ti.size > limit:
-        raise DistributionError("signature-invalid", f"{ti.name} is implausibly large ({ti.size} bytes).", _GET_AGAIN)
-    raw.seek(payload + ti.offset_data)
-    data = raw.read(ti.size)
-    if len(data) != ti.size:
-        raise DistributionError("corrupt-archive", f"{ti.name} is truncated.", _GET_AGAIN)
-    return data
+# Certificates: at most this many in one PEM file, and this many links from tailf.cer to a trusted one.
+MAX_CERTS_PER_FILE = 64
+MAX_CHAIN = 8
 
 
-def _load_cert(data: bytes):
+def load_certs(data: bytes) -> list:
+    """Every X.509 certificate in ``data``: one PEM file holding one or several, or one DER
+    certificate.  ValueError (with the reason) when there is none or too many."""
+    from cryptography import x509
+
+    if b"-----BEGIN" in data:
+        certs = x509.load_pem_x509_certificates(data)
+        if len(certs) > MAX_CERTS_PER_FILE:
+            raise ValueError(f"more than {MAX_CERTS_PER_FILE} certificates in one file")
+        return certs
+    return [x509.load_der_x509_certificate(data)]
+
+
+def _now():
+    import datetime
+
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def _label(cert) -> str:
+    return f"{cert.subject.rfc4514_string() or '(empty subject)'} (serial {cert.serial_number:x})"
+
+
+def _ext(cert, cls):
+    """The value of ``cert``'s extension of type ``cls``, or None when it has none."""
     from cryptography import x509
 
     try:
-        return x509.load_pem_x509_certificate(data)
-    except ValueError:
-        return x509.load_der_x509_certificate(data)
+        return cert.extensions.get_extension_for_class(cls).value
+    except x509.ExtensionNotFound:
+        return None
+    except ValueError as e:  # extensions that do not parse: nothing about this certificate can be trusted
+        raise DistributionError("certificate-chain-invalid", f"certificate {_label(cert)} has malformed "
+                                                             f"extensions ({e}).", _GET_AGAIN) from None
 
 
-def _check_signer(where: str, certificate: bytes, trusted_certs: Sequence[bytes]) -> None:
-    """The archive's tailf.cer must be one of the trusted certificates (same public key) or be
-    issued directly by one of them: anyone can re-sign an installer with a tailf.cer of
-    their own, so only a pinned certificate proves where it came from."""
+def _issued_by(child, parent) -> bool:
+    """``parent`` names and signed ``child`` (issuer name and signature both checked)."""
+    try:
+        child.verify_directly_issued_by(parent)
+        return True
+    except Exception:  # another issuer name, a bad signature, an unsupported key: not its issuer
+        return False
+
+
+def _untrusted(where: str, leaf, reach: str) -> None:
+    raise DistributionError("untrusted-signer",
+                            f"{where}: the installer is signed by {_label(leaf)}, which {reach}; none of these "
+                            "is a trusted certificate (--trusted-cert) or issued by one.",
+                            "Check that the file comes from Cisco; give Cisco's root CA with --trusted-cert, and "
+                            "the intermediate CA too (in the same PEM file or with the option repeated) when the "
+                            "signed.bin does not ship it.")
+
+
+def _check_signer(where: str, certificate: bytes, trusted_certs: Sequence[bytes], extra_certs: Sequence = ()) -> str:
+    """The archive's tailf.cer must chain to a trusted certificate (``--trusted-cert``: the signing
+    certificate itself, an intermediate or the root; a file may hold several), through
+    intermediates from ``trusted_certs`` or ``extra_certs`` (certificates shipped in the
+    signed.bin, trusted only through the chain).  Every link is checked: the issuer's signature,
+    the issuer being a CA (basicConstraints CA=true, pathLen, keyCertSign when keyUsage is
+    present), each certificate valid now, and tailf.cer fit for code signing (keyUsage
+    digitalSignature, extendedKeyUsage codeSigning when present).  Anyone can re-sign an
+    installer with a tailf.cer of their own, so only a pinned chain proves where it came from.
+    Returns the chain, described for the run's notes."""
+    from cryptography import x509
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    def der(cert) -> bytes:
+        return cert.public_bytes(Encoding.DER)
 
     def spki(cert) -> bytes:
         return cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
 
     try:
-        cert = _load_cert(certificate)
-        trusted = [_load_cert(t) for t in trusted_certs]
+        leaf = load_certs(certificate)[0]
     except ValueError as e:
-        raise DistributionError("signature-invalid", f"{where}: a certificate cannot be read ({e}).",
-                                "Give --trusted-cert a PEM or DER X.509 certificate.") from None
-    for ca in trusted:
-        if spki(ca) == spki(cert):
-            return
+        raise DistributionError("signature-invalid", f"{where}: tailf.cer is not a usable X.509 certificate ({e}).",
+                                _GET_AGAIN) from None
+    trusted = []
+    for i, data in enumerate(trusted_certs, 1):
         try:
-            cert.verify_directly_issued_by(ca)
-            return
-        except Exception:  # wrong issuer, bad signature, unsupported key: not this one
+            trusted += load_certs(data)
+        except ValueError as e:
+            raise DistributionError("signature-invalid", f"{where}: --trusted-cert file #{i} holds no readable "
+                                                         f"certificate ({e}).",
+                                    "Give --trusted-cert PEM or DER X.509 certificates (a PEM file may hold "
+                                    "several: the root and its intermediates).") from None
+    pinned = {der(c) for c in trusted}
+    pool = {der(c): c for c in [*trusted, *extra_certs]}
+
+    def role(i: int, cert) -> str:
+        origin = "given with --trusted-cert" if der(cert) in pinned else "from the signed.bin"
+        kind = "the signing certificate tailf.cer" if i == 0 else (
+            "root CA" if cert.subject == cert.issuer else "intermediate CA")
+        return f"{kind} {_label(cert)}, {origin}"
+
+    def failed(i: int, cert, problem: str, hint: str, reference: str = "certificate-chain-invalid"):
+        return DistributionError(reference, f"{where}: certificate chain check failed: {role(i, cert)}: {problem}.",
+                                 hint)
+
+    # Build the chain upwards: each issuer found by name and signature, pinned certificates first.
+    path, seen, forged = [leaf], {der(leaf)}, None
+    while len(path) <= MAX_CHAIN:
+        cur = path[-1]
+        if cur.subject == cur.issuer and _issued_by(cur, cur):
+            break  # a self-signed root
+        named = [c for d, c in pool.items() if c.subject == cur.issuer and d not in seen]
+        issuers = sorted((c for c in named if _issued_by(cur, c)), key=lambda c: der(c) not in pinned)
+        if not issuers:
+            if named and forged is None:
+                forged = (len(path) - 1, cur, named[0])
+            break
+        path.append(issuers[0])
+        seen.add(der(issuers[0]))
+    tops = [i for i, c in enumerate(path) if der(c) in pinned or (i == 0 and any(spki(t) == spki(c) for t in trusted))]
+    if not tops:
+        if forged is not None:
+            i, cert, issuer = forged
+            raise failed(i, cert, f"names {issuer.subject.rfc4514_string()} as its issuer, but its signature does not "
+                                  "verify with the key of the certificate of that name at hand (another CA of the "
+                                  "same name, a forgery, or damage)",
+                         "Check that the file comes from Cisco; give the right certificates with --trusted-cert.",
+                         "untrusted-signer")
+        top = path[-1]
+        _untrusted(where, leaf, f"chains up to {_label(top)}" if len(path) > 1
+                   else f"is issued by {top.issuer.rfc4514_string()}")
+    path = path[:max(tops) + 1]
+    now = _now()
+    for i, cert in enumerate(path):
+        if now < cert.not_valid_before_utc:
+            raise failed(i, cert, f"not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC (now "
+                                  f"{now:%Y-%m-%d %H:%M} UTC)", "Check the host's clock.")
+        if now > cert.not_valid_after_utc:
+            raise failed(i, cert, f"expired on {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC",
+                         "Get a current release, or current CA certificates, from Cisco (or check the host's "
+                         "clock).  Without --trusted-cert the signature is still checked, for integrity only.")
+        if i == 0:
+            usage = _ext(cert, x509.KeyUsage)
+            if usage is not None and not usage.digital_signature:
+                raise failed(i, cert, "its keyUsage does not allow digitalSignature, so it may not sign releases",
+                             "This is not a release-signing certificate; check that the file comes from Cisco.")
+            eku = _ext(cert, x509.ExtendedKeyUsage)
+            if eku is not None and not {ExtendedKeyUsageOID.CODE_SIGNING,
+                                        ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE} & set(eku):
+                raise failed(i, cert, "its extendedKeyUsage does not include codeSigning, so it may not sign "
+                                      "releases",
+                             "This is not a release-signing certificate; check that the file comes from Cisco.")
             continue
-    raise DistributionError("untrusted-signer",
-                            f"{where}: the installer is signed by {cert.subject.rfc4514_string()}, which is neither a "
-                            "trusted certificate nor issued by one.",
-                            "Check that the file comes from Cisco; give the right certificate with --trusted-cert.")
+        child = path[i - 1]
+        if not _issued_by(child, cert):  # found by the same test; re-checked here, where it matters
+            raise failed(i - 1, child, f"its signature does not verify with the key of {_label(cert)}",
+                         "Check that the file comes from Cisco.")
+        bc = _ext(cert, x509.BasicConstraints)
+        if bc is None or not bc.ca:
+            raise failed(i, cert, f"it issued {_label(child)} but is not a CA (basicConstraints CA=true is "
+                                  "missing)", "Give the CA certificates of the chain with --trusted-cert, not an "
+                                              "end-entity certificate.")
+        below = i - 1  # intermediate CAs between it and tailf.cer
+        if bc.path_length is not None and below > bc.path_length:
+            raise failed(i, cert, f"its basicConstraints pathLen {bc.path_length} allows {bc.path_length} "
+                                  f"intermediate CA(s) below it, but the chain has {below}",
+                         "The chain is not one its CA allows; check that the file comes from Cisco.")
+        usage = _ext(cert, x509.KeyUsage)
+        if usage is not None and not usage.key_cert_sign:
+            raise failed(i, cert, "its keyUsage does not allow keyCertSign, so it may not issue certificates",
+                         "Check that the file comes from Cisco.")
+    return " -> ".join(_label(c) + (" (trusted)" if der(c) in pinned else "") for c in path)
 
 
 def _verify(where: str, name: str, data: _Window, signature: bytes, certificate: bytes) -> None:
     """Check ``signature`` over ``data`` with the public key of ``certificate`` (streamed for
     RSA and ECDSA, whose hash is tried among SHA-256/384/512)."""
-    from cryptography import x509
     from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, utils
@@ -101,11 +225,7 @@ def _verify(where: str, name: str, data: _Window, signature: bytes, certificate:
                             "Download the signed.bin again from Cisco.  Only if you trust where this file came "
                             "from, pass --skip-verification.")
     try:
-        try:
-            cert = x509.load_pem_x509_certificate(certificate)
-        except ValueError:
-            cert = x509.load_der_x509_certificate(certificate)
-        key = cert.public_key()
+        key = load_certs(certificate)[0].public_key()
     except (ValueError, UnsupportedAlgorithm) as e:
         raise DistributionError("signature-invalid", f"{where}: tailf.cer is not a usable X.509 certificate ({e}).",
                                 _GET_AGAIN) from None

@@ -1,4 +1,4 @@
-"""Byte-level access to archives: offset windows, payload markers, magic bytes and tar streaming.
+"""Byte-level access to archives: offset windows, magic bytes and tar streaming.
 
 Tarballs, installer.bin and signed.bin all end up as a (possibly compressed) tar stream at
 some offset of a file; this module turns that into :class:`Member` objects one at a time,
@@ -19,8 +19,6 @@ from typing import BinaryIO, Iterator
 from ..errors import DistributionError
 from .common import _GET_AGAIN, _NEVER, _READ_ERRORS, CHUNK, Member, _corrupt
 
-MARKER = b"\n__NSO_PAYLOAD_BELOW__\n"
-HEADER_LIMIT = 1 << 20  # the marker must appear in the first MiB of a script
 # Bounds against hostile archives (see also .checks): header bombs and trailing data.
 HEADER_BUDGET = 1 << 20  # bytes tarfile may read for one member's headers (pax, long names, sparse maps)
 MAX_TRAILER_BYTES = 64 << 20  # decompressed bytes after the end-of-archive marker
@@ -74,27 +72,6 @@ class _SafeReader:
                                                        "says (truncated or changed while being read).", _GET_AGAIN)
         self._left -= len(data)
         return data
-
-
-def _find_marker(f: BinaryIO, where: str) -> int:
-    f.seek(0)
-    head = f.read(HEADER_LIMIT)
-    if not head.startswith(b"#!"):
-        raise DistributionError("unknown-distribution-format", f"{where} is not a self-extracting script.", None)
-    i = head.find(MARKER)
-    if i < 0:
-        # Other self-extracting scripts append the archive right after the script's last
-        # line (``tail -n +N``/``dd skip=`` style); take the first line start that carries a
-        # compressed archive's magic bytes.
-        starts = [j + 1 for j in (head.find(b"\n" + m) for m in (b"\x1f\x8b\x08", b"BZh91", b"\xfd7zXZ\x00"))
-                  if j >= 0]
-        if starts:
-            return min(starts)
-        raise DistributionError("no-payload", f"{where}: a shell script without the __NSO_PAYLOAD_BELOW__ marker, so "
-                                              "no NSO payload can be found in it.",
-                                "Pass the nso-VSN.OS.ARCH.installer.bin or .signed.bin as downloaded, or the "
-                                ".tar.gz / directory it unpacks to.")
-    return i + len(MARKER)
 
 
 def _magic(head: bytes) -> str | None:

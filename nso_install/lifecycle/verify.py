@@ -5,7 +5,8 @@ Read-only, like ``rpm -V`` or ``debsums``:
 * every installed tree against its manifest: missing, changed (type, size, mtime, mode, owner,
   link target; with ``--full`` also every file's sha256) and extra entries;
 * the privileged binaries of every tree against the recorded spec (setuid bits, owners, modes,
-  capabilities), in both directions: a missing grant and a stray one;
+  capabilities), in both directions: a missing grant and a stray one; a FIPS install's crypto.so
+  in the active tree;
 * the config files nso-install wrote: edited since, missing, a ``.new`` rendering waiting;
 * ``current`` pointing nowhere.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..actions.base import Context
+from ..actions.fips import FipsCrypto, written_in_tree
 from ..actions.privileges import PATTERNS, REMOVABLE, privileged_actions
 from ..errors import NsoInstallError
 from ..facts import ABSENT, FILE, Facts
@@ -73,7 +75,8 @@ def _tree(inst: Installation, tree, full: bool, v: Verification) -> None:
         v.notes.append(f"{tree.path}: no manifest (not unpacked by nso-install, or its records are not sealed by "
                        "root on this host); run nso-install install with its distribution to record one")
         return
-    drift = compare(m, inst.target.host(tree.path), frozenset(WRITTEN_IN_TREE), m.matching(PATTERNS), full,
+    written = WRITTEN_IN_TREE + written_in_tree(inst.spec.fips_install)  # the FIPS crypto.so: checked below
+    drift = compare(m, inst.target.host(tree.path), frozenset(written), m.matching(PATTERNS), full,
                     frozenset(REMOVABLE))
     v.checked.append(tree.path)
     v.findings += [Finding("tree", f"{tree.path}/{p}", "missing") for p in drift.missing]
@@ -85,7 +88,8 @@ def _privileges(inst: Installation, tree, facts: Facts, v: Verification) -> None
     inside = tree.path.rsplit("/", 1)[0] == inst.spec.install_dir
     user = inst.spec.run_as_user if inside else None
     ctx = Context(inst.target, inst.state.conffiles, trusted=inst.state.unpacked, manifest=inst.state.manifest)
-    for action in privileged_actions(tree.path, tree.version, user, inst.spec.setuid_cmdwrapper):
+    fips = [FipsCrypto(tree.path, tree.path)] if inst.spec.fips_install and tree.active else []
+    for action in privileged_actions(tree.path, tree.version, user, inst.spec.setuid_cmdwrapper) + fips:
         try:
             outcome = action.check(facts, ctx)
         except NsoInstallError as e:

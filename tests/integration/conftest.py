@@ -2,10 +2,13 @@
 
 Session:  docker_engine  -> `docker info` answers, else SKIP (or FAIL under CI)
           wheelhouse     -> `pip wheel` of the project + all dependencies on the host
+          systemd_debs   -> `apt-get download` of systemd and what the base image lacks for it
           docker_services (pytest-docker) -> `docker compose up --build --wait`
                             builds nso-install-test:latest from Dockerfile.test
 Per test: box            -> a fresh `docker run -d --rm --init --network none`
                             container of that image, removed afterwards.
+          systemd_box    -> the same with systemd as PID 1 (SYS_ADMIN, a private cgroup
+                            namespace, tmpfs /run), for `systemctl start ncs`.
 
 Skipping rule: without a reachable engine the tests SKIP with the reason, except
 when CI=true or NSO_INSTALL_REQUIRE_DOCKER=1, where they FAIL (a missing engine
@@ -21,6 +24,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -105,6 +109,43 @@ def wheelhouse(docker_engine) -> Path:
     return WHEELHOUSE
 
 
+# systemd for the image (Dockerfile.test), from the host's apt (Debian 12, like the image):
+# systemd itself and what the base image (tools/docker-engine-up) lacks for it; libsystemd0 and
+# libudev1 too, so the set is one version even when the mirror moved on since the image was made.
+SYSTEMD_DEBS = ("systemd", "libsystemd-shared", "libsystemd0", "libudev1", "libapparmor1", "libargon2-1",
+                "libcryptsetup12", "libdevmapper1.02.1", "dmsetup", "libfdisk1", "libip4tc2", "libjson-c5",
+                "libkmod2")
+
+
+@pytest.fixture(scope="session")
+def systemd_debs(docker_engine) -> Path:
+    """wheelhouse/debs: the .debs of SYSTEMD_DEBS, downloaded once (kept between sessions while
+    the list is unchanged; `rm -r wheelhouse/debs` fetches the current versions)."""
+    debs = WHEELHOUSE / "debs"
+    marker = debs / "PACKAGES"
+    WHEELHOUSE.mkdir(exist_ok=True)
+    with open(WHEELHOUSE / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        want = "\n".join(SYSTEMD_DEBS) + "\n"
+        if marker.is_file() and marker.read_text() == want and len(list(debs.glob("*.deb"))) >= len(SYSTEMD_DEBS):
+            return debs
+        if shutil.which("apt-get") is None:
+            pytest.fail("the test image needs systemd's .debs from the host's apt (apt-get download); this host "
+                        "has no apt-get (Debian 12 is what .ci/run expects)", pytrace=False)
+        shutil.rmtree(debs, ignore_errors=True)
+        debs.mkdir()
+        cmd = ["apt-get", "download", "-q", *SYSTEMD_DEBS]
+        r = subprocess.run(cmd, cwd=debs, capture_output=True, text=True)
+        if r.returncode and os.geteuid() == 0:  # stale or missing package lists
+            subprocess.run(["apt-get", "update", "-qq"], capture_output=True, text=True)
+            r = subprocess.run(cmd, cwd=debs, capture_output=True, text=True)
+        if r.returncode:
+            pytest.fail(f"`{shlex.join(cmd)}` failed (the host needs Debian 12's apt sources):\n{r.stdout}{r.stderr}",
+                        pytrace=False)
+        marker.write_text(want)
+    return debs
+
+
 # --- pytest-docker configuration ------------------------------------------------
 
 @pytest.fixture(scope="session")
@@ -134,7 +175,7 @@ def previous_image_id(docker_engine) -> str | None:
 
 
 @pytest.fixture(scope="session")
-def docker_setup(wheelhouse, previous_image_id) -> list[str]:  # engine + wheels first
+def docker_setup(wheelhouse, systemd_debs, previous_image_id) -> list[str]:  # engine + wheels first
     return ["up --build --wait --quiet-pull"]
 
 
@@ -300,5 +341,40 @@ def box(test_image):
         pytest.fail(f"docker run {test_image} failed:\n{r.stderr}", pytrace=False)
     try:
         yield Box(name)
+    finally:
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+
+
+SYSTEMD_RUN = ("--cap-add", "SYS_ADMIN",  # systemd mounts and sets up the units' namespaces
+               "--cap-add", "NET_ADMIN", "--cap-add", "DAC_READ_SEARCH",  # what the unit's bounding set names
+               "--cgroupns", "private", "--tmpfs", "/run", "--tmpfs", "/run/lock")
+
+
+@pytest.fixture
+def systemd_box(test_image):
+    """A fresh throwaway container with systemd as PID 1 (no network), once systemd is up.
+
+    Not --privileged (the host's own bounding set lacks a capability, which docker then fails to
+    grant): CAP_SYS_ADMIN and a private cgroup namespace are what systemd 252 needs here; the
+    capabilities the unit's bounding set names are added so they can be tested.
+    """
+    name = f"nso-install-test-sd-{uuid.uuid4().hex[:10]}"
+    r = subprocess.run(["docker", "run", "-d", "--rm", "--network", "none", *SYSTEMD_RUN, "--name", name,
+                        test_image, "/lib/systemd/systemd"], capture_output=True, text=True)
+    if r.returncode:
+        pytest.fail(f"docker run {test_image} /lib/systemd/systemd failed:\n{r.stderr}", pytrace=False)
+    try:
+        box = Box(name)
+        state = ""
+        for _ in range(100):
+            state = box.run("systemctl", "is-system-running", check=False).stdout.strip()
+            if state in ("running", "degraded"):
+                break
+            time.sleep(0.1)
+        else:
+            logs = subprocess.run(["docker", "logs", name], capture_output=True, text=True)
+            pytest.fail(f"systemd did not come up in {name} ({state!r}):\n{logs.stdout[-2000:]}{logs.stderr[-2000:]}",
+                        pytrace=False)
+        yield box
     finally:
         subprocess.run(["docker", "rm", "-f", name], capture_output=True)

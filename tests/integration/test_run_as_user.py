@@ -47,7 +47,7 @@ EXPECTED = {
     "/var/log/ncs": ("750", USER, USER),
     "/etc/systemd/system/ncs.service": ("644", "root", "root"),
     "/etc/profile.d/ncs.sh": ("644", "root", "root"),
-    "/run/ncs": ("750", USER, "ncsadmin"),
+    "/run/ncs": ("750", USER, USER),  # no IPC grants: nobody else may enter
 }
 CAPS = {
     f"{VDIR}/lib/ncs/erts/bin/ncs": "cap_net_bind_service=ep",
@@ -182,19 +182,24 @@ def test_no_secret_byte_in_output(box, dist):
     assert "<secret>" in text
 
 
-def test_ipc_socket_directory_reachable_by_nso_and_admins_only(box, installed):
-    """Unix-socket IPC: who can traverse /run/ncs decides who can reach NSO's socket."""
+def test_ipc_socket_directory_reachable_by_nso_and_granted_users_only(box, dist, installed):
+    """Unix-socket IPC: who can traverse /run/ncs decides who can reach NSO's socket.  Being in
+    ncsadmin is not enough (NSO's uid check would refuse such a user anyway); --ipc-user is."""
     assert "<path>/run/ncs/nso-ipc</path>" in box.run("cat", "/etc/ncs/ncs.conf").stdout
     box.add_user("mallory")
     box.add_user("alice", "-G", "ncsadmin")
-    r = box.run("ls", "/run/ncs", user="mallory", check=False)
-    assert r.returncode != 0 and "Permission denied" in r.stderr
-    assert box.run("ls", "/run/ncs", user="alice", check=False).returncode == 0
+    for who in ("mallory", "alice"):
+        r = box.run("ls", "/run/ncs", user=who, check=False)
+        assert r.returncode != 0 and "Permission denied" in r.stderr, who
+    assert box.run("cat", "/etc/tmpfiles.d/ncs.conf").stdout.splitlines()[-1] == f"d /run/ncs 0750 {USER} {USER} -"
+    _install(box, dist, "--ipc-user", "alice")
+    assert box.run("ls", "/run/ncs", user="alice", check=False).returncode == 0  # a new login: the new group
+    assert "Permission denied" in box.run("ls", "/run/ncs", user="mallory", check=False).stderr
     # the NSO account creates its socket there; nobody else can plant anything
     box.run("touch", "/run/ncs/nso-ipc", user=USER)
     assert "Permission denied" in box.run("touch", "/run/ncs/x", user="alice", check=False).stderr
     assert "NCS_IPC_PATH=/run/ncs/nso-ipc" in box.run("cat", "/etc/profile.d/ncs.sh").stdout
-    assert box.run("cat", "/etc/tmpfiles.d/ncs.conf").stdout.splitlines()[-1] == f"d /run/ncs 0750 {USER} ncsadmin -"
+    assert box.run("cat", "/etc/tmpfiles.d/ncs.conf").stdout.splitlines()[-1] == f"d /run/ncs 0750 {USER} ncsipc -"
 
 
 def test_image_build_skips_secrets_container_start_creates_them(box, dist):

@@ -86,7 +86,7 @@ def _check(root, action):
 
 
 def nso_accounts():
-    return account_actions(spec(run_as_user="nso"), view())
+    return account_actions(spec(run_as_user="nso"), view(), "6.5.3")
 
 
 def test_everything_ok_on_recorded_accounts(tmp_path):

@@ -317,7 +317,10 @@ def test_cmdwrapper_risk_is_warned_every_run(tmp_path, monkeypatch):
     monkeypatch.setattr(Facts, "mount", lambda self, p: None)
     monkeypatch.setattr(Facts, "no_new_privs", property(lambda self: False))
     plan = build_plan(spec(run_as_user="nso", setuid_cmdwrapper=True), FakeDist(V))
-    rep = check_plan(plan, staged_root(tmp_path))
+    root = staged_root(tmp_path)
+    (root / "etc/pam.d").mkdir()
+    (root / "etc/pam.d/system-auth").touch()  # else the PAM service check warns too
+    rep = check_plan(plan, root)
     warned = [r.action.path for r in rep.records if r.outcome.warning]
     assert sorted(warned) == sorted(a.path for a in plan if "cmd" in a.path and a.kind == "setuid")
     assert all("root-level execution" in w for w in rep.warnings)

@@ -150,3 +150,29 @@ def test_development_system_install_uses_the_generated_keys_file():
     assert lookup(text, "/ncs-config/encrypted-strings/external-keys/command-argument") == \
         "${NCS_CONFIG_DIR}/ncs.crypto_keys"
     assert lookup(text, "/ncs-config/aaa/local-authentication/enabled") == "true"
+
+
+# --- the shared table (nso_install.conf.secure): the rows nso-install audit judges targets by --------
+
+@pytest.mark.parametrize("kind,fips,transport", [("system", False, None), ("system", True, None),
+                                                  ("system", False, "tcp"), ("local", False, None)])
+def test_production_satisfies_every_secure_deployment_row(kind, fips, transport):
+    from nso_install.audit.ncsconf import NcsConf
+    from nso_install.conf.secure import rows_failing
+
+    values = {"ipc": {"transport": transport}} if transport else {}
+    text = render_ncs_conf(ConfContext(kind, "production", "6.5.3", fips=fips), values)
+    assert rows_failing(NcsConf.parse(text, "6.5.3"), "6.5.3", fips) == {}
+
+
+def test_every_secure_deployment_row_names_variables_the_profiles_set():
+    from nso_install.conf import PROFILES, VARIABLES
+    from nso_install.conf.secure import SECURE_DEPLOYMENT, production_values
+
+    want = production_values("6.5.3", fips=True)
+    for rec in SECURE_DEPLOYMENT:
+        assert rec.variables and all(v in VARIABLES and v in want for v in rec.variables), rec.id
+        if rec.rule == "equal":
+            assert all(want[v] is not None for v in rec.variables), rec.id
+    assert all(v in PROFILES["production"] or v in want for r in SECURE_DEPLOYMENT for v in r.variables)
+

@@ -315,7 +315,9 @@ def test_garbage_tar_header_mid_archive(dists, tmp_path):
     (b"just some text\n", "unknown-distribution-format"),
     (b"", "unknown-distribution-format"),
     (b"#!/bin/sh\necho hi\n", "no-payload"),
-    (b"#!/bin/sh\nexit 0\n__NSO_PAYLOAD_BELOW__\nnot an archive", "corrupt-archive"),
+    (b"#!/bin/sh\nexit 0\n__NSO_PAYLOAD_BELOW__\nnot an archive", "no-payload"),  # all text: nothing appended
+    (b"#!/bin/sh\nsed '1,/^__NSO_PAYLOAD_BELOW__$/d' \"$0\" | tar xz\nexit 0\n__NSO_PAYLOAD_BELOW__\n\0not an archive",
+     "corrupt-archive"),
     (b"\x1f\x8b\x08\x00garbage", "corrupt-archive"),
 ])
 def test_neither_kind(tmp_path, content, reference):

@@ -87,10 +87,10 @@ def test_production_unix_socket_in_root_made_dir_and_clients_told(tmp_path, samp
     install(sample_dists["tar.gz"], root)
     conf = (root / "etc/ncs/ncs.conf").read_text()
     assert "<path>/run/ncs/nso-ipc</path>" in conf and "/tmp/nso" not in conf
-    assert stat.S_IMODE(os.stat(root / "run/ncs").st_mode) == 0o755
+    assert stat.S_IMODE(os.stat(root / "run/ncs").st_mode) == 0o750  # only root (NSO's account) enters
     assert "NCS_IPC_PATH=/run/ncs/nso-ipc" in (root / "etc/profile.d/ncs.sh").read_text()
     assert "NCS_IPC_PATH=/run/ncs/nso-ipc" in (root / "etc/ncs/ncs.systemd.conf").read_text()
-    assert (root / "etc/tmpfiles.d/ncs.conf").read_text().splitlines()[-1] == "d /run/ncs 0755 root root -"
+    assert (root / "etc/tmpfiles.d/ncs.conf").read_text().splitlines()[-1] == "d /run/ncs 0750 root root -"
 
 
 def test_tcp_ipc_exports_port_and_access_file(tmp_path, sample_dists):

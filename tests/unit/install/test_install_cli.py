@@ -457,9 +457,10 @@ def test_unit_leaves_shell_variables_to_the_shell(tmp_path, sample_dists):
     root = tmp_path / "r"
     install_json(sample_dists["tar.gz"], root, "--system-install")
     unit = (root / "etc/systemd/system/ncs.service").read_text()
-    exec_start = next(l for l in unit.splitlines() if l.startswith("ExecStart="))
-    assert "$$NCS_RELOAD_PACKAGES" in exec_start and "$$R'" in exec_start
-    assert "$NCS" not in exec_start.replace("$$NCS", "")
+    # no $ for systemd to expand: the start script reads NCS_RELOAD_PACKAGES, NCS_EXTRA_ARGS
+    assert "$" not in "".join(l for l in unit.splitlines() if not l.startswith("#"))
+    start = (root / "opt/ncs/ncs-service-start").read_text()
+    assert '"$@" $NCS_EXTRA_ARGS' in start and 'case "$NCS_RELOAD_PACKAGES" in' in start
     logrotate = (root / "etc/logrotate.d/ncs").read_text()
     files = logrotate.split("{")[0]
     assert "/var/log/ncs/*.access" in files and "ncserr.log\n" not in files and "/var/log/ncs/*.log" not in files

@@ -1,0 +1,250 @@
+"""``NSO-KEY``, ``NSO-TLS``: the format and strength of NSO's keys, and its TLS certificate.
+
+Key material is read (as root) to judge it and never shown: evidence names the file, the key
+type and size, the number of keys and what is wrong ("AES256CFB128_KEY has 60 hex digits"),
+nothing of the value.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from ...actions.keys import check_crypto_keys, check_ipc_secret
+from ...conf.variables import DUMMY_AES256CFB128_KEY, DUMMY_AESCFB128_KEY
+from ...facts import FILE
+from ...secret import Secret
+from ..model import failed, passed, skipped, verdict, warned
+from ..registry import check
+from .permissions import private_host_keys
+
+KEYS = "NSO key management (G-KEYS), facts sheet section 8: AESCFB128_KEY 32 and AES256CFB128_KEY 64 hex " \
+       "digits, random (openssl rand -hex), never the documented sample or dummy keys"
+EXPIRY_WARNING = datetime.timedelta(days=30)
+MIN_RSA = 2048
+MIN_EC = 256
+
+
+def _read(ctx, path: str) -> Secret | None:
+    fact = ctx.facts.path(path)
+    return Secret(ctx.facts.read(path) or b"") if fact.kind == FILE else None
+
+
+def _weak_keys(text: str) -> list[str]:
+    """Names of keys that are NSO's dummy keys or have almost no variety (never the values)."""
+    weak = []
+    for line in text.splitlines():
+        name, sep, value = line.strip().partition("=")
+        if not sep or name.startswith("#") or name == "EXTERNAL_KEY_FORMAT":
+            continue
+        v = value.strip().lower()
+        if v in (DUMMY_AESCFB128_KEY, DUMMY_AES256CFB128_KEY):
+            weak.append(f"{name} is NSO's well-known dummy key")
+        elif len(set(v)) < 8:
+            weak.append(f"{name} uses fewer than 8 distinct hex digits (not random)")
+    return weak
+
+
+@check("NSO-KEY-001", "Encryption keys are well-formed, random and not NSO's dummy keys", "critical",
+       "Generate new keys and rotate to them: nso-install keys rotate (then the NSO-side steps it prints); "
+       "a malformed file: restore it from a backup.", KEYS)
+def crypto_keys_format(ctx):
+    if ctx.conf.root is not None and not ctx.conf.value("crypto.command"):
+        texts = [f"{n}={ctx.conf.element(f'/ncs-config/encrypted-strings/{n[:-4]}/key')[0] or ''}"
+                 for n in ("AESCFB128_KEY", "AES256CFB128_KEY")]
+        weak = _weak_keys("\n".join(t for t in texts if not t.endswith("=")))
+        return verdict(weak, "inline keys are not the dummy keys", "the inline keys in ncs.conf are weak",
+                       ["keys are written inline in ncs.conf (see NSO-SD-001)"], [ctx.conf_path])
+    path = ctx.conf_file("crypto.argument", f"{ctx.spec.config_dir}/ncs.crypto_keys")
+    data = _read(ctx, path)
+    if data is None:
+        return skipped(f"{path} does not exist (see NSO-PERM-002)")
+    problem = check_crypto_keys(data.reveal(), ctx.version or "6.5")
+    text = data.reveal().decode("ascii", errors="replace")
+    weak = _weak_keys(text)
+    names = sorted({line.split("=", 1)[0] for line in text.splitlines() if "=" in line and not line.startswith("#")})
+    evidence = [f"{path}: {len(names)} entr{'y' if len(names) == 1 else 'ies'} ({', '.join(names)})"]
+    return verdict(([problem] if problem else []) + weak, "well-formed keys of the right length",
+                   "the encryption keys file is malformed or its keys are weak", evidence, [path])
+
+
+@check("NSO-KEY-002", "IPC access secret is long and printable", "high",
+       "Replace it with a new random secret (python3 -c 'import secrets; print(secrets.token_urlsafe(32))'), "
+       "keeping its owner and mode, then restart NSO and its clients.",
+       "NSO IPC guide (G-IPC), facts sheet section 9: a random printable-ASCII string (the vendor example uses "
+       "secrets.token_urlsafe(32))")
+def ipc_secret_format(ctx):
+    path = ctx.conf_file("ipc.access_file", f"{ctx.spec.config_dir}/ipc_access")
+    data = _read(ctx, path)
+    if data is None:
+        return skipped(f"{path} does not exist (see NSO-PERM-003)")
+    problem = check_ipc_secret(data.reveal())
+    return verdict([f"{path}: {problem}"] if problem else [], "long enough and printable",
+                   "the IPC access secret is weak", [f"{path}: {len(data.reveal().strip())} characters"], [path])
+
+
+def _describe(key) -> tuple[str, list[str]]:
+    """("Ed25519" / "RSA 2048"...), problems of strength."""
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return "Ed25519", []
+    if isinstance(key, ed448.Ed448PrivateKey):
+        return "Ed448", []
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        size = key.curve.key_size
+        return f"ECDSA {key.curve.name}", [f"an elliptic curve of {size} bits"] if size < MIN_EC else []
+    if isinstance(key, rsa.RSAPrivateKey):
+        return f"RSA {key.key_size}", [f"RSA of {key.key_size} bits (at least {MIN_RSA})"] if key.key_size < MIN_RSA \
+            else []
+    if isinstance(key, dsa.DSAPrivateKey):
+        return "DSA", ["DSA (ssh-dss), which is broken and disabled by OpenSSH"]
+    return type(key).__name__, []
+
+
+def _load_private(data: bytes):
+    """(key, problem): an OpenSSH or PEM private key without a passphrase."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+
+    for load in (serialization.load_ssh_private_key, serialization.load_pem_private_key):
+        try:
+            return load(data, password=None), None
+        except TypeError:
+            return None, "protected by a passphrase (NSO cannot read it)"
+        except (ValueError, UnsupportedAlgorithm):
+            continue
+    return None, "not a private key in OpenSSH or PEM format"
+
+
+def _public_bytes(public_key) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+@check("NSO-KEY-003", "SSH host keys are readable, strong, match their .pub and cover the offered algorithms",
+       "high", "Generate a new host key of the offered type (ssh-keygen -t ed25519 -N '' -f CONFIG_DIR/ssh/"
+       "ssh_host_ed25519_key; ECDSA P-256 in FIPS mode) with the owner and mode of NSO-PERM-004, or remove the "
+       "bad one and re-run nso-install install.",
+       "NSO Secure Deployment guidance (6.5), facts sheet sections 10 and 11: Ed25519 host keys (ECDSA P-256 in "
+       "FIPS mode); weak key types: our inference")
+def host_key_strength(ctx):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+    kdir = ctx.conf_file("aaa.ssh_server_key_dir", f"{ctx.spec.config_dir}/ssh")
+    keys = private_host_keys(ctx, kdir)
+    if not keys:
+        return skipped(f"no SSH host key in {kdir} (see NSO-PERM-004)")
+    problems, evidence, kinds = [], [], set()
+    for path in keys:
+        key, problem = _load_private(_read(ctx, path).reveal())
+        if key is None:
+            problems.append(f"{path}: {problem}")
+            continue
+        what, weak = _describe(key)
+        evidence.append(f"{path}: {what}")
+        problems += [f"{path}: {w}" for w in weak]
+        if ctx.intent.fips and isinstance(key, ed25519.Ed25519PrivateKey):
+            problems.append(f"{path}: Ed25519 is not FIPS-approved")
+        kinds.add("ssh-ed25519" if isinstance(key, ed25519.Ed25519PrivateKey) else
+                  f"ecdsa-sha2-nistp{key.curve.key_size}" if isinstance(key, ec.EllipticCurvePrivateKey) else "rsa")
+        pub = ctx.facts.path(path + ".pub")
+        if pub.kind == FILE:
+            try:
+                have = serialization.load_ssh_public_key((ctx.facts.read(path + ".pub") or b"").strip())
+            except (ValueError, TypeError):
+                problems.append(f"{path}.pub is not an OpenSSH public key")
+            else:
+                if _public_bytes(have) != _public_bytes(key.public_key()):
+                    problems.append(f"{path}.pub is not the public part of {path}")
+    offered = {a.strip() for a in (ctx.conf.value("ssh.server_host_key") or "").split(",") if a.strip()}
+    usable = {a for a in offered if a in kinds or (a.startswith(("rsa-", "ssh-rsa")) and "rsa" in kinds)}
+    if offered and not usable:
+        problems.append(f"ncs.conf offers {', '.join(sorted(offered))}, but there is no host key of that type")
+    return verdict(problems, f"{len(keys)} host key(s): {', '.join(e.split(': ', 1)[1] for e in evidence)}",
+                   "a host key is unreadable, weak or does not match", evidence, keys)
+
+
+def _cert_paths(ctx) -> tuple[str, str]:
+    return (ctx.conf_file("webui.ssl.cert_file", f"{ctx.spec.config_dir}/ssl/cert/host.cert"),
+            ctx.conf_file("webui.ssl.key_file", f"{ctx.spec.config_dir}/ssl/cert/host.key"))
+
+
+def _load_cert(ctx, path: str):
+    from cryptography import x509
+
+    data = ctx.facts.read(path) or b""
+    try:
+        return x509.load_pem_x509_certificate(data), None
+    except ValueError:
+        try:
+            return x509.load_der_x509_certificate(data), None
+        except ValueError:
+            return None, f"{path} is not a PEM or DER certificate"
+
+
+TLS_DOC = ("NSO deployment guide (G-DEP), facts sheet section 10: HTTPS only, with your own certificate in "
+           "webui/transport/ssl/{cert-file,key-file}")
+
+
+@check("NSO-TLS-001", "The HTTPS certificate is valid now, for more than 30 days, and not signed with SHA-1/MD5",
+       "high", "Install a current certificate from your CA at webui.ssl.cert_file (and its key at "
+       "webui.ssl.key_file), then restart NSO.", TLS_DOC)
+def tls_cert(ctx):
+    from cryptography.hazmat.primitives import hashes
+
+    cert_path, _ = _cert_paths(ctx)
+    if ctx.facts.path(cert_path).kind != FILE:
+        if not ctx.conf.on("/ncs-config/webui/transport/ssl/enabled"):
+            return skipped(f"HTTPS is off and {cert_path} does not exist")
+        return failed(f"HTTPS is on but its certificate {cert_path} is missing", [ctx.shown(ctx.facts.path(cert_path))],
+                      [cert_path])
+    cert, problem = _load_cert(ctx, cert_path)
+    if cert is None:
+        return failed(problem, [ctx.shown(ctx.facts.path(cert_path))], [cert_path])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    start, end = cert.not_valid_before_utc, cert.not_valid_after_utc
+    evidence = [f"{cert_path}: subject {cert.subject.rfc4514_string()}, issuer {cert.issuer.rfc4514_string()}, "
+                f"valid {start:%Y-%m-%d} to {end:%Y-%m-%d}"]
+    problems = []
+    if now < start:
+        problems.append(f"not valid before {start:%Y-%m-%d %H:%M} UTC")
+    if now > end:
+        problems.append(f"expired on {end:%Y-%m-%d}")
+    algo = cert.signature_hash_algorithm
+    if isinstance(algo, (hashes.SHA1, hashes.MD5)):
+        problems.append(f"signed with {algo.name}")
+    self_signed = cert.issuer == cert.subject
+    if self_signed:
+        evidence.append("self-signed: browsers and clients cannot verify it; replace it with one from your CA")
+    if problems:
+        return failed("the HTTPS certificate is not valid", problems + evidence, [cert_path])
+    if end - now < EXPIRY_WARNING:
+        return warned(f"the HTTPS certificate expires on {end:%Y-%m-%d}", evidence, [cert_path])
+    return passed(f"valid until {end:%Y-%m-%d}" + (" (self-signed)" if self_signed else ""), evidence, [cert_path])
+
+
+@check("NSO-TLS-002", "The HTTPS key matches the certificate and is strong (RSA >= 2048, EC >= 256 bits)", "high",
+       "Install the key that belongs to the certificate (or a new key and certificate pair) at the paths of "
+       "webui.ssl.key_file and webui.ssl.cert_file.", TLS_DOC)
+def tls_key_match(ctx):
+    cert_path, key_path = _cert_paths(ctx)
+    if ctx.facts.path(key_path).kind != FILE or ctx.facts.path(cert_path).kind != FILE:
+        if not ctx.conf.on("/ncs-config/webui/transport/ssl/enabled"):
+            return skipped("HTTPS is off and its key or certificate does not exist")
+        return failed("HTTPS is on but its key or certificate is missing",
+                      [ctx.shown(ctx.facts.path(key_path)), ctx.shown(ctx.facts.path(cert_path))], [key_path, cert_path])
+    key, problem = _load_private(_read(ctx, key_path).reveal())
+    if key is None:
+        return failed(f"{key_path}: {problem}", [ctx.shown(ctx.facts.path(key_path))], [key_path])
+    what, weak = _describe(key)
+    problems = [f"{key_path}: {w}" for w in weak]
+    cert, cproblem = _load_cert(ctx, cert_path)
+    if cert is None:
+        problems.append(cproblem)
+    elif _public_bytes(cert.public_key()) != _public_bytes(key.public_key()):
+        problems.append(f"{key_path} is not the key of {cert_path}")
+    return verdict(problems, f"{what} key matching its certificate", "the HTTPS key does not fit",
+                   [f"{key_path}: {what}"], [key_path, cert_path])
+

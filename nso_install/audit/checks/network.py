@@ -1,0 +1,46 @@
+"""``NSO-NET``: the northbound listeners that run and where they listen."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from ..model import skipped, verdict
+from ..registry import check
+
+
+def _loopback(ip: str) -> bool:
+    try:
+        return ipaddress.ip_address(ip.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _where(ip: str, port: str) -> str:
+    shown = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+    if ip in ("0.0.0.0", "::"):
+        return f"{shown} (every address)"
+    return shown + (" (loopback)" if _loopback(ip) else "")
+
+
+@check("NSO-NET-001", "Unencrypted northbound listeners (HTTP, NETCONF over TCP) listen on loopback only", "high",
+       "Turn the listener off (--set webui.tcp.enabled=false, --set netconf.tcp.enabled=false) or bind it to "
+       "127.0.0.1, extra-listen entries included; reach NSO remotely over HTTPS or SSH.",
+       "NSO Secure Deployment guidance (6.5), facts sheet section 10: disable unused interfaces, HTTPS only; "
+       "plain HTTP and NETCONF over TCP carry credentials unencrypted")
+def listeners(ctx):
+    if ctx.conf.root is None:
+        return skipped(f"{ctx.conf_path} cannot be read (see NSO-PERM-001)")
+    problems, evidence = [], []
+    for lst in ctx.conf.listeners():
+        if not lst.enabled:
+            continue
+        where = ", ".join(_where(ip, port) for ip, port in lst.addresses)
+        evidence.append(f"{lst.name}: {where}")
+        if lst.plaintext:
+            off_host = [_where(ip, port) for ip, port in lst.addresses if not _loopback(ip)]
+            if off_host:
+                problems.append(f"{lst.name} (unencrypted) listens on {', '.join(off_host)}")
+    if not evidence:
+        evidence.append("no northbound listener is on (IPC only)")
+    return verdict(problems, "; ".join(evidence), "an unencrypted listener is reachable from other hosts", evidence,
+                   [ctx.conf_path])

@@ -1,0 +1,253 @@
+"""``NSO-PERM``: owners and modes of what NSO reads, writes and keeps secret (docs/security.md).
+
+The rules are properties, not nso-install's exact modes, so a vendor installer's layout is
+judged by the same measure: a secret is readable by nobody but root, NSO's account and the
+accounts its purpose names (the IPC secret: members of ``ncsadmin``), and writable by no
+group; NSO's account never owns what root trusts (ncs.conf, the config directory, the install
+tree); no entry is world-writable or owned by a third account.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from ...actions.accounts import ADMIN_GROUP
+from ...facts import ABSENT, DIR, FILE, LINK
+from ..model import failed, passed, skipped, verdict, warned
+from ..registry import check
+
+SECURITY = "nso-install's trust model (docs/security.md, \"Owners and modes\")"
+KEYS_DOC = ("NSO security guidance (G-SEC, G-KEYS), facts sheet section 8: ncs.crypto_keys covers every "
+            "encrypted CDB value (device credentials, the HA token) and is highly sensitive")
+SPECIAL = stat.S_ISUID | stat.S_ISGID | stat.S_ISVTX
+
+
+def _secret_problems(ctx, fact, allowed: set[str], what: str) -> list[str]:
+    """What lets anyone but ``allowed`` read ``fact``, or anyone change it."""
+    if fact.kind == LINK:
+        return [f"{fact.path} is a symbolic link (to {fact.link}); a {what} is a regular file"]
+    if fact.kind != FILE:
+        return [f"{fact.path} is not a regular file ({fact.kind})"]
+    problems = []
+    mode = fact.mode or 0
+    owner = ctx.user(fact.uid)
+    if owner not in ctx.owner_names():
+        problems.append(f"{fact.path} belongs to {owner}, neither root nor NSO's account")
+    if mode & 0o007:
+        problems.append(f"{fact.path} mode {mode:04o}: every local account can "
+                        + ("read" if mode & 0o004 else "use") + " it")
+    if mode & (stat.S_IWGRP | stat.S_IXGRP | SPECIAL):
+        problems.append(f"{fact.path} mode {mode:04o}: group {ctx.group(fact.gid)} may change or run it")
+    readers, _ = ctx.readers(fact)
+    extra = sorted(readers - allowed - {owner})
+    if extra:
+        problems.append(f"{fact.path} is readable by {', '.join(extra)} (group {ctx.group(fact.gid)})")
+    return problems
+
+
+def _dir_problems(ctx, path: str, allowed_owners: set[str], what: str) -> list[str]:
+    fact = ctx.facts.path(path)
+    if fact.kind == ABSENT:
+        return []
+    if fact.kind not in (DIR, LINK):
+        return [f"{path} ({what}) is not a directory"]
+    if fact.kind == LINK:
+        return []  # a root-owned link to the real directory (checked by the install's own rules)
+    problems = []
+    if ctx.user(fact.uid) not in allowed_owners:
+        problems.append(f"{path} ({what}) belongs to {ctx.user(fact.uid)}")
+    if (fact.mode or 0) & 0o022:
+        problems.append(f"{path} ({what}) mode {fact.mode:04o}: writable by "
+                        + ("every local account" if fact.mode & 0o002 else f"group {ctx.group(fact.gid)}"))
+    return problems
+
+
+def _secret_check(ctx, path: str, allowed: set[str], what: str, missing: str | None = None):
+    fact = ctx.facts.path(path)
+    if not fact.exists:
+        return warned(missing or f"{what} {path} is missing", [ctx.shown(fact)], [path])
+    parent = os.path.dirname(path)
+    problems = _secret_problems(ctx, fact, allowed, what)
+    if parent != ctx.spec.config_dir:  # that one is NSO-PERM-006's
+        problems += _dir_problems(ctx, parent, ctx.owner_names(), f"the directory of the {what}")
+    return verdict(problems, f"{ctx.shown(fact)}: readable by {', '.join(sorted(allowed))} at most",
+                   f"the {what} is open to other accounts", [ctx.shown(fact), ctx.shown(ctx.facts.path(parent))],
+                   [path])
+
+
+@check("NSO-PERM-001", "ncs.conf exists, is root's and writable by root only", "high",
+       "chown root:root CONFIG_DIR/ncs.conf && chmod 0644 CONFIG_DIR/ncs.conf (0640 root:NSOGROUP when it holds "
+       "inline keys); nso-install install repairs both.",
+       f"{SECURITY}: NSO's account reads ncs.conf but must not be able to change what NSO enables", inferred=True)
+def ncs_conf(ctx):
+    path = ctx.conf_path
+    fact = ctx.facts.path(path)
+    if fact.kind != FILE:
+        return failed(f"{path} is missing" if not fact.exists else f"{path} is not a regular file", [ctx.shown(fact)],
+                      [path])
+    problems = []
+    if ctx.conf.problem:
+        problems.append(f"{path} cannot be read as ncs.conf: {ctx.conf.problem}")
+    if fact.uid != 0:
+        problems.append(f"{path} belongs to {ctx.user(fact.uid)}, not root")
+    if (fact.mode or 0) & (0o022 | SPECIAL):
+        problems.append(f"{path} mode {fact.mode:04o}: writable by others than its owner")
+    inline = any(ctx.conf.present(f"/ncs-config/encrypted-strings/{k}") for k in ("AESCFB128", "AES256CFB128",
+                                                                                     "DES3CBC", "key-rotation"))
+    if inline:
+        readers, everyone = ctx.readers(fact)
+        if everyone or readers - ctx.owner_names():
+            problems.append(f"{path} holds inline encryption keys and is readable by "
+                            + ("every local account" if everyone else ", ".join(sorted(readers - ctx.owner_names()))))
+    return verdict(problems, ctx.shown(fact), "ncs.conf can be changed (or its keys read) by others", [ctx.shown(fact)],
+                   [path])
+
+
+@check("NSO-PERM-002", "ncs.crypto_keys readable only by root and NSO's account", "critical",
+       "chown root:NSOGROUP ncs.crypto_keys && chmod 0440 ncs.crypto_keys (0600 root:root when NSO runs as "
+       "root); then rotate the keys (nso-install keys rotate) if others could read them.", KEYS_DOC)
+def crypto_keys(ctx):
+    if ctx.conf.root is not None and not ctx.conf.value("crypto.command"):
+        return skipped("the keys are not in an external file (see NSO-SD-001)")
+    path = ctx.conf_file("crypto.argument", f"{ctx.spec.config_dir}/ncs.crypto_keys")
+    return _secret_check(ctx, path, ctx.owner_names(), "encryption keys file",
+                         f"the encryption keys file {path} is missing (NSO cannot start; an image built with "
+                         "--skip-secrets gets it with --secrets-only)")
+
+
+@check("NSO-PERM-003", "IPC access secret readable only by root, NSO's account and ncsadmin", "high",
+       "chown root:ncsadmin ipc_access && chmod 0440 ipc_access (0400 root:root when NSO runs as root).",
+       "NSO IPC guide (G-IPC, G-DEP), facts sheet section 9: the secret is readable only by the daemon and the "
+       "permitted clients; G-DEP grants it to ncsadmin (chown root:ncsadmin; chmod g+r)")
+def ipc_secret(ctx):
+    path = ctx.conf_file("ipc.access_file", f"{ctx.spec.config_dir}/ipc_access")
+    if not ctx.facts.path(path).exists and not ctx.conf.on("/ncs-config/ncs-ipc-access-check/enabled"):
+        return passed(f"{path}: absent, and the IPC access check is off", [ctx.shown(ctx.facts.path(path))])
+    gid = ctx.accounts.gid(ADMIN_GROUP)
+    allowed = ctx.owner_names() | ctx.group_members(gid)
+    return _secret_check(ctx, path, allowed, "IPC access secret")
+
+
+@check("NSO-PERM-004", "SSH host keys readable only by root and NSO's account", "high",
+       "chown root:NSOGROUP CONFIG_DIR/ssh/ssh_host_*_key && chmod 0440 them (0600 root:root when NSO runs as "
+       "root); the directory root's, not writable by others. Replace keys others could read.",
+       "vendor deployment example (X-SSH), facts sheet section 6: host keys 0440, public keys 0644")
+def host_keys(ctx):
+    kdir = ctx.conf_file("aaa.ssh_server_key_dir", f"{ctx.spec.config_dir}/ssh")
+    keys = private_host_keys(ctx, kdir)
+    if not keys:
+        return warned(f"no SSH host key in {kdir} (NSO's SSH server cannot start)", [ctx.shown(ctx.facts.path(kdir))],
+                      [kdir])
+    problems = _dir_problems(ctx, kdir, ctx.owner_names(), "the host key directory")
+    for k in keys:
+        problems += _secret_problems(ctx, ctx.facts.path(k), ctx.owner_names(), "host key")
+    evidence = [ctx.shown(ctx.facts.path(kdir))] + [ctx.shown(ctx.facts.path(k)) for k in keys]
+    return verdict(problems, f"{len(keys)} host key(s), readable by root and NSO's account at most",
+                   "a host key is open to other accounts", evidence, keys)
+
+
+def private_host_keys(ctx, kdir: str) -> list[str]:
+    return [f"{kdir}/{n}" for n in ctx.facts.listdir(kdir) if n.startswith("ssh_host_") and n.endswith("_key")]
+
+
+@check("NSO-PERM-005", "TLS private key readable only by root and NSO's account", "high",
+       "chown root:NSOGROUP the key file && chmod 0440 it (0600 root:root when NSO runs as root); replace the key "
+       "and certificate if others could read it.",
+       f"{SECURITY}: the Web UI/RESTCONF private key is a secret like the host keys", inferred=True)
+def tls_key(ctx):
+    path = ctx.conf_file("webui.ssl.key_file", f"{ctx.spec.config_dir}/ssl/cert/host.key")
+    if not ctx.facts.path(path).exists and not ctx.conf.on("/ncs-config/webui/transport/ssl/enabled"):
+        return skipped(f"HTTPS is off and {path} does not exist")
+    return _secret_check(ctx, path, ctx.owner_names(), "TLS private key")
+
+
+@check("NSO-PERM-006", "The config directory is root's and writable by root only", "high",
+       "chown root:root CONFIG_DIR && chmod 0755 CONFIG_DIR.",
+       f"{SECURITY}: the account that owns the directory could swap ncs.conf or the keys in it", inferred=True)
+def config_dir(ctx):
+    path = ctx.spec.config_dir
+    fact = ctx.facts.path(path)
+    if fact.kind == ABSENT:
+        return failed(f"{path} is missing", [ctx.shown(fact)], [path])
+    problems = _dir_problems(ctx, path, {"root"}, "the config directory")
+    return verdict(problems, ctx.shown(fact), "the config directory can be changed by others", [ctx.shown(fact)], [path])
+
+
+@check("NSO-PERM-007", "Run and log directories private to NSO's account", "medium",
+       "chown NSOUSER:NSOGROUP RUN_DIR LOG_DIR && chmod 0750 RUN_DIR LOG_DIR (root:root when NSO runs as root).",
+       f"{SECURITY}: CDB holds encrypted secrets and the AAA database, logs can carry sensitive data; the "
+       "vendor example's chmod -R g=u would let a group change them", inferred=True)
+def run_log_dirs(ctx):
+    problems, evidence, paths = [], [], []
+    for path, what in ((ctx.spec.run_dir, "the run directory"), (f"{ctx.spec.run_dir}/cdb", "CDB"),
+                       (ctx.spec.log_dir, "the log directory")):
+        fact = ctx.facts.path(path)
+        evidence.append(ctx.shown(fact))
+        if not fact.exists:
+            if path != f"{ctx.spec.run_dir}/cdb":
+                problems.append(f"{path} ({what}) is missing")
+            continue
+        paths.append(path)
+        problems += _dir_problems(ctx, path, ctx.owner_names(), what)
+        if fact.kind == DIR and (fact.mode or 0) & 0o007:
+            problems.append(f"{path} ({what}) mode {fact.mode:04o}: open to every local account")
+    return verdict(problems, "run and log directories are private", "the run or log directory is open to others",
+                   evidence, paths)
+
+
+def _tops(ctx) -> list[tuple[str, str]]:
+    """(path, which) of the trees to walk: the install, config, run and log directories."""
+    return [(ctx.spec.install_dir, "install"), (ctx.spec.config_dir, "config"), (ctx.spec.run_dir, "run"),
+            (ctx.spec.log_dir, "log")]
+
+
+def walk_real(ctx, top: str):
+    """The entries below ``top``, through a root-owned link to the real directory when it is one."""
+    real = top
+    if ctx.facts.path(top).kind == LINK:
+        real = str(ctx.target.dir_link(top))
+    return [(top + p[len(real):], st, kind) for p, st, kind in ctx.walk(real)]
+
+
+LIMIT = 20  # entries listed as evidence
+
+
+def _listed(problems: list[str]) -> list[str]:
+    return problems[:LIMIT] + ([f"... and {len(problems) - LIMIT} more"] if len(problems) > LIMIT else [])
+
+
+@check("NSO-PERM-008", "No world-writable entries in the install, config, run and log directories", "high",
+       "chmod o-w the entries listed (find DIR -perm -0002 ! -type l); find out who made them so.",
+       f"{SECURITY}: anything every local account can change there is code or data NSO trusts", inferred=True)
+def world_writable(ctx):
+    problems = []
+    for top, _ in _tops(ctx):
+        fact = ctx.facts.path(top)
+        if fact.kind == DIR and (fact.mode or 0) & 0o002:
+            problems.append(f"{top} mode {fact.mode:04o}")
+        for path, st, kind in walk_real(ctx, top):
+            if kind != LINK and st.st_mode & 0o002:
+                problems.append(f"{path} mode {stat.S_IMODE(st.st_mode):04o}")
+    return verdict(_listed(problems), "nothing world-writable", f"{len(problems)} world-writable entr"
+                   f"{'y' if len(problems) == 1 else 'ies'}", [], [top for top, _ in _tops(ctx)])
+
+
+@check("NSO-PERM-009", "No entries owned by other accounts (install: root only; config, run, log: root or "
+       "NSO's account)", "high",
+       "chown the entries listed to root (or NSO's account in the config, run and log directories); find out how "
+       "the account got them.",
+       f"{SECURITY}: an account that owns a file NSO or root runs or reads can change it (the vendor example's "
+       "chown of /opt/ncs to the NSO user gives it the binaries root runs)", inferred=True)
+def foreign_owned(ctx):
+    problems = []
+    nso = ctx.user_uid
+    for top, which in _tops(ctx):
+        allowed = {0} if which == "install" else {0, nso}
+        fact = ctx.facts.path(top)
+        entries = [(top, fact.uid)] if fact.kind == DIR else []
+        entries += [(p, st.st_uid) for p, st, _ in walk_real(ctx, top)]
+        problems += [f"{p} belongs to {ctx.user(uid)}" for p, uid in entries if uid not in allowed]
+    return verdict(_listed(problems), "every entry belongs to root (or NSO's account where it writes)",
+                   f"{len(problems)} entr{'y' if len(problems) == 1 else 'ies'} owned by another account", [],
+                   [top for top, _ in _tops(ctx)])

@@ -1,0 +1,182 @@
+"""What an audit looks at, gathered once and read-only: the install, its intended settings, ncs.conf.
+
+The intended settings come from the spec nso-install recorded (``/var/lib/nso-install``) when
+there is one, else from what the target shows, like a vendor installer's layout: the default
+directories (or the ones given), NSO's account from ``--run-as-user`` or, failing that, the
+owner of the run directory.  Nothing here writes, locks or creates anything on the target.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from ..errors import NsoInstallError
+from ..facts import DIR, FILE, LINK, Facts, PathFact
+from ..lifecycle.installation import Installation, look
+from ..spec import DIR_FIELDS, InstallSpec
+from .ncsconf import NcsConf, environment
+
+UNIT = "/etc/systemd/system/ncs.service"
+SYSV_SCRIPT = "/etc/init.d/ncs"
+
+
+@dataclass
+class Intent:
+    """How the install is meant to be, and where each part of that came from."""
+
+    run_as_user: str | None
+    user_source: str  # "recorded", "--run-as-user", "owner of RUN_DIR", "none"
+    setuid_cmdwrapper: bool
+    fips: bool
+    init_system: str  # systemd | sysv | none
+    ipc_users: tuple[str, ...] = ()
+    ipc_groups: tuple[str, ...] = ()
+
+
+@dataclass
+class AuditContext:
+    target: "object"
+    facts: Facts
+    inst: Installation
+    spec: InstallSpec
+    intent: Intent
+    conf: NcsConf
+    conf_path: str
+    version: str | None
+    cheap: bool = False  # install's own audit: no subprocess where the answer is known
+    cache: dict = field(default_factory=dict)  # what checks share within one audit (walks, verify)
+
+    # --- accounts --------------------------------------------------------------------------
+
+    @property
+    def accounts(self):
+        return self.facts.accounts
+
+    @property
+    def user_uid(self) -> int | None:
+        u = self.intent.run_as_user
+        return self.accounts.uid(u) if u else 0
+
+    @property
+    def user_gid(self) -> int | None:
+        u = self.intent.run_as_user
+        entry = self.accounts.users.get(u) if u else None
+        return entry.gid if entry else (0 if not u else None)
+
+    def owner_names(self) -> set[str]:
+        """Accounts that may own NSO's files: root and NSO's own."""
+        return {"root"} | ({self.intent.run_as_user} if self.intent.run_as_user else set())
+
+    def group_members(self, gid: int | None) -> set[str]:
+        """Every account in the group: listed members and accounts whose primary group it is."""
+        if gid is None:
+            return set()
+        names = {u.name for u in self.accounts.users.values() if u.gid == gid}
+        for g in self.accounts.groups.values():
+            if g.gid == gid:
+                names |= set(g.members)
+        if gid == 0:
+            names.add("root")
+        return names
+
+    def who(self, fact: PathFact, bits: tuple[int, int, int]) -> tuple[set[str], bool]:
+        """(accounts, everyone) that ``bits`` (user, group, other masks) let in, by owner, group and others."""
+        ubit, gbit, obit = bits
+        mode = fact.mode or 0
+        names: set[str] = set()
+        if mode & ubit:
+            names.add(self.accounts.user_name(fact.uid))
+        if mode & gbit:
+            names |= self.group_members(fact.gid)
+        return names, bool(mode & obit)
+
+    def readers(self, fact: PathFact) -> tuple[set[str], bool]:
+        return self.who(fact, (stat.S_IRUSR, stat.S_IRGRP, stat.S_IROTH))
+
+    def user(self, uid: int | None) -> str:
+        return self.accounts.user_name(uid)
+
+    def group(self, gid: int | None) -> str:
+        return self.accounts.group_name(gid)
+
+    def shown(self, fact: PathFact) -> str:
+        """``PATH MODE OWNER:GROUP`` (``PATH: absent``, ``PATH: link -> X``)."""
+        if fact.kind == LINK:
+            return f"{fact.path}: symbolic link to {fact.link}"
+        if not fact.exists:
+            return f"{fact.path}: absent"
+        what = "" if fact.kind in (FILE, DIR) else f" ({fact.kind})"
+        return f"{fact.path} {fact.mode:04o} {self.user(fact.uid)}:{self.group(fact.gid)}{what}"
+
+    # --- where things are --------------------------------------------------------------------
+
+    def conf_file(self, variable: str, default: str) -> str:
+        """A file ncs.conf names (resolved), or the install's default location."""
+        return self.conf.path(variable) or default
+
+    @property
+    def trees(self):
+        return self.inst.trees
+
+    def walk(self, top: str) -> list[tuple[str, os.stat_result, str]]:
+        """Everything below ``top`` (cached for the run; empty when it is not a directory)."""
+        key = ("walk", top)
+        if key not in self.cache:
+            self.cache[key] = list(self.facts.walk(top)) if self.facts.path(top).kind == DIR else []
+        return self.cache[key]
+
+    @property
+    def top_dirs(self) -> list[tuple[str, str]]:
+        """(option, path) of the install's four directories."""
+        return [(f"--{n.replace('_', '-')}", getattr(self.spec, n)) for n in DIR_FIELDS]
+
+
+def gather(root: Path | None = None, dirs: dict[str, str] | None = None, run_as_user: str | None = None,
+           cheap: bool = False) -> AuditContext:
+    """The audit context of the system install on the target (``--root``).  ``dirs``: directory
+    options given (``install_dir``...), which win over the recorded ones."""
+    dirs = {k: v for k, v in (dirs or {}).items() if v}
+    inst = look(root, dirs.get("install_dir"))
+    spec = replace(inst.spec, **{k: v for k, v in dirs.items() if k in DIR_FIELDS})
+    facts = Facts(inst.target)
+    intent = _intent(inst, spec, facts, run_as_user)
+    active = inst.active or (inst.trees[-1] if inst.trees else None)
+    version = active.version if active else None
+    conf_path = f"{spec.config_dir}/ncs.conf"
+    unit = _read(facts, UNIT) if intent.init_system == "systemd" else None
+    env = environment(unit, _read(facts, f"{spec.config_dir}/ncs.systemd.conf"), spec.install_dir, spec.config_dir,
+                      spec.run_dir, spec.log_dir)
+    raw = _read(facts, conf_path)
+    conf = NcsConf.parse(raw, version, env) if raw is not None else NcsConf(None, version, env, "it is missing")
+    if not intent.fips and conf.on("/ncs-config/fips-mode/enabled"):
+        intent.fips = True
+    return AuditContext(inst.target, facts, inst, spec, intent, conf, conf_path, version, cheap)
+
+
+def _read(facts: Facts, path: str) -> bytes | None:
+    try:
+        return facts.read(path) if facts.path(path).kind == FILE else None
+    except NsoInstallError:
+        return None
+
+
+def _intent(inst: Installation, spec: InstallSpec, facts: Facts, given: str | None) -> Intent:
+    if given:
+        user, source = given, "--run-as-user"
+    elif inst.recorded:
+        user, source = spec.run_as_user, "recorded"
+    else:
+        run = facts.path(spec.run_dir)
+        owner = facts.accounts.user_name(run.uid) if run.kind == DIR and run.uid not in (0, None) else None
+        user, source = (owner, "owner of RUN_DIR") if owner else (None, "none")
+    if inst.recorded:
+        init = spec.init_system
+    else:
+        init = "systemd" if facts.path(UNIT).kind == FILE else "sysv" if facts.path(SYSV_SCRIPT).kind == FILE \
+            else "none"
+    return Intent(user, source, spec.setuid_cmdwrapper if inst.recorded else False,
+                  spec.fips_install if inst.recorded else False, init,
+                  spec.ipc_users if inst.recorded else (), spec.ipc_groups if inst.recorded else ())

@@ -1,0 +1,91 @@
+"""``docs/checks.md``, generated from the check definitions (a test keeps the file in step).
+
+    python -m nso_install.audit.docs docs/checks.md      # rewrite it
+    python -m nso_install.audit.docs                     # print it
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from . import all_checks
+from .registry import DOMAINS
+
+DOMAIN_TITLES = {
+    "LAYOUT": "Layout", "USER": "NSO's account", "PERM": "Owners and modes", "PRIV": "Privileged binaries",
+    "KEY": "Keys", "TLS": "TLS certificate", "SD": "Secure Deployment settings in ncs.conf", "IPC": "IPC",
+    "NET": "Northbound listeners", "PAM": "PAM", "SVC": "Service unit", "PROC": "The running NSO",
+    "DRIFT": "Drift from nso-install's records",
+}
+
+HEADER = """# Audit checks
+
+<!-- Generated from the check definitions (nso_install/audit/checks/, nso_install/conf/secure.py):
+     python -m nso_install.audit.docs docs/checks.md
+     Do not edit by hand; tests/unit/audit/test_docs.py keeps this file in step. -->
+
+`nso-install audit` judges an NSO system install, read-only, against the checks below: one
+line each in its report, with a result (`pass`, `fail`, `warn`, `skip` with the reason, or
+`waived`), the evidence, the remediation and the source. IDs are stable: use them in waivers
+(`--waivers FILE`), in `--only` / `--skip` (by prefix, e.g. `--skip NSO-SD`) and in CI.
+
+*Source* is either a documented recommendation (NSO's documentation, as summarised in the
+project's facts sheet, with its reference) or *our inference*: a rule nso-install derives
+from its trust model (docs/security.md) where the documentation says nothing.
+
+```sh
+nso-install audit                                   # the install on this host, as a table
+nso-install audit --root DIR --run-as-user nso      # a staged tree, or a vendor install without records
+nso-install audit --json                            # machine-readable
+nso-install audit --junit audit.xml --sarif audit.sarif --waivers waivers.toml   # CI
+```
+
+Exit codes: 0 every check passed, warned, was skipped or waived; 1 a check failed (an expired
+waiver fails too); 2 bad usage or a check that could not read the target.
+
+Waivers (TOML, or YAML with a `waivers:` list):
+
+```toml
+[[waivers]]
+id = "NSO-SD-008"
+reason = "CLI over SSH for the NOC jump host, change 4711"
+owner = "netops@example.net"
+expires = 2026-06-30      # optional; the waiver holds through that day, then the check fails again
+```
+
+`install` runs the same checks on what it has just installed and prints a note for each
+failure.
+"""
+
+
+def markdown() -> str:
+    checks = all_checks()
+    out = [HEADER, "| ID | Check | Severity | Source |", "|---|---|---|---|"]
+    out += [f"| [{c.id}](#{c.id.lower()}) | {c.title} | {c.severity} | "
+            f"{'documented' if c.kind == 'documented' else 'our inference'} |" for c in checks]
+    for domain in DOMAINS:
+        group = [c for c in checks if c.id.split("-")[1] == domain]
+        if not group:
+            continue
+        out.append(f"\n## {DOMAIN_TITLES[domain]}\n")
+        for c in group:
+            out.append(f"### {c.id}\n")
+            out.append(f"**{c.title}** ({c.severity})\n")
+            out.append(f"- Source: {c.source_text}")
+            out.append(f"- Remediation: {c.remediation}\n")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    text = markdown()
+    if argv:
+        Path(argv[0]).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,204 @@
+"""An ncs.conf on the target, read the way NSO reads it: for judging, never for rewriting.
+
+* ``${VAR}`` and ``${VAR:-default}`` (NSO's load-time substitution, ncs.conf(5)) are resolved
+  with the environment NSO starts with: ``NCS_DIR``, ``NCS_CONFIG_DIR``, ``NCS_RUN_DIR``,
+  ``NCS_LOG_DIR`` of the install, overridden by the ``KEY=VALUE`` lines of
+  ``ncs.systemd.conf`` (the unit's environment file; 6.6+ switches interfaces on there);
+* an element that is absent has NSO's built-in default (the element table of ncs.conf(5),
+  :func:`nso_install.conf.validate.element_table`), with the defaults that changed between
+  releases taken for the installed version (:data:`VERSION_DEFAULTS`);
+* the northbound listeners (:func:`NcsConf.listeners`): which run, on which addresses.
+
+The text is parsed without DOCTYPE or entities (refused, as :mod:`nso_install.conf.validate`
+does).  Values of inline key elements are never shown (``<secret>``).
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+
+from ..conf.validate import NAMESPACE, element_table
+from ..conf.variables import VARIABLES
+from ..secret import MASK
+from ..versions import vtuple
+
+_SUBST = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+ROOT = "/ncs-config"
+SECRET_ELEMENTS = ("/key", "/key1", "/key2", "/key3")
+
+
+def _version_defaults(path: str, version: tuple[int, ...]) -> str | None:
+    """Built-in defaults that changed between releases (facts sheet sections 1, 9, 10)."""
+    if path == "/ncs-config/ncs-local-ipc/enabled":  # the Unix socket is the default from 6.7
+        return "true" if version >= (6, 7) else "false"
+    if path == "/ncs-config/crypt-hash/algorithm":  # sha-512 is the default from 6.6
+        return "sha-512" if version >= (6, 6) else "md5"
+    return None
+
+
+VERSION_DEFAULTS = ("/ncs-config/ncs-local-ipc/enabled", "/ncs-config/crypt-hash/algorithm")
+
+
+def environment(unit: bytes | None, systemd_conf: bytes | None, install_dir: str, config_dir: str, run_dir: str,
+                log_dir: str) -> dict[str, str]:
+    """The variables NSO substitutes and starts with: the install's directories, then the unit's
+    ``Environment=`` lines, then ncs.systemd.conf (its ``EnvironmentFile``, which wins)."""
+    env = {"NCS_DIR": f"{install_dir}/current", "NCS_CONFIG_DIR": config_dir, "NCS_RUN_DIR": run_dir,
+           "NCS_LOG_DIR": log_dir}
+    for line in (unit or b"").decode(errors="replace").splitlines():
+        key, sep, rest = line.strip().partition("=")
+        if sep and key.strip() == "Environment":
+            for item in shlex_split(rest):
+                _assign(env, item)
+    for line in (systemd_conf or b"").decode(errors="replace").splitlines():
+        _assign(env, line.strip())
+    return env
+
+
+def shlex_split(text: str) -> list[str]:
+    import shlex
+
+    try:
+        return shlex.split(text)
+    except ValueError:
+        return text.split()
+
+
+def _assign(env: dict[str, str], item: str) -> None:
+    key, sep, value = item.partition("=")
+    if sep and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+        env[key] = value.strip().strip('"').strip("'")
+
+
+@dataclass(frozen=True)
+class Listener:
+    name: str  # "Web UI (HTTPS)"
+    element: str  # "/ncs-config/webui/transport/ssl"
+    plaintext: bool
+    enabled: bool
+    addresses: tuple[tuple[str, str], ...]  # (ip, port): the main one, then extra-listen entries
+    how: str  # evidence: why it is on or off
+
+
+LISTENERS = (  # (name, element, plaintext, the switches above it)
+    ("CLI over SSH", "/ncs-config/cli/ssh", False, ("/ncs-config/cli/enabled",)),
+    ("NETCONF over SSH", "/ncs-config/netconf-north-bound/transport/ssh", False,
+     ("/ncs-config/netconf-north-bound/enabled",)),
+    ("NETCONF over TCP", "/ncs-config/netconf-north-bound/transport/tcp", True,
+     ("/ncs-config/netconf-north-bound/enabled",)),
+    ("Web UI over HTTP", "/ncs-config/webui/transport/tcp", True, ("/ncs-config/webui/enabled",)),
+    ("Web UI over HTTPS", "/ncs-config/webui/transport/ssl", False, ("/ncs-config/webui/enabled",)),
+    ("RESTCONF over HTTP", "/ncs-config/restconf/transport/tcp", True, ("/ncs-config/restconf/enabled",)),
+    ("RESTCONF over HTTPS", "/ncs-config/restconf/transport/ssl", False, ("/ncs-config/restconf/enabled",)),
+    ("NETCONF call home", "/ncs-config/netconf-call-home/transport/tcp", False, ("/ncs-config/netconf-call-home/enabled",)),
+)
+_NO_OWN_SWITCH = ("/ncs-config/netconf-call-home/transport/tcp",)  # switched by its parent only
+
+
+class NcsConf:
+    """A parsed ncs.conf (``problem`` says why it could not be parsed; values are then unknown)."""
+
+    def __init__(self, root: ET.Element | None, version: str | None, env: dict[str, str], problem: str | None = None):
+        self.root = root
+        self.version = vtuple(version) if version else None
+        self.env = env
+        self.problem = problem
+
+    @classmethod
+    def parse(cls, text: bytes | str, version: str | None, env: dict[str, str] | None = None) -> "NcsConf":
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", errors="replace")
+        env = env or {}
+        if re.search(r"<!DOCTYPE|<!ENTITY", text, re.IGNORECASE):
+            return cls(None, version, env, "it has a DOCTYPE or ENTITY declaration (not read)")
+        try:
+            root = ET.fromstring(text)
+        except ET.ParseError as e:
+            return cls(None, version, env, f"not well-formed XML ({e})")
+        if root.tag != f"{{{NAMESPACE}}}ncs-config":
+            return cls(None, version, env, f"its root element is {root.tag}, not ncs-config")
+        return cls(root, version, env)
+
+    # --- elements ------------------------------------------------------------------------
+
+    def _find(self, path: str) -> list[ET.Element]:
+        if self.root is None:
+            return []
+        parts = path.strip("/").split("/")[1:]
+        if not parts:
+            return [self.root]
+        return self.root.findall("/".join(f"{{{NAMESPACE}}}{p}" for p in parts))
+
+    def resolve(self, text: str) -> str:
+        """NSO's substitution of ``${VAR}`` / ``${VAR:-default}`` (an unknown VAR stays as written)."""
+        def sub(m: re.Match) -> str:
+            have = self.env.get(m.group(1))
+            if have:
+                return have
+            return m.group(2) if m.group(2) is not None else m.group(0)
+        return _SUBST.sub(sub, text)
+
+    def element(self, path: str) -> tuple[str | None, str]:
+        """(effective text, how it came about) of a leaf: written, substituted, or NSO's default."""
+        found = self._find(path)
+        if found:
+            raw = (found[0].text or "").strip()
+            value = self.resolve(raw)
+            if value != raw:
+                return value, f"from {raw}"
+            return value, "set"
+        default = _version_defaults(path, self.version) if self.version else None
+        if default is None:
+            entry = element_table().get(path)
+            default = entry.default if entry is not None and entry.default != "" else None
+        return default, ("NSO's default, not set" if default is not None else "not set")
+
+    def texts(self, path: str) -> list[str]:
+        return [self.resolve((e.text or "").strip()) for e in self._find(path)]
+
+    def present(self, path: str) -> bool:
+        return bool(self._find(path))
+
+    # --- variables -----------------------------------------------------------------------
+
+    def value(self, variable: str) -> str | None:
+        element = VARIABLES[variable].element
+        return self.element(element)[0] if element else None
+
+    def shown(self, variable: str) -> str:
+        element = VARIABLES[variable].element
+        return self.shown_element(element)
+
+    def shown_element(self, path: str) -> str:
+        value, how = self.element(path)
+        name = path.removeprefix(ROOT + "/")
+        if value is not None and path.endswith(SECRET_ELEMENTS):
+            value = MASK
+        return f"{name} = {value if value is not None else '(none)'} ({how})"
+
+    def path(self, variable: str) -> str | None:
+        """A path variable's value when it is absolute after substitution, else None."""
+        value = self.value(variable)
+        return value if value and value.startswith("/") and "${" not in value else None
+
+    def on(self, path: str) -> bool:
+        return self.element(path)[0] == "true"
+
+    # --- listeners -----------------------------------------------------------------------
+
+    def listeners(self) -> list[Listener]:
+        out = []
+        for name, element, plaintext, switches in LISTENERS:
+            own = () if element in _NO_OWN_SWITCH else (f"{element}/enabled",)
+            parts = [self.shown_element(s) for s in (*switches, *own)]
+            enabled = all(self.on(s) for s in (*switches, *own))
+            addresses = [(self.element(f"{element}/ip")[0] or "", self.element(f"{element}/port")[0] or "")]
+            for extra in self._find(f"{element}/extra-listen"):
+                ip = extra.find(f"{{{NAMESPACE}}}ip")
+                port = extra.find(f"{{{NAMESPACE}}}port")
+                addresses.append((self.resolve((ip.text or "").strip()) if ip is not None else "",
+                                  self.resolve((port.text or "").strip()) if port is not None else ""))
+            out.append(Listener(name, element, plaintext, enabled, tuple(addresses), "; ".join(parts)))
+        return out

@@ -1,0 +1,131 @@
+"""An audit report for people and for CI: a table, JSON, JUnit XML, SARIF 2.1.0.
+
+Every text that comes from the target (paths, evidence) is escaped by the caller's
+``printable`` for terminals; JSON, XML and SARIF escape it by their own encoders.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from typing import Callable
+
+from .. import __version__
+from .model import ERROR, FAIL, PASS, SKIP, WAIVED, WARN, Check, Report
+
+SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/os/schemas/sarif-schema-2.1.0.json"
+COLOURS = {PASS: "green", FAIL: "red", ERROR: "red", WARN: "yellow", WAIVED: "cyan", SKIP: "bright_black"}
+
+
+def table(report: Report, style: Callable[[str, str], str], show: Callable[[str], str], verbose: int = 0) -> list[str]:
+    """The human report: one line per check (status, ID, severity, title), then evidence and
+    remediation for what fails, warns or is waived (``verbose``: for every check)."""
+    lines = []
+    width = max((len(f.check.id) for f in report.findings), default=12)
+    for f in report.findings:
+        status = style(f"{f.status.upper():<6}", COLOURS.get(f.status, ""))
+        lines.append(f"{status} {f.check.id:<{width}} {f.check.severity:<8} {show(f.check.title)}")
+        if f.status in (PASS, SKIP) and not verbose:
+            if f.status == SKIP:
+                lines.append(f"       {'':<{width}} skipped: {show(f.summary)}")
+            continue
+        lines.append(f"       {'':<{width}} {show(f.summary)}")
+        for e in f.evidence[: None if verbose else 12]:
+            lines.append(f"       {'':<{width}}   - {show(e)}")
+        if f.status in (FAIL, WARN, ERROR, WAIVED) or verbose > 1:
+            lines.append(f"       {'':<{width}}   fix: {show(f.check.remediation)}")
+            lines.append(f"       {'':<{width}}   source: {show(f.check.source_text)}")
+    s = report.summary()
+    lines.append("Audit: " + ", ".join(f"{n} {k}" for k, n in s.items() if n or k in (PASS, FAIL)) + ".")
+    return lines
+
+
+def as_json(report: Report) -> str:
+    return json.dumps(report.as_dict(), indent=2, default=str)
+
+
+def junit(report: Report) -> bytes:
+    """JUnit XML: one test case per check, ``classname`` its domain; fail/error as failures, skip
+    and waived as skipped (with the reason)."""
+    suite = ET.Element("testsuite", name="nso-install audit", tests=str(len(report.findings)),
+                       failures=str(report.count(FAIL)), errors=str(report.count(ERROR)),
+                       skipped=str(report.count(SKIP) + report.count(WAIVED)))
+    props = ET.SubElement(suite, "properties")
+    for k, v in report.target.items():
+        ET.SubElement(props, "property", name=str(k), value=str(v))
+    for f in report.findings:
+        case = ET.SubElement(suite, "testcase", classname=f"nso-install.audit.{f.check.domain}",
+                             name=f"{f.check.id} {f.check.title}")
+        detail = "\n".join([*f.evidence, f"fix: {f.check.remediation}", f"source: {f.check.source_text}"])
+        if f.status == FAIL:
+            ET.SubElement(case, "failure", message=f.summary, type=f.check.severity).text = detail
+        elif f.status == ERROR:
+            ET.SubElement(case, "error", message=f.summary).text = detail
+        elif f.status in (SKIP, WAIVED):
+            ET.SubElement(case, "skipped", message=f.summary)
+        elif f.status == WARN:
+            ET.SubElement(case, "system-out").text = f"warning: {f.summary}\n{detail}"
+    root = ET.Element("testsuites")
+    root.append(suite)
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+_LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "note"}
+_SECURITY_SEVERITY = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "3.0"}
+
+
+def _rule(c: Check) -> dict:
+    return {"id": c.id, "name": c.id.replace("-", ""), "shortDescription": {"text": c.title},
+            "fullDescription": {"text": f"{c.title}. Source: {c.source_text}"},
+            "help": {"text": f"{c.remediation}\nSource: {c.source_text}\n(nso-install docs/checks.md)"},
+            "defaultConfiguration": {"level": _LEVEL[c.severity]},
+            "properties": {"tags": ["security", c.domain], "security-severity": _SECURITY_SEVERITY[c.severity],
+                           "source": c.kind}}
+
+
+def _uri(path: str) -> str:
+    from urllib.parse import quote
+
+    return "file://" + quote(path)
+
+
+def sarif(report: Report) -> dict:
+    """A SARIF 2.1.0 log: every selected check as a rule, every finding as a result (pass and skip
+    as ``kind`` pass / notApplicable, waived with an external suppression)."""
+    rules, index = [], {}
+    for f in report.findings:
+        if f.check.id not in index:
+            index[f.check.id] = len(rules)
+            rules.append(_rule(f.check))
+    results = []
+    for f in report.findings:
+        text = f"{f.check.title}: {f.summary}" + "".join(f"\n- {e}" for e in f.evidence)
+        r = {"ruleId": f.check.id, "ruleIndex": index[f.check.id], "message": {"text": text},
+             "properties": {"result": f.status, "evidence": list(f.evidence)}}
+        if f.status in (FAIL, ERROR, WAIVED):
+            r["kind"], r["level"] = "fail", _LEVEL[f.check.severity]
+        elif f.status == WARN:
+            r["kind"], r["level"] = "review", "warning"
+        elif f.status == SKIP:
+            r["kind"], r["level"] = "notApplicable", "none"
+        else:
+            r["kind"], r["level"] = "pass", "none"
+        if f.paths:
+            r["locations"] = [{"physicalLocation": {"artifactLocation": {"uri": _uri(p)}}} for p in f.paths[:10]]
+        if f.status == WAIVED and f.waiver is not None:
+            r["suppressions"] = [{"kind": "external", "state": "accepted", "justification": f.waiver.shown()}]
+        results.append(r)
+    failed = report.exit_code != 0
+    return {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {"name": "nso-install audit", "version": __version__, "semanticVersion": __version__,
+                                "rules": rules}},
+            "invocations": [{"executionSuccessful": report.count(ERROR) == 0,
+                             "exitCode": report.exit_code,
+                             **({"exitCodeDescription": "a check failed"} if failed else {})}],
+            "results": results,
+            "properties": {"target": report.target},
+        }],
+    }

@@ -1,0 +1,83 @@
+"""Reading an ncs.conf as NSO does (pure): substitutions from NSO's environment, built-in
+defaults by version, listeners; the shared Secure Deployment rows judged on it."""
+
+from __future__ import annotations
+
+import pytest
+
+from nso_install.audit.ncsconf import NcsConf, environment
+from nso_install.conf import ConfContext, render_ncs_conf
+from nso_install.conf.secure import BY_ID, judge, production_values, rows_failing
+
+HEAD = '<ncs-config xmlns="http://tail-f.com/yang/tailf-ncs-config">'
+
+
+def conf(body: str, version="6.5.3", env=None) -> NcsConf:
+    return NcsConf.parse(f"{HEAD}{body}</ncs-config>", version, env or {})
+
+
+def test_absent_elements_take_nso_defaults_by_version():
+    c = conf("")
+    assert c.element("/ncs-config/cli/ssh/enabled") == ("true", "NSO's default, not set")
+    assert c.value("crypt_hash.algorithm") == "md5" and conf("", "6.6.1").value("crypt_hash.algorithm") == "sha-512"
+    assert c.value("ipc.transport") == "false" and conf("", "6.7").value("ipc.transport") == "true"
+
+
+def test_substitutions_use_nso_s_environment():
+    body = "<cli><ssh><enabled>${NCS_CLI_SSH:-false}</enabled></ssh></cli>"
+    assert conf(body).value("cli.ssh.enabled") == "false"
+    on = conf(body, env={"NCS_CLI_SSH": "true"})
+    assert on.value("cli.ssh.enabled") == "true" and "from ${NCS_CLI_SSH:-false}" in on.shown("cli.ssh.enabled")
+    env = environment(b"[Service]\nEnvironment=A=1 \"B=two words\"\n", b"A=3\n# C=4\n", "/opt/ncs", "/etc/ncs",
+                      "/var/opt/ncs", "/var/log/ncs")
+    assert env["A"] == "3" and env["B"] == "two words" and "C" not in env and env["NCS_DIR"] == "/opt/ncs/current"
+
+
+def test_unreadable_texts_are_not_guessed():
+    assert NcsConf.parse("<!DOCTYPE x [<!ENTITY a 'b'>]><ncs-config/>", "6.5").problem.startswith("it has a DOCTYPE")
+    assert "not well-formed" in NcsConf.parse("<ncs-config", "6.5").problem
+    assert "root element" in NcsConf.parse("<other/>", "6.5").problem
+
+
+def test_listeners_follow_their_parent_switch_and_extra_addresses():
+    c = conf("<webui><enabled>true</enabled><transport><tcp><enabled>true</enabled><ip>127.0.0.1</ip>"
+             "<extra-listen><ip>10.0.0.1</ip><port>80</port></extra-listen></tcp></transport></webui>"
+             "<netconf-north-bound><enabled>false</enabled></netconf-north-bound>")
+    on = {x.name: x for x in c.listeners() if x.enabled}
+    assert set(on) == {"Web UI over HTTP", "CLI over SSH"}  # NETCONF off by its parent; CLI SSH by NSO's default
+    assert on["Web UI over HTTP"].addresses == (("127.0.0.1", "8008"), ("10.0.0.1", "80"))
+
+
+@pytest.mark.parametrize("row, body, bad", [
+    ("NSO-SD-008", "<cli><enabled>false</enabled></cli>", False),  # the CLI itself off: its SSH listener too
+    ("NSO-SD-012", "<webui><enabled>false</enabled></webui>", False),  # HTTP default on, but the Web UI is off
+    ("NSO-SD-012", "<webui><enabled>true</enabled></webui>", True),
+    ("NSO-SD-020", "<webui><rate-limiting>0</rate-limiting></webui>", True),
+    ("NSO-SD-021", "<session-limits><max-sessions>200</max-sessions><max-config-sessions>9</max-config-sessions>"
+                   "</session-limits>", False),  # tuned limits are still limits
+    ("NSO-SD-007", "<aaa><expiration-warning>display</expiration-warning></aaa>", False),
+    ("NSO-IPC-001", "<ncs-local-ipc><enabled>false</enabled></ncs-local-ipc><ncs-ipc-access-check><enabled>true"
+                    "</enabled><filename>/x</filename></ncs-ipc-access-check>", False),
+    ("NSO-IPC-001", "<ncs-local-ipc><enabled>false</enabled></ncs-local-ipc>", True),
+    ("NSO-IPC-001", "<ncs-local-ipc><enabled>false</enabled></ncs-local-ipc><ncs-ipc-access-check><enabled>true"
+                    "</enabled><filename>/x</filename></ncs-ipc-access-check>"
+                    "<ncs-ipc-extra-listen-ip>192.0.2.1</ncs-ipc-extra-listen-ip>", True),
+])
+def test_rows_judge_what_nso_would_do(row, body, bad):
+    problems, _ = judge(BY_ID[row], conf(body), production_values("6.5.3"))
+    assert bool(problems) == bad, problems
+
+
+def test_inline_keys_are_named_never_shown():
+    key = "a1b2c3d4" * 4
+    c = conf(f"<encrypted-strings><AESCFB128><key>{key}</key></AESCFB128></encrypted-strings>")
+    problems, evidence = judge(BY_ID["NSO-SD-001"], c, production_values("6.5.3"))
+    assert problems and key not in repr((problems, evidence)) and "<secret>" in problems[-1]
+    assert key not in c.shown_element("/ncs-config/encrypted-strings/AESCFB128/key")
+
+
+def test_the_production_rendering_satisfies_every_row_and_development_does_not():
+    prod = NcsConf.parse(render_ncs_conf(ConfContext("system", "production", "6.5.3")), "6.5.3")
+    assert rows_failing(prod, "6.5.3") == {}
+    dev = NcsConf.parse(render_ncs_conf(ConfContext("system", "development", "6.5.3")), "6.5.3")
+    assert {"NSO-SD-005", "NSO-SD-008", "NSO-SD-012", "NSO-SD-019", "NSO-SD-021"} <= set(rows_failing(dev, "6.5.3"))

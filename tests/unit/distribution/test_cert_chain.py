@@ -1,0 +1,202 @@
+"""--trusted-cert and Cisco's 3-tier chain (root CA -> intermediate CA -> tailf.cer): the root
+alone is enough when the intermediate is at hand (shipped in the signed.bin, in the same PEM
+file, or given again), and every link is checked -- issuer signatures, CA constraints, validity
+now, and the signing certificate's key usage -- with an error naming the certificate and check."""
+
+import datetime
+
+import pytest
+
+import selfextractors as sx
+from nso_install.distribution import open_distribution
+from nso_install.distribution.signature import _check_signer
+from nso_install.errors import DistributionError
+
+from support import cli
+
+DAY = datetime.timedelta(days=1)
+
+
+def check(chain: sx.Chain, *trusted: bytes, tailf: bytes | None = None, shipped=()):
+    return _check_signer("x.signed.bin", tailf or sx.pem(chain.leaf), list(trusted), list(shipped))
+
+
+def refused(chain: sx.Chain, *trusted: bytes, **kw) -> DistributionError:
+    with pytest.raises(DistributionError) as e:
+        check(chain, *trusted, **kw)
+    assert e.value.hint
+    return e.value
+
+
+# -- good chains -----------------------------------------------------------------------------------
+
+def test_root_only_with_the_intermediate_shipped_in_the_signed_bin():
+    c = sx.Chain()
+    described = check(c, sx.pem(c.root), shipped=[c.inter])
+    assert described.count("->") == 2 and described.endswith("(trusted)")
+
+
+def test_root_only_with_the_intermediate_after_the_leaf_in_tailf_cer(tmp_path):
+    c = sx.Chain()
+    members = sx.bundle_members(sx.installer("awk-xz"), c.leaf_key, sx.pem(c.leaf, c.inter))
+    f = tmp_path / sx.SIGNED
+    f.write_bytes(sx.signed_bin(members))
+    d = open_distribution(f, trusted_certs=[sx.pem(c.root)])
+    assert d.verified and any("chain checked" in n and "Test Root CA M2" in n for n in d.notes)
+
+
+def test_root_and_intermediate_in_one_pem_bundle():
+    c = sx.Chain()
+    assert "Test Innerspace SubCA" in check(c, sx.pem(c.root, c.inter))
+
+
+def test_root_and_intermediate_given_separately_der_and_pem():
+    c = sx.Chain()
+    assert check(c, sx.der(c.root), sx.pem(c.inter)).count("(trusted)") == 2
+
+
+def test_pinning_the_intermediate_or_the_leaf_itself_still_works():
+    c = sx.Chain()
+    check(c, sx.pem(c.inter))
+    check(c, sx.pem(c.leaf))
+
+
+# -- refused chains --------------------------------------------------------------------------------
+
+def test_root_only_without_the_intermediate_says_to_add_it():
+    c = sx.Chain()
+    e = refused(c, sx.pem(c.root))
+    assert e.reference == "untrusted-signer"
+    assert "Test NSO release signing" in e.message and "intermediate" in e.hint
+
+
+def test_wrong_root():
+    c = sx.Chain()
+    other = sx.cert("Another Root CA", sx.ec_key(), ca=True, key_usage=sx.usage(key_cert_sign=True))
+    e = refused(c, sx.pem(other), shipped=[c.inter])
+    assert e.reference == "untrusted-signer" and "chains up to CN=Test Innerspace SubCA" in e.message
+
+
+def test_wrong_root_of_the_same_name():
+    c, same_name = sx.Chain(), sx.Chain()
+    e = refused(c, sx.pem(same_name.root), shipped=[c.inter])
+    assert e.reference == "untrusted-signer"
+    assert "intermediate CA CN=Test Innerspace SubCA" in e.message and "does not verify" in e.message
+
+
+def test_forged_intermediate_with_the_right_name():
+    """A certificate named like the real intermediate but with another key cannot vouch for tailf.cer."""
+    c = sx.Chain()
+    fake_key = sx.ec_key()
+    fake_inter = sx.cert("Test Innerspace SubCA", fake_key, (c.root, c.root_key), ca=True,
+                         key_usage=sx.usage(key_cert_sign=True))
+    leaf = sx.cert("Test NSO release signing", c.leaf_key, (fake_inter, fake_key), ca=False,
+                   key_usage=sx.usage(digital_signature=True))
+    e = refused(c, sx.pem(c.root), sx.pem(c.inter), tailf=sx.pem(leaf))
+    assert e.reference == "untrusted-signer"
+    assert "signature does not verify" in e.message and "the signing certificate tailf.cer" in e.message
+
+
+@pytest.mark.parametrize("case, who, words", [
+    ("expired-leaf", "the signing certificate tailf.cer", "expired on"),
+    ("future-leaf", "the signing certificate tailf.cer", "not valid before"),
+    ("expired-intermediate", "intermediate CA CN=Test Innerspace SubCA", "expired on"),
+    ("expired-root", "root CA CN=Test Root CA M2", "expired on"),
+    ("leaf-no-digital-signature", "the signing certificate tailf.cer", "does not allow digitalSignature"),
+    ("leaf-server-auth-only", "the signing certificate tailf.cer", "does not include codeSigning"),
+    ("intermediate-not-ca", "intermediate CA CN=Test Innerspace SubCA", "is not a CA"),
+    ("intermediate-no-basic-constraints", "intermediate CA CN=Test Innerspace SubCA", "is not a CA"),
+    ("intermediate-no-cert-sign", "intermediate CA CN=Test Innerspace SubCA", "does not allow keyCertSign"),
+    ("root-pathlen-0", "root CA CN=Test Root CA M2", "pathLen 0 allows 0 intermediate CA(s) below it, but the "
+                                                   "chain has 1"),
+])
+def test_each_check_names_the_certificate_that_failed(case, who, words):
+    past = dict(not_before=sx.now() - 400 * DAY, not_after=sx.now() - DAY)
+    kw = {"expired-leaf": dict(leaf_kw=past),
+          "future-leaf": dict(leaf_kw=dict(not_before=sx.now() + DAY)),
+          "expired-intermediate": dict(inter_kw=past),
+          "expired-root": dict(root_kw=past),
+          "leaf-no-digital-signature": dict(leaf_kw=dict(key_usage=sx.usage(key_encipherment=True))),
+          "leaf-server-auth-only": dict(leaf_kw=dict(eku=[sx.SERVER_AUTH])),
+          "intermediate-not-ca": dict(inter_kw=dict(ca=False)),
+          "intermediate-no-basic-constraints": dict(inter_kw=dict(ca=None)),
+          "intermediate-no-cert-sign": dict(inter_kw=dict(key_usage=sx.usage(digital_signature=True))),
+          "root-pathlen-0": dict(root_kw=dict(path_length=0)),
+          }[case]
+    c = sx.Chain(**kw)
+    e = refused(c, sx.pem(c.root), shipped=[c.inter])
+    assert e.reference == "certificate-chain-invalid", e.message
+    assert f"certificate chain check failed: {who}" in e.message and words in e.message
+
+
+def test_pathlen_of_the_intermediate_counts_ca_certificates_below_it():
+    """intermediate pathLen 0 with a second intermediate under it: refused, naming the upper one."""
+    c = sx.Chain()
+    sub_key = sx.ec_key()
+    sub = sx.cert("Test Sub-Sub CA", sub_key, (c.inter, c.inter_key), ca=True, key_usage=sx.usage(key_cert_sign=True))
+    leaf = sx.cert("Deep signer", c.leaf_key, (sub, sub_key), ca=False, key_usage=sx.usage(digital_signature=True))
+    with pytest.raises(DistributionError) as e:
+        _check_signer("x", sx.pem(leaf), [sx.pem(c.root)], [c.inter, sub])
+    assert "intermediate CA CN=Test Innerspace SubCA" in e.value.message and "pathLen 0" in e.value.message
+
+
+def test_checks_apply_to_a_chain_pinned_below_its_root_only_up_to_the_pin():
+    """Pinning the intermediate: a root that is out of reach (or expired) is not consulted."""
+    c = sx.Chain(root_kw=dict(not_before=sx.now() - 400 * DAY, not_after=sx.now() - DAY))
+    assert "Test Root CA M2" not in check(c, sx.pem(c.inter))
+
+
+def test_unreadable_trusted_cert_file_in_the_library():
+    c = sx.Chain()
+    with pytest.raises(DistributionError) as e:
+        check(c, b"not a certificate")
+    assert "--trusted-cert file #1" in e.value.message
+
+
+# -- end to end ------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def signed(tmp_path_factory):
+    c = sx.Chain()
+    d = tmp_path_factory.mktemp("chain")
+    f = d / sx.SIGNED
+    f.write_bytes(sx.signed_bin(sx.bundle_members(sx.installer("makeself"), c.leaf_key, sx.pem(c.leaf))))
+    (d / "root.pem").write_bytes(sx.pem(c.root))
+    (d / "inter.pem").write_bytes(sx.pem(c.inter))
+    (d / "bundle.pem").write_bytes(sx.pem(c.root, c.inter))
+    (d / "other-root.pem").write_bytes(sx.pem(sx.Chain().root))
+    return f, d
+
+
+@pytest.mark.parametrize("certs", [["bundle.pem"], ["root.pem", "inter.pem"]], ids=["bundle", "repeated"])
+def test_cli_accepts_the_root_with_its_intermediate(tmp_path, signed, certs):
+    f, d = signed
+    args = [a for c in certs for a in ("--trusted-cert", d / c)]
+    r = cli("install", f, "--system-install", "--root", tmp_path / "r", *args)
+    assert r.exit_code == 0 and "chain checked" in r.output + r.stderr
+    assert (tmp_path / "r/opt/ncs/ncs-6.5.3/VERSION").exists()
+
+
+@pytest.mark.parametrize("certs, words", [
+    (["root.pem"], "none of these is a trusted certificate"),
+    (["other-root.pem", "inter.pem"], None),  # the intermediate pinned: trusted, the unrelated root is unused
+    (["other-root.pem"], "none of these is a trusted certificate"),
+])
+def test_cli_refuses_an_incomplete_or_foreign_chain_writing_nothing(tmp_path, signed, certs, words):
+    f, d = signed
+    args = [a for c in certs for a in ("--trusted-cert", d / c)]
+    r = cli("install", f, "--system-install", "--root", tmp_path / "r", *args, ok=words is None)
+    if words is None:
+        return
+    assert r.exit_code == 1 and words in r.stderr and "Hint" in r.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_cli_refuses_a_trusted_cert_file_without_a_certificate(tmp_path, signed):
+    f, _ = signed
+    junk = tmp_path / "junk.pem"
+    junk.write_text("-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n")
+    r = cli("install", f, "--system-install", "--root", tmp_path / "r", "--trusted-cert", junk, ok=False)
+    assert r.exit_code == 2 and f"--trusted-cert {junk}" in r.stderr and "no readable X.509 certificate" in r.stderr
+    assert "not base64" not in r.stderr  # the reason, never the content
+    assert not (tmp_path / "r").exists()

@@ -1,0 +1,155 @@
+"""IPC grants and NACM groups through the command line, on staged roots (as root): entries in
+aaa_init.xml with the staged accounts' ids, the socket directory's group and members, re-runs,
+withdrawal, bad input, notes for an existing CDB, and the groups on every system install."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+from support import cli, install_json, snapshot
+
+from nso_install.conf.aaa import aaa_users, validate_aaa_init
+from nso_install.facts import parse_group, parse_passwd
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="creates accounts and sets owners (root only)")
+
+PASSWD = """root:x:0:0:root:/root:/bin/bash
+alice:x:1001:1001:Alice:/home/alice:/bin/bash
+bob:x:1002:1002::/home/bob:/bin/bash
+carol:x:1003:2000::/home/carol:/bin/bash
+mallory:x:1004:1004::/home/mallory:/bin/bash
+"""
+GROUP = """root:x:0:
+alice:x:1001:
+bob:x:1002:
+mallory:x:1004:
+ops:x:2000:bob
+ncsadmin:x:4242:mallory
+"""
+AAA = "var/opt/ncs/cdb/aaa_init.xml"
+
+
+@pytest.fixture
+def root(tmp_path):
+    r = tmp_path / "root"
+    (r / "etc/pam.d").mkdir(parents=True)
+    os.chmod(r, 0o700)
+    (r / "etc/passwd").write_text(PASSWD)
+    (r / "etc/group").write_text(GROUP)
+    (r / "etc/pam.d/system-auth").write_text("")
+    return r
+
+
+def install(dist, root, *extra, ok=True):
+    if not ok:
+        return cli("install", dist, "--system-install", "--root", root, "--json", *extra, ok=False)
+    return install_json(dist, root, "--system-install", *extra)
+
+
+def accounts(root):
+    return parse_passwd((root / "etc/passwd").read_text()), parse_group((root / "etc/group").read_text())
+
+
+def test_grants_seed_aaa_init_and_open_the_socket_directory_to_exactly_them(root, sample_dists):
+    out = install(sample_dists["tar.gz"], root, "--run-as-user", "nso", "--ipc-user", "alice", "--ipc-group", "ops")
+    users, groups = accounts(root)
+    text = (root / AAA).read_text()
+    assert validate_aaa_init(text) == []
+    assert aaa_users(text) == {"alice": (1001, 1001, True), "bob": (1002, 1002, True), "carol": (1003, 2000, True)}
+    assert sorted(groups["ncsipc"].members) == ["alice", "bob", "carol"]
+    st = os.stat(root / "run/ncs")
+    assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == (0o750, users["nso"].uid, groups["ncsipc"].gid)
+    assert (root / "etc/tmpfiles.d/ncs.conf").read_text().endswith("d /run/ncs 0750 nso ncsipc -\n")
+    assert any("alice, bob, carol joined group ncsipc" in n and "NCS_IPC_PATH=/run/ncs/nso-ipc" in n
+               for n in out["notes"])
+    state = json.loads((root / "var/lib/nso-install/state.json").read_text())
+    assert state["spec"]["values"] == {"ipc.groups": "ops", "ipc.users": "alice"}
+    assert {tuple(m) for m in state["grants"]["memberships"]} >= {("alice", "ncsipc"), ("bob", "ncsipc"),
+                                                                  ("carol", "ncsipc")}
+    # the existing ncsadmin keeps its gid and members (nso joins it, as with every run-as user)
+    assert groups["ncsadmin"].gid == 4242 and set(groups["ncsadmin"].members) == {"mallory", "nso"}
+
+    before = snapshot(root)
+    again = install(sample_dists["tar.gz"], root)  # remembered: the same short command on every deploy
+    assert again["changed"] == 0, [a["id"] for a in again["actions"] if a["changed"]]
+    assert snapshot(root) == before
+
+
+def test_withdrawing_a_grant_takes_back_what_it_granted(root, sample_dists):
+    install(sample_dists["tar.gz"], root, "--run-as-user", "nso", "--ipc-user", "alice", "--ipc-group", "ops")
+    out = install(sample_dists["tar.gz"], root, "--no-ipc-group")
+    _, groups = accounts(root)
+    assert groups["ncsipc"].members == ("alice",)
+    assert aaa_users((root / AAA).read_text()) == {"alice": (1001, 1001, True)}
+    assert {c["name"]: c["value"] for c in out["spec"]["settings"] if c["name"] == "ipc.groups"} == {
+        "ipc.groups": "(none)"}
+    install(sample_dists["tar.gz"], root, "--no-ipc-user")
+    users, groups = accounts(root)
+    assert groups["ncsipc"].members == () and aaa_users((root / AAA).read_text()) == {}
+    assert os.stat(root / "run/ncs").st_gid == groups["nso"].gid  # the NSO account's alone again
+
+
+def test_a_membership_made_by_an_administrator_is_neither_recorded_nor_taken(root, sample_dists):
+    (root / "etc/group").write_text(GROUP + "ncsipc:x:3000:alice,mallory\n")
+    out = install(sample_dists["tar.gz"], root, "--ipc-user", "alice")
+    warn = [w for w in out["warnings"] if "ncsipc" in w]
+    assert warn and "mallory" in warn[0] and "alice" not in warn[0].split("grant:")[1]
+    install(sample_dists["tar.gz"], root, "--no-ipc-user")
+    assert set(accounts(root)[1]["ncsipc"].members) == {"alice", "mallory"}
+
+
+@pytest.mark.parametrize("args, reference", [
+    (("--ipc-user", "zed"), "unknown-ipc-user"),
+    (("--ipc-group", "nogroup"), "unknown-ipc-group"),
+    (("--ipc-user", "Al!ce"), "bad-ipc-user"),
+    (("--ipc-user", "root"), "ipc-user-is-root"),
+    (("--ipc-user", "alice", "--no-ipc-user"), "conflicting-options"),
+    (("--ipc-user", "alice", "--set", "ipc.transport=tcp"), "ipc-grants-need-unix-socket"),
+])
+def test_bad_grants_exit_2_and_write_nothing(root, sample_dists, args, reference):
+    before = snapshot(root)
+    r = install(sample_dists["tar.gz"], root, *args, ok=False)
+    assert r.exit_code == 2, r.output
+    assert json.loads(r.stdout)["error"]["reference"] == reference
+    assert "Hint:" in r.stderr
+    assert snapshot(root) == before
+
+
+def test_grants_are_refused_for_a_local_install(tmp_path, sample_dists):
+    r = cli("install", sample_dists["tar.gz"], "--local-install", tmp_path / "l", "--ipc-user", "alice", ok=False)
+    assert r.exit_code == 2 and "system installs only" in r.stderr and not (tmp_path / "l").exists()
+
+
+def test_changed_grants_on_an_existing_cdb_say_how_to_apply_them(root, sample_dists):
+    install(sample_dists["tar.gz"], root, "--ipc-user", "alice")
+    (root / "var/opt/ncs/cdb/A.cdb").write_bytes(b"cdb")  # NSO has started once
+    check = install(sample_dists["tar.gz"], root, "--ipc-user", "bob", "--check")
+    out = install(sample_dists["tar.gz"], root, "--ipc-user", "bob")
+    for result in (check, out):
+        note = next(n for n in result["notes"] if "reads it only when it creates CDB" in n)
+        assert "aaa authentication users user bob uid 1002 gid 1002 password $6$" in note
+        assert "no aaa authentication users user alice" in note and "ncs_load -l -m /var/opt/ncs/cdb/aaa_init.xml" in note
+    # nothing changed about the grants: no note
+    assert not any("creates CDB" in n for n in install(sample_dists["tar.gz"], root)["notes"])
+
+
+def test_nacm_groups_on_a_plain_system_install_and_only_ours_are_removed(root, sample_dists):
+    out = install(sample_dists["tar.gz"], root)
+    _, groups = accounts(root)
+    assert "ncsoper" in groups and groups["ncsadmin"].gid == 4242  # created / left as it was
+    assert {a["id"] for a in out["actions"] if a["changed"] and a["kind"] == "group"} == {"group:ncsoper"}
+    state = json.loads((root / "var/lib/nso-install/state.json").read_text())
+    assert state["grants"]["created"] == ["group:ncsoper"]
+    assert install(sample_dists["tar.gz"], root)["changed"] == 0
+    cli("uninstall", "--all", "--accounts", "--root", root)
+    _, groups = accounts(root)
+    assert "ncsoper" not in groups and groups["ncsadmin"].members == ("mallory",)
+
+
+def test_a_staging_root_without_account_files_gets_no_groups_and_is_told(tmp_path, sample_dists):
+    out = install(sample_dists["tar.gz"], tmp_path / "empty")
+    assert not [a for a in out["actions"] if a["kind"] == "group"]
+    assert any("NACM groups ncsadmin and ncsoper (aaa_init.xml) were not created" in n for n in out["notes"])
