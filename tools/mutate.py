@@ -19,8 +19,10 @@ Usage (the copy must be a clean checkout of the commit the snippets were written
     python tools/mutate.py --copy /tmp/mut --verify        # every snippet found exactly once?
 
 Before the first mutant it checks that the copy's ``nso_install`` is the one the tests import
-(PYTHONPATH=COPY; an editable install elsewhere must not win), that the unmutated suite
-passes, and that a mutant breaking the import is killed (the harness's own canary).
+(pytest runs in the copy, whose directory Python puts first on sys.path, ahead of an editable
+install elsewhere; PYTHONPATH is not used: nso-install refuses to run as root with it), that
+the unmutated suite passes, and that a mutant breaking the import is killed (the canary).
+``--without-campaign-tests`` leaves out the tests the campaign added (the "before" figures).
 """
 
 from __future__ import annotations
@@ -53,7 +55,9 @@ DOMAINS = {
     "nso_install/conf/": ["tests/unit/conf"],
     "nso_install/spec.py": ["tests/unit/spec"],
     "nso_install/plan.py": ["tests/unit/plan"],
-    "nso_install/cli.py": ["tests/unit/install/test_output_safety.py"],
+    "nso_install/cli/": ["tests/unit/install/test_output_safety.py"],
+    "nso_install/manifest.py": ["tests/unit/install"],
+    "nso_install/inputs.py": ["tests/unit/install/test_operator_inputs.py", "tests/unit/conf"],
     "nso_install/run.py": ["tests/unit/install"],
     "templates/": ["tests/unit/install"],
 }
@@ -85,10 +89,19 @@ FS, TGT, ST, ENG, ACT, FILES, KEYS, PRIV, ACC = ("nso_install/fsops.py", "nso_in
                                                  "nso_install/actions/accounts.py")
 CHK, TAR, WRT, SIG = ("nso_install/distribution/checks.py", "nso_install/distribution/tarstream.py",
                       "nso_install/distribution/writer.py", "nso_install/distribution/signature.py")
-VAL, RND, SPEC, PLAN, RUN, CLI, SEC, FACTS = ("nso_install/conf/values.py", "nso_install/conf/render.py",
-                                              "nso_install/spec.py", "nso_install/plan.py", "nso_install/run.py",
-                                              "nso_install/cli.py", "nso_install/secret.py", "nso_install/facts.py")
+VAL, RND, SPEC, PLAN, RUN, SEC, FACTS = ("nso_install/conf/values.py", "nso_install/conf/render.py",
+                                         "nso_install/spec.py", "nso_install/plan.py", "nso_install/run.py",
+                                         "nso_install/secret.py", "nso_install/facts.py")
+CLI, CLI_INSTALL, MAN, INP = ("nso_install/cli/common.py", "nso_install/cli/install.py", "nso_install/manifest.py",
+                              "nso_install/inputs.py")
 INITD = "templates/files/init.d.ncs.j2"
+
+# The tests this campaign added (each guard on its own); --without-campaign-tests leaves them out.
+CAMPAIGN_TESTS = ("tests/unit/actions/test_handover.py", "tests/unit/actions/test_crypto_keys_format.py",
+                  "tests/unit/actions/test_privilege_apply_guards.py", "tests/unit/conf/test_values_guards.py",
+                  "tests/unit/distribution/test_member_check_layers.py", "tests/unit/engine/test_records_and_lock.py",
+                  "tests/unit/fs/test_fsops_fd_guards.py", "tests/unit/fs/test_staging_root_rules.py",
+                  "tests/unit/install/test_manifest_drift.py", "tests/unit/install/test_sysv_env_reader.py")
 
 # Categories
 LINKS, LOCK, MODES, OWNERS, SECRETS, TRUST, STAGE, ARCHIVE, LIMITS, VALUES, SPECR, CONFF, ENGINE_, OUTPUT, SCRIPT = (
@@ -109,21 +122,20 @@ MUTANTS: list[Mutant] = [Mutant(*m) for m in [
     ("fs-04", FS, "os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dfd)",
      "os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dfd)",
      "atomic write: temp file opened without O_EXCL (a planted file/hard link is written into)", LINKS),
-    ("fs-05", FS, "        os.fchmod(fd, mode)\n        for chunk in chunks:",
-     "        for chunk in chunks:",
+    ("fs-05", FS, "        os.fchmod(fd, mode)\n    except BaseException:", "        pass\n    except BaseException:",
      "atomic write: final mode never set (file stays 0600 / umask)", MODES),
     ("fs-06", FS, "        st = _refuse_link_at(host.name, dfd, shown)\n        if st is not None and not stat.S_ISREG",
      "        st = _lstat(host.name, dfd)\n        if st is not None and not stat.S_ISREG",
      "atomic_write: destination symlink check removed (only the not-a-file layer left)", LINKS),
-    ("fs-07", FS, "            fd = os.open(host.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dfd)",
-     "            fd = os.open(host.name, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dfd)",
+    ("fs-07", FS, "            fd = os.open(host.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dfd)\n        except OSError as e:\n            if e.errno == errno.ELOOP:",
+     "            fd = os.open(host.name, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dfd)\n        except OSError as e:\n            if e.errno == errno.ELOOP:",
      "open_regular follows a final symlink", LINKS),
-    ("fs-08", FS, "            fd = os.open(host.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dfd)",
-     "            fd = os.open(host.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)",
+    ("fs-08", FS, "            fd = os.open(host.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dfd)\n        except OSError as e:\n            if e.errno == errno.ELOOP:",
+     "            fd = os.open(host.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)\n        except OSError as e:\n            if e.errno == errno.ELOOP:",
      "open_regular without O_NONBLOCK (a FIFO hangs the run)", LINKS),
-    ("fs-09", FS, "    if not stat.S_ISREG(os.fstat(fd).st_mode):\n        os.close(fd)\n        raise UnsafePathError(\"not-a-file\", f\"{shown} is no longer",
-     "    if False:\n        os.close(fd)\n        raise UnsafePathError(\"not-a-file\", f\"{shown} is no longer",
-     "open_regular: type check on the descriptor removed", LINKS),
+    ("fs-09", FS, "    if not stat.S_ISREG(st.st_mode):\n        raise UnsafePathError(\"not-a-file\", f\"{shown} is not a regular file (replaced",
+     "    if False:\n        raise UnsafePathError(\"not-a-file\", f\"{shown} is not a regular file (replaced",
+     "open_regular/replace_by_copy: type check on the descriptor removed", LINKS),
     ("fs-10", FS, "if st.st_uid != 0 or (st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX):",
      "if (st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX):",
      "open_trusted: ancestor owner check removed", TRUST),
@@ -150,12 +162,21 @@ MUTANTS: list[Mutant] = [Mutant(*m) for m in [
     ("fs-18", FS, "        os.mkdir(host.name, 0o700, dir_fd=dfd)  # private until owner and mode are final",
      "        os.mkdir(host.name, 0o755, dir_fd=dfd)  # private until owner and mode are final",
      "make_dir: new directory open (0755) before its owner and mode are set", MODES),
-    ("fs-19", FS, "        fd = os.open(host.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dfd)\n        try:",
-     "        fd = os.open(host.name, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dfd)\n        try:",
+    ("fs-19", FS, "            fd = os.open(host.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dfd)\n        except OSError as e:\n            if e.errno in (errno.EWOULDBLOCK",
+     "            fd = os.open(host.name, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dfd)\n        except OSError as e:\n            if e.errno in (errno.EWOULDBLOCK",
      "replace_by_copy reads through a symlink (copies its target)", LINKS),
+    ("fs-20", FS, "    if st.st_nlink > 1:", "    if False:",
+     "files with several names (a hard link to /etc/shadow) read, copied and chowned", LINKS),
     # --- target: the root, links in it, staging roots ----------------------------------------
-    ("tgt-01", TGT, "                if st.st_uid not in (0, os.geteuid()):", "                if False:",
+    ("tgt-01", TGT, "                if st.st_uid not in (0, os.geteuid()) or parent.st_uid not in (0, os.geteuid()):",
+     "                if parent.st_uid not in (0, os.geteuid()):",
      "Target.host follows a parent link owned by another account", LINKS),
+    ("tgt-10", TGT, "                if st.st_uid not in (0, os.geteuid()) or parent.st_uid not in (0, os.geteuid()):",
+     "                if st.st_uid not in (0, os.geteuid()):",
+     "Target.host follows a root-owned link in a directory another account owns (it could move one there)", LINKS),
+    ("tgt-11", TGT, "        if st.st_uid not in me or parent.st_uid not in me or parent.st_mode & 0o022:",
+     "        if st.st_uid not in me:",
+     "a top-level directory link in a directory others own or can write is trusted", LINKS),
     ("tgt-02", TGT, "            if not current:\n                raise LinkEscape",
      "            if not current:\n                continue",
      "follow_links: '..' at the top is clamped instead of refused (links may leave the root/tree)", LINKS),
@@ -201,6 +222,21 @@ MUTANTS: list[Mutant] = [Mutant(*m) for m in [
     ("st-10", ST, "                if not stat.S_ISREG(os.fstat(fd).st_mode):\n                    raise OSError(errno.EINVAL",
      "                if False:\n                    raise OSError(errno.EINVAL",
      "history appended to whatever file type stands there (device, FIFO)", LINKS),
+    ("st-11", ST, "fsops.atomic_write(host, data, 0o600, None, None, shown)",
+     "fsops.atomic_write(host, data, 0o644, None, None, shown)", "tree manifests written 0644", MODES),
+    ("st-12", ST, "not hmac.compare_digest(seal, hmac.new(key, self._sealed(), \"sha256\").hexdigest())", "False",
+     "a state whose seal does not verify is trusted (edited digests give privileges)", TRUST),
+    ("st-13", ST, "            good = raw is not None and expected == hashlib.sha256(raw).hexdigest()",
+     "            good = raw is not None", "a manifest whose digest is not the sealed one is trusted", TRUST),
+    # --- manifests of unpacked trees ------------------------------------------------------------
+    ("man-01", MAN, "        if want.mode != have.mode:", "        if False:",
+     "a changed mode in an installed tree goes unnoticed", MODES),
+    ("man-02", MAN, "        if (want.uid, want.gid) != (have.uid, have.gid):", "        if False:",
+     "a changed owner in an installed tree goes unnoticed", OWNERS),
+    ("man-03", MAN, "        if want.mtime_ns != have.mtime_ns and want.type == FILE:", "        if False:",
+     "same-size content changes in an installed tree go unnoticed (stat level)", TRUST),
+    ("man-04", MAN, "    if want.type == LINK and want.digest != have.digest:", "    if False:",
+     "a retargeted link in an installed tree goes unnoticed", LINKS),
     # --- engine -------------------------------------------------------------------------------
     ("eng-01", ENG, "            if after.changed:\n                raise ApplyError(\"not-converged\"",
      "            if False:\n                raise ApplyError(\"not-converged\"",
@@ -228,18 +264,19 @@ MUTANTS: list[Mutant] = [Mutant(*m) for m in [
      "        mode = self.attrs.mode\n", "kept conffile's mode loosened to ours", CONFF),
     ("conf-03", FILES, "            mode &= 0o640", "            mode &= 0o644",
      "kept conffile holding secrets stays world-readable", CONFF),
-    ("conf-04", FILES, "        if fact.kind != FILE or self.attrs.owner != \"root\" or fact.uid in (0, None):\n            return None",
+    ("conf-04", FILES, "        if fact.kind != FILE or fact.uid in (0, None) or uid is None or fact.uid == uid:\n            return None",
      "        if True:\n            return None", "foreign-owned edited conffile treated as an administrator's edit", CONFF),
     ("conf-05", FILES, "        if foreign and facts.sha256(self.path) not in (new, ctx.conffiles.get(self.path)):",
      "        if False:", "apply adopts a foreign-owned edited conffile (content kept, chowned to root)", CONFF),
     ("conf-06", FILES, "            if fact.kind == FILE and ctx.conffiles.get(self.path) != facts.sha256(self.path):\n                backup",
      "            if False:\n                backup", "--force-conf replaces an edited file without a backup", CONFF),
-    ("conf-07", FILES, "            mode = (fact.mode or 0) & 0o1777", "            mode = fact.mode or 0",
-     "reown keeps setuid/setgid bits across a change of hands", OWNERS),
-    ("conf-08", FILES, "            elif fact.kind == FILE:\n                fsops.replace_by_copy(host, mode, uid, new_gid, tpath)",
-     "            elif fact.kind == FILE:\n                fsops.set_attrs(host, mode, uid, new_gid, tpath)",
+    ("conf-07", FILES, "            mode = stat.S_IMODE(st.st_mode) & 0o755  # nothing writable",
+     "            mode = stat.S_IMODE(st.st_mode)  # nothing writable",
+     "reown keeps setuid/setgid bits and group/other write across a change of hands", OWNERS),
+    ("conf-08", FILES, "            elif kind == FILE and (st.st_uid == uid_old or st.st_mode & 0o022):\n                fsops.replace_by_copy(host, mode, owner, group, tpath)",
+     "            elif kind == FILE and (st.st_uid == uid_old or st.st_mode & 0o022):\n                fsops.set_attrs(host, mode, owner, group, tpath)",
      "reown chowns files in place (old account keeps open descriptors)", OWNERS),
-    ("conf-09", FILES, "            new_gid = gid if fact.gid == old_gid else fact.gid", "            new_gid = fact.gid",
+    ("conf-09", FILES, "            group = gid if st.st_gid == gid_old else st.st_gid", "            group = st.st_gid",
      "reown leaves the old account's group on its files", OWNERS),
     ("conf-10", FILES, "        new_ok = new_fact.kind == FILE and facts.sha256(self.new_path) == new",
      "        new_ok = new_fact.kind == FILE",
@@ -297,7 +334,8 @@ MUTANTS: list[Mutant] = [Mutant(*m) for m in [
      OWNERS),
     ("acc-04", ACC, "    if what == \"user\" and name in RESERVED_USERS:", "    if False:",
      "reserved names (ncsadmin, nobody) accepted as the run-as user", OWNERS),
-    ("acc-05", ACC, "        if os.geteuid() == 0 and (st.st_uid != 0 or st.st_mode & 0o022):", "        if False:",
+    ("acc-05", ACC, "        if os.geteuid() == 0 and (not stat.S_ISDIR(st.st_mode) or st.st_uid != 0",
+     "        if False and (not stat.S_ISDIR(st.st_mode) or st.st_uid != 0",
      "useradd --prefix into a staging root others can change (second layer)", STAGE),
     # --- distribution: per-member checks -------------------------------------------------------
     ("dist-01", CHK, "        if raw.startswith(\"/\"):", "        if False:", "absolute member names accepted", ARCHIVE),
@@ -358,9 +396,13 @@ MUTANTS: list[Mutant] = [Mutant(*m) for m in [
     ("sig-02", SIG, "            continue\n    raise bad", "            continue\n    return",
      "a signature that does not verify is accepted", TRUST),
     # --- values files and ncs.conf values -----------------------------------------------------------
-    ("val-01", VAL, "    if len(raw) > MAX_VALUES_FILE:", "    if False:", "values files of any size accepted", VALUES),
-    ("val-02", VAL, "            raw = f.read(MAX_VALUES_FILE + 1)  # bounded", "            raw = f.read()  # bounded",
-     "values file read unbounded before the size check", VALUES),
+    ("val-01", INP, "        if st.st_size > limit:\n            raise too_big", "        if False:\n            raise too_big",
+     "operator files (values, --set-file, keys) larger than the limit read before being refused", VALUES),
+    ("val-02", INP, "        if total > limit:  # grew", "        if False:  # grew",
+     "an operator file larger than it said (grew, /proc) silently truncated instead of refused", VALUES),
+    ("val-16", INP, "        if not stat.S_ISREG(st.st_mode):\n            what = file_type(st.st_mode)",
+     "        if False:\n            what = file_type(st.st_mode)",
+     "operator files may be FIFOs or devices", VALUES),
     ("val-03", VAL, "            if self._depth > MAX_NESTING:", "            if False:",
      "YAML nesting limit in the loader removed (flattening limit left)", VALUES),
     ("val-04", VAL, "        if isinstance(event, yaml.AliasEvent) or getattr(event, \"anchor\", None) is not None:",
@@ -450,9 +492,9 @@ MUTANTS: list[Mutant] = [Mutant(*m) for m in [
      "_UNPRINTABLE = re.compile(\"[\\x00-\\x08\\x0a-\\x1a\\x1c-\\x1f\\x7f-\\x9f", "ESC printed raw", OUTPUT),
     ("cli-02", CLI, "\\x0a-\\x1f\\x7f-\\x9f\\u061c", "\\x0a-\\x1f\\x7f\\u061c", "C1 controls (0x9b CSI) printed raw", OUTPUT),
     ("cli-03", CLI, "\\u202a-\\u202e", "", "bidirectional overrides printed raw", OUTPUT),
-    ("cli-04", CLI, "                    click.echo(f\"      {printable(line)}\")", "                    click.echo(f\"      {line}\")",
+    ("cli-04", CLI_INSTALL, "                    click.echo(f\"      {printable(line)}\")", "                    click.echo(f\"      {line}\")",
      "diff lines printed unescaped", OUTPUT),
-    ("cli-05", CLI, "            click.echo(f\"note: {printable(note)}\")", "            click.echo(f\"note: {note}\")",
+    ("cli-05", CLI, "        click.echo(f\"note: {printable(note)}\")", "        click.echo(f\"note: {note}\")",
      "notes printed unescaped", OUTPUT),
     ("sec-01", SEC, "    def __format__(self, spec: str) -> str:\n        return MASK",
      "    def __format__(self, spec: str) -> str:\n        return self._value.decode()", "f-strings reveal secrets", SECRETS),
@@ -522,16 +564,24 @@ class Applied:
 # --- running --------------------------------------------------------------------------------------
 
 def env_for(copy: Path) -> dict:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(copy) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    """The tests' environment: no PYTHON* start-up variables (nso-install refuses to run as root
+    with them, and PYTHONPATH could point the import elsewhere); the copy is imported because
+    pytest and every ``python -m``/``-c`` child the tests start run with the copy as their
+    working directory, which Python puts first on sys.path (checked by :func:`verify_copy`)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP",
+                                                            "PYTHONUSERBASE", "PYTHONSAFEPATH")}
     env["PYTHONDONTWRITEBYTECODE"] = "1"  # no mutant's bytecode is ever cached
     return env
+
+
+EXTRA_PYTEST_ARGS: list[str] = []  # --without-campaign-tests adds an --ignore-glob here
 
 
 def pytest_run(copy: Path, python: str, tests: list[str]) -> tuple[str, str, float]:
     """('passed' | 'failed' | 'timeout', first failing test or '', seconds)."""
     cmd = [python, "-m", "pytest", *tests, "-x", "-q", "-p", "no:cacheprovider", "-o", "addopts=", "-rfE",
-           f"--basetemp={copy.parent / (copy.name + '.pytest')}"]  # private: copies may run side by side
+           f"--basetemp={copy.parent / (copy.name + '.pytest')}", *EXTRA_PYTEST_ARGS]  # private basetemp: copies
+    # may run side by side
     t0 = time.monotonic()
     try:
         proc = subprocess.run(cmd, cwd=copy, env=env_for(copy), capture_output=True, text=True, timeout=TIMEOUT,
@@ -622,6 +672,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--verify", action="store_true", help="only check that every snippet occurs exactly once")
     ap.add_argument("--full", action="store_true", help="run the whole unit suite for every mutant (no domain stage)")
     ap.add_argument("--no-baseline", action="store_true", help="skip the unmutated run and the canary")
+    ap.add_argument("--without-campaign-tests", action="store_true",
+                    help="leave out CAMPAIGN_TESTS (the tests this campaign added): the 'before' run")
     ap.add_argument("--json", type=Path, help="also write the results as JSON")
     args = ap.parse_args(argv)
 
@@ -644,6 +696,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--copy DIR is required (a private copy: git worktree add /tmp/mut HEAD)")
     copy = args.copy.resolve()
     verify_copy(copy, args.python)
+    if args.without_campaign_tests:
+        EXTRA_PYTEST_ARGS.extend(f"--ignore={t}" for t in CAMPAIGN_TESTS)
 
     problems = []
     for m in chosen:

@@ -1,0 +1,34 @@
+"""Validation of ncs.crypto_keys (also what --crypto-keys imports): every key present, each
+with exactly its number of hex digits, for both key lengths and for NSO before 6.5."""
+
+from __future__ import annotations
+
+import pytest
+
+from nso_install.actions import keys
+
+A, B = "ab" * 16, "cd" * 32  # 32 and 64 hex digits
+
+
+@pytest.mark.parametrize("text, problem", [
+    (f"AESCFB128_KEY={A}cd\nAES256CFB128_KEY={B}\n", "AESCFB128_KEY has 34 hex digits, expected 32"),
+    (f"AESCFB128_KEY={A}\nAES256CFB128_KEY={B}ef\n", "AES256CFB128_KEY has 66 hex digits, expected 64"),
+    (f"AESCFB128_KEY={A}\n", "AES256CFB128_KEY is missing"),
+    (f"AES256CFB128_KEY={B}\n", "AESCFB128_KEY is missing"),
+    ("# nothing but a comment\n", "AESCFB128_KEY is missing"),
+])
+def test_a_keys_file_with_a_key_too_long_or_missing_is_reported(text, problem):
+    assert keys.check_crypto_keys(text.encode(), "6.5.3") == problem
+
+
+def test_generated_keys_pass_their_own_validation_for_every_version():
+    for version in ("6.4.1", "6.5.3", "6.6.1"):
+        data = keys.generate_crypto_keys(version).reveal()
+        assert keys.check_crypto_keys(data, version) is None
+        assert data.count(b"DES3CBC_KEY") == (3 if version == "6.4.1" else 0)  # 3DES only before 6.5
+
+
+def test_the_message_never_quotes_key_material():
+    secret = "ab" * 17
+    problem = keys.check_crypto_keys(f"AESCFB128_KEY={secret}\nAES256CFB128_KEY={B}\n".encode(), "6.5.3")
+    assert problem and secret not in problem and "ab" * 4 not in problem

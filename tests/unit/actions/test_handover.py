@@ -1,0 +1,74 @@
+"""Files changing hands away from an account (the run-as user changes or goes away): a copy,
+never a chown in place; no setuid/setgid bit survives; the old account's group goes too.
+And a stale PATH.new beside a kept conffile is brought to the current rendering."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from nso_install.actions import Attrs, ConfFile
+from nso_install.actions.files import Reown
+from nso_install.facts import Facts
+from nso_install.target import Target
+
+from support import GROUP, ME, PASSWD, run_plan, staged_root
+
+root_only = pytest.mark.skipif(os.geteuid() != 0, reason="plays the NSO account with chown (root only)")
+NSO = 999
+OTHER_GID = 4242
+
+
+@pytest.fixture
+def root(tmp_path):
+    r = staged_root(tmp_path, PASSWD + f"nso:x:{NSO}:{NSO}:Cisco NSO:/var/opt/ncs:/usr/sbin/nologin\n",
+                    GROUP + f"nso:x:{NSO}:\nops:x:{OTHER_GID}:\n")
+    (r / "var/opt/ncs/cdb").mkdir(parents=True)
+    return r
+
+
+def _owned_by_nso(p, mode, gid=NSO, data="x\n"):
+    p.write_text(data)
+    os.chown(p, NSO, gid)
+    os.chmod(p, mode)  # after chown, which clears setuid bits
+    return os.stat(p).st_ino
+
+
+@root_only
+def test_a_file_leaving_another_account_is_replaced_by_a_root_owned_copy(root):
+    """The old account may hold the file open for writing: the inode root takes must be a new one."""
+    f = root / "etc/ncs.systemd.conf"
+    ino = _owned_by_nso(f, 0o644, data="NCS_RELOAD_PACKAGES=false\n")
+    facts = Facts(Target.at(root))
+    Attrs(0o644).apply(facts, f, "/etc/ncs.systemd.conf")
+    st = os.stat(f)
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (0, 0, 0o644)
+    assert st.st_ino != ino and f.read_text() == "NCS_RELOAD_PACKAGES=false\n"
+
+
+@root_only
+def test_reown_hands_files_over_as_copies_without_setuid_bits_or_the_old_group(root):
+    cdb = root / "var/opt/ncs/cdb"
+    suid_ino = _owned_by_nso(cdb / "A.cdb", 0o6750)  # setuid/setgid as the old account: never as root
+    shared_ino = _owned_by_nso(cdb / "shared.log", 0o640, gid=OTHER_GID)
+    os.chown(cdb, NSO, NSO)
+    run_plan([Reown("/var/opt/ncs", "nso", "root", "root")], root)
+    a, shared = os.stat(cdb / "A.cdb"), os.stat(cdb / "shared.log")
+    assert (a.st_uid, a.st_gid, stat.S_IMODE(a.st_mode)) == (0, 0, 0o750)
+    assert a.st_ino != suid_ino
+    assert (shared.st_uid, shared.st_gid) == (0, OTHER_GID)  # a group that was not the account's stays
+    assert shared.st_ino != shared_ino
+    d = os.stat(cdb)
+    assert (d.st_uid, d.st_gid) == (0, 0)
+    assert run_plan([Reown("/var/opt/ncs", "nso", "root", "root")], root).changes == 0
+
+
+def test_a_stale_new_rendering_beside_a_kept_conffile_is_rewritten(tmp_path):
+    (tmp_path / "ncs.conf").write_bytes(b"edited by the administrator\n")
+    (tmp_path / "ncs.conf.new").write_bytes(b"an older rendering\n")
+    r = run_plan([ConfFile("/ncs.conf", b"the current rendering\n", ME)], tmp_path)
+    assert r.records[0].outcome.conflict and r.changes == 1
+    assert (tmp_path / "ncs.conf.new").read_bytes() == b"the current rendering\n"
+    assert (tmp_path / "ncs.conf").read_bytes() == b"edited by the administrator\n"

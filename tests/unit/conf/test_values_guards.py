@@ -1,0 +1,62 @@
+"""Values guards on their own: the YAML loader bounds nesting itself, while it reads (a deeply
+nested file is refused at the line and column where it gets too deep, before any mapping of
+that depth is built), not only when the result is flattened afterwards; ports are 1-65535 at
+both ends; password hashes in an aaa_init.xml diff are masked whatever attributes the element has."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from nso_install.conf import ConfContext, effective_values
+from nso_install.conf.render import redact_aaa
+from nso_install.conf.values import MAX_NESTING, ValuesLoader, read_values
+from nso_install.errors import NsoInstallError
+
+CTX = ConfContext("system", "production", "6.5.3")
+
+
+def _nested_yaml(levels: int) -> str:
+    return "".join("  " * i + f"k{i}:\n" for i in range(levels - 1)) + "  " * (levels - 1) + "k: 1\n"
+
+
+def test_the_yaml_loader_itself_refuses_nesting_beyond_the_limit():
+    assert yaml.load(_nested_yaml(MAX_NESTING), Loader=ValuesLoader)  # the limit itself is fine
+    with pytest.raises(yaml.composer.ComposerError) as e:
+        yaml.load(_nested_yaml(MAX_NESTING + 1), Loader=ValuesLoader)
+    assert f"nested deeper than {MAX_NESTING} levels" in str(e.value)
+    with pytest.raises(yaml.composer.ComposerError):
+        yaml.load("a: " + "[" * (MAX_NESTING + 1) + "]" * (MAX_NESTING + 1), Loader=ValuesLoader)
+
+
+def test_too_deep_yaml_is_reported_where_it_gets_too_deep(tmp_path):
+    f = tmp_path / "deep.yaml"
+    f.write_text(_nested_yaml(MAX_NESTING + 1))
+    with pytest.raises(NsoInstallError) as e:
+        read_values([f])
+    assert e.value.reference == "bad-values-file"
+    assert f", line {MAX_NESTING + 1}, column " in e.value.message and f"deeper than {MAX_NESTING}" in e.value.message
+
+
+# --- port ranges ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("port", [0, 65536, -1])
+def test_a_port_outside_1_to_65535_is_refused(port):
+    with pytest.raises(NsoInstallError) as e:
+        effective_values(CTX, {"cli": {"ssh": {"port": port}}})
+    assert e.value.reference == "bad-value" and "out of range" in e.value.message and "cli.ssh.port" in e.value.message
+
+
+@pytest.mark.parametrize("port", [1, 65535])
+def test_the_ends_of_the_port_range_are_accepted(port):
+    assert effective_values(CTX, {"cli": {"ssh": {"port": port}}})["cli"]["ssh"]["port"] == port
+
+
+# --- what diffs show of an administrator's aaa_init.xml ----------------------------------------------
+
+@pytest.mark.parametrize("element", ["<password>", '<password xmlns="http://tail-f.com/ns/aaa/1.1">',
+                                     '<password\ttype="hash">'])
+def test_password_hashes_are_masked_with_or_without_attributes(element):
+    text = f"<user><name>admin</name>{element}$6$salt$HASHHASHHASH</password></user>".encode()
+    masked = redact_aaa(text)
+    assert b"HASHHASH" not in masked and b"<secret>" in masked and element.encode() in masked

@@ -1,0 +1,73 @@
+"""check_staging_root on its own: each component rule, with the reason it gives (the run's
+tests reach it only through the command line, where other checks answer first)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from nso_install.errors import UsageError
+from nso_install.target import check_staging_root
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="staging roots are checked when root stages")
+NOBODY = 65534
+
+
+@pytest.fixture
+def base(tmp_path):
+    """A root-owned 0755 directory to stage under (pytest's own directories are root's)."""
+    os.chmod(tmp_path, 0o755)
+    return tmp_path
+
+
+def test_a_root_owned_staging_root_is_accepted(base):
+    (base / "stage").mkdir(mode=0o755)
+    check_staging_root(base / "stage")
+    check_staging_root(base / "stage/missing/below")  # missing components are made by nso-install
+
+
+def test_a_symlink_on_the_way_to_the_staging_root_is_refused_as_unsafe(base):
+    (base / "real").mkdir(mode=0o755)
+    os.symlink(base / "real", base / "link")  # root's own link, to a root-owned directory
+    with pytest.raises(UsageError) as e:
+        check_staging_root(base / "link/stage")
+    assert e.value.reference == "unsafe-staging-root" and "symbolic link" in e.value.message
+
+
+def test_a_staging_root_that_is_itself_sticky_and_world_writable_is_refused(base):
+    """Sticky is fine *above* the staging root (/tmp): inside a sticky world-writable root any
+    user could still create etc/ or opt/ before nso-install does."""
+    stage = base / "stage"
+    stage.mkdir()
+    os.chmod(stage, 0o1777)
+    with pytest.raises(UsageError) as e:
+        check_staging_root(stage)
+    assert e.value.reference == "unsafe-staging-root" and "1777" in e.value.message
+
+
+def test_a_sticky_directory_above_the_staging_root_is_fine(base):
+    shared = base / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)
+    (shared / "stage").mkdir(mode=0o755)
+    check_staging_root(shared / "stage")
+
+
+@pytest.mark.parametrize("mode", [0o775, 0o757])
+def test_a_staging_root_writable_by_group_or_others_is_refused(base, mode):
+    stage = base / "stage"
+    stage.mkdir()
+    os.chmod(stage, mode)
+    with pytest.raises(UsageError) as e:
+        check_staging_root(stage)
+    assert e.value.reference == "unsafe-staging-root"
+
+
+def test_a_component_owned_by_another_account_is_refused(base):
+    (base / "home").mkdir(mode=0o755)
+    os.chown(base / "home", NOBODY, NOBODY)
+    (base / "home/stage").mkdir(mode=0o755)
+    with pytest.raises(UsageError) as e:
+        check_staging_root(base / "home/stage")
+    assert e.value.reference == "unsafe-staging-root" and f"uid {NOBODY}" in e.value.message
