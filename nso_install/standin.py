@@ -108,19 +108,28 @@ def expand(text: str, env: dict, where: str) -> str:
     return _VAR.sub(sub, text)
 
 
+def parse_xml(path: Path, tag: str, unreadable: str, faulty: str, unreadable_exit: int, faulty_exit: int):
+    """The root element of the XML file ``path``, which must be ``tag`` ({namespace}name); else
+    a start failure with the message and exit code of NSO for that file."""
+    try:
+        root = ET.fromstring(path.read_bytes())
+    except OSError as e:
+        raise Fail(unreadable_exit, f"{unreadable}: {e.strerror}") from None
+    except ET.ParseError as e:
+        raise Fail(faulty_exit, f"{faulty}: {e}") from None
+    if root.tag != tag:
+        ns, name = tag[1:].split("}")
+        raise Fail(faulty_exit, f"{faulty}: the root element must be <{name} xmlns=\"{ns}\">")
+    return root
+
+
 class Conf:
     """A parsed, variable-expanded ncs.conf; ``get("a/b")`` is the text of /ncs-config/a/b."""
 
     def __init__(self, path: Path, env: dict, version: str):
         self.path = path
-        try:
-            root = ET.fromstring(path.read_bytes())
-        except OSError as e:
-            raise Fail(EXIT_CONF, f"cannot read {path}: {e.strerror}") from None
-        except ET.ParseError as e:
-            raise Fail(EXIT_CONF, f"{path}: bad configuration file: {e}") from None
-        if root.tag != NS + "ncs-config":
-            raise Fail(EXIT_CONF, f"{path}: the root element must be <ncs-config xmlns=\"{NS[1:-1]}\">")
+        root = parse_xml(path, NS + "ncs-config", f"cannot read {path}", f"{path}: bad configuration file",
+                         EXIT_CONF, EXIT_CONF)
         vt = vtuple(version)
         known = TOP_LEVEL | ({"ncs-local-ipc"} if vt >= (6, 4) else set()) | ({"fips-mode"} if vt >= (6, 5) else set())
         for child in root:
@@ -383,15 +392,8 @@ def check_files(s: Settings) -> bytes | None:
 
 def read_aaa_users(path: Path) -> dict[str, dict]:
     """/aaa/authentication/users/user entries of one CDB init file (tailf-aaa; facts 18.1)."""
-    try:
-        root = ET.fromstring(path.read_bytes())
-    except OSError as e:
-        raise Fail(EXIT_FILE, f"cannot read the CDB init file {path}: {e.strerror}") from None
-    except ET.ParseError as e:
-        raise Fail(EXIT_INIT_FILE, f"{path}: faulty CDB init file: {e}") from None
-    if root.tag != CONFIG_NS + "config":
-        raise Fail(EXIT_INIT_FILE, f"{path}: faulty CDB init file: the root element must be "
-                                   f"<config xmlns=\"{CONFIG_NS[1:-1]}\">")
+    root = parse_xml(path, CONFIG_NS + "config", f"cannot read the CDB init file {path}",
+                     f"{path}: faulty CDB init file", EXIT_FILE, EXIT_INIT_FILE)
     users = {}
     a = AAA_NS
     for u in root.findall(f"{a}aaa/{a}authentication/{a}users/{a}user"):

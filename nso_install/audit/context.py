@@ -49,6 +49,12 @@ class AuditContext:
     cheap: bool = False  # install's own audit: no subprocess where the answer is known
     cache: dict = field(default_factory=dict)  # what checks share within one audit (walks, verify)
 
+    def conf_unreadable(self):
+        """The skip of a check that judges ncs.conf when there is none to judge."""
+        from .model import skipped
+
+        return skipped(f"{self.conf_path} cannot be read (see NSO-PERM-001)")
+
     # --- accounts --------------------------------------------------------------------------
 
     @property

@@ -24,7 +24,7 @@ from ..registry import check
        "suitable service; a missing one falls back to PAM's 'other' (Debian: common-auth; RHEL: deny)")
 def pam_service(ctx):
     if ctx.conf.root is None:
-        return skipped(f"{ctx.conf_path} cannot be read (see NSO-PERM-001)")
+        return ctx.conf_unreadable()
     if not ctx.conf.on("/ncs-config/aaa/pam/enabled"):
         return skipped(f"PAM is off ({ctx.conf.shown('aaa.pam.enabled')})")
     svc = ctx.conf.value("aaa.pam.service") or ""

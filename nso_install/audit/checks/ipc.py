@@ -107,7 +107,7 @@ def _aaa(ctx) -> dict[str, tuple[int, int, bool]]:
 def who_reaches(ctx):
     found = unix_socket(ctx)
     if ctx.conf.root is None and found is None:
-        return skipped(f"{ctx.conf_path} cannot be read (see NSO-PERM-001)")
+        return ctx.conf_unreadable()
     problems: list[str] = []
     if found is None:
         allowed, evidence = _allowed(ctx, "tcp")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from ..model import skipped, verdict
+from ..model import verdict
 from ..registry import check
 
 
@@ -29,7 +29,7 @@ def _where(ip: str, port: str) -> str:
        "plain HTTP and NETCONF over TCP carry credentials unencrypted")
 def listeners(ctx):
     if ctx.conf.root is None:
-        return skipped(f"{ctx.conf_path} cannot be read (see NSO-PERM-001)")
+        return ctx.conf_unreadable()
     problems, evidence = [], []
     for lst in ctx.conf.listeners():
         if not lst.enabled:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 from support import cli
+from support_audit import copy_tree, new_root
 
 VARIANTS = {
     "nso": ("--run-as-user", "nso"),  # the production install the audit must find clean
@@ -22,19 +22,6 @@ VARIANTS = {
     "http": ("--run-as-user", "nso", "--set", "webui.tcp.enabled=true"),  # plain HTTP on loopback
     "fips": ("--run-as-user", "nso", "--fips-install"),
 }
-
-
-def new_root(path: Path) -> Path:
-    (path / "etc").mkdir(parents=True)
-    os.chmod(path, 0o700)
-    for f in ("passwd", "group", "shadow", "gshadow"):
-        if os.path.exists(f"/etc/{f}"):
-            shutil.copy(f"/etc/{f}", path / "etc" / f)
-    return path
-
-
-def copy_tree(src: Path, dst: Path) -> None:
-    subprocess.run(["cp", "-a", "--preserve=all", str(src), str(dst)], check=True)
 
 
 class Staged:

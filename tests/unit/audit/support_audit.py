@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime
 import os
+import shutil
+import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -59,3 +61,16 @@ def chmod(root: Path, rel: str, mode: int) -> None:
 
 
 TODAY = datetime.date(2030, 1, 15)
+
+
+def new_root(path: Path) -> Path:
+    (path / "etc").mkdir(parents=True)
+    os.chmod(path, 0o700)
+    for f in ("passwd", "group", "shadow", "gshadow"):
+        if os.path.exists(f"/etc/{f}"):
+            shutil.copy(f"/etc/{f}", path / "etc" / f)
+    return path
+
+
+def copy_tree(src: Path, dst: Path) -> None:
+    subprocess.run(["cp", "-a", "--preserve=all", str(src), str(dst)], check=True)

@@ -10,7 +10,7 @@ import shutil
 import tarfile
 
 import pytest
-from conftest import new_root
+from support_audit import new_root
 from support import cli, snapshot
 
 from nso_install.audit import audit

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from conftest import DAEMON_UID, ROOT_ONLY, aaa_init, aaa_user
+from standin_support import DAEMON_UID, ROOT_ONLY, aaa_init, aaa_user
 
 GRANTED, UNGRANTED, NOT_LISTED = 4301, 4302, 4303
 

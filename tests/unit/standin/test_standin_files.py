@@ -8,7 +8,7 @@ import pytest
 
 from nso_install.standin import Fail, parse_key_lines
 
-from conftest import DAEMON_UID, ROOT_ONLY, free_port, legacy_keys
+from standin_support import DAEMON_UID, ROOT_ONLY, free_port, legacy_keys
 
 K128, K256 = "a" * 32, "b" * 64
 

@@ -16,7 +16,7 @@ from nso_install.capabilities import XATTR, encode, parse_text
 from nso_install.errors import UsageError
 from nso_install.sample import make_sample_distribution
 
-from conftest import DAEMON_UID, ROOT_ONLY, VERSION, free_port
+from standin_support import DAEMON_UID, ROOT_ONLY, VERSION, free_port
 
 
 def test_starts_as_a_daemon_answers_and_stops(nso):

@@ -9,7 +9,7 @@ import pytest
 
 from support import install_json
 
-from conftest import PATH, free_port
+from standin_support import PATH, free_port
 
 V = "6.5.3"
 
