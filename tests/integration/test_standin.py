@@ -173,3 +173,40 @@ def test_systemd_unit_starts_nso(systemd_box):
     assert_admission(box)
     box.run("systemctl", "stop", "ncs")
     assert not box.exists(SOCKET)
+
+
+PRODUCTION_VARIANTS = {
+    "root": [],
+    "run-as-user": ["--run-as-user", USER],
+    "setuid-cmdwrapper": ["--run-as-user", USER, "--setuid-cmdwrapper"],
+    "fips": ["--run-as-user", USER, "--fips-install"],
+}
+
+
+@pytest.mark.parametrize("variant", PRODUCTION_VARIANTS)
+def test_every_production_variant_starts_under_the_unit_and_the_sysv_script(systemd_box, variant):
+    """Each production variant, as nso-install writes it, starts the stand-in through the hardened
+    unit and (after switching to --init-system sysv) through the SysV script: NSO runs as the
+    intended account, reads every file it needs, and a granted operator gets in."""
+    box = systemd_box
+    owner = USER if "--run-as-user" in PRODUCTION_VARIANTS[variant] else "root"
+    box.add_user("alice")
+    box.run("nso-install", "sample-dist", "/root/dist", "--version", V, "--ncs-smp", "/usr/bin/python3")
+    dist = f"/root/dist/nso-{V}.linux.x86_64.tar.gz"
+    for init, start, stop in (("systemd", ["systemctl", "start", "ncs"], ["systemctl", "stop", "ncs"]),
+                              ("sysv", ["/etc/init.d/ncs", "start"], ["/etc/init.d/ncs", "stop"])):
+        box.nso_install("install", dist, "--system-install", "--init-system", init, "--ipc-user", "alice",
+                        *PRODUCTION_VARIANTS[variant])
+        if init == "systemd":
+            box.run("systemctl", "daemon-reload")
+        box.run(*start, timeout=60)
+        status = box.run("bash", "-lc", "ncs --status").stdout
+        assert "status: started" in status, (variant, init, status)
+        pid = next(line.split()[1] for line in status.splitlines() if line.startswith("pid:"))
+        assert box.run("ps", "-o", "user=", "-p", pid).stdout.strip() == owner, (variant, init)
+        for user in ("root", "alice"):
+            r = cli(box, user)
+            assert r.returncode == 0 and f"ncs-state version {V}" in r.stdout, (variant, init, user, r.stderr)
+        assert "CRIT" not in box.read("/var/log/ncs/ncs.log")
+        box.run(*stop, timeout=60)
+        assert not box.exists(SOCKET), (variant, init)
