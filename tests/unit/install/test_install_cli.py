@@ -457,8 +457,10 @@ def test_unit_leaves_shell_variables_to_the_shell(tmp_path, sample_dists):
     root = tmp_path / "r"
     install_json(sample_dists["tar.gz"], root, "--system-install")
     unit = (root / "etc/systemd/system/ncs.service").read_text()
-    # no $ for systemd to expand: the start script reads NCS_RELOAD_PACKAGES, NCS_EXTRA_ARGS
-    assert "$" not in "".join(l for l in unit.splitlines() if not l.startswith("#"))
+    # no $ for systemd to expand but its own $MAINPID (the readiness wait ends with NSO): the
+    # start script reads NCS_RELOAD_PACKAGES, NCS_EXTRA_ARGS
+    body = "".join(l for l in unit.splitlines() if not l.startswith("#"))
+    assert "$" not in body.replace("$MAINPID", "") and "[ -d /proc/$MAINPID ]" in body
     start = (root / "opt/ncs/ncs-service-start").read_text()
     assert '"$@" $NCS_EXTRA_ARGS' in start and 'case "$NCS_RELOAD_PACKAGES" in' in start
     logrotate = (root / "etc/logrotate.d/ncs").read_text()
