@@ -98,6 +98,7 @@ _HEREDOC = re.compile(r"(?<!<)<<(?!<)(-?)\s*(['\"]?)([A-Za-z_]\w*)\2", re.ASCII)
 _ASSIGN = re.compile(r"\s*(?:(?:then|else|do|\{|\()\s+)*(?:(?:export|readonly|local|declare|typeset)\s+(?:-\w+\s+)*)?"
                      r"([A-Za-z_]\w*)=(\$\(\((?:[^()]|\([^()]*\))*\)\)|\$\((?:[^()]|\([^()]*\))*\)|`[^`]*`"
                      r"|\"[^\"]*\"|'[^']*'|[^\s;&|]*)", re.ASCII)
+_VAR_REF = re.compile(r"\$\{?([A-Za-z_]\w*)", re.ASCII)  # $NAME, ${NAME}: the name
 _SELF = re.compile(r"\$\{?0\}?(?!\w)|\$\{?BASH_SOURCE(?:\[0\])?\}?", re.ASCII)
 # A variable holding the script's own path: $0, $(readlink -f $0), $(realpath $0), `...`.
 _SELF_VALUE = re.compile(r"(?:\$\{?0\}?|\$\{?BASH_SOURCE(?:\[0\])?\}?"
@@ -217,8 +218,8 @@ class _Script:
             if t in "+-" and len(t) == 1:
                 v = atom()
                 return None if v is None else (v if t == "+" else -v)
-            if t.isdigit():
-                return int(t)
+            if t.isdigit():  # beyond 19 digits no position in a file (and int() refuses > 4300)
+                return int(t) if len(t) <= 19 else None
             name = t.lstrip("$").strip("{}")
             if re.fullmatch(r"[A-Za-z_]\w*", name, re.ASCII) and t.count("{") == t.count("}"):
                 return self.ints.get(name)
@@ -251,7 +252,9 @@ class _Script:
         return value if value is not None and pos == len(tokens) and abs(value) <= _MAX_VALUE else None
 
     def reads_itself(self, text: str) -> bool:
-        return bool(_SELF.search(text)) or any(re.search(rf"\$\{{?{v}\}}?(?!\w)", text) for v in self.self_vars)
+        # one scan of the line's variable references against the set: a pattern per variable
+        # would make a header of many `aN=$0` lines cost variables x lines regex compilations
+        return bool(_SELF.search(text)) or not self.self_vars.isdisjoint(_VAR_REF.findall(text))
 
     # -- positions
 

@@ -143,6 +143,29 @@ def test_fallback_takes_a_plain_tar_at_a_line_start(tmp_path):
     assert open_distribution(f).version == sx.VERSION
 
 
+@pytest.mark.timeout(60)  # before: each line re-tested every such variable with a new regex (hours)
+def test_a_header_of_many_self_references_is_read_in_linear_time(tmp_path):
+    """A hostile script with thousands of `aN=$0` variables and lines that use none of them is
+    read before any signature check, as root: it must not cost variables x lines."""
+    script = "#!/bin/sh\n" + "".join(f"a{i}=$0\n" for i in range(3000)) + "x\n" * 3000 + "exit 0\n"
+    f = write(tmp_path, script.encode() + sx.tree_tar())
+    with open(f, "rb") as fh:
+        p = locate_payload(fh, str(f))
+    assert (p.offset, p.comp) == (len(script), "tar")
+
+
+def test_a_huge_number_in_the_script_is_no_position(tmp_path):
+    """`tail -c +<5000 digits>`: no offset in any file, refused or ignored like any other
+    unusable position, never an internal error (int() refuses more than 4300 digits)."""
+    script = f"#!/bin/sh\ntail -c +{'9' * 5000} \"$0\" | tar -xf -\nexit 0\n".encode()
+    f = write(tmp_path, script + sx.tree_tar())
+    try:
+        with open(f, "rb") as fh:
+            locate_payload(fh, str(f))
+    except DistributionError:
+        pass  # a clear refusal is as good as the fallback
+
+
 def test_ustar_in_the_script_text_is_not_taken_for_a_tar(tmp_path):
     """``ustar`` 257 bytes after a line start of the text, without a valid tar header checksum,
     is text: the scan goes on to the real payload."""
