@@ -107,14 +107,11 @@ def _check_signer(where: str, certificate: bytes, trusted_certs: Sequence[bytes]
     installer with a tailf.cer of their own, so only a pinned chain proves where it came from.
     Returns the chain, described for the run's notes."""
     from cryptography import x509
-    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+    from cryptography.hazmat.primitives.serialization import Encoding
     from cryptography.x509.oid import ExtendedKeyUsageOID
 
     def der(cert) -> bytes:
         return cert.public_bytes(Encoding.DER)
-
-    def spki(cert) -> bytes:
-        return cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
 
     try:
         leaf = load_certs(certificate)[0]
@@ -157,7 +154,9 @@ def _check_signer(where: str, certificate: bytes, trusted_certs: Sequence[bytes]
             break
         path.append(issuers[0])
         seen.add(der(issuers[0]))
-    tops = [i for i, c in enumerate(path) if der(c) in pinned or (i == 0 and any(spki(t) == spki(c) for t in trusted))]
+    # Pinned means this very certificate (its DER), never just its key: a certificate forged
+    # around a pinned key would bring its own dates and usage, unchecked.
+    tops = [i for i, c in enumerate(path) if der(c) in pinned]
     if not tops:
         if forged is not None:
             i, cert, issuer = forged

@@ -200,3 +200,18 @@ def test_cli_refuses_a_trusted_cert_file_without_a_certificate(tmp_path, signed)
     assert r.exit_code == 2 and f"--trusted-cert {junk}" in r.stderr and "no readable X.509 certificate" in r.stderr
     assert "not base64" not in r.stderr  # the reason, never the content
     assert not (tmp_path / "r").exists()
+
+
+def test_a_certificate_forged_around_a_pinned_key_is_not_the_pinned_certificate():
+    """Pinned is the certificate, not its key: a tailf.cer made by someone else around the same
+    public key (own dates, own usage, signed by a throwaway key) must not stand in for it -- the
+    pinned one here is expired and no code-signing certificate, so it is refused on its own too."""
+    key = sx.ec_key()
+    pinned = sx.cert("Old CA", key, ca=True, key_usage=sx.usage(key_cert_sign=True), eku=[sx.SERVER_AUTH],
+                     not_before=sx.now() - 400 * DAY, not_after=sx.now() - DAY)
+    forged = sx.cert("Old CA", key, (sx.cert("Throwaway", sx.ec_key()), sx.ec_key()), ca=None)
+    with pytest.raises(DistributionError) as e:
+        _check_signer("x.signed.bin", sx.pem(forged), [sx.pem(pinned)], [])
+    assert e.value.reference in ("untrusted-signer", "certificate-chain-invalid")
+    with pytest.raises(DistributionError):
+        _check_signer("x.signed.bin", sx.pem(pinned), [sx.pem(pinned)], [])  # expired, and not for code signing
