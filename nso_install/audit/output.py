@@ -1,12 +1,15 @@
 """An audit report for people and for CI: a table, JSON, JUnit XML, SARIF 2.1.0.
 
 Every text that comes from the target (paths, evidence) is escaped by the caller's
-``printable`` for terminals; JSON, XML and SARIF escape it by their own encoders.
+``printable`` for terminals; JSON and SARIF escape it by their own encoders; XML 1.0 cannot
+hold control characters at all, so :func:`_xml` writes them as ``\\xNN`` (a file name the NSO
+account chose must not make the JUnit report unreadable, and the failures in it unseen).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from typing import Callable
 
@@ -44,6 +47,15 @@ def as_json(report: Report) -> str:
     return json.dumps(report.as_dict(), indent=2, default=str)
 
 
+_NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml(text) -> str:
+    """``text`` with what XML 1.0 cannot hold written as ``\\xNN`` / ``\\uNNNN``."""
+    return _NOT_XML.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}",
+                        str(text))
+
+
 def junit(report: Report) -> bytes:
     """JUnit XML: one test case per check, ``classname`` its domain; fail/error as failures, skip
     and waived as skipped (with the reason)."""
@@ -52,19 +64,20 @@ def junit(report: Report) -> bytes:
                        skipped=str(report.count(SKIP) + report.count(WAIVED)))
     props = ET.SubElement(suite, "properties")
     for k, v in report.target.items():
-        ET.SubElement(props, "property", name=str(k), value=str(v))
+        ET.SubElement(props, "property", name=_xml(k), value=_xml(v))
     for f in report.findings:
         case = ET.SubElement(suite, "testcase", classname=f"nso-install.audit.{f.check.domain}",
-                             name=f"{f.check.id} {f.check.title}")
-        detail = "\n".join([*f.evidence, f"fix: {f.check.remediation}", f"source: {f.check.source_text}"])
+                             name=_xml(f"{f.check.id} {f.check.title}"))
+        detail = _xml("\n".join([*f.evidence, f"fix: {f.check.remediation}", f"source: {f.check.source_text}"]))
+        summary = _xml(f.summary)
         if f.status == FAIL:
-            ET.SubElement(case, "failure", message=f.summary, type=f.check.severity).text = detail
+            ET.SubElement(case, "failure", message=summary, type=f.check.severity).text = detail
         elif f.status == ERROR:
-            ET.SubElement(case, "error", message=f.summary).text = detail
+            ET.SubElement(case, "error", message=summary).text = detail
         elif f.status in (SKIP, WAIVED):
-            ET.SubElement(case, "skipped", message=f.summary)
+            ET.SubElement(case, "skipped", message=summary)
         elif f.status == WARN:
-            ET.SubElement(case, "system-out").text = f"warning: {f.summary}\n{detail}"
+            ET.SubElement(case, "system-out").text = f"warning: {summary}\n{detail}"
     root = ET.Element("testsuites")
     root.append(suite)
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)

@@ -12,9 +12,19 @@ from ..errors import UsageError
 from .common import CONTEXT, DIR_OPTIONS, TARGET_OPTIONS, echo_notes, guarded, main, printable
 
 
-def _write(path: Path, data: bytes, option: str) -> None:
+def _write(path, data: bytes, option: str) -> None:
+    """The report, written as a new file renamed into place: never through a link planted at its
+    name or on the way (root writes where the path says, and nowhere else), never into a FIFO."""
+    from pathlib import Path
+
+    from ..errors import NsoInstallError
+    from ..fsops import atomic_write
+
     try:
-        Path(path).write_bytes(data)
+        atomic_write(Path(path), data, 0o644)
+    except NsoInstallError as e:
+        raise UsageError("cannot-write-report", f"{option} {path}: {e.message}",
+                         "Give a path that is no symbolic link, in a directory reached without one.") from None
     except OSError as e:
         raise UsageError("cannot-write-report", f"{option} {path}: cannot write it ({e.strerror or e}).",
                          "Give a path in a directory you can write.") from None

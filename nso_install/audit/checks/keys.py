@@ -8,6 +8,7 @@ nothing of the value.
 from __future__ import annotations
 
 import datetime
+import re
 
 from ...actions.keys import check_crypto_keys, check_ipc_secret
 from ...conf.variables import DUMMY_AES256CFB128_KEY, DUMMY_AESCFB128_KEY
@@ -29,12 +30,33 @@ def _read(ctx, path: str) -> Secret | None:
     return Secret(ctx.facts.read(path) or b"") if fact.kind == FILE else None
 
 
+# What may be shown of a line of a keys file: a key's name (AESCFB128_KEY, AESCFB128_KEY[2]).
+# Anything else before a "=" may be key material (a base64 value ends in "=").
+_KEY_NAME = re.compile(r"[A-Z][A-Z0-9_]*(?:\[-?\d{1,6}\])?", re.ASCII)
+
+
+def _names(text: str) -> tuple[list[str], int]:
+    """The key names of a keys file's lines, and how many other non-comment lines it has."""
+    names, other = set(), 0
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name = line.split("=", 1)[0].strip()
+        if "=" in line and _KEY_NAME.fullmatch(name):
+            names.add(name)
+        else:
+            other += 1
+    return sorted(names), other
+
+
 def _weak_keys(text: str) -> list[str]:
     """Names of keys that are NSO's dummy keys or have almost no variety (never the values)."""
     weak = []
     for line in text.splitlines():
         name, sep, value = line.strip().partition("=")
-        if not sep or name.startswith("#") or name == "EXTERNAL_KEY_FORMAT":
+        name = name.strip()
+        if not sep or not _KEY_NAME.fullmatch(name) or name == "EXTERNAL_KEY_FORMAT":
             continue
         v = value.strip().lower()
         if v in (DUMMY_AESCFB128_KEY, DUMMY_AES256CFB128_KEY):
@@ -61,8 +83,9 @@ def crypto_keys_format(ctx):
     problem = check_crypto_keys(data.reveal(), ctx.version or "6.5")
     text = data.reveal().decode("ascii", errors="replace")
     weak = _weak_keys(text)
-    names = sorted({line.split("=", 1)[0] for line in text.splitlines() if "=" in line and not line.startswith("#")})
-    evidence = [f"{path}: {len(names)} entr{'y' if len(names) == 1 else 'ies'} ({', '.join(names)})"]
+    names, other = _names(text)
+    evidence = [f"{path}: {len(names)} entr{'y' if len(names) == 1 else 'ies'} ({', '.join(names)})"
+                + (f", {other} other line(s) (not shown: they may hold key material)" if other else "")]
     return verdict(([problem] if problem else []) + weak, "well-formed keys of the right length",
                    "the encryption keys file is malformed or its keys are weak", evidence, [path])
 

@@ -177,3 +177,54 @@ def test_no_key_material_in_any_output(staged, tmp_path):
     for secret in _secrets(root) + ["0123456789abcdef" * 2, "x" * 8]:
         assert secret not in outputs
     assert "<secret>" in j.output  # the inline key is shown masked
+
+
+@pytest.mark.timeout(60)  # a FIFO at the report's name must not hang the audit
+def test_reports_are_never_written_through_a_link_or_into_a_fifo(staged, tmp_path):
+    """--junit/--sarif name a path in a directory another account may write (a CI workspace, the
+    run directory): a link planted there must not make root overwrite what it points to."""
+    root = staged.get("nso")
+    victim = tmp_path / "victim"
+    victim.write_text("root's file\n")
+    os.chmod(victim, 0o600)
+    (tmp_path / "a.xml").symlink_to(victim)
+    r = audit("--root", root, "--junit", tmp_path / "a.xml")
+    assert r.exit_code == 2 and "symbolic link" in r.stderr
+    assert victim.read_text() == "root's file\n"
+    os.mkfifo(tmp_path / "a.sarif")
+    r = audit("--root", root, "--sarif", tmp_path / "a.sarif")
+    assert r.exit_code == 2 and "not a regular file" in r.stderr
+    (tmp_path / "d").mkdir()
+    (tmp_path / "via").symlink_to(tmp_path / "d")
+    r = audit("--root", root, "--junit", tmp_path / "via" / "a.xml")
+    assert r.exit_code == 2 and not (tmp_path / "d" / "a.xml").exists()
+    r = audit("--root", root, "--junit", tmp_path / "ok.xml")  # a plain path works, 0644
+    assert r.exit_code in (0, 1) and os.stat(tmp_path / "ok.xml").st_mode & 0o777 == 0o644
+
+
+def test_a_key_line_without_a_key_name_is_counted_not_shown(staged, tmp_path):
+    """Text before a "=" in a keys file is shown only when it is a key's name: a base64 value
+    ends in "=", and would otherwise be printed as a name in every output."""
+    root = staged.get("nso")
+    secret = "c2VjcmV0LWtleS1tYXRlcmlhbC1oZXJlLXBsZWFzZQ"
+    with open(root / "etc/ncs/ncs.crypto_keys", "a") as f:
+        f.write(f"{secret}==\n")
+    r = audit("--root", root, "-vv", "--junit", tmp_path / "a.xml", "--sarif", tmp_path / "a.sarif")
+    j = audit("--root", root, "--json")
+    outputs = r.output + r.stderr + j.output + (tmp_path / "a.xml").read_text() + (tmp_path / "a.sarif").read_text()
+    assert secret not in outputs
+    assert "1 other line(s) (not shown" in j.output
+
+
+def test_junit_stays_parsable_whatever_file_names_the_evidence_holds(staged, tmp_path):
+    """A world-writable file the NSO account names with a control character shows up in the
+    evidence of a failing check; the JUnit report must still parse, with that failure in it."""
+    root = staged.get("nso")
+    bad = root / "var/opt/ncs/state" / "evil\x01name"
+    bad.write_text("")
+    os.chmod(bad, 0o666)
+    r = audit("--root", root, "--junit", tmp_path / "a.xml")
+    assert r.exit_code == 1
+    doc = ET.parse(tmp_path / "a.xml").getroot()
+    failed = [c.get("name") for c in doc.iter("testcase") if c.find("failure") is not None]
+    assert failed and any("evil\\x01name" in (c.findtext("failure") or "") for c in doc.iter("testcase"))
