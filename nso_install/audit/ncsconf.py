@@ -41,20 +41,37 @@ def _version_defaults(path: str, version: tuple[int, ...]) -> str | None:
 VERSION_DEFAULTS = ("/ncs-config/ncs-local-ipc/enabled", "/ncs-config/crypt-hash/algorithm")
 
 
+# What nso-install's start script (and SysV script) takes from ncs.systemd.conf, and what it
+# sets itself afterwards (templates/files/_read_env_file.sh.j2, ncs-service-start.j2).
+_TAKEN = re.compile(r"NCS_\w*|JAVA_\w*|_JAVA_OPTIONS|LANG|LC_\w*|TZ", re.ASCII)
+_SET_AFTER = ("NCS_DIR", "NCS_CONFIG_DIR", "NCS_RUN_DIR", "NCS_LOG_DIR", "NCS_IPC_PATH", "NCS_IPC_ADDR",
+              "NCS_IPC_PORT", "NCS_IPC_ACCESS_FILE")
+
+
 def environment(unit: bytes | None, systemd_conf: bytes | None, install_dir: str, config_dir: str, run_dir: str,
                 log_dir: str) -> dict[str, str]:
-    """The variables NSO substitutes and starts with: the install's directories, then the unit's
-    ``Environment=`` lines, then ncs.systemd.conf (its ``EnvironmentFile``, which wins)."""
-    env = {"NCS_DIR": f"{install_dir}/current", "NCS_CONFIG_DIR": config_dir, "NCS_RUN_DIR": run_dir,
-           "NCS_LOG_DIR": log_dir}
+    """The variables NSO substitutes and starts with, as its start-up really builds them.
+
+    nso-install's unit and SysV script read ncs.systemd.conf (the NSO account's file) as data,
+    take only NCS_*, JAVA_*, LANG, LC_*, TZ from it, and then set the directories and the IPC
+    variables themselves (the unit's ``Environment=`` lines): so that file never decides where
+    the audit looks for the IPC socket, the keys or the certificates.  A unit of another origin
+    with ``EnvironmentFile=`` hands the whole file to NSO, after its ``Environment=`` lines."""
+    dirs = {"NCS_DIR": f"{install_dir}/current", "NCS_CONFIG_DIR": config_dir, "NCS_RUN_DIR": run_dir,
+            "NCS_LOG_DIR": log_dir}
+    unit_env: dict[str, str] = {}
     for line in (unit or b"").decode(errors="replace").splitlines():
         key, sep, rest = line.strip().partition("=")
         if sep and key.strip() == "Environment":
             for item in shlex_split(rest):
-                _assign(env, item)
+                _assign(unit_env, item)
+    file_env: dict[str, str] = {}
     for line in (systemd_conf or b"").decode(errors="replace").splitlines():
-        _assign(env, line.strip())
-    return env
+        _assign(file_env, line.strip())
+    if unit is not None and b"EnvironmentFile=" in unit:
+        return {**dirs, **unit_env, **file_env}
+    taken = {k: v for k, v in file_env.items() if _TAKEN.fullmatch(k) and k not in _SET_AFTER}
+    return {**taken, **dirs, **unit_env}
 
 
 def shlex_split(text: str) -> list[str]:

@@ -225,3 +225,16 @@ def test_breaking_one_property_fails_exactly_its_check(staged, monkeypatch, chec
     assert check_id not in before
     breaker(root, monkeypatch)
     assert failing(root) - before == {check_id}
+
+
+def test_the_nso_accounts_settings_file_cannot_move_what_the_ipc_checks_judge(staged):
+    """ncs.systemd.conf belongs to the NSO account, and nso-install's start script sets the IPC
+    variables after reading it: a NCS_IPC_PATH written there is not where NSO listens, so it must
+    not lead the audit to judge another (tidy) directory while /run/ncs is open to everyone."""
+    root = staged.get("nso")
+    chmod(root, "run/ncs", 0o755)
+    assert "NSO-IPC-003" in failing(root)
+    os.makedirs(root / "run/ncs-elsewhere", mode=0o700)
+    with open(root / "etc/ncs/ncs.systemd.conf", "a") as f:
+        f.write("NCS_IPC_PATH=/run/ncs-elsewhere/nso-ipc\nNCS_CONFIG_DIR=/tmp/mine\n")
+    assert "NSO-IPC-003" in failing(root)

@@ -28,9 +28,17 @@ def test_substitutions_use_nso_s_environment():
     assert conf(body).value("cli.ssh.enabled") == "false"
     on = conf(body, env={"NCS_CLI_SSH": "true"})
     assert on.value("cli.ssh.enabled") == "true" and "from ${NCS_CLI_SSH:-false}" in on.shown("cli.ssh.enabled")
-    env = environment(b"[Service]\nEnvironment=A=1 \"B=two words\"\n", b"A=3\n# C=4\n", "/opt/ncs", "/etc/ncs",
-                      "/var/opt/ncs", "/var/log/ncs")
+    # a unit with EnvironmentFile= (another origin): the file wins over Environment=
+    env = environment(b"[Service]\nEnvironmentFile=/etc/ncs/ncs.systemd.conf\nEnvironment=A=1 \"B=two words\"\n",
+                      b"A=3\n# C=4\n", "/opt/ncs", "/etc/ncs", "/var/opt/ncs", "/var/log/ncs")
     assert env["A"] == "3" and env["B"] == "two words" and "C" not in env and env["NCS_DIR"] == "/opt/ncs/current"
+    # nso-install's start: the file is read as data (NCS_*, JAVA_*, LANG, LC_*, TZ), then the
+    # directories and the unit's Environment= (IPC) are set over it
+    env = environment(b"[Service]\nEnvironment=NCS_IPC_PATH=/run/ncs/nso-ipc\n",
+                      b"NCS_IPC_PATH=/tmp/x\nNCS_CONFIG_DIR=/tmp/c\nNCS_EXTRA=1\nLD_PRELOAD=/x.so\n", "/opt/ncs",
+                      "/etc/ncs", "/var/opt/ncs", "/var/log/ncs")
+    assert (env["NCS_IPC_PATH"], env["NCS_CONFIG_DIR"], env["NCS_EXTRA"]) == ("/run/ncs/nso-ipc", "/etc/ncs", "1")
+    assert "LD_PRELOAD" not in env
 
 
 def test_unreadable_texts_are_not_guessed():
