@@ -279,15 +279,18 @@ class Facts:
         itself), parents before children, through directory descriptors opened without
         following links.  Iterative and bounded (another account may have made the tree
         deep or huge): beyond MAX_WALK_DEPTH levels or MAX_WALK_ENTRIES entries it stops
-        with a clear error."""
+        with a clear error.  A subdirectory is opened only when the walk enters it, so the
+        descriptors held are one per level, however wide a directory another account made."""
         top = str(tpath).rstrip("/")
         seen = 0
-        root_fd = os.open(self.target.host(tpath), _DIR_FLAGS)
-        stack = [(root_fd, top, 0)]
+        # one frame per level entered: [directory fd, its path, depth, subdirectories not yet entered]
+        frames: list[list] = [[os.open(self.target.host(tpath), _DIR_FLAGS), top, 0, None]]
         try:
-            while stack:
-                dfd, base, depth = stack.pop()
-                try:
+            while frames:
+                frame = frames[-1]
+                dfd, base, depth, pending = frame
+                if pending is None:
+                    pending = frame[3] = []
                     with os.scandir(dfd) as it:
                         names = sorted(e.name for e in it)
                     for name in names:
@@ -305,16 +308,22 @@ class Facts:
                         if kind == DIR:
                             if depth + 1 > MAX_WALK_DEPTH:
                                 raise _too_big(top, f"directories nested more than {MAX_WALK_DEPTH} deep")
-                            try:
-                                stack.append((os.open(name, _DIR_FLAGS, dir_fd=dfd), f"{base}/{name}", depth + 1))
-                            except OSError as e:
-                                if e.errno not in (errno.ENOENT, errno.ELOOP, errno.ENOTDIR):
-                                    raise
-                finally:
+                            pending.append(name)
+                if not pending:
+                    frames.pop()
                     os.close(dfd)
+                    continue
+                name = pending.pop()  # the last first, as before: the order of the subtrees is unchanged
+                try:
+                    child = os.open(name, _DIR_FLAGS, dir_fd=dfd)
+                except OSError as e:
+                    if e.errno not in (errno.ENOENT, errno.ELOOP, errno.ENOTDIR):
+                        raise
+                    continue
+                frames.append([child, f"{base}/{name}", depth + 1, None])
         finally:
-            for fd, _, _ in stack:
-                os.close(fd)
+            for frame in frames:
+                os.close(frame[0])
 
     def listdir(self, tpath: str | PurePosixPath) -> list[str]:
         if self.path(tpath).kind != DIR:

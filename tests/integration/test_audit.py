@@ -8,15 +8,23 @@ import pytest
 
 pytestmark = pytest.mark.integration
 
-# NSO's VM as ps shows it: argv[0] is the beam binary under the active release
-FAKE_NCS = "exec -a /opt/ncs/current/lib/ncs/erts/bin/ncs.smp sleep 600"
+# NSO's VM: the sample's ncs.smp is a copy of the Python binary (--ncs-smp), run from the active
+# release as NSO's start does; a process that only names it in argv[0] is an impostor
+SMP = "/opt/ncs/current/lib/ncs/erts/bin/ncs.smp"
+FAKE_NCS = f"exec {SMP} -c \"import time; time.sleep(600)\""
+IMPOSTOR = f"exec -a {SMP} sleep 600"
 TREES = ("/opt/ncs", "/etc/ncs", "/var/opt/ncs", "/var/log/ncs", "/var/lib/nso-install", "/run/ncs",
          "/etc/systemd/system", "/etc/profile.d")
 
 
-def start_fake_ncs(box, user: str) -> int:
-    box.run("bash", "-c", f"setsid bash -c '{FAKE_NCS}' </dev/null >/dev/null 2>&1 &", user=user)
-    pid = box.sh("for i in $(seq 50); do pgrep -f erts/bin/ncs.smp && exit 0; sleep 0.1; done; exit 1").stdout
+def sample(box) -> str:
+    box.run("nso-install", "sample-dist", "/root/dist", "--ncs-smp", "/usr/bin/python3")
+    return "/root/dist/nso-6.5.3.linux.x86_64.tar.gz"
+
+
+def start_fake_ncs(box, user: str, command: str = FAKE_NCS) -> int:
+    box.run("bash", "-c", f"setsid bash -c '{command}' </dev/null >/dev/null 2>&1 &", user=user)
+    pid = box.sh(f"for i in $(seq 50); do pgrep -u {user} -f erts/bin/ncs.smp && exit 0; sleep 0.1; done; exit 1").stdout
     return int(pid.split()[0])
 
 
@@ -27,15 +35,17 @@ def audit(box, *args, code=0):
 
 
 def test_audit_of_a_real_install_with_nso_running_as_its_account(box):
-    dist = box.sample_dist()
+    dist = sample(box)
     box.nso_install("install", dist, "--system-install", "--run-as-user", "nso")
     pid = start_fake_ncs(box, "nso")
+    impostor = start_fake_ncs(box, "nobody", IMPOSTOR)  # any account can name NSO's VM in its argv[0]
     before = box.tree_snapshot(*TREES)
 
     checks = audit(box)
     assert {i: c["result"] for i, c in checks.items() if c["result"] not in ("pass", "skip")} == {}
     assert checks["NSO-PROC-001"]["result"] == "pass"
     assert any(f"pid {pid}" in e and "nso/nso/nso" in e for e in checks["NSO-PROC-001"]["evidence"])
+    assert not any(f"pid {impostor}" in e for e in checks["NSO-PROC-001"]["evidence"])
     assert checks["NSO-PROC-002"]["result"] == "pass"
     assert checks["NSO-PAM-001"]["result"] == "pass"  # the host's /etc/pam.d has the service ncs.conf names
     assert checks["NSO-USER-001"]["result"] == "pass" and checks["NSO-PRIV-002"]["result"] == "pass"
@@ -52,7 +62,7 @@ def test_audit_of_a_real_install_with_nso_running_as_its_account(box):
 
 
 def test_nso_started_as_root_and_keys_others_can_read_fail_the_audit(box):
-    dist = box.sample_dist()
+    dist = sample(box)
     box.nso_install("install", dist, "--system-install", "--run-as-user", "nso")
     box.run("chmod", "o+r", "/etc/ncs/ncs.crypto_keys")
     pid = start_fake_ncs(box, "root")

@@ -3,6 +3,7 @@ unit's exposure (``systemd-analyze security``), and the NSO daemon that runs now
 
 from __future__ import annotations
 
+import os
 import re
 import tempfile
 from dataclasses import dataclass, replace
@@ -131,15 +132,34 @@ def _caps(mask: int) -> frozenset[str]:
     return frozenset(f"cap_{NAMES[b]}" if b < len(NAMES) else f"cap_{b}" for b in range(64) if mask >> b & 1)
 
 
+def _exe(pid: int) -> str:
+    """The binary process ``pid`` runs, or "" where root may not read it.  Not psutil's exe(),
+    which then guesses from argv[0] -- what any account can set."""
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return ""
+
+
 def nso_processes(ctx) -> list[NsoProcess]:
     """The NSO daemons running from this install (their binary or argv[0] under INSTALL_DIR)."""
     import psutil
 
     prefixes = tuple(d.rstrip("/") + "/" for d in (ctx.spec.install_dir, ctx.inst.real_dir) if d)
     found = []
-    for proc in psutil.process_iter(["pid", "exe", "cmdline", "uids"]):
-        exe, cmd = proc.info.get("exe") or "", proc.info.get("cmdline") or []
-        hit = next((c for c in [exe, *cmd[:1]] if c.startswith(prefixes) and DAEMON.search(c)), None)
+    for proc in psutil.process_iter(["pid", "cmdline", "uids", "name"]):
+        exe, cmd = _exe(proc.info["pid"]), proc.info.get("cmdline") or []
+        # The binary the process runs, where root may read it; argv[0] only where it may not (a
+        # capability-holding NSO is not dumpable, and a container's root often lacks
+        # CAP_SYS_PTRACE), and then only with the matching process name: any account can put
+        # NSO's path in its own argv[0] (exec -a) and must not pass for NSO.
+        if exe:
+            hit = exe if exe.startswith(prefixes) and DAEMON.search(exe) else None
+        else:
+            argv0 = cmd[0] if cmd else ""
+            name = proc.info.get("name") or ""
+            hit = argv0 if argv0.startswith(prefixes) and DAEMON.search(argv0) and name and \
+                os.path.basename(argv0).startswith(name[:15]) else None
         if not hit or proc.info.get("uids") is None:
             continue
         eff = prm = 0

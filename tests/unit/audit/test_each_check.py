@@ -238,3 +238,27 @@ def test_the_nso_accounts_settings_file_cannot_move_what_the_ipc_checks_judge(st
     with open(root / "etc/ncs/ncs.systemd.conf", "a") as f:
         f.write("NCS_IPC_PATH=/run/ncs-elsewhere/nso-ipc\nNCS_CONFIG_DIR=/tmp/mine\n")
     assert "NSO-IPC-003" in failing(root)
+
+
+def test_a_process_that_only_names_nso_in_its_argv_is_not_nso(monkeypatch):
+    """Any account can start `exec -a /opt/ncs/current/lib/ncs/erts/bin/ncs.smp sleep`: the audit
+    goes by the binary the process runs (read from /proc, not psutil's guess from argv[0]), so
+    such a process neither passes for NSO nor turns NSO-PROC-001 red."""
+    import subprocess
+    import time
+    from types import SimpleNamespace
+
+    fake = "/opt/ncs-audit-test/current/lib/ncs/erts/bin/ncs.smp"
+    p = subprocess.Popen(["bash", "-c", f"exec -a {fake} sleep 60"])
+    try:
+        time.sleep(0.3)
+        ctx = SimpleNamespace(spec=SimpleNamespace(install_dir="/opt/ncs-audit-test"),
+                              inst=SimpleNamespace(real_dir=None))
+        assert [q.pid for q in host.nso_processes(ctx)] == []
+        me = SimpleNamespace(spec=SimpleNamespace(install_dir=os.path.dirname(os.path.realpath("/bin/sleep"))),
+                             inst=SimpleNamespace(real_dir=None))
+        monkeypatch.setattr(host, "DAEMON", re.compile(r"/sleep$"))
+        assert p.pid in [q.pid for q in host.nso_processes(me)]  # the same process, by its real binary
+    finally:
+        p.kill()
+        p.wait()

@@ -1,0 +1,40 @@
+"""Facts.walk: what root walks (hand-overs, audit) may have been shaped by another account, so
+the walk holds one descriptor per level, never one per subdirectory of a wide directory."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from nso_install.facts import DIR, FILE, Facts
+from nso_install.target import Target
+
+WALK_UNDER_A_LOW_FD_LIMIT = """
+import resource, sys
+from nso_install.facts import Facts
+from nso_install.target import Target
+resource.setrlimit(resource.RLIMIT_NOFILE, (128, 128))
+print(sum(1 for _ in Facts(Target.at(sys.argv[1])).walk("/wide")))
+"""
+
+
+def test_a_wide_directory_does_not_exhaust_descriptors(tmp_path):
+    for i in range(600):
+        os.makedirs(tmp_path / "wide" / f"d{i:03}" / "sub")
+    r = subprocess.run([sys.executable, "-c", WALK_UNDER_A_LOW_FD_LIMIT, str(tmp_path)], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "1200"
+
+
+def test_parents_come_before_their_children_and_links_are_not_followed(tmp_path):
+    (tmp_path / "t/a/b").mkdir(parents=True)
+    (tmp_path / "t/a/b/f").write_text("x")
+    (tmp_path / "t/z").mkdir()
+    (tmp_path / "t/z/l").symlink_to(tmp_path / "t/a")
+    seen = [(p, kind) for p, _, kind in Facts(Target.at(tmp_path)).walk("/t")]
+    paths = [p for p, _ in seen]
+    assert sorted(paths) == ["/t/a", "/t/a/b", "/t/a/b/f", "/t/z", "/t/z/l"]
+    assert paths.index("/t/a") < paths.index("/t/a/b") < paths.index("/t/a/b/f")
+    assert dict(seen)["/t/a/b"] == DIR and dict(seen)["/t/a/b/f"] == FILE and dict(seen)["/t/z/l"] != DIR
