@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import PurePosixPath
 
 from . import fsops
@@ -87,9 +88,22 @@ def conf_context(spec: InstallSpec, version: str) -> ConfContext:
 
 def render_conf(spec: InstallSpec, version: str, view: TargetView | None = None) -> RenderedConf:
     """ncs.conf for ``spec`` and ``version``; with ``view``, the PAM service follows the target
-    (:func:`nso_install.access.pam_choice`)."""
-    ctx, values = conf_context(spec, version), spec.conf_values()
+    (:func:`nso_install.access.pam_choice`).  One rendering (and validation) per spec, version
+    and PAM service in a run: a run plans twice and several actions read the configuration."""
     pam = pam_choice(spec, PROFILES[spec.profile]["aaa.pam.service"], view.pam_services) if view is not None else None
+    try:
+        return _render_conf_once(spec, version, pam)
+    except TypeError:  # a value that cannot be a key (a list): render it anew
+        return _render_conf(spec, version, pam)
+
+
+@lru_cache(maxsize=8)
+def _render_conf_once(spec: InstallSpec, version: str, pam: str | None) -> RenderedConf:
+    return _render_conf(spec, version, pam)
+
+
+def _render_conf(spec: InstallSpec, version: str, pam: str | None) -> RenderedConf:
+    ctx, values = conf_context(spec, version), spec.conf_values()
     if pam is not None:
         aaa = values.get("aaa", {})
         values = {**values, "aaa": {**aaa, "pam": {**aaa.get("pam", {}), "service": pam}}}
@@ -116,15 +130,29 @@ def build_plan(spec: InstallSpec, dist, view: TargetView = TargetView()) -> list
     """The install plan.  ``dist`` needs ``version``, ``kind``, ``source`` (and ``member_names()``
     when it can list members cheaply).  ``spec.secrets``: "all", "skip" (everything but the
     generated secrets: image builds, so images carry no keys) or "only" (just the secrets and
-    the directories they live in: container start, after an image built with "skip")."""
+    the directories they live in: container start, after an image built with "skip"; on a
+    system install also what an empty volume or tmpfs lacks, see :func:`container_start`)."""
     plan = system_plan(spec, dist, view) if spec.system else local_plan(spec, dist, view)
     if spec.secrets == "skip":
         return [a for a in plan if not is_secret(a)]
     if spec.secrets == "only":
-        wanted = [PurePosixPath(a.path) for a in plan if is_secret(a)]
-        return [a for a in plan if is_secret(a)
-                or (isinstance(a, Directory) and any(w.is_relative_to(a.path) for w in wanted))]
+        wanted = [a for a in plan if is_secret(a) or (spec.system and _in_volume(spec, plan, a))]
+        paths = [PurePosixPath(a.path) for a in wanted]
+        return [a for a in plan if a in wanted
+                or (isinstance(a, Directory) and any(w.is_relative_to(a.path) for w in paths))]
     return plan
+
+
+def _in_volume(spec: InstallSpec, plan: list[Action], action: Action) -> bool:
+    """Container start (``--secrets-only``): besides the secrets, what lives in the directories a
+    container mounts fresh -- the config, run and log directories (an empty bind mount at
+    /etc/ncs must end with an ncs.conf, rendered from the recorded spec; an administrator's
+    edit is kept as always) and the IPC socket's directory (/run is a tmpfs).  Never the
+    install tree, accounts, privileges, profile scripts or the service: those are the image's."""
+    tops = [spec.config_dir, spec.run_dir, spec.log_dir,
+            *(a.path for a in plan if isinstance(a, Directory) and a.reason == SOCKET_DIR_REASON)]
+    path = PurePosixPath(action.path) if action.fs else None
+    return path is not None and any(path.is_relative_to(t) for t in tops)
 
 
 def is_secret(action: Action) -> bool:
@@ -342,6 +370,9 @@ def reown_actions(spec: InstallSpec, view: TargetView) -> list[Action]:
     return acts
 
 
+SOCKET_DIR_REASON = "directory of NSO's IPC socket (clients must be able to traverse it)"
+
+
 def socket_dir_actions(rc: RenderedConf, user: str | None, ipc: IpcAccess = IpcAccess()) -> list[Action]:
     """The Unix IPC socket's directory: who may enter it decides who may connect.  Its owner
     is the account NSO runs as (which creates the socket); its group is the IPC group when
@@ -352,7 +383,7 @@ def socket_dir_actions(rc: RenderedConf, user: str | None, ipc: IpcAccess = IpcA
     attrs = Attrs(0o750, owner, IPC_GROUP if ipc.memberships else owner)
     line = f"d {rc.socket_dir} {attrs.mode:04o} {attrs.owner} {attrs.group} -\n"
     return [
-        Directory(rc.socket_dir, attrs, "directory of NSO's IPC socket (clients must be able to traverse it)"),
+        Directory(rc.socket_dir, attrs, SOCKET_DIR_REASON),
         ConfFile("/etc/tmpfiles.d/ncs.conf", f"# NSO IPC socket directory; written by nso-install.\n{line}".encode(),
                  Attrs(0o644), "re-create the IPC socket directory at boot (/run is emptied)"),
     ]

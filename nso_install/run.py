@@ -22,7 +22,7 @@ from .actions.base import Context, Effects, Outcome
 from .actions.files import ConfFile
 from .actions.tree import InstallTree
 from .engine import Report, apply, evaluate
-from .errors import UsageError
+from .errors import NsoInstallError, UsageError
 from .facts import DIR, FILE, LINK, Facts
 from .plan import TargetView, build_plan, config_version
 from .spec import DIR_FIELDS, InstallSpec, Resolution, SpecInput, check_real_directories, resolve, state_path
@@ -74,6 +74,16 @@ def install(given: SpecInput, distribution, opts: RunOptions) -> RunResult:
     dist = open_distribution(distribution, skip_verification=opts.skip_verification, trusted_certs=opts.trusted_certs) \
         if isinstance(distribution, (str, os.PathLike)) else distribution
     spath = state_path(given.kind or "", given.local_dir)
+    # The compiled templates are kept in the state directory (templates.use_bytecode_cache), read
+    # here, written only after a run that changed something recorded its state: a no-op re-run and
+    # a refused run write nothing. Root loads that bytecode: only where every directory above it is
+    # root's (a real system install, or a staging root check_staging_root accepted).
+    cache = os.geteuid() != 0 or (given.kind == "system" and (not target.staged or not opts.check))
+    cached = False
+    if cache:
+        from .templates import fill_bytecode_cache, use_bytecode_cache
+
+        cached = use_bytecode_cache(target.host(os.path.dirname(spath)), writable=False)
     # Usage errors (options, values, paths) before anything is created for the lock: the
     # same resolution and plan, read without the lock; they are made again under it.
     _check_environment(target, _resolve_and_plan(target, given, dist, State(target, spath))[0].spec)
@@ -111,6 +121,8 @@ def install(given: SpecInput, distribution, opts: RunOptions) -> RunResult:
         result = RunResult(report, resolution, header)
         if not opts.check:
             result.spec_changed = spec_changed
+            if cache and (report.changes or spec_changed or not cached):
+                fill_bytecode_cache(target.host(os.path.dirname(spath)))
             if spec.system:
                 from .services import after_apply
 
@@ -120,6 +132,7 @@ def install(given: SpecInput, distribution, opts: RunOptions) -> RunResult:
         installed = dist.kind == "directory" and spec.system and \
             str(dist.source).startswith(str(target.host(spec.install_dir)) + "/")
         report.notes.extend(n for n in dist.notes if not (installed and "carries no signature" in n))
+        report.notes.extend(_verification_notes(dist, opts))
         report.notes.extend(_notes(spec, dist.version, view, target))
         if spec.system and not opts.check and not target.unprivileged:
             from .audit import install_notes  # the checks of `nso-install audit`, on what was just installed
@@ -328,7 +341,31 @@ def _notes(spec: InstallSpec, version: str, view: TargetView, target: Target) ->
         notes.append(f"--fips-install: fips-mode in ncs.conf, ECDSA host keys, NCS_OPENSSL_* in ncsrc and the service, "
                      f"the FIPS build of crypto.so in NSO {version}'s tree. FIPS belongs to each installed version: "
                      "install the next one with --fips-install too (docs/security.md, FIPS install).")
+    notes.extend(_config_notes(spec, config_version(spec, version, view)))
     return notes
+
+
+def _config_notes(spec: InstallSpec, version: str) -> list[str]:
+    """Valid but easily misread ncs.conf settings (:func:`nso_install.conf.values.config_notes`)."""
+    from .conf.values import config_notes, effective_values, flatten_values
+    from .plan import conf_context
+
+    try:
+        return config_notes(flatten_values(effective_values(conf_context(spec, version), spec.conf_values())))
+    except NsoInstallError:  # reported where the configuration is rendered
+        return []
+
+
+def _verification_notes(dist, opts: "RunOptions") -> list[str]:
+    """--trusted-cert and --skip-verification given for a distribution without a signature."""
+    if dist.kind == "signed.bin":
+        return []
+    given = [o for o, on in (("--trusted-cert", bool(opts.trusted_certs)),
+                             ("--skip-verification", opts.skip_verification)) if on]
+    if not given:
+        return []
+    return [f"{' and '.join(given)} had no effect: {dist.source.name} is a {dist.kind}, which carries no "
+            "signature to verify (only a signed.bin does)."]
 
 
 # --- render-conf ---------------------------------------------------------------------------

@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import os
 
-import psutil
-from plumbum import ProcessExecutionError
-
 from .systools import system_tool
+
+# psutil and plumbum are imported where used: a run that needs neither (a no-op re-run, a staged
+# install) does not pay for them.
 
 UNIT_DIR = "/etc/systemd/system/"
 
 
 def systemd_running() -> bool:
     """True when systemd is PID 1 (not in most containers and image builds)."""
+    import psutil
+
     try:
         return psutil.Process(1).name() == "systemd" and os.path.isdir("/run/systemd/system")
     except (psutil.Error, OSError):
@@ -25,6 +27,8 @@ def systemd_running() -> bool:
 
 def daemon_reload() -> str | None:
     """``systemctl daemon-reload``; a problem description, or None when it worked."""
+    from plumbum import ProcessExecutionError
+
     systemctl = system_tool("systemctl")
     if systemctl is None:
         return "systemctl not found"
@@ -37,6 +41,8 @@ def daemon_reload() -> str | None:
 
 def running_ncs(install_dir: str) -> list[tuple[int, str]]:
     """(pid, executable) of processes running NSO binaries from under ``install_dir``."""
+    import psutil
+
     prefix = install_dir.rstrip("/") + "/"
     found = []
     for proc in psutil.process_iter(["pid", "exe", "cmdline"]):

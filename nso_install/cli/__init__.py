@@ -4,12 +4,14 @@
 * :mod:`.install` -- ``install``, ``render-conf``, ``sample-dist``;
 * :mod:`.lifecycle` -- ``status``/``list``, ``verify``, ``activate``, ``rollback``, ``uninstall``;
 * :mod:`.keys` -- ``keys rotate``;
-* :mod:`.audit` -- ``audit``.
+* :mod:`.audit` -- ``audit``;
+* :mod:`.discover` -- ``variables``, ``man``.
 
 The only package that prints, reads options, or exits.
 """
 
-from . import audit, install, keys, lifecycle  # noqa: F401 (importing a command module registers its commands)
+# The command modules are imported when a command is first needed (see .index), not here: the
+# start-up time of `nso-install --help` or of one command is mostly imports.
 from .common import main, printable
 
 __all__ = ["main", "printable"]

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 import click
 
 from ..errors import UsageError
-from .common import CONTEXT, DIR_OPTIONS, TARGET_OPTIONS, echo_notes, guarded, main, printable
+from .common import CONTEXT, DIR_OPTIONS, PathArg, TARGET_OPTIONS, echo_notes, guarded, main, printable
 
 
 def _write(path, data: bytes, option: str) -> None:
@@ -43,18 +42,19 @@ def _list_checks(as_json: bool) -> None:
         click.echo(f"{c.id:<14} {c.severity:<8} {c.title}")
 
 
-@main.command("audit", context_settings=CONTEXT)
+@main.command("audit", context_settings=CONTEXT,
+              short_help="Judge an install against NSO's Secure Deployment guidance (read-only).")
 @TARGET_OPTIONS
 @DIR_OPTIONS
 @click.option("--run-as-user", metavar="USER",
               help="The account NSO is meant to run as (default: the recorded one, else the run directory's owner).")
-@click.option("--waivers", "waivers_file", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--waivers", "waivers_file", type=click.Path(dir_okay=False, path_type=PathArg),
               help="Accepted deviations (TOML or YAML): id, reason, owner, optional expires (YYYY-MM-DD).")
 @click.option("--only", multiple=True, metavar="PREFIX", help="Run only the checks whose ID starts with PREFIX; may repeat.")
 @click.option("--skip", multiple=True, metavar="PREFIX", help="Leave out the checks whose ID starts with PREFIX; may repeat.")
 @click.option("--json", "as_json", is_flag=True, help="The report as JSON on stdout.")
-@click.option("--junit", "junit_file", type=click.Path(dir_okay=False, path_type=Path), help="Also write JUnit XML to FILE.")
-@click.option("--sarif", "sarif_file", type=click.Path(dir_okay=False, path_type=Path), help="Also write SARIF 2.1.0 to FILE.")
+@click.option("--junit", "junit_file", type=click.Path(dir_okay=False, path_type=PathArg), help="Also write JUnit XML to FILE.")
+@click.option("--sarif", "sarif_file", type=click.Path(dir_okay=False, path_type=PathArg), help="Also write SARIF 2.1.0 to FILE.")
 @click.option("--list", "list_checks", is_flag=True, help="List the checks (ID, severity, title) and exit.")
 @click.option("-v", "--verbose", count=True, help="Evidence of every check (-vv: with remediation and source).")
 @guarded
@@ -73,7 +73,7 @@ def audit_cmd(root, install_dir, config_dir, run_dir, log_dir, run_as_user, waiv
     if list_checks:
         _list_checks(as_json)
         return
-    if root is not None and not Path(root).is_dir():
+    if root is not None and not os.path.isdir(root):
         raise UsageError("bad-root", f"--root {root} is not a directory.", "Point --root at the staged tree to audit.")
     dirs = {"install_dir": install_dir, "config_dir": config_dir, "run_dir": run_dir, "log_dir": log_dir}
     report = audit(root, dirs, run_as_user, only, skip, waivers_file)

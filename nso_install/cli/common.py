@@ -10,12 +10,11 @@ for bad usage, 3 when locked; anything else is reported as a bug, never as a tra
 from __future__ import annotations
 
 import functools
-import json
 import os
 import re
 import sys
 import time
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -23,7 +22,21 @@ from .. import __version__
 from ..errors import NsoInstallError, UsageError
 from ..secret import json_default
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
 CONTEXT = dict(help_option_names=["-h", "--help"], max_content_width=100)
+
+
+class PathArg:
+    """``path_type`` of a ``click.Path``: the value as a :class:`pathlib.Path`, pathlib imported only
+    when such an option is given, so ``--help`` imports no more than the CLI's definition (the
+    heavy modules are imported inside the commands; tests/unit/cli checks it)."""
+
+    def __new__(cls, value):
+        from pathlib import Path
+
+        return Path(value)
 
 
 # What a terminal would act on: C0 controls but tab (ESC starts colour, title and clipboard
@@ -100,6 +113,8 @@ def echo_notes(notes, warnings=()) -> None:
 
 def fail(e: NsoInstallError, as_json: bool) -> None:
     if as_json:
+        import json
+
         click.echo(json.dumps({"version": 1, "result": "error", "error": e.as_dict()}, default=json_default))
     click.echo(f"{styled('Error', 'error')}: {printable(e.message)}", err=True)
     if e.hint:
@@ -136,6 +151,22 @@ def options(*decorators):
     return apply
 
 
+def complete_set(incomplete: str) -> list:
+    """Shell completion of ``--set``: variable names as ``NAME=``, then the values of a
+    boolean or an enumeration."""
+    from click.shell_completion import CompletionItem
+
+    from ..conf.variables import VARIABLES
+
+    name, sep, value = incomplete.partition("=")
+    if not sep:
+        return [CompletionItem(f"{n}=", help=v.doc[:80]) for n, v in VARIABLES.items() if n.startswith(name)]
+    var = VARIABLES.get(name)
+    choices = ("true", "false") if var is not None and var.kind == "bool" else var.choices if var is not None and \
+        var.kind == "enum" else ()
+    return [CompletionItem(f"{name}={c}") for c in choices if c.startswith(value)]
+
+
 # Every spec option defaults to None ("not given"): the run then takes the recorded value.
 DIR_OPTIONS = options(
     click.option("--install-dir", help="Static files: INSTALL_DIR/ncs-VSN and current. [default: /opt/ncs]"),
@@ -168,9 +199,11 @@ SPEC_OPTIONS = options(
     click.option("--no-ipc-user", "no_ipc_users", is_flag=True, help="Withdraw every --ipc-user grant."),
     click.option("--no-ipc-group", "no_ipc_groups", is_flag=True, help="Withdraw every --ipc-group grant."),
     click.option("--values", "values_files", multiple=True,
-                 type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                 type=click.Path(exists=True, dir_okay=False, path_type=PathArg),
                  help="ncs.conf values file (TOML or YAML); may repeat."),
-    click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Set one ncs.conf value; wins over --values."),
+    click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", shell_complete=lambda c, p, i: complete_set(i),
+                 help="Set one ncs.conf value, read by the variable's type (nso-install variables lists them); wins "
+                      "over --values."),
     click.option("--set-file", "set_files", multiple=True, metavar="NAME=PATH",
                  help="Set one ncs.conf value from a file (for secrets such as inline keys)."),
     click.option("--unset", "unsets", multiple=True, metavar="NAME",
@@ -179,7 +212,7 @@ SPEC_OPTIONS = options(
                  help="Start from the defaults instead of the options recorded by the last run."),
 )
 TARGET_OPTIONS = options(
-    click.option("--root", "root", type=click.Path(file_okay=False, path_type=Path),
+    click.option("--root", "root", type=click.Path(file_okay=False, path_type=PathArg),
                  help="Staging root: every path (also /etc and /opt) lands under DIR. For image builds and tests."),
 )
 
@@ -283,7 +316,97 @@ def refuse_untrusted_python() -> None:
            if any("user site" in p for p in problems) else "")), as_json=False)
 
 
-class _Group(click.Group):
+def summary(cmd: click.Command) -> str:
+    """A command's one-line summary, whole: its short_help, else the first sentence of its help."""
+    return cmd.short_help or cmd.get_short_help_str(limit=1 << 16)
+
+
+class HelpGroup(click.Group):
+    """A group whose command list shows each summary whole (click cuts it to fit one line,
+    "Make the installed NSO VERSION the active one: switch..."); long ones wrap."""
+
+    def format_commands(self, ctx, formatter):
+        rows = []
+        for name in self.list_commands(ctx):
+            cmd = self.get_command(ctx, name)
+            if cmd is not None and not cmd.hidden:
+                rows.append((name, summary(cmd)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+class _HelpFormatter(click.HelpFormatter):
+    """click's formatter, the terminal's width found without importing shutil (which loads the zlib,
+    bz2 and lzma extension modules: a tenth of ``nso-install --help``'s time); as shutil does."""
+
+    def __init__(self, indent_increment: int = 2, width: int | None = None, max_width: int | None = None):
+        if width is None:
+            from click import formatting
+
+            width = formatting.FORCED_WIDTH
+            if width is None:
+                columns = 0
+                try:
+                    columns = int(os.environ.get("COLUMNS", "0"))
+                except ValueError:
+                    pass
+                if columns <= 0:
+                    try:
+                        columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+                    except (AttributeError, ValueError, OSError):
+                        columns = 80
+                width = max(min(columns or 80, max_width or 80) - 2, 50)
+        super().__init__(indent_increment, width, max_width)
+
+
+class _Context(click.Context):
+    formatter_class = _HelpFormatter
+
+
+class _Group(HelpGroup):
+    """The ``nso-install`` group.  Its commands are imported when first needed (:mod:`.index` names
+    each command's module and summary): ``--help`` imports no command module, a command only its
+    own.  ``.commands`` is still every command, as on any click group (it imports them all)."""
+
+    group_class = HelpGroup  # subgroups (keys) list their commands the same way
+    context_class = _Context
+
+    @property
+    def commands(self) -> dict:
+        from .index import load_all
+
+        load_all()
+        return self._commands
+
+    @commands.setter
+    def commands(self, value: dict) -> None:
+        self._commands = value
+
+    def add_command(self, cmd, name=None) -> None:
+        self._commands[name or cmd.name] = cmd  # (a command module being imported: load no other)
+
+    def list_commands(self, ctx):
+        from .index import COMMANDS
+
+        return sorted(set(COMMANDS) | set(self._commands))
+
+    def get_command(self, ctx, name):
+        from .index import COMMANDS, load
+
+        if name not in self._commands and name in COMMANDS:
+            load(COMMANDS[name][0])
+        return self._commands.get(name)
+
+    def format_commands(self, ctx, formatter):
+        from .index import COMMANDS
+
+        rows = [(name, summary(self._commands[name]) if name in self._commands else COMMANDS[name][1])
+                for name in self.list_commands(ctx)
+                if name in COMMANDS or not self._commands[name].hidden]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
     def parse_args(self, ctx, args):
         refuse_untrusted_python()  # before --help/--version too: whatever ran, ran already
         return super().parse_args(ctx, args)

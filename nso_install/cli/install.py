@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import sys
-from pathlib import Path
 
 import click
 
 from ..errors import EXIT_CHANGES_PENDING, UsageError
 from ..secret import json_default
-from .common import (CONTEXT, DIR_OPTIONS, SPEC_OPTIONS, TARGET_OPTIONS, Progress, _kind, echo_notes, guarded, main,
-                     printable, spec_input, styled)
+from .common import (CONTEXT, DIR_OPTIONS, SPEC_OPTIONS, TARGET_OPTIONS, PathArg, Progress, _kind, echo_notes, guarded,
+                     main, printable, spec_input, styled)
 
 
 def _shown(value) -> str:
@@ -61,6 +59,7 @@ def _print_report(result, *, as_json: bool, diff: bool, verbose: int, quiet: boo
     if as_json:
         d = report.as_dict(with_diff=diff)
         d["spec"] = result.resolution.as_dict()
+        import json  # here, not at the top: --help imports no more than it needs
         click.echo(json.dumps(d, indent=2, default=json_default))
         return
     if not quiet:
@@ -83,7 +82,7 @@ def _print_report(result, *, as_json: bool, diff: bool, verbose: int, quiet: boo
 MAX_CRYPTO_KEYS = 64 << 10  # an ncs.crypto_keys file is a few hundred bytes, even with key rotation
 
 
-def _read_crypto_keys(path: Path):
+def _read_crypto_keys(path):
     """The --crypto-keys file as a Secret (its content is never shown): a regular file of at most
     64 KiB, opened without waiting on a FIFO (see :mod:`nso_install.inputs`)."""
     from ..inputs import read_operator_file
@@ -112,23 +111,24 @@ def _read_trusted_certs(paths) -> list[bytes]:
     return certs
 
 
-@main.command(context_settings=CONTEXT)
-@click.argument("distribution", type=click.Path(exists=False, dir_okay=True, path_type=Path))
+@main.command(context_settings=CONTEXT, short_help="Install (or re-apply) an NSO distribution, system or local.")
+@click.argument("distribution", type=click.Path(exists=False, dir_okay=True, path_type=PathArg))
 @click.argument("local_dir_arg", metavar="[LOCAL_INSTALL_DIR]", required=False)
 @click.option("--local-install", "local_install", metavar="DIR",
               help="Local install into DIR (one directory, no root needed). A bare DIR argument means the same.")
 @click.option("--system-install", is_flag=True, help="System install: /opt/ncs, /etc/ncs, /var/opt/ncs, /var/log/ncs.")
 @DIR_OPTIONS
 @SPEC_OPTIONS
-@click.option("--crypto-keys", "crypto_keys_file", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--crypto-keys", "crypto_keys_file", metavar="FILE", type=click.Path(dir_okay=False, path_type=PathArg),
               help="Install this ncs.crypto_keys (e.g. shared by HA nodes) instead of generating one. "
                    "An existing different file is an error, never replaced.")
 @click.option("--non-interactive", is_flag=True, help="Never ask (nso-install never asks; accepted for compatibility).")
 @click.option("--activate", is_flag=True, help="Switch INSTALL_DIR/current to this version if it points elsewhere.")
-@click.option("--skip-secrets", "secrets", flag_value="skip",
+@click.option("--skip-secrets", is_flag=True,
               help="Generate no keys or secrets (image builds: keys must not be baked into an image).")
-@click.option("--secrets-only", "secrets", flag_value="only",
-              help="Only generate missing keys and secrets, e.g. at container start: "
+@click.option("--secrets-only", is_flag=True,
+              help="Container start: only the missing keys and secrets, and what an empty config, run or log "
+                   "volume and a tmpfs /run lack (ncs.conf, /run/ncs): "
                    "nso-install install /opt/ncs/current --system-install --secrets-only ...")
 @click.option("--force-conf", is_flag=True, help="Replace administrator-edited config files (a timestamped backup is kept).")
 @TARGET_OPTIONS
@@ -138,20 +138,24 @@ def _read_trusted_certs(paths) -> list[bytes]:
 @click.option("--fail-on-change", is_flag=True,
               help="With --check: exit with status 4 when anything would change or an edited config file is "
                    "kept against the options (drift detection in CI).")
-@click.option("--lock-timeout", type=float, default=0.0, show_default=True, help="Seconds to wait for another run's lock.")
-@click.option("--skip-verification", is_flag=True, help="Do not verify a signed.bin's signature.")
-@click.option("--trusted-cert", "trusted_certs", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("--lock-timeout", type=click.FloatRange(min=0.0), metavar="SECONDS", default=0.0, show_default=True,
+              help="Seconds to wait for another run's lock (0: fail at once with exit 3).")
+@click.option("--skip-verification", is_flag=True,
+              help="Do not verify a signed.bin's signature (other formats carry none; a note says so).")
+@click.option("--trusted-cert", "trusted_certs", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=PathArg),
               help="Trusted certificate (PEM/DER; a PEM file may hold several): a signed.bin's tailf.cer must chain "
                    "to it (root CA, intermediate CA or tailf.cer itself), every link checked; may repeat.")
 @click.option("-v", "--verbose", count=True, help="Also list actions that are already satisfied, and every setting.")
 @click.option("-q", "--quiet", is_flag=True, help="Only the summary line and warnings.")
 @guarded
 def install(distribution, local_dir_arg, local_install, system_install, crypto_keys_file, non_interactive, activate,
-            secrets, force_conf, root, check, diff, as_json, fail_on_change, lock_timeout, skip_verification,
+            skip_secrets, secrets_only, force_conf, root, check, diff, as_json, fail_on_change, lock_timeout, skip_verification,
             trusted_certs, verbose, quiet, **spec_flags):
     """Install the NSO DISTRIBUTION (directory, .tar.gz/.tgz/.tar, installer.bin or signed.bin).
 
-    Options not given keep the value the last run recorded (--reset-options: the defaults).
+    LOCAL_INSTALL_DIR (or --local-install DIR): a local install into that one directory;
+    --system-install otherwise. Options not given keep the value the last run recorded
+    (--reset-options: the defaults).
 
     \b
     Examples:
@@ -160,7 +164,10 @@ def install(distribution, local_dir_arg, local_install, system_install, crypto_k
       nso-install install nso-6.5.3.linux.x86_64.installer.bin --local-install ~/nso-6.5.3
     """
     from ..run import RunOptions, install as run_install
+    from ..spec import check_run_flags
 
+    secrets = check_run_flags(skip_secrets=skip_secrets, secrets_only=secrets_only, quiet=quiet, verbose=verbose,
+                              lock_timeout=lock_timeout)
     if fail_on_change and not check:
         raise UsageError("fail-on-change-needs-check", "--fail-on-change only makes sense with --check.",
                          "Add --check (report drift without changing anything).")
@@ -172,7 +179,7 @@ def install(distribution, local_dir_arg, local_install, system_install, crypto_k
     kind, local = _kind(local_install, local_dir_arg, system_install, root)
     certs = _read_trusted_certs(trusted_certs)
     keys = _read_crypto_keys(crypto_keys_file) if crypto_keys_file else None
-    given = spec_input(kind, local, **spec_flags, activate=activate, secrets=secrets or "all", force_conf=force_conf,
+    given = spec_input(kind, local, **spec_flags, activate=activate, secrets=secrets, force_conf=force_conf,
                        crypto_keys=keys, crypto_keys_file=str(crypto_keys_file) if crypto_keys_file else None)
     progress = Progress if sys.stderr.isatty() and not as_json and not quiet else None
     live = LiveReport(check=check, diff=diff, verbose=verbose) if not as_json and not quiet else None
@@ -184,14 +191,15 @@ def install(distribution, local_dir_arg, local_install, system_install, crypto_k
         sys.exit(EXIT_CHANGES_PENDING)
 
 
-@main.command("sample-dist", context_settings=CONTEXT)
-@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+@main.command("sample-dist", context_settings=CONTEXT,
+              short_help="Write a small fake NSO distribution (tests, demos).")
+@click.argument("dest", type=click.Path(file_okay=False, path_type=PathArg))
 @click.option("--version", "version", default="6.5.3", show_default=True, help="NSO version of the fake distribution.")
 @click.option("--format", "fmt", default="tar.gz", show_default=True,
               type=click.Choice(["dir", "tar.gz", "tar", "installer.bin", "signed.bin"]),
               help="Distribution format to write.")
 @click.option("--padding-files", default=0, show_default=True, help="Extra filler files (for benchmarks).")
-@click.option("--ncs-smp", type=click.Path(dir_okay=False, path_type=Path), metavar="PYTHON",
+@click.option("--ncs-smp", type=click.Path(dir_okay=False, path_type=PathArg), metavar="PYTHON",
               help="Copy this Python interpreter binary (e.g. /usr/bin/python3) as lib/ncs/erts/bin/ncs.smp, "
                    "so the NSO stand-in runs in the file that holds cap_net_bind_service (tests).")
 @guarded
@@ -206,8 +214,9 @@ def sample_dist(dest, version, fmt, padding_files, ncs_smp):
     click.echo(make_sample_distribution(dest, version, fmt, padding_files=padding_files, ncs_smp=ncs_smp))
 
 
-@main.command("render-conf", context_settings=CONTEXT)
-@click.argument("distribution", required=False, type=click.Path(exists=True, path_type=Path))
+@main.command("render-conf", context_settings=CONTEXT,
+              short_help="Print the ncs.conf install would write; install nothing.")
+@click.argument("distribution", required=False, type=click.Path(exists=True, path_type=PathArg))
 @click.option("--system-install", "system_install", is_flag=True, help="Render for a system install (the default).")
 @click.option("--local-install", "local_install", metavar="DIR", help="Render for the local install in DIR.")
 @click.option("--nso-version", help="NSO version to render for (default: the DISTRIBUTION's, else the active one).")
@@ -219,7 +228,9 @@ def sample_dist(dest, version, fmt, padding_files, ncs_smp):
 @guarded
 def render_conf(distribution, system_install, local_install, nso_version, root, activate, verbose, **spec_flags):
     """Print the ncs.conf `install` would write for the same options and target (--root), without
-    installing anything: the options recorded on the target apply, as they would for install."""
+    installing anything: the options recorded on the target apply, as they would for install.
+
+    DISTRIBUTION (optional): the distribution whose version to render for."""
     from ..run import render_conf as run_render
 
     kind, local = _kind(local_install, None, system_install or not local_install, root)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 import click
 
@@ -15,7 +14,8 @@ def keys() -> None:
     """NSO's crypto keys (ncs.crypto_keys): rotation."""
 
 
-@keys.command("rotate", context_settings=CONTEXT)
+@keys.command("rotate", context_settings=CONTEXT,
+              short_help="Add a new generation of crypto keys, keeping the older ones.")
 @TARGET_OPTIONS
 @click.option("--install-dir", help="The install's INSTALL_DIR, when not the one the last run recorded.")
 @click.option("--check", is_flag=True, help="Say what would be done; change nothing.")
@@ -25,7 +25,7 @@ def keys() -> None:
 @click.option("--applied", is_flag=True,
               help="Record that NSO now uses the generation added last (key-rotation apply-new-keys ran); "
                    "changes nothing else.")
-@click.option("--lock-timeout", type=float, default=0.0, show_default=True,
+@click.option("--lock-timeout", type=click.FloatRange(min=0.0), metavar="SECONDS", default=0.0, show_default=True,
               help="Seconds to wait for another run's lock.")
 @click.option("-v", "--verbose", count=True, help="More detail (and the traceback of an unexpected error).")
 @guarded
@@ -44,6 +44,7 @@ def rotate_cmd(root, install_dir, check, as_json, new, applied, lock_timeout, ve
     result = rotate(look(root, install_dir), check=check, new=new, applied=applied, root=root,
                     lock_timeout=lock_timeout)
     if as_json:
+        import json  # here, not at the top: --help imports no more than it needs
         click.echo(json.dumps(result.as_dict(), indent=2, default=json_default))
         return
     _print(result, verbose)

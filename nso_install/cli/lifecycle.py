@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
@@ -29,6 +28,7 @@ def _status(root, install_dir, as_json, verbose):
 
     s = status(_look(root, install_dir))
     if as_json:
+        import json  # here, not at the top: --help imports no more than it needs
         click.echo(json.dumps({"version": 1, "result": "status", **s}, indent=2, default=json_default))
         return
     click.echo(f"NSO installs under {printable(s['install_dir'])}:")
@@ -75,7 +75,8 @@ def list_cmd(root, install_dir, as_json, verbose):
     _status(root, install_dir, as_json, verbose)
 
 
-@main.command("verify", context_settings=CONTEXT)
+@main.command("verify", context_settings=CONTEXT,
+              short_help="Compare the install with what nso-install made of it (like rpm -V).")
 @INSTALL_OPTIONS
 @click.option("--full", is_flag=True, help="Also hash every file (slower); by default owners, modes, sizes and times.")
 @guarded
@@ -87,6 +88,7 @@ def verify_cmd(root, install_dir, as_json, verbose, full):
 
     result = verify(_look(root, install_dir), full=full)
     if as_json:
+        import json  # here, not at the top: --help imports no more than it needs
         click.echo(json.dumps(result.as_dict(), indent=2, default=json_default))
     else:
         for f in result.findings:
@@ -115,12 +117,13 @@ SWITCH_OPTIONS = options(
     INSTALL_OPTIONS,
     click.option("--check", is_flag=True, help="Show the plan; change nothing."),
     click.option("--force", is_flag=True, help="Switch although NSO runs, or although it is a downgrade over CDB data."),
-    click.option("--lock-timeout", type=float, default=0.0, show_default=True,
+    click.option("--lock-timeout", type=click.FloatRange(min=0.0), metavar="SECONDS", default=0.0, show_default=True,
                  help="Seconds to wait for another run's lock."),
 )
 
 
-@main.command("activate", context_settings=CONTEXT)
+@main.command("activate", context_settings=CONTEXT,
+              short_help="Make an installed NSO version the active one (switch current).")
 @click.argument("version")
 @SWITCH_OPTIONS
 @guarded
@@ -143,7 +146,8 @@ def rollback_cmd(root, install_dir, as_json, verbose, check, force, lock_timeout
     _switch(rollback, root, install_dir, as_json, verbose, check=check, force=force, lock_timeout=lock_timeout)
 
 
-@main.command("uninstall", context_settings=CONTEXT)
+@main.command("uninstall", context_settings=CONTEXT,
+              short_help="Remove one version, or the whole install with --all.")
 @click.option("--ncs-version", "version", metavar="VSN", help="Remove INSTALL_DIR/ncs-VSN only (not the active one).")
 @click.option("--all", "everything", is_flag=True, help="Remove INSTALL_DIR: every version, current, packages/.")
 @click.option("--config", is_flag=True, help="With --all: also CONFIG_DIR (ncs.conf, the encryption keys, host keys).")
@@ -155,7 +159,7 @@ def rollback_cmd(root, install_dir, as_json, verbose, check, force, lock_timeout
 @click.option("--purge", is_flag=True, help="With --all: all of the above.")
 @click.option("--force", is_flag=True, help="Remove the active version (--ncs-version), leaving no active one.")
 @click.option("--check", is_flag=True, help="Show what would be removed and kept; change nothing.")
-@click.option("--lock-timeout", type=float, default=0.0, show_default=True, help="Seconds to wait for another run's lock.")
+@click.option("--lock-timeout", type=click.FloatRange(min=0.0), metavar="SECONDS", default=0.0, show_default=True, help="Seconds to wait for another run's lock.")
 @INSTALL_OPTIONS
 @guarded
 def uninstall_cmd(version, everything, config, run_data, logs, service, profile_scripts, accounts, purge, force, check,
@@ -179,6 +183,7 @@ def uninstall_cmd(version, everything, config, run_data, logs, service, profile_
     if as_json:
         d = report.as_dict()
         d["kept"] = result.kept
+        import json  # here, not at the top: --help imports no more than it needs
         click.echo(json.dumps(d, indent=2, default=json_default))
         return
     click.echo(printable(result.header))

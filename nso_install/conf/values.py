@@ -74,6 +74,11 @@ def _flatten(data: Any, prefix: str = "", source: str = "", depth: int = 1) -> d
     return out
 
 
+def flatten_values(nested: dict[str, Any]) -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (variables as names), the inverse of :func:`nest`."""
+    return _flatten(nested, source="values")
+
+
 def nest(flat: dict[str, Any]) -> dict[str, Any]:
     """``{"a.b": 1}`` -> ``{"a": {"b": 1}}`` (the shape the template reads)."""
     root: dict[str, Any] = {}
@@ -100,7 +105,8 @@ def unknown_variable(name: str, source: str) -> NsoInstallError:
     if not near:
         head = shown.split(".")[0]
         near = [n for n in VARIABLES if n.split(".")[0] == head][:6]
-    hint = ("Did you mean " + ", ".join(near) + "?") if near else "See docs/ncs-conf.md for the variables."
+    hint = ("Did you mean " + ", ".join(near) + "?") if near else \
+        "nso-install variables lists them (docs/ncs-conf.md, \"Variables\")."
     return UsageError("unknown-variable", f"{source}: unknown ncs.conf variable {shown!r}.", hint)
 
 
@@ -147,6 +153,13 @@ class ValuesLoader(yaml.SafeLoader):
     def __init__(self, stream):
         super().__init__(stream)
         self._depth = 0
+        self.yaml11_booleans: dict[int, int] = {}  # id(text) -> line: plain words YAML 1.1 reads as booleans
+
+    def construct_text(self, node):
+        value = self.construct_scalar(node)
+        if node.style is None and _YAML11_BOOL.fullmatch(value):
+            self.yaml11_booleans[id(value)] = node.start_mark.line + 1
+        return value
 
     def compose_node(self, parent, index):
         event = self.peek_event()
@@ -180,8 +193,10 @@ class ValuesLoader(yaml.SafeLoader):
 
 
 _CORE = "tag:yaml.org,2002:"
-for _tag in ("null", "str", "seq", "map"):
+_YAML11_BOOL = re.compile(r"y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF")
+for _tag in ("null", "seq", "map"):
     ValuesLoader.add_constructor(_CORE + _tag, yaml.SafeLoader.yaml_constructors[_CORE + _tag])
+ValuesLoader.add_constructor(_CORE + "str", ValuesLoader.construct_text)
 ValuesLoader.add_constructor(_CORE + "bool", ValuesLoader.construct_strict_bool)
 ValuesLoader.add_constructor(_CORE + "int", ValuesLoader.construct_decimal_int)
 ValuesLoader.add_constructor(None, yaml.SafeLoader.yaml_constructors[None])  # any other tag: an error
@@ -268,13 +283,25 @@ def _toml_key_too_long(text: str) -> int | None:
 
 
 def _read_file(path: Path) -> dict[str, Any]:
-    """One values file, read safely (:func:`read_document`), flattened to variables."""
-    part = _flatten(read_document(path), source=f"values file {path}")
+    """One values file, read safely (:func:`read_document`), flattened to variables.
+
+    An unquoted ``yes``/``no``/``on``/``off``/``y``/``n`` for a variable that is not a boolean
+    is refused: nso-install would read the text, but YAML 1.1 readers (Ansible, older
+    PyYAML users of the same file) read a boolean, so the file means two things."""
+    surprises: dict[int, int] = {}
+    part = _flatten(read_document(path, surprises=surprises), source=f"values file {path}")
     _check_names(part, str(path))
+    for name, value in part.items():
+        if isinstance(value, str) and id(value) in surprises and VARIABLES[name].kind != "bool":
+            raise UsageError("bad-value", f"values file {path}, line {surprises[id(value)]}: {name}: the unquoted "
+                             f"{value} is a boolean in YAML 1.1 (other tools reading this file would take it "
+                             f"for {str(value.lower() in ('yes', 'y', 'on')).lower()}).",
+                             f'Quote it ({name.rsplit(".", 1)[-1]}: "{value}") if you mean the text; '
+                             f"{name} expects: {VARIABLES[name].expected()}.")
     return part
 
 
-def read_document(path: Path, option: str = "--values") -> Any:
+def read_document(path: Path, option: str = "--values", surprises: dict[int, int] | None = None) -> Any:
     """A TOML or YAML file (values files, ``audit --waivers``) read safely: at most
     MAX_VALUES_FILE bytes, UTF-8, TOML or YAML by suffix (YAML through :class:`ValuesLoader`:
     no anchors or aliases), at most MAX_NESTING levels.  Every failure is the
@@ -298,7 +325,13 @@ def read_document(path: Path, option: str = "--values") -> Any:
                 raise _unreadable(path, f"has a dotted key of more than {MAX_NESTING} parts", line)
             data = tomllib.loads(text)
         else:
-            data = yaml.load(text, Loader=ValuesLoader)  # noqa: S506 -- a SafeLoader, stricter still
+            loader = ValuesLoader(text)  # a SafeLoader, stricter still
+            try:
+                data = loader.get_single_data()
+            finally:
+                loader.dispose()
+            if surprises is not None:
+                surprises.update(loader.yaml11_booleans)
             data = {} if data is None else data
     except (yaml.YAMLError, ValueError, RecursionError) as exc:  # TOMLDecodeError is a ValueError
         raise _parse_error(path, text, exc) from None
@@ -364,15 +397,34 @@ _SHOWN = reprlib.Repr()
 _SHOWN.maxstring, _SHOWN.maxother, _SHOWN.maxlong, _SHOWN.maxlevel = 80, 80, 40, 3
 
 
+def _shown_value(var: Variable, value: Any) -> str:
+    """A value as messages show it, in words where repr would read badly."""
+    if var.secret:
+        return "<secret>"
+    if value is None:
+        return "an empty value (null)"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, str) and not value:
+        return "an empty string"
+    return _SHOWN.repr(value)
+
+
 def _bad(var: Variable, value: Any, why: str = "") -> NsoInstallError:
-    shown = "<secret>" if var.secret else _SHOWN.repr(value)
+    """``bad-value``: the variable, its element, what was given (in words) and what it takes."""
     where = f" ({var.element})" if var.element else ""
     what = "setting" if var.kind == "names" else "ncs.conf variable"  # IPC grants are not in ncs.conf
+    problem = f"{_shown_value(var, value)} is not valid" + (f": {why}" if why else "")
     return UsageError(
         "bad-value",
-        f"{what} {var.name}{where}: {shown} is not a valid value{': ' + why if why else ''}; "
-        f"expected {var.expected()}.",
-        f"Fix it in the values file or with --set {var.name}=VALUE.")
+        f"{what} {var.name}{where}: {problem}; expected: {var.expected()}.",
+        f"Fix it in the values file or with --set {var.name}=VALUE (nso-install variables {var.name} describes it).")
+
+
+def _conflict(var: Variable, text: str, hint: str) -> NsoInstallError:
+    """``bad-value`` for a combination of settings: what clashes, in words, and how to fix it."""
+    where = f" ({var.element})" if var.element else ""
+    return UsageError("bad-value", f"ncs.conf variable {var.name}{where}: {text}.", hint)
 
 
 # An existing account's or group's name as IPC grants take it (``names`` variables): what
@@ -516,36 +568,51 @@ def _derive(ctx: ConfContext, out: dict[str, Any], given: dict[str, Any]) -> Non
 
 
 def _cross_check(ctx: ConfContext, out: dict[str, Any]) -> None:
+    """Combinations of settings: each refusal says what clashes with what and how to fix it."""
     v = ctx.version_tuple
     style = out["paths.style"]
+    var = VARIABLES
     if ctx.install_kind == "local" and style != "relative":
-        raise _bad(VARIABLES["paths.style"], style, "a local install's ncs.conf uses paths relative to the "
-                   "run directory plus ${NCS_DIR} (use 'relative')")
+        raise _conflict(var["paths.style"], f"{style!r} does not fit a local install, whose ncs.conf uses paths "
+                        "relative to the run directory plus ${NCS_DIR}", "Use --set paths.style=relative "
+                        "(or leave it out: that is a local install's default).")
     if ctx.install_kind == "system" and style == "relative":
-        raise _bad(VARIABLES["paths.style"], style, "a system install has separate config, run and log "
-                   "directories (use env, env-defaults or absolute)")
+        raise _conflict(var["paths.style"], "'relative' does not fit a system install, which has separate config, "
+                        "run and log directories", "Use env, env-defaults or absolute (or leave it out).")
     if out["ipc.transport"] == "unix" and v < (6, 4):
-        raise _bad(VARIABLES["ipc.transport"], "unix", f"NSO {ctx.version} has no Unix-socket IPC "
-                   "(ncs-local-ipc, NSO 6.4+)")
+        raise _conflict(var["ipc.transport"], f"'unix' needs NSO 6.4 or later (ncs-local-ipc); this is NSO "
+                        f"{ctx.version}", "Use --set ipc.transport=tcp for this version.")
     if out["ipc.transport"] == "tcp" and not _is_loopback(out["ipc.address"]) and out["ipc.access_check"] is not True:
-        raise _bad(VARIABLES["ipc.address"], out["ipc.address"], "TCP IPC off loopback without "
-                   "ipc.access_check gives unauthenticated remote control of NSO")
+        raise _conflict(var["ipc.address"], f"TCP IPC on {out['ipc.address']!r}, off loopback, without "
+                        "ipc.access_check would give unauthenticated remote control of NSO",
+                        "Keep ipc.address on 127.0.0.1, or add --set ipc.access_check=true.")
     if out["fips.enabled"] and not ctx.fips:
-        raise _bad(VARIABLES["fips.enabled"], True, "fips-mode can only be turned on in a FIPS install "
-                   "(--fips-install)")
+        raise _conflict(var["fips.enabled"], "fips-mode can only be turned on in a FIPS install",
+                        "Add --fips-install (fips.enabled follows it), or drop fips.enabled.")
     if out["fips.enabled"]:
         for name in ("ssh.server_host_key", "ssh.kex", "ssh.encryption"):
             used = [a for a in (out[name] or "").split(",") if a in NON_FIPS_ALGORITHMS]
             if used:
-                raise _bad(VARIABLES[name], out[name], "not FIPS-approved: " + ", ".join(used))
+                raise _conflict(var[name], f"{', '.join(used)} {'is' if len(used) == 1 else 'are'} not "
+                                "FIPS-approved, and this is a FIPS install", f"Leave {', '.join(used)} out of "
+                                f"{name} (or leave {name} out: the FIPS defaults apply).")
     if out["crypto.mechanism"] == "inline":
         for name in ("crypto.aescfb128_key", "crypto.aes256cfb128_key"):
             if out[name] is None:
-                raise _bad(VARIABLES[name], None, "inline keys must be given (or use crypto.mechanism=external)")
+                raise _conflict(var[name], "crypto.mechanism=inline needs both inline keys, and this one was not "
+                                "given", f"Give it in a values file or with --set-file {name}=PATH, or use "
+                                "crypto.mechanism=external.")
         if ctx.profile == "production" and (out["crypto.aescfb128_key"].lower() == DUMMY_AESCFB128_KEY
                                             or out["crypto.aes256cfb128_key"].lower() == DUMMY_AES256CFB128_KEY):
-            raise _bad(VARIABLES["crypto.aescfb128_key"], None, "NSO's well-known example keys are not for "
-                       "production")
+            raise _conflict(var["crypto.aescfb128_key"], "NSO's well-known example keys are not for production",
+                            "Give keys of your own, or use crypto.mechanism=external (generated ncs.crypto_keys).")
+    # RESTCONF is served by the Web server's listeners (webui.tcp, webui.ssl), also with
+    # webui.enabled=false (NSO's RESTCONF API guide: "The WebUI does not have to be enabled for
+    # RESTCONF to work"); without either listener it cannot be reached.
+    if out["restconf.enabled"] is True and out["webui.tcp.enabled"] is False and out["webui.ssl.enabled"] is False:
+        raise _conflict(var["restconf.enabled"], "RESTCONF is on, but it is served on the Web server's listeners "
+                        "and both are off (webui.tcp.enabled=false, webui.ssl.enabled=false)",
+                        "Turn one on (--set webui.ssl.enabled=true), or leave RESTCONF off.")
     # two enabled listeners on one port
     seen: dict[int, str] = {}
     listeners = [(lst, out[f"{lst}.port"]) for lst in _LISTENERS if out[f"{lst}.enabled"] is True
@@ -554,8 +621,21 @@ def _cross_check(ctx: ConfContext, out: dict[str, Any]) -> None:
         listeners.append(("ipc", out["ipc.port"]))
     for lst, port in listeners:
         if port in seen:
-            raise _bad(VARIABLES[f"{lst}.port"], port, f"also used by {seen[port]}")
+            raise _conflict(var[f"{lst}.port"], f"port {port} is already taken by {seen[port]}.port (both "
+                            "listeners are enabled)", f"Give one of them another port, e.g. --set "
+                            f"{lst}.port=PORT, or turn one off.")
         seen[port] = lst
+
+
+def config_notes(values: dict[str, Any]) -> list[str]:
+    """Notes on effective values (flat) that are valid but easy to misread."""
+    notes = []
+    if values.get("restconf.enabled") is True and values.get("webui.enabled") is False:
+        on = [f"{lst}.port {values.get(lst + '.port')}" for lst in ("webui.tcp", "webui.ssl")
+              if values.get(f"{lst}.enabled") is True]
+        notes.append("restconf.enabled=true with webui.enabled=false: NSO still opens the Web server's listeners "
+                     f"({', '.join(on) or 'none'}) for RESTCONF; only the Web UI itself is off.")
+    return notes
 
 
 def _is_loopback(address: str) -> bool:

@@ -59,6 +59,8 @@ class Variable:
     digits: int = 0            # for hex
     secret: bool = False
     nullable: bool = True      # None (YAML null, "--set a=") leaves the element out: NSO's built-in default
+    default_development: str = ""  # the default as documented (Markdown) where it depends on the install
+    default_production: str = ""
 
     def expected(self) -> str:
         k = self.kind

@@ -219,6 +219,17 @@ class DirectoryDistribution(Distribution):
     def _root_mtime_ns(self) -> int | None:
         return os.fstat(self._held()).st_mtime_ns
 
+    def _detect_version(self) -> None:
+        # A directory without a VERSION file at its top is not NSO (a home or /tmp given by
+        # mistake): say so before its members are judged, which would call it tampered with.
+        try:
+            st = os.stat("VERSION", dir_fd=self._held(), follow_symlinks=False)
+        except OSError:
+            st = None
+        if st is None or not stat.S_ISREG(st.st_mode):
+            raise _missing_version(self.where)
+        super()._detect_version()
+
     def _members(self) -> Iterator[Member]:
         # Everything is opened relative to directory descriptors, never by path: a directory
         # swapped for a symlink after it was listed is refused, not followed (nso-install runs

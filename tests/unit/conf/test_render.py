@@ -119,7 +119,7 @@ def test_inline_keys_and_their_secrecy():
     with pytest.raises(NsoInstallError, match="well-known"):
         render_ncs_conf(ConfContext("local", "production", "6.5.3"), {"crypto": {
             "mechanism": "inline", "aescfb128_key": DUMMY_AESCFB128_KEY, "aes256cfb128_key": "cd" * 32}})
-    with pytest.raises(NsoInstallError, match="inline keys must be given"):
+    with pytest.raises(NsoInstallError, match="needs both inline keys"):
         render_ncs_conf(ConfContext("system", "development", "6.5.3"), {"crypto": {"mechanism": "inline"}})
 
 

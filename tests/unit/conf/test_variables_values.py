@@ -66,7 +66,7 @@ def test_tcp_ipc_off_loopback_needs_the_access_check():
 def test_listeners_may_not_share_a_port():
     with pytest.raises(NsoInstallError) as exc:
         render_ncs_conf(ConfContext("system", "production", "6.5.3"), {"webui": {"tcp": {"enabled": True, "port": 8888}}})
-    assert "also used by" in exc.value.message
+    assert "is already taken by" in exc.value.message
 
 
 # --- bad values -----------------------------------------------------------------------------

@@ -7,6 +7,7 @@ byte in any CLI output (plan, --diff, --json, -v, errors)."""
 
 import json
 import os
+import shutil
 import stat
 
 import pytest
@@ -327,3 +328,23 @@ def test_image_build_without_secrets_then_secrets_at_container_start(tmp_path, s
     assert install_json(tree, root, "--system-install", "--ignore-init-scripts", "--secrets-only")["changed"] == 0
     # and the full plan agrees that nothing is missing
     assert install_json(sample_dists["tar.gz"], root, "--system-install", "--ignore-init-scripts")["changed"] == 0
+
+
+def test_container_start_completes_an_empty_config_volume_and_a_fresh_run(tmp_path, sample_dists):
+    """An empty bind mount at /etc/ncs and a tmpfs /run: --secrets-only (what the container's
+    entrypoint runs) leaves a complete ncs.conf and the IPC socket's directory, not just keys."""
+    root = tmp_path / "image"
+    install_json(sample_dists["tar.gz"], root, "--system-install", "--ignore-init-scripts", "--skip-secrets")
+    conf = (root / "etc/ncs/ncs.conf").read_bytes()
+    shutil.rmtree(root / "etc/ncs")
+    (root / "etc/ncs").mkdir()
+    shutil.rmtree(root / "run")
+    before = snapshot(root / "opt")
+    tree = root / f"opt/ncs/ncs-{V}"
+    start = install_json(tree, root, "--system-install", "--ignore-init-scripts", "--secrets-only")
+    assert (root / "etc/ncs/ncs.conf").read_bytes() == conf
+    assert (root / "run/ncs").is_dir() and all((root / p).exists() for p in SECRET_PATHS)
+    assert snapshot(root / "opt") == before
+    assert not [a for a in start["actions"] if a["changed"] and a["kind"] in ("user", "group", "setuid", "capability")]
+    assert install_json(tree, root, "--system-install", "--ignore-init-scripts", "--secrets-only")["changed"] == 0
+

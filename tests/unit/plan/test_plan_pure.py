@@ -131,11 +131,31 @@ def test_secrets_modes():
                        "/etc/ncs/ssl/cert/host.key"}
     skip = build_plan(spec(secrets="skip"), FakeDist())
     assert not {a.path for a in skip} & secrets
-    only = build_plan(spec(secrets="only"), FakeDist())
-    assert {a.path for a in only if not isinstance(a, Directory)} == secrets
+    # container start: the secrets, and what a fresh volume or tmpfs lacks (config, run and log
+    # directories, the IPC socket's directory); never the tree, accounts, privileges, services
+    only = build_plan(spec(secrets="only", run_as_user="nso"), FakeDist())
+    files = {a.path for a in only if not isinstance(a, Directory)}
+    assert secrets <= files and "/etc/ncs/ncs.conf" in files
+    assert all(p.startswith(("/etc/ncs/", "/var/opt/ncs/", "/var/log/ncs/")) for p in files), files
+    assert "/run/ncs" in {a.path for a in only if isinstance(a, Directory)}
+    assert not [a for a in only if isinstance(a, (Setuid, Capability, User, Membership, Reown))]
+    assert not [a for a in only if a.fs and a.path.startswith(("/opt/ncs/", "/etc/profile.d", "/etc/systemd"))]
 
 
 def test_local_install_has_no_accounts_privileges_or_services():
     plan = build_plan(spec(local_dir="/home/dev/nso"), FakeDist())
     assert not [a for a in plan if isinstance(a, (Setuid, Capability, User, Membership, Reown))]
     assert all(a.path.startswith("/home/dev/nso") or a.path in ("/home", "/home/dev") for a in plan if a.fs)
+
+
+def test_the_state_directory_and_the_ipc_secret_are_planned_private():
+    """nso-install's records are root's alone; the IPC secret is readable by root and, with a
+    run-as user, by the NSO administrators' group, never by everyone."""
+    from nso_install.actions import Attrs
+    from nso_install.actions.accounts import ADMIN_GROUP
+
+    root, user = build_plan(spec(), FakeDist()), build_plan(spec(run_as_user="nso"), FakeDist())
+    for plan in (root, user):
+        assert by_path(plan, Directory)["/var/lib/nso-install"].attrs.mode == 0o700
+    assert by_path(root, SecretFile)["/etc/ncs/ipc_access"].attrs.mode == 0o400
+    assert by_path(user, SecretFile)["/etc/ncs/ipc_access"].attrs == Attrs(0o440, "root", ADMIN_GROUP)

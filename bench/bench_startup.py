@@ -1,0 +1,101 @@
+"""Benchmark: the fixed cost of the command line, as whole processes against their floors.
+
+    .venv/bin/python bench/bench_startup.py [--repeat 7] [--padding-files 0]
+
+Measures the installed ``nso-install`` (the console script beside this interpreter), never
+in-process: each figure is a fresh process.  Round after round, interleaved (a drift in the
+machine's speed touches every case alike), each round in fresh, never-used directories:
+
+- ``pass``:       ``python -c pass`` from a bare venv made here (B of the performance issue);
+- ``click``:      ``python -c "import click"`` in nso-install's venv (the floor of any click CLI);
+- ``help``:       ``nso-install --help``;
+- ``re-run``:     a second ``install DIST --system-install --root R --json`` after a first one (not
+                  timed) into a fresh staging root R: must report 0 changed (asserted, as correctness);
+- ``check``:      ``install ... --check`` on that root afterwards.
+
+Prints the median wall and CPU (user + sys of the process and its children) seconds of each and
+the ratios help/click, re-run/pass and check/pass.  On a shared machine quote the CPU ratios
+(wall time there includes waiting for a processor).  Nothing here asserts on time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+NSO_INSTALL = str(BIN / "nso-install")
+
+
+def cpu_of(cmd: list[str]) -> tuple[float, float, str]:
+    """(wall s, cpu s, stdout) of one whole process; cpu: its user + sys time (and its children's)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # as installed: .pyc kept
+    before = os.times()
+    t = time.perf_counter()
+    p = subprocess.run(cmd, capture_output=True, env=env)
+    wall = time.perf_counter() - t
+    after = os.times()
+    if p.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed ({p.returncode}): {p.stderr.decode(errors='replace')[-2000:]}")
+    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    return wall, cpu, p.stdout.decode(errors="replace")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeat", type=int, default=7, help="rounds (medians of these)")
+    ap.add_argument("--padding-files", type=int, default=0, help="extra entries in the distribution")
+    a = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="nso-bench-startup-"))
+    try:
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(work / "bare")], check=True)
+        bare = str(work / "bare" / "bin" / "python")
+        dist = Path(subprocess.run([NSO_INSTALL, "sample-dist", str(work / "dist"), "--padding-files",
+                                    str(a.padding_files)], check=True, capture_output=True, text=True).stdout.strip())
+        cases = ["pass", "click", "help", "re-run", "check"]
+        wall: dict[str, list[float]] = {c: [] for c in cases}
+        cpu: dict[str, list[float]] = {c: [] for c in cases}
+        for i in range(a.repeat + 1):  # round 0 warms the caches (page cache, .pyc) and is not counted
+            root = work / f"root{i}"
+            cpu_of([NSO_INSTALL, "install", str(dist), "--system-install", "--root", str(root), "-q"])
+            run = {
+                "pass": [bare, "-c", "pass"],
+                "click": [sys.executable, "-c", "import click"],
+                "help": [NSO_INSTALL, "--help"],
+                "re-run": [NSO_INSTALL, "install", str(dist), "--system-install", "--root", str(root), "--json"],
+                "check": [NSO_INSTALL, "install", str(dist), "--system-install", "--root", str(root), "--check", "-q"],
+            }
+            for c in cases:
+                w, t, out = cpu_of(run[c])
+                if c == "re-run":
+                    changed = json.loads(out)["changed"]
+                    assert changed == 0, f"a re-run changed {changed}"  # correctness, not time
+                if i:
+                    wall[c].append(w)
+                    cpu[c].append(t)
+            shutil.rmtree(root, ignore_errors=True)
+        mw = {c: statistics.median(v) for c, v in wall.items()}
+        mc = {c: statistics.median(v) for c, v in cpu.items()}
+        print(f"median of {a.repeat} interleaved rounds, whole processes; distribution {dist.name}"
+              f" (+{a.padding_files} padding files)")
+        print(f"{'case':<8} {'wall s':>8} {'cpu s':>8}  (wall min..max)")
+        for c in cases:
+            print(f"{c:<8} {mw[c]:8.3f} {mc[c]:8.3f}  ({min(wall[c]):.3f}..{max(wall[c]):.3f})")
+        print()
+        for name, num, den, goal in (("help / click", "help", "click", 1.15), ("re-run / pass", "re-run", "pass", 10),
+                                     ("check / pass", "check", "pass", 10)):
+            print(f"{name:<15} wall {mw[num] / mw[den]:6.2f}   cpu {mc[num] / mc[den]:6.2f}   (goal <= {goal})")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""The ncs.conf variables as operators read them: one source for the table in
+``docs/ncs-conf.md`` and for ``nso-install variables``.
+
+Everything comes from :data:`~nso_install.conf.variables.VARIABLES` (``data/variables.toml``)
+and the profiles' static defaults; a test keeps the docs' table equal to :func:`markdown_table`.
+Regenerate the docs with ``python -m nso_install.conf.listing docs/ncs-conf.md``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from .variables import PROFILES, VARIABLES, Variable
+
+BEGIN = "<!-- variables table: generated from nso_install/data/variables.toml by " \
+        "`python -m nso_install.conf.listing docs/ncs-conf.md`; do not edit by hand -->"
+END = "<!-- end of the variables table -->"
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    kind: str
+    type: str  # what it takes, in words
+    meaning: str
+    development: str  # Markdown
+    production: str  # Markdown
+    element: str
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "type": self.type, "meaning": self.meaning,
+                "default": {"development": plain(self.development), "production": plain(self.production)},
+                "element": self.element or None}
+
+
+def _static(var: Variable, profile: str) -> str:
+    value = PROFILES[profile].get(var.name)
+    if value is None:
+        return "*(none)*" if var.kind == "names" else "*(NSO default)*"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    return f"`{value}`"
+
+
+def row(var: Variable) -> Row:
+    return Row(var.name, var.kind, var.expected(), var.doc,
+               var.default_development or _static(var, "development"),
+               var.default_production or _static(var, "production"), var.element)
+
+
+def rows(pattern: str | None = None) -> list[Row]:
+    """Every variable, in the table's order; ``pattern``: a glob (``cli.*``) or a part of the name."""
+    out = [row(v) for v in VARIABLES.values()]
+    if pattern:
+        glob = any(c in pattern for c in "*?[")
+        out = [r for r in out if (fnmatch.fnmatchcase(r.name, pattern) if glob else pattern in r.name)]
+    return out
+
+
+def plain(markdown: str) -> str:
+    """Markdown cell text for a terminal: no backticks or emphasis."""
+    return re.sub(r"\*\(([^)]*)\)\*", r"(\1)", markdown).replace("`", "")
+
+
+def markdown_table() -> str:
+    esc = lambda t: t.replace("|", "\\|")  # noqa: E731
+    lines = ["| Variable | Meaning (type) | Development default | Production default | Element path |",
+             "|---|---|---|---|---|"]
+    for r in rows():
+        lines.append(f"| `{r.name}` | {esc(r.meaning)} ({esc(r.type)}) | {esc(r.development)} | "
+                     f"{esc(r.production)} | {f'`{r.element}`' if r.element else '–'} |")
+    return "\n".join(lines) + "\n"
+
+
+def docs_section(text: str) -> str | None:
+    """The generated part of docs/ncs-conf.md (between the markers), or None without them."""
+    if BEGIN not in text or END not in text:
+        return None
+    return text.split(BEGIN, 1)[1].split(END, 1)[0].strip("\n") + "\n"
+
+
+def update_docs(path: Path) -> bool:
+    """Write the table into ``path`` between the markers; True when it changed."""
+    text = path.read_text(encoding="utf-8")
+    if docs_section(text) is None:
+        raise SystemExit(f"{path}: no markers {BEGIN!r} ... {END!r}")
+    head, rest = text.split(BEGIN, 1)
+    tail = rest.split(END, 1)[1]
+    new = f"{head}{BEGIN}\n{markdown_table()}{END}{tail}"
+    if new != text:
+        path.write_text(new, encoding="utf-8")
+    return new != text
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv:
+        for p in argv:
+            print(f"{p}: {'updated' if update_docs(Path(p)) else 'up to date'}")
+    else:
+        sys.stdout.write(markdown_table())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

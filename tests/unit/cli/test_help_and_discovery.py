@@ -1,0 +1,132 @@
+"""Help and discovery: whole command summaries, every option described, `variables` from the
+same source as docs/ncs-conf.md, shell completion of --set, the man page in step with the CLI,
+and docs that messages point to shipped with the wheel."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tomllib
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from nso_install.cli import main
+from nso_install.cli.common import summary
+from nso_install.conf import VARIABLES
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _commands(cmd=main, path=("nso-install",)):
+    yield path, cmd
+    if isinstance(cmd, click.Group):
+        for name, sub in cmd.commands.items():
+            yield from _commands(sub, (*path, name))
+
+
+def test_every_option_and_argument_is_described():
+    missing = []
+    for path, cmd in _commands():
+        if not (cmd.help or cmd.short_help):
+            missing.append(" ".join(path))
+        for p in cmd.params:
+            if isinstance(p, click.Option) and not (p.help or "").strip():
+                missing.append(f"{' '.join(path)} {p.opts[0]}")
+            if isinstance(p, click.Argument) and p.human_readable_name.strip("[]") not in (cmd.help or ""):
+                missing.append(f"{' '.join(path)} argument {p.human_readable_name}")
+    assert not missing, "without help text: " + ", ".join(missing)
+
+
+@pytest.mark.parametrize("width", [60, 80, 100])
+def test_command_summaries_are_whole(width):
+    r = CliRunner().invoke(main, ["--help"], terminal_width=width)
+    assert r.exit_code == 0
+    text = "".join(r.output.split())  # wrapped lines (textwrap also breaks after hyphens) joined again
+    for name, cmd in main.commands.items():
+        assert "".join(summary(cmd).split()) in text, name
+    assert "..." not in r.output.split("Commands:")[1]
+
+
+@pytest.mark.parametrize("env,tty", [({}, False), ({}, True), ({"NO_COLOR": "1"}, True)])
+def test_help_has_no_escape_sequences_with_or_without_a_terminal(env, tty):
+    for path, _ in _commands():
+        r = CliRunner().invoke(main, [*path[1:], "--help"], env=env, color=tty, prog_name="nso-install")
+        assert r.exit_code == 0, path
+        assert "\x1b" not in r.output, path
+        assert "Usage: nso-install" in r.output
+
+
+def test_variables_lists_every_variable_from_the_docs_source():
+    from nso_install.conf.listing import docs_section, markdown_table
+
+    r = CliRunner().invoke(main, ["variables", "--json"])
+    got = __import__("json").loads(r.output)["variables"]
+    assert [v["name"] for v in got] == list(VARIABLES)
+    port = next(v for v in got if v["name"] == "cli.ssh.port")
+    assert port["default"] == {"development": "2024", "production": "2024"} and "port number" in port["type"]
+    # docs/ncs-conf.md holds exactly the generated table (python -m nso_install.conf.listing docs/ncs-conf.md)
+    assert docs_section((ROOT / "docs" / "ncs-conf.md").read_text(encoding="utf-8")) == markdown_table()
+
+
+def test_variables_pattern_and_no_match():
+    r = CliRunner().invoke(main, ["variables", "webui.ssl.*"])
+    names = re.findall(r"^(\S+)  \(", r.output, re.M)
+    assert names and all(n.startswith("webui.ssl.") for n in names)
+    assert "production:  true" in r.output  # webui.ssl.enabled, plain text (no Markdown)
+    assert "`" not in r.output
+    r = CliRunner().invoke(main, ["variables", "nosuchthing"])
+    assert r.exit_code == 2 and "no ncs.conf variable matches" in r.output
+
+
+def test_set_completes_variable_names_then_values():
+    from nso_install.cli.common import complete_set
+
+    assert {c.value for c in complete_set("cli.ssh.p")} == {"cli.ssh.port="}
+    assert {c.value for c in complete_set("cli.ssh.enabled=t")} == {"cli.ssh.enabled=true"}
+    assert {c.value for c in complete_set("ipc.transport=")} == {"ipc.transport=unix", "ipc.transport=tcp"}
+    assert len(complete_set("")) == len(VARIABLES)
+
+
+def test_bash_completion_through_click(monkeypatch):
+    env = {"_NSO_INSTALL_COMPLETE": "bash_complete", "COMP_WORDS": "nso-install install --set webui.ssl.p",
+           "COMP_CWORD": "3"}
+    r = CliRunner().invoke(main, [], env=env, prog_name="nso-install")
+    assert "webui.ssl.port=" in r.output
+
+
+def test_man_page_is_in_step_with_the_cli_and_renders():
+    from nso_install.manpage import MAN_PATH, render
+
+    text = render()
+    assert (ROOT / MAN_PATH).read_text(encoding="utf-8") == text, \
+        "regenerate: python -m nso_install.manpage share/man/man1/nso-install.1"
+    assert CliRunner().invoke(main, ["man"]).output == text
+    for path, cmd in _commands():
+        if len(path) > 1:
+            assert f'.SS "{" ".join(path)}"'.replace("-", "\\-") in text
+        for p in cmd.params:
+            if isinstance(p, click.Option):
+                assert p.opts[0].replace("-", "\\-") in text
+    man = shutil.which("man")
+    if man is None:
+        pytest.skip("man is not installed")
+    r = subprocess.run([man, "-l", str(ROOT / MAN_PATH)], capture_output=True, text=True,
+                       env={"MANWIDTH": "100", "PATH": "/usr/bin:/bin", "MANPAGER": "cat", "PAGER": "cat"})
+    assert r.returncode == 0 and "NSO-INSTALL(1)" in r.stdout and "nso-install install" in r.stdout
+    assert "warning" not in r.stderr.lower(), r.stderr
+
+
+def test_docs_mentioned_in_messages_exist_and_are_shipped():
+    shipped = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]["wheel"]
+    assert shipped["shared-data"]["docs"] == "share/doc/nso-install"
+    assert shipped["shared-data"]["share/man/man1/nso-install.1"] == "share/man/man1/nso-install.1"
+    mentioned = set()
+    for py in (ROOT / "nso_install").rglob("*.py"):
+        mentioned |= set(re.findall(r"\bdocs/([A-Za-z0-9_.-]+\.md)", py.read_text(encoding="utf-8")))
+    assert mentioned
+    missing = sorted(m for m in mentioned if not (ROOT / "docs" / m).is_file())
+    assert not missing, f"messages point to docs that do not exist: {missing}"

@@ -1,0 +1,91 @@
+"""The compiled templates' cache (``STATE_DIR/template-cache``): root loads that bytecode, so it is
+used only when the state directory, the cache directory and each file in it are this account's
+alone; it is written after a changing run only (a no-op re-run and ``--check`` write nothing:
+test_install_cli's byte-identical re-run), and rendering gives the same text with it."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from nso_install import templates
+
+
+@pytest.fixture(autouse=True)
+def _no_cache_afterwards():
+    yield
+    templates._BYTECODE_CACHE = None
+    templates.environment.cache_clear()
+
+
+NAME = "files/installdirs.j2"
+
+
+def _render() -> str:
+    return templates.render_text(NAME, config_dir="/etc/ncs", run_dir="/var/opt/ncs", log_dir="/var/log/ncs")
+
+
+def _state(tmp_path, mode=0o700):
+    d = tmp_path / "state"
+    d.mkdir()
+    os.chmod(d, mode)
+    return d
+
+
+def test_a_private_state_directory_gets_a_private_cache_that_renders_the_same(tmp_path):
+    state = _state(tmp_path)
+    plain = _render()
+    assert templates.use_bytecode_cache(state, writable=False) is False  # nothing made read-only
+    assert not (state / templates.CACHE_DIR_NAME).exists()
+    templates.fill_bytecode_cache(state)
+    cache = state / templates.CACHE_DIR_NAME
+    assert (os.stat(cache).st_mode & 0o777) == 0o700
+    files = list(cache.iterdir())
+    assert files and all((f.stat().st_mode & 0o777) == 0o600 for f in files)
+    assert templates.use_bytecode_cache(state, writable=False)
+    assert _render() == plain  # from the cached bytecode
+
+
+def test_a_cached_file_open_to_others_is_not_loaded(tmp_path, monkeypatch):
+    state = _state(tmp_path)
+    _render()
+    templates.fill_bytecode_cache(state)
+    for f in (state / templates.CACHE_DIR_NAME).iterdir():
+        os.chmod(f, 0o666)
+    templates.use_bytecode_cache(state, writable=False)
+    loaded = []
+    monkeypatch.setattr("jinja2.bccache.Bucket.load_bytecode", lambda self, f: loaded.append(f))
+    _render()
+    assert loaded == []
+
+
+@pytest.mark.parametrize("mode", [0o750, 0o705, 0o770, 0o777])
+def test_a_state_directory_open_to_others_gets_no_cache(tmp_path, mode):
+    state = _state(tmp_path, mode)
+    assert templates.use_bytecode_cache(state, writable=True) is False
+    assert not (state / templates.CACHE_DIR_NAME).exists()
+
+
+@pytest.mark.parametrize("mode", [0o755, 0o770, 0o701])
+def test_a_cache_directory_open_to_others_is_not_used(tmp_path, mode):
+    state = _state(tmp_path)
+    (state / templates.CACHE_DIR_NAME).mkdir()
+    os.chmod(state / templates.CACHE_DIR_NAME, mode)
+    assert templates.use_bytecode_cache(state, writable=True) is False
+
+
+def test_a_link_in_place_of_the_cache_directory_is_not_followed(tmp_path):
+    state = _state(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o700)
+    (state / templates.CACHE_DIR_NAME).symlink_to(elsewhere)
+    assert templates.use_bytecode_cache(state, writable=True) is False
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another account needs root")
+def test_a_cache_directory_of_another_account_is_not_used(tmp_path):
+    state = _state(tmp_path)
+    (state / templates.CACHE_DIR_NAME).mkdir(mode=0o700)
+    os.chown(state / templates.CACHE_DIR_NAME, 65534, 65534)
+    assert templates.use_bytecode_cache(state, writable=True) is False
