@@ -122,6 +122,23 @@ def fail(e: NsoInstallError, as_json: bool) -> None:
     sys.exit(e.exit_code)
 
 
+# What root needs to lay out files it does not own (capability bit numbers of capability.h).
+_ROOT_NEEDS = {"CAP_CHOWN": 0, "CAP_DAC_OVERRIDE": 1, "CAP_FOWNER": 3}
+
+
+def _root_lacks() -> list[str]:
+    """The capabilities nso-install relies on that this root process lacks: a "permission
+    denied" as root is then the host's doing, not a bug (containers started with --cap-drop)."""
+    if os.geteuid() != 0:
+        return []
+    try:
+        with open("/proc/self/status") as f:
+            eff = next(int(line.split()[1], 16) for line in f if line.startswith("CapEff:"))
+    except (OSError, StopIteration, ValueError):
+        return []
+    return [name for name, bit in _ROOT_NEEDS.items() if not eff >> bit & 1]
+
+
 def guarded(f):
     """Every command's error funnel (see the module's docstring)."""
     @functools.wraps(f)
@@ -133,6 +150,15 @@ def guarded(f):
             fail(e, as_json)
         except (KeyboardInterrupt, SystemExit, click.exceptions.Exit, click.ClickException):
             raise
+        except PermissionError as e:
+            missing = _root_lacks()
+            if not missing or verbose:
+                raise
+            fail(NsoInstallError("missing-capabilities", f"{e.strerror}: {e.filename or ''} -- this process runs as "
+                                 f"root without {', '.join(missing)} (e.g. a container started with --cap-drop).",
+                                 "Run nso-install as root with its usual capabilities (docker: do not drop CHOWN, "
+                                 "DAC_OVERRIDE, FOWNER, SETUID, SETGID), then re-run: it repairs whatever was "
+                                 "left half done."), as_json)
         except Exception as e:  # a bug: say so in one paragraph; -v shows the traceback
             if verbose:
                 raise
