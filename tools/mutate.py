@@ -95,6 +95,7 @@ VAL, RND, SPEC, PLAN, RUN, SEC, FACTS = ("nso_install/conf/values.py", "nso_inst
 CLI, CLI_INSTALL, MAN, INP = ("nso_install/cli/common.py", "nso_install/cli/install.py", "nso_install/manifest.py",
                               "nso_install/inputs.py")
 INITD = "templates/files/init.d.ncs.j2"
+ENVF = "templates/files/_read_env_file.sh.j2"  # included by init.d.ncs.j2 and ncs-service-start.j2
 
 # The tests this campaign added (each guard on its own); --without-campaign-tests leaves them out.
 CAMPAIGN_TESTS = ("tests/unit/actions/test_handover.py", "tests/unit/actions/test_crypto_keys_format.py",
@@ -411,7 +412,7 @@ MUTANTS: list[Mutant] = [Mutant(*m) for m in [
      "        low, high = (0, 65536) if k == \"port\" else (var.low, var.high)", "ports 0 and 65536 accepted", VALUES),
     ("val-06", VAL, "        if not low <= value <= high:", "        if not low <= value:",
      "integers above the range accepted", VALUES),
-    ("val-07", VAL, "    shown = \"<secret>\" if var.secret else _SHOWN.repr(value)", "    shown = _SHOWN.repr(value)",
+    ("val-07", VAL, "    if var.secret:\n        return \"<secret>\"\n    if value is None:", "    if value is None:",
      "a bad secret value is quoted in the error", SECRETS),
     ("val-08", VAL, "        if VARIABLES[name].secret:", "        if False:", "secrets accepted on the command line (--set)",
      SECRETS),
@@ -473,8 +474,8 @@ MUTANTS: list[Mutant] = [Mutant(*m) for m in [
      "systemd_conf = Attrs(0o644, user, user)", "ncs.systemd.conf owned by the NSO account under SysV", OWNERS),
     ("plan-06", PLAN, "conf = (Attrs(0o640, \"root\", user) if user else Attrs(0o600)) if rc.inline_keys else Attrs(0o644)",
      "conf = Attrs(0o644)", "ncs.conf with inline keys world-readable", MODES),
-    ("plan-07", PLAN, "attrs = Attrs(0o750, user, ADMIN_GROUP) if user else Attrs(0o755)",
-     "attrs = Attrs(0o755, user, ADMIN_GROUP) if user else Attrs(0o755)",
+    ("plan-07", PLAN, "    attrs = Attrs(0o750, owner, IPC_GROUP if ipc.memberships else owner)",
+     "    attrs = Attrs(0o755, owner, IPC_GROUP if ipc.memberships else owner)",
      "IPC socket directory traversable by everyone (run-as-user)", MODES),
     ("plan-08", PLAN, "    private = Attrs(0o600, None, None)", "    private = Attrs(0o644, None, None)",
      "local install secrets 0644", MODES),
@@ -492,7 +493,8 @@ MUTANTS: list[Mutant] = [Mutant(*m) for m in [
      "_UNPRINTABLE = re.compile(\"[\\x00-\\x08\\x0a-\\x1a\\x1c-\\x1f\\x7f-\\x9f", "ESC printed raw", OUTPUT),
     ("cli-02", CLI, "\\x0a-\\x1f\\x7f-\\x9f\\u061c", "\\x0a-\\x1f\\x7f\\u061c", "C1 controls (0x9b CSI) printed raw", OUTPUT),
     ("cli-03", CLI, "\\u202a-\\u202e", "", "bidirectional overrides printed raw", OUTPUT),
-    ("cli-04", CLI_INSTALL, "                    click.echo(f\"      {printable(line)}\")", "                    click.echo(f\"      {line}\")",
+    ("cli-04", CLI_INSTALL, "click.echo(f\"      {styled(printable(line), line[:1])}\")",
+     "click.echo(f\"      {styled(line, line[:1])}\")",
      "diff lines printed unescaped", OUTPUT),
     ("cli-05", CLI, "        click.echo(f\"note: {printable(note)}\")", "        click.echo(f\"note: {note}\")",
      "notes printed unescaped", OUTPUT),
@@ -500,12 +502,12 @@ MUTANTS: list[Mutant] = [Mutant(*m) for m in [
      "    def __format__(self, spec: str) -> str:\n        return self._value.decode()", "f-strings reveal secrets", SECRETS),
     ("sec-02", SEC, "    if isinstance(obj, Secret):\n        return MASK", "    if False:\n        return MASK",
      "JSON encoding of a Secret without its explicit mask", SECRETS),
-    ("initd-01", INITD, "        case \"$key\" in NCS_*|JAVA_*|_JAVA_OPTIONS|LANG|LC_*|TZ) ;; *) continue ;; esac\n",
-     "", "SysV script takes any key (PATH, LD_PRELOAD) from ncs.systemd.conf", SCRIPT),
+    ("initd-01", ENVF, "        case \"$key\" in NCS_*|JAVA_*|_JAVA_OPTIONS|LANG|LC_*|TZ) ;; *) continue ;; esac\n",
+     "", "SysV script (and ncs-service-start) takes any key (PATH, LD_PRELOAD) from ncs.systemd.conf", SCRIPT),
     ("initd-02", INITD, "read_env_file {{ config_dir }}/ncs.systemd.conf", ". {{ config_dir }}/ncs.systemd.conf",
      "SysV script sources ncs.systemd.conf as root", SCRIPT),
-    ("initd-03", INITD, "        case \"$key\" in *[!A-Za-z0-9_]*) continue ;; esac\n", "",
-     "SysV script exports keys that are not variable names", SCRIPT),
+    ("initd-03", ENVF, "        case \"$key\" in *[!A-Za-z0-9_]*) continue ;; esac\n", "",
+     "SysV script (and ncs-service-start) exports keys that are not variable names", SCRIPT),
     ("initd-04", INITD, "PATH=/usr/sbin:/usr/bin:/sbin:/bin\nexport PATH\n", "",
      "SysV script runs with the caller's PATH", SCRIPT),
 ]]
@@ -612,12 +614,18 @@ class Result:
     seconds: float = 0.0
 
 
-def run_mutant(copy: Path, python: str, m: Mutant, full_only: bool = False) -> Result:
+def run_mutant(copy: Path, python: str, m: Mutant, full_only: bool = False, domain_only: bool = False,
+               given_tests: list[str] | None = None) -> Result:
     r = Result(m.id, m.file, m.what, m.category, "survived")
     try:
         with Applied(copy, m):
             stages = [("full", FULL)] if full_only or m.domain_tests == FULL else [("domain", m.domain_tests),
                                                                                   ("full", FULL)]
+            if domain_only:
+                stages = stages[:1]
+                r.stage = stages[0][0]  # a survivor here is only a candidate until a --full run confirms it
+            if given_tests:
+                stages = [("given", given_tests)]
             for stage, tests in stages:
                 status, first, took = pytest_run(copy, python, tests)
                 r.seconds += took
@@ -671,9 +679,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--list", action="store_true", help="list the mutants and exit")
     ap.add_argument("--verify", action="store_true", help="only check that every snippet occurs exactly once")
     ap.add_argument("--full", action="store_true", help="run the whole unit suite for every mutant (no domain stage)")
+    ap.add_argument("--domain-only", action="store_true",
+                    help="only the mutated domain's tests (a busy machine): survivors are candidates, to be "
+                         "confirmed with --full")
+    ap.add_argument("--tests", action="append", metavar="PATH",
+                    help="run just these tests (repeatable; e.g. the file of another domain that should kill a "
+                         "--domain-only survivor) instead of the domain's and the whole suite")
     ap.add_argument("--no-baseline", action="store_true", help="skip the unmutated run and the canary")
     ap.add_argument("--without-campaign-tests", action="store_true",
                     help="leave out CAMPAIGN_TESTS (the tests this campaign added): the 'before' run")
+    ap.add_argument("--deselect", action="append", default=[], metavar="NODEID",
+                    help="leave out a test that fails at this commit without any mutant (repeatable; say so "
+                         "in the campaign's record)")
     ap.add_argument("--json", type=Path, help="also write the results as JSON")
     args = ap.parse_args(argv)
 
@@ -698,6 +715,7 @@ def main(argv: list[str] | None = None) -> int:
     verify_copy(copy, args.python)
     if args.without_campaign_tests:
         EXTRA_PYTEST_ARGS.extend(f"--ignore={t}" for t in CAMPAIGN_TESTS)
+    EXTRA_PYTEST_ARGS.extend(f"--deselect={d}" for d in args.deselect)
 
     problems = []
     for m in chosen:
@@ -723,7 +741,8 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     started = datetime.datetime.now().isoformat(timespec="seconds")
     for m in chosen:
-        r = run_mutant(copy, args.python, m, full_only=args.full)
+        r = run_mutant(copy, args.python, m, full_only=args.full, domain_only=args.domain_only,
+                       given_tests=args.tests)
         results.append(r)
         print(f"{r.id:10} {r.status:9} {r.stage:6} {r.seconds:6.1f}s  {r.what}  {r.by}", flush=True)
     print()
@@ -734,6 +753,8 @@ def main(argv: list[str] | None = None) -> int:
         commit = subprocess.run(["git", "-C", str(copy), "rev-parse", "HEAD"], capture_output=True,
                                 text=True).stdout.strip()
         args.json.write_text(json.dumps({"started": started, "commit": commit, "copy": str(copy),
+                                         "deselected": args.deselect,
+                                         "without_campaign_tests": args.without_campaign_tests,
                                          "results": [dataclasses.asdict(r) for r in results]}, indent=1) + "\n")
     return 0
 

@@ -12,7 +12,7 @@ from nso_install.actions import files as files_mod
 from nso_install.engine import evaluate
 from nso_install.errors import UnsafePathError
 
-from support import ME, ctx_for, run_plan
+from support import GROUP, ME, PASSWD, check_plan, ctx_for, run_plan, staged_root
 
 
 def statuses(report):
@@ -156,3 +156,68 @@ def test_a_dangling_link_is_repaired_even_without_switching(tmp_path):
     r = run_plan([Symlink("/current", "ncs-6.5", switch=False)], tmp_path)
     assert r.changes == 1 and "dangling" in r.records[0].outcome.detail
     assert os.readlink(tmp_path / "current") == "ncs-6.5"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chowns to another account (root only)")
+def test_an_owner_changed_alone_is_drift_and_is_put_back(tmp_path):
+    """The owner is compared on its own: mode and group as planned do not hide another owner."""
+    root = staged_root(tmp_path, PASSWD, GROUP)
+    plan = [Directory("/srv", Attrs(0o755, "root", "root"))]
+    run_plan(plan, root)
+    os.chown(root / "srv", 1, 0)  # daemon's now; mode and group unchanged
+    outcome = check_plan(plan, root).records[0].outcome
+    assert (outcome.status, outcome.detail) == ("change", "owner daemon -> root")
+    assert run_plan(plan, root).changes == 1
+    st = os.stat(root / "srv")
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (0, 0, 0o755)
+
+
+def test_a_kept_conffile_is_never_loosened_to_the_planned_mode(tmp_path):
+    """The administrator's edited file is kept with its owner made ours, but its mode only
+    ever tightened: a 0600 edit stays 0600 when we would have written 0644."""
+    run_plan([ConfFile("/ncs.conf", b"v1\n", ME)], tmp_path)
+    (tmp_path / "ncs.conf").write_bytes(b"edited\n")
+    os.chmod(tmp_path / "ncs.conf", 0o600)
+    r = run_plan([ConfFile("/ncs.conf", b"v2\n", ME)], tmp_path)
+    assert r.records[0].outcome.conflict
+    assert (tmp_path / "ncs.conf").read_bytes() == b"edited\n"
+    assert stat.S_IMODE(os.stat(tmp_path / "ncs.conf").st_mode) == 0o600
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chowns to another group (root only)")
+def test_a_group_changed_alone_is_drift_and_is_put_back(tmp_path):
+    root = staged_root(tmp_path, PASSWD, GROUP)
+    plan = [Directory("/srv", Attrs(0o755, "root", "root"))]
+    run_plan(plan, root)
+    os.chown(root / "srv", 0, 1)  # group daemon now; owner and mode unchanged
+    outcome = check_plan(plan, root).records[0].outcome
+    assert (outcome.status, outcome.detail) == ("change", "group daemon -> root")
+    assert run_plan(plan, root).changes == 1
+    st = os.stat(root / "srv")
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (0, 0, 0o755)
+
+
+def test_a_setgid_bit_alone_is_drift_and_is_removed(tmp_path):
+    """Permission bits as planned do not hide a setuid, setgid or sticky bit someone added."""
+    plan = [Directory("/srv", Attrs(0o755, None, None))]
+    run_plan(plan, tmp_path)
+    os.chmod(tmp_path / "srv", 0o2755)
+    outcome = check_plan(plan, tmp_path).records[0].outcome
+    assert (outcome.status, outcome.detail) == ("change", "mode 2755 -> 0755")
+    assert run_plan(plan, tmp_path).changes == 1
+    assert stat.S_IMODE(os.stat(tmp_path / "srv").st_mode) == 0o755
+
+
+def test_a_kept_conffile_holding_secrets_is_made_unreadable_to_others(tmp_path):
+    """An edited conffile we keep is tightened to at most 0640 when it holds what the
+    rendering masks (inline keys, password hashes), whatever mode we plan for it."""
+    def mask(b):
+        return b.replace(b"0123456789abcdef", b"********")
+
+    run_plan([ConfFile("/ncs.conf", b"<key>v1</key>\n", ME, redact=mask)], tmp_path)
+    (tmp_path / "ncs.conf").write_bytes(b"<key>0123456789abcdef</key>\n")
+    os.chmod(tmp_path / "ncs.conf", 0o644)
+    r = run_plan([ConfFile("/ncs.conf", b"<key>v2</key>\n", ME, redact=mask)], tmp_path)
+    assert r.records[0].outcome.conflict
+    assert (tmp_path / "ncs.conf").read_bytes() == b"<key>0123456789abcdef</key>\n"
+    assert stat.S_IMODE(os.stat(tmp_path / "ncs.conf").st_mode) == 0o640

@@ -72,3 +72,17 @@ def test_a_stale_new_rendering_beside_a_kept_conffile_is_rewritten(tmp_path):
     assert r.records[0].outcome.conflict and r.changes == 1
     assert (tmp_path / "ncs.conf.new").read_bytes() == b"the current rendering\n"
     assert (tmp_path / "ncs.conf").read_bytes() == b"edited by the administrator\n"
+
+
+@root_only
+def test_a_conffile_the_leaving_account_edited_is_rendered_anew_and_its_version_set_aside(root):
+    """What the old account wrote into a file it owned is never adopted as an administrator's
+    edit: the rendering replaces it (root's, a new inode) and that version is kept aside."""
+    f = root / "etc/ncs.systemd.conf"
+    ino = _owned_by_nso(f, 0o644, data="LD_PRELOAD=/var/opt/ncs/evil.so\n")
+    r = run_plan([ConfFile("/etc/ncs.systemd.conf", b"NCS_RELOAD_PACKAGES=false\n", Attrs(0o644))], root)
+    assert r.records[0].outcome.detail.startswith("owned by nso and edited; it changes hands")
+    st = os.stat(f)
+    assert f.read_bytes() == b"NCS_RELOAD_PACKAGES=false\n" and (st.st_uid, st.st_gid) == (0, 0) and st.st_ino != ino
+    aside = list(f.parent.glob("ncs.systemd.conf.from-nso.*"))
+    assert len(aside) == 1 and aside[0].read_text() == "LD_PRELOAD=/var/opt/ncs/evil.so\n"

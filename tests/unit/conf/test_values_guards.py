@@ -60,3 +60,18 @@ def test_password_hashes_are_masked_with_or_without_attributes(element):
     text = f"<user><name>admin</name>{element}$6$salt$HASHHASHHASH</password></user>".encode()
     masked = redact_aaa(text)
     assert b"HASHHASH" not in masked and b"<secret>" in masked and element.encode() in masked
+
+
+# --- what diffs show of an ncs.conf with inline keys ---------------------------------------------------
+
+def test_inline_encryption_keys_are_masked_in_ncs_conf_diffs():
+    """Every inline key element is masked: the AES ones (<key>) as well as DES3's key1-key3."""
+    from nso_install.conf.render import redact_conf
+
+    aes128, aes256, des = b"a1" * 16, b"0f" * 32, b"0123456789abcdef"
+    text = (b"<encrypted-strings><DES3CBC><key1>" + des + b"</key1><key2>" + des + b"</key2><key3>" + des
+            + b"</key3><initVector>" + des + b"</initVector></DES3CBC><AESCFB128><key>" + aes128
+            + b"</key></AESCFB128><AES256CFB128><key>" + aes256 + b"</key></AES256CFB128></encrypted-strings>")
+    masked = redact_conf(text)
+    assert aes128 not in masked and aes256 not in masked
+    assert masked.count(b"<key><secret></key>") == 2 and masked.count(des) == 1  # the IV is not a key

@@ -113,3 +113,41 @@ def test_a_manifest_of_a_big_tree_is_read_back(tmp_path):
     assert os.path.getsize(tmp_path / state._manifest_path("/opt/ncs/ncs-6.5.3").lstrip("/")) > MAX_READ
     again = State(target, "/state/state.json").manifest("/opt/ncs/ncs-6.5.3")
     assert again is not None and again.entries == entries
+
+
+def test_a_manifest_edited_after_it_was_sealed_is_not_trusted(tmp_path):
+    """The state records each manifest's digest under its seal: a manifest file changed
+    behind nso-install's back (a swapped binary's digest written in) is not believed."""
+    from nso_install.manifest import Entry, Manifest
+
+    tree = "/opt/ncs/ncs-6.5.3"
+    target = Target.at(tmp_path)
+    state = State(target, "/state/state.json")
+    entries = {"bin/ncs": Entry("bin/ncs", "f", 0o755, 0, 0, 16, 1, "a" * 64)}
+    state.save_manifest(tree, Manifest(tree, "6.5.3", entries))
+    state.save()
+    assert State(target, "/state/state.json").manifest(tree).entries == entries
+    path = tmp_path / state._manifest_path(tree).lstrip("/")
+    doctored = path.read_bytes().replace(b"a" * 64, b"b" * 64)
+    assert doctored != path.read_bytes()
+    path.write_bytes(doctored)
+    assert State(target, "/state/state.json").manifest(tree) is None
+
+
+def test_a_state_edited_after_it_was_sealed_loses_its_privilege_records(tmp_path):
+    """The digests of the files a later run may make setuid or give capabilities are believed
+    only under a seal that verifies: an edited state keeps its seal string but loses them."""
+    tree, epam = "/opt/ncs/ncs-6.5.3", "lib/ncs/lib/core/pam/priv/epam"
+    target = Target.at(tmp_path)
+    state = State(target, "/state/state.json")
+    state.unpacked[tree] = {epam: "a" * 64}
+    state.save()
+    again = State(target, "/state/state.json")
+    assert again.unpacked == {tree: {epam: "a" * 64}} and not again.unsealed
+    path = tmp_path / "state/state.json"
+    data = json.loads(path.read_text())
+    assert isinstance(data.get("seal"), str)
+    data["unpacked"][tree][epam] = "b" * 64  # a swapped epam's digest written in
+    path.write_text(json.dumps(data))
+    edited = State(target, "/state/state.json")
+    assert edited.unsealed and edited.unpacked == {}

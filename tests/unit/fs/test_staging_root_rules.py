@@ -71,3 +71,12 @@ def test_a_component_owned_by_another_account_is_refused(base):
     with pytest.raises(UsageError) as e:
         check_staging_root(base / "home/stage")
     assert e.value.reference == "unsafe-staging-root" and f"uid {NOBODY}" in e.value.message
+
+
+def test_a_looping_link_the_real_path_check_cannot_resolve_is_refused_as_a_link(base):
+    """realpath leaves a link loop as it is, so the real-path comparison passes it: the
+    component walk is what names it a symbolic link (not merely 'not a directory')."""
+    os.symlink("loop", base / "loop")
+    with pytest.raises(UsageError) as e:
+        check_staging_root(base / "loop/stage")
+    assert e.value.reference == "unsafe-staging-root" and "symbolic link" in e.value.message

@@ -129,3 +129,38 @@ def test_check_shell_safe_refuses_what_shells_or_systemd_would_interpret(bad):
 def test_check_shell_safe_accepts_plain_paths_and_variable_references():
     for ok in ("/opt/ncs", "/srv/nso-6.5.3/a_b+c@d,e:f=g", "${NCS_DIR}/etc/ncs"):
         check_shell_safe("x", ok)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to own a directory as another user")
+def test_root_owned_parent_link_in_a_directory_another_account_owns_is_not_followed(tmp_path):
+    """Root owning the link is not enough: in a directory the NSO account owns, that account
+    could have moved a root-owned link (made for something else) there."""
+    (tmp_path / "etc").mkdir()
+    run_dir = tmp_path / "var/opt/ncs"
+    run_dir.mkdir(parents=True)
+    os.symlink("/etc", run_dir / "cdb")  # root's link ...
+    os.chown(run_dir, 999, 999)  # ... in the NSO account's directory
+    with pytest.raises(UnsafePathError) as e:
+        Target.at(tmp_path).host("/var/opt/ncs/cdb/aaa_init.xml")
+    assert e.value.reference == "unsafe-symlink"
+    os.chown(run_dir, 0, 0)  # the same link where only root could have put it is followed
+    assert Target.at(tmp_path).host("/var/opt/ncs/cdb/aaa_init.xml") == tmp_path / "etc/aaa_init.xml"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to own a directory as another user")
+@pytest.mark.parametrize("how", ["owned by another account", "group-writable"])
+def test_a_directory_link_in_a_directory_another_account_could_change_is_refused(tmp_path, how):
+    """A root-owned top-level link (/var/opt/ncs -> /data/ncs-run) is trusted only while no
+    other account can replace it: the directory holding it counts as much as the link."""
+    (tmp_path / "data/ncs-run").mkdir(parents=True)
+    (tmp_path / "var/opt").mkdir(parents=True)
+    os.symlink("/data/ncs-run", tmp_path / "var/opt/ncs")
+    target = Target.at(tmp_path)
+    assert str(target.dir_link("/var/opt/ncs")) == "/data/ncs-run"
+    if how == "owned by another account":
+        os.chown(tmp_path / "var/opt", 65534, 65534)
+    else:
+        os.chmod(tmp_path / "var/opt", 0o775)
+    with pytest.raises(UnsafePathError) as e:
+        target.dir_link("/var/opt/ncs")
+    assert e.value.reference == "unsafe-directory-link"

@@ -221,3 +221,32 @@ def test_verified_and_pinned_signed_bin_gets_no_unverified_note(tmp_path, sample
     pin.write_bytes(certificate_pem())
     notes = json.loads(_install(sample_dists["signed.bin"], tmp_path, "--trusted-cert", pin).stdout)["notes"]
     assert not any("no signature" in n or "not checked" in n or "integrity, not origin" in n for n in notes)
+
+
+def test_an_oversized_regular_file_is_refused_without_a_byte_of_it_read(tmp_path, monkeypatch):
+    """Its size decides before any read (a 64 MiB file is not read up to the limit first)."""
+    from nso_install.errors import UsageError
+    from nso_install.inputs import read_operator_file
+
+    big = tmp_path / "big.yaml"
+    with open(big, "wb") as f:
+        f.truncate(64 << 20)
+    reads = []
+    real_read = os.read
+    monkeypatch.setattr(os, "read", lambda fd, n: reads.append(n) or real_read(fd, n))
+    with pytest.raises(UsageError) as e:
+        read_operator_file(big, option="--values", limit=256 << 10)
+    assert "larger than 256 KiB" in e.value.message and reads == []
+
+
+def test_a_file_larger_than_its_size_says_is_refused_not_cut_short():
+    """/proc files say 0 bytes: what is read decides, and more than the limit is an error,
+    never the first LIMIT bytes taken as the whole file."""
+    from nso_install.errors import UsageError
+    from nso_install.inputs import read_operator_file
+
+    assert os.stat("/proc/self/status").st_size == 0
+    with pytest.raises(UsageError) as e:
+        read_operator_file("/proc/self/status", option="--set-file", limit=16)
+    assert "larger than 16 bytes" in e.value.message
+    assert read_operator_file("/proc/self/status", option="--set-file", limit=64 << 10).startswith(b"Name:")

@@ -189,3 +189,12 @@ def test_a_record_of_another_kind_or_format_is_ignored():
     assert from_record({"format": 99, "kind": "system"}) is None
     assert from_record("garbage") is None
     assert isinstance(from_record({"format": 1, "kind": "system", "run_as_user": "nso"}), InstallSpec)
+
+
+def test_a_recorded_setuid_cmdwrapper_goes_with_the_run_as_user():
+    """--setuid-cmdwrapper exists only with a run-as user: dropping the user on purpose drops
+    the recorded grant with it (said so), instead of refusing the run over a flag not given."""
+    record = resolve(given(run_as_user="nso", setuid_cmdwrapper=True)).spec.record()
+    res = resolve(given(run_as_user=None), record)
+    assert res.spec.run_as_user is None and res.spec.setuid_cmdwrapper is False
+    assert setting(res, "setuid-cmdwrapper").source == "withdrawn with run-as-user"
