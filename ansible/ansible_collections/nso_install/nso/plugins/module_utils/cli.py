@@ -1,0 +1,120 @@
+# -*- coding: utf-8 -*-
+# Shared by the nso_install.nso modules: find the nso-install CLI on the managed host,
+# run it with --json, turn its answer into Ansible's result contract.
+
+from __future__ import annotations
+
+import json
+import os
+
+DEFAULT_VENV = '/opt/nso-install/venv'
+DEFAULT_EXECUTABLE = DEFAULT_VENV + '/bin/nso-install'
+
+
+def find_executable(module):
+    """The nso-install to run: the `executable` option, else the collection's venv, else PATH."""
+    exe = module.params.get('executable')
+    if exe:
+        if os.sep in exe:
+            return exe if os.access(exe, os.X_OK) else None
+        return module.get_bin_path(exe)
+    if os.access(DEFAULT_EXECUTABLE, os.X_OK):
+        return DEFAULT_EXECUTABLE
+    found = module.get_bin_path('nso-install')
+    if found:
+        return found
+    return None
+
+
+def missing_tool(module):
+    if module.check_mode:  # the tool is installed by an earlier task that check mode did not run
+        module.exit_json(changed=False, skipped=True,
+                         msg='nso-install is not installed yet (check mode): nothing to read')
+    where = module.params.get('executable') or '%s and on PATH' % DEFAULT_EXECUTABLE
+    module.fail_json(msg='nso-install is not installed on the managed host (looked for %s)' % where,
+                     hint='Install it first with the nso_install.nso.tool role or module, or give executable=PATH.')
+
+
+def flag(argv, name, value):
+    """--NAME when value is true."""
+    if value:
+        argv.append('--' + name)
+
+
+def tristate(argv, name, value):
+    """--NAME / --no-NAME / nothing (None: keep what the last run recorded)."""
+    if value is True:
+        argv.append('--' + name)
+    elif value is False:
+        argv.append('--no-' + name)
+
+
+def opt(argv, name, value):
+    if value is not None:
+        argv.extend(['--' + name, str(value)])
+
+
+def repeat(argv, name, values):
+    for v in values or ():
+        argv.extend(['--' + name, str(v)])
+
+
+def scalar(value):
+    """A --set value as the CLI reads it (booleans lower-case, like TOML/YAML)."""
+    if isinstance(value, bool):
+        return 'true' if value else 'false'
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    return str(value)
+
+
+def run_json(module, exe, argv, ok_rcs=(0,), accept_errors=()):
+    """Run EXE ARGV --json; return (rc, parsed, stdout, stderr). Fail the task with the
+    tool's error and hint when rc is not in ok_rcs (unless the error's reference is one of
+    accept_errors: then the error document is returned)."""
+    cmd = [exe] + argv + ['--json']
+    rc, out, err = module.run_command(cmd, environ_update={'NO_COLOR': '1', 'LC_ALL': 'C.UTF-8'})
+    data = None
+    text = (out or '').strip()
+    if text:
+        try:
+            data = json.loads(text)
+        except ValueError:
+            # tolerate a line of something else before the document
+            start = text.find('{')
+            if start > 0:
+                try:
+                    data = json.loads(text[start:])
+                except ValueError:
+                    data = None
+    if rc not in ok_rcs or data is None or data.get('result') == 'error':
+        error = (data or {}).get('error') or {}
+        if error.get('reference') and error.get('reference') in accept_errors:
+            return rc, data, out, err
+        message = error.get('message') or (err or '').strip() or (out or '').strip() or 'nso-install exited with %d' % rc
+        hint = error.get('hint')
+        msg = message if not hint else '%s Hint: %s' % (message, hint)
+        module.fail_json(msg=msg, rc=rc, cmd=cmd, error=error or None, hint=hint,
+                         stdout=out, stderr=err, result=data)
+    return rc, data, out, err
+
+
+def warn_all(module, data):
+    for w in (data or {}).get('warnings') or ():
+        module.warn(w)
+
+
+def action_diffs(actions):
+    """Ansible's diff list from the tool's actions (content diffs as the tool printed them,
+    attribute changes as one line each)."""
+    diffs = []
+    for a in actions or ():
+        if a.get('status') in ('ok', None) and not a.get('changed') and not a.get('conflict'):
+            continue
+        text = a.get('diff')
+        if not text:
+            text = '%s %s: %s\n' % (a.get('kind', '?'), a.get('path', ''), a.get('detail', a.get('status', '')))
+        elif not text.endswith('\n'):
+            text += '\n'
+        diffs.append({'prepared': text})
+    return diffs

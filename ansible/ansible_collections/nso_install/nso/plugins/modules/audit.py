@@ -1,0 +1,170 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+---
+module: audit
+short_description: Judge an NSO system install against NSO's Secure Deployment guidance
+description:
+  - Runs C(nso-install audit --json) on the managed host. Changes nothing (except the report files
+    of O(junit) and O(sarif), when given).
+  - Fails the task when a check fails (audit gating), unless O(fail_on_failure=false); waived
+    deviations (O(waivers)) do not fail. The report is also set as the fact C(nso_install_audit).
+version_added: 0.1.0
+author:
+  - nso-install maintainers (@nso-install)
+options:
+  install_dir:
+    description: C(--install-dir).
+    type: str
+  config_dir:
+    description: C(--config-dir).
+    type: str
+  run_dir:
+    description: C(--run-dir).
+    type: str
+  log_dir:
+    description: C(--log-dir).
+    type: str
+  run_as_user:
+    description: The account NSO is meant to run as (default, the recorded one).
+    type: str
+  waivers:
+    description: Accepted deviations, a TOML or YAML file on the managed host (C(--waivers)).
+    type: path
+  only:
+    description: Run only the checks whose ID starts with one of these (C(--only)).
+    type: list
+    elements: str
+  skip:
+    description: Leave out the checks whose ID starts with one of these (C(--skip)).
+    type: list
+    elements: str
+  junit:
+    description: Also write JUnit XML to this path on the managed host.
+    type: path
+  sarif:
+    description: Also write SARIF 2.1.0 to this path on the managed host.
+    type: path
+  fail_on_failure:
+    description: Fail the task when a check fails.
+    type: bool
+    default: true
+  root:
+    description: C(--root) staging prefix.
+    type: path
+  executable:
+    description:
+      - The nso-install program on the managed host. Default C(/opt/nso-install/venv/bin/nso-install),
+        else C(nso-install) on PATH.
+    type: str
+    aliases: [path]
+attributes:
+  check_mode:
+    support: full
+    description: Read-only; runs the same in check mode.
+  diff_mode:
+    support: none
+    description: Nothing to diff.
+  facts:
+    support: full
+    description: Sets C(nso_install_audit).
+seealso:
+  - module: nso_install.nso.install
+'''
+
+EXAMPLES = r'''
+- name: Gate the rollout on the audit
+  nso_install.nso.audit:
+    waivers: /etc/nso-install/waivers.yml
+
+- name: Report only
+  nso_install.nso.audit:
+    fail_on_failure: false
+  register: audit
+
+- name: Show the failing checks
+  ansible.builtin.debug:
+    msg: "{{ audit.failed_checks }}"
+'''
+
+RETURN = r'''
+ok:
+  description: True when no check fails (waived ones included).
+  returned: success
+  type: bool
+summary:
+  description: Counts by result (pass, fail, warn, waived, skip, error).
+  returned: success
+  type: dict
+failed_checks:
+  description: The failing checks (id, title, severity, summary, remediation).
+  returned: success
+  type: list
+  elements: dict
+checks:
+  description: Every check with its result and evidence.
+  returned: success
+  type: list
+  elements: dict
+target:
+  description: What was audited (directories, version, run-as user).
+  returned: success
+  type: dict
+ansible_facts:
+  description: C(nso_install_audit), the whole report.
+  returned: success
+  type: dict
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.nso_install.nso.plugins.module_utils.cli import (
+    find_executable, missing_tool, opt, repeat, run_json)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            install_dir=dict(type='str'),
+            config_dir=dict(type='str'),
+            run_dir=dict(type='str'),
+            log_dir=dict(type='str'),
+            run_as_user=dict(type='str'),
+            waivers=dict(type='path'),
+            only=dict(type='list', elements='str'),
+            skip=dict(type='list', elements='str'),
+            junit=dict(type='path'),
+            sarif=dict(type='path'),
+            fail_on_failure=dict(type='bool', default=True),
+            root=dict(type='path'),
+            executable=dict(type='str', aliases=['path']),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    exe = find_executable(module) or missing_tool(module)
+    argv = ['audit']
+    for name in ('install_dir', 'config_dir', 'run_dir', 'log_dir', 'run_as_user', 'waivers', 'junit', 'sarif', 'root'):
+        opt(argv, name.replace('_', '-'), p[name])
+    repeat(argv, 'only', p['only'])
+    repeat(argv, 'skip', p['skip'])
+    rc, data, out, err = run_json(module, exe, argv, ok_rcs=(0, 1))
+    result = dict(data)
+    result.pop('version', None)
+    result['ok'] = bool(data.get('ok'))
+    result['failed_checks'] = [
+        dict((k, c.get(k)) for k in ('id', 'title', 'severity', 'summary', 'remediation'))
+        for c in data.get('checks') or () if c.get('result') in ('fail', 'error')]
+    facts = {'nso_install_audit': data}
+    if not result['ok'] and p['fail_on_failure']:
+        ids = ', '.join('%s (%s)' % (c['id'], c['summary']) for c in result['failed_checks'])
+        module.fail_json(msg='nso-install audit: %d check(s) fail: %s' % (len(result['failed_checks']), ids),
+                         hint='See failed_checks[].remediation; accepted deviations go in a waivers file.',
+                         ansible_facts=facts, **result)
+    module.exit_json(changed=False, ansible_facts=facts, **result)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,351 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+---
+module: install
+short_description: Install and harden Cisco NSO with nso-install
+description:
+  - Runs C(nso-install install DISTRIBUTION ... --json) on the managed host and reports what it
+    changed. A second run with the same options changes nothing.
+  - Options mirror the command line (C(nso-install install --help)). Options left out keep the
+    value the last run recorded on the host (C(reset_options=true) starts from the defaults).
+  - Check mode runs C(--check) (nothing is written); diff mode adds C(--diff) (secrets are always
+    masked by the tool).
+  - When nso-install itself is missing, check mode reports a change (the install would happen once
+    the tool is installed); a real run fails.
+version_added: 0.1.0
+author:
+  - nso-install maintainers (@nso-install)
+options:
+  distribution:
+    description:
+      - The NSO distribution on the managed host, as C(nso-install) reads it (directory, C(.tar.gz),
+        C(.tar), C(installer.bin), C(signed.bin)); for O(secrets_only) the installed tree
+        (C(/opt/ncs/current)).
+    type: path
+    required: true
+  system_install:
+    description: System install (C(--system-install)).
+    type: bool
+    default: false
+  local_install:
+    description: Local install into this directory (C(--local-install DIR)).
+    type: path
+  install_dir:
+    description: C(--install-dir).
+    type: str
+  config_dir:
+    description: C(--config-dir).
+    type: str
+  run_dir:
+    description: C(--run-dir).
+    type: str
+  log_dir:
+    description: C(--log-dir).
+    type: str
+  run_as_user:
+    description: Run NSO as this user (C(--run-as-user)); created if missing.
+    type: str
+  no_run_as_user:
+    description: Withdraw a recorded run-as user (C(--no-run-as-user)).
+    type: bool
+    default: false
+  setuid_cmdwrapper:
+    description: C(--setuid-cmdwrapper) / C(--no-setuid-cmdwrapper); unset keeps the recorded value.
+    type: bool
+  keep_ncs_setup:
+    description: C(--keep-ncs-setup) / C(--no-keep-ncs-setup); unset keeps the recorded value.
+    type: bool
+  fips_install:
+    description: C(--fips-install) / C(--no-fips-install); unset keeps the recorded value.
+    type: bool
+  init_system:
+    description: C(--init-system).
+    type: str
+    choices: [systemd, sysv, none]
+  profile:
+    description: C(--profile) of ncs.conf.
+    type: str
+    choices: [production, development]
+  ipc_users:
+    description: C(--ipc-user) for each; replaces the recorded list.
+    type: list
+    elements: str
+  ipc_groups:
+    description: C(--ipc-group) for each; replaces the recorded list.
+    type: list
+    elements: str
+  no_ipc_users:
+    description: C(--no-ipc-user).
+    type: bool
+    default: false
+  no_ipc_groups:
+    description: C(--no-ipc-group).
+    type: bool
+    default: false
+  values_files:
+    description: ncs.conf values files on the managed host (C(--values), TOML or YAML).
+    type: list
+    elements: path
+  set:
+    description:
+      - ncs.conf values, C(--set NAME=VALUE) for each key (booleans as C(true)/C(false)).
+      - Not for secrets (they would show in the process list and in the task's invocation); use
+        O(set_secrets).
+    type: dict
+  set_files:
+    description: C(--set-file NAME=PATH) for each key (paths on the managed host).
+    type: dict
+  set_secrets:
+    description:
+      - Secret ncs.conf values. Each is written to a private temporary file on the managed host
+        and given as C(--set-file NAME=TMPFILE), so it never appears on a command line.
+    type: dict
+  unset:
+    description: C(--unset NAME) for each.
+    type: list
+    elements: str
+  reset_options:
+    description: C(--reset-options).
+    type: bool
+    default: false
+  crypto_keys:
+    description: An C(ncs.crypto_keys) file on the managed host to install (C(--crypto-keys)).
+    type: path
+  activate:
+    description: C(--activate) (switch C(current) to this version on an upgrade).
+    type: bool
+    default: false
+  skip_secrets:
+    description: C(--skip-secrets) (image builds).
+    type: bool
+    default: false
+  secrets_only:
+    description: C(--secrets-only) (container start).
+    type: bool
+    default: false
+  force_conf:
+    description: C(--force-conf).
+    type: bool
+    default: false
+  skip_verification:
+    description: C(--skip-verification).
+    type: bool
+    default: false
+  trusted_certs:
+    description: C(--trusted-cert) for each (paths on the managed host).
+    type: list
+    elements: path
+    aliases: [trusted_cert]
+  lock_timeout:
+    description: C(--lock-timeout) in seconds.
+    type: float
+  root:
+    description: C(--root) staging prefix.
+    type: path
+  executable:
+    description:
+      - The nso-install program on the managed host. Default C(/opt/nso-install/venv/bin/nso-install)
+        (where M(nso_install.nso.tool) puts it), else C(nso-install) on PATH.
+    type: str
+    aliases: [path]
+attributes:
+  check_mode:
+    support: full
+    description: Runs C(--check).
+  diff_mode:
+    support: full
+    description: Runs C(--diff); the diff shows each changed action.
+notes:
+  - Warnings of the tool become Ansible warnings; its notes are returned in RV(notes).
+seealso:
+  - module: nso_install.nso.tool
+  - module: nso_install.nso.audit
+'''
+
+EXAMPLES = r'''
+- name: System install, NSO running as nso
+  nso_install.nso.install:
+    distribution: /srv/dist/nso-6.5.3.linux.x86_64.signed.bin
+    system_install: true
+    run_as_user: nso
+    trusted_certs: [/srv/dist/cisco-root.pem]
+    set:
+      webui.tcp.port: 8080
+    set_secrets:
+      ssh.host_key: "{{ vault_ssh_host_key }}"
+
+- name: Container start, generate the keys missing from the image
+  nso_install.nso.install:
+    distribution: /opt/ncs/current
+    system_install: true
+    init_system: none
+    secrets_only: true
+'''
+
+RETURN = r'''
+changed_count:
+  description: How many actions changed (check mode, would change).
+  returned: success
+  type: int
+totals:
+  description: The tool's totals (actions, changed or would_change, ok, conflicts).
+  returned: success
+  type: dict
+actions:
+  description: Every action with kind, path, status, changed, detail, reason (and diff in diff mode).
+  returned: success
+  type: list
+  elements: dict
+notes:
+  description: The tool's notes.
+  returned: success
+  type: list
+  elements: str
+spec:
+  description: The effective settings and where each came from.
+  returned: success
+  type: dict
+result:
+  description: The tool's result kind, C(applied) or C(check).
+  returned: success
+  type: str
+cmd:
+  description: The command that ran.
+  returned: always
+  type: list
+  elements: str
+'''
+
+import os
+import shutil
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.nso_install.nso.plugins.module_utils.cli import (
+    action_diffs, find_executable, flag, missing_tool, opt, repeat, run_json, scalar, tristate, warn_all)
+
+
+def build_argv(p, secret_files):
+    argv = ['install', p['distribution']]
+    if p['local_install']:
+        argv += ['--local-install', p['local_install']]
+    flag(argv, 'system-install', p['system_install'])
+    for name in ('install_dir', 'config_dir', 'run_dir', 'log_dir', 'run_as_user', 'init_system', 'profile',
+                 'crypto_keys', 'lock_timeout', 'root'):
+        opt(argv, name.replace('_', '-'), p[name])
+    flag(argv, 'no-run-as-user', p['no_run_as_user'])
+    for name in ('setuid_cmdwrapper', 'keep_ncs_setup', 'fips_install'):
+        tristate(argv, name.replace('_', '-'), p[name])
+    repeat(argv, 'ipc-user', p['ipc_users'])
+    repeat(argv, 'ipc-group', p['ipc_groups'])
+    flag(argv, 'no-ipc-user', p['no_ipc_users'])
+    flag(argv, 'no-ipc-group', p['no_ipc_groups'])
+    repeat(argv, 'values', p['values_files'])
+    for k, v in sorted((p['set'] or {}).items()):
+        argv += ['--set', '%s=%s' % (k, scalar(v))]
+    for k, v in sorted((p['set_files'] or {}).items()):
+        argv += ['--set-file', '%s=%s' % (k, v)]
+    for k, path in sorted(secret_files.items()):
+        argv += ['--set-file', '%s=%s' % (k, path)]
+    repeat(argv, 'unset', p['unset'])
+    for name in ('reset_options', 'activate', 'skip_secrets', 'secrets_only', 'force_conf', 'skip_verification'):
+        flag(argv, name.replace('_', '-'), p[name])
+    repeat(argv, 'trusted-cert', p['trusted_certs'])
+    return argv
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            distribution=dict(type='path', required=True),
+            system_install=dict(type='bool', default=False),
+            local_install=dict(type='path'),
+            install_dir=dict(type='str'),
+            config_dir=dict(type='str'),
+            run_dir=dict(type='str'),
+            log_dir=dict(type='str'),
+            run_as_user=dict(type='str'),
+            no_run_as_user=dict(type='bool', default=False),
+            setuid_cmdwrapper=dict(type='bool'),
+            keep_ncs_setup=dict(type='bool'),
+            fips_install=dict(type='bool'),
+            init_system=dict(type='str', choices=['systemd', 'sysv', 'none']),
+            profile=dict(type='str', choices=['production', 'development']),
+            ipc_users=dict(type='list', elements='str'),
+            ipc_groups=dict(type='list', elements='str'),
+            no_ipc_users=dict(type='bool', default=False),
+            no_ipc_groups=dict(type='bool', default=False),
+            values_files=dict(type='list', elements='path'),
+            set=dict(type='dict'),
+            set_files=dict(type='dict'),
+            set_secrets=dict(type='dict', no_log=True),
+            unset=dict(type='list', elements='str'),
+            reset_options=dict(type='bool', default=False),
+            crypto_keys=dict(type='path', no_log=True),
+            activate=dict(type='bool', default=False),
+            skip_secrets=dict(type='bool', default=False, no_log=False),
+            secrets_only=dict(type='bool', default=False, no_log=False),
+            force_conf=dict(type='bool', default=False),
+            skip_verification=dict(type='bool', default=False),
+            trusted_certs=dict(type='list', elements='path', aliases=['trusted_cert']),
+            lock_timeout=dict(type='float'),
+            root=dict(type='path'),
+            executable=dict(type='str', aliases=['path']),
+        ),
+        mutually_exclusive=[('system_install', 'local_install'), ('skip_secrets', 'secrets_only'),
+                            ('run_as_user', 'no_run_as_user'), ('ipc_users', 'no_ipc_users'),
+                            ('ipc_groups', 'no_ipc_groups')],
+        supports_check_mode=True,
+    )
+    p = module.params
+    exe = find_executable(module)
+    if exe is None:
+        if module.check_mode:
+            module.exit_json(changed=True, msg='nso-install is not installed yet: the install would run once it is',
+                             cmd=[], actions=[], notes=[], totals={}, changed_count=0)
+        missing_tool(module)
+
+    tmpdir = None
+    secret_files = {}
+    try:
+        if p['set_secrets']:
+            tmpdir = tempfile.mkdtemp(prefix='nso-install-secrets-')  # mode 0700
+            for i, (k, v) in enumerate(sorted(p['set_secrets'].items())):
+                path = os.path.join(tmpdir, 'value%d' % i)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, 'w') as f:
+                    f.write(scalar(v))
+                secret_files[k] = path
+        argv = build_argv(p, secret_files)
+        if module.check_mode:
+            argv.append('--check')
+        if module._diff:
+            argv.append('--diff')
+        rc, data, out, err = run_json(module, exe, argv)
+    finally:
+        if tmpdir:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+
+    warn_all(module, data)
+    count = int(data.get('changed') or 0)
+    result = dict(
+        changed=count > 0,
+        changed_count=count,
+        result=data.get('result'),
+        totals=data.get('totals', {}),
+        actions=data.get('actions', []),
+        notes=data.get('notes', []),
+        spec=data.get('spec', {}),
+        cmd=[exe] + argv + ['--json'],
+    )
+    if module._diff:
+        result['diff'] = action_diffs(data.get('actions'))
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

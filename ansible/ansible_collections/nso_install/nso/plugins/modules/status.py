@@ -1,0 +1,101 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+---
+module: status
+short_description: Installed NSO versions and recorded options, as facts
+description:
+  - Runs C(nso-install status --json) on the managed host. Changes nothing.
+  - The answer is returned and also set as the fact C(nso_install_status) for later tasks
+    (for example C(nso_install_status.active), the active version).
+version_added: 0.1.0
+author:
+  - nso-install maintainers (@nso-install)
+options:
+  install_dir:
+    description: C(--install-dir), when not the one the last run recorded.
+    type: str
+  root:
+    description: C(--root) staging prefix.
+    type: path
+  executable:
+    description:
+      - The nso-install program on the managed host. Default C(/opt/nso-install/venv/bin/nso-install),
+        else C(nso-install) on PATH.
+    type: str
+    aliases: [path]
+attributes:
+  check_mode:
+    support: full
+    description: Read-only; runs the same in check mode.
+  diff_mode:
+    support: none
+    description: Nothing to diff.
+  facts:
+    support: full
+    description: Sets C(nso_install_status).
+seealso:
+  - module: nso_install.nso.install
+'''
+
+EXAMPLES = r'''
+- name: What is installed
+  nso_install.nso.status:
+
+- name: Upgrade only where 6.5.3 is not active yet
+  nso_install.nso.install:
+    distribution: /srv/dist/nso-6.5.3.linux.x86_64.signed.bin
+    system_install: true
+    activate: true
+  when: nso_install_status.active != '6.5.3'
+'''
+
+RETURN = r'''
+active:
+  description: The active version (C(current)), or null.
+  returned: success
+  type: str
+versions:
+  description: Installed versions (path, version, active, manifest).
+  returned: success
+  type: list
+  elements: dict
+spec:
+  description: The recorded options, or null when nso-install has not installed here.
+  returned: success
+  type: dict
+ansible_facts:
+  description: C(nso_install_status), the whole answer of the tool.
+  returned: success
+  type: dict
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.nso_install.nso.plugins.module_utils.cli import find_executable, missing_tool, opt, run_json
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            install_dir=dict(type='str'),
+            root=dict(type='path'),
+            executable=dict(type='str', aliases=['path']),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    exe = find_executable(module) or missing_tool(module)
+    argv = ['status']
+    opt(argv, 'install-dir', p['install_dir'])
+    opt(argv, 'root', p['root'])
+    rc, data, out, err = run_json(module, exe, argv)
+    result = dict(data)
+    result.pop('version', None)
+    module.exit_json(changed=False, ansible_facts={'nso_install_status': data}, **result)
+
+
+if __name__ == '__main__':
+    main()

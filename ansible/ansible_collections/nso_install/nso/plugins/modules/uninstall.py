@@ -1,0 +1,164 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+---
+module: uninstall
+short_description: Remove an NSO system install, or one version of it
+description:
+  - Runs C(nso-install uninstall ... --json) on the managed host, as NSO's C(ncs-uninstall) does
+    it; one version (O(ncs_version)), or everything with O(all), keeping configuration, data, logs,
+    service files and accounts unless named.
+  - Removing what is already gone changes nothing. Check mode runs C(--check).
+version_added: 0.1.0
+author:
+  - nso-install maintainers (@nso-install)
+options:
+  ncs_version:
+    description: Remove C(INSTALL_DIR/ncs-VSN) only (not the active one unless O(force)).
+    type: str
+  all:
+    description: Remove C(INSTALL_DIR) (every version, current, packages).
+    type: bool
+    default: false
+  config:
+    description: With O(all), also C(CONFIG_DIR) (ncs.conf, the encryption keys, host keys).
+    type: bool
+    default: false
+  run_data:
+    description: With O(all), also C(RUN_DIR) (CDB and the backups in it).
+    type: bool
+    default: false
+  logs:
+    description: With O(all), also C(LOG_DIR).
+    type: bool
+    default: false
+  service:
+    description: With O(all), also the unit or SysV script, tmpfiles.d entry, C(/run/ncs).
+    type: bool
+    default: false
+  profile_scripts:
+    description: With O(all), also C(/etc/profile.d/ncs.*) and C(/etc/logrotate.d/ncs).
+    type: bool
+    default: false
+  accounts:
+    description: With O(all), also the user and groups nso-install created.
+    type: bool
+    default: false
+  purge:
+    description: With O(all), all of the above.
+    type: bool
+    default: false
+  force:
+    description: Remove the active version (with O(ncs_version)), leaving no active one.
+    type: bool
+    default: false
+  install_dir:
+    description: C(--install-dir), when not the one the last run recorded.
+    type: str
+  lock_timeout:
+    description: C(--lock-timeout) in seconds.
+    type: float
+  root:
+    description: C(--root) staging prefix.
+    type: path
+  executable:
+    description:
+      - The nso-install program on the managed host. Default C(/opt/nso-install/venv/bin/nso-install),
+        else C(nso-install) on PATH.
+    type: str
+    aliases: [path]
+attributes:
+  check_mode:
+    support: full
+    description: Runs C(--check).
+  diff_mode:
+    support: full
+    description: Lists what would be or was removed.
+seealso:
+  - module: nso_install.nso.install
+'''
+
+EXAMPLES = r'''
+- name: Remove an old version after an upgrade
+  nso_install.nso.uninstall:
+    ncs_version: 6.4.1
+
+- name: Remove everything
+  nso_install.nso.uninstall:
+    all: true
+    purge: true
+'''
+
+RETURN = r'''
+actions:
+  description: What was (or would be) removed.
+  returned: success
+  type: list
+  elements: dict
+kept:
+  description: What is kept, with why.
+  returned: success
+  type: list
+  elements: str
+changed_count:
+  description: How many removals.
+  returned: success
+  type: int
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.nso_install.nso.plugins.module_utils.cli import (
+    action_diffs, find_executable, flag, missing_tool, opt, run_json, warn_all)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            ncs_version=dict(type='str'),
+            all=dict(type='bool', default=False),
+            config=dict(type='bool', default=False),
+            run_data=dict(type='bool', default=False),
+            logs=dict(type='bool', default=False),
+            service=dict(type='bool', default=False),
+            profile_scripts=dict(type='bool', default=False),
+            accounts=dict(type='bool', default=False),
+            purge=dict(type='bool', default=False),
+            force=dict(type='bool', default=False),
+            install_dir=dict(type='str'),
+            lock_timeout=dict(type='float'),
+            root=dict(type='path'),
+            executable=dict(type='str', aliases=['path']),
+        ),
+        mutually_exclusive=[('ncs_version', 'all')],
+        required_one_of=[('ncs_version', 'all')],
+        supports_check_mode=True,
+    )
+    p = module.params
+    exe = find_executable(module) or missing_tool(module)
+    argv = ['uninstall']
+    opt(argv, 'ncs-version', p['ncs_version'])
+    for name in ('all', 'config', 'run_data', 'logs', 'service', 'profile_scripts', 'accounts', 'purge', 'force'):
+        flag(argv, name.replace('_', '-'), p[name])
+    for name in ('install_dir', 'lock_timeout', 'root'):
+        opt(argv, name.replace('_', '-'), p[name])
+    if module.check_mode:
+        argv.append('--check')
+    rc, data, out, err = run_json(module, exe, argv, accept_errors=('no-such-version',))
+    if data.get('result') == 'error':  # that version is not (or no longer) installed: nothing to do
+        module.exit_json(changed=False, changed_count=0, actions=[], kept=[], notes=[data['error'].get('message')],
+                         totals={}, cmd=[exe] + argv + ['--json'])
+    warn_all(module, data)
+    count = int(data.get('changed') or 0)
+    result = dict(changed=count > 0, changed_count=count, actions=data.get('actions', []),
+                  kept=data.get('kept', []), notes=data.get('notes', []), totals=data.get('totals', {}),
+                  cmd=[exe] + argv + ['--json'])
+    if module._diff:
+        result['diff'] = action_diffs(data.get('actions'))
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
