@@ -1,0 +1,74 @@
+"""--fips-install (docs/security.md, "FIPS install"): what NSO's installer does, done and checked:
+fips-mode in ncs.conf, NCS_OPENSSL_* in ncsrc and the service, the FIPS build of crypto.so in
+the tree (only from what nso-install unpacked); a distribution without the FIPS files refused
+before anything changes; verify sees crypto.so swapped back, in every tree."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+from support import cli, install_json, snapshot
+
+from nso_install.sample import make_sample_distribution
+
+V = "6.5.3"
+CRYPTO = "lib/ncs/lib/core/crypto/priv/lib"
+
+
+def _root(tmp_path, name="r"):
+    root = tmp_path / name
+    root.mkdir(mode=0o700)
+    return root
+
+
+def test_a_fips_install_does_what_nso_s_installer_does(tmp_path, sample_dists):
+    root = _root(tmp_path)
+    install_json(sample_dists["tar.gz"], root, "--system-install", "--fips-install")
+    tree = root / f"opt/ncs/ncs-{V}"
+    assert (tree / CRYPTO / "crypto.so").read_bytes() == (tree / CRYPTO / "fips/crypto.so").read_bytes()
+    assert "<fips-mode>" in (root / "etc/ncs/ncs.conf").read_text()
+    ncsrc = (tree / "ncsrc").read_text()
+    for var in ("NCS_OPENSSL_CONF", "NCS_OPENSSL_CONF_INCLUDE", "NCS_OPENSSL_MODULES"):
+        assert var in ncsrc, var
+    unit = (root / "etc/systemd/system/ncs.service").read_text()
+    assert "NCS_OPENSSL_MODULES=/opt/ncs/current/lib/ncs/openssl/ossl-modules" in unit
+    before = snapshot(root)
+    assert install_json(sample_dists["tar.gz"], root, "--system-install", "--fips-install")["changed"] == 0
+    assert snapshot(root) == before
+    assert cli("verify", "--root", root).exit_code == 0
+
+
+def test_the_default_install_keeps_the_default_crypto_library(tmp_path, sample_dists):
+    root = _root(tmp_path)
+    install_json(sample_dists["tar.gz"], root, "--system-install")
+    tree = root / f"opt/ncs/ncs-{V}"
+    assert (tree / CRYPTO / "crypto.so").read_bytes() != (tree / CRYPTO / "fips/crypto.so").read_bytes()
+    assert "NCS_OPENSSL" not in (tree / "ncsrc").read_text()
+
+
+def test_a_distribution_without_the_fips_files_is_refused_before_anything_changes(tmp_path):
+    src = make_sample_distribution(tmp_path / "src", V, "dir")
+    shutil.rmtree(os.path.join(src, "lib/ncs/openssl"))
+    root = _root(tmp_path)
+    r = cli("install", src, "--system-install", "--fips-install", "--root", root, "--json", ok=False)
+    assert r.exit_code != 0
+    assert "fips" in (r.stdout + r.stderr).lower()
+    assert not (root / "opt/ncs").exists() and not (root / "etc/ncs").exists()
+
+
+def test_verify_sees_crypto_so_swapped_back_in_any_tree(tmp_path, sample_dists):
+    root = _root(tmp_path)
+    install_json(sample_dists["tar.gz"], root, "--system-install", "--fips-install")
+    other = make_sample_distribution(tmp_path / "src2", "6.5.4", "tar.gz")
+    install_json(other, root, "--system-install", "--fips-install")  # beside the active 6.5.3
+    for version in (V, "6.5.4"):  # the active tree and the inactive one
+        tree = root / f"opt/ncs/ncs-{version}"
+        good = (tree / CRYPTO / "crypto.so").read_bytes()
+        (tree / CRYPTO / "crypto.so").write_bytes(b"the default build again")
+        r = cli("verify", "--root", root, "--json", ok=False)
+        assert r.exit_code == 1, (version, r.stdout)
+        assert f"ncs-{version}/{CRYPTO}/crypto.so" in json.dumps(json.loads(r.stdout)), version
+        (tree / CRYPTO / "crypto.so").write_bytes(good)
+    assert cli("verify", "--root", root).exit_code == 0
