@@ -6,8 +6,6 @@ text, shipped in the wheel (a test keeps it equal).  Regenerate it with
 from __future__ import annotations
 
 import re
-import sys
-from pathlib import Path
 
 MAN_PATH = "share/man/man1/nso-install.1"
 
@@ -105,14 +103,9 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    text = render()
-    if argv:
-        Path(argv[0]).parent.mkdir(parents=True, exist_ok=True)
-        Path(argv[0]).write_text(text, encoding="utf-8")
-    else:
-        sys.stdout.write(text)
-    return 0
+    from .generated import emit
+
+    return emit(render(), argv)
 
 
 if __name__ == "__main__":

@@ -6,8 +6,6 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 from . import all_checks
 from .registry import DOMAINS
@@ -78,13 +76,9 @@ def markdown() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    text = markdown()
-    if argv:
-        Path(argv[0]).write_text(text, encoding="utf-8")
-    else:
-        sys.stdout.write(text)
-    return 0
+    from ..generated import emit
+
+    return emit(markdown(), argv)
 
 
 if __name__ == "__main__":
