@@ -97,6 +97,12 @@ def render_conf(spec: InstallSpec, version: str, view: TargetView | None = None)
         return _render_conf(spec, version, pam)
 
 
+def start_run() -> None:
+    """Forget an earlier run's ncs.conf in this process (tests run many): each run renders its own,
+    and so templates.fill_bytecode_cache keeps what every run renders."""
+    _render_conf_once.cache_clear()
+
+
 @lru_cache(maxsize=8)
 def _render_conf_once(spec: InstallSpec, version: str, pam: str | None) -> RenderedConf:
     return _render_conf(spec, version, pam)

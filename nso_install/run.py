@@ -24,7 +24,7 @@ from .actions.tree import InstallTree
 from .engine import Report, apply, evaluate
 from .errors import NsoInstallError, UsageError
 from .facts import DIR, FILE, LINK, Facts
-from .plan import TargetView, build_plan, config_version
+from .plan import TargetView, build_plan, config_version, start_run
 from .spec import DIR_FIELDS, InstallSpec, Resolution, SpecInput, check_real_directories, resolve, state_path
 from .state import State, locked
 from .target import Target, check_staging_root
@@ -75,14 +75,18 @@ def install(given: SpecInput, distribution, opts: RunOptions) -> RunResult:
         if isinstance(distribution, (str, os.PathLike)) else distribution
     spath = state_path(given.kind or "", given.local_dir)
     # The compiled templates are kept in the state directory (templates.use_bytecode_cache), read
-    # here, written only after a run that changed something recorded its state: a no-op re-run and
-    # a refused run write nothing. Root loads that bytecode: only where every directory above it is
-    # root's (a real system install, or a staging root check_staging_root accepted).
-    cache = os.geteuid() != 0 or (given.kind == "system" and (not target.staged or not opts.check))
+    # here, written only after a run that changed something recorded its state (or rendered what
+    # the kept renders lack: templates.renders_to_keep): a no-op re-run and a refused run write
+    # nothing. Root loads that bytecode: only where every directory above it is root's (a real
+    # system install, or a staging root check_staging_root accepted: before an apply, where a
+    # refusal stops the run; with --check, where it only means that no cache is read).
+    cache = os.geteuid() != 0 or (given.kind == "system" and (not target.staged or not opts.check
+                                                              or _safe_staging_root(opts.root)))
     cached = False
     if cache:
-        from .templates import fill_bytecode_cache, use_bytecode_cache
+        from .templates import fill_bytecode_cache, renders_to_keep, use_bytecode_cache
 
+        start_run()
         cached = use_bytecode_cache(target.host(os.path.dirname(spath)), writable=False)
     # Usage errors (options, values, paths) before anything is created for the lock: the
     # same resolution and plan, read without the lock; they are made again under it.
@@ -121,8 +125,6 @@ def install(given: SpecInput, distribution, opts: RunOptions) -> RunResult:
         result = RunResult(report, resolution, header)
         if not opts.check:
             result.spec_changed = spec_changed
-            if cache and (report.changes or spec_changed or not cached):
-                fill_bytecode_cache(target.host(os.path.dirname(spath)))
             if spec.system:
                 from .services import after_apply
 
@@ -137,14 +139,29 @@ def install(given: SpecInput, distribution, opts: RunOptions) -> RunResult:
         if spec.system and not opts.check and not target.unprivileged:
             from .audit import install_notes  # the checks of `nso-install audit`, on what was just installed
 
-            report.notes.extend(install_notes(opts.root))
+            # what it derives from key and certificate files is kept in the state directory under
+            # a digest of their bytes (audit/memo.py): the same verdicts, without cryptography on a
+            # re-run; kept only where the template cache may be (the same trust)
+            report.notes.extend(install_notes(opts.root, target.host(os.path.dirname(spath)) if cache else None))
         report.notes.extend(_access_notes(spec, dist.version, view, report))
+        # after the notes, which render too (the audit's reference unit): every render of this run is kept
+        if not opts.check and cache and (report.changes or result.spec_changed or not cached or renders_to_keep()):
+            fill_bytecode_cache(target.host(os.path.dirname(spath)))
         if not opts.check and (report.changes or result.spec_changed):
             state.append_history({"spec": spec.record(), "spec_changes": [s.as_dict() for s in resolution.changes],
                                   "changed": [{"id": r.action.id, "detail": r.outcome.detail}
                                               for r in report.records if r.changed],
                                   "notes": report.notes})
     return result
+
+
+def _safe_staging_root(root) -> bool:
+    """Whether check_staging_root accepts ``root`` (it reads, never changes anything)."""
+    try:
+        check_staging_root(root)
+    except UsageError:
+        return False
+    return True
 
 
 def _apply(plan, ctx: Context, state: State, spec: InstallSpec, bar, view: TargetView,

@@ -12,7 +12,6 @@ Owners are names (``"root"``, the run-as user), resolved through the target's ow
 
 from __future__ import annotations
 
-import difflib
 import functools
 import os
 from dataclasses import dataclass, field
@@ -232,6 +231,8 @@ def text_diff(path: str, before: bytes | None, after: bytes) -> str:
             return b.decode().splitlines(keepends=True)
         except UnicodeDecodeError:
             return [f"<binary, {len(b)} bytes>\n"]
+    import difflib  # only when a diff is shown
+
     return "".join(difflib.unified_diff(lines(before), lines(after),
                                         fromfile=f"{path} (current)" if before is not None else "/dev/null",
                                         tofile=f"{path} (new)"))

@@ -17,6 +17,7 @@ from ..errors import NsoInstallError
 from ..facts import DIR, FILE, LINK, Facts, PathFact
 from ..lifecycle.installation import Installation, look
 from ..spec import DIR_FIELDS, InstallSpec
+from .memo import Memo, load as load_memo
 from .ncsconf import NcsConf, environment
 
 UNIT = "/etc/systemd/system/ncs.service"
@@ -48,6 +49,7 @@ class AuditContext:
     version: str | None
     cheap: bool = False  # install's own audit: no subprocess where the answer is known
     cache: dict = field(default_factory=dict)  # what checks share within one audit (walks, verify)
+    memo: Memo = field(default_factory=Memo)  # facts derived from key and certificate files (install's audit: kept)
 
     def conf_unreadable(self):
         """The skip of a check that judges ncs.conf when there is none to judge."""
@@ -141,9 +143,10 @@ class AuditContext:
 
 
 def gather(root: Path | None = None, dirs: dict[str, str] | None = None, run_as_user: str | None = None,
-           cheap: bool = False) -> AuditContext:
+           cheap: bool = False, memo_dir: Path | None = None) -> AuditContext:
     """The audit context of the system install on the target (``--root``).  ``dirs``: directory
-    options given (``install_dir``...), which win over the recorded ones."""
+    options given (``install_dir``...), which win over the recorded ones.  ``memo_dir``: the
+    private state directory whose :mod:`memo <nso_install.audit.memo>` install's audit uses."""
     dirs = {k: v for k, v in (dirs or {}).items() if v}
     inst = look(root, dirs.get("install_dir"))
     spec = replace(inst.spec, **{k: v for k, v in dirs.items() if k in DIR_FIELDS})
@@ -159,7 +162,8 @@ def gather(root: Path | None = None, dirs: dict[str, str] | None = None, run_as_
     conf = NcsConf.parse(raw, version, env) if raw is not None else NcsConf(None, version, env, "it is missing")
     if not intent.fips and conf.on("/ncs-config/fips-mode/enabled"):
         intent.fips = True
-    return AuditContext(inst.target, facts, inst, spec, intent, conf, conf_path, version, cheap)
+    return AuditContext(inst.target, facts, inst, spec, intent, conf, conf_path, version, cheap,
+                        memo=load_memo(memo_dir))
 
 
 def _read(facts: Facts, path: str) -> bytes | None:

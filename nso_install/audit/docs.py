@@ -53,7 +53,14 @@ expires = 2026-06-30      # optional; the waiver holds through that day, then th
 ```
 
 `install` runs the same checks on what it has just installed and prints a note for each
-failure.
+failure. To keep that cheap on a re-run, what it derives from the SSH host keys, the HTTPS key
+and the certificate (key types and sizes, digests of the public keys, the certificate's names,
+dates and signature hash) is kept in the state directory (`/var/lib/nso-install/audit-memo.json`,
+0600, root's) under a SHA-256 digest of each file's bytes and the tool's version: a file changed
+in any way is parsed again, and every verdict is still judged on every run from these facts (a
+certificate's dates against the clock of that run). So install's notes and `nso-install audit`
+(which parses every time and writes nothing) cannot disagree, whether or not the run changed
+anything.
 """
 
 

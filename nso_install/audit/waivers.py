@@ -17,7 +17,6 @@ note says it can go).
 from __future__ import annotations
 
 import datetime
-import difflib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,6 +105,8 @@ def load_waivers(path: Path, known: Iterable[str]) -> list[Waiver]:
             raise _bad(path, where, f"unknown field(s) {', '.join(unknown)}")
         wid = _text(path, where, entry, "id").upper()
         if wid not in known:
+            import difflib  # only for an unknown ID
+
             near = difflib.get_close_matches(wid, sorted(known), n=3)
             raise UsageError("unknown-check", f"waivers file {path}, {where}: {wid[:40]!r} is not a check ID.",
                              (f"Did you mean {', '.join(near)}? " if near else "") + "nso-install audit --list shows "

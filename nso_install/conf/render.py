@@ -15,7 +15,7 @@ from ..secret import MASK
 from ..target import check_shell_safe
 from ..templates import render_text
 from .validate import NAMESPACE, validate_ncs_conf
-from .values import effective_values
+from .values import effective_values, secret_variables
 from .variables import ConfContext, _paths
 
 TEMPLATE = "ncs-conf/ncs.conf.xml.j2"
@@ -28,8 +28,10 @@ def render_ncs_conf(ctx: ConfContext, values: dict | None = None) -> str:
     v = effective_values(ctx, values or {})
     p = _paths(ctx, v["paths"]["style"])
     vt = ctx.version_tuple
-    text = render_text(TEMPLATE, ctx=ctx, v=v, p=p, has_local_ipc=vt >= (6, 4), has_fips_mode=vt >= (6, 5),
-                       namespace=NAMESPACE)
+    # inline keys in ncs.conf: its text is not kept between runs (templates.render_text)
+    inline_keys = any(_nested(v, name) is not None for name in secret_variables())
+    text = render_text(TEMPLATE, keep=not inline_keys, ctx=ctx, v=v, p=p, has_local_ipc=vt >= (6, 4),
+                       has_fips_mode=vt >= (6, 5), namespace=NAMESPACE)
     text = _EMPTY_LINE.sub("", text)  # lines left blank by elements omitted (value None)
     problems = validate_ncs_conf(text)
     if problems:
@@ -39,6 +41,16 @@ def render_ncs_conf(ctx: ConfContext, values: dict | None = None) -> str:
             + "\n  ".join(problems),
             "Check the values given with --values/--set; if they are fine, this is a bug in nso-install's templates.")
     return text
+
+
+def _nested(values: dict, name: str):
+    """The value of the variable ``name`` (``a.b.c``) in nested effective values, or None."""
+    node = values
+    for part in name.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
 
 
 def client_environment(ctx: ConfContext, values: dict | None = None) -> dict[str, str]:

@@ -10,15 +10,12 @@ naming the variable, its element path and the expected type, never a secret valu
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import re
 import reprlib
-import tomllib
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
-
-import yaml
 
 from ..errors import NsoInstallError, UsageError
 from ..inputs import read_operator_file
@@ -101,6 +98,8 @@ def shown_name(name: str) -> str:
 
 def unknown_variable(name: str, source: str) -> NsoInstallError:
     shown = shown_name(name)
+    import difflib  # only for a misspelt name
+
     near = difflib.get_close_matches(shown, list(VARIABLES), n=3, cutoff=0.6)
     if not near:
         head = shown.split(".")[0]
@@ -133,78 +132,93 @@ def parse_set_value(var: Variable, text: str) -> Any:
     return text
 
 
-class ValuesLoader(yaml.SafeLoader):
-    """The YAML loader for values files: SafeLoader without YAML 1.1's surprises or bombs.
-
-    * anchors and aliases are refused (``&a`` / ``*a``: a few hundred bytes of nested aliases
-      expand to gigabytes), and so is nesting deeper than :data:`MAX_NESTING`;
-    * plain scalars resolve only to null (``~``, ``null``, empty), booleans ``true``/``false``
-      (three spellings each), decimal integers without leading zeros; everything else stays a
-      string: ``yes``/``on`` are not booleans, ``022`` is not octal 18, ``0x10``, ``1:30``,
-      ``2024-01-01`` and ``1.5`` are not numbers or dates.  The variable's type check then reads
-      the string (``022`` is the port 22, like ``--set``; ``yes`` is refused for a boolean);
-    * explicit tags get the same rules (``!!bool yes`` and ``!!int 0x10`` are errors) and any
-      other tag (``!!timestamp``, ``!!binary``, ``!!python/...``) is refused.
-    """
-
-    yaml_implicit_resolvers: dict = {}
-    yaml_constructors: dict = {}
-
-    def __init__(self, stream):
-        super().__init__(stream)
-        self._depth = 0
-        self.yaml11_booleans: dict[int, int] = {}  # id(text) -> line: plain words YAML 1.1 reads as booleans
-
-    def construct_text(self, node):
-        value = self.construct_scalar(node)
-        if node.style is None and _YAML11_BOOL.fullmatch(value):
-            self.yaml11_booleans[id(value)] = node.start_mark.line + 1
-        return value
-
-    def compose_node(self, parent, index):
-        event = self.peek_event()
-        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
-            raise yaml.composer.ComposerError(None, None, "anchors and aliases (&name, *name) are not allowed in "
-                                              "a values file", event.start_mark)
-        nests = isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent))
-        if nests:
-            self._depth += 1
-            if self._depth > MAX_NESTING:
-                raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_NESTING} levels",
-                                                  event.start_mark)
-        try:
-            return super().compose_node(parent, index)
-        finally:
-            if nests:
-                self._depth -= 1
-
-    def construct_strict_bool(self, node):
-        value = self.construct_scalar(node)
-        if value.lower() not in ("true", "false"):
-            raise yaml.constructor.ConstructorError(None, None, "a boolean is true or false", node.start_mark)
-        return value.lower() == "true"
-
-    def construct_decimal_int(self, node):
-        value = self.construct_scalar(node)
-        if not re.fullmatch(r"[-+]?" + _DIGITS, value):
-            raise yaml.constructor.ConstructorError(None, None, "an integer is written in at most 30 decimal "
-                                                    "digits", node.start_mark)
-        return int(value, 10)
-
-
 _CORE = "tag:yaml.org,2002:"
 _YAML11_BOOL = re.compile(r"y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF")
-for _tag in ("null", "seq", "map"):
-    ValuesLoader.add_constructor(_CORE + _tag, yaml.SafeLoader.yaml_constructors[_CORE + _tag])
-ValuesLoader.add_constructor(_CORE + "str", ValuesLoader.construct_text)
-ValuesLoader.add_constructor(_CORE + "bool", ValuesLoader.construct_strict_bool)
-ValuesLoader.add_constructor(_CORE + "int", ValuesLoader.construct_decimal_int)
-ValuesLoader.add_constructor(None, yaml.SafeLoader.yaml_constructors[None])  # any other tag: an error
-ValuesLoader.add_implicit_resolver(_CORE + "bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-                                   list("tTfF"))
-ValuesLoader.add_implicit_resolver(_CORE + "int", re.compile(r"^[-+]?(?:0|[1-9][0-9]{0,29})$"),
-                                   list("-+0123456789"))  # longer digit strings stay text (e.g. a hex key)
-ValuesLoader.add_implicit_resolver(_CORE + "null", re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""])
+
+
+@lru_cache(maxsize=None)
+def values_loader() -> type:
+    """The class :class:`ValuesLoader`, built on first use: only a YAML file imports yaml (its
+    import compiles large regular expressions, a good share of a no-op run's start-up)."""
+    import yaml
+
+    class ValuesLoader(yaml.SafeLoader):
+        """The YAML loader for values files: SafeLoader without YAML 1.1's surprises or bombs.
+
+        * anchors and aliases are refused (``&a`` / ``*a``: a few hundred bytes of nested aliases
+          expand to gigabytes), and so is nesting deeper than :data:`MAX_NESTING`;
+        * plain scalars resolve only to null (``~``, ``null``, empty), booleans ``true``/``false``
+          (three spellings each), decimal integers without leading zeros; everything else stays a
+          string: ``yes``/``on`` are not booleans, ``022`` is not octal 18, ``0x10``, ``1:30``,
+          ``2024-01-01`` and ``1.5`` are not numbers or dates.  The variable's type check then reads
+          the string (``022`` is the port 22, like ``--set``; ``yes`` is refused for a boolean);
+        * explicit tags get the same rules (``!!bool yes`` and ``!!int 0x10`` are errors) and any
+          other tag (``!!timestamp``, ``!!binary``, ``!!python/...``) is refused.
+        """
+
+        yaml_implicit_resolvers: dict = {}
+        yaml_constructors: dict = {}
+
+        def __init__(self, stream):
+            super().__init__(stream)
+            self._depth = 0
+            self.yaml11_booleans: dict[int, int] = {}  # id(text) -> line: plain words YAML 1.1 reads as booleans
+
+        def construct_text(self, node):
+            value = self.construct_scalar(node)
+            if node.style is None and _YAML11_BOOL.fullmatch(value):
+                self.yaml11_booleans[id(value)] = node.start_mark.line + 1
+            return value
+
+        def compose_node(self, parent, index):
+            event = self.peek_event()
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+                raise yaml.composer.ComposerError(None, None, "anchors and aliases (&name, *name) are not allowed in "
+                                                  "a values file", event.start_mark)
+            nests = isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent))
+            if nests:
+                self._depth += 1
+                if self._depth > MAX_NESTING:
+                    raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_NESTING} levels",
+                                                      event.start_mark)
+            try:
+                return super().compose_node(parent, index)
+            finally:
+                if nests:
+                    self._depth -= 1
+
+        def construct_strict_bool(self, node):
+            value = self.construct_scalar(node)
+            if value.lower() not in ("true", "false"):
+                raise yaml.constructor.ConstructorError(None, None, "a boolean is true or false", node.start_mark)
+            return value.lower() == "true"
+
+        def construct_decimal_int(self, node):
+            value = self.construct_scalar(node)
+            if not re.fullmatch(r"[-+]?" + _DIGITS, value):
+                raise yaml.constructor.ConstructorError(None, None, "an integer is written in at most 30 decimal "
+                                                        "digits", node.start_mark)
+            return int(value, 10)
+
+    for _tag in ("null", "seq", "map"):
+        ValuesLoader.add_constructor(_CORE + _tag, yaml.SafeLoader.yaml_constructors[_CORE + _tag])
+    ValuesLoader.add_constructor(_CORE + "str", ValuesLoader.construct_text)
+    ValuesLoader.add_constructor(_CORE + "bool", ValuesLoader.construct_strict_bool)
+    ValuesLoader.add_constructor(_CORE + "int", ValuesLoader.construct_decimal_int)
+    ValuesLoader.add_constructor(None, yaml.SafeLoader.yaml_constructors[None])  # any other tag: an error
+    ValuesLoader.add_implicit_resolver(_CORE + "bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                       list("tTfF"))
+    ValuesLoader.add_implicit_resolver(_CORE + "int", re.compile(r"^[-+]?(?:0|[1-9][0-9]{0,29})$"),
+                                       list("-+0123456789"))  # longer digit strings stay text (e.g. a hex key)
+    ValuesLoader.add_implicit_resolver(_CORE + "null", re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""])
+    return ValuesLoader
+
+
+def __getattr__(name: str):
+    if name == "ValuesLoader":  # values.ValuesLoader, as before: the class, built on first use
+        return values_loader()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # Parser messages may quote text of the file (a character, a tag, a key): it can be part of an
 # inline key.  Quoted parts are kept only when they are YAML token names or one to three
@@ -231,6 +245,10 @@ def _unreadable(path: Path, problem: str, line: int | None = None, column: int |
 
 def _parse_error(path: Path, text: str, exc: Exception) -> NsoInstallError:
     """``bad-values-file`` for a parse error: file, line, column and a problem without file text."""
+    import tomllib
+
+    import yaml
+
     if isinstance(exc, tomllib.TOMLDecodeError):
         m = _TOML_AT.fullmatch(str(exc))
         problem = _generic(m["problem"] if m else None)
@@ -318,14 +336,20 @@ def read_document(path: Path, option: str = "--values", surprises: dict[int, int
         line = raw.count(b"\n", 0, exc.start) + 1
         raise _unreadable(path, "is not UTF-8 text", line, exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1) \
             from None
+    yaml_error: type[Exception] = ValueError  # yaml.YAMLError once yaml is imported: a TOML file never imports it
     try:
         if suffix == ".toml":
+            import tomllib
+
             line = _toml_key_too_long(text)
             if line is not None:
                 raise _unreadable(path, f"has a dotted key of more than {MAX_NESTING} parts", line)
             data = tomllib.loads(text)
         else:
-            loader = ValuesLoader(text)  # a SafeLoader, stricter still
+            import yaml
+
+            yaml_error = yaml.YAMLError
+            loader = values_loader()(text)  # ValuesLoader: a SafeLoader, stricter still
             try:
                 data = loader.get_single_data()
             finally:
@@ -333,7 +357,7 @@ def read_document(path: Path, option: str = "--values", surprises: dict[int, int
             if surprises is not None:
                 surprises.update(loader.yaml11_booleans)
             data = {} if data is None else data
-    except (yaml.YAMLError, ValueError, RecursionError) as exc:  # TOMLDecodeError is a ValueError
+    except (yaml_error, ValueError, RecursionError) as exc:  # TOMLDecodeError is a ValueError
         raise _parse_error(path, text, exc) from None
     return data
 

@@ -8,6 +8,7 @@ nothing of the value.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import re
 
 from ...actions.keys import check_crypto_keys, check_ipc_secret
@@ -145,6 +146,62 @@ def _public_bytes(public_key) -> bytes:
     return public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
+def _public_digest(public_key) -> str:
+    return hashlib.sha256(_public_bytes(public_key)).hexdigest()
+
+
+# What the checks below read of a key or certificate file, derived from its bytes alone (plain
+# JSON values: install's audit keeps them between runs, see nso_install/audit/memo.py).
+
+def _private_facts(data: bytes) -> dict:
+    """{"problem"} or {"what", "weak", "ed25519", "kind" (host key algorithm), "public" (digest)}."""
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+    key, problem = _load_private(data)
+    if key is None:
+        return {"problem": problem}
+    what, weak = _describe(key)
+    ed = isinstance(key, ed25519.Ed25519PrivateKey)
+    kind = "ssh-ed25519" if ed else f"ecdsa-sha2-nistp{key.curve.key_size}" \
+        if isinstance(key, ec.EllipticCurvePrivateKey) else "rsa"
+    return {"what": what, "weak": list(weak), "ed25519": ed, "kind": kind, "public": _public_digest(key.public_key())}
+
+
+def _ssh_public_facts(data: bytes) -> dict:
+    """{"public": digest} of an OpenSSH public key, or {"problem"}."""
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        have = serialization.load_ssh_public_key(data.strip())
+    except (ValueError, TypeError):
+        return {"problem": "not an OpenSSH public key"}
+    return {"public": _public_digest(have)}
+
+
+def _cert_facts(data: bytes) -> dict:
+    """{"problem"} or {"start", "end" (ISO, UTC), "subject", "issuer", "weak_hash" (None or the
+    name of a SHA-1/MD5 signature hash), "self_signed", "public" (digest)}."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    try:
+        cert = x509.load_pem_x509_certificate(data)
+    except ValueError:
+        try:
+            cert = x509.load_der_x509_certificate(data)
+        except ValueError:
+            return {"problem": "not a PEM or DER certificate"}
+    algo = cert.signature_hash_algorithm
+    try:
+        public = _public_digest(cert.public_key())
+    except Exception:  # noqa: BLE001 - a key type cryptography cannot load: NSO-TLS-002 says so
+        public = None
+    return {"start": cert.not_valid_before_utc.isoformat(), "end": cert.not_valid_after_utc.isoformat(),
+            "subject": cert.subject.rfc4514_string(), "issuer": cert.issuer.rfc4514_string(),
+            "weak_hash": algo.name if isinstance(algo, (hashes.SHA1, hashes.MD5)) else None,
+            "self_signed": cert.issuer == cert.subject, "public": public}
+
+
 @check("NSO-KEY-003", "SSH host keys are readable, strong, match their .pub and cover the offered algorithms",
        "high", "Generate a new host key of the offered type (ssh-keygen -t ed25519 -N '' -f CONFIG_DIR/ssh/"
        "ssh_host_ed25519_key; ECDSA P-256 in FIPS mode) with the owner and mode of NSO-PERM-004, or remove the "
@@ -152,35 +209,28 @@ def _public_bytes(public_key) -> bytes:
        "NSO Secure Deployment guidance (6.5), facts sheet sections 10 and 11: Ed25519 host keys (ECDSA P-256 in "
        "FIPS mode); weak key types: our inference")
 def host_key_strength(ctx):
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-
     kdir = ctx.conf_file("aaa.ssh_server_key_dir", f"{ctx.spec.config_dir}/ssh")
     keys = private_host_keys(ctx, kdir)
     if not keys:
         return skipped(f"no SSH host key in {kdir} (see NSO-PERM-004)")
     problems, evidence, kinds = [], [], set()
     for path in keys:
-        key, problem = _load_private(_read(ctx, path).reveal())
-        if key is None:
-            problems.append(f"{path}: {problem}")
+        key = ctx.memo.derived("private-key", _read(ctx, path).reveal(), _private_facts)
+        if "problem" in key:
+            problems.append(f"{path}: {key['problem']}")
             continue
-        what, weak = _describe(key)
-        evidence.append(f"{path}: {what}")
-        problems += [f"{path}: {w}" for w in weak]
-        if ctx.intent.fips and isinstance(key, ed25519.Ed25519PrivateKey):
+        evidence.append(f"{path}: {key['what']}")
+        problems += [f"{path}: {w}" for w in key["weak"]]
+        if ctx.intent.fips and key["ed25519"]:
             problems.append(f"{path}: Ed25519 is not FIPS-approved")
-        kinds.add("ssh-ed25519" if isinstance(key, ed25519.Ed25519PrivateKey) else
-                  f"ecdsa-sha2-nistp{key.curve.key_size}" if isinstance(key, ec.EllipticCurvePrivateKey) else "rsa")
+        kinds.add(key["kind"])
         pub = ctx.facts.path(path + ".pub")
         if pub.kind == FILE:
-            try:
-                have = serialization.load_ssh_public_key((ctx.facts.read(path + ".pub") or b"").strip())
-            except (ValueError, TypeError):
+            have = ctx.memo.derived("ssh-public-key", ctx.facts.read(path + ".pub") or b"", _ssh_public_facts)
+            if "problem" in have:
                 problems.append(f"{path}.pub is not an OpenSSH public key")
-            else:
-                if _public_bytes(have) != _public_bytes(key.public_key()):
-                    problems.append(f"{path}.pub is not the public part of {path}")
+            elif have["public"] != key["public"]:
+                problems.append(f"{path}.pub is not the public part of {path}")
     offered = {a.strip() for a in (ctx.conf.value("ssh.server_host_key") or "").split(",") if a.strip()}
     usable = {a for a in offered if a in kinds or (a.startswith(("rsa-", "ssh-rsa")) and "rsa" in kinds)}
     if offered and not usable:
@@ -194,17 +244,12 @@ def _cert_paths(ctx) -> tuple[str, str]:
             ctx.conf_file("webui.ssl.key_file", f"{ctx.spec.config_dir}/ssl/cert/host.key"))
 
 
-def _load_cert(ctx, path: str):
-    from cryptography import x509
-
-    data = ctx.facts.read(path) or b""
-    try:
-        return x509.load_pem_x509_certificate(data), None
-    except ValueError:
-        try:
-            return x509.load_der_x509_certificate(data), None
-        except ValueError:
-            return None, f"{path} is not a PEM or DER certificate"
+def _load_cert(ctx, path: str) -> tuple[dict | None, str | None]:
+    """(the certificate's facts, None) or (None, problem)."""
+    cert = ctx.memo.derived("certificate", ctx.facts.read(path) or b"", _cert_facts)
+    if "problem" in cert:
+        return None, f"{path} is {cert['problem']}"
+    return cert, None
 
 
 TLS_DOC = ("NSO deployment guide (G-DEP), facts sheet section 10: HTTPS only, with your own certificate in "
@@ -215,8 +260,6 @@ TLS_DOC = ("NSO deployment guide (G-DEP), facts sheet section 10: HTTPS only, wi
        "high", "Install a current certificate from your CA at webui.ssl.cert_file (and its key at "
        "webui.ssl.key_file), then restart NSO.", TLS_DOC)
 def tls_cert(ctx):
-    from cryptography.hazmat.primitives import hashes
-
     cert_path, _ = _cert_paths(ctx)
     if ctx.facts.path(cert_path).kind != FILE:
         if not ctx.conf.on("/ncs-config/webui/transport/ssl/enabled"):
@@ -227,18 +270,17 @@ def tls_cert(ctx):
     if cert is None:
         return failed(problem, [ctx.shown(ctx.facts.path(cert_path))], [cert_path])
     now = datetime.datetime.now(datetime.timezone.utc)
-    start, end = cert.not_valid_before_utc, cert.not_valid_after_utc
-    evidence = [f"{cert_path}: subject {cert.subject.rfc4514_string()}, issuer {cert.issuer.rfc4514_string()}, "
+    start, end = datetime.datetime.fromisoformat(cert["start"]), datetime.datetime.fromisoformat(cert["end"])
+    evidence = [f"{cert_path}: subject {cert['subject']}, issuer {cert['issuer']}, "
                 f"valid {start:%Y-%m-%d} to {end:%Y-%m-%d}"]
     problems = []
     if now < start:
         problems.append(f"not valid before {start:%Y-%m-%d %H:%M} UTC")
     if now > end:
         problems.append(f"expired on {end:%Y-%m-%d}")
-    algo = cert.signature_hash_algorithm
-    if isinstance(algo, (hashes.SHA1, hashes.MD5)):
-        problems.append(f"signed with {algo.name}")
-    self_signed = cert.issuer == cert.subject
+    if cert["weak_hash"]:
+        problems.append(f"signed with {cert['weak_hash']}")
+    self_signed = cert["self_signed"]
     if self_signed:
         evidence.append("self-signed: browsers and clients cannot verify it; replace it with one from your CA")
     if problems:
@@ -258,15 +300,17 @@ def tls_key_match(ctx):
             return skipped("HTTPS is off and its key or certificate does not exist")
         return failed("HTTPS is on but its key or certificate is missing",
                       [ctx.shown(ctx.facts.path(key_path)), ctx.shown(ctx.facts.path(cert_path))], [key_path, cert_path])
-    key, problem = _load_private(_read(ctx, key_path).reveal())
-    if key is None:
-        return failed(f"{key_path}: {problem}", [ctx.shown(ctx.facts.path(key_path))], [key_path])
-    what, weak = _describe(key)
-    problems = [f"{key_path}: {w}" for w in weak]
+    key = ctx.memo.derived("private-key", _read(ctx, key_path).reveal(), _private_facts)
+    if "problem" in key:
+        return failed(f"{key_path}: {key['problem']}", [ctx.shown(ctx.facts.path(key_path))], [key_path])
+    what = key["what"]
+    problems = [f"{key_path}: {w}" for w in key["weak"]]
     cert, cproblem = _load_cert(ctx, cert_path)
     if cert is None:
         problems.append(cproblem)
-    elif _public_bytes(cert.public_key()) != _public_bytes(key.public_key()):
+    elif cert["public"] is None:
+        problems.append(f"{cert_path}: its public key is of a type that cannot be read")
+    elif cert["public"] != key["public"]:
         problems.append(f"{key_path} is not the key of {cert_path}")
     return verdict(problems, f"{what} key matching its certificate", "the HTTPS key does not fit",
                    [f"{key_path}: {what}"], [key_path, cert_path])

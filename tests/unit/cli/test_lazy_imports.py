@@ -81,3 +81,36 @@ def test_every_command_is_reachable_through_the_lazy_group():
     assert set(index.COMMANDS) <= set(names)
     for name in names:
         assert main.get_command(ctx, name) is not None, name
+
+
+def test_the_values_reader_imports_yaml_for_a_yaml_file_only(tmp_path):
+    toml, yml = tmp_path / "v.toml", tmp_path / "v.yaml"
+    toml.write_text("[cli.ssh]\nenabled = true\n")
+    yml.write_text("cli:\n  ssh:\n    enabled: true\n")
+    read = "from pathlib import Path\nfrom nso_install.conf.values import read_values\nread_values([Path({!r})])"
+    assert "yaml" not in _modules_after("import nso_install.conf.values")
+    assert "yaml" not in _modules_after(read.format(str(toml)))
+    assert "yaml" in _modules_after(read.format(str(yml)))
+
+
+# What a re-run that changes nothing, and --check on an installed root, must not import: templates
+# are not rendered (their kept text, templates.py), host keys and the certificate not parsed (the
+# audit's memo, audit/memo.py), services not asked.  (tomllib still reads the variables table.)
+NOOP_HEAVY = ("jinja2", "yaml", "plumbum", "psutil", "cryptography")
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory, sample_dists):
+    root = tmp_path_factory.mktemp("lazy") / "root"
+    dist = sample_dists["tar.gz"]
+    subprocess.run([sys.executable, "-m", "nso_install", "install", str(dist), "--system-install", "--root",
+                    str(root), "-q"], check=True, capture_output=True)
+    return dist, root
+
+
+@pytest.mark.parametrize("extra", [["--json"], ["--check", "-q"]])
+def test_a_noop_rerun_and_check_import_no_heavy_library(installed, extra):
+    dist, root = installed
+    mods = _modules_after(_run_main("install", str(dist), "--system-install", "--root", str(root), *extra))
+    assert "nso_install.engine" in mods and ("nso_install.audit.memo" in mods) == ("--json" in extra)  # it ran
+    assert not sorted(m for m in mods if m.split(".")[0] in NOOP_HEAVY)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import tomllib
 import tracemalloc
 
 import pytest
@@ -81,8 +82,8 @@ def test_size_limit_is_checked_before_parsing(tmp_path, monkeypatch):
 
     def parse(*a, **kw):
         raise AssertionError("parsed a file over the size limit")
-    monkeypatch.setattr(valuesmod.yaml, "load", parse)
-    monkeypatch.setattr(valuesmod.tomllib, "loads", parse)
+    monkeypatch.setattr(valuesmod, "values_loader", lambda: parse)  # the YAML loader (yaml is imported lazily)
+    monkeypatch.setattr(tomllib, "loads", parse)
     assert f"larger than {MAX_VALUES_FILE >> 10} KiB" in refused(f).message
     g = tmp_path / "big.toml"
     os.rename(f, g)

@@ -16,6 +16,9 @@ from nso_install import templates
 def _no_cache_afterwards():
     yield
     templates._BYTECODE_CACHE = None
+    templates._memo = None
+    templates._memo_used.clear()
+    templates._memo_missed = False
     templates.environment.cache_clear()
 
 
@@ -89,3 +92,69 @@ def test_a_cache_directory_of_another_account_is_not_used(tmp_path):
     (state / templates.CACHE_DIR_NAME).mkdir(mode=0o700)
     os.chown(state / templates.CACHE_DIR_NAME, 65534, 65534)
     assert templates.use_bytecode_cache(state, writable=True) is False
+
+
+# --- what the templates rendered (template-cache/rendered.json) ------------------------------
+
+def _kept(state):
+    """A fresh process's view: the cache in use, nothing rendered yet, jinja2 never asked."""
+    templates._memo = None
+    templates.environment.cache_clear()
+    return templates.use_bytecode_cache(state, writable=False)
+
+
+def _no_jinja2(monkeypatch):
+    def refuse(*a, **kw):
+        raise AssertionError("rendered with jinja2")
+    monkeypatch.setattr("jinja2.Environment.get_template", refuse)
+
+
+def test_renders_are_kept_and_given_back_without_rendering(tmp_path, monkeypatch):
+    state = _state(tmp_path)
+    plain = _render()
+    templates.fill_bytecode_cache(state)
+    kept = state / templates.CACHE_DIR_NAME / templates.MEMO_NAME
+    assert (os.stat(kept).st_mode & 0o777) == 0o600
+    assert _kept(state) and not templates.renders_to_keep()
+    _no_jinja2(monkeypatch)
+    assert _render() == plain and not templates.renders_to_keep()
+
+
+def test_another_context_is_rendered_and_marked_to_keep(tmp_path):
+    state = _state(tmp_path)
+    _render()
+    templates.fill_bytecode_cache(state)
+    _kept(state)
+    other = templates.render_text(NAME, config_dir="/etc/ncs2", run_dir="/var/opt/ncs", log_dir="/var/log/ncs")
+    assert "/etc/ncs2" in other and templates.renders_to_keep()
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o660, 0o606])
+def test_kept_renders_open_to_others_are_not_used(tmp_path, monkeypatch, mode):
+    state = _state(tmp_path)
+    _render()
+    templates.fill_bytecode_cache(state)
+    os.chmod(state / templates.CACHE_DIR_NAME / templates.MEMO_NAME, mode)
+    _kept(state)
+    _no_jinja2(monkeypatch)
+    with pytest.raises(AssertionError, match="rendered with jinja2"):
+        _render()
+
+
+def test_renders_that_may_hold_keys_or_unknown_values_are_not_kept(tmp_path):
+    state = _state(tmp_path)
+    templates.render_text(NAME, keep=False, config_dir="/etc/secret", run_dir="/r", log_dir="/l")
+    templates.render_text(NAME, config_dir=object(), run_dir="/r", log_dir="/l")  # no canonical form
+    assert not templates.renders_to_keep()
+    templates.fill_bytecode_cache(state)
+    assert not (state / templates.CACHE_DIR_NAME / templates.MEMO_NAME).exists()
+
+
+def test_the_key_tells_apart_what_a_template_could():
+    c = templates._canonical
+    assert len({c(1), c(True), c("1"), c(1.0), c(None), c("None")}) == 6
+    assert c([1, 2]) != c((1, 2)) and c({"a": 1, "b": 2}) != c({"b": 2, "a": 1})
+    from nso_install.conf.variables import ConfContext
+    a, b = ConfContext("system", "production", "6.5.3"), ConfContext("system", "production", "6.4.1")
+    assert c(a) != c(b) and "version_tuple" in c(a)  # fields and properties
+
