@@ -22,7 +22,7 @@ from .checks import VERSION_RE, _Checker
 from .common import _DIR_FLAGS, _GET_AGAIN, _NEVER, CHUNK, DistSummary, Member, Progress, _missing_version
 from .selfextract import Payload, locate_payload
 from .signature import _check_signer, _private_copy, _verify, load_certs
-from .tarstream import _decompress, _magic, _SafeReader, _tar_members, _Window
+from .tarstream import _decompress, _inflated, _magic, _SafeReader, _tar_members, _Window
 from .writer import _check_space, _Writer
 
 VERSION_MAX = 256
@@ -167,7 +167,15 @@ class Distribution:
         owners are ``uid``/``gid`` when given and running as root, else the caller's.  On any
         failure ``dest`` is emptied again and the error raised."""
         dest = Path(dest)
-        total = self._summary.total_bytes if self._summary else (self.validate().total_bytes if progress else 0)
+        if self._summary or not progress:
+            total = self._summary.total_bytes if self._summary else 0
+        elif isinstance(self, _StreamDistribution):
+            # no pass over the archive just for a progress total (it would inflate it all twice):
+            # the total is estimated from how much of the archive the bytes written so far took
+            total, shown = 0, progress
+            progress = lambda done, _total: shown(done, self._estimated_total(done))  # noqa: E731
+        else:
+            total = self.validate().total_bytes  # a directory: a walk of stat calls, no data read
         w = _Writer(dest, uid, gid, progress, total)
         if self._summary:
             try:
@@ -324,8 +332,22 @@ class _StreamDistribution(Distribution):
                                     "Check the file's permissions.") from None
         with raw:
             length = os.fstat(raw.fileno()).st_size - self._offset if self._length is None else self._length
-            window = io.BufferedReader(_Window(raw, self._offset, length), CHUNK)
-            yield from _tar_members(_decompress(window, self._comp), self.where, self._comp != "tar")
+            self._read_window = _Window(raw, self._offset, length)  # how far the pass got (progress)
+            window = io.BufferedReader(self._read_window, CHUNK)
+            stream = _inflated(window, self._comp)
+            try:
+                yield from _tar_members(stream, self.where, self._comp != "tar")
+            finally:
+                stream.close()  # stops the inflating thread before the file under it closes
+
+    _read_window: _Window | None = None
+
+    def _estimated_total(self, done: int) -> int:
+        """The tree's size as the bytes written so far (``done``) and the share of the archive read
+        up to them suggest: a progress total without a pass of its own over the archive."""
+        w = self._read_window
+        pos = w.tell() if w is not None else 0
+        return max(done, done * w._length // pos) if pos else done
 
 
 class TarballDistribution(_StreamDistribution):
@@ -417,7 +439,8 @@ class SignedBinDistribution(_StreamDistribution):
         small: dict[str, bytes] = {}
         extras: list[str] = []
         seen: set[str] = set()
-        members = _tar_members(_decompress(window, comp), outer, comp != "tar")
+        stream = _inflated(window, comp)
+        members = _tar_members(stream, outer, comp != "tar")
         try:
             for count, m in enumerate(members, 1):
                 if count > _BUNDLE_MEMBERS:
@@ -461,6 +484,7 @@ class SignedBinDistribution(_StreamDistribution):
                     extras.append(name)
         finally:
             members.close()
+            stream.close()
         if self._copy is None:
             raise DistributionError("signed-bin-contents",
                                     f"{outer}: expected exactly one *.installer.bin inside, found none (it holds "

@@ -4,6 +4,11 @@ Tarballs, installer.bin and signed.bin all end up as a (possibly compressed) tar
 some offset of a file; this module turns that into :class:`Member` objects one at a time,
 in constant memory, with tarfile's own appetite bounded (headers, trailing data).  It
 knows nothing about what members are allowed: that is :mod:`.checks`.
+
+A compressed stream is inflated by a background thread into a bounded queue
+(:class:`_Inflated`; zlib, bz2 and lzma release the GIL), so decompression overlaps with the
+parsing, checking and writing of the members already inflated; a regular member's data is read
+straight from that stream (:class:`_Span`), not through ``tarfile.extractfile``.
 """
 
 from __future__ import annotations
@@ -13,7 +18,9 @@ import gzip
 import io
 import lzma
 import math
+import queue
 import tarfile
+import threading
 from typing import BinaryIO, Iterator
 
 from ..errors import DistributionError
@@ -22,6 +29,7 @@ from .common import _GET_AGAIN, _NEVER, _READ_ERRORS, CHUNK, Member, _corrupt
 # Bounds against hostile archives (see also .checks): header bombs and trailing data.
 HEADER_BUDGET = 1 << 20  # bytes tarfile may read for one member's headers (pax, long names, sparse maps)
 MAX_TRAILER_BYTES = 64 << 20  # decompressed bytes after the end-of-archive marker
+INFLATE_AHEAD = 8  # decompressed chunks (of up to CHUNK bytes) the inflating thread may hold ready
 
 
 class _Window(io.RawIOBase):
@@ -96,6 +104,132 @@ def _decompress(raw: BinaryIO, comp: str) -> BinaryIO:
     return raw
 
 
+class _Inflated(io.RawIOBase):
+    """The decompressed stream ``dec`` (a GzipFile, BZ2File, LZMAFile), inflated ahead by a
+    background thread into a bounded queue (at most INFLATE_AHEAD chunks: constant memory).
+    zlib, bz2 and lzma release the GIL while they work, so inflating overlaps with parsing and
+    writing.  ``read(n)`` returns n bytes unless the stream ends; seeking only forward (what a
+    sequential tar read does); the thread's errors are raised, unchanged, by the read that
+    reaches them.  ``close()`` stops and joins the thread (before the caller closes the file
+    under it)."""
+
+    def __init__(self, dec: BinaryIO):
+        self._q: queue.Queue = queue.Queue(INFLATE_AHEAD)
+        self._stop = threading.Event()
+        self._buf, self._off, self._pos, self._done = b"", 0, 0, False
+        self._thread = threading.Thread(target=self._run, args=(dec,), name="nso-install-inflate", daemon=True)
+        self._thread.start()
+
+    def _run(self, dec: BinaryIO) -> None:
+        try:
+            while not self._stop.is_set():
+                chunk = dec.read(CHUNK)
+                self._put(chunk)
+                if not chunk:
+                    return
+        except BaseException as e:  # handed to the reader, raised there
+            self._put(e)
+
+    def _put(self, item) -> None:
+        while not self._stop.is_set():
+            try:
+                self._q.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def _fill(self) -> bool:
+        """The next chunk into the buffer; False at the end of the stream."""
+        if self._done:
+            return False
+        item = self._q.get()
+        if isinstance(item, BaseException):
+            self._done = True
+            raise item
+        if not item:
+            self._done = True
+            return False
+        self._buf, self._off = item, 0
+        return True
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def read(self, n: int | None = -1) -> bytes:
+        buf, off = self._buf, self._off
+        if n is not None and 0 <= n <= len(buf) - off:  # the common case: within the current chunk
+            self._off, self._pos = off + n, self._pos + n
+            return buf[off:off + n]
+        parts = [buf[off:]]
+        got = len(parts[0])
+        self._pos += got
+        self._buf, self._off = b"", 0
+        while n is None or n < 0 or got < n:
+            if not self._fill():
+                break
+            take = len(self._buf) if n is None or n < 0 else min(n - got, len(self._buf))
+            parts.append(self._buf[:take])
+            self._off, self._pos, got = take, self._pos + take, got + take
+        return b"".join(parts)
+
+    def readinto(self, b) -> int:
+        data = self.read(len(b))
+        memoryview(b)[:len(data)] = data
+        return len(data)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        target = offset if whence == io.SEEK_SET else self._pos + offset if whence == io.SEEK_CUR else -1
+        if target < self._pos - self._off or whence not in (io.SEEK_SET, io.SEEK_CUR):
+            raise io.UnsupportedOperation("the decompressed tar stream can only be read forward")
+        if target <= self._pos + len(self._buf) - self._off:  # within the current chunk
+            self._off += target - self._pos
+            self._pos = target
+            return target
+        self._pos += len(self._buf) - self._off
+        self._buf, self._off = b"", 0
+        while self._pos < target and self._fill():
+            step = min(target - self._pos, len(self._buf))
+            self._off, self._pos = step, self._pos + step
+        return self._pos
+
+    def close(self) -> None:
+        if not self.closed:
+            self._stop.set()
+            while self._thread.is_alive():
+                try:  # unblock a put() waiting for room
+                    self._q.get_nowait()
+                except queue.Empty:
+                    self._thread.join(0.05)
+            self._buf = b""
+        super().close()
+
+
+def _inflated(raw: BinaryIO, comp: str) -> BinaryIO:
+    """The tar stream of ``raw`` (compressed as ``comp``), inflated in a background thread when compressed."""
+    return raw if comp == "tar" else _Inflated(_decompress(raw, comp))
+
+
+class _Span:
+    """``size`` bytes of ``stream`` from ``offset`` on (a regular member's data, read once, in order)."""
+
+    def __init__(self, stream: BinaryIO, offset: int, size: int):
+        self._stream, self._offset, self._left = stream, offset, size
+
+    def read(self, n: int) -> bytes:
+        if self._offset is not None:
+            self._stream.seek(self._offset)
+            self._offset = None
+        data = self._stream.read(min(n, self._left))
+        self._left -= len(data)
+        return data
+
+
 class _HeaderGuard:
     """The tar stream as tarfile sees it.  While tarfile parses one member's headers (armed),
     it may read at most HEADER_BUDGET bytes: tarfile reads a pax or long-name header, or a
@@ -166,7 +300,9 @@ def _tar_members(stream: BinaryIO, where: str, compressed: bool) -> Iterator[Mem
         mtime_ns = _mtime_ns(ti, where)
         m = Member(ti.name, _tar_kind(ti), ti.mode, ti.size if ti.isreg() else 0, mtime_ns, ti.linkname,
                    _tar_what(ti), sparse=_tar_sparse(ti))
-        if ti.isreg():
+        if ti.isreg() and not m.sparse:  # its data: ti.size bytes at ti.offset_data, read straight from the stream
+            m.open = (lambda ti=ti: _SafeReader(_Span(stream, ti.offset_data, ti.size), ti.size, where, ti.name))
+        elif ti.isreg():
             m.open = (lambda ti=ti: _SafeReader(tf.extractfile(ti), ti.size, where, ti.name))
         yield m
     try:

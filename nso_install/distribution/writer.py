@@ -3,7 +3,11 @@
 The only module that writes into the destination.  Everything is created relative to
 directory file descriptors opened with ``O_NOFOLLOW`` and every file with
 ``O_CREAT|O_EXCL|O_NOFOLLOW``, so nothing in the destination (or swapped into it meanwhile)
-is ever followed; owners come from the caller, never from the archive.
+is ever followed; owners come from the caller, never from the archive.  A file costs as few
+system calls as that allows: ``openat`` with its final mode, ``write`` (one for a file up to
+``CHUNK``), ``futimens``, ``close``; ``fchown``/``fchmod`` only when the owner differs from the
+process's or the umask would narrow the mode.  Nothing is fsync'ed here: the caller syncs the
+whole tree once before giving it its name (``actions.tree``).
 
 The writer is safe on its own, without a prior ``validate()``: it measures the destination's
 free space and inodes when it starts and refuses (``no-space``) before writing the member whose
@@ -43,9 +47,32 @@ class _Writer:
         self.chown = can_chown() and (uid is not None or gid is not None)
         self.uid = -1 if uid is None else uid
         self.gid = -1 if gid is None else gid
+        # Few system calls a file: a new file already belongs to this process's euid and egid
+        # (its directory, made by this writer or the caller's private empty one, is not setgid),
+        # so fchown is needed only for other owners; and it is created with its final mode when
+        # the umask leaves that mode alone, so fchmod only when the umask would narrow it.
+        root_st = os.fstat(self.root_fd)
+        self.file_chown = self.chown and not (self.uid in (-1, os.geteuid()) and self.gid in (-1, os.getegid())
+                                              and not root_st.st_mode & stat.S_ISGID)
+        self.umask = _umask()
         self.progress, self.total, self.done = progress, total, 0
         self.free = _free(dest)  # (bytes, inodes) when extraction starts; None: unknown
         self.declared = self.entries = 0
+
+    def _open_new(self, pfd: int, name: str, mode: int) -> int:
+        # created with its final mode (the directory it is in is private until the tree is complete);
+        # fchown/fchmod only when the owner or the umask make them needed
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=pfd)
+        try:
+            if self.file_chown:
+                os.fchown(fd, self.uid, self.gid)
+                os.fchmod(fd, mode)  # after chown, which may clear mode bits
+            elif mode & self.umask or self.umask < 0:
+                os.fchmod(fd, mode)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
 
     def _reserve(self, size: int, name: str) -> None:
         """Account for one more entry of ``size`` declared bytes, before creating it."""
@@ -103,21 +130,22 @@ class _Writer:
     def file(self, parts: list[str], m: Member) -> None:
         pfd = self.dir_fd(parts[:-1])
         self._reserve(m.size, "/".join(parts))
-        fd = os.open(parts[-1], os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
-                     dir_fd=pfd)
+        mode = (m.mode & 0o755) | 0o600  # never wider than the archive says, never writable by others
+        src = m.open() if m.open else io.BytesIO()
+        fd = self._open_new(pfd, parts[-1], mode)
         try:
-            self._own(fd, (m.mode & 0o755) | 0o600)  # never wider than the archive says, never writable by others
-            src = m.open() if m.open else io.BytesIO()
+            # a file up to CHUNK bytes is read whole and written with one write()
             while chunk := src.read(CHUNK):
-                view = memoryview(chunk)
-                while view:
-                    view = view[os.write(fd, view):]
-                self.done += len(chunk)
-                if self.progress:
-                    self.progress(self.done, self.total)
+                _write_all(fd, chunk)
+                self._count(len(chunk))
             os.utime(fd, ns=(m.mtime_ns, m.mtime_ns))
         finally:
             os.close(fd)
+
+    def _count(self, n: int) -> None:
+        self.done += n
+        if self.progress:
+            self.progress(self.done, self.total)
 
     def symlink(self, parts: list[str], m: Member) -> None:
         pfd = self.dir_fd(parts[:-1])
@@ -152,6 +180,26 @@ class _Writer:
     def wipe(self) -> None:
         for name in os.listdir(self.dest):
             remove_tree(self.dest / name)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    n = os.write(fd, data)
+    if n < len(data):
+        view = memoryview(data)[n:]
+        while view:
+            view = view[os.write(fd, view):]
+
+
+def _umask() -> int:
+    """The process's umask (from /proc: setting it to read it back would race with other threads); -1 unknown."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return -1
 
 
 def _free(dest: Path) -> tuple[int, int | None] | None:
