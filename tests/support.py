@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import stat
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -88,6 +89,17 @@ def all_bytes(root: Path) -> bytes:
 
 
 # --- hand-made plans -----------------------------------------------------------------------
+
+def host_accounts_root(root: Path) -> Path:
+    """A private staging root (0700: with --run-as-user it must be) holding copies of this
+    host's account files, so accounts are created as on the host without touching it."""
+    (root / "etc").mkdir(parents=True)
+    os.chmod(root, 0o700)
+    for f in ("passwd", "group", "shadow", "gshadow"):
+        if os.path.exists(f"/etc/{f}"):
+            shutil.copy(f"/etc/{f}", root / "etc" / f)
+    return root
+
 
 def staged_root(tmp_path: Path, passwd: str = PASSWD, group: str = GROUP) -> Path:
     root = tmp_path / "root"

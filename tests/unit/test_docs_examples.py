@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from support import cli
+from support import cli, host_accounts_root
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), REPO / "examples/container/README.md"]
@@ -76,12 +76,7 @@ def test_the_docs_have_examples_to_check():
 def staged(tmp_path_factory, sample_dists):
     """A staged system install with a run-as user, as the examples assume one exists."""
     base = tmp_path_factory.mktemp("docs")
-    root = base / "root"
-    (root / "etc").mkdir(parents=True)
-    os.chmod(root, 0o700)
-    for f in ("passwd", "group"):
-        if os.path.exists(f"/etc/{f}"):
-            (root / "etc" / f).write_bytes(Path(f"/etc/{f}").read_bytes())
+    root = host_accounts_root(base / "root")
     cli("install", sample_dists["tar.gz"], "--system-install", "--root", root, "--run-as-user", "nso")
     (base / "waivers.toml").write_text('[[waivers]]\nid = "NSO-PROC-001"\nreason = "docs example"\n'
                                         'owner = "tests"\n')

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 from support import cli
-from support_audit import copy_tree, new_root
+from support import host_accounts_root
+from support_audit import copy_tree
 
 VARIANTS = {
     "nso": ("--run-as-user", "nso"),  # the production install the audit must find clean
@@ -33,7 +34,7 @@ class Staged:
         test session's seal key applies)."""
         root, pristine = self.base / variant / "root", self.base / variant / "pristine"
         if variant not in self.made:
-            new_root(root)
+            host_accounts_root(root)
             cli("install", self.dist, "--system-install", "--root", root, *VARIANTS[variant])
             copy_tree(root, pristine)
             self.made.add(variant)

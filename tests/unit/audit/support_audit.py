@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import os
-import shutil
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -61,15 +60,6 @@ def chmod(root: Path, rel: str, mode: int) -> None:
 
 
 TODAY = datetime.date(2030, 1, 15)
-
-
-def new_root(path: Path) -> Path:
-    (path / "etc").mkdir(parents=True)
-    os.chmod(path, 0o700)
-    for f in ("passwd", "group", "shadow", "gshadow"):
-        if os.path.exists(f"/etc/{f}"):
-            shutil.copy(f"/etc/{f}", path / "etc" / f)
-    return path
 
 
 def copy_tree(src: Path, dst: Path) -> None:

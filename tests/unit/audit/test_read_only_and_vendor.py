@@ -10,7 +10,7 @@ import shutil
 import tarfile
 
 import pytest
-from support_audit import new_root
+from support import host_accounts_root
 from support import cli, snapshot
 
 from nso_install.audit import audit
@@ -28,7 +28,7 @@ def test_auditing_changes_nothing_on_the_target(staged, tmp_path):
 
 def _vendor_tree(tmp_path, dist, *, user: str | None):
     """A system install as NSO's installer leaves it, laid out by hand: no /var/lib/nso-install."""
-    root = new_root(tmp_path / "vendor")
+    root = host_accounts_root(tmp_path / "vendor")
     opt = root / "opt/ncs"
     opt.mkdir(parents=True)
     with tarfile.open(dist) as tf:
@@ -75,7 +75,7 @@ def test_a_vendor_layout_without_records(tmp_path, sample_dists):
 def test_a_vendor_layout_with_an_account_found_from_the_run_directory(tmp_path, sample_dists):
     if os.geteuid() != 0 or shutil.which("useradd") is None:
         pytest.skip("creates an account (root only)")
-    root = new_root(tmp_path / "base")
+    root = host_accounts_root(tmp_path / "base")
     cli("install", sample_dists["tar.gz"], "--system-install", "--root", root, "--run-as-user", "nso")  # the account
     vendor = _vendor_tree(tmp_path / "v", sample_dists["tar.gz"], user=None)
     shutil.copy(root / "etc/passwd", vendor / "etc/passwd")

@@ -18,7 +18,7 @@ import threading
 import time
 
 import pytest
-from support import cli, snapshot
+from support import cli, host_accounts_root, snapshot
 
 from nso_install import state as state_mod
 from nso_install.sample import make_sample_distribution
@@ -30,13 +30,7 @@ NOBODY = 65534
 
 @pytest.fixture
 def root(tmp_path):
-    r = tmp_path / "root"
-    (r / "etc").mkdir(parents=True)
-    os.chmod(r, 0o700)  # with --run-as-user a staging root must be private
-    for f in ("passwd", "group", "shadow", "gshadow"):
-        if os.path.exists(f"/etc/{f}"):
-            shutil.copy(f"/etc/{f}", r / "etc" / f)
-    return r
+    return host_accounts_root(tmp_path / "root")
 
 
 @pytest.fixture

@@ -5,11 +5,10 @@ them, refused before anything changes otherwise (as root, under --root)."""
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 
 import pytest
-from support import cli, snapshot
+from support import cli, host_accounts_root, snapshot
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="sets owners (root only)")
 NOBODY = 65534
@@ -17,13 +16,7 @@ NOBODY = 65534
 
 @pytest.fixture
 def root(tmp_path):
-    r = tmp_path / "root"
-    (r / "etc").mkdir(parents=True)
-    os.chmod(r, 0o700)
-    for f in ("passwd", "group", "shadow", "gshadow"):
-        if os.path.exists(f"/etc/{f}"):
-            shutil.copy(f"/etc/{f}", r / "etc" / f)
-    return r
+    return host_accounts_root(tmp_path / "root")
 
 
 @pytest.fixture

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import stat
 from pathlib import Path
 
 import pytest
-from support import cli, snapshot
+from support import cli, host_accounts_root, snapshot
 
 from nso_install.sample import make_sample_distribution
 
@@ -22,13 +21,7 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="creates accounts and 
 
 @pytest.fixture
 def root(tmp_path):
-    r = tmp_path / "root"
-    (r / "etc").mkdir(parents=True)
-    os.chmod(r, 0o700)  # with --run-as-user a staging root must be private
-    for f in ("passwd", "group", "shadow", "gshadow"):
-        if os.path.exists(f"/etc/{f}"):
-            shutil.copy(f"/etc/{f}", r / "etc" / f)
-    return r
+    return host_accounts_root(tmp_path / "root")
 
 
 @pytest.fixture(scope="module")

@@ -10,18 +10,14 @@ import sys
 
 import pytest
 
-from support import cli
+from support import cli, host_accounts_root
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
                                 reason="needs root and setpriv (util-linux)")
 
 
 def test_a_root_without_dac_override_is_told_so(tmp_path, sample_dists):
-    root = tmp_path / "r"
-    (root / "etc").mkdir(parents=True)
-    os.chmod(root, 0o700)
-    for f in ("passwd", "group"):
-        shutil.copy(f"/etc/{f}", root / "etc" / f)
+    root = host_accounts_root(tmp_path / "r")
     args = ["install", str(sample_dists["tar.gz"]), "--system-install", "--root", str(root), "--run-as-user", "nso"]
     cli(*args)
     r = subprocess.run(["setpriv", "--bounding-set=-dac_override,-dac_read_search,-chown,-fowner", "--inh-caps=-all",
