@@ -146,13 +146,9 @@ def mount_of(host_path: Path) -> MountFact | None:
 
 def no_new_privs() -> bool:
     """True when this process runs with no_new_privs (setuid has no effect for it and its children)."""
-    try:
-        for line in Path(f"/proc/{os.getpid()}/status").read_text().splitlines():
-            if line.startswith("NoNewPrivs:"):
-                return line.split()[1] == "1"
-    except OSError:
-        pass
-    return False
+    from .proc import status
+
+    return status().get("NoNewPrivs") == "1"
 
 
 class Facts:

@@ -129,12 +129,13 @@ _ROOT_NEEDS = {"CAP_CHOWN": 0, "CAP_DAC_OVERRIDE": 1, "CAP_FOWNER": 3}
 def _root_lacks() -> list[str]:
     """The capabilities nso-install relies on that this root process lacks: a "permission
     denied" as root is then the host's doing, not a bug (containers started with --cap-drop)."""
+    from ..proc import status
+
     if os.geteuid() != 0:
         return []
     try:
-        with open("/proc/self/status") as f:
-            eff = next(int(line.split()[1], 16) for line in f if line.startswith("CapEff:"))
-    except (OSError, StopIteration, ValueError):
+        eff = int(status()["CapEff"], 16)
+    except (KeyError, ValueError):
         return []
     return [name for name, bit in _ROOT_NEEDS.items() if not eff >> bit & 1]
 

@@ -192,14 +192,12 @@ def _write_all(fd: int, data: bytes) -> None:
 
 def _umask() -> int:
     """The process's umask (from /proc: setting it to read it back would race with other threads); -1 unknown."""
+    from ..proc import status
+
     try:
-        with open("/proc/self/status", "rb") as f:
-            for line in f:
-                if line.startswith(b"Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    return -1
+        return int(status().get("Umask", ""), 8)
+    except ValueError:
+        return -1
 
 
 def _free(dest: Path) -> tuple[int, int | None] | None:

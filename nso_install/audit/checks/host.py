@@ -12,6 +12,7 @@ from pathlib import Path
 from ...actions.accounts import PAM_DIR, pam_services
 from ...capabilities import NAMES
 from ...facts import FILE
+from ...proc import status
 from ...systools import system_tool
 from ..context import UNIT
 from ..model import failed, passed, skipped, verdict
@@ -162,15 +163,12 @@ def nso_processes(ctx) -> list[NsoProcess]:
                 os.path.basename(argv0).startswith(name[:15]) else None
         if not hit or proc.info.get("uids") is None:
             continue
-        eff = prm = 0
+        st = status(proc.info["pid"])
         try:
-            for line in Path(f"/proc/{proc.info['pid']}/status").read_text().splitlines():
-                key, _, value = line.partition(":")
-                if key == "CapEff":
-                    eff = int(value.strip(), 16)
-                elif key == "CapPrm":
-                    prm = int(value.strip(), 16)
-        except (OSError, ValueError):
+            eff, prm = int(st.get("CapEff", "0"), 16), int(st.get("CapPrm", "0"), 16)
+        except ValueError:
+            continue
+        if not st:
             continue  # gone meanwhile
         u = proc.info["uids"]
         found.append(NsoProcess(proc.info["pid"], hit, (u.real, u.effective, u.saved), _caps(eff), _caps(prm)))
