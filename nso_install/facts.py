@@ -166,16 +166,21 @@ class Facts:
         ``security.capability`` attribute without following a link."""
         key = str(tpath)
         if key not in self._caps:
-            from .capabilities import decode
-
-            try:
-                raw = os.getxattr(self.target.host(key), "security.capability", follow_symlinks=False)
-            except OSError as e:
-                if e.errno not in (errno.ENODATA, errno.ENOTSUP, errno.ENOENT):
-                    raise
-                raw = b""
-            self._caps[key] = decode(raw, key)
+            self._caps_at(key, self.target.host(key))
         return self._caps[key]
+
+    def _caps_at(self, key: str, fd_path: str | Path) -> None:
+        """Cache the capabilities of ``key``, read at ``fd_path`` (its directory's descriptor in
+        /proc/self/fd and its name: no parent resolved again, no link followed)."""
+        from .capabilities import decode
+
+        try:
+            raw = os.getxattr(fd_path, "security.capability", follow_symlinks=False)
+        except OSError as e:
+            if e.errno not in (errno.ENODATA, errno.ENOTSUP, errno.ENOENT):
+                raise
+            raw = b""
+        self._caps[key] = decode(raw, key)
 
     def processes_of(self, uid: int | None) -> list[int]:
         """Pids of the processes running with ``uid`` (real or effective) on this host."""
@@ -270,15 +275,18 @@ class Facts:
             )
         return self._accounts
 
-    def walk(self, tpath: str | PurePosixPath):
+    def walk(self, tpath: str | PurePosixPath, caps: bool = False):
         """(target path, stat result, kind) of everything below the directory ``tpath`` (not
         itself), parents before children, through directory descriptors opened without
-        following links.  Iterative and bounded (another account may have made the tree
+        following links.  ``caps``: also read each regular file's capabilities through the
+        directory's descriptor into :meth:`caps`' cache (by path, each one resolved its
+        parents again: as long as the whole walk on a big tree).  Iterative and bounded (another account may have made the tree
         deep or huge): beyond MAX_WALK_DEPTH levels or MAX_WALK_ENTRIES entries it stops
         with a clear error.  A subdirectory is opened only when the walk enters it, so the
         descriptors held are one per level, however wide a directory another account made."""
         top = str(tpath).rstrip("/")
         seen = 0
+        via_fd = caps and os.path.isdir("/proc/self/fd")  # without /proc, caps() reads by path
         # one frame per level entered: [directory fd, its path, depth, subdirectories not yet entered]
         frames: list[list] = [[os.open(self.target.host(tpath), _DIR_FLAGS), top, 0, None]]
         try:
@@ -300,7 +308,13 @@ class Facts:
                         m = st.st_mode
                         kind = DIR if stat.S_ISDIR(m) else FILE if stat.S_ISREG(m) else \
                             LINK if stat.S_ISLNK(m) else OTHER
-                        yield f"{base}/{name}", st, kind
+                        path = f"{base}/{name}"
+                        if caps and kind == FILE and via_fd:
+                            try:
+                                self._caps_at(path, f"/proc/self/fd/{dfd}/{name}")
+                            except NsoInstallError:
+                                pass  # not cached: caps() reads it again and reports it
+                        yield path, st, kind
                         if kind == DIR:
                             if depth + 1 > MAX_WALK_DEPTH:
                                 raise _too_big(top, f"directories nested more than {MAX_WALK_DEPTH} deep")

@@ -77,6 +77,30 @@ def sync_filesystem(path: Path) -> None:
     os.sync()
 
 
+class Background:
+    """``fn(*args)`` in a thread (for system calls that wait on the disk and release the GIL);
+    :meth:`join` waits for it and raises what it raised."""
+
+    def __init__(self, fn, *args):
+        import threading
+
+        self._error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                fn(*args)
+            except BaseException as e:  # handed to join()
+                self._error = e
+
+        self._thread = threading.Thread(target=run, name=getattr(fn, "__name__", "background"), daemon=True)
+        self._thread.start()
+
+    def join(self, raise_error: bool = True) -> None:
+        self._thread.join()
+        if self._error is not None and raise_error:
+            raise self._error
+
+
 def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:

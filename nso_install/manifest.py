@@ -87,19 +87,23 @@ def _kind(mode: int) -> str:
     return FILE if stat.S_ISREG(mode) else DIR if stat.S_ISDIR(mode) else LINK if stat.S_ISLNK(mode) else OTHER
 
 
-def take(host_tree: Path, tree: str, version: str, hashed: bool = True) -> Manifest:
-    """The manifest of the (private) tree at ``host_tree``, walked through descriptors."""
+def take(host_tree: Path, tree: str, version: str, hashed: bool = True,
+         digests: dict[str, str] | None = None) -> Manifest:
+    """The manifest of the (private) tree at ``host_tree``, walked through descriptors.
+    ``digests``: sha256 of files by relative path, known already (the writer hashed them as it
+    wrote them into the private tree); the others are read and hashed."""
     m = Manifest(tree, version)
     for rel, st, dfd, name in _scan(host_tree):
-        m.entries[rel] = _entry(rel, st, dfd, name, hashed)
+        m.entries[rel] = _entry(rel, st, dfd, name, hashed, digests)
     return m
 
 
-def _entry(rel: str, st: os.stat_result, dfd: int, name: str, hashed: bool) -> Entry:
+def _entry(rel: str, st: os.stat_result, dfd: int, name: str, hashed: bool,
+           digests: dict[str, str] | None = None) -> Entry:
     kind = _kind(st.st_mode)
     digest = ""
     if kind == FILE and hashed:
-        digest = _sha256_at(dfd, name)
+        digest = (digests or {}).get(rel) or _sha256_at(dfd, name)
     elif kind == LINK:
         digest = os.readlink(name, dir_fd=dfd)
     return Entry(rel, kind, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, st.st_size if kind != DIR else 0,

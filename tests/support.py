@@ -201,7 +201,7 @@ class FakeDist:
     def validate(self) -> None:
         pass
 
-    def extract(self, dest, uid=None, gid=None, progress=None) -> None:
+    def extract(self, dest, uid=None, gid=None, progress=None, digests=None) -> None:
         dest = Path(dest)
         (dest / "VERSION").write_text(self.version + "\n")
         for rel in self.helpers() + self.fips_files():

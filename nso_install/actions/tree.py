@@ -143,17 +143,25 @@ class InstallTree(Action):
         uid, gid = Attrs(0o755, self.owner, self.group).resolve(facts, self.path)
         tmp = where / f"{fsops.TMP_MARK}{PurePosixPath(self.path).name}.{os.urandom(4).hex()}"
         os.mkdir(tmp, 0o700)
+        sync = None
         try:
-            self.dist.extract(tmp, uid=uid, gid=gid, progress=ctx.progress)
+            digests: dict[str, str] = {}
+            self.dist.extract(tmp, uid=uid, gid=gid, progress=ctx.progress, digests=digests)
             for rel in self.owned_elsewhere:  # e.g. the shipped ncs.conf, replaced by our rendering
                 victim = tmp / rel
                 if victim.is_file() and not victim.is_symlink():
                     victim.unlink()
             fsops.set_attrs(tmp, 0o755, uid, gid)
-            # still private to root: nobody can have changed anything in it yet
-            self._manifest = manifest.take(tmp, self.path, self.dist.version)
-            fsops.sync_filesystem(tmp)  # the tree's data must be on disk before its name is
+            # the tree's data must be on disk before its name is: written back while the
+            # manifest is taken (syncfs waits for the disk, the walk for the processor)
+            sync = fsops.Background(fsops.sync_filesystem, tmp)
+            # still private to root: nobody can have changed anything in it yet, so what the
+            # writer hashed on the way in is what is there
+            self._manifest = manifest.take(tmp, self.path, self.dist.version, digests=digests)
+            sync.join()
         except BaseException:
+            if sync is not None:
+                sync.join(raise_error=False)
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return tmp

@@ -130,10 +130,11 @@ class AuditContext:
         return self.inst.trees
 
     def walk(self, top: str) -> list[tuple[str, os.stat_result, str]]:
-        """Everything below ``top`` (cached for the run; empty when it is not a directory)."""
+        """Everything below ``top`` (cached for the run; empty when it is not a directory); the
+        regular files' capabilities are read on the way (``facts.caps`` of their paths)."""
         key = ("walk", top)
         if key not in self.cache:
-            self.cache[key] = list(self.facts.walk(top)) if self.facts.path(top).kind == DIR else []
+            self.cache[key] = list(self.facts.walk(top, caps=True)) if self.facts.path(top).kind == DIR else []
         return self.cache[key]
 
     @property

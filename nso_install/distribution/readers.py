@@ -160,12 +160,13 @@ class Distribution:
         return self._summary
 
     def extract(self, dest: Path, *, uid: int | None, gid: int | None,
-                progress: Progress | None = None) -> DistSummary:
+                progress: Progress | None = None, digests: dict[str, str] | None = None) -> DistSummary:
         """Write the tree into the existing empty directory ``dest`` (checking every member again).
 
         Files get mode ``(mode & 0o755) | 0o600`` (a private file stays private), directories 0755, and the archive's mtimes;
         owners are ``uid``/``gid`` when given and running as root, else the caller's.  On any
-        failure ``dest`` is emptied again and the error raised."""
+        failure ``dest`` is emptied again and the error raised.  ``digests``, when given, gets the
+        sha256 of every file written, by path relative to ``dest``."""
         dest = Path(dest)
         if self._summary or not progress:
             total = self._summary.total_bytes if self._summary else 0
@@ -176,7 +177,7 @@ class Distribution:
             progress = lambda done, _total: shown(done, self._estimated_total(done))  # noqa: E731
         else:
             total = self.validate().total_bytes  # a directory: a walk of stat calls, no data read
-        w = _Writer(dest, uid, gid, progress, total)
+        w = _Writer(dest, uid, gid, progress, total, digests)
         if self._summary:
             try:
                 _check_space(dest, self._summary)

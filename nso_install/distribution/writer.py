@@ -19,6 +19,7 @@ than the disk holds never fills it.  (Each member's data is read only up to its 
 from __future__ import annotations
 
 import errno
+import hashlib
 import io
 import os
 import stat
@@ -32,7 +33,8 @@ from .common import _DIR_FLAGS, CHUNK, DistSummary, Member, Progress
 class _Writer:
     """Creates members below ``dest``, never following anything."""
 
-    def __init__(self, dest: Path, uid: int | None, gid: int | None, progress: Progress | None, total: int):
+    def __init__(self, dest: Path, uid: int | None, gid: int | None, progress: Progress | None, total: int,
+                 digests: dict[str, str] | None = None):
         try:
             st = os.lstat(dest)
             if not stat.S_ISDIR(st.st_mode) or os.listdir(dest):
@@ -58,6 +60,9 @@ class _Writer:
         self.progress, self.total, self.done = progress, total, 0
         self.free = _free(dest)  # (bytes, inodes) when extraction starts; None: unknown
         self.declared = self.entries = 0
+        # sha256 of every file written, by relative path, when the caller asks: hashed from the
+        # bytes on their way to the disk, so the manifest need not read a big tree back
+        self.digests = digests
 
     def _open_new(self, pfd: int, name: str, mode: int) -> int:
         # created with its final mode (the directory it is in is private until the tree is complete);
@@ -133,14 +138,19 @@ class _Writer:
         mode = (m.mode & 0o755) | 0o600  # never wider than the archive says, never writable by others
         src = m.open() if m.open else io.BytesIO()
         fd = self._open_new(pfd, parts[-1], mode)
+        h = hashlib.sha256() if self.digests is not None else None
         try:
             # a file up to CHUNK bytes is read whole and written with one write()
             while chunk := src.read(CHUNK):
                 _write_all(fd, chunk)
+                if h:
+                    h.update(chunk)
                 self._count(len(chunk))
             os.utime(fd, ns=(m.mtime_ns, m.mtime_ns))
         finally:
             os.close(fd)
+        if h:
+            self.digests["/".join(parts)] = h.hexdigest()
 
     def _count(self, n: int) -> None:
         self.done += n

@@ -2,6 +2,7 @@
 the stream, no separate pass for a progress total, and few system calls a file."""
 
 import gzip
+import hashlib
 import io
 import os
 import random
@@ -159,3 +160,25 @@ def test_a_file_for_another_owner_is_still_chowned(tmp_path, monkeypatch):
         w.close()
     st = os.stat(dest / "f")
     assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (1234, 5678, 0o755)
+
+
+def test_the_digests_hashed_on_the_way_in_are_those_of_the_files_written(tmp_path):
+    # the manifest trusts them instead of reading the tree back: multi-chunk, empty and
+    # hard-linked (copied) files included
+    big = _data(2 * CHUNK + 77)
+    members = hostile.base() + [hostile.file(f"{T}/big", big), hostile.file(f"{T}/empty", b""),
+                                hostile.directory(f"{T}/d"), hostile.file(f"{T}/d/small", b"abc"),
+                                hostile.hardlink(f"{T}/d/copy", f"{T}/d/small"), hostile.symlink(f"{T}/l", "big")]
+    archive = hostile.write_tar(tmp_path / "nso-6.5.3.tar.gz", members)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    digests = {}
+    open_distribution(archive).extract(dest, uid=None, gid=None, digests=digests)
+    from nso_install import manifest
+
+    taken = manifest.take(dest, "/opt/ncs/ncs-6.5.3", "6.5.3", digests=digests)
+    read_back = manifest.take(dest, "/opt/ncs/ncs-6.5.3", "6.5.3")
+    assert taken.entries == read_back.entries
+    files = {rel for rel, e in read_back.entries.items() if e.type == manifest.FILE}
+    assert set(digests) == files and {"big", "empty", "d/small", "d/copy"} <= files
+    assert digests["big"] == hashlib.sha256(big).hexdigest()

@@ -38,3 +38,36 @@ def test_parents_come_before_their_children_and_links_are_not_followed(tmp_path)
     assert sorted(paths) == ["/t/a", "/t/a/b", "/t/a/b/f", "/t/z", "/t/z/l"]
     assert paths.index("/t/a") < paths.index("/t/a/b") < paths.index("/t/a/b/f")
     assert dict(seen)["/t/a/b"] == DIR and dict(seen)["/t/a/b/f"] == FILE and dict(seen)["/t/z/l"] != DIR
+
+
+def test_capabilities_read_on_the_walk_are_those_read_by_path(tmp_path, monkeypatch):
+    # the audit walks with caps=True so that a big tree's files are not resolved again one by one
+    (tmp_path / "t/d").mkdir(parents=True)
+    (tmp_path / "t/d/f").write_text("x")
+    (tmp_path / "t/g").write_text("y")
+    os.symlink("g", tmp_path / "t/l")
+    raw = {"f": b"capraw-f", "g": b""}
+    decoded, read_at = {}, []
+
+    def fake_getxattr(path, attr, follow_symlinks=True):
+        read_at.append(str(path))
+        assert attr == "security.capability" and follow_symlinks is False
+        name = os.path.basename(str(path))
+        if not raw.get(name):
+            raise OSError(61, "no data")  # ENODATA
+        return raw[name]
+
+    def fake_decode(data, key):
+        decoded[key] = data
+        return {"permitted": frozenset({"cap_net_bind_service"})} if data else {}
+
+    monkeypatch.setattr(os, "getxattr", fake_getxattr)
+    monkeypatch.setattr("nso_install.capabilities.decode", fake_decode)
+    facts = Facts(Target.at(tmp_path))
+    paths = [p for p, _, _ in facts.walk("/t", caps=True)]
+    assert "/t/l" in paths and set(facts._caps) == {"/t/d/f", "/t/g"}  # files only, read on the way
+    assert decoded["/t/d/f"] == b"capraw-f"
+    assert all(p.startswith("/proc/self/fd/") for p in read_at)  # through the walk's descriptor
+    on_walk = dict(facts._caps)
+    by_path = Facts(Target.at(tmp_path))
+    assert {k: by_path.caps(k) for k in on_walk} == on_walk
