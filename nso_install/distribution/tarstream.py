@@ -5,10 +5,13 @@ some offset of a file; this module turns that into :class:`Member` objects one a
 in constant memory, with tarfile's own appetite bounded (headers, trailing data).  It
 knows nothing about what members are allowed: that is :mod:`.checks`.
 
-A compressed stream is inflated by a background thread into a bounded queue
-(:class:`_Inflated`; zlib, bz2 and lzma release the GIL), so decompression overlaps with the
-parsing, checking and writing of the members already inflated; a regular member's data is read
-straight from that stream (:class:`_Span`), not through ``tarfile.extractfile``.
+A compressed stream read from a file is inflated by a forked child process into a pipe
+(:class:`_InflatedByChild`), so decompression runs on another processor beside the parsing,
+checking and writing of the members already inflated, without sharing the GIL with them (a
+thread did share it: the GzipFile's Python code waited for the busy main thread at every step,
+and the two ran nearly one after the other).  Where no child can be forked, or the stream is
+not a file's, a background thread does it (:class:`_Inflated`).  A regular member's data is
+read straight from that stream (:class:`_Span`), not through ``tarfile.extractfile``.
 """
 
 from __future__ import annotations
@@ -16,11 +19,16 @@ from __future__ import annotations
 import bz2
 import gzip
 import io
+import json
 import lzma
 import math
+import os
 import queue
+import signal
+import struct
 import tarfile
 import threading
+import zlib
 from typing import BinaryIO, Iterator
 
 from ..errors import DistributionError
@@ -210,9 +218,126 @@ class _Inflated(io.RawIOBase):
         super().close()
 
 
+_FRAME = struct.Struct("<IQ")  # a chunk's length (or _FAILED), then the compressed bytes read so far
+_FAILED = 0xFFFFFFFF
+# what the child may raise while inflating, rebuilt by the parent as the same type (the callers
+# tell a damaged archive by these types); anything else arrives as OSError
+_ERRORS = {f"{t.__module__}.{t.__qualname__}": t for t in
+           (zlib.error, gzip.BadGzipFile, EOFError, lzma.LZMAError, OSError, ValueError)}
+
+
+class _InflatedByChild(_Inflated):
+    """The decompressed stream of ``window`` (a :class:`_Window` of a file, compressed as
+    ``comp``), inflated by a forked child process that writes it into a pipe in frames of at
+    most CHUNK bytes (the pipe's buffer, and the frame being read, bound the memory).  The
+    child only reads the file and writes the pipe (``os._exit`` when done: nothing of the
+    parent's runs there); its errors reach the reader as the exception types inflating raises,
+    with their messages.  ``window``'s position follows what the child has read (progress).
+    ``close()`` kills and reaps the child."""
+
+    def __init__(self, window: "_Window", comp: str):
+        self._buf, self._off, self._pos, self._done = b"", 0, 0, False
+        self._window = window
+        r, w = os.pipe2(os.O_CLOEXEC)
+        try:
+            import fcntl
+
+            fcntl.fcntl(w, getattr(fcntl, "F_SETPIPE_SZ", 1031), CHUNK)
+        except OSError:
+            pass  # the default pipe size: more reads, same result
+        try:
+            pid = os.fork()
+        except BaseException:
+            os.close(r)
+            os.close(w)
+            raise
+        if pid == 0:  # the child: inflate into the pipe, then leave without running any of the parent's code
+            code = 1
+            try:
+                os.close(r)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends it with its parent
+                _inflate_into(w, window, comp)
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(w)
+        self._pid, self._r = pid, r
+
+    def _read_exact(self, n: int) -> bytes:
+        parts, got = [], 0
+        while got < n:
+            part = os.read(self._r, n - got)
+            if not part:
+                raise OSError("the process inflating the distribution ended before the end of the stream")
+            parts.append(part)
+            got += len(part)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def _fill(self) -> bool:
+        if self._done:
+            return False
+        n, read = _FRAME.unpack(self._read_exact(_FRAME.size))
+        if n == _FAILED:
+            self._done = True
+            name, message = json.loads(self._read_exact(read))
+            raise _ERRORS.get(name, OSError)(message)
+        self._window.seek(read)
+        if n == 0:
+            self._done = True
+            return False
+        self._buf, self._off = self._read_exact(n), 0
+        return True
+
+    def close(self) -> None:
+        if not self.closed:
+            os.close(self._r)
+            try:
+                os.kill(self._pid, signal.SIGKILL)  # not reaped yet: the pid is still this child's
+            except ProcessLookupError:
+                pass
+            os.waitpid(self._pid, 0)
+            self._buf = b""
+        io.RawIOBase.close(self)
+
+
+def _inflate_into(w: int, window: "_Window", comp: str) -> None:
+    """(In the child.)  Inflate ``window`` into the pipe ``w`` in frames; an error as a last frame."""
+    dec = _decompress(io.BufferedReader(window, CHUNK), comp)
+    try:
+        while True:
+            chunk = dec.read(CHUNK)
+            _write_frame(w, _FRAME.pack(len(chunk), window.tell()), chunk)
+            if not chunk:
+                return
+    except BrokenPipeError:
+        return  # the reader closed: nothing more is wanted
+    except Exception as e:
+        message = json.dumps([f"{type(e).__module__}.{type(e).__qualname__}", str(e)]).encode()
+        _write_frame(w, _FRAME.pack(_FAILED, len(message)), message)
+
+
+def _write_frame(w: int, header: bytes, data: bytes) -> None:
+    frame = memoryview(header + data)  # one copy of at most CHUNK bytes, in the child
+    while frame:
+        frame = frame[os.write(w, frame):]
+
+
 def _inflated(raw: BinaryIO, comp: str) -> BinaryIO:
-    """The tar stream of ``raw`` (compressed as ``comp``), inflated in a background thread when compressed."""
-    return raw if comp == "tar" else _Inflated(_decompress(raw, comp))
+    """The tar stream of ``raw`` (compressed as ``comp``): inflated by a child process when
+    compressed and read from a file window (``raw`` a BufferedReader over a :class:`_Window`),
+    else in a background thread."""
+    if comp == "tar":
+        return raw
+    window = getattr(raw, "raw", None)
+    if isinstance(window, _Window) and hasattr(os, "fork") and _INFLATE_IN_CHILD:
+        try:
+            return _InflatedByChild(window, comp)
+        except OSError:
+            pass  # no process to spare (EAGAIN, a seccomp filter...): a thread does it
+    return _Inflated(_decompress(raw, comp))
+
+
+_INFLATE_IN_CHILD = True  # tests switch it off to run the thread on the same archives
 
 
 class _Span:
