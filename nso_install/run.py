@@ -141,8 +141,10 @@ def install(given: SpecInput, distribution, opts: RunOptions) -> RunResult:
 
             # what it derives from key and certificate files is kept in the state directory under
             # a digest of their bytes (audit/memo.py): the same verdicts, without cryptography on a
-            # re-run; kept only where the template cache may be (the same trust)
-            report.notes.extend(install_notes(opts.root, target.host(os.path.dirname(spath)) if cache else None))
+            # re-run; kept only where the template cache may be (the same trust). The run's state,
+            # just saved under the lock, is handed over: its manifests are not read and held twice
+            report.notes.extend(install_notes(opts.root, target.host(os.path.dirname(spath)) if cache else None,
+                                               state))
         report.notes.extend(_access_notes(spec, dist.version, view, report))
         # after the notes, which render too (the audit's reference unit): every render of this run is kept
         if not opts.check and cache and (report.changes or result.spec_changed or not cached or renders_to_keep()):

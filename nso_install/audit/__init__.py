@@ -57,12 +57,13 @@ def run_checks(ctx: AuditContext, checks: Sequence[Check]) -> list[Finding]:
 
 def audit(root: Path | None = None, dirs: dict[str, str] | None = None, run_as_user: str | None = None,
           only: Sequence[str] = (), skip: Sequence[str] = (), waivers_file: Path | None = None,
-          today: datetime.date | None = None, cheap: bool = False, memo_dir: Path | None = None) -> Report:
+          today: datetime.date | None = None, cheap: bool = False, memo_dir: Path | None = None,
+          state=None) -> Report:
     from .waivers import apply_waivers, load_waivers
 
     checks = select(all_checks(), only, skip)
     waivers = load_waivers(waivers_file, [c.id for c in all_checks()]) if waivers_file else []
-    ctx = gather(root, dirs, run_as_user, cheap=cheap, memo_dir=memo_dir)
+    ctx = gather(root, dirs, run_as_user, cheap=cheap, memo_dir=memo_dir, state=state)
     report = Report(run_checks(ctx, checks), _target(ctx))
     ctx.memo.save()
     report.notes += apply_waivers(report.findings, waivers, today or datetime.date.today())
@@ -76,14 +77,15 @@ def _target(ctx: AuditContext) -> dict:
             "recorded": ctx.inst.recorded, "init_system": ctx.intent.init_system, "fips": ctx.intent.fips}
 
 
-def install_notes(root: Path | None, memo_dir: Path | None = None) -> list[str]:
+def install_notes(root: Path | None, memo_dir: Path | None = None, state=None) -> list[str]:
     """The audit of what ``install`` just did, as its notes: one per failing check.  Never fails
     the install (a problem running the audit is a note too).  ``memo_dir``: the state directory
     (private, as for the template cache) where what was derived from key and certificate files
     is kept for the next run (:mod:`.memo`: keyed by the files' bytes, so the verdicts are the
-    same as without it)."""
+    same as without it).  ``state``: the install's own :class:`~nso_install.state.State`, as it
+    just saved it (its manifests, already in memory, are compared with the trees)."""
     try:
-        report = audit(root, cheap=True, memo_dir=memo_dir)
+        report = audit(root, cheap=True, memo_dir=memo_dir, state=state)
     except Exception as e:  # noqa: BLE001 - the install itself succeeded; say so, do not fail it
         return [f"audit: could not run the security audit of this install ({type(e).__name__}: {e}); "
                 "run nso-install audit"]

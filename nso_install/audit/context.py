@@ -8,10 +8,10 @@ owner of the run directory.  Nothing here writes, locks or creates anything on t
 
 from __future__ import annotations
 
-import os
 import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import NamedTuple
 
 from ..errors import NsoInstallError
 from ..facts import DIR, FILE, LINK, Facts, PathFact
@@ -23,6 +23,14 @@ from .ncsconf import NcsConf, environment
 UNIT = "/etc/systemd/system/ncs.service"
 SYSV_SCRIPT = "/etc/init.d/ncs"
 
+
+
+class Owned(NamedTuple):
+    """The part of an entry's stat result the audit's checks use."""
+
+    st_mode: int
+    st_uid: int
+    st_gid: int
 
 @dataclass
 class Intent:
@@ -129,12 +137,16 @@ class AuditContext:
     def trees(self):
         return self.inst.trees
 
-    def walk(self, top: str) -> list[tuple[str, os.stat_result, str]]:
-        """Everything below ``top`` (cached for the run; empty when it is not a directory); the
-        regular files' capabilities are read on the way (``facts.caps`` of their paths)."""
+    def walk(self, top: str) -> list[tuple[str, "Owned", str]]:
+        """Everything below ``top`` (cached for the run; empty when it is not a directory): path,
+        mode and owner (what the checks judge; a whole stat result an entry made the audit of a
+        big tree the largest part of an install's memory), kind; the regular files'
+        capabilities are read on the way (``facts.caps`` of their paths)."""
         key = ("walk", top)
         if key not in self.cache:
-            self.cache[key] = list(self.facts.walk(top, caps=True)) if self.facts.path(top).kind == DIR else []
+            self.cache[key] = [(p, Owned(st.st_mode, st.st_uid, st.st_gid), kind)
+                               for p, st, kind in self.facts.walk(top, caps=True)] \
+                if self.facts.path(top).kind == DIR else []
         return self.cache[key]
 
     @property
@@ -144,12 +156,12 @@ class AuditContext:
 
 
 def gather(root: Path | None = None, dirs: dict[str, str] | None = None, run_as_user: str | None = None,
-           cheap: bool = False, memo_dir: Path | None = None) -> AuditContext:
+           cheap: bool = False, memo_dir: Path | None = None, state=None) -> AuditContext:
     """The audit context of the system install on the target (``--root``).  ``dirs``: directory
     options given (``install_dir``...), which win over the recorded ones.  ``memo_dir``: the
     private state directory whose :mod:`memo <nso_install.audit.memo>` install's audit uses."""
     dirs = {k: v for k, v in (dirs or {}).items() if v}
-    inst = look(root, dirs.get("install_dir"))
+    inst = look(root, dirs.get("install_dir"), state)
     spec = replace(inst.spec, **{k: v for k, v in dirs.items() if k in DIR_FIELDS})
     facts = Facts(inst.target)
     intent = _intent(inst, spec, facts, run_as_user)

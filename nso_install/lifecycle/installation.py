@@ -76,10 +76,11 @@ class Installation:
         return [n for n in facts.listdir(cdb) if n.endswith(".cdb")]
 
 
-def look(root: Path | None = None, install_dir: str | None = None) -> Installation:
-    """The system install on the target (``--root``); ``install_dir`` overrides the recorded one."""
+def look(root: Path | None = None, install_dir: str | None = None, state: State | None = None) -> Installation:
+    """The system install on the target (``--root``); ``install_dir`` overrides the recorded one.
+    ``state``: the system install's state as a run holding its lock has it (else read here)."""
     target = Target.at(root)
-    state = State(target, state_path("system", None))
+    state = state or State(target, state_path("system", None))
     if state.damaged:
         raise NsoInstallError("state-damaged", f"{state.path} is damaged (not the state nso-install writes).",
                               "Run nso-install install with the distribution: it rewrites the state.")

@@ -77,3 +77,25 @@ def test_a_loosened_binary_in_the_installed_tree_is_reported_and_repaired(tmp_pa
     assert r.exit_code == 4 and "bin/ncs (mode 0755 -> 0777)" in r.output
     cli("install", sample_dists["tar.gz"], "--system-install", "--root", root)
     assert stat.S_IMODE(os.stat(ncs).st_mode) == 0o755
+
+
+def test_the_audit_at_the_end_of_a_run_compares_with_the_manifest_the_run_holds(tmp_path, sample_dists, monkeypatch):
+    # the install's own state is handed to its audit: a big tree's manifest is read, hashed
+    # and held in memory once a run, not twice
+    root = tmp_path / "root"
+    cli("install", sample_dists["tar.gz"], "--system-install", "--root", root)
+    loads = []
+    real = manifest.Manifest.from_json
+    monkeypatch.setattr(manifest.Manifest, "from_json", classmethod(lambda cls, data: loads.append(1) or
+                                                                    real.__func__(cls, data)))
+    audits = []
+    from nso_install import audit
+
+    real_audit = audit.audit
+    monkeypatch.setattr(audit, "audit", lambda *a, **kw: audits.append(1) or real_audit(*a, **kw))
+    r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", root)
+    assert "0 changed" in r.output and audits == [1]
+    assert len(loads) == 1
+    # the audit on its own still reads it
+    cli("audit", "--root", root, ok=False)
+    assert len(loads) == 2
