@@ -7,7 +7,12 @@ nso-install put there: for every entry its path, type, mode, owner, size, mtime 
 (``manifests/ncs-VSN.json``, root-only) and serves
 
 * re-runs and ``--check``: a stat-level comparison (no hashing) finds missing, added and
-  changed entries, which a run with the distribution repairs;
+  changed entries, which a run with the distribution repairs.  An intact tree is told by its
+  **stat index** (format 2): per directory, a digest of what its entries' stat must say,
+  computed when the manifest is taken, so a re-run compares the digests of what it finds
+  with those, reading none of the entries' records (a 100k-entry manifest costs more to
+  parse than the tree costs to stat); only when a directory differs are the records read
+  and compared one by one (:func:`compare`, which says what differs);
 * ``nso-install verify`` (``--full`` also hashes every file, like ``rpm -V``/``debsums``);
 * the privilege checks: a setuid bit or capability only goes to a file whose content still
   has the sha256 recorded here.
@@ -24,11 +29,12 @@ import json
 import os
 import re
 import stat
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, NamedTuple
 
-MANIFEST_FORMAT = 1
+MANIFEST_FORMAT = 2  # a header line (tree, version, the stat index), then the entries; 1 (one document) is read too
 FILE, DIR, LINK, OTHER = "f", "d", "l", "o"
 
 
@@ -46,41 +52,206 @@ class Entry(NamedTuple):  # a tuple: 100k of them are built on every re-run of a
         return list(self)
 
 
-@dataclass
 class Manifest:
-    tree: str  # target path of the tree (INSTALL_DIR/ncs-VSN, or a local install's directory)
-    version: str
-    entries: dict[str, Entry] = field(default_factory=dict)
+    """What was unpacked into ``tree``: ``entries`` by relative path.  Read from a file, the
+    entries are parsed when first used (:func:`compare` of an intact tree never uses them)."""
+
+    def __init__(self, tree: str, version: str, entries: dict[str, Entry] | None = None):
+        self.tree, self.version = tree, version
+        self._entries: dict[str, Entry] | None = {} if entries is None else entries
+        self._body: bytes | None = None  # the entries' JSON, not parsed yet
+        self.index: StatIndex | None = None
+        self._matching: dict[tuple[str, ...], frozenset[str]] = {}  # kept with the index
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Manifest) and (self.tree, self.version, self.entries) == \
+            (other.tree, other.version, other.entries)
+
+    @property
+    def entries(self) -> dict[str, Entry]:
+        if self._entries is None:
+            self._entries = {row[0]: Entry(*row) for row in json.loads(self._body)}
+            self._body = None
+        return self._entries
 
     def as_json(self) -> bytes:
         rows = [e.row() for e in sorted(self.entries.values(), key=lambda e: e.path)]
-        return json.dumps({"format": MANIFEST_FORMAT, "tree": self.tree, "version": self.version, "entries": rows},
-                          separators=(",", ":")).encode() + b"\n"
+        head = {"format": MANIFEST_FORMAT, "tree": self.tree, "version": self.version}
+        if self.index is not None:
+            head["index"] = self.index.as_dict()
+            head["matching"] = [[list(p), sorted(m)] for p, m in self._matching.items()]
+        return (json.dumps(head, separators=(",", ":")) + "\n" + json.dumps(rows, separators=(",", ":"))).encode() \
+            + b"\n"
 
     @classmethod
     def from_json(cls, data: bytes) -> "Manifest | None":
         try:
-            d = json.loads(data)
-            if d.get("format") != MANIFEST_FORMAT:
+            head, sep, body = data.partition(b"\n")
+            d = json.loads(head)
+            if d.get("format") == 1:  # written before the stat index: one document
+                return cls(d["tree"], d["version"], {row[0]: Entry(*row) for row in d["entries"]})
+            if d.get("format") != MANIFEST_FORMAT or not sep:
                 return None
-            entries = {row[0]: Entry(*row) for row in d["entries"]}
-            return cls(d["tree"], d["version"], entries)
+            m = cls(d["tree"], d["version"])
+            m._entries, m._body = None, body
+            if "index" in d:
+                m.index = StatIndex.from_dict(d["index"])
+                m._matching = {tuple(p): frozenset(paths) for p, paths in d["matching"]}
+            return m
         except (ValueError, TypeError, KeyError, AttributeError):
             return None
 
     def matching(self, patterns: tuple[str, ...]) -> frozenset[str]:
         """The entries matching any of ``patterns`` (fnmatch rules)."""
-        match = matcher(patterns)
-        return frozenset(rel for rel in self.entries if match(rel))
+        patterns = tuple(patterns)
+        if patterns not in self._matching:
+            match = matcher(patterns)
+            self._matching[patterns] = frozenset(rel for rel in self.entries if match(rel))
+        return self._matching[patterns]
 
     def digests(self, patterns: tuple[str, ...]) -> dict[str, str]:
         """sha256 of the files matching ``patterns``."""
         return {rel: self.entries[rel].digest for rel in self.matching(patterns) if self.entries[rel].type == FILE}
 
+    def add_index(self, ignore: frozenset[str], attr_patterns: tuple[str, ...]) -> None:
+        """Compute the stat index for comparisons that leave out ``ignore`` (entries other
+        actions write into the tree) and the owner and mode of the entries matching
+        ``attr_patterns`` (which other actions set): the ones :func:`compare` gets."""
+        self._matching = {tuple(attr_patterns): self.matching(attr_patterns)}
+        self.index = StatIndex.of_entries(self.entries.values(), ignore, self._matching[tuple(attr_patterns)])
+
     @staticmethod
     def file_name(tree: str) -> str:
         """Where the manifest of ``tree`` is kept, in the state directory's ``manifests/``."""
         return tree.strip("/").replace("/", "+") + ".json"
+
+
+class StatIndex:
+    """Per directory of a tree (relative path, "" the top), a digest of what :func:`compare`
+    looks at in its entries (:func:`_row`), in name order; for comparisons that leave out
+    ``ignore`` and the mode and owner of ``attrless``, whose digest is ``key``.
+
+    A directory's digest is the BLAKE2b of its names (and link targets) joined, plus Python's
+    hash of the tuple of its rows of integers (type and mode, owner, size, mtime): both are
+    computed in C, so the per-entry cost is the ``fstatat`` and one small tuple.  Integers'
+    and tuples' hashes are not salted per process (strings' are, which is why names go
+    through BLAKE2b); the key names the interpreter's version and hash width, so an index is
+    only used by an interpreter that computes the same hashes (another one takes the full
+    comparison).  The hash is not a defence against someone who can write the tree (root
+    can change the records too); it notices what changed by accident or by hand."""
+
+    def __init__(self, key: str, dirs: dict[str, str]):
+        self.key, self.dirs = key, dirs
+
+    @staticmethod
+    def key_of(ignore: frozenset[str], attrless: frozenset[str]) -> str:
+        return _digest(repr((sorted(ignore), sorted(attrless), sys.version_info[:2], sys.hash_info.width,
+                             sys.hash_info.algorithm)))
+
+    @staticmethod
+    def usable(ignore: frozenset[str]) -> bool:
+        """Whether a walk that does not enter ignored directories leaves out exactly what
+        :func:`compare` leaves out: yes unless a pattern has ``?`` or ``[`` (``*`` crosses
+        ``/`` in fnmatch, so whatever is below a directory ``*`` matches is matched too)."""
+        return not any(c in p for p in ignore for c in "?[")
+
+    @classmethod
+    def of_entries(cls, entries, ignore: frozenset[str], attrless: frozenset[str]) -> "StatIndex":
+        ignored = ignored_by(ignore)
+        found: dict[str, list] = {"": []}
+        for e in entries:
+            parts = e.path.split("/")
+            if any(ignored("/".join(parts[:i])) for i in range(1, len(parts) + 1)):
+                continue  # ignored, or below an ignored directory the walk does not enter
+            parent, _, name = e.path.rpartition("/")
+            mode = _TYPE_BITS.get(e.type, 0) | e.mode
+            found.setdefault(parent, []).append(
+                (name, e.digest if e.type == LINK else "",
+                 _row(mode, e.uid, e.gid, e.size, e.mtime_ns, e.path in attrless)))
+            if e.type == DIR:
+                found.setdefault(e.path, [])
+        dirs = {}
+        for d, items in found.items():
+            items.sort(key=lambda i: i[0])
+            dirs[d] = _dir_digest([n for n, _, _ in items], [t for _, t, _ in items], [r for _, _, r in items])
+        return cls(cls.key_of(ignore, attrless), dirs)
+
+    def as_dict(self) -> dict:
+        return {"key": self.key, "dirs": self.dirs}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "StatIndex":
+        if not (isinstance(d["key"], str) and isinstance(d["dirs"], dict)):
+            raise TypeError("not a stat index")
+        return cls(d["key"], d["dirs"])
+
+    def holds(self, host_tree: Path, ignore: frozenset[str], attrless: frozenset[str]) -> bool:
+        """Whether the tree at ``host_tree`` is, at stat level, what the index was computed
+        from (with the same ``ignore`` and ``attrless``).  One ``fstatat`` an entry, no
+        record read; False at the first directory that differs (or is gone, or new)."""
+        if self.key != self.key_of(ignore, attrless) or not self.usable(ignore):
+            return False
+        dirs = self.dirs
+        ignored = ignored_by(ignore) if ignore else None
+        seen = 0
+        flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            top = os.open(host_tree, flags)
+        except OSError:
+            return False
+        stack = [("", top)]
+        try:
+            while stack:
+                prefix, dfd = stack.pop()
+                names, targets, rows = [], [], []
+                try:
+                    for name in sorted(os.listdir(dfd)):
+                        rel = prefix + name
+                        if ignored is not None and ignored(rel):
+                            continue  # and what is below it: not entered
+                        st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+                        mode = st.st_mode
+                        names.append(name)
+                        if rel in attrless or not stat.S_ISREG(mode):  # the few that are not plain files
+                            targets.append(os.readlink(name, dir_fd=dfd) if stat.S_ISLNK(mode) else "")
+                            rows.append(_row(mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns, rel in attrless))
+                            if stat.S_ISDIR(mode):
+                                stack.append((rel + "/", os.open(name, flags, dir_fd=dfd)))
+                        else:  # inline: the per-entry cost of every re-run
+                            targets.append("")
+                            rows.append((mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns))
+                finally:
+                    os.close(dfd)
+                seen += 1
+                if dirs.get(prefix[:-1]) != _dir_digest(names, targets, rows):
+                    return False
+        except OSError:
+            return False  # changed under the walk: the full comparison says how
+        finally:
+            for _, dfd in stack:
+                os.close(dfd)
+        return seen == len(dirs)
+
+
+_TYPE_BITS = {FILE: stat.S_IFREG, DIR: stat.S_IFDIR, LINK: stat.S_IFLNK}
+
+
+def _row(mode: int, uid: int, gid: int, size: int, mtime_ns: int, attrless: bool) -> tuple:
+    """What :func:`compare` looks at in one entry (``mode`` with its type bits): the type; a
+    file's size and mtime; mode and owner unless other actions set them (``attrless``).  (A
+    link's target goes with the names.)"""
+    if stat.S_ISREG(mode):
+        return (stat.S_IFMT(mode), size, mtime_ns) if attrless else (mode, uid, gid, size, mtime_ns)
+    return (stat.S_IFMT(mode),) if attrless else (mode, uid, gid)
+
+
+def _dir_digest(names: list[str], targets: list[str], rows: list[tuple]) -> str:
+    text = "\0".join(names) + "\0\0" + "\0".join(targets)
+    return _digest(text) + format(hash(tuple(rows)) & 0xFFFFFFFFFFFFFFFF, "016x")
+
+
+def _digest(text: str) -> str:
+    return hashlib.blake2b(text.encode(errors="surrogateescape"), digest_size=16).hexdigest()
 
 
 def _kind(mode: int) -> str:
@@ -210,7 +381,9 @@ def compare(manifest: Manifest, host_tree: Path, ignore: frozenset[str] = frozen
     below them) other actions write; ``ignore_attrs``: entries whose owner and mode other actions
     set (privileged binaries); ``removable``: entries an administrator may delete (not missing)."""
     drift = Drift()
-    ignored = matcher(tuple(ignore) + tuple(glob_escape(i) + "/*" for i in ignore))
+    if not full and manifest.index is not None and manifest.index.holds(host_tree, ignore, ignore_attrs):
+        return drift  # as the index says it was unpacked: no record needs reading
+    ignored = ignored_by(ignore)
     entries = manifest.entries
     seen = 0
     # one pass over the tree, no Entry built for what is as recorded: the per-entry cost of
@@ -237,6 +410,12 @@ def compare(manifest: Manifest, host_tree: Path, ignore: frozenset[str] = frozen
     drift.changed.sort()
     drift.extra.sort()
     return drift
+
+
+def ignored_by(ignore) -> Callable[[str], bool]:
+    """The test for "left out of a comparison": an entry matching one of ``ignore`` (fnmatch
+    patterns), or below an entry named by one."""
+    return matcher(tuple(ignore) + tuple(glob_escape(i) + "/*" for i in ignore))
 
 
 def glob_escape(path: str) -> str:

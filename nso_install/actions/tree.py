@@ -158,6 +158,8 @@ class InstallTree(Action):
             # still private to root: nobody can have changed anything in it yet, so what the
             # writer hashed on the way in is what is there
             self._manifest = manifest.take(tmp, self.path, self.dist.version, digests=digests)
+            # what lets a re-run tell an intact tree without reading its records (manifest.StatIndex)
+            self._manifest.add_index(frozenset(self.written_elsewhere), PATTERNS)
             sync.join()
         except BaseException:
             if sync is not None:

@@ -1,0 +1,158 @@
+"""The manifest's stat index: a re-run tells an intact tree from its per-directory digests
+without reading a record; anything the full comparison would report makes the index fail, so
+the full comparison runs and says what differs (the index may only ever save time)."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+
+import pytest
+
+from nso_install import manifest
+
+TREE = "/opt/ncs/ncs-6.5.3"
+IGNORE = frozenset({"ncsrc", "etc/ncs/ncs.conf*"})
+PATTERNS = ("lib/ncs/erts/bin/epam",)
+
+
+@pytest.fixture
+def tree(tmp_path):
+    t = tmp_path / "ncs-6.5.3"
+    for d in ("bin", "lib/ncs/erts/bin", "etc/ncs", "doc/a", "doc/b"):
+        (t / d).mkdir(parents=True)
+    (t / "VERSION").write_text("6.5.3\n")
+    for i, rel in enumerate(["bin/ncs", "bin/ncsc", "lib/ncs/erts/bin/epam", "doc/a/x", "doc/b/y", "etc/ncs/z"]):
+        (t / rel).write_text("#" * (10 + i))
+        os.chmod(t / rel, 0o755)
+    os.symlink("ncs", t / "bin/ncs-link")
+    return t
+
+
+def _saved(t) -> manifest.Manifest:
+    m = manifest.take(t, TREE, "6.5.3")
+    m.add_index(IGNORE, PATTERNS)
+    return manifest.Manifest.from_json(m.as_json())
+
+
+def _compare(m, t):
+    return manifest.compare(m, t, IGNORE, m.matching(PATTERNS), removable=frozenset({"doc/b/y"}))
+
+
+def _without_index(m):
+    plain = manifest.Manifest.from_json(m.as_json())
+    plain.index = None
+    return plain
+
+
+def test_an_intact_tree_is_told_without_reading_a_record(tree):
+    m = _saved(tree)
+    assert m._entries is None  # the records are not parsed when read
+    assert not _compare(m, tree)
+    assert m._entries is None and m.index.holds(tree, IGNORE, m.matching(PATTERNS))
+
+
+def test_what_other_actions_do_in_the_tree_keeps_it_intact(tree):
+    m = _saved(tree)
+    (tree / "ncsrc").write_text("export NCS_DIR=...\n")  # written by its own action
+    (tree / "etc/ncs/ncs.conf.new").write_text("<ncs-config/>")  # a glob pattern of the local install
+    os.chmod(tree / "lib/ncs/erts/bin/epam", 0o4750)  # setuid, set by the privileges action
+    assert m.index.holds(tree, IGNORE, m.matching(PATTERNS))
+    assert not _compare(m, tree)
+
+
+def _loosen(t): os.chmod(t / "bin/ncs", 0o777)
+def _same_size(t):  # noqa: E704
+    st = os.stat(t / "bin/ncs")
+    (t / "bin/ncs").write_text("!" * st.st_size)
+    os.utime(t / "bin/ncs", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+def _grow(t): (t / "doc/a/x").write_text("longer than before, by far")  # noqa: E704
+def _retarget(t): os.remove(t / "bin/ncs-link"); os.symlink("ncsc", t / "bin/ncs-link")  # noqa: E702,E704
+def _delete(t): os.remove(t / "bin/ncsc")  # noqa: E704
+def _delete_dir(t): shutil.rmtree(t / "doc/a")  # noqa: E704
+def _add(t): (t / "bin/backdoor").write_text("x")  # noqa: E704
+def _add_dir(t): (t / "doc/c").mkdir()  # noqa: E704
+def _retype(t): os.remove(t / "doc/a/x"); (t / "doc/a/x").mkdir()  # noqa: E702,E704
+def _loosen_dir(t): os.chmod(t / "doc", 0o777)  # noqa: E704
+def _epam_content(t): (t / "lib/ncs/erts/bin/epam").write_text("a different epam binary")  # noqa: E704
+def _removable(t): os.remove(t / "doc/b/y")  # noqa: E704
+
+
+@pytest.mark.parametrize("change", [_loosen, _same_size, _grow, _retarget, _delete, _delete_dir, _add, _add_dir,
+                                    _retype, _loosen_dir, _epam_content])
+def test_every_change_the_full_comparison_sees_fails_the_index(tree, change):
+    m = _saved(tree)
+    change(tree)
+    assert not m.index.holds(tree, IGNORE, m.matching(PATTERNS))
+    drift = _compare(m, tree)
+    assert drift and drift.as_dict() == _compare(_without_index(m), tree).as_dict()
+
+
+def test_a_removed_removable_entry_takes_the_full_comparison_which_accepts_it(tree):
+    m = _saved(tree)
+    _removable(tree)
+    assert not m.index.holds(tree, IGNORE, m.matching(PATTERNS))
+    assert not _compare(m, tree)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another account")
+def test_a_changed_owner_fails_the_index(tree):
+    m = _saved(tree)
+    os.chown(tree / "doc/a/x", 65534, 65534, follow_symlinks=False)
+    assert not m.index.holds(tree, IGNORE, m.matching(PATTERNS))
+    assert _compare(m, tree).changed == [("doc/a/x", "owner 0:0 -> 65534:65534")]
+
+
+def test_another_comparison_than_the_index_was_made_for_reads_the_records(tree):
+    m = _saved(tree)
+    assert not m.index.holds(tree, frozenset({"ncsrc"}), m.matching(PATTERNS))  # other ignores: other key
+    assert not m.index.holds(tree, IGNORE, frozenset())
+    assert not manifest.StatIndex.usable(frozenset({"ncsrc?"}))  # "?" does not cross "/": not the same walk
+    assert not manifest.compare(m, tree, frozenset({"ncsrc"}), m.matching(PATTERNS))
+    assert m._entries is not None  # the full comparison ran
+
+
+def test_format_1_manifests_are_still_read_and_compared_in_full(tree):
+    m = manifest.take(tree, TREE, "6.5.3")
+    import json
+    old = json.dumps({"format": 1, "tree": TREE, "version": "6.5.3",
+                      "entries": [e.row() for e in m.entries.values()]}).encode()
+    back = manifest.Manifest.from_json(old)
+    assert back == m and back.index is None
+    assert not _compare(back, tree)
+    _delete(tree)
+    assert _compare(back, tree).missing == ["bin/ncsc"]
+
+
+def test_the_index_agrees_with_the_full_comparison_on_random_damage(tmp_path):
+    rng = random.Random(1729)
+    for round_ in range(25):
+        t = tmp_path / f"t{round_}"
+        for d in range(4):
+            (t / f"d{d}" / "sub").mkdir(parents=True)
+            for f in range(5):
+                (t / f"d{d}" / f"f{f}").write_text("x" * rng.randrange(1, 50))
+                (t / f"d{d}" / "sub" / f"g{f}").write_text("y")
+        m = manifest.take(t, TREE, "6.5.3")
+        m.add_index(frozenset(), ())
+        files = sorted(p for p in t.rglob("*") if p.is_file())
+        for _ in range(rng.randrange(0, 3)):
+            victim = rng.choice(files)
+            if not victim.exists():
+                continue
+            what = rng.choice(["chmod", "size", "mtime", "rm", "add"])
+            if what == "chmod":
+                os.chmod(victim, 0o600)
+            elif what == "size":
+                victim.write_text("z" * 60)
+            elif what == "mtime":
+                os.utime(victim, ns=(0, 10**9))
+            elif what == "rm":
+                victim.unlink()
+            else:
+                (victim.parent / f"new{rng.randrange(100)}").write_text("n")
+        fast = manifest.compare(m, t)
+        plain = manifest.Manifest(m.tree, m.version, m.entries)
+        assert fast.as_dict() == manifest.compare(plain, t).as_dict()
+        assert m.index.holds(t, frozenset(), frozenset()) == (not fast)
