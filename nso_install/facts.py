@@ -172,14 +172,20 @@ class Facts:
     def _caps_at(self, key: str, fd_path: str | Path) -> None:
         """Cache the capabilities of ``key``, read at ``fd_path`` (its directory's descriptor in
         /proc/self/fd and its name: no parent resolved again, no link followed)."""
-        from .capabilities import decode
-
+        raw = b""
         try:
-            raw = os.getxattr(fd_path, "security.capability", follow_symlinks=False)
+            # listed first: most files have none, and a failed getxattr (an exception) costs
+            # more than the listing (a walk of a big tree reads every file's)
+            if "security.capability" in os.listxattr(fd_path, follow_symlinks=False):
+                raw = os.getxattr(fd_path, "security.capability", follow_symlinks=False)
         except OSError as e:
             if e.errno not in (errno.ENODATA, errno.ENOTSUP, errno.ENOENT):
                 raise
-            raw = b""
+        if not raw:
+            self._caps[key] = {}
+            return
+        from .capabilities import decode
+
         self._caps[key] = decode(raw, key)
 
     def processes_of(self, uid: int | None) -> list[int]:

@@ -62,6 +62,8 @@ class Manifest:
         self._body: bytes | None = None  # the entries' JSON, not parsed yet
         self.index: StatIndex | None = None
         self._matching: dict[tuple[str, ...], frozenset[str]] = {}  # kept with the index
+        # what compare() found, by its arguments: reused only when asked (compare(reuse=True))
+        self.compared: dict[tuple, Drift] = {}
 
     def __eq__(self, other) -> bool:
         return isinstance(other, Manifest) and (self.tree, self.version, self.entries) == \
@@ -375,11 +377,23 @@ class Drift:
 
 def compare(manifest: Manifest, host_tree: Path, ignore: frozenset[str] = frozenset(),
             ignore_attrs: frozenset[str] = frozenset(), full: bool = False,
-            removable: frozenset[str] = frozenset()) -> Drift:
+            removable: frozenset[str] = frozenset(), reuse: bool = False) -> Drift:
     """The tree at ``host_tree`` against ``manifest``: stat level (type, mode, owner, size, mtime,
     link target), and with ``full`` also every file's sha256.  ``ignore``: entries (and what is
     below them) other actions write; ``ignore_attrs``: entries whose owner and mode other actions
-    set (privileged binaries); ``removable``: entries an administrator may delete (not missing)."""
+    set (privileged binaries); ``removable``: entries an administrator may delete (not missing).
+    ``reuse``: the answer of an earlier comparison with the same arguments, if any (the audit at
+    the end of a run that changed nothing: the run compared every tree a moment ago, and a big
+    tree costs a stat an entry; a run that changed something forgets them first)."""
+    key = (str(host_tree), frozenset(ignore), frozenset(ignore_attrs), full, frozenset(removable))
+    if reuse and key in manifest.compared:
+        return manifest.compared[key]
+    drift = manifest.compared[key] = _compare(manifest, host_tree, ignore, ignore_attrs, full, removable)
+    return drift
+
+
+def _compare(manifest: Manifest, host_tree: Path, ignore: frozenset[str], ignore_attrs: frozenset[str],
+             full: bool, removable: frozenset[str]) -> Drift:
     drift = Drift()
     if not full and manifest.index is not None and manifest.index.holds(host_tree, ignore, ignore_attrs):
         return drift  # as the index says it was unpacked: no record needs reading

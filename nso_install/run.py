@@ -142,7 +142,10 @@ def install(given: SpecInput, distribution, opts: RunOptions) -> RunResult:
             # what it derives from key and certificate files is kept in the state directory under
             # a digest of their bytes (audit/memo.py): the same verdicts, without cryptography on a
             # re-run; kept only where the template cache may be (the same trust). The run's state,
-            # just saved under the lock, is handed over: its manifests are not read and held twice
+            # just saved under the lock, is handed over: its manifests are not read and held twice,
+            # and after a run that changed nothing its comparisons of the trees are not made twice
+            if report.changes:
+                state.forget_comparisons()
             report.notes.extend(install_notes(opts.root, target.host(os.path.dirname(spath)) if cache else None,
                                                state))
         report.notes.extend(_access_notes(spec, dist.version, view, report))

@@ -155,6 +155,13 @@ class State:
         self.data.setdefault("manifests", {})[tree] = hashlib.sha256(data).hexdigest()
         self._manifests[tree] = m
 
+    def forget_comparisons(self) -> None:
+        """Comparisons of trees with their manifests made so far are not to be reused (the run
+        changed something)."""
+        for m in self._manifests.values():
+            if m is not None:
+                m.compared.clear()
+
     def drop_manifest(self, tree: str) -> None:
         host = self.target.host(self._manifest_path(tree))
         if os.path.lexists(host):

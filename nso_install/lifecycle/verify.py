@@ -77,7 +77,7 @@ def _tree(inst: Installation, tree, full: bool, v: Verification) -> None:
         return
     written = WRITTEN_IN_TREE + written_in_tree(inst.spec.fips_install)  # the FIPS crypto.so: checked below
     drift = compare(m, inst.target.host(tree.path), frozenset(written), m.matching(PATTERNS), full,
-                    frozenset(REMOVABLE))
+                    frozenset(REMOVABLE), reuse=True)  # (only install's audit has one to reuse)
     v.checked.append(tree.path)
     v.findings += [Finding("tree", f"{tree.path}/{p}", "missing") for p in drift.missing]
     v.findings += [Finding("tree", f"{tree.path}/{p}", what) for p, what in drift.changed]

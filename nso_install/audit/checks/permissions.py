@@ -204,10 +204,13 @@ def _tops(ctx) -> list[tuple[str, str]]:
 
 def walk_real(ctx, top: str):
     """The entries below ``top``, through a root-owned link to the real directory when it is one."""
-    real = top
-    if ctx.facts.path(top).kind == LINK:
+    if ctx.facts.path(top).kind != LINK:
+        return ctx.walk(top)  # the cached list itself: a big tree is walked (and held) once a run
+    key = ("walk_real", top)
+    if key not in ctx.cache:
         real = str(ctx.target.dir_link(top))
-    return [(top + p[len(real):], st, kind) for p, st, kind in ctx.walk(real)]
+        ctx.cache[key] = [(top + p[len(real):], st, kind) for p, st, kind in ctx.walk(real)]
+    return ctx.cache[key]
 
 
 LIMIT = 20  # entries listed as evidence

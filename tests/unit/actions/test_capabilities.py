@@ -136,6 +136,7 @@ def test_unreadable_attribute_is_an_apply_error_not_a_crash(tmp_path, monkeypatc
     """Anything in security.capability that cannot be understood must be a clear error naming
     the file, not a ValueError."""
     act = _unpacked(tmp_path)
+    monkeypatch.setattr(facts_mod.os, "listxattr", lambda *a, **kw: ["security.capability"])
     monkeypatch.setattr(facts_mod.os, "getxattr", lambda *a, **kw: b"\x07" * 20)
     with pytest.raises(ApplyError) as e:
         check_plan([act], tmp_path)
@@ -147,6 +148,7 @@ def test_namespaced_capabilities_are_drift(tmp_path, monkeypatch):
     raw = {"ok": encode(caps(net_admin="ep")),
            "ns": struct.pack("<6I", REV3 | EFFECTIVE, 1 << NET_ADMIN, 0, 0, 0, 1000)}
     run = unpacked_by_us(tmp_path, "/v", ["bin/ip"])
+    monkeypatch.setattr(facts_mod.os, "listxattr", lambda *a, **kw: ["security.capability"])
     for kind, want_change in (("ok", False), ("ns", True)):
         monkeypatch.setattr(facts_mod.os, "getxattr", lambda *a, _r=raw[kind], **kw: _r)
         rec = run.check([act]).records[0]

@@ -62,12 +62,14 @@ def test_capabilities_read_on_the_walk_are_those_read_by_path(tmp_path, monkeypa
         return {"permitted": frozenset({"cap_net_bind_service"})} if data else {}
 
     monkeypatch.setattr(os, "getxattr", fake_getxattr)
+    monkeypatch.setattr(os, "listxattr", lambda path, follow_symlinks=True: (
+        ["security.capability"] if raw.get(os.path.basename(str(path))) else []))
     monkeypatch.setattr("nso_install.capabilities.decode", fake_decode)
     facts = Facts(Target.at(tmp_path))
     paths = [p for p, _, _ in facts.walk("/t", caps=True)]
     assert "/t/l" in paths and set(facts._caps) == {"/t/d/f", "/t/g"}  # files only, read on the way
     assert decoded["/t/d/f"] == b"capraw-f"
-    assert all(p.startswith("/proc/self/fd/") for p in read_at)  # through the walk's descriptor
+    assert read_at and all(p.startswith("/proc/self/fd/") for p in read_at)  # through the walk's descriptor
     on_walk = dict(facts._caps)
     by_path = Facts(Target.at(tmp_path))
     assert {k: by_path.caps(k) for k in on_walk} == on_walk

@@ -99,3 +99,42 @@ def test_the_audit_at_the_end_of_a_run_compares_with_the_manifest_the_run_holds(
     # the audit on its own still reads it
     cli("audit", "--root", root, ok=False)
     assert len(loads) == 2
+
+
+def test_the_audit_of_a_run_that_changed_nothing_reuses_its_comparison_of_the_tree(tmp_path, sample_dists,
+                                                                                   monkeypatch):
+    root = tmp_path / "root"
+    cli("install", sample_dists["tar.gz"], "--system-install", "--root", root)
+    calls = []
+    real = manifest._compare
+    monkeypatch.setattr(manifest, "_compare", lambda *a: calls.append(a[1]) or real(*a))
+    cli("install", sample_dists["tar.gz"], "--system-install", "--root", root)
+    assert len(calls) == 1  # the run's check; its audit asked again and got the same answer
+    # a run that changed something (here: repaired the tree) compares again in its audit
+    calls.clear()
+    os.chmod(root / "opt/ncs/ncs-6.5.3/bin/ncs", 0o777)
+    r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", root)
+    assert "Done: 0 changed" not in r.output and "repaired" in r.output
+    n = len(calls)
+    assert n >= 3  # check, apply's own look, and the audit's
+    assert calls[-1] == calls[0]
+    # nso-install audit, a process of its own, compares for itself
+    calls.clear()
+    cli("audit", "--root", root, ok=False)
+    assert len(calls) == 1
+
+
+def test_a_comparison_is_reused_only_when_asked_and_until_forgotten(tree, tmp_path):
+    from nso_install.state import State
+    from nso_install.target import Target
+
+    m = manifest.take(tree, "/opt/ncs/ncs-6.5.3", "6.5.3")
+    first = manifest.compare(m, tree)
+    os.chmod(tree / "bin/ncs", 0o777)
+    assert manifest.compare(m, tree, reuse=True) is first  # asked for: the earlier answer
+    assert manifest.compare(m, tree).changed == [("bin/ncs", "mode 0755 -> 0777")]  # not asked: looked again
+    state = State(Target.at(tmp_path / "root"), None)
+    state._manifests["/opt/ncs/ncs-6.5.3"] = m
+    state.forget_comparisons()
+    assert not m.compared
+    assert manifest.compare(m, tree, reuse=True).changed  # nothing to reuse: compared
