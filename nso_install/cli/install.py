@@ -198,12 +198,16 @@ def install(distribution, local_dir_arg, local_install, system_install, crypto_k
 @click.option("--format", "fmt", default="tar.gz", show_default=True,
               type=click.Choice(["dir", "tar.gz", "tar", "installer.bin", "signed.bin"]),
               help="Distribution format to write.")
-@click.option("--padding-files", default=0, show_default=True, help="Extra filler files (for benchmarks).")
+@click.option("--padding-files", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Extra filler files under lib/ncs/padding (benchmarks: the entry count).")
+@click.option("--padding-bytes", default=4096, show_default=True, type=click.IntRange(min=0),
+              help="Size of each filler file; their content is seeded random bytes (incompressible, the same on "
+                   "every run), so benchmark distributions are reproducible.")
 @click.option("--ncs-smp", type=click.Path(dir_okay=False, path_type=PathArg), metavar="PYTHON",
               help="Copy this Python interpreter binary (e.g. /usr/bin/python3) as lib/ncs/erts/bin/ncs.smp, "
                    "so the NSO stand-in runs in the file that holds cap_net_bind_service (tests).")
 @guarded
-def sample_dist(dest, version, fmt, padding_files, ncs_smp):
+def sample_dist(dest, version, fmt, padding_files, padding_bytes, ncs_smp):
     """Write a small fake NSO distribution (same tree, stub executables, the NSO stand-in) into DEST
     and print its path.
 
@@ -211,7 +215,8 @@ def sample_dist(dest, version, fmt, padding_files, ncs_smp):
     (unless sticky), and is never written through a symbolic link."""
     from ..sample import make_sample_distribution
 
-    click.echo(make_sample_distribution(dest, version, fmt, padding_files=padding_files, ncs_smp=ncs_smp))
+    click.echo(make_sample_distribution(dest, version, fmt, padding_files=padding_files, padding_bytes=padding_bytes,
+                                        ncs_smp=ncs_smp))
 
 
 @main.command("render-conf", context_settings=CONTEXT,

@@ -160,3 +160,18 @@ def test_rejects_bad_arguments(tmp_path):
         make_sample_distribution(tmp_path, "6.5.3", "zip")
     with pytest.raises(ValueError):
         make_sample_distribution(tmp_path, "../6.5", "dir")
+
+
+def test_sample_dist_makes_reproducible_incompressible_benchmark_distributions(tmp_path):
+    from support import cli
+
+    paths = [cli("sample-dist", tmp_path / d, "--padding-files", 3, "--padding-bytes", 20000).output.strip()
+             for d in ("a", "b")]
+    with tarfile.open(paths[0]) as tf:
+        padding = [m for m in tf.getmembers() if m.name.startswith("nso-6.5.3/lib/ncs/padding/") and m.isfile()]
+        data = tf.extractfile(padding[0]).read()
+    assert len(padding) == 3 and {m.size for m in padding} == {20000}
+    import zlib
+    assert len(zlib.compress(data, 9)) > 0.95 * len(data)  # incompressible: the archive holds the bytes
+    assert open(paths[0], "rb").read() == open(paths[1], "rb").read()  # the same distribution every time
+    assert cli("sample-dist", tmp_path / "c", "--padding-bytes", -1, ok=False).exit_code == 2
