@@ -151,6 +151,14 @@ def no_new_privs() -> bool:
     return status().get("NoNewPrivs") == "1"
 
 
+def caps_can_matter(mode: int, uid: int) -> bool:
+    """Whether a file capability on a regular file with ``mode`` and owner ``uid`` could give
+    anyone anything: capabilities take effect only through execve, and a root-owned file
+    without an execute bit can be made executable only by root (chmod needs the owner or
+    CAP_FOWNER).  So: any execute bit, or an owner other than root (who may add one)."""
+    return bool(mode & 0o111) or uid != 0
+
+
 class Facts:
     """Lazy, cached, read-only view of the target."""
 
@@ -284,9 +292,10 @@ class Facts:
     def walk(self, tpath: str | PurePosixPath, caps: bool = False):
         """(target path, stat result, kind) of everything below the directory ``tpath`` (not
         itself), parents before children, through directory descriptors opened without
-        following links.  ``caps``: also read each regular file's capabilities through the
-        directory's descriptor into :meth:`caps`' cache (by path, each one resolved its
-        parents again: as long as the whole walk on a big tree).  Iterative and bounded (another account may have made the tree
+        following links.  ``caps``: also read the capabilities of each regular file where they
+        can matter (:func:`caps_can_matter`) through the directory's descriptor into
+        :meth:`caps`' cache (by path, each one resolved its parents again: as long as the
+        whole walk on a big tree).  Iterative and bounded (another account may have made the tree
         deep or huge): beyond MAX_WALK_DEPTH levels or MAX_WALK_ENTRIES entries it stops
         with a clear error.  A subdirectory is opened only when the walk enters it, so the
         descriptors held are one per level, however wide a directory another account made."""
@@ -315,7 +324,7 @@ class Facts:
                         kind = DIR if stat.S_ISDIR(m) else FILE if stat.S_ISREG(m) else \
                             LINK if stat.S_ISLNK(m) else OTHER
                         path = f"{base}/{name}"
-                        if caps and kind == FILE and via_fd:
+                        if caps and kind == FILE and via_fd and caps_can_matter(m, st.st_uid):
                             try:
                                 self._caps_at(path, f"/proc/self/fd/{dfd}/{name}")
                             except NsoInstallError:

@@ -15,7 +15,7 @@ from pathlib import PurePosixPath
 from ...actions.privileges import REMOVABLE, glob_target, privileged_actions
 from ...capabilities import format_caps
 from ...errors import NsoInstallError
-from ...facts import FILE
+from ...facts import FILE, caps_can_matter
 from ..model import verdict
 from ..registry import check
 from .permissions import LIMIT, walk_real
@@ -97,11 +97,14 @@ def setuid_bits(ctx):
        "Re-run nso-install install with the distribution, or setcap -r the files listed (setcap "
        "cap_net_bind_service=ep ncs.smp for a missing one, mode 0750 root:NSOGROUP).",
        f"{PRIVS}: cap_net_bind_service on ncs/ncs.smp, cap_net_admin on ip, cap_net_raw on arping, execution "
-       "restricted to the run-as user; no other capabilities are listed")
+       "restricted to the run-as user; no other capabilities are listed. A capability on a root-owned file "
+       "without any execute bit is inert (only root could make it executable) and is not read")
 def file_caps(ctx):
     _, want, evidence = intended(ctx)
     problems, found = [], set()
     for path, st in _files(ctx):
+        if not caps_can_matter(st.st_mode, st.st_uid):
+            continue  # inert: nobody but root can make it executable (not read: most files of a tree)
         try:
             have = ctx.facts.caps(path)
         except NsoInstallError as e:

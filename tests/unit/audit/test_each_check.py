@@ -262,3 +262,20 @@ def test_a_process_that_only_names_nso_in_its_argv_is_not_nso(monkeypatch):
     finally:
         p.kill()
         p.wait()
+
+
+@pytest.mark.parametrize("rel, mode, owner, counts", [
+    ("opt/ncs/ncs-6.5.3/lib/data.bin", 0o644, "root", False),  # root's, nobody can execute it: inert
+    ("opt/ncs/ncs-6.5.3/lib/tool", 0o700, "root", True),  # executable
+    ("var/opt/ncs/state/data.bin", 0o600, "nso", True),  # NSO's account may chmod +x it
+])
+def test_a_capability_counts_where_someone_could_execute_the_file(staged, monkeypatch, rel, mode, owner, counts):
+    # the audit reads capabilities only where they can matter (facts.caps_can_matter): a big
+    # tree's non-executable files are not read one by one
+    root = staged.get("nso")
+    proc_fine(root, monkeypatch)
+    p = planted(root, rel, mode, b"data")
+    if owner == "nso":
+        os.chown(p, nso_uid(root), -1)
+    os.setxattr(p, "security.capability", encode({"cap_sys_admin": frozenset("ep")}))
+    assert ("NSO-PRIV-002" in failing(root)) is counts
