@@ -101,6 +101,35 @@ class Background:
             raise self._error
 
 
+class Flushing:
+    """While in the ``with`` block, write back the file system holding ``path`` every
+    ``every`` seconds (syncfs in a thread): a big unpack's data goes to the disk while the
+    unpack goes on, so the sync that must come before the tree gets its name has little
+    left to wait for (it was 3 s after a 1 GiB unpack)."""
+
+    def __init__(self, path: Path, every: float = 1.0):
+        import threading
+
+        self._stop = threading.Event()
+        self._path, self._every = path, every
+        self._thread = threading.Thread(target=self._run, name="nso-install-flush", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every):
+            try:
+                sync_filesystem(self._path)
+            except OSError:
+                return  # only ever ahead of the sync that counts, which reports its own errors
+
+    def __enter__(self) -> "Flushing":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:

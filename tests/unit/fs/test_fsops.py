@@ -112,3 +112,34 @@ def test_private_state_dir_modes_do_not_depend_on_umask(tmp_path):
     assert stat.S_IMODE(os.stat(tmp_path / "var/lib").st_mode) == 0o755
     assert stat.S_IMODE(os.stat(tmp_path / "var/lib/nso-install").st_mode) == 0o700
     fsops.ensure_private_dir(tmp_path / "var/lib/nso-install")  # idempotent
+
+
+def test_flushing_writes_back_while_the_block_runs_and_stops_with_it(tmp_path, monkeypatch):
+    import threading
+    import time
+
+    from nso_install import fsops
+
+    calls = []
+    monkeypatch.setattr(fsops, "sync_filesystem", lambda p: calls.append(p))
+    with fsops.Flushing(tmp_path, every=0.01):
+        deadline = time.monotonic() + 5
+        while len(calls) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert len(calls) >= 2 and set(calls) == {tmp_path}
+    n = len(calls)
+    time.sleep(0.05)
+    assert len(calls) == n  # stopped with the block
+    assert not [t for t in threading.enumerate() if t.name == "nso-install-flush"]
+
+
+def test_a_failing_flush_stops_flushing_and_leaves_the_block_alone(tmp_path, monkeypatch):
+    import time
+
+    from nso_install import fsops
+
+    def broken(p):
+        raise OSError(5, "I/O error")
+    monkeypatch.setattr(fsops, "sync_filesystem", broken)
+    with fsops.Flushing(tmp_path, every=0.01):
+        time.sleep(0.05)  # no exception reaches here or the exit
