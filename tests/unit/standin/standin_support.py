@@ -41,6 +41,20 @@ def free_port(below_1024: bool = False) -> int:
     pytest.skip("no free port below 1024")
 
 
+def free_ports(n: int) -> list[int]:
+    """``n`` different TCP ports nothing listens on at 127.0.0.1: all bound at once, so two
+    calls of free_port() in a row cannot return the same one (the kernel may hand it out
+    again once the first socket is closed)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def legacy_keys() -> str:
     return f"AESCFB128_KEY={secrets.token_hex(16)}\nAES256CFB128_KEY={secrets.token_hex(32)}\n"
 

@@ -8,7 +8,7 @@ import pytest
 
 from nso_install.standin import Fail, parse_key_lines
 
-from standin_support import DAEMON_UID, ROOT_ONLY, free_port, legacy_keys
+from standin_support import DAEMON_UID, ROOT_ONLY, free_ports, legacy_keys
 
 K128, K256 = "a" * 32, "b" * 64
 
@@ -34,7 +34,8 @@ def expect_failure(nso, code, *words, uid=None):
     (lambda n: n.write("run/cdb/A.cdb", "garbage"), 15, ["corrupt CDB file"]),
 ])
 def test_a_missing_or_bad_file_stops_the_start(nso, break_it, code, words):
-    nso.write_conf(ipc="tcp", access_check=True, cli_ssh=free_port(), webui_ssl=free_port())
+    cli_ssh, webui_ssl = free_ports(2)
+    nso.write_conf(ipc="tcp", access_check=True, cli_ssh=cli_ssh, webui_ssl=webui_ssl)
     break_it(nso)
     expect_failure(nso, code, *words)
 
@@ -72,7 +73,8 @@ def test_version_gated_elements(nso):
 @pytest.mark.parametrize("rel", ["etc/ncs.crypto_keys", "etc/ssh/ssh_host_ed25519_key", "etc/ssl/cert/host.key",
                                  "etc/ipc_access"])
 def test_a_file_the_account_cannot_read_stops_the_start(nso, rel):
-    nso.write_conf(ipc="tcp", access_check=True, cli_ssh=free_port(), webui_ssl=free_port())
+    cli_ssh, webui_ssl = free_ports(2)
+    nso.write_conf(ipc="tcp", access_check=True, cli_ssh=cli_ssh, webui_ssl=webui_ssl)
     nso.own(DAEMON_UID)
     os.chown(nso.base / rel, 0, 0)  # 0600 root: what a missing group grant looks like
     if rel.endswith("crypto_keys"):  # read by the external keys command, which says ERROR=cannot read FILE

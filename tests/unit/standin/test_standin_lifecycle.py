@@ -16,7 +16,7 @@ from nso_install.capabilities import XATTR, encode, parse_text
 from nso_install.errors import UsageError
 from nso_install.sample import make_sample_distribution
 
-from standin_support import DAEMON_UID, ROOT_ONLY, VERSION, free_port
+from standin_support import DAEMON_UID, ROOT_ONLY, VERSION, free_port, free_ports
 
 
 def test_starts_as_a_daemon_answers_and_stops(nso):
@@ -99,7 +99,7 @@ def test_conf_found_like_nso_and_cd(nso):
 
 
 def test_ports_are_bound_and_ssh_greets(nso):
-    netconf, cli_ssh, webui = free_port(), free_port(), free_port()
+    netconf, cli_ssh, webui = free_ports(3)
     nso.write_conf(netconf_tcp=netconf, cli_ssh=cli_ssh, webui_ssl=webui)
     assert nso.ncs().returncode == 0
     for port in (netconf, cli_ssh, webui):

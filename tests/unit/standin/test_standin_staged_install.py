@@ -9,7 +9,7 @@ import pytest
 
 from support import install_json
 
-from standin_support import PATH, free_port
+from standin_support import PATH, free_ports
 
 V = "6.5.3"
 
@@ -17,7 +17,7 @@ V = "6.5.3"
 @pytest.mark.parametrize("transport", ["unix", "tcp"])
 def test_a_staged_production_install_starts(tmp_path, sample_dists, transport):
     root = tmp_path / "root"
-    webui, ipc_port = free_port(), free_port()
+    webui, ipc_port = free_ports(2)
     extra = ["--set", f"ipc.transport={transport}", "--set", f"ipc.port={ipc_port}"] if transport == "tcp" else []
     install_json(sample_dists["tar.gz"], root, "--system-install", "--set", f"webui.ssl.port={webui}", *extra)
     sock_dir = tempfile.mkdtemp(prefix="standin-", dir="/tmp")  # /run/ncs is the host's: the socket goes here
