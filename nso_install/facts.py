@@ -12,6 +12,7 @@ import hashlib
 import os
 import stat
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from pathlib import Path, PurePosixPath
 
 from .errors import NsoInstallError
@@ -151,6 +152,14 @@ def no_new_privs() -> bool:
     return status().get("NoNewPrivs") == "1"
 
 
+class Owned(NamedTuple):
+    """The part of an entry's stat result about its type, mode and owner."""
+
+    st_mode: int
+    st_uid: int
+    st_gid: int
+
+
 def caps_can_matter(mode: int, uid: int) -> bool:
     """Whether a file capability on a regular file with ``mode`` and owner ``uid`` could give
     anyone anything: capabilities take effect only through execve, and a root-owned file
@@ -176,6 +185,20 @@ class Facts:
         if key not in self._caps:
             self._caps_at(key, self.target.host(key))
         return self._caps[key]
+
+    def _replay(self, base: str, listing: list, caps: bool):
+        """What walk() would yield below ``base``, from a listing of StatIndex.holds."""
+        from .capabilities import decode
+
+        for rel, mode, uid, gid, raw in listing:
+            kind = DIR if stat.S_ISDIR(mode) else FILE if stat.S_ISREG(mode) else LINK if stat.S_ISLNK(mode) else OTHER
+            path = f"{base}/{rel}"
+            if caps and raw is not None:
+                try:
+                    self._caps[path] = decode(raw, path) if raw else {}
+                except NsoInstallError:
+                    pass  # not cached: caps() reads it again and reports it
+            yield path, Owned(mode, uid, gid), kind
 
     def _caps_at(self, key: str, fd_path: str | Path) -> None:
         """Cache the capabilities of ``key``, read at ``fd_path`` (its directory's descriptor in
@@ -289,13 +312,15 @@ class Facts:
             )
         return self._accounts
 
-    def walk(self, tpath: str | PurePosixPath, caps: bool = False):
+    def walk(self, tpath: str | PurePosixPath, caps: bool = False, prewalked: dict[str, list] | None = None):
         """(target path, stat result, kind) of everything below the directory ``tpath`` (not
         itself), parents before children, through directory descriptors opened without
         following links.  ``caps``: also read the capabilities of each regular file where they
         can matter (:func:`caps_can_matter`) through the directory's descriptor into
         :meth:`caps`' cache (by path, each one resolved its parents again: as long as the
-        whole walk on a big tree).  Iterative and bounded (another account may have made the tree
+        whole walk on a big tree).  ``prewalked``: {target path of a directory below ``tpath``:
+        its entries as :meth:`StatIndex.holds <nso_install.manifest.StatIndex.holds>` listed
+        them a moment ago}; those are given instead of walking the directory again.  Iterative and bounded (another account may have made the tree
         deep or huge): beyond MAX_WALK_DEPTH levels or MAX_WALK_ENTRIES entries it stops
         with a clear error.  A subdirectory is opened only when the walk enters it, so the
         descriptors held are one per level, however wide a directory another account made."""
@@ -339,6 +364,13 @@ class Facts:
                     os.close(dfd)
                     continue
                 name = pending.pop()  # the last first, as before: the order of the subtrees is unchanged
+                if prewalked and f"{base}/{name}" in prewalked:
+                    listing = prewalked[f"{base}/{name}"]
+                    seen += len(listing)
+                    if seen > MAX_WALK_ENTRIES:
+                        raise _too_big(top, f"more than {MAX_WALK_ENTRIES} entries")
+                    yield from self._replay(f"{base}/{name}", listing, caps)
+                    continue
                 try:
                     child = os.open(name, _DIR_FLAGS, dir_fd=dfd)
                 except OSError as e:

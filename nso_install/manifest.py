@@ -23,6 +23,7 @@ mode) are compared by their own actions, not here.
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import hashlib
 import json
@@ -33,6 +34,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, NamedTuple
+
+from .facts import caps_can_matter
 
 MANIFEST_FORMAT = 2  # a header line (tree, version, the stat index), then the entries; 1 (one document) is read too
 FILE, DIR, LINK, OTHER = "f", "d", "l", "o"
@@ -62,8 +65,11 @@ class Manifest:
         self._body: bytes | None = None  # the entries' JSON, not parsed yet
         self.index: StatIndex | None = None
         self._matching: dict[tuple[str, ...], frozenset[str]] = {}  # kept with the index
-        # what compare() found, by its arguments: reused only when asked (compare(reuse=True))
+        # what compare() found, by its arguments: reused only when asked (compare(reuse=True));
+        # and, by host path, every entry of a tree the index check found intact (Facts.walk's
+        # prewalked), for the same audit
         self.compared: dict[tuple, Drift] = {}
+        self.listings: dict[str, list] = {}
 
     def __eq__(self, other) -> bool:
         return isinstance(other, Manifest) and (self.tree, self.version, self.entries) == \
@@ -187,10 +193,17 @@ class StatIndex:
             raise TypeError("not a stat index")
         return cls(d["key"], d["dirs"])
 
-    def holds(self, host_tree: Path, ignore: frozenset[str], attrless: frozenset[str]) -> bool:
+    def holds(self, host_tree: Path, ignore: frozenset[str], attrless: frozenset[str],
+              listing: list | None = None) -> bool:
         """Whether the tree at ``host_tree`` is, at stat level, what the index was computed
         from (with the same ``ignore`` and ``attrless``).  One ``fstatat`` an entry, no
-        record read; False at the first directory that differs (or is gone, or new)."""
+        record read; False at the first directory that differs (or is gone, or new).
+
+        ``listing``: when given, gets every entry below the tree as the walk found it, ignored
+        ones and what is below them included, in :meth:`Facts.walk`'s order: (relative path,
+        mode, uid, gid, capabilities' raw bytes or None where they cannot matter), so that an
+        audit right after a run that changed nothing need not walk the tree again.  Complete
+        only when the answer is True."""
         if self.key != self.key_of(ignore, attrless) or not self.usable(ignore):
             return False
         dirs = self.dirs
@@ -201,38 +214,63 @@ class StatIndex:
             top = os.open(host_tree, flags)
         except OSError:
             return False
-        stack = [("", top)]
+        stack = [("", top, False)]  # (prefix, fd, inside an ignored directory: listed, not judged)
         try:
             while stack:
-                prefix, dfd = stack.pop()
+                prefix, dfd, outside = stack.pop()
                 names, targets, rows = [], [], []
                 try:
                     for name in sorted(os.listdir(dfd)):
                         rel = prefix + name
-                        if ignored is not None and ignored(rel):
+                        left_out = outside or (ignored is not None and ignored(rel))
+                        if left_out and listing is None:
                             continue  # and what is below it: not entered
                         st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
                         mode = st.st_mode
+                        if listing is not None:
+                            listing.append((rel, mode, st.st_uid, st.st_gid, _caps_at(dfd, name, mode, st.st_uid)))
+                        if left_out:
+                            if stat.S_ISDIR(mode):
+                                stack.append((rel + "/", os.open(name, flags, dir_fd=dfd), True))
+                            continue
                         names.append(name)
                         if rel in attrless or not stat.S_ISREG(mode):  # the few that are not plain files
                             targets.append(os.readlink(name, dir_fd=dfd) if stat.S_ISLNK(mode) else "")
                             rows.append(_row(mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns, rel in attrless))
                             if stat.S_ISDIR(mode):
-                                stack.append((rel + "/", os.open(name, flags, dir_fd=dfd)))
+                                stack.append((rel + "/", os.open(name, flags, dir_fd=dfd), False))
                         else:  # inline: the per-entry cost of every re-run
                             targets.append("")
                             rows.append((mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns))
                 finally:
                     os.close(dfd)
+                if outside:
+                    continue
                 seen += 1
                 if dirs.get(prefix[:-1]) != _dir_digest(names, targets, rows):
                     return False
         except OSError:
             return False  # changed under the walk: the full comparison says how
         finally:
-            for _, dfd in stack:
+            for _, dfd, _ in stack:
                 os.close(dfd)
         return seen == len(dirs)
+
+
+def _caps_at(dfd: int, name: str, mode: int, uid: int) -> bytes | None:
+    """A regular file's ``security.capability`` (b"" for none), read through its directory's
+    descriptor, where a capability can matter (:func:`nso_install.facts.caps_can_matter`);
+    None elsewhere."""
+    if not stat.S_ISREG(mode) or not caps_can_matter(mode, uid):
+        return None
+    where = f"/proc/self/fd/{dfd}/{name}"
+    try:
+        if "security.capability" in os.listxattr(where, follow_symlinks=False):
+            return os.getxattr(where, "security.capability", follow_symlinks=False)
+    except OSError as e:
+        if e.errno not in (errno.ENODATA, errno.ENOTSUP, errno.ENOENT):
+            raise
+    return b""
 
 
 _TYPE_BITS = {FILE: stat.S_IFREG, DIR: stat.S_IFDIR, LINK: stat.S_IFLNK}
@@ -388,6 +426,14 @@ def compare(manifest: Manifest, host_tree: Path, ignore: frozenset[str] = frozen
     key = (str(host_tree), frozenset(ignore), frozenset(ignore_attrs), full, frozenset(removable))
     if reuse and key in manifest.compared:
         return manifest.compared[key]
+    if not full and manifest.index is not None:
+        listing = [] if os.path.isdir("/proc/self/fd") else None  # (capabilities are read through it)
+        if manifest.index.holds(host_tree, ignore, ignore_attrs, listing):
+            # as the index says it was unpacked: no record needs reading
+            if listing is not None:
+                manifest.listings[str(host_tree)] = listing
+            drift = manifest.compared[key] = Drift()
+            return drift
     drift = manifest.compared[key] = _compare(manifest, host_tree, ignore, ignore_attrs, full, removable)
     return drift
 
@@ -395,8 +441,6 @@ def compare(manifest: Manifest, host_tree: Path, ignore: frozenset[str] = frozen
 def _compare(manifest: Manifest, host_tree: Path, ignore: frozenset[str], ignore_attrs: frozenset[str],
              full: bool, removable: frozenset[str]) -> Drift:
     drift = Drift()
-    if not full and manifest.index is not None and manifest.index.holds(host_tree, ignore, ignore_attrs):
-        return drift  # as the index says it was unpacked: no record needs reading
     ignored = ignored_by(ignore)
     entries = manifest.entries
     seen = 0

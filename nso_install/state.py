@@ -161,6 +161,7 @@ class State:
         for m in self._manifests.values():
             if m is not None:
                 m.compared.clear()
+                m.listings.clear()
 
     def drop_manifest(self, tree: str) -> None:
         host = self.target.host(self._manifest_path(tree))

@@ -11,10 +11,9 @@ from __future__ import annotations
 import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import NamedTuple
 
 from ..errors import NsoInstallError
-from ..facts import DIR, FILE, LINK, Facts, PathFact
+from ..facts import DIR, FILE, LINK, Facts, Owned, PathFact
 from ..lifecycle.installation import Installation, look
 from ..spec import DIR_FIELDS, InstallSpec
 from .memo import Memo, load as load_memo
@@ -24,13 +23,6 @@ UNIT = "/etc/systemd/system/ncs.service"
 SYSV_SCRIPT = "/etc/init.d/ncs"
 
 
-
-class Owned(NamedTuple):
-    """The part of an entry's stat result the audit's checks use."""
-
-    st_mode: int
-    st_uid: int
-    st_gid: int
 
 @dataclass
 class Intent:
@@ -145,9 +137,20 @@ class AuditContext:
         key = ("walk", top)
         if key not in self.cache:
             self.cache[key] = [(p, Owned(st.st_mode, st.st_uid, st.st_gid), kind)
-                               for p, st, kind in self.facts.walk(top, caps=True)] \
+                               for p, st, kind in self.facts.walk(top, caps=True, prewalked=self._prewalked())] \
                 if self.facts.path(top).kind == DIR else []
         return self.cache[key]
+
+    def _prewalked(self) -> dict[str, list]:
+        """The trees the run that hands its state over found intact a moment ago, with what its
+        check of them listed (install's audit after a run that changed nothing; empty otherwise)."""
+        out = {}
+        for tree in self.trees:
+            m = self.inst.state.manifest(tree.path) if tree.manifest else None
+            listing = m.listings.get(str(self.target.host(tree.path))) if m is not None else None
+            if listing is not None:
+                out[tree.path] = listing
+        return out
 
     @property
     def top_dirs(self) -> list[tuple[str, str]]:

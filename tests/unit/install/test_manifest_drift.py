@@ -105,9 +105,11 @@ def test_the_audit_of_a_run_that_changed_nothing_reuses_its_comparison_of_the_tr
                                                                                    monkeypatch):
     root = tmp_path / "root"
     cli("install", sample_dists["tar.gz"], "--system-install", "--root", root)
-    calls = []
-    real = manifest._compare
-    monkeypatch.setattr(manifest, "_compare", lambda *a: calls.append(a[1]) or real(*a))
+    calls = []  # the comparisons made: by the index, or record by record
+    real, real_holds = manifest._compare, manifest.StatIndex.holds
+    monkeypatch.setattr(manifest, "_compare", lambda *a: calls.append(str(a[1])) or real(*a))
+    monkeypatch.setattr(manifest.StatIndex, "holds", lambda self, tree, *a: calls.append(str(tree)) or
+                        real_holds(self, tree, *a))
     cli("install", sample_dists["tar.gz"], "--system-install", "--root", root)
     assert len(calls) == 1  # the run's check; its audit asked again and got the same answer
     # a run that changed something (here: repaired the tree) compares again in its audit
@@ -138,3 +140,38 @@ def test_a_comparison_is_reused_only_when_asked_and_until_forgotten(tree, tmp_pa
     state.forget_comparisons()
     assert not m.compared
     assert manifest.compare(m, tree, reuse=True).changed  # nothing to reuse: compared
+
+
+def _audit_notes(output: str) -> list[str]:
+    return sorted(line for line in output.splitlines() if line.startswith("note: audit: NSO-"))
+
+
+def test_the_audit_of_a_run_that_changed_nothing_walks_the_tree_once_and_finds_the_same(tmp_path, sample_dists,
+                                                                                         monkeypatch):
+    # the index check lists every entry (and reads the capabilities where they can matter) as it
+    # walks; that run's audit takes the tree from that listing instead of walking it again
+    from nso_install.capabilities import encode
+    from nso_install.facts import Facts
+
+    root = tmp_path / "root"
+    cli("install", sample_dists["tar.gz"], "--system-install", "--root", root)
+    replayed = []
+    real = Facts._replay
+    monkeypatch.setattr(Facts, "_replay", lambda self, base, listing, caps: replayed.append(base) or
+                        real(self, base, listing, caps))
+    clean = cli("install", sample_dists["tar.gz"], "--system-install", "--root", root)
+    assert replayed == ["/opt/ncs/ncs-6.5.3"] and "Done: 0 changed" in clean.output
+    # a capability nobody intended, on an executable file of the tree: the index (stat level)
+    # does not see it, the listing does
+    os.setxattr(root / "opt/ncs/ncs-6.5.3/bin/ncs-backup", "security.capability",
+                encode({"cap_sys_admin": frozenset("ep")}))
+    replayed.clear()
+    r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", root)
+    assert replayed and "Done: 0 changed" in r.output
+    notes = _audit_notes(r.output)
+    assert any("NSO-PRIV-002" in n for n in notes) and not any("NSO-PRIV-002" in n for n in _audit_notes(clean.output))
+    # the same verdicts as an audit that walks everything itself
+    audit = cli("audit", "--root", root, "--json", ok=False)
+    import json
+    failing = {c["id"] for c in json.loads(audit.stdout)["checks"] if c["result"] in ("fail", "error")}
+    assert failing == {n.split()[2] for n in notes if n.split()[2].startswith("NSO-")}

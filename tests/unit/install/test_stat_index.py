@@ -156,3 +156,36 @@ def test_the_index_agrees_with_the_full_comparison_on_random_damage(tmp_path):
         plain = manifest.Manifest(m.tree, m.version, m.entries)
         assert fast.as_dict() == manifest.compare(plain, t).as_dict()
         assert m.index.holds(t, frozenset(), frozenset()) == (not fast)
+
+
+def test_the_listing_of_an_intact_tree_is_what_a_walk_of_it_yields(tree, tmp_path):
+    # install's audit takes a tree the index check found intact from that check's listing
+    # (Facts.walk prewalked): it must be the walk itself, ignored entries and order included
+    from nso_install.facts import Facts, caps_can_matter
+    from nso_install.target import Target
+
+    m = _saved(tree)
+    (tree / "ncsrc").write_text("x")  # ignored: listed, not judged
+    (tree / "etc/ncs/ncs.conf.d").mkdir()
+    (tree / "etc/ncs/ncs.conf.d/a").write_text("y")  # below an ignored directory
+    os.chmod(tree / "lib/ncs/erts/bin/epam", 0o4750)
+    listing = []
+    assert m.index.holds(tree, IGNORE, m.matching(PATTERNS), listing)
+    walked = Facts(Target.at(tree.parent))
+    want = [(p, (st.st_mode, st.st_uid, st.st_gid), kind) for p, st, kind in walked.walk("/" + tree.name, caps=True)]
+    replayed = Facts(Target.at(tree.parent))
+    got = [(p, tuple(st), kind) for p, st, kind in replayed._replay("/" + tree.name, listing, True)]
+    assert got == want
+    assert "/ncs-6.5.3/etc/ncs/ncs.conf.d/a" in [p for p, _, _ in got]
+    assert replayed._caps == walked._caps  # capabilities read where they can matter, the same
+    assert set(walked._caps) == {p for p, (mode, uid, _), kind in want if kind == "file" and caps_can_matter(mode, uid)}
+
+
+def test_a_tree_the_index_does_not_find_intact_leaves_no_listing_to_use(tree):
+    m = _saved(tree)
+    _loosen(tree)
+    assert manifest.compare(m, tree, IGNORE, m.matching(PATTERNS))  # drift
+    assert m.listings == {}
+    again = _saved(tree)  # (as it is now)
+    assert not manifest.compare(again, tree, IGNORE, again.matching(PATTERNS))
+    assert list(again.listings) == [str(tree)]
