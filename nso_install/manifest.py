@@ -82,6 +82,13 @@ class Manifest:
             self._body = None
         return self._entries
 
+    def release(self, data: bytes) -> None:
+        """Hold the entries as ``data`` (what :meth:`as_json` returned) instead of as objects:
+        parsed again only if used (an intact tree's comparison does not use them)."""
+        head, sep, body = data.partition(b"\n")
+        if sep and self._entries is not None:
+            self._entries, self._body = None, body
+
     def as_json(self) -> bytes:
         rows = [e.row() for e in sorted(self.entries.values(), key=lambda e: e.path)]
         head = {"format": MANIFEST_FORMAT, "tree": self.tree, "version": self.version}
@@ -415,23 +422,25 @@ class Drift:
 
 def compare(manifest: Manifest, host_tree: Path, ignore: frozenset[str] = frozenset(),
             ignore_attrs: frozenset[str] = frozenset(), full: bool = False,
-            removable: frozenset[str] = frozenset(), reuse: bool = False) -> Drift:
+            removable: frozenset[str] = frozenset(), reuse: bool = False, listing: bool = False) -> Drift:
     """The tree at ``host_tree`` against ``manifest``: stat level (type, mode, owner, size, mtime,
     link target), and with ``full`` also every file's sha256.  ``ignore``: entries (and what is
     below them) other actions write; ``ignore_attrs``: entries whose owner and mode other actions
     set (privileged binaries); ``removable``: entries an administrator may delete (not missing).
     ``reuse``: the answer of an earlier comparison with the same arguments, if any (the audit at
     the end of a run that changed nothing: the run compared every tree a moment ago, and a big
-    tree costs a stat an entry; a run that changed something forgets them first)."""
+    tree costs a stat an entry; a run that changed something forgets them first).  ``listing``:
+    keep what the index check of an intact tree listed (``manifest.listings``) for that audit's
+    walk (the run's own comparisons ask; 100k entries hold ~17 MB until the run ends)."""
     key = (str(host_tree), frozenset(ignore), frozenset(ignore_attrs), full, frozenset(removable))
     if reuse and key in manifest.compared:
         return manifest.compared[key]
     if not full and manifest.index is not None:
-        listing = [] if os.path.isdir("/proc/self/fd") else None  # (capabilities are read through it)
-        if manifest.index.holds(host_tree, ignore, ignore_attrs, listing):
+        listed = [] if listing and os.path.isdir("/proc/self/fd") else None  # (caps are read through it)
+        if manifest.index.holds(host_tree, ignore, ignore_attrs, listed):
             # as the index says it was unpacked: no record needs reading
-            if listing is not None:
-                manifest.listings[str(host_tree)] = listing
+            if listed is not None:
+                manifest.listings[str(host_tree)] = listed
             drift = manifest.compared[key] = Drift()
             return drift
     drift = manifest.compared[key] = _compare(manifest, host_tree, ignore, ignore_attrs, full, removable)

@@ -261,8 +261,8 @@ def record_effects(state: State, effects: Effects) -> None:
     from .actions.privileges import PATTERNS
 
     for tree, m in effects.manifests.items():
-        state.save_manifest(tree, m)
         state.unpacked[tree] = m.digests(PATTERNS)
+        state.save_manifest(tree, m)
     if effects.memberships_added or effects.memberships_removed:
         state.set_memberships((state.memberships | effects.memberships_added) - effects.memberships_removed)
 

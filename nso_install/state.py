@@ -153,6 +153,7 @@ class State:
             fsops.ensure_private_dir(host.parent)
             fsops.atomic_write(host, data, 0o600, None, None, shown)
         self.data.setdefault("manifests", {})[tree] = hashlib.sha256(data).hexdigest()
+        m.release(data)  # the records as the bytes just written until used again (a third of the memory)
         self._manifests[tree] = m
 
     def forget_comparisons(self) -> None:

@@ -69,7 +69,7 @@ class InstallTree(Action):
         if m is None:
             return None
         return manifest.compare(m, ctx.target.host(self.path), frozenset(self.written_elsewhere),
-                                m.matching(PATTERNS), full, frozenset(REMOVABLE))
+                                m.matching(PATTERNS), full, frozenset(REMOVABLE), listing=True)
 
     def _drift_once(self, facts: Facts, ctx) -> manifest.Drift | None:
         if self._checked is None or self._checked[0] is not ctx:

@@ -184,8 +184,26 @@ def test_the_listing_of_an_intact_tree_is_what_a_walk_of_it_yields(tree, tmp_pat
 def test_a_tree_the_index_does_not_find_intact_leaves_no_listing_to_use(tree):
     m = _saved(tree)
     _loosen(tree)
-    assert manifest.compare(m, tree, IGNORE, m.matching(PATTERNS))  # drift
+    assert manifest.compare(m, tree, IGNORE, m.matching(PATTERNS), listing=True)  # drift
     assert m.listings == {}
     again = _saved(tree)  # (as it is now)
     assert not manifest.compare(again, tree, IGNORE, again.matching(PATTERNS))
+    assert again.listings == {}  # not asked for
+    assert not manifest.compare(again, tree, IGNORE, again.matching(PATTERNS), listing=True)
     assert list(again.listings) == [str(tree)]
+
+
+def test_a_saved_manifest_holds_its_records_as_bytes_until_they_are_used(tree, tmp_path):
+    from nso_install.state import State
+    from nso_install.target import Target
+
+    m = manifest.take(tree, TREE, "6.5.3")
+    m.add_index(IGNORE, PATTERNS)
+    before = dict(m.entries)
+    state = State(Target.at(tmp_path / "root"), "/var/lib/nso-install/state.json")
+    state.save_manifest(TREE, m)
+    assert m._entries is None and m._body  # released: the index and the comparison need no records
+    assert not _compare(m, tree) and m._entries is None
+    _delete(tree)
+    assert _compare(m, tree).missing == ["bin/ncsc"]  # a directory differs: parsed again, the same
+    assert m.entries == before
