@@ -168,6 +168,20 @@ def caps_can_matter(mode: int, uid: int) -> bool:
     return bool(mode & 0o111) or uid != 0
 
 
+def capability_bytes(where: str | Path) -> bytes:
+    """The ``security.capability`` attribute of the file at ``where`` (b"" for none), never
+    following a link in its last component.  Listed first: most files have none, and a
+    failed getxattr (an exception) costs more than the listing (a walk of a big tree reads
+    many)."""
+    try:
+        if "security.capability" in os.listxattr(where, follow_symlinks=False):
+            return os.getxattr(where, "security.capability", follow_symlinks=False)
+    except OSError as e:
+        if e.errno not in (errno.ENODATA, errno.ENOTSUP, errno.ENOENT):
+            raise
+    return b""
+
+
 class Facts:
     """Lazy, cached, read-only view of the target."""
 
@@ -203,15 +217,7 @@ class Facts:
     def _caps_at(self, key: str, fd_path: str | Path) -> None:
         """Cache the capabilities of ``key``, read at ``fd_path`` (its directory's descriptor in
         /proc/self/fd and its name: no parent resolved again, no link followed)."""
-        raw = b""
-        try:
-            # listed first: most files have none, and a failed getxattr (an exception) costs
-            # more than the listing (a walk of a big tree reads every file's)
-            if "security.capability" in os.listxattr(fd_path, follow_symlinks=False):
-                raw = os.getxattr(fd_path, "security.capability", follow_symlinks=False)
-        except OSError as e:
-            if e.errno not in (errno.ENODATA, errno.ENOTSUP, errno.ENOENT):
-                raise
+        raw = capability_bytes(fd_path)
         if not raw:
             self._caps[key] = {}
             return

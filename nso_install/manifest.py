@@ -23,7 +23,6 @@ mode) are compared by their own actions, not here.
 
 from __future__ import annotations
 
-import errno
 import fnmatch
 import hashlib
 import json
@@ -35,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, NamedTuple
 
-from .facts import caps_can_matter
+from .facts import capability_bytes, caps_can_matter
 
 MANIFEST_FORMAT = 2  # a header line (tree, version, the stat index), then the entries; 1 (one document) is read too
 FILE, DIR, LINK, OTHER = "f", "d", "l", "o"
@@ -270,14 +269,7 @@ def _caps_at(dfd: int, name: str, mode: int, uid: int) -> bytes | None:
     None elsewhere."""
     if not stat.S_ISREG(mode) or not caps_can_matter(mode, uid):
         return None
-    where = f"/proc/self/fd/{dfd}/{name}"
-    try:
-        if "security.capability" in os.listxattr(where, follow_symlinks=False):
-            return os.getxattr(where, "security.capability", follow_symlinks=False)
-    except OSError as e:
-        if e.errno not in (errno.ENODATA, errno.ENOTSUP, errno.ENOENT):
-            raise
-    return b""
+    return capability_bytes(f"/proc/self/fd/{dfd}/{name}")
 
 
 _TYPE_BITS = {FILE: stat.S_IFREG, DIR: stat.S_IFDIR, LINK: stat.S_IFLNK}
