@@ -11,6 +11,12 @@ DEFAULT_VENV = '/opt/nso-install/venv'
 DEFAULT_EXECUTABLE = DEFAULT_VENV + '/bin/nso-install'
 
 
+def cli_argument_spec(**options):
+    """A module's argument_spec: its own ``options`` and the two every module that runs the
+    CLI has (documented by the nso_install.nso.cli doc fragment)."""
+    return dict(options, root=dict(type='path'), executable=dict(type='str', aliases=['path']))
+
+
 def find_executable(module):
     """The nso-install to run: the `executable` option, else the collection's venv, else PATH."""
     exe = module.params.get('executable')
@@ -97,6 +103,13 @@ def run_json(module, exe, argv, ok_rcs=(0,), accept_errors=()):
         module.fail_json(msg=msg, rc=rc, cmd=cmd, error=error or None, hint=hint,
                          stdout=out, stderr=err, result=data)
     return rc, data, out, err
+
+
+def answer(data):
+    """The tool's --json answer as a module result: every key but the document's format version."""
+    result = dict(data)
+    result.pop('version', None)
+    return result
 
 
 def warn_all(module, data):

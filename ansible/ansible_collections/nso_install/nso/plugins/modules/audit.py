@@ -52,15 +52,8 @@ options:
     description: Fail the task when a check fails.
     type: bool
     default: true
-  root:
-    description: C(--root) staging prefix.
-    type: path
-  executable:
-    description:
-      - The nso-install program on the managed host. Default C(/opt/nso-install/venv/bin/nso-install),
-        else C(nso-install) on PATH.
-    type: str
-    aliases: [path]
+extends_documentation_fragment:
+  - nso_install.nso.cli
 attributes:
   check_mode:
     support: full
@@ -121,12 +114,12 @@ ansible_facts:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.nso_install.nso.plugins.module_utils.cli import (
-    find_executable, missing_tool, opt, repeat, run_json)
+    answer, cli_argument_spec, find_executable, missing_tool, opt, repeat, run_json)
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
+        argument_spec=cli_argument_spec(
             install_dir=dict(type='str'),
             config_dir=dict(type='str'),
             run_dir=dict(type='str'),
@@ -138,8 +131,6 @@ def main():
             junit=dict(type='path'),
             sarif=dict(type='path'),
             fail_on_failure=dict(type='bool', default=True),
-            root=dict(type='path'),
-            executable=dict(type='str', aliases=['path']),
         ),
         supports_check_mode=True,
     )
@@ -151,8 +142,7 @@ def main():
     repeat(argv, 'only', p['only'])
     repeat(argv, 'skip', p['skip'])
     rc, data, out, err = run_json(module, exe, argv, ok_rcs=(0, 1))
-    result = dict(data)
-    result.pop('version', None)
+    result = answer(data)
     result['ok'] = bool(data.get('ok'))
     result['failed_checks'] = [
         dict((k, c.get(k)) for k in ('id', 'title', 'severity', 'summary', 'remediation'))

@@ -143,15 +143,8 @@ options:
   lock_timeout:
     description: C(--lock-timeout) in seconds.
     type: float
-  root:
-    description: C(--root) staging prefix.
-    type: path
-  executable:
-    description:
-      - The nso-install program on the managed host. Default C(/opt/nso-install/venv/bin/nso-install)
-        (where M(nso_install.nso.tool) puts it), else C(nso-install) on PATH.
-    type: str
-    aliases: [path]
+extends_documentation_fragment:
+  - nso_install.nso.cli
 attributes:
   check_mode:
     support: full
@@ -226,7 +219,7 @@ import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.nso_install.nso.plugins.module_utils.cli import (
-    action_diffs, find_executable, flag, missing_tool, opt, repeat, run_json, scalar, tristate, warn_all)
+    cli_argument_spec, action_diffs, find_executable, flag, missing_tool, opt, repeat, run_json, scalar, tristate, warn_all)
 
 
 def build_argv(p, secret_files):
@@ -260,7 +253,7 @@ def build_argv(p, secret_files):
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
+        argument_spec=cli_argument_spec(
             distribution=dict(type='path', required=True),
             system_install=dict(type='bool', default=False),
             local_install=dict(type='path'),
@@ -293,8 +286,6 @@ def main():
             skip_verification=dict(type='bool', default=False),
             trusted_certs=dict(type='list', elements='path', aliases=['trusted_cert']),
             lock_timeout=dict(type='float'),
-            root=dict(type='path'),
-            executable=dict(type='str', aliases=['path']),
         ),
         mutually_exclusive=[('system_install', 'local_install'), ('skip_secrets', 'secrets_only'),
                             ('run_as_user', 'no_run_as_user'), ('ipc_users', 'no_ipc_users'),

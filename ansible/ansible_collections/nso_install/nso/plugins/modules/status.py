@@ -18,15 +18,8 @@ options:
   install_dir:
     description: C(--install-dir), when not the one the last run recorded.
     type: str
-  root:
-    description: C(--root) staging prefix.
-    type: path
-  executable:
-    description:
-      - The nso-install program on the managed host. Default C(/opt/nso-install/venv/bin/nso-install),
-        else C(nso-install) on PATH.
-    type: str
-    aliases: [path]
+extends_documentation_fragment:
+  - nso_install.nso.cli
 attributes:
   check_mode:
     support: full
@@ -74,15 +67,14 @@ ansible_facts:
 '''
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.nso_install.nso.plugins.module_utils.cli import find_executable, missing_tool, opt, run_json
+from ansible_collections.nso_install.nso.plugins.module_utils.cli import (
+    answer, cli_argument_spec, find_executable, missing_tool, opt, run_json)
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
+        argument_spec=cli_argument_spec(
             install_dir=dict(type='str'),
-            root=dict(type='path'),
-            executable=dict(type='str', aliases=['path']),
         ),
         supports_check_mode=True,
     )
@@ -92,8 +84,7 @@ def main():
     opt(argv, 'install-dir', p['install_dir'])
     opt(argv, 'root', p['root'])
     rc, data, out, err = run_json(module, exe, argv)
-    result = dict(data)
-    result.pop('version', None)
+    result = answer(data)
     module.exit_json(changed=False, ansible_facts={'nso_install_status': data}, **result)
 
 

@@ -61,15 +61,8 @@ options:
   lock_timeout:
     description: C(--lock-timeout) in seconds.
     type: float
-  root:
-    description: C(--root) staging prefix.
-    type: path
-  executable:
-    description:
-      - The nso-install program on the managed host. Default C(/opt/nso-install/venv/bin/nso-install),
-        else C(nso-install) on PATH.
-    type: str
-    aliases: [path]
+extends_documentation_fragment:
+  - nso_install.nso.cli
 attributes:
   check_mode:
     support: full
@@ -111,12 +104,12 @@ changed_count:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.nso_install.nso.plugins.module_utils.cli import (
-    action_diffs, find_executable, flag, missing_tool, opt, run_json, warn_all)
+    cli_argument_spec, action_diffs, find_executable, flag, missing_tool, opt, run_json, warn_all)
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
+        argument_spec=cli_argument_spec(
             ncs_version=dict(type='str'),
             all=dict(type='bool', default=False),
             config=dict(type='bool', default=False),
@@ -129,8 +122,6 @@ def main():
             force=dict(type='bool', default=False),
             install_dir=dict(type='str'),
             lock_timeout=dict(type='float'),
-            root=dict(type='path'),
-            executable=dict(type='str', aliases=['path']),
         ),
         mutually_exclusive=[('ncs_version', 'all')],
         required_one_of=[('ncs_version', 'all')],

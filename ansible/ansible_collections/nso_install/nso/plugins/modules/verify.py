@@ -26,15 +26,8 @@ options:
   install_dir:
     description: C(--install-dir), when not the one the last run recorded.
     type: str
-  root:
-    description: C(--root) staging prefix.
-    type: path
-  executable:
-    description:
-      - The nso-install program on the managed host. Default C(/opt/nso-install/venv/bin/nso-install),
-        else C(nso-install) on PATH.
-    type: str
-    aliases: [path]
+extends_documentation_fragment:
+  - nso_install.nso.cli
 attributes:
   check_mode:
     support: full
@@ -78,17 +71,15 @@ ansible_facts:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.nso_install.nso.plugins.module_utils.cli import (
-    find_executable, flag, missing_tool, opt, run_json)
+    answer, cli_argument_spec, find_executable, flag, missing_tool, opt, run_json)
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
+        argument_spec=cli_argument_spec(
             full=dict(type='bool', default=False),
             fail_on_drift=dict(type='bool', default=True),
             install_dir=dict(type='str'),
-            root=dict(type='path'),
-            executable=dict(type='str', aliases=['path']),
         ),
         supports_check_mode=True,
     )
@@ -99,8 +90,7 @@ def main():
     opt(argv, 'install-dir', p['install_dir'])
     opt(argv, 'root', p['root'])
     rc, data, out, err = run_json(module, exe, argv, ok_rcs=(0, 1))
-    result = dict(data)
-    result.pop('version', None)
+    result = answer(data)
     result['ok'] = bool(data.get('ok'))
     facts = {'nso_install_verify': data}
     if not result['ok'] and p['fail_on_drift']:
