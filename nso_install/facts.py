@@ -168,6 +168,22 @@ def caps_can_matter(mode: int, uid: int) -> bool:
     return bool(mode & 0o111) or uid != 0
 
 
+def notable(mode: int, uid: int, caps) -> bool:
+    """Whether the audit's checks of whole trees (NSO-PERM-008 world-writable, NSO-PERM-009
+    foreign-owned, NSO-PRIV-001 setuid, NSO-PRIV-002 capabilities) may judge an entry with
+    ``mode`` and owner ``uid``: an owner other than root, a world-writable entry other than a
+    link, a setuid/setgid file, or a file whose capabilities can matter and are some (``caps``
+    truthy) or were not read (None: the check reads them again and reports why).  Everything
+    else (nearly all of a tree) passes all four, so the audit keeps and judges only these."""
+    if uid != 0:
+        return True
+    if stat.S_ISLNK(mode):
+        return False
+    if mode & 0o002:
+        return True
+    return stat.S_ISREG(mode) and bool(mode & 0o6000 or (caps_can_matter(mode, uid) and (caps is None or caps)))
+
+
 def capability_bytes(where: str | Path) -> bytes:
     """The ``security.capability`` attribute of the file at ``where`` (b"" for none), never
     following a link in its last component.  Listed first: most files have none, and a

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, NamedTuple
 
-from .facts import capability_bytes, caps_can_matter
+from .facts import capability_bytes, caps_can_matter, notable
 
 MANIFEST_FORMAT = 2  # a header line (tree, version, the stat index), then the entries; 1 (one document) is read too
 FILE, DIR, LINK, OTHER = "f", "d", "l", "o"
@@ -205,11 +205,12 @@ class StatIndex:
         from (with the same ``ignore`` and ``attrless``).  One ``fstatat`` an entry, no
         record read; False at the first directory that differs (or is gone, or new).
 
-        ``listing``: when given, gets every entry below the tree as the walk found it, ignored
-        ones and what is below them included, in :meth:`Facts.walk`'s order: (relative path,
-        mode, uid, gid, capabilities' raw bytes or None where they cannot matter), so that an
-        audit right after a run that changed nothing need not walk the tree again.  Complete
-        only when the answer is True."""
+        ``listing``: when given, gets every entry below the tree the audit may judge
+        (:func:`~nso_install.facts.notable`; ignored ones and what is below them included), in
+        :meth:`Facts.walk`'s order: (relative path, mode, uid, gid, capabilities' raw bytes or
+        None where they cannot matter), so that an audit of the tree this check found intact
+        need neither walk it again nor hold and judge its 100k ordinary entries.  Complete only
+        when the answer is True."""
         if self.key != self.key_of(ignore, attrless) or not self.usable(ignore):
             return False
         dirs = self.dirs
@@ -234,7 +235,9 @@ class StatIndex:
                         st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
                         mode = st.st_mode
                         if listing is not None:
-                            listing.append((rel, mode, st.st_uid, st.st_gid, _caps_at(dfd, name, mode, st.st_uid)))
+                            raw = _caps_at(dfd, name, mode, st.st_uid)
+                            if notable(mode, st.st_uid, raw):
+                                listing.append((rel, mode, st.st_uid, st.st_gid, raw))
                         if left_out:
                             if stat.S_ISDIR(mode):
                                 stack.append((rel + "/", os.open(name, flags, dir_fd=dfd), True))
@@ -422,8 +425,9 @@ def compare(manifest: Manifest, host_tree: Path, ignore: frozenset[str] = frozen
     ``reuse``: the answer of an earlier comparison with the same arguments, if any (the audit at
     the end of a run that changed nothing: the run compared every tree a moment ago, and a big
     tree costs a stat an entry; a run that changed something forgets them first).  ``listing``:
-    keep what the index check of an intact tree listed (``manifest.listings``) for that audit's
-    walk (the run's own comparisons ask; 100k entries hold ~17 MB until the run ends)."""
+    keep what the index check of an intact tree listed (``manifest.listings``: the entries the
+    audit may judge, a few in a tree as unpacked) for the audit that follows (the run's own
+    comparisons and verify's ask; the capabilities of the files they can matter for are read)."""
     key = (str(host_tree), frozenset(ignore), frozenset(ignore_attrs), full, frozenset(removable))
     if reuse and key in manifest.compared:
         return manifest.compared[key]

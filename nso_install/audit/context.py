@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..errors import NsoInstallError
-from ..facts import DIR, FILE, LINK, Facts, Owned, PathFact
+from ..facts import DIR, FILE, LINK, Facts, Owned, PathFact, notable
 from ..lifecycle.installation import Installation, look
 from ..spec import DIR_FIELDS, InstallSpec
 from .memo import Memo, load as load_memo
@@ -129,27 +129,39 @@ class AuditContext:
     def trees(self):
         return self.inst.trees
 
-    def walk(self, top: str) -> list[tuple[str, "Owned", str]]:
-        """Everything below ``top`` (cached for the run; empty when it is not a directory): path,
-        mode and owner (what the checks judge; a whole stat result an entry made the audit of a
-        big tree the largest part of an install's memory), kind; the regular files'
-        capabilities are read on the way (``facts.caps`` of their paths)."""
-        key = ("walk", top)
+    def notable(self, top: str) -> list[tuple[str, "Owned", str]]:
+        """The entries below ``top`` the audit's checks of whole trees may judge
+        (:func:`~nso_install.facts.notable`: foreign-owned, world-writable, setuid, with
+        capabilities; cached for the run; empty when ``top`` is not a directory): path, mode and
+        owner, kind; the regular files' capabilities are read on the way (``facts.caps`` of
+        their paths).  Only these are kept: the rest passes every such check, and holding 100k
+        entries made the audit of a big tree the largest part of an install's memory.  A tree
+        whose manifest's index finds it intact is not walked again: its check lists them."""
+        key = ("notable", top)
         if key not in self.cache:
+            caps = self.facts._caps  # filled by the walk (None: not read, or not readable)
             self.cache[key] = [(p, Owned(st.st_mode, st.st_uid, st.st_gid), kind)
-                               for p, st, kind in self.facts.walk(top, caps=True, prewalked=self._prewalked())] \
+                               for p, st, kind in self.facts.walk(top, caps=True, prewalked=self._prewalked())
+                               if notable(st.st_mode, st.st_uid, caps.get(p))] \
                 if self.facts.path(top).kind == DIR else []
         return self.cache[key]
 
     def _prewalked(self) -> dict[str, list]:
-        """The trees the run that hands its state over found intact a moment ago, with what its
-        check of them listed (install's audit after a run that changed nothing; empty otherwise)."""
+        """The trees found intact by their manifests' index, with what that check listed: the
+        run's own comparisons (install's audit after a run that changed nothing), or verify's,
+        asked here first (the same comparison NSO-DRIFT-001 reports, made once)."""
+        from ..lifecycle.verify import compare_tree
+
         out = {}
         for tree in self.trees:
             m = self.inst.state.manifest(tree.path) if tree.manifest else None
-            listing = m.listings.get(str(self.target.host(tree.path))) if m is not None else None
-            if listing is not None:
-                out[tree.path] = listing
+            if m is None:
+                continue
+            host = str(self.target.host(tree.path))
+            if host not in m.listings:
+                compare_tree(self.inst, tree)
+            if host in m.listings:
+                out[tree.path] = m.listings[host]
         return out
 
     @property

@@ -69,15 +69,24 @@ def verify(inst: Installation, full: bool = False) -> Verification:
     return v
 
 
-def _tree(inst: Installation, tree, full: bool, v: Verification) -> None:
+def compare_tree(inst: Installation, tree, full: bool = False):
+    """The tree against its manifest (None without one), as verify judges it.  An earlier answer
+    to the same question in this process is reused (install's audit after a run that changed
+    nothing; the audit's walk, which asks first for the listing of an intact tree)."""
     m = inst.state.manifest(tree.path)
     if m is None:
+        return None
+    written = WRITTEN_IN_TREE + written_in_tree(inst.spec.fips_install)  # the FIPS crypto.so: checked below
+    return compare(m, inst.target.host(tree.path), frozenset(written), m.matching(PATTERNS), full,
+                   frozenset(REMOVABLE), reuse=True, listing=True)
+
+
+def _tree(inst: Installation, tree, full: bool, v: Verification) -> None:
+    drift = compare_tree(inst, tree, full)
+    if drift is None:
         v.notes.append(f"{tree.path}: no manifest (not unpacked by nso-install, or its records are not sealed by "
                        "root on this host); run nso-install install with its distribution to record one")
         return
-    written = WRITTEN_IN_TREE + written_in_tree(inst.spec.fips_install)  # the FIPS crypto.so: checked below
-    drift = compare(m, inst.target.host(tree.path), frozenset(written), m.matching(PATTERNS), full,
-                    frozenset(REMOVABLE), reuse=True)  # (only install's audit has one to reuse)
     v.checked.append(tree.path)
     v.findings += [Finding("tree", f"{tree.path}/{p}", "missing") for p in drift.missing]
     v.findings += [Finding("tree", f"{tree.path}/{p}", what) for p, what in drift.changed]

@@ -202,14 +202,15 @@ def _tops(ctx) -> list[tuple[str, str]]:
             (ctx.spec.log_dir, "log")]
 
 
-def walk_real(ctx, top: str):
-    """The entries below ``top``, through a root-owned link to the real directory when it is one."""
+def notable_real(ctx, top: str):
+    """The entries below ``top`` the tree checks may judge (``ctx.notable``), through a
+    root-owned link to the real directory when it is one."""
     if ctx.facts.path(top).kind != LINK:
-        return ctx.walk(top)  # the cached list itself: a big tree is walked (and held) once a run
-    key = ("walk_real", top)
+        return ctx.notable(top)  # the cached list itself: a big tree is walked once a run
+    key = ("notable_real", top)
     if key not in ctx.cache:
         real = str(ctx.target.dir_link(top))
-        ctx.cache[key] = [(top + p[len(real):], st, kind) for p, st, kind in ctx.walk(real)]
+        ctx.cache[key] = [(top + p[len(real):], st, kind) for p, st, kind in ctx.notable(real)]
     return ctx.cache[key]
 
 
@@ -229,7 +230,7 @@ def world_writable(ctx):
         fact = ctx.facts.path(top)
         if fact.kind == DIR and (fact.mode or 0) & 0o002:
             problems.append(f"{top} mode {fact.mode:04o}")
-        for path, st, kind in walk_real(ctx, top):
+        for path, st, kind in notable_real(ctx, top):
             if kind != LINK and st.st_mode & 0o002:
                 problems.append(f"{path} mode {stat.S_IMODE(st.st_mode):04o}")
     return verdict(_listed(problems), "nothing world-writable", f"{len(problems)} world-writable entr"
@@ -249,7 +250,7 @@ def foreign_owned(ctx):
         allowed = {0} if which == "install" else {0, nso}
         fact = ctx.facts.path(top)
         entries = [(top, fact.uid)] if fact.kind == DIR else []
-        entries += [(p, st.st_uid) for p, st, _ in walk_real(ctx, top)]
+        entries += [(p, st.st_uid) for p, st, _ in notable_real(ctx, top)]
         problems += [f"{p} belongs to {ctx.user(uid)}" for p, uid in entries if uid not in allowed]
     return verdict(_listed(problems), "every entry belongs to root (or NSO's account where it writes)",
                    f"{len(problems)} entr{'y' if len(problems) == 1 else 'ies'} owned by another account", [],

@@ -18,7 +18,7 @@ from ...errors import NsoInstallError
 from ...facts import FILE, caps_can_matter
 from ..model import verdict
 from ..registry import check
-from .permissions import LIMIT, walk_real
+from .permissions import LIMIT, notable_real
 
 PRIVS = "NSO installer's --run-as-user privileges (G-INST), facts sheet sections 6 and 7"
 
@@ -48,10 +48,11 @@ def intended(ctx) -> tuple[dict[str, object], dict[str, object], list[str]]:
 
 
 def _files(ctx):
-    """(path, stat) of every regular file in the trees and the config, run and log directories."""
+    """(path, stat) of every notable regular file (setuid, with capabilities, not root's:
+    ``ctx.notable``) in the trees and the config, run and log directories."""
     seen = set()
     for top in (ctx.spec.install_dir, ctx.spec.config_dir, ctx.spec.run_dir, ctx.spec.log_dir):
-        for path, st, kind in walk_real(ctx, top):
+        for path, st, kind in notable_real(ctx, top):
             if kind == FILE and path not in seen:
                 seen.add(path)
                 yield path, st

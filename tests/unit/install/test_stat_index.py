@@ -158,27 +158,48 @@ def test_the_index_agrees_with_the_full_comparison_on_random_damage(tmp_path):
         assert m.index.holds(t, frozenset(), frozenset()) == (not fast)
 
 
-def test_the_listing_of_an_intact_tree_is_what_a_walk_of_it_yields(tree, tmp_path):
-    # install's audit takes a tree the index check found intact from that check's listing
-    # (Facts.walk prewalked): it must be the walk itself, ignored entries and order included
-    from nso_install.facts import Facts, caps_can_matter
+def test_the_listing_of_an_intact_tree_is_what_the_audit_would_keep_of_a_walk_of_it(tree, tmp_path):
+    # install's audit (and verify's) takes a tree the index check found intact from that
+    # check's listing (Facts.walk prewalked): the walk's entries the tree checks may judge
+    # (facts.notable), ignored entries and order included, nothing else
+    from nso_install.capabilities import encode
+    from nso_install.facts import Facts, notable
     from nso_install.target import Target
 
-    m = _saved(tree)
-    (tree / "ncsrc").write_text("x")  # ignored: listed, not judged
     (tree / "etc/ncs/ncs.conf.d").mkdir()
     (tree / "etc/ncs/ncs.conf.d/a").write_text("y")  # below an ignored directory
+    os.chmod(tree / "doc/a/x", 0o646)  # world-writable file
+    os.chmod(tree / "doc/b", 0o777)  # world-writable directory
+    os.chmod(tree / "etc/ncs/ncs.conf.d/a", 0o2755)  # setgid, where it is only listed
+    os.symlink("nowhere", tree / "doc/link")  # links are 0777 and never judged as such
+    root = os.geteuid() == 0
+    if root:
+        os.chown(tree / "bin/ncsc", 4321, 0)  # another account's
+        os.setxattr(tree / "bin/ncs", "security.capability", encode({"cap_net_bind_service": frozenset("ep")}))
+        (tree / "doc/inert").write_text("z")  # root's, nobody can execute it: its capability is inert
+        os.setxattr(tree / "doc/inert", "security.capability", encode({"cap_net_raw": frozenset("ep")}))
+    m = _saved(tree)
+    (tree / "ncsrc").write_text("x")  # ignored: listed, not judged
     os.chmod(tree / "lib/ncs/erts/bin/epam", 0o4750)
     listing = []
     assert m.index.holds(tree, IGNORE, m.matching(PATTERNS), listing)
     walked = Facts(Target.at(tree.parent))
-    want = [(p, (st.st_mode, st.st_uid, st.st_gid), kind) for p, st, kind in walked.walk("/" + tree.name, caps=True)]
+    want = [(p, (st.st_mode, st.st_uid, st.st_gid), kind) for p, st, kind in walked.walk("/" + tree.name, caps=True)
+            if notable(st.st_mode, st.st_uid, walked._caps.get(p))]
     replayed = Facts(Target.at(tree.parent))
     got = [(p, tuple(st), kind) for p, st, kind in replayed._replay("/" + tree.name, listing, True)]
     assert got == want
-    assert "/ncs-6.5.3/etc/ncs/ncs.conf.d/a" in [p for p, _, _ in got]
-    assert replayed._caps == walked._caps  # capabilities read where they can matter, the same
-    assert set(walked._caps) == {p for p, (mode, uid, _), kind in want if kind == "file" and caps_can_matter(mode, uid)}
+    expected = {"lib/ncs/erts/bin/epam", "doc/a/x", "doc/b", "etc/ncs/ncs.conf.d/a"}
+    if root:
+        expected |= {"bin/ncsc", "bin/ncs"}
+    else:  # everything is the test account's
+        expected = {p[len("/ncs-6.5.3/"):] for p, _, _ in got}
+        assert len(expected) > 10
+    assert {p[len("/ncs-6.5.3/"):] for p, _, _ in got} == expected
+    # capabilities read where they can matter, the same for what is kept
+    assert replayed._caps == {p: c for p, c in walked._caps.items() if p in {g[0] for g in got}}
+    if root:
+        assert replayed._caps["/ncs-6.5.3/bin/ncs"] == {"cap_net_bind_service": frozenset("ep")}
 
 
 def test_a_tree_the_index_does_not_find_intact_leaves_no_listing_to_use(tree):
