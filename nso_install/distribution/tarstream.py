@@ -33,6 +33,7 @@ from typing import BinaryIO, Iterator
 
 from ..errors import DistributionError
 from .common import _GET_AGAIN, _NEVER, _READ_ERRORS, CHUNK, Member, _corrupt
+from .tarheader import TarInfo
 
 # Bounds against hostile archives (see also .checks): header bombs and trailing data.
 HEADER_BUDGET = 1 << 20  # bytes tarfile may read for one member's headers (pax, long names, sparse maps)
@@ -406,7 +407,7 @@ def _tar_members(stream: BinaryIO, where: str, compressed: bool) -> Iterator[Mem
     guard = _HeaderGuard(stream, where)
     try:
         guard.arm()
-        tf = tarfile.open(fileobj=guard, mode="r:")
+        tf = tarfile.open(fileobj=guard, mode="r:", tarinfo=TarInfo)  # (tarheader: the common header faster)
     except _READ_ERRORS as e:
         raise _corrupt(where, e) from None
     finally:
