@@ -175,3 +175,59 @@ def test_the_audit_of_a_run_that_changed_nothing_walks_the_tree_once_and_finds_t
     import json
     failing = {c["id"] for c in json.loads(audit.stdout)["checks"] if c["result"] in ("fail", "error")}
     assert failing == {n.split()[2] for n in notes if n.split()[2].startswith("NSO-")}
+
+
+def _as_recorded_by_format_1(root) -> bytes:
+    """Rewrite the install's manifest as an nso-install before format 2 wrote it (no stat
+    index), sealed as that version sealed it; its bytes."""
+    import hashlib
+    import json
+
+    from nso_install.state import State
+    from nso_install.target import Target
+
+    state = State(Target.at(root), "/var/lib/nso-install/state.json")
+    shown = root / "var/lib/nso-install/manifests/opt+ncs+ncs-6.5.3.json"
+    m = manifest.Manifest.from_json(shown.read_bytes())
+    old = json.dumps({"format": 1, "tree": m.tree, "version": m.version,
+                      "entries": [e.row() for e in m.entries.values()]}).encode()
+    shown.write_bytes(old)
+    state.data["manifests"]["/opt/ncs/ncs-6.5.3"] = hashlib.sha256(old).hexdigest()
+    assert state.save()
+    return old
+
+
+def test_a_manifest_recorded_without_a_stat_index_gets_one_on_the_next_run_and_only_then(tmp_path, sample_dists,
+                                                                                        monkeypatch):
+    # an install recorded by an nso-install before format 2: its every re-run compared the
+    # records one by one, for as long as the tree stayed intact
+    from support import snapshot
+
+    root = tmp_path / "root"
+    cli("install", sample_dists["tar.gz"], "--system-install", "--root", root)
+    shown = root / "var/lib/nso-install/manifests/opt+ncs+ncs-6.5.3.json"
+    old = _as_recorded_by_format_1(root)
+    calls = []
+    real, real_holds = manifest._compare, manifest.StatIndex.holds
+    monkeypatch.setattr(manifest, "_compare", lambda *a: calls.append("records") or real(*a))
+    monkeypatch.setattr(manifest.StatIndex, "holds", lambda self, *a: calls.append("index") or real_holds(self, *a))
+
+    r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", root)
+    assert "Done: 0 changed" in r.output and "got the stat index" in r.output
+    assert calls[0] == "records"
+    assert shown.read_bytes().startswith(b'{"format":2') and b'"index"' in shown.read_bytes()
+    # the next run tells the tree intact from the index, and writes nothing at all
+    before = snapshot(root)
+    calls.clear()
+    r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", root)
+    assert "Nothing to do" in r.output and "stat index" not in r.output
+    assert calls == ["index"]
+    assert snapshot(root) == before
+    # a damaged tree is not indexed: it is repaired from the distribution (a manifest of its own)
+    old = _as_recorded_by_format_1(root)
+    os.chmod(root / "opt/ncs/ncs-6.5.3/bin/ncs", 0o777)
+    r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", root, "--check")
+    assert "stat index" not in r.output and shown.read_bytes() == old  # --check writes nothing
+    r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", root)
+    assert "repaired" in r.output and "stat index" not in r.output
+    assert stat.S_IMODE(os.stat(root / "opt/ncs/ncs-6.5.3/bin/ncs").st_mode) == 0o755
