@@ -9,6 +9,10 @@ fresh, never-used directory that is removed afterwards; round 0 warms the page c
 counted.  The distribution is written by ``python -m nso_install.sample`` (seeded, incompressible
 padding: reproducible) unless ``--dist`` names one.
 
+A second baseline, ``tar+sync``, is tar followed by a syncfs of the file system it wrote: the
+install writes its tree back to the disk before giving it its name (a crash must not leave an
+installed-looking tree of empty files), which tar does not wait for.
+
 Prints medians of wall and CPU seconds (user + sys of the process and its children: tar's gzip
 included), the peak RSS of each process (ru_maxrss from wait4), and the ratios install / tar.  On
 a shared machine the wall ratio includes waiting for a processor; quote both.  Nothing here
@@ -69,15 +73,21 @@ def main() -> None:
             dist = Path(out.strip())
         entries = sum(1 for _ in subprocess.run(["tar", "-tzf", str(dist)], check=True, capture_output=True,
                                                 text=True).stdout.splitlines())
-        cases = ("tar", "install") + (("before",) if a.before else ())
+        # "tar+sync": tar, then syncfs of the file system it wrote (coreutils sync -f): what the
+        # install must also wait for before its tree gets its name (written back, not only in the
+        # page cache), which on ext4 includes the block allocation tar leaves to the kernel's threads
+        cases = ("tar", "tar+sync", "install") + (("before",) if a.before else ())
         wall: dict[str, list[float]] = {c: [] for c in cases}
         cpu: dict[str, list[float]] = {c: [] for c in cases}
         rss: dict[str, list[int]] = {c: [] for c in cases}
         for i in range(a.repeat + 1):
             d = work / f"tar{i}"
             d.mkdir()
-            cmds = {"tar": ["tar", "-xzf", str(dist), "-C", str(d)]}
-            for c in cases[1:]:
+            ds = work / f"tarsync{i}"
+            ds.mkdir()
+            cmds = {"tar": ["tar", "-xzf", str(dist), "-C", str(d)],
+                    "tar+sync": ["sh", "-c", 'tar -xzf "$1" -C "$2" && sync -f "$2"', "sh", str(dist), str(ds)]}
+            for c in cases[2:]:
                 cmds[c] = [NSO_INSTALL, "install", str(dist), "--system-install", "--root", str(work / f"{c}{i}"), "-q"]
             for c, code in (("before", a.before), ("install", a.after)):
                 if code:  # nso-install refuses PYTHONPATH as root: an isolated interpreter, that package first
@@ -91,17 +101,19 @@ def main() -> None:
                     cpu[c].append(t)
                     rss[c].append(m)
             shutil.rmtree(d, ignore_errors=True)
-            for c in cases[1:]:
+            shutil.rmtree(ds, ignore_errors=True)
+            for c in cases[2:]:
                 shutil.rmtree(work / f"{c}{i}", ignore_errors=True)
         mw = {c: statistics.median(v) for c, v in wall.items()}
         mc = {c: statistics.median(v) for c, v in cpu.items()}
         print(f"distribution {dist.name}: {os.path.getsize(dist) / 2**20:.0f} MiB, {entries} entries; "
               f"median of {a.repeat} interleaved rounds, whole processes; load average {os.getloadavg()[0]:.1f}")
-        print(f"{'case':<8} {'wall s':>8} {'cpu s':>8} {'peak RSS MiB':>13}  (wall min..max)")
+        print(f"{'case':<9} {'wall s':>8} {'cpu s':>8} {'peak RSS MiB':>13}  (wall min..max)")
         for c in cases:
-            print(f"{c:<8} {mw[c]:8.3f} {mc[c]:8.3f} {max(rss[c]) / 1024:13.1f}  ({min(wall[c]):.3f}..{max(wall[c]):.3f})")
-        for c in cases[1:]:
+            print(f"{c:<9} {mw[c]:8.3f} {mc[c]:8.3f} {max(rss[c]) / 1024:13.1f}  ({min(wall[c]):.3f}..{max(wall[c]):.3f})")
+        for c in cases[2:]:
             print(f"{c + ' / tar -xzf':<20} wall {mw[c] / mw['tar']:5.2f}   cpu {mc[c] / mc['tar']:5.2f}")
+            print(f"{c + ' / tar+sync':<20} wall {mw[c] / mw['tar+sync']:5.2f}   cpu {mc[c] / mc['tar+sync']:5.2f}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -13,9 +13,9 @@ mkdir -p "$W"
 [ -e "$W/mid/nso-6.5.3.linux.x86_64.tar.gz" ] || $P -m nso_install.sample "$W/mid" --padding-files 12000
 BIG=$W/big/nso-6.5.3.linux.x86_64.tar.gz MID=$W/mid/nso-6.5.3.linux.x86_64.tar.gz
 echo "== $(date -u) load $(cut -d' ' -f1-3 /proc/loadavg) $(git rev-parse --short HEAD 2>/dev/null || true)"
-echo "== fresh big, $W"; $P bench/bench_fresh.py --dist "$BIG" --repeat 3 --work "$W" | tail -5
-if [ -d /dev/shm ]; then echo "== fresh big, tmpfs"; $P bench/bench_fresh.py --dist "$BIG" --repeat 3 --work /dev/shm | tail -5; fi
-echo "== fresh mid, $W"; $P bench/bench_fresh.py --dist "$MID" --repeat 5 --work "$W" | tail -5
+echo "== fresh big, $W"; $P bench/bench_fresh.py --dist "$BIG" --repeat 3 --work "$W" | tail -7
+if [ -d /dev/shm ]; then echo "== fresh big, tmpfs"; $P bench/bench_fresh.py --dist "$BIG" --repeat 3 --work /dev/shm | tail -7; fi
+echo "== fresh mid, $W"; $P bench/bench_fresh.py --dist "$MID" --repeat 5 --work "$W" | tail -7
 echo "== unpack big"; $P bench/bench_unpack.py "$BIG" --repeat 3 | tail -3
 echo "== unpack mid"; $P bench/bench_unpack.py "$MID" --repeat 5 | tail -3
 echo "== startup"; $P bench/bench_startup.py --repeat 7 | tail -11
