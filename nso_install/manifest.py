@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import io
 import json
 import os
 import re
@@ -61,7 +62,8 @@ class Manifest:
     def __init__(self, tree: str, version: str, entries: dict[str, Entry] | None = None):
         self.tree, self.version = tree, version
         self._entries: dict[str, Entry] | None = {} if entries is None else entries
-        self._body: bytes | None = None  # the entries' JSON, not parsed yet
+        self._body: bytes | None = None  # the entries' JSON from offset _body_at, not parsed yet
+        self._body_at = 0
         self.index: StatIndex | None = None
         self._matching: dict[tuple[str, ...], frozenset[str]] = {}  # kept with the index
         # what compare() found, by its arguments: reused only when asked (compare(reuse=True));
@@ -77,37 +79,48 @@ class Manifest:
     @property
     def entries(self) -> dict[str, Entry]:
         if self._entries is None:
-            self._entries = {row[0]: Entry(*row) for row in json.loads(self._body)}
-            self._body = None
+            body = self._body[self._body_at:] if self._body_at else self._body
+            self._entries = {row[0]: Entry(*row) for row in json.loads(body)}
+            self._body, self._body_at = None, 0
         return self._entries
 
     def release(self, data: bytes) -> None:
         """Hold the entries as ``data`` (what :meth:`as_json` returned) instead of as objects:
-        parsed again only if used (an intact tree's comparison does not use them)."""
-        head, sep, body = data.partition(b"\n")
-        if sep and self._entries is not None:
-            self._entries, self._body = None, body
+        parsed again only if used (an intact tree's comparison does not use them).  The bytes
+        themselves, not a copy of their body (100k entries: 13 MB)."""
+        at = data.find(b"\n")
+        if at >= 0 and self._entries is not None:
+            self._entries, self._body, self._body_at = None, data, at + 1
 
     def as_json(self) -> bytes:
-        rows = [e.row() for e in sorted(self.entries.values(), key=lambda e: e.path)]
+        """A header line (tree, version, the stat index), then the entries as one JSON array
+        sorted by path.  Written in slices into one buffer, which becomes the bytes returned:
+        never a list of every row, nor the text and then its encoding, beside the records."""
         head = {"format": MANIFEST_FORMAT, "tree": self.tree, "version": self.version}
         if self.index is not None:
             head["index"] = self.index.as_dict()
             head["matching"] = [[list(p), sorted(m)] for p, m in self._matching.items()]
-        return (json.dumps(head, separators=(",", ":")) + "\n" + json.dumps(rows, separators=(",", ":"))).encode() \
-            + b"\n"
+        out = io.BytesIO()
+        out.write(json.dumps(head, separators=(",", ":")).encode() + b"\n[")
+        ordered = sorted(self.entries.values(), key=lambda e: e.path)
+        for i in range(0, len(ordered), 4096):
+            # the same bytes as json.dumps of all rows: the slices' arrays without brackets, joined by ","
+            out.write((("," if i else "") + json.dumps([list(e) for e in ordered[i:i + 4096]],
+                                                       separators=(",", ":"))[1:-1]).encode())
+        out.write(b"]\n")
+        return out.getvalue()  # (the buffer itself: BytesIO hands it over without a copy)
 
     @classmethod
     def from_json(cls, data: bytes) -> "Manifest | None":
         try:
-            head, sep, body = data.partition(b"\n")
-            d = json.loads(head)
+            at = data.find(b"\n")
+            d = json.loads(data[:at] if at >= 0 else data)
             if d.get("format") == 1:  # written before the stat index: one document
                 return cls(d["tree"], d["version"], {row[0]: Entry(*row) for row in d["entries"]})
-            if d.get("format") != MANIFEST_FORMAT or not sep:
+            if d.get("format") != MANIFEST_FORMAT or at < 0:
                 return None
             m = cls(d["tree"], d["version"])
-            m._entries, m._body = None, body
+            m._entries, m._body, m._body_at = None, data, at + 1  # the body is parsed when used
             if "index" in d:
                 m.index = StatIndex.from_dict(d["index"])
                 m._matching = {tuple(p): frozenset(paths) for p, paths in d["matching"]}
@@ -172,22 +185,36 @@ class StatIndex:
     @classmethod
     def of_entries(cls, entries, ignore: frozenset[str], attrless: frozenset[str]) -> "StatIndex":
         ignored = ignored_by(ignore)
+        left_out: dict[str, bool] = {"": False}  # by directory: ignored, or below one (the walk does not enter it)
+
+        def outside(directory: str) -> bool:
+            chain = []
+            while directory not in left_out:
+                chain.append(directory)
+                directory = directory.rpartition("/")[0]
+            verdict = left_out[directory]
+            for d in reversed(chain):
+                verdict = left_out[d] = verdict or ignored(d)
+            return verdict
+
+        # the entries themselves by directory (a list slot each: 100k entries' names and rows
+        # at once were the peak of a big install's memory), each directory's rows made in turn
         found: dict[str, list] = {"": []}
         for e in entries:
-            parts = e.path.split("/")
-            if any(ignored("/".join(parts[:i])) for i in range(1, len(parts) + 1)):
+            parent = e.path.rpartition("/")[0]
+            if outside(parent) or ignored(e.path):
                 continue  # ignored, or below an ignored directory the walk does not enter
-            parent, _, name = e.path.rpartition("/")
-            mode = _TYPE_BITS.get(e.type, 0) | e.mode
-            found.setdefault(parent, []).append(
-                (name, e.digest if e.type == LINK else "",
-                 _row(mode, e.uid, e.gid, e.size, e.mtime_ns, e.path in attrless)))
+            found.setdefault(parent, []).append(e)
             if e.type == DIR:
                 found.setdefault(e.path, [])
         dirs = {}
-        for d, items in found.items():
-            items.sort(key=lambda i: i[0])
-            dirs[d] = _dir_digest([n for n, _, _ in items], [t for _, t, _ in items], [r for _, _, r in items])
+        for d, members in found.items():
+            members.sort(key=lambda e: e.path)  # (one directory's: the order of its names)
+            dirs[d] = _dir_digest([e.path.rpartition("/")[2] for e in members],
+                                  [e.digest if e.type == LINK else "" for e in members],
+                                  [_row(_TYPE_BITS.get(e.type, 0) | e.mode, e.uid, e.gid, e.size, e.mtime_ns,
+                                        e.path in attrless) for e in members])
+            found[d] = []
         return cls(cls.key_of(ignore, attrless), dirs)
 
     def as_dict(self) -> dict:
@@ -304,7 +331,8 @@ def take(host_tree: Path, tree: str, version: str, hashed: bool = True,
          digests: dict[str, str] | None = None) -> Manifest:
     """The manifest of the (private) tree at ``host_tree``, walked through descriptors.
     ``digests``: sha256 of files by relative path, known already (the writer hashed them as it
-    wrote them into the private tree); the others are read and hashed."""
+    wrote them into the private tree), taken out of it as they are used (only the manifest holds
+    them then); the others are read and hashed."""
     m = Manifest(tree, version)
     for rel, st, dfd, name in _scan(host_tree):
         m.entries[rel] = _entry(rel, st, dfd, name, hashed, digests)
@@ -316,7 +344,7 @@ def _entry(rel: str, st: os.stat_result, dfd: int, name: str, hashed: bool,
     kind = _kind(st.st_mode)
     digest = ""
     if kind == FILE and hashed:
-        digest = (digests or {}).get(rel) or _sha256_at(dfd, name)
+        digest = (digests.pop(rel, None) if digests else None) or _sha256_at(dfd, name)
     elif kind == LINK:
         digest = os.readlink(name, dir_fd=dfd)
     return Entry(rel, kind, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, st.st_size if kind != DIR else 0,

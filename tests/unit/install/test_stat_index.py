@@ -228,3 +228,23 @@ def test_a_saved_manifest_holds_its_records_as_bytes_until_they_are_used(tree, t
     _delete(tree)
     assert _compare(m, tree).missing == ["bin/ncsc"]  # a directory differs: parsed again, the same
     assert m.entries == before
+
+
+def test_the_records_are_written_as_one_json_array_in_path_order(tmp_path):
+    # as_json writes them in slices into one buffer: the bytes must be those of one json.dumps
+    import json
+
+    t = tmp_path / "many"
+    t.mkdir()
+    for i in range(9000):  # more than two slices
+        (t / f"f{i:05d}").write_text("x")
+    m = manifest.take(t, TREE, "6.5.3")
+    data = m.as_json()
+    head, _, body = data.partition(b"\n")
+    rows = [list(e) for e in sorted(m.entries.values(), key=lambda e: e.path)]
+    assert body == json.dumps(rows, separators=(",", ":")).encode() + b"\n"
+    back = manifest.Manifest.from_json(data)
+    assert back._body is data and back._entries is None  # the read bytes themselves, parsed when used
+    assert back == m
+    empty = manifest.Manifest(TREE, "6.5.3", {})
+    assert manifest.Manifest.from_json(empty.as_json()).entries == {}
