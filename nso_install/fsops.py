@@ -102,10 +102,13 @@ class Background:
 
 
 class Flushing:
-    """While in the ``with`` block, write back the file system holding ``path`` every
-    ``every`` seconds (syncfs in a thread): a big unpack's data goes to the disk while the
-    unpack goes on, so the sync that must come before the tree gets its name has little
-    left to wait for (it was 3 s after a 1 GiB unpack)."""
+    """While in the ``with`` block, once :meth:`start` is called, write back the file system
+    holding ``path`` every ``every`` seconds (syncfs in a thread): a big unpack's data goes to
+    the disk while the unpack goes on, so the sync that must come before the tree gets its
+    name has little left to wait for (it was 3 s after a 1 GiB unpack).  Started by the
+    unpack once the archive is open (``extract(started=...)``): the process that inflates it
+    is forked by then, and a fork while another thread runs can leave the child a lock that
+    thread held (Python 3.12 warns of it)."""
 
     def __init__(self, path: Path, every: float = 1.0):
         import threading
@@ -121,13 +124,18 @@ class Flushing:
             except OSError:
                 return  # only ever ahead of the sync that counts, which reports its own errors
 
+    def start(self) -> None:
+        """Begin the write-backs (once; not after the block ended)."""
+        if self._thread.ident is None and not self._stop.is_set():
+            self._thread.start()
+
     def __enter__(self) -> "Flushing":
-        self._thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
-        self._thread.join()
+        if self._thread.is_alive():
+            self._thread.join()
 
 
 def fsync_dir(path: Path) -> None:

@@ -201,8 +201,10 @@ class FakeDist:
     def validate(self) -> None:
         pass
 
-    def extract(self, dest, uid=None, gid=None, progress=None, digests=None) -> None:
+    def extract(self, dest, uid=None, gid=None, progress=None, digests=None, started=None) -> None:
         dest = Path(dest)
+        if started is not None:
+            started()
         (dest / "VERSION").write_text(self.version + "\n")
         for rel in self.helpers() + self.fips_files():
             p = dest / rel

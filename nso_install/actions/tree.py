@@ -164,8 +164,9 @@ class InstallTree(Action):
         sync = None
         try:
             digests: dict[str, str] = {}
-            with fsops.Flushing(tmp):
-                self.dist.extract(tmp, uid=uid, gid=gid, progress=ctx.progress, digests=digests)
+            with fsops.Flushing(tmp) as flushing:
+                self.dist.extract(tmp, uid=uid, gid=gid, progress=ctx.progress, digests=digests,
+                                  started=flushing.start)
             for rel in self.owned_elsewhere:  # e.g. the shipped ncs.conf, replaced by our rendering
                 victim = tmp / rel
                 if victim.is_file() and not victim.is_symlink():

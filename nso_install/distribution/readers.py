@@ -14,7 +14,7 @@ import os
 import re
 import stat
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 from ..errors import DistributionError
 from ..inputs import file_type
@@ -160,13 +160,16 @@ class Distribution:
         return self._summary
 
     def extract(self, dest: Path, *, uid: int | None, gid: int | None,
-                progress: Progress | None = None, digests: dict[str, str] | None = None) -> DistSummary:
+                progress: Progress | None = None, digests: dict[str, str] | None = None,
+                started: Callable[[], None] | None = None) -> DistSummary:
         """Write the tree into the existing empty directory ``dest`` (checking every member again).
 
         Files get mode ``(mode & 0o755) | 0o600`` (a private file stays private), directories 0755, and the archive's mtimes;
         owners are ``uid``/``gid`` when given and running as root, else the caller's.  On any
         failure ``dest`` is emptied again and the error raised.  ``digests``, when given, gets the
-        sha256 of every file written, by path relative to ``dest``."""
+        sha256 of every file written, by path relative to ``dest``.  ``started``: called once,
+        before the first member is written (the archive is open then: a process inflating it
+        is already forked, so a thread started here is never alive in a fork)."""
         dest = Path(dest)
         if self._summary or not progress:
             total = self._summary.total_bytes if self._summary else 0
@@ -185,9 +188,15 @@ class Distribution:
                 w.close()
                 raise
 
+        to_start = started
+
         def sink(rel: str | None, m: Member, checker: _Checker) -> None:
+            nonlocal to_start
             if rel is None:
                 return
+            if to_start is not None:
+                call, to_start = to_start, None
+                call()
             w.begin_member()
             parts = rel.split("/")
             if m.kind == "dir":

@@ -122,7 +122,11 @@ def test_flushing_writes_back_while_the_block_runs_and_stops_with_it(tmp_path, m
 
     calls = []
     monkeypatch.setattr(fsops, "sync_filesystem", lambda p: calls.append(p))
-    with fsops.Flushing(tmp_path, every=0.01):
+    with fsops.Flushing(tmp_path, every=0.01) as flushing:
+        time.sleep(0.05)
+        assert calls == [] and not [t for t in threading.enumerate() if t.name == "nso-install-flush"]  # not yet
+        flushing.start()
+        flushing.start()  # (once)
         deadline = time.monotonic() + 5
         while len(calls) < 2 and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -141,5 +145,33 @@ def test_a_failing_flush_stops_flushing_and_leaves_the_block_alone(tmp_path, mon
     def broken(p):
         raise OSError(5, "I/O error")
     monkeypatch.setattr(fsops, "sync_filesystem", broken)
-    with fsops.Flushing(tmp_path, every=0.01):
+    with fsops.Flushing(tmp_path, every=0.01) as flushing:
+        flushing.start()
         time.sleep(0.05)  # no exception reaches here or the exit
+        flushing.start()  # (its thread ended: not started again)
+
+
+def test_the_unpack_forks_its_inflating_child_before_any_other_thread_runs(tmp_path, sample_dists, monkeypatch):
+    # a fork while another thread runs can leave the child a lock that thread held (Python 3.12
+    # warns); the write-back thread starts once the archive is open, and writes back after that
+    import os
+    import threading
+
+    from nso_install import fsops
+    from nso_install.distribution import tarstream
+
+    from support import cli
+
+    forks, syncs = [], []
+    real_fork = os.fork
+
+    def fork():
+        forks.append(sorted(t.name for t in threading.enumerate()))
+        return real_fork()
+
+    monkeypatch.setattr(tarstream.os, "fork", fork)
+    monkeypatch.setattr(fsops, "sync_filesystem", lambda p: syncs.append(len(forks)))
+    cli("install", sample_dists["tar.gz"], "--system-install", "--root", tmp_path / "root")
+    # (one to find the version, one to unpack; other tests of this process may leave threads of their own)
+    assert forks and not [threads for threads in forks if "nso-install-flush" in threads]
+    assert syncs and min(syncs) == len(forks)  # every write-back after the last fork
