@@ -79,9 +79,11 @@ class Manifest:
     @property
     def entries(self) -> dict[str, Entry]:
         if self._entries is None:
-            body = self._body[self._body_at:] if self._body_at else self._body
-            self._entries = {row[0]: Entry(*row) for row in json.loads(body)}
+            body, at = self._body, self._body_at
             self._body, self._body_at = None, 0
+            if at:
+                body = body[at:]  # (the whole file's bytes are let go here, before the parse)
+            self._entries = {row[0]: Entry(*row) for row in json.loads(body)}
         return self._entries
 
     def release(self, data: bytes) -> None:
