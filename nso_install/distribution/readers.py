@@ -481,7 +481,7 @@ class SignedBinDistribution(_StreamDistribution):
                                                 f"{outer}: expected exactly one *.installer.bin inside, found "
                                                 f"{self.installer_name} and {name}.", _GET_AGAIN)
                     self.installer_name, self.installer_size = name, m.size
-                    self._copy = _private_copy(m.open(), outer)
+                    self._copy = _private_copy(m.open(), outer, m.size)
                 elif name.endswith(".signature") or name.endswith(_CERT_SUFFIXES):
                     if m.size > _BUNDLE_SMALL:
                         raise DistributionError("signature-invalid", f"{outer}: {name} is implausibly large "

@@ -21,9 +21,22 @@ from .tarstream import _Window
 MAX_TRUSTED_CERT = 1 << 20
 
 
-def _private_copy(src, where: str):
+def _private_copy(src, where: str, size: int | None = None):
     """What ``src`` (anything with ``read``) holds, copied into an unlinked 0600 temp file
-    (nobody else can reach or change it)."""
+    (nobody else can reach or change it).  ``size``: what it declares; refused before the first
+    byte when the temporary directory's file system cannot hold it (an NSO installer is ~1 GiB,
+    a container's /tmp often less: filling it up only to fail would starve the host's other
+    users of it meanwhile)."""
+    if size is not None:
+        from .writer import _amount, _free
+
+        tmp = tempfile.gettempdir()
+        free = _free(tmp)
+        if free is not None and size > free[0]:
+            raise DistributionError("no-space", f"{where}: the installer inside needs {_amount(size)} in the "
+                                                f"temporary directory {tmp} to be verified, which has "
+                                                f"{_amount(free[0])} free; nothing was copied.",
+                                    "Point TMPDIR to a file system with room (e.g. TMPDIR=/var/tmp) and re-run.")
     copy = tempfile.TemporaryFile()
     try:
         while chunk := src.read(CHUNK):

@@ -195,6 +195,36 @@ def test_extract_refuses_up_front_when_the_tree_cannot_fit(sample_dists, tmp_pat
     assert os.listdir(dest) == []
 
 
+def test_a_signed_bin_is_refused_before_its_copy_when_the_temporary_directory_cannot_hold_it(dists, tmp_path,
+                                                                                             monkeypatch):
+    # the installer inside is copied privately to be verified: filling a small /tmp up to the
+    # last byte only to fail would starve every other user of it meanwhile
+    import tempfile
+
+    real = os.statvfs(tmp_path)
+    room = {"bytes": 1000}
+
+    class Small:
+        f_frsize, f_files, f_ffree, f_favail = 1, real.f_files, real.f_ffree, real.f_favail
+
+        def __init__(self):
+            self.f_bfree = self.f_bavail = room["bytes"]
+
+    small = tmp_path / "small-tmp"
+    small.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(small))
+    monkeypatch.setattr(distwriter.os, "statvfs", lambda p: Small())
+    copies = []
+    real_file = tempfile.TemporaryFile
+    monkeypatch.setattr(tempfile, "TemporaryFile", lambda *a, **k: copies.append(1) or real_file(*a, **k))
+    with pytest.raises(DistributionError) as e:
+        open_distribution(dists["signed.bin"])
+    assert e.value.reference == "no-space" and str(small) in e.value.message and "TMPDIR" in e.value.hint
+    assert copies == []  # nothing copied
+    room["bytes"] = 1 << 40
+    assert open_distribution(dists["signed.bin"]).version == "6.5.3" and copies == [1]
+
+
 # -- versions ------------------------------------------------------------------------------
 
 def test_missing_version(tmp_path):
