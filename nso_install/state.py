@@ -23,7 +23,6 @@ import hashlib
 import hmac
 import json
 import os
-import secrets
 import stat
 import time
 from contextlib import contextmanager
@@ -256,7 +255,7 @@ def _seal_key(create: bool) -> bytes | None:
         if not create:
             return None
         fsops.ensure_private_dir(path.parent)
-        fsops.atomic_write(path, secrets.token_bytes(32), 0o600, 0, 0, SEAL_KEY)
+        fsops.atomic_write(path, os.urandom(32), 0o600, 0, 0, SEAL_KEY)  # (secrets.token_bytes)
         fd = fsops.open_regular(path, SEAL_KEY)
     with os.fdopen(fd, "rb") as f:
         st = os.fstat(f.fileno())

@@ -26,9 +26,7 @@ from __future__ import annotations
 import datetime
 import os
 import re
-import secrets
 import shutil
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, ClassVar
@@ -54,6 +52,8 @@ def crypto_key_lengths(version: str) -> dict[str, int]:
 
 
 def generate_crypto_keys(version: str) -> Secret:
+    import secrets  # (here and below: imported when a secret is made, not on every run)
+
     lines = [f"{name}={secrets.token_hex(digits // 2)}" for name, digits in crypto_key_lengths(version).items()]
     return Secret("\n".join(lines) + "\n")
 
@@ -91,6 +91,8 @@ def check_crypto_keys(data: bytes, version: str) -> str | None:
 
 
 def generate_ipc_secret() -> Secret:
+    import secrets
+
     return Secret(secrets.token_urlsafe(32) + "\n")
 
 
@@ -109,7 +111,7 @@ TLS_VALID_DAYS = 3650
 
 
 def host_name() -> str:
-    return socket.gethostname() or "localhost"
+    return os.uname().nodename or "localhost"  # (gethostname, without importing socket on every run)
 
 
 # --- SSH ----------------------------------------------------------------------------------

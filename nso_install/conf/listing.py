@@ -3,7 +3,8 @@
 
 Everything comes from :data:`~nso_install.conf.variables.VARIABLES` (``data/variables.toml``)
 and the profiles' static defaults; a test keeps the docs' table equal to :func:`markdown_table`.
-Regenerate the docs with ``python -m nso_install.conf.listing docs/ncs-conf.md``.
+Regenerate the docs with ``python -m nso_install.conf.listing docs/ncs-conf.md`` (which first writes
+``data/variables.json``, the table as runs read it, from the TOML).
 """
 
 from __future__ import annotations
@@ -97,7 +98,11 @@ def update_docs(path: Path) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .variables import refresh
+
     argv = sys.argv[1:] if argv is None else argv
+    if refresh():  # data/variables.json from data/variables.toml, first: the table below is read from it
+        print("nso_install/data/variables.json: updated", file=sys.stderr)
     if argv:
         for p in argv:
             print(f"{p}: {'updated' if update_docs(Path(p)) else 'up to date'}")

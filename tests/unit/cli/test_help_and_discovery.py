@@ -72,6 +72,16 @@ def test_variables_lists_every_variable_from_the_docs_source():
     assert docs_section((ROOT / "docs" / "ncs-conf.md").read_text(encoding="utf-8")) == markdown_table()
 
 
+def test_the_variables_table_runs_read_is_the_toml_people_edit():
+    # data/variables.json (read on every run: json, not tomllib) is written from variables.toml by
+    # python -m nso_install.conf.listing docs/ncs-conf.md
+    from nso_install.conf import variables
+
+    table = variables.table_from_toml()
+    assert (ROOT / "nso_install" / "data" / "variables.json").read_bytes() == variables.json_of(table)
+    assert variables._variables(table) == VARIABLES
+
+
 def test_variables_pattern_and_no_match():
     r = CliRunner().invoke(main, ["variables", "webui.ssl.*"])
     names = re.findall(r"^(\S+)  \(", r.output, re.M)
