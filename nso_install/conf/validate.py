@@ -270,12 +270,23 @@ def validate_ncs_conf(text: str) -> list[str]:
     return problems
 
 
-@lru_cache(maxsize=None)
 def _mandatory_children(path: str) -> tuple[Element, ...]:
+    return _mandatory_by_parent().get(path, ())
+
+
+@lru_cache(maxsize=None)
+def _mandatory_by_parent() -> dict[str, tuple[Element, ...]]:
+    """The mandatory elements of the table by their parent's path, in the table's order (then
+    ALWAYS_MANDATORY's): one pass over the table, not one per element of the text validated."""
     table = element_table()
-    out = [e for p, e in table.items() if e.mandatory and p.rsplit("/", 1)[0] == path]
-    out += [table[m] for m in ALWAYS_MANDATORY if m.rsplit("/", 1)[0] == path and not table[m].mandatory]
-    return tuple(out)
+    out: dict[str, list[Element]] = {}
+    for p, e in table.items():
+        if e.mandatory:
+            out.setdefault(p.rsplit("/", 1)[0], []).append(e)
+    for m in ALWAYS_MANDATORY:
+        if not table[m].mandatory:
+            out.setdefault(m.rsplit("/", 1)[0], []).append(table[m])
+    return {parent: tuple(entries) for parent, entries in out.items()}
 
 
 def _has_path(root: ET.Element, path: str) -> bool:
