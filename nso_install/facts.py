@@ -12,8 +12,8 @@ import hashlib
 import os
 import stat
 from dataclasses import dataclass, field
-from typing import NamedTuple
 from pathlib import Path, PurePosixPath
+from typing import NamedTuple
 
 from .errors import NsoInstallError
 from .target import Target
@@ -216,6 +216,11 @@ class Facts:
             self._caps_at(key, self.target.host(key))
         return self._caps[key]
 
+    def caps_read(self, tpath: str) -> dict[str, frozenset[str]] | None:
+        """The capabilities a walk (or :meth:`caps`) already read for ``tpath``; None when they
+        were not read (where they cannot matter), or could not be (:meth:`caps` says why)."""
+        return self._caps.get(str(tpath))
+
     def _replay(self, base: str, listing: list, caps: bool):
         """What walk() would yield below ``base``, from a listing of StatIndex.holds."""
         from .capabilities import decode
@@ -342,7 +347,8 @@ class Facts:
         :meth:`caps`' cache (by path, each one resolved its parents again: as long as the
         whole walk on a big tree).  ``prewalked``: {target path of a directory below ``tpath``:
         its entries as :meth:`StatIndex.holds <nso_install.manifest.StatIndex.holds>` listed
-        them a moment ago}; those are given instead of walking the directory again.  Iterative and bounded (another account may have made the tree
+        them a moment ago}; those are given instead of walking the directory again: only the
+        entries :func:`notable` keeps, so only for a caller that keeps no others.  Iterative and bounded (another account may have made the tree
         deep or huge): beyond MAX_WALK_DEPTH levels or MAX_WALK_ENTRIES entries it stops
         with a clear error.  A subdirectory is opened only when the walk enters it, so the
         descriptors held are one per level, however wide a directory another account made."""

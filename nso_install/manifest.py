@@ -62,13 +62,12 @@ class Manifest:
     def __init__(self, tree: str, version: str, entries: dict[str, Entry] | None = None):
         self.tree, self.version = tree, version
         self._entries: dict[str, Entry] | None = {} if entries is None else entries
-        self._body: bytes | None = None  # the entries' JSON from offset _body_at, not parsed yet
-        self._body_at = 0
+        self._raw: bytes | None = None  # a whole manifest file's bytes, its entries not parsed yet
         self.index: StatIndex | None = None
         self._matching: dict[tuple[str, ...], frozenset[str]] = {}  # kept with the index
         # what compare() found, by its arguments: reused only when asked (compare(reuse=True));
-        # and, by host path, every entry of a tree the index check found intact (Facts.walk's
-        # prewalked), for the same audit
+        # and, by host path, the entries the audit may judge (facts.notable) of a tree the index
+        # check found intact (Facts.walk's prewalked), for the same audit
         self.compared: dict[tuple, Drift] = {}
         self.listings: dict[str, list] = {}
 
@@ -79,10 +78,9 @@ class Manifest:
     @property
     def entries(self) -> dict[str, Entry]:
         if self._entries is None:
-            body, at = self._body, self._body_at
-            self._body, self._body_at = None, 0
-            if at:
-                body = body[at:]  # (the whole file's bytes are let go here, before the parse)
+            raw, self._raw = self._raw, None
+            body = raw[raw.find(b"\n") + 1:]  # (after the header line: the file's bytes let go before the parse)
+            del raw
             self._entries = {row[0]: Entry(*row) for row in json.loads(body)}
         return self._entries
 
@@ -90,9 +88,8 @@ class Manifest:
         """Hold the entries as ``data`` (what :meth:`as_json` returned) instead of as objects:
         parsed again only if used (an intact tree's comparison does not use them).  The bytes
         themselves, not a copy of their body (100k entries: 13 MB)."""
-        at = data.find(b"\n")
-        if at >= 0 and self._entries is not None:
-            self._entries, self._body, self._body_at = None, data, at + 1
+        if b"\n" in data and self._entries is not None:
+            self._entries, self._raw = None, data
 
     def as_json(self) -> bytes:
         """A header line (tree, version, the stat index), then the entries as one JSON array
@@ -122,7 +119,7 @@ class Manifest:
             if d.get("format") != MANIFEST_FORMAT or at < 0:
                 return None
             m = cls(d["tree"], d["version"])
-            m._entries, m._body, m._body_at = None, data, at + 1  # the body is parsed when used
+            m._entries, m._raw = None, data  # the body is parsed when used
             if "index" in d:
                 m.index = StatIndex.from_dict(d["index"])
                 m._matching = {tuple(p): frozenset(paths) for p, paths in d["matching"]}
@@ -264,7 +261,7 @@ class StatIndex:
                         st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
                         mode = st.st_mode
                         if listing is not None:
-                            raw = _caps_at(dfd, name, mode, st.st_uid)
+                            raw = _raw_caps_at(dfd, name, mode, st.st_uid)
                             if notable(mode, st.st_uid, raw):
                                 listing.append((rel, mode, st.st_uid, st.st_gid, raw))
                         if left_out:
@@ -295,7 +292,7 @@ class StatIndex:
         return seen == len(dirs)
 
 
-def _caps_at(dfd: int, name: str, mode: int, uid: int) -> bytes | None:
+def _raw_caps_at(dfd: int, name: str, mode: int, uid: int) -> bytes | None:
     """A regular file's ``security.capability`` (b"" for none), read through its directory's
     descriptor, where a capability can matter (:func:`nso_install.facts.caps_can_matter`);
     None elsewhere."""

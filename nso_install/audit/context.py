@@ -139,10 +139,10 @@ class AuditContext:
         whose manifest's index finds it intact is not walked again: its check lists them."""
         key = ("notable", top)
         if key not in self.cache:
-            caps = self.facts._caps  # filled by the walk (None: not read, or not readable)
+            read = self.facts.caps_read  # what the walk read (None: not read, or not readable)
             self.cache[key] = [(p, Owned(st.st_mode, st.st_uid, st.st_gid), kind)
                                for p, st, kind in self.facts.walk(top, caps=True, prewalked=self._prewalked())
-                               if notable(st.st_mode, st.st_uid, caps.get(p))] \
+                               if notable(st.st_mode, st.st_uid, read(p))] \
                 if self.facts.path(top).kind == DIR else []
         return self.cache[key]
 

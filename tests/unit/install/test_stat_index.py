@@ -223,7 +223,7 @@ def test_a_saved_manifest_holds_its_records_as_bytes_until_they_are_used(tree, t
     before = dict(m.entries)
     state = State(Target.at(tmp_path / "root"), "/var/lib/nso-install/state.json")
     state.save_manifest(TREE, m)
-    assert m._entries is None and m._body  # released: the index and the comparison need no records
+    assert m._entries is None and m._raw  # released: the index and the comparison need no records
     assert not _compare(m, tree) and m._entries is None
     _delete(tree)
     assert _compare(m, tree).missing == ["bin/ncsc"]  # a directory differs: parsed again, the same
@@ -244,7 +244,7 @@ def test_the_records_are_written_as_one_json_array_in_path_order(tmp_path):
     rows = [list(e) for e in sorted(m.entries.values(), key=lambda e: e.path)]
     assert body == json.dumps(rows, separators=(",", ":")).encode() + b"\n"
     back = manifest.Manifest.from_json(data)
-    assert back._body is data and back._entries is None  # the read bytes themselves, parsed when used
+    assert back._raw is data and back._entries is None  # the read bytes themselves, parsed when used
     assert back == m
     empty = manifest.Manifest(TREE, "6.5.3", {})
     assert manifest.Manifest.from_json(empty.as_json()).entries == {}
