@@ -140,3 +140,10 @@ def test_the_self_signed_tls_certificate_is_no_ca_and_serves_only():
     assert list(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value) == [ExtendedKeyUsageOID.SERVER_AUTH]
     names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
     assert names == ["nso.example.net", "localhost"]
+
+
+def test_the_host_name_in_key_comments_is_the_host_s_own():
+    # read from uname (a no-op run does not import socket for it): the same name gethostname gives
+    import socket
+
+    assert keys.host_name() == (socket.gethostname() or "localhost") != ""
