@@ -119,9 +119,13 @@ class Target:
         The last component is never followed: callers lstat it and refuse links they do
         not manage.  Raises UnsafePathError when a parent link escapes the root or loops.
         """
-        p = normalize(tpath)
-        resolved = self._resolve_parents(list(p.parts[1:-1]), str(p))
-        return resolved.joinpath(p.name) if p.name else resolved
+        # strings, not PurePosixPath parsing and Path joins: this runs for every path of every action
+        text = str(tpath)
+        parts = [c for c in text.split("/") if c and c != "."]
+        if not text.startswith("/") or ".." in parts:
+            normalize(text)  # raises the error that says what is wrong
+        resolved = self._resolve_parents(parts[:-1], "/" + "/".join(parts))
+        return Path(f"{resolved}/{parts[-1]}" if parts else resolved or "/")
 
     def dir_link(self, tpath: str | PurePosixPath, option: str = "") -> PurePosixPath | None:
         """The real directory a top-level directory's symbolic link leads to (``/var/opt/ncs ->
@@ -169,15 +173,19 @@ class Target:
                                       "could change where the link leads.", hint)
         return real
 
-    def _resolve_parents(self, parts: list[str], original: str) -> Path:
+    def _resolve_parents(self, parts: list[str], original: str) -> str:
+        """The host path (a string; "" for the root "/") of the directory ``parts`` name."""
+        root = str(self.root).rstrip("/")
+
         def link_of(current: list[str], name: str) -> str | None:
-            nxt = self.root.joinpath(*current, name)
+            parent_path = "/".join([root, *current])
+            nxt = f"{parent_path}/{name}"
             try:
                 st = os.lstat(nxt)
             except (FileNotFoundError, NotADirectoryError):
                 return None  # does not exist yet: it will be created as a real directory
             if stat.S_ISLNK(st.st_mode):
-                parent = os.lstat(nxt.parent)
+                parent = os.lstat(parent_path or "/")
                 if st.st_uid not in (0, os.geteuid()) or parent.st_uid not in (0, os.geteuid()):
                     # Only root (or whoever runs us) may redirect our writes: a link owned by
                     # another account (the NSO user in its run dir, say) is never followed, nor
@@ -198,7 +206,7 @@ class Target:
             return None
 
         try:
-            return self.root.joinpath(*follow_links(parts, link_of, _MAX_LINKS))
+            return "/".join([root, *follow_links(parts, link_of, _MAX_LINKS)])
         except LinkEscape:
             raise self._escape(original) from None
         except LinkLoop:

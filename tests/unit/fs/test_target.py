@@ -17,6 +17,16 @@ def test_plain_join(tmp_path):
     assert t.staged
 
 
+def test_host_paths_are_the_normalized_paths_under_the_root(tmp_path):
+    from pathlib import PurePosixPath
+
+    t = Target.at(tmp_path)
+    assert t.host("/etc/./ncs//ncs.conf") == tmp_path / "etc/ncs/ncs.conf"
+    assert t.host(PurePosixPath("/etc/ncs/")) == tmp_path / "etc/ncs"
+    assert t.host("/") == tmp_path and t.host("//etc") == tmp_path / "etc"
+    assert Target.at(None).host("/") == Path("/") and Target.at(None).host("/etc/") == Path("/etc")
+
+
 def test_real_root_is_identity():
     t = Target.at(None)
     assert t.host("/etc/passwd") == Path("/etc/passwd")
