@@ -11,10 +11,13 @@ machine's speed touches every case alike), each round in fresh, never-used direc
 - ``help``:       ``nso-install --help``;
 - ``re-run``:     a second ``install DIST --system-install --root R --json`` after a first one (not
                   timed) into a fresh staging root R: must report 0 changed (asserted, as correctness);
-- ``check``:      ``install ... --check`` on that root afterwards.
+- ``check``:      ``install ... --check`` on that root afterwards;
+- ``imports``:    ``python -c "import ..."`` of every module of nso_install a re-run imports (listed
+                  by running one in-process first), and nothing else: the floor of a re-run that
+                  decides every action and every audit check again instead of replaying a memo.
 
 Prints the median wall and CPU (user + sys of the process and its children) seconds of each and
-the ratios help/click, re-run/pass and check/pass.  On a shared machine quote the CPU ratios
+the ratios help/click, re-run/pass, check/pass and imports/pass.  On a shared machine quote the CPU ratios
 (wall time there includes waiting for a processor).  Nothing here asserts on time.
 """
 
@@ -33,6 +36,16 @@ from pathlib import Path
 
 BIN = Path(sys.executable).parent
 NSO_INSTALL = str(BIN / "nso-install")
+
+
+# a re-run in-process, then the nso_install modules it imported (for the ``imports`` case)
+MODULES_OF_A_RERUN = """
+import io, json, sys, contextlib
+from nso_install.cli import main
+with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    main(["install", sys.argv[1], "--system-install", "--root", sys.argv[2], "-q"], standalone_mode=False)
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] == "nso_install")))
+"""
 
 
 def cpu_of(cmd: list[str]) -> tuple[float, float, str]:
@@ -60,7 +73,12 @@ def main() -> None:
         bare = str(work / "bare" / "bin" / "python")
         dist = Path(subprocess.run([NSO_INSTALL, "sample-dist", str(work / "dist"), "--padding-files",
                                     str(a.padding_files)], check=True, capture_output=True, text=True).stdout.strip())
-        cases = ["pass", "click", "help", "re-run", "check"]
+        cases = ["pass", "click", "help", "re-run", "check", "imports"]
+        root0 = work / "root-modules"
+        cpu_of([NSO_INSTALL, "install", str(dist), "--system-install", "--root", str(root0), "-q"])
+        imports = "import " + ", ".join(json.loads(cpu_of([sys.executable, "-c", MODULES_OF_A_RERUN, str(dist),
+                                                           str(root0)])[2]))
+        shutil.rmtree(root0, ignore_errors=True)
         wall: dict[str, list[float]] = {c: [] for c in cases}
         cpu: dict[str, list[float]] = {c: [] for c in cases}
         for i in range(a.repeat + 1):  # round 0 warms the caches (page cache, .pyc) and is not counted
@@ -72,6 +90,7 @@ def main() -> None:
                 "help": [NSO_INSTALL, "--help"],
                 "re-run": [NSO_INSTALL, "install", str(dist), "--system-install", "--root", str(root), "--json"],
                 "check": [NSO_INSTALL, "install", str(dist), "--system-install", "--root", str(root), "--check", "-q"],
+                "imports": [sys.executable, "-c", imports],
             }
             for c in cases:
                 w, t, out = cpu_of(run[c])
@@ -91,7 +110,7 @@ def main() -> None:
             print(f"{c:<8} {mw[c]:8.3f} {mc[c]:8.3f}  ({min(wall[c]):.3f}..{max(wall[c]):.3f})")
         print()
         for name, num, den, goal in (("help / click", "help", "click", 1.15), ("re-run / pass", "re-run", "pass", 10),
-                                     ("check / pass", "check", "pass", 10)):
+                                     ("check / pass", "check", "pass", 10), ("imports / pass", "imports", "pass", 10)):
             print(f"{name:<15} wall {mw[num] / mw[den]:6.2f}   cpu {mc[num] / mc[den]:6.2f}   (goal <= {goal})")
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -15,9 +15,10 @@ BIG=$W/big/nso-6.5.3.linux.x86_64.tar.gz MID=$W/mid/nso-6.5.3.linux.x86_64.tar.g
 echo "== $(date -u) load $(cut -d' ' -f1-3 /proc/loadavg) $(git rev-parse --short HEAD 2>/dev/null || true)"
 echo "== fresh big, $W"; $P bench/bench_fresh.py --dist "$BIG" --repeat 3 --work "$W" | tail -7
 if [ -d /dev/shm ]; then echo "== fresh big, tmpfs"; $P bench/bench_fresh.py --dist "$BIG" --repeat 3 --work /dev/shm | tail -7; fi
+if [ -d /dev/shm ]; then echo "== floor of the design, big, tmpfs (floor-isal only with isal installed)"; $P bench/bench_floor.py "$BIG" --repeat 3 --work /dev/shm | tail -6; fi
 echo "== fresh mid, $W"; $P bench/bench_fresh.py --dist "$MID" --repeat 5 --work "$W" | tail -7
 echo "== unpack big"; $P bench/bench_unpack.py "$BIG" --repeat 3 | tail -3
 echo "== unpack mid"; $P bench/bench_unpack.py "$MID" --repeat 5 | tail -3
-echo "== startup"; $P bench/bench_startup.py --repeat 7 | tail -11
+echo "== startup"; $P bench/bench_startup.py --repeat 7 | tail -13
 echo "== re-run 1k vs 100k"; $P bench/bench_rerun.py --repeat 3 | tail -15
 echo "== $(date -u) load $(cut -d' ' -f1-3 /proc/loadavg)"
