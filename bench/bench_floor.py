@@ -27,6 +27,7 @@ children) and the ratios to tar.  Nothing here asserts on time.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import shutil
 import statistics
@@ -90,11 +91,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="counted rounds (medians of these)")
     ap.add_argument("--work", type=Path, help="directory for the trees (default: beside DIST)")
     a = ap.parse_args()
-    try:
-        import isal  # noqa: F401  (the floor-isal case only when it can run)
-        have_isal = True
-    except ImportError:
-        have_isal = False
+    have_isal = importlib.util.find_spec("isal") is not None  # the floor-isal case only when it can run
     cases = ["tar", "floor"] + (["floor-isal"] if have_isal else []) + ["install"]
     work = Path(tempfile.mkdtemp(prefix="nso-bench-floor-", dir=a.work or a.dist.parent))
     wall: dict[str, list[float]] = {c: [] for c in cases}
