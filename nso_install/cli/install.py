@@ -95,6 +95,8 @@ def _read_crypto_keys(path):
 def _read_trusted_certs(paths) -> list[bytes]:
     """The --trusted-cert files (PEM or DER certificates; a PEM file may hold several): regular files of
     at most 1 MiB each, each holding at least one readable certificate."""
+    if not paths:
+        return []
     from ..distribution.signature import MAX_TRUSTED_CERT, load_certs
     from ..inputs import read_operator_file
 

@@ -59,7 +59,7 @@ from .checks import (
     MAX_TOTAL_BYTES,
     VERSION_RE,
 )
-from .common import CHUNK, DistSummary, Member, Progress
+from .common import CHUNK, HEADER_LIMIT, DistSummary, Member, Progress
 from .readers import (
     VERSION_MAX,
     DirectoryDistribution,
@@ -69,7 +69,6 @@ from .readers import (
     TarballDistribution,
     open_distribution,
 )
-from .selfextract import HEADER_LIMIT
 from .tarstream import HEADER_BUDGET, MAX_TRAILER_BYTES
 
 __all__ = [

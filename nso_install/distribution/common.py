@@ -19,6 +19,7 @@ from typing import BinaryIO, Callable
 from ..errors import DistributionError
 
 CHUNK = 1 << 20
+HEADER_LIMIT = 1 << 20  # how much of a self-extracting script is read to find its payload (.selfextract)
 _READ_ERRORS = (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, lzma.LZMAError, OSError, ValueError)
 _GET_AGAIN = "Download the distribution again from Cisco (software.cisco.com) and check its checksum."
 _NEVER = ("Get the distribution again from Cisco; a genuine NSO distribution never contains "

@@ -14,16 +14,20 @@ import os
 import re
 import stat
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from ..errors import DistributionError
 from ..inputs import file_type
 from .checks import VERSION_RE, _Checker
 from .common import _DIR_FLAGS, _GET_AGAIN, _NEVER, CHUNK, DistSummary, Member, Progress, _missing_version
-from .selfextract import Payload, locate_payload
-from .signature import _check_signer, _private_copy, _verify, load_certs
 from .tarstream import _decompress, _inflated, _magic, _SafeReader, _tar_members, _Window
 from .writer import _check_space, _Writer
+
+if TYPE_CHECKING:
+    from .selfextract import Payload
+
+# .selfextract and .signature are imported where a self-extracting script is read: a run from a
+# tarball or a directory (a re-run, most of all) does not pay for them.
 
 VERSION_MAX = 256
 _NAME_RE = re.compile(r"^(?:nso|ncs)-(?P<v>.+?)(?:\.(?:linux|darwin)\.[^.]+)?"
@@ -398,6 +402,9 @@ class SignedBinDistribution(_StreamDistribution):
     def _read_outer(self, source: Path, payload: Payload, skip_verification: bool, trusted_certs: Sequence[bytes],
                     fd: int) -> None:
         outer = f"{source} (signed archive)"
+        from .selfextract import locate_payload
+        from .signature import _check_signer, _verify, load_certs
+
         with os.fdopen(os.dup(fd), "rb", buffering=0) as raw:
             size = os.fstat(raw.fileno()).st_size
             window = io.BufferedReader(_Window(raw, payload.offset, size - payload.offset), CHUNK)
@@ -446,6 +453,8 @@ class SignedBinDistribution(_StreamDistribution):
         """One pass over the signed.bin's tar: the installer.bin copied into ``self._copy``, the small
         files (signatures, certificates) read, the other files listed.  Duplicates, links or
         special files under the names that matter and sparse members are refused."""
+        from .signature import _private_copy
+
         small: dict[str, bytes] = {}
         extras: list[str] = []
         seen: set[str] = set()
@@ -588,6 +597,8 @@ def _open_fd(source: Path, fd: int, skip_verification: bool, trusted_certs: Sequ
                 return TarballDistribution(source, 0, None, comp, fd)
             if not head.startswith(b"#!"):
                 raise unknown
+            from .selfextract import locate_payload
+
             payload = locate_payload(f, str(source))
             bundle = _holds_bundle(f, payload, str(source))
     except OSError as e:

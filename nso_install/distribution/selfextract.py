@@ -35,10 +35,9 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from ..errors import DistributionError
-from .common import _GET_AGAIN
+from .common import _GET_AGAIN, HEADER_LIMIT
 from .tarstream import _magic
 
-HEADER_LIMIT = 1 << 20  # how much of a script is read to find its payload
 _MAX_VALUE = 1 << 62  # numbers in the script beyond this are not positions in a file
 
 _UNPACK_YOURSELF = ("Download the file again from Cisco.  If it is genuine, unpack it by hand in an empty directory "

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -102,6 +101,8 @@ def unit_exposure(ctx):
     have, level = exposure(ctx.target.root)
     if have is None:
         return skipped(level)
+    import tempfile  # (only this check, only when the unit differs: not on install's audit of its own)
+
     with tempfile.TemporaryDirectory(prefix="nso-install-audit.") as tmp:  # outside the target
         d = Path(tmp, "etc/systemd/system")
         d.mkdir(parents=True)
