@@ -55,6 +55,7 @@ class IpcGrant:
 
 @dataclass(frozen=True)
 class IpcAccess:
+    """Who may reach NSO's IPC port: the grants, the socket directory managed, the members left out."""
     grants: tuple[IpcGrant, ...] = ()
     socket_dir: str | None = None  # the socket directory nso-install manages (None: not managed)
     left_out: tuple[str, ...] = ()  # group members not granted, and why

@@ -21,6 +21,7 @@ PLAN_FORMAT_VERSION = 1
 
 @dataclass
 class Record:
+    """One action with what checking it found, and whether applying it changed something."""
     action: Action
     outcome: Outcome
     changed: bool = False
@@ -39,6 +40,7 @@ class Record:
 
 @dataclass
 class Report:
+    """Every action's record of one run (checked or applied), and the run's notes."""
     mode: str  # "check" or "applied"
     records: list[Record]
     root: str

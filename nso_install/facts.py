@@ -39,6 +39,7 @@ def _too_big(top: str, what: str) -> TooLarge:
 
 @dataclass(frozen=True)
 class PathFact:
+    """One target path as lstat saw it (never followed): kind, mode, owner, size, link text."""
     path: str
     kind: str
     mode: int | None = None  # permission bits incl. setuid/setgid/sticky (st_mode & 0o7777)
@@ -54,6 +55,7 @@ class PathFact:
 
 @dataclass(frozen=True)
 class UserEntry:
+    """A line of the target's /etc/passwd."""
     name: str
     uid: int
     gid: int
@@ -63,6 +65,7 @@ class UserEntry:
 
 @dataclass(frozen=True)
 class GroupEntry:
+    """A line of the target's /etc/group."""
     name: str
     gid: int
     members: tuple[str, ...]
@@ -70,6 +73,7 @@ class GroupEntry:
 
 @dataclass(frozen=True)
 class Accounts:
+    """The target's users and groups, by name."""
     users: dict[str, UserEntry] = field(default_factory=dict)
     groups: dict[str, GroupEntry] = field(default_factory=dict)
 
@@ -122,6 +126,7 @@ def parse_group(text: str) -> dict[str, GroupEntry]:
 
 @dataclass(frozen=True)
 class MountFact:
+    """The mount a path is on: mount point, file system type, options."""
     mountpoint: str
     fstype: str
     options: tuple[str, ...]

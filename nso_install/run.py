@@ -48,6 +48,7 @@ class RunOptions:
 
 @dataclass
 class RunResult:
+    """What an install run did: its report, the resolved spec, and its notes."""
     report: Report
     resolution: Resolution
     header: str

@@ -60,6 +60,7 @@ CHUNK = 1 << 16
 
 @dataclass(frozen=True)
 class Entry:
+    """One entry of a sample distribution's tree."""
     path: str  # relative POSIX path inside nso-VSN/
     kind: str  # "dir" | "file" | "symlink" | "padding"
     mode: int = 0o644

@@ -172,6 +172,7 @@ class Setting:
 
 @dataclass(frozen=True)
 class Resolution:
+    """The effective install spec, each setting with where it came from, and the previous spec."""
     spec: InstallSpec
     settings: tuple[Setting, ...]
     previous: InstallSpec | None  # the spec the target was last installed with (recorded or found)

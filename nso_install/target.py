@@ -90,6 +90,7 @@ def follow_links(parts: list[str], link_of: Callable[[list[str], str], str | Non
 
 @dataclass(frozen=True)
 class Target:
+    """A target root: where the tree NSO will see lies on this host (``/`` or a staging root)."""
     root: Path = Path("/")
 
     @classmethod

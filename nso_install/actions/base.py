@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 @dataclass
 class Outcome:
+    """What checking an action found: satisfied, or what applying it would change (never secret)."""
     status: str  # "ok" (satisfied) or "change" (apply would change something)
     detail: str  # why it is satisfied, or what would change; never secret
     diff: str | None = None  # unified diff or attribute changes, already masked

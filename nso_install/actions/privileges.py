@@ -91,6 +91,7 @@ def display_path(vdir: str, patterns: tuple[str, ...], version: str, names: list
 
 @dataclass
 class _Privileged(Action):
+    """The setuid bit or file capabilities one NSO binary of a version directory should have."""
     path: str  # shown path (may contain a glob for 6.6+ before unpacking)
     vdir: str
     patterns: tuple[str, ...]

@@ -39,6 +39,7 @@ class Intent:
 
 @dataclass
 class AuditContext:
+    """What every audit check reads: the target's facts, the install, its spec and ncs.conf."""
     target: "object"
     facts: Facts
     inst: Installation

@@ -93,6 +93,7 @@ class Finding:
 
 @dataclass
 class Report:
+    """An audit's findings, what was audited, and its notes."""
     findings: list[Finding] = field(default_factory=list)
     target: dict = field(default_factory=dict)  # what was audited (root, directories, version, user)
     notes: list[str] = field(default_factory=list)

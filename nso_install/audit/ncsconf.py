@@ -91,6 +91,7 @@ def _assign(env: dict[str, str], item: str) -> None:
 
 @dataclass(frozen=True)
 class Listener:
+    """One network listener ncs.conf configures (NETCONF, CLI, Web UI...): on or off, and where."""
     name: str  # "Web UI (HTTPS)"
     element: str  # "/ncs-config/webui/transport/ssl"
     plaintext: bool

@@ -32,6 +32,7 @@ MAX_TEXT = 500
 
 @dataclass(frozen=True)
 class Waiver:
+    """An accepted finding: the check it waives, why, who owns it, until when."""
     id: str
     reason: str
     owner: str

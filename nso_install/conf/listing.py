@@ -24,6 +24,7 @@ END = "<!-- end of the variables table -->"
 
 @dataclass(frozen=True)
 class Row:
+    """One ncs.conf variable as the variables listing shows it."""
     name: str
     kind: str
     type: str  # what it takes, in words

@@ -97,6 +97,7 @@ def redact_aaa(text: bytes) -> bytes:
 
 @dataclass(frozen=True)
 class RenderedConf:
+    """ncs.conf as rendered, with the values and the IPC settings derived from them."""
     text: bytes
     values: dict  # effective template values
     client_env: list[tuple[str, str]]  # NCS_IPC_* for clients (profile scripts, ncsrc, service)

@@ -25,6 +25,7 @@ from .variables import ConfContext, profile_defaults
 
 @dataclass(frozen=True)
 class Recommendation:
+    """A Secure Deployment setting: the variables that express it and how their values are judged."""
     id: str  # the stable audit check ID
     title: str
     variables: tuple[str, ...]  # the ncs.conf variables that express it

@@ -56,6 +56,7 @@ _SUBST = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 @dataclass(frozen=True)
 class Element:
+    """One ncs.conf element of ncs.conf(5): its path, type, default, and whether it is mandatory or repeats."""
     path: str
     type: str  # "" for a container
     default: str

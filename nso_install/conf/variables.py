@@ -32,6 +32,7 @@ NON_FIPS_ALGORITHMS = ("ssh-ed25519", "curve25519-sha256", "ssh-dss", "3des-cbc"
 
 @dataclass(frozen=True)
 class ConfContext:
+    """What the ncs.conf defaults depend on: install kind, profile, NSO version, FIPS, directories."""
     install_kind: str          # "system" | "local"
     profile: str               # "production" | "development"
     version: str               # NSO version, e.g. "6.5.3"
@@ -50,6 +51,7 @@ class ConfContext:
 
 @dataclass(frozen=True)
 class Variable:
+    """One ncs.conf variable: the element it sets, what it accepts, and its documented defaults."""
     name: str
     kind: str                  # bool | port | ip | str | path | enum | int | duration | hex | algos | names
     element: str               # ncs.conf element path it sets
@@ -263,6 +265,7 @@ PROFILES: dict[str, dict[str, Any]] = {
 
 @dataclass(frozen=True)
 class _Paths:
+    """The directories an install's ncs.conf names."""
     ncs_dir: str
     config: str
     run: str

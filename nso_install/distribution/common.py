@@ -30,6 +30,7 @@ Progress = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class DistSummary:
+    """Counts of what a pass over a distribution found."""
     files: int
     dirs: int
     symlinks: int

@@ -108,6 +108,7 @@ _SEGMENT = r"\b{}\b([^|;&]*)"
 
 @dataclass
 class _Line:
+    """One logical line of a self-extracting script's shell header."""
     number: int  # 1-based, of the first physical line
     start: int  # byte offset of its start
     end: int  # byte offset just after its newline

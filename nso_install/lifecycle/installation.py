@@ -21,6 +21,7 @@ from ..versions import vtuple
 
 @dataclass
 class Tree:
+    """One installed version directory (ncs-VSN)."""
     path: str  # target path
     version: str
     active: bool = False
@@ -32,6 +33,7 @@ class Tree:
 
 @dataclass
 class Installation:
+    """A system install as found: its versions, the active one, the recorded spec, NSO processes."""
     target: Target
     state: State
     spec: InstallSpec  # the recorded spec, or the defaults when nothing was recorded

@@ -220,6 +220,7 @@ def nso_steps(inst: Installation, file: str, generation: int, converted_legacy: 
 
 @dataclass
 class RotateResult:
+    """What a key rotation did or would do, and the steps left to the operator (never a key)."""
     file: str
     version: str
     generation: int | None

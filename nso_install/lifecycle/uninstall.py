@@ -32,6 +32,7 @@ PARTS = ("config", "run_data", "logs", "service", "profile_scripts", "accounts")
 
 @dataclass
 class Removal:
+    """What an uninstall removed or would remove, and what it kept."""
     report: Report
     kept: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)

@@ -29,6 +29,7 @@ WRITTEN_IN_TREE = ("ncsrc", "ncsrc.tcsh")
 
 @dataclass
 class Finding:
+    """One difference between the install and what nso-install made of it."""
     kind: str  # tree | privilege | config | link
     path: str
     problem: str
@@ -40,6 +41,7 @@ class Finding:
 
 @dataclass
 class Verification:
+    """What verify found: differences, entries nso-install did not install, trees compared."""
     findings: list[Finding] = field(default_factory=list)
     extra: list[str] = field(default_factory=list)  # entries nso-install did not install (caches...)
     notes: list[str] = field(default_factory=list)

@@ -120,6 +120,7 @@ def unit_exposure(ctx):
 
 @dataclass(frozen=True)
 class NsoProcess:
+    """A running process of an NSO binary: its ids and capabilities."""
     pid: int
     command: str  # the NSO binary it runs (under INSTALL_DIR)
     uids: tuple[int, int, int]  # real, effective, saved

@@ -117,3 +117,23 @@ def test_a_noop_rerun_and_check_import_no_heavy_library(installed, extra):
     mods = _modules_after(_run_main("install", str(dist), "--system-install", "--root", str(root), *extra))
     assert "nso_install.engine" in mods and ("nso_install.audit.memo" in mods) == ("--json" in extra)  # it ran
     assert not sorted(m for m in mods if m.split(".")[0] in NOOP_HEAVY or m in NOOP_UNUSED)
+
+
+def test_every_dataclass_of_the_package_has_its_own_docstring():
+    """@dataclass makes a docstring from ``inspect.signature`` for a class that has none, at import
+    (about 0.4 ms a class: a no-op re-run imports some 70 dataclasses), so each gets its own."""
+    import dataclasses
+    import importlib
+    import pkgutil
+
+    import nso_install
+
+    missing = []
+    for info in pkgutil.walk_packages(nso_install.__path__, "nso_install."):
+        if info.name.endswith("__main__"):
+            continue
+        module = importlib.import_module(info.name)
+        missing += [f"{info.name}.{name}" for name, obj in vars(module).items()
+                    if isinstance(obj, type) and dataclasses.is_dataclass(obj) and obj.__module__ == info.name
+                    and "__doc__" in vars(obj) and (obj.__doc__ or "").startswith(f"{obj.__name__}(")]
+    assert not missing
