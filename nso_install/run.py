@@ -26,7 +26,7 @@ from .errors import NsoInstallError, UsageError
 from .facts import DIR, FILE, LINK, Facts
 from .plan import TargetView, build_plan, config_version, start_run
 from .spec import DIR_FIELDS, InstallSpec, Resolution, SpecInput, check_real_directories, resolve, state_path
-from .state import State, locked
+from .state import State, host_dir, locked
 from .target import Target, check_staging_root
 
 
@@ -75,20 +75,25 @@ def install(given: SpecInput, distribution, opts: RunOptions) -> RunResult:
     dist = open_distribution(distribution, skip_verification=opts.skip_verification, trusted_certs=opts.trusted_certs) \
         if isinstance(distribution, (str, os.PathLike)) else distribution
     spath = state_path(given.kind or "", given.local_dir)
-    # The compiled templates are kept in the state directory (templates.use_bytecode_cache), read
-    # here, written only after a run that changed something recorded its state (or rendered what
-    # the kept renders lack: templates.renders_to_keep): a no-op re-run and a refused run write
-    # nothing. Root loads that bytecode: only where every directory above it is root's (a real
-    # system install, or a staging root check_staging_root accepted: before an apply, where a
-    # refusal stops the run; with --check, where it only means that no cache is read).
-    cache = os.geteuid() != 0 or (given.kind == "system" and (not target.staged or not opts.check
-                                                              or _safe_staging_root(opts.root)))
-    cached = False
-    if cache:
-        from .templates import fill_bytecode_cache, renders_to_keep, use_bytecode_cache
+    # The state directory holds what install's audit derived from key files (audit/memo.py). Root
+    # trusts it only where every directory above it is root's (a real system install, or a staging
+    # root check_staging_root accepted: before an apply, where a refusal stops the run; with
+    # --check, where it only means that nothing is read from it).
+    state_trusted = os.geteuid() != 0 or (given.kind == "system" and (not target.staged or not opts.check
+                                                                      or _safe_staging_root(opts.root)))
+    # The compiled templates and what they rendered (templates.use_bytecode_cache) are read here,
+    # written only after a run that changed something recorded its state (or rendered what the kept
+    # renders lack: templates.renders_to_keep): a no-op re-run and a refused run write nothing.
+    # Root loads that bytecode, so root keeps it in the host's own /var/lib/nso-install (beside the
+    # seal key, whatever --root says; for a real system install that is the state directory): root's
+    # alone whatever a staging root is, never baked into a staged image, and a fresh install on a
+    # host that installed the same before renders nothing again. Another account keeps it in the
+    # target's state directory.
+    cache_dir = host_dir() if os.geteuid() == 0 else target.host(os.path.dirname(spath))
+    from .templates import fill_bytecode_cache, renders_to_keep, use_bytecode_cache
 
-        start_run()
-        cached = use_bytecode_cache(target.host(os.path.dirname(spath)), writable=False)
+    start_run()
+    cached = use_bytecode_cache(cache_dir, writable=False)
     # Usage errors (options, values, paths) before anything is created for the lock: the
     # same resolution and plan, read without the lock; they are made again under it.
     _check_environment(target, _resolve_and_plan(target, given, dist, State(target, spath))[0].spec)
@@ -147,12 +152,17 @@ def install(given: SpecInput, distribution, opts: RunOptions) -> RunResult:
             # and after a run that changed nothing its comparisons of the trees are not made twice
             if report.changes:
                 state.forget_comparisons()
-            report.notes.extend(install_notes(opts.root, target.host(os.path.dirname(spath)) if cache else None,
-                                               state))
+            report.notes.extend(install_notes(opts.root, target.host(os.path.dirname(spath)) if state_trusted
+                                              else None, state))
         report.notes.extend(_access_notes(spec, dist.version, view, report))
         # after the notes, which render too (the audit's reference unit): every render of this run is kept
-        if not opts.check and cache and (report.changes or result.spec_changed or not cached or renders_to_keep()):
-            fill_bytecode_cache(target.host(os.path.dirname(spath)))
+        if not opts.check and (report.changes or result.spec_changed or not cached or renders_to_keep()):
+            if os.geteuid() == 0:
+                try:  # (made with the seal key by now, as a rule)
+                    fsops.ensure_private_dir(cache_dir)
+                except (OSError, NsoInstallError):
+                    pass  # no cache kept; fill_bytecode_cache checks the directory in any case
+            fill_bytecode_cache(cache_dir)
         if not opts.check and (report.changes or result.spec_changed):
             state.append_history({"spec": spec.record(), "spec_changes": [s.as_dict() for s in resolution.changes],
                                   "changed": [{"id": r.action.id, "detail": r.outcome.detail}

@@ -242,6 +242,12 @@ class State:
 SEAL_KEY = "/var/lib/nso-install/seal.key"  # on the host running nso-install, never under --root
 
 
+def host_dir() -> Path:
+    """nso-install's own directory on the host running it (never under --root): the seal key, and
+    root's template cache (templates.use_bytecode_cache)."""
+    return Path(os.path.dirname(SEAL_KEY))
+
+
 def _sealing() -> bool:
     return os.geteuid() == 0
 

@@ -52,6 +52,7 @@ def use_bytecode_cache(state_dir: Path, *, writable: bool) -> bool:
     if not writable:
         _memo, _memo_missed = None, False
         _memo_used.clear()
+        _COMPILED.clear()
     path = Path(state_dir) / CACHE_DIR_NAME
     try:
         if not _private_dir(os.lstat(state_dir)):
@@ -98,20 +99,22 @@ def _bytecode_cache(jinja2):
 
 
 def fill_bytecode_cache(state_dir: Path) -> None:
-    """The templates this process rendered, compiled into ``STATE_DIR/template-cache`` (made when
-    missing), and what they rendered (:data:`MEMO_NAME`), after a run recorded its state; never
-    fails the run."""
+    """The templates this process rendered with jinja2, compiled into ``STATE_DIR/template-cache``
+    (made when missing), and what they rendered (:data:`MEMO_NAME`), after a run recorded its state;
+    never fails the run.  A run whose every render was a kept one neither imports jinja2 here nor
+    compiles anything: a render kept is given back without its template."""
     try:
         if use_bytecode_cache(state_dir, writable=True):
-            env = environment()
-            for name in sorted(_RENDERED):
-                env.get_template(name)
+            if _COMPILED:
+                env = environment()
+                for name in sorted(_COMPILED):
+                    env.get_template(name)
             _save_memo()
     except OSError:
         pass
 
 
-_RENDERED: set[str] = set()
+_COMPILED: set[str] = set()  # the templates this process rendered with jinja2 (not kept ones)
 
 # What the templates rendered, kept beside their bytecode (``template-cache/rendered.json``, same
 # rules: read only where the bytecode would be, written only when it is).  A render's key is a
@@ -121,19 +124,20 @@ _RENDERED: set[str] = set()
 # so a re-run that changes nothing neither imports jinja2 nor renders, and any other run renders
 # what changed.  Renders that may hold key material (``keep=False``) are never kept.
 MEMO_NAME = "rendered.json"
+MAX_KEPT_RENDERS = 256  # a run renders about 30
 _memo: dict[str, str] | None = None  # read from the cache directory (None: not yet)
 _memo_used: dict[str, str] = {}  # this process's renders, what _save_memo writes
 _memo_missed = False  # a render that could be kept was not
 
 
 def render_text(name: str, keep: bool = True, **context) -> str:
-    _RENDERED.add(name)
     key = _memo_key(name, context) if keep else None  # kept by the next fill even when not read now
     if key is not None and _BYTECODE_CACHE:
         memo = _load_memo()
         if key in memo:
             _memo_used[key] = memo[key]
             return memo[key]
+    _COMPILED.add(name)
     text = environment().get_template(name).render(**context)
     if key is not None:
         global _memo_missed
@@ -233,17 +237,25 @@ def _load_memo() -> dict[str, str]:
 
 
 def _save_memo() -> None:
-    """This process's renders into the cache directory (0600, temp + rename), when they differ
-    from what it holds."""
-    if not _BYTECODE_CACHE or not _BYTECODE_CACHE[1] or _memo_used == _load_memo():
+    """This process's renders added to those the cache directory holds (0600, temp + rename), when
+    it lacks one of them; the oldest beyond MAX_KEPT_RENDERS are let go.  (Root's cache is the
+    host's, shared by every install it makes, --root or not: two installs of other specs on one
+    host keep each other's renders instead of replacing them on every run.)"""
+    if not _BYTECODE_CACHE or not _BYTECODE_CACHE[1]:
+        return
+    known = _load_memo()
+    if all(known.get(k) == v for k, v in _memo_used.items()):
         return
     import json
 
     from .fsops import atomic_write
 
     global _memo
-    atomic_write(Path(_BYTECODE_CACHE[0]) / MEMO_NAME, json.dumps(_memo_used, sort_keys=True).encode(), 0o600)
-    _memo = dict(_memo_used)
+    kept = {k: v for k, v in known.items() if k not in _memo_used}
+    kept.update(_memo_used)  # the file's order is the order of use: this run's last
+    kept = dict(list(kept.items())[-MAX_KEPT_RENDERS:])
+    atomic_write(Path(_BYTECODE_CACHE[0]) / MEMO_NAME, json.dumps(kept).encode(), 0o600)
+    _memo = kept
 
 
 def render(name: str, **context) -> bytes:

@@ -38,9 +38,9 @@ def _state(tmp_path, mode=0o700):
 
 def test_a_private_state_directory_gets_a_private_cache_that_renders_the_same(tmp_path):
     state = _state(tmp_path)
-    plain = _render()
-    assert templates.use_bytecode_cache(state, writable=False) is False  # nothing made read-only
+    assert templates.use_bytecode_cache(state, writable=False) is False  # a run starts: nothing made read-only
     assert not (state / templates.CACHE_DIR_NAME).exists()
+    plain = _render()
     templates.fill_bytecode_cache(state)
     cache = state / templates.CACHE_DIR_NAME
     assert (os.stat(cache).st_mode & 0o777) == 0o700
@@ -158,3 +158,43 @@ def test_the_key_tells_apart_what_a_template_could():
     a, b = ConfContext("system", "production", "6.5.3"), ConfContext("system", "production", "6.4.1")
     assert c(a) != c(b) and "version_tuple" in c(a)  # fields and properties
 
+
+
+# --- root's cache is the host's (run.py) ---------------------------------------------------
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="root keeps the cache on the host; other accounts in the target")
+def test_root_keeps_the_cache_on_the_host_and_a_fresh_staged_install_renders_nothing(tmp_path, monkeypatch):
+    """A staged install as root keeps the compiled templates and their renders in the host's
+    nso-install directory (here the test session's, see conftest's private_seal_key), never in the
+    staging root (an image built from it carries none); an install of the same into a fresh staging
+    root then asks jinja2 for no template (it renders nothing, and compiles nothing to keep) and
+    writes the same ncs.conf."""
+    from support import cli
+
+    from nso_install.sample import make_sample_distribution
+    from nso_install.state import host_dir
+
+    dist = make_sample_distribution(tmp_path / "dist", "6.5.3")
+    cli("install", dist, "--system-install", "--root", tmp_path / "a")
+    kept = host_dir() / templates.CACHE_DIR_NAME / templates.MEMO_NAME
+    assert kept.is_file() and (os.stat(kept).st_mode & 0o777) == 0o600
+    assert not [p for p in (tmp_path / "a").rglob("*") if p.name in (templates.CACHE_DIR_NAME, templates.MEMO_NAME)]
+    _no_jinja2(monkeypatch)
+    cli("install", dist, "--system-install", "--root", tmp_path / "b")
+    assert (tmp_path / "b/etc/ncs/ncs.conf").read_bytes() == (tmp_path / "a/etc/ncs/ncs.conf").read_bytes()
+
+
+def test_kept_renders_of_other_runs_stay_beside_this_runs(tmp_path):
+    """Two installs of other specs on one host (root's cache is shared) keep each other's renders:
+    the second run adds its own instead of replacing the first's."""
+    state = _state(tmp_path)
+    _render()
+    templates.fill_bytecode_cache(state)
+    first = dict(templates._load_memo())
+    _kept(state)
+    templates._memo_used.clear()
+    templates.render_text(NAME, config_dir="/etc/ncs2", run_dir="/var/opt/ncs", log_dir="/var/log/ncs")
+    templates.fill_bytecode_cache(state)
+    _kept(state)
+    both = templates._load_memo()
+    assert len(both) == len(first) + 1 and first.items() <= both.items()
