@@ -134,7 +134,7 @@ def install(given: SpecInput, distribution, opts: RunOptions) -> RunResult:
             if spec.system:
                 from .services import after_apply
 
-                after_apply(report, target, spec.install_dir)
+                after_apply(report, target, spec.install_dir, spec.run_as_user)
         # an installed tree given back as the distribution (--secrets-only at container start) was
         # verified when it was installed: its "no signature" note would only be noise
         installed = dist.kind == "directory" and spec.system and \

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 
+from .proc import exe as proc_exe
 from .systools import system_tool
 
 # psutil and plumbum are imported where used: a run that needs neither (a no-op re-run, a staged
@@ -39,24 +40,32 @@ def daemon_reload() -> str | None:
     return None
 
 
-def running_ncs(install_dir: str) -> list[tuple[int, str]]:
-    """(pid, executable) of processes running NSO binaries from under ``install_dir``."""
+def running_ncs(install_dir: str, argv_uids: frozenset[int] = frozenset({0})) -> list[tuple[int, str]]:
+    """(pid, executable) of processes running NSO binaries from under ``install_dir``: the binary
+    the kernel says a process runs (``/proc/PID/exe``), whoever runs it; or, for a process of an
+    account in ``argv_uids`` (root, and the NSO user when the caller knows it), a command line
+    naming one (NSO's VM shows its release's beam binary as argv[0]; a script run through its
+    interpreter names it as argv[1]).  Any account can write any command line (``exec -a``), so
+    another account's command line alone is not believed: it would let any local user block
+    ``uninstall`` and ``activate`` by naming a binary of the tree."""
     import psutil
 
     prefix = install_dir.rstrip("/") + "/"
     found = []
-    for proc in psutil.process_iter(["pid", "exe", "cmdline"]):
-        exe = proc.info.get("exe") or ""
-        cmd = proc.info.get("cmdline") or []
-        # the binary itself, or a script run through its interpreter (argv[1])
-        hit = next((c for c in [exe, *cmd[:2]] if c.startswith(prefix)), None)
+    for proc in psutil.process_iter(["pid", "cmdline", "uids"]):
+        exe = proc_exe(proc.info["pid"])  # the kernel's answer, not psutil's guess from argv[0]
+        uids = proc.info.get("uids")
+        believed = uids is not None and uids.real in argv_uids
+        cmd = (proc.info.get("cmdline") or [])[:2] if believed else []
+        hit = next((c for c in [exe, *cmd] if c.startswith(prefix)), None)
         if hit:
             found.append((proc.info["pid"], hit))
     return found
 
 
-def after_apply(report, target, install_dir: str) -> None:
-    """Follow-ups of a real (unstaged) install, recorded as report notes."""
+def after_apply(report, target, install_dir: str, nso_user: str | None = None) -> None:
+    """Follow-ups of a real (unstaged) install, recorded as report notes (``nso_user``: the run-as
+    user, whose processes' command lines are believed as root's are: :func:`running_ncs`)."""
     if target.staged:
         return
     changed = [r.action.path for r in report.records if r.changed]
@@ -65,7 +74,10 @@ def after_apply(report, target, install_dir: str) -> None:
         report.notes.append(f"could not reload systemd: {problem}" if problem
                             else "ran systemctl daemon-reload (ncs.service is enabled, not started)")
     if any(p == f"{install_dir}/current" for p in changed):
-        procs = running_ncs(install_dir)
+        from .facts import Facts
+
+        uid = Facts(target).accounts.uid(nso_user) if nso_user else None
+        procs = running_ncs(install_dir, frozenset({0} | ({uid} if uid is not None else set())))
         if procs:
             pids = ", ".join(str(pid) for pid, _ in procs)
             report.notes.append(f"NSO is running from {install_dir} (pid {pids}); restart it to use the new "

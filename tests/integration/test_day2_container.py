@@ -91,6 +91,31 @@ def test_a_running_nso_blocks_switch_and_removal_until_stopped_or_forced(two):
     assert not box.exists("/opt/ncs")
 
 
+def test_a_command_line_naming_nso_counts_only_for_root_and_the_nso_user(two):
+    """Any account can write any command line (exec -a): nobody's process naming NSO's VM is not
+    NSO running (services.running_ncs), so it blocks neither activate nor uninstall; the same
+    command line of the NSO user's (nso) is believed, as root's is (the test above)."""
+    box = two
+    box.sh(f"setsid runuser -u nobody -- bash -c '{FAKE_NCS}' </dev/null >/dev/null 2>&1 &")
+    spoof = box.sh("for i in $(seq 50); do pgrep -u nobody -f erts/bin/ncs.smp && exit 0; sleep 0.1; done; exit 1")
+    spoof = int(spoof.stdout.split()[0])
+    try:
+        assert status(box)["running"] == []
+        cli(box, "activate", "6.5.3")
+        assert box.readlink("/opt/ncs/current") == "ncs-6.5.3"
+        cli(box, "uninstall", "--ncs-version", "6.4.1")
+        assert not box.exists("/opt/ncs/ncs-6.4.1") and box.run("kill", "-0", str(spoof)).returncode == 0
+
+        box.sh(f"setsid runuser -u nso -- bash -c '{FAKE_NCS}' </dev/null >/dev/null 2>&1 &")
+        nso = box.sh("for i in $(seq 50); do pgrep -u nso -f erts/bin/ncs.smp && exit 0; sleep 0.1; done; exit 1")
+        nso = int(nso.stdout.split()[0])
+        assert [r["pid"] for r in status(box)["running"]] == [nso]
+        gone = cli(box, "uninstall", "--all", check=False)
+        assert gone.returncode == 2 and f"pid {nso}" in gone.stderr
+    finally:
+        box.sh("pkill -f erts/bin/ncs.smp", check=False)
+
+
 def test_uninstall_all_keeps_what_is_documented_and_purge_removes_accounts(two):
     box = two
     box.sh("runuser -u nso -- sh -c 'echo cdb > /var/opt/ncs/cdb/A.cdb; echo log > /var/log/ncs/ncs.log'")

@@ -1,5 +1,6 @@
 """Host follow-ups after a system install: systemd daemon-reload, a running NSO noticed."""
 
+import os
 import subprocess
 import sys
 
@@ -58,7 +59,48 @@ def test_running_ncs_found_by_executable_path(tmp_path):
 
 
 def test_switching_current_while_nso_runs_is_noted(monkeypatch):
-    monkeypatch.setattr(services, "running_ncs", lambda d: [(42, "/opt/ncs/ncs-6.4/erts/bin/ncs.smp")])
+    monkeypatch.setattr(services, "running_ncs", lambda d, uids: [(42, "/opt/ncs/ncs-6.4/erts/bin/ncs.smp")])
     r = report_with("/opt/ncs/current")
     services.after_apply(r, Target.at(None), "/opt/ncs")
     assert "pid 42" in r.notes[0] and "restart" in r.notes[0]
+
+
+def test_another_accounts_command_line_alone_is_not_believed(monkeypatch):
+    """Any account can write any command line (exec -a): a process of an account other than root
+    (or the NSO user the caller names) counts as NSO only when the binary the kernel says it runs
+    is under the install directory, not when its argv merely names one there."""
+    import collections
+
+    import psutil
+
+    Uids = collections.namedtuple("Uids", "real effective saved")
+
+    exes = {}
+
+    class Proc:
+        def __init__(self, pid, uid, exe, cmdline):
+            # what the kernel says it runs (proc.exe); never psutil's exe(), which guesses from
+            # argv[0] where /proc/PID/exe is denied
+            exes[pid] = exe
+            self.info = {"pid": pid, "cmdline": cmdline, "uids": Uids(uid, uid, uid)}
+
+    beam = "/opt/ncs/current/lib/ncs/erts/bin/ncs.smp"
+    procs = [Proc(1, 0, "/usr/bin/sleep", [beam, "600"]),  # root's NSO as ps shows it: believed
+             Proc(2, 1001, "/usr/bin/sleep", [beam, "600"]),  # mallory's exec -a: not believed
+             Proc(3, 1001, "/usr/bin/sh", ["sh", "/opt/ncs/current/bin/ncs-setup"]),  # nor a script name
+             Proc(4, 1001, "/opt/ncs/ncs-6.5.3/bin/ncs_cli", ["ncs_cli"]),  # a binary of the tree: by exe
+             Proc(5, 999, "/usr/bin/sh", ["sh", "/opt/ncs/current/bin/ncs"]),  # the NSO user's, when named
+             Proc(6, 0, "/usr/bin/sleep", ["sleep", "600"])]  # nothing of NSO
+    monkeypatch.setattr(psutil, "process_iter", lambda attrs: iter(procs))
+    monkeypatch.setattr(services, "proc_exe", lambda pid: exes[pid])
+    assert [pid for pid, _ in services.running_ncs("/opt/ncs")] == [1, 4]
+    assert [pid for pid, _ in services.running_ncs("/opt/ncs", frozenset({0, 999}))] == [1, 4, 5]
+
+
+def test_the_executable_is_the_kernels_not_a_guess_from_argv(tmp_path):
+    """psutil's exe() falls back to argv[0] where /proc/PID/exe cannot be read; proc.exe does not
+    guess: the link, or nothing."""
+    from nso_install.proc import exe
+
+    assert exe(os.getpid()) == os.path.realpath(sys.executable)
+    assert exe(2 ** 22 + 1) == ""  # no such process

@@ -11,6 +11,7 @@ from pathlib import Path
 from ...actions.accounts import PAM_DIR, pam_services
 from ...capabilities import NAMES
 from ...facts import FILE
+from ...proc import exe as proc_exe
 from ...proc import status
 from ...systools import system_tool
 from ..context import UNIT
@@ -135,15 +136,6 @@ def _caps(mask: int) -> frozenset[str]:
     return frozenset(f"cap_{NAMES[b]}" if b < len(NAMES) else f"cap_{b}" for b in range(64) if mask >> b & 1)
 
 
-def _exe(pid: int) -> str:
-    """The binary process ``pid`` runs, or "" where root may not read it.  Not psutil's exe(),
-    which then guesses from argv[0] -- what any account can set."""
-    try:
-        return os.readlink(f"/proc/{pid}/exe")
-    except OSError:
-        return ""
-
-
 def nso_processes(ctx) -> list[NsoProcess]:
     """The NSO daemons running from this install (their binary or argv[0] under INSTALL_DIR)."""
     import psutil
@@ -151,7 +143,7 @@ def nso_processes(ctx) -> list[NsoProcess]:
     prefixes = tuple(d.rstrip("/") + "/" for d in (ctx.spec.install_dir, ctx.inst.real_dir) if d)
     found = []
     for proc in psutil.process_iter(["pid", "cmdline", "uids", "name"]):
-        exe, cmd = _exe(proc.info["pid"]), proc.info.get("cmdline") or []
+        exe, cmd = proc_exe(proc.info["pid"]), proc.info.get("cmdline") or []
         # The binary the process runs, where root may read it; argv[0] only where it may not (a
         # capability-holding NSO is not dumpable, and a container's root often lacks
         # CAP_SYS_PTRACE), and then only with the matching process name: any account can put
