@@ -75,12 +75,6 @@ def install(given: SpecInput, distribution, opts: RunOptions) -> RunResult:
     dist = open_distribution(distribution, skip_verification=opts.skip_verification, trusted_certs=opts.trusted_certs) \
         if isinstance(distribution, (str, os.PathLike)) else distribution
     spath = state_path(given.kind or "", given.local_dir)
-    # The state directory holds what install's audit derived from key files (audit/memo.py). Root
-    # trusts it only where every directory above it is root's (a real system install, or a staging
-    # root check_staging_root accepted: before an apply, where a refusal stops the run; with
-    # --check, where it only means that nothing is read from it).
-    state_trusted = os.geteuid() != 0 or (given.kind == "system" and (not target.staged or not opts.check
-                                                                      or _safe_staging_root(opts.root)))
     # The compiled templates and what they rendered (templates.use_bytecode_cache) are read here,
     # written only after a run that changed something recorded its state (or rendered what the kept
     # renders lack: templates.renders_to_keep): a no-op re-run and a refused run write nothing.
@@ -147,13 +141,15 @@ def install(given: SpecInput, distribution, opts: RunOptions) -> RunResult:
 
             # what it derives from key and certificate files is kept in the state directory under
             # a digest of their bytes (audit/memo.py): the same verdicts, without cryptography on a
-            # re-run; kept only where the template cache may be (the same trust). The run's state,
-            # just saved under the lock, is handed over: its manifests are not read and held twice,
-            # and after a run that changed nothing its comparisons of the trees are not made twice
+            # re-run. Root trusts that directory only where every directory above it is root's: a
+            # real system install, or a staging root check_staging_root accepted (before this
+            # apply and again under the lock). The run's state, just saved under the lock, is
+            # handed over: its manifests are not read and held twice, and after a run that changed
+            # nothing its comparisons of the trees are not made twice
             if report.changes:
                 state.forget_comparisons()
-            report.notes.extend(install_notes(opts.root, target.host(os.path.dirname(spath)) if state_trusted
-                                              else None, state))
+            memo_dir = target.host(os.path.dirname(spath)) if os.geteuid() != 0 or given.kind == "system" else None
+            report.notes.extend(install_notes(opts.root, memo_dir, state))
         report.notes.extend(_access_notes(spec, dist.version, view, report))
         # after the notes, which render too (the audit's reference unit): every render of this run is kept
         if not opts.check and (report.changes or result.spec_changed or not cached or renders_to_keep()):
@@ -169,15 +165,6 @@ def install(given: SpecInput, distribution, opts: RunOptions) -> RunResult:
                                               for r in report.records if r.changed],
                                   "notes": report.notes})
     return result
-
-
-def _safe_staging_root(root) -> bool:
-    """Whether check_staging_root accepts ``root`` (it reads, never changes anything)."""
-    try:
-        check_staging_root(root)
-    except UsageError:
-        return False
-    return True
 
 
 def _apply(plan, ctx: Context, state: State, spec: InstallSpec, bar, view: TargetView,

@@ -40,10 +40,10 @@ def daemon_reload() -> str | None:
     return None
 
 
-def running_ncs(install_dir: str, argv_uids: frozenset[int] = frozenset({0})) -> list[tuple[int, str]]:
+def running_ncs(install_dir: str, nso_uid: int | None = None) -> list[tuple[int, str]]:
     """(pid, executable) of processes running NSO binaries from under ``install_dir``: the binary
-    the kernel says a process runs (``/proc/PID/exe``), whoever runs it; or, for a process of an
-    account in ``argv_uids`` (root, and the NSO user when the caller knows it), a command line
+    the kernel says a process runs (``/proc/PID/exe``), whoever runs it; or, for a process of root
+    or of ``nso_uid`` (the NSO user, when the caller knows it), a command line
     naming one (NSO's VM shows its release's beam binary as argv[0]; a script run through its
     interpreter names it as argv[1]).  Any account can write any command line (``exec -a``), so
     another account's command line alone is not believed: it would let any local user block
@@ -51,6 +51,7 @@ def running_ncs(install_dir: str, argv_uids: frozenset[int] = frozenset({0})) ->
     import psutil
 
     prefix = install_dir.rstrip("/") + "/"
+    argv_uids = {0, nso_uid}
     found = []
     for proc in psutil.process_iter(["pid", "cmdline", "uids"]):
         exe = proc_exe(proc.info["pid"])  # the kernel's answer, not psutil's guess from argv[0]
@@ -76,8 +77,7 @@ def after_apply(report, target, install_dir: str, nso_user: str | None = None) -
     if any(p == f"{install_dir}/current" for p in changed):
         from .facts import Facts
 
-        uid = Facts(target).accounts.uid(nso_user) if nso_user else None
-        procs = running_ncs(install_dir, frozenset({0} | ({uid} if uid is not None else set())))
+        procs = running_ncs(install_dir, Facts(target).accounts.uid(nso_user) if nso_user else None)
         if procs:
             pids = ", ".join(str(pid) for pid, _ in procs)
             report.notes.append(f"NSO is running from {install_dir} (pid {pids}); restart it to use the new "

@@ -117,6 +117,5 @@ def look(root: Path | None = None, install_dir: str | None = None, state: State 
 
         # command lines are believed for root's processes and the NSO user's (services.running_ncs)
         nso_uid = facts.accounts.uid(spec.run_as_user) if spec.run_as_user else None
-        argv_uids = frozenset({0} | ({nso_uid} if nso_uid is not None else set()))
-        inst.running = running_ncs(idir, argv_uids) + (running_ncs(inst.real_dir, argv_uids) if inst.real_dir else [])
+        inst.running = running_ncs(idir, nso_uid) + (running_ncs(inst.real_dir, nso_uid) if inst.real_dir else [])
     return inst
