@@ -31,11 +31,11 @@ import importlib.util
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from bench_fresh import run  # (whole process: wall, cpu of it and its children, peak RSS)
 
 NSO_INSTALL = str(Path(sys.executable).with_name("nso-install"))
 
@@ -72,19 +72,6 @@ sync_filesystem(dest)
 """
 
 
-def run(cmd: list[str]) -> tuple[float, float]:
-    """(wall s, cpu s of the process and the children it waited for) of one whole process."""
-    t = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, ru = os.wait4(p.pid, 0)
-    wall = time.perf_counter() - t
-    err = p.stderr.read().decode(errors="replace")
-    p.stderr.close()
-    if os.waitstatus_to_exitcode(status):
-        sys.exit(f"{' '.join(cmd)} failed: {err[-2000:]}")
-    return wall, ru.ru_utime + ru.ru_stime
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("dist", type=Path, help="a tar.gz distribution (bench/run_all.sh makes the 1 GiB one)")
@@ -109,7 +96,7 @@ def main() -> None:
                     dest.mkdir()
                     cmd = [sys.executable, "-I", "-c", FLOOR, str(a.dist), str(dest),
                            "isal" if c == "floor-isal" else "zlib"]
-                w, t = run(cmd)
+                w, t, _ = run(cmd)
                 if i:
                     wall[c].append(w)
                     cpu[c].append(t)
