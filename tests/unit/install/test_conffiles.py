@@ -121,6 +121,12 @@ def test_inline_keys_masked_in_diff_and_conf_private(tmp_path, sample_dists):
     assert k16 in (root / "etc/ncs/ncs.conf").read_text()
     assert stat.S_IMODE(os.stat(root / "etc/ncs/ncs.conf").st_mode) == 0o600
     assert k16 not in (root / "var/lib/nso-install/state.json").read_text()  # secret values are never recorded
+    # nor kept among the renders root keeps on the host for every install it makes (run.py)
+    from nso_install.state import host_dir
+
+    kept = [f for f in host_dir().rglob("*") if f.is_file()]
+    assert any(f.name == "rendered.json" for f in kept) or os.geteuid() != 0
+    assert not [f for f in kept if k16.encode() in f.read_bytes() or k32.encode() in f.read_bytes()]
 
 
 def test_local_install_gets_rendered_development_conf(tmp_path, sample_dists):
