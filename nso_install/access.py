@@ -19,7 +19,6 @@ Reasons and sources: docs/security.md ("IPC access for operators", "NACM groups"
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .actions.accounts import ADMIN_GROUP, IPC_GROUP, OPER_GROUP, pam_services
@@ -27,6 +26,7 @@ from .conf.aaa import aaa_users
 from .conf.values import ACCOUNT_NAME
 from .errors import NsoInstallError, UsageError
 from .facts import FILE, Accounts, Facts, UserEntry
+from .record import record
 
 if TYPE_CHECKING:
     from .engine import Report
@@ -42,7 +42,7 @@ GRANT_HINT = ("Create the account first, or take it out of the grants: give --ip
               "--unset ipc.groups.")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class IpcGrant:
     """One account granted the IPC socket: its aaa_init.xml entry."""
 
@@ -53,7 +53,7 @@ class IpcGrant:
     via: str  # "--ipc-user" or "group GROUP"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class IpcAccess:
     """Who may reach NSO's IPC port: the grants, the socket directory managed, the members left out."""
     grants: tuple[IpcGrant, ...] = ()

@@ -9,17 +9,18 @@ that fails half way still records what it did.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Callable
 
 from .actions.base import Action, Context, Effects, Outcome
 from .errors import ApplyError, NsoInstallError
 from .facts import Facts
+from .record import record
 
 PLAN_FORMAT_VERSION = 1
 
 
-@dataclass
+@record
 class Record:
     """One action with what checking it found, and whether applying it changed something."""
     action: Action
@@ -38,7 +39,7 @@ class Record:
         return d
 
 
-@dataclass
+@record
 class Report:
     """Every action's record of one run (checked or applied), and the run's notes."""
     mode: str  # "check" or "applied"

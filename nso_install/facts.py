@@ -11,11 +11,12 @@ import errno
 import hashlib
 import os
 import stat
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path, PurePosixPath
 from typing import NamedTuple
 
 from .errors import NsoInstallError
+from .record import record
 from .target import Target
 
 ABSENT, FILE, DIR, LINK, OTHER = "absent", "file", "dir", "link", "other"
@@ -37,7 +38,7 @@ def _too_big(top: str, what: str) -> TooLarge:
                     "Find out who made it so (another account may have), clean it up and re-run.")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PathFact:
     """One target path as lstat saw it (never followed): kind, mode, owner, size, link text."""
     path: str
@@ -53,7 +54,7 @@ class PathFact:
         return self.kind != ABSENT
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class UserEntry:
     """A line of the target's /etc/passwd."""
     name: str
@@ -63,7 +64,7 @@ class UserEntry:
     shell: str
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class GroupEntry:
     """A line of the target's /etc/group."""
     name: str
@@ -71,7 +72,7 @@ class GroupEntry:
     members: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Accounts:
     """The target's users and groups, by name."""
     users: dict[str, UserEntry] = field(default_factory=dict)
@@ -124,7 +125,7 @@ def parse_group(text: str) -> dict[str, GroupEntry]:
     return _parse_colon_file(text, 4, lambda p: GroupEntry(p[0], int(p[2]), tuple(m for m in p[3].split(",") if m)))
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class MountFact:
     """The mount a path is on: mount point, file system type, options."""
     mountpoint: str

@@ -31,11 +31,12 @@ import os
 import re
 import stat
 import sys
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Callable, Iterator, NamedTuple
 
 from .facts import capability_bytes, caps_can_matter, notable
+from .record import record
 
 MANIFEST_FORMAT = 2  # a header line (tree, version, the stat index), then the entries; 1 (one document) is read too
 FILE, DIR, LINK, OTHER = "f", "d", "l", "o"
@@ -400,7 +401,7 @@ def matcher(patterns) -> Callable[[str], bool]:
     return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns)).match
 
 
-@dataclass
+@record
 class Drift:
     """How a tree differs from its manifest."""
 

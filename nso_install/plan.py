@@ -20,7 +20,7 @@ Nothing here reads the target: :class:`TargetView` carries what the plan needs t
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import PurePosixPath
 
@@ -39,6 +39,7 @@ from .conf.render import IPC_RUNTIME_DIR, RenderedConf, redact_aaa, redact_conf,
 from .conf.variables import PROFILES, ConfContext
 from .errors import UsageError
 from .facts import Accounts
+from .record import record
 from .spec import InstallSpec
 from .templates import render
 from .unit import START_SCRIPT, unit_settings
@@ -52,7 +53,7 @@ UNIT = "/etc/systemd/system/ncs.service"
 UNIT_WANTS = "/etc/systemd/system/multi-user.target.wants/ncs.service"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class TargetView:
     """What the plan needs to know about the target, gathered by the run from its facts."""
 
@@ -167,7 +168,7 @@ def is_secret(action: Action) -> bool:
 
 # --- system install ------------------------------------------------------------------------
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class _Owners:
     """Owners and modes (docs/security.md): with a run-as user the account owns what NSO writes
     (run and log dirs); root owns everything root executes and every secret, which the

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path, PurePosixPath
 from typing import Callable, Sequence
 
@@ -25,12 +25,13 @@ from .engine import Report, apply, evaluate
 from .errors import NsoInstallError, UsageError
 from .facts import DIR, FILE, LINK, Facts
 from .plan import TargetView, build_plan, config_version, start_run
+from .record import record
 from .spec import DIR_FIELDS, InstallSpec, Resolution, SpecInput, check_real_directories, resolve, state_path
 from .state import State, host_dir, locked
 from .target import Target, check_staging_root
 
 
-@dataclass
+@record
 class RunOptions:
     """How to run (never remembered): where, check or apply, how to read the distribution."""
 
@@ -46,7 +47,7 @@ class RunOptions:
     observer: object | None = None
 
 
-@dataclass
+@record
 class RunResult:
     """What an install run did: its report, the resolved spec, and its notes."""
     report: Report
@@ -390,7 +391,7 @@ def _verification_notes(dist, opts: "RunOptions") -> list[str]:
 
 # --- render-conf ---------------------------------------------------------------------------
 
-@dataclass
+@record
 class _VersionOnly:
     """A distribution stand-in for planning without one (render-conf by version)."""
 

@@ -43,11 +43,11 @@ import stat
 import sys
 import tarfile
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 from .errors import NsoInstallError, UsageError
+from .record import record
 from .versions import vtuple
 
 MTIME = 1704067200  # 2024-01-01T00:00:00Z
@@ -58,7 +58,7 @@ CHUNK = 1 << 16
 # -- the tree ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Entry:
     """One entry of a sample distribution's tree."""
     path: str  # relative POSIX path inside nso-VSN/

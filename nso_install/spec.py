@@ -19,11 +19,12 @@ the old setting granted is then withdrawn by the plan (:mod:`nso_install.plan`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any, Sequence
 
 from .errors import UsageError, require_one_of
+from .record import record
 from .secret import Secret
 from .target import check_shell_safe, normalize
 
@@ -40,7 +41,7 @@ DEFAULT_DIRS = {"install_dir": "/opt/ncs", "config_dir": "/etc/ncs", "run_dir": 
 FLAG, RECORDED, DEFAULT, FOUND = "flag", "recorded", "default", "found on the target"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Option:
     """One remembered setting: its spec field, how it is shown, and its flags."""
 
@@ -66,7 +67,7 @@ OPTIONS = (
 OPTION_BY_FIELD = {o.field: o for o in OPTIONS}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class InstallSpec:
     """Everything one install run does.  Paths are target paths (as NSO sees them)."""
 
@@ -131,7 +132,7 @@ def state_path(kind: str, local_dir: str | None) -> str:
     return "/var/lib/nso-install/state.json" if kind == "system" else f"{local_dir}/.nso-install/state.json"
 
 
-@dataclass
+@record
 class SpecInput:
     """What the caller was given this run; ``None`` / absent means "not given"."""
 
@@ -153,7 +154,7 @@ class SpecInput:
     grants: dict[str, tuple[tuple[str, ...], str]] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Setting:
     """One setting of the effective spec, for the plan's header and the JSON."""
 
@@ -170,7 +171,7 @@ class Setting:
         return d
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Resolution:
     """The effective install spec, each setting with where it came from, and the previous spec."""
     spec: InstallSpec

@@ -13,11 +13,11 @@ from __future__ import annotations
 import os
 import re
 import stat
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
 from .errors import UnsafePathError, UsageError
+from .record import record
 
 _MAX_LINKS = 40  # like the kernel's MAXSYMLINKS
 
@@ -88,7 +88,7 @@ def follow_links(parts: list[str], link_of: Callable[[list[str], str], str | Non
     return current
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Target:
     """A target root: where the tree NSO will see lies on this host (``/`` or a staging root)."""
     root: Path = Path("/")

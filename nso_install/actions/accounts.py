@@ -15,11 +15,11 @@ from __future__ import annotations
 import os
 import re
 import stat
-from dataclasses import dataclass
 from typing import ClassVar
 
 from ..errors import ApplyError, UsageError
 from ..facts import DIR, FILE, LINK, Facts
+from ..record import record
 from ..systools import system_tool
 from .base import Action, Effects, change, ok
 
@@ -116,7 +116,7 @@ def _no_files_warning(facts: Facts) -> str | None:
     return None
 
 
-@dataclass
+@record
 class Group(Action):
     """A system group, created with ``groupadd --system`` when absent.  ``path`` is the name.
 
@@ -171,7 +171,7 @@ class Group(Action):
         return Effects(created={f"group:{self.path}"})
 
 
-@dataclass
+@record
 class User(Action):
     """The system account NSO runs as.  ``path`` is the user name.
 
@@ -251,7 +251,7 @@ class User(Action):
         return Effects(memberships_added={(self.path, g) for g in missing if g != self.group})
 
 
-@dataclass
+@record
 class NoAccount(Action):
     """An account nso-install created, deleted again (uninstall): ``userdel``/``groupdel``.
     ``path`` is ``user:NAME`` or ``group:NAME``; a group still holding members is kept."""
@@ -290,7 +290,7 @@ class NoAccount(Action):
         return Effects(deleted={self.path})
 
 
-@dataclass
+@record
 class Membership(Action):
     """A supplementary group membership: added (``present=True``: ``usermod --append --groups``,
     recorded so that it can be taken back) or, one nso-install added for an earlier spec, taken
@@ -364,7 +364,7 @@ def pam_services(facts: Facts) -> frozenset[str] | None:
                      if line.strip() and not line.lstrip().startswith("#"))
 
 
-@dataclass
+@record
 class PamService(Action):
     """The PAM service ncs.conf names (``aaa/pam/service``) exists on the target.  Checks only:
     a missing service is a warning on every run (Linux-PAM would fall back to the ``other``

@@ -14,19 +14,20 @@ from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Callable, ClassVar, Mapping
 
 from .. import fsops
 from ..errors import ApplyError, UnsafePathError
 from ..facts import ABSENT, DIR, FILE, LINK, Facts, PathFact
+from ..record import record
 from ..target import Target
 
 if TYPE_CHECKING:
     from ..manifest import Manifest
 
 
-@dataclass
+@record
 class Outcome:
     """What checking an action found: satisfied, or what applying it would change (never secret)."""
     status: str  # "ok" (satisfied) or "change" (apply would change something)
@@ -71,7 +72,7 @@ def drift_change(drift: list[str], suffix: str = "", **kw) -> Outcome:
     return change("; ".join(drift) + suffix, diff="\n".join(drift), **kw)
 
 
-@dataclass
+@record
 class Effects:
     """What applying (or settling) an action leaves for the run to record and report."""
 
@@ -85,7 +86,7 @@ class Effects:
     deleted: set[str] = field(default_factory=set)  # accounts it deleted again (uninstall)
 
 
-@dataclass
+@record
 class Context:
     """What actions may know about the run besides the facts: where, what was recorded, how."""
 
@@ -126,7 +127,7 @@ def require_kind(fact: PathFact, *kinds: str, hint: str = MOVE_IT) -> PathFact:
     return fact
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Attrs:
     """Desired mode and owner of a path."""
 

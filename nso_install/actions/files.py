@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import stat
 import time
-from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Callable, ClassVar
 
@@ -17,9 +16,10 @@ from .. import fsops
 from ..errors import ApplyError, UnsafePathError
 from ..facts import ABSENT, DIR, FILE, LINK, OTHER, Facts, TooLarge, sha256_bytes
 from .base import Action, Attrs, Effects, change, drift_change, fmt_mode, ok, refuse_link, require_kind, text_diff
+from ..record import record
 
 
-@dataclass
+@record
 class Directory(Action):
     """A directory with owner and mode, created with both when missing, repaired when they drift.
     A top-level directory (``top``: the option that sets it, e.g. ``--run-dir``) may be a
@@ -71,7 +71,7 @@ class SystemDirectory(Directory):
         return ok(f"directory exists (owned by the system, left as is){via}")
 
 
-@dataclass
+@record
 class File(Action):
     """A file whose content we own: always brought to ``content`` (not for admin-edited files)."""
 
@@ -106,7 +106,7 @@ class File(Action):
             fsops.atomic_write(host, self.content, self.attrs.mode, uid, gid, self.path)
 
 
-@dataclass
+@record
 class ConfFile(Action):
     """A configuration file an administrator may edit, handled like a dpkg conffile.
 
@@ -245,7 +245,7 @@ class ConfFile(Action):
         return effects
 
 
-@dataclass
+@record
 class Symlink(Action):
     """A symlink.  ``switch=False``: create when missing, leave one pointing elsewhere alone
     (NSO's ``current`` link after the first install).  Switching is atomic (rename over)."""
@@ -275,7 +275,7 @@ class Symlink(Action):
         fsops.atomic_symlink(ctx.target.host(self.path), self.to)
 
 
-@dataclass
+@record
 class Absent(Action):
     """A file that must not exist (e.g. ``bin/ncs-setup`` in a system install)."""
 
@@ -299,7 +299,7 @@ class Absent(Action):
         fsops.remove_file(ctx.target.host(self.path))
 
 
-@dataclass
+@record
 class RemoveTree(Absent):
     """A directory removed with everything in it (uninstall), never following a link: a link
     at ``path`` is removed itself, not what it points to -- except for a top-level directory
@@ -330,7 +330,7 @@ class RemoveTree(Absent):
         fsops.remove_tree(ctx.target.host(self.path))
 
 
-@dataclass
+@record
 class Leftovers(Action):
     """Temporary files an interrupted run left in the directories nso-install writes to
     (``.nso-install-tmp.*``: half-written files, possibly holding key material, or a
@@ -362,7 +362,7 @@ class Leftovers(Action):
             fsops.remove_tree(ctx.target.host(left))
 
 
-@dataclass
+@record
 class Obsolete(Action):
     """A file an earlier spec had nso-install write, which this one does not want (the SysV
     script after a move to systemd, the unit after a move to SysV...).  Removed when it is still
@@ -399,7 +399,7 @@ class Obsolete(Action):
 QUARANTINE = ".nso-install-quarantine."  # where a hand-over puts what needs review (0700 root)
 
 
-@dataclass
+@record
 class Reown(Action):
     """What the NSO account ``from_user`` owns under ``path``, taken from it when it no longer
     runs NSO (or another account does): nothing it could write stays behind, and nothing it

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 import posixpath
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import ClassVar
 
 from .. import fsops
@@ -32,6 +32,7 @@ from ..errors import ApplyError, UnsafePathError
 from ..facts import ABSENT, DIR, FILE, Facts
 from .base import Action, change, ok, refuse_link, require_kind
 from .privileges import display_path, glob_target
+from ..record import record
 
 # relative to the tree; both layouts are tried, in this order (as for epam)
 CRYPTO_NIF = ("lib/ncs/lib/core/crypto/priv/lib/crypto.so", "lib/ncs/lib/crypto-*/priv/lib/crypto.so")
@@ -56,7 +57,7 @@ def written_in_tree(fips: bool) -> tuple[str, ...]:
     return CRYPTO_NIF if fips else ()
 
 
-@dataclass
+@record
 class FipsCrypto(Action):
     """``crypto.so`` of the tree ``vdir`` is its FIPS build (content; owner and mode stay as unpacked)."""
 

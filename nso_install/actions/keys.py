@@ -27,13 +27,13 @@ import datetime
 import os
 import re
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, ClassVar
 
 from .. import fsops
 from ..errors import ApplyError, UnsafePathError
 from ..facts import ABSENT, FILE, sha256_bytes
+from ..record import record
 from ..secret import MASK, Secret
 from ..systools import system_tool
 from ..versions import at_least
@@ -231,7 +231,7 @@ def derive_tls_cert(private: Secret, name: str) -> bytes:
 
 # --- the actions ---------------------------------------------------------------------------
 
-@dataclass
+@record
 class SecretFile(Action):
     """A generate-once secret (keys, access secrets).  Created with its final owner and mode
     before the first byte; never regenerated; its mode and owner are repaired if they drift,
@@ -276,7 +276,7 @@ class SecretFile(Action):
         self.attrs.create_or_fix(facts, host, self.path, create)
 
 
-@dataclass
+@record
 class KeyPair(Action):
     """A generate-once private key (``path``) with its public part (``pub_path``)."""
 

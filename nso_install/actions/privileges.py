@@ -32,7 +32,7 @@ from __future__ import annotations
 import errno
 import fnmatch
 import os
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import PurePosixPath
 from typing import ClassVar
 
@@ -40,6 +40,7 @@ from .. import fsops
 from ..capabilities import XATTR, Caps, decode, encode, format_caps, parse_text
 from ..errors import ApplyError, UnsafePathError
 from ..facts import ABSENT, FILE, Facts
+from ..record import record
 from ..versions import at_least
 from .base import Action, Attrs, change, ok, refuse_link, require_kind
 
@@ -89,7 +90,7 @@ def display_path(vdir: str, patterns: tuple[str, ...], version: str, names: list
     return f"{vdir}/{pat}"
 
 
-@dataclass
+@record
 class _Privileged(Action):
     """The setuid bit or file capabilities one NSO binary of a version directory should have."""
     path: str  # shown path (may contain a glob for 6.6+ before unpacking)
@@ -197,7 +198,7 @@ class _Privileged(Action):
         return None
 
 
-@dataclass
+@record
 class Setuid(_Privileged):
     """A setuid-root helper (epam, cmdwrapper) executable only by one group, or (no grant)
     the same file without the setuid bit."""
@@ -205,7 +206,7 @@ class Setuid(_Privileged):
     kind: ClassVar[str] = "setuid"
 
 
-@dataclass
+@record
 class Capability(_Privileged):
     """A binary with file capabilities, or (no grant) without any."""
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path, PurePosixPath
 from typing import ClassVar
 
@@ -20,9 +20,10 @@ from ..errors import ApplyError, UnsafePathError
 from ..facts import ABSENT, DIR, Facts
 from .base import Action, Attrs, Effects, change, ok
 from .privileges import PATTERNS, REMOVABLE
+from ..record import record
 
 
-@dataclass
+@record
 class InstallTree(Action):
     """The distribution unpacked at ``path``, as its manifest says."""
 

@@ -9,12 +9,13 @@ owner of the run directory.  Nothing here writes, locks or creates anything on t
 from __future__ import annotations
 
 import stat
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 
 from ..errors import NsoInstallError
 from ..facts import DIR, FILE, LINK, Facts, Owned, PathFact, notable
 from ..lifecycle.installation import Installation, look
+from ..record import record
 from ..spec import DIR_FIELDS, InstallSpec
 from .memo import Memo, load as load_memo
 from .ncsconf import NcsConf, environment
@@ -24,7 +25,7 @@ SYSV_SCRIPT = "/etc/init.d/ncs"
 
 
 
-@dataclass
+@record
 class Intent:
     """How the install is meant to be, and where each part of that came from."""
 
@@ -37,7 +38,7 @@ class Intent:
     ipc_groups: tuple[str, ...] = ()
 
 
-@dataclass
+@record
 class AuditContext:
     """What every audit check reads: the target's facts, the install, its spec and ncs.conf."""
     target: "object"

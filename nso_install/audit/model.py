@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Callable
+
+from ..record import record
 
 PASS, FAIL, WARN, SKIP, WAIVED, ERROR = "pass", "fail", "warn", "skip", "waived", "error"
 STATUSES = (FAIL, ERROR, WARN, WAIVED, SKIP, PASS)  # in the order a report lists them
@@ -11,7 +13,7 @@ SEVERITIES = ("critical", "high", "medium", "low")
 DOCUMENTED, INFERENCE = "documented", "inference"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Outcome:
     """What one check found: ``status`` (pass, fail, warn, skip), one line of ``summary``
     (the reason, for a skip), the ``evidence`` lines and the target ``paths`` concerned.
@@ -46,7 +48,7 @@ def verdict(problems: list[str], ok: str, bad: str, evidence=(), paths=()) -> Ou
     return passed(ok, evidence, paths)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Check:
     """One audit check.  ``id`` is stable (``NSO-PERM-003``): waivers, CI filters and SARIF rule
     ids refer to it, so it is never reused for another property.  ``source`` is the documented
@@ -70,7 +72,7 @@ class Check:
                 "remediation": self.remediation, "source": self.source_text, "source_kind": self.kind}
 
 
-@dataclass
+@record
 class Finding:
     """A check's result in one audit (after waivers)."""
 
@@ -91,7 +93,7 @@ class Finding:
         return d
 
 
-@dataclass
+@record
 class Report:
     """An audit's findings, what was audited, and its notes."""
     findings: list[Finding] = field(default_factory=list)

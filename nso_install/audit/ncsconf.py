@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
 
 from ..conf.validate import NAMESPACE, element_table
 from ..conf.variables import VARIABLES
+from ..record import record
 from ..secret import MASK
 from ..versions import vtuple
 
@@ -89,7 +89,7 @@ def _assign(env: dict[str, str], item: str) -> None:
         env[key] = value.strip().strip('"').strip("'")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Listener:
     """One network listener ncs.conf configures (NETCONF, CLI, Web UI...): on or off, and where."""
     name: str  # "Web UI (HTTPS)"

@@ -18,19 +18,19 @@ from __future__ import annotations
 
 import datetime
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
 from ..errors import UsageError
 from .model import FAIL, WAIVED, WARN, Finding
+from ..record import record
 
 _FIELDS = {"id", "reason", "owner", "expires"}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 MAX_TEXT = 500
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Waiver:
     """An accepted finding: the check it waives, why, who owns it, until when."""
     id: str

@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Sequence
 
 from ..errors import NsoInstallError
+from ..record import record
 from ..templates import render_text
 
 TEMPLATE = "files/aaa_init.xml.j2"
@@ -41,7 +42,7 @@ ACM_NS = "http://tail-f.com/yang/acm"
 UNUSABLE_PASSWORD = "$6$"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Node:
     """One element of the schema: a leaf (``type``) or a container/list (``children``)."""
 

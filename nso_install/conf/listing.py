@@ -12,9 +12,9 @@ from __future__ import annotations
 import fnmatch
 import re
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
+from ..record import record
 from .variables import PROFILES, VARIABLES, Variable
 
 BEGIN = "<!-- variables table: generated from nso_install/data/variables.toml by " \
@@ -22,7 +22,7 @@ BEGIN = "<!-- variables table: generated from nso_install/data/variables.toml by
 END = "<!-- end of the variables table -->"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Row:
     """One ncs.conf variable as the variables listing shows it."""
     name: str

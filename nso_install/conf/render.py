@@ -8,9 +8,9 @@ settings chosen (for ncs.systemd.conf, /etc/profile.d and ncsrc).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from ..errors import NsoInstallError
+from ..record import record
 from ..secret import MASK
 from ..target import check_shell_safe
 from ..templates import render_text
@@ -95,7 +95,7 @@ def redact_aaa(text: bytes) -> bytes:
     return PASSWORD_ELEMENTS.sub(rb"\1" + MASK.encode() + rb"\2", text)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RenderedConf:
     """ncs.conf as rendered, with the values and the IPC settings derived from them."""
     text: bytes

@@ -17,13 +17,13 @@ Sources: facts sheet section 10 (G-SEC 6.5, G-DEP, G-CONF), 8 (keys), 9 and 18.1
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
+from ..record import record
 from .variables import ConfContext, profile_defaults
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Recommendation:
     """A Secure Deployment setting: the variables that express it and how their values are judged."""
     id: str  # the stable audit check ID

@@ -25,9 +25,10 @@ from __future__ import annotations
 import ipaddress
 import re
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+
+from ..record import record
 
 NAMESPACE = "http://tail-f.com/yang/tailf-ncs-config"
 ROOT = "/ncs-config"
@@ -54,7 +55,7 @@ LIST_SUFFIXES = ("/extra-listen",)  # every */extra-listen is a list of ip/port 
 _SUBST = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Element:
     """One ncs.conf element of ncs.conf(5): its path, type, default, and whether it is mandatory or repeats."""
     path: str

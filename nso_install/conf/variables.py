@@ -9,11 +9,11 @@ profiles; :func:`profile_defaults` adds what depends on the install (kind, NSO v
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import NsoInstallError, require_one_of
+from ..record import record
 from ..versions import vtuple
 
 INSTALL_KINDS = ("system", "local")
@@ -30,7 +30,7 @@ FIPS_KEX = ("ecdh-sha2-nistp256,ecdh-sha2-nistp384,ecdh-sha2-nistp521,"
             "diffie-hellman-group14-sha1,diffie-hellman-group-exchange-sha256")
 NON_FIPS_ALGORITHMS = ("ssh-ed25519", "curve25519-sha256", "ssh-dss", "3des-cbc", "chacha20-poly1305@openssh.com")
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ConfContext:
     """What the ncs.conf defaults depend on: install kind, profile, NSO version, FIPS, directories."""
     install_kind: str          # "system" | "local"
@@ -49,7 +49,7 @@ class ConfContext:
 
 # --- variables ----------------------------------------------------------------------------
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Variable:
     """One ncs.conf variable: the element it sets, what it accepts, and its documented defaults."""
     name: str
@@ -263,7 +263,7 @@ PROFILES: dict[str, dict[str, Any]] = {
 }
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class _Paths:
     """The directories an install's ncs.conf names."""
     ncs_dir: str

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Callable
 
 from ..errors import DistributionError
+from ..record import record
 
 CHUNK = 1 << 20
 HEADER_LIMIT = 1 << 20  # how much of a self-extracting script is read to find its payload (.selfextract)
@@ -28,7 +29,7 @@ _NEVER = ("Get the distribution again from Cisco; a genuine NSO distribution nev
 Progress = Callable[[int, int], None]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class DistSummary:
     """Counts of what a pass over a distribution found."""
     files: int

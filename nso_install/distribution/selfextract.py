@@ -31,11 +31,11 @@ from __future__ import annotations
 
 import io
 import re
-from dataclasses import dataclass
 from typing import BinaryIO
 
 from ..errors import DistributionError
 from .common import _GET_AGAIN, HEADER_LIMIT
+from ..record import record
 from .tarstream import _magic
 
 _MAX_VALUE = 1 << 62  # numbers in the script beyond this are not positions in a file
@@ -45,7 +45,7 @@ _UNPACK_YOURSELF = ("Download the file again from Cisco.  If it is genuine, unpa
                     "nso-install the resulting installer.bin or directory.")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Payload:
     """Where a script's payload starts: ``offset`` bytes into it, an archive of kind ``comp``
     (``gz``, ``bz2``, ``xz`` or ``tar``), found as ``how`` says."""
@@ -106,7 +106,7 @@ _EXPR = r"(\$\(\((?:[^()]|\([^()]*\))*\)\)|\$\{?[A-Za-z_]\w*\}?|\d+)"
 _SEGMENT = r"\b{}\b([^|;&]*)"
 
 
-@dataclass
+@record
 class _Line:
     """One logical line of a self-extracting script's shell header."""
     number: int  # 1-based, of the first physical line

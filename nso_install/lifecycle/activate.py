@@ -16,17 +16,17 @@ Refused, unless ``--force``:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import NsoInstallError, UsageError
+from ..record import record
 from ..run import RunOptions, RunResult, install
 from ..spec import SpecInput
 from ..versions import vtuple
 from .installation import Installation
 
 
-@dataclass
+@record
 class InstalledTree:
     """An installed tree in the role of a distribution: its version, nothing to unpack."""
 

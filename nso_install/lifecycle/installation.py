@@ -8,18 +8,19 @@ file system tells, on a layout the vendor installer made (``INSTALL_DIR/ncs-VSN`
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path, PurePosixPath
 
 from ..errors import NsoInstallError
 from ..facts import DIR, FILE, LINK, Facts
+from ..record import record
 from ..spec import InstallSpec, from_record, state_path
 from ..state import State
 from ..target import Target
 from ..versions import vtuple
 
 
-@dataclass
+@record
 class Tree:
     """One installed version directory (ncs-VSN)."""
     path: str  # target path
@@ -31,7 +32,7 @@ class Tree:
         return {"path": self.path, "version": self.version, "active": self.active, "manifest": self.manifest}
 
 
-@dataclass
+@record
 class Installation:
     """A system install as found: its versions, the active one, the recorded spec, NSO processes."""
     target: Target

@@ -33,13 +33,14 @@ import re
 import secrets
 import stat
 import time
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
 from .. import fsops
 from ..actions.keys import check_crypto_keys, crypto_key_lengths
 from ..errors import ApplyError, NsoInstallError, UnsafePathError, UsageError
 from ..facts import ABSENT, FILE, LINK, Facts
+from ..record import record
 from ..secret import Secret
 from ..versions import at_least
 from .installation import Installation
@@ -58,7 +59,7 @@ class KeysFileError(NsoInstallError):
 
 # --- the file format -------------------------------------------------------------------------
 
-@dataclass
+@record
 class KeysFile:
     """A parsed ``ncs.crypto_keys``.  ``lines`` are the file's lines to keep, in order (the
     format line and blank lines left out; comments kept); ``keys`` maps (name, generation) to
@@ -218,7 +219,7 @@ def nso_steps(inst: Installation, file: str, generation: int, converted_legacy: 
 
 # --- the command -----------------------------------------------------------------------------
 
-@dataclass
+@record
 class RotateResult:
     """What a key rotation did or would do, and the steps left to the operator (never a key)."""
     file: str

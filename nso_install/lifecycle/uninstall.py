@@ -15,7 +15,7 @@ Refused while NSO runs from what would be removed (it is never stopped here).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from ..actions.accounts import Membership, NoAccount
 from ..actions.base import Action, Context
@@ -23,6 +23,7 @@ from ..actions.files import Absent, RemoveTree
 from ..engine import Report, apply, evaluate
 from ..errors import UsageError
 from ..plan import SYSV_SCRIPT, UNIT, UNIT_WANTS
+from ..record import record
 from ..run import record_effects
 from ..state import locked
 from .installation import Installation
@@ -30,7 +31,7 @@ from .installation import Installation
 PARTS = ("config", "run_data", "logs", "service", "profile_scripts", "accounts")
 
 
-@dataclass
+@record
 class Removal:
     """What an uninstall removed or would remove, and what it kept."""
     report: Report

@@ -13,7 +13,7 @@ Read-only, like ``rpm -V`` or ``debsums``:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from ..actions.base import Context
 from ..actions.fips import FipsCrypto, written_in_tree
@@ -22,12 +22,13 @@ from ..errors import NsoInstallError
 from ..facts import ABSENT, FILE, Facts
 from ..manifest import compare
 from .installation import Installation
+from ..record import record
 
 # Inside a tree, written after the unpack by other actions (compared by their own checks).
 WRITTEN_IN_TREE = ("ncsrc", "ncsrc.tcsh")
 
 
-@dataclass
+@record
 class Finding:
     """One difference between the install and what nso-install made of it."""
     kind: str  # tree | privilege | config | link
@@ -39,7 +40,7 @@ class Finding:
         return {"kind": self.kind, "path": self.path, "problem": self.problem, "fails": self.fails}
 
 
-@dataclass
+@record
 class Verification:
     """What verify found: differences, entries nso-install did not install, trees compared."""
     findings: list[Finding] = field(default_factory=list)

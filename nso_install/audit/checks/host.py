@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from ...actions.accounts import PAM_DIR, pam_services
@@ -13,6 +13,7 @@ from ...capabilities import NAMES
 from ...facts import FILE
 from ...proc import exe as proc_exe
 from ...proc import status
+from ...record import record
 from ...systools import system_tool
 from ..context import UNIT
 from ..model import failed, passed, skipped, verdict
@@ -119,7 +120,7 @@ def unit_exposure(ctx):
 
 # --- the running NSO ---------------------------------------------------------------------------
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class NsoProcess:
     """A running process of an NSO binary: its ids and capabilities."""
     pid: int
