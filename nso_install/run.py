@@ -90,8 +90,11 @@ def install(given: SpecInput, distribution, opts: RunOptions) -> RunResult:
     start_run()
     cached = use_bytecode_cache(cache_dir, writable=False)
     # Usage errors (options, values, paths) before anything is created for the lock: the
-    # same resolution and plan, read without the lock; they are made again under it.
-    _check_environment(target, _resolve_and_plan(target, given, dist, State(target, spath))[0].spec)
+    # same resolution and plan, read without the lock; an applying run makes them again under
+    # it, --check (which takes no lock) keeps these.
+    state = State(target, spath)
+    planned = _resolve_and_plan(target, given, dist, state)
+    _check_environment(target, planned[0].spec)
     _check_imported_keys(given, dist.version)
 
     with contextlib.ExitStack() as held:
@@ -100,8 +103,9 @@ def install(given: SpecInput, distribution, opts: RunOptions) -> RunResult:
                 created = fsops.ensure_dirs(target.root, 0o755, 0o700)  # a new staging root is private
                 held.callback(fsops.remove_empty_dirs, created)  # a refused run leaves no staging root behind
             made = held.enter_context(locked(target, spath, given.kind == "system", timeout=opts.lock_timeout))
-        state = State(target, spath)  # read under the lock: another run may just have written it
-        resolution, view, plan = _resolve_and_plan(target, given, dist, state)
+            state = State(target, spath)  # read under the lock: another run may just have written it
+            planned = _resolve_and_plan(target, given, dist, state)
+        resolution, view, plan = planned
         spec = resolution.spec
         if target.staged and not opts.check and os.geteuid() == 0:
             # again, now that every component exists: none may have been made by someone else

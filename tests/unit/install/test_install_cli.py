@@ -486,3 +486,22 @@ def test_leftovers_of_an_interrupted_run_are_removed_by_the_next(tmp_path, sampl
     assert install_json(sample_dists["tar.gz"], root, "--system-install")["changed"] == 0
 
 
+
+
+def test_check_plans_once_an_applying_run_again_under_its_lock(tmp_path, sample_dists, monkeypatch):
+    """--check takes no lock, so the plan made for its usage errors is the one it shows; an
+    applying run reads the state and plans again once it holds the lock (another run may have
+    changed both while it waited)."""
+    import nso_install.run as run
+
+    calls = []
+    real = run._resolve_and_plan
+    monkeypatch.setattr(run, "_resolve_and_plan", lambda *a: (calls.append(a[3]), real(*a))[1])
+    root = tmp_path / "r"
+    cli("install", sample_dists["tar.gz"], "--system-install", "--root", root)
+    assert len(calls) == 2 and calls[0] is not calls[1]  # a State read again under the lock
+    calls.clear()
+    before = snapshot(root)
+    r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", root, "--check", "--json")
+    assert len(calls) == 1 and json.loads(r.stdout)["changed"] == 0
+    assert snapshot(root) == before
