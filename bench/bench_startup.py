@@ -14,7 +14,11 @@ machine's speed touches every case alike), each round in fresh, never-used direc
 - ``check``:      ``install ... --check`` on that root afterwards;
 - ``imports``:    ``python -c "import ..."`` of every module of nso_install a re-run imports (listed
                   by running one in-process first), and nothing else: the floor of a re-run that
-                  decides every action and every audit check again instead of replaying a memo.
+                  decides every action and every audit check again instead of replaying a memo;
+- with ``--before DIR``: ``re-run@before`` and ``check@before``, the same with an older copy of
+  the package (``git archive COMMIT nso_install templates | tar -x -C DIR``), each on a root that
+  code installed, in the same rounds; ``--after DIR`` runs nso-install's own cases from such a
+  copy too, so that both start the same way (an isolated interpreter, the copy first on sys.path).
 
 Prints the median wall and CPU (user + sys of the process and its children) seconds of each and
 the ratios help/click, re-run/pass, check/pass and imports/pass.  On a shared machine quote the CPU ratios
@@ -62,56 +66,83 @@ def cpu_of(cmd: list[str]) -> tuple[float, float, str]:
     return wall, cpu, p.stdout.decode(errors="replace")
 
 
+def launcher(code: str | None) -> list[str]:
+    """How a case starts nso-install: the installed console script, or an isolated interpreter
+    with the package copy ``code`` first on sys.path (nso-install refuses PYTHONPATH as root)."""
+    if code is None:
+        return [NSO_INSTALL]
+    return [sys.executable, "-I", "-c", "import sys; sys.path.insert(0, sys.argv.pop(1)); sys.argv[0] = "
+            "'nso-install'; from nso_install.cli import main; sys.exit(main())", code]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=7, help="rounds (medians of these)")
     ap.add_argument("--padding-files", type=int, default=0, help="extra entries in the distribution")
+    ap.add_argument("--before", metavar="DIR", help="also time re-run and check with this copy of an older "
+                                                    "nso_install package, interleaved")
+    ap.add_argument("--after", metavar="DIR", help="time nso-install's cases with this copy of the package "
+                                                   "instead of the installed one")
     a = ap.parse_args()
+    tool = launcher(a.after)
     work = Path(tempfile.mkdtemp(prefix="nso-bench-startup-"))
     try:
         subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(work / "bare")], check=True)
         bare = str(work / "bare" / "bin" / "python")
         dist = Path(subprocess.run([NSO_INSTALL, "sample-dist", str(work / "dist"), "--padding-files",
                                     str(a.padding_files)], check=True, capture_output=True, text=True).stdout.strip())
-        cases = ["pass", "click", "help", "re-run", "check", "imports"]
+        cases = ["pass", "click", "help", "re-run", "check", "imports"] + \
+            (["re-run@before", "check@before"] if a.before else [])
         root0 = work / "root-modules"
-        cpu_of([NSO_INSTALL, "install", str(dist), "--system-install", "--root", str(root0), "-q"])
-        imports = "import " + ", ".join(json.loads(cpu_of([sys.executable, "-c", MODULES_OF_A_RERUN, str(dist),
-                                                           str(root0)])[2]))
+        cpu_of(tool + ["install", str(dist), "--system-install", "--root", str(root0), "-q"])
+        first = f"import sys; sys.path.insert(0, {a.after!r}); " if a.after else ""
+        imports = first + "import " + ", ".join(json.loads(cpu_of([sys.executable, "-c", first + MODULES_OF_A_RERUN,
+                                                                   str(dist), str(root0)])[2]))
         shutil.rmtree(root0, ignore_errors=True)
         wall: dict[str, list[float]] = {c: [] for c in cases}
         cpu: dict[str, list[float]] = {c: [] for c in cases}
         for i in range(a.repeat + 1):  # round 0 warms the caches (page cache, .pyc) and is not counted
-            root = work / f"root{i}"
-            cpu_of([NSO_INSTALL, "install", str(dist), "--system-install", "--root", str(root), "-q"])
+            root, root_before = work / f"root{i}", work / f"root-before{i}"
+            cpu_of(tool + ["install", str(dist), "--system-install", "--root", str(root), "-q"])
             run = {
                 "pass": [bare, "-c", "pass"],
                 "click": [sys.executable, "-c", "import click"],
-                "help": [NSO_INSTALL, "--help"],
-                "re-run": [NSO_INSTALL, "install", str(dist), "--system-install", "--root", str(root), "--json"],
-                "check": [NSO_INSTALL, "install", str(dist), "--system-install", "--root", str(root), "--check", "-q"],
+                "help": tool + ["--help"],
+                "re-run": tool + ["install", str(dist), "--system-install", "--root", str(root), "--json"],
+                "check": tool + ["install", str(dist), "--system-install", "--root", str(root), "--check", "-q"],
                 "imports": [sys.executable, "-c", imports],
             }
-            for c in cases:
+            if a.before:
+                old = launcher(a.before)
+                cpu_of(old + ["install", str(dist), "--system-install", "--root", str(root_before), "-q"])
+                run["re-run@before"] = old + ["install", str(dist), "--system-install", "--root", str(root_before),
+                                              "--json"]
+                run["check@before"] = old + ["install", str(dist), "--system-install", "--root", str(root_before),
+                                             "--check", "-q"]
+            for c in (cases if i % 2 else cases[::-1]):  # alternate the order: no case always runs first
                 w, t, out = cpu_of(run[c])
-                if c == "re-run":
+                if c.startswith("re-run"):
                     changed = json.loads(out)["changed"]
                     assert changed == 0, f"a re-run changed {changed}"  # correctness, not time
                 if i:
                     wall[c].append(w)
                     cpu[c].append(t)
             shutil.rmtree(root, ignore_errors=True)
+            shutil.rmtree(root_before, ignore_errors=True)
         mw = {c: statistics.median(v) for c, v in wall.items()}
         mc = {c: statistics.median(v) for c, v in cpu.items()}
         print(f"median of {a.repeat} interleaved rounds, whole processes; distribution {dist.name}"
               f" (+{a.padding_files} padding files)")
-        print(f"{'case':<8} {'wall s':>8} {'cpu s':>8}  (wall min..max)")
+        print(f"{'case':<13} {'wall s':>8} {'cpu s':>8}  (wall min..max)")
         for c in cases:
-            print(f"{c:<8} {mw[c]:8.3f} {mc[c]:8.3f}  ({min(wall[c]):.3f}..{max(wall[c]):.3f})")
+            print(f"{c:<13} {mw[c]:8.3f} {mc[c]:8.3f}  ({min(wall[c]):.3f}..{max(wall[c]):.3f})")
         print()
         for name, num, den, goal in (("help / click", "help", "click", 1.15), ("re-run / pass", "re-run", "pass", 10),
                                      ("check / pass", "check", "pass", 10), ("imports / pass", "imports", "pass", 10)):
             print(f"{name:<15} wall {mw[num] / mw[den]:6.2f}   cpu {mc[num] / mc[den]:6.2f}   (goal <= {goal})")
+        for c in ("re-run", "check") if a.before else ():
+            print(f"{c + ' / before':<15} wall {mw[c] / mw[c + '@before']:6.2f}   "
+                  f"cpu {mc[c] / mc[c + '@before']:6.2f}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
