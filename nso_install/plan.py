@@ -452,16 +452,23 @@ def local_plan(spec: InstallSpec, dist, view: TargetView = TargetView()) -> list
 def _ancestors(paths: list[str], managed: set[str], trees: set[str]) -> list[Action]:
     """Directories that must exist above the managed paths; created if missing, never altered."""
     out, seen = [], set()
+    trees = {"/" + "/".join(c for c in t.split("/") if c and c != ".") for t in trees}
     for p in paths:
-        for parent in reversed(PurePosixPath(p).parents):
-            s = str(parent)
-            if s == "/" or s in managed or s in seen:
+        for s in _parents(p):
+            if s in managed or s in seen:
                 continue
-            if any(parent.is_relative_to(t) for t in trees):
+            if any(s == t or s.startswith(t + "/") for t in trees):
                 continue  # comes with the unpacked distribution
             seen.add(s)
             out.append(SystemDirectory(s))
     return out
+
+
+def _parents(path: str) -> list[str]:
+    """The parents of an absolute path below "/", from the top: ``PurePosixPath(path).parents``
+    reversed, in strings (this runs for every path of every plan, twice a run)."""
+    parts = [c for c in path.split("/") if c and c != "."]
+    return ["/" + "/".join(parts[:i]) for i in range(1, len(parts))]
 
 
 def with_parents(actions: list[Action], own_dirs: tuple[str, ...] = ()) -> list[Action]:

@@ -27,8 +27,7 @@ import re
 import xml.etree.ElementTree as ET
 from functools import lru_cache
 from pathlib import Path
-
-from ..record import record
+from typing import NamedTuple
 
 NAMESPACE = "http://tail-f.com/yang/tailf-ncs-config"
 ROOT = "/ncs-config"
@@ -55,9 +54,9 @@ LIST_SUFFIXES = ("/extra-listen",)  # every */extra-listen is a list of ip/port 
 _SUBST = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-@record(frozen=True)
-class Element:
-    """One ncs.conf element of ncs.conf(5): its path, type, default, and whether it is mandatory or repeats."""
+class Element(NamedTuple):
+    """One ncs.conf element of ncs.conf(5): its path, type, default, and whether it is mandatory or repeats.
+    A named tuple: every run that renders or checks ncs.conf makes all 745 of them."""
     path: str
     type: str  # "" for a container
     default: str

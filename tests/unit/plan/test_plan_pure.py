@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from support import FakeDist, spec, view
 
 from nso_install.actions.accounts import Membership, User
@@ -159,3 +160,13 @@ def test_the_state_directory_and_the_ipc_secret_are_planned_private():
         assert by_path(plan, Directory)["/var/lib/nso-install"].attrs.mode == 0o700
     assert by_path(root, SecretFile)["/etc/ncs/ipc_access"].attrs.mode == 0o400
     assert by_path(user, SecretFile)["/etc/ncs/ipc_access"].attrs == Attrs(0o440, "root", ADMIN_GROUP)
+
+
+@pytest.mark.parametrize("path", ["/opt/ncs/ncs-6.5.3/bin", "/etc", "/", "/var//opt/./ncs/", "/a/b/c/d/e"])
+def test_parents_are_pathlibs(path):
+    """plan._parents, in strings, gives what PurePosixPath(path).parents did (top down, without "/")."""
+    from pathlib import PurePosixPath
+
+    from nso_install.plan import _parents
+
+    assert _parents(path) == [str(p) for p in reversed(PurePosixPath(path).parents) if str(p) != "/"]
