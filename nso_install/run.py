@@ -27,7 +27,7 @@ from .facts import DIR, FILE, LINK, Facts
 from .plan import TargetView, build_plan, config_version, start_run
 from .record import record
 from .spec import DIR_FIELDS, InstallSpec, Resolution, SpecInput, check_real_directories, resolve, state_path
-from .state import State, host_dir, locked
+from .state import State, host_dir, lock_if_free, locked
 from .target import Target, check_staging_root
 
 
@@ -89,16 +89,18 @@ def install(given: SpecInput, distribution, opts: RunOptions) -> RunResult:
 
     start_run()
     cached = use_bytecode_cache(cache_dir, writable=False)
-    # Usage errors (options, values, paths) before anything is created for the lock: the
-    # same resolution and plan, read without the lock; an applying run makes them again under
-    # it, --check (which takes no lock) keeps these.
-    state = State(target, spath)
-    planned = _resolve_and_plan(target, given, dist, state)
-    _check_environment(target, planned[0].spec)
-    _check_imported_keys(given, dist.version)
-
     with contextlib.ExitStack() as held:
-        if not opts.check:
+        # A re-run whose lock is there and free takes it now and plans once, under it. Otherwise
+        # usage errors (options, values, paths) come before anything is created for the lock or
+        # waited for: the same resolution and plan, read without the lock; an applying run makes
+        # them again once it holds the lock, --check (which takes none) keeps these.
+        early = not opts.check and lock_if_free(held, target, spath, given.kind == "system")
+        made: list[str] = []
+        state = State(target, spath)
+        planned = _resolve_and_plan(target, given, dist, state)
+        _check_environment(target, planned[0].spec)
+        _check_imported_keys(given, dist.version)
+        if not opts.check and not early:
             if target.staged:
                 created = fsops.ensure_dirs(target.root, 0o755, 0o700)  # a new staging root is private
                 held.callback(fsops.remove_empty_dirs, created)  # a refused run leaves no staging root behind

@@ -25,7 +25,7 @@ import json
 import os
 import stat
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -310,6 +310,33 @@ def _saving(shown: str) -> Iterator[None]:
         raise NsoInstallError("state-not-saved", f"could not save {shown}: {e.strerror or e}.",
                               "Everything the run changed is in place; free space (or fix the cause) and re-run: "
                               "the next run finds the installed files as desired and records them.") from None
+
+
+def lock_if_free(stack: ExitStack, target: Target, state_path: str, system: bool) -> bool:
+    """Take the run's lock (:func:`locked`) into ``stack`` at once, when it exists already, is
+    as :func:`locked` wants it and no other run holds it: a re-run then resolves and plans once,
+    under the lock, having created nothing. False, holding nothing, in every other case: the
+    caller plans first (usage errors are reported before anything is created or waited for),
+    then waits for the lock and plans again, and :func:`locked` says what is wrong with it."""
+    try:
+        state_dir = target.host(os.path.dirname(state_path))  # as locked() finds it
+        probe = state_dir if system else state_dir.parent.parent / f".{state_dir.parent.name}.nso-install-lock"
+        st = os.lstat(probe)
+    except (OSError, NsoInstallError):
+        return False
+    if stat.S_ISLNK(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
+        return False
+    inner = ExitStack()
+    try:
+        made = inner.enter_context(locked(target, state_path, system))
+    except (OSError, NsoInstallError):
+        inner.close()
+        return False
+    if made:  # it vanished meanwhile and was made again: undo that, plan first
+        inner.close()
+        return False
+    stack.enter_context(inner)
+    return True
 
 
 @contextmanager

@@ -488,20 +488,56 @@ def test_leftovers_of_an_interrupted_run_are_removed_by_the_next(tmp_path, sampl
 
 
 
-def test_check_plans_once_an_applying_run_again_under_its_lock(tmp_path, sample_dists, monkeypatch):
-    """--check takes no lock, so the plan made for its usage errors is the one it shows; an
-    applying run reads the state and plans again once it holds the lock (another run may have
-    changed both while it waited)."""
+def _lock_is_held(root) -> bool:
+    fd = os.open(root / "var/lib/nso-install", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def test_how_often_a_run_plans_and_under_which_lock(tmp_path, sample_dists, monkeypatch):
+    """A first install plans before it creates anything for its lock (usage errors first), then
+    again under the lock (another run may have changed the state while it waited). A re-run whose
+    lock is there and free takes it first and plans once, under it. --check takes no lock and
+    plans once."""
     import nso_install.run as run
 
-    calls = []
-    real = run._resolve_and_plan
-    monkeypatch.setattr(run, "_resolve_and_plan", lambda *a: (calls.append(a[3]), real(*a))[1])
     root = tmp_path / "r"
+    calls = []  # (the State it planned with, whether the lock was held)
+    real = run._resolve_and_plan
+    monkeypatch.setattr(run, "_resolve_and_plan", lambda *a: (
+        calls.append((a[3], (root / "var/lib/nso-install").is_dir() and _lock_is_held(root))), real(*a))[1])
     cli("install", sample_dists["tar.gz"], "--system-install", "--root", root)
-    assert len(calls) == 2 and calls[0] is not calls[1]  # a State read again under the lock
+    assert [held for _, held in calls] == [False, True] and calls[0][0] is not calls[1][0]
     calls.clear()
     before = snapshot(root)
+    r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", root, "--json")
+    assert json.loads(r.stdout)["changed"] == 0 and [held for _, held in calls] == [True]
+    calls.clear()
     r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", root, "--check", "--json")
-    assert len(calls) == 1 and json.loads(r.stdout)["changed"] == 0
+    assert [held for _, held in calls] == [False] and json.loads(r.stdout)["changed"] == 0
+    assert snapshot(root) == before and not _lock_is_held(root)
+
+
+def test_a_usage_error_of_a_rerun_is_reported_at_once_whoever_holds_the_lock(tmp_path, sample_dists):
+    root = tmp_path / "r"
+    cli("install", sample_dists["tar.gz"], "--system-install", "--root", root)
+    before = snapshot(root)
+    bad = ("install", sample_dists["tar.gz"], "--system-install", "--root", root, "--set", "no.such=1")
+    r = cli(*bad, ok=False)  # the lock was free: taken, then given back
+    assert r.exit_code == 2 and "no.such" in r.stderr and not _lock_is_held(root)
+    fd = os.open(root / "var/lib/nso-install", os.O_RDONLY | os.O_DIRECTORY)  # another run holds the lock
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        started = time.monotonic()
+        r = cli(*bad, "--lock-timeout", "30", ok=False)
+        assert r.exit_code == 2 and "no.such" in r.stderr and time.monotonic() - started < 20  # did not wait
+        r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", root, ok=False)
+        assert r.exit_code == 3 and "another nso-install run" in r.stderr
+    finally:
+        os.close(fd)
     assert snapshot(root) == before
