@@ -28,14 +28,14 @@ def _private_copy(src, where: str, size: int | None = None):
     a container's /tmp often less: filling it up only to fail would starve the host's other
     users of it meanwhile)."""
     if size is not None:
-        from .writer import _amount, _free
+        from .writer import amount, free_space
 
         tmp = tempfile.gettempdir()
-        free = _free(tmp)
+        free = free_space(tmp)
         if free is not None and size > free[0]:
-            raise DistributionError("no-space", f"{where}: the installer inside needs {_amount(size)} in the "
+            raise DistributionError("no-space", f"{where}: the installer inside needs {amount(size)} in the "
                                                 f"temporary directory {tmp} to be verified, which has "
-                                                f"{_amount(free[0])} free; nothing was copied.",
+                                                f"{amount(free[0])} free; nothing was copied.",
                                     "Point TMPDIR to a file system with room (e.g. TMPDIR=/var/tmp) and re-run.")
     copy = tempfile.TemporaryFile()
     try:

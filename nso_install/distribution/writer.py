@@ -58,7 +58,7 @@ class _Writer:
                                               and not root_st.st_mode & stat.S_ISGID)
         self.umask = _umask()
         self.progress, self.total, self.done = progress, total, 0
-        self.free = _free(dest)  # (bytes, inodes) when extraction starts; None: unknown
+        self.free = free_space(dest)  # (bytes, inodes) when extraction starts; None: unknown
         self.declared = self.entries = 0
         # sha256 of every file written, by relative path, when the caller asks: hashed from the
         # bytes on their way to the disk, so the manifest need not read a big tree back
@@ -87,8 +87,8 @@ class _Writer:
             return
         free, inodes = self.free
         if self.declared > free:
-            raise _no_space(self.dest, f"the files up to {name} declare {_amount(self.declared)} of data but "
-                                       f"{_amount(free)} were free when extraction started")
+            raise _no_space(self.dest, f"the files up to {name} declare {amount(self.declared)} of data but "
+                                       f"{amount(free)} were free when extraction started")
         if inodes is not None and self.entries > inodes:
             raise _no_space(self.dest, f"{name} is entry {self.entries} but {inodes} inodes were free when "
                                        "extraction started")
@@ -210,7 +210,7 @@ def _umask() -> int:
         return -1
 
 
-def _free(dest: Path) -> tuple[int, int | None] | None:
+def free_space(dest: Path) -> tuple[int, int | None] | None:
     """(bytes, inodes) this process may still use on the file system of ``dest`` (root may use
     the reserved blocks too); inodes None when the file system does not count them."""
     try:
@@ -222,7 +222,8 @@ def _free(dest: Path) -> tuple[int, int | None] | None:
             (st.f_ffree if root else st.f_favail) if st.f_files else None)
 
 
-def _amount(n: int) -> str:
+def amount(n: int) -> str:
+    """A size for a message: exact bytes and MiB."""
     return f"{n} bytes ({n / (1 << 20):.1f} MiB)"
 
 
@@ -233,14 +234,14 @@ def _no_space(dest: Path, why: str) -> DistributionError:
 
 def _check_space(dest: Path, summary: DistSummary) -> None:
     """Refuse before writing when the file system cannot hold the tree (data or inodes)."""
-    free = _free(dest)
+    free = free_space(dest)
     if free is None:
         return
     space, inodes = free
     entries = summary.files + summary.dirs + summary.symlinks
     short = []
     if summary.total_bytes > space:
-        short.append(f"{_amount(summary.total_bytes)} of data but {_amount(space)} are free")
+        short.append(f"{amount(summary.total_bytes)} of data but {amount(space)} are free")
     if inodes is not None and entries > inodes:
         short.append(f"{entries} files and directories but {inodes} inodes are free")
     if short:
