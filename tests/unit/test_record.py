@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import asdict, field, fields, replace
 from typing import ClassVar
@@ -124,6 +125,8 @@ CALLS = [
     ("Key", lambda C: setattr(C("k"), "other", "x")),
     ("Key", lambda C: delattr(C("k"), "name")),
     ("Key", lambda C: repr(replace(C("k"), size=3))),
+    ("Key", lambda C: (lambda k: (copy.deepcopy(k) == k, copy.copy(k) is not k))(C("k", 4, "n"))),
+    ("Bag", lambda C: (lambda b: (copy.deepcopy(b).items is not b.items, copy.deepcopy(b).derived))(C([1]))),
     ("Bag", lambda C: repr(C())),
     ("Bag", lambda C: C().derived),
     ("Bag", lambda C: C([1, 2]).derived),
