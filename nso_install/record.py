@@ -14,7 +14,8 @@ microseconds more, so a class made once per archive member (``distribution.commo
 stays a plain ``@dataclass``.
 
 Supported: ``@record`` and ``@record(frozen=True)``, fields with ``default``,
-``default_factory``, ``init``, ``repr``, ``compare`` and ``hash``; a class's own ``__init__``,
+``default_factory``, ``init``, ``repr``, ``compare`` and ``hash`` (keyword-only and ``InitVar``
+fields are refused); a class's own ``__init__``,
 ``__repr__``, ``__eq__`` or ``__hash__`` is kept, as ``@dataclass`` keeps it. Records inherit
 from records (frozen from frozen only), never from a ``@dataclass``.
 """
@@ -49,6 +50,11 @@ def _make(cls, frozen: bool):
     cls = dataclasses.dataclass(cls, init=False, repr=False, eq=False)
     cls.__record_frozen__ = frozen
     fields = dataclasses.fields(cls)
+    for f in cls.__dataclass_fields__.values():
+        # what the shared __init__ does not do: refused, rather than bound differently than @dataclass would
+        if f.kw_only is True or "InitVar" in str(f.type):
+            raise TypeError(f"{cls.__qualname__}.{f.name}: @record has no keyword-only or InitVar fields; "
+                            "use @dataclass for this class")
     _check_defaults_order(cls, fields)
     methods = {"__init__": _init(cls, fields, frozen), "__repr__": _repr(fields),
                "__eq__": _eq([f.name for f in fields if f.compare])}

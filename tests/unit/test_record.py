@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from dataclasses import asdict, field, fields, replace
+from dataclasses import KW_ONLY, InitVar, asdict, field, fields, replace
 from typing import ClassVar
 
 import pytest
@@ -181,6 +181,22 @@ def test_definition_errors_as_dataclass(deco):
 
             def __setattr__(self, name, value):
                 pass
+
+
+def test_what_record_does_not_bind_is_refused():
+    with pytest.raises(TypeError, match="keyword-only"):
+        @record
+        class KwOnly:
+            """A keyword-only field."""
+            a: int
+            _: KW_ONLY
+            b: int = 0
+    with pytest.raises(TypeError, match="InitVar"):
+        @record
+        class WithInitVar:
+            """An init-only variable."""
+            a: int
+            seed: InitVar[int] = 0
 
 
 def test_frozen_and_mutable_records_do_not_mix():
