@@ -261,7 +261,9 @@ class StatIndex:
                             continue  # and what is below it: not entered
                         st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
                         mode = st.st_mode
-                        if listing is not None:
+                        # most of a tree is root's, with no execute, setuid/setgid or world-write bit:
+                        # never notable, its capabilities cannot matter (no call for it: 100k entries)
+                        if listing is not None and (st.st_uid != 0 or mode & _MAY_BE_NOTABLE):
                             raw = _raw_caps_at(dfd, name, mode, st.st_uid)
                             if notable(mode, st.st_uid, raw):
                                 listing.append((rel, mode, st.st_uid, st.st_gid, raw))
@@ -291,6 +293,11 @@ class StatIndex:
             for _, dfd, _ in stack:
                 os.close(dfd)
         return seen == len(dirs)
+
+
+# Bits without which a root-owned entry is never notable (facts.notable): setuid, setgid, world-write,
+# and any execute bit (without one a root-owned file's capabilities cannot matter: facts.caps_can_matter)
+_MAY_BE_NOTABLE = stat.S_ISUID | stat.S_ISGID | 0o002 | 0o111
 
 
 def _raw_caps_at(dfd: int, name: str, mode: int, uid: int) -> bytes | None:

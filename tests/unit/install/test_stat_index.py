@@ -248,3 +248,23 @@ def test_the_records_are_written_as_one_json_array_in_path_order(tmp_path):
     assert back == m
     empty = manifest.Manifest(TREE, "6.5.3", {})
     assert manifest.Manifest.from_json(empty.as_json()).entries == {}
+
+
+def test_the_entries_the_index_check_skips_for_the_listing_are_never_notable():
+    """holds() asks nothing (no capability read, no notable()) of a root-owned entry without an
+    execute, setuid/setgid or world-write bit: for every mode of every type, such an entry is
+    never notable, whatever its capabilities."""
+    import stat
+
+    from nso_install.facts import notable
+    from nso_install.manifest import _MAY_BE_NOTABLE
+
+    skipped = 0
+    for kind in (stat.S_IFREG, stat.S_IFDIR, stat.S_IFLNK):
+        for perm in range(0o10000):
+            if perm & _MAY_BE_NOTABLE:
+                continue
+            skipped += 1
+            for caps in (None, b"", b"\x01\x00\x00\x02"):
+                assert not notable(kind | perm, 0, caps), (oct(kind | perm), caps)
+    assert skipped == 3 * 0o10000 // 64  # 6 of the 12 permission bits decide
