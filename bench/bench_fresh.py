@@ -35,6 +35,15 @@ BIN = Path(sys.executable).parent
 NSO_INSTALL = str(BIN / "nso-install")
 
 
+def launcher(code: str | None) -> list[str]:
+    """How a case starts nso-install: the installed console script, or an isolated interpreter
+    with the package copy ``code`` first on sys.path (nso-install refuses PYTHONPATH as root)."""
+    if code is None:
+        return [NSO_INSTALL]
+    return [sys.executable, "-I", "-c", "import sys; sys.path.insert(0, sys.argv.pop(1)); sys.argv[0] = "
+            "'nso-install'; from nso_install.cli import main; sys.exit(main())", code]
+
+
 def run(cmd: list[str]) -> tuple[float, float, int]:
     """(wall s, cpu s, peak RSS KiB) of one whole process (and its children, for CPU)."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
@@ -87,13 +96,10 @@ def main() -> None:
             ds.mkdir()
             cmds = {"tar": ["tar", "-xzf", str(dist), "-C", str(d)],
                     "tar+sync": ["sh", "-c", 'tar -xzf "$1" -C "$2" && sync -f "$2"', "sh", str(dist), str(ds)]}
-            for c in cases[2:]:
-                cmds[c] = [NSO_INSTALL, "install", str(dist), "--system-install", "--root", str(work / f"{c}{i}"), "-q"]
             for c, code in (("before", a.before), ("install", a.after)):
-                if code:  # nso-install refuses PYTHONPATH as root: an isolated interpreter, that package first
-                    cmds[c][:1] = [sys.executable, "-I", "-c", "import sys; sys.path.insert(0, sys.argv.pop(1)); "
-                                   "sys.argv[0] = 'nso-install'; from nso_install.cli import main; sys.exit(main())",
-                                   code]
+                if c in cases:
+                    cmds[c] = launcher(code) + ["install", str(dist), "--system-install", "--root",
+                                                str(work / f"{c}{i}"), "-q"]
             for c in (cases if i % 2 else cases[::-1]):
                 w, t, m = run(cmds[c])
                 if i:

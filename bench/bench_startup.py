@@ -38,8 +38,7 @@ import tempfile
 import time
 from pathlib import Path
 
-BIN = Path(sys.executable).parent
-NSO_INSTALL = str(BIN / "nso-install")
+from bench_fresh import NSO_INSTALL, launcher
 
 
 # a re-run in-process, then the nso_install modules it imported (for the ``imports`` case)
@@ -64,15 +63,6 @@ def cpu_of(cmd: list[str]) -> tuple[float, float, str]:
         sys.exit(f"{' '.join(cmd)} failed ({p.returncode}): {p.stderr.decode(errors='replace')[-2000:]}")
     cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
     return wall, cpu, p.stdout.decode(errors="replace")
-
-
-def launcher(code: str | None) -> list[str]:
-    """How a case starts nso-install: the installed console script, or an isolated interpreter
-    with the package copy ``code`` first on sys.path (nso-install refuses PYTHONPATH as root)."""
-    if code is None:
-        return [NSO_INSTALL]
-    return [sys.executable, "-I", "-c", "import sys; sys.path.insert(0, sys.argv.pop(1)); sys.argv[0] = "
-            "'nso-install'; from nso_install.cli import main; sys.exit(main())", code]
 
 
 def main() -> None:

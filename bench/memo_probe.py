@@ -27,10 +27,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from bench_startup import NSO_INSTALL
+from bench_fresh import NSO_INSTALL, run  # (whole process: wall, cpu, peak RSS)
 
 RECORD = r"""
 import builtins, contextlib, io, json, os, sys
@@ -86,12 +85,6 @@ for pid in os.listdir("/proc"):
 """
 
 
-def timed(cmd: list[str]) -> float:
-    t = time.perf_counter()
-    subprocess.run(cmd, check=True, capture_output=True)
-    return time.perf_counter() - t
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=15, help="alternating pairs (medians of these)")
@@ -114,7 +107,7 @@ def main() -> None:
         times: dict[str, list[float]] = {c: [] for c in cases}
         for i in range(a.repeat + 1):  # round 0 warms the caches and is not counted
             for c in (cases if i % 2 else reversed(list(cases))):
-                t = timed(cases[c])
+                t = run(cases[c])[0]
                 if i:
                     times[c].append(t)
         m = {c: statistics.median(v) for c, v in times.items()}
