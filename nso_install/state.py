@@ -325,7 +325,7 @@ def lock_if_free(stack: ExitStack, target: Target, state_path: str, system: bool
     except (OSError, NsoInstallError):
         return False
     if stat.S_ISLNK(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
-        return False
+        return False  # locked() would refuse it too, but only after its ensure_private_dir: none of that here
     inner = ExitStack()
     try:
         made = inner.enter_context(locked(target, state_path, system))

@@ -11,8 +11,7 @@ from pathlib import Path
 from ...actions.accounts import PAM_DIR, pam_services
 from ...capabilities import NAMES
 from ...facts import FILE
-from ...proc import exe as proc_exe
-from ...proc import status
+from ...proc import exe as proc_exe, status
 from ...record import record
 from ...systools import system_tool
 from ..context import UNIT
