@@ -1,3 +1,3 @@
-from nso_install.cli import main
+from nso_install.replay import console
 
-main()
+console()

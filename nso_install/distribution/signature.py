@@ -15,6 +15,7 @@ from typing import Sequence
 
 from ..errors import DistributionError
 from .common import _GET_AGAIN, CHUNK
+from ..replay import valid_until
 from .tarstream import _Window
 
 # --trusted-cert files: a certificate (or a short PEM bundle) is a few KiB; more is not a certificate.
@@ -183,6 +184,11 @@ def _check_signer(where: str, certificate: bytes, trusted_certs: Sequence[bytes]
                    else f"is issued by {top.issuer.rfc4514_string()}")
     path = path[:max(tops) + 1]
     now = _now()
+    # The verdict holds until a certificate of the path becomes valid or expires (a replayed
+    # run, nso_install.replay, stops replaying then).
+    flips = [t for c in path for t in (c.not_valid_before_utc, c.not_valid_after_utc) if t > now]
+    if flips:
+        valid_until(min(flips).timestamp())
     for i, cert in enumerate(path):
         if now < cert.not_valid_before_utc:
             raise failed(i, cert, f"not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC (now "

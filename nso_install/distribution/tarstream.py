@@ -32,6 +32,7 @@ import zlib
 from typing import BinaryIO, Iterator
 
 from ..errors import DistributionError
+from ..replay import pure_fork
 from .common import _GET_AGAIN, _NEVER, _READ_ERRORS, CHUNK, Member, _corrupt
 from .tarheader import TarInfo
 
@@ -247,7 +248,7 @@ class _InflatedByChild(_Inflated):
         except OSError:
             pass  # the default pipe size: more reads, same result
         try:
-            pid = os.fork()
+            pid = pure_fork()
         except BaseException:
             os.close(r)
             os.close(w)

@@ -14,6 +14,7 @@ import re
 from ...actions.keys import check_crypto_keys, check_ipc_secret
 from ...conf.variables import DUMMY_AES256CFB128_KEY, DUMMY_AESCFB128_KEY
 from ...facts import FILE
+from ...replay import valid_until
 from ...secret import Secret
 from ..model import failed, passed, skipped, verdict, warned
 from ..registry import check
@@ -271,6 +272,9 @@ def tls_cert(ctx):
         return failed(problem, [ctx.shown(ctx.facts.path(cert_path))], [cert_path])
     now = datetime.datetime.now(datetime.timezone.utc)
     start, end = datetime.datetime.fromisoformat(cert["start"]), datetime.datetime.fromisoformat(cert["end"])
+    flips = [t for t in (start, end - EXPIRY_WARNING, end) if t > now]  # where this verdict changes
+    if flips:
+        valid_until(min(flips).timestamp())
     evidence = [f"{cert_path}: subject {cert['subject']}, issuer {cert['issuer']}, "
                 f"valid {start:%Y-%m-%d} to {end:%Y-%m-%d}"]
     problems = []

@@ -1,0 +1,277 @@
+"""Replay a re-run that changes nothing, when nothing it read has changed since.
+
+A no-op ``nso-install install`` re-run spends nearly all of its time importing and deciding
+again what it decided last time.  Run as root from the console script, a run that changes
+nothing is *recorded*: everything it read (each path, by lstat signature: type, mode, owner,
+inode, size, mtime and ctime; its parents; the names it looked up; the modules it ran), the
+world it ran in (arguments, environment, working directory, ids, umask, capabilities,
+terminals, interpreter) and what it printed.  The next run with the same world first checks
+that record (:func:`replay`): when every path still has its signature and every lookup its
+answer, the run would read the same bytes and decide the same, so it prints the same and
+exits, without importing click or the planner.  Anything else runs in full.
+
+Why this cannot hide drift:
+
+* every change a non-root account (or NSO) can make to a file sets its ctime to the current
+  time; a path recorded with a ctime at or after the recording run started is *racy* (it may
+  change again within the same clock tick) and no record is kept (git's racy-clean rule);
+* a run that changed anything, ran a program, opened a socket, read stdin, changed directory,
+  or read a path it could not name (``/proc``, ``/sys``, an unresolvable descriptor) keeps no
+  record; neither does a failed run;
+* the record lives in root's own ``/var/lib/nso-install/replay`` (beside the seal key, 0700),
+  is read only when it and every directory above it are root's and not writable by others,
+  and carries the exact world it is for (a file-name collision cannot replay another's);
+* a run that reads the clock for a decision states until when that decision holds
+  (:func:`valid_until`); the record expires then;
+* the run's lock (a shared ``flock`` here) must be free: a run applying changes meanwhile
+  makes the replay step aside;
+* ``NSO_INSTALL_REPLAY=0`` turns it off (it is part of the world: a different environment is
+  a different record).
+
+This module imports only what the interpreter has loaded anyway (``os``, ``sys``, ``stat``)
+and ``json``/``zlib``/``fcntl`` when a record exists.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+
+FORMAT = 1
+DIR = "/var/lib/nso-install/replay"  # root's, on the host running nso-install (never under --root)
+MAX_RECORDS = 64  # one per world (arguments, environment...): a few per target in practice
+SWITCH = "NSO_INSTALL_REPLAY"  # "0": never replay nor record
+WHERE = "NSO_INSTALL_REPLAY_DIR"  # another directory for the records (tests); the same rules
+
+
+def directory() -> str:
+    return os.environ.get(WHERE) or DIR
+
+_horizon: float | None = None  # the earliest time a clock-based decision of this run may flip
+
+
+def valid_until(when: float) -> None:
+    """Say that a decision of this run, made from the clock, holds until ``when`` (seconds since
+    the epoch): a record of the run expires then.  Every clock reading the run decides on calls
+    this (tests/unit/test_replay.py lists them)."""
+    global _horizon
+    _horizon = when if _horizon is None else min(_horizon, when)
+
+
+_forking_pure = False  # inside pure_fork(): the fork a recorded run may make
+_pure_pids: set[int] = set()
+
+
+def pure_fork() -> int:
+    """``os.fork()`` for a child that only reads what its parent opened (and the record holds)
+    and writes to a pipe its parent reads: a run making one may still be recorded, and may
+    kill that child."""
+    global _forking_pure
+    _forking_pure = True
+    try:
+        pid = os.fork()
+    finally:
+        _forking_pure = False
+    if pid:
+        _pure_pids.add(pid)
+    return pid
+
+
+# --- the world a run is for -------------------------------------------------------------------
+
+def _eligible(argv: list[str]) -> bool:
+    return (os.geteuid() == 0 and os.environ.get(SWITCH, "1") != "0" and argv[:1] == ["install"]
+            and "-" not in argv)  # "-": a value read from stdin
+
+
+def _proc_status() -> list[str]:
+    """The process's ids, groups, capabilities and no-new-privs flag (the run checks what root may do)."""
+    with open("/proc/self/status", "rb") as f:  # (before recording starts: not a path the run read)
+        lines = f.read().decode(errors="replace").splitlines()
+    return [line for line in lines if line.split(":")[0] in
+            ("Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs", "Seccomp")]
+
+
+def _terminal(fd: int):
+    if not os.isatty(fd):
+        return None
+    try:
+        return list(os.get_terminal_size(fd))
+    except OSError:
+        return [0, 0]
+
+
+def world(argv: list[str]) -> dict | None:
+    """Everything outside the file system a run depends on; None when it may not be replayed."""
+    if not _eligible(argv):
+        return None
+    mask = os.umask(0o022)
+    os.umask(mask)
+    try:
+        cwd, status = os.getcwd(), _proc_status()
+    except OSError:
+        return None
+    return {"format": FORMAT, "argv": list(argv), "cwd": cwd, "env": [[k, v] for k, v in sorted(os.environ.items())],
+            "umask": mask, "status": status, "terminals": [_terminal(fd) for fd in (0, 1, 2)],
+            "python": [sys.executable, sys.version, list(sys.path), repr(sys.flags)]}
+
+
+def _name(w: dict) -> str:
+    import json
+    import zlib
+
+    # Not a security boundary (the record holds its world and is compared whole): a file name.
+    data = json.dumps(w, sort_keys=True).encode()
+    return f"{zlib.crc32(data):08x}{zlib.adler32(data):08x}.json"
+
+
+def signature(path: str) -> list[int] | None:
+    """What changes whenever ``path`` or its content or metadata does (None: it does not exist)."""
+    try:
+        st = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return [st.st_mode, st.st_ino, st.st_dev, st.st_nlink, st.st_uid, st.st_gid, st.st_size,
+            st.st_mtime_ns, st.st_ctime_ns]
+
+
+def _private_chain(directory: str) -> bool:
+    """``directory`` and every directory above it are real directories, root's, that no one else
+    can change: written by root alone, or sticky (``/tmp``: others cannot rename or remove what
+    root owns there); ``directory`` and its parent (``/var/lib/nso-install``, where the seal key
+    is) are root's alone, 0700."""
+    parts = directory.strip("/").split("/")
+    for i in range(len(parts) + 1):
+        p = "/" + "/".join(parts[:i])
+        try:
+            st = os.lstat(p)
+        except OSError:
+            return False
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != 0:
+            return False
+        if i >= len(parts) - 1:
+            if st.st_mode & 0o077:
+                return False
+        elif st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX:
+            return False
+    return True
+
+
+# --- replaying --------------------------------------------------------------------------------
+
+def _load(w: dict) -> dict | None:
+    where = directory()
+    if not _private_chain(where):
+        return None
+    try:
+        fd = os.open(f"{where}/{_name(w)}", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != 0 or st.st_mode & 0o077 or st.st_nlink != 1:
+            return None
+        with os.fdopen(os.dup(fd), "rb") as f:
+            data = f.read()
+    finally:
+        os.close(fd)
+    import json
+
+    try:
+        rec = json.loads(data)
+    except ValueError:
+        return None
+    return rec if isinstance(rec, dict) and rec.get("world") == w else None
+
+
+def _lookups_hold(lookups: list) -> bool:
+    import grp
+    import pwd
+
+    funcs = {"getpwnam": pwd.getpwnam, "getpwuid": pwd.getpwuid, "getpwall": pwd.getpwall,
+             "getgrnam": grp.getgrnam, "getgrgid": grp.getgrgid, "getgrall": grp.getgrall,
+             "getgrouplist": os.getgrouplist}
+    return all(_ask(funcs[name], args) == answer for name, args, answer in lookups)
+
+
+def _ask(func, args):
+    try:
+        return _plain(func(*args))
+    except KeyError:
+        return "KeyError"
+
+
+def _plain(value):
+    """A lookup's answer as JSON keeps it (struct_passwd -> list, tuples -> lists)."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def replay(argv: list[str]) -> int | None:
+    """Print what the recorded run printed and return its exit code, when the record for this
+    world exists and everything it read is as it was; None (having printed nothing, holding
+    nothing) otherwise."""
+    lock = None
+    try:
+        w = world(argv)
+        rec = _load(w) if w is not None else None
+        if rec is None or rec.get("format") != FORMAT:
+            return None
+        import time
+
+        if rec["expires"] is not None and time.time() >= rec["expires"]:
+            return None
+        if rec["lock"] is not None:
+            import fcntl
+
+            # Held (shared) until the process ends: no run applies changes while this replays.
+            lock = os.open(rec["lock"], os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        if any(signature(p) != sig for p, sig in rec["paths"]) or not _lookups_hold(rec["lookups"]):
+            raise ValueError("changed")
+        output, code = rec["output"], rec["exit"]
+    except (OSError, KeyError, TypeError, ValueError):
+        if lock is not None:
+            os.close(lock)  # (a run in full takes it exclusively)
+        return None
+    for fd, text in output:
+        stream = sys.stdout if fd == 1 else sys.stderr
+        if isinstance(text, str):
+            stream.write(text)
+        else:
+            stream.buffer.write(bytes(text))
+    return code
+
+
+# --- the console script ----------------------------------------------------------------------
+
+def console() -> None:
+    """``nso-install``: replay when a record allows it, else run in full (recording when eligible)."""
+    argv = sys.argv[1:]
+    code = replay(argv)
+    if code is not None:
+        sys.exit(code)
+    w = world(argv)
+    recorder = None
+    if w is not None:
+        from .replay_record import Recorder
+
+        recorder = Recorder(w)
+    from .cli import main
+
+    if recorder is None:
+        main()
+        return
+    code: object = 1  # an exception other than SystemExit: a failed run, never recorded
+    try:
+        recorder.start()
+        main()
+        code = 0
+    except SystemExit as e:
+        code = e.code
+        raise
+    finally:
+        recorder.stop()
+        recorder.finish(code)

@@ -1,0 +1,361 @@
+"""Recording a run for :mod:`nso_install.replay`: what it read, looked up and printed.
+
+The run reads the target through directory descriptors (``dir_fd``, ``/proc/self/fd/N/...``),
+so every path is resolved to the name it had when read (``readlink /proc/self/fd/N``).
+Reads come from two sources:
+
+* wrappers around ``os.stat``, ``os.lstat``, ``os.open``, ``os.readlink`` and ``os.access``
+  (the calls that raise no audit event, or raise one without their ``dir_fd``), and around the
+  account lookups of :mod:`pwd`/:mod:`grp` (answered by NSS, outside ``os``);
+* an audit hook (:func:`sys.addaudithook`) for everything else: ``open`` of any kind (also
+  ``io.open`` and the interpreter's own), directory listings, extended attributes, the lock;
+  and, to give up the record, every event that changes something or reaches outside the file
+  system (``os.mkdir``... ``subprocess.Popen``, ``socket.*``, ``os.chdir``, ``ctypes.dlopen``).
+
+A read the recorder cannot name (a descriptor that is no file, ``..`` in a path, ``/proc`` or
+``/sys`` beyond what the world holds) gives up the record too: the run goes on, unrecorded.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+import time
+
+from . import replay
+
+RACY_NS = 100_000_000  # 0.1 s: far above a file system clock tick (1-10 ms)
+
+# Audit events after which a run keeps no record: it changed something, or depended on what
+# no path signature shows.
+_GIVE_UP = frozenset({
+    "os.mkdir", "os.rename", "os.remove", "os.rmdir", "os.symlink", "os.link", "os.chmod", "os.chown",
+    "os.utime", "os.truncate", "os.setxattr", "os.removexattr", "os.chflags", "os.lchflags", "os.lchmod",
+    "os.mkfifo", "os.mknod", "os.putenv", "os.unsetenv", "os.chdir", "os.fchdir", "os.chroot",
+    "os.exec", "os.fork", "os.forkpty", "os.posix_spawn", "os.spawn", "os.system", "os.kill", "os.killpg",
+    "os.startfile", "pty.spawn", "subprocess.Popen", "ctypes.dlopen", "ctypes.dlsym", "ctypes.call_function",
+    "socket.__new__", "socket.connect", "socket.bind", "socket.sendto", "socket.sendmsg", "socket.getaddrinfo",
+    "socket.gethostbyname", "socket.gethostname", "fcntl.ioctl", "mmap.__new__", "sqlite3.connect",
+    "shutil.copyfile", "shutil.copymode", "shutil.copystat", "shutil.copytree", "shutil.move", "shutil.rmtree",
+    "shutil.chown", "os.add_dll_directory", "resource.setrlimit", "sys.setprofile", "sys.settrace",
+})
+_WRITES = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+# The only paths under /proc, /sys and /dev a recorded run may read: what the world holds
+# (/proc/self/status), where descriptors are resolved from, and the null device.
+_PSEUDO_OK = frozenset({"/proc/self/status", "/proc/self/fd", "/dev/null"})
+_LOOKUPS = (("pwd", ("getpwnam", "getpwuid", "getpwall")), ("grp", ("getgrnam", "getgrgid", "getgrall")),
+            ("os", ("getgrouplist",)))
+
+
+class Recorder:
+    """Start before the run, stop after it; :meth:`finish` keeps the record when it may."""
+
+    def __init__(self, world: dict):
+        self.world = world
+        self.paths: dict[str, None] = {}  # (ordered, deduplicated)
+        self.listed: dict[str, None] = {}  # directories listed: each entry read as well
+        self.lookups: list = []
+        self.output: list = []
+        self.lock: str | None = None
+        self.gave_up: str | None = None  # why no record will be kept (for tests)
+        self.active = False
+        self._undo: list = []
+        self._inner = 0  # inside a wrapper: its call's audit event is already accounted for
+        self._readlink = os.readlink
+        self.t0 = 0
+
+    # -- start / stop --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.t0 = time.time_ns()
+        if not getattr(sys, "_nso_install_replay_hook", False):
+            sys.addaudithook(_hook)  # (an audit hook stays for the process: it asks _current)
+            sys._nso_install_replay_hook = True
+        global _current
+        _current = self
+        self.active = True
+        for name in ("stat", "lstat", "open", "readlink", "access"):
+            self._wrap(os, name, self._path_call(getattr(os, name)))
+        self._wrap(os, "statvfs", self._giving_up(os.statvfs, "free space read"))
+        for modname, names in _LOOKUPS:
+            mod = __import__(modname)
+            for name in names:
+                self._wrap(mod, name, self._lookup(name, getattr(mod, name)))
+        self._wrap(sys, "stdout", _Tee(sys.stdout, 1, self.output))
+        self._wrap(sys, "stderr", _Tee(sys.stderr, 2, self.output))
+        self._wrap(sys, "stdin", _NoStdin(sys.stdin, self))
+
+    def stop(self) -> None:
+        global _current
+        self.active = False
+        _current = None
+        for mod, name, old in reversed(self._undo):
+            setattr(mod, name, old)
+        self._undo.clear()
+
+    def _wrap(self, mod, name, new) -> None:
+        self._undo.append((mod, name, getattr(mod, name)))
+        setattr(mod, name, new)
+
+    # -- what the run reads ---------------------------------------------------------------------
+
+    def give_up(self, why: str) -> None:
+        if self.gave_up is None:
+            self.gave_up = why
+
+    def fd_path(self, fd: int) -> str | None:
+        try:
+            p = self._readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            return None
+        return p if p.startswith("/") and not p.endswith(" (deleted)") else None
+
+    def read(self, path, dir_fd: int | None = None) -> str | None:
+        """Note that the run read ``path`` (relative to ``dir_fd`` or the working directory);
+        the path noted, or None (a descriptor, or the record given up)."""
+        if isinstance(path, int):
+            return  # a descriptor: its path was noted when it was opened
+        try:
+            p = os.fsdecode(os.fspath(path))
+        except TypeError:
+            return self.give_up(f"a path of type {type(path).__name__}")
+        if not p.startswith("/"):
+            base = self.fd_path(dir_fd) if dir_fd is not None else self.world["cwd"]
+            if base is None:
+                return self.give_up(f"a descriptor ({dir_fd}) that names no file")
+            p = f"{base}/{p}"
+        if p.startswith("/proc/self/fd/"):
+            n, _, rest = p[len("/proc/self/fd/"):].partition("/")
+            if n.isdigit():
+                base = self.fd_path(int(n))
+                if base is None:
+                    return self.give_up(f"/proc/self/fd/{n}, which names no file")
+                p = f"{base}/{rest}" if rest else base
+        parts = [c for c in p.split("/") if c and c != "."]
+        if ".." in parts:
+            return self.give_up(f"a path with '..': {p}")
+        p = "/" + "/".join(parts)
+        if p.startswith(("/proc/", "/sys/", "/dev/")):
+            if p in _PSEUDO_OK:
+                return None  # (not a signature: /proc/self is another directory in every process)
+            return self.give_up(f"{p}, which no signature describes")
+        self.paths[p] = None
+        return p
+
+    def _path_call(self, func):
+        rec = self
+
+        def call(path, *args, dir_fd=None, **kw):
+            if rec.active:  # (os.open's audit event gives up the record when it writes)
+                rec.read(path, dir_fd)
+            rec._inner += 1
+            try:
+                return func(path, *args, dir_fd=dir_fd, **kw) if dir_fd is not None else func(path, *args, **kw)
+            finally:
+                rec._inner -= 1
+
+        call.__name__, call.__doc__, call.__wrapped__ = func.__name__, func.__doc__, func
+        return call
+
+    def _giving_up(self, func, why: str):
+        rec = self
+
+        def call(*args, **kw):
+            rec.give_up(why)
+            return func(*args, **kw)
+
+        call.__wrapped__ = func
+        return call
+
+    def _lookup(self, name: str, func):
+        rec = self
+
+        def call(*args):
+            try:
+                answer = func(*args)
+            except KeyError:
+                rec.lookups.append([name, list(args), "KeyError"])
+                raise
+            rec.lookups.append([name, list(args), replay._plain(answer)])
+            return answer
+
+        call.__name__, call.__wrapped__ = name, func
+        return call
+
+    def audit(self, event: str, args: tuple) -> None:
+        if event == "open":
+            path, mode, flags = args
+            if isinstance(mode, str) and any(c in mode for c in "wax+"):
+                self.give_up("a file opened for writing")
+            elif mode is None and flags & _WRITES:
+                self.give_up("a file opened for writing")
+            if path == 0:
+                self.give_up("standard input read")
+            elif not self._inner:
+                self.read(path)
+        elif event in ("os.listdir", "os.scandir", "os.getxattr", "os.listxattr"):
+            path = args[0]
+            if isinstance(path, int):
+                path = self.fd_path(path)
+                if path is None:
+                    return self.give_up(f"{event} of a descriptor that names no file")
+            p = self.read("." if path is None else path)
+            if p is not None and event in ("os.listdir", "os.scandir"):
+                # A listing gives every entry's type (and scandir's DirEntry.stat() its metadata,
+                # with no event of its own): every entry counts as read.
+                self.listed[p] = None
+        elif event == "fcntl.flock":
+            fd, op = args
+            self.lock = self.fd_path(fd)
+            if self.lock is None:
+                self.give_up("a lock on an unnamed descriptor")
+        elif event == "os.fork" and replay._forking_pure or event == "os.kill" and args[0] in replay._pure_pids:
+            pass
+        elif event in _GIVE_UP:
+            self.give_up(event)
+
+    # -- the record --------------------------------------------------------------------------
+
+    def finish(self, code) -> None:
+        """Keep the record if the run succeeded, changed nothing and read only what it can name.
+        Never fails the run."""
+        try:
+            self._finish(0 if code is None else code)
+        except Exception as e:  # noqa: BLE001  (a record is an optimisation: the run stands)
+            self.give_up(f"the record could not be written: {type(e).__name__}")
+
+    def _finish(self, code) -> None:
+        if code != 0:
+            return self.give_up(f"exit code {code}")
+        if self.gave_up:
+            return
+        paths = dict(self.paths)
+        for d in self.listed:
+            try:
+                paths.update((f"{d.rstrip('/')}/{name}", None) for name in os.listdir(d))
+            except OSError:
+                return self.give_up(f"{d} cannot be listed again")
+        for m in list(sys.modules.values()):
+            f = getattr(m, "__file__", None)
+            if isinstance(f, str) and f.startswith("/"):
+                paths[f] = None
+        paths[sys.executable] = None
+        sigs = _with_parents(paths)
+        racy = self.t0 - RACY_NS
+        for p, sig in sigs.items():
+            if sig is not None and sig[8] >= racy:
+                return self.give_up(f"{p} changed while the run read it, or just before (racy)")
+        rec = {"format": replay.FORMAT, "world": self.world, "expires": replay._horizon, "lock": self.lock,
+               "paths": [[p, s] for p, s in sigs.items()], "lookups": self.lookups, "output": self.output,
+               "exit": 0}
+        _write(rec)
+
+
+def _with_parents(paths: dict) -> dict:
+    """The signature of every path and of every directory above it; where one of them is a
+    symbolic link, also of the path with links resolved (and its parents)."""
+    sigs: dict[str, list | None] = {}
+
+    def add(p: str) -> bool:
+        linked = False
+        while True:
+            if p not in sigs:
+                sigs[p] = replay.signature(p)
+            s = sigs[p]
+            linked = linked or (s is not None and stat.S_ISLNK(s[0]))
+            if p == "/":
+                return linked
+            p = os.path.dirname(p)
+
+    for p in paths:
+        if add(p):
+            add(os.path.realpath(p))
+    return sigs
+
+
+def _write(rec: dict) -> None:
+    import json
+
+    where = replay.directory()
+    try:
+        os.mkdir(where, 0o700)  # (not its parent: a run that made no /var/lib/nso-install keeps no record)
+    except FileExistsError:
+        pass
+    if not replay._private_chain(where):
+        return
+    name = replay._name(rec["world"])
+    tmp = f"{where}/.{name}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(json.dumps(rec).encode())
+            f.flush()
+            os.fsync(f.fileno())
+        os.rename(tmp, f"{where}/{name}")
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    _prune(where)
+
+
+def _prune(where: str) -> None:
+    """Keep the newest :data:`MAX_RECORDS` records (a record per world: old ones are dead weight)."""
+    with os.scandir(where) as it:
+        found = sorted((e.stat(follow_symlinks=False).st_mtime_ns, e.name) for e in it if e.name.endswith(".json"))
+    for _, name in found[:-replay.MAX_RECORDS]:
+        try:
+            os.unlink(f"{where}/{name}")
+        except FileNotFoundError:
+            pass
+
+
+_current: Recorder | None = None
+
+
+def _hook(event: str, args: tuple) -> None:
+    rec = _current
+    if rec is not None and rec.active:
+        rec.audit(event, args)
+
+
+class _Tee:
+    """A standard stream that also keeps what is written to it, in order with the other one."""
+
+    def __init__(self, stream, fd: int, out: list):
+        self._stream, self._fd, self._out = stream, fd, out
+
+    def write(self, s):
+        n = self._stream.write(s)  # (first: a write the stream refuses is not kept)
+        self._out.append([self._fd, s if isinstance(s, str) else list(bytes(s))])
+        return n
+
+    def writelines(self, lines):
+        for line in lines:
+            self.write(line)
+
+    @property
+    def buffer(self):
+        return _Tee(self._stream.buffer, self._fd, self._out)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+class _NoStdin:
+    """Standard input that gives up the record when read (what it held is not kept)."""
+
+    _HARMLESS = frozenset({"isatty", "encoding", "errors", "name", "closed", "mode"})
+
+    def __init__(self, stream, rec: Recorder):
+        self._stream, self._rec = stream, rec
+
+    def __getattr__(self, name):
+        if name not in self._HARMLESS:
+            self._rec.give_up("standard input used")
+        return getattr(self._stream, name)
+
+    def __iter__(self):
+        self._rec.give_up("standard input used")
+        return iter(self._stream)
+

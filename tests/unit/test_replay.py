@@ -1,0 +1,464 @@
+"""A no-op re-run is replayed (nso_install.replay) only while everything it read is unchanged.
+
+The console script is run as a whole process (``python -X importtime -m nso_install``: a
+replayed run imports no click), as root, with its records in a private directory of the test
+(``NSO_INSTALL_REPLAY_DIR``).  Every way the target, the distribution, the world or the record
+itself can change must mean a run in full; a replay prints exactly what the run it replays
+printed.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from nso_install import replay
+from nso_install.replay_record import RACY_NS, Recorder
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="runs are recorded and replayed for root only")
+
+REPO = Path(__file__).resolve().parents[2]
+IMPORT_LINE = re.compile(r"^import time:.*\n", re.M)
+
+
+class Runner:
+    """nso-install as a whole process, in a fixed world (directory, environment, interpreter)."""
+
+    def __init__(self, tmp: Path, dist: Path):
+        home = tmp / "home"
+        home.mkdir(mode=0o700)
+        self.records = home / "replay"
+        self.root, self.dist, self.cwd = tmp / "root", dist, tmp
+        self.env = {"PATH": os.environ["PATH"], "HOME": "/root", "LANG": "C.UTF-8",
+                    replay.WHERE: str(self.records)}
+
+    def run(self, *extra: str, env: dict | None = None, args: list[str] | None = None):
+        argv = args if args is not None else ["install", str(self.dist), "--system-install", "--root", str(self.root),
+                                              "--json", *extra]
+        p = subprocess.run([sys.executable, "-X", "importtime", "-m", "nso_install", *argv], cwd=self.cwd,
+                           env={**self.env, **(env or {})}, capture_output=True, text=True)
+        imported_click = re.search(r"\|\s+click$", p.stderr, re.M) is not None
+        return Result(p.returncode, p.stdout, IMPORT_LINE.sub("", p.stderr), replayed=not imported_click)
+
+    def install_and_settle(self) -> "Result":
+        first = self.run()
+        assert first.code == 0, first.err
+        time.sleep(0.15)  # past the racy window: what the install wrote is older than the next run
+        return first
+
+    def recorded(self) -> list[dict]:
+        if not self.records.exists():
+            return []
+        return [json.loads(p.read_text()) for p in sorted(self.records.glob("*.json"))]
+
+
+class Result:
+    def __init__(self, code: int, out: str, err: str, replayed: bool):
+        self.code, self.out, self.err, self.replayed = code, out, err, replayed
+
+    @property
+    def changed(self) -> int:
+        return json.loads(self.out)["changed"]
+
+
+@pytest.fixture
+def runner(tmp_path, sample_dists):
+    dist = tmp_path / "dist" / sample_dists["tar.gz"].name
+    dist.parent.mkdir()
+    shutil.copy2(sample_dists["tar.gz"], dist)
+    return Runner(tmp_path, dist)
+
+
+@pytest.fixture
+def replaying(runner):
+    """An install, a no-op re-run (recorded), and a replay of it."""
+    runner.install_and_settle()
+    full = runner.run()
+    assert full.code == 0 and full.changed == 0 and not full.replayed
+    assert len(runner.recorded()) == 1
+    again = runner.run()
+    assert again.replayed
+    return runner, full
+
+
+def test_a_recorded_no_op_is_replayed_exactly(replaying):
+    runner, full = replaying
+    again = runner.run()
+    assert again.replayed
+    assert (again.code, again.out, again.err) == (full.code, full.out, full.err)
+    human = ["install", str(runner.dist), "--system-install", "--root", str(runner.root)]
+    first, second = runner.run(args=human), runner.run(args=human)
+    assert not first.replayed and second.replayed
+    assert (second.code, second.out, second.err) == (first.code, first.out, first.err)
+    assert "Nothing to do" in second.out and "warning: PAM service" in second.err  # both streams
+    rec = runner.recorded()[0]
+    assert rec["lock"] == str(runner.root / "var/lib/nso-install")  # the lock the run took
+    paths = {p for p, _ in rec["paths"]}
+    assert str(runner.root / "etc/ncs/ncs.conf") in paths and str(runner.dist) in paths
+    assert str(runner.root / "opt/ncs/ncs-6.5.3/bin/ncs") in paths
+    secrets = (runner.root / "etc/ncs/ncs.crypto_keys").read_text() + (runner.root / "etc/ncs/ipc_access").read_text()
+    text = json.dumps(rec)
+    for line in secrets.split():
+        value = line.split("=")[-1]
+        assert len(value) < 16 or value not in text  # what was read is described, never kept
+
+
+def _chmod_binary(r: Runner):
+    os.chmod(r.root / "opt/ncs/ncs-6.5.3/bin/ncs", 0o777)
+
+
+def _edit_conf(r: Runner):
+    with open(r.root / "etc/ncs/ncs.conf", "a") as f:
+        f.write("<!-- edited -->\n")
+
+
+def _remove_from_tree(r: Runner):
+    (r.root / "opt/ncs/ncs-6.5.3/bin/ncs_cli").unlink()
+
+
+def _add_to_listed_dir(r: Runner):
+    (r.root / "etc/ncs/ssl/cert/extra.pem").write_text("x")
+
+
+def _chown_conf(r: Runner):
+    os.chown(r.root / "etc/ncs/ncs.conf", 1, 1)
+
+
+def _touch_dist(r: Runner):
+    os.utime(r.dist)
+
+
+def _replace_dist(r: Runner):
+    data = r.dist.read_bytes()
+    r.dist.unlink()
+    r.dist.write_bytes(data)
+
+
+def _state_rewritten(r: Runner):
+    p = r.root / "var/lib/nso-install/state.json"
+    p.write_text(p.read_text())
+
+
+def _setuid_in_tree(r: Runner):
+    os.chmod(r.root / "opt/ncs/ncs-6.5.3/bin/ncs", 0o4755)
+
+
+@pytest.mark.parametrize("change", [_chmod_binary, _edit_conf, _remove_from_tree, _add_to_listed_dir, _chown_conf,
+                                    _touch_dist, _replace_dist, _state_rewritten, _setuid_in_tree],
+                         ids=lambda f: f.__name__.strip("_"))
+def test_any_change_to_what_the_run_read_means_a_run_in_full(replaying, change):
+    runner, full = replaying
+    change(runner)
+    after = runner.run()
+    assert not after.replayed, after.out
+    if change in (_chmod_binary, _remove_from_tree, _setuid_in_tree, _chown_conf):
+        assert after.code == 0 and after.changed > 0  # repaired, as without a record
+    if change is _edit_conf:
+        assert after.code == 0 and '"conflicts": 1' in after.out
+
+
+def test_another_world_is_another_record(replaying):
+    runner, full = replaying
+    other_env = runner.run(env={"SOME_VARIABLE": "1"})
+    assert not other_env.replayed and other_env.out == full.out
+    check = runner.run("--check")
+    assert not check.replayed and check.code == 0
+    assert len(runner.recorded()) == 3  # each world has its own
+    assert runner.run("--check").replayed and runner.run(env={"SOME_VARIABLE": "1"}).replayed
+
+
+def test_never_replayed_while_another_run_holds_the_lock(replaying):
+    runner, _ = replaying
+    fd = os.open(runner.root / "var/lib/nso-install", os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        held = runner.run()
+    finally:
+        os.close(fd)
+    assert not held.replayed and held.code != 0 and "holds the lock" in held.err
+    assert runner.run().replayed  # (the shared lock of the replay is given back on refusal)
+
+
+def test_switched_off_by_the_environment(runner):
+    runner.install_and_settle()
+    off = {replay.SWITCH: "0"}
+    for _ in range(3):
+        assert not runner.run(env=off).replayed
+    assert runner.recorded() == []
+
+
+def test_a_run_that_changes_or_fails_keeps_no_record(runner):
+    runner.run()  # the install itself: it changed everything
+    assert runner.recorded() == []
+    bad = runner.run(args=["install", str(runner.dist), "--system-install", "--root", str(runner.root),
+                           "--set", "no.such.variable=1"])
+    assert bad.code != 0 and runner.recorded() == []
+
+
+def test_a_path_changed_within_the_racy_window_keeps_no_record(tmp_path, monkeypatch):
+    """A file changed in the clock tick of the run's start may change again in that tick with
+    the same ctime: such a run keeps no record (git's racy-clean rule)."""
+    monkeypatch.setenv(replay.WHERE, str(tmp_path / "home/replay"))
+    (tmp_path / "home").mkdir(mode=0o700)
+    f = tmp_path / "read.txt"
+    f.write_text("x")
+    rec = Recorder({"cwd": str(tmp_path), "argv": ["install"]})
+    rec.t0 = time.time_ns()
+    rec.paths[str(f)] = None
+    rec.finish(0)
+    assert rec.gave_up and "racy" in rec.gave_up and str(f) in rec.gave_up
+    assert not (tmp_path / "home/replay").exists()
+    time.sleep(RACY_NS / 1e9 * 1.5)
+    rec = Recorder({"cwd": str(tmp_path), "argv": ["install"]})
+    rec.t0 = time.time_ns()
+    rec.paths[str(f)] = None
+    rec.finish(0)
+    assert rec.gave_up is None and len(list((tmp_path / "home/replay").glob("*.json"))) == 1
+
+
+def _only_record(runner: Runner) -> Path:
+    (p,) = runner.records.glob("*.json")
+    return p
+
+
+@pytest.mark.parametrize("spoil", ["mode", "owner", "link", "dir-mode", "world", "expired", "format", "garbage"])
+def test_a_record_is_believed_only_as_nso_install_keeps_it(replaying, spoil, tmp_path):
+    runner, full = replaying
+    p = _only_record(runner)
+    rec = json.loads(p.read_text())
+    if spoil == "mode":
+        os.chmod(p, 0o644)
+    elif spoil == "owner":
+        os.chown(p, 65534, 65534)
+    elif spoil == "link":
+        target = tmp_path / "elsewhere.json"
+        shutil.copy2(p, target)
+        p.unlink()
+        p.symlink_to(target)
+    elif spoil == "dir-mode":
+        os.chmod(runner.records, 0o755)
+    elif spoil == "world":  # a record of another world under this world's name
+        rec["world"]["argv"] = rec["world"]["argv"] + ["--other"]
+        p.write_text(json.dumps(rec))
+    elif spoil == "expired":
+        rec["expires"] = time.time() - 1
+        p.write_text(json.dumps(rec))
+    elif spoil == "format":
+        rec["format"] = replay.FORMAT + 1
+        p.write_text(json.dumps(rec))
+    else:
+        p.write_text("{not json")
+    after = runner.run()
+    assert not after.replayed
+    assert after.out == full.out
+
+
+def test_a_record_that_says_a_path_is_as_it_is_must_say_so_for_every_path(replaying):
+    runner, full = replaying
+    p = _only_record(runner)
+    rec = json.loads(p.read_text())
+    rec["paths"].append([str(runner.root / "etc/ncs/not-there-when-recorded"), None])
+    p.write_text(json.dumps(rec))
+    assert runner.run().replayed  # absent, as recorded
+    (runner.root / "etc/ncs/not-there-when-recorded").write_text("")
+    assert not runner.run().replayed
+
+
+def test_the_answers_of_account_lookups_must_hold():
+    assert replay._lookups_hold([["getpwuid", [0], replay._plain(__import__("pwd").getpwuid(0))]])
+    assert not replay._lookups_hold([["getpwuid", [0], ["someone-else", "x", 0, 0, "", "/", "/bin/sh"]]])
+    assert replay._lookups_hold([["getpwnam", ["no-such-user-here"], "KeyError"]])
+    assert not replay._lookups_hold([["getgrnam", ["root"], "KeyError"]])
+
+
+def test_records_are_kept_for_root_only(monkeypatch):
+    assert replay.world(["install", "x"]) is not None
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert replay.world(["install", "x"]) is None
+
+
+@pytest.mark.parametrize("argv", [["audit"], ["install", "-"], ["--version"], []])
+def test_only_install_runs_are_recorded(argv):
+    assert replay.world(argv) is None
+
+
+# --- the recorder, in this process -----------------------------------------------------------
+
+def _recording(action, tmp_path) -> Recorder:
+    rec = Recorder({"cwd": str(tmp_path)})
+    rec.start()
+    try:
+        action()
+    finally:
+        rec.stop()
+    return rec
+
+
+def _read_through_fd(tmp_path):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d/f").write_text("x")
+
+    def action():
+        fd = os.open(tmp_path / "d", os.O_RDONLY)
+        try:
+            os.stat("f", dir_fd=fd, follow_symlinks=False)
+            os.listxattr(f"/proc/self/fd/{fd}/f")
+            os.listdir(fd)
+        finally:
+            os.close(fd)
+    return action
+
+
+def test_reads_through_descriptors_are_named(tmp_path):
+    action = _read_through_fd(tmp_path)
+    rec = _recording(action, tmp_path)
+    assert rec.gave_up is None
+    assert {str(tmp_path / "d"), str(tmp_path / "d/f")} <= set(rec.paths)
+    assert str(tmp_path / "d") in rec.listed
+
+
+def test_every_entry_of_a_listed_directory_is_in_the_record(tmp_path, monkeypatch):
+    """scandir's DirEntry.stat() reads an entry's metadata with no call or event of its own."""
+    monkeypatch.setenv(replay.WHERE, str(tmp_path / "home/replay"))
+    (tmp_path / "home").mkdir(mode=0o700)
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d/f").write_text("x")
+    time.sleep(RACY_NS / 1e9 * 1.5)
+
+    def action():
+        with os.scandir(tmp_path / "d") as it:
+            [e.stat(follow_symlinks=False) for e in it]
+    rec = _recording(action, tmp_path)
+    rec.world["argv"] = ["install"]
+    rec.finish(0)
+    assert rec.gave_up is None
+    (p,) = (tmp_path / "home/replay").glob("*.json")
+    assert str(tmp_path / "d/f") in {path for path, _ in json.loads(p.read_text())["paths"]}
+
+
+@pytest.mark.parametrize("what", ["write", "mkdir", "chmod", "subprocess", "socket", "stdin", "proc", "dotdot",
+                                  "chdir", "statvfs", "fork"])
+def test_the_recorder_gives_up_on_what_a_signature_cannot_show(tmp_path, what):
+    target = tmp_path / "f"
+    target.write_text("x")
+    actions = {
+        "write": lambda: open(target, "a").close(),
+        "mkdir": lambda: os.mkdir(tmp_path / "new"),
+        "chmod": lambda: os.chmod(target, 0o600),
+        "subprocess": lambda: subprocess.run(["true"]),
+        "socket": lambda: socket.socket().close(),
+        "stdin": lambda: sys.stdin.read,
+        "proc": lambda: os.stat("/proc/1/status"),
+        "dotdot": lambda: os.lstat(f"{tmp_path}/.."),
+        "chdir": lambda: os.chdir(os.getcwd()),
+        "statvfs": lambda: os.statvfs(tmp_path),
+        "fork": lambda: os.waitpid(_fork_and_exit(), 0),
+    }
+    rec = _recording(actions[what], tmp_path)
+    assert rec.gave_up, what
+
+
+def _fork_and_exit() -> int:
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    return pid
+
+
+def test_the_recorder_puts_everything_back(tmp_path):
+    before = (os.stat, os.lstat, os.open, os.readlink, os.access, os.statvfs, sys.stdout, sys.stderr, sys.stdin)
+    _recording(lambda: None, tmp_path)
+    assert (os.stat, os.lstat, os.open, os.readlink, os.access, os.statvfs, sys.stdout, sys.stderr,
+            sys.stdin) == before
+
+
+# --- every clock reading a run decides on declares until when it holds -------------------------
+
+CLOCK = re.compile(r"datetime\.now\(|date\.today\(|time\.time\(|time\.time_ns\(|_now\(\)|time\.localtime\(|"
+                   r"time\.gmtime\(|time\.strftime\(")
+# module -> why its clock readings cannot change what a recorded (no-op) run prints
+CLOCK_READERS = {
+    "nso_install/audit/checks/keys.py": "the certificate check calls replay.valid_until",
+    "nso_install/distribution/signature.py": "the signature check calls replay.valid_until",
+    "nso_install/audit/__init__.py": "date.today() for waivers, which only `audit --waivers` reads",
+    "nso_install/actions/files.py": "names of files set aside or backed up: runs that write",
+    "nso_install/actions/keys.py": "a new certificate's dates: runs that write",
+    "nso_install/state.py": "history and activation times: runs that write",
+    "nso_install/lifecycle/keys.py": "keys rotate, never recorded",
+    "nso_install/replay.py": "the record's expiry",
+    "nso_install/replay_record.py": "the racy window's start",
+}
+
+
+def test_every_clock_reading_is_accounted_for():
+    found = {str(p.relative_to(REPO)) for p in (REPO / "nso_install").rglob("*.py")
+             if p.name not in ("standin.py", "sample.py") and CLOCK.search(p.read_text())}
+    assert found == set(CLOCK_READERS), found ^ set(CLOCK_READERS)
+    for module in ("nso_install/audit/checks/keys.py", "nso_install/distribution/signature.py"):
+        assert "valid_until(" in (REPO / module).read_text()
+
+
+def test_valid_until_keeps_the_earliest(monkeypatch):
+    monkeypatch.setattr(replay, "_horizon", None)
+    replay.valid_until(200.0)
+    replay.valid_until(100.0)
+    replay.valid_until(300.0)
+    assert replay._horizon == 100.0
+
+
+# --- completeness: the kernel's view of the run against the record -----------------------------
+
+_AT = re.compile(r'^\d+\s+(openat|newfstatat|readlinkat|faccessat2?|statx)\((AT_FDCWD|\d+<([^>]*)>|-?\d+), "([^"]*)"')
+_P1 = re.compile(r'^\d+\s+(open|stat|lstat|readlink|access|getxattr|lgetxattr|listxattr|llistxattr)\("([^"]*)"')
+_DENTS = re.compile(r"^\d+\s+getdents64\(\d+<([^>]*)>")
+
+
+@pytest.mark.skipif(shutil.which("strace") is None and not os.environ.get("CI"), reason="needs strace")
+def test_every_path_the_run_touches_under_the_target_is_in_its_record(runner):
+    """strace sees every file system call of the recorded run (whatever Python module made it);
+    each path under the staging root, the distribution and the record's own home is in the record."""
+    trace = runner.cwd / "trace" / "trace.txt"  # (not in a directory the run reads: it is written meanwhile)
+    trace.parent.mkdir()
+    runner.install_and_settle()
+    argv = ["install", str(runner.dist), "--system-install", "--root", str(runner.root), "--json"]
+    p = subprocess.run(["strace", "-f", "-y", "-qq", "-s", "4096", "-e", "trace=%file,%desc", "-o", str(trace),
+                        sys.executable, "-m", "nso_install", *argv], cwd=runner.cwd, env=runner.env,
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    (rec,) = runner.recorded()
+    recorded = {path for path, _ in rec["paths"]}
+    watched = (str(runner.root), str(runner.dist.parent), "/var/lib/nso-install/")
+    seen, missing = set(), set()
+    for line in trace.read_text().splitlines():
+        path = None
+        if m := _AT.match(line):
+            dfd, base, name = m.group(2), m.group(3), m.group(4)
+            if name.startswith("/"):
+                path = name
+            elif dfd == "AT_FDCWD":
+                path = f"{runner.cwd}/{name}"
+            elif base:
+                path = f"{base}/{name}" if name else base
+        elif m := _P1.match(line):
+            path = m.group(2) if m.group(2).startswith("/") else f"{runner.cwd}/{m.group(2)}"
+        elif m := _DENTS.match(line):
+            path = m.group(1)
+        if path is None:
+            continue
+        path = os.path.normpath(path)
+        if path.startswith(watched) and not path.startswith(str(runner.records)):
+            seen.add(path)
+            if path not in recorded:
+                missing.add(path)
+    assert len(seen) > 100  # the tree, the configuration, the state: the trace did see the run
+    assert not missing, sorted(missing)[:20]
