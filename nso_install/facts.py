@@ -139,16 +139,10 @@ class MountFact:
 
 def mount_of(host_path: Path) -> MountFact | None:
     """The mount that holds ``host_path`` (longest matching mount point), via psutil."""
-    import psutil  # only runs that set privileges ask
+    from .proc import mount_of as mount
 
-    best = None
-    path = os.path.abspath(host_path)
-    for part in psutil.disk_partitions(all=True):
-        mp = part.mountpoint
-        if path == mp or path.startswith(mp.rstrip("/") + "/") or mp == "/":
-            if best is None or len(mp) > len(best.mountpoint):
-                best = MountFact(mp, part.fstype, tuple(part.opts.split(",")))
-    return best
+    found = mount(str(host_path))
+    return MountFact(found[0], found[1], tuple(found[2])) if found else None
 
 
 def no_new_privs() -> bool:
@@ -254,16 +248,9 @@ class Facts:
 
     def processes_of(self, uid: int | None) -> list[int]:
         """Pids of the processes running with ``uid`` (real or effective) on this host."""
-        import psutil
+        from .proc import processes_of
 
-        if uid is None:
-            return []
-        out = []
-        for proc in psutil.process_iter(["pid", "uids"]):
-            uids = proc.info.get("uids")
-            if uids is not None and uid in (uids.real, uids.effective):
-                out.append(proc.info["pid"])
-        return out
+        return [] if uid is None else processes_of(uid)
 
     def mount(self, tpath: str | PurePosixPath) -> MountFact | None:
         return mount_of(self.target.host(tpath))

@@ -41,7 +41,7 @@ import sys
 FORMAT = 1
 DIR = "/var/lib/nso-install/replay"  # root's, on the host running nso-install (never under --root)
 MAX_RECORDS = 64  # one per world (arguments, environment...): a few per target in practice
-SWITCH = "NSO_INSTALL_REPLAY"  # "0": never replay nor record
+SWITCH = "NSO_INSTALL_REPLAY"  # "0": never replay nor record; "explain": say why on stderr
 WHERE = "NSO_INSTALL_REPLAY_DIR"  # another directory for the records (tests); the same rules
 
 
@@ -76,6 +76,49 @@ def pure_fork() -> int:
     if pid:
         _pure_pids.add(pid)
     return pid
+
+
+# --- facts of the live system ---------------------------------------------------------------
+
+_recorder = None  # the Recorder of this run, while it records (replay_record sets it)
+
+
+def fact(func):
+    """A question about the live system that no path signature answers (processes, mounts),
+    asked with JSON arguments (str, int, None, lists): a recorded run keeps its answer, what
+    the function read to find it does not count as read, and a replay asks it again (the same
+    function, in this process) and goes ahead only on the same answer.  Its module must be
+    light: a replay imports it."""
+    name = f"{func.__module__}:{func.__qualname__}"
+
+    def call(*args):
+        rec = _recorder
+        if rec is None or not rec.active:
+            return func(*args)
+        rec.inside_fact += 1
+        try:
+            answer = func(*args)
+        finally:
+            rec.inside_fact -= 1
+        rec.facts.append([name, _plain(list(args)), _plain(answer)])
+        return answer
+
+    call.__name__, call.__qualname__, call.__doc__, call.__wrapped__ = func.__name__, func.__qualname__, \
+        func.__doc__, func
+    return call
+
+
+def _facts_hold(facts: list) -> bool:
+    import importlib
+
+    for name, args, answer in facts:
+        module, _, qualname = name.partition(":")
+        func = importlib.import_module(module)
+        for part in qualname.split("."):
+            func = getattr(func, part)
+        if _plain(func.__wrapped__(*args)) != answer:
+            return False
+    return True
 
 
 # --- the world a run is for -------------------------------------------------------------------
@@ -203,9 +246,11 @@ def _ask(func, args):
 
 
 def _plain(value):
-    """A lookup's answer as JSON keeps it (struct_passwd -> list, tuples -> lists)."""
+    """An answer as JSON keeps it (struct_passwd, named tuples and tuples -> lists; sets -> sorted)."""
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted(_plain(v) for v in value)
     return value
 
 
@@ -218,31 +263,45 @@ def replay(argv: list[str]) -> int | None:
         w = world(argv)
         rec = _load(w) if w is not None else None
         if rec is None or rec.get("format") != FORMAT:
-            return None
+            return _explain("no record for this world" if w is not None else None)
         import time
 
         if rec["expires"] is not None and time.time() >= rec["expires"]:
-            return None
+            return _explain("the record has expired (a certificate's validity)")
         if rec["lock"] is not None:
             import fcntl
 
             # Held (shared) until the process ends: no run applies changes while this replays.
             lock = os.open(rec["lock"], os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
             fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        if any(signature(p) != sig for p, sig in rec["paths"]) or not _lookups_hold(rec["lookups"]):
-            raise ValueError("changed")
+        changed = next((p for p, sig in rec["paths"] if signature(p) != sig), None)
+        if changed is not None:
+            raise ValueError(f"{changed} changed")
+        if not _lookups_hold(rec["lookups"]):
+            raise ValueError("an account lookup answers differently")
+        if not _facts_hold(rec["facts"]):
+            raise ValueError("a process or mount is not as it was")
         output, code = rec["output"], rec["exit"]
-    except (OSError, KeyError, TypeError, ValueError):
+    except (OSError, KeyError, TypeError, ValueError) as e:
         if lock is not None:
             os.close(lock)  # (a run in full takes it exclusively)
-        return None
+        return _explain(str(e) if isinstance(e, ValueError) else f"{type(e).__name__}: {e}")
     for fd, text in output:
         stream = sys.stdout if fd == 1 else sys.stderr
         if isinstance(text, str):
             stream.write(text)
         else:
             stream.buffer.write(bytes(text))
+    _explain(None, "replayed")
     return code
+
+
+def _explain(why: str | None, what: str = "not replayed") -> None:
+    """With NSO_INSTALL_REPLAY=explain: say on stderr what happened, and why."""
+    if why is not None or what != "not replayed":
+        if os.environ.get(SWITCH) == "explain":
+            sys.stderr.write(f"nso-install: replay: {what}{': ' + why if why else ''}\n")
+    return None
 
 
 # --- the console script ----------------------------------------------------------------------

@@ -56,6 +56,8 @@ class Recorder:
         self.paths: dict[str, None] = {}  # (ordered, deduplicated)
         self.listed: dict[str, None] = {}  # directories listed: each entry read as well
         self.lookups: list = []
+        self.facts: list = []  # replay.fact answers
+        self.inside_fact = 0  # inside a replay.fact: its reads are its own (the answer is kept)
         self.output: list = []
         self.lock: str | None = None
         self.gave_up: str | None = None  # why no record will be kept (for tests)
@@ -73,7 +75,7 @@ class Recorder:
             sys.addaudithook(_hook)  # (an audit hook stays for the process: it asks _current)
             sys._nso_install_replay_hook = True
         global _current
-        _current = self
+        _current = replay._recorder = self
         self.active = True
         for name in ("stat", "lstat", "open", "readlink", "access"):
             self._wrap(os, name, self._path_call(getattr(os, name)))
@@ -89,7 +91,7 @@ class Recorder:
     def stop(self) -> None:
         global _current
         self.active = False
-        _current = None
+        _current = replay._recorder = None
         for mod, name, old in reversed(self._undo):
             setattr(mod, name, old)
         self._undo.clear()
@@ -113,8 +115,8 @@ class Recorder:
 
     def read(self, path, dir_fd: int | None = None) -> str | None:
         """Note that the run read ``path`` (relative to ``dir_fd`` or the working directory);
-        the path noted, or None (a descriptor, or the record given up)."""
-        if isinstance(path, int):
+        the path noted, or None (a descriptor, the record given up, or inside a fact)."""
+        if isinstance(path, int) or self.inside_fact:
             return  # a descriptor: its path was noted when it was opened
         try:
             p = os.fsdecode(os.fspath(path))
@@ -224,6 +226,7 @@ class Recorder:
             self._finish(0 if code is None else code)
         except Exception as e:  # noqa: BLE001  (a record is an optimisation: the run stands)
             self.give_up(f"the record could not be written: {type(e).__name__}")
+        replay._explain(self.gave_up, "not recorded" if self.gave_up else "recorded")
 
     def _finish(self, code) -> None:
         if code != 0:
@@ -247,8 +250,8 @@ class Recorder:
             if sig is not None and sig[8] >= racy:
                 return self.give_up(f"{p} changed while the run read it, or just before (racy)")
         rec = {"format": replay.FORMAT, "world": self.world, "expires": replay._horizon, "lock": self.lock,
-               "paths": [[p, s] for p, s in sigs.items()], "lookups": self.lookups, "output": self.output,
-               "exit": 0}
+               "paths": [[p, s] for p, s in sigs.items()], "lookups": self.lookups, "facts": self.facts,
+               "output": self.output, "exit": 0}
         _write(rec)
 
 
@@ -288,10 +291,10 @@ def _write(rec: dict) -> None:
     tmp = f"{where}/.{name}.{os.getpid()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
+        # No fsync: a record is a cache. One torn by a crash is not JSON, or not of its world,
+        # and is ignored; the next run in full writes it again.
         with os.fdopen(fd, "wb") as f:
             f.write(json.dumps(rec).encode())
-            f.flush()
-            os.fsync(f.fileno())
         os.rename(tmp, f"{where}/{name}")
     except BaseException:
         os.unlink(tmp)

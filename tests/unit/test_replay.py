@@ -189,6 +189,20 @@ def test_never_replayed_while_another_run_holds_the_lock(replaying):
     assert runner.run().replayed  # (the shared lock of the replay is given back on refusal)
 
 
+def test_explain_says_what_happened_and_why(runner):
+    runner.install_and_settle()
+    explain = {replay.SWITCH: "explain"}
+    first = runner.run(env=explain)
+    assert "nso-install: replay: not replayed: no record for this world" in first.err
+    assert "nso-install: replay: recorded" in first.err
+    assert "nso-install: replay: replayed" in runner.run(env=explain).err
+    conf = runner.root / "etc/ncs/ncs.conf"
+    os.chmod(conf, 0o600)
+    after = runner.run(env=explain)
+    assert f"nso-install: replay: not replayed: {conf} changed" in after.err
+    assert "nso-install: replay: not recorded: " in after.err  # (it repaired the mode: a run that changes)
+
+
 def test_switched_off_by_the_environment(runner):
     runner.install_and_settle()
     off = {replay.SWITCH: "0"}
@@ -279,6 +293,23 @@ def test_the_answers_of_account_lookups_must_hold():
     assert not replay._lookups_hold([["getpwuid", [0], ["someone-else", "x", 0, 0, "", "/", "/bin/sh"]]])
     assert replay._lookups_hold([["getpwnam", ["no-such-user-here"], "KeyError"]])
     assert not replay._lookups_hold([["getgrnam", ["root"], "KeyError"]])
+
+
+def test_live_system_facts_are_kept_as_answers_and_asked_again(tmp_path):
+    """Processes and mounts are no path: a recorded run keeps what proc's facts answered (not
+    the /proc files they read), and a replay asks again."""
+    from nso_install import proc
+
+    rec = _recording(lambda: (proc.mount_of(str(tmp_path)), proc.processes_of(os.getuid())), tmp_path)
+    assert rec.gave_up is None
+    assert [name for name, _, _ in rec.facts] == ["nso_install.proc:mount_of", "nso_install.proc:processes_of"]
+    assert not any(p.startswith("/proc") for p in rec.paths)
+    assert replay._facts_hold(rec.facts)
+    mine = rec.facts[1]
+    assert os.getpid() in mine[2]
+    assert not replay._facts_hold([[mine[0], mine[1], [p for p in mine[2] if p != os.getpid()]]])
+    mount = rec.facts[0]
+    assert not replay._facts_hold([[mount[0], mount[1], [mount[2][0], "other-fs", mount[2][2]]]])
 
 
 def test_records_are_kept_for_root_only(monkeypatch):

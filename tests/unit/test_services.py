@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from nso_install import services
+from nso_install import proc, services
 from nso_install.actions import Outcome
 from nso_install.engine import Record, Report
 from nso_install.target import Target
@@ -92,7 +92,7 @@ def test_another_accounts_command_line_alone_is_not_believed(monkeypatch):
              Proc(5, 999, "/usr/bin/sh", ["sh", "/opt/ncs/current/bin/ncs"]),  # the NSO user's, when named
              Proc(6, 0, "/usr/bin/sleep", ["sleep", "600"])]  # nothing of NSO
     monkeypatch.setattr(psutil, "process_iter", lambda attrs: iter(procs))
-    monkeypatch.setattr(services, "proc_exe", lambda pid: exes[pid])
+    monkeypatch.setattr(proc, "exe", lambda pid: exes[pid])
     assert [pid for pid, _ in services.running_ncs("/opt/ncs")] == [1, 4]
     assert [pid for pid, _ in services.running_ncs("/opt/ncs", 999)] == [1, 4, 5]
 

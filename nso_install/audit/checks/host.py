@@ -3,7 +3,6 @@ unit's exposure (``systemd-analyze security``), and the NSO daemon that runs now
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 from ...actions.accounts import PAM_DIR, pam_services
 from ...capabilities import NAMES
 from ...facts import FILE
-from ...proc import exe as proc_exe, status
+from ...proc import nso_daemons
 from ...record import record
 from ...systools import system_tool
 from ..context import UNIT
@@ -129,44 +128,15 @@ class NsoProcess:
     permitted: frozenset[str]
 
 
-DAEMON = re.compile(r"/lib/ncs/erts/bin/[^/]+$")  # NSO's Erlang VM (ncs.smp, ncs, beam.smp)
-
-
 def _caps(mask: int) -> frozenset[str]:
     return frozenset(f"cap_{NAMES[b]}" if b < len(NAMES) else f"cap_{b}" for b in range(64) if mask >> b & 1)
 
 
 def nso_processes(ctx) -> list[NsoProcess]:
     """The NSO daemons running from this install (their binary or argv[0] under INSTALL_DIR)."""
-    import psutil
-
-    prefixes = tuple(d.rstrip("/") + "/" for d in (ctx.spec.install_dir, ctx.inst.real_dir) if d)
-    found = []
-    for proc in psutil.process_iter(["pid", "cmdline", "uids", "name"]):
-        exe, cmd = proc_exe(proc.info["pid"]), proc.info.get("cmdline") or []
-        # The binary the process runs, where root may read it; argv[0] only where it may not (a
-        # capability-holding NSO is not dumpable, and a container's root often lacks
-        # CAP_SYS_PTRACE), and then only with the matching process name: any account can put
-        # NSO's path in its own argv[0] (exec -a) and must not pass for NSO.
-        if exe:
-            hit = exe if exe.startswith(prefixes) and DAEMON.search(exe) else None
-        else:
-            argv0 = cmd[0] if cmd else ""
-            name = proc.info.get("name") or ""
-            hit = argv0 if argv0.startswith(prefixes) and DAEMON.search(argv0) and name and \
-                os.path.basename(argv0).startswith(name[:15]) else None
-        if not hit or proc.info.get("uids") is None:
-            continue
-        st = status(proc.info["pid"])
-        try:
-            eff, prm = int(st.get("CapEff", "0"), 16), int(st.get("CapPrm", "0"), 16)
-        except ValueError:
-            continue
-        if not st:
-            continue  # gone meanwhile
-        u = proc.info["uids"]
-        found.append(NsoProcess(proc.info["pid"], hit, (u.real, u.effective, u.saved), _caps(eff), _caps(prm)))
-    return found
+    prefixes = [d.rstrip("/") + "/" for d in (ctx.spec.install_dir, ctx.inst.real_dir) if d]
+    return [NsoProcess(pid, hit, tuple(uids), _caps(eff), _caps(prm))
+            for pid, hit, uids, eff, prm in nso_daemons(prefixes)]
 
 
 def _running(ctx):

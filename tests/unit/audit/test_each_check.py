@@ -13,6 +13,7 @@ from support_audit import chmod, failing, rewrite, set_conf
 
 from nso_install.audit import all_checks
 from nso_install.audit.checks import host
+from nso_install import proc
 from nso_install.capabilities import encode
 from nso_install.conf.variables import DUMMY_AES256CFB128_KEY, DUMMY_AESCFB128_KEY
 from nso_install.systools import system_tool
@@ -257,7 +258,7 @@ def test_a_process_that_only_names_nso_in_its_argv_is_not_nso(monkeypatch):
         assert [q.pid for q in host.nso_processes(ctx)] == []
         me = SimpleNamespace(spec=SimpleNamespace(install_dir=os.path.dirname(os.path.realpath("/bin/sleep"))),
                              inst=SimpleNamespace(real_dir=None))
-        monkeypatch.setattr(host, "DAEMON", re.compile(r"/sleep$"))
+        monkeypatch.setattr(proc, "DAEMON", re.compile(r"/sleep$"))
         assert p.pid in [q.pid for q in host.nso_processes(me)]  # the same process, by its real binary
     finally:
         p.kill()
