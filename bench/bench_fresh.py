@@ -41,7 +41,8 @@ def launcher(code: str | None) -> list[str]:
     if code is None:
         return [NSO_INSTALL]
     return [sys.executable, "-I", "-c", "import sys; sys.path.insert(0, sys.argv.pop(1)); sys.argv[0] = "
-            "'nso-install'; from nso_install.cli import main; sys.exit(main())", code]
+            "'nso-install'\ntry:\n    from nso_install.replay import console as main  # (the console script's)\n"
+            "except ImportError:\n    from nso_install.cli import main  # (before replay.py)\nsys.exit(main())", code]
 
 
 def run(cmd: list[str]) -> tuple[float, float, int]:

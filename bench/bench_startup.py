@@ -11,7 +11,14 @@ machine's speed touches every case alike), each round in fresh, never-used direc
 - ``help``:       ``nso-install --help``;
 - ``re-run``:     a second ``install DIST --system-install --root R --json`` after a first one (not
                   timed) into a fresh staging root R: must report 0 changed (asserted, as correctness);
-- ``check``:      ``install ... --check`` on that root afterwards;
+                  it decides everything again, and is recorded (``nso_install.replay``);
+- ``replay``:     the same command once more: the steady state of a pipeline re-running it, where the
+                  record of the run before is replayed (asserted: the same output);
+- ``norecord``:   the re-run with ``NSO_INSTALL_REPLAY=0``: deciding everything, neither recording
+                  nor replaying (what ``re-run`` cost before replay existed; re-run / norecord is
+                  the price of recording);
+- ``check``:      ``install ... --check`` on that root afterwards (recorded), ``check-replay`` once
+                  more (replayed);
 - ``imports``:    ``python -c "import ..."`` of every module of nso_install a re-run imports (listed
                   by running one in-process first), and nothing else: the floor of a re-run that
                   decides every action and every audit check again instead of replaying a memo;
@@ -81,8 +88,10 @@ def main() -> None:
         bare = str(work / "bare" / "bin" / "python")
         dist = Path(subprocess.run([NSO_INSTALL, "sample-dist", str(work / "dist"), "--padding-files",
                                     str(a.padding_files)], check=True, capture_output=True, text=True).stdout.strip())
-        cases = ["pass", "click", "help", "re-run", "check", "imports"] + \
-            (["re-run@before", "check@before"] if a.before else [])
+        single = ["pass", "click", "help", "imports"]  # independent of one another: order alternates
+        # each after the one before it, on the same root: re-run (recorded) -> replay, ...
+        chain = ["re-run", "replay", "norecord", "check", "check-replay"]
+        cases = single + chain + (["re-run@before", "check@before"] if a.before else [])
         root0 = work / "root-modules"
         cpu_of(tool + ["install", str(dist), "--system-install", "--root", str(root0), "-q"])
         first = f"import sys; sys.path.insert(0, {a.after!r}); " if a.after else ""
@@ -94,12 +103,18 @@ def main() -> None:
         for i in range(a.repeat + 1):  # round 0 warms the caches (page cache, .pyc) and is not counted
             root, root_before = work / f"root{i}", work / f"root-before{i}"
             cpu_of(tool + ["install", str(dist), "--system-install", "--root", str(root), "-q"])
+            time.sleep(0.15)  # a re-run is recorded only when what it reads did not change in the last 0.1 s
+            off = ["env", "NSO_INSTALL_REPLAY=0"]
             run = {
                 "pass": [bare, "-c", "pass"],
                 "click": [sys.executable, "-c", "import click"],
                 "help": tool + ["--help"],
                 "re-run": tool + ["install", str(dist), "--system-install", "--root", str(root), "--json"],
+                "replay": tool + ["install", str(dist), "--system-install", "--root", str(root), "--json"],
+                "norecord": off + tool + ["install", str(dist), "--system-install", "--root", str(root), "--json"],
                 "check": tool + ["install", str(dist), "--system-install", "--root", str(root), "--check", "-q"],
+                "check-replay": tool + ["install", str(dist), "--system-install", "--root", str(root), "--check",
+                                        "-q"],
                 "imports": [sys.executable, "-c", imports],
             }
             if a.before:
@@ -109,11 +124,17 @@ def main() -> None:
                                               "--json"]
                 run["check@before"] = old + ["install", str(dist), "--system-install", "--root", str(root_before),
                                              "--check", "-q"]
-            for c in (cases if i % 2 else cases[::-1]):  # alternate the order: no case always runs first
+            others = [c for c in cases if c not in single]
+            order = single + others if i % 2 else others + single[::-1]  # no case always runs first
+            outputs = {}
+            for c in order:
                 w, t, out = cpu_of(run[c])
-                if c.startswith("re-run"):
+                outputs[c] = out
+                if c.startswith("re-run") or c in ("replay", "norecord"):
                     changed = json.loads(out)["changed"]
                     assert changed == 0, f"a re-run changed {changed}"  # correctness, not time
+                if c == "replay":
+                    assert out == outputs["re-run"], "a replay printed something else"
                 if i:
                     wall[c].append(w)
                     cpu[c].append(t)
@@ -123,13 +144,18 @@ def main() -> None:
         mc = {c: statistics.median(v) for c, v in cpu.items()}
         print(f"median of {a.repeat} interleaved rounds, whole processes; distribution {dist.name}"
               f" (+{a.padding_files} padding files)")
-        print(f"{'case':<13} {'wall s':>8} {'cpu s':>8}  (wall min..max)")
+        print(f"{'case':<14} {'wall s':>8} {'cpu s':>8}  (wall min..max)")
         for c in cases:
-            print(f"{c:<13} {mw[c]:8.3f} {mc[c]:8.3f}  ({min(wall[c]):.3f}..{max(wall[c]):.3f})")
+            print(f"{c:<14} {mw[c]:8.3f} {mc[c]:8.3f}  ({min(wall[c]):.3f}..{max(wall[c]):.3f})")
         print()
         for name, num, den, goal in (("help / click", "help", "click", 1.15), ("re-run / pass", "re-run", "pass", 10),
-                                     ("check / pass", "check", "pass", 10), ("imports / pass", "imports", "pass", 10)):
-            print(f"{name:<15} wall {mw[num] / mw[den]:6.2f}   cpu {mc[num] / mc[den]:6.2f}   (goal <= {goal})")
+                                     ("replay / pass", "replay", "pass", 10), ("norecord / pass", "norecord", "pass", 10),
+                                     ("check / pass", "check", "pass", 10),
+                                     ("check-replay / pass", "check-replay", "pass", 10),
+                                     ("imports / pass", "imports", "pass", 10)):
+            print(f"{name:<20} wall {mw[num] / mw[den]:6.2f}   cpu {mc[num] / mc[den]:6.2f}   (goal <= {goal})")
+        print(f"{'re-run / norecord':<20} wall {mw['re-run'] / mw['norecord']:6.2f}   "
+              f"cpu {mc['re-run'] / mc['norecord']:6.2f}   (the price of recording)")
         for c in ("re-run", "check") if a.before else ():
             print(f"{c + ' / before':<15} wall {mw[c] / mw[c + '@before']:6.2f}   "
                   f"cpu {mc[c] / mc[c + '@before']:6.2f}")
