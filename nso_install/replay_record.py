@@ -19,7 +19,6 @@ A read the recorder cannot name (a descriptor that is no file, ``..`` in a path,
 from __future__ import annotations
 
 import os
-import stat
 import sys
 import time
 
@@ -65,7 +64,11 @@ class Recorder:
         self._undo: list = []
         self._inner = 0  # inside a wrapper: its call's audit event is already accounted for
         self._readlink = os.readlink
+        # descriptor -> (the path it was opened as, its device and inode): a descriptor number is
+        # reused once closed (by os.close or by a file object), so a hit is checked with fstat
+        self._fds: dict[int, tuple[str, int, int]] = {}
         self.t0 = 0
+        self.last: str | None = None  # the path read() noted last
 
     # -- start / stop --------------------------------------------------------------------------
 
@@ -107,6 +110,14 @@ class Recorder:
             self.gave_up = why
 
     def fd_path(self, fd: int) -> str | None:
+        known = self._fds.get(fd)
+        if known is not None:
+            try:
+                st = os.fstat(fd)
+            except OSError:
+                return None
+            if (st.st_dev, st.st_ino) == known[1:]:
+                return known[0]
         try:
             p = self._readlink(f"/proc/self/fd/{fd}")
         except OSError:
@@ -118,6 +129,12 @@ class Recorder:
         the path noted, or None (a descriptor, the record given up, or inside a fact)."""
         if isinstance(path, int) or self.inside_fact:
             return  # a descriptor: its path was noted when it was opened
+        if dir_fd is not None and type(path) is str and "/" not in path and path not in ("", ".", ".."):
+            base = self.fd_path(dir_fd)  # (the common case, made quick: a name in a directory held open)
+            if base is not None and not base.startswith(("/proc", "/sys", "/dev")):
+                p = f"{base}/{path}" if base != "/" else f"/{path}"
+                self.paths[p] = None
+                return p
         try:
             p = os.fsdecode(os.fspath(path))
         except TypeError:
@@ -147,15 +164,21 @@ class Recorder:
 
     def _path_call(self, func):
         rec = self
+        opening = func.__name__ == "open"
 
         def call(path, *args, dir_fd=None, **kw):
+            rec.last = None
             if rec.active:  # (os.open's audit event gives up the record when it writes)
-                rec.read(path, dir_fd)
+                rec.last = rec.read(path, dir_fd)
             rec._inner += 1
             try:
-                return func(path, *args, dir_fd=dir_fd, **kw) if dir_fd is not None else func(path, *args, **kw)
+                out = func(path, *args, dir_fd=dir_fd, **kw) if dir_fd is not None else func(path, *args, **kw)
             finally:
                 rec._inner -= 1
+            if opening and rec.active and rec.last is not None:
+                st = os.fstat(out)  # (what read() just noted is this descriptor's path: no readlink later)
+                rec._fds[out] = (rec.last, st.st_dev, st.st_ino)
+            return out
 
         call.__name__, call.__doc__, call.__wrapped__ = func.__name__, func.__doc__, func
         return call
@@ -244,37 +267,72 @@ class Recorder:
             if isinstance(f, str) and f.startswith("/"):
                 paths[f] = None
         paths[sys.executable] = None
-        sigs = _with_parents(paths)
+        groups = _signed(paths, replay.directory())
         racy = self.t0 - RACY_NS
-        for p, sig in sigs.items():
-            if sig is not None and sig[8] >= racy:
-                return self.give_up(f"{p} changed while the run read it, or just before (racy)")
+        for d, (names, _, latest) in groups.items():
+            if latest >= racy:
+                return self.give_up(f"an entry of {d} changed while the run read it, or just before (racy)")
         rec = {"format": replay.FORMAT, "world": self.world, "expires": replay._horizon, "lock": self.lock,
-               "paths": [[p, s] for p, s in sigs.items()], "lookups": self.lookups, "facts": self.facts,
-               "output": self.output, "exit": 0}
+               "dirs": [[d, "\0".join(names), digest] for d, (names, digest, _) in groups.items()],
+               "lookups": self.lookups, "facts": self.facts, "output": self.output, "exit": 0}
         _write(rec)
 
 
-def _with_parents(paths: dict) -> dict:
-    """The signature of every path and of every directory above it; where one of them is a
-    symbolic link, also of the path with links resolved (and its parents)."""
-    sigs: dict[str, list | None] = {}
-
-    def add(p: str) -> bool:
-        linked = False
-        while True:
-            if p not in sigs:
-                sigs[p] = replay.signature(p)
-            s = sigs[p]
-            linked = linked or (s is not None and stat.S_ISLNK(s[0]))
-            if p == "/":
-                return linked
-            p = os.path.dirname(p)
-
+def _groups(paths, exclude: str, groups: dict) -> None:
+    """Add each path and every directory above it to ``groups`` (directory -> names; "/" is
+    "." in "/"), leaving out ``exclude`` and what is below it (the records: the run does not read
+    them, and they change with every record written)."""
+    below = exclude.rstrip("/") + "/"
+    seen: set[str] = set()
     for p in paths:
-        if add(p):
-            add(os.path.realpath(p))
-    return sigs
+        if p == exclude or p.startswith(below):
+            continue
+        while p not in seen:
+            seen.add(p)
+            if p == "/":
+                groups.setdefault("/", {})["."] = None
+                break
+            d, _, name = p.rpartition("/")
+            d = d or "/"
+            groups.setdefault(d, {})[name] = None
+            p = d
+
+
+def _signed(paths, exclude: str) -> dict[str, tuple[list[str], str, int]]:
+    """directory -> (names, the digest of their signatures, the latest ctime) for ``paths`` and
+    every directory above them; where one of those is a symbolic link, the same for the paths
+    with links resolved."""
+    groups: dict[str, dict] = {}
+    _groups(paths, exclude, groups)
+    signed, links = {}, set()
+    for d, names in groups.items():
+        found: list[str] = []
+        signed[d] = (list(names), *replay.scan(d, list(names), found))
+        links.update(d if n == "." else f"{d.rstrip('/')}/{n}" for n in found)
+    if links:
+        resolved: dict[str, None] = {}
+        for d, (names, _, _) in list(signed.items()):
+            if _under(d, links):
+                real = os.path.realpath(d)
+                resolved.update((f"{real.rstrip('/')}/{n}" if n != "." else real, None) for n in names)
+        more: dict[str, dict] = {}
+        _groups(resolved, exclude, more)
+        for d, names in more.items():
+            have = signed[d][0] if d in signed else []
+            known = set(have)
+            names = have + [n for n in names if n not in known]
+            signed[d] = (names, *replay.scan(d, names))
+    return signed
+
+
+def _under(d: str, links: set[str]) -> bool:
+    """Whether ``d`` or a directory above it is one of ``links``."""
+    while True:
+        if d in links:
+            return True
+        if d == "/":
+            return False
+        d = os.path.dirname(d)
 
 
 def _write(rec: dict) -> None:
