@@ -160,13 +160,13 @@ def world(argv: list[str]) -> dict | None:
             "python": [sys.executable, sys.version, list(sys.path), repr(sys.flags)]}
 
 
-def _name(w: dict) -> str:
+def digest(w: dict) -> str:
+    """The world as a record keeps it: a BLAKE2b digest, never the values (an environment may
+    hold a CI job's tokens, and records may end up in a container image's layer)."""
     import json
-    import zlib
+    from _blake2 import blake2b
 
-    # Not a security boundary (the record holds its world and is compared whole): a file name.
-    data = json.dumps(w, sort_keys=True).encode()
-    return f"{zlib.crc32(data):08x}{zlib.adler32(data):08x}.json"
+    return blake2b(json.dumps(w, sort_keys=True).encode(), digest_size=32).hexdigest()
 
 
 _GONE = (FileNotFoundError, NotADirectoryError)
@@ -240,7 +240,8 @@ def _load(w: dict) -> dict | None:
     if not _private_chain(where):
         return None
     try:
-        fd = os.open(f"{where}/{_name(w)}", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        name = digest(w)
+        fd = os.open(f"{where}/{name[:32]}.json", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
         return None
     try:
@@ -257,7 +258,7 @@ def _load(w: dict) -> dict | None:
         rec = json.loads(data)
     except ValueError:
         return None
-    return rec if isinstance(rec, dict) and rec.get("world") == w else None
+    return rec if isinstance(rec, dict) and rec.get("world") == name else None
 
 
 def _lookups_hold(lookups: list) -> bool:

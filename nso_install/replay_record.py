@@ -272,7 +272,7 @@ class Recorder:
         for d, (names, _, latest) in groups.items():
             if latest >= racy:
                 return self.give_up(f"an entry of {d} changed while the run read it, or just before (racy)")
-        rec = {"format": replay.FORMAT, "world": self.world, "expires": replay._horizon, "lock": self.lock,
+        rec = {"format": replay.FORMAT, "world": replay.digest(self.world), "expires": replay._horizon, "lock": self.lock,
                "dirs": [[d, "\0".join(names), digest] for d, (names, digest, _) in groups.items()],
                "lookups": self.lookups, "facts": self.facts, "output": self.output, "exit": 0}
         _write(rec)
@@ -345,7 +345,7 @@ def _write(rec: dict) -> None:
         pass
     if not replay._private_chain(where):
         return
-    name = replay._name(rec["world"])
+    name = f"{rec['world'][:32]}.json"
     tmp = f"{where}/.{name}.{os.getpid()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
