@@ -19,6 +19,6 @@ if [ -d /dev/shm ]; then echo "== floor of the design, big, tmpfs (floor-isal on
 echo "== fresh mid, $W"; $P bench/bench_fresh.py --dist "$MID" --repeat 5 --work "$W" | tail -7
 echo "== unpack big"; $P bench/bench_unpack.py "$BIG" --repeat 3 | tail -3
 echo "== unpack mid"; $P bench/bench_unpack.py "$MID" --repeat 5 | tail -3
-echo "== startup"; $P bench/bench_startup.py --repeat 7 | tail -13
-echo "== re-run 1k vs 100k"; $P bench/bench_rerun.py --repeat 3 | tail -15
+echo "== startup"; $P bench/bench_startup.py --repeat 7 | tail -22
+echo "== re-run 1k vs 100k"; $P bench/bench_rerun.py --repeat 3 | tail -21
 echo "== $(date -u) load $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,35 +1,37 @@
 """Replay a re-run that changes nothing, when nothing it read has changed since.
 
 A no-op ``nso-install install`` re-run spends nearly all of its time importing and deciding
-again what it decided last time.  Run as root from the console script, a run that changes
-nothing is *recorded*: everything it read (each path, by lstat signature: type, mode, owner,
-inode, size, mtime and ctime; its parents; the names it looked up; the modules it ran), the
-world it ran in (arguments, environment, working directory, ids, umask, capabilities,
-terminals, interpreter) and what it printed.  The next run with the same world first checks
-that record (:func:`replay`): when every path still has its signature and every lookup its
-answer, the run would read the same bytes and decide the same, so it prints the same and
+again what it decided last time.  Run as root from the console script (:func:`console`), a run
+that changes nothing is *recorded* (:mod:`.replay_record`): everything it read (every path it
+touched, opened or listed, each entry of a listed directory, the modules it ran, and every
+directory above them, by lstat signature: type, mode, owner, inode, device, links, size, mtime
+and ctime), the answers of its account lookups and of its questions about live processes and
+mounts (:func:`fact`), and what it printed; all for its *world* (arguments, environment, working
+directory, umask, ids and capabilities, terminals, interpreter), kept as a digest.  The next run
+in the same world checks that record first (:func:`replay`): when every signature and answer is
+the same, the run would read the same bytes and decide the same, so it prints the same and
 exits, without importing click or the planner.  Anything else runs in full.
 
 Why this cannot hide drift:
 
-* every change a non-root account (or NSO) can make to a file sets its ctime to the current
-  time; a path recorded with a ctime at or after the recording run started is *racy* (it may
-  change again within the same clock tick) and no record is kept (git's racy-clean rule);
-* a run that changed anything, ran a program, opened a socket, read stdin, changed directory,
-  or read a path it could not name (``/proc``, ``/sys``, an unresolvable descriptor) keeps no
-  record; neither does a failed run;
+* every change a non-root account (or NSO) can make to a file, its metadata or a directory's
+  entries sets a ctime to the current time; a path whose ctime is within 0.1 s of the
+  recording run's start, or later, could change again within one clock tick unseen, so no
+  record is kept then (git's racy-clean rule);
+* a run that failed, changed anything, ran a program, forked (but for :func:`pure_fork`),
+  opened a socket, read stdin or free space, changed directory, or read a path it could not
+  name (``/proc``, ``/sys`` outside a fact, a descriptor naming no file) keeps no record;
 * the record lives in root's own ``/var/lib/nso-install/replay`` (beside the seal key, 0700),
   is read only when it and every directory above it are root's and not writable by others,
-  and carries the exact world it is for (a file-name collision cannot replay another's);
-* a run that reads the clock for a decision states until when that decision holds
-  (:func:`valid_until`); the record expires then;
-* the run's lock (a shared ``flock`` here) must be free: a run applying changes meanwhile
-  makes the replay step aside;
-* ``NSO_INSTALL_REPLAY=0`` turns it off (it is part of the world: a different environment is
-  a different record).
+  and holds the digest of the world it is for (a file-name collision cannot replay another's);
+* a decision taken from the clock says until when it holds (:func:`valid_until`): the record
+  expires then;
+* the run's lock must be free (it is held shared while replaying): a run applying changes
+  meanwhile makes the replay step aside;
+* ``NSO_INSTALL_REPLAY=0`` turns it off; ``explain`` says on stderr what happened and why.
 
-This module imports only what the interpreter has loaded anyway (``os``, ``sys``, ``stat``)
-and ``json``/``zlib``/``fcntl`` when a record exists.
+This module imports only what the interpreter has loaded anyway (``os``, ``sys``, ``stat``),
+and ``json``, ``fcntl``, ``_blake2``, ``_struct``, ``pwd``/``grp`` when a record exists.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ WHERE = "NSO_INSTALL_REPLAY_DIR"  # another directory for the records (tests); t
 
 def directory() -> str:
     return os.environ.get(WHERE) or DIR
+
 
 _horizon: float | None = None  # the earliest time a clock-based decision of this run may flip
 
@@ -307,18 +310,18 @@ def replay(argv: list[str]) -> int | None:
             # Held (shared) until the process ends: no run applies changes while this replays.
             lock = os.open(rec["lock"], os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
             fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        for directory, names, digest in rec["dirs"]:
-            if scan(directory, names.split("\0"))[0] != digest:
-                raise ValueError(f"an entry of {directory} changed (or the directory itself)")
+        for where, names, want in rec["dirs"]:
+            if scan(where, names.split("\0"))[0] != want:
+                raise ValueError(f"an entry of {where} changed (or the directory itself)")
         if not _lookups_hold(rec["lookups"]):
             raise ValueError("an account lookup answers differently")
         if not _facts_hold(rec["facts"]):
             raise ValueError("a process or mount is not as it was")
         output, code = rec["output"], rec["exit"]
-    except (OSError, KeyError, TypeError, ValueError) as e:
+    except Exception as e:  # noqa: BLE001  (whatever the matter with a record: the run in full decides)
         if lock is not None:
             os.close(lock)  # (a run in full takes it exclusively)
-        return _explain(str(e) if isinstance(e, ValueError) else f"{type(e).__name__}: {e}")
+        return _explain(str(e) if type(e) is ValueError else f"{type(e).__name__}: {e}")
     for fd, text in output:
         stream = sys.stdout if fd == 1 else sys.stderr
         if isinstance(text, str):

@@ -108,6 +108,7 @@ class Recorder:
     def give_up(self, why: str) -> None:
         if self.gave_up is None:
             self.gave_up = why
+            self.stop()  # (nothing more to note: the rest of the run, an install say, runs unwrapped)
 
     def fd_path(self, fd: int) -> str | None:
         known = self._fds.get(fd)
