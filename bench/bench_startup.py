@@ -17,8 +17,8 @@ machine's speed touches every case alike), each round in fresh, never-used direc
 - ``norecord``:   the re-run with ``NSO_INSTALL_REPLAY=0``: deciding everything, neither recording
                   nor replaying (what ``re-run`` cost before replay existed; re-run / norecord is
                   the price of recording);
-- ``check``:      ``install ... --check`` on that root afterwards (recorded), ``check-replay`` once
-                  more (replayed);
+- ``check``:      ``install ... --check`` on that root afterwards (never recorded nor replayed: it
+                  writes nothing, not even a record);
 - ``imports``:    ``python -c "import ..."`` of every module of nso_install a re-run imports (listed
                   by running one in-process first), and nothing else: the floor of a re-run that
                   decides every action and every audit check again instead of replaying a memo;
@@ -90,7 +90,7 @@ def main() -> None:
                                     str(a.padding_files)], check=True, capture_output=True, text=True).stdout.strip())
         single = ["pass", "click", "help", "imports"]  # independent of one another: order alternates
         # each after the one before it, on the same root: re-run (recorded) -> replay, ...
-        chain = ["re-run", "replay", "norecord", "check", "check-replay"]
+        chain = ["re-run", "replay", "norecord", "check"]
         cases = single + chain + (["re-run@before", "check@before"] if a.before else [])
         root0 = work / "root-modules"
         cpu_of(tool + ["install", str(dist), "--system-install", "--root", str(root0), "-q"])
@@ -113,8 +113,6 @@ def main() -> None:
                 "replay": tool + ["install", str(dist), "--system-install", "--root", str(root), "--json"],
                 "norecord": off + tool + ["install", str(dist), "--system-install", "--root", str(root), "--json"],
                 "check": tool + ["install", str(dist), "--system-install", "--root", str(root), "--check", "-q"],
-                "check-replay": tool + ["install", str(dist), "--system-install", "--root", str(root), "--check",
-                                        "-q"],
                 "imports": [sys.executable, "-c", imports],
             }
             if a.before:
@@ -151,7 +149,6 @@ def main() -> None:
         for name, num, den, goal in (("help / click", "help", "click", 1.15), ("re-run / pass", "re-run", "pass", 10),
                                      ("replay / pass", "replay", "pass", 10), ("norecord / pass", "norecord", "pass", 10),
                                      ("check / pass", "check", "pass", 10),
-                                     ("check-replay / pass", "check-replay", "pass", 10),
                                      ("imports / pass", "imports", "pass", 10)):
             print(f"{name:<20} wall {mw[num] / mw[den]:6.2f}   cpu {mc[num] / mc[den]:6.2f}   (goal <= {goal})")
         print(f"{'re-run / norecord':<20} wall {mw['re-run'] / mw['norecord']:6.2f}   "

@@ -90,14 +90,14 @@ def render() -> str:
                  "run holds the lock; 4 install --check --fail-on-change found something to change."),
             ".SH ENVIRONMENT", ".TP", ".B NO_COLOR", _esc("Set (to anything): no colour, also on a terminal."),
             ".TP", ".B NSO_INSTALL_REPLAY",
-            _esc("0: never replay a re-run nor record one (see FILES, /var/lib/nso-install/replay)."),
+            _esc("0: never replay a re-run nor record one (see FILES, /var/cache/nso-install/replay)."),
             ".TP", ".B _NSO_INSTALL_COMPLETE",
             _esc("Shell completion (click): eval \"$(_NSO_INSTALL_COMPLETE=bash_source nso-install)\" in ~/.bashrc "
                  "(zsh_source, fish_source for zsh and fish); --set completes variable names."),
             ".SH FILES", ".TP", ".B /var/lib/nso\\-install/state.json",
             _esc("The recorded options, what was written to each config file (local installs: DIR/.nso-install/); "
                  "history.jsonl beside it."),
-            ".TP", ".B /var/lib/nso\\-install/replay/",
+            ".TP", ".B /var/cache/nso\\-install/replay/",
             _esc("Root's records of install runs that changed nothing: the next run with the same arguments and "
                  "environment prints the same without deciding again, while everything the recorded run read is "
                  "unchanged (security.md, \"Replayed re-runs\"). Safe to delete."),

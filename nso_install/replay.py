@@ -2,7 +2,7 @@
 
 A no-op ``nso-install install`` re-run spends nearly all of its time importing and deciding
 again what it decided last time.  Run as root from the console script (:func:`console`), a run
-that changes nothing is *recorded* (:mod:`.replay_record`): everything it read (every path it
+that changes nothing (not ``--check``, which writes nothing at all) is *recorded* (:mod:`.replay_record`): everything it read (every path it
 touched, opened or listed, each entry of a listed directory, the modules it ran, and every
 directory above them, by lstat signature: type, mode, owner, inode, device, links, size, mtime
 and ctime), the answers of its account lookups and of its questions about live processes and
@@ -21,7 +21,7 @@ Why this cannot hide drift:
 * a run that failed, changed anything, ran a program, forked (but for :func:`pure_fork`),
   opened a socket, read stdin or free space, changed directory, or read a path it could not
   name (``/proc``, ``/sys`` outside a fact, a descriptor naming no file) keeps no record;
-* the record lives in root's own ``/var/lib/nso-install/replay`` (beside the seal key, 0700),
+* the record lives in root's own ``/var/cache/nso-install/replay`` (0700, in a 0700 directory),
   is read only when it and every directory above it are root's and not writable by others,
   and holds the digest of the world it is for (a file-name collision cannot replay another's);
 * a decision taken from the clock says until when it holds (:func:`valid_until`): the record
@@ -40,8 +40,11 @@ import os
 import stat
 import sys
 
-FORMAT = 3  # 3: a digest of the signatures of each directory's entries
-DIR = "/var/lib/nso-install/replay"  # root's, on the host running nso-install (never under --root)
+FORMAT = 4  # 4: the environment variables and working directory a run used, apart
+# root's, on the host running nso-install (never under --root). A cache (FHS /var/cache): in no
+# directory a run reads (writing a record changes no path of any record), kept across reboots
+# (a staging root's records stay good), and where file integrity monitors expect churn.
+DIR = "/var/cache/nso-install/replay"
 MAX_RECORDS = 64  # one per world (arguments, environment...): a few per target in practice
 SWITCH = "NSO_INSTALL_REPLAY"  # "0": never replay nor record; "explain": say why on stderr
 WHERE = "NSO_INSTALL_REPLAY_DIR"  # another directory for the records (tests); the same rules
@@ -128,7 +131,8 @@ def _facts_hold(facts: list) -> bool:
 
 def _eligible(argv: list[str]) -> bool:
     return (os.geteuid() == 0 and os.environ.get(SWITCH, "1") != "0" and argv[:1] == ["install"]
-            and "-" not in argv)  # "-": a value read from stdin
+            and "-" not in argv  # "-": a value read from stdin
+            and "--check" not in argv)  # --check writes nothing, not even a record
 
 
 def _proc_status() -> list[str]:
@@ -148,19 +152,44 @@ def _terminal(fd: int):
         return [0, 0]
 
 
+# The environment variables in every world: what the interpreter, the C library, OpenSSL, click
+# and nso-install may read without going through os.environ (so a recorder cannot see it), and
+# more besides (a world too wide only means fewer replays). Any other variable counts only when
+# the recorded run read it through os.environ (the record then holds its value's digest): a CI
+# job's id, an SSH client's port and the like change every run and must not spoil its record.
+ENV_PREFIXES = ("PYTHON", "LC_", "LD_", "NSO_INSTALL", "_NSO_INSTALL", "CLICK", "OPENSSL", "SSL_", "MALLOC",
+                "GLIBC", "GCONV", "NLS", "LOC", "RES_", "TERM", "SYSTEMD_", "XDG_", "DBUS_", "COLOR", "FORCE_")
+ENV_NAMES = frozenset({"LANG", "LANGUAGE", "TZ", "TZDIR", "HOME", "PATH", "COLUMNS", "LINES", "NO_COLOR", "TMPDIR",
+                       "TEMP", "TMP", "USER", "LOGNAME", "SHELL", "HOSTALIASES", "POSIXLY_CORRECT", "CI"})
+
+
+def in_every_world(name: str) -> bool:
+    return name in ENV_NAMES or name.startswith(ENV_PREFIXES)
+
+
 def world(argv: list[str]) -> dict | None:
-    """Everything outside the file system a run depends on; None when it may not be replayed."""
+    """What a run depends on outside the file system, but for the environment variables it
+    reads itself and its working directory (a record holds those when the run used them); None
+    when it may not be replayed."""
     if not _eligible(argv):
         return None
     mask = os.umask(0o022)
     os.umask(mask)
     try:
-        cwd, status = os.getcwd(), _proc_status()
+        status = _proc_status()
     except OSError:
         return None
-    return {"format": FORMAT, "argv": list(argv), "cwd": cwd, "env": [[k, v] for k, v in sorted(os.environ.items())],
+    return {"format": FORMAT, "argv": list(argv),
+            "env": [[k, v] for k, v in sorted(os.environ.items()) if in_every_world(k)],
             "umask": mask, "status": status, "terminals": [_terminal(fd) for fd in (0, 1, 2)],
             "python": [sys.executable, sys.version, list(sys.path), repr(sys.flags)]}
+
+
+def context_digest(env_names: list[str] | None, cwd: bool) -> str:
+    """What a record holds of the environment variables the run read (``None``: all of them, it
+    iterated over the environment) and, when it used it, of the working directory."""
+    env = sorted(os.environ.items()) if env_names is None else [[k, os.environ.get(k)] for k in env_names]
+    return digest({"env": env, "cwd": os.getcwd() if cwd else None})
 
 
 def digest(w: dict) -> str:
@@ -217,8 +246,8 @@ def scan(directory: str, names: list[str], links: list[str] | None = None) -> tu
 def _private_chain(directory: str) -> bool:
     """``directory`` and every directory above it are real directories, root's, that no one else
     can change: written by root alone, or sticky (``/tmp``: others cannot rename or remove what
-    root owns there); ``directory`` and its parent (``/var/lib/nso-install``, where the seal key
-    is) are root's alone, 0700."""
+    root owns there); ``directory`` and its parent (``/var/cache/nso-install``) are root's alone,
+    0700."""
     parts = directory.strip("/").split("/")
     for i in range(len(parts) + 1):
         p = "/" + "/".join(parts[:i])
@@ -302,6 +331,9 @@ def replay(argv: list[str]) -> int | None:
             return _explain("no record for this world" if w is not None else None)
         import time
 
+        if context_digest(rec["env_read"], rec["cwd_used"]) != rec["context"]:
+            raise ValueError("an environment variable the run read, or the working directory it used, "
+                             "is not as it was")
         if rec["expires"] is not None and time.time() >= rec["expires"]:
             return _explain("the record has expired (a certificate's validity)")
         if rec["lock"] is not None:

@@ -23,6 +23,7 @@ import sys
 import time
 
 from . import replay
+from .replay import in_every_world
 
 RACY_NS = 100_000_000  # 0.1 s: far above a file system clock tick (1-10 ms)
 
@@ -69,6 +70,9 @@ class Recorder:
         self._fds: dict[int, tuple[str, int, int]] = {}
         self.t0 = 0
         self.last: str | None = None  # the path read() noted last
+        self.cwd = os.getcwd()
+        self.cwd_used = False  # a relative path, or os.getcwd(): the record holds the directory
+        self.env_read: set[str] | None = set()  # variables read through os.environ (None: all of it)
 
     # -- start / stop --------------------------------------------------------------------------
 
@@ -87,6 +91,11 @@ class Recorder:
             mod = __import__(modname)
             for name in names:
                 self._wrap(mod, name, self._lookup(name, getattr(mod, name)))
+        self._wrap(os, "getcwd", self._using_cwd(os.getcwd))
+        self._wrap(os, "getcwdb", self._using_cwd(os.getcwdb))
+        environ = type(os.environ)  # (the class: os.getenv and every `from os import environ` use it)
+        self._wrap(environ, "__getitem__", self._env_item(environ.__getitem__))
+        self._wrap(environ, "__iter__", self._env_all(environ.__iter__))
         self._wrap(sys, "stdout", _Tee(sys.stdout, 1, self.output))
         self._wrap(sys, "stderr", _Tee(sys.stderr, 2, self.output))
         self._wrap(sys, "stdin", _NoStdin(sys.stdin, self))
@@ -141,7 +150,9 @@ class Recorder:
         except TypeError:
             return self.give_up(f"a path of type {type(path).__name__}")
         if not p.startswith("/"):
-            base = self.fd_path(dir_fd) if dir_fd is not None else self.world["cwd"]
+            if dir_fd is None:
+                self.cwd_used = True
+            base = self.fd_path(dir_fd) if dir_fd is not None else self.cwd
             if base is None:
                 return self.give_up(f"a descriptor ({dir_fd}) that names no file")
             p = f"{base}/{p}"
@@ -183,6 +194,39 @@ class Recorder:
 
         call.__name__, call.__doc__, call.__wrapped__ = func.__name__, func.__doc__, func
         return call
+
+    def _using_cwd(self, func):
+        rec = self
+
+        def getcwd():
+            if rec.active and not rec.inside_fact:
+                rec.cwd_used = True
+            return func()
+
+        getcwd.__wrapped__ = func
+        return getcwd
+
+    def _env_item(self, func):
+        rec = self
+
+        def getitem(environ, key):
+            if rec.active and rec.env_read is not None and not in_every_world(key):
+                rec.env_read.add(key)
+            return func(environ, key)
+
+        getitem.__wrapped__ = func
+        return getitem
+
+    def _env_all(self, func):
+        rec = self
+
+        def iterate(environ):
+            if rec.active:
+                rec.env_read = None  # the whole environment: all of it counts
+            return func(environ)
+
+        iterate.__wrapped__ = func
+        return iterate
 
     def _giving_up(self, func, why: str):
         rec = self
@@ -273,7 +317,9 @@ class Recorder:
         for d, (names, _, latest) in groups.items():
             if latest >= racy:
                 return self.give_up(f"an entry of {d} changed while the run read it, or just before (racy)")
-        rec = {"format": replay.FORMAT, "world": replay.digest(self.world), "expires": replay._horizon, "lock": self.lock,
+        env = None if self.env_read is None else sorted(self.env_read)
+        rec = {"format": replay.FORMAT, "world": replay.digest(self.world), "env_read": env,
+               "cwd_used": self.cwd_used, "context": replay.context_digest(env, self.cwd_used), "expires": replay._horizon, "lock": self.lock,
                "dirs": [[d, "\0".join(names), digest] for d, (names, digest, _) in groups.items()],
                "lookups": self.lookups, "facts": self.facts, "output": self.output, "exit": 0}
         _write(rec)
@@ -340,10 +386,11 @@ def _write(rec: dict) -> None:
     import json
 
     where = replay.directory()
-    try:
-        os.mkdir(where, 0o700)  # (not its parent: a run that made no /var/lib/nso-install keeps no record)
-    except FileExistsError:
-        pass
+    for d in (os.path.dirname(where), where):  # (/var/cache/nso-install, then replay: 0700 each)
+        try:
+            os.mkdir(d, 0o700)
+        except FileExistsError:
+            pass
     if not replay._private_chain(where):
         return
     name = f"{rec['world'][:32]}.json"

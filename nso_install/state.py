@@ -262,13 +262,6 @@ def _seal_key(create: bool) -> bytes | None:
             return None
         fsops.ensure_private_dir(path.parent)
         fsops.atomic_write(path, os.urandom(32), 0o600, 0, 0, SEAL_KEY)  # (secrets.token_bytes)
-        # The directory of replayed runs' records (nso_install.replay) is made now, by a run that
-        # changes things anyway: made by the first run recorded, it would change a directory that
-        # run read (this one), and that first record would never be replayed.
-        from .replay import DIR as REPLAY_DIR
-
-        if os.path.dirname(REPLAY_DIR) == str(path.parent):
-            fsops.ensure_private_dir(Path(REPLAY_DIR))
         fd = fsops.open_regular(path, SEAL_KEY)
     with os.fdopen(fd, "rb") as f:
         st = os.fstat(f.fileno())

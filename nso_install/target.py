@@ -248,7 +248,9 @@ def check_staging_root(given: str | os.PathLike, private: bool = False) -> None:
     Applies when root stages (setuid bits and capabilities are set there); missing components
     are created by nso-install itself, and the check runs again once they exist."""
     real = os.path.realpath(given)
-    if os.path.normpath(os.path.join(os.getcwd(), str(given))) != real or ".." in Path(given).parts:
+    named = str(given) if os.path.isabs(given) else os.path.join(os.getcwd(), str(given))  # (a replayed
+    # run's record holds the working directory only when the run used it: nso_install.replay)
+    if os.path.normpath(named) != real or ".." in Path(given).parts:
         raise UsageError("unsafe-staging-root", f"--root {given} goes through a symbolic link or '..' (it is {real}); "
                          "the staging root must be named by its real path.", f"Give --root {real} (after checking "
                          "that it is where you meant to stage).")

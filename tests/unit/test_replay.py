@@ -1,6 +1,6 @@
 """A no-op re-run is replayed (nso_install.replay) only while everything it read is unchanged.
 
-The console script is run as a whole process (``python -X importtime -m nso_install``: a
+The console script is run as a whole process (``python -X importtime .../nso-install``: a
 replayed run imports no click), as root, with its records in a private directory of the test
 (``NSO_INSTALL_REPLAY_DIR``).  Every way the target, the distribution, the world or the record
 itself can change must mean a run in full; a replay prints exactly what the run it replays
@@ -28,6 +28,7 @@ from nso_install.replay_record import RACY_NS, Recorder
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="runs are recorded and replayed for root only")
 
 REPO = Path(__file__).resolve().parents[2]
+CONSOLE = str(Path(sys.executable).with_name("nso-install"))  # (its directory, not the working one, on sys.path)
 IMPORT_LINE = re.compile(r"^import time:.*\n", re.M)
 
 
@@ -45,7 +46,7 @@ class Runner:
     def run(self, *extra: str, env: dict | None = None, args: list[str] | None = None):
         argv = args if args is not None else ["install", str(self.dist), "--system-install", "--root", str(self.root),
                                               "--json", *extra]
-        p = subprocess.run([sys.executable, "-X", "importtime", "-m", "nso_install", *argv], cwd=self.cwd,
+        p = subprocess.run([sys.executable, "-X", "importtime", CONSOLE, *argv], cwd=self.cwd,
                            env={**self.env, **(env or {})}, capture_output=True, text=True)
         imported_click = re.search(r"\|\s+click$", p.stderr, re.M) is not None
         return Result(p.returncode, p.stdout, IMPORT_LINE.sub("", p.stderr), replayed=not imported_click)
@@ -175,12 +176,61 @@ def test_any_change_to_what_the_run_read_means_a_run_in_full(replaying, change):
 
 def test_another_world_is_another_record(replaying):
     runner, full = replaying
-    other_env = runner.run(env={"SOME_VARIABLE": "1"})
+    other_env = runner.run(env={"LANG": "C"})  # (read by the C library: in every world)
     assert not other_env.replayed and other_env.out == full.out
-    check = runner.run("--check")
-    assert not check.replayed and check.code == 0
-    assert len(runner.recorded()) == 3  # each world has its own
-    assert runner.run("--check").replayed and runner.run(env={"SOME_VARIABLE": "1"}).replayed
+    assert len(runner.recorded()) == 2  # each world has its own
+    assert runner.run(env={"LANG": "C"}).replayed
+
+
+def test_what_the_run_does_not_read_does_not_count(replaying):
+    """A CI job's id, an SSH client's port: variables no one reads change every run; and a
+    run given absolute paths does not depend on the directory it starts in."""
+    runner, full = replaying
+    assert runner.run(env={"CI_JOB_ID": "4711", "SSH_CLIENT": "10.0.0.1 50022 22"}).replayed
+    runner.cwd = Path("/")  # (not a new directory beside the staging root: that would change its parent)
+    again = runner.run()
+    assert again.replayed and again.out == full.out
+    rec = runner.recorded()[0]
+    assert rec["cwd_used"] is False and "CI_JOB_ID" not in (rec["env_read"] or ())
+
+
+def test_a_relative_path_ties_the_record_to_the_working_directory(runner, tmp_path):
+    runner.install_and_settle()
+    rel = ["install", os.path.relpath(runner.dist, runner.cwd), "--system-install", "--root", str(runner.root),
+           "--json"]
+    assert not runner.run(args=rel).replayed  # recorded
+    assert runner.run(args=rel).replayed
+    assert runner.recorded()[0]["cwd_used"] is True
+    other = tmp_path / "other"
+    (other / runner.dist.parent.name).mkdir(parents=True)
+    shutil.copy2(runner.dist, other / runner.dist.parent.name)  # the same name, another file
+    runner.cwd = other
+    assert not runner.run(args=rel).replayed
+
+
+def test_environment_variables_read_through_os_environ_are_part_of_the_record(tmp_path, monkeypatch):
+    monkeypatch.setenv("SOME_SETTING_X", "1")
+    monkeypatch.setenv("NOT_READ_Y", "1")
+    rec = _recording(lambda: (os.environ.get("SOME_SETTING_X"), os.getenv("ALSO_READ_Z")), tmp_path)
+    assert rec.env_read == {"SOME_SETTING_X", "ALSO_READ_Z"} and not rec.cwd_used
+    before = replay.context_digest(sorted(rec.env_read), False)
+    monkeypatch.setenv("NOT_READ_Y", "2")
+    assert replay.context_digest(sorted(rec.env_read), False) == before
+    monkeypatch.setenv("ALSO_READ_Z", "now set")
+    assert replay.context_digest(sorted(rec.env_read), False) != before
+    whole = _recording(lambda: dict(os.environ), tmp_path)
+    assert whole.env_read is None  # iterated: every variable counts
+    assert _recording(lambda: os.getcwd(), tmp_path).cwd_used
+
+
+def test_check_writes_no_record_and_replays_none(replaying):
+    """--check writes nothing at all: not even a record of itself."""
+    runner, _ = replaying
+    before = {p.name: p.stat().st_mtime_ns for p in runner.records.iterdir()}
+    for _ in range(2):
+        check = runner.run("--check")
+        assert not check.replayed and check.code == 0 and '"result": "check"' in check.out
+    assert {p.name: p.stat().st_mtime_ns for p in runner.records.iterdir()} == before
 
 
 def test_never_replayed_while_another_run_holds_the_lock(replaying):
@@ -232,14 +282,14 @@ def test_a_path_changed_within_the_racy_window_keeps_no_record(tmp_path, monkeyp
     (tmp_path / "home").mkdir(mode=0o700)
     f = tmp_path / "read.txt"
     f.write_text("x")
-    rec = Recorder({"cwd": str(tmp_path), "argv": ["install"]})
+    rec = Recorder({"argv": ["install"]})
     rec.t0 = time.time_ns()
     rec.paths[str(f)] = None
     rec.finish(0)
     assert rec.gave_up and "racy" in rec.gave_up and str(tmp_path) in rec.gave_up
     assert not (tmp_path / "home/replay").exists()
     time.sleep(RACY_NS / 1e9 * 1.5)
-    rec = Recorder({"cwd": str(tmp_path), "argv": ["install"]})
+    rec = Recorder({"argv": ["install"]})
     rec.t0 = time.time_ns()
     rec.paths[str(f)] = None
     rec.finish(0)
@@ -328,7 +378,7 @@ def test_records_are_kept_for_root_only(monkeypatch):
     assert replay.world(["install", "x"]) is None
 
 
-@pytest.mark.parametrize("argv", [["audit"], ["install", "-"], ["--version"], []])
+@pytest.mark.parametrize("argv", [["audit"], ["install", "-"], ["--version"], [], ["install", "D", "--check"]])
 def test_only_install_runs_are_recorded(argv):
     assert replay.world(argv) is None
 
@@ -336,7 +386,7 @@ def test_only_install_runs_are_recorded(argv):
 # --- the recorder, in this process -----------------------------------------------------------
 
 def _recording(action, tmp_path) -> Recorder:
-    rec = Recorder({"cwd": str(tmp_path)})
+    rec = Recorder({"argv": ["install"]})
     rec.start()
     try:
         action()
@@ -380,7 +430,6 @@ def test_every_entry_of_a_listed_directory_is_in_the_record(tmp_path, monkeypatc
         with os.scandir(tmp_path / "d") as it:
             [e.stat(follow_symlinks=False) for e in it]
     rec = _recording(action, tmp_path)
-    rec.world["argv"] = ["install"]
     rec.finish(0)
     assert rec.gave_up is None
     (p,) = (tmp_path / "home/replay").glob("*.json")
