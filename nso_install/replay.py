@@ -265,6 +265,21 @@ def _private_chain(directory: str) -> bool:
     return True
 
 
+def prepare() -> bool:
+    """Make the records' directory (and its parent), 0700 each, if missing: done by a run that
+    changes things anyway, so that the first run recorded changes nothing outside it (making
+    /var/cache/nso-install changes /var/cache).  True when it is there, as a record needs it."""
+    where = directory()
+    for d in (os.path.dirname(where), where):
+        try:
+            os.mkdir(d, 0o700)
+        except FileExistsError:
+            pass
+        except OSError:
+            return False
+    return _private_chain(where)
+
+
 # --- replaying --------------------------------------------------------------------------------
 
 def _load(w: dict) -> dict | None:

@@ -44,6 +44,7 @@ _WRITES = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 # The only paths under /proc, /sys and /dev a recorded run may read: what the world holds
 # (/proc/self/status), where descriptors are resolved from, and the null device.
 _PSEUDO_OK = frozenset({"/proc/self/status", "/proc/self/fd", "/dev/null"})
+_PSEUDO_ROOTS = ("/proc", "/sys", "/dev")
 _LOOKUPS = (("pwd", ("getpwnam", "getpwuid", "getpwall")), ("grp", ("getgrnam", "getgrgid", "getgrall")),
             ("os", ("getgrouplist",)))
 
@@ -328,11 +329,14 @@ class Recorder:
 def _groups(paths, exclude: str, groups: dict) -> None:
     """Add each path and every directory above it to ``groups`` (directory -> names; "/" is
     "." in "/"), leaving out ``exclude`` and what is below it (the records: the run does not read
-    them, and they change with every record written)."""
-    below = exclude.rstrip("/") + "/"
+    them, and they change with every record written), and the mount points of /proc, /sys and
+    /dev (a listing of "/" names them; /proc's link count changes with every process started: what
+    a run learns from processes it learns through replay.fact, and nothing else there is read)."""
+    skip = (exclude, *_PSEUDO_ROOTS)
+    below = tuple(d.rstrip("/") + "/" for d in skip)
     seen: set[str] = set()
     for p in paths:
-        if p == exclude or p.startswith(below):
+        if p in skip or p.startswith(below):
             continue
         while p not in seen:
             seen.add(p)
@@ -386,12 +390,7 @@ def _write(rec: dict) -> None:
     import json
 
     where = replay.directory()
-    for d in (os.path.dirname(where), where):  # (/var/cache/nso-install, then replay: 0700 each)
-        try:
-            os.mkdir(d, 0o700)
-        except FileExistsError:
-            pass
-    if not replay._private_chain(where):
+    if not replay.prepare():
         return
     name = f"{rec['world'][:32]}.json"
     tmp = f"{where}/.{name}.{os.getpid()}.tmp"

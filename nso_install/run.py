@@ -167,6 +167,10 @@ def install(given: SpecInput, distribution, opts: RunOptions) -> RunResult:
                     pass  # no cache kept; fill_bytecode_cache checks the directory in any case
             fill_bytecode_cache(cache_dir)
         if not opts.check and (report.changes or result.spec_changed):
+            if os.geteuid() == 0:
+                from .replay import prepare
+
+                prepare()  # (a run that changed things makes the records' directory, not a no-op)
             state.append_history({"spec": spec.record(), "spec_changes": [s.as_dict() for s in resolution.changes],
                                   "changed": [{"id": r.action.id, "detail": r.outcome.detail}
                                               for r in report.records if r.changed],

@@ -436,6 +436,17 @@ def test_every_entry_of_a_listed_directory_is_in_the_record(tmp_path, monkeypatc
     assert str(tmp_path / "d/f") in record_paths(json.loads(p.read_text()))
 
 
+def test_proc_sys_dev_and_the_records_are_never_signed():
+    """A listing of "/" names /proc, whose link count changes with every process started (what a
+    run learns of processes, it learns through replay.fact); the records change with each record."""
+    from nso_install.replay_record import _groups
+
+    groups: dict = {}
+    _groups(["/proc", "/sys/kernel", "/dev/null", "/etc/hostname", "/var/cache/x/replay/a.json"], "/var/cache/x/replay",
+            groups)
+    assert set(groups["/"]) == {".", "etc"} and "/var/cache/x/replay" not in groups
+
+
 def test_paths_read_through_a_link_are_signed_where_the_link_leads(tmp_path):
     from nso_install.replay_record import _signed
 
