@@ -5,8 +5,10 @@ so every path is resolved to the name it had when read (``readlink /proc/self/fd
 Reads come from two sources:
 
 * wrappers around ``os.stat``, ``os.lstat``, ``os.open``, ``os.readlink`` and ``os.access``
-  (the calls that raise no audit event, or raise one without their ``dir_fd``), and around the
-  account lookups of :mod:`pwd`/:mod:`grp` (answered by NSS, outside ``os``);
+  (the calls that raise no audit event, or raise one without their ``dir_fd``), around the
+  account lookups of :mod:`pwd`/:mod:`grp` (answered by NSS, outside ``os``), and around
+  ``os.getcwd`` and the environment's ``__getitem__``/``__iter__`` (the working directory and
+  the variables outside :func:`~nso_install.replay.in_every_world` count only when read);
 * an audit hook (:func:`sys.addaudithook`) for everything else: ``open`` of any kind (also
   ``io.open`` and the interpreter's own), directory listings, extended attributes, the lock;
   and, to give up the record, every event that changes something or reaches outside the file

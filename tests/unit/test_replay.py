@@ -491,10 +491,18 @@ def _fork_and_exit() -> int:
 
 
 def test_the_recorder_puts_everything_back(tmp_path):
-    before = (os.stat, os.lstat, os.open, os.readlink, os.access, os.statvfs, sys.stdout, sys.stderr, sys.stdin)
+    import grp
+    import pwd
+
+    def now():
+        return (os.stat, os.lstat, os.open, os.readlink, os.access, os.statvfs, os.getcwd, os.getcwdb,
+                os.getgrouplist, pwd.getpwnam, pwd.getpwuid, grp.getgrnam, grp.getgrgid, sys.stdout, sys.stderr,
+                sys.stdin, type(os.environ).__getitem__, type(os.environ).__iter__)
+    before = now()
     _recording(lambda: None, tmp_path)
-    assert (os.stat, os.lstat, os.open, os.readlink, os.access, os.statvfs, sys.stdout, sys.stderr,
-            sys.stdin) == before
+    assert now() == before
+    _recording(lambda: os.mkdir(tmp_path / "gives-up-midway"), tmp_path)
+    assert now() == before
 
 
 # --- every clock reading a run decides on declares until when it holds -------------------------
