@@ -46,6 +46,7 @@ FORMAT = 4  # 4: the environment variables and working directory a run used, apa
 # (a staging root's records stay good), and where file integrity monitors expect churn.
 DIR = "/var/cache/nso-install/replay"
 MAX_RECORDS = 64  # one per world (arguments, environment...): a few per target in practice
+MAX_BYTES = 32 << 20  # all records together (the newest is kept whatever its size)
 SWITCH = "NSO_INSTALL_REPLAY"  # "0": never replay nor record; "explain": say why on stderr
 WHERE = "NSO_INSTALL_REPLAY_DIR"  # another directory for the records (tests); the same rules
 

@@ -410,14 +410,19 @@ def _write(rec: dict) -> None:
 
 
 def _prune(where: str) -> None:
-    """Keep the newest :data:`MAX_RECORDS` records (a record per world: old ones are dead weight)."""
+    """Keep the newest records, at most :data:`MAX_RECORDS` of them and :data:`MAX_BYTES` in all
+    (a record per world: old ones are dead weight; a 100k-entry install's is 1.5 MB)."""
     with os.scandir(where) as it:
-        found = sorted((e.stat(follow_symlinks=False).st_mtime_ns, e.name) for e in it if e.name.endswith(".json"))
-    for _, name in found[:-replay.MAX_RECORDS]:
-        try:
-            os.unlink(f"{where}/{name}")
-        except FileNotFoundError:
-            pass
+        found = sorted(((st.st_mtime_ns, st.st_size, e.name) for e in it if e.name.endswith(".json")
+                        for st in (e.stat(follow_symlinks=False),)), reverse=True)
+    total = 0
+    for i, (_, size, name) in enumerate(found):
+        total += size
+        if i >= replay.MAX_RECORDS or (i and total > replay.MAX_BYTES):  # (the newest is always kept)
+            try:
+                os.unlink(f"{where}/{name}")
+            except FileNotFoundError:
+                pass
 
 
 _current: Recorder | None = None

@@ -372,6 +372,31 @@ def test_live_system_facts_are_kept_as_answers_and_asked_again(tmp_path):
     assert not replay._facts_hold([[mount[0], mount[1], [mount[2][0], "other-fs", mount[2][2]]]])
 
 
+def test_old_records_go_by_count_and_by_size(tmp_path, monkeypatch):
+    from nso_install.replay_record import _prune
+
+    monkeypatch.setattr(replay, "MAX_RECORDS", 3)
+    monkeypatch.setattr(replay, "MAX_BYTES", 250)
+    for i, size in enumerate([10, 10, 10, 10, 10]):  # by count: the 3 newest stay
+        p = tmp_path / f"c{i}.json"
+        p.write_bytes(b"x" * size)
+        os.utime(p, ns=(i * 10**9, i * 10**9))
+    _prune(str(tmp_path))
+    assert sorted(p.name for p in tmp_path.glob("c*.json")) == ["c2.json", "c3.json", "c4.json"]
+    for p in tmp_path.glob("*.json"):
+        p.unlink()
+    for i, size in enumerate([100, 100, 100, 400]):  # by size: the newest stays even when alone too big
+        p = tmp_path / f"s{i}.json"
+        p.write_bytes(b"x" * size)
+        os.utime(p, ns=(i * 10**9, i * 10**9))
+    _prune(str(tmp_path))
+    assert [p.name for p in tmp_path.glob("s*.json")] == ["s3.json"]
+    (tmp_path / "s4.json").write_bytes(b"x" * 100)
+    os.utime(tmp_path / "s4.json", ns=(9 * 10**9, 9 * 10**9))
+    _prune(str(tmp_path))
+    assert [p.name for p in tmp_path.glob("s*.json")] == ["s4.json"]  # 100 + 400 > 250: the older goes
+
+
 def test_records_are_kept_for_root_only(monkeypatch):
     assert replay.world(["install", "x"]) is not None
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
