@@ -335,13 +335,12 @@ def _plain(value):
     return value
 
 
-def replay(argv: list[str]) -> int | None:
-    """Print what the recorded run printed and return its exit code, when the record for this
-    world exists and everything it read is as it was; None (having printed nothing, holding
-    nothing) otherwise."""
+def replay(w: dict | None) -> int | None:
+    """Print what the recorded run printed and return its exit code, when the record for the
+    world ``w`` (:func:`world`) exists and everything it read is as it was; None (having printed
+    nothing, holding nothing) otherwise."""
     lock = None
     try:
-        w = world(argv)
         rec = _load(w) if w is not None else None
         if rec is None or rec.get("format") != FORMAT:
             return _explain("no record for this world" if w is not None else None)
@@ -392,11 +391,10 @@ def _explain(why: str | None, what: str = "not replayed") -> None:
 
 def console() -> None:
     """``nso-install``: replay when a record allows it, else run in full (recording when eligible)."""
-    argv = sys.argv[1:]
-    code = replay(argv)
+    w = world(sys.argv[1:])
+    code = replay(w)
     if code is not None:
         sys.exit(code)
-    w = world(argv)
     recorder = None
     if w is not None:
         from .replay_record import Recorder
