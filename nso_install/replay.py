@@ -137,11 +137,13 @@ def _eligible(argv: list[str]) -> bool:
 
 
 def _proc_status() -> list[str]:
-    """The process's ids, groups, capabilities and no-new-privs flag (the run checks what root may do)."""
-    with open("/proc/self/status", "rb") as f:  # (before recording starts: not a path the run read)
-        lines = f.read().decode(errors="replace").splitlines()
-    return [line for line in lines if line.split(":")[0] in
-            ("Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs", "Seccomp")]
+    """The process's ids, groups, capabilities and no-new-privs flag (the run checks what root
+    may do); empty when /proc/self/status cannot be read."""
+    from .proc import status  # (proc imports this module for replay.fact: imported when asked)
+
+    st = status()  # (before recording starts: not a path the run read)
+    return [f"{k}:{st[k]}" for k in ("Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb",
+                                     "NoNewPrivs", "Seccomp") if k in st]
 
 
 def _terminal(fd: int):
@@ -176,9 +178,8 @@ def world(argv: list[str]) -> dict | None:
         return None
     mask = os.umask(0o022)
     os.umask(mask)
-    try:
-        status = _proc_status()
-    except OSError:
+    status = _proc_status()
+    if not status:
         return None
     return {"format": FORMAT, "argv": list(argv),
             "env": [[k, v] for k, v in sorted(os.environ.items()) if in_every_world(k)],
