@@ -2,15 +2,17 @@
 
 A no-op ``nso-install install`` re-run spends nearly all of its time importing and deciding
 again what it decided last time.  Run as root from the console script (:func:`console`), a run
-that changes nothing (not ``--check``, which writes nothing at all) is *recorded* (:mod:`.replay_record`): everything it read (every path it
-touched, opened or listed, each entry of a listed directory, the modules it ran, and every
-directory above them, by lstat signature: type, mode, owner, inode, device, links, size, mtime
-and ctime), the answers of its account lookups and of its questions about live processes and
-mounts (:func:`fact`), and what it printed; all for its *world* (arguments, environment, working
-directory, umask, ids and capabilities, terminals, interpreter), kept as a digest.  The next run
-in the same world checks that record first (:func:`replay`): when every signature and answer is
-the same, the run would read the same bytes and decide the same, so it prints the same and
-exits, without importing click or the planner.  Anything else runs in full.
+that changes nothing (not ``--check``, which writes nothing at all) is *recorded*
+(:mod:`.replay_record`): everything it read (every path it touched, opened or listed, each entry
+of a listed directory, the modules it ran, and every directory above them, by lstat signature:
+type, mode, owner, inode, device, links, size, mtime and ctime), the answers of its account
+lookups and of its questions about live processes and mounts (:func:`fact`), the environment
+variables and working directory it used, and what it printed; all for its *world* (arguments,
+the environment variables code may read unseen, umask, ids and capabilities, terminals,
+interpreter), kept as a digest.  The next run in the same world checks that record first
+(:func:`replay`): when every signature and answer is the same, the run would read the same
+bytes and decide the same, so it prints the same and exits, without importing click or the
+planner.  Anything else runs in full.
 
 Why this cannot hide drift:
 

@@ -321,8 +321,9 @@ class Recorder:
             if latest >= racy:
                 return self.give_up(f"an entry of {d} changed while the run read it, or just before (racy)")
         env = None if self.env_read is None else sorted(self.env_read)
-        rec = {"format": replay.FORMAT, "world": replay.digest(self.world), "env_read": env,
-               "cwd_used": self.cwd_used, "context": replay.context_digest(env, self.cwd_used), "expires": replay._horizon, "lock": self.lock,
+        rec = {"format": replay.FORMAT, "world": replay.digest(self.world),
+               "env_read": env, "cwd_used": self.cwd_used, "context": replay.context_digest(env, self.cwd_used),
+               "expires": replay._horizon, "lock": self.lock,
                "dirs": [[d, "\0".join(names), digest] for d, (names, digest, _) in groups.items()],
                "lookups": self.lookups, "facts": self.facts, "output": self.output, "exit": 0}
         _write(rec)
