@@ -195,16 +195,16 @@ def test_what_the_run_does_not_read_does_not_count(replaying):
 
 
 def test_a_relative_path_ties_the_record_to_the_working_directory(runner, tmp_path):
+    other = tmp_path / "other"  # (made first: a directory made later beside the root changes its parent)
+    (other / runner.dist.parent.name).mkdir(parents=True)
+    shutil.copy2(runner.dist, other / runner.dist.parent.name)  # the same name, another file
     runner.install_and_settle()
     rel = ["install", os.path.relpath(runner.dist, runner.cwd), "--system-install", "--root", str(runner.root),
            "--json"]
     assert not runner.run(args=rel).replayed  # recorded
     assert runner.run(args=rel).replayed
     assert runner.recorded()[0]["cwd_used"] is True
-    other = tmp_path / "other"
-    (other / runner.dist.parent.name).mkdir(parents=True)
-    shutil.copy2(runner.dist, other / runner.dist.parent.name)  # the same name, another file
-    runner.cwd = other
+    runner.cwd = other  # nothing the record holds has changed: only what the relative path names
     assert not runner.run(args=rel).replayed
 
 
