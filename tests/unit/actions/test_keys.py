@@ -66,13 +66,38 @@ def test_ssh_keygen_result_is_checked_and_public_part_derived(tmp_path, monkeypa
 
     monkeypatch.setattr(keys, "_ssh_keygen", lambda: rsa_keygen)
     with pytest.raises(ApplyError) as e:
-        keys.generate_ssh_key(tmp_path, fips=False, comment="c")
+        keys.generate_ssh_key(tmp_path, fips=True, comment="c")  # (ssh-keygen makes only FIPS keys)
     assert e.value.reference == "ssh-keygen-failed"
     monkeypatch.setattr(keys, "_ssh_keygen", lambda: real)
     work = tmp_path / "ok"
     work.mkdir()
-    private, pub = keys.generate_ssh_key(work, fips=False, comment="c")
-    assert pub.startswith(b"ssh-ed25519 ") and pub == keys.derive_ssh_public(private, "c")
+    private, pub = keys.generate_ssh_key(work, fips=True, comment="c")
+    assert pub.startswith(b"ecdsa-sha2-nistp256 ") and pub == keys.derive_ssh_public(private, "c")
+
+
+def test_the_ed25519_host_key_is_made_without_ssh_keygen_and_openssh_reads_it(tmp_path, monkeypatch):
+    """The standard host key comes from cryptography (no process, no temporary key file), in the
+    format OpenSSH itself reads: ssh-keygen -y derives the same public key from it."""
+    import subprocess
+
+    def keygen_must_not_run():
+        raise AssertionError("ssh-keygen was looked up for an Ed25519 key")
+
+    real = keys._ssh_keygen()
+    monkeypatch.setattr(keys, "_ssh_keygen", keygen_must_not_run)
+    work = tmp_path / "work"
+    work.mkdir()
+    private, pub = keys.generate_ssh_key(work, fips=False, comment="nso@test")
+    assert os.listdir(work) == []  # nothing was written on the way
+    assert private.reveal().startswith(b"-----BEGIN OPENSSH PRIVATE KEY-----\n")
+    assert pub.startswith(b"ssh-ed25519 ") and pub.endswith(b" nso@test\n")
+    if real is None:
+        pytest.skip("ssh-keygen not installed: OpenSSH's reading of the key is not checked")
+    key = tmp_path / "key"
+    key.write_bytes(private.reveal())
+    key.chmod(0o600)
+    derived = subprocess.run([str(real), "-y", "-f", str(key)], check=True, capture_output=True).stdout
+    assert derived.split()[:2] == pub.split()[:2]
 
 
 # --- formats and generation details a regression would hide ------------------------------------
