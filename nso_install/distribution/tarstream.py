@@ -34,7 +34,7 @@ from typing import BinaryIO, Iterator
 from ..errors import DistributionError
 from ..replay import pure_fork
 from .common import _GET_AGAIN, _NEVER, _READ_ERRORS, CHUNK, Member, _corrupt
-from .tarheader import TarInfo
+from .tarheader import TarInfo, plain_fields
 
 # Bounds against hostile archives (see also .checks): header bombs and trailing data.
 HEADER_BUDGET = 1 << 20  # bytes tarfile may read for one member's headers (pax, long names, sparse maps)
@@ -364,6 +364,11 @@ class _HeaderGuard:
 
     def __init__(self, f: BinaryIO, where: str):
         self._f, self._where, self.armed, self._used = f, where, False, 0
+        self._back = b""  # a header block read ahead and given back (unread), served first
+
+    def unread(self, block: bytes) -> None:
+        """Give back ``block``, just read: tarfile reads it again (a header it must parse itself)."""
+        self._back = block
 
     def arm(self, on: bool = True) -> None:
         self.armed, self._used = on, 0
@@ -379,17 +384,27 @@ class _HeaderGuard:
 
     def read(self, n: int | None = -1) -> bytes:
         self._spend(n)
+        if self._back:
+            back, self._back = self._back, b""
+            if n is None or n < 0:
+                return back + self._f.read()
+            if n <= len(back):
+                self._back = back[n:]
+                return back[:n]
+            return back + self._f.read(n - len(back))
         return self._f.read(n)
 
     def readinto(self, b) -> int:
-        self._spend(len(b))
-        return self._f.readinto(b)
+        data = self.read(len(b))
+        memoryview(b)[:len(data)] = data
+        return len(data)
 
     def seek(self, *args) -> int:
+        self._back = b""
         return self._f.seek(*args)
 
     def tell(self) -> int:
-        return self._f.tell()
+        return self._f.tell() - len(self._back)
 
 
 def _mtime_ns(ti: tarfile.TarInfo, where: str) -> int:
@@ -415,6 +430,13 @@ def _tar_members(stream: BinaryIO, where: str, compressed: bool) -> Iterator[Mem
         guard.arm(False)
     while True:
         try:
+            # (the first member tarfile.open read already; global pax headers change the members after
+            # them: tarfile applies them)
+            if tf.firstmember is None and not tf.pax_headers:
+                m = _plain_member(tf, guard, stream, where)
+                if m is not None:
+                    yield m
+                    continue
             guard.arm()
             ti = tf.next()
         except _READ_ERRORS as e:
@@ -446,6 +468,50 @@ def _tar_members(stream: BinaryIO, where: str, compressed: bool) -> Iterator[Mem
                                             "end-of-archive marker")
     except _READ_ERRORS as e:
         raise _corrupt(where, e) from None
+
+
+_PLAIN_KINDS = {tarfile.REGTYPE: "file", tarfile.DIRTYPE: "dir", tarfile.SYMTYPE: "symlink",
+                tarfile.LNKTYPE: "hardlink"}
+
+
+def _plain_member(tf: tarfile.TarFile, guard: _HeaderGuard, stream: BinaryIO, where: str) -> Member | None:
+    """The next member when its header is a plain one (a file, directory, symbolic or hard link
+    with octal numbers and an unsigned checksum: every member of a real distribution), read
+    without tarfile's per-member machinery and exactly as ``tf.next()`` reads it -- the same
+    position checks, fields, data offset and next header's offset (tests hold the two equal).
+    None, with the header block given back unread, for anything else: tarfile decides."""
+    offset = tf.offset
+    if offset != guard.tell():
+        if offset == 0:
+            return None
+        guard.seek(offset - 1)
+        if not guard.read(1):
+            raise tarfile.ReadError("unexpected end of data")
+    block = guard.read(tarfile.BLOCKSIZE)
+    fields = plain_fields(block, tf.encoding, tf.errors)
+    if fields is None:
+        guard.unread(block)
+        return None
+    name, mode, _, _, size, mtime, _, kind, linkname = fields[:9]
+    kind = _PLAIN_KINDS[kind]
+    data = offset + tarfile.BLOCKSIZE
+    if kind == "file":
+        tf.offset = data + -(-size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
+    else:
+        tf.offset, size = data, 0
+    if kind == "dir":
+        name = name.rstrip("/")  # (tarfile strips it again after joining the prefix)
+    m = Member(name, kind, mode, size, _mtime_ns_of(mtime, name, where), linkname)
+    if kind == "file":
+        m.open = (lambda: _SafeReader(_Span(stream, data, size), size, where, name))
+    return m
+
+
+def _mtime_ns_of(mt: int, name: str, where: str) -> int:
+    if not abs(mt) < 2 ** 33:  # about year 2242: beyond any real file time
+        raise DistributionError("corrupt-archive", f"{where}: member {name!r} has the impossible modification "
+                                                   f"time {mt!r}.", _GET_AGAIN)
+    return mt * 1_000_000_000
 
 
 def _tar_kind(ti: tarfile.TarInfo) -> str:

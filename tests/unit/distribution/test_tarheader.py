@@ -113,3 +113,133 @@ def test_a_whole_archive_reads_the_same_members():
         with tarfile.open(fileobj=data, mode="r:", tarinfo=cls) as tf:
             seen.append([(m.name, m.size, m.offset_data, m.mode, m.type) for m in tf])
     assert seen[0] == seen[1] and len(seen[0]) == 50
+
+
+def test_the_unsigned_sum_is_the_sum_of_the_bytes():
+    from nso_install.distribution.tarheader import _unsigned_sum
+
+    rng = random.Random(7)
+    blocks = [bytes(512), b"\xff" * 512, b"\x80" * 256 + b"\x7f" * 256] + [rng.randbytes(512) for _ in range(500)]
+    for b in blocks:
+        assert _unsigned_sum(b) == sum(b)
+
+
+def test_numbers_not_written_as_tar_writes_them_are_read_by_the_general_path_as_tarfile_does():
+    """Space-padded, space-terminated, short, signed and device numbers miss the common form:
+    the slower reading (or tarfile's) must still give tarfile's answer."""
+    ti = tarfile.TarInfo("nso-6.5.3/bin/ncs")
+    ti.size, ti.mode, ti.mtime = 31000, 0o755, 1700000000
+    base = bytearray(ti.tobuf(tarfile.USTAR_FORMAT, ENC, ERR)[:512])
+    forms = {"mode": (100, [b"  755 \0\0", b"755\0\0\0\0\0", b"0000755 ", b"+0000755", b"0_000755", b"\0" * 8]),
+             "size": (124, [b"     74430 \0", b"74430\0      ", b"00000074430 "]),
+             "devmajor": (329, [b"0000001\0", b"       \0", b"0000000 "])}
+    n = 0
+    for start, values in forms.values():
+        for v in values:
+            b = bytearray(base)
+            b[start:start + len(v)] = v
+            for buf in (_with_checksum(bytes(b)), bytes(b)):
+                assert _parsed(TarInfo, buf) == _parsed(tarfile.TarInfo, buf), buf
+                n += 1
+    assert n == 24
+
+
+# --- the member stream: the plain members read without tarfile, the same as tarfile reads them -------
+
+def _archives() -> dict[str, bytes]:
+    out = {}
+    for fmt_name, fmt in (("gnu", tarfile.GNU_FORMAT), ("ustar", tarfile.USTAR_FORMAT), ("pax", tarfile.PAX_FORMAT)):
+        data = io.BytesIO()
+        with tarfile.open(fileobj=data, mode="w", format=fmt, encoding=ENC, errors=ERR) as tf:
+            top = tarfile.TarInfo("nso-6.5.3")
+            top.type, top.mode = tarfile.DIRTYPE, 0o755
+            tf.addfile(top)
+            for i in range(40):
+                deep = "long/" * (i % 25) if fmt != tarfile.USTAR_FORMAT else "long/" * (i % 12)
+                ti = tarfile.TarInfo(f"nso-6.5.3/{deep}f{i}{'é' if i % 7 == 0 and fmt == tarfile.PAX_FORMAT else ''}")
+                ti.size, ti.mode, ti.mtime = i * 37, 0o644 | (0o111 * (i % 2)), 1700000000 + i
+                tf.addfile(ti, io.BytesIO(bytes([i]) * ti.size))
+                if i % 9 == 0:
+                    d = tarfile.TarInfo(f"nso-6.5.3/dir{i}/")
+                    d.type, d.mode = tarfile.DIRTYPE, 0o750
+                    tf.addfile(d)
+                    s = tarfile.TarInfo(f"nso-6.5.3/dir{i}/link")
+                    s.type, s.linkname = tarfile.SYMTYPE, f"../{deep}f{i}"
+                    tf.addfile(s)
+                    h = tarfile.TarInfo(f"nso-6.5.3/dir{i}/hard")
+                    h.type, h.linkname = tarfile.LNKTYPE, f"nso-6.5.3/{deep}f{i}"
+                    tf.addfile(h)
+                if i == 20 and fmt == tarfile.PAX_FORMAT:  # a global header: tarfile applies it to all after it
+                    g = tarfile.TarInfo("global")
+                    g.type = tarfile.XGLTYPE
+                    g.pax_headers = {"mtime": "1600000000", "comment": "x"}
+                    tf.fileobj.write(g._create_pax_generic_header(g.pax_headers, tarfile.XGLTYPE, ENC))
+        out[fmt_name] = data.getvalue()
+    # a ustar directory whose whole name is in the prefix field (the name field only "/"): tarfile
+    # strips the slash again after joining the two
+    d = tarfile.TarInfo("nso-6.5.3/x")
+    d.type = tarfile.DIRTYPE
+    b = bytearray(d.tobuf(tarfile.USTAR_FORMAT, ENC, ERR))
+    b[0:100] = b"/".ljust(100, b"\0")
+    b[345:500] = b"nso-6.5.3/crafted".ljust(155, b"\0")
+    out["prefix-only"] = out["ustar"][:512] + _with_checksum(bytes(b)) + out["ustar"][512:]
+    return out
+
+
+def _read_members(data: bytes, fast: bool, monkeypatch) -> tuple:
+    from nso_install.distribution import tarstream
+    from nso_install.errors import DistributionError
+
+    with monkeypatch.context() as mp:
+        if not fast:
+            mp.setattr(tarstream, "_plain_member", lambda *a: None)
+        seen = []
+        try:
+            for m in tarstream._tar_members(io.BytesIO(data), "dist.tar", compressed=False):
+                content = b""
+                if m.open is not None:
+                    src = m.open()
+                    while chunk := src.read(1 << 16):
+                        content += chunk
+                seen.append((m.name, m.kind, m.mode, m.size, m.mtime_ns, m.linkname, m.sparse, content))
+        except DistributionError as e:
+            return seen, (e.reference, str(e))
+        return seen, None
+
+
+def test_the_member_stream_reads_plain_members_as_tarfile_does(monkeypatch):
+    """Every archive, and every cut, garbled or padded copy of it: the same members, data and
+    error with the plain members read directly as when tarfile reads them all."""
+    rng = random.Random(11)
+    n = 0
+    for name, data in _archives().items():
+        variants = [data, data + b"trailing junk" * 40]
+        variants += [data[:rng.randrange(len(data))] for _ in range(12)]
+        for _ in range(12):
+            b = bytearray(data)
+            at = rng.randrange(0, len(b) - 1024) // 512 * 512 + rng.choice([0, 100, 124, 148, 156, 257, 345])
+            b[at:at + 4] = rng.randbytes(4)
+            variants.append(bytes(b))
+        for v in variants:
+            want = _read_members(v, False, monkeypatch)
+            assert _read_members(v, True, monkeypatch) == want, name
+            n += 1
+        full = _read_members(data, True, monkeypatch)
+        assert full[1] is None and len(full[0]) > 40, name
+        if name == "prefix-only":
+            assert full[0][1][:2] == ("nso-6.5.3/crafted", "dir")
+        if name == "pax":  # the global header reached the members after it
+            assert {m[4] for m in full[0][-10:]} == {1600000000 * 10**9}
+    assert n == 4 * 26
+
+
+def test_plain_members_are_not_read_by_tarfile(monkeypatch):
+    # not only equal because everything fell back: tarfile reads the first member (tarfile.open
+    # does) and finds the end, nothing in between
+    from nso_install.distribution import tarstream
+
+    calls = []
+    real = TarInfo.fromtarfile.__func__
+    monkeypatch.setattr(TarInfo, "fromtarfile", classmethod(lambda cls, tf: calls.append(1) or real(cls, tf)))
+    members = list(tarstream._tar_members(io.BytesIO(_archives()["ustar"]), "dist.tar", compressed=False))
+    assert len(members) > 40 and len(calls) == 2  # (ustar: long names in the prefix field, no extra headers)
