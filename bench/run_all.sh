@@ -17,6 +17,8 @@ echo "== fresh big, $W"; $P bench/bench_fresh.py --dist "$BIG" --repeat 3 --work
 if [ -d /dev/shm ]; then echo "== fresh big, tmpfs"; $P bench/bench_fresh.py --dist "$BIG" --repeat 3 --work /dev/shm | tail -7; fi
 if [ -d /dev/shm ]; then echo "== floor of the design, big, tmpfs (floor-isal only with isal installed)"; $P bench/bench_floor.py "$BIG" --repeat 3 --work /dev/shm | tail -6; fi
 echo "== fresh mid, $W"; $P bench/bench_fresh.py --dist "$MID" --repeat 5 --work "$W" | tail -7
+if [ -d /dev/shm ]; then echo "== fresh mid, tmpfs"; $P bench/bench_fresh.py --dist "$MID" --repeat 5 --work /dev/shm | tail -7; fi
+if [ -d /dev/shm ]; then echo "== floor of the design, mid, tmpfs"; $P bench/bench_floor.py "$MID" --repeat 5 --work /dev/shm | tail -6; fi
 echo "== unpack big"; $P bench/bench_unpack.py "$BIG" --repeat 3 | tail -3
 echo "== unpack mid"; $P bench/bench_unpack.py "$MID" --repeat 5 | tail -3
 echo "== startup"; $P bench/bench_startup.py --repeat 7 | tail -22
