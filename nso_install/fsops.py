@@ -59,15 +59,20 @@ def parent_dir(host: Path) -> Iterator[int]:
         os.close(fd)
 
 
+def _libc():
+    """The C library this interpreter runs on, for the calls ``os`` lacks (syncfs, renameat2):
+    the process's own symbols (dlopen of NULL), not ``ctypes.util.find_library``, which imports
+    subprocess and may run ldconfig to name a file the process has loaded already."""
+    import ctypes
+
+    return ctypes.CDLL(None, use_errno=True)
+
+
 def sync_filesystem(path: Path) -> None:
     """Flush the file system holding ``path`` (syncfs(2)); the whole host only if unavailable."""
-    import ctypes
-    import ctypes.util
-
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        if libc.syncfs(fd) == 0:
+        if _libc().syncfs(fd) == 0:
             return
     except (OSError, AttributeError):
         pass
@@ -308,10 +313,9 @@ def exchange(a: Path, b: Path) -> None:
     """Swap two directory entries in one step (renameat2 RENAME_EXCHANGE), so ``b``'s name never
     points at nothing; where the kernel or C library cannot, two renames via a temporary name."""
     import ctypes
-    import ctypes.util
 
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc = _libc()
         if libc.renameat2(-100, os.fsencode(a), -100, os.fsencode(b), 2) == 0:  # AT_FDCWD, RENAME_EXCHANGE
             return
         if ctypes.get_errno() not in (errno.EINVAL, errno.ENOSYS):

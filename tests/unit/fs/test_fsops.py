@@ -175,3 +175,23 @@ def test_the_unpack_forks_its_inflating_child_before_any_other_thread_runs(tmp_p
     # (one to find the version, one to unpack; other tests of this process may leave threads of their own)
     assert forks and not [threads for threads in forks if "nso-install-flush" in threads]
     assert syncs and min(syncs) == len(forks)  # every write-back after the last fork
+
+
+def test_the_c_library_calls_os_lacks_are_found_without_find_library(tmp_path, monkeypatch):
+    """syncfs and renameat2 come from the process's own symbols: were they not found, exchange()
+    would fall back to three renames (a moment where the name points at nothing) unnoticed."""
+    import ctypes.util
+
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: pytest.fail("find_library was called"))
+    libc = fsops._libc()
+    assert callable(libc.syncfs) and callable(libc.renameat2)
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    (a / "new").write_text("new")
+    (b / "old").write_text("old")
+    renames = []
+    monkeypatch.setattr(fsops.os, "rename", lambda *x: renames.append(x))  # (the fallback's)
+    fsops.exchange(a, b)
+    assert renames == [] and (b / "new").exists() and (a / "old").exists()
+    fsops.sync_filesystem(tmp_path)
