@@ -224,5 +224,9 @@ class InstallTree(Action):
             raise
         fsops.fsync_dir(host.parent)
         fsops.fsync_dir(tmp.parent)
+        # The tree now at ``path`` is the one its manifest was taken from, privately and after its
+        # last write: the engine's look after this apply need not walk it again to learn that it
+        # is as unpacked (a stat an entry: 0.1 s of a 12k-entry install). The next run compares.
+        self._checked = (ctx, manifest.Drift())
         notes = [f"{self.path} was repaired from {self.dist.source.name}: {drift.summary()}"] if drift else []
         return Effects(notes=notes, manifests={self.path: self._manifest})

@@ -126,6 +126,22 @@ def test_the_audit_of_a_run_that_changed_nothing_reuses_its_comparison_of_the_tr
     assert len(calls) == 1
 
 
+def test_a_fresh_install_walks_its_new_tree_only_in_its_audit(tmp_path, sample_dists, monkeypatch):
+    # the tree is renamed into place with the manifest just taken from it: the engine's look after
+    # the apply knows it is as unpacked; the audit walks it, and the next run finds it intact
+    root = tmp_path / "root"
+    calls = []
+    real, real_holds = manifest._compare, manifest.StatIndex.holds
+    monkeypatch.setattr(manifest, "_compare", lambda *a: calls.append(str(a[1])) or real(*a))
+    monkeypatch.setattr(manifest.StatIndex, "holds", lambda self, tree, *a: calls.append(str(tree)) or
+                        real_holds(self, tree, *a))
+    cli("install", sample_dists["tar.gz"], "--system-install", "--root", root)
+    assert calls == [str(root / "opt/ncs/ncs-6.5.3")]
+    calls.clear()
+    r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", root)
+    assert "Done: 0 changed" in r.output and calls == [str(root / "opt/ncs/ncs-6.5.3")]
+
+
 def test_a_comparison_is_reused_only_when_asked_and_until_forgotten(tree, tmp_path):
     from nso_install.state import State
     from nso_install.target import Target
