@@ -112,6 +112,11 @@ class _Writer:
         os.fchmod(fd, mode)  # after chown, which may clear mode bits
 
     def dir_fd(self, parts: list[str]) -> int:
+        if not parts:
+            return self.root_fd
+        fd = self.cache.get("/".join(parts))  # the common case: the directory of the member before
+        if fd is not None:
+            return fd
         fd = self.root_fd
         for i, name in enumerate(parts):
             key = "/".join(parts[:i + 1])
@@ -134,7 +139,8 @@ class _Writer:
 
     def file(self, parts: list[str], m: Member) -> None:
         pfd = self.dir_fd(parts[:-1])
-        self._reserve(m.size, "/".join(parts))
+        rel = "/".join(parts)
+        self._reserve(m.size, rel)
         mode = (m.mode & 0o755) | 0o600  # never wider than the archive says, never writable by others
         src = m.open() if m.open else io.BytesIO()
         fd = self._open_new(pfd, parts[-1], mode)
@@ -145,17 +151,14 @@ class _Writer:
                 _write_all(fd, chunk)
                 if h:
                     h.update(chunk)
-                self._count(len(chunk))
+                self.done += len(chunk)
+                if self.progress:
+                    self.progress(self.done, self.total)
             os.utime(fd, ns=(m.mtime_ns, m.mtime_ns))
         finally:
             os.close(fd)
         if h:
-            self.digests["/".join(parts)] = h.hexdigest()
-
-    def _count(self, n: int) -> None:
-        self.done += n
-        if self.progress:
-            self.progress(self.done, self.total)
+            self.digests[rel] = h.hexdigest()
 
     def symlink(self, parts: list[str], m: Member) -> None:
         pfd = self.dir_fd(parts[:-1])
