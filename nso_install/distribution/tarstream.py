@@ -21,7 +21,6 @@ import gzip
 import io
 import json
 import lzma
-import math
 import os
 import queue
 import signal
@@ -408,13 +407,8 @@ class _HeaderGuard:
 
 
 def _mtime_ns(ti: tarfile.TarInfo, where: str) -> int:
-    mt = ti.mtime
-    if not isinstance(mt, (int, float)):
-        return 0
-    if not (math.isfinite(mt) and abs(mt) < 2 ** 33):  # about year 2242: beyond any real file time
-        raise DistributionError("corrupt-archive", f"{where}: member {ti.name!r} has the impossible modification "
-                                                   f"time {mt!r}.", _GET_AGAIN)
-    return int(mt * 1_000_000_000)
+    mt = ti.mtime  # (a pax header may make it a float)
+    return _mtime_ns_of(mt, ti.name, where) if isinstance(mt, (int, float)) else 0
 
 
 def _tar_members(stream: BinaryIO, where: str, compressed: bool) -> Iterator[Member]:
@@ -507,11 +501,11 @@ def _plain_member(tf: tarfile.TarFile, guard: _HeaderGuard, stream: BinaryIO, wh
     return m
 
 
-def _mtime_ns_of(mt: int, name: str, where: str) -> int:
-    if not abs(mt) < 2 ** 33:  # about year 2242: beyond any real file time
+def _mtime_ns_of(mt: int | float, name: str, where: str) -> int:
+    if not abs(mt) < 2 ** 33:  # about year 2242: beyond any real file time (and false for NaN)
         raise DistributionError("corrupt-archive", f"{where}: member {name!r} has the impossible modification "
                                                    f"time {mt!r}.", _GET_AGAIN)
-    return mt * 1_000_000_000
+    return int(mt * 1_000_000_000)
 
 
 def _tar_kind(ti: tarfile.TarInfo) -> str:

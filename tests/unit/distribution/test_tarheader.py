@@ -243,3 +243,27 @@ def test_plain_members_are_not_read_by_tarfile(monkeypatch):
     monkeypatch.setattr(TarInfo, "fromtarfile", classmethod(lambda cls, tf: calls.append(1) or real(cls, tf)))
     members = list(tarstream._tar_members(io.BytesIO(_archives()["ustar"]), "dist.tar", compressed=False))
     assert len(members) > 40 and len(calls) == 2  # (ustar: long names in the prefix field, no extra headers)
+
+
+@pytest.mark.parametrize("how", ["octal", "pax nan", "pax inf", "pax huge"])
+def test_an_impossible_modification_time_is_refused_on_either_path(how, monkeypatch):
+    """A plain header with a 12-digit octal time (the fast path) and pax times tarfile reads as
+    floats (its own path) are refused the same way: no member dated beyond year 2242, or NaN."""
+    from nso_install.distribution import tarstream
+    from nso_install.errors import DistributionError
+
+    data = io.BytesIO()
+    fmt = tarfile.USTAR_FORMAT if how == "octal" else tarfile.PAX_FORMAT
+    with tarfile.open(fileobj=data, mode="w", format=fmt) as tf:
+        ti = tarfile.TarInfo("nso-6.5.3/VERSION")
+        ti.size, ti.mtime = 6, 1700000000
+        if how != "octal":
+            ti.pax_headers = {"mtime": {"pax nan": "nan", "pax inf": "inf", "pax huge": "1e12"}[how]}
+        tf.addfile(ti, io.BytesIO(b"6.5.3\n"))
+    raw = bytearray(data.getvalue())
+    if how == "octal":
+        raw[136:148] = b"777777777777"  # 12 octal digits: about year 6400
+        raw[:512] = _with_checksum(bytes(raw[:512]))
+    with pytest.raises(DistributionError) as e:
+        list(tarstream._tar_members(io.BytesIO(bytes(raw)), "dist.tar", compressed=False))
+    assert e.value.reference == "corrupt-archive" and "impossible modification time" in str(e.value)
