@@ -21,6 +21,6 @@ if [ -d /dev/shm ]; then echo "== fresh mid, tmpfs"; $P bench/bench_fresh.py --d
 if [ -d /dev/shm ]; then echo "== floor of the design, mid, tmpfs"; $P bench/bench_floor.py "$MID" --repeat 5 --work /dev/shm | tail -6; fi
 echo "== unpack big"; $P bench/bench_unpack.py "$BIG" --repeat 3 | tail -3
 echo "== unpack mid"; $P bench/bench_unpack.py "$MID" --repeat 5 | tail -3
-echo "== startup"; $P bench/bench_startup.py --repeat 7 | tail -22
+echo "== startup"; $P bench/bench_startup.py --repeat 15 | tail -22
 echo "== re-run 1k vs 100k"; $P bench/bench_rerun.py --repeat 3 | tail -21
 echo "== $(date -u) load $(cut -d' ' -f1-3 /proc/loadavg)"
