@@ -126,22 +126,27 @@ def _ssh_keygen():
     return system_tool("ssh-keygen")
 
 
-def generate_ssh_key(workdir: Path, fips: bool, comment: str) -> tuple[Secret, bytes]:
+def generate_ssh_key(key_dir: Path, fips: bool, comment: str) -> tuple[Secret, bytes]:
     """A new SSH host key -> (private key in OpenSSH format, public line).  ssh-keygen only for
-    FIPS (the host's validated module); else in memory (no process to start, no plumbum to
-    import: about 0.1 s of a fresh install)."""
+    FIPS (the host's validated module), in a private temporary directory inside ``key_dir`` (the
+    key's own directory) that is removed again; else in memory (no process to start, nothing on
+    disk, no plumbum to import: about 0.1 s of a fresh install)."""
     keygen = _ssh_keygen() if fips else None
     if keygen is not None:
         from plumbum.commands.processes import ProcessExecutionError
 
-        key = workdir / "key"
-        typ = ["-t", "ecdsa", "-b", "256"] if fips else ["-t", "ed25519"]
+        work = key_dir / f"{fsops.TMP_MARK}keygen.{os.urandom(4).hex()}"
+        os.mkdir(work, 0o700)
         try:
-            keygen("-q", *typ, "-N", "", "-C", comment, "-f", str(key))
-        except ProcessExecutionError as e:
-            raise ApplyError("ssh-keygen-failed", f"ssh-keygen failed ({(e.stderr or '').strip()}).",
-                             "Check the OpenSSH client installation.") from None
-        private = Secret(key.read_bytes())
+            key = work / "key"
+            try:
+                keygen("-q", "-t", "ecdsa", "-b", "256", "-N", "", "-C", comment, "-f", str(key))
+            except ProcessExecutionError as e:
+                raise ApplyError("ssh-keygen-failed", f"ssh-keygen failed ({(e.stderr or '').strip()}).",
+                                 "Check the OpenSSH client installation.") from None
+            private = Secret(key.read_bytes())
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
         _check_ssh_key_type(private, fips)
         # The public line is derived from the private key, not taken from key.pub on trust.
         return private, derive_ssh_public(private, comment)
@@ -289,7 +294,7 @@ class KeyPair(Action):
     pub_path: str
     attrs: Attrs
     pub_attrs: Attrs
-    generate: Callable[[Path], tuple[Secret, bytes]]  # private temp dir -> (private, public)
+    generate: Callable[[Path], tuple[Secret, bytes]]  # the key's directory -> (private, public)
     derive: Callable[[Secret], bytes]  # public part from the existing private key
     reason: str = ""
     kind: ClassVar[str] = "keypair"
@@ -319,12 +324,7 @@ class KeyPair(Action):
         if fact.kind == ABSENT:
             uid, gid = self.attrs.resolve(facts, self.path)
             puid, pgid = self.pub_attrs.resolve(facts, self.pub_path)
-            work = host.parent / f"{fsops.TMP_MARK}keygen.{os.urandom(4).hex()}"
-            os.mkdir(work, 0o700)
-            try:
-                private, public = self.generate(work)
-            finally:
-                shutil.rmtree(work, ignore_errors=True)
+            private, public = self.generate(host.parent)
             fsops.atomic_write(host, private.reveal(), self.attrs.mode, uid, gid, self.path)
             fsops.atomic_write(pub_host, public, self.pub_attrs.mode, puid, pgid, self.pub_path)
             return None
@@ -343,7 +343,7 @@ def ssh_host_key(ssh_dir: str, attrs: Attrs, pub_attrs: Attrs, fips: bool = Fals
     name = SSH_ECDSA if fips else SSH_ED25519
     comment = f"nso@{host_name()}"
     return KeyPair(f"{ssh_dir}/{name}", f"{ssh_dir}/{name}.pub", attrs, pub_attrs,
-                   lambda work: generate_ssh_key(work, fips, comment),
+                   lambda key_dir: generate_ssh_key(key_dir, fips, comment),
                    lambda private: derive_ssh_public(private, comment),
                    f"SSH host key of NSO's SSH server ({'ECDSA P-256, FIPS' if fips else 'Ed25519'}; generated once)")
 
@@ -351,5 +351,5 @@ def ssh_host_key(ssh_dir: str, attrs: Attrs, pub_attrs: Attrs, fips: bool = Fals
 def tls_key_cert(cert_dir: str, attrs: Attrs, cert_attrs: Attrs) -> KeyPair:
     name = host_name()
     return KeyPair(f"{cert_dir}/host.key", f"{cert_dir}/host.cert", attrs, cert_attrs,
-                   lambda work: generate_tls(name), lambda private: derive_tls_cert(private, name),
+                   lambda key_dir: generate_tls(name), lambda private: derive_tls_cert(private, name),
                    "Web UI/RESTCONF TLS key and self-signed certificate (generated once; replace with a real one)")

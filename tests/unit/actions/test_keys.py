@@ -68,11 +68,13 @@ def test_ssh_keygen_result_is_checked_and_public_part_derived(tmp_path, monkeypa
     with pytest.raises(ApplyError) as e:
         keys.generate_ssh_key(tmp_path, fips=True, comment="c")  # (ssh-keygen makes only FIPS keys)
     assert e.value.reference == "ssh-keygen-failed"
+    assert os.listdir(tmp_path) == []  # its temporary directory is gone, the refused key with it
     monkeypatch.setattr(keys, "_ssh_keygen", lambda: real)
     work = tmp_path / "ok"
     work.mkdir()
     private, pub = keys.generate_ssh_key(work, fips=True, comment="c")
     assert pub.startswith(b"ecdsa-sha2-nistp256 ") and pub == keys.derive_ssh_public(private, "c")
+    assert os.listdir(work) == []
 
 
 def test_the_ed25519_host_key_is_made_without_ssh_keygen_and_openssh_reads_it(tmp_path, monkeypatch):
