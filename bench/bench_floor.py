@@ -35,7 +35,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench_fresh import run  # (whole process: wall, cpu of it and its children, peak RSS)
+from bench_fresh import run, warn_if_busy  # (whole process: wall, cpu of it and its children, peak RSS)
 
 NSO_INSTALL = str(Path(sys.executable).with_name("nso-install"))
 
@@ -81,6 +81,8 @@ def main() -> None:
     have_isal = importlib.util.find_spec("isal") is not None  # the floor-isal case only when it can run
     cases = ["tar", "floor"] + (["floor-isal"] if have_isal else []) + ["install"]
     work = Path(tempfile.mkdtemp(prefix="nso-bench-floor-", dir=a.work or a.dist.parent))
+    if str(work).startswith("/dev/shm"):
+        warn_if_busy(work)
     wall: dict[str, list[float]] = {c: [] for c in cases}
     cpu: dict[str, list[float]] = {c: [] for c in cases}
     try:

@@ -45,6 +45,16 @@ def launcher(code: str | None) -> list[str]:
             "except ImportError:\n    from nso_install.cli import main  # (before replay.py)\nsys.exit(main())", code]
 
 
+def warn_if_busy(work: Path, limit_mib: int = 200) -> None:
+    """Say on stderr when the file system under test already holds much: 700 MB of old trees left
+    in /dev/shm slowed every case there by a third in one run (bench/RESULTS.md, 2026-11-30)."""
+    st = os.statvfs(work)
+    used = (st.f_blocks - st.f_bfree) * st.f_frsize >> 20
+    if used > limit_mib:
+        print(f"note: the file system of {work} already holds {used} MiB; leftovers (in /dev/shm especially) "
+              "slow every case: empty it for figures comparable with bench/RESULTS.md", file=sys.stderr)
+
+
 def run(cmd: list[str]) -> tuple[float, float, int]:
     """(wall s, cpu s, peak RSS KiB) of one whole process (and its children, for CPU)."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
@@ -74,6 +84,8 @@ def main() -> None:
                                                    "installed package (a snapshot, safe from edits while it runs)")
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="nso-bench-fresh-", dir=a.work))
+    if a.work is not None and str(a.work).startswith("/dev/shm"):
+        warn_if_busy(work)
     try:
         dist = a.dist
         if dist is None:
