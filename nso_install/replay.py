@@ -133,7 +133,7 @@ def _facts_hold(facts: list) -> bool:
 # --- the world a run is for -------------------------------------------------------------------
 
 def _eligible(argv: list[str]) -> bool:
-    return (os.geteuid() == 0 and os.environ.get(SWITCH, "1") != "0" and argv[:1] == ["install"]
+    return (os.geteuid() == 0 and _switched_on() and argv[:1] == ["install"]
             and "-" not in argv  # "-": a value read from stdin
             and "--check" not in argv)  # --check writes nothing, not even a record
 
@@ -269,10 +269,17 @@ def _private_chain(directory: str) -> bool:
     return True
 
 
+def _switched_on() -> bool:
+    return os.environ.get(SWITCH, "1") != "0"
+
+
 def prepare() -> bool:
     """Make the records' directory (and its parent), 0700 each, if missing: done by a run that
     changes things anyway, so that the first run recorded changes nothing outside it (making
-    /var/cache/nso-install changes /var/cache).  True when it is there, as a record needs it."""
+    /var/cache/nso-install changes /var/cache).  True when it is there, as a record needs it.
+    Nothing at all where replay is switched off (NSO_INSTALL_REPLAY=0)."""
+    if not _switched_on():
+        return False
     where = directory()
     for d in (os.path.dirname(where), where):
         try:
