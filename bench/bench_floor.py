@@ -81,8 +81,7 @@ def main() -> None:
     have_isal = importlib.util.find_spec("isal") is not None  # the floor-isal case only when it can run
     cases = ["tar", "floor"] + (["floor-isal"] if have_isal else []) + ["install"]
     work = Path(tempfile.mkdtemp(prefix="nso-bench-floor-", dir=a.work or a.dist.parent))
-    if str(work).startswith("/dev/shm"):
-        warn_if_busy(work)
+    warn_if_busy(work)
     wall: dict[str, list[float]] = {c: [] for c in cases}
     cpu: dict[str, list[float]] = {c: [] for c in cases}
     try:

@@ -46,8 +46,10 @@ def launcher(code: str | None) -> list[str]:
 
 
 def warn_if_busy(work: Path, limit_mib: int = 200) -> None:
-    """Say on stderr when the file system under test already holds much: 700 MB of old trees left
-    in /dev/shm slowed every case there by a third in one run (bench/RESULTS.md, 2026-11-30)."""
+    """Say on stderr when ``work`` is in /dev/shm and that tmpfs already holds much: 700 MB of old
+    trees left there slowed every case by a third in one run (bench/RESULTS.md, 2026-11-30)."""
+    if not str(work).startswith("/dev/shm/"):
+        return  # (a disk's file system holds much as a rule)
     st = os.statvfs(work)
     used = (st.f_blocks - st.f_bfree) * st.f_frsize >> 20
     if used > limit_mib:
@@ -84,8 +86,7 @@ def main() -> None:
                                                    "installed package (a snapshot, safe from edits while it runs)")
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="nso-bench-fresh-", dir=a.work))
-    if a.work is not None and str(a.work).startswith("/dev/shm"):
-        warn_if_busy(work)
+    warn_if_busy(work)
     try:
         dist = a.dist
         if dist is None:
