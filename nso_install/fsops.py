@@ -378,6 +378,39 @@ def make_dir(host: Path, mode: int, uid: int | None, gid: int | None) -> None:
         os.fsync(dfd)
 
 
+@contextmanager
+def new_private_dir(host: Path) -> Iterator[int]:
+    """A new empty 0700 directory of this process's at ``host``, held by a descriptor while the
+    caller fills it (:func:`move_into`).  For a directory made inside one another account can
+    write: that account may rename it or put a link in its place, but whatever goes through the
+    descriptor lands in the directory made here, never where a name now points."""
+    with parent_dir(host) as dfd:
+        os.mkdir(host.name, 0o700, dir_fd=dfd)
+        fd = os.open(host.name, _DIR_FLAGS, dir_fd=dfd)  # (a link put at the name: ELOOP)
+    try:
+        st = os.fstat(fd)
+        # another account may have swapped in a directory of its own between mkdir and open
+        if st.st_uid != os.geteuid() or stat.S_IMODE(st.st_mode) != 0o700 or os.listdir(fd):
+            raise UnsafePathError("untrusted-path", f"{host} changed hands right after nso-install made it "
+                                                   f"(owner {st.st_uid}, mode {stat.S_IMODE(st.st_mode):04o}).",
+                                  "Another account is racing this run in that directory: stop its processes, "
+                                  "then re-run.")
+        yield fd
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def move_into(host: Path, dir_fd: int, name: str) -> None:
+    """The entry ``host`` itself (a link is moved, never followed) renamed into the directory held
+    by ``dir_fd`` as ``name``; its parent reached without following any link.  Never over an
+    existing entry there."""
+    if _lstat(name, dir_fd) is not None:  # (only this process writes there: no race)
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), name)
+    with parent_dir(host) as pfd:
+        os.rename(host.name, name, src_dir_fd=pfd, dst_dir_fd=dir_fd)
+
+
 def ensure_private_dir(host: Path) -> list[Path]:
     """``host`` as a 0700 directory (nso-install's own state), missing parents as 0755."""
     return ensure_dirs(host, 0o755, 0o700)

@@ -470,27 +470,40 @@ class Reown(Action):
         return change(f"take {len(take)} entr{'y' if len(take) == 1 else 'ies'} from {self.from_user} (to "
                       f"{self.to_user}), move {len(aside)} aside for review", diff=shown)
 
+    def _refuse_running(self, facts: Facts, ctx, uid_old: int | None) -> None:
+        if ctx.target.staged:
+            return
+        procs = facts.processes_of(uid_old)
+        if procs:
+            raise ApplyError("account-still-running",
+                             f"{self.from_user} still runs processes (pid {', '.join(map(str, procs[:10]))}); "
+                             "they could write its files faster than they are taken over.",
+                             f"Stop NSO and every process of {self.from_user} (pkill -u {self.from_user}), then "
+                             "re-run.")
+
     def apply(self, facts, ctx, outcome):
         uid_old, gid_old = self._ids(facts)
-        if not ctx.target.staged:
-            procs = facts.processes_of(uid_old)
-            if procs:
-                raise ApplyError("account-still-running",
-                                 f"{self.from_user} still runs processes (pid {', '.join(map(str, procs[:10]))}); "
-                                 "they could write its files faster than they are taken over.",
-                                 f"Stop NSO and every process of {self.from_user} (pkill -u {self.from_user}), then "
-                                 "re-run.")
+        self._refuse_running(facts, ctx, uid_old)
         uid, gid = Attrs(0o755, self.to_user, self.to_group).resolve(facts, self.path)
         aside, take = self._survey(facts)
+        # again: the account decides how long the survey's walk takes (it can fill its directories),
+        # and a process of it started meanwhile (cron, at) could race what follows
+        self._refuse_running(facts, ctx, uid_old)
         effects = Effects()
         if aside:
             qname = f"{QUARANTINE}{self.from_user}.{time.strftime('%Y%m%dT%H%M%S')}"
             quarantine = f"{self.path}/{qname}"
-            fsops.make_dir(ctx.target.host(quarantine), 0o700, 0, 0)
-            for p in aside:
-                rel = PurePosixPath(p).relative_to(self.path)
-                dest = ctx.target.host(quarantine) / str(rel).replace("/", "%")
-                os.rename(ctx.target.host(p), dest)
+            # The quarantine sits in a directory the account can still write (it is taken over
+            # below): it could rename it and put a link to /etc at its name.  So every entry
+            # goes in through the descriptor of the directory made here, never by its name.
+            with fsops.new_private_dir(ctx.target.host(quarantine)) as qfd:
+                used: set[str] = set()
+                for p in aside:
+                    name = str(PurePosixPath(p).relative_to(self.path)).replace("/", "%")
+                    while name in used:  # ("a/b%c" and "a%b/c" flatten alike)
+                        name += "%"
+                    used.add(name)
+                    fsops.move_into(ctx.target.host(p), qfd, name)
             effects.notes.append(f"moved {len(aside)} entr{'y' if len(aside) == 1 else 'ies'} {self.from_user} had "
                                  f"made in {self.path} (code NSO would load or run, links, special files) into "
                                  f"{quarantine} (0700 root): review them before putting any back.")

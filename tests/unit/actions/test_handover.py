@@ -4,6 +4,7 @@ And a stale PATH.new beside a kept conffile is brought to the current rendering.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 
@@ -86,3 +87,92 @@ def test_a_conffile_the_leaving_account_edited_is_rendered_anew_and_its_version_
     assert f.read_bytes() == b"NCS_RELOAD_PACKAGES=false\n" and (st.st_uid, st.st_gid) == (0, 0) and st.st_ino != ino
     aside = list(f.parent.glob("ncs.systemd.conf.from-nso.*"))
     assert len(aside) == 1 and aside[0].read_text() == "LD_PRELOAD=/var/opt/ncs/evil.so\n"
+
+
+@root_only
+def test_the_quarantine_is_filled_through_its_descriptor_not_its_name(root, tmp_path, monkeypatch):
+    """The run directory is still the account's while its entries are moved aside: it can rename
+    root's new quarantine and put a link to /etc (here: victim) at that name.  What root moves
+    must still land in the directory root made, never through the link."""
+    from nso_install import fsops
+
+    run_dir = root / "var/opt/ncs"
+    os.symlink("/tmp/x", run_dir / "ld.so.preload")
+    os.lchown(run_dir / "ld.so.preload", NSO, NSO)
+    (run_dir / "packages/p1").mkdir(parents=True)
+    os.chown(run_dir / "packages/p1", NSO, NSO)
+    os.chown(run_dir, NSO, NSO)
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    real = fsops.new_private_dir
+    moved = []
+
+    @contextlib.contextmanager
+    def raced(host):
+        with real(host) as fd:
+            # the account, right after root made it: the quarantine renamed, a link in its place
+            os.rename(host, host.with_name(host.name + ".moved"))
+            os.symlink(victim, host)
+            moved.append(host.with_name(host.name + ".moved"))
+            yield fd
+
+    monkeypatch.setattr(fsops, "new_private_dir", raced)
+    result = run_plan([Reown("/var/opt/ncs", "nso", "root", "root", quarantine=("packages",))], root)
+    assert result.changes == 1
+    assert list(victim.iterdir()) == []
+    assert sorted(p.name for p in moved[0].iterdir()) == ["ld.so.preload", "packages%p1"]
+    st = os.stat(moved[0])
+    assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (0, 0o700)
+
+
+@root_only
+def test_a_directory_swapped_in_for_the_new_quarantine_is_refused(root, monkeypatch):
+    """Between root's mkdir and its open, the account replaces the quarantine by a directory of
+    its own: nothing is moved into it."""
+    from nso_install import fsops
+    from nso_install.errors import UnsafePathError
+
+    run_dir = root / "var/opt/ncs"
+    os.symlink("/tmp/x", run_dir / "ld.so.preload")
+    os.lchown(run_dir / "ld.so.preload", NSO, NSO)
+    os.chown(run_dir, NSO, NSO)
+    real_mkdir = os.mkdir
+
+    def mkdir(path, mode=0o777, *, dir_fd=None):
+        real_mkdir(path, mode, dir_fd=dir_fd)
+        if str(path).startswith(".nso-install-quarantine."):
+            os.rename(path, ".root-made", src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            real_mkdir(path, 0o700, dir_fd=dir_fd)
+            os.chown(path, NSO, NSO, dir_fd=dir_fd)
+
+    monkeypatch.setattr(fsops.os, "mkdir", mkdir)
+    with pytest.raises(UnsafePathError, match="changed hands"):
+        run_plan([Reown("/var/opt/ncs", "nso", "root", "root")], root)
+    monkeypatch.undo()
+    assert os.path.islink(run_dir / "ld.so.preload")  # not moved into the account's directory
+    (theirs,) = run_dir.glob(".nso-install-quarantine.*")
+    assert list(theirs.iterdir()) == []
+
+
+@root_only
+def test_a_process_the_account_starts_during_the_survey_stops_the_hand_over(root, monkeypatch):
+    """The account decides how long the survey's walk takes: its processes are asked about again
+    after it, before anything is moved or taken over."""
+    from nso_install.errors import ApplyError
+    from nso_install.target import Target
+
+    cdb = root / "var/opt/ncs/cdb"
+    ino = _owned_by_nso(cdb / "A.cdb", 0o640)
+    asked = []
+
+    def processes_of(self, uid):
+        asked.append(uid)
+        return [] if len(asked) == 1 else [4242]  # started while the survey walked
+
+    monkeypatch.setattr(Facts, "processes_of", processes_of)
+    monkeypatch.setattr(Target, "staged", property(lambda self: False))  # (a staged root has no processes)
+    with pytest.raises(ApplyError, match="still runs processes"):
+        run_plan([Reown("/var/opt/ncs", "nso", "root", "root")], root)
+    assert asked == [NSO, NSO]
+    st = os.stat(cdb / "A.cdb")
+    assert (st.st_ino, st.st_uid) == (ino, NSO)  # nothing taken over
