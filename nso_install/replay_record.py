@@ -107,13 +107,30 @@ class Recorder:
         global _current
         self.active = False
         _current = replay._recorder = None
-        for mod, name, old in reversed(self._undo):
-            setattr(mod, name, old)
-        self._undo.clear()
+        self._unwrap()
 
     def _wrap(self, mod, name, new) -> None:
-        self._undo.append((mod, name, getattr(mod, name)))
+        old = getattr(mod, name)
+        self._undo.append((mod, name, old))
         setattr(mod, name, new)
+        if mod is os:
+            # what os says it supports is asked by function identity: shutil, imported while a
+            # wrapper stood in, would find os.open without dir_fd and fall back for the whole
+            # process to its rmtree that follows links planted under it (a run may go on to
+            # remove directories another account can write)
+            for supports in (os.supports_dir_fd, os.supports_fd, os.supports_follow_symlinks,
+                             os.supports_effective_ids):
+                if old in supports:
+                    supports.add(new)
+                    self._undo.append((supports, None, new))
+
+    def _unwrap(self) -> None:
+        for mod, name, old in reversed(self._undo):
+            if name is None:
+                mod.discard(old)  # (a wrapper added to an os.supports_* set)
+            else:
+                setattr(mod, name, old)
+        self._undo.clear()
 
     # -- what the run reads ---------------------------------------------------------------------
 

@@ -612,3 +612,17 @@ def test_every_path_the_run_touches_under_the_target_is_in_its_record(runner):
                 missing.add(path)
     assert len(seen) > 100  # the tree, the configuration, the state: the trace did see the run
     assert not missing, sorted(missing)[:20]
+
+
+def test_shutil_imported_while_recording_keeps_its_link_safe_rmtree(tmp_path):
+    """What os supports is asked by function identity: shutil imported under the recorder's
+    wrappers must still find os.open and os.stat with dir_fd, or its rmtree falls back, for the
+    whole process, to the version that follows links planted under the tree it removes."""
+    code = ("import os, sys\nsys.path.insert(0, sys.argv[1])\nfrom nso_install.replay_record import Recorder\n"
+            "rec = Recorder({'argv': ['install']}); rec.start()\nimport shutil\n"
+            "during = (shutil._use_fd_functions, shutil.rmtree.avoids_symlink_attacks)\nrec.stop()\n"
+            "print(during, os.stat in os.supports_dir_fd, all(getattr(f, '__wrapped__', None) is None\n"
+            "      for s in (os.supports_dir_fd, os.supports_fd, os.supports_follow_symlinks) for f in s))")
+    out = subprocess.run([sys.executable, "-I", "-c", code, str(Path(__file__).parents[2])], capture_output=True,
+                         text=True, cwd=tmp_path)
+    assert out.stdout.split() == ["(True,", "True)", "True", "True"], out.stderr
