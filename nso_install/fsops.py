@@ -585,3 +585,76 @@ def remove_tree(host: Path) -> None:
         shutil.rmtree(host)  # rmtree itself does not follow symlinks (fd-based on Linux)
     else:
         remove_file(host)
+
+
+@contextmanager
+def dir_handle(host: Path) -> Iterator[int]:
+    """A descriptor of the directory ``host``, reached without following any link."""
+    with parent_dir(host) as dfd:
+        fd = os.open(host.name, _DIR_FLAGS, dir_fd=dfd)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def _below(top: int, parts: list[str]) -> int:
+    """A new descriptor of the directory ``parts`` below ``top``, never through a link."""
+    fd = os.dup(top)
+    try:
+        for name in parts:
+            nxt = os.open(name, _DIR_FLAGS, dir_fd=fd)
+            os.close(fd)
+            fd = nxt
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def can_move_across(dst_top: int, rel: str) -> bool:
+    """Whether ``rel``'s parent is a directory below ``dst_top`` (:func:`move_across` can put it there)."""
+    try:
+        os.close(_below(dst_top, rel.split("/")[:-1]))
+        return True
+    except OSError:  # missing, not a directory, or a link
+        return False
+
+
+def move_across(src_top: int, dst_top: int, rel: str) -> None:
+    """The entry ``rel`` moved from below ``src_top`` to the same place below ``dst_top`` (both
+    descriptors of directories on one file system), replacing what is there; parents reached
+    without following links, the entry itself never followed."""
+    *parents, name = rel.split("/")
+    src = _below(src_top, parents)
+    try:
+        dst = _below(dst_top, parents)
+        try:
+            there = _lstat(name, dst)
+            if there is not None and stat.S_ISDIR(there.st_mode):
+                shutil.rmtree(name, dir_fd=dst)
+            elif there is not None:
+                os.unlink(name, dir_fd=dst)
+            os.rename(name, name, src_dir_fd=src, dst_dir_fd=dst)
+        finally:
+            os.close(dst)
+    finally:
+        os.close(src)
+
+
+def matching_below(top: int, pattern: str) -> list[str]:
+    """Relative paths below the directory ``top`` matching ``pattern`` (fnmatch in its last
+    component only), found without following links; [] when its parent is not a directory."""
+    import fnmatch
+
+    *parents, base = pattern.split("/")
+    try:
+        fd = _below(top, parents)
+    except OSError:
+        return []
+    try:
+        names = os.listdir(fd)
+    finally:
+        os.close(fd)
+    prefix = "/".join(parents) + "/" if parents else ""
+    return [prefix + n for n in sorted(fnmatch.filter(names, base))]

@@ -99,7 +99,8 @@ class InstallTree(Action):
                               f"one{extra}")
             return ok(f"NSO {v} installed (no manifest: nso-install did not unpack it)")
         if drift.damaged:
-            how = "repair from the distribution" if self.repairable else \
+            how = "repair from the distribution" + (", keeping the extra entries" if drift.extra else "") \
+                if self.repairable else \
                 "cannot be restored without the distribution (give it to nso-install install)"
             return change(f"NSO {v} differs from what was unpacked ({drift.summary()}); {how}{extra}",
                           diff="\n".join(drift.lines()))
@@ -205,16 +206,18 @@ class InstallTree(Action):
                              "nso-install verify lists the differences.")
         tmp = self._prepared or self._unpack(host.parent, facts, ctx)
         self._prepared = None
+        kept: list[str] = []
         try:
             if present and drift is None:  # no manifest yet: the tree may well be intact
-                intact = not manifest.compare(self._manifest, host, frozenset(self.written_elsewhere),
-                                              self._manifest.matching(PATTERNS), full=True).damaged
-                if intact:
+                drift = manifest.compare(self._manifest, host, frozenset(self.written_elsewhere),
+                                         self._manifest.matching(PATTERNS), full=True)
+                if not drift.damaged:
                     shutil.rmtree(tmp, ignore_errors=True)
                     return Effects(manifests={self.path: self._manifest})
             if present:
+                kept = self._carry_over(host, tmp, drift.extra)
                 fsops.exchange(tmp, host)  # the repaired tree takes the name in one step
-                shutil.rmtree(tmp)  # now the old, damaged tree
+                shutil.rmtree(tmp)  # now the old, damaged tree, without what was carried over
             else:
                 if os.path.isdir(host):
                     os.rmdir(host)  # only ever the empty directory accepted by check()
@@ -227,6 +230,40 @@ class InstallTree(Action):
         # The tree now at ``path`` is the one its manifest was taken from, privately and after its
         # last write: the engine's look after this apply need not walk it again to learn that it
         # is as unpacked (a stat an entry: 0.1 s of a 12k-entry install). The next run compares.
-        self._checked = (ctx, manifest.Drift())
+        self._checked = (ctx, manifest.Drift(extra=sorted(e for e in drift.extra if e in kept) if drift else []))
         notes = [f"{self.path} was repaired from {self.dist.source.name}: {drift.summary()}"] if drift else []
         return Effects(notes=notes, manifests={self.path: self._manifest})
+
+    def _carry_over(self, old: Path, new: Path, extra: list[str]) -> list[str]:
+        """Move into the repaired tree ``new`` what the tree ``old`` holds beyond the distribution,
+        before the two are exchanged: the entries other actions write into it (``written_elsewhere``:
+        ncsrc; in a local install also its ncs.conf, keys, secrets and records) and the ``extra``
+        entries (NSO's caches, an administrator's packages).  A repair restores what was unpacked;
+        it never deletes anything else.  Relative paths moved; on failure they are moved back."""
+        with fsops.dir_handle(old) as ofd, fsops.dir_handle(new) as nfd:
+            wanted = [rel for pattern in self.written_elsewhere for rel in fsops.matching_below(ofd, pattern)]
+            wanted += extra
+            rels, seen = [], set()
+            for rel in sorted(wanted):  # (parents first: what is below one moves with it)
+                if rel not in seen and not any(rel.startswith(p + "/") for p in seen):
+                    seen.add(rel)
+                    rels.append(rel)
+            blocked = [rel for rel in rels if not fsops.can_move_across(nfd, rel)]
+            if blocked:
+                raise ApplyError("tree-not-repairable",
+                                 f"{self.path}: {blocked[0]} cannot be kept in the repaired tree: its parent is not a "
+                                 "directory in the distribution (a directory was replaced by a file or a link).",
+                                 f"Move {self.path}/{blocked[0]} out of the tree, then re-run; nothing was changed.")
+            moved: list[str] = []
+            try:
+                for rel in rels:
+                    fsops.move_across(ofd, nfd, rel)
+                    moved.append(rel)
+            except BaseException:
+                for rel in reversed(moved):
+                    try:
+                        fsops.move_across(nfd, ofd, rel)
+                    except OSError:
+                        pass
+                raise
+        return rels
