@@ -222,12 +222,28 @@ def _created_for_the_lock(report: Report, made: list[str]) -> None:
 def _check_environment(target: Target, spec: InstallSpec) -> None:
     if spec.system:
         _check_directory_links(target, spec)
+        if not target.unprivileged:
+            _check_directory_parents(target, spec)
     if target.unprivileged and spec.run_as_user:
         raise UsageError("run-as-user-needs-root",
                          f"--run-as-user {spec.run_as_user} needs root: it creates accounts, sets owners, a setuid "
                          "bit and file capabilities, none of which an ordinary user can do, even in a staging root.",
                          "Stage as root (sudo nso-install ... --root DIR), or stage without --run-as-user "
                          "(--no-run-as-user) and run the same command as root later to add it.")
+
+
+def _check_directory_parents(target: Target, spec: InstallSpec) -> None:
+    """What holds the four directories must be root's alone (:meth:`Target.check_parents`), the
+    install directory itself too (root runs NSO's programs from it); the run and log
+    directories may sit in the NSO account's own (it owns them anyway)."""
+    account = Facts(target).accounts.users.get(spec.run_as_user) if spec.run_as_user else None
+    nso = frozenset({account.uid}) if account is not None else frozenset()
+    for name in DIR_FIELDS:
+        given = PurePosixPath(getattr(spec, name))
+        if target.dir_link(given) is not None:
+            continue  # a link: dir_link judged it and every directory on the way to where it leads
+        target.check_parents(given, f"--{name.replace('_', '-')}", nso if name in ("run_dir", "log_dir") else
+                             frozenset(), itself=name == "install_dir")
 
 
 def _check_directory_links(target: Target, spec: InstallSpec) -> None:

@@ -68,15 +68,59 @@ def test_a_staging_root_another_account_could_change_is_refused_before_anything(
     assert snapshot(stage) == before
 
 
+@pytest.mark.parametrize("case", ["parent-owned-by-nobody", "grandparent-group-writable", "itself-owned-by-nobody",
+                                  "config-parent-world-writable"])
+def test_a_directory_another_account_could_change_above_the_install_is_refused_before_anything(root, dist, case):
+    """Root runs NSO's programs from the install directory (the unit, logrotate, every login
+    shell's PATH) and reads its config: a directory above them another account owns or can
+    write would let it put a tree of its own there between runs (found by review: the next run
+    even chowned the account's tree to root)."""
+    opts = ["--install-dir", "/srv/nso/ncs"]
+    (root / "srv/nso").mkdir(parents=True)
+    if case == "parent-owned-by-nobody":
+        os.chown(root / "srv/nso", NOBODY, NOBODY)
+        said = "--install-dir /srv/nso/ncs: /srv/nso belongs to uid 65534"
+    elif case == "grandparent-group-writable":
+        os.chmod(root / "srv", 0o775)
+        said = "--install-dir /srv/nso/ncs: /srv is writable by group or others (mode 0775)"
+    elif case == "itself-owned-by-nobody":
+        (root / "srv/nso/ncs").mkdir()
+        os.chown(root / "srv/nso/ncs", NOBODY, NOBODY)
+        said = "--install-dir /srv/nso/ncs: /srv/nso/ncs belongs to uid 65534"
+    else:
+        opts = ["--config-dir", "/srv/nso/etc"]
+        os.chmod(root / "srv/nso", 0o757)
+        said = "--config-dir /srv/nso/etc: /srv/nso is writable by group or others (mode 0757)"
+    before = snapshot(root)
+    for check in ((), ("--check",)):
+        r = install(dist, root, *opts, *check, ok=False)
+        assert r.exit_code == 1 and said in r.stderr and "chown root:root" in r.stderr
+    assert snapshot(root) == before
+
+
+def test_a_sticky_directory_above_a_root_owned_one_and_the_accounts_own_above_its_run_dir_are_accepted(root, dist):
+    """/tmp-like (1777) above a directory root owns: nobody else can rename what root owns in
+    it. The NSO account owning what holds its run directory gains nothing (it owns that anyway)."""
+    install(dist, root, "--run-as-user", "nso")
+    (root / "srv/nso").mkdir(parents=True)
+    os.chmod(root / "srv", 0o1777)
+    (root / "home/nso").mkdir(parents=True)
+    os.chown(root / "home/nso", *ids(root, "nso"))
+    r = install(dist, root, "--run-as-user", "nso", "--install-dir", "/srv/nso/ncs", "--run-dir", "/home/nso/run")
+    assert (root / "srv/nso/ncs/current/VERSION").is_file() and (root / "home/nso/run").is_dir()
+    assert "changed" in r.output
+
+
 def test_no_setuid_or_capability_below_a_directory_another_account_prepared(root, dist):
     """ROOT itself is root's, but ROOT/opt was made by another account beforehand: it could
-    swap the binaries, so none of them gets a privilege."""
+    swap the binaries (or the whole tree root runs NSO from), so the install is refused before
+    anything is written, no privilege given."""
     (root / "opt").mkdir()
     os.chown(root / "opt", NOBODY, NOBODY)
+    before = snapshot(root)
     r = install(dist, root, "--run-as-user", "nso", ok=False)
-    assert r.exit_code == 1 and "/opt is owned by uid 65534" in r.stderr
-    epam = root / "opt/ncs/ncs-6.5.3/lib/ncs/lib/core/pam/priv/epam"
-    assert not os.stat(epam).st_mode & stat.S_ISUID
+    assert r.exit_code == 1 and "--install-dir /opt/ncs: /opt belongs to uid 65534" in r.stderr
+    assert snapshot(root) == before
 
 
 def test_a_binary_swapped_after_the_unpack_gets_no_privilege_on_a_later_run(root, sample_dists, tmp_path):
