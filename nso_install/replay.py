@@ -17,7 +17,9 @@ planner.  Anything else runs in full.
 Why this cannot hide drift:
 
 * every change a non-root account (or NSO) can make to a file, its metadata or a directory's
-  entries sets a ctime to the current time; a path whose ctime is within 0.1 s of the
+  entries sets a ctime to the current time, but for a write through a shared mapping of a page
+  already written: the bytes of each file the run opened that an account other than root can
+  write are kept as a digest too, and compared on replay (over 1 MiB: no record); a path whose ctime is within 0.1 s of the
   recording run's start, or later, could change again within one clock tick unseen, so no
   record is kept then (git's racy-clean rule);
 * a run that failed, changed anything, ran a program, forked (but for :func:`pure_fork`),
@@ -42,7 +44,8 @@ import os
 import stat
 import sys
 
-FORMAT = 4  # 4: the environment variables and working directory a run used, apart
+FORMAT = 5  # 5: the bytes of the files it opened that another account can write; 4: the
+# environment variables and working directory a run used, apart
 # root's, on the host running nso-install (never under --root). A cache (FHS /var/cache): in no
 # directory a run reads (writing a record changes no path of any record), kept across reboots
 # (a staging root's records stay good), and where file integrity monitors expect churn.
@@ -247,6 +250,33 @@ def scan(directory: str, names: list[str], links: list[str] | None = None) -> tu
     return h.hexdigest(), latest
 
 
+CONTENT_MAX = 1 << 20  # bytes of a file another account can write hashed on every replay, at most
+
+
+def content_digest(path: str) -> str | None:
+    """A digest of the bytes of the regular file ``path`` when an account other than root can
+    write it (it owns it, or group or others have write): that account can change the bytes
+    through a shared mapping of a page already written, and the kernel then moves no mtime or
+    ctime, so no signature notices.  None for a file only root can write, or no regular file.
+    Raises OSError when it cannot be read, ValueError above :data:`CONTENT_MAX`."""
+    from _blake2 import blake2b
+
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # (O_NONBLOCK: a FIFO must not hold the run)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or (st.st_uid == 0 and not st.st_mode & 0o022):
+            return None
+        if st.st_size > CONTENT_MAX:
+            raise ValueError(f"{path}, which an account other than root can write, is too big to read on every "
+                             "replay")
+        h = blake2b(digest_size=32)
+        while chunk := os.read(fd, 1 << 16):
+            h.update(chunk)
+        return h.hexdigest()
+    finally:
+        os.close(fd)
+
+
 def _private_chain(directory: str) -> bool:
     """``directory`` and every directory above it are real directories, root's, that no one else
     can change: written by root alone, or sticky (``/tmp``: others cannot rename or remove what
@@ -370,6 +400,9 @@ def replay(w: dict | None) -> int | None:
         for where, names, want in rec["dirs"]:
             if scan(where, names.split("\0"))[0] != want:
                 raise ValueError(f"an entry of {where} changed (or the directory itself)")
+        for path, want in rec["contents"]:
+            if content_digest(path) != want:
+                raise ValueError(f"the bytes of {path}, which an account other than root can write, changed")
         if not _lookups_hold(rec["lookups"]):
             raise ValueError("an account lookup answers differently")
         if not _facts_hold(rec["facts"]):

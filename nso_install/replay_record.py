@@ -58,6 +58,7 @@ class Recorder:
         self.world = world
         self.paths: dict[str, None] = {}  # (ordered, deduplicated)
         self.listed: dict[str, None] = {}  # directories listed: each entry read as well
+        self.opened: dict[str, None] = {}  # paths opened (their bytes may count: replay.content_digest)
         self.lookups: list = []
         self.facts: list = []  # replay.fact answers
         self.inside_fact = 0  # inside a replay.fact: its reads are its own (the answer is kept)
@@ -208,6 +209,7 @@ class Recorder:
             finally:
                 rec._inner -= 1
             if opening and rec.active and rec.last is not None:
+                rec.opened[rec.last] = None
                 st = os.fstat(out)  # (what read() just noted is this descriptor's path: no readlink later)
                 rec._fds[out] = (rec.last, st.st_dev, st.st_ino)
             return out
@@ -283,7 +285,9 @@ class Recorder:
             if path == 0:
                 self.give_up("standard input read")
             elif not self._inner:
-                self.read(path)
+                p = self.read(path)
+                if p is not None:
+                    self.opened[p] = None
         elif event in ("os.listdir", "os.scandir", "os.getxattr", "os.listxattr"):
             path = args[0]
             if isinstance(path, int):
@@ -337,12 +341,21 @@ class Recorder:
         for d, (names, _, latest) in groups.items():
             if latest >= racy:
                 return self.give_up(f"an entry of {d} changed while the run read it, or just before (racy)")
+        contents = []
+        for p in self.opened:
+            try:
+                digest = replay.content_digest(p)
+            except (OSError, ValueError) as e:
+                return self.give_up(f"{p} cannot be kept by its bytes ({e})")
+            if digest is not None:
+                contents.append([p, digest])
         env = None if self.env_read is None else sorted(self.env_read)
         rec = {"format": replay.FORMAT, "world": replay.digest(self.world),
                "env_read": env, "cwd_used": self.cwd_used, "context": replay.context_digest(env, self.cwd_used),
                "expires": replay._horizon, "lock": self.lock,
                "dirs": [[d, "\0".join(names), digest] for d, (names, digest, _) in groups.items()],
-               "lookups": self.lookups, "facts": self.facts, "output": self.output, "exit": 0}
+               "contents": contents, "lookups": self.lookups, "facts": self.facts, "output": self.output,
+               "exit": 0}
         _write(rec)
 
 

@@ -626,3 +626,49 @@ def test_shutil_imported_while_recording_keeps_its_link_safe_rmtree(tmp_path):
     out = subprocess.run([sys.executable, "-I", "-c", code, str(Path(__file__).parents[2])], capture_output=True,
                          text=True, cwd=tmp_path)
     assert out.stdout.split() == ["(True,", "True)", "True", "True"], out.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a file of another account (chown)")
+def test_bytes_another_account_changes_through_a_mapping_are_noticed(tmp_path, monkeypatch):
+    """A write through a shared mapping of a page already written moves no mtime or ctime (the
+    kernel stamps only the first write fault after writeback): the bytes of a file the run
+    opened that another account can write are in the record, and a replay compares them."""
+    import mmap
+
+    monkeypatch.setenv(replay.WHERE, str(tmp_path / "home/replay"))
+    (tmp_path / "home").mkdir(mode=0o700)
+    f = tmp_path / "aaa_init.xml"
+    f.write_bytes(b"<aaa/>" + b" " * 4090)
+    os.chown(f, 65534, 65534)
+    fd = os.open(f, os.O_RDWR)
+    mapped = mmap.mmap(fd, 4096)  # (MAP_SHARED)
+    try:
+        mapped[0:1] = b"<"  # the page is written now: later writes to it fault no more
+        time.sleep(RACY_NS / 1e9 * 1.5)
+        rec = _recording(lambda: open(f, "rb").read(), tmp_path)
+        rec.finish(0)
+        assert rec.gave_up is None and rec.opened == {str(f): None}
+        (p,) = (tmp_path / "home/replay").glob("*.json")
+        assert [path for path, _ in json.loads(p.read_text())["contents"]] == [str(f)]
+        assert replay.replay(rec.world) == 0  # (as it was: replayed)
+        before = os.stat(f)
+        mapped[1:4] = b"AAA"
+        if os.stat(f).st_ctime_ns != before.st_ctime_ns:
+            pytest.skip("the page was written back in between: the kernel stamped this write")
+        assert replay.replay(rec.world) is None
+    finally:
+        mapped.close()
+        os.close(fd)
+
+
+def test_only_files_another_account_can_write_are_kept_by_their_bytes(tmp_path):
+    f = tmp_path / "f"
+    f.write_bytes(b"x")
+    os.chmod(f, 0o644)
+    assert replay.content_digest(str(f)) is None if os.geteuid() == 0 else replay.content_digest(str(f))
+    os.chmod(f, 0o664)  # the group may write it
+    assert replay.content_digest(str(f)) is not None
+    f.write_bytes(b"x" * (replay.CONTENT_MAX + 1))
+    with pytest.raises(ValueError, match="too big"):
+        replay.content_digest(str(f))
+    assert replay.content_digest(str(tmp_path)) is None  # (no regular file)
