@@ -135,8 +135,14 @@ def _facts_hold(facts: list) -> bool:
 
 # --- the world a run is for -------------------------------------------------------------------
 
+# Python reads these before any line of nso-install (cli.common judges them on every full run):
+# a world with one set is never replayed, so that judgement is never skipped
+STARTUP_VARIABLES = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE")
+
+
 def _eligible(argv: list[str]) -> bool:
     return (os.geteuid() == 0 and _switched_on() and argv[:1] == ["install"]
+            and (sys.flags.ignore_environment or not any(os.environ.get(v) for v in STARTUP_VARIABLES))
             and "-" not in argv  # "-": a value read from stdin
             and "--check" not in argv)  # --check writes nothing, not even a record
 

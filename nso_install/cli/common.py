@@ -279,7 +279,7 @@ def spec_input(kind, local_dir, install_dir, config_dir, run_dir, log_dir, run_a
 
 
 # Python reads these before nso-install's first line: code or modules from wherever they point.
-_STARTUP_VARIABLES = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE")
+from ..replay import STARTUP_VARIABLES as _STARTUP_VARIABLES  # noqa: E402  (replay: never replayed with one)
 
 
 def _not_roots(path: str, what: str, *, sticky_ok: bool) -> str | None:
@@ -308,22 +308,41 @@ def untrusted_python_startup() -> list[str]:
 
     if os.geteuid() != 0:
         return []
-    found = [] if sys.flags.ignore_environment else [f"{v} is set" for v in _STARTUP_VARIABLES if os.environ.get(v)]
+    found = []
+    if not sys.flags.ignore_environment:
+        found += [f"{v} is set" for v in _STARTUP_VARIABLES if v != "PYTHONPATH" and os.environ.get(v)]
+        # NSO's own profile script (/etc/profile.d/ncs.sh) puts its root-owned pyapi directory on
+        # every login shell's PYTHONPATH, root's included: a PYTHONPATH only root could have
+        # filled is no other account's code
+        for entry in os.environ.get("PYTHONPATH", "").split(":") if os.environ.get("PYTHONPATH") else ():
+            if not entry.startswith("/"):  # ("" is the working directory)
+                found.append(f"PYTHONPATH holds {entry!r}, which is not an absolute path")
+            else:
+                found += _chain_not_roots(entry, "the PYTHONPATH directory")
     usersite = site.getusersitepackages() if site.ENABLE_USER_SITE else None
     if usersite and os.path.lexists(usersite):
-        # The directory and every directory above it, as named and with links resolved: whoever
-        # can write one of them could have put a .pth file there (a sticky /tmp above is fine).
-        for start in dict.fromkeys((os.path.abspath(usersite), os.path.realpath(usersite))):
-            p = start
-            while True:
-                why = _not_roots(p, "the user site directory" if p == start else "the directory", sticky_ok=p != start)
-                if why:
-                    found.append(why if p == start else f"{why} (above the user site directory {start})")
-                    break
-                if p == os.path.dirname(p):
-                    break
-                p = os.path.dirname(p)
+        found += _chain_not_roots(usersite, "the user site directory")
     return list(dict.fromkeys(found))
+
+
+def _chain_not_roots(path: str, what: str) -> list[str]:
+    """Why another account could have put code at ``path``: it or a directory above it, as
+    named and with links resolved, not root's alone (a sticky /tmp above is fine; a missing
+    one is judged by what holds it)."""
+    import os
+
+    found = []
+    for start in dict.fromkeys((os.path.abspath(path), os.path.realpath(path))):
+        p = start
+        while True:
+            why = _not_roots(p, what if p == start else "the directory", sticky_ok=p != start)
+            if why:
+                found.append(why if p == start else f"{why} (above {what} {start})")
+                break
+            if p == os.path.dirname(p):
+                break
+            p = os.path.dirname(p)
+    return found
 
 
 def refuse_untrusted_python() -> None:

@@ -101,11 +101,44 @@ def test_disabled_user_site_is_not_looked_at(tmp_path, monkeypatch):
     assert _run(["--version"]).exit_code == 0
 
 
-@pytest.mark.parametrize("variable", STARTUP_VARIABLES)
+@pytest.mark.parametrize("variable", [v for v in STARTUP_VARIABLES if v != "PYTHONPATH"])
 def test_startup_variables_are_refused(monkeypatch, variable):
     monkeypatch.setenv(variable, "/home/mallory/py")
     _refused(_run(["--version"]), f"{variable} is set")
     _refused(_run(["install", "--help"]), f"{variable} is set")
+
+
+@pytest.mark.parametrize("how", ["owned-by-nobody", "below-one-of-nobody", "group-writable", "relative", "empty"])
+def test_a_pythonpath_another_account_could_fill_is_refused(tmp_path, monkeypatch, how):
+    mallory = tmp_path / "home/mallory"
+    (mallory / "py").mkdir(parents=True)
+    entry, said = str(mallory / "py"), None
+    if how == "owned-by-nobody":
+        os.chown(mallory / "py", NOBODY, NOBODY)
+        said = f"the PYTHONPATH directory {entry} belongs to uid {NOBODY}"
+    elif how == "below-one-of-nobody":
+        os.chown(mallory, NOBODY, NOBODY)  # she can rename py and put her own in its place
+        said = f"the directory {mallory} belongs to uid {NOBODY} (above the PYTHONPATH directory {entry})"
+    elif how == "group-writable":
+        os.chmod(mallory / "py", 0o775)
+        said = "is writable by its group"
+    elif how == "relative":
+        entry, said = "py", "PYTHONPATH holds 'py', which is not an absolute path"
+    else:
+        entry, said = f"/usr/lib:{entry}:", "PYTHONPATH holds '', which is not an absolute path"
+    monkeypatch.setenv("PYTHONPATH", entry)
+    _refused(_run(["--version"]), said)
+
+
+def test_a_pythonpath_only_root_could_fill_is_accepted(tmp_path, monkeypatch):
+    """What NSO's /etc/profile.d/ncs.sh gives every login shell, root's too: the root-owned
+    pyapi directory of the install (through the current link), whether or not it exists yet."""
+    pyapi = tmp_path / "opt/ncs/ncs-6.5.3/src/ncs/pyapi"
+    pyapi.mkdir(parents=True)
+    os.symlink("ncs-6.5.3", tmp_path / "opt/ncs/current")
+    monkeypatch.setenv("PYTHONPATH", f"{tmp_path}/opt/ncs/current/src/ncs/pyapi:{tmp_path}/not/yet")
+    r = _run(["--version"])
+    assert r.exit_code == 0 and "nso-install, version" in r.stdout
 
 
 def test_not_root_is_not_refused(tmp_path, monkeypatch):
@@ -122,8 +155,10 @@ def _subprocess(*pyflags, env_extra):
 
 
 def test_the_advertised_fix_works(tmp_path):
-    """The real interpreter: PYTHONPATH set -> refused; the same with -I (which ignores it) -> runs."""
+    """The real interpreter: PYTHONPATH of another account -> refused; the same with -I (which
+    ignores it) -> runs."""
+    os.chown(tmp_path, NOBODY, NOBODY)
     r = _subprocess(env_extra={"PYTHONPATH": str(tmp_path)})
-    assert r.returncode == 2 and "PYTHONPATH is set" in r.stderr
+    assert r.returncode == 2 and f"the PYTHONPATH directory {tmp_path} belongs to uid {NOBODY}" in r.stderr
     r = _subprocess("-I", env_extra={"PYTHONPATH": str(tmp_path)})
     assert r.returncode == 0 and "nso-install, version" in r.stdout

@@ -672,3 +672,19 @@ def test_only_files_another_account_can_write_are_kept_by_their_bytes(tmp_path):
     with pytest.raises(ValueError, match="too big"):
         replay.content_digest(str(f))
     assert replay.content_digest(str(tmp_path)) is None  # (no regular file)
+
+
+def test_a_world_with_a_python_startup_variable_is_never_recorded_nor_replayed(runner, tmp_path):
+    """Python reads PYTHONPATH before nso-install's first line; a full run judges it every time
+    (cli.common: only a path root alone could fill is accepted), a replay would not."""
+    (tmp_path / "py").mkdir()
+    env = {"PYTHONPATH": str(tmp_path / "py")}
+    first = runner.run(env=env)
+    assert first.code == 0, first.err
+    time.sleep(RACY_NS / 1e9 * 1.5)
+    for _ in range(2):
+        again = runner.run(env=env)
+        assert again.code == 0 and again.changed == 0 and not again.replayed
+    assert runner.recorded() == []
+    settled = runner.run()  # the same without it: recorded as usual
+    assert settled.code == 0 and len(runner.recorded()) == 1
