@@ -580,11 +580,57 @@ def remove_file(host: Path) -> None:
 
 
 def remove_tree(host: Path) -> None:
-    st = os.lstat(host)
-    if stat.S_ISDIR(st.st_mode):
-        shutil.rmtree(host)  # rmtree itself does not follow symlinks (fd-based on Linux)
-    else:
-        remove_file(host)
+    """``host`` and everything below it, reached without following any link.  For directories
+    another account can write (leftovers in the run directory, an uninstall): each directory
+    is opened with O_DIRECTORY|O_NOFOLLOW|O_NONBLOCK, so an entry swapped for a link or a FIFO
+    between listing and opening is unlinked, never followed nor waited on (shutil.rmtree opens
+    without O_NONBLOCK: a FIFO put there would hold the run, and its lock, for ever)."""
+    with parent_dir(host) as dfd:
+        _remove_at(dfd, host.name)
+        os.fsync(dfd)
+
+
+_OPEN_TO_REMOVE = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+def _remove_at(dfd: int, name: str) -> None:
+    try:
+        top = os.open(name, _OPEN_TO_REMOVE, dir_fd=dfd)
+    except OSError as e:
+        if e.errno not in (errno.ENOTDIR, errno.ELOOP):
+            raise
+        os.unlink(name, dir_fd=dfd)  # a file, link, FIFO...: the entry itself
+        return
+    # depth first without recursion (another account's tree may be deeper than Python's stack)
+    stack = [(top, dfd, name, None)]  # (fd, parent fd, name, its entries not yet removed)
+    try:
+        while stack:
+            fd, parent, nm, left = stack[-1]
+            if left is None:
+                left = os.listdir(fd)
+                stack[-1] = (fd, parent, nm, left)
+            if not left:
+                stack.pop()
+                os.close(fd)
+                os.rmdir(nm, dir_fd=parent)
+                continue
+            child = left.pop()
+            try:
+                sub = os.open(child, _OPEN_TO_REMOVE, dir_fd=fd)
+            except FileNotFoundError:
+                continue
+            except OSError as e:
+                if e.errno not in (errno.ENOTDIR, errno.ELOOP):
+                    raise
+                try:
+                    os.unlink(child, dir_fd=fd)
+                except FileNotFoundError:
+                    pass
+                continue
+            stack.append((sub, fd, child, None))
+    finally:
+        for fd, _, _, _ in stack:
+            os.close(fd)
 
 
 @contextmanager

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 import threading
 import time
 
@@ -189,3 +190,65 @@ def test_open_trusted_refuses_a_final_symlink_even_to_a_trusted_file(tmp_path):
     with pytest.raises(UnsafePathError) as e:
         fsops.open_trusted(epam.parent / "ip")
     assert e.value.reference == "symlink-refused"
+
+
+def test_remove_tree_unlinks_what_was_swapped_in_after_the_listing_never_follows_or_waits(tmp_path, monkeypatch):
+    """Leftovers and an uninstall are removed in directories the NSO account can write: between
+    the listing of a directory and the opening of an entry it can swap a subdirectory for a FIFO
+    (shutil.rmtree's open would wait for a writer, holding the run and its lock) or for a link
+    to a directory elsewhere (whose content must stay)."""
+    top = tmp_path / "run/.nso-install-tmp.x"
+    for d in ("a", "b", "c/d"):
+        (top / d).mkdir(parents=True)
+    (top / "c/d/f").write_text("x")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep").write_text("keep")
+    real_listdir, swapped = os.listdir, []
+
+    def listdir(fd):
+        names = real_listdir(fd)
+        if not swapped:  # the account, right after the first listing
+            swapped.append(1)
+            os.rmdir(top / "a")
+            os.mkfifo(top / "a")
+            os.rmdir(top / "b")
+            os.symlink(outside, top / "b")
+        return names
+
+    def unblock():  # opens only if a reader waits on the FIFO (the bug); else ENXIO
+        time.sleep(3)
+        try:
+            os.close(os.open(top / "a", os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:
+            pass
+
+    threading.Thread(target=unblock, daemon=True).start()
+    monkeypatch.setattr(fsops.os, "listdir", listdir)
+    started = time.monotonic()
+    fsops.remove_tree(top)
+    assert swapped and not os.path.lexists(top) and time.monotonic() - started < 2
+    assert (outside / "keep").read_text() == "keep"
+
+
+def test_remove_tree_removes_a_deep_tree_and_a_single_file(tmp_path):
+    d = tmp_path / "deep"
+    d.mkdir()
+    fd = os.open(d, os.O_RDONLY)
+    for _ in range(1100):  # deeper than Python's recursion limit (os.makedirs recurses too)
+        os.mkdir("x", dir_fd=fd)
+        nxt = os.open("x", os.O_RDONLY, dir_fd=fd)
+        os.close(fd)
+        fd = nxt
+    os.close(os.open("f", os.O_WRONLY | os.O_CREAT, dir_fd=fd))
+    os.close(fd)
+    try:
+        fsops.remove_tree(d)
+        assert not d.exists()
+    finally:  # (pytest's own clean-up recurses: a tree this deep left behind would break it)
+        subprocess.run(["rm", "-rf", str(d)], check=True)
+    (tmp_path / "file").write_text("x")
+    fsops.remove_tree(tmp_path / "file")
+    assert not (tmp_path / "file").exists()
+    with pytest.raises(FileNotFoundError):
+        fsops.remove_tree(tmp_path / "missing")
