@@ -196,6 +196,30 @@ def run_log_dirs(ctx):
                    evidence, paths)
 
 
+@check("NSO-PERM-010", "What holds the install, config, run and log directories is root's alone", "critical",
+       "chown root:root and chmod go-w each directory named (after checking what is in it), or move the NSO "
+       "directories to a place only root can change.",
+       f"{SECURITY}, \"What holds the four directories is root's alone\": an account that owns or can write a "
+       "directory above the install directory can put a tree of its own there, and root runs NSO's programs from "
+       "it (the service, logrotate, every login shell's PATH)", inferred=True)
+def holders(ctx):
+    from ...errors import UnsafePathError
+
+    problems, paths = [], []
+    nso = frozenset({ctx.user_uid}) if ctx.user_uid not in (None, 0) else frozenset()
+    for top, which in _tops(ctx):
+        if ctx.facts.path(top).kind == LINK:
+            continue  # a link: Target.dir_link judges it and the directories on the way (the tree checks use it)
+        paths.append(top)
+        try:
+            ctx.target.check_parents(top, f"the {which} directory", nso if which in ("run", "log") else frozenset(),
+                                     itself=which == "install")
+        except UnsafePathError as e:
+            problems.append(e.message)
+    return verdict(problems, "every directory above them is root's and not writable by others",
+                   "a directory above the NSO directories is not root's alone", [], paths)
+
+
 def _tops(ctx) -> list[tuple[str, str]]:
     """(path, which) of the trees to walk: the install, config, run and log directories."""
     return [(ctx.spec.install_dir, "install"), (ctx.spec.config_dir, "config"), (ctx.spec.run_dir, "run"),

@@ -155,6 +155,7 @@ BREAK = {
     "NSO-PERM-007": ("nso", lambda r, mp: chmod(r, "var/opt/ncs", 0o755)),
     "NSO-PERM-008": ("nso", lambda r, mp: planted(r, "var/opt/ncs/state/open", 0o666)),
     "NSO-PERM-009": ("nso", foreign_file),
+    "NSO-PERM-010": ("nso", lambda r, mp: os.chown(r / "opt", 65534, 65534)),
     "NSO-PRIV-001": ("nso", lambda r, mp: planted(r, "opt/ncs/ncs-6.5.3/bin/rootshell", 0o4755)),
     "NSO-PRIV-002": ("nso", cap_file),
     "NSO-KEY-001": ("nso", dummy_keys),
