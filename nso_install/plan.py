@@ -32,7 +32,7 @@ from .actions.files import Absent, ConfFile, Directory, File, Leftovers, Obsolet
 from .actions.keys import (KeyPair, SecretFile, check_crypto_keys, check_ipc_secret, generate_crypto_keys,
                            generate_ipc_secret, ssh_host_key, tls_key_cert)
 from .actions.fips import fips_actions, openssl_env, written_in_tree
-from .actions.privileges import privileged_actions
+from .actions.privileges import Capability, Setuid, privileged_actions
 from .actions.tree import InstallTree
 from .conf.aaa import render_aaa_init
 from .conf.render import IPC_RUNTIME_DIR, RenderedConf, redact_aaa, redact_conf, render_for_install
@@ -72,6 +72,13 @@ class TargetView:
     pam_services: frozenset[str] | None = None
     cdb_initialized: bool = False
     aaa_init_users: dict | None = None
+    # (path, the privileged binaries it holds, relative: actions.privileges.present) of each of
+    # ``trees``; a tree this run does not unpack gets privilege actions for these files only
+    privileged: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def held(self, tree: str) -> tuple[str, ...]:
+        """The privileged binaries the installed ``tree`` holds (none when it was not looked at)."""
+        return next((files for path, files in self.privileged if path == tree), ())
 
 
 def config_version(spec: InstallSpec, version: str, view: TargetView) -> str:
@@ -220,11 +227,14 @@ def system_plan(spec: InstallSpec, dist, view: TargetView) -> list[Action]:
     if not spec.keep_ncs_setup:
         acts.append(Absent(f"{vdir}/bin/ncs-setup", "ncs-setup does not work in a system install (--keep-ncs-setup keeps it)"))
     names = _member_names(dist)
-    for tree, version in sorted({(vdir, v), *view.trees}):
+    # Every installed tree, not only this one: ``current`` may be switched to any of them, and a
+    # changed spec must withdraw what an earlier one granted there too.  The tree this run
+    # unpacks is described by the distribution; another one only by the files it really holds.
+    for tree, version in sorted({(vdir, v), *((t, tv) for t, tv in view.trees if t != vdir)}):
         # a tree outside INSTALL_DIR is no longer part of the install: no privilege stays on it
         inside = PurePosixPath(tree).parent == PurePosixPath(spec.install_dir)
         acts += privileged_actions(tree, version, user if inside else None, spec.setuid_cmdwrapper,
-                                   names if tree == vdir else None)
+                                   names if tree == vdir else None, None if tree == vdir else view.held(tree))
     acts += [
         Symlink(f"{spec.install_dir}/current", f"ncs-{v}", "the active NSO version", switch=spec.activate),
         Directory(f"{spec.install_dir}/packages", ROOT, "store of version-prefixed packages"),
@@ -475,7 +485,10 @@ def with_parents(actions: list[Action], own_dirs: tuple[str, ...] = ()) -> list[
     """Insert (before the first action that needs it) every missing system parent directory,
     and end with the removal of leftovers (also in ``own_dirs``: nso-install's state)."""
     managed = {a.path for a in actions if isinstance(a, (Directory, InstallTree))}
-    trees = {a.path for a in actions if isinstance(a, InstallTree)}
+    # An NSO tree's directories come from its distribution: none is ever made inside one, also
+    # not in another version's tree whose binaries get privileges (a missing one is not created).
+    trees = {a.path for a in actions if isinstance(a, InstallTree)} | \
+        {a.vdir for a in actions if isinstance(a, (Setuid, Capability))}
     result, seen = [], set()
     for a in actions:
         for d in (_ancestors([a.path], managed, trees) if a.fs else []):

@@ -329,6 +329,7 @@ def _version_of(facts: Facts, vdir: str, name: str) -> str:
 
 def _view(facts: Facts, spec: InstallSpec, resolution: Resolution, state: State) -> TargetView:
     from .access import target_facts
+    from .actions.privileges import present
 
     if not spec.system:
         return TargetView(previous=resolution.previous, **target_facts(facts, spec))
@@ -350,7 +351,7 @@ def _view(facts: Facts, spec: InstallSpec, resolution: Resolution, state: State)
         if tree not in trees and facts.path(tree).kind == DIR and facts.path(f"{tree}/VERSION").kind == FILE:
             trees[tree] = _version_of(facts, tree, os.path.basename(tree))
     return TargetView(active, tuple(sorted(trees.items())), resolution.previous, frozenset(state.memberships),
-                      **target_facts(facts, spec))
+                      privileged=tuple((t, present(facts, t)) for t in sorted(trees)), **target_facts(facts, spec))
 
 
 def _access_notes(spec: InstallSpec, version: str, view: TargetView, report: Report) -> list[str]:

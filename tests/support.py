@@ -172,6 +172,13 @@ def spec(**kw) -> InstallSpec:
 
 
 def view(**kw) -> TargetView:
+    """A TargetView; each of ``trees`` holds the privileged binaries FakeDist unpacks for its
+    version (as the run finds them) unless ``privileged`` says otherwise."""
+    from nso_install.actions.privileges import PATTERNS, matches
+
+    kw.setdefault("privileged", tuple((path, tuple(sorted(h for h in FakeDist(v).helpers()
+                                                          if any(matches(h, p) for p in PATTERNS))))
+                                      for path, v in kw.get("trees", ())))
     return TargetView(**kw)
 
 

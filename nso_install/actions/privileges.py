@@ -24,7 +24,9 @@ only root can change (:func:`nso_install.fsops.open_trusted`).
 ``epam`` and the wrappers live in version-specific directories (<= 6.5: ``lib/core/pam``,
 ``lib/core/confd``; 6.6+: ``lib/pam-*``, ``lib/confd-*``); the actions find them by glob
 under the unpacked tree each time they are checked, so a plan made before the tree exists
-(``--check`` on an empty target) still shows the right action.
+(``--check`` on an empty target) still shows the right action.  Another version's tree,
+already installed, gets actions only for the privileged binaries it holds, at their real
+paths (:func:`present`): nothing is planned, let alone created, for a file it does not have.
 """
 
 from __future__ import annotations
@@ -76,6 +78,20 @@ def glob_target(facts: Facts, base: str, pattern: str) -> list[str]:
                 nxt.append(f"{d}/{part}")
         found = nxt
     return [p for p in found if facts.path(p).kind != ABSENT]
+
+
+def present(facts: Facts, vdir: str) -> tuple[str, ...]:
+    """The privileged binaries the installed tree ``vdir`` holds (paths relative to it): what
+    every pattern matches there now, stray copies included (the action then refuses them)."""
+    return tuple(sorted({str(PurePosixPath(p).relative_to(vdir))
+                         for pat in PATTERNS for p in glob_target(facts, vdir, pat)}))
+
+
+def matches(rel: str, pattern: str) -> bool:
+    """``rel`` matches ``pattern`` component by component (``*`` never spans a ``/``, as in
+    :func:`glob_target`)."""
+    a, b = PurePosixPath(rel).parts, PurePosixPath(pattern).parts
+    return len(a) == len(b) and all(fnmatch.fnmatchcase(x, y) for x, y in zip(a, b))
 
 
 def display_path(vdir: str, patterns: tuple[str, ...], version: str, names: list[str] | None = None) -> str:
@@ -247,26 +263,44 @@ CMDWRAPPER_RISK = ("--setuid-cmdwrapper: cmdwrapper/cmdptywrapper are setuid roo
 
 
 def privileged_actions(vdir: str, version: str, group: str | None, setuid_cmdwrapper: bool = False,
-                       names: list[str] | None = None) -> list[Action]:
+                       names: list[str] | None = None, held: tuple[str, ...] | None = None) -> list[Action]:
     """The desired state of every privileged binary of the tree ``vdir``: granted to ``group``
-    (the run-as user's own group) or, with ``group`` None, plain root files without privileges."""
+    (the run-as user's own group) or, with ``group`` None, plain root files without privileges.
+
+    ``held``: for a tree already installed that this run does not unpack, the privileged
+    binaries it holds (:func:`present`); only those get an action, at their real path.  A
+    binary a tree lacks has no state to keep, and a planned path (a glob, or a file missing
+    there) would make the run create parent directories inside another version's tree."""
     acts: list[Action] = []
 
-    def helper(patterns, granted: bool, why: str, risk: str | None = None) -> Setuid:
+    def where(patterns: tuple[str, ...]) -> str | None:
+        if held is None:  # the tree this run unpacks: from the distribution's listing or the version rule
+            return display_path(vdir, patterns, version, names)
+        for pat in patterns:  # in the order _Privileged._resolve tries them
+            hits = [rel for rel in held if matches(rel, pat)]
+            if hits:
+                return f"{vdir}/{hits[0]}"  # several: the action's check refuses them all by name
+        return None
+
+    def helper(patterns, granted: bool, why: str, risk: str | None = None) -> None:
+        if (path := where(patterns)) is None:
+            return
         attrs = Attrs(SETUID_MODE, "root", group) if granted else PLAIN
         reason = f"{why}; executable by group {group} only" if granted else f"{why.split(':')[0]}: no setuid bit"
-        return Setuid(display_path(vdir, patterns, version, names), vdir, patterns, attrs, reason,
-                      warn_setuid=granted, risk=risk if granted else None)
+        acts.append(Setuid(path, vdir, patterns, attrs, reason, warn_setuid=granted, risk=risk if granted else None))
 
-    acts.append(helper(EPAM, group is not None, "PAM helper: setuid root to read /etc/shadow"))
+    helper(EPAM, group is not None, "PAM helper: setuid root to read /etc/shadow")
     for rel, caps, why in CAPABILITIES:
+        path = f"{vdir}/{rel}" if held is None else where((rel,))  # (one fixed path: no glob to show)
+        if path is None:
+            continue
         if group:
-            acts.append(Capability(f"{vdir}/{rel}", vdir, (rel,), Attrs(CAP_MODE, "root", group),
+            acts.append(Capability(path, vdir, (rel,), Attrs(CAP_MODE, "root", group),
                                    f"{why}; executable by group {group} only", caps=parse_text(caps)))
         else:
-            acts.append(Capability(f"{vdir}/{rel}", vdir, (rel,), PLAIN, f"{why.split(':')[0]}: no capabilities"))
+            acts.append(Capability(path, vdir, (rel,), PLAIN, f"{why.split(':')[0]}: no capabilities"))
     wrappers = group is not None and setuid_cmdwrapper
     for pats, what in ((CMDWRAPPER, "actions"), (CMDPTYWRAPPER, "CLI commands")):
-        acts.append(helper(pats, wrappers, f"{PurePosixPath(pats[0]).name} (--setuid-cmdwrapper): programs behind "
-                           f"{what} may run as root", CMDWRAPPER_RISK))
+        helper(pats, wrappers, f"{PurePosixPath(pats[0]).name} (--setuid-cmdwrapper): programs behind "
+               f"{what} may run as root", CMDWRAPPER_RISK)
     return acts

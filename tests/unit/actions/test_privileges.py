@@ -17,7 +17,7 @@ from nso_install.capabilities import parse_text
 from nso_install.errors import ApplyError, UnsafePathError
 from nso_install.facts import Facts, MountFact
 from nso_install.target import Target
-from nso_install.plan import build_plan
+from nso_install.plan import build_plan, with_parents
 
 from support import FakeDist, check_plan, run_plan, spec, staged_root, unpacked_by_us, view
 
@@ -85,6 +85,31 @@ def test_every_installed_version_gets_a_desired_state():
     p = _priv(build_plan(spec(run_as_user="nso"), FakeDist(V), view(trees=(("/opt/ncs/ncs-6.4.2", "6.4.2"),))))
     old = {k: a for k, a in p.items() if k.startswith("/opt/ncs/ncs-6.4.2/")}
     assert len(old) == 7 and old["/opt/ncs/ncs-6.4.2/lib/ncs/lib/core/pam/priv/epam"].attrs.mode == 0o4750
+
+
+def test_another_installed_tree_gets_actions_only_for_the_binaries_it_holds():
+    """A tree this run does not unpack: the files found in it, at their real paths, and nothing
+    for a binary it lacks (a 6.6 glob or a missing file would become parent directories)."""
+    old = "/opt/ncs/ncs-6.6.1"
+    held = ("lib/ncs/erts/bin/ncs.smp", "lib/ncs/lib/pam-1.0.1/priv/epam")
+    plan = build_plan(spec(run_as_user="nso"), FakeDist(V), view(trees=((old, "6.6.1"),), privileged=((old, held),)))
+    there = {a.path: a for a in plan if a.path.startswith(old + "/") or a.path == old}
+    assert set(there) == {f"{old}/{rel}" for rel in held}
+    assert there[f"{old}/lib/ncs/lib/pam-1.0.1/priv/epam"].attrs == Attrs(0o4750, "root", "nso")
+    assert there[f"{old}/lib/ncs/erts/bin/ncs.smp"].caps == parse_text("cap_net_bind_service=ep")
+    assert [a.path for a in plan if "*" in a.path] == []
+    # a tree found holding none of them (a foreign ncs-9.9 with only VERSION): nothing at all
+    plan = build_plan(spec(run_as_user="nso"), FakeDist(V), view(trees=(("/opt/ncs/ncs-9.9", "9.9"),),
+                                                                 privileged=(("/opt/ncs/ncs-9.9", ()),)))
+    assert [a.path for a in plan if a.path.startswith("/opt/ncs/ncs-9.9")] == []
+
+
+def test_no_parent_directory_is_planned_inside_a_tree_with_privileged_binaries():
+    acts = privileges.privileged_actions("/opt/ncs/ncs-6.6.1", "6.6.1", "nso")  # glob paths: nothing unpacked yet
+    assert any("*" in a.path for a in acts)
+    planned = with_parents(acts)
+    made = [a.path for a in planned if a.kind == "directory"]
+    assert made == ["/opt", "/opt/ncs"]  # what the tree's parent needs: nothing inside the tree
 
 
 def test_display_path_uses_member_list_when_offered():

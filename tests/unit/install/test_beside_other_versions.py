@@ -1,0 +1,76 @@
+"""Installing beside another version's tree (as root, under a staging root): the privileged
+binaries of every installed tree keep a desired state, but only the files a tree really holds
+are acted on; nothing (least of all a glob-named directory) is created inside another tree."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+from support import cli, host_accounts_root, snapshot
+
+from nso_install.sample import make_sample_distribution
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="creates accounts and sets owners (root only)")
+
+OLD = "/opt/ncs/ncs-6.6.1"  # installed first, then left beside 6.5.3
+
+
+@pytest.fixture(scope="module")
+def dists(tmp_path_factory):
+    d = tmp_path_factory.mktemp("dists")
+    return {v: make_sample_distribution(d, v, "tar.gz") for v in ("6.5.3", "6.6.1")}
+
+
+@pytest.fixture
+def root(tmp_path):
+    return host_accounts_root(tmp_path / "root")
+
+
+def install(dist, root, *args) -> dict:
+    return json.loads(cli("install", dist, "--system-install", "--root", root, "--json", *args).stdout)
+
+
+def inside(path: str, tree: str) -> bool:
+    return path == tree or path.startswith(tree + "/")
+
+
+def test_a_second_version_leaves_the_66_tree_as_it_is_but_for_its_real_binaries(root, dists):
+    install(dists["6.6.1"], root, "--run-as-user", "nso")
+    tree = root / OLD.lstrip("/")
+    before = snapshot(tree)
+    epam = f"{OLD}/lib/ncs/lib/pam-6.6.1/priv/epam"
+
+    planned = install(dists["6.5.3"], root, "--check")["actions"]
+    assert [a["path"] for a in planned if "*" in a["path"]] == []
+    mine = {a["path"]: a for a in planned if inside(a["path"], OLD)}
+    # the 6.6.1 binaries still have a desired state (current may be switched back to 6.6.1),
+    # at the paths the tree has, and nothing else is planned in it
+    assert epam in mine and {a["kind"] for a in mine.values()} == {"setuid", "capability"}
+    assert not any(a["changed"] for a in mine.values())
+
+    done = install(dists["6.5.3"], root)
+    assert [a["path"] for a in done["actions"] if "*" in a["path"]] == []
+    assert [a["path"] for a in done["actions"] if a["changed"] and inside(a["path"], OLD)] == []
+    assert snapshot(tree) == before  # not one entry added, removed or changed
+    assert [str(p) for p in root.rglob("*") if "*" in p.name] == []
+    st = os.stat(root / epam.lstrip("/"))
+    assert stat.S_IMODE(st.st_mode) == 0o4750  # the real file keeps what --run-as-user grants
+
+    v = json.loads(cli("verify", "--root", root, "--json").stdout)
+    assert v["ok"] is True and v["findings"] == [] and v["extra"] == []
+    assert sorted(v["checked"]) == ["/opt/ncs/ncs-6.5.3", OLD]
+    assert install(dists["6.5.3"], root)["changed"] == 0
+
+
+def test_a_foreign_tree_holding_only_version_gets_nothing(root, dists):
+    install(dists["6.5.3"], root)
+    foreign = root / "opt/ncs/ncs-9.9"
+    foreign.mkdir()
+    (foreign / "VERSION").write_text("9.9\n")
+    planned = install(dists["6.5.3"], root, "--check")["actions"]
+    assert [a["path"] for a in planned if inside(a["path"], "/opt/ncs/ncs-9.9")] == []
+    assert install(dists["6.5.3"], root)["changed"] == 0
+    assert os.listdir(foreign) == ["VERSION"]
