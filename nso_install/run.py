@@ -288,6 +288,8 @@ def record_effects(state: State, effects: Effects) -> None:
     for tree, m in effects.manifests.items():
         state.unpacked[tree] = m.digests(PATTERNS)
         state.save_manifest(tree, m)
+    for tree in effects.manifests_dropped:
+        state.drop_manifest(tree)
     if effects.memberships_added or effects.memberships_removed:
         state.set_memberships((state.memberships | effects.memberships_added) - effects.memberships_removed)
 

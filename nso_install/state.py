@@ -122,6 +122,11 @@ class State:
 
     # --- manifests of the trees nso-install unpacked (one file each: they can be large) ---
 
+    def recorded_trees(self) -> list[str]:
+        """Every tree whose manifest this state records (sealed, when root reads it): what
+        nso-install unpacked and has not forgotten (uninstall forgets what it removes)."""
+        return sorted(self.data.get("manifests", {}))
+
     def _manifest_path(self, tree: str) -> str:
         from .manifest import Manifest
 

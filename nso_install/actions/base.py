@@ -82,6 +82,7 @@ class Effects:
     memberships_added: set[tuple[str, str]] = field(default_factory=set)  # (user, group) we added
     memberships_removed: set[tuple[str, str]] = field(default_factory=set)  # (user, group) we took back
     manifests: dict[str, "Manifest"] = field(default_factory=dict)  # tree -> what was unpacked there
+    manifests_dropped: set[str] = field(default_factory=set)  # trees whose records go (no longer there)
     created: set[str] = field(default_factory=set)  # accounts nso-install created: "user:NAME", "group:NAME"
     deleted: set[str] = field(default_factory=set)  # accounts it deleted again (uninstall)
 

@@ -190,13 +190,19 @@ def uninstall_cmd(version, everything, config, run_data, logs, service, profile_
     for rec in report.records:
         shown = rec.changed if report.mode == "applied" else rec.outcome.changed
         if shown or verbose:
-            status = ("removed" if report.mode == "applied" else "remove") if shown else "ok"
+            # a forgotten record removes nothing on disk: not labelled "removed"
+            verbs = ("forgot", "forget") if rec.action.kind == "forget" else ("removed", "remove")
+            status = (verbs[0] if report.mode == "applied" else verbs[1]) if shown else "ok"
             click.echo(f"  {status:<8} {printable(rec.action.path)}  ({printable(rec.outcome.detail)})")
     for k in result.kept:
         click.echo(f"  kept     {printable(k)}")
     echo_notes(report.notes, report.warnings)
-    n = report.changes
+    forgets = sum(rec.action.kind == "forget" for rec in report.records
+                  if (rec.changed if report.mode == "applied" else rec.outcome.changed))
+    n = report.changes - forgets
     if report.mode == "check":
-        click.echo(f"Check: {n} to remove (nothing was changed).")
+        also = f", {forgets} record(s) to forget" if forgets else ""
+        click.echo(f"Check: {n} to remove{also} (nothing was changed).")
     else:
-        click.echo(f"Done: {n} removed." + (" Nothing to do." if n == 0 else ""))
+        also = f", {forgets} record(s) forgotten" if forgets else ""
+        click.echo(f"Done: {n} removed{also}." + (" Nothing to do." if n + forgets == 0 else ""))

@@ -12,7 +12,7 @@ from dataclasses import field
 from pathlib import Path, PurePosixPath
 
 from ..errors import NsoInstallError
-from ..facts import DIR, FILE, LINK, Facts
+from ..facts import ABSENT, DIR, FILE, LINK, Facts
 from ..record import record
 from ..spec import InstallSpec, from_record, state_path
 from ..state import State
@@ -30,6 +30,32 @@ class Tree:
 
     def as_dict(self) -> dict:
         return {"path": self.path, "version": self.version, "active": self.active, "manifest": self.manifest}
+
+
+@record
+class Lost:
+    """A tree nso-install unpacked and still records that is no longer there as that tree."""
+    path: str
+    version: str  # the version nso-install unpacked there ("?" when its manifest cannot be read)
+    problem: str  # what is there now: gone, not a directory, no VERSION, another version
+
+    def as_dict(self) -> dict:
+        return {"path": self.path, "version": self.version, "problem": self.problem}
+
+
+def unrecognised(facts: Facts, path: str, version: str | None) -> str | None:
+    """Why ``path`` is not the NSO ``version`` tree nso-install unpacked there, or None."""
+    fact = facts.path(path)
+    if fact.kind == ABSENT:
+        return "missing"
+    if fact.kind != DIR:
+        return f"not a directory (a {fact.kind})"
+    if facts.path(f"{path}/VERSION").kind != FILE:
+        return "no VERSION file"
+    have = (facts.read(f"{path}/VERSION") or b"").decode(errors="replace").strip()
+    if version is not None and have != version:
+        return f"holds NSO {have or '(an empty VERSION)'}"
+    return None
 
 
 @record
@@ -72,6 +98,28 @@ class Installation:
         if tree.active:
             prefixes += [f"{d}/current/" for d in (self.spec.install_dir, self.real_dir) if d]
         return [pid for pid, exe in self.running if exe.startswith(tuple(prefixes))]
+
+    def recorded_version(self, path: str) -> str | None:
+        """The version nso-install unpacked at ``path`` (its manifest), None without a record."""
+        m = self.state.manifest(path)
+        return m.version if m is not None else None
+
+    def lost(self) -> list[Lost]:
+        """The recorded trees that are no longer there as what nso-install unpacked: a tree of
+        INSTALL_DIR that lost its VERSION or its directory is not among :attr:`trees` (found by
+        their VERSION file), but its record says it should be."""
+        facts = Facts(self.target)
+        found = {t.path: t.version for t in self.trees}
+        out = []
+        for path in self.state.recorded_trees():
+            version = self.recorded_version(path)
+            if path in found:  # there with a VERSION: lost when it names another version
+                problem = f"holds NSO {found[path]}" if version is not None and found[path] != version else None
+            else:
+                problem = unrecognised(facts, path, version)
+            if problem:
+                out.append(Lost(path, version or "?", problem))
+        return out
 
     def cdb_files(self) -> list[str]:
         facts = Facts(self.target)

@@ -16,9 +16,10 @@ Refused while NSO runs from what would be removed (it is never stopped here).
 from __future__ import annotations
 
 from dataclasses import field
+from typing import ClassVar
 
 from ..actions.accounts import Membership, NoAccount
-from ..actions.base import Action, Context
+from ..actions.base import Action, Context, Effects, change, ok
 from ..actions.files import Absent, RemoveTree
 from ..engine import Report, apply, evaluate
 from ..errors import UsageError
@@ -29,6 +30,29 @@ from ..state import locked
 from .installation import Installation
 
 PARTS = ("config", "run_data", "logs", "service", "profile_scripts", "accounts")
+
+
+@record
+class ForgetTree(Action):
+    """The record of a tree nso-install unpacked that is gone, or is no longer that tree (no
+    VERSION, another version): dropped, and nothing on disk touched.  Without this a tree
+    removed by hand (or with an earlier INSTALL_DIR) would fail verify for good."""
+
+    path: str
+    version: str
+    problem: str
+    reason: str = "record of a tree that is no longer there"
+    kind: ClassVar[str] = "forget"
+    fs: ClassVar[bool] = False
+
+    def check(self, facts, ctx):
+        if self.path in ctx.trusted or ctx.manifest(self.path) is not None:
+            return change(f"forget that nso-install unpacked NSO {self.version} here ({self.problem}); "
+                          "nothing on disk is removed")
+        return ok("no record of it")
+
+    def apply(self, facts, ctx, outcome):
+        return Effects(manifests_dropped={self.path})
 
 
 @record
@@ -46,10 +70,17 @@ def plan_removal(inst: Installation, version: str | None, everything: bool, part
     spec = inst.spec
     kept, notes, acts = [], [], []
     if version is not None:
+        lost = next((t for t in inst.lost() if version.rstrip("/") == t.path), None)
+        if lost is not None:
+            # named by its path: what is there now is not the tree nso-install unpacked, so
+            # nothing is removed; only the record goes (verify fails on it until then)
+            return [ForgetTree(lost.path, lost.version, lost.problem)], kept, notes
         tree = inst.tree(version)
         if tree is None:
-            raise UsageError("no-such-version", f"NSO {version} is not installed under {spec.install_dir}.",
-                             "nso-install status lists the installed versions.")
+            gone = [t.path for t in inst.lost() if t.version == version]
+            hint = (f"A tree nso-install recorded for it is gone or unrecognisable ({', '.join(gone)}): name its "
+                    "path to forget it." if gone else "nso-install status lists the installed versions.")
+            raise UsageError("no-such-version", f"NSO {version} is not installed under {spec.install_dir}.", hint)
         if tree.active and not force:
             raise UsageError("active-version", f"NSO {tree.version} is the active version ({spec.install_dir}/"
                              "current points to it).", "Activate another version first (nso-install activate "
@@ -136,11 +167,15 @@ def uninstall(inst: Installation, *, version: str | None = None, everything: boo
     return Removal(report, kept, notes, header)
 
 
+def inside(path: str, directory: str) -> bool:
+    return path.startswith(directory.rstrip("/") + "/")
+
+
 def _forget(inst: Installation, removed: list[str], everything: bool) -> None:
     """Records of what is gone: manifests and digests of removed trees, removed conffiles."""
     state = inst.state
-    for tree in [t.path for t in inst.trees]:
-        if tree in removed or (everything and inst.spec.install_dir in removed):
+    for tree in state.recorded_trees():  # also one that had lost its VERSION: gone with INSTALL_DIR
+        if tree in removed or (everything and inst.spec.install_dir in removed and inside(tree, inst.spec.install_dir)):
             state.drop_manifest(tree)
     for path in list(state.conffiles):
         if any(path == r or path.startswith(r.rstrip("/") + "/") for r in removed):

@@ -3,16 +3,19 @@
 Read-only, like ``rpm -V`` or ``debsums``:
 
 * every installed tree against its manifest: missing, changed (type, size, mtime, mode, owner,
-  link target; with ``--full`` also every file's sha256) and extra entries;
+  link target; with ``--full`` also every file's sha256) and extra entries; every tree
+  nso-install recorded unpacking is judged, so one that lost its directory or its VERSION
+  file (or holds another version) fails rather than vanishing from the check;
 * the privileged binaries of every tree against the recorded spec (setuid bits, owners, modes,
   capabilities), in both directions: a missing grant and a stray one; a FIPS install's crypto.so
   in the active tree;
 * the config files nso-install wrote: edited since, missing, a ``.new`` rendering waiting;
-* ``current`` pointing nowhere.
+* ``current`` pointing nowhere, or to a directory that is no NSO tree (no VERSION).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import field
 
 from ..actions.base import Context
@@ -21,7 +24,7 @@ from ..actions.privileges import PATTERNS, REMOVABLE, privileged_actions
 from ..errors import NsoInstallError
 from ..facts import ABSENT, FILE, Facts
 from ..manifest import compare
-from .installation import Installation
+from .installation import Installation, Tree
 from ..record import record
 
 # Inside a tree, written after the unpack by other actions (compared by their own checks).
@@ -63,13 +66,42 @@ def verify(inst: Installation, full: bool = False) -> Verification:
     if inst.dangling:
         v.findings.append(Finding("link", f"{inst.spec.install_dir}/current",
                                   f"points to {inst.current}, which does not exist"))
-    for tree in inst.trees:
-        _tree(inst, tree, full, v)
-        _privileges(inst, tree, facts, v)
+    elif inst.current is not None and facts.path(f"{_pointed(inst)}/VERSION").kind != FILE:
+        v.findings.append(Finding("link", f"{inst.spec.install_dir}/current",
+                                  f"points to {inst.current}, which is no NSO tree (no VERSION file); "
+                                  "nso-install activate VSN points it to an installed version"))
+    # What the records say was unpacked, not only what a VERSION file shows today: a tree that
+    # lost its VERSION or its directory is damage, not "nothing installed".
+    lost = {t.path: t for t in inst.lost()}
+    for t in lost.values():
+        v.findings.append(Finding("tree", t.path, _lost_problem(t, facts.path(t.path).kind == ABSENT)))
+    # recorded trees outside INSTALL_DIR (an earlier one), intact: checked like the others
+    elsewhere = [Tree(p, inst.recorded_version(p) or "?", manifest=True) for p in inst.state.recorded_trees()
+                 if p not in lost and all(p != t.path for t in inst.trees)]
+    for tree in inst.trees + elsewhere:
+        if tree.path not in lost:  # (another version in its place: compared with nothing)
+            _tree(inst, tree, full, v)
+        _privileges(inst, tree, facts, v)  # every binary on disk, also in a tree that is not the recorded one
     _config(inst, facts, v)
-    if not inst.trees:
+    if not inst.trees and not lost:
         v.notes.append(f"no NSO installed under {inst.spec.install_dir}")
     return v
+
+
+def _pointed(inst: Installation) -> str:
+    """Where ``current`` leads, as a target path (never followed on the host: under --root an
+    absolute link text would lead out of the staging root)."""
+    idir = inst.spec.install_dir
+    return os.path.normpath(inst.current if inst.current.startswith("/") else f"{idir}/{inst.current}")
+
+
+def _lost_problem(t, gone: bool) -> str:
+    nso = f"NSO {t.version}" if t.version != "?" else "NSO"
+    # install refuses to unpack over a directory that holds something else: it must go first
+    fix = "Put it back, or" if gone else "Put the original back, or move what is there away and"
+    return (f"{t.problem}, but nso-install unpacked {nso} here and still records it. {fix} install {nso} "
+            "again from its distribution (nso-install install DISTRIBUTION --system-install); if it was removed "
+            f"on purpose, nso-install uninstall --ncs-version {t.path} forgets it (and removes nothing)")
 
 
 def compare_tree(inst: Installation, tree, full: bool = False):
@@ -86,6 +118,11 @@ def compare_tree(inst: Installation, tree, full: bool = False):
 
 def _tree(inst: Installation, tree, full: bool, v: Verification) -> None:
     drift = compare_tree(inst, tree, full)
+    if drift is None and tree.path in inst.state.recorded_trees():
+        v.findings.append(Finding("tree", tree.path, "its manifest, recorded by nso-install, is missing or not the "
+                                  "one its records vouch for; run nso-install install with its distribution to "
+                                  "compare the tree with it and record the manifest again"))
+        return
     if drift is None:
         v.notes.append(f"{tree.path}: no manifest (not unpacked by nso-install, or its records are not sealed by "
                        "root on this host); run nso-install install with its distribution to record one")

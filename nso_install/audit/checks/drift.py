@@ -24,7 +24,8 @@ def _verification(ctx):
        "Re-run nso-install install with the distribution (it restores what differs, nso-install verify lists "
        "it); find out who changed the files.", VERIFY, inferred=True)
 def trees(ctx):
-    if not any(t.manifest for t in ctx.trees):
+    # a recorded tree that lost its VERSION or its directory is not among ctx.trees: still judged
+    if not any(t.manifest for t in ctx.trees) and not ctx.inst.state.recorded_trees():
         return skipped("no tree has a manifest (not unpacked by nso-install, or its records are not sealed on this "
                        "host)")
     v = _verification(ctx)

@@ -115,6 +115,84 @@ def test_verify_reports_privilege_drift_both_ways(two):
     assert out["ok"] is False and all(f["fails"] for f in out["findings"])
 
 
+def _version_moved_away(t, tmp):
+    os.rename(t / "VERSION", tmp / "VERSION")
+
+
+def _replaced_by_an_empty_directory(t, tmp):
+    os.rename(t, tmp / "away")
+    t.mkdir()
+
+
+def _gone(t, tmp):
+    os.rename(t, tmp / "away")
+
+
+def _another_version(t, tmp):
+    (t / "VERSION").write_text("6.6.1\n")
+
+
+@pytest.mark.parametrize("damage, problem", [
+    (_version_moved_away, "no VERSION file"),
+    (_replaced_by_an_empty_directory, "no VERSION file"),
+    (_gone, "missing"),
+    (_another_version, "holds NSO 6.6.1"),
+])
+def test_verify_fails_on_a_recorded_tree_that_is_gone_or_not_that_tree_any_more(two, tmp_path, damage, problem):
+    """The trees are the ones nso-install recorded unpacking, not the ones a VERSION file shows
+    today: a tree without it (or without its directory) is damage, not "nothing installed"."""
+    tree = two / "opt/ncs/ncs-6.5.3"
+    damage(tree, tmp_path)
+    for full in ((), ("--full",)):
+        r = nso("verify", "--root", two, *full, ok=False)
+        assert r.exit_code == 1 and f"! tree      /opt/ncs/ncs-6.5.3: {problem}, but nso-install unpacked NSO " \
+            "6.5.3 here" in r.output and "1 problem(s)" in r.output
+    out = json.loads(nso("verify", "--root", two, "--json", ok=False).output)
+    assert out["ok"] is False and [(f["kind"], f["path"], f["fails"]) for f in out["findings"]] == [
+        ("tree", "/opt/ncs/ncs-6.5.3", True)]
+    assert out["checked"] == ["/opt/ncs/ncs-6.4.1"]
+    # removed on purpose: uninstall forgets the record when named by path, and removes nothing
+    before = snapshot(two, skip=("var/lib/nso-install",))
+    assert "NSO 6.5.3 is not installed" in nso("uninstall", "--ncs-version", "6.5.3", "--root", two, ok=False).stderr
+    r = nso("uninstall", "--ncs-version", "/opt/ncs/ncs-6.5.3", "--root", two)
+    assert "forgot   /opt/ncs/ncs-6.5.3" in r.output and "0 removed, 1 record(s) forgotten" in r.output
+    assert snapshot(two, skip=("var/lib/nso-install",)) == before
+    assert nso("verify", "--root", two).exit_code == 0
+
+
+def test_verify_fails_when_the_recorded_manifest_of_a_tree_is_gone(two):
+    from nso_install.manifest import Manifest
+
+    (two / "var/lib/nso-install/manifests" / Manifest.file_name("/opt/ncs/ncs-6.5.3")).unlink()
+    r = nso("verify", "--root", two, ok=False)
+    assert r.exit_code == 1 and "! tree      /opt/ncs/ncs-6.5.3: its manifest, recorded by nso-install, is " \
+        "missing" in r.output
+
+
+def test_verify_fails_when_current_leads_to_an_empty_directory_in_place_of_its_tree(two, tmp_path):
+    _replaced_by_an_empty_directory(two / "opt/ncs/ncs-6.4.1", tmp_path)
+    out = json.loads(nso("verify", "--root", two, "--json", ok=False).output)
+    problems = {f["path"]: f["problem"] for f in out["findings"] if f["fails"]}
+    assert problems["/opt/ncs/ncs-6.4.1"].startswith("no VERSION file, but nso-install unpacked NSO 6.4.1")
+    assert "which is no NSO tree" in problems["/opt/ncs/current"]
+
+
+def test_a_tree_that_lost_its_version_goes_with_uninstall_all_and_its_record_too(two, tmp_path):
+    _version_moved_away(two / "opt/ncs/ncs-6.5.3", tmp_path)
+    nso("uninstall", "--all", "--root", two)
+    out = json.loads(nso("verify", "--root", two, "--json").output)
+    assert out["findings"] == []  # its record went with it: no "missing" tree
+
+
+def test_audit_judges_the_trees_also_when_the_only_one_lost_its_version(root, dists, tmp_path):
+    from nso_install.audit import audit
+
+    install(dists["6.5.3"], root)
+    _version_moved_away(root / "opt/ncs/ncs-6.5.3", tmp_path)
+    drift = next(f for f in audit(root, only=("NSO-DRIFT-001",)).findings)
+    assert drift.status == "fail", drift
+
+
 def test_verify_notes_config_edits_without_failing(two):
     conf = two / "etc/ncs/ncs.conf"
     conf.write_text(conf.read_text() + "<!-- admin -->\n")
