@@ -8,7 +8,8 @@ import sys
 import click
 
 from ..errors import UsageError
-from .common import CONTEXT, DIR_OPTIONS, PathArg, TARGET_OPTIONS, echo_notes, guarded, main, printable
+from .common import (CONTEXT, DIR_OPTIONS, PathArg, TARGET_OPTIONS, echo_notes, existing_root, guarded, main,
+                     printable)
 
 
 def _write(path, data: bytes, option: str) -> None:
@@ -73,8 +74,7 @@ def audit_cmd(root, install_dir, config_dir, run_dir, log_dir, run_as_user, waiv
     if list_checks:
         _list_checks(as_json)
         return
-    if root is not None and not os.path.isdir(root):
-        raise UsageError("bad-root", f"--root {root} is not a directory.", "Point --root at the staged tree to audit.")
+    existing_root(root, "to audit")
     dirs = {"install_dir": install_dir, "config_dir": config_dir, "run_dir": run_dir, "log_dir": log_dir}
     report = audit(root, dirs, run_as_user, only, skip, waivers_file)
     if junit_file:

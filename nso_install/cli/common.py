@@ -111,6 +111,13 @@ def echo_notes(notes, warnings=()) -> None:
         click.echo(f"{styled('warning', 'warning')}: {printable(w)}", err=True)
 
 
+def existing_root(root, what: str) -> None:
+    """Commands that read an install refuse a --root that is not there: a mistyped staging root
+    would otherwise read as "nothing installed" (and a CI gate on it would pass)."""
+    if root is not None and not os.path.isdir(root):
+        raise UsageError("bad-root", f"--root {root} is not a directory.", f"Point --root at the staged tree {what}.")
+
+
 def fail(e: NsoInstallError, as_json: bool) -> None:
     if as_json:
         import json

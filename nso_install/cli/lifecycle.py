@@ -7,7 +7,7 @@ import sys
 import click
 
 from ..secret import json_default
-from .common import CONTEXT, TARGET_OPTIONS, echo_notes, guarded, main, options, printable
+from .common import CONTEXT, TARGET_OPTIONS, echo_notes, existing_root, guarded, main, options, printable
 
 INSTALL_OPTIONS = options(
     TARGET_OPTIONS,
@@ -20,6 +20,7 @@ INSTALL_OPTIONS = options(
 def _look(root, install_dir):
     from ..lifecycle.installation import look
 
+    existing_root(root, "that holds the install")
     return look(root, install_dir)
 
 
@@ -83,7 +84,7 @@ def list_cmd(root, install_dir, as_json, verbose):
 def verify_cmd(root, install_dir, as_json, verbose, full):
     """Compare the install with what nso-install made of it (like rpm -V): the trees with their
     manifests, the privileged binaries with the options, the config files with what was written.
-    Changes nothing; exit 1 when something is damaged or missing."""
+    Changes nothing; exit 1 when something is damaged or missing, or nothing is installed there."""
     from ..lifecycle.verify import verify
 
     result = verify(_look(root, install_dir), full=full)

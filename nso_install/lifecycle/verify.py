@@ -10,7 +10,9 @@ Read-only, like ``rpm -V`` or ``debsums``:
   capabilities), in both directions: a missing grant and a stray one; a FIPS install's crypto.so
   in the active tree;
 * the config files nso-install wrote: edited since, missing, a ``.new`` rendering waiting;
-* ``current`` pointing nowhere, or to a directory that is no NSO tree (no VERSION).
+* ``current`` pointing nowhere, or to a directory that is no NSO tree (no VERSION);
+* nothing to verify at all (no tree under INSTALL_DIR): a failure, as ``rpm -V`` of a package
+  that is not installed.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from ..actions.privileges import PATTERNS, REMOVABLE, privileged_actions
 from ..errors import NsoInstallError
 from ..facts import ABSENT, FILE, Facts
 from ..manifest import compare
+from ..spec import from_record
 from .installation import Installation, Tree
 from ..record import record
 
@@ -34,7 +37,7 @@ WRITTEN_IN_TREE = ("ncsrc", "ncsrc.tcsh")
 @record
 class Finding:
     """One difference between the install and what nso-install made of it."""
-    kind: str  # tree | privilege | config | link
+    kind: str  # tree | privilege | config | link | install (nothing installed to verify)
     path: str
     problem: str
     fails: bool = True  # False: worth knowing, not damage (an administrator's edit of a config file)
@@ -84,7 +87,7 @@ def verify(inst: Installation, full: bool = False) -> Verification:
         _privileges(inst, tree, facts, v)  # every binary on disk, also in a tree that is not the recorded one
     _config(inst, facts, v)
     if not inst.trees and not lost:
-        v.notes.append(f"no NSO installed under {inst.spec.install_dir}")
+        v.findings.append(Finding("install", inst.spec.install_dir, _nothing_installed(inst)))
     return v
 
 
@@ -102,6 +105,19 @@ def _lost_problem(t, gone: bool) -> str:
     return (f"{t.problem}, but nso-install unpacked {nso} here and still records it. {fix} install {nso} "
             "again from its distribution (nso-install install DISTRIBUTION --system-install); if it was removed "
             f"on purpose, nso-install uninstall --ncs-version {t.path} forgets it (and removes nothing)")
+
+
+def _nothing_installed(inst: Installation) -> str:
+    """Why there is nothing to verify, and where to look instead (a CI gate with a mistyped
+    --install-dir or --root must not pass: rpm -V of a package not installed fails too)."""
+    recorded = from_record(inst.state.spec)
+    where = ""
+    if recorded is not None and recorded.install_dir != inst.spec.install_dir:
+        where = f"; the install nso-install recorded is in {recorded.install_dir} (leave out --install-dir)"
+    elif not inst.state.spec:
+        where = "; nso-install has no record of an install on this target"
+    return (f"no NSO installed here to verify (no ncs-VSN directory with a VERSION file){where}. Check --root "
+            "and --install-dir, or install NSO first (nso-install install DISTRIBUTION --system-install)")
 
 
 def compare_tree(inst: Installation, tree, full: bool = False):

@@ -180,8 +180,9 @@ def test_verify_fails_when_current_leads_to_an_empty_directory_in_place_of_its_t
 def test_a_tree_that_lost_its_version_goes_with_uninstall_all_and_its_record_too(two, tmp_path):
     _version_moved_away(two / "opt/ncs/ncs-6.5.3", tmp_path)
     nso("uninstall", "--all", "--root", two)
-    out = json.loads(nso("verify", "--root", two, "--json").output)
-    assert out["findings"] == []  # its record went with it: no "missing" tree
+    out = json.loads(nso("verify", "--root", two, "--json", ok=False).output)
+    # its record went with it (no "missing" tree); nothing is installed now, which fails
+    assert [(f["kind"], f["path"]) for f in out["findings"]] == [("install", "/opt/ncs")]
 
 
 def test_audit_judges_the_trees_also_when_the_only_one_lost_its_version(root, dists, tmp_path):
@@ -191,6 +192,30 @@ def test_audit_judges_the_trees_also_when_the_only_one_lost_its_version(root, di
     _version_moved_away(root / "opt/ncs/ncs-6.5.3", tmp_path)
     drift = next(f for f in audit(root, only=("NSO-DRIFT-001",)).findings)
     assert drift.status == "fail", drift
+
+
+# --- verify with nothing to verify: a mistyped --root or --install-dir must not pass -----------
+
+def test_verify_refuses_a_root_that_does_not_exist(tmp_path):
+    for cmd in ("verify", "status"):
+        r = nso(cmd, "--root", tmp_path / "nonexistent", ok=False)
+        assert r.exit_code == 2 and "--root" in r.stderr and "is not a directory" in r.stderr
+    r = nso("verify", "--root", tmp_path / "nonexistent", "--json", ok=False)
+    assert r.exit_code == 2 and json.loads(r.stdout)["error"]["reference"] == "bad-root"
+    assert not (tmp_path / "nonexistent").exists()
+
+
+def test_verify_fails_when_nothing_is_installed(tmp_path, two):
+    (tmp_path / "empty").mkdir()
+    r = nso("verify", "--root", tmp_path / "empty", "--json", ok=False)
+    out = json.loads(r.stdout)
+    assert r.exit_code == 1 and out["ok"] is False and out["checked"] == []
+    [f] = out["findings"]
+    assert (f["kind"], f["path"], f["fails"]) == ("install", "/opt/ncs", True)
+    assert "no NSO installed here" in f["problem"] and "no record of an install" in f["problem"]
+    r = nso("verify", "--root", two, "--install-dir", "/opt/nsc", ok=False)  # a typo in a CI gate
+    assert r.exit_code == 1 and "! install   /opt/nsc: no NSO installed here" in r.output
+    assert "the install nso-install recorded is in /opt/ncs" in r.output
 
 
 def test_verify_notes_config_edits_without_failing(two):
