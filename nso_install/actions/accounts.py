@@ -251,13 +251,54 @@ class User(Action):
         return Effects(memberships_added={(self.path, g) for g in missing if g != self.group})
 
 
+def usergroups_enab(facts: Facts) -> bool:
+    """Whether the target's login.defs says ``USERGROUPS_ENAB yes``: then ``userdel USER``
+    also deletes the group named USER (shadow reads PREFIX/etc/login.defs with --prefix; the
+    last setting wins, "yes" in any case; without the file or the key it is off)."""
+    text = facts.read("/etc/login.defs")
+    value = ""
+    for line in (text or b"").decode(errors="replace").splitlines():
+        words = line.split()
+        if len(words) >= 2 and words[0] == "USERGROUPS_ENAB":
+            value = words[1].strip('"')
+    return value.lower() == "yes"
+
+
+def _remaining(facts: Facts, group, leaving: tuple[str, ...]) -> set[str]:
+    """The users still in ``group`` (members, and users whose primary group it is) once
+    ``leaving`` is done: a deleted user (``NAME``) leaves every group, a withdrawn membership
+    (``NAME@GROUP``) leaves the member list of its group."""
+    deleted = {x for x in leaving if "@" not in x}
+    withdrawn = {x.partition("@")[0] for x in leaving if x.endswith("@" + group.name)}
+    primary = {u.name for u in facts.accounts.users.values() if u.gid == group.gid}
+    return (primary - deleted) | (set(group.members) - deleted - withdrawn)
+
+
+def takes_own_group(facts: Facts, user: str, leaving: tuple[str, ...] = ()) -> bool:
+    """Whether ``userdel USER``, run after ``leaving``, deletes the group named USER too (shadow's
+    remove_usergroup: USERGROUPS_ENAB yes, the group is the user's primary group, it keeps no
+    other member and is no other user's primary group)."""
+    acc = facts.accounts
+    u, g = acc.users.get(user), acc.groups.get(user)
+    if u is None or g is None or g.gid != u.gid or not usergroups_enab(facts):
+        return False
+    return not _remaining(facts, g, (*leaving, user))
+
+
 @record
 class NoAccount(Action):
     """An account nso-install created, deleted again (uninstall): ``userdel``/``groupdel``.
-    ``path`` is ``user:NAME`` or ``group:NAME``; a group still holding members is kept."""
+    ``path`` is ``user:NAME`` or ``group:NAME``; a group still holding members is kept.
+
+    ``leaving``: what the same plan removes before this action, in order: users it deletes
+    (``NAME``) and memberships it withdraws (``NAME@GROUP``).  ``--check`` sees the accounts as
+    they are before any of it, so a group counts its members without these, as the run finds it
+    when its turn comes; and a user whose deletion takes its own group along (``userdel`` with
+    USERGROUPS_ENAB) says so, the group then being left to it."""
 
     path: str
     reason: str = ""
+    leaving: tuple[str, ...] = ()
     kind: ClassVar[str] = "account"
     fs: ClassVar[bool] = False
 
@@ -269,13 +310,20 @@ class NoAccount(Action):
         kind, name = self._split()
         acc = facts.accounts
         if kind == "user":
-            return change(f"delete user {name} (its files stay)") if name in acc.users else ok(f"no user {name}")
+            if name not in acc.users:
+                return ok(f"no user {name}")
+            if takes_own_group(facts, name, self.leaving):
+                return change(f"delete user {name} and its group {name} (userdel: USERGROUPS_ENAB yes in "
+                              "/etc/login.defs; its files stay)")
+            return change(f"delete user {name} (its files stay)")
         g = acc.groups.get(name)
         if g is None:
             return ok(f"no group {name}")
-        users = [u.name for u in acc.users.values() if u.gid == g.gid] + list(g.members)
+        users = _remaining(facts, g, self.leaving)
         if users:
-            return ok(f"group {name} kept: still has member(s) {', '.join(sorted(set(users)))}")
+            return ok(f"group {name} kept: still has member(s) {', '.join(sorted(users))}")
+        if name in self.leaving and takes_own_group(facts, name, self.leaving[:self.leaving.index(name)]):
+            return ok(f"group {name} goes with user {name} (userdel: USERGROUPS_ENAB yes in /etc/login.defs)")
         return change(f"delete group {name}")
 
     def settle(self, facts, ctx):

@@ -111,10 +111,7 @@ def plan_removal(inst: Installation, version: str | None, everything: bool, part
                             Absent("/etc/logrotate.d/ncs", "log rotation")],
         # memberships it added to accounts it did not create go first, so that a group it
         # created is left empty and can go too (userdel takes a deleted user's own along)
-        "accounts": [Membership(u, g, reason="membership added by nso-install")
-                     for u, g in sorted(inst.state.memberships) if f"user:{u}" not in inst.state.created_accounts]
-        + [NoAccount(a, "created by nso-install") for a in sorted(
-            inst.state.created_accounts, key=lambda a: (a.startswith("group:"), a))],
+        "accounts": _account_removals(inst.state),
     }
     for part in PARTS:
         if part in parts:
@@ -128,6 +125,21 @@ def plan_removal(inst: Installation, version: str | None, everything: bool, part
     if "accounts" in parts and not inst.state.created_accounts:
         notes.append("nso-install recorded no account of its own creation: none deleted.")
     return acts, kept, notes
+
+
+def _account_removals(state) -> list[Action]:
+    """Withdraw the memberships nso-install added to accounts it did not create, then delete the
+    users it created, then its groups: a group left empty by the earlier steps can go too
+    (userdel takes a deleted user's own group along when login.defs says USERGROUPS_ENAB).
+    Each deletion is told what the plan removes before it, so that --check predicts the run."""
+    acts: list[Action] = [Membership(u, g, reason="membership added by nso-install")
+                          for u, g in sorted(state.memberships) if f"user:{u}" not in state.created_accounts]
+    leaving = [m.path for m in acts]
+    for a in sorted(state.created_accounts, key=lambda a: (a.startswith("group:"), a)):
+        acts.append(NoAccount(a, "created by nso-install", tuple(leaving)))
+        if a.startswith("user:"):
+            leaving.append(a.partition(":")[2])
+    return acts
 
 
 def _refuse_while_running(inst: Installation, pids: list[int]) -> None:

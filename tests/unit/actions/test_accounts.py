@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from nso_install.actions.accounts import Group, Membership, User, validate_name
+from nso_install.actions.accounts import Group, Membership, NoAccount, User, validate_name
 from nso_install.errors import ApplyError, NsoInstallError, UsageError
 from nso_install.facts import Facts, parse_group, parse_passwd
 from nso_install.plan import account_actions
@@ -215,3 +215,36 @@ def test_memberships_added_are_reported_and_withdrawn(tmp_path):
     assert not _check(root, withdraw).changed
     assert parse_passwd((root / "etc/passwd").read_text())["nso"].gid == parse_group(
         (root / "etc/group").read_text())["nso"].gid  # the primary group is not a membership to withdraw
+
+
+# --- uninstall: NoAccount ------------------------------------------------------------------
+
+def test_a_group_counts_its_members_without_those_the_plan_removes_first(tmp_path):
+    """--check sees the accounts before anything is removed: a group whose only member is the
+    user the same plan deletes (or a membership it withdraws) is predicted deleted, as the run
+    deletes it, not "kept: still has member(s) nso"."""
+    root = staged_root(tmp_path, PASSWD + "bob:x:1000:1000::/home/bob:/bin/sh\n",
+                       GROUP.replace("ncsoper:x:998:", "ncsoper:x:998:bob") + "bob:x:1000:\n")
+    assert not _check(root, NoAccount("group:ncsadmin")).changed  # nothing removed before it: kept
+    for group, leaving in (("ncsadmin", ("nso",)), ("nso", ("nso",)), ("ncsoper", ("bob@ncsoper",))):
+        o = _check(root, NoAccount(f"group:{group}", leaving=leaving))
+        assert o.changed and o.detail == f"delete group {group}", (group, o.detail)
+    # a withdrawn membership leaves only its own group, and only its member list
+    o = _check(root, NoAccount("group:ncsoper", leaving=("bob@ncsadmin",)))
+    assert not o.changed and "bob" in o.detail
+    o = _check(root, NoAccount("group:bob", leaving=("bob@bob",)))
+    assert not o.changed and "still has member(s) bob" in o.detail
+
+
+def test_a_user_whose_deletion_takes_its_group_says_so_and_the_group_is_left_to_it(tmp_path):
+    """With USERGROUPS_ENAB yes in the target's login.defs, userdel deletes the user's own
+    group: --check says so on the user, and does not count the group a second time."""
+    root = staged_root(tmp_path, PASSWD, GROUP)
+    (root / "etc/login.defs").write_text("# defaults\nUSERGROUPS_ENAB no\nUSERGROUPS_ENAB Yes\n")
+    user = _check(root, NoAccount("user:nso"))
+    assert user.changed and "and its group nso" in user.detail
+    group = _check(root, NoAccount("group:nso", leaving=("nso",)))
+    assert not group.changed and "goes with user nso" in group.detail
+    (root / "etc/login.defs").write_text("USERGROUPS_ENAB no\n")
+    assert "its group" not in _check(root, NoAccount("user:nso")).detail
+    assert _check(root, NoAccount("group:nso", leaving=("nso",))).changed

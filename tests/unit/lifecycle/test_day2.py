@@ -334,3 +334,20 @@ def test_uninstall_options_need_all_and_a_target(two):
     assert nso("uninstall", "--root", two, ok=False).exit_code == 2
     assert nso("uninstall", "--config", "--root", two, ok=False).exit_code == 2
     assert nso("uninstall", "--all", "--ncs-version", "6.4.1", "--root", two, ok=False).exit_code == 2
+
+
+@pytest.mark.parametrize("usergroups", [False, True], ids=["plain", "usergroups-enab"])
+def test_uninstall_accounts_check_predicts_exactly_what_the_run_removes(two, usergroups):
+    """The check counted the groups of the run-as user as kept ("still has member(s) nso")
+    although the same plan deletes nso first, and the run then removed them too."""
+    if usergroups:  # userdel then takes the user's own group along
+        (two / "etc/login.defs").write_text("USERGROUPS_ENAB yes\n")
+    chk = js("uninstall", "--all", "--accounts", "--check", "--root", two)
+    run = js("uninstall", "--all", "--accounts", "--root", two)
+    predicted = {a["path"] for a in chk["actions"] if a["status"] == "change"}
+    removed = {a["path"] for a in run["actions"] if a["changed"]}
+    assert predicted == removed == {"/opt/ncs", "user:nso", "group:ncsadmin", "group:ncsoper"} | (
+        set() if usergroups else {"group:nso"})
+    assert chk["changed"] == run["changed"]
+    group = "\n" + (two / "etc/group").read_text()
+    assert not any(f"\n{g}:" in group for g in ("nso", "ncsadmin", "ncsoper"))
