@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Iterator
 
 from . import __version__, fsops
-from .errors import LockedError, NsoInstallError, UnsafePathError
+from .errors import LockedError, NsoInstallError, UnsafePathError, UsageError
 from .facts import Facts
 from .target import Target
 
@@ -344,6 +344,61 @@ def lock_if_free(stack: ExitStack, target: Target, state_path: str, system: bool
     return True
 
 
+def _exists_at(dfd: int, name: str) -> bool:
+    try:
+        os.lstat(name, dir_fd=dfd)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        pass
+    return True
+
+
+def _not_writable(install_dir: Path, lock: Path) -> NsoInstallError:
+    """A local install whose lock (beside its directory), or a directory on the way to it, the
+    account running nso-install cannot create: which directory refused it, and why."""
+    above = install_dir.parent
+    while not os.path.lexists(above) and above != above.parent:
+        above = above.parent
+    try:
+        st = os.stat(above)
+        why = f"owner uid {st.st_uid}, mode {stat.S_IMODE(st.st_mode):04o}"
+    except OSError as e:
+        why = e.strerror or str(e)
+    what = (f"the lock {lock} beside the local install directory {install_dir}" if os.path.lexists(install_dir)
+            else f"the local install directory {install_dir}")
+    return UsageError("local-dir-not-writable",
+                      f"cannot create {what}: {above} is not writable by uid {os.geteuid()} ({why}).",
+                      "Install into a directory you can create, for example under your home directory "
+                      "(nso-install install DIST ~/nso-VERSION), or run as an account that may write "
+                      f"{above}.")
+
+
+def _loose_lock(where: str, st: os.stat_result, system: bool) -> NsoInstallError:
+    """The lock (a system install's state directory, or a local install's lock file) that another
+    account owns or could open: exactly which of the two, and the repair that keeps the records."""
+    me, mode = os.geteuid(), stat.S_IMODE(st.st_mode)
+    private = 0o700 if system else 0o600
+    what = f"the state directory {where} (nso-install's records and lock)" if system else f"the lock {where}"
+    wrong = []
+    if st.st_uid != me:
+        wrong.append(f"belongs to uid {st.st_uid}, not to uid {me} that runs nso-install")
+    if mode & 0o077:
+        wrong.append(f"is open to other accounts (mode {mode:04o}, not {private:04o})")
+    message = f"{what} {' and '.join(wrong)}; another account could hold the lock to block every run."
+    if not system and st.st_uid != me:
+        return UnsafePathError("unsafe-lock", message, f"Remove it (rm {where}: it holds no records) and re-run.")
+    if not system:
+        return UnsafePathError("unsafe-lock", message, f"Make it private again (chmod 600 {where}) and re-run.")
+    if st.st_uid != me:
+        return UnsafePathError("unsafe-lock", message + " Another account may also have changed the records in it.",
+                               f"Find out who changed it; if the records in it can be trusted, give it back "
+                               f"(chown {me} {where} && chmod 700 {where}) and re-run. Do not remove it: it holds "
+                               "the manifests, config file hashes, history and the accounts nso-install created.")
+    return UnsafePathError("unsafe-lock", message, f"Make it private again (chmod 700 {where}) and re-run; keep what "
+                           "is in it (manifests, config file hashes, history, the accounts nso-install created).")
+
+
 @contextmanager
 def locked(target: Target, state_path: str, system: bool, timeout: float = 0.0) -> Iterator[list[str]]:
     """An exclusive lock, so two runs on one target cannot interleave, held where only the
@@ -362,8 +417,11 @@ def locked(target: Target, state_path: str, system: bool, timeout: float = 0.0) 
         where = str(state_dir)
     else:
         install_dir = state_dir.parent
-        created = fsops.ensure_dirs(install_dir.parent)
         where = str(install_dir.parent / f".{install_dir.name}.nso-install-lock")
+        try:
+            created = fsops.ensure_dirs(install_dir.parent)
+        except PermissionError:
+            raise _not_writable(install_dir, Path(where)) from None
         with fsops.parent_dir(Path(where)) as dfd:
             try:
                 fd = os.open(os.path.basename(where), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
@@ -371,15 +429,16 @@ def locked(target: Target, state_path: str, system: bool, timeout: float = 0.0) 
             except (PermissionError, OSError) as e:
                 if not isinstance(e, PermissionError) and e.errno != errno.ELOOP:
                     raise
+                if isinstance(e, PermissionError) and not _exists_at(dfd, os.path.basename(where)):
+                    fsops.remove_empty_dirs(created)
+                    raise _not_writable(install_dir, Path(where)) from None
                 raise UnsafePathError("unsafe-lock", f"cannot open the lock {where} ({e.strerror}); another account "
                                       "may have created it (or a link) to block runs.",
-                                      f"Remove it (rm {where}) and re-run.") from None
+                                      f"Remove it (rm {where}: it holds no records) and re-run.") from None
     try:
         st = os.fstat(fd)
         if st.st_uid != os.geteuid() or st.st_mode & 0o077:
-            raise UnsafePathError("unsafe-lock", f"the lock {where} belongs to uid {st.st_uid} or is open to others "
-                                  f"(mode {stat.S_IMODE(st.st_mode):04o}); another account could hold it to block "
-                                  "every run.", f"Remove it (rm -r {where}) and re-run.")
+            raise _loose_lock(where, st, system)
         deadline = time.monotonic() + timeout
         while True:
             try:

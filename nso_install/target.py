@@ -219,6 +219,13 @@ class Target:
                 st = os.lstat(nxt)
             except (FileNotFoundError, NotADirectoryError):
                 return None  # does not exist yet: it will be created as a real directory
+            except PermissionError:
+                raise UsageError(
+                    "path-not-reachable",
+                    f"{self.show(original)}: cannot look into {self.show_host(parent_path or '/')} as uid "
+                    f"{os.geteuid()} (Permission denied): the account running nso-install may not search it.",
+                    "Choose a path this account can reach (a local install: for example ~/nso-VERSION), or run "
+                    "as an account that may (root for a system install).") from None
             if stat.S_ISLNK(st.st_mode):
                 parent = os.lstat(parent_path or "/")
                 if st.st_uid not in (0, os.geteuid()) or parent.st_uid not in (0, os.geteuid()):

@@ -147,6 +147,27 @@ def _root_lacks() -> list[str]:
     return [name for name, bit in _ROOT_NEEDS.items() if not eff >> bit & 1]
 
 
+def _denied(e: PermissionError) -> NsoInstallError:
+    """A "permission denied" no check foresaw: the host's doing (the account, its capabilities,
+    an immutable file, a read-only mount...), said as such, never a traceback or "a bug"."""
+    missing = _root_lacks()
+    if missing:
+        return NsoInstallError("missing-capabilities", f"{e.strerror}: {e.filename or ''} -- this process runs as "
+                               f"root without {', '.join(missing)} (e.g. a container started with --cap-drop).",
+                               "Run nso-install as root with its usual capabilities (docker: do not drop CHOWN, "
+                               "DAC_OVERRIDE, FOWNER, SETUID, SETGID), then re-run: it repairs whatever was "
+                               "left half done.")
+    uid = os.geteuid()
+    where = f" ({e.filename})" if e.filename else ""
+    if uid == 0:
+        hint = ("Find out what denies root there (an immutable attribute: lsattr; a read-only mount; a security "
+                "module such as SELinux or AppArmor), fix it and re-run: it repairs whatever was left half done.")
+    else:
+        hint = ("Run as an account that may write there (root for a system install, the directory's owner for a "
+                "local one), or choose a directory this account owns; a re-run repairs whatever was left half done.")
+    return NsoInstallError("permission-denied", f"{e.strerror or 'Permission denied'}{where}, as uid {uid}.", hint)
+
+
 def guarded(f):
     """Every command's error funnel (see the module's docstring)."""
     @functools.wraps(f)
@@ -159,14 +180,9 @@ def guarded(f):
         except (KeyboardInterrupt, SystemExit, click.exceptions.Exit, click.ClickException):
             raise
         except PermissionError as e:
-            missing = _root_lacks()
-            if not missing or verbose:
+            if verbose:
                 raise
-            fail(NsoInstallError("missing-capabilities", f"{e.strerror}: {e.filename or ''} -- this process runs as "
-                                 f"root without {', '.join(missing)} (e.g. a container started with --cap-drop).",
-                                 "Run nso-install as root with its usual capabilities (docker: do not drop CHOWN, "
-                                 "DAC_OVERRIDE, FOWNER, SETUID, SETGID), then re-run: it repairs whatever was "
-                                 "left half done."), as_json)
+            fail(_denied(e), as_json)
         except Exception as e:  # a bug: say so in one paragraph; -v shows the traceback
             if verbose:
                 raise

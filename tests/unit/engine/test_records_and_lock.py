@@ -5,12 +5,15 @@ ever appended to a regular file, and every record (state, history, manifests) is
 from __future__ import annotations
 
 import os
+import shutil
 import stat
+import tempfile
+from contextlib import contextmanager
 
 import pytest
 
 from nso_install import manifest
-from nso_install.errors import NsoInstallError, UnsafePathError
+from nso_install.errors import NsoInstallError, UnsafePathError, UsageError
 from nso_install.state import State, locked
 from nso_install.target import Target
 
@@ -75,6 +78,116 @@ def test_the_system_lock_directory_is_private(tmp_path):
         assert mode(tmp_path / "var/lib/nso-install") == 0o700
         assert made == ["/var", "/var/lib", "/var/lib/nso-install"]
     assert not (tmp_path / "var").exists()  # a run that recorded nothing leaves no trace
+
+
+def test_a_loose_system_state_directory_says_its_mode_and_hints_chmod_never_rm(tmp_path):
+    """It said "belongs to uid 0 or is open to others" of root's own directory, and hinted
+    rm -r of nso-install's records (manifests, conffile hashes, history, created accounts)."""
+    target = Target.at(tmp_path)
+    state_dir = tmp_path / "var/lib/nso-install"
+    state_dir.mkdir(parents=True, mode=0o755)
+    os.chmod(state_dir, 0o755)
+    (state_dir / "state.json").write_text("{}")
+    with pytest.raises(UnsafePathError) as e:
+        with locked(target, "/var/lib/nso-install/state.json", system=True):
+            pass
+    assert e.value.reference == "unsafe-lock"
+    assert "is open to other accounts (mode 0755, not 0700)" in e.value.message
+    assert "belongs" not in e.value.message and " or " not in e.value.message
+    assert f"chmod 700 {state_dir}" in e.value.hint and "rm " not in e.value.hint
+    assert (state_dir / "state.json").exists()
+
+
+@root_only
+def test_a_system_state_directory_of_another_account_says_its_owner_and_hints_chown_never_rm(tmp_path):
+    target = Target.at(tmp_path)
+    state_dir = tmp_path / "var/lib/nso-install"
+    state_dir.mkdir(parents=True)
+    os.chmod(state_dir, 0o700)
+    os.chown(state_dir, NOBODY, NOBODY)
+    with pytest.raises(UnsafePathError) as e:
+        with locked(target, "/var/lib/nso-install/state.json", system=True):
+            pass
+    assert f"belongs to uid {NOBODY}, not to uid 0" in e.value.message and "open to" not in e.value.message
+    assert f"chown 0 {state_dir} && chmod 700 {state_dir}" in e.value.hint and "rm " not in e.value.hint
+
+
+def test_a_local_lock_file_open_to_others_is_made_private_again_not_removed(tmp_path):
+    target, spath, lockfile = _local_lock(tmp_path)
+    lockfile.write_text("")
+    os.chmod(lockfile, 0o640)
+    with pytest.raises(UnsafePathError) as e:
+        with locked(target, spath, system=False):
+            pass
+    assert "is open to other accounts (mode 0640, not 0600)" in e.value.message
+    assert e.value.hint.startswith(f"Make it private again (chmod 600 {lockfile})")
+
+
+# --- a local install where the account may not write -----------------------------------------
+
+@contextmanager
+def _as_nobody():
+    """This process with the effective ids of nobody, for the block (root switches back)."""
+    os.setegid(NOBODY)
+    os.seteuid(NOBODY)
+    try:
+        yield
+    finally:
+        os.seteuid(0)
+        os.setegid(0)
+
+
+@pytest.fixture
+def public_tmp():
+    """A directory nobody can reach (pytest's own are root's 0700)."""
+    d = tempfile.mkdtemp(prefix="nso-lock-")
+    os.chmod(d, 0o755)
+    yield d
+    shutil.rmtree(d)
+
+
+@root_only
+@pytest.mark.parametrize("below", ["nso", "a/b/nso"])
+def test_a_local_install_below_a_directory_the_account_cannot_write_is_a_usage_error(public_tmp, below):
+    """It said "cannot open the lock ...; another account may have created it ... rm LOCK" of a
+    lock that did not exist (the parent is not writable), or showed a traceback (a missing
+    directory on the way could not be made)."""
+    ro = os.path.join(public_tmp, "ro")
+    os.mkdir(ro, 0o555)
+    install_dir = os.path.join(ro, below)
+    with _as_nobody(), pytest.raises(UsageError) as e:
+        with locked(Target.at(None), f"{install_dir}/.nso-install/state.json", system=False):
+            pass
+    assert e.value.reference == "local-dir-not-writable"
+    assert e.value.message == (f"cannot create the local install directory {install_dir}: {ro} is not writable by "
+                               f"uid {NOBODY} (owner uid 0, mode 0555).")
+    assert "~/nso-VERSION" in e.value.hint and "rm " not in e.value.hint
+    assert os.listdir(ro) == []
+
+
+@root_only
+def test_a_lock_beside_an_existing_install_directory_in_a_directory_the_account_cannot_write(public_tmp):
+    ro = os.path.join(public_tmp, "ro")
+    os.mkdir(ro, 0o755)
+    os.mkdir(os.path.join(ro, "nso"))
+    os.chown(os.path.join(ro, "nso"), NOBODY, NOBODY)
+    with _as_nobody(), pytest.raises(UsageError) as e:
+        with locked(Target.at(None), f"{ro}/nso/.nso-install/state.json", system=False):
+            pass
+    assert e.value.message.startswith(f"cannot create the lock {ro}/.nso.nso-install-lock beside the local install "
+                                      f"directory {ro}/nso: {ro} is not writable by uid {NOBODY}")
+    assert os.listdir(ro) == ["nso"]
+
+
+@root_only
+def test_a_path_below_a_directory_the_account_cannot_search_is_a_usage_error(public_tmp):
+    """A traceback (PermissionError from lstat) before."""
+    private = os.path.join(public_tmp, "private")
+    os.mkdir(private, 0o700)
+    with _as_nobody(), pytest.raises(UsageError) as e:
+        Target.at(None).host(f"{private}/x/.nso-install")
+    assert e.value.reference == "path-not-reachable"
+    assert f"cannot look into {private} as uid {NOBODY} (Permission denied)" in e.value.message
 
 
 # --- records ----------------------------------------------------------------------------------
