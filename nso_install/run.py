@@ -268,8 +268,27 @@ def _check_directory_links(target: Target, spec: InstallSpec) -> None:
 def _resolve_and_plan(target: Target, given: SpecInput, dist, state: State):
     facts = Facts(target)
     resolution = resolve(given, state.spec, None if state.spec else _found(facts, given))
-    view = _view(facts, resolution.spec, resolution, state)
-    return resolution, view, build_plan(resolution.spec, dist, view)
+    with _value_sources(resolution):
+        view = _view(facts, resolution.spec, resolution, state)
+        return resolution, view, build_plan(resolution.spec, dist, view)
+
+
+@contextlib.contextmanager
+def _value_sources(resolution: Resolution):
+    """A bad ncs.conf value is found where the configuration is rendered, which no longer knows
+    where it came from: its hint then names the values file, --set or --set-file it came from."""
+    try:
+        yield
+    except UsageError as e:
+        name = getattr(e, "variable", None)
+        if name is None:
+            raise
+        from .conf.values import bad_value_hint
+        from .conf.variables import VARIABLES
+
+        source = next((s.source for s in resolution.settings if s.name == name), None)
+        e.hint = bad_value_hint(VARIABLES[name], source)
+        raise
 
 
 def record_effects(state: State, effects: Effects) -> None:
@@ -448,7 +467,9 @@ def render_conf(given: SpecInput, distribution: Path | None, nso_version: str | 
         raise UsageError("no-version", "render-conf needs the NSO version to render for.",
                          "Give the DISTRIBUTION, --nso-version VSN, or --root of an installed target.")
     path = f"{spec.config_dir}/ncs.conf" if spec.system else f"{spec.local_dir}/etc/ncs/ncs.conf"
-    for action in build_plan(spec, dist, view):
+    with _value_sources(resolution):
+        plan = build_plan(spec, dist, view)
+    for action in plan:
         if isinstance(action, ConfFile) and action.path == path:
             return action.content
     raise AssertionError(f"the plan has no {path}")

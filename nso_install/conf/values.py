@@ -439,10 +439,32 @@ def _bad(var: Variable, value: Any, why: str = "") -> NsoInstallError:
     where = f" ({var.element})" if var.element else ""
     what = "setting" if var.kind == "names" else "ncs.conf variable"  # IPC grants are not in ncs.conf
     problem = f"{_shown_value(var, value)} is not valid" + (f": {why}" if why else "")
-    return UsageError(
-        "bad-value",
-        f"{what} {var.name}{where}: {problem}; expected: {var.expected()}.",
-        f"Fix it in the values file or with --set {var.name}=VALUE (nso-install variables {var.name} describes it).")
+    error = UsageError("bad-value", f"{what} {var.name}{where}: {problem}; expected: {var.expected()}.",
+                       bad_value_hint(var))
+    error.variable = var.name  # the caller that knows where the value came from names it (bad_value_hint)
+    return error
+
+
+def bad_value_hint(var: Variable, source: str | None = None) -> str:
+    """How to fix a bad value of ``var`` that came from ``source`` (as read_values and the spec
+    name sources: ``values file PATH``, ``--set``, ``--set-file PATH``, ``recorded``; None when
+    unknown).  A secret is never suggested for --set, which refuses it."""
+    name = var.name
+    override = f"--set-file {name}=PATH" if var.secret else f"--set {name}=VALUE"
+    if source and source.startswith("values file "):
+        fix = f"Fix it in the {source}, or give {override}"
+    elif source and source.startswith("--set-file "):
+        fix = f"Fix the value in {source[len('--set-file '):]} (read by --set-file {name}=...)"
+    elif source == "--set":
+        fix = f"Give another value: --set {name}=VALUE"
+    elif source == "recorded":
+        fix = f"The value recorded by an earlier run no longer fits: give a valid one ({override}) or forget it (--unset {name})"
+    elif var.secret:
+        fix = (f"Fix it in the values file (--values) or the file --set-file {name}=PATH reads (a secret is never given "
+               "on the command line)")
+    else:
+        fix = f"Fix it where it was given (a values file, --set or --set-file), or give {override}"
+    return f"{fix}; nso-install variables {name} describes it."
 
 
 def _conflict(var: Variable, text: str, hint: str) -> NsoInstallError:

@@ -250,3 +250,27 @@ def test_a_file_larger_than_its_size_says_is_refused_not_cut_short():
         read_operator_file("/proc/self/status", option="--set-file", limit=16)
     assert "larger than 16 bytes" in e.value.message
     assert read_operator_file("/proc/self/status", option="--set-file", limit=64 << 10).startswith(b"Name:")
+
+
+@pytest.mark.parametrize("given", ["set-file", "values", "set"])
+def test_a_bad_value_hint_names_where_it_came_from_and_never_a_refused_set(tmp_path, sample_dists, given):
+    """The hint said "Fix it in the values file or with --set crypto.aescfb128_key=VALUE" of a
+    value from --set-file, suggesting a --set that refuses secrets (secret-on-command-line)."""
+    if given == "set":
+        r = _install(sample_dists["tar.gz"], tmp_path, "--set", "cli.ssh.port=99999")
+        assert _error(r)["hint"] == ("Give another value: --set cli.ssh.port=VALUE; nso-install variables "
+                                     "cli.ssh.port describes it.")
+        return
+    if given == "set-file":
+        (tmp_path / "key").write_text("badkey\n")
+        args, where = ("--set-file", f"crypto.aescfb128_key={tmp_path}/key"), f"Fix the value in {tmp_path}/key"
+    else:
+        (tmp_path / "v.toml").write_text('[crypto]\naescfb128_key = "badkey"\n')
+        args, where = ("--values", tmp_path / "v.toml"), f"Fix it in the values file {tmp_path}/v.toml"
+    error = _error(_install(sample_dists["tar.gz"], tmp_path, *args))
+    assert error["reference"] == "bad-value" and "badkey" not in json.dumps(error)
+    assert error["hint"].startswith(where), error["hint"]
+    assert "--set crypto" not in error["hint"]
+    refused = cli("install", sample_dists["tar.gz"], "--system-install", "--root", tmp_path / "r", "--check",
+                  "--set", "crypto.aescfb128_key=VALUE", ok=False)
+    assert refused.exit_code == 2 and "a secret on the command line" in refused.stderr  # why it is not hinted
