@@ -286,12 +286,17 @@ def spec_input(kind, local_dir, install_dir, config_dir, run_dir, log_dir, run_a
     if run_as_user and no_run_as_user:
         raise UsageError("conflicting-options", "--run-as-user and --no-run-as-user exclude each other.",
                          "Give one of them.")
-    inits = [v for v, flag in (("none", ignore_init_scripts), ("sysv", ignore_systemd_script)) if flag]
-    if init_system:
-        inits.append(init_system)
+    asked = [(v, f) for v, f, on in (("none", "--ignore-init-scripts", ignore_init_scripts),
+                                     ("sysv", "--ignore-systemd-script", ignore_systemd_script),
+                                     (init_system, f"--init-system {init_system}", init_system)) if on]
+    inits = [v for v, _ in asked]
     if len(set(inits)) > 1:
-        raise UsageError("conflicting-options", "--ignore-init-scripts, --ignore-systemd-script and --init-system "
-                         "ask for different services.", "--ignore-init-scripts installs no script at all; give one.")
+        flags = [f for _, f in asked]
+        meaning = {"none": "no service at all", "sysv": "the SysV script /etc/init.d/ncs",
+                   "systemd": "the systemd unit"}
+        raise UsageError("conflicting-options", f"{', '.join(flags[:-1])} and {flags[-1]} ask for different "
+                         "services: " + "; ".join(f"{f} means {meaning[v]}" for v, f in asked) + ".",
+                         "Give only one of them (--init-system systemd, sysv or none says it all).")
     given = {"install_dir": install_dir, "config_dir": config_dir, "run_dir": run_dir, "log_dir": log_dir,
              "run_as_user": None if no_run_as_user else run_as_user, "setuid_cmdwrapper": setuid_cmdwrapper,
              "keep_ncs_setup": keep_ncs_setup, "init_system": inits[0] if inits else None,

@@ -27,6 +27,28 @@ def test_refused_with_exit_2(sample_dists, tmp_path, extra, words):
     assert not (tmp_path / "nso").exists()
 
 
+@pytest.mark.parametrize("given", [
+    ["--init-system", "systemd", "--ignore-systemd-script"],
+    ["--ignore-init-scripts", "--init-system", "sysv"],
+    ["--ignore-init-scripts", "--ignore-systemd-script"],
+])
+def test_conflicting_service_options_name_only_the_options_given(sample_dists, tmp_path, given):
+    """It named all three options and hinted "--ignore-init-scripts installs no script at all"
+    when --ignore-init-scripts was not given."""
+    r = _run("install", str(sample_dists["dir"]), "--system-install", "--root", str(tmp_path / "r"), "--check",
+             *given)
+    assert r.exit_code == 2, r.output
+    flags = [g if g.startswith("--ignore") else f"{g} {given[i + 1]}" for i, g in enumerate(given)
+             if g.startswith("--")]
+    error = r.output.splitlines()[0]
+    assert error.startswith("Error: ") and " ask for different services: " in error, r.output
+    assert all(f in error for f in flags), r.output
+    for option in ("--ignore-init-scripts", "--ignore-systemd-script", "--init-system"):
+        if option not in given:
+            assert option + " " not in r.output.replace("--init-system systemd, sysv or none", ""), option
+    assert not (tmp_path / "r").exists()
+
+
 def test_not_an_nso_directory_is_said_so(tmp_path):
     (tmp_path / "d" / "etc" / "systemd").mkdir(parents=True)
     (tmp_path / "d" / "etc" / "systemd" / "x.service").symlink_to("/etc/systemd/system/ncs.service")
