@@ -28,8 +28,8 @@ line each in its report, with a result (`pass`, `fail`, `warn`, `skip` with the 
 `waived`), the evidence, the remediation and the source. IDs are stable: use them in waivers
 (`--waivers FILE`), in `--only` / `--skip` (by prefix, e.g. `--skip NSO-SD`) and in CI.
 
-*Source* is either a documented recommendation (NSO's documentation, as summarised in the
-project's facts sheet, with its reference) or *our inference*: a rule nso-install derives
+*Source* is either a documented recommendation (NSO's documentation, with its reference) or
+*our inference*: a rule nso-install derives
 from its trust model (docs/security.md) where the documentation says nothing.
 
 ```sh

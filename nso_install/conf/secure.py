@@ -36,20 +36,20 @@ class Recommendation:
     allowed: tuple[str, ...] = ()  # rule "one-of": the accepted values
 
 
-G_SEC = "NSO Secure Deployment guidance (6.5), facts sheet section 10"
-G_DEP = "NSO deployment guide (G-DEP), facts sheet section 10"
+G_SEC = "NSO Secure Deployment guidance (6.5)"
+G_DEP = "NSO deployment guide (G-DEP)"
 
 SECURE_DEPLOYMENT: tuple[Recommendation, ...] = (
     Recommendation("NSO-SD-001", "Encryption keys outside ncs.conf (external keys command)",
                    ("crypto.command", "crypto.aescfb128_key", "crypto.aes256cfb128_key"), "external-keys", "high",
-                   f"{G_SEC}; keys: facts sheet section 8 (G-KEYS): the system install reads them with "
+                   f"{G_SEC}; keys (G-KEYS): the system install reads them with "
                    "ncs_crypto_keys from ncs.crypto_keys"),
     Recommendation("NSO-SD-002", "SSH host key algorithms restricted (ssh-ed25519; FIPS: ecdsa-sha2-nistp256)",
                    ("ssh.server_host_key",), "equal", "medium", f"{G_SEC}: ssh-ed25519 host keys only"),
     Recommendation("NSO-SD-003", "FIPS mode on (FIPS installs)", ("fips.enabled",), "equal", "high",
-                   "NSO FIPS install (G-SYS 6.5+), facts sheet sections 11 and 18.3", fips_only=True),
+                   "NSO FIPS install (G-SYS 6.5+)", fips_only=True),
     Recommendation("NSO-SD-004", "FIPS-approved SSH key exchange only (FIPS installs)", ("ssh.kex",), "equal",
-                   "high", "NSO FIPS install, facts sheet section 11", fips_only=True),
+                   "high", "NSO FIPS install", fips_only=True),
     Recommendation("NSO-SD-005", "Local (CDB) user authentication off", ("aaa.local_authentication",), "equal",
                    "medium", f"{G_SEC}: local users disabled, use PAM"),
     Recommendation("NSO-SD-006", "PAM authentication on", ("aaa.pam.enabled",), "equal", "medium",
@@ -96,7 +96,7 @@ SECURE_DEPLOYMENT: tuple[Recommendation, ...] = (
                     "limits.parser.max_data_length"), "bounded", "medium", f"{G_SEC}: parser limits"),
     Recommendation("NSO-IPC-001", "IPC: the uid-checked Unix socket, or TCP on loopback with the access check",
                    ("ipc.transport", "ipc.address", "ipc.access_check"), "ipc", "critical",
-                   "NSO IPC guide and Secure Deployment (G-IPC, G-SEC), facts sheet sections 9 and 18.1: whoever "
+                   "NSO IPC guide and Secure Deployment (G-IPC, G-SEC): whoever "
                    "reaches an unchecked IPC port controls NSO"),
 )
 

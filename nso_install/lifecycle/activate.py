@@ -62,12 +62,12 @@ def activate(inst: Installation, version: str, *, force: bool = False, check: bo
         notes.append(f"NSO {tree.version} is already the active version.")
     else:
         _refuse_while_running(inst, force)
-        notes += _downgrade(inst, tree.version, active.version if active else None, force)
+        notes += _downgrade(inst, tree.version, active.version if active else None, force, check)
     given = SpecInput(kind="system", activate=True)
     result = install(given, InstalledTree(inst.target.host(tree.path), tree.version),
                      RunOptions(root=root, check=check, lock_timeout=lock_timeout))
     if active is None or active.path != tree.path:
-        notes += next_steps(inst, tree.version)
+        notes += next_steps(inst, tree.version, check)
     result.report.notes.extend(notes)
     return result
 
@@ -89,7 +89,7 @@ def _refuse_while_running(inst: Installation, force: bool) -> None:
                          "and restart it yourself.")
 
 
-def _downgrade(inst: Installation, new: str, old: str | None, force: bool) -> list[str]:
+def _downgrade(inst: Installation, new: str, old: str | None, force: bool, check: bool = False) -> list[str]:
     if old is None or vtuple(new) >= vtuple(old):
         return []
     cdb = inst.cdb_files()
@@ -100,11 +100,12 @@ def _downgrade(inst: Installation, new: str, old: str | None, force: bool) -> li
     if not force:
         raise UsageError("cdb-downgrade", why, f"Restore a backup taken on {new} (ncs-backup --restore) after "
                          "switching, which --force allows; or stay on the newer version.")
-    return [why + f" Switched anyway (--force): restore a backup taken on {new} (ncs-backup --restore) before "
-            "starting NSO."]
+    done = "Would switch anyway (--force; nothing was changed)" if check else "Switched anyway (--force)"
+    return [why + f" {done}: restore a backup taken on {new} (ncs-backup --restore) before starting NSO."]
 
 
-def next_steps(inst: Installation, version: str) -> list[str]:
+def next_steps(inst: Installation, version: str, check: bool = False) -> list[str]:
+    """What to do after the switch; with ``check`` (nothing was switched) said as what would be."""
     init = inst.spec.init_system
     if init == "systemd":
         restart = ("set NCS_RELOAD_PACKAGES=true in ncs.systemd.conf, systemctl restart ncs, then set it back "
@@ -113,5 +114,8 @@ def next_steps(inst: Installation, version: str) -> list[str]:
         restart = "/etc/init.d/ncs restart-with-package-reload"
     else:
         restart = "restart NSO with ncs --with-package-reload"
+    if check:
+        return [f"NSO {version} would be the active version (nothing was changed). After the switch, restart NSO "
+                f"with a package reload ({restart}); packages compiled for another NSO x.y must be rebuilt first."]
     return [f"NSO {version} is now active. Restart NSO with a package reload ({restart}); packages compiled for "
-            "another NSO x.y must be rebuilt first (facts sheet 18.7)."]
+            "another NSO x.y must be rebuilt first."]

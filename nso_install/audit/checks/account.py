@@ -14,7 +14,7 @@ from ..registry import check
 @check("NSO-USER-001", "NSO runs as an unprivileged account", "high",
        "Run NSO as a dedicated service account: nso-install install DIST --system-install --run-as-user nso "
        "(an account with no login shell, not uid 0, in no group with host-wide power).",
-       "NSO Secure Deployment guidance (6.5), facts sheet section 10: run NSO as non-root with --run-as-user")
+       "NSO Secure Deployment guidance (6.5): run NSO as non-root with --run-as-user")
 def unprivileged(ctx):
     user = ctx.intent.run_as_user
     if not user:

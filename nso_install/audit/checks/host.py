@@ -21,7 +21,7 @@ from ..registry import check
 @check("NSO-PAM-001", "The PAM service ncs.conf names exists", "medium",
        "Set aaa.pam.service to a service the host has (Debian/Ubuntu: common-auth; RHEL and relatives: "
        "system-auth), or create /etc/pam.d/SERVICE for NSO; then restart NSO.",
-       "ncs.conf(5) aaa/pam/service and the Secure Deployment guidance (facts sheet section 18.8): pick a "
+       "ncs.conf(5) aaa/pam/service and the Secure Deployment guidance: pick a "
        "suitable service; a missing one falls back to PAM's 'other' (Debian: common-auth; RHEL: deny)")
 def pam_service(ctx):
     if ctx.conf.root is None:
@@ -151,7 +151,7 @@ def _running(ctx):
 @check("NSO-PROC-001", "The running NSO runs as its intended non-root account", "critical",
        "Stop NSO and start it through its service (systemctl start ncs), which runs it as the run-as user; "
        "never start the daemon as root by hand.",
-       "NSO Secure Deployment guidance (6.5), facts sheet sections 6 and 10: run NSO as non-root")
+       "NSO Secure Deployment guidance (6.5): run NSO as non-root")
 def process_user(ctx):
     procs, skip = _running(ctx)
     if skip:
@@ -177,7 +177,7 @@ ALLOWED_CAPS = frozenset({"cap_net_bind_service"})
 @check("NSO-PROC-002", "The running NSO holds no capability but cap_net_bind_service", "high",
        "Start NSO through its unit as the run-as user; remove AmbientCapabilities/CapabilityBoundingSet grants "
        "beyond CAP_NET_BIND_SERVICE, and file capabilities beyond those NSO-PRIV-002 lists.",
-       "NSO installer's --run-as-user privileges (G-INST), facts sheet section 6: only cap_net_bind_service for "
+       "NSO installer's --run-as-user privileges (G-INST): only cap_net_bind_service for "
        "the daemon (ip and arping are separate helpers)")
 def process_caps(ctx):
     procs, skip = _running(ctx)

@@ -17,7 +17,7 @@ from ...facts import ABSENT, DIR, FILE
 from ..model import failed, skipped, verdict
 from ..registry import check
 
-IPC_DOC = "NSO IPC guide and AAA guide (G-IPC, G-AAA), facts sheet sections 9 and 18.1"
+IPC_DOC = "NSO IPC guide and AAA guide (G-IPC, G-AAA)"
 DEFAULT_SOCKET = "/tmp/nso/nso-ipc"
 
 

@@ -20,7 +20,7 @@ from ..model import failed, passed, skipped, verdict, warned
 from ..registry import check
 from .permissions import private_host_keys
 
-KEYS = "NSO key management (G-KEYS), facts sheet section 8: AESCFB128_KEY 32 and AES256CFB128_KEY 64 hex " \
+KEYS = "NSO key management (G-KEYS): AESCFB128_KEY 32 and AES256CFB128_KEY 64 hex " \
        "digits, random (openssl rand -hex), never the documented sample or dummy keys"
 EXPIRY_WARNING = datetime.timedelta(days=30)
 MIN_RSA = 2048
@@ -95,7 +95,7 @@ def crypto_keys_format(ctx):
 @check("NSO-KEY-002", "IPC access secret is long and printable", "high",
        "Replace it with a new random secret (python3 -c 'import secrets; print(secrets.token_urlsafe(32))'), "
        "keeping its owner and mode, then restart NSO and its clients.",
-       "NSO IPC guide (G-IPC), facts sheet section 9: a random printable-ASCII string (the vendor example uses "
+       "NSO IPC guide (G-IPC): a random printable-ASCII string (the vendor example uses "
        "secrets.token_urlsafe(32))")
 def ipc_secret_format(ctx):
     path = ctx.conf_file("ipc.access_file", f"{ctx.spec.config_dir}/ipc_access")
@@ -207,7 +207,7 @@ def _cert_facts(data: bytes) -> dict:
        "high", "Generate a new host key of the offered type (ssh-keygen -t ed25519 -N '' -f CONFIG_DIR/ssh/"
        "ssh_host_ed25519_key; ECDSA P-256 in FIPS mode) with the owner and mode of NSO-PERM-004, or remove the "
        "bad one and re-run nso-install install.",
-       "NSO Secure Deployment guidance (6.5), facts sheet sections 10 and 11: Ed25519 host keys (ECDSA P-256 in "
+       "NSO Secure Deployment guidance (6.5): Ed25519 host keys (ECDSA P-256 in "
        "FIPS mode); weak key types: our inference")
 def host_key_strength(ctx):
     kdir = ctx.conf_file("aaa.ssh_server_key_dir", f"{ctx.spec.config_dir}/ssh")
@@ -253,7 +253,7 @@ def _load_cert(ctx, path: str) -> tuple[dict | None, str | None]:
     return cert, None
 
 
-TLS_DOC = ("NSO deployment guide (G-DEP), facts sheet section 10: HTTPS only, with your own certificate in "
+TLS_DOC = ("NSO deployment guide (G-DEP): HTTPS only, with your own certificate in "
            "webui/transport/ssl/{cert-file,key-file}")
 
 

@@ -9,7 +9,7 @@ from ...fsops import TMP_MARK
 from ..model import failed, passed, verdict, warned
 from ..registry import check
 
-LAYOUT = "NSO system install layout (G-INST), facts sheet section 4: INSTALL_DIR/ncs-VSN per version, " \
+LAYOUT = "NSO system install layout (G-INST): INSTALL_DIR/ncs-VSN per version, " \
          "INSTALL_DIR/current -> the active one"
 
 

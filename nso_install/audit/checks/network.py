@@ -25,7 +25,7 @@ def _where(ip: str, port: str) -> str:
 @check("NSO-NET-001", "Unencrypted northbound listeners (HTTP, NETCONF over TCP) listen on loopback only", "high",
        "Turn the listener off (--set webui.tcp.enabled=false, --set netconf.tcp.enabled=false) or bind it to "
        "127.0.0.1, extra-listen entries included; reach NSO remotely over HTTPS or SSH.",
-       "NSO Secure Deployment guidance (6.5), facts sheet section 10: disable unused interfaces, HTTPS only; "
+       "NSO Secure Deployment guidance (6.5): disable unused interfaces, HTTPS only; "
        "plain HTTP and NETCONF over TCP carry credentials unencrypted")
 def listeners(ctx):
     if ctx.conf.root is None:

@@ -18,7 +18,7 @@ from ..model import failed, passed, skipped, verdict, warned
 from ..registry import check
 
 SECURITY = "nso-install's trust model (docs/security.md, \"Owners and modes\")"
-KEYS_DOC = ("NSO security guidance (G-SEC, G-KEYS), facts sheet section 8: ncs.crypto_keys covers every "
+KEYS_DOC = ("NSO security guidance (G-SEC, G-KEYS): ncs.crypto_keys covers every "
             "encrypted CDB value (device credentials, the HA token) and is highly sensitive")
 SPECIAL = stat.S_ISUID | stat.S_ISGID | stat.S_ISVTX
 
@@ -118,7 +118,7 @@ def crypto_keys(ctx):
 
 @check("NSO-PERM-003", "IPC access secret readable only by root, NSO's account and ncsadmin", "high",
        "chown root:ncsadmin ipc_access && chmod 0440 ipc_access (0400 root:root when NSO runs as root).",
-       "NSO IPC guide (G-IPC, G-DEP), facts sheet section 9: the secret is readable only by the daemon and the "
+       "NSO IPC guide (G-IPC, G-DEP): the secret is readable only by the daemon and the "
        "permitted clients; G-DEP grants it to ncsadmin (chown root:ncsadmin; chmod g+r)")
 def ipc_secret(ctx):
     path = ctx.conf_file("ipc.access_file", f"{ctx.spec.config_dir}/ipc_access")
@@ -132,7 +132,7 @@ def ipc_secret(ctx):
 @check("NSO-PERM-004", "SSH host keys readable only by root and NSO's account", "high",
        "chown root:NSOGROUP CONFIG_DIR/ssh/ssh_host_*_key && chmod 0440 them (0600 root:root when NSO runs as "
        "root); the directory root's, not writable by others. Replace keys others could read.",
-       "vendor deployment example (X-SSH), facts sheet section 6: host keys 0440, public keys 0644")
+       "vendor deployment example (X-SSH): host keys 0440, public keys 0644")
 def host_keys(ctx):
     kdir = ctx.conf_file("aaa.ssh_server_key_dir", f"{ctx.spec.config_dir}/ssh")
     keys = private_host_keys(ctx, kdir)

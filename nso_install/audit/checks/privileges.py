@@ -20,7 +20,7 @@ from ..model import verdict
 from ..registry import check
 from .permissions import LIMIT, notable_real
 
-PRIVS = "NSO installer's --run-as-user privileges (G-INST), facts sheet sections 6 and 7"
+PRIVS = "NSO installer's --run-as-user privileges (G-INST)"
 
 
 def intended(ctx) -> tuple[dict[str, object], dict[str, object], list[str]]:

@@ -140,3 +140,21 @@ def test_docs_mentioned_in_messages_exist_and_are_shipped():
     assert mentioned
     missing = sorted(m for m in mentioned if not (ROOT / "docs" / m).is_file())
     assert not missing, f"messages point to docs that do not exist: {missing}"
+
+
+def test_no_user_visible_text_cites_the_internal_facts_sheet():
+    """Sources and notes cited "facts sheet 18.7" and "facts sheet section 10", a document users
+    do not have; comments and docstrings may keep such references."""
+    import ast
+
+    import nso_install
+
+    cited = []
+    for path in Path(nso_install.__file__).parent.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        docstrings = {id(n.body[0].value) for n in ast.walk(tree)
+                      if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                      and n.body and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+        cited += [f"{path.name}:{n.lineno}" for n in ast.walk(tree) if isinstance(n, ast.Constant)
+                  and isinstance(n.value, str) and "facts sheet" in n.value and id(n) not in docstrings]
+    assert cited == []

@@ -258,6 +258,16 @@ def test_activate_check_changes_nothing(two):
     before = snapshot(two)
     r = nso("activate", "6.5.3", "--root", two, "--check")
     assert "switch ncs-6.4.1 -> ncs-6.5.3" in r.output and snapshot(two) == before
+    # it said "NSO 6.5.3 is now active" (and cited "facts sheet 18.7", which users do not have)
+    assert "note: NSO 6.5.3 would be the active version (nothing was changed)" in r.output
+    assert "now active" not in r.output and "facts sheet" not in r.output
+    r = nso("activate", "6.5.3", "--root", two)
+    assert "note: NSO 6.5.3 is now active" in r.output and "facts sheet" not in r.output
+    (two / "var/opt/ncs/cdb/A.cdb").write_bytes(b"cdb")
+    before = snapshot(two)
+    r = nso("rollback", "--root", two, "--check", "--force")
+    assert "Would switch anyway (--force; nothing was changed)" in r.output and "Switched" not in r.output
+    assert "NSO 6.4.1 would be the active version" in r.output and snapshot(two) == before
 
 
 def test_a_downgrade_over_cdb_data_needs_force_and_says_why(two):
