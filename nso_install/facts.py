@@ -274,7 +274,7 @@ class Facts:
         except NotADirectoryError:
             return PathFact(tpath, ABSENT)
         except PermissionError:
-            raise _denied(tpath) from None
+            raise _denied(tpath, self.target, host) from None
         m = st.st_mode
         if stat.S_ISLNK(m):
             kind, link = LINK, os.readlink(host)
@@ -301,10 +301,11 @@ class Facts:
     def _open(self, tpath: str | PurePosixPath) -> int:
         from .fsops import open_regular
 
+        host = self.target.host(tpath)
         try:
-            return open_regular(self.target.host(tpath), str(tpath))
+            return open_regular(host, str(tpath))
         except PermissionError:
-            raise _denied(tpath) from None
+            raise _denied(tpath, self.target, host) from None
 
     def sha256(self, tpath: str | PurePosixPath) -> str | None:
         key = str(tpath)
@@ -409,10 +410,24 @@ class Facts:
         return sorted(os.listdir(self.target.host(tpath)))
 
 
-def _denied(tpath) -> NsoInstallError:
+def _denied(tpath, target: Target, host: Path) -> NsoInstallError:
+    """``tpath`` could not be looked at or read: say which directory on the way (or the file
+    itself) this account may not enter or read, with its owner and mode, whether or not the
+    file exists (that cannot be seen from here)."""
+    blocked = next((d for d in reversed(host.parents) if not os.access(d, os.X_OK, effective_ids=True)), None)
+    try:
+        st = os.stat(blocked or host)
+        how = f"owner uid {st.st_uid}, mode {stat.S_IMODE(st.st_mode):04o}"
+    except OSError as e:
+        how = e.strerror or "Permission denied"
+    if blocked is not None:
+        what = f"look into {target.show_host(blocked)} ({how}) for {tpath}"
+    else:
+        what = f"read {tpath} ({how})"
     return NsoInstallError(
-        "permission-denied", f"cannot read {tpath} as uid {os.geteuid()} to compare it with the plan.",
-        "Run nso-install as root (sudo), also for --check of a system install.")
+        "permission-denied", f"cannot {what} as uid {os.geteuid()}, to compare it with the plan.",
+        "Run the same command as the account that installed it: root for a system install (sudo; with --check it "
+        "still changes nothing), the owner for a local one. Or preview a new install staged with --root DIR.")
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -69,8 +69,8 @@ def install(given: SpecInput, distribution, opts: RunOptions) -> RunResult:
     target = Target.at(opts.root)
     if not opts.check and not target.staged and given.kind == "system" and os.geteuid() != 0:
         raise UsageError("needs-root", "a system install writes to /opt, /etc and /var and must run as root.",
-                         "Run it as root (sudo), use --check to preview, or --root DIR to stage into a directory "
-                         "(owners are then planned, not applied).")
+                         "Run it as root (sudo); the same command with --check, as root too, previews it and "
+                         "changes nothing. Or stage it with --root DIR (owners are then planned, not applied).")
     if target.staged and not opts.check and os.geteuid() == 0:
         check_staging_root(opts.root)  # before anything is created or trusted there
     dist = open_distribution(distribution, skip_verification=opts.skip_verification, trusted_certs=opts.trusted_certs) \

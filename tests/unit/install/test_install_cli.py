@@ -541,3 +541,53 @@ def test_a_usage_error_of_a_rerun_is_reported_at_once_whoever_holds_the_lock(tmp
     finally:
         os.close(fd)
     assert snapshot(root) == before
+
+
+# --- a system install by an account other than root: the two hints agree ---------------------
+
+def test_a_system_install_as_another_account_hints_check_as_root(sample_dists, monkeypatch):
+    """It hinted "use --check to preview", and that --check, as the same account, was then
+    refused ("Run as root, also for --check")."""
+    monkeypatch.setattr(os, "geteuid", lambda: 1001)
+    r = cli("install", sample_dists["tar.gz"], "--system-install", ok=False)
+    assert r.exit_code == 2 and "must run as root" in r.stderr
+    assert "Hint: Run it as root (sudo); the same command with --check, as root too, previews it" in r.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="plays another account with seteuid (root only)")
+def test_a_check_that_cannot_see_roots_records_says_which_directory_and_hints_check_as_root():
+    """It said "cannot read .../state.json" of a file it could not even see (the directory above
+    is root's 0700)."""
+    import importlib
+    import shutil
+    import tempfile
+
+    importlib.import_module("nso_install.fsops")  # imported as root: nobody may not read this Python's files
+    from nso_install.errors import NsoInstallError
+    from nso_install.facts import Facts
+    from nso_install.target import Target
+
+    stage = Path(tempfile.mkdtemp(prefix="nso-denied-"))
+    try:
+        os.chmod(stage, 0o755)
+        (stage / "var/lib/nso-install").mkdir(parents=True, mode=0o700)
+        (stage / "etc").mkdir(mode=0o755)
+        (stage / "etc/secret").write_text("x")
+        os.chmod(stage / "etc/secret", 0o600)
+        os.setegid(65534)
+        os.seteuid(65534)
+        try:
+            with pytest.raises(NsoInstallError) as looked:
+                Facts(Target.at(stage)).path("/var/lib/nso-install/state.json")
+            with pytest.raises(NsoInstallError) as read:
+                Facts(Target.at(stage)).read("/etc/secret")
+        finally:
+            os.seteuid(0)
+            os.setegid(0)
+    finally:
+        shutil.rmtree(stage)
+    assert looked.value.message == ("cannot look into /var/lib/nso-install (owner uid 0, mode 0700) for "
+                                    "/var/lib/nso-install/state.json as uid 65534, to compare it with the plan.")
+    assert read.value.message.startswith("cannot read /etc/secret (owner uid 0, mode 0600) as uid 65534")
+    for e in (looked.value, read.value):
+        assert "root for a system install (sudo; with --check it still changes nothing)" in e.hint
