@@ -10,6 +10,27 @@ from __future__ import annotations
 # Exit codes, in one place: 0 success, 1 failure, 2 bad usage, 3 locked by another run,
 # 4 ``--check --fail-on-change`` found changes to make (drift).
 EXIT_FAILURE, EXIT_USAGE, EXIT_LOCKED, EXIT_CHANGES_PENDING = 1, 2, 3, 4
+# Ended from outside, with what a shell reports for a process ended by that signal (128 + N):
+# Ctrl-C (SIGINT), or the reader of the output gone (SIGPIPE: `| head`, a pager quit).
+EXIT_INTERRUPTED, EXIT_CLOSED_PIPE = 130, 141
+
+
+def exit_closed_pipe():
+    """End quietly because the reader of the output has gone, as a Unix tool that SIGPIPE ends
+    (``cat``, ``grep``): nothing more printed, status 141.  Python ignores SIGPIPE, so a write
+    raised BrokenPipeError instead; its flush at exit would fail again, so the standard streams
+    go to /dev/null first."""
+    import os
+    import sys
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for fd in (1, 2):
+        try:
+            os.dup2(devnull, fd)
+        except OSError:
+            pass
+    os.close(devnull)
+    sys.exit(EXIT_CLOSED_PIPE)
 
 
 class NsoInstallError(Exception):

@@ -441,7 +441,12 @@ def _explain(why: str | None, what: str = "not replayed") -> None:
 def console() -> None:
     """``nso-install``: replay when a record allows it, else run in full (recording when eligible)."""
     w = world(sys.argv[1:])
-    code = replay(w)
+    try:
+        code = replay(w)
+    except BrokenPipeError:  # printing what the recorded run printed, to a reader that has gone
+        from .errors import exit_closed_pipe
+
+        exit_closed_pipe()
     if code is not None:
         sys.exit(code)
     recorder = None

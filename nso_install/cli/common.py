@@ -9,6 +9,7 @@ for bad usage, 3 when locked; anything else is reported as a bug, never as a tra
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
@@ -177,8 +178,8 @@ def guarded(f):
             return f(*args, **kw)
         except NsoInstallError as e:
             fail(e, as_json)
-        except (KeyboardInterrupt, SystemExit, click.exceptions.Exit, click.ClickException):
-            raise
+        except (KeyboardInterrupt, BrokenPipeError, SystemExit, click.exceptions.Exit, click.ClickException):
+            raise  # an interrupt and a closed output end the program as a whole (_Group)
         except PermissionError as e:
             if verbose:
                 raise
@@ -484,6 +485,35 @@ class _Group(HelpGroup):
     def parse_args(self, ctx, args):
         refuse_untrusted_python()  # before --help/--version too: whatever ran, ran already
         return super().parse_args(ctx, args)
+
+    # Parsing (which prints --help and --version) and the command itself: an interrupt or a
+    # closed output ends them here, before click's own handlers, which exit 1 for both ("Aborted!").
+    def make_context(self, *args, **kwargs):
+        with ended_from_outside():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx):
+        with ended_from_outside():
+            return super().invoke(ctx)
+
+
+@contextlib.contextmanager
+def ended_from_outside():
+    """Ctrl-C and a closed output pipe end nso-install as they end other Unix tools: exit 130
+    after saying so on stderr, or 141 quietly (the reader of the output has gone: ``| head``).
+    Neither is a failure of the command, nor a bug."""
+    from ..errors import EXIT_INTERRUPTED, exit_closed_pipe
+
+    try:
+        yield
+    except BrokenPipeError:
+        exit_closed_pipe()
+    except KeyboardInterrupt:
+        try:
+            click.echo("\nInterrupted.", err=True)  # (on its own line, after the terminal's ^C)
+        except OSError:
+            pass
+        sys.exit(EXIT_INTERRUPTED)
 
 
 @click.group(cls=_Group, context_settings=CONTEXT)

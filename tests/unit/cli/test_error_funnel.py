@@ -4,9 +4,13 @@ when something other than an nso-install error ends a command."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import pytest
+from click.testing import CliRunner
 
+from nso_install.cli import main
 from nso_install.cli.common import guarded
 
 
@@ -36,3 +40,28 @@ def test_with_verbose_the_permission_error_keeps_its_traceback():
 
     with pytest.raises(PermissionError):
         command(verbose=1)
+
+
+@pytest.mark.parametrize("args", [["variables"], ["man"], ["--help"], ["install", "--help"]])
+def test_a_closed_output_pipe_ends_quietly_with_141_like_other_unix_tools(args):
+    """`nso-install variables | head -3` said "unexpected BrokenPipeError ... This is a bug in
+    nso-install" and exited 1. The reader here is gone before the first write."""
+    read, write = os.pipe()
+    os.close(read)
+    p = subprocess.Popen([sys.executable, "-m", "nso_install", *args], stdout=write, stderr=subprocess.PIPE,
+                         env={**os.environ, "NSO_INSTALL_REPLAY": "0"})
+    os.close(write)
+    err = p.stderr.read()
+    assert p.wait(timeout=60) == 141 and err == b""
+
+
+def test_an_interrupt_exits_130_and_says_so(monkeypatch, sample_dists, tmp_path):
+    """Ctrl-C ended with click's "Aborted!" and exit 1, the status of a failure."""
+    import nso_install.run
+
+    def interrupted(*a, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(nso_install.run, "install", interrupted)
+    r = CliRunner().invoke(main, ["install", str(sample_dists["tar.gz"]), "--local-install", str(tmp_path / "n")])
+    assert r.exit_code == 130 and r.stderr == "\nInterrupted.\n" and "Aborted" not in r.output
