@@ -690,7 +690,9 @@ def make_sample_distribution(dest_dir: Path, version: str = "6.5.3", fmt: str = 
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if not re.fullmatch(r"[0-9]+(\.[0-9]+)+([._+-][A-Za-z0-9]+)*", version):
-        raise ValueError(f"implausible NSO version {version!r}")
+        raise UsageError("bad-version", f"sample-dist: --version {version!r} is not an NSO version (it names the "
+                         "distribution's files and directory).",
+                         "Give numbers separated by dots, optionally with a suffix: 6.5.3, 6.4.1.2, 6.5.3_250101.")
     dest_dir = Path(dest_dir)
     entries = tree_entries(version, padding_files, padding_bytes,
                            read_ncs_smp(ncs_smp) if ncs_smp is not None else None)

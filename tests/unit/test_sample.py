@@ -10,6 +10,7 @@ import tarfile
 
 import pytest
 
+from nso_install.errors import UsageError
 from nso_install.sample import (CAPABILITY_BINARIES, FORMATS, certificate_pem, helper_paths,
                                 make_sample_distribution, sign_file)
 
@@ -158,8 +159,9 @@ def test_module_entry_point(tmp_path):
 def test_rejects_bad_arguments(tmp_path):
     with pytest.raises(ValueError):
         make_sample_distribution(tmp_path, "6.5.3", "zip")
-    with pytest.raises(ValueError):
+    with pytest.raises(UsageError) as e:  # an operator's input (sample-dist --version): exit 2, not "a bug"
         make_sample_distribution(tmp_path, "../6.5", "dir")
+    assert e.value.reference == "bad-version" and "'../6.5'" in e.value.message
 
 
 def test_sample_dist_makes_reproducible_incompressible_benchmark_distributions(tmp_path):

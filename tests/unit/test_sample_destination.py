@@ -107,3 +107,12 @@ def test_directory_swapped_for_a_link_while_writing_is_not_followed(tmp_path, mo
     assert snapshot(victim) == before
     moved = dest / "nso-6.5.3/bin.moved"
     assert stat.S_IMODE(os.stat(moved / "ncs_cli").st_mode) == 0o755 and (moved / "ncs").is_file()
+
+
+@pytest.mark.parametrize("version", ["abc", "../../x", "6", "6.5.3/../x", ""])
+def test_a_version_that_is_no_nso_version_is_a_usage_error_naming_it(tmp_path, version):
+    """It was "unexpected ValueError ... This is a bug in nso-install", exit 1."""
+    dest = tmp_path / "dest"
+    r = cli("sample-dist", dest, "--version", version, ok=False)
+    _refused(r, f"--version {version!r} is not an NSO version")
+    assert "bug" not in r.stderr and not dest.exists()
