@@ -343,6 +343,14 @@ def _found(facts: Facts, given: SpecInput) -> dict | None:
     return None
 
 
+def _local_version(facts: Facts, local_dir: str) -> str | None:
+    """The version of the local install in ``local_dir`` (its VERSION file), or None."""
+    from .distribution.checks import VERSION_RE
+
+    text = (facts.read(f"{local_dir}/VERSION") or b"").decode(errors="replace").strip()
+    return text if VERSION_RE.fullmatch(text) else None
+
+
 def _version_of(facts: Facts, vdir: str, name: str) -> str:
     text = (facts.read(f"{vdir}/VERSION") or b"").decode(errors="replace").strip()
     return text or name.removeprefix("ncs-")
@@ -463,9 +471,18 @@ def render_conf(given: SpecInput, distribution: Path | None, nso_version: str | 
         dist = open_distribution(distribution)
     elif nso_version or (spec.system and view.active_version):
         dist = _VersionOnly(nso_version or view.active_version)
+    elif not spec.system and (installed := _local_version(facts, spec.local_dir)):
+        dist = _VersionOnly(installed)
     else:
-        raise UsageError("no-version", "render-conf needs the NSO version to render for.",
-                         "Give the DISTRIBUTION, --nso-version VSN, or --root of an installed target.")
+        if spec.system:
+            where = f"no version is active under {spec.install_dir}{' in ' + str(root) if root else ''}"
+        elif facts.path(f"{spec.local_dir}/VERSION").kind == FILE:
+            where = f"{spec.local_dir}/VERSION names no NSO version"
+        else:
+            where = f"{spec.local_dir} holds no local install (no VERSION file)"
+        raise UsageError("no-version", f"render-conf needs the NSO version to render for, and {where}.",
+                         "Give the DISTRIBUTION or --nso-version VSN; or point at an install: --local-install DIR "
+                         "of a local one, --root DIR (and --install-dir) of a system one.")
     path = f"{spec.config_dir}/ncs.conf" if spec.system else f"{spec.local_dir}/etc/ncs/ncs.conf"
     with _value_sources(resolution):
         plan = build_plan(spec, dist, view)

@@ -191,6 +191,24 @@ def test_render_conf_prints_exactly_what_install_writes(tmp_path, sample_dists):
     assert (root / "etc/ncs/ncs.conf").read_bytes() == changed
 
 
+def test_render_conf_of_a_local_install_reads_its_version(tmp_path):
+    """It said "render-conf needs the NSO version" of an existing local install (DIR/VERSION),
+    and hinted only --root."""
+    d = tmp_path / "d"
+    d.mkdir()
+    local = tmp_path / "nso"
+    cli("install", make_sample_distribution(d, "6.4.2", "tar.gz"), "--local-install", local)
+    written = (local / "etc/ncs/ncs.conf").read_bytes()
+    assert b"NSO 6.4.2." in written
+    assert cli("render-conf", "--local-install", local).stdout_bytes == written
+    r = cli("render-conf", "--local-install", tmp_path / "none", ok=False)
+    assert r.exit_code == 2 and f"{tmp_path}/none holds no local install (no VERSION file)" in r.stderr
+    assert "--local-install DIR of a local one" in r.stderr
+    (local / "VERSION").write_text("not a version\n")
+    r = cli("render-conf", "--local-install", local, ok=False)
+    assert r.exit_code == 2 and f"{local}/VERSION names no NSO version" in r.stderr
+
+
 def test_render_conf_follows_the_active_version(tmp_path):
     d = tmp_path / "d"
     d.mkdir()
