@@ -225,46 +225,83 @@ DIR_OPTIONS = options(
     click.option("--run-dir", help="Run-time state (CDB, packages). [default: /var/opt/ncs]"),
     click.option("--log-dir", help="Log files. [default: /var/log/ncs]"),
 )
-SPEC_OPTIONS = options(
-    click.option("--run-as-user", metavar="USER", help="Run NSO as USER (created if missing). System install only."),
-    click.option("--no-run-as-user", is_flag=True,
-                 help="Run NSO as root again: withdraws everything a run-as user was granted."),
-    click.option("--setuid-cmdwrapper/--no-setuid-cmdwrapper", default=None,
-                 help="With --run-as-user: make cmdwrapper/cmdptywrapper setuid root (programs behind actions and CLI "
-                      "commands may then run as root; off by default)."),
-    click.option("--keep-ncs-setup/--no-keep-ncs-setup", default=None, help="Keep bin/ncs-setup (system installs drop it)."),
-    click.option("--init-system", type=click.Choice(["systemd", "sysv", "none"]),
-                 help="Service to install: the systemd unit, the SysV script /etc/init.d/ncs, or none. [default: systemd]"),
-    click.option("--ignore-init-scripts", is_flag=True, help="Same as --init-system none (containers)."),
-    click.option("--ignore-systemd-script", is_flag=True, help="Same as --init-system sysv."),
-    click.option("--fips-install/--no-fips-install", default=None,
-                 help="FIPS 140-3 install (fips-mode in ncs.conf, ECDSA host key)."),
-    click.option("--profile", type=click.Choice(["production", "development"]),
-                 help="ncs.conf profile [default: production for system installs, development for local ones]."),
-    click.option("--ipc-user", "ipc_users", multiple=True, metavar="USER",
-                 help="Grant USER (an existing account) the use of NSO's Unix IPC socket (ncs_cli, ncs_load, "
-                      "MAAPI): an aaa_init.xml entry with local_ipc_access, and access to the socket directory. "
-                      "May repeat; replaces the recorded list. System install only."),
-    click.option("--ipc-group", "ipc_groups", multiple=True, metavar="GROUP",
-                 help="Grant the members GROUP has now, like --ipc-user. May repeat; replaces the recorded list."),
-    click.option("--no-ipc-user", "no_ipc_users", is_flag=True, help="Withdraw every --ipc-user grant."),
-    click.option("--no-ipc-group", "no_ipc_groups", is_flag=True, help="Withdraw every --ipc-group grant."),
-    click.option("--values", "values_files", multiple=True,
-                 type=click.Path(exists=True, dir_okay=False, path_type=PathArg),
-                 help="ncs.conf values file (TOML or YAML); may repeat."),
-    click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", shell_complete=lambda c, p, i: complete_set(i),
-                 help="Set one ncs.conf value, read by the variable's type (nso-install variables lists them); wins "
-                      "over --values."),
-    click.option("--set-file", "set_files", multiple=True, metavar="NAME=PATH",
-                 help="Set one ncs.conf value from a file (for secrets such as inline keys)."),
-    click.option("--unset", "unsets", multiple=True, metavar="NAME",
-                 help="Forget a value set earlier: back to the profile's default."),
-    click.option("--reset-options", is_flag=True,
-                 help="Start from the defaults instead of the options recorded by the last run."),
-)
+def _spec_options(render: bool):
+    """The options of the install spec, for ``install`` or, worded for a command that changes
+    nothing, for ``render-conf`` (it takes the same options so that it renders what install
+    would write; the help must not promise accounts created or grants withdrawn)."""
+    def helps(install: str, render_conf: str) -> str:
+        return render_conf if render else install
+
+    return options(
+        click.option("--run-as-user", metavar="USER", help=helps(
+            "Run NSO as USER (created if missing). System install only.",
+            "Render for NSO running as USER, as install would (which creates the account; render-conf creates "
+            "nothing). System install only.")),
+        click.option("--no-run-as-user", is_flag=True, help=helps(
+            "Run NSO as root again: withdraws everything a run-as user was granted.",
+            "Render for NSO running as root again, as install --no-run-as-user would (nothing is withdrawn here).")),
+        click.option("--setuid-cmdwrapper/--no-setuid-cmdwrapper", default=None, help=helps(
+            "With --run-as-user: make cmdwrapper/cmdptywrapper setuid root (programs behind actions and CLI "
+            "commands may then run as root; off by default).",
+            "Render as install with this option would (with --run-as-user; install sets the setuid bits, "
+            "render-conf changes no file).")),
+        click.option("--keep-ncs-setup/--no-keep-ncs-setup", default=None, help=helps(
+            "Keep bin/ncs-setup (system installs drop it).",
+            "Render as install with this option would (install keeps or drops bin/ncs-setup).")),
+        click.option("--init-system", type=click.Choice(["systemd", "sysv", "none"]), help=helps(
+            "Service to install: the systemd unit, the SysV script /etc/init.d/ncs, or none. [default: systemd]",
+            "Render for this service: the systemd unit, the SysV script /etc/init.d/ncs, or none (render-conf "
+            "installs none). [default: systemd]")),
+        click.option("--ignore-init-scripts", is_flag=True, help=helps("Same as --init-system none (containers).",
+                                                                       "Same as --init-system none.")),
+        click.option("--ignore-systemd-script", is_flag=True, help="Same as --init-system sysv."),
+        click.option("--fips-install/--no-fips-install", default=None, help=helps(
+            "FIPS 140-3 install (fips-mode in ncs.conf, ECDSA host key).",
+            "Render for a FIPS 140-3 install (fips-mode in ncs.conf), or for leaving one.")),
+        click.option("--profile", type=click.Choice(["production", "development"]),
+                     help="ncs.conf profile [default: production for system installs, development for local ones]."),
+        click.option("--ipc-user", "ipc_users", multiple=True, metavar="USER", help=helps(
+            "Grant USER (an existing account) the use of NSO's Unix IPC socket (ncs_cli, ncs_load, "
+            "MAAPI): an aaa_init.xml entry with local_ipc_access, and access to the socket directory. "
+            "May repeat; replaces the recorded list. System install only.",
+            "Render as install --ipc-user USER would (USER granted NSO's Unix IPC socket; nothing is granted "
+            "here). May repeat; replaces the recorded list for this rendering. System install only.")),
+        click.option("--ipc-group", "ipc_groups", multiple=True, metavar="GROUP", help=helps(
+            "Grant the members GROUP has now, like --ipc-user. May repeat; replaces the recorded list.",
+            "Render as install --ipc-group GROUP would, like --ipc-user. May repeat.")),
+        click.option("--no-ipc-user", "no_ipc_users", is_flag=True, help=helps(
+            "Withdraw every --ipc-user grant.", "Render without the --ipc-user grants (nothing is withdrawn here).")),
+        click.option("--no-ipc-group", "no_ipc_groups", is_flag=True, help=helps(
+            "Withdraw every --ipc-group grant.", "Render without the --ipc-group grants (nothing is withdrawn here).")),
+        click.option("--values", "values_files", multiple=True,
+                     type=click.Path(exists=True, dir_okay=False, path_type=PathArg),
+                     help="ncs.conf values file (TOML or YAML); may repeat."),
+        click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", shell_complete=lambda c, p, i: complete_set(i),
+                     help="Set one ncs.conf value, read by the variable's type (nso-install variables lists them); "
+                          "wins over --values."),
+        click.option("--set-file", "set_files", multiple=True, metavar="NAME=PATH",
+                     help="Set one ncs.conf value from a file (for secrets such as inline keys)."),
+        click.option("--unset", "unsets", multiple=True, metavar="NAME", help=helps(
+            "Forget a value set earlier: back to the profile's default.",
+            "Render without a value set earlier (the profile's default); the record keeps it.")),
+        click.option("--reset-options", is_flag=True, help=helps(
+            "Start from the defaults instead of the options recorded by the last run.",
+            "Render from the defaults instead of the options recorded by the last run (the record is kept).")),
+    )
+
+
+SPEC_OPTIONS = _spec_options(render=False)
+RENDER_SPEC_OPTIONS = _spec_options(render=True)
+
+
 TARGET_OPTIONS = options(
     click.option("--root", "root", type=click.Path(file_okay=False, path_type=PathArg),
                  help="Staging root: every path (also /etc and /opt) lands under DIR. For image builds and tests."),
+)
+RENDER_TARGET_OPTIONS = options(
+    click.option("--root", "root", type=click.Path(file_okay=False, path_type=PathArg),
+                 help="Staging root: render for the install under DIR (its recorded options, its active version), "
+                      "as install --root DIR would write it."),
 )
 
 

@@ -8,8 +8,8 @@ import click
 
 from ..errors import EXIT_CHANGES_PENDING, UsageError
 from ..secret import json_default
-from .common import (CONTEXT, DIR_OPTIONS, SPEC_OPTIONS, TARGET_OPTIONS, PathArg, Progress, _kind, echo_notes, guarded,
-                     main, printable, spec_input, styled)
+from .common import (CONTEXT, DIR_OPTIONS, RENDER_SPEC_OPTIONS, RENDER_TARGET_OPTIONS, SPEC_OPTIONS, TARGET_OPTIONS,
+                     PathArg, Progress, _kind, echo_notes, guarded, main, printable, spec_input, styled)
 
 
 def _shown(value) -> str:
@@ -226,10 +226,11 @@ def sample_dist(dest, version, fmt, padding_files, padding_bytes, ncs_smp):
 @click.argument("distribution", required=False, type=click.Path(exists=True, path_type=PathArg))
 @click.option("--system-install", "system_install", is_flag=True, help="Render for a system install (the default).")
 @click.option("--local-install", "local_install", metavar="DIR", help="Render for the local install in DIR.")
-@click.option("--nso-version", help="NSO version to render for (default: the DISTRIBUTION's, else the active one).")
+@click.option("--nso-version", help="NSO version to render for (default: the DISTRIBUTION's, else the installed one: "
+                                    "the active version, or the local install's).")
 @DIR_OPTIONS
-@SPEC_OPTIONS
-@TARGET_OPTIONS
+@RENDER_SPEC_OPTIONS
+@RENDER_TARGET_OPTIONS
 @click.option("--activate", is_flag=True, help="Render as install --activate would (for the DISTRIBUTION's version).")
 @click.option("-v", "--verbose", count=True, help="Show the traceback of an unexpected error.")
 @guarded

@@ -158,3 +158,28 @@ def test_no_user_visible_text_cites_the_internal_facts_sheet():
         cited += [f"{path.name}:{n.lineno}" for n in ast.walk(tree) if isinstance(n, ast.Constant)
                   and isinstance(n.value, str) and "facts sheet" in n.value and id(n) not in docstrings]
     assert cited == []
+
+
+def test_render_conf_help_promises_nothing_it_does_not_do():
+    """render-conf reused install's help: "(created if missing)", "withdraws everything a run-as
+    user was granted", "Grant USER ..." -- though it changes nothing."""
+    runner = CliRunner()
+    render = runner.invoke(main, ["render-conf", "--help"]).output
+    install = runner.invoke(main, ["install", "--help"]).output
+    promises = ("created if missing", "withdraws everything", "Withdraw every", "Grant USER", "Grant the members",
+                "Service to install", "Forget a value", "lands under DIR")
+    assert [p for p in promises if p not in " ".join(install.split())] == []
+    assert [p for p in promises if p in " ".join(render.split())] == []
+    assert "nothing is withdrawn here" in " ".join(render.split())
+
+
+def test_operations_doc_says_which_day_2_commands_take_check():
+    """docs/operations.md said every day-2 command accepts --check; status and verify have none."""
+    text = " ".join((ROOT / "docs/operations.md").read_text().split())
+    said = re.search(r"Those that change something \(([^)]*)\) also take `--check`", text)
+    assert said, "the sentence naming the commands with --check"
+    named = set(re.findall(r"`([a-z ]+)`", said.group(1)))
+    runner = CliRunner()
+    with_check = {c for c in ("status", "verify", "activate", "rollback", "uninstall", "keys rotate")
+                  if "--check" in runner.invoke(main, [*c.split(), "--help"]).output}
+    assert named == with_check == {"activate", "rollback", "uninstall", "keys rotate"}
