@@ -414,6 +414,11 @@ def _denied(tpath, target: Target, host: Path) -> NsoInstallError:
     """``tpath`` could not be looked at or read: say which directory on the way (or the file
     itself) this account may not enter or read, with its owner and mode, whether or not the
     file exists (that cannot be seen from here)."""
+    from .proc import denied_to_root
+
+    lacking = denied_to_root(f"Permission denied: {tpath}")
+    if lacking is not None:
+        return lacking
     blocked = next((d for d in reversed(host.parents) if not os.access(d, os.X_OK, effective_ids=True)), None)
     try:
         st = os.stat(blocked or host)

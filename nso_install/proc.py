@@ -21,6 +21,37 @@ def status(pid: int | str = "self") -> dict[str, str]:
         return {}
 
 
+# What root needs to lay out files it does not own (capability bit numbers of capability.h).
+_ROOT_NEEDS = {"CAP_CHOWN": 0, "CAP_DAC_OVERRIDE": 1, "CAP_FOWNER": 3}
+
+
+def root_lacks() -> list[str]:
+    """The capabilities nso-install relies on that this root process lacks: a "permission
+    denied" as root is then the host's doing, not a bug (containers started with --cap-drop)."""
+    if os.geteuid() != 0:
+        return []
+    try:
+        eff = int(status()["CapEff"], 16)
+    except (KeyError, ValueError):
+        return []
+    return [name for name, bit in _ROOT_NEEDS.items() if not eff >> bit & 1]
+
+
+def denied_to_root(what: str):
+    """The error for a "permission denied" (``what``: what was denied, and where) met by a root
+    that lacks capabilities nso-install relies on; None when that is not the cause."""
+    missing = root_lacks()
+    if not missing:
+        return None
+    from .errors import NsoInstallError
+
+    return NsoInstallError("missing-capabilities", f"{what} -- this process runs as root without "
+                           f"{', '.join(missing)} (e.g. a container started with --cap-drop).",
+                           "Run nso-install as root with its usual capabilities (docker: do not drop CHOWN, "
+                           "DAC_OVERRIDE, FOWNER, SETUID, SETGID), then re-run: it repairs whatever was left half "
+                           "done.")
+
+
 def exe(pid: int) -> str:
     """The binary process ``pid`` runs, or "" where it cannot be read (gone; or another account's
     process and no CAP_SYS_PTRACE, as in most containers; or not dumpable).  Never psutil's

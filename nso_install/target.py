@@ -220,6 +220,11 @@ class Target:
             except (FileNotFoundError, NotADirectoryError):
                 return None  # does not exist yet: it will be created as a real directory
             except PermissionError:
+                from .proc import denied_to_root
+
+                lacking = denied_to_root(f"Permission denied: {self.show_host(nxt)}")
+                if lacking is not None:
+                    raise lacking from None
                 raise UsageError(
                     "path-not-reachable",
                     f"{self.show(original)}: cannot look into {self.show_host(parent_path or '/')} as uid "

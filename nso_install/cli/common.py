@@ -130,34 +130,14 @@ def fail(e: NsoInstallError, as_json: bool) -> None:
     sys.exit(e.exit_code)
 
 
-# What root needs to lay out files it does not own (capability bit numbers of capability.h).
-_ROOT_NEEDS = {"CAP_CHOWN": 0, "CAP_DAC_OVERRIDE": 1, "CAP_FOWNER": 3}
-
-
-def _root_lacks() -> list[str]:
-    """The capabilities nso-install relies on that this root process lacks: a "permission
-    denied" as root is then the host's doing, not a bug (containers started with --cap-drop)."""
-    from ..proc import status
-
-    if os.geteuid() != 0:
-        return []
-    try:
-        eff = int(status()["CapEff"], 16)
-    except (KeyError, ValueError):
-        return []
-    return [name for name, bit in _ROOT_NEEDS.items() if not eff >> bit & 1]
-
-
 def _denied(e: PermissionError) -> NsoInstallError:
     """A "permission denied" no check foresaw: the host's doing (the account, its capabilities,
     an immutable file, a read-only mount...), said as such, never a traceback or "a bug"."""
-    missing = _root_lacks()
-    if missing:
-        return NsoInstallError("missing-capabilities", f"{e.strerror}: {e.filename or ''} -- this process runs as "
-                               f"root without {', '.join(missing)} (e.g. a container started with --cap-drop).",
-                               "Run nso-install as root with its usual capabilities (docker: do not drop CHOWN, "
-                               "DAC_OVERRIDE, FOWNER, SETUID, SETGID), then re-run: it repairs whatever was "
-                               "left half done.")
+    from ..proc import denied_to_root
+
+    lacking = denied_to_root(f"{e.strerror}: {e.filename or ''}")
+    if lacking is not None:
+        return lacking
     uid = os.geteuid()
     where = f" ({e.filename})" if e.filename else ""
     if uid == 0:
