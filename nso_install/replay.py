@@ -218,25 +218,27 @@ _GONE = (FileNotFoundError, NotADirectoryError)
 _ABSENT = bytes(72)  # (no entry has mode 0)
 
 
-def scan(directory: str, names: list[str], links: list[str] | None = None) -> tuple[str, int]:
+def scan(directory: str, names: list[str], links: list[str] | None = None) -> tuple[str, int, int]:
     """A digest of what changes whenever an entry, its content or its metadata does, for each of
     ``names`` in ``directory`` ("." for the directory itself), by lstat through the directory's
-    descriptor (mode, inode, device, links, owner, group, size, mtime, ctime), and the latest
-    ctime among them.  ``links``: the names that are symbolic links are added to it."""
+    descriptor (mode, inode, device, links, owner, group, size, mtime, ctime), the latest ctime
+    among them, and the latest of those on a whole second (a file system that keeps whole seconds
+    only: ext4 with small inodes, some network ones; replay_record judges those apart).
+    ``links``: the names that are symbolic links are added to it."""
     from _blake2 import blake2b  # (built into CPython, unlike hashlib's OpenSSL: a quicker import)
     from _struct import Struct
 
     pack = Struct("<QQQQQQqqq").pack
     h = blake2b(digest_size=32)
     update = h.update
-    latest = 0
+    latest = coarse = 0
     try:
         # (O_NONBLOCK: a FIFO planted where a directory was must not hold the run)
         fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NONBLOCK | os.O_CLOEXEC)
     except _GONE:
         for _ in names:
             update(_ABSENT)
-        return h.hexdigest(), latest
+        return h.hexdigest(), latest, coarse
     try:
         for name in names:
             try:
@@ -249,11 +251,13 @@ def scan(directory: str, names: list[str], links: list[str] | None = None) -> tu
                         st.st_mtime_ns, ctime))
             if ctime > latest:
                 latest = ctime
+            if ctime > coarse and not ctime % 1_000_000_000:
+                coarse = ctime
             if links is not None and stat.S_ISLNK(st.st_mode):
                 links.append(name)
     finally:
         os.close(fd)
-    return h.hexdigest(), latest
+    return h.hexdigest(), latest, coarse
 
 
 CONTENT_MAX = 1 << 20  # bytes of a file another account can write hashed on every replay, at most

@@ -337,9 +337,8 @@ class Recorder:
                 paths[f] = None
         paths[sys.executable] = None
         groups = _signed(paths, replay.directory())
-        racy = self.t0 - RACY_NS
-        for d, (names, _, latest) in groups.items():
-            if latest >= racy:
+        for d, (names, _, latest, coarse) in groups.items():
+            if racy(latest, coarse, self.t0):
                 return self.give_up(f"an entry of {d} changed while the run read it, or just before (racy)")
         contents = []
         for p in self.opened:
@@ -353,10 +352,21 @@ class Recorder:
         rec = {"format": replay.FORMAT, "world": replay.digest(self.world),
                "env_read": env, "cwd_used": self.cwd_used, "context": replay.context_digest(env, self.cwd_used),
                "expires": replay._horizon, "lock": self.lock,
-               "dirs": [[d, "\0".join(names), digest] for d, (names, digest, _) in groups.items()],
+               "dirs": [[d, "\0".join(names), digest] for d, (names, digest, _, _) in groups.items()],
                "contents": contents, "lookups": self.lookups, "facts": self.facts, "output": self.output,
                "exit": 0}
         _write(rec)
+
+
+def racy(latest: int, coarse: int, t0: int) -> bool:
+    """Whether an entry whose latest ctime is ``latest`` (``coarse``: the latest of those on a
+    whole second) could change again after a run that started at ``t0`` with no new ctime
+    (git's racy-clean rule).  A clock tick is far below RACY_NS; but a file system that keeps
+    whole seconds stamps a change later in the second of ``t0`` with the second itself, so an
+    entry there is racy from the start of that second."""
+    if latest >= t0 - RACY_NS:
+        return True
+    return coarse >= t0 - t0 % 1_000_000_000 - RACY_NS
 
 
 def _groups(paths, exclude: str, groups: dict) -> None:
@@ -382,8 +392,9 @@ def _groups(paths, exclude: str, groups: dict) -> None:
             p = d
 
 
-def _signed(paths, exclude: str) -> dict[str, tuple[list[str], str, int]]:
-    """directory -> (names, the digest of their signatures, the latest ctime) for ``paths`` and
+def _signed(paths, exclude: str) -> dict[str, tuple[list[str], str, int, int]]:
+    """directory -> (names, the digest of their signatures, the latest ctime, the latest on a whole
+    second: replay.scan) for ``paths`` and
     every directory above them; where one of those is a symbolic link, the same for the paths
     with links resolved."""
     groups: dict[str, dict] = {}
@@ -395,7 +406,7 @@ def _signed(paths, exclude: str) -> dict[str, tuple[list[str], str, int]]:
         links.update(d if n == "." else f"{d.rstrip('/')}/{n}" for n in found)
     if links:
         resolved: dict[str, None] = {}
-        for d, (names, _, _) in list(signed.items()):
+        for d, (names, _, _, _) in list(signed.items()):
             if _under(d, links):
                 real = os.path.realpath(d)
                 resolved.update((f"{real.rstrip('/')}/{n}" if n != "." else real, None) for n in names)

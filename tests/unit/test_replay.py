@@ -482,7 +482,7 @@ def test_paths_read_through_a_link_are_signed_where_the_link_leads(tmp_path):
     (tmp_path / "link").symlink_to("real")
     signed = _signed({str(tmp_path / "link/f"): None}, "/nonexistent-replay-dir")
     assert "link" in signed[str(tmp_path)][0]  # the link itself
-    names, digest, _ = signed[str(tmp_path / "real")]
+    names, digest, _, _ = signed[str(tmp_path / "real")]
     assert "f" in names  # and where it leads
     (tmp_path / "real/f").write_text("y")
     assert replay.scan(str(tmp_path / "real"), names)[0] != digest
@@ -688,3 +688,18 @@ def test_a_world_with_a_python_startup_variable_is_never_recorded_nor_replayed(r
     assert runner.recorded() == []
     settled = runner.run()  # the same without it: recorded as usual
     assert settled.code == 0 and len(runner.recorded()) == 1
+
+
+def test_a_file_system_of_whole_seconds_is_racy_from_the_start_of_the_runs_second():
+    """ext4 with small inodes (and some network file systems) keep whole seconds: a change later
+    in the second a recorded run started in gets that same second as its ctime, so an entry
+    stamped with it (or just before: the margin) is racy, though far more than RACY_NS before t0."""
+    from nso_install.replay_record import racy
+
+    second = 1_000_000_000
+    t0 = 1000 * second + 500_000_000  # the run starts half-way through second 1000
+    assert racy(1000 * second, 1000 * second, t0)  # changed in that second: a later change keeps it
+    assert racy(999 * second + 950_000_000, 0, t0) is False  # fine-grained, 0.55 s before: as before
+    assert not racy(999 * second, 999 * second, t0)  # the second before: a later change moves it
+    assert racy(t0 - RACY_NS // 2, 0, t0)  # fine-grained within the margin: as before
+    assert racy(999 * second + 950_000_000, 0, 1000 * second + 50_000_000)
