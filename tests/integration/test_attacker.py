@@ -27,7 +27,9 @@ def test_a_directory_another_user_made_inside_a_root_owned_staging_root_gets_no_
            "/etc/shadow /etc/gshadow /srv/stage/etc/ && chown eve /srv/stage/opt")
     r = box.nso_install("install", dist, "--system-install", "--root", "/srv/stage", "--run-as-user", "nso",
                         check=False)
-    assert r.returncode == 1 and "/srv/stage/opt is owned by uid" in r.stderr
+    # refused before anything is written: the directory holding --install-dir is eve's
+    assert r.returncode == 1 and "--install-dir /opt/ncs: /opt belongs to uid" in r.stderr, r.stderr
+    assert box.run("ls", "-A", "/srv/stage/opt").stdout == ""
     assert box.run("find", "/srv/stage", "-perm", "/6000").stdout == ""
     assert box.run("getcap", "-r", "/srv/stage").stdout.strip() == ""
 

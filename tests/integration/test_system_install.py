@@ -157,4 +157,5 @@ def test_check_as_an_ordinary_user_is_a_clear_error_not_a_traceback(box, dist, i
     r = box.run("nso-install", "install", "/home/carol/dist.tar.gz", "--system-install", "--check",
                 user="carol", check=False)
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
-    assert "Run nso-install as root" in r.stderr
+    assert "cannot look into /var/lib/nso-install (owner uid 0, mode 0700)" in r.stderr, r.stderr
+    assert "root for a system install" in r.stderr
