@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from ..secret import json_default
-from .common import CONTEXT, TARGET_OPTIONS, echo_notes, guarded, main, printable
+from .common import CONTEXT, TARGET_OPTIONS, echo_notes, existing_root, guarded, main, printable
 
 
 @main.group("keys", context_settings=CONTEXT)
@@ -41,6 +41,7 @@ def rotate_cmd(root, install_dir, check, as_json, new, applied, lock_timeout, ve
     from ..lifecycle.installation import look
     from ..lifecycle.keys import rotate
 
+    existing_root(root, "that holds the install")  # (a mistyped one would take its lock under it)
     result = rotate(look(root, install_dir), check=check, new=new, applied=applied, root=root,
                     lock_timeout=lock_timeout)
     if as_json:

@@ -197,8 +197,8 @@ def test_audit_judges_the_trees_also_when_the_only_one_lost_its_version(root, di
 # --- verify with nothing to verify: a mistyped --root or --install-dir must not pass -----------
 
 def test_verify_refuses_a_root_that_does_not_exist(tmp_path):
-    for cmd in ("verify", "status"):
-        r = nso(cmd, "--root", tmp_path / "nonexistent", ok=False)
+    for cmd in (["verify"], ["status"], ["keys", "rotate"], ["keys", "rotate", "--check"], ["uninstall", "--all"]):
+        r = nso(*cmd, "--root", tmp_path / "nonexistent", ok=False)
         assert r.exit_code == 2 and "--root" in r.stderr and "is not a directory" in r.stderr
     r = nso("verify", "--root", tmp_path / "nonexistent", "--json", ok=False)
     assert r.exit_code == 2 and json.loads(r.stdout)["error"]["reference"] == "bad-root"
