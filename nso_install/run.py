@@ -27,7 +27,7 @@ from .facts import DIR, FILE, LINK, Facts
 from .plan import TargetView, build_plan, config_version, start_run
 from .record import record
 from .spec import DIR_FIELDS, InstallSpec, Resolution, SpecInput, check_real_directories, resolve, state_path
-from .state import State, host_dir, lock_if_free, locked
+from .state import State, host_dir, local_lock_refusal, lock_if_free, locked
 from .target import Target, check_staging_root
 
 
@@ -100,6 +100,9 @@ def install(given: SpecInput, distribution, opts: RunOptions) -> RunResult:
         planned = _resolve_and_plan(target, given, dist, state)
         _check_environment(target, planned[0].spec)
         _check_imported_keys(given, dist.version)
+        refused = local_lock_refusal(target, spath) if opts.check and given.kind != "system" else None
+        if refused is not None:
+            raise refused  # (--check takes no lock: it refuses as the run would, for the same reason)
         if not opts.check and not early:
             if target.staged:
                 created = fsops.ensure_dirs(target.root, 0o755, 0o700)  # a new staging root is private

@@ -374,6 +374,22 @@ def _not_writable(install_dir: Path, lock: Path) -> NsoInstallError:
                       f"{above}.")
 
 
+def local_lock_refusal(target: Target, state_path: str) -> NsoInstallError | None:
+    """What :func:`locked` would refuse a local install with because this account cannot create
+    its lock (or a directory on the way to it), or None: for ``--check``, which takes no lock,
+    so that it says what the run would."""
+    install_dir = target.host(os.path.dirname(state_path)).parent
+    lock = install_dir.parent / f".{install_dir.name}.nso-install-lock"
+    if os.path.lexists(lock):
+        return None  # (whatever it is, the run judges it when it opens it)
+    above = install_dir.parent
+    while not os.path.lexists(above) and above != above.parent:
+        above = above.parent
+    if os.access(above, os.W_OK | os.X_OK, effective_ids=True):
+        return None
+    return _not_writable(install_dir, lock)
+
+
 def _loose_lock(where: str, st: os.stat_result, system: bool) -> NsoInstallError:
     """The lock (a system install's state directory, or a local install's lock file) that another
     account owns or could open: exactly which of the two, and the repair that keeps the records."""

@@ -242,3 +242,23 @@ def test_state_history_and_manifests_are_private(tmp_path):
     assert mode(d / "state.json") == 0o600 and mode(d / "history.jsonl") == 0o600
     assert [mode(p) for p in (d / "manifests").iterdir()] == [0o600]
     assert len((d / "history.jsonl").read_text().splitlines()) == 2
+
+
+@root_only
+def test_check_of_a_local_install_the_account_cannot_create_refuses_as_the_run_does(public_tmp, sample_dists):
+    """--check takes no lock, so it used to plan the whole install where the run then refused."""
+    from support import cli
+
+    ro = os.path.join(public_tmp, "ro")
+    os.mkdir(ro, 0o555)
+    dist = os.path.join(public_tmp, "nso-6.5.3.linux.x86_64.tar.gz")
+    shutil.copy(sample_dists["tar.gz"], dist)
+    os.chmod(dist, 0o644)
+    cli("install", dist, "--local-install", os.path.join(public_tmp, "warm"))  # (imports: the stdlib is root's)
+    with _as_nobody():
+        check = cli("install", dist, "--local-install", f"{ro}/nso", "--check", ok=False)
+        run = cli("install", dist, "--local-install", f"{ro}/nso", ok=False)
+    said = f"cannot create the local install directory {ro}/nso: {ro} is not writable by uid {NOBODY}"
+    for r in (check, run):
+        assert r.exit_code == 2 and said in r.stderr, r.output + r.stderr
+    assert os.listdir(ro) == []
