@@ -269,6 +269,9 @@ def content_digest(path: str) -> str | None:
     through a shared mapping of a page already written, and the kernel then moves no mtime or
     ctime, so no signature notices.  None for a file only root can write, or no regular file.
     Raises OSError when it cannot be read, ValueError above :data:`CONTENT_MAX`."""
+    st = os.stat(path)  # (one call for the common case: every module a run imported is root's alone)
+    if not stat.S_ISREG(st.st_mode) or (st.st_uid == 0 and not st.st_mode & 0o022):
+        return None
     from _blake2 import blake2b
 
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # (O_NONBLOCK: a FIFO must not hold the run)
