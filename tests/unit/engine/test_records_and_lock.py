@@ -36,14 +36,18 @@ def test_the_local_lock_is_taken_on_a_private_file(tmp_path):
         assert mode(lockfile) == 0o600 and os.stat(lockfile).st_uid == os.geteuid()
 
 
-def test_a_lock_file_others_can_open_is_refused_even_when_it_is_ours(tmp_path):
+@pytest.mark.parametrize("loose", [0o644, 0o640])
+def test_a_lock_file_others_can_open_is_refused_even_when_it_is_ours(tmp_path, loose):
+    """...and the hint makes it private again: never removes it."""
     target, spath, lockfile = _local_lock(tmp_path)
     lockfile.write_text("")
-    os.chmod(lockfile, 0o644)
+    os.chmod(lockfile, loose)
     with pytest.raises(UnsafePathError) as e:
         with locked(target, spath, system=False):
             pass
-    assert e.value.reference == "unsafe-lock" and "0644" in e.value.message
+    assert e.value.reference == "unsafe-lock"
+    assert f"is open to other accounts (mode {loose:04o}, not 0600)" in e.value.message
+    assert e.value.hint.startswith(f"Make it private again (chmod 600 {lockfile})")
 
 
 @root_only
@@ -110,17 +114,6 @@ def test_a_system_state_directory_of_another_account_says_its_owner_and_hints_ch
             pass
     assert f"belongs to uid {NOBODY}, not to uid 0" in e.value.message and "open to" not in e.value.message
     assert f"chown 0 {state_dir} && chmod 700 {state_dir}" in e.value.hint and "rm " not in e.value.hint
-
-
-def test_a_local_lock_file_open_to_others_is_made_private_again_not_removed(tmp_path):
-    target, spath, lockfile = _local_lock(tmp_path)
-    lockfile.write_text("")
-    os.chmod(lockfile, 0o640)
-    with pytest.raises(UnsafePathError) as e:
-        with locked(target, spath, system=False):
-            pass
-    assert "is open to other accounts (mode 0640, not 0600)" in e.value.message
-    assert e.value.hint.startswith(f"Make it private again (chmod 600 {lockfile})")
 
 
 # --- a local install where the account may not write -----------------------------------------
