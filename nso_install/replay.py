@@ -140,9 +140,19 @@ def _facts_hold(facts: list) -> bool:
 STARTUP_VARIABLES = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE")
 
 
+def _user_site_in_use() -> bool:
+    """Whether a user site-packages directory is on sys.path (its .pth files ran at start-up):
+    cli.common judges it on every full run, so such a world is never replayed either (a venv,
+    as the README installs, has none)."""
+    site = sys.modules.get("site")
+    usersite = getattr(site, "USER_SITE", None) if getattr(site, "ENABLE_USER_SITE", False) else None
+    return bool(usersite) and usersite in sys.path
+
+
 def _eligible(argv: list[str]) -> bool:
     return (os.geteuid() == 0 and _switched_on() and argv[:1] == ["install"]
             and (sys.flags.ignore_environment or not any(os.environ.get(v) for v in STARTUP_VARIABLES))
+            and not _user_site_in_use()
             and "-" not in argv  # "-": a value read from stdin
             and "--check" not in argv)  # --check writes nothing, not even a record
 

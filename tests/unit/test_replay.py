@@ -703,3 +703,21 @@ def test_a_file_system_of_whole_seconds_is_racy_from_the_start_of_the_runs_secon
     assert not racy(999 * second, 999 * second, t0)  # the second before: a later change moves it
     assert racy(t0 - RACY_NS // 2, 0, t0)  # fine-grained within the margin: as before
     assert racy(999 * second + 950_000_000, 0, 1000 * second + 50_000_000)
+
+
+def test_a_world_with_a_user_site_directory_is_never_replayed(monkeypatch, tmp_path):
+    """Its .pth files run at start-up; cli.common judges the directory on every full run, a replay
+    would skip that (a venv, as the README installs, has no user site directory)."""
+    import site
+
+    argv = ["install", "d.tar.gz", "--system-install"]
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    for v in replay.STARTUP_VARIABLES + (replay.SWITCH,):
+        monkeypatch.delenv(v, raising=False)
+    monkeypatch.setattr(site, "ENABLE_USER_SITE", False)
+    assert replay._eligible(argv)
+    monkeypatch.setattr(site, "ENABLE_USER_SITE", True)
+    monkeypatch.setattr(site, "USER_SITE", str(tmp_path / "site-packages"))
+    assert replay._eligible(argv)  # enabled, but not there (so not on sys.path)
+    monkeypatch.setattr(sys, "path", sys.path + [str(tmp_path / "site-packages")])
+    assert not replay._eligible(argv)
