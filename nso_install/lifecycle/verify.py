@@ -22,7 +22,7 @@ from dataclasses import field
 
 from ..actions.base import Context
 from ..actions.fips import FipsCrypto, written_in_tree
-from ..actions.privileges import PATTERNS, REMOVABLE, privileged_actions
+from ..actions.privileges import PATTERNS, REMOVABLE, present, privileged_actions
 from ..errors import NsoInstallError
 from ..facts import ABSENT, FILE, Facts
 from ..manifest import compare
@@ -155,7 +155,9 @@ def _privileges(inst: Installation, tree, facts: Facts, v: Verification) -> None
     ctx = Context(inst.target, inst.state.conffiles, trusted=inst.state.unpacked, manifest=inst.state.manifest)
     # every tree: crypto.so is left out of each tree's manifest comparison while FIPS is on, so this is its check
     fips = [FipsCrypto(tree.path, tree.path)] if inst.spec.fips_install else []
-    for action in privileged_actions(tree.path, tree.version, user, inst.spec.setuid_cmdwrapper) + fips:
+    # at the paths the tree really holds (a 6.6+ tree's are found by glob: pam-*/priv/epam)
+    held = present(facts, tree.path)
+    for action in privileged_actions(tree.path, tree.version, user, inst.spec.setuid_cmdwrapper, held=held) + fips:
         try:
             outcome = action.check(facts, ctx)
         except NsoInstallError as e:

@@ -74,3 +74,12 @@ def test_a_foreign_tree_holding_only_version_gets_nothing(root, dists):
     assert [a["path"] for a in planned if inside(a["path"], "/opt/ncs/ncs-9.9")] == []
     assert install(dists["6.5.3"], root)["changed"] == 0
     assert os.listdir(foreign) == ["VERSION"]
+
+
+def test_verify_names_a_66_trees_privileged_binary_by_its_real_path(root, dists):
+    """Its binaries are found by glob (lib/pam-*/priv/epam): a finding names the file itself."""
+    install(dists["6.6.1"], root, "--run-as-user", "nso")
+    os.chmod(root / OLD.lstrip("/") / "lib/ncs/lib/pam-6.6.1/priv/epam", 0o750)  # the grant lost
+    r = cli("verify", "--root", root, "--json", ok=False)
+    found = {f["path"]: f["problem"] for f in json.loads(r.stdout)["findings"] if f["kind"] == "privilege"}
+    assert list(found) == [f"{OLD}/lib/ncs/lib/pam-6.6.1/priv/epam"] and "0750 -> 4750" in found[list(found)[0]]
