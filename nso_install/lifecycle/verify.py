@@ -150,7 +150,11 @@ def _tree(inst: Installation, tree, full: bool, v: Verification) -> None:
 
 
 def _privileges(inst: Installation, tree, facts: Facts, v: Verification) -> None:
-    inside = tree.path.rsplit("/", 1)[0] == inst.spec.install_dir
+    # granted where the recorded install put them (its INSTALL_DIR's trees), withdrawn elsewhere:
+    # judged by the record, not by an --install-dir given here (mistyped, every recorded tree
+    # would seem outside it and be expected to hold no grant)
+    recorded = from_record(inst.state.spec)
+    inside = tree.path.rsplit("/", 1)[0] == (recorded.install_dir if recorded is not None else inst.spec.install_dir)
     user = inst.spec.run_as_user if inside else None
     ctx = Context(inst.target, inst.state.conffiles, trusted=inst.state.unpacked, manifest=inst.state.manifest)
     # every tree: crypto.so is left out of each tree's manifest comparison while FIPS is on, so this is its check

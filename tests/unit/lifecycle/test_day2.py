@@ -216,6 +216,9 @@ def test_verify_fails_when_nothing_is_installed(tmp_path, two):
     r = nso("verify", "--root", two, "--install-dir", "/opt/nsc", ok=False)  # a typo in a CI gate
     assert r.exit_code == 1 and "! install   /opt/nsc: no NSO installed here" in r.output
     assert "the install nso-install recorded is in /opt/ncs" in r.output
+    # the recorded trees' grants are judged by the record, not by the mistyped directory
+    out = json.loads(nso("verify", "--root", two, "--install-dir", "/opt/nsc", "--json", ok=False).stdout)
+    assert [f["kind"] for f in out["findings"]] == ["install"], out["findings"]
 
 
 def test_verify_notes_config_edits_without_failing(two):
