@@ -18,7 +18,6 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
-import shutil
 import stat
 from contextlib import contextmanager
 from pathlib import Path
@@ -676,11 +675,8 @@ def move_across(src_top: int, dst_top: int, rel: str) -> None:
     try:
         dst = _below(dst_top, parents)
         try:
-            there = _lstat(name, dst)
-            if there is not None and stat.S_ISDIR(there.st_mode):
-                shutil.rmtree(name, dir_fd=dst)
-            elif there is not None:
-                os.unlink(name, dir_fd=dst)
+            if _lstat(name, dst) is not None:
+                _remove_at(dst, name)  # (a directory, a file or a link: the entry itself, as remove_tree)
             os.rename(name, name, src_dir_fd=src, dst_dir_fd=dst)
         finally:
             os.close(dst)
