@@ -354,12 +354,17 @@ def _exists_at(dfd: int, name: str) -> bool:
     return True
 
 
+def _nearest_existing(path: Path) -> Path:
+    """``path``, or the nearest directory above it that exists: where a new entry is made."""
+    while not os.path.lexists(path) and path != path.parent:
+        path = path.parent
+    return path
+
+
 def _not_writable(install_dir: Path, lock: Path) -> NsoInstallError:
     """A local install whose lock (beside its directory), or a directory on the way to it, the
     account running nso-install cannot create: which directory refused it, and why."""
-    above = install_dir.parent
-    while not os.path.lexists(above) and above != above.parent:
-        above = above.parent
+    above = _nearest_existing(install_dir.parent)
     try:
         st = os.stat(above)
         why = f"owner uid {st.st_uid}, mode {stat.S_IMODE(st.st_mode):04o}"
@@ -382,10 +387,7 @@ def local_lock_refusal(target: Target, state_path: str) -> NsoInstallError | Non
     lock = install_dir.parent / f".{install_dir.name}.nso-install-lock"
     if os.path.lexists(lock):
         return None  # (whatever it is, the run judges it when it opens it)
-    above = install_dir.parent
-    while not os.path.lexists(above) and above != above.parent:
-        above = above.parent
-    if os.access(above, os.W_OK | os.X_OK, effective_ids=True):
+    if os.access(_nearest_existing(install_dir.parent), os.W_OK | os.X_OK, effective_ids=True):
         return None
     return _not_writable(install_dir, lock)
 
