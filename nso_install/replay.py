@@ -273,21 +273,25 @@ def scan(directory: str, names: list[str], links: list[str] | None = None) -> tu
 CONTENT_MAX = 1 << 20  # bytes of a file another account can write hashed on every replay, at most
 
 
+def _others_can_write(st: os.stat_result) -> bool:
+    """A regular file an account other than root can write: its owner, or group or others."""
+    return stat.S_ISREG(st.st_mode) and (st.st_uid != 0 or bool(st.st_mode & 0o022))
+
+
 def content_digest(path: str) -> str | None:
     """A digest of the bytes of the regular file ``path`` when an account other than root can
     write it (it owns it, or group or others have write): that account can change the bytes
     through a shared mapping of a page already written, and the kernel then moves no mtime or
     ctime, so no signature notices.  None for a file only root can write, or no regular file.
     Raises OSError when it cannot be read, ValueError above :data:`CONTENT_MAX`."""
-    st = os.stat(path)  # (one call for the common case: every module a run imported is root's alone)
-    if not stat.S_ISREG(st.st_mode) or (st.st_uid == 0 and not st.st_mode & 0o022):
+    if not _others_can_write(os.stat(path)):  # (one call for the common case: every module a run imported)
         return None
     from _blake2 import blake2b
 
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # (O_NONBLOCK: a FIFO must not hold the run)
     try:
         st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or (st.st_uid == 0 and not st.st_mode & 0o022):
+        if not _others_can_write(st):  # (judged again on what was opened)
             return None
         if st.st_size > CONTENT_MAX:
             raise ValueError(f"{path}, which an account other than root can write, is too big to read on every "
