@@ -224,9 +224,9 @@ def _created_for_the_lock(report: Report, made: list[str]) -> None:
 
 def _check_environment(target: Target, spec: InstallSpec) -> None:
     if spec.system:
-        _check_directory_links(target, spec)
+        links = _check_directory_links(target, spec)
         if not target.unprivileged:
-            _check_directory_parents(target, spec)
+            _check_directory_parents(target, spec, links)
     if target.unprivileged and spec.run_as_user:
         raise UsageError("run-as-user-needs-root",
                          f"--run-as-user {spec.run_as_user} needs root: it creates accounts, sets owners, a setuid "
@@ -235,30 +235,34 @@ def _check_environment(target: Target, spec: InstallSpec) -> None:
                          "(--no-run-as-user) and run the same command as root later to add it.")
 
 
-def _check_directory_parents(target: Target, spec: InstallSpec) -> None:
+def _check_directory_parents(target: Target, spec: InstallSpec, links: set[str]) -> None:
     """What holds the four directories must be root's alone (:meth:`Target.check_parents`), the
     install directory itself too (root runs NSO's programs from it); the run and log
-    directories may sit in the NSO account's own (it owns them anyway)."""
+    directories may sit in the NSO account's own (it owns them anyway).  ``links``: the ones
+    that are symbolic links, which :meth:`Target.dir_link` judged with every directory on the
+    way to where they lead."""
     account = Facts(target).accounts.users.get(spec.run_as_user) if spec.run_as_user else None
     nso = frozenset({account.uid}) if account is not None else frozenset()
     for name in DIR_FIELDS:
-        given = PurePosixPath(getattr(spec, name))
-        if target.dir_link(given) is not None:
-            continue  # a link: dir_link judged it and every directory on the way to where it leads
-        target.check_parents(given, f"--{name.replace('_', '-')}", nso if name in ("run_dir", "log_dir") else
+        if name in links:
+            continue
+        target.check_parents(PurePosixPath(getattr(spec, name)), f"--{name.replace('_', '-')}", nso if name in ("run_dir", "log_dir") else
                              frozenset(), itself=name == "install_dir")
 
 
-def _check_directory_links(target: Target, spec: InstallSpec) -> None:
+def _check_directory_links(target: Target, spec: InstallSpec) -> set[str]:
     """Top-level directories may be root-owned symbolic links (``/var/opt/ncs -> /data/ncs-run``):
     each is checked as :meth:`Target.dir_link` says, and where they really lead must pass the
     same rules as the options themselves (not a system directory, no overlap), before
-    anything changes."""
-    real, linked = {}, False
+    anything changes.  The names (``install_dir``...) of those that are links."""
+    real, linked, links = {}, False, set()
     for name in DIR_FIELDS:
         given = PurePosixPath(getattr(spec, name))
         flag = f"--{name.replace('_', '-')}"
-        real[name] = target.dir_link(given, flag) or target.to_target(target.host(given / "x").parent)
+        link = target.dir_link(given, flag)
+        if link is not None:
+            links.add(name)
+        real[name] = link or target.to_target(target.host(given / "x").parent)
         linked |= real[name] != given
     if linked:
         try:
@@ -266,6 +270,7 @@ def _check_directory_links(target: Target, spec: InstallSpec) -> None:
         except UsageError as e:
             shown = ", ".join(f"{getattr(spec, n)} -> {r}" for n, r in real.items() if str(r) != getattr(spec, n))
             raise UsageError(e.reference, f"through symbolic links ({shown}): {e.message}", e.hint) from None
+    return links
 
 
 def _resolve_and_plan(target: Target, given: SpecInput, dist, state: State):
