@@ -290,16 +290,26 @@ def config_actions(spec: InstallSpec, version: str, view: TargetView) -> list[Ac
         ConfFile("/etc/profile.d/ncs.csh", render("files/profile.csh.j2", **ctx), Attrs(0o644),
                  "environment for login shells (csh)"),
         ConfFile("/etc/logrotate.d/ncs", render("files/logrotate.j2", logs=ROTATED_LOGS, **ctx), Attrs(0o644),
-                 "log rotation (ncserr.log is left to NSO)"),
+                 "log rotation (ncserr.log is left to NSO)", decides="the account logrotate rotates the log files as "
+                 "(su)", account_change=account_change(spec, view)),
     ]
-    acts += service_actions(spec, ctx, own)
+    acts += service_actions(spec, ctx, own, account_change(spec, view))
     return acts
+
+
+def account_change(spec: InstallSpec, view: TargetView) -> str:
+    """"root to nso" when this run changes the account NSO runs as, else "" (a first install,
+    or the same account): the files that say which account that is must follow it."""
+    before = view.previous.run_as_user if view.previous is not None else None
+    if view.previous is None or before == spec.run_as_user:
+        return ""
+    return f"{before or 'root'} to {spec.run_as_user or 'root'}"
 
 
 SYSV_SCRIPT = "/etc/init.d/ncs"
 
 
-def service_actions(spec: InstallSpec, ctx: dict, own: _Owners) -> list[Action]:
+def service_actions(spec: InstallSpec, ctx: dict, own: _Owners, changing: str = "") -> list[Action]:
     """The service files of ``spec.init_system``; those of the other init systems, which an
     earlier spec may have had written, go when unedited (an old SysV script would still read
     an environment file that now belongs to the NSO account), and are reported otherwise."""
@@ -321,12 +331,14 @@ def service_actions(spec: InstallSpec, ctx: dict, own: _Owners) -> list[Action]:
                                    "environment of the ncs service")]
     if spec.init_system == "sysv":
         return acts + [ConfFile(SYSV_SCRIPT, render("files/init.d.ncs.j2", **ctx), Attrs(0o755),
-                                "SysV init script (--init-system sysv)")] + unit_gone + start_gone
+                                "SysV init script (--init-system sysv)", decides="the account it starts NSO as",
+                                account_change=changing)] + unit_gone + start_gone
     return acts + [
         File(start, render("files/ncs-service-start.j2", **ctx), Attrs(0o755),
              "starts NSO for ncs.service: reads ncs.systemd.conf as data, as the account NSO runs as"),
         ConfFile(UNIT, render("files/ncs.service.j2", **ctx), Attrs(0o644),
-                 "systemd unit (enabled, not started; hardened: docs/security.md)"),
+                 "systemd unit (enabled, not started; hardened: docs/security.md)",
+                 decides="the account ncs.service starts NSO as", account_change=changing),
         Symlink(UNIT_WANTS, UNIT, "enable ncs.service at boot (not started)"),
     ] + sysv_gone
 

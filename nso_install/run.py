@@ -191,7 +191,7 @@ def _apply(plan, ctx: Context, state: State, spec: InstallSpec, bar, view: Targe
             tree.prepare(Facts(ctx.target), ctx)
         for action in plan:  # what must hold before anything changes (a FIPS install's files)
             if hasattr(action, "preflight"):
-                action.preflight(Facts(ctx.target))
+                action.preflight(Facts(ctx.target), ctx)
         if bar is not None:
             bar.finish()  # the unpack is over: what follows are result lines
         report = apply(plan, ctx, sink=lambda e: record_effects(state, e), on_record=on_record)

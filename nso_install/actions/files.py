@@ -13,7 +13,7 @@ from pathlib import PurePosixPath
 from typing import Callable, ClassVar
 
 from .. import fsops
-from ..errors import ApplyError, UnsafePathError
+from ..errors import ApplyError, UnsafePathError, UsageError
 from ..facts import ABSENT, DIR, FILE, LINK, OTHER, Facts, TooLarge, sha256_bytes
 from .base import Action, Attrs, Effects, change, drift_change, fmt_mode, ok, refuse_link, require_kind, text_diff
 from ..record import record
@@ -106,6 +106,24 @@ class File(Action):
             fsops.atomic_write(host, self.content, self.attrs.mode, uid, gid, self.path)
 
 
+# Directories whose every file a program takes as configuration: logrotate reads all of
+# /etc/logrotate.d but for a list of suffixes that differs between its versions (".new" and
+# ".bak" are on none), systemd's SysV generator and `service --status-all` run every
+# executable in /etc/init.d.  A new rendering or a backup of a conffile there would be read
+# (or run) too, so they are kept in ASIDE_DIR, nso-install's own (root's, 0700).
+SCANNED_DIRS = ("/etc/logrotate.d", "/etc/init.d")
+ASIDE_DIR = "/var/lib/nso-install/conffiles"  # (in plan.STATE_DIR_SYSTEM)
+
+
+def beside(path: str, suffix: str) -> str:
+    """Where the conffile ``path``'s ``suffix`` file (".new", ".TIME.bak") goes: beside it, or
+    in ASIDE_DIR for a file in one of SCANNED_DIRS (/etc/logrotate.d/ncs ->
+    ASIDE_DIR/etc_logrotate.d_ncs.new)."""
+    if os.path.dirname(path) in SCANNED_DIRS:
+        return f"{ASIDE_DIR}/{path.lstrip('/').replace('/', '_')}{suffix}"
+    return path + suffix
+
+
 @record
 class ConfFile(Action):
     """A configuration file an administrator may edit, handled like a dpkg conffile.
@@ -122,6 +140,12 @@ class ConfFile(Action):
     attrs: Attrs
     reason: str = ""
     redact: Callable[[bytes], bytes] | None = None  # masks secrets (inline keys) in diffs
+    # A file that says which account NSO runs as (the service files, logrotate's ``su``): what
+    # it decides, and, set by the plan, the change of that account this run makes ("root to
+    # nso").  An edited copy is then never kept: it would go on running NSO (or rotating its
+    # logs) as the old account, as root in directories the new one owns.
+    decides: str = ""
+    account_change: str = ""
     kind: ClassVar[str] = "conffile"
 
     def _diff(self, before: bytes | None) -> str:
@@ -136,7 +160,12 @@ class ConfFile(Action):
 
     @property
     def new_path(self) -> str:
-        return self.path + ".new"
+        return beside(self.path, ".new")
+
+    def _aside_dir(self, ctx) -> None:
+        """ASIDE_DIR, when this file's .new or backup goes there (made root's, 0700)."""
+        if os.path.dirname(self.new_path) == ASIDE_DIR:
+            fsops.ensure_private_dir(ctx.target.host(ASIDE_DIR))
 
     def _foreign(self, facts: Facts, fact) -> str | None:
         """The account (not root) that owns the file while it is to change hands (to root, or
@@ -181,6 +210,8 @@ class ConfFile(Action):
             what = "update (unchanged since nso-install wrote it)" if recorded == current else \
                 "replace administrator's edits (--force-conf; a backup is kept)"
             return change(what, diff=diff)
+        if self.account_change:
+            raise self._not_kept()
         # Edited by someone else: keep it, offer the new rendering beside it.
         drift = self._kept_attrs(facts, fact).drift(facts, fact)
         new_fact = refuse_link(facts.path(self.new_path))
@@ -192,6 +223,22 @@ class ConfFile(Action):
                       conflict=True, warning=warn)
         return change(f"edited by the administrator; kept (the new rendering goes to {self.new_path})", diff=diff,
                       conflict=True, warning=warn)
+
+    def _not_kept(self) -> UsageError:
+        return UsageError(
+            "edited-file-decides-account",
+            f"{self.path} was edited outside nso-install, and it decides {self.decides}. This run changes that "
+            f"account ({self.account_change}); the edited copy, kept as is, would not follow, so nothing was changed.",
+            "See the new rendering: the same command with --check --diff --force-conf. Then re-run with --force-conf "
+            "(your version is kept as a backup: merge what you need back into the new file), or put back the file "
+            "nso-install wrote and re-run.")
+
+    def preflight(self, facts: Facts, ctx) -> None:
+        """Before the run changes anything (who owns the run and log directories included):
+        refuse to keep an edited file that decides which account NSO runs as, while that
+        account changes (:meth:`check` raises then)."""
+        if self.account_change:
+            self.check(facts, ctx)
 
     def settle(self, facts, ctx):
         # On disk exactly as rendered: it is ours, whatever the state file says (a run killed
@@ -224,6 +271,7 @@ class ConfFile(Action):
         elif fact.kind == FILE and facts.sha256(self.path) == new:
             self.attrs.apply(facts, host, self.path)
         elif outcome.conflict and not ctx.force_conf:
+            self._aside_dir(ctx)
             fsops.atomic_write(ctx.target.host(self.new_path), self.content, self.attrs.mode, uid, gid, self.new_path)
             kept = self._kept_attrs(facts, fact)  # owner and mode are ours to enforce, the content is not
             if kept.drift(facts, fact):
@@ -231,7 +279,8 @@ class ConfFile(Action):
             return None  # nothing recorded: the file on disk is still the administrator's
         else:
             if fact.kind == FILE and ctx.conffiles.get(self.path) != facts.sha256(self.path):
-                backup = f"{self.path}.{time.strftime('%Y%m%dT%H%M%S')}.bak"
+                backup = beside(self.path, f".{time.strftime('%Y%m%dT%H%M%S')}.bak")
+                self._aside_dir(ctx)
                 # Written like every other file (temp, no link followed: the directory may belong
                 # to the NSO account, RUN_DIR/cdb), and never over an earlier backup.
                 written = fsops.write_new(ctx.target.host(backup), facts.read(self.path) or b"", fact.mode or 0o600,

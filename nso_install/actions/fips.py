@@ -67,7 +67,7 @@ class FipsCrypto(Action):
     tree: object = field(default=None, compare=False, repr=False)  # the InstallTree of ``vdir``
     kind: ClassVar[str] = "fips"
 
-    def preflight(self, facts: Facts) -> None:
+    def preflight(self, facts: Facts, ctx=None) -> None:
         """Before the run changes anything: refuse a distribution without the FIPS files (the
         tree as prepared, or as installed), rather than leave a half-FIPS install behind."""
         prepared = getattr(self.tree, "_prepared", None)

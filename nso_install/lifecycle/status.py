@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..actions.files import beside
 from ..facts import FILE, Facts
 from .installation import Installation
 
@@ -9,7 +10,7 @@ from .installation import Installation
 def status(inst: Installation) -> dict:
     """Everything ``status`` shows, as data (the CLI prints it, or dumps it with --json)."""
     facts = Facts(inst.target)
-    pending = sorted(p + ".new" for p in inst.state.conffiles if facts.path(p + ".new").kind == FILE)
+    pending = sorted(beside(p, ".new") for p in inst.state.conffiles if facts.path(beside(p, ".new")).kind == FILE)
     edited = sorted(p for p, digest in inst.state.conffiles.items()
                     if facts.path(p).kind == FILE and facts.sha256(p) != digest)
     running = [{"pid": pid, "executable": exe,

@@ -21,6 +21,7 @@ import os
 from dataclasses import field
 
 from ..actions.base import Context
+from ..actions.files import beside
 from ..actions.fips import FipsCrypto, written_in_tree
 from ..actions.privileges import PATTERNS, REMOVABLE, present, privileged_actions
 from ..errors import NsoInstallError
@@ -180,5 +181,6 @@ def _config(inst: Installation, facts: Facts, v: Verification) -> None:
             v.findings.append(Finding("config", path, f"not a regular file ({fact.kind})"))
         elif facts.sha256(path) != digest:
             v.findings.append(Finding("config", path, "edited since nso-install wrote it", fails=False))
-        if facts.path(path + ".new").kind == FILE:
-            v.findings.append(Finding("config", path + ".new", "a new rendering waits to be merged", fails=False))
+        if facts.path(beside(path, ".new")).kind == FILE:
+            v.findings.append(Finding("config", beside(path, ".new"), f"a new rendering of {path} waits to be merged",
+                                      fails=False))

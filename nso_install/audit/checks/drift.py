@@ -5,6 +5,7 @@ files against what nso-install wrote, the ``.new`` renderings waiting.  (Privile
 
 from __future__ import annotations
 
+from ...actions.files import ASIDE_DIR, beside
 from ...facts import FILE
 from ...lifecycle.verify import verify
 from ..model import failed, passed, skipped, verdict, warned
@@ -58,11 +59,12 @@ def config_files(ctx):
 
 @check("NSO-DRIFT-003", "No new rendering (.new) waits to be merged", "medium",
        "Merge FILE.new into FILE (or take it: mv FILE.new FILE), then re-run nso-install install so it records "
-       "the result; restart NSO for ncs.conf.",
+       "the result; restart NSO for ncs.conf. The new renderings of /etc/logrotate.d/ncs and /etc/init.d/ncs wait "
+       f"in {ASIDE_DIR} (logrotate and the SysV tools would read a .new beside them).",
        "dpkg-style conffiles (docs/operations.md): a kept administrator edit means the settings nso-install "
        "would write now are not in force", inferred=True)
 def pending_new(ctx):
     paths = sorted(ctx.inst.state.conffiles) or [ctx.conf_path]
-    waiting = [p + ".new" for p in paths if ctx.facts.path(p + ".new").kind == FILE]
+    waiting = [beside(p, ".new") for p in paths if ctx.facts.path(beside(p, ".new")).kind == FILE]
     return verdict([f"{p} waits to be merged" for p in waiting], "nothing waits to be merged",
                    f"{len(waiting)} new rendering(s) wait to be merged", [], waiting)

@@ -223,3 +223,41 @@ def test_render_conf_follows_the_active_version(tmp_path):
     assert f"NSO {V}.".encode() in activated
     install(new, root, "--activate")
     assert (root / "etc/ncs/ncs.conf").read_bytes() == activated
+
+
+def test_new_renderings_and_backups_of_files_in_scanned_directories_are_kept_out_of_them(tmp_path, sample_dists):
+    """logrotate reads every file in /etc/logrotate.d (".new" and ".bak" are on none of its
+    versions' lists of suffixes to skip), and the SysV tools every executable in /etc/init.d:
+    a new rendering or a backup there would be read too.  They wait in nso-install's own
+    directory instead, and status, verify and the audit name them there."""
+    root = tmp_path / "r"
+    dist = sample_dists["tar.gz"]
+    install(dist, root, "--init-system", "sysv")
+    aside = root / "var/lib/nso-install/conffiles"
+    scanned = {"etc/logrotate.d/ncs": "etc_logrotate.d_ncs", "etc/init.d/ncs": "etc_init.d_ncs"}
+    ours = {}
+    for path in scanned:
+        ours[path] = (root / path).read_text()
+        with open(root / path, "a") as f:
+            f.write("# local: a site note\n")
+    out = install(dist, root)
+    assert {f"conffile:/{p}" for p in scanned} <= set(changed(out))
+    for path, name in scanned.items():
+        assert sorted(p.name for p in (root / path).parent.iterdir()) == ["ncs"]
+        assert (aside / f"{name}.new").read_text() == ours[path]
+        assert f"/var/lib/nso-install/conffiles/{name}.new" in json.dumps(out)
+    st = os.stat(aside)
+    assert (stat.S_IMODE(st.st_mode), st.st_uid) == (0o700, os.geteuid())
+    assert install(dist, root)["changed"] == 0
+    status = json.loads(cli("status", "--root", root, "--json").stdout)
+    assert {f"/var/lib/nso-install/conffiles/{n}.new" for n in scanned.values()} <= set(status["pending_new"])
+    verify = cli("verify", "--root", root, ok=False).output
+    assert "/var/lib/nso-install/conffiles/etc_init.d_ncs.new" in verify
+    forced = install(dist, root, "--force-conf")
+    assert {f"conffile:/{p}" for p in scanned} <= set(changed(forced))
+    for path, name in scanned.items():
+        assert sorted(p.name for p in (root / path).parent.iterdir()) == ["ncs"]
+        assert (root / path).read_text() == ours[path]
+        backups = list(aside.glob(f"{name}.*.bak"))
+        assert len(backups) == 1 and backups[0].read_text().endswith("# local: a site note\n")
+        assert not (aside / f"{name}.new").exists()

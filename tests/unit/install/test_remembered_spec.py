@@ -149,6 +149,48 @@ def test_an_edited_file_of_the_old_account_is_not_adopted_by_root(root, dists):
     assert "was not adopted" in r.output.replace("\n", " ") or "not adopted" in r.output
 
 
+@pytest.mark.parametrize("init, path, kept_as_root", [
+    ("sysv", "etc/init.d/ncs", 'RUN=""'),
+    ("systemd", "etc/systemd/system/ncs.service", "ExecStart=/opt/ncs/ncs-service-start"),
+    ("sysv", "etc/logrotate.d/ncs", None),
+])
+def test_an_edited_file_that_says_who_nso_runs_as_stops_a_change_of_that_account(root, dists, init, path,
+                                                                                 kept_as_root):
+    """Kept as it was, an edited SysV script (or unit) would go on starting NSO as root while
+    this run hands the run and log directories, packages included, to the new account: its
+    links there and its code would run as root (a reviewer's path to root); logrotate would go
+    on rotating the account's directory as root.  Refused before anything changes."""
+    dist = dists["6.5.3"]
+    install(dist, root, "--init-system", init)
+    edited = root / path
+    if kept_as_root:
+        assert kept_as_root in edited.read_text()
+    with open(edited, "a") as f:
+        f.write("# local: a site note\n")
+    before = snapshot(root)
+    for extra in (("--check",), ()):
+        r = install(dist, root, "--run-as-user", "nso", *extra, ok=False)
+        assert r.exit_code == 2, r.output
+        msg = " ".join(r.output.split())
+        assert f"/{path} was edited outside nso-install" in msg and "root to nso" in msg and "--force-conf" in msg
+        assert snapshot(root) == before  # no account, no owner changed, no .new
+    r = install(dist, root, "--run-as-user", "nso", "--force-conf")
+    assert "# local: a site note" not in edited.read_text()
+    backup = r.output.split("saved the administrator's ")[1].split()[2]
+    assert (root / backup.lstrip("/")).read_text().endswith("# local: a site note\n")
+    assert "Done: 0 changed" in install(dist, root).output
+
+
+def test_an_edited_service_file_is_kept_when_the_account_stays(root, dists):
+    dist = dists["6.5.3"]
+    install(dist, root, "--init-system", "sysv", "--run-as-user", "nso")
+    with open(root / "etc/init.d/ncs", "a") as f:
+        f.write("# local: a site note\n")
+    r = install(dist, root, "--set", "cli.ssh.port=2222")
+    assert "# local: a site note" in (root / "etc/init.d/ncs").read_text()
+    assert "etc/init.d/ncs was edited outside nso-install; kept as is" in " ".join(r.output.split())
+
+
 def test_reset_options_plan_shows_every_reverted_value(root, dists):
     dist = dists["6.5.3"]
     install(dist, root, "--run-as-user", "nso", "--keep-ncs-setup", "--set", "restconf.enabled=true",
