@@ -65,6 +65,9 @@ class Manifest:
         self._entries: dict[str, Entry] | None = {} if entries is None else entries
         self._raw: bytes | None = None  # a whole manifest file's bytes, its entries not parsed yet
         self.index: StatIndex | None = None
+        # entries of the distribution left out of the tree (bin/ncs-setup of a system install):
+        # a later spec that wants one has the tree unpacked again (InstallTree.drift)
+        self.left_out: frozenset[str] = frozenset()
         self._matching: dict[tuple[str, ...], frozenset[str]] = {}  # kept with the index
         # what compare() found, by its arguments: reused only when asked (compare(reuse=True));
         # and, by host path, the entries the audit may judge (facts.notable) of a tree the index
@@ -97,6 +100,8 @@ class Manifest:
         sorted by path.  Written in slices into one buffer, which becomes the bytes returned:
         never a list of every row, nor the text and then its encoding, beside the records."""
         head = {"format": MANIFEST_FORMAT, "tree": self.tree, "version": self.version}
+        if self.left_out:
+            head["left_out"] = sorted(self.left_out)
         if self.index is not None:
             head["index"] = self.index.as_dict()
             head["matching"] = [[list(p), sorted(m)] for p, m in self._matching.items()]
@@ -121,6 +126,7 @@ class Manifest:
                 return None
             m = cls(d["tree"], d["version"])
             m._entries, m._raw = None, data  # the body is parsed when used
+            m.left_out = frozenset(d.get("left_out", ()))
             if "index" in d:
                 m.index = StatIndex.from_dict(d["index"])
                 m._matching = {tuple(p): frozenset(paths) for p, paths in d["matching"]}

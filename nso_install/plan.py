@@ -33,7 +33,7 @@ from .actions.keys import (KeyPair, SecretFile, check_crypto_keys, check_ipc_sec
                            generate_ipc_secret, ssh_host_key, tls_key_cert)
 from .actions.fips import fips_actions, openssl_env, written_in_tree
 from .actions.privileges import Capability, Setuid, privileged_actions
-from .actions.tree import InstallTree
+from .actions.tree import InstallTree, left_out_of_system_tree
 from .conf.aaa import render_aaa_init
 from .conf.render import IPC_RUNTIME_DIR, RenderedConf, redact_aaa, redact_conf, render_for_install
 from .conf.variables import PROFILES, ConfContext
@@ -219,7 +219,7 @@ def system_plan(spec: InstallSpec, dist, view: TargetView) -> list[Action]:
         # ncs-setup is left out when unpacking (the Absent action below removes it from a tree
         # unpacked by someone else), so --check and the run agree on a fresh target.
         (tree := InstallTree(vdir, dist, reason=f"NSO {v} static files",
-                             owned_elsewhere=() if spec.keep_ncs_setup else ("bin/ncs-setup",),
+                             owned_elsewhere=left_out_of_system_tree(spec.keep_ncs_setup),
                              written_elsewhere=("ncsrc", "ncsrc.tcsh", *written_in_tree(spec.fips_install)))),
         *ncsrc_files(vdir, v, "root", "root", render_conf(spec, v).client_env + fips_env(spec, vdir)),
         *fips_actions(tree, v, spec.fips_install),

@@ -23,6 +23,12 @@ from .privileges import PATTERNS, REMOVABLE
 from ..record import record
 
 
+def left_out_of_system_tree(keep_ncs_setup: bool) -> tuple[str, ...]:
+    """What a system install leaves out of the tree it unpacks: ncs-setup does not work there
+    (ncs-installer(1)'s --keep-ncs-setup keeps it)."""
+    return () if keep_ncs_setup else ("bin/ncs-setup",)
+
+
 @record
 class InstallTree(Action):
     """The distribution unpacked at ``path``, as its manifest says."""
@@ -69,8 +75,16 @@ class InstallTree(Action):
         m = ctx.manifest(self.path)
         if m is None:
             return None
-        return manifest.compare(m, ctx.target.host(self.path), frozenset(self.written_elsewhere),
-                                m.matching(PATTERNS), full, frozenset(REMOVABLE), listing=True)
+        # what this spec leaves out may still be there (unpacked for an earlier spec): another
+        # action removes it, and its absence is no damage; what an earlier spec left out and
+        # this one wants (--keep-ncs-setup) is missing: the tree is unpacked again to have it
+        drift = manifest.compare(m, ctx.target.host(self.path), frozenset(self.written_elsewhere),
+                                 m.matching(PATTERNS), full, frozenset(REMOVABLE) | frozenset(self.owned_elsewhere),
+                                 listing=True)
+        wanted = sorted(m.left_out - frozenset(self.owned_elsewhere))
+        if wanted:
+            drift = manifest.Drift(sorted({*drift.missing, *wanted}), list(drift.extra), list(drift.changed))
+        return drift
 
     def _drift_once(self, facts: Facts, ctx) -> manifest.Drift | None:
         if self._checked is None or self._checked[0] is not ctx:
@@ -169,10 +183,12 @@ class InstallTree(Action):
             with fsops.Flushing(tmp) as flushing:
                 self.dist.extract(tmp, uid=uid, gid=gid, progress=ctx.progress, digests=digests,
                                   started=flushing.start)
+            left_out = set()
             for rel in self.owned_elsewhere:  # e.g. the shipped ncs.conf, replaced by our rendering
                 victim = tmp / rel
                 if victim.is_file() and not victim.is_symlink():
                     victim.unlink()
+                    left_out.add(rel)
             fsops.set_attrs(tmp, 0o755, uid, gid)
             # the tree's data must be on disk before its name is: written back while the
             # manifest is taken (syncfs waits for the disk, the walk for the processor)
@@ -180,6 +196,7 @@ class InstallTree(Action):
             # still private to root: nobody can have changed anything in it yet, so what the
             # writer hashed on the way in is what is there
             self._manifest = manifest.take(tmp, self.path, self.dist.version, digests=digests)
+            self._manifest.left_out = frozenset(left_out)
             # what lets a re-run tell an intact tree without reading its records (manifest.StatIndex)
             self._manifest.add_index(frozenset(self.written_elsewhere), PATTERNS)
             sync.join()

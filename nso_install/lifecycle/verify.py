@@ -24,6 +24,7 @@ from ..actions.base import Context
 from ..actions.files import beside
 from ..actions.fips import FipsCrypto, written_in_tree
 from ..actions.privileges import PATTERNS, REMOVABLE, present, privileged_actions
+from ..actions.tree import left_out_of_system_tree
 from ..errors import NsoInstallError
 from ..facts import ABSENT, FILE, Facts
 from ..manifest import compare
@@ -129,8 +130,10 @@ def compare_tree(inst: Installation, tree, full: bool = False):
     if m is None:
         return None
     written = WRITTEN_IN_TREE + written_in_tree(inst.spec.fips_install)  # the FIPS crypto.so: checked below
+    # what the recorded spec leaves out (bin/ncs-setup) may be gone, or still there
+    left_out = left_out_of_system_tree(inst.spec.keep_ncs_setup) if inst.spec.system else ()
     return compare(m, inst.target.host(tree.path), frozenset(written), m.matching(PATTERNS), full,
-                   frozenset(REMOVABLE), reuse=True, listing=True)
+                   frozenset(REMOVABLE) | frozenset(left_out), reuse=True, listing=True)
 
 
 def _tree(inst: Installation, tree, full: bool, v: Verification) -> None:

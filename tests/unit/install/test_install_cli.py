@@ -140,6 +140,29 @@ def test_keep_ncs_setup_toggle_on_rerun_removes_it(tmp_path, sample_dists):
     assert (root / f"opt/ncs/ncs-{V}/bin/ncs-setup").exists()
     out = install_json(sample_dists["tar.gz"], root, "--system-install", "--no-keep-ncs-setup")
     assert [a["id"] for a in out["actions"] if a["changed"]] == [f"absent:/opt/ncs/ncs-{V}/bin/ncs-setup"]
+    # then the tree is as this spec wants it: verify agrees, and a re-run repairs nothing
+    cli("verify", "--root", root)
+    before = snapshot(root)
+    assert install_json(sample_dists["tar.gz"], root, "--system-install")["changed"] == 0
+    assert snapshot(root) == before
+    # and back: the tree is unpacked again to hold ncs-setup, once
+    out = install_json(sample_dists["tar.gz"], root, "--system-install", "--keep-ncs-setup")
+    assert [a["id"] for a in out["actions"] if a["changed"]] == [f"tree:/opt/ncs/ncs-{V}"]
+    assert (root / f"opt/ncs/ncs-{V}/bin/ncs-setup").is_file()
+    cli("verify", "--root", root)
+    assert install_json(sample_dists["tar.gz"], root, "--system-install")["changed"] == 0
+
+
+def test_keep_ncs_setup_after_an_install_without_it_restores_it(tmp_path, sample_dists):
+    root = tmp_path / "r"
+    install_json(sample_dists["tar.gz"], root, "--system-install")
+    assert not (root / f"opt/ncs/ncs-{V}/bin/ncs-setup").exists()
+    check = install_json(sample_dists["tar.gz"], root, "--system-install", "--keep-ncs-setup", "--check")
+    assert [a["id"] for a in check["actions"] if a["status"] == "change"] == [f"tree:/opt/ncs/ncs-{V}"]
+    install_json(sample_dists["tar.gz"], root, "--system-install", "--keep-ncs-setup")
+    assert (root / f"opt/ncs/ncs-{V}/bin/ncs-setup").is_file()
+    cli("verify", "--root", root)
+    assert install_json(sample_dists["tar.gz"], root, "--system-install")["changed"] == 0
 
 
 def test_upgrade_leaves_current_alone_unless_activate(tmp_path):
