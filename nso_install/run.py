@@ -45,6 +45,7 @@ class RunOptions:
     # told as the run goes: started(header, resolution) once planned, record(rec) per action as it
     # is done (the CLI prints each line then, not all at the end: a long unpack shows its context)
     observer: object | None = None
+    switch_judged: bool = False  # activate/rollback judged the switch of ``current`` already
 
 
 @record
@@ -112,6 +113,12 @@ def install(given: SpecInput, distribution, opts: RunOptions) -> RunResult:
             planned = _resolve_and_plan(target, given, dist, state)
         resolution, view, plan = planned
         spec = resolution.spec
+        switching = []  # install --activate of another version: activate's refusals, its next steps
+        if spec.system and spec.activate and not opts.switch_judged and view.active_version not in (None, dist.version):
+            from .lifecycle.activate import guard_install_switch
+            from .lifecycle.installation import look
+
+            switching = guard_install_switch(look(opts.root, spec.install_dir, state), dist.version, opts.check)
         if target.staged and not opts.check and os.geteuid() == 0:
             # again, now that every component exists: none may have been made by someone else
             # meanwhile; and staged accounts' uids mean nothing on this host
@@ -145,6 +152,7 @@ def install(given: SpecInput, distribution, opts: RunOptions) -> RunResult:
             str(dist.source).startswith(str(target.host(spec.install_dir)) + "/")
         report.notes.extend(n for n in dist.notes if not (installed and "carries no signature" in n))
         report.notes.extend(_verification_notes(dist, opts))
+        report.notes.extend(switching)
         report.notes.extend(_notes(spec, dist.version, view, target))
         if spec.system and not opts.check and not target.unprivileged:
             from .audit import install_notes  # the checks of `nso-install audit`, on what was just installed

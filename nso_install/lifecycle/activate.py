@@ -65,9 +65,9 @@ def activate(inst: Installation, version: str, *, force: bool = False, check: bo
         notes += _downgrade(inst, tree.version, active.version if active else None, force, check)
     given = SpecInput(kind="system", activate=True)
     result = install(given, InstalledTree(inst.target.host(tree.path), tree.version),
-                     RunOptions(root=root, check=check, lock_timeout=lock_timeout))
+                     RunOptions(root=root, check=check, lock_timeout=lock_timeout, switch_judged=True))
     if active is None or active.path != tree.path:
-        notes += next_steps(inst, tree.version, check)
+        notes += next_steps(inst.spec.init_system, tree.version, check)
     result.report.notes.extend(notes)
     return result
 
@@ -80,16 +80,20 @@ def rollback(inst: Installation, **kw) -> RunResult:
     return activate(inst, previous, **kw)
 
 
-def _refuse_while_running(inst: Installation, force: bool) -> None:
+FORCE = "pass --force"  # how the refusals below are overridden (install --activate: by activate --force)
+
+
+def _refuse_while_running(inst: Installation, force: bool, forcing: str = FORCE) -> None:
     pids = [pid for pid, _ in inst.running]
     if pids and not force:
         raise UsageError("nso-running", f"NSO runs from {inst.spec.install_dir} (pid {', '.join(map(str, pids))}); "
                          "switching the version under it would leave it running the old one with the new "
-                         "configuration.", "Stop NSO first (systemctl stop ncs), or pass --force to switch anyway "
+                         f"configuration.", f"Stop NSO first (systemctl stop ncs), or {forcing} to switch anyway "
                          "and restart it yourself.")
 
 
-def _downgrade(inst: Installation, new: str, old: str | None, force: bool, check: bool = False) -> list[str]:
+def _downgrade(inst: Installation, new: str, old: str | None, force: bool, check: bool = False,
+               forcing: str = FORCE) -> list[str]:
     if old is None or vtuple(new) >= vtuple(old):
         return []
     cdb = inst.cdb_files()
@@ -99,14 +103,26 @@ def _downgrade(inst: Installation, new: str, old: str | None, force: bool, check
            f"that {old} may have upgraded; no NSO documentation says an older NSO can read it.")
     if not force:
         raise UsageError("cdb-downgrade", why, f"Restore a backup taken on {new} (ncs-backup --restore) after "
-                         "switching, which --force allows; or stay on the newer version.")
+                         f"switching ({forcing} to switch); or stay on the newer version.")
     done = "Would switch anyway (--force; nothing was changed)" if check else "Switched anyway (--force)"
     return [why + f" {done}: restore a backup taken on {new} (ncs-backup --restore) before starting NSO."]
 
 
-def next_steps(inst: Installation, version: str, check: bool = False) -> list[str]:
+def guard_install_switch(inst: Installation, new: str, check: bool) -> list[str]:
+    """``install DIST --activate`` switching ``current`` from another version: the same
+    refusals as ``activate`` (NSO running, a downgrade over CDB data), overridden only by
+    ``activate --force``; then the same next steps."""
+    active = inst.active
+    if active is None or active.version == new:
+        return []
+    forcing = f"install without --activate, then run nso-install activate {new} --force"
+    _refuse_while_running(inst, False, forcing)
+    _downgrade(inst, new, active.version, False, check, forcing)
+    return next_steps(inst.spec.init_system, new, check)
+
+
+def next_steps(init: str, version: str, check: bool = False) -> list[str]:
     """What to do after the switch; with ``check`` (nothing was switched) said as what would be."""
-    init = inst.spec.init_system
     if init == "systemd":
         restart = ("set NCS_RELOAD_PACKAGES=true in ncs.systemd.conf, systemctl restart ncs, then set it back "
                    "to false")

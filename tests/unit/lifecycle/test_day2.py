@@ -282,6 +282,42 @@ def test_a_downgrade_over_cdb_data_needs_force_and_says_why(two):
     assert os.readlink(two / "opt/ncs/current") == "ncs-6.4.1" and "ncs-backup --restore" in r.output
 
 
+def test_install_activate_refuses_the_downgrade_activate_refuses(two, dists):
+    """install DIST --activate switches current as activate does, so it meets the same guards
+    (a reviewer downgraded over CDB data with it, exit 0, no note)."""
+    nso("activate", "6.5.3", "--root", two)
+    (two / "var/opt/ncs/cdb/A.cdb").write_bytes(b"cdb")
+    before = snapshot(two)
+    for extra in (("--check",), ()):
+        r = install(dists["6.4.1"], two, "--activate", *extra, ok=False)
+        assert r.exit_code == 2 and "older than the active 6.5.3" in r.stderr
+        assert "nso-install activate 6.4.1 --force" in " ".join(r.stderr.split())
+        assert snapshot(two) == before
+    assert "older than" not in install(dists["6.4.1"], two).output  # installed beside: no switch, no guard
+    r = nso("activate", "6.4.1", "--root", two, "--force")
+    assert os.readlink(two / "opt/ncs/current") == "ncs-6.4.1"
+
+
+def test_install_activate_of_a_newer_version_says_what_activate_says(two, dists):
+    r = install(dists["6.5.3"], two, "--activate")
+    assert os.readlink(two / "opt/ncs/current") == "ncs-6.5.3"
+    assert "NSO 6.5.3 is now active. Restart NSO with a package reload" in " ".join(r.output.split())
+    assert "package reload" not in install(dists["6.5.3"], two, "--activate").output  # nothing switched
+
+
+def test_install_activate_is_refused_while_nso_runs(two):
+    from nso_install.errors import UsageError
+    from nso_install.lifecycle.activate import guard_install_switch
+    from nso_install.lifecycle.installation import look
+
+    inst = look(two)
+    inst.running = [(4242, "/opt/ncs/current/lib/ncs/erts/bin/ncs.smp")]
+    with pytest.raises(UsageError) as e:
+        guard_install_switch(inst, "6.5.3", check=False)
+    assert e.value.reference == "nso-running" and "activate 6.5.3 --force" in e.value.hint
+    assert guard_install_switch(inst, "6.4.1", check=False) == []  # the active one: no switch
+
+
 def test_activate_refuses_what_is_not_installed_and_a_damaged_tree(two):
     r = nso("activate", "7.0", "--root", two, ok=False)
     assert r.exit_code == 2 and "installed: 6.4.1, 6.5.3" in r.stderr
