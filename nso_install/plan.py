@@ -28,7 +28,7 @@ from . import fsops
 from .access import IpcAccess, pam_choice, resolve_ipc
 from .actions.accounts import ADMIN_GROUP, IPC_GROUP, OPER_GROUP, Group, Membership, PamService, User
 from .actions.base import Action, Attrs
-from .actions.files import Absent, ConfFile, Directory, File, Leftovers, Obsolete, Reown, Symlink, SystemDirectory
+from .actions.files import Absent, ConfFile, Directory, File, Leftovers, Obsolete, Reown, Symlink, SystemDirectory, TakeOver
 from .actions.keys import (KeyPair, SecretFile, check_crypto_keys, check_ipc_secret, generate_crypto_keys,
                            generate_ipc_secret, ssh_host_key, tls_key_cert)
 from .actions.fips import fips_actions, openssl_env, written_in_tree
@@ -241,8 +241,9 @@ def system_plan(spec: InstallSpec, dist, view: TargetView) -> list[Action]:
     ]
     # Config follows the active version: a version that stays inactive changes nothing here.
     acts += config_actions(spec, config_version(spec, v, view), view)
-    managed = frozenset(a.path for a in acts if a.fs and not isinstance(a, Reown))
-    return with_parents([replace(a, skip=managed) if isinstance(a, Reown) else a for a in acts], (STATE_DIR_SYSTEM,))
+    managed = frozenset(a.path for a in acts if a.fs and not isinstance(a, (Reown, TakeOver)))
+    return with_parents([replace(a, skip=managed) if isinstance(a, (Reown, TakeOver)) else a for a in acts],
+                        (STATE_DIR_SYSTEM,))
 
 
 def config_actions(spec: InstallSpec, version: str, view: TargetView) -> list[Action]:
@@ -387,7 +388,15 @@ def reown_actions(spec: InstallSpec, view: TargetView) -> list[Action]:
     what it put where NSO loads code (packages/, scripts/) is moved aside for review."""
     prev = view.previous
     before = prev.run_as_user if prev is not None else None
-    if not before or before == spec.run_as_user:
+    user = spec.run_as_user
+    new_account = view.accounts is not None and user not in view.accounts.users  # (created by this run)
+    if prev is not None and user and (not before or (before == user and new_account)):
+        # NSO ran as root, or its account was deleted (uninstall --accounts gives its files to
+        # root): what NSO wrote (CDB, state, logs) must become the account's, or NSO cannot
+        # start as it (NSO's container image chowns them at start for the same reason)
+        return [TakeOver(d, ("root",), ("root",), user, user, f"what NSO wrote as root now belongs to {user}")
+                for d in dict.fromkeys((spec.run_dir, spec.log_dir))]
+    if not before or before == user:
         return []
     to = spec.run_as_user or "root"
     acts: list[Action] = []

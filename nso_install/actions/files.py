@@ -568,3 +568,77 @@ class Reown(Action):
             elif kind == FILE:
                 fsops.set_attrs(host, stat.S_IMODE(st.st_mode) & ~0o6000, owner, group, tpath)
         return effects
+
+
+@record
+class TakeOver(Action):
+    """Entries under ``path`` (not itself) owned by one of ``users``, or in one of ``groups``,
+    get ``to_user``/``to_group`` in their place (each id on its own), modes kept but for the
+    setuid/setgid bits a chown clears.  For a hand-over that involves no untrusted account:
+    root's files in NSO's run and log directories when NSO starts to run as an account (it
+    must write its CDB and logs: the vendor's container chowns them the same way), and the
+    files of accounts ``uninstall --accounts`` deletes in the directories it keeps (a later
+    account given the same uid or gid would own them: the keys' group, say).
+
+    Symbolic links and special files are left as they are (their owner grants nothing here);
+    a regular file with more than one name is left too, and named (its other name may be any
+    file, /etc/shadow included), as are entries of ``skip`` (other actions manage them)."""
+
+    path: str
+    users: tuple[str, ...]
+    groups: tuple[str, ...]
+    to_user: str
+    to_group: str
+    reason: str = ""
+    skip: frozenset[str] = frozenset()
+    kind: ClassVar[str] = "takeover"
+
+    def _ids(self, facts: Facts) -> tuple[set[int], set[int]]:
+        acc = facts.accounts
+        uids = {u.uid for n in self.users if (u := acc.users.get(n)) is not None}
+        gids = {g.gid for n in self.groups if (g := acc.groups.get(n)) is not None}
+        return uids, gids
+
+    def _survey(self, facts: Facts) -> tuple[list[tuple[str, int, int, int, str]], list[str]]:
+        """([(path, mode, uid, gid, kind) to take over], [hard-linked files left as they are]):
+        ``path`` itself and what is below it."""
+        uids, gids = self._ids(facts)
+        top = facts.path(self.path)
+        if not (uids or gids) or top.kind != DIR:
+            return [], []
+        take, linked = [], []
+        if self.path not in self.skip and (top.uid in uids or top.gid in gids):
+            take.append((self.path, top.mode, top.uid, top.gid, DIR))
+        for p, st, kind in facts.walk(self.path):
+            if p in self.skip or kind not in (DIR, FILE) or (st.st_uid not in uids and st.st_gid not in gids):
+                continue
+            if PurePosixPath(p).relative_to(self.path).parts[0].startswith(QUARANTINE):
+                continue  # what a hand-over set aside for review stays root's
+            if kind == FILE and st.st_nlink > 1:
+                linked.append(p)
+            else:
+                take.append((p, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, kind))
+        return take, linked
+
+    def check(self, facts, ctx):
+        take, linked = self._survey(facts)
+        who = ", ".join([*self.users, *(f"group {g}" for g in self.groups)])
+        warning = (f"{len(linked)} file(s) of {who} in {self.path} have other names (hard links) and keep their "
+                   f"owner: {', '.join(linked[:5])}; find the other names (find / -samefile FILE) before "
+                   "deciding who should own them.") if linked else None
+        if not take:
+            return ok(f"nothing of {who} left", warning=warning)
+        lines = [f"  {t[0]}" for t in take]
+        shown = "\n".join(lines[:30]) + (f"\n  ... and {len(lines) - 30} more" if len(lines) > 30 else "")
+        return change(f"give {len(take)} entr{'y' if len(take) == 1 else 'ies'} of {who} to "
+                      f"{self.to_user}:{self.to_group}", diff=shown, warning=warning)
+
+    def apply(self, facts, ctx, outcome):
+        uids, gids = self._ids(facts)
+        uid, gid = Attrs(0o755, self.to_user, self.to_group).resolve(facts, self.path)
+        take, _ = self._survey(facts)
+        for tpath, mode, owner, group, kind in take:
+            mode &= ~0o6000 if kind == FILE else ~0  # (what a chown clears)
+            fsops.set_attrs(ctx.target.host(tpath), mode, uid if owner in uids else owner,
+                            gid if group in gids else group, tpath)
+        return None

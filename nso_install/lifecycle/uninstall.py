@@ -20,9 +20,11 @@ from typing import ClassVar
 
 from ..actions.accounts import Membership, NoAccount
 from ..actions.base import Action, Context, Effects, change, ok
-from ..actions.files import Absent, RemoveTree
+from ..actions.files import Absent, RemoveTree, TakeOver
 from ..engine import Report, apply, evaluate
 from ..errors import UsageError
+from ..conf.render import IPC_RUNTIME_DIR
+from ..facts import Facts
 from ..plan import SYSV_SCRIPT, UNIT, UNIT_WANTS
 from ..record import record
 from ..run import record_effects
@@ -109,9 +111,10 @@ def plan_removal(inst: Installation, version: str | None, everything: bool, part
         "profile_scripts": [Absent("/etc/profile.d/ncs.sh", "environment for login shells (sh)"),
                             Absent("/etc/profile.d/ncs.csh", "environment for login shells (csh)"),
                             Absent("/etc/logrotate.d/ncs", "log rotation")],
-        # memberships it added to accounts it did not create go first, so that a group it
-        # created is left empty and can go too (userdel takes a deleted user's own along)
-        "accounts": _account_removals(inst.state),
+        # what the deleted accounts own in the directories kept is given to root first; then
+        # memberships it added to accounts it did not create go, so that a group it created
+        # is left empty and can go too (userdel takes a deleted user's own along)
+        "accounts": _disown_kept(inst, parts) + _account_removals(inst.state),
     }
     for part in PARTS:
         if part in parts:
@@ -125,6 +128,28 @@ def plan_removal(inst: Installation, version: str | None, everything: bool, part
     if "accounts" in parts and not inst.state.created_accounts:
         notes.append("nso-install recorded no account of its own creation: none deleted.")
     return acts, kept, notes
+
+
+def _disown_kept(inst: Installation, parts: set[str]) -> list[Action]:
+    """The files of the accounts and groups nso-install deletes, in the directories it keeps
+    (the keys are root:ncsadmin, CDB and logs the NSO account's): given to root first, or a
+    later account or group given the same number would own them."""
+    spec = inst.spec
+    users = sorted(a.partition(":")[2] for a in inst.state.created_accounts if a.startswith("user:"))
+    groups = {a.partition(":")[2] for a in inst.state.created_accounts if a.startswith("group:")}
+    acc = Facts(inst.target).accounts
+    for u in users:  # a user's own group goes with it (userdel, USERGROUPS_ENAB)
+        entry = acc.users.get(u)
+        group = acc.groups.get(u)
+        if entry is not None and group is not None and group.gid == entry.gid:
+            groups.add(u)
+    kept = [d for part, d in (("config", spec.config_dir), ("run_data", spec.run_dir), ("logs", spec.log_dir),
+                              ("service", IPC_RUNTIME_DIR)) if part not in parts]
+    if not (users or groups):
+        return []
+    return [TakeOver(d, tuple(users), tuple(sorted(groups)), "root", "root",
+                     "kept, and its owners are deleted below: root's, not a number a later account may get")
+            for d in dict.fromkeys(kept)]
 
 
 def _account_removals(state) -> list[Action]:

@@ -191,6 +191,34 @@ def test_an_edited_service_file_is_kept_when_the_account_stays(root, dists):
     assert "etc/init.d/ncs was edited outside nso-install; kept as is" in " ".join(r.output.split())
 
 
+def test_an_account_taking_over_from_root_gets_what_nso_wrote_as_root(root, dists):
+    """NSO run as root wrote its CDB and logs as root; run as nso afterwards it could not open
+    them (the vendor's container image chowns them at start).  Links keep their owner, a file
+    with another name (a hard link) is named and left, a quarantine stays root's."""
+    dist = dists["6.5.3"]
+    install(dist, root, "--init-system", "none")
+    for p in ("var/opt/ncs/cdb/A.cdb", "var/log/ncs/ncs.log", "var/opt/ncs/state/sub/x"):
+        (root / p).parent.mkdir(parents=True, exist_ok=True)
+        (root / p).write_bytes(b"data")
+    os.symlink("/opt/ncs/packages/p1", root / "var/opt/ncs/packages/p1")
+    (root / "etc/elsewhere").write_bytes(b"s")
+    os.link(root / "etc/elsewhere", root / "var/opt/ncs/state/linked")
+    (root / "var/opt/ncs/.nso-install-quarantine.old.1").mkdir(mode=0o700)
+    (root / "var/opt/ncs/.nso-install-quarantine.old.1/f").write_bytes(b"q")
+    chk = install(dist, root, "--run-as-user", "nso", "--check")
+    r = install(dist, root, "--run-as-user", "nso")
+    assert "takeover   /var/opt/ncs  (give 3 entries of root, group root to nso:nso)" in chk.output
+    assert "takeover   /var/log/ncs  (give 1 entry of root, group root to nso:nso)" in chk.output
+    uid, gid = account_ids(root, "nso")
+    for p in ("var/opt/ncs/cdb/A.cdb", "var/log/ncs/ncs.log", "var/opt/ncs/state/sub", "var/opt/ncs/state/sub/x"):
+        assert (os.lstat(root / p).st_uid, os.lstat(root / p).st_gid) == (uid, gid), p
+    for p in ("var/opt/ncs/packages/p1", "var/opt/ncs/state/linked", "var/opt/ncs/.nso-install-quarantine.old.1",
+              "var/opt/ncs/.nso-install-quarantine.old.1/f"):
+        assert os.lstat(root / p).st_uid == 0, p
+    assert "/var/opt/ncs/state/linked" in r.output and "hard links" in r.output
+    assert "Done: 0 changed" in install(dist, root).output
+
+
 def test_reset_options_plan_shows_every_reverted_value(root, dists):
     dist = dists["6.5.3"]
     install(dist, root, "--run-as-user", "nso", "--keep-ncs-setup", "--set", "restconf.enabled=true",

@@ -379,6 +379,39 @@ def test_uninstall_purge_removes_everything_nso_install_made_including_its_accou
     assert "Nothing to do" in nso("uninstall", "--all", "--purge", "--root", two).output
 
 
+def _ids(root, name, kind="passwd"):
+    for line in (root / "etc" / kind).read_text().splitlines():
+        f = line.split(":")
+        if f[0] == name:
+            return int(f[2])
+    return None
+
+
+def test_uninstall_accounts_gives_their_files_in_kept_directories_to_root_and_a_new_account_takes_them(two, dists):
+    """A day-2 review: after uninstall --all --accounts the keys stayed root:ncsadmin by number,
+    and the next groupadd got that gid and read them; a re-install then left CDB and logs to
+    whoever got the old uid, and NSO could not start as the new account."""
+    nso_uid = _ids(two, "nso")
+    gids = {_ids(two, g, "group") for g in ("nso", "ncsadmin", "ncsoper")}
+    for p in ("var/opt/ncs/cdb/A.cdb", "var/log/ncs/ncs.log"):  # what NSO writes as its account
+        (two / p).write_bytes(b"data")
+        os.chown(two / p, nso_uid, _ids(two, "nso", "group"))
+    assert os.stat(two / "etc/ncs/ncs.crypto_keys").st_gid in gids
+    chk = js("uninstall", "--all", "--accounts", "--check", "--root", two)
+    run = js("uninstall", "--all", "--accounts", "--root", two)
+    assert [a["path"] for a in chk["actions"] if a["status"] == "change"] == \
+        [a["path"] for a in run["actions"] if a["changed"]]
+    left = [str(p) for d in ("etc/ncs", "var/opt/ncs", "var/log/ncs") for p in [two / d, *(two / d).rglob("*")]
+            if not p.is_symlink() and (p.lstat().st_uid == nso_uid or p.lstat().st_gid in gids)]
+    assert left == []
+    assert os.stat(two / "etc/ncs/ncs.crypto_keys").st_gid == 0
+    install(dists["6.4.1"], two)  # the recorded spec: NSO as nso, a new account of that name
+    new_uid = _ids(two, "nso")
+    for p in ("var/opt/ncs/cdb/A.cdb", "var/log/ncs/ncs.log"):
+        assert os.stat(two / p).st_uid == new_uid, p
+    assert "Nothing to do" in install(dists["6.4.1"], two).output
+
+
 def test_uninstall_options_need_all_and_a_target(two):
     assert nso("uninstall", "--root", two, ok=False).exit_code == 2
     assert nso("uninstall", "--config", "--root", two, ok=False).exit_code == 2
@@ -395,7 +428,8 @@ def test_uninstall_accounts_check_predicts_exactly_what_the_run_removes(two, use
     run = js("uninstall", "--all", "--accounts", "--root", two)
     predicted = {a["path"] for a in chk["actions"] if a["status"] == "change"}
     removed = {a["path"] for a in run["actions"] if a["changed"]}
-    assert predicted == removed == {"/opt/ncs", "user:nso", "group:ncsadmin", "group:ncsoper"} | (
+    assert predicted == removed == {"/opt/ncs", "user:nso", "group:ncsadmin", "group:ncsoper",
+                                    "/etc/ncs", "/var/opt/ncs", "/var/log/ncs", "/run/ncs"} | (
         set() if usergroups else {"group:nso"})
     assert chk["changed"] == run["changed"]
     group = "\n" + (two / "etc/group").read_text()
