@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import re
 
 from . import all_checks
 from .registry import DOMAINS
@@ -30,7 +31,8 @@ line each in its report, with a result (`pass`, `fail`, `warn`, `skip` with the 
 
 *Source* is either a documented recommendation (NSO's documentation, with its reference) or
 *our inference*: a rule nso-install derives
-from its trust model (docs/security.md) where the documentation says nothing.
+from its trust model (docs/security.md) where the documentation says nothing. The short
+references in parentheses (G-INST, G-IPC...) are listed under [Sources](#sources) at the end.
 
 ```sh
 nso-install audit                                   # the install on this host, as a table
@@ -64,6 +66,38 @@ anything.
 """
 
 
+# The short references the checks' sources use: NSO's public documentation
+# (NSO-developer/nso-gitbook; man pages under resources/man/ from 6.5, man/section1.md before)
+# and the vendor's public examples.
+SOURCES = {
+    "G-INST": "ncs-installer(1), NSO's installer man page (`--run-as-user` privileges, the system "
+              "install layout): nso-gitbook `resources/man/ncs-installer.1.md`",
+    "G-SYS": "NSO Administration Guide, System Install (FIPS install): nso-gitbook "
+             "`administration/installation-and-deployment/system-install.md`",
+    "G-SEC": "NSO Administration Guide, Secure Deployment: nso-gitbook "
+             "`administration/installation-and-deployment/deployment/secure-deployment.md`",
+    "G-DEP": "NSO Administration Guide, Deployment Example (HTTPS, `ipc_access`, audit, CGI): nso-gitbook "
+             "`administration/installation-and-deployment/deployment/deployment-example.md`",
+    "G-KEYS": "NSO Administration Guide, Cryptographic Keys: nso-gitbook "
+              "`administration/advanced-topics/cryptographic-keys.md`",
+    "G-IPC": "NSO Administration Guide, IPC Connection: nso-gitbook "
+             "`administration/advanced-topics/ipc-connection.md`",
+    "G-AAA": "NSO Administration Guide, AAA Infrastructure (\"Authenticating IPC Access\"): nso-gitbook "
+             "`administration/management/aaa-infrastructure.md`",
+    "X-SSH": "the vendor's deployment example NSO-developer/sshkey-deployment-example "
+             "(`Dockerfile.native`, `nsoapp/run_native.sh`)",
+}
+
+
+def _sources(texts: list[str]) -> list[str]:
+    used = sorted({tag for t in texts for tag in re.findall(r"\b[GX]-[A-Z]+\b", t)})
+    unknown = [tag for tag in used if tag not in SOURCES]
+    if unknown:
+        raise KeyError(f"sources without an entry in SOURCES: {', '.join(unknown)}")
+    return (["\n## Sources\n", "| Reference | Document |", "|---|---|"]
+            + [f"| {tag} | {SOURCES[tag]} |" for tag in used])
+
+
 def markdown() -> str:
     checks = all_checks()
     out = [HEADER, "| ID | Check | Severity | Source |", "|---|---|---|---|"]
@@ -79,6 +113,7 @@ def markdown() -> str:
             out.append(f"**{c.title}** ({c.severity})\n")
             out.append(f"- Source: {c.source_text}")
             out.append(f"- Remediation: {c.remediation}\n")
+    out += _sources([c.source_text for c in checks])
     return "\n".join(out).rstrip() + "\n"
 
 

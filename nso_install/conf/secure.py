@@ -11,7 +11,14 @@ profile sets (:func:`production_values`) is the expected value.  The table is us
   judged row by row (:mod:`nso_install.audit.checks.secure`);
 * ``docs/checks.md``, generated from the audit's checks.
 
-Sources: facts sheet section 10 (G-SEC 6.5, G-DEP, G-CONF), 8 (keys), 9 and 18.1 (IPC).
+Sources (NSO-developer/nso-gitbook): Secure Deployment, branch 6.5
+(``administration/installation-and-deployment/deployment/secure-deployment.md``); Deployment
+Example (``.../deployment/deployment-example.md``); ncs.conf(5) for element paths and defaults;
+Cryptographic Keys (``administration/advanced-topics/cryptographic-keys.md``); IPC Connection
+(``administration/advanced-topics/ipc-connection.md``) and AAA Infrastructure
+(``administration/management/aaa-infrastructure.md``) for IPC.  The short references in the
+sources below (G-DEP, G-KEYS...) are listed in docs/checks.md, "Sources"
+(:data:`nso_install.audit.docs.SOURCES`).
 """
 
 from __future__ import annotations
@@ -217,7 +224,7 @@ def judge(rec: Recommendation, conf: ConfView, want: dict[str, Any]) -> tuple[li
 def _judge_ipc(conf: ConfView) -> list[str]:
     extra = [a for a in conf.texts("/ncs-config/ncs-ipc-extra-listen-ip") if not _loopback(a)]
     if conf.value("ipc.transport") == "true" or conf.env.get("NCS_IPC_PATH"):
-        return []  # ncs-local-ipc/enabled, or NCS_IPC_PATH at start (G-NCS): only the Unix socket is used
+        return []  # ncs-local-ipc/enabled, or NCS_IPC_PATH at start (ncs(1)): only the Unix socket is used
     problems = []
     if not _loopback(conf.value("ipc.address")):
         problems.append(f"TCP IPC: {conf.shown('ipc.address')}; expected a loopback address")

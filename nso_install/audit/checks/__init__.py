@@ -13,6 +13,9 @@
 * :mod:`.host` -- ``NSO-PAM``, ``NSO-SVC``, ``NSO-PROC``: the PAM service, the unit's exposure,
   the running NSO;
 * :mod:`.drift` -- ``NSO-DRIFT``: the install against nso-install's records (``verify``).
+
+A check's source names NSO's documentation by a short reference (G-INST, G-IPC...);
+docs/checks.md lists them under "Sources" (:data:`nso_install.audit.docs.SOURCES`).
 """
 
 from . import account, drift, host, ipc, keys, layout, network, permissions, privileges, secure
