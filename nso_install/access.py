@@ -3,10 +3,12 @@
 * **IPC grants** (``--ipc-user``, ``--ipc-group``, ``ipc.users``/``ipc.groups``).  On the Unix
   IPC socket NSO admits root and its own uid unchecked; any other uid only when
   ``/aaa/authentication/users/user`` has an entry with that ``uid`` and ``local_ipc_access
-  true`` (facts sheet 9 and 18.1).  :func:`resolve_ipc` turns the granted names into such
-  entries, with uid, gid and home from the target's own account database (under ``--root``
-  the staged ``/etc/passwd``); the plan seeds them into ``aaa_init.xml`` and makes the socket
-  directory reachable by exactly those accounts, through the group :data:`IPC_GROUP`.
+  true`` (NSO Administration Guide, AAA Infrastructure, "UID-based Authentication for Unix
+  Sockets": nso-gitbook ``administration/management/aaa-infrastructure.md``).
+  :func:`resolve_ipc` turns the granted names into such entries, with uid, gid and home from
+  the target's own account database (under ``--root`` the staged ``/etc/passwd``); the plan
+  seeds them into ``aaa_init.xml`` and makes the socket directory reachable by exactly those
+  accounts, through the group :data:`IPC_GROUP`.
 * **NACM groups** ``ncsadmin``/``ncsoper`` exist on every system install whose account
   database nso-install may change (:func:`target_facts`).
 * **PAM**: the profile's service (``system-auth``) is replaced by its Debian-family
@@ -33,8 +35,10 @@ if TYPE_CHECKING:
     from .spec import InstallSpec
 
 NACM_GROUPS = (ADMIN_GROUP, OPER_GROUP)
-CDB_FILES = ("A.cdb", "C.cdb", "O.cdb", "S.cdb")  # CDB's data files: with none, NSO loads cdb/*.xml (G-SM)
-# The production profile's PAM service and its counterpart on the other OS family (facts 18.8).
+# CDB's data files: with none, NSO loads cdb/*.xml (System Management guide, "NSO Fails to Start")
+CDB_FILES = ("A.cdb", "C.cdb", "O.cdb", "S.cdb")
+# The production profile's PAM service and its counterpart on the other OS family: NSO's system
+# install uses system-auth (Secure Deployment), which RHEL has; Debian and Ubuntu have common-auth.
 PAM_COUNTERPART = {"system-auth": "common-auth", "common-auth": "system-auth"}
 INT32_MAX = 2**31 - 1  # tailf-aaa's uid and gid are int32
 GRANT_HINT = ("Create the account first, or take it out of the grants: give --ipc-user/--ipc-group again with the "

@@ -1,6 +1,7 @@
 """What an install should look like: spec + what the target holds -> ordered actions (pure).
 
-System install layout as NSO's installer makes it (facts sheet sections 3-4):
+System install layout as NSO's installer makes it (ncs-installer(1); NSO's System Install guide,
+"Default Directories and Scripts"):
 INSTALL_DIR/ncs-VSN + ``current``, CONFIG_DIR, RUN_DIR with its subdirectories, LOG_DIR,
 profile scripts, service unit, logrotate defaults.  Local install: one directory.  Owners
 and modes are the strictest that work; each choice is documented in docs/security.md.

@@ -1,7 +1,8 @@
 """A fake but realistic NSO distribution, for tests, demos and benchmarks.
 
 Real NSO is proprietary, so this module writes a distribution with the *layout* of a real
-NSO 6.x one (see the facts sheet, sections 2, 4-7): ``VERSION``, ``bin/``, ``lib/ncs/erts``,
+NSO 6.x one (as NSO's System Install and Local Install guides and ncs-installer(1) describe it;
+docs/security.md, "Privileged binaries"): ``VERSION``, ``bin/``, ``lib/ncs/erts``,
 the capability binaries, ``epam`` and the ``cmd*wrapper`` helpers at the path for the
 version (``lib/ncs/lib/core/...`` before 6.6, ``lib/ncs/lib/{pam,confd}-VSN/...`` from 6.6),
 ``etc/ncs``, ``var/ncs/cdb/aaa_init.xml``, example NEDs, and so on.  Most executables are
@@ -173,7 +174,10 @@ _AAA_INIT = b"""<!-- Initial AAA data of a fake NSO distribution: no users, PAM 
 
 
 def helper_paths(version: str) -> dict[str, str]:
-    """Relative paths of epam, cmdwrapper and cmdptywrapper for ``version`` (facts sheet 7)."""
+    """Relative paths of epam, cmdwrapper and cmdptywrapper for ``version``: ``lib/ncs/lib/core/...``
+    up to 6.5, ``pam-*``/``confd-*`` from 6.6 (NSO's Secure Deployment and AAA Infrastructure pages;
+    ncs-installer(1) still prints the old ``core/pam`` path).  That ``*`` is the version is our
+    guess: NSO's documentation does not say."""
     if vtuple(version) >= (6, 6):
         return {"epam": f"lib/ncs/lib/pam-{version}/priv/epam",
                 "cmdwrapper": f"lib/ncs/lib/confd-{version}/priv/cmdwrapper",

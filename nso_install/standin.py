@@ -5,7 +5,13 @@ The sample distribution (:mod:`nso_install.sample`) ships this file as ``lib/ncs
 ``cap_net_bind_service``, as NSO's VM does) and ``bin/ncs_cli`` runs it as ``ncs_cli``.  It uses
 the standard library only and never imports nso_install: it runs from the installed tree, as the
 run-as user.  What it does and which NSO fact each behaviour follows: docs/testing.md, "The NSO
-stand-in" (facts sheet sections 8, 9, 12, 18.1 and 18.2).
+stand-in".  The NSO documentation cited below (NSO-developer/nso-gitbook): ncs(1), ncs_cli(1) and
+ncs.conf(5) (``resources/man/``); Cryptographic Keys
+(``administration/advanced-topics/cryptographic-keys.md``); Encryption Keys, the external keys
+command (``development/connected-topics/encryption-keys.md``); IPC Connection
+(``administration/advanced-topics/ipc-connection.md``); AAA Infrastructure
+(``administration/management/aaa-infrastructure.md``); System Management
+(``administration/management/system-management/README.md``).
 
   ncs [-c FILE] [--cd DIR] [--foreground [-v] [--stop-on-eof]] [--heart] [--with-package-reload[-force]]
   ncs --stop | --status | --reload | --wait-started [SECONDS]   [--timeout SECONDS]
@@ -50,7 +56,7 @@ NS = "{http://tail-f.com/yang/tailf-ncs-config}"
 CONFIG_NS = "{http://tail-f.com/ns/config/1.0}"
 AAA_NS = "{http://tail-f.com/ns/aaa/1.1}"
 
-# ncs(1) start exit codes (facts 18.2): the ones a start can hit here
+# NSO's start exit codes (System Management; ncs(1) refers there): the ones a start can hit here
 EXIT_INIT_FILE, EXIT_CORRUPT_CDB, EXIT_FILE, EXIT_BIND, EXIT_CONF = 10, 15, 16, 20, 21
 # control commands: refused or failed, no connection within TryTime, --timeout ran out
 EXIT_FAIL, EXIT_NO_CONNECTION, EXIT_TIMEOUT = 1, 2, 3
@@ -201,7 +207,8 @@ def load_settings(path: Path, env: dict, version: str) -> Settings:
         c.need("rollback/directory")
     if c.has("ncs-ipc-access-check"):
         c.need("ncs-ipc-access-check/filename")
-    # IPC: ncs-local-ipc (6.4+; on by default from 6.7) or TCP; the daemon's environment wins (facts 18.1)
+    # IPC: ncs-local-ipc (6.4+; on by default from 6.7) or TCP; the daemon's environment wins
+    # (ncs(1), "Environment")
     local = vt >= (6, 4) and c.flag("ncs-local-ipc/enabled", vt >= (6, 7))
     sock_path = c.get("ncs-local-ipc/path", "/tmp/nso/nso-ipc")
     tcp = (c.get("ncs-ipc-address/ip", "127.0.0.1"), c.port("ncs-ipc-address/port", 4569))
@@ -239,7 +246,7 @@ def load_settings(path: Path, env: dict, version: str) -> Settings:
 
 
 def find_conf(given: str | None, env: dict) -> Path:
-    """``-c FILE``, else ``./ncs.conf``, else ``${NCS_DIR}/etc/ncs/ncs.conf`` (facts 5)."""
+    """``-c FILE``, else ``./ncs.conf``, else ``${NCS_DIR}/etc/ncs/ncs.conf`` (ncs(1), ``--conf``)."""
     if given:
         return Path(given)
     if Path("ncs.conf").exists():
@@ -255,8 +262,9 @@ _KEY_LINE = re.compile(r"([A-Z0-9_]+)(?:\[(-?\d+)\])?=(.*)")
 
 
 def parse_key_lines(lines: list[str], version: str, source: str) -> dict[int, dict[str, str]]:
-    """The external keys command's output -> {generation: {name: hex}} (facts 8).  Without
-    ``EXTERNAL_KEY_FORMAT=2`` the keys are generation -1; key values never appear in a message."""
+    """The external keys command's output -> {generation: {name: hex}} (Encryption Keys;
+    Cryptographic Keys).  Without ``EXTERNAL_KEY_FORMAT=2`` the keys are generation -1; key values
+    never appear in a message."""
     digits = KEY_DIGITS | (DES3_DIGITS if vtuple(version) < (6, 5) else {})
     gens: dict[int, dict[str, str]] = {}
     rotation = False
@@ -391,7 +399,8 @@ def check_files(s: Settings) -> bytes | None:
 # -- CDB: the AAA users of the init files, the active key generation ----------------------------
 
 def read_aaa_users(path: Path) -> dict[str, dict]:
-    """/aaa/authentication/users/user entries of one CDB init file (tailf-aaa; facts 18.1)."""
+    """/aaa/authentication/users/user entries of one CDB init file (tailf-aaa, as AAA
+    Infrastructure prints it)."""
     root = parse_xml(path, CONFIG_NS + "config", f"cannot read the CDB init file {path}",
                      f"{path}: faulty CDB init file", EXIT_FILE, EXIT_INIT_FILE)
     users = {}
@@ -454,7 +463,8 @@ def save_cdb(s: Settings, cdb: dict) -> None:
 
 
 def active_generation(cdb: dict, keys: dict) -> int | None:
-    """NSO keeps its active generation; with no previous keys the highest becomes active (facts 8)."""
+    """NSO keeps its active generation; with no previous keys the highest becomes active
+    (Cryptographic Keys)."""
     gen = cdb.get("active_key_generation")
     if not keys:
         return gen
@@ -674,9 +684,11 @@ class Daemon:
                 return
 
     def admit(self, conn: socket.socket, kind: str, rfile) -> dict | None:
-        """NSO's rules (facts 18.1): on the Unix socket root and NSO's own uid get in unchecked, any
-        other uid only with a users/user entry of that uid with local_ipc_access true; on TCP with the
-        access check on, only a client that proves it holds the secret."""
+        """NSO's rules (AAA Infrastructure, "UID-based Authentication for Unix Sockets"; IPC
+        Connection, "Restricting Access to the IPC Socket"): on the Unix socket root and NSO's own
+        uid get in unchecked, any other uid only with a users/user entry of that uid with
+        local_ipc_access true; on TCP with the access check on, only a client that proves it holds
+        the secret."""
         if kind == "unix":
             pid, uid, _gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
             if uid in (0, os.getuid()):
@@ -711,7 +723,8 @@ class Daemon:
         if cmd == "reload":
             return self.reload()
         if cmd == "session":
-            # trusted clients say who they are (ncs_cli -u); checked ones are their AAA entry (facts 18.1)
+            # trusted clients say who they are (ncs_cli -u); checked ones are their AAA entry
+            # (AAA Infrastructure, "Authenticating IPC Access")
             who["user"] = who.get("name") or request.get("user") or str(who["uid"])
             with self.lock:
                 self.sessions += 1
@@ -736,7 +749,7 @@ class Daemon:
 
     def reload(self) -> dict:
         """``ncs --reload``: ncs.conf again, logs reopened, keys again (a failing keys command keeps
-        the old keys and says so in the developer log, facts 8); sockets stay as they are."""
+        the old keys and says so in the developer log, Encryption Keys); sockets stay as they are."""
         with self.lock:
             try:
                 s = load_settings(self.conf_path, self.env, self.version)
@@ -798,7 +811,7 @@ class Refused(Exception):
 def client_endpoint(env: dict, version: str, path: str | None = None, address: str | None = None,
                     port: int | None = None) -> tuple:
     """Flags, then NCS_IPC_PATH (wins over the port), then NCS_IPC_ADDR/NCS_IPC_PORT, then the
-    version's default (facts 9, 18.1)."""
+    version's default (ncs(1) "Environment", ncs_cli(1), IPC Connection)."""
     if path:
         return ("unix", path)
     if not (address or port) and env.get("NCS_IPC_PATH"):

@@ -34,7 +34,7 @@ from .spec import InstallSpec
 
 SETPRIV = "/usr/bin/setpriv"  # util-linux: Debian, Ubuntu, RHEL, SUSE
 START_SCRIPT = "ncs-service-start"  # in INSTALL_DIR, beside installdirs: rendered for the unit
-START_TIMEOUT = 600  # seconds; a start with package reload can take minutes (G-UPG)
+START_TIMEOUT = 600  # seconds; a start with package reload can take minutes (NSO's upgrade guide)
 # ncs(1)/system management: start failures a restart cannot cure (10 CDB init file, 11 CDB
 # configuration, 13/14 schema upgrade, 15 corrupt CDB, 16 CDB file error, 21 bad configuration,
 # 22 installation problem); 20 (a port in use) may pass, so it is restarted

@@ -1,7 +1,8 @@
 """FIPS install (``--fips-install``): the FIPS build of the crypto library, and where OpenSSL's
 FIPS files are.
 
-NSO's installer, per the FIPS tab of its install guides (facts sheet sections 11 and 18.3;
+NSO's installer, per the FIPS tab of its install guides (nso-gitbook
+``administration/installation-and-deployment/system-install.md`` and ``local-install.md``;
 docs/security.md, "FIPS install"), does three things: ``fips-mode`` in ncs.conf (nso-install's
 ncs.conf rendering), ``NCS_OPENSSL_CONF_INCLUDE``, ``NCS_OPENSSL_CONF`` and
 ``NCS_OPENSSL_MODULES`` in ``ncsrc`` (:func:`openssl_env`, also in the service environment), and

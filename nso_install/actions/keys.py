@@ -1,9 +1,11 @@
 """Keys and secrets: NSO's crypto keys, the IPC access secret, the SSH host key, the TLS key.
 
-Formats from NSO's docs (facts sheet section 8): ``ncs.crypto_keys`` in the legacy
-one-generation format, ``AESCFB128_KEY`` 32 hex digits and ``AES256CFB128_KEY`` 64 hex
+Formats from NSO's docs (Cryptographic Keys, nso-gitbook
+``administration/advanced-topics/cryptographic-keys.md``; ncs.conf(5)): ``ncs.crypto_keys`` in
+the legacy one-generation format, ``AESCFB128_KEY`` 32 hex digits and ``AES256CFB128_KEY`` 64 hex
 digits; DES3 keys only before NSO 6.5 (3DES was removed in 6.5).  The IPC access file holds
-random printable ASCII (the vendor example uses ``token_urlsafe(32)``).
+random printable ASCII (IPC Connection, ``administration/advanced-topics/ipc-connection.md``;
+the vendor example, nso-examples ``aaa/ipc``, uses ``token_urlsafe(32)``).
 
 Two actions: :class:`SecretFile` (a generate-once secret) and :class:`KeyPair` (a
 generate-once private key with its public part).  The private part is written with its

@@ -1,6 +1,8 @@
 """Privileged binaries: setuid helpers and file capabilities, granted or withdrawn.
 
-What NSO's installer does with ``--run-as-user`` (facts sheet sections 6, 7, 17.6-17.8):
+What NSO's installer does with ``--run-as-user`` (ncs-installer(1), nso-gitbook
+``resources/man/ncs-installer.1.md``; the docs give no mode or owner for these files, only that
+execution is restricted to the run-as user, and leave setuid ``cmd*wrapper`` to the administrator):
 
 * ``epam`` (PAM helper) setuid root;
 * ``lib/ncs/erts/bin/ncs`` and ``ncs.smp``: ``cap_net_bind_service``;

@@ -30,7 +30,8 @@ SECRET_ELEMENTS = ("/key", "/key1", "/key2", "/key3")
 
 
 def _version_defaults(path: str, version: tuple[int, ...]) -> str | None:
-    """Built-in defaults that changed between releases (facts sheet sections 1, 9, 10)."""
+    """Built-in defaults that changed between releases (ncs.conf(5) of each release: 6.7 turned
+    ``ncs-local-ipc`` on, 6.6 made ``crypt-hash`` ``sha-512``)."""
     if path == "/ncs-config/ncs-local-ipc/enabled":  # the Unix socket is the default from 6.7
         return "true" if version >= (6, 7) else "false"
     if path == "/ncs-config/crypt-hash/algorithm":  # sha-512 is the default from 6.6

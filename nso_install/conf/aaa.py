@@ -1,15 +1,17 @@
 """``aaa_init.xml``: rendering it, and checking it against the tailf-aaa/NACM structure.
 
 NSO loads every ``*.xml`` in its CDB directory once, when it creates CDB (no ``A.cdb``,
-``C.cdb``...), as a ``<config>`` document (facts sheet 18.1, G-SM "NSO Fails to Start").
+``C.cdb``...), as a ``<config>`` document (NSO Administration Guide, System Management, "NSO Fails
+to Start": nso-gitbook ``administration/management/system-management/README.md``).
 nso-install's file holds two subtrees:
 
 * ``/aaa/authentication/users/user`` of ``tailf-aaa.yang`` (namespace
   ``http://tail-f.com/ns/aaa/1.1``): one entry per account granted NSO's Unix IPC socket.
   The leaves and which are mandatory follow the YANG excerpt in NSO's AAA documentation
-  (G-AAA "Authentication": ``name`` key, ``uid``/``gid`` int32, ``password`` passwdStr,
-  ``ssh_keydir``, ``homedir``, all mandatory) plus ``local_ipc_access`` (boolean; G-AAA
-  "UID-based Authentication for Unix Sockets", the vendor's ``aaa/ipc/users.xml``);
+  (AAA Infrastructure, nso-gitbook ``administration/management/aaa-infrastructure.md``,
+  "Authentication": ``name`` key, ``uid``/``gid`` int32, ``password`` passwdStr, ``ssh_keydir``,
+  ``homedir``, all mandatory) plus ``local_ipc_access`` (boolean; the same page, "UID-based
+  Authentication for Unix Sockets", and the vendor's nso-examples ``aaa/ipc/users.xml``);
 * ``/nacm`` of ``ietf-netconf-acm.yang`` (RFC 8341) with the ``tailf-acm.yang`` augments
   (``cmdrule``, ``gid``, ``cmd-read-default``...), namespace ``http://tail-f.com/yang/acm``.
 

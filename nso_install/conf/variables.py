@@ -19,12 +19,14 @@ from ..versions import vtuple
 INSTALL_KINDS = ("system", "local")
 PROFILE_NAMES = ("production", "development")
 
-# NSO's documented local-install dummy keys (facts sheet section 8, X-LOCALCONF): fine for a
+# NSO's local-install dummy keys (the Local Install guide: its ncs.conf holds fixed, predefined
+# keys; these are the values of nso-examples misc/locks-and-timeouts/ncs.conf): fine for a
 # development sandbox, refused in production.
 DUMMY_AESCFB128_KEY = "0123456789abcdef" * 2
 DUMMY_AES256CFB128_KEY = "0123456789abcdef" * 4
 
-# FIPS 140-3 (facts sheet section 11): Ed25519 is not FIPS-compliant; approved KEX list.
+# FIPS 140-3 (the FIPS tab of NSO's System Install and Local Install guides): Ed25519 is not
+# FIPS-compliant; approved KEX list.
 FIPS_SERVER_HOST_KEY = "ecdsa-sha2-nistp256"
 FIPS_KEX = ("ecdh-sha2-nistp256,ecdh-sha2-nistp384,ecdh-sha2-nistp521,"
             "diffie-hellman-group14-sha1,diffie-hellman-group-exchange-sha256")
@@ -182,7 +184,8 @@ _COMMON = {
 }
 
 PROFILES: dict[str, dict[str, Any]] = {
-    # Close to the ncs.conf NSO ships for a local install (facts sheet sections 10 and 12).
+    # Close to the ncs.conf NSO ships for a local install (nso-examples misc/locks-and-timeouts/ncs.conf;
+    # the development settings of NSO's Secure Deployment page).
     "development": {
         **_COMMON,
         "aaa.pam.service": "common-auth",
@@ -221,7 +224,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "logs.progress_trace": False,
         "ipc.access_check": False,
     },
-    # NSO 6.5 Secure Deployment guidance, everything ncs.conf can express (facts sheet section 10).
+    # NSO 6.5 Secure Deployment guidance, everything ncs.conf can express (nso-gitbook branch 6.5,
+    # administration/installation-and-deployment/deployment/secure-deployment.md).
     "production": {
         **_COMMON,
         "aaa.pam.service": "system-auth",

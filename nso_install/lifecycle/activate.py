@@ -11,7 +11,8 @@ Refused, unless ``--force``:
 * while NSO runs from the install (it is never stopped or killed);
 * a downgrade while CDB holds data: no NSO documentation says an older NSO reads a CDB a newer
   one wrote; the documented way back is ``ncs-backup --restore`` of a backup taken on the older
-  version (facts sheet 18.7), which the run's notes say.
+  version (NSO's upgrade guide documents no downgrade, only "Recover from a Failed Upgrade":
+  restore a backup), which the run's notes say.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 NSO 6.4+ reads ``ncs.crypto_keys`` (through ``${NCS_DIR}/bin/ncs_crypto_keys``) either in the
 legacy one-generation format (``AESCFB128_KEY=HEX``...) or in the rotation format
-(facts sheet sections 8 and 18.6)::
+(Cryptographic Keys, nso-gitbook ``administration/advanced-topics/cryptographic-keys.md``;
+ncs.conf(5), ``encrypted-strings/key-rotation``)::
 
     EXTERNAL_KEY_FORMAT=2
     AESCFB128_KEY[-1]=...      legacy keys, when the file switches formats (mandatory)

@@ -1,4 +1,5 @@
-"""``NSO-USER``: NSO runs as an unprivileged account (facts sheet sections 6 and 10)."""
+"""``NSO-USER``: NSO runs as an unprivileged account (ncs-installer(1) ``--run-as-user``; NSO's
+Secure Deployment guidance: run NSO as non-root)."""
 
 from __future__ import annotations
 

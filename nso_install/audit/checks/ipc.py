@@ -1,6 +1,8 @@
 """``NSO-IPC-002``, ``NSO-IPC-003``: where NSO's IPC socket lives and who can reach NSO's IPC.
 
-Whoever reaches NSO's IPC and passes its check controls NSO (facts sheet sections 9 and 18.1):
+Whoever reaches NSO's IPC and passes its check controls NSO (NSO Administration Guide, IPC
+Connection, "Restricting Access to the IPC Socket"; AAA Infrastructure, "UID-based Authentication
+for Unix Sockets"):
 on the Unix socket NSO admits root and its own uid unchecked and any other uid only with an
 ``/aaa/authentication/users/user`` entry of that uid with ``local_ipc_access``; the socket's
 directory is the first gate.  On TCP, the shared secret of the access check is the gate.
@@ -23,7 +25,7 @@ DEFAULT_SOCKET = "/tmp/nso/nso-ipc"
 
 def unix_socket(ctx) -> tuple[str, str] | None:
     """(socket path, where it comes from) when NSO uses the Unix socket, else None (TCP IPC).
-    NCS_IPC_PATH in NSO's environment turns the socket on at that path (G-NCS)."""
+    NCS_IPC_PATH in NSO's environment turns the socket on at that path (ncs(1), "Environment")."""
     env = ctx.conf.env.get("NCS_IPC_PATH")
     if env:
         return env, "NCS_IPC_PATH in NSO's environment (the unit, ncs.systemd.conf)"
@@ -72,7 +74,8 @@ def socket_dir(ctx):
 
 def _allowed(ctx, transport: str) -> tuple[set[str], list[str]]:
     """Accounts meant to reach NSO's IPC: root, NSO's own, the IPC grants (Unix socket) or the
-    members of ncsadmin (the readers of the TCP access secret, G-DEP)."""
+    members of ncsadmin (the readers of the TCP access secret: NSO's Deployment Example grants it to
+    ncsadmin)."""
     allowed = ctx.owner_names()
     evidence = []
     if transport == "unix":

@@ -1,4 +1,5 @@
-"""``NSO-LAYOUT``: INSTALL_DIR/current and the version directories (facts sheet section 4)."""
+"""``NSO-LAYOUT``: INSTALL_DIR/current and the version directories (ncs-installer(1); NSO's
+System Install guide, "Default Directories and Scripts")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""``NSO-PRIV``: setuid bits and file capabilities exactly where intended (facts sheet sections 6-7).
+"""``NSO-PRIV``: setuid bits and file capabilities exactly where intended (ncs-installer(1)
+``--run-as-user``; NSO's Secure Deployment and AAA Infrastructure pages for ``cmd*wrapper`` and
+``epam``).
 
 What is intended comes from the same definitions the install uses
 (:func:`nso_install.actions.privileges.privileged_actions`): with a run-as user, ``epam`` setuid
