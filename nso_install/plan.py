@@ -390,11 +390,12 @@ def reown_actions(spec: InstallSpec, view: TargetView) -> list[Action]:
     prev = view.previous
     before = prev.run_as_user if prev is not None else None
     user = spec.run_as_user
-    new_account = view.accounts is not None and user not in view.accounts.users  # (created by this run)
-    if prev is not None and user and (not before or (before == user and new_account)):
-        # NSO ran as root, or its account was deleted (uninstall --accounts gives its files to
-        # root): what NSO wrote (CDB, state, logs) must become the account's, or NSO cannot
-        # start as it (NSO's container image chowns them at start for the same reason)
+    gone = view.accounts is not None and before is not None and before not in view.accounts.users
+    if prev is not None and user and (not before or gone):
+        # NSO ran as root, or as an account deleted since (uninstall --accounts gave its files
+        # to root; one of the same name is made again, or another): what NSO wrote (CDB, state,
+        # logs) must become the account's, or NSO cannot start as it (NSO's container image
+        # chowns them at start for the same reason)
         return [TakeOver(d, ("root",), ("root",), user, user, f"what NSO wrote as root now belongs to {user}")
                 for d in dict.fromkeys((spec.run_dir, spec.log_dir))]
     if not before or before == user:

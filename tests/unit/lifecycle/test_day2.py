@@ -412,6 +412,17 @@ def test_uninstall_accounts_gives_their_files_in_kept_directories_to_root_and_a_
     assert "Nothing to do" in install(dists["6.4.1"], two).output
 
 
+def test_the_note_on_a_previous_account_is_only_given_while_it_exists(two, dists):
+    r = install(dists["6.4.1"], two, "--run-as-user", "nso2")
+    assert "NSO no longer runs as nso: the account and its group remain" in " ".join(r.output.split())
+    (two / "var/log/ncs/ncs.log").write_bytes(b"log")
+    os.chown(two / "var/log/ncs/ncs.log", _ids(two, "nso2"), -1)
+    nso("uninstall", "--all", "--accounts", "--root", two)
+    r = install(dists["6.4.1"], two, "--run-as-user", "nso3")
+    assert "NSO no longer runs as" not in r.output
+    assert os.stat(two / "var/log/ncs/ncs.log").st_uid == _ids(two, "nso3")  # (given to root, then to nso3)
+
+
 def test_uninstall_options_need_all_and_a_target(two):
     assert nso("uninstall", "--root", two, ok=False).exit_code == 2
     assert nso("uninstall", "--config", "--root", two, ok=False).exit_code == 2
