@@ -61,15 +61,17 @@ def environment(unit: bytes | None, systemd_conf: bytes | None, install_dir: str
     dirs = {"NCS_DIR": f"{install_dir}/current", "NCS_CONFIG_DIR": config_dir, "NCS_RUN_DIR": run_dir,
             "NCS_LOG_DIR": log_dir}
     unit_env: dict[str, str] = {}
+    env_files = False
     for line in (unit or b"").decode(errors="replace").splitlines():
         key, sep, rest = line.strip().partition("=")
         if sep and key.strip() == "Environment":
             for item in shlex_split(rest):
                 _assign(unit_env, item)
+        env_files |= bool(sep) and key.strip() == "EnvironmentFile"  # (an assignment, not a comment naming it)
     file_env: dict[str, str] = {}
     for line in (systemd_conf or b"").decode(errors="replace").splitlines():
         _assign(file_env, line.strip())
-    if unit is not None and b"EnvironmentFile=" in unit:
+    if env_files:
         return {**dirs, **unit_env, **file_env}
     taken = {k: v for k, v in file_env.items() if _TAKEN.fullmatch(k) and k not in _SET_AFTER}
     return {**taken, **dirs, **unit_env}

@@ -39,6 +39,10 @@ def test_substitutions_use_nso_s_environment():
                       "/etc/ncs", "/var/opt/ncs", "/var/log/ncs")
     assert (env["NCS_IPC_PATH"], env["NCS_CONFIG_DIR"], env["NCS_EXTRA"]) == ("/run/ncs/nso-ipc", "/etc/ncs", "1")
     assert "LD_PRELOAD" not in env
+    # a comment naming EnvironmentFile= (nso-install's run-as-user unit has one) assigns nothing
+    env = environment(b"[Service]\n# whatever a drop-in's EnvironmentFile= adds\nEnvironment=NCS_IPC_PATH=/run/ncs/x\n",
+                      b"NCS_IPC_PATH=/tmp/x\n", "/opt/ncs", "/etc/ncs", "/var/opt/ncs", "/var/log/ncs")
+    assert env["NCS_IPC_PATH"] == "/run/ncs/x"
 
 
 def test_unreadable_texts_are_not_guessed():
