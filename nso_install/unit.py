@@ -18,7 +18,10 @@ one left out; the rules in short:
   (``--wait-started``, ``--stop``, ``--reload``) run as ``User=``, with ``no_new_privs``.
 * **Root never reads the account's file.**  ``ncs.systemd.conf`` belongs to the NSO account,
   so it is no ``EnvironmentFile=`` (systemd would hand its variables, ``LD_PRELOAD`` included,
-  to the root part of the start); :data:`START_SCRIPT` reads it as data after the switch.
+  to the root part of the start); :data:`START_SCRIPT` reads it as data after the switch.  A
+  drop-in may still add one (NSO's docs say the unit takes its environment from that file), so
+  the variants with a root part unset :data:`UNSET_ENV` (systemd applies ``UnsetEnvironment=``
+  last, after every ``EnvironmentFile=``), and the audit's ``NSO-SVC-002`` names such a file.
 * **A sandbox that fits NSO**: the bounding set holds only what the variant needs, the file
   system is read-only but for what NSO writes, no kernel tunables, modules, logs, clock or
   devices, native system calls of ``@system-service`` only; no ``MemoryDenyWriteExecute=``
@@ -50,11 +53,40 @@ COMMAND_CAPS = ("CAP_CHOWN", "CAP_KILL")  # cmd*wrapper running a command as ano
 TMP_DIRS = ("/tmp", "/var/tmp")
 HOME_DIRS = ("/home", "/root", "/run/user")
 PAM_STATE = ("/run/faillock",)  # pam_faillock's tally directory (RHEL's system-auth)
+# What glibc's loader and libc honour in an ordinary process and drop (or ignore) in a setuid one
+# (AT_SECURE): glibc's UNSECURE_ENVVARS (sysdeps/generic/unsecvars.h, master of January 2026), with the names older
+# releases still honour (LD_HWCAP_MASK before 2.40, LD_USE_LOAD_BIAS before 2.36) and the tunables'
+# other aliases, ignored in secure mode (MALLOC_CHECK_, x86_64's LD_PREFER_MAP_32BIT_EXEC).  The
+# "!" start runs setpriv as full root but not setuid, so glibc strips none of them there: the unit
+# does.  TMPDIR and TZDIR included: neither the unit nor the start script sets them (PrivateTmp=
+# sets no TMPDIR, the start script takes TZ, not TZDIR, from ncs.systemd.conf), so NSO's start
+# loses nothing it is given.
+UNSET_ENV = (
+    "GCONV_PATH", "GETCONF_DIR", "GLIBC_TUNABLES", "HOSTALIASES",
+    "LD_AUDIT", "LD_BIND_NOT", "LD_BIND_NOW", "LD_DEBUG", "LD_DEBUG_OUTPUT", "LD_DYNAMIC_WEAK", "LD_HWCAP_MASK",
+    "LD_LIBRARY_PATH", "LD_ORIGIN_PATH", "LD_PREFER_MAP_32BIT_EXEC", "LD_PRELOAD", "LD_PROFILE",
+    "LD_PROFILE_OUTPUT", "LD_SHOW_AUXV", "LD_USE_LOAD_BIAS", "LD_VERBOSE", "LD_WARN",
+    "LOCALDOMAIN", "LOCPATH",
+    "MALLOC_ARENA_MAX", "MALLOC_ARENA_TEST", "MALLOC_CHECK_", "MALLOC_MMAP_MAX_", "MALLOC_MMAP_THRESHOLD_",
+    "MALLOC_PERTURB_", "MALLOC_TOP_PAD_", "MALLOC_TRACE", "MALLOC_TRIM_THRESHOLD_",
+    "NIS_PATH", "NLSPATH", "RESOLV_HOST_CONF", "RES_OPTIONS", "TMPDIR", "TZDIR",
+)
 
 
 def _under(path: str, tops: tuple[str, ...]) -> str | None:
     p = PurePosixPath(path)
     return next((t for t in tops if p == PurePosixPath(t) or p.is_relative_to(t)), None)
+
+
+def _lines(names: tuple[str, ...], width: int = 90) -> list[str]:
+    """``names`` joined by blanks, in lines of about ``width`` characters."""
+    out: list[str] = []
+    for n in names:
+        if out and len(out[-1]) + 1 + len(n) <= width:
+            out[-1] += f" {n}"
+        else:
+            out.append(n)
+    return out
 
 
 def unit_settings(spec: InstallSpec, rc: RenderedConf, fips_env: list[tuple[str, str]] = ()) -> dict:
@@ -90,6 +122,10 @@ def unit_settings(spec: InstallSpec, rc: RenderedConf, fips_env: list[tuple[str,
                     f"--bounding-set={','.join('-' + c.removeprefix('CAP_').lower() for c in drop)} -- ")
         if user else "",
         "start_script": f"{spec.install_dir}/{START_SCRIPT}",
+        # only where a part of the start runs as root with an environment the NSO account may
+        # feed (a drop-in's EnvironmentFile= of its ncs.systemd.conf); running as root, NSO's
+        # files are root's, and the unit leaves the administrator's Environment= alone
+        "unset_env": _lines(UNSET_ENV) if user else [],
         "start_timeout": START_TIMEOUT,
         "no_restart": " ".join(map(str, NO_RESTART)),
         "path": f"{spec.install_dir}/current/bin:{PATH}",
