@@ -10,8 +10,8 @@
   :mod:`nso_install.conf.secure`, judged on the target's ncs.conf;
 * :mod:`.ipc` -- ``NSO-IPC``: the socket directory and who can reach NSO's IPC;
 * :mod:`.network` -- ``NSO-NET``: the northbound listeners and their addresses;
-* :mod:`.host` -- ``NSO-PAM``, ``NSO-SVC``, ``NSO-PROC``: the PAM service, the unit's exposure,
-  the running NSO;
+* :mod:`.host` -- ``NSO-PAM``, ``NSO-SVC``, ``NSO-PROC``: the PAM service, the unit's exposure
+  and who can change what it reads (its drop-ins' environment files), the running NSO;
 * :mod:`.drift` -- ``NSO-DRIFT``: the install against nso-install's records (``verify``).
 
 A check's source names NSO's documentation by a short reference (G-INST, G-IPC...);

@@ -1,8 +1,10 @@
 """``NSO-PAM``, ``NSO-SVC``, ``NSO-PROC``: the host around NSO -- its PAM service, the systemd
-unit's exposure (``systemd-analyze security``), and the NSO daemon that runs now (psutil)."""
+unit's exposure (``systemd-analyze security``) and the environment files it reads with its
+drop-ins (:mod:`..unitfiles`), and the NSO daemon that runs now (psutil)."""
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -13,6 +15,7 @@ from ...facts import FILE
 from ...proc import nso_daemons
 from ...record import record
 from ...systools import system_tool
+from .. import unitfiles
 from ..context import UNIT
 from ..model import failed, passed, skipped, verdict
 from ..registry import check
@@ -114,6 +117,70 @@ def unit_exposure(ctx):
         if want is not None and have > want + TOLERANCE else []
     return verdict(problems, f"exposure {have} {level}, as nso-install's unit", "ncs.service lost hardening",
                    evidence, [UNIT])
+
+
+@check("NSO-SVC-002", "ncs.service reads no environment file, drop-in or unit another account can change",
+       "critical",
+       "Remove the EnvironmentFile= line (or the drop-in) named, then systemctl daemon-reload: nso-install's unit "
+       "reads ncs.systemd.conf itself, as the NSO account after dropping root, and takes only NSO's settings from "
+       "it. An environment file the unit does need, and every drop-in, belongs in a file root owns and alone can "
+       "write (chown root:root, chmod go-w), in directories root owns and alone can write.",
+       "systemd.exec(5) EnvironmentFile=: the service manager reads the file and hands its variables "
+       "(LD_PRELOAD included) to every command of the unit, and with no User=, or a command started with + or ! "
+       "(nso-install's run-as-user start), to one running as root; docs/security.md, \"What a drop-in's "
+       "EnvironmentFile= cannot do\"", inferred=True)
+def unit_environment_files(ctx):
+    unit = unitfiles.load(ctx.facts)
+    if unit.path is None:
+        return skipped(f"no ncs.service in systemd's unit search path ({UNIT}...)")
+    if unit.masked:
+        return skipped(f"{unit.path} masks ncs.service")
+    me = frozenset({0, os.geteuid()})  # (a staging root made by an ordinary user is that user's)
+    root_part = unitfiles.runs_as_root(unit)
+    user = unit.last("User")
+    uid = ctx.accounts.uid(user.value) if user else None
+    # without a root part, the account the unit runs as may feed its own commands
+    allowed = me if root_part or uid is None else me | {uid}
+    problems, evidence, seen = [], [], set()
+
+    def add(lines):
+        for line in lines:
+            if line not in seen:
+                seen.add(line)
+                problems.append(line)
+
+    for f in unit.files:
+        found = [f"{f}: {p}; systemd reads it as root" for p in
+                 unitfiles.others_could_change(ctx.facts, unitfiles.resolve(ctx.facts, f), me)]
+        add(found)
+    evidence.append(f"{unit.path}" + (f" and its drop-ins {', '.join(unit.dropins)}" if unit.dropins else
+                                      " (no drop-ins)"))
+    evidence.append(f"root part: {root_part}" if root_part else
+                    f"every command runs as {user.value}: that account may own its environment files")
+    for setting, path, optional in unitfiles.environment_files(unit):
+        named = f"{setting.source}: EnvironmentFile={setting.value}"
+        files, listed, problem = unitfiles.expand(ctx.facts, path)
+        if problem:
+            add([f"{named}: {problem}"])
+            continue
+        if listed is not None:
+            r = unitfiles.resolve(ctx.facts, listed)
+            add([f"{named}: {p} (new files there would match)"
+                 for p in unitfiles.others_could_change(ctx.facts, r, allowed, listing=True)])
+        for file in files:
+            r = unitfiles.resolve(ctx.facts, file)
+            if r.path is None:
+                shown = f"{file}: {r.why}"
+            elif r.fact.exists:
+                shown = ctx.shown(r.fact)
+            else:
+                shown = f"{file}: absent" + (" (optional)" if optional else "")
+            evidence.append(f"{named}: {shown}")
+            found = unitfiles.others_could_change(ctx.facts, r, allowed)
+            add([f"{named}: {p}" + (f"; {root_part}" if root_part else "") for p in found])
+    paths = [*unit.files, *(p for _, p, _ in unitfiles.environment_files(unit))]
+    return verdict(problems, "root alone can change the unit, its drop-ins and the environment files they name",
+                   "another account can change what ncs.service's commands are started with", evidence, paths)
 
 
 # --- the running NSO ---------------------------------------------------------------------------

@@ -126,6 +126,13 @@ def weaker_unit(root, mp):
     rewrite(unit, text.encode())
 
 
+def envfile_dropin(root, mp):
+    # NSO's docs: the unit "takes its environment from /etc/ncs/ncs.systemd.conf" (the NSO account's)
+    d = root / "etc/systemd/system/ncs.service.d"
+    d.mkdir()
+    (d / "env.conf").write_text("[Service]\nEnvironmentFile=-/etc/ncs/ncs.systemd.conf\n")
+
+
 def pam_without_service(root, mp):
     (root / "etc/pam.d").mkdir()
     (root / "etc/pam.d/other").write_text("auth required pam_deny.so\n")
@@ -191,6 +198,7 @@ BREAK = {
     "NSO-NET-001": ("http", lambda r, mp: set_conf(r, f"{C}/webui/transport/tcp/ip", "0.0.0.0")),
     "NSO-PAM-001": ("nso", pam_without_service),
     "NSO-SVC-001": ("nso", weaker_unit),
+    "NSO-SVC-002": ("nso", envfile_dropin),
     "NSO-PROC-001": ("nso", proc_user),
     "NSO-PROC-002": ("nso", proc_caps),
     "NSO-DRIFT-001": ("nso", grown_file),
