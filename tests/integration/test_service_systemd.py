@@ -5,7 +5,9 @@
   (a fake ``ncs`` that becomes ready after a delay), fails on a failed start without restart
   loops, passes NCS_EXTRA_ARGS and NCS_RELOAD_PACKAGES from ncs.systemd.conf, and -- under the
   whole sandbox -- NSO as the run-as user still gains root through its setuid epam and
-  cap_net_bind_service through ncs.smp's file capability (both are real binaries here).
+  cap_net_bind_service through ncs.smp's file capability (both are real binaries here); a
+  drop-in's EnvironmentFile= of the NSO account's ncs.systemd.conf hands the root part of the
+  start no LD_PRELOAD (UnsetEnvironment=), and the audit names that drop-in.
 
 docs/security.md, "The service unit", says why each directive is there.
 """
@@ -165,3 +167,29 @@ def test_a_failed_start_fails_systemctl_start_without_restarts(systemd_box):
     assert time.monotonic() - t < 15  # the wait for readiness ends with NSO, not after TimeoutStartSec
     show = box.run("systemctl", "show", "ncs", "-p", "ActiveState,Result,NRestarts,ExecMainStatus").stdout
     assert "ActiveState=failed" in show and "ExecMainStatus=21" in show and "NRestarts=0" in show, show
+
+
+def test_a_drop_ins_environment_file_of_the_nso_account_gives_the_root_start_no_loader_variables(systemd_box):
+    """NSO's docs say the unit takes its environment from ncs.systemd.conf (the NSO account's), so
+    an administrator may add EnvironmentFile= in a drop-in. The "!" start runs setpriv as full
+    root (not setuid: glibc strips nothing), so LD_PRELOAD from that file was a root shell; the
+    unit's UnsetEnvironment= (applied after every EnvironmentFile=) keeps it out, and the audit
+    (also install's notes) names the drop-in."""
+    box = systemd_box
+    box.nso_install("install", _fake_distribution(box), "--system-install", "--run-as-user", "nso")
+    box.sh("mkdir -p /etc/systemd/system/ncs.service.d && printf '[Service]\\nEnvironmentFile=-/etc/ncs/ncs.systemd.conf\\n'"
+           " > /etc/systemd/system/ncs.service.d/env.conf && systemctl daemon-reload")
+    # (a library that does not exist: the loader would complain on stderr, into the journal)
+    box.run("sh", "-c", "cat >> /etc/ncs/ncs.systemd.conf", user="nso",
+            input="LD_PRELOAD=/var/opt/ncs/state/e.so\nGCONV_PATH=/var/opt/ncs/state\nDROPIN_SEEN=1\n")
+    assert "/etc/ncs/ncs.systemd.conf" in box.run("systemctl", "show", "ncs", "-p", "EnvironmentFiles",
+                                                  "--value").stdout
+    _start_timed(box)
+    start = box.read(f"{STATE}/start")
+    assert "\nDROPIN_SEEN=1\n" in start  # the drop-in is in effect...
+    assert "LD_PRELOAD" not in start and "GCONV_PATH" not in start  # ...but not for these
+    journal = box.run("journalctl", "-u", "ncs", "--no-pager", check=False).stdout
+    assert "e.so" not in journal, journal
+    box.run("systemctl", "stop", "ncs", timeout=60)
+    r = box.nso_install("audit", "--only", "NSO-SVC-002", check=False)
+    assert r.returncode == 1 and "/etc/systemd/system/ncs.service.d/env.conf" in r.stdout, r.stdout + r.stderr
