@@ -7,7 +7,8 @@ import re
 
 from ...actions.accounts import NOLOGIN_SHELLS, PRIVILEGED_GROUPS
 from ...facts import FILE
-from ..context import UNIT
+from .. import unitfiles
+from ..context import SYSV_SCRIPT, UNIT
 from ..model import failed, verdict
 from ..registry import check
 
@@ -40,11 +41,46 @@ def unprivileged(ctx):
     if entry.shell not in NOLOGIN_SHELLS:
         evidence.append(f"{user} has a login shell ({entry.shell}); a service account needs none")
     unit = ctx.facts.path(UNIT)
+    judged = []
     if ctx.intent.init_system == "systemd" and unit.kind == FILE:
-        text = (ctx.facts.read(UNIT) or b"").decode(errors="replace")
-        found = re.findall(r"^\s*User\s*=\s*(\S*)\s*$", text, re.MULTILINE)
-        if (found[-1] if found else "root") not in (user, str(entry.uid)):
-            problems.append(f"{UNIT} starts NSO as {found[-1] if found else 'root (no User=)'}, not {user}")
-        evidence.append(f"{UNIT}: User={found[-1] if found else '(none)'}")
+        who, how = _unit_starts_as(unitfiles.load(ctx.facts))
+        judged = [UNIT]
+    elif ctx.intent.init_system == "sysv" and ctx.facts.path(SYSV_SCRIPT).kind == FILE:
+        who, how = _sysv_starts_as((ctx.facts.read(SYSV_SCRIPT) or b"").decode(errors="replace"))
+        judged = [SYSV_SCRIPT]
+    if judged:
+        # the service file decides, whatever the record says (an edited one may start NSO as root)
+        if who not in (user, str(entry.uid)):
+            problems.append(f"{judged[0]} starts NSO as {who}, not {user} ({how})")
+        evidence.append(f"{judged[0]}: starts NSO as {who} ({how})")
     return verdict(problems, f"NSO runs as {user} (uid {entry.uid})", f"the account NSO runs as ({user}) is "
-                   "privileged", evidence, [UNIT] if unit.kind == FILE else [])
+                   "privileged or not the one its service starts it as", evidence, judged)
+
+
+def _unit_starts_as(unit: unitfiles.LoadedUnit) -> tuple[str, str]:
+    """(the account ncs.service runs its main command as, why): ``User=`` (root without one),
+    but for a command with the "+" or "!" prefix, which runs as root, unless it is the setpriv
+    start nso-install writes (``!/usr/bin/setpriv --reuid=USER ...``: USER)."""
+    user = unit.last("User")
+    account = user.value if user else "root"
+    start = unit.assigned("ExecStart")
+    if not start:
+        return account, "no ExecStart="
+    command = start[-1].value
+    prefix = command[:len(command) - len(command.lstrip("@-:+!|"))]
+    if "+" in prefix or "!" in prefix:
+        words = command[len(prefix):].split()
+        reuid = next((w.partition("=")[2] for w in words[1:] if w.startswith("--reuid=")), None)
+        if words and words[0].endswith("/setpriv") and reuid:
+            return reuid, f"ExecStart={command.split(' --', 1)[0]} --reuid={reuid} in {start[-1].source}"
+        return "root", f"ExecStart={command.split()[0]}... runs as root ({prefix}) in {start[-1].source}"
+    return account, f"User={account} in {user.source}" if user else "no User="
+
+
+def _sysv_starts_as(text: str) -> tuple[str, str]:
+    """(the account the SysV script nso-install writes starts NSO as, why): its ``RUN=`` line."""
+    found = re.findall(r'^\s*RUN="runuser -u (\S+) --"\s*$', text, re.MULTILINE)
+    if found:
+        return found[-1], f'RUN="runuser -u {found[-1]} --"'
+    return "root", 'no RUN="runuser -u USER --" line'
+
