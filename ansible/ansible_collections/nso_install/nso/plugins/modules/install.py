@@ -222,6 +222,20 @@ from ansible_collections.nso_install.nso.plugins.module_utils.cli import (
     cli_argument_spec, action_diffs, find_executable, flag, missing_tool, opt, repeat, run_json, scalar, tristate, warn_all)
 
 
+# Pairs that contradict each other when both are given a value that asks for something: a
+# boolean given as false asks for nothing (Ansible's own mutually_exclusive would count it).
+EXCLUSIVE = (('system_install', 'local_install'), ('skip_secrets', 'secrets_only'),
+             ('run_as_user', 'no_run_as_user'), ('ipc_users', 'no_ipc_users'), ('ipc_groups', 'no_ipc_groups'))
+
+
+def conflicts(p):
+    """The first pair of EXCLUSIVE both asked for, or None."""
+    for pair in EXCLUSIVE:
+        if all(p.get(name) for name in pair):
+            return pair
+    return None
+
+
 def build_argv(p, secret_files):
     argv = ['install', p['distribution']]
     if p['local_install']:
@@ -287,12 +301,12 @@ def main():
             trusted_certs=dict(type='list', elements='path', aliases=['trusted_cert']),
             lock_timeout=dict(type='float'),
         ),
-        mutually_exclusive=[('system_install', 'local_install'), ('skip_secrets', 'secrets_only'),
-                            ('run_as_user', 'no_run_as_user'), ('ipc_users', 'no_ipc_users'),
-                            ('ipc_groups', 'no_ipc_groups')],
         supports_check_mode=True,
     )
     p = module.params
+    clash = conflicts(p)
+    if clash:
+        module.fail_json(msg='parameters are mutually exclusive: %s' % ' and '.join(clash))
     exe = find_executable(module)
     if exe is None:
         if module.check_mode:

@@ -11,6 +11,7 @@ description:
   - Runs C(nso-install uninstall ... --json) on the managed host, as NSO's C(ncs-uninstall) does
     it; one version (O(ncs_version)), or everything with O(all), keeping configuration, data, logs,
     service files and accounts unless named.
+  - One of O(ncs_version) and O(all=true) is required, not both.
   - Removing what is already gone changes nothing. Check mode runs C(--check).
 version_added: 0.1.0
 author:
@@ -123,11 +124,14 @@ def main():
             install_dir=dict(type='str'),
             lock_timeout=dict(type='float'),
         ),
-        mutually_exclusive=[('ncs_version', 'all')],
-        required_one_of=[('ncs_version', 'all')],
         supports_check_mode=True,
     )
     p = module.params
+    # (not Ansible's mutually_exclusive/required_one_of: they count all=false as given)
+    if p['ncs_version'] and p['all']:
+        module.fail_json(msg='parameters are mutually exclusive: ncs_version and all')
+    if not p['ncs_version'] and not p['all']:
+        module.fail_json(msg='one of the following is required: ncs_version, all=true')
     exe = find_executable(module) or missing_tool(module)
     argv = ['uninstall']
     opt(argv, 'ncs-version', p['ncs_version'])

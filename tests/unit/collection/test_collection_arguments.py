@@ -1,0 +1,57 @@
+"""The collection's modules take their arguments as a playbook gives them: a boolean given as
+false asks for nothing, so it contradicts nothing and satisfies nothing."""
+
+from __future__ import annotations
+
+import pytest
+from collection_support import Fake, run
+
+
+@pytest.fixture
+def fake(tmp_path):
+    return Fake(tmp_path / "bin")
+
+
+@pytest.mark.parametrize("args", [
+    {"skip_secrets": False, "secrets_only": True},
+    {"run_as_user": "nso", "no_run_as_user": False},
+    {"ipc_users": ["admin"], "no_ipc_users": False},
+    {"ipc_groups": ["ops"], "no_ipc_groups": False},
+    {"system_install": False, "local_install": "/srv/nso"},
+])
+def test_install_a_false_boolean_contradicts_nothing(fake, args):
+    r = run("install", {"distribution": "/srv/dist", "executable": str(fake.path), **args})
+    assert not r.failed, r.result
+    assert len(fake.calls) == 1
+
+
+@pytest.mark.parametrize("args", [
+    {"skip_secrets": True, "secrets_only": True},
+    {"run_as_user": "nso", "no_run_as_user": True},
+    {"ipc_users": ["admin"], "no_ipc_users": True},
+    {"system_install": True, "local_install": "/srv/nso"},
+])
+def test_install_both_asked_for_is_refused(fake, args):
+    r = run("install", {"distribution": "/srv/dist", "executable": str(fake.path), **args})
+    assert r.failed and "mutually exclusive" in r.result["msg"], r.result
+    assert fake.calls == []
+
+
+def test_uninstall_version_with_all_false(fake):
+    fake.set({"version": 1, "result": "uninstall", "changed": 0, "actions": []})
+    r = run("uninstall", {"ncs_version": "6.4.1", "all": False, "executable": str(fake.path)})
+    assert not r.failed, r.result
+    assert fake.calls[0][:3] == ["uninstall", "--ncs-version", "6.4.1"] and "--all" not in fake.calls[0]
+
+
+@pytest.mark.parametrize("args", [{"all": False}, {}])
+def test_uninstall_needs_a_version_or_all_true(fake, args):
+    r = run("uninstall", {"executable": str(fake.path), **args})
+    assert r.failed and "required" in r.result["msg"], r.result
+    assert fake.calls == []  # never a bare `nso-install uninstall`
+
+
+def test_uninstall_version_and_all_true_are_refused(fake):
+    r = run("uninstall", {"ncs_version": "6.4.1", "all": True, "executable": str(fake.path)})
+    assert r.failed and "mutually exclusive" in r.result["msg"], r.result
+    assert fake.calls == []
