@@ -73,6 +73,13 @@ previous_version:
   description: The version installed before, or null.
   returned: success
   type: str
+needed:
+  description:
+    - Whether the venv needed (check mode, needs) an install, an upgrade, a repair or (O(state=absent)) a removal:
+      C(changed) without C(changed_when). A repair keeps the version (RV(version) == RV(previous_version)): the
+      venv has that version but lost its nso-install program.
+  returned: success
+  type: bool
 executable:
   description: The path of nso-install in the venv.
   returned: success
@@ -123,17 +130,17 @@ def main():
         changed = os.path.lexists(venv)
         if changed and not module.check_mode:
             shutil.rmtree(venv)
-        module.exit_json(changed=changed, version=None, previous_version=before, executable=exe,
+        module.exit_json(changed=changed, needed=changed, version=None, previous_version=before, executable=exe,
                          diff=dict(before='nso-install %s\n' % before if before else '', after=''))
 
     wheelhouse = p['wheelhouse']
     if p['version'] and before == p['version'] and os.access(exe, os.X_OK):
         # already there: the wheelhouse is not even needed (the role probes this way first)
-        module.exit_json(changed=False, version=before, previous_version=before, executable=exe,
+        module.exit_json(changed=False, needed=False, version=before, previous_version=before, executable=exe,
                          diff=dict(before='nso-install %s\n' % before, after='nso-install %s\n' % before))
     if p['version'] and module.check_mode and not os.path.isdir(wheelhouse):
-        # would install; the wheels are not on the host yet (copied only when needed)
-        module.exit_json(changed=True, version=p['version'], previous_version=before, executable=exe,
+        # would install (or repair); the wheels are not on the host yet (copied only when needed)
+        module.exit_json(changed=True, needed=True, version=p['version'], previous_version=before, executable=exe,
                          diff=dict(before='nso-install %s\n' % before if before else '',
                                    after='nso-install %s\n' % p['version']))
     if not os.path.isdir(wheelhouse):
@@ -165,7 +172,7 @@ def main():
         now = installed_version(module, venv)
         if now != want:
             module.fail_json(msg='after pip install, the venv has nso-install %s, not %s' % (now, want))
-    module.exit_json(changed=changed, version=want, previous_version=before, executable=exe, diff=diff)
+    module.exit_json(changed=changed, needed=changed, version=want, previous_version=before, executable=exe, diff=diff)
 
 
 if __name__ == '__main__':
