@@ -8,8 +8,9 @@ DOCUMENTATION = r'''
 module: audit
 short_description: Judge an NSO system install against NSO's Secure Deployment guidance
 description:
-  - Runs C(nso-install audit --json) on the managed host. Changes nothing (except the report files
-    of O(junit) and O(sarif), when given).
+  - Runs C(nso-install audit --json) on the managed host. Changes nothing but the report files
+    of O(junit) and O(sarif), when given; the task is changed when one of them is created or its
+    content changes (RV(reports)).
   - Fails the task when a check fails (audit gating), unless O(fail_on_failure=false); waived
     deviations (O(waivers)) do not fail. The report is also set as the fact C(nso_install_audit).
 version_added: 0.1.0
@@ -43,10 +44,14 @@ options:
     type: list
     elements: str
   junit:
-    description: Also write JUnit XML to this path on the managed host.
+    description:
+      - Also write JUnit XML to this path on the managed host.
+      - In check mode the file is not written; the task reports whether it would change.
     type: path
   sarif:
-    description: Also write SARIF 2.1.0 to this path on the managed host.
+    description:
+      - Also write SARIF 2.1.0 to this path on the managed host.
+      - In check mode the file is not written; the task reports whether it would change.
     type: path
   fail_on_failure:
     description: Fail the task when a check fails.
@@ -57,7 +62,10 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    description: Read-only; runs the same in check mode.
+    description:
+      - Runs the same in check mode, but the O(junit) and O(sarif) files are written to a private
+        temporary directory, compared with the files at those paths, and removed (changed says
+        whether they would change).
   diff_mode:
     support: none
     description: Nothing to diff.
@@ -106,15 +114,39 @@ target:
   description: What was audited (directories, version, run-as user).
   returned: success
   type: dict
+reports:
+  description: The report files of O(junit) and O(sarif) (option, path, changed); in check mode, whether they would change.
+  returned: success
+  type: list
+  elements: dict
 ansible_facts:
   description: C(nso_install_audit), the whole report.
   returned: success
   type: dict
 '''
 
+import os
+import shutil
+import stat
+import tempfile
+
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.nso_install.nso.plugins.module_utils.cli import (
     answer, cli_argument_spec, find_executable, missing_tool, opt, repeat, run_json)
+
+REPORTS = ('junit', 'sarif')
+
+
+def read_report(path):
+    """The content of the regular file at path (never through a link, never a FIFO), or None."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, 'rb') as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            return None
+        return f.read()
 
 
 def main():
@@ -137,12 +169,26 @@ def main():
     p = module.params
     exe = find_executable(module) or missing_tool(module)
     argv = ['audit']
-    for name in ('install_dir', 'config_dir', 'run_dir', 'log_dir', 'run_as_user', 'waivers', 'junit', 'sarif', 'root'):
+    for name in ('install_dir', 'config_dir', 'run_dir', 'log_dir', 'run_as_user', 'waivers', 'root'):
         opt(argv, name.replace('_', '-'), p[name])
     repeat(argv, 'only', p['only'])
     repeat(argv, 'skip', p['skip'])
-    rc, data, out, err = run_json(module, exe, argv, ok_rcs=(0, 1))
+    # The report files: in check mode written to a private directory and compared, never to their paths.
+    before = dict((name, read_report(p[name])) for name in REPORTS if p[name])
+    scratch = tempfile.mkdtemp(prefix='nso-install-audit-') if before and module.check_mode else None
+    written = dict((name, os.path.join(scratch, name) if scratch else p[name]) for name in before)
+    for name in REPORTS:
+        opt(argv, name, written.get(name))
+    try:
+        rc, data, out, err = run_json(module, exe, argv, ok_rcs=(0, 1))
+        reports = [dict(option=name, path=p[name], changed=read_report(written[name]) != before[name])
+                   for name in REPORTS if name in before]
+    finally:
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
     result = answer(data)
+    result['reports'] = reports
+    result['changed'] = any(r['changed'] for r in reports)
     result['ok'] = bool(data.get('ok'))
     result['failed_checks'] = [
         dict((k, c.get(k)) for k in ('id', 'title', 'severity', 'summary', 'remediation'))
@@ -153,7 +199,7 @@ def main():
         module.fail_json(msg='nso-install audit: %d check(s) fail: %s' % (len(result['failed_checks']), ids),
                          hint='See failed_checks[].remediation; accepted deviations go in a waivers file.',
                          ansible_facts=facts, **result)
-    module.exit_json(changed=False, ansible_facts=facts, **result)
+    module.exit_json(ansible_facts=facts, **result)
 
 
 if __name__ == '__main__':
