@@ -55,3 +55,23 @@ def test_uninstall_version_and_all_true_are_refused(fake):
     r = run("uninstall", {"ncs_version": "6.4.1", "all": True, "executable": str(fake.path)})
     assert r.failed and "mutually exclusive" in r.result["msg"], r.result
     assert fake.calls == []
+
+
+def test_set_a_list_is_given_comma_separated(fake):
+    r = run("install", {"distribution": "/srv/dist", "executable": str(fake.path),
+                        "set": {"ipc.users": ["alice", "bob"], "webui.enabled": True, "webui.tcp.port": 8080}})
+    assert not r.failed, r.result
+    argv = fake.calls[0]
+    sets = [argv[i + 1] for i, a in enumerate(argv) if a == "--set"]
+    assert sets == ["ipc.users=alice,bob", "webui.enabled=true", "webui.tcp.port=8080"]
+
+
+@pytest.mark.parametrize("value, words", [
+    ({"tcp": {"port": 8080}}, "a mapping is not an ncs.conf value"),
+    ([["a"], "b"], "a list of lists or mappings"),
+    (["a,b"], "has a comma"),
+])
+def test_set_a_value_the_cli_cannot_read_is_refused(fake, value, words):
+    r = run("install", {"distribution": "/srv/dist", "executable": str(fake.path), "set": {"webui": value}})
+    assert r.failed and words in r.result["msg"] and "set webui" in r.result["msg"], r.result
+    assert fake.calls == []

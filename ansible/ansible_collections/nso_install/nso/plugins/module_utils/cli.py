@@ -65,12 +65,25 @@ def repeat(argv, name, values):
         argv.extend(['--' + name, str(v)])
 
 
-def scalar(value):
-    """A --set value as the CLI reads it (booleans lower-case, like TOML/YAML)."""
+def scalar(value, name='value'):
+    """A --set value as the CLI reads it: booleans lower-case (like TOML/YAML), a list's elements
+    separated by commas (ipc.users=a,b). ValueError for what the CLI cannot read: a mapping, a
+    nested list, an element with a comma in it."""
     if isinstance(value, bool):
         return 'true' if value else 'false'
-    if isinstance(value, (list, dict)):
-        return json.dumps(value)
+    if isinstance(value, dict):
+        raise ValueError('%s: a mapping is not an ncs.conf value; give each setting under its own '
+                         'dotted name (for example webui.tcp.port: 8080)' % name)
+    if isinstance(value, (list, tuple)):
+        items = []
+        for v in value:
+            if isinstance(v, (list, tuple, dict)):
+                raise ValueError('%s: a list of lists or mappings is not an ncs.conf value' % name)
+            item = scalar(v, name)
+            if ',' in item:
+                raise ValueError('%s: the list element %r has a comma, which separates the elements' % (name, item))
+            items.append(item)
+        return ','.join(items)
     return str(value)
 
 

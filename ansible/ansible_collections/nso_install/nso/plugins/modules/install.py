@@ -92,7 +92,9 @@ options:
     elements: path
   set:
     description:
-      - ncs.conf values, C(--set NAME=VALUE) for each key (booleans as C(true)/C(false)).
+      - ncs.conf values, C(--set NAME=VALUE) for each key (booleans as C(true)/C(false), a list's
+        elements separated by commas, as the CLI reads them: C(ipc.users: [alice, bob]) is
+        C(--set ipc.users=alice,bob)). A mapping is refused: give each setting its dotted name.
       - Not for secrets (they would show in the process list and in the task's invocation); use
         O(set_secrets).
     type: dict
@@ -253,7 +255,7 @@ def build_argv(p, secret_files):
     flag(argv, 'no-ipc-group', p['no_ipc_groups'])
     repeat(argv, 'values', p['values_files'])
     for k, v in sorted((p['set'] or {}).items()):
-        argv += ['--set', '%s=%s' % (k, scalar(v))]
+        argv += ['--set', '%s=%s' % (k, scalar(v, 'set ' + k))]
     for k, v in sorted((p['set_files'] or {}).items()):
         argv += ['--set-file', '%s=%s' % (k, v)]
     for k, path in sorted(secret_files.items()):
@@ -323,7 +325,7 @@ def main():
                 path = os.path.join(tmpdir, 'value%d' % i)
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 with os.fdopen(fd, 'w') as f:
-                    f.write(scalar(v))
+                    f.write(scalar(v, 'set_secrets ' + k))
                 secret_files[k] = path
         argv = build_argv(p, secret_files)
         if module.check_mode:
@@ -331,6 +333,8 @@ def main():
         if module._diff:
             argv.append('--diff')
         rc, data, out, err = run_json(module, exe, argv)
+    except ValueError as e:  # a value the CLI cannot read (scalar)
+        module.fail_json(msg=str(e))
     finally:
         if tmpdir:
             shutil.rmtree(tmpdir, ignore_errors=True)
