@@ -93,8 +93,9 @@ options:
   set:
     description:
       - ncs.conf values, C(--set NAME=VALUE) for each key (booleans as C(true)/C(false), a list's
-        elements separated by commas, as the CLI reads them: C(ipc.users: [alice, bob]) is
-        C(--set ipc.users=alice,bob)). A mapping is refused: give each setting its dotted name.
+        elements separated by commas, as the CLI reads them; the list C([alice, bob]) of
+        C(ipc.users) is C(--set ipc.users=alice,bob)). A mapping is refused; give each setting its
+        dotted name.
       - Not for secrets (they would show in the process list and in the task's invocation); use
         O(set_secrets).
     type: dict
@@ -170,8 +171,10 @@ EXAMPLES = r'''
     trusted_certs: [/srv/dist/cisco-root.pem]
     set:
       webui.tcp.port: 8080
-    set_secrets:
-      ssh.host_key: "{{ vault_ssh_host_key }}"
+      crypto.mechanism: inline  # the AES keys in ncs.conf (default: external, ncs.crypto_keys)
+    set_secrets:  # the only secret variables (nso-install variables crypto): both, 32 and 64 hex digits
+      crypto.aescfb128_key: "{{ vault_nso_aes128_key }}"
+      crypto.aes256cfb128_key: "{{ vault_nso_aes256_key }}"
 
 - name: Container start, generate the keys missing from the image
   nso_install.nso.install:

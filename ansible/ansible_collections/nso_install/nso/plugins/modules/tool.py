@@ -75,9 +75,9 @@ previous_version:
   type: str
 needed:
   description:
-    - Whether the venv needed (check mode, needs) an install, an upgrade, a repair or (O(state=absent)) a removal:
-      C(changed) without C(changed_when). A repair keeps the version (RV(version) == RV(previous_version)): the
-      venv has that version but lost its nso-install program.
+    - Whether the venv needed (check mode, needs) an install, an upgrade, a repair or (O(state=absent)) a
+      removal; C(changed) without C(changed_when). A repair keeps the version (RV(version) equals
+      RV(previous_version)); the venv has that version but lost its nso-install program.
   returned: success
   type: bool
 executable:
