@@ -7,6 +7,9 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
+import os
+import re
+import subprocess
 import sys
 from pathlib import Path
 from unittest import mock
@@ -103,3 +106,23 @@ class Fake:
     @property
     def calls(self) -> list[list[str]]:
         return [json.loads(line) for line in self.log.read_text().splitlines()]
+
+
+def playbook(tmp_path: Path, plays: list[dict], *extra: str) -> subprocess.CompletedProcess:
+    """ansible-playbook PLAYS on localhost (connection local, this Python) with the collection."""
+    exe = Path(sys.executable).parent / "ansible-playbook"
+    if not exe.exists():
+        pytest.skip("ansible-playbook not found next to this Python (pip install -e '.[test]')")
+    play = tmp_path / "play.yml"
+    play.write_text(json.dumps(plays))
+    env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(ROOT / "ansible"), "ANSIBLE_HOME": str(tmp_path / "home"),
+           "ANSIBLE_LOCAL_TEMP": str(tmp_path / "tmp"), "ANSIBLE_NOCOLOR": "1"}
+    return subprocess.run([str(exe), "-i", "localhost,", "-c", "local", str(play),
+                           "-e", json.dumps({"ansible_python_interpreter": sys.executable}), *extra],
+                          capture_output=True, text=True, env=env, timeout=280)
+
+
+def task_states(r: subprocess.CompletedProcess, role: str) -> dict[str, str]:
+    """{task name: ok|changed|skipping|fatal} of ROLE's tasks on localhost in a playbook's output."""
+    return dict(re.findall(r"^TASK \[nso_install\.nso\.%s : ([^\]]+)\].*?\n(\w+): \[localhost\]" % role, r.stdout,
+                           re.M | re.S))

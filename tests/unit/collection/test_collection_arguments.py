@@ -4,7 +4,7 @@ false asks for nothing, so it contradicts nothing and satisfies nothing."""
 from __future__ import annotations
 
 import pytest
-from collection_support import Fake, run
+from collection_support import Fake, playbook, run
 
 
 @pytest.fixture
@@ -75,3 +75,32 @@ def test_set_a_value_the_cli_cannot_read_is_refused(fake, value, words):
     r = run("install", {"distribution": "/srv/dist", "executable": str(fake.path), "set": {"webui": value}})
     assert r.failed and words in r.result["msg"] and "set webui" in r.result["msg"], r.result
     assert fake.calls == []
+
+
+@pytest.mark.parametrize("args, withdraws", [
+    ({"ipc_users": []}, ["--no-ipc-user"]),
+    ({"ipc_groups": []}, ["--no-ipc-group"]),
+    ({"ipc_users": [], "no_ipc_users": True}, ["--no-ipc-user"]),
+    ({"ipc_users": ["alice"]}, []),
+    ({}, []),  # left out: the recorded grants are kept
+])
+def test_install_an_empty_grant_list_withdraws_the_grants(fake, args, withdraws):
+    r = run("install", {"distribution": "/srv/dist", "executable": str(fake.path), **args})
+    assert not r.failed, r.result
+    assert [a for a in fake.calls[0] if a.startswith("--no-ipc")] == withdraws
+
+
+@pytest.mark.timeout(300)
+def test_node_role_can_withdraw_ipc_grants(fake, tmp_path):
+    """nso_no_ipc_users / nso_no_ipc_groups reach the install as --no-ipc-user / --no-ipc-group
+    (and are not given by default)."""
+    fake.set({"version": 1, "result": "applied", "changed": 0, "actions": []})
+    play = {"hosts": "localhost", "gather_facts": False, "roles": ["nso_install.nso.node"],
+            "vars": {"nso_install_tool": False, "nso_distribution": "/srv/dist", "nso_install_executable": str(fake.path),
+                     "nso_verify": False, "nso_audit": False, "nso_init_system": "none"}}
+    withdraw = {**play, "vars": {**play["vars"], "nso_no_ipc_users": True, "nso_no_ipc_groups": True}}
+    r = playbook(tmp_path, [play, withdraw])
+    assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-3000:]
+    first, second = fake.calls
+    assert not [a for a in first if a.startswith("--no-ipc")]
+    assert "--no-ipc-user" in second and "--no-ipc-group" in second

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import os
-import re
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from collection_support import ROOT, run
+from collection_support import playbook, run, task_states
 
 
 def fake_venv(venv: Path, version: str = "0.1.0", program: bool = True) -> Path:
@@ -43,13 +39,6 @@ def test_probe_of_an_installed_version_needs_nothing(tmp_path):
     assert not r.failed and r.result["needed"] is False and r.result["changed"] is False, r.result
 
 
-def ansible_playbook() -> str:
-    exe = Path(sys.executable).parent / "ansible-playbook"
-    if not exe.exists():
-        pytest.skip("ansible-playbook not found next to this Python (pip install -e '.[test]')")
-    return str(exe)
-
-
 @pytest.mark.timeout(300)
 def test_role_repairs_a_venv_that_lost_its_program(tmp_path):
     """The role's probe finds the version installed but nso-install gone: it copies the wheels
@@ -59,20 +48,12 @@ def test_role_repairs_a_venv_that_lost_its_program(tmp_path):
     wheels.mkdir()
     (wheels / "nso_install-0.1.0-py3-none-any.whl").write_bytes(b"")
     (tmp_path / "archives").mkdir()
-    play = tmp_path / "play.yml"
-    play.write_text(json.dumps([{
+    r = playbook(tmp_path, [{
         "hosts": "localhost", "gather_facts": False,
         "vars": {"nso_install_wheelhouse": str(wheels), "nso_install_venv": str(venv),
                  "nso_install_remote_wheelhouse": str(tmp_path / "on-host"),
                  "nso_install_archive_dir": str(tmp_path / "archives")},
         "roles": ["nso_install.nso.tool"],
-    }]))
-    env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(ROOT / "ansible"), "ANSIBLE_HOME": str(tmp_path / "home"),
-           "ANSIBLE_LOCAL_TEMP": str(tmp_path / "tmp"), "ANSIBLE_NOCOLOR": "1"}
-    r = subprocess.run([ansible_playbook(), "-i", "localhost,", "-c", "local", "--check", str(play),
-                        "-e", json.dumps({"ansible_python_interpreter": sys.executable})],
-                       capture_output=True, text=True, env=env, timeout=280)
+    }], "--check")
     assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-3000:]
-    tasks = dict(re.findall(r"^TASK \[nso_install\.nso\.tool : ([^\]]+)\].*?\n(\w+): \[localhost\]", r.stdout,
-                            re.M | re.S))
-    assert tasks.get("Nso-install in its venv") == "changed", r.stdout[-5000:]
+    assert task_states(r, "tool").get("Nso-install in its venv") == "changed", r.stdout[-5000:]

@@ -71,19 +71,25 @@ options:
     type: str
     choices: [production, development]
   ipc_users:
-    description: C(--ipc-user) for each; replaces the recorded list.
+    description:
+      - C(--ipc-user) for each; replaces the recorded list.
+      - An empty list withdraws every grant (C(--no-ipc-user), as O(no_ipc_users=true)); left out, the
+        recorded list is kept.
     type: list
     elements: str
   ipc_groups:
-    description: C(--ipc-group) for each; replaces the recorded list.
+    description:
+      - C(--ipc-group) for each; replaces the recorded list.
+      - An empty list withdraws every grant (C(--no-ipc-group), as O(no_ipc_groups=true)); left out, the
+        recorded list is kept.
     type: list
     elements: str
   no_ipc_users:
-    description: C(--no-ipc-user).
+    description: C(--no-ipc-user), withdraw every O(ipc_users) grant.
     type: bool
     default: false
   no_ipc_groups:
-    description: C(--no-ipc-group).
+    description: C(--no-ipc-group), withdraw every O(ipc_groups) grant.
     type: bool
     default: false
   values_files:
@@ -254,8 +260,9 @@ def build_argv(p, secret_files):
         tristate(argv, name.replace('_', '-'), p[name])
     repeat(argv, 'ipc-user', p['ipc_users'])
     repeat(argv, 'ipc-group', p['ipc_groups'])
-    flag(argv, 'no-ipc-user', p['no_ipc_users'])
-    flag(argv, 'no-ipc-group', p['no_ipc_groups'])
+    # an empty list replaces the recorded one with nothing: the CLI says that with --no-ipc-*
+    flag(argv, 'no-ipc-user', p['no_ipc_users'] or p['ipc_users'] == [])
+    flag(argv, 'no-ipc-group', p['no_ipc_groups'] or p['ipc_groups'] == [])
     repeat(argv, 'values', p['values_files'])
     for k, v in sorted((p['set'] or {}).items()):
         argv += ['--set', '%s=%s' % (k, scalar(v, 'set ' + k))]
