@@ -45,3 +45,16 @@ def test_a_real_run_is_changed_when_a_report_is_created_or_changes(fake, tmp_pat
 def test_without_reports_nothing_changes(fake):
     r = run("audit", {"executable": str(fake.path)})
     assert not r.failed and r.result["changed"] is False and r.result["reports"] == [], r.result
+
+
+def test_verify_fails_counting_only_the_findings_that_fail(tmp_path):
+    findings = [{"kind": "config", "path": "/etc/ncs/ncs.conf", "problem": "edited since nso-install wrote it",
+                 "fails": False},
+                {"kind": "tree", "path": "/opt/ncs/ncs-6.5.3/bin", "problem": "mode 0755 -> 0777", "fails": True},
+                {"kind": "config", "path": "/etc/ncs/logrotate", "problem": "edited", "fails": False}]
+    fake = Fake(tmp_path / "bin", {"version": 1, "result": "verify", "ok": False, "findings": findings, "extra": [],
+                                   "checked": ["/opt/ncs/ncs-6.5.3"], "notes": []}, rc=1)
+    r = run("verify", {"executable": str(fake.path)})
+    assert r.failed and r.result["msg"].startswith("nso-install verify: 1 finding(s)"), r.result
+    assert "/opt/ncs/ncs-6.5.3/bin: mode 0755 -> 0777" in r.result["msg"] and "ncs.conf" not in r.result["msg"]
+    assert r.result["findings"] == findings  # the whole answer, for `register`

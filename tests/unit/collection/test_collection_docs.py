@@ -33,3 +33,28 @@ def test_module_docs_are_yaml(name):
     m = module(name)
     for part in ("DOCUMENTATION", "EXAMPLES", "RETURN"):
         assert yaml.safe_load(getattr(m, part)) is not None, part
+
+
+def returned(name: str) -> dict:
+    return yaml.safe_load(module(name).RETURN)
+
+
+def test_verify_return_documents_the_tools_answer():
+    from nso_install.lifecycle.verify import Finding, Verification
+
+    doc = returned("verify")
+    assert set(Verification().as_dict()) - {"version"} <= set(doc)
+    assert set(doc["findings"]["contains"]) == set(Finding("tree", "/opt/ncs", "gone").as_dict())
+
+
+def test_audit_return_documents_the_tools_answer():
+    from nso_install.audit.model import Report
+
+    assert set(Report().as_dict()) - {"version"} <= set(returned("audit"))
+
+
+@pytest.mark.parametrize("name", ["verify", "audit"])
+def test_facts_are_documented_as_set_only_by_a_task_that_succeeds(name):
+    doc = yaml.safe_load(module(name).DOCUMENTATION)
+    assert "when the task succeeds" in doc["attributes"]["facts"]["description"]
+    assert any("register" in line for line in doc["description"])

@@ -12,7 +12,10 @@ description:
     of O(junit) and O(sarif), when given; the task is changed when one of them is created or its
     content changes (RV(reports)).
   - Fails the task when a check fails (audit gating), unless O(fail_on_failure=false); waived
-    deviations (O(waivers)) do not fail. The report is also set as the fact C(nso_install_audit).
+    deviations (O(waivers)) do not fail.
+  - The report is returned and, when the task succeeds, set as the fact C(nso_install_audit).
+    Ansible applies no facts of a failed task; to read the report of a run that failed, C(register)
+    the task (with C(ignore_errors) or in a C(block) with C(rescue)), or give O(fail_on_failure=false).
 version_added: 0.1.0
 author:
   - nso-install maintainers (@nso-install)
@@ -71,7 +74,7 @@ attributes:
     description: Nothing to diff.
   facts:
     support: full
-    description: Sets C(nso_install_audit).
+    description: Sets C(nso_install_audit) (when the task succeeds).
 seealso:
   - module: nso_install.nso.install
 '''
@@ -89,39 +92,58 @@ EXAMPLES = r'''
 - name: Show the failing checks
   ansible.builtin.debug:
     msg: "{{ audit.failed_checks }}"
+
+- name: Gate, and show the failing checks when it fails
+  block:
+    - name: Audit
+      nso_install.nso.audit:
+      register: audit
+  rescue:
+    - name: The failing checks
+      ansible.builtin.debug:
+        msg: "{{ audit.failed_checks }}"
 '''
 
 RETURN = r'''
 ok:
   description: True when no check fails (waived ones included).
-  returned: success
+  returned: when the tool ran (also when the task fails the gate)
   type: bool
 summary:
   description: Counts by result (pass, fail, warn, waived, skip, error).
-  returned: success
+  returned: when the tool ran (also when the task fails the gate)
   type: dict
 failed_checks:
-  description: The failing checks (id, title, severity, summary, remediation).
-  returned: success
+  description: The failing checks (result C(fail) or C(error)) with id, title, severity, summary, remediation.
+  returned: when the tool ran (also when the task fails the gate)
   type: list
   elements: dict
 checks:
   description: Every check with its result and evidence.
-  returned: success
+  returned: when the tool ran (also when the task fails the gate)
   type: list
   elements: dict
 target:
   description: What was audited (directories, version, run-as user).
-  returned: success
+  returned: when the tool ran (also when the task fails the gate)
   type: dict
 reports:
   description: The report files of O(junit) and O(sarif) (option, path, changed); in check mode, whether they would change.
-  returned: success
+  returned: when the tool ran (also when the task fails the gate)
   type: list
   elements: dict
+notes:
+  description: The tool's notes.
+  returned: when the tool ran (also when the task fails the gate)
+  type: list
+  elements: str
+result:
+  description: The tool's result kind, C(audit).
+  returned: when the tool ran (also when the task fails the gate)
+  type: str
 ansible_facts:
-  description: C(nso_install_audit), the whole report.
-  returned: success
+  description: C(nso_install_audit), the whole report (applied by Ansible only when the task succeeds).
+  returned: when the tool ran
   type: dict
 '''
 

@@ -9,8 +9,10 @@ module: verify
 short_description: Check an NSO install against what nso-install made of it
 description:
   - Runs C(nso-install verify --json) on the managed host (like C(rpm -V)). Changes nothing.
-  - Fails the task when something is damaged or missing, unless O(fail_on_drift=false); the
-    answer is also set as the fact C(nso_install_verify).
+  - Fails the task when something is damaged or missing, unless O(fail_on_drift=false).
+  - The answer is returned and, when the task succeeds, set as the fact C(nso_install_verify).
+    Ansible applies no facts of a failed task; to read the findings of a run that failed, C(register)
+    the task (with C(ignore_errors) or in a C(block) with C(rescue)), or give O(fail_on_drift=false).
 version_added: 0.1.0
 author:
   - nso-install maintainers (@nso-install)
@@ -37,7 +39,7 @@ attributes:
     description: Nothing to diff.
   facts:
     support: full
-    description: Sets C(nso_install_verify).
+    description: Sets C(nso_install_verify) (when the task succeeds).
 seealso:
   - module: nso_install.nso.install
 '''
@@ -46,26 +48,65 @@ EXAMPLES = r'''
 - name: Verify every file of the install
   nso_install.nso.verify:
     full: true
+
+- name: Verify, and show what differs when it fails
+  block:
+    - name: Verify
+      nso_install.nso.verify:
+      register: verify
+  rescue:
+    - name: What differs
+      ansible.builtin.debug:
+        msg: "{{ verify.findings | selectattr('fails') | list }}"
 '''
 
 RETURN = r'''
 ok:
-  description: True when nothing is damaged or missing.
-  returned: success
+  description: True when nothing is damaged or missing (no finding with RV(findings[].fails)).
+  returned: when the tool ran (also when the task fails on drift)
   type: bool
 findings:
-  description: What differs (path, what, expected, found).
-  returned: success
+  description: What differs.
+  returned: when the tool ran (also when the task fails on drift)
   type: list
   elements: dict
-checked:
-  description: The trees that were checked.
-  returned: success
+  contains:
+    kind:
+      description: What kind of thing differs (C(tree), C(privilege), C(config), C(link), C(install)).
+      type: str
+    path:
+      description: The path that differs.
+      type: str
+    problem:
+      description: How it differs (for example C(mode 0755 -> 0777)).
+      type: str
+    fails:
+      description:
+        - True for damage (it fails the task); false for what is worth knowing but is no damage,
+          such as an administrator's edit of a configuration file.
+      type: bool
+extra:
+  description: Entries in the checked trees that nso-install did not install (caches...); they do not fail the task.
+  returned: when the tool ran (also when the task fails on drift)
   type: list
   elements: str
+checked:
+  description: The trees that were checked.
+  returned: when the tool ran (also when the task fails on drift)
+  type: list
+  elements: str
+notes:
+  description: The tool's notes (for example a tree without a manifest to compare with).
+  returned: when the tool ran (also when the task fails on drift)
+  type: list
+  elements: str
+result:
+  description: The tool's result kind, C(verify).
+  returned: when the tool ran (also when the task fails on drift)
+  type: str
 ansible_facts:
-  description: C(nso_install_verify), the whole answer of the tool.
-  returned: success
+  description: C(nso_install_verify), the whole answer of the tool (applied by Ansible only when the task succeeds).
+  returned: when the tool ran
   type: dict
 '''
 
@@ -94,9 +135,12 @@ def main():
     result['ok'] = bool(data.get('ok'))
     facts = {'nso_install_verify': data}
     if not result['ok'] and p['fail_on_drift']:
-        n = len(data.get('findings') or ())
-        module.fail_json(msg='nso-install verify: %d finding(s): the install differs from what nso-install made '
-                             'of it' % n, hint='A re-run of install with the distribution repairs it.',
+        failing = [f for f in data.get('findings') or () if f.get('fails', True)]
+        module.fail_json(msg='nso-install verify: %d finding(s) of damage: the install differs from what nso-install '
+                             'made of it (%s)' % (len(failing), '; '.join('%s: %s' % (f.get('path'), f.get('problem'))
+                                                                          for f in failing[:5])),
+                         hint='A re-run of install with the distribution repairs it. The findings are in the '
+                              'registered result (facts of a failed task are not set).',
                          ansible_facts=facts, **result)
     module.exit_json(changed=False, ansible_facts=facts, **result)
 
