@@ -25,10 +25,11 @@ basic = pytest.importorskip("ansible.module_utils.basic")  # ansible-core: pip i
 
 
 class Exit(Exception):
-    def __init__(self, failed: bool, result: dict):
+    def __init__(self, failed: bool, result: dict, no_log_values: set | None = None):
         super().__init__(result.get("msg"))
         self.failed = failed
         self.result = result
+        self.no_log_values = no_log_values or set()  # what Ansible would mask in the output
 
 
 def module(name: str):
@@ -57,10 +58,10 @@ def run(name: str, args: dict, check: bool = False, diff: bool = False, as_root:
         as_root_now = mock.patch.object(utils("trust"), "as_root", lambda: as_root)
 
     def exit_json(self, **kw):
-        raise Exit(False, kw)
+        raise Exit(False, kw, self.no_log_values)
 
     def fail_json(self, msg, **kw):
-        raise Exit(True, dict(kw, msg=msg))
+        raise Exit(True, dict(kw, msg=msg), self.no_log_values)
 
     with _args(full), mock.patch.object(basic.AnsibleModule, "exit_json", exit_json), \
             mock.patch.object(basic.AnsibleModule, "fail_json", fail_json):

@@ -104,3 +104,12 @@ def test_node_role_can_withdraw_ipc_grants(fake, tmp_path):
     first, second = fake.calls
     assert not [a for a in first if a.startswith("--no-ipc")]
     assert "--no-ipc-user" in second and "--no-ipc-group" in second
+
+
+def test_crypto_keys_is_a_path_not_masked_but_secrets_are(fake):
+    r = run("install", {"distribution": "/srv/dist", "executable": str(fake.path),
+                        "crypto_keys": "/srv/keys/ncs.crypto_keys", "set_secrets": {"crypto.aescfb128_key": "ab" * 16}})
+    assert not r.failed, r.result
+    assert "/srv/keys/ncs.crypto_keys" not in r.no_log_values
+    assert "ab" * 16 in r.no_log_values
+    assert fake.calls[0][fake.calls[0].index("--crypto-keys") + 1] == "/srv/keys/ncs.crypto_keys"

@@ -122,7 +122,9 @@ options:
     type: bool
     default: false
   crypto_keys:
-    description: An C(ncs.crypto_keys) file on the managed host to install (C(--crypto-keys)).
+    description:
+      - An C(ncs.crypto_keys) file on the managed host to install (C(--crypto-keys)). A path, shown as
+        given in RV(cmd) and the actions; the keys in it never leave the host.
     type: path
   activate:
     description: C(--activate) (switch C(current) to this version on an upgrade).
@@ -304,7 +306,7 @@ def main():
             set_secrets=dict(type='dict', no_log=True),
             unset=dict(type='list', elements='str'),
             reset_options=dict(type='bool', default=False),
-            crypto_keys=dict(type='path', no_log=True),
+            crypto_keys=dict(type='path', no_log=False),  # a path, not the keys (no_log would mask it in cmd and actions)
             activate=dict(type='bool', default=False),
             skip_secrets=dict(type='bool', default=False, no_log=False),
             secrets_only=dict(type='bool', default=False, no_log=False),
