@@ -113,3 +113,13 @@ def test_crypto_keys_is_a_path_not_masked_but_secrets_are(fake):
     assert "/srv/keys/ncs.crypto_keys" not in r.no_log_values
     assert "ab" * 16 in r.no_log_values
     assert fake.calls[0][fake.calls[0].index("--crypto-keys") + 1] == "/srv/keys/ncs.crypto_keys"
+
+
+@pytest.mark.parametrize("check", [False, True])
+def test_the_distribution_is_never_read_as_an_option(fake, check):
+    r = run("install", {"distribution": "--help", "executable": str(fake.path), "system_install": True}, check=check)
+    assert not r.failed, r.result
+    argv = fake.calls[0]
+    assert argv[-2:] == ["--", "--help"] and argv.count("--help") == 1
+    assert "--json" in argv[:-2] and ("--check" in argv[:-2]) is check
+    assert r.result["cmd"][1:] == argv

@@ -87,11 +87,17 @@ def scalar(value, name='value'):
     return str(value)
 
 
-def run_json(module, exe, argv, ok_rcs=(0,), accept_errors=()):
-    """Run EXE ARGV --json; return (rc, parsed, stdout, stderr). Fail the task with the
-    tool's error and hint when rc is not in ok_rcs (unless the error's reference is one of
+def command(exe, argv, positional=()):
+    """EXE ARGV --json [-- POSITIONAL...]: the positional arguments (a distribution) after --, so
+    that one starting with - is never read as an option."""
+    return [exe] + list(argv) + ['--json'] + (['--'] + list(positional) if positional else [])
+
+
+def run_json(module, exe, argv, ok_rcs=(0,), accept_errors=(), positional=()):
+    """Run EXE ARGV --json -- POSITIONAL; return (rc, parsed, stdout, stderr). Fail the task with
+    the tool's error and hint when rc is not in ok_rcs (unless the error's reference is one of
     accept_errors: then the error document is returned)."""
-    cmd = [exe] + argv + ['--json']
+    cmd = command(exe, argv, positional)
     rc, out, err = module.run_command(cmd, environ_update={'NO_COLOR': '1', 'LC_ALL': 'C.UTF-8'})
     data = None
     text = (out or '').strip()

@@ -232,7 +232,7 @@ import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.nso_install.nso.plugins.module_utils.cli import (
-    cli_argument_spec, action_diffs, find_executable, flag, missing_tool, opt, repeat, run_json, scalar, tristate, warn_all)
+    cli_argument_spec, action_diffs, command, find_executable, flag, missing_tool, opt, repeat, run_json, scalar, tristate, warn_all)
 
 
 # Pairs that contradict each other when both are given a value that asks for something: a
@@ -250,7 +250,8 @@ def conflicts(p):
 
 
 def build_argv(p, secret_files):
-    argv = ['install', p['distribution']]
+    """The options of `nso-install install` (the distribution goes after them and --: command())."""
+    argv = ['install']
     if p['local_install']:
         argv += ['--local-install', p['local_install']]
     flag(argv, 'system-install', p['system_install'])
@@ -344,7 +345,7 @@ def main():
             argv.append('--check')
         if module._diff:
             argv.append('--diff')
-        rc, data, out, err = run_json(module, exe, argv)
+        rc, data, out, err = run_json(module, exe, argv, positional=[p['distribution']])
     except ValueError as e:  # a value the CLI cannot read (scalar)
         module.fail_json(msg=str(e))
     finally:
@@ -361,7 +362,7 @@ def main():
         actions=data.get('actions', []),
         notes=data.get('notes', []),
         spec=data.get('spec', {}),
-        cmd=[exe] + argv + ['--json'],
+        cmd=command(exe, argv, [p['distribution']]),
     )
     if module._diff:
         result['diff'] = action_diffs(data.get('actions'))
