@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -57,3 +58,31 @@ def test_role_repairs_a_venv_that_lost_its_program(tmp_path):
     }], "--check")
     assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-3000:]
     assert task_states(r, "tool").get("Nso-install in its venv") == "changed", r.stdout[-5000:]
+
+
+def test_absent_needs_no_wheelhouse_and_removes_the_venv(tmp_path):
+    venv = fake_venv(tmp_path / "venv")
+    r = run("tool", {"venv": str(venv), "state": "absent"}, check=True)
+    assert not r.failed and r.result["changed"] is True and venv.is_dir(), r.result
+    r = run("tool", {"venv": str(venv), "state": "absent"})
+    assert not r.failed and r.result["changed"] is True and not venv.exists(), r.result
+    r = run("tool", {"venv": str(venv), "state": "absent"})
+    assert not r.failed and r.result["changed"] is False, r.result
+
+
+def test_present_needs_a_wheelhouse(tmp_path):
+    r = run("tool", {"venv": str(tmp_path / "venv")})
+    assert r.failed and "wheelhouse" in r.result["msg"], r.result
+
+
+@pytest.mark.parametrize("what", ["link", "file"])
+def test_absent_refuses_a_venv_that_is_a_link_or_a_file(tmp_path, what):
+    real = fake_venv(tmp_path / "real")
+    venv = tmp_path / "venv"
+    if what == "link":
+        venv.symlink_to(real)
+    else:
+        venv.write_text("not a venv")
+    r = run("tool", {"venv": str(venv), "state": "absent"})
+    assert r.failed and ("symbolic link" if what == "link" else "a file") in r.result["msg"], r.result
+    assert (real / "bin" / "python").exists() and os.path.lexists(venv)

@@ -22,9 +22,10 @@ author:
   - nso-install maintainers (@nso-install)
 options:
   wheelhouse:
-    description: Directory on the managed host holding the nso-install wheel and its dependencies' wheels.
+    description:
+      - Directory on the managed host holding the nso-install wheel and its dependencies' wheels.
+      - Required with O(state=present).
     type: path
-    required: true
   version:
     description: The version to install. Default, the newest nso-install wheel in O(wheelhouse).
     type: str
@@ -37,7 +38,9 @@ options:
     type: str
     default: python3
   state:
-    description: C(present) installs, C(absent) removes the venv.
+    description:
+      - C(present) installs, C(absent) removes the venv.
+      - C(absent) removes a directory only; a symbolic link or a file at O(venv) fails the task (it is never followed).
     type: str
     choices: [present, absent]
     default: present
@@ -89,6 +92,7 @@ executable:
 import os
 import re
 import shutil
+import stat
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -113,26 +117,36 @@ def installed_version(module, venv):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            wheelhouse=dict(type='path', required=True),
+            wheelhouse=dict(type='path'),
             version=dict(type='str'),
             venv=dict(type='path', default='/opt/nso-install/venv'),
             python=dict(type='str', default='python3'),
             state=dict(type='str', choices=['present', 'absent'], default='present'),
         ),
+        required_if=[('state', 'present', ['wheelhouse'])],
         supports_check_mode=True,
     )
     p = module.params
     venv = p['venv']
     exe = os.path.join(venv, 'bin', 'nso-install')
-    before = installed_version(module, venv)
 
     if p['state'] == 'absent':
-        changed = os.path.lexists(venv)
+        try:
+            st = os.lstat(venv)
+        except FileNotFoundError:
+            st = None
+        if st is not None and not stat.S_ISDIR(st.st_mode):
+            module.fail_json(msg='venv %s is %s, not a directory: state=absent removes a venv directory and never '
+                                 'follows a link' % (venv, 'a symbolic link' if stat.S_ISLNK(st.st_mode) else 'a file'),
+                             hint='Check what it is and remove it yourself, or give venv the real directory.')
+        before = installed_version(module, venv) if st is not None else None
+        changed = st is not None
         if changed and not module.check_mode:
             shutil.rmtree(venv)
         module.exit_json(changed=changed, needed=changed, version=None, previous_version=before, executable=exe,
                          diff=dict(before='nso-install %s\n' % before if before else '', after=''))
 
+    before = installed_version(module, venv)
     wheelhouse = p['wheelhouse']
     if p['version'] and before == p['version'] and os.access(exe, os.X_OK):
         # already there: the wheelhouse is not even needed (the role probes this way first)
