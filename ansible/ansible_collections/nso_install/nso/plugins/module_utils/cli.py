@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 
+from ansible_collections.nso_install.nso.plugins.module_utils.trust import refuse_untrusted_program
+
 DEFAULT_VENV = '/opt/nso-install/venv'
 DEFAULT_EXECUTABLE = DEFAULT_VENV + '/bin/nso-install'
 
@@ -18,7 +20,15 @@ def cli_argument_spec(**options):
 
 
 def find_executable(module):
-    """The nso-install to run: the `executable` option, else the collection's venv, else PATH."""
+    """The nso-install to run: the `executable` option, else the collection's venv, else PATH.
+    As root, the task fails when another account could change it (module_utils/trust.py)."""
+    found = _find(module)
+    if found:
+        refuse_untrusted_program(module, found)
+    return found
+
+
+def _find(module):
     exe = module.params.get('executable')
     if exe:
         if os.sep in exe:

@@ -17,6 +17,10 @@ description:
     a missing O(wheelhouse) then reports the change (the role uses this to copy wheels only when
     needed).
   - The M(nso_install.nso.tool) role copies a wheelhouse from the controller and calls this module.
+  - Run as root, it refuses a O(venv) below a directory another account could change (each
+    directory on the way must be root's and not writable by group or others; a sticky one such as
+    C(/tmp) is fine above a directory of root's), a venv Python such an account could change
+    (followed through its links), and a O(wheelhouse) or wheel such an account could change.
 version_added: 0.1.0
 author:
   - nso-install maintainers (@nso-install)
@@ -95,6 +99,8 @@ import shutil
 import stat
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.nso_install.nso.plugins.module_utils.trust import (
+    may_run, refuse_untrusted_path, refuse_untrusted_program)
 
 WHEEL = re.compile(r'^nso_install-([^-]+)-.*\.whl$')
 
@@ -110,6 +116,7 @@ def installed_version(module, venv):
     py = os.path.join(venv, 'bin', 'python')
     if not os.access(py, os.X_OK):
         return None
+    refuse_untrusted_program(module, py, "the venv's Python")
     rc, out, err = module.run_command([py, '-c', 'import importlib.metadata as m; print(m.version("nso-install"))'])
     return out.strip() if rc == 0 and out.strip() else None
 
@@ -139,13 +146,16 @@ def main():
             module.fail_json(msg='venv %s is %s, not a directory: state=absent removes a venv directory and never '
                                  'follows a link' % (venv, 'a symbolic link' if stat.S_ISLNK(st.st_mode) else 'a file'),
                              hint='Check what it is and remove it yourself, or give venv the real directory.')
-        before = installed_version(module, venv) if st is not None else None
+        # (a venv another account could change is removed, but its Python is not run to ask its version)
+        before = installed_version(module, venv) if st is not None and may_run(os.path.join(venv, 'bin', 'python')) \
+            else None
         changed = st is not None
         if changed and not module.check_mode:
             shutil.rmtree(venv)
         module.exit_json(changed=changed, needed=changed, version=None, previous_version=before, executable=exe,
                          diff=dict(before='nso-install %s\n' % before if before else '', after=''))
 
+    refuse_untrusted_path(module, venv, 'the venv')  # root creates it, and runs and fills what is in it
     before = installed_version(module, venv)
     wheelhouse = p['wheelhouse']
     if p['version'] and before == p['version'] and os.access(exe, os.X_OK):
@@ -171,9 +181,16 @@ def main():
     changed = before != want or not os.access(exe, os.X_OK)
     diff = dict(before='nso-install %s\n' % before if before else '', after='nso-install %s\n' % want)
     if changed and not module.check_mode:
+        # root installs these wheels: no other account may have changed them
+        refuse_untrusted_path(module, wheelhouse, 'the wheelhouse', missing_ok=False)
+        for name in sorted(os.listdir(wheelhouse)):
+            if name.endswith('.whl'):
+                refuse_untrusted_path(module, os.path.join(wheelhouse, name), 'the wheel', missing_ok=False)
         if not os.access(os.path.join(venv, 'bin', 'python'), os.X_OK):
             python = p['python'] if os.sep in p['python'] else module.get_bin_path(p['python'], required=True)
+            refuse_untrusted_program(module, python, 'the Python that creates the venv')
             module.run_command([python, '-m', 'venv', venv], check_rc=True)
+        refuse_untrusted_program(module, os.path.join(venv, 'bin', 'python'), "the venv's Python")
         cmd = [os.path.join(venv, 'bin', 'python'), '-m', 'pip', 'install', '--quiet', '--disable-pip-version-check',
                '--no-index', '--find-links', wheelhouse, 'nso-install==%s' % want]
         if before == want:  # same version, but the program is missing: repair
