@@ -123,3 +123,31 @@ def test_the_distribution_is_never_read_as_an_option(fake, check):
     assert argv[-2:] == ["--", "--help"] and argv.count("--help") == 1
     assert "--json" in argv[:-2] and ("--check" in argv[:-2]) is check
     assert r.result["cmd"][1:] == argv
+
+
+def test_check_mode_reports_the_install_when_the_tool_is_not_installed_yet(tmp_path):
+    for args in ({"executable": str(tmp_path / "venv" / "bin" / "nso-install")}, {}):
+        r = run("install", {"distribution": "/srv/dist", **args}, check=True)
+        if not args and r.failed:  # this machine has nso-install at the default path or on PATH
+            continue
+        assert not r.failed and r.result["changed"] is True, r.result
+    r = run("status", {"executable": str(tmp_path / "venv" / "bin" / "nso-install")}, check=True)
+    assert not r.failed and r.result["skipped"] is True, r.result
+
+
+@pytest.mark.parametrize("module_name", ["install", "status", "verify", "audit", "uninstall"])
+@pytest.mark.parametrize("wrong, words", [
+    ("venv/bin/nso-instal", "does not exist, and is not VENV/bin/nso-install"),
+    ("venv", "is not an executable file"),  # a directory
+    ("plain-file", "is not an executable file"),
+    ("no-such-nso-install-on-path", "is not on PATH"),
+])
+@pytest.mark.parametrize("check", [True, False])
+def test_a_wrong_executable_fails_clearly_in_check_mode_too(tmp_path, module_name, wrong, words, check):
+    (tmp_path / "venv" / "bin").mkdir(parents=True)
+    (tmp_path / "plain-file").write_text("")
+    exe = wrong if "/" not in wrong and wrong.startswith("no-such") else str(tmp_path / wrong)
+    args = {"executable": exe, **({"distribution": "/srv/dist"} if module_name == "install" else {}),
+            **({"all": True} if module_name == "uninstall" else {})}
+    r = run(module_name, args, check=check)
+    assert r.failed and r.result["msg"].startswith(f"executable {exe} {words}"), r.result

@@ -28,13 +28,17 @@ def find_executable(module):
     return found
 
 
+def _runnable(path):
+    return os.path.isfile(path) and os.access(path, os.X_OK)
+
+
 def _find(module):
     exe = module.params.get('executable')
     if exe:
         if os.sep in exe:
-            return exe if os.access(exe, os.X_OK) else None
+            return exe if _runnable(exe) else None
         return module.get_bin_path(exe)
-    if os.access(DEFAULT_EXECUTABLE, os.X_OK):
+    if _runnable(DEFAULT_EXECUTABLE):
         return DEFAULT_EXECUTABLE
     found = module.get_bin_path('nso-install')
     if found:
@@ -42,12 +46,38 @@ def _find(module):
     return None
 
 
+def wrong_executable(module):
+    """When find_executable found nothing: why the `executable` option cannot be a program an
+    earlier task (the tool module or role) is about to install, or None when it can be (or is not
+    given). Only VENV/bin/nso-install can be: the tool module puts nso-install there."""
+    exe = module.params.get('executable')
+    if not exe:
+        return None
+    if os.sep not in exe:
+        return 'executable %s is not on PATH' % exe
+    if os.path.lexists(exe):
+        return 'executable %s is not an executable file' % exe
+    if os.path.basename(exe) != 'nso-install' or os.path.basename(os.path.dirname(exe)) != 'bin':
+        return 'executable %s does not exist, and is not VENV/bin/nso-install where the tool would be installed' % exe
+    return None
+
+
+def tool_pending(module):
+    """Check mode, nso-install not found, and the `executable` (if given) where the tool module
+    would install it: an earlier task that check mode did not run installs it."""
+    return module.check_mode and wrong_executable(module) is None
+
+
 def missing_tool(module):
-    if module.check_mode:  # the tool is installed by an earlier task that check mode did not run
+    if tool_pending(module):
         module.exit_json(changed=False, skipped=True,
                          msg='nso-install is not installed yet (check mode): nothing to read')
-    where = module.params.get('executable') or '%s and on PATH' % DEFAULT_EXECUTABLE
-    module.fail_json(msg='nso-install is not installed on the managed host (looked for %s)' % where,
+    wrong = wrong_executable(module)
+    if wrong:
+        module.fail_json(msg=wrong, hint='Give executable the path of nso-install on the managed host (the '
+                                         'nso_install.nso.tool module installs it as VENV/bin/nso-install).')
+    module.fail_json(msg='nso-install is not installed on the managed host (looked for %s and on PATH)'
+                         % DEFAULT_EXECUTABLE,
                      hint='Install it first with the nso_install.nso.tool role or module, or give executable=PATH.')
 
 

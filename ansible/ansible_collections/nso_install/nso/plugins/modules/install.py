@@ -15,7 +15,9 @@ description:
   - Check mode runs C(--check) (nothing is written); diff mode adds C(--diff) (secrets are always
     masked by the tool).
   - When nso-install itself is missing, check mode reports a change (the install would happen once
-    the tool is installed); a real run fails.
+    the tool is installed), provided O(executable) is left out or names a C(VENV/bin/nso-install)
+    that does not exist yet (where M(nso_install.nso.tool) would install it); otherwise, and in
+    a real run, the task fails.
 version_added: 0.1.0
 author:
   - nso-install maintainers (@nso-install)
@@ -232,7 +234,8 @@ import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.nso_install.nso.plugins.module_utils.cli import (
-    cli_argument_spec, action_diffs, command, find_executable, flag, missing_tool, opt, repeat, run_json, scalar, tristate, warn_all)
+    cli_argument_spec, action_diffs, command, find_executable, flag, missing_tool, opt, repeat, run_json, scalar,
+    tool_pending, tristate, warn_all)
 
 
 # Pairs that contradict each other when both are given a value that asks for something: a
@@ -324,7 +327,7 @@ def main():
         module.fail_json(msg='parameters are mutually exclusive: %s' % ' and '.join(clash))
     exe = find_executable(module)
     if exe is None:
-        if module.check_mode:
+        if tool_pending(module):
             module.exit_json(changed=True, msg='nso-install is not installed yet: the install would run once it is',
                              cmd=[], actions=[], notes=[], totals={}, changed_count=0)
         missing_tool(module)
