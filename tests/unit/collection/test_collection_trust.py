@@ -197,5 +197,9 @@ def test_tool_refuses_wheels_others_can_change(tmp_path):
     wheels = safe_dir(tmp_path / "wheels")
     program(wheels / "nso_install-0.1.0-py3-none-any.whl", "", mode=0o666)
     r = run("tool", {"wheelhouse": str(wheels), "venv": str(tmp_path / "venv")}, as_root=True)
-    assert r.failed and "refusing to use the wheel" in r.result["msg"] and "mode 0666" in r.result["msg"], r.result
+    assert r.failed and "refusing to use the wheelhouse file" in r.result["msg"] and "mode 0666" in r.result["msg"]
     assert not (tmp_path / "venv").exists()
+    (wheels / "nso_install-0.1.0-py3-none-any.whl").chmod(0o644)
+    program(wheels / "other-1.0.tar.gz", "", mode=0o646)  # pip --find-links takes source archives too
+    r = run("tool", {"wheelhouse": str(wheels), "venv": str(tmp_path / "venv")}, as_root=True)
+    assert r.failed and "other-1.0.tar.gz" in r.result["msg"] and "mode 0646" in r.result["msg"], r.result

@@ -20,7 +20,7 @@ description:
   - Run as root, it refuses a O(venv) below a directory another account could change (each
     directory on the way must be root's and not writable by group or others; a sticky one such as
     C(/tmp) is fine above a directory of root's), a venv Python such an account could change
-    (followed through its links), and a O(wheelhouse) or wheel such an account could change.
+    (followed through its links), and a O(wheelhouse) or a file in it such an account could change.
 version_added: 0.1.0
 author:
   - nso-install maintainers (@nso-install)
@@ -181,11 +181,11 @@ def main():
     changed = before != want or not os.access(exe, os.X_OK)
     diff = dict(before='nso-install %s\n' % before if before else '', after='nso-install %s\n' % want)
     if changed and not module.check_mode:
-        # root installs these wheels: no other account may have changed them
+        # root installs from these files (pip --find-links takes wheels and source archives):
+        # no other account may have changed them
         refuse_untrusted_path(module, wheelhouse, 'the wheelhouse', missing_ok=False)
         for name in sorted(os.listdir(wheelhouse)):
-            if name.endswith('.whl'):
-                refuse_untrusted_path(module, os.path.join(wheelhouse, name), 'the wheel', missing_ok=False)
+            refuse_untrusted_path(module, os.path.join(wheelhouse, name), 'the wheelhouse file', missing_ok=False)
         if not os.access(os.path.join(venv, 'bin', 'python'), os.X_OK):
             python = p['python'] if os.sep in p['python'] else module.get_bin_path(p['python'], required=True)
             refuse_untrusted_program(module, python, 'the Python that creates the venv')
