@@ -97,7 +97,10 @@ def evaluate(plan: list[Action], ctx: Context) -> Report:
 
 
 def apply(plan: list[Action], ctx: Context, sink: Callable[[Effects], None] = lambda e: None,
-          on_record: Callable[[Record], None] | None = None) -> Report:
+          on_record: Callable[[Record], None] | None = None,
+          before: Callable[[Action, Outcome], None] | None = None) -> Report:
+    """Check and apply each action in turn.  ``before(action, outcome)`` is told right before an
+    action changes anything (the run records there what must survive a kill: write-ahead)."""
     records: list[Record] = []
     notes: list[str] = []
     for action in plan:
@@ -107,6 +110,8 @@ def apply(plan: list[Action], ctx: Context, sink: Callable[[Effects], None] = la
         if not outcome.changed:
             effects = action.settle(facts, ctx)
         else:
+            if before is not None:
+                before(action, outcome)
             try:
                 effects = action.apply(facts, ctx, outcome)
             except NsoInstallError:

@@ -194,6 +194,14 @@ def _apply(plan, ctx: Context, state: State, spec: InstallSpec, bar, view: Targe
     """Prepare the distribution (checked and unpacked privately before anything else changes),
     apply the plan, record state and spec; what was recorded so far is kept on failure."""
     trees = [a for a in plan if isinstance(a, InstallTree)]
+    current = f"{spec.install_dir}/current" if spec.system else None
+
+    def before(action, outcome) -> None:
+        if action.path == current and action.kind == "symlink":
+            # write-ahead: what rollback goes back to is saved before the link is renamed, so a run
+            # killed (or failing) right after the switch leaves a record that agrees with the link
+            state.record_activation(view.active_version, version, pending=True)
+            state.save()
     try:
         for tree in trees:
             tree.prepare(Facts(ctx.target), ctx)
@@ -202,7 +210,7 @@ def _apply(plan, ctx: Context, state: State, spec: InstallSpec, bar, view: Targe
                 action.preflight(Facts(ctx.target), ctx)
         if bar is not None:
             bar.finish()  # the unpack is over: what follows are result lines
-        report = apply(plan, ctx, sink=lambda e: record_effects(state, e), on_record=on_record)
+        report = apply(plan, ctx, sink=lambda e: record_effects(state, e), on_record=on_record, before=before)
     except BaseException:
         for tree in trees:
             tree.discard()
@@ -215,8 +223,11 @@ def _apply(plan, ctx: Context, state: State, spec: InstallSpec, bar, view: Targe
             bar.finish()
     spec_changed = state.spec != spec.record()
     state.record_spec(spec.record())
-    if spec.system and any(r.changed and r.action.path == f"{spec.install_dir}/current" for r in report.records):
-        state.record_activation(view.active_version, version)  # what rollback goes back to
+    switched = spec.system and any(r.changed and r.action.path == f"{spec.install_dir}/current" for r in report.records)
+    if switched:
+        state.record_activation(view.active_version, version)  # what rollback goes back to (confirmed)
+    if spec.system:  # an interrupted run's switch: confirmed when current leads there, else dropped
+        state.settle_activation(version if switched else view.active_version)
     state.save()
     return report, spec_changed
 

@@ -91,9 +91,35 @@ class State:
         """Switches of ``current``, oldest first: {"from": VSN or None, "to": VSN, "time": ...}."""
         return [a for a in self.data.get("activations", []) if isinstance(a, dict) and isinstance(a.get("to"), str)]
 
-    def record_activation(self, old: str | None, new: str) -> None:
+    def record_activation(self, old: str | None, new: str, pending: bool = False) -> None:
+        """A switch of ``current`` from ``old`` to ``new``.  ``pending``: recorded (and saved by
+        the caller) before the link is renamed, so that a run killed right after the switch
+        leaves the record rollback needs; the run confirms it when it ends (the entry then
+        loses ``pending``).  A pending entry for the same switch is replaced, not repeated."""
         entry = {"from": old, "to": new, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-        self.data["activations"] = (self.activations + [entry])[-50:]
+        if pending:
+            entry["pending"] = True
+        kept = self.activations
+        if kept and kept[-1].get("pending") and (kept[-1].get("from"), kept[-1]["to"]) == (old, new):
+            kept = kept[:-1]
+        self.data["activations"] = (kept + [entry])[-50:]
+
+    @property
+    def pending_activation(self) -> dict | None:
+        """The switch a run recorded ahead and did not confirm (it was interrupted), or None."""
+        kept = self.activations
+        return kept[-1] if kept and kept[-1].get("pending") else None
+
+    def settle_activation(self, active: str | None) -> None:
+        """After a run that ended well: a pending switch to the version ``current`` now leads to
+        happened (confirmed); one to another version never did (dropped)."""
+        last = self.pending_activation
+        if last is None:
+            return
+        kept = self.activations[:-1]
+        if last["to"] == active:
+            kept.append({k: v for k, v in last.items() if k != "pending"})
+        self.data["activations"] = kept
 
     @property
     def memberships(self) -> set[tuple[str, str]]:

@@ -59,7 +59,13 @@ def activate(inst: Installation, version: str, *, force: bool = False, check: bo
                          "install the version from its distribution.")
     active = inst.active
     notes = []
-    if active is not None and active.path == tree.path:
+    pending = inst.state.pending_activation  # a switch an interrupted run recorded ahead
+    completing = active is not None and active.path == tree.path and pending is not None \
+        and pending["to"] == tree.version
+    if completing:
+        notes.append(f"An earlier run switched current to NSO {tree.version} and was interrupted before it "
+                     f"finished; {'running this command completes' if check else 'this run completed'} it.")
+    elif active is not None and active.path == tree.path:
         notes.append(f"NSO {tree.version} is already the active version.")
     else:
         _refuse_while_running(inst, force)
@@ -67,7 +73,7 @@ def activate(inst: Installation, version: str, *, force: bool = False, check: bo
     given = SpecInput(kind="system", activate=True)
     result = install(given, InstalledTree(inst.target.host(tree.path), tree.version),
                      RunOptions(root=root, check=check, lock_timeout=lock_timeout, switch_judged=True))
-    if active is None or active.path != tree.path:
+    if active is None or active.path != tree.path or (completing and not check):
         notes += next_steps(inst.spec.init_system, tree.version, check)
     result.report.notes.extend(notes)
     return result
