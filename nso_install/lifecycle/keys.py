@@ -21,7 +21,9 @@ The file is rewritten atomically, with its current mode, owner and group, under 
 key material is never printed, logged, put in an exception or in the history (the generation
 number is).  The generation added is recorded in the state file (``keys.pending_generation``):
 a second ``keys rotate`` while it is still the newest generation and not confirmed with
-``--applied`` adds nothing (``--new`` adds another one).
+``--applied`` adds nothing (``--new`` adds another one).  It is announced (``keys.writing``: the
+generation and a digest of the new file) before the file is written, so that a re-run after a
+kill between the two recognises its own write instead of adding a second generation.
 
 What nso-install cannot do is the NSO side: reload the keys, apply the new generation in
 NSO (``key-rotation apply-new-keys``), on every HA node; :func:`nso_steps` says how.
@@ -29,6 +31,7 @@ NSO (``key-rotation apply-new-keys``), on every HA node; :func:`nso_steps` says 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import secrets
@@ -370,13 +373,15 @@ def rotate(inst: Installation, *, check: bool = False, new: bool = False, applie
 def _decide(inst: Installation, version: str, file: str, data: bytes, st: os.stat_result, state, *, check: bool,
             new: bool, applied: bool, staged: str | None) -> RotateResult:
     kf = parse_keys(data, version, file)
-    rec = _record(state)
+    rec, settled = _settle_write(state, _record(state), kf, data, file, check)
     pending = _pending(rec)
     mode = stat.S_IMODE(st.st_mode)
     base = dict(file=file, version=version, check=check, mode=mode, owner=_owner(inst, st), staging_root=staged)
     if applied:
-        return _applied(inst, kf, rec, pending, state, base)
-    notes = _attr_notes(file, st)
+        result = _applied(inst, kf, rec, pending, state, base)
+        result.notes[:0] = settled
+        return result
+    notes = settled + _attr_notes(file, st)
     if pending is not None and pending == kf.newest and not new:
         since = rec.get("time") if isinstance(rec.get("time"), str) else None
         converted = rec.get("converted_legacy") is True
@@ -398,15 +403,54 @@ def _decide(inst: Installation, version: str, file: str, data: bytes, st: os.sta
                             f"(--new), and NSO can go straight to generation {generation}.")
     if check:
         return result
-    fsops.atomic_write(inst.target.host(file), content.reveal(), mode, st.st_uid, st.st_gid, file)
     now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    state.data["keys"] = {**{k: v for k, v in rec.items() if k in ("applied_generation", "applied_time")},
-                          "pending_generation": generation, "converted_legacy": kf.legacy, "time": now}
-    result.since = now
+    # write-ahead: the generation about to be written and a digest of the new file are saved first,
+    # so that a re-run after a kill (or a failure) between the write and the record recognises its
+    # own write instead of adding another generation; the digest of random keys reveals none
+    state.data["keys"] = {**rec, "writing": {"generation": generation, "converted_legacy": kf.legacy, "time": now,
+                                             "digest": hashlib.sha256(content.reveal()).hexdigest()}}
     state.save()
-    state.append_history({"command": "keys rotate", "file": file, "generation": generation,
-                          "converted_legacy": kf.legacy, "notes": result.notes})
+    fsops.atomic_write(inst.target.host(file), content.reveal(), mode, st.st_uid, st.st_gid, file)
+    result.since = now
+    _record_added(state, rec, generation, kf.legacy, now, file, result.notes)
     return result
+
+
+def _record_added(state, rec: dict, generation: int, converted: bool, when: str, file: str, notes: list[str],
+                  completed: bool = False) -> None:
+    """The generation written to the file, as pending (the history line first: a kill before the
+    state is saved repeats the line, marked completed, rather than lose it)."""
+    state.append_history({"command": "keys rotate", "file": file, "generation": generation,
+                          "converted_legacy": converted, "notes": notes, **({"completed": True} if completed else {})})
+    state.data["keys"] = {**{k: v for k, v in rec.items() if k in ("applied_generation", "applied_time")},
+                          "pending_generation": generation, "converted_legacy": converted, "time": when}
+    state.save()
+
+
+def _settle_write(state, rec: dict, kf: KeysFile, data: bytes, file: str, check: bool) -> tuple[dict, list[str]]:
+    """A rotation recorded ahead of its write (``writing``) that did not finish: when the file
+    holds what it wrote, its generation is recorded as pending now (with its history line), so a
+    re-run adds nothing; otherwise it never wrote the file and is forgotten.  (The record as the
+    decision continues from it, notes.)"""
+    writing = rec.get("writing")
+    if not isinstance(writing, dict):
+        return rec, []
+    generation = writing.get("generation")
+    if writing.get("digest") != hashlib.sha256(data).hexdigest() or generation not in kf.generations:
+        rec = {k: v for k, v in rec.items() if k != "writing"}
+        if not check:
+            state.data["keys"] = rec
+            state.save()
+        return rec, []
+    converted = writing.get("converted_legacy") is True
+    when = writing.get("time") if isinstance(writing.get("time"), str) else time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    notes = [f"an earlier keys rotate added generation {generation} to {file} and was interrupted before it "
+             f"recorded it; {'running this command records' if check else 'recorded'} it now."]
+    if not check:
+        _record_added(state, rec, generation, converted, when, file, notes, completed=True)
+        return state.data["keys"], notes
+    return {**{k: v for k, v in rec.items() if k in ("applied_generation", "applied_time")},
+            "pending_generation": generation, "converted_legacy": converted, "time": when}, notes
 
 
 def _applied(inst: Installation, kf: KeysFile, rec: dict, pending: int | None, state, base: dict) -> RotateResult:

@@ -398,3 +398,79 @@ def test_nso_side_steps(root65):
     assert "/etc/init.d/ncs reload" in "\n".join(nso_steps(inst, "/f", 0, False))
     inst.spec = replace(inst.spec, init_system="none")
     assert "/opt/ncs/current/bin/ncs --reload" in "\n".join(nso_steps(inst, "/f", 0, False))
+
+
+# --- interrupted rotations: a re-run recognises its own write ----------------------------------
+
+def _rotate_stopped(root, how: str, when: str, monkeypatch) -> None:
+    """``keys rotate`` stopped right after (``when="after"``) or instead of (``"instead"``)
+    writing the keys file: by a kill (a child process ending with ``os._exit``: nothing after it
+    runs) or by an error (a full disk, in this process)."""
+    if how == "kill":
+        import subprocess
+        import sys
+        import textwrap
+
+        from nso_install import state
+
+        script = textwrap.dedent(f"""
+            import os, sys
+            from nso_install import fsops, state
+            state.SEAL_KEY = {state.SEAL_KEY!r}
+            real = fsops.atomic_write
+            def write(host, data, *a):
+                if str(host).endswith("/etc/ncs/ncs.crypto_keys"):
+                    if {when!r} == "after":
+                        real(host, data, *a)
+                    os._exit(137)
+                real(host, data, *a)
+            fsops.atomic_write = write
+            from nso_install.cli import main
+            main(["keys", "rotate", "--root", {str(root)!r}])
+        """)
+        r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+        assert r.returncode == 137, r.stderr
+        return
+    from nso_install import fsops
+
+    real = fsops.atomic_write
+
+    def write(host, data, *a):
+        if str(host).endswith("/etc/ncs/ncs.crypto_keys"):
+            if when == "after":
+                real(host, data, *a)
+            raise OSError(28, "No space left on device")
+        real(host, data, *a)
+
+    monkeypatch.setattr(fsops, "atomic_write", write)
+    assert rotate(root, ok=False).exit_code == 1
+    monkeypatch.undo()
+
+
+@pytest.mark.parametrize("how", ["kill", "error"])
+def test_a_rotation_stopped_after_writing_the_file_adds_no_second_generation_on_re_run(root65, how, monkeypatch):
+    _rotate_stopped(root65, how, "after", monkeypatch)
+    written = (root65 / KEYS).read_bytes()
+    assert sorted({g for _, g in keys_of(written)}) == [-1, 0]
+    out = rotate_json(root65)
+    assert out["status"] == "pending" and out["generation"] == 0 and out["changed"] is False
+    assert any("interrupted" in n for n in out["notes"]) and out["steps"]
+    assert (root65 / KEYS).read_bytes() == written
+    state = json.loads((root65 / STATE).read_text())
+    assert state["keys"]["pending_generation"] == 0 and "writing" not in state["keys"]
+    history = [json.loads(line) for line in (root65 / HISTORY).read_text().splitlines()]
+    assert [(h["command"], h["generation"]) for h in history if h.get("command")] == [("keys rotate", 0)]
+    again = rotate_json(root65)  # the usual re-run: nothing added, nothing recorded again
+    assert again["status"] == "pending" and not any("interrupted" in n for n in again["notes"])
+    assert rotate_json(root65, "--applied")["generation"] == 0
+
+
+@pytest.mark.parametrize("how", ["kill", "error"])
+def test_a_rotation_stopped_before_writing_the_file_is_done_whole_by_the_re_run(root65, how, monkeypatch):
+    before = (root65 / KEYS).read_bytes()
+    _rotate_stopped(root65, how, "instead", monkeypatch)
+    assert (root65 / KEYS).read_bytes() == before
+    out = rotate_json(root65)
+    assert out["status"] == "added" and out["generation"] == 0 and out["notes"] == []
+    assert sorted({g for _, g in keys_of((root65 / KEYS).read_bytes())}) == [-1, 0]
+    assert "writing" not in json.loads((root65 / STATE).read_text())["keys"]
