@@ -131,13 +131,17 @@ def install(given: SpecInput, distribution, opts: RunOptions) -> RunResult:
             observer.started(header, resolution)
         bar = opts.progress(f"unpacking NSO {dist.version}") if opts.progress and not opts.check else None
         ctx = Context(target, state.conffiles, trusted=state.unpacked, manifest=state.manifest, force_conf=spec.force_conf, progress=bar)
+        unfinished = state.unfinished()  # a run stopped half way (killed, failed, a full disk)
         if opts.check:
             report = evaluate(plan, ctx)
             for rec in report.records if observer is not None else ():
                 observer.record(rec)
         else:
+            started = {"command": "activate" if dist.kind == "installed" else "install", "kind": kind,
+                       "version": dist.version, "distribution": str(dist.source), "spec": spec.record(),
+                       **({"root": str(opts.root)} if target.staged else {})}
             report, spec_changed = _apply(plan, ctx, state, spec, bar, view, dist.version,
-                                          observer.record if observer is not None else None)
+                                          observer.record if observer is not None else None, started)
             _created_for_the_lock(report, made)
         result = RunResult(report, resolution, header)
         if not opts.check:
@@ -169,6 +173,12 @@ def install(given: SpecInput, distribution, opts: RunOptions) -> RunResult:
             memo_dir = target.host(os.path.dirname(spath)) if os.geteuid() != 0 or given.kind == "system" else None
             report.notes.extend(install_notes(opts.root, memo_dir, state))
         report.notes.extend(_access_notes(spec, dist.version, view, report))
+        if unfinished is not None:
+            from .state import describe_unfinished
+
+            told = describe_unfinished(unfinished).split("; re-run")[0]
+            report.notes.append(f"{told}; {'running this command completes' if opts.check else 'this run completed'} "
+                                "it.")
         # after the notes, which render too (the audit's reference unit): every render of this run is kept
         if not opts.check and (report.changes or result.spec_changed or not cached or renders_to_keep()):
             if os.geteuid() == 0:
@@ -177,26 +187,37 @@ def install(given: SpecInput, distribution, opts: RunOptions) -> RunResult:
                 except (OSError, NsoInstallError):
                     pass  # no cache kept; fill_bytecode_cache checks the directory in any case
             fill_bytecode_cache(cache_dir)
-        if not opts.check and (report.changes or result.spec_changed):
+        if not opts.check and (report.changes or result.spec_changed or unfinished is not None):
             if os.geteuid() == 0:
                 from .replay import prepare
 
                 prepare()  # (a run that changed things makes the records' directory, not a no-op)
+            # also after a run that completes one stopped half way, whose changes may all have been
+            # made by then: that run is in the history this way (its marker says what it was)
+            completes = {"completes": {k: unfinished.get(k) for k in ("command", "version", "distribution", "time")}} \
+                if unfinished is not None else {}
             state.append_history({"spec": spec.record(), "spec_changes": [s.as_dict() for s in resolution.changes],
                                   "changed": [{"id": r.action.id, "detail": r.outcome.detail}
                                               for r in report.records if r.changed],
-                                  "notes": report.notes})
+                                  "notes": report.notes, **completes})
+            state.end_run()  # everything is recorded: the run is over
     return result
 
 
 def _apply(plan, ctx: Context, state: State, spec: InstallSpec, bar, view: TargetView,
-           version: str, on_record=None) -> tuple[Report, bool]:
+           version: str, on_record=None, started: dict | None = None) -> tuple[Report, bool]:
     """Prepare the distribution (checked and unpacked privately before anything else changes),
-    apply the plan, record state and spec; what was recorded so far is kept on failure."""
+    apply the plan, record state and spec; what was recorded so far is kept on failure.
+    ``started``: what the run's marker records (:meth:`State.begin_run`), written before the
+    first change (a run that changes nothing writes none)."""
     trees = [a for a in plan if isinstance(a, InstallTree)]
     current = f"{spec.install_dir}/current" if spec.system else None
+    begun = []
 
     def before(action, outcome) -> None:
+        if not begun and started is not None:
+            state.begin_run(started)
+            begun.append(True)
         if action.path == current and action.kind == "symlink":
             # write-ahead: what rollback goes back to is saved before the link is renamed, so a run
             # killed (or failing) right after the switch leaves a record that agrees with the link

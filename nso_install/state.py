@@ -12,7 +12,9 @@
   setuid bit or a capability only ever lands on the file nso-install put there.
 
 ``history.jsonl`` beside it gets one line per run that changed something: when, the spec,
-what changed and every note printed (never secrets).
+what changed and every note printed (never secrets); also one for a run that completes another
+that was stopped half way.  ``in-progress.json`` beside it marks a run that changes something,
+from its first change until everything is recorded (:meth:`State.begin_run`).
 """
 
 from __future__ import annotations
@@ -240,6 +242,49 @@ class State:
         self._loaded = data
         return True
 
+    # --- a run that changes something, until it has recorded everything (in-progress.json) ---
+
+    def _run_marker(self) -> str:
+        return os.path.join(os.path.dirname(self.path), RUN_MARKER)
+
+    def unfinished(self) -> dict | None:
+        """What :meth:`begin_run` recorded for a run that has not ended well (killed, failed, a
+        full disk), or None.  A marker that cannot be read counts as such a run too ({})."""
+        if not self.path:
+            return None
+        facts = Facts(self.target)
+        shown = self._run_marker()
+        if facts.path(shown).kind == "absent":
+            return None
+        try:
+            data = json.loads(facts.read(shown, 1 << 20) or b"")
+        except (ValueError, OSError, NsoInstallError):
+            data = None
+        return data if isinstance(data, dict) else {}
+
+    def begin_run(self, info: dict) -> None:
+        """Record, before a run changes anything, that it is under way (``info``: what it does,
+        never a secret), so that one stopped half way is told by ``verify`` and ``status`` and
+        completed (and written to the history) by the next run."""
+        if not self.path:
+            return
+        shown = self._run_marker()
+        host = self.target.host(shown)
+        data = (json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "tool": __version__, **info},
+                           sort_keys=True) + "\n").encode()
+        with _saving(shown, "Nothing was changed yet; free space (or fix the cause) and re-run."):
+            fsops.ensure_private_dir(host.parent)
+            fsops.atomic_write(host, data, 0o600, None, None, shown)
+
+    def end_run(self) -> None:
+        """The run has recorded everything: its marker goes (a run that wrote none has none)."""
+        if not self.path:
+            return
+        host = self.target.host(self._run_marker())
+        if os.path.lexists(host):
+            with _saving(self._run_marker()):
+                fsops.remove_file(host)
+
     def append_history(self, entry: dict) -> None:
         """One line in history.jsonl beside the state: ``entry`` plus the time and tool version.
 
@@ -327,8 +372,27 @@ def _well_formed(data) -> bool:
     return all(check(data[key]) for key, check in checks.items() if key in data)
 
 
+RUN_MARKER = "in-progress.json"  # beside the state: a run under way (State.begin_run)
+
+
+def describe_unfinished(info: dict) -> str:
+    """"the last run (...) did not finish; re-run ...": for verify, status and the completing run."""
+    version, command = info.get("version"), info.get("command")
+    root = f" --root {info['root']}" if isinstance(info.get("root"), str) else ""
+    when = f", started {info['time']}" if isinstance(info.get("time"), str) else ""
+    if command == "activate" and isinstance(version, str):
+        return (f"the last run (nso-install activate of NSO {version}{when}) did not finish; re-run nso-install "
+                f"activate {version}{root} to complete it")
+    if isinstance(version, str) and isinstance(info.get("distribution"), str):
+        kind = "--local-install DIR" if info.get("kind") == "local" else "--system-install"
+        return (f"the last run (nso-install install of NSO {version} from {info['distribution']}{when}) did not "
+                f"finish; re-run nso-install install {info['distribution']} {kind}{root}, with the same options, "
+                "to complete it")
+    return f"the last run{when} did not finish; re-run the same nso-install command to complete it"
+
+
 @contextmanager
-def _saving(shown: str) -> Iterator[None]:
+def _saving(shown: str, hint: str | None = None) -> Iterator[None]:
     """nso-install's own records failing to save (a full disk...) after the install itself
     worked: say what was done and that a re-run records it, not "this is a bug"."""
     try:
@@ -339,8 +403,8 @@ def _saving(shown: str) -> Iterator[None]:
                                   "records through one.", "Remove the link (and find out who planted it), then "
                                   "re-run.") from None
         raise NsoInstallError("state-not-saved", f"could not save {shown}: {e.strerror or e}.",
-                              "Everything the run changed is in place; free space (or fix the cause) and re-run: "
-                              "the next run finds the installed files as desired and records them.") from None
+                              hint or "Everything the run changed is in place; free space (or fix the cause) and "
+                              "re-run: the next run finds the installed files as desired and records them.") from None
 
 
 def lock_if_free(stack: ExitStack, target: Target, state_path: str, system: bool) -> bool:

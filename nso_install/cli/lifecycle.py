@@ -49,7 +49,11 @@ def _status(root, install_dir, as_json, verbose):
         click.echo(f"pending: {printable(p)} (a new rendering waits to be merged)")
     for p in s["edited"]:
         click.echo(f"edited: {printable(p)} (kept; differs from what nso-install wrote)")
-    if s["spec"] is None:
+    if s["unfinished"]:
+        click.echo(f"unfinished: {printable(s['unfinished'])}")
+    if s["spec"] is None and s["unfinished"]:
+        click.echo("options: none recorded yet (the run that records them did not finish)")
+    elif s["spec"] is None:
         click.echo("options: none recorded (not installed by nso-install, or before it recorded them)")
     elif verbose:
         for k, v in s["spec"].items():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..actions.files import beside
 from ..facts import FILE, Facts
+from ..state import describe_unfinished
 from .installation import Installation
 
 
@@ -28,4 +29,5 @@ def status(inst: Installation) -> dict:
         "pending_new": pending,
         "edited": edited,
         "running": running,
+        "unfinished": describe_unfinished(unfinished) if (unfinished := inst.state.unfinished()) is not None else None,
     }

@@ -11,6 +11,7 @@ Read-only, like ``rpm -V`` or ``debsums``:
   in the active tree;
 * the config files nso-install wrote: edited since, missing, a ``.new`` rendering waiting;
 * ``current`` pointing nowhere, or to a directory that is no NSO tree (no VERSION);
+* a run that did not finish (killed, failed: its marker is still there), whatever it left undone;
 * nothing to verify at all (no tree under INSTALL_DIR): a failure, as ``rpm -V`` of a package
   that is not installed.
 """
@@ -29,6 +30,7 @@ from ..errors import NsoInstallError
 from ..facts import ABSENT, FILE, Facts
 from ..manifest import compare
 from ..spec import from_record
+from ..state import RUN_MARKER, describe_unfinished
 from .installation import Installation, Tree
 from ..record import record
 
@@ -88,6 +90,10 @@ def verify(inst: Installation, full: bool = False) -> Verification:
             _tree(inst, tree, full, v)
         _privileges(inst, tree, facts, v)  # every binary on disk, also in a tree that is not the recorded one
     _config(inst, facts, v)
+    unfinished = inst.state.unfinished()
+    if unfinished is not None:  # killed or failed half way: what is missing may be anything it had yet to do
+        v.findings.append(Finding("install", os.path.join(os.path.dirname(inst.state.path), RUN_MARKER),
+                                  describe_unfinished(unfinished)))
     if not inst.trees and not lost:
         v.findings.append(Finding("install", inst.spec.install_dir, _nothing_installed(inst)))
     return v

@@ -14,7 +14,7 @@ import sys
 import textwrap
 
 import pytest
-from support import cli, host_accounts_root
+from support import cli, host_accounts_root, snapshot
 
 from nso_install import state as state_module
 from nso_install.sample import make_sample_distribution
@@ -49,20 +49,24 @@ def js(*args, ok=True):
 
 def killed(module: str, name: str, after: bool, *args) -> int:
     """Run ``nso-install ARGS`` in a child process killed (``os._exit(137)``) when it calls
-    ``module.name``: right after the call (``after``) or instead of it.  The child seals with
+    ``module.name`` (``name`` may be ``Class.method``): right after the call (``after``) or
+    instead of it.  The child seals with
     this test session's key, as the runs in this process do."""
     script = textwrap.dedent(f"""
         import os, sys
         import importlib
         from nso_install import state
         state.SEAL_KEY = {state_module.SEAL_KEY!r}
-        mod = importlib.import_module({module!r})
-        real = getattr(mod, {name!r})
+        owner = importlib.import_module({module!r})
+        *path, attr = {name!r}.split(".")
+        for p in path:
+            owner = getattr(owner, p)
+        real = getattr(owner, attr)
         def stop(*a, **kw):
             if {after!r}:
                 real(*a, **kw)
             os._exit(137)
-        setattr(mod, {name!r}, stop)
+        setattr(owner, attr, stop)
         from nso_install.cli import main
         main(sys.argv[1:])
     """)
@@ -71,28 +75,28 @@ def killed(module: str, name: str, after: bool, *args) -> int:
     return r.returncode
 
 
-def _failing_after(monkeypatch, module, name):
+def _failing_after(mp, module, name):
     real = getattr(module, name)
 
     def fail(*a, **kw):
         real(*a, **kw)
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(module, name, fail)
+    mp.setattr(module, name, fail)
 
 
 # --- finding 4: the rollback record survives a run stopped right after the switch ----------------
 
 @pytest.mark.parametrize("how", ["kill", "error"])
-def test_a_run_stopped_right_after_the_switch_keeps_what_rollback_needs(two, how, monkeypatch):
+def test_a_run_stopped_right_after_the_switch_keeps_what_rollback_needs(two, how):
     if how == "kill":
         assert killed("nso_install.fsops", "atomic_symlink", True, "activate", "6.5.3", "--root", two) == 137
     else:
         from nso_install import fsops
 
-        _failing_after(monkeypatch, fsops, "atomic_symlink")
-        assert cli("activate", "6.5.3", "--root", two, ok=False).exit_code == 1
-        monkeypatch.undo()
+        with pytest.MonkeyPatch.context() as mp:  # (not the fixture: its undo would undo the seal key's too)
+            _failing_after(mp, fsops, "atomic_symlink")
+            assert cli("activate", "6.5.3", "--root", two, ok=False).exit_code == 1
     assert os.readlink(two / "opt/ncs/current") == "ncs-6.5.3"
     status = js("status", "--root", two)
     assert status["active"] == "6.5.3" and status["previous"] == "6.4.1"
@@ -117,3 +121,103 @@ def test_a_run_killed_before_the_switch_records_no_switch(two, dists):
     assert [(a["from"], a["to"]) for a in json.loads((two / STATE).read_text())["activations"]] == [(None, "6.4.1")]
     cli("activate", "6.5.3", "--root", two)
     assert js("status", "--root", two)["previous"] == "6.4.1"
+
+
+# --- findings 6 and 7: a run stopped half way is told, completed, and in the history -------------
+
+MARKER = "var/lib/nso-install/in-progress.json"
+HISTORY = "var/lib/nso-install/history.jsonl"
+
+
+def history(root):
+    return [json.loads(line) for line in (root / HISTORY).read_text().splitlines()] if (root / HISTORY).exists() else []
+
+
+def layout(root):
+    """Paths, types and modes (not times) under root."""
+    return {p: v[:2] for p, v in snapshot(root).items() if p != "."}
+
+
+@pytest.mark.parametrize("how", ["kill", "error"])
+def test_a_first_install_stopped_half_way_fails_verify_until_a_re_run_completes_it(root, dists, how, tmp_path):
+    args = ("install", dists["6.5.3"], "--system-install", "--root", root)
+    if how == "kill":
+        assert killed("nso_install.actions.tree", "InstallTree.apply", True, *args) == 137
+    else:
+        from nso_install.actions.tree import InstallTree
+
+        with pytest.MonkeyPatch.context() as mp:
+            _failing_after(mp, InstallTree, "apply")
+            assert cli(*args, ok=False).exit_code == 1
+    assert (root / "opt/ncs/ncs-6.5.3/VERSION").exists() and not (root / "var/opt/ncs").exists()
+    marker = json.loads((root / MARKER).read_text())
+    assert marker["version"] == "6.5.3" and marker["command"] == "install"
+    r = cli("verify", "--root", root, ok=False)
+    assert r.exit_code == 1
+    assert f"! install   /var/lib/nso-install/in-progress.json: the last run (nso-install install of NSO 6.5.3 " \
+           f"from {dists['6.5.3']}" in r.output
+    assert f"re-run nso-install install {dists['6.5.3']} --system-install --root {root}" in r.output
+    text = cli("status", "--root", root).output
+    assert "unfinished: the last run" in text and "options: none recorded yet" in text
+    assert history(root) == []
+    done = cli(*args)
+    assert "this run completed it" in done.output
+    assert not (root / MARKER).exists() and cli("verify", "--root", root).exit_code == 0
+    assert "unfinished" not in cli("status", "--root", root).output
+    [entry] = history(root)
+    assert entry["completes"]["version"] == "6.5.3" and entry["changed"]
+    # the same as an install never interrupted; then a re-run changes and writes nothing
+    ref = host_accounts_root(tmp_path / "ref")
+    cli(*args[:-1], ref)
+    assert layout(root) == layout(ref)
+    before = snapshot(root)
+    assert "Done: 0 changed" in cli(*args).output and snapshot(root) == before
+
+
+@pytest.mark.parametrize("how", ["kill", "error"])
+def test_a_run_stopped_after_its_last_change_still_gets_its_history_line(root, dists, how):
+    """Every change made and the state saved, the history line not written: the re-run changes
+    nothing but writes that line (it said "0 changed" and the install never appeared in it)."""
+    from nso_install.state import State
+
+    args = ("install", dists["6.5.3"], "--system-install", "--root", root)
+    if how == "kill":
+        assert killed("nso_install.state", "State.append_history", False, *args) == 137
+    else:
+        def full(*a, **kw):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(State, "append_history", full)
+            assert cli(*args, ok=False).exit_code == 1
+    assert history(root) == [] and (root / MARKER).exists()
+    assert cli("verify", "--root", root, ok=False).exit_code == 1
+    r = cli(*args)
+    assert "Done: 0 changed" in r.output and "this run completed it" in r.output, r.output
+    [entry] = history(root)
+    assert entry["completes"]["command"] == "install" and entry["changed"] == []
+    assert not (root / MARKER).exists() and cli("verify", "--root", root).exit_code == 0
+    before = snapshot(root)
+    cli(*args)
+    assert snapshot(root) == before and len(history(root)) == 1
+
+
+def test_a_run_that_ends_well_leaves_no_marker_and_a_no_op_re_run_writes_none(two, dists):
+    assert not (two / MARKER).exists()
+    seen = []
+    from nso_install.state import State
+
+    real = State.begin_run
+
+    def spy(self, info):
+        seen.append(info)
+        real(self, info)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(State, "begin_run", spy)
+        cli("install", dists["6.5.3"], "--system-install", "--root", two)
+        assert seen == []  # nothing to change: no marker written
+        cli("activate", "6.5.3", "--root", two)
+        assert [s["command"] for s in seen] == ["activate"]
+    assert not (two / MARKER).exists()
+    assert not any("secret" in json.dumps(s).lower() and "secret_names" not in json.dumps(s) for s in seen)

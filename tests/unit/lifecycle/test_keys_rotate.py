@@ -402,7 +402,7 @@ def test_nso_side_steps(root65):
 
 # --- interrupted rotations: a re-run recognises its own write ----------------------------------
 
-def _rotate_stopped(root, how: str, when: str, monkeypatch) -> None:
+def _rotate_stopped(root, how: str, when: str) -> None:
     """``keys rotate`` stopped right after (``when="after"``) or instead of (``"instead"``)
     writing the keys file: by a kill (a child process ending with ``os._exit``: nothing after it
     runs) or by an error (a full disk, in this process)."""
@@ -442,14 +442,14 @@ def _rotate_stopped(root, how: str, when: str, monkeypatch) -> None:
             raise OSError(28, "No space left on device")
         real(host, data, *a)
 
-    monkeypatch.setattr(fsops, "atomic_write", write)
-    assert rotate(root, ok=False).exit_code == 1
-    monkeypatch.undo()
+    with pytest.MonkeyPatch.context() as mp:  # (not the fixture: its undo would undo the seal key's too)
+        mp.setattr(fsops, "atomic_write", write)
+        assert rotate(root, ok=False).exit_code == 1
 
 
 @pytest.mark.parametrize("how", ["kill", "error"])
-def test_a_rotation_stopped_after_writing_the_file_adds_no_second_generation_on_re_run(root65, how, monkeypatch):
-    _rotate_stopped(root65, how, "after", monkeypatch)
+def test_a_rotation_stopped_after_writing_the_file_adds_no_second_generation_on_re_run(root65, how):
+    _rotate_stopped(root65, how, "after")
     written = (root65 / KEYS).read_bytes()
     assert sorted({g for _, g in keys_of(written)}) == [-1, 0]
     out = rotate_json(root65)
@@ -466,9 +466,9 @@ def test_a_rotation_stopped_after_writing_the_file_adds_no_second_generation_on_
 
 
 @pytest.mark.parametrize("how", ["kill", "error"])
-def test_a_rotation_stopped_before_writing_the_file_is_done_whole_by_the_re_run(root65, how, monkeypatch):
+def test_a_rotation_stopped_before_writing_the_file_is_done_whole_by_the_re_run(root65, how):
     before = (root65 / KEYS).read_bytes()
-    _rotate_stopped(root65, how, "instead", monkeypatch)
+    _rotate_stopped(root65, how, "instead")
     assert (root65 / KEYS).read_bytes() == before
     out = rotate_json(root65)
     assert out["status"] == "added" and out["generation"] == 0 and out["notes"] == []
