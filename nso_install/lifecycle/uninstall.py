@@ -24,7 +24,7 @@ from ..actions.files import Absent, RemoveTree, TakeOver
 from ..engine import Report, apply, evaluate
 from ..errors import UsageError
 from ..conf.render import IPC_RUNTIME_DIR
-from ..facts import Facts
+from ..facts import ABSENT, Facts
 from ..plan import SYSV_SCRIPT, UNIT, UNIT_WANTS
 from ..record import record
 from ..run import record_effects
@@ -91,7 +91,7 @@ def plan_removal(inst: Installation, version: str | None, everything: bool, part
         acts.append(RemoveTree(tree.path, f"NSO {tree.version}"))
         if tree.active:
             acts.append(Absent(f"{spec.install_dir}/current", "the link to the removed version"))
-        kept += [spec.config_dir, spec.run_dir, spec.log_dir]
+        kept += [d for d in (spec.config_dir, spec.run_dir, spec.log_dir) if _exists(inst, d)]
         return acts, kept, notes
     if not everything:
         raise UsageError("nothing-to-uninstall", "say what to remove: --ncs-version VSN or --all.",
@@ -114,13 +114,14 @@ def plan_removal(inst: Installation, version: str | None, everything: bool, part
         # what the deleted accounts own in the directories kept is given to root first; then
         # memberships it added to accounts it did not create go, so that a group it created
         # is left empty and can go too (userdel takes a deleted user's own along)
-        "accounts": _disown_kept(inst, parts) + _account_removals(inst.state),
+        "accounts": (_disown_kept(inst, parts) if "accounts" in parts else []) + _account_removals(inst.state),
     }
     for part in PARTS:
         if part in parts:
             acts += chosen[part]
         else:
-            kept += [f"{a.path} ({a.reason})" for a in chosen[part]]
+            # what is there to keep: not a SysV script of a systemd install, nor a unit of none
+            kept += [f"{a.path} ({a.reason})" for a in chosen[part] if not a.fs or _exists(inst, a.path)]
     if "run_data" in parts:
         notes.append(f"{spec.run_dir} held backups/ (ncs-backup archives): they are removed with it.")
     else:
@@ -150,6 +151,10 @@ def _disown_kept(inst: Installation, parts: set[str]) -> list[Action]:
     return [TakeOver(d, tuple(users), tuple(sorted(groups)), "root", "root",
                      "kept, and its owners are deleted below: root's, not a number a later account may get")
             for d in dict.fromkeys(kept)]
+
+
+def _exists(inst: Installation, path: str) -> bool:
+    return Facts(inst.target).path(path).kind != ABSENT
 
 
 def _account_removals(state) -> list[Action]:

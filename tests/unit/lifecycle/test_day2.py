@@ -445,3 +445,14 @@ def test_uninstall_accounts_check_predicts_exactly_what_the_run_removes(two, use
     assert chk["changed"] == run["changed"]
     group = "\n" + (two / "etc/group").read_text()
     assert not any(f"\n{g}:" in group for g in ("nso", "ncsadmin", "ncsoper"))
+
+
+def test_uninstall_all_lists_as_kept_only_what_is_there(two):
+    """It listed "kept /etc/init.d/ncs" on a systemd install, which has no such script."""
+    text = nso("uninstall", "--all", "--root", two, "--check").output
+    assert "kept     /etc/systemd/system/ncs.service" in text and "kept     /etc/ncs" in text
+    assert "/etc/init.d/ncs" not in text
+    assert not [k for k in js("uninstall", "--all", "--root", two, "--check")["kept"] if "/etc/init.d/" in k]
+    shutil.rmtree(two / "var/log/ncs")
+    r = js("uninstall", "--ncs-version", "6.5.3", "--root", two)
+    assert r["kept"] == ["/etc/ncs", "/var/opt/ncs"]
