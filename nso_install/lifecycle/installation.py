@@ -85,10 +85,12 @@ class Installation:
 
     @property
     def previous(self) -> str | None:
-        """The version that was active before the active one (what rollback goes back to)."""
+        """The version that was active before the active one (what rollback goes back to): one
+        still installed (an uninstalled one is passed over for the switch before it, if any)."""
         active = self.active
         for a in reversed(self.state.activations):
-            if active is not None and a.get("to") == active.version and a.get("from"):
+            if active is not None and a.get("to") == active.version and a.get("from") \
+                    and a["from"] != active.version and self.tree(a["from"]) is not None:
                 return a["from"]
         return None
 

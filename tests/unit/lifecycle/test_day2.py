@@ -456,3 +456,13 @@ def test_uninstall_all_lists_as_kept_only_what_is_there(two):
     shutil.rmtree(two / "var/log/ncs")
     r = js("uninstall", "--ncs-version", "6.5.3", "--root", two)
     assert r["kept"] == ["/etc/ncs", "/var/opt/ncs"]
+
+
+def test_status_and_rollback_agree_after_the_previous_version_is_uninstalled(two):
+    nso("activate", "6.5.3", "--root", two)
+    assert js("status", "--root", two)["previous"] == "6.4.1"
+    nso("uninstall", "--ncs-version", "6.4.1", "--root", two)
+    assert js("status", "--root", two)["previous"] is None
+    assert "rollback would go back" not in nso("status", "--root", two).output
+    r = nso("rollback", "--root", two, ok=False)
+    assert r.exit_code == 2 and "no earlier active version" in r.stderr
