@@ -41,6 +41,8 @@ def _status(root, install_dir, as_json, verbose):
         click.echo("  (none)")
     if s["dangling"]:
         click.echo(f"current -> {printable(s['current'])}: points nowhere (dangling)")
+    elif s["versions"] and s["current"] is None:
+        click.echo("current: missing, no version is active (nso-install activate VSN)")
     if s["previous"]:
         click.echo(f"rollback would go back to {printable(s['previous'])}")
     running = ", ".join(f"pid {r['pid']} (NSO {r['version']})" for r in s["running"])

@@ -86,7 +86,8 @@ def plan_removal(inst: Installation, version: str | None, everything: bool, part
         if tree.active and not force:
             raise UsageError("active-version", f"NSO {tree.version} is the active version ({spec.install_dir}/"
                              "current points to it).", "Activate another version first (nso-install activate "
-                             "VSN), or pass --force to leave current dangling.")
+                             "VSN), or pass --force to remove it anyway: current goes with it, and no version is "
+                             "active until nso-install activate VSN.")
         _refuse_while_running(inst, inst.running_from(tree))
         acts.append(RemoveTree(tree.path, f"NSO {tree.version}"))
         if tree.active:

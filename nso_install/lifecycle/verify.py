@@ -10,7 +10,8 @@ Read-only, like ``rpm -V`` or ``debsums``:
   capabilities), in both directions: a missing grant and a stray one; a FIPS install's crypto.so
   in the active tree;
 * the config files nso-install wrote: edited since, missing, a ``.new`` rendering waiting;
-* ``current`` pointing nowhere, or to a directory that is no NSO tree (no VERSION);
+* ``current`` pointing nowhere, or to a directory that is no NSO tree (no VERSION), or missing
+  while versions are installed;
 * a run that did not finish (killed, failed: its marker is still there), whatever it left undone;
 * nothing to verify at all (no tree under INSTALL_DIR): a failure, as ``rpm -V`` of a package
   that is not installed.
@@ -77,6 +78,12 @@ def verify(inst: Installation, full: bool = False) -> Verification:
         v.findings.append(Finding("link", f"{inst.spec.install_dir}/current",
                                   f"points to {inst.current}, which is no NSO tree (no VERSION file); "
                                   "nso-install activate VSN points it to an installed version"))
+    elif inst.current is None and inst.trees:  # (uninstall --force of the active version, a link removed)
+        what = facts.path(f"{inst.spec.install_dir}/current").kind
+        v.findings.append(Finding("link", f"{inst.spec.install_dir}/current",
+                                  f"{'missing' if what == ABSENT else f'not a symbolic link (a {what})'}: no NSO "
+                                  f"version is active (installed: {', '.join(t.version for t in inst.trees)}); "
+                                  "nso-install activate VSN makes one active"))
     # What the records say was unpacked, not only what a VERSION file shows today: a tree that
     # lost its VERSION or its directory is damage, not "nothing installed".
     lost = {t.path: t for t in inst.lost()}

@@ -466,3 +466,17 @@ def test_status_and_rollback_agree_after_the_previous_version_is_uninstalled(two
     assert "rollback would go back" not in nso("status", "--root", two).output
     r = nso("rollback", "--root", two, ok=False)
     assert r.exit_code == 2 and "no earlier active version" in r.stderr
+
+
+def test_uninstall_force_of_the_active_version_says_what_it_does_and_verify_fails_on_the_missing_link(two):
+    r = nso("uninstall", "--ncs-version", "6.4.1", "--root", two, ok=False)
+    assert "dangling" not in r.stderr and "current goes with it" in r.stderr
+    nso("uninstall", "--ncs-version", "6.4.1", "--root", two, "--force")
+    assert not os.path.lexists(two / "opt/ncs/current")
+    v = nso("verify", "--root", two, ok=False)
+    assert v.exit_code == 1
+    assert "! link      /opt/ncs/current: missing: no NSO version is active (installed: 6.5.3); " \
+           "nso-install activate VSN" in v.output
+    assert "current: missing, no version is active" in nso("status", "--root", two).output
+    nso("activate", "6.5.3", "--root", two)
+    assert nso("verify", "--root", two).exit_code == 0
