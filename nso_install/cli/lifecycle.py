@@ -113,16 +113,20 @@ def verify_cmd(root, install_dir, as_json, verbose, full):
         sys.exit(1)
 
 
-def _switch(fn, root, install_dir, as_json, verbose, **kw):
+def _switch(fn, root, install_dir, as_json, verbose, diff, quiet, **kw):
+    from ..spec import check_run_flags
     from .install import _print_report
 
+    check_run_flags(quiet=quiet, verbose=verbose)  # (as install: -q and -v exclude each other)
     result = fn(_look(root, install_dir), root=root, **kw)
-    _print_report(result, as_json=as_json, diff=False, verbose=verbose, quiet=False)
+    _print_report(result, as_json=as_json, diff=diff, verbose=verbose, quiet=quiet)
 
 
 SWITCH_OPTIONS = options(
     INSTALL_OPTIONS,
     click.option("--check", is_flag=True, help="Show the plan; change nothing."),
+    click.option("--diff", is_flag=True, help="Show content and attribute changes (secrets are always masked)."),
+    click.option("-q", "--quiet", is_flag=True, help="Only the summary line and warnings."),
     click.option("--force", is_flag=True, help="Switch although NSO runs, or although it is a downgrade over CDB data."),
     click.option("--lock-timeout", type=click.FloatRange(min=0.0), metavar="SECONDS", default=0.0, show_default=True,
                  help="Seconds to wait for another run's lock."),
@@ -134,23 +138,24 @@ SWITCH_OPTIONS = options(
 @click.argument("version")
 @SWITCH_OPTIONS
 @guarded
-def activate_cmd(version, root, install_dir, as_json, verbose, check, force, lock_timeout):
+def activate_cmd(version, root, install_dir, as_json, verbose, check, diff, quiet, force, lock_timeout):
     """Make the installed NSO VERSION the active one: switch INSTALL_DIR/current and render the
     configuration for it (no distribution needed). NSO itself is not restarted."""
     from ..lifecycle.activate import activate
 
-    _switch(activate, root, install_dir, as_json, verbose, version=version, check=check, force=force,
+    _switch(activate, root, install_dir, as_json, verbose, diff, quiet, version=version, check=check, force=force,
             lock_timeout=lock_timeout)
 
 
 @main.command("rollback", context_settings=CONTEXT)
 @SWITCH_OPTIONS
 @guarded
-def rollback_cmd(root, install_dir, as_json, verbose, check, force, lock_timeout):
+def rollback_cmd(root, install_dir, as_json, verbose, check, diff, quiet, force, lock_timeout):
     """Go back to the version that was active before the current one (as activate does)."""
     from ..lifecycle.activate import rollback
 
-    _switch(rollback, root, install_dir, as_json, verbose, check=check, force=force, lock_timeout=lock_timeout)
+    _switch(rollback, root, install_dir, as_json, verbose, diff, quiet, check=check, force=force,
+            lock_timeout=lock_timeout)
 
 
 @main.command("uninstall", context_settings=CONTEXT,

@@ -480,3 +480,17 @@ def test_uninstall_force_of_the_active_version_says_what_it_does_and_verify_fail
     assert "current: missing, no version is active" in nso("status", "--root", two).output
     nso("activate", "6.5.3", "--root", two)
     assert nso("verify", "--root", two).exit_code == 0
+
+
+def test_activate_and_rollback_take_the_output_options_of_install(two):
+    def quiet(output):  # only warnings and the summary line, as install -q
+        return all(line.startswith(("warning: ", "Done: ", "Check: ")) for line in output.splitlines())
+
+    r = nso("activate", "6.5.3", "--root", two, "-q")
+    assert quiet(r.output) and "Done: " in r.output and os.readlink(two / "opt/ncs/current") == "ncs-6.5.3"
+    r = nso("rollback", "--root", two, "--quiet", "--check")
+    assert quiet(r.output) and "Check: " in r.output
+    r = nso("rollback", "--root", two, "--diff")
+    assert "- ncs-6.5.3" in r.output and "+ ncs-6.4.1" in r.output
+    r = nso("activate", "6.5.3", "--root", two, "-q", "-v", ok=False)
+    assert r.exit_code == 2 and "exclude each other" in r.stderr
