@@ -359,6 +359,7 @@ def test_uninstall_all_removes_the_install_and_keeps_the_rest_unless_asked(two):
     before = snapshot(two)
     chk = nso("uninstall", "--all", "--root", two, "--check")
     assert "remove   /opt/ncs" in chk.output and "kept     /etc/ncs" in chk.output and snapshot(two) == before
+    assert "deleted below" not in chk.output  # the accounts stay: nothing of theirs is given to root
     nso("uninstall", "--all", "--root", two)
     assert not (two / "opt/ncs").exists()
     for kept in ("etc/ncs/ncs.crypto_keys", "var/opt/ncs/cdb", "var/log/ncs", "etc/systemd/system/ncs.service",
