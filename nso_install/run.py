@@ -119,6 +119,8 @@ def install(given: SpecInput, distribution, opts: RunOptions) -> RunResult:
             from .lifecycle.installation import look
 
             switching = guard_install_switch(look(opts.root, spec.install_dir, state), dist.version, opts.check)
+        elif spec.system and view.active_version is None and not opts.switch_judged:
+            switching = _older_than_cdb(target, spec, state, dist.version, opts.check)
         if target.staged and not opts.check and os.geteuid() == 0:
             # again, now that every component exists: none may have been made by someone else
             # meanwhile; and staged accounts' uids mean nothing on this host
@@ -262,6 +264,24 @@ def _created_for_the_lock(report: Report, made: list[str]) -> None:
         if rec.action.path in made and rec.action.kind == "directory" and not rec.changed:
             rec.changed = True
             rec.outcome = Outcome("change", "created (the run's lock lives in it)")
+
+
+def _older_than_cdb(target: Target, spec: InstallSpec, state: State, version: str, check: bool) -> list[str]:
+    """A run that makes ``current`` anew (none is there: the active version was uninstalled with
+    --force) for a version older than the last one active, over CDB data that one may have
+    upgraded: said, as activate says it (a refusal would leave no way to install it)."""
+    from .versions import vtuple
+
+    last = next((a["to"] for a in reversed(state.activations) if not a.get("pending")), None)
+    if last is None or vtuple(version) >= vtuple(last):
+        return []
+    cdb = [n for n in Facts(target).listdir(f"{spec.run_dir}/cdb") if n.endswith(".cdb")]
+    if not cdb:
+        return []
+    becomes = "would become" if check else "is now"
+    return [f"NSO {version} {becomes} the active version, older than {last}, the last one active; {spec.run_dir}/cdb "
+            f"holds data ({', '.join(cdb)}) that {last} may have upgraded, and no NSO documentation says an older NSO "
+            f"can read it. Restore a backup taken on {version} (ncs-backup --restore) before starting NSO."]
 
 
 def _check_environment(target: Target, spec: InstallSpec) -> None:

@@ -285,6 +285,22 @@ def test_install_activate_refuses_the_downgrade_activate_refuses(two, dists):
     assert os.readlink(two / "opt/ncs/current") == "ncs-6.4.1"
 
 
+def test_an_install_that_makes_current_anew_for_an_older_version_says_what_a_downgrade_means(two, dists):
+    """After uninstall --force of the active version no current is left to compare with; the
+    last activation says which version CDB was last used by (a day-2 review's silent downgrade)."""
+    nso("activate", "6.5.3", "--root", two)
+    (two / "var/opt/ncs/cdb/A.cdb").write_bytes(b"cdb")
+    nso("uninstall", "--ncs-version", "6.5.3", "--force", "--root", two)
+    assert not os.path.lexists(two / "opt/ncs/current")
+    said = "older than 6.5.3, the last one active; /var/opt/ncs/cdb holds data (A.cdb)"
+    r = install(dists["6.4.1"], two, "--check")
+    assert "NSO 6.4.1 would become the active version, " + said in " ".join(r.output.split())
+    r = install(dists["6.4.1"], two)
+    assert os.readlink(two / "opt/ncs/current") == "ncs-6.4.1"
+    assert "NSO 6.4.1 is now the active version, " + said in " ".join(r.output.split())
+    assert "older than" not in install(dists["6.4.1"], two).output
+
+
 def test_install_activate_of_a_newer_version_says_what_activate_says(two, dists):
     r = install(dists["6.5.3"], two, "--activate")
     assert os.readlink(two / "opt/ncs/current") == "ncs-6.5.3"
