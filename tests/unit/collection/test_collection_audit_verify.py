@@ -58,3 +58,23 @@ def test_verify_fails_counting_only_the_findings_that_fail(tmp_path):
     assert r.failed and r.result["msg"].startswith("nso-install verify: 1 finding(s)"), r.result
     assert "/opt/ncs/ncs-6.5.3/bin: mode 0755 -> 0777" in r.result["msg"] and "ncs.conf" not in r.result["msg"]
     assert r.result["findings"] == findings  # the whole answer, for `register`
+
+
+def test_an_audit_whose_check_could_not_run_fails_naming_it(tmp_path):
+    """The tool exits 2 when a check could not run (its report is still the answer); the module
+    took that for a tool failure and showed raw output instead of the check."""
+    report = {"version": 1, "result": "audit", "ok": False, "summary": {"pass": 1, "error": 1}, "checks": [
+        {"id": "NSO-A-001", "title": "a", "severity": "high", "result": "pass", "summary": "fine"},
+        {"id": "NSO-B-002", "title": "b", "severity": "high", "result": "error", "summary": "cannot read /etc/x",
+         "remediation": "fix it"}]}
+    r = run("audit", {"executable": str(Fake(tmp_path / "bin", report, rc=2).path)})
+    assert r.failed and r.result["msg"] == "nso-install audit: 1 check(s) fail: NSO-B-002 (cannot read /etc/x)", \
+        r.result
+    assert [c["id"] for c in r.result["failed_checks"]] == ["NSO-B-002"]
+
+
+def test_an_audit_usage_error_still_fails_with_the_tools_message(tmp_path):
+    error = {"version": 1, "result": "error", "error": {"reference": "bad-root", "message": "--root /x: no such "
+                                                        "directory.", "hint": "Give an existing one."}}
+    r = run("audit", {"executable": str(Fake(tmp_path / "bin", error, rc=2).path)})
+    assert r.failed and r.result["msg"] == "--root /x: no such directory. Hint: Give an existing one.", r.result

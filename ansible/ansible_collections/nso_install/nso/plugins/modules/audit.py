@@ -202,7 +202,9 @@ def main():
     for name in REPORTS:
         opt(argv, name, written.get(name))
     try:
-        rc, data, out, err = run_json(module, exe, argv, ok_rcs=(0, 1))
+        # 1: a check fails; 2: a check could not run (the report is still the answer; a usage
+        # error, also 2, answers with an error document, which run_json fails on)
+        rc, data, out, err = run_json(module, exe, argv, ok_rcs=(0, 1, 2))
         reports = [dict(option=name, path=p[name], changed=read_report(written[name]) != before[name])
                    for name in REPORTS if name in before]
     finally:
