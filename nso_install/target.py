@@ -58,11 +58,14 @@ class LinkLoop(Exception):
     """Too many links on the way."""
 
 
-def follow_links(parts: list[str], link_of: Callable[[list[str], str], str | None], max_hops: int) -> list[str]:
+def follow_links(parts: list[str], link_of: Callable[[list[str], str], str | None], max_hops: int,
+                 clamp: bool = False) -> list[str]:
     """Components resolved the way the kernel resolves a path inside a chroot: ``link_of(current,
     name)`` gives the text of a link (None for anything else), an absolute link starts again at
-    the root, '..' never climbs above it (:class:`LinkEscape`), more than ``max_hops`` links
-    raise :class:`LinkLoop`.  Used for the target's paths and for links inside an archive."""
+    the root, '..' never climbs above it (:class:`LinkEscape`; with ``clamp``, '..' at the root
+    is the root itself, as the kernel has it), more than ``max_hops`` links raise
+    :class:`LinkLoop`.  Used for the target's paths, for links inside an archive, and for the
+    files the service manager opens (audit.unitfiles)."""
     current: list[str] = []
     pending = list(parts)
     hops = 0
@@ -71,9 +74,10 @@ def follow_links(parts: list[str], link_of: Callable[[list[str], str], str | Non
         if name in ("", "."):
             continue
         if name == "..":
-            if not current:
+            if not current and not clamp:
                 raise LinkEscape
-            current.pop()
+            if current:
+                current.pop()
             continue
         link = link_of(current, name)
         if link is None:

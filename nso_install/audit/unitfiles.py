@@ -19,6 +19,7 @@ import stat
 
 from ..facts import ABSENT, DIR, FILE, LINK, Facts, PathFact
 from ..record import record
+from ..target import LinkLoop, follow_links
 
 # systemd.unit(5), "System Unit Search Path" (both /usr/lib and /lib: merged /usr or not)
 SEARCH_PATH = ("/etc/systemd/system.control", "/run/systemd/system.control", "/run/systemd/transient",
@@ -60,34 +61,28 @@ class Resolved:
         return self.lookups[-1].entry if self.path is not None and self.lookups else None
 
 
+class _Broken(Exception):
+    """The way to a path breaks off (its text says how)."""
+
+
 def resolve(facts: Facts, tpath: str) -> Resolved:
     """Follow ``tpath`` through the target, as the service manager opens it (see :class:`Resolved`)."""
-    current: list[str] = []
-    pending = [p for p in tpath.split("/") if p not in ("", ".")]
     lookups: list[Lookup] = []
-    hops = 0
-    while pending:
-        name = pending.pop(0)
-        if name in ("", "."):
-            continue
-        if name == "..":
-            if current:  # (at the root, ".." is the root itself)
-                current.pop()
-            continue
+
+    def link_of(current: list[str], name: str) -> str | None:
         container = facts.path(_join(current))
         if container.kind != DIR:
-            return Resolved(None, tuple(lookups), f"{container.path} is {container.kind}, not a directory")
+            raise _Broken(f"{container.path} is {container.kind}, not a directory")
         entry = facts.path(_join([*current, name]))
         lookups.append(Lookup(container, entry))
-        if entry.kind == LINK:
-            hops += 1
-            if hops > MAX_LINKS:
-                return Resolved(None, tuple(lookups), "too many symbolic links on the way")
-            if entry.link.startswith("/"):
-                current = []
-            pending = entry.link.split("/") + pending
-            continue
-        current.append(name)
+        return entry.link if entry.kind == LINK else None
+
+    try:
+        current = follow_links(tpath.split("/"), link_of, MAX_LINKS, clamp=True)
+    except _Broken as e:
+        return Resolved(None, tuple(lookups), str(e))
+    except LinkLoop:
+        return Resolved(None, tuple(lookups), "too many symbolic links on the way")
     if not lookups:  # "/" itself
         return Resolved("/", (Lookup(facts.path("/"), facts.path("/")),))
     return Resolved(_join(current), tuple(lookups))

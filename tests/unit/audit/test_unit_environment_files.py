@@ -189,3 +189,14 @@ def test_install_notes_the_drop_in(staged, sample_dists):
     notes = [n for n in out["notes"] if n.startswith(f"audit: {CHECK} ")]
     assert len(notes) == 1 and ": fail: " in notes[0], out["notes"]
     assert (root / DROPINS / "env.conf").exists()
+
+
+def test_a_link_climbing_above_the_root_stays_at_the_root_as_the_kernel_has_it(staged):
+    """'..' at the root is the root: a link in the unit's way that climbs above it leads where
+    the service manager would open the file (and is judged), not out of the audit."""
+    root = staged.get("nso")
+    env_file(root, "etc/ncs/site.env", owner=uid_of(root, "nso"))
+    (root / "etc/ncs/up").symlink_to("../../../../../etc/ncs")
+    dropin(root, "EnvironmentFile=/etc/ncs/up/site.env")
+    status, evidence = judged(root)
+    assert status == "fail" and "/etc/ncs/site.env belongs to nso" in evidence, evidence
