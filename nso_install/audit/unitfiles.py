@@ -217,6 +217,11 @@ def _service_section(source: str, data: bytes) -> list[Setting]:
 
 # --- the settings the audit judges ------------------------------------------------------------
 
+def exec_prefix(command: str) -> str:
+    """The special prefixes of an ``Exec*=`` value ("!", "+", "-", "@", ":", "|"; systemd.service(5))."""
+    return command[:len(command) - len(command.lstrip("@-:+!|"))]
+
+
 def runs_as_root(unit: LoadedUnit) -> str | None:
     """Why a command of the unit runs with root's privileges (None: every one drops them):
     no ``User=`` (or root), or a command with the ``+`` or ``!`` prefix (systemd.service(5))."""
@@ -226,7 +231,7 @@ def runs_as_root(unit: LoadedUnit) -> str | None:
             f"User={user.value} ({user.source})"
     for key in EXEC_KEYS:
         for s in unit.assigned(key):
-            prefix = s.value[:len(s.value) - len(s.value.lstrip("@-:+!|"))]
+            prefix = exec_prefix(s.value)
             if "+" in prefix or "!" in prefix:
                 return f"{key}={s.value.split()[0]}... runs as root ({s.source})"
     return None

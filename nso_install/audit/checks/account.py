@@ -67,7 +67,7 @@ def _unit_starts_as(unit: unitfiles.LoadedUnit) -> tuple[str, str]:
     if not start:
         return account, "no ExecStart="
     command = start[-1].value
-    prefix = command[:len(command) - len(command.lstrip("@-:+!|"))]
+    prefix = unitfiles.exec_prefix(command)
     if "+" in prefix or "!" in prefix:
         words = command[len(prefix):].split()
         reuid = next((w.partition("=")[2] for w in words[1:] if w.startswith("--reuid=")), None)
