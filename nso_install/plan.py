@@ -77,6 +77,17 @@ class TargetView:
     # ``trees``; a tree this run does not unpack gets privilege actions for these files only
     privileged: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
+    @property
+    def previous_user(self) -> str | None:
+        """The account NSO ran as by the previous spec (None: root, or no previous spec)."""
+        return self.previous.run_as_user if self.previous is not None else None
+
+    @property
+    def previous_user_gone(self) -> bool:
+        """That account is no longer on the target (uninstall --accounts deleted it, or a userdel)."""
+        return self.accounts is not None and self.previous_user is not None and \
+            self.previous_user not in self.accounts.users
+
     def held(self, tree: str) -> tuple[str, ...]:
         """The privileged binaries the installed ``tree`` holds (none when it was not looked at)."""
         return next((files for path, files in self.privileged if path == tree), ())
@@ -302,7 +313,7 @@ def config_actions(spec: InstallSpec, version: str, view: TargetView) -> list[Ac
 def account_change(spec: InstallSpec, view: TargetView) -> str:
     """"root to nso" when this run changes the account NSO runs as, else "" (a first install,
     or the same account): the files that say which account that is must follow it."""
-    before = view.previous.run_as_user if view.previous is not None else None
+    before = view.previous_user
     if view.previous is None or before == spec.run_as_user:
         return ""
     return f"{before or 'root'} to {spec.run_as_user or 'root'}"
@@ -387,11 +398,8 @@ def reown_actions(spec: InstallSpec, view: TargetView) -> list[Action]:
     (this spec's and the previous spec's, when they moved) goes to the new one (root without a
     run-as user): nothing it could write stays behind for an NSO that no longer runs as it, and
     what it put where NSO loads code (packages/, scripts/) is moved aside for review."""
-    prev = view.previous
-    before = prev.run_as_user if prev is not None else None
-    user = spec.run_as_user
-    gone = view.accounts is not None and before is not None and before not in view.accounts.users
-    if prev is not None and user and (not before or gone):
+    prev, before, user = view.previous, view.previous_user, spec.run_as_user
+    if prev is not None and user and (not before or view.previous_user_gone):
         # NSO ran as root, or as an account deleted since (uninstall --accounts gave its files
         # to root; one of the same name is made again, or another): what NSO wrote (CDB, state,
         # logs) must become the account's, or NSO cannot start as it (NSO's container image

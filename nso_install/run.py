@@ -464,9 +464,8 @@ def _access_notes(spec: InstallSpec, version: str, view: TargetView, report: Rep
 
 def _notes(spec: InstallSpec, version: str, view: TargetView, target: Target) -> list[str]:
     notes = []
-    before = view.previous.run_as_user if view.previous is not None else None
-    gone = view.accounts is not None and before not in view.accounts.users  # (uninstall --accounts, userdel)
-    if before and before != spec.run_as_user and not gone:
+    before = view.previous_user
+    if before and before != spec.run_as_user and not view.previous_user_gone:
         notes.append(f"NSO no longer runs as {before}: the account and its group remain (nso-install never deletes "
                      f"accounts; userdel {before} when nothing else needs it). The encryption keys, IPC secret and "
                      f"host keys {before} could read are unchanged: rotate them (nso-install keys rotate; new host "
