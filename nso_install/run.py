@@ -248,7 +248,7 @@ def _apply(plan, ctx: Context, state: State, spec: InstallSpec, bar, view: Targe
             bar.finish()
     spec_changed = state.spec != spec.record()
     state.record_spec(spec.record())
-    switched = spec.system and any(r.changed and r.action.path == f"{spec.install_dir}/current" for r in report.records)
+    switched = current is not None and any(r.changed and r.action.path == current for r in report.records)
     if switched:
         state.record_activation(view.active_version, version)  # what rollback goes back to (confirmed)
     if spec.system:  # an interrupted run's switch: confirmed when current leads there, else dropped
@@ -270,12 +270,13 @@ def _older_than_cdb(target: Target, spec: InstallSpec, state: State, version: st
     """A run that makes ``current`` anew (none is there: the active version was uninstalled with
     --force) for a version older than the last one active, over CDB data that one may have
     upgraded: said, as activate says it (a refusal would leave no way to install it)."""
+    from .lifecycle.installation import cdb_files
     from .versions import vtuple
 
     last = next((a["to"] for a in reversed(state.activations) if not a.get("pending")), None)
     if last is None or vtuple(version) >= vtuple(last):
         return []
-    cdb = [n for n in Facts(target).listdir(f"{spec.run_dir}/cdb") if n.endswith(".cdb")]
+    cdb = cdb_files(Facts(target), spec.run_dir)
     if not cdb:
         return []
     becomes = "would become" if check else "is now"

@@ -124,9 +124,12 @@ class Installation:
         return out
 
     def cdb_files(self) -> list[str]:
-        facts = Facts(self.target)
-        cdb = f"{self.spec.run_dir}/cdb"
-        return [n for n in facts.listdir(cdb) if n.endswith(".cdb")]
+        return cdb_files(Facts(self.target), self.spec.run_dir)
+
+
+def cdb_files(facts: Facts, run_dir: str) -> list[str]:
+    """The CDB files in ``run_dir``/cdb (data an NSO version may have upgraded)."""
+    return [n for n in facts.listdir(f"{run_dir}/cdb") if n.endswith(".cdb")]
 
 
 def look(root: Path | None = None, install_dir: str | None = None, state: State | None = None) -> Installation:
