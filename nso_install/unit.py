@@ -79,7 +79,8 @@ def _under(path: str, tops: tuple[str, ...]) -> str | None:
 
 
 def _lines(names: tuple[str, ...], width: int = 90) -> list[str]:
-    """``names`` joined by blanks, in lines of about ``width`` characters."""
+    """``names`` joined by blanks, in lines of about ``width`` characters (textwrap.wrap with
+    break_long_words=False, without importing textwrap, which nothing else on a run's path does)."""
     out: list[str] = []
     for n in names:
         if out and len(out[-1]) + 1 + len(n) <= width:

@@ -572,7 +572,7 @@ class Reown(Action):
 
 @record
 class TakeOver(Action):
-    """Entries under ``path`` (not itself) owned by one of ``users``, or in one of ``groups``,
+    """``path`` and the entries under it owned by one of ``users``, or in one of ``groups``,
     get ``to_user``/``to_group`` in their place (each id on its own), modes kept but for the
     setuid/setgid bits a chown clears.  For a hand-over that involves no untrusted account:
     root's files in NSO's run and log directories when NSO starts to run as an account (it
