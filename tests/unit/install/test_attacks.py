@@ -18,7 +18,7 @@ import threading
 import time
 
 import pytest
-from support import cli, host_accounts_root, snapshot
+from support import cli, snapshot
 
 from nso_install import state as state_mod
 from nso_install.sample import make_sample_distribution
@@ -26,11 +26,6 @@ from nso_install.sample import make_sample_distribution
 pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason="plays other accounts with chown (root only)"),
               pytest.mark.timeout(120)]
 NOBODY = 65534
-
-
-@pytest.fixture
-def root(tmp_path):
-    return host_accounts_root(tmp_path / "root")
 
 
 @pytest.fixture

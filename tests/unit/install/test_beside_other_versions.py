@@ -9,7 +9,7 @@ import os
 import stat
 
 import pytest
-from support import cli, host_accounts_root, snapshot
+from support import cli, snapshot
 
 from nso_install.sample import make_sample_distribution
 
@@ -22,11 +22,6 @@ OLD = "/opt/ncs/ncs-6.6.1"  # installed first, then left beside 6.5.3
 def dists(tmp_path_factory):
     d = tmp_path_factory.mktemp("dists")
     return {v: make_sample_distribution(d, v, "tar.gz") for v in ("6.5.3", "6.6.1")}
-
-
-@pytest.fixture
-def root(tmp_path):
-    return host_accounts_root(tmp_path / "root")
 
 
 def install(dist, root, *args) -> dict:

@@ -8,15 +8,10 @@ import os
 import stat
 
 import pytest
-from support import cli, host_accounts_root, snapshot
+from support import cli, snapshot
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="sets owners (root only)")
 NOBODY = 65534
-
-
-@pytest.fixture
-def root(tmp_path):
-    return host_accounts_root(tmp_path / "root")
 
 
 @pytest.fixture

@@ -12,22 +12,11 @@ import stat
 from pathlib import Path
 
 import pytest
-from support import cli, host_accounts_root, snapshot
+from support import cli, snapshot
 
 from nso_install.sample import make_sample_distribution
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="creates accounts and sets owners (root only)")
-
-
-@pytest.fixture
-def root(tmp_path):
-    return host_accounts_root(tmp_path / "root")
-
-
-@pytest.fixture(scope="module")
-def dists(tmp_path_factory):
-    d = tmp_path_factory.mktemp("dists")
-    return {v: make_sample_distribution(d, v, "tar.gz") for v in ("6.4.1", "6.5.3")}
 
 
 def install(dist, root, *args, ok=True):
