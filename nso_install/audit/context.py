@@ -17,6 +17,7 @@ from ..facts import DIR, FILE, LINK, Facts, Owned, PathFact, notable
 from ..lifecycle.installation import Installation, look
 from ..record import record
 from ..spec import DIR_FIELDS, InstallSpec
+from . import unitfiles
 from .memo import Memo, load as load_memo
 from .ncsconf import NcsConf, environment
 
@@ -58,6 +59,13 @@ class AuditContext:
         from .model import skipped
 
         return skipped(f"{self.conf_path} cannot be read (see NSO-PERM-001)")
+
+    @property
+    def unit(self) -> unitfiles.LoadedUnit:
+        """ncs.service as the service manager loads it from the target (read once an audit)."""
+        if "unit" not in self.cache:
+            self.cache["unit"] = unitfiles.load(self.facts)
+        return self.cache["unit"]
 
     # --- accounts --------------------------------------------------------------------------
 
@@ -185,15 +193,27 @@ def gather(root: Path | None = None, dirs: dict[str, str] | None = None, run_as_
     active = inst.active or (inst.trees[-1] if inst.trees else None)
     version = active.version if active else None
     conf_path = f"{spec.config_dir}/ncs.conf"
-    unit = _read(facts, UNIT) if intent.init_system == "systemd" else None
-    env = environment(unit, _read(facts, f"{spec.config_dir}/ncs.systemd.conf"), spec.install_dir, spec.config_dir,
-                      spec.run_dir, spec.log_dir)
+    unit = unitfiles.load(facts) if intent.init_system == "systemd" else None
+    env = environment(unit, _environment_files(facts, unit), _read(facts, f"{spec.config_dir}/ncs.systemd.conf"),
+                      spec.install_dir, spec.config_dir, spec.run_dir, spec.log_dir)
     raw = _read(facts, conf_path)
     conf = NcsConf.parse(raw, version, env) if raw is not None else NcsConf(None, version, env, "it is missing")
     if not intent.fips and conf.on("/ncs-config/fips-mode/enabled"):
         intent.fips = True
     return AuditContext(inst.target, facts, inst, spec, intent, conf, conf_path, version, cheap,
-                        memo=load_memo(memo_dir))
+                        cache={"unit": unit} if unit is not None else {}, memo=load_memo(memo_dir))
+
+
+def _environment_files(facts: Facts, unit: unitfiles.LoadedUnit | None) -> list[bytes]:
+    """The contents of the unit's ``EnvironmentFile=`` files that exist, in the unit's order."""
+    out = []
+    for _, path, _ in unitfiles.environment_files(unit) if unit is not None else ():
+        for file in unitfiles.expand(facts, path)[0]:
+            r = unitfiles.resolve(facts, file)
+            data = _read(facts, r.path) if r.path is not None else None
+            if data is not None:
+                out.append(data)
+    return out
 
 
 def _read(facts: Facts, path: str) -> bytes | None:

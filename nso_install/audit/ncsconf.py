@@ -2,8 +2,9 @@
 
 * ``${VAR}`` and ``${VAR:-default}`` (NSO's load-time substitution, ncs.conf(5)) are resolved
   with the environment NSO starts with: ``NCS_DIR``, ``NCS_CONFIG_DIR``, ``NCS_RUN_DIR``,
-  ``NCS_LOG_DIR`` of the install, overridden by the ``KEY=VALUE`` lines of
-  ``ncs.systemd.conf`` (the unit's environment file; 6.6+ switches interfaces on there);
+  ``NCS_LOG_DIR`` of the install, and what the unit with its drop-ins and ``ncs.systemd.conf``
+  add (6.6+ switches interfaces on there), in the order the start-up applies them
+  (:func:`environment`);
 * an element that is absent has NSO's built-in default (the element table of ncs.conf(5),
   :func:`nso_install.conf.validate.element_table`), with the defaults that changed between
   releases taken for the installed version (:data:`VERSION_DEFAULTS`);
@@ -22,7 +23,9 @@ from ..conf.validate import NAMESPACE, element_table
 from ..conf.variables import VARIABLES
 from ..record import record
 from ..secret import MASK
+from ..unit import START_SCRIPT
 from ..versions import vtuple
+from .unitfiles import LoadedUnit
 
 _SUBST = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 ROOT = "/ncs-config"
@@ -45,36 +48,61 @@ VERSION_DEFAULTS = ("/ncs-config/ncs-local-ipc/enabled", "/ncs-config/crypt-hash
 # What nso-install's start script (and SysV script) takes from ncs.systemd.conf, and what it
 # sets itself afterwards (templates/files/_read_env_file.sh.j2, ncs-service-start.j2).
 _TAKEN = re.compile(r"NCS_\w*|JAVA_\w*|_JAVA_OPTIONS|LANG|LC_\w*|TZ", re.ASCII)
-_SET_AFTER = ("NCS_DIR", "NCS_CONFIG_DIR", "NCS_RUN_DIR", "NCS_LOG_DIR", "NCS_IPC_PATH", "NCS_IPC_ADDR",
-              "NCS_IPC_PORT", "NCS_IPC_ACCESS_FILE")
+_IPC = ("NCS_IPC_PATH", "NCS_IPC_ADDR", "NCS_IPC_PORT", "NCS_IPC_ACCESS_FILE")
+_SET_AFTER = ("NCS_DIR", "NCS_CONFIG_DIR", "NCS_RUN_DIR", "NCS_LOG_DIR", *_IPC)
 
 
-def environment(unit: bytes | None, systemd_conf: bytes | None, install_dir: str, config_dir: str, run_dir: str,
-                log_dir: str) -> dict[str, str]:
+def environment(unit: LoadedUnit | None, env_files: list[bytes], systemd_conf: bytes | None, install_dir: str,
+                config_dir: str, run_dir: str, log_dir: str) -> dict[str, str]:
     """The variables NSO substitutes and starts with, as its start-up really builds them.
 
-    nso-install's unit and SysV script read ncs.systemd.conf (the NSO account's file) as data,
-    take only NCS_*, JAVA_*, LANG, LC_*, TZ from it, and then set the directories and the IPC
-    variables themselves (the unit's ``Environment=`` lines): so that file never decides where
-    the audit looks for the IPC socket, the keys or the certificates.  A unit of another origin
-    with ``EnvironmentFile=`` hands the whole file to NSO, after its ``Environment=`` lines."""
+    ``unit``: ncs.service as the service manager loads it (drop-ins included; None: no unit, the
+    SysV script); ``env_files``: the contents of its ``EnvironmentFile=`` files, in its order.
+    systemd builds the environment from every ``Environment=`` (an empty one resets them), then
+    the files (which win), then drops ``UnsetEnvironment=`` (systemd.exec(5)).  nso-install's start
+    script and SysV script then read ncs.systemd.conf (the NSO account's file) as data, take only
+    NCS_*, JAVA_*, LANG, LC_*, TZ from it, and set the directories and the IPC variables
+    themselves: so that file never decides where the audit looks for the IPC socket, the keys or
+    the certificates.  A unit of another origin with ``EnvironmentFile=`` hands its files to NSO
+    whole; one without is taken to start NSO the way nso-install's does."""
     dirs = {"NCS_DIR": f"{install_dir}/current", "NCS_CONFIG_DIR": config_dir, "NCS_RUN_DIR": run_dir,
             "NCS_LOG_DIR": log_dir}
-    unit_env: dict[str, str] = {}
-    env_files = False
-    for line in (unit or b"").decode(errors="replace").splitlines():
-        key, sep, rest = line.strip().partition("=")
-        if sep and key.strip() == "Environment":
-            for item in shlex_split(rest):
-                _assign(unit_env, item)
-        env_files |= bool(sep) and key.strip() == "EnvironmentFile"  # (an assignment, not a comment naming it)
+    unit_env, own_ipc, unset = _unit_environment(unit)
+    for data in env_files:
+        for line in data.decode(errors="replace").splitlines():
+            _assign(unit_env, line.strip())
+    for item in unset:  # a name, or NAME=VALUE: only that assignment
+        name, sep, value = item.partition("=")
+        if not sep or unit_env.get(name) == value:
+            unit_env.pop(name, None)
     file_env: dict[str, str] = {}
     for line in (systemd_conf or b"").decode(errors="replace").splitlines():
         _assign(file_env, line.strip())
-    if env_files:
-        return {**dirs, **unit_env, **file_env}
+    ours = unit is not None and any(f"{install_dir}/{START_SCRIPT}" in s.value for s in unit.assigned("ExecStart"))
+    if not ours and env_files:
+        return {**dirs, **unit_env}
     taken = {k: v for k, v in file_env.items() if _TAKEN.fullmatch(k) and k not in _SET_AFTER}
-    return {**taken, **dirs, **unit_env}
+    inherited = {k: v for k, v in unit_env.items() if k not in _SET_AFTER}  # (the script unsets the IPC ones)
+    return {**inherited, **taken, **dirs, **own_ipc}
+
+
+def _unit_environment(unit: LoadedUnit | None) -> tuple[dict[str, str], dict[str, str], set[str]]:
+    """(the ``Environment=`` assignments in effect, the IPC ones of the unit file itself: what
+    nso-install's start script sets too, the names ``UnsetEnvironment=`` drops)."""
+    env: dict[str, str] = {}
+    own: dict[str, str] = {}
+    unset: set[str] = set()
+    for s in unit.settings if unit is not None else ():
+        if s.key == "Environment":
+            if not s.value:
+                env.clear()  # an empty assignment resets the list
+            for item in shlex_split(s.value):
+                _assign(env, item)
+                if s.source == unit.path:
+                    _assign(own, item)
+        elif s.key == "UnsetEnvironment":
+            unset = set() if not s.value else unset | set(shlex_split(s.value))
+    return env, {k: v for k, v in own.items() if k in _IPC}, unset
 
 
 def shlex_split(text: str) -> list[str]:

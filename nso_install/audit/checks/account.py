@@ -43,7 +43,7 @@ def unprivileged(ctx):
     unit = ctx.facts.path(UNIT)
     judged = []
     if ctx.intent.init_system == "systemd" and unit.kind == FILE:
-        who, how = _unit_starts_as(unitfiles.load(ctx.facts))
+        who, how = _unit_starts_as(ctx.unit)
         judged = [UNIT]
     elif ctx.intent.init_system == "sysv" and ctx.facts.path(SYSV_SCRIPT).kind == FILE:
         who, how = _sysv_starts_as((ctx.facts.read(SYSV_SCRIPT) or b"").decode(errors="replace"))

@@ -130,7 +130,7 @@ def unit_exposure(ctx):
        "(nso-install's run-as-user start), to one running as root; docs/security.md, \"What a drop-in's "
        "EnvironmentFile= cannot do\"", inferred=True)
 def unit_environment_files(ctx):
-    unit = unitfiles.load(ctx.facts)
+    unit = ctx.unit
     if unit.path is None:
         return skipped(f"no ncs.service in systemd's unit search path ({UNIT}...)")
     if unit.masked:

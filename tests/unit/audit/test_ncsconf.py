@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from nso_install.audit.ncsconf import NcsConf, environment
+from nso_install.audit.unitfiles import LoadedUnit, _service_section
 from nso_install.conf import ConfContext, render_ncs_conf
 from nso_install.conf.secure import BY_ID, judge, production_values, rows_failing
 
@@ -29,20 +30,58 @@ def test_substitutions_use_nso_s_environment():
     on = conf(body, env={"NCS_CLI_SSH": "true"})
     assert on.value("cli.ssh.enabled") == "true" and "from ${NCS_CLI_SSH:-false}" in on.shown("cli.ssh.enabled")
     # a unit with EnvironmentFile= (another origin): the file wins over Environment=
-    env = environment(b"[Service]\nEnvironmentFile=/etc/ncs/ncs.systemd.conf\nEnvironment=A=1 \"B=two words\"\n",
-                      b"A=3\n# C=4\n", "/opt/ncs", "/etc/ncs", "/var/opt/ncs", "/var/log/ncs")
+    env = environment(loaded("EnvironmentFile=/etc/ncs/ncs.systemd.conf\nEnvironment=A=1 \"B=two words\""),
+                      [b"A=3\n# C=4\n"], b"A=9\n", *DIRS)
     assert env["A"] == "3" and env["B"] == "two words" and "C" not in env and env["NCS_DIR"] == "/opt/ncs/current"
     # nso-install's start: the file is read as data (NCS_*, JAVA_*, LANG, LC_*, TZ), then the
     # directories and the unit's Environment= (IPC) are set over it
-    env = environment(b"[Service]\nEnvironment=NCS_IPC_PATH=/run/ncs/nso-ipc\n",
-                      b"NCS_IPC_PATH=/tmp/x\nNCS_CONFIG_DIR=/tmp/c\nNCS_EXTRA=1\nLD_PRELOAD=/x.so\n", "/opt/ncs",
-                      "/etc/ncs", "/var/opt/ncs", "/var/log/ncs")
+    env = environment(loaded(f"Environment=NCS_IPC_PATH=/run/ncs/nso-ipc\n{OURS}"), [],
+                      b"NCS_IPC_PATH=/tmp/x\nNCS_CONFIG_DIR=/tmp/c\nNCS_EXTRA=1\nLD_PRELOAD=/x.so\n", *DIRS)
     assert (env["NCS_IPC_PATH"], env["NCS_CONFIG_DIR"], env["NCS_EXTRA"]) == ("/run/ncs/nso-ipc", "/etc/ncs", "1")
     assert "LD_PRELOAD" not in env
     # a comment naming EnvironmentFile= (nso-install's run-as-user unit has one) assigns nothing
-    env = environment(b"[Service]\n# whatever a drop-in's EnvironmentFile= adds\nEnvironment=NCS_IPC_PATH=/run/ncs/x\n",
-                      b"NCS_IPC_PATH=/tmp/x\n", "/opt/ncs", "/etc/ncs", "/var/opt/ncs", "/var/log/ncs")
+    env = environment(loaded("# whatever a drop-in's EnvironmentFile= adds\nEnvironment=NCS_IPC_PATH=/run/ncs/x"), [],
+                      b"NCS_IPC_PATH=/tmp/x\n", *DIRS)
     assert env["NCS_IPC_PATH"] == "/run/ncs/x"
+    # no unit (the SysV script): the file as data, the directories over it
+    env = environment(None, [], b"NCS_CONFIG_DIR=/tmp/c\nNCS_EXTRA=2\n", *DIRS)
+    assert (env["NCS_CONFIG_DIR"], env["NCS_EXTRA"]) == ("/etc/ncs", "2")
+
+
+DIRS = ("/opt/ncs", "/etc/ncs", "/var/opt/ncs", "/var/log/ncs")
+OURS = "ExecStart=!/usr/bin/setpriv --reuid=ncsd -- /opt/ncs/ncs-service-start"
+UNIT_PATH = "/etc/systemd/system/ncs.service"
+
+
+def loaded(unit: str, *dropins: str) -> LoadedUnit:
+    """ncs.service with [Service] lines ``unit``, and drop-ins 10.conf, 20.conf... with theirs."""
+    names = [f"{UNIT_PATH}.d/{10 * (i + 1)}.conf" for i in range(len(dropins))]
+    settings = [s for path, text in ((UNIT_PATH, unit), *zip(names, dropins))
+                for s in _service_section(path, f"[Service]\n{text}\n".encode())]
+    return LoadedUnit(UNIT_PATH, False, tuple(names), tuple(settings))
+
+
+def test_drop_ins_take_part_in_nso_s_environment():
+    """systemd applies the drop-ins' Environment=, EnvironmentFile= and UnsetEnvironment= after
+    the unit's (systemd.exec(5)); the audit resolves ${VAR} with what NSO really gets."""
+    # another origin: a drop-in's Environment= changes NSO's directories; an empty one resets
+    env = environment(loaded("Environment=NCS_CONFIG_DIR=/etc/ncs X=1", "Environment=NCS_CONFIG_DIR=/srv/ncs"),
+                      [b"Y=2\n"], None, *DIRS)
+    assert (env["NCS_CONFIG_DIR"], env["X"], env["Y"]) == ("/srv/ncs", "1", "2")
+    env = environment(loaded("Environment=X=1 Z=3", "Environment=\nEnvironment=Z=4"), [b"Y=2\n"], None, *DIRS)
+    assert "X" not in env and env["Z"] == "4" and env["NCS_CONFIG_DIR"] == "/etc/ncs"
+    # UnsetEnvironment= drops a name, or only the assignment NAME=VALUE
+    env = environment(loaded("Environment=X=1 Z=3", "UnsetEnvironment=X Z=4"), [b"Y=2\n"], None, *DIRS)
+    assert "X" not in env and env["Z"] == "3"
+    # nso-install's start with a drop-in EnvironmentFile=: its other variables reach NSO, but the
+    # start script still sets the directories and the IPC variables over them
+    env = environment(loaded(f"Environment=NCS_IPC_PORT=4569\n{OURS}", "EnvironmentFile=/etc/ncs/extra.env"),
+                      [b"CERTS=/etc/ncs/certs\nNCS_RUN_DIR=/tmp/r\nNCS_IPC_PORT=1\n"], None, *DIRS)
+    assert (env["CERTS"], env["NCS_RUN_DIR"], env["NCS_IPC_PORT"]) == ("/etc/ncs/certs", "/var/opt/ncs", "4569")
+    # a drop-in's Environment= of IPC settings does not reach NSO through nso-install's start
+    env = environment(loaded(f"Environment=NCS_IPC_PORT=4569\n{OURS}", "Environment=NCS_IPC_PORT=1 W=5"), [], None,
+                      *DIRS)
+    assert (env["NCS_IPC_PORT"], env["W"]) == ("4569", "5")
 
 
 def test_unreadable_texts_are_not_guessed():

@@ -200,3 +200,19 @@ def test_a_link_climbing_above_the_root_stays_at_the_root_as_the_kernel_has_it(s
     dropin(root, "EnvironmentFile=/etc/ncs/up/site.env")
     status, evidence = judged(root)
     assert status == "fail" and "/etc/ncs/site.env belongs to nso" in evidence, evidence
+
+
+def test_the_audit_resolves_ncs_conf_with_the_drop_ins_environment(staged):
+    """A drop-in's EnvironmentFile= and Environment= reach NSO (nso-install's start script keeps
+    them, setting only the directories and the IPC variables over them): the audit resolves
+    ncs.conf's ${VAR} with them, as NSO will; an UnsetEnvironment= of a later drop-in drops one."""
+    from nso_install.audit.context import gather
+
+    root = staged.get("nso")
+    env_file(root, "etc/ncs-env/nso.env").write_text("SITE_CERTS=/etc/ncs/site-certs\nNCS_RUN_DIR=/tmp/r\n")
+    dropin(root, "EnvironmentFile=/etc/ncs-env/nso.env\nEnvironment=SITE_MODE=strict")
+    env = gather(root).conf.env
+    assert (env["SITE_CERTS"], env["SITE_MODE"], env["NCS_RUN_DIR"]) == ("/etc/ncs/site-certs", "strict",
+                                                                         "/var/opt/ncs")
+    dropin(root, "UnsetEnvironment=SITE_MODE", name="zz-unset.conf")
+    assert "SITE_MODE" not in gather(root).conf.env
