@@ -4,6 +4,7 @@ postrotate), executed with a POSIX shell against a fake ncs."""
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 from nso_install.distribution import open_distribution
 from nso_install.plan import build_plan
@@ -64,7 +65,36 @@ def test_logrotate_postrotate_sources_nothing_the_nso_account_can_write(tmp_path
     assert not [ln for ln in script.splitlines() if "ncs.systemd.conf" in ln and not ln.strip().startswith("#")]
     _fake_ncs(tmp_path)
     (tmp_path / "etc/ncs.systemd.conf").write_text("touch " + str(tmp_path / "pwned") + "\n")
-    r = subprocess.run([SH, "-c", script.replace(" >/dev/null 2>&1", "")], capture_output=True, text=True)
+    # (run here as root: no account "nso" on the host; the next test runs it as the account)
+    script = script.replace(" >/dev/null 2>&1", "").replace("runuser -u nso -- ", "")
+    r = subprocess.run([SH, "-c", script], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "args: --reload" in r.stdout and f"ipc: {tmp_path}/ipc/nso-ipc" in r.stdout
     assert not (tmp_path / "pwned").exists()
+
+
+def test_logrotate_postrotate_reloads_as_the_nso_account(sample_dists):
+    """logrotate runs postrotate as root ("su" or not): the reload client runs as the NSO account
+    (runuser, as the SysV script's reload), never as root against that account's socket directory;
+    found through a PATH of its own (cron's may lack the sbin directories)."""
+    import pwd
+    import tempfile
+
+    account = "daemon"  # (an account every Debian and RHEL host has)
+    pwd.getpwnam(account)
+    top = Path(tempfile.mkdtemp(prefix="postrotate-"))  # (pytest's own tmp is root's 0700: not for daemon)
+    try:
+        os.chmod(top, 0o755)
+        files = _plan_files(sample_dists["tar.gz"], top, run_as_user=account)
+        script = _postrotate(files["/etc/logrotate.d/ncs"])
+        _fake_ncs(top)
+        (top / "opt/current/bin/ncs").write_text('#!/bin/sh\necho "uid: $(id -un) ipc: $NCS_IPC_PATH args: $*"\n')
+        r = subprocess.run([SH, "-c", script.replace(" >/dev/null 2>&1", "")], capture_output=True, text=True,
+                           env={"PATH": "/usr/bin:/bin"})
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.strip() == f"uid: {account} ipc: {top}/ipc/nso-ipc args: --reload", r.stdout + r.stderr
+        # NSO running as root: no account to become, the client runs as root
+        script = _postrotate(_plan_files(sample_dists["tar.gz"], top)["/etc/logrotate.d/ncs"])
+        assert "runuser" not in script
+    finally:
+        shutil.rmtree(top)
