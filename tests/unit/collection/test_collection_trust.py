@@ -105,6 +105,50 @@ def test_the_interpreter_of_a_script_is_judged_too(tmp_path):
     assert trust.untrusted_program(str(launcher), ME) == f"{open_dir} is writable by group or others (mode 0775)"
 
 
+def venv(top: Path) -> Path:
+    """A virtual environment's shape: bin/python, pyvenv.cfg, lib/python3/site-packages/nso_install."""
+    python = program(safe_dir(top / "bin") / "python", "#!/bin/sh\n")
+    (top / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (top / "pyvenv.cfg").chmod(0o644)
+    pkg = top / "lib/python3/site-packages/nso_install"
+    pkg.mkdir(parents=True)
+    for d in (top / "lib", top / "lib/python3", top / "lib/python3/site-packages", pkg):
+        d.chmod(0o755)
+    (pkg / "cli.py").write_text("")
+    (pkg / "cli.py").chmod(0o644)
+    return python
+
+
+def test_the_modules_a_venv_python_imports_are_judged_too(tmp_path):
+    """Root running the venv's nso-install imports its site-packages: a module there that another
+    account can write (or a pyvenv.cfg, which says where the standard library is) is its code run as root."""
+    python = venv(safe_dir(tmp_path / "venv"))
+    exe = program(tmp_path / "venv/bin/nso-install", f"#!{python}\nimport nso_install.cli\n")
+    assert trust.untrusted_program(str(exe), ME) is None
+    cli = tmp_path / "venv/lib/python3/site-packages/nso_install/cli.py"
+    cli.chmod(0o666)
+    assert trust.untrusted_program(str(exe), ME) == f"{cli} is writable by group or others (mode 0666)"
+    cli.chmod(0o644)
+    (cli.parent / "__pycache__").mkdir(mode=0o777)
+    (cli.parent / "__pycache__").chmod(0o777)
+    assert "__pycache__ is writable by group or others (mode 0777)" in trust.untrusted_program(str(exe), ME)
+    (cli.parent / "__pycache__").rmdir()
+    (tmp_path / "venv/pyvenv.cfg").chmod(0o646)
+    assert trust.untrusted_program(str(exe), ME) == f"{tmp_path / 'venv/pyvenv.cfg'} is writable by group or others (mode 0646)"
+
+
+def test_env_in_the_hash_bang_line_judges_the_program_it_finds(tmp_path, monkeypatch):
+    """#!/usr/bin/env NAME runs the NAME found on PATH: that one is judged, not only env."""
+    open_dir = safe_dir(tmp_path / "tools")
+    program(open_dir / "mypython", "#!/bin/sh\n")
+    exe = program(safe_dir(tmp_path / "bin") / "nso-install", "#!/usr/bin/env -S mypython -u\nprint('hi')\n")
+    monkeypatch.setenv("PATH", f"{open_dir}:/usr/bin:/bin")
+    assert trust.interpreters(str(exe)) == ["/usr/bin/env", str(open_dir / "mypython")]
+    assert trust.untrusted_program(str(exe), ME) is None
+    open_dir.chmod(0o777)
+    assert trust.untrusted_program(str(exe), ME) == f"{open_dir} is writable by group or others (mode 0777)"
+
+
 @ROOT_ONLY
 def test_an_entry_of_another_owner(tmp_path):
     exe = program(safe_dir(tmp_path / "bin") / "nso-install")

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 
 MAX_LINKS = 40  # as the kernel's ELOOP limit
@@ -81,31 +82,83 @@ def _judge(path, st, owners, more):
 def interpreter(path):
     """The program a script's #! line names (the kernel runs it with the script; for pip's /bin/sh
     launcher of a long interpreter path, the Python it execs), or None."""
+    found = interpreters(path)
+    return found[0] if found else None
+
+
+def interpreters(path):
+    """What runs a script: the program its #! line names and, for ``#!/usr/bin/env NAME``, the
+    NAME that env finds on this process's PATH (the one the modules run it with)."""
     try:
         with open(path, 'rb') as f:
             head = f.read(4096)
     except OSError:
-        return None
+        return []
     if not head.startswith(b'#!'):
-        return None
+        return []
     lines = head[2:].split(b'\n')
     launcher = b"'''exec' \""  # #!/bin/sh, then: '''exec' "PYTHON" "$0" "$@"
     if len(lines) > 2 and lines[1].startswith(launcher):
-        return os.fsdecode(lines[1][len(launcher):].split(b'"', 1)[0])
-    words = lines[0].split()
-    return os.fsdecode(words[0]) if words else None
+        return [os.fsdecode(lines[1][len(launcher):].split(b'"', 1)[0])]
+    words = [os.fsdecode(w) for w in lines[0].split()]
+    if not words:
+        return []
+    if os.path.basename(words[0]) == 'env':
+        args = iter(words[1:])
+        for w in args:
+            if w in ('-u', '--unset', '-C', '--chdir'):
+                next(args, None)  # (their argument is not the program)
+            elif not w.startswith('-') and '=' not in w:
+                return [words[0], shutil.which(w) or w]  # (not found: judged as missing)
+    return words[:1]
+
+
+def _venv_lib(python):
+    """The lib/ directory of the virtual environment ``python`` belongs to (where the program's
+    modules are imported from), or None when it is not in one."""
+    venv = os.path.dirname(os.path.dirname(os.path.abspath(python)))
+    lib = os.path.join(venv, 'lib')
+    return lib if os.path.isfile(os.path.join(venv, 'pyvenv.cfg')) and os.path.isdir(lib) else None
+
+
+def untrusted_tree(top, owners=frozenset((0,))):
+    """Why another account could change something below the directory ``top`` (a module Python
+    would import), or None: every entry root's and not writable by group or others, each link's
+    target judged from / as :func:`untrusted` does."""
+    problem = untrusted(top, owners)
+    if problem:
+        return problem
+    for dirpath, dirnames, filenames in os.walk(top):  # (never into a linked directory)
+        for name in dirnames + filenames:
+            p = os.path.join(dirpath, name)
+            st = os.lstat(p)
+            if stat.S_ISLNK(st.st_mode):
+                problem = untrusted(p, owners)
+            elif st.st_uid not in owners:
+                problem = '%s belongs to uid %d' % (p, st.st_uid)
+            elif st.st_mode & 0o022:
+                problem = '%s is writable by group or others (mode %04o)' % (p, stat.S_IMODE(st.st_mode))
+            if problem:
+                return problem
+    return None
 
 
 def untrusted_program(path, owners=frozenset((0,))):
-    """Why root should not run the program ``path`` (it, or the interpreter of its #! line, could
-    be changed by another account), or None."""
-    seen = set()
-    while path and path not in seen:
+    """Why root should not run the program ``path`` (it, what its #! line runs, or the modules
+    the virtual environment of that Python imports could be changed by another account), or None."""
+    todo, seen = [path], set()
+    while todo:
+        path = todo.pop(0)
+        if path in seen:
+            continue
         seen.add(path)
         problem = untrusted(path, owners)
+        lib = None if problem else _venv_lib(path)
+        if lib:  # (pyvenv.cfg says where the standard library is: its own to judge too)
+            problem = untrusted(os.path.join(os.path.dirname(lib), 'pyvenv.cfg'), owners) or untrusted_tree(lib, owners)
         if problem:
             return problem
-        path = interpreter(path)
+        todo.extend(interpreters(path))
     return None
 
 
