@@ -91,19 +91,22 @@ def test_install_an_empty_grant_list_withdraws_the_grants(fake, args, withdraws)
 
 
 @pytest.mark.timeout(300)
-def test_node_role_can_withdraw_ipc_grants(fake, tmp_path):
-    """nso_no_ipc_users / nso_no_ipc_groups reach the install as --no-ipc-user / --no-ipc-group
-    (and are not given by default)."""
+def test_node_role_can_withdraw_ipc_grants_and_the_run_as_user(fake, tmp_path):
+    """nso_no_ipc_users / nso_no_ipc_groups / nso_no_run_as_user reach the install as
+    --no-ipc-user / --no-ipc-group / --no-run-as-user (and are not given by default)."""
     fake.set({"version": 1, "result": "applied", "changed": 0, "actions": []})
     play = {"hosts": "localhost", "gather_facts": False, "roles": ["nso_install.nso.node"],
             "vars": {"nso_install_tool": False, "nso_distribution": "/srv/dist", "nso_install_executable": str(fake.path),
                      "nso_verify": False, "nso_audit": False, "nso_init_system": "none"}}
     withdraw = {**play, "vars": {**play["vars"], "nso_no_ipc_users": True, "nso_no_ipc_groups": True}}
-    r = playbook(tmp_path, [play, withdraw])
+    as_root = {**play, "vars": {**play["vars"], "nso_no_run_as_user": True}}  # (nso_run_as_user keeps its default)
+    r = playbook(tmp_path, [play, withdraw, as_root])
     assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-3000:]
-    first, second = fake.calls
-    assert not [a for a in first if a.startswith("--no-ipc")]
+    first, second, third = fake.calls
+    assert not [a for a in first if a.startswith("--no-")] and first[first.index("--run-as-user") + 1] == "nso"
     assert "--no-ipc-user" in second and "--no-ipc-group" in second
+    # the run-as user withdrawn: NSO runs as root again
+    assert "--no-run-as-user" in third and "--run-as-user" not in third
 
 
 def test_crypto_keys_is_a_path_not_masked_but_secrets_are(fake):
