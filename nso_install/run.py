@@ -290,6 +290,8 @@ def _check_environment(target: Target, spec: InstallSpec) -> None:
         links = _check_directory_links(target, spec)
         if not target.unprivileged:
             _check_directory_parents(target, spec, links)
+    elif spec.local_dir:
+        _check_local_parents(target, PurePosixPath(spec.local_dir))
     if target.unprivileged and spec.run_as_user:
         raise UsageError("run-as-user-needs-root",
                          f"--run-as-user {spec.run_as_user} needs root: it creates accounts, sets owners, a setuid "
@@ -311,6 +313,19 @@ def _check_directory_parents(target: Target, spec: InstallSpec, links: set[str])
             continue
         target.check_parents(PurePosixPath(getattr(spec, name)), f"--{name.replace('_', '-')}", nso if name in ("run_dir", "log_dir") else
                              frozenset(), itself=name == "install_dir")
+
+
+def _check_local_parents(target: Target, local_dir: PurePosixPath) -> None:
+    """A local install's directory, and every directory above it, must be the caller's or root's
+    and not writable by group or others (a sticky one such as /tmp is fine above it), as for a
+    system install's directories: whoever runs the install then runs NSO's programs from there,
+    and another account that can rename or replace entries on the way could swap the tree (or
+    its keys and ncs.conf) for its own between runs.  Checked by name up to a symbolic link, then
+    (on this host: a staging root's links lead elsewhere) where the path really leads."""
+    target.check_parents(local_dir, "--local-install", itself=True, local=True)
+    real = PurePosixPath(os.path.realpath(local_dir))
+    if not target.staged and real != local_dir:
+        target.check_parents(real, "--local-install", itself=True, local=True)
 
 
 def _check_directory_links(target: Target, spec: InstallSpec) -> set[str]:

@@ -179,7 +179,7 @@ class Target:
         return real
 
     def check_parents(self, tpath: str | PurePosixPath, option: str, also: frozenset[int] = frozenset(),
-                      itself: bool = False) -> None:
+                      itself: bool = False, local: bool = False) -> None:
         """Refuse a top-level directory (``option``) below one another account could change: each
         existing directory above it must be root's (or this process's, or one of ``also``: the
         NSO account, for its run and log directories) and not writable by group or others, but
@@ -187,7 +187,8 @@ class Target:
         directory too must be such an owner's.  Otherwise that account could put a tree of its
         own at the path between runs, and root would run its programs (the service, logrotate,
         the login shells' PATH) or adopt it with a chown.  A directory that does not exist yet is
-        made by nso-install (root's, 0755); a symbolic link is :meth:`dir_link`'s to judge."""
+        made by nso-install (root's, 0755); a symbolic link is :meth:`dir_link`'s to judge.
+        ``local``: a local install's directory, said in its terms (whoever runs it runs NSO from it)."""
         p = normalize(tpath)
         owners = {0, os.geteuid(), *also}
         chain = [*reversed(p.parents)] + ([p] if itself else [])
@@ -200,12 +201,18 @@ class Target:
             if not stat.S_ISDIR(st.st_mode):
                 return  # (a link: dir_link; a file: the plan's own error)
             shown = self.show_host(host)
-            hint = (f"Make {shown} root's and not writable by group or others (chown root:root {shown} && chmod "
-                    f"go-w {shown}), after checking what is in it; or give {option} a place only root can change.")
+            if local:
+                hint = (f"Install where only you (or root) can change anything, for example under your home directory "
+                        f"(nso-install install DIST ~/nso-VERSION); or make {shown} yours and not writable by group "
+                        f"or others (chmod go-w {shown}), after checking what is in it.")
+                runs = f"uid {os.geteuid()} runs NSO's programs from it and reads its configuration and keys"
+            else:
+                hint = (f"Make {shown} root's and not writable by group or others (chown root:root {shown} && chmod "
+                        f"go-w {shown}), after checking what is in it; or give {option} a place only root can change.")
+                runs = "root runs NSO's programs from it and reads its configuration"
             if st.st_uid not in owners:
                 raise UnsafePathError("untrusted-directory", f"{option} {p}: {shown} belongs to uid {st.st_uid}, which "
-                                      "could replace what nso-install puts there (root runs NSO's programs from it "
-                                      "and reads its configuration).", hint)
+                                      f"could replace what nso-install puts there ({runs}).", hint)
             sticky_above = st.st_mode & stat.S_ISVTX and i < len(chain) - 1  # (the next one is checked in turn)
             if st.st_mode & 0o022 and not sticky_above and d != p:
                 raise UnsafePathError("untrusted-directory", f"{option} {p}: {shown} is writable by group or others "

@@ -93,6 +93,48 @@ def test_a_directory_another_account_could_change_above_the_install_is_refused_b
     assert snapshot(root) == before
 
 
+@pytest.mark.parametrize("case", ["parent-owned-by-nobody", "parent-world-writable", "itself-owned-by-nobody",
+                                  "through-a-symlink"])
+def test_a_local_install_where_another_account_could_change_it_is_refused_before_anything(tmp_path, dist, case):
+    """Whoever runs a local install runs NSO's programs from its directory and keeps its keys
+    there: a directory on the way another account owns or can write would let it swap the tree
+    between runs (found by review: only system installs were checked; a local install into a
+    world-writable directory, or over another account's empty directory, went ahead)."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    given = shared / "nso"
+    if case == "parent-owned-by-nobody":
+        os.chown(shared, NOBODY, NOBODY)
+        said = f"{shared} belongs to uid 65534"
+    elif case == "parent-world-writable":
+        os.chmod(shared, 0o777)
+        said = f"{shared} is writable by group or others (mode 0777)"
+    elif case == "itself-owned-by-nobody":
+        os.chmod(shared, 0o1777)  # sticky: the account's own directory in it is the problem
+        given.mkdir()
+        os.chown(given, NOBODY, NOBODY)
+        said = f"{given} belongs to uid 65534"
+    else:
+        os.chown(shared, NOBODY, NOBODY)
+        os.symlink(shared, tmp_path / "link")
+        given = tmp_path / "link/nso"
+        said = f"{shared} belongs to uid 65534"
+    before = snapshot(tmp_path)
+    for check in ((), ("--check",)):
+        r = cli("install", dist, "--local-install", given, *check, ok=False)
+        assert r.exit_code == 1 and "untrusted-directory" not in r.stdout and said in r.stderr, r.output
+        assert "--local-install" in r.stderr and "~/nso-VERSION" in r.stderr
+    assert snapshot(tmp_path) == before
+
+
+def test_a_local_install_in_a_sticky_directory_or_the_callers_own_is_accepted(tmp_path, dist):
+    shared = tmp_path / "tmp"
+    shared.mkdir(mode=0o1777)
+    os.chmod(shared, 0o1777)
+    cli("install", dist, "--local-install", shared / "nso")
+    assert (shared / "nso/VERSION").is_file()
+
+
 def test_a_sticky_directory_above_a_root_owned_one_and_the_accounts_own_above_its_run_dir_are_accepted(root, dist):
     """/tmp-like (1777) above a directory root owns: nobody else can rename what root owns in
     it. The NSO account owning what holds its run directory gains nothing (it owns that anyway)."""
