@@ -9,6 +9,7 @@ Leftovers of an interrupted run are removed by the next one.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 from dataclasses import field
@@ -105,6 +106,7 @@ class InstallTree(Action):
                     "install-dir-occupied",
                     f"{self.path} exists and does not hold NSO {v} (VERSION: {installed or 'missing'}).",
                     "Choose another directory, or move the existing one away.")
+            self._check_replaceable(ctx)
             return change(f"unpack NSO {v} into the empty directory{extra}")
         drift = self._drift_once(facts, ctx)
         if drift is None:
@@ -152,7 +154,8 @@ class InstallTree(Action):
             return False
         fact = facts.path(self.path)
         if fact.kind == DIR and not facts.listdir(self.path):
-            pass  # an empty directory (an earlier attempt left it): prepare as for a new one
+            self._check_replaceable(ctx)  # (before the unpack, not after it)
+            # an empty directory (an earlier attempt left it): prepare as for a new one
         elif fact.kind == DIR:
             if self._installed(facts) != self.dist.version:
                 return False
@@ -164,6 +167,19 @@ class InstallTree(Action):
         host = ctx.target.host(self.path)
         self._prepared = self._unpack(next(d for d in host.parents if d.is_dir()), facts, ctx)
         return True
+
+    def _check_replaceable(self, ctx) -> None:
+        """An existing empty directory at ``path`` is replaced by the tree unpacked beside it
+        (rmdir, then rename): refused at once, before a whole tree is unpacked for nothing,
+        when it is a mount point (a volume: rmdir says EBUSY, and the tree sits on the other
+        file system)."""
+        host = ctx.target.host(self.path)
+        if os.path.ismount(host):
+            raise ApplyError("install-dir-is-mount-point",
+                             f"{self.path} is a mount point: nso-install unpacks NSO beside it and renames the "
+                             "complete tree into its place, which cannot replace a mount point.",
+                             f"Install into a directory inside it (for example {self.path}/nso-"
+                             f"{self.dist.version}), or mount the volume one level up.")
 
     def discard(self) -> None:
         """Remove a prepared tree the run did not use (it failed before this action)."""
@@ -236,7 +252,18 @@ class InstallTree(Action):
                 shutil.rmtree(tmp)  # now the old, damaged tree, without what was carried over
             else:
                 if os.path.isdir(host):
-                    os.rmdir(host)  # only ever the empty directory accepted by check()
+                    try:
+                        os.rmdir(host)  # only ever the empty directory accepted by check()
+                    except OSError as e:  # a bind mount (EBUSY), another account's in a sticky directory...
+                        mounted = " (a mount point)" if e.errno == errno.EBUSY else ""
+                        raise ApplyError("install-dir-not-replaceable",
+                                         f"{self.path}: cannot replace this empty directory{mounted} with the unpacked "
+                                         f"tree ({e.strerror or e}): nso-install unpacks beside it and renames the "
+                                         "tree into its place.",
+                                         f"Install into a new directory inside it (for example {self.path}/nso-"
+                                         f"{self.dist.version})" + ("" if mounted else
+                                                                   f", or remove {self.path} (or have its owner "
+                                                                   "remove it)") + "; then re-run.") from None
                 os.rename(tmp, host)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)

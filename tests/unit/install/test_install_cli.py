@@ -87,6 +87,32 @@ def test_local_install_then_rerun(tmp_path, sample_dists, fmt):
     assert snapshot(d) == before
 
 
+@pytest.mark.parametrize("how", ["tmpfs", "bind"])
+def test_local_install_into_an_empty_mount_point_is_refused_clearly(tmp_path, sample_dists, how):
+    """An empty volume as the local install directory (``docker run -v vol:/nso``): the tree is
+    unpacked beside it and renamed into its place, which a mount point refuses. Before: the whole
+    tree was unpacked on the parent's file system, then "Device or resource busy (unpack NSO 6.5.3
+    into the empty directory)", with the hint "Fix the cause". Now: what and how to fix; a mount
+    on another file system before anything is unpacked (--check says it too)."""
+    vol = tmp_path / "vol"
+    vol.mkdir()
+    src = tmp_path / "src"
+    src.mkdir()
+    args = ["mount", "-t", "tmpfs", "tmpfs", vol] if how == "tmpfs" else ["mount", "--bind", src, vol]
+    if os.geteuid() != 0 or subprocess.run(args, capture_output=True).returncode != 0:
+        pytest.skip("cannot mount here")
+    try:
+        for check in (("--check",), ()) if how == "tmpfs" else ((),):
+            r = cli("install", sample_dists["tar.gz"], "--local-install", vol, *check, ok=False)
+            assert r.exit_code == 1, r.output
+            assert "mount point" in r.stderr and f"{vol}/nso-{V}" in r.stderr, r.stderr
+        assert os.listdir(vol) == [] and os.listdir(src) == []
+        assert [n for n in os.listdir(tmp_path) if n.startswith(".nso-install-tmp")] == []  # nothing left beside it
+        cli("install", sample_dists["tar.gz"], "--local-install", vol / f"nso-{V}")  # as the hint says
+    finally:
+        subprocess.run(["umount", "-l", vol], check=True)
+
+
 def test_check_on_empty_target_lists_everything_and_writes_nothing(tmp_path, sample_dists):
     root = tmp_path / "root"
     root.mkdir()
