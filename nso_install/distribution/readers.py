@@ -273,6 +273,17 @@ class DirectoryDistribution(Distribution):
                                                    "non-directory) while being read.",
                                  "Do not modify the directory while nso-install reads it.")
 
+    def _unopenable(self, name: str, e: OSError) -> DistributionError:
+        """Why ``name`` could not be opened: unreadable by this account (a tree root unpacked with
+        private modes, read by another account), or else changed while being read."""
+        if e.errno in (errno.EACCES, errno.EPERM):
+            return DistributionError("unreadable-distribution",
+                                     f"cannot read {self.source / name} ({e.strerror}, as uid {os.geteuid()}).",
+                                     "Make every file and directory of the distribution readable by the account "
+                                     "running nso-install (chmod -R a+rX DIR), or run as an account that can "
+                                     "read them.")
+        return self._changed(name)
+
     def _walk(self, dfd: int, rel: str) -> Iterator[Member]:
         """Members under the directory open as ``dfd`` (``rel`` inside the tree), depth first, in
         name order; a directory's own entries before its subdirectories'."""
@@ -310,8 +321,8 @@ class DirectoryDistribution(Distribution):
         for base, name in subdirs:
             try:
                 sfd = os.open(base, _DIR_FLAGS, dir_fd=dfd)
-            except OSError:
-                raise self._changed(name) from None
+            except OSError as e:
+                raise self._unopenable(name, e) from None
             try:
                 yield from self._walk(sfd, name)
             finally:
@@ -320,8 +331,8 @@ class DirectoryDistribution(Distribution):
     def _open_file(self, dfd: int, base: str, name: str, size: int) -> _SafeReader:
         try:
             fd = os.open(base, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=dfd)
-        except OSError:
-            raise self._changed(name) from None
+        except OSError as e:
+            raise self._unopenable(name, e) from None
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
             raise self._changed(name)

@@ -364,3 +364,35 @@ def test_missing_path(tmp_path):
         open_distribution(tmp_path / "nope.tar.gz")
     assert e.value.reference == "distribution-not-found"
     assert "nope.tar.gz" in e.value.message and e.value.hint
+
+
+@pytest.mark.parametrize("which", ["bin/ncs", "doc"])
+def test_an_unreadable_member_of_a_directory_says_so_not_that_it_changed(tmp_path, monkeypatch, which):
+    """A directory distribution unpacked by root with private modes, read by another account
+    (a local install): the file or subdirectory it cannot open is named with the reason and the
+    fix. Before: "bin/ncs changed (into a symbolic link or a non-directory) while being read",
+    reference hostile-member, hint "Do not modify the directory"."""
+    import errno
+
+    from nso_install.distribution import readers
+
+    src = _dir_dist(tmp_path)
+    real_open = os.open
+
+    def denied(path, flags, mode=0o777, *, dir_fd=None):  # as for an account without the read bit (root has it)
+        if dir_fd is not None and f"{os.readlink(f'/proc/self/fd/{dir_fd}')}/{path}" == str(src / which):
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return real_open(path, flags, mode, dir_fd=dir_fd)
+
+    d = open_distribution(src)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    monkeypatch.setattr(readers.os, "open", denied)
+    with pytest.raises(DistributionError) as e:
+        d.validate()
+        d.extract(dest, uid=None, gid=None)
+    monkeypatch.undo()
+    assert e.value.reference == "unreadable-distribution", e.value
+    assert f"cannot read {src / which} (Permission denied" in e.value.message
+    assert "chmod -R a+rX" in e.value.hint
+    assert os.listdir(dest) == []
