@@ -127,7 +127,8 @@ def apply(plan: list[Action], ctx: Context, sink: Callable[[Effects], None] = la
             if after.changed:
                 raise ApplyError("not-converged", f"{action.id}: still not as desired after applying ({after.detail}).",
                                  "This is a bug in nso-install or interference from another process; re-run with -v.")
-            rec = Record(action, Outcome(outcome.status, outcome.detail, outcome.diff, after.conflict, after.warning),
+            warning = outcome.warning if action.warns_before else after.warning
+            rec = Record(action, Outcome(outcome.status, outcome.detail, outcome.diff, after.conflict, warning),
                          changed=True)
         records.append(rec)
         if on_record:

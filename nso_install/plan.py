@@ -30,7 +30,7 @@ from .access import IpcAccess, pam_choice, resolve_ipc
 from .actions.accounts import ADMIN_GROUP, IPC_GROUP, OPER_GROUP, Group, Membership, PamService, User
 from .actions.base import Action, Attrs
 from .actions.files import Absent, ConfFile, Directory, File, Leftovers, Obsolete, Reown, Symlink, SystemDirectory, TakeOver
-from .actions.keys import (KeyPair, SecretFile, check_crypto_keys, check_ipc_secret, generate_crypto_keys,
+from .actions.keys import (ROTATE_KEYS, KeyPair, SecretFile, check_crypto_keys, check_ipc_secret, generate_crypto_keys,
                            generate_ipc_secret, ssh_host_key, tls_key_cert)
 from .actions.fips import fips_actions, openssl_env, written_in_tree
 from .actions.privileges import Capability, Setuid, privileged_actions
@@ -282,7 +282,8 @@ def config_actions(spec: InstallSpec, version: str, view: TargetView) -> list[Ac
         SecretFile(f"{cfg}/ncs.crypto_keys", own.keys, lambda: generate_crypto_keys(version),
                    "encryption keys for encrypted strings in CDB "
                    + ("(imported from --crypto-keys)" if spec.crypto_keys is not None else "(generated once)"),
-                   validate=lambda data: check_crypto_keys(data, version), imported=spec.crypto_keys),
+                   validate=lambda data: check_crypto_keys(data, version), imported=spec.crypto_keys,
+                   renew=ROTATE_KEYS),
         SecretFile(f"{cfg}/ipc_access", own.ipc, generate_ipc_secret,
                    "shared secret for the IPC access check (generated once)", validate=check_ipc_secret),
         Directory(f"{cfg}/ssh", own.key_dir, "SSH host keys of NSO's SSH server"),
@@ -484,7 +485,8 @@ def local_plan(spec: InstallSpec, dist, view: TargetView = TargetView()) -> list
     ]
     if not rc.inline_keys:  # external keys command reads ${NCS_DIR}/etc/ncs/ncs.crypto_keys
         acts.append(SecretFile(f"{d}/etc/ncs/ncs.crypto_keys", private, lambda: generate_crypto_keys(v),
-                               "encryption keys (generated once)", validate=lambda data: check_crypto_keys(data, v)))
+                               "encryption keys (generated once)", validate=lambda data: check_crypto_keys(data, v),
+                               renew=ROTATE_KEYS))
     return with_parents(acts + pam_actions(spec, rc), (f"{d}/.nso-install",))
 
 

@@ -203,6 +203,9 @@ class Attrs:
 class Action:
     kind: ClassVar[str] = "action"
     fs: ClassVar[bool] = True  # False: ``path`` names an account, not a file (no parent directories)
+    # True: report the warning of the check before applying (what the change meant: a secret found
+    # open to others), which the re-check after applying cannot see; else the re-check's
+    warns_before: ClassVar[bool] = False
     path: str
     reason: str
 

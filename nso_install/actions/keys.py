@@ -243,6 +243,30 @@ def derive_tls_cert(private: Secret, name: str) -> bytes:
 
 # --- the actions ---------------------------------------------------------------------------
 
+# CDB's encrypted strings need the keys: never "move it away", a new generation beside the old ones
+ROTATE_KEYS = "rotate them (nso-install keys rotate, NSO 6.4+; docs/operations.md, \"Rotating the encryption keys\")"
+RENEW = "move it away (keep a copy while anything encrypted with it matters) and re-run: nso-install makes a new one"
+
+
+def exposure(attrs: Attrs, facts, fact, path: str, renew: str) -> str | None:
+    """A warning when an existing secret could have been read or replaced by accounts it is not
+    meant for (any account: o+r or o+w; another owner, who may chmod it at will): fixing its
+    owner and mode now does not take back what they may have copied, so it should be renewed."""
+    if facts.target.unprivileged:
+        return None  # (a staging root an ordinary user made: every file is theirs)
+    uid = attrs.ids(facts)[0] if attrs.owner else os.geteuid()  # (a local install: whoever runs it)
+    who = []
+    if fact.mode & 0o006:
+        who.append(f"every account (mode {fact.mode:04o})")
+    if fact.uid not in (0, uid):
+        who.append(f"its owner {facts.accounts.user_name(fact.uid)}")
+    if not who:
+        return None
+    return (f"{path} was open to {' and '.join(who)}: only its owner and mode are put right (its content is "
+            f"kept), so treat it as known to others and {renew}.")
+
+
+
 @record
 class SecretFile(Action):
     """A generate-once secret (keys, access secrets).  Created with its final owner and mode
@@ -256,7 +280,9 @@ class SecretFile(Action):
     reason: str = ""
     validate: Callable[[bytes], str | None] | None = None  # problem description or None
     imported: Secret | None = None
+    renew: str = RENEW  # how to replace it when it may have been exposed
     kind: ClassVar[str] = "secret"
+    warns_before: ClassVar[bool] = True  # (found open to others: still worth saying once fixed)
 
     def check(self, facts, ctx):
         fact = self._fact(facts, FILE)
@@ -276,6 +302,8 @@ class SecretFile(Action):
                 warning = f"{self.path}: {problem}; left as is (nso-install never rewrites existing secrets)."
         drift = self.attrs.drift(facts, fact)
         if drift:
+            exposed = exposure(self.attrs, facts, fact, self.path, self.renew)
+            warning = " ".join(w for w in (warning, exposed) if w) or None
             return drift_change(drift, " (content kept)", warning=warning)
         return ok("present; content kept, owner and mode as desired", warning=warning)
 
@@ -300,6 +328,7 @@ class KeyPair(Action):
     derive: Callable[[Secret], bytes]  # public part from the existing private key
     reason: str = ""
     kind: ClassVar[str] = "keypair"
+    warns_before: ClassVar[bool] = True  # (a .pub replaced, a key found open to others: said once done)
 
     def check(self, facts, ctx):
         fact = self._fact(facts, FILE)
@@ -316,7 +345,9 @@ class KeyPair(Action):
         else:
             notes += [f"{self.pub_path}: {d}" for d in self.pub_attrs.drift(facts, pub)]
         if notes:
-            return drift_change(notes, " (key content kept)")
+            return drift_change(notes, " (key content kept)",
+                                warning=exposure(self.attrs, facts, fact, self.path, "move the key away and re-run "
+                                                 "for a new pair (clients that pinned it must learn the new one)"))
         return ok("present; key kept, owner and mode as desired")
 
     def apply(self, facts, ctx, outcome):

@@ -18,7 +18,7 @@ from nso_install.plan import build_plan
 from nso_install.sample import make_sample_distribution
 from nso_install.secret import MASK
 
-from support import FakeDist, cli, install_json, run_plan, snapshot, spec, staged_root
+from support import FakeDist, check_plan, cli, install_json, run_plan, snapshot, spec, staged_root
 
 V = "6.5.3"
 IS_ROOT = os.geteuid() == 0
@@ -151,6 +151,38 @@ def test_rerun_keeps_every_secret_and_repairs_drifted_modes(tmp_path):
     assert _mode(root / "etc/ncs/ssh/ssh_host_ed25519_key.pub") == 0o644
     assert {p: (root / p).read_bytes() for p in SECRET_FILES} == before
     assert run_plan(plan, root).changes == 0
+
+
+def secret_warnings(report) -> list[str]:
+    return [w for w in report.warnings if w.startswith("/etc/ncs/")]  # (not the staging root's PAM warning)
+
+
+def test_a_secret_found_open_to_others_is_fixed_and_said_to_be_renewed(tmp_path):
+    """Putting the mode right does not take back what another account may have copied (or
+    planted): the run says so, with how to renew that secret, in --check and in the run itself;
+    a secret that was only stricter than planned, or a public part, gets no such warning."""
+    root, plan = install(tmp_path)
+    os.chmod(root / "etc/ncs/ncs.crypto_keys", 0o644)
+    os.chmod(root / "etc/ncs/ipc_access", 0o606)
+    os.chmod(root / "etc/ncs/ssl/cert/host.key", 0o400)  # stricter: nobody else could read it
+    os.chmod(root / "etc/ncs/ssh/ssh_host_ed25519_key.pub", 0o666)
+    checked = secret_warnings(check_plan(plan, root))
+    warnings = secret_warnings(run_plan(plan, root))
+    assert warnings == checked and len(warnings) == 2, warnings
+    keys_w, ipc_w = warnings
+    assert keys_w.startswith("/etc/ncs/ncs.crypto_keys was open to every account (mode 0644)") and "keys rotate" in keys_w
+    assert ipc_w.startswith("/etc/ncs/ipc_access was open to every account (mode 0606)") and "move it away" in ipc_w
+    assert secret_warnings(run_plan(plan, root)) == []  # said once: the next run finds nothing open
+
+
+@needs_root
+def test_a_key_of_another_owner_is_said_to_be_renewed(tmp_path):
+    root, plan = install(tmp_path)
+    os.chown(root / "etc/ncs/ssl/cert/host.key", 4242, 4242)
+    warnings = secret_warnings(run_plan(plan, root))
+    assert len(warnings) == 1 and warnings[0].startswith("/etc/ncs/ssl/cert/host.key was open to its owner 4242")
+    assert "for a new pair" in warnings[0]
+    assert os.stat(root / "etc/ncs/ssl/cert/host.key").st_uid == 0
 
 
 def test_missing_public_part_is_derived_not_regenerated(tmp_path):
