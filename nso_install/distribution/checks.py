@@ -167,6 +167,14 @@ class _Checker:
         mode = m.mode & ~stat.S_ISGID if self.lenient_dirs and m.kind == "dir" else m.mode
         bits = [n for bit, n in ((stat.S_ISUID, "setuid"), (stat.S_ISGID, "setgid"), (stat.S_ISVTX, "sticky"))
                 if mode & bit]
+        if bits and self.lenient_dirs:
+            # a directory: most likely an installed tree (nso-install's own epam is setuid root)
+            raise DistributionError(
+                "hostile-member", f"{self.where}: member {m.name!r} has the {'/'.join(bits)} bit set (mode "
+                                  f"{m.mode & 0o7777:04o}); refusing the whole distribution.",
+                "An installed NSO tree is no distribution (install sets epam setuid): give the distribution file "
+                "(the .signed.bin, .installer.bin or tarball) or its unpacked copy; a container start that only "
+                "needs its secrets takes --secrets-only. A genuine unpacked distribution has no such bit.")
         if bits:
             raise self.hostile(m.name, f"has the {'/'.join(bits)} bit set (mode {m.mode & 0o7777:04o})")
 

@@ -99,6 +99,16 @@ def test_setuid_and_setgid_members_are_refused_by_the_checks(mode, bit):
     refused(checker(), Member(f"{T}/bin/su", "file", mode, 1), f"has the {bit} bit set")
 
 
+def test_a_setuid_file_of_a_directory_is_refused_with_what_an_installed_tree_needs():
+    """Given /opt/ncs/current (an installed tree: nso-install's epam is setuid root) instead of the
+    distribution, the refusal says what to give instead, not only that it was tampered with."""
+    c = checks._Checker("/opt/ncs/current", False, lenient_dirs=True)
+    e = refused(c, Member("lib/ncs/lib/core/pam/priv/epam", "file", 0o4750, 1), "has the setuid bit set (mode 4750)")
+    assert "An installed NSO tree is no distribution" in e.hint and "--secrets-only" in e.hint
+    assert "tampered" not in e.hint and "tampered" in refused(checker(), Member(f"{T}/bin/su", "file", 0o4755, 1),
+                                                              "setuid").hint
+
+
 def test_a_sparse_member_is_refused_before_its_name_is_even_looked_at():
     refused(checker(), Member(f"{T}/big", "file", 0o644, 16 << 30, sparse=True), "is a sparse file")
 
