@@ -516,9 +516,16 @@ class SignedBinDistribution(_StreamDistribution):
             members.close()
             stream.close()
         if self._copy is None:
+            # Cisco signs NEDs and packages the same way (a signed tarball): say so, rather than
+            # only "download again", when that is what the bundle holds
+            package = any(n.endswith((".tar.gz", ".tgz")) for n in seen)
             raise DistributionError("signed-bin-contents",
                                     f"{outer}: expected exactly one *.installer.bin inside, found none (it holds "
-                                    f"{', '.join(sorted(seen)[:5]) or 'nothing'}).", _GET_AGAIN)
+                                    f"{', '.join(sorted(seen)[:5]) or 'nothing'}).",
+                                    "This looks like a signed NED or package, which goes into NSO's packages "
+                                    "directory (sh FILE.signed.bin checks its signature), not through nso-install. "
+                                    "Give NSO's own distribution, nso-VSN.linux.x86_64.signed.bin." if package
+                                    else _GET_AGAIN)
         return small, [n for n in extras if not n.endswith(".signature")]
 
     _copy = None  # the installer.bin, copied out of the bundle (an unlinked private temp file)

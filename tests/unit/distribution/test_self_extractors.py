@@ -281,6 +281,7 @@ def test_documented_helper_files_are_not_required(tmp_path, chain):
     ("two-tailf", "hostile-member", "two members are named 'tailf.cer'"),
     ("two-installers", "signed-bin-contents", "exactly one *.installer.bin"),
     ("no-installer", "signed-bin-contents", "found none"),
+    ("ned", "signed-bin-contents", "found none"),
     ("tailf-symlink", "hostile-member", "'tailf.cer' is a symlink"),
 ])
 def test_bundle_contents_refused(tmp_path, chain, case, reference, words):
@@ -289,7 +290,10 @@ def test_bundle_contents_refused(tmp_path, chain, case, reference, words):
     elif case == "two-installers":
         data = _bundle(chain, extra=[("nso-6.5.2.linux.x86_64.installer.bin", sx.installer("dd-bz2"))])
     elif case == "no-installer":
-        data = _bundle(chain, drop=(sx.INSTALLER,))
+        package = f"ncs-{sx.VERSION}-cisco-ios-6.100.tar.gz"
+        data = _bundle(chain, drop=(sx.INSTALLER, package, package + ".signature"))
+    elif case == "ned":  # a NED's signed.bin: a tarball and its signature, no installer
+        data = _bundle(chain, drop=(sx.INSTALLER, sx.INSTALLER + ".signature"))
     else:
         members = [m for m in sx.bundle_members(sx.installer("awk-xz"), chain.leaf_key, sx.pem(chain.leaf))
                    if m[0] != "tailf.cer"]
@@ -305,8 +309,9 @@ def test_bundle_contents_refused(tmp_path, chain, case, reference, words):
             + buf.getvalue()
     f = write(tmp_path, data, sx.SIGNED)
     with pytest.raises(DistributionError) as e:
-        open_distribution(f, skip_verification=case == "no-installer")
+        open_distribution(f, skip_verification=case in ("no-installer", "ned"))
     assert e.value.reference == reference and words in e.value.message and e.value.hint
+    assert ("signed NED or package" in e.value.hint) is (case == "ned"), e.value.hint
     r = cli("install", f, "--system-install", "--root", tmp_path / "r", ok=False)
     assert r.exit_code == 1 and not (tmp_path / "r").exists()
 
