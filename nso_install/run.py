@@ -139,11 +139,10 @@ def install(given: SpecInput, distribution, opts: RunOptions) -> RunResult:
             for rec in report.records if observer is not None else ():
                 observer.record(rec)
         else:
-            # (a system install's: a local install keeps its records inside the tree it unpacks, which
-            # must not exist before its unpack; verify and status know system installs only)
             started = {"command": "activate" if dist.kind == "installed" else "install", "kind": kind,
                        "version": dist.version, "distribution": str(dist.source), "spec": spec.record(),
-                       **({"root": str(opts.root)} if target.staged else {})} if spec.system else None
+                       **({"root": str(opts.root)} if target.staged else {}),
+                       **({} if spec.system else {"local_dir": spec.local_dir})}
             report, spec_changed = _apply(plan, ctx, state, spec, bar, view, dist.version,
                                           observer.record if observer is not None else None, started)
             _created_for_the_lock(report, made)

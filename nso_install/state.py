@@ -13,8 +13,9 @@
 
 ``history.jsonl`` beside it gets one line per run that changed something: when, the spec,
 what changed and every note printed (never secrets); also one for a run that completes another
-that was stopped half way.  ``in-progress.json`` beside it marks a run that changes something,
-from its first change until everything is recorded (:meth:`State.begin_run`).
+that was stopped half way.  ``in-progress.json`` beside it (a local install's: beside its directory,
+:func:`run_marker`) marks a run that changes something, from its first change until everything
+is recorded (:meth:`State.begin_run`).
 """
 
 from __future__ import annotations
@@ -245,7 +246,7 @@ class State:
     # --- a run that changes something, until it has recorded everything (in-progress.json) ---
 
     def _run_marker(self) -> str:
-        return os.path.join(os.path.dirname(self.path), RUN_MARKER)
+        return run_marker(self.path)
 
     def unfinished(self) -> dict | None:
         """What :meth:`begin_run` recorded for a run that has not ended well (killed, failed, a
@@ -375,6 +376,18 @@ def _well_formed(data) -> bool:
 RUN_MARKER = "in-progress.json"  # beside the state: a run under way (State.begin_run)
 
 
+def run_marker(state_path: str) -> str:
+    """Where :meth:`State.begin_run` marks a run under way: beside a system install's state; a
+    local install's records are inside the tree it unpacks, which must not exist before its
+    unpack, so its marker is beside that directory, with its lock (:func:`locked`)."""
+    from .spec import state_path as spec_state_path
+
+    if state_path == spec_state_path("system", None):
+        return os.path.join(os.path.dirname(state_path), RUN_MARKER)
+    install_dir = os.path.dirname(os.path.dirname(state_path))
+    return os.path.join(os.path.dirname(install_dir), f".{os.path.basename(install_dir)}.nso-install-{RUN_MARKER}")
+
+
 def describe_unfinished(info: dict) -> str:
     """"the last run (...) did not finish; re-run ...": for verify, status and the completing run."""
     version, command = info.get("version"), info.get("command")
@@ -384,7 +397,8 @@ def describe_unfinished(info: dict) -> str:
         return (f"the last run (nso-install activate of NSO {version}{when}) did not finish; re-run nso-install "
                 f"activate {version}{root} to complete it")
     if isinstance(version, str) and isinstance(info.get("distribution"), str):
-        kind = "--local-install DIR" if info.get("kind") == "local" else "--system-install"
+        local = info.get("local_dir") if isinstance(info.get("local_dir"), str) else "DIR"
+        kind = f"--local-install {local}" if info.get("kind") == "local" else "--system-install"
         return (f"the last run (nso-install install of NSO {version} from {info['distribution']}{when}) did not "
                 f"finish; re-run nso-install install {info['distribution']} {kind}{root}, with the same options, "
                 "to complete it")

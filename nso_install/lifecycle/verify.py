@@ -31,7 +31,7 @@ from ..errors import NsoInstallError
 from ..facts import ABSENT, FILE, Facts
 from ..manifest import compare
 from ..spec import from_record
-from ..state import RUN_MARKER, describe_unfinished
+from ..state import describe_unfinished, run_marker
 from .installation import Installation, Tree
 from ..record import record
 
@@ -99,7 +99,7 @@ def verify(inst: Installation, full: bool = False) -> Verification:
     _config(inst, facts, v)
     unfinished = inst.state.unfinished()
     if unfinished is not None:  # killed or failed half way: what is missing may be anything it had yet to do
-        v.findings.append(Finding("install", os.path.join(os.path.dirname(inst.state.path), RUN_MARKER),
+        v.findings.append(Finding("install", run_marker(inst.state.path),
                                   describe_unfinished(unfinished)))
     if not inst.trees and not lost:
         v.findings.append(Finding("install", inst.spec.install_dir, _nothing_installed(inst)))

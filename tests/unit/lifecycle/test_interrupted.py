@@ -209,3 +209,32 @@ def test_a_run_that_ends_well_leaves_no_marker_and_a_no_op_re_run_writes_none(tw
         assert [s["command"] for s in seen] == ["activate"]
     assert not (two / MARKER).exists()
     assert not any("secret" in json.dumps(s).lower() and "secret_names" not in json.dumps(s) for s in seen)
+
+
+@pytest.mark.parametrize("how", ["kill", "error"])
+def test_a_first_local_install_stopped_half_way_is_marked_until_a_re_run_completes_it(tmp_path, dists, how):
+    """A local install's records live in the tree it unpacks (absent before the unpack): its
+    marker is beside the directory, with its lock, written at the first change as for a system
+    install; the completing re-run says so and writes the interrupted run's history line."""
+    loc = tmp_path / "nso"
+    marker = tmp_path / ".nso.nso-install-in-progress.json"
+    args = ("install", dists["6.5.3"], "--local-install", loc)
+    if how == "kill":
+        assert killed("nso_install.actions.tree", "InstallTree.apply", True, *args) == 137
+    else:
+        from nso_install.actions.tree import InstallTree
+
+        with pytest.MonkeyPatch.context() as mp:
+            _failing_after(mp, InstallTree, "apply")
+            assert cli(*args, ok=False).exit_code == 1
+    assert (loc / "VERSION").exists() and not (loc / "etc/ncs/ncs.conf").exists()
+    info = json.loads(marker.read_text())
+    assert (info["kind"], info["local_dir"], info["version"]) == ("local", str(loc), "6.5.3")
+    assert "running this command completes it" in cli(*args, "--check").output
+    assert "this run completed it" in cli(*args).output
+    assert not marker.exists() and (loc / "etc/ncs/ncs.conf").exists()
+    lines = (loc / ".nso-install/history.jsonl").read_text().splitlines()
+    [entry] = [json.loads(line) for line in lines]
+    assert entry["completes"]["version"] == "6.5.3" and entry["changed"]
+    assert "Done: 0 changed" in cli(*args).output  # a no-op re-run: no marker, no history line
+    assert not marker.exists() and (loc / ".nso-install/history.jsonl").read_text().splitlines() == lines
