@@ -352,10 +352,16 @@ def _check_directory_links(target: Target, spec: InstallSpec) -> set[str]:
 
 def _resolve_and_plan(target: Target, given: SpecInput, dist, state: State):
     facts = Facts(target)
-    resolution = resolve(given, state.spec, None if state.spec else _found(facts, given))
+    resolution = _resolve(facts, given, state)
     with _value_sources(resolution):
         view = _view(facts, resolution.spec, resolution, state)
         return resolution, view, build_plan(resolution.spec, dist, view)
+
+
+def _resolve(facts: Facts, given: SpecInput, state: State) -> Resolution:
+    """The spec of this run: given > remembered (:attr:`State.remembered_spec`) > found > default."""
+    remembered = state.remembered_spec
+    return resolve(given, remembered, None if remembered else _found(facts, given))
 
 
 @contextlib.contextmanager
@@ -547,7 +553,7 @@ def render_conf(given: SpecInput, distribution: Path | None, nso_version: str | 
     target = Target.at(root)
     facts = Facts(target)
     state = State(target, state_path(given.kind or "", given.local_dir))
-    resolution = resolve(given, state.spec, None if state.spec else _found(facts, given))
+    resolution = _resolve(facts, given, state)
     spec = resolution.spec
     view = _view(facts, spec, resolution, state)
     if distribution is not None:

@@ -86,6 +86,16 @@ class State:
         spec = self.data.get("spec")
         return spec if isinstance(spec, dict) else None
 
+    @property
+    def remembered_spec(self) -> dict | None:
+        """The spec a run starts from: the last successful run's; without one, the spec of a run
+        stopped half way (its marker), so that the re-run completing it need not be given its
+        options again (given options win over either)."""
+        if self.spec is not None:
+            return self.spec
+        spec = (self.unfinished() or {}).get("spec")
+        return spec if isinstance(spec, dict) else None
+
     def record_spec(self, record: dict) -> None:
         self.data["spec"] = record
 

@@ -238,3 +238,34 @@ def test_a_first_local_install_stopped_half_way_is_marked_until_a_re_run_complet
     assert entry["completes"]["version"] == "6.5.3" and entry["changed"]
     assert "Done: 0 changed" in cli(*args).output  # a no-op re-run: no marker, no history line
     assert not marker.exists() and (loc / ".nso-install/history.jsonl").read_text().splitlines() == lines
+
+
+ASKED = ("--run-as-user", "nso", "--config-dir", "/etc/nso", "--profile", "development", "--set", "cli.ssh.port=2222")
+
+
+def test_a_re_run_of_an_interrupted_first_install_without_its_options_takes_them_from_the_marker(root, dists, tmp_path):
+    """No run ended well, so no spec is recorded: the marker's spec is the one remembered (given
+    options win over it, as over a recorded spec)."""
+    args = ("install", dists["6.5.3"], "--system-install")
+    assert killed("nso_install.actions.tree", "InstallTree.apply", True, *args, *ASKED, "--root", root) == 137
+    assert "spec" not in (json.loads((root / STATE).read_text()) if (root / STATE).exists() else {})
+    assert "this run completed it" in cli(*args, "--root", root).output
+    ref = host_accounts_root(tmp_path / "ref")
+    cli(*args, *ASKED, "--root", ref)
+    recorded = [json.loads((r / STATE).read_text())["spec"] for r in (root, ref)]
+    assert recorded[0] == recorded[1] and recorded[0]["run_as_user"] == "nso"
+    assert {p: v[:4] for p, v in snapshot(root).items()} == {p: v[:4] for p, v in snapshot(ref).items()}
+    assert b"<port>2222</port>" in (root / "etc/nso/ncs.conf").read_bytes()
+
+
+def test_options_given_to_the_re_run_win_over_the_marker(root, dists):
+    args = ("install", dists["6.5.3"], "--system-install", "--root", root)
+    from nso_install.actions.tree import InstallTree
+
+    with pytest.MonkeyPatch.context() as mp:
+        _failing_after(mp, InstallTree, "apply")
+        assert cli(*args, *ASKED, ok=False).exit_code == 1
+    cli(*args, "--profile", "production", "--set", "cli.ssh.port=2022")
+    spec = json.loads((root / STATE).read_text())["spec"]
+    assert (spec["profile"], spec["values"]["cli.ssh.port"], spec["run_as_user"], spec["config_dir"]) == \
+        ("production", 2022, "nso", "/etc/nso")
