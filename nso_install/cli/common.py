@@ -104,12 +104,18 @@ def styled(text: str, key: str) -> str:
     return click.style(text, fg=fg) if fg and color() else text
 
 
-def echo_notes(notes, warnings=()) -> None:
-    """A result's notes (stdout) and warnings (stderr), escaped for the terminal."""
-    for note in notes:
+def echo_notes(notes, warnings=(), quiet: bool = False) -> None:
+    """A result's notes (stdout) and warnings (stderr), escaped for the terminal; ``quiet``
+    (-q): the warnings only."""
+    for note in () if quiet else notes:
         click.echo(f"note: {printable(note)}")
     for w in dict.fromkeys(warnings):  # each once, however many actions met it
         click.echo(f"{styled('warning', 'warning')}: {printable(w)}", err=True)
+
+
+# -q on every command that changes something (install, activate, rollback, uninstall, keys rotate),
+# with one meaning; -v excludes it (spec.check_run_flags)
+QUIET_OPTION = click.option("-q", "--quiet", is_flag=True, help="Only the summary line and warnings.")
 
 
 def existing_root(root, what: str) -> None:

@@ -8,8 +8,9 @@ import click
 
 from ..errors import EXIT_CHANGES_PENDING, UsageError
 from ..secret import json_default
-from .common import (CONTEXT, DIR_OPTIONS, RENDER_SPEC_OPTIONS, RENDER_TARGET_OPTIONS, SPEC_OPTIONS, TARGET_OPTIONS,
-                     PathArg, Progress, _kind, echo_notes, guarded, main, printable, spec_input, styled)
+from .common import (CONTEXT, DIR_OPTIONS, QUIET_OPTION, RENDER_SPEC_OPTIONS, RENDER_TARGET_OPTIONS, SPEC_OPTIONS,
+                     TARGET_OPTIONS, PathArg, Progress, _kind, echo_notes, guarded, main, printable, spec_input,
+                     styled)
 
 
 def _shown(value) -> str:
@@ -62,14 +63,12 @@ def _print_report(result, *, as_json: bool, diff: bool, verbose: int, quiet: boo
         import json  # here, not at the top: --help imports no more than it needs
         click.echo(json.dumps(d, indent=2, default=json_default))
         return
-    if not quiet:
-        if not streamed:
-            live = LiveReport(check=report.mode == "check", diff=diff, verbose=verbose)
-            live.started(result.header, result.resolution)
-            for rec in report.records:
-                live.record(rec)
-        echo_notes(report.notes)
-    echo_notes((), report.warnings)
+    if not quiet and not streamed:
+        live = LiveReport(check=report.mode == "check", diff=diff, verbose=verbose)
+        live.started(result.header, result.resolution)
+        for rec in report.records:
+            live.record(rec)
+    echo_notes(report.notes, report.warnings, quiet=quiet)
     n = report.changes
     total = len(report.records)
     kept = f", {report.conflicts} edited config file(s) kept" if report.conflicts else ""
@@ -148,7 +147,7 @@ def _read_trusted_certs(paths) -> list[bytes]:
               help="Trusted certificate (PEM/DER; a PEM file may hold several): a signed.bin's tailf.cer must chain "
                    "to it (root CA, intermediate CA or tailf.cer itself), every link checked; may repeat.")
 @click.option("-v", "--verbose", count=True, help="Also list actions that are already satisfied, and every setting.")
-@click.option("-q", "--quiet", is_flag=True, help="Only the summary line and warnings.")
+@QUIET_OPTION
 @guarded
 def install(distribution, local_dir_arg, local_install, system_install, crypto_keys_file, non_interactive, activate,
             skip_secrets, secrets_only, force_conf, root, check, diff, as_json, fail_on_change, lock_timeout, skip_verification,

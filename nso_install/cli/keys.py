@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from ..secret import json_default
-from .common import CONTEXT, TARGET_OPTIONS, echo_notes, existing_root, guarded, main, printable
+from .common import CONTEXT, QUIET_OPTION, TARGET_OPTIONS, echo_notes, existing_root, guarded, main, printable
 
 
 @main.group("keys", context_settings=CONTEXT)
@@ -28,8 +28,9 @@ def keys() -> None:
 @click.option("--lock-timeout", type=click.FloatRange(min=0.0), metavar="SECONDS", default=0.0, show_default=True,
               help="Seconds to wait for another run's lock.")
 @click.option("-v", "--verbose", count=True, help="More detail (and the traceback of an unexpected error).")
+@QUIET_OPTION
 @guarded
-def rotate_cmd(root, install_dir, check, as_json, new, applied, lock_timeout, verbose):
+def rotate_cmd(root, install_dir, check, as_json, new, applied, lock_timeout, verbose, quiet):
     """Add a new generation of crypto keys to CONFIG_DIR/ncs.crypto_keys in NSO's rotation
     format (EXTERNAL_KEY_FORMAT=2), keeping every older generation (legacy keys become
     generation -1) so existing encrypted data stays readable. The file is rewritten atomically
@@ -40,7 +41,9 @@ def rotate_cmd(root, install_dir, check, as_json, new, applied, lock_timeout, ve
     nothing (--new adds another); --applied records that NSO uses it."""
     from ..lifecycle.installation import look
     from ..lifecycle.keys import rotate
+    from ..spec import check_run_flags
 
+    check_run_flags(quiet=quiet, verbose=verbose)  # (as install: -q and -v exclude each other)
     existing_root(root, "that holds the install")  # (a mistyped one would take its lock under it)
     result = rotate(look(root, install_dir), check=check, new=new, applied=applied, root=root,
                     lock_timeout=lock_timeout)
@@ -48,12 +51,14 @@ def rotate_cmd(root, install_dir, check, as_json, new, applied, lock_timeout, ve
         import json  # here, not at the top: --help imports no more than it needs
         click.echo(json.dumps(result.as_dict(), indent=2, default=json_default))
         return
-    _print(result, verbose)
+    _print(result, verbose, quiet)
 
 
-def _print(r, verbose: int) -> None:
+def _print(r, verbose: int, quiet: bool) -> None:
+    """The result; ``quiet`` (-q): only its summary (the line saying what was done)."""
     where = f" (staging root {printable(r.staging_root)})" if r.staging_root else ""
-    click.echo(f"nso-install: keys rotate, NSO {printable(r.version)}, {printable(r.file)}{where}")
+    if not quiet:
+        click.echo(f"nso-install: keys rotate, NSO {printable(r.version)}, {printable(r.file)}{where}")
     attrs = f"mode {r.mode:04o} {printable(r.owner)}" if r.mode is not None else ""
     legacy = " (legacy keys kept as generation -1, file switched to EXTERNAL_KEY_FORMAT=2)" if r.converted_legacy else ""
     if r.status == "added":
@@ -74,8 +79,8 @@ def _print(r, verbose: int) -> None:
         click.echo(f"Key generation {r.generation} is already recorded as applied; nothing changed.")
     if verbose and r.names:
         click.echo(f"  generation {r.generation} keys: {', '.join(printable(n) for n in r.names)} (values never shown)")
-    echo_notes(r.notes)
-    if r.steps:
+    echo_notes(r.notes, quiet=quiet)
+    if r.steps and not quiet:
         click.echo("Next, on the NSO side:" if r.status != "would-add" else "Then, on the NSO side:")
         for i, step in enumerate(r.steps, 1):
             click.echo(f"  {i}. {printable(step)}")

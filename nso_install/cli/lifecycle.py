@@ -7,7 +7,7 @@ import sys
 import click
 
 from ..secret import json_default
-from .common import CONTEXT, TARGET_OPTIONS, echo_notes, existing_root, guarded, main, options, printable
+from .common import CONTEXT, QUIET_OPTION, TARGET_OPTIONS, echo_notes, existing_root, guarded, main, options, printable
 
 INSTALL_OPTIONS = options(
     TARGET_OPTIONS,
@@ -126,7 +126,7 @@ SWITCH_OPTIONS = options(
     INSTALL_OPTIONS,
     click.option("--check", is_flag=True, help="Show the plan; change nothing."),
     click.option("--diff", is_flag=True, help="Show content and attribute changes (secrets are always masked)."),
-    click.option("-q", "--quiet", is_flag=True, help="Only the summary line and warnings."),
+    QUIET_OPTION,
     click.option("--force", is_flag=True, help="Switch although NSO runs, or although it is a downgrade over CDB data."),
     click.option("--lock-timeout", type=click.FloatRange(min=0.0), metavar="SECONDS", default=0.0, show_default=True,
                  help="Seconds to wait for another run's lock."),
@@ -173,14 +173,17 @@ def rollback_cmd(root, install_dir, as_json, verbose, check, diff, quiet, force,
 @click.option("--check", is_flag=True, help="Show what would be removed and kept; change nothing.")
 @click.option("--lock-timeout", type=click.FloatRange(min=0.0), metavar="SECONDS", default=0.0, show_default=True, help="Seconds to wait for another run's lock.")
 @INSTALL_OPTIONS
+@QUIET_OPTION
 @guarded
 def uninstall_cmd(version, everything, config, run_data, logs, service, profile_scripts, accounts, purge, force, check,
-                  lock_timeout, root, install_dir, as_json, verbose):
+                  lock_timeout, root, install_dir, as_json, verbose, quiet):
     """Remove an NSO system install, as NSO's ncs-uninstall does: one version, or everything with
     --all, keeping configuration, data, logs, service files and accounts unless asked for."""
     from ..errors import UsageError
     from ..lifecycle.uninstall import PARTS, uninstall
+    from ..spec import check_run_flags
 
+    check_run_flags(quiet=quiet, verbose=verbose)  # (as install: -q and -v exclude each other)
     if version and everything:
         raise UsageError("conflicting-options", "--ncs-version and --all exclude each other.", "Give one of them.")
     flags = dict(config=config, run_data=run_data, logs=logs, service=service, profile_scripts=profile_scripts,
@@ -198,17 +201,18 @@ def uninstall_cmd(version, everything, config, run_data, logs, service, profile_
         import json  # here, not at the top: --help imports no more than it needs
         click.echo(json.dumps(d, indent=2, default=json_default))
         return
-    click.echo(printable(result.header))
-    for rec in report.records:
-        shown = rec.changed if report.mode == "applied" else rec.outcome.changed
-        if shown or verbose:
-            # a forgotten record removes nothing on disk: not labelled "removed"
-            verbs = ("forgot", "forget") if rec.action.kind == "forget" else ("removed", "remove")
-            status = (verbs[0] if report.mode == "applied" else verbs[1]) if shown else "ok"
-            click.echo(f"  {status:<8} {printable(rec.action.path)}  ({printable(rec.outcome.detail)})")
-    for k in result.kept:
-        click.echo(f"  kept     {printable(k)}")
-    echo_notes(report.notes, report.warnings)
+    if not quiet:
+        click.echo(printable(result.header))
+        for rec in report.records:
+            shown = rec.changed if report.mode == "applied" else rec.outcome.changed
+            if shown or verbose:
+                # a forgotten record removes nothing on disk: not labelled "removed"
+                verbs = ("forgot", "forget") if rec.action.kind == "forget" else ("removed", "remove")
+                status = (verbs[0] if report.mode == "applied" else verbs[1]) if shown else "ok"
+                click.echo(f"  {status:<8} {printable(rec.action.path)}  ({printable(rec.outcome.detail)})")
+        for k in result.kept:
+            click.echo(f"  kept     {printable(k)}")
+    echo_notes(report.notes, report.warnings, quiet=quiet)
     forgets = sum(rec.action.kind == "forget" for rec in report.records
                   if (rec.changed if report.mode == "applied" else rec.outcome.changed))
     n = report.changes - forgets

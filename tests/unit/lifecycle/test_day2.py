@@ -498,3 +498,16 @@ def test_activate_and_rollback_take_the_output_options_of_install(two):
     assert "- ncs-6.5.3" in r.output and "+ ncs-6.4.1" in r.output
     r = nso("activate", "6.5.3", "--root", two, "-q", "-v", ok=False)
     assert r.exit_code == 2 and "exclude each other" in r.stderr
+
+
+def test_uninstall_and_keys_rotate_take_quiet_as_install_does(two):
+    r = nso("uninstall", "--ncs-version", "6.5.3", "--root", two, "-q", "--check")
+    assert r.output.splitlines() == ["Check: 1 to remove (nothing was changed)."]
+    r = nso("uninstall", "--ncs-version", "6.5.3", "--root", two, "--quiet")
+    assert r.output.splitlines() == ["Done: 1 removed."] and not (two / "opt/ncs/ncs-6.5.3").exists()
+    r = nso("keys", "rotate", "--root", two, "-q")  # the summary: no header, notes or next steps
+    [line] = r.output.splitlines()
+    assert line.startswith("Added key generation 0 to /etc/ncs/ncs.crypto_keys")
+    for cmd in (["uninstall", "--all"], ["keys", "rotate"]):
+        r = nso(*cmd, "--root", two, "-q", "-v", ok=False)
+        assert r.exit_code == 2 and "exclude each other" in r.stderr
