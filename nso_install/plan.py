@@ -404,8 +404,11 @@ def reown_actions(spec: InstallSpec, view: TargetView) -> list[Action]:
         # NSO ran as root, or as an account deleted since (uninstall --accounts gave its files
         # to root; one of the same name is made again, or another): what NSO wrote (CDB, state,
         # logs) must become the account's, or NSO cannot start as it (NSO's container image
-        # chowns them at start for the same reason)
-        return [TakeOver(d, ("root",), ("root",), user, user, f"what NSO wrote as root now belongs to {user}")
+        # chowns them at start for the same reason); an account deleted by a bare userdel left its
+        # files under its bare uid and gid, which a later account could be given: they go too
+        gone = view.previous_user_gone
+        return [TakeOver(d, ("root",), ("root",), user, user, f"what NSO wrote as root{' or as ' + before if gone else ''}"
+                         f" now belongs to {user}", orphans=gone)
                 for d in dict.fromkeys((spec.run_dir, spec.log_dir))]
     if not before or before == user:
         return []

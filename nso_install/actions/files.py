@@ -580,6 +580,10 @@ class TakeOver(Action):
     files of accounts ``uninstall --accounts`` deletes in the directories it keeps (a later
     account given the same uid or gid would own them: the keys' group, say).
 
+    ``orphans``: also the entries of a uid (gid) no account (group) of the target has, which an
+    account deleted outside nso-install (a bare ``userdel``) leaves behind: by number only, a
+    later account given that number would own them.
+
     Symbolic links and special files are left as they are (their owner grants nothing here);
     a regular file with more than one name is left too, and named (its other name may be any
     file, /etc/shadow included), as are entries of ``skip`` (other actions manage them)."""
@@ -591,26 +595,32 @@ class TakeOver(Action):
     to_group: str
     reason: str = ""
     skip: frozenset[str] = frozenset()
+    orphans: bool = False
     kind: ClassVar[str] = "takeover"
 
-    def _ids(self, facts: Facts) -> tuple[set[int], set[int]]:
+    def _ids(self, facts: Facts) -> tuple[Callable[[int], bool], Callable[[int], bool]]:
+        """Whether a uid, and a gid, is one this hand-over takes from."""
         acc = facts.accounts
         uids = {u.uid for n in self.users if (u := acc.users.get(n)) is not None}
         gids = {g.gid for n in self.groups if (g := acc.groups.get(n)) is not None}
-        return uids, gids
+        if not self.orphans or not (acc.users and acc.groups):  # (no account files read: no number is known)
+            return uids.__contains__, gids.__contains__
+        known_uids = {0} | {u.uid for u in acc.users.values()}
+        known_gids = {0} | {g.gid for g in acc.groups.values()}
+        return (lambda uid: uid in uids or uid not in known_uids), (lambda gid: gid in gids or gid not in known_gids)
 
     def _survey(self, facts: Facts) -> tuple[list[tuple[str, int, int, int, str]], list[str]]:
         """([(path, mode, uid, gid, kind) to take over], [hard-linked files left as they are]):
         ``path`` itself and what is below it."""
-        uids, gids = self._ids(facts)
+        user, group = self._ids(facts)
         top = facts.path(self.path)
-        if not (uids or gids) or top.kind != DIR:
+        if top.kind != DIR:
             return [], []
         take, linked = [], []
-        if self.path not in self.skip and (top.uid in uids or top.gid in gids):
+        if self.path not in self.skip and (user(top.uid) or group(top.gid)):
             take.append((self.path, top.mode, top.uid, top.gid, DIR))
         for p, st, kind in facts.walk(self.path):
-            if p in self.skip or kind not in (DIR, FILE) or (st.st_uid not in uids and st.st_gid not in gids):
+            if p in self.skip or kind not in (DIR, FILE) or not (user(st.st_uid) or group(st.st_gid)):
                 continue
             if PurePosixPath(p).relative_to(self.path).parts[0].startswith(QUARANTINE):
                 continue  # what a hand-over set aside for review stays root's
@@ -622,7 +632,8 @@ class TakeOver(Action):
 
     def check(self, facts, ctx):
         take, linked = self._survey(facts)
-        who = ", ".join([*self.users, *(f"group {g}" for g in self.groups)])
+        who = ", ".join([*self.users, *(f"group {g}" for g in self.groups),
+                         *(["deleted accounts"] if self.orphans else [])])
         warning = (f"{len(linked)} file(s) of {who} in {self.path} have other names (hard links) and keep their "
                    f"owner: {', '.join(linked[:5])}; find the other names (find / -samefile FILE) before "
                    "deciding who should own them.") if linked else None
@@ -634,11 +645,11 @@ class TakeOver(Action):
                       f"{self.to_user}:{self.to_group}", diff=shown, warning=warning)
 
     def apply(self, facts, ctx, outcome):
-        uids, gids = self._ids(facts)
+        user, group = self._ids(facts)
         uid, gid = Attrs(0o755, self.to_user, self.to_group).resolve(facts, self.path)
         take, _ = self._survey(facts)
-        for tpath, mode, owner, group, kind in take:
+        for tpath, mode, owner, owning_group, kind in take:
             mode &= ~0o6000 if kind == FILE else ~0  # (what a chown clears)
-            fsops.set_attrs(ctx.target.host(tpath), mode, uid if owner in uids else owner,
-                            gid if group in gids else group, tpath)
+            fsops.set_attrs(ctx.target.host(tpath), mode, uid if user(owner) else owner,
+                            gid if group(owning_group) else owning_group, tpath)
         return None

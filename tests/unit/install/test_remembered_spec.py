@@ -208,6 +208,47 @@ def test_an_account_taking_over_from_root_gets_what_nso_wrote_as_root(root, dist
     assert "Done: 0 changed" in install(dist, root).output
 
 
+def test_files_of_an_account_deleted_by_a_bare_userdel_go_to_the_next_run_as_user(root, dists):
+    """userdel outside nso-install leaves NSO's files under its bare uid and gid (a later account
+    given that number would own them): with the account gone they are adopted by number, in
+    RUN_DIR and LOG_DIR only; links keep their owner and are never followed, a hard-linked file
+    is named and left."""
+    import subprocess
+
+    dist = dists["6.5.3"]
+    install(dist, root, "--run-as-user", "nso", "--init-system", "none")
+    subprocess.run(["userdel", "--prefix", str(root), "nso"], check=True, capture_output=True)
+    gone = 4242  # the deleted account's number (one the next account is not given)
+    daemon = account_ids(root, "daemon")[0]
+    files = {"var/opt/ncs/cdb/A.cdb": (gone, gone), "var/opt/ncs/state/sub/x": (gone, gone),
+             "var/log/ncs/ncs.log": (gone, gone), "var/log/ncs/audit.log": (daemon, gone),
+             "etc/ncs/mine": (gone, gone), "outside": (gone, gone)}
+    for p, (uid, gid) in files.items():
+        (root / p).parent.mkdir(parents=True, exist_ok=True)
+        (root / p).write_bytes(b"data")
+        os.chown(root / p, uid, gid)
+    os.chown(root / "var/opt/ncs/state/sub", gone, gone)
+    os.symlink("/outside", root / "var/opt/ncs/state/link")
+    os.symlink(root / "outside", root / "var/log/ncs/host-link")
+    for link in ("var/opt/ncs/state/link", "var/log/ncs/host-link"):
+        os.lchown(root / link, gone, gone)
+    os.link(root / "outside", root / "var/log/ncs/linked")
+    chk = install(dist, root, "--run-as-user", "nso2", "--check")
+    assert "takeover   /var/opt/ncs  (give 3 entries of root, group root, deleted accounts to nso2:nso2)" in chk.output
+    assert "takeover   /var/log/ncs  (give 2 entries of root, group root, deleted accounts to nso2:nso2)" in chk.output
+    r = install(dist, root, "--run-as-user", "nso2")
+    uid, gid = account_ids(root, "nso2")
+    assert uid != gone
+    for p in ("var/opt/ncs/cdb/A.cdb", "var/opt/ncs/state/sub", "var/opt/ncs/state/sub/x", "var/log/ncs/ncs.log"):
+        assert (os.lstat(root / p).st_uid, os.lstat(root / p).st_gid) == (uid, gid), p
+    assert (os.lstat(root / "var/log/ncs/audit.log").st_uid, os.lstat(root / "var/log/ncs/audit.log").st_gid) == \
+        (daemon, gid)  # each number on its own
+    for p in ("etc/ncs/mine", "outside", "var/log/ncs/linked", "var/opt/ncs/state/link", "var/log/ncs/host-link"):
+        assert (os.lstat(root / p).st_uid, os.lstat(root / p).st_gid) == (gone, gone), p
+    assert "/var/log/ncs/linked" in r.output and "hard links" in r.output
+    assert "Done: 0 changed" in install(dist, root).output
+
+
 def test_reset_options_plan_shows_every_reverted_value(root, dists):
     dist = dists["6.5.3"]
     install(dist, root, "--run-as-user", "nso", "--keep-ncs-setup", "--set", "restconf.enabled=true",
