@@ -34,7 +34,8 @@ from .actions.keys import (ROTATE_KEYS, KeyPair, SecretFile, check_crypto_keys, 
                            generate_ipc_secret, ssh_host_key, tls_key_cert)
 from .actions.fips import fips_actions, openssl_env, written_in_tree
 from .actions.privileges import Capability, Setuid, privileged_actions
-from .actions.tree import InstallTree, left_out_of_system_tree
+from .actions.tree import (LOCAL_OWNED_ELSEWHERE, LOCAL_WRITTEN_ELSEWHERE, WRITTEN_IN_EVERY_TREE, InstallTree,
+                           left_out_of_system_tree)
 from .conf.aaa import render_aaa_init
 from .conf.render import IPC_RUNTIME_DIR, RenderedConf, redact_aaa, redact_conf, render_for_install
 from .conf.variables import PROFILES, ConfContext
@@ -232,7 +233,7 @@ def system_plan(spec: InstallSpec, dist, view: TargetView) -> list[Action]:
         # unpacked by someone else), so --check and the run agree on a fresh target.
         (tree := InstallTree(vdir, dist, reason=f"NSO {v} static files",
                              owned_elsewhere=left_out_of_system_tree(spec.keep_ncs_setup),
-                             written_elsewhere=("ncsrc", "ncsrc.tcsh", *written_in_tree(spec.fips_install)))),
+                             written_elsewhere=(*WRITTEN_IN_EVERY_TREE, *written_in_tree(spec.fips_install)))),
         *ncsrc_files(vdir, v, "root", "root", render_conf(spec, v).client_env + fips_env(spec, vdir)),
         *fips_actions(tree, v, spec.fips_install),
     ]
@@ -472,10 +473,8 @@ def local_plan(spec: InstallSpec, dist, view: TargetView = TargetView()) -> list
     rc = render_conf(spec, v, view)
     acts: list[Action] = [
         (tree := InstallTree(d, dist, owner=None, group=None, reason=f"NSO {v} local install",
-                             owned_elsewhere=("etc/ncs/ncs.conf",),
-                             written_elsewhere=(".nso-install", "ncsrc", "ncsrc.tcsh", "etc/ncs/ncs.conf*",
-                                                "etc/ncs/ipc_access", "etc/ncs/ncs.crypto_keys", "etc/ncs/ssh",
-                                                *written_in_tree(spec.fips_install)))),
+                             owned_elsewhere=LOCAL_OWNED_ELSEWHERE,
+                             written_elsewhere=(*LOCAL_WRITTEN_ELSEWHERE, *written_in_tree(spec.fips_install)))),
         *fips_actions(tree, v, spec.fips_install),
         Directory(f"{d}/.nso-install", Attrs(0o700, None, None), "nso-install's record of the config files it wrote"),
         *ncsrc_files(d, v, None, None, rc.client_env + fips_env(spec, d)),

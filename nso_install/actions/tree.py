@@ -30,6 +30,15 @@ def left_out_of_system_tree(keep_ncs_setup: bool) -> tuple[str, ...]:
     return () if keep_ncs_setup else ("bin/ncs-setup",)
 
 
+# What other actions write into an unpacked tree, which the tree's own manifest does not cover
+# (the plan's InstallTree and verify judge a tree by the same rules): the environment scripts in
+# every tree, and in a local install (one directory) its config, secrets and nso-install's records.
+WRITTEN_IN_EVERY_TREE = ("ncsrc", "ncsrc.tcsh")
+LOCAL_OWNED_ELSEWHERE = ("etc/ncs/ncs.conf",)  # the shipped one, replaced by the rendering
+LOCAL_WRITTEN_ELSEWHERE = (".nso-install", *WRITTEN_IN_EVERY_TREE, "etc/ncs/ncs.conf*", "etc/ncs/ipc_access",
+                           "etc/ncs/ncs.crypto_keys", "etc/ncs/ssh")
+
+
 @record
 class InstallTree(Action):
     """The distribution unpacked at ``path``, as its manifest says."""

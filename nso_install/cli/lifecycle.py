@@ -17,22 +17,41 @@ INSTALL_OPTIONS = options(
 )
 
 
-def _look(root, install_dir):
-    from ..lifecycle.installation import look
+# status, list and verify: a local install too (activate, rollback, uninstall are system-only)
+LOCAL_OPTION = click.option(
+    "--local-install", "local_dir", metavar="DIR",
+    help="The local install in DIR (one directory, as install --local-install DIR made it), not the system install.")
+
+
+def _look(root, install_dir, local_dir=None):
+    from ..lifecycle.installation import look, look_local
 
     existing_root(root, "that holds the install")
-    return look(root, install_dir)
+    if local_dir is None:
+        return look(root, install_dir)
+    if install_dir:
+        from ..errors import UsageError
+
+        raise UsageError("two-kinds", "--install-dir and --local-install were both given.",
+                         "A local install is one directory: give --local-install DIR alone.")
+    import os
+
+    # as install takes it: relative to the current directory, or under --root a target path
+    return look_local(root, local_dir if root else os.path.abspath(os.path.expanduser(local_dir)))
 
 
-def _status(root, install_dir, as_json, verbose):
+def _status(root, install_dir, as_json, verbose, local_dir=None):
     from ..lifecycle.status import status
 
-    s = status(_look(root, install_dir))
+    s = status(_look(root, install_dir, local_dir))
     if as_json:
         import json  # here, not at the top: --help imports no more than it needs
         click.echo(json.dumps({"version": 1, "result": "status", **s}, indent=2, default=json_default))
         return
-    click.echo(f"NSO installs under {printable(s['install_dir'])}:")
+    if local_dir is not None:
+        click.echo(f"NSO local install in {printable(s['local_dir'])}:")
+    else:
+        click.echo(f"NSO installs under {printable(s['install_dir'])}:")
     for t in s["versions"]:
         mark = "*" if t["active"] else " "
         extra = "" if t["manifest"] else "  (no manifest: not unpacked by nso-install)"
@@ -41,7 +60,7 @@ def _status(root, install_dir, as_json, verbose):
         click.echo("  (none)")
     if s["dangling"]:
         click.echo(f"current -> {printable(s['current'])}: points nowhere (dangling)")
-    elif s["versions"] and s["current"] is None:
+    elif s["versions"] and s["current"] is None and local_dir is None:
         click.echo("current: missing, no version is active (nso-install activate VSN)")
     if s["previous"]:
         click.echo(f"rollback would go back to {printable(s['previous'])}")
@@ -60,6 +79,8 @@ def _status(root, install_dir, as_json, verbose):
     elif verbose:
         for k, v in s["spec"].items():
             click.echo(f"  {k}: {printable(v)}")
+    elif local_dir is not None:  # (whoever runs it runs NSO; no service)
+        click.echo(f"options: profile {s['spec'].get('profile')} (-v for all)")
     else:
         user = s["spec"].get("run_as_user") or "root"
         click.echo(f"options: profile {s['spec'].get('profile')}, NSO runs as {user}, service "
@@ -68,32 +89,35 @@ def _status(root, install_dir, as_json, verbose):
 
 @main.command("status", context_settings=CONTEXT)
 @INSTALL_OPTIONS
+@LOCAL_OPTION
 @guarded
-def status_cmd(root, install_dir, as_json, verbose):
+def status_cmd(root, install_dir, as_json, verbose, local_dir):
     """Installed NSO versions, the active one (*), the recorded options, what waits, whether NSO runs."""
-    _status(root, install_dir, as_json, verbose)
+    _status(root, install_dir, as_json, verbose, local_dir)
 
 
 @main.command("list", context_settings=CONTEXT)
 @INSTALL_OPTIONS
+@LOCAL_OPTION
 @guarded
-def list_cmd(root, install_dir, as_json, verbose):
+def list_cmd(root, install_dir, as_json, verbose, local_dir):
     """Same as status."""
-    _status(root, install_dir, as_json, verbose)
+    _status(root, install_dir, as_json, verbose, local_dir)
 
 
 @main.command("verify", context_settings=CONTEXT,
               short_help="Compare the install with what nso-install made of it (like rpm -V).")
 @INSTALL_OPTIONS
+@LOCAL_OPTION
 @click.option("--full", is_flag=True, help="Also hash every file (slower); by default owners, modes, sizes and times.")
 @guarded
-def verify_cmd(root, install_dir, as_json, verbose, full):
+def verify_cmd(root, install_dir, as_json, verbose, local_dir, full):
     """Compare the install with what nso-install made of it (like rpm -V): the trees with their
     manifests, the privileged binaries with the options, the config files with what was written.
     Changes nothing; exit 1 when something is damaged or missing, or nothing is installed there."""
     from ..lifecycle.verify import verify
 
-    result = verify(_look(root, install_dir), full=full)
+    result = verify(_look(root, install_dir, local_dir), full=full)
     if as_json:
         import json  # here, not at the top: --help imports no more than it needs
         click.echo(json.dumps(result.as_dict(), indent=2, default=json_default))

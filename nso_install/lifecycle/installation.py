@@ -8,7 +8,7 @@ file system tells, on a layout the vendor installer made (``INSTALL_DIR/ncs-VSN`
 from __future__ import annotations
 
 import os
-from dataclasses import field
+from dataclasses import field, replace
 from pathlib import Path, PurePosixPath
 
 from ..errors import NsoInstallError
@@ -144,8 +144,6 @@ def look(root: Path | None = None, install_dir: str | None = None, state: State 
     recorded = spec is not None
     spec = spec or InstallSpec()
     if install_dir:
-        from dataclasses import replace
-
         spec = replace(spec, install_dir=install_dir)
     inst = Installation(target, state, spec, recorded)
     facts = Facts(target)
@@ -172,4 +170,29 @@ def look(root: Path | None = None, install_dir: str | None = None, state: State 
         # command lines are believed for root's processes and the NSO user's (services.running_ncs)
         nso_uid = facts.accounts.uid(spec.run_as_user) if spec.run_as_user else None
         inst.running = running_ncs(idir, nso_uid) + (running_ncs(inst.real_dir, nso_uid) if inst.real_dir else [])
+    return inst
+
+
+def look_local(root: Path | None, local_dir: str) -> Installation:
+    """The local install in ``local_dir`` (``--local-install DIR``) as found: one directory, its
+    one tree (no ``current``), its records inside it (:func:`~nso_install.spec.state_path`)."""
+    target = Target.at(root)
+    state = State(target, state_path("local", local_dir))
+    if state.damaged:
+        raise NsoInstallError("state-damaged", f"{state.path} is damaged (not the state nso-install writes).",
+                              f"Run nso-install install with the distribution and --local-install {local_dir}: "
+                              "it rewrites the state.")
+    spec = from_record(state.spec)
+    recorded = spec is not None
+    # (the record does not name the directory it is in)
+    spec = replace(spec, local_dir=local_dir) if spec is not None else InstallSpec(kind="local", local_dir=local_dir)
+    inst = Installation(target, state, spec, recorded)
+    facts = Facts(target)
+    if facts.path(local_dir).kind == DIR and facts.path(f"{local_dir}/VERSION").kind == FILE:
+        version = (facts.read(f"{local_dir}/VERSION") or b"").decode(errors="replace").strip() or "?"
+        inst.trees.append(Tree(local_dir, version, True, state.manifest(local_dir) is not None))
+    if not target.staged:
+        from ..services import running_ncs
+
+        inst.running = running_ncs(local_dir, os.geteuid())  # (a local install's NSO runs as its owner)
     return inst

@@ -18,7 +18,8 @@ def status(inst: Installation) -> dict:
                 "version": next((t.version for t in inst.trees if exe.startswith(t.path + "/")),
                                 inst.active.version if inst.active else None)} for pid, exe in inst.running]
     return {
-        "install_dir": inst.spec.install_dir,
+        "install_dir": inst.spec.install_dir if inst.spec.system else None,
+        "local_dir": None if inst.spec.system else inst.spec.local_dir,
         "versions": [t.as_dict() for t in inst.trees],
         "active": inst.active.version if inst.active else None,
         "current": inst.current,

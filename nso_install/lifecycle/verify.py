@@ -15,6 +15,9 @@ Read-only, like ``rpm -V`` or ``debsums``:
 * a run that did not finish (killed, failed: its marker is still there), whatever it left undone;
 * nothing to verify at all (no tree under INSTALL_DIR): a failure, as ``rpm -V`` of a package
   that is not installed.
+
+A local install (``--local-install DIR``) is one tree with its config and secrets inside it, and
+no ``current``: the same checks, with what a local install writes into its tree left to theirs.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from ..actions.base import Context
 from ..actions.files import beside
 from ..actions.fips import FipsCrypto, written_in_tree
 from ..actions.privileges import PATTERNS, REMOVABLE, present, privileged_actions
-from ..actions.tree import left_out_of_system_tree
+from ..actions.tree import (LOCAL_OWNED_ELSEWHERE, LOCAL_WRITTEN_ELSEWHERE, WRITTEN_IN_EVERY_TREE,
+                            left_out_of_system_tree)
 from ..errors import NsoInstallError
 from ..facts import ABSENT, FILE, Facts
 from ..manifest import compare
@@ -34,9 +38,6 @@ from ..spec import from_record
 from ..state import describe_unfinished, run_marker
 from .installation import Installation, Tree
 from ..record import record
-
-# Inside a tree, written after the unpack by other actions (compared by their own checks).
-WRITTEN_IN_TREE = ("ncsrc", "ncsrc.tcsh")
 
 
 @record
@@ -71,7 +72,9 @@ class Verification:
 def verify(inst: Installation, full: bool = False) -> Verification:
     v = Verification()
     facts = Facts(inst.target)
-    if inst.dangling:
+    if not inst.spec.system:
+        pass  # a local install is one directory: no current link
+    elif inst.dangling:
         v.findings.append(Finding("link", f"{inst.spec.install_dir}/current",
                                   f"points to {inst.current}, which does not exist"))
     elif inst.current is not None and facts.path(f"{_pointed(inst)}/VERSION").kind != FILE:
@@ -102,7 +105,8 @@ def verify(inst: Installation, full: bool = False) -> Verification:
         v.findings.append(Finding("install", run_marker(inst.state.path),
                                   describe_unfinished(unfinished)))
     if not inst.trees and not lost:
-        v.findings.append(Finding("install", inst.spec.install_dir, _nothing_installed(inst)))
+        v.findings.append(Finding("install", inst.spec.install_dir if inst.spec.system else inst.spec.local_dir,
+                                  _nothing_installed(inst)))
     return v
 
 
@@ -125,6 +129,10 @@ def _lost_problem(t, gone: bool) -> str:
 def _nothing_installed(inst: Installation) -> str:
     """Why there is nothing to verify, and where to look instead (a CI gate with a mistyped
     --install-dir or --root must not pass: rpm -V of a package not installed fails too)."""
+    if not inst.spec.system:
+        return (f"no NSO installed in {inst.spec.local_dir} to verify (no VERSION file there). Check the "
+                "directory given to --local-install, or install NSO there first (nso-install install DISTRIBUTION "
+                f"--local-install {inst.spec.local_dir})")
     recorded = from_record(inst.state.spec)
     where = ""
     if recorded is not None and recorded.install_dir != inst.spec.install_dir:
@@ -142,9 +150,13 @@ def compare_tree(inst: Installation, tree, full: bool = False):
     m = inst.state.manifest(tree.path)
     if m is None:
         return None
-    written = WRITTEN_IN_TREE + written_in_tree(inst.spec.fips_install)  # the FIPS crypto.so: checked below
-    # what the recorded spec leaves out (bin/ncs-setup) may be gone, or still there
-    left_out = left_out_of_system_tree(inst.spec.keep_ncs_setup) if inst.spec.system else ()
+    # what other actions write into the tree (compared by their own checks; the FIPS crypto.so below)
+    if inst.spec.system:
+        written = WRITTEN_IN_EVERY_TREE + written_in_tree(inst.spec.fips_install)
+        left_out = left_out_of_system_tree(inst.spec.keep_ncs_setup)  # bin/ncs-setup: may be gone, or there
+    else:
+        written = LOCAL_WRITTEN_ELSEWHERE + written_in_tree(inst.spec.fips_install)
+        left_out = LOCAL_OWNED_ELSEWHERE
     return compare(m, inst.target.host(tree.path), frozenset(written), m.matching(PATTERNS), full,
                    frozenset(REMOVABLE) | frozenset(left_out), reuse=True, listing=True)
 
@@ -172,7 +184,7 @@ def _privileges(inst: Installation, tree, facts: Facts, v: Verification) -> None
     # would seem outside it and be expected to hold no grant)
     recorded = from_record(inst.state.spec)
     inside = tree.path.rsplit("/", 1)[0] == (recorded.install_dir if recorded is not None else inst.spec.install_dir)
-    user = inst.spec.run_as_user if inside else None
+    user = inst.spec.run_as_user if inside and inst.spec.system else None  # (a local install grants none)
     ctx = Context(inst.target, inst.state.conffiles, trusted=inst.state.unpacked, manifest=inst.state.manifest)
     # every tree: crypto.so is left out of each tree's manifest comparison while FIPS is on, so this is its check
     fips = [FipsCrypto(tree.path, tree.path)] if inst.spec.fips_install else []

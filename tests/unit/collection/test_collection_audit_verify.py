@@ -78,3 +78,15 @@ def test_an_audit_usage_error_still_fails_with_the_tools_message(tmp_path):
                                                         "directory.", "hint": "Give an existing one."}}
     r = run("audit", {"executable": str(Fake(tmp_path / "bin", error, rc=2).path)})
     assert r.failed and r.result["msg"] == "--root /x: no such directory. Hint: Give an existing one.", r.result
+
+
+@pytest.mark.parametrize("module", ["verify", "status"])
+def test_verify_and_status_take_a_local_install(tmp_path, module):
+    fake = Fake(tmp_path / "bin", {"version": 1, "result": module, "ok": True, "findings": [], "extra": [],
+                                   "checked": [], "notes": [], "versions": [], "active": None, "spec": None})
+    r = run(module, {"executable": str(fake.path), "local_install": "/srv/nso"})
+    assert not r.failed, r.result
+    argv = fake.calls[0]
+    assert argv[argv.index("--local-install") + 1] == "/srv/nso" and "--install-dir" not in argv
+    r = run(module, {"executable": str(fake.path), "local_install": "/srv/nso", "install_dir": "/opt/ncs"})
+    assert r.failed and "mutually exclusive" in r.result["msg"]

@@ -230,9 +230,15 @@ def test_a_first_local_install_stopped_half_way_is_marked_until_a_re_run_complet
     assert (loc / "VERSION").exists() and not (loc / "etc/ncs/ncs.conf").exists()
     info = json.loads(marker.read_text())
     assert (info["kind"], info["local_dir"], info["version"]) == ("local", str(loc), "6.5.3")
+    # verify and status of the local install tell it, as for a system install
+    r = cli("verify", "--local-install", loc, ok=False)
+    assert r.exit_code == 1 and f"! install   {marker}: " in r.output
+    assert "unfinished: " in cli("status", "--local-install", loc).output
     assert "running this command completes it" in cli(*args, "--check").output
     assert "this run completed it" in cli(*args).output
     assert not marker.exists() and (loc / "etc/ncs/ncs.conf").exists()
+    assert "unfinished" not in cli("status", "--local-install", loc).output
+    assert "1 tree(s) checked, 0 problem(s)" in cli("verify", "--local-install", loc).output
     lines = (loc / ".nso-install/history.jsonl").read_text().splitlines()
     [entry] = [json.loads(line) for line in lines]
     assert entry["completes"]["version"] == "6.5.3" and entry["changed"]

@@ -18,6 +18,11 @@ options:
   install_dir:
     description: C(--install-dir), when not the one the last run recorded.
     type: str
+  local_install:
+    description:
+      - C(--local-install), the directory of a local install to judge instead of the system install.
+      - Mutually exclusive with I(install_dir).
+    type: path
 extends_documentation_fragment:
   - nso_install.nso.cli
 attributes:
@@ -75,13 +80,16 @@ def main():
     module = AnsibleModule(
         argument_spec=cli_argument_spec(
             install_dir=dict(type='str'),
+            local_install=dict(type='path'),
         ),
+        mutually_exclusive=[('install_dir', 'local_install')],
         supports_check_mode=True,
     )
     p = module.params
     exe = find_executable(module) or missing_tool(module)
     argv = ['status']
     opt(argv, 'install-dir', p['install_dir'])
+    opt(argv, 'local-install', p['local_install'])
     opt(argv, 'root', p['root'])
     rc, data, out, err = run_json(module, exe, argv)
     result = answer(data)

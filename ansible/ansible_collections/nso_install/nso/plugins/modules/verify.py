@@ -28,6 +28,11 @@ options:
   install_dir:
     description: C(--install-dir), when not the one the last run recorded.
     type: str
+  local_install:
+    description:
+      - C(--local-install), the directory of a local install to judge instead of the system install.
+      - Mutually exclusive with I(install_dir).
+    type: path
 extends_documentation_fragment:
   - nso_install.nso.cli
 attributes:
@@ -121,7 +126,9 @@ def main():
             full=dict(type='bool', default=False),
             fail_on_drift=dict(type='bool', default=True),
             install_dir=dict(type='str'),
+            local_install=dict(type='path'),
         ),
+        mutually_exclusive=[('install_dir', 'local_install')],
         supports_check_mode=True,
     )
     p = module.params
@@ -129,6 +136,7 @@ def main():
     argv = ['verify']
     flag(argv, 'full', p['full'])
     opt(argv, 'install-dir', p['install_dir'])
+    opt(argv, 'local-install', p['local_install'])
     opt(argv, 'root', p['root'])
     rc, data, out, err = run_json(module, exe, argv, ok_rcs=(0, 1))
     result = answer(data)
