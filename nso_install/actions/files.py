@@ -204,6 +204,11 @@ class ConfFile(Action):
                           f"{foreign}'s version is kept as {self.path}.from-{foreign}",
                           diff=self._current_diff(facts), conflict=True)
         if current == new:
+            if self._stale_new(facts):
+                # merged (by hand, or by copying the .new): the .new no longer waits for
+                # anything, but status, verify and the audit would report it pending forever
+                return change("; ".join([*drift, f"remove {self.new_path} (the file now matches the rendering)"]),
+                              diff="\n".join(drift) or None)
             return drift_change(drift) if drift else ok("up to date")
         diff = self._current_diff(facts)
         if recorded == current or ctx.force_conf:
@@ -223,6 +228,15 @@ class ConfFile(Action):
                       conflict=True, warning=warn)
         return change(f"edited by the administrator; kept (the new rendering goes to {self.new_path})", diff=diff,
                       conflict=True, warning=warn)
+
+    def _stale_new(self, facts: Facts) -> bool:
+        """A ``.new`` rendering (a regular file; a link is never touched) is beside the file."""
+        return facts.path(self.new_path).kind == FILE
+
+    def _drop_stale_new(self, facts: Facts, ctx) -> None:
+        """The file now is the rendering: a ``.new`` beside it waits for nothing any more."""
+        if self._stale_new(facts):
+            fsops.remove_file(ctx.target.host(self.new_path))
 
     def _not_kept(self) -> UsageError:
         return UsageError(
@@ -260,6 +274,7 @@ class ConfFile(Action):
             aside = f"{self.path}.from-{foreign}.{time.strftime('%Y%m%dT%H%M%S')}"
             aside = str(PurePosixPath(aside).with_name(fsops.rename_aside(host, PurePosixPath(aside).name)))
             fsops.atomic_write(host, self.content, self.attrs.mode, uid, gid, self.path)
+            self._drop_stale_new(facts, ctx)
             effects.notes.append(f"{self.path} belonged to {foreign} and had been edited; it changed hands, so its "
                                  f"content was not adopted. That version is kept as {aside}: review it and merge "
                                  "what you need by hand.")
@@ -268,8 +283,11 @@ class ConfFile(Action):
             # Leaving an account: the rendering is written anew, never the account's file copied
             # (it may write into it until the very last moment).
             fsops.atomic_write(host, self.content, self.attrs.mode, uid, gid, self.path)
+            self._drop_stale_new(facts, ctx)
         elif fact.kind == FILE and facts.sha256(self.path) == new:
-            self.attrs.apply(facts, host, self.path)
+            if self.attrs.drift(facts, fact):
+                self.attrs.apply(facts, host, self.path)
+            self._drop_stale_new(facts, ctx)
         elif outcome.conflict and not ctx.force_conf:
             self._aside_dir(ctx)
             fsops.atomic_write(ctx.target.host(self.new_path), self.content, self.attrs.mode, uid, gid, self.new_path)

@@ -72,6 +72,26 @@ def test_conffile_dpkg_table(tmp_path):
     assert run_plan(conf(b"v3\n"), tmp_path).changes == 0
 
 
+def test_a_new_rendering_merged_by_hand_is_no_longer_pending(tmp_path):
+    """The administrator takes the .new by copying it (or edits the file to match it): the run
+    adopts the file and removes the .new, which status, verify and the audit (NSO-DRIFT-003)
+    would otherwise report as waiting for ever (the re-run its remediation asks for did nothing)."""
+    f, new = tmp_path / "ncs.conf", tmp_path / "ncs.conf.new"
+    run_plan(conf(b"v1\n"), tmp_path)
+    f.write_bytes(b"admin\n")
+    run_plan(conf(b"v2\n"), tmp_path)
+    assert new.read_bytes() == b"v2\n"
+    f.write_bytes(new.read_bytes())  # cp ncs.conf.new ncs.conf
+    r = check_plan(conf(b"v2\n"), tmp_path)
+    assert r.changes == 1 and "remove /ncs.conf.new" in r.records[0].outcome.detail and new.exists()
+    r = run_plan(conf(b"v2\n"), tmp_path)
+    assert r.changes == 1 and not new.exists() and f.read_bytes() == b"v2\n"
+    assert run_plan(conf(b"v2\n"), tmp_path).changes == 0
+    # a link at the .new's name is never followed nor removed
+    os.symlink("/etc/passwd", new)
+    assert run_plan(conf(b"v2\n"), tmp_path).changes == 0 and new.is_symlink()
+
+
 def test_conffile_not_written_by_us_counts_as_edited(tmp_path):
     (tmp_path / "ncs.conf").write_bytes(b"from NSO's own installer\n")
     r = run_plan(conf(b"ours\n"), tmp_path)
