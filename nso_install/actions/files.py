@@ -250,7 +250,14 @@ class ConfFile(Action):
     def preflight(self, facts: Facts, ctx) -> None:
         """Before the run changes anything (who owns the run and log directories included):
         refuse to keep an edited file that decides which account NSO runs as, while that
-        account changes (:meth:`check` raises then)."""
+        account changes (:meth:`check` raises then).  A link (an administrator's way to share
+        a config file) or a special file at the path is refused here too: found only when its
+        turn came, it stopped the run half way, with ``current`` already switched and the config
+        still the other version's.  (Not one of another account: a hand-over, Reown, may move
+        it aside first.)"""
+        fact = facts.path(self.path)
+        if fact.kind in (LINK, OTHER) and (fact.uid == 0 or facts.target.unprivileged):
+            self._fact(facts, FILE)
         if self.account_change:
             self.check(facts, ctx)
 

@@ -244,6 +244,23 @@ def test_activate_rollback_and_again_keep_keys_and_admin_edits(two):
     assert "already the active version" in again.output and "Done: 0 changed" in again.output
 
 
+def test_a_config_file_replaced_by_a_link_stops_activate_before_current_switches(two):
+    """A link at a config file's path is refused; found when its turn came (after the switch of
+    current), it left NSO 6.5.3 active with the config of 6.4.1 and a run marked unfinished."""
+    prof = two / "etc/profile.d/ncs.csh"
+    os.rename(prof, two / "etc/profile.d/ncs.csh.real")
+    os.symlink("ncs.csh.real", prof)
+    before = snapshot(two)
+    r = nso("activate", "6.5.3", "--root", two, ok=False)
+    assert r.exit_code == 1 and "is a symbolic link" in r.stderr
+    assert os.readlink(two / "opt/ncs/current") == "ncs-6.4.1" and snapshot(two) == before
+    assert "unfinished" not in nso("status", "--root", two).output
+    os.unlink(prof)
+    os.rename(two / "etc/profile.d/ncs.csh.real", prof)
+    nso("activate", "6.5.3", "--root", two)
+    assert os.readlink(two / "opt/ncs/current") == "ncs-6.5.3"
+
+
 def test_activate_check_changes_nothing(two):
     before = snapshot(two)
     r = nso("activate", "6.5.3", "--root", two, "--check")
