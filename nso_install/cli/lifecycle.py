@@ -152,6 +152,9 @@ SWITCH_OPTIONS = options(
     click.option("--diff", is_flag=True, help="Show content and attribute changes (secrets are always masked)."),
     QUIET_OPTION,
     click.option("--force", is_flag=True, help="Switch although NSO runs, or although it is a downgrade over CDB data."),
+    # (the warning about a kept config edit says to re-run with it)
+    click.option("--force-conf", is_flag=True, help="Replace administrator-edited config files with the rendering "
+                 "for this version (a timestamped backup is kept)."),
     click.option("--lock-timeout", type=click.FloatRange(min=0.0), metavar="SECONDS", default=0.0, show_default=True,
                  help="Seconds to wait for another run's lock."),
 )
@@ -162,24 +165,24 @@ SWITCH_OPTIONS = options(
 @click.argument("version")
 @SWITCH_OPTIONS
 @guarded
-def activate_cmd(version, root, install_dir, as_json, verbose, check, diff, quiet, force, lock_timeout):
+def activate_cmd(version, root, install_dir, as_json, verbose, check, diff, quiet, force, force_conf, lock_timeout):
     """Make the installed NSO VERSION the active one: switch INSTALL_DIR/current and render the
     configuration for it (no distribution needed). NSO itself is not restarted."""
     from ..lifecycle.activate import activate
 
     _switch(activate, root, install_dir, as_json, verbose, diff, quiet, version=version, check=check, force=force,
-            lock_timeout=lock_timeout)
+            force_conf=force_conf, lock_timeout=lock_timeout)
 
 
 @main.command("rollback", context_settings=CONTEXT)
 @SWITCH_OPTIONS
 @guarded
-def rollback_cmd(root, install_dir, as_json, verbose, check, diff, quiet, force, lock_timeout):
+def rollback_cmd(root, install_dir, as_json, verbose, check, diff, quiet, force, force_conf, lock_timeout):
     """Go back to the version that was active before the current one (as activate does)."""
     from ..lifecycle.activate import rollback
 
     _switch(rollback, root, install_dir, as_json, verbose, diff, quiet, check=check, force=force,
-            lock_timeout=lock_timeout)
+            force_conf=force_conf, lock_timeout=lock_timeout)
 
 
 @main.command("uninstall", context_settings=CONTEXT,

@@ -46,7 +46,7 @@ class InstalledTree:
 
 
 def activate(inst: Installation, version: str, *, force: bool = False, check: bool = False,
-             root: Path | None = None, lock_timeout: float = 0.0) -> RunResult:
+             root: Path | None = None, lock_timeout: float = 0.0, force_conf: bool = False) -> RunResult:
     tree = inst.tree(version)
     if tree is None:
         have = ", ".join(t.version for t in inst.trees) or "none"
@@ -70,7 +70,7 @@ def activate(inst: Installation, version: str, *, force: bool = False, check: bo
     else:
         _refuse_while_running(inst, force)
         notes += _downgrade(inst, tree.version, active.version if active else None, force, check)
-    given = SpecInput(kind="system", activate=True)
+    given = SpecInput(kind="system", activate=True, force_conf=force_conf)
     result = install(given, InstalledTree(inst.target.host(tree.path), tree.version),
                      RunOptions(root=root, check=check, lock_timeout=lock_timeout, switch_judged=True))
     if active is None or active.path != tree.path or (completing and not check):

@@ -261,6 +261,23 @@ def test_a_config_file_replaced_by_a_link_stops_activate_before_current_switches
     assert os.readlink(two / "opt/ncs/current") == "ncs-6.5.3"
 
 
+def test_activate_and_rollback_take_force_conf_as_their_kept_edit_warning_says(two):
+    """The warning about a kept config edit says "re-run with --force-conf": activate and
+    rollback refused the option, so a switch could not take the new version's config."""
+    conf = two / "etc/ncs/ncs.conf"
+    conf.write_text(conf.read_text() + "<!-- admin -->\n")
+    r = nso("activate", "6.5.3", "--root", two)
+    assert "re-run with --force-conf" in " ".join(r.output.split()) and "<!-- admin -->" in conf.read_text()
+    r = nso("activate", "6.5.3", "--root", two, "--force-conf")
+    assert "NSO 6.5.3." in conf.read_text() and "<!-- admin -->" not in conf.read_text()
+    [bak] = [p for p in conf.parent.iterdir() if p.name.endswith(".bak")]
+    assert "<!-- admin -->" in bak.read_text() and not (two / "etc/ncs/ncs.conf.new").exists()
+    conf.write_text(conf.read_text() + "<!-- admin again -->\n")
+    nso("rollback", "--root", two, "--force-conf")
+    assert os.readlink(two / "opt/ncs/current") == "ncs-6.4.1" and "NSO 6.4.1." in conf.read_text()
+    assert any("<!-- admin again -->" in p.read_text() for p in conf.parent.iterdir() if ".bak" in p.name)
+
+
 def test_activate_check_changes_nothing(two):
     before = snapshot(two)
     r = nso("activate", "6.5.3", "--root", two, "--check")
