@@ -81,8 +81,12 @@ def client_environment(ctx: ConfContext, values: dict | None = None) -> dict[str
 # --- what an install writes ----------------------------------------------------------------
 
 IPC_RUNTIME_DIR = "/run/ncs"  # production system installs: the Unix socket lives here, not in /tmp
-KEY_ELEMENTS = re.compile(rb"(<(key|key1|key2|key3)>)[^<]*(</\2>)")
-PASSWORD_ELEMENTS = re.compile(rb"(<password(?:\s[^>]*)?>)[^<]*(</password>)")
+# An element's whole content, CDATA sections included, and with any namespace prefix or
+# attributes: an administrator's file may spell them so (<![CDATA[$6$...]]>, <aaa:password>),
+# and a value masked only in the plain spelling was shown in --diff.
+_CONTENT = rb"(?:<!\[CDATA\[.*?\]\]>|[^<])*"
+KEY_ELEMENTS = re.compile(rb"(<((?:[\w.-]+:)?(?:key|key1|key2|key3))(?:\s[^>]*)?>)" + _CONTENT + rb"(</\2\s*>)", re.S)
+PASSWORD_ELEMENTS = re.compile(rb"(<((?:[\w.-]+:)?password)(?:\s[^>]*)?>)" + _CONTENT + rb"(</\2\s*>)", re.S)
 
 
 def redact_conf(text: bytes) -> bytes:
@@ -92,7 +96,7 @@ def redact_conf(text: bytes) -> bytes:
 
 def redact_aaa(text: bytes) -> bytes:
     """aaa_init.xml as shown in diffs: password hashes an administrator added are masked."""
-    return PASSWORD_ELEMENTS.sub(rb"\1" + MASK.encode() + rb"\2", text)
+    return PASSWORD_ELEMENTS.sub(rb"\1" + MASK.encode() + rb"\3", text)
 
 
 @record(frozen=True)

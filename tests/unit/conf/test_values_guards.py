@@ -62,6 +62,27 @@ def test_password_hashes_are_masked_with_or_without_attributes(element):
     assert b"HASHHASH" not in masked and b"<secret>" in masked and element.encode() in masked
 
 
+@pytest.mark.parametrize("spelled", [
+    "<password><![CDATA[$6$salt$HASHHASHHASH]]></password>",
+    '<aaa:password xmlns:aaa="http://tail-f.com/ns/aaa/1.1">$6$salt$HASHHASHHASH</aaa:password>',
+    "<password>\n  $6$salt$HASHHASHHASH\n</password >",
+])
+def test_password_hashes_are_masked_however_the_xml_spells_them(spelled):
+    """CDATA, a namespace prefix, a line break: the same hash, which --diff showed."""
+    masked = redact_aaa(f"<user><name>admin</name>{spelled}<uid>1000</uid></user>".encode())
+    assert b"HASHHASH" not in masked and b"<secret>" in masked and b"<uid>1000</uid>" in masked
+
+
+@pytest.mark.parametrize("spelled", ["<key><![CDATA[a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1]]></key>",
+                                     '<key xmlns="http://tail-f.com/yang/tailf-ncs-config">a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1</key>',
+                                     "<c:key>a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1</c:key>"])
+def test_inline_keys_are_masked_however_the_xml_spells_them(spelled):
+    from nso_install.conf.render import redact_conf
+
+    masked = redact_conf(f"<AESCFB128>{spelled}</AESCFB128>".encode())
+    assert b"a1a1" not in masked and b"<secret>" in masked
+
+
 # --- what diffs show of an ncs.conf with inline keys ---------------------------------------------------
 
 def test_inline_encryption_keys_are_masked_in_ncs_conf_diffs():
