@@ -155,6 +155,9 @@ SWITCH_OPTIONS = options(
     # (the warning about a kept config edit says to re-run with it)
     click.option("--force-conf", is_flag=True, help="Replace administrator-edited config files with the rendering "
                  "for this version (a timestamped backup is kept)."),
+    click.option("--set-file", "set_files", multiple=True, metavar="NAME=PATH",
+                 help="A secret ncs.conf value (inline keys) from a file: never recorded, so an install given them "
+                      "needs them again to render ncs.conf. May repeat."),
     click.option("--lock-timeout", type=click.FloatRange(min=0.0), metavar="SECONDS", default=0.0, show_default=True,
                  help="Seconds to wait for another run's lock."),
 )
@@ -165,24 +168,25 @@ SWITCH_OPTIONS = options(
 @click.argument("version")
 @SWITCH_OPTIONS
 @guarded
-def activate_cmd(version, root, install_dir, as_json, verbose, check, diff, quiet, force, force_conf, lock_timeout):
+def activate_cmd(version, root, install_dir, as_json, verbose, check, diff, quiet, force, force_conf, set_files,
+                 lock_timeout):
     """Make the installed NSO VERSION the active one: switch INSTALL_DIR/current and render the
     configuration for it (no distribution needed). NSO itself is not restarted."""
     from ..lifecycle.activate import activate
 
     _switch(activate, root, install_dir, as_json, verbose, diff, quiet, version=version, check=check, force=force,
-            force_conf=force_conf, lock_timeout=lock_timeout)
+            force_conf=force_conf, set_files=set_files, lock_timeout=lock_timeout)
 
 
 @main.command("rollback", context_settings=CONTEXT)
 @SWITCH_OPTIONS
 @guarded
-def rollback_cmd(root, install_dir, as_json, verbose, check, diff, quiet, force, force_conf, lock_timeout):
+def rollback_cmd(root, install_dir, as_json, verbose, check, diff, quiet, force, force_conf, set_files, lock_timeout):
     """Go back to the version that was active before the current one (as activate does)."""
     from ..lifecycle.activate import rollback
 
     _switch(rollback, root, install_dir, as_json, verbose, diff, quiet, check=check, force=force,
-            force_conf=force_conf, lock_timeout=lock_timeout)
+            force_conf=force_conf, set_files=set_files, lock_timeout=lock_timeout)
 
 
 @main.command("uninstall", context_settings=CONTEXT,

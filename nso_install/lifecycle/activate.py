@@ -46,7 +46,9 @@ class InstalledTree:
 
 
 def activate(inst: Installation, version: str, *, force: bool = False, check: bool = False,
-             root: Path | None = None, lock_timeout: float = 0.0, force_conf: bool = False) -> RunResult:
+             root: Path | None = None, lock_timeout: float = 0.0, force_conf: bool = False,
+             set_files: tuple[str, ...] = ()) -> RunResult:
+    _only_secrets(set_files)
     tree = inst.tree(version)
     if tree is None:
         have = ", ".join(t.version for t in inst.trees) or "none"
@@ -70,13 +72,42 @@ def activate(inst: Installation, version: str, *, force: bool = False, check: bo
     else:
         _refuse_while_running(inst, force)
         notes += _downgrade(inst, tree.version, active.version if active else None, force, check)
-    given = SpecInput(kind="system", activate=True, force_conf=force_conf)
-    result = install(given, InstalledTree(inst.target.host(tree.path), tree.version),
-                     RunOptions(root=root, check=check, lock_timeout=lock_timeout, switch_judged=True))
+    given = SpecInput(kind="system", activate=True, force_conf=force_conf, set_files=set_files)
+    try:
+        result = install(given, InstalledTree(inst.target.host(tree.path), tree.version),
+                         RunOptions(root=root, check=check, lock_timeout=lock_timeout, switch_judged=True))
+    except NsoInstallError as e:
+        # Their hints name install's options, most of which activate and rollback do not take.
+        if e.reference == "secret-values-not-recorded":
+            raise type(e)(e.reference, e.message, "Give them again: --set-file NAME=PATH for each.") from e
+        if e.reference == "bad-value":  # a recorded value this version does not take (FIPS before 6.5...)
+            raise type(e)(e.reference, e.message, f"{e.hint} activate and rollback take no such options: give them "
+                          f"to nso-install install {inst.target.host(tree.path)} --system-install --activate"
+                          f"{_root_arg(root)} OPTIONS, which switches the same way.") from e
+        raise
     if active is None or active.path != tree.path or (completing and not check):
         notes += next_steps(inst.spec.init_system, tree.version, check)
     result.report.notes.extend(notes)
     return result
+
+
+def _only_secrets(set_files: tuple[str, ...]) -> None:
+    """activate and rollback switch with the recorded options; ``--set-file`` gives them only
+    the secret values (inline keys), which are never recorded and without which ncs.conf
+    cannot be rendered (an install with inline keys could not be switched, or rolled back)."""
+    from ..conf.values import secret_variables
+
+    names = sorted(secret_variables())
+    for item in set_files:
+        name = item.partition("=")[0]
+        if name not in names:
+            raise UsageError("not-a-secret-value", f"--set-file {name}=...: activate and rollback take only the "
+                             f"secret ncs.conf values ({', '.join(names)}); the others are recorded.",
+                             "Change other values with nso-install install (its --set, --set-file, --values).")
+
+
+def _root_arg(root: Path | None) -> str:
+    return f" --root {root}" if root is not None else ""
 
 
 def rollback(inst: Installation, **kw) -> RunResult:

@@ -278,6 +278,37 @@ def test_activate_and_rollback_take_force_conf_as_their_kept_edit_warning_says(t
     assert any("<!-- admin again -->" in p.read_text() for p in conf.parent.iterdir() if ".bak" in p.name)
 
 
+def test_an_install_with_inline_keys_can_be_switched_and_rolled_back(root, dists, tmp_path):
+    """Secret values are never recorded: activate and rollback could not render ncs.conf without
+    them, took no option to give them, and install --activate refuses a downgrade over CDB data
+    (pointing to activate --force): an inline-keys install could not be rolled back at all."""
+    (tmp_path / "k16").write_text("a1" * 16)
+    (tmp_path / "k32").write_text("0f" * 32)
+    keys = ("--set-file", f"crypto.aescfb128_key={tmp_path / 'k16'}",
+            "--set-file", f"crypto.aes256cfb128_key={tmp_path / 'k32'}")
+    install(dists["6.4.1"], root, "--set", "crypto.mechanism=inline", *keys)
+    install(dists["6.5.3"], root, "--activate", *keys)
+    (root / "var/opt/ncs/cdb/A.cdb").write_bytes(b"cdb")
+    r = nso("rollback", "--root", root, "--force", ok=False)
+    assert r.exit_code == 2 and "--set-file NAME=PATH" in r.stderr
+    assert os.readlink(root / "opt/ncs/current") == "ncs-6.5.3"
+    r = nso("rollback", "--root", root, "--set-file", f"cli.ssh.port={tmp_path / 'k16'}", ok=False)
+    assert r.exit_code == 2 and "only the secret ncs.conf values" in r.stderr
+    nso("rollback", "--root", root, "--force", *keys)
+    conf = (root / "etc/ncs/ncs.conf").read_text()
+    assert os.readlink(root / "opt/ncs/current") == "ncs-6.4.1" and "NSO 6.4.1." in conf and "a1" * 16 in conf
+
+
+def test_a_rollback_refused_for_a_recorded_value_says_how_to_switch_with_it_changed(two, dists):
+    """FIPS (recorded) needs NSO 6.5: the hint said "Drop --fips-install", which rollback does not take."""
+    install(dists["6.5.3"], two, "--activate", "--fips-install")
+    r = nso("rollback", "--root", two, ok=False)
+    hint = " ".join(r.stderr.split())
+    assert r.exit_code == 1 and "FIPS mode" in hint and "activate and rollback take no such options" in hint
+    assert f"nso-install install {two}/opt/ncs/ncs-6.4.1 --system-install --activate --root {two} OPTIONS" in hint
+    assert os.readlink(two / "opt/ncs/current") == "ncs-6.5.3"
+
+
 def test_activate_check_changes_nothing(two):
     before = snapshot(two)
     r = nso("activate", "6.5.3", "--root", two, "--check")
