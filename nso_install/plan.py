@@ -237,6 +237,13 @@ def system_plan(spec: InstallSpec, dist, view: TargetView) -> list[Action]:
         *ncsrc_files(vdir, v, "root", "root", render_conf(spec, v).client_env + fips_env(spec, vdir)),
         *fips_actions(tree, v, spec.fips_install),
     ]
+    active = view.active_version
+    if config_version(spec, v, view) != v and (f"{spec.install_dir}/ncs-{active}", active) in view.trees:
+        # The active tree's ncsrc (current/ncsrc, what users source) follows the spec as the
+        # config does: a changed IPC setting given with a version installed beside it left
+        # clients pointed at a socket or port NSO no longer listens on.
+        atree = f"{spec.install_dir}/ncs-{active}"
+        acts += ncsrc_files(atree, active, "root", "root", render_conf(spec, active).client_env + fips_env(spec, atree))
     if not spec.keep_ncs_setup:
         acts.append(Absent(f"{vdir}/bin/ncs-setup", "ncs-setup does not work in a system install (--keep-ncs-setup keeps it)"))
     names = _member_names(dist)

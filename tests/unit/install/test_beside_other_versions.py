@@ -42,8 +42,9 @@ def test_a_second_version_leaves_the_66_tree_as_it_is_but_for_its_real_binaries(
     assert [a["path"] for a in planned if "*" in a["path"]] == []
     mine = {a["path"]: a for a in planned if inside(a["path"], OLD)}
     # the 6.6.1 binaries still have a desired state (current may be switched back to 6.6.1),
-    # at the paths the tree has, and nothing else is planned in it
-    assert epam in mine and {a["kind"] for a in mine.values()} == {"setuid", "capability"}
+    # at the paths the tree has, and nothing else is planned in it but its ncsrc (it is active)
+    assert epam in mine and {a["kind"] for a in mine.values()} == {"setuid", "capability", "file"}
+    assert sorted(p for p, a in mine.items() if a["kind"] == "file") == [f"{OLD}/ncsrc", f"{OLD}/ncsrc.tcsh"]
     assert not any(a["changed"] for a in mine.values())
 
     done = install(dists["6.5.3"], root)
@@ -78,3 +79,23 @@ def test_verify_names_a_66_trees_privileged_binary_by_its_real_path(root, dists)
     r = cli("verify", "--root", root, "--json", ok=False)
     found = {f["path"]: f["problem"] for f in json.loads(r.stdout)["findings"] if f["kind"] == "privilege"}
     assert list(found) == [f"{OLD}/lib/ncs/lib/pam-6.6.1/priv/epam"] and "0750 -> 4750" in found[list(found)[0]]
+
+
+def test_the_active_trees_ncsrc_follows_a_changed_spec_given_with_a_version_installed_beside(root, dists):
+    """current/ncsrc is what users source: it kept the Unix socket's NCS_IPC_PATH after a run
+    that installed 6.5.3 beside and moved IPC to TCP, which ncs.conf and the profile scripts did."""
+    install(dists["6.6.1"], root)
+    ncsrc = root / OLD.lstrip("/") / "ncsrc"
+    assert "NCS_IPC_PATH=" in ncsrc.read_text()
+    tcp = ("--set", "ipc.transport=tcp", "--set", "ipc.access_check=true")
+    planned = install(dists["6.5.3"], root, "--check", *tcp)["actions"]
+    assert any(a["path"] == f"{OLD}/ncsrc" and a["status"] == "change" for a in planned)
+    install(dists["6.5.3"], root, *tcp)
+    assert os.readlink(root / "opt/ncs/current") == "ncs-6.6.1"
+    text = ncsrc.read_text()
+    assert "NCS_IPC_PORT=4569" in text and "NCS_IPC_PATH" not in text and "NCS_DIR=/opt/ncs/ncs-6.6.1" in text
+    assert "NCS_IPC_PORT 4569" in (root / OLD.lstrip("/") / "ncsrc.tcsh").read_text()
+    assert "NCS_IPC_PORT=4569" in (root / "etc/profile.d/ncs.sh").read_text()
+    assert install(dists["6.5.3"], root)["changed"] == 0
+    v = json.loads(cli("verify", "--root", root, "--json").stdout)
+    assert v["ok"] is True and v["findings"] == []
