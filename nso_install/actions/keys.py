@@ -76,6 +76,11 @@ def check_crypto_keys(data: bytes, version: str) -> str | None:
         if not line or line.startswith("#"):
             continue
         if line == "EXTERNAL_KEY_FORMAT=2":
+            if not at_least(version, 6, 4):
+                # a rollback (or an install) to a release before key rotation, after `keys rotate`
+                return (f"line {n}: EXTERNAL_KEY_FORMAT=2 (key rotation) exists from NSO 6.4 on; NSO {version} "
+                        "knows only the legacy NAME=HEX keys and may not read this file (nor decrypt CDB). Restore "
+                        f"the keys file of a backup taken on {version}, or go back to NSO 6.4 or later")
             rotation = True
             continue
         m = _KEY_LINE.match(line)

@@ -32,3 +32,12 @@ def test_the_message_never_quotes_key_material():
     secret = "ab" * 17
     problem = keys.check_crypto_keys(f"AESCFB128_KEY={secret}\nAES256CFB128_KEY={B}\n".encode(), "6.5.3")
     assert problem and secret not in problem and "ab" * 4 not in problem
+
+
+def test_a_rotated_keys_file_is_reported_for_a_release_before_key_rotation():
+    """keys rotate (6.4+) then a rollback to 6.3: the file in EXTERNAL_KEY_FORMAT=2 was accepted
+    without a word, and NSO 6.3 knows only the legacy format."""
+    rotated = f"EXTERNAL_KEY_FORMAT=2\nAESCFB128_KEY[-1]={A}\nAES256CFB128_KEY[-1]={B}\n".encode()
+    assert keys.check_crypto_keys(rotated, "6.4.1") is None
+    problem = keys.check_crypto_keys(rotated, "6.3.2")
+    assert problem and "EXTERNAL_KEY_FORMAT=2" in problem and "NSO 6.3.2" in problem and A not in problem
