@@ -194,7 +194,10 @@ class ConfFile(Action):
         fact = self._fact(facts, FILE)
         new = sha256_bytes(self.content)
         if fact.kind == ABSENT:
-            return change("create", diff=self._diff(None))
+            # said as such: a file someone removed comes back (what --check shows must tell it
+            # from a first install's)
+            gone = "re-create (removed since nso-install wrote it)" if ctx.conffiles.get(self.path) else "create"
+            return change(gone, diff=self._diff(None))
         current = facts.sha256(self.path)
         recorded = ctx.conffiles.get(self.path)
         drift = self.attrs.drift(facts, fact)

@@ -92,6 +92,15 @@ def test_a_new_rendering_merged_by_hand_is_no_longer_pending(tmp_path):
     assert run_plan(conf(b"v2\n"), tmp_path).changes == 0 and new.is_symlink()
 
 
+def test_a_removed_conffile_is_written_again_and_said_so(tmp_path):
+    run_plan(conf(b"v1\n"), tmp_path)
+    (tmp_path / "ncs.conf").unlink()
+    r = check_plan(conf(b"v1\n"), tmp_path)
+    assert r.changes == 1 and r.records[0].outcome.detail == "re-create (removed since nso-install wrote it)"
+    assert run_plan(conf(b"v1\n"), tmp_path).changes == 1 and (tmp_path / "ncs.conf").read_bytes() == b"v1\n"
+    assert check_plan(conf(b"v1\n"), tmp_path).changes == 0
+
+
 def test_conffile_not_written_by_us_counts_as_edited(tmp_path):
     (tmp_path / "ncs.conf").write_bytes(b"from NSO's own installer\n")
     r = run_plan(conf(b"ours\n"), tmp_path)
