@@ -46,6 +46,7 @@ class RunOptions:
     # is done (the CLI prints each line then, not all at the end: a long unpack shows its context)
     observer: object | None = None
     switch_judged: bool = False  # activate/rollback judged the switch of ``current`` already
+    rollback: bool = False  # the switch undoes the last one (recorded: a repeated rollback does nothing)
 
 
 @record
@@ -144,7 +145,8 @@ def install(given: SpecInput, distribution, opts: RunOptions) -> RunResult:
                        **({"root": str(opts.root)} if target.staged else {}),
                        **({} if spec.system else {"local_dir": spec.local_dir})}
             report, spec_changed = _apply(plan, ctx, state, spec, bar, view, dist.version,
-                                          observer.record if observer is not None else None, started)
+                                          observer.record if observer is not None else None, started,
+                                          rollback=opts.rollback)
             _created_for_the_lock(report, made)
         result = RunResult(report, resolution, header)
         if not opts.check:
@@ -208,7 +210,7 @@ def install(given: SpecInput, distribution, opts: RunOptions) -> RunResult:
 
 
 def _apply(plan, ctx: Context, state: State, spec: InstallSpec, bar, view: TargetView,
-           version: str, on_record=None, started: dict | None = None) -> tuple[Report, bool]:
+           version: str, on_record=None, started: dict | None = None, rollback: bool = False) -> tuple[Report, bool]:
     """Prepare the distribution (checked and unpacked privately before anything else changes),
     apply the plan, record state and spec; what was recorded so far is kept on failure.
     ``started``: what the run's marker records (:meth:`State.begin_run`), written before the
@@ -224,7 +226,7 @@ def _apply(plan, ctx: Context, state: State, spec: InstallSpec, bar, view: Targe
         if action.path == current and action.kind == "symlink":
             # write-ahead: what rollback goes back to is saved before the link is renamed, so a run
             # killed (or failing) right after the switch leaves a record that agrees with the link
-            state.record_activation(view.active_version, version, pending=True)
+            state.record_activation(view.active_version, version, pending=True, rollback=rollback)
             state.save()
     try:
         for tree in trees:
@@ -249,7 +251,7 @@ def _apply(plan, ctx: Context, state: State, spec: InstallSpec, bar, view: Targe
     state.record_spec(spec.record())
     switched = current is not None and any(r.changed and r.action.path == current for r in report.records)
     if switched:
-        state.record_activation(view.active_version, version)  # what rollback goes back to (confirmed)
+        state.record_activation(view.active_version, version, rollback=rollback)  # (confirmed)
     if spec.system:  # an interrupted run's switch: confirmed when current leads there, else dropped
         state.settle_activation(version if switched else view.active_version)
     state.save()

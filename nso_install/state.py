@@ -104,14 +104,17 @@ class State:
         """Switches of ``current``, oldest first: {"from": VSN or None, "to": VSN, "time": ...}."""
         return [a for a in self.data.get("activations", []) if isinstance(a, dict) and isinstance(a.get("to"), str)]
 
-    def record_activation(self, old: str | None, new: str, pending: bool = False) -> None:
+    def record_activation(self, old: str | None, new: str, pending: bool = False, rollback: bool = False) -> None:
         """A switch of ``current`` from ``old`` to ``new``.  ``pending``: recorded (and saved by
         the caller) before the link is renamed, so that a run killed right after the switch
         leaves the record rollback needs; the run confirms it when it ends (the entry then
-        loses ``pending``).  A pending entry for the same switch is replaced, not repeated."""
+        loses ``pending``).  A pending entry for the same switch is replaced, not repeated.
+        ``rollback``: the switch was a rollback (one undoes the last switch; a second does nothing)."""
         entry = {"from": old, "to": new, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         if pending:
             entry["pending"] = True
+        if rollback:
+            entry["rollback"] = True
         kept = self.activations
         if kept and kept[-1].get("pending") and (kept[-1].get("from"), kept[-1]["to"]) == (old, new):
             kept = kept[:-1]

@@ -64,6 +64,9 @@ def _status(root, install_dir, as_json, verbose, local_dir=None):
         click.echo("current: missing, no version is active (nso-install activate VSN)")
     if s["previous"]:
         click.echo(f"rollback would go back to {printable(s['previous'])}")
+    elif s.get("rolled_back_from"):
+        click.echo(f"rolled back from {printable(s['rolled_back_from'])} (rollback again does nothing; "
+                   f"nso-install activate {printable(s['rolled_back_from'])} goes forward)")
     running = ", ".join(f"pid {r['pid']} (NSO {r['version']})" for r in s["running"])
     click.echo(f"NSO running: {running or 'no'}")
     for p in s["pending_new"]:

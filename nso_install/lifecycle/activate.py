@@ -47,7 +47,7 @@ class InstalledTree:
 
 def activate(inst: Installation, version: str, *, force: bool = False, check: bool = False,
              root: Path | None = None, lock_timeout: float = 0.0, force_conf: bool = False,
-             set_files: tuple[str, ...] = ()) -> RunResult:
+             set_files: tuple[str, ...] = (), _rollback: bool = False) -> RunResult:
     _only_secrets(set_files)
     tree = inst.tree(version)
     if tree is None:
@@ -75,7 +75,8 @@ def activate(inst: Installation, version: str, *, force: bool = False, check: bo
     given = SpecInput(kind="system", activate=True, force_conf=force_conf, set_files=set_files)
     try:
         result = install(given, InstalledTree(inst.target.host(tree.path), tree.version),
-                         RunOptions(root=root, check=check, lock_timeout=lock_timeout, switch_judged=True))
+                         RunOptions(root=root, check=check, lock_timeout=lock_timeout, switch_judged=True,
+                                    rollback=_rollback))
     except NsoInstallError as e:
         # Their hints name install's options, most of which activate and rollback do not take.
         if e.reference == "secret-values-not-recorded":
@@ -111,11 +112,21 @@ def _root_arg(root: Path | None) -> str:
 
 
 def rollback(inst: Installation, **kw) -> RunResult:
+    if inst.rolled_back_from is not None:
+        # a repeated rollback (a retried pipeline step) must not undo the first one: it does
+        # nothing (or completes the first, if that was interrupted)
+        interrupted = inst.state.pending_activation is not None
+        result = activate(inst, inst.active.version, _rollback=True, **kw)
+        if not interrupted:
+            result.report.notes.append(f"The last switch already rolled back from NSO {inst.rolled_back_from} to "
+                                       f"{inst.active.version}; rollback undoes one switch. To go forward again: "
+                                       f"nso-install activate {inst.rolled_back_from}.")
+        return result
     previous = inst.previous
     if previous is None:
         raise UsageError("nothing-to-roll-back", "no earlier active version is recorded for this install.",
                          "Activate a version by name: nso-install activate VSN (nso-install status lists them).")
-    return activate(inst, previous, **kw)
+    return activate(inst, previous, _rollback=True, **kw)
 
 
 FORCE = "pass --force"  # how the refusals below are overridden (install --activate: by activate --force)

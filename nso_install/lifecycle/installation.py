@@ -86,12 +86,29 @@ class Installation:
     @property
     def previous(self) -> str | None:
         """The version that was active before the active one (what rollback goes back to): one
-        still installed (an uninstalled one is passed over for the switch before it, if any)."""
+        still installed (an uninstalled one is passed over for the switch before it, if any);
+        None after a rollback to the active one (:attr:`rolled_back_from`)."""
         active = self.active
+        if active is None or self.rolled_back_from is not None:
+            return None
         for a in reversed(self.state.activations):
-            if active is not None and a.get("to") == active.version and a.get("from") \
+            if a.get("to") == active.version and a.get("from") \
                     and a["from"] != active.version and self.tree(a["from"]) is not None:
                 return a["from"]
+        return None
+
+    @property
+    def rolled_back_from(self) -> str | None:
+        """The version the last switch rolled back from, when that switch made the active version
+        active (rollback undoes the last switch; repeated, it does nothing rather than undo itself)."""
+        active = self.active
+        if active is None:
+            return None
+        # (a switch recorded ahead counts once current leads there: a rollback killed after it)
+        last = next((a for a in reversed(self.state.activations)
+                     if not a.get("pending") or a.get("to") == active.version), None)
+        if last is not None and last.get("rollback") and last.get("to") == active.version:
+            return last.get("from")
         return None
 
     def running_from(self, tree: Tree) -> list[int]:

@@ -25,6 +25,7 @@ def status(inst: Installation) -> dict:
         "current": inst.current,
         "dangling": inst.dangling,
         "previous": inst.previous,
+        "rolled_back_from": inst.rolled_back_from,
         "spec": ({k: v for k, v in inst.spec.record().items() if k not in ("format", "secret_names")}
                  if inst.recorded else None),
         "pending_new": pending,

@@ -244,6 +244,31 @@ def test_activate_rollback_and_again_keep_keys_and_admin_edits(two):
     assert "already the active version" in again.output and "Done: 0 changed" in again.output
 
 
+def test_a_repeated_rollback_changes_nothing_and_says_how_to_go_forward(two):
+    """rollback undoes the last switch; a retried rollback (a pipeline step run again) must not
+    undo the first one and re-upgrade: it changes nothing and says so; activate goes forward."""
+    nso("activate", "6.5.3", "--root", two)
+    nso("rollback", "--root", two)
+    assert os.readlink(two / "opt/ncs/current") == "ncs-6.4.1"
+    before = snapshot(two)
+    for check in ((), ("--check",)):
+        again = nso("rollback", "--root", two, *check)
+        assert "Done: 0 changed" in again.output or "Check: 0 to change" in again.output, again.output
+        assert "already rolled back from NSO 6.5.3 to 6.4.1" in again.output
+        assert "nso-install activate 6.5.3" in again.output
+    assert os.readlink(two / "opt/ncs/current") == "ncs-6.4.1"
+    s = js("status", "--root", two)
+    assert (s["previous"], s["rolled_back_from"]) == (None, "6.5.3")
+    assert "rolled back from 6.5.3 (rollback again does nothing" in nso("status", "--root", two).output
+    assert {k: v for k, v in snapshot(two).items() if "nso-install" not in k} == \
+        {k: v for k, v in before.items() if "nso-install" not in k}
+    # going forward again by name: then rollback undoes that switch, as before
+    nso("activate", "6.5.3", "--root", two)
+    assert js("status", "--root", two)["previous"] == "6.4.1"
+    nso("rollback", "--root", two)
+    assert os.readlink(two / "opt/ncs/current") == "ncs-6.4.1"
+
+
 def test_a_config_file_replaced_by_a_link_stops_activate_before_current_switches(two):
     """A link at a config file's path is refused; found when its turn came (after the switch of
     current), it left NSO 6.5.3 active with the config of 6.4.1 and a run marked unfinished."""

@@ -97,7 +97,23 @@ def test_a_run_stopped_right_after_the_switch_keeps_what_rollback_needs(two, how
         == [(None, "6.4.1", None), ("6.4.1", "6.5.3", None)]
     cli("rollback", "--root", two)
     assert os.readlink(two / "opt/ncs/current") == "ncs-6.4.1"
-    assert js("status", "--root", two)["previous"] == "6.5.3"
+    status = js("status", "--root", two)
+    assert (status["previous"], status["rolled_back_from"]) == (None, "6.5.3")
+
+
+def test_a_rollback_stopped_right_after_the_switch_is_completed_by_its_re_run_not_undone(two):
+    """The re-run of an interrupted rollback completes it (and stays a rollback): it does not
+    take the interrupted switch for the last one and go forward again."""
+    cli("activate", "6.5.3", "--root", two)
+    assert killed("nso_install.fsops", "atomic_symlink", True, "rollback", "--root", two) == 137
+    assert os.readlink(two / "opt/ncs/current") == "ncs-6.4.1"
+    again = cli("rollback", "--root", two)
+    assert "interrupted" in again.output and "already rolled back" not in again.output
+    assert os.readlink(two / "opt/ncs/current") == "ncs-6.4.1"
+    assert [(a["from"], a["to"], a.get("pending"), a.get("rollback")) for a in
+            json.loads((two / STATE).read_text())["activations"]][-1] == ("6.5.3", "6.4.1", None, True)
+    assert "already rolled back from NSO 6.5.3" in cli("rollback", "--root", two).output
+    assert os.readlink(two / "opt/ncs/current") == "ncs-6.4.1"
 
 
 def test_a_run_killed_before_the_switch_records_no_switch(two, dists):
