@@ -130,9 +130,10 @@ class ConfFile(Action):
 
     Three hashes decide: what we last wrote (recorded in the state file), what is on disk,
     and what we render now.  Unedited since our last write -> update in place.  Edited ->
-    keep it, write ``PATH.new`` and say so; ``--force-conf`` replaces it after a timestamped
-    backup.  Nothing recorded and a different file on disk counts as edited (it came from
-    someone else, e.g. NSO's own installer).
+    keep it; when the rendering differs from what we last wrote, write ``PATH.new`` and say so
+    (else there is nothing to offer: kept quietly); ``--force-conf`` replaces it after a
+    timestamped backup.  Nothing recorded and a different file on disk counts as edited (it
+    came from someone else, e.g. NSO's own installer).
     """
 
     path: str
@@ -223,6 +224,18 @@ class ConfFile(Action):
         # Edited by someone else: keep it, offer the new rendering beside it.
         drift = self._kept_attrs(facts, fact).drift(facts, fact)
         new_fact = refuse_link(facts.path(self.new_path))
+        if new == recorded:
+            # dpkg's rule: the rendering has not changed since nso-install wrote the file, so there
+            # is nothing new to offer; the edit is kept without a .new (and without a warning on
+            # every run). A .new of that same rendering (an earlier nso-install wrote one) offers
+            # nothing the administrator did not have: it goes.
+            stale = new_fact.kind == FILE and facts.sha256(self.new_path) == new
+            if drift or stale:
+                return change("; ".join([*drift, *([f"remove {self.new_path} (the rendering has not changed since "
+                                                    "nso-install wrote the file)"] if stale else [])]),
+                              diff="\n".join(drift) or None, conflict=True)
+            return ok("edited by the administrator; kept (the rendering has not changed since nso-install wrote it)",
+                      conflict=True)
         new_ok = new_fact.kind == FILE and facts.sha256(self.new_path) == new
         warn = (f"{self.path} was edited outside nso-install; kept as is. The new rendering is in "
                 f"{self.new_path}; merge it by hand or re-run with --force-conf to replace the file (a backup is kept).")
@@ -299,8 +312,12 @@ class ConfFile(Action):
                 self.attrs.apply(facts, host, self.path)
             self._drop_stale_new(facts, ctx)
         elif outcome.conflict and not ctx.force_conf:
-            self._aside_dir(ctx)
-            fsops.atomic_write(ctx.target.host(self.new_path), self.content, self.attrs.mode, uid, gid, self.new_path)
+            if new != ctx.conffiles.get(self.path):  # (else nothing new to offer: see check)
+                self._aside_dir(ctx)
+                fsops.atomic_write(ctx.target.host(self.new_path), self.content, self.attrs.mode, uid, gid,
+                                   self.new_path)
+            elif self._stale_new(facts) and facts.sha256(self.new_path) == new:
+                self._drop_stale_new(facts, ctx)
             kept = self._kept_attrs(facts, fact)  # owner and mode are ours to enforce, the content is not
             if kept.drift(facts, fact):
                 kept.apply(facts, host, self.path)

@@ -144,16 +144,16 @@ def test_local_install_production_profile_has_its_keys_file(tmp_path, sample_dis
     assert stat.S_IMODE(os.stat(d / "etc/ncs/ncs.crypto_keys").st_mode) == 0o600
 
 
-def test_diff_of_an_edited_aaa_init_masks_password_hashes(tmp_path, sample_dists):
+def test_diff_of_an_edited_aaa_init_masks_password_hashes(root, sample_dists):
     """aaa_init.xml is a conffile: an administrator may add local users to it. --diff, --json and
-    -v showed their password hashes."""
-    root = tmp_path / "root"
+    -v showed their password hashes (a diff is shown when the rendering changes too: an IPC grant)."""
     args = ["install", sample_dists["tar.gz"], "--system-install", "--root", root]
     cli(*args, "-q")
     aaa = root / "var/opt/ncs/cdb/aaa_init.xml"
     secret_hash = "$6$saltsalt$0123456789abcdefHASHVALUE"
     aaa.write_text(aaa.read_text().replace("<users/>", f"<users><user><name>admin</name>"
                                                        f"<password>{secret_hash}</password></user></users>"))
+    args += ["--ipc-user", "daemon", "--set", "ipc.transport=unix"]
     for extra in (["--check", "--diff"], ["--check", "--diff", "--json"], ["--diff", "-v"], ["--force-conf", "--diff"]):
         r = cli(*args, *extra)
         assert "HASHVALUE" not in r.stdout + r.stderr, extra
@@ -237,10 +237,13 @@ def test_new_renderings_and_backups_of_files_in_scanned_directories_are_kept_out
     scanned = {"etc/logrotate.d/ncs": "etc_logrotate.d_ncs", "etc/init.d/ncs": "etc_init.d_ncs"}
     ours = {}
     for path in scanned:
-        ours[path] = (root / path).read_text()
         with open(root / path, "a") as f:
             f.write("# local: a site note\n")
-    out = install(dist, root)
+    # a new rendering to offer (both carry the IPC settings of the ncs client they run)
+    out = install(dist, root, "--set", "ipc.transport=tcp")
+    for path in scanned:
+        ours[path] = (aside / f"{scanned[path]}.new").read_text()
+        assert "NCS_IPC_PORT" in ours[path] and "# local: a site note" in (root / path).read_text()
     assert {f"conffile:/{p}" for p in scanned} <= set(changed(out))
     for path, name in scanned.items():
         assert sorted(p.name for p in (root / path).parent.iterdir()) == ["ncs"]
@@ -261,3 +264,31 @@ def test_new_renderings_and_backups_of_files_in_scanned_directories_are_kept_out
         backups = list(aside.glob(f"{name}.*.bak"))
         assert len(backups) == 1 and backups[0].read_text().endswith("# local: a site note\n")
         assert not (aside / f"{name}.new").exists()
+
+
+def test_an_edit_is_kept_quietly_while_the_rendering_stays_what_nso_install_wrote(tmp_path, sample_dists):
+    """dpkg's rule: an edited file whose rendering has not changed since nso-install wrote it has
+    nothing new to offer, so no .new and no warning on every run (status, verify and the audit
+    still name the edit); a .new of that same rendering (an earlier nso-install wrote one) goes.
+    Once the rendering changes, the .new and the warning come."""
+    root = tmp_path / "r"
+    dist = sample_dists["tar.gz"]
+    install(dist, root)
+    conf = root / "etc/ncs/ncs.conf"
+    ours = conf.read_bytes()
+    conf.write_bytes(ours + b"<!-- local: a site note -->\n")
+    for check in (("--check",), ()):
+        r = cli("install", dist, "--system-install", "--root", root, *check)
+        assert "0 to change" in r.output or "Done: 0 changed" in r.output, r.output
+        assert "edited outside nso-install" not in r.output and not (root / "etc/ncs/ncs.conf.new").exists()
+    assert "edited: /etc/ncs/ncs.conf" in cli("status", "--root", root).output
+    assert "~ config    /etc/ncs/ncs.conf: edited since nso-install wrote it" in cli("verify", "--root", root).output
+    (root / "etc/ncs/ncs.conf.new").write_bytes(ours)  # what earlier releases left on every run
+    r = cli("install", dist, "--system-install", "--root", root, "--check")
+    assert "remove /etc/ncs/ncs.conf.new (the rendering has not changed" in r.output
+    install(dist, root)
+    assert not (root / "etc/ncs/ncs.conf.new").exists() and conf.read_bytes().endswith(b"a site note -->\n")
+    # a new rendering: offered beside the kept edit, and said
+    r = cli("install", dist, "--system-install", "--root", root, "--set", "cli.ssh.port=2222")
+    assert "edited outside nso-install; kept as is" in " ".join(r.output.split())
+    assert b"2222" in (root / "etc/ncs/ncs.conf.new").read_bytes() and b"2222" not in conf.read_bytes()

@@ -53,6 +53,9 @@ def test_printable_escapes_control_characters(text, shown):
 
 # --- diffs of target files ------------------------------------------------------------------
 
+NEW_RENDERING = ("--set", "cli.ssh.port=2222")  # (an edited file is diffed when there is a new rendering to offer)
+
+
 def _edited_target(tmp_path, sample_dists):
     root = tmp_path / "r"
     cli("install", sample_dists["tar.gz"], "--system-install", "--root", root, "-q")
@@ -64,7 +67,7 @@ def _edited_target(tmp_path, sample_dists):
 @pytest.mark.parametrize("mode", [["--check"], []], ids=["check", "apply"])
 def test_diff_of_an_edited_conffile_is_printed_escaped(tmp_path, sample_dists, mode):
     root = _edited_target(tmp_path, sample_dists)
-    r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", root, "--diff", *mode)
+    r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", root, "--diff", *mode, *NEW_RENDERING)
     assert_escaped(r.stdout, r.stderr)
     diff_lines = [line for line in r.stdout.splitlines() if SHOWN in line]
     assert diff_lines and diff_lines[0].lstrip().startswith("-")  # still one diff line, escaped
@@ -73,7 +76,8 @@ def test_diff_of_an_edited_conffile_is_printed_escaped(tmp_path, sample_dists, m
 
 def test_json_diff_stays_escaped_by_json(tmp_path, sample_dists):
     root = _edited_target(tmp_path, sample_dists)
-    r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", root, "--check", "--diff", "--json")
+    r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", root, "--check", "--diff", "--json",
+            *NEW_RENDERING)
     assert_escaped(r.stdout)
     out = json.loads(r.stdout)
     assert any(HOSTILE_TEXT in (a.get("diff") or "") for a in out["actions"])  # the data itself is intact
