@@ -37,7 +37,8 @@ from .actions.privileges import Capability, Setuid, privileged_actions
 from .actions.tree import (LOCAL_OWNED_ELSEWHERE, LOCAL_WRITTEN_ELSEWHERE, WRITTEN_IN_EVERY_TREE, InstallTree,
                            left_out_of_system_tree)
 from .conf.aaa import render_aaa_init
-from .conf.render import IPC_RUNTIME_DIR, RenderedConf, redact_aaa, redact_conf, render_for_install
+from .conf.render import (IPC_RUNTIME_DIR, RenderedConf, ipc_disagreement, redact_aaa, redact_conf,
+                          render_for_install)
 from .conf.variables import PROFILES, ConfContext
 from .errors import UsageError
 from .facts import Accounts
@@ -286,7 +287,7 @@ def config_actions(spec: InstallSpec, version: str, view: TargetView) -> list[Ac
              "where this install keeps config, run and log files"),
         Directory(cfg, ROOT, "configuration directory", "--config-dir"),
         ConfFile(f"{cfg}/ncs.conf", rc.text, own.conf, f"ncs.conf ({spec.profile} profile, NSO {version})",
-                 redact=redact_conf),
+                 redact=redact_conf, explain=lambda kept, new: ipc_disagreement(kept, new, version)),
         SecretFile(f"{cfg}/ncs.crypto_keys", own.keys, lambda: generate_crypto_keys(version),
                    "encryption keys for encrypted strings in CDB "
                    + ("(imported from --crypto-keys)" if spec.crypto_keys is not None else "(generated once)"),
@@ -486,7 +487,8 @@ def local_plan(spec: InstallSpec, dist, view: TargetView = TargetView()) -> list
         Directory(f"{d}/.nso-install", Attrs(0o700, None, None), "nso-install's record of the config files it wrote"),
         *ncsrc_files(d, v, None, None, rc.client_env + fips_env(spec, d)),
         ConfFile(f"{d}/etc/ncs/ncs.conf", rc.text, private if rc.inline_keys else mine,
-                 f"default ncs.conf ({spec.profile} profile)", redact=redact_conf),
+                 f"default ncs.conf ({spec.profile} profile)", redact=redact_conf,
+                 explain=lambda kept, new: ipc_disagreement(kept, new, v)),
         SecretFile(f"{d}/etc/ncs/ipc_access", private, generate_ipc_secret,
                    "shared secret for the IPC access check", validate=check_ipc_secret),
         Directory(f"{d}/etc/ncs/ssh", Attrs(0o700, None, None), "SSH host key of NSO's SSH server"),

@@ -141,6 +141,8 @@ class ConfFile(Action):
     attrs: Attrs
     reason: str = ""
     redact: Callable[[bytes], bytes] | None = None  # masks secrets (inline keys) in diffs
+    # what keeping the edited file while a new rendering waits would break (ncs.conf: IPC), or None
+    explain: Callable[[bytes, bytes], str | None] | None = None
     # A file that says which account NSO runs as (the service files, logrotate's ``su``): what
     # it decides, and, set by the plan, the change of that account this run makes ("root to
     # nso").  An edited copy is then never kept: it would go on running NSO (or rotating its
@@ -239,6 +241,12 @@ class ConfFile(Action):
         new_ok = new_fact.kind == FILE and facts.sha256(self.new_path) == new
         warn = (f"{self.path} was edited outside nso-install; kept as is. The new rendering is in "
                 f"{self.new_path}; merge it by hand or re-run with --force-conf to replace the file (a backup is kept).")
+        if self.explain is not None:
+            try:
+                why = self.explain(facts.read(self.path) or b"", self.content)
+            except TooLarge:
+                why = None
+            warn += f" {why}" if why else ""
         if new_ok and not drift:
             return ok(f"edited by the administrator; kept (new rendering already in {self.new_path})",
                       conflict=True, warning=warn)

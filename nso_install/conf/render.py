@@ -94,6 +94,39 @@ def redact_conf(text: bytes) -> bytes:
     return KEY_ELEMENTS.sub(rb"\1" + MASK.encode() + rb"\3", text)
 
 
+# Where NSO listens for its clients, and how: what a kept ncs.conf and the clients' settings
+# (profile scripts, ncsrc, the unit; rendered from the new values) must agree on. The transport
+# first: the settings of the other one do not matter.
+IPC_UNIX_VARIABLES = ("ipc.path",)
+IPC_TCP_VARIABLES = ("ipc.address", "ipc.port", "ipc.access_check", "ipc.access_file")
+
+
+def ipc_disagreement(kept: bytes, rendered: bytes, version: str) -> str | None:
+    """What a kept (edited) ncs.conf has NSO do with its IPC that the new rendering, which the
+    clients' settings follow, does not: a sentence, or None when they agree (or cannot be read)."""
+    from ..audit.ncsconf import NcsConf  # (only for an edited ncs.conf that gets a new rendering)
+    from .variables import VARIABLES
+
+    a, b = NcsConf.parse(kept, version), NcsConf.parse(rendered, version)
+    if a.problem or b.problem:
+        return None
+
+    def differs(name: str) -> str | None:
+        element = VARIABLES[name].element
+        there, new = a.element(element)[0], b.element(element)[0]
+        return None if there == new else \
+            f"{element.removeprefix('/ncs-config/')} is {there} there, {new} in the new rendering"
+
+    unix = b.value("ipc.transport") == "true"  # (the element: ncs-local-ipc/enabled)
+    differ = [d for d in [differs("ipc.transport")] if d] or \
+        [d for n in (IPC_UNIX_VARIABLES if unix else IPC_TCP_VARIABLES) if (d := differs(n))]
+    if not differ:
+        return None
+    return (f"Its IPC settings differ from the new rendering ({'; '.join(differ)}), which the clients' settings "
+            "(profile scripts, ncsrc, the service) now follow: until the IPC part is merged, ncs --status, ncs_cli "
+            "and the service's start checks will not reach NSO.")
+
+
 def redact_aaa(text: bytes) -> bytes:
     """aaa_init.xml as shown in diffs: password hashes an administrator added are masked."""
     return PASSWORD_ELEMENTS.sub(rb"\1" + MASK.encode() + rb"\3", text)

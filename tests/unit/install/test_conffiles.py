@@ -292,3 +292,26 @@ def test_an_edit_is_kept_quietly_while_the_rendering_stays_what_nso_install_wrot
     r = cli("install", dist, "--system-install", "--root", root, "--set", "cli.ssh.port=2222")
     assert "edited outside nso-install; kept as is" in " ".join(r.output.split())
     assert b"2222" in (root / "etc/ncs/ncs.conf.new").read_bytes() and b"2222" not in conf.read_bytes()
+
+
+def test_a_kept_ncs_conf_whose_ipc_settings_the_clients_no_longer_follow_is_said_so(tmp_path, sample_dists):
+    """The clients' settings (profile scripts, ncsrc, the unit) follow the new rendering; an
+    edited ncs.conf kept with the old IPC settings leaves them unable to reach NSO: the warning
+    says which settings differ, not only that a .new waits."""
+    root = tmp_path / "r"
+    dist = sample_dists["tar.gz"]
+    install(dist, root)
+    conf = root / "etc/ncs/ncs.conf"
+    conf.write_bytes(conf.read_bytes() + b"<!-- local: a site note -->\n")
+    r = cli("install", dist, "--system-install", "--root", root, "--set", "cli.ssh.port=2222", "--check")
+    assert "kept as is" in r.output and "IPC settings differ" not in r.output
+    r = cli("install", dist, "--system-install", "--root", root, "--set", "ipc.transport=tcp")
+    said = " ".join(r.output.split())
+    assert "Its IPC settings differ from the new rendering (ncs-local-ipc/enabled is true there, false in the new " \
+           "rendering), which the clients' settings" in said and "will not reach NSO" in said
+    assert b"ncs-local-ipc" in conf.read_bytes()  # kept: the administrator merges
+    # merged (and edited again): the same transport, then another port: that is what differs
+    conf.write_bytes((root / "etc/ncs/ncs.conf.new").read_bytes() + b"<!-- local: a site note -->\n")
+    assert "IPC settings differ" not in cli("install", dist, "--system-install", "--root", root).output
+    r = cli("install", dist, "--system-install", "--root", root, "--set", "ipc.port=4570")
+    assert "(ncs-ipc-address/port is 4569 there, 4570 in the new rendering)" in " ".join(r.output.split())
