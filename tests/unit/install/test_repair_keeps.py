@@ -60,7 +60,7 @@ def test_a_local_install_repair_keeps_config_secrets_records_and_extras(local, s
     assert (local / "packages/mypkg/package-meta-data.xml").read_text() == "<ncs-package/>\n"
     assert (local / ".nso-install/history.jsonl").read_text().startswith(history)
     for said in (check, r.output):  # --check says what the run does: nothing generated, the edit kept
-        assert "generate" not in said and "(create)" not in said and "kept     conffile" in said
+        assert "generate" not in said and "(create)" not in said and "1 edited config file(s) kept" in said
     assert [p.name for p in local.parent.iterdir() if p.name.startswith(fsops.TMP_MARK)] == []
 
     before = snapshot(local)
