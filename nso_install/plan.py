@@ -37,7 +37,7 @@ from .actions.privileges import Capability, Setuid, privileged_actions
 from .actions.tree import (LOCAL_OWNED_ELSEWHERE, LOCAL_WRITTEN_ELSEWHERE, WRITTEN_IN_EVERY_TREE, InstallTree,
                            left_out_of_system_tree)
 from .conf.aaa import render_aaa_init
-from .conf.render import (IPC_RUNTIME_DIR, RenderedConf, ipc_disagreement, redact_aaa, redact_conf,
+from .conf.render import (IPC_RUNTIME_DIR, RenderedConf, ipc_disagreement, redact_aaa, redact_conf, redact_env,
                           render_for_install)
 from .conf.variables import PROFILES, ConfContext
 from .errors import UsageError
@@ -351,7 +351,7 @@ def service_actions(spec: InstallSpec, ctx: dict, own: _Owners, changing: str = 
             Obsolete(env_file, "nothing reads it without a service (--init-system none).",
                      "service environment of an earlier spec")]
     acts: list[Action] = [ConfFile(env_file, render("files/ncs.systemd.conf.j2", **ctx), own.systemd_conf,
-                                   "environment of the ncs service")]
+                                   "environment of the ncs service", redact=redact_env)]
     if spec.init_system == "sysv":
         return acts + [ConfFile(SYSV_SCRIPT, render("files/init.d.ncs.j2", **ctx), Attrs(0o755),
                                 "SysV init script (--init-system sysv)", decides="the account it starts NSO as",

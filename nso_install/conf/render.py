@@ -94,6 +94,20 @@ def redact_conf(text: bytes) -> bytes:
     return KEY_ELEMENTS.sub(rb"\1" + MASK.encode() + rb"\3", text)
 
 
+# ncs.systemd.conf (KEY=VALUE lines) holds no secret nso-install writes, but an administrator
+# may add one (a keystore password in NCS_JAVA_VM_OPTIONS): a variable whose name says secret,
+# and a -Dname=value whose name does, are masked in diffs.
+_SECRET_WORD = rb"(?:pass(?:wd|word)?|secret|token|credential|private)"
+ENV_SECRET_LINE = re.compile(rb"(?im)^(\s*(?:[#;]\s*)?(?:export\s+)?[\w.]*" + _SECRET_WORD + rb"[\w.]*\s*=).*$")
+ENV_SECRET_PROPERTY = re.compile(rb"(?i)(-D[\w.-]*" + _SECRET_WORD + rb"[\w.-]*=)(?:\"[^\"]*\"|'[^']*'|[^\s\"']+)")
+
+
+def redact_env(text: bytes) -> bytes:
+    """ncs.systemd.conf as shown in diffs: values an administrator's secret names carry, masked."""
+    text = ENV_SECRET_LINE.sub(rb"\1" + MASK.encode(), text)
+    return ENV_SECRET_PROPERTY.sub(rb"\1" + MASK.encode(), text)
+
+
 # Where NSO listens for its clients, and how: what a kept ncs.conf and the clients' settings
 # (profile scripts, ncsrc, the unit; rendered from the new values) must agree on. The transport
 # first: the settings of the other one do not matter.

@@ -96,3 +96,18 @@ def test_inline_encryption_keys_are_masked_in_ncs_conf_diffs():
     masked = redact_conf(text)
     assert aes128 not in masked and aes256 not in masked
     assert masked.count(b"<key><secret></key>") == 2 and masked.count(des) == 1  # the IV is not a key
+
+
+def test_secrets_an_administrator_adds_to_ncs_systemd_conf_are_masked():
+    from nso_install.conf.render import redact_env
+
+    text = (b"NCS_RELOAD_PACKAGES=false\n"
+            b'NCS_JAVA_VM_OPTIONS="-Xmx2g -Djavax.net.ssl.keyStorePassword=S3CR3T-A -Dfoo=bar"\n'
+            b"NCS_JAVA_VM_OPTIONS2=-Dapp.secret='S3CR3T B'\n"
+            b"MY_API_TOKEN=S3CR3T-C\n# DB_PASSWORD=S3CR3T-D\nexport VAULT_CREDENTIALS=S3CR3T-E\n"
+            b"NCS_IPC_PATH=/run/ncs/nso-ipc\n")
+    masked = redact_env(text)
+    assert b"S3CR3T" not in masked
+    assert b"-Djavax.net.ssl.keyStorePassword=<secret> -Dfoo=bar" in masked and b"MY_API_TOKEN=<secret>" in masked
+    # what is no secret stays readable in a diff
+    assert b"NCS_RELOAD_PACKAGES=false\n" in masked and b"NCS_IPC_PATH=/run/ncs/nso-ipc\n" in masked

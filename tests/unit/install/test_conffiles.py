@@ -315,3 +315,19 @@ def test_a_kept_ncs_conf_whose_ipc_settings_the_clients_no_longer_follow_is_said
     assert "IPC settings differ" not in cli("install", dist, "--system-install", "--root", root).output
     r = cli("install", dist, "--system-install", "--root", root, "--set", "ipc.port=4570")
     assert "(ncs-ipc-address/port is 4569 there, 4570 in the new rendering)" in " ".join(r.output.split())
+
+
+def test_a_secret_an_administrator_put_in_ncs_systemd_conf_is_never_shown(tmp_path, sample_dists):
+    root = tmp_path / "r"
+    dist = sample_dists["tar.gz"]
+    install(dist, root)
+    env = root / "etc/ncs/ncs.systemd.conf"
+    env.write_bytes(env.read_bytes().replace(b"NCS_JAVA_VM_OPTIONS=",
+                                             b"NCS_JAVA_VM_OPTIONS=-Djavax.net.ssl.keyStorePassword=S3CR3T"))
+    for extra in (["--check", "--diff", "--force-conf"], ["--check", "--diff", "--json", "--force-conf"],
+                  ["--diff", "-v", "--force-conf"]):
+        r = cli("install", dist, "--system-install", "--root", root, *extra)
+        assert "S3CR3T" not in r.stdout + r.stderr, extra
+        assert "keyStorePassword=<secret>" in r.stdout, extra
+        env.write_bytes(env.read_bytes().replace(b"NCS_JAVA_VM_OPTIONS=",
+                                                 b"NCS_JAVA_VM_OPTIONS=-Djavax.net.ssl.keyStorePassword=S3CR3T"))
