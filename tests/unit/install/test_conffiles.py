@@ -331,3 +331,6 @@ def test_a_secret_an_administrator_put_in_ncs_systemd_conf_is_never_shown(tmp_pa
         assert "keyStorePassword=<secret>" in r.stdout, extra
         env.write_bytes(env.read_bytes().replace(b"NCS_JAVA_VM_OPTIONS=",
                                                  b"NCS_JAVA_VM_OPTIONS=-Djavax.net.ssl.keyStorePassword=S3CR3T"))
+    # kept (no --force-conf): readable by its owner and group only, as a file holding a secret
+    install(dist, root)
+    assert b"S3CR3T" in env.read_bytes() and stat.S_IMODE(os.stat(env).st_mode) == 0o640
