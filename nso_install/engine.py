@@ -9,6 +9,8 @@ that fails half way still records what it did.
 
 from __future__ import annotations
 
+import os
+
 from dataclasses import field
 from typing import Callable
 
@@ -117,7 +119,10 @@ def apply(plan: list[Action], ctx: Context, sink: Callable[[Effects], None] = la
             except NsoInstallError:
                 raise
             except OSError as e:
-                raise ApplyError("apply-failed", f"{action.id}: {e.strerror or e} ({outcome.detail}).",
+                # the path the system call failed on: often not the action's own (a directory in
+                # a tree, a temporary file beside it), and what the administrator needs to look at
+                where = f": {os.fsdecode(e.filename)}" if isinstance(e.filename, (str, bytes)) else ""
+                raise ApplyError("apply-failed", f"{action.id}: {e.strerror or e}{where} ({outcome.detail}).",
                                  "Fix the cause and re-run; everything done so far is kept and re-checked.") from e
         if effects is not None:
             sink(effects)  # before the re-check: a conffile just written is recorded as ours

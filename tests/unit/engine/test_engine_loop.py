@@ -39,3 +39,29 @@ def test_an_action_that_converges_is_reported_changed(tmp_path):
     act = _Lazy("/ok")
     report = PlanRun(tmp_path).apply([act])
     assert act.applied == 1 and [r.changed for r in report.records] == [True]
+
+
+@dataclass
+class _Failing(_Lazy):
+    """An action whose apply fails on a path of its own choosing (as a tree's directory would)."""
+
+    error: OSError = None
+
+    def apply(self, facts, ctx, outcome):
+        raise self.error
+
+
+def test_a_failed_system_call_is_reported_with_the_path_it_failed_on(tmp_path):
+    """'tree:/home/u/nso: Permission denied ... Fix the cause' named no path: the one the call
+    failed on is often not the action's own (a directory inside a tree)."""
+    import errno
+
+    bad = _Failing("/tree", error=PermissionError(errno.EACCES, "Permission denied", "/home/u/nso/etc/ncs"))
+    with pytest.raises(ApplyError) as e:
+        PlanRun(tmp_path).apply([bad])
+    assert e.value.reference == "apply-failed"
+    assert e.value.message.startswith("lazy:/tree: Permission denied: /home/u/nso/etc/ncs (wants something)")
+    bare = _Failing("/tree", error=OSError(errno.EIO, "Input/output error"))  # (no path: none shown)
+    with pytest.raises(ApplyError) as e:
+        PlanRun(tmp_path).apply([bare])
+    assert e.value.message == "lazy:/tree: Input/output error (wants something)."
