@@ -10,7 +10,6 @@ that fails half way still records what it did.
 from __future__ import annotations
 
 import os
-
 from dataclasses import field
 from typing import Callable
 

@@ -225,20 +225,19 @@ class ConfFile(Action):
             raise self._not_kept()
         # Edited by someone else: keep it, offer the new rendering beside it.
         drift = self._kept_attrs(facts, fact).drift(facts, fact)
-        new_fact = refuse_link(facts.path(self.new_path))
+        refuse_link(facts.path(self.new_path))
+        new_ok = self._new_holds(facts, new)
         if new == recorded:
             # dpkg's rule: the rendering has not changed since nso-install wrote the file, so there
             # is nothing new to offer; the edit is kept without a .new (and without a warning on
             # every run). A .new of that same rendering (an earlier nso-install wrote one) offers
             # nothing the administrator did not have: it goes.
-            stale = new_fact.kind == FILE and facts.sha256(self.new_path) == new
-            if drift or stale:
+            if drift or new_ok:
                 return change("; ".join([*drift, *([f"remove {self.new_path} (the rendering has not changed since "
-                                                    "nso-install wrote the file)"] if stale else [])]),
+                                                    "nso-install wrote the file)"] if new_ok else [])]),
                               diff="\n".join(drift) or None, conflict=True)
             return ok("edited by the administrator; kept (the rendering has not changed since nso-install wrote it)",
                       conflict=True)
-        new_ok = new_fact.kind == FILE and facts.sha256(self.new_path) == new
         warn = (f"{self.path} was edited outside nso-install; kept as is. The new rendering is in "
                 f"{self.new_path}; merge it by hand or re-run with --force-conf to replace the file (a backup is kept).")
         if self.explain is not None:
@@ -252,6 +251,10 @@ class ConfFile(Action):
                       conflict=True, warning=warn)
         return change(f"edited by the administrator; kept (the new rendering goes to {self.new_path})", diff=diff,
                       conflict=True, warning=warn)
+
+    def _new_holds(self, facts: Facts, digest: str) -> bool:
+        """A ``.new`` (a regular file) beside the file holds exactly the content of ``digest``."""
+        return self._stale_new(facts) and facts.sha256(self.new_path) == digest
 
     def _stale_new(self, facts: Facts) -> bool:
         """A ``.new`` rendering (a regular file; a link is never touched) is beside the file."""
@@ -324,7 +327,7 @@ class ConfFile(Action):
                 self._aside_dir(ctx)
                 fsops.atomic_write(ctx.target.host(self.new_path), self.content, self.attrs.mode, uid, gid,
                                    self.new_path)
-            elif self._stale_new(facts) and facts.sha256(self.new_path) == new:
+            elif self._new_holds(facts, new):
                 self._drop_stale_new(facts, ctx)
             kept = self._kept_attrs(facts, fact)  # owner and mode are ours to enforce, the content is not
             if kept.drift(facts, fact):

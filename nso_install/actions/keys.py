@@ -271,7 +271,6 @@ def exposure(attrs: Attrs, facts, fact, path: str, renew: str) -> str | None:
             f"kept), so treat it as known to others and {renew}.")
 
 
-
 @record
 class SecretFile(Action):
     """A generate-once secret (keys, access secrets).  Created with its final owner and mode
