@@ -298,6 +298,11 @@ class Facts:
                            "Find out why it is so big (another account may have inflated it), fix it and re-run.")
         return data
 
+    def version_file(self, tree: str) -> str:
+        """The text of the VERSION file of the NSO tree at ``tree``, stripped ("" when there is
+        none, or it is empty): what names the release an unpacked tree holds."""
+        return (self.read(f"{tree}/VERSION") or b"").decode(errors="replace").strip()
+
     def _open(self, tpath: str | PurePosixPath) -> int:
         from .fsops import open_regular
 

@@ -440,12 +440,12 @@ def _local_version(facts: Facts, local_dir: str) -> str | None:
     """The version of the local install in ``local_dir`` (its VERSION file), or None."""
     from .distribution.checks import VERSION_RE
 
-    text = (facts.read(f"{local_dir}/VERSION") or b"").decode(errors="replace").strip()
+    text = facts.version_file(local_dir)
     return text if VERSION_RE.fullmatch(text) else None
 
 
 def _version_of(facts: Facts, vdir: str, name: str) -> str:
-    text = (facts.read(f"{vdir}/VERSION") or b"").decode(errors="replace").strip()
+    text = facts.version_file(vdir)
     return text or name.removeprefix("ncs-")
 
 

@@ -104,7 +104,7 @@ class FipsCrypto(Action):
 
     @staticmethod
     def _version(facts: Facts, vdir: str) -> str:
-        return (facts.read(f"{vdir}/VERSION") or b"").decode(errors="replace").strip() or "?"
+        return facts.version_file(vdir) or "?"
 
     def check(self, facts, ctx):
         files = self._files(facts)

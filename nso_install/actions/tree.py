@@ -73,7 +73,7 @@ class InstallTree(Action):
         return [x for x in out if self._prepared is None or PurePosixPath(x).name != self._prepared.name]
 
     def _installed(self, facts: Facts) -> str:
-        return (facts.read(f"{self.path}/VERSION") or b"").decode(errors="replace").strip()
+        return facts.version_file(self.path)
 
     @property
     def repairable(self) -> bool:

@@ -52,7 +52,7 @@ def unrecognised(facts: Facts, path: str, version: str | None) -> str | None:
         return f"not a directory (a {fact.kind})"
     if facts.path(f"{path}/VERSION").kind != FILE:
         return "no VERSION file"
-    have = (facts.read(f"{path}/VERSION") or b"").decode(errors="replace").strip()
+    have = facts.version_file(path)
     if version is not None and have != version:
         return f"holds NSO {have or '(an empty VERSION)'}"
     return None
@@ -149,14 +149,19 @@ def cdb_files(facts: Facts, run_dir: str) -> list[str]:
     return [n for n in facts.listdir(f"{run_dir}/cdb") if n.endswith(".cdb")]
 
 
+def _undamaged(state: State, options: str) -> State:
+    """``state``, unless it is damaged: then what to run (install with the distribution ``options``)."""
+    if state.damaged:
+        raise NsoInstallError("state-damaged", f"{state.path} is damaged (not the state nso-install writes).",
+                              f"Run nso-install install with the distribution{options}: it rewrites the state.")
+    return state
+
+
 def look(root: Path | None = None, install_dir: str | None = None, state: State | None = None) -> Installation:
     """The system install on the target (``--root``); ``install_dir`` overrides the recorded one.
     ``state``: the system install's state as a run holding its lock has it (else read here)."""
     target = Target.at(root)
-    state = state or State(target, state_path("system", None))
-    if state.damaged:
-        raise NsoInstallError("state-damaged", f"{state.path} is damaged (not the state nso-install writes).",
-                              "Run nso-install install with the distribution: it rewrites the state.")
+    state = _undamaged(state or State(target, state_path("system", None)), "")
     spec = from_record(state.spec)
     recorded = spec is not None
     spec = spec or InstallSpec()
@@ -178,7 +183,7 @@ def look(root: Path | None = None, install_dir: str | None = None, state: State 
     for name in facts.listdir(str(real or idir)):
         p = f"{idir}/{name}"
         if name.startswith("ncs-") and facts.path(p).kind == DIR and facts.path(f"{p}/VERSION").kind == FILE:
-            version = (facts.read(f"{p}/VERSION") or b"").decode(errors="replace").strip() or name[4:]
+            version = facts.version_file(p) or name[4:]
             inst.trees.append(Tree(p, version, p == active_path, state.manifest(p) is not None))
     inst.trees.sort(key=lambda t: (vtuple(t.version), t.path))
     if not target.staged:
@@ -194,11 +199,7 @@ def look_local(root: Path | None, local_dir: str) -> Installation:
     """The local install in ``local_dir`` (``--local-install DIR``) as found: one directory, its
     one tree (no ``current``), its records inside it (:func:`~nso_install.spec.state_path`)."""
     target = Target.at(root)
-    state = State(target, state_path("local", local_dir))
-    if state.damaged:
-        raise NsoInstallError("state-damaged", f"{state.path} is damaged (not the state nso-install writes).",
-                              f"Run nso-install install with the distribution and --local-install {local_dir}: "
-                              "it rewrites the state.")
+    state = _undamaged(State(target, state_path("local", local_dir)), f" and --local-install {local_dir}")
     spec = from_record(state.spec)
     recorded = spec is not None
     # (the record does not name the directory it is in)
@@ -206,7 +207,7 @@ def look_local(root: Path | None, local_dir: str) -> Installation:
     inst = Installation(target, state, spec, recorded)
     facts = Facts(target)
     if facts.path(local_dir).kind == DIR and facts.path(f"{local_dir}/VERSION").kind == FILE:
-        version = (facts.read(f"{local_dir}/VERSION") or b"").decode(errors="replace").strip() or "?"
+        version = facts.version_file(local_dir) or "?"
         inst.trees.append(Tree(local_dir, version, True, state.manifest(local_dir) is not None))
     if not target.staged:
         from ..services import running_ncs

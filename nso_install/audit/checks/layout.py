@@ -58,7 +58,7 @@ def version_dirs(ctx):
         if ctx.facts.path(f"{path}/VERSION").kind != FILE:
             problems.append(f"{path}: no VERSION file (an incomplete or damaged tree)")
             continue
-        version = (ctx.facts.read(f"{path}/VERSION") or b"").decode(errors="replace").strip()
+        version = ctx.facts.version_file(path)
         if version != name[4:] and not name[4:].startswith(version + "."):
             problems.append(f"{path}: its VERSION says {version!r}")
         evidence.append(f"{path}: NSO {version}")
