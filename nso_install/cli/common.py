@@ -548,8 +548,6 @@ def main() -> None:
 
 def _kind(local_install: str | None, local_dir_arg: str | None, system_install: bool, root: Path | None):
     """(kind, local directory) after checking the kind of install."""
-    import os
-
     local = local_install or local_dir_arg
     if local_install and local_dir_arg:
         raise UsageError("two-local-dirs", "both --local-install and a LOCAL_INSTALL_DIR argument were given.",
@@ -562,8 +560,12 @@ def _kind(local_install: str | None, local_dir_arg: str | None, system_install: 
                          "Pass --system-install, or --local-install DIR.")
     if not local:
         return "system", None
-    # Without --root a relative directory is relative to the current one; under --root it
-    # must already be a target path.
-    return "local", local if root else os.path.abspath(os.path.expanduser(local))
+    return "local", local_install_path(local, root)
+
+
+def local_install_path(local: str, root: Path | None) -> str:
+    """A local install's directory as given: without --root a relative directory is relative
+    to the current one; under --root it must already be a target path."""
+    return local if root else os.path.abspath(os.path.expanduser(local))
 
 

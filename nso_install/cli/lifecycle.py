@@ -7,7 +7,8 @@ import sys
 import click
 
 from ..secret import json_default
-from .common import CONTEXT, QUIET_OPTION, TARGET_OPTIONS, echo_notes, existing_root, guarded, main, options, printable
+from .common import (CONTEXT, QUIET_OPTION, TARGET_OPTIONS, echo_notes, existing_root, guarded, local_install_path,
+                     main, options, printable)
 
 INSTALL_OPTIONS = options(
     TARGET_OPTIONS,
@@ -34,10 +35,7 @@ def _look(root, install_dir, local_dir=None):
 
         raise UsageError("two-kinds", "--install-dir and --local-install were both given.",
                          "A local install is one directory: give --local-install DIR alone.")
-    import os
-
-    # as install takes it: relative to the current directory, or under --root a target path
-    return look_local(root, local_dir if root else os.path.abspath(os.path.expanduser(local_dir)))
+    return look_local(root, local_install_path(local_dir, root))  # (as install takes it)
 
 
 def _status(root, install_dir, as_json, verbose, local_dir=None):
