@@ -72,21 +72,8 @@ class Verification:
 def verify(inst: Installation, full: bool = False) -> Verification:
     v = Verification()
     facts = Facts(inst.target)
-    if not inst.spec.system:
-        pass  # a local install is one directory: no current link
-    elif inst.dangling:
-        v.findings.append(Finding("link", f"{inst.spec.install_dir}/current",
-                                  f"points to {inst.current}, which does not exist"))
-    elif inst.current is not None and facts.path(f"{_pointed(inst)}/VERSION").kind != FILE:
-        v.findings.append(Finding("link", f"{inst.spec.install_dir}/current",
-                                  f"points to {inst.current}, which is no NSO tree (no VERSION file); "
-                                  "nso-install activate VSN points it to an installed version"))
-    elif inst.current is None and inst.trees:  # (uninstall --force of the active version, a link removed)
-        what = facts.path(f"{inst.spec.install_dir}/current").kind
-        v.findings.append(Finding("link", f"{inst.spec.install_dir}/current",
-                                  f"{'missing' if what == ABSENT else f'not a symbolic link (a {what})'}: no NSO "
-                                  f"version is active (installed: {', '.join(t.version for t in inst.trees)}); "
-                                  "nso-install activate VSN makes one active"))
+    if inst.spec.system:  # (a local install is one directory: no current link)
+        v.findings += _current_link(inst, facts)
     # What the records say was unpacked, not only what a VERSION file shows today: a tree that
     # lost its VERSION or its directory is damage, not "nothing installed".
     lost = {t.path: t for t in inst.lost()}
@@ -108,6 +95,22 @@ def verify(inst: Installation, full: bool = False) -> Verification:
         v.findings.append(Finding("install", inst.spec.install_dir if inst.spec.system else inst.spec.local_dir,
                                   _nothing_installed(inst)))
     return v
+
+
+def _current_link(inst: Installation, facts: Facts) -> list[Finding]:
+    """What is wrong with ``INSTALL_DIR/current``: pointing nowhere, to no NSO tree, or missing."""
+    link = f"{inst.spec.install_dir}/current"
+    if inst.dangling:
+        return [Finding("link", link, f"points to {inst.current}, which does not exist")]
+    if inst.current is not None and facts.path(f"{_pointed(inst)}/VERSION").kind != FILE:
+        return [Finding("link", link, f"points to {inst.current}, which is no NSO tree (no VERSION file); "
+                                      "nso-install activate VSN points it to an installed version")]
+    if inst.current is None and inst.trees:  # (uninstall --force of the active version, a link removed)
+        what = facts.path(link).kind
+        return [Finding("link", link, f"{'missing' if what == ABSENT else f'not a symbolic link (a {what})'}: no NSO "
+                                      f"version is active (installed: {', '.join(t.version for t in inst.trees)}); "
+                                      "nso-install activate VSN makes one active")]
+    return []
 
 
 def _pointed(inst: Installation) -> str:
