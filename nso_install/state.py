@@ -389,6 +389,12 @@ def _well_formed(data) -> bool:
 RUN_MARKER = "in-progress.json"  # beside the state: a run under way (State.begin_run)
 
 
+def beside_local(name: str, what: str) -> str:
+    """The name of a local install's file that lives beside its directory ``name`` (the lock,
+    the in-progress marker): the directory itself must not exist before the first unpack."""
+    return f".{name}.nso-install-{what}"
+
+
 def run_marker(state_path: str) -> str:
     """Where :meth:`State.begin_run` marks a run under way: beside a system install's state; a
     local install's records are inside the tree it unpacks, which must not exist before its
@@ -398,7 +404,7 @@ def run_marker(state_path: str) -> str:
     if state_path == spec_state_path("system", None):
         return os.path.join(os.path.dirname(state_path), RUN_MARKER)
     install_dir = os.path.dirname(os.path.dirname(state_path))
-    return os.path.join(os.path.dirname(install_dir), f".{os.path.basename(install_dir)}.nso-install-{RUN_MARKER}")
+    return os.path.join(os.path.dirname(install_dir), beside_local(os.path.basename(install_dir), RUN_MARKER))
 
 
 def describe_unfinished(info: dict) -> str:
@@ -442,7 +448,7 @@ def lock_if_free(stack: ExitStack, target: Target, state_path: str, system: bool
     then waits for the lock and plans again, and :func:`locked` says what is wrong with it."""
     try:
         state_dir = target.host(os.path.dirname(state_path))  # as locked() finds it
-        probe = state_dir if system else state_dir.parent.parent / f".{state_dir.parent.name}.nso-install-lock"
+        probe = state_dir if system else state_dir.parent.parent / beside_local(state_dir.parent.name, "lock")
         st = os.lstat(probe)
     except (OSError, NsoInstallError):
         return False
@@ -501,7 +507,7 @@ def local_lock_refusal(target: Target, state_path: str) -> NsoInstallError | Non
     its lock (or a directory on the way to it), or None: for ``--check``, which takes no lock,
     so that it says what the run would."""
     install_dir = target.host(os.path.dirname(state_path)).parent
-    lock = install_dir.parent / f".{install_dir.name}.nso-install-lock"
+    lock = install_dir.parent / beside_local(install_dir.name, "lock")
     if os.path.lexists(lock):
         return None  # (whatever it is, the run judges it when it opens it)
     if os.access(_nearest_existing(install_dir.parent), os.W_OK | os.X_OK, effective_ids=True):
@@ -552,7 +558,7 @@ def locked(target: Target, state_path: str, system: bool, timeout: float = 0.0) 
         where = str(state_dir)
     else:
         install_dir = state_dir.parent
-        where = str(install_dir.parent / f".{install_dir.name}.nso-install-lock")
+        where = str(install_dir.parent / beside_local(install_dir.name, "lock"))
         try:
             created = fsops.ensure_dirs(install_dir.parent)
         except PermissionError:
