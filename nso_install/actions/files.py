@@ -504,6 +504,19 @@ class Obsolete(Action):
 QUARANTINE = ".nso-install-quarantine."  # where a hand-over puts what needs review (0700 root)
 
 
+def refuse_running(facts: Facts, ctx, uid: int | None, who: str) -> None:
+    """Refuse a hand-over while a process runs as ``uid``: it could write the account's files
+    faster than they are taken over (a staged root has no processes of its own)."""
+    if ctx.target.staged:
+        return
+    procs = facts.processes_of(uid)
+    if procs:
+        raise ApplyError("account-still-running",
+                         f"{who} still runs processes (pid {', '.join(map(str, procs[:10]))}); "
+                         "they could write its files faster than they are taken over.",
+                         f"Stop NSO and every process of {who} (pkill -u {uid}), then re-run.")
+
+
 @record
 class Reown(Action):
     """What the NSO account ``from_user`` owns under ``path``, taken from it when it no longer
@@ -575,25 +588,14 @@ class Reown(Action):
         return change(f"take {len(take)} entr{'y' if len(take) == 1 else 'ies'} from {self.from_user} (to "
                       f"{self.to_user}), move {len(aside)} aside for review", diff=shown)
 
-    def _refuse_running(self, facts: Facts, ctx, uid_old: int | None) -> None:
-        if ctx.target.staged:
-            return
-        procs = facts.processes_of(uid_old)
-        if procs:
-            raise ApplyError("account-still-running",
-                             f"{self.from_user} still runs processes (pid {', '.join(map(str, procs[:10]))}); "
-                             "they could write its files faster than they are taken over.",
-                             f"Stop NSO and every process of {self.from_user} (pkill -u {self.from_user}), then "
-                             "re-run.")
-
     def apply(self, facts, ctx, outcome):
         uid_old, gid_old = self._ids(facts)
-        self._refuse_running(facts, ctx, uid_old)
+        refuse_running(facts, ctx, uid_old, self.from_user)
         uid, gid = Attrs(0o755, self.to_user, self.to_group).resolve(facts, self.path)
         aside, take = self._survey(facts)
         # again: the account decides how long the survey's walk takes (it can fill its directories),
         # and a process of it started meanwhile (cron, at) could race what follows
-        self._refuse_running(facts, ctx, uid_old)
+        refuse_running(facts, ctx, uid_old, self.from_user)
         effects = Effects()
         if aside:
             qname = f"{QUARANTINE}{self.from_user}.{time.strftime('%Y%m%dT%H%M%S')}"
@@ -700,10 +702,20 @@ class TakeOver(Action):
         return change(f"give {len(take)} entr{'y' if len(take) == 1 else 'ies'} of {who} to "
                       f"{self.to_user}:{self.to_group}", diff=shown, warning=warning)
 
+    def _refuse_orphans_running(self, facts: Facts, ctx, take) -> None:
+        """A deleted account's number may still run processes (``userdel -f``, a container's
+        bare uid): they could write faster than its files are taken over, as in :class:`Reown`."""
+        if not self.orphans:
+            return
+        known = {0} | {u.uid for u in facts.accounts.users.values()}
+        for uid in sorted({t[2] for t in take} - known):
+            refuse_running(facts, ctx, uid, f"uid {uid} (an account deleted outside nso-install)")
+
     def apply(self, facts, ctx, outcome):
         user, group = self._ids(facts)
         uid, gid = Attrs(0o755, self.to_user, self.to_group).resolve(facts, self.path)
         take, _ = self._survey(facts)
+        self._refuse_orphans_running(facts, ctx, take)
         for tpath, mode, owner, owning_group, kind in take:
             mode &= ~0o6000 if kind == FILE else ~0  # (what a chown clears)
             fsops.set_attrs(ctx.target.host(tpath), mode, uid if user(owner) else owner,

@@ -176,3 +176,29 @@ def test_a_process_the_account_starts_during_the_survey_stops_the_hand_over(root
     assert asked == [NSO, NSO]
     st = os.stat(cdb / "A.cdb")
     assert (st.st_ino, st.st_uid) == (ino, NSO)  # nothing taken over
+
+
+@root_only
+@pytest.mark.parametrize("running", [[], [4321]])
+def test_files_of_a_deleted_account_are_not_taken_while_its_number_runs_processes(root, monkeypatch, running):
+    """A bare uid left by ``userdel -f`` (or a container's) may still run: as with Reown, its files
+    are not taken over under it; stopped, they are."""
+    from nso_install.actions.files import TakeOver
+    from nso_install.errors import ApplyError
+
+    gone = 4343  # no account has it
+    f = root / "var/opt/ncs/cdb/A.cdb"
+    f.write_text("x")
+    os.chown(f, gone, gone)
+    asked = []
+    monkeypatch.setattr(Facts, "processes_of", lambda self, uid: (asked.append(uid), running)[1])
+    monkeypatch.setattr(Target, "staged", property(lambda self: False))  # (a staged root has no processes)
+    action = TakeOver("/var/opt/ncs", ("root",), ("root",), "nso", "nso", orphans=True)
+    if running:
+        with pytest.raises(ApplyError, match=f"uid {gone} .* still runs processes"):
+            run_plan([action], root)
+        assert os.stat(f).st_uid == gone
+    else:
+        run_plan([action], root)
+        assert os.stat(f).st_uid == NSO
+    assert asked == [gone]
