@@ -540,6 +540,38 @@ def _loose_lock(where: str, st: os.stat_result, system: bool) -> NsoInstallError
                            "is in it (manifests, config file hashes, history, the accounts nso-install created).")
 
 
+def _open_local_lock(install_dir: Path, where: str, created: list[Path]) -> int:
+    """The local install's lock file ``where`` (beside ``install_dir``), opened or made 0600;
+    ``created`` gets the directories made on the way."""
+    try:
+        created += fsops.ensure_dirs(install_dir.parent)
+    except PermissionError:
+        raise _not_writable(install_dir, Path(where)) from None
+    with fsops.parent_dir(Path(where)) as dfd:
+        try:
+            return os.open(os.path.basename(where), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                           dir_fd=dfd)
+        except (PermissionError, OSError) as e:
+            if not isinstance(e, PermissionError) and e.errno != errno.ELOOP:
+                raise
+            if isinstance(e, PermissionError) and not _exists_at(dfd, os.path.basename(where)):
+                fsops.remove_empty_dirs(created)
+                raise _not_writable(install_dir, Path(where)) from None
+            raise UnsafePathError("unsafe-lock", f"cannot open the lock {where} ({e.strerror}); another account "
+                                  "may have created it (or a link) to block runs.",
+                                  f"Remove it (rm {where}: it holds no records) and re-run.") from None
+
+
+def _names(where: str, fd: int) -> bool:
+    """Whether the name ``where`` still is the file (directory) open as ``fd``: a run that held
+    the lock may have removed it, and a lock on what nobody else will open excludes nobody."""
+    try:
+        st, held = os.lstat(where), os.fstat(fd)
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino) == (held.st_dev, held.st_ino)
+
+
 @contextmanager
 def locked(target: Target, state_path: str, system: bool, timeout: float = 0.0) -> Iterator[list[str]]:
     """An exclusive lock, so two runs on one target cannot interleave, held where only the
@@ -547,52 +579,50 @@ def locked(target: Target, state_path: str, system: bool, timeout: float = 0.0) 
 
     * system install: the state directory itself (``/var/lib/nso-install``, 0700), created first;
     * local install: ``.NAME.nso-install-lock`` (0600) beside the install directory ``NAME``,
-      whose own state directory may not exist before the first unpack.
+      whose own state directory may not exist before the first unpack.  A run that leaves no
+      directory NAME (refused, or nothing installed) removes the lock file it held, so a failed
+      first install leaves nothing beside it; a run waiting for that lock then finds its file
+      gone, and takes the one at the name instead.
 
     Yields the target paths of the directories it had to create (the run reports them).
     """
     state_dir = target.host(os.path.dirname(state_path))
-    if system:
-        created = fsops.ensure_private_dir(state_dir)
-        fd = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        where = str(state_dir)
-    else:
-        install_dir = state_dir.parent
-        where = str(install_dir.parent / beside_local(install_dir.name, "lock"))
-        try:
-            created = fsops.ensure_dirs(install_dir.parent)
-        except PermissionError:
-            raise _not_writable(install_dir, Path(where)) from None
-        with fsops.parent_dir(Path(where)) as dfd:
-            try:
-                fd = os.open(os.path.basename(where), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
-                             dir_fd=dfd)
-            except (PermissionError, OSError) as e:
-                if not isinstance(e, PermissionError) and e.errno != errno.ELOOP:
-                    raise
-                if isinstance(e, PermissionError) and not _exists_at(dfd, os.path.basename(where)):
-                    fsops.remove_empty_dirs(created)
-                    raise _not_writable(install_dir, Path(where)) from None
-                raise UnsafePathError("unsafe-lock", f"cannot open the lock {where} ({e.strerror}); another account "
-                                      "may have created it (or a link) to block runs.",
-                                      f"Remove it (rm {where}: it holds no records) and re-run.") from None
+    install_dir = state_dir.parent
+    created: list[Path] = []
+    deadline = time.monotonic() + timeout
+    fd, held = -1, False
     try:
-        st = os.fstat(fd)
-        if st.st_uid != os.geteuid() or st.st_mode & 0o077:
-            raise _loose_lock(where, st, system)
-        deadline = time.monotonic() + timeout
         while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if system:
+                created += fsops.ensure_private_dir(state_dir)
+                fd = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                where = str(state_dir)
+            else:
+                where = str(install_dir.parent / beside_local(install_dir.name, "lock"))
+                fd = _open_local_lock(install_dir, where, created)
+            st = os.fstat(fd)
+            if st.st_uid != os.geteuid() or st.st_mode & 0o077:
+                raise _loose_lock(where, st, system)
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except OSError as e:
+                    if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                        raise
+                    if time.monotonic() >= deadline:
+                        raise LockedError("locked", f"another nso-install run holds the lock {where}.",
+                                          "Wait for it to finish, or pass --lock-timeout SECONDS to wait.") from None
+                    time.sleep(0.2)
+            if _names(where, fd):  # (a system install's state directory may be one a refused run removed)
+                held = True
                 break
-            except OSError as e:
-                if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
-                    raise
-                if time.monotonic() >= deadline:
-                    raise LockedError("locked", f"another nso-install run holds the lock {where}.",
-                                      "Wait for it to finish, or pass --lock-timeout SECONDS to wait.") from None
-                time.sleep(0.2)
+            os.close(fd)
+            fd = -1
         yield [str(target.to_target(d)) for d in created]
     finally:
-        os.close(fd)
+        if held and not system and not os.path.lexists(install_dir) and _names(where, fd):
+            os.unlink(where)  # while held: a run waiting for it finds it gone (see _names)
+        if fd >= 0:
+            os.close(fd)
         fsops.remove_empty_dirs(created)  # a run that recorded nothing leaves no trace of its lock

@@ -4,10 +4,13 @@ ever appended to a regular file, and every record (state, history, manifests) is
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import stat
 import tempfile
+import time
 from contextlib import contextmanager
 
 import pytest
@@ -34,6 +37,52 @@ def test_the_local_lock_is_taken_on_a_private_file(tmp_path):
     target, spath, lockfile = _local_lock(tmp_path)
     with locked(target, spath, system=False):
         assert mode(lockfile) == 0o600 and os.stat(lockfile).st_uid == os.geteuid()
+
+
+@pytest.mark.parametrize("installed", [False, True])
+@pytest.mark.parametrize("refused", [False, True])
+def test_a_run_that_leaves_no_local_install_leaves_no_lock_beside_it(tmp_path, installed, refused):
+    """A refused first install (or one that installed nothing) leaves nothing beside DIR; beside
+    an install, the lock stays (a re-run takes it at once, see lock_if_free)."""
+    target, spath, lockfile = _local_lock(tmp_path)
+    with contextlib.suppress(RuntimeError):
+        with locked(target, spath, system=False):
+            if installed:
+                (tmp_path / "nso").mkdir()
+            if refused:
+                raise RuntimeError("refused")
+    assert lockfile.exists() == installed
+
+
+def test_a_run_waiting_for_a_lock_its_holder_removes_takes_the_one_at_its_name(tmp_path):
+    """The holder removes the lock file while it holds it; a run blocked on that (now nameless)
+    file must not count it as held, or it and a third run (which makes the file anew) would
+    both run at once."""
+    import threading
+
+    target, spath, lockfile = _local_lock(tmp_path)
+    waited = threading.Event()
+    seen = {}
+
+    def waiter():
+        waited.set()
+        with locked(target, spath, system=False, timeout=10):
+            fd = os.open(lockfile, os.O_RDONLY)  # whoever holds the lock holds the file at its name
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                seen["free"] = True
+            except BlockingIOError:
+                seen["free"] = False
+            finally:
+                os.close(fd)
+
+    with locked(target, spath, system=False):
+        t = threading.Thread(target=waiter)
+        t.start()
+        waited.wait()
+        time.sleep(0.5)  # (the waiter is now polling the file this run removes)
+    t.join()
+    assert seen == {"free": False}
 
 
 @pytest.mark.parametrize("loose", [0o644, 0o640])

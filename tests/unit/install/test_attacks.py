@@ -302,6 +302,22 @@ def test_a_hostile_distribution_leaves_the_host_as_it_was(root, tmp_path):
     assert not any(line.startswith("nso:") for line in (root / "etc/passwd").read_text().splitlines())
 
 
+def test_a_hostile_distribution_leaves_nothing_beside_a_local_install(tmp_path):
+    """No tree, no in-progress marker and no lock beside DIR: the lock file the refused run
+    made went with it (it used to stay, ``.nso.nso-install-lock``)."""
+    import tarfile
+    bad = tmp_path / "nso-6.5.3.linux.x86_64.tar.gz"
+    good = make_sample_distribution(tmp_path / "good", "6.5.3", "dir")
+    with tarfile.open(bad, "w:gz") as tf:
+        tf.add(good, arcname="nso-6.5.3")
+        tf.addfile(tarfile.TarInfo("nso-6.5.3/zz/../../../../etc/evil"))
+    home = tmp_path / "home"
+    home.mkdir()
+    r = cli("install", bad, "--local-install", home / "nso", ok=False)
+    assert r.exit_code == 1 and "refusing the whole distribution" in r.stderr
+    assert os.listdir(home) == []
+
+
 # --- 14: nso-install's own records -----------------------------------------------------------------
 
 def test_leftover_state_temp_files_are_removed(root, dist):
