@@ -41,6 +41,16 @@ STATE_FORMAT = 2
 MAX_MANIFEST = 512 << 20  # ~130 bytes an entry: millions of entries
 
 
+def _remove_half_written(host: Path) -> None:
+    """The temporary copies of ``host`` a killed run left (:func:`fsops.atomic_write`'s): a local
+    install's marker is beside DIR, where the Leftovers action does not look (other installs'
+    temporary trees may be there), so by this file's own prefix only, under this DIR's lock."""
+    prefix = f"{fsops.TMP_MARK}{host.name}."
+    for name in os.listdir(host.parent):
+        if name.startswith(prefix):
+            fsops.remove_file(host.parent / name)
+
+
 class State:
     """The state file of one install, loaded once (after the run lock is taken).
 
@@ -288,6 +298,8 @@ class State:
                            sort_keys=True) + "\n").encode()
         with _saving(shown, "Nothing was changed yet; free space (or fix the cause) and re-run."):
             fsops.ensure_private_dir(host.parent)
+            if os.path.dirname(shown) != os.path.dirname(self.path):
+                _remove_half_written(host)
             fsops.atomic_write(host, data, 0o600, None, None, shown)
 
     def end_run(self) -> None:

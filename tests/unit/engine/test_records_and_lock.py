@@ -304,3 +304,18 @@ def test_check_of_a_local_install_the_account_cannot_create_refuses_as_the_run_d
     for r in (check, run):
         assert r.exit_code == 2 and said in r.stderr, r.output + r.stderr
     assert os.listdir(ro) == []
+
+
+def test_a_half_written_local_marker_of_a_killed_run_is_removed_by_the_next(tmp_path):
+    """Killed while writing its in-progress marker (beside DIR, where no Leftovers action looks),
+    a run left its temporary copy there; the next run's marker takes it away, and only it: the
+    temporary tree of another local install in the same directory is that install's."""
+    target, spath, lockfile = _local_lock(tmp_path)
+    half = tmp_path / ".nso-install-tmp..nso.nso-install-in-progress.json.0badc0de"
+    other = tmp_path / ".nso-install-tmp.nso-6.4.12345678"
+    half.write_text("{")
+    other.mkdir()
+    with locked(target, spath, system=False):
+        State(target, spath).begin_run({"version": "6.5.3"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".nso-install-tmp.nso-6.4.12345678",
+                                                          ".nso.nso-install-in-progress.json"]
