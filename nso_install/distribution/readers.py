@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from ..errors import DistributionError
 from ..inputs import file_type
-from .checks import VERSION_RE, _Checker
+from .checks import MAX_TOTAL_BYTES, VERSION_RE, _Checker
 from .common import _DIR_FLAGS, _GET_AGAIN, _NEVER, CHUNK, DistSummary, Member, Progress, _missing_version
 from .tarstream import _decompress, _inflated, _magic, _SafeReader, _tar_members, _Window
 from .writer import _check_space, _Writer
@@ -469,6 +469,7 @@ class SignedBinDistribution(_StreamDistribution):
         small: dict[str, bytes] = {}
         extras: list[str] = []
         seen: set[str] = set()
+        total = 0
         stream = _inflated(window, comp)
         members = _tar_members(stream, outer, comp != "tar")
         try:
@@ -480,9 +481,15 @@ class SignedBinDistribution(_StreamDistribution):
                     raise DistributionError("hostile-member", f"{outer}: member {m.name!r} is a sparse file (a "
                                                               "GNU sparse member); refusing the whole "
                                                               "distribution.", _NEVER)
-                name = m.name.removeprefix("./")
-                if "/" in name.rstrip("/") or name in ("", "."):
+                total += m.size
+                if total > MAX_TOTAL_BYTES:  # (the extras are inflated only to be skipped: bounded as a tree is)
+                    raise DistributionError("signed-bin-contents", f"{outer}: its members add up to more than "
+                                                                   f"{MAX_TOTAL_BYTES >> 30} GiB.", _GET_AGAIN)
+                # the name tar gives it: "./X", ".//X", "/X" and "X" are all X beside the installer
+                parts = [p for p in m.name.split("/") if p not in ("", ".")]
+                if len(parts) != 1 or parts[0] == "..":
                     continue  # not something `sh FILE` puts beside the installer that nso-install reads
+                name = parts[0]
                 wanted = (name.endswith((".installer.bin", ".signature") + _CERT_SUFFIXES)
                           or name.startswith(_DOCUMENTED))
                 if wanted and name in seen:

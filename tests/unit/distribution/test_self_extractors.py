@@ -271,6 +271,15 @@ def _bundle(chain, *, drop=(), extra=()):
     return sx.signed_bin(members + list(extra))
 
 
+def test_members_spelled_as_tar_would_put_them_beside_the_installer_count(tmp_path, chain):
+    """``.//X`` and ``/X`` are X to tar (what ``sh FILE`` unpacks); they were skipped as "not flat",
+    so such a bundle had no installer."""
+    members = [(f".//{n}" if n == sx.INSTALLER else f"/{n}" if n == "tailf.cer" else n, d)
+               for n, d in sx.bundle_members(sx.installer("awk-xz"), chain.leaf_key, sx.pem(chain.leaf))]
+    with open_distribution(write(tmp_path, sx.signed_bin(members), sx.SIGNED)) as d:
+        assert d.verified and d.installer_name == sx.INSTALLER
+
+
 def test_documented_helper_files_are_not_required(tmp_path, chain):
     f = write(tmp_path, _bundle(chain, drop=("README.signature", "cisco_x509_verify_release.py",
                                              "cisco_x509_verify_release.py3")), sx.SIGNED)
@@ -283,6 +292,8 @@ def test_documented_helper_files_are_not_required(tmp_path, chain):
     ("no-installer", "signed-bin-contents", "found none"),
     ("ned", "signed-bin-contents", "found none"),
     ("tailf-symlink", "hostile-member", "'tailf.cer' is a symlink"),
+    ("two-tailf-spelled", "hostile-member", "two members are named 'tailf.cer'"),  # tar makes both tailf.cer
+    ("huge-extra", "signed-bin-contents", "add up to more than 64 GiB"),
 ])
 def test_bundle_contents_refused(tmp_path, chain, case, reference, words):
     if case == "two-tailf":
@@ -294,6 +305,15 @@ def test_bundle_contents_refused(tmp_path, chain, case, reference, words):
         data = _bundle(chain, drop=(sx.INSTALLER, package, package + ".signature"))
     elif case == "ned":  # a NED's signed.bin: a tarball and its signature, no installer
         data = _bundle(chain, drop=(sx.INSTALLER, sx.INSTALLER + ".signature"))
+    elif case == "two-tailf-spelled":
+        data = _bundle(chain, extra=[(".//tailf.cer", sx.pem(sx.Chain().leaf))])
+    elif case == "huge-extra":  # declares 65 GiB (a bomb would inflate that much only to skip it)
+        big = tarfile.TarInfo("bundled.tar.gz")
+        big.size = 65 << 30
+        members = sx.bundle_members(sx.installer("awk-xz"), chain.leaf_key, sx.pem(chain.leaf))
+        raw = b"".join(sx.bundle_tar([m])[:512 + -(-len(m[1]) // 512) * 512] for m in members)  # (no end blocks)
+        data = sx.BUNDLE_SH.format(marker="__BUNDLE_BELOW__", installer=sx.INSTALLER, untar="tar -xf -").encode() \
+            + raw + big.tobuf(tarfile.GNU_FORMAT)
     else:
         members = [m for m in sx.bundle_members(sx.installer("awk-xz"), chain.leaf_key, sx.pem(chain.leaf))
                    if m[0] != "tailf.cer"]
