@@ -377,7 +377,11 @@ def _scan(host_tree: Path) -> Iterator[tuple[str, os.stat_result, int, str]]:
             try:
                 # names only (a DirEntry with its stat is ~400 bytes: 34k of them in one directory
                 # were the peak of an install's memory)
-                for name in sorted(os.listdir(dfd)):
+                try:
+                    names = sorted(os.listdir(dfd))
+                except PermissionError:
+                    raise _unreadable(host_tree / prefix, os.fstat(dfd)) from None
+                for name in names:
                     try:
                         st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
                     except FileNotFoundError:
@@ -385,14 +389,31 @@ def _scan(host_tree: Path) -> Iterator[tuple[str, os.stat_result, int, str]]:
                     rel = prefix + name
                     yield rel, st, dfd, name
                     if stat.S_ISDIR(st.st_mode):
-                        sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
-                                      dir_fd=dfd)
+                        try:
+                            sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                                          dir_fd=dfd)
+                        except PermissionError:
+                            raise _unreadable(host_tree / rel, st) from None
                         stack.append((rel + "/", sub))
             finally:
                 os.close(dfd)
     finally:
         for _, dfd in stack:
             os.close(dfd)
+
+
+def _unreadable(host: Path, st: os.stat_result):
+    """A directory of the tree this account may not read (a local install's owner who made one
+    0000): named whole, with its owner and mode ("Permission denied (packages)" named none)."""
+    from .errors import NsoInstallError
+
+    mine = st.st_uid == os.geteuid()
+    return NsoInstallError(
+        "permission-denied", f"cannot read {host} (owner uid {st.st_uid}, mode {stat.S_IMODE(st.st_mode):04o}) as uid "
+        f"{os.geteuid()}, to compare the installed tree with its manifest.",
+        f"Give it back the modes it had (chmod u+rwx {host}) and re-run: the run puts every mode of the tree right."
+        if mine else "Run the same command as the account that installed it: root for a system install, the owner "
+        "for a local one.")
 
 
 def _sha256_at(dfd: int, name: str) -> str:

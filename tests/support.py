@@ -17,7 +17,9 @@ import json
 import os
 import shutil
 import stat
+import tempfile
 import xml.etree.ElementTree as ET
+from contextlib import contextmanager
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -38,6 +40,33 @@ GROUP = "root:x:0:\ndaemon:x:1:\n"
 
 
 # --- the command line ----------------------------------------------------------------------
+
+NOBODY = 65534
+
+
+@contextmanager
+def as_nobody():
+    """This process with the effective ids of nobody, for the block (root switches back): the
+    permission checks another account meets, in-process (modules already imported as root)."""
+    os.setegid(NOBODY)
+    os.seteuid(NOBODY)
+    try:
+        yield
+    finally:
+        os.seteuid(0)
+        os.setegid(0)
+
+
+@contextmanager
+def public_tmp_dir():
+    """A fresh directory nobody can reach (pytest's own are root's 0700), removed after."""
+    d = tempfile.mkdtemp(prefix="nso-public-")
+    os.chmod(d, 0o755)
+    try:
+        yield Path(d)
+    finally:
+        shutil.rmtree(d)
+
 
 def cli(*args, ok=True):
     """Invoke ``nso-install ARGS``; with ok=True the command must succeed."""

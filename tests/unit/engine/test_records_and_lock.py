@@ -9,9 +9,7 @@ import fcntl
 import os
 import shutil
 import stat
-import tempfile
 import time
-from contextlib import contextmanager
 
 import pytest
 
@@ -20,8 +18,9 @@ from nso_install.errors import NsoInstallError, UnsafePathError, UsageError
 from nso_install.state import State, locked
 from nso_install.target import Target
 
+from support import NOBODY, as_nobody, public_tmp_dir
+
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="plays another account with chown (root only)")
-NOBODY = 65534
 
 
 def mode(p) -> int:
@@ -167,25 +166,11 @@ def test_a_system_state_directory_of_another_account_says_its_owner_and_hints_ch
 
 # --- a local install where the account may not write -----------------------------------------
 
-@contextmanager
-def _as_nobody():
-    """This process with the effective ids of nobody, for the block (root switches back)."""
-    os.setegid(NOBODY)
-    os.seteuid(NOBODY)
-    try:
-        yield
-    finally:
-        os.seteuid(0)
-        os.setegid(0)
-
-
 @pytest.fixture
 def public_tmp():
     """A directory nobody can reach (pytest's own are root's 0700)."""
-    d = tempfile.mkdtemp(prefix="nso-lock-")
-    os.chmod(d, 0o755)
-    yield d
-    shutil.rmtree(d)
+    with public_tmp_dir() as d:
+        yield str(d)
 
 
 @root_only
@@ -197,7 +182,7 @@ def test_a_local_install_below_a_directory_the_account_cannot_write_is_a_usage_e
     ro = os.path.join(public_tmp, "ro")
     os.mkdir(ro, 0o555)
     install_dir = os.path.join(ro, below)
-    with _as_nobody(), pytest.raises(UsageError) as e:
+    with as_nobody(), pytest.raises(UsageError) as e:
         with locked(Target.at(None), f"{install_dir}/.nso-install/state.json", system=False):
             pass
     assert e.value.reference == "local-dir-not-writable"
@@ -213,7 +198,7 @@ def test_a_lock_beside_an_existing_install_directory_in_a_directory_the_account_
     os.mkdir(ro, 0o755)
     os.mkdir(os.path.join(ro, "nso"))
     os.chown(os.path.join(ro, "nso"), NOBODY, NOBODY)
-    with _as_nobody(), pytest.raises(UsageError) as e:
+    with as_nobody(), pytest.raises(UsageError) as e:
         with locked(Target.at(None), f"{ro}/nso/.nso-install/state.json", system=False):
             pass
     assert e.value.message.startswith(f"cannot create the lock {ro}/.nso.nso-install-lock beside the local install "
@@ -226,7 +211,7 @@ def test_a_path_below_a_directory_the_account_cannot_search_is_a_usage_error(pub
     """A traceback (PermissionError from lstat) before."""
     private = os.path.join(public_tmp, "private")
     os.mkdir(private, 0o700)
-    with _as_nobody(), pytest.raises(UsageError) as e:
+    with as_nobody(), pytest.raises(UsageError) as e:
         Target.at(None).host(f"{private}/x/.nso-install")
     assert e.value.reference == "path-not-reachable"
     assert f"cannot look into {private} as uid {NOBODY} (Permission denied)" in e.value.message
@@ -297,7 +282,7 @@ def test_check_of_a_local_install_the_account_cannot_create_refuses_as_the_run_d
     shutil.copy(sample_dists["tar.gz"], dist)
     os.chmod(dist, 0o644)
     cli("install", dist, "--local-install", os.path.join(public_tmp, "warm"))  # (imports: the stdlib is root's)
-    with _as_nobody():
+    with as_nobody():
         check = cli("install", dist, "--local-install", f"{ro}/nso", "--check", ok=False)
         run = cli("install", dist, "--local-install", f"{ro}/nso", ok=False)
     said = f"cannot create the local install directory {ro}/nso: {ro} is not writable by uid {NOBODY}"

@@ -247,3 +247,27 @@ def test_a_manifest_recorded_without_a_stat_index_gets_one_on_the_next_run_and_o
     r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", root)
     assert "repaired" in r.output and "stat index" not in r.output
     assert stat.S_IMODE(os.stat(root / "opt/ncs/ncs-6.5.3/bin/ncs").st_mode) == 0o755
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="plays the owner of a local install with seteuid (root only)")
+@pytest.mark.parametrize("mode", [0o000, 0o300])
+def test_a_directory_of_the_tree_its_owner_cannot_read_is_named_whole(mode):
+    """A local install's owner who made a directory of the tree 0000 (or unreadable) got
+    "Permission denied (packages)": which packages? Now the whole path, its mode, and the chmod
+    that lets the run put the tree right."""
+    from nso_install.errors import NsoInstallError
+    from support import as_nobody, public_tmp_dir
+
+    with public_tmp_dir() as d:
+        t = d / "nso"
+        (t / "packages/x").mkdir(parents=True)
+        m = manifest.take(t, str(t), "6.5.3")
+        for p in (t, t / "packages", t / "packages/x"):
+            os.chown(p, NOBODY, NOBODY)
+        os.chmod(t / "packages", mode)
+        with as_nobody(), pytest.raises(NsoInstallError) as e:
+            manifest.compare(m, t)
+    assert e.value.reference == "permission-denied"
+    assert e.value.message == (f"cannot read {t}/packages (owner uid {NOBODY}, mode {mode:04o}) as uid {NOBODY}, "
+                               "to compare the installed tree with its manifest.")
+    assert e.value.hint.startswith(f"Give it back the modes it had (chmod u+rwx {t}/packages)")
