@@ -116,8 +116,22 @@ def _no_files_warning(facts: Facts) -> str | None:
     return None
 
 
+class _NeedsAccountFiles:
+    """Account actions refuse a target without /etc/passwd and /etc/group (a staging root that
+    is no base system), or a host without the shadow tools, before the run changes anything:
+    found at their turn, the run had already begun (an unpack, its in-progress marker), and
+    status then spoke of an unfinished run that had changed nothing."""
+
+    tool: ClassVar[str]
+
+    def preflight(self, facts: Facts, ctx) -> None:
+        if self.check(facts, ctx).changed:
+            _require_account_files(facts, ctx, f"{self.kind} {self.path}")
+            find_tool(self.tool)
+
+
 @record
-class Group(Action):
+class Group(_NeedsAccountFiles, Action):
     """A system group, created with ``groupadd --system`` when absent.  ``path`` is the name.
 
     ``private_to``: the group is meant for one user only (the run-as user's own group, which
@@ -130,6 +144,7 @@ class Group(Action):
     # the members it should have (the IPC group): others are reported as a warning, never removed
     members: tuple[str, ...] | None = None
     kind: ClassVar[str] = "group"
+    tool: ClassVar[str] = "groupadd"
     fs: ClassVar[bool] = False
 
     def _others(self, facts, g) -> str | None:
@@ -172,7 +187,7 @@ class Group(Action):
 
 
 @record
-class User(Action):
+class User(_NeedsAccountFiles, Action):
     """The system account NSO runs as.  ``path`` is the user name.
 
     Created when absent: ``useradd --system --gid GROUP --home-dir HOME --no-create-home
@@ -187,6 +202,7 @@ class User(Action):
     reason: str = ""
     comment: str = "Cisco NSO"
     kind: ClassVar[str] = "user"
+    tool: ClassVar[str] = "useradd"
     fs: ClassVar[bool] = False
 
     def _missing_groups(self, facts: Facts) -> list[str]:
@@ -339,7 +355,7 @@ class NoAccount(Action):
 
 
 @record
-class Membership(Action):
+class Membership(_NeedsAccountFiles, Action):
     """A supplementary group membership: added (``present=True``: ``usermod --append --groups``,
     recorded so that it can be taken back) or, one nso-install added for an earlier spec, taken
     back (``present=False``: ``usermod --remove --groups``).  ``path`` is ``USER@GROUP``.  The
@@ -351,6 +367,7 @@ class Membership(Action):
     reason: str = ""
     path: str = ""
     kind: ClassVar[str] = "membership"
+    tool: ClassVar[str] = "usermod"
     fs: ClassVar[bool] = False
 
     def __post_init__(self):

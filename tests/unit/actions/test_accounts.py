@@ -114,6 +114,29 @@ def test_check_on_empty_root_plans_and_warns_apply_refuses(tmp_path):
     assert e.value.reference == "no-account-files"
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="stages a system install with an account (root only)")
+@pytest.mark.parametrize("missing", ["account-files", "shadow-tools"])
+def test_a_run_that_cannot_create_accounts_is_refused_before_it_changes_anything(tmp_path, sample_dists,
+                                                                                 monkeypatch, missing):
+    """Found at the account actions' turn, the run had begun: its in-progress marker stayed, and
+    status spoke of an unfinished run. Now refused first: no state directory, no marker, no tree."""
+    from nso_install.actions import accounts
+    from support import cli, snapshot
+
+    if missing == "account-files":
+        root = tmp_path / "r"
+        root.mkdir(mode=0o700)
+    else:
+        root = staged_root(tmp_path)
+        monkeypatch.setattr(accounts, "system_tool", lambda name: None)
+    before = snapshot(root)
+    r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", root, "--run-as-user", "nso", ok=False)
+    assert r.exit_code == 1
+    assert ("has no /etc/passwd or /etc/group" if missing == "account-files" else "is not installed") in r.stderr
+    after = snapshot(root)
+    assert after.pop(".")[:5] == before.pop(".")[:5] and after == before  # (only the root's mtime moved)
+
+
 def test_existing_user_with_uid_0_is_an_error(tmp_path):
     root = staged_root(tmp_path, PASSWD.replace("nso:x:999:", "nso:x:0:"), GROUP)
     with pytest.raises(UsageError) as e:
