@@ -192,7 +192,9 @@ def rollback_cmd(root, install_dir, as_json, verbose, check, diff, quiet, force,
 
 @main.command("uninstall", context_settings=CONTEXT,
               short_help="Remove one version, or the whole install with --all.")
-@click.option("--ncs-version", "version", metavar="VSN", help="Remove INSTALL_DIR/ncs-VSN only (not the active one).")
+@click.argument("named", metavar="[VSN]", required=False)
+@click.option("--ncs-version", "version", metavar="VSN", help="Remove INSTALL_DIR/ncs-VSN only (not the active one); "
+              "VSN alone says the same.")
 @click.option("--all", "everything", is_flag=True, help="Remove INSTALL_DIR: every version, current, packages/.")
 @click.option("--config", is_flag=True, help="With --all: also CONFIG_DIR (ncs.conf, the encryption keys, host keys).")
 @click.option("--run-data", is_flag=True, help="With --all: also RUN_DIR (CDB, and the backups in it).")
@@ -207,17 +209,22 @@ def rollback_cmd(root, install_dir, as_json, verbose, check, diff, quiet, force,
 @INSTALL_OPTIONS
 @QUIET_OPTION
 @guarded
-def uninstall_cmd(version, everything, config, run_data, logs, service, profile_scripts, accounts, purge, force, check,
+def uninstall_cmd(named, version, everything, config, run_data, logs, service, profile_scripts, accounts, purge, force, check,
                   lock_timeout, root, install_dir, as_json, verbose, quiet):
-    """Remove an NSO system install, as NSO's ncs-uninstall does: one version, or everything with
-    --all, keeping configuration, data, logs, service files and accounts unless asked for."""
+    """Remove an NSO system install, as NSO's ncs-uninstall does: one version (VSN, or
+    --ncs-version VSN), or everything with --all, keeping configuration, data, logs, service files and accounts unless asked for."""
     from ..errors import UsageError
     from ..lifecycle.uninstall import PARTS, uninstall
     from ..spec import check_run_flags
 
     check_run_flags(quiet=quiet, verbose=verbose)  # (as install: -q and -v exclude each other)
+    if named and version and named != version:
+        raise UsageError("conflicting-options", f"two versions to remove: {named} and --ncs-version {version}.",
+                         "Give one (nso-install uninstall VSN).")
+    version = version or named  # (as activate takes it; ncs-uninstall's own spelling is --ncs-version)
     if version and everything:
-        raise UsageError("conflicting-options", "--ncs-version and --all exclude each other.", "Give one of them.")
+        raise UsageError("conflicting-options", "one version (VSN, --ncs-version) and --all exclude each other.",
+                         "Give one of them.")
     flags = dict(config=config, run_data=run_data, logs=logs, service=service, profile_scripts=profile_scripts,
                  accounts=accounts)
     parts = set(PARTS) if purge else {k for k, v in flags.items() if v}
