@@ -268,8 +268,26 @@ class Target:
         except LinkEscape:
             raise self._escape(original) from None
         except LinkLoop:
-            raise UnsafePathError("symlink-loop", f"too many symbolic links resolving {original}.",
-                                  "Remove the symlink loop under the target root.") from None
+            raise self._loop(original) from None
+
+    def _loop(self, original: str) -> UnsafePathError:
+        """A link chain that never ends, named by its first link: in a staging root the usual one
+        is ``ROOT/etc -> /etc``, which leads back to itself because links are followed inside
+        the root (as in a chroot), never to the host's /etc."""
+        first, prefix = None, self.root
+        for part in PurePosixPath(original).parts[1:]:
+            prefix = prefix / part
+            if os.path.islink(prefix):
+                first = f"{prefix} -> {os.readlink(prefix)}"
+                break
+        where = f" (the first link: {first})" if first else ""
+        if self.staged:
+            return UnsafePathError("symlink-loop", f"too many symbolic links resolving {original}{where}: links are "
+                                   f"followed inside the staging root {self.root}, as in a chroot, never to the "
+                                   "host's files.", "Make that path a real directory in the staging root (or a link "
+                                   "to one inside it); to install onto this host itself, leave out --root.")
+        return UnsafePathError("symlink-loop", f"too many symbolic links resolving {original}{where}.",
+                               "Remove the symlink loop.")
 
     def _escape(self, original: str) -> UnsafePathError:
         return UnsafePathError(

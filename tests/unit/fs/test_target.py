@@ -57,6 +57,19 @@ def test_symlink_loop_refused(tmp_path):
         Target.at(tmp_path).host("/a/x")
 
 
+def test_a_staging_roots_etc_linked_to_the_hosts_etc_is_explained(tmp_path):
+    """``ROOT/etc -> /etc`` leads back to itself inside the root: "Remove the symlink loop under
+    the target root" left the operator looking for a loop they had not made."""
+    os.symlink("/etc", tmp_path / "etc")
+    with pytest.raises(UnsafePathError) as e:
+        Target.at(tmp_path).host("/etc/ncs/ncs.conf")
+    assert e.value.reference == "symlink-loop"
+    assert e.value.message == (f"too many symbolic links resolving /etc/ncs/ncs.conf (the first link: {tmp_path}/etc -> "
+                               f"/etc): links are followed inside the staging root {tmp_path}, as in a chroot, never "
+                               "to the host's files.")
+    assert "leave out --root" in e.value.hint
+
+
 @pytest.mark.parametrize("bad", ["etc/ncs", "/etc/../root"])
 def test_bad_target_paths(tmp_path, bad):
     with pytest.raises(UsageError):
