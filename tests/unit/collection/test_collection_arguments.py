@@ -3,6 +3,8 @@ false asks for nothing, so it contradicts nothing and satisfies nothing."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from collection_support import Fake, playbook, run
 
@@ -154,3 +156,50 @@ def test_a_wrong_executable_fails_clearly_in_check_mode_too(tmp_path, module_nam
             **({"all": True} if module_name == "uninstall" else {})}
     r = run(module_name, args, check=check)
     assert r.failed and r.result["msg"].startswith(f"executable {exe} {words}"), r.result
+
+
+@pytest.mark.parametrize("args, argv", [
+    ({"version": "6.5.3"}, ["activate", "--json", "--", "6.5.3"]),
+    ({"version": "-x", "force": True}, ["activate", "--force", "--json", "--", "-x"]),  # (never read as an option)
+    ({"rollback": True, "force_conf": True, "version": None}, ["rollback", "--force-conf", "--json"]),
+])
+def test_activate_runs_activate_or_rollback(fake, args, argv):
+    r = run("activate", {"executable": str(fake.path), **args})
+    assert not r.failed, r.result
+    assert fake.calls == [argv] and r.result["cmd"][1:] == argv
+
+
+@pytest.mark.parametrize("args, words", [
+    ({"version": "6.5.3", "rollback": True}, "mutually exclusive"),
+    ({"rollback": False}, "required"),
+    ({}, "required"),
+])
+def test_activate_needs_a_version_or_rollback_not_both(fake, args, words):
+    r = run("activate", {"executable": str(fake.path), **args})
+    assert r.failed and words in r.result["msg"], r.result
+    assert fake.calls == []
+
+
+def test_activate_gives_secrets_in_private_files_removed_after(fake, tmp_path):
+    """As install: a secret value is never on the command line; its file is gone after the run."""
+    seen = tmp_path / "seen"
+    fake.path.write_text(fake.path.read_text().replace(
+        "print(open(", f"[open({str(seen)!r}, 'a').write(open(a.split('=', 1)[1]).read()) for a in argv "
+        "if a.startswith('ncs.crypto.aes256.key=')]\nprint(open(", 1))
+    fake.set({"version": 1, "result": "applied", "changed": 2, "actions": [], "notes": ["restart NSO"]})
+    r = run("activate", {"executable": str(fake.path), "version": "6.5.3",
+                         "set_secrets": {"ncs.crypto.aes256.key": "s3cret-value"}})
+    assert not r.failed and r.result["changed"] and r.result["notes"] == ["restart NSO"], r.result
+    (call,) = fake.calls
+    assert "s3cret-value" not in " ".join(call) and "s3cret-value" in r.no_log_values
+    path = call[call.index("--set-file") + 1].split("=", 1)[1]
+    assert seen.read_text() == "s3cret-value" and not os.path.exists(path)
+
+
+def test_activate_check_and_diff_mode(fake):
+    fake.set({"version": 1, "result": "check", "changed": 1,
+              "actions": [{"kind": "symlink", "path": "/opt/ncs/current", "status": "change", "changed": True,
+                           "detail": "ncs-6.5.3 -> ncs-6.5.4"}]})
+    r = run("activate", {"executable": str(fake.path), "version": "6.5.4"}, check=True, diff=True)
+    assert fake.calls == [["activate", "--check", "--diff", "--json", "--", "6.5.4"]]
+    assert r.result["changed"] and "/opt/ncs/current" in r.result["diff"][0]["prepared"]

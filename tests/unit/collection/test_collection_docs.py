@@ -28,7 +28,7 @@ def test_install_examples_set_only_variables_that_exist_and_secrets_only_secret_
         assert any((t.get("set") or {}).get("crypto.mechanism") == "inline" for t in tasks)
 
 
-@pytest.mark.parametrize("name", ["install", "uninstall", "tool", "audit", "verify", "status"])
+@pytest.mark.parametrize("name", ["install", "uninstall", "activate", "tool", "audit", "verify", "status"])
 def test_module_docs_are_yaml(name):
     m = module(name)
     for part in ("DOCUMENTATION", "EXAMPLES", "RETURN"):

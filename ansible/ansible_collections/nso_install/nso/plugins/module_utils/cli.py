@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
+from contextlib import contextmanager
 
 from ansible_collections.nso_install.nso.plugins.module_utils.trust import refuse_untrusted_program
 
@@ -190,3 +193,25 @@ def action_diffs(actions):
             text += '\n'
         diffs.append({'prepared': text})
     return diffs
+
+
+@contextmanager
+def secret_value_files(secrets):
+    """{NAME: path} of private temporary files holding the secret ncs.conf values ``secrets``
+    ({NAME: value}), given to the CLI as --set-file NAME=PATH so that no value is ever on a
+    command line (the process list, the task's invocation); removed when the block ends."""
+    if not secrets:
+        yield {}
+        return
+    tmpdir = tempfile.mkdtemp(prefix='nso-install-secrets-')  # mode 0700
+    try:
+        files = {}
+        for i, (k, v) in enumerate(sorted(secrets.items())):
+            path = os.path.join(tmpdir, 'value%d' % i)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, 'w') as f:
+                f.write(scalar(v, 'set_secrets ' + k))
+            files[k] = path
+        yield files
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)

@@ -228,14 +228,10 @@ cmd:
   elements: str
 '''
 
-import os
-import shutil
-import tempfile
-
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.nso_install.nso.plugins.module_utils.cli import (
     cli_argument_spec, action_diffs, command, find_executable, flag, missing_tool, opt, repeat, run_json, scalar,
-    tool_pending, tristate, warn_all)
+    secret_value_files, tool_pending, tristate, warn_all)
 
 
 # Pairs that contradict each other when both are given a value that asks for something: a
@@ -332,28 +328,16 @@ def main():
                              cmd=[], actions=[], notes=[], totals={}, changed_count=0)
         missing_tool(module)
 
-    tmpdir = None
-    secret_files = {}
     try:
-        if p['set_secrets']:
-            tmpdir = tempfile.mkdtemp(prefix='nso-install-secrets-')  # mode 0700
-            for i, (k, v) in enumerate(sorted(p['set_secrets'].items())):
-                path = os.path.join(tmpdir, 'value%d' % i)
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, 'w') as f:
-                    f.write(scalar(v, 'set_secrets ' + k))
-                secret_files[k] = path
-        argv = build_argv(p, secret_files)
-        if module.check_mode:
-            argv.append('--check')
-        if module._diff:
-            argv.append('--diff')
-        rc, data, out, err = run_json(module, exe, argv, positional=[p['distribution']])
+        with secret_value_files(p['set_secrets']) as secret_files:
+            argv = build_argv(p, secret_files)
+            if module.check_mode:
+                argv.append('--check')
+            if module._diff:
+                argv.append('--diff')
+            rc, data, out, err = run_json(module, exe, argv, positional=[p['distribution']])
     except ValueError as e:  # a value the CLI cannot read (scalar)
         module.fail_json(msg=str(e))
-    finally:
-        if tmpdir:
-            shutil.rmtree(tmpdir, ignore_errors=True)
 
     warn_all(module, data)
     count = int(data.get('changed') or 0)

@@ -1,0 +1,42 @@
+"""The activate module against the real nso-install (a staged install of two versions): a switch,
+its re-run, a rollback and a retried rollback, as a playbook's tasks would run them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from collection_support import run
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="creates accounts and sets owners (root only)")
+EXE = Path(sys.executable).parent / "nso-install"
+
+
+def test_switch_rerun_rollback_and_a_retried_rollback(root, dists):
+    if not EXE.exists():
+        pytest.skip("nso-install is not installed next to this Python")
+    for v, extra in (("6.4.1", ["--run-as-user", "nso"]), ("6.5.3", [])):  # (as a process: the host's seal key)
+        subprocess.run([str(EXE), "install", str(dists[v]), "--system-install", "--root", str(root), "-q", *extra],
+                       check=True, capture_output=True)
+    args = {"executable": str(EXE), "root": str(root)}
+    current = root / "opt/ncs/current"
+
+    check = run("activate", {**args, "version": "6.5.3"}, check=True)
+    assert check.result["changed"] and check.result["result"] == "check" and os.readlink(current) == "ncs-6.4.1"
+    switch = run("activate", {**args, "version": "6.5.3"})
+    assert not switch.failed and switch.result["changed"], switch.result
+    assert os.readlink(current) == "ncs-6.5.3" and any("package reload" in n for n in switch.result["notes"])
+    again = run("activate", {**args, "version": "6.5.3"})
+    assert not again.failed and not again.result["changed"] and again.result["changed_count"] == 0
+
+    back = run("activate", {**args, "rollback": True})
+    assert back.result["changed"] and os.readlink(current) == "ncs-6.4.1"
+    retried = run("activate", {**args, "rollback": True})
+    assert not retried.failed and not retried.result["changed"] and os.readlink(current) == "ncs-6.4.1"
+    assert any("nso-install activate 6.5.3" in n for n in retried.result["notes"]), retried.result["notes"]
+
+    missing = run("activate", {**args, "version": "9.9.9"})
+    assert missing.failed and "9.9.9" in missing.result["msg"] and "Hint:" in missing.result["msg"]
