@@ -188,7 +188,10 @@ def uninstall(inst: Installation, *, version: str | None = None, everything: boo
     where = f" (staging root {inst.target.root})" if inst.target.staged else ""
     header = f"nso-install: uninstall {'NSO ' + version if version else 'the whole install (--all)'}{where}"
     if check:
-        return Removal(evaluate(acts, ctx), kept, notes, header)
+        # the notes too: the preview must warn as the run does (that RUN_DIR's backups go with it)
+        report = evaluate(acts, ctx)
+        report.notes.extend(notes)
+        return Removal(report, kept, notes, header)
     with locked(inst.target, state.path, True, lock_timeout):
         report = apply(acts, ctx, lambda e: record_effects(state, e))
         removed = [r.action.path for r in report.records if r.changed]

@@ -603,3 +603,12 @@ def test_uninstall_and_keys_rotate_take_quiet_as_install_does(two):
     for cmd in (["uninstall", "--all"], ["keys", "rotate"]):
         r = nso(*cmd, "--root", two, "-q", "-v", ok=False)
         assert r.exit_code == 2 and "exclude each other" in r.stderr
+
+
+def test_uninstall_check_warns_as_the_run_does_that_the_backups_go(two):
+    """A day-2 review: --check printed no notes, so the preview of --run-data (or --purge) did not
+    say that RUN_DIR/backups (every ncs-backup archive) is deleted with it; only the run did."""
+    chk = nso("uninstall", "--all", "--purge", "--root", two, "--check")
+    assert "backups/ (ncs-backup archives): they are removed with it" in chk.output
+    assert any("removed with it" in n for n in js("uninstall", "--all", "--run-data", "--root", two, "--check")["notes"])
+    assert "is kept, with CDB and its backups/" in nso("uninstall", "--all", "--root", two, "--check").output
