@@ -187,6 +187,14 @@ def uninstall(inst: Installation, *, version: str | None = None, everything: boo
     ctx = Context(inst.target, state.conffiles, trusted=state.unpacked, manifest=state.manifest)
     where = f" (staging root {inst.target.root})" if inst.target.staged else ""
     header = f"nso-install: uninstall {'NSO ' + version if version else 'the whole install (--all)'}{where}"
+    # A run killed half way left its marker (in-progress.json), which makes status and verify ask
+    # for a re-run "to complete it", and which an install takes its options from when none are
+    # recorded (after --purge): --all removes what that run installed, so it is abandoned here;
+    # left in place, a later plain install brought back the purged options (--run-as-user...).
+    abandoned = everything and version is None and state.unfinished() is not None
+    if abandoned:
+        notes.append(f"an earlier nso-install run did not finish; {'it would be' if check else 'it was'} abandoned "
+                     "(--all removes what it installed): no later run completes it or takes its options.")
     if check:
         # the notes too: the preview must warn as the run does (that RUN_DIR's backups go with it)
         report = evaluate(acts, ctx)
@@ -196,6 +204,8 @@ def uninstall(inst: Installation, *, version: str | None = None, everything: boo
         report = apply(acts, ctx, lambda e: record_effects(state, e))
         removed = [r.action.path for r in report.records if r.changed]
         _forget(inst, removed, version is None and everything)
+        if abandoned:
+            state.end_run()
         if "config" in parts and "run_data" in parts and "accounts" in parts:
             state.data = {"conffiles": {}}  # purged: nothing of the install is left to remember
         state.save()

@@ -289,3 +289,19 @@ def test_options_given_to_the_re_run_win_over_the_marker(root, dists):
     spec = json.loads((root / STATE).read_text())["spec"]
     assert (spec["profile"], spec["values"]["cli.ssh.port"], spec["run_as_user"], spec["config_dir"]) == \
         ("production", 2022, "nso", "/etc/nso")
+
+
+def test_uninstall_all_abandons_an_interrupted_run_so_a_later_install_does_not_bring_back_its_options(root, dists):
+    """A day-2 review: an install killed half way left its marker; after uninstall --all --purge
+    status and verify still asked to "re-run ... to complete it", and a plain install took the
+    purged options from the marker (it created the run-as user again)."""
+    args = ("install", dists["6.5.3"], "--system-install", "--root", root, "--run-as-user", "nso")
+    stop_after_the_unpack("kill", args)
+    assert (root / MARKER).exists()
+    chk = cli("uninstall", "--all", "--purge", "--root", root, "--check")
+    assert "would be abandoned" in chk.output and (root / MARKER).exists()
+    r = cli("uninstall", "--all", "--purge", "--root", root)
+    assert "it was abandoned" in r.output and not (root / MARKER).exists()
+    assert "unfinished" not in cli("status", "--root", root).output
+    plain = cli("install", dists["6.5.3"], "--system-install", "--root", root, "--check")
+    assert "user       nso " not in plain.output and "completes it" not in plain.output
