@@ -245,19 +245,26 @@ def uninstall_cmd(named, version, everything, config, run_data, logs, service, p
         for rec in report.records:
             shown = rec.changed if report.mode == "applied" else rec.outcome.changed
             if shown or verbose:
-                # a forgotten record removes nothing on disk: not labelled "removed"
-                verbs = ("forgot", "forget") if rec.action.kind == "forget" else ("removed", "remove")
+                # a forgotten record removes nothing on disk, and a kept directory whose deleted
+                # accounts' files go to root is kept: neither is labelled "removed"
+                verbs = _UNINSTALL_VERBS.get(rec.action.kind, ("removed", "remove"))
                 status = (verbs[0] if report.mode == "applied" else verbs[1]) if shown else "ok"
                 click.echo(f"  {status:<8} {printable(rec.action.path)}  ({printable(rec.outcome.detail)})")
         for k in result.kept:
             click.echo(f"  kept     {printable(k)}")
     echo_notes(report.notes, report.warnings, quiet=quiet)
-    forgets = sum(rec.action.kind == "forget" for rec in report.records
-                  if (rec.changed if report.mode == "applied" else rec.outcome.changed))
-    n = report.changes - forgets
+    done = [rec.action.kind for rec in report.records if (rec.changed if report.mode == "applied" else rec.outcome.changed)]
+    forgets, owners = done.count("forget"), sum(k in _UNINSTALL_VERBS and k != "forget" for k in done)
+    n = len(done) - forgets - owners
     if report.mode == "check":
-        also = f", {forgets} record(s) to forget" if forgets else ""
+        also = (f", {forgets} record(s) to forget" if forgets else "") + \
+               (f", {owners} kept director{'y' if owners == 1 else 'ies'} to hand to root" if owners else "")
         click.echo(f"Check: {n} to remove{also} (nothing was changed).")
     else:
-        also = f", {forgets} record(s) forgotten" if forgets else ""
-        click.echo(f"Done: {n} removed{also}." + (" Nothing to do." if n + forgets == 0 else ""))
+        also = (f", {forgets} record(s) forgotten" if forgets else "") + \
+               (f", {owners} kept director{'y' if owners == 1 else 'ies'} handed to root" if owners else "")
+        click.echo(f"Done: {n} removed{also}." + (" Nothing to do." if not done else ""))
+
+
+# uninstall's actions that remove nothing: (past, present) verbs for its listing
+_UNINSTALL_VERBS = {"forget": ("forgot", "forget"), "takeover": ("reowned", "reown"), "reown": ("reowned", "reown")}

@@ -612,3 +612,14 @@ def test_uninstall_check_warns_as_the_run_does_that_the_backups_go(two):
     assert "backups/ (ncs-backup archives): they are removed with it" in chk.output
     assert any("removed with it" in n for n in js("uninstall", "--all", "--run-data", "--root", two, "--check")["notes"])
     assert "is kept, with CDB and its backups/" in nso("uninstall", "--all", "--root", two, "--check").output
+
+
+def test_uninstall_accounts_does_not_list_the_kept_directories_it_hands_to_root_as_removed(two):
+    """A day-2 review: "remove /etc/ncs (give 7 entries of nso ... to root:root)" above "kept
+    /etc/ncs", and "Done: 8 removed" counted those hand-overs as removals."""
+    chk = nso("uninstall", "--all", "--accounts", "--root", two, "--check").output
+    assert "remove   /etc/ncs" not in chk and "reown    /etc/ncs" in chk and "kept     /etc/ncs" in chk
+    assert "Check: 5 to remove, 4 kept directories to hand to root (nothing was changed)." in chk
+    run = nso("uninstall", "--all", "--accounts", "--root", two).output
+    assert "removed  /var/opt/ncs" not in run and "reowned  /var/opt/ncs" in run
+    assert "Done: 5 removed, 4 kept directories handed to root." in run
