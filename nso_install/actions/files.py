@@ -14,7 +14,7 @@ from typing import Callable, ClassVar
 
 from .. import fsops
 from ..errors import ApplyError, UnsafePathError, UsageError
-from ..facts import ABSENT, DIR, FILE, LINK, OTHER, Facts, TooLarge, sha256_bytes
+from ..facts import ABSENT, DIR, FILE, LINK, OTHER, Facts, Owned, TooLarge, sha256_bytes
 from .base import Action, Attrs, Effects, change, drift_change, fmt_mode, ok, refuse_link, require_kind, text_diff
 from ..record import record
 
@@ -542,6 +542,7 @@ class Reown(Action):
     reason: str = ""
     skip: frozenset[str] = frozenset()  # paths other actions of the plan manage
     quarantine: tuple[str, ...] = ()  # directories (relative to path) whose account entries are moved aside
+    itself: bool = False  # ``path`` too (else a Directory action of the plan manages it): uninstall --accounts
     kind: ClassVar[str] = "reown"
 
     def _ids(self, facts: Facts) -> tuple[int | None, int | None]:
@@ -564,6 +565,9 @@ class Reown(Action):
         aside: list[str] = []
         take: list[tuple[str, object, str]] = []
         quarantined = f"{self.path}/{QUARANTINE}"
+        top = facts.path(self.path)
+        if self.itself and (top.uid == uid or top.gid == gid):
+            take.append((self.path, Owned(stat.S_IFDIR | top.mode, top.uid, top.gid), DIR))
         for p, st, kind in facts.walk(self.path):
             if p in self.skip or p.startswith(quarantined) or any(p.startswith(a + "/") for a in aside):
                 continue

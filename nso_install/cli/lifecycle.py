@@ -253,9 +253,11 @@ def uninstall_cmd(named, version, everything, config, run_data, logs, service, p
         for k in result.kept:
             click.echo(f"  kept     {printable(k)}")
     echo_notes(report.notes, report.warnings, quiet=quiet)
-    done = [rec.action.kind for rec in report.records if (rec.changed if report.mode == "applied" else rec.outcome.changed)]
-    forgets, owners = done.count("forget"), sum(k in _UNINSTALL_VERBS and k != "forget" for k in done)
-    n = len(done) - forgets - owners
+    done = [rec.action for rec in report.records if (rec.changed if report.mode == "applied" else rec.outcome.changed)]
+    forgets = sum(a.kind == "forget" for a in done)
+    reowned = [a for a in done if a.kind in _UNINSTALL_VERBS and a.kind != "forget"]
+    owners = len({a.path for a in reowned})  # (a directory may be handed over twice: the account's, the groups')
+    n = len(done) - forgets - len(reowned)
     if report.mode == "check":
         also = (f", {forgets} record(s) to forget" if forgets else "") + \
                (f", {owners} kept director{'y' if owners == 1 else 'ies'} to hand to root" if owners else "")

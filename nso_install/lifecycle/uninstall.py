@@ -20,7 +20,7 @@ from typing import ClassVar
 
 from ..actions.accounts import Membership, NoAccount
 from ..actions.base import Action, Context, Effects, change, ok
-from ..actions.files import Absent, RemoveTree, TakeOver
+from ..actions.files import Absent, RemoveTree, Reown, TakeOver
 from ..engine import Report, apply, evaluate
 from ..errors import UsageError
 from ..conf.render import IPC_RUNTIME_DIR
@@ -149,9 +149,23 @@ def _disown_kept(inst: Installation, parts: set[str]) -> list[Action]:
                               ("service", IPC_RUNTIME_DIR)) if part not in parts]
     if not (users or groups):
         return []
-    return [TakeOver(d, tuple(users), tuple(sorted(groups)), "root", "root",
-                     "kept, and its owners are deleted below: root's, not a number a later account may get")
-            for d in dict.fromkeys(kept)]
+    # A deleted user is the account NSO ran as: it could write its directories and made what is
+    # in them.  Handed over as they are (TakeOver), its 0777 directory, or packages/ it made
+    # writable by all, became root's with the same mode, and the code it put in packages/ and
+    # scripts/ root's as well, for an NSO re-installed to run as root to load unreviewed.  So it
+    # gets what a change of run-as user gives it (Reown): write bits dropped, files copied, links
+    # and that code moved aside for review; the groups' files are then handed over as before.
+    own_groups = {u for u in users if u in groups}
+    acts: list[Action] = [Reown(d, u, "root", "root", f"kept, and {u} (NSO's account) is deleted below: what it "
+                                "made goes to root, write bits dropped, its code and links set aside for review",
+                                quarantine=("packages", "scripts") if d == spec.run_dir else (), itself=True)
+                          for d in dict.fromkeys(kept) for u in users]
+    rest = sorted(groups - own_groups)
+    if rest:
+        acts += [TakeOver(d, (), tuple(rest), "root", "root",
+                          "kept, and its groups are deleted below: root's, not a number a later group may get")
+                 for d in dict.fromkeys(kept)]
+    return acts
 
 
 def _exists(inst: Installation, path: str) -> bool:

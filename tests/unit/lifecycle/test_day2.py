@@ -623,3 +623,31 @@ def test_uninstall_accounts_does_not_list_the_kept_directories_it_hands_to_root_
     run = nso("uninstall", "--all", "--accounts", "--root", two).output
     assert "removed  /var/opt/ncs" not in run and "reowned  /var/opt/ncs" in run
     assert "Done: 5 removed, 4 kept directories handed to root." in run
+
+
+def test_uninstall_accounts_does_not_hand_what_the_nso_account_made_to_root_as_it_is(two):
+    """A day-2 review: uninstall --all --accounts (RUN_DIR kept) chowned what the NSO account
+    made to root with its modes: a directory it had made 0777 became a world-writable one of
+    root's, and the code it had put in packages/ root's, for an NSO re-installed to run as root
+    to load unreviewed.  It is now handed over as a change of run-as user does it."""
+    uid, gid = _ids(two, "nso"), _ids(two, "nso", "group")
+    run = two / "var/opt/ncs"
+    (run / "packages/evil").mkdir()
+    (run / "packages/evil/x.py").write_text("code\n")
+    (run / "wide").mkdir()
+    os.chmod(run / "wide", 0o777)
+    (run / "state/link").symlink_to("/etc/shadow")
+    for p in ("packages/evil", "packages/evil/x.py", "wide", "state/link"):
+        os.chown(run / p, uid, gid, follow_symlinks=False)
+    shadow = os.stat("/etc/shadow")
+    chk = js("uninstall", "--all", "--accounts", "--check", "--root", two)
+    out = js("uninstall", "--all", "--accounts", "--root", two)
+    assert [a["id"] for a in chk["actions"] if a["status"] == "change"] == [a["id"] for a in out["actions"] if a["changed"]]
+    assert not (run / "packages/evil").exists() and not os.path.lexists(run / "state/link")
+    [q] = [p for p in run.iterdir() if p.name.startswith(".nso-install-quarantine.nso.")]
+    assert sorted(p.name for p in q.iterdir()) == ["packages%evil", "state%link"]
+    assert (q.stat().st_uid, q.stat().st_mode & 0o777) == (0, 0o700)
+    st = (run / "wide").stat()
+    assert (st.st_uid, st.st_mode & 0o777) == (0, 0o755)
+    assert (run.stat().st_uid, run.stat().st_gid) == (0, 0)
+    assert os.stat("/etc/shadow") == shadow
