@@ -287,6 +287,37 @@ def _check_installation(inst: Installation) -> tuple[str, str]:
     return active.version, file
 
 
+def _check_conf(inst: Installation, version: str, file: str) -> None:
+    """Refuse when the ncs.conf in place does not make NSO read ``file``: the recorded options
+    say what nso-install rendered, but an administrator's edit is kept (the rendering waits in
+    ``.new``), and one that put the keys inline (or in a key-rotation list), or points
+    external-keys elsewhere, made the rotation rewrite a file NSO never reads and print steps
+    NSO then refuses.  A missing or unreadable ncs.conf is left to the recorded options."""
+    from ..audit.ncsconf import NcsConf
+
+    conf_path = f"{inst.spec.config_dir}/ncs.conf"
+    try:
+        raw = Facts(inst.target).read(conf_path)
+    except NsoInstallError:
+        return
+    if raw is None:
+        return
+    conf = NcsConf.parse(raw, version, {"NCS_CONFIG_DIR": inst.spec.config_dir})
+    if conf.problem:
+        return
+    es = "/ncs-config/encrypted-strings"
+    if conf.present(es) and not conf.present(f"{es}/external-keys"):
+        raise UsageError("inline-crypto-keys", f"{conf_path} holds the keys itself (encrypted-strings without "
+                         f"external-keys), so NSO does not read {file} and a rotation there would change nothing "
+                         "NSO uses.", f"Rotate the keys in {conf_path} by hand (NSO's key-rotation list), or move "
+                         f"them to {file} and point encrypted-strings/external-keys at it, then re-run.")
+    arguments = conf.texts(f"{es}/external-keys/command-argument")
+    if arguments and arguments[0] != file:
+        raise UsageError("crypto-keys-elsewhere", f"{conf_path} makes NSO read its keys from {arguments[0]} "
+                         f"(external-keys/command-argument), not from {file}.",
+                         f"Rotate that file by hand, or point command-argument back at {file}, then re-run.")
+
+
 def _read(inst: Installation, file: str) -> tuple[bytes, os.stat_result]:
     """The keys file's bytes and its stat, read without following a link."""
     fact = Facts(inst.target).path(file)
@@ -344,6 +375,7 @@ def rotate(inst: Installation, *, check: bool = False, new: bool = False, applie
         raise UsageError("conflicting-options", "--new and --applied exclude each other.",
                          "--applied records that NSO uses the pending generation; --new adds another one.")
     version, file = _check_installation(inst)
+    _check_conf(inst, version, file)
     target = inst.target
     if not check and not target.staged and os.geteuid() != 0:
         raise UsageError("needs-root", f"rewriting {file} and nso-install's records needs root.",

@@ -320,6 +320,33 @@ def test_keys_read_from_another_file_are_refused(tmp_path, sample_dists):
     assert snapshot(root) == snap
 
 
+EXTERNAL = """    <external-keys>
+      <command>${NCS_DIR}/bin/ncs_crypto_keys</command>
+      <command-argument>${NCS_CONFIG_DIR}/ncs.crypto_keys</command-argument>
+    </external-keys>"""
+
+
+@pytest.mark.parametrize("edit, reference", [
+    ("    <AESCFB128><key>" + "ab" * 16 + "</key></AESCFB128>\n"
+     "    <AES256CFB128><key>" + "cd" * 32 + "</key></AES256CFB128>", "inline-crypto-keys"),
+    (EXTERNAL.replace("${NCS_CONFIG_DIR}/ncs.crypto_keys", "/srv/kms/keys"), "crypto-keys-elsewhere"),
+], ids=["inline", "elsewhere"])
+def test_an_edited_ncs_conf_that_does_not_read_the_file_is_refused(root65, edit, reference):
+    """A day-2 review: only the recorded options were asked; an administrator's ncs.conf edit
+    (kept by install) that put the keys inline, or pointed external-keys at another file, made
+    keys rotate rewrite a file NSO never reads and print steps NSO then refuses."""
+    conf = root65 / "etc/ncs/ncs.conf"
+    text = conf.read_text()
+    assert EXTERNAL in text
+    conf.write_text(text.replace(EXTERNAL, edit))
+    snap = snapshot(root65)
+    r = rotate(root65, "--json", ok=False)
+    assert r.exit_code == 2 and json.loads(r.stdout)["error"]["reference"] == reference
+    assert "ab" * 16 not in r.stdout + r.stderr  # (the inline keys are not quoted)
+    assert snapshot(root65) == snap
+    assert rotate(root65, "--check", ok=False).exit_code == 2
+
+
 def test_a_planted_symlink_is_refused(root65, tmp_path):
     elsewhere = root65 / "etc/elsewhere"
     os.rename(root65 / KEYS, elsewhere)
