@@ -139,6 +139,20 @@ def test_uninstall_all_keeps_what_is_documented_and_purge_removes_accounts(two):
     assert "Nothing to do" in cli(box, "uninstall", "--all", "--purge").stdout
 
 
+def test_uninstall_accounts_sets_aside_what_the_nso_account_made_where_nso_loads_code(two):
+    """uninstall --all --accounts keeps RUN_DIR: what the NSO account made there goes to root as
+    on a change of run-as user (write bits dropped, its code and links quarantined), not as it is."""
+    box = two
+    box.sh("runuser -u nso -- sh -c 'mkdir /var/opt/ncs/packages/evil /var/opt/ncs/wide && echo x > "
+           "/var/opt/ncs/packages/evil/x.py && chmod 777 /var/opt/ncs/wide && ln -s /etc/shadow /var/opt/ncs/state/l'")
+    cli(box, "uninstall", "--all", "--accounts")
+    assert not box.exists("/var/opt/ncs/packages/evil") and not box.is_symlink("/var/opt/ncs/state/l")
+    assert box.sh("stat -c '%U %a' /var/opt/ncs/wide").stdout.split() == ["root", "755"]
+    q = box.sh("ls -d /var/opt/ncs/.nso-install-quarantine.nso.*").stdout.split()
+    assert len(q) == 1 and box.sh(f"stat -c '%U %a' {q[0]}").stdout.split() == ["root", "700"]
+    assert box.sh("stat -c '%U %G' /etc/shadow").stdout.split()[0] == "root"
+
+
 def test_purge_keeps_an_account_nso_install_did_not_create(box):
     box.run("useradd", "--system", "--no-create-home", "ops")
     box.nso_install("install", box.sample_dist(), "--system-install", "--run-as-user", "ops")
