@@ -19,7 +19,7 @@ from ..record import record
 from ..spec import DIR_FIELDS, InstallSpec
 from . import unitfiles
 from .memo import Memo, load as load_memo
-from .ncsconf import NcsConf, environment
+from .ncsconf import CONF_D, NcsConf, environment, parse_root
 
 UNIT = "/etc/systemd/system/ncs.service"
 SYSV_SCRIPT = "/etc/init.d/ncs"
@@ -197,11 +197,43 @@ def gather(root: Path | None = None, dirs: dict[str, str] | None = None, run_as_
     env = environment(unit, _environment_files(facts, unit), _read(facts, f"{spec.config_dir}/ncs.systemd.conf"),
                       spec.install_dir, spec.config_dir, spec.run_dir, spec.log_dir)
     raw = _read(facts, conf_path)
-    conf = NcsConf.parse(raw, version, env) if raw is not None else NcsConf(None, version, env, "it is missing")
+    fragments, fragment_problems = _fragments(facts, spec.config_dir)
+    conf = NcsConf.parse(raw, version, env, fragments) if raw is not None else \
+        NcsConf(None, version, env, "it is missing")
+    conf.fragment_problems = fragment_problems
     if not intent.fips and conf.on("/ncs-config/fips-mode/enabled"):
         intent.fips = True
     return AuditContext(inst.target, facts, inst, spec, intent, conf, conf_path, version, cheap,
                         cache={"unit": unit} if unit is not None else {}, memo=load_memo(memo_dir))
+
+
+def _fragments(facts: Facts, config_dir: str) -> tuple[tuple[tuple[str, object], ...], tuple[str, ...]]:
+    """The ``CONFIG_DIR/ncs.conf.d/*.conf`` fragments NSO reads with ncs.conf (ncs.conf(5)), parsed,
+    by name; and why any of them could not be read (a link, unreadable, not ncs-config XML): NSO
+    may still take settings from such a file, so NSO-PERM-001 fails on it instead of the audit
+    judging ncs.conf without it."""
+    confd = f"{config_dir}/{CONF_D}"
+    kind = facts.path(confd)
+    if kind.kind == LINK:
+        return (), (f"{confd} is a symbolic link (to {kind.link}): NSO reads the .conf files where it leads, "
+                    "the audit does not follow it",)
+    out, problems = [], []
+    for name in facts.listdir(confd):
+        if not name.endswith(".conf"):
+            continue
+        path = f"{confd}/{name}"
+        fact = facts.path(path)
+        if fact.kind != FILE:
+            what = f"a symbolic link (to {fact.link})" if fact.kind == LINK else f"not a regular file ({fact.kind})"
+            problems.append(f"{path} is {what}: NSO may read it, the audit does not")
+            continue
+        data = _read(facts, path)
+        root, why = parse_root(data) if data is not None else (None, "it cannot be read")
+        if root is None:
+            problems.append(f"{path} cannot be read as an ncs.conf fragment: {why}")
+        else:
+            out.append((path, root))
+    return tuple(out), tuple(problems)
 
 
 def _environment_files(facts: Facts, unit: unitfiles.LoadedUnit | None) -> list[bytes]:

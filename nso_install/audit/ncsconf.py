@@ -8,7 +8,11 @@
 * an element that is absent has NSO's built-in default (the element table of ncs.conf(5),
   :func:`nso_install.conf.validate.element_table`), with the defaults that changed between
   releases taken for the installed version (:data:`VERSION_DEFAULTS`);
-* the northbound listeners (:func:`NcsConf.listeners`): which run, on which addresses.
+* the northbound listeners (:func:`NcsConf.listeners`): which run, on which addresses;
+* the fragments in ``ncs.conf.d/*.conf`` next to ncs.conf, which NSO reads as parts of its
+  configuration (ncs.conf(5), "Description"): an element set there counts as set, and one set
+  to different values in two places is a conflict (:meth:`NcsConf.conflicts`), since the
+  documentation does not say which of them NSO takes.
 
 The text is parsed without DOCTYPE or entities (refused, as :mod:`nso_install.conf.validate`
 does).  Values of inline key elements are never shown (``<secret>``).
@@ -30,6 +34,10 @@ from .unitfiles import LoadedUnit
 _SUBST = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 ROOT = "/ncs-config"
 SECRET_ELEMENTS = ("/key", "/key1", "/key2", "/key3")
+# ncs.conf(5): "Parts of the configuration can be placed in separate files in the ncs.conf.d
+# sub-directory, next to the ncs.conf file. [...] Files without the ".conf" extension will be
+# ignored."  An audit that read ncs.conf alone would pass a fragment that turns a listener on.
+CONF_D = "ncs.conf.d"
 
 
 def _version_defaults(path: str, version: tuple[int, ...]) -> str | None:
@@ -120,6 +128,21 @@ def _assign(env: dict[str, str], item: str) -> None:
         env[key] = value.strip().strip('"').strip("'")
 
 
+def parse_root(text: bytes | str) -> tuple[ET.Element | None, str | None]:
+    """(the ``<ncs-config>`` root of an ncs.conf or ncs.conf.d fragment, None) or (None, why not)."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    if re.search(r"<!DOCTYPE|<!ENTITY", text, re.IGNORECASE):
+        return None, "it has a DOCTYPE or ENTITY declaration (not read)"
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError as e:
+        return None, f"not well-formed XML ({e})"
+    if root.tag != f"{{{NAMESPACE}}}ncs-config":
+        return None, f"its root element is {root.tag}, not ncs-config"
+    return root, None
+
+
 @record(frozen=True)
 class Listener:
     """One network listener ncs.conf configures (NETCONF, CLI, Web UI...): on or off, and where."""
@@ -149,36 +172,50 @@ _NO_OWN_SWITCH = ("/ncs-config/netconf-call-home/transport/tcp",)  # switched by
 class NcsConf:
     """A parsed ncs.conf (``problem`` says why it could not be parsed; values are then unknown)."""
 
-    def __init__(self, root: ET.Element | None, version: str | None, env: dict[str, str], problem: str | None = None):
+    def __init__(self, root: ET.Element | None, version: str | None, env: dict[str, str], problem: str | None = None,
+                 fragments: tuple[tuple[str, ET.Element], ...] = ()):
         self.root = root
         self.version = vtuple(version) if version else None
         self.env = env
         self.problem = problem
+        self.fragments = fragments  # (path, root) of each ncs.conf.d/*.conf read, in NSO's order (by name)
+        self.fragment_problems: tuple[str, ...] = ()  # fragments NSO may read that the audit could not
 
     @classmethod
-    def parse(cls, text: bytes | str, version: str | None, env: dict[str, str] | None = None) -> "NcsConf":
-        if isinstance(text, bytes):
-            text = text.decode("utf-8", errors="replace")
-        env = env or {}
-        if re.search(r"<!DOCTYPE|<!ENTITY", text, re.IGNORECASE):
-            return cls(None, version, env, "it has a DOCTYPE or ENTITY declaration (not read)")
-        try:
-            root = ET.fromstring(text)
-        except ET.ParseError as e:
-            return cls(None, version, env, f"not well-formed XML ({e})")
-        if root.tag != f"{{{NAMESPACE}}}ncs-config":
-            return cls(None, version, env, f"its root element is {root.tag}, not ncs-config")
-        return cls(root, version, env)
+    def parse(cls, text: bytes | str, version: str | None, env: dict[str, str] | None = None,
+              fragments: tuple[tuple[str, ET.Element], ...] = ()) -> "NcsConf":
+        root, problem = parse_root(text)
+        return cls(root, version, env or {}, problem, fragments if root is not None else ())
 
     # --- elements ------------------------------------------------------------------------
 
-    def _find(self, path: str) -> list[ET.Element]:
+    def _found(self, path: str) -> list[tuple[str | None, ET.Element]]:
+        """Every element at ``path``: ncs.conf's (source None), then each fragment's (its path)."""
         if self.root is None:
             return []
         parts = path.strip("/").split("/")[1:]
         if not parts:
-            return [self.root]
-        return self.root.findall("/".join(f"{{{NAMESPACE}}}{p}" for p in parts))
+            return [(None, self.root)]
+        xpath = "/".join(f"{{{NAMESPACE}}}{p}" for p in parts)
+        return [(src, e) for src, doc in ((None, self.root), *self.fragments) for e in doc.findall(xpath)]
+
+    def _find(self, path: str) -> list[ET.Element]:
+        return [e for _, e in self._found(path)]
+
+    def conflicts(self, paths) -> list[str]:
+        """The leaves among ``paths`` written more than once (in ncs.conf, or in it and ncs.conf.d)
+        with different values: which one NSO takes is not documented, so neither can be relied on."""
+        out = []
+        for path in paths:
+            found = self._found(path)
+            values = {self.resolve((e.text or "").strip()) for _, e in found}
+            if len(values) > 1:
+                shown = MASK if path.endswith(SECRET_ELEMENTS) else None
+                where = ", ".join(f"{shown or self.resolve((e.text or '').strip())} ({src or 'ncs.conf'})"
+                                  for src, e in found)
+                out.append(f"{path.removeprefix(ROOT + '/')} is set to different values: {where}; "
+                           "NSO takes one of them")
+        return out
 
     def resolve(self, text: str) -> str:
         """NSO's substitution of ``${VAR}`` / ``${VAR:-default}`` (an unknown VAR stays as written)."""
@@ -191,13 +228,15 @@ class NcsConf:
 
     def element(self, path: str) -> tuple[str | None, str]:
         """(effective text, how it came about) of a leaf: written, substituted, or NSO's default."""
-        found = self._find(path)
-        if found:
-            raw = (found[0].text or "").strip()
+        found = self._found(path)
+        if found:  # a fragment's value wins over ncs.conf's (a conflict is reported by conflicts())
+            src, elem = found[-1]
+            raw = (elem.text or "").strip()
             value = self.resolve(raw)
+            where = f" in {src}" if src else ""
             if value != raw:
-                return value, f"from {raw}"
-            return value, "set"
+                return value, f"from {raw}{where}"
+            return value, f"set{where}"
         default = _version_defaults(path, self.version) if self.version else None
         if default is None:
             entry = element_table().get(path)

@@ -40,6 +40,8 @@ def listeners(ctx):
             off_host = [_where(ip, port) for ip, port in lst.addresses if not _loopback(ip)]
             if off_host:
                 problems.append(f"{lst.name} (unencrypted) listens on {', '.join(off_host)}")
+    for lst in ctx.conf.listeners():  # a switch or address written twice with different values: either may hold
+        problems += ctx.conf.conflicts([f"{lst.element}/enabled", f"{lst.element}/ip", f"{lst.element}/port"])
     if not evidence:
         evidence.append("no northbound listener is on (IPC only)")
     return verdict(problems, "; ".join(evidence), "an unencrypted listener is reachable from other hosts", evidence,

@@ -14,6 +14,7 @@ import stat
 
 from ...actions.accounts import ADMIN_GROUP
 from ...facts import ABSENT, DIR, FILE, LINK
+from ..ncsconf import CONF_D
 from ..model import failed, passed, skipped, verdict, warned
 from ..registry import check
 
@@ -76,9 +77,11 @@ def _secret_check(ctx, path: str, allowed: set[str], what: str, missing: str | N
                    [path])
 
 
-@check("NSO-PERM-001", "ncs.conf exists, is root's and writable by root only", "high",
+@check("NSO-PERM-001", "ncs.conf (and ncs.conf.d/*.conf) exists, is root's and writable by root only", "high",
        "chown root:root CONFIG_DIR/ncs.conf && chmod 0644 CONFIG_DIR/ncs.conf (0640 root:NSOGROUP when it holds "
-       "inline keys); nso-install install repairs both.",
+       "inline keys); nso-install install repairs both. The same for CONFIG_DIR/ncs.conf.d and every *.conf in it "
+       "(NSO reads them too): root's, not writable by others, regular files of well-formed ncs-config XML, "
+       "no setting written there with another value than in ncs.conf.",
        f"{SECURITY}: NSO's account reads ncs.conf but must not be able to change what NSO enables", inferred=True)
 def ncs_conf(ctx):
     path = ctx.conf_path
@@ -100,7 +103,22 @@ def ncs_conf(ctx):
         if everyone or readers - ctx.owner_names():
             problems.append(f"{path} holds inline encryption keys and is readable by "
                             + ("every local account" if everyone else ", ".join(sorted(readers - ctx.owner_names()))))
-    return verdict(problems, ctx.shown(fact), "ncs.conf can be changed (or its keys read) by others", [ctx.shown(fact)],
+    # NSO also reads CONFIG_DIR/ncs.conf.d/*.conf (ncs.conf(5)): those files, and the directory
+    # that holds them, change what NSO enables just as ncs.conf does.
+    evidence = [ctx.shown(fact)]
+    confd = f"{os.path.dirname(path)}/{CONF_D}"
+    if ctx.facts.path(confd).kind == DIR:
+        evidence.append(ctx.shown(ctx.facts.path(confd)))
+        problems += _dir_problems(ctx, confd, {"root"}, "the directory of ncs.conf's fragments")
+        for src, _ in ctx.conf.fragments:
+            frag = ctx.facts.path(src)
+            evidence.append(ctx.shown(frag))
+            if frag.uid != 0:
+                problems.append(f"{src} belongs to {ctx.user(frag.uid)}, not root")
+            if (frag.mode or 0) & (0o022 | SPECIAL):
+                problems.append(f"{src} mode {frag.mode:04o}: writable by others than its owner")
+    problems += ctx.conf.fragment_problems
+    return verdict(problems, "; ".join(evidence), "ncs.conf can be changed (or its keys read) by others", evidence,
                    [path])
 
 

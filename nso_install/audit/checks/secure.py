@@ -46,6 +46,9 @@ def _run(rec: Recommendation):
             return skipped(f"{ctx.conf_path} cannot be read ({ctx.conf.problem}; see NSO-PERM-001)")
         want = production_values(ctx.version or DEFAULT_VERSION, ctx.intent.fips)
         problems, evidence = judge(rec, ctx.conf, want)
+        # One setting written twice (ncs.conf and an ncs.conf.d fragment) with different values:
+        # whichever NSO takes, the verdict above may have judged the other one.
+        problems += ctx.conf.conflicts(VARIABLES[v].element for v in rec.variables if VARIABLES[v].element)
         if problems:
             return failed(problems[0], problems, [ctx.conf_path])
         return passed("as recommended" if len(evidence) > 1 else evidence[0], evidence, [ctx.conf_path])
