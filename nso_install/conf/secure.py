@@ -121,6 +121,7 @@ class ConfView(Protocol):
     """An ncs.conf as NSO would read it (``nso_install.audit.ncsconf.NcsConf``)."""
 
     env: dict[str, str]  # NSO's environment (NCS_IPC_PATH there turns the Unix socket on)
+    version: tuple[int, ...] | None  # the installed NSO's (what the environment may override depends on it)
 
     def value(self, variable: str) -> str | None:
         """The effective text of the variable's element: as written (substitutions resolved), or
@@ -221,12 +222,37 @@ def judge(rec: Recommendation, conf: ConfView, want: dict[str, Any]) -> tuple[li
     return problems, evidence
 
 
+def ipc_override(conf: ConfView, name: str) -> str | None:
+    """An ``NCS_IPC_*`` variable of NSO's start-up environment that overrides ncs.conf, else None.
+    ncs(1), "Environment": NCS_IPC_PATH set at start turns the Unix socket on (6.4+); from 6.7
+    "the environment variables override the configuration file. In particular, setting
+    NCS_IPC_PATH or NCS_IPC_PORT selects local or TCP IPC (in this order), regardless of the
+    ncs.conf(5) setting" (NCS_IPC_ADDR too).  Before 6.7 only NCS_IPC_PATH does."""
+    if name != "NCS_IPC_PATH" and (conf.version is None or conf.version < (6, 7)):
+        return None
+    return conf.env.get(name) or None
+
+
+def unix_ipc(conf: ConfView) -> bool:
+    """Whether NSO uses only the Unix socket for IPC (ncs.conf and the environment it starts with)."""
+    if ipc_override(conf, "NCS_IPC_PATH"):
+        return True
+    return conf.value("ipc.transport") == "true" and not ipc_override(conf, "NCS_IPC_PORT")
+
+
 def _judge_ipc(conf: ConfView) -> list[str]:
     extra = [a for a in conf.texts("/ncs-config/ncs-ipc-extra-listen-ip") if not _loopback(a)]
-    if conf.value("ipc.transport") == "true" or conf.env.get("NCS_IPC_PATH"):
+    if unix_ipc(conf):
         return []  # ncs-local-ipc/enabled, or NCS_IPC_PATH at start (ncs(1)): only the Unix socket is used
     problems = []
-    if not _loopback(conf.value("ipc.address")):
+    if ipc_override(conf, "NCS_IPC_PORT") and conf.value("ipc.transport") == "true":
+        problems.append(f"NCS_IPC_PORT={conf.env['NCS_IPC_PORT']} in NSO's environment selects TCP IPC although "
+                        f"{conf.shown('ipc.transport')} (ncs(1), NSO 6.7+)")
+    address = ipc_override(conf, "NCS_IPC_ADDR")
+    if address is not None and not _loopback(address):
+        problems.append(f"TCP IPC: NCS_IPC_ADDR={address} in NSO's environment (it overrides ncs.conf); "
+                        "expected a loopback address")
+    elif address is None and not _loopback(conf.value("ipc.address")):
         problems.append(f"TCP IPC: {conf.shown('ipc.address')}; expected a loopback address")
     if extra:
         problems.append(f"TCP IPC also listens on {', '.join(extra)} (ncs-ipc-extra-listen-ip)")

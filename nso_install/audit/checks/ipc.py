@@ -15,6 +15,7 @@ import stat
 
 from ...actions.accounts import ADMIN_GROUP
 from ...conf.aaa import aaa_users
+from ...conf.secure import ipc_override, unix_ipc
 from ...facts import ABSENT, DIR, FILE
 from ..model import failed, skipped, verdict
 from ..registry import check
@@ -26,10 +27,10 @@ DEFAULT_SOCKET = "/tmp/nso/nso-ipc"
 def unix_socket(ctx) -> tuple[str, str] | None:
     """(socket path, where it comes from) when NSO uses the Unix socket, else None (TCP IPC).
     NCS_IPC_PATH in NSO's environment turns the socket on at that path (ncs(1), "Environment")."""
-    env = ctx.conf.env.get("NCS_IPC_PATH")
+    env = ipc_override(ctx.conf, "NCS_IPC_PATH")
     if env:
         return env, "NCS_IPC_PATH in NSO's environment (the unit, ncs.systemd.conf)"
-    if ctx.conf.value("ipc.transport") != "true":
+    if not unix_ipc(ctx.conf):  # ncs-local-ipc off, or NCS_IPC_PORT in the environment (6.7+)
         return None
     return ctx.conf.value("ipc.path") or DEFAULT_SOCKET, ctx.conf.shown("ipc.path")
 

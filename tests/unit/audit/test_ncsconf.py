@@ -132,3 +132,23 @@ def test_the_production_rendering_satisfies_every_row_and_development_does_not()
     assert rows_failing(prod, "6.5.3") == {}
     dev = NcsConf.parse(render_ncs_conf(ConfContext("system", "development", "6.5.3")), "6.5.3")
     assert {"NSO-SD-005", "NSO-SD-008", "NSO-SD-012", "NSO-SD-019", "NSO-SD-021"} <= set(rows_failing(dev, "6.5.3"))
+
+
+@pytest.mark.parametrize("version, env, failing", [
+    ("6.7.1", {}, False),  # the Unix socket (NSO 6.7's default)
+    ("6.7.1", {"NCS_IPC_PORT": "4569"}, True),  # ncs(1) 6.7: NCS_IPC_PORT selects TCP IPC regardless of ncs.conf
+    ("6.7.1", {"NCS_IPC_PATH": "/run/ncs/nso-ipc", "NCS_IPC_PORT": "4569"}, False),  # NCS_IPC_PATH first
+    ("6.5.3", {"NCS_IPC_PORT": "4569"}, False),  # before 6.7 only NCS_IPC_PATH overrides ncs.conf
+])
+def test_the_environment_nso_starts_with_can_select_tcp_ipc(version, env, failing):
+    c = conf("<ncs-local-ipc><enabled>true</enabled></ncs-local-ipc>", version, env)
+    problems, _ = judge(BY_ID["NSO-IPC-001"], c, production_values(version))
+    assert bool(problems) is failing, problems
+
+
+def test_ncs_ipc_addr_overrides_the_tcp_listen_address_from_6_7():
+    body = ("<ncs-local-ipc><enabled>false</enabled></ncs-local-ipc>"
+            "<ncs-ipc-access-check><enabled>true</enabled><filename>/etc/ncs/ipc_access</filename></ncs-ipc-access-check>")
+    assert judge(BY_ID["NSO-IPC-001"], conf(body, "6.7.1", {"NCS_IPC_ADDR": "0.0.0.0"}), production_values("6.7.1"))[0]
+    assert not judge(BY_ID["NSO-IPC-001"], conf(body, "6.7.1", {"NCS_IPC_ADDR": "127.0.0.1"}),
+                     production_values("6.7.1"))[0]
