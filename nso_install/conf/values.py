@@ -628,6 +628,14 @@ def _cross_check(ctx: ConfContext, out: dict[str, Any]) -> None:
     if out["ipc.transport"] == "unix" and v < (6, 4):
         raise _conflict(var["ipc.transport"], f"'unix' needs NSO 6.4 or later (ncs-local-ipc); this is NSO "
                         f"{ctx.version}", "Use --set ipc.transport=tcp for this version.")
+    # The socket path is also every client's NCS_IPC_PATH (profile scripts, ncsrc, the unit): a
+    # relative one names another file in each client's working directory than NSO's (its run
+    # directory), and leaves the socket outside the directory nso-install makes private.
+    path = out["ipc.path"]
+    if out["ipc.transport"] == "unix" and isinstance(path, str) and not path.startswith(("/", "${")):
+        raise _conflict(var["ipc.path"], f"{path!r} is a relative path; NSO would make the socket relative to its "
+                        "working directory and clients (NCS_IPC_PATH) relative to theirs",
+                        "Give an absolute path (--set ipc.path=/run/ncs/nso-ipc), or leave ipc.path out.")
     if out["ipc.transport"] == "tcp" and not _is_loopback(out["ipc.address"]) and out["ipc.access_check"] is not True:
         raise _conflict(var["ipc.address"], f"TCP IPC on {out['ipc.address']!r}, off loopback, without "
                         "ipc.access_check would give unauthenticated remote control of NSO",

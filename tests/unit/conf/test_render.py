@@ -136,7 +136,7 @@ def test_null_leaves_an_element_to_nso_default():
 # --- injection ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name,payload", [
-    ("ipc.path", "</path><evil/>"),
+    ("ipc.path", "/tmp/</path><evil/>"),  # absolute: a relative ipc.path is refused
     ("aaa.pam.service", "x</service></pam><local-authentication><enabled>true</enabled></local-authentication><pam><service>y"),
     ("webui.server_name", 'a"&<!--'),
     ("webui.ssl.cert_file", "]]><evil/><![CDATA["),

@@ -111,3 +111,21 @@ def test_secrets_an_administrator_adds_to_ncs_systemd_conf_are_masked():
     assert b"-Djavax.net.ssl.keyStorePassword=<secret> -Dfoo=bar" in masked and b"MY_API_TOKEN=<secret>" in masked
     # what is no secret stays readable in a diff
     assert b"NCS_RELOAD_PACKAGES=false\n" in masked and b"NCS_IPC_PATH=/run/ncs/nso-ipc\n" in masked
+
+
+@pytest.mark.parametrize("path, ok", [
+    ("relative/nso-ipc", False), ("nso-ipc", False), ("./nso-ipc", False),
+    ("/run/ncs/nso-ipc", True), ("${NCS_RUN_DIR}/nso-ipc", True),
+])
+def test_a_relative_unix_socket_path_is_refused(path, ok):
+    # every client's NCS_IPC_PATH is this path: relative, it names a file in each client's own directory
+    for kind in ("system", "local"):
+        ctx = ConfContext(kind, "production", "6.5.3")
+        if ok:
+            assert effective_values(ctx, {"ipc": {"path": path}})["ipc"]["path"] == path
+        else:
+            with pytest.raises(NsoInstallError) as e:
+                effective_values(ctx, {"ipc": {"path": path}})
+            assert e.value.reference == "bad-value" and "ipc.path" in str(e.value) and "absolute" in e.value.hint
+    # with TCP IPC the path is not used
+    assert effective_values(CTX, {"ipc": {"path": "nso-ipc", "transport": "tcp"}})["ipc"]["path"] == "nso-ipc"
