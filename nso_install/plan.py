@@ -30,8 +30,8 @@ from .access import IpcAccess, pam_choice, resolve_ipc
 from .actions.accounts import ADMIN_GROUP, IPC_GROUP, OPER_GROUP, Group, Membership, PamService, User
 from .actions.base import Action, Attrs
 from .actions.files import Absent, ConfFile, Directory, File, Leftovers, Obsolete, Reown, Symlink, SystemDirectory, TakeOver
-from .actions.keys import (ROTATE_KEYS, KeyPair, SecretFile, check_crypto_keys, check_ipc_secret, generate_crypto_keys,
-                           generate_ipc_secret, ssh_host_key, tls_key_cert)
+from .actions.keys import (ROTATE_KEYS, HostKeyAside, KeyPair, SecretFile, check_crypto_keys, check_ipc_secret,
+                           generate_crypto_keys, generate_ipc_secret, host_key_aside, ssh_host_key, tls_key_cert)
 from .actions.fips import fips_actions, openssl_env, written_in_tree
 from .actions.privileges import Capability, Setuid, privileged_actions
 from .actions.tree import (LOCAL_OWNED_ELSEWHERE, LOCAL_WRITTEN_ELSEWHERE, WRITTEN_IN_EVERY_TREE, InstallTree,
@@ -184,7 +184,7 @@ def _in_volume(spec: InstallSpec, plan: list[Action], action: Action) -> bool:
 
 
 def is_secret(action: Action) -> bool:
-    return isinstance(action, (SecretFile, KeyPair))
+    return isinstance(action, (SecretFile, KeyPair, HostKeyAside))
 
 
 # --- system install ------------------------------------------------------------------------
@@ -296,6 +296,7 @@ def config_actions(spec: InstallSpec, version: str, view: TargetView) -> list[Ac
         SecretFile(f"{cfg}/ipc_access", own.ipc, generate_ipc_secret,
                    "shared secret for the IPC access check (generated once)", validate=check_ipc_secret),
         Directory(f"{cfg}/ssh", own.key_dir, "SSH host keys of NSO's SSH server"),
+        host_key_aside(f"{cfg}/ssh", spec.fips_install),
         ssh_host_key(f"{cfg}/ssh", own.host_key, Attrs(0o644), fips=spec.fips_install),
         Directory(f"{cfg}/ssl", ROOT, "TLS material"),
         Directory(f"{cfg}/ssl/cert", own.key_dir, "Web UI/RESTCONF certificate and key"),
@@ -492,6 +493,7 @@ def local_plan(spec: InstallSpec, dist, view: TargetView = TargetView()) -> list
         SecretFile(f"{d}/etc/ncs/ipc_access", private, generate_ipc_secret,
                    "shared secret for the IPC access check", validate=check_ipc_secret),
         Directory(f"{d}/etc/ncs/ssh", Attrs(0o700, None, None), "SSH host key of NSO's SSH server"),
+        host_key_aside(f"{d}/etc/ncs/ssh", spec.fips_install),
         ssh_host_key(f"{d}/etc/ncs/ssh", private, mine, fips=spec.fips_install),
     ]
     if not rc.inline_keys:  # external keys command reads ${NCS_DIR}/etc/ncs/ncs.crypto_keys

@@ -385,6 +385,69 @@ def ssh_host_key(ssh_dir: str, attrs: Attrs, pub_attrs: Attrs, fips: bool = Fals
                    f"SSH host key of NSO's SSH server ({'ECDSA P-256, FIPS' if fips else 'Ed25519'}; generated once)")
 
 
+NON_FIPS = ".non-fips"  # the suffix of a host key set aside while FIPS is on
+
+
+@record
+class HostKeyAside(Action):
+    """The Ed25519 SSH host key pair (``path`` and its .pub) while FIPS is on (``fips``): NSO's
+    guidance says Ed25519 is not FIPS-approved and must not be used, so the pair is renamed to
+    ``NAME.non-fips`` (and ``NAME.pub.non-fips``) in the same directory, where NSO's SSH server,
+    which reads host keys under their documented file names (ncs.conf(5), ssh-server-key-dir),
+    no longer finds it.  Renamed back when FIPS is
+    off again (planned before the pair's own action: the key SSH clients know comes back, rather
+    than a new one they would take for an impostor).  A pair found under both names is left,
+    with a warning; never overwritten, never removed."""
+
+    path: str
+    fips: bool
+    reason: str = "the Ed25519 host key is not FIPS-approved (set aside while FIPS is on)"
+    kind: ClassVar[str] = "keyaside"
+    fs: ClassVar[bool] = False  # (renames within the key directory, which its own action makes)
+
+    def _names(self) -> list[tuple[str, str]]:
+        """[(from, to)] for the private key, then its .pub, in this direction."""
+        pairs = [(self.path, self.path + NON_FIPS), (self.path + ".pub", self.path + ".pub" + NON_FIPS)]
+        return pairs if self.fips else [(b, a) for a, b in pairs]
+
+    def _moves(self, facts) -> tuple[list[tuple[str, str]], list[str]]:
+        """([(from, to)] to rename, [names left because the other name is taken]): the pair moves
+        with its private key, and not at all when that cannot move."""
+        moves, both = [], []
+        for i, (src, dst) in enumerate(self._names()):
+            if require_kind(refuse_link(facts.path(src)), FILE).kind == ABSENT:
+                if i == 0:
+                    return [], []
+                continue
+            if require_kind(refuse_link(facts.path(dst)), FILE).kind != ABSENT:
+                both.append(src)
+                if i == 0:
+                    return [], both
+                continue
+            moves.append((src, dst))
+        return moves, both
+
+    def check(self, facts, ctx):
+        moves, both = self._moves(facts)
+        warning = (f"{', '.join(both)}: a file of that name{NON_FIPS if self.fips else ''} exists too; both are left "
+                   "as they are: remove the one you do not want, then re-run.") if both else None
+        if not moves:
+            return ok("no Ed25519 host key to set aside" if self.fips else "no set-aside host key to put back",
+                      warning=warning)
+        what = ("set aside (Ed25519 is not FIPS-approved; NSO reads host keys by file name and no longer finds it; "
+                "turning FIPS off puts it back)" if self.fips else "put back (FIPS is off; the key SSH clients know)")
+        return change(what, diff="\n".join(f"{a} -> {b}" for a, b in moves), warning=warning)
+
+    def apply(self, facts, ctx, outcome):
+        for src, dst in self._moves(facts)[0]:
+            fsops.rename_aside(ctx.target.host(src), os.path.basename(dst))
+        return None
+
+
+def host_key_aside(ssh_dir: str, fips: bool) -> HostKeyAside:
+    return HostKeyAside(f"{ssh_dir}/{SSH_ED25519}", fips)
+
+
 def tls_key_cert(cert_dir: str, attrs: Attrs, cert_attrs: Attrs) -> KeyPair:
     name = host_name()
     return KeyPair(f"{cert_dir}/host.key", f"{cert_dir}/host.cert", attrs, cert_attrs,

@@ -72,3 +72,39 @@ def test_verify_sees_crypto_so_swapped_back_in_any_tree(tmp_path, sample_dists):
         assert f"ncs-{version}/{CRYPTO}/crypto.so" in json.dumps(json.loads(r.stdout)), version
         (tree / CRYPTO / "crypto.so").write_bytes(good)
     assert cli("verify", "--root", root).exit_code == 0
+
+
+def test_turning_fips_on_sets_the_ed25519_host_key_aside_and_off_puts_it_back(tmp_path, sample_dists):
+    """The Ed25519 key a plain install made is not FIPS-approved ("must not be used"): it stayed
+    where NSO reads host keys, and the tool's own audit failed NSO-KEY-003 right after its
+    --fips-install. It goes aside under a name NSO does not read, and comes back (the same key,
+    which SSH clients know) when FIPS is turned off."""
+    root = _root(tmp_path)
+    ssh = root / "etc/ncs/ssh"
+    install_json(sample_dists["tar.gz"], root, "--system-install")
+    key = (ssh / "ssh_host_ed25519_key").read_bytes()
+    on = install_json(sample_dists["tar.gz"], root, "--system-install", "--fips-install")
+    assert [a["path"] for a in on["actions"] if a["kind"] == "keyaside" and a["changed"]] == \
+        ["/etc/ncs/ssh/ssh_host_ed25519_key"]
+    assert sorted(p.name for p in ssh.iterdir()) == ["ssh_host_ecdsa_key", "ssh_host_ecdsa_key.pub",
+                                                     "ssh_host_ed25519_key.non-fips",
+                                                     "ssh_host_ed25519_key.pub.non-fips"]
+    assert (ssh / "ssh_host_ed25519_key.non-fips").read_bytes() == key
+    audit = json.loads(cli("audit", "--root", root, "--json", ok=False).stdout)
+    assert {c["id"]: c["result"] for c in audit["checks"]}["NSO-KEY-003"] == "pass"
+    assert install_json(sample_dists["tar.gz"], root, "--system-install", "--fips-install")["changed"] == 0
+    install_json(sample_dists["tar.gz"], root, "--system-install", "--no-fips-install")
+    assert (ssh / "ssh_host_ed25519_key").read_bytes() == key and not (ssh / "ssh_host_ed25519_key.non-fips").exists()
+    assert os.stat(ssh / "ssh_host_ed25519_key").st_mode & 0o777 == 0o600
+    assert install_json(sample_dists["tar.gz"], root, "--system-install")["changed"] == 0
+
+
+def test_a_host_key_under_both_names_is_left_with_a_warning(tmp_path, sample_dists):
+    root = _root(tmp_path)
+    ssh = root / "etc/ncs/ssh"
+    install_json(sample_dists["tar.gz"], root, "--system-install")
+    shutil.copy(ssh / "ssh_host_ed25519_key", ssh / "ssh_host_ed25519_key.non-fips")
+    r = install_json(sample_dists["tar.gz"], root, "--system-install", "--fips-install")
+    aside = next(a for a in r["actions"] if a["kind"] == "keyaside")
+    assert not aside["changed"] and "ssh_host_ed25519_key: a file of that name.non-fips exists too" in " ".join(r["warnings"])
+    assert (ssh / "ssh_host_ed25519_key").exists() and (ssh / "ssh_host_ed25519_key.non-fips").exists()
