@@ -220,6 +220,8 @@ def uninstall(inst: Installation, *, version: str | None = None, everything: boo
         _forget(inst, removed, version is None and everything)
         if abandoned:
             state.end_run()
+        if inst.spec.config_dir in removed:
+            state.data.pop("keys", None)  # (its rotation record must not outlive the keys file it describes)
         if "config" in parts and "run_data" in parts and "accounts" in parts:
             state.data = {"conffiles": {}}  # purged: nothing of the install is left to remember
         state.save()

@@ -501,3 +501,17 @@ def test_a_rotation_stopped_before_writing_the_file_is_done_whole_by_the_re_run(
     assert out["status"] == "added" and out["generation"] == 0 and out["notes"] == []
     assert sorted({g for _, g in keys_of((root65 / KEYS).read_bytes())}) == [-1, 0]
     assert "writing" not in json.loads((root65 / STATE).read_text())["keys"]
+
+
+def test_uninstalling_the_config_directory_forgets_its_keys_rotation(root65, sample_dists):
+    """The rotation record described the keys file that went with CONFIG_DIR: kept, the next
+    install's first rotation spoke of a generation 'no longer in the file', and --applied of the
+    fresh keys said 'already applied'."""
+    assert rotate_json(root65)["status"] == "added"
+    cli("uninstall", "--all", "--config", "--root", root65)
+    state = json.loads((root65 / "var/lib/nso-install/state.json").read_text())
+    assert "keys" not in state
+    _install(sample_dists["tar.gz"], root65)
+    again = rotate_json(root65)
+    assert again["status"] == "added" and again["generation"] == 0, again
+    assert not [n for n in again["notes"] if "no longer in the file" in n or "not yet applied" in n], again["notes"]
