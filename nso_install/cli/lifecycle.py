@@ -52,7 +52,8 @@ def _status(root, install_dir, as_json, verbose, local_dir=None):
         click.echo(f"NSO installs under {printable(s['install_dir'])}:")
     for t in s["versions"]:
         mark = "*" if t["active"] else " "
-        extra = "" if t["manifest"] else "  (no manifest: not unpacked by nso-install)"
+        extra = "" if t["manifest"] else "  (no manifest: not unpacked by nso-install)" if not s["records_unsealed"] \
+            else "  (its records are not sealed on this host, so root does not trust them: written by another account, or changed)"
         click.echo(f"  {mark} {printable(t['version']):<12} {printable(t['path'])}{extra}")
     if not s["versions"]:
         click.echo("  (none)")

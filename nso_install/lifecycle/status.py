@@ -4,8 +4,22 @@ from __future__ import annotations
 
 from ..actions.files import beside
 from ..facts import FILE, Facts
+from ..spec import DIR_FIELDS
 from ..state import describe_unfinished
 from .installation import Installation
+
+
+# What a local install has no use for (its one directory holds everything; no account, no service):
+# shown for it, they were the system install's defaults, as if they applied.
+LOCAL_UNUSED = (*DIR_FIELDS, "run_as_user", "init_system")
+
+
+def _shown_spec(inst: Installation) -> dict | None:
+    if not inst.recorded:
+        return None
+    local = not inst.spec.system
+    return {k: v for k, v in inst.spec.record().items()
+            if k not in ("format", "secret_names") and not (local and k in LOCAL_UNUSED)}
 
 
 def status(inst: Installation) -> dict:
@@ -26,8 +40,11 @@ def status(inst: Installation) -> dict:
         "dangling": inst.dangling,
         "previous": inst.previous,
         "rolled_back_from": inst.rolled_back_from,
-        "spec": ({k: v for k, v in inst.spec.record().items() if k not in ("format", "secret_names")}
-                 if inst.recorded else None),
+        "spec": _shown_spec(inst),
+        # the manifests were there but root could not trust them (not sealed on this host: another
+        # account wrote them, as it does for its own local install): "not unpacked by nso-install"
+        # would be wrong
+        "records_unsealed": inst.state.unsealed,
         "pending_new": pending,
         "edited": edited,
         "running": running,

@@ -26,7 +26,9 @@ def test_a_fresh_local_install_verifies_clean_and_status_shows_it(local):
     assert (s["local_dir"], s["install_dir"], s["current"]) == (str(local), None, None)
     assert [(v["path"], v["version"], v["active"], v["manifest"]) for v in s["versions"]] == \
         [(str(local), "6.5.3", True, True)]
-    assert s["spec"]["kind"] == "local" and s["unfinished"] is None
+    assert s["spec"]["kind"] == "local" and s["unfinished"] is None and not s["records_unsealed"]
+    # what a local install has no use for is not shown as if it applied (/opt/ncs, systemd...)
+    assert not {"install_dir", "config_dir", "run_dir", "log_dir", "run_as_user", "init_system"} & set(s["spec"])
     text = cli("status", "--local-install", local).output
     assert f"NSO local install in {local}:" in text and "current" not in text and "service" not in text
 
@@ -65,3 +67,27 @@ def test_nothing_installed_there_fails_and_says_where_it_looked(tmp_path):
 def test_install_dir_and_local_install_exclude_each_other(local):
     r = cli("verify", "--local-install", local, "--install-dir", "/opt/ncs", ok=False)
     assert r.exit_code == 2 and "--install-dir and --local-install were both given" in r.output
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="reads another account's records as root (root only)")
+def test_root_reading_another_accounts_local_install_says_why_it_trusts_no_manifest(tmp_path, dists):
+    """Records another account wrote carry no seal of this host's root: status said "no manifest:
+    not unpacked by nso-install" of a tree nso-install had unpacked."""
+    import shutil
+
+    from support import NOBODY, as_nobody, public_tmp_dir
+
+    with public_tmp_dir() as d:
+        home = d / "home"
+        home.mkdir()
+        os.chown(home, NOBODY, NOBODY)
+        dist = d / dists["6.5.3"].name
+        shutil.copy(dists["6.5.3"], dist)
+        os.chmod(dist, 0o644)
+        with as_nobody():
+            cli("install", dist, "--local-install", home / "nso")
+        s = json.loads(cli("status", "--local-install", home / "nso", "--json").output)
+        text = cli("status", "--local-install", home / "nso").output
+    assert s["records_unsealed"] and [v["manifest"] for v in s["versions"]] == [False]
+    assert "its records are not sealed on this host, so root does not trust them" in text
+    assert "not unpacked by nso-install" not in text
