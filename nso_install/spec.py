@@ -34,6 +34,9 @@ INIT_SYSTEMS = ("systemd", "sysv", "none")
 PROFILES = ("production", "development")
 SECRETS_MODES = ("all", "skip", "only")
 DIR_FIELDS = ("install_dir", "config_dir", "run_dir", "log_dir")
+# What a local install has no use for (its one directory holds everything; no account, no service,
+# no privileged binaries): never shown for one, as if the system install's defaults applied.
+LOCAL_UNUSED = (*DIR_FIELDS, "run_as_user", "setuid_cmdwrapper", "init_system", "keep_ncs_setup")
 DEFAULT_DIRS = {"install_dir": "/opt/ncs", "config_dir": "/etc/ncs", "run_dir": "/var/opt/ncs",
                 "log_dir": "/var/log/ncs"}
 
@@ -476,8 +479,7 @@ def _settings(spec: InstallSpec, previous: InstallSpec | None, sources: dict[str
               vsources: dict[str, str], reset: bool) -> list[Setting]:
     out = []
     for o in OPTIONS:
-        if spec.kind == "local" and (o.field in DIR_FIELDS or o.field in ("run_as_user", "setuid_cmdwrapper",
-                                                                           "init_system", "keep_ncs_setup")):
+        if spec.kind == "local" and o.field in LOCAL_UNUSED:
             continue
         value = getattr(spec, o.field)
         before = getattr(previous, o.field) if previous is not None else None

@@ -32,7 +32,8 @@ def variables_cmd(pattern, as_json, verbose):
 
     found = rows(pattern)
     if as_json:
-        click.echo(json.dumps({"version": 1, "variables": [r.as_dict() for r in found]}, indent=2))
+        click.echo(json.dumps({"version": 1, "result": "variables", "variables": [r.as_dict() for r in found]},
+                              indent=2))
         return
     if not found:
         from ..errors import UsageError

@@ -4,14 +4,9 @@ from __future__ import annotations
 
 from ..actions.files import beside
 from ..facts import FILE, Facts
-from ..spec import DIR_FIELDS
+from ..spec import LOCAL_UNUSED
 from ..state import describe_unfinished
 from .installation import Installation
-
-
-# What a local install has no use for (its one directory holds everything; no account, no service):
-# shown for it, they were the system install's defaults, as if they applied.
-LOCAL_UNUSED = (*DIR_FIELDS, "run_as_user", "init_system")
 
 
 def _shown_spec(inst: Installation) -> dict | None:

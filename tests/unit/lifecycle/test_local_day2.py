@@ -28,7 +28,8 @@ def test_a_fresh_local_install_verifies_clean_and_status_shows_it(local):
         [(str(local), "6.5.3", True, True)]
     assert s["spec"]["kind"] == "local" and s["unfinished"] is None and not s["records_unsealed"]
     # what a local install has no use for is not shown as if it applied (/opt/ncs, systemd...)
-    assert not {"install_dir", "config_dir", "run_dir", "log_dir", "run_as_user", "init_system"} & set(s["spec"])
+    assert not {"install_dir", "config_dir", "run_dir", "log_dir", "run_as_user", "init_system", "setuid_cmdwrapper",
+                "keep_ncs_setup"} & set(s["spec"])
     text = cli("status", "--local-install", local).output
     assert f"NSO local install in {local}:" in text and "current" not in text and "service" not in text
 
