@@ -98,3 +98,67 @@ def test_logrotate_postrotate_reloads_as_the_nso_account(sample_dists):
         assert "runuser" not in script
     finally:
         shutil.rmtree(top)
+
+
+def _in_a_terminal(argv: list[str], env: dict) -> str:
+    """Run ``argv`` as root with a pseudo-terminal as its controlling terminal (root at a
+    console); what it printed."""
+    import pty
+
+    pid, fd = pty.fork()
+    if pid == 0:  # (the child: exec at once, nothing of pytest's may run here)
+        os.execve(argv[0], argv, env)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: the child is gone and the terminal closed
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.waitpid(pid, 0)
+    os.close(fd)
+    return out.decode(errors="replace")
+
+
+CTTY_PROBE = ('#!/bin/sh\nif (: </dev/tty) 2>/dev/null; then t=yes; else t=no; fi\n'
+              '[ -t 0 ] && i=terminal || i=other\necho "$(id -un) $1: controlling terminal $t, stdin $i" >>"$0.out"\n')
+
+
+def test_the_nso_account_never_gets_roots_terminal(sample_dists):
+    """Root runs the SysV script (and logrotate) from a terminal. A process of the NSO account that
+    has root's terminal as its controlling terminal can push input into root's shell with TIOCSTI
+    (runuser(1): "avoid TIOCSTI ioctl terminal injection"): a stub ncs doing so as the account made
+    `/etc/init.d/ncs reload` run its command in root's shell. Every ncs the scripts run as the
+    account now has a session of its own and no terminal input."""
+    import pwd
+    import tempfile
+
+    account = "daemon"
+    pwd.getpwnam(account)
+    top = Path(tempfile.mkdtemp(prefix="ctty-"))
+    try:
+        os.chmod(top, 0o755)
+        files = _plan_files(sample_dists["tar.gz"], top, init_system="sysv", run_as_user=account)
+        _fake_ncs(top)
+        ncs = top / "opt/current/bin/ncs"
+        ncs.write_text(CTTY_PROBE)
+        out = Path(f"{ncs}.out")
+        out.touch(mode=0o666)
+        os.chmod(out, 0o666)
+        (top / "opt/current/ncsrc").write_text("")
+        script = top / "init.d.ncs"
+        script.write_bytes(files["/etc/init.d/ncs"])
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+        for verb in ("start", "stop", "reload", "status"):
+            _in_a_terminal([SH, str(script), verb], env)
+        postrotate = _postrotate(files["/etc/logrotate.d/ncs"])
+        _in_a_terminal([SH, "-c", postrotate], env)
+        lines = out.read_text().splitlines()
+        assert [ln.split(":")[0] for ln in lines] == [
+            f"{account} --cd", f"{account} --stop", f"{account} --reload", f"{account} --status",
+            f"{account} --reload"], lines
+        assert all(ln.endswith("controlling terminal no, stdin other") for ln in lines), lines
+    finally:
+        shutil.rmtree(top)
