@@ -263,8 +263,12 @@ def system_plan(spec: InstallSpec, dist, view: TargetView) -> list[Action]:
     # Config follows the active version: a version that stays inactive changes nothing here.
     acts += config_actions(spec, config_version(spec, v, view), view)
     managed = frozenset(a.path for a in acts if a.fs and not isinstance(a, (Reown, TakeOver)))
-    return with_parents([replace(a, skip=managed) if isinstance(a, (Reown, TakeOver)) else a for a in acts],
-                        (STATE_DIR_SYSTEM,))
+    # A directory the old account owns that no Directory action of this plan manages any more
+    # (/run/ncs once the socket is no longer nso-install's: TCP IPC, ipc.path given) is taken
+    # from it too, or the withdrawn account kept a directory in root's /run.
+    return with_parents([replace(a, skip=managed, itself=a.itself or a.path not in managed)
+                         if isinstance(a, Reown) else replace(a, skip=managed) if isinstance(a, TakeOver) else a
+                         for a in acts], (STATE_DIR_SYSTEM,))
 
 
 def config_actions(spec: InstallSpec, version: str, view: TargetView) -> list[Action]:
@@ -308,7 +312,7 @@ def config_actions(spec: InstallSpec, version: str, view: TargetView) -> list[Ac
                                     else "no local users") + ", NACM groups ncsadmin and ncsoper", redact=redact_aaa),
         *pam_actions(spec, rc),
         Directory(spec.log_dir, own.private_dir, "log files", "--log-dir"),
-        *socket_dir,
+        *(socket_dir or [socket_dir_gone()]),
         ConfFile("/etc/profile.d/ncs.sh", render("files/profile.sh.j2", **ctx), Attrs(0o644),
                  "environment for login shells (sh)"),
         ConfFile("/etc/profile.d/ncs.csh", render("files/profile.csh.j2", **ctx), Attrs(0o644),
@@ -432,6 +436,7 @@ def reown_actions(spec: InstallSpec, view: TargetView) -> list[Action]:
     return acts
 
 
+TMPFILES = "/etc/tmpfiles.d/ncs.conf"
 SOCKET_DIR_REASON = "directory of NSO's IPC socket (clients must be able to traverse it)"
 
 
@@ -446,9 +451,18 @@ def socket_dir_actions(rc: RenderedConf, user: str | None, ipc: IpcAccess = IpcA
     line = f"d {rc.socket_dir} {attrs.mode:04o} {attrs.owner} {attrs.group} -\n"
     return [
         Directory(rc.socket_dir, attrs, SOCKET_DIR_REASON),
-        ConfFile("/etc/tmpfiles.d/ncs.conf", f"# NSO IPC socket directory; written by nso-install.\n{line}".encode(),
+        ConfFile(TMPFILES, f"# NSO IPC socket directory; written by nso-install.\n{line}".encode(),
                  Attrs(0o644), "re-create the IPC socket directory at boot (/run is emptied)"),
     ]
+
+
+def socket_dir_gone() -> Action:
+    """The tmpfiles.d entry of an earlier spec whose socket directory nso-install managed, when
+    this one's is not managed (TCP IPC, ipc.path given, the development profile): left, it would
+    re-create /run/ncs at every boot for the account that spec named, a withdrawn one included."""
+    return Obsolete(TMPFILES, "it re-creates the IPC socket directory at boot, which nso-install no longer "
+                    "manages (TCP IPC, ipc.path given, or the development profile); remove it.",
+                    "IPC socket directory at boot, of an earlier spec")
 
 
 def fips_env(spec: InstallSpec, ncs_dir: str) -> list[tuple[str, str]]:

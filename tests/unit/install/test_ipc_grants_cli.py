@@ -153,3 +153,17 @@ def test_a_staging_root_without_account_files_gets_no_groups_and_is_told(tmp_pat
     out = install(sample_dists["tar.gz"], tmp_path / "empty")
     assert not [a for a in out["actions"] if a["kind"] == "group"]
     assert any("NACM groups ncsadmin and ncsoper (aaa_init.xml) were not created" in n for n in out["notes"])
+
+
+def test_a_socket_directory_no_longer_managed_is_not_left_to_the_withdrawn_account(root, sample_dists):
+    """Moving to TCP IPC left /etc/tmpfiles.d/ncs.conf (d /run/ncs 0750 nso nso) and /run/ncs as
+    they were; withdrawing the run-as user afterwards then left /run/ncs the old account's, and
+    the boot-time entry re-made it for that account at every boot."""
+    dist = sample_dists["tar.gz"]
+    install(dist, root, "--run-as-user", "nso")
+    install(dist, root, "--set", "ipc.transport=tcp")
+    assert not (root / "etc/tmpfiles.d/ncs.conf").exists()
+    install(dist, root, "--no-run-as-user")
+    st = os.stat(root / "run/ncs")
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (0, 0, 0o750)
+    assert install(dist, root)["changed"] == 0
