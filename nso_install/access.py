@@ -246,9 +246,14 @@ def _cdb_note(spec: "InstallSpec", ipc: IpcAccess, before: dict) -> str:
             f"homedir {g.home} local_ipc_access true" for g in added) + "; commit (or load the whole file: "
             f"ncs_load -l -m {aaa}, which also merges its NACM groups and rules)")
     if removed:
-        steps.append("withdrawn grants stay in CDB until removed: " + "; ".join(
-            f"no aaa authentication users user {n}" for n in removed) + "; commit (the socket directory already "
-                                                                         "keeps them out)")
+        # Not "the socket directory keeps them out": a process keeps the supplementary groups it
+        # started with, so one of theirs started before this run still enters the directory (while
+        # other grants keep it in group ncsipc), and NSO admits it by its CDB entry.
+        steps.append("withdrawn grants stay in CDB, and NSO admits these accounts, until removed: " + "; ".join(
+            f"no aaa authentication users user {n}" for n in removed) + "; commit. The socket directory keeps "
+            f"out only their processes started from now on: one started before keeps group {IPC_GROUP} until it "
+            "ends, and an open connection stays open, so end those too (" + ", ".join(
+                f"pkill -u {n}" for n in removed) + ")")
     return (f"{aaa} changed, but NSO reads it only when it creates CDB (while {spec.run_dir}/cdb has none of "
             f"{', '.join(CDB_FILES)}), and this CDB exists. To apply the change to the running configuration: "
             + ("; ".join(steps) if steps else "nothing to do for the IPC grants") + ".")

@@ -132,6 +132,8 @@ def test_changed_grants_on_an_existing_cdb_say_how_to_apply_them(root, sample_di
         note = next(n for n in result["notes"] if "reads it only when it creates CDB" in n)
         assert "aaa authentication users user bob uid 1002 gid 1002 password $6$" in note
         assert "no aaa authentication users user alice" in note and "ncs_load -l -m /var/opt/ncs/cdb/aaa_init.xml" in note
+        # the directory does not shut out alice's processes started before (they keep group ncsipc)
+        assert "already keeps them out" not in note and "pkill -u alice" in note
     # nothing changed about the grants: no note
     assert not any("creates CDB" in n for n in install(sample_dists["tar.gz"], root)["notes"])
 
