@@ -68,6 +68,19 @@ def public_tmp_dir():
         shutil.rmtree(d)
 
 
+def forget_template_cache() -> None:
+    """Forget which template cache directory this process's runs used (and what they rendered):
+    after a test whose run kept it somewhere that is removed with the test (a local install's
+    own, as another account), later renders in this process must not write there."""
+    from nso_install import templates
+
+    templates._BYTECODE_CACHE = None
+    templates._memo = None
+    templates._memo_used.clear()
+    templates._memo_missed = False
+    templates.environment.cache_clear()
+
+
 def cli(*args, ok=True):
     """Invoke ``nso-install ARGS``; with ok=True the command must succeed."""
     r = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)

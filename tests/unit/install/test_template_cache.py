@@ -10,16 +10,13 @@ import os
 import pytest
 
 from nso_install import templates
+from support import forget_template_cache
 
 
 @pytest.fixture(autouse=True)
 def _no_cache_afterwards():
     yield
-    templates._BYTECODE_CACHE = None
-    templates._memo = None
-    templates._memo_used.clear()
-    templates._memo_missed = False
-    templates.environment.cache_clear()
+    forget_template_cache()
 
 
 NAME = "files/installdirs.j2"

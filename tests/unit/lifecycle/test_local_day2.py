@@ -76,7 +76,7 @@ def test_root_reading_another_accounts_local_install_says_why_it_trusts_no_manif
     not unpacked by nso-install" of a tree nso-install had unpacked."""
     import shutil
 
-    from support import NOBODY, as_nobody, public_tmp_dir
+    from support import NOBODY, as_nobody, forget_template_cache, public_tmp_dir
 
     with public_tmp_dir() as d:
         home = d / "home"
@@ -85,8 +85,11 @@ def test_root_reading_another_accounts_local_install_says_why_it_trusts_no_manif
         dist = d / dists["6.5.3"].name
         shutil.copy(dists["6.5.3"], dist)
         os.chmod(dist, 0o644)
-        with as_nobody():
-            cli("install", dist, "--local-install", home / "nso")
+        try:
+            with as_nobody():
+                cli("install", dist, "--local-install", home / "nso")
+        finally:
+            forget_template_cache()  # (that run kept it in the install, removed with the test)
         s = json.loads(cli("status", "--local-install", home / "nso", "--json").output)
         text = cli("status", "--local-install", home / "nso").output
     assert s["records_unsealed"] and [v["manifest"] for v in s["versions"]] == [False]
