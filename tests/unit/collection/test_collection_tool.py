@@ -86,3 +86,33 @@ def test_absent_refuses_a_venv_that_is_a_link_or_a_file(tmp_path, what):
     r = run("tool", {"venv": str(venv), "state": "absent"})
     assert r.failed and ("symbolic link" if what == "link" else "a file") in r.result["msg"], r.result
     assert (real / "bin" / "python").exists() and os.path.lexists(venv)
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.skipif(os.geteuid() != 0, reason="plants a file of another account (root only)")
+def test_role_packs_the_wheels_where_no_other_account_can_reach_them(tmp_path):
+    """The archive the role packs on the controller goes into a private directory of its own
+    (removed afterwards), not to a fixed name in a shared, sticky TMPDIR: a file (or a link)
+    another account put there first is neither written through nor sent to the hosts."""
+    venv = fake_venv(tmp_path / "venv", program=False)
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    (wheels / "nso_install-0.1.0-py3-none-any.whl").write_bytes(b"")
+    shared = tmp_path / "shared-tmp"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    planted = shared / "nso-install-wheels-0.1.0.tar"
+    planted.write_bytes(b"another account's wheels")
+    planted.chmod(0o666)
+    os.chown(planted, 65534, 65534)
+    r = playbook(tmp_path, [{
+        "hosts": "localhost", "gather_facts": False,
+        "vars": {"nso_install_wheelhouse": str(wheels), "nso_install_venv": str(venv),
+                 "nso_install_remote_wheelhouse": str(tmp_path / "on-host"),
+                 "nso_install_archive_dir": str(shared)},
+        "roles": ["nso_install.nso.tool"],
+    }], "--check")
+    assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-3000:]
+    assert task_states(r, "tool").get("Nso-install in its venv") == "changed", r.stdout[-5000:]
+    assert planted.read_bytes() == b"another account's wheels"
+    assert sorted(p.name for p in shared.iterdir()) == [planted.name]  # the private directory is gone
