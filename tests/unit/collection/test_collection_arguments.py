@@ -203,3 +203,30 @@ def test_activate_check_and_diff_mode(fake):
     r = run("activate", {"executable": str(fake.path), "version": "6.5.4"}, check=True, diff=True)
     assert fake.calls == [["activate", "--check", "--diff", "--json", "--", "6.5.4"]]
     assert r.result["changed"] and "/opt/ncs/current" in r.result["diff"][0]["prepared"]
+
+
+@pytest.mark.parametrize("name, args", [
+    ("install", {"distribution": "/opt/ncs/current"}),
+    ("activate", {"rollback": True}),
+    ("uninstall", {"all": True}),
+    ("status", {}), ("verify", {}), ("audit", {}),
+])
+def test_an_empty_root_is_refused_not_given_to_the_cli(fake, name, args):
+    """nso-install takes --root '' for the current directory: a variable meant as "no root"
+    would stage the install (keys included) wherever the module happens to run."""
+    r = run(name, {**args, "root": "", "executable": str(fake.path)})
+    assert r.failed and "root is empty" in r.result["msg"], r.result
+    assert fake.calls == []
+
+
+@pytest.mark.timeout(300)
+def test_container_start_gives_no_option_for_an_empty_variable(fake, tmp_path):
+    """The playbook's variables are the node role's, where an empty string means not given (the
+    example inventory sets nso_run_as_user: ""): no --root '', --run-as-user '' or --crypto-keys ''
+    (which the CLI reads as the current directory)."""
+    r = playbook(tmp_path, [{"import_playbook": "nso_install.nso.container_start"}],
+                 "-e", '{"nso_hosts": "localhost", "nso_root": "", "nso_run_as_user": "", "nso_crypto_keys": "", '
+                 '"nso_install_dir": "", "nso_install_executable": "%s"}' % fake.path)
+    assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-3000:]
+    assert fake.calls == [["install", "--system-install", "--init-system", "none", "--secrets-only", "--json", "--",
+                           "/opt/ncs/current"]], fake.calls

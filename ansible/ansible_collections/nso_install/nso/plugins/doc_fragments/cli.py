@@ -8,7 +8,10 @@ class ModuleDocFragment(object):
     DOCUMENTATION = r'''
 options:
   root:
-    description: C(--root) staging prefix.
+    description:
+      - C(--root) staging prefix.
+      - An empty string is refused (the CLI would stage into the current directory); leave the
+        option out for no staging root.
     type: path
   executable:
     description:

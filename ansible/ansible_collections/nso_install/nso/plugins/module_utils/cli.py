@@ -24,7 +24,13 @@ def cli_argument_spec(**options):
 
 def find_executable(module):
     """The nso-install to run: the `executable` option, else the collection's venv, else PATH.
-    As root, the task fails when another account could change it (module_utils/trust.py)."""
+    As root, the task fails when another account could change it (module_utils/trust.py), and
+    every module fails on an empty `root` (which is no staging root to stage into)."""
+    if module.params.get('root') == '':
+        # (nso-install would take --root '' for the current directory, and stage there)
+        module.fail_json(msg='root is empty: give the staging root, or leave root out for none',
+                         hint='A variable meant to say "no staging root" should omit the option: '
+                              'root: "{{ nso_root or omit }}".')
     found = _find(module)
     if found:
         refuse_untrusted_program(module, found)
