@@ -230,3 +230,20 @@ def test_container_start_gives_no_option_for_an_empty_variable(fake, tmp_path):
     assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-3000:]
     assert fake.calls == [["install", "--system-install", "--init-system", "none", "--secrets-only", "--json", "--",
                            "/opt/ncs/current"]], fake.calls
+
+
+def test_diff_mode_says_what_a_diff_without_a_header_is_of(fake):
+    """The tool's diff of a link's target or of a secret has no ---/+++ header (its text output
+    prints it under the action's line): the Ansible diff names the path, a content diff stays as is."""
+    fake.set({"version": 1, "result": "check", "changed": 3, "actions": [
+        {"kind": "symlink", "path": "/opt/ncs/current", "status": "change", "changed": False,
+         "detail": "switch ncs-6.5.3 -> ncs-6.4.1", "diff": "- ncs-6.5.3\n+ ncs-6.4.1"},
+        {"kind": "secret", "path": "/etc/ncs/ipc_access", "status": "change", "changed": False,
+         "detail": "generate (0400 root:root)", "diff": "+ <secret> content"},
+        {"kind": "conffile", "path": "/etc/ncs/ncs.conf", "status": "change", "changed": False,
+         "detail": "update", "diff": "--- /etc/ncs/ncs.conf (current)\n+++ /etc/ncs/ncs.conf (new)\n-a\n+b\n"}]})
+    r = run("activate", {"executable": str(fake.path), "rollback": True}, check=True, diff=True)
+    assert [d["prepared"] for d in r.result["diff"]] == [
+        "symlink /opt/ncs/current: switch ncs-6.5.3 -> ncs-6.4.1\n- ncs-6.5.3\n+ ncs-6.4.1\n",
+        "secret /etc/ncs/ipc_access: generate (0400 root:root)\n+ <secret> content\n",
+        "--- /etc/ncs/ncs.conf (current)\n+++ /etc/ncs/ncs.conf (new)\n-a\n+b\n"]

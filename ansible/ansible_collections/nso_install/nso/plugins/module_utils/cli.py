@@ -187,16 +187,22 @@ def warn_all(module, data):
 
 def action_diffs(actions):
     """Ansible's diff list from the tool's actions (content diffs as the tool printed them,
-    attribute changes as one line each)."""
+    attribute changes as one line each). A diff without a ---/+++ header of its own (a link's
+    target, a secret's masked content) follows that line, as in the tool's output: alone, it
+    would not say what it is the diff of."""
     diffs = []
     for a in actions or ():
         if a.get('status') in ('ok', None) and not a.get('changed') and not a.get('conflict'):
             continue
+        head = '%s %s: %s\n' % (a.get('kind', '?'), a.get('path', ''), a.get('detail', a.get('status', '')))
         text = a.get('diff')
         if not text:
-            text = '%s %s: %s\n' % (a.get('kind', '?'), a.get('path', ''), a.get('detail', a.get('status', '')))
-        elif not text.endswith('\n'):
-            text += '\n'
+            text = head
+        else:
+            if not text.startswith('--- '):
+                text = head + text
+            if not text.endswith('\n'):
+                text += '\n'
         diffs.append({'prepared': text})
     return diffs
 
