@@ -116,3 +116,27 @@ def test_role_packs_the_wheels_where_no_other_account_can_reach_them(tmp_path):
     assert task_states(r, "tool").get("Nso-install in its venv") == "changed", r.stdout[-5000:]
     assert planted.read_bytes() == b"another account's wheels"
     assert sorted(p.name for p in shared.iterdir()) == [planted.name]  # the private directory is gone
+
+
+@pytest.mark.timeout(300)
+def test_role_with_several_wheels_needs_a_pin_as_its_documentation_says(tmp_path):
+    """The role does not pick the newest of several nso_install wheels (the module does): it asks
+    for nso_install_version, and its defaults and argument spec say so."""
+    import yaml
+    from collection_support import COLLECTION
+
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    for v in ("0.1.0", "0.2.0"):
+        (wheels / f"nso_install-{v}-py3-none-any.whl").write_bytes(b"")
+    r = playbook(tmp_path, [{"hosts": "localhost", "gather_facts": False,
+                             "vars": {"nso_install_wheelhouse": str(wheels), "nso_install_venv": str(tmp_path / "venv")},
+                             "roles": ["nso_install.nso.tool"]}], "--check")
+    assert r.returncode != 0 and "pin one" in r.stdout, r.stdout[-3000:]
+    role = COLLECTION / "roles" / "tool"
+    spec = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())
+    described = spec["argument_specs"]["main"]["options"]["nso_install_version"]["description"]
+    defaults = (role / "defaults" / "main.yml").read_text()
+    for text in (described, defaults):
+        assert "several" in text and "the newest nso_install wheel in the wheelhouse)" not in text, text
+        assert "(default, the newest wheel)" not in text, text
