@@ -39,3 +39,40 @@ def test_check_mode_of_an_upgrade_whose_distribution_is_not_on_the_host_yet(tmp_
     assert states["Install NSO (check mode; the distribution is not on the host yet)"] == "changed", states
     assert states["Install NSO"] == "skipping" and states["Verify the install"] == "skipping", states
     assert not dist_dir.exists() and os.readlink(root / "opt/ncs/current") == "ncs-6.4.1"
+
+
+def test_a_directory_for_the_distribution_another_account_made_is_refused(tmp_path):
+    """nso_remote_dist_dir made first by another account (in a shared, sticky directory such as
+    /var/tmp) could hold, at the distribution's name, a directory of that account's: the copy
+    would go inside it and root would install that account's tree. The role refuses the
+    directory instead of taking it over, and installs nothing."""
+    from collection_support import Fake
+
+    fake = Fake(tmp_path / "bin")
+    shared = tmp_path / "var-tmp"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    dist_dir = shared / "nso-install-dist"
+    planted = dist_dir / "nso-6.5.3.linux.x86_64.tar.gz"
+    planted.mkdir(parents=True)
+    for d in (dist_dir, planted):
+        d.chmod(0o777)
+        os.chown(d, 65534, 65534)
+    dist = tmp_path / "nso-6.5.3.linux.x86_64.tar.gz"
+    dist.write_bytes(b"the operator's distribution")
+    r = playbook(tmp_path, [{"hosts": "localhost", "gather_facts": False,
+                             "vars": {"nso_install_tool": False, "nso_install_executable": str(fake.path),
+                                      "nso_dist": str(dist), "nso_remote_dist_dir": str(dist_dir)},
+                             "roles": ["nso_install.nso.node"]}])
+    assert r.returncode != 0 and "another account could have put there" in r.stdout, r.stdout[-3000:]
+    assert fake.calls == [] and os.stat(dist_dir).st_uid == 65534 and list(planted.iterdir()) == []
+
+
+def test_the_default_directory_for_the_distribution_is_not_in_a_shared_one():
+    import yaml
+    from collection_support import COLLECTION
+
+    default = yaml.safe_load((COLLECTION / "roles/node/defaults/main.yml").read_text())["nso_remote_dist_dir"]
+    for d in Path(default).parents:
+        if d.exists():
+            assert not os.stat(d).st_mode & 0o022, f"{default}: {d} is writable by others"
