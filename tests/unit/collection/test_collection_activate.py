@@ -40,3 +40,17 @@ def test_switch_rerun_rollback_and_a_retried_rollback(root, dists):
 
     missing = run("activate", {**args, "version": "9.9.9"})
     assert missing.failed and "9.9.9" in missing.result["msg"] and "Hint:" in missing.result["msg"]
+
+
+def test_a_bad_secret_value_is_named_as_the_task_gave_it(root, dists):
+    """The tool's message about a bad --set-file value names the file; the module's private
+    file of a set_secrets value is gone when the task reports, so the message names the
+    set_secrets value instead (and never shows the value)."""
+    if not EXE.exists():
+        pytest.skip("nso-install is not installed next to this Python")
+    r = run("install", {"executable": str(EXE), "root": str(root), "distribution": str(dists["6.5.3"]),
+                        "system_install": True, "set": {"crypto.mechanism": "inline"},
+                        "set_secrets": {"crypto.aescfb128_key": "not-hex-at-all",
+                                        "crypto.aes256cfb128_key": "0" * 63 + "1"}}, check=True)
+    assert r.failed and "set_secrets[crypto.aescfb128_key]" in r.result["msg"], r.result["msg"]
+    assert "nso-install-secrets-" not in r.result["msg"] and "not-hex-at-all" not in r.result["msg"]

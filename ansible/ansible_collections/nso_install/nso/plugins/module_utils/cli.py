@@ -142,10 +142,12 @@ def command(exe, argv, positional=()):
     return [exe] + list(argv) + ['--json'] + (['--'] + list(positional) if positional else [])
 
 
-def run_json(module, exe, argv, ok_rcs=(0,), accept_errors=(), positional=()):
+def run_json(module, exe, argv, ok_rcs=(0,), accept_errors=(), positional=(), shown=None):
     """Run EXE ARGV --json -- POSITIONAL; return (rc, parsed, stdout, stderr). Fail the task with
     the tool's error and hint when rc is not in ok_rcs (unless the error's reference is one of
-    accept_errors: then the error document is returned)."""
+    accept_errors: then the error document is returned). ``shown``: {text: what the task's
+    message says instead} (the private files of set_secrets, removed before the task reports:
+    secret_names)."""
     cmd = command(exe, argv, positional)
     rc, out, err = module.run_command(cmd, environ_update={'NO_COLOR': '1', 'LC_ALL': 'C.UTF-8'})
     data = None
@@ -167,6 +169,9 @@ def run_json(module, exe, argv, ok_rcs=(0,), accept_errors=(), positional=()):
             return rc, data, out, err
         message = error.get('message') or (err or '').strip() or (out or '').strip() or 'nso-install exited with %d' % rc
         hint = error.get('hint')
+        for text, instead in sorted((shown or {}).items()):
+            message = message.replace(text, instead)
+            hint = hint and hint.replace(text, instead)
         msg = message if not hint else '%s Hint: %s' % (message, hint)
         module.fail_json(msg=msg, rc=rc, cmd=cmd, error=error or None, hint=hint,
                          stdout=out, stderr=err, result=data)
@@ -205,6 +210,12 @@ def action_diffs(actions):
                 text += '\n'
         diffs.append({'prepared': text})
     return diffs
+
+
+def secret_names(secret_files):
+    """{private file: how the task names its value} for run_json's ``shown``: a message of the
+    tool naming the file (fix the value in FILE) names the set_secrets value instead."""
+    return dict((path, 'set_secrets[%s]' % k) for k, path in secret_files.items())
 
 
 @contextmanager

@@ -112,7 +112,7 @@ cmd:
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.nso_install.nso.plugins.module_utils.cli import (
     cli_argument_spec, action_diffs, command, find_executable, flag, missing_tool, opt, run_json,
-    secret_value_files, warn_all)
+    secret_names, secret_value_files, warn_all)
 
 
 def build_argv(p, secret_files):
@@ -158,7 +158,7 @@ def main():
                 argv.append('--check')
             if module._diff:
                 argv.append('--diff')
-            rc, data, out, err = run_json(module, exe, argv, positional=positional)
+            rc, data, out, err = run_json(module, exe, argv, positional=positional, shown=secret_names(secret_files))
     except ValueError as e:  # a value the CLI cannot read (scalar)
         module.fail_json(msg=str(e))
 

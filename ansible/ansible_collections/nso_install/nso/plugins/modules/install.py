@@ -231,7 +231,7 @@ cmd:
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.nso_install.nso.plugins.module_utils.cli import (
     cli_argument_spec, action_diffs, command, find_executable, flag, missing_tool, opt, repeat, run_json, scalar,
-    secret_value_files, tool_pending, tristate, warn_all)
+    secret_names, secret_value_files, tool_pending, tristate, warn_all)
 
 
 # Pairs that contradict each other when both are given a value that asks for something: a
@@ -335,7 +335,8 @@ def main():
                 argv.append('--check')
             if module._diff:
                 argv.append('--diff')
-            rc, data, out, err = run_json(module, exe, argv, positional=[p['distribution']])
+            rc, data, out, err = run_json(module, exe, argv, positional=[p['distribution']],
+                                            shown=secret_names(secret_files))
     except ValueError as e:  # a value the CLI cannot read (scalar)
         module.fail_json(msg=str(e))
 
