@@ -336,7 +336,7 @@ def main():
             if module._diff:
                 argv.append('--diff')
             rc, data, out, err = run_json(module, exe, argv, positional=[p['distribution']],
-                                            shown=secret_names(secret_files))
+                                          shown=secret_names(secret_files))
     except ValueError as e:  # a value the CLI cannot read (scalar)
         module.fail_json(msg=str(e))
 
