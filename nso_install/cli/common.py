@@ -37,7 +37,19 @@ class PathArg:
     def __new__(cls, value):
         from pathlib import Path
 
+        if not str(value):  # Path("") is ".": --root "" staged into the current directory
+            raise click.BadParameter(EMPTY_PATH)
         return Path(value)
+
+
+EMPTY_PATH = "an empty path, which would mean the current directory: give a path."
+
+
+def not_empty(ctx, param, value):
+    """A click callback for a path taken as text: "" refused, as :class:`PathArg` refuses it."""
+    if value == "":
+        raise click.BadParameter(EMPTY_PATH)
+    return value
 
 
 # What a terminal would act on: C0 controls but tab (ESC starts colour, title and clipboard

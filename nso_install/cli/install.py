@@ -9,8 +9,8 @@ import click
 from ..errors import EXIT_CHANGES_PENDING, UsageError
 from ..secret import json_default
 from .common import (CONTEXT, DIR_OPTIONS, QUIET_OPTION, RENDER_SPEC_OPTIONS, RENDER_TARGET_OPTIONS, SPEC_OPTIONS,
-                     TARGET_OPTIONS, PathArg, Progress, _kind, echo_notes, guarded, main, printable, spec_input,
-                     styled)
+                     TARGET_OPTIONS, PathArg, Progress, _kind, echo_notes, guarded, main, not_empty, printable,
+                     spec_input, styled)
 
 
 def _shown(value) -> str:
@@ -114,8 +114,8 @@ def _read_trusted_certs(paths) -> list[bytes]:
 
 @main.command(context_settings=CONTEXT, short_help="Install (or re-apply) an NSO distribution, system or local.")
 @click.argument("distribution", type=click.Path(exists=False, dir_okay=True, path_type=PathArg))
-@click.argument("local_dir_arg", metavar="[LOCAL_INSTALL_DIR]", required=False)
-@click.option("--local-install", "local_install", metavar="DIR",
+@click.argument("local_dir_arg", metavar="[LOCAL_INSTALL_DIR]", required=False, callback=not_empty)
+@click.option("--local-install", "local_install", metavar="DIR", callback=not_empty,
               help="Local install into DIR (one directory, no root needed). A bare DIR argument means the same.")
 @click.option("--system-install", is_flag=True, help="System install: /opt/ncs, /etc/ncs, /var/opt/ncs, /var/log/ncs.")
 @DIR_OPTIONS
@@ -224,7 +224,8 @@ def sample_dist(dest, version, fmt, padding_files, padding_bytes, ncs_smp):
               short_help="Print the ncs.conf install would write; install nothing.")
 @click.argument("distribution", required=False, type=click.Path(exists=True, path_type=PathArg))
 @click.option("--system-install", "system_install", is_flag=True, help="Render for a system install (the default).")
-@click.option("--local-install", "local_install", metavar="DIR", help="Render for the local install in DIR.")
+@click.option("--local-install", "local_install", metavar="DIR", callback=not_empty,
+              help="Render for the local install in DIR.")
 @click.option("--nso-version", help="NSO version to render for (default: the DISTRIBUTION's, else the installed one: "
                                     "the active version, or the local install's).")
 @DIR_OPTIONS

@@ -8,7 +8,7 @@ import click
 
 from ..secret import json_default
 from .common import (CONTEXT, QUIET_OPTION, TARGET_OPTIONS, echo_notes, existing_root, guarded, local_install_path,
-                     main, options, printable)
+                     main, not_empty, options, printable)
 
 INSTALL_OPTIONS = options(
     TARGET_OPTIONS,
@@ -20,7 +20,7 @@ INSTALL_OPTIONS = options(
 
 # status, list and verify: a local install too (activate, rollback, uninstall are system-only)
 LOCAL_OPTION = click.option(
-    "--local-install", "local_dir", metavar="DIR",
+    "--local-install", "local_dir", metavar="DIR", callback=not_empty,
     help="The local install in DIR (one directory, as install --local-install DIR made it), not the system install.")
 
 

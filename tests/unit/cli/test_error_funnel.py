@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from nso_install.cli import main
 from nso_install.cli.common import guarded
+from support import cli
 
 
 def _run(exc, capsys, **kw):
@@ -65,3 +66,15 @@ def test_an_interrupt_exits_130_and_says_so(monkeypatch, sample_dists, tmp_path)
     monkeypatch.setattr(nso_install.run, "install", interrupted)
     r = CliRunner().invoke(main, ["install", str(sample_dists["tar.gz"]), "--local-install", str(tmp_path / "n")])
     assert r.exit_code == 130 and r.stderr == "\nInterrupted.\n" and "Aborted" not in r.output
+
+
+@pytest.mark.parametrize("args", [["status", "--root", ""], ["install", "", "--system-install", "--check"],
+                                  ["install", "DIST", "--system-install", "--crypto-keys", ""],
+                                  ["verify", "--local-install", ""], ["install", "DIST", "--local-install", ""],
+                                  ["install", "DIST", ""], ["render-conf", "--local-install", ""]])
+def test_an_empty_path_is_refused_not_taken_for_the_current_directory(args, sample_dists, tmp_path, monkeypatch):
+    """--root "" (an empty Ansible variable, say) staged the keys into the current directory."""
+    monkeypatch.chdir(tmp_path)
+    r = cli(*[str(sample_dists["tar.gz"]) if a == "DIST" else a for a in args], ok=False)
+    assert r.exit_code == 2 and "an empty path, which would mean the current directory" in r.stderr, r.stderr
+    assert os.listdir(tmp_path) == []
