@@ -94,18 +94,22 @@ def test_install_an_empty_grant_list_withdraws_the_grants(fake, args, withdraws)
 
 @pytest.mark.timeout(300)
 def test_node_role_can_withdraw_ipc_grants_and_the_run_as_user(fake, tmp_path):
-    """nso_no_ipc_users / nso_no_ipc_groups / nso_no_run_as_user reach the install as
-    --no-ipc-user / --no-ipc-group / --no-run-as-user (and are not given by default)."""
+    """nso_no_ipc_users / nso_no_ipc_groups / nso_no_run_as_user / nso_unset / nso_reset_options
+    reach the install as --no-ipc-user / --no-ipc-group / --no-run-as-user / --unset /
+    --reset-options (and are not given by default)."""
     fake.set({"version": 1, "result": "applied", "changed": 0, "actions": []})
     play = {"hosts": "localhost", "gather_facts": False, "roles": ["nso_install.nso.node"],
             "vars": {"nso_install_tool": False, "nso_distribution": "/srv/dist", "nso_install_executable": str(fake.path),
                      "nso_verify": False, "nso_audit": False, "nso_init_system": "none"}}
     withdraw = {**play, "vars": {**play["vars"], "nso_no_ipc_users": True, "nso_no_ipc_groups": True}}
     as_root = {**play, "vars": {**play["vars"], "nso_no_run_as_user": True}}  # (nso_run_as_user keeps its default)
-    r = playbook(tmp_path, [play, withdraw, as_root])
+    forget = {**play, "vars": {**play["vars"], "nso_unset": ["ncs.crypto.aes256.key"], "nso_reset_options": True}}
+    r = playbook(tmp_path, [play, withdraw, as_root, forget])
     assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-3000:]
-    first, second, third = fake.calls
+    first, second, third, fourth = fake.calls
     assert not [a for a in first if a.startswith("--no-")] and first[first.index("--run-as-user") + 1] == "nso"
+    assert "--unset" not in first and "--reset-options" not in first
+    assert fourth[fourth.index("--unset") + 1] == "ncs.crypto.aes256.key" and "--reset-options" in fourth
     assert "--no-ipc-user" in second and "--no-ipc-group" in second
     # the run-as user withdrawn: NSO runs as root again
     assert "--no-run-as-user" in third and "--run-as-user" not in third
