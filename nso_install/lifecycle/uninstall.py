@@ -123,10 +123,12 @@ def plan_removal(inst: Installation, version: str | None, everything: bool, part
         else:
             # what is there to keep: not a SysV script of a systemd install, nor a unit of none
             kept += [f"{a.path} ({a.reason})" for a in chosen[part] if not a.fs or _exists(inst, a.path)]
-    if "run_data" in parts:
-        notes.append(f"{spec.run_dir} held backups/ (ncs-backup archives): they are removed with it.")
-    else:
-        notes.append(f"{spec.run_dir} is kept, with CDB and its backups/; remove it with --run-data.")
+    # about RUN_DIR only while it is there (a re-run after --purge said its backups were removed)
+    if _exists(inst, spec.run_dir):
+        if "run_data" not in parts:
+            notes.append(f"{spec.run_dir} is kept, with CDB and its backups/; remove it with --run-data.")
+        elif _exists(inst, f"{spec.run_dir}/backups"):
+            notes.append(f"{spec.run_dir} held backups/ (ncs-backup archives): they are removed with it.")
     if "accounts" in parts and not inst.state.created_accounts:
         notes.append("nso-install recorded no account of its own creation: none deleted.")
     return acts, kept, notes

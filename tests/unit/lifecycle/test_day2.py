@@ -651,3 +651,13 @@ def test_uninstall_accounts_does_not_hand_what_the_nso_account_made_to_root_as_i
     assert (st.st_uid, st.st_mode & 0o777) == (0, 0o755)
     assert (run.stat().st_uid, run.stat().st_gid) == (0, 0)
     assert os.stat("/etc/shadow") == shadow
+
+
+def test_uninstall_says_nothing_of_backups_where_there_is_no_run_dir(two):
+    """A docs review: a second `uninstall --all --purge` (nothing to do) still said "/var/opt/ncs
+    held backups/ (ncs-backup archives): they are removed with it", of a directory the first run
+    had removed."""
+    nso("uninstall", "--all", "--purge", "--root", two)
+    for args in (["--purge"], []):
+        r = nso("uninstall", "--all", *args, "--root", two)
+        assert "Nothing to do" in r.output and "backups/" not in r.output, r.output
