@@ -586,8 +586,9 @@ def open_distribution(path: str | os.PathLike, *, skip_verification: bool = Fals
         dist = _open_fd(source, fd, skip_verification, trusted_certs)
         if (source.name.endswith(".signed.bin") and not skip_verification
                 and not isinstance(dist, SignedBinDistribution)):
+            held = f"{'an' if dist.kind[:1] in 'aeiou' else 'a'} {dist.kind}"  # an installer.bin, a tarball
             raise DistributionError("signature-missing",
-                                    f"{source} is named like a signed archive but holds a {dist.kind}, which carries "
+                                    f"{source} is named like a signed archive but holds {held}, which carries "
                                     "no signature; refusing to install it unverified.",
                                     "Download the signed.bin again from Cisco, or pass --skip-verification if you "
                                     "trust where this file came from.")

@@ -78,6 +78,7 @@ def test_signed_bin_name_with_unsigned_content_is_not_silently_unverified(sample
     with pytest.raises(DistributionError) as e:
         open_distribution(fake)
     assert e.value.reference == "signature-missing"
+    assert {"installer.bin": "holds an installer.bin,", "tar.gz": "holds a tarball,"}[fmt] in e.value.message
     d = open_distribution(fake, skip_verification=True)  # the operator's explicit choice
     assert d.version == "6.5.3"
 
