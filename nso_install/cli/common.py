@@ -185,8 +185,10 @@ def guarded(f):
         except Exception as e:  # a bug: say so in one paragraph; -v shows the traceback
             if verbose:
                 raise
+            # (sample-dist and man have no -v: their hint must not name it)
+            again = "re-run with -v for the traceback and report it" if "verbose" in kw else "please report it"
             fail(NsoInstallError("internal-error", f"unexpected {type(e).__name__}: {e}",
-                                 "This is a bug in nso-install; re-run with -v for the traceback and report it. "
+                                 f"This is a bug in nso-install; {again}. "
                                  "A re-run repairs whatever was left half done."), as_json)
     return wrapper
 

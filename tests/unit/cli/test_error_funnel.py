@@ -78,3 +78,22 @@ def test_an_empty_path_is_refused_not_taken_for_the_current_directory(args, samp
     r = cli(*[str(sample_dists["tar.gz"]) if a == "DIST" else a for a in args], ok=False)
     assert r.exit_code == 2 and "an empty path, which would mean the current directory" in r.stderr, r.stderr
     assert os.listdir(tmp_path) == []
+
+
+def test_the_hint_of_an_unexpected_error_names_v_only_where_the_command_has_it(monkeypatch, tmp_path):
+    """A docs review: sample-dist (and man) have no -v, yet an unexpected error there said
+    "re-run with -v for the traceback", which click then refused ("No such option '-v'")."""
+    import nso_install.sample
+
+    def broken(*a, **kw):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(nso_install.sample, "make_sample_distribution", broken)
+    r = CliRunner().invoke(main, ["sample-dist", str(tmp_path / "d")])
+    assert r.exit_code == 1 and "unexpected RuntimeError: boom" in r.stderr
+    assert "-v" not in r.stderr and "report it" in r.stderr, r.stderr
+    import nso_install.conf.listing
+
+    monkeypatch.setattr(nso_install.conf.listing, "rows", broken)
+    r = CliRunner().invoke(main, ["variables"])
+    assert r.exit_code == 1 and "re-run with -v for the traceback" in r.stderr
