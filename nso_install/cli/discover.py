@@ -31,15 +31,15 @@ def variables_cmd(pattern, as_json, verbose):
     from ..conf.listing import plain, rows
 
     found = rows(pattern)
-    if as_json:
-        click.echo(json.dumps({"version": 1, "result": "variables", "variables": [r.as_dict() for r in found]},
-                              indent=2))
-        return
-    if not found:
+    if not found:  # with --json too: it exits as it would without it (docs/json.md)
         from ..errors import UsageError
 
         raise UsageError("unknown-variable", f"no ncs.conf variable matches {pattern!r}.",
                          "Run nso-install variables without a pattern for the whole list.")
+    if as_json:
+        click.echo(json.dumps({"version": 1, "result": "variables", "variables": [r.as_dict() for r in found]},
+                              indent=2))
+        return
     for r in found:
         click.echo(printable(f"{r.name}  ({r.type})"))
         click.echo(printable(f"    {r.meaning}"))

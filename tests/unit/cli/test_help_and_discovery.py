@@ -4,6 +4,7 @@ and docs that messages point to shipped with the wheel."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -90,6 +91,9 @@ def test_variables_pattern_and_no_match():
     assert "`" not in r.output
     r = CliRunner().invoke(main, ["variables", "nosuchthing"])
     assert r.exit_code == 2 and "no ncs.conf variable matches" in r.output
+    # --json exits as it would without it (docs/json.md): it printed an empty list and exited 0
+    r = CliRunner().invoke(main, ["variables", "--json", "nosuchthing"])
+    assert r.exit_code == 2 and json.loads(r.stdout)["error"]["reference"] == "unknown-variable"
 
 
 def test_set_completes_variable_names_then_values():
