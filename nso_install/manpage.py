@@ -87,10 +87,16 @@ def render() -> str:
                             f"nso-install {name}")
     out += [".SH EXIT STATUS",
             _esc("0 success; 1 failure; 2 bad usage (the message says what, where and how to fix it); 3 another "
-                 "run holds the lock; 4 install --check --fail-on-change found something to change."),
+                 "run holds the lock; 4 install --check --fail-on-change found something to change; 130 after Ctrl-C; "
+                 "141, quietly, when the reader of the output has gone (| head). audit: 2 also when a check could "
+                 "not read the target."),
             ".SH ENVIRONMENT", ".TP", ".B NO_COLOR", _esc("Set (to anything): no colour, also on a terminal."),
             ".TP", ".B NSO_INSTALL_REPLAY",
-            _esc("0: never replay a re-run nor record one (see FILES, /var/cache/nso-install/replay)."),
+            _esc("0: never replay a re-run nor record one (see FILES, /var/cache/nso-install/replay); explain: say on "
+                 "stderr why a run was or was not replayed."),
+            ".TP", ".B TMPDIR",
+            _esc("Where a signed.bin's installer is copied while its signature is checked (default /tmp); too "
+                 "little room there is refused (no-space) before the copy starts."),
             ".TP", ".B _NSO_INSTALL_COMPLETE",
             _esc("Shell completion (click): eval \"$(_NSO_INSTALL_COMPLETE=bash_source nso-install)\" in ~/.bashrc "
                  "(zsh_source, fish_source for zsh and fish); --set completes variable names."),
@@ -103,7 +109,8 @@ def render() -> str:
                  "unchanged (security.md, \"Replayed re-runs\"). Safe to delete."),
             ".TP", ".B share/doc/nso\\-install/",
             _esc("The documentation shipped with the package (ncs-conf.md, security.md, operations.md, "
-                 "distributions.md, checks.md, testing.md), below the installation prefix."),
+                 "distributions.md, checks.md, json.md and json-output.schema.json, testing.md), below the installation "
+                 "prefix."),
             ".SH SEE ALSO", "\\fBncs\\-installer\\fR(1), \\fBncs.conf\\fR(5), \\fBncs\\fR(1)"]
     return "\n".join(out) + "\n"
 
