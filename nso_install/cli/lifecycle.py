@@ -132,8 +132,9 @@ def verify_cmd(root, install_dir, as_json, verbose, local_dir, full):
                 click.echo(f"+ extra     {printable(p)} (not installed by nso-install)")
         echo_notes(result.notes)
         bad = sum(f.fails for f in result.findings)
+        notes = len(result.findings) - bad + len(result.notes)  # the "~" lines and the "note:" lines above
         click.echo(f"Verify: {len(result.checked)} tree(s) checked{' with hashes' if full else ''}, "
-                   f"{bad} problem(s), {len(result.findings) - bad} note(s), {len(result.extra)} extra entr"
+                   f"{bad} problem(s), {notes} note(s), {len(result.extra)} extra entr"
                    f"{'y' if len(result.extra) == 1 else 'ies'}.")
     if not result.ok:
         sys.exit(1)

@@ -661,3 +661,13 @@ def test_uninstall_says_nothing_of_backups_where_there_is_no_run_dir(two):
     for args in (["--purge"], []):
         r = nso("uninstall", "--all", *args, "--root", two)
         assert "Nothing to do" in r.output and "backups/" not in r.output, r.output
+
+
+def test_verify_counts_the_notes_it_prints(root, sample_dists):
+    """A docs review: a tree nso-install did not unpack got "note: ...: no manifest", and the
+    summary right below it said "0 note(s)"."""
+    shutil.copytree(sample_dists["dir"], root / "opt/ncs/ncs-6.5.3", symlinks=True)
+    (root / "opt/ncs/current").symlink_to("ncs-6.5.3")
+    r = nso("verify", "--root", root)
+    assert "note: /opt/ncs/ncs-6.5.3: no manifest" in r.output
+    assert r.output.rstrip().endswith("0 problem(s), 1 note(s), 0 extra entries."), r.output
