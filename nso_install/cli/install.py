@@ -99,14 +99,15 @@ def _read_trusted_certs(paths) -> list[bytes]:
     from ..distribution.signature import MAX_TRUSTED_CERT, load_certs
     from ..inputs import read_operator_file
 
-    hint = "Give Cisco's root CA (and its intermediate CA) certificates as PEM or DER files."
+    hint = ("Give Cisco's root CA (and its intermediate CA) certificates as PEM or DER files, not the system's "
+            "CA bundle.")
     certs = []
     for p in paths:
         data = read_operator_file(p, option="--trusted-cert", limit=MAX_TRUSTED_CERT, hint=hint)
         try:
             load_certs(data)
         except ValueError as e:  # the reason only, never the file's content
-            raise UsageError("bad-input-file", f"--trusted-cert {p}: no readable X.509 certificate in it ({e}).",
+            raise UsageError("bad-input-file", f"--trusted-cert {p}: not certificates nso-install can pin ({e}).",
                              hint) from None
         certs.append(data)
     return certs

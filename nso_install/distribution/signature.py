@@ -59,14 +59,22 @@ MAX_CHAIN = 8
 def load_certs(data: bytes) -> list:
     """Every X.509 certificate in ``data``: one PEM file holding one or several, or one DER
     certificate.  ValueError (with the reason) when there is none or too many."""
+    import warnings
+
     from cryptography import x509
 
-    if b"-----BEGIN" in data:
-        certs = x509.load_pem_x509_certificates(data)
-        if len(certs) > MAX_CERTS_PER_FILE:
-            raise ValueError(f"more than {MAX_CERTS_PER_FILE} certificates in one file")
-        return certs
-    return [x509.load_der_x509_certificate(data)]
+    with warnings.catch_warnings():
+        # cryptography warns (to stderr, with a line of its source) of a certificate that breaks
+        # RFC 5280 but still parses, as a system CA bundle given by mistake holds: what is parsed
+        # is judged here, and the operator gets one message, not a library's warning
+        warnings.simplefilter("ignore")
+        if b"-----BEGIN" in data:
+            certs = x509.load_pem_x509_certificates(data)
+            if len(certs) > MAX_CERTS_PER_FILE:
+                raise ValueError(f"{len(certs)} certificates in one file, more than {MAX_CERTS_PER_FILE}: a CA "
+                                 "bundle, not the certificates to pin")
+            return certs
+        return [x509.load_der_x509_certificate(data)]
 
 
 def _now():

@@ -4,6 +4,7 @@ file, or given again), and every link is checked -- issuer signatures, CA constr
 now, and the signing certificate's key usage -- with an error naming the certificate and check."""
 
 import datetime
+from pathlib import Path
 
 import pytest
 
@@ -197,9 +198,28 @@ def test_cli_refuses_a_trusted_cert_file_without_a_certificate(tmp_path, signed)
     junk = tmp_path / "junk.pem"
     junk.write_text("-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n")
     r = cli("install", f, "--system-install", "--root", tmp_path / "r", "--trusted-cert", junk, ok=False)
-    assert r.exit_code == 2 and f"--trusted-cert {junk}" in r.stderr and "no readable X.509 certificate" in r.stderr
+    assert r.exit_code == 2 and f"--trusted-cert {junk}: not certificates nso-install can pin" in r.stderr
     assert "not base64" not in r.stderr  # the reason, never the content
     assert not (tmp_path / "r").exists()
+
+
+def test_a_ca_bundle_as_the_trusted_cert_is_refused_in_one_message(tmp_path, signed, capfd):
+    """The system's CA bundle given by mistake: cryptography's deprecation warning for one of its
+    certificates reached stderr, with a line of the library's source, before the refusal."""
+    import warnings
+
+    from cryptography.utils import CryptographyDeprecationWarning
+
+    f, _ = signed
+    bundle = Path("/etc/ssl/certs/ca-certificates.crt")
+    if not bundle.exists():
+        pytest.skip("no system CA bundle here")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CryptographyDeprecationWarning)  # (what a warning would do: fail here)
+        r = cli("install", f, "--system-install", "--root", tmp_path / "r", "--trusted-cert", bundle, ok=False)
+    assert r.exit_code == 2, r.stderr
+    assert "a CA bundle, not the certificates to pin" in r.stderr and "not the system's CA bundle" in r.stderr
+    assert "Warning" not in r.stderr + capfd.readouterr().err
 
 
 def test_a_certificate_forged_around_a_pinned_key_is_not_the_pinned_certificate():
