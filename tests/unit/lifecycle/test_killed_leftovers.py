@@ -1,0 +1,73 @@
+"""Runs killed (SIGKILL-like ``os._exit`` in a child process) at the system calls a crash sweep
+found leaving something behind: the next identical run must complete the work and leave the tree
+an uninterrupted run leaves (random keys compared by presence, owner and mode), no temporary file
+and no directory with the temporary mode it was made with."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from support import cli, host_accounts_root, snapshot
+
+from nso_install import state as state_module
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="creates accounts and sets owners (root only)")
+
+TMP = ".nso-install-tmp."
+
+
+def killed_when(module: str, name: str, condition: str, *args) -> int:
+    """Run ``nso-install ARGS`` in a child process killed (``os._exit(137)``) instead of the first
+    call of ``module.name`` whose positional arguments ``a`` meet ``condition`` (an expression)."""
+    script = textwrap.dedent(f"""
+        import os, sys, importlib
+        from nso_install import state
+        state.SEAL_KEY = {state_module.SEAL_KEY!r}
+        owner = importlib.import_module({module!r})
+        real = getattr(owner, {name!r})
+        def stop(*a, **kw):
+            if {condition}:
+                os._exit(137)
+            return real(*a, **kw)
+        setattr(owner, {name!r}, stop)
+        from nso_install.cli import main
+        main(sys.argv[1:])
+    """)
+    r = subprocess.run([sys.executable, "-c", script, *map(str, args)], capture_output=True, text=True,
+                       env={**os.environ, "NSO_INSTALL_REPLAY": "0"})
+    assert r.returncode == 137, r.stdout + r.stderr
+    return r.returncode
+
+
+def temps(root) -> list[str]:
+    return sorted(p for p in snapshot(root) if os.path.basename(p).startswith(TMP))
+
+
+def layout(root) -> dict:
+    """Path -> type, mode, owner, group (not contents: keys are random per install, nor times)."""
+    return {p: v[:4] for p, v in snapshot(root).items() if p != "."}
+
+
+@pytest.fixture
+def reference(tmp_path, dists):
+    """The layout an uninterrupted ``install 6.5.3 --system-install`` leaves (in its own root)."""
+    ref = host_accounts_root(tmp_path / "ref")
+    cli("install", dists["6.5.3"], "--system-install", "--root", ref)
+    return layout(ref)
+
+
+def test_a_parent_directory_a_killed_run_just_made_is_not_left_private(root, dists, reference):
+    """A missing parent (/var, /opt, /var/log, /etc/profile.d...) was made 0700 and given its mode
+    after: killed in between, it stayed 0700 for good (it belongs to the system once it exists,
+    and no run alters it), so the NSO account could not reach /opt/ncs.  It is now made with its
+    mode."""
+    args = ("install", dists["6.5.3"], "--system-install", "--root", root)
+    killed_when("nso_install.fsops", "_set_attrs_at", "True", *args)  # right after the first mkdir
+    made = [p for p, v in snapshot(root).items() if p not in (".", "etc") and not p.startswith("etc/")]
+    assert made and all(snapshot(root)[p][1] == 0o755 for p in made if snapshot(root)[p][0] == 0o040000), made
+    cli(*args)
+    assert layout(root) == reference
