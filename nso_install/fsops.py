@@ -216,6 +216,32 @@ def atomic_write(host: Path, data: bytes, mode: int, uid: int | None = None,
         _rename_into_place(tmp, host.name, dfd)
 
 
+def remove_stale_temps(host: Path) -> list[str]:
+    """Remove the temporary copies of ``host`` (:func:`atomic_write`'s ``.nso-install-tmp.NAME.XXXXXXXX``)
+    that a run killed while writing it left beside it: half-written, possibly key material.  For
+    the writers that run under the run lock (no other run is writing ``host`` meanwhile) and
+    that no Leftovers action of an install plan follows (nso-install's records, ``keys rotate``).
+    Only regular files are removed; the names removed."""
+    prefix = f"{TMP_MARK}{host.name}."
+    removed = []
+    with parent_dir(host) as dfd:
+        try:
+            names = os.listdir(dfd)
+        except FileNotFoundError:
+            return removed
+        for name in names:
+            rest = name[len(prefix):] if name.startswith(prefix) else ""
+            if len(rest) != 8 or not all(c in "0123456789abcdef" for c in rest):
+                continue
+            st = _lstat(name, dfd)
+            if st is not None and stat.S_ISREG(st.st_mode):
+                os.unlink(name, dir_fd=dfd)
+                removed.append(name)
+        if removed:
+            os.fsync(dfd)
+    return removed
+
+
 def open_regular(host: Path, shown: str | None = None) -> int:
     """A read-only descriptor on the regular file at ``host``, reached without following any
     link (parents included).  O_NONBLOCK: a FIFO swapped in by another account cannot make the

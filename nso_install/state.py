@@ -41,16 +41,6 @@ STATE_FORMAT = 2
 MAX_MANIFEST = 512 << 20  # ~130 bytes an entry: millions of entries
 
 
-def _remove_half_written(host: Path) -> None:
-    """The temporary copies of ``host`` a killed run left (:func:`fsops.atomic_write`'s): a local
-    install's marker is beside DIR, where the Leftovers action does not look (other installs'
-    temporary trees may be there), so by this file's own prefix only, under this DIR's lock."""
-    prefix = f"{fsops.TMP_MARK}{host.name}."
-    for name in os.listdir(host.parent):
-        if name.startswith(prefix):
-            fsops.remove_file(host.parent / name)
-
-
 class State:
     """The state file of one install, loaded once (after the run lock is taken).
 
@@ -207,6 +197,7 @@ class State:
         data = m.as_json()
         with _saving(shown):
             fsops.ensure_private_dir(host.parent)
+            fsops.remove_stale_temps(host)
             fsops.atomic_write(host, data, 0o600, None, None, shown)
         self.data.setdefault("manifests", {})[tree] = hashlib.sha256(data).hexdigest()
         m.release(data)  # the records as the bytes just written until used again (a third of the memory)
@@ -262,6 +253,7 @@ class State:
         host = self.target.host(self.path)
         with _saving(self.path):
             fsops.ensure_private_dir(host.parent)
+            fsops.remove_stale_temps(host)  # (a killed run's; under the lock, as every save)
             fsops.atomic_write(host, data, 0o600, None, None, self.path)
         self._loaded = data
         return True
@@ -298,8 +290,7 @@ class State:
                            sort_keys=True) + "\n").encode()
         with _saving(shown, "Nothing was changed yet; free space (or fix the cause) and re-run."):
             fsops.ensure_private_dir(host.parent)
-            if os.path.dirname(shown) != os.path.dirname(self.path):
-                _remove_half_written(host)
+            fsops.remove_stale_temps(host)
             fsops.atomic_write(host, data, 0o600, None, None, shown)
 
     def end_run(self) -> None:
@@ -330,6 +321,7 @@ class State:
                 except FileNotFoundError:
                     fd = None
             if fd is None:
+                fsops.remove_stale_temps(host)
                 fsops.atomic_write(host, line, 0o600, None, None, shown)
                 return
             try:

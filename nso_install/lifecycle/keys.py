@@ -442,6 +442,7 @@ def _decide(inst: Installation, version: str, file: str, data: bytes, st: os.sta
     state.data["keys"] = {**rec, "writing": {"generation": generation, "converted_legacy": kf.legacy, "time": now,
                                              "digest": hashlib.sha256(content.reveal()).hexdigest()}}
     state.save()
+    fsops.remove_stale_temps(inst.target.host(file))  # a killed rotation's half-written copy (keys)
     fsops.atomic_write(inst.target.host(file), content.reveal(), mode, st.st_uid, st.st_gid, file)
     result.since = now
     _record_added(state, rec, generation, kf.legacy, now, file, result.notes)

@@ -71,3 +71,32 @@ def test_a_parent_directory_a_killed_run_just_made_is_not_left_private(root, dis
     assert made and all(snapshot(root)[p][1] == 0o755 for p in made if snapshot(root)[p][0] == 0o040000), made
     cli(*args)
     assert layout(root) == reference
+
+
+@pytest.mark.parametrize("name", ["opt+ncs+ncs-6.5.3.json", "state.json"])
+def test_a_record_a_killed_install_was_writing_leaves_no_temporary_copy(root, dists, reference, name):
+    """Killed before the rename of a manifest (or the state), its complete temporary copy stayed
+    in /var/lib/nso-install/manifests for good: the leftovers cleanup did not look there."""
+    args = ("install", dists["6.5.3"], "--system-install", "--root", root)
+    killed_when("nso_install.fsops", "_rename_into_place", f"a[1] == {name!r}", *args)
+    assert any(os.path.basename(t).startswith(TMP + name) for t in temps(root)), temps(root)
+    cli(*args)
+    assert temps(root) == [] and layout(root) == reference
+    assert "Done: 0 changed" in cli(*args).output
+
+
+@pytest.mark.parametrize("name", ["ncs.crypto_keys", "state.json"])
+def test_a_killed_key_rotation_leaves_no_copy_of_the_keys_after_its_re_run(root, dists, name, tmp_path):
+    """``keys rotate`` killed before renaming the new keys file (or the state announcing it) left
+    the temporary copy (new key material, readable by the NSO account's group) and its re-run,
+    which has no leftovers cleanup, kept it."""
+    ref = host_accounts_root(tmp_path / "ref")
+    for r in (root, ref):
+        cli("install", dists["6.5.3"], "--system-install", "--run-as-user", "nso", "--root", r)
+    cli("keys", "rotate", "--root", ref)
+    killed_when("nso_install.fsops", "_rename_into_place", f"a[1] == {name!r}", "keys", "rotate", "--root", root)
+    assert temps(root)
+    cli("keys", "rotate", "--root", root)
+    assert temps(root) == [] and layout(root) == layout(ref)
+    keys = (root / "etc/ncs/ncs.crypto_keys").read_text()
+    assert keys.startswith("EXTERNAL_KEY_FORMAT=2\n") and "[1]=" not in keys  # one generation added
