@@ -704,6 +704,20 @@ def can_move_across(dst_top: int, rel: str) -> bool:
         return False
 
 
+def exists_below(top: int, rel: str) -> bool:
+    """Whether the entry ``rel`` (a link itself counts) exists below the directory ``top``, its
+    parents reached without following links."""
+    *parents, name = rel.split("/")
+    try:
+        fd = _below(top, parents)
+    except OSError:
+        return False
+    try:
+        return _lstat(name, fd) is not None
+    finally:
+        os.close(fd)
+
+
 def move_across(src_top: int, dst_top: int, rel: str) -> None:
     """The entry ``rel`` moved from below ``src_top`` to the same place below ``dst_top`` (both
     descriptors of directories on one file system), replacing what is there; parents reached

@@ -10,6 +10,7 @@ Leftovers of an interrupted run are removed by the next one.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 from dataclasses import field
@@ -234,9 +235,13 @@ class InstallTree(Action):
 
     def apply(self, facts, ctx, outcome):
         self._checked = None  # decided again here, on what is there now
-        for left in self._leftovers(facts):
-            fsops.remove_tree(ctx.target.host(left))
         host = ctx.target.host(self.path)
+        leftovers = self._leftovers(facts)
+        for left in leftovers:  # a repair killed while carrying entries over: they go back first
+            if left.endswith(CARRIED):
+                _bring_back(ctx.target.host(left), host)
+        for left in leftovers:
+            fsops.remove_tree(ctx.target.host(left))
         present = facts.path(self.path).kind == DIR and self._installed(facts) == self.dist.version
         drift = self.drift(facts, ctx) if present else None
         if present and drift is not None and not drift.damaged:
@@ -259,6 +264,7 @@ class InstallTree(Action):
                 self._carry_over(host, tmp, drift.extra)
                 fsops.exchange(tmp, host)  # the repaired tree takes the name in one step
                 shutil.rmtree(tmp)  # now the old, damaged tree, without what was carried over
+                fsops.remove_file(_carried(tmp))
             else:
                 if os.path.isdir(host):
                     try:
@@ -275,6 +281,9 @@ class InstallTree(Action):
                                                                    "remove it)") + "; then re-run.") from None
                 os.rename(tmp, host)
         except BaseException:
+            if os.path.lexists(_carried(tmp)):  # (the exchange failed: what was carried goes back)
+                _bring_back(_carried(tmp), host)
+                fsops.remove_file(_carried(tmp))
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         fsops.fsync_dir(host.parent)
@@ -308,6 +317,10 @@ class InstallTree(Action):
                                  f"{self.path}: {blocked[0]} cannot be kept in the repaired tree: its parent is not a "
                                  "directory in the distribution (a directory was replaced by a file or a link).",
                                  f"Move {self.path}/{blocked[0]} out of the tree, then re-run; nothing was changed.")
+            # what is about to move is recorded beside the new tree first: a run killed before the
+            # exchange leaves those entries in a temporary tree, which the next run would remove as
+            # a leftover (the local install's keys and records, an administrator's packages)
+            _write_record(_carried(new), json.dumps(rels).encode())
             moved: list[str] = []
             try:
                 for rel in rels:
@@ -320,3 +333,53 @@ class InstallTree(Action):
                     except OSError:
                         pass
                 raise
+
+
+CARRIED = ".carried"  # beside a temporary tree: what a repair moves into it (a JSON list)
+
+
+def _carried(tmp: Path) -> Path:
+    return tmp.with_name(tmp.name + CARRIED)
+
+
+def _write_record(record: Path, data: bytes) -> None:
+    """``data`` at the new name ``record``, synced.  Not through a temporary file, which a kill
+    would leave where no leftovers cleanup looks (beside a local install): a record cut short
+    is one whose entries never moved, as nothing moves before it is synced."""
+    with fsops.parent_dir(record) as dfd:
+        fd = os.open(record.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                     dir_fd=dfd)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.fsync(dfd)
+
+
+def _bring_back(record: Path, host: Path) -> None:
+    """The entries a repair recorded in ``record`` (:meth:`InstallTree._carry_over`) that are in its
+    temporary tree and not in the tree at ``host``, moved back there: the exchange did not happen
+    (before it, the carried entries are in the temporary tree; after it, that is the old tree and
+    they are in ``host``).  A record that cannot be read is one whose entries never moved (it is
+    written and synced before the first move)."""
+    tmp = record.with_name(record.name[:-len(CARRIED)])
+    try:
+        fd = fsops.open_regular(record)
+        try:
+            rels = json.loads(os.read(fd, 1 << 24))
+        finally:
+            os.close(fd)
+    except (OSError, ValueError, UnsafePathError):
+        return
+    if not isinstance(rels, list) or not os.path.isdir(tmp) or not os.path.isdir(host):
+        return
+    with fsops.dir_handle(tmp) as tfd, fsops.dir_handle(host) as hfd:
+        for rel in rels:
+            if not isinstance(rel, str) or not rel or rel.startswith("/") or \
+                    any(part in ("", ".", "..") for part in rel.split("/")):
+                continue
+            if fsops.exists_below(tfd, rel) and not fsops.exists_below(hfd, rel) and fsops.can_move_across(hfd, rel):
+                fsops.move_across(tfd, hfd, rel)

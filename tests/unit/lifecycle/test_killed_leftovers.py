@@ -100,3 +100,48 @@ def test_a_killed_key_rotation_leaves_no_copy_of_the_keys_after_its_re_run(root,
     assert temps(root) == [] and layout(root) == layout(ref)
     keys = (root / "etc/ncs/ncs.crypto_keys").read_text()
     assert keys.startswith("EXTERNAL_KEY_FORMAT=2\n") and "[1]=" not in keys  # one generation added
+
+
+def damaged_local_install(tmp_path, dists):
+    loc = tmp_path / "nso"
+    cli("install", dists["6.5.3"], "--local-install", loc)
+    (loc / "packages/mypkg").mkdir()
+    (loc / "packages/mypkg/package-meta-data.xml").write_text("<ncs-package/>\n")
+    with open(loc / "doc/README", "a") as f:
+        f.write("damaged\n")
+    return loc
+
+
+@pytest.mark.parametrize("how", ["kill", "error"])
+def test_a_repair_stopped_while_carrying_entries_over_loses_none_of_them(tmp_path, dists, how):
+    """A repair moves what the old tree holds beyond the distribution (a local install's records,
+    IPC secret, config and host key; an administrator's packages) into the new tree before the
+    exchange.  Killed half way, those already moved sat in a temporary tree that the re-run
+    removed as a leftover (the IPC secret and the records were generated anew); an exchange that
+    failed removed them too.  They are now brought back first."""
+    loc = damaged_local_install(tmp_path, dists)
+    before = {p: v for p, v in snapshot(loc).items() if p.startswith(("etc/ncs", ".nso-install/", "packages/mypkg"))
+              and not p.startswith(".nso-install/manifests")}
+    secret = (loc / "etc/ncs/ipc_access").read_bytes()
+    args = ("install", dists["6.5.3"], "--local-install", loc)
+    if how == "kill":  # after the records and the IPC secret moved, before ncs.conf
+        killed_when("nso_install.fsops", "move_across", "a[2] == 'etc/ncs/ncs.conf'", *args)
+        assert not (loc / "etc/ncs/ipc_access").exists()
+    else:
+        from nso_install import fsops
+
+        def fail(a, b):
+            raise OSError(16, "Device or resource busy")
+
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(fsops, "exchange", fail)
+            assert cli(*args, ok=False).exit_code == 1
+    cli(*args)
+    assert (loc / "etc/ncs/ipc_access").read_bytes() == secret
+    assert (loc / "packages/mypkg/package-meta-data.xml").exists()
+    assert b"damaged" not in (loc / "doc/README").read_bytes()
+    after = snapshot(loc)
+    assert all(after.get(p, (None,) * 7)[:4] == v[:4] for p, v in before.items()), \
+        [p for p, v in before.items() if after.get(p, (None,) * 7)[:4] != v[:4]]
+    assert [n for n in os.listdir(tmp_path) if n.startswith(TMP)] == [] and temps(loc) == []
+    assert "1 tree(s) checked, 0 problem(s)" in cli("verify", "--local-install", loc).output
