@@ -219,10 +219,14 @@ def uninstall(inst: Installation, *, version: str | None = None, everything: boo
     with locked(inst.target, state.path, True, lock_timeout):
         report = apply(acts, ctx, lambda e: record_effects(state, e))
         removed = [r.action.path for r in report.records if r.changed]
-        _forget(inst, removed, version is None and everything)
+        # what a run killed after removing it (before recording that) removed is gone as well:
+        # its records go now, or they stayed for good (the re-run found nothing left to remove)
+        gone = removed + [r.action.path for r in report.records if not r.changed
+                          and isinstance(r.action, (RemoveTree, Absent)) and not _exists(inst, r.action.path)]
+        _forget(inst, gone, version is None and everything)
         if abandoned:
             state.end_run()
-        if inst.spec.config_dir in removed:
+        if inst.spec.config_dir in gone:
             state.data.pop("keys", None)  # (its rotation record must not outlive the keys file it describes)
         if "config" in parts and "run_data" in parts and "accounts" in parts:
             state.data = {"conffiles": {}}  # purged: nothing of the install is left to remember

@@ -5,6 +5,7 @@ and no directory with the temporary mode it was made with."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -145,3 +146,25 @@ def test_a_repair_stopped_while_carrying_entries_over_loses_none_of_them(tmp_pat
         [p for p, v in before.items() if after.get(p, (None,) * 7)[:4] != v[:4]]
     assert [n for n in os.listdir(tmp_path) if n.startswith(TMP)] == [] and temps(loc) == []
     assert "1 tree(s) checked, 0 problem(s)" in cli("verify", "--local-install", loc).output
+
+
+@pytest.mark.parametrize("purge", [True, False])
+def test_an_uninstall_killed_after_removing_the_install_dir_forgets_its_trees_on_the_re_run(root, dists, purge):
+    """``uninstall --all`` killed after INSTALL_DIR was removed, before the records were updated:
+    its re-run found nothing left to remove there and kept the records of the trees gone (the
+    manifest files stayed for good, and without --purge ``verify`` went on failing on them)."""
+    cli("install", dists["6.5.3"], "--system-install", "--root", root)
+    args = ("uninstall", "--all", *(("--purge",) if purge else ()), "--root", root)
+    if purge:  # stopped before removing CONFIG_DIR, the removal after INSTALL_DIR's
+        killed_when("nso_install.fsops", "remove_tree", "str(a[0]).endswith('/etc/ncs')", *args)
+    else:  # stopped at the write of the state, after every removal
+        killed_when("nso_install.fsops", "atomic_write", "a[0].name == 'state.json'", *args)
+    assert not (root / "opt/ncs").exists()
+    cli(*args)
+    assert not (root / "var/lib/nso-install/manifests").exists() or \
+        os.listdir(root / "var/lib/nso-install/manifests") == []
+    recorded = json.loads((root / "var/lib/nso-install/state.json").read_text())
+    assert not recorded.get("manifests") and not recorded.get("unpacked") and not recorded.get("activations")
+    if not purge:
+        assert cli("verify", "--root", root, ok=False).exit_code == 1  # nothing installed (not: a tree gone)
+        assert "gone" not in cli("verify", "--root", root, ok=False).output
