@@ -268,7 +268,7 @@ def system_plan(spec: InstallSpec, dist, view: TargetView) -> list[Action]:
     # from it too, or the withdrawn account kept a directory in root's /run.
     return with_parents([replace(a, skip=managed, itself=a.itself or a.path not in managed)
                          if isinstance(a, Reown) else replace(a, skip=managed) if isinstance(a, TakeOver) else a
-                         for a in acts], (STATE_DIR_SYSTEM,))
+                         for a in acts], own_dirs(STATE_DIR_SYSTEM))
 
 
 def config_actions(spec: InstallSpec, version: str, view: TargetView) -> list[Action]:
@@ -514,7 +514,7 @@ def local_plan(spec: InstallSpec, dist, view: TargetView = TargetView()) -> list
         acts.append(SecretFile(f"{d}/etc/ncs/ncs.crypto_keys", private, lambda: generate_crypto_keys(v),
                                "encryption keys (generated once)", validate=lambda data: check_crypto_keys(data, v),
                                renew=ROTATE_KEYS))
-    return with_parents(acts + pam_actions(spec, rc), (f"{d}/.nso-install",))
+    return with_parents(acts + pam_actions(spec, rc), own_dirs(f"{d}/.nso-install"))
 
 
 # --- parent directories and leftovers -------------------------------------------------------
@@ -539,6 +539,13 @@ def _parents(path: str) -> list[str]:
     reversed, in strings (this runs for every path of every plan, twice a run)."""
     parts = [c for c in path.split("/") if c and c != "."]
     return ["/" + "/".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def own_dirs(state_dir: str) -> tuple[str, ...]:
+    """nso-install's own directories an interrupted run may leave temporary files in: the state
+    directory, its manifests (written when a tree is unpacked) and the config files' copies
+    kept aside (files.ASIDE_DIR, in a system install's)."""
+    return (state_dir, f"{state_dir}/manifests", f"{state_dir}/conffiles")
 
 
 def with_parents(actions: list[Action], own_dirs: tuple[str, ...] = ()) -> list[Action]:

@@ -168,3 +168,15 @@ def test_an_uninstall_killed_after_removing_the_install_dir_forgets_its_trees_on
     if not purge:
         assert cli("verify", "--root", root, ok=False).exit_code == 1  # nothing installed (not: a tree gone)
         assert "gone" not in cli("verify", "--root", root, ok=False).output
+
+
+def test_a_repair_killed_before_renaming_its_manifest_leaves_no_copy_of_it(tmp_path, dists):
+    """Killed after the repair, before the rename of the (unchanged) manifest: the re-run finds
+    the tree as recorded and writes no manifest, and the leftovers cleanup did not look in the
+    manifests directory, so the complete temporary copy stayed there for good."""
+    loc = damaged_local_install(tmp_path, dists)
+    args = ("install", dists["6.5.3"], "--local-install", loc)
+    killed_when("nso_install.fsops", "_rename_into_place", "a[1].endswith('+nso.json')", *args)
+    assert temps(loc / ".nso-install/manifests")
+    cli(*args)
+    assert temps(loc) == []
