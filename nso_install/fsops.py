@@ -399,11 +399,13 @@ def remove_empty_dirs(dirs: list[Path]) -> None:
 def make_dir(host: Path, mode: int, uid: int | None, gid: int | None) -> None:
     """A new directory with owner and mode.  One that changes owner is made 0700 (private until
     owner and mode are final; a re-run's Directory action corrects one a killed run left so).
-    One that keeps this process's owner gets its mode in the mkdir itself: a run killed right
-    after it must not leave a 0700 parent directory (/opt, /var/log, /etc/profile.d...) that
-    no re-run alters again, as it belongs to the system once it exists."""
+    One whose owner and group are final when it is made (this process's; a setgid parent's
+    group) gets its mode in the mkdir itself: a run killed right after it must not leave a 0700
+    parent directory (/opt, /var/log, /etc/profile.d...) that no re-run alters again, as it
+    belongs to the system once it exists."""
     with parent_dir(host) as dfd:
-        if uid is None and gid is None:
+        inherits_group = os.fstat(dfd).st_mode & stat.S_ISGID
+        if (uid is None or uid == os.geteuid()) and (gid is None or gid == os.getegid() and not inherits_group):
             old = os.umask(0)  # (the other threads only flush: they create nothing)
             try:
                 os.mkdir(host.name, mode & 0o777, dir_fd=dfd)

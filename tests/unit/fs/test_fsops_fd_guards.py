@@ -50,11 +50,30 @@ def test_atomic_write_temp_file_is_private_from_its_creation(tmp_path, monkeypat
     assert seen and seen[0] & 0o077 == 0
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="gives a directory to another group")
 def test_new_directory_is_private_until_its_owner_and_mode_are_set(tmp_path, monkeypatch, umask0):
+    """A directory that changes hands (root:nso 0750) is 0700 until its owner and mode are set."""
     seen = _first_mode_seen_by(monkeypatch, "chown", "chmod")
-    fsops.make_dir(tmp_path / "ssh", 0o750, os.getuid(), os.getgid())
+    fsops.make_dir(tmp_path / "ssh", 0o750, 0, 65534)
     assert seen and seen[0] == 0o700
-    assert stat.S_IMODE(os.stat(tmp_path / "ssh").st_mode) == 0o750
+    st = os.stat(tmp_path / "ssh")
+    assert (stat.S_IMODE(st.st_mode), st.st_gid) == (0o750, 65534)
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o077])
+def test_a_new_directory_that_keeps_this_processs_owner_has_its_mode_from_the_start(tmp_path, monkeypatch, mask):
+    """Its owner is final when it is made, so its mode is too (whatever the umask): a run killed
+    right after the mkdir leaves no 0700 /opt that no re-run would alter again."""
+    seen = _first_mode_seen_by(monkeypatch, "chown", "chmod")
+    old = os.umask(mask)
+    try:
+        fsops.make_dir(tmp_path / "opt", 0o755, os.geteuid(), os.getegid())
+        fsops.make_dir(tmp_path / "var", 0o755, None, None)
+        after = os.umask(mask)
+    finally:
+        os.umask(old)
+    assert seen == [0o755, 0o755, 0o755]  # (chown and chmod of opt, chmod of var: each saw the final mode)
+    assert after == mask  # (the umask is back)
 
 
 def test_atomic_write_never_writes_into_a_file_planted_at_its_temp_name(tmp_path, monkeypatch):
