@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from collection_support import playbook, run, task_states
+from collection_support import COLLECTION, playbook, run, task_states
 
 
 def fake_venv(venv: Path, version: str = "0.1.0", program: bool = True) -> Path:
@@ -123,7 +123,6 @@ def test_role_with_several_wheels_needs_a_pin_as_its_documentation_says(tmp_path
     """The role does not pick the newest of several nso_install wheels (the module does): it asks
     for nso_install_version, and its defaults and argument spec say so."""
     import yaml
-    from collection_support import COLLECTION
 
     wheels = tmp_path / "wheels"
     wheels.mkdir()
@@ -140,3 +139,22 @@ def test_role_with_several_wheels_needs_a_pin_as_its_documentation_says(tmp_path
     for text in (described, defaults):
         assert "several" in text and "the newest nso_install wheel in the wheelhouse)" not in text, text
         assert "(default, the newest wheel)" not in text, text
+
+
+def test_tasks_run_on_the_controller_do_not_inherit_the_plays_become():
+    """A play with become: true (as a fleet's is) made the role's controller tasks sudo on the
+    controller: a password prompt there, or root packing the operator's wheelhouse."""
+    import yaml
+
+    def tasks(items):
+        for t in items or ():
+            yield t
+            for key in ("block", "rescue", "always"):
+                yield from tasks(t.get(key))
+
+    delegated = []
+    for f in (COLLECTION / "roles").glob("*/tasks/*.yml"):
+        for t in tasks(yaml.safe_load(f.read_text())):
+            if t.get("delegate_to") == "localhost":
+                delegated.append((f.parent.parent.name, t["name"], t.get("become")))
+    assert delegated and all(become is False for _, _, become in delegated), delegated
