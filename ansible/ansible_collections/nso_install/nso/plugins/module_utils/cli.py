@@ -238,3 +238,36 @@ def secret_value_files(secrets):
         yield files
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def set_file_args(argv, set_files, secret_files):
+    """--set-file NAME=PATH for each of ``set_files`` (paths on the host), then for each secret
+    value's private file (secret_value_files)."""
+    for k, v in sorted((set_files or {}).items()):
+        argv += ['--set-file', '%s=%s' % (k, v)]
+    for k, path in sorted(secret_files.items()):
+        argv += ['--set-file', '%s=%s' % (k, path)]
+
+
+def run_report(module, exe, build_argv, positional=()):
+    """Run a command that prints a run's report (install, activate, rollback): ``build_argv(params,
+    secret_files)`` gives its options, the set_secrets values go in private files, check mode is
+    --check and diff mode --diff. Returns (the task's result: changed, changed_count, result,
+    totals, actions, notes, cmd, and diff in diff mode; the tool's document)."""
+    try:
+        with secret_value_files(module.params['set_secrets']) as secret_files:
+            argv = build_argv(module.params, secret_files)
+            if module.check_mode:
+                argv.append('--check')
+            if module._diff:
+                argv.append('--diff')
+            rc, data, out, err = run_json(module, exe, argv, positional=positional, shown=secret_names(secret_files))
+    except ValueError as e:  # a value the CLI cannot read (scalar)
+        module.fail_json(msg=str(e))
+    warn_all(module, data)
+    count = int(data.get('changed') or 0)
+    result = dict(changed=count > 0, changed_count=count, result=data.get('result'), totals=data.get('totals', {}),
+                  actions=data.get('actions', []), notes=data.get('notes', []), cmd=command(exe, argv, positional))
+    if module._diff:
+        result['diff'] = action_diffs(data.get('actions'))
+    return result, data

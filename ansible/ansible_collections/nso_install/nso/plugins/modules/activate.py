@@ -111,8 +111,7 @@ cmd:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.nso_install.nso.plugins.module_utils.cli import (
-    cli_argument_spec, action_diffs, command, find_executable, flag, missing_tool, opt, run_json,
-    secret_names, secret_value_files, warn_all)
+    cli_argument_spec, find_executable, flag, missing_tool, opt, run_report, set_file_args)
 
 
 def build_argv(p, secret_files):
@@ -120,10 +119,7 @@ def build_argv(p, secret_files):
     argv = ['rollback' if p['rollback'] else 'activate']
     flag(argv, 'force', p['force'])
     flag(argv, 'force-conf', p['force_conf'])
-    for k, v in sorted((p['set_files'] or {}).items()):
-        argv += ['--set-file', '%s=%s' % (k, v)]
-    for k, path in sorted(secret_files.items()):
-        argv += ['--set-file', '%s=%s' % (k, path)]
+    set_file_args(argv, p['set_files'], secret_files)
     for name in ('install_dir', 'lock_timeout', 'root'):
         opt(argv, name.replace('_', '-'), p[name])
     return argv
@@ -150,25 +146,7 @@ def main():
     if not p['version'] and not p['rollback']:
         module.fail_json(msg='one of the following is required: version, rollback=true')
     exe = find_executable(module) or missing_tool(module)
-    positional = [p['version']] if p['version'] else []
-    try:
-        with secret_value_files(p['set_secrets']) as secret_files:
-            argv = build_argv(p, secret_files)
-            if module.check_mode:
-                argv.append('--check')
-            if module._diff:
-                argv.append('--diff')
-            rc, data, out, err = run_json(module, exe, argv, positional=positional, shown=secret_names(secret_files))
-    except ValueError as e:  # a value the CLI cannot read (scalar)
-        module.fail_json(msg=str(e))
-
-    warn_all(module, data)
-    count = int(data.get('changed') or 0)
-    result = dict(changed=count > 0, changed_count=count, result=data.get('result'), totals=data.get('totals', {}),
-                  actions=data.get('actions', []), notes=data.get('notes', []),
-                  cmd=command(exe, argv, positional))
-    if module._diff:
-        result['diff'] = action_diffs(data.get('actions'))
+    result, _ = run_report(module, exe, build_argv, positional=[p['version']] if p['version'] else [])
     module.exit_json(**result)
 
 

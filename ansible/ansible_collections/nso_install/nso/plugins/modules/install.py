@@ -230,8 +230,8 @@ cmd:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.nso_install.nso.plugins.module_utils.cli import (
-    cli_argument_spec, action_diffs, command, find_executable, flag, missing_tool, opt, repeat, run_json, scalar,
-    secret_names, secret_value_files, tool_pending, tristate, warn_all)
+    cli_argument_spec, find_executable, flag, missing_tool, opt, repeat, run_report, scalar, set_file_args,
+    tool_pending, tristate)
 
 
 # Pairs that contradict each other when both are given a value that asks for something: a
@@ -268,10 +268,7 @@ def build_argv(p, secret_files):
     repeat(argv, 'values', p['values_files'])
     for k, v in sorted((p['set'] or {}).items()):
         argv += ['--set', '%s=%s' % (k, scalar(v, 'set ' + k))]
-    for k, v in sorted((p['set_files'] or {}).items()):
-        argv += ['--set-file', '%s=%s' % (k, v)]
-    for k, path in sorted(secret_files.items()):
-        argv += ['--set-file', '%s=%s' % (k, path)]
+    set_file_args(argv, p['set_files'], secret_files)
     repeat(argv, 'unset', p['unset'])
     for name in ('reset_options', 'activate', 'skip_secrets', 'secrets_only', 'force_conf', 'skip_verification'):
         flag(argv, name.replace('_', '-'), p[name])
@@ -328,32 +325,8 @@ def main():
                              cmd=[], actions=[], notes=[], totals={}, changed_count=0)
         missing_tool(module)
 
-    try:
-        with secret_value_files(p['set_secrets']) as secret_files:
-            argv = build_argv(p, secret_files)
-            if module.check_mode:
-                argv.append('--check')
-            if module._diff:
-                argv.append('--diff')
-            rc, data, out, err = run_json(module, exe, argv, positional=[p['distribution']],
-                                          shown=secret_names(secret_files))
-    except ValueError as e:  # a value the CLI cannot read (scalar)
-        module.fail_json(msg=str(e))
-
-    warn_all(module, data)
-    count = int(data.get('changed') or 0)
-    result = dict(
-        changed=count > 0,
-        changed_count=count,
-        result=data.get('result'),
-        totals=data.get('totals', {}),
-        actions=data.get('actions', []),
-        notes=data.get('notes', []),
-        spec=data.get('spec', {}),
-        cmd=command(exe, argv, [p['distribution']]),
-    )
-    if module._diff:
-        result['diff'] = action_diffs(data.get('actions'))
+    result, data = run_report(module, exe, build_argv, positional=[p['distribution']])
+    result['spec'] = data.get('spec', {})
     module.exit_json(**result)
 
 
