@@ -263,12 +263,17 @@ def system_plan(spec: InstallSpec, dist, view: TargetView) -> list[Action]:
     # Config follows the active version: a version that stays inactive changes nothing here.
     acts += config_actions(spec, config_version(spec, v, view), view)
     managed = frozenset(a.path for a in acts if a.fs and not isinstance(a, (Reown, TakeOver)))
-    # A directory the old account owns that no Directory action of this plan manages any more
-    # (/run/ncs once the socket is no longer nso-install's: TCP IPC, ipc.path given) is taken
-    # from it too, or the withdrawn account kept a directory in root's /run.
-    return with_parents([replace(a, skip=managed, itself=a.itself or a.path not in managed)
-                         if isinstance(a, Reown) else replace(a, skip=managed) if isinstance(a, TakeOver) else a
-                         for a in acts], own_dirs(STATE_DIR_SYSTEM))
+
+    def handover(a: Action) -> Action:
+        """A hand-over leaves what other actions of the plan manage to them (``skip``).  A
+        directory the old account owns that no Directory action manages any more (/run/ncs once
+        the socket is no longer nso-install's: TCP IPC, ipc.path given) is taken from it too, or
+        the withdrawn account kept a directory in root's /run."""
+        if isinstance(a, Reown):
+            return replace(a, skip=managed, itself=a.itself or a.path not in managed)
+        return replace(a, skip=managed) if isinstance(a, TakeOver) else a
+
+    return with_parents([handover(a) for a in acts], own_dirs(STATE_DIR_SYSTEM))
 
 
 def config_actions(spec: InstallSpec, version: str, view: TargetView) -> list[Action]:

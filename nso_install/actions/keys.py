@@ -394,10 +394,10 @@ class HostKeyAside(Action):
     guidance says Ed25519 is not FIPS-approved and must not be used, so the pair is renamed to
     ``NAME.non-fips`` (and ``NAME.pub.non-fips``) in the same directory, where NSO's SSH server,
     which reads host keys under their documented file names (ncs.conf(5), ssh-server-key-dir),
-    no longer finds it.  Renamed back when FIPS is
-    off again (planned before the pair's own action: the key SSH clients know comes back, rather
-    than a new one they would take for an impostor).  A pair found under both names is left,
-    with a warning; never overwritten, never removed."""
+    no longer finds it.  Renamed back when FIPS is off again (planned before the pair's own
+    action: the key SSH clients know comes back, rather than a new one they would take for an
+    impostor).  A pair found under both names is left, with a warning; never overwritten, never
+    removed."""
 
     path: str
     fips: bool

@@ -38,6 +38,12 @@ def _look(root, install_dir, local_dir=None):
     return look_local(root, local_install_path(local_dir, root))  # (as install takes it)
 
 
+# why a tree shows no manifest: (none recorded, or root could not trust the records)
+_NO_MANIFEST = {False: "  (no manifest: not unpacked by nso-install)",
+                True: "  (its records are not sealed on this host, so root does not trust them: written by another "
+                      "account, or changed)"}
+
+
 def _status(root, install_dir, as_json, verbose, local_dir=None):
     from ..lifecycle.status import status
 
@@ -52,8 +58,7 @@ def _status(root, install_dir, as_json, verbose, local_dir=None):
         click.echo(f"NSO installs under {printable(s['install_dir'])}:")
     for t in s["versions"]:
         mark = "*" if t["active"] else " "
-        extra = "" if t["manifest"] else "  (no manifest: not unpacked by nso-install)" if not s["records_unsealed"] \
-            else "  (its records are not sealed on this host, so root does not trust them: written by another account, or changed)"
+        extra = "" if t["manifest"] else _NO_MANIFEST[s["records_unsealed"]]
         click.echo(f"  {mark} {printable(t['version']):<12} {printable(t['path'])}{extra}")
     if not s["versions"]:
         click.echo("  (none)")
@@ -211,10 +216,11 @@ def rollback_cmd(root, install_dir, as_json, verbose, check, diff, quiet, force,
 @INSTALL_OPTIONS
 @QUIET_OPTION
 @guarded
-def uninstall_cmd(named, version, everything, config, run_data, logs, service, profile_scripts, accounts, purge, force, check,
-                  lock_timeout, root, install_dir, as_json, verbose, quiet):
+def uninstall_cmd(named, version, everything, config, run_data, logs, service, profile_scripts, accounts, purge,
+                  force, check, lock_timeout, root, install_dir, as_json, verbose, quiet):
     """Remove an NSO system install, as NSO's ncs-uninstall does: one version (VSN, or
-    --ncs-version VSN), or everything with --all, keeping configuration, data, logs, service files and accounts unless asked for."""
+    --ncs-version VSN), or everything with --all, keeping configuration, data, logs, service
+    files and accounts unless asked for."""
     from ..errors import UsageError
     from ..lifecycle.uninstall import PARTS, uninstall
     from ..spec import check_run_flags
