@@ -192,11 +192,10 @@ class Resolution:
 # --- options of a run that are not part of the spec ---------------------------------------------
 
 def check_run_flags(*, skip_secrets: bool = False, secrets_only: bool = False, quiet: bool = False,
-                    verbose: int = 0, lock_timeout: float | None = None) -> str:
+                    verbose: int = 0) -> str:
     """The rules between options that shape a run but are not remembered (which secrets,
-    output, the lock); returns the secrets mode (``all``, ``skip`` or ``only``)."""
-    import math
-
+    output); returns the secrets mode (``all``, ``skip`` or ``only``).  (--lock-timeout's
+    values are click's: cli.common.LOCK_TIMEOUT_OPTION.)"""
     if skip_secrets and secrets_only:
         raise UsageError("conflicting-options", "--skip-secrets and --secrets-only exclude each other: one leaves "
                          "the keys out, the other does nothing but the keys.",
@@ -204,10 +203,6 @@ def check_run_flags(*, skip_secrets: bool = False, secrets_only: bool = False, q
     if quiet and verbose:
         raise UsageError("conflicting-options", "-q/--quiet and -v/--verbose exclude each other.",
                          "Give -q for only the summary line, or -v for every action and setting.")
-    if lock_timeout is not None and (lock_timeout < 0 or not math.isfinite(lock_timeout)):
-        raise UsageError("bad-lock-timeout", f"--lock-timeout {lock_timeout:g}: a wait is a number of seconds, "
-                         "0 or more.", "Give --lock-timeout 0 (fail at once if another run holds the lock) or "
-                         "the seconds to wait, e.g. --lock-timeout 60.")
     return "skip" if skip_secrets else "only" if secrets_only else "all"
 
 

@@ -130,6 +130,32 @@ def echo_notes(notes, warnings=(), quiet: bool = False) -> None:
 QUIET_OPTION = click.option("-q", "--quiet", is_flag=True, help="Only the summary line and warnings.")
 
 
+class _Seconds(click.FloatRange):
+    """0 or more seconds, finite: "inf" and "nan" parse as floats and pass FloatRange(min=0)
+    (nan compares false with everything), and a run would then wait for ever."""
+
+    name = "seconds"
+
+    def __init__(self):
+        super().__init__(min=0.0)
+
+    def convert(self, value, param, ctx):
+        import math
+
+        rv = super().convert(value, param, ctx)
+        if not math.isfinite(rv):
+            self.fail(f"{value!r} is not a number of seconds: give 0 (fail at once if another run holds "
+                      "the lock) or the seconds to wait, e.g. 60.", param, ctx)
+        return rv
+
+
+# One definition for every command that takes the run lock (install, activate, rollback,
+# uninstall, keys rotate), so they accept and refuse the same values.
+LOCK_TIMEOUT_OPTION = click.option("--lock-timeout", type=_Seconds(), metavar="SECONDS", default=0.0,
+                                   show_default=True,
+                                   help="Seconds to wait for another run's lock (0: fail at once with exit 3).")
+
+
 def existing_root(root, what: str) -> None:
     """Commands that read an install refuse a --root that is not there: a mistyped staging root
     would otherwise read as "nothing installed" (and a CI gate on it would pass)."""

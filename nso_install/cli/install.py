@@ -8,9 +8,9 @@ import click
 
 from ..errors import EXIT_CHANGES_PENDING, UsageError
 from ..secret import json_default
-from .common import (CONTEXT, DIR_OPTIONS, QUIET_OPTION, RENDER_SPEC_OPTIONS, RENDER_TARGET_OPTIONS, SPEC_OPTIONS,
-                     TARGET_OPTIONS, PathArg, Progress, _kind, echo_notes, guarded, main, not_empty, printable,
-                     spec_input, styled)
+from .common import (CONTEXT, DIR_OPTIONS, LOCK_TIMEOUT_OPTION, QUIET_OPTION, RENDER_SPEC_OPTIONS, RENDER_TARGET_OPTIONS,
+                     SPEC_OPTIONS, TARGET_OPTIONS, PathArg, Progress, _kind, echo_notes, guarded, main, not_empty,
+                     printable, spec_input, styled)
 
 
 def _shown(value) -> str:
@@ -140,8 +140,7 @@ def _read_trusted_certs(paths) -> list[bytes]:
 @click.option("--fail-on-change", is_flag=True,
               help="With --check: exit with status 4 when anything would change or an edited config file is "
                    "kept against the options (drift detection in CI).")
-@click.option("--lock-timeout", type=click.FloatRange(min=0.0), metavar="SECONDS", default=0.0, show_default=True,
-              help="Seconds to wait for another run's lock (0: fail at once with exit 3).")
+@LOCK_TIMEOUT_OPTION
 @click.option("--skip-verification", is_flag=True,
               help="Do not verify a signed.bin's signature (other formats carry none; a note says so).")
 @click.option("--trusted-cert", "trusted_certs", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=PathArg),
@@ -168,8 +167,7 @@ def install(distribution, local_dir_arg, local_install, system_install, crypto_k
     from ..run import RunOptions, install as run_install
     from ..spec import check_run_flags
 
-    secrets = check_run_flags(skip_secrets=skip_secrets, secrets_only=secrets_only, quiet=quiet, verbose=verbose,
-                              lock_timeout=lock_timeout)
+    secrets = check_run_flags(skip_secrets=skip_secrets, secrets_only=secrets_only, quiet=quiet, verbose=verbose)
     if fail_on_change and not check:
         raise UsageError("fail-on-change-needs-check", "--fail-on-change only makes sense with --check.",
                          "Add --check (report drift without changing anything).")

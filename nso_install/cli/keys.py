@@ -6,7 +6,8 @@ from __future__ import annotations
 import click
 
 from ..secret import json_default
-from .common import CONTEXT, QUIET_OPTION, TARGET_OPTIONS, echo_notes, existing_root, guarded, main, printable
+from .common import (CONTEXT, LOCK_TIMEOUT_OPTION, QUIET_OPTION, TARGET_OPTIONS, echo_notes, existing_root, guarded,
+                     main, printable)
 
 
 @main.group("keys", context_settings=CONTEXT)
@@ -25,8 +26,7 @@ def keys() -> None:
 @click.option("--applied", is_flag=True,
               help="Record that NSO now uses the generation added last (key-rotation apply-new-keys ran); "
                    "changes nothing else.")
-@click.option("--lock-timeout", type=click.FloatRange(min=0.0), metavar="SECONDS", default=0.0, show_default=True,
-              help="Seconds to wait for another run's lock.")
+@LOCK_TIMEOUT_OPTION
 @click.option("-v", "--verbose", count=True, help="More detail (and the traceback of an unexpected error).")
 @QUIET_OPTION
 @guarded

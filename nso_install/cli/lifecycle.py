@@ -7,8 +7,8 @@ import sys
 import click
 
 from ..secret import json_default
-from .common import (CONTEXT, QUIET_OPTION, TARGET_OPTIONS, echo_notes, existing_root, guarded, local_install_path,
-                     main, not_empty, options, printable)
+from .common import (CONTEXT, LOCK_TIMEOUT_OPTION, QUIET_OPTION, TARGET_OPTIONS, echo_notes, existing_root, guarded,
+                     local_install_path, main, not_empty, options, printable)
 
 INSTALL_OPTIONS = options(
     TARGET_OPTIONS,
@@ -166,8 +166,7 @@ SWITCH_OPTIONS = options(
     click.option("--set-file", "set_files", multiple=True, metavar="NAME=PATH",
                  help="A secret ncs.conf value (inline keys) from a file: never recorded, so an install given them "
                       "needs them again to render ncs.conf. May repeat."),
-    click.option("--lock-timeout", type=click.FloatRange(min=0.0), metavar="SECONDS", default=0.0, show_default=True,
-                 help="Seconds to wait for another run's lock."),
+    LOCK_TIMEOUT_OPTION,
 )
 
 
@@ -212,7 +211,7 @@ def rollback_cmd(root, install_dir, as_json, verbose, check, diff, quiet, force,
 @click.option("--purge", is_flag=True, help="With --all: all of the above.")
 @click.option("--force", is_flag=True, help="Remove the active version (--ncs-version), leaving no active one.")
 @click.option("--check", is_flag=True, help="Show what would be removed and kept; change nothing.")
-@click.option("--lock-timeout", type=click.FloatRange(min=0.0), metavar="SECONDS", default=0.0, show_default=True, help="Seconds to wait for another run's lock.")
+@LOCK_TIMEOUT_OPTION
 @INSTALL_OPTIONS
 @QUIET_OPTION
 @guarded

@@ -73,3 +73,18 @@ def test_restconf_without_webui_is_noted(sample_dists, tmp_path):
              "--set", "restconf.enabled=true", "--set", "webui.enabled=false")
     assert r.exit_code == 0, r.output
     assert "note: restconf.enabled=true with webui.enabled=false" in r.output
+
+
+@pytest.mark.parametrize("command", [["install", "--system-install", "DIST"], ["activate", "6.5.3"], ["rollback"],
+                                     ["uninstall", "--all"], ["keys", "rotate"]])
+@pytest.mark.parametrize("value", ["inf", "nan", "-1"])
+def test_every_locking_command_refuses_a_wait_that_is_not_seconds(sample_dists, tmp_path, command, value):
+    """inf and nan passed click's FloatRange(min=0) (nan compares false): activate, rollback,
+    uninstall and keys rotate then waited for ever on a held lock; only install refused them."""
+    root = tmp_path / "r"
+    root.mkdir()
+    args = [str(sample_dists["dir"]) if a == "DIST" else a for a in command]
+    r = _run(*args, "--root", str(root), "--check", "--lock-timeout", value)
+    assert r.exit_code == 2, r.output
+    assert "Invalid value for '--lock-timeout'" in r.output, r.output
+    assert list(root.iterdir()) == []
