@@ -237,6 +237,9 @@ class InstallTree(Action):
         self._checked = None  # decided again here, on what is there now
         host = ctx.target.host(self.path)
         leftovers = self._leftovers(facts)
+        if not os.path.lexists(host) and self._finish_swap(ctx, leftovers):
+            facts = Facts(ctx.target)  # (this run's facts saw no tree at path)
+            leftovers = self._leftovers(facts)
         for left in leftovers:  # a repair killed while carrying entries over: they go back first
             if left.endswith(CARRIED):
                 _bring_back(ctx.target.host(left), host)
@@ -295,6 +298,24 @@ class InstallTree(Action):
         self._checked = (ctx, manifest.Drift(extra=list(drift.extra) if drift else []))
         notes = [f"{self.path} was repaired from {self.dist.source.name}: {drift.summary()}"] if drift else []
         return Effects(notes=notes, manifests={self.path: self._manifest})
+
+    def _finish_swap(self, ctx, leftovers: list[str]) -> bool:
+        """A repair killed between the two renames of :func:`fsops.exchange`'s fallback (no
+        RENAME_EXCHANGE: the damaged tree aside, then the repaired one in) left nothing at
+        ``path``: its repaired tree, complete with the entries carried into it, is renamed into
+        place (it was whole before its record of them was written).  True when it was.  (Its
+        manifest was not recorded: compared at stat level with the damaged tree's, it is
+        repaired once more, from the tree this run prepared.)"""
+        for left in leftovers:
+            tree = ctx.target.host(left[:-len(CARRIED)]) if left.endswith(CARRIED) else None
+            host = ctx.target.host(self.path)
+            if tree is not None and tree.parent == host.parent and tree.is_dir() and not tree.is_symlink() and \
+                    (self._prepared is None or tree.name != self._prepared.name):
+                os.rename(tree, host)
+                fsops.fsync_dir(tree.parent)
+                fsops.remove_file(ctx.target.host(left))
+                return True
+        return False
 
     def _carry_over(self, old: Path, new: Path, extra: list[str]) -> None:
         """Move into the repaired tree ``new`` what the tree ``old`` holds beyond the distribution,

@@ -21,13 +21,15 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="creates accounts and 
 TMP = ".nso-install-tmp."
 
 
-def killed_when(module: str, name: str, condition: str, *args) -> int:
+def killed_when(module: str, name: str, condition: str, *args, prelude: str = "") -> int:
     """Run ``nso-install ARGS`` in a child process killed (``os._exit(137)``) instead of the first
-    call of ``module.name`` whose positional arguments ``a`` meet ``condition`` (an expression)."""
+    call of ``module.name`` whose positional arguments ``a`` meet ``condition`` (an expression);
+    ``prelude``: one more statement run first."""
     script = textwrap.dedent(f"""
         import os, sys, importlib
         from nso_install import state
         state.SEAL_KEY = {state_module.SEAL_KEY!r}
+        {prelude}
         owner = importlib.import_module({module!r})
         real = getattr(owner, {name!r})
         def stop(*a, **kw):
@@ -146,6 +148,27 @@ def test_a_repair_stopped_while_carrying_entries_over_loses_none_of_them(tmp_pat
         [p for p, v in before.items() if after.get(p, (None,) * 7)[:4] != v[:4]]
     assert [n for n in os.listdir(tmp_path) if n.startswith(TMP)] == [] and temps(loc) == []
     assert "1 tree(s) checked, 0 problem(s)" in cli("verify", "--local-install", loc).output
+
+
+def test_a_repair_killed_between_the_renames_of_a_swap_without_rename_exchange_loses_nothing(tmp_path, dists):
+    """Where renameat2(RENAME_EXCHANGE) is missing (an old kernel, NFS), the repaired tree takes
+    the install's name by two renames: the damaged tree aside, then the repaired one in.  Killed
+    between them, nothing was at the install's name, and the re-run removed both trees as
+    leftovers: the entries carried into the repaired one (here an administrator's package and the
+    local install's IPC secret and records) were lost, and the secret generated anew."""
+    loc = damaged_local_install(tmp_path, dists)
+    secret = (loc / "etc/ncs/ipc_access").read_bytes()
+    args = ("install", dists["6.5.3"], "--local-install", loc)
+    killed_when("os", "rename", f"str(a[1]) == {str(loc)!r} and os.path.basename(str(a[0])).startswith({TMP!r})",
+                *args, prelude="from nso_install import fsops; fsops._libc = lambda: None")
+    assert not loc.exists()
+    cli(*args)
+    assert (loc / "etc/ncs/ipc_access").read_bytes() == secret
+    assert (loc / "packages/mypkg/package-meta-data.xml").exists()
+    assert b"damaged" not in (loc / "doc/README").read_bytes()
+    assert [n for n in os.listdir(tmp_path) if n.startswith(TMP)] == [] and temps(loc) == []
+    assert "1 tree(s) checked, 0 problem(s)" in cli("verify", "--local-install", loc).output
+    assert "Done: 0 changed" in cli(*args).output
 
 
 @pytest.mark.parametrize("purge", [True, False])
