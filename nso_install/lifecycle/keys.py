@@ -287,24 +287,25 @@ def _check_installation(inst: Installation) -> tuple[str, str]:
     return active.version, file
 
 
-def _check_conf(inst: Installation, version: str, file: str) -> None:
+def _check_conf(inst: Installation, version: str, file: str) -> list[str]:
     """Refuse when the ncs.conf in place does not make NSO read ``file``: the recorded options
     say what nso-install rendered, but an administrator's edit is kept (the rendering waits in
     ``.new``), and one that put the keys inline (or in a key-rotation list), or points
     external-keys elsewhere, made the rotation rewrite a file NSO never reads and print steps
-    NSO then refuses.  A missing or unreadable ncs.conf is left to the recorded options."""
+    NSO then refuses.  A missing or unreadable ncs.conf is left to the recorded options.
+    Returns notes: a keys command other than NSO's may or may not read ``file``."""
     from ..audit.ncsconf import NcsConf
 
     conf_path = f"{inst.spec.config_dir}/ncs.conf"
     try:
         raw = Facts(inst.target).read(conf_path)
     except NsoInstallError:
-        return
+        return []
     if raw is None:
-        return
+        return []
     conf = NcsConf.parse(raw, version, {"NCS_CONFIG_DIR": inst.spec.config_dir})
     if conf.problem:
-        return
+        return []
     es = "/ncs-config/encrypted-strings"
     if conf.present(es) and not conf.present(f"{es}/external-keys"):
         raise UsageError("inline-crypto-keys", f"{conf_path} holds the keys itself (encrypted-strings without "
@@ -316,6 +317,15 @@ def _check_conf(inst: Installation, version: str, file: str) -> None:
         raise UsageError("crypto-keys-elsewhere", f"{conf_path} makes NSO read its keys from {arguments[0]} "
                          f"(external-keys/command-argument), not from {file}.",
                          f"Rotate that file by hand, or point command-argument back at {file}, then re-run.")
+    # NSO's ncs_crypto_keys prints the file it is given; another command (--set crypto.command,
+    # or an edit) may read it, or keys from anywhere else (a vault): nso-install cannot tell
+    commands = conf.texts(f"{es}/external-keys/command")
+    if commands and os.path.basename(commands[0]) != "ncs_crypto_keys":
+        given = f"gives it {file}" if arguments else "gives it no file (no command-argument)"
+        return [f"NSO gets its keys from the command {commands[0]} (external-keys/command), not NSO's "
+                f"ncs_crypto_keys; ncs.conf {given}. The rotation changes what NSO uses only if that command "
+                f"prints the keys of {file}: check it before the NSO-side steps."]
+    return []
 
 
 def _read(inst: Installation, file: str) -> tuple[bytes, os.stat_result]:
@@ -375,7 +385,7 @@ def rotate(inst: Installation, *, check: bool = False, new: bool = False, applie
         raise UsageError("conflicting-options", "--new and --applied exclude each other.",
                          "--applied records that NSO uses the pending generation; --new adds another one.")
     version, file = _check_installation(inst)
-    _check_conf(inst, version, file)
+    conf_notes = _check_conf(inst, version, file)
     target = inst.target
     if not check and not target.staged and os.geteuid() != 0:
         raise UsageError("needs-root", f"rewriting {file} and nso-install's records needs root.",
@@ -387,8 +397,10 @@ def rotate(inst: Installation, *, check: bool = False, new: bool = False, applie
     staged = str(target.root) if target.staged else None
     if check:
         data, st = _read(inst, file)
-        return _decide(inst, version, file, data, st, inst.state, check=True, new=new, applied=applied,
-                       staged=staged)
+        result = _decide(inst, version, file, data, st, inst.state, check=True, new=new, applied=applied,
+                         staged=staged)
+        result.notes += conf_notes
+        return result
     from ..state import State, locked
 
     data, st = _read(inst, file)
@@ -399,7 +411,9 @@ def rotate(inst: Installation, *, check: bool = False, new: bool = False, applie
             raise NsoInstallError("state-damaged", f"{state.path} is damaged (not the state nso-install writes).",
                                   "Run nso-install install with the distribution: it rewrites the state.")
         data, st = _read(inst, file)  # again, under the lock
-        return _decide(inst, version, file, data, st, state, check=False, new=new, applied=applied, staged=staged)
+        result = _decide(inst, version, file, data, st, state, check=False, new=new, applied=applied, staged=staged)
+    result.notes += conf_notes
+    return result
 
 
 def _decide(inst: Installation, version: str, file: str, data: bytes, st: os.stat_result, state, *, check: bool,

@@ -347,6 +347,25 @@ def test_an_edited_ncs_conf_that_does_not_read_the_file_is_refused(root65, edit,
     assert rotate(root65, "--check", ok=False).exit_code == 2
 
 
+@pytest.mark.parametrize("argument", [True, False])
+def test_a_keys_command_other_than_ncs_crypto_keys_is_named_in_a_note(root65, argument):
+    """The rotation went ahead silently when external-keys/command was not NSO's ncs_crypto_keys
+    (an administrator's script, e.g. one reading a vault): whether NSO ever sees the rotated file
+    depends on that command.  The rotation still happens (such a script may well read the file),
+    and says what to check; NSO's own command gets no such note."""
+    assert "ncs_crypto_keys" not in " ".join(rotate_json(root65, "--check")["notes"])
+    conf = root65 / "etc/ncs/ncs.conf"
+    edit = EXTERNAL.replace("${NCS_DIR}/bin/ncs_crypto_keys", "/usr/local/bin/vault-keys")
+    if not argument:
+        edit = edit.replace("      <command-argument>${NCS_CONFIG_DIR}/ncs.crypto_keys</command-argument>\n", "")
+    conf.write_text(conf.read_text().replace(EXTERNAL, edit))
+    for extra in (["--check"], []):
+        notes = " ".join(rotate_json(root65, *extra)["notes"])
+        assert "/usr/local/bin/vault-keys" in notes and "/etc/ncs/ncs.crypto_keys" in notes, notes
+        assert ("no command-argument" in notes) is not argument, notes
+    assert "/usr/local/bin/vault-keys" in rotate(root65, "--new").stdout
+
+
 def test_a_planted_symlink_is_refused(root65, tmp_path):
     elsewhere = root65 / "etc/elsewhere"
     os.rename(root65 / KEYS, elsewhere)
