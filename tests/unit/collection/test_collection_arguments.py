@@ -236,6 +236,18 @@ def test_container_start_gives_no_option_for_an_empty_variable(fake, tmp_path):
                            "/opt/ncs/current"]], fake.calls
 
 
+@pytest.mark.timeout(300)
+def test_container_start_installs_into_the_install_dir_it_reads_the_tree_from(fake, tmp_path):
+    """It read the tree from nso_install_dir but never passed --install-dir: an image built with
+    another INSTALL_DIR relied on the record of the build's run to say so."""
+    r = playbook(tmp_path, [{"import_playbook": "nso_install.nso.container_start"}],
+                 "-e", '{"nso_hosts": "localhost", "nso_install_dir": "/srv/nso", "nso_install_executable": "%s"}'
+                 % fake.path)
+    assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-3000:]
+    [call] = fake.calls
+    assert call[-1] == "/srv/nso/current" and call[call.index("--install-dir") + 1] == "/srv/nso", call
+
+
 def test_diff_mode_says_what_a_diff_without_a_header_is_of(fake):
     """The tool's diff of a link's target or of a secret has no ---/+++ header (its text output
     prints it under the action's line): the Ansible diff names the path, a content diff stays as is."""
