@@ -60,6 +60,31 @@ def test_role_repairs_a_venv_that_lost_its_program(tmp_path):
     assert task_states(r, "tool").get("Nso-install in its venv") == "changed", r.stdout[-5000:]
 
 
+@pytest.mark.timeout(300)
+def test_role_packs_nothing_when_no_host_needs_the_wheels(tmp_path):
+    """A re-run (every host at the version) packed the wheelhouse into a tar on the controller
+    every time, for nothing."""
+    venv = fake_venv(tmp_path / "venv")
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    (wheels / "nso_install-0.1.0-py3-none-any.whl").write_bytes(b"")
+    archives = tmp_path / "archives"
+    archives.mkdir()
+    r = playbook(tmp_path, [{
+        "hosts": "localhost", "gather_facts": False,
+        "vars": {"nso_install_wheelhouse": str(wheels), "nso_install_venv": str(venv),
+                 "nso_install_remote_wheelhouse": str(tmp_path / "on-host"),
+                 "nso_install_archive_dir": str(archives)},
+        "roles": ["nso_install.nso.tool"],
+    }])
+    assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-3000:]
+    states = task_states(r, "tool")
+    assert states.get("Is this version installed") == "ok", r.stdout[-5000:]
+    assert states.get("Pack the wheelhouse on the controller") == "skipping", states
+    assert states.get("Private directory for the archive on the controller") == "skipping", states
+    assert list(archives.iterdir()) == [] and not (tmp_path / "on-host").exists()
+
+
 def test_absent_needs_no_wheelhouse_and_removes_the_venv(tmp_path):
     venv = fake_venv(tmp_path / "venv")
     r = run("tool", {"venv": str(venv), "state": "absent"}, check=True)
