@@ -24,6 +24,21 @@ def fake_venv(venv: Path, version: str = "0.1.0", program: bool = True) -> Path:
     return venv
 
 
+def run_role(tmp_path, venv: Path, archives: Path, *args):
+    """The tool role on localhost, with a wheelhouse of one (empty) nso_install 0.1.0 wheel, its
+    archive packed in ARCHIVES."""
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    (wheels / "nso_install-0.1.0-py3-none-any.whl").write_bytes(b"")
+    return playbook(tmp_path, [{
+        "hosts": "localhost", "gather_facts": False,
+        "vars": {"nso_install_wheelhouse": str(wheels), "nso_install_venv": str(venv),
+                 "nso_install_remote_wheelhouse": str(tmp_path / "on-host"),
+                 "nso_install_archive_dir": str(archives)},
+        "roles": ["nso_install.nso.tool"],
+    }], *args)
+
+
 def test_probe_of_a_venv_without_its_program_says_a_repair_is_needed(tmp_path):
     venv = fake_venv(tmp_path / "venv", program=False)
     r = run("tool", {"wheelhouse": str(tmp_path / "not-copied-yet"), "venv": str(venv), "version": "0.1.0"},
@@ -45,17 +60,8 @@ def test_role_repairs_a_venv_that_lost_its_program(tmp_path):
     """The role's probe finds the version installed but nso-install gone: it copies the wheels
     and installs again (here in check mode: the install task runs, and reports the change)."""
     venv = fake_venv(tmp_path / "venv", program=False)
-    wheels = tmp_path / "wheels"
-    wheels.mkdir()
-    (wheels / "nso_install-0.1.0-py3-none-any.whl").write_bytes(b"")
     (tmp_path / "archives").mkdir()
-    r = playbook(tmp_path, [{
-        "hosts": "localhost", "gather_facts": False,
-        "vars": {"nso_install_wheelhouse": str(wheels), "nso_install_venv": str(venv),
-                 "nso_install_remote_wheelhouse": str(tmp_path / "on-host"),
-                 "nso_install_archive_dir": str(tmp_path / "archives")},
-        "roles": ["nso_install.nso.tool"],
-    }], "--check")
+    r = run_role(tmp_path, venv, tmp_path / "archives", "--check")
     assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-3000:]
     assert task_states(r, "tool").get("Nso-install in its venv") == "changed", r.stdout[-5000:]
 
@@ -64,19 +70,9 @@ def test_role_repairs_a_venv_that_lost_its_program(tmp_path):
 def test_role_packs_nothing_when_no_host_needs_the_wheels(tmp_path):
     """A re-run (every host at the version) packed the wheelhouse into a tar on the controller
     every time, for nothing."""
-    venv = fake_venv(tmp_path / "venv")
-    wheels = tmp_path / "wheels"
-    wheels.mkdir()
-    (wheels / "nso_install-0.1.0-py3-none-any.whl").write_bytes(b"")
     archives = tmp_path / "archives"
     archives.mkdir()
-    r = playbook(tmp_path, [{
-        "hosts": "localhost", "gather_facts": False,
-        "vars": {"nso_install_wheelhouse": str(wheels), "nso_install_venv": str(venv),
-                 "nso_install_remote_wheelhouse": str(tmp_path / "on-host"),
-                 "nso_install_archive_dir": str(archives)},
-        "roles": ["nso_install.nso.tool"],
-    }])
+    r = run_role(tmp_path, fake_venv(tmp_path / "venv"), archives)
     assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-3000:]
     states = task_states(r, "tool")
     assert states.get("Is this version installed") == "ok", r.stdout[-5000:]
@@ -120,9 +116,6 @@ def test_role_packs_the_wheels_where_no_other_account_can_reach_them(tmp_path):
     (removed afterwards), not to a fixed name in a shared, sticky TMPDIR: a file (or a link)
     another account put there first is neither written through nor sent to the hosts."""
     venv = fake_venv(tmp_path / "venv", program=False)
-    wheels = tmp_path / "wheels"
-    wheels.mkdir()
-    (wheels / "nso_install-0.1.0-py3-none-any.whl").write_bytes(b"")
     shared = tmp_path / "shared-tmp"
     shared.mkdir()
     shared.chmod(0o1777)
@@ -130,13 +123,7 @@ def test_role_packs_the_wheels_where_no_other_account_can_reach_them(tmp_path):
     planted.write_bytes(b"another account's wheels")
     planted.chmod(0o666)
     os.chown(planted, 65534, 65534)
-    r = playbook(tmp_path, [{
-        "hosts": "localhost", "gather_facts": False,
-        "vars": {"nso_install_wheelhouse": str(wheels), "nso_install_venv": str(venv),
-                 "nso_install_remote_wheelhouse": str(tmp_path / "on-host"),
-                 "nso_install_archive_dir": str(shared)},
-        "roles": ["nso_install.nso.tool"],
-    }], "--check")
+    r = run_role(tmp_path, venv, shared, "--check")
     assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-3000:]
     assert task_states(r, "tool").get("Nso-install in its venv") == "changed", r.stdout[-5000:]
     assert planted.read_bytes() == b"another account's wheels"
