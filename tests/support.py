@@ -119,6 +119,15 @@ def snapshot(root: Path, skip: tuple[str, ...] = ()) -> dict[str, tuple]:
     return snap
 
 
+def extract_all(tf, dest) -> None:
+    """A tarfile the suite made itself, unpacked at DEST: with the "tar" filter where this Python
+    has extraction filters (3.11.4 on; Debian 12's 3.11.2 has none, and the call failed there)."""
+    if hasattr(tf, "extraction_filter"):
+        tf.extractall(dest, filter="tar")
+    else:
+        tf.extractall(dest)
+
+
 def all_bytes(root: Path) -> bytes:
     """Every regular file's content under root, concatenated (for leak searches)."""
     out = []

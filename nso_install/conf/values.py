@@ -278,14 +278,16 @@ def _parse_error(path: Path, text: str, exc: Exception) -> NsoInstallError:
 # in its number of parts: a 256 KiB ``x.x.x...`` key would take minutes.  So before parsing, with
 # strings and comments masked, a key of more than MAX_NESTING parts is refused.  Every pattern
 # below runs in linear time: an unterminated string ends at the end of its line (or of the
-# file), every body takes any character but its closing quote, and quantifiers are possessive,
-# so nothing is scanned twice.
+# file), and every body takes any character but its closing quote, each character by exactly
+# one branch, so a string's match never fails and nothing is scanned twice.  (Not possessive:
+# Python 3.11.2, Debian 12's, mismatches a possessive repeat of these alternations, and
+# left a multi-line string's dots unmasked.)
 _TOML_MASK = re.compile("|".join((
-    r'"""(?:[^"\\]|\\.?|"(?!""))*+(?:""""{0,2}|\Z)',  # multi-line basic string
-    r"'''(?:[^']|'(?!''))*+(?:''''{0,2}|\Z)",  # multi-line literal string
-    r'"(?:[^"\\\n]|\\[^\n]?)*+(?:"|(?=\n)|\Z)',  # basic string
-    r"'[^'\n]*+(?:'|(?=\n)|\Z)",  # literal string
-    r"#[^\n]*+",  # comment
+    r'"""(?:[^"\\]|\\.?|"(?!""))*(?:""""{0,2}|\Z)',  # multi-line basic string
+    r"'''(?:[^']|'(?!''))*(?:''''{0,2}|\Z)",  # multi-line literal string
+    r'"(?:[^"\\\n]|\\[^\n]?)*(?:"|(?=\n)|\Z)',  # basic string
+    r"'[^'\n]*(?:'|(?=\n)|\Z)",  # literal string
+    r"#[^\n]*",  # comment
 )), re.DOTALL)
 _TOML_KEY_PART = r'(?:[A-Za-z0-9_-]++|"")'
 _TOML_LONG_KEY = re.compile(rf"(?<![A-Za-z0-9_-]){_TOML_KEY_PART}(?:[ \t]*\.[ \t]*{_TOML_KEY_PART}){{{MAX_NESTING}}}")

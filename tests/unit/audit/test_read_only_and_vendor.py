@@ -10,7 +10,7 @@ import shutil
 import tarfile
 
 import pytest
-from support import host_accounts_root
+from support import extract_all, host_accounts_root
 from support import cli, snapshot
 
 from nso_install.audit import audit
@@ -32,7 +32,7 @@ def _vendor_tree(tmp_path, dist, *, user: str | None):
     opt = root / "opt/ncs"
     opt.mkdir(parents=True)
     with tarfile.open(dist) as tf:
-        tf.extractall(opt, filter="tar")
+        extract_all(tf, opt)
     (opt / "nso-6.5.3").rename(opt / "ncs-6.5.3")
     (opt / "current").symlink_to("ncs-6.5.3")
     etc = root / "etc/ncs"
