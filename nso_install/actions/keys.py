@@ -56,6 +56,29 @@ def crypto_key_lengths(version: str) -> dict[str, int]:
     return keys
 
 
+# Names NSO's external keys command may print, per release (Encryption Keys, nso-gitbook
+# development/connected-topics/encryption-keys.md, its table on branches 6.1-6.7): the IVs up
+# to 6.3, the DES3 keys up to 6.4.  The same page: "unsupported line content will also trigger
+# an error", and then "no encryption keys will be available" (NSO does not start).
+_IV_DIGITS = {"DES3CBC_IV": 16, "AESCFB128_IV": 32}
+
+
+def accepted_key_names(version: str) -> dict[str, int]:
+    """Every key name NSO ``version`` takes from the keys file -> hex digits (the generated
+    ones, :func:`crypto_key_lengths`, and the IVs of the releases that still list them)."""
+    return {**crypto_key_lengths(version), **({} if at_least(version, 6, 4) else _IV_DIGITS)}
+
+
+def _unsupported_key(name: str, n: int, version: str) -> str:
+    if name.startswith("DES3CBC_KEY") and at_least(version, 6, 5):
+        return (f"line {n}: {name}: NSO 6.5 removed 3DES, and NSO {version} refuses a keys file with a key it does "
+                "not know (no keys at all: NSO does not start). Migrate any tailf:des3-cbc-encrypted-string data "
+                "first (Cryptographic Keys, \"Migrating 3DES Encrypted Values\"), keep a copy of the file for a "
+                "rollback to an older NSO, then delete the DES3CBC_KEY lines")
+    return (f"line {n}: {name} is not a key NSO {version} knows ({', '.join(accepted_key_names(version))}); NSO "
+            "refuses a keys file with a line it does not know (no keys at all: NSO does not start). Delete the line")
+
+
 def generate_crypto_keys(version: str) -> Secret:
     import secrets  # (here and below: imported when a secret is made, not on every run)
 
@@ -89,6 +112,10 @@ def check_crypto_keys(data: bytes, version: str) -> str | None:
         name, gen, value = m.groups()
         if gen and not rotation:
             return f"line {n} has a key generation but EXTERNAL_KEY_FORMAT=2 is missing"
+        if name == "EXTERNAL_KEY_FORMAT":
+            return f"line {n}: EXTERNAL_KEY_FORMAT={value}: NSO knows format 2 only"
+        if name not in accepted_key_names(version):
+            return _unsupported_key(name, n, version)
         found[name] = len(value)
     for name, digits in crypto_key_lengths(version).items():
         if name.startswith("DES3"):

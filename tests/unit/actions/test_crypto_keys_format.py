@@ -41,3 +41,35 @@ def test_a_rotated_keys_file_is_reported_for_a_release_before_key_rotation():
     assert keys.check_crypto_keys(rotated, "6.4.1") is None
     problem = keys.check_crypto_keys(rotated, "6.3.2")
     assert problem and "EXTERNAL_KEY_FORMAT=2" in problem and "NSO 6.3.2" in problem and A not in problem
+
+
+def test_des3_keys_are_reported_from_nso_65_on():
+    """NSO 6.5 removed 3DES; its external keys command refuses a line it does not know, and NSO
+    then starts without keys (it does not start). A file generated on 6.4 carried its DES3 keys
+    across an upgrade to 6.5 without a word."""
+    data = keys.generate_crypto_keys("6.4.1").reveal()
+    assert keys.check_crypto_keys(data, "6.4.1") is None
+    for version in ("6.5.3", "6.7.1", "6.10"):
+        problem = keys.check_crypto_keys(data, version)
+        assert problem and problem.startswith("line 1: DES3CBC_KEY1") and "6.5 removed 3DES" in problem
+        assert "Migrating 3DES Encrypted Values" in problem and "delete the DES3CBC_KEY lines" in problem
+        assert data.decode().split("=")[1][:8] not in problem
+    rotated = f"EXTERNAL_KEY_FORMAT=2\nDES3CBC_KEY1[-1]={'12' * 8}\nAESCFB128_KEY[-1]={A}\nAES256CFB128_KEY[-1]={B}\n"
+    assert keys.check_crypto_keys(rotated.encode(), "6.4.1") is None
+    assert "line 2: DES3CBC_KEY1" in keys.check_crypto_keys(rotated.encode(), "6.5.3")
+
+
+@pytest.mark.parametrize("version, ok", [("6.1.2", True), ("6.3.2", True), ("6.4.1", False), ("6.5.3", False)])
+def test_initialisation_vectors_only_before_nso_64(version, ok):
+    """Encryption Keys lists DES3CBC_IV and AESCFB128_IV up to 6.3 only."""
+    text = f"DES3CBC_IV={'12' * 8}\nAESCFB128_IV={A}\nAESCFB128_KEY={A}\nAES256CFB128_KEY={B}\n".encode()
+    problem = keys.check_crypto_keys(text, version)
+    if ok:
+        assert problem is None
+    else:
+        assert problem.startswith("line 1: DES3CBC_IV is not a key NSO") and "Delete the line" in problem
+
+
+def test_an_unknown_key_name_is_reported():
+    problem = keys.check_crypto_keys(f"AESCFB128_KEY={A}\nAES256CFB128_KEY={B}\nAES512_KEY={B}\n".encode(), "6.5.3")
+    assert problem.startswith("line 3: AES512_KEY is not a key NSO 6.5.3 knows (AESCFB128_KEY, AES256CFB128_KEY)")

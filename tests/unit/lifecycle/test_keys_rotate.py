@@ -534,3 +534,26 @@ def test_uninstalling_the_config_directory_forgets_its_keys_rotation(root65, sam
     again = rotate_json(root65)
     assert again["status"] == "added" and again["generation"] == 0, again
     assert not [n for n in again["notes"] if "no longer in the file" in n or "not yet applied" in n], again["notes"]
+
+
+# --- across the 3DES boundary (6.4 -> 6.5) -------------------------------------------------------
+
+def test_upgrade_from_64_to_65_warns_of_the_des3_keys_and_rotation_refuses_them(tmp_path, dists, sample_dists):
+    """The keys nso-install generated on 6.4 hold DES3CBC_KEY1..3; NSO 6.5 refuses a keys file with
+    them (unknown key: no keys, no start). The upgrade kept them without a word, and keys rotate
+    carried them into the new file as generation -1."""
+    root = _install(dists["6.4.1"], tmp_path / "r")
+    before = (root / KEYS).read_bytes()
+    assert b"DES3CBC_KEY1=" in before
+    r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", root, "--activate")
+    assert "DES3CBC_KEY1: NSO 6.5 removed 3DES" in r.output and "left as is" in r.output
+    assert (root / KEYS).read_bytes() == before  # never rewritten
+    r = rotate(root, ok=False)
+    assert r.exit_code != 0 and "DES3CBC_KEY1: NSO 6.5 removed 3DES" in r.output
+    assert (root / KEYS).read_bytes() == before
+    # once the operator deleted the DES3 lines, the warning goes and the rotation runs
+    (root / KEYS).write_bytes(b"".join(line for line in before.splitlines(True) if not line.startswith(b"DES3")))
+    r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", root)
+    assert "DES3" not in r.output
+    assert rotate_json(root)["generation"] == 0
+    assert b"DES3" not in (root / KEYS).read_bytes()
