@@ -231,10 +231,15 @@ class ConfFile(Action):
             # dpkg's rule: the rendering has not changed since nso-install wrote the file, so there
             # is nothing new to offer; the edit is kept without a .new (and without a warning on
             # every run). A .new of that same rendering (an earlier nso-install wrote one) offers
-            # nothing the administrator did not have: it goes.
-            if drift or new_ok:
-                return change("; ".join([*drift, *([f"remove {self.new_path} (the rendering has not changed since "
-                                                    "nso-install wrote the file)"] if new_ok else [])]),
+            # nothing the administrator did not have: it goes. So does a .new of another
+            # rendering (a version activated and rolled back since, an option given and taken
+            # back): no run would write it now, and merged it would give the active NSO another
+            # version's file.
+            stale = self._stale_new(facts)
+            if drift or stale:
+                gone = "the rendering has not changed since nso-install wrote the file" if new_ok else \
+                    "a rendering for other options or another NSO version, which this run would not write"
+                return change("; ".join([*drift, *([f"remove {self.new_path} ({gone})"] if stale else [])]),
                               diff="\n".join(drift) or None, conflict=True)
             return ok("edited by the administrator; kept (the rendering has not changed since nso-install wrote it)",
                       conflict=True)
@@ -327,7 +332,7 @@ class ConfFile(Action):
                 self._aside_dir(ctx)
                 fsops.atomic_write(ctx.target.host(self.new_path), self.content, self.attrs.mode, uid, gid,
                                    self.new_path)
-            elif self._new_holds(facts, new):
+            else:  # (a .new of this or another rendering: see check)
                 self._drop_stale_new(facts, ctx)
             kept = self._kept_attrs(facts, fact)  # owner and mode are ours to enforce, the content is not
             if kept.drift(facts, fact):

@@ -269,6 +269,42 @@ def test_a_repeated_rollback_changes_nothing_and_says_how_to_go_forward(two):
     assert os.readlink(two / "opt/ncs/current") == "ncs-6.4.1"
 
 
+def test_a_rollback_removes_the_new_rendering_of_the_version_it_leaves(two):
+    """An edited ncs.conf kept across activate 6.5.3 gets ncs.conf.new (the 6.5.3 rendering); the
+    rollback to 6.4.1 found its own rendering unchanged and kept the edit quietly, but left that
+    .new: status, the audit and the run's summary then offered the 6.5.3 file for merging while
+    6.4.1 runs."""
+    conf, new = two / "etc/ncs/ncs.conf", two / "etc/ncs/ncs.conf.new"
+    conf.write_text(conf.read_text() + "<!-- admin -->\n")
+    nso("activate", "6.5.3", "--root", two)
+    assert "NSO 6.5.3." in new.read_text() and "NSO 6.4.1." in conf.read_text()
+    r = nso("rollback", "--root", two)
+    assert not new.exists() and "<!-- admin -->" in conf.read_text()
+    assert js("status", "--root", two)["pending_new"] == []
+    again = nso("rollback", "--root", two)
+    assert "Done: 0 changed" in again.output and not new.exists()
+    r = nso("activate", "6.5.3", "--root", two, "--check")
+    assert "ncs.conf.new" in r.output and not new.exists()
+    nso("activate", "6.5.3", "--root", two)
+    assert "NSO 6.5.3." in new.read_text()
+
+
+def test_an_option_taken_back_removes_the_new_rendering_it_made(root, dists):
+    """The same for an option given and taken back on one version: the .new of the other
+    options stayed, offered for merging, although no run would write it any more."""
+    install(dists["6.4.1"], root)
+    conf, new = root / "etc/ncs/ncs.conf", root / "etc/ncs/ncs.conf.new"
+    conf.write_text(conf.read_text() + "<!-- admin -->\n")
+    install(dists["6.4.1"], root, "--set", "restconf.enabled=true")
+    assert "<restconf>\n    <enabled>true" in new.read_text()
+    chk = install(dists["6.4.1"], root, "--unset", "restconf.enabled", "--check")
+    assert "remove /etc/ncs/ncs.conf.new (a rendering for other options or another NSO version" in chk.output
+    assert new.exists()
+    r = install(dists["6.4.1"], root, "--unset", "restconf.enabled")
+    assert not new.exists() and "<!-- admin -->" in conf.read_text()
+    assert js("status", "--root", root)["pending_new"] == [] and "Done: 1 changed" in r.output
+
+
 def test_a_config_file_replaced_by_a_link_stops_activate_before_current_switches(two):
     """A link at a config file's path is refused; found when its turn came (after the switch of
     current), it left NSO 6.5.3 active with the config of 6.4.1 and a run marked unfinished."""
