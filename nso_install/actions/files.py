@@ -143,6 +143,9 @@ class ConfFile(Action):
     redact: Callable[[bytes], bytes] | None = None  # masks secrets (inline keys) in diffs
     # what keeping the edited file while a new rendering waits would break (ncs.conf: IPC), or None
     explain: Callable[[bytes, bytes], str | None] | None = None
+    # what in the kept (edited) file the program reading it cannot take (ncs.conf: elements the
+    # active NSO release does not know), or None: said on every run that keeps it
+    unusable: Callable[[bytes], str | None] | None = None
     # A file that says which account NSO runs as (the service files, logrotate's ``su``): what
     # it decides, and, set by the plan, the change of that account this run makes ("root to
     # nso").  An edited copy is then never kept: it would go on running NSO (or rotating its
@@ -227,6 +230,7 @@ class ConfFile(Action):
         drift = self._kept_attrs(facts, fact).drift(facts, fact)
         refuse_link(facts.path(self.new_path))
         new_ok = self._new_holds(facts, new)
+        unusable = self._unusable(facts)
         if new == recorded:
             # dpkg's rule: the rendering has not changed since nso-install wrote the file, so there
             # is nothing new to offer; the edit is kept without a .new (and without a warning on
@@ -240,9 +244,9 @@ class ConfFile(Action):
                 gone = "the rendering has not changed since nso-install wrote the file" if new_ok else \
                     "a rendering for other options or another NSO version, which this run would not write"
                 return change("; ".join([*drift, *([f"remove {self.new_path} ({gone})"] if stale else [])]),
-                              diff="\n".join(drift) or None, conflict=True)
+                              diff="\n".join(drift) or None, conflict=True, warning=unusable)
             return ok("edited by the administrator; kept (the rendering has not changed since nso-install wrote it)",
-                      conflict=True)
+                      conflict=True, warning=unusable)
         warn = (f"{self.path} was edited outside nso-install; kept as is. The new rendering is in "
                 f"{self.new_path}; merge it by hand or re-run with --force-conf to replace the file (a backup is kept).")
         if self.explain is not None:
@@ -251,11 +255,22 @@ class ConfFile(Action):
             except TooLarge:
                 why = None
             warn += f" {why}" if why else ""
+        if unusable:
+            warn += " " + unusable.removeprefix(f"{self.path} was edited outside nso-install and kept as is. ")
         if new_ok and not drift:
             return ok(f"edited by the administrator; kept (new rendering already in {self.new_path})",
                       conflict=True, warning=warn)
         return change(f"edited by the administrator; kept (the new rendering goes to {self.new_path})", diff=diff,
                       conflict=True, warning=warn)
+
+    def _unusable(self, facts: Facts) -> str | None:
+        if self.unusable is None:
+            return None
+        try:
+            why = self.unusable(facts.read(self.path) or b"")
+        except TooLarge:
+            return None
+        return f"{self.path} was edited outside nso-install and kept as is. {why}" if why else None
 
     def _new_holds(self, facts: Facts, digest: str) -> bool:
         """A ``.new`` (a regular file) beside the file holds exactly the content of ``digest``."""

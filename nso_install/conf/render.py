@@ -14,7 +14,7 @@ from ..record import record
 from ..secret import MASK
 from ..target import check_shell_safe
 from ..templates import render_text
-from .validate import NAMESPACE, validate_ncs_conf
+from .validate import NAMESPACE, release_problems, validate_ncs_conf
 from .values import effective_values, secret_variables
 from .variables import ConfContext, _paths
 
@@ -33,7 +33,7 @@ def render_ncs_conf(ctx: ConfContext, values: dict | None = None) -> str:
     text = render_text(TEMPLATE, keep=not inline_keys, ctx=ctx, v=v, p=p, has_local_ipc=vt >= (6, 4),
                        has_fips_mode=vt >= (6, 5), namespace=NAMESPACE)
     text = _EMPTY_LINE.sub("", text)  # lines left blank by elements omitted (value None)
-    problems = validate_ncs_conf(text)
+    problems = validate_ncs_conf(text) or release_problems(text, vt)
     if problems:
         raise NsoInstallError(
             "invalid-ncs-conf",
@@ -139,6 +139,20 @@ def ipc_disagreement(kept: bytes, rendered: bytes, version: str) -> str | None:
     return (f"Its IPC settings differ from the new rendering ({'; '.join(differ)}), which the clients' settings "
             "(profile scripts, ncsrc, the service) now follow: until the IPC part is merged, ncs --status, ncs_cli "
             "and the service's start checks will not reach NSO.")
+
+
+def unknown_to_release(kept: bytes, version: str) -> str | None:
+    """What in a kept (edited) ncs.conf NSO ``version`` does not know: a sentence, or None.
+    Such a file stops NSO at start (exit 21): an element a newer release added, kept across a
+    rollback, or one a newer release dropped, kept across an upgrade."""
+    from ..versions import vtuple
+
+    problems = release_problems(kept, vtuple(version))
+    if not problems:
+        return None
+    return (f"NSO {version} does not know {len(problems)} of its elements ({'; '.join(problems)}; ncs.conf(5) of "
+            "each release) and refuses to start with it (exit 21): remove or change them, or re-run with "
+            "--force-conf to take nso-install's rendering (a backup is kept).")
 
 
 def redact_aaa(text: bytes) -> bytes:

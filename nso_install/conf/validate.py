@@ -298,3 +298,54 @@ def _has_path(root: ET.Element, path: str) -> bool:
         if not elems:
             return False
     return True
+
+
+# --- per release ----------------------------------------------------------------------------
+# The table above is ncs.conf(5) of 6.7. data/ncs-conf-versions.tsv names the elements that not
+# every release 6.1-6.7 documents, with the first and last that does: NSO refuses to start on
+# an element its release does not know (exit 21, bad configuration file), e.g. an ncs.conf with
+# 6.7's memory-management kept across a rollback to 6.5, or 6.4's DES3CBC keys across an upgrade.
+
+def _release(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in text.split("."))
+
+
+@lru_cache(maxsize=1)
+def release_table() -> dict[str, tuple[tuple[int, ...] | None, tuple[int, ...] | None]]:
+    """path -> (first release documenting it or None, last one or None)."""
+    out = {}
+    text = (Path(__file__).parent.parent / "data" / "ncs-conf-versions.tsv").read_text(encoding="utf-8")
+    for line in text.splitlines():
+        if not line or line.startswith("#") or line.startswith("path\t"):
+            continue
+        path, first, last = (line.split("\t") + ["", ""])[:3]
+        out[path] = (_release(first) if first else None, _release(last) if last else None)
+    return out
+
+
+def release_problems(text: str | bytes, version: tuple[int, ...]) -> list[str]:
+    """The elements of an ncs.conf text that NSO ``version`` does not document (empty: none, or
+    the text cannot be parsed; :func:`validate_ncs_conf` says why). Compared by release (x.y);
+    a version after 6.7 is taken to keep what 6.7 dropped dropped."""
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError:
+        return []
+    table, xy = release_table(), tuple(version[:2])
+    problems: list[str] = []
+
+    def walk(elem: ET.Element, path: str) -> None:
+        for child in elem:
+            if not isinstance(child.tag, str):
+                continue
+            cpath = f"{path}/{_local(child.tag)[1]}"
+            first, last = table.get(cpath, (None, None))
+            if first is not None and xy < first:
+                problems.append(f"{cpath}: NSO {'.'.join(map(str, first))} and later only")
+            elif last is not None and xy > last:
+                problems.append(f"{cpath}: removed after NSO {'.'.join(map(str, last))}")
+            else:
+                walk(child, cpath)
+
+    walk(root, ROOT)
+    return problems

@@ -305,6 +305,22 @@ def test_an_option_taken_back_removes_the_new_rendering_it_made(root, dists):
     assert js("status", "--root", root)["pending_new"] == [] and "Done: 1 changed" in r.output
 
 
+def test_a_kept_ncs_conf_with_an_element_the_older_release_lacks_is_reported_on_rollback(two):
+    """The administrator enables 6.5's CLI commit prompt on 6.5.3; rolled back to 6.4.1, the
+    edited file is kept (rightly), but NSO 6.4.1 does not know cli/commit-prompt and refuses to
+    start with it (exit 21): nothing said so."""
+    nso("activate", "6.5.3", "--root", two)
+    conf = two / "etc/ncs/ncs.conf"
+    conf.write_text(conf.read_text().replace("<cli>\n", "<cli>\n    <commit-prompt><enabled>true</enabled></commit-prompt>\n"))
+    assert "commit-prompt" not in nso("activate", "6.5.3", "--root", two).output
+    for run in (("rollback",), ("rollback",), ("activate", "6.4.1", "--check")):  # the switch, then quiet runs
+        text = " ".join(nso(*run, "--root", two).output.split())
+        assert "NSO 6.4.1 does not know 1 of its elements (/ncs-config/cli/commit-prompt: NSO 6.5 and later only" in text
+        assert "refuses to start with it (exit 21)" in text and "commit-prompt" in conf.read_text()
+    conf.write_text(conf.read_text().replace("    <commit-prompt><enabled>true</enabled></commit-prompt>\n", ""))
+    assert "does not know" not in nso("rollback", "--root", two).output
+
+
 def test_a_config_file_replaced_by_a_link_stops_activate_before_current_switches(two):
     """A link at a config file's path is refused; found when its turn came (after the switch of
     current), it left NSO 6.5.3 active with the config of 6.4.1 and a run marked unfinished."""
