@@ -221,7 +221,9 @@ def remove_stale_temps(host: Path) -> list[str]:
     that a run killed while writing it left beside it: half-written, possibly key material.  For
     the writers that run under the run lock (no other run is writing ``host`` meanwhile) and
     that no Leftovers action of an install plan follows (nso-install's records, ``keys rotate``).
-    Only regular files are removed; the names removed."""
+    Only regular files of this account's are removed (a local install's marker is beside its
+    directory, which may be in a shared sticky one such as /tmp: another account's file of that
+    name is no copy of ours, and could not be removed there); the names removed."""
     prefix = f"{TMP_MARK}{host.name}."
     removed = []
     with parent_dir(host) as dfd:
@@ -234,7 +236,7 @@ def remove_stale_temps(host: Path) -> list[str]:
             if len(rest) != 8 or not all(c in "0123456789abcdef" for c in rest):
                 continue
             st = _lstat(name, dfd)
-            if st is not None and stat.S_ISREG(st.st_mode):
+            if st is not None and stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid():
                 os.unlink(name, dir_fd=dfd)
                 removed.append(name)
         if removed:

@@ -270,8 +270,9 @@ class State:
             return None
         facts = Facts(self.target)
         shown = self._run_marker()
-        if facts.path(shown).kind == "absent":
-            return None
+        fact = facts.path(shown)
+        if fact.kind == "absent" or fact.uid != os.geteuid():
+            return None  # (another account's, beside a local install in a shared directory: no run of ours; begin_run refuses it)
         try:
             data = json.loads(facts.read(shown, 1 << 20) or b"")
         except (ValueError, OSError, NsoInstallError):
@@ -290,6 +291,7 @@ class State:
                            sort_keys=True) + "\n").encode()
         with _saving(shown, "Nothing was changed yet; free space (or fix the cause) and re-run."):
             fsops.ensure_private_dir(host.parent)
+            _refuse_foreign(host, shown, "the marker of a run under way", "unsafe-run-marker")
             fsops.remove_stale_temps(host)
             fsops.atomic_write(host, data, 0o600, None, None, shown)
 
@@ -519,6 +521,33 @@ def local_lock_refusal(target: Target, state_path: str) -> NsoInstallError | Non
     return _not_writable(install_dir, lock)
 
 
+def _foreign_beside(where: str, st: os.stat_result, what: str, reference: str = "unsafe-lock") -> UnsafePathError:
+    """A local install's file beside its directory (the lock, the run marker) that another account
+    made: in a shared sticky directory (/tmp) this account can neither open, replace nor remove it."""
+    parent = os.path.dirname(where) or "/"
+    try:
+        shared = os.stat(parent).st_mode & stat.S_ISVTX
+    except OSError:
+        shared = False
+    if shared:
+        hint = (f"{parent} is shared (sticky): only uid {st.st_uid} or root can remove it. Find out who made it; "
+                "install into a directory only you can write above it (for example mkdir -m 700 "
+                f"{parent}/$USER and a local install below that, or ~/nso-VERSION).")
+    else:
+        hint = f"Find out who made it, remove it (rm {where}) and re-run."
+    return UnsafePathError(reference, f"{what} {where} belongs to uid {st.st_uid}, not to uid {os.geteuid()} "
+                           "that runs nso-install; another account made it, to block runs or to mislead them.", hint)
+
+
+def _refuse_foreign(host: Path, where: str, what: str, reference: str = "unsafe-lock") -> None:
+    try:
+        st = os.lstat(host)
+    except FileNotFoundError:
+        return
+    if st.st_uid != os.geteuid():
+        raise _foreign_beside(where, st, what, reference)
+
+
 def _loose_lock(where: str, st: os.stat_result, system: bool) -> NsoInstallError:
     """The lock (a system install's state directory, or a local install's lock file) that another
     account owns or could open: exactly which of the two, and the repair that keeps the records."""
@@ -532,7 +561,7 @@ def _loose_lock(where: str, st: os.stat_result, system: bool) -> NsoInstallError
         wrong.append(f"is open to other accounts (mode {mode:04o}, not {private:04o})")
     message = f"{what} {' and '.join(wrong)}; another account could hold the lock to block every run."
     if not system and st.st_uid != me:
-        return UnsafePathError("unsafe-lock", message, f"Remove it (rm {where}: it holds no records) and re-run.")
+        return _foreign_beside(where, st, "the lock")
     if not system:
         return UnsafePathError("unsafe-lock", message, f"Make it private again (chmod 600 {where}) and re-run.")
     if st.st_uid != me:
@@ -561,6 +590,7 @@ def _open_local_lock(install_dir: Path, where: str, created: list[Path]) -> int:
             if isinstance(e, PermissionError) and not _exists_at(dfd, os.path.basename(where)):
                 fsops.remove_empty_dirs(created)
                 raise _not_writable(install_dir, Path(where)) from None
+            _refuse_foreign(Path(where), where, "the lock")
             raise UnsafePathError("unsafe-lock", f"cannot open the lock {where} ({e.strerror}); another account "
                                   "may have created it (or a link) to block runs.",
                                   f"Remove it (rm {where}: it holds no records) and re-run.") from None

@@ -62,9 +62,7 @@ class InstallTree(Action):
 
     # --- what is there ---------------------------------------------------------------------
 
-    def _leftovers(self, facts: Facts) -> list[str]:
-        """Temporary trees of interrupted runs: beside ``path``, or in an ancestor (where a first
-        install, before INSTALL_DIR exists, prepares the tree)."""
+    def _named_like_leftovers(self, facts: Facts) -> list[str]:
         p = PurePosixPath(self.path)
         prefix = f"{fsops.TMP_MARK}{p.name}."
         out = []
@@ -72,6 +70,27 @@ class InstallTree(Action):
             out += [str(d / n) for n in facts.listdir(str(d)) if n.startswith(prefix)]
         # (the tree this run prepared is not a leftover)
         return [x for x in out if self._prepared is None or PurePosixPath(x).name != self._prepared.name]
+
+    def _leftovers(self, facts: Facts) -> list[str]:
+        """Temporary trees of interrupted runs: beside ``path``, or in an ancestor (where a first
+        install, before INSTALL_DIR exists, prepares the tree).  Only this account's: a local
+        install's directory may be in a shared sticky one (/tmp/nso), where another account can
+        put entries of that name; one of theirs is no leftover of ours (its ``.carried`` record
+        would move that account's files into the tree, and removing it fails in a sticky
+        directory anyway)."""
+        me = os.geteuid()
+        return [x for x in self._named_like_leftovers(facts) if facts.path(x).uid == me]
+
+    def _foreign_leftovers(self, facts: Facts) -> str | None:
+        """A warning naming entries that look like leftovers but belong to another account."""
+        me = os.geteuid()
+        foreign = [f"{x} (uid {uid})" for x in self._named_like_leftovers(facts)
+                   if (uid := facts.path(x).uid) is not None and uid != me]
+        if not foreign:
+            return None
+        return (f"{', '.join(foreign)}: named like nso-install's temporary trees of {self.path} but another "
+                "account's; left alone, never used (someone may be trying to slip files into this install: "
+                "find out who, and prefer a directory only you can write above it).")
 
     def _installed(self, facts: Facts) -> str:
         return facts.version_file(self.path)
@@ -103,6 +122,13 @@ class InstallTree(Action):
         return self._checked[1]
 
     def check(self, facts, ctx):
+        outcome = self._check(facts, ctx)
+        foreign = self._foreign_leftovers(facts)
+        if foreign and not outcome.warning:
+            outcome.warning = foreign
+        return outcome
+
+    def _check(self, facts, ctx):
         fact = self._fact(facts, DIR)
         leftovers = self._leftovers(facts)
         extra = f"; remove {len(leftovers)} leftover(s) of an interrupted run" if leftovers else ""
