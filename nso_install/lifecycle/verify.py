@@ -29,6 +29,7 @@ from ..actions.base import Context
 from ..actions.files import beside
 from ..actions.fips import FipsCrypto, written_in_tree
 from ..actions.privileges import PATTERNS, REMOVABLE, present, privileged_actions
+from ..capabilities import format_caps
 from ..actions.tree import (LOCAL_OWNED_ELSEWHERE, LOCAL_WRITTEN_ELSEWHERE, WRITTEN_IN_EVERY_TREE,
                             left_out_of_system_tree)
 from ..errors import NsoInstallError
@@ -193,7 +194,11 @@ def _privileges(inst: Installation, tree, facts: Facts, v: Verification) -> None
     fips = [FipsCrypto(tree.path, tree.path)] if inst.spec.fips_install else []
     # at the paths the tree really holds (a 6.6+ tree's are found by glob: pam-*/priv/epam)
     held = present(facts, tree.path)
-    for action in privileged_actions(tree.path, tree.version, user, inst.spec.setuid_cmdwrapper, held=held) + fips:
+    if not inst.spec.system:  # grants none; its files are whoever installed it's, not root's (the plain Attrs)
+        _local_privileges(tree.path, held, facts, v)
+    plain = privileged_actions(tree.path, tree.version, user, inst.spec.setuid_cmdwrapper, held=held) \
+        if inst.spec.system else []
+    for action in plain + fips:
         try:
             outcome = action.check(facts, ctx)
         except NsoInstallError as e:
@@ -201,6 +206,22 @@ def _privileges(inst: Installation, tree, facts: Facts, v: Verification) -> None
             continue
         if outcome.changed:
             v.findings.append(Finding("privilege", action.path, outcome.detail))
+
+
+def _local_privileges(vdir: str, held: tuple[str, ...], facts: Facts, v: Verification) -> None:
+    """A local install's privileged binaries (epam, ncs.smp...) carry no setuid or setgid bit
+    and no file capability: the install grants none (their owner and mode are the tree's, which
+    the manifest comparison checks)."""
+    for rel in held:
+        path = f"{vdir}/{rel}"
+        fact = facts.path(path)
+        if fact.kind != FILE:
+            continue  # (the tree comparison names a link or directory there)
+        bits = [name for bit, name in ((0o4000, "setuid"), (0o2000, "setgid")) if (fact.mode or 0) & bit]
+        caps = facts.caps(path)
+        if bits or caps:
+            have = " and ".join(bits + ([f"capabilities {format_caps(caps)}"] if caps else []))
+            v.findings.append(Finding("privilege", path, f"{have}: a local install grants no privilege"))
 
 
 def _config(inst: Installation, facts: Facts, v: Verification) -> None:

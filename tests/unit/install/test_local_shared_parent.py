@@ -2,7 +2,7 @@
 shared and sticky (/tmp-like, 1777), as the README allows: another account (daemon) can put
 entries beside it under the names nso-install uses there (its temporary trees and their
 ``.carried`` records, the run marker and its temporary copies, the lock). None of them may be
-taken for the caller's own."""
+taken for the caller's own; the caller's own install, verify and status must work without root."""
 
 from __future__ import annotations
 
@@ -68,6 +68,22 @@ def test_another_accounts_temporary_tree_and_carried_record_are_never_moved_into
     assert f"{fake} (uid {DAEMON})" in r.stderr and "another account's; left alone, never used" in r.stderr
     assert (fake / "bin/ncs-evil").exists()  # left alone
     assert "1 tree(s) checked, 0 problem(s)" in as_nobody_cli("verify", "--local-install", nso).output
+
+
+def test_verify_of_a_local_install_by_its_own_account_finds_nothing_wrong(shared):
+    """verify judged a local install's privileged binaries against root:root (a system install's
+    plain files), so every local install verified by its own non-root owner failed with one
+    "owner -> root" problem per binary; a setuid bit is still found."""
+    tmp, dist = shared
+    nso = tmp / "nso"
+    as_nobody_cli("install", dist, "--local-install", nso)
+    r = as_nobody_cli("verify", "--local-install", nso, "--json")
+    assert json.loads(r.output)["findings"] == []
+    epam = next(nso.glob("lib/ncs/lib/*/pam/priv/epam"))
+    os.chmod(epam, 0o4755)
+    r = as_nobody_cli("verify", "--local-install", nso, "--json", ok=False)
+    assert [(f["path"], f["problem"]) for f in json.loads(r.output)["findings"]] == \
+        [(str(epam), "setuid: a local install grants no privilege")]
 
 
 def test_another_accounts_run_marker_is_not_taken_for_an_unfinished_run(shared):
