@@ -42,12 +42,15 @@ _VAR_REF = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")  # ${NCS_DIR}: expanded a
 
 
 def check_shell_safe(what: str, value: str) -> None:
-    if not _SHELL_SAFE.fullmatch(_VAR_REF.sub("x", value)):
+    plain = _VAR_REF.sub("x", value)
+    if not _SHELL_SAFE.fullmatch(plain):
+        # the very characters: a blank or an accented letter is not obviously "interpreted"
+        bad = ", ".join(repr(c) for c in dict.fromkeys(_SHELL_SAFE.sub("", plain)))
         raise UsageError("unsafe-path-characters",
-                         f"{what} {value!r}: the path is written into shell scripts, the systemd unit and "
-                         "logrotate's configuration, and it contains characters they would interpret "
-                         "(blanks, quotes, $, `, ;, &, |, *, ?, ~, #, % ...).",
-                         "Use a path made of letters, digits and . _ + @ , : = / - only.")
+                         f"{what} {value!r}: the path is written unquoted into shell scripts (and, for a system "
+                         "install, the systemd unit and logrotate's configuration), and it contains characters "
+                         f"they would interpret or that not every one of them reads alike: {bad}.",
+                         "Use a path made of ASCII letters, digits and . _ + @ , : = / - only.")
 
 
 class LinkEscape(Exception):

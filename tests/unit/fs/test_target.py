@@ -149,6 +149,14 @@ def test_check_shell_safe_refuses_what_shells_or_systemd_would_interpret(bad):
     assert e.value.reference == "unsafe-path-characters" and "NCS_IPC_PATH" in e.value.message
 
 
+def test_the_refusal_names_the_characters_found_a_blank_or_a_non_ascii_letter_too():
+    """"contains characters they would interpret (blanks, quotes, $ ...)" for ~/nsoé, whose é is
+    in no such list, and "use letters" (é is one): the message names what it found."""
+    with pytest.raises(UsageError) as e:
+        check_shell_safe("--local-install", "/home/al ice/nsoé")
+    assert "' ', 'é'." in e.value.message and "ASCII letters" in e.value.hint
+
+
 def test_check_shell_safe_accepts_plain_paths_and_variable_references():
     for ok in ("/opt/ncs", "/srv/nso-6.5.3/a_b+c@d,e:f=g", "${NCS_DIR}/etc/ncs"):
         check_shell_safe("x", ok)
