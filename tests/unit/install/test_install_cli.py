@@ -640,3 +640,7 @@ def test_a_check_that_cannot_see_roots_records_says_which_directory_and_hints_ch
     assert read.value.message.startswith("cannot read /etc/secret (owner uid 0, mode 0600) as uid 65534")
     for e in (looked.value, read.value):
         assert "root for a system install (sudo; with --check it still changes nothing)" in e.hint
+        # "the owner for a local one" alone sent the owner of a local install to run keys rotate,
+        # uninstall... again as itself, which meet the same refusal: they have no local form
+        assert "status and verify take --local-install DIR" in e.hint
+        assert "activate, rollback, uninstall and keys rotate are for system installs" in e.hint
