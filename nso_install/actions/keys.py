@@ -32,7 +32,7 @@ import datetime
 import os
 import re
 import shutil
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Callable, ClassVar
 
 from .. import fsops
@@ -368,7 +368,9 @@ class KeyPair(Action):
             warning = None
             if pub.kind == FILE:
                 warning = f"{self.pub_path} exists without its private key; it is replaced by the new pair's."
-            return change(f"generate key ({self.attrs.shown()}) and its public part (.pub)", diff=f"+ {MASK} content",
+            # (the public part is named: the TLS key's is host.cert, not a .pub)
+            return change(f"generate key ({self.attrs.shown()}) and its public part "
+                          f"({PurePosixPath(self.pub_path).name})", diff=f"+ {MASK} content",
                           warning=warning)
         notes = self.attrs.drift(facts, fact)
         if pub.kind == ABSENT:

@@ -380,3 +380,11 @@ def test_container_start_completes_an_empty_config_volume_and_a_fresh_run(tmp_pa
     assert not [a for a in start["actions"] if a["changed"] and a["kind"] in ("user", "group", "setuid", "capability")]
     assert install_json(tree, root, "--system-install", "--ignore-init-scripts", "--secrets-only")["changed"] == 0
 
+
+
+def test_the_plan_names_each_keys_public_part(tmp_path):
+    """The TLS key's public part is host.cert: the plan said "(.pub)" of it, a file that never exists."""
+    root = staged_root(tmp_path / "a")
+    details = {r.action.path: r.outcome.detail for r in check_plan(build_plan(spec(), FakeDist(V)), root).records}
+    assert details["/etc/ncs/ssl/cert/host.key"].endswith("and its public part (host.cert)")
+    assert details["/etc/ncs/ssh/ssh_host_ed25519_key"].endswith("and its public part (ssh_host_ed25519_key.pub)")
