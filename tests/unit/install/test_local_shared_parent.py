@@ -49,25 +49,28 @@ def planted(path, text=None, mode=0o666):
     os.chown(path, DAEMON, DAEMON)
 
 
-def test_another_accounts_temporary_tree_and_carried_record_are_never_moved_into_the_install(shared):
+@pytest.mark.parametrize("caller", ["nobody", "root"])
+def test_another_accounts_temporary_tree_and_carried_record_are_never_moved_into_the_install(shared, caller):
     """A repair's temporary tree and its record of carried entries (`.carried`) are brought back
     into the install on the next run: another account's of that name, in a shared parent, put its
-    own files into the caller's NSO tree (bin/ is on the PATH ncsrc sets), and then made every run
-    fail removing what it could not remove (found by review)."""
+    own files into the caller's NSO tree (bin/ is on the PATH ncsrc sets; root's local install in
+    /tmp ran them as root), and then made every run of an ordinary account fail removing what it
+    could not remove (found by review)."""
     tmp, dist = shared
     nso = tmp / "nso"
-    as_nobody_cli("install", dist, "--local-install", nso)
+    run = as_nobody_cli if caller == "nobody" else cli
+    run("install", dist, "--local-install", nso)
     fake = tmp / ".nso-install-tmp.nso.deadbeef"
     planted(fake)
     planted(fake / "bin")
     planted(fake / "bin/ncs-evil", "#!/bin/sh\n", 0o777)
     planted(tmp / ".nso-install-tmp.nso.deadbeef.carried", json.dumps(["bin/ncs-evil"]))
-    r = as_nobody_cli("install", dist, "--local-install", nso)
+    r = run("install", dist, "--local-install", nso)
     assert not (nso / "bin/ncs-evil").exists()
     assert "0 changed" in r.output
     assert f"{fake} (uid {DAEMON})" in r.stderr and "another account's; left alone, never used" in r.stderr
     assert (fake / "bin/ncs-evil").exists()  # left alone
-    assert "1 tree(s) checked, 0 problem(s)" in as_nobody_cli("verify", "--local-install", nso).output
+    assert "1 tree(s) checked, 0 problem(s)" in run("verify", "--local-install", nso).output
 
 
 def test_verify_of_a_local_install_by_its_own_account_finds_nothing_wrong(shared):
