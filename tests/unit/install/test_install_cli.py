@@ -643,4 +643,4 @@ def test_a_check_that_cannot_see_roots_records_says_which_directory_and_hints_ch
         # "the owner for a local one" alone sent the owner of a local install to run keys rotate,
         # uninstall... again as itself, which meet the same refusal: they have no local form
         assert "status and verify take --local-install DIR" in e.hint
-        assert "activate, rollback, uninstall and keys rotate are for system installs" in e.hint
+        assert "activate, rollback, uninstall, keys rotate and audit are for system installs" in e.hint
