@@ -271,8 +271,9 @@ class State:
         facts = Facts(self.target)
         shown = self._run_marker()
         fact = facts.path(shown)
+        # another account's (beside a local install in a shared directory) is no run of ours: begin_run refuses it
         if fact.kind == "absent" or fact.uid != os.geteuid():
-            return None  # (another account's, beside a local install in a shared directory: no run of ours; begin_run refuses it)
+            return None
         try:
             data = json.loads(facts.read(shown, 1 << 20) or b"")
         except (ValueError, OSError, NsoInstallError):
