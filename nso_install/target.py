@@ -214,6 +214,10 @@ class Target:
                         f"go-w {shown}), after checking what is in it; or give {option} a place only root can change.")
                 runs = "root runs NSO's programs from it and reads its configuration"
             if st.st_uid not in owners:
+                if local and os.geteuid() == 0:  # not "make it yours": that would take the account's directory
+                    hint = (f"To install for that account, run nso-install as it (runuser -u ACCOUNT -- nso-install "
+                            f"install DIST --local-install {p}); as root, install into a directory only root can "
+                            "change (for example /root/nso-VERSION).")
                 raise UnsafePathError("untrusted-directory", f"{option} {p}: {shown} belongs to uid {st.st_uid}, which "
                                       f"could replace what nso-install puts there ({runs}).", hint)
             sticky_above = st.st_mode & stat.S_ISVTX and i < len(chain) - 1  # (the next one is checked in turn)
