@@ -62,35 +62,35 @@ class InstallTree(Action):
 
     # --- what is there ---------------------------------------------------------------------
 
-    def _named_like_leftovers(self, facts: Facts) -> list[str]:
+    def _named_like_leftovers(self, facts: Facts) -> tuple[list[str], list[str]]:
+        """Temporary trees of interrupted runs: beside ``path``, or in an ancestor (where a first
+        install, before INSTALL_DIR exists, prepares the tree); this account's, then another's.
+        Only this account's are leftovers: a local install's directory may be in a shared sticky
+        one (/tmp/nso), where another account can put entries of that name; one of theirs is no
+        leftover of ours (its ``.carried`` record would move that account's files into the tree,
+        and removing it fails in a sticky directory anyway)."""
         p = PurePosixPath(self.path)
         prefix = f"{fsops.TMP_MARK}{p.name}."
         out = []
         for d in p.parents:
             out += [str(d / n) for n in facts.listdir(str(d)) if n.startswith(prefix)]
         # (the tree this run prepared is not a leftover)
-        return [x for x in out if self._prepared is None or PurePosixPath(x).name != self._prepared.name]
+        out = [x for x in out if self._prepared is None or PurePosixPath(x).name != self._prepared.name]
+        me = os.geteuid()
+        return ([x for x in out if facts.path(x).uid == me],
+                [x for x in out if facts.path(x).uid not in (me, None)])  # (None: gone meanwhile)
 
     def _leftovers(self, facts: Facts) -> list[str]:
-        """Temporary trees of interrupted runs: beside ``path``, or in an ancestor (where a first
-        install, before INSTALL_DIR exists, prepares the tree).  Only this account's: a local
-        install's directory may be in a shared sticky one (/tmp/nso), where another account can
-        put entries of that name; one of theirs is no leftover of ours (its ``.carried`` record
-        would move that account's files into the tree, and removing it fails in a sticky
-        directory anyway)."""
-        me = os.geteuid()
-        return [x for x in self._named_like_leftovers(facts) if facts.path(x).uid == me]
+        return self._named_like_leftovers(facts)[0]
 
-    def _foreign_leftovers(self, facts: Facts) -> str | None:
+    def _foreign_warning(self, facts: Facts, foreign: list[str]) -> str | None:
         """A warning naming entries that look like leftovers but belong to another account."""
-        me = os.geteuid()
-        foreign = [f"{x} (uid {uid})" for x in self._named_like_leftovers(facts)
-                   if (uid := facts.path(x).uid) is not None and uid != me]
         if not foreign:
             return None
-        return (f"{', '.join(foreign)}: named like nso-install's temporary trees of {self.path} but another "
-                "account's; left alone, never used (someone may be trying to slip files into this install: "
-                "find out who, and prefer a directory only you can write above it).")
+        return (f"{', '.join(f'{x} (uid {facts.path(x).uid})' for x in foreign)}: named like nso-install's "
+                f"temporary trees of {self.path} but another account's; left alone, never used (someone may be "
+                "trying to slip files into this install: find out who, and prefer a directory only you can write "
+                "above it).")
 
     def _installed(self, facts: Facts) -> str:
         return facts.version_file(self.path)
@@ -122,15 +122,14 @@ class InstallTree(Action):
         return self._checked[1]
 
     def check(self, facts, ctx):
-        outcome = self._check(facts, ctx)
-        foreign = self._foreign_leftovers(facts)
+        leftovers, foreign = self._named_like_leftovers(facts)
+        outcome = self._check(facts, ctx, leftovers)
         if foreign and not outcome.warning:
-            outcome.warning = foreign
+            outcome.warning = self._foreign_warning(facts, foreign)
         return outcome
 
-    def _check(self, facts, ctx):
+    def _check(self, facts, ctx, leftovers: list[str]):
         fact = self._fact(facts, DIR)
-        leftovers = self._leftovers(facts)
         extra = f"; remove {len(leftovers)} leftover(s) of an interrupted run" if leftovers else ""
         v = self.dist.version
         if fact.kind == ABSENT:
