@@ -515,8 +515,17 @@ def local_lock_refusal(target: Target, state_path: str) -> NsoInstallError | Non
     so that it says what the run would."""
     install_dir = target.host(os.path.dirname(state_path)).parent
     lock = install_dir.parent / beside_local(install_dir.name, "lock")
+    marker = install_dir.parent / beside_local(install_dir.name, RUN_MARKER)
+    for path, what, reference in ((lock, "the lock", "unsafe-lock"),
+                                  (marker, "the marker of a run under way", "unsafe-run-marker")):
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        if st.st_uid != os.geteuid():  # (another account's, in a shared sticky parent: the run stops there)
+            return _foreign_beside(str(path), st, what, reference)  # (host paths, as locked() says them)
     if os.path.lexists(lock):
-        return None  # (whatever it is, the run judges it when it opens it)
+        return None  # (whatever else it is, the run judges it when it opens it)
     if os.access(_nearest_existing(install_dir.parent), os.W_OK | os.X_OK, effective_ids=True):
         return None
     return _not_writable(install_dir, lock)
