@@ -4,7 +4,8 @@ A no-op ``nso-install install`` re-run spends nearly all of its time importing a
 again what it decided last time.  Run as root from the console script (:func:`console`), a run
 that changes nothing (not ``--check``, which writes nothing at all) is *recorded*
 (:mod:`.replay_record`): everything it read (every path it touched, opened or listed, each entry
-of a listed directory, the modules it ran, and every directory above them, by lstat signature:
+of a listed directory, the modules it ran, every directory above them, and where each link among
+them leads, by lstat signature:
 type, mode, owner, inode, device, links, size, mtime and ctime), the answers of its account
 lookups and of its questions about live processes and mounts (:func:`fact`), the environment
 variables and working directory it used, and what it printed; all for its *world* (arguments,

@@ -336,7 +336,10 @@ class Recorder:
             if isinstance(f, str) and f.startswith("/"):
                 paths[f] = None
         paths[sys.executable] = None
-        groups = _signed(paths, replay.directory())
+        try:
+            groups = _signed(paths, replay.directory())
+        except Unsigned as e:
+            return self.give_up(str(e))
         for d, (names, _, latest, coarse) in groups.items():
             if racy(latest, coarse, self.t0):
                 return self.give_up(f"an entry of {d} changed while the run read it, or just before (racy)")
@@ -392,11 +395,17 @@ def _groups(paths, exclude: str, groups: dict) -> None:
             p = d
 
 
+class Unsigned(Exception):
+    """A path the run read leads where no signature describes it: no record."""
+
+
 def _signed(paths, exclude: str) -> dict[str, tuple[list[str], str, int, int]]:
     """directory -> (names, the digest of their signatures, the latest ctime, the latest on a whole
     second: replay.scan) for ``paths`` and
     every directory above them; where one of those is a symbolic link, the same for the paths
-    with links resolved."""
+    with links resolved, and for every path looked up on the way from each link to what it
+    names (a link read as the last name of a path, the distribution say, is followed: what it
+    names is what the run read)."""
     groups: dict[str, dict] = {}
     _groups(paths, exclude, groups)
     signed, links = {}, set()
@@ -410,6 +419,8 @@ def _signed(paths, exclude: str) -> dict[str, tuple[list[str], str, int, int]]:
             if _under(d, links):
                 real = os.path.realpath(d)
                 resolved.update((f"{real.rstrip('/')}/{n}" if n != "." else real, None) for n in names)
+        for link in links:
+            _followed(link, resolved)
         more: dict[str, dict] = {}
         _groups(resolved, exclude, more)
         for d, names in more.items():
@@ -418,6 +429,48 @@ def _signed(paths, exclude: str) -> dict[str, tuple[list[str], str, int, int]]:
             names = have + [n for n in names if n not in known]
             signed[d] = (names, *replay.scan(d, names))
     return signed
+
+
+MAX_HOPS = 40  # links followed from one link, at most (Linux's limit for one path)
+
+
+def _followed(link: str, seen: dict) -> None:
+    """Add to ``seen`` every path looked up when ``link`` is followed to what it names, as the
+    kernel resolves it: each link on the way and where it leads.  Unsigned when it leads into
+    /proc, /sys or /dev (standard input, a descriptor: no signature shows what they hold), or
+    through too many links."""
+    import stat
+
+    real, rest, hops = "", link.split("/"), 0  # (real: resolved so far, "" for "/")
+    while rest:
+        name = rest.pop(0)
+        if name in ("", "."):
+            continue
+        if name == "..":
+            real = real.rpartition("/")[0]
+            continue
+        p = f"{real}/{name}"
+        if any(p == r or p.startswith(r + "/") for r in _PSEUDO_ROOTS):
+            there = "/".join([p, *(c for c in rest if c not in ("", "."))])
+            if there in _PSEUDO_OK:
+                return  # (the null device, as a run may read it)
+            raise Unsigned(f"{link} leads to {there}, which no signature describes")
+        seen[p] = None
+        try:
+            st = os.lstat(p)
+        except OSError:
+            real = p  # (missing: what is below it is signed as missing too)
+            continue
+        if not stat.S_ISLNK(st.st_mode):
+            real = p
+            continue
+        hops += 1
+        if hops > MAX_HOPS:
+            raise Unsigned(f"{link} leads through more than {MAX_HOPS} links")
+        target = os.readlink(p)
+        if target.startswith("/"):
+            real = ""
+        rest[:0] = target.split("/")
 
 
 def _under(d: str, links: set[str]) -> bool:

@@ -488,6 +488,52 @@ def test_paths_read_through_a_link_are_signed_where_the_link_leads(tmp_path):
     assert replay.scan(str(tmp_path / "real"), names)[0] != digest
 
 
+def test_a_link_read_as_the_last_name_of_a_path_is_signed_where_it_leads(tmp_path):
+    """The distribution given as a link: what it names is what the run read (its bytes, its
+    metadata), and so is every link on the way there."""
+    from nso_install.replay_record import _signed
+
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real/f").write_text("x")
+    (tmp_path / "hop").symlink_to("real/f")
+    (tmp_path / "link").symlink_to(tmp_path / "hop")
+    signed = _signed({str(tmp_path / "link"): None}, "/nonexistent-replay-dir")
+    assert {"link", "hop"} <= set(signed[str(tmp_path)][0])
+    names, digest, _, _ = signed[str(tmp_path / "real")]
+    assert "f" in names
+    with open(tmp_path / "real/f", "r+") as f:
+        f.write("y")  # in place: the links and their directories are as they were
+    assert replay.scan(str(tmp_path / "real"), names)[0] != digest
+
+
+@pytest.mark.parametrize("target", ["/proc/self/fd/0", "/dev/stdin", "/sys/kernel", "loop"])
+def test_a_link_that_leads_where_no_signature_describes_keeps_no_record(tmp_path, target):
+    from nso_install.replay_record import Unsigned, _signed
+
+    (tmp_path / "link").symlink_to(target if target != "loop" else "link")
+    with pytest.raises(Unsigned):
+        _signed({str(tmp_path / "link"): None}, "/nonexistent-replay-dir")
+    (tmp_path / "null").symlink_to("/dev/null")  # (as _PSEUDO_OK allows: nothing to sign)
+    assert str(tmp_path) in _signed({str(tmp_path / "null"): None}, "/nonexistent-replay-dir")
+
+
+def test_a_distribution_given_as_a_link_is_judged_where_it_leads(runner, tmp_path):
+    store = tmp_path / "store"
+    store.mkdir()
+    real = store / runner.dist.name
+    os.rename(runner.dist, real)
+    runner.dist.symlink_to(real)
+    runner.install_and_settle()
+    full = runner.run()
+    assert full.code == 0 and full.changed == 0 and not full.replayed
+    assert runner.run().replayed
+    with open(real, "r+b") as f:  # damaged in place: the link and its directory are as they were
+        f.seek(100)
+        f.write(bytes(64))
+    after = runner.run()
+    assert not after.replayed and after.code != 0 and "damaged" in after.err
+
+
 @pytest.mark.parametrize("what", ["write", "mkdir", "chmod", "subprocess", "socket", "stdin", "proc", "dotdot",
                                   "chdir", "statvfs", "fork"])
 def test_the_recorder_gives_up_on_what_a_signature_cannot_show(tmp_path, what):
