@@ -504,12 +504,25 @@ def _write(rec: dict) -> None:
     _prune(where)
 
 
+STALE_TMP_NS = 60 * 10**9  # a record's temporary file older than this: left by a run killed while writing
+
+
 def _prune(where: str) -> None:
     """Keep the newest records, at most :data:`MAX_RECORDS` of them and :data:`MAX_BYTES` in all
-    (a record per world: old ones are dead weight; a 100k-entry install's is 1.5 MB)."""
+    (a record per world: old ones are dead weight; a 100k-entry install's is 1.5 MB), and no
+    temporary file that a run killed while writing a record left behind (it takes milliseconds:
+    a writer still at it after :data:`STALE_TMP_NS` only fails to rename it, and keeps no record)."""
     with os.scandir(where) as it:
-        found = sorted(((st.st_mtime_ns, st.st_size, e.name) for e in it if e.name.endswith(".json")
-                        for st in (e.stat(follow_symlinks=False),)), reverse=True)
+        entries = [(e.name, e.stat(follow_symlinks=False)) for e in it]
+    found = sorted(((st.st_mtime_ns, st.st_size, name) for name, st in entries if name.endswith(".json")),
+                   reverse=True)
+    stale = time.time_ns() - STALE_TMP_NS
+    for name, st in entries:
+        if name.startswith(".") and name.endswith(".tmp") and st.st_mtime_ns < stale:
+            try:
+                os.unlink(f"{where}/{name}")
+            except FileNotFoundError:
+                pass
     total = 0
     for i, (_, size, name) in enumerate(found):
         total += size

@@ -399,6 +399,21 @@ def test_old_records_go_by_count_and_by_size(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.glob("s*.json")] == ["s4.json"]  # 100 + 400 > 250: the older goes
 
 
+def test_a_record_left_half_written_by_a_killed_run_goes(tmp_path):
+    """A run killed between writing a record's temporary file and renaming it leaves the file:
+    the next record written removes it once it is older than a write could take."""
+    from nso_install.replay_record import STALE_TMP_NS, _prune
+
+    old, fresh = tmp_path / ".ab.json.4711.tmp", tmp_path / ".cd.json.4712.tmp"
+    for p in (old, fresh):
+        p.write_bytes(b"{")
+    past = time.time_ns() - STALE_TMP_NS - 10**9
+    os.utime(old, ns=(past, past))
+    (tmp_path / "ab.json").write_text("{}")
+    _prune(str(tmp_path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".cd.json.4712.tmp", "ab.json"]  # one may be writing
+
+
 def test_records_are_kept_for_root_only(monkeypatch):
     assert replay.world(["install", "x"]) is not None
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
