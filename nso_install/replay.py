@@ -462,6 +462,11 @@ def _explain(why: str | None, what: str = "not replayed") -> None:
 
 def console() -> None:
     """``nso-install``: replay when a record allows it, else run in full (recording when eligible)."""
+    import time
+
+    # The racy window (replay_record.racy) starts here, before the modules of the run are
+    # imported: one changed after this process read it and before recording starts is racy too.
+    started = time.time_ns()
     w = world(sys.argv[1:])
     try:
         code = replay(w)
@@ -475,7 +480,7 @@ def console() -> None:
     if w is not None:
         from .replay_record import Recorder
 
-        recorder = Recorder(w)
+        recorder = Recorder(w, started)
     from .cli import main
 
     if recorder is None:

@@ -54,7 +54,7 @@ _LOOKUPS = (("pwd", ("getpwnam", "getpwuid", "getpwall")), ("grp", ("getgrnam", 
 class Recorder:
     """Start before the run, stop after it; :meth:`finish` keeps the record when it may."""
 
-    def __init__(self, world: dict):
+    def __init__(self, world: dict, started: int = 0):
         self.world = world
         self.paths: dict[str, None] = {}  # (ordered, deduplicated)
         self.listed: dict[str, None] = {}  # directories listed: each entry read as well
@@ -72,7 +72,7 @@ class Recorder:
         # descriptor -> (the path it was opened as, its device and inode): a descriptor number is
         # reused once closed (by os.close or by a file object), so a hit is checked with fstat
         self._fds: dict[int, tuple[str, int, int]] = {}
-        self.t0 = 0
+        self.t0 = started  # (ns) when the process began reading: the console, before it imported the run
         self.last: str | None = None  # the path read() noted last
         self.cwd = os.getcwd()
         self.cwd_used = False  # a relative path, or os.getcwd(): the record holds the directory
@@ -81,7 +81,7 @@ class Recorder:
     # -- start / stop --------------------------------------------------------------------------
 
     def start(self) -> None:
-        self.t0 = time.time_ns()
+        self.t0 = self.t0 or time.time_ns()
         if not getattr(sys, "_nso_install_replay_hook", False):
             sys.addaudithook(_hook)  # (an audit hook stays for the process: it asks _current)
             sys._nso_install_replay_hook = True

@@ -606,7 +606,7 @@ CLOCK_READERS = {
     "nso_install/actions/keys.py": "a new certificate's dates: runs that write",
     "nso_install/state.py": "history and activation times: runs that write",
     "nso_install/lifecycle/keys.py": "keys rotate, never recorded",
-    "nso_install/replay.py": "the record's expiry",
+    "nso_install/replay.py": "the record's expiry, and when the racy window starts",
     "nso_install/replay_record.py": "the racy window's start",
 }
 
@@ -749,6 +749,36 @@ def test_a_world_with_a_python_startup_variable_is_never_recorded_nor_replayed(r
     assert runner.recorded() == []
     settled = runner.run()  # the same without it: recorded as usual
     assert settled.code == 0 and len(runner.recorded()) == 1
+
+
+def test_the_racy_window_starts_before_the_run_is_imported(monkeypatch):
+    """The run's modules are read while the console imports it, before recording starts (50 ms,
+    far more on a loaded host): one changed meanwhile (a pip upgrade as the run starts) would be
+    signed as changed and replayed as the code that ran before."""
+    import types
+
+    from nso_install import replay_record
+
+    seen = {}
+
+    class Stub(types.ModuleType):
+        @property
+        def main(self):  # (the import of the run: slow)
+            seen["imported"] = time.time_ns()
+            time.sleep(0.2)
+            return lambda: None
+
+    class Kept(Recorder):
+        def finish(self, code):
+            seen["t0"] = self.t0
+
+    monkeypatch.setattr(replay, "world", lambda argv: {"argv": argv})
+    monkeypatch.setattr(replay, "replay", lambda w: None)
+    monkeypatch.setattr(replay_record, "Recorder", Kept)
+    monkeypatch.setitem(sys.modules, "nso_install.cli", Stub("nso_install.cli"))
+    replay.console()
+    assert seen["t0"] <= seen["imported"]
+    assert replay_record.racy(seen["imported"] + 10**6, 0, seen["t0"])  # changed while importing
 
 
 def test_a_file_system_of_whole_seconds_is_racy_from_the_start_of_the_runs_second():
