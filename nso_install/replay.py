@@ -351,19 +351,33 @@ def prepare() -> bool:
 
 # --- replaying --------------------------------------------------------------------------------
 
+def unsafe_directory(where: str) -> str:
+    """Why the records' directory ``where`` is not used (NSO_INSTALL_REPLAY=explain)."""
+    return (f"the records' directory {where} is not root's alone (it and its parent must be root's and 0700, "
+            f"every directory above them root's and not writable by others); remove it (a cache: rm -r {where}) "
+            "and re-run, after fixing the owner or mode of a directory above it that is wrong")
+
+
 def _load(w: dict) -> dict | None:
+    """The record of the world ``w``; None when there is none (or a torn one); ValueError (why)
+    when the record or its directory is not as only nso-install keeps them."""
     where = directory()
     if not _private_chain(where):
-        return None
+        if not os.path.lexists(where):
+            return None  # (no run has changed anything yet: prepare)
+        raise ValueError(unsafe_directory(where))
+    name = digest(w)
+    path = f"{where}/{name[:32]}.json"
     try:
-        name = digest(w)
-        fd = os.open(f"{where}/{name[:32]}.json", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
         return None
+    except OSError as e:
+        raise ValueError(f"the record {path} cannot be opened ({e.strerror})") from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode) or st.st_uid != 0 or st.st_mode & 0o077 or st.st_nlink != 1:
-            return None
+            raise ValueError(f"the record {path} is not a file of root's alone (0600, one link)")
         with os.fdopen(os.dup(fd), "rb") as f:
             data = f.read()
     finally:

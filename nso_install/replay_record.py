@@ -317,7 +317,8 @@ class Recorder:
         try:
             self._finish(0 if code is None else code)
         except Exception as e:  # noqa: BLE001  (a record is an optimisation: the run stands)
-            self.give_up(f"the record could not be written: {type(e).__name__}")
+            self.give_up(str(e) if type(e) is ValueError else f"the record could not be written: {type(e).__name__}"
+                         f"{': ' + e.strerror if isinstance(e, OSError) and e.strerror else ''}")
         replay._explain(self.gave_up, "not recorded" if self.gave_up else "recorded")
 
     def _finish(self, code) -> None:
@@ -488,7 +489,8 @@ def _write(rec: dict) -> None:
 
     where = replay.directory()
     if not replay.prepare():
-        return
+        raise ValueError(replay.unsafe_directory(where) if os.path.lexists(where) else
+                         f"the records' directory {where} could not be made")
     name = f"{rec['world'][:32]}.json"
     tmp = f"{where}/.{name}.{os.getpid()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)

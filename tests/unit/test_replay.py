@@ -259,6 +259,26 @@ def test_explain_says_what_happened_and_why(runner):
     assert "nso-install: replay: not recorded: " in after.err  # (it repaired the mode: a run that changes)
 
 
+def test_explain_says_why_a_records_directory_is_not_used(runner):
+    """A records' directory another account could change is never used: explain says so, on
+    both sides, rather than "no record" and "recorded" (with nothing written)."""
+    runner.install_and_settle()
+    os.chmod(runner.records, 0o755)
+    first = runner.run(env={replay.SWITCH: "explain"})
+    assert first.code == 0 and not first.replayed
+    why = f"the records' directory {runner.records} is not root's alone"
+    assert f"nso-install: replay: not replayed: {why}" in first.err
+    assert f"nso-install: replay: not recorded: {why}" in first.err
+    assert runner.recorded() == []
+    os.chmod(runner.records, 0o700)
+    second = runner.run(env={replay.SWITCH: "explain"})
+    assert "not replayed: no record for this world" in second.err and "replay: recorded" in second.err
+    p = _only_record(runner)
+    os.chmod(p, 0o644)
+    third = runner.run(env={replay.SWITCH: "explain"})
+    assert f"not replayed: the record {p} is not a file of root's alone" in third.err
+
+
 def test_switched_off_by_the_environment(runner):
     off = {replay.SWITCH: "0"}
     assert runner.run(env=off).code == 0  # the install, which changes things: no records' directory either
