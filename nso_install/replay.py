@@ -30,7 +30,8 @@ Why this cannot hide drift:
   is read only when it and every directory above it are root's and not writable by others,
   and holds the digest of the world it is for (a file-name collision cannot replay another's);
 * a decision taken from the clock says until when it holds (:func:`valid_until`): the record
-  expires then;
+  expires then; and it holds from when it was taken (a certificate already expired says
+  nothing): the clock set back before the record was made means a run in full;
 * the run's lock must be free (it is held shared while replaying): a run applying changes
   meanwhile makes the replay step aside;
 * ``NSO_INSTALL_REPLAY=0`` turns it off; ``explain`` says on stderr what happened and why.
@@ -45,7 +46,7 @@ import os
 import stat
 import sys
 
-FORMAT = 5  # 5: the bytes of the files it opened that another account can write; 4: the
+FORMAT = 6  # 6: when the record was made (since); 5: the bytes of the files it opened that another account can write; 4: the
 # environment variables and working directory a run used, apart
 # root's, on the host running nso-install (never under --root). A cache (FHS /var/cache): in no
 # directory a run reads (writing a record changes no path of any record), kept across reboots
@@ -431,8 +432,11 @@ def replay(w: dict | None) -> int | None:
         if context_digest(rec["env_read"], rec["cwd_used"]) != rec["context"]:
             raise ValueError("an environment variable the run read, or the working directory it used, "
                              "is not as it was")
-        if rec["expires"] is not None and time.time() >= rec["expires"]:
+        now = time.time()
+        if rec["expires"] is not None and now >= rec["expires"]:
             return _explain("the record has expired (a certificate's validity)")
+        if now < rec["since"]:  # (a verdict whose flip is past, as an expired certificate's, holds since then only)
+            return _explain("the clock is earlier than when the record was made (set back)")
         if rec["lock"] is not None:
             import fcntl
 

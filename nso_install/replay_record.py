@@ -355,7 +355,7 @@ class Recorder:
         env = None if self.env_read is None else sorted(self.env_read)
         rec = {"format": replay.FORMAT, "world": replay.digest(self.world),
                "env_read": env, "cwd_used": self.cwd_used, "context": replay.context_digest(env, self.cwd_used),
-               "expires": replay._horizon, "lock": self.lock,
+               "expires": replay._horizon, "since": time.time(), "lock": self.lock,
                "dirs": [[d, "\0".join(names), digest] for d, (names, digest, _, _) in groups.items()],
                "contents": contents, "lookups": self.lookups, "facts": self.facts, "output": self.output,
                "exit": 0}

@@ -323,7 +323,8 @@ def _only_record(runner: Runner) -> Path:
     return p
 
 
-@pytest.mark.parametrize("spoil", ["mode", "owner", "link", "dir-mode", "world", "expired", "format", "garbage"])
+@pytest.mark.parametrize("spoil", ["mode", "owner", "link", "dir-mode", "world", "expired", "clock-set-back", "format",
+                                   "garbage"])
 def test_a_record_is_believed_only_as_nso_install_keeps_it(replaying, spoil, tmp_path):
     runner, full = replaying
     p = _only_record(runner)
@@ -344,6 +345,9 @@ def test_a_record_is_believed_only_as_nso_install_keeps_it(replaying, spoil, tmp
         p.write_text(json.dumps(rec))
     elif spoil == "expired":
         rec["expires"] = time.time() - 1
+        p.write_text(json.dumps(rec))
+    elif spoil == "clock-set-back":  # the clock now earlier than when the record was made: a certificate
+        rec["since"] = time.time() + 3600  # expired then may be valid now, and the reverse
         p.write_text(json.dumps(rec))
     elif spoil == "format":
         rec["format"] = replay.FORMAT + 1
@@ -627,7 +631,7 @@ CLOCK_READERS = {
     "nso_install/state.py": "history and activation times: runs that write",
     "nso_install/lifecycle/keys.py": "keys rotate, never recorded",
     "nso_install/replay.py": "the record's expiry, and when the racy window starts",
-    "nso_install/replay_record.py": "the racy window's start",
+    "nso_install/replay_record.py": "the racy window's start, and when the record was made",
 }
 
 
