@@ -196,7 +196,8 @@ def in_every_world(name: str) -> bool:
 def world(argv: list[str]) -> dict | None:
     """What a run depends on outside the file system, but for the environment variables it
     reads itself and its working directory (a record holds those when the run used them); None
-    when it may not be replayed."""
+    when it may not be replayed.  Not NSO_INSTALL_REPLAY: "explain" changes nothing the run
+    prints (it writes outside the record), and must explain the records of runs without it."""
     if not _eligible(argv):
         return None
     mask = os.umask(0o022)
@@ -205,7 +206,7 @@ def world(argv: list[str]) -> dict | None:
     if not status:
         return None
     return {"format": FORMAT, "argv": list(argv),
-            "env": [[k, v] for k, v in sorted(os.environ.items()) if in_every_world(k)],
+            "env": [[k, v] for k, v in sorted(os.environ.items()) if in_every_world(k) and k != SWITCH],
             "umask": mask, "status": status, "terminals": [_terminal(fd) for fd in (0, 1, 2)],
             "python": [sys.executable, sys.version, list(sys.path), repr(sys.flags)]}
 
@@ -213,7 +214,8 @@ def world(argv: list[str]) -> dict | None:
 def context_digest(env_names: list[str] | None, cwd: bool) -> str:
     """What a record holds of the environment variables the run read (``None``: all of them, it
     iterated over the environment) and, when it used it, of the working directory."""
-    env = sorted(os.environ.items()) if env_names is None else [[k, os.environ.get(k)] for k in env_names]
+    env = [[k, v] for k, v in sorted(os.environ.items()) if k != SWITCH] if env_names is None else \
+        [[k, os.environ.get(k)] for k in env_names]
     return digest({"env": env, "cwd": os.getcwd() if cwd else None})
 
 

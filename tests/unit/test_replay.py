@@ -279,6 +279,19 @@ def test_explain_says_why_a_records_directory_is_not_used(runner):
     assert f"not replayed: the record {p} is not a file of root's alone" in third.err
 
 
+def test_explain_explains_the_record_of_a_run_without_it(replaying):
+    """An operator asks why a re-run is (not) replayed by setting NSO_INSTALL_REPLAY=explain: the
+    answer must be about the record of the run as it is run without it."""
+    runner, full = replaying
+    explained = runner.run(env={replay.SWITCH: "explain"})
+    assert explained.replayed and "nso-install: replay: replayed" in explained.err
+    assert (explained.code, explained.out) == (full.code, full.out)
+    assert len(runner.recorded()) == 1
+    _edit_conf(runner)
+    after = runner.run(env={replay.SWITCH: "explain"})
+    assert f"not replayed: an entry of {runner.root / 'etc/ncs'} changed" in after.err
+
+
 def test_switched_off_by_the_environment(runner):
     off = {replay.SWITCH: "0"}
     assert runner.run(env=off).code == 0  # the install, which changes things: no records' directory either
