@@ -331,11 +331,12 @@ class InstallTree(Action):
         place (it was whole before its record of them was written).  True when it was.  (Its
         manifest was not recorded: compared at stat level with the damaged tree's, it is
         repaired once more, from the tree this run prepared.)"""
+        host = ctx.target.host(self.path)
         for left in leftovers:
-            tree = ctx.target.host(left[:-len(CARRIED)]) if left.endswith(CARRIED) else None
-            host = ctx.target.host(self.path)
-            if tree is not None and tree.parent == host.parent and tree.is_dir() and not tree.is_symlink() and \
-                    (self._prepared is None or tree.name != self._prepared.name):
+            # (the tree too must be a leftover: this account's, not the tree this run prepared)
+            tree = ctx.target.host(left[:-len(CARRIED)]) if left[:-len(CARRIED)] in leftovers else None
+            if left.endswith(CARRIED) and tree is not None and tree.parent == host.parent and tree.is_dir() and \
+                    not tree.is_symlink():
                 os.rename(tree, host)
                 fsops.fsync_dir(tree.parent)
                 fsops.remove_file(ctx.target.host(left))
