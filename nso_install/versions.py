@@ -18,3 +18,26 @@ def vtuple(version: str) -> tuple[int, ...]:
 
 def at_least(version: str, *minimum: int) -> bool:
     return vtuple(version) >= tuple(minimum)
+
+
+# The NSO releases whose documentation nso-install follows: the ncs.conf(5), installer and
+# keys pages of each (data/ncs-conf-versions.tsv names the sources).  Outside them it still
+# installs, taking the nearest release's facts, and says so.
+KNOWN_RELEASES = ((6, 1), (6, 7))
+
+
+def unknown_release_note(version: str) -> str | None:
+    """A note for a version outside :data:`KNOWN_RELEASES`, else None."""
+    oldest, newest = KNOWN_RELEASES
+    xy = vtuple(version)[:2]
+    if oldest <= xy <= newest:
+        return None
+    known = f"{'.'.join(map(str, oldest))} to {'.'.join(map(str, newest))}"
+    if xy > newest:
+        return (f"NSO {version} is newer than the releases nso-install knows ({known}): its ncs.conf, keys and "
+                f"IPC settings follow NSO {'.'.join(map(str, newest))}'s documentation. Read {version}'s release "
+                "notes (ncs.conf elements, installer options) before relying on this install, and check for a "
+                "newer nso-install.")
+    return (f"NSO {version} is older than the releases nso-install knows ({known}): its ncs.conf, keys and IPC "
+            f"settings follow NSO {'.'.join(map(str, oldest))}'s documentation, which may not hold for it; "
+            "check the rendered ncs.conf against that release's ncs.conf(5).")
