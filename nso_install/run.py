@@ -523,7 +523,8 @@ def _config_notes(spec: InstallSpec, version: str) -> list[str]:
     from .plan import conf_context
 
     try:
-        return config_notes(flatten_values(effective_values(conf_context(spec, version), spec.conf_values())))
+        given = frozenset(dict(spec.values)) | {k for k, _ in spec.secret_values}
+        return config_notes(flatten_values(effective_values(conf_context(spec, version), spec.conf_values())), given)
     except NsoInstallError:  # reported where the configuration is rendered
         return []
 

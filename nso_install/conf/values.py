@@ -683,9 +683,23 @@ def _cross_check(ctx: ConfContext, out: dict[str, Any]) -> None:
         seen[port] = lst
 
 
-def config_notes(values: dict[str, Any]) -> list[str]:
-    """Notes on effective values (flat) that are valid but easy to misread."""
+# What only one crypto.mechanism reads: given for the other, a value is silently unused (keys
+# an operator believes NSO uses, or a command it never runs)
+_MECHANISM_ONLY = {"external": ("crypto.command", "crypto.argument", "crypto.command_timeout"),
+                   "inline": ("crypto.aescfb128_key", "crypto.aes256cfb128_key")}
+
+
+def config_notes(values: dict[str, Any], given: frozenset[str] = frozenset()) -> list[str]:
+    """Notes on effective values (flat) that are valid but easy to misread; ``given``: the names
+    the operator set (options, values files, secret files)."""
     notes = []
+    mechanism = values.get("crypto.mechanism")
+    for other, names in _MECHANISM_ONLY.items():
+        unused = [n for n in names if n in given]
+        if mechanism != other and unused:
+            notes.append(f"{', '.join(unused)} given, but crypto.mechanism is {mechanism}: not used (only "
+                         f"crypto.mechanism={other} writes {'them' if len(unused) > 1 else 'it'} into ncs.conf). "
+                         f"Leave {'them' if len(unused) > 1 else 'it'} out, or set crypto.mechanism={other}.")
     if values.get("restconf.enabled") is True and values.get("webui.enabled") is False:
         on = [f"{lst}.port {values.get(lst + '.port')}" for lst in ("webui.tcp", "webui.ssl")
               if values.get(f"{lst}.enabled") is True]

@@ -75,6 +75,32 @@ def test_restconf_without_webui_is_noted(sample_dists, tmp_path):
     assert "note: restconf.enabled=true with webui.enabled=false" in r.output
 
 
+@pytest.mark.parametrize("kind,given,noted", [
+    ("--system-install", ["--set-file", "crypto.aescfb128_key=K16"], "crypto.aescfb128_key given, but "
+     "crypto.mechanism is external: not used"),
+    ("--system-install", ["--set-file", "crypto.aescfb128_key=K16", "--set", "crypto.mechanism=inline",
+                          "--set-file", "crypto.aes256cfb128_key=K32"], None),
+    ("--local-install", ["--set", "crypto.command=/usr/local/bin/keys", "--set", "crypto.command_timeout=PT5S"],
+     "crypto.command, crypto.command_timeout given, but crypto.mechanism is inline: not used"),
+    ("--local-install", ["--set", "crypto.command=/usr/local/bin/keys", "--set", "crypto.mechanism=external"], None),
+])
+def test_a_crypto_value_the_mechanism_does_not_use_is_noted(sample_dists, tmp_path, kind, given, noted):
+    """Inline keys given to a system install (external keys by default) were ignored without a
+    word: the operator believed NSO used them."""
+    (tmp_path / "k16").write_text("ab" * 16 + "\n")
+    (tmp_path / "k32").write_text("cd" * 32 + "\n")
+    given = [g.replace("K16", str(tmp_path / "k16")).replace("K32", str(tmp_path / "k32")) for g in given]
+    where = ["--root", str(tmp_path / "r")] if kind == "--system-install" else [str(tmp_path / "nso")]
+    (tmp_path / "r").mkdir(mode=0o700)
+    r = _run("install", str(sample_dists["dir"]), kind, *where, "--check", *given)
+    assert r.exit_code == 0, r.output
+    if noted:
+        assert f"note: {noted}" in r.output, r.output
+    else:
+        assert "crypto.mechanism is" not in r.output, r.output
+    assert "abab" not in r.output and "cdcd" not in r.output
+
+
 @pytest.mark.parametrize("command", [["install", "--system-install", "DIST"], ["activate", "6.5.3"], ["rollback"],
                                      ["uninstall", "--all"], ["keys", "rotate"]])
 @pytest.mark.parametrize("value", ["inf", "nan", "-1"])
