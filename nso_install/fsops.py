@@ -156,13 +156,19 @@ def _lstat(name: str, dfd: int) -> os.stat_result | None:
         return None
 
 
+# (a link the operator made on purpose, e.g. DIR -> /data/nso or /etc/ncs -> a volume, is refused
+# too: it is named where it leads instead, with the option that gave the path)
+LINK_HINT = ("Remove the link and re-run; if you made it, give the path it leads to instead (DIR, or the option "
+             "that names this path, e.g. --config-dir). nso-install never writes through links it did not make.")
+
+
 def _refuse_link_at(name: str, dfd: int, shown: str) -> os.stat_result | None:
     st = _lstat(name, dfd)
     if st is not None and stat.S_ISLNK(st.st_mode):
         raise UnsafePathError(
             "symlink-refused",
             f"{shown} is a symbolic link (to {os.readlink(name, dir_fd=dfd)}); refusing to follow or replace it.",
-            "Remove the link and re-run; nso-install never writes through pre-planted links.")
+            LINK_HINT)
     return st
 
 

@@ -116,7 +116,7 @@ def refuse_link(fact: PathFact, shown: str | None = None) -> PathFact:
         raise UnsafePathError(
             "symlink-refused",
             f"{shown or fact.path} is a symbolic link (to {fact.link}); refusing to follow or replace it.",
-            "Remove the link and re-run; nso-install never writes through pre-planted links.")
+            fsops.LINK_HINT)
     return fact
 
 

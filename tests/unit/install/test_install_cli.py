@@ -644,3 +644,16 @@ def test_a_check_that_cannot_see_roots_records_says_which_directory_and_hints_ch
         # uninstall... again as itself, which meet the same refusal: they have no local form
         assert "status and verify take --local-install DIR" in e.hint
         assert "activate, rollback, uninstall, keys rotate and audit are for system installs" in e.hint
+
+
+def test_a_local_install_dir_that_is_a_link_is_refused_with_the_place_it_leads_to(sample_dists, tmp_path):
+    """The hint said only "Remove the link": an operator who made DIR -> /data/nso on purpose
+    was not told that naming /data/nso itself works."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "nso").symlink_to(tmp_path / "data" / "nso")
+    r = cli("install", sample_dists["tar.gz"], "--local-install", tmp_path / "nso", ok=False)
+    assert r.exit_code == 1 and f"is a symbolic link (to {tmp_path / 'data' / 'nso'})" in r.output, r.output
+    assert "give the path it leads to instead" in r.output
+    assert not (tmp_path / "data" / "nso").exists()
+    cli("install", sample_dists["tar.gz"], "--local-install", tmp_path / "data" / "nso")
+    assert (tmp_path / "data" / "nso" / "VERSION").is_file()
