@@ -439,7 +439,8 @@ def _denied(tpath, target: Target, host: Path) -> NsoInstallError:
         "Run the same command as the account that installed it: root for a system install (sudo; with --check it "
         "still changes nothing), the owner for a local one (install, status and verify take --local-install DIR; "
         "activate, rollback, uninstall, keys rotate and audit are for system installs: a local install is one "
-        "version in one directory, removed by deleting it). Or preview a new install staged with --root DIR.")
+        "version in one directory, removed by deleting it and the .NAME.nso-install-lock beside it). Or preview "
+        "a new install staged with --root DIR.")
 
 
 def sha256_bytes(data: bytes) -> str:
