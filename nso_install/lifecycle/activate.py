@@ -51,9 +51,7 @@ def activate(inst: Installation, version: str, *, force: bool = False, check: bo
     _only_secrets(set_files)
     tree = inst.tree(version)
     if tree is None:
-        have = ", ".join(t.version for t in inst.trees) or "none"
-        raise UsageError("no-such-version", f"NSO {version} is not installed under {inst.spec.install_dir} "
-                         f"(installed: {have}).", "Install it first: nso-install install DISTRIBUTION --system-install.")
+        raise inst.not_installed(version, "Install it first: nso-install install DISTRIBUTION --system-install.")
     if Path(tree.path).name != f"ncs-{tree.version}":
         raise UsageError("unconventional-tree", f"{tree.path} holds NSO {tree.version} but is not named "
                          f"ncs-{tree.version}; current can only point to INSTALL_DIR/ncs-VSN.",

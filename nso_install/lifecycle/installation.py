@@ -11,7 +11,7 @@ import os
 from dataclasses import field, replace
 from pathlib import Path, PurePosixPath
 
-from ..errors import NsoInstallError
+from ..errors import NsoInstallError, UsageError
 from ..facts import ABSENT, DIR, FILE, LINK, Facts
 from ..record import record
 from ..spec import InstallSpec, from_record, state_path
@@ -82,6 +82,22 @@ class Installation:
             if version in (t.version, t.path) or name == PurePosixPath(t.path).name:
                 return t
         return None
+
+    def not_installed(self, version: str, hint: str) -> UsageError:
+        """The refusal of a version that names no installed tree: "current" (the link, not a
+        version) and a release prefix ("6.5" for 6.5.3) are answered with what was meant."""
+        have = [t.version for t in self.trees]
+        installed = f" (installed: {', '.join(have) or 'none'})"
+        if os.path.basename(version.rstrip("/")) == "current":
+            active = self.active
+            return UsageError("no-such-version", f"{version} is the link to the active version "
+                              f"({active.version if active else 'none'}), not a version{installed}.",
+                              "Name the version itself (nso-install status lists them).")
+        near = [v for v in have if v.startswith(version + ".") or v.startswith(version + "_")]
+        if near:
+            hint = f"Name it in full: {' or '.join(near)}."
+        return UsageError("no-such-version", f"NSO {version} is not installed under {self.spec.install_dir}"
+                          f"{installed}.", hint)
 
     @property
     def previous(self) -> str | None:

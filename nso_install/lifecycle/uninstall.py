@@ -82,7 +82,7 @@ def plan_removal(inst: Installation, version: str | None, everything: bool, part
             gone = [t.path for t in inst.lost() if t.version == version]
             hint = (f"A tree nso-install recorded for it is gone or unrecognisable ({', '.join(gone)}): name its "
                     "path to forget it." if gone else "nso-install status lists the installed versions.")
-            raise UsageError("no-such-version", f"NSO {version} is not installed under {spec.install_dir}.", hint)
+            raise inst.not_installed(version, hint)
         if tree.active and not force:
             raise UsageError("active-version", f"NSO {tree.version} is the active version ({spec.install_dir}/"
                              "current points to it).", "Activate another version first (nso-install activate "

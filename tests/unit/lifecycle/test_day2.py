@@ -32,6 +32,24 @@ def two(root, dists):
     return root
 
 
+@pytest.mark.parametrize("command", ["activate", "uninstall"])
+@pytest.mark.parametrize("given,said,hint", [
+    ("current", "current is the link to the active version (6.4.1), not a version (installed: 6.4.1, 6.5.3)",
+     "Name the version itself"),
+    ("/opt/ncs/current", "/opt/ncs/current is the link to the active version (6.4.1)", "Name the version itself"),
+    ("6.5", "NSO 6.5 is not installed under /opt/ncs (installed: 6.4.1, 6.5.3)", "Name it in full: 6.5.3."),
+    ("6.9.1", "NSO 6.9.1 is not installed under /opt/ncs (installed: 6.4.1, 6.5.3)", None),
+])
+def test_a_name_that_is_no_installed_version_is_answered_with_what_was_meant(two, command, given, said, hint):
+    """`activate current` said "NSO current is not installed", and `activate 6.5` with 6.5.3
+    installed sent the operator to install it."""
+    snap = snapshot(two)
+    r = nso(command, given, "--root", two, ok=False)
+    assert r.exit_code == 2 and said in r.output, r.output
+    assert hint is None or hint in r.output, r.output
+    assert snapshot(two) == snap
+
+
 # --- status ------------------------------------------------------------------------------------
 
 def test_status_lists_versions_the_active_one_options_and_what_waits(two, dists):
