@@ -48,6 +48,7 @@ class PathFact:
     gid: int | None = None
     size: int | None = None
     link: str | None = None  # symlink target, as stored
+    nlink: int | None = None  # names of the inode (hard links)
 
     @property
     def exists(self) -> bool:
@@ -170,18 +171,58 @@ def caps_can_matter(mode: int, uid: int) -> bool:
 
 def notable(mode: int, uid: int, caps) -> bool:
     """Whether the audit's checks of whole trees (NSO-PERM-008 world-writable, NSO-PERM-009
-    foreign-owned, NSO-PRIV-001 setuid, NSO-PRIV-002 capabilities) may judge an entry with
-    ``mode`` and owner ``uid``: an owner other than root, a world-writable entry other than a
-    link, a setuid/setgid file, or a file whose capabilities can matter and are some (``caps``
-    truthy) or were not read (None: the check reads them again and reports why).  Everything
-    else (nearly all of a tree) passes all four, so the audit keeps and judges only these."""
+    foreign-owned, NSO-PERM-011 group-writable or with an ACL, NSO-PRIV-001 setuid, NSO-PRIV-002
+    capabilities) may judge an entry with ``mode`` and owner ``uid``: an owner other than root,
+    a group- or world-writable entry other than a link (an ACL entry that lets a named account
+    write shows as the group write bit: its mask), a setuid/setgid file, or a file whose
+    capabilities can matter and are some (``caps`` truthy) or were not read (None: the check
+    reads them again and reports why).  Everything else (nearly all of a tree) passes them all,
+    so the audit keeps and judges only these."""
     if uid != 0:
         return True
     if stat.S_ISLNK(mode):
         return False
-    if mode & 0o002:
+    if mode & 0o022:
         return True
     return stat.S_ISREG(mode) and bool(mode & 0o6000 or (caps_can_matter(mode, uid) and (caps is None or caps)))
+
+
+class AclEntry(NamedTuple):
+    """A named entry of a POSIX ACL: ``user`` or ``group``, its uid or gid, and the permission
+    bits (4 read, 2 write, 1 execute) it has after the ACL's mask."""
+    kind: str
+    id: int
+    perms: int
+
+
+# system.posix_acl_access (linux/posix_acl_xattr.h): a version, then (tag, perm, id) entries
+_ACL_VERSION, _ACL_USER, _ACL_GROUP, _ACL_MASK = 2, 0x02, 0x08, 0x10
+
+
+def acl_bytes(where: str | Path) -> bytes:
+    """The ``system.posix_acl_access`` attribute of ``where`` (b"" for none), never following a
+    link in its last component."""
+    try:
+        return os.getxattr(where, "system.posix_acl_access", follow_symlinks=False)
+    except OSError as e:
+        if e.errno not in (errno.ENODATA, errno.ENOTSUP, errno.ENOENT, errno.EOPNOTSUPP):
+            raise
+    return b""
+
+
+def parse_acl(data: bytes) -> tuple[AclEntry, ...]:
+    """The named entries of an ACL attribute, masked (a malformed one: none can be told apart,
+    so every entry it might hold is reported as full access)."""
+    import struct
+
+    if not data:
+        return ()
+    if len(data) < 4 or (len(data) - 4) % 8 or struct.unpack_from("<I", data)[0] != _ACL_VERSION:
+        return (AclEntry("unreadable ACL", -1, 7),)
+    entries = [struct.unpack_from("<HHI", data, off) for off in range(4, len(data), 8)]
+    mask = next((perm for tag, perm, _ in entries if tag == _ACL_MASK), 7)
+    return tuple(AclEntry("user" if tag == _ACL_USER else "group", ident, perm & mask & 7)
+                 for tag, perm, ident in entries if tag in (_ACL_USER, _ACL_GROUP))
 
 
 def capability_bytes(where: str | Path) -> bytes:
@@ -204,6 +245,7 @@ class Facts:
     def __init__(self, target: Target):
         self.target = target
         self._paths: dict[str, PathFact] = {}
+        self._acls: dict[str, tuple[AclEntry, ...]] = {}
         self._digests: dict[str, str | None] = {}
         self._accounts: Accounts | None = None
         self._caps: dict[str, dict[str, frozenset[str]]] = {}
@@ -281,7 +323,17 @@ class Facts:
         else:
             kind = FILE if stat.S_ISREG(m) else DIR if stat.S_ISDIR(m) else OTHER
             link = None
-        return PathFact(tpath, kind, stat.S_IMODE(m), st.st_uid, st.st_gid, st.st_size, link)
+        return PathFact(tpath, kind, stat.S_IMODE(m), st.st_uid, st.st_gid, st.st_size, link, st.st_nlink)
+
+    def acl(self, tpath: str | PurePosixPath) -> tuple["AclEntry", ...]:
+        """The named user and group entries of the path's POSIX access ACL (``setfacl -m
+        u:alice:r``), each with the permissions the ACL's mask leaves it; () without any.  An
+        ACL's mask is what ``ls -l`` shows as the group bits, so only a path with group bits
+        can have an entry that grants anything (the callers ask only then)."""
+        key = str(tpath)
+        if key not in self._acls:
+            self._acls[key] = parse_acl(acl_bytes(self.target.host(tpath)))
+        return self._acls[key]
 
     def read(self, tpath: str | PurePosixPath, limit: int = MAX_READ) -> bytes | None:
         """Contents of a regular file (never through a link); None if absent or not a file.

@@ -301,9 +301,10 @@ class StatIndex:
         return seen == len(dirs)
 
 
-# Bits without which a root-owned entry is never notable (facts.notable): setuid, setgid, world-write,
-# and any execute bit (without one a root-owned file's capabilities cannot matter: facts.caps_can_matter)
-_MAY_BE_NOTABLE = stat.S_ISUID | stat.S_ISGID | 0o002 | 0o111
+# Bits without which a root-owned entry is never notable (facts.notable): setuid, setgid, group- and
+# world-write, and any execute bit (without one a root-owned file's capabilities cannot matter:
+# facts.caps_can_matter)
+_MAY_BE_NOTABLE = stat.S_ISUID | stat.S_ISGID | 0o022 | 0o111
 
 
 def _raw_caps_at(dfd: int, name: str, mode: int, uid: int) -> bytes | None:

@@ -109,7 +109,28 @@ class AuditContext:
             names.add(self.accounts.user_name(fact.uid))
         if mode & gbit:
             names |= self.group_members(fact.gid)
+            # with an ACL, the group bits are its mask: its named entries get in too (``ls -l`` hides them)
+            for e in self.acl(fact):
+                if e.perms & (gbit >> 3):
+                    names |= {self.accounts.user_name(e.id)} if e.kind == "user" else \
+                        self.group_members(e.id) if e.kind == "group" else {e.kind}
         return names, bool(mode & obit)
+
+    def acl(self, fact: PathFact):
+        """The named entries of ``fact``'s ACL that the mask leaves something (none on a link, an
+        absent path or one without group bits, which an ACL with named entries always shows)."""
+        if fact.kind in (LINK, "absent") or not (fact.mode or 0) & 0o070:
+            return ()
+        return tuple(e for e in self.facts.acl(fact.path) if e.perms)
+
+    def acl_shown(self, fact: PathFact) -> str:
+        """``; ACL user:alice:r--, group:ops:rw-`` for the named entries of ``fact``'s ACL, or ""."""
+        def name(e):
+            return self.accounts.user_name(e.id) if e.kind == "user" else \
+                self.accounts.group_name(e.id) if e.kind == "group" else e.kind
+        shown = [f"{e.kind}:{name(e)}:" + "".join(c if e.perms & b else "-" for c, b in (("r", 4), ("w", 2), ("x", 1)))
+                 for e in self.acl(fact)]
+        return f"; ACL {', '.join(shown)}" if shown else ""
 
     def readers(self, fact: PathFact) -> tuple[set[str], bool]:
         return self.who(fact, (stat.S_IRUSR, stat.S_IRGRP, stat.S_IROTH))
@@ -127,7 +148,7 @@ class AuditContext:
         if not fact.exists:
             return f"{fact.path}: absent"
         what = "" if fact.kind in (FILE, DIR) else f" ({fact.kind})"
-        return f"{fact.path} {fact.mode:04o} {self.user(fact.uid)}:{self.group(fact.gid)}{what}"
+        return f"{fact.path} {fact.mode:04o} {self.user(fact.uid)}:{self.group(fact.gid)}{what}{self.acl_shown(fact)}"
 
     # --- where things are --------------------------------------------------------------------
 

@@ -24,8 +24,10 @@ KEYS_DOC = ("NSO security guidance (G-SEC, G-KEYS): ncs.crypto_keys covers every
 SPECIAL = stat.S_ISUID | stat.S_ISGID | stat.S_ISVTX
 
 
-def _secret_problems(ctx, fact, allowed: set[str], what: str) -> list[str]:
-    """What lets anyone but ``allowed`` read ``fact``, or anyone change it."""
+def _secret_problems(ctx, fact, allowed: set[str], what: str, groups: frozenset[int] = frozenset()) -> list[str]:
+    """What lets anyone but ``allowed`` read ``fact``, or anyone change it; a group that may read
+    it other than root's, NSO's own and ``groups`` (an empty one too: whoever joins it later, as
+    NSO's docs have administrators join ncsoper, would read the secret)."""
     if fact.kind == LINK:
         return [f"{fact.path} is a symbolic link (to {fact.link}); a {what} is a regular file"]
     if fact.kind != FILE:
@@ -40,10 +42,17 @@ def _secret_problems(ctx, fact, allowed: set[str], what: str) -> list[str]:
                         + ("read" if mode & 0o004 else "use") + " it")
     if mode & (stat.S_IWGRP | stat.S_IXGRP | SPECIAL):
         problems.append(f"{fact.path} mode {mode:04o}: group {ctx.group(fact.gid)} may change or run it")
+    if fact.nlink and fact.nlink > 1:
+        problems.append(f"{fact.path} has {fact.nlink} names (hard links): the same file is in another directory too, "
+                        "where it escapes this check and keeps the old contents after a rotation")
+    if mode & stat.S_IRGRP and fact.gid not in {0, ctx.user_gid, *groups}:
+        problems.append(f"{fact.path} mode {mode:04o}: group {ctx.group(fact.gid)} may read it (members now: "
+                        f"{', '.join(sorted(ctx.group_members(fact.gid))) or 'none'}; whoever joins it later too)")
     readers, _ = ctx.readers(fact)
     extra = sorted(readers - allowed - {owner})
     if extra:
-        problems.append(f"{fact.path} is readable by {', '.join(extra)} (group {ctx.group(fact.gid)})")
+        how = f"group {ctx.group(fact.gid)}" + (" or its ACL" if ctx.acl(fact) else "")
+        problems.append(f"{fact.path} is readable by {', '.join(extra)} (through {how})")
     return problems
 
 
@@ -64,12 +73,13 @@ def _dir_problems(ctx, path: str, allowed_owners: set[str], what: str) -> list[s
     return problems
 
 
-def _secret_check(ctx, path: str, allowed: set[str], what: str, missing: str | None = None):
+def _secret_check(ctx, path: str, allowed: set[str], what: str, missing: str | None = None,
+                  groups: frozenset[int] = frozenset()):
     fact = ctx.facts.path(path)
     if not fact.exists:
         return warned(missing or f"{what} {path} is missing", [ctx.shown(fact)], [path])
     parent = os.path.dirname(path)
-    problems = _secret_problems(ctx, fact, allowed, what)
+    problems = _secret_problems(ctx, fact, allowed, what, groups)
     if parent != ctx.spec.config_dir:  # that one is NSO-PERM-006's
         problems += _dir_problems(ctx, parent, ctx.owner_names(), f"the directory of the {what}")
     return verdict(problems, f"{ctx.shown(fact)}: readable by {', '.join(sorted(allowed))} at most",
@@ -144,7 +154,7 @@ def ipc_secret(ctx):
         return passed(f"{path}: absent, and the IPC access check is off", [ctx.shown(ctx.facts.path(path))])
     gid = ctx.accounts.gid(ADMIN_GROUP)
     allowed = ctx.owner_names() | ctx.group_members(gid)
-    return _secret_check(ctx, path, allowed, "IPC access secret")
+    return _secret_check(ctx, path, allowed, "IPC access secret", groups=frozenset({gid} - {None}))
 
 
 @check("NSO-PERM-004", "SSH host keys readable only by root and NSO's account", "high",
@@ -297,3 +307,76 @@ def foreign_owned(ctx):
     return verdict(_listed(problems), "every entry belongs to root (or NSO's account where it writes)",
                    f"{len(problems)} entr{'y' if len(problems) == 1 else 'ies'} owned by another account", [],
                    [top for top, _ in _tops(ctx)])
+
+
+@check("NSO-PERM-011", "No entries a group or an ACL lets other accounts change (install: root only; config, run, "
+       "log: root or NSO's account)", "critical",
+       "chmod g-w the entries listed (find DIR -perm -g+w ! -type l), or give them a group of root's (NSO's own in "
+       "the config, run and log directories); remove ACLs (setfacl -b PATH); find out who made them so.",
+       f"{SECURITY}: root runs the programs of the install tree (the service, logrotate, every login shell's PATH) "
+       "and NSO reads the config, run and log directories; a group or ACL entry that lets another account change "
+       "them gives that account what NSO-PERM-009 keeps from owners (ls -l shows an ACL only as a '+', its mask as "
+       "the group bits)", inferred=True)
+def group_writable(ctx):
+    from ...facts import PathFact
+
+    problems = []
+    for top, which in _tops(ctx):
+        allowed = {"root"} if which == "install" else ctx.owner_names()
+        gids = {0} if which == "install" else {0, ctx.user_gid}
+        fact = ctx.facts.path(top)
+        entries = [fact] if fact.kind == DIR else []
+        entries += [PathFact(p, kind, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) for p, st, kind in
+                    notable_real(ctx, top) if kind != LINK and st.st_mode & stat.S_IWGRP]
+        for f in entries:
+            if not (f.mode or 0) & stat.S_IWGRP:
+                continue
+            writers, _ = ctx.who(f, (0, stat.S_IWGRP, 0))
+            extra = sorted(writers - allowed)
+            if extra or f.gid not in gids:
+                who = ", ".join(extra) if extra else "nobody now, whoever joins it later"
+                problems.append(f"{ctx.shown(f)}: group {ctx.group(f.gid)}"
+                                + (" or its ACL" if ctx.acl(f) else "") + f" may change it ({who})")
+    return verdict(_listed(problems), "no group or ACL lets another account change anything there",
+                   f"{len(problems)} entr{'y' if len(problems) == 1 else 'ies'} another account may change through "
+                   "a group or an ACL", [], [top for top, _ in _tops(ctx)])
+
+
+# Files outside the four directories that root runs, sources or applies for NSO (docs/security.md,
+# "Owners and modes"); the unit and its drop-ins are NSO-SVC-002's.
+ROOT_RUNS = (("/etc/profile.d/ncs.sh", "every login shell sources it, root's included"),
+             ("/etc/profile.d/ncs.csh", "every csh login shell sources it, root's included"),
+             ("/etc/logrotate.d/ncs", "logrotate runs its postrotate script as root"),
+             ("/etc/tmpfiles.d/ncs.conf", "systemd-tmpfiles applies it as root at boot (creates, chowns)"),
+             ("/etc/init.d/ncs", "root runs the SysV script"))
+
+
+@check("NSO-PERM-012", "What root runs or sources for NSO outside its directories (profile scripts, logrotate, "
+       "tmpfiles.d, SysV script) is root's alone", "critical",
+       "chown root:root the file named and chmod go-w it (setfacl -b for an ACL), and the same for each directory "
+       "named on its way; then read the file for lines you did not write (nso-install install rewrites its own "
+       "files).",
+       f"{SECURITY}: /etc/profile.d/ncs.{{sh,csh}}, /etc/logrotate.d/ncs and /etc/init.d/ncs are root:root, "
+       "executed or read by root; an account that can change one runs its commands as root at the next login, "
+       "rotation or boot", inferred=True)
+def root_runs(ctx):
+    from .. import unitfiles
+
+    me = frozenset({0, os.geteuid()})  # (a staging root made by an ordinary user is that user's)
+    files = list(ROOT_RUNS)
+    if ctx.intent.init_system == "sysv":
+        files.append((f"{ctx.spec.config_dir}/ncs.systemd.conf", "the SysV script reads it as root"))
+    problems, evidence, paths = [], [], []
+    for path, why in files:
+        r = unitfiles.resolve(ctx.facts, path)
+        if r.path is None or not r.fact.exists:
+            continue
+        paths.append(path)
+        evidence.append(f"{ctx.shown(r.fact)} ({why})")
+        found = unitfiles.others_could_change(ctx.facts, r, me)
+        acl = ctx.acl(r.fact)
+        if acl and not found:
+            found = [f"{r.path} has an ACL{ctx.acl_shown(r.fact).removeprefix(';')}"]
+        problems += [f"{p}; {why}" for p in found]
+    return verdict(problems, f"{len(paths)} file(s), root's alone", "another account can change what root runs "
+                   "or sources for NSO", evidence, paths)

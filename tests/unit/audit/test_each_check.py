@@ -143,6 +143,23 @@ def foreign_file(root, mp):
     os.chown(p, 1, 1)
 
 
+def group_writable(root, mp):
+    # the NSO account's group may now put packages where root's NSO tree is (ls -l: drwxrwxr-x root nso)
+    os.chown(root / "opt/ncs/packages", 0, nso_gid(root))
+    chmod(root, "opt/ncs/packages", 0o775)
+
+
+def profile_writable(root, mp):
+    # every login shell, root's included, sources it: the NSO account's group may now write it
+    os.chown(root / "etc/profile.d/ncs.sh", 0, nso_gid(root))
+    chmod(root, "etc/profile.d/ncs.sh", 0o664)
+
+
+def nso_gid(root) -> int:
+    return next(int(line.split(":")[2]) for line in (root / "etc/group").read_text().splitlines()
+                if line.startswith("nso:"))
+
+
 def grown_file(root, mp):
     with open(root / "opt/ncs/ncs-6.5.3/VERSION", "ab") as f:
         f.write(b"\n")
@@ -163,6 +180,8 @@ BREAK = {
     "NSO-PERM-008": ("nso", lambda r, mp: planted(r, "var/opt/ncs/state/open", 0o666)),
     "NSO-PERM-009": ("nso", foreign_file),
     "NSO-PERM-010": ("nso", lambda r, mp: os.chown(r / "opt", 65534, 65534)),
+    "NSO-PERM-011": ("nso", group_writable),
+    "NSO-PERM-012": ("nso", profile_writable),
     "NSO-PRIV-001": ("nso", lambda r, mp: planted(r, "opt/ncs/ncs-6.5.3/bin/rootshell", 0o4755)),
     "NSO-PRIV-002": ("nso", cap_file),
     "NSO-KEY-001": ("nso", dummy_keys),
