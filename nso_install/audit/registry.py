@@ -54,14 +54,24 @@ def registered() -> list[Check]:
 
 def select(checks: Sequence[Check], only: Sequence[str] = (), skip: Sequence[str] = ()) -> list[Check]:
     """The ``checks`` whose ID starts with one of ``only`` (all when empty) and with none of
-    ``skip``; a prefix that matches no check is a usage error (a typo would silently audit less)."""
+    ``skip``; a prefix that matches no check is a usage error (a typo would silently audit less),
+    and so are an empty prefix and a selection that leaves no check: ``--skip ""`` (an unset
+    variable in a CI job) would skip every check, and an audit of nothing exits 0 like a clean one."""
     for option, prefixes in (("--only", only), ("--skip", skip)):
         for p in prefixes:
+            if not p.strip():
+                raise UsageError("unknown-check", f"{option} with an empty prefix would select every check.",
+                                 "Give a check ID or a prefix such as NSO-PERM (nso-install audit --list), or leave "
+                                 f"{option} out.")
             if not any(c.id.startswith(p.upper()) for c in checks):
                 raise UsageError("unknown-check", f"{option} {p}: no check ID starts with {p!r}.",
                                  "Check IDs look like NSO-PERM-003; nso-install audit --list shows them all "
                                  "(a prefix such as NSO-PERM selects a domain).")
     up = [p.upper() for p in only]
     down = [p.upper() for p in skip]
-    return [c for c in checks if (not up or c.id.startswith(tuple(up))) and not c.id.startswith(tuple(down))]
+    chosen = [c for c in checks if (not up or c.id.startswith(tuple(up))) and not c.id.startswith(tuple(down))]
+    if checks and not chosen:
+        raise UsageError("no-check-selected", "--only and --skip leave no check to run (an audit of nothing would "
+                         "pass).", "Skip fewer checks; nso-install audit --list shows their IDs.")
+    return chosen
 

@@ -109,6 +109,17 @@ def test_only_and_skip_select_by_prefix_and_a_typo_is_a_usage_error(staged):
     assert r.exit_code == 2 and "no check ID starts with 'NSO-PREM'" in r.stderr
 
 
+@pytest.mark.parametrize("args", [("--skip", ""), ("--skip", "NSO"), ("--only", "NSO-SVC", "--skip", "NSO-SVC"),
+                                  ("--only", " ")])
+def test_a_selection_that_leaves_no_check_or_has_an_empty_prefix_is_a_usage_error(staged, args):
+    # an unset variable in a CI job (--skip "$SKIP") must not turn a failing install into exit 0
+    root = staged.get("root")  # NSO-USER-001 fails on it
+    assert audit("--root", root).exit_code == 1
+    r = audit("--root", root, *args)
+    assert r.exit_code == 2, r.output
+    assert "empty prefix" in r.stderr or "leave no check" in r.stderr, r.stderr
+
+
 def test_usage_and_io_errors_exit_2(staged, tmp_path):
     root = staged.get("nso")
     r = audit("--root", tmp_path / "nowhere")
