@@ -9,13 +9,15 @@ from ...actions.accounts import NOLOGIN_SHELLS, PRIVILEGED_GROUPS
 from ...facts import FILE
 from .. import unitfiles
 from ..context import SYSV_SCRIPT, UNIT
-from ..model import failed, verdict
+from ..model import failed, verdict, warned
 from ..registry import check
 
 
 @check("NSO-USER-001", "NSO runs as an unprivileged account", "high",
        "Run NSO as a dedicated service account: nso-install install DIST --system-install --run-as-user nso "
-       "(an account with no login shell, not uid 0, in no group with host-wide power).",
+       "(an account with no login shell and a locked password, not uid 0 and sharing its uid with no other "
+       "account, in no group with host-wide power and named by no sudoers rule): passwd -l USER, "
+       "usermod -s /usr/sbin/nologin USER.",
        "NSO Secure Deployment guidance (6.5): run NSO as non-root with --run-as-user")
 def unprivileged(ctx):
     user = ctx.intent.run_as_user
@@ -38,8 +40,20 @@ def unprivileged(ctx):
     if power:
         problems.append(f"{user} is in {', '.join(power)}, which grant host-wide power")
     evidence.append(f"{user}'s groups: {', '.join(groups) or '(none)'}")
-    if entry.shell not in NOLOGIN_SHELLS:
-        evidence.append(f"{user} has a login shell ({entry.shell}); a service account needs none")
+    twins = sorted(u.name for u in acc.users.values() if u.uid == entry.uid and u.name != user)
+    if twins:
+        problems.append(f"{', '.join(twins)} share{'s' if len(twins) == 1 else ''} uid {entry.uid} with {user}: "
+                        "whoever logs in as one of them is NSO's account")
+    password = _password_state(ctx, user)
+    evidence.append(f"{user}'s password: {password}")
+    if password.startswith("usable"):
+        problems.append(f"{user} has a usable password in /etc/shadow: the account NSO runs as can be logged in to "
+                        "(a service account's is locked: passwd -l)")
+    problems += _sudoers(ctx, user, groups)
+    shell = entry.shell not in NOLOGIN_SHELLS
+    if shell:
+        evidence.append(f"{user} has a login shell ({entry.shell}); a service account needs none "
+                        f"(usermod -s /usr/sbin/nologin {user})")
     unit = ctx.facts.path(UNIT)
     judged = []
     if ctx.intent.init_system == "systemd" and unit.kind == FILE:
@@ -53,8 +67,61 @@ def unprivileged(ctx):
         if who not in (user, str(entry.uid)):
             problems.append(f"{judged[0]} starts NSO as {who}, not {user} ({how})")
         evidence.append(f"{judged[0]}: starts NSO as {who} ({how})")
+    if shell and not problems:
+        return warned(f"NSO runs as {user} (uid {entry.uid}), which has a login shell ({entry.shell})", evidence,
+                      judged)
     return verdict(problems, f"NSO runs as {user} (uid {entry.uid})", f"the account NSO runs as ({user}) is "
-                   "privileged or not the one its service starts it as", evidence, judged)
+                   "privileged, can be logged in to, or is not the one its service starts it as", evidence, judged)
+
+
+def _password_state(ctx, user: str) -> str:
+    """"locked", "none", "usable (...)" or why it is not known; never any of the hash."""
+    from ...errors import NsoInstallError
+
+    try:
+        data = ctx.facts.read("/etc/shadow")
+    except NsoInstallError as e:
+        return f"unknown ({e.message})"
+    if data is None:
+        return "unknown (no /etc/shadow)"
+    for line in data.decode(errors="replace").splitlines():
+        name, _, rest = line.partition(":")
+        if name == user:
+            field = rest.split(":", 1)[0]
+            if field.startswith(("!", "*")):
+                return "locked"
+            return "usable (empty: no password asked)" if field == "" else "usable (a hash is set)"
+    return "unknown (no /etc/shadow entry)"
+
+
+SUDOERS = "/etc/sudoers"
+
+
+def _sudoers(ctx, user: str, groups: list[str]) -> list[str]:
+    """sudoers rules that name the account, a group it is in, or ALL (/etc/sudoers and the files
+    of /etc/sudoers.d: a user specification starts with the user, %group or a User_Alias)."""
+    names = {user, *(f"%{g}" for g in groups), "ALL"}
+    files = [SUDOERS] + [f"{SUDOERS}.d/{n}" for n in ctx.facts.listdir(f"{SUDOERS}.d")
+                         if not n.endswith("~") and "." not in n]
+    aliases, out = set(), []
+    for path in files:
+        try:
+            data = ctx.facts.read(path) if ctx.facts.path(path).kind == FILE else None
+        except Exception:  # noqa: BLE001 - an unreadable file: said, not judged
+            data = None
+        for raw in (data or b"").decode(errors="replace").splitlines():
+            line = raw.strip()
+            if not line or line.startswith("#") or line.startswith("Defaults"):
+                continue
+            first = line.split(None, 1)[0].rstrip(",")
+            if first == "User_Alias":
+                alias, _, members = line[len(first):].partition("=")
+                if names & {m.strip() for m in members.split(",")}:
+                    aliases.add(alias.strip())
+                continue
+            if {w.strip() for w in first.split(",")} & (names | aliases):
+                out.append(f"{path} grants {first} sudo rights, which cover {user}")
+    return out
 
 
 def _unit_starts_as(unit: unitfiles.LoadedUnit) -> tuple[str, str]:

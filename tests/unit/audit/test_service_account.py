@@ -60,3 +60,72 @@ def test_a_sysv_script_is_judged_by_its_run_line(tmp_path, sample_dists):
     _edit(root / "etc/init.d/ncs", 'RUN="runuser -u nso --"', 'RUN=""')
     f = findings(root)["NSO-USER-001"]
     assert f.status == "fail" and "/etc/init.d/ncs starts NSO as root, not nso" in f.summary + " ".join(f.evidence)
+
+
+# A security review found NSO-USER-001 passing an account NSO runs as that could be logged in to:
+# a password set, another account sharing its uid, a sudoers rule; a login shell was shown only
+# with -v.
+
+def _passwd_line(root, name):
+    return next(line for line in (root / "etc/passwd").read_text().splitlines() if line.startswith(f"{name}:"))
+
+
+def _replace_line(path, prefix, new):
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(new if line.startswith(prefix) else line for line in lines) + "\n")
+
+
+def test_a_locked_password_and_no_login_shell_pass(staged):
+    f = findings(staged.get("nso"))["NSO-USER-001"]
+    assert f.status == "pass" and "nso's password: locked" in f.evidence
+
+
+@pytest.mark.parametrize("field, shown", [("$6$salt$hash", "usable (a hash is set)"),
+                                          ("", "usable (empty: no password asked)")])
+def test_a_usable_password_fails_and_the_hash_is_never_shown(staged, field, shown):
+    root = staged.get("nso")
+    shadow = root / "etc/shadow"
+    entry = next(line for line in shadow.read_text().splitlines() if line.startswith("nso:"))
+    _replace_line(shadow, "nso:", ":".join(["nso", field, *entry.split(":")[2:]]))
+    f = findings(root)["NSO-USER-001"]
+    assert f.status == "fail" and f"nso's password: {shown}" in f.evidence
+    assert any("has a usable password" in e for e in f.evidence)
+    assert not any("salt" in e or "hash$" in e for e in (f.summary, *f.evidence))
+
+
+def test_another_account_with_the_same_uid_fails(staged):
+    root = staged.get("nso")
+    uid = _passwd_line(root, "nso").split(":")[2]
+    with open(root / "etc/passwd", "a") as out:
+        out.write(f"nsoadmin:x:{uid}:100::/home/nsoadmin:/bin/bash\n")
+    f = findings(root)["NSO-USER-001"]
+    assert f.status == "fail" and any(e.startswith(f"nsoadmin shares uid {uid} with nso") for e in f.evidence)
+
+
+@pytest.mark.parametrize("rule, named", [("nso ALL=(ALL) NOPASSWD: ALL", "nso"),
+                                         ("%ncsadmin ALL=(root) /usr/bin/systemctl", "%ncsadmin"),
+                                         ("User_Alias OPS = alice, nso\nOPS ALL=(ALL) ALL", "OPS")])
+def test_a_sudoers_rule_for_the_account_or_its_groups_fails(staged, rule, named):
+    root = staged.get("nso")
+    (root / "etc/sudoers.d").mkdir(exist_ok=True)
+    (root / "etc/sudoers.d/ops").write_text(f"Defaults env_reset\n{rule}\n")
+    (root / "etc/sudoers.d/ignored.conf").write_text("nso ALL=(ALL) ALL\n")  # sudo skips names with a dot
+    f = findings(root)["NSO-USER-001"]
+    assert f.status == "fail", f
+    assert [e for e in f.evidence if "sudo rights" in e] == [f"/etc/sudoers.d/ops grants {named} sudo rights, "
+                                                             "which cover nso"]
+
+
+def test_a_sudoers_file_for_others_passes(staged):
+    root = staged.get("nso")
+    (root / "etc/sudoers.d").mkdir(exist_ok=True)
+    (root / "etc/sudoers.d/ops").write_text("root ALL=(ALL:ALL) ALL\n%sudo ALL=(ALL:ALL) ALL\n@includedir /x\n")
+    assert findings(root)["NSO-USER-001"].status == "pass"
+
+
+def test_a_login_shell_alone_warns(staged):
+    root = staged.get("nso")
+    line = _passwd_line(root, "nso")
+    _replace_line(root / "etc/passwd", "nso:", line.rsplit(":", 1)[0] + ":/bin/bash")
+    f = findings(root)["NSO-USER-001"]
+    assert f.status == "warn" and "login shell (/bin/bash)" in f.summary
