@@ -387,7 +387,7 @@ class InstallerBinDistribution(_StreamDistribution):
 # .signature, tailf.cer, README.signature, cisco_x509_verify_release.py, bundled packages).
 _BUNDLE_MEMBERS = 1000
 _BUNDLE_SMALL = 64 * 1024  # a signature, a certificate
-_BUNDLE_CERTS = 16  # certificate files besides tailf.cer (intermediates, trusted only through the chain)
+_BUNDLE_CERTS = 16  # certificate files besides tailf.cer (read and bounded like it; never used as issuers)
 _CERT_SUFFIXES = (".cer", ".crt", ".pem")
 _DOCUMENTED = ("README.signature", "cisco_x509_verify_release.py")
 
@@ -414,7 +414,7 @@ class SignedBinDistribution(_StreamDistribution):
                     fd: int) -> None:
         outer = f"{source} (signed archive)"
         from .selfextract import locate_payload
-        from .signature import _check_signer, _verify, load_certs
+        from .signature import _check_signer, _verify
 
         with os.fdopen(os.dup(fd), "rb", buffering=0) as raw:
             size = os.fstat(raw.fileno()).st_size
@@ -442,14 +442,8 @@ class SignedBinDistribution(_StreamDistribution):
             _verify(outer, name, _Window(self._copy, 0, inst_size), sig, cer)
             self.verified = True
             if trusted_certs:
-                shipped = []
-                for n, data in small.items():
-                    if n.endswith(_CERT_SUFFIXES):
-                        try:
-                            shipped += load_certs(data)[n == "tailf.cer":]
-                        except ValueError:
-                            continue  # not a certificate: nothing to build a chain from
-                chain = _check_signer(outer, cer, trusted_certs, shipped)
+                # (only tailf.cer's first certificate counts: CAs shipped beside it are no issuers)
+                chain = _check_signer(outer, cer, trusted_certs)
                 notes.append(f"{source.name}: signer pinned, chain checked: {chain}.")
             else:
                 notes.append(

@@ -113,16 +113,20 @@ def _untrusted(where: str, leaf, reach: str) -> None:
     raise DistributionError("untrusted-signer",
                             f"{where}: the installer is signed by {_label(leaf)}, which {reach}; none of these "
                             "is a trusted certificate (--trusted-cert) or issued by one.",
-                            "Check that the file comes from Cisco; give Cisco's root CA with --trusted-cert, and "
-                            "the intermediate CA too (in the same PEM file or with the option repeated) when the "
-                            "signed.bin does not ship it.")
+                            "Check that the file comes from Cisco; give Cisco's root CA and its intermediate CA "
+                            "(crcam2.cer and innerspace.cer, from Cisco) with --trusted-cert, in one PEM file or "
+                            "with the option repeated: issuers are taken only from --trusted-cert, never from the "
+                            "signed.bin.")
 
 
-def _check_signer(where: str, certificate: bytes, trusted_certs: Sequence[bytes], extra_certs: Sequence = ()) -> str:
+def _check_signer(where: str, certificate: bytes, trusted_certs: Sequence[bytes]) -> str:
     """The archive's tailf.cer must chain to a trusted certificate (``--trusted-cert``: the signing
     certificate itself, an intermediate or the root; a file may hold several), through
-    intermediates from ``trusted_certs`` or ``extra_certs`` (certificates shipped in the
-    signed.bin, trusted only through the chain).  Every link is checked: the issuer's signature,
+    intermediates from ``trusted_certs`` only.  Never through certificates shipped in the
+    signed.bin: a root such as Cisco's signs many sub-CAs (devices, licensing...), and one of
+    them shipped beside a tailf.cer it issued would make any of its end-entity keys a release
+    signer; Cisco's own verifier likewise takes its SubCA (innerspace.cer) from Cisco, pinned by
+    digest, never from the archive.  Every link is checked: the issuer's signature,
     the issuer being a CA (basicConstraints CA=true, pathLen, keyCertSign when keyUsage is
     present), each certificate valid now, and tailf.cer fit for code signing (keyUsage
     digitalSignature, extendedKeyUsage codeSigning when present).  Anyone can re-sign an
@@ -150,7 +154,7 @@ def _check_signer(where: str, certificate: bytes, trusted_certs: Sequence[bytes]
                                     "Give --trusted-cert PEM or DER X.509 certificates (a PEM file may hold "
                                     "several: the root and its intermediates).") from None
     pinned = {der(c) for c in trusted}
-    pool = {der(c): c for c in [*trusted, *extra_certs]}
+    pool = {der(c): c for c in trusted}
 
     def role(i: int, cert) -> str:
         origin = "given with --trusted-cert" if der(cert) in pinned else "from the signed.bin"

@@ -1,7 +1,9 @@
 """--trusted-cert and Cisco's 3-tier chain (root CA -> intermediate CA -> tailf.cer): the root
-alone is enough when the intermediate is at hand (shipped in the signed.bin, in the same PEM
-file, or given again), and every link is checked -- issuer signatures, CA constraints, validity
-now, and the signing certificate's key usage -- with an error naming the certificate and check."""
+with its intermediate (in the same PEM file, or given again), or the intermediate alone, and
+every link is checked -- issuer signatures, CA constraints, validity now, and the signing
+certificate's key usage -- with an error naming the certificate and check.  Issuers come only
+from --trusted-cert: a CA certificate shipped in the signed.bin is no link (as Cisco's own
+verifier takes innerspace.cer from Cisco, never from the archive)."""
 
 import datetime
 from pathlib import Path
@@ -18,8 +20,8 @@ from support import cli
 DAY = datetime.timedelta(days=1)
 
 
-def check(chain: sx.Chain, *trusted: bytes, tailf: bytes | None = None, shipped=()):
-    return _check_signer("x.signed.bin", tailf or sx.pem(chain.leaf), list(trusted), list(shipped))
+def check(chain: sx.Chain, *trusted: bytes, tailf: bytes | None = None):
+    return _check_signer("x.signed.bin", tailf or sx.pem(chain.leaf), list(trusted))
 
 
 def refused(chain: sx.Chain, *trusted: bytes, **kw) -> DistributionError:
@@ -31,19 +33,51 @@ def refused(chain: sx.Chain, *trusted: bytes, **kw) -> DistributionError:
 
 # -- good chains -----------------------------------------------------------------------------------
 
-def test_root_only_with_the_intermediate_shipped_in_the_signed_bin():
+def test_root_and_intermediate_give_the_whole_chain():
     c = sx.Chain()
-    described = check(c, sx.pem(c.root), shipped=[c.inter])
+    described = check(c, sx.pem(c.root), sx.pem(c.inter))
     assert described.count("->") == 2 and described.endswith("(trusted)")
 
 
-def test_root_only_with_the_intermediate_after_the_leaf_in_tailf_cer(tmp_path):
+@pytest.mark.parametrize("where", ["in-tailf-cer", "beside-it"])
+def test_an_intermediate_shipped_in_the_signed_bin_is_no_issuer(tmp_path, where):
+    """Before: with the root pinned, the intermediate after the leaf in tailf.cer (or in another
+    *.cer of the bundle) was taken as the link to it."""
     c = sx.Chain()
-    members = sx.bundle_members(sx.installer("awk-xz"), c.leaf_key, sx.pem(c.leaf, c.inter))
+    tailf, extra = (sx.pem(c.leaf, c.inter), []) if where == "in-tailf-cer" else \
+        (sx.pem(c.leaf), [("innerspace.cer", sx.pem(c.inter))])
     f = tmp_path / sx.SIGNED
-    f.write_bytes(sx.signed_bin(members))
-    d = open_distribution(f, trusted_certs=[sx.pem(c.root)])
+    f.write_bytes(sx.signed_bin(sx.bundle_members(sx.installer("awk-xz"), c.leaf_key, tailf, extra=extra)))
+    with pytest.raises(DistributionError) as e:
+        open_distribution(f, trusted_certs=[sx.pem(c.root)])
+    assert e.value.reference == "untrusted-signer" and "is issued by CN=Test Innerspace SubCA" in e.value.message
+    assert "never from the signed.bin" in e.value.hint
+    d = open_distribution(f, trusted_certs=[sx.pem(c.root), sx.pem(c.inter)])  # given: the chain holds
     assert d.verified and any("chain checked" in n and "Test Root CA M2" in n for n in d.notes)
+
+
+def test_an_end_entity_of_another_sub_ca_of_the_pinned_root_is_refused(tmp_path):
+    """Cisco's root signs many sub-CAs (devices, licensing...).  Before: with the root and the
+    release intermediate pinned as documented, a bundle shipping another sub-CA of that root and
+    a tailf.cer it issued (an end-entity without extendedKeyUsage, as device certificates are)
+    was accepted as a release signer -- any holder of such a key could sign an "NSO release"."""
+    c = sx.Chain()
+    other_key, signer_key = sx.ec_key(), sx.ec_key()
+    other = sx.cert("Test Manufacturing CA", other_key, (c.root, c.root_key), ca=True, path_length=0,
+                    key_usage=sx.usage(key_cert_sign=True, crl_sign=True))
+    device = sx.cert("Test device", signer_key, (other, other_key),
+                     key_usage=sx.usage(digital_signature=True, key_encipherment=True))
+    pin = tmp_path / "pin.pem"
+    pin.write_bytes(sx.pem(c.root, c.inter))
+    for tailf, extra in ((sx.pem(device, other), []), (sx.pem(device), [("manufacturing.cer", sx.pem(other))])):
+        f = tmp_path / sx.SIGNED
+        f.write_bytes(sx.signed_bin(sx.bundle_members(sx.installer("awk-xz"), signer_key, tailf, extra=extra)))
+        assert open_distribution(f).verified  # the signature itself is sound (integrity)
+        with pytest.raises(DistributionError) as e:
+            open_distribution(f, trusted_certs=[pin.read_bytes()])
+        assert e.value.reference == "untrusted-signer" and "CN=Test device" in e.value.message
+        r = cli("install", f, "--system-install", "--root", tmp_path / "r", "--trusted-cert", pin, ok=False)
+        assert r.exit_code == 1 and "CN=Test device" in r.stderr and not (tmp_path / "r").exists()
 
 
 def test_root_and_intermediate_in_one_pem_bundle():
@@ -74,15 +108,15 @@ def test_root_only_without_the_intermediate_says_to_add_it():
 def test_wrong_root():
     c = sx.Chain()
     other = sx.cert("Another Root CA", sx.ec_key(), ca=True, key_usage=sx.usage(key_cert_sign=True))
-    e = refused(c, sx.pem(other), shipped=[c.inter])
-    assert e.reference == "untrusted-signer" and "chains up to CN=Test Innerspace SubCA" in e.message
+    e = refused(c, sx.pem(other))
+    assert e.reference == "untrusted-signer" and "is issued by CN=Test Innerspace SubCA" in e.message
 
 
 def test_wrong_root_of_the_same_name():
     c, same_name = sx.Chain(), sx.Chain()
-    e = refused(c, sx.pem(same_name.root), shipped=[c.inter])
+    e = refused(c, sx.pem(same_name.root, same_name.inter))
     assert e.reference == "untrusted-signer"
-    assert "intermediate CA CN=Test Innerspace SubCA" in e.message and "does not verify" in e.message
+    assert "the signing certificate tailf.cer" in e.message and "does not verify" in e.message
 
 
 def test_forged_intermediate_with_the_right_name():
@@ -125,7 +159,7 @@ def test_each_check_names_the_certificate_that_failed(case, who, words):
           "root-pathlen-0": dict(root_kw=dict(path_length=0)),
           }[case]
     c = sx.Chain(**kw)
-    e = refused(c, sx.pem(c.root), shipped=[c.inter])
+    e = refused(c, sx.pem(c.root), sx.pem(c.inter))
     assert e.reference == "certificate-chain-invalid", e.message
     assert f"certificate chain check failed: {who}" in e.message and words in e.message
 
@@ -137,7 +171,7 @@ def test_pathlen_of_the_intermediate_counts_ca_certificates_below_it():
     sub = sx.cert("Test Sub-Sub CA", sub_key, (c.inter, c.inter_key), ca=True, key_usage=sx.usage(key_cert_sign=True))
     leaf = sx.cert("Deep signer", c.leaf_key, (sub, sub_key), ca=False, key_usage=sx.usage(digital_signature=True))
     with pytest.raises(DistributionError) as e:
-        _check_signer("x", sx.pem(leaf), [sx.pem(c.root)], [c.inter, sub])
+        _check_signer("x", sx.pem(leaf), [sx.pem(c.root), sx.pem(c.inter, sub)])
     assert "intermediate CA CN=Test Innerspace SubCA" in e.value.message and "pathLen 0" in e.value.message
 
 
@@ -231,7 +265,7 @@ def test_a_certificate_forged_around_a_pinned_key_is_not_the_pinned_certificate(
                      not_before=sx.now() - 400 * DAY, not_after=sx.now() - DAY)
     forged = sx.cert("Old CA", key, (sx.cert("Throwaway", sx.ec_key()), sx.ec_key()), ca=None)
     with pytest.raises(DistributionError) as e:
-        _check_signer("x.signed.bin", sx.pem(forged), [sx.pem(pinned)], [])
+        _check_signer("x.signed.bin", sx.pem(forged), [sx.pem(pinned)])
     assert e.value.reference in ("untrusted-signer", "certificate-chain-invalid")
     with pytest.raises(DistributionError):
-        _check_signer("x.signed.bin", sx.pem(pinned), [sx.pem(pinned)], [])  # expired, and not for code signing
+        _check_signer("x.signed.bin", sx.pem(pinned), [sx.pem(pinned)])  # expired, and not for code signing
