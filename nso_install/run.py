@@ -530,14 +530,11 @@ def _config_notes(spec: InstallSpec, version: str) -> list[str]:
 
 
 def _verification_notes(dist, opts: "RunOptions") -> list[str]:
-    """--trusted-cert and --skip-verification given for a distribution without a signature."""
-    if dist.kind == "signed.bin":
+    """--skip-verification given for a distribution without a signature (--trusted-cert with one
+    is refused when it is opened: open_distribution)."""
+    if dist.kind == "signed.bin" or not opts.skip_verification:
         return []
-    given = [o for o, on in (("--trusted-cert", bool(opts.trusted_certs)),
-                             ("--skip-verification", opts.skip_verification)) if on]
-    if not given:
-        return []
-    return [f"{' and '.join(given)} had no effect: {dist.source.name} is a {dist.kind}, which carries no "
+    return [f"--skip-verification had no effect: {dist.source.name} is a {dist.kind}, which carries no "
             "signature to verify (only a signed.bin does)."]
 
 

@@ -145,7 +145,8 @@ def _read_trusted_certs(paths) -> list[bytes]:
               help="Do not verify a signed.bin's signature (other formats carry none; a note says so).")
 @click.option("--trusted-cert", "trusted_certs", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=PathArg),
               help="Trusted certificate (PEM/DER; a PEM file may hold several): a signed.bin's tailf.cer must chain "
-                   "to it (root CA, intermediate CA or tailf.cer itself), every link checked; may repeat.")
+                   "to it (root CA, intermediate CA or tailf.cer itself), every link checked; may repeat. "
+                   "A distribution that is not a signed.bin is then refused.")
 @click.option("-v", "--verbose", count=True, help="Also list actions that are already satisfied, and every setting.")
 @QUIET_OPTION
 @guarded

@@ -559,7 +559,8 @@ def open_distribution(path: str | os.PathLike, *, skip_verification: bool = Fals
                       trusted_certs: Sequence[bytes] = ()) -> Distribution:
     """Open a distribution: a directory, a tarball (gz/bz2/xz/plain, by content), a
     self-extracting ``installer.bin`` or a ``signed.bin`` (signature verified unless
-    ``skip_verification``).  Its ``version`` is read from the VERSION file.
+    ``skip_verification``; with ``trusted_certs``, any other format is refused).  Its
+    ``version`` is read from the VERSION file.
 
     The path is opened once, non-blocking (a FIFO is refused, not waited on), and its type is
     checked on that descriptor; every later pass reads through a duplicate of it, so replacing
@@ -578,9 +579,17 @@ def open_distribution(path: str | os.PathLike, *, skip_verification: bool = Fals
     dist: Distribution | None = None
     try:
         dist = _open_fd(source, fd, skip_verification, trusted_certs)
+        held = f"{'an' if dist.kind[:1] in 'aeiou' else 'a'} {dist.kind}"  # an installer.bin, a tarball
+        if trusted_certs and not isinstance(dist, SignedBinDistribution):
+            # the operator asked for a pinned signer: a file swapped for an unsigned format (or the
+            # wrong file given) must not install with only a note that the option did nothing
+            raise DistributionError("signature-missing",
+                                    f"{source} is {held}, which carries no signature, but --trusted-cert asks for "
+                                    "a signer pinned; refusing to install it unverified.",
+                                    "Give the nso-VSN.OS.ARCH.signed.bin from Cisco, or drop --trusted-cert to "
+                                    "install an unsigned distribution knowingly.")
         if (source.name.endswith(".signed.bin") and not skip_verification
                 and not isinstance(dist, SignedBinDistribution)):
-            held = f"{'an' if dist.kind[:1] in 'aeiou' else 'a'} {dist.kind}"  # an installer.bin, a tarball
             raise DistributionError("signature-missing",
                                     f"{source} is named like a signed archive but holds {held}, which carries "
                                     "no signature; refusing to install it unverified.",

@@ -153,3 +153,21 @@ def test_leaf_issued_by_trusted_ca_accepted():
     with pytest.raises(DistributionError) as e:
         _check_signer("x", rogue, [ca])
     assert e.value.reference == "untrusted-signer"
+
+
+@pytest.mark.parametrize("fmt", ["tar.gz", "installer.bin", "dir"])
+def test_trusted_cert_with_an_unsigned_distribution_is_refused(tmp_path, sample_dists, fmt):
+    """Before: --trusted-cert with a tarball, an installer.bin or a directory installed it, with
+    only a note that the option "had no effect" -- a pipeline pinning Cisco's signer installed
+    whatever unsigned file was put in the signed.bin's place (under another name)."""
+    pin = tmp_path / "tailf.pem"
+    pin.write_bytes(certificate_pem())
+    src = sample_dists[fmt]
+    r = cli("install", src, "--system-install", "--root", tmp_path / "r", "--trusted-cert", pin, ok=False)
+    assert r.exit_code == 1 and "carries no signature, but --trusted-cert asks for a signer pinned" in r.stderr
+    assert "Hint" in r.stderr and not (tmp_path / "r").exists()
+    with pytest.raises(DistributionError) as e:
+        open_distribution(src, trusted_certs=[pin.read_bytes()])
+    assert e.value.reference == "signature-missing"
+    with open_distribution(src) as d:  # without the pin: installed, with the note that nothing proved its origin
+        assert any("carries no signature" in n for n in d.notes)
