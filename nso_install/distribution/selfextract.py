@@ -289,8 +289,10 @@ def _too_far(where: str, what: str) -> DistributionError:
 def _pipelines(text: str) -> list[list[str]]:
     """The commands of a shell line (split at ``;``, ``&&``, ``||`` and ``&`` outside quotes), each
     as its pipeline stages (split at ``|``).  Crude, but only ever used to see which command
-    reads the script: a stage fed by ``tail`` does not read ``$0`` even if the line does."""
-    commands, stages, cur, quote, i = [], [], "", "", 0
+    reads the script: a stage fed by ``tail`` does not read ``$0`` even if the line does.
+    Each stage is a slice of ``text`` (cut at the separators, never grown a character at a
+    time: that was quadratic in a hostile script's one-MiB line)."""
+    commands, stages, start, quote, i = [], [], 0, "", 0
     while i < len(text):
         c = text[i]
         if quote:
@@ -298,35 +300,31 @@ def _pipelines(text: str) -> list[list[str]]:
         elif c in "'\"":
             quote = c
         elif c == "\\":
-            cur += text[i:i + 2]
             i += 2
             continue
         elif c in ";&|":
             pair = text[i:i + 2]
             if c == "|" and pair != "||":
-                stages.append(cur)
-            elif pair in (">&", "&>") or text[i - 1:i + 1] in (">&", "<&"):
-                cur += c  # a redirection (2>&1, &>file), not a separator
+                stages.append(text[start:i])
                 i += 1
+                start = i
                 continue
-            else:
-                commands.append(stages + [cur])
-                stages = []
-                i += 2 if pair in ("&&", "||") else 1
-                cur = ""
+            if pair in (">&", "&>") or text[i - 1:i + 1] in (">&", "<&"):
+                i += 1  # a redirection (2>&1, &>file), not a separator
                 continue
-            cur = ""
-            i += 1
+            commands.append(stages + [text[start:i]])
+            stages = []
+            i += 2 if pair in ("&&", "||") else 1
+            start = i
             continue
-        cur += c
         i += 1
-    commands.append(stages + [cur])
+    commands.append(stages + [text[start:]])
     return commands
 
 
-def _positions(script: _Script, stage: str, line: _Line, size: int) -> list[tuple[int, str]]:
+def _positions(script: _Script, stage: str, line: _Line, size: int, wc: bool) -> list[tuple[int, str]]:
     """(offset, description) of each payload position the pipeline ``stage`` (one command of
-    ``line``, reading the script) states."""
+    ``line``, reading the script) states; ``wc``: ``line`` counts bytes with ``wc -c``."""
     text = stage.replace('"', "").replace("'", "")
     at = f"line {line.number}"
     found: list[tuple[int, str]] = []
@@ -344,7 +342,7 @@ def _positions(script: _Script, stage: str, line: _Line, size: int) -> list[tupl
             if (n := number(ln[1])) is not None:
                 what = f"`tail -n +{n}` on {at}"
                 found.append((script.line_offset(n, size, what), what))
-    if re.search(r"\bwc\s+-c\b", line.text):
+    if wc:
         for m in re.finditer(_SEGMENT.format("head"), text):
             if h := re.search(r"(?:^|\s)(?:-n\s*|--lines=|-)" + _EXPR + r"(?!\S)", m[1]):
                 if (n := number(h[1])) is not None:
@@ -374,9 +372,8 @@ def _positions(script: _Script, stage: str, line: _Line, size: int) -> list[tupl
 def _markers_referenced(script: _Script, line: _Line) -> set[str]:
     """The ``__NAME__`` markers ``line`` (reading the script) looks for, directly or through a variable."""
     names = set(_TOKEN.findall(line.text))
-    for var, token in script.token_vars.items():
-        if re.search(rf"\$\{{?{var}\}}?(?!\w)", line.text):
-            names.add(token)
+    # the variables the line refers to, looked up (a regex per variable and line was variables x lines)
+    names.update(script.token_vars[v] for v in set(_VAR_REF.findall(line.text)) if v in script.token_vars)
     return names
 
 
@@ -396,11 +393,12 @@ def locate_payload(f: BinaryIO, where: str) -> Payload:
     wanted: dict[str, int] = {}  # marker -> line of the first command looking for it
     for line in script.commands():
         script.learn(line)
+        wc = bool(re.search(r"\bwc\s+-c\b", line.text))  # (once a line, not once a stage of it)
         for pipeline in _pipelines(line.text):
             for i, stage in enumerate(pipeline):
                 fed = i > 0 and re.fullmatch(r"\s*cat\s+(\S+)\s*", pipeline[i - 1].replace('"', ""))
                 if script.reads_itself(stage) or fed and script.reads_itself(fed[1]):
-                    hints.extend(_positions(script, stage, line, size))
+                    hints.extend(_positions(script, stage, line, size, wc))
         if script.reads_itself(line.text):
             for name in _markers_referenced(script, line):
                 wanted.setdefault(name, line.number)
