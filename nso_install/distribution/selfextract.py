@@ -386,7 +386,10 @@ def locate_payload(f: BinaryIO, where: str) -> Payload:
     f.seek(0)
     head = f.read(HEADER_LIMIT)
     if not head.startswith(b"#!"):
-        raise DistributionError("unknown-distribution-format", f"{where} is not a self-extracting script.", None)
+        # (a file given on the command line was told by its first bytes already: this is the
+        # installer.bin inside a signed.bin, which is Cisco's, or not as Cisco made it)
+        raise DistributionError("unknown-distribution-format", f"{where} is not a self-extracting script (it does "
+                                                               "not start with #!).", _GET_AGAIN)
     text_end = _text_end(head)
     script = _Script(head, text_end, where)
     hints: list[tuple[int, str]] = []

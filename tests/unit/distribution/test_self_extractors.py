@@ -366,6 +366,20 @@ def test_bundle_contents_refused(tmp_path, chain, case, reference, words):
     assert r.exit_code == 1 and not (tmp_path / "r").exists()
 
 
+@pytest.mark.parametrize("inner", ["tarball", "empty", "signed.bin"])
+def test_a_signed_bin_whose_installer_is_something_else_is_refused_with_a_hint(tmp_path, chain, inner):
+    """The member named *.installer.bin, signed, but a tarball, nothing or another signed.bin:
+    refused, saying what it is and what to do (before: a tarball or empty file came with no hint)."""
+    data = {"tarball": sx.compress(sx.tree_tar(), "gz"), "empty": b"",
+            "signed.bin": sx.signed_bin(sx.bundle_members(sx.installer("awk-xz"), chain.leaf_key,
+                                                          sx.pem(chain.leaf)))}[inner]
+    f = write(tmp_path, sx.signed_bin(sx.bundle_members(data, chain.leaf_key, sx.pem(chain.leaf))), sx.SIGNED)
+    r = cli("install", f, "--system-install", "--root", tmp_path / "r", ok=False)
+    said = "top-level directory" if inner == "signed.bin" else f"{f}:{sx.INSTALLER} is not a self-extracting script"
+    assert r.exit_code == 1 and said in r.stderr, r.stderr
+    assert "Hint: " in r.stderr and not (tmp_path / "r").exists()
+
+
 # -- odd and hostile scripts -----------------------------------------------------------------------
 
 @functools.cache
