@@ -638,17 +638,24 @@ def _open_fd(source: Path, fd: int, skip_verification: bool, trusted_certs: Sequ
     return InstallerBinDistribution(source, payload.offset, None, payload.comp, fd)
 
 
+_TOP_DOTS = 4  # ``./`` members skipped to find the first real one (tar writes one at most)
+
+
 def _holds_bundle(f, payload: Payload, where: str) -> bool:
     """Whether the script's payload is a signed bundle (flat files: the installer.bin and its
     signature...) rather than an installer's tree (everything under ``nso-VSN/``): told by its
-    first member other than ``./``."""
+    first member other than ``./`` (an archive holds one: a payload of millions of them, a few
+    MiB compressed, was read to its end here, before any check counts members, and is now left
+    to the checks, which refuse it at once)."""
     f.seek(0, io.SEEK_END)
     window = io.BufferedReader(_Window(f, payload.offset, f.tell() - payload.offset), CHUNK)
     members = _tar_members(_decompress(window, payload.comp), where, payload.comp != "tar")
     try:
-        for m in members:
+        for count, m in enumerate(members):
             name = m.name.removeprefix("./")
             if name in ("", "."):
+                if count >= _TOP_DOTS:
+                    return False
                 continue
             return m.kind == "file" and "/" not in name
         return False

@@ -380,6 +380,22 @@ def test_a_signed_bin_whose_installer_is_something_else_is_refused_with_a_hint(t
     assert "Hint: " in r.stderr and not (tmp_path / "r").exists()
 
 
+@pytest.mark.timeout(30)  # before: about 50 s here (and hours for a larger file)
+def test_a_payload_of_millions_of_dot_members_is_refused_at_once(tmp_path):
+    """A 4 MiB installer.bin whose gzip payload inflates to 2 GiB of ``./`` headers: telling a
+    signed bundle from an installer read it to its end, member by member, before any check."""
+    dot = tarfile.TarInfo("./")
+    dot.type, dot.mode = tarfile.DIRTYPE, 0o755
+    member = gzip.compress(dot.tobuf(tarfile.USTAR_FORMAT) * 4096, mtime=0)  # 2 MiB inflated
+    script = b'#!/bin/sh\nsed "1,3d" "$0" | tar -xzf -\nexit 0\n'
+    f = write(tmp_path, script + member * 1024 + gzip.compress(b"\0" * 1024, mtime=0))
+    with pytest.raises(DistributionError) as e:
+        open_distribution(f)
+    assert e.value.reference == "hostile-member" and "'.'" in e.value.message
+    r = cli("install", f, "--system-install", "--root", tmp_path / "r", ok=False)
+    assert r.exit_code == 1 and "refusing the whole distribution" in r.stderr and not (tmp_path / "r").exists()
+
+
 # -- odd and hostile scripts -----------------------------------------------------------------------
 
 @functools.cache
