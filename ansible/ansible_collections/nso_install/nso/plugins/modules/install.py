@@ -149,7 +149,10 @@ options:
     type: bool
     default: false
   trusted_certs:
-    description: C(--trusted-cert) for each (paths on the managed host).
+    description:
+      - C(--trusted-cert) for each (paths on the managed host), the certificates a signed.bin's signer must chain
+        to (Cisco's root CA and the intermediate, both; the signed.bin's own certificates are never issuers).
+      - A distribution that is not a signed.bin is refused when this is given.
     type: list
     elements: path
     aliases: [trusted_cert]
@@ -178,7 +181,7 @@ EXAMPLES = r'''
     distribution: /srv/dist/nso-6.5.3.linux.x86_64.signed.bin
     system_install: true
     run_as_user: nso
-    trusted_certs: [/srv/dist/cisco-root.pem]
+    trusted_certs: [/srv/dist/crcam2.cer, /srv/dist/innerspace.cer]  # Cisco's root CA and the intermediate
     set:
       webui.tcp.port: 8080
       crypto.mechanism: inline  # the AES keys in ncs.conf (default: external, ncs.crypto_keys)
