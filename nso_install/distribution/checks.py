@@ -28,6 +28,11 @@ VERSION_RE = re.compile(r"[0-9]+(\.[0-9]+)+([._+-][A-Za-z0-9]+)*")
 _TOP_RE = re.compile(r"^(?:nso|ncs)-(?P<v>.+)$")
 
 
+# (a tree repacked from inside, as an operator may do, is told how to pack it, not only "tampered")
+ONE_TREE = ("(an NSO tarball holds one directory, nso-VSN/; a tree repacked from inside it, tar -C nso-VSN ., is "
+            "not one: pack it with tar -C PARENT nso-VSN, or give the unpacked directory itself)")
+
+
 class _Checker:
     """Checks members one by one (``check``) and as a whole (``finish``); remembers names."""
 
@@ -43,6 +48,7 @@ class _Checker:
         self.version: str | None = None
         self.files = self.dirs = self.symlinks = self.total = 0
         self.members = self.name_chars = 0
+        self.root_member = False  # a "./" member seen (tar -C DIR . writes one)
 
     def shown(self, rel: str) -> str:
         """How a tree path is named in messages: as in the archive."""
@@ -85,10 +91,10 @@ class _Checker:
             return parts
         if self.top is None:
             if len(parts) == 1 and m_kind != "dir":
-                raise self.hostile(name, "is not inside a top-level directory (an NSO archive holds one, nso-VSN/)")
+                raise self.hostile(name, f"is not inside a top-level directory {ONE_TREE}")
             self.top = parts[0]
         if parts[0] != self.top:
-            raise self.hostile(name, f"is outside the archive's single top-level directory {self.top}/")
+            raise self.hostile(name, f"is outside the archive's single top-level directory {self.top}/ {ONE_TREE}")
         return parts[1:] if len(parts) > 1 else None
 
     def check(self, m: Member) -> str | None:
@@ -100,6 +106,13 @@ class _Checker:
             # tarfile expands a sparse map's holes into zeros: a few bytes of archive can declare
             # (and would write) terabytes.  NSO is never packed with sparse members.
             raise self.hostile(m.name, f"is a sparse file (a GNU sparse member declaring {m.size} bytes)")
+        if m.kind == "dir" and m.name.strip("/.") == "" and not m.name.startswith("/") and ".." not in m.name:
+            # "./" (or "."): the directory the archive is unpacked in, which `tar -C DIR .` (a
+            # repacked tree) writes first; nothing to write, its mode and time are not used
+            if self.root_member:
+                raise self.hostile(m.name, "appears twice in the archive (a second root directory)")
+            self.root_member = True
+            return None
         parts = self._parts(m.name, m.name)
         rel_parts = self._strip(parts, m.name, m.kind)
         if rel_parts is None:

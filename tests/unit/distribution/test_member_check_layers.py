@@ -54,6 +54,21 @@ def test_a_hard_link_target_with_dotdot_or_an_absolute_path_is_refused_as_such()
     refused(c, Member(f"{T}/b", "hardlink", 0o644, linkname=f"/{T}/bin/ncs"), "absolute hard link target")
 
 
+@pytest.mark.parametrize("name", ["./", ".", ".//", "./."])
+def test_the_root_member_of_a_repacked_tree_is_passed_over_once(name):
+    """`tar -czf x.tgz -C DIR .` writes "./" first: such a tarball was refused as tampered with
+    ("names no file").  One is passed over (nothing to write); a second, or one that is no
+    directory, is refused."""
+    c = checks._Checker("dist", True)
+    assert c.check(Member(name, "dir", 0o755)) is None
+    assert c.top is None and c.top_mtime_ns is None  # (not taken for nso-VSN/)
+    assert c.check(Member(f"./{T}", "dir", 0o755)) is None and c.top == T
+    assert c.check(Member(f"./{T}/VERSION", "file", 0o644, 6)) == "VERSION"
+    refused(c, Member("./", "dir", 0o755), "a second root directory")
+    refused(checks._Checker("dist", True), Member(name, "file", 0o644, 1), "names no file")
+    refused(checks._Checker("dist", True), Member("../", "dir", 0o755), "'..' component")
+
+
 def test_a_member_outside_the_single_top_directory_is_refused():
     refused(checker(), Member("nso-6.5.4/bin/ncs", "file", 0o755, 1), "outside the archive's single top-level")
 
@@ -211,3 +226,23 @@ def test_the_top_directory_must_match_the_version_file_at_the_end():
     with pytest.raises(DistributionError) as e:
         c.finish(None)
     assert e.value.reference == "version-mismatch" and "nso-6.5.4/" in e.value.message
+
+
+def test_a_tarball_repacked_with_its_root_member_installs(sample_dists, tmp_path):
+    import shutil
+    import tarfile
+
+    from support import cli
+
+    parent = tmp_path / "parent"
+    parent.mkdir()
+    shutil.copytree(sample_dists["dir"], parent / T, symlinks=True)
+    with tarfile.open(tmp_path / "repacked.tar.gz", "w:gz") as tf:
+        tf.add(parent, arcname=".")  # as tar -czf repacked.tar.gz -C parent .
+        assert tf.getnames()[:2] == [".", f"./{T}"]
+    with tarfile.open(tmp_path / "inside.tar.gz", "w:gz") as tf:
+        tf.add(parent / T, arcname=".")  # as tar -czf inside.tar.gz -C parent/nso-6.5.3 .
+    assert "Done: " in cli("install", tmp_path / "repacked.tar.gz", "--local-install", tmp_path / "nso").output
+    assert "0 problem(s)" in cli("verify", "--local-install", tmp_path / "nso").output
+    r = cli("install", tmp_path / "inside.tar.gz", "--local-install", tmp_path / "nso2", ok=False)
+    assert r.exit_code == 1 and "pack it with tar -C PARENT nso-VSN" in r.output, r.output
