@@ -70,6 +70,13 @@ class Installation:
     dangling: bool = False
     running: list[tuple[int, str]] = field(default_factory=list)  # (pid, executable) under INSTALL_DIR
     real_dir: str | None = None  # where INSTALL_DIR leads when it is a link (processes show that path)
+    given_dir: str | None = None  # --install-dir as given (None: the recorded one), for :meth:`again`
+
+    def again(self) -> "Installation":
+        """The install as found now, its state read again: for a run that just took the lock,
+        which another run may have held and changed the install under (switched current,
+        unpacked or removed a version, rewritten the state)."""
+        return look(self.target.root if self.target.staged else None, self.given_dir)
 
     @property
     def active(self) -> Tree | None:
@@ -183,7 +190,7 @@ def look(root: Path | None = None, install_dir: str | None = None, state: State 
     spec = spec or InstallSpec()
     if install_dir:
         spec = replace(spec, install_dir=install_dir)
-    inst = Installation(target, state, spec, recorded)
+    inst = Installation(target, state, spec, recorded, given_dir=install_dir or None)
     facts = Facts(target)
     idir = spec.install_dir
     cur = facts.path(f"{idir}/current")

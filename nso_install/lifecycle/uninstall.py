@@ -198,11 +198,24 @@ def _refuse_while_running(inst: Installation, pids: list[int]) -> None:
 def uninstall(inst: Installation, *, version: str | None = None, everything: bool = False,
               parts: set[str] = frozenset(), force: bool = False, check: bool = False,
               lock_timeout: float = 0.0) -> Removal:
+    where = f" (staging root {inst.target.root})" if inst.target.staged else ""
+    header = f"nso-install: uninstall {'NSO ' + version if version else 'the whole install (--all)'}{where}"
+    if check:
+        return _uninstall(inst, version, everything, parts, force, True, header)
+    plan_removal(inst, version, everything, set(parts), force)  # refusals come before the lock is waited for
+    with locked(inst.target, inst.state.path, True, lock_timeout):
+        # decided again under the lock, on the install and state as they are now: decided before,
+        # a run waiting for the lock (--lock-timeout) removed the version another run had just
+        # activated meanwhile, leaving current dangling, and saved the state it had read before,
+        # which undid that run's records (its conffiles, manifests, activations)
+        return _uninstall(inst.again(), version, everything, parts, force, False, header)
+
+
+def _uninstall(inst: Installation, version: str | None, everything: bool, parts, force: bool, check: bool,
+               header: str) -> Removal:
     acts, kept, notes = plan_removal(inst, version, everything, set(parts), force)
     state = inst.state
     ctx = Context(inst.target, state.conffiles, trusted=state.unpacked, manifest=state.manifest)
-    where = f" (staging root {inst.target.root})" if inst.target.staged else ""
-    header = f"nso-install: uninstall {'NSO ' + version if version else 'the whole install (--all)'}{where}"
     # A run killed half way left its marker (in-progress.json), which makes status and verify ask
     # for a re-run "to complete it", and which an install takes its options from when none are
     # recorded (after --purge): --all removes what that run installed, so it is abandoned here;
@@ -216,25 +229,24 @@ def uninstall(inst: Installation, *, version: str | None = None, everything: boo
         report = evaluate(acts, ctx)
         report.notes.extend(notes)
         return Removal(report, kept, notes, header)
-    with locked(inst.target, state.path, True, lock_timeout):
-        report = apply(acts, ctx, lambda e: record_effects(state, e))
-        removed = [r.action.path for r in report.records if r.changed]
-        # what a run killed after removing it (before recording that) removed is gone as well:
-        # its records go now, or they stayed for good (the re-run found nothing left to remove)
-        gone = removed + [r.action.path for r in report.records if not r.changed
-                          and isinstance(r.action, (RemoveTree, Absent)) and not _exists(inst, r.action.path)]
-        _forget(inst, gone, version is None and everything)
-        if abandoned:
-            state.end_run()
-        if inst.spec.config_dir in gone:
-            state.data.pop("keys", None)  # (its rotation record must not outlive the keys file it describes)
-        if "config" in parts and "run_data" in parts and "accounts" in parts:
-            state.data = {"conffiles": {}}  # purged: nothing of the install is left to remember
-        state.save()
-        if report.changes:
-            state.append_history({"uninstall": {"version": version, "all": everything, "parts": sorted(parts)},
-                                  "changed": [{"id": r.action.id} for r in report.records if r.changed],
-                                  "kept": kept, "notes": notes})
+    report = apply(acts, ctx, lambda e: record_effects(state, e))  # (under the lock: uninstall above)
+    removed = [r.action.path for r in report.records if r.changed]
+    # what a run killed after removing it (before recording that) removed is gone as well:
+    # its records go now, or they stayed for good (the re-run found nothing left to remove)
+    gone = removed + [r.action.path for r in report.records if not r.changed
+                      and isinstance(r.action, (RemoveTree, Absent)) and not _exists(inst, r.action.path)]
+    _forget(inst, gone, version is None and everything)
+    if abandoned:
+        state.end_run()
+    if inst.spec.config_dir in gone:
+        state.data.pop("keys", None)  # (its rotation record must not outlive the keys file it describes)
+    if "config" in parts and "run_data" in parts and "accounts" in parts:
+        state.data = {"conffiles": {}}  # purged: nothing of the install is left to remember
+    state.save()
+    if report.changes:
+        state.append_history({"uninstall": {"version": version, "all": everything, "parts": sorted(parts)},
+                              "changed": [{"id": r.action.id} for r in report.records if r.changed],
+                              "kept": kept, "notes": notes})
     if any(p.startswith("/etc/systemd/") for p in removed) and not inst.target.staged:
         from ..services import daemon_reload, systemd_running
 

@@ -1,0 +1,90 @@
+"""Two runs on one target at once: a run that waits for the lock (--lock-timeout) decides on the
+install as the run that held it left it, never on what it read before it waited."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+from support import cli
+
+from nso_install import state as state_module
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="creates accounts and sets owners (root only)")
+
+
+def slowed(tmp_path, module: str, name: str, *args) -> subprocess.Popen:
+    """``nso-install ARGS`` in a child process that sleeps (holding what it holds) at the first
+    call of ``module.name``; returned once it sleeps there."""
+    ready = tmp_path / "slowed-ready"
+    script = textwrap.dedent(f"""
+        import importlib, sys, time
+        from nso_install import state
+        state.SEAL_KEY = {state_module.SEAL_KEY!r}
+        owner = importlib.import_module({module!r})
+        real = getattr(owner, {name!r})
+        def slow(*a, **kw):
+            if not getattr(slow, "done", False):
+                slow.done = True
+                open({str(ready)!r}, "w").close()
+                time.sleep(3)
+            return real(*a, **kw)
+        setattr(owner, {name!r}, slow)
+        from nso_install.cli import main
+        main(sys.argv[1:])
+    """)
+    p = subprocess.Popen([sys.executable, "-c", script, *map(str, args)], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True, env={**os.environ, "NSO_INSTALL_REPLAY": "0"})
+    deadline = time.monotonic() + 120
+    while not ready.exists():
+        assert p.poll() is None and time.monotonic() < deadline, p.communicate()[0]
+        time.sleep(0.05)
+    return p
+
+
+def finished(p: subprocess.Popen) -> str:
+    out = p.communicate(timeout=300)[0]
+    assert p.returncode == 0, out
+    return out
+
+
+@pytest.fixture
+def two(root, dists):
+    """6.4.1 installed and active, 6.5.3 installed beside it."""
+    cli("install", dists["6.4.1"], "--system-install", "--root", root)
+    cli("install", dists["6.5.3"], "--system-install", "--root", root)
+    return root
+
+
+def status(root) -> dict:
+    return json.loads(cli("status", "--root", root, "--json").output)
+
+
+def test_uninstall_waiting_for_the_lock_does_not_remove_the_version_just_activated(tmp_path, two, dists):
+    """uninstall 6.5.3 (not active when it started) waited for an install --activate of 6.5.3,
+    then removed the tree current had just been switched to: current was left dangling."""
+    p = slowed(tmp_path, "nso_install.run", "apply", "install", dists["6.5.3"], "--system-install", "--activate",
+               "--root", two)
+    r = cli("uninstall", "6.5.3", "--root", two, "--lock-timeout", "120", ok=False)
+    finished(p)
+    assert r.exit_code == 2 and "NSO 6.5.3 is the active version" in r.output, r.output
+    assert os.readlink(two / "opt/ncs/current") == "ncs-6.5.3" and (two / "opt/ncs/ncs-6.5.3/VERSION").is_file()
+
+
+def test_uninstall_waiting_for_the_lock_keeps_the_records_the_other_run_saved(tmp_path, two, dists):
+    """uninstall 6.4.1 saved the state it had read before it waited: the switch to 6.5.3 another
+    run recorded meanwhile, and the ncs.conf it rendered, were forgotten (status then called
+    ncs.conf edited, and rollback had nothing to go back to)."""
+    cli("activate", "6.5.3", "--root", two)  # 6.5.3 active, 6.4.1 the one to roll back to
+    cli("install", dists["6.4.1"], "--system-install", "--root", two)
+    p = slowed(tmp_path, "nso_install.run", "apply", "rollback", "--root", two)
+    cli("uninstall", "6.5.3", "--root", two, "--lock-timeout", "120", "--force", ok=False)
+    finished(p)
+    s = status(two)
+    assert [(v["version"], v["active"]) for v in s["versions"]] == [("6.4.1", True)], s
+    assert s["edited"] == [] and s["rolled_back_from"] == "6.5.3", s
