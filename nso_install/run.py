@@ -22,7 +22,7 @@ from .actions.base import Context, Effects, Outcome
 from .actions.files import ConfFile
 from .actions.tree import InstallTree
 from .engine import Report, apply, evaluate
-from .errors import NsoInstallError, UsageError
+from .errors import LockedError, NsoInstallError, UsageError
 from .facts import DIR, FILE, LINK, Facts
 from .plan import TargetView, build_plan, config_version, start_run
 from .record import record
@@ -46,6 +46,7 @@ class RunOptions:
     # is done (the CLI prints each line then, not all at the end: a long unpack shows its context)
     observer: object | None = None
     switch_judged: bool = False  # activate/rollback judged the switch of ``current`` already
+    judged_current: tuple[str, str | None] | None = None  # ... on INSTALL_DIR/current's link text then
     rollback: bool = False  # the switch undoes the last one (recorded: a repeated rollback does nothing)
 
 
@@ -114,6 +115,8 @@ def install(given: SpecInput, distribution, opts: RunOptions) -> RunResult:
             planned = _resolve_and_plan(target, given, dist, state)
         resolution, view, plan = planned
         spec = resolution.spec
+        if opts.switch_judged and not opts.check:
+            _still_as_judged(target, spec, opts.judged_current)
         switching = []  # install --activate of another version: activate's refusals, its next steps
         if spec.system and spec.activate and not opts.switch_judged and view.active_version not in (None, dist.version):
             from .lifecycle.activate import guard_install_switch
@@ -207,6 +210,21 @@ def install(given: SpecInput, distribution, opts: RunOptions) -> RunResult:
                                   "notes": report.notes, **completes})
             state.end_run()  # everything is recorded: the run is over
     return result
+
+
+def _still_as_judged(target: Target, spec: InstallSpec, judged: tuple[str, str | None] | None) -> None:
+    """activate and rollback judge the switch (already active, NSO running, a downgrade over CDB
+    data, which version rollback goes back to) before the lock is theirs; another run holding it
+    meanwhile (--lock-timeout) may have switched ``current``: the judgement is then void."""
+    if judged is None or judged[0] != spec.install_dir:
+        return
+    cur = Facts(target).path(f"{spec.install_dir}/current")
+    now = cur.link if cur.kind == LINK and cur.link else None
+    if now != judged[1]:
+        raise LockedError("switched-meanwhile", f"another nso-install run switched {spec.install_dir}/current "
+                          f"(from {judged[1] or 'no link'} to {now or 'no link'}) while this one waited for the "
+                          "lock; nothing was changed.", "See nso-install status, then re-run if the switch is "
+                          "still wanted.")
 
 
 def _apply(plan, ctx: Context, state: State, spec: InstallSpec, bar, view: TargetView,

@@ -74,6 +74,7 @@ def activate(inst: Installation, version: str, *, force: bool = False, check: bo
     try:
         result = install(given, InstalledTree(inst.target.host(tree.path), tree.version),
                          RunOptions(root=root, check=check, lock_timeout=lock_timeout, switch_judged=True,
+                                    judged_current=(inst.spec.install_dir, inst.current),
                                     rollback=_rollback))
     except NsoInstallError as e:
         # Their hints name install's options, most of which activate and rollback do not take.

@@ -88,3 +88,30 @@ def test_uninstall_waiting_for_the_lock_keeps_the_records_the_other_run_saved(tm
     s = status(two)
     assert [(v["version"], v["active"]) for v in s["versions"]] == [("6.4.1", True)], s
     assert s["edited"] == [] and s["rolled_back_from"] == "6.5.3", s
+
+
+def test_activate_waiting_for_the_lock_does_not_switch_on_what_it_judged_before(tmp_path, two, dists):
+    """activate 6.4.1 judged "already active" (so no downgrade refusal) and then waited for an
+    install --activate of 6.5.3: it then switched 6.5.3 back to 6.4.1 over CDB data without
+    --force, a downgrade activate refuses."""
+    cdb = two / "var/opt/ncs/cdb"
+    cdb.mkdir(parents=True, exist_ok=True)
+    (cdb / "A.cdb").write_bytes(b"data")
+    p = slowed(tmp_path, "nso_install.run", "apply", "install", dists["6.5.3"], "--system-install", "--activate",
+               "--root", two)
+    r = cli("activate", "6.4.1", "--root", two, "--lock-timeout", "120", ok=False)
+    finished(p)
+    assert r.exit_code != 0 and "switched /opt/ncs/current (from ncs-6.4.1 to ncs-6.5.3)" in r.output, r.output
+    assert os.readlink(two / "opt/ncs/current") == "ncs-6.5.3"
+    r = cli("activate", "6.4.1", "--root", two, ok=False)  # as judged now: the downgrade refused
+    assert "cdb-downgrade" in r.output or "older than the active 6.5.3" in r.output, r.output
+
+
+def test_a_second_rollback_waiting_for_the_lock_does_not_act_on_the_first_ones_past(tmp_path, two):
+    cli("activate", "6.5.3", "--root", two)
+    p = slowed(tmp_path, "nso_install.run", "apply", "rollback", "--root", two)
+    r = cli("rollback", "--root", two, "--lock-timeout", "120", ok=False)
+    finished(p)
+    assert "while this one waited for the lock" in r.output, r.output
+    s = status(two)
+    assert s["active"] == "6.4.1" and s["rolled_back_from"] == "6.5.3", s
