@@ -406,6 +406,11 @@ def rotate(inst: Installation, *, check: bool = False, new: bool = False, applie
     data, st = _read(inst, file)
     parse_keys(data, version, file)  # a bad file is refused before the lock is taken
     with locked(target, inst.state.path, True, lock_timeout):
+        # the install again, under the lock: another run may just have switched the active
+        # version (whose key names the new generation takes) or written the state
+        inst = inst.again()
+        version, file = _check_installation(inst)
+        conf_notes = _check_conf(inst, version, file)
         state = State(target, inst.state.path)  # under the lock: another run may just have written it
         if state.damaged:
             raise NsoInstallError("state-damaged", f"{state.path} is damaged (not the state nso-install writes).",

@@ -115,3 +115,18 @@ def test_a_second_rollback_waiting_for_the_lock_does_not_act_on_the_first_ones_p
     assert "while this one waited for the lock" in r.output, r.output
     s = status(two)
     assert s["active"] == "6.4.1" and s["rolled_back_from"] == "6.5.3", s
+
+
+def test_keys_rotate_waiting_for_the_lock_judges_the_keys_for_the_version_activated_meanwhile(tmp_path, two, dists):
+    """keys rotate took the active version (6.4.1, which still has 3DES) before it waited for an
+    install --activate of 6.5.3, and then added a generation judged for 6.4.1 to a file that
+    6.5.3 refuses (its 3DES key): now it judges the file for 6.5.3, and refuses it unchanged."""
+    keys = two / "etc/ncs/ncs.crypto_keys"
+    before = keys.read_bytes()
+    assert b"DES3CBC_KEY" in before
+    p = slowed(tmp_path, "nso_install.run", "apply", "install", dists["6.5.3"], "--system-install", "--activate",
+               "--root", two)
+    r = cli("keys", "rotate", "--root", two, "--lock-timeout", "120", ok=False)
+    finished(p)
+    assert r.exit_code != 0 and "not a valid keys file for NSO 6.5.3" in r.output, r.output
+    assert keys.read_bytes() == before
