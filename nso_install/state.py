@@ -280,6 +280,31 @@ class State:
             data = None
         return data if isinstance(data, dict) else {}
 
+    def held_by_another_run(self) -> bool:
+        """Whether a run holds this install's lock (:func:`locked`) now: its marker is then that
+        of a run under way, not of one stopped half way. Probed without waiting or creating
+        anything; asked only when a marker exists (a probe is a lock, however short)."""
+        if not self.path:
+            return False
+        from .spec import state_path as spec_state_path
+
+        host = self.target.host(os.path.dirname(self.path))
+        system = self.path == spec_state_path("system", None)
+        if not system:
+            host = host.parent.parent / beside_local(host.parent.name, "lock")
+        try:
+            fd = os.open(host, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+                         | (os.O_DIRECTORY if system else 0))
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as e:
+            return e.errno in (errno.EWOULDBLOCK, errno.EAGAIN)
+        finally:
+            os.close(fd)
+        return False
+
     def begin_run(self, info: dict) -> None:
         """Record, before a run changes anything, that it is under way (``info``: what it does,
         never a secret), so that one stopped half way is told by ``verify`` and ``status`` and
@@ -414,11 +439,18 @@ def run_marker(state_path: str) -> str:
     return os.path.join(os.path.dirname(install_dir), beside_local(os.path.basename(install_dir), RUN_MARKER))
 
 
-def describe_unfinished(info: dict) -> str:
-    """"the last run (...) did not finish; re-run ...": for verify, status and the completing run."""
+def describe_unfinished(info: dict, in_progress: bool = False) -> str:
+    """"the last run (...) did not finish; re-run ...": for verify, status and the completing run.
+    ``in_progress``: the run still holds the lock (:meth:`State.held_by_another_run`): it is under
+    way, and a re-run would only be refused (or wait) until it ends."""
     version, command = info.get("version"), info.get("command")
     root = f" --root {info['root']}" if isinstance(info.get("root"), str) else ""
     when = f", started {info['time']}" if isinstance(info.get("time"), str) else ""
+    if in_progress:
+        what = (f"nso-install {'activate' if command == 'activate' else 'install'} of NSO {version}"
+                if isinstance(version, str) else "nso-install")
+        return (f"a run is in progress ({what}{when}; it holds the lock): what it changes is changing now; "
+                "look again when it has finished")
     if command == "activate" and isinstance(version, str):
         return (f"the last run (nso-install activate of NSO {version}{when}) did not finish; re-run nso-install "
                 f"activate {version}{root} to complete it")

@@ -43,5 +43,5 @@ def status(inst: Installation) -> dict:
         "pending_new": pending,
         "edited": edited,
         "running": running,
-        "unfinished": describe_unfinished(unfinished) if (unfinished := inst.state.unfinished()) is not None else None,
+        "unfinished": describe_unfinished(unfinished, inst.state.held_by_another_run()) if (unfinished := inst.state.unfinished()) is not None else None,
     }

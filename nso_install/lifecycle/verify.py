@@ -91,7 +91,7 @@ def verify(inst: Installation, full: bool = False) -> Verification:
     unfinished = inst.state.unfinished()
     if unfinished is not None:  # killed or failed half way: what is missing may be anything it had yet to do
         v.findings.append(Finding("install", run_marker(inst.state.path),
-                                  describe_unfinished(unfinished)))
+                                  describe_unfinished(unfinished, inst.state.held_by_another_run())))
     if not inst.trees and not lost:
         v.findings.append(Finding("install", inst.spec.install_dir if inst.spec.system else inst.spec.local_dir,
                                   _nothing_installed(inst)))

@@ -20,21 +20,24 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="creates accounts and 
 
 def slowed(tmp_path, module: str, name: str, *args) -> subprocess.Popen:
     """``nso-install ARGS`` in a child process that sleeps (holding what it holds) at the first
-    call of ``module.name``; returned once it sleeps there."""
+    call of ``module.name`` (``name``: a function, or ``Class.method``); returned once it sleeps there."""
     ready = tmp_path / "slowed-ready"
     script = textwrap.dedent(f"""
         import importlib, sys, time
         from nso_install import state
         state.SEAL_KEY = {state_module.SEAL_KEY!r}
         owner = importlib.import_module({module!r})
-        real = getattr(owner, {name!r})
+        *owners, name = {name!r}.split(".")
+        for o in owners:  # (a method: Class.name)
+            owner = getattr(owner, o)
+        real = getattr(owner, name)
         def slow(*a, **kw):
             if not getattr(slow, "done", False):
                 slow.done = True
                 open({str(ready)!r}, "w").close()
                 time.sleep(3)
             return real(*a, **kw)
-        setattr(owner, {name!r}, slow)
+        setattr(owner, name, slow)
         from nso_install.cli import main
         main(sys.argv[1:])
     """)
@@ -130,3 +133,18 @@ def test_keys_rotate_waiting_for_the_lock_judges_the_keys_for_the_version_activa
     finished(p)
     assert r.exit_code != 0 and "not a valid keys file for NSO 6.5.3" in r.output, r.output
     assert keys.read_bytes() == before
+
+
+def test_status_and_verify_say_a_run_is_in_progress_not_that_it_did_not_finish(tmp_path, two, dists):
+    """While an install held the lock half way (its marker written), status and verify said it
+    "did not finish" and told to re-run it "to complete it" (a re-run is refused: locked)."""
+    p = slowed(tmp_path, "nso_install.state", "State.record_activation", "install", dists["6.5.3"],
+               "--system-install", "--activate", "--root", two)
+    try:
+        s = status(two)["unfinished"]
+        v = cli("verify", "--root", two, ok=False).output
+    finally:
+        finished(p)
+    for said in (s, v):
+        assert "a run is in progress (nso-install install of NSO 6.5.3" in said and "did not finish" not in said, said
+    assert status(two)["unfinished"] is None
