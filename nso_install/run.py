@@ -181,7 +181,11 @@ def install(given: SpecInput, distribution, opts: RunOptions) -> RunResult:
             memo_dir = target.host(os.path.dirname(spath)) if os.geteuid() != 0 or given.kind == "system" else None
             report.notes.extend(install_notes(opts.root, memo_dir, state))
         report.notes.extend(_access_notes(spec, dist.version, view, report))
-        if unfinished is not None:
+        if unfinished is not None and opts.check and state.held_by_another_run():
+            from .state import describe_unfinished
+
+            report.notes.append(describe_unfinished(unfinished, in_progress=True) + ".")  # (not stopped: under way)
+        elif unfinished is not None:
             from .state import describe_unfinished
 
             told = describe_unfinished(unfinished).split("; re-run")[0]
