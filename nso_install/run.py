@@ -116,7 +116,7 @@ def install(given: SpecInput, distribution, opts: RunOptions) -> RunResult:
         resolution, view, plan = planned
         spec = resolution.spec
         if opts.switch_judged and not opts.check:
-            _still_as_judged(target, spec, opts.judged_current)
+            _still_as_judged(target, spec, opts.judged_current, dist)
         switching = []  # install --activate of another version: activate's refusals, its next steps
         if spec.system and spec.activate and not opts.switch_judged and view.active_version not in (None, dist.version):
             from .lifecycle.activate import guard_install_switch
@@ -216,10 +216,15 @@ def install(given: SpecInput, distribution, opts: RunOptions) -> RunResult:
     return result
 
 
-def _still_as_judged(target: Target, spec: InstallSpec, judged: tuple[str, str | None] | None) -> None:
+def _still_as_judged(target: Target, spec: InstallSpec, judged: tuple[str, str | None] | None, dist) -> None:
     """activate and rollback judge the switch (already active, NSO running, a downgrade over CDB
     data, which version rollback goes back to) before the lock is theirs; another run holding it
-    meanwhile (--lock-timeout) may have switched ``current``: the judgement is then void."""
+    meanwhile (--lock-timeout) may have switched ``current``, or removed the tree: the judgement
+    is then void."""
+    if dist.kind == "installed" and not os.path.lexists(os.path.join(dist.source, "VERSION")):
+        raise LockedError("removed-meanwhile", f"NSO {dist.version} ({dist.source}) is no longer installed: another "
+                          "nso-install run removed it while this one waited for the lock; nothing was changed.",
+                          "See nso-install status; install it again from its distribution if it is still wanted.")
     if judged is None or judged[0] != spec.install_dir:
         return
     cur = Facts(target).path(f"{spec.install_dir}/current")

@@ -76,7 +76,8 @@ class Installation:
         """The install as found now, its state read again: for a run that just took the lock,
         which another run may have held and changed the install under (switched current,
         unpacked or removed a version, rewritten the state)."""
-        return look(self.target.root if self.target.staged else None, self.given_dir)
+        root = self.target.root if self.target.staged else None
+        return look(root, self.given_dir) if self.spec.system else look_local(root, self.spec.local_dir)
 
     @property
     def active(self) -> Tree | None:

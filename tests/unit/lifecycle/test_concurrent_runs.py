@@ -151,3 +151,14 @@ def test_status_and_verify_say_a_run_is_in_progress_not_that_it_did_not_finish(t
     for said in (s, v, c):
         assert "a run is in progress (nso-install install of NSO 6.5.3" in said and "did not finish" not in said, said
     assert status(two)["unfinished"] is None
+
+
+def test_activate_waiting_for_the_lock_while_its_version_is_uninstalled_says_so(tmp_path, two):
+    """activate 6.5.3 found the tree, then waited for an uninstall of 6.5.3: it said the tree
+    "cannot be restored from itself" and to run install with the distribution."""
+    p = slowed(tmp_path, "nso_install.lifecycle.uninstall", "apply", "uninstall", "6.5.3", "--root", two)
+    r = cli("activate", "6.5.3", "--root", two, "--lock-timeout", "120", ok=False)
+    finished(p)
+    assert "NSO 6.5.3 (" in r.output and "is no longer installed: another nso-install run removed it" in r.output, \
+        r.output
+    assert os.readlink(two / "opt/ncs/current") == "ncs-6.4.1"
