@@ -43,5 +43,6 @@ def status(inst: Installation) -> dict:
         "pending_new": pending,
         "edited": edited,
         "running": running,
-        "unfinished": describe_unfinished(unfinished, inst.state.held_by_another_run()) if (unfinished := inst.state.unfinished()) is not None else None,
+        "unfinished": None if (unfinished := inst.state.unfinished()) is None else
+        describe_unfinished(unfinished, inst.state.held_by_another_run()),
     }

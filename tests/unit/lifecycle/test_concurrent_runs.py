@@ -153,6 +153,26 @@ def test_status_and_verify_say_a_run_is_in_progress_not_that_it_did_not_finish(t
     assert status(two)["unfinished"] is None
 
 
+def test_telling_a_run_in_progress_takes_no_lock(tmp_path, two, dists, monkeypatch):
+    """status and verify told a run in progress by taking its lock for an instant: a run starting
+    just then failed as locked (exit 3).  The kernel's lock table is read instead: here with
+    flock itself failing, the run in progress is still told."""
+    import fcntl
+
+    p = slowed(tmp_path, "nso_install.state", "State.record_activation", "install", dists["6.5.3"],
+               "--system-install", "--activate", "--root", two)
+    try:
+        def no_flock(*a):
+            raise AssertionError("flock called while telling whether a run is in progress")
+
+        with monkeypatch.context() as mp:
+            mp.setattr(fcntl, "flock", no_flock)
+            s = status(two)["unfinished"]
+    finally:
+        finished(p)
+    assert s.startswith("a run is in progress (nso-install install of NSO 6.5.3"), s
+
+
 def test_activate_waiting_for_the_lock_while_its_version_is_uninstalled_says_so(tmp_path, two):
     """activate 6.5.3 found the tree, then waited for an uninstall of 6.5.3: it said the tree
     "cannot be restored from itself" and to run install with the distribution."""
