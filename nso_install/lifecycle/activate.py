@@ -22,7 +22,7 @@ from pathlib import Path
 from ..errors import NsoInstallError, UsageError
 from ..record import record
 from ..run import RunOptions, RunResult, install
-from ..spec import SpecInput
+from ..spec import SpecInput, from_record
 from ..versions import vtuple
 from .installation import Installation
 
@@ -45,10 +45,24 @@ class InstalledTree:
                               "Run nso-install install with the distribution of this version.")
 
 
+def _same_install_dir(inst: Installation) -> None:
+    """The switch is a run of the recorded install (its spec: config, unit, INSTALL_DIR): given
+    another --install-dir, it found the version there, then copied that tree into the recorded
+    INSTALL_DIR and switched the recorded current."""
+    recorded = from_record(inst.state.spec) if inst.recorded else None
+    if recorded is not None and inst.given_dir and inst.given_dir.rstrip("/") != recorded.install_dir.rstrip("/"):
+        raise UsageError("not-the-recorded-install-dir", f"--install-dir {inst.given_dir} is not the install's "
+                         f"recorded INSTALL_DIR, {recorded.install_dir}: activate and rollback switch the recorded "
+                         "install's current.", f"Leave out --install-dir (or give {recorded.install_dir}); to move "
+                         "the install, run nso-install install DIST --system-install --install-dir "
+                         f"{inst.given_dir}.")
+
+
 def activate(inst: Installation, version: str, *, force: bool = False, check: bool = False,
              root: Path | None = None, lock_timeout: float = 0.0, force_conf: bool = False,
              set_files: tuple[str, ...] = (), _rollback: bool = False) -> RunResult:
     _only_secrets(set_files)
+    _same_install_dir(inst)
     tree = inst.tree(version)
     if tree is None:
         raise inst.not_installed(version, "Install it first: nso-install install DISTRIBUTION --system-install.")
@@ -111,6 +125,7 @@ def _root_arg(root: Path | None) -> str:
 
 
 def rollback(inst: Installation, **kw) -> RunResult:
+    _same_install_dir(inst)
     if inst.rolled_back_from is not None:
         # a repeated rollback (a retried pipeline step) must not undo the first one: it does
         # nothing (or completes the first, if that was interrupted)

@@ -16,7 +16,7 @@ from ..facts import ABSENT, DIR, FILE, LINK, Facts
 from ..record import record
 from ..spec import InstallSpec, from_record, state_path
 from ..state import State
-from ..target import Target
+from ..target import Target, normalize
 from ..versions import vtuple
 
 
@@ -185,6 +185,8 @@ def look(root: Path | None = None, install_dir: str | None = None, state: State 
     """The system install on the target (``--root``); ``install_dir`` overrides the recorded one.
     ``state``: the system install's state as a run holding its lock has it (else read here)."""
     target = Target.at(root)
+    if install_dir:  # (as install takes it: "/srv/ncs/" is /srv/ncs, whose trees are /srv/ncs/ncs-VSN)
+        install_dir = str(normalize(install_dir))
     state = _undamaged(state or State(target, state_path("system", None)), "")
     spec = from_record(state.spec)
     recorded = spec is not None

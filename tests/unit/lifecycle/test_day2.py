@@ -741,3 +741,19 @@ def test_verify_counts_the_notes_it_prints(root, sample_dists):
     r = nso("verify", "--root", root)
     assert "note: /opt/ncs/ncs-6.5.3: no manifest" in r.output
     assert r.output.rstrip().endswith("0 problem(s), 1 note(s), 0 extra entries."), r.output
+
+
+@pytest.mark.parametrize("command", [["activate", "6.4.1"], ["rollback"]])
+def test_activate_and_rollback_refuse_an_install_dir_that_is_not_the_recorded_one(root, dists, command):
+    """With the install recorded under /srv/ncs, `activate 6.4.1 --install-dir /opt/ncs` found
+    6.4.1 under /opt/ncs, then copied that tree into /srv/ncs and switched /srv/ncs/current."""
+    install(dists["6.4.1"], root)
+    install(dists["6.5.3"], root, "--install-dir", "/srv/ncs")
+    snap = snapshot(root)
+    r = nso(*command, "--root", root, "--install-dir", "/opt/ncs", ok=False)
+    assert r.exit_code == 2 and "--install-dir /opt/ncs is not the install's recorded INSTALL_DIR, /srv/ncs" \
+        in r.output, r.output
+    assert snapshot(root) == snap and not (root / "srv/ncs/ncs-6.4.1").exists()
+    assert "NSO 6.5.3 is already the active version" in nso("activate", "6.5.3", "--root", root, "--install-dir",
+                                                            "/srv/ncs/", "--check").output
+    assert "  * 6.5.3        /srv/ncs/ncs-6.5.3\n" in nso("status", "--root", root, "--install-dir", "/srv/ncs/").output
