@@ -153,7 +153,8 @@ class _Seconds(click.FloatRange):
 # uninstall, keys rotate), so they accept and refuse the same values.
 LOCK_TIMEOUT_OPTION = click.option("--lock-timeout", type=_Seconds(), metavar="SECONDS", default=0.0,
                                    show_default=True,
-                                   help="Seconds to wait for another run's lock (0: fail at once with exit 3).")
+                                   help="Seconds to wait for another run's lock (0: fail at once with exit 3; a replayed "
+                                        "no-op's brief hold is waited out).")
 
 
 def existing_root(root, what: str) -> None:

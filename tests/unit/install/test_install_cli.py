@@ -321,7 +321,10 @@ def test_second_run_waits_or_fails_on_lock(tmp_path, sample_dists):
 
 
 def test_a_shared_lock_held_elsewhere_also_blocks(tmp_path, sample_dists):
-    """The run's lock is exclusive: even a shared lock held by another run keeps it out."""
+    """The run's lock is exclusive: even a shared lock held by another run keeps it out (after
+    the short grace a replay's shared hold gets: state.REPLAY_GRACE)."""
+    from nso_install.state import REPLAY_GRACE
+
     root = tmp_path / "r"
     lock = root / "var/lib/nso-install"
     lock.mkdir(parents=True)
@@ -329,9 +332,32 @@ def test_a_shared_lock_held_elsewhere_also_blocks(tmp_path, sample_dists):
     fd = os.open(lock, os.O_RDONLY | os.O_DIRECTORY)
     fcntl.flock(fd, fcntl.LOCK_SH)
     try:
+        started = time.monotonic()
         assert cli("install", sample_dists["tar.gz"], "--system-install", "--root", root, ok=False).exit_code == 3
+        assert time.monotonic() - started >= REPLAY_GRACE
     finally:
         os.close(fd)
+
+
+def test_a_replay_holding_the_lock_shared_does_not_fail_a_run_starting_then(tmp_path, sample_dists):
+    """A replay (a pipeline's no-op beside this one) holds the lock shared while it runs, tens of
+    milliseconds: a run starting in that instant without --lock-timeout failed as locked (exit 3).
+    Only shared holders found, it waits for them a little; an exclusive holder still fails it
+    at once (test_second_run_waits_or_fails_on_lock)."""
+    root = tmp_path / "r"
+    lock = root / "var/lib/nso-install"
+    lock.mkdir(parents=True)
+    os.chmod(lock, 0o700)
+    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, os, sys, time\n"
+                               "fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)\n"
+                               "fcntl.flock(fd, fcntl.LOCK_SH); print('held', flush=True); time.sleep(0.5)",
+                               str(lock)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", root)
+        assert "Done: " in r.output
+    finally:
+        holder.wait()
 
 
 def test_nobody_else_can_block_runs_by_locking_the_root(tmp_path, sample_dists):
