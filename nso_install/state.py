@@ -291,11 +291,9 @@ class State:
             return False
         from .spec import state_path as spec_state_path
 
-        host = self.target.host(os.path.dirname(self.path))
-        if self.path != spec_state_path("system", None):
-            host = host.parent.parent / beside_local(host.parent.name, "lock")
         try:
-            st = os.stat(host, follow_symlinks=False)
+            st = os.stat(lock_path(self.target, self.path, self.path == spec_state_path("system", None)),
+                         follow_symlinks=False)
         except OSError:
             return False
         return bool(flock_holders(st))
@@ -422,6 +420,13 @@ def beside_local(name: str, what: str) -> str:
     return f".{name}.nso-install-{what}"
 
 
+def lock_path(target: Target, state_path: str, system: bool) -> Path:
+    """Where :func:`locked` takes an install's lock (host path): a system install's state
+    directory itself; ``.NAME.nso-install-lock`` beside a local install's directory NAME."""
+    state_dir = target.host(os.path.dirname(state_path))
+    return state_dir if system else state_dir.parent.parent / beside_local(state_dir.parent.name, "lock")
+
+
 def flock_holders(st: os.stat_result) -> list[str]:
     """How the file of ``st`` is flock()ed now, by any process: "WRITE" (exclusive: a run) or
     "READ" (shared: a replay) each, from the kernel's lock table (/proc/locks); [] where it
@@ -502,9 +507,7 @@ def lock_if_free(stack: ExitStack, target: Target, state_path: str, system: bool
     caller plans first (usage errors are reported before anything is created or waited for),
     then waits for the lock and plans again, and :func:`locked` says what is wrong with it."""
     try:
-        state_dir = target.host(os.path.dirname(state_path))  # as locked() finds it
-        probe = state_dir if system else state_dir.parent.parent / beside_local(state_dir.parent.name, "lock")
-        st = os.lstat(probe)
+        st = os.lstat(lock_path(target, state_path, system))
     except (OSError, NsoInstallError):
         return False
     if stat.S_ISLNK(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
@@ -562,7 +565,7 @@ def local_lock_refusal(target: Target, state_path: str) -> NsoInstallError | Non
     its lock (or a directory on the way to it), or None: for ``--check``, which takes no lock,
     so that it says what the run would."""
     install_dir = target.host(os.path.dirname(state_path)).parent
-    lock = install_dir.parent / beside_local(install_dir.name, "lock")
+    lock = lock_path(target, state_path, False)
     marker = install_dir.parent / beside_local(install_dir.name, RUN_MARKER)
     for path, what, reference in ((lock, "the lock", "unsafe-lock"),
                                   (marker, "the marker of a run under way", "unsafe-run-marker")):
@@ -690,7 +693,7 @@ def locked(target: Target, state_path: str, system: bool, timeout: float = 0.0) 
                 fd = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
                 where = str(state_dir)
             else:
-                where = str(install_dir.parent / beside_local(install_dir.name, "lock"))
+                where = str(lock_path(target, state_path, False))
                 fd = _open_local_lock(install_dir, where, created)
             st = os.fstat(fd)
             if st.st_uid != os.geteuid() or st.st_mode & 0o077:
