@@ -333,10 +333,11 @@ class InstallTree(Action):
         repaired once more, from the tree this run prepared.)"""
         host = ctx.target.host(self.path)
         for left in leftovers:
-            # (the tree too must be a leftover: this account's, not the tree this run prepared)
-            tree = ctx.target.host(left[:-len(CARRIED)]) if left[:-len(CARRIED)] in leftovers else None
-            if left.endswith(CARRIED) and tree is not None and tree.parent == host.parent and tree.is_dir() and \
-                    not tree.is_symlink():
+            named = left.removesuffix(CARRIED)
+            if named == left or named not in leftovers:
+                continue  # (the tree too must be a leftover: this account's, not the tree this run prepared)
+            tree = ctx.target.host(named)
+            if tree.parent == host.parent and tree.is_dir() and not tree.is_symlink():
                 os.rename(tree, host)
                 fsops.fsync_dir(tree.parent)
                 fsops.remove_file(ctx.target.host(left))
