@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 
 VERSION_MAX = 256
 _NAME_RE = re.compile(r"^(?:nso|ncs)-(?P<v>.+?)(?:\.(?:linux|darwin)\.[^.]+)?"
-                      r"(?:\.(?:tar\.gz|tgz|tar|tar\.bz2|tar\.xz|installer\.bin|signed\.bin))?$")
+                      r"(?:\.(?:tar\.gz|tgz|tar|tar\.bz2|tar\.xz|installer\.bin|signed\.bin))?$",
+                      re.IGNORECASE)  # a download or a copy through another file system may capitalize it
 
 
 # The distribution is opened once (by path, following links: the operator named it), without
@@ -588,7 +589,7 @@ def open_distribution(path: str | os.PathLike, *, skip_verification: bool = Fals
                                     "a signer pinned; refusing to install it unverified.",
                                     "Give the nso-VSN.OS.ARCH.signed.bin from Cisco, or drop --trusted-cert to "
                                     "install an unsigned distribution knowingly.")
-        if (source.name.endswith(".signed.bin") and not skip_verification
+        if (source.name.lower().endswith(".signed.bin") and not skip_verification
                 and not isinstance(dist, SignedBinDistribution)):
             raise DistributionError("signature-missing",
                                     f"{source} is named like a signed archive but holds {held}, which carries "

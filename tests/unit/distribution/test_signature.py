@@ -69,11 +69,14 @@ def test_signed_bin_without_installer(sample_dists, tmp_path):
     assert e.value.reference == "signed-bin-contents"
 
 
+@pytest.mark.parametrize("name", ["nso-6.5.3.linux.x86_64.signed.bin", "NSO-6.5.3.LINUX.X86_64.SIGNED.BIN",
+                                  "nso-6.5.3.linux.x86_64.Signed.Bin"])
 @pytest.mark.parametrize("fmt", ["installer.bin", "tar.gz"])
-def test_signed_bin_name_with_unsigned_content_is_not_silently_unverified(sample_dists, tmp_path, fmt):
+def test_signed_bin_name_with_unsigned_content_is_not_silently_unverified(sample_dists, tmp_path, fmt, name):
     """An operator who downloads nso-VSN...signed.bin expects its signature checked.  A file
-    with that name whose content is a bare installer.bin or tarball skipped verification."""
-    fake = tmp_path / "nso-6.5.3.linux.x86_64.signed.bin"
+    with that name whose content is a bare installer.bin or tarball skipped verification; so
+    did one whose name a download or a copy through another file system put in capitals."""
+    fake = tmp_path / name
     shutil.copyfile(sample_dists[fmt], fake)
     with pytest.raises(DistributionError) as e:
         open_distribution(fake)
