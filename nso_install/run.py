@@ -515,7 +515,9 @@ def _access_notes(spec: InstallSpec, version: str, view: TargetView, report: Rep
 def _notes(spec: InstallSpec, version: str, view: TargetView, target: Target) -> list[str]:
     from .versions import unknown_release_note
 
-    notes = [n for n in (unknown_release_note(version),) if n]
+    notes: list[str] = []
+    if unknown := unknown_release_note(version):
+        notes.append(unknown)
     before = view.previous_user
     if before and before != spec.run_as_user and not view.previous_user_gone:
         notes.append(f"NSO no longer runs as {before}: the account and its group remain (nso-install never deletes "
