@@ -240,7 +240,7 @@ class InstallTree(Action):
                 if victim.is_file() and not victim.is_symlink():
                     victim.unlink()
                     left_out.add(rel)
-            fsops.set_attrs(tmp, 0o755, uid, gid)
+            fsops.set_attrs(tmp, self._top_mode(facts), uid, gid)
             # the tree's data must be on disk before its name is: written back while the
             # manifest is taken (syncfs waits for the disk, the walk for the processor)
             sync = fsops.Background(fsops.sync_filesystem, tmp)
@@ -257,6 +257,16 @@ class InstallTree(Action):
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return tmp
+
+    def _top_mode(self, facts: Facts) -> int:
+        """The unpacked tree's own mode: 0755, as NSO's installer leaves it; but a local install's
+        directory made beforehand (``mkdir -m 0700 ~/nso``, private on a shared host) keeps its
+        mode, as ncs-installer unpacking into it would (it became 0755), never more open than
+        0755 and always the owner's to use."""
+        fact = facts.path(self.path)
+        if self.owner is None and fact.kind == DIR and fact.mode is not None:
+            return fact.mode & 0o755 | 0o700
+        return 0o755
 
     def apply(self, facts, ctx, outcome):
         self._checked = None  # decided again here, on what is there now

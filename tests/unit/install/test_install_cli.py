@@ -87,6 +87,21 @@ def test_local_install_then_rerun(tmp_path, sample_dists, fmt):
     assert snapshot(d) == before
 
 
+@pytest.mark.parametrize("made, kept", [(0o700, 0o700), (0o750, 0o750), (0o777, 0o755), (0o500, 0o700)])
+def test_a_local_install_directory_made_beforehand_keeps_its_mode(tmp_path, sample_dists, made, kept):
+    """``mkdir -m 0700 ~/nso`` (private on a shared host), then the install: it became 0755, open
+    to every account, where ncs-installer unpacking into it keeps it. Its mode is kept now, never
+    more open than the tree's 0755 and always the owner's to use; a repair keeps it too."""
+    d = tmp_path / "nso"
+    d.mkdir()
+    os.chmod(d, made)
+    cli("install", sample_dists["tar.gz"], "--local-install", d)
+    assert stat.S_IMODE(d.stat().st_mode) == kept
+    (d / "bin/ncs").unlink()  # damaged: the repair unpacks the tree again and swaps it in
+    cli("install", sample_dists["tar.gz"], "--local-install", d)
+    assert (d / "bin/ncs").is_file() and stat.S_IMODE(d.stat().st_mode) == kept
+
+
 @pytest.mark.parametrize("how", ["tmpfs", "bind"])
 def test_local_install_into_an_empty_mount_point_is_refused_clearly(tmp_path, sample_dists, how):
     """An empty volume as the local install directory (``docker run -v vol:/nso``): the tree is
