@@ -189,8 +189,12 @@ def install(given: SpecInput, distribution, opts: RunOptions) -> RunResult:
             from .state import describe_unfinished
 
             told = describe_unfinished(unfinished).split("; re-run")[0]
-            report.notes.append(f"{told}; {'running this command completes' if opts.check else 'this run completed'} "
-                                "it.")
+            if unfinished.get("command") == "uninstall":  # (an install puts back what it removed, not completes it)
+                report.notes.append(f"{told}; {'running this command installs' if opts.check else 'this run installed'}"
+                                    " over what it left.")
+            else:
+                report.notes.append(f"{told}; {'running this command completes' if opts.check else 'this run completed'} "
+                                    "it.")
         # after the notes, which render too (the audit's reference unit): every render of this run is kept
         if not opts.check and (report.changes or result.spec_changed or not cached or renders_to_keep()):
             if os.geteuid() == 0:
@@ -206,7 +210,8 @@ def install(given: SpecInput, distribution, opts: RunOptions) -> RunResult:
                 prepare()  # (a run that changed things makes the records' directory, not a no-op)
             # also after a run that completes one stopped half way, whose changes may all have been
             # made by then: that run is in the history this way (its marker says what it was)
-            completes = {"completes": {k: unfinished.get(k) for k in ("command", "version", "distribution", "time")}} \
+            completes = {"supersedes" if unfinished.get("command") == "uninstall" else "completes":
+                         {k: unfinished.get(k) for k in ("command", "version", "distribution", "time")}} \
                 if unfinished is not None else {}
             state.append_history({"spec": spec.record(), "spec_changes": [s.as_dict() for s in resolution.changes],
                                   "changed": [{"id": r.action.id, "detail": r.outcome.detail}

@@ -467,6 +467,19 @@ def describe_unfinished(info: dict, in_progress: bool = False) -> str:
     version, command = info.get("version"), info.get("command")
     root = f" --root {info['root']}" if isinstance(info.get("root"), str) else ""
     when = f", started {info['time']}" if isinstance(info.get("time"), str) else ""
+    if command == "uninstall":
+        what = f"uninstall of NSO {version}" if isinstance(version, str) else "uninstall --all"
+        if in_progress:
+            return (f"a run is in progress (nso-install {what}{when}; it holds the lock): what it removes is going "
+                    "now; look again when it has finished")
+        again = f"{version}" if isinstance(version, str) else "--all"
+        parts = info.get("parts")
+        given = "".join(f" --{p.replace('_', '-')}" for p in parts if isinstance(p, str)) \
+            if isinstance(parts, list) and again == "--all" else ""
+        if isinstance(info.get("install_dir"), str) and info["install_dir"] != "/opt/ncs":
+            given += f" --install-dir {info['install_dir']}"
+        return (f"the last run (nso-install {what}{when}) did not finish: some of what it removes may be left; "
+                f"re-run nso-install uninstall {again}{given}{root} to complete it")
     if in_progress:
         what = (f"nso-install {'activate' if command == 'activate' else 'install'} of NSO {version}"
                 if isinstance(version, str) else "nso-install")

@@ -220,8 +220,9 @@ def _uninstall(inst: Installation, version: str | None, everything: bool, parts,
     # for a re-run "to complete it", and which an install takes its options from when none are
     # recorded (after --purge): --all removes what that run installed, so it is abandoned here;
     # left in place, a later plain install brought back the purged options (--run-as-user...).
-    abandoned = everything and version is None and state.unfinished() is not None
-    if abandoned:
+    unfinished = state.unfinished()
+    abandoned = everything and version is None and unfinished is not None
+    if abandoned and unfinished.get("command") != "uninstall":  # (an uninstall's own: this run completes it)
         notes.append(f"an earlier nso-install run did not finish; {'it would be' if check else 'it was'} abandoned "
                      "(--all removes what it installed): no later run completes it or takes its options.")
     if check:
@@ -229,15 +230,25 @@ def _uninstall(inst: Installation, version: str | None, everything: bool, parts,
         report = evaluate(acts, ctx)
         report.notes.extend(notes)
         return Removal(report, kept, notes, header)
-    report = apply(acts, ctx, lambda e: record_effects(state, e))  # (under the lock: uninstall above)
+    begun = []
+
+    def before(action, outcome) -> None:
+        # marked as under way from its first removal: one killed half way leaves a tree with
+        # files missing, which verify and status would otherwise call damaged ("re-run install
+        # to repair") where re-running the uninstall completes what the operator asked for
+        if not begun:
+            state.begin_run({"command": "uninstall", "version": version, "all": everything, "parts": sorted(parts),
+                             "install_dir": inst.spec.install_dir,
+                             **({"root": str(inst.target.root)} if inst.target.staged else {})})
+            begun.append(True)
+
+    report = apply(acts, ctx, lambda e: record_effects(state, e), before=before)  # (under the lock: uninstall above)
     removed = [r.action.path for r in report.records if r.changed]
     # what a run killed after removing it (before recording that) removed is gone as well:
     # its records go now, or they stayed for good (the re-run found nothing left to remove)
     gone = removed + [r.action.path for r in report.records if not r.changed
                       and isinstance(r.action, (RemoveTree, Absent)) and not _exists(inst, r.action.path)]
     _forget(inst, gone, version is None and everything)
-    if abandoned:
-        state.end_run()
     if inst.spec.config_dir in gone:
         state.data.pop("keys", None)  # (its rotation record must not outlive the keys file it describes)
     if "config" in parts and "run_data" in parts and "accounts" in parts:
@@ -247,6 +258,10 @@ def _uninstall(inst: Installation, version: str | None, everything: bool, parts,
         state.append_history({"uninstall": {"version": version, "all": everything, "parts": sorted(parts)},
                               "changed": [{"id": r.action.id} for r in report.records if r.changed],
                               "kept": kept, "notes": notes})
+    same = (unfinished or {}).get("command") == "uninstall" and unfinished.get("version") == version \
+        and unfinished.get("all") == everything
+    if abandoned or begun or same:
+        state.end_run()  # everything is recorded (a save that failed above left the marker for the re-run)
     if any(p.startswith("/etc/systemd/") for p in removed) and not inst.target.staged:
         from ..services import daemon_reload, systemd_running
 

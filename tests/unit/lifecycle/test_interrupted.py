@@ -305,3 +305,47 @@ def test_uninstall_all_abandons_an_interrupted_run_so_a_later_install_does_not_b
     assert "unfinished" not in cli("status", "--root", root).output
     plain = cli("install", dists["6.5.3"], "--system-install", "--root", root, "--check")
     assert "user       nso " not in plain.output and "completes it" not in plain.output
+
+
+@pytest.mark.parametrize("how", ["kill", "error"])
+def test_an_uninstall_stopped_half_way_is_marked_and_its_re_run_completes_it(two, how):
+    """An uninstall wrote no marker: killed while removing a version, it left part of the tree,
+    and verify said the tree was damaged (repair it with install) and status had nothing
+    unfinished, where the operator wanted it gone."""
+    from nso_install.actions import files
+
+    args = ("uninstall", "6.4.1", "--force", "--root", two)
+    victim = two / "opt/ncs/ncs-6.4.1"
+    if how == "kill":
+        assert killed("nso_install.fsops", "remove_tree", False, *args) == 137
+    else:
+        with pytest.MonkeyPatch.context() as mp:
+            real = files.fsops.remove_tree
+
+            def half(path, *a, **kw):  # removes a part, then the disk fails
+                real(os.path.join(path, "bin"))
+                raise OSError(errno.EIO, "Input/output error")
+
+            mp.setattr(files.fsops, "remove_tree", half)
+            assert cli(*args, ok=False).exit_code == 1
+    assert victim.exists()
+    assert json.loads((two / MARKER).read_text())["command"] == "uninstall"
+    r = cli("verify", "--root", two, ok=False)
+    assert "the last run (nso-install uninstall of NSO 6.4.1" in r.output
+    assert f"re-run nso-install uninstall 6.4.1 --root {two} to complete it" in r.output
+    assert "re-run nso-install uninstall 6.4.1" in cli("status", "--root", two).output
+    assert "Done:" in cli(*args).output
+    assert not victim.exists() and not (two / MARKER).exists()
+    assert "unfinished" not in cli("status", "--root", two).output
+    assert history(two)[-1]["uninstall"]["version"] == "6.4.1"
+
+
+def test_an_install_after_an_interrupted_uninstall_says_it_installed_over_it(two, dists):
+    args = ("uninstall", "--all", "--logs", "--root", two)
+    assert killed("nso_install.fsops", "remove_tree", True, *args) == 137
+    marker = json.loads((two / MARKER).read_text())
+    assert marker["command"] == "uninstall" and marker["all"] and marker["parts"] == ["logs"]
+    assert f"re-run nso-install uninstall --all --logs --root {two}" in cli("status", "--root", two).output
+    r = cli("install", dists["6.5.3"], "--system-install", "--root", two)
+    assert "did not finish: some of what it removes may be left; this run installed over what it left." in r.output
+    assert not (two / MARKER).exists() and history(two)[-1]["supersedes"]["command"] == "uninstall"
