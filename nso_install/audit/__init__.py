@@ -67,7 +67,21 @@ def audit(root: Path | None = None, dirs: dict[str, str] | None = None, run_as_u
     report = Report(run_checks(ctx, checks), _target(ctx))
     ctx.memo.save()
     report.notes += apply_waivers(report.findings, waivers, today or datetime.date.today())
+    if state is None:  # (an install's own audit runs inside that run, under its marker)
+        report.notes += _unfinished(ctx)
     return report
+
+
+def _unfinished(ctx: AuditContext) -> list[str]:
+    """A run under way (what it changes is changing while the audit reads it), or one stopped
+    half way (what it had yet to do may fail checks): said, as status and verify say it."""
+    from ..state import describe_unfinished
+
+    info = ctx.inst.state.unfinished()
+    if info is None:
+        return []
+    return [describe_unfinished(info, ctx.inst.state.held_by_another_run())
+            + "; audit again afterwards: the findings may change"]
 
 
 def _target(ctx: AuditContext) -> dict:

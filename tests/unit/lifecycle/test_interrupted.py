@@ -168,6 +168,8 @@ def test_a_first_install_stopped_half_way_fails_verify_until_a_re_run_completes_
     assert f"re-run nso-install install {dists['6.5.3']} --system-install --root {root}" in r.output
     text = cli("status", "--root", root).output
     assert "unfinished: the last run" in text and "options: none recorded yet" in text
+    notes = json.loads(cli("audit", "--root", root, "--json", ok=False).stdout)["notes"]
+    assert any(n.startswith("the last run (nso-install install of NSO 6.5.3") for n in notes), notes
     assert history(root) == []
     done = cli(*args)
     assert "this run completed it" in done.output
