@@ -122,7 +122,8 @@ def install(given: SpecInput, distribution, opts: RunOptions) -> RunResult:
             from .lifecycle.activate import guard_install_switch
             from .lifecycle.installation import look
 
-            switching = guard_install_switch(look(opts.root, spec.install_dir, state), dist.version, opts.check)
+            switching = guard_install_switch(look(opts.root, spec.install_dir, state), dist.version, opts.check,
+                                             spec, spec.force_conf)
         elif spec.system and view.active_version is None and not opts.switch_judged:
             switching = _older_than_cdb(target, spec, state, dist.version, opts.check)
         if target.staged and not opts.check and os.geteuid() == 0:

@@ -89,6 +89,16 @@ def cli(*args, ok=True):
     return r
 
 
+def off_3des(root: Path, config_dir: str = "etc/ncs") -> Path:
+    """What an operator does on NSO 6.4 before switching to 6.5 (Cryptographic Keys, "Migrating
+    3DES Encrypted Values"): the DES3CBC_KEY lines deleted from the keys file, which NSO 6.5
+    refuses with them (and a switch to it is refused). ``root``, staged (or "/"); returned."""
+    keys = Path(root) / config_dir / "ncs.crypto_keys"
+    keys.write_bytes(b"".join(line for line in keys.read_bytes().splitlines(True)
+                              if not line.startswith(b"DES3CBC_KEY")))
+    return Path(root)
+
+
 def install_json(dist, root, *extra) -> dict:
     """``nso-install install DIST --root ROOT --json EXTRA...`` (which must succeed), parsed."""
     return json.loads(cli("install", dist, "--root", root, "--json", *extra).stdout)

@@ -159,7 +159,8 @@ SWITCH_OPTIONS = options(
     click.option("--check", is_flag=True, help="Show the plan; change nothing."),
     click.option("--diff", is_flag=True, help="Show content and attribute changes (secrets are always masked)."),
     QUIET_OPTION,
-    click.option("--force", is_flag=True, help="Switch although NSO runs, or although it is a downgrade over CDB data."),
+    click.option("--force", is_flag=True, help="Switch although NSO runs, it is a downgrade over CDB data, or the "
+                 "release cannot read the kept keys file or edited ncs.conf."),
     # (the warning about a kept config edit says to re-run with it)
     click.option("--force-conf", is_flag=True, help="Replace administrator-edited config files with the rendering "
                  "for this version (a timestamped backup is kept)."),

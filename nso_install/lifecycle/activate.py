@@ -12,7 +12,11 @@ Refused, unless ``--force``:
 * a downgrade while CDB holds data: no NSO documentation says an older NSO reads a CDB a newer
   one wrote; the documented way back is ``ncs-backup --restore`` of a backup taken on the older
   version (NSO's upgrade guide documents no downgrade, only "Recover from a Failed Upgrade":
-  restore a backup), which the run's notes say.
+  restore a backup), which the run's notes say;
+* a release that cannot read what the switch keeps: the keys file (NSO 6.5 refuses one with
+  3DES keys, which 6.4 installs hold: no keys at all, no start) or an administrator's edited
+  ncs.conf (an element the release does not know: exit 21 at start). Switched anyway, NSO
+  stops at its next start; refused, the running version goes on.
 """
 
 from __future__ import annotations
@@ -84,6 +88,7 @@ def activate(inst: Installation, version: str, *, force: bool = False, check: bo
     else:
         _refuse_while_running(inst, force)
         notes += _downgrade(inst, tree.version, active.version if active else None, force, check)
+        notes += _release_cannot_start(inst, tree.version, inst.spec, force, force_conf, check)
     given = SpecInput(kind="system", activate=True, force_conf=force_conf, set_files=set_files)
     try:
         result = install(given, InstalledTree(inst.target.host(tree.path), tree.version),
@@ -171,16 +176,63 @@ def _downgrade(inst: Installation, new: str, old: str | None, force: bool, check
     return [why + f" {done}: restore a backup taken on {new} (ncs-backup --restore) before starting NSO."]
 
 
-def guard_install_switch(inst: Installation, new: str, check: bool) -> list[str]:
+def _release_cannot_start(inst: Installation, new: str, spec, force: bool, force_conf: bool, check: bool,
+                          forcing: str = FORCE) -> list[str]:
+    """Refuse a switch to NSO ``new`` when it could not read what the switch keeps as it is
+    (:func:`unreadable_by`): it would stop at its next start, where the version running now
+    goes on if the switch is refused. With ``force``: switched, and said."""
+    problems = unreadable_by(inst, new, spec, force_conf)
+    if not problems:
+        return []
+    why = f"NSO {new} would not start with what the switch keeps as it is: {' '.join(problems)}"
+    if not force:
+        raise UsageError("release-cannot-start", why, f"Fix that first (nothing was changed), or {forcing} to "
+                         "switch anyway, and fix it before NSO starts.")
+    done = "Would switch anyway (--force; nothing was changed)." if check else "Switched anyway (--force)."
+    return [f"{why} {done}"]
+
+
+def unreadable_by(inst: Installation, new: str, spec, force_conf: bool) -> list[str]:
+    """What NSO ``new`` cannot read of what a switch to it keeps, under ``spec`` (the options of
+    the run that switches): the keys file, unless this run imports keys or they are inline; the
+    administrator's edited ncs.conf, unless ``force_conf`` replaces it (nso-install's own
+    rendering is re-rendered for ``new``, with its elements only)."""
+    from ..actions.keys import check_crypto_keys
+    from ..conf.render import unknown_to_release
+    from ..facts import Facts, sha256_bytes
+
+    facts = Facts(inst.target)
+
+    def read(path: str) -> bytes | None:
+        try:
+            return facts.read(path)
+        except (NsoInstallError, OSError):
+            return None  # (a link, a huge file...: the run's own actions refuse or report it)
+
+    problems = []
+    keys = f"{spec.config_dir}/ncs.crypto_keys"
+    if dict(spec.values).get("crypto.mechanism") != "inline" and spec.crypto_keys is None \
+            and (data := read(keys)) is not None and (why := check_crypto_keys(data, new)):
+        problems.append(f"{keys}: {why}.")
+    conf = f"{spec.config_dir}/ncs.conf"
+    if not force_conf and (kept := read(conf)) is not None \
+            and sha256_bytes(kept) != inst.state.conffiles.get(conf) and (why := unknown_to_release(kept, new)):
+        problems.append(f"{conf} (edited, so kept): {why}")
+    return problems
+
+
+def guard_install_switch(inst: Installation, new: str, check: bool, spec=None, force_conf: bool = False) -> list[str]:
     """``install DIST --activate`` switching ``current`` from another version: the same
-    refusals as ``activate`` (NSO running, a downgrade over CDB data), overridden only by
-    ``activate --force``; then the same next steps."""
+    refusals as ``activate`` (NSO running, a downgrade over CDB data, a release that cannot
+    read what is kept), overridden only by ``activate --force``; then the same next steps.
+    ``spec``: the run's (its options may import keys or put them inline), else the recorded."""
     active = inst.active
     if active is None or active.version == new:
         return []
     forcing = f"install without --activate, then run nso-install activate {new} --force"
     _refuse_while_running(inst, False, forcing)
     _downgrade(inst, new, active.version, False, check, forcing)
+    _release_cannot_start(inst, new, spec or inst.spec, False, force_conf, check, forcing)
     return next_steps(inst.spec.init_system, new, check)
 
 

@@ -144,6 +144,13 @@ def test_upgrade_keeps_config_and_moves_current_only_when_asked(box):
     assert box.exists(f"{RELEASE_DIR}/bin/ncs") and box.exists(f"{INSTALL_DIR}/ncs-6.4.8/bin/ncs")
     assert box.run("cat", f"{CONFIG_DIR}/ncs.crypto_keys").stdout == keys  # never regenerated
     assert box.run("cat", f"{CONFIG_DIR}/ncs.conf").stdout == edited  # admin edits kept
+    refused = box.run("nso-install", "install", new, "--system-install", "--activate", check=False)
+    assert refused.returncode == 2 and "DES3CBC_KEY1: NSO 6.5 removed 3DES" in refused.stderr, refused.stderr
+    assert box.readlink(f"{INSTALL_DIR}/current") == "ncs-6.4.8"
+    # as an operator does before switching to 6.5: the 3DES keys out of the file (kept, its inode too)
+    box.sh(f"grep -v '^DES3CBC_KEY' {CONFIG_DIR}/ncs.crypto_keys > /root/k && cat /root/k > "
+           f"{CONFIG_DIR}/ncs.crypto_keys")
+    keys = box.run("cat", f"{CONFIG_DIR}/ncs.crypto_keys").stdout
     box.nso_install("install", new, "--system-install", "--activate")
     assert box.readlink(f"{INSTALL_DIR}/current") == f"ncs-{VERSION}"
     assert box.run("cat", f"{CONFIG_DIR}/ncs.crypto_keys").stdout == keys

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
-from support import cli
+from support import cli, off_3des
 
 jsonschema = pytest.importorskip("jsonschema")
 
@@ -48,6 +48,9 @@ def test_every_command_prints_a_document_of_the_schema(root, dists, tmp_path):
     assert run("install", dists["6.4.1"], "--system-install", *r, "--run-as-user", "nso")["result"] == "applied"
     assert run("install", dists["6.5.3"], "--system-install", *r, "--check", "--diff")["result"] == "check"
     run("install", dists["6.5.3"], "--system-install", *r, "--set", "webui.tcp.port=8090")
+    refused = run("activate", "6.5.3", *r, ok=False)  # 6.4.1's 3DES keys, which 6.5.3 refuses
+    assert refused["result"] == "error" and refused["error"]["reference"] == "release-cannot-start", refused
+    off_3des(root)
     assert run("activate", "6.5.3", *r, "--check")["result"] == "check"
     run("activate", "6.5.3", *r, "--diff")
     run("rollback", *r)

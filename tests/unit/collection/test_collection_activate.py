@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from collection_support import run
+from support import off_3des
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="creates accounts and sets owners (root only)")
 EXE = Path(sys.executable).parent / "nso-install"
@@ -21,6 +22,7 @@ def test_switch_rerun_rollback_and_a_retried_rollback(root, dists):
     for v, extra in (("6.4.1", ["--run-as-user", "nso"]), ("6.5.3", [])):  # (as a process: the host's seal key)
         subprocess.run([str(EXE), "install", str(dists[v]), "--system-install", "--root", str(root), "-q", *extra],
                        check=True, capture_output=True)
+    off_3des(root)
     args = {"executable": str(EXE), "root": str(root)}
     current = root / "opt/ncs/current"
 

@@ -15,7 +15,7 @@ import pytest
 
 from nso_install.sample import make_sample_distribution
 
-from support import all_bytes, cli, install_json, snapshot, staged_root
+from support import all_bytes, cli, install_json, off_3des, snapshot, staged_root
 
 V = "6.5.3"
 
@@ -220,6 +220,11 @@ def test_upgrade_leaves_current_alone_unless_activate(tmp_path):
     # config follows the active version: ncs.conf stays rendered for 6.4.2, and the run says so
     assert "NSO 6.4.2." in (root / "etc/ncs/ncs.conf").read_text()
     assert any("beside the active 6.4.2" in n for n in out["notes"])
+    refused = cli("install", new, "--system-install", "--root", root, "--activate", ok=False)
+    assert refused.exit_code == 2 and "DES3CBC_KEY1: NSO 6.5 removed 3DES" in refused.stderr
+    assert "install without --activate, then run nso-install activate 6.5.3 --force" in refused.stderr
+    assert os.readlink(root / "opt/ncs/current") == "ncs-6.4.2"
+    off_3des(root)  # what the refusal asks for first
     install_json(new, root, "--system-install", "--activate")
     assert os.readlink(root / "opt/ncs/current") == f"ncs-{V}"
     assert f"NSO {V}." in (root / "etc/ncs/ncs.conf").read_text()

@@ -12,7 +12,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from support import cli, snapshot
+from support import cli, off_3des, snapshot
 
 from nso_install.sample import make_sample_distribution
 
@@ -287,6 +287,7 @@ def test_a_second_version_without_activate_changes_nothing_outside_its_tree(root
     epam = root / new_tree / "lib/ncs/lib/core/pam/priv/epam"
     assert os.stat(epam).st_mode & stat.S_ISUID
     # activating it then renders the configuration for 6.5.3
+    off_3des(root)
     install(dists["6.5.3"], root, "--activate")
     assert "NSO 6.5.3." in (root / "etc/ncs/ncs.conf").read_text()
     assert os.readlink(root / "opt/ncs/current") == "ncs-6.5.3"

@@ -11,7 +11,7 @@ import textwrap
 import time
 
 import pytest
-from support import cli
+from support import cli, off_3des
 
 from nso_install import state as state_module
 
@@ -61,7 +61,7 @@ def two(root, dists):
     """6.4.1 installed and active, 6.5.3 installed beside it."""
     cli("install", dists["6.4.1"], "--system-install", "--root", root)
     cli("install", dists["6.5.3"], "--system-install", "--root", root)
-    return root
+    return off_3des(root)
 
 
 def status(root) -> dict:
@@ -123,12 +123,12 @@ def test_a_second_rollback_waiting_for_the_lock_does_not_act_on_the_first_ones_p
 def test_keys_rotate_waiting_for_the_lock_judges_the_keys_for_the_version_activated_meanwhile(tmp_path, two, dists):
     """keys rotate took the active version (6.4.1, which still has 3DES) before it waited for an
     install --activate of 6.5.3, and then added a generation judged for 6.4.1 to a file that
-    6.5.3 refuses (its 3DES key): now it judges the file for 6.5.3, and refuses it unchanged."""
+    6.5.3 refuses (its 3DES key): now it judges the file for 6.5.3, and refuses it unchanged.
+    (The switch to 6.5.3 with 3DES keys is itself refused unless forced.)"""
     keys = two / "etc/ncs/ncs.crypto_keys"
+    keys.write_bytes(keys.read_bytes() + b"DES3CBC_KEY1=" + b"ab" * 8 + b"\n")  # (6.4.1's, still there)
     before = keys.read_bytes()
-    assert b"DES3CBC_KEY" in before
-    p = slowed(tmp_path, "nso_install.run", "apply", "install", dists["6.5.3"], "--system-install", "--activate",
-               "--root", two)
+    p = slowed(tmp_path, "nso_install.run", "apply", "activate", "6.5.3", "--force", "--root", two)
     r = cli("keys", "rotate", "--root", two, "--lock-timeout", "120", ok=False)
     finished(p)
     assert r.exit_code != 0 and "not a valid keys file for NSO 6.5.3" in r.output, r.output

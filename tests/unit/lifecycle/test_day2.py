@@ -7,7 +7,7 @@ import os
 import shutil
 
 import pytest
-from support import cli, snapshot
+from support import cli, off_3des, snapshot
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="creates accounts and sets owners (root only)")
 
@@ -29,7 +29,7 @@ def two(root, dists):
     """6.4.1 installed and active, 6.5.3 installed beside it, NSO as nso."""
     install(dists["6.4.1"], root, "--run-as-user", "nso")
     install(dists["6.5.3"], root)
-    return root
+    return off_3des(root)
 
 
 @pytest.mark.parametrize("command", ["activate", "uninstall"])
@@ -323,15 +323,25 @@ def test_an_option_taken_back_removes_the_new_rendering_it_made(root, dists):
     assert js("status", "--root", root)["pending_new"] == [] and "Done: 1 changed" in r.output
 
 
-def test_a_kept_ncs_conf_with_an_element_the_older_release_lacks_is_reported_on_rollback(two):
+def test_a_kept_ncs_conf_with_an_element_the_older_release_lacks_stops_the_rollback_unless_forced(two):
     """The administrator enables 6.5's CLI commit prompt on 6.5.3; rolled back to 6.4.1, the
     edited file is kept (rightly), but NSO 6.4.1 does not know cli/commit-prompt and refuses to
-    start with it (exit 21): nothing said so."""
+    start with it (exit 21): nothing said so. Now the switch is refused (the running 6.5.3 goes
+    on) unless forced, or the edit is replaced (--force-conf); forced, every run says it."""
     nso("activate", "6.5.3", "--root", two)
     conf = two / "etc/ncs/ncs.conf"
     conf.write_text(conf.read_text().replace("<cli>\n", "<cli>\n    <commit-prompt><enabled>true</enabled></commit-prompt>\n"))
     assert "commit-prompt" not in nso("activate", "6.5.3", "--root", two).output
-    for run in (("rollback",), ("rollback",), ("activate", "6.4.1", "--check")):  # the switch, then quiet runs
+    for run in (("rollback",), ("activate", "6.4.1"), ("activate", "6.4.1", "--check")):
+        r = nso(*run, "--root", two, ok=False)
+        text = " ".join(r.stderr.split())
+        assert r.exit_code == 2 and "NSO 6.4.1 would not start with what the switch keeps as it is" in text, text
+        assert "/etc/ncs/ncs.conf (edited, so kept): NSO 6.4.1 does not know 1 of its elements" in text
+        assert "or pass --force to switch anyway" in text
+    assert os.readlink(two / "opt/ncs/current") == "ncs-6.5.3"
+    taken = nso("rollback", "--force-conf", "--check", "--root", two).output  # the edit replaced: no refusal
+    assert "would not start" not in taken and "replace administrator's edits" in taken
+    for run in (("rollback", "--force"), ("rollback",), ("activate", "6.4.1", "--check")):  # the switch, then quiet runs
         text = " ".join(nso(*run, "--root", two).output.split())
         assert "NSO 6.4.1 does not know 1 of its elements (/ncs-config/cli/commit-prompt: NSO 6.5 and later only" in text
         assert "refuses to start with it (exit 21)" in text and "commit-prompt" in conf.read_text()

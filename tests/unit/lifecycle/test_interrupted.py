@@ -14,7 +14,7 @@ import sys
 import textwrap
 
 import pytest
-from support import cli, host_accounts_root, snapshot
+from support import cli, host_accounts_root, off_3des, snapshot
 
 from nso_install import state as state_module
 
@@ -28,7 +28,7 @@ def two(root, dists):
     """6.4.1 installed and active, 6.5.3 installed beside it."""
     cli("install", dists["6.4.1"], "--system-install", "--root", root)
     cli("install", dists["6.5.3"], "--system-install", "--root", root)
-    return root
+    return off_3des(root)
 
 
 def js(*args, ok=True):

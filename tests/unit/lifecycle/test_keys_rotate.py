@@ -538,14 +538,23 @@ def test_uninstalling_the_config_directory_forgets_its_keys_rotation(root65, sam
 
 # --- across the 3DES boundary (6.4 -> 6.5) -------------------------------------------------------
 
-def test_upgrade_from_64_to_65_warns_of_the_des3_keys_and_rotation_refuses_them(tmp_path, dists, sample_dists):
+def test_upgrade_from_64_to_65_refuses_the_des3_keys_and_rotation_refuses_them(tmp_path, dists, sample_dists):
     """The keys nso-install generated on 6.4 hold DES3CBC_KEY1..3; NSO 6.5 refuses a keys file with
     them (unknown key: no keys, no start). The upgrade kept them without a word, and keys rotate
-    carried them into the new file as generation -1."""
+    carried them into the new file as generation -1. Then it warned and switched, and NSO 6.5
+    did not start: the switch is now refused (6.4.1 stays active) unless forced."""
     root = _install(dists["6.4.1"], tmp_path / "r")
     before = (root / KEYS).read_bytes()
     assert b"DES3CBC_KEY1=" in before
-    r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", root, "--activate")
+    r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", root, "--activate", ok=False)
+    assert r.exit_code == 2 and "NSO 6.5.3 would not start with what the switch keeps as it is" in r.stderr
+    assert "DES3CBC_KEY1: NSO 6.5 removed 3DES" in r.stderr and os.readlink(root / "opt/ncs/current") == "ncs-6.4.1"
+    assert (root / KEYS).read_bytes() == before
+    assert not (root / "opt/ncs/ncs-6.5.3").exists()  # (refused before anything changed)
+    cli("install", sample_dists["tar.gz"], "--system-install", "--root", root)  # as the hint says, then:
+    r = cli("activate", "6.5.3", "--root", root, "--force")
+    assert "Switched anyway (--force)" in r.output and os.readlink(root / "opt/ncs/current") == "ncs-6.5.3"
+    r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", root)
     assert "DES3CBC_KEY1: NSO 6.5 removed 3DES" in r.output and "left as is" in r.output
     assert (root / KEYS).read_bytes() == before  # never rewritten
     r = rotate(root, ok=False)

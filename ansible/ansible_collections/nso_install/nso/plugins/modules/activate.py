@@ -31,7 +31,7 @@ options:
     type: bool
     default: false
   force:
-    description: Switch although NSO runs, or although it is a downgrade over CDB data.
+    description: Switch although NSO runs, it is a downgrade over CDB data, or the release cannot read the kept keys file or edited ncs.conf.
     type: bool
     default: false
   force_conf:
