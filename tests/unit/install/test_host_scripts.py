@@ -2,9 +2,12 @@
 postrotate), executed with a POSIX shell against a fake ncs."""
 
 import os
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
+
+import pytest
 
 from nso_install.distribution import open_distribution
 from nso_install.plan import build_plan
@@ -160,5 +163,60 @@ def test_the_nso_account_never_gets_roots_terminal(sample_dists):
             f"{account} --cd", f"{account} --stop", f"{account} --reload", f"{account} --status",
             f"{account} --reload"], lines
         assert all(ln.endswith("controlling terminal no, stdin other") for ln in lines), lines
+    finally:
+        shutil.rmtree(top)
+
+
+def _exec_start_post(unit: bytes) -> str:
+    """The shell script of the unit's ExecStartPost=/bin/sh -c '...'."""
+    line = next(ln for ln in unit.decode().splitlines() if ln.startswith("ExecStartPost="))
+    prefix = "ExecStartPost=/bin/sh -c '"
+    assert line.startswith(prefix) and line.endswith("'"), line
+    return line[len(prefix):-1]
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not all(map(shutil.which, ("unshare", "setpriv", "setcap"))),
+                    reason="needs root, unshare, setpriv and setcap")
+def test_the_readiness_wait_sees_an_nso_holding_a_file_capability_under_protectproc(sample_dists):
+    """ExecStartPost runs as the NSO account under ProtectProc=invisible (/proc mounted with
+    hidepid=invisible). NSO's ncs.smp holds cap_net_bind_service, so the running NSO is not
+    dumpable and its /proc/PID is hidden from a process of the same account: the wait's
+    "[ -d /proc/$MAINPID ]" took NSO for dead whenever the first --wait-started ran out (no IPC
+    connection within 5 s), failing `systemctl start ncs` of a slow-starting NSO. A real capped
+    process, a real hidepid=invisible /proc, the wait run as the account."""
+    import pwd
+    import tempfile
+
+    account = "daemon"
+    pwd.getpwnam(account)
+    top = Path(tempfile.mkdtemp(prefix="startpost-"))
+    try:
+        os.chmod(top, 0o755)
+        files = _plan_files(sample_dists["tar.gz"], top, run_as_user=account)
+        wait = _exec_start_post(files["/etc/systemd/system/ncs.service"])
+        _fake_ncs(top)
+        calls = top / "calls"
+        calls.mkdir(mode=0o777)
+        os.chmod(calls, 0o777)
+        # --wait-started: the first call finds no connection (exit 2, as ncs(1)), later ones succeed
+        # unless told NSO never comes up
+        (top / "opt/current/bin/ncs").write_text(
+            f'#!/bin/sh\n[ "$1" = --wait-started ] || exit 1\n[ -e {calls}/never ] && {{ sleep 0.1; exit 2; }}\n'
+            f'[ -e {calls}/once ] && exit 0\ntouch {calls}/once; exit 2\n')
+        smp = top / "ncs.smp"
+        shutil.copy("/bin/sleep", smp)
+        os.chmod(smp, 0o755)
+        subprocess.run(["setcap", "cap_net_bind_service=ep", str(smp)], check=True)
+        as_account = f"setpriv --reuid={account} --regid={account} --clear-groups"
+        probe = (f"mount -o remount,hidepid=invisible /proc || exit 99\n"
+                 f"{as_account} {smp} 30 & nso=$!\nsleep 0.3\n"
+                 f"MAINPID=$nso {as_account} /bin/sh -c {shlex.quote(wait)}; echo alive:$?\n"
+                 f"kill $nso; wait $nso\ntouch {calls}/never\n"
+                 f"MAINPID=$nso {as_account} /bin/sh -c {shlex.quote(wait)}; echo dead:$?\n")
+        r = subprocess.run(["unshare", "-pmf", "--mount-proc", SH, "-c", probe], capture_output=True, text=True,
+                           timeout=60)
+        if r.returncode == 99:
+            pytest.skip("no hidepid=invisible here: " + r.stderr)
+        assert r.stdout.split() == ["alive:0", "dead:1"], r.stdout + r.stderr
     finally:
         shutil.rmtree(top)
