@@ -323,7 +323,8 @@ def config_actions(spec: InstallSpec, version: str, view: TargetView) -> list[Ac
                  "environment for login shells (sh)"),
         ConfFile("/etc/profile.d/ncs.csh", render("files/profile.csh.j2", **ctx), Attrs(0o644),
                  "environment for login shells (csh)"),
-        ConfFile("/etc/logrotate.d/ncs", render("files/logrotate.j2", logs=ROTATED_LOGS, **ctx), Attrs(0o644),
+        ConfFile("/etc/logrotate.d/ncs", render("files/logrotate.j2", logs=ROTATED_LOGS,
+                                                service=spec.init_system != "none", **ctx), Attrs(0o644),
                  "log rotation (ncserr.log is left to NSO)", decides="the account logrotate rotates the log files as "
                  "(su)", account_change=account_change(spec, view)),
     ]

@@ -220,3 +220,40 @@ def test_the_readiness_wait_sees_an_nso_holding_a_file_capability_under_protectp
         assert r.stdout.split() == ["alive:0", "dead:1"], r.stdout + r.stderr
     finally:
         shutil.rmtree(top)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare") or not os.path.exists("/usr/bin/systemctl"),
+                    reason="needs root, unshare and /usr/bin/systemctl to stand in for")
+@pytest.mark.parametrize("init_system", ["systemd", "sysv"])
+def test_logrotate_reloads_an_nso_the_service_runs_through_the_service(tmp_path, sample_dists, init_system):
+    """logrotate runs as logrotate.service on systemd hosts (Debian 12, RHEL), with PrivateTmp=:
+    a client started by postrotate finds no socket under /tmp (NSO's default /tmp/nso/nso-ipc,
+    the development profile from 6.7) and its failed --reload was silent, so NSO went on writing
+    to the rotated file, deleted by the next rotation. NSO run by the service is reloaded through
+    it (systemctl reload ncs: ExecReload in NSO's own sandbox, or the SysV script's reload); the
+    direct client stays for an NSO the service does not run. A stand-in systemctl is bound over
+    the real one (postrotate sets its own PATH)."""
+    files = _plan_files(sample_dists["tar.gz"], tmp_path, init_system=init_system)
+    script = _postrotate(files["/etc/logrotate.d/ncs"]).replace(" >/dev/null 2>&1", "")
+    _fake_ncs(tmp_path)
+    log = tmp_path / "calls"
+    (tmp_path / "opt/current/bin/ncs").write_text(f'#!/bin/sh\necho "ncs $*" >> {log}\n')
+    fake = tmp_path / "systemctl"
+    fake.write_text(f'#!/bin/sh\ncase "$*" in\n"--quiet is-active ncs") [ -e {tmp_path}/active ] ;;\n'
+                    f'*) echo "systemctl $*" >> {log} ;;\nesac\n')
+    fake.chmod(0o755)
+
+    def postrotate() -> list[str]:
+        log.write_text("")
+        r = subprocess.run(["unshare", "-m", SH, "-c", f'mount --bind {fake} /usr/bin/systemctl && {script}'],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        return log.read_text().splitlines()
+
+    (tmp_path / "active").touch()
+    assert postrotate() == ["systemctl reload ncs"]
+    (tmp_path / "active").unlink()
+    assert postrotate() == ["ncs --reload"]
+    # no service (containers): nothing asks systemd
+    files = _plan_files(sample_dists["tar.gz"], tmp_path, init_system="none")
+    assert "systemctl" not in _postrotate(files["/etc/logrotate.d/ncs"])
