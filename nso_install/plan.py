@@ -328,7 +328,8 @@ def config_actions(spec: InstallSpec, version: str, view: TargetView) -> list[Ac
                  "log rotation (ncserr.log is left to NSO)", decides="the account logrotate rotates the log files as "
                  "(su)", account_change=account_change(spec, view)),
     ]
-    acts += service_actions(spec, ctx, own, account_change(spec, view))
+    acts += service_actions(spec, ctx, own, account_change(spec, view),
+                            view.previous.init_system if view.previous is not None else None)
     return acts
 
 
@@ -344,7 +345,8 @@ def account_change(spec: InstallSpec, view: TargetView) -> str:
 SYSV_SCRIPT = "/etc/init.d/ncs"
 
 
-def service_actions(spec: InstallSpec, ctx: dict, own: _Owners, changing: str = "") -> list[Action]:
+def service_actions(spec: InstallSpec, ctx: dict, own: _Owners, changing: str = "",
+                    previous_init: str | None = None) -> list[Action]:
     """The service files of ``spec.init_system``; those of the other init systems, which an
     earlier spec may have had written, go when unedited (an old SysV script would still read
     an environment file that now belongs to the NSO account), and are reported otherwise."""
@@ -358,6 +360,12 @@ def service_actions(spec: InstallSpec, ctx: dict, own: _Owners, changing: str = 
                           "SysV script of an earlier spec (or a legacy one)")]
     start = f"{spec.install_dir}/{START_SCRIPT}"
     start_gone = [Absent(start, "start script of the systemd unit (not used without it)")]
+    # Enabled once, as packages do (dpkg's deb-systemd-helper, rpm's presets): by the run that
+    # writes the unit or moves the install to systemd; later runs leave `systemctl disable ncs` be.
+    introduced = previous_init != "systemd"
+    enable = Symlink(UNIT_WANTS, UNIT, "enable ncs.service at boot (not started)",
+                     removed_means="" if introduced else "ncs.service was disabled (systemctl disable ncs); "
+                     "systemctl enable ncs enables it again")
     if spec.init_system == "none":
         return unit_gone + sysv_gone + start_gone + [
             Obsolete(env_file, "nothing reads it without a service (--init-system none).",
@@ -371,10 +379,12 @@ def service_actions(spec: InstallSpec, ctx: dict, own: _Owners, changing: str = 
     return acts + [
         File(start, render("files/ncs-service-start.j2", **ctx), Attrs(0o755),
              "starts NSO for ncs.service: reads ncs.systemd.conf as data, as the account NSO runs as"),
+        # (the link before the unit: while the unit is missing the link is made, so a run stopped
+        # between the two leaves no unit its re-run would take for a disabled one)
+        enable,
         ConfFile(UNIT, render("files/ncs.service.j2", **ctx), Attrs(0o644),
                  "systemd unit (enabled, not started; hardened: docs/security.md)",
                  decides="the account ncs.service starts NSO as", account_change=changing),
-        Symlink(UNIT_WANTS, UNIT, "enable ncs.service at boot (not started)"),
     ] + sysv_gone
 
 

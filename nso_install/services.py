@@ -37,8 +37,14 @@ def after_apply(report, target, install_dir: str, nso_user: str | None = None) -
     changed = [r.action.path for r in report.records if r.changed]
     if any(p.startswith(UNIT_DIR) for p in changed) and systemd_running():
         problem = daemon_reload()
+        # "enabled, not started" only of a unit this run wrote first: a changed unit may belong
+        # to a running NSO (and to one the administrator disabled)
+        created = any(r.changed and r.action.path == f"{UNIT_DIR}ncs.service" and r.outcome.detail.startswith("create")
+                      for r in report.records)
         report.notes.append(f"could not reload systemd: {problem}" if problem
-                            else "ran systemctl daemon-reload (ncs.service is enabled, not started)")
+                            else "ran systemctl daemon-reload (ncs.service is enabled, not started)" if created
+                            else "ran systemctl daemon-reload; a running NSO takes the changed service files "
+                            "from its next restart (systemctl restart ncs)")
     if any(p == f"{install_dir}/current" for p in changed):
         from .facts import Facts
 

@@ -373,16 +373,21 @@ class ConfFile(Action):
 @record
 class Symlink(Action):
     """A symlink.  ``switch=False``: create when missing, leave one pointing elsewhere alone
-    (NSO's ``current`` link after the first install).  Switching is atomic (rename over)."""
+    (NSO's ``current`` link after the first install).  Switching is atomic (rename over).
+    ``removed_means``: a missing link is an administrator's choice while ``to`` exists (the
+    unit's enable link, which ``systemctl disable`` removes): left missing, and this said."""
 
     path: str
     to: str
     reason: str = ""
     switch: bool = True
+    removed_means: str = ""
     kind: ClassVar[str] = "symlink"
 
     def check(self, facts, ctx):
         fact = require_kind(facts.path(self.path), LINK)
+        if fact.kind == ABSENT and self.removed_means and facts.path(self.to).kind != ABSENT:
+            return ok(f"absent: {self.removed_means}; left so")
         if fact.kind == ABSENT:
             return change(f"create -> {self.to}")
         if fact.link == self.to:

@@ -104,3 +104,19 @@ def test_the_executable_is_the_kernels_not_a_guess_from_argv(tmp_path):
 
     assert exe(os.getpid()) == os.path.realpath(sys.executable)
     assert exe(2 ** 22 + 1) == ""  # no such process
+
+
+def test_the_reload_note_says_enabled_not_started_only_of_a_unit_written_first(monkeypatch):
+    """"ncs.service is enabled, not started" was said after every change to the unit, also of
+    an NSO that runs (which takes the change from its next restart) or that was disabled."""
+    monkeypatch.setattr(services, "systemd_running", lambda: True)
+    monkeypatch.setattr(services, "daemon_reload", lambda: None)
+    unit = "/etc/systemd/system/ncs.service"
+    created = Report("applied", [Record(Stub(unit), Outcome("change", "create"), changed=True)], "/")
+    services.after_apply(created, Target.at(None), "/opt/ncs")
+    assert created.notes == ["ran systemctl daemon-reload (ncs.service is enabled, not started)"]
+    updated = Report("applied", [Record(Stub(unit), Outcome("change", "update (unchanged since nso-install wrote it)"),
+                                        changed=True)], "/")
+    services.after_apply(updated, Target.at(None), "/opt/ncs")
+    assert len(updated.notes) == 1 and "not started" not in updated.notes[0]
+    assert "systemctl restart ncs" in updated.notes[0]

@@ -703,3 +703,32 @@ def test_a_local_install_dir_that_is_a_link_is_refused_with_the_place_it_leads_t
     assert not (tmp_path / "data" / "nso").exists()
     cli("install", sample_dists["tar.gz"], "--local-install", tmp_path / "data" / "nso")
     assert (tmp_path / "data" / "nso" / "VERSION").is_file()
+
+
+def test_systemctl_disable_ncs_is_not_undone_by_a_re_run(tmp_path, sample_dists):
+    """The unit is enabled once (NSO's installer: "installed and enabled"), as packages do. A
+    re-run re-created the enable link that `systemctl disable ncs` had removed: CI re-running
+    nso-install on every deploy enabled NSO again on a node the administrator had disabled it on."""
+    root = tmp_path / "r"
+    wants = root / "etc/systemd/system/multi-user.target.wants/ncs.service"
+    install_json(sample_dists["tar.gz"], root, "--system-install")
+    assert os.readlink(wants) == "/etc/systemd/system/ncs.service"
+    wants.unlink()  # systemctl disable ncs
+    out = install_json(sample_dists["tar.gz"], root, "--system-install")
+    assert out["changed"] == 0 and not os.path.lexists(wants)
+    link = next(a for a in out["actions"] if a["id"] == "symlink:/etc/systemd/system/multi-user.target.wants/ncs.service")
+    assert link["status"] == "ok" and "systemctl enable ncs" in link["detail"], link
+    # a run that moves the install (back) to systemd enables it, as the first install does
+    install_json(sample_dists["tar.gz"], root, "--system-install", "--init-system", "sysv")
+    install_json(sample_dists["tar.gz"], root, "--system-install", "--init-system", "systemd")
+    assert os.readlink(wants) == "/etc/systemd/system/ncs.service"
+    # a unit that is gone is written and enabled again (the link comes first: a run stopped
+    # between the two leaves no unit that its re-run would take for a disabled one)
+    wants.unlink()
+    (root / "etc/systemd/system/ncs.service").unlink()
+    plan = install_json(sample_dists["tar.gz"], root, "--system-install", "--check")["actions"]
+    ids = [a["id"] for a in plan]
+    assert ids.index("symlink:/etc/systemd/system/multi-user.target.wants/ncs.service") < \
+        ids.index("conffile:/etc/systemd/system/ncs.service")
+    install_json(sample_dists["tar.gz"], root, "--system-install")
+    assert os.readlink(wants) == "/etc/systemd/system/ncs.service"
