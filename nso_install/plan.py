@@ -286,7 +286,7 @@ def config_actions(spec: InstallSpec, version: str, view: TargetView) -> list[Ac
                log_dir=spec.log_dir, run_as_user=user, run_as_group=user, client_env=rc.client_env,
                fips_env=fips_env(spec, f"{spec.install_dir}/current"))
     ctx["unit"] = unit_settings(spec, rc, ctx["fips_env"])
-    socket_dir = socket_dir_actions(rc, user, ipc)
+    socket_dir = socket_dir_actions(rc, user, ipc, account_change(spec, view))
     ctx["socket_dir"] = (dict(path=rc.socket_dir, mode=f"{socket_dir[0].attrs.mode:04o}",
                               owner=socket_dir[0].attrs.owner, group=socket_dir[0].attrs.group)
                          if socket_dir else None)
@@ -457,10 +457,14 @@ TMPFILES = "/etc/tmpfiles.d/ncs.conf"
 SOCKET_DIR_REASON = "directory of NSO's IPC socket (clients must be able to traverse it)"
 
 
-def socket_dir_actions(rc: RenderedConf, user: str | None, ipc: IpcAccess = IpcAccess()) -> list[Action]:
+def socket_dir_actions(rc: RenderedConf, user: str | None, ipc: IpcAccess = IpcAccess(),
+                       changing: str = "") -> list[Action]:
     """The Unix IPC socket's directory: who may enter it decides who may connect.  Its owner
     is the account NSO runs as (which creates the socket); its group is the IPC group when
-    accounts are granted the socket, else the owner's own: nobody else gets in."""
+    accounts are granted the socket, else the owner's own: nobody else gets in.  The tmpfiles.d
+    entry makes it again at every boot, for the account it names: an edited one is not kept
+    while that account changes (``changing``), or the old account owned the directory of the
+    new NSO's socket from the next boot on (and could put its own socket there)."""
     if not rc.socket_dir:
         return []
     owner = user or "root"
@@ -469,7 +473,8 @@ def socket_dir_actions(rc: RenderedConf, user: str | None, ipc: IpcAccess = IpcA
     return [
         Directory(rc.socket_dir, attrs, SOCKET_DIR_REASON),
         ConfFile(TMPFILES, f"# NSO IPC socket directory; written by nso-install.\n{line}".encode(),
-                 Attrs(0o644), "re-create the IPC socket directory at boot (/run is emptied)"),
+                 Attrs(0o644), "re-create the IPC socket directory at boot (/run is emptied)",
+                 decides="the account that owns the IPC socket directory from each boot on", account_change=changing),
     ]
 
 

@@ -142,13 +142,17 @@ def test_an_edited_file_of_the_old_account_is_not_adopted_by_root(root, dists):
     ("sysv", "etc/init.d/ncs", 'RUN=""'),
     ("systemd", "etc/systemd/system/ncs.service", "ExecStart=/opt/ncs/ncs-service-start"),
     ("sysv", "etc/logrotate.d/ncs", None),
+    # systemd-tmpfiles makes /run/ncs at every boot for the account this names: kept, the old
+    # one owned the directory of the new NSO's IPC socket from the next boot on
+    ("none", "etc/tmpfiles.d/ncs.conf", "d /run/ncs 0750 root root -"),
 ])
 def test_an_edited_file_that_says_who_nso_runs_as_stops_a_change_of_that_account(root, dists, init, path,
                                                                                  kept_as_root):
     """Kept as it was, an edited SysV script (or unit) would go on starting NSO as root while
     this run hands the run and log directories, packages included, to the new account: its
     links there and its code would run as root (a reviewer's path to root); logrotate would go
-    on rotating the account's directory as root.  Refused before anything changes."""
+    on rotating the account's directory as root; the tmpfiles.d entry would give the socket
+    directory back to root at boot.  Refused before anything changes."""
     dist = dists["6.5.3"]
     install(dist, root, "--init-system", init)
     edited = root / path
