@@ -152,7 +152,24 @@ class ConfFile(Action):
     # logs) as the old account, as root in directories the new one owns.
     decides: str = ""
     account_change: str = ""
+    # what replacing the file nso-install wrote with the new rendering changes that cannot be
+    # undone from nso-install's records (ncs.conf: the encryption keys NSO uses), given the
+    # current content, the rendering and a reader of other target files: a sentence, or None.
+    # Said before the change, and the replaced file is kept as a backup.
+    replaces: Callable[[bytes, bytes, Callable[[str], bytes | None]], str | None] | None = None
     kind: ClassVar[str] = "conffile"
+
+    @property
+    def warns_before(self) -> bool:  # (the re-check after the change no longer sees what was replaced)
+        return self.replaces is not None
+
+    def _replaced(self, facts: Facts) -> str | None:
+        if self.replaces is None:
+            return None
+        try:
+            return self.replaces(facts.read(self.path) or b"", self.content, facts.read)
+        except TooLarge:
+            return None
 
     def _diff(self, before: bytes | None) -> str:
         hide = self.redact or (lambda b: b)
@@ -223,7 +240,7 @@ class ConfFile(Action):
         if recorded == current or ctx.force_conf:
             what = "update (unchanged since nso-install wrote it)" if recorded == current else \
                 "replace administrator's edits (--force-conf; a backup is kept)"
-            return change(what, diff=diff)
+            return change(what, diff=diff, warning=self._replaced(facts))
         if self.account_change:
             raise self._not_kept()
         # Edited by someone else: keep it, offer the new rendering beside it.
@@ -354,7 +371,8 @@ class ConfFile(Action):
                 kept.apply(facts, host, self.path)
             return None  # nothing recorded: the file on disk is still the administrator's
         else:
-            if fact.kind == FILE and ctx.conffiles.get(self.path) != facts.sha256(self.path):
+            edited = ctx.conffiles.get(self.path) != facts.sha256(self.path)
+            if fact.kind == FILE and (edited or self._replaced(facts)):
                 backup = beside(self.path, f".{time.strftime('%Y%m%dT%H%M%S')}.bak")
                 self._aside_dir(ctx)
                 # Written like every other file (temp, no link followed: the directory may belong
@@ -362,7 +380,8 @@ class ConfFile(Action):
                 written = fsops.write_new(ctx.target.host(backup), facts.read(self.path) or b"", fact.mode or 0o600,
                                           fact.uid, fact.gid)
                 backup = str(PurePosixPath(backup).with_name(written.name))
-                effects.notes.append(f"saved the administrator's {self.path} as {backup}")
+                effects.notes.append(f"saved the administrator's {self.path} as {backup}" if edited else
+                                     f"saved the previous {self.path} as {backup}")
             fsops.atomic_write(host, self.content, self.attrs.mode, uid, gid, self.path)
             stale_new = ctx.target.host(self.new_path)
             if os.path.lexists(stale_new) and not os.path.islink(stale_new):

@@ -8,6 +8,7 @@ settings chosen (for ncs.systemd.conf, /etc/profile.d and ncsrc).
 from __future__ import annotations
 
 import re
+from typing import Callable
 
 from ..errors import NsoInstallError
 from ..record import record
@@ -139,6 +140,98 @@ def ipc_disagreement(kept: bytes, rendered: bytes, version: str) -> str | None:
     return (f"Its IPC settings differ from the new rendering ({'; '.join(differ)}), which the clients' settings "
             "(profile scripts, ncsrc, the service) now follow: until the IPC part is merged, ncs --status, ncs_cli "
             "and the service's start checks will not reach NSO.")
+
+
+# What NSO decrypts CDB's encrypted strings with: the encrypted-strings element of ncs.conf
+# (inline keys, a key-rotation list, or the external keys command and its argument).
+_KEY_LINE = re.compile(r"^(AESCFB128_KEY|AES256CFB128_KEY)(?:\[(-?\d+)\])?=([0-9a-fA-F]+)$")
+_KEY_NAMES = {"AESCFB128": "AESCFB128_KEY", "AES256CFB128": "AES256CFB128_KEY"}
+
+
+def _encrypted_strings(conf) -> tuple | None:
+    """The encrypted-strings element of a parsed ncs.conf as a comparable tree (tag, text,
+    children; comments and layout left out), or None when there is none."""
+    es = conf.root.find(f"{{{NAMESPACE}}}encrypted-strings") if conf.root is not None else None
+
+    def tree(e) -> tuple:
+        return (e.tag.rpartition("}")[2], (e.text or "").strip(), tuple(tree(c) for c in e))
+    return None if es is None else tree(es)
+
+
+def _inline_keys(conf) -> dict[str, str] | None:
+    """NAME -> hex of the legacy inline keys (AESCFB128/key...), or None (none, or a key-rotation list)."""
+    es = "/ncs-config/encrypted-strings"
+    if conf.present(f"{es}/key-rotation") or conf.present(f"{es}/external-keys"):
+        return None
+    keys = {name: conf.texts(f"{es}/{element}/key") for element, name in _KEY_NAMES.items()}
+    return {name: v[0].lower() for name, v in keys.items() if v} or None
+
+
+def _file_keys(data: bytes | None, only: bool) -> dict[str, str] | None:
+    """NAME -> hex of the keys NSO takes as generation -1 from a keys file (legacy NAME=HEX, or
+    NAME[-1]=HEX), or None when it cannot be read, has none, or (``only``) holds another
+    generation too: NSO may use that one by now (nso-install cannot see which is active)."""
+    if data is None:
+        return None
+    keys = {}
+    for line in data.decode("ascii", errors="replace").splitlines():
+        m = _KEY_LINE.match(line.strip())
+        if m and m.group(2) in (None, "-1"):
+            keys[m.group(1)] = m.group(3).lower()
+        elif m and only:
+            return None
+    return keys or None
+
+
+def keys_change(current: bytes, rendered: bytes, version: str, env: dict[str, str],
+                read: Callable[[str], bytes | None]) -> str | None:
+    """What replacing ncs.conf ``current`` with ``rendered`` does to the keys NSO decrypts CDB's
+    encrypted strings (device passwords, NED secrets, the HA token) with: a sentence, or None
+    when they stay the same (or either file cannot be read).  A switch between inline keys and
+    NSO's keys command reading a keys file (``read``: its bytes, by target path) is no change when
+    that file holds the inline keys as its legacy keys.  Never quotes a key."""
+    from ..audit.ncsconf import NcsConf
+
+    a, b = NcsConf.parse(current, version, env), NcsConf.parse(rendered, version, env)
+    if a.problem or b.problem:
+        return None
+    before, after = _encrypted_strings(a), _encrypted_strings(b)
+    if before is None or before == after:
+        return None
+    es = "/ncs-config/encrypted-strings/external-keys"
+
+    def source(conf) -> str:
+        if conf.present(es):
+            argument = (conf.texts(f"{es}/command-argument") or [None])[0]
+            command = (conf.texts(f"{es}/command") or ["?"])[0]
+            return f"the keys command {command}" + (f" reading {argument}" if argument else "")
+        return "the keys written in ncs.conf"
+
+    def file_of(conf) -> str | None:
+        """The keys file NSO's own keys command reads (ncs_crypto_keys ARGUMENT), else None."""
+        command, argument = conf.texts(f"{es}/command"), conf.texts(f"{es}/command-argument")
+        if command and argument and command[0].rpartition("/")[2] == "ncs_crypto_keys":
+            return argument[0] if argument[0].startswith("/") and "${" not in argument[0] else None
+        return None
+
+    inline_a, inline_b, file_a, file_b = _inline_keys(a), _inline_keys(b), file_of(a), file_of(b)
+    try:
+        # inline keys -> a file holding them as generation -1: NSO's own way to start rotating
+        if inline_a and file_b and _file_keys(read(file_b), only=False) == inline_a:
+            return None
+        if file_a and inline_b and _file_keys(read(file_a), only=True) == inline_b:
+            return None
+        if file_a and file_b and read(file_a) is not None and read(file_a) == read(file_b):
+            return None
+    except (OSError, NsoInstallError):
+        pass  # (cannot tell: said)
+    what = ("the keys written in ncs.conf are replaced by other ones" if inline_a and inline_b else
+            f"NSO is to take them from {source(b)} instead of {source(a)}, not known to give the same keys")
+    return (f"The encryption keys NSO uses change ({what}): NSO cannot decrypt the encrypted strings it already "
+            "holds in CDB (device passwords, NED secrets, the HA token) with other keys. A backup of the current "
+            "ncs.conf is kept beside it (ncs.conf.TIMESTAMP.bak). If NSO ran with the old keys, put them back (the "
+            "same options as before, or a keys file holding them), or move to new keys with NSO's key rotation "
+            "(nso-install keys rotate, docs/operations.md).")
 
 
 def unknown_to_release(kept: bytes, version: str) -> str | None:
