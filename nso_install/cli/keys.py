@@ -63,10 +63,10 @@ def _print(r, verbose: int, quiet: bool) -> None:
     legacy = " (legacy keys kept as generation -1, file switched to EXTERNAL_KEY_FORMAT=2)" if r.converted_legacy else ""
     if r.status == "added":
         click.echo(f"Added key generation {r.generation} to {printable(r.file)}{legacy}; every older generation "
-                   f"kept; {attrs} kept.")
+                   f"kept; {attrs}.")
     elif r.status == "would-add":
         click.echo(f"Would add key generation {r.generation} to {printable(r.file)}{legacy}, keeping every older "
-                   f"generation and {attrs}. Nothing changed (--check).")
+                   f"generation; {attrs}. Nothing changed (--check).")
     elif r.status == "pending":
         since = f" on {printable(r.since)}" if r.since else ""
         click.echo(f"Key generation {r.generation} was added{since} and is waiting to be applied in NSO; no new "

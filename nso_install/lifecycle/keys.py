@@ -17,7 +17,8 @@ for the active version (DES3 keys only before 6.5, and only when the file alread
 Older generations all stay: NSO persists which generation is active and refuses a key set
 without it, and nso-install cannot know offline which one that is.
 
-The file is rewritten atomically, with its current mode, owner and group, under the run lock;
+The file is rewritten atomically, with its current mode (never open to every account: the
+bits for others are dropped), owner and group, under the run lock;
 key material is never printed, logged, put in an exception or in the history (the generation
 number is).  The generation added is recorded in the state file (``keys.pending_generation``):
 a second ``keys rotate`` while it is still the newest generation and not confirmed with
@@ -367,10 +368,18 @@ def _owner(inst: Installation, st: os.stat_result) -> str:
     return f"{acc.user_name(st.st_uid)}:{acc.group_name(st.st_gid)}"
 
 
-def _attr_notes(file: str, st: os.stat_result) -> list[str]:
+def _attr_notes(file: str, st: os.stat_result, rewritten: bool) -> list[str]:
+    """What is wrong with the keys file's owner and mode (``rewritten``: a new generation is
+    written, never open to every account: the bits for others are dropped)."""
     notes = []
-    if st.st_mode & 0o007:
-        notes.append(f"{file} is open to other accounts (mode {stat.S_IMODE(st.st_mode):04o}); kept as it is. "
+    mode = stat.S_IMODE(st.st_mode)
+    if st.st_mode & 0o007 and rewritten:
+        notes.append(f"{file} was open to every account (mode {mode:04o}); the rewritten file is "
+                     f"{mode & ~0o007:04o}, so the new keys are not (the older ones may have been copied: "
+                     "treat them as known to others). nso-install install repairs owner and mode (0600, or 0440 "
+                     "root:USER with --run-as-user).")
+    elif st.st_mode & 0o007:
+        notes.append(f"{file} is open to other accounts (mode {mode:04o}); kept as it is. "
                      "nso-install install repairs it (0600, or 0440 root:USER with --run-as-user).")
     if st.st_uid not in (0, os.geteuid()):
         notes.append(f"{file} belongs to uid {st.st_uid}, not root; kept as it is (that account can rewrite the keys). "
@@ -432,8 +441,9 @@ def _decide(inst: Installation, version: str, file: str, data: bytes, st: os.sta
         result = _applied(inst, kf, rec, pending, state, base)
         result.notes[:0] = settled
         return result
-    notes = settled + _attr_notes(file, st)
-    if pending is not None and pending == kf.newest and not new:
+    adds = not (pending is not None and pending == kf.newest and not new)
+    notes = settled + _attr_notes(file, st, adds)
+    if not adds:
         since = rec.get("time") if isinstance(rec.get("time"), str) else None
         converted = rec.get("converted_legacy") is True
         return RotateResult(generation=pending, status="pending", changed=False, since=since,
@@ -446,6 +456,7 @@ def _decide(inst: Installation, version: str, file: str, data: bytes, st: os.sta
     generation = next_generation(kf)
     content = rotated(kf, version, generation)
     names = list(new_key_names(kf, version))
+    base["mode"] = mode = mode & ~0o007  # fresh keys are never written open to every account
     result = RotateResult(generation=generation, status="would-add" if check else "added", changed=True,
                           converted_legacy=kf.legacy, names=names,
                           steps=nso_steps(inst, file, generation, kf.legacy), notes=notes, **base)

@@ -14,11 +14,12 @@ import json
 import os
 import re
 import stat
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from support import cli, snapshot, staged_root
+from support import cli, public_tmp_dir, snapshot, staged_root
 
 from nso_install.actions.keys import check_crypto_keys
 from nso_install.lifecycle.installation import look
@@ -566,3 +567,33 @@ def test_upgrade_from_64_to_65_refuses_the_des3_keys_and_rotation_refuses_them(t
     assert "DES3" not in r.output
     assert rotate_json(root)["generation"] == 0
     assert b"DES3" not in (root / KEYS).read_bytes()
+
+
+def test_new_keys_are_never_written_open_to_every_account(root65):
+    """A keys file found open to every account (0644) was rewritten with that mode: the new
+    generation, just made, was readable by every local account the moment it was written.
+    The bits for others are dropped (the group's stay: 0440 root:USER is how NSO reads it)."""
+    os.chmod(root65 / KEYS, 0o644)
+    out = rotate_json(root65, "--check")
+    assert out["mode"] == "0640" and any("open to every account" in n for n in out["notes"])
+    assert attrs(root65 / KEYS)[0] == 0o644  # (--check changes nothing)
+    r = rotate(root65)
+    assert attrs(root65 / KEYS)[0] == 0o640 and "mode 0640" in r.stdout
+    assert "the new keys are not" in r.stdout + r.stderr
+    assert sorted({g for _, g in keys_of((root65 / KEYS).read_bytes())}) == [-1, 0]
+    os.chmod(root65 / KEYS, 0o604)
+    rotate(root65, "--new")
+    assert attrs(root65 / KEYS)[0] == 0o600
+
+
+@needs_root
+def test_another_account_cannot_read_the_new_keys_of_a_file_found_open(sample_dists):
+    """As above, seen by another account (nobody): before, it read generation 0 as written."""
+    with public_tmp_dir() as public:
+        root = _install(sample_dists["tar.gz"], public / "r")
+        os.chmod(root, 0o755)
+        os.chmod(root / KEYS, 0o644)
+        rotate(root)
+        read = subprocess.run(["runuser", "-u", "nobody", "--", "cat", str(root / KEYS)], capture_output=True)
+        assert read.returncode != 0 and b"[0]=" not in read.stdout
+        assert b"Permission denied" in read.stderr
