@@ -35,8 +35,10 @@ def _temp_name(name: str) -> str:
 
 @contextmanager
 def parent_dir(host: Path) -> Iterator[int]:
-    """A handle on ``host``'s parent directory, reached without following any link."""
-    parts = Path(os.path.abspath(host)).parent.parts
+    """A handle on ``host``'s parent directory, reached without following any link.  An OSError
+    of a call made relative to it names the entry in full (see _in_full)."""
+    parent = Path(os.path.abspath(host)).parent
+    parts = parent.parts
     fd = os.open("/", _DIR_FLAGS)
     try:
         for i, name in enumerate(parts[1:], 1):
@@ -50,12 +52,25 @@ def parent_dir(host: Path) -> Iterator[int]:
                         "refusing to follow it.",
                         "Someone replaced a directory since the plan was made; find out who, fix it and re-run."
                     ) from None
+                _in_full(e, "/" + "/".join(parts[1:i]))
                 raise
             os.close(fd)
             fd = nxt
-        yield fd
+        try:
+            yield fd
+        except OSError as e:
+            _in_full(e, str(parent))
+            raise
     finally:
         os.close(fd)
+
+
+def _in_full(e: OSError, directory: str) -> None:
+    """A call relative to a directory descriptor fails naming the entry alone ("Permission
+    denied: 'var'"), and the operator's message then says nowhere; name it under ``directory``.
+    (Only the first name: a rename's second one may be relative to another descriptor.)"""
+    if isinstance(e.filename, str) and e.filename and not e.filename.startswith("/"):
+        e.filename = os.path.join(directory, e.filename)
 
 
 def _libc():

@@ -97,3 +97,29 @@ def test_the_hint_of_an_unexpected_error_names_v_only_where_the_command_has_it(m
     monkeypatch.setattr(nso_install.conf.listing, "rows", broken)
     r = CliRunner().invoke(main, ["variables"])
     assert r.exit_code == 1 and "re-run with -v for the traceback" in r.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="plays nobody (root only)")
+def test_a_permission_error_names_the_path_in_full_not_the_entry_alone(sample_dists):
+    """Calls made relative to a directory descriptor (fsops.parent_dir) failed naming the entry
+    alone: an ordinary user staging into a --root it may not write read "Permission denied (var),
+    as uid 65534", and an apply that failed said ".nso-install-tmp.ncs.conf.1234abcd" without
+    where (found by review)."""
+    import json
+    import shutil
+
+    from support import as_nobody, public_tmp_dir
+
+    with public_tmp_dir() as d:
+        root = d / "root"
+        root.mkdir(mode=0o755)  # root's, 0755: nobody may not create var/ in it
+        dist = shutil.copy(sample_dists["tar.gz"], d)
+        os.chmod(dist, 0o644)
+        with as_nobody():
+            r = cli("install", dist, "--system-install", "--root", root, "--json", ok=False)
+        assert r.exit_code == 1
+        error = json.loads(r.stdout)["error"]
+        assert error["reference"] == "permission-denied"
+        assert f"Permission denied ({root}/var), as uid 65534." == error["message"], error
+        assert f"({root}/var)" in r.stderr
+        assert os.listdir(root) == []

@@ -195,3 +195,23 @@ def test_the_c_library_calls_os_lacks_are_found_without_find_library(tmp_path, m
     fsops.exchange(a, b)
     assert renames == [] and (b / "new").exists() and (a / "old").exists()
     fsops.sync_filesystem(tmp_path)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="plays nobody (root only)")
+def test_an_error_relative_to_a_directory_handle_names_the_path_in_full():
+    """An OSError of a call made through a directory descriptor named the entry alone ("var",
+    ".nso-install-tmp.k.1234abcd"), so the operator's message said nowhere: on the way to the
+    parent (a directory nobody may search) and inside it (one nobody may write)."""
+    from support import as_nobody, public_tmp_dir
+
+    with public_tmp_dir() as d:
+        (d / "closed").mkdir(mode=0o700)
+        (d / "ro").mkdir(mode=0o755)
+        with as_nobody():
+            with pytest.raises(PermissionError) as on_the_way:
+                fsops.atomic_write(d / "closed" / "sub" / "k", b"x", 0o600)
+            with pytest.raises(PermissionError) as inside:
+                fsops.atomic_write(d / "ro" / "k", b"x", 0o600)
+        assert on_the_way.value.filename == str(d / "closed")
+        assert os.path.dirname(inside.value.filename) == str(d / "ro")
+        assert os.path.basename(inside.value.filename).startswith(".nso-install-tmp.k.")
