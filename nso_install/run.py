@@ -22,7 +22,7 @@ from .actions.base import Context, Effects, Outcome
 from .actions.files import ConfFile
 from .actions.tree import InstallTree
 from .engine import Report, apply, evaluate
-from .errors import LockedError, NsoInstallError, UsageError
+from .errors import LockedError, NsoInstallError, UnsafePathError, UsageError
 from .facts import DIR, FILE, LINK, Facts
 from .plan import TargetView, build_plan, config_version, start_run
 from .record import record
@@ -374,7 +374,14 @@ def _check_directory_links(target: Target, spec: InstallSpec) -> set[str]:
         link = target.dir_link(given, flag)
         if link is not None:
             links.add(name)
-        real[name] = link or target.to_target(target.host(given / "x").parent)
+        try:
+            real[name] = link or target.to_target(target.host(given / "x").parent)
+        except UnsafePathError as e:
+            if e.reference != "not-a-directory":
+                raise
+            # (dir_link resolved its parents: it is the directory itself, not the probe "x" below it)
+            raise UnsafePathError("not-a-directory", f"{flag} {given}: {given} exists and is not a directory.",
+                                  f"Move it out of the way, or give {flag} another directory.") from None
         linked |= real[name] != given
     if linked:
         try:

@@ -107,3 +107,19 @@ def test_day2_commands_see_through_a_linked_install_dir(root, dist):
     r = cli("uninstall", "--all", "--root", root)
     assert "remove everything in /data/ncs (where the link leads) and the link" in r.output
     assert not os.path.lexists(root / "opt/ncs") and os.listdir(root / "data/ncs") == []
+
+
+@pytest.mark.parametrize("flag, path", [("--log-dir", "var/log/ncs"), ("--run-dir", "var/opt/ncs"), ("--config-dir", "etc/ncs")])
+def test_a_file_where_a_directory_goes_is_named_by_its_option_before_anything(root, dist, flag, path):
+    """The message named a path nobody gave ("/var/log/ncs/x: parent /var/log/ncs is not a
+    directory": the probe below the directory that resolves its links), not the option (found by
+    review)."""
+    (root / path).parent.mkdir(parents=True, exist_ok=True)
+    (root / path).write_text("a file\n")
+    before = snapshot(root)
+    for check in ((), ("--check",)):
+        r = install(dist, root, *check, ok=False)
+        assert r.exit_code == 1
+        assert f"Error: {flag} /{path}: /{path} exists and is not a directory." in r.stderr, r.stderr
+        assert f"give {flag} another directory" in r.stderr and "/x" not in r.stderr
+    assert snapshot(root) == before
