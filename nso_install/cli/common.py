@@ -194,6 +194,19 @@ def _denied(e: PermissionError) -> NsoInstallError:
     return NsoInstallError("permission-denied", f"{e.strerror or 'Permission denied'}{where}, as uid {uid}.", hint)
 
 
+def _traceback(verbose, as_json: bool) -> None:
+    """-v: the traceback of what ended the command.  Raised on as it is, unless --json: the
+    document must still be on stdout (a pipeline's -v for the traceback in its log must not
+    leave it without the answer it parses), so the traceback goes to stderr beside it."""
+    if not verbose:
+        return
+    if not as_json:
+        raise  # (the exception being handled)
+    import traceback
+
+    traceback.print_exc(file=sys.stderr)
+
+
 def guarded(f):
     """Every command's error funnel (see the module's docstring)."""
     @functools.wraps(f)
@@ -206,12 +219,10 @@ def guarded(f):
         except (KeyboardInterrupt, BrokenPipeError, SystemExit, click.exceptions.Exit, click.ClickException):
             raise  # an interrupt and a closed output end the program as a whole (_Group)
         except PermissionError as e:
-            if verbose:
-                raise
+            _traceback(verbose, as_json)
             fail(_denied(e), as_json)
         except Exception as e:  # a bug: say so in one paragraph; -v shows the traceback
-            if verbose:
-                raise
+            _traceback(verbose, as_json)
             # (sample-dist and man have no -v: their hint must not name it)
             again = "re-run with -v for the traceback and report it" if "verbose" in kw else "please report it"
             fail(NsoInstallError("internal-error", f"unexpected {type(e).__name__}: {e}",

@@ -43,6 +43,19 @@ def test_with_verbose_the_permission_error_keeps_its_traceback():
         command(verbose=1)
 
 
+@pytest.mark.parametrize("exc, reference", [(PermissionError(13, "Permission denied", "/srv/nso/a"), "permission-denied"),
+                                            (RuntimeError("boom"), "internal-error")])
+def test_with_verbose_and_json_the_document_is_still_on_stdout_and_the_traceback_on_stderr(exc, reference, capsys):
+    """--json -v ended with the traceback alone and nothing on stdout, where docs/json.md
+    promises the document (found by review)."""
+    import json
+
+    code, out = _run(exc, capsys, verbose=1, as_json=True)
+    assert code == 1
+    assert json.loads(out.out)["error"]["reference"] == reference
+    assert "Traceback (most recent call last)" in out.err and type(exc).__name__ in out.err
+
+
 @pytest.mark.parametrize("args", [["variables"], ["man"], ["--help"], ["install", "--help"]])
 def test_a_closed_output_pipe_ends_quietly_with_141_like_other_unix_tools(args):
     """`nso-install variables | head -3` said "unexpected BrokenPipeError ... This is a bug in
