@@ -721,7 +721,11 @@ def locked(target: Target, state_path: str, system: bool, timeout: float = 0.0) 
                     now = time.monotonic()
                     replays = set(flock_holders(st)) == {"READ"}  # (only replays hold it: they end soon)
                     if now >= deadline and not (replays and now < deadline + REPLAY_GRACE):
-                        raise LockedError("locked", f"another nso-install run holds the lock {where}.",
+                        # (after a --lock-timeout, "pass --lock-timeout" read as if it had not been given)
+                        waited = f" (waited {timeout:g} s for it)" if timeout > 0 else ""
+                        raise LockedError("locked", f"another nso-install run holds the lock {where}{waited}.",
+                                          "Wait for it to finish, or pass a longer --lock-timeout SECONDS to wait."
+                                          if waited else
                                           "Wait for it to finish, or pass --lock-timeout SECONDS to wait.") from None
                     time.sleep(0.02 if replays else 0.2)
             if _names(where, fd):  # (a system install's state directory may be one a refused run removed)

@@ -638,6 +638,25 @@ def test_a_usage_error_of_a_rerun_is_reported_at_once_whoever_holds_the_lock(tmp
     assert snapshot(root) == before
 
 
+def test_a_run_that_waited_for_the_lock_says_so_rather_than_hinting_the_wait_it_was_given(tmp_path, sample_dists):
+    """After --lock-timeout 1 it failed with "... or pass --lock-timeout SECONDS to wait", as if
+    the option had not been given (found by review)."""
+    root = tmp_path / "r"
+    cli("install", sample_dists["tar.gz"], "--system-install", "--root", root)
+    fd = os.open(root / "var/lib/nso-install", os.O_RDONLY | os.O_DIRECTORY)  # another run holds the lock
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", root, "--lock-timeout", "0.5",
+                "--json", ok=False)
+        error = json.loads(r.stdout)["error"]
+        assert r.exit_code == 3 and error["reference"] == "locked"
+        assert error["message"].endswith("(waited 0.5 s for it).") and "a longer --lock-timeout" in error["hint"]
+        r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", root, ok=False)
+        assert r.exit_code == 3 and "(waited" not in r.stderr and "pass --lock-timeout SECONDS" in r.stderr
+    finally:
+        os.close(fd)
+
+
 # --- a system install by an account other than root: the two hints agree ---------------------
 
 def test_a_system_install_as_another_account_hints_check_as_root(sample_dists, monkeypatch):
