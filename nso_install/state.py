@@ -247,6 +247,10 @@ class State:
         """Write the state if it changed; True when written."""
         if not self.path:
             return False
+        if not self._loaded and not self.damaged and not any(v for k, v in self.data.items() if k != "version"):
+            # nothing to remember and no file to bring up to date (uninstall --all where nothing
+            # is installed): a run that recorded nothing leaves no trace (locked removes its dir)
+            return False
         data = self._encode()
         if data == self._loaded:
             return False

@@ -743,6 +743,18 @@ def test_uninstall_says_nothing_of_backups_where_there_is_no_run_dir(two):
         assert "Nothing to do" in r.output and "backups/" not in r.output, r.output
 
 
+@pytest.mark.parametrize("args", [[], ["--purge"]])
+def test_uninstall_all_where_nothing_is_installed_writes_nothing(tmp_path, args):
+    """It changed nothing (exit 0, "Nothing to do") and yet left /var/lib/nso-install/state.json,
+    an empty record, behind: the lock's directory of a run that recorded nothing is removed, the
+    state saved in it kept it (found by review)."""
+    root = tmp_path / "empty"
+    root.mkdir()
+    doc = js("uninstall", "--all", *args, "--root", root)
+    assert doc["changed"] == 0 and doc["result"] == "applied"
+    assert os.listdir(root) == []
+
+
 def test_verify_counts_the_notes_it_prints(root, sample_dists):
     """A docs review: a tree nso-install did not unpack got "note: ...: no manifest", and the
     summary right below it said "0 note(s)"."""
