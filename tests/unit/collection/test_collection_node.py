@@ -76,3 +76,21 @@ def test_the_default_directory_for_the_distribution_is_not_in_a_shared_one():
     for d in Path(default).parents:
         if d.exists():
             assert not os.stat(d).st_mode & 0o022, f"{default}: {d} is writable by others"
+
+
+@pytest.mark.parametrize("given", [{}, {"nso_dist": "", "nso_distribution": None}])
+def test_without_a_distribution_the_role_says_so_before_anything(tmp_path, given):
+    """Neither nso_dist nor nso_distribution: the role made nso_remote_dist_dir (and ran the tool
+    role), then failed with Ansible's own "src (or content) is required" (found by review)."""
+    from collection_support import Fake
+
+    fake = Fake(tmp_path / "bin")
+    dist_dir = tmp_path / "dist-on-host"
+    r = playbook(tmp_path, [{"hosts": "localhost", "gather_facts": False,
+                             "vars": {"nso_install_executable": str(fake.path), "nso_remote_dist_dir": str(dist_dir),
+                                      "nso_install_wheelhouse": str(tmp_path / "no-wheels"), **given},
+                             "roles": ["nso_install.nso.node"]}])
+    assert r.returncode != 0 and "No NSO distribution given: set nso_dist" in r.stdout, r.stdout[-3000:]
+    assert "src (or content) is required" not in r.stdout
+    assert task_states(r, "node") == {"Check that a distribution is given": "fatal"}
+    assert fake.calls == [] and not dist_dir.exists()
