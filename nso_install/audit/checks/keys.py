@@ -32,6 +32,18 @@ def _read(ctx, path: str) -> Secret | None:
     return Secret(ctx.facts.read(path) or b"") if fact.kind == FILE else None
 
 
+def _not_read(ctx, path: str, see: str):
+    """Why the secret at ``path`` is not judged (a skip naming the check that reports it), or
+    None: missing; or with a second name (hard link), which nso-install never reads (the
+    check of its permissions fails on it: an error here as well said the same thing twice)."""
+    fact = ctx.facts.path(path)
+    if fact.kind != FILE:
+        return skipped(f"{path} does not exist (see {see})")
+    if (fact.nlink or 1) > 1:
+        return skipped(f"{path} has {fact.nlink} names (hard links), and is not read (see {see})")
+    return None
+
+
 # What may be shown of a line of a keys file: a key's name (AESCFB128_KEY, AESCFB128_KEY[2]).
 # Anything else before a "=" may be key material (a base64 value ends in "=").
 _KEY_NAME = re.compile(r"[A-Z][A-Z0-9_]*(?:\[-?\d{1,6}\])?", re.ASCII)
@@ -79,9 +91,9 @@ def crypto_keys_format(ctx):
         return verdict(weak, "inline keys are not the dummy keys", "the inline keys in ncs.conf are weak",
                        ["keys are written inline in ncs.conf (see NSO-SD-001)"], [ctx.conf_path])
     path = ctx.conf_file("crypto.argument", f"{ctx.spec.config_dir}/ncs.crypto_keys")
+    if (skip := _not_read(ctx, path, "NSO-PERM-002")) is not None:
+        return skip
     data = _read(ctx, path)
-    if data is None:
-        return skipped(f"{path} does not exist (see NSO-PERM-002)")
     problem = check_crypto_keys(data.reveal(), ctx.version or "6.5")
     text = data.reveal().decode("ascii", errors="replace")
     weak = _weak_keys(text)
@@ -99,9 +111,9 @@ def crypto_keys_format(ctx):
        "secrets.token_urlsafe(32))")
 def ipc_secret_format(ctx):
     path = ctx.conf_file("ipc.access_file", f"{ctx.spec.config_dir}/ipc_access")
+    if (skip := _not_read(ctx, path, "NSO-PERM-003")) is not None:
+        return skip
     data = _read(ctx, path)
-    if data is None:
-        return skipped(f"{path} does not exist (see NSO-PERM-003)")
     problem = check_ipc_secret(data.reveal())
     return verdict([f"{path}: {problem}"] if problem else [], "long enough and printable",
                    "the IPC access secret is weak", [f"{path}: {len(data.reveal().strip())} characters"], [path])

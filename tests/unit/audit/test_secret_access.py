@@ -125,6 +125,11 @@ def test_the_ipc_secret_may_be_ncsadmins(staged):
 def test_a_second_name_of_the_keys_fails(staged):
     root = staged.get("nso")
     os.link(root / "etc/ncs/ncs.crypto_keys", root / "var/opt/ncs/state/keys")
-    f = findings(root)["NSO-PERM-002"]
+    os.link(root / "etc/ncs/ipc_access", root / "var/opt/ncs/state/ipc")
+    found = findings(root)
+    f = found["NSO-PERM-002"]
     assert f.status == "fail"
     assert any("has 2 names (hard links)" in e for e in f.evidence), f.evidence
+    # the content checks say where it is reported, rather than an error of their own beside it
+    for check, see in (("NSO-KEY-001", "NSO-PERM-002"), ("NSO-KEY-002", "NSO-PERM-003")):
+        assert found[check].status == "skip" and f"(see {see})" in found[check].summary, found[check]
