@@ -3,6 +3,7 @@ Secure Deployment guidance: run NSO as non-root)."""
 
 from __future__ import annotations
 
+import posixpath
 import re
 
 from ...actions.accounts import NOLOGIN_SHELLS, PRIVILEGED_GROUPS
@@ -49,7 +50,8 @@ def unprivileged(ctx):
     if password.startswith("usable"):
         problems.append(f"{user} has a usable password in /etc/shadow: the account NSO runs as can be logged in to "
                         "(a service account's is locked: passwd -l)")
-    problems += _sudoers(ctx, user, groups)
+    problems += _sudoers(ctx, user, groups, entry.uid,
+                         tuple(sorted({g.gid for g in acc.groups.values() if user in g.members or g.gid == entry.gid})))
     shell = entry.shell not in NOLOGIN_SHELLS
     if shell:
         evidence.append(f"{user} has a login shell ({entry.shell}); a service account needs none "
@@ -97,22 +99,44 @@ def _password_state(ctx, user: str) -> str:
 SUDOERS = "/etc/sudoers"
 
 
-def _sudoers(ctx, user: str, groups: list[str]) -> list[str]:
-    """sudoers rules that name the account, a group it is in, or ALL (/etc/sudoers and the files
-    of /etc/sudoers.d: a user specification starts with the user, %group or a User_Alias)."""
-    names = {user, *(f"%{g}" for g in groups), "ALL"}
-    files = [SUDOERS] + [f"{SUDOERS}.d/{n}" for n in ctx.facts.listdir(f"{SUDOERS}.d")
-                         if not n.endswith("~") and "." not in n]
+_INCLUDE = re.compile(r"[@#](include|includedir)\s+(\S.*)")
+_MAX_SUDOERS_FILES = 128  # (sudo itself stops at 128 nested includes)
+
+
+def _sudoers(ctx, user: str, groups: list[str], uid: int | None = None, gids: tuple[int, ...] = ()) -> list[str]:
+    """sudoers rules that name the account (by name or as #UID), a group it is in (%group,
+    %#GID), or ALL: in /etc/sudoers, the files of /etc/sudoers.d, and every file an
+    ``@include``/``#include`` or ``@includedir``/``#includedir`` line brings in (a path relative
+    to the file naming it; in a directory, sudo's rule: no name ending in ``~`` or holding a dot).
+    A user specification starts with the user, %group or a User_Alias; a line ending in a
+    backslash goes on on the next."""
+    names = {user, *(f"%{g}" for g in groups), "ALL", *((f"#{uid}",) if uid is not None else ()),
+             *(f"%#{g}" for g in gids)}
+
+    def directory(d: str) -> list[str]:
+        return [f"{d.rstrip('/')}/{n}" for n in sorted(ctx.facts.listdir(d)) if not n.endswith("~") and "." not in n]
+
+    pending, seen = [SUDOERS, *directory(f"{SUDOERS}.d")], set()
     aliases, out = set(), []
-    for path in files:
+    while pending and len(seen) < _MAX_SUDOERS_FILES:
+        path = pending.pop(0)
+        if path in seen:
+            continue
+        seen.add(path)
         try:
             data = ctx.facts.read(path) if ctx.facts.path(path).kind == FILE else None
         except Exception:  # noqa: BLE001 - an unreadable file: said, not judged
             data = None
-        for raw in (data or b"").decode(errors="replace").splitlines():
+        text = (data or b"").decode(errors="replace").replace("\\\n", " ")
+        included = []
+        for raw in text.splitlines():
             line = raw.strip()
-            if not line or line.startswith("#") or line.startswith("Defaults"):
+            if include := _INCLUDE.fullmatch(line):
+                target = posixpath.join(posixpath.dirname(path), include[2].strip())
+                included += directory(target) if include[1] == "includedir" else [target]
                 continue
+            if not line or (line.startswith("#") and not line[1:2].isdigit()) or line.startswith("Defaults"):
+                continue  # (a comment; "#1001 ALL=..." is a user given by uid)
             first = line.split(None, 1)[0].rstrip(",")
             if first == "User_Alias":
                 alias, _, members = line[len(first):].partition("=")
@@ -121,6 +145,7 @@ def _sudoers(ctx, user: str, groups: list[str]) -> list[str]:
                 continue
             if {w.strip() for w in first.split(",")} & (names | aliases):
                 out.append(f"{path} grants {first} sudo rights, which cover {user}")
+        pending[:0] = included  # (read where they are included: an alias they define counts after)
     return out
 
 

@@ -116,6 +116,39 @@ def test_a_sudoers_rule_for_the_account_or_its_groups_fails(staged, rule, named)
                                                              "which cover nso"]
 
 
+@pytest.mark.parametrize("sudoers, extra, where", [
+    # a rule in a file an include line brings in: @include, #include (relative to the file), @includedir
+    ("@include /etc/sudoers.local\n", {"etc/sudoers.local": "nso ALL=(ALL) ALL\n"}, "/etc/sudoers.local"),
+    ("#include sudoers.local\n", {"etc/sudoers.local": "nso ALL=(ALL) ALL\n"}, "/etc/sudoers.local"),
+    ("@includedir /etc/sudo.rules\n", {"etc/sudo.rules/ops": "nso ALL=(ALL) ALL\n",
+                                         "etc/sudo.rules/skipped.bak": "x\n"}, "/etc/sudo.rules/ops"),
+    # the account given by its uid (#UID), which a comment-skipping reader took for a comment
+    ("#{uid} ALL=(ALL) NOPASSWD: ALL\n", {}, "/etc/sudoers"),
+    # a rule continued over two lines
+    ("Defaults env_reset\nUser_Alias OPS = alice, \\\n    bob, nso\nOPS ALL=(ALL) ALL\n", {}, "/etc/sudoers"),
+])
+def test_a_sudoers_rule_wherever_sudo_reads_it_fails(staged, sudoers, extra, where):
+    """The rules were read from /etc/sudoers and /etc/sudoers.d only, and every line starting with
+    "#" was a comment: a rule in an included file, or naming the account by uid, passed."""
+    root = staged.get("nso")
+    uid = _passwd_line(root, "nso").split(":")[2]
+    (root / "etc/sudoers").write_text(sudoers.format(uid=uid))
+    for rel, text in extra.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    f = findings(root)["NSO-USER-001"]
+    assert f.status == "fail", f
+    assert any(e.startswith(f"{where} grants ") and e.endswith("sudo rights, which cover nso") for e in f.evidence), \
+        f.evidence
+
+
+def test_sudoers_comments_and_an_include_loop_pass(staged):
+    root = staged.get("nso")
+    (root / "etc/sudoers").write_text("# nso ALL=(ALL) ALL\n#nso ALL=(ALL) ALL\n@include /etc/sudoers\n"
+                                      "root ALL=(ALL) ALL\n")
+    assert findings(root)["NSO-USER-001"].status == "pass"
+
+
 def test_a_sudoers_file_for_others_passes(staged):
     root = staged.get("nso")
     (root / "etc/sudoers.d").mkdir(exist_ok=True)
