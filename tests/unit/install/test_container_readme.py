@@ -77,3 +77,61 @@ def test_the_start_leaves_a_lost_capability_and_the_readmes_repair_restores_it(t
     repair = _readme_command("docker exec nso nso-install install /opt/ncs/current")
     run(repair[repair.index("nso-install"):])
     assert _getcap(smp) == cap
+
+
+# --- the Dockerfile's install step, with NSO_UID/NSO_GID -------------------------------------
+
+DOCKERFILE = REPO / "examples/container/Dockerfile"
+
+
+def _install_step() -> str:
+    """The body of the Dockerfile's RUN that installs NSO (continuations joined)."""
+    text = DOCKERFILE.read_text().replace("\\\n", " ")
+    return next(ln[len("RUN "):] for ln in text.splitlines() if ln.startswith("RUN ") and "nso-install install" in ln)
+
+
+def _run_install_step(tmp_path: Path, dist: Path, **env: str):
+    """That RUN in a staging root: account tools and nso-install get --root, the distribution
+    directory the COPY made is a temporary one."""
+    import subprocess
+    import sys
+
+    root = host_accounts_root(tmp_path / "image")
+    ctx = tmp_path / "nso-dist"
+    ctx.mkdir()
+    (ctx / dist.name).symlink_to(dist)
+    shims = (f'groupadd() {{ command groupadd -R "$ROOT" "$@"; }}\n'
+             f'useradd() {{ command useradd -R "$ROOT" "$@"; }}\n'
+             f'nso-install() {{ {shlex.quote(sys.executable)} -m nso_install "$1" "$2" --root "$ROOT" '
+             f'"${{@:3}}"; }}\n')
+    body = _install_step().replace("/tmp/nso-dist", str(ctx))
+    env = {**os.environ, "ROOT": str(root), "NSO_USER": "nso", "NSO_INSTALL_ARGS": "", "NSO_UID": "",
+           "NSO_GID": "", "NSO_INSTALL_REPLAY": "0", **env}
+    r = subprocess.run(["bash", "-c", shims + body], env=env, capture_output=True, text=True)
+    return root, r
+
+
+def _account(root: Path, db: str, name: str) -> list[str]:
+    return next(ln.split(":") for ln in (root / "etc" / db).read_text().splitlines() if ln.split(":")[0] == name)
+
+
+@needs_root
+def test_the_dockerfile_gives_the_account_the_ids_asked_for(tmp_path, sample_dists):
+    root, r = _run_install_step(tmp_path, Path(sample_dists["tar.gz"]), NSO_UID="4242", NSO_GID="4343")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert _account(root, "passwd", "nso")[2:4] == ["4242", "4343"]
+    assert _account(root, "group", "nso")[2] == "4343"
+    assert "nso" in _account(root, "group", "ncsadmin")[3].split(",")
+    st = os.stat(root / "var/opt/ncs")
+    assert (st.st_uid, st.st_gid) == (4242, 4343)
+    assert os.stat(root / NCS_SMP).st_gid == 4343 and _getcap(root / NCS_SMP)
+    assert not (tmp_path / "nso-dist").exists()  # the step removes what the COPY brought
+
+
+@needs_root
+def test_the_dockerfile_refuses_half_the_ids_and_picks_them_without(tmp_path, sample_dists):
+    _, r = _run_install_step(tmp_path / "half", Path(sample_dists["tar.gz"]), NSO_UID="4242")
+    assert r.returncode != 0 and "set both NSO_UID and NSO_GID" in r.stderr
+    root, r = _run_install_step(tmp_path / "none", Path(sample_dists["tar.gz"]))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert _account(root, "passwd", "nso")[2] not in ("4242", "")
