@@ -512,6 +512,11 @@ def _saving(shown: str, hint: str | None = None) -> Iterator[None]:
             raise UnsafePathError("symlink-refused", f"{shown} is a symbolic link; nso-install never writes its "
                                   "records through one.", "Remove the link (and find out who planted it), then "
                                   "re-run.") from None
+        if e.errno == errno.EROFS:  # (not a matter of space: a container started with --read-only)
+            where = os.path.dirname(shown)
+            hint = (f"{where} is on a read-only file system, where nso-install keeps its records and its run "
+                    f"marker: make it writable (in a container started with --read-only, a volume or a tmpfs "
+                    f"at {where}), then re-run.")
         raise NsoInstallError("state-not-saved", f"could not save {shown}: {e.strerror or e}.",
                               hint or "Everything the run changed is in place; free space (or fix the cause) and "
                               "re-run: the next run finds the installed files as desired and records them.") from None

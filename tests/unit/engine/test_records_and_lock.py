@@ -304,3 +304,22 @@ def test_a_half_written_local_marker_of_a_killed_run_is_removed_by_the_next(tmp_
         State(target, spath).begin_run({"version": "6.5.3"})
     assert sorted(p.name for p in tmp_path.iterdir()) == [".nso-install-tmp.nso-6.4.12345678",
                                                           ".nso.nso-install-in-progress.json"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounts a read-only file system (root only)")
+def test_records_on_a_read_only_file_system_say_so_not_to_free_space(tmp_path):
+    """A container started with --read-only: the hint said "free space (or fix the cause)"."""
+    import subprocess
+
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", ro], check=True)
+    try:
+        (ro / "var/lib/nso-install").mkdir(mode=0o700, parents=True)
+        subprocess.run(["mount", "-o", "remount,ro", ro], check=True)
+        with pytest.raises(NsoInstallError) as e:
+            State(Target.at(ro), "/var/lib/nso-install/state.json").begin_run({"command": "install"})
+    finally:
+        subprocess.run(["umount", ro], check=True)
+    assert e.value.reference == "state-not-saved" and "Read-only file system" in e.value.message
+    assert "/var/lib/nso-install is on a read-only file system" in e.value.hint and "free space" not in e.value.hint
