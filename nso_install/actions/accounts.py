@@ -192,7 +192,8 @@ class User(_NeedsAccountFiles, Action):
 
     Created when absent: ``useradd --system --gid GROUP --home-dir HOME --no-create-home
     --shell /usr/sbin/nologin --groups G1,G2``.  An existing user is checked, not changed:
-    uid 0 is an error, a login shell or another home directory is a warning.  Missing
+    uid 0, the root group or a primary group other than its own ``group`` is an error, a login
+    shell or another home directory is a warning.  Missing
     supplementary group memberships are added with ``usermod --append --groups``."""
 
     path: str
@@ -231,6 +232,21 @@ class User(_NeedsAccountFiles, Action):
             raise UsageError("run-as-user-root-group", f"user {self.path} exists with the primary group root (gid 0); "
                              "it could read every root:root file that is group-readable.",
                              "Give the account its own primary group (usermod -g GROUP), or choose another account.")
+        own = acc.groups.get(self.group)
+        if own is None or u.gid != own.gid:
+            # NSO's files are USER:USER and its group is private to it; an account whose primary
+            # group is another (nogroup, users) runs NSO in that group under runuser and su (SysV
+            # script, logrotate), so what NSO writes is that group's, shared with unrelated accounts
+            shared = sorted(({x.name for x in acc.users.values() if x.gid == u.gid}
+                             | {m for g in acc.groups.values() if g.gid == u.gid for m in g.members}) - {self.path})
+            raise UsageError(
+                "run-as-user-foreign-group",
+                f"user {self.path} exists with the primary group {acc.group_name(u.gid)} (gid {u.gid}), not its own "
+                f"group {self.group}{'; that group also holds ' + ', '.join(shared[:5]) if shared else ''}: NSO "
+                "started as it (runuser, su) would run in that group and write its CDB and logs as that group's.",
+                f"Give {self.path} its own primary group ({'groupadd --system ' + self.group + ' && ' if own is None else ''}"
+                f"usermod -g {self.group} {self.path}), or name a dedicated account (for example nso, which "
+                "nso-install creates).")
         privileged = sorted(g.name for g in acc.groups.values()
                             if (self.path in g.members or g.gid == u.gid) and g.name in PRIVILEGED_GROUPS)
         if privileged:

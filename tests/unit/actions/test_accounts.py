@@ -167,6 +167,37 @@ def test_existing_user_with_primary_group_root_is_refused(tmp_path):
     assert e.value.reference == "run-as-user-root-group"
 
 
+@pytest.mark.parametrize("own_group", [True, False])
+def test_existing_user_whose_primary_group_is_not_its_own_is_refused(tmp_path, own_group):
+    """An existing system account in nogroup (Debian's _apt, sshd) was adopted: nso-install made
+    it a group of its name as a supplementary one and chowned NSO's files USER:USER, while
+    runuser (SysV script) and su (logrotate) ran NSO in nogroup, nobody's group, and the audit
+    failed the keys' group."""
+    passwd = PASSWD + "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+    passwd = passwd.replace("nso:x:999:997:", "nso:x:999:65534:")
+    group = GROUP + "nogroup:x:65534:\n"
+    root = staged_root(tmp_path, passwd, group if own_group else group.replace("nso:x:997:\n", ""))
+    with pytest.raises(UsageError) as e:
+        _check(root, User("nso", group="nso", home="/var/opt/ncs", groups=("ncsadmin",)))
+    assert e.value.reference == "run-as-user-foreign-group"
+    assert "primary group nogroup (gid 65534)" in e.value.message and "nobody" in e.value.message
+    assert f"{'' if own_group else 'groupadd --system nso && '}usermod -g nso nso" in e.value.hint
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="stages a system install with an account (root only)")
+def test_an_account_in_another_primary_group_is_refused_before_anything_changes(tmp_path, sample_dists):
+    from support import cli, snapshot
+
+    passwd = PASSWD.replace("nso:x:999:997:", "nso:x:999:100:")
+    root = staged_root(tmp_path, passwd, GROUP + "users:x:100:alice\n")
+    before = snapshot(root)
+    r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", root, "--run-as-user", "nso",
+            "--init-system", "sysv", ok=False)
+    assert r.exit_code != 0 and "primary group users (gid 100)" in r.stderr and "alice" in r.stderr
+    after = snapshot(root)
+    assert after.pop(".")[:5] == before.pop(".")[:5] and after == before
+
+
 def test_missing_membership_is_a_change(tmp_path):
     root = staged_root(tmp_path, PASSWD, GROUP.replace("ncsadmin:x:999:nso", "ncsadmin:x:999:"))
     o = _check(root, User("nso", group="nso", home="/var/opt/ncs", groups=("ncsadmin",)))
