@@ -116,6 +116,32 @@ def _no_files_warning(facts: Facts) -> str | None:
     return None
 
 
+def name_service_only(ctx, kind: str, name: str) -> None:
+    """Refuse an account the host's name service (LDAP, NIS, SSSD...) has and its own files
+    lack: groupadd and useradd look names up there and refuse to create it ("already exists"),
+    only once the run had begun, while nso-install reads owners and members from /etc/passwd
+    and /etc/group alone.  A staging root is not asked: useradd --prefix reads its files only."""
+    if ctx.target.staged:
+        return
+    import grp
+    import pwd
+
+    try:
+        number = pwd.getpwnam(name).pw_uid if kind == "user" else grp.getgrnam(name).gr_gid
+    except KeyError:
+        return
+    files, tool = ("/etc/passwd", "useradd") if kind == "user" else ("/etc/group", "groupadd")
+    raise UsageError(
+        f"{kind}-from-name-service",
+        f"{kind} {name} comes from the host's name service (LDAP, NIS, SSSD...: {'uid' if kind == 'user' else 'gid'} "
+        f"{number}), not from {files}: {tool} refuses to create it, and nso-install reads owners and members from "
+        f"{files} only.",
+        ("Run NSO as a local account: name one the name service does not have (for example nso)."
+         if kind == "user" else
+         f"Add {name} to {files} with the same gid (vigr: {name}:x:{number}:), or remove it from the name service; "
+         "then re-run."))
+
+
 class _NeedsAccountFiles:
     """Account actions refuse a target without /etc/passwd and /etc/group (a staging root that
     is no base system), or a host without the shadow tools, before the run changes anything:
@@ -161,6 +187,7 @@ class Group(_NeedsAccountFiles, Action):
     def check(self, facts, ctx):
         g = facts.accounts.groups.get(self.path)
         if g is None:
+            name_service_only(ctx, "group", self.path)
             return change(f"create system group {self.path}", diff=f"+ group {self.path}",
                           warning=_no_files_warning(facts))
         if self.private_to and (g.name in PRIVILEGED_GROUPS or g.gid < LOW_GID):
@@ -222,6 +249,7 @@ class User(_NeedsAccountFiles, Action):
         acc = facts.accounts
         u = acc.users.get(self.path)
         if u is None:
+            name_service_only(ctx, "user", self.path)
             detail = (f"create system user {self.path} (group {self.group}, home {self.home}, "
                       f"shell {NOLOGIN}{', member of ' + ', '.join(self.groups) if self.groups else ''})")
             return change(detail, diff=f"+ user {self.path}", warning=_no_files_warning(facts))

@@ -302,3 +302,32 @@ def test_a_user_whose_deletion_takes_its_group_says_so_and_the_group_is_left_to_
     (root / "etc/login.defs").write_text("USERGROUPS_ENAB no\n")
     assert "its group" not in _check(root, NoAccount("user:nso")).detail
     assert _check(root, NoAccount("group:nso", leaving=("nso",))).changed
+
+
+@pytest.mark.parametrize("kind", ["group", "user"])
+def test_an_account_only_the_name_service_has_is_refused_before_the_run(tmp_path, monkeypatch, kind):
+    """ncsadmin in LDAP (or the run-as user): groupadd/useradd look names up through NSS and
+    exited 9 ("already exists") at their turn, the run begun; nso-install's checks read only
+    /etc/group and /etc/passwd, so it planned the creation.  Now --check and the run refuse it
+    first, naming where it comes from.  A staging root is not asked (useradd --prefix reads its
+    files only)."""
+    import grp
+    import pwd
+    from collections import namedtuple
+
+    from nso_install.actions.base import Context
+
+    name = "zz-nss-only-nso"
+    host = Facts(Target.at(None))
+    assert name not in host.accounts.users and name not in host.accounts.groups  # the host's own files lack it
+    entry = namedtuple("entry", "pw_uid gr_gid")(60123, 60200)
+    real_pw, real_gr = pwd.getpwnam, grp.getgrnam
+    monkeypatch.setattr(pwd, "getpwnam", lambda n: entry if n == name else real_pw(n))
+    monkeypatch.setattr(grp, "getgrnam", lambda n: entry if n == name else real_gr(n))
+    action = Group(name) if kind == "group" else User(name, group=name, home="/var/opt/ncs", groups=("ncsadmin",))
+    with pytest.raises(UsageError) as e:
+        action.check(host, Context(Target.at(None)))
+    assert e.value.reference == f"{kind}-from-name-service"
+    assert "name service" in e.value.message and ("gid 60200" if kind == "group" else "uid 60123") in e.value.message
+    root = staged_root(tmp_path)
+    assert _check(root, action).changed  # the staged files decide there
