@@ -105,11 +105,13 @@ class Accounts:
 
 
 def _parse_colon_file(text: str, fields: int, make) -> dict:
-    """name -> make(fields) for each well-formed line of an /etc/passwd-style file."""
+    """name -> make(fields) for each well-formed line of an /etc/passwd-style file.  A name given
+    twice is its first line's, as for libc (getpwnam), runuser and the shadow tools: the last one
+    would let a "nso" with uid 0 above hide behind an ordinary nso below."""
     out = {}
     for line in text.splitlines():
         parts = line.split(":")
-        if len(parts) < fields or line.startswith("#"):
+        if len(parts) < fields or line.startswith("#") or parts[0] in out:
             continue
         try:
             out[parts[0]] = make(parts)

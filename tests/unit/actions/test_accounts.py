@@ -331,3 +331,16 @@ def test_an_account_only_the_name_service_has_is_refused_before_the_run(tmp_path
     assert "name service" in e.value.message and ("gid 60200" if kind == "group" else "uid 60123") in e.value.message
     root = staged_root(tmp_path)
     assert _check(root, action).changed  # the staged files decide there
+
+
+def test_a_name_given_twice_is_its_first_line_as_for_libc(tmp_path):
+    """getpwnam, runuser and useradd take a name's first line; the parser took its last, so a
+    "nso" with uid 0 above an ordinary nso was adopted as uid 999, and the SysV script's runuser
+    -u nso would start NSO as root."""
+    passwd = PASSWD.replace("daemon:", "nso:x:0:0:twin:/root:/usr/sbin/nologin\ndaemon:", 1)
+    group = GROUP.replace("nso:x:997:", "nso:x:0:\nnso:x:997:")
+    assert parse_passwd(passwd)["nso"].uid == 0 and parse_group(group)["nso"].gid == 0
+    root = staged_root(tmp_path, passwd, group)
+    with pytest.raises(UsageError) as e:
+        _check(root, User("nso", group="nso", home="/var/opt/ncs", groups=("ncsadmin",)))
+    assert e.value.reference == "run-as-user-is-root"
