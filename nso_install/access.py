@@ -173,6 +173,7 @@ def target_facts(facts: Facts, spec: "InstallSpec") -> dict:
     files = all(facts.path(p).kind == FILE for p in ("/etc/passwd", "/etc/group"))
     out["accounts"] = facts.accounts
     out["accounts_editable"] = files and not facts.target.unprivileged
+    out["run_dir_uid"] = facts.path(spec.run_dir).uid
     cdb = f"{spec.run_dir}/cdb"
     try:
         out["cdb_initialized"] = any(facts.path(f"{cdb}/{n}").kind == FILE for n in CDB_FILES)

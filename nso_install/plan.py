@@ -72,6 +72,7 @@ class TargetView:
     # whether CDB exists (then aaa_init.xml is not read again) and the users its aaa_init.xml has.
     accounts: Accounts | None = None
     accounts_editable: bool = False
+    run_dir_uid: int | None = None  # the owner of RUN_DIR (None: absent), the NSO account's
     pam_services: frozenset[str] | None = None
     cdb_initialized: bool = False
     aaa_init_users: dict | None = None
@@ -86,9 +87,15 @@ class TargetView:
 
     @property
     def previous_user_gone(self) -> bool:
-        """That account is no longer on the target (uninstall --accounts deleted it, or a userdel)."""
-        return self.accounts is not None and self.previous_user is not None and \
-            self.previous_user not in self.accounts.users
+        """That account is no longer on the target (uninstall --accounts deleted it, or a userdel),
+        or its name was given again to an account with another uid (userdel, then useradd): RUN_DIR
+        is then owned by a uid no account has, as what the deleted one made in it."""
+        if self.accounts is None or self.previous_user is None:
+            return False
+        if self.previous_user not in self.accounts.users:
+            return True
+        known = {0} | {u.uid for u in self.accounts.users.values()}
+        return self.run_dir_uid is not None and self.run_dir_uid not in known
 
     def held(self, tree: str) -> tuple[str, ...]:
         """The privileged binaries the installed ``tree`` holds (none when it was not looked at)."""

@@ -256,6 +256,33 @@ def test_files_of_an_account_deleted_by_a_bare_userdel_go_to_the_next_run_as_use
     assert "Done: 0 changed" in install(dist, root).output
 
 
+def test_files_of_an_account_made_again_under_another_uid_go_to_the_new_one(root, dists):
+    """userdel nso, then useradd nso with another uid: the name was the recorded one, so nothing
+    was handed over; the directories nso-install manages were chowned, CDB and logs in them kept
+    the deleted account's bare uid (NSO could not read its CDB, and a later account given that
+    uid would own it).  RUN_DIR owned by a uid no account has tells: they go to the new nso."""
+    import subprocess
+
+    dist = dists["6.5.3"]
+    install(dist, root, "--run-as-user", "nso", "--init-system", "none")
+    old_uid, old_gid = account_ids(root, "nso")
+    for p in ("var/opt/ncs/cdb/A.cdb", "var/log/ncs/ncs.log"):
+        (root / p).write_bytes(b"data")
+        os.chown(root / p, old_uid, old_gid)
+    subprocess.run(["userdel", "--prefix", str(root), "nso"], check=True, capture_output=True)
+    subprocess.run(["useradd", "--prefix", str(root), "--system", "--gid", "nso", "--uid", "4243", "--shell",
+                    "/usr/sbin/nologin", "--home-dir", "/var/opt/ncs", "--no-create-home", "nso"],
+                   check=True, capture_output=True)
+    uid, gid = account_ids(root, "nso")
+    assert uid == 4243 != old_uid
+    chk = install(dist, root, "--run-as-user", "nso", "--init-system", "none", "--check")
+    assert "takeover   /var/opt/ncs  (give 1 entry of root, group root, deleted accounts to nso:nso)" in chk.output
+    install(dist, root, "--run-as-user", "nso", "--init-system", "none")
+    for p in ("var/opt/ncs/cdb/A.cdb", "var/log/ncs/ncs.log", "var/opt/ncs/cdb"):
+        assert (os.lstat(root / p).st_uid, os.lstat(root / p).st_gid) == (uid, gid), p
+    assert "Done: 0 changed" in install(dist, root, "--run-as-user", "nso", "--init-system", "none").output
+
+
 def test_reset_options_plan_shows_every_reverted_value(root, dists):
     dist = dists["6.5.3"]
     install(dist, root, "--run-as-user", "nso", "--keep-ncs-setup", "--set", "restconf.enabled=true",
