@@ -432,6 +432,12 @@ def record_effects(state: State, effects: Effects) -> None:
         grants["created"] = sorted((set(grants.get("created", [])) | effects.created) - effects.deleted)
         if not grants["created"]:
             grants.pop("created")
+        ids = {**grants.get("ids", {}), **effects.created_ids}  # (what uninstall tells its own accounts by)
+        ids = {k: v for k, v in ids.items() if k not in effects.deleted}
+        if ids:
+            grants["ids"] = ids
+        else:
+            grants.pop("ids", None)
     state.conffiles.update(effects.conffiles)
     for path in effects.conffiles_removed:
         state.conffiles.pop(path, None)

@@ -147,6 +147,14 @@ class State:
         """Accounts nso-install created ("user:NAME", "group:NAME"), which uninstall may delete."""
         return list(self.data.get("grants", {}).get("created", []))
 
+    @property
+    def created_ids(self) -> dict[str, int]:
+        """The uid or gid each of :attr:`created_accounts` was created with (runs before this was
+        recorded: none), by which uninstall tells it from an account made again under its name."""
+        ids = self.data.get("grants", {}).get("ids", {})
+        return {k: v for k, v in ids.items() if isinstance(k, str) and isinstance(v, int)} \
+            if isinstance(ids, dict) else {}
+
     def set_memberships(self, pairs: set[tuple[str, str]]) -> None:
         grants = self.data.setdefault("grants", {})
         if pairs:

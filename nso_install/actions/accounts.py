@@ -210,7 +210,9 @@ class Group(_NeedsAccountFiles, Action):
     def apply(self, facts, ctx, outcome):
         _require_account_files(facts, ctx, f"group {self.path}")
         run_tool("groupadd", [*_prefix(ctx), "--system", self.path], f"creating group {self.path}")
-        return Effects(created={f"group:{self.path}"})
+        made = Facts(ctx.target).accounts.groups.get(self.path)
+        return Effects(created={f"group:{self.path}"},
+                       created_ids={f"group:{self.path}": made.gid} if made is not None else {})
 
 
 @record
@@ -303,7 +305,9 @@ class User(_NeedsAccountFiles, Action):
             if self.groups:
                 argv += ["--groups", ",".join(self.groups)]
             run_tool("useradd", [*argv, self.path], f"creating user {self.path}")
-            return Effects(memberships_added={(self.path, g) for g in self.groups}, created={f"user:{self.path}"})
+            made = Facts(ctx.target).accounts.users.get(self.path)
+            return Effects(memberships_added={(self.path, g) for g in self.groups}, created={f"user:{self.path}"},
+                           created_ids={f"user:{self.path}": made.uid} if made is not None else {})
         missing = self._missing_groups(facts)
         if missing:
             run_tool("usermod", [*_prefix(ctx), "--append", "--groups", ",".join(missing), self.path],
@@ -359,6 +363,9 @@ class NoAccount(Action):
     path: str
     reason: str = ""
     leaving: tuple[str, ...] = ()
+    # why the account of that name is no longer the one nso-install created (made again since),
+    # or "": it is kept, whoever has the name now, and only its record goes
+    not_ours: str = ""
     kind: ClassVar[str] = "account"
     fs: ClassVar[bool] = False
 
@@ -369,6 +376,9 @@ class NoAccount(Action):
     def check(self, facts, ctx):
         kind, name = self._split()
         acc = facts.accounts
+        if self.not_ours:
+            return ok(f"{kind} {name} kept: {self.not_ours}; not the account nso-install created, so not deleted "
+                      f"({'userdel' if kind == 'user' else 'groupdel'} {name} if it should go)")
         if kind == "user":
             if name not in acc.users:
                 return ok(f"no user {name}")
@@ -389,7 +399,7 @@ class NoAccount(Action):
     def settle(self, facts, ctx):
         kind, name = self._split()
         gone = name not in (facts.accounts.users if kind == "user" else facts.accounts.groups)
-        return Effects(deleted={self.path}) if gone else None
+        return Effects(deleted={self.path}) if gone or self.not_ours else None  # (its record goes)
 
     def apply(self, facts, ctx, outcome):
         kind, name = self._split()

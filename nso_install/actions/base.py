@@ -84,6 +84,7 @@ class Effects:
     manifests: dict[str, "Manifest"] = field(default_factory=dict)  # tree -> what was unpacked there
     manifests_dropped: set[str] = field(default_factory=set)  # trees whose records go (no longer there)
     created: set[str] = field(default_factory=set)  # accounts nso-install created: "user:NAME", "group:NAME"
+    created_ids: dict[str, int] = field(default_factory=dict)  # their uid/gid as created ("user:NAME" -> uid)
     deleted: set[str] = field(default_factory=set)  # accounts it deleted again (uninstall)
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import field
 from typing import ClassVar
 
-from ..actions.accounts import Membership, NoAccount
+from ..actions.accounts import NOLOGIN_SHELLS, Membership, NoAccount
 from ..actions.base import Action, Context, Effects, change, ok
 from ..actions.files import Absent, RemoveTree, Reown, TakeOver
 from ..engine import Report, apply, evaluate
@@ -115,7 +115,7 @@ def plan_removal(inst: Installation, version: str | None, everything: bool, part
         # what the deleted accounts own in the directories kept is given to root first; then
         # memberships it added to accounts it did not create go, so that a group it created
         # is left empty and can go too (userdel takes a deleted user's own along)
-        "accounts": (_disown_kept(inst, parts) if "accounts" in parts else []) + _account_removals(inst.state),
+        "accounts": (_disown_kept(inst, parts) if "accounts" in parts else []) + _account_removals(inst),
     }
     for part in PARTS:
         if part in parts:
@@ -139,8 +139,9 @@ def _disown_kept(inst: Installation, parts: set[str]) -> list[Action]:
     (the keys are root:ncsadmin, CDB and logs the NSO account's): given to root first, or a
     later account or group given the same number would own them."""
     spec = inst.spec
-    users = sorted(a.partition(":")[2] for a in inst.state.created_accounts if a.startswith("user:"))
-    groups = {a.partition(":")[2] for a in inst.state.created_accounts if a.startswith("group:")}
+    ours = [a for a in inst.state.created_accounts if not _not_ours(inst, a)]
+    users = sorted(a.partition(":")[2] for a in ours if a.startswith("user:"))
+    groups = {a.partition(":")[2] for a in ours if a.startswith("group:")}
     acc = Facts(inst.target).accounts
     for u in users:  # a user's own group goes with it (userdel, USERGROUPS_ENAB)
         entry = acc.users.get(u)
@@ -174,17 +175,40 @@ def _exists(inst: Installation, path: str) -> bool:
     return Facts(inst.target).path(path).kind != ABSENT
 
 
-def _account_removals(state) -> list[Action]:
+def _not_ours(inst: Installation, account: str) -> str:
+    """Why the account now named as one nso-install created ("user:NAME", "group:NAME") is not
+    that account, or "": deleted and made again since under the name (userdel nso; useradd nso,
+    a person's account now), it has another uid or gid than it was created with, or a login
+    shell, which nso-install never gives (records from before the ids were kept have only that).
+    Deleting it, or giving its files to root, would hit whoever has the name now."""
+    kind, _, name = account.partition(":")
+    acc = Facts(inst.target).accounts
+    now = acc.users.get(name) if kind == "user" else acc.groups.get(name)
+    if now is None:
+        return ""
+    number = now.uid if kind == "user" else now.gid
+    made = inst.state.created_ids.get(account)
+    if made is not None and number != made:
+        return f"its {'uid' if kind == 'user' else 'gid'} is {number}, not {made}, the one nso-install created it with"
+    if kind == "user" and now.shell not in NOLOGIN_SHELLS:
+        return f"it has the login shell {now.shell or '(none)'}, which nso-install never gives an account it creates"
+    return ""
+
+
+def _account_removals(inst: Installation) -> list[Action]:
     """Withdraw the memberships nso-install added to accounts it did not create, then delete the
     users it created, then its groups: a group left empty by the earlier steps can go too
     (userdel takes a deleted user's own group along when login.defs says USERGROUPS_ENAB).
-    Each deletion is told what the plan removes before it, so that --check predicts the run."""
+    Each deletion is told what the plan removes before it, so that --check predicts the run.
+    An account made again under a created one's name (:func:`_not_ours`) is kept, its record dropped."""
+    state = inst.state
     acts: list[Action] = [Membership(u, g, reason="membership added by nso-install")
                           for u, g in sorted(state.memberships) if f"user:{u}" not in state.created_accounts]
     leaving = [m.path for m in acts]
     for a in sorted(state.created_accounts, key=lambda a: (a.startswith("group:"), a)):
-        acts.append(NoAccount(a, "created by nso-install", tuple(leaving)))
-        if a.startswith("user:"):
+        not_ours = _not_ours(inst, a)
+        acts.append(NoAccount(a, "created by nso-install", tuple(leaving), not_ours))
+        if a.startswith("user:") and not not_ours:
             leaving.append(a.partition(":")[2])
     return acts
 

@@ -588,6 +588,40 @@ def test_uninstall_accounts_gives_their_files_in_kept_directories_to_root_and_a_
     assert "Nothing to do" in install(dists["6.4.1"], two).output
 
 
+@pytest.mark.parametrize("how", ["another uid", "a login shell (records without ids)"])
+def test_uninstall_accounts_keeps_an_account_made_again_under_the_name(two, how):
+    """uninstall --accounts deleted by name: nso deleted and made again since (a person's account
+    now, with a login shell and files in the kept directories) was deleted, and its files in the
+    kept directories given to root."""
+    state = two / "var/lib/nso-install/state.json"
+    data = json.loads(state.read_text())
+    assert data["grants"]["ids"]["user:nso"] == _ids(two, "nso")  # recorded when it was created
+    passwd = (two / "etc/passwd").read_text()
+    line = next(x for x in passwd.splitlines() if x.startswith("nso:"))
+    f = line.split(":")
+    person = ":".join([f[0], f[1], str(int(f[2]) + 50), f[3], "Nina", f[5], f[6]]) if how == "another uid" else \
+        ":".join([*f[:4], "Nina", f[5], "/bin/bash"])  # (made again by useradd --system: the same uid may come)
+    (two / "etc/passwd").write_text(passwd.replace(line, person))
+    if how != "another uid":  # an older record: no ids kept, the login shell tells
+        from nso_install.state import State
+        from nso_install.target import Target
+
+        st = State(Target.at(two), "/var/lib/nso-install/state.json")
+        st.data["grants"].pop("ids", None)
+        st.save()
+    mine = two / "var/log/ncs/nina.txt"
+    mine.write_text("hers\n")
+    os.chown(mine, _ids(two, "nso"), -1)
+    chk = js("uninstall", "--all", "--accounts", "--check", "--root", two)
+    run = js("uninstall", "--all", "--accounts", "--root", two)
+    for out in (chk, run):
+        [act] = [a for a in out["actions"] if a["path"] == "user:nso"]
+        assert act["status"] == "ok" and "not the account nso-install created, so not deleted" in act["detail"], act
+    assert "\nnso:" in "\n" + (two / "etc/passwd").read_text()  # kept
+    assert mine.stat().st_uid == _ids(two, "nso")  # hers still
+    assert "user:nso" not in json.loads(state.read_text()).get("grants", {}).get("created", [])  # record dropped
+
+
 def test_the_note_on_a_previous_account_is_only_given_while_it_exists(two, dists):
     r = install(dists["6.4.1"], two, "--run-as-user", "nso2")
     assert "NSO no longer runs as nso: the account and its group remain" in " ".join(r.output.split())
