@@ -361,3 +361,28 @@ def check_staging_root(given: str | os.PathLike, private: bool = False) -> None:
                              "with --run-as-user its keys and privileged binaries belong to the staged accounts' "
                              "uids and gids, which may mean other accounts on this host.",
                              f"chmod 700 {p} (the image build copies the tree out of it), then re-run.")
+    _check_staged_account_files(given, path)
+
+
+# What root takes account numbers from in a staging root (useradd --prefix, and nso-install's own
+# reading): the owners and groups it gives the keys, the IPC secret and privileged binaries.
+STAGED_ACCOUNT_FILES = ("etc", "etc/passwd", "etc/group", "etc/shadow", "etc/gshadow", "etc/login.defs")
+
+
+def _check_staged_account_files(given: str | os.PathLike, root: Path) -> None:
+    """The staging root's account files (and etc/) must be root's and written by nobody else: an
+    account that can edit etc/group (a copied file kept its owner, or mode 0666) could give
+    ncsadmin its own gid, and root then gave it the staged IPC secret, group-readable."""
+    for rel in STAGED_ACCOUNT_FILES:
+        p = root / rel
+        try:
+            st = os.lstat(p)
+        except FileNotFoundError:
+            continue
+        what = "belongs to uid %d" % st.st_uid if st.st_uid != 0 else \
+            f"is writable by group or others (mode {stat.S_IMODE(st.st_mode):04o})" if st.st_mode & 0o022 else None
+        if what:
+            raise UsageError("unsafe-staging-root", f"--root {given}: {p} {what}; root takes the accounts' numbers from "
+                             "the staging root's account files (the owners of keys, secrets and privileged binaries), "
+                             "so only root may be able to change them.",
+                             f"chown root:root {p} && chmod go-w {p} (after checking its contents), then re-run.")
