@@ -379,10 +379,13 @@ def _check_staged_account_files(given: str | os.PathLike, root: Path) -> None:
             st = os.lstat(p)
         except FileNotFoundError:
             continue
-        what = "belongs to uid %d" % st.st_uid if st.st_uid != 0 else \
+        what = f"is a symbolic link (to {os.readlink(p)}), which useradd --prefix would follow" \
+            if stat.S_ISLNK(st.st_mode) else "belongs to uid %d" % st.st_uid if st.st_uid != 0 else \
             f"is writable by group or others (mode {stat.S_IMODE(st.st_mode):04o})" if st.st_mode & 0o022 else None
         if what:
             raise UsageError("unsafe-staging-root", f"--root {given}: {p} {what}; root takes the accounts' numbers from "
                              "the staging root's account files (the owners of keys, secrets and privileged binaries), "
                              "so only root may be able to change them.",
+                             "Replace the link with a copy of what it leads to (if that is meant), then re-run." if
+                             stat.S_ISLNK(st.st_mode) else
                              f"chown root:root {p} && chmod go-w {p} (after checking its contents), then re-run.")

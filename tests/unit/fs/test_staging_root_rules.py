@@ -83,7 +83,7 @@ def test_a_looping_link_the_real_path_check_cannot_resolve_is_refused_as_a_link(
 
 
 @pytest.mark.parametrize("rel", ["etc/group", "etc/passwd", "etc"])
-@pytest.mark.parametrize("how", ["owned", "writable"])
+@pytest.mark.parametrize("how", ["owned", "writable", "link"])
 def test_account_files_another_account_can_change_are_refused(base, sample_dists, rel, how):
     """Root took the owners and groups it gives the keys, the IPC secret and privileged binaries
     from the staging root's etc/passwd and etc/group, whoever could edit them: a copy that kept
@@ -98,12 +98,17 @@ def test_account_files_another_account_can_change_are_refused(base, sample_dists
         os.chmod(stage / "etc" / name, 0o644)
     if how == "owned":
         os.chown(stage / rel, NOBODY, -1)
+    elif how == "link":
+        real = base / f"real-{rel.replace('/', '-')}"
+        os.rename(stage / rel, real)
+        os.symlink(real, stage / rel)
     else:
         os.chmod(stage / rel, 0o777 if rel == "etc" else 0o666)
     with pytest.raises(UsageError) as e:
         check_staging_root(stage)
     assert e.value.reference == "unsafe-staging-root" and f"{stage / rel} " in e.value.message
-    assert ("belongs to uid 65534" if how == "owned" else "writable by group or others") in e.value.message
+    assert {"owned": "belongs to uid 65534", "writable": "writable by group or others",
+            "link": "is a symbolic link"}[how] in e.value.message
     before = sorted(p.name for p in stage.rglob("*"))
     r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", stage, ok=False)
     assert r.exit_code == 2 and "root takes the accounts' numbers" in r.stderr
