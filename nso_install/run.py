@@ -600,6 +600,10 @@ class _VersionOnly:
 def render_conf(given: SpecInput, distribution: Path | None, nso_version: str | None,
                 root: Path | None = None) -> bytes:
     """The ncs.conf ``install`` would write for this spec and target, byte for byte."""
+    if nso_version is not None:
+        from .versions import check_version
+
+        check_version(nso_version, "--nso-version")
     target = Target.at(root)
     facts = Facts(target)
     state = State(target, state_path(given.kind or "", given.local_dir))

@@ -226,11 +226,13 @@ def uninstall_cmd(named, version, everything, config, run_data, logs, service, p
     from ..spec import check_run_flags
 
     check_run_flags(quiet=quiet, verbose=verbose)  # (as install: -q and -v exclude each other)
-    if named and version and named != version:
-        raise UsageError("conflicting-options", f"two versions to remove: {named} and --ncs-version {version}.",
+    if named is not None and version is not None and named != version:
+        raise UsageError("conflicting-options", f"two versions to remove: {named!r} and --ncs-version {version!r}.",
                          "Give one (nso-install uninstall VSN).")
-    version = version or named  # (as activate takes it; ncs-uninstall's own spelling is --ncs-version)
-    if version and everything:
+    # (as activate takes it; ncs-uninstall's own spelling is --ncs-version); an empty one given
+    # is refused as such (Installation.not_installed), not taken for none
+    version = named if version is None else version
+    if version is not None and everything:
         raise UsageError("conflicting-options", "one version (VSN, --ncs-version) and --all exclude each other.",
                          "Give one of them.")
     flags = dict(config=config, run_data=run_data, logs=logs, service=service, profile_scripts=profile_scripts,

@@ -17,7 +17,7 @@ from ..record import record
 from ..spec import InstallSpec, from_record, state_path
 from ..state import State
 from ..target import Target, normalize
-from ..versions import vtuple
+from ..versions import strays, vtuple
 
 
 @record
@@ -104,8 +104,38 @@ class Installation:
         near = [v for v in have if v.startswith(version + ".") or v.startswith(version + "_")]
         if near:
             hint = f"Name it in full: {' or '.join(near)}."
+        elif (bad := self._malformed(version)) is not None:
+            return UsageError("bad-version", f"{version!r} names no NSO version: {bad[0]}{installed}.", bad[1])
         return UsageError("no-such-version", f"NSO {version} is not installed under {self.spec.install_dir}"
                           f"{installed}.", hint)
+
+    def _malformed(self, version: str) -> tuple[str, str] | None:
+        """(what is wrong, what to give) for a name that is no version, ncs-VSN or path as typed:
+        not "not installed" (and "install it first"), which is for a version that can be; a
+        distinct reference, as the Ansible uninstall module takes no-such-version as done."""
+        from ..distribution.checks import VERSION_RE
+
+        listed = "nso-install status lists them."
+        if not version:
+            return "it is empty", f"Name an installed version: {listed}"
+        clean = version.strip().rstrip("/")
+        meant = self.tree(clean) if clean else None
+        problem = strays(version)
+        if problem is not None:
+            if meant is None:
+                return f"it {problem}", f"Give the version alone, such as 6.5.3: {listed}"
+            folded = " (a folded YAML value, >, ends with a newline: write >- or quote it)" * version.endswith("\n")
+            return f"it {problem}", f"Give it as {version.strip()}{folded}."
+        name = os.path.basename(version.rstrip("/"))
+        if version.endswith("/") and "/" not in version.rstrip("/") and not name.startswith("ncs-"):
+            # (a version is no directory: "6.4.1/" is a completion of ncs-6.4.1/ cut short, or a typo)
+            return "it ends with a '/'", (f"Give {meant.version}, or its tree {meant.path}." if meant is not None
+                                          else f"Give the version alone, such as 6.5.3: {listed}")
+        core = name.removeprefix("ncs-")
+        if VERSION_RE.fullmatch(core) or core.isdigit():
+            return None  # a version, ncs-VSN or path of one that is not installed
+        return ("an NSO version is numbers and dots (6.5.3), ncs-6.5.3 or the path of that tree",
+                f"Name an installed version: {listed}")
 
     @property
     def previous(self) -> str | None:

@@ -56,3 +56,19 @@ def test_a_bad_secret_value_is_named_as_the_task_gave_it(root, dists):
                                         "crypto.aes256cfb128_key": "0" * 63 + "1"}}, check=True)
     assert r.failed and "set_secrets[crypto.aescfb128_key]" in r.result["msg"], r.result["msg"]
     assert "nso-install-secrets-" not in r.result["msg"] and "not-hex-at-all" not in r.result["msg"]
+
+
+def test_uninstall_of_a_version_with_a_folded_yaml_newline_fails_not_done(root, dists):
+    """`ncs_version: >` (a folded YAML value) hands over "6.4.1\n": the tool answered
+    no-such-version, which the uninstall module takes as already removed, so the task said ok
+    and 6.4.1 stayed; now it fails, naming the newline."""
+    if not EXE.exists():
+        pytest.skip("nso-install is not installed next to this Python")
+    for v in ("6.4.1", "6.5.3"):
+        subprocess.run([str(EXE), "install", str(dists[v]), "--system-install", "--root", str(root), "-q"],
+                       check=True, capture_output=True)
+    r = run("uninstall", {"executable": str(EXE), "root": str(root), "ncs_version": "6.4.1\n"})
+    assert r.failed and "'6.4.1\\n' names no NSO version: it ends with a newline" in r.result["msg"], r.result
+    assert "Give it as 6.4.1" in r.result["msg"] and (root / "opt/ncs/ncs-6.4.1/VERSION").exists()
+    gone = run("uninstall", {"executable": str(EXE), "root": str(root), "ncs_version": "6.9.9"})
+    assert not gone.failed and not gone.result["changed"]  # (what no-such-version still means: nothing to do)

@@ -491,6 +491,38 @@ def test_install_activate_is_refused_while_nso_runs(two):
     assert guard_install_switch(inst, "6.4.1", check=False) == []  # the active one: no switch
 
 
+@pytest.mark.parametrize("command", [("activate", "--"), ("uninstall", "--"), ("uninstall", "--ncs-version")])
+@pytest.mark.parametrize("given,said,hint", [
+    ("", "'' names no NSO version: it is empty", "Name an installed version"),
+    ("6.5.3 ", "'6.5.3 ' names no NSO version: it ends with a space", "Give it as 6.5.3."),
+    ("6.5.3\n", "'6.5.3\\n' names no NSO version: it ends with a newline", "Give it as 6.5.3 (a folded YAML value"),
+    (" 6.9.9", "' 6.9.9' names no NSO version: it starts with a space", "Give the version alone"),
+    ("6.4.1/", "'6.4.1/' names no NSO version: it ends with a '/'", "Give 6.4.1, or its tree /opt/ncs/ncs-6.4.1."),
+    ("-x", "'-x' names no NSO version: an NSO version is numbers and dots", "Name an installed version"),
+    ("../x", "'../x' names no NSO version", "Name an installed version"),
+])
+def test_a_version_as_mistyped_is_named_and_not_sent_to_install(two, command, given, said, hint):
+    """`activate ""` said "NSO  is not installed", "6.5.3 " (a YAML folding artefact) showed no
+    stray character, and junk was told to "install it first"; as no-such-version, the Ansible
+    uninstall module took a mistyped version for one already removed."""
+    snap = snapshot(two)
+    r = nso(command[0], "--root", two, command[1], given, ok=False)
+    assert r.exit_code == 2 and said in r.stderr and "is not installed" not in r.stderr, r.stderr
+    assert hint in r.stderr and "Install it first" not in r.stderr, r.stderr
+    doc = json.loads(nso(command[0], "--root", two, "--json", command[1], given, ok=False).stdout)
+    assert doc["error"]["reference"] == "bad-version"
+    assert snapshot(two) == snap
+
+
+def test_render_conf_refuses_a_version_that_is_none(two):
+    r = nso("render-conf", "--activate", "--root", two, "--nso-version", "6.5.3\n", ok=False)
+    assert r.exit_code == 2 and "--nso-version '6.5.3\\n' is not an NSO version: it ends with a newline" in r.stderr
+    assert "Give --nso-version 6.5.3." in r.stderr and "ncs.conf" not in r.stdout
+    r = nso("render-conf", "--activate", "--root", two, "--nso-version", "../x", ok=False)
+    assert r.exit_code == 2 and "'../x' is not an NSO version" in r.stderr
+    assert "NSO 6.2.1." in nso("render-conf", "--activate", "--root", two, "--nso-version", "6.2.1").stdout
+
+
 def test_activate_refuses_what_is_not_installed_and_a_damaged_tree(two):
     r = nso("activate", "7.0", "--root", two, ok=False)
     assert r.exit_code == 2 and "installed: 6.4.1, 6.5.3" in r.stderr
