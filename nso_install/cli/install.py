@@ -107,7 +107,7 @@ def _read_trusted_certs(paths) -> list[bytes]:
         try:
             load_certs(data)
         except ValueError as e:  # the reason only, never the file's content
-            raise UsageError("bad-input-file", f"--trusted-cert {p}: not certificates nso-install can pin ({e}).",
+            raise UsageError("bad-input-file", f"--trusted-cert {p}: not certificates nso-install can pin: {e}.",
                              hint) from None
         certs.append(data)
     return certs

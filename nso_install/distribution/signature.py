@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import re
 import tempfile
 from typing import Sequence
 
@@ -69,12 +70,31 @@ def load_certs(data: bytes) -> list:
         # is judged here, and the operator gets one message, not a library's warning
         warnings.simplefilter("ignore")
         if b"-----BEGIN" in data:
-            certs = x509.load_pem_x509_certificates(data)
+            try:
+                certs = x509.load_pem_x509_certificates(data)
+            except ValueError:
+                raise ValueError(_not_pem_certs(data)) from None
             if len(certs) > MAX_CERTS_PER_FILE:
                 raise ValueError(f"{len(certs)} certificates in one file, more than {MAX_CERTS_PER_FILE}: a CA "
                                  "bundle, not the certificates to pin")
             return certs
-        return [x509.load_der_x509_certificate(data)]
+        try:
+            return [x509.load_der_x509_certificate(data)]
+        except ValueError:  # (the parser's own words, "ParseError { kind: ShortData ... }", tell an operator nothing)
+            raise ValueError("the file is empty, not a certificate" if not data else
+                             "neither a PEM certificate (-----BEGIN CERTIFICATE-----) nor a DER X.509 "
+                             "certificate") from None
+
+
+def _not_pem_certs(data: bytes) -> str:
+    """Why PEM ``data`` holds no readable certificate: the kinds of block it holds instead (their
+    labels, never their content), or a damaged CERTIFICATE block."""
+    labels = sorted({m.decode() for m in re.findall(rb"-----BEGIN ([A-Z0-9 ]{1,40})-----", data)})
+    if "CERTIFICATE" in labels:
+        return "a PEM CERTIFICATE block in it is damaged or truncated, not a readable X.509 certificate"
+    held = f" (it holds {' and '.join(labels)})" if labels else ""
+    return f"a PEM file without a certificate{held}, where a PEM (-----BEGIN CERTIFICATE-----) or DER X.509 " \
+           "certificate is expected"
 
 
 def _now():

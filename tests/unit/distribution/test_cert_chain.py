@@ -237,6 +237,28 @@ def test_cli_refuses_a_trusted_cert_file_without_a_certificate(tmp_path, signed)
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.parametrize("content, reason", [
+    (b"", "the file is empty, not a certificate"),
+    (b"hello, not a certificate\n", "neither a PEM certificate (-----BEGIN CERTIFICATE-----) nor a DER X.509 "
+                                    "certificate"),
+    (bytes(range(256)), "neither a PEM certificate"),
+    (b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", "a PEM CERTIFICATE block in it is damaged"),
+    (b"-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n",
+     "a PEM file without a certificate (it holds PRIVATE KEY), where a PEM (-----BEGIN CERTIFICATE-----) or DER "
+     "X.509 certificate is expected"),
+])
+def test_a_trusted_cert_that_is_no_certificate_is_told_what_is_expected(tmp_path, signed, content, reason):
+    """The refusal showed the parser's internals ("ParseError { kind: ShortData { needed: 86 } }",
+    "MalformedFraming" and a link to cryptography's FAQ): now what the file is, and what is expected."""
+    f, _ = signed
+    junk = tmp_path / "junk"
+    junk.write_bytes(content)
+    r = cli("install", f, "--system-install", "--root", tmp_path / "r", "--trusted-cert", junk, ok=False)
+    assert r.exit_code == 2 and f"--trusted-cert {junk}: not certificates nso-install can pin: {reason}" in r.stderr
+    assert "ParseError" not in r.stderr and "cryptography.io" not in r.stderr and "Framing" not in r.stderr
+    assert "MC4CAQAw" not in r.stderr and not (tmp_path / "r").exists()
+
+
 def test_a_ca_bundle_as_the_trusted_cert_is_refused_in_one_message(tmp_path, signed, capfd):
     """The system's CA bundle given by mistake: cryptography's deprecation warning for one of its
     certificates reached stderr, with a line of the library's source, before the refusal."""
