@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 from collection_support import Fake, run
 
@@ -58,6 +61,24 @@ def test_verify_fails_counting_only_the_findings_that_fail(tmp_path):
     assert r.failed and r.result["msg"].startswith("nso-install verify: 1 finding(s)"), r.result
     assert "/opt/ncs/ncs-6.5.3/bin: mode 0755 -> 0777" in r.result["msg"] and "ncs.conf" not in r.result["msg"]
     assert r.result["findings"] == findings  # the whole answer, for `register`
+    assert r.result["hint"].startswith("A re-run of install with the distribution repairs it.")
+
+
+@pytest.mark.parametrize("args", [{}, {"install_dir": "/srv/ncs"}, {"local_install": "/srv/ncs"}])
+def test_verify_where_nothing_is_installed_says_so_not_that_a_rerun_repairs_it(tmp_path, args):
+    """An empty or mistyped install_dir (or root) failed with "finding(s) of damage: the install
+    differs" and the hint that a re-run of install repairs it: there is nothing there to repair."""
+    exe = Path(sys.executable).parent / "nso-install"
+    if not exe.exists():
+        pytest.skip("nso-install is not installed next to this Python")
+    root = tmp_path / "r"
+    root.mkdir(mode=0o700)
+    r = run("verify", {"executable": str(exe), "root": str(root), **args})
+    assert r.failed and r.result["msg"].startswith("nso-install verify: no NSO installed where it looked ("), r.result
+    assert "damage" not in r.result["msg"] and "re-run" not in r.result["hint"], r.result
+    assert r.result["hint"].startswith("Point the task at the install (install_dir, local_install, root), or "
+                                       "install NSO there first"), r.result
+    assert r.result["findings"][0]["kind"] == "install"
 
 
 def test_an_audit_whose_check_could_not_run_fails_naming_it(tmp_path):

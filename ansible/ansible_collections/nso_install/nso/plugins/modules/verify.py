@@ -144,11 +144,18 @@ def main():
     facts = {'nso_install_verify': data}
     if not result['ok'] and p['fail_on_drift']:
         failing = [f for f in data.get('findings') or () if f.get('fails', True)]
+        said = '; '.join('%s: %s' % (f.get('path'), f.get('problem')) for f in failing[:5])
+        registered = ' The findings are in the registered result (facts of a failed task are not set).'
+        # (the tool's finding of an empty or mistyped install_dir: nothing there a re-run could repair)
+        if any(f.get('kind') == 'install' and str(f.get('problem', '')).startswith('no NSO installed')
+               for f in failing):
+            module.fail_json(msg='nso-install verify: no NSO installed where it looked (%s)' % said,
+                             hint='Point the task at the install (install_dir, local_install, root), or install NSO '
+                                  'there first (nso_install.nso.install).' + registered,
+                             ansible_facts=facts, **result)
         module.fail_json(msg='nso-install verify: %d finding(s) of damage: the install differs from what nso-install '
-                             'made of it (%s)' % (len(failing), '; '.join('%s: %s' % (f.get('path'), f.get('problem'))
-                                                                          for f in failing[:5])),
-                         hint='A re-run of install with the distribution repairs it. The findings are in the '
-                              'registered result (facts of a failed task are not set).',
+                             'made of it (%s)' % (len(failing), said),
+                         hint='A re-run of install with the distribution repairs it.' + registered,
                          ansible_facts=facts, **result)
     module.exit_json(changed=False, ansible_facts=facts, **result)
 
