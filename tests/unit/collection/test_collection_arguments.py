@@ -115,6 +115,34 @@ def test_node_role_can_withdraw_ipc_grants_and_the_run_as_user(fake, tmp_path):
     assert "--no-run-as-user" in third and "--run-as-user" not in third
 
 
+@pytest.mark.timeout(300)
+def test_node_role_gives_the_directories_and_lock_timeout(fake, tmp_path):
+    """The install module takes lock_timeout and the four directories, the node role did not: an
+    HA rollout through the role could not wait for another run's lock nor install elsewhere than
+    /opt/ncs. Not given by default (the recorded directories, no wait)."""
+    import yaml
+    from collection_support import COLLECTION
+
+    fake.set({"version": 1, "result": "applied", "changed": 0, "actions": []})
+    play = {"hosts": "localhost", "gather_facts": False, "roles": ["nso_install.nso.node"],
+            "vars": {"nso_install_tool": False, "nso_distribution": "/srv/dist", "nso_install_executable": str(fake.path),
+                     "nso_verify": False, "nso_audit": False, "nso_init_system": "none"}}
+    given = {"nso_install_dir": "/srv/ncs", "nso_config_dir": "/srv/etc", "nso_run_dir": "/srv/run",
+             "nso_log_dir": "/srv/log", "nso_lock_timeout": 90}
+    r = playbook(tmp_path, [play, {**play, "vars": {**play["vars"], **given}},
+                            {**play, "vars": {**play["vars"], "nso_lock_timeout": 0}}])
+    assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-3000:]
+    default, with_them, no_wait = fake.calls
+    options = ("--install-dir", "--config-dir", "--run-dir", "--log-dir", "--lock-timeout")
+    assert not [a for a in default + no_wait if a in options], default
+    assert [with_them[with_them.index(o) + 1] for o in options] == ["/srv/ncs", "/srv/etc", "/srv/run", "/srv/log",
+                                                                    "90.0"], with_them
+    defaults = yaml.safe_load((COLLECTION / "roles/node/defaults/main.yml").read_text())
+    assert all(defaults[k] == "" for k in given)
+    readme = (COLLECTION / "README.md").read_text()
+    assert all(f"`{k}`" in readme for k in given)
+
+
 def test_crypto_keys_is_a_path_not_masked_but_secrets_are(fake):
     r = run("install", {"distribution": "/srv/dist", "executable": str(fake.path),
                         "crypto_keys": "/srv/keys/ncs.crypto_keys", "set_secrets": {"crypto.aescfb128_key": "ab" * 16}})
