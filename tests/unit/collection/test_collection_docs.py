@@ -58,3 +58,43 @@ def test_facts_are_documented_as_set_only_by_a_task_that_succeeds(name):
     doc = yaml.safe_load(module(name).DOCUMENTATION)
     assert "when the task succeeds" in doc["attributes"]["facts"]["description"]
     assert any("register" in line for line in doc["description"])
+
+
+_ANSIBLE_OWN = {"changed", "diff", "msg", "warnings", "invocation", "skipped", "failed"}
+
+
+def _uninstall(tmp_path, answer, rc=0, **args):
+    from collection_support import Fake, run
+
+    return run("uninstall", {"executable": str(Fake(tmp_path / "bin", answer, rc).path), **args})
+
+
+def test_uninstall_return_documents_what_it_returns(tmp_path):
+    """RETURN named actions, kept and changed_count; the module also returns notes, totals and cmd
+    (the kept service files' note, the command that ran), for a removal and for a version that is
+    not installed."""
+    doc = returned("uninstall")
+    removed = {"version": 1, "result": "applied", "changed": 1, "totals": {"actions": 1, "changed": 1},
+               "actions": [{"kind": "tree", "path": "/opt/ncs", "status": "changed", "changed": True}],
+               "notes": ["kept"], "kept": ["/etc/ncs"]}
+    gone = {"version": 1, "result": "error", "error": {"reference": "no-such-version", "message": "not installed"}}
+    for answer, rc in ((removed, 0), (gone, 2)):
+        r = _uninstall(tmp_path, answer, rc, all=answer is removed, ncs_version=None if answer is removed else "6.4.1")
+        assert not r.failed, r.result
+        assert set(r.result) - _ANSIBLE_OWN == set(doc), (answer["result"], set(r.result) ^ set(doc))
+
+
+@pytest.mark.parametrize("name, args", [("install", {"distribution": "/srv/d", "system_install": True,
+                                                     "local_install": "/srv/l"}),
+                                        ("activate", {"version": "6.5.3", "rollback": True}),
+                                        ("uninstall", {"ncs_version": "6.4.1", "all": True}),
+                                        ("uninstall", {"all": True, "root": ""})])
+def test_what_return_says_is_always_returned_is_returned_by_an_early_failure_too(tmp_path, name, args):
+    """cmd was documented as returned always, and a task refused before nso-install ran (options
+    that exclude each other, an empty root) returned none."""
+    from collection_support import Fake, run
+
+    r = run(name, {"executable": str(Fake(tmp_path / "bin").path), **args})
+    assert r.failed, r.result
+    always = [k for k, v in returned(name).items() if v["returned"] == "always"]
+    assert all(k in r.result for k in always), (always, r.result)

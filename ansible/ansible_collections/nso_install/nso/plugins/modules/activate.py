@@ -104,7 +104,7 @@ result:
   type: str
 cmd:
   description: The command that ran.
-  returned: always
+  returned: when nso-install ran (also when the task fails on its answer)
   type: list
   elements: str
 '''

@@ -225,8 +225,8 @@ result:
   returned: success
   type: str
 cmd:
-  description: The command that ran.
-  returned: always
+  description: The command that ran (an empty list in check mode before the tool is installed).
+  returned: when nso-install ran or would (also when the task fails on its answer)
   type: list
   elements: str
 '''

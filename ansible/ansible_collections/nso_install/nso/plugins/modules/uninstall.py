@@ -88,19 +88,37 @@ EXAMPLES = r'''
 
 RETURN = r'''
 actions:
-  description: What was (or would be) removed.
+  description: What was (or would be) removed, each with kind, path, status, changed, detail.
   returned: success
   type: list
   elements: dict
 kept:
-  description: What is kept, with why.
+  description:
+    - What is kept and not asked to be removed; with O(all), each path with what it is (for example
+      C(/etc/ncs (configuration, encryption keys, IPC secret, host keys))).
   returned: success
   type: list
   elements: str
 changed_count:
-  description: How many removals.
+  description: How many removals (check mode, would remove).
   returned: success
   type: int
+notes:
+  description:
+    - The tool's notes (what is kept and how to remove it).
+    - For a version that is not installed (or no longer), the tool's message saying so.
+  returned: success
+  type: list
+  elements: str
+totals:
+  description: The tool's totals (actions, changed or would_change, ok, conflicts); empty for a version that is not installed.
+  returned: success
+  type: dict
+cmd:
+  description: The command that ran.
+  returned: when nso-install ran (also when the task fails on its answer)
+  type: list
+  elements: str
 '''
 
 from ansible.module_utils.basic import AnsibleModule
