@@ -15,7 +15,8 @@ from typing import Callable, ClassVar
 from .. import fsops
 from ..errors import ApplyError, UnsafePathError, UsageError
 from ..facts import ABSENT, DIR, FILE, LINK, OTHER, Facts, Owned, TooLarge, sha256_bytes
-from .base import Action, Attrs, Effects, change, drift_change, fmt_mode, ok, refuse_link, require_kind, text_diff
+from .base import (Action, Attrs, Effects, change, drift_change, fmt_mode, masked_unit, ok, refuse_link, require_kind,
+                   text_diff)
 from ..record import record
 
 
@@ -530,6 +531,8 @@ class Obsolete(Action):
         fact = facts.path(self.path)
         if fact.kind == ABSENT:
             return ok("absent")
+        if masked_unit(fact) is not None:  # (a masked unit starts nothing: no unit to disable or remove)
+            return ok("masked (a link to /dev/null); left alone")
         if self.link_to is not None:
             if fact.kind == LINK and fact.link == self.link_to:
                 return change(f"remove the link to {self.link_to} (no longer wanted)")

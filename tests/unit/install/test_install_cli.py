@@ -751,3 +751,27 @@ def test_systemctl_disable_ncs_is_not_undone_by_a_re_run(tmp_path, sample_dists)
         ids.index("conffile:/etc/systemd/system/ncs.service")
     install_json(sample_dists["tar.gz"], root, "--system-install")
     assert os.readlink(wants) == "/etc/systemd/system/ncs.service"
+
+
+@pytest.mark.parametrize("init_system", ["systemd", "none", "sysv"])
+def test_a_masked_unit_is_named_as_masked_and_never_written_through(tmp_path, sample_dists, init_system):
+    """`systemctl mask ncs` (ncs.service -> /dev/null) stopped the install with the generic
+    refusal of a symbolic link, whose hint says to remove it or give the path it leads to; with
+    --init-system none or sysv it was warned of as 'a systemd unit that starts NSO too'."""
+    root = tmp_path / "r"
+    unit = root / "etc/systemd/system/ncs.service"
+    unit.parent.mkdir(parents=True)
+    os.symlink("/dev/null", unit)
+    r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", root, "--init-system", init_system,
+            ok=init_system != "systemd")
+    assert os.readlink(unit) == "/dev/null"
+    if init_system != "systemd":  # the mask starts nothing: no unit to disable
+        assert "ncs.service" not in r.stderr and "starts NSO too" not in r.stderr, r.stderr
+        return
+    assert r.exit_code != 0 and "/etc/systemd/system/ncs.service is masked (a link to /dev/null, as systemctl " \
+                                "mask ncs makes it)" in r.stderr, r.stderr
+    assert "Run systemctl unmask ncs and re-run" in r.stderr and "--init-system none" in r.stderr
+    assert "--init-system sysv" in r.stderr and "give the path it leads to" not in r.stderr
+    assert not (root / "etc/ncs").exists() and not (root / "opt/ncs").exists()  # refused before anything
+    assert json.loads(cli("install", sample_dists["tar.gz"], "--system-install", "--root", root, "--json",
+                          ok=False).stdout)["error"]["reference"] == "unit-masked"
