@@ -129,6 +129,16 @@ def plan_removal(inst: Installation, version: str | None, everything: bool, part
             notes.append(f"{spec.run_dir} is kept, with CDB and its backups/; remove it with --run-data.")
         elif _exists(inst, f"{spec.run_dir}/backups"):
             notes.append(f"{spec.run_dir} held backups/ (ncs-backup archives): they are removed with it.")
+    if "service" not in parts:
+        # INSTALL_DIR goes, the service stays: started at boot, it fails there every time
+        if _exists(inst, UNIT_WANTS):
+            notes.append(f"ncs.service stays enabled ({UNIT_WANTS}) with {spec.install_dir} gone: it fails at "
+                         "every boot. Remove the service files with --service (uninstall --all --service), or run "
+                         "systemctl disable ncs.")
+        if _exists(inst, SYSV_SCRIPT):
+            notes.append(f"{SYSV_SCRIPT} stays with {spec.install_dir} gone: where it is enabled, it fails at every "
+                         "boot. Remove the service files with --service (uninstall --all --service), or run "
+                         "update-rc.d ncs remove (chkconfig --del ncs).")
     if "accounts" in parts and not inst.state.created_accounts:
         notes.append("nso-install recorded no account of its own creation: none deleted.")
     return acts, kept, notes

@@ -689,6 +689,25 @@ def test_uninstall_accounts_check_predicts_exactly_what_the_run_removes(two, use
     assert not any(f"\n{g}:" in group for g in ("nso", "ncsadmin", "ncsoper"))
 
 
+def test_uninstall_all_without_service_says_the_enabled_unit_fails_at_boot_and_how_to_remove_it(two, dists):
+    """uninstall --all kept ncs.service enabled with INSTALL_DIR gone (it fails at every boot),
+    listed as kept without a word; the SysV script likewise."""
+    enable = "/etc/systemd/system/multi-user.target.wants/ncs.service"
+    said = f"ncs.service stays enabled ({enable}) with /opt/ncs gone: it fails at every boot. Remove the service " \
+           "files with --service (uninstall --all --service), or run systemctl disable ncs."
+    assert said in js("uninstall", "--all", "--root", two, "--check")["notes"]
+    assert said in nso("uninstall", "--all", "--root", two).stdout and os.path.lexists(two / enable.lstrip("/"))
+    assert not [n for n in js("uninstall", "--all", "--service", "--root", two, "--check")["notes"] if "boot" in n]
+    nso("uninstall", "--all", "--service", "--root", two)  # (what the note says removes it)
+    assert not os.path.lexists(two / enable.lstrip("/")) and not (two / "etc/systemd/system/ncs.service").exists()
+    assert not [n for n in js("uninstall", "--all", "--root", two, "--check")["notes"] if "boot" in n]
+    install(dists["6.5.3"], two, "--init-system", "sysv")
+    notes = js("uninstall", "--all", "--root", two, "--check")["notes"]
+    assert "/etc/init.d/ncs stays with /opt/ncs gone: where it is enabled, it fails at every boot. Remove the " \
+           "service files with --service (uninstall --all --service), or run update-rc.d ncs remove (chkconfig " \
+           "--del ncs)." in notes, notes
+
+
 def test_uninstall_all_lists_as_kept_only_what_is_there(two):
     """It listed "kept /etc/init.d/ncs" on a systemd install, which has no such script."""
     text = nso("uninstall", "--all", "--root", two, "--check").output
