@@ -543,7 +543,7 @@ def test_rollback_without_history_is_a_clear_error(root, dists):
 def test_uninstall_one_version_keeps_everything_else(two):
     before = {p: v for p, v in snapshot(two).items() if not p.startswith(("opt/ncs/ncs-6.5.3", "var/lib/nso-install"))}
     both = nso("uninstall", "6.5.3", "--ncs-version", "6.4.1", "--root", two, ok=False)
-    assert both.exit_code == 2 and "two versions to remove: 6.5.3 and --ncs-version 6.4.1" in both.stderr
+    assert both.exit_code == 2 and "two versions to remove: '6.5.3' and --ncs-version '6.4.1'" in both.stderr
     r = nso("uninstall", "6.5.3", "--root", two)  # (VSN alone, as activate takes it)
     assert "removed  /opt/ncs/ncs-6.5.3" in r.output
     after = {p: v for p, v in snapshot(two).items() if not p.startswith("var/lib/nso-install")}
