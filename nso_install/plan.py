@@ -166,7 +166,7 @@ def build_plan(spec: InstallSpec, dist, view: TargetView = TargetView()) -> list
     when it can list members cheaply).  ``spec.secrets``: "all", "skip" (everything but the
     generated secrets: image builds, so images carry no keys) or "only" (just the secrets and
     the directories they live in: container start, after an image built with "skip"; on a
-    system install also what an empty volume or tmpfs lacks, see :func:`container_start`)."""
+    system install also what an empty volume or tmpfs lacks, see :func:`_in_volume`)."""
     plan = system_plan(spec, dist, view) if spec.system else local_plan(spec, dist, view)
     if spec.secrets == "skip":
         return [a for a in plan if not is_secret(a)]
