@@ -84,10 +84,15 @@ class Installation:
         return next((t for t in self.trees if t.active), None)
 
     def tree(self, version: str) -> Tree | None:
-        """The tree of ``version`` (a version, ``ncs-VSN``, or a path)."""
+        """The tree of ``version`` (a version, ``ncs-VSN``, or a path: that tree's own, as the
+        target or, under --root, the host has it; another directory of that name is not it)."""
+        if "/" in version.rstrip("/"):
+            given = os.path.normpath(version)
+            return next((t for t in self.trees
+                         if given in (os.path.normpath(t.path), os.path.normpath(self.target.host(t.path)))), None)
         name = os.path.basename(version.rstrip("/"))
         for t in self.trees:
-            if version in (t.version, t.path) or name == PurePosixPath(t.path).name:
+            if version == t.version or name == PurePosixPath(t.path).name:
                 return t
         return None
 

@@ -864,3 +864,19 @@ def test_activate_and_rollback_refuse_an_install_dir_that_is_not_the_recorded_on
     assert "NSO 6.5.3 is already the active version" in nso("activate", "6.5.3", "--root", root, "--install-dir",
                                                             "/srv/ncs/", "--check").output
     assert "  * 6.5.3        /srv/ncs/ncs-6.5.3\n" in nso("status", "--root", root, "--install-dir", "/srv/ncs/").output
+
+
+def test_a_path_names_only_the_tree_at_that_path(two, tmp_path):
+    """uninstall /home/someone/ncs-6.5.3 (or activate with such a path) took any directory whose
+    last component was ncs-VSN for the installed tree, and removed /opt/ncs/ncs-6.5.3."""
+    other = tmp_path / "elsewhere/ncs-6.5.3"
+    other.mkdir(parents=True)
+    for command in (("uninstall",), ("uninstall", "--ncs-version"), ("activate",)):
+        r = nso(*command, other, "--root", two, ok=False)
+        assert r.exit_code == 2 and "is not installed under /opt/ncs" in r.stderr, r.stderr
+    assert (two / "opt/ncs/ncs-6.5.3/VERSION").exists()
+    # the tree's own path, as the target has it or as the host does under --root, and its name
+    for given in ("/opt/ncs/ncs-6.5.3", two / "opt/ncs/ncs-6.5.3", "ncs-6.5.3/"):
+        chk = js("uninstall", str(given), "--root", two, "--check")
+        assert [a["path"] for a in chk["actions"] if a["status"] == "change"] == ["/opt/ncs/ncs-6.5.3"], chk
+        assert "NSO 6.5.3" in nso("activate", given, "--root", two, "--check").output
