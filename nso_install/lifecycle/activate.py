@@ -210,15 +210,37 @@ def unreadable_by(inst: Installation, new: str, spec, force_conf: bool) -> list[
             return None  # (a link, a huge file...: the run's own actions refuse or report it)
 
     problems = []
-    keys = f"{spec.config_dir}/ncs.crypto_keys"
-    if dict(spec.values).get("crypto.mechanism") != "inline" and spec.crypto_keys is None \
+    conf = f"{spec.config_dir}/ncs.conf"
+    kept = read(conf)
+    edited = not force_conf and kept is not None and sha256_bytes(kept) != inst.state.conffiles.get(conf)
+    keys = _keys_file_read(spec, new, kept if edited else None)
+    if keys is not None and spec.crypto_keys is None \
             and (data := read(keys)) is not None and (why := check_crypto_keys(data, new)):
         problems.append(f"{keys}: {why}.")
-    conf = f"{spec.config_dir}/ncs.conf"
-    if not force_conf and (kept := read(conf)) is not None \
-            and sha256_bytes(kept) != inst.state.conffiles.get(conf) and (why := unknown_to_release(kept, new)):
+    if edited and (why := unknown_to_release(kept, new)):
         problems.append(f"{conf} (edited, so kept): {why}")
     return problems
+
+
+def _keys_file_read(spec, new: str, kept: bytes | None) -> str | None:
+    """The keys file NSO ``new`` reads after the switch (external-keys' command-argument), or
+    None where it reads none: keys inline, or no argument. ``kept``: the administrator's edited
+    ncs.conf the switch keeps (NSO reads that, not the recorded options), else None."""
+    from ..audit.ncsconf import NcsConf
+
+    env = {"NCS_CONFIG_DIR": spec.config_dir}
+    if kept is not None:
+        parsed = NcsConf.parse(kept, new, env)
+        if parsed.problem is None:
+            es = "/ncs-config/encrypted-strings"
+            arguments = parsed.texts(f"{es}/external-keys/command-argument") \
+                if parsed.present(f"{es}/external-keys") else []
+            return arguments[0] if arguments and arguments[0].startswith("/") and "${" not in arguments[0] else None
+    values = dict(spec.values)
+    if values.get("crypto.mechanism") == "inline":
+        return None
+    argument = NcsConf(None, new, env).resolve(values.get("crypto.argument") or f"{spec.config_dir}/ncs.crypto_keys")
+    return argument if argument.startswith("/") and "${" not in argument else None
 
 
 def guard_install_switch(inst: Installation, new: str, check: bool, spec=None, force_conf: bool = False) -> list[str]:

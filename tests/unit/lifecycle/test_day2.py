@@ -349,6 +349,37 @@ def test_a_kept_ncs_conf_with_an_element_the_older_release_lacks_stops_the_rollb
     assert "does not know" not in nso("rollback", "--root", two).output
 
 
+def test_the_switch_judges_the_keys_file_nso_reads_not_the_default_one(root, dists):
+    """The refusal of a switch to 6.5 over 3DES keys read CONFIG_DIR/ncs.crypto_keys whatever
+    ncs.conf said: with crypto.argument elsewhere, or an edited ncs.conf holding the keys inline,
+    NSO never reads that file, and the switch was refused over it (while the file NSO does read
+    went unchecked)."""
+    import re
+
+    install(dists["6.4.1"], root, "--set", "crypto.argument=/srv/nso.keys")
+    install(dists["6.5.3"], root)
+    (root / "srv").mkdir()
+    shutil.copy(root / "etc/ncs/ncs.crypto_keys", root / "srv/nso.keys")  # (6.4's, with its 3DES keys)
+    off_3des(root)  # the default file fixed, the one NSO reads not
+    r = nso("activate", "6.5.3", "--root", root, "--check", ok=False)
+    assert r.exit_code == 2 and "/srv/nso.keys: line 1: DES3CBC_KEY1" in r.stderr, r.output
+    (root / "srv/ncs.crypto_keys").write_bytes((root / "srv/nso.keys").read_bytes())
+    off_3des(root, "srv")  # and the other way round: NSO's file fixed, the unused one with 3DES keys
+    os.replace(root / "srv/ncs.crypto_keys", root / "srv/nso.keys")
+    (root / "etc/ncs/ncs.crypto_keys").write_bytes(b"DES3CBC_KEY1=0123456789abcdef\n"
+                                                   + (root / "srv/nso.keys").read_bytes())
+    nso("activate", "6.5.3", "--root", root, "--check")
+    # an edited ncs.conf with the keys inline: NSO reads no keys file at all
+    conf = root / "etc/ncs/ncs.conf"
+    conf.write_text(re.sub(r"<external-keys>.*?</external-keys>", "<AESCFB128><key>" + "1" * 32 + "</key></AESCFB128>"
+                           "<AES256CFB128><key>" + "2" * 64 + "</key></AES256CFB128>", conf.read_text(), flags=re.S))
+    shutil.copy(root / "etc/ncs/ncs.crypto_keys", root / "srv/nso.keys")
+    r = nso("activate", "6.5.3", "--root", root, "--check")
+    assert "would not start" not in r.output and "1" * 32 not in r.output
+    assert "/srv/nso.keys: line 1" in nso("activate", "6.5.3", "--root", root, "--check", "--force-conf",
+                                           ok=False).stderr  # (replaced by the rendering: it reads the file)
+
+
 def test_a_config_file_replaced_by_a_link_stops_activate_before_current_switches(two):
     """A link at a config file's path is refused; found when its turn came (after the switch of
     current), it left NSO 6.5.3 active with the config of 6.4.1 and a run marked unfinished."""
