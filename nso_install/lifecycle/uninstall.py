@@ -264,13 +264,19 @@ def _uninstall(inst: Installation, version: str | None, everything: bool, parts,
         report = evaluate(acts, ctx)
         report.notes.extend(notes)
         return Removal(report, kept, notes, header)
+    same = (unfinished or {}).get("command") == "uninstall" and unfinished.get("version") == version \
+        and unfinished.get("all") == everything
+    # the marker is this run's to write and remove only where no other run's is (or this one
+    # completes or abandons it): another's (an install killed half way, the uninstall of another
+    # version) stays for its own re-run, which status and verify still ask for
+    ours = unfinished is None or abandoned or same
     begun = []
 
     def before(action, outcome) -> None:
         # marked as under way from its first removal: one killed half way leaves a tree with
         # files missing, which verify and status would otherwise call damaged ("re-run install
         # to repair") where re-running the uninstall completes what the operator asked for
-        if not begun:
+        if not begun and ours:
             state.begin_run({"command": "uninstall", "version": version, "all": everything, "parts": sorted(parts),
                              "install_dir": inst.spec.install_dir,
                              **({"root": str(inst.target.root)} if inst.target.staged else {})})
@@ -292,9 +298,7 @@ def _uninstall(inst: Installation, version: str | None, everything: bool, parts,
         state.append_history({"uninstall": {"version": version, "all": everything, "parts": sorted(parts)},
                               "changed": [{"id": r.action.id} for r in report.records if r.changed],
                               "kept": kept, "notes": notes})
-    same = (unfinished or {}).get("command") == "uninstall" and unfinished.get("version") == version \
-        and unfinished.get("all") == everything
-    if abandoned or begun or same:
+    if ours and (abandoned or begun or same):
         state.end_run()  # everything is recorded (a save that failed above left the marker for the re-run)
     if any(p.startswith("/etc/systemd/") for p in removed) and not inst.target.staged:
         from ..services import daemon_reload, systemd_running

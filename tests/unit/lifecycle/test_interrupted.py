@@ -351,3 +351,16 @@ def test_an_install_after_an_interrupted_uninstall_says_it_installed_over_it(two
     r = cli("install", dists["6.5.3"], "--system-install", "--root", two)
     assert "did not finish: some of what it removes may be left; this run installed over what it left." in r.output
     assert not (two / MARKER).exists() and history(two)[-1]["supersedes"]["command"] == "uninstall"
+
+
+def test_an_uninstall_of_another_version_leaves_an_interrupted_run_marked(two, dists):
+    """Since uninstall marks itself under way, it wrote its own marker over the one an install
+    killed half way had left, and removed it when done: an uninstall of an unrelated version
+    made status and verify forget the half-done install (and its re-run lost its options)."""
+    args = ("install", dists["6.4.1"], "--system-install", "--root", two, "--set", "restconf.enabled=true")
+    assert killed("nso_install.state", "State.begin_run", True, *args) == 137
+    assert "Done: 1 removed" in cli("uninstall", "6.5.3", "--root", two).output
+    marker = json.loads((two / MARKER).read_text())
+    assert marker["command"] == "install" and marker["version"] == "6.4.1", marker
+    assert "re-run nso-install install" in cli("status", "--root", two).output
+    assert "this run completed it" in cli(*args).output and not (two / MARKER).exists()
