@@ -87,9 +87,10 @@ class Installation:
         """The tree of ``version`` (a version, ``ncs-VSN``, or a path: that tree's own, as the
         target or, under --root, the host has it; another directory of that name is not it)."""
         if "/" in version.rstrip("/"):
-            given = os.path.normpath(version)
-            return next((t for t in self.trees
-                         if given in (os.path.normpath(t.path), os.path.normpath(self.target.host(t.path)))), None)
+            # (a relative path, ./ncs-6.5.3 in INSTALL_DIR, is the host's: from the working directory)
+            given, host = os.path.normpath(version), os.path.normpath(os.path.abspath(version))
+            return next((t for t in self.trees if host == os.path.normpath(self.target.host(t.path))
+                         or os.path.isabs(version) and given == os.path.normpath(t.path)), None)
         name = os.path.basename(version.rstrip("/"))
         for t in self.trees:
             if version == t.version or name == PurePosixPath(t.path).name:

@@ -897,7 +897,7 @@ def test_activate_and_rollback_refuse_an_install_dir_that_is_not_the_recorded_on
     assert "  * 6.5.3        /srv/ncs/ncs-6.5.3\n" in nso("status", "--root", root, "--install-dir", "/srv/ncs/").output
 
 
-def test_a_path_names_only_the_tree_at_that_path(two, tmp_path):
+def test_a_path_names_only_the_tree_at_that_path(two, tmp_path, monkeypatch):
     """uninstall /home/someone/ncs-6.5.3 (or activate with such a path) took any directory whose
     last component was ncs-VSN for the installed tree, and removed /opt/ncs/ncs-6.5.3."""
     other = tmp_path / "elsewhere/ncs-6.5.3"
@@ -911,3 +911,12 @@ def test_a_path_names_only_the_tree_at_that_path(two, tmp_path):
         chk = js("uninstall", str(given), "--root", two, "--check")
         assert [a["path"] for a in chk["actions"] if a["status"] == "change"] == ["/opt/ncs/ncs-6.5.3"], chk
         assert "NSO 6.5.3" in nso("activate", given, "--root", two, "--check").output
+    # a relative path is the host's, from the working directory (it was no installed version at all)
+    monkeypatch.chdir(two / "opt/ncs")
+    for given in ("./ncs-6.5.3", "../ncs/ncs-6.5.3/"):
+        chk = js("uninstall", given, "--root", two, "--check")
+        assert [a["path"] for a in chk["actions"] if a["status"] == "change"] == ["/opt/ncs/ncs-6.5.3"], chk
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert nso("uninstall", "./ncs-6.5.3", "--root", two, ok=False).exit_code == 2
+    monkeypatch.chdir(two)  # (from the staging root itself: opt/... is its tree, as the host names it)
+    assert "NSO 6.5.3" in nso("activate", "opt/ncs/ncs-6.5.3", "--root", two, "--check").output
