@@ -116,24 +116,26 @@ def _sudoers(ctx, user: str, groups: list[str], uid: int | None = None, gids: tu
     def directory(d: str) -> list[str]:
         return [f"{d.rstrip('/')}/{n}" for n in sorted(ctx.facts.listdir(d)) if not n.endswith("~") and "." not in n]
 
-    pending, seen = [SUDOERS, *directory(f"{SUDOERS}.d")], set()
+    seen: set[str] = set()
     aliases, out = set(), []
-    while pending and len(seen) < _MAX_SUDOERS_FILES:
-        path = pending.pop(0)
-        if path in seen:
-            continue
+
+    def read(path: str) -> None:
+        """One file, and each file it includes where the include line is (sudo's order: an
+        alias defined there counts in the lines after it)."""
+        if path in seen or len(seen) >= _MAX_SUDOERS_FILES:
+            return
         seen.add(path)
         try:
             data = ctx.facts.read(path) if ctx.facts.path(path).kind == FILE else None
         except Exception:  # noqa: BLE001 - an unreadable file: said, not judged
             data = None
         text = (data or b"").decode(errors="replace").replace("\\\n", " ")
-        included = []
         for raw in text.splitlines():
             line = raw.strip()
             if include := _INCLUDE.fullmatch(line):
                 target = posixpath.join(posixpath.dirname(path), include[2].strip())
-                included += directory(target) if include[1] == "includedir" else [target]
+                for each in directory(target) if include[1] == "includedir" else [target]:
+                    read(each)
                 continue
             if not line or (line.startswith("#") and not line[1:2].isdigit()) or line.startswith("Defaults"):
                 continue  # (a comment; "#1001 ALL=..." is a user given by uid)
@@ -145,7 +147,9 @@ def _sudoers(ctx, user: str, groups: list[str], uid: int | None = None, gids: tu
                 continue
             if {w.strip() for w in first.split(",")} & (names | aliases):
                 out.append(f"{path} grants {first} sudo rights, which cover {user}")
-        pending[:0] = included  # (read where they are included: an alias they define counts after)
+
+    for path in [SUDOERS, *directory(f"{SUDOERS}.d")]:
+        read(path)
     return out
 
 

@@ -122,6 +122,10 @@ def test_a_sudoers_rule_for_the_account_or_its_groups_fails(staged, rule, named)
     ("#include sudoers.local\n", {"etc/sudoers.local": "nso ALL=(ALL) ALL\n"}, "/etc/sudoers.local"),
     ("@includedir /etc/sudo.rules\n", {"etc/sudo.rules/ops": "nso ALL=(ALL) ALL\n",
                                          "etc/sudo.rules/skipped.bak": "x\n"}, "/etc/sudo.rules/ops"),
+    # an alias an included file defines, used by a rule after the include line (read where it is
+    # included, as sudo does: the included file was read after the whole file including it)
+    ("@include /etc/sudoers.aliases\nOPS ALL=(ALL) ALL\n", {"etc/sudoers.aliases": "User_Alias OPS = nso\n"},
+     "/etc/sudoers"),
     # the account given by its uid (#UID), which a comment-skipping reader took for a comment
     ("#{uid} ALL=(ALL) NOPASSWD: ALL\n", {}, "/etc/sudoers"),
     # a rule continued over two lines
