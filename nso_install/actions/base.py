@@ -17,7 +17,7 @@ import os
 from dataclasses import field
 from typing import TYPE_CHECKING, Callable, ClassVar, Mapping
 
-from .. import fsops
+from .. import fsops, masks
 from ..errors import ApplyError, UnsafePathError
 from ..facts import ABSENT, DIR, FILE, LINK, Facts, PathFact
 from ..record import record
@@ -114,10 +114,12 @@ _KIND_REFS = {FILE: "not-a-file", DIR: "not-a-directory", LINK: "not-a-symlink"}
 def masked_unit(fact: PathFact) -> str | None:
     """The unit's name when ``fact`` is a masked systemd unit (``systemctl mask NAME`` makes
     /etc/systemd/system/NAME.service a link to /dev/null), else None."""
-    head, _, name = fact.path.rpartition("/")
-    if fact.kind == LINK and fact.link == "/dev/null" and head == "/etc/systemd/system" and name.endswith(".service"):
-        return name.removesuffix(".service")
-    return None
+    return masks.masked_unit(fact.path, fact.link) if fact.kind == LINK else None
+
+
+def masked(fact: PathFact) -> bool:
+    """``fact`` is an administrator's mask (:mod:`nso_install.masks`): a masked unit or tmpfiles.d entry."""
+    return fact.kind == LINK and masks.is_mask(fact.path, fact.link)
 
 
 def refuse_link(fact: PathFact, shown: str | None = None) -> PathFact:

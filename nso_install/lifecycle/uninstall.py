@@ -19,7 +19,7 @@ from dataclasses import field
 from typing import ClassVar
 
 from ..actions.accounts import NOLOGIN_SHELLS, Membership, NoAccount
-from ..actions.base import Action, Context, Effects, change, ok
+from ..actions.base import Action, Context, Effects, change, masked, ok
 from ..actions.files import Absent, RemoveTree, Reown, TakeOver
 from ..engine import Report, apply, evaluate
 from ..errors import UsageError
@@ -117,6 +117,11 @@ def plan_removal(inst: Installation, version: str | None, everything: bool, part
         # is left empty and can go too (userdel takes a deleted user's own along)
         "accounts": (_disown_kept(inst, parts) if "accounts" in parts else []) + _account_removals(inst),
     }
+    # an administrator's mask (systemctl mask ncs: ncs.service -> /dev/null; a tmpfiles.d entry
+    # likewise) is the administrator's decision, not nso-install's file: kept, said as a mask
+    admin_masks = [a.path for a in chosen["service"] if a.fs and masked(Facts(inst.target).path(a.path))]
+    chosen["service"] = [a for a in chosen["service"] if a.path not in admin_masks]
+    kept += [f"{p} (masked: a link to /dev/null, the administrator's; not removed)" for p in admin_masks]
     for part in PARTS:
         if part in parts:
             acts += chosen[part]
@@ -131,7 +136,7 @@ def plan_removal(inst: Installation, version: str | None, everything: bool, part
             notes.append(f"{spec.run_dir} held backups/ (ncs-backup archives): they are removed with it.")
     if "service" not in parts:
         # INSTALL_DIR goes, the service stays: started at boot, it fails there every time
-        if _exists(inst, UNIT_WANTS):
+        if _exists(inst, UNIT_WANTS) and UNIT not in admin_masks:  # (a masked unit starts nothing)
             notes.append(f"ncs.service stays enabled ({UNIT_WANTS}) with {spec.install_dir} gone: it fails at "
                          "every boot. Remove the service files with --service (uninstall --all --service), or run "
                          "systemctl disable ncs.")

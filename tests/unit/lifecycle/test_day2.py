@@ -739,6 +739,25 @@ def test_uninstall_all_without_service_says_the_enabled_unit_fails_at_boot_and_h
            "--del ncs)." in notes, notes
 
 
+@pytest.mark.parametrize("path", ["etc/systemd/system/ncs.service", "etc/tmpfiles.d/ncs.conf"])
+def test_uninstall_service_keeps_an_administrators_mask_and_says_it_is_one(two, path):
+    """uninstall --all --service removed a mask (ncs.service -> /dev/null, what systemctl mask ncs
+    makes; a tmpfiles.d entry likewise) as if it were nso-install's file: the administrator's
+    decision, undone by an uninstall."""
+    (two / path).unlink()
+    os.symlink("/dev/null", two / path)
+    said = f"/{path} (masked: a link to /dev/null, the administrator's; not removed)"
+    chk = js("uninstall", "--all", "--service", "--root", two, "--check")
+    assert said in chk["kept"] and f"/{path}" not in {a["path"] for a in chk["actions"]}, chk
+    if path.endswith(".service"):  # (a masked unit starts nothing: it does not fail at boot)
+        assert not [n for n in js("uninstall", "--all", "--root", two, "--check")["notes"] if "boot" in n]
+    r = nso("uninstall", "--all", "--service", "--root", two)
+    assert f"kept     {said}" in r.stdout, r.stdout
+    assert os.readlink(two / path) == "/dev/null"
+    other = next(p for p in ("etc/systemd/system/ncs.service", "etc/tmpfiles.d/ncs.conf") if p != path)
+    assert not os.path.lexists(two / other) and not os.path.lexists(two / "opt/ncs")  # (the rest went)
+
+
 def test_uninstall_all_lists_as_kept_only_what_is_there(two):
     """It listed "kept /etc/init.d/ncs" on a systemd install, which has no such script."""
     text = nso("uninstall", "--all", "--root", two, "--check").output
