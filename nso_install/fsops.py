@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from . import masks
 from .errors import UnsafePathError
 
 TMP_MARK = ".nso-install-tmp."
@@ -180,10 +181,10 @@ LINK_HINT = ("Remove the link and re-run; if you made it, give the path it leads
 def _refuse_link_at(name: str, dfd: int, shown: str) -> os.stat_result | None:
     st = _lstat(name, dfd)
     if st is not None and stat.S_ISLNK(st.st_mode):
-        raise UnsafePathError(
-            "symlink-refused",
-            f"{shown} is a symbolic link (to {os.readlink(name, dir_fd=dfd)}); refusing to follow or replace it.",
-            LINK_HINT)
+        link = os.readlink(name, dir_fd=dfd)
+        # (a mask made since the check: named as one when ``shown`` is the target path)
+        raise masks.mask_refusal(shown, link) or UnsafePathError(
+            "symlink-refused", f"{shown} is a symbolic link (to {link}); refusing to follow or replace it.", LINK_HINT)
     return st
 
 

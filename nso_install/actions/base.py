@@ -111,12 +111,6 @@ _KIND_WORDS = {FILE: "a regular file", DIR: "a directory", LINK: "a symbolic lin
 _KIND_REFS = {FILE: "not-a-file", DIR: "not-a-directory", LINK: "not-a-symlink"}
 
 
-def masked_unit(fact: PathFact) -> str | None:
-    """The unit's name when ``fact`` is a masked systemd unit (``systemctl mask NAME`` makes
-    /etc/systemd/system/NAME.service a link to /dev/null), else None."""
-    return masks.masked_unit(fact.path, fact.link) if fact.kind == LINK else None
-
-
 def masked(fact: PathFact) -> bool:
     """``fact`` is an administrator's mask (:mod:`nso_install.masks`): a masked unit or tmpfiles.d entry."""
     return fact.kind == LINK and masks.is_mask(fact.path, fact.link)
@@ -124,13 +118,9 @@ def masked(fact: PathFact) -> bool:
 
 def refuse_link(fact: PathFact, shown: str | None = None) -> PathFact:
     """``fact`` unless it is a symlink, which nso-install never follows or replaces."""
-    unit = masked_unit(fact)
-    if unit is not None:  # an administrator's mask, not a link to follow: said as such
-        raise UnsafePathError(
-            "unit-masked", f"{shown or fact.path} is masked (a link to /dev/null, as systemctl mask {unit} makes "
-            "it): the systemd unit cannot be written without undoing the mask, which nso-install leaves to you.",
-            f"Run systemctl unmask {unit} and re-run to install the unit; or keep it masked and install without "
-            "it: --init-system none (no service), or --init-system sysv (the SysV script).")
+    refusal = masks.mask_refusal(fact.path, fact.link, shown) if fact.kind == LINK else None
+    if refusal is not None:  # an administrator's mask, not a link to follow: said as such
+        raise refusal
     if fact.kind == LINK:
         raise UnsafePathError(
             "symlink-refused",

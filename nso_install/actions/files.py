@@ -15,7 +15,7 @@ from typing import Callable, ClassVar
 from .. import fsops
 from ..errors import ApplyError, UnsafePathError, UsageError
 from ..facts import ABSENT, DIR, FILE, LINK, OTHER, Facts, Owned, TooLarge, sha256_bytes
-from .base import (Action, Attrs, Effects, change, drift_change, fmt_mode, masked_unit, ok, refuse_link, require_kind,
+from .base import (Action, Attrs, Effects, change, drift_change, fmt_mode, masked, ok, refuse_link, require_kind,
                    text_diff)
 from ..record import record
 
@@ -531,7 +531,7 @@ class Obsolete(Action):
         fact = facts.path(self.path)
         if fact.kind == ABSENT:
             return ok("absent")
-        if masked_unit(fact) is not None:  # (a masked unit starts nothing: no unit to disable or remove)
+        if masked(fact):  # (a masked unit or tmpfiles.d entry does nothing: nothing to disable or remove)
             return ok("masked (a link to /dev/null); left alone")
         if self.link_to is not None:
             if fact.kind == LINK and fact.link == self.link_to:
