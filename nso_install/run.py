@@ -598,8 +598,9 @@ class _VersionOnly:
 
 
 def render_conf(given: SpecInput, distribution: Path | None, nso_version: str | None,
-                root: Path | None = None) -> bytes:
-    """The ncs.conf ``install`` would write for this spec and target, byte for byte."""
+                root: Path | None = None, warn: Callable[[str], None] = lambda w: None) -> bytes:
+    """The ncs.conf ``install`` would write for this spec and target, byte for byte; ``warn`` is
+    told when that is not for the version asked for (another one stays active)."""
     if nso_version is not None:
         from .versions import check_version
 
@@ -628,6 +629,14 @@ def render_conf(given: SpecInput, distribution: Path | None, nso_version: str | 
         raise UsageError("no-version", f"render-conf needs the NSO version to render for, and {where}.",
                          "Give the DISTRIBUTION or --nso-version VSN; or point at an install: --local-install DIR "
                          "of a local one, --root DIR (and --install-dir) of a system one.")
+    asked = "--nso-version" if nso_version else "the DISTRIBUTION's version" if distribution is not None else ""
+    rendered = config_version(spec, dist.version, view)
+    if asked and rendered != dist.version:
+        # install without --activate leaves the active version and its ncs.conf: the bytes are
+        # what install writes, but not for the version the operator named
+        warn(f"this is the ncs.conf for NSO {rendered}, not {dist.version} ({asked}): {rendered} is active under "
+             f"{spec.install_dir}, and install without --activate leaves it active with its configuration. Add "
+             f"--activate to render what install --activate would write for {dist.version}.")
     path = f"{spec.config_dir}/ncs.conf" if spec.system else f"{spec.local_dir}/etc/ncs/ncs.conf"
     with _value_sources(resolution):
         plan = build_plan(spec, dist, view)

@@ -227,7 +227,9 @@ def sample_dist(dest, version, fmt, padding_files, padding_bytes, ncs_smp):
 @click.option("--local-install", "local_install", metavar="DIR", callback=not_empty,
               help="Render for the local install in DIR.")
 @click.option("--nso-version", help="NSO version to render for (default: the DISTRIBUTION's, else the installed one: "
-                                    "the active version, or the local install's).")
+                                    "the active version, or the local install's). With another version active, "
+                                    "install leaves that one's ncs.conf, and so does this (a warning says so): add "
+                                    "--activate.")
 @DIR_OPTIONS
 @RENDER_SPEC_OPTIONS
 @RENDER_TARGET_OPTIONS
@@ -238,9 +240,11 @@ def render_conf(distribution, system_install, local_install, nso_version, root, 
     """Print the ncs.conf `install` would write for the same options and target (--root), without
     installing anything: the options recorded on the target apply, as they would for install.
 
-    DISTRIBUTION (optional): the distribution whose version to render for."""
+    DISTRIBUTION (optional): the distribution whose version to render for; with another version
+    active, add --activate, as install needs it to write that version's ncs.conf."""
     from ..run import render_conf as run_render
 
     kind, local = _kind(local_install, None, system_install or not local_install, root)
     given = spec_input(kind, local, **spec_flags, activate=activate)
-    sys.stdout.buffer.write(run_render(given, distribution, nso_version, root))
+    # (on stderr: stdout holds the bytes alone, for a diff or a redirection)
+    sys.stdout.buffer.write(run_render(given, distribution, nso_version, root, warn=lambda w: echo_notes((), [w])))

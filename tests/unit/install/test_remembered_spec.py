@@ -342,6 +342,24 @@ def test_render_conf_prints_what_install_writes(root, dists, kind, profile):
         assert b"/run/ncs/nso-ipc" in conf.read_bytes() or profile == "development"
 
 
+def test_render_conf_says_when_the_version_asked_for_is_not_the_one_rendered(root, dists):
+    """render-conf --nso-version 6.2.1 (or a 6.4.1 DISTRIBUTION) without --activate, with 6.5.3
+    active, silently printed 6.5.3's ncs.conf (what install writes then), the option ignored."""
+    cli("install", dists["6.5.3"], "--system-install", "--root", root)
+    conf = (root / "etc/ncs/ncs.conf").read_bytes()
+    for asked, shown in ((["--nso-version", "6.2.1"], "not 6.2.1 (--nso-version)"),
+                         ([dists["6.4.1"]], "not 6.4.1 (the DISTRIBUTION's version)")):
+        r = cli("render-conf", "--root", root, *asked)
+        assert r.stdout_bytes == conf  # (still what install writes, byte for byte)
+        assert f"warning: this is the ncs.conf for NSO 6.5.3, {shown}: 6.5.3 is active under /opt/ncs" in r.stderr
+        assert "Add --activate" in r.stderr, r.stderr
+        r = cli("render-conf", "--root", root, *asked, "--activate")
+        assert b"NSO 6.5.3." not in r.stdout_bytes and not r.stderr, r.stderr
+    for same in ([], ["--nso-version", "6.5.3"], [dists["6.5.3"]]):  # nothing to say
+        r = cli("render-conf", "--root", root, *same)
+        assert r.stdout_bytes == conf and not r.stderr, r.stderr
+
+
 def test_history_records_the_spec_and_every_note(root, dists, tmp_path):
     signed = make_sample_distribution(tmp_path, "6.5.3", "signed.bin")
     install(signed, root, "--run-as-user", "nso", "--skip-secrets")
