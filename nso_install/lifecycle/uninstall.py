@@ -15,6 +15,7 @@ Refused while NSO runs from what would be removed (it is never stopped here).
 
 from __future__ import annotations
 
+import os
 from dataclasses import field
 from typing import ClassVar
 
@@ -241,6 +242,11 @@ def uninstall(inst: Installation, *, version: str | None = None, everything: boo
     header = f"nso-install: uninstall {'NSO ' + version if version else 'the whole install (--all)'}{where}"
     if check:
         return _uninstall(inst, version, everything, parts, force, True, header)
+    if inst.target.staged and os.geteuid() == 0:
+        from ..target import check_staging_root
+
+        # as install checks it: root removes, hands over and runs userdel --prefix there
+        check_staging_root(inst.target.root)
     plan_removal(inst, version, everything, set(parts), force)  # refusals come before the lock is waited for
     with locked(inst.target, inst.state.path, True, lock_timeout):
         # decided again under the lock, on the install and state as they are now: decided before,

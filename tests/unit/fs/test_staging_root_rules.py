@@ -113,3 +113,18 @@ def test_account_files_another_account_can_change_are_refused(base, sample_dists
     r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", stage, ok=False)
     assert r.exit_code == 2 and "root takes the accounts' numbers" in r.stderr
     assert sorted(p.name for p in stage.rglob("*")) == before
+
+
+def test_uninstall_checks_the_staging_root_as_install_does(base, sample_dists):
+    """uninstall under --root never checked it: root removed trees, handed files to root and ran
+    userdel --prefix with account files another account could edit."""
+    from support import cli, host_accounts_root
+
+    stage = host_accounts_root(base / "stage")
+    cli("install", sample_dists["tar.gz"], "--system-install", "--root", stage)
+    os.chown(stage / "etc/group", NOBODY, -1)
+    r = cli("uninstall", "--all", "--accounts", "--root", stage, ok=False)
+    assert r.exit_code == 2 and "root takes the accounts' numbers" in r.stderr, r.stderr
+    assert (stage / "opt/ncs/current").is_symlink()  # nothing removed
+    os.chown(stage / "etc/group", 0, -1)
+    assert cli("uninstall", "--all", "--accounts", "--root", stage).exit_code == 0
