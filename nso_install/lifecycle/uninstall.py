@@ -266,8 +266,9 @@ def _uninstall(inst: Installation, version: str | None, everything: bool, parts,
     # recorded (after --purge): --all removes what that run installed, so it is abandoned here;
     # left in place, a later plain install brought back the purged options (--run-as-user...).
     unfinished = state.unfinished()
-    abandoned = everything and version is None and unfinished is not None
-    if abandoned and unfinished.get("command") != "uninstall":  # (an uninstall's own: this run completes it)
+    # (an uninstall's own marker is not abandoned: this run completes it, or it stays for its re-run)
+    abandoned = everything and version is None and unfinished is not None and unfinished.get("command") != "uninstall"
+    if abandoned:
         notes.append(f"an earlier nso-install run did not finish; {'it would be' if check else 'it was'} abandoned "
                      "(--all removes what it installed): no later run completes it or takes its options.")
     if check:
@@ -275,8 +276,10 @@ def _uninstall(inst: Installation, version: str | None, everything: bool, parts,
         report = evaluate(acts, ctx)
         report.notes.extend(notes)
         return Removal(report, kept, notes, header)
+    # (the same uninstall, with every part it was given: given fewer, it does not complete that one)
     same = (unfinished or {}).get("command") == "uninstall" and unfinished.get("version") == version \
-        and unfinished.get("all") == everything
+        and unfinished.get("all") == everything and isinstance(unfinished.get("parts"), list) \
+        and set(unfinished["parts"]) <= set(parts)
     # the marker is this run's to write and remove only where no other run's is (or this one
     # completes or abandons it): another's (an install killed half way, the uninstall of another
     # version) stays for its own re-run, which status and verify still ask for

@@ -353,6 +353,17 @@ def test_an_install_after_an_interrupted_uninstall_says_it_installed_over_it(two
     assert not (two / MARKER).exists() and history(two)[-1]["supersedes"]["command"] == "uninstall"
 
 
+def test_a_re_run_given_fewer_parts_does_not_end_the_interrupted_uninstall(two):
+    """A re-run of an interrupted uninstall --all --logs without --logs ended its marker, and the
+    logs it was to remove stayed with nothing saying so."""
+    assert killed("nso_install.fsops", "remove_tree", True, "uninstall", "--all", "--logs", "--root", two) == 137
+    cli("uninstall", "--all", "--root", two)
+    assert json.loads((two / MARKER).read_text())["parts"] == ["logs"]
+    assert f"re-run nso-install uninstall --all --logs --root {two}" in cli("status", "--root", two).output
+    cli("uninstall", "--all", "--logs", "--root", two)
+    assert not (two / MARKER).exists() and not (two / "var/log/ncs").exists()
+
+
 def test_an_uninstall_of_another_version_leaves_an_interrupted_run_marked(two, dists):
     """Since uninstall marks itself under way, it wrote its own marker over the one an install
     killed half way had left, and removed it when done: an uninstall of an unrelated version
