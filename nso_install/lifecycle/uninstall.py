@@ -120,7 +120,8 @@ def plan_removal(inst: Installation, version: str | None, everything: bool, part
     }
     # an administrator's mask (systemctl mask ncs: ncs.service -> /dev/null; a tmpfiles.d entry
     # likewise) is the administrator's decision, not nso-install's file: kept, said as a mask
-    admin_masks = [a.path for a in chosen["service"] if a.fs and masked(Facts(inst.target).path(a.path))]
+    facts = Facts(inst.target)
+    admin_masks = [a.path for a in chosen["service"] if a.fs and masked(facts.path(a.path))]
     chosen["service"] = [a for a in chosen["service"] if a.path not in admin_masks]
     kept += [f"{p} (masked: a link to /dev/null, the administrator's; not removed)" for p in admin_masks]
     for part in PARTS:
@@ -155,10 +156,10 @@ def _disown_kept(inst: Installation, parts: set[str]) -> list[Action]:
     (the keys are root:ncsadmin, CDB and logs the NSO account's): given to root first, or a
     later account or group given the same number would own them."""
     spec = inst.spec
-    ours = [a for a in inst.state.created_accounts if not _not_ours(inst, a)]
+    acc = Facts(inst.target).accounts
+    ours = [a for a in inst.state.created_accounts if not _not_ours(inst, a, acc)]
     users = sorted(a.partition(":")[2] for a in ours if a.startswith("user:"))
     groups = {a.partition(":")[2] for a in ours if a.startswith("group:")}
-    acc = Facts(inst.target).accounts
     for u in users:  # a user's own group goes with it (userdel, USERGROUPS_ENAB)
         entry = acc.users.get(u)
         group = acc.groups.get(u)
@@ -191,14 +192,14 @@ def _exists(inst: Installation, path: str) -> bool:
     return Facts(inst.target).path(path).kind != ABSENT
 
 
-def _not_ours(inst: Installation, account: str) -> str:
+def _not_ours(inst: Installation, account: str, acc) -> str:
     """Why the account now named as one nso-install created ("user:NAME", "group:NAME") is not
     that account, or "": deleted and made again since under the name (userdel nso; useradd nso,
     a person's account now), it has another uid or gid than it was created with, or a login
     shell, which nso-install never gives (records from before the ids were kept have only that).
-    Deleting it, or giving its files to root, would hit whoever has the name now."""
+    Deleting it, or giving its files to root, would hit whoever has the name now.  ``acc``: the
+    target's accounts (:attr:`Facts.accounts`, read once for every account judged)."""
     kind, _, name = account.partition(":")
-    acc = Facts(inst.target).accounts
     now = acc.users.get(name) if kind == "user" else acc.groups.get(name)
     if now is None:
         return ""
@@ -221,8 +222,9 @@ def _account_removals(inst: Installation) -> list[Action]:
     acts: list[Action] = [Membership(u, g, reason="membership added by nso-install")
                           for u, g in sorted(state.memberships) if f"user:{u}" not in state.created_accounts]
     leaving = [m.path for m in acts]
+    acc = Facts(inst.target).accounts
     for a in sorted(state.created_accounts, key=lambda a: (a.startswith("group:"), a)):
-        not_ours = _not_ours(inst, a)
+        not_ours = _not_ours(inst, a, acc)
         acts.append(NoAccount(a, "created by nso-install", tuple(leaving), not_ours))
         if a.startswith("user:") and not not_ours:
             leaving.append(a.partition(":")[2])
@@ -312,7 +314,7 @@ def _uninstall(inst: Installation, version: str | None, everything: bool, parts,
         state.append_history({"uninstall": {"version": version, "all": everything, "parts": sorted(parts)},
                               "changed": [{"id": r.action.id} for r in report.records if r.changed],
                               "kept": kept, "notes": notes})
-    if ours and (abandoned or begun or same):
+    if begun or abandoned or same:  # (each implies ours: begun is only where ours)
         state.end_run()  # everything is recorded (a save that failed above left the marker for the re-run)
     if any(p.startswith("/etc/systemd/") for p in removed) and not inst.target.staged:
         from ..services import daemon_reload, systemd_running
