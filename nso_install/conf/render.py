@@ -183,6 +183,22 @@ def _file_keys(data: bytes | None, only: bool) -> dict[str, str] | None:
     return keys or None
 
 
+EXTERNAL_KEYS = "/ncs-config/encrypted-strings/external-keys"
+
+
+def plain_path(text: str | None) -> str | None:
+    """``text`` when it is a plain absolute path, else None: a ``${VAR}`` the environment given
+    did not resolve is left to NSO's start-up environment, which nso-install cannot see."""
+    return text if text and text.startswith("/") and "${" not in text else None
+
+
+def keys_file_argument(conf) -> str | None:
+    """The file a parsed ncs.conf's external keys command is given (``command-argument``), when
+    it is a :func:`plain_path`, else None."""
+    arguments = conf.texts(f"{EXTERNAL_KEYS}/command-argument")
+    return plain_path(arguments[0]) if arguments else None
+
+
 def keys_change(current: bytes, rendered: bytes, version: str, env: dict[str, str],
                 read: Callable[[str], bytes | None]) -> str | None:
     """What replacing ncs.conf ``current`` with ``rendered`` does to the keys NSO decrypts CDB's
@@ -198,7 +214,7 @@ def keys_change(current: bytes, rendered: bytes, version: str, env: dict[str, st
     before, after = _encrypted_strings(a), _encrypted_strings(b)
     if before is None or before == after:
         return None
-    es = "/ncs-config/encrypted-strings/external-keys"
+    es = EXTERNAL_KEYS
 
     def source(conf) -> str:
         if conf.present(es):
@@ -209,10 +225,8 @@ def keys_change(current: bytes, rendered: bytes, version: str, env: dict[str, st
 
     def file_of(conf) -> str | None:
         """The keys file NSO's own keys command reads (ncs_crypto_keys ARGUMENT), else None."""
-        command, argument = conf.texts(f"{es}/command"), conf.texts(f"{es}/command-argument")
-        if command and argument and command[0].rpartition("/")[2] == "ncs_crypto_keys":
-            return argument[0] if argument[0].startswith("/") and "${" not in argument[0] else None
-        return None
+        command = conf.texts(f"{es}/command")
+        return keys_file_argument(conf) if command and command[0].rpartition("/")[2] == "ncs_crypto_keys" else None
 
     inline_a, inline_b, file_a, file_b = _inline_keys(a), _inline_keys(b), file_of(a), file_of(b)
     try:

@@ -227,20 +227,18 @@ def _keys_file_read(spec, new: str, kept: bytes | None) -> str | None:
     None where it reads none: keys inline, or no argument. ``kept``: the administrator's edited
     ncs.conf the switch keeps (NSO reads that, not the recorded options), else None."""
     from ..audit.ncsconf import NcsConf
+    from ..conf.render import keys_file_argument, plain_path
 
     env = {"NCS_CONFIG_DIR": spec.config_dir}
     if kept is not None:
         parsed = NcsConf.parse(kept, new, env)
         if parsed.problem is None:
-            es = "/ncs-config/encrypted-strings"
-            arguments = parsed.texts(f"{es}/external-keys/command-argument") \
-                if parsed.present(f"{es}/external-keys") else []
-            return arguments[0] if arguments and arguments[0].startswith("/") and "${" not in arguments[0] else None
+            return keys_file_argument(parsed)
     values = dict(spec.values)
     if values.get("crypto.mechanism") == "inline":
         return None
-    argument = NcsConf(None, new, env).resolve(values.get("crypto.argument") or f"{spec.config_dir}/ncs.crypto_keys")
-    return argument if argument.startswith("/") and "${" not in argument else None
+    return plain_path(NcsConf(None, new, env).resolve(values.get("crypto.argument")
+                                                        or f"{spec.config_dir}/ncs.crypto_keys"))
 
 
 def guard_install_switch(inst: Installation, new: str, check: bool, spec=None, force_conf: bool = False) -> list[str]:
