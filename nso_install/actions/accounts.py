@@ -328,7 +328,7 @@ def usergroups_enab(facts: Facts) -> bool:
     return value.lower() == "yes"
 
 
-def _remaining(facts: Facts, group, leaving: tuple[str, ...]) -> set[str]:
+def members_left(facts: Facts, group, leaving: tuple[str, ...]) -> set[str]:
     """The users still in ``group`` (members, and users whose primary group it is) once
     ``leaving`` is done: a deleted user (``NAME``) leaves every group, a withdrawn membership
     (``NAME@GROUP``) leaves the member list of its group."""
@@ -346,7 +346,7 @@ def takes_own_group(facts: Facts, user: str, leaving: tuple[str, ...] = ()) -> b
     u, g = acc.users.get(user), acc.groups.get(user)
     if u is None or g is None or g.gid != u.gid or not usergroups_enab(facts):
         return False
-    return not _remaining(facts, g, (*leaving, user))
+    return not members_left(facts, g, (*leaving, user))
 
 
 @record
@@ -389,7 +389,7 @@ class NoAccount(Action):
         g = acc.groups.get(name)
         if g is None:
             return ok(f"no group {name}")
-        users = _remaining(facts, g, self.leaving)
+        users = members_left(facts, g, self.leaving)
         if users:
             return ok(f"group {name} kept: still has member(s) {', '.join(sorted(users))}")
         if name in self.leaving and takes_own_group(facts, name, self.leaving[:self.leaving.index(name)]):

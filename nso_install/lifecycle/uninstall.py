@@ -19,7 +19,7 @@ import os
 from dataclasses import field
 from typing import ClassVar
 
-from ..actions.accounts import NOLOGIN_SHELLS, Membership, NoAccount
+from ..actions.accounts import NOLOGIN_SHELLS, Membership, NoAccount, members_left
 from ..actions.base import Action, Context, Effects, change, masked, ok
 from ..actions.files import Absent, RemoveTree, Reown, TakeOver
 from ..engine import Report, apply, evaluate
@@ -156,7 +156,8 @@ def _disown_kept(inst: Installation, parts: set[str]) -> list[Action]:
     (the keys are root:ncsadmin, CDB and logs the NSO account's): given to root first, or a
     later account or group given the same number would own them."""
     spec = inst.spec
-    acc = Facts(inst.target).accounts
+    facts = Facts(inst.target)
+    acc = facts.accounts
     ours = [a for a in inst.state.created_accounts if not _not_ours(inst, a, acc)]
     users = sorted(a.partition(":")[2] for a in ours if a.startswith("user:"))
     groups = {a.partition(":")[2] for a in ours if a.startswith("group:")}
@@ -180,7 +181,11 @@ def _disown_kept(inst: Installation, parts: set[str]) -> list[Action]:
                                 "made goes to root, write bits dropped, its code and links set aside for review",
                                 quarantine=("packages", "scripts") if d == spec.run_dir else (), itself=True)
                           for d in dict.fromkeys(kept) for u in users]
-    rest = sorted(groups - own_groups)
+    # a group someone gave members since (an administrator in ncsadmin) is kept below
+    # (NoAccount): its files stay its own, for the members it keeps, not root's
+    leaving = tuple(_leaving(inst, acc))
+    rest = sorted(g for g in groups - own_groups
+                  if g not in acc.groups or not members_left(facts, acc.groups[g], leaving))
     if rest:
         acts += [TakeOver(d, (), tuple(rest), "root", "root",
                           "kept, and its groups are deleted below: root's, not a number a later group may get")
@@ -212,6 +217,20 @@ def _not_ours(inst: Installation, account: str, acc) -> str:
     return ""
 
 
+def _withdrawn(inst: Installation) -> list[tuple[str, str]]:
+    """The memberships uninstall --accounts withdraws: those it added to accounts it did not create."""
+    state = inst.state
+    return [(u, g) for u, g in sorted(state.memberships) if f"user:{u}" not in state.created_accounts]
+
+
+def _leaving(inst: Installation, acc) -> list[str]:
+    """What the plan removes before it deletes its groups (as :class:`NoAccount` counts it):
+    the memberships withdrawn (``NAME@GROUP``), then the users it created and deletes (``NAME``)."""
+    users = [a.partition(":")[2] for a in sorted(inst.state.created_accounts)
+             if a.startswith("user:") and not _not_ours(inst, a, acc)]
+    return [f"{u}@{g}" for u, g in _withdrawn(inst)] + users
+
+
 def _account_removals(inst: Installation) -> list[Action]:
     """Withdraw the memberships nso-install added to accounts it did not create, then delete the
     users it created, then its groups: a group left empty by the earlier steps can go too
@@ -219,8 +238,7 @@ def _account_removals(inst: Installation) -> list[Action]:
     Each deletion is told what the plan removes before it, so that --check predicts the run.
     An account made again under a created one's name (:func:`_not_ours`) is kept, its record dropped."""
     state = inst.state
-    acts: list[Action] = [Membership(u, g, reason="membership added by nso-install")
-                          for u, g in sorted(state.memberships) if f"user:{u}" not in state.created_accounts]
+    acts: list[Action] = [Membership(u, g, reason="membership added by nso-install") for u, g in _withdrawn(inst)]
     leaving = [m.path for m in acts]
     acc = Facts(inst.target).accounts
     for a in sorted(state.created_accounts, key=lambda a: (a.startswith("group:"), a)):

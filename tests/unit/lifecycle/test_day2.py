@@ -651,6 +651,27 @@ def test_uninstall_accounts_gives_their_files_in_kept_directories_to_root_and_a_
     assert "Nothing to do" in install(dists["6.4.1"], two).output
 
 
+def test_uninstall_accounts_leaves_a_kept_group_its_files(two):
+    """uninstall --accounts gave root the files of ncsadmin (the IPC secret: root:ncsadmin) in the kept
+    /etc/ncs, then kept the group, which an administrator had given a member: she could no
+    longer read what the group still exists for."""
+    passwd, group = two / "etc/passwd", two / "etc/group"
+    passwd.write_text(passwd.read_text() + "ada:x:4321:4321:Ada:/home/ada:/bin/bash\n")
+    group.write_text("".join(line + (",ada" if line.split(":")[3] else "ada") * line.startswith("ncsadmin:") + "\n"
+                             for line in group.read_text().splitlines()) + "ada:x:4321:\n")
+    admin = _ids(two, "ncsadmin", "group")
+    secret = two / "etc/ncs/ipc_access"
+    assert os.stat(secret).st_gid == admin
+    chk = js("uninstall", "--all", "--accounts", "--check", "--root", two)
+    run = js("uninstall", "--all", "--accounts", "--root", two)
+    for out in (chk, run):
+        [act] = [a for a in out["actions"] if a["path"] == "group:ncsadmin"]
+        assert act["status"] == "ok" and "kept: still has member(s) ada" in act["detail"], act
+    assert _ids(two, "ncsadmin", "group") == admin and os.stat(secret).st_gid == admin  # hers to read still
+    assert _ids(two, "ncsoper", "group") is None and _ids(two, "nso") is None  # (the others went)
+    assert not [p for p in (two / "etc/ncs").rglob("*") if p.lstat().st_gid == _ids(two, "ncsoper", "group")]
+
+
 @pytest.mark.parametrize("how", ["another uid", "a login shell (records without ids)"])
 def test_uninstall_accounts_keeps_an_account_made_again_under_the_name(two, how):
     """uninstall --accounts deleted by name: nso deleted and made again since (a person's account
