@@ -17,6 +17,30 @@ def _shown_spec(inst: Installation) -> dict | None:
             if k not in ("format", "secret_names") and not (local and k in LOCAL_UNUSED)}
 
 
+def _keys(inst: Installation) -> dict | None:
+    """Where a ``keys rotate`` stands (the state's record; never a key): a generation added and
+    not yet applied in NSO, the last one applied, or a rotation stopped between announcing its
+    write and recording it (``interrupted``: its re-run records what it wrote).  None when no
+    rotation was ever made."""
+    rec = inst.state.data.get("keys")
+    if not isinstance(rec, dict):
+        return None
+
+    def number(key):
+        v = rec.get(key)
+        return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+    def text(key, within=rec):
+        v = within.get(key)
+        return v if isinstance(v, str) else None
+
+    writing = rec.get("writing") if isinstance(rec.get("writing"), dict) else None
+    shown = {"pending_generation": number("pending_generation"), "added": text("time"),
+             "applied_generation": number("applied_generation"), "applied": text("applied_time"),
+             "interrupted": None if writing is None else (text("time", writing) or "")}
+    return shown if any(v is not None for v in shown.values()) else None
+
+
 def status(inst: Installation) -> dict:
     """Everything ``status`` shows, as data (the CLI prints it, or dumps it with --json)."""
     facts = Facts(inst.target)
@@ -43,6 +67,7 @@ def status(inst: Installation) -> dict:
         "pending_new": pending,
         "edited": edited,
         "running": running,
+        "keys": _keys(inst),
         "unfinished": None if (unfinished := inst.state.unfinished()) is None else
         describe_unfinished(unfinished, inst.state.held_by_another_run()),
     }

@@ -494,9 +494,37 @@ def _rotate_stopped(root, how: str, when: str) -> None:
         assert rotate(root, ok=False).exit_code == 1
 
 
+def status_of(root) -> tuple[dict | None, list[str]]:
+    """(status --json's keys, the keys: lines of status)."""
+    lines = [line for line in cli("status", "--root", root).stdout.splitlines() if line.startswith("keys:")]
+    return json.loads(cli("status", "--root", root, "--json").stdout)["keys"], lines
+
+
+def test_status_says_where_a_keys_rotation_stands(root65):
+    """status said nothing of a generation added and never applied in NSO: the operator who
+    forgot the NSO steps (or --applied) had no day-2 command that reminded them."""
+    assert status_of(root65) == (None, [])
+    added = rotate_json(root65)["added"]
+    keys, lines = status_of(root65)
+    assert keys == {"pending_generation": 0, "added": added, "applied_generation": None, "applied": None,
+                    "interrupted": None}
+    assert lines == [f"keys: generation 0 added on {added}, not yet recorded as applied in NSO (nso-install keys "
+                     "rotate shows the steps; then nso-install keys rotate --applied)"]
+    rotate(root65, "--applied")
+    keys, lines = status_of(root65)
+    assert keys["pending_generation"] is None and keys["applied_generation"] == 0 and keys["applied"]
+    assert lines == [f"keys: generation 0 applied on {keys['applied']}"]
+    for secret in keys_of((root65 / KEYS).read_bytes()).values():  # (no key, of course)
+        assert secret[:FRAGMENT] not in cli("status", "--root", root65, "--json", "-v").stdout
+
+
 @pytest.mark.parametrize("how", ["kill", "error"])
 def test_a_rotation_stopped_after_writing_the_file_adds_no_second_generation_on_re_run(root65, how):
     _rotate_stopped(root65, how, "after")
+    keys, lines = status_of(root65)  # told, until the re-run records it
+    assert keys["interrupted"] and keys["pending_generation"] is None
+    assert lines == [f"keys: a keys rotate was stopped half way (started {keys['interrupted']}); re-run nso-install "
+                     "keys rotate: it records the generation it wrote, or adds one if it wrote none"]
     written = (root65 / KEYS).read_bytes()
     assert sorted({g for _, g in keys_of(written)}) == [-1, 0]
     out = rotate_json(root65)
@@ -505,6 +533,7 @@ def test_a_rotation_stopped_after_writing_the_file_adds_no_second_generation_on_
     assert (root65 / KEYS).read_bytes() == written
     state = json.loads((root65 / STATE).read_text())
     assert state["keys"]["pending_generation"] == 0 and "writing" not in state["keys"]
+    assert status_of(root65)[0]["interrupted"] is None
     history = [json.loads(line) for line in (root65 / HISTORY).read_text().splitlines()]
     assert [(h["command"], h["generation"]) for h in history if h.get("command")] == [("keys rotate", 0)]
     again = rotate_json(root65)  # the usual re-run: nothing added, nothing recorded again
