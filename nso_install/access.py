@@ -234,6 +234,14 @@ def _pam_notes(report: "Report") -> list[str]:
     return out
 
 
+def cli_value(text: str) -> str:
+    """``text`` as one value of an NSO CLI command: in double quotes (``\\`` and ``\"`` escaped)
+    when it is empty or holds a blank or a character the CLI reads otherwise, else as it is."""
+    if text and not any(c.isspace() or c in '"\\;!|#' for c in text):
+        return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def _cdb_note(spec: "InstallSpec", ipc: IpcAccess, before: dict) -> str:
     """aaa_init.xml changed on a target whose CDB exists: NSO does not read it again."""
     aaa = f"{spec.run_dir}/cdb/aaa_init.xml"
@@ -243,15 +251,15 @@ def _cdb_note(spec: "InstallSpec", ipc: IpcAccess, before: dict) -> str:
     steps = []
     if added:
         steps.append("in the CLI as root (ncs_cli -C -u admin -g ncsadmin): " + "; ".join(
-            f"aaa authentication users user {g.name} uid {g.uid} gid {g.gid} password $6$ ssh_keydir \"\" "
-            f"homedir {g.home} local_ipc_access true" for g in added) + "; commit (or load the whole file: "
+            f"aaa authentication users user {cli_value(g.name)} uid {g.uid} gid {g.gid} password $6$ ssh_keydir "
+            f"\"\" homedir {cli_value(g.home)} local_ipc_access true" for g in added) + "; commit (or load the whole file: "
             f"ncs_load -l -m {aaa}, which also merges its NACM groups and rules)")
     if removed:
         # Not "the socket directory keeps them out": a process keeps the supplementary groups it
         # started with, so one of theirs started before this run still enters the directory (while
         # other grants keep it in group ncsipc), and NSO admits it by its CDB entry.
         steps.append("withdrawn grants stay in CDB, and NSO admits these accounts, until removed: " + "; ".join(
-            f"no aaa authentication users user {n}" for n in removed) + "; commit. The socket directory keeps "
+            f"no aaa authentication users user {cli_value(n)}" for n in removed) + "; commit. The socket directory keeps "
             f"out only their processes started from now on: one started before keeps group {IPC_GROUP} until it "
             "ends, and an open connection stays open, so end those too (" + ", ".join(
                 f"pkill -u {n}" for n in removed) + ")")

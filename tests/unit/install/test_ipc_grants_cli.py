@@ -11,6 +11,7 @@ import stat
 import pytest
 from support import cli, install_json, snapshot
 
+from nso_install.access import cli_value
 from nso_install.conf.aaa import aaa_users, validate_aaa_init
 from nso_install.facts import parse_group, parse_passwd
 
@@ -136,6 +137,23 @@ def test_changed_grants_on_an_existing_cdb_say_how_to_apply_them(root, sample_di
         assert "already keeps them out" not in note and "pkill -u alice" in note
     # nothing changed about the grants: no note
     assert not any("creates CDB" in n for n in install(sample_dists["tar.gz"], root)["notes"])
+
+
+def test_the_cdb_note_quotes_a_home_directory_with_a_blank(root, sample_dists):
+    """The commands in the note were pasted as they were: `homedir /srv/bob home` is no command
+    the NSO CLI takes (a value with a blank is quoted there)."""
+    (root / "etc/passwd").write_text(PASSWD.replace("/home/bob", "/srv/bob home"))
+    install(sample_dists["tar.gz"], root, "--ipc-user", "alice")
+    (root / "var/opt/ncs/cdb/A.cdb").write_bytes(b"cdb")
+    note = next(n for n in install(sample_dists["tar.gz"], root, "--ipc-user", "bob")["notes"] if "creates CDB" in n)
+    assert 'user bob uid 1002 gid 1002 password $6$ ssh_keydir "" homedir "/srv/bob home" local_ipc_access true' in note
+
+
+@pytest.mark.parametrize("text, shown", [("bob", "bob"), ("/home/bob", "/home/bob"), ("", '""'),
+                                         ("/srv/a b", '"/srv/a b"'), ('x"y', '"x\\"y"'), ("a\\b", '"a\\\\b"'),
+                                         ("a;b", '"a;b"')])
+def test_cli_value(text, shown):
+    assert cli_value(text) == shown
 
 
 def test_nacm_groups_on_a_plain_system_install_and_only_ours_are_removed(root, sample_dists):
