@@ -47,6 +47,7 @@ class Report:
     records: list[Record]
     root: str
     notes: list[str] = field(default_factory=list)
+    run_warnings: list[str] = field(default_factory=list)  # the run's own, beside its actions'
 
     @property
     def changes(self) -> int:
@@ -66,7 +67,7 @@ class Report:
 
     @property
     def warnings(self) -> list[str]:
-        return [r.outcome.warning for r in self.records if r.outcome.warning]
+        return [r.outcome.warning for r in self.records if r.outcome.warning] + self.run_warnings
 
     def as_dict(self, with_diff: bool = False) -> dict:
         actions = []

@@ -180,7 +180,9 @@ def install(given: SpecInput, distribution, opts: RunOptions) -> RunResult:
             if report.changes:
                 state.forget_comparisons()
             memo_dir = target.host(os.path.dirname(spath)) if os.geteuid() != 0 or given.kind == "system" else None
-            report.notes.extend(install_notes(opts.root, memo_dir, state))
+            audit_warnings, audit_notes = install_notes(opts.root, memo_dir, state)
+            report.run_warnings.extend(audit_warnings)
+            report.notes.extend(audit_notes)
         report.notes.extend(_access_notes(spec, dist.version, view, report))
         if unfinished is not None and opts.check and state.held_by_another_run():
             from .state import describe_unfinished

@@ -8,8 +8,8 @@ remediation; it yields pass, fail, warn or skip with evidence.  :mod:`.waivers` 
 deviations into ``waived``; :mod:`.output` writes the table, JSON, JUnit XML and SARIF.
 
 * :func:`audit` -- run the selected checks on a target, apply the waivers: a :class:`Report`;
-* :func:`install_notes` -- what ``install`` says at its end: one note per failing check of
-  the same audit on what it just installed (so the two never disagree).
+* :func:`install_notes` -- what ``install`` says at its end: one warning or note per failing
+  check of the same audit on what it just installed (so the two never disagree).
 
 Read-only: nothing is written, locked or created on the target (the unit's exposure is
 computed with ``systemd-analyze --offline`` on the target's file and on nso-install's own
@@ -91,9 +91,19 @@ def _target(ctx: AuditContext) -> dict:
             "recorded": ctx.inst.recorded, "init_system": ctx.intent.init_system, "fips": ctx.intent.fips}
 
 
-def install_notes(root: Path | None, memo_dir: Path | None = None, state=None) -> list[str]:
-    """The audit of what ``install`` just did, as its notes: one per failing check.  Never fails
-    the install (a problem running the audit is a note too).  ``memo_dir``: the state directory
+# Checks of what nso-install itself sets on the files it manages (owners, modes, ACLs, setuid
+# bits, capabilities, the keys): right after its run they fail only when something it does not
+# reach undid them or was kept against them (volumes written under another image's uid, a file
+# system without xattrs, an administrator's file in CONFIG_DIR).  Their failures are warnings,
+# which -q (a container's start) keeps; the others (a development profile's listeners, IPC over
+# TCP) follow from the options given, and are notes.
+WARNING_PREFIXES = ("NSO-PERM-", "NSO-PRIV-", "NSO-KEY-")
+
+
+def install_notes(root: Path | None, memo_dir: Path | None = None, state=None) -> tuple[list[str], list[str]]:
+    """The audit of what ``install`` just did: (warnings, notes), one per failing check
+    (:data:`WARNING_PREFIXES` are warnings).  Never fails the install (a problem running the
+    audit is a note).  ``memo_dir``: the state directory
     (private, as for the template cache) where what was derived from key and certificate files
     is kept for the next run (:mod:`.memo`: keyed by the files' bytes, so the verdicts are the
     same as without it).  ``state``: the install's own :class:`~nso_install.state.State`, as it
@@ -101,13 +111,17 @@ def install_notes(root: Path | None, memo_dir: Path | None = None, state=None) -
     try:
         report = audit(root, cheap=True, memo_dir=memo_dir, state=state)
     except Exception as e:  # noqa: BLE001 - the install itself succeeded; say so, do not fail it
-        return [f"audit: could not run the security audit of this install ({type(e).__name__}: {e}); "
-                "run nso-install audit"]
-    notes = [f"audit: {f.check.id} {f.check.title}: {f.status}: {f.summary}" for f in report.findings
-             if f.status in (FAIL, ERROR)]
-    if notes:
+        return [], [f"audit: could not run the security audit of this install ({type(e).__name__}: {e}); "
+                    "run nso-install audit"]
+    warnings, notes = [], []
+    for f in report.findings:
+        if f.status in (FAIL, ERROR):
+            (warnings if f.check.id.startswith(WARNING_PREFIXES) else notes).append(
+                f"audit: {f.check.id} {f.check.title}: {f.status}: {f.summary}")
+    if warnings or notes:
         # the staging root stays out of the text: notes are recorded in the image's history
-        notes.append(f"audit: {len(notes)} check(s) fail on this install; nso-install audit"
-                     f"{' (with the same --root)' if root else ''} shows the evidence and remediation (waive "
-                     "accepted deviations with --waivers FILE)")
-    return notes
+        (warnings or notes).append(
+            f"audit: {len(warnings) + len(notes)} check(s) fail on this install; nso-install audit"
+            f"{' (with the same --root)' if root else ''} shows the evidence and remediation (waive "
+            "accepted deviations with --waivers FILE)")
+    return warnings, notes

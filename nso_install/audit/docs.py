@@ -54,13 +54,16 @@ owner = "netops@example.net"
 expires = 2026-06-30      # optional; the waiver holds through that day, then the check fails again
 ```
 
-`install` runs the same checks on what it has just installed and prints a note for each
-failure. To keep that cheap on a re-run, what it derives from the SSH host keys, the HTTPS key
+`install` runs the same checks on what it has just installed and prints one line for each
+failure: a warning for the checks of what it sets on files (`NSO-PERM-*`, `NSO-PRIV-*`,
+`NSO-KEY-*`: right after its run they fail only when something it does not reach undid them,
+such as volumes written under another uid, so `-q` keeps them), a note for the others (they follow
+from the options given: a development profile's listeners). To keep that cheap on a re-run, what it derives from the SSH host keys, the HTTPS key
 and the certificate (key types and sizes, digests of the public keys, the certificate's names,
 dates and signature hash) is kept in the state directory (`/var/lib/nso-install/audit-memo.json`,
 0600, root's) under a SHA-256 digest of each file's bytes and the tool's version: a file changed
 in any way is parsed again, and every verdict is still judged on every run from these facts (a
-certificate's dates against the clock of that run). So install's notes and `nso-install audit`
+certificate's dates against the clock of that run). So install's lines and `nso-install audit`
 (which parses every time and writes nothing) cannot disagree, whether or not the run changed
 anything.
 """

@@ -159,7 +159,7 @@ def test_a_comparison_is_reused_only_when_asked_and_until_forgotten(tree, tmp_pa
 
 
 def _audit_notes(output: str) -> list[str]:
-    return sorted(line for line in output.splitlines() if line.startswith("note: audit: NSO-"))
+    return sorted(line for line in output.splitlines() if line.startswith(("note: audit: NSO-", "warning: audit: NSO-")))
 
 
 def test_the_audit_of_a_run_that_changed_nothing_walks_the_tree_once_and_finds_the_same(tmp_path, sample_dists,
