@@ -192,12 +192,41 @@ def can_chown() -> bool:
     return os.geteuid() == 0
 
 
+_ACL_ACCESS, _ACL_DEFAULT = "system.posix_acl_access", "system.posix_acl_default"
+_NO_ACL = (errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP)
+
+
+def drop_inherited_acls(fd: int, directory: bool = False) -> None:
+    """Remove from the entry just made at ``fd`` the ACL its directory's default ACL gave it
+    (and, for a directory, the default ACL it passes on).  Such an entry would keep its named
+    entries through the chmod to the final mode, which only sets their mask: a keys file written
+    0440 into a directory with ``setfacl -d -m u:nobody:rwx`` was readable by nobody.  What
+    nso-install makes has exactly the owner and mode it sets (ACLs on what it did not make are
+    the administrator's; ``nso-install audit`` judges them)."""
+    for name in (_ACL_ACCESS, _ACL_DEFAULT) if directory else (_ACL_ACCESS,):
+        try:
+            os.removexattr(fd, name)
+        except OSError as e:
+            if e.errno not in _NO_ACL:
+                raise
+
+
+def drop_inherited_acls_at(name: str | Path, dfd: int | None = None) -> None:
+    """:func:`drop_inherited_acls` for the directory just made at ``name`` (never through a link)."""
+    fd = os.open(name, _DIR_FLAGS, dir_fd=dfd)
+    try:
+        drop_inherited_acls(fd, directory=True)
+    finally:
+        os.close(fd)
+
+
 def _new_temp(dfd: int, name: str, mode: int, uid: int | None, gid: int | None) -> tuple[str, int]:
     """A new empty temp file beside ``name`` (O_EXCL, never through a link) with its final
     owner and mode set before the first byte: (its name, a write descriptor)."""
     tmp = _temp_name(name)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dfd)
     try:
+        drop_inherited_acls(fd)
         if can_chown() and (uid is not None or gid is not None):
             os.fchown(fd, -1 if uid is None else uid, -1 if gid is None else gid)
         os.fchmod(fd, mode)
@@ -437,6 +466,7 @@ def make_dir(host: Path, mode: int, uid: int | None, gid: int | None) -> None:
                 os.umask(old)
         else:
             os.mkdir(host.name, 0o700, dir_fd=dfd)  # private until owner and mode are final
+        drop_inherited_acls_at(host.name, dfd)
         _set_attrs_at(host.name, dfd, mode, uid, gid, str(host))
         os.fsync(dfd)
 
@@ -451,6 +481,7 @@ def new_private_dir(host: Path) -> Iterator[int]:
         os.mkdir(host.name, 0o700, dir_fd=dfd)
         fd = os.open(host.name, _DIR_FLAGS, dir_fd=dfd)  # (a link put at the name: ELOOP)
     try:
+        drop_inherited_acls(fd, directory=True)
         st = os.fstat(fd)
         # another account may have swapped in a directory of its own between mkdir and open
         if st.st_uid != os.geteuid() or stat.S_IMODE(st.st_mode) != 0o700 or os.listdir(fd):

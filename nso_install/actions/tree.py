@@ -230,6 +230,7 @@ class InstallTree(Action):
         os.mkdir(tmp, 0o700)
         sync = None
         try:
+            fsops.drop_inherited_acls_at(tmp)  # the tree inherits no ACL of INSTALL_DIR's: its modes are set
             digests: dict[str, str] = {}
             with fsops.Flushing(tmp) as flushing:
                 self.dist.extract(tmp, uid=uid, gid=gid, progress=ctx.progress, digests=digests,
