@@ -201,11 +201,12 @@ class AclEntry(NamedTuple):
 _ACL_VERSION, _ACL_USER, _ACL_GROUP, _ACL_MASK = 2, 0x02, 0x08, 0x10
 
 
-def acl_bytes(where: str | Path) -> bytes:
-    """The ``system.posix_acl_access`` attribute of ``where`` (b"" for none), never following a
-    link in its last component."""
+def acl_bytes(where: str | Path, which: str = "access") -> bytes:
+    """The ``system.posix_acl_access`` attribute of ``where`` (``which="default"``: a directory's
+    ``system.posix_acl_default``, what entries made in it inherit; b"" for none), never following
+    a link in its last component."""
     try:
-        return os.getxattr(where, "system.posix_acl_access", follow_symlinks=False)
+        return os.getxattr(where, f"system.posix_acl_{which}", follow_symlinks=False)
     except OSError as e:
         if e.errno not in (errno.ENODATA, errno.ENOTSUP, errno.ENOENT, errno.EOPNOTSUPP):
             raise
@@ -336,6 +337,11 @@ class Facts:
         if key not in self._acls:
             self._acls[key] = parse_acl(acl_bytes(self.target.host(tpath)))
         return self._acls[key]
+
+    def default_acl(self, tpath: str | PurePosixPath) -> tuple["AclEntry", ...]:
+        """The named entries of a directory's default ACL (``setfacl -d -m u:alice:rx``), masked:
+        every entry made in it starts with them (an entry's own mode then masks them again)."""
+        return parse_acl(acl_bytes(self.target.host(tpath), "default"))
 
     def read(self, tpath: str | PurePosixPath, limit: int = MAX_READ) -> bytes | None:
         """Contents of a regular file (never through a link); None if absent or not a file.

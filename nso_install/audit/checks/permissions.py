@@ -203,9 +203,12 @@ def config_dir(ctx):
 
 
 @check("NSO-PERM-007", "Run and log directories private to NSO's account", "medium",
-       "chown NSOUSER:NSOGROUP RUN_DIR LOG_DIR && chmod 0750 RUN_DIR LOG_DIR (root:root when NSO runs as root).",
+       "chown NSOUSER:NSOGROUP RUN_DIR LOG_DIR && chmod 0750 RUN_DIR LOG_DIR (root:root when NSO runs as root); "
+       "remove ACLs that name other accounts (setfacl -b DIR; setfacl -k DIR for a default ACL, then the same on "
+       "what was made in it: setfacl -R -b DIR).",
        f"{SECURITY}: CDB holds encrypted secrets and the AAA database, logs can carry sensitive data; the "
-       "vendor example's chmod -R g=u would let a group change them", inferred=True)
+       "vendor example's chmod -R g=u would let a group change them; an ACL admits accounts ls -l does not show, "
+       "and a default ACL is copied into every file NSO makes there", inferred=True)
 def run_log_dirs(ctx):
     problems, evidence, paths = [], [], []
     for path, what in ((ctx.spec.run_dir, "the run directory"), (f"{ctx.spec.run_dir}/cdb", "CDB"),
@@ -220,8 +223,31 @@ def run_log_dirs(ctx):
         problems += _dir_problems(ctx, path, ctx.owner_names(), what)
         if fact.kind == DIR and (fact.mode or 0) & 0o007:
             problems.append(f"{path} ({what}) mode {fact.mode:04o}: open to every local account")
+        if fact.kind == DIR:
+            problems += _acl_problems(ctx, fact, f"{path} ({what})")
     return verdict(problems, "run and log directories are private", "the run or log directory is open to others",
                    evidence, paths)
+
+
+def _acl_problems(ctx, fact, shown: str) -> list[str]:
+    """The accounts other than root and NSO's that a directory's ACL admits, and those its default
+    ACL passes on to what is made in it (NSO's CDB files and logs)."""
+    own_users, own_groups = {0, ctx.user_uid}, {0, ctx.user_gid}
+
+    def others(entries) -> list[str]:
+        def name(e):
+            return ctx.user(e.id) if e.kind == "user" else ctx.group(e.id) if e.kind == "group" else "?"
+
+        return [f"{e.kind}:{name(e)}:" + "".join(c if e.perms & b else "-" for c, b in (("r", 4), ("w", 2), ("x", 1)))
+                for e in entries if e.perms and e.id not in (own_users if e.kind == "user" else own_groups)]
+
+    problems = []
+    if (named := others(ctx.acl(fact))):
+        problems.append(f"{shown} has an ACL that admits {', '.join(named)}")
+    if (named := others(ctx.facts.default_acl(fact.path))):
+        problems.append(f"{shown} has a default ACL: every file and directory made in it (by NSO too) admits "
+                        f"{', '.join(named)}")
+    return problems
 
 
 @check("NSO-PERM-010", "What holds the install, config, run and log directories is root's alone", "critical",

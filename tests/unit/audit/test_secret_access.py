@@ -133,3 +133,34 @@ def test_a_second_name_of_the_keys_fails(staged):
     # the content checks say where it is reported, rather than an error of their own beside it
     for check, see in (("NSO-KEY-001", "NSO-PERM-002"), ("NSO-KEY-002", "NSO-PERM-003")):
         assert found[check].status == "skip" and f"(see {see})" in found[check].summary, found[check]
+
+
+def set_default_acl(path, users=()):
+    """``setfacl -d -m u:ID:PERMS PATH`` for each (id, perms), in the kernel's xattr format."""
+    entries = [(0x01, 7, 0xFFFFFFFF)] + [(0x02, p, i) for i, p in users] + \
+        [(0x04, 5, 0xFFFFFFFF), (0x10, 7, 0xFFFFFFFF), (0x20, 0, 0xFFFFFFFF)]
+    try:
+        os.setxattr(path, "system.posix_acl_default", struct.pack("<I", 2) + b"".join(
+            struct.pack("<HHI", *e) for e in entries))
+    except OSError as e:
+        pytest.skip(f"no POSIX ACLs on this file system ({e})")
+
+
+@pytest.mark.parametrize("how", ["access", "default"])
+def test_an_acl_on_the_run_or_log_directory_that_admits_another_account_fails(staged, how):
+    """NSO-PERM-007 judged the run and log directories by their mode bits: `setfacl -m u:nobody:rx`
+    let nobody list CDB's directory, and a default ACL (`setfacl -d -m u:nobody:rwx`) passes nobody
+    on into every CDB file and log NSO makes there; both passed."""
+    root = staged.get("nso")
+    assert findings(root)["NSO-PERM-007"].status == "pass"
+    uid = os.stat(root / "var/log/ncs").st_uid
+    if how == "access":
+        set_acl(root / "var/opt/ncs/cdb", users=[(NOBODY, 5), (uid, 7)])  # (NSO's own account: nothing to say)
+        said = "/var/opt/ncs/cdb (CDB) has an ACL that admits user:nobody:r-x"
+    else:
+        set_default_acl(root / "var/log/ncs", users=[(NOBODY, 7), (uid, 7)])
+        said = ("/var/log/ncs (the log directory) has a default ACL: every file and directory made in it (by NSO "
+                "too) admits user:nobody:rwx")
+    f = findings(root)["NSO-PERM-007"]
+    assert f.status == "fail" and said in f.evidence, f.evidence
+    assert [e for e in f.evidence if "admits" in e] == [said]  # (not NSO's own account)
