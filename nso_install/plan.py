@@ -37,8 +37,8 @@ from .actions.privileges import Capability, Setuid, privileged_actions
 from .actions.tree import (LOCAL_OWNED_ELSEWHERE, LOCAL_WRITTEN_ELSEWHERE, WRITTEN_IN_EVERY_TREE, InstallTree,
                            left_out_of_system_tree)
 from .conf.aaa import render_aaa_init
-from .conf.render import (IPC_RUNTIME_DIR, RenderedConf, ipc_disagreement, keys_change, redact_aaa, redact_conf,
-                          redact_env, render_for_install, unknown_to_release)
+from .conf.render import (IPC_RUNTIME_DIR, RenderedConf, ipc_disagreement, keys_change, kept_conf_problems, redact_aaa,
+                          redact_conf, redact_env, render_for_install)
 from .conf.variables import PROFILES, ConfContext
 from .errors import UsageError
 from .facts import Accounts
@@ -304,7 +304,7 @@ def config_actions(spec: InstallSpec, version: str, view: TargetView) -> list[Ac
         Directory(cfg, ROOT, "configuration directory", "--config-dir"),
         ConfFile(f"{cfg}/ncs.conf", rc.text, own.conf, f"ncs.conf ({spec.profile} profile, NSO {version})",
                  redact=redact_conf, explain=lambda kept, new: ipc_disagreement(kept, new, version),
-                 unusable=lambda kept: unknown_to_release(kept, version),
+                 unusable=lambda kept: kept_conf_problems(kept, version),
                  replaces=lambda now, new, read: keys_change(now, new, version, {"NCS_CONFIG_DIR": cfg}, read)),
         SecretFile(f"{cfg}/ncs.crypto_keys", own.keys, lambda: generate_crypto_keys(version),
                    "encryption keys for encrypted strings in CDB "
@@ -534,7 +534,7 @@ def local_plan(spec: InstallSpec, dist, view: TargetView = TargetView()) -> list
         ConfFile(f"{d}/etc/ncs/ncs.conf", rc.text, private if rc.inline_keys else mine,
                  f"default ncs.conf ({spec.profile} profile)", redact=redact_conf,
                  explain=lambda kept, new: ipc_disagreement(kept, new, v),
-                 unusable=lambda kept: unknown_to_release(kept, v),
+                 unusable=lambda kept: kept_conf_problems(kept, v),
                  replaces=lambda now, new, read: keys_change(now, new, v, {"NCS_DIR": d}, read)),
         SecretFile(f"{d}/etc/ncs/ipc_access", private, generate_ipc_secret,
                    "shared secret for the IPC access check", validate=check_ipc_secret),

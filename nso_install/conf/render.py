@@ -262,6 +262,32 @@ def unknown_to_release(kept: bytes, version: str) -> str | None:
             "--force-conf to take nso-install's rendering (a backup is kept).")
 
 
+# How many of a kept ncs.conf's problems a warning lists (the first ones; the count says the rest).
+_SHOWN_PROBLEMS = 5
+
+
+def kept_conf_problems(kept: bytes, version: str) -> str | None:
+    """What in a kept (edited) ncs.conf stops NSO ``version`` from starting (exit 21, bad
+    configuration file): elements its release does not know (:func:`unknown_to_release`), then
+    what ncs.conf(5) refuses (:func:`validate_ncs_conf`: an unknown or misspelt element, a value
+    of the wrong type, a mandatory element missing...). A sentence, or None. Only the release
+    was judged: a typo in the administrator's file went unsaid on every run and in the audit,
+    and NSO failed at its next start. A ``${VAR}`` without a default is NSO's to resolve at
+    start, not a problem here."""
+    if why := unknown_to_release(kept, version):
+        return why
+    problems = [p for p in validate_ncs_conf(kept.decode("utf-8", errors="replace"))
+                if "so it cannot be checked" not in p]
+    if not problems:
+        return None
+    shown = "; ".join(problems[:_SHOWN_PROBLEMS]) + ("; ..." if len(problems) > _SHOWN_PROBLEMS else "")
+    fragments = " (a part in ncs.conf.d/*.conf may hold a missing element)" \
+        if any("mandatory element missing" in p for p in problems) else ""
+    return (f"It does not follow ncs.conf(5): {len(problems)} problem(s) ({shown}){fragments}; NSO refuses to start "
+            "with such a file (exit 21, bad configuration file): fix them, or re-run with --force-conf to take "
+            "nso-install's rendering (a backup is kept).")
+
+
 def redact_aaa(text: bytes) -> bytes:
     """aaa_init.xml as shown in diffs: password hashes an administrator added are masked."""
     return PASSWORD_ELEMENTS.sub(rb"\1" + MASK.encode() + rb"\3", text)

@@ -51,6 +51,10 @@ LIST_CONTAINERS = frozenset({
 })
 LIST_SUFFIXES = ("/extra-listen",)  # every */extra-listen is a list of ip/port pairs
 
+# Leaves holding inline encryption keys: problems name them, never quote their value (an
+# administrator's file is validated too, and its problems are shown in warnings).
+SECRET_LEAVES = ("/key", "/key1", "/key2", "/key3")
+
 _SUBST = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -252,11 +256,14 @@ def validate_ncs_conf(text: str) -> list[str]:
                     continue
                 value = (child.text or "").strip()
                 reason = check_value(entry.type, value)
+                if reason and cpath.endswith(SECRET_LEAVES):  # an inline key is never quoted
+                    reason = "is not a valid value"
                 if reason:
                     problems.append(f"{cpath}: {reason} (expected {entry.type})")
             else:
                 if (child.text or "").strip():
-                    problems.append(f"{cpath}: is a container but has text {(child.text or '').strip()[:40]!r}")
+                    problems.append(f"{cpath}: is a container but has text"
+                                    + ("" if "/encrypted-strings" in cpath else f" {(child.text or '').strip()[:40]!r}"))
                 walk(child, cpath)
         # mandatory children of this (present) element
         for entry in _mandatory_children(path):

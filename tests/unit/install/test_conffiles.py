@@ -335,3 +335,45 @@ def test_a_secret_an_administrator_put_in_ncs_systemd_conf_is_never_shown(tmp_pa
     # kept (no --force-conf): readable by its owner and group only, as a file holding a secret
     install(dist, root)
     assert b"S3CR3T" in env.read_bytes() and stat.S_IMODE(os.stat(env).st_mode) == 0o640
+
+
+def test_a_kept_ncs_conf_that_ncs_conf_5_refuses_is_said_so_on_every_run(tmp_path, sample_dists):
+    """An administrator's edit with a misspelt element and an out-of-range port was kept (rightly)
+    without a word: only elements of another release were judged, so install said nothing and
+    NSO failed at its next start (exit 21). Now every run names the problems; a comment or
+    whitespace edit stays quiet."""
+    root = tmp_path / "r"
+    dist = sample_dists["tar.gz"]
+    install(dist, root)
+    conf = root / "etc/ncs/ncs.conf"
+    ours = conf.read_text()
+    conf.write_text(ours.replace("</ncs-config>", "<!-- site note -->\n\n</ncs-config>"))
+    assert "ncs.conf(5)" not in cli("install", dist, "--system-install", "--root", root).output
+    conf.write_text(ours.replace("<restricted-file-access>", "<restricted-file-acces>")
+                    .replace("</restricted-file-access>", "</restricted-file-acces>")
+                    .replace("<port>8888</port>", "<port>88888</port>"))
+    for extra in ((), ("--set", "cli.ssh.port=2222")):  # kept quietly, and kept with a .new
+        said = " ".join(cli("install", dist, "--system-install", "--root", root, *extra).output.split())
+        assert "It does not follow ncs.conf(5): 2 problem(s) (/ncs-config/cli/restricted-file-acces: unknown " \
+               "element" in said, said
+        assert "/ncs-config/webui/transport/ssl/port: '88888' is not a valid port-number" in said
+        assert "NSO refuses to start with such a file (exit 21" in said and "--force-conf" in said
+    assert "restricted-file-acces" in conf.read_text()  # still kept: the administrator fixes it
+
+
+def test_a_kept_ncs_conf_missing_a_mandatory_element_or_with_a_bad_key_is_said_so_without_the_key(tmp_path):
+    """The same for a mandatory element removed, and a malformed inline key, whose value is
+    never quoted (local development install: keys inline in ncs.conf)."""
+    dist = make_sample_distribution(tmp_path, V, "tar.gz")
+    d = tmp_path / "nso"
+    cli("install", dist, "--local-install", d)
+    conf = d / "etc/ncs/ncs.conf"
+    text = conf.read_text()
+    bad = "0123456789abcdef0123456789abcdeX"
+    text = text.replace("<key>0123456789abcdef0123456789abcdef</key>", f"<key>{bad}</key>", 1)
+    conf.write_text(text.replace("<state-dir>./state</state-dir>", ""))
+    said = " ".join(cli("install", dist, "--local-install", d).output.split())
+    assert "/ncs-config/state-dir: mandatory element missing" in said, said
+    assert "/ncs-config/encrypted-strings/AESCFB128/key: is not a valid value (expected hex16-value-type)" in said
+    assert "a part in ncs.conf.d/*.conf may hold a missing element" in said
+    assert bad not in said and "0123456789abcdef" not in said
