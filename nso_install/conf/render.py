@@ -64,19 +64,26 @@ def client_environment(ctx: ConfContext, values: dict | None = None) -> dict[str
     ipc = v["ipc"]
     env: dict[str, str] = {}
     if ipc["transport"] == "unix":
-        env["NCS_IPC_PATH"] = ipc["path"]
+        env["NCS_IPC_PATH"] = _resolved(ctx, ipc["path"])
     else:
         env["NCS_IPC_ADDR"] = ipc["address"]
         env["NCS_IPC_PORT"] = str(ipc["port"])
     if ipc["access_check"]:
-        access = ipc["access_file"]
-        if ctx.install_kind == "system":
-            for var, real in (("${NCS_CONFIG_DIR}", ctx.config_dir), ("${NCS_RUN_DIR}", ctx.run_dir),
-                              ("${NCS_LOG_DIR}", ctx.log_dir), ("${NCS_DIR}", f"{ctx.install_dir}/current")):
-                access = access.replace(var, real)
-            access = re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", access)
-        env["NCS_IPC_ACCESS_FILE"] = access
+        env["NCS_IPC_ACCESS_FILE"] = _resolved(ctx, ipc["access_file"])
     return env
+
+
+def _resolved(ctx: ConfContext, path: str) -> str:
+    """``path`` as a system install's clients need it: the unit's Environment=, ncs.systemd.conf
+    and logrotate's command expand no ``${NCS_RUN_DIR}`` (the socket path was handed on as it
+    stood, so ncs --reload looked for a file literally named so). A local install's ncsrc, a
+    shell script setting NCS_DIR first, expands its own."""
+    if ctx.install_kind != "system":
+        return path
+    for var, real in (("${NCS_CONFIG_DIR}", ctx.config_dir), ("${NCS_RUN_DIR}", ctx.run_dir),
+                      ("${NCS_LOG_DIR}", ctx.log_dir), ("${NCS_DIR}", f"{ctx.install_dir}/current")):
+        path = path.replace(var, real)
+    return re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", path)
 
 
 # --- what an install writes ----------------------------------------------------------------

@@ -638,6 +638,14 @@ def _cross_check(ctx: ConfContext, out: dict[str, Any]) -> None:
         raise _conflict(var["ipc.path"], f"{path!r} is a relative path; NSO would make the socket relative to its "
                         "working directory and clients (NCS_IPC_PATH) relative to theirs",
                         "Give an absolute path (--set ipc.path=/run/ncs/nso-ipc), or leave ipc.path out.")
+    # The secret's file is also every client's NCS_IPC_ACCESS_FILE, a full path (ncs.conf(5):
+    # ncs-ipc-access-check/filename; the IPC guide): a relative one names another file for each.
+    access = out["ipc.access_file"]
+    if out["ipc.access_check"] is True and isinstance(access, str) and not access.startswith(("/", "${")):
+        raise _conflict(var["ipc.access_file"], f"{access!r} is a relative path; NSO and each client "
+                        "(NCS_IPC_ACCESS_FILE) would read it relative to their own working directory",
+                        "Give an absolute path (--set ipc.access_file=/etc/ncs/ipc_access), or leave "
+                        "ipc.access_file out.")
     if out["ipc.transport"] == "tcp" and not _is_loopback(out["ipc.address"]) and out["ipc.access_check"] is not True:
         raise _conflict(var["ipc.address"], f"TCP IPC on {out['ipc.address']!r}, off loopback, without "
                         "ipc.access_check would give unauthenticated remote control of NSO",

@@ -377,3 +377,29 @@ def test_a_kept_ncs_conf_missing_a_mandatory_element_or_with_a_bad_key_is_said_s
     assert "/ncs-config/encrypted-strings/AESCFB128/key: is not a valid value (expected hex16-value-type)" in said
     assert "a part in ncs.conf.d/*.conf may hold a missing element" in said
     assert bad not in said and "0123456789abcdef" not in said
+
+
+def test_an_ipc_path_through_an_install_directory_variable_reaches_the_clients_resolved(tmp_path, sample_dists):
+    """ncs.conf may name the socket ${NCS_RUN_DIR}/nso-ipc (NSO substitutes it); the clients' files
+    got that text as it stood, and neither the unit's environment file nor logrotate's reload
+    command expands it: ncs --reload looked for a file named '${NCS_RUN_DIR}/nso-ipc'."""
+    root = tmp_path / "r"
+    install(sample_dists["tar.gz"], root, "--run-dir", "/srv/nso", "--set", "ipc.path=${NCS_RUN_DIR}/nso-ipc")
+    assert "<path>${NCS_RUN_DIR}/nso-ipc</path>" in (root / "etc/ncs/ncs.conf").read_text()
+    for path in ("etc/profile.d/ncs.sh", "etc/ncs/ncs.systemd.conf", "etc/logrotate.d/ncs"):
+        text = (root / path).read_text()
+        assert "NCS_IPC_PATH=/srv/nso/nso-ipc" in text and "NCS_IPC_PATH=${" not in text, (path, text)
+
+
+def test_a_relative_ipc_access_file_is_refused_when_clients_must_read_it(tmp_path, sample_dists):
+    """With the IPC access check on, the secret's file is also every client's
+    NCS_IPC_ACCESS_FILE: a relative one named another file for each client (ncs.conf(5): the
+    full path). Refused before anything is written; with the check off it is not read at all."""
+    root = tmp_path / "r"
+    r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", root, "--set", "ipc.transport=tcp",
+            "--set", "ipc.access_file=ipc_access", ok=False)
+    assert r.exit_code == 2 and "ipc.access_file (/ncs-config/ncs-ipc-access-check/filename): 'ipc_access' is a " \
+        "relative path" in " ".join(r.stderr.split()), r.stderr
+    assert not (root / "etc/ncs").exists()
+    install(sample_dists["tar.gz"], root, "--set", "ipc.transport=tcp", "--set", "ipc.access_file=ipc_access",
+            "--set", "ipc.access_check=false")
