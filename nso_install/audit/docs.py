@@ -13,7 +13,8 @@ from .registry import DOMAINS
 
 DOMAIN_TITLES = {
     "LAYOUT": "Layout", "USER": "NSO's account", "PERM": "Owners and modes", "PRIV": "Privileged binaries",
-    "KEY": "Keys", "TLS": "TLS certificate", "SD": "Secure Deployment settings in ncs.conf", "IPC": "IPC",
+    "KEY": "Keys", "TLS": "TLS certificate", "CONF": "ncs.conf as NSO reads it",
+    "SD": "Secure Deployment settings in ncs.conf", "IPC": "IPC",
     "NET": "Northbound listeners", "PAM": "PAM", "SVC": "Service unit", "PROC": "The running NSO",
     "DRIFT": "Drift from nso-install's records",
 }
@@ -87,6 +88,10 @@ SOURCES = {
              "`administration/advanced-topics/ipc-connection.md`",
     "G-AAA": "NSO Administration Guide, AAA Infrastructure (\"Authenticating IPC Access\"): nso-gitbook "
              "`administration/management/aaa-infrastructure.md`",
+    "G-CONF": "ncs.conf(5), NSO's configuration file man page: nso-gitbook `resources/man/ncs.conf.5.md` (6.5 on), "
+              "`man/section5.md` (6.4 and before)",
+    "G-SM": "NSO Administration Guide, System Management (the start's exit codes): nso-gitbook "
+            "`administration/management/system-management/README.md`",
     "X-SSH": "the vendor's deployment example NSO-developer/sshkey-deployment-example "
              "(`Dockerfile.native`, `nsoapp/run_native.sh`)",
 }

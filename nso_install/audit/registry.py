@@ -17,7 +17,7 @@ from .model import DOCUMENTED, INFERENCE, SEVERITIES, Check
 
 ID_FORMAT = re.compile(r"NSO-[A-Z]+-[0-9]{3}")
 # Domains in report order (an ID's middle part names its domain).
-DOMAINS = ("LAYOUT", "USER", "PERM", "PRIV", "KEY", "TLS", "SD", "IPC", "NET", "PAM", "SVC", "PROC", "DRIFT")
+DOMAINS = ("LAYOUT", "USER", "PERM", "PRIV", "KEY", "TLS", "CONF", "SD", "IPC", "NET", "PAM", "SVC", "PROC", "DRIFT")
 
 _CHECKS: dict[str, Check] = {}
 

@@ -1,6 +1,7 @@
 """The audit's checks, one module per domain; importing this package registers them all.
 
 * :mod:`.layout` -- ``NSO-LAYOUT``: INSTALL_DIR/current and the version directories;
+* :mod:`.conf` -- ``NSO-CONF``: ncs.conf is one the active NSO starts with;
 * :mod:`.account` -- ``NSO-USER``: NSO runs as an unprivileged account;
 * :mod:`.permissions` -- ``NSO-PERM``: owners and modes of ncs.conf, keys, the IPC secret, host
   keys, the TLS key, the config, run and log directories; world-writable and foreign-owned entries;
@@ -18,7 +19,7 @@ A check's source names NSO's documentation by a short reference (G-INST, G-IPC..
 docs/checks.md lists them under "Sources" (:data:`nso_install.audit.docs.SOURCES`).
 """
 
-from . import account, drift, host, ipc, keys, layout, network, permissions, privileges, secure
+from . import account, conf, drift, host, ipc, keys, layout, network, permissions, privileges, secure
 
-__all__ = ["account", "drift", "host", "ipc", "keys", "layout", "network", "permissions", "privileges",
+__all__ = ["account", "conf", "drift", "host", "ipc", "keys", "layout", "network", "permissions", "privileges",
            "secure"]  # importing them registers their checks

@@ -11,7 +11,7 @@ import shutil
 import pytest
 from support_audit import chmod, failing, rewrite, set_conf
 
-from nso_install.audit import all_checks
+from nso_install.audit import all_checks, audit
 from nso_install.audit.checks import host
 from nso_install import proc
 from nso_install.capabilities import encode
@@ -210,6 +210,7 @@ BREAK = {
     "NSO-SD-019": ("nso", lambda r, mp: set_conf(r, f"{C}/logs/netconf-trace-log/enabled", "true")),
     "NSO-SD-020": ("nso", lambda r, mp: set_conf(r, f"{C}/webui/rate-limiting", "0")),
     "NSO-SD-021": ("nso", lambda r, mp: set_conf(r, f"{C}/session-limits/max-sessions", "unbounded")),
+    "NSO-CONF-001": ("nso", lambda r, mp: set_conf(r, f"{C}/rollback/history-size", "many")),  # (uint32)
     "NSO-SD-022": ("nso", lambda r, mp: set_conf(r, f"{C}/parser-limits/max-data-length", "unbounded")),
     "NSO-IPC-001": ("tcp", lambda r, mp: set_conf(r, f"{C}/ncs-ipc-address/ip", "0.0.0.0")),
     "NSO-IPC-002": ("nso", lambda r, mp: chmod(r, "run/ncs", 0o770)),
@@ -308,3 +309,16 @@ def test_a_capability_counts_where_someone_could_execute_the_file(staged, monkey
         os.chown(p, nso_uid(root), -1)
     os.setxattr(p, "security.capability", encode({"cap_sys_admin": frozenset("ep")}))
     assert ("NSO-PRIV-002" in failing(root)) is counts
+
+
+def test_ncs_conf_the_active_release_does_not_know_fails_and_a_variable_is_nsos_to_resolve(staged):
+    """NSO-CONF-001 judges the file as the active NSO reads it: an element of a later release
+    (6.7's memory-management, kept across a rollback to 6.5) stops 6.5 at start; a ${VAR} without
+    a default is resolved by NSO at start, so it is no problem of the file's."""
+    root = staged.get("nso")
+    set_conf(root, f"{C}/rollback/history-size", "${NSO_HISTORY}")
+    assert "NSO-CONF-001" not in failing(root)
+    set_conf(root, f"{C}/memory-management/actions/action/name", "x")
+    found = {f.check.id: f for f in audit(root).findings}["NSO-CONF-001"]
+    assert found.status == "fail" and any("NSO 6.5.3 does not know" in e and "memory-management" in e
+                                          for e in found.evidence), found.evidence

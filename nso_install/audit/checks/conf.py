@@ -1,0 +1,40 @@
+"""``NSO-CONF``: ncs.conf is a file the active NSO starts with (ncs.conf(5) of its release).
+
+The other checks read single settings out of ncs.conf and judge them as NSO would use them; a
+misspelt element or a value of the wrong type is then "not set" to them (NSO's default), while
+NSO itself refuses the whole file at start (exit 21, bad configuration file)."""
+
+from __future__ import annotations
+
+from ...conf.validate import release_problems, validate_ncs_conf
+from ...versions import vtuple
+from ..model import failed, passed, skipped
+from ..registry import check
+
+SHOWN = 10  # problems listed as evidence (the count says the rest)
+
+
+@check("NSO-CONF-001", "ncs.conf follows ncs.conf(5) and the active release knows every element", "high",
+       "Fix what the evidence names (the element's name, its value's type, a mandatory element), or take "
+       "nso-install's rendering with nso-install install DIST --force-conf (the edited file is kept as a backup); "
+       "then restart NSO.",
+       "ncs.conf(5) of each release (G-CONF: its elements, their types, the mandatory ones) and NSO's start exit "
+       "codes (G-SM: 21, bad configuration file): NSO does not start with a file it cannot read")
+def conf_valid(ctx):
+    raw = ctx.facts.read(ctx.conf_path)
+    if ctx.conf.root is None or raw is None:
+        return ctx.conf_unreadable()
+    text = raw.decode("utf-8", errors="replace")
+    # (a ${VAR} without a default is NSO's to resolve at start: validate_ncs_conf says it cannot check it)
+    problems = [p for p in validate_ncs_conf(text) if "so it cannot be checked" not in p]
+    if ctx.conf.fragments:  # a mandatory element may come from ncs.conf.d/*.conf
+        problems = [p for p in problems if "mandatory element missing" not in p]
+    if ctx.version is not None:
+        problems += [f"NSO {ctx.version} does not know {p}" for p in release_problems(raw, vtuple(ctx.version))]
+    if not problems:
+        if ctx.version is None:
+            return skipped("no NSO version is installed to judge the release's elements by", [ctx.conf_path])
+        return passed(f"{ctx.conf_path}: valid for NSO {ctx.version}", [ctx.conf_path], [ctx.conf_path])
+    shown = problems[:SHOWN] + ([f"... and {len(problems) - SHOWN} more"] if len(problems) > SHOWN else [])
+    return failed(f"{len(problems)} problem(s): NSO refuses to start with this file (exit 21)",
+                  [f"{ctx.conf_path}: {p}" for p in shown], [ctx.conf_path])
