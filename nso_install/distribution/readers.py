@@ -58,6 +58,36 @@ def _open_source(source: Path, *, directory: bool = False) -> int:
     return fd
 
 
+def _writer_of(st: os.stat_result, what: str) -> str | None:
+    """Why an account other than root and this one could have written ``what`` (``st`` its stat, a
+    link's own), or None: it belongs to another account, or its group or others may write it (a
+    sticky directory is fine: others' entries in it belong to them, and are judged on their own)."""
+    if st.st_uid not in (0, os.geteuid()):
+        try:
+            import pwd
+
+            owner = f"{pwd.getpwuid(st.st_uid).pw_name} (uid {st.st_uid})"
+        except KeyError:
+            owner = f"uid {st.st_uid}"
+        return f"{what} belongs to {owner}"
+    if stat.S_ISLNK(st.st_mode) or (stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX):
+        return None
+    if st.st_mode & stat.S_IWOTH:
+        return f"{what} is writable by others"
+    if st.st_mode & stat.S_IWGRP:
+        return f"{what} is writable by its group (gid {st.st_gid})"
+    return None
+
+
+def _foreign_note(source: Path, why: str) -> str:
+    # (a note, as for an unsigned distribution: the operator chose it; but what another account
+    # wrote, root unpacks, and makes epam setuid and gives ncs.smp, ip, arping capabilities)
+    return (f"{source.name}: {why}, so another account could have chosen what was installed from it (and changed "
+            "it while it was read): epam, the cmdwrappers and the binaries given capabilities included. Keep "
+            "distributions where only root can write (chown -R root: and chmod go-w), or give the signed.bin "
+            "with --trusted-cert, whose installer is verified on a private copy.")
+
+
 def _unsigned_note(source: Path, kind: str) -> str:
     what = "an unpacked directory" if kind == "directory" else f"a {kind}"
     return (f"{source.name} is {what}, which carries no signature: nothing proved where it came from; prefer the "
@@ -81,6 +111,15 @@ class Distribution:
         self._summary: DistSummary | None = None
         self.notes = [_unsigned_note(source, self.kind)]
         self._fd = fd  # owned from here on
+
+    _foreign = False  # a note says another account could have written what is read
+
+    def _judge_writer(self, st: os.stat_result, what: str) -> None:
+        """Note (once) when an account other than root and this one could have written what ``st``
+        (of what is read, on its descriptor or its directory's) describes."""
+        if not self._foreign and (why := _writer_of(st, what)):
+            self._foreign = True
+            self.notes.append(_foreign_note(self.source, why))
 
     def close(self) -> None:
         fd, self._fd = getattr(self, "_fd", None), None
@@ -302,6 +341,7 @@ class DirectoryDistribution(Distribution):
             except FileNotFoundError:
                 raise self._changed(name) from None
             mode = st.st_mode
+            self._judge_writer(st, f"{name} in it")
             if stat.S_ISDIR(mode):
                 yield Member(name, "dir", stat.S_IMODE(mode), 0, st.st_mtime_ns)
                 subdirs.append((e.name, name))
@@ -334,9 +374,11 @@ class DirectoryDistribution(Distribution):
             fd = os.open(base, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=dfd)
         except OSError as e:
             raise self._unopenable(name, e) from None
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
             os.close(fd)
             raise self._changed(name)
+        self._judge_writer(st, f"{name} in it")  # (what is read: the entry listed may have been replaced)
         return _SafeReader(os.fdopen(fd, "rb"), size, self.where, name)
 
 
@@ -596,6 +638,9 @@ def open_distribution(path: str | os.PathLike, *, skip_verification: bool = Fals
                                     "no signature; refusing to install it unverified.",
                                     "Download the signed.bin again from Cisco, or pass --skip-verification if you "
                                     "trust where this file came from.")
+        if not (isinstance(dist, SignedBinDistribution) and dist.verified and trusted_certs):
+            # (a signer pinned: what is installed is the verified private copy, whoever could write the file)
+            dist._judge_writer(os.fstat(fd), "it")
         dist._detect_version()
     except BaseException:
         if dist is not None:
