@@ -164,6 +164,7 @@ def install(given: SpecInput, distribution, opts: RunOptions) -> RunResult:
         installed = dist.kind == "directory" and spec.system and \
             str(dist.source).startswith(str(target.host(spec.install_dir)) + "/")
         report.notes.extend(n for n in dist.notes if not (installed and "carries no signature" in n))
+        report.run_warnings.extend(dist.warnings)
         report.notes.extend(_verification_notes(dist, opts))
         report.notes.extend(switching)
         report.notes.extend(_notes(spec, dist.version, view, target))

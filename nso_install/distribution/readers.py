@@ -79,9 +79,10 @@ def _writer_of(st: os.stat_result, what: str) -> str | None:
     return None
 
 
-def _foreign_note(source: Path, why: str) -> str:
-    # (a note, as for an unsigned distribution: the operator chose it; but what another account
-    # wrote, root unpacks, and makes epam setuid and gives ncs.smp, ip, arping capabilities)
+def _foreign_warning(source: Path, why: str) -> str:
+    # (a warning, not a note as for an unsigned distribution: what another account wrote, root
+    # unpacks, and makes epam setuid and gives ncs.smp, ip, arping capabilities; -q keeps it.
+    # Not a refusal: an administrator's download in their home directory is a common case)
     return (f"{source.name}: {why}, so another account could have chosen what was installed from it (and changed "
             "it while it was read): epam, the cmdwrappers and the binaries given capabilities included. Keep "
             "distributions where only root can write (chown -R root: and chmod go-w), or give the signed.bin "
@@ -104,22 +105,21 @@ class Distribution:
     strip_top = True
 
     notes: list[str]  # things the user should know about this distribution (never secrets)
+    warnings: list[str]  # and things that put the host at risk
 
     def __init__(self, source: Path, fd: int | None = None):
         self.source = source
         self.version: str = ""
         self._summary: DistSummary | None = None
         self.notes = [_unsigned_note(source, self.kind)]
+        self.warnings = []
         self._fd = fd  # owned from here on
 
-    _foreign = False  # a note says another account could have written what is read
-
     def _judge_writer(self, st: os.stat_result, what: str) -> None:
-        """Note (once) when an account other than root and this one could have written what ``st``
+        """Warn (once) when an account other than root and this one could have written what ``st``
         (of what is read, on its descriptor or its directory's) describes."""
-        if not self._foreign and (why := _writer_of(st, what)):
-            self._foreign = True
-            self.notes.append(_foreign_note(self.source, why))
+        if not self.warnings and (why := _writer_of(st, what)):
+            self.warnings.append(_foreign_warning(self.source, why))
 
     def close(self) -> None:
         fd, self._fd = getattr(self, "_fd", None), None

@@ -19,7 +19,7 @@ FORMATS = ("dir", "tar.gz", "installer.bin", "signed.bin")
 
 
 def foreign(d) -> list[str]:
-    return [n for n in d.notes if "another account could have chosen what was installed" in n]
+    return [n for n in d.warnings if "another account could have chosen what was installed" in n]
 
 
 @pytest.fixture(scope="module")
@@ -145,4 +145,6 @@ def test_the_install_run_reports_it(dist, tmp_path):
     os.chown(top / "lib/ncs/bin/ip", NOBODY, NOBODY)
     out = json.loads(cli("install", top, "--system-install", "--root", tmp_path / "r", "--json").stdout)
     assert out["changed"] > 0
-    assert any("lib/ncs/bin/ip in it belongs to nobody" in n and "epam" in n for n in out["notes"])
+    assert any("lib/ncs/bin/ip in it belongs to nobody" in n and "epam" in n for n in out["warnings"])
+    quiet = cli("install", top, "--system-install", "--root", tmp_path / "r2", "-q")  # (-q keeps it)
+    assert "warning: " in quiet.stderr and "lib/ncs/bin/ip in it belongs to nobody" in quiet.stderr
