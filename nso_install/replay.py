@@ -443,7 +443,9 @@ def replay(w: dict | None) -> int | None:
             import fcntl
 
             # Held (shared) until the process ends: no run applies changes while this replays.
-            lock = os.open(rec["lock"], os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            # (O_NONBLOCK: taken before the signatures are compared, so a FIFO another account put
+            # at its name must not hold the run; the comparison then finds it)
+            lock = os.open(rec["lock"], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
             fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
         for where, names, want in rec["dirs"]:
             if scan(where, names.split("\0"))[0] != want:

@@ -43,11 +43,11 @@ class Runner:
         self.env = {"PATH": os.environ["PATH"], "HOME": "/root", "LANG": "C.UTF-8",
                     replay.WHERE: str(self.records)}
 
-    def run(self, *extra: str, env: dict | None = None, args: list[str] | None = None):
+    def run(self, *extra: str, env: dict | None = None, args: list[str] | None = None, timeout: float | None = None):
         argv = args if args is not None else ["install", str(self.dist), "--system-install", "--root", str(self.root),
                                               "--json", *extra]
         p = subprocess.run([sys.executable, "-X", "importtime", CONSOLE, *argv], cwd=self.cwd,
-                           env={**self.env, **(env or {})}, capture_output=True, text=True)
+                           env={**self.env, **(env or {})}, capture_output=True, text=True, timeout=timeout)
         imported_click = re.search(r"\|\s+click$", p.stderr, re.M) is not None
         return Result(p.returncode, p.stdout, IMPORT_LINE.sub("", p.stderr), replayed=not imported_click)
 
@@ -179,6 +179,19 @@ def test_any_change_to_what_the_run_read_means_a_run_in_full(replaying, change):
         assert after.code == 0 and after.changed > 0  # repaired, as without a record
     if change is _edit_conf:
         assert after.code == 0 and '"conflicts": 1' in after.out
+
+
+def test_a_fifo_put_where_the_lock_was_does_not_hold_a_replay(replaying):
+    """The replay takes the recorded lock before it compares signatures: a FIFO put at its name
+    (an account that can write the state directory's parent, ROOT/var/lib) must not block it
+    (opening a FIFO waits for a writer); the comparison then finds it, and the run in full
+    refuses what is no directory."""
+    runner, full = replaying
+    state = runner.root / "var/lib/nso-install"
+    state.rename(state.with_name("elsewhere"))
+    os.mkfifo(state, 0o600)
+    after = runner.run(timeout=60)
+    assert not after.replayed and after.code != 0, after.out
 
 
 def test_another_world_is_another_record(replaying):
