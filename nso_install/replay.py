@@ -20,7 +20,7 @@ Why this cannot hide drift:
 * every change a non-root account (or NSO) can make to a file, its metadata or a directory's
   entries sets a ctime to the current time, but for a write through a shared mapping of a page
   already written: the bytes of each file the run opened that an account other than root can
-  write are kept as a digest too, and compared on replay (over 1 MiB: no record); a path whose ctime is within 0.1 s of the
+  write are kept as a digest too, and compared on replay (over 1 MiB: no record; other bytes at the run's end than when it opened the file: no record either); a path whose ctime is within 0.1 s of the
   recording run's start, or later, could change again within one clock tick unseen, so no
   record is kept then (git's racy-clean rule);
 * a run that failed, changed anything, ran a program, forked (but for :func:`pure_fork`),

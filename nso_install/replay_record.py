@@ -59,6 +59,9 @@ class Recorder:
         self.paths: dict[str, None] = {}  # (ordered, deduplicated)
         self.listed: dict[str, None] = {}  # directories listed: each entry read as well
         self.opened: dict[str, None] = {}  # paths opened (their bytes may count: replay.content_digest)
+        # the bytes of each opened path when it was opened, before the run read them: another
+        # account may change them later through a mapping, moving no ctime (_finish compares)
+        self.bytes_when_opened: dict[str, str | None] = {}
         self.lookups: list = []
         self.facts: list = []  # replay.fact answers
         self.inside_fact = 0  # inside a replay.fact: its reads are its own (the answer is kept)
@@ -195,6 +198,20 @@ class Recorder:
         self.paths[p] = None
         return p
 
+    def note_opened(self, p: str) -> None:
+        """Note that the run opened ``p``, and the digest of its bytes then when another account
+        can write it (replay.content_digest; "!" and why, when that cannot be had)."""
+        self.opened[p] = None
+        if p in self.bytes_when_opened:
+            return
+        self.inside_fact += 1  # (what content_digest reads is not the run's)
+        try:
+            self.bytes_when_opened[p] = replay.content_digest(p)
+        except (OSError, ValueError) as e:
+            self.bytes_when_opened[p] = f"!{type(e).__name__}"
+        finally:
+            self.inside_fact -= 1
+
     def _path_call(self, func):
         rec = self
         opening = func.__name__ == "open"
@@ -209,9 +226,11 @@ class Recorder:
             finally:
                 rec._inner -= 1
             if opening and rec.active and rec.last is not None:
-                rec.opened[rec.last] = None
+                p = rec.last
                 st = os.fstat(out)  # (what read() just noted is this descriptor's path: no readlink later)
-                rec._fds[out] = (rec.last, st.st_dev, st.st_ino)
+                rec._fds[out] = (p, st.st_dev, st.st_ino)
+                rec.note_opened(p)  # (its stat and open set rec.last: p is taken first)
+                rec.last = p
             return out
 
         call.__name__, call.__doc__, call.__wrapped__ = func.__name__, func.__doc__, func
@@ -287,7 +306,7 @@ class Recorder:
             elif not self._inner:
                 p = self.read(path)
                 if p is not None:
-                    self.opened[p] = None
+                    self.note_opened(p)  # (before the open itself: the bytes the run is about to read)
         elif event in ("os.listdir", "os.scandir", "os.getxattr", "os.listxattr"):
             path = args[0]
             if isinstance(path, int):
@@ -350,6 +369,10 @@ class Recorder:
                 digest = replay.content_digest(p)
             except (OSError, ValueError) as e:
                 return self.give_up(f"{p} cannot be kept by its bytes ({e})")
+            if digest != self.bytes_when_opened.get(p, digest):
+                # written after the run opened it, by a write that moved no ctime (a shared mapping):
+                # the run may have decided on other bytes than these
+                return self.give_up(f"the bytes of {p} changed while the run read it")
             if digest is not None:
                 contents.append([p, digest])
         env = None if self.env_read is None else sorted(self.env_read)

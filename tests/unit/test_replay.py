@@ -167,18 +167,48 @@ def _setuid_in_tree(r: Runner):
     os.chmod(r.root / "opt/ncs/ncs-6.5.3/bin/ncs", 0o4755)
 
 
+def _run_marker_left(r: Runner):
+    """A run killed half way leaves its marker: the run in full completes it."""
+    marker = r.root / "var/lib/nso-install/in-progress.json"
+    marker.write_text(json.dumps({"time": "2025-01-01T00:00:00+0000", "tool": "0", "command": "install"}) + "\n")
+    os.chmod(marker, 0o600)
+
+
+def _account_file_opened_to_all(r: Runner):
+    """The staging root's etc/group writable by others: the run in full refuses (unsafe-staging-root)."""
+    (r.root / "etc/group").write_text("root:x:0:\n")
+    os.chmod(r.root / "etc/group", 0o666)
+
+
+def _keys_replaced_by_link(r: Runner):
+    keys = r.root / "etc/ncs/ncs.crypto_keys"
+    keys.rename(keys.with_name("keys.real"))
+    keys.symlink_to("keys.real")
+
+
+def _dir_in_tree_opened_to_all(r: Runner):
+    os.chmod(r.root / "opt/ncs/ncs-6.5.3/lib", 0o777)
+
+
 @pytest.mark.parametrize("change", [_chmod_binary, _edit_conf, _remove_from_tree, _add_to_listed_dir, _chown_conf,
-                                    _touch_dist, _replace_dist, _state_rewritten, _setuid_in_tree],
+                                    _touch_dist, _replace_dist, _state_rewritten, _setuid_in_tree, _run_marker_left,
+                                    _account_file_opened_to_all, _keys_replaced_by_link, _dir_in_tree_opened_to_all],
                          ids=lambda f: f.__name__.strip("_"))
 def test_any_change_to_what_the_run_read_means_a_run_in_full(replaying, change):
     runner, full = replaying
     change(runner)
     after = runner.run()
     assert not after.replayed, after.out
-    if change in (_chmod_binary, _remove_from_tree, _setuid_in_tree, _chown_conf):
+    if change in (_chmod_binary, _remove_from_tree, _setuid_in_tree, _chown_conf, _dir_in_tree_opened_to_all):
         assert after.code == 0 and after.changed > 0  # repaired, as without a record
     if change is _edit_conf:
         assert after.code == 0 and '"conflicts": 1' in after.out
+    if change is _run_marker_left:
+        assert after.code == 0 and not (runner.root / "var/lib/nso-install/in-progress.json").exists()
+    if change is _account_file_opened_to_all:
+        assert after.code == 2 and "unsafe-staging-root" in after.out
+    if change is _keys_replaced_by_link:
+        assert after.code != 0 and "symlink-refused" in after.out
 
 
 def test_a_fifo_put_where_the_lock_was_does_not_hold_a_replay(replaying):
@@ -774,6 +804,45 @@ def test_bytes_another_account_changes_through_a_mapping_are_noticed(tmp_path, m
         if os.stat(f).st_ctime_ns != before.st_ctime_ns:
             pytest.skip("the page was written back in between: the kernel stamped this write")
         assert replay.replay(rec.world) is None
+    finally:
+        mapped.close()
+        os.close(fd)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a file of another account (chown)")
+def test_bytes_changed_through_a_mapping_while_the_run_reads_them_keep_no_record(tmp_path, monkeypatch):
+    """The account that owns a file the run reads, holding a written page of it mapped, can
+    change its bytes right after the run read it (inotify tells it when) and before the record
+    is made, moving no ctime: a record of the bytes found then would let every replay pass on
+    bytes the run never judged (an edited ncs.systemd.conf replayed as "nothing to do", where a
+    run in full says "1 edited config file(s) kept").  The bytes are taken when the run opens
+    the file too; different ones at the end mean no record."""
+    import mmap
+
+    monkeypatch.setenv(replay.WHERE, str(tmp_path / "home/replay"))
+    (tmp_path / "home").mkdir(mode=0o700)
+    f = tmp_path / "ncs.systemd.conf"
+    f.write_bytes(b"NCS_CONFIG_DIR=/etc/ncs\n" + b"#" * 4072)
+    os.chown(f, 65534, 65534)
+    fd = os.open(f, os.O_RDWR)
+    mapped = mmap.mmap(fd, 4096)  # (MAP_SHARED)
+    try:
+        mapped[0:1] = b"N"  # the page is written now: later writes to it fault no more
+        time.sleep(RACY_NS / 1e9 * 1.5)
+        before = os.stat(f)
+        read = []
+
+        def run():
+            with open(f, "rb") as g:
+                read.append(g.read())
+            mapped[15:23] = b"/tmp/xx\n"  # after the run read it
+        rec = _recording(run, tmp_path)
+        if os.stat(f).st_ctime_ns != before.st_ctime_ns:
+            pytest.skip("the page was written back in between: the kernel stamped this write")
+        assert read[0].startswith(b"NCS_CONFIG_DIR=/etc/ncs\n")
+        rec.finish(0)
+        assert rec.gave_up == f"the bytes of {f} changed while the run read it"
+        assert not list((tmp_path / "home").rglob("*.json"))
     finally:
         mapped.close()
         os.close(fd)
