@@ -39,6 +39,7 @@ class InstalledTree:
     version: str
     kind: str = "installed"
     notes: tuple = ()
+    warnings: tuple = ()
 
     @property
     def source(self) -> Path:
