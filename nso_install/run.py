@@ -24,7 +24,7 @@ from .actions.tree import InstallTree
 from .engine import Report, apply, evaluate
 from .errors import LockedError, NsoInstallError, UnsafePathError, UsageError
 from .facts import DIR, FILE, LINK, Facts
-from .plan import TargetView, build_plan, config_version, start_run
+from .plan import STATE_DIR_SYSTEM, TargetView, build_plan, config_version, start_run
 from .record import record
 from .spec import DIR_FIELDS, InstallSpec, Resolution, SpecInput, check_real_directories, resolve, state_path
 from .state import State, host_dir, local_lock_refusal, lock_if_free, locked
@@ -350,6 +350,9 @@ def _check_directory_parents(target: Target, spec: InstallSpec, links: set[str])
             continue
         target.check_parents(PurePosixPath(getattr(spec, name)), f"--{name.replace('_', '-')}", nso if name in ("run_dir", "log_dir") else
                              frozenset(), itself=name == "install_dir")
+    # nso-install's own records too: another account that could swap them would choose the
+    # options a re-run takes (--setuid-cmdwrapper, IPC grants) and what it takes for its own files
+    target.check_parents(PurePosixPath(STATE_DIR_SYSTEM), "nso-install's state directory", itself=True, records=True)
 
 
 def _check_local_parents(target: Target, local_dir: PurePosixPath) -> None:

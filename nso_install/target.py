@@ -182,7 +182,7 @@ class Target:
         return real
 
     def check_parents(self, tpath: str | PurePosixPath, option: str, also: frozenset[int] = frozenset(),
-                      itself: bool = False, local: bool = False) -> None:
+                      itself: bool = False, local: bool = False, records: bool = False) -> None:
         """Refuse a top-level directory (``option``) below one another account could change: each
         existing directory above it must be root's (or this process's, or one of ``also``: the
         NSO account, for its run and log directories) and not writable by group or others, but
@@ -191,7 +191,9 @@ class Target:
         own at the path between runs, and root would run its programs (the service, logrotate,
         the login shells' PATH) or adopt it with a chown.  A directory that does not exist yet is
         made by nso-install (root's, 0755); a symbolic link is :meth:`dir_link`'s to judge.
-        ``local``: a local install's directory, said in its terms (whoever runs it runs NSO from it)."""
+        ``local``: a local install's directory, said in its terms (whoever runs it runs NSO from it).
+        ``records``: nso-install's own state directory (the options it remembers, its records of
+        what it wrote), which no option moves."""
         p = normalize(tpath)
         owners = {0, os.geteuid(), *also}
         chain = [*reversed(p.parents)] + ([p] if itself else [])
@@ -211,8 +213,10 @@ class Target:
                 runs = f"uid {os.geteuid()} runs NSO's programs from it and reads its configuration and keys"
             else:
                 hint = (f"Make {shown} root's and not writable by group or others (chown root:root {shown} && chmod "
-                        f"go-w {shown}), after checking what is in it; or give {option} a place only root can change.")
-                runs = "root runs NSO's programs from it and reads its configuration"
+                        f"go-w {shown}), after checking what is in it"
+                        + ("." if records else f"; or give {option} a place only root can change."))
+                runs = ("a re-run takes the options it remembers from there, and the records of what it wrote"
+                        if records else "root runs NSO's programs from it and reads its configuration")
             if st.st_uid not in owners:
                 if local and os.geteuid() == 0:  # not "make it yours": that would take the account's directory
                     hint = (f"To install for that account, run nso-install as it (runuser -u ACCOUNT -- nso-install "
@@ -362,6 +366,7 @@ def check_staging_root(given: str | os.PathLike, private: bool = False) -> None:
                              "uids and gids, which may mean other accounts on this host.",
                              f"chmod 700 {p} (the image build copies the tree out of it), then re-run.")
     _check_staged_account_files(given, path)
+    _check_staged_state_dir(given, path)
 
 
 # What root takes account numbers from in a staging root (useradd --prefix, and nso-install's own
@@ -389,3 +394,31 @@ def _check_staged_account_files(given: str | os.PathLike, root: Path) -> None:
                              "Replace the link with a copy of what it leads to (if that is meant), then re-run." if
                              stat.S_ISLNK(st.st_mode) else
                              f"chown root:root {p} && chmod go-w {p} (after checking its contents), then re-run.")
+
+
+# nso-install's records in a staging root: the options a re-run (install, uninstall, keys
+# rotate) takes from there, and the directories uninstall removes
+STAGED_STATE_DIRS = ("var", "var/lib", "var/lib/nso-install")
+
+
+def _check_staged_state_dir(given: str | os.PathLike, root: Path) -> None:
+    """The staging root's state directory, and each directory holding it, must be root's and
+    written by nobody else (a link too must be root's; where it leads is the target's to
+    resolve): an account that could swap state.json would choose what a re-run does as root
+    (--setuid-cmdwrapper, IPC grants, the directories uninstall --all removes)."""
+    for rel in STAGED_STATE_DIRS:
+        p = root / rel
+        try:
+            st = os.lstat(p)
+        except FileNotFoundError:
+            return
+        what = "belongs to uid %d" % st.st_uid if st.st_uid != 0 else None if stat.S_ISLNK(st.st_mode) else \
+            f"is writable by group or others (mode {stat.S_IMODE(st.st_mode):04o})" if st.st_mode & 0o022 else None
+        if what:
+            raise UsageError("unsafe-staging-root", f"--root {given}: {p} {what}; a re-run as root takes the options "
+                             "nso-install remembers (and the directories uninstall removes) from the records kept "
+                             "there, so only root may be able to change them.",
+                             f"chown root:root {p} && chmod go-w {p} (after checking what is in it), then re-run.")
+        if stat.S_ISLNK(st.st_mode):
+            return
+

@@ -128,3 +128,46 @@ def test_uninstall_checks_the_staging_root_as_install_does(base, sample_dists):
     assert (stage / "opt/ncs/current").is_symlink()  # nothing removed
     os.chown(stage / "etc/group", 0, -1)
     assert cli("uninstall", "--all", "--accounts", "--root", stage).exit_code == 0
+
+
+@pytest.mark.parametrize("rel, how", [("var/lib", "owned"), ("var", "writable"), ("var/lib/nso-install", "owned")])
+def test_a_state_directory_another_account_can_change_is_refused(base, sample_dists, rel, how):
+    """A staging root whose var/lib another account owned was staged into as root: that account
+    could swap state.json, and a re-run as root took the options it remembers from there
+    (--setuid-cmdwrapper, IPC grants, the directories uninstall --all removes). Refused by
+    install, uninstall, keys rotate and activate, before anything is changed."""
+    from support import cli, snapshot
+
+    stage = base / "stage"
+    stage.mkdir(mode=0o755)
+    cli("install", sample_dists["tar.gz"], "--system-install", "--root", stage)
+    if how == "owned":
+        os.chown(stage / rel, NOBODY, -1)
+    else:
+        os.chmod(stage / rel, 0o777)
+    before = snapshot(stage)
+    for args in (("install", sample_dists["tar.gz"], "--system-install"), ("uninstall", "--all"),
+                 ("keys", "rotate"), ("activate", "6.5.3")):
+        r = cli(*args, "--root", stage, ok=False)
+        assert r.exit_code == 2 and f"{stage / rel} " in r.stderr and "the options nso-install remembers" in r.stderr, \
+            (args, r.stderr)
+    assert snapshot(stage) == before
+
+
+def test_on_a_host_the_state_directory_is_held_by_root_alone_as_the_four_directories_are(base, sample_dists,
+                                                                                          monkeypatch):
+    """Without --root the staging root rules do not apply; what holds /var/lib/nso-install is then
+    judged as what holds INSTALL_DIR is. Shown here under a staging root whose own check is
+    left out (the host's /var/lib is not this test's to change)."""
+    from support import cli
+
+    from nso_install import run
+
+    stage = base / "stage"
+    (stage / "var/lib").mkdir(parents=True)
+    os.chown(stage / "var/lib", NOBODY, -1)
+    monkeypatch.setattr(run, "check_staging_root", lambda *a, **k: None)
+    r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", stage, ok=False)
+    assert r.exit_code == 1 and "nso-install's state directory /var/lib/nso-install: /var/lib belongs to uid 65534" \
+        in r.stderr and "a re-run takes the options it remembers from there" in r.stderr, r.stderr
+    assert not (stage / "var/lib/nso-install").exists() and not (stage / "opt").exists()
