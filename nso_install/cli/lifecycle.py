@@ -79,16 +79,16 @@ def _status(root, install_dir, as_json, verbose, local_dir=None):
         click.echo(f"edited: {printable(p)} (kept; differs from what nso-install wrote)")
     keys = s["keys"] or {}
     if keys.get("interrupted") is not None:
-        when = f" (started {keys['interrupted']})" if keys["interrupted"] else ""
+        when = f" (started {printable(keys['interrupted'])})" if keys["interrupted"] else ""
         click.echo(f"keys: a keys rotate was stopped half way{when}; re-run nso-install keys rotate: it records the "
                    "generation it wrote, or adds one if it wrote none")
     if keys.get("pending_generation") is not None:
-        since = f" on {keys['added']}" if keys.get("added") else ""
+        since = f" on {printable(keys['added'])}" if keys.get("added") else ""
         click.echo(f"keys: generation {keys['pending_generation']} added{since}, not yet recorded as applied in NSO "
                    "(nso-install keys rotate shows the steps; then nso-install keys rotate --applied)")
     elif keys.get("applied_generation") is not None:
         click.echo(f"keys: generation {keys['applied_generation']} applied"
-                   + (f" on {keys['applied']}" if keys.get("applied") else ""))
+                   + (f" on {printable(keys['applied'])}" if keys.get("applied") else ""))
     if s["unfinished"]:
         click.echo(f"unfinished: {printable(s['unfinished'])}")
     if s["spec"] is None and s["unfinished"]:
