@@ -222,7 +222,8 @@ def ssh_public_line(pub, comment: str) -> bytes:
 
 def derive_ssh_public(private: Secret, comment: str) -> bytes:
     key = _load_ssh_private(private, ApplyError("unreadable-key", "the existing SSH host key cannot be read.",
-                                                "Restore its public part by hand (ssh-keygen -y -f KEY > KEY.pub)."))
+                                                "Restore its public part by hand (ssh-keygen -y -f KEY > KEY.pub), or move the key "
+                                                "away (keep a backup) to get a new pair."))
     return ssh_public_line(key.public_key(), comment)
 
 
@@ -399,10 +400,22 @@ class KeyPair(Action):
         pub = facts.path(self.pub_path)
         if pub.kind == ABSENT:
             puid, pgid = self.pub_attrs.resolve(facts, self.pub_path)
-            public = self.derive(Secret(facts.read(self.path) or b""))
+            public = self._derive(facts)
             fsops.atomic_write(pub_host, public, self.pub_attrs.mode, puid, pgid, self.pub_path)
         elif self.pub_attrs.drift(facts, pub):
             self.pub_attrs.apply(facts, pub_host, self.pub_path)
+
+
+    def _derive(self, facts) -> bytes:
+        """The missing public part, from the existing key; a key that cannot be read is named,
+        with where its public part goes (derive knows the key's content, not its place)."""
+        try:
+            return self.derive(Secret(facts.read(self.path) or b""))
+        except ApplyError as e:
+            if e.reference != "unreadable-key":
+                raise
+            raise ApplyError(e.reference, f"{self.path}: {e.message} Its public part {self.pub_path} is missing and "
+                             "is derived from it.", (e.hint or "").replace("KEY", self.path)) from None
 
 
 def ssh_host_key(ssh_dir: str, attrs: Attrs, pub_attrs: Attrs, fips: bool = False) -> KeyPair:

@@ -174,3 +174,24 @@ def test_the_host_name_in_key_comments_is_the_host_s_own():
     import socket
 
     assert keys.host_name() == (socket.gethostname() or "localhost") != ""
+
+
+@pytest.mark.parametrize("kind", ["ssh", "tls"])
+def test_an_unreadable_existing_key_is_named_with_where_its_public_part_goes(tmp_path, kind):
+    """An existing host key whose public part is missing, and that cannot be read to derive it,
+    was reported as "the existing SSH host key cannot be read." with no path: on a host with
+    several keys the operator could not tell which one, nor where the public part goes."""
+    d = tmp_path / "keys"
+    d.mkdir()
+    if kind == "ssh":
+        act = keys.ssh_host_key("/keys", Attrs(0o600, None, None), Attrs(0o644, None, None))
+    else:
+        act = keys.tls_key_cert("/keys", Attrs(0o600, None, None), Attrs(0o644, None, None))
+    (tmp_path / act.path.lstrip("/")).write_bytes(b"not a key\n")
+    os.chmod(tmp_path / act.path.lstrip("/"), 0o600)
+    with pytest.raises(ApplyError) as e:
+        run_plan([act], tmp_path)
+    assert e.value.reference == "unreadable-key"
+    assert act.path in e.value.message and act.pub_path in e.value.message
+    if kind == "ssh":
+        assert f"ssh-keygen -y -f {act.path} > {act.pub_path}" in e.value.hint
