@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..errors import NsoInstallError, require_one_of
+from ..errors import NsoInstallError, UsageError, require_one_of
 from ..record import record
 from ..versions import vtuple
 
@@ -299,8 +299,9 @@ def _check_ctx(ctx: ConfContext) -> None:
     require_one_of(ctx.profile, PROFILE_NAMES, "bad-value", "ncs.conf profile",
                    "Use --profile production or --profile development.", NsoInstallError)
     if ctx.fips and ctx.version_tuple < (6, 5):
-        raise NsoInstallError("bad-value", f"FIPS mode (/ncs-config/fips-mode) needs NSO 6.5 or later, not {ctx.version}.",
-                              "Drop --fips-install or install NSO 6.5+.")
+        # bad usage (exit 2), as every value that does not fit the version: the fix is in the command
+        raise UsageError("bad-value", f"FIPS mode (/ncs-config/fips-mode) needs NSO 6.5 or later, not {ctx.version}.",
+                         "Drop --fips-install or install NSO 6.5+.")
 
 
 def profile_defaults(ctx: ConfContext) -> dict[str, Any]:

@@ -41,6 +41,21 @@ def test_fips_needs_nso_65():
     assert "6.5" in exc.value.message
 
 
+def test_fips_install_of_an_nso_before_6_5_is_bad_usage_exit_2(dists, root):
+    """--fips-install for NSO 6.4 failed with bad-value and exit 1, where every other value that
+    does not fit the version (ipc.transport=unix before 6.4...) is bad usage, exit 2, and the hint
+    is to change the command (drop --fips-install)."""
+    import json
+
+    from support import cli
+
+    r = cli("install", dists["6.4.1"], "--system-install", "--fips-install", "--root", root, "--check", "--json",
+            ok=False)
+    assert r.exit_code == 2, r.output
+    error = json.loads(r.stdout)["error"]
+    assert error["reference"] == "bad-value" and "6.5" in error["message"] and "--fips-install" in error["hint"]
+
+
 def test_fips_mode_cannot_be_forced_on_a_non_fips_install():
     with pytest.raises(NsoInstallError, match="fips.enabled"):
         render_ncs_conf(ConfContext("system", "production", "6.5.3"), {"fips": {"enabled": True}})
