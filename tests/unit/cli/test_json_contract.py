@@ -66,6 +66,7 @@ def test_every_command_prints_a_document_of_the_schema(root, dists, tmp_path):
     run("install", dists["6.4.1"], "--system-install", *r)  # (repaired)
     assert run("keys", "rotate", *r, "--check")["status"] == "would-add"
     assert run("keys", "rotate", *r)["status"] == "added"
+    assert run("status", *r)["keys"]["pending_generation"] == 0  # (the status document with a rotation)
     assert run("audit", *r, ok=False)["result"] == "audit"
     assert run("audit", "--list")["result"] == "checks"
     assert run("uninstall", "6.5.3", *r, "--check")["kept"]
