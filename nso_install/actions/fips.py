@@ -142,8 +142,9 @@ class FipsCrypto(Action):
         try:
             size = os.fstat(fd).st_size
             if size > MAX_LIBRARY:
-                raise ApplyError("too-large", f"{fips} is {size} bytes; a crypto library is far smaller.",
-                                 "Check the distribution.")
+                raise ApplyError("too-large", f"{fips} is {size} bytes; a crypto library is far smaller, so it is "
+                                 "not the FIPS build NSO ships.", f"Download the distribution again (the signed.bin, "
+                                 f"verified with --trusted-cert) and re-install {self.vdir} from it.")
             if fsops.fd_sha256(fd) != want.digest:
                 raise UnsafePathError("privileged-file-changed", f"{fips} is not the file nso-install unpacked "
                                       "(its content changed); it installs no crypto library from it.",

@@ -40,8 +40,10 @@ class _Writer:
             if not stat.S_ISDIR(st.st_mode) or os.listdir(dest):
                 raise FileExistsError(errno.EEXIST, "not an empty directory")
         except OSError:
-            raise DistributionError("extract-dest-not-empty", f"{dest} is not an existing empty directory.",
-                                    "Extract into a new empty directory.") from None
+            raise DistributionError("extract-dest-not-empty", f"{dest}, the new directory nso-install unpacks into, "
+                                    "is no longer an empty directory: another process wrote there.",
+                                    "Find out what wrote there (it is removed with the refused run), then re-run.") \
+                from None
         self.dest = dest
         self.root_fd = os.open(dest, _DIR_FLAGS)
         self.cache: dict[str, int] = {}

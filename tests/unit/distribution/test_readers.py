@@ -148,7 +148,7 @@ def test_dest_must_be_an_empty_directory(dists, tmp_path):
     (tmp_path / "full/x").write_text("")
     with pytest.raises(DistributionError) as e:
         d.extract(tmp_path / "full", uid=None, gid=None)
-    assert e.value.reference == "extract-dest-not-empty"
+    assert e.value.reference == "extract-dest-not-empty" and "another process wrote there" in e.value.message
     with pytest.raises(DistributionError):
         d.extract(tmp_path / "missing", uid=None, gid=None)
 
