@@ -55,7 +55,9 @@ SECURE_DEPLOYMENT: tuple[Recommendation, ...] = (
                    ("ssh.server_host_key",), "equal", "medium", f"{G_SEC}: ssh-ed25519 host keys only"),
     Recommendation("NSO-SD-003", "FIPS mode on (FIPS installs)", ("fips.enabled",), "equal", "high",
                    "NSO FIPS install (G-SYS 6.5+)", fips_only=True),
-    Recommendation("NSO-SD-004", "FIPS-approved SSH key exchange only (FIPS installs)", ("ssh.kex",), "equal",
+    # "only": any part of the approved list passes (an operator keeping one curve is as FIPS as the
+    # full list; judged "equal", ecdh-sha2-nistp384 alone failed)
+    Recommendation("NSO-SD-004", "FIPS-approved SSH key exchange only (FIPS installs)", ("ssh.kex",), "subset",
                    "high", "NSO FIPS install", fips_only=True),
     Recommendation("NSO-SD-005", "Local (CDB) user authentication off", ("aaa.local_authentication",), "equal",
                    "medium", f"{G_SEC}: local users disabled, use PAM"),
@@ -182,6 +184,13 @@ def judge(rec: Recommendation, conf: ConfView, want: dict[str, Any]) -> tuple[li
             same = _tokens(have) == _tokens(expected) if "," in (expected or "") + (have or "") else have == expected
             if not same:
                 problems.append(f"{conf.shown(v)}; expected {expected if expected is not None else '(left out)'}")
+    elif rule == "subset":  # a comma-separated list: every entry among the expected ones (NSO's default too)
+        for v in variables:
+            expected, have = conf_text(want.get(v)), conf.value(v)
+            extra = sorted(_tokens(have) - _tokens(expected))
+            if extra or not _tokens(have):
+                problems.append(f"{conf.shown(v)}; " + (f"{', '.join(extra)} not among " if extra else "expected some of ")
+                                + f"{expected}")
     elif rule == "one-of":
         for v in variables:
             if conf.value(v) not in rec.allowed:

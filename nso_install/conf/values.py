@@ -20,8 +20,8 @@ from typing import Any, Sequence
 from ..errors import NsoInstallError, UsageError
 from ..inputs import read_operator_file
 from .validate import check_value, element_table
-from .variables import (_LISTENERS, DUMMY_AES256CFB128_KEY, DUMMY_AESCFB128_KEY, NON_FIPS_ALGORITHMS, VARIABLES,
-                        ConfContext, Variable, _derived_paths, _paths, profile_defaults)
+from .variables import (_LISTENERS, DUMMY_AES256CFB128_KEY, DUMMY_AESCFB128_KEY, FIPS_KEX, NON_FIPS_ALGORITHMS,
+                        VARIABLES, ConfContext, Variable, _derived_paths, _paths, profile_defaults)
 
 # --- values files and --set ---------------------------------------------------------------
 
@@ -655,7 +655,10 @@ def _cross_check(ctx: ConfContext, out: dict[str, Any]) -> None:
                         "Add --fips-install (fips.enabled follows it), or drop fips.enabled.")
     if out["fips.enabled"]:
         for name in ("ssh.server_host_key", "ssh.kex", "ssh.encryption"):
-            used = [a for a in (out[name] or "").split(",") if a in NON_FIPS_ALGORITHMS]
+            # KEX: only the FIPS tab's approved list (facts section 11), not just "no known bad one":
+            # diffie-hellman-group16-sha512 passed, and the tool's own NSO-SD-004 then failed
+            used = [a for a in (out[name] or "").split(",")
+                    if a in NON_FIPS_ALGORITHMS or (name == "ssh.kex" and a not in FIPS_KEX.split(","))]
             if used:
                 raise _conflict(var[name], f"{', '.join(used)} {'is' if len(used) == 1 else 'are'} not "
                                 "FIPS-approved, and this is a FIPS install", f"Leave {', '.join(used)} out of "

@@ -176,3 +176,24 @@ def test_every_secure_deployment_row_names_variables_the_profiles_set():
             assert all(want[v] is not None for v in rec.variables), rec.id
     assert all(v in PROFILES["production"] or v in want for r in SECURE_DEPLOYMENT for v in r.variables)
 
+
+
+def test_fips_key_exchange_row_takes_any_part_of_the_approved_list():
+    """NSO-SD-004 "FIPS-approved SSH key exchange only": a FIPS install offering ecdh-sha2-nistp384
+    alone is as FIPS as the full list, and failed (judged "equal"); a non-approved one, or NSO's
+    default (which has curve25519-sha256), still fails."""
+    from nso_install.audit.ncsconf import NcsConf
+    from nso_install.conf.secure import rows_failing
+
+    def failing(kex):
+        text = render_ncs_conf(ConfContext("system", "production", "6.5.3", fips=True))
+        kex_line = "<kex>ecdh-sha2-nistp256,ecdh-sha2-nistp384,ecdh-sha2-nistp521,diffie-hellman-group14-sha1," \
+                   "diffie-hellman-group-exchange-sha256</kex>"
+        assert kex_line in text
+        text = text.replace(kex_line, f"<kex>{kex}</kex>" if kex else "")
+        return set(rows_failing(NcsConf.parse(text, "6.5.3"), "6.5.3", True))
+
+    assert failing("ecdh-sha2-nistp384") == set()
+    assert failing("diffie-hellman-group-exchange-sha256,ecdh-sha2-nistp521") == set()
+    assert failing("ecdh-sha2-nistp384,diffie-hellman-group16-sha512") == {"NSO-SD-004"}
+    assert failing(None) == {"NSO-SD-004"}  # NSO's default offers curve25519-sha256

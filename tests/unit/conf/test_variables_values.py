@@ -69,6 +69,19 @@ def test_fips_refuses_non_approved_algorithms():
         assert "not FIPS-approved" in exc.value.message
 
 
+def test_fips_key_exchange_is_only_the_approved_list():
+    """FIPS tab (facts section 11): the approved KEX are five; diffie-hellman-group16-sha512 and
+    group14-sha256 are offered without FIPS but are not among them, and passed (the tool's own
+    NSO-SD-004 failed right after). A subset of the approved list is fine."""
+    ctx = ConfContext("system", "production", "6.5.3", fips=True)
+    for kex in ("diffie-hellman-group16-sha512", "ecdh-sha2-nistp256,diffie-hellman-group14-sha256"):
+        with pytest.raises(NsoInstallError, match="not FIPS-approved"):
+            render_ncs_conf(ctx, {"ssh": {"kex": kex}})
+    assert "<kex>ecdh-sha2-nistp384</kex>" in render_ncs_conf(ctx, {"ssh": {"kex": "ecdh-sha2-nistp384"}})
+    # without FIPS the same values are NSO's to offer
+    render_ncs_conf(ConfContext("system", "production", "6.5.3"), {"ssh": {"kex": "diffie-hellman-group16-sha512"}})
+
+
 def test_tcp_ipc_off_loopback_needs_the_access_check():
     ctx = ConfContext("system", "development", "6.5.3")
     with pytest.raises(NsoInstallError) as exc:
