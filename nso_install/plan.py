@@ -37,8 +37,8 @@ from .actions.privileges import Capability, Setuid, privileged_actions
 from .actions.tree import (LOCAL_OWNED_ELSEWHERE, LOCAL_WRITTEN_ELSEWHERE, WRITTEN_IN_EVERY_TREE, InstallTree,
                            left_out_of_system_tree)
 from .conf.aaa import render_aaa_init
-from .conf.render import (IPC_RUNTIME_DIR, RenderedConf, ipc_disagreement, keys_change, kept_conf_problems, redact_aaa,
-                          redact_conf, redact_env, render_for_install)
+from .conf.render import (IPC_RUNTIME_DIR, RenderedConf, fips_disagreement, ipc_disagreement, keys_change,
+                          kept_conf_problems, redact_aaa, redact_conf, redact_env, render_for_install)
 from .conf.variables import PROFILES, ConfContext
 from .errors import UsageError
 from .facts import Accounts
@@ -305,6 +305,7 @@ def config_actions(spec: InstallSpec, version: str, view: TargetView) -> list[Ac
         ConfFile(f"{cfg}/ncs.conf", rc.text, own.conf, f"ncs.conf ({spec.profile} profile, NSO {version})",
                  redact=redact_conf, explain=lambda kept, new: ipc_disagreement(kept, new, version),
                  unusable=lambda kept: kept_conf_problems(kept, version),
+                 must_follow=lambda kept, new: fips_disagreement(kept, new, version),
                  replaces=lambda now, new, read: keys_change(now, new, version, {"NCS_CONFIG_DIR": cfg}, read)),
         SecretFile(f"{cfg}/ncs.crypto_keys", own.keys, lambda: generate_crypto_keys(version),
                    "encryption keys for encrypted strings in CDB "
@@ -535,6 +536,7 @@ def local_plan(spec: InstallSpec, dist, view: TargetView = TargetView()) -> list
                  f"default ncs.conf ({spec.profile} profile)", redact=redact_conf,
                  explain=lambda kept, new: ipc_disagreement(kept, new, v),
                  unusable=lambda kept: kept_conf_problems(kept, v),
+                 must_follow=lambda kept, new: fips_disagreement(kept, new, v),
                  replaces=lambda now, new, read: keys_change(now, new, v, {"NCS_DIR": d}, read)),
         SecretFile(f"{d}/etc/ncs/ipc_access", private, generate_ipc_secret,
                    "shared secret for the IPC access check", validate=check_ipc_secret),

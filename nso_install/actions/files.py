@@ -153,6 +153,10 @@ class ConfFile(Action):
     # logs) as the old account, as root in directories the new one owns.
     decides: str = ""
     account_change: str = ""
+    # what the rest of the run changes that an edited copy, kept as is, would contradict (ncs.conf:
+    # FIPS turned on or off while the kept file says the other), given the kept content and the
+    # rendering: a sentence, and the run is refused before anything changes; or None
+    must_follow: Callable[[bytes, bytes], str | None] | None = None
     # what replacing the file nso-install wrote with the new rendering changes that cannot be
     # undone from nso-install's records (ncs.conf: the encryption keys NSO uses), given the
     # current content, the rendering and a reader of other target files: a sentence, or None.
@@ -244,6 +248,13 @@ class ConfFile(Action):
             return change(what, diff=diff, warning=self._replaced(facts))
         if self.account_change:
             raise self._not_kept()
+        if self.must_follow is not None and (why := self._contradicted(facts)):
+            raise UsageError(
+                "edited-file-contradicts-run",
+                f"{self.path} was edited outside nso-install, and kept as is it would contradict this run: {why} "
+                "Nothing was changed.",
+                "See the new rendering: the same command with --check --diff --force-conf. Merge it into your file "
+                "and re-run, or re-run with --force-conf (your version is kept as a backup).")
         # Edited by someone else: keep it, offer the new rendering beside it.
         drift = self._kept_attrs(facts, fact).drift(facts, fact)
         refuse_link(facts.path(self.new_path))
@@ -280,6 +291,12 @@ class ConfFile(Action):
                       conflict=True, warning=warn)
         return change(f"edited by the administrator; kept (the new rendering goes to {self.new_path})", diff=diff,
                       conflict=True, warning=warn)
+
+    def _contradicted(self, facts: Facts) -> str | None:
+        try:
+            return self.must_follow(facts.read(self.path) or b"", self.content)
+        except TooLarge:
+            return None
 
     def _unusable(self, facts: Facts) -> str | None:
         if self.unusable is None:
@@ -323,7 +340,7 @@ class ConfFile(Action):
         fact = facts.path(self.path)
         if fact.kind in (LINK, OTHER) and (fact.uid == 0 or facts.target.unprivileged):
             self._fact(facts, FILE)
-        if self.account_change:
+        if self.account_change or self.must_follow is not None:
             self.check(facts, ctx)
 
     def settle(self, facts, ctx):

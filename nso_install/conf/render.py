@@ -149,6 +149,30 @@ def ipc_disagreement(kept: bytes, rendered: bytes, version: str) -> str | None:
             "and the service's start checks will not reach NSO.")
 
 
+def fips_disagreement(kept: bytes, rendered: bytes, version: str) -> str | None:
+    """FIPS turned on (or off) by a run that keeps an edited ncs.conf saying the other: the run
+    would swap crypto.so, set the NCS_OPENSSL_* variables and set aside the Ed25519 host key (or
+    undo all that) while NSO reads the kept file, whose fips-mode and SSH algorithms (ssh-ed25519
+    only, in the production profile) do not follow: a half-FIPS install, SSH without a host key
+    for the one algorithm offered.  NSO's own installer keeps ncs.conf too and has fips-mode
+    added by hand (facts section 11, Upgrades); here the run is refused until the file agrees.
+    A sentence, or None (they agree, or either cannot be read)."""
+    from ..audit.ncsconf import NcsConf
+
+    a, b = NcsConf.parse(kept, version), NcsConf.parse(rendered, version)
+    if a.problem or b.problem:
+        return None
+    there, new = a.value("fips.enabled") == "true", b.value("fips.enabled") == "true"
+    if there == new:
+        return None
+    if new:
+        return ("fips-mode is off there, and this run makes a FIPS install (the FIPS crypto.so, NCS_OPENSSL_*, the "
+                "Ed25519 host key set aside for an ECDSA one); the kept file would leave NSO out of FIPS mode, "
+                "offering the host-key and key-exchange algorithms it has now.")
+    return ("fips-mode is on there, and this run leaves FIPS (the default crypto.so back, no NCS_OPENSSL_*); "
+            "NSO allows fips-mode only in a FIPS install (ncs.conf(5)).")
+
+
 # What NSO decrypts CDB's encrypted strings with: the encrypted-strings element of ncs.conf
 # (inline keys, a key-rotation list, or the external keys command and its argument).
 _KEY_LINE = re.compile(r"^(AESCFB128_KEY|AES256CFB128_KEY)(?:\[(-?\d+)\])?=([0-9a-fA-F]+)$")

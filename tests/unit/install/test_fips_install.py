@@ -108,3 +108,32 @@ def test_a_host_key_under_both_names_is_left_with_a_warning(tmp_path, sample_dis
     aside = next(a for a in r["actions"] if a["kind"] == "keyaside")
     assert not aside["changed"] and "ssh_host_ed25519_key: a file of that name.non-fips exists too" in " ".join(r["warnings"])
     assert (ssh / "ssh_host_ed25519_key").exists() and (ssh / "ssh_host_ed25519_key.non-fips").exists()
+
+
+def test_an_edited_ncs_conf_that_says_the_other_fips_mode_refuses_the_switch(tmp_path, sample_dists):
+    """Turning FIPS on while an administrator's ncs.conf is kept (NSO's installer keeps it too:
+    fips-mode is added by hand, facts section 11): the run swapped crypto.so and set the Ed25519
+    host key aside while the kept file still offered only ssh-ed25519 with fips-mode off, a
+    half-FIPS install whose SSH server had no key for its one algorithm. Refused before anything
+    changes, both ways; once the file says fips-mode like the run, the run goes on."""
+    root = _root(tmp_path)
+    conf = root / "etc/ncs/ncs.conf"
+    install_json(sample_dists["tar.gz"], root, "--system-install")
+    conf.write_text(conf.read_text() + "<!-- the administrator's edit -->\n")
+    before = snapshot(root)
+    for extra in ((), ("--check",)):
+        r = cli("install", sample_dists["tar.gz"], "--root", root, "--system-install", "--fips-install", *extra,
+                ok=False)
+        assert r.exit_code != 0 and "fips-mode is off there" in r.stderr, r.output + r.stderr
+        assert snapshot(root) == before
+    text = conf.read_text().replace("<server-host-key>ssh-ed25519</server-host-key>",
+                                    "<server-host-key>ecdsa-sha2-nistp256</server-host-key>")
+    conf.write_text(text.replace("</ncs-config>", "<fips-mode><enabled>true</enabled></fips-mode></ncs-config>"))
+    install_json(sample_dists["tar.gz"], root, "--system-install", "--fips-install")
+    tree = root / f"opt/ncs/ncs-{V}"
+    assert (tree / CRYPTO / "crypto.so").read_bytes() == (tree / CRYPTO / "fips/crypto.so").read_bytes()
+    before = snapshot(root)
+    r = cli("install", sample_dists["tar.gz"], "--root", root, "--system-install", "--no-fips-install", ok=False)
+    assert r.exit_code != 0 and "fips-mode is on there" in r.stderr, r.output + r.stderr
+    after = snapshot(root)  # (the tree's repair was prepared beside it, and discarded: /opt/ncs's mtime)
+    assert {k: v for k, v in after.items() if k != "opt/ncs"} == {k: v for k, v in before.items() if k != "opt/ncs"}
