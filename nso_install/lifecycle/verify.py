@@ -22,16 +22,19 @@ no ``current``: the same checks, with what a local install writes into its tree 
 
 from __future__ import annotations
 
+import fnmatch
 import os
+import posixpath
 from dataclasses import field
 
 from ..actions.base import Context
 from ..actions.files import beside
-from ..actions.fips import FipsCrypto, written_in_tree
+from ..actions.fips import CRYPTO_NIF, FIPS_BUILD, FipsCrypto, written_in_tree
 from ..actions.privileges import PATTERNS, REMOVABLE, present, privileged_actions
 from ..capabilities import format_caps
 from ..actions.tree import (LOCAL_OWNED_ELSEWHERE, LOCAL_WRITTEN_ELSEWHERE, WRITTEN_IN_EVERY_TREE,
                             left_out_of_system_tree)
+from .. import fsops
 from ..errors import NsoInstallError
 from ..facts import ABSENT, FILE, Facts
 from ..manifest import compare
@@ -155,14 +158,41 @@ def compare_tree(inst: Installation, tree, full: bool = False):
     if m is None:
         return None
     # what other actions write into the tree (compared by their own checks; the FIPS crypto.so below)
+    fips = fips_tree(inst, tree)
     if inst.spec.system:
-        written = WRITTEN_IN_EVERY_TREE + written_in_tree(inst.spec.fips_install)
+        written = WRITTEN_IN_EVERY_TREE + written_in_tree(fips)
         left_out = left_out_of_system_tree(inst.spec.keep_ncs_setup)  # bin/ncs-setup: may be gone, or there
     else:
-        written = LOCAL_WRITTEN_ELSEWHERE + written_in_tree(inst.spec.fips_install)
+        written = LOCAL_WRITTEN_ELSEWHERE + written_in_tree(fips)
         left_out = LOCAL_OWNED_ELSEWHERE
     return compare(m, inst.target.host(tree.path), frozenset(written), m.matching(PATTERNS), full,
                    frozenset(REMOVABLE) | frozenset(left_out), reuse=True, listing=True)
+
+
+def fips_tree(inst: Installation, tree) -> bool:
+    """Whether ``tree`` is judged as a FIPS install's (its crypto.so the FIPS build).  The active
+    tree (a local install's only one) follows the recorded spec.  FIPS belongs to each installed
+    version, so another tree is FIPS when its crypto.so is the FIPS build nso-install unpacked
+    beside it (both vouched for by its manifest): after --no-fips-install the 6.5 tree kept for
+    a rollback was reported as changed ("find out who changed the files"), and under FIPS a
+    6.4 tree kept for a rollback as lacking the FIPS files, neither of which was damage."""
+    if not inst.spec.system or tree.active:
+        return inst.spec.fips_install
+    m = inst.state.manifest(tree.path)
+    if m is None:
+        return False
+    nif = next((rel for rel in m.entries if any(fnmatch.fnmatchcase(rel, p) for p in CRYPTO_NIF)), None)
+    build = m.entries.get(f"{posixpath.dirname(nif)}/{FIPS_BUILD}") if nif else None
+    if build is None or not build.digest:
+        return False
+    try:
+        fd = fsops.open_regular(inst.target.host(f"{tree.path}/{nif}"), f"{tree.path}/{nif}")
+    except (OSError, NsoInstallError):
+        return False
+    try:
+        return fsops.fd_sha256(fd) == build.digest
+    finally:
+        os.close(fd)
 
 
 def _tree(inst: Installation, tree, full: bool, v: Verification) -> None:
@@ -191,7 +221,7 @@ def _privileges(inst: Installation, tree, facts: Facts, v: Verification) -> None
     user = inst.spec.run_as_user if inside and inst.spec.system else None  # (a local install grants none)
     ctx = Context(inst.target, inst.state.conffiles, trusted=inst.state.unpacked, manifest=inst.state.manifest)
     # every tree: crypto.so is left out of each tree's manifest comparison while FIPS is on, so this is its check
-    fips = [FipsCrypto(tree.path, tree.path)] if inst.spec.fips_install else []
+    fips = [FipsCrypto(tree.path, tree.path)] if fips_tree(inst, tree) else []
     # at the paths the tree really holds (a 6.6+ tree's are found by glob: pam-*/priv/epam)
     held = present(facts, tree.path)
     if not inst.spec.system:  # grants none; its files are whoever installed it's, not root's (the plain Attrs)

@@ -137,3 +137,28 @@ def test_an_edited_ncs_conf_that_says_the_other_fips_mode_refuses_the_switch(tmp
     assert r.exit_code != 0 and "fips-mode is on there" in r.stderr, r.output + r.stderr
     after = snapshot(root)  # (the tree's repair was prepared beside it, and discarded: /opt/ncs's mtime)
     assert {k: v for k, v in after.items() if k != "opt/ncs"} == {k: v for k, v in before.items() if k != "opt/ncs"}
+
+
+def test_a_tree_kept_for_rollback_is_judged_by_its_own_fips_state(tmp_path, sample_dists):
+    """FIPS belongs to each installed version. After leaving FIPS (--no-fips-install with an
+    older, non-FIPS version activated), the FIPS 6.5 tree kept for a rollback was reported by
+    verify and NSO-DRIFT-001 as changed ("find out who changed the files"); under FIPS, a 6.4
+    tree kept for a rollback was reported as lacking the FIPS files. Neither is damage; a
+    crypto.so that is neither build still is."""
+    root = _root(tmp_path)
+    old = make_sample_distribution(tmp_path / "src64", "6.4.2", "tar.gz")
+    install_json(old, root, "--system-install")
+    keys = root / "etc/ncs/ncs.crypto_keys"  # (NSO 6.5 removed 3DES: the 6.4 keys file's DES3 lines go)
+    keys.write_text("".join(line for line in keys.read_text().splitlines(True) if "DES3" not in line))
+    install_json(sample_dists["tar.gz"], root, "--system-install", "--fips-install", "--activate")
+    r = cli("verify", "--root", root, "--json", ok=False)
+    assert r.exit_code == 0, r.stdout  # the 6.4.2 tree, FIPS spec
+    install_json(root / "opt/ncs/ncs-6.4.2", root, "--system-install", "--no-fips-install", "--activate")
+    r = cli("verify", "--root", root, "--json", ok=False)
+    assert r.exit_code == 0, r.stdout  # the FIPS 6.5.3 tree, non-FIPS spec
+    audit = json.loads(cli("audit", "--root", root, "--json", ok=False).stdout)
+    assert {c["id"]: c["result"] for c in audit["checks"]}["NSO-DRIFT-001"] == "pass"
+    nif = root / f"opt/ncs/ncs-{V}" / CRYPTO / "crypto.so"
+    nif.write_bytes(b"neither build")
+    r = cli("verify", "--root", root, "--json", ok=False)
+    assert r.exit_code == 1 and f"ncs-{V}/{CRYPTO}/crypto.so" in r.stdout, r.stdout
