@@ -340,7 +340,7 @@ class ConfFile(Action):
         fact = facts.path(self.path)
         if fact.kind in (LINK, OTHER) and (fact.uid == 0 or facts.target.unprivileged):
             self._fact(facts, FILE)
-        if self.account_change or self.must_follow is not None:
+        if self.account_change or (self.must_follow is not None and fact.kind == FILE):
             self.check(facts, ctx)
 
     def settle(self, facts, ctx):
