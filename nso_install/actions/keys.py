@@ -20,7 +20,7 @@ owner and mode are repaired when they drift.  A missing public part (``.pub``,
   ECDSA P-256 key from the host's ``ssh-keygen`` (the system's OpenSSL, which a FIPS host
   runs in its validated mode; the wheel's bundled OpenSSL is not), in a private temporary
   directory inside the key's own directory, read back, written in place, temporary directory
-  removed; without ssh-keygen, from ``cryptography`` as well.
+  removed; without a trusted ssh-keygen, from ``cryptography`` as well, with a warning.
 * TLS: an ECDSA P-256 key and a self-signed certificate (CN and SAN = host name, plus
   ``localhost``; 10 years), made in memory with ``cryptography``.  Meant to be replaced by a
   real certificate; nso-install then leaves the replacement alone.
@@ -359,6 +359,9 @@ class KeyPair(Action):
     generate: Callable[[Path], tuple[Secret, bytes]]  # the key's directory -> (private, public)
     derive: Callable[[Secret], bytes]  # public part from the existing private key
     reason: str = ""
+    # what a new key would be made with that the operator must know (None: nothing), said when
+    # the key is to be generated
+    generated_with: Callable[[], str | None] | None = None
     kind: ClassVar[str] = "keypair"
     warns_before: ClassVar[bool] = True  # (a .pub replaced, a key found open to others: said once done)
 
@@ -369,6 +372,8 @@ class KeyPair(Action):
             warning = None
             if pub.kind == FILE:
                 warning = f"{self.pub_path} exists without its private key; it is replaced by the new pair's."
+            made_with = self.generated_with() if self.generated_with is not None else None
+            warning = " ".join(w for w in (warning, made_with) if w) or None
             # (the public part is named: the TLS key's is host.cert, not a .pub)
             return change(f"generate key ({self.attrs.shown()}) and its public part "
                           f"({PurePosixPath(self.pub_path).name})", diff=f"+ {MASK} content",
@@ -424,7 +429,20 @@ def ssh_host_key(ssh_dir: str, attrs: Attrs, pub_attrs: Attrs, fips: bool = Fals
     return KeyPair(f"{ssh_dir}/{name}", f"{ssh_dir}/{name}.pub", attrs, pub_attrs,
                    lambda key_dir: generate_ssh_key(key_dir, fips, comment),
                    lambda private: derive_ssh_public(private, comment),
-                   f"SSH host key of NSO's SSH server ({'ECDSA P-256, FIPS' if fips else 'Ed25519'}; generated once)")
+                   f"SSH host key of NSO's SSH server ({'ECDSA P-256, FIPS' if fips else 'Ed25519'}; generated once)",
+                   generated_with=_fips_keygen_missing if fips else None)
+
+
+def _fips_keygen_missing() -> str | None:
+    """A FIPS host key made without the host's ssh-keygen (missing, or placed where another
+    account could have written it) comes from the Python package's own OpenSSL, not the host's
+    validated module: it was done silently."""
+    if _ssh_keygen() is not None:
+        return None
+    return ("--fips-install: no trusted ssh-keygen (root's, in /usr/bin, /bin, /usr/sbin or /sbin, none of it "
+            "writable by others): the ECDSA host key is made with the cryptography package's own OpenSSL, not the "
+            "host's FIPS-validated module. Install the OpenSSH client, remove the new key pair and re-run, if the "
+            "key must come from the validated module.")
 
 
 NON_FIPS = ".non-fips"  # the suffix of a host key set aside while FIPS is on

@@ -162,3 +162,19 @@ def test_a_tree_kept_for_rollback_is_judged_by_its_own_fips_state(tmp_path, samp
     nif.write_bytes(b"neither build")
     r = cli("verify", "--root", root, "--json", ok=False)
     assert r.exit_code == 1 and f"ncs-{V}/{CRYPTO}/crypto.so" in r.stdout, r.stdout
+
+
+def test_a_fips_host_key_made_without_the_host_s_ssh_keygen_is_said(tmp_path, sample_dists, monkeypatch):
+    """Without a trusted ssh-keygen the FIPS host key came from the cryptography wheel's own
+    OpenSSL (not the host's validated module), silently."""
+    from nso_install import systools
+
+    with_keygen = install_json(sample_dists["tar.gz"], _root(tmp_path, "a"), "--system-install", "--fips-install")
+    assert not [w for w in with_keygen["warnings"] if "ssh-keygen" in w]
+    monkeypatch.setattr(systools, "SYSTEM_DIRS", (str(tmp_path / "empty"),))
+    root = _root(tmp_path, "b")
+    r = install_json(sample_dists["tar.gz"], root, "--system-install", "--fips-install")
+    assert [w for w in r["warnings"] if "no trusted ssh-keygen" in w and "FIPS-validated" in w], r["warnings"]
+    assert (root / "etc/ncs/ssh/ssh_host_ecdsa_key").exists()
+    plain = install_json(sample_dists["tar.gz"], _root(tmp_path, "c"), "--system-install")
+    assert not [w for w in plain["warnings"] if "ssh-keygen" in w]  # (Ed25519 never uses it)
