@@ -46,6 +46,7 @@ from .record import record
 from .spec import InstallSpec
 from .templates import render
 from .unit import START_SCRIPT, unit_settings
+from .versions import vtuple
 
 STATE_DIR_SYSTEM = "/var/lib/nso-install"
 RUN_SUBDIRS = ("cdb", "packages", "state", "rollbacks", "scripts", "backups")
@@ -106,7 +107,14 @@ def config_version(spec: InstallSpec, version: str, view: TargetView) -> str:
     """The NSO version the configuration is rendered for: the one active after this run."""
     if not spec.system or spec.activate or view.active_version is None:
         return version
-    return view.active_version
+    active = view.active_version
+    if spec.fips_install and vtuple(active) < (6, 5) <= vtuple(version):
+        # (said in the terms of this run: "FIPS mode needs NSO 6.5, not 6.4.2" named no version it installs)
+        raise UsageError("bad-value", f"--fips-install sets FIPS mode in the ncs.conf the active NSO {active} reads "
+                         f"(an install without --activate leaves {active} active), and NSO {active} has no FIPS "
+                         "mode.", f"Install NSO {version} with --fips-install --activate to switch to it in FIPS "
+                         f"mode, or without --fips-install to install it beside {active}.")
+    return active
 
 
 def conf_context(spec: InstallSpec, version: str) -> ConfContext:

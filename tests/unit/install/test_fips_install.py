@@ -178,3 +178,27 @@ def test_a_fips_host_key_made_without_the_host_s_ssh_keygen_is_said(tmp_path, sa
     assert (root / "etc/ncs/ssh/ssh_host_ecdsa_key").exists()
     plain = install_json(sample_dists["tar.gz"], _root(tmp_path, "c"), "--system-install")
     assert not [w for w in plain["warnings"] if "ssh-keygen" in w]  # (Ed25519 never uses it)
+
+
+def test_fips_from_a_6_4_install_says_how_to_get_there(tmp_path, sample_dists):
+    """From an active 6.4 (no FIPS mode), `install 6.5.3 --fips-install` said only "FIPS mode needs
+    NSO 6.5 or later, not 6.4.2", naming no version it installed; and with --activate refused
+    over 6.4's 3DES keys, its hint said to install without --activate, which is that refusal."""
+    root = _root(tmp_path)
+    old = make_sample_distribution(tmp_path / "src64", "6.4.2", "tar.gz")
+    install_json(old, root, "--system-install")
+    before = snapshot(root)
+    r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", root, "--fips-install", ok=False)
+    assert r.exit_code == 2 and "the active NSO 6.4.2 reads (an install without --activate leaves 6.4.2 active)" \
+        in r.stderr and f"Install NSO {V} with --fips-install --activate" in r.stderr, r.stderr
+    r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", root, "--fips-install", "--activate",
+            ok=False)
+    said = " ".join(r.stderr.split())
+    assert r.exit_code == 2 and "DES3CBC_KEY" in said and "install without --activate," not in said, said
+    assert "install it without --fips-install and without --activate" in said
+    assert snapshot(root) == before
+    # the way the hint gives (the 3DES lines still there: a forced switch, then FIPS)
+    install_json(sample_dists["tar.gz"], root, "--system-install")
+    assert cli("activate", V, "--force", "--root", root).exit_code == 0
+    install_json(sample_dists["tar.gz"], root, "--system-install", "--fips-install")
+    assert "<enabled>true</enabled>" in (root / "etc/ncs/ncs.conf").read_text().split("<fips-mode>")[1]
