@@ -101,9 +101,14 @@ def activate(inst: Installation, version: str, *, force: bool = False, check: bo
         if e.reference == "secret-values-not-recorded":
             raise type(e)(e.reference, e.message, "Give them again: --set-file NAME=PATH for each.") from e
         if e.reference == "bad-value":  # a recorded value this version does not take (FIPS before 6.5...)
+            switch = f"nso-install install {inst.target.host(tree.path)} --system-install --activate{_root_arg(root)}"
+            if inst.spec.fips_install and vtuple(tree.version) < (6, 5):
+                # (the one recorded option a switch back to a release before 6.5 always meets)
+                raise type(e)(e.reference, f"NSO {tree.version} has no FIPS mode, and this install is recorded as a "
+                              "FIPS install (--fips-install).", f"Switch with FIPS turned off: {switch} "
+                              "--no-fips-install (ncs.conf and the SSH host key follow).") from e
             raise type(e)(e.reference, e.message, f"{e.hint} activate and rollback take no such options: give them "
-                          f"to nso-install install {inst.target.host(tree.path)} --system-install --activate"
-                          f"{_root_arg(root)} OPTIONS, which switches the same way.") from e
+                          f"to {switch} OPTIONS, which switches the same way.") from e
         raise
     if active is None or active.path != tree.path or (completing and not check):
         notes += next_steps(inst.spec.init_system, tree.version, check)

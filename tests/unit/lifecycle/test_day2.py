@@ -9,6 +9,8 @@ import shutil
 import pytest
 from support import cli, off_3des, snapshot
 
+from nso_install.sample import make_sample_distribution
+
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="creates accounts and sets owners (root only)")
 
 
@@ -435,15 +437,28 @@ def test_an_install_with_inline_keys_can_be_switched_and_rolled_back(root, dists
     assert os.readlink(root / "opt/ncs/current") == "ncs-6.4.1" and "NSO 6.4.1." in conf and "a1" * 16 in conf
 
 
-def test_a_rollback_refused_for_a_recorded_value_says_how_to_switch_with_it_changed(two, dists):
-    """FIPS (recorded) needs NSO 6.5: the hint said "Drop --fips-install", which rollback does not take."""
+def test_a_rollback_refused_for_a_recorded_value_says_how_to_switch_with_it_changed(two, dists, tmp_path):
+    """FIPS (recorded) needs NSO 6.5: the hint said "Drop --fips-install", which rollback does not
+    take, then "give them to install ... OPTIONS", leaving the operator to find the option; it now
+    gives the command that switches, and that command works."""
     install(dists["6.5.3"], two, "--activate", "--fips-install")
     r = nso("rollback", "--root", two, ok=False)
-    hint = " ".join(r.stderr.split())
+    said = " ".join(r.stderr.split())
     # exit 2, as for every recorded value the version switched to does not take (it was 1 for FIPS alone)
-    assert r.exit_code == 2 and "FIPS mode" in hint and "activate and rollback take no such options" in hint
-    assert f"nso-install install {two}/opt/ncs/ncs-6.4.1 --system-install --activate --root {two} OPTIONS" in hint
+    switch = f"nso-install install {two}/opt/ncs/ncs-6.4.1 --system-install --activate --root {two} --no-fips-install"
+    assert r.exit_code == 2 and "NSO 6.4.1 has no FIPS mode, and this install is recorded as a FIPS install" in said
+    assert switch in said, said
     assert os.readlink(two / "opt/ncs/current") == "ncs-6.5.3"
+    nso(*switch.split()[1:])
+    assert os.readlink(two / "opt/ncs/current") == "ncs-6.4.1"
+    # another recorded value 6.4 does not take: the generic hint, which names the options to give
+    six = make_sample_distribution(tmp_path / "d63", "6.3.4", "tar.gz")
+    install(six, two)
+    install(dists["6.4.1"], two, "--set", "ipc.transport=unix")
+    r = nso("activate", "6.3.4", "--root", two, ok=False)
+    said = " ".join(r.stderr.split())
+    assert r.exit_code == 2 and "activate and rollback take no such options" in said, said
+    assert f"nso-install install {two}/opt/ncs/ncs-6.3.4 --system-install --activate --root {two} OPTIONS" in said
 
 
 def test_activate_check_changes_nothing(two):
