@@ -50,6 +50,25 @@ class InstalledTree:
                               "Run nso-install install with the distribution of this version.")
 
 
+def _same_fips_state(inst: Installation, tree, root: Path | None) -> None:
+    """A switch keeps the recorded options, FIPS included, and FIPS belongs to each tree (its
+    crypto.so): switched to a 6.5+ tree of the other FIPS state, the run found the tree
+    "differs from what nso-install unpacked" and asked for a distribution to restore it from."""
+    from .verify import fips_tree
+
+    if tree.active or vtuple(tree.version) < (6, 5):  # (before 6.5: no FIPS mode, said by the switch itself)
+        return
+    fips = fips_tree(inst, tree)
+    if fips == inst.spec.fips_install:
+        return
+    option = "--fips-install" if fips else "--no-fips-install"
+    raise UsageError("fips-state-differs", f"NSO {tree.version} was installed {'in FIPS mode' if fips else 'without FIPS'}"
+                     f" ({tree.path}: its crypto.so is {'the FIPS build' if fips else 'the standard one'}), and this "
+                     f"install's recorded options are {'not ' if fips else ''}FIPS; a switch keeps the options.",
+                     f"Switch with the tree's FIPS state: nso-install install {inst.target.host(tree.path)} "
+                     f"--system-install --activate{_root_arg(root)} {option} (ncs.conf and the SSH host key follow).")
+
+
 def _same_install_dir(inst: Installation) -> None:
     """The switch is a run of the recorded install (its spec: config, unit, INSTALL_DIR): given
     another --install-dir, it found the version there, then copied that tree into the recorded
@@ -76,6 +95,7 @@ def activate(inst: Installation, version: str, *, force: bool = False, check: bo
                          f"ncs-{tree.version}; current can only point to INSTALL_DIR/ncs-VSN.",
                          f"Rename it to {inst.spec.install_dir}/ncs-{tree.version} (if no such tree exists), or "
                          "install the version from its distribution.")
+    _same_fips_state(inst, tree, root)
     active = inst.active
     notes = []
     pending = inst.state.pending_activation  # a switch an interrupted run recorded ahead

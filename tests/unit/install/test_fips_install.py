@@ -202,3 +202,23 @@ def test_fips_from_a_6_4_install_says_how_to_get_there(tmp_path, sample_dists):
     assert cli("activate", V, "--force", "--root", root).exit_code == 0
     install_json(sample_dists["tar.gz"], root, "--system-install", "--fips-install")
     assert "<enabled>true</enabled>" in (root / "etc/ncs/ncs.conf").read_text().split("<fips-mode>")[1]
+
+
+def test_a_switch_to_a_tree_of_the_other_fips_state_gives_the_command_that_switches(tmp_path, sample_dists):
+    """FIPS belongs to each tree, a switch keeps the recorded options: rollback from a FIPS 6.7 to
+    the non-FIPS 6.5 tree said it "differs from what nso-install unpacked" and asked for a
+    distribution to restore it from (an alarm over no damage, and no way given)."""
+    root = _root(tmp_path)
+    install_json(sample_dists["tar.gz"], root, "--system-install")
+    newer = make_sample_distribution(tmp_path / "src67", "6.7.1", "tar.gz")
+    install_json(newer, root, "--system-install", "--fips-install", "--activate")
+    before = snapshot(root)
+    r = cli("rollback", "--root", root, ok=False)
+    said = " ".join(r.stderr.split())
+    assert r.exit_code == 2 and f"NSO {V} was installed without FIPS" in said and "differs" not in said, said
+    switch = f"nso-install install {root}/opt/ncs/ncs-{V} --system-install --activate --root {root} --no-fips-install"
+    assert switch in said and snapshot(root) == before
+    assert cli(*switch.split()[1:]).exit_code == 0 and os.readlink(root / "opt/ncs/current") == f"ncs-{V}"
+    r = cli("activate", "6.7.1", "--root", root, ok=False)
+    said = " ".join(r.stderr.split())
+    assert r.exit_code == 2 and "NSO 6.7.1 was installed in FIPS mode" in said and "--fips-install (ncs.conf" in said
