@@ -21,9 +21,12 @@ Refused, unless ``--force``:
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 
 from ..errors import NsoInstallError, UsageError
+from ..facts import LINK, Facts
 from ..record import record
 from ..run import RunOptions, RunResult, install
 from ..spec import SpecInput, from_record
@@ -131,7 +134,7 @@ def activate(inst: Installation, version: str, *, force: bool = False, check: bo
                           f"to {switch} OPTIONS, which switches the same way.") from e
         raise
     if active is None or active.path != tree.path or (completing and not check):
-        notes += next_steps(inst.spec.init_system, tree.version, check)
+        notes += next_steps(inst.spec.init_system, tree.version, check) + packages_of_another_release(inst, tree.version)
     result.report.notes.extend(notes)
     return result
 
@@ -285,7 +288,36 @@ def guard_install_switch(inst: Installation, new: str, check: bool, spec=None, f
     _refuse_while_running(inst, False, forcing)
     _downgrade(inst, new, active.version, False, check, forcing)
     _release_cannot_start(inst, new, spec or inst.spec, False, force_conf, check, forcing)
-    return next_steps(inst.spec.init_system, new, check)
+    return next_steps(inst.spec.init_system, new, check) + packages_of_another_release(inst, new)
+
+
+# A package built for an NSO release carries it in its name, as NSO's packages and NEDs are
+# named (ncs-6.4-cisco-ios-cli-6.105...); the upgrade guide puts those built for the new release
+# in RUN_DIR/packages as links to INSTALL_DIR/packages/ncs-NEW-* (facts: Upgrade, step 7).
+_PACKAGE_RELEASE = re.compile(r"^ncs-(\d+)\.(\d+)(?:\.\d+)*-")
+
+
+def packages_of_another_release(inst: Installation, version: str) -> list[str]:
+    """A note naming what in RUN_DIR/packages was built for another NSO x.y than ``version``, by
+    its name or the name of what it links to: a major upgrade (x.y) needs packages compiled for
+    it, and NSO's package reload at the restart fails on the others."""
+    facts = Facts(inst.target)
+    packages = f"{inst.spec.run_dir}/packages"
+    want = vtuple(version)[:2]
+    found = []
+    for name in facts.listdir(packages):
+        fact = facts.path(f"{packages}/{name}")
+        for shown in (name, os.path.basename(fact.link.rstrip("/")) if fact.kind == LINK and fact.link else ""):
+            m = _PACKAGE_RELEASE.match(shown)
+            if m and (int(m.group(1)), int(m.group(2))) != want:
+                found.append(f"{name} ({m.group(1)}.{m.group(2)})")
+                break
+    if not found:
+        return []
+    return [f"{packages} holds packages built for another NSO release than {version}: {', '.join(found[:10])}"
+            + (f" and {len(found) - 10} more" if len(found) > 10 else "") + f". Replace them with builds for NSO "
+            f"{want[0]}.{want[1]} (the upgrade guide links them to {inst.spec.install_dir}/packages/ncs-{version}-*) before "
+            "the restart with a package reload: packages compiled for another x.y do not load."]
 
 
 def next_steps(init: str, version: str, check: bool = False) -> list[str]:

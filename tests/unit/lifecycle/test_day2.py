@@ -976,3 +976,23 @@ def test_a_path_names_only_the_tree_at_that_path(two, tmp_path, monkeypatch):
     assert nso("uninstall", "./ncs-6.5.3", "--root", two, ok=False).exit_code == 2
     monkeypatch.chdir(two)  # (from the staging root itself: opt/... is its tree, as the host names it)
     assert "NSO 6.5.3" in nso("activate", "opt/ncs/ncs-6.5.3", "--root", two, "--check").output
+
+
+def test_a_switch_names_the_packages_built_for_another_release(two, dists):
+    """The switch said only "packages compiled for another NSO x.y must be rebuilt first", while
+    RUN_DIR/packages named which: NSO's packages carry their release (ncs-6.4-cisco-ios-...), and
+    the upgrade guide links those for the new release to INSTALL_DIR/packages/ncs-NEW-*."""
+    packages = two / "var/opt/ncs/packages"
+    (two / "opt/ncs/packages/ncs-6.4.1-cisco-ios-cli-6.105").mkdir(parents=True)
+    os.symlink("/opt/ncs/packages/ncs-6.4.1-cisco-ios-cli-6.105", packages / "cisco-ios-cli-6.105")
+    (packages / "ncs-6.5-router-nc-1.0").mkdir()  # built for 6.5: nothing to say
+    (packages / "mine").mkdir()  # no release in its name: nothing to say
+    said = [n for n in js("activate", "6.5.3", "--root", two)["notes"] if "another NSO release" in n]
+    assert said == ["/var/opt/ncs/packages holds packages built for another NSO release than 6.5.3: "
+                    "cisco-ios-cli-6.105 (6.4). Replace them with builds for NSO 6.5 (the upgrade guide links them "
+                    "to /opt/ncs/packages/ncs-6.5.3-*) before the restart with a package reload: packages compiled "
+                    "for another x.y do not load."], said
+    back = js("rollback", "--root", two)["notes"]
+    assert [n for n in back if "another NSO release" in n and "ncs-6.5-router-nc-1.0 (6.5)" in n and "cisco" not in n]
+    again = json.loads(install(dists["6.5.3"], two, "--activate", "--json").stdout)["notes"]  # (install's switch)
+    assert [n for n in again if "another NSO release than 6.5.3: cisco-ios-cli-6.105 (6.4)" in n], again
