@@ -711,11 +711,39 @@ def config_notes(values: dict[str, Any], given: frozenset[str] = frozenset()) ->
             notes.append(f"{', '.join(unused)} given, but crypto.mechanism is {mechanism}: not used (only "
                          f"crypto.mechanism={other} writes {'them' if len(unused) > 1 else 'it'} into ncs.conf). "
                          f"Leave {'them' if len(unused) > 1 else 'it'} out, or set crypto.mechanism={other}.")
+    notes += _shared_default_ports(values)
     if values.get("restconf.enabled") is True and values.get("webui.enabled") is False:
         on = [f"{lst}.port {values.get(lst + '.port')}" for lst in ("webui.tcp", "webui.ssl")
               if values.get(f"{lst}.enabled") is True]
         notes.append("restconf.enabled=true with webui.enabled=false: NSO still opens the Web server's listeners "
                      f"({', '.join(on) or 'none'}) for RESTCONF; only the Web UI itself is off.")
+    return notes
+
+
+def _shared_default_ports(values: dict[str, Any]) -> list[str]:
+    """Enabled listeners on one port only by the default of a ``${VAR:-PORT}`` (two literal ports
+    are refused by :func:`_cross_check`): NSO binds the second one at start only when the
+    environment sets the variable to another port, and otherwise stops (exit 20)."""
+    if not all(k in values for k in ("cli.enabled", "netconf.enabled", "webui.enabled", "restconf.enabled")):
+        return []  # (a partial set of values: nothing to judge the listeners by)
+    seen: dict[int, tuple[str, Any]] = {}
+    notes = []
+    for lst in _LISTENERS:
+        port = values.get(f"{lst}.port")
+        if values.get(f"{lst}.enabled") is not True or not _listener_on(values, lst):
+            continue
+        m = re.fullmatch(r"\$\{([A-Za-z_][A-Za-z0-9_]*):-(\d+)\}", port) if isinstance(port, str) else None
+        number = port if isinstance(port, int) else int(m.group(2)) if m else None
+        if number is None:
+            continue
+        if number in seen and (m or isinstance(seen[number][1], str)):
+            other, other_port = seen[number]
+            variables = [re.fullmatch(r"\$\{([A-Za-z_][A-Za-z0-9_]*):-\d+\}", str(p)).group(1)
+                         for p in (other_port, port) if isinstance(p, str)]
+            notes.append(f"{other}.port {other_port} and {lst}.port {port} are both port {number} unless "
+                         f"{' or '.join(variables)} is set in NSO's environment (ncs.systemd.conf): NSO then cannot "
+                         "bind the second and does not start (exit 20). Give one another default.")
+        seen.setdefault(number, (lst, port))
     return notes
 
 

@@ -66,6 +66,20 @@ def test_port_clash_reads_as_words():
     assert "expected" not in exc.value.message and "--set netconf.ssh.port=" in exc.value.hint
 
 
+def test_listeners_sharing_a_port_only_by_a_variables_default_are_noted():
+    """${P:-2024} beside a literal 2024 passed unsaid (the clash check compared literal ports
+    only): NSO stops at start (exit 20) unless the environment sets P."""
+    both = {"cli": {"ssh": {"enabled": True, "port": "${P:-2024}"}}, "netconf": {"ssh": {"enabled": True, "port": 2024}}}
+    notes = config_notes(flatten_values(effective_values(CTX, both)))
+    assert notes == ["cli.ssh.port ${P:-2024} and netconf.ssh.port 2024 are both port 2024 unless P is set in NSO's "
+                     "environment (ncs.systemd.conf): NSO then cannot bind the second and does not start (exit 20). "
+                     "Give one another default."], notes
+    apart = {"cli": {"ssh": {"enabled": True, "port": "${P:-2025}"}}, "netconf": {"ssh": {"enabled": True, "port": 2024}}}
+    assert config_notes(flatten_values(effective_values(CTX, apart))) == []
+    off = {"cli": {"ssh": {"enabled": False, "port": "${P:-2024}"}}, "netconf": {"ssh": {"enabled": True, "port": 2024}}}
+    assert config_notes(flatten_values(effective_values(CTX, off))) == []
+
+
 def test_restconf_without_webui_is_valid_and_noted():
     # NSO: "The WebUI does not have to be enabled for RESTCONF to work" (same listeners)
     v = flatten_values(effective_values(DEV, {"restconf": {"enabled": True}, "webui": {"enabled": False}}))
