@@ -148,10 +148,12 @@ def install(given: SpecInput, distribution, opts: RunOptions) -> RunResult:
                        "version": dist.version, "distribution": str(dist.source), "spec": spec.record(),
                        **({"root": str(opts.root)} if target.staged else {}),
                        **({} if spec.system else {"local_dir": spec.local_dir})}
-            report, spec_changed = _apply(plan, ctx, state, spec, bar, view, dist.version,
-                                          observer.record if observer is not None else None, started,
+            def on_record(rec, made=made) -> None:  # marked before it is shown: the lines agree with the totals
+                _created_for_the_lock(rec, made)
+                if observer is not None:
+                    observer.record(rec)
+            report, spec_changed = _apply(plan, ctx, state, spec, bar, view, dist.version, on_record, started,
                                           rollback=opts.rollback)
-            _created_for_the_lock(report, made)
         result = RunResult(report, resolution, header)
         if not opts.check:
             result.spec_changed = spec_changed
@@ -294,13 +296,13 @@ def _apply(plan, ctx: Context, state: State, spec: InstallSpec, bar, view: Targe
     return report, spec_changed
 
 
-def _created_for_the_lock(report: Report, made: list[str]) -> None:
+def _created_for_the_lock(rec, made: list[str]) -> None:
     """Directories the lock needed (the state directory and its parents) were made by this
-    run before its plan was applied: reported as changes, so the run agrees with --check."""
-    for rec in report.records:
-        if rec.action.path in made and rec.action.kind == "directory" and not rec.changed:
-            rec.changed = True
-            rec.outcome = Outcome("change", "created (the run's lock lives in it)")
+    run before its plan was applied: reported as changes, so the run agrees with --check (and
+    its printed lines with its totals)."""
+    if rec.action.path in made and rec.action.kind == "directory" and not rec.changed:
+        rec.changed = True
+        rec.outcome = Outcome("change", "created (the run's lock lives in it)")
 
 
 def _older_than_cdb(target: Target, spec: InstallSpec, state: State, version: str, check: bool) -> list[str]:

@@ -89,3 +89,14 @@ def test_a_local_install_shows_its_owner_by_name(tmp_path, dist):
     me = pwd.getpwuid(os.geteuid()).pw_name
     out = run("install", dist, "--local-install", tmp_path / "nso").output
     assert f"(0600 {me}:" in out and "-:-" not in out and "None" not in out
+
+
+def test_a_first_system_install_prints_a_line_for_every_change_its_totals_count(root, dist):
+    # the state directory and its parents are made for the lock before the plan is applied: their
+    # lines were printed as "ok" (hidden) while the totals and --json counted them as changed
+    r = run("install", dist, "--system-install", "--root", root)
+    assert r.exit_code == 0, r.output
+    lines = [line for line in r.stdout.splitlines() if line.startswith("  changed  ")]
+    done = re.search(r"^Done: (\d+) changed", r.stdout, re.M)
+    assert done and len(lines) == int(done.group(1))
+    assert "  changed  directory  /var/lib/nso-install  (created (the run's lock lives in it))" in lines
