@@ -42,8 +42,8 @@ class LiveReport:
     def record(self, rec) -> None:
         o = rec.outcome
         shown = o.changed
-        if not shown and not self.verbose and not o.warning:
-            return
+        if not shown and not self.verbose and not o.warning and not o.conflict:
+            return  # (a kept edit is named: the summary counts it)
         status = ("change" if self.check else "changed") if shown else "ok"
         if o.conflict:
             status = "kept"
