@@ -142,11 +142,14 @@ class _Seconds(click.FloatRange):
     def convert(self, value, param, ctx):
         import math
 
-        rv = super().convert(value, param, ctx)
+        try:
+            rv = float(value)
+        except (TypeError, ValueError):
+            rv = math.nan  # click's own words were "'abc' is not a valid seconds."
         if not math.isfinite(rv):
             self.fail(f"{value!r} is not a number of seconds: give 0 (fail at once if another run holds "
                       "the lock) or the seconds to wait, e.g. 60.", param, ctx)
-        return rv
+        return super().convert(value, param, ctx)  # (the range: a negative number)
 
 
 # One definition for every command that takes the run lock (install, activate, rollback,

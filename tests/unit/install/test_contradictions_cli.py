@@ -103,7 +103,7 @@ def test_a_crypto_value_the_mechanism_does_not_use_is_noted(sample_dists, tmp_pa
 
 @pytest.mark.parametrize("command", [["install", "--system-install", "DIST"], ["activate", "6.5.3"], ["rollback"],
                                      ["uninstall", "--all"], ["keys", "rotate"]])
-@pytest.mark.parametrize("value", ["inf", "nan", "-1"])
+@pytest.mark.parametrize("value", ["inf", "nan", "-1", "abc", "5m"])
 def test_every_locking_command_refuses_a_wait_that_is_not_seconds(sample_dists, tmp_path, command, value):
     """inf and nan passed click's FloatRange(min=0) (nan compares false): activate, rollback,
     uninstall and keys rotate then waited for ever on a held lock; only install refused them."""
@@ -113,4 +113,6 @@ def test_every_locking_command_refuses_a_wait_that_is_not_seconds(sample_dists, 
     r = _run(*args, "--root", str(root), "--check", "--lock-timeout", value)
     assert r.exit_code == 2, r.output
     assert "Invalid value for '--lock-timeout'" in r.output, r.output
+    if value != "-1":  # (not click's "'abc' is not a valid seconds.")
+        assert f"'{value}' is not a number of seconds: give 0 " in r.output, r.output
     assert list(root.iterdir()) == []
