@@ -172,9 +172,27 @@ def rollback(inst: Installation, **kw) -> RunResult:
         return result
     previous = inst.previous
     if previous is None:
-        raise UsageError("nothing-to-roll-back", "no earlier active version is recorded for this install.",
-                         "Activate a version by name: nso-install activate VSN (nso-install status lists them).")
+        raise _nothing_to_roll_back(inst)
     return activate(inst, previous, _rollback=True, **kw)
+
+
+def _nothing_to_roll_back(inst: Installation) -> UsageError:
+    """Why there is no version to go back to: none active (no install where --root and
+    --install-dir point), the one active before was uninstalled since, or no switch recorded."""
+    active = inst.active
+    if active is None:
+        return UsageError("nothing-to-roll-back", f"no NSO version is active under {inst.spec.install_dir}; there "
+                          "is nothing to roll back.", "Check --root and --install-dir (nso-install status shows "
+                          "what is installed there).")
+    gone = next((a["from"] for a in reversed(inst.state.activations) if a.get("to") == active.version
+                 and a.get("from") and a["from"] != active.version), None)
+    if gone is not None:  # (Installation.previous passes over one no longer installed)
+        return UsageError("nothing-to-roll-back", f"NSO {gone}, active before {active.version}, is no longer "
+                          f"installed under {inst.spec.install_dir}; there is nothing to roll back to.",
+                          f"Install NSO {gone} again, then nso-install activate {gone}; or activate another installed "
+                          "version by name (nso-install status lists them).")
+    return UsageError("nothing-to-roll-back", "no earlier active version is recorded for this install.",
+                      "Activate a version by name: nso-install activate VSN (nso-install status lists them).")
 
 
 FORCE = "pass --force"  # how the refusals below are overridden (install --activate: by activate --force)

@@ -112,6 +112,8 @@ class Installation:
             hint = f"Name it in full: {' or '.join(near)}."
         elif (bad := self._malformed(version)) is not None:
             return UsageError("bad-version", f"{version!r} names no NSO version: {bad[0]}{installed}.", bad[1])
+        if not have:  # nothing at all: more often the wrong --root or --install-dir than a missing version
+            hint += " If NSO is installed, point --root and --install-dir at it."
         return UsageError("no-such-version", f"NSO {version} is not installed under {self.spec.install_dir}"
                           f"{installed}.", hint)
 

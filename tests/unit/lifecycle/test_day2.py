@@ -813,7 +813,19 @@ def test_status_and_rollback_agree_after_the_previous_version_is_uninstalled(two
     assert js("status", "--root", two)["previous"] is None
     assert "rollback would go back" not in nso("status", "--root", two).output
     r = nso("rollback", "--root", two, ok=False)
-    assert r.exit_code == 2 and "no earlier active version" in r.stderr
+    # (it said "no earlier active version is recorded": there was one, uninstalled since)
+    assert r.exit_code == 2 and "NSO 6.4.1, active before 6.5.3, is no longer installed under /opt/ncs" in r.stderr
+    assert "Install NSO 6.4.1 again, then nso-install activate 6.4.1" in r.stderr
+
+
+def test_a_forgotten_root_is_suggested_when_nothing_is_installed_where_a_command_looks(tmp_path, two):
+    empty = tmp_path / "empty"  # (the host without --root looks the same: nothing installed there)
+    empty.mkdir()
+    for args in (("activate", "6.5.3"), ("uninstall", "6.5.3"), ("rollback",)):
+        r = nso(*args, "--root", empty, ok=False)
+        assert r.exit_code == 2 and "--root and --install-dir" in r.stderr.split("Hint:")[1], r.stderr
+    r = nso("activate", "7.0", "--root", two, ok=False)  # versions are installed there: the version is what is wrong
+    assert r.exit_code == 2 and "--root" not in r.stderr
 
 
 def test_uninstall_force_of_the_active_version_says_what_it_does_and_verify_fails_on_the_missing_link(two):
