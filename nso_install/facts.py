@@ -495,7 +495,7 @@ def _denied(tpath, target: Target, host: Path) -> NsoInstallError:
     else:
         what = f"read {tpath} ({how})"
     return NsoInstallError(
-        "permission-denied", f"cannot {what} as uid {os.geteuid()}, to compare it with the plan.",
+        "permission-denied", f"cannot {what} as uid {os.geteuid()}.",  # (status and verify have no plan)
         "Run the same command as the account that installed it: root for a system install (sudo; with --check it "
         "still changes nothing), the owner for a local one (install, status and verify take --local-install DIR; "
         "activate, rollback, uninstall, keys rotate and audit are for system installs: a local install is one "

@@ -701,7 +701,7 @@ def test_a_check_that_cannot_see_roots_records_says_which_directory_and_hints_ch
     finally:
         shutil.rmtree(stage)
     assert looked.value.message == ("cannot look into /var/lib/nso-install (owner uid 0, mode 0700) for "
-                                    "/var/lib/nso-install/state.json as uid 65534, to compare it with the plan.")
+                                    "/var/lib/nso-install/state.json as uid 65534.")
     assert read.value.message.startswith("cannot read /etc/secret (owner uid 0, mode 0600) as uid 65534")
     for e in (looked.value, read.value):
         assert "root for a system install (sudo; with --check it still changes nothing)" in e.hint
