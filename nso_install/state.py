@@ -38,6 +38,9 @@ from .facts import Facts
 from .target import Target
 
 STATE_FORMAT = 2
+# the markers this process wrote and has not removed: a run it began and did not end (an
+# interrupt then says how to complete it)
+UNDER_WAY: set[str] = set()
 MAX_MANIFEST = 512 << 20  # ~130 bytes an entry: millions of entries
 
 
@@ -325,6 +328,7 @@ class State:
             _refuse_foreign(host, shown, "the marker of a run under way", "unsafe-run-marker")
             fsops.remove_stale_temps(host)
             fsops.atomic_write(host, data, 0o600, None, None, shown)
+        UNDER_WAY.add(str(host))
 
     def end_run(self) -> None:
         """The run has recorded everything: its marker goes (a run that wrote none has none)."""
@@ -334,6 +338,7 @@ class State:
         if os.path.lexists(host):
             with _saving(self._run_marker()):
                 fsops.remove_file(host)
+        UNDER_WAY.discard(str(host))
 
     def append_history(self, entry: dict) -> None:
         """One line in history.jsonl beside the state: ``entry`` plus the time and tool version.

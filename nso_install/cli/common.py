@@ -582,13 +582,19 @@ def ended_from_outside():
     Neither is a failure of the command, nor a bug."""
     from ..errors import EXIT_INTERRUPTED, exit_closed_pipe
 
+    if (loaded := sys.modules.get("nso_install.state")) is not None:
+        loaded.UNDER_WAY.clear()  # (one command a process, but the tests run many in one)
     try:
         yield
     except BrokenPipeError:
         exit_closed_pipe()
     except KeyboardInterrupt:
+        state = sys.modules.get("nso_install.state")  # (not imported: no run was begun)
         try:
             click.echo("\nInterrupted.", err=True)  # (on its own line, after the terminal's ^C)
+            if state is not None and state.UNDER_WAY:
+                click.echo("Hint: the run had begun changing things; what it did is kept. Re-run the same command "
+                           "to complete it (until then status and verify say it did not finish).", err=True)
         except OSError:
             pass
         sys.exit(EXIT_INTERRUPTED)

@@ -136,3 +136,26 @@ def test_a_permission_error_names_the_path_in_full_not_the_entry_alone(sample_di
         assert f"Permission denied ({root}/var), as uid 65534." == error["message"], error
         assert f"({root}/var)" in r.stderr
         assert os.listdir(root) == []
+
+
+def test_an_interrupt_after_the_run_began_changing_things_says_to_re_run(monkeypatch, sample_dists, tmp_path):
+    """"Interrupted." alone left an operator who pressed Ctrl-C half way through an install to
+    find out from status or verify that the run was to be completed."""
+    import nso_install.run
+
+    seen = []
+
+    def stop_at_the_fifth(rec, made):
+        seen.append(rec)
+        if len(seen) == 5:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(nso_install.run, "_created_for_the_lock", stop_at_the_fifth)
+    target = tmp_path / "n"
+    r = CliRunner().invoke(main, ["install", str(sample_dists["tar.gz"]), "--local-install", str(target)])
+    assert r.exit_code == 130 and "\nInterrupted.\nHint: the run had begun changing things; what it did is kept. " \
+        "Re-run the same command to complete it" in r.stderr, r.stderr
+    monkeypatch.undo()
+    assert "did not finish" in cli("verify", "--local-install", target, ok=False).output
+    r = CliRunner().invoke(main, ["install", str(sample_dists["tar.gz"]), "--local-install", str(target)])
+    assert r.exit_code == 0 and "did not finish" not in cli("verify", "--local-install", target).output
