@@ -261,10 +261,10 @@ def complete_set(incomplete: str) -> list:
 
 # Every spec option defaults to None ("not given"): the run then takes the recorded value.
 DIR_OPTIONS = options(
-    click.option("--install-dir", help="Static files: INSTALL_DIR/ncs-VSN and current. [default: /opt/ncs]"),
-    click.option("--config-dir", help="Configuration files (ncs.conf, keys). [default: /etc/ncs]"),
-    click.option("--run-dir", help="Run-time state (CDB, packages). [default: /var/opt/ncs]"),
-    click.option("--log-dir", help="Log files. [default: /var/log/ncs]"),
+    click.option("--install-dir", metavar="DIR", help="Static files: INSTALL_DIR/ncs-VSN and current. [default: /opt/ncs]"),
+    click.option("--config-dir", metavar="DIR", help="Configuration files (ncs.conf, keys). [default: /etc/ncs]"),
+    click.option("--run-dir", metavar="DIR", help="Run-time state (CDB, packages). [default: /var/opt/ncs]"),
+    click.option("--log-dir", metavar="DIR", help="Log files. [default: /var/log/ncs]"),
 )
 def _spec_options(render: bool):
     """The options of the install spec, for ``install`` or, worded for a command that changes

@@ -195,7 +195,7 @@ def install(distribution, local_dir_arg, local_install, system_install, crypto_k
 @main.command("sample-dist", context_settings=CONTEXT,
               short_help="Write a small fake NSO distribution (tests, demos).")
 @click.argument("dest", type=click.Path(file_okay=False, path_type=PathArg))
-@click.option("--version", "version", default="6.5.3", show_default=True, help="NSO version of the fake distribution.")
+@click.option("--version", "version", metavar="VSN", default="6.5.3", show_default=True, help="NSO version of the fake distribution.")
 @click.option("--format", "fmt", default="tar.gz", show_default=True,
               type=click.Choice(["dir", "tar.gz", "tar", "installer.bin", "signed.bin"]),
               help="Distribution format to write.")
@@ -226,7 +226,7 @@ def sample_dist(dest, version, fmt, padding_files, padding_bytes, ncs_smp):
 @click.option("--system-install", "system_install", is_flag=True, help="Render for a system install (the default).")
 @click.option("--local-install", "local_install", metavar="DIR", callback=not_empty,
               help="Render for the local install in DIR.")
-@click.option("--nso-version", help="NSO version to render for (default: the DISTRIBUTION's, else the installed one: "
+@click.option("--nso-version", metavar="VSN", help="NSO version to render for (default: the DISTRIBUTION's, else the installed one: "
                                     "the active version, or the local install's). With another version active, "
                                     "install leaves that one's ncs.conf, and so does this (a warning says so): add "
                                     "--activate.")

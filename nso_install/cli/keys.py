@@ -18,7 +18,7 @@ def keys() -> None:
 @keys.command("rotate", context_settings=CONTEXT,
               short_help="Add a new generation of crypto keys, keeping the older ones.")
 @TARGET_OPTIONS
-@click.option("--install-dir", help="The install's INSTALL_DIR, when not the one the last run recorded.")
+@click.option("--install-dir", metavar="DIR", help="The install's INSTALL_DIR, when not the one the last run recorded.")
 @click.option("--check", is_flag=True, help="Say what would be done; change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
 @click.option("--new", is_flag=True,

@@ -12,7 +12,7 @@ from .common import (CONTEXT, LOCK_TIMEOUT_OPTION, QUIET_OPTION, TARGET_OPTIONS,
 
 INSTALL_OPTIONS = options(
     TARGET_OPTIONS,
-    click.option("--install-dir", help="The install's INSTALL_DIR, when not the one the last run recorded."),
+    click.option("--install-dir", metavar="DIR", help="The install's INSTALL_DIR, when not the one the last run recorded."),
     click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout."),
     click.option("-v", "--verbose", count=True, help="More detail (and the traceback of an unexpected error)."),
 )

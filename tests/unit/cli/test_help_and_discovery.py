@@ -42,6 +42,15 @@ def test_every_option_and_argument_is_described():
     assert not missing, "without help text: " + ", ".join(missing)
 
 
+def test_no_option_takes_a_bare_text():
+    """--install-dir TEXT, --nso-version TEXT: the help said a directory or a version is "TEXT"
+    where the README says DIR and VSN."""
+    ctx = click.Context(main)
+    vague = [f"{' '.join(path)} {p.opts[0]}" for path, cmd in _commands() for p in cmd.params
+             if isinstance(p, click.Option) and not p.is_flag and p.make_metavar(ctx) == "TEXT"]
+    assert not vague, "metavar TEXT: " + ", ".join(vague)
+
+
 @pytest.mark.parametrize("width", [60, 80, 100])
 def test_command_summaries_are_whole(width):
     r = CliRunner().invoke(main, ["--help"], terminal_width=width)
