@@ -434,8 +434,9 @@ class Symlink(Action):
             return change(f"repair: {fact.link} does not exist (dangling link) -> {self.to}",
                           diff=f"- {fact.link} (missing)\n+ {self.to}")
         if not self.switch:
-            return ok(f"points to {fact.link}; left alone",
-                      warning=f"{self.path} points to {fact.link}, not {self.to}; re-run with --activate to switch.")
+            # (no warning: installing beside the active version is the normal first step of an
+            # upgrade, and the run's note already says how to switch)
+            return ok(f"points to {fact.link}; left alone (--activate switches it to {self.to})")
         return change(f"switch {fact.link} -> {self.to}", diff=f"- {fact.link}\n+ {self.to}")
 
     def apply(self, facts, ctx, outcome):
