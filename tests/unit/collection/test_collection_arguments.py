@@ -32,6 +32,7 @@ def test_install_a_false_boolean_contradicts_nothing(fake, args):
     {"run_as_user": "nso", "no_run_as_user": True},
     {"ipc_users": ["admin"], "no_ipc_users": True},
     {"system_install": True, "local_install": "/srv/nso"},
+    {"trusted_certs": ["/srv/ca.pem"], "skip_verification": True},  # (in check mode before the tool it said changed)
 ])
 def test_install_both_asked_for_is_refused(fake, args):
     r = run("install", {"distribution": "/srv/dist", "executable": str(fake.path), **args})
@@ -150,6 +151,26 @@ def test_crypto_keys_is_a_path_not_masked_but_secrets_are(fake):
     assert "/srv/keys/ncs.crypto_keys" not in r.no_log_values
     assert "ab" * 16 in r.no_log_values
     assert fake.calls[0][fake.calls[0].index("--crypto-keys") + 1] == "/srv/keys/ncs.crypto_keys"
+
+
+@pytest.mark.parametrize("check", [False, True])
+def test_a_secret_in_set_is_refused_before_it_is_on_a_command_line(fake, check):
+    """The CLI refuses a secret in --set (secret-on-command-line), but the module had put it on
+    nso-install's command line first (the process list) and the failure returned it in cmd."""
+    key = "ab" * 16
+    r = run("install", {"distribution": "/srv/dist", "executable": str(fake.path), "system_install": True,
+                        "set": {"crypto.mechanism": "inline", "crypto.aescfb128_key": key}}, check=check)
+    assert r.failed and fake.calls == [], r.result
+    assert "set crypto.aescfb128_key: a secret" in r.result["msg"] and "set_secrets" in r.result["hint"]
+    assert key in r.no_log_values and key not in str(r.result)
+
+
+def test_the_modules_secret_variables_are_the_clis():
+    from collection_support import module
+
+    from nso_install.conf.variables import VARIABLES
+
+    assert set(module("install").SECRET_VARIABLES) == {n for n, v in VARIABLES.items() if v.secret}
 
 
 @pytest.mark.parametrize("check", [False, True])

@@ -105,7 +105,8 @@ options:
         C(ipc.users) is C(--set ipc.users=alice,bob)). A mapping is refused; give each setting its
         dotted name.
       - Not for secrets (they would show in the process list and in the task's invocation); use
-        O(set_secrets).
+        O(set_secrets). A secret variable (C(crypto.aescfb128_key), C(crypto.aes256cfb128_key)) given
+        here fails the task before nso-install runs.
     type: dict
   set_files:
     description: C(--set-file NAME=PATH) for each key (paths on the managed host).
@@ -153,6 +154,7 @@ options:
       - C(--trusted-cert) for each (paths on the managed host), the certificates a signed.bin's signer must chain
         to (Cisco's root CA and the intermediate, both; the signed.bin's own certificates are never issuers).
       - A distribution that is not a signed.bin is refused when this is given.
+      - Mutually exclusive with O(skip_verification=true) (the CLI refuses both).
     type: list
     elements: path
     aliases: [trusted_cert]
@@ -240,7 +242,13 @@ from ansible_collections.nso_install.nso.plugins.module_utils.cli import (
 # Pairs that contradict each other when both are given a value that asks for something: a
 # boolean given as false asks for nothing (Ansible's own mutually_exclusive would count it).
 EXCLUSIVE = (('system_install', 'local_install'), ('skip_secrets', 'secrets_only'),
-             ('run_as_user', 'no_run_as_user'), ('ipc_users', 'no_ipc_users'), ('ipc_groups', 'no_ipc_groups'))
+             ('run_as_user', 'no_run_as_user'), ('ipc_users', 'no_ipc_users'), ('ipc_groups', 'no_ipc_groups'),
+             ('trusted_certs', 'skip_verification'))
+
+# The secret ncs.conf variables (nso-install's VARIABLES with secret set; a test holds the two
+# equal): the CLI refuses them in --set (secret-on-command-line), but only after the value was on
+# its command line, and the task's failure then showed it in cmd.
+SECRET_VARIABLES = ('crypto.aescfb128_key', 'crypto.aes256cfb128_key')
 
 
 def conflicts(p):
@@ -321,6 +329,14 @@ def main():
     clash = conflicts(p)
     if clash:
         module.fail_json(msg='parameters are mutually exclusive: %s' % ' and '.join(clash))
+    secret = sorted(k for k in p['set'] or {} if k in SECRET_VARIABLES)
+    if secret:
+        for k in secret:  # (Ansible masks these in the task's result, its invocation included)
+            module.no_log_values.add(str(p['set'][k]))
+        module.fail_json(msg='set %s: a secret ncs.conf value is not given in set (it would be on the command line '
+                             'of nso-install, readable by every local user, and in the task\'s result)'
+                             % ', '.join(secret),
+                         hint='Give it in set_secrets (a private file on the managed host, --set-file).')
     exe = find_executable(module)
     if exe is None:
         if tool_pending(module):
