@@ -53,6 +53,17 @@ def test_audit_return_documents_the_tools_answer():
     assert set(Report().as_dict()) - {"version"} <= set(returned("audit"))
 
 
+def test_status_return_documents_the_tools_answer():
+    """RETURN named active, versions and spec of the status document; keys (where a keys rotate
+    stands), running, unfinished and the others the module returns as well were not said."""
+    import json
+
+    from collection_support import ROOT
+
+    schema = json.loads((ROOT / "docs" / "json-output.schema.json").read_text())
+    assert set(schema["$defs"]["status"]["properties"]) - {"version"} <= set(returned("status"))
+
+
 @pytest.mark.parametrize("name", ["verify", "audit"])
 def test_facts_are_documented_as_set_only_by_a_task_that_succeeds(name):
     doc = yaml.safe_load(module(name).DOCUMENTATION)

@@ -52,8 +52,36 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+result:
+  description: The tool's result kind, C(status).
+  returned: success
+  type: str
+install_dir:
+  description: The system install's INSTALL_DIR, or null for a local install.
+  returned: success
+  type: str
+local_dir:
+  description: The local install's directory, or null for a system install.
+  returned: success
+  type: str
 active:
   description: The active version (C(current)), or null.
+  returned: success
+  type: str
+current:
+  description: What C(INSTALL_DIR/current) points to (for example C(ncs-6.5.3)), or null.
+  returned: success
+  type: str
+dangling:
+  description: True when C(current) points nowhere.
+  returned: success
+  type: bool
+previous:
+  description: The version a rollback would go back to, or null.
+  returned: success
+  type: str
+rolled_back_from:
+  description: The version the last rollback left (activating it goes forward again), or null.
   returned: success
   type: str
 versions:
@@ -65,6 +93,37 @@ spec:
   description: The recorded options, or null when nso-install has not installed here.
   returned: success
   type: dict
+records_unsealed:
+  description: True when nso-install's records are there but root could not trust them.
+  returned: success
+  type: bool
+pending_new:
+  description: Configuration files whose new rendering waits (next to them) to be merged.
+  returned: success
+  type: list
+  elements: str
+edited:
+  description: Configuration files kept although they differ from what nso-install wrote.
+  returned: success
+  type: list
+  elements: str
+running:
+  description: The NSO processes running (pid, executable, version).
+  returned: success
+  type: list
+  elements: dict
+keys:
+  description:
+    - Where a C(nso-install keys rotate) stands, or null when none was made.
+    - C(pending_generation) (added, not yet recorded as applied in NSO) and when it was C(added);
+      C(applied_generation) and when it was C(applied) (C(keys rotate --applied)); C(interrupted),
+      when a rotation that stopped half way began (a re-run of C(keys rotate) completes it).
+  returned: success
+  type: dict
+unfinished:
+  description: A run that did not finish and how to complete it (or one in progress that holds the lock), or null.
+  returned: success
+  type: str
 ansible_facts:
   description: C(nso_install_status), the whole answer of the tool.
   returned: success
