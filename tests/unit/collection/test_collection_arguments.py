@@ -144,6 +144,34 @@ def test_node_role_gives_the_directories_and_lock_timeout(fake, tmp_path):
     assert all(f"`{k}`" in readme for k in given)
 
 
+@pytest.mark.timeout(300)
+def test_node_role_gives_fips_setuid_and_ncs_setup_both_ways(fake, tmp_path):
+    """The install module takes fips_install, setuid_cmdwrapper and keep_ncs_setup; the node role
+    gave none of them: a role user could not follow the tool's FIPS hints (install TREE --activate
+    --no-fips-install). Null (the default): not given, the recorded value is kept."""
+    import yaml
+    from collection_support import COLLECTION
+
+    fake.set({"version": 1, "result": "applied", "changed": 0, "actions": []})
+    play = {"hosts": "localhost", "gather_facts": False, "roles": ["nso_install.nso.node"],
+            "vars": {"nso_install_tool": False, "nso_distribution": "/srv/dist", "nso_install_executable": str(fake.path),
+                     "nso_verify": False, "nso_audit": False, "nso_init_system": "none"}}
+    names = ("nso_fips_install", "nso_setuid_cmdwrapper", "nso_keep_ncs_setup")
+    r = playbook(tmp_path, [play, {**play, "vars": {**play["vars"], **dict.fromkeys(names, True)}},
+                            {**play, "vars": {**play["vars"], **dict.fromkeys(names, False)}},
+                            {**play, "vars": {**play["vars"], **dict.fromkeys(names, "")}}])
+    assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-3000:]
+    default, on, off, empty = fake.calls
+    flags = ("fips-install", "setuid-cmdwrapper", "keep-ncs-setup")
+    assert not [a for a in default + empty for f in flags if a.endswith(f)], default + empty
+    assert all("--" + f in on and "--no-" + f not in on for f in flags), on
+    assert all("--no-" + f in off and "--" + f not in off for f in flags), off
+    defaults = yaml.safe_load((COLLECTION / "roles/node/defaults/main.yml").read_text())
+    assert all(k in defaults and defaults[k] is None for k in names)
+    readme = (COLLECTION / "README.md").read_text()
+    assert all(f"`{k}`" in readme for k in names)
+
+
 def test_crypto_keys_is_a_path_not_masked_but_secrets_are(fake):
     r = run("install", {"distribution": "/srv/dist", "executable": str(fake.path),
                         "crypto_keys": "/srv/keys/ncs.crypto_keys", "set_secrets": {"crypto.aescfb128_key": "ab" * 16}})
