@@ -103,8 +103,10 @@ class Installation:
         have = [t.version for t in self.trees]
         installed = f" (installed: {', '.join(have) or 'none'})"
         if os.path.basename(version.rstrip("/")) == "current":
+            # (bad-version, not no-such-version: the Ansible uninstall module takes that as
+            # already removed, and `ncs_version: current` said ok with the active version kept)
             active = self.active
-            return UsageError("no-such-version", f"{version} is the link to the active version "
+            return UsageError("bad-version", f"{version} is the link to the active version "
                               f"({active.version if active else 'none'}), not a version{installed}.",
                               "Name the version itself (nso-install status lists them).")
         near = [v for v in have if v.startswith(version + ".") or v.startswith(version + "_")]

@@ -70,5 +70,8 @@ def test_uninstall_of_a_version_with_a_folded_yaml_newline_fails_not_done(root, 
     r = run("uninstall", {"executable": str(EXE), "root": str(root), "ncs_version": "6.4.1\n"})
     assert r.failed and "'6.4.1\\n' names no NSO version: it ends with a newline" in r.result["msg"], r.result
     assert "Give it as 6.4.1" in r.result["msg"] and (root / "opt/ncs/ncs-6.4.1/VERSION").exists()
+    for current in ("current", "/opt/ncs/current"):  # (the link, not a version: it said ok, changed nothing)
+        r = run("uninstall", {"executable": str(EXE), "root": str(root), "ncs_version": current})
+        assert r.failed and "is the link to the active version" in r.result["msg"], r.result
     gone = run("uninstall", {"executable": str(EXE), "root": str(root), "ncs_version": "6.9.9"})
     assert not gone.failed and not gone.result["changed"]  # (what no-such-version still means: nothing to do)

@@ -49,6 +49,10 @@ def test_a_name_that_is_no_installed_version_is_answered_with_what_was_meant(two
     r = nso(command, given, "--root", two, ok=False)
     assert r.exit_code == 2 and said in r.output, r.output
     assert hint is None or hint in r.output, r.output
+    # current is never a version: not no-such-version, which the Ansible uninstall module takes
+    # as already removed (`ncs_version: current` said ok and kept the active version)
+    doc = json.loads(nso(command, "--json", "--root", two, "--", given, ok=False).stdout)
+    assert doc["error"]["reference"] == ("bad-version" if "current" in given else "no-such-version"), doc
     assert snapshot(two) == snap
 
 
