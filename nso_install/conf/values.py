@@ -654,6 +654,10 @@ def _cross_check(ctx: ConfContext, out: dict[str, Any]) -> None:
         raise _conflict(var["fips.enabled"], "fips-mode can only be turned on in a FIPS install",
                         "Add --fips-install (fips.enabled follows it), or drop fips.enabled.")
     if out["fips.enabled"]:
+        if not out["ssh.kex"]:  # (--set ssh.kex= leaves the element out: NSO's own list, not the FIPS one)
+            raise _conflict(var["ssh.kex"], "left empty, so NSO would offer its default key exchange, not the "
+                            "FIPS-approved list, and this is a FIPS install", f"Give some of {FIPS_KEX} (or do "
+                            "not set ssh.kex: the FIPS list applies).")
         for name in ("ssh.server_host_key", "ssh.kex", "ssh.encryption"):
             # KEX: only the FIPS tab's approved list (facts section 11), not just "no known bad one":
             # diffie-hellman-group16-sha512 passed, and the tool's own NSO-SD-004 then failed

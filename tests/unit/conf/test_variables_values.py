@@ -82,6 +82,20 @@ def test_fips_key_exchange_is_only_the_approved_list():
     render_ncs_conf(ConfContext("system", "production", "6.5.3"), {"ssh": {"kex": "diffie-hellman-group16-sha512"}})
 
 
+def test_fips_key_exchange_left_empty_is_said_as_such():
+    """--set ssh.kex= leaves the element out (NSO's own list, not the FIPS one): refused as such;
+    it was refused as "'' is not FIPS-approved" ("ncs.conf variable ssh.kex ...:  is not
+    FIPS-approved", "Leave  out of ssh.kex"), naming nothing the operator gave."""
+    ctx = ConfContext("system", "production", "6.5.3", fips=True)
+    with pytest.raises(NsoInstallError) as exc:
+        render_ncs_conf(ctx, load_values((), ["ssh.kex="]))
+    assert "ssh.kex" in exc.value.message and "left empty" in exc.value.message, exc.value.message
+    assert "ecdh-sha2-nistp256" in exc.value.hint and "Leave  out" not in exc.value.hint
+    # without FIPS, an empty ssh.kex is NSO's default as before
+    plain = ConfContext("system", "production", "6.5.3")
+    assert "<kex>" not in render_ncs_conf(plain, load_values((), ["ssh.kex="]))
+
+
 def test_tcp_ipc_off_loopback_needs_the_access_check():
     ctx = ConfContext("system", "development", "6.5.3")
     with pytest.raises(NsoInstallError) as exc:
