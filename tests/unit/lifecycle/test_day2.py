@@ -679,7 +679,8 @@ def test_uninstall_accounts_leaves_a_kept_group_its_files(two):
     passwd.write_text(passwd.read_text() + "ada:x:4321:4321:Ada:/home/ada:/bin/bash\n")
     group.write_text("".join(line + (",ada" if line.split(":")[3] else "ada") * line.startswith("ncsadmin:") + "\n"
                              for line in group.read_text().splitlines()) + "ada:x:4321:\n")
-    admin = _ids(two, "ncsadmin", "group")
+    admin, own = _ids(two, "ncsadmin", "group"), _ids(two, "nso", "group")
+    assert own is not None and [p for p in (two / "etc/ncs").rglob("*") if p.lstat().st_gid == own]
     secret = two / "etc/ncs/ipc_access"
     assert os.stat(secret).st_gid == admin
     chk = js("uninstall", "--all", "--accounts", "--check", "--root", two)
@@ -689,7 +690,9 @@ def test_uninstall_accounts_leaves_a_kept_group_its_files(two):
         assert act["status"] == "ok" and "kept: still has member(s) ada" in act["detail"], act
     assert _ids(two, "ncsadmin", "group") == admin and os.stat(secret).st_gid == admin  # hers to read still
     assert _ids(two, "ncsoper", "group") is None and _ids(two, "nso") is None  # (the others went)
-    assert not [p for p in (two / "etc/ncs").rglob("*") if p.lstat().st_gid == _ids(two, "ncsoper", "group")]
+    # the groups deleted lose their files (nso's own, by its number taken before: once deleted it has none)
+    assert _ids(two, "nso", "group") is None
+    assert not [p for p in (two / "etc/ncs").rglob("*") if p.lstat().st_gid == own]
 
 
 @pytest.mark.parametrize("how", ["another uid", "a login shell (records without ids)"])
