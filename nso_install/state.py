@@ -669,6 +669,21 @@ def _loose_lock(where: str, st: os.stat_result, system: bool) -> NsoInstallError
                            "is in it (manifests, config file hashes, history, the accounts nso-install created).")
 
 
+def _open_state_dir(state_dir: Path) -> int:
+    """The state directory, opened as the lock: never through a symbolic link (where it leads is
+    not judged, and the records there would choose what a re-run does as root), nor another file."""
+    try:
+        return os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except (NotADirectoryError, OSError) as e:
+        if not isinstance(e, NotADirectoryError) and e.errno != errno.ELOOP:
+            raise
+        what = f"a symbolic link (to {os.readlink(state_dir)})" if os.path.islink(state_dir) else "not a directory"
+        raise UnsafePathError("unsafe-lock", f"the state directory {state_dir} (nso-install's records and lock) is "
+                              f"{what}; nso-install keeps them only in a real directory, which no link redirects.",
+                              "Find out who made it; if the records where it leads can be trusted, put them in a "
+                              "real directory in its place (root's, mode 0700), then re-run.") from None
+
+
 def _open_local_lock(install_dir: Path, where: str, created: list[Path]) -> int:
     """The local install's lock file ``where`` (beside ``install_dir``), opened or made 0600;
     ``created`` gets the directories made on the way."""
@@ -725,8 +740,8 @@ def locked(target: Target, state_path: str, system: bool, timeout: float = 0.0) 
         while True:
             if system:
                 created += fsops.ensure_private_dir(state_dir)
-                fd = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
                 where = str(state_dir)
+                fd = _open_state_dir(state_dir)
             else:
                 where = str(lock_path(target, state_path, False))
                 fd = _open_local_lock(install_dir, where, created)

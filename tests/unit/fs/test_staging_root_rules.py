@@ -171,3 +171,25 @@ def test_on_a_host_the_state_directory_is_held_by_root_alone_as_the_four_directo
     assert r.exit_code == 1 and "nso-install's state directory /var/lib/nso-install: /var/lib belongs to uid 65534" \
         in r.stderr and "a re-run takes the options it remembers from there" in r.stderr, r.stderr
     assert not (stage / "var/lib/nso-install").exists() and not (stage / "opt").exists()
+
+
+def test_a_state_directory_that_is_a_link_is_refused_by_name(base, sample_dists):
+    """A root-owned link at var/lib/nso-install passes the staging root's rules (where it leads is
+    not theirs to judge), and every run then failed with "unexpected NotADirectoryError ... This is
+    a bug in nso-install": the state directory is never followed through a link, and said so."""
+    from support import cli, snapshot
+
+    stage = base / "stage"
+    stage.mkdir(mode=0o700)
+    cli("install", sample_dists["tar.gz"], "--system-install", "--root", stage)
+    (stage / "srv").mkdir()
+    os.rename(stage / "var/lib/nso-install", stage / "srv/state")
+    os.symlink("/srv/state", stage / "var/lib/nso-install")
+    before = snapshot(stage)
+    for args in (("install", sample_dists["tar.gz"], "--system-install"), ("uninstall", "--all"),
+                 ("keys", "rotate"), ("activate", "6.5.3")):
+        r = cli(*args, "--root", stage, ok=False)
+        assert r.exit_code == 1 and "unexpected" not in r.stderr, (args, r.stderr)
+        assert f"{stage / 'var/lib/nso-install'} (nso-install's records and lock) is a symbolic link (to " \
+            "/srv/state)" in r.stderr, (args, r.stderr)
+    assert snapshot(stage) == before
