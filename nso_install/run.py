@@ -170,6 +170,9 @@ def install(given: SpecInput, distribution, opts: RunOptions) -> RunResult:
         report.notes.extend(_verification_notes(dist, opts))
         report.notes.extend(switching)
         report.notes.extend(_notes(spec, dist.version, view, target))
+        if spec.system and not opts.check and view.active_version is None and report.changes \
+                and spec.secrets != "skip":
+            report.notes.append(_first_start(spec, dist.version))
         if spec.system and not opts.check and not target.unprivileged:
             from .audit import install_notes  # the checks of `nso-install audit`, on what was just installed
 
@@ -537,6 +540,19 @@ def _access_notes(spec: InstallSpec, version: str, view: TargetView, report: Rep
 
     ipc = ipc_access(spec, config_version(spec, version, view), view) if spec.system else IpcAccess()
     return run_notes(spec, view, ipc, report)
+
+
+def _first_start(spec: InstallSpec, version: str) -> str:
+    """What to do after the first install of a system: nso-install never starts NSO."""
+    start = {"systemd": "systemctl start ncs (ncs.service is enabled: it starts at boot)",
+             "sysv": "/etc/init.d/ncs start (where the script is enabled: update-rc.d ncs defaults, or chkconfig "
+                     "--add ncs)"}.get(spec.init_system)
+    if start is None:  # --init-system none: no service was written
+        who = f" as {spec.run_as_user}" if spec.run_as_user else ""
+        start = (f"{spec.install_dir}/current/bin/ncs -c {spec.config_dir}/ncs.conf{who}, with the environment of "
+                 f"{spec.install_dir}/current/ncsrc (no service was written: --init-system none)")
+    return (f"NSO {version} is installed, not started: start it with {start}. Login shells get its environment from "
+            "/etc/profile.d/ncs.sh (log in again, or source it); nso-install status and audit show where it stands.")
 
 
 def _notes(spec: InstallSpec, version: str, view: TargetView, target: Target) -> list[str]:

@@ -216,7 +216,7 @@ def test_upgrade_leaves_current_alone_unless_activate(tmp_path):
     out = install_json(new, root, "--system-install")
     assert os.readlink(root / "opt/ncs/current") == "ncs-6.4.2"
     assert (root / f"opt/ncs/ncs-{V}/VERSION").exists()
-    assert any("--activate" in w for w in out["warnings"])
+    assert not any("--activate" in w for w in out["warnings"])  # (the normal first step of an upgrade: a note)
     # config follows the active version: ncs.conf stays rendered for 6.4.2, and the run says so
     assert "NSO 6.4.2." in (root / "etc/ncs/ncs.conf").read_text()
     assert any("beside the active 6.4.2" in n for n in out["notes"])
@@ -816,3 +816,29 @@ def test_a_mask_made_between_check_and_write_is_named_as_masked(tmp_path, sample
     r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", root, ok=False)
     assert r.exit_code != 0 and f"/{path} is masked (a link to /dev/null" in r.stderr, r.stderr
     assert "give the path it leads to" not in r.stderr and os.readlink(root / path) == "/dev/null"
+
+
+@pytest.mark.parametrize("init, start", [
+    ("systemd", "start it with systemctl start ncs (ncs.service is enabled: it starts at boot)"),
+    ("sysv", "start it with /etc/init.d/ncs start (where the script is enabled"),
+    ("none", "start it with /opt/ncs/current/bin/ncs -c /etc/ncs/ncs.conf, with the environment of "
+             "/opt/ncs/current/ncsrc (no service was written: --init-system none)"),
+])
+def test_a_first_system_install_says_nso_is_not_started_and_how_to_start_it(tmp_path, sample_dists, init, start):
+    """A first install ended on its totals: nothing said that nso-install never starts NSO, nor how
+    to (a journey review's first question). Said once: a re-run, or another version installed
+    beside the active one, says nothing of it."""
+    from support import cli
+
+    root = tmp_path / "r"
+    root.mkdir(mode=0o700)
+    args = ("install", sample_dists["tar.gz"], "--system-install", "--root", root, "--init-system", init, "--json")
+    notes = json.loads(cli(*args).stdout)["notes"]
+    said = [n for n in notes if "is installed, not started" in n]
+    assert len(said) == 1 and start in said[0] and "/etc/profile.d/ncs.sh" in said[0], notes
+    assert not [n for n in json.loads(cli(*args).stdout)["notes"] if "not started" in n]
+    skip = tmp_path / "image"
+    skip.mkdir(mode=0o700)
+    built = json.loads(cli("install", sample_dists["tar.gz"], "--system-install", "--root", skip, "--skip-secrets",
+                           "--json").stdout)["notes"]
+    assert not [n for n in built if "not started" in n]  # (an image: its start is the --secrets-only run's)
