@@ -404,8 +404,9 @@ STAGED_STATE_DIRS = ("var", "var/lib", "var/lib/nso-install")
 def _check_staged_state_dir(given: str | os.PathLike, root: Path) -> None:
     """The staging root's state directory, and each directory holding it, must be root's and
     written by nobody else (a link too must be root's; the run then refuses a state directory
-    that is one, unsafe-lock, as it never follows it): an account that could swap state.json would choose what a re-run does as root
-    (--setuid-cmdwrapper, IPC grants, the directories uninstall --all removes)."""
+    that is one, unsafe-lock, as it never follows it): an account that could swap state.json
+    would choose what a re-run does as root (--setuid-cmdwrapper, IPC grants, the directories
+    uninstall --all removes)."""
     for rel in STAGED_STATE_DIRS:
         p = root / rel
         try:
