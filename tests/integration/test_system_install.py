@@ -140,7 +140,8 @@ def test_upgrade_keeps_config_and_moves_current_only_when_asked(box):
     edited = box.run("cat", f"{CONFIG_DIR}/ncs.conf").stdout
     up = box.nso_install("install", new, "--system-install")
     assert box.readlink(f"{INSTALL_DIR}/current") == "ncs-6.4.8"  # NSO leaves current alone
-    assert any("--activate" in w for w in up["warnings"])
+    assert any("beside the active 6.4.8" in n and "--activate" in n for n in up["notes"])  # (a note, not a warning)
+    assert not any("--activate" in w for w in up["warnings"])
     assert box.exists(f"{RELEASE_DIR}/bin/ncs") and box.exists(f"{INSTALL_DIR}/ncs-6.4.8/bin/ncs")
     assert box.run("cat", f"{CONFIG_DIR}/ncs.crypto_keys").stdout == keys  # never regenerated
     assert box.run("cat", f"{CONFIG_DIR}/ncs.conf").stdout == edited  # admin edits kept
