@@ -87,9 +87,10 @@ def verify(inst: Installation, full: bool = False) -> Verification:
     elsewhere = [Tree(p, inst.recorded_version(p) or "?", manifest=True) for p in inst.state.recorded_trees()
                  if p not in lost and all(p != t.path for t in inst.trees)]
     for tree in inst.trees + elsewhere:
+        fips = fips_tree(inst, tree)  # (once a tree: another than the active one's is read off its crypto.so)
         if tree.path not in lost:  # (another version in its place: compared with nothing)
-            _tree(inst, tree, full, v)
-        _privileges(inst, tree, facts, v)  # every binary on disk, also in a tree that is not the recorded one
+            _tree(inst, tree, full, v, fips)
+        _privileges(inst, tree, facts, v, fips)  # every binary on disk, also in a tree that is not the recorded one
     _config(inst, facts, v)
     unfinished = inst.state.unfinished()
     if unfinished is not None:  # killed or failed half way: what is missing may be anything it had yet to do
@@ -150,15 +151,16 @@ def _nothing_installed(inst: Installation) -> str:
             "and --install-dir, or install NSO first (nso-install install DISTRIBUTION --system-install)")
 
 
-def compare_tree(inst: Installation, tree, full: bool = False):
+def compare_tree(inst: Installation, tree, full: bool = False, fips: bool | None = None):
     """The tree against its manifest (None without one), as verify judges it.  An earlier answer
     to the same question in this process is reused (install's audit after a run that changed
-    nothing; the audit's walk, which asks first for the listing of an intact tree)."""
+    nothing; the audit's walk, which asks first for the listing of an intact tree).  ``fips``:
+    :func:`fips_tree`'s answer for the tree, when the caller has it already."""
     m = inst.state.manifest(tree.path)
     if m is None:
         return None
     # what other actions write into the tree (compared by their own checks; the FIPS crypto.so below)
-    fips = fips_tree(inst, tree)
+    fips = fips_tree(inst, tree) if fips is None else fips
     if inst.spec.system:
         written = WRITTEN_IN_EVERY_TREE + written_in_tree(fips)
         left_out = left_out_of_system_tree(inst.spec.keep_ncs_setup)  # bin/ncs-setup: may be gone, or there
@@ -195,8 +197,8 @@ def fips_tree(inst: Installation, tree) -> bool:
         os.close(fd)
 
 
-def _tree(inst: Installation, tree, full: bool, v: Verification) -> None:
-    drift = compare_tree(inst, tree, full)
+def _tree(inst: Installation, tree, full: bool, v: Verification, fips: bool) -> None:
+    drift = compare_tree(inst, tree, full, fips)
     if drift is None and tree.path in inst.state.recorded_trees():
         v.findings.append(Finding("tree", tree.path, "its manifest, recorded by nso-install, is missing or not the "
                                   "one its records vouch for; run nso-install install with its distribution to "
@@ -212,7 +214,7 @@ def _tree(inst: Installation, tree, full: bool, v: Verification) -> None:
     v.extra += [f"{tree.path}/{p}" for p in drift.extra]
 
 
-def _privileges(inst: Installation, tree, facts: Facts, v: Verification) -> None:
+def _privileges(inst: Installation, tree, facts: Facts, v: Verification, fips: bool) -> None:
     # granted where the recorded install put them (its INSTALL_DIR's trees), withdrawn elsewhere:
     # judged by the record, not by an --install-dir given here (mistyped, every recorded tree
     # would seem outside it and be expected to hold no grant)
@@ -221,14 +223,14 @@ def _privileges(inst: Installation, tree, facts: Facts, v: Verification) -> None
     user = inst.spec.run_as_user if inside and inst.spec.system else None  # (a local install grants none)
     ctx = Context(inst.target, inst.state.conffiles, trusted=inst.state.unpacked, manifest=inst.state.manifest)
     # every tree: crypto.so is left out of each tree's manifest comparison while FIPS is on, so this is its check
-    fips = [FipsCrypto(tree.path, tree.path)] if fips_tree(inst, tree) else []
+    swap = [FipsCrypto(tree.path, tree.path)] if fips else []
     # at the paths the tree really holds (a 6.6+ tree's are found by glob: pam-*/priv/epam)
     held = present(facts, tree.path)
     if not inst.spec.system:  # grants none; its files are whoever installed it's, not root's (the plain Attrs)
         _local_privileges(tree.path, held, facts, v)
     plain = privileged_actions(tree.path, tree.version, user, inst.spec.setuid_cmdwrapper, held=held) \
         if inst.spec.system else []
-    for action in plain + fips:
+    for action in plain + swap:
         try:
             outcome = action.check(facts, ctx)
         except NsoInstallError as e:
