@@ -15,7 +15,7 @@ from ..record import record
 from ..secret import MASK
 from ..target import check_shell_safe
 from ..templates import render_text
-from .validate import NAMESPACE, release_problems, validate_ncs_conf
+from .validate import NAMESPACE, release_problems, start_problems, validate_ncs_conf
 from .values import effective_values, secret_variables
 from .variables import ConfContext, _paths
 
@@ -300,15 +300,14 @@ _SHOWN_PROBLEMS = 5
 def kept_conf_problems(kept: bytes, version: str) -> str | None:
     """What in a kept (edited) ncs.conf stops NSO ``version`` from starting (exit 21, bad
     configuration file): elements its release does not know (:func:`unknown_to_release`), then
-    what ncs.conf(5) refuses (:func:`validate_ncs_conf`: an unknown or misspelt element, a value
+    what ncs.conf(5) refuses (:func:`start_problems`: an unknown or misspelt element, a value
     of the wrong type, a mandatory element missing...). A sentence, or None. Only the release
     was judged: a typo in the administrator's file went unsaid on every run and in the audit,
     and NSO failed at its next start. A ``${VAR}`` without a default is NSO's to resolve at
     start, not a problem here."""
     if why := unknown_to_release(kept, version):
         return why
-    problems = [p for p in validate_ncs_conf(kept.decode("utf-8", errors="replace"))
-                if "so it cannot be checked" not in p]
+    problems = start_problems(kept.decode("utf-8", errors="replace"))
     if not problems:
         return None
     shown = "; ".join(problems[:_SHOWN_PROBLEMS]) + ("; ..." if len(problems) > _SHOWN_PROBLEMS else "")

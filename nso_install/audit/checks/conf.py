@@ -6,7 +6,7 @@ NSO itself refuses the whole file at start (exit 21, bad configuration file)."""
 
 from __future__ import annotations
 
-from ...conf.validate import release_problems, validate_ncs_conf
+from ...conf.validate import release_problems, start_problems
 from ...versions import vtuple
 from ..model import failed, passed, skipped
 from ..registry import check
@@ -25,8 +25,7 @@ def conf_valid(ctx):
     if ctx.conf.root is None or raw is None:
         return ctx.conf_unreadable()
     text = raw.decode("utf-8", errors="replace")
-    # (a ${VAR} without a default is NSO's to resolve at start: validate_ncs_conf says it cannot check it)
-    problems = [p for p in validate_ncs_conf(text) if "so it cannot be checked" not in p]
+    problems = start_problems(text)
     if ctx.conf.fragments:  # a mandatory element may come from ncs.conf.d/*.conf
         problems = [p for p in problems if "mandatory element missing" not in p]
     if ctx.version is not None:
