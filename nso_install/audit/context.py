@@ -123,13 +123,15 @@ class AuditContext:
             return ()
         return tuple(e for e in self.facts.acl(fact.path) if e.perms)
 
+    def acl_entry(self, e) -> str:
+        """``user:alice:r--`` for a named ACL entry (:class:`~nso_install.facts.AclEntry`)."""
+        name = self.accounts.user_name(e.id) if e.kind == "user" else \
+            self.accounts.group_name(e.id) if e.kind == "group" else e.kind
+        return f"{e.kind}:{name}:" + "".join(c if e.perms & b else "-" for c, b in (("r", 4), ("w", 2), ("x", 1)))
+
     def acl_shown(self, fact: PathFact) -> str:
         """``; ACL user:alice:r--, group:ops:rw-`` for the named entries of ``fact``'s ACL, or ""."""
-        def name(e):
-            return self.accounts.user_name(e.id) if e.kind == "user" else \
-                self.accounts.group_name(e.id) if e.kind == "group" else e.kind
-        shown = [f"{e.kind}:{name(e)}:" + "".join(c if e.perms & b else "-" for c, b in (("r", 4), ("w", 2), ("x", 1)))
-                 for e in self.acl(fact)]
+        shown = [self.acl_entry(e) for e in self.acl(fact)]
         return f"; ACL {', '.join(shown)}" if shown else ""
 
     def readers(self, fact: PathFact) -> tuple[set[str], bool]:

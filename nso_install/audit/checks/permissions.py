@@ -235,11 +235,8 @@ def _acl_problems(ctx, fact, shown: str) -> list[str]:
     own_users, own_groups = {0, ctx.user_uid}, {0, ctx.user_gid}
 
     def others(entries) -> list[str]:
-        def name(e):
-            return ctx.user(e.id) if e.kind == "user" else ctx.group(e.id) if e.kind == "group" else "?"
-
-        return [f"{e.kind}:{name(e)}:" + "".join(c if e.perms & b else "-" for c, b in (("r", 4), ("w", 2), ("x", 1)))
-                for e in entries if e.perms and e.id not in (own_users if e.kind == "user" else own_groups)]
+        return [ctx.acl_entry(e) for e in entries
+                if e.perms and e.id not in (own_users if e.kind == "user" else own_groups)]
 
     problems = []
     if (named := others(ctx.acl(fact))):
