@@ -374,6 +374,16 @@ def check_staging_root(given: str | os.PathLike, private: bool = False) -> None:
 STAGED_ACCOUNT_FILES = ("etc", "etc/passwd", "etc/group", "etc/shadow", "etc/gshadow", "etc/login.defs")
 
 
+def _not_roots_alone(st: os.stat_result) -> str | None:
+    """Why an entry of a staging root (``st``, its lstat) is not root's alone, or None: another
+    owner, or group or others may write it (a link's own mode grants nothing)."""
+    if st.st_uid != 0:
+        return "belongs to uid %d" % st.st_uid
+    if not stat.S_ISLNK(st.st_mode) and st.st_mode & 0o022:
+        return f"is writable by group or others (mode {stat.S_IMODE(st.st_mode):04o})"
+    return None
+
+
 def _check_staged_account_files(given: str | os.PathLike, root: Path) -> None:
     """The staging root's account files (and etc/) must be root's and written by nobody else: an
     account that can edit etc/group (a copied file kept its owner, or mode 0666) could give
@@ -385,8 +395,7 @@ def _check_staged_account_files(given: str | os.PathLike, root: Path) -> None:
         except FileNotFoundError:
             continue
         what = f"is a symbolic link (to {os.readlink(p)}), which useradd --prefix would follow" \
-            if stat.S_ISLNK(st.st_mode) else "belongs to uid %d" % st.st_uid if st.st_uid != 0 else \
-            f"is writable by group or others (mode {stat.S_IMODE(st.st_mode):04o})" if st.st_mode & 0o022 else None
+            if stat.S_ISLNK(st.st_mode) else _not_roots_alone(st)
         if what:
             raise UsageError("unsafe-staging-root", f"--root {given}: {p} {what}; root takes the accounts' numbers from "
                              "the staging root's account files (the owners of keys, secrets and privileged binaries), "
@@ -413,8 +422,7 @@ def _check_staged_state_dir(given: str | os.PathLike, root: Path) -> None:
             st = os.lstat(p)
         except FileNotFoundError:
             return
-        what = "belongs to uid %d" % st.st_uid if st.st_uid != 0 else None if stat.S_ISLNK(st.st_mode) else \
-            f"is writable by group or others (mode {stat.S_IMODE(st.st_mode):04o})" if st.st_mode & 0o022 else None
+        what = _not_roots_alone(st)
         if what:
             raise UsageError("unsafe-staging-root", f"--root {given}: {p} {what}; a re-run as root takes the options "
                              "nso-install remembers (and the directories uninstall removes) from the records kept "
