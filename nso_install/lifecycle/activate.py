@@ -305,7 +305,7 @@ def guard_install_switch(inst: Installation, new: str, check: bool, spec=None, f
                    "--force, then install it again with --fips-install")
     _refuse_while_running(inst, False, forcing)
     _downgrade(inst, new, active.version, False, check, forcing)
-    _release_cannot_start(inst, new, spec or inst.spec, False, force_conf, check, forcing)
+    _release_cannot_start(inst, new, spec_now, False, force_conf, check, forcing)
     return next_steps(inst.spec.init_system, new, check) + packages_of_another_release(inst, new)
 
 
