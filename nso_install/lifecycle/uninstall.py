@@ -100,6 +100,7 @@ def plan_removal(inst: Installation, version: str | None, everything: bool, part
                          "nso-install uninstall --ncs-version 6.4.1, or --all (with --config, --run-data, --logs, "
                          "--service, --profile-scripts, --accounts, or --purge for all of them).")
     _refuse_while_running(inst, [pid for pid, _ in inst.running])
+    facts = Facts(inst.target)  # (the target's accounts read once, for every account judged below)
     acts.append(RemoveTree(spec.install_dir, "every installed version, current, packages/, installdirs", "--install-dir"))
     chosen = {
         "config": [RemoveTree(spec.config_dir, "configuration, encryption keys, IPC secret, host keys", "--config-dir")],
@@ -116,11 +117,10 @@ def plan_removal(inst: Installation, version: str | None, everything: bool, part
         # what the deleted accounts own in the directories kept is given to root first; then
         # memberships it added to accounts it did not create go, so that a group it created
         # is left empty and can go too (userdel takes a deleted user's own along)
-        "accounts": (_disown_kept(inst, parts) if "accounts" in parts else []) + _account_removals(inst),
+        "accounts": (_disown_kept(inst, parts, facts) if "accounts" in parts else []) + _account_removals(inst, facts),
     }
     # an administrator's mask (systemctl mask ncs: ncs.service -> /dev/null; a tmpfiles.d entry
     # likewise) is the administrator's decision, not nso-install's file: kept, said as a mask
-    facts = Facts(inst.target)
     admin_masks = [a.path for a in chosen["service"] if a.fs and masked(facts.path(a.path))]
     chosen["service"] = [a for a in chosen["service"] if a.path not in admin_masks]
     kept += [f"{p} (masked: a link to /dev/null, the administrator's; not removed)" for p in admin_masks]
@@ -151,12 +151,11 @@ def plan_removal(inst: Installation, version: str | None, everything: bool, part
     return acts, kept, notes
 
 
-def _disown_kept(inst: Installation, parts: set[str]) -> list[Action]:
+def _disown_kept(inst: Installation, parts: set[str], facts: Facts) -> list[Action]:
     """The files of the accounts and groups nso-install deletes, in the directories it keeps
     (the keys are root:ncsadmin, CDB and logs the NSO account's): given to root first, or a
     later account or group given the same number would own them."""
     spec = inst.spec
-    facts = Facts(inst.target)
     acc = facts.accounts
     ours = [a for a in inst.state.created_accounts if not _not_ours(inst, a, acc)]
     users = sorted(a.partition(":")[2] for a in ours if a.startswith("user:"))
@@ -231,7 +230,7 @@ def _leaving(inst: Installation, acc) -> list[str]:
     return [f"{u}@{g}" for u, g in _withdrawn(inst)] + users
 
 
-def _account_removals(inst: Installation) -> list[Action]:
+def _account_removals(inst: Installation, facts: Facts) -> list[Action]:
     """Withdraw the memberships nso-install added to accounts it did not create, then delete the
     users it created, then its groups: a group left empty by the earlier steps can go too
     (userdel takes a deleted user's own group along when login.defs says USERGROUPS_ENAB).
@@ -240,7 +239,7 @@ def _account_removals(inst: Installation) -> list[Action]:
     state = inst.state
     acts: list[Action] = [Membership(u, g, reason="membership added by nso-install") for u, g in _withdrawn(inst)]
     leaving = [m.path for m in acts]
-    acc = Facts(inst.target).accounts
+    acc = facts.accounts
     for a in sorted(state.created_accounts, key=lambda a: (a.startswith("group:"), a)):
         not_ours = _not_ours(inst, a, acc)
         acts.append(NoAccount(a, "created by nso-install", tuple(leaving), not_ours))
