@@ -47,7 +47,8 @@ _NO_MANIFEST = {False: "  (no manifest: not unpacked by nso-install)",
 def _status(root, install_dir, as_json, verbose, local_dir=None):
     from ..lifecycle.status import status
 
-    s = status(_look(root, install_dir, local_dir))
+    inst = _look(root, install_dir, local_dir)
+    s = status(inst)
     if as_json:
         import json  # here, not at the top: --help imports no more than it needs
         click.echo(json.dumps({"version": 1, "result": "status", **s}, indent=2, default=json_default))
@@ -65,12 +66,12 @@ def _status(root, install_dir, as_json, verbose, local_dir=None):
     if s["dangling"]:
         click.echo(f"current -> {printable(s['current'])}: points nowhere (dangling)")
     elif s["versions"] and s["current"] is None and local_dir is None:
-        click.echo("current: missing, no version is active (nso-install activate VSN)")
+        click.echo(f"current: missing, no version is active ({inst.command('activate VSN')})")
     if s["previous"]:
         click.echo(f"rollback would go back to {printable(s['previous'])}")
     elif s.get("rolled_back_from"):
         click.echo(f"rolled back from {printable(s['rolled_back_from'])} (rollback again does nothing; "
-                   f"nso-install activate {printable(s['rolled_back_from'])} goes forward)")
+                   f"{inst.command('activate ' + printable(s['rolled_back_from']))} goes forward)")
     running = ", ".join(f"pid {r['pid']} (NSO {r['version']})" for r in s["running"])
     click.echo(f"NSO running: {running or 'no'}")
     for p in s["pending_new"]:
@@ -80,12 +81,12 @@ def _status(root, install_dir, as_json, verbose, local_dir=None):
     keys = s["keys"] or {}
     if keys.get("interrupted") is not None:
         when = f" (started {printable(keys['interrupted'])})" if keys["interrupted"] else ""
-        click.echo(f"keys: a keys rotate was stopped half way{when}; re-run nso-install keys rotate: it records the "
-                   "generation it wrote, or adds one if it wrote none")
+        click.echo(f"keys: a keys rotate was stopped half way{when}; re-run {inst.command('keys rotate')}: it records "
+                   "the generation it wrote, or adds one if it wrote none")
     if keys.get("pending_generation") is not None:
         since = f" on {printable(keys['added'])}" if keys.get("added") else ""
         click.echo(f"keys: generation {keys['pending_generation']} added{since}, not yet recorded as applied in NSO "
-                   "(nso-install keys rotate shows the steps; then nso-install keys rotate --applied)")
+                   f"({inst.command('keys rotate')} shows the steps; then {inst.command('keys rotate --applied')})")
     elif keys.get("applied_generation") is not None:
         click.echo(f"keys: generation {keys['applied_generation']} applied"
                    + (f" on {printable(keys['applied'])}" if keys.get("applied") else ""))

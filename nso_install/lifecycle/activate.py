@@ -53,7 +53,7 @@ class InstalledTree:
                               "Run nso-install install with the distribution of this version.")
 
 
-def _same_fips_state(inst: Installation, tree, root: Path | None) -> None:
+def _same_fips_state(inst: Installation, tree) -> None:
     """A switch keeps the recorded options, FIPS included, and FIPS belongs to each tree (its
     crypto.so): switched to a 6.5+ tree of the other FIPS state, the run found the tree
     "differs from what nso-install unpacked" and asked for a distribution to restore it from."""
@@ -68,8 +68,9 @@ def _same_fips_state(inst: Installation, tree, root: Path | None) -> None:
     raise UsageError("fips-state-differs", f"NSO {tree.version} was installed {'in FIPS mode' if fips else 'without FIPS'}"
                      f" ({tree.path}: its crypto.so is {'the FIPS build' if fips else 'the standard one'}), and this "
                      f"install's recorded options are {'not ' if fips else ''}FIPS; a switch keeps the options.",
-                     f"Switch with the tree's FIPS state: nso-install install {inst.target.host(tree.path)} "
-                     f"--system-install --activate{_root_arg(root)} {option} (ncs.conf and the SSH host key follow).")
+                     f"Switch with the tree's FIPS state: "
+                     f"{inst.command(f'install {inst.target.host(tree.path)} --system-install --activate {option}')} "
+                     "(ncs.conf and the SSH host key follow).")
 
 
 def _same_install_dir(inst: Installation) -> None:
@@ -92,13 +93,13 @@ def activate(inst: Installation, version: str, *, force: bool = False, check: bo
     _same_install_dir(inst)
     tree = inst.tree(version)
     if tree is None:
-        raise inst.not_installed(version, "Install it first: nso-install install DISTRIBUTION --system-install.")
+        raise inst.not_installed(version, f"Install it first: {inst.command('install DISTRIBUTION --system-install')}.")
     if Path(tree.path).name != f"ncs-{tree.version}":
         raise UsageError("unconventional-tree", f"{tree.path} holds NSO {tree.version} but is not named "
                          f"ncs-{tree.version}; current can only point to INSTALL_DIR/ncs-VSN.",
                          f"Rename it to {inst.spec.install_dir}/ncs-{tree.version} (if no such tree exists), or "
                          "install the version from its distribution.")
-    _same_fips_state(inst, tree, root)
+    _same_fips_state(inst, tree)
     active = inst.active
     notes = []
     pending = inst.state.pending_activation  # a switch an interrupted run recorded ahead
@@ -124,7 +125,7 @@ def activate(inst: Installation, version: str, *, force: bool = False, check: bo
         if e.reference == "secret-values-not-recorded":
             raise type(e)(e.reference, e.message, "Give them again: --set-file NAME=PATH for each.") from e
         if e.reference == "bad-value":  # a recorded value this version does not take (FIPS before 6.5...)
-            switch = f"nso-install install {inst.target.host(tree.path)} --system-install --activate{_root_arg(root)}"
+            switch = inst.command(f"install {inst.target.host(tree.path)} --system-install --activate")
             if inst.spec.fips_install and vtuple(tree.version) < (6, 5):
                 # (the one recorded option a switch back to a release before 6.5 always meets)
                 raise type(e)(e.reference, f"NSO {tree.version} has no FIPS mode, and this install is recorded as a "
@@ -154,10 +155,6 @@ def _only_secrets(set_files: tuple[str, ...]) -> None:
                              "Change other values with nso-install install (its --set, --set-file, --values).")
 
 
-def _root_arg(root: Path | None) -> str:
-    return f" --root {root}" if root is not None else ""
-
-
 def rollback(inst: Installation, **kw) -> RunResult:
     _same_install_dir(inst)
     if inst.rolled_back_from is not None:
@@ -168,7 +165,7 @@ def rollback(inst: Installation, **kw) -> RunResult:
         if not interrupted:
             result.report.notes.append(f"The last switch already rolled back from NSO {inst.rolled_back_from} to "
                                        f"{inst.active.version}; rollback undoes one switch. To go forward again: "
-                                       f"nso-install activate {inst.rolled_back_from}.")
+                                       f"{inst.command('activate ' + inst.rolled_back_from)}.")
         return result
     previous = inst.previous
     if previous is None:
@@ -189,10 +186,10 @@ def _nothing_to_roll_back(inst: Installation) -> UsageError:
     if gone is not None:  # (Installation.previous passes over one no longer installed)
         return UsageError("nothing-to-roll-back", f"NSO {gone}, active before {active.version}, is no longer "
                           f"installed under {inst.spec.install_dir}; there is nothing to roll back to.",
-                          f"Install NSO {gone} again, then nso-install activate {gone}; or activate another installed "
-                          "version by name (nso-install status lists them).")
+                          f"Install NSO {gone} again, then {inst.command('activate ' + gone)}; or activate another "
+                          f"installed version by name ({inst.command('status')} lists them).")
     return UsageError("nothing-to-roll-back", "no earlier active version is recorded for this install.",
-                      "Activate a version by name: nso-install activate VSN (nso-install status lists them).")
+                      f"Activate a version by name: {inst.command('activate VSN')} ({inst.command('status')} lists them).")
 
 
 FORCE = "pass --force"  # how the refusals below are overridden (install --activate: by activate --force)

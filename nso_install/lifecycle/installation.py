@@ -79,6 +79,17 @@ class Installation:
         root = self.target.root if self.target.staged else None
         return look(root, self.given_dir) if self.spec.system else look_local(root, self.spec.local_dir)
 
+    def command(self, args: str) -> str:
+        """``nso-install ARGS`` aimed at this install, for a message that names the next command:
+        with the --root and --install-dir this run needed to find it, since the same command
+        without them acts on the host's default install (or finds none)."""
+        import shlex
+
+        aim = f" --root {shlex.quote(str(self.target.root))}" if self.target.staged else ""
+        if self.given_dir:
+            aim += f" --install-dir {shlex.quote(self.given_dir)}"
+        return f"nso-install {args}{aim}"
+
     @property
     def active(self) -> Tree | None:
         return next((t for t in self.trees if t.active), None)

@@ -216,7 +216,7 @@ def nso_steps(inst: Installation, file: str, generation: int, converted_legacy: 
         f"In the NSO CLI (on one node; it triggers the others): key-rotation get-active-generation shows the active "
         f"generation; then key-rotation apply-new-keys new-key-generation {generation} re-encrypts the data "
         f"with it (it returns new-active-key-generation {generation}; Java and Python packages restart).",
-        f"Record that it is done: nso-install keys rotate --applied (the file keeps {older}).",
+        f"Record that it is done: {inst.command('keys rotate --applied')} (the file keeps {older}).",
         f"Backups: those taken before this rotation were encrypted with {older}; keep a copy of {file} with them. "
         "Never remove the active generation from the file, nor one a backup you may restore still needs.",
     ]
@@ -525,7 +525,7 @@ def _applied(inst: Installation, kf: KeysFile, rec: dict, pending: int | None, s
                                 notes=[f"generation {done} was already recorded as applied "
                                        f"({rec.get('applied_time', 'time unknown')}); nothing waits."], **base)
         raise UsageError("no-pending-generation", f"nso-install has not added a key generation to {file} that waits "
-                         "to be applied.", "Run nso-install keys rotate first (it adds one and prints the NSO steps).")
+                         "to be applied.", f"Run {inst.command('keys rotate')} first (it adds one and prints the NSO steps).")
     notes = []
     if pending not in kf.generations:
         notes.append(f"generation {pending} is no longer in {file} (the file was changed since it was added); "

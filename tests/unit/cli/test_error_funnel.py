@@ -132,7 +132,7 @@ def test_a_permission_error_names_the_path_in_full_not_the_entry_alone(sample_di
             r = cli("install", dist, "--system-install", "--root", root, "--json", ok=False)
         assert r.exit_code == 1
         error = json.loads(r.stdout)["error"]
-        assert error["reference"] == "permission-denied"
+        assert error["reference"] == "permission-denied", (error, r.stderr)
         assert f"Permission denied ({root}/var), as uid 65534." == error["message"], error
         assert f"({root}/var)" in r.stderr
         assert os.listdir(root) == []

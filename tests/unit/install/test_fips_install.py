@@ -216,9 +216,9 @@ def test_a_switch_to_a_tree_of_the_other_fips_state_gives_the_command_that_switc
     r = cli("rollback", "--root", root, ok=False)
     said = " ".join(r.stderr.split())
     assert r.exit_code == 2 and f"NSO {V} was installed without FIPS" in said and "differs" not in said, said
-    switch = f"nso-install install {root}/opt/ncs/ncs-{V} --system-install --activate --root {root} --no-fips-install"
+    switch = f"nso-install install {root}/opt/ncs/ncs-{V} --system-install --activate --no-fips-install --root {root}"
     assert switch in said and snapshot(root) == before
     assert cli(*switch.split()[1:]).exit_code == 0 and os.readlink(root / "opt/ncs/current") == f"ncs-{V}"
     r = cli("activate", "6.7.1", "--root", root, ok=False)
     said = " ".join(r.stderr.split())
-    assert r.exit_code == 2 and "NSO 6.7.1 was installed in FIPS mode" in said and "--fips-install (ncs.conf" in said
+    assert r.exit_code == 2 and "NSO 6.7.1 was installed in FIPS mode" in said and f"--fips-install --root {root} (ncs.conf" in said

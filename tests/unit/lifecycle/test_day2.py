@@ -822,7 +822,7 @@ def test_status_and_rollback_agree_after_the_previous_version_is_uninstalled(two
     r = nso("rollback", "--root", two, ok=False)
     # (it said "no earlier active version is recorded": there was one, uninstalled since)
     assert r.exit_code == 2 and "NSO 6.4.1, active before 6.5.3, is no longer installed under /opt/ncs" in r.stderr
-    assert "Install NSO 6.4.1 again, then nso-install activate 6.4.1" in r.stderr
+    assert f"Install NSO 6.4.1 again, then nso-install activate 6.4.1 --root {two}; " in r.stderr
 
 
 def test_a_forgotten_root_is_suggested_when_nothing_is_installed_where_a_command_looks(tmp_path, two):
@@ -832,7 +832,9 @@ def test_a_forgotten_root_is_suggested_when_nothing_is_installed_where_a_command
         r = nso(*args, "--root", empty, ok=False)
         assert r.exit_code == 2 and "--root and --install-dir" in r.stderr.split("Hint:")[1], r.stderr
     r = nso("activate", "7.0", "--root", two, ok=False)  # versions are installed there: the version is what is wrong
-    assert r.exit_code == 2 and "--root" not in r.stderr
+    assert r.exit_code == 2 and "point --root" not in r.stderr, r.stderr
+    # (the command it gives is aimed where this one was: without --root it installs on the host)
+    assert f"Install it first: nso-install install DISTRIBUTION --system-install --root {two}." in r.stderr
 
 
 def test_uninstall_force_of_the_active_version_says_what_it_does_and_verify_fails_on_the_missing_link(two):
@@ -844,7 +846,8 @@ def test_uninstall_force_of_the_active_version_says_what_it_does_and_verify_fail
     assert v.exit_code == 1
     assert "! link      /opt/ncs/current: missing: no NSO version is active (installed: 6.5.3); " \
            "nso-install activate VSN" in v.output
-    assert "current: missing, no version is active" in nso("status", "--root", two).output
+    assert f"current: missing, no version is active (nso-install activate VSN --root {two})" \
+        in nso("status", "--root", two).output
     nso("activate", "6.5.3", "--root", two)
     assert nso("verify", "--root", two).exit_code == 0
 
@@ -1015,3 +1018,17 @@ def test_a_switch_names_the_packages_built_for_another_release(two, dists):
     assert [n for n in back if "another NSO release" in n and "ncs-6.5-router-nc-1.0 (6.5)" in n and "cisco" not in n]
     again = json.loads(install(dists["6.5.3"], two, "--activate", "--json").stdout)["notes"]  # (install's switch)
     assert [n for n in again if "another NSO release than 6.5.3: cisco-ios-cli-6.105 (6.4)" in n], again
+
+
+def test_the_commands_a_message_names_are_aimed_where_this_one_was(tmp_path):
+    """The next command a message gives (status's keys line, a rollback's hint) said plain
+    `nso-install keys rotate --applied` under a staging root: run as given, it acted on the
+    host's install, or found none there."""
+    from nso_install.lifecycle.installation import look
+
+    staged = tmp_path / "image root"  # (a blank: the command must stay one argument)
+    staged.mkdir(mode=0o700)
+    assert look(staged).command("status") == f"nso-install status --root '{staged}'"
+    assert look(staged, "/srv/nso").command("keys rotate --applied") == \
+        f"nso-install keys rotate --applied --root '{staged}' --install-dir /srv/nso"
+    assert look(None).command("activate 6.5.3") == "nso-install activate 6.5.3"

@@ -436,7 +436,8 @@ def test_nso_side_steps(root65):
     steps = nso_steps(inst, "/etc/ncs/ncs.crypto_keys", 3, False)
     text = "\n".join(steps)
     ordered = ["every other node", "systemctl reload ncs", "commit queue", "key-rotation get-active-generation",
-               "key-rotation apply-new-keys new-key-generation 3", "nso-install keys rotate --applied", "Backups"]
+               "key-rotation apply-new-keys new-key-generation 3",
+               f"nso-install keys rotate --applied --root {root65} (", "Backups"]
     positions = [text.find(s) for s in ordered]
     assert -1 not in positions and positions == sorted(positions), positions
     assert "/etc/ncs/ncs.crypto_keys" in steps[0] and "identical" in steps[0]
@@ -508,8 +509,9 @@ def test_status_says_where_a_keys_rotation_stands(root65):
     keys, lines = status_of(root65)
     assert keys == {"pending_generation": 0, "added": added, "applied_generation": None, "applied": None,
                     "interrupted": None}
+    # (the commands are aimed at the same staging root: without --root they act on the host)
     assert lines == [f"keys: generation 0 added on {added}, not yet recorded as applied in NSO (nso-install keys "
-                     "rotate shows the steps; then nso-install keys rotate --applied)"]
+                     f"rotate --root {root65} shows the steps; then nso-install keys rotate --applied --root {root65})"]
     rotate(root65, "--applied")
     keys, lines = status_of(root65)
     assert keys["pending_generation"] is None and keys["applied_generation"] == 0 and keys["applied"]
@@ -524,7 +526,7 @@ def test_a_rotation_stopped_after_writing_the_file_adds_no_second_generation_on_
     keys, lines = status_of(root65)  # told, until the re-run records it
     assert keys["interrupted"] and keys["pending_generation"] is None
     assert lines == [f"keys: a keys rotate was stopped half way (started {keys['interrupted']}); re-run nso-install "
-                     "keys rotate: it records the generation it wrote, or adds one if it wrote none"]
+                     f"keys rotate --root {root65}: it records the generation it wrote, or adds one if it wrote none"]
     written = (root65 / KEYS).read_bytes()
     assert sorted({g for _, g in keys_of(written)}) == [-1, 0]
     out = rotate_json(root65)
