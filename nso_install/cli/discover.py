@@ -20,12 +20,15 @@ def variables_cmd(pattern, as_json, verbose):
     development and production default, meaning and ncs.conf element (the table of
     docs/ncs-conf.md, from the same source).
 
-    PATTERN selects variables: a glob (cli.*) or a part of the name (ssh).
+    PATTERN selects variables: a glob (cli.*) or a part of the name (ssh), of
+    the variable's name or of its ncs.conf element path (server-host-key,
+    '/ncs-config/webui/*').
 
     \b
     Examples:
       nso-install variables
       nso-install variables 'webui.ssl.*'
+      nso-install variables server-host-key
       nso-install variables --json port
     """
     from ..conf.listing import plain, rows

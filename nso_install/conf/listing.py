@@ -55,11 +55,14 @@ def row(var: Variable) -> Row:
 
 
 def rows(pattern: str | None = None) -> list[Row]:
-    """Every variable, in the table's order; ``pattern``: a glob (``cli.*``) or a part of the name."""
+    """Every variable, in the table's order; ``pattern``: a glob (``cli.*``) or a part of the name,
+    matched against the variable's name and its ncs.conf element path: an operator reading
+    ncs.conf(5) looks up ``server-host-key`` or ``/ncs-config/webui/*``, not nso-install's names."""
     out = [row(v) for v in VARIABLES.values()]
     if pattern:
         glob = any(c in pattern for c in "*?[")
-        out = [r for r in out if (fnmatch.fnmatchcase(r.name, pattern) if glob else pattern in r.name)]
+        out = [r for r in out if any(fnmatch.fnmatchcase(text, pattern) if glob else pattern in text
+                                     for text in (r.name, r.element or ""))]
     return out
 
 

@@ -105,6 +105,18 @@ def test_variables_pattern_and_no_match():
     assert r.exit_code == 2 and json.loads(r.stdout)["error"]["reference"] == "unknown-variable"
 
 
+def test_variables_pattern_matches_the_ncs_conf_element_path_too():
+    """An operator reading ncs.conf(5) looks up the element (server-host-key): "no ncs.conf
+    variable matches" sent them through the whole list to find ssh.server_host_key."""
+    def names(*args):
+        return re.findall(r"^(\S+)  \(", CliRunner().invoke(main, ["variables", *args]).output, re.M)
+
+    assert names("server-host-key") == ["ssh.server_host_key"]
+    webui = names("/ncs-config/webui/*")
+    assert webui and all(VARIABLES[n].element.startswith("/ncs-config/webui/") for n in webui)
+    assert set(webui) >= {"webui.enabled", "webui.ssl.enabled"}
+
+
 def test_set_completes_variable_names_then_values():
     from nso_install.cli.common import complete_set
 
