@@ -20,8 +20,8 @@ from typing import Any, Sequence
 from ..errors import NsoInstallError, UsageError
 from ..inputs import read_operator_file
 from .validate import check_value, element_table
-from .variables import (_LISTENERS, DUMMY_AES256CFB128_KEY, DUMMY_AESCFB128_KEY, FIPS_KEX, NON_FIPS_ALGORITHMS,
-                        VARIABLES, ConfContext, Variable, _derived_paths, _paths, profile_defaults)
+from .variables import (_LISTENERS, DUMMY_AES256CFB128_KEY, DUMMY_AESCFB128_KEY, FIPS_KEX, FIPS_SERVER_HOST_KEY,
+                        NON_FIPS_ALGORITHMS, VARIABLES, ConfContext, Variable, _derived_paths, _paths, profile_defaults)
 
 # --- values files and --set ---------------------------------------------------------------
 
@@ -658,6 +658,11 @@ def _cross_check(ctx: ConfContext, out: dict[str, Any]) -> None:
             raise _conflict(var["ssh.kex"], "left empty, so NSO would offer its default key exchange, not the "
                             "FIPS-approved list, and this is a FIPS install", f"Give some of {FIPS_KEX} (or do "
                             "not set ssh.kex: the FIPS list applies).")
+        if not out["ssh.server_host_key"]:  # (NSO's own list starts with ssh-ed25519: ncs.conf(5))
+            raise _conflict(var["ssh.server_host_key"], "left empty, so NSO would offer its default host key "
+                            "algorithms, ssh-ed25519 first, which is not FIPS-compliant, and this is a FIPS install",
+                            f"Give {FIPS_SERVER_HOST_KEY} (or do not set ssh.server_host_key: it is the FIPS "
+                            "default).")
         for name in ("ssh.server_host_key", "ssh.kex", "ssh.encryption"):
             # KEX: only the FIPS tab's approved list (facts section 11), not just "no known bad one":
             # diffie-hellman-group16-sha512 passed, and the tool's own NSO-SD-004 then failed

@@ -96,6 +96,19 @@ def test_fips_key_exchange_left_empty_is_said_as_such():
     assert "<kex>" not in render_ncs_conf(plain, load_values((), ["ssh.kex="]))
 
 
+def test_fips_host_key_algorithms_left_empty_are_refused():
+    """--set ssh.server_host_key= left the element out under FIPS: NSO's own list, ssh-ed25519
+    first (ncs.conf(5)), which is not FIPS-compliant; only the audit's NSO-SD-002, a note, said so."""
+    ctx = ConfContext("system", "production", "6.5.3", fips=True)
+    with pytest.raises(NsoInstallError) as exc:
+        render_ncs_conf(ctx, load_values((), ["ssh.server_host_key="]))
+    assert "ssh.server_host_key" in exc.value.message and "left empty" in exc.value.message, exc.value.message
+    assert "ssh-ed25519" in exc.value.message and "ecdsa-sha2-nistp256" in exc.value.hint
+    assert "<server-host-key>ecdsa-sha2-nistp256</server-host-key>" in render_ncs_conf(ctx, {})
+    plain = ConfContext("system", "production", "6.5.3")  # without FIPS: NSO's default, as before
+    assert "<server-host-key>" not in render_ncs_conf(plain, load_values((), ["ssh.server_host_key="]))
+
+
 def test_tcp_ipc_off_loopback_needs_the_access_check():
     ctx = ConfContext("system", "development", "6.5.3")
     with pytest.raises(NsoInstallError) as exc:
