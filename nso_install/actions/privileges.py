@@ -191,9 +191,11 @@ class _Privileged(Action):
         drift = self._drift(facts, real)
         if drift and self.granted:
             self._check_trusted(ctx, real, facts.sha256(real))
+        # (the line names self.path: the real file only when a pattern found it elsewhere)
+        where = "" if real == self.path else f"{real}: "
         if drift:
-            return change(f"{real}: " + "; ".join(drift), diff="\n".join(drift), warning=warning)
-        return ok(f"{real}: {self._want()}", warning=warning)
+            return change(where + "; ".join(drift), diff="\n".join(drift), warning=warning)
+        return ok(f"{where}{self._want()}", warning=warning)
 
     def apply(self, facts, ctx, outcome):
         real = self._resolve(facts)

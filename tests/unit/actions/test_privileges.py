@@ -180,6 +180,9 @@ def test_drifted_mode_and_removed_caps_are_repaired(installed):
     changed = {r.action.path for r in rep.records if r.changed}
     assert changed == {f"{VDIR}/lib/ncs/lib/core/pam/priv/epam", f"{VDIR}/lib/ncs/bin/ip",
                        f"{VDIR}/lib/ncs/erts/bin/ncs.smp"}
+    # the line names the path; its detail is what changed (it repeated the path: "epam  (/opt/...epam: mode")
+    epam = next(r for r in rep.records if r.action.path.endswith("/epam"))
+    assert epam.outcome.detail == "mode 4755 -> 4750", epam.outcome.detail
     assert _mode(v / "lib/ncs/lib/core/pam/priv/epam") == 0o4750
     assert _getcap(v / "lib/ncs/bin/ip") == "cap_net_admin=ep"
     assert _getcap(v / "lib/ncs/erts/bin/ncs.smp") == "cap_net_bind_service=ep"
