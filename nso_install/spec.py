@@ -411,6 +411,16 @@ def _validated(spec: InstallSpec, given: SpecInput) -> InstallSpec:
         if p == PurePosixPath("/"):
             raise UsageError("root-dir", f"{flag} cannot be '/'.", "Give a dedicated directory.")
         check_shell_safe(flag, str(p))
+        if ":" in str(p) and name in ("install_dir", "local_dir"):
+            # NCS_DIR/bin, /man and /src/ncs/pyapi are put in front of PATH, MANPATH and
+            # PYTHONPATH (ncsrc, profile.d, the unit's PATH): a ':' splits the entry, leaving a
+            # relative one (commands and Python modules then found below the working directory)
+            raise UsageError("unsafe-path-characters",
+                             f"{flag} {str(p)!r}: the path contains ':', which separates the entries of PATH, "
+                             "MANPATH and PYTHONPATH: NSO's bin/ would not be found, and the part after the ':' "
+                             "would become a relative entry (commands and Python modules then found below "
+                             "whatever the working directory is).",
+                             "Use a path without ':' (ASCII letters, digits and . _ + @ , = / - only).")
         paths[name] = p
     _check_overlaps(paths)
     _check_system_dirs(paths)

@@ -842,3 +842,30 @@ def test_a_first_system_install_says_nso_is_not_started_and_how_to_start_it(tmp_
     built = json.loads(cli("install", sample_dists["tar.gz"], "--system-install", "--root", skip, "--skip-secrets",
                            "--json").stdout)["notes"]
     assert not [n for n in built if "not started" in n]  # (an image: its start is the --secrets-only run's)
+
+
+@pytest.mark.parametrize("kind", ["local", "system"])
+def test_a_colon_in_the_directory_put_on_path_is_refused_before_anything_is_written(tmp_path, sample_dists, kind):
+    """':' was among the characters allowed in every directory, but NCS_DIR/bin is put in front of
+    PATH (ncsrc, profile.d, the unit's PATH) and NCS_DIR/src/ncs/pyapi in front of PYTHONPATH:
+    --local-install /home/lucy/a:b gave an ncsrc whose PATH held /home/lucy/a and the relative
+    entry b/bin (commands, and Python modules, found below the working directory) and no NSO
+    bin/ (found by review)."""
+    if kind == "local":
+        where = tmp_path / "a:b"
+        args = ["--local-install", where]
+    else:
+        where = tmp_path / "root"
+        args = ["--system-install", "--root", where, "--install-dir", "/opt/a:b"]
+    r = cli("install", sample_dists["tar.gz"], *args, "--json", ok=False)
+    assert r.exit_code == 2 and json.loads(r.stdout)["error"]["reference"] == "unsafe-path-characters"
+    assert "':'" in r.stderr and "PATH" in r.stderr and "Hint: " in r.stderr
+    assert not where.exists() and list(tmp_path.iterdir()) == []  # (no lock beside it either)
+
+
+def test_a_colon_elsewhere_in_the_directories_is_still_accepted(tmp_path, sample_dists):
+    """Only the directories whose bin/ goes on PATH lose ':' (the config, run and log
+    directories are never part of a PATH-like list)."""
+    root = tmp_path / "root"
+    install_json(sample_dists["tar.gz"], root, "--system-install", "--config-dir", "/etc/nso:1")
+    assert (root / "etc/nso:1/ncs.conf").exists()

@@ -198,3 +198,12 @@ def test_a_recorded_setuid_cmdwrapper_goes_with_the_run_as_user():
     res = resolve(given(run_as_user=None), record)
     assert res.spec.run_as_user is None and res.spec.setuid_cmdwrapper is False
     assert setting(res, "setuid-cmdwrapper").source == "withdrawn with run-as-user"
+
+
+@pytest.mark.parametrize("options", [{"install_dir": "/opt/a:b"}, {"local_dir": "/home/dev/a:b"}])
+def test_a_colon_in_a_directory_whose_bin_goes_on_path_is_refused(options):
+    """NCS_DIR/bin goes in front of PATH (and /man, /src/ncs/pyapi in front of MANPATH and
+    PYTHONPATH): a ':' there splits it into a relative entry."""
+    with pytest.raises(UsageError) as e:
+        resolve(given(**options))
+    assert e.value.reference == "unsafe-path-characters" and "':'" in e.value.message
