@@ -138,6 +138,10 @@ def _nothing_installed(inst: Installation) -> str:
     """Why there is nothing to verify, and where to look instead (a CI gate with a mistyped
     --install-dir or --root must not pass: rpm -V of a package not installed fails too)."""
     if not inst.spec.system:
+        host = inst.target.host(inst.spec.local_dir)
+        if os.path.islink(host):  # (never followed: install refuses it too, and says so)
+            return (f"{inst.spec.local_dir} is a symbolic link (to {os.readlink(host)}), which nso-install never "
+                    "follows: nothing was verified. Give the directory it leads to (--local-install DIR)")
         return (f"no NSO installed in {inst.spec.local_dir} to verify (no VERSION file there). Check the "
                 "directory given to --local-install, or install NSO there first (nso-install install DISTRIBUTION "
                 f"--local-install {inst.spec.local_dir})")

@@ -65,6 +65,18 @@ def test_nothing_installed_there_fails_and_says_where_it_looked(tmp_path):
     assert r.exit_code == 1 and f"no NSO installed in {tmp_path / 'none'} to verify" in r.output
 
 
+def test_a_link_to_the_install_is_not_followed_and_verify_says_so(local):
+    """A link to the install (~/nso -> ~/nso-6.5.3), which install refuses as a link, made
+    verify say "no VERSION file there" of a directory whose VERSION the operator can read
+    through it: it now says it is a link nso-install does not follow, and fails still
+    (found by review)."""
+    link = local.parent / "nso-link"
+    link.symlink_to(local)
+    r = cli("verify", "--local-install", link, ok=False)
+    assert r.exit_code == 1 and f"{link} is a symbolic link (to {local})" in r.output
+    assert "no VERSION file" not in r.output
+
+
 def test_install_dir_and_local_install_exclude_each_other(local):
     r = cli("verify", "--local-install", local, "--install-dir", "/opt/ncs", ok=False)
     assert r.exit_code == 2 and "--install-dir and --local-install were both given" in r.output
