@@ -21,6 +21,7 @@ Reasons and sources: docs/security.md ("IPC access for operators", "NACM groups"
 
 from __future__ import annotations
 
+import shlex
 from typing import TYPE_CHECKING
 
 from .actions.accounts import ADMIN_GROUP, IPC_GROUP, OPER_GROUP, pam_services
@@ -262,7 +263,9 @@ def _cdb_note(spec: "InstallSpec", ipc: IpcAccess, before: dict) -> str:
             f"no aaa authentication users user {cli_value(n)}" for n in removed) + "; commit. The socket directory keeps "
             f"out only their processes started from now on: one started before keeps group {IPC_GROUP} until it "
             "ends, and an open connection stays open, so end those too (" + ", ".join(
-                f"pkill -u {n}" for n in removed) + ")")
+                # (shell-quoted: the names come from aaa_init.xml, which the NSO account owns and
+                # may have filled with "x;cp /bin/sh ..." for root to paste)
+                f"pkill -u {shlex.quote(n)}" for n in removed) + ")")
     return (f"{aaa} changed, but NSO reads it only when it creates CDB (while {spec.run_dir}/cdb has none of "
             f"{', '.join(CDB_FILES)}), and this CDB exists. To apply the change to the running configuration: "
             + ("; ".join(steps) if steps else "nothing to do for the IPC grants") + ".")

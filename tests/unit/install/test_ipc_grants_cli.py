@@ -187,3 +187,25 @@ def test_a_socket_directory_no_longer_managed_is_not_left_to_the_withdrawn_accou
     st = os.stat(root / "run/ncs")
     assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (0, 0, 0o750)
     assert install(dist, root)["changed"] == 0
+
+
+def test_the_cdb_note_shell_quotes_the_names_it_takes_from_aaa_init(root, sample_dists):
+    """The withdrawn names come from aaa_init.xml, which belongs to the NSO account (its CDB
+    directory): a name it put there must not turn the `pkill -u NAME` root is told to run into
+    a command of the account's choosing."""
+    import shlex
+
+    install(sample_dists["tar.gz"], root, "--run-as-user", "nso", "--ipc-user", "alice")
+    aaa = root / AAA
+    evil = "x;cp /bin/sh /tmp/rootsh;chmod 4755 /tmp/rootsh"
+    entry = (f"<user><name>{evil}</name><uid>1004</uid><gid>1004</gid><password>$6$</password><ssh_keydir/>"
+             "<homedir>/</homedir><local_ipc_access>true</local_ipc_access></user>")
+    aaa.write_text(aaa.read_text().replace("</users>", entry + "</users>"))
+    nso = accounts(root)[0]["nso"]
+    os.chown(aaa, nso.uid, nso.gid)  # (the account's own file, as NSO leaves it)
+    (root / "var/opt/ncs/cdb/A.cdb").write_bytes(b"cdb")
+    out = install(sample_dists["tar.gz"], root, "--run-as-user", "nso", "--ipc-user", "bob")
+    note = next(n for n in out["notes"] if "creates CDB" in n)
+    tail = note.split("so end those too (")[1].rsplit(")", 1)[0]
+    commands = [shlex.split(c) for c in tail.split(", ")]
+    assert ["pkill", "-u", evil] in commands and all(len(c) == 3 and c[:2] == ["pkill", "-u"] for c in commands)
