@@ -382,11 +382,18 @@ class Facts:
                 if size > MAX_HASH:  # never equal to a real digest: a change, without hours of hashing
                     self._digests[key] = f"too-large:{size}"
                 else:
+                    # Bounded as read, not only by the size seen before: the file's owner (the NSO
+                    # account's aaa_init.xml, ncs.systemd.conf) may grow it meanwhile, a sparse
+                    # terabyte or faster than root reads, and hold the run (and its lock) for hours.
                     h = hashlib.sha256()
+                    total = 0
                     with os.fdopen(self._open(key), "rb") as f:
                         for chunk in iter(lambda: f.read(1 << 20), b""):
+                            total += len(chunk)
+                            if total > MAX_HASH:
+                                break
                             h.update(chunk)
-                    self._digests[key] = h.hexdigest()
+                    self._digests[key] = f"too-large:{total}+" if total > MAX_HASH else h.hexdigest()
         return self._digests[key]
 
     @property

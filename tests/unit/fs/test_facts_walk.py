@@ -77,3 +77,40 @@ def test_capabilities_read_on_the_walk_are_those_read_by_path(tmp_path, monkeypa
     on_walk = dict(facts._caps)
     by_path = Facts(Target.at(tmp_path))
     assert {k: by_path.caps(k) for k in on_walk} == on_walk
+
+
+def test_a_file_its_owner_grows_after_the_look_is_hashed_within_the_bound():
+    """Facts.sha256 judged a file's size by the lstat taken when the plan looked at it, then read
+    to its end: the NSO account, which owns RUN_DIR/cdb/aaa_init.xml, grew it to a sparse terabyte
+    in between (or faster than root reads) and held install, verify and audit, and the run's
+    lock, for as long as reading that many zeros takes.  The read stops past MAX_HASH."""
+    import shutil
+    import tempfile
+    import time
+
+    import pytest
+
+    from nso_install.facts import MAX_HASH
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to act as another account")
+    top = tempfile.mkdtemp(dir="/tmp")  # (reachable by nobody, unlike pytest's 0700 tmp_path)
+    try:
+        os.chmod(top, 0o711)
+        cdb = os.path.join(top, "cdb")
+        os.mkdir(cdb)
+        os.chown(cdb, 65534, 65534)
+        path = os.path.join(cdb, "aaa_init.xml")
+        with open(path, "wb") as f:
+            f.write(b"<config/>\n")
+        os.chown(path, 65534, 65534)
+        facts = Facts(Target.at(top))
+        assert facts.path("/cdb/aaa_init.xml").kind == FILE  # the plan's look: 10 bytes
+        subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "truncate", "-s", "4G",
+                        path], check=True)
+        start = time.monotonic()
+        digest = facts.sha256("/cdb/aaa_init.xml")
+        assert digest.startswith("too-large:") and int(digest[10:].rstrip("+")) > MAX_HASH
+        assert time.monotonic() - start < 30
+    finally:
+        shutil.rmtree(top)
