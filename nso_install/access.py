@@ -212,7 +212,9 @@ def run_notes(spec: "InstallSpec", view, ipc: IpcAccess, report: "Report") -> li
                      f"(NCS_IPC_PATH={ipc.socket_dir}/nso-ipc in the crontab, or ncs_cli -S PATH).")
     aaa = next((r for r in report.records if r.action.path == f"{spec.run_dir}/cdb/aaa_init.xml"), None)
     if aaa is not None and _changed(report, aaa) and view.cdb_initialized:
-        notes.append(_cdb_note(spec, ipc, view.aaa_init_users or {}))
+        # (kept as edited: the grants are in the new rendering beside it, not in the kept file)
+        notes.append(_cdb_note(spec, ipc, view.aaa_init_users or {},
+                               aaa.action.new_path if aaa.outcome.conflict else None))
     if not spec.run_as_user and not view.accounts_editable:
         notes.append(f"NACM groups {' and '.join(NACM_GROUPS)} (aaa_init.xml) were not created: the target has no "
                      "/etc/passwd and /etc/group, or an ordinary user stages it. Create them "
@@ -243,9 +245,11 @@ def cli_value(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _cdb_note(spec: "InstallSpec", ipc: IpcAccess, before: dict) -> str:
-    """aaa_init.xml changed on a target whose CDB exists: NSO does not read it again."""
+def _cdb_note(spec: "InstallSpec", ipc: IpcAccess, before: dict, new: str | None = None) -> str:
+    """aaa_init.xml changed on a target whose CDB exists: NSO does not read it again.  ``new``:
+    the file was kept as edited, and this run's rendering, with the grants, went there."""
     aaa = f"{spec.run_dir}/cdb/aaa_init.xml"
+    rendering = new or aaa
     added = [g for g in ipc.grants if before.get(g.name) != (g.uid, g.gid, True)]
     removed = sorted(n for n, (_, _, ipc_access) in before.items()
                      if ipc_access and n not in {g.name for g in ipc.grants})
@@ -254,7 +258,7 @@ def _cdb_note(spec: "InstallSpec", ipc: IpcAccess, before: dict) -> str:
         steps.append("in the CLI as root (ncs_cli -C -u admin -g ncsadmin): " + "; ".join(
             f"aaa authentication users user {cli_value(g.name)} uid {g.uid} gid {g.gid} password $6$ ssh_keydir "
             f"\"\" homedir {cli_value(g.home)} local_ipc_access true" for g in added) + "; commit (or load the whole file: "
-            f"ncs_load -l -m {aaa}, which also merges its NACM groups and rules)")
+            f"ncs_load -l -m {shlex.quote(rendering)}, which also merges its NACM groups and rules)")
     if removed:
         # Not "the socket directory keeps them out": a process keeps the supplementary groups it
         # started with, so one of theirs started before this run still enters the directory (while
@@ -266,6 +270,8 @@ def _cdb_note(spec: "InstallSpec", ipc: IpcAccess, before: dict) -> str:
                 # (shell-quoted: the names come from aaa_init.xml, which the NSO account owns and
                 # may have filled with "x;cp /bin/sh ..." for root to paste)
                 f"pkill -u {shlex.quote(n)}" for n in removed) + ")")
-    return (f"{aaa} changed, but NSO reads it only when it creates CDB (while {spec.run_dir}/cdb has none of "
+    changed = f"{aaa} was kept as edited, and its new rendering {new} changes the IPC grants" if new \
+        else f"{aaa} changed"
+    return (f"{changed}, but NSO reads it only when it creates CDB (while {spec.run_dir}/cdb has none of "
             f"{', '.join(CDB_FILES)}), and this CDB exists. To apply the change to the running configuration: "
             + ("; ".join(steps) if steps else "nothing to do for the IPC grants") + ".")

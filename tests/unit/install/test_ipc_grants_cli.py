@@ -209,3 +209,21 @@ def test_the_cdb_note_shell_quotes_the_names_it_takes_from_aaa_init(root, sample
     tail = note.split("so end those too (")[1].rsplit(")", 1)[0]
     commands = [shlex.split(c) for c in tail.split(", ")]
     assert ["pkill", "-u", evil] in commands and all(len(c) == 3 and c[:2] == ["pkill", "-u"] for c in commands)
+
+
+def test_the_cdb_note_loads_the_new_rendering_when_aaa_init_is_kept_as_edited(root, sample_dists):
+    """An edited aaa_init.xml is kept and the grants go to the rendering beside it: the note said
+    to `ncs_load -l -m` the kept file, which holds none of them (found by review)."""
+    import shlex
+
+    install(sample_dists["tar.gz"], root, "--ipc-user", "alice")
+    aaa = root / AAA
+    aaa.write_text(aaa.read_text().replace("</users>", "<!-- local --></users>"))  # the administrator's edit
+    (root / "var/opt/ncs/cdb/A.cdb").write_bytes(b"cdb")
+    for result in (install(sample_dists["tar.gz"], root, "--ipc-user", "bob", "--check"),
+                   install(sample_dists["tar.gz"], root, "--ipc-user", "bob")):
+        note = next(n for n in result["notes"] if "creates CDB" in n)
+        load = shlex.split(note.split("load the whole file: ")[1].split(",")[0])
+        assert load == ["ncs_load", "-l", "-m", "/var/opt/ncs/cdb/aaa_init.xml.new"], note
+        assert note.startswith("/var/opt/ncs/cdb/aaa_init.xml was kept as edited, and its new rendering "), note
+    assert aaa_users((root / AAA).with_name("aaa_init.xml.new").read_text())["bob"] == (1002, 1002, True)
