@@ -376,7 +376,8 @@ def _validated(spec: InstallSpec, given: SpecInput) -> InstallSpec:
                                  "Drop it, or use --system-install.")
         if spec.crypto_keys is not None:
             raise UsageError("system-only-option", "--crypto-keys applies to system installs only.",
-                             "A local install keeps its keys in ncs.conf.")
+                             "Drop it: a local install makes its own keys, in ncs.conf (development profile) or in "
+                             "DIR/etc/ncs/ncs.crypto_keys (production profile), and never replaces them.")
         if spec.activate:
             raise UsageError("system-only-option", "--activate applies to system installs only.",
                              "A local install has one version in its directory; drop --activate.")

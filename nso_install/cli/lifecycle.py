@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -63,6 +64,10 @@ def _status(root, install_dir, as_json, verbose, local_dir=None):
         click.echo(f"  {mark} {printable(t['version']):<12} {printable(t['path'])}{extra}")
     if not s["versions"]:
         click.echo("  (none)")
+        host = inst.target.host(inst.spec.local_dir) if local_dir is not None else None
+        if host is not None and os.path.islink(host):  # (never followed, as by install and verify)
+            click.echo(f"  {printable(inst.spec.local_dir)} is a symbolic link (to {printable(os.readlink(host))}), "
+                       "which nso-install never follows: give the directory it leads to")
     if s["dangling"]:
         click.echo(f"current -> {printable(s['current'])}: points nowhere (dangling)")
     elif s["versions"] and s["current"] is None and local_dir is None:

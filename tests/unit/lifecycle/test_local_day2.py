@@ -75,6 +75,8 @@ def test_a_link_to_the_install_is_not_followed_and_verify_says_so(local):
     r = cli("verify", "--local-install", link, ok=False)
     assert r.exit_code == 1 and f"{link} is a symbolic link (to {local})" in r.output
     assert "no VERSION file" not in r.output
+    r = cli("status", "--local-install", link)  # (it listed "(none)" and no reason)
+    assert f"{link} is a symbolic link (to {local}), which nso-install never follows" in r.output
 
 
 def test_install_dir_and_local_install_exclude_each_other(local):

@@ -183,6 +183,18 @@ def test_system_only_options_are_refused_for_a_local_install():
         assert e.value.reference == "system-only-option"
 
 
+def test_crypto_keys_for_a_local_install_is_refused_with_where_its_keys_are():
+    """The hint said a local install "keeps its keys in ncs.conf": its production profile keeps
+    them in DIR/etc/ncs/ncs.crypto_keys (found by review)."""
+    from nso_install.secret import Secret
+
+    g = SpecInput(kind="local", local_dir="/home/dev/nso", options={}, crypto_keys=Secret(b"k"))
+    with pytest.raises(UsageError) as e:
+        resolve(g)
+    assert e.value.reference == "system-only-option" and "--crypto-keys" in e.value.message
+    assert "DIR/etc/ncs/ncs.crypto_keys (production profile)" in e.value.hint
+
+
 def test_a_record_of_another_kind_or_format_is_ignored():
     local = resolve(given(local_dir="/home/dev/nso")).spec.record()
     assert resolve(given(), local).previous is None
