@@ -103,8 +103,9 @@ def _uri(path: str) -> str:
 
 
 def sarif(report: Report) -> dict:
-    """A SARIF 2.1.0 log: every selected check as a rule, every finding as a result (pass and skip
-    as ``kind`` pass / notApplicable, waived with an external suppression)."""
+    """A SARIF 2.1.0 log: every selected check as a rule, every finding as a result (pass, skip
+    and warn as ``kind`` pass / notApplicable / review, all three at level none, as SARIF requires
+    of a kind other than fail; waived with an external suppression)."""
     rules, index = [], {}
     for f in report.findings:
         if f.check.id not in index:
@@ -117,8 +118,8 @@ def sarif(report: Report) -> dict:
              "properties": {"result": f.status, "evidence": list(f.evidence)}}
         if f.status in (FAIL, ERROR, WAIVED):
             r["kind"], r["level"] = "fail", _LEVEL[f.check.severity]
-        elif f.status == WARN:
-            r["kind"], r["level"] = "review", "warning"
+        elif f.status == WARN:  # SARIF 3.27.10: a kind other than "fail" has level "none"
+            r["kind"], r["level"] = "review", "none"
         elif f.status == SKIP:
             r["kind"], r["level"] = "notApplicable", "none"
         else:

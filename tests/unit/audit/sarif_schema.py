@@ -42,6 +42,10 @@ RESULT = _obj({"ruleId": {"type": "string"}, "ruleIndex": {"type": "integer", "m
                "locations": {"type": "array", "items": LOCATION},
                "suppressions": {"type": "array", "uniqueItems": True, "items": SUPPRESSION},
                "rank": {"type": "number", "minimum": -1, "maximum": 100}}, ("message",))
+# 3.27.10: "If kind has any value other than "fail", then if level is present, it SHALL have the
+# value "none"" (a rule the official schema cannot state; this one does)
+RESULT |= {"if": {"required": ["kind"], "properties": {"kind": {"not": {"const": "fail"}}}},
+           "then": {"properties": {"level": {"const": "none"}}}}
 INVOCATION = _obj({"executionSuccessful": {"type": "boolean"}, "exitCode": {"type": "integer"},
                    "exitCodeDescription": {"type": "string"}, "commandLine": {"type": "string"},
                    "startTimeUtc": {"type": "string", "format": "date-time"},

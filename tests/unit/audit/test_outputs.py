@@ -49,6 +49,8 @@ def test_json_junit_and_sarif_parse_and_sarif_validates(staged, tmp_path):
     set_conf(root, f"{C}/cli/ssh/enabled", "true")  # fails
     set_conf(root, f"{C}/webui/cgi/enabled", "true")  # waived below
     (tmp_path / "w.toml").write_text('[[waivers]]\nid = "NSO-SD-015"\nreason = "legacy CGI"\nowner = "ops"\n')
+    with open(root / "etc/systemd/system/ncs.service", "a") as f:
+        f.write("# an administrator's line\n")  # an edited config file: NSO-DRIFT-002 warns
     r = audit("--root", root, "--json", "--junit", tmp_path / "a.xml", "--sarif", tmp_path / "a.sarif",
               "--waivers", tmp_path / "w.toml")
     assert r.exit_code == 1
@@ -78,6 +80,8 @@ def test_json_junit_and_sarif_parse_and_sarif_validates(staged, tmp_path):
     assert results["NSO-SD-008"]["kind"] == "fail" and results["NSO-SD-008"]["level"] == "warning"
     assert results["NSO-SD-015"]["suppressions"][0]["kind"] == "external"
     assert results["NSO-PERM-002"]["kind"] == "pass"
+    assert by_id["NSO-DRIFT-002"]["result"] == "warn"
+    assert results["NSO-DRIFT-002"]["kind"] == "review" and results["NSO-DRIFT-002"]["level"] == "none"
     assert all(rules[res["ruleIndex"]] == res["ruleId"] for res in run["results"])
     assert run["invocations"][0]["exitCode"] == 1
 
@@ -93,7 +97,10 @@ def test_the_schema_catches_what_sarif_forbids():
                                                             "level": "fatal"}]}]},
                 {"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "x", "colour": 1}}}]},
                 {"version": "2.1.0", "runs": [{"tool": {"driver": {}}}]},
-                {"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "x"}}, "results": [{"ruleId": "A"}]}]}):
+                {"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "x"}}, "results": [{"ruleId": "A"}]}]},
+                {"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "x"}},
+                                               "results": [{"ruleId": "A", "message": {"text": "t"},
+                                                            "kind": "review", "level": "warning"}]}]}):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(bad, SARIF_2_1_0)
 
