@@ -28,7 +28,7 @@ def _plan_files(dist_path, tmp_path, **kw):
 def _fake_ncs(tmp_path):
     bindir = tmp_path / "opt/current/bin"
     bindir.mkdir(parents=True)
-    (bindir / "ncs").write_text('#!/bin/sh\necho "args: $*"\necho "ipc: ${NCS_IPC_PATH:-unset}"\n'
+    (bindir / "ncs").write_text('#!/bin/sh\n[ "$1" = --status ] && exit 1  # not running\necho "args: $*"\necho "ipc: ${NCS_IPC_PATH:-unset}"\n'
                                 'echo "config: ${NCS_CONFIG_DIR:-unset}"\necho "jvm: ${NCS_JAVA_VM_OPTIONS:-unset}"\n')
     os.chmod(bindir / "ncs", 0o755)
     (tmp_path / "run").mkdir()
@@ -126,7 +126,9 @@ def _in_a_terminal(argv: list[str], env: dict) -> str:
 
 
 CTTY_PROBE = ('#!/bin/sh\nif (: </dev/tty) 2>/dev/null; then t=yes; else t=no; fi\n'
-              '[ -t 0 ] && i=terminal || i=other\necho "$(id -un) $1: controlling terminal $t, stdin $i" >>"$0.out"\n')
+              '[ -t 0 ] && i=terminal || i=other\necho "$(id -un) $1: controlling terminal $t, stdin $i" >>"$0.out"\n'
+              # running once started (the script's start and stop ask first)
+              '[ "$1" = --status ] && ! grep -q " --cd:" "$0.out" && exit 1\nexit 0\n')
 
 
 def test_the_nso_account_never_gets_roots_terminal(sample_dists):
@@ -160,8 +162,8 @@ def test_the_nso_account_never_gets_roots_terminal(sample_dists):
         _in_a_terminal([SH, "-c", postrotate], env)
         lines = out.read_text().splitlines()
         assert [ln.split(":")[0] for ln in lines] == [
-            f"{account} --cd", f"{account} --stop", f"{account} --reload", f"{account} --status",
-            f"{account} --reload"], lines
+            f"{account} --status", f"{account} --cd", f"{account} --status", f"{account} --stop",
+            f"{account} --reload", f"{account} --status", f"{account} --reload"], lines
         assert all(ln.endswith("controlling terminal no, stdin other") for ln in lines), lines
     finally:
         shutil.rmtree(top)

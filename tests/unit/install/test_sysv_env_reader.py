@@ -55,7 +55,7 @@ def test_the_sysv_script_and_what_it_starts_use_its_own_path(tmp_path, sample_di
     (tmp_path / "etc/ncs.systemd.conf").write_bytes(files[f"{tmp_path}/etc/ncs.systemd.conf"])
     bindir = tmp_path / "opt/current/bin"
     bindir.mkdir(parents=True)
-    (bindir / "ncs").write_text('#!/bin/sh\necho "path: $PATH"\n')
+    (bindir / "ncs").write_text('#!/bin/sh\n[ "$1" = --status ] && exit 1  # not running\necho "path: $PATH"\n')
     os.chmod(bindir / "ncs", 0o755)
     evil = tmp_path / "evil"
     evil.mkdir()

@@ -1,0 +1,78 @@
+"""The SysV script's verbs against the stand-in, with LSB's exit codes: a start of a running NSO
+and a stop of a stopped one succeed (NSO's own commands fail there: 20 and 2), status is 0 or
+3, and a script that switches to the run-as user tells anyone but root 4, not "stopped"."""
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+from support import cli, host_accounts_root
+
+from standin_support import PATH, ROOT_ONLY, free_ports
+
+
+def _script_in(root, sock_dir) -> str:
+    """The rendered /etc/init.d/ncs with its absolute paths moved under the staging root (and the
+    socket, /run/ncs being the host's, into ``sock_dir``), so it runs the staged NSO."""
+    text = (root / "etc/init.d/ncs").read_text()
+    text = text.replace("/run/ncs", sock_dir)
+    text = re.sub(r"(?<![\w/])(/opt/ncs|/etc/ncs|/var/opt/ncs|/var/log/ncs)", lambda m: f"{root}{m[1]}", text)
+    return text
+
+
+@ROOT_ONLY
+def test_start_and_stop_twice_succeed_and_status_follows(tmp_path, sample_dists):
+    root = tmp_path / "root"
+    (webui,) = free_ports(1)
+    cli("install", sample_dists["tar.gz"], "--system-install", "--root", root, "--init-system", "sysv",
+        "--set", f"webui.ssl.port={webui}")
+    sock_dir = tempfile.mkdtemp(prefix="sysv-", dir="/tmp")
+    script = tmp_path / "ncs.init"
+    script.write_text(_script_in(root, sock_dir))
+
+    def verb(v):
+        return subprocess.run(["sh", str(script), v], capture_output=True, text=True, timeout=60,
+                              env={"PATH": PATH}, stdin=subprocess.DEVNULL)
+    try:
+        assert (verb("status").returncode, verb("status").stdout) == (3, "stopped\n")
+        r = verb("stop")  # nothing to stop
+        assert r.returncode == 0, r.stdout + r.stderr
+        r = verb("start")
+        assert r.returncode == 0 and r.stdout == "", r.stdout + r.stderr
+        assert (verb("status").returncode, verb("status").stdout) == (0, "running\n")
+        r = verb("start")  # already running
+        assert r.returncode == 0 and "already running" in r.stdout, r.stdout + r.stderr
+        assert verb("stop").returncode == 0
+        assert verb("status").returncode == 3
+        assert verb("stop").returncode == 0  # stopped already
+        r = verb("restart")  # from stopped: starts
+        assert r.returncode == 0 and verb("status").returncode == 0, r.stdout + r.stderr
+    finally:
+        verb("stop")
+        shutil.rmtree(sock_dir, ignore_errors=True)
+
+
+@ROOT_ONLY
+@pytest.mark.parametrize("v", ["status", "start", "stop"])
+def test_with_a_run_as_user_anyone_but_root_gets_4(tmp_path, sample_dists, v):
+    root = tmp_path / "root"
+    host_accounts_root(root)
+    cli("install", sample_dists["tar.gz"], "--system-install", "--root", root, "--init-system", "sysv",
+        "--run-as-user", "nso")
+    shared = tempfile.mkdtemp(prefix="sysv-", dir="/tmp")
+    try:
+        os.chmod(shared, 0o755)
+        script = os.path.join(shared, "ncs")
+        shutil.copy(root / "etc/init.d/ncs", script)
+        os.chmod(script, 0o755)
+        r = subprocess.run(["runuser", "-u", "nobody", "--", "sh", script, v], capture_output=True, text=True,
+                           timeout=30, env={"PATH": PATH}, stdin=subprocess.DEVNULL)
+        assert r.returncode == 4 and "run it as root" in r.stderr and "stopped" not in r.stdout, r.stdout + r.stderr
+        r = subprocess.run(["runuser", "-u", "nobody", "--", "sh", script, "help"], capture_output=True, text=True,
+                           timeout=30, env={"PATH": PATH})
+        assert r.returncode == 0 and "usage:" in r.stdout
+    finally:
+        shutil.rmtree(shared)
