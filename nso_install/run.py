@@ -132,7 +132,11 @@ def install(given: SpecInput, distribution, opts: RunOptions) -> RunResult:
             check_staging_root(opts.root, private=bool(spec.run_as_user))
         kind = "system" if spec.system else "local"
         where = f" (staging root {target.root})" if target.staged else ""
-        header = f"nso-install: {kind} install of NSO {dist.version} from {dist.kind} {dist.source.name}{where}"
+        if opts.switch_judged:  # activate and rollback: a switch to a tree already installed, not an install
+            header = (f"nso-install: {'rollback to' if opts.rollback else 'activate'} NSO {dist.version} "
+                      f"({target.to_target(dist.source)}){where}")
+        else:
+            header = f"nso-install: {kind} install of NSO {dist.version} from {dist.kind} {dist.source.name}{where}"
         observer = opts.observer
         if observer is not None:
             observer.started(header, resolution)

@@ -474,9 +474,12 @@ def test_activate_check_changes_nothing(two):
     assert "now active" not in r.output and "facts sheet" not in r.output
     r = nso("activate", "6.5.3", "--root", two)
     assert "note: NSO 6.5.3 is now active" in r.output and "facts sheet" not in r.output
+    # its header said "system install of NSO 6.5.3 from installed ncs-6.5.3": it installs nothing
+    assert r.output.startswith(f"nso-install: activate NSO 6.5.3 (/opt/ncs/ncs-6.5.3) (staging root {two})\n")
     (two / "var/opt/ncs/cdb/A.cdb").write_bytes(b"cdb")
     before = snapshot(two)
     r = nso("rollback", "--root", two, "--check", "--force")
+    assert r.output.startswith("nso-install: rollback to NSO 6.4.1 (/opt/ncs/ncs-6.4.1) (staging root ")
     assert "Would switch anyway (--force; nothing was changed)" in r.output and "Switched" not in r.output
     assert "NSO 6.4.1 would be the active version" in r.output and snapshot(two) == before
 
