@@ -582,6 +582,11 @@ def refuse_running(facts: Facts, ctx, uid: int | None, who: str) -> None:
                          f"Stop NSO and every process of {who} (pkill -u {uid}), then re-run.")
 
 
+def _copied(st, uid_old: int) -> bool:
+    """A file :class:`Reown` replaces by a copy: the account's own, or one it could write."""
+    return st.st_uid == uid_old or bool(st.st_mode & 0o022)
+
+
 @record
 class Reown(Action):
     """What the NSO account ``from_user`` owns under ``path``, taken from it when it no longer
@@ -657,6 +662,18 @@ class Reown(Action):
         return change(f"take {len(take)} entr{'y' if len(take) == 1 else 'ies'} from {self.from_user} (to "
                       f"{self.to_user}), move {len(aside)} aside for review", diff=shown)
 
+    def preflight(self, facts: Facts, ctx) -> None:
+        """Before the run changes anything: its refusals (the account still running, a file of
+        its with another name), found only when this action's turn came, stopped the run half
+        way, the account already out of ncsadmin (found by review)."""
+        uid_old, gid_old = self._ids(facts)
+        if uid_old is None:
+            return
+        refuse_running(facts, ctx, uid_old, self.from_user)
+        for tpath, st, kind in self._survey(facts)[1]:
+            if kind == FILE and _copied(st, uid_old):
+                fsops.check_single(st, tpath)  # (apply's replace_by_copy refuses it)
+
     def apply(self, facts, ctx, outcome):
         uid_old, gid_old = self._ids(facts)
         refuse_running(facts, ctx, uid_old, self.from_user)
@@ -690,7 +707,7 @@ class Reown(Action):
             host = ctx.target.host(tpath)
             if kind == DIR:
                 fsops.set_attrs(host, mode, owner, group, tpath)
-            elif kind == FILE and (st.st_uid == uid_old or st.st_mode & 0o022):
+            elif kind == FILE and _copied(st, uid_old):
                 fsops.replace_by_copy(host, mode, owner, group, tpath)
             elif kind == FILE:
                 fsops.set_attrs(host, stat.S_IMODE(st.st_mode) & ~0o6000, owner, group, tpath)
@@ -779,6 +796,11 @@ class TakeOver(Action):
         known = {0} | {u.uid for u in facts.accounts.users.values()}
         for uid in sorted({t[2] for t in take} - known):
             refuse_running(facts, ctx, uid, f"uid {uid} (an account deleted outside nso-install)")
+
+    def preflight(self, facts: Facts, ctx) -> None:
+        """Refused before the run changes anything, not when this action's turn comes."""
+        if self.orphans:
+            self._refuse_orphans_running(facts, ctx, self._survey(facts)[0])
 
     def apply(self, facts, ctx, outcome):
         user, group = self._ids(facts)

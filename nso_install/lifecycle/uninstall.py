@@ -315,6 +315,9 @@ def _uninstall(inst: Installation, version: str | None, everything: bool, parts,
                              **({"root": str(inst.target.root)} if inst.target.staged else {})})
             begun.append(True)
 
+    for action in acts:  # its refusals before anything is removed (a hand-over's: the account still running)
+        if hasattr(action, "preflight"):
+            action.preflight(Facts(ctx.target), ctx)
     report = apply(acts, ctx, lambda e: record_effects(state, e), before=before)  # (under the lock: uninstall above)
     removed = [r.action.path for r in report.records if r.changed]
     # what a run killed after removing it (before recording that) removed is gone as well:

@@ -506,6 +506,30 @@ def test_a_deep_tree_made_by_the_account_stops_the_withdrawal_clearly_before_the
     assert "User=nso" in (root / "etc/systemd/system/ncs.service").read_text()  # nothing handed to root yet
 
 
+@pytest.mark.parametrize("why", ["hard-link", "running"])
+def test_a_hand_over_the_account_can_stop_is_refused_before_anything_changes(root, dist, monkeypatch, why):
+    """Reown's refusals (a file of the account's with a second name, a process of it running)
+    came when its turn came: the run stopped half way, nso already out of ncsadmin."""
+    from nso_install.facts import Facts
+    from nso_install.target import Target
+
+    install(dist, root, "--run-as-user", "nso")
+    nso = ids(root, "nso")
+    mine = root / "var/opt/ncs/state/mine"
+    mine.write_text("x\n")
+    os.chown(mine, *nso)
+    if why == "hard-link":
+        os.link(mine, root / "var/opt/ncs/state/other-name")
+    else:  # (a staged root has no processes: play a host whose nso still runs NSO)
+        monkeypatch.setattr(Target, "staged", property(lambda self: False))
+        monkeypatch.setattr(Facts, "processes_of", lambda self, uid: [4242] if uid == nso[0] else [])
+    before = snapshot(root)
+    r = install(dist, root, "--no-run-as-user", ok=False)
+    assert r.exit_code == 1, r.output
+    assert ("2 names (hard links)" if why == "hard-link" else "still runs processes (pid 4242)") in r.stderr
+    assert snapshot(root) == before, "changed before the refusal"
+
+
 def test_a_sparse_file_of_the_account_is_taken_over_without_filling_the_disk(root, dist):
     install(dist, root, "--run-as-user", "nso")
     big = root / "var/log/ncs/sparse.log"

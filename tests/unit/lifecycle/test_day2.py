@@ -674,6 +674,20 @@ def test_uninstall_accounts_gives_their_files_in_kept_directories_to_root_and_a_
     assert "Nothing to do" in install(dists["6.4.1"], two).output
 
 
+def test_uninstall_accounts_with_a_hard_linked_file_of_the_account_removes_nothing(two):
+    """The hand-over's refusal of a file of nso's with a second name came at its turn: the
+    trees and the service were already removed (found by review)."""
+    uid, gid = _ids(two, "nso"), _ids(two, "nso", "group")
+    mine = two / "var/opt/ncs/state/mine"
+    mine.write_text("x\n")
+    os.chown(mine, uid, gid)
+    os.link(mine, two / "var/opt/ncs/state/other-name")
+    before = snapshot(two)
+    r = nso("uninstall", "--all", "--accounts", "--root", two, ok=False)
+    assert r.exit_code == 1 and "2 names (hard links)" in r.stderr, r.output
+    assert snapshot(two) == before
+
+
 def test_uninstall_accounts_leaves_a_kept_group_its_files(two):
     """uninstall --accounts gave root the files of ncsadmin (the IPC secret: root:ncsadmin) in the kept
     /etc/ncs, then kept the group, which an administrator had given a member: she could no
