@@ -33,6 +33,17 @@ def exit_closed_pipe():
     sys.exit(EXIT_CLOSED_PIPE)
 
 
+def sh(value) -> str:
+    """``value`` as one word of a command line printed for an operator to copy and run
+    (shlex.quote): a path with a blank, or a name another account chose (a distribution file
+    named 'nso-6.5.3 $(id).tar.gz', a user in the NSO account's aaa_init.xml), stays that one
+    argument when pasted, and runs nothing.  (printable() escapes control characters for the
+    terminal; that is separate.)"""
+    import shlex
+
+    return shlex.quote(str(value))
+
+
 class NsoInstallError(Exception):
     exit_code = EXIT_FAILURE
 

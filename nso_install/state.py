@@ -481,20 +481,24 @@ def describe_unfinished(info: dict, in_progress: bool = False) -> str:
     """"the last run (...) did not finish; re-run ...": for verify, status and the completing run.
     ``in_progress``: the run still holds the lock (:meth:`State.held_by_another_run`): it is under
     way, and a re-run would only be refused (or wait) until it ends."""
+    from .errors import sh
+
+    # (the re-run commands shell-quote what they name: a distribution file another account
+    # named 'nso-6.5.3 $(...).tar.gz', or a staging root with a blank, stays one argument)
     version, command = info.get("version"), info.get("command")
-    root = f" --root {info['root']}" if isinstance(info.get("root"), str) else ""
+    root = f" --root {sh(info['root'])}" if isinstance(info.get("root"), str) else ""
     when = f", started {info['time']}" if isinstance(info.get("time"), str) else ""
     if command == "uninstall":
         what = f"uninstall of NSO {version}" if isinstance(version, str) else "uninstall --all"
         if in_progress:
             return (f"a run is in progress (nso-install {what}{when}; it holds the lock): what it removes is going "
                     "now; look again when it has finished")
-        again = f"{version}" if isinstance(version, str) else "--all"
+        again = sh(version) if isinstance(version, str) else "--all"
         parts = info.get("parts")
         given = "".join(f" --{p.replace('_', '-')}" for p in parts if isinstance(p, str)) \
             if isinstance(parts, list) and again == "--all" else ""
         if isinstance(info.get("install_dir"), str) and info["install_dir"] != "/opt/ncs":
-            given += f" --install-dir {info['install_dir']}"
+            given += f" --install-dir {sh(info['install_dir'])}"
         return (f"the last run (nso-install {what}{when}) did not finish: some of what it removes may be left; "
                 f"re-run nso-install uninstall {again}{given}{root} to complete it")
     if in_progress:
@@ -504,12 +508,12 @@ def describe_unfinished(info: dict, in_progress: bool = False) -> str:
                 "look again when it has finished")
     if command == "activate" and isinstance(version, str):
         return (f"the last run (nso-install activate of NSO {version}{when}) did not finish; re-run nso-install "
-                f"activate {version}{root} to complete it")
+                f"activate {sh(version)}{root} to complete it")
     if isinstance(version, str) and isinstance(info.get("distribution"), str):
-        local = info.get("local_dir") if isinstance(info.get("local_dir"), str) else "DIR"
+        local = sh(info["local_dir"]) if isinstance(info.get("local_dir"), str) else "DIR"
         kind = f"--local-install {local}" if info.get("kind") == "local" else "--system-install"
         return (f"the last run (nso-install install of NSO {version} from {info['distribution']}{when}) did not "
-                f"finish; re-run nso-install install {info['distribution']} {kind}{root}, with the same options, "
+                f"finish; re-run nso-install install {sh(info['distribution'])} {kind}{root}, with the same options, "
                 "to complete it")
     return f"the last run{when} did not finish; re-run the same nso-install command to complete it"
 

@@ -375,3 +375,21 @@ def test_an_uninstall_of_another_version_leaves_an_interrupted_run_marked(two, d
     assert marker["command"] == "install" and marker["version"] == "6.4.1", marker
     assert "re-run nso-install install" in cli("status", "--root", two).output
     assert "this run completed it" in cli(*args).output and not (two / MARKER).exists()
+
+
+def test_the_re_run_command_of_an_interrupted_install_keeps_each_path_one_word(tmp_path, dists):
+    """The re-run command verify prints names the distribution as given and the staging root:
+    a distribution file another account named (its download directory) was printed bare, so
+    'nso-6.5.3 $(touch pwned).tar.gz' became a command substitution for root to paste, and a
+    root with a blank became two arguments."""
+    import shlex
+    import shutil
+
+    root = host_accounts_root(tmp_path / "st age")
+    dist = tmp_path / "nso-6.5.3 $(touch pwned);x.tar.gz"
+    shutil.copy(dists["6.5.3"], dist)
+    os.chown(dist, 65534, 65534)  # (nobody's file, named by nobody)
+    stop_after_the_unpack("error", ("install", dist, "--system-install", "--root", root))
+    out = cli("verify", "--root", root, ok=False).output
+    command = out.split("did not finish; re-run ")[1].split(", with the same options")[0]
+    assert shlex.split(command) == ["nso-install", "install", str(dist), "--system-install", "--root", str(root)]
