@@ -25,7 +25,7 @@ import os
 import re
 from pathlib import Path
 
-from ..errors import NsoInstallError, UsageError
+from ..errors import NsoInstallError, UsageError, sh
 from ..facts import LINK, Facts
 from ..record import record
 from ..run import RunOptions, RunResult, install
@@ -69,7 +69,7 @@ def _same_fips_state(inst: Installation, tree) -> None:
                      f" ({tree.path}: its crypto.so is {'the FIPS build' if fips else 'the standard one'}), and this "
                      f"install's recorded options are {'not ' if fips else ''}FIPS; a switch keeps the options.",
                      f"Switch with the tree's FIPS state: "
-                     f"{inst.command(f'install {inst.target.host(tree.path)} --system-install --activate {option}')} "
+                     f"{inst.command(f'install {sh(inst.target.host(tree.path))} --system-install --activate {option}')} "
                      "(ncs.conf and the SSH host key follow).")
 
 
@@ -125,7 +125,7 @@ def activate(inst: Installation, version: str, *, force: bool = False, check: bo
         if e.reference == "secret-values-not-recorded":
             raise type(e)(e.reference, e.message, "Give them again: --set-file NAME=PATH for each.") from e
         if e.reference == "bad-value":  # a recorded value this version does not take (FIPS before 6.5...)
-            switch = inst.command(f"install {inst.target.host(tree.path)} --system-install --activate")
+            switch = inst.command(f"install {sh(inst.target.host(tree.path))} --system-install --activate")
             if inst.spec.fips_install and vtuple(tree.version) < (6, 5):
                 # (the one recorded option a switch back to a release before 6.5 always meets)
                 raise type(e)(e.reference, f"NSO {tree.version} has no FIPS mode, and this install is recorded as a "

@@ -222,3 +222,19 @@ def test_a_switch_to_a_tree_of_the_other_fips_state_gives_the_command_that_switc
     r = cli("activate", "6.7.1", "--root", root, ok=False)
     said = " ".join(r.stderr.split())
     assert r.exit_code == 2 and "NSO 6.7.1 was installed in FIPS mode" in said and f"--fips-install --root {root} (ncs.conf" in said
+
+
+def test_the_switch_command_keeps_a_tree_path_with_a_blank_one_word(tmp_path, sample_dists):
+    """The command given to switch names the tree by its host path, under --root: a staging
+    root with a blank split it into two arguments (the root itself was quoted, the tree not)."""
+    import shlex
+
+    root = _root(tmp_path, "st age")
+    install_json(sample_dists["tar.gz"], root, "--system-install")
+    newer = make_sample_distribution(tmp_path / "src67", "6.7.1", "tar.gz")
+    install_json(newer, root, "--system-install", "--fips-install", "--activate")
+    said = " ".join(cli("rollback", "--root", root, ok=False).stderr.split())
+    words = shlex.split(said.split("Switch with the tree's FIPS state: ")[1].split(" (ncs.conf")[0])
+    assert words == ["nso-install", "install", f"{root}/opt/ncs/ncs-{V}", "--system-install", "--activate",
+                     "--no-fips-install", "--root", str(root)]
+    assert cli(*words[1:]).exit_code == 0 and os.readlink(root / "opt/ncs/current") == f"ncs-{V}"

@@ -465,6 +465,25 @@ def test_a_rollback_refused_for_a_recorded_value_says_how_to_switch_with_it_chan
     assert f"nso-install install {two}/opt/ncs/ncs-6.3.4 --system-install --activate --root {two} OPTIONS" in said
 
 
+def test_the_switch_a_refused_rollback_gives_keeps_a_tree_path_with_a_blank_one_word(dists, tmp_path):
+    """Under a staging root with a blank, the tree the switch command names was split in two
+    (the --root after it was quoted, the tree's host path not)."""
+    import shlex
+
+    from support import host_accounts_root
+
+    root = host_accounts_root(tmp_path / "st age")
+    install(dists["6.4.1"], root)
+    off_3des(root)
+    install(dists["6.5.3"], root, "--activate", "--fips-install")
+    said = " ".join(nso("rollback", "--root", root, ok=False).stderr.split())
+    words = shlex.split(said.split("Switch with FIPS turned off: ")[1].split(" (ncs.conf")[0])
+    assert words == ["nso-install", "install", f"{root}/opt/ncs/ncs-6.4.1", "--system-install", "--activate",
+                     "--root", str(root), "--no-fips-install"]
+    nso(*words[1:])
+    assert os.readlink(root / "opt/ncs/current") == "ncs-6.4.1"
+
+
 def test_activate_check_changes_nothing(two):
     before = snapshot(two)
     r = nso("activate", "6.5.3", "--root", two, "--check")
