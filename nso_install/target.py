@@ -16,7 +16,7 @@ import stat
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
-from .errors import UnsafePathError, UsageError
+from .errors import UnsafePathError, UsageError, sh
 from .record import record
 
 _MAX_LINKS = 40  # like the kernel's MAXSYMLINKS
@@ -206,21 +206,24 @@ class Target:
             if not stat.S_ISDIR(st.st_mode):
                 return  # (a link: dir_link; a file: the plan's own error)
             shown = self.show_host(host)
+            # (the commands name the host path, shell-quoted: under --root the target path is
+            # the host's own directory, and a staging root may hold a blank)
+            here = sh(host)
             if local:
                 hint = (f"Install where only you (or root) can change anything, for example under your home directory "
                         f"(nso-install install DIST ~/nso-VERSION); or make {shown} yours and not writable by group "
-                        f"or others (chmod go-w {shown}), after checking what is in it.")
+                        f"or others (chmod go-w {here}), after checking what is in it.")
                 runs = f"uid {os.geteuid()} runs NSO's programs from it and reads its configuration and keys"
             else:
-                hint = (f"Make {shown} root's and not writable by group or others (chown root:root {shown} && chmod "
-                        f"go-w {shown}), after checking what is in it"
+                hint = (f"Make {shown} root's and not writable by group or others (chown root:root {here} && chmod "
+                        f"go-w {here}), after checking what is in it"
                         + ("." if records else f"; or give {option} a place only root can change."))
                 runs = ("a re-run takes the options it remembers from there, and the records of what it wrote"
                         if records else "root runs NSO's programs from it and reads its configuration")
             if st.st_uid not in owners:
                 if local and os.geteuid() == 0:  # not "make it yours": that would take the account's directory
                     hint = (f"To install for that account, run nso-install as it (runuser -u ACCOUNT -- nso-install "
-                            f"install DIST --local-install {p}); as root, install into a directory only root can "
+                            f"install DIST --local-install {sh(p)}); as root, install into a directory only root can "
                             "change (for example /root/nso-VERSION).")
                 raise UnsafePathError("untrusted-directory", f"{option} {p}: {shown} belongs to uid {st.st_uid}, which "
                                       f"could replace what nso-install puts there ({runs}).", hint)
@@ -338,7 +341,7 @@ def check_staging_root(given: str | os.PathLike, private: bool = False) -> None:
     # run's record holds the working directory only when the run used it: nso_install.replay)
     if os.path.normpath(named) != real or ".." in Path(given).parts:
         raise UsageError("unsafe-staging-root", f"--root {given} goes through a symbolic link or '..' (it is {real}); "
-                         "the staging root must be named by its real path.", f"Give --root {real} (after checking "
+                         "the staging root must be named by its real path.", f"Give --root {sh(real)} (after checking "
                          "that it is where you meant to stage).")
     path = Path(real)
     for p in [Path(*path.parts[:i]) for i in range(1, len(path.parts) + 1)]:
@@ -346,7 +349,7 @@ def check_staging_root(given: str | os.PathLike, private: bool = False) -> None:
             st = os.lstat(p)
         except FileNotFoundError:
             return
-        hint = f"Stage into a directory only root can change: chown root:root {p} && chmod go-w {p} (or pick another)."
+        hint = f"Stage into a directory only root can change: chown root:root {sh(p)} && chmod go-w {sh(p)} (or pick another)."
         if stat.S_ISLNK(st.st_mode):
             raise UsageError("unsafe-staging-root", f"--root {given}: {p} is a symbolic link; the staging root must be "
                              "reached through real directories only.", f"Give the real path ({os.path.realpath(given)}).")
@@ -364,7 +367,7 @@ def check_staging_root(given: str | os.PathLike, private: bool = False) -> None:
                              f"--root {given} is open to other accounts (mode {stat.S_IMODE(st.st_mode):04o}), and "
                              "with --run-as-user its keys and privileged binaries belong to the staged accounts' "
                              "uids and gids, which may mean other accounts on this host.",
-                             f"chmod 700 {p} (the image build copies the tree out of it), then re-run.")
+                             f"chmod 700 {sh(p)} (the image build copies the tree out of it), then re-run.")
     _check_staged_account_files(given, path)
     _check_staged_state_dir(given, path)
 
@@ -402,7 +405,7 @@ def _check_staged_account_files(given: str | os.PathLike, root: Path) -> None:
                              "so only root may be able to change them.",
                              "Replace the link with a copy of what it leads to (if that is meant), then re-run." if
                              stat.S_ISLNK(st.st_mode) else
-                             f"chown root:root {p} && chmod go-w {p} (after checking its contents), then re-run.")
+                             f"chown root:root {sh(p)} && chmod go-w {sh(p)} (after checking its contents), then re-run.")
 
 
 # nso-install's records in a staging root: the options a re-run (install, uninstall, keys
@@ -427,7 +430,7 @@ def _check_staged_state_dir(given: str | os.PathLike, root: Path) -> None:
             raise UsageError("unsafe-staging-root", f"--root {given}: {p} {what}; a re-run as root takes the options "
                              "nso-install remembers (and the directories uninstall removes) from the records kept "
                              "there, so only root may be able to change them.",
-                             f"chown root:root {p} && chmod go-w {p} (after checking what is in it), then re-run.")
+                             f"chown root:root {sh(p)} && chmod go-w {sh(p)} (after checking what is in it), then re-run.")
         if stat.S_ISLNK(st.st_mode):
             return
 

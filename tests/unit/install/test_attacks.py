@@ -10,6 +10,7 @@ import errno
 import json
 import os
 from pathlib import Path
+import re
 import shutil
 import stat
 import subprocess
@@ -91,6 +92,42 @@ def test_a_directory_another_account_could_change_above_the_install_is_refused_b
         r = install(dist, root, *opts, *check, ok=False)
         assert r.exit_code == 1 and said in r.stderr and "chown root:root" in r.stderr
     assert snapshot(root) == before
+
+
+@pytest.mark.parametrize("case", ["below-the-root", "above-the-root", "open-root"])
+def test_the_owner_and_mode_commands_a_refusal_gives_act_on_the_staged_directory_it_names(tmp_path, dist, case):
+    """The hint's chown/chmod named the target path (/srv/nso: under --root, the host's own
+    directory, not the staged one) and, above the root, a path with a blank as two words; the
+    command pasted as is (sh -c) now makes the directory right, and the re-run goes ahead."""
+    import shlex
+
+    from support import host_accounts_root
+
+    top = tmp_path / "st age"
+    root = host_accounts_root(top / "r")
+    opts = ["--install-dir", "/srv/nso/ncs"]
+    if case == "below-the-root":
+        bad = root / "srv/nso"
+        bad.mkdir(parents=True)
+        os.chown(bad, NOBODY, NOBODY)
+    elif case == "above-the-root":
+        bad = top
+        os.chown(bad, NOBODY, NOBODY)
+    else:
+        bad = root
+        os.chmod(root, 0o755)
+        opts += ["--run-as-user", "nso"]
+    said = " ".join(install(dist, root, *opts, ok=False).stderr.split())
+    hint = said.split("Hint: ")[1]
+    start = min(i for i in (hint.find("chown "), hint.find("chmod ")) if i >= 0)
+    command = re.split(r"\)| \(|, then", hint[start:])[0]
+    words = shlex.split(command)
+    assert words == (["chmod", "700", str(bad)] if case == "open-root" else
+                     ["chown", "root:root", str(bad), "&&", "chmod", "go-w", str(bad)]), command
+    subprocess.run(["sh", "-c", command], check=True)
+    st = os.stat(bad)
+    assert st.st_uid == 0 and (case != "open-root" or not st.st_mode & 0o077)
+    assert install(dist, root, *opts).exit_code == 0
 
 
 @pytest.mark.parametrize("case", ["parent-owned-by-nobody", "parent-world-writable", "itself-owned-by-nobody",
