@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Iterator
 
 from . import __version__, fsops
-from .errors import LockedError, NsoInstallError, UnsafePathError, UsageError
+from .errors import LockedError, NsoInstallError, UnsafePathError, UsageError, sh
 from .facts import Facts
 from .target import Target
 
@@ -325,7 +325,8 @@ class State:
                            sort_keys=True) + "\n").encode()
         with _saving(shown, "Nothing was changed yet; free space (or fix the cause) and re-run."):
             fsops.ensure_private_dir(host.parent)
-            _refuse_foreign(host, shown, "the marker of a run under way", "unsafe-run-marker")
+            # (named by its host path: under --root the target path's rm would act on the host)
+            _refuse_foreign(host, str(host), "the marker of a run under way", "unsafe-run-marker")
             fsops.remove_stale_temps(host)
             fsops.atomic_write(host, data, 0o600, None, None, shown)
         UNDER_WAY.add(str(host))
@@ -481,8 +482,6 @@ def describe_unfinished(info: dict, in_progress: bool = False) -> str:
     """"the last run (...) did not finish; re-run ...": for verify, status and the completing run.
     ``in_progress``: the run still holds the lock (:meth:`State.held_by_another_run`): it is under
     way, and a re-run would only be refused (or wait) until it ends."""
-    from .errors import sh
-
     # (the re-run commands shell-quote what they name: a distribution file another account
     # named 'nso-6.5.3 $(...).tar.gz', or a staging root with a blank, stays one argument)
     version, command = info.get("version"), info.get("command")
@@ -632,9 +631,9 @@ def _foreign_beside(where: str, st: os.stat_result, what: str, reference: str = 
     if shared:
         hint = (f"{parent} is shared (sticky): only uid {st.st_uid} or root can remove it. Find out who made it; "
                 "install into a directory only you can write above it (for example mkdir -m 700 "
-                f"{parent}/$USER and a local install below that, or ~/nso-VERSION).")
+                f"{sh(parent)}/\"$USER\" and a local install below that, or ~/nso-VERSION).")
     else:
-        hint = f"Find out who made it, remove it (rm {where}) and re-run."
+        hint = f"Find out who made it, remove it (rm {sh(where)}) and re-run."
     return UnsafePathError(reference, f"{what} {where} belongs to uid {st.st_uid}, not to uid {os.geteuid()} "
                            "that runs nso-install; another account made it, to block runs or to mislead them.", hint)
 
@@ -663,13 +662,13 @@ def _loose_lock(where: str, st: os.stat_result, system: bool) -> NsoInstallError
     if not system and st.st_uid != me:
         return _foreign_beside(where, st, "the lock")
     if not system:
-        return UnsafePathError("unsafe-lock", message, f"Make it private again (chmod 600 {where}) and re-run.")
+        return UnsafePathError("unsafe-lock", message, f"Make it private again (chmod 600 {sh(where)}) and re-run.")
     if st.st_uid != me:
         return UnsafePathError("unsafe-lock", message + " Another account may also have changed the records in it.",
                                f"Find out who changed it; if the records in it can be trusted, give it back "
-                               f"(chown {me} {where} && chmod 700 {where}) and re-run. Do not remove it: it holds "
+                               f"(chown {me} {sh(where)} && chmod 700 {sh(where)}) and re-run. Do not remove it: it holds "
                                "the manifests, config file hashes, history and the accounts nso-install created.")
-    return UnsafePathError("unsafe-lock", message, f"Make it private again (chmod 700 {where}) and re-run; keep what "
+    return UnsafePathError("unsafe-lock", message, f"Make it private again (chmod 700 {sh(where)}) and re-run; keep what "
                            "is in it (manifests, config file hashes, history, the accounts nso-install created).")
 
 
@@ -708,7 +707,7 @@ def _open_local_lock(install_dir: Path, where: str, created: list[Path]) -> int:
             _refuse_foreign(Path(where), where, "the lock")
             raise UnsafePathError("unsafe-lock", f"cannot open the lock {where} ({e.strerror}); another account "
                                   "may have created it (or a link) to block runs.",
-                                  f"Remove it (rm {where}: it holds no records) and re-run.") from None
+                                  f"Remove it (rm {sh(where)}: it holds no records) and re-run.") from None
 
 
 def _names(where: str, fd: int) -> bool:

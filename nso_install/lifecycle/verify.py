@@ -35,7 +35,7 @@ from ..capabilities import format_caps
 from ..actions.tree import (LOCAL_OWNED_ELSEWHERE, LOCAL_WRITTEN_ELSEWHERE, WRITTEN_IN_EVERY_TREE,
                             left_out_of_system_tree)
 from .. import fsops
-from ..errors import NsoInstallError
+from ..errors import NsoInstallError, sh
 from ..facts import ABSENT, FILE, Facts
 from ..manifest import compare
 from ..spec import from_record
@@ -82,7 +82,7 @@ def verify(inst: Installation, full: bool = False) -> Verification:
     # lost its VERSION or its directory is damage, not "nothing installed".
     lost = {t.path: t for t in inst.lost()}
     for t in lost.values():
-        v.findings.append(Finding("tree", t.path, _lost_problem(t, facts.path(t.path).kind == ABSENT)))
+        v.findings.append(Finding("tree", t.path, _lost_problem(inst, t, facts.path(t.path).kind == ABSENT)))
     # recorded trees outside INSTALL_DIR (an earlier one), intact: checked like the others
     elsewhere = [Tree(p, inst.recorded_version(p) or "?", manifest=True) for p in inst.state.recorded_trees()
                  if p not in lost and all(p != t.path for t in inst.trees)]
@@ -125,13 +125,15 @@ def _pointed(inst: Installation) -> str:
     return os.path.normpath(inst.current if inst.current.startswith("/") else f"{idir}/{inst.current}")
 
 
-def _lost_problem(t, gone: bool) -> str:
+def _lost_problem(inst: Installation, t, gone: bool) -> str:
     nso = f"NSO {t.version}" if t.version != "?" else "NSO"
     # install refuses to unpack over a directory that holds something else: it must go first
     fix = "Put it back, or" if gone else "Put the original back, or move what is there away and"
+    # (aimed where verify looked: without --root the uninstall forgets the host's tree, if any)
     return (f"{t.problem}, but nso-install unpacked {nso} here and still records it. {fix} install {nso} "
-            "again from its distribution (nso-install install DISTRIBUTION --system-install); if it was removed "
-            f"on purpose, nso-install uninstall --ncs-version {t.path} forgets it (and removes nothing)")
+            f"again from its distribution ({inst.command('install DISTRIBUTION --system-install')}); if it was "
+            f"removed on purpose, {inst.command('uninstall --ncs-version ' + sh(t.path))} forgets it (and removes "
+            "nothing)")
 
 
 def _nothing_installed(inst: Installation) -> str:

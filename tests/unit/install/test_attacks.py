@@ -728,3 +728,23 @@ def test_a_staging_root_component_made_by_another_account_meanwhile_is_refused(t
     monkeypatch.setattr(fsops, "ensure_dirs", racing)
     r = install(dist, tmp_path / "a/stage", ok=False)
     assert r.exit_code == 2 and "belongs to uid 65534" in r.stderr
+
+
+def test_a_foreign_run_marker_under_a_staging_root_is_named_by_the_path_to_remove(tmp_path, dist):
+    """The hint said `rm /srv/.nso.nso-install-in-progress.json`, the target path: pasted, it
+    removed the host's file of that name (if any), never the one in the staging root."""
+    import shlex
+
+    root = tmp_path / "st age"  # (a blank: the path must stay one word)
+    (root / "srv").mkdir(parents=True)
+    os.chmod(root, 0o700)
+    marker = root / "srv/.nso.nso-install-in-progress.json"
+    marker.write_text("{}\n")
+    os.chown(marker, NOBODY, NOBODY)
+    r = cli("install", dist, "--local-install", "/srv/nso", "--root", root, ok=False)
+    assert r.exit_code == 1 and "belongs to uid 65534" in r.stderr, r.output
+    said = " ".join(r.stderr.split())
+    given = said.split("remove it (")[1].split(") and re-run")[0]
+    assert shlex.split(given) == ["rm", str(marker)], given
+    subprocess.run(shlex.split(given), check=True)
+    assert not marker.exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 
 import pytest
@@ -165,7 +166,11 @@ def test_verify_fails_on_a_recorded_tree_that_is_gone_or_not_that_tree_any_more(
     # removed on purpose: uninstall forgets the record when named by path, and removes nothing
     before = snapshot(two, skip=("var/lib/nso-install",))
     assert "NSO 6.5.3 is not installed" in nso("uninstall", "--ncs-version", "6.5.3", "--root", two, ok=False).stderr
-    r = nso("uninstall", "--ncs-version", "/opt/ncs/ncs-6.5.3", "--root", two)
+    # (the command verify gives, as pasted: it named no --root, and forgot the host's record)
+    said = " ".join(nso("verify", "--root", two, ok=False).output.split())
+    given = said.split("if it was removed on purpose, ")[1].split(" forgets it")[0]
+    assert shlex.split(given) == ["nso-install", "uninstall", "--ncs-version", "/opt/ncs/ncs-6.5.3", "--root", str(two)]
+    r = nso(*shlex.split(given)[1:])
     assert "forgot   /opt/ncs/ncs-6.5.3" in r.output and "0 removed, 1 record(s) forgotten" in r.output
     assert snapshot(two, skip=("var/lib/nso-install",)) == before
     assert nso("verify", "--root", two).exit_code == 0
