@@ -42,15 +42,21 @@ CONF_D = "ncs.conf.d"
 
 def _version_defaults(path: str, version: tuple[int, ...]) -> str | None:
     """Built-in defaults that changed between releases (ncs.conf(5) of each release: 6.7 turned
-    ``ncs-local-ipc`` on, 6.6 made ``crypt-hash`` ``sha-512``)."""
+    ``ncs-local-ipc`` on, 6.6 made ``crypt-hash`` ``sha-512``, 6.5 added ``ecdsa-sha2-nistp256``
+    to ``server-host-key``)."""
     if path == "/ncs-config/ncs-local-ipc/enabled":  # the Unix socket is the default from 6.7
         return "true" if version >= (6, 7) else "false"
     if path == "/ncs-config/crypt-hash/algorithm":  # sha-512 is the default from 6.6
         return "sha-512" if version >= (6, 6) else "md5"
+    # ssh-ed25519 alone in 6.4 (what the Secure Deployment guidance asks); the element table has
+    # the 6.5+ default. Earlier releases' default is not known: the table's applies.
+    if path == "/ncs-config/ssh/algorithms/server-host-key" and (6, 4) <= version < (6, 5):
+        return "ssh-ed25519"
     return None
 
 
-VERSION_DEFAULTS = ("/ncs-config/ncs-local-ipc/enabled", "/ncs-config/crypt-hash/algorithm")
+VERSION_DEFAULTS = ("/ncs-config/ncs-local-ipc/enabled", "/ncs-config/crypt-hash/algorithm",
+                    "/ncs-config/ssh/algorithms/server-host-key")
 
 
 # What nso-install's start script (and SysV script) takes from ncs.systemd.conf, and what it

@@ -24,6 +24,17 @@ def test_absent_elements_take_nso_defaults_by_version():
     assert c.value("ipc.transport") == "false" and conf("", "6.7").value("ipc.transport") == "true"
 
 
+def test_server_host_key_default_is_ed25519_alone_in_6_4():
+    """ncs.conf(5): the built-in server-host-key was ssh-ed25519 in 6.4 and gained
+    ecdsa-sha2-nistp256 in 6.5; a 6.4 install that leaves it out offers Ed25519 only, as the
+    Secure Deployment guidance asks (NSO-SD-002 failed it, saying NSO's default was both)."""
+    assert conf("", "6.4.2").value("ssh.server_host_key") == "ssh-ed25519"
+    assert conf("", "6.5.3").value("ssh.server_host_key") == "ssh-ed25519,ecdsa-sha2-nistp256"
+    problems, _ = judge(BY_ID["NSO-SD-002"], conf("", "6.4.2"), production_values("6.4.2"))
+    assert problems == []
+    assert judge(BY_ID["NSO-SD-002"], conf("", "6.5.3"), production_values("6.5.3"))[0]
+
+
 def test_substitutions_use_nso_s_environment():
     body = "<cli><ssh><enabled>${NCS_CLI_SSH:-false}</enabled></ssh></cli>"
     assert conf(body).value("cli.ssh.enabled") == "false"
