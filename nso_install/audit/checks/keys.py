@@ -13,7 +13,7 @@ import re
 
 from ...actions.keys import check_crypto_keys, check_ipc_secret
 from ...conf.variables import DUMMY_AES256CFB128_KEY, DUMMY_AESCFB128_KEY
-from ...facts import FILE
+from ...facts import FILE, LINK
 from ...replay import valid_until
 from ...secret import Secret
 from ..model import failed, passed, skipped, verdict, warned
@@ -32,15 +32,21 @@ def _read(ctx, path: str) -> Secret | None:
     return Secret(ctx.facts.read(path) or b"") if fact.kind == FILE else None
 
 
-def _not_read(ctx, path: str, see: str):
+def _not_read(ctx, path: str, see: str | None):
     """Why the secret at ``path`` is not judged (a skip naming the check that reports it), or
-    None: missing; or with a second name (hard link), which nso-install never reads (the
-    check of its permissions fails on it: an error here as well said the same thing twice)."""
+    None: missing; a symbolic link or not a regular file, or with a second name (hard link),
+    which nso-install never reads (the check of its permissions, ``see``, fails on it: an error
+    here as well said the same thing twice)."""
     fact = ctx.facts.path(path)
+    see = f" (see {see})" if see else ""
+    if fact.kind == LINK:
+        return skipped(f"{path} is a symbolic link (to {fact.link}), and is not read{see}")
+    if fact.exists and fact.kind != FILE:
+        return skipped(f"{path} is not a regular file ({fact.kind}), and is not read{see}")
     if fact.kind != FILE:
-        return skipped(f"{path} does not exist (see {see})")
+        return skipped(f"{path} does not exist{see}")
     if (fact.nlink or 1) > 1:
-        return skipped(f"{path} has {fact.nlink} names (hard links), and is not read (see {see})")
+        return skipped(f"{path} has {fact.nlink} names (hard links), and is not read{see}")
     return None
 
 
@@ -226,8 +232,13 @@ def host_key_strength(ctx):
     keys = private_host_keys(ctx, kdir)
     if not keys:
         return skipped(f"no SSH host key in {kdir} (see NSO-PERM-004)")
-    problems, evidence, kinds = [], [], set()
+    problems, evidence, kinds, unread = [], [], set(), []
     for path in keys:
+        # a link or a file with other names is NSO-PERM-004's failure; reading it here crashed the
+        # whole audit (a link) or said the same thing again as an error (hard links)
+        if (skip := _not_read(ctx, path, "NSO-PERM-004")) is not None:
+            unread.append(skip.summary)
+            continue
         key = ctx.memo.derived("private-key", _read(ctx, path).reveal(), _private_facts)
         if "problem" in key:
             problems.append(f"{path}: {key['problem']}")
@@ -246,10 +257,12 @@ def host_key_strength(ctx):
                 problems.append(f"{path}.pub is not the public part of {path}")
     offered = {a.strip() for a in (ctx.conf.value("ssh.server_host_key") or "").split(",") if a.strip()}
     usable = {a for a in offered if a in kinds or (a.startswith(("rsa-", "ssh-rsa")) and "rsa" in kinds)}
-    if offered and not usable:
+    if unread and not (evidence or problems):
+        return skipped(unread[0], unread, keys)
+    if offered and not usable and not unread:  # (an unread key may be of the offered type)
         problems.append(f"ncs.conf offers {', '.join(sorted(offered))}, but there is no host key of that type")
-    return verdict(problems, f"{len(keys)} host key(s): {', '.join(e.split(': ', 1)[1] for e in evidence)}",
-                   "a host key is unreadable, weak or does not match", evidence, keys)
+    return verdict(problems, f"{len(evidence)} host key(s): {', '.join(e.split(': ', 1)[1] for e in evidence)}",
+                   "a host key is unreadable, weak or does not match", evidence + unread, keys)
 
 
 def _cert_paths(ctx) -> tuple[str, str]:
@@ -275,6 +288,8 @@ TLS_DOC = ("NSO deployment guide (G-DEP): HTTPS only, with your own certificate 
        "webui.ssl.key_file), then restart NSO.", TLS_DOC)
 def tls_cert(ctx):
     cert_path, _ = _cert_paths(ctx)
+    if ctx.facts.path(cert_path).exists and (skip := _not_read(ctx, cert_path, None)) is not None:
+        return skip  # there, not missing: "NSO cannot start" was wrong
     if ctx.facts.path(cert_path).kind != FILE:
         if not ctx.conf.on("/ncs-config/webui/transport/ssl/enabled"):
             return skipped(f"HTTPS is off and {cert_path} does not exist")
@@ -314,6 +329,9 @@ def tls_cert(ctx):
        "webui.ssl.key_file and webui.ssl.cert_file.", TLS_DOC)
 def tls_key_match(ctx):
     cert_path, key_path = _cert_paths(ctx)
+    for path, see in ((key_path, "NSO-PERM-005"), (cert_path, None)):  # there, not missing: "NSO cannot start" was wrong
+        if ctx.facts.path(path).exists and (skip := _not_read(ctx, path, see)) is not None:
+            return skip
     if ctx.facts.path(key_path).kind != FILE or ctx.facts.path(cert_path).kind != FILE:
         if not ctx.conf.on("/ncs-config/webui/transport/ssl/enabled"):
             return skipped("HTTPS is off and its key or certificate does not exist")

@@ -164,3 +164,25 @@ def test_an_acl_on_the_run_or_log_directory_that_admits_another_account_fails(st
     f = findings(root)["NSO-PERM-007"]
     assert f.status == "fail" and said in f.evidence, f.evidence
     assert [e for e in f.evidence if "admits" in e] == [said]  # (not NSO's own account)
+
+
+@pytest.mark.parametrize("how", ["symlink", "hardlink"])
+def test_host_keys_and_the_https_pair_that_are_not_plain_files_are_not_read(staged, how):
+    """A host key that is a symbolic link crashed the whole audit (NSO-KEY-003 read None), and
+    a hard-linked one was an error beside NSO-PERM-004's failure; an HTTPS key or certificate
+    that is a link was reported missing ("NSO cannot start"), though NSO starts with it."""
+    root = staged.get("nso")
+    for rel in ("etc/ncs/ssh/ssh_host_ed25519_key", "etc/ncs/ssl/cert/host.key", "etc/ncs/ssl/cert/host.cert"):
+        path = root / rel
+        aside = root / "var/opt/ncs/state" / path.name
+        if how == "symlink":
+            os.rename(path, aside)
+            os.symlink(f"/var/opt/ncs/state/{path.name}", path)
+        else:
+            os.link(path, aside)
+    found = findings(root)
+    assert found["NSO-PERM-004"].status == "fail" and found["NSO-PERM-005"].status == "fail"
+    for check, see in (("NSO-KEY-003", "(see NSO-PERM-004)"), ("NSO-TLS-002", "(see NSO-PERM-005)"),
+                       ("NSO-TLS-001", "is not read")):
+        f = found[check]
+        assert f.status == "skip" and see in f.summary and "missing" not in f.summary, f
