@@ -8,6 +8,7 @@ owner of the run directory.  Nothing here writes, locks or creates anything on t
 
 from __future__ import annotations
 
+import re
 import stat
 from dataclasses import field, replace
 from pathlib import Path
@@ -226,8 +227,20 @@ def gather(root: Path | None = None, dirs: dict[str, str] | None = None, run_as_
     conf.fragment_problems = fragment_problems
     if not intent.fips and conf.on("/ncs-config/fips-mode/enabled"):
         intent.fips = True
+    if not intent.fips and not inst.recorded and active is not None and _fips_ncsrc(facts, active.path):
+        intent.fips = True
     return AuditContext(inst.target, facts, inst, spec, intent, conf, conf_path, version, cheap,
                         cache={"unit": unit} if unit is not None else {}, memo=load_memo(memo_dir))
+
+
+def _fips_ncsrc(facts: Facts, tree: str) -> bool:
+    """Whether the active tree's ncsrc is a FIPS install's: --fips-install adds NCS_OPENSSL_CONF,
+    NCS_OPENSSL_CONF_INCLUDE and NCS_OPENSSL_MODULES to it (G-SYS, G-LOC 6.5+).  A vendor install
+    leaves no other record, and its fips-mode entry may be missing: an upgrade from a non-FIPS
+    release keeps the old ncs.conf, where it must be added by hand (G-UPG), which is what
+    NSO-SD-003 is for; judged by ncs.conf alone, it was skipped as "not a FIPS install"."""
+    text = (_read(facts, f"{tree}/ncsrc") or b"").decode(errors="replace")
+    return re.search(r"^\s*(export\s+)?NCS_OPENSSL_(CONF|CONF_INCLUDE|MODULES)=", text, re.MULTILINE) is not None
 
 
 def _fragments(facts: Facts, config_dir: str) -> tuple[tuple[tuple[str, object], ...], tuple[str, ...]]:

@@ -93,3 +93,20 @@ def test_a_vendor_layout_with_an_account_found_from_the_run_directory(tmp_path, 
     assert any("no setuid bit" in e for e in status["NSO-PRIV-001"]["evidence"])
     given = json.loads(cli("audit", "--root", vendor, "--json", "--run-as-user", "root", ok=False).stdout)
     assert given["target"]["run_as_user_from"] == "--run-as-user"
+
+
+def test_a_vendor_fips_install_whose_ncs_conf_lacks_fips_mode_fails(tmp_path, sample_dists):
+    """--fips-install writes NCS_OPENSSL_* into ncsrc (G-SYS, G-LOC 6.5+); an upgrade from a
+    non-FIPS release keeps the old ncs.conf, where fips-mode must be added by hand (G-UPG).
+    Without nso-install's records the audit judged FIPS by ncs.conf alone, and skipped NSO-SD-003
+    ("not a FIPS install") on exactly that install."""
+    if os.geteuid() != 0:
+        pytest.skip("sets owners (root only)")
+    root = _vendor_tree(tmp_path, sample_dists["tar.gz"], user=None)
+    report = {f.check.id: f for f in audit(root, only=["NSO-SD-003"]).findings}
+    assert report["NSO-SD-003"].status == "skip"  # a standard install: FIPS rows do not apply
+    ncsrc = root / "opt/ncs/ncs-6.5.3/ncsrc"
+    with open(ncsrc, "a") as f:
+        f.write("NCS_OPENSSL_MODULES=/opt/ncs/ncs-6.5.3/lib/ncs/openssl/ossl-modules\nexport NCS_OPENSSL_MODULES\n")
+    report = {f.check.id: f for f in audit(root, only=["NSO-SD-003"]).findings}
+    assert report["NSO-SD-003"].status == "fail" and "fips-mode/enabled = false" in report["NSO-SD-003"].summary
