@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..errors import UsageError
-from .model import FAIL, WAIVED, WARN, Finding
+from .model import ERROR, FAIL, WAIVED, WARN, Finding
 from ..record import record
 
 _FIELDS = {"id", "reason", "owner", "expires"}
@@ -127,6 +127,10 @@ def apply_waivers(findings: list[Finding], waivers: list[Waiver], today: datetim
     for f in findings:
         w = by_id.get(f.check.id)
         if w is None:
+            continue
+        if f.status == ERROR:  # not judged: whether the waiver is needed is not known
+            notes.append(f"the waiver for {f.check.id} was not applied: the check could not run (error); "
+                         "fix what stopped it, then see whether the waiver is still needed")
             continue
         if f.status not in (FAIL, WARN):
             state = "has expired and " if w.expired(today) else ""

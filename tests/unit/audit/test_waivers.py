@@ -93,3 +93,17 @@ def test_a_huge_waivers_file_is_refused_before_parsing(tmp_path):
     with pytest.raises(UsageError) as e:
         load_waivers(path, ["NSO-SD-008"])
     assert "larger than 256 KiB" in e.value.message
+
+
+def test_a_waiver_for_a_check_that_could_not_run_is_not_called_unneeded():
+    """A check that errored was not judged: the note told the operator to remove its waiver
+    ("not needed (error)"), which then failed the next audit that could run the check."""
+    from nso_install.audit import all_checks
+    from nso_install.audit.model import Finding
+    from nso_install.audit.waivers import Waiver, apply_waivers
+
+    check = next(c for c in all_checks() if c.id == "NSO-KEY-003")
+    f = Finding(check, "error", "could not check: something")
+    notes = apply_waivers([f], [Waiver("NSO-KEY-003", "r", "o")], TODAY)
+    assert f.status == "error" and len(notes) == 1
+    assert "not needed" not in notes[0] and "could not run" in notes[0]
