@@ -336,15 +336,24 @@ class RenderedConf:
         return self.values["crypto"]["mechanism"] == "inline"
 
 
-def render_for_install(ctx: ConfContext, values: dict) -> RenderedConf:
-    """ncs.conf as an install writes it, with the IPC settings its other files need."""
-    socket_dir = None
+def _install_ipc_values(ctx: ConfContext, values: dict) -> tuple[dict, str | None]:
+    """``values`` with the socket path an install uses, and the socket directory it manages."""
     if ctx.install_kind == "system" and ctx.profile == "production" and "path" not in values.get("ipc", {}):
         # NSO's default socket dir /tmp/nso can be pre-created by any local user (socket
         # hijack); production installs put the socket in a root-made directory under /run.
         if effective_values(ctx, values)["ipc"]["transport"] == "unix":
-            values = {**values, "ipc": {**values.get("ipc", {}), "path": f"{IPC_RUNTIME_DIR}/nso-ipc"}}
-            socket_dir = IPC_RUNTIME_DIR
+            return {**values, "ipc": {**values.get("ipc", {}), "path": f"{IPC_RUNTIME_DIR}/nso-ipc"}}, IPC_RUNTIME_DIR
+    return values, None
+
+
+def install_client_environment(ctx: ConfContext, values: dict) -> dict[str, str]:
+    """The NCS_IPC_* settings an install gives its clients, without rendering ncs.conf."""
+    return client_environment(ctx, _install_ipc_values(ctx, values)[0])
+
+
+def render_for_install(ctx: ConfContext, values: dict) -> RenderedConf:
+    """ncs.conf as an install writes it, with the IPC settings its other files need."""
+    values, socket_dir = _install_ipc_values(ctx, values)
     client_env = sorted(client_environment(ctx, values).items())
     for name, value in client_env:  # written into profile scripts, ncsrc, ncs.systemd.conf
         check_shell_safe(f"{name} (from the ncs.conf ipc settings)", value)

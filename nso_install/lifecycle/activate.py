@@ -136,6 +136,8 @@ def activate(inst: Installation, version: str, *, force: bool = False, check: bo
         raise
     if active is None or active.path != tree.path or (completing and not check):
         notes += next_steps(inst.spec.init_system, tree.version, check) + packages_of_another_release(inst, tree.version)
+    if active is not None and active.path != tree.path:
+        notes += ipc_transport_change(inst.spec, active.version, inst.spec, tree.version, check)
     result.report.notes.extend(notes)
     return result
 
@@ -303,7 +305,8 @@ def guard_install_switch(inst: Installation, new: str, check: bool, spec=None, f
     _refuse_while_running(inst, False, forcing)
     _downgrade(inst, new, active.version, False, check, forcing)
     _release_cannot_start(inst, new, spec_now, False, force_conf, check, forcing)
-    return next_steps(inst.spec.init_system, new, check) + packages_of_another_release(inst, new)
+    return next_steps(inst.spec.init_system, new, check) + packages_of_another_release(inst, new) \
+        + ipc_transport_change(inst.spec, active.version, spec_now, new, check)
 
 
 # A package built for an NSO release carries it in its name, as NSO's packages and NEDs are
@@ -333,6 +336,45 @@ def packages_of_another_release(inst: Installation, version: str) -> list[str]:
             + (f" and {len(found) - 10} more" if len(found) > 10 else "") + f". Replace them with builds for NSO "
             f"{want[0]}.{want[1]} (the upgrade guide links them to {inst.spec.install_dir}/packages/ncs-{version}-*) before "
             "the restart with a package reload: packages compiled for another x.y do not load."]
+
+
+def _ipc_environment(spec, version: str) -> dict[str, str] | None:
+    """The NCS_IPC_* settings clients get for NSO ``version`` under ``spec`` (None: not renderable)."""
+    from ..conf.render import install_client_environment
+    from ..plan import conf_context
+
+    try:
+        return install_client_environment(conf_context(spec, version), spec.conf_values())
+    except NsoInstallError:
+        return None
+
+
+def ipc_transport_change(old_spec, old: str, new_spec, new: str, check: bool = False) -> list[str]:
+    """A note when a switch from NSO ``old`` to ``new`` moves NSO's IPC between TCP and the Unix
+    socket: the production profile uses the socket from 6.4 (which added it), NSO's own default
+    (development) from 6.7 (facts 1, 9). The profile scripts, ncsrc and the service follow;
+    what else reaches NSO with the old settings (cron, other services, clients authorised by
+    the TCP secret) does not, and nothing else said so."""
+    before, after = _ipc_environment(old_spec, old), _ipc_environment(new_spec, new)
+    if not before or not after or ("NCS_IPC_PATH" in before) == ("NCS_IPC_PATH" in after):
+        return []
+    moves = "would move" if check else "moves"
+    if "NCS_IPC_PATH" in after:
+        grants = new_spec.ipc_users or new_spec.ipc_groups
+        return [f"NSO's IPC {moves} from TCP ({before['NCS_IPC_ADDR']}:{before['NCS_IPC_PORT']}) on NSO {old} to the "
+                f"Unix socket {after['NCS_IPC_PATH']} on NSO {new}. The profile scripts, ncsrc and the service "
+                "follow; clients set up otherwise (cron jobs, other services, scripts with NCS_IPC_PORT or "
+                f"NCS_IPC_ACCESS_FILE) need NCS_IPC_PATH={after['NCS_IPC_PATH']} (or ncs_cli -S). The socket admits "
+                "root and NSO's own account, and others only with a CDB user entry with their uid and "
+                "local_ipc_access true" + ("" if grants else " (grant accounts with --ipc-user or --ipc-group)")
+                + ": the IPC secret no longer admits anyone. Custom Java and Python packages may need changes to "
+                "connect (NSO 6.7 release notes, \"Secure Local IPC\", on the same move)."]
+    return [f"NSO's IPC {moves} from the Unix socket {before['NCS_IPC_PATH']} on NSO {old} to TCP "
+            f"({after['NCS_IPC_ADDR']}:{after['NCS_IPC_PORT']}) on NSO {new}. The profile scripts, ncsrc and the "
+            "service follow; clients set up otherwise (cron jobs, other services, NCS_IPC_PATH or ncs_cli -S) need "
+            f"NCS_IPC_PORT={after['NCS_IPC_PORT']}"
+            + (f" and NCS_IPC_ACCESS_FILE={after['NCS_IPC_ACCESS_FILE']}" if "NCS_IPC_ACCESS_FILE" in after else "")
+            + "."]
 
 
 def next_steps(init: str, version: str, check: bool = False) -> list[str]:

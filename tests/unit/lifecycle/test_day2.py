@@ -1073,3 +1073,32 @@ def test_the_commands_a_message_names_are_aimed_where_this_one_was(tmp_path):
     assert look(staged, "/srv/nso").command("keys rotate --applied") == \
         f"nso-install keys rotate --applied --root '{staged}' --install-dir /srv/nso"
     assert look(None).command("activate 6.5.3") == "nso-install activate 6.5.3"
+
+
+def test_a_switch_that_moves_ipc_between_tcp_and_the_unix_socket_says_so(root, dists, tmp_path):
+    """6.3 (TCP IPC, the IPC secret for members of ncsadmin) to 6.4 (the production profile's
+    Unix socket, facts 1 and 9) moved every client setting silently: cron jobs and other
+    services with NCS_IPC_PORT, and the accounts the secret let in, lost NSO without a word."""
+    old = make_sample_distribution(tmp_path, "6.3.2", "tar.gz")
+    install(old, root, "--run-as-user", "nso")
+    (root / "var/opt/ncs/cdb/A.cdb").write_text("x")
+
+    def said(doc):
+        return [n for n in doc["notes"] if "NSO's IPC" in n]
+
+    check = json.loads(install(dists["6.4.1"], root, "--activate", "--check", "--json").stdout)
+    assert said(check) and said(check)[0].startswith("NSO's IPC would move from TCP (127.0.0.1:4569) on NSO 6.3.2 "
+                                                    "to the Unix socket /run/ncs/nso-ipc on NSO 6.4.1."), check
+    up = said(json.loads(install(dists["6.4.1"], root, "--activate", "--json").stdout))
+    assert len(up) == 1 and "NCS_IPC_PATH=/run/ncs/nso-ipc" in up[0] and "--ipc-user" in up[0], up
+    assert "NCS_IPC_PATH=/run/ncs/nso-ipc" in (root / "etc/profile.d/ncs.sh").read_text()  # (what it says follows)
+    back = said(js("rollback", "--root", root, "--force"))  # (a downgrade over CDB data)
+    assert back == ["NSO's IPC moves from the Unix socket /run/ncs/nso-ipc on NSO 6.4.1 to TCP (127.0.0.1:4569) on "
+                    "NSO 6.3.2. The profile scripts, ncsrc and the service follow; clients set up otherwise (cron "
+                    "jobs, other services, NCS_IPC_PATH or ncs_cli -S) need NCS_IPC_PORT=4569 and "
+                    "NCS_IPC_ACCESS_FILE=/etc/ncs/ipc_access."], back
+    assert said(js("rollback", "--root", root)) == []  # (undoes nothing twice)
+    assert len(said(js("activate", "6.4.1", "--root", root))) == 1
+    assert said(js("activate", "6.4.1", "--root", root)) == []  # (already active)
+    install(dists["6.5.3"], root)
+    assert said(js("activate", "6.5.3", "--root", off_3des(root))) == []  # (Unix socket on both)
