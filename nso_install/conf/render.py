@@ -144,6 +144,17 @@ def ipc_disagreement(kept: bytes, rendered: bytes, version: str) -> str | None:
         [d for n in (IPC_UNIX_VARIABLES if unix else IPC_TCP_VARIABLES) if (d := differs(n))]
     if not differ:
         return None
+    if unix:
+        # The service (and a shell that sourced ncsrc or the profile script) starts NSO with
+        # NCS_IPC_PATH, which overrides ncs.conf and turns the Unix socket on (ncs(1), 6.4+): that
+        # NSO listens where the clients look, and the kept file's IPC part does not apply to it.
+        path = b.element(VARIABLES["ipc.path"].element)[0]
+        return (f"Its IPC settings differ from the new rendering ({'; '.join(differ)}), which the clients' "
+                f"settings (profile scripts, ncsrc, the service) now follow. NSO started with them (by the service, or "
+                f"from a shell that sourced ncsrc) has NCS_IPC_PATH={path}, which overrides ncs.conf and turns the "
+                "Unix socket on (ncs(1), NSO 6.4+): it listens where the clients look, whatever the kept file's IPC "
+                "part says; an NSO started without that variable follows the kept file, and the clients will not "
+                "reach it. Merge the IPC part so that the file says what NSO does.")
     return (f"Its IPC settings differ from the new rendering ({'; '.join(differ)}), which the clients' settings "
             "(profile scripts, ncsrc, the service) now follow: until the IPC part is merged, ncs --status, ncs_cli "
             "and the service's start checks will not reach NSO.")

@@ -319,6 +319,14 @@ def test_a_kept_ncs_conf_whose_ipc_settings_the_clients_no_longer_follow_is_said
     assert "IPC settings differ" not in cli("install", dist, "--system-install", "--root", root).output
     r = cli("install", dist, "--system-install", "--root", root, "--set", "ipc.port=4570")
     assert "(ncs-ipc-address/port is 4569 there, 4570 in the new rendering)" in " ".join(r.output.split())
+    # kept TCP, the new rendering the Unix socket: the service starts NSO with NCS_IPC_PATH, which
+    # overrides ncs.conf (ncs(1), 6.4+), so that NSO is reached; the warning said it would not be
+    r = cli("install", dist, "--system-install", "--root", root, "--set", "ipc.transport=unix",
+            "--set", "cli.ssh.port=2222")  # (a rendering other than the one first written: offered)
+    said = " ".join(r.output.split())
+    assert "(ncs-local-ipc/enabled is false there, true in the new rendering)" in said, said
+    assert "will not reach NSO" not in said and "NCS_IPC_PATH=/run/ncs/nso-ipc, which overrides ncs.conf" in said
+    assert "\nNCS_IPC_PATH=/run/ncs/nso-ipc\n" in (root / "opt/ncs/ncs-service-start").read_text()
 
 
 def test_a_secret_an_administrator_put_in_ncs_systemd_conf_is_never_shown(tmp_path, sample_dists):
