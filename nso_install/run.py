@@ -476,7 +476,8 @@ def _check_imported_keys(given: SpecInput, version: str) -> None:
     if problem:
         raise UsageError("bad-crypto-keys", f"--crypto-keys {given.crypto_keys_file}: {problem} (for NSO {version}).",
                          "Give a keys file with AESCFB128_KEY (32 hex digits) and AES256CFB128_KEY "
-                         "(64 hex digits), one NAME=HEX per line.")
+                         "(64 hex digits), one NAME=HEX per line; or EXTERNAL_KEY_FORMAT=2 first, then "
+                         "NAME[G]=HEX lines, each generation G with both keys once.")
 
 
 def _found(facts: Facts, given: SpecInput) -> dict | None:

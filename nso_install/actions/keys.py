@@ -87,12 +87,19 @@ def generate_crypto_keys(version: str) -> Secret:
 
 
 def check_crypto_keys(data: bytes, version: str) -> str | None:
-    """A description of what is wrong with a keys file (never quoting key material), or None."""
+    """A description of what is wrong with a keys file (never quoting key material), or None.
+
+    Also what ``--crypto-keys`` imports, and what ``keys rotate`` starts from, so every line is
+    checked as NSO reads it (Encryption Keys; Cryptographic Keys; ncs.conf(5) key-rotation):
+    each key its number of hex digits, EXTERNAL_KEY_FORMAT=2 before the keys and then every key
+    with a generation (an int16), every generation with both AES keys (mandatory in a
+    key-rotation entry).  A key given twice is refused: which value NSO takes is not documented."""
     try:
         text = data.decode("ascii")
     except UnicodeDecodeError:
         return "not an ASCII text file"
-    found: dict[str, int] = {}
+    digits = accepted_key_names(version)
+    found: dict[tuple[str, int], tuple[int, int]] = {}  # (name, generation) -> (line, hex digits)
     rotation = False
     for n, line in enumerate(text.splitlines(), 1):
         line = line.strip()
@@ -104,27 +111,44 @@ def check_crypto_keys(data: bytes, version: str) -> str | None:
                 return (f"line {n}: EXTERNAL_KEY_FORMAT=2 (key rotation) exists from NSO 6.4 on; NSO {version} "
                         "knows only the legacy NAME=HEX keys and may not read this file (nor decrypt CDB). Restore "
                         f"the keys file of a backup taken on {version}, or go back to NSO 6.4 or later")
+            if found:
+                return f"line {n}: EXTERNAL_KEY_FORMAT=2 comes after keys; it must be the first line"
             rotation = True
             continue
         m = _KEY_LINE.match(line)
         if not m:
             return f"line {n} is not NAME=HEX"
         name, gen, value = m.groups()
-        if gen and not rotation:
-            return f"line {n} has a key generation but EXTERNAL_KEY_FORMAT=2 is missing"
         if name == "EXTERNAL_KEY_FORMAT":
             return f"line {n}: EXTERNAL_KEY_FORMAT={value}: NSO knows format 2 only"
-        if name not in accepted_key_names(version):
+        if gen and not rotation:
+            return f"line {n} has a key generation but EXTERNAL_KEY_FORMAT=2 is missing"
+        if rotation and not gen:
+            return (f"line {n}: {name} has no generation ([G]) although the file is in EXTERNAL_KEY_FORMAT=2 "
+                    "(legacy keys are [-1])")
+        if name not in digits:
             return _unsupported_key(name, n, version)
-        found[name] = len(value)
-    for name, digits in crypto_key_lengths(version).items():
-        if name.startswith("DES3"):
-            continue  # optional: older installs may lack them
-        if name not in found:
-            return f"{name} is missing"
-        if found[name] != digits:
-            return f"{name} has {found[name]} hex digits, expected {digits}"
+        g = int(gen[1:-1]) if gen else -1  # (legacy keys are generation -1)
+        if not -(1 << 15) <= g < 1 << 15:
+            return f"line {n}: generation {g} of {name} is outside NSO's range (an int16: -32768..32767)"
+        if (name, g) in found:
+            return f"line {n}: {_key_label(name, g, rotation)} appears twice (also line {found[(name, g)][0]})"
+        found[(name, g)] = (n, len(value))
+    generations = sorted({g for _, g in found}) or [-1]
+    for g in generations:
+        for name in digits:
+            if (name, g) not in found:
+                if name in ("AESCFB128_KEY", "AES256CFB128_KEY"):  # (DES3 keys, IVs: optional)
+                    return f"generation {g} lacks {name}" if rotation else f"{name} is missing"
+                continue
+            count = found[(name, g)][1]
+            if count != digits[name]:
+                return f"{_key_label(name, g, rotation)} has {count} hex digits, expected {digits[name]}"
     return None
+
+
+def _key_label(name: str, generation: int, rotation: bool) -> str:
+    return f"{name}[{generation}]" if rotation else name
 
 
 def generate_ipc_secret() -> Secret:

@@ -73,3 +73,44 @@ def test_initialisation_vectors_only_before_nso_64(version, ok):
 def test_an_unknown_key_name_is_reported():
     problem = keys.check_crypto_keys(f"AESCFB128_KEY={A}\nAES256CFB128_KEY={B}\nAES512_KEY={B}\n".encode(), "6.5.3")
     assert problem.startswith("line 3: AES512_KEY is not a key NSO 6.5.3 knows (AESCFB128_KEY, AES256CFB128_KEY)")
+
+
+@pytest.mark.parametrize("text, problem", [
+    # a key given twice: only the last value was looked at (its length too)
+    (f"AESCFB128_KEY={A}\nAES256CFB128_KEY={B}\nAESCFB128_KEY={A}\n", "line 3: AESCFB128_KEY appears twice (also line 1)"),
+    (f"AESCFB128_KEY=abc\nAES256CFB128_KEY={B}\nAESCFB128_KEY={A}\n", "line 3: AESCFB128_KEY appears twice (also line 1)"),
+    # an older generation's key too short, hidden by the newer generation's of the same name
+    (f"EXTERNAL_KEY_FORMAT=2\nAESCFB128_KEY[-1]=abc\nAES256CFB128_KEY[-1]={B}\nAESCFB128_KEY[0]={A}\n"
+     f"AES256CFB128_KEY[0]={B}\n", "AESCFB128_KEY[-1] has 3 hex digits, expected 32"),
+    # a generation without one of its two keys (both are mandatory in a key-rotation entry)
+    (f"EXTERNAL_KEY_FORMAT=2\nAESCFB128_KEY[0]={A}\nAES256CFB128_KEY[1]={B}\n", "generation 0 lacks AES256CFB128_KEY"),
+    # generation-less keys in a format-2 file
+    (f"EXTERNAL_KEY_FORMAT=2\nAESCFB128_KEY={A}\nAES256CFB128_KEY={B}\nAESCFB128_KEY[0]={A}\nAES256CFB128_KEY[0]={B}\n",
+     "line 2: AESCFB128_KEY has no generation ([G]) although the file is in EXTERNAL_KEY_FORMAT=2"),
+    # the format line after the keys
+    (f"AESCFB128_KEY={A}\nAES256CFB128_KEY={B}\nEXTERNAL_KEY_FORMAT=2\nAESCFB128_KEY[0]={A}\nAES256CFB128_KEY[0]={B}\n",
+     "line 3: EXTERNAL_KEY_FORMAT=2 comes after keys; it must be the first line"),
+    # a generation outside int16
+    (f"EXTERNAL_KEY_FORMAT=2\nAESCFB128_KEY[40000]={A}\nAES256CFB128_KEY[40000]={B}\n",
+     "line 2: generation 40000 of AESCFB128_KEY is outside NSO's range"),
+])
+def test_every_line_and_generation_is_checked(text, problem):
+    """--crypto-keys imported such files as they were (NSO's own reading refuses them, or which
+    value it takes is not documented), and keys rotate refused them only later."""
+    found = keys.check_crypto_keys(text.encode(), "6.5.3")
+    assert found and found.startswith(problem), found
+    assert A not in found and B not in found
+
+
+def test_des3_keys_and_ivs_are_checked_for_length_where_they_exist():
+    assert keys.check_crypto_keys(f"AESCFB128_KEY={A}\nAES256CFB128_KEY={B}\nDES3CBC_KEY1=abc\n".encode(),
+                                  "6.4.1") == "DES3CBC_KEY1 has 3 hex digits, expected 16"
+    assert keys.check_crypto_keys(f"AESCFB128_IV=12\nAESCFB128_KEY={A}\nAES256CFB128_KEY={B}\n".encode(),
+                                  "6.3.2") == "AESCFB128_IV has 2 hex digits, expected 32"
+
+
+def test_well_formed_files_still_pass():
+    for text in (f"AESCFB128_KEY={A}\nAES256CFB128_KEY={B}\n\n",  # a trailing blank line
+                 f"EXTERNAL_KEY_FORMAT=2\nAESCFB128_KEY[-1]={A}\nAES256CFB128_KEY[-1]={B}\n"
+                 f"AESCFB128_KEY[0]={A}\nAES256CFB128_KEY[0]={B}\n"):
+        assert keys.check_crypto_keys(text.encode(), "6.5.3") is None

@@ -395,3 +395,22 @@ def test_the_plan_names_each_keys_public_part(tmp_path):
     details = {r.action.path: r.outcome.detail for r in check_plan(build_plan(spec(), FakeDist(V)), root).records}
     assert details["/etc/ncs/ssl/cert/host.key"].endswith("and its public part (host.cert)")
     assert details["/etc/ncs/ssh/ssh_host_ed25519_key"].endswith("and its public part (ssh_host_ed25519_key.pub)")
+
+
+@needs_root
+def test_crypto_keys_import_refuses_a_file_nso_cannot_use(tmp_path):
+    """A duplicated key, a generation without both keys or an older generation's short key was
+    imported as it was (only the last value of each name was checked): NSO then refuses it at start."""
+    dist = _dist(tmp_path)
+    root = staged_root(tmp_path)
+    kf = tmp_path / "keys"
+    for text, words in ((CANARY_KEYS + f"AESCFB128_KEY={CANARY_AES}\n", "appears twice"),
+                        (f"EXTERNAL_KEY_FORMAT=2\nAESCFB128_KEY[-1]=abc\nAES256CFB128_KEY[-1]={CANARY_AES256}\n"
+                         f"AESCFB128_KEY[0]={CANARY_AES}\nAES256CFB128_KEY[0]={CANARY_AES256}\n", "has 3 hex digits"),
+                        (f"EXTERNAL_KEY_FORMAT=2\nAESCFB128_KEY[0]={CANARY_AES}\nAES256CFB128_KEY[1]={CANARY_AES256}\n",
+                         "generation 0 lacks AES256CFB128_KEY")):
+        kf.write_text(text)
+        code, out = _cli("install", dist, "--system-install", "--root", root, "--crypto-keys", kf, "--json")
+        assert code == 2 and "bad-crypto-keys" in out and words in out, out
+        assert CANARY_AES not in out and CANARY_AES256 not in out
+        assert not (root / "etc/ncs/ncs.crypto_keys").exists()
