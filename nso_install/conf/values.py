@@ -566,6 +566,8 @@ def _coerce(var: Variable, value: Any) -> Any:
             raise _bad(var, value)
         return text
     if k == "duration":
+        if text in var.keywords:  # (ncs.conf(5): command-timeout is "xs:duration | infinity")
+            return text
         if check_value("xs:duration", text):
             raise _bad(var, value)
         return text

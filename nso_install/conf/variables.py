@@ -61,7 +61,7 @@ class Variable:
     choices: tuple[str, ...] = ()
     low: int | None = None
     high: int | None = None
-    keywords: tuple[str, ...] = ()   # for int: also accepted words ("unbounded")
+    keywords: tuple[str, ...] = ()   # for int and duration: also accepted words ("unbounded", "infinity")
     digits: int = 0            # for hex
     secret: bool = False
     nullable: bool = True      # None (YAML null, "--set a=") leaves the element out: NSO's built-in default
@@ -84,7 +84,7 @@ class Variable:
             words = "".join(f" or {w!r}" for w in self.keywords)
             return f"integer {self.low}-{self.high}{words}"
         if k == "duration":
-            return "xs:duration such as PT60S"
+            return "xs:duration such as PT60S" + "".join(f" or {w!r}" for w in self.keywords)
         if k == "hex":
             return f"{self.digits} hexadecimal digits"
         if k == "algos":

@@ -150,6 +150,17 @@ def test_bad_set_values_name_variable_path_and_type(setting, path, expected):
     assert f"--set {name}=" in err.hint
 
 
+def test_keys_command_timeout_takes_infinity():
+    """ncs.conf(5) types command-timeout "xs:duration | infinity"; --set crypto.command_timeout=infinity
+    was refused as not an xs:duration."""
+    ctx = ConfContext("system", "production", "6.5.3")
+    for value in ("infinity", "PT90S"):
+        text = render_ncs_conf(ctx, load_values(sets=[f"crypto.command_timeout={value}"]))
+        assert conf_value(text, "/ncs-config/encrypted-strings/external-keys/command-timeout") == value
+    with pytest.raises(NsoInstallError, match="xs:duration such as PT60S or 'infinity'"):
+        effective_values(ctx, load_values(sets=["crypto.command_timeout=forever"]))
+
+
 def test_control_characters_refused():
     with pytest.raises(NsoInstallError, match="control characters"):
         effective_values(ConfContext("system", "production", "6.5.3"), {"aaa": {"pam": {"service": "a\nb"}}})
