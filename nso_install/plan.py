@@ -30,7 +30,7 @@ from .access import IpcAccess, pam_choice, resolve_ipc
 from .actions.accounts import ADMIN_GROUP, IPC_GROUP, OPER_GROUP, Group, Membership, PamService, User
 from .actions.base import Action, Attrs
 from .actions.files import Absent, ConfFile, Directory, File, Leftovers, Obsolete, Reown, Symlink, SystemDirectory, TakeOver
-from .actions.keys import (ROTATE_KEYS, HostKeyAside, KeyPair, SecretFile, check_crypto_keys, check_ipc_secret,
+from .actions.keys import (ROTATE_KEYS, HostKeyAside, KeyPair, KeysFileRead, SecretFile, check_crypto_keys, check_ipc_secret,
                            generate_crypto_keys, generate_ipc_secret, host_key_aside, ssh_host_key, tls_key_cert)
 from .actions.fips import fips_actions, openssl_env, written_in_tree
 from .actions.privileges import Capability, Setuid, privileged_actions
@@ -38,7 +38,7 @@ from .actions.tree import (LOCAL_OWNED_ELSEWHERE, LOCAL_WRITTEN_ELSEWHERE, WRITT
                            left_out_of_system_tree)
 from .conf.aaa import render_aaa_init
 from .conf.render import (IPC_RUNTIME_DIR, RenderedConf, fips_disagreement, ipc_disagreement, keys_change,
-                          kept_conf_problems, redact_aaa, redact_conf, redact_env, render_for_install)
+                          kept_conf_problems, plain_path, redact_aaa, redact_conf, redact_env, render_for_install)
 from .conf.variables import PROFILES, ConfContext
 from .errors import UsageError
 from .facts import Accounts
@@ -167,6 +167,23 @@ def pam_actions(spec: InstallSpec, rc: RenderedConf) -> list[Action]:
     default = PROFILES[spec.profile]["aaa.pam.service"]
     instead = default if "aaa.pam.service" not in dict(spec.values) and pam["service"] != default else None
     return [PamService(pam["service"], "the PAM service of ncs.conf (aaa/pam/service) exists", instead)]
+
+
+def _keys_read_elsewhere(spec: InstallSpec, rc: RenderedConf, cfg: str) -> list[Action]:
+    """The check of the keys file NSO's own keys command is pointed at (crypto.argument), when it
+    is not the one generated in CONFIG_DIR: the run said "Done" while NSO could not start."""
+    import re  # (not the audit's NcsConf: a no-op run imports no audit module it does not run)
+
+    crypto = rc.values["crypto"]
+    if rc.inline_keys or "crypto.command" in dict(spec.values):
+        return []  # (inline keys read no file; another command's argument need not be a file at all)
+    generated = f"{cfg}/ncs.crypto_keys"
+    # ${NCS_CONFIG_DIR} (or ${NCS_CONFIG_DIR:-...}) is CONFIG_DIR where NSO runs: the service and
+    # ncsrc set it; another ${VAR} is left to NSO's environment (plain_path: not judged)
+    read = plain_path(re.sub(r"\$\{NCS_CONFIG_DIR(:-[^}]*)?\}", lambda m: cfg, crypto.get("argument") or generated))
+    if read is None or os.path.normpath(read) == generated:
+        return []
+    return [KeysFileRead(os.path.normpath(read), generated, "the keys file NSO reads (crypto.argument) exists")]
 
 
 def build_plan(spec: InstallSpec, dist, view: TargetView = TargetView()) -> list[Action]:
@@ -320,6 +337,7 @@ def config_actions(spec: InstallSpec, version: str, view: TargetView) -> list[Ac
                    + ("(imported from --crypto-keys)" if spec.crypto_keys is not None else "(generated once)"),
                    validate=lambda data: check_crypto_keys(data, version), imported=spec.crypto_keys,
                    renew=ROTATE_KEYS),
+        *_keys_read_elsewhere(spec, rc, cfg),
         SecretFile(f"{cfg}/ipc_access", own.ipc, generate_ipc_secret,
                    "shared secret for the IPC access check (generated once)", validate=check_ipc_secret),
         Directory(f"{cfg}/ssh", own.key_dir, "SSH host keys of NSO's SSH server"),

@@ -373,6 +373,32 @@ class SecretFile(Action):
 
 
 @record
+class KeysFileRead(Action):
+    """The keys file NSO's own keys command reads (``crypto.argument``), where it is not the file
+    nso-install generates.  Checks only: a missing one is a warning on every run (NSO does not
+    start without its keys), never a change: what belongs there is the administrator's (a
+    mounted secret, a file they keep elsewhere), and nso-install's generated keys are not it."""
+
+    path: str
+    generated: str
+    reason: str = ""
+    kind: ClassVar[str] = "keysfile"
+    fs: ClassVar[bool] = False
+
+    def check(self, facts, ctx):
+        if facts.path(self.path).kind == ABSENT:
+            return ok("missing", warning=(
+                f"ncs.conf makes NSO's keys command read {self.path} (crypto.argument), which does not exist: NSO "
+                f"does not start without its encryption keys. nso-install generated them in {self.generated}, "
+                f"which NSO does not read with this setting. Put the keys file at {self.path} (owner and mode as "
+                f"{self.generated}) before NSO starts, or leave crypto.argument out."))
+        return ok(f"present (NSO reads its keys here, not {self.generated})")
+
+    def apply(self, facts, ctx, outcome):  # never called: check never asks for a change
+        return None
+
+
+@record
 class KeyPair(Action):
     """A generate-once private key (``path``) with its public part (``pub_path``)."""
 

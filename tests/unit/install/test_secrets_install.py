@@ -414,3 +414,30 @@ def test_crypto_keys_import_refuses_a_file_nso_cannot_use(tmp_path):
         assert code == 2 and "bad-crypto-keys" in out and words in out, out
         assert CANARY_AES not in out and CANARY_AES256 not in out
         assert not (root / "etc/ncs/ncs.crypto_keys").exists()
+
+
+def test_a_keys_file_nso_is_pointed_at_elsewhere_is_checked_on_every_run(tmp_path, sample_dists):
+    """--set crypto.argument=/etc/ncs/other.keys wrote that into ncs.conf, generated the keys in
+    /etc/ncs/ncs.crypto_keys and said "Done": NSO's keys command read a file that did not exist,
+    and NSO could not start (found by review)."""
+    root = tmp_path / "r"
+    root.mkdir(mode=0o700)
+    other = "crypto.argument=/etc/ncs/other.keys"
+
+    def said(*extra):
+        out = install_json(sample_dists["tar.gz"], root, "--system-install", *extra)
+        return [w for w in out["warnings"] if "(crypto.argument)" in w], out
+
+    warned, _ = said("--set", other)
+    assert len(warned) == 1 and "read /etc/ncs/other.keys (crypto.argument), which does not exist" in warned[0]
+    assert "generated them in /etc/ncs/ncs.crypto_keys" in warned[0]
+    assert not (root / "etc/ncs/other.keys").exists()  # (the administrator's to put there)
+    warned, again = said()  # every run says so while it is missing, and changes nothing
+    assert len(warned) == 1 and again["changed"] == 0
+    shutil.copy(root / "etc/ncs/ncs.crypto_keys", root / "etc/ncs/other.keys")
+    assert said()[0] == []
+    fresh = tmp_path / "f"  # NSO's own file, and another command's argument: nothing to check
+    fresh.mkdir(mode=0o700)
+    for extra in ((), ("--set", other, "--set", "crypto.command=/usr/local/bin/vault-keys")):
+        out = install_json(sample_dists["tar.gz"], fresh, "--system-install", *extra)
+        assert not any(a["kind"] == "keysfile" for a in out["actions"]), extra
