@@ -295,13 +295,14 @@ def guard_install_switch(inst: Installation, new: str, check: bool, spec=None, f
     active = inst.active
     if active is None or active.version == new:
         return []
-    forcing = f"install without --activate, then run nso-install activate {new} --force"
+    # (aimed where this run is: the same words without --root switched the host's install)
+    forcing = f"install without --activate, then run {inst.command(f'activate {new} --force')}"
     spec_now = spec or inst.spec
     if spec_now.fips_install and vtuple(active.version) < (6, 5):
         # (an install without --activate is refused then: FIPS mode would land in the ncs.conf of
         # an NSO that has none; so the switch is made without FIPS, which the next install adds)
-        forcing = (f"install it without --fips-install and without --activate, run nso-install activate {new} "
-                   "--force, then install it again with --fips-install")
+        forcing = (f"install it without --fips-install and without --activate, run "
+                   f"{inst.command(f'activate {new} --force')}, then install it again with --fips-install")
     _refuse_while_running(inst, False, forcing)
     _downgrade(inst, new, active.version, False, check, forcing)
     _release_cannot_start(inst, new, spec_now, False, force_conf, check, forcing)

@@ -119,7 +119,7 @@ class Installation:
             active = self.active
             return UsageError("bad-version", f"{version} is the link to the active version "
                               f"({active.version if active else 'none'}), not a version{installed}.",
-                              "Name the version itself (nso-install status lists them).")
+                              f"Name the version itself ({self.command('status')} lists them).")
         near = [v for v in have if v.startswith(version + ".") or v.startswith(version + "_")]
         if near:
             hint = f"Name it in full: {' or '.join(near)}."
@@ -136,7 +136,7 @@ class Installation:
         distinct reference, as the Ansible uninstall module takes no-such-version as done."""
         from ..distribution.checks import VERSION_RE
 
-        listed = "nso-install status lists them."
+        listed = f"{self.command('status')} lists them."
         if not version:
             return "it is empty", f"Name an installed version: {listed}"
         clean = version.strip().rstrip("/")

@@ -262,7 +262,8 @@ def _check_installation(inst: Installation) -> tuple[str, str]:
         if inst.trees:
             raise UsageError("no-active-nso", f"no NSO version is active under {where} ({where}/current is "
                              f"{'dangling' if inst.dangling else 'missing'}); the keys follow the active version.",
-                             "Activate one first: nso-install activate VSN (nso-install status lists them).")
+                             f"Activate one first: {inst.command('activate VSN')} ({inst.command('status')} lists "
+                             "them).")
         raise UsageError("no-nso-installed", f"no NSO is installed under {where}; there are no keys to rotate.",
                          "Install NSO first (nso-install install DIST --system-install), or pass --install-dir and "
                          "--root for the install you mean.")

@@ -82,13 +82,13 @@ def plan_removal(inst: Installation, version: str | None, everything: bool, part
         if tree is None:
             gone = [t.path for t in inst.lost() if t.version == version]
             hint = (f"A tree nso-install recorded for it is gone or unrecognisable ({', '.join(gone)}): name its "
-                    "path to forget it." if gone else "nso-install status lists the installed versions.")
+                    "path to forget it." if gone else f"{inst.command('status')} lists the installed versions.")
             raise inst.not_installed(version, hint)
         if tree.active and not force:
             raise UsageError("active-version", f"NSO {tree.version} is the active version ({spec.install_dir}/"
-                             "current points to it).", "Activate another version first (nso-install activate "
-                             "VSN), or pass --force to remove it anyway: current goes with it, and no version is "
-                             "active until nso-install activate VSN.")
+                             "current points to it).", f"Activate another version first ({inst.command('activate VSN')}), "
+                             "or pass --force to remove it anyway: current goes with it, and no version is active "
+                             f"until {inst.command('activate VSN')}.")
         _refuse_while_running(inst, inst.running_from(tree))
         acts.append(RemoveTree(tree.path, f"NSO {tree.version}"))
         if tree.active:

@@ -109,12 +109,12 @@ def _current_link(inst: Installation, facts: Facts) -> list[Finding]:
         return [Finding("link", link, f"points to {inst.current}, which does not exist")]
     if inst.current is not None and facts.path(f"{_pointed(inst)}/VERSION").kind != FILE:
         return [Finding("link", link, f"points to {inst.current}, which is no NSO tree (no VERSION file); "
-                                      "nso-install activate VSN points it to an installed version")]
+                                      f"{inst.command('activate VSN')} points it to an installed version")]
     if inst.current is None and inst.trees:  # (uninstall --force of the active version, a link removed)
         what = facts.path(link).kind
         return [Finding("link", link, f"{'missing' if what == ABSENT else f'not a symbolic link (a {what})'}: no NSO "
                                       f"version is active (installed: {', '.join(t.version for t in inst.trees)}); "
-                                      "nso-install activate VSN makes one active")]
+                                      f"{inst.command('activate VSN')} makes one active")]
     return []
 
 

@@ -1102,3 +1102,34 @@ def test_a_switch_that_moves_ipc_between_tcp_and_the_unix_socket_says_so(root, d
     assert said(js("activate", "6.4.1", "--root", root)) == []  # (already active)
     install(dists["6.5.3"], root)
     assert said(js("activate", "6.5.3", "--root", off_3des(root))) == []  # (Unix socket on both)
+
+
+def test_the_refusals_name_their_next_command_aimed_at_the_same_staging_root(dists, tmp_path):
+    """Left over by the pass that aimed status's and rollback's commands: under a staging root,
+    verify's `nso-install activate VSN` for a missing current, install --activate's `run
+    nso-install activate VSN --force`, uninstall's and keys rotate's `activate VSN` and the
+    `nso-install status` of a bad version name had no --root, so run as given they switched,
+    or listed, the host's install (status said `--root` on the same target)."""
+    from support import host_accounts_root
+
+    root = host_accounts_root(tmp_path / "st age")  # (a blank: the --root must stay one word)
+    aim = f"--root {shlex.quote(str(root))}"
+
+    def said(r):
+        return " ".join(r.output.split())
+
+    install(dists["6.4.1"], root)
+    install(dists["6.5.3"], root)
+    # (the keys still hold 6.4's DES3 lines: 6.5.3 would not start, the switch is refused)
+    # (install names the INSTALL_DIR it used)
+    assert f"then run nso-install activate 6.5.3 --force {aim} --install-dir /opt/ncs to switch anyway" in \
+        said(install(dists["6.5.3"], root, "--activate", ok=False))
+    assert f"Activate another version first (nso-install activate VSN {aim}), or pass --force" in \
+        said(nso("uninstall", "6.4.1", "--root", root, ok=False))
+    assert f"Name an installed version: nso-install status {aim} lists them." in \
+        said(nso("activate", "nso", "--root", root, ok=False))
+    (root / "opt/ncs/current").unlink()
+    assert f"(installed: 6.4.1, 6.5.3); nso-install activate VSN {aim} makes one active" in \
+        said(nso("verify", "--root", root, ok=False))
+    assert f"Activate one first: nso-install activate VSN {aim} (nso-install status {aim} lists them)." in \
+        said(nso("keys", "rotate", "--root", root, ok=False))
