@@ -14,12 +14,16 @@ from collections import defaultdict
 from pathlib import Path
 
 from nso_install import errors
+from nso_install.lifecycle.keys import KeysFileError
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "nso_install"
 DOC = REPO / "docs" / "errors.md"
 CLASSES = {name: cls.exit_code for name, cls in vars(errors).items()
            if isinstance(cls, type) and issubclass(cls, errors.NsoInstallError)}
+# error classes defined elsewhere (keys rotate's refusals of the file in place: bad-crypto-keys,
+# exit 1, was documented as --crypto-keys' exit 2 alone, and no-generation-left not at all)
+CLASSES["KeysFileError"] = KeysFileError.exit_code
 # References built from parts, as the source writes them: every value they take.
 BUILT = {
     "f'bad-{what}-name'": ("bad-user-name",),  # validate_name is only asked about users
