@@ -45,6 +45,12 @@ def test_start_and_stop_twice_succeed_and_status_follows(tmp_path, sample_dists)
         assert (verb("status").returncode, verb("status").stdout) == (0, "running\n")
         r = verb("start")  # already running
         assert r.returncode == 0 and "already running" in r.stdout, r.stdout + r.stderr
+        # not a plain start: the package reload asked for is not done (ncs failed there, 20; the
+        # LSB start's 0 told a deployment job that the packages it had just upgraded were loaded)
+        r = verb("start-with-package-reload")
+        assert r.returncode == 1 and "its packages not reloaded (restart-with-package-reload does)" in r.stderr, \
+            r.stdout + r.stderr
+        assert verb("status").returncode == 0
         assert verb("stop").returncode == 0
         assert verb("status").returncode == 3
         assert verb("stop").returncode == 0  # stopped already
