@@ -20,9 +20,9 @@ def variables_cmd(pattern, as_json, verbose):
     development and production default, meaning and ncs.conf element (the table of
     docs/ncs-conf.md, from the same source).
 
-    PATTERN selects variables: a glob (cli.*) or a part of the name (ssh), of
-    the variable's name or of its ncs.conf element path (server-host-key,
-    '/ncs-config/webui/*').
+    PATTERN selects variables: a glob (cli.*) or a part of the name (ssh);
+    also of the ncs.conf element path, a glob ('/ncs-config/webui/*') or
+    whole words of it (server-host-key).
 
     \b
     Examples:

@@ -55,15 +55,26 @@ def row(var: Variable) -> Row:
 
 
 def rows(pattern: str | None = None) -> list[Row]:
-    """Every variable, in the table's order; ``pattern``: a glob (``cli.*``) or a part of the name,
-    matched against the variable's name and its ncs.conf element path: an operator reading
-    ncs.conf(5) looks up ``server-host-key`` or ``/ncs-config/webui/*``, not nso-install's names."""
+    """Every variable, in the table's order; ``pattern``: a glob (``cli.*``) or a part of the name;
+    also of the ncs.conf element path, a glob or whole words of it: an operator reading ncs.conf(5)
+    looks up ``server-host-key`` or ``/ncs-config/webui/*``, not nso-install's names."""
     out = [row(v) for v in VARIABLES.values()]
     if pattern:
         glob = any(c in pattern for c in "*?[")
-        out = [r for r in out if any(fnmatch.fnmatchcase(text, pattern) if glob else pattern in text
-                                     for text in (r.name, r.element or ""))]
+        if glob:
+            out = [r for r in out if any(fnmatch.fnmatchcase(text, pattern) for text in (r.name, r.element or ""))]
+        else:
+            out = [r for r in out if pattern in r.name or _in_element(pattern, r.element or "")]
     return out
+
+
+def _in_element(part: str, element: str) -> bool:
+    """Whether ``part`` is in the element path as whole words: a path (``webui/transport``), a
+    node (``server-host-key``) or the words of one (``host-key``); not inside a word, or
+    ``variables port`` listed every variable of a transport/ element (address, cert_file...)."""
+    if "/" in part:
+        return f"/{part.strip('/')}/" in f"{element}/"
+    return any(f"-{node}-".find(f"-{part}-") >= 0 for node in element.split("/"))
 
 
 def plain(markdown: str) -> str:

@@ -115,6 +115,10 @@ def test_variables_pattern_matches_the_ncs_conf_element_path_too():
     webui = names("/ncs-config/webui/*")
     assert webui and all(VARIABLES[n].element.startswith("/ncs-config/webui/") for n in webui)
     assert set(webui) >= {"webui.enabled", "webui.ssl.enabled"}
+    # whole words of the path: `variables port` (the help's example) listed every variable of a
+    # .../transport/... element too (webui.ssl.cert_file, netconf.tcp.enabled...)
+    assert names("port") == [n for n in VARIABLES if "port" in n]
+    assert names("host-key") == ["ssh.server_host_key"] and "webui.ssl.port" in names("webui/transport")
 
 
 def test_set_completes_variable_names_then_values():
