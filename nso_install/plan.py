@@ -283,11 +283,12 @@ def system_plan(spec: InstallSpec, dist, view: TargetView) -> list[Action]:
     # Every installed tree, not only this one: ``current`` may be switched to any of them, and a
     # changed spec must withdraw what an earlier one granted there too.  The tree this run
     # unpacks is described by the distribution; another one only by the files it really holds.
-    for tree, version in sorted({(vdir, v), *((t, tv) for t, tv in view.trees if t != vdir)}):
+    for tdir, version in sorted({(vdir, v), *((t, tv) for t, tv in view.trees if t != vdir)}):
         # a tree outside INSTALL_DIR is no longer part of the install: no privilege stays on it
-        inside = PurePosixPath(tree).parent == PurePosixPath(spec.install_dir)
-        acts += privileged_actions(tree, version, user if inside else None, spec.setuid_cmdwrapper,
-                                   names if tree == vdir else None, None if tree == vdir else view.held(tree))
+        inside = PurePosixPath(tdir).parent == PurePosixPath(spec.install_dir)
+        acts += privileged_actions(tdir, version, user if inside else None, spec.setuid_cmdwrapper,
+                                   names if tdir == vdir else None, None if tdir == vdir else view.held(tdir),
+                                   tree if tdir == vdir else None)
     acts += [
         Symlink(f"{spec.install_dir}/current", f"ncs-{v}", "the active NSO version", switch=spec.activate),
         Directory(f"{spec.install_dir}/packages", ROOT, "store of version-prefixed packages"),

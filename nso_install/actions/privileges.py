@@ -119,6 +119,7 @@ class _Privileged(Action):
     caps: Caps = field(default_factory=dict)
     warn_setuid: bool = False  # warn when setuid would have no effect (nosuid, no_new_privs)
     risk: str | None = None  # standing warning, repeated on every run
+    tree: object = field(default=None, compare=False, repr=False)  # the InstallTree of ``vdir``, when this run has one
 
     def _resolve(self, facts: Facts) -> str | None:
         """The real path, None before the tree is unpacked; raises on ambiguity."""
@@ -181,10 +182,14 @@ class _Privileged(Action):
     def check(self, facts, ctx):
         warning = self._warnings(facts)
         real = self._resolve(facts)
-        if real is None:
+        # A tree this run repairs is unpacked again, and exchanged for the one here: its file
+        # comes plain from the distribution, as on a fresh install (the check said "ok" from the
+        # damaged tree's file, and the run then set the privilege again: --check did not say so)
+        again = real is not None and self.tree is not None and self.tree.repairs(facts, ctx)
+        if real is None or again:
             if self.attrs == PLAIN and not self.caps:  # how the tree unpacks them: nothing will change
                 return ok(f"{self._want()} as unpacked", warning=warning)
-            return change(f"set {self._want()} once unpacked", warning=warning)
+            return change(f"set {self._want()} once {'repaired' if again else 'unpacked'}", warning=warning)
         if real == "":
             return ok("not in this install (not shipped, or removed by the administrator); nothing to do",
                       warning=warning)
@@ -267,14 +272,16 @@ CMDWRAPPER_RISK = ("--setuid-cmdwrapper: cmdwrapper/cmdptywrapper are setuid roo
 
 
 def privileged_actions(vdir: str, version: str, group: str | None, setuid_cmdwrapper: bool = False,
-                       names: list[str] | None = None, held: tuple[str, ...] | None = None) -> list[Action]:
+                       names: list[str] | None = None, held: tuple[str, ...] | None = None,
+                       tree: object = None) -> list[Action]:
     """The desired state of every privileged binary of the tree ``vdir``: granted to ``group``
     (the run-as user's own group) or, with ``group`` None, plain root files without privileges.
 
     ``held``: for a tree already installed that this run does not unpack, the privileged
     binaries it holds (:func:`present`); only those get an action, at their real path.  A
     binary a tree lacks has no state to keep, and a planned path (a glob, or a file missing
-    there) would make the run create parent directories inside another version's tree."""
+    there) would make the run create parent directories inside another version's tree.
+    ``tree``: the InstallTree of ``vdir`` in the same plan (a repair it makes resets them)."""
     acts: list[Action] = []
 
     def where(patterns: tuple[str, ...]) -> str | None:
@@ -291,7 +298,8 @@ def privileged_actions(vdir: str, version: str, group: str | None, setuid_cmdwra
             return
         attrs = Attrs(SETUID_MODE, "root", group) if granted else PLAIN
         reason = f"{why}; executable by group {group} only" if granted else f"{why.split(':')[0]}: no setuid bit"
-        acts.append(Setuid(path, vdir, patterns, attrs, reason, warn_setuid=granted, risk=risk if granted else None))
+        acts.append(Setuid(path, vdir, patterns, attrs, reason, warn_setuid=granted, risk=risk if granted else None,
+                           tree=tree))
 
     helper(EPAM, group is not None, "PAM helper: setuid root to read /etc/shadow")
     for rel, caps, why in CAPABILITIES:
@@ -300,9 +308,9 @@ def privileged_actions(vdir: str, version: str, group: str | None, setuid_cmdwra
             continue
         if group:
             acts.append(Capability(path, vdir, (rel,), Attrs(CAP_MODE, "root", group),
-                                   f"{why}; executable by group {group} only", caps=parse_text(caps)))
+                                   f"{why}; executable by group {group} only", caps=parse_text(caps), tree=tree))
         else:
-            acts.append(Capability(path, vdir, (rel,), PLAIN, f"{why.split(':')[0]}: no capabilities"))
+            acts.append(Capability(path, vdir, (rel,), PLAIN, f"{why.split(':')[0]}: no capabilities", tree=tree))
     wrappers = group is not None and setuid_cmdwrapper
     for pats, what in ((CMDWRAPPER, "actions"), (CMDPTYWRAPPER, "CLI commands")):
         helper(pats, wrappers, f"{PurePosixPath(pats[0]).name} (--setuid-cmdwrapper): programs behind "

@@ -116,6 +116,15 @@ class InstallTree(Action):
             drift = manifest.Drift(sorted({*drift.missing, *wanted}), list(drift.extra), list(drift.changed))
         return drift
 
+    def repairs(self, facts: Facts, ctx) -> bool:
+        """This run unpacks the installed tree again and exchanges it for the one there (a
+        repair): what is in it is then as the distribution has it (modes, no privileges).
+        False once this run's apply has repaired it (:meth:`apply` records the new tree)."""
+        if not self.repairable or facts.path(self.path).kind != DIR or self._installed(facts) != self.dist.version:
+            return False
+        drift = self._drift_once(facts, ctx)
+        return drift is not None and drift.damaged
+
     def _drift_once(self, facts: Facts, ctx) -> manifest.Drift | None:
         if self._checked is None or self._checked[0] is not ctx:
             self._checked = (ctx, self.drift(facts, ctx))

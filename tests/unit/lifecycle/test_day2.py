@@ -99,6 +99,39 @@ def test_verify_reports_damage_check_fails_and_a_rerun_with_the_distribution_rep
     assert "Done: 0 changed" in install(dists["6.5.3"], two).output
 
 
+def _predicted_and_done(check: str, run: str) -> tuple[set[str], set[str]]:
+    """The actions a ``--check --json`` said would change, and those the run's ``--json`` changed."""
+    return ({a["id"] for a in json.loads(check)["actions"] if a["status"] == "change"},
+            {a["id"] for a in json.loads(run)["actions"] if a["changed"]})
+
+
+@pytest.mark.parametrize("damage", [
+    lambda t: os.chmod(t / "VERSION", 0o666),
+    lambda t: (t / "bin/ncs").unlink(),
+], ids=["chmod", "deleted"])
+def test_a_repair_check_predicts_the_privileges_the_run_sets_again(two, dists, damage):
+    """A repair unpacks the tree again and exchanges it for the damaged one, so epam and the
+    capability binaries come back plain and the run set their privileges again; --check judged
+    them on the damaged tree's files (ok): "1 to change", then "Done: 6 changed"."""
+    tree = two / "opt/ncs/ncs-6.5.3"
+    damage(tree)
+    snap = snapshot(two)
+    chk = install(dists["6.5.3"], two, "--check", "--json")
+    assert snapshot(two) == snap
+    assert os.getxattr(tree / "lib/ncs/erts/bin/ncs", "security.capability")  # (still granted)
+    run = install(dists["6.5.3"], two, "--json")
+    predicted, done = _predicted_and_done(chk.stdout, run.stdout)
+    assert predicted == done, (predicted ^ done)
+    assert {"tree:/opt/ncs/ncs-6.5.3", "setuid:/opt/ncs/ncs-6.5.3/lib/ncs/lib/core/pam/priv/epam",
+            "capability:/opt/ncs/ncs-6.5.3/lib/ncs/erts/bin/ncs"} <= done
+    said = {a["id"]: a["detail"] for a in json.loads(chk.stdout)["actions"]}
+    assert said["capability:/opt/ncs/ncs-6.5.3/lib/ncs/erts/bin/ncs"] == \
+        "set 0750 root:nso, cap_net_bind_service=ep once repaired"
+    assert json.loads(chk.stdout)["changed"] == json.loads(run.stdout)["changed"] == 6
+    # the other version's tree, not repaired, keeps its "ok"; and the next run has nothing to do
+    assert "Done: 0 changed" in install(dists["6.5.3"], two).output
+
+
 def test_verify_with_full_finds_content_changed_with_size_and_time_kept(two):
     f = two / "opt/ncs/ncs-6.5.3/bin/ncs"
     st = os.stat(f)
