@@ -412,12 +412,22 @@ class KeyPair(Action):
     # what a new key would be made with that the operator must know (None: nothing), said when
     # the key is to be generated
     generated_with: Callable[[], str | None] | None = None
+    # the suffix of a set-aside copy an earlier action of the plan renames back (HostKeyAside)
+    put_back: str | None = None
     kind: ClassVar[str] = "keypair"
     warns_before: ClassVar[bool] = True  # (a .pub replaced, a key found open to others: said once done)
 
     def check(self, facts, ctx):
         fact = self._fact(facts, FILE)
         pub = require_kind(refuse_link(facts.path(self.pub_path)), FILE)
+        if fact.kind == ABSENT and self.put_back:
+            # put back before this action runs: the check said "generate key" (for a new host key
+            # SSH clients would take for an impostor's) where the run kept the one they know
+            aside = require_kind(refuse_link(facts.path(self.path + self.put_back)), FILE)
+            if aside.kind == FILE:
+                fact = aside
+                if pub.kind == ABSENT:  # (its .pub comes back with it, unless one is there)
+                    pub = require_kind(refuse_link(facts.path(self.pub_path + self.put_back)), FILE)
         if fact.kind == ABSENT:
             warning = None
             if pub.kind == FILE:
@@ -480,7 +490,7 @@ def ssh_host_key(ssh_dir: str, attrs: Attrs, pub_attrs: Attrs, fips: bool = Fals
                    lambda key_dir: generate_ssh_key(key_dir, fips, comment),
                    lambda private: derive_ssh_public(private, comment),
                    f"SSH host key of NSO's SSH server ({'ECDSA P-256, FIPS' if fips else 'Ed25519'}; generated once)",
-                   generated_with=_fips_keygen_missing if fips else None)
+                   generated_with=_fips_keygen_missing if fips else None, put_back=None if fips else NON_FIPS)
 
 
 def _fips_keygen_missing() -> str | None:

@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 
+import pytest
 from support import cli, install_json, snapshot
 
 from nso_install.sample import make_sample_distribution
@@ -238,3 +239,28 @@ def test_the_switch_command_keeps_a_tree_path_with_a_blank_one_word(tmp_path, sa
     assert words == ["nso-install", "install", f"{root}/opt/ncs/ncs-{V}", "--system-install", "--activate",
                      "--no-fips-install", "--root", str(root)]
     assert cli(*words[1:]).exit_code == 0 and os.readlink(root / "opt/ncs/current") == f"ncs-{V}"
+
+
+def _changes(out: str, key: str) -> set[str]:
+    return {a["id"] for a in json.loads(out)["actions"] if a[key] in ("change", True)}
+
+
+@pytest.mark.parametrize("kind", ["system", "local"])
+def test_turning_fips_off_the_check_says_the_host_key_comes_back_as_the_run_does(tmp_path, sample_dists, kind):
+    """--no-fips-install --check said "generate key" for the Ed25519 host key (which it saw set
+    aside, not at its name): a new host key, which SSH clients would take for an impostor's.
+    The run first puts the set-aside key back and keeps it, so nothing was generated."""
+    root = _root(tmp_path)
+    where = ("--system-install", "--root", root) if kind == "system" else ("--local-install", root / "nso")
+    ssh = root / ("etc/ncs/ssh" if kind == "system" else "nso/etc/ncs/ssh")
+    cli("install", sample_dists["tar.gz"], *where)
+    key = (ssh / "ssh_host_ed25519_key").read_bytes()
+    cli("install", sample_dists["tar.gz"], *where, "--fips-install")
+    before = snapshot(root)
+    chk = cli("install", sample_dists["tar.gz"], *where, "--no-fips-install", "--check", "--json")
+    assert snapshot(root) == before
+    said = {a["kind"]: a["detail"] for a in json.loads(chk.stdout)["actions"] if a["path"].endswith("ed25519_key")}
+    assert not said["keypair"].startswith("generate"), said
+    run = cli("install", sample_dists["tar.gz"], *where, "--no-fips-install", "--json")
+    assert _changes(chk.stdout, "status") == _changes(run.stdout, "changed")
+    assert (ssh / "ssh_host_ed25519_key").read_bytes() == key
