@@ -159,14 +159,20 @@ class InstallTree(Action):
                               f"one{extra}")
             return ok(f"NSO {v} installed (no manifest: nso-install did not unpack it)")
         if drift.damaged:
-            how = "repair from the distribution" + (", keeping the extra entries" if drift.extra else "") \
-                if self.repairable else \
-                "cannot be restored without the distribution (give it to nso-install install)"
+            if not self.repairable:  # refused as the run refuses it (the check said "1 to change", exit 0)
+                raise self._not_restorable(drift)
+            how = "repair from the distribution" + (", keeping the extra entries" if drift.extra else "")
             return change(f"NSO {v} differs from what was unpacked ({drift.summary()}); {how}{extra}",
                           diff="\n".join(drift.lines()))
         if leftovers:
             return change(f"NSO {v} installed{extra}")
         return ok(f"NSO {v} installed, as unpacked")
+
+    def _not_restorable(self, drift: manifest.Drift) -> ApplyError:
+        return ApplyError("tree-not-restorable", f"{self.path} differs from what nso-install unpacked "
+                          f"({drift.summary()}), and no distribution was given to restore it from.",
+                          f"Run nso-install install with the NSO {self.dist.version} distribution; "
+                          "nso-install verify lists the differences.")
 
     def settle(self, facts: Facts, ctx):
         """An intact tree whose manifest has no stat index for this comparison (recorded by an
@@ -295,10 +301,7 @@ class InstallTree(Action):
         if present and drift is not None and not drift.damaged:
             return None  # only leftovers to clean
         if present and not self.repairable:
-            raise ApplyError("tree-not-restorable", f"{self.path} differs from what nso-install unpacked "
-                             f"({drift.summary()}), and no distribution was given to restore it from.",
-                             f"Run nso-install install with the NSO {self.dist.version} distribution; "
-                             "nso-install verify lists the differences.")
+            raise self._not_restorable(drift)
         tmp = self._prepared or self._unpack(host.parent, facts, ctx)
         self._prepared = None
         try:

@@ -132,6 +132,26 @@ def test_a_repair_check_predicts_the_privileges_the_run_sets_again(two, dists, d
     assert "Done: 0 changed" in install(dists["6.5.3"], two).output
 
 
+@pytest.mark.parametrize("switch", [("activate", "6.5.3"), ("rollback",)], ids=["activate", "rollback"])
+def test_a_switch_to_a_damaged_tree_fails_its_check_as_it_fails_the_run(two, switch):
+    """activate/rollback --check to a tree that differs from what was unpacked said "3 to
+    change" (the tree "cannot be restored without the distribution") and exited 0; the run then
+    refused it (tree-not-restorable, exit 1): a pipeline that gated on the check went ahead."""
+    if switch[0] == "rollback":
+        nso("activate", "6.5.3", "--root", two)
+    to = "6.5.3" if switch[0] == "activate" else "6.4.1"
+    (two / f"opt/ncs/ncs-{to}/bin/ncs").unlink()
+    snap = snapshot(two)
+    said = []
+    for check in (("--check",), ("--check", "--json"), ()):
+        r = nso(*switch, "--root", two, *check, ok=False)
+        assert r.exit_code == 1 and f"/opt/ncs/ncs-{to} differs from what nso-install unpacked (1 missing: " \
+            "bin/ncs), and no distribution was given to restore it from." in r.output, r.output
+        said.append(json.loads(r.stdout)["error"]["reference"] if "--json" in check else None)
+    assert said[1] == "tree-not-restorable"
+    assert snapshot(two) == snap  # (the run refused before changing anything)
+
+
 def test_verify_with_full_finds_content_changed_with_size_and_time_kept(two):
     f = two / "opt/ncs/ncs-6.5.3/bin/ncs"
     st = os.stat(f)
