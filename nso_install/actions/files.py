@@ -669,8 +669,11 @@ class Reown(Action):
         uid_old, gid_old = self._ids(facts)
         if uid_old is None:
             return
+        aside, take = self._survey(facts)
+        if not aside and not take:
+            return  # (nothing to hand over: apply never runs, and refuses nothing)
         refuse_running(facts, ctx, uid_old, self.from_user)
-        for tpath, st, kind in self._survey(facts)[1]:
+        for tpath, st, kind in take:
             if kind == FILE and _copied(st, uid_old):
                 fsops.check_single(st, tpath)  # (apply's replace_by_copy refuses it)
 

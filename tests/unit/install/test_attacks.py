@@ -547,9 +547,6 @@ def test_a_deep_tree_made_by_the_account_stops_the_withdrawal_clearly_before_the
 def test_a_hand_over_the_account_can_stop_is_refused_before_anything_changes(root, dist, monkeypatch, why):
     """Reown's refusals (a file of the account's with a second name, a process of it running)
     came when its turn came: the run stopped half way, nso already out of ncsadmin."""
-    from nso_install.facts import Facts
-    from nso_install.target import Target
-
     install(dist, root, "--run-as-user", "nso")
     nso = ids(root, "nso")
     mine = root / "var/opt/ncs/state/mine"
@@ -558,13 +555,35 @@ def test_a_hand_over_the_account_can_stop_is_refused_before_anything_changes(roo
     if why == "hard-link":
         os.link(mine, root / "var/opt/ncs/state/other-name")
     else:  # (a staged root has no processes: play a host whose nso still runs NSO)
-        monkeypatch.setattr(Target, "staged", property(lambda self: False))
-        monkeypatch.setattr(Facts, "processes_of", lambda self, uid: [4242] if uid == nso[0] else [])
+        _as_if_running(monkeypatch, nso[0])
     before = snapshot(root)
     r = install(dist, root, "--no-run-as-user", ok=False)
     assert r.exit_code == 1, r.output
     assert ("2 names (hard links)" if why == "hard-link" else "still runs processes (pid 4242)") in r.stderr
     assert snapshot(root) == before, "changed before the refusal"
+
+
+def test_a_running_account_with_nothing_to_hand_over_does_not_stop_the_withdrawal(root, dist, monkeypatch):
+    """The preflight refused whenever the account ran, also with nothing of it to hand over:
+    then apply never runs and refuses nothing (its conffiles are replaced by copies, which a
+    descriptor it holds cannot reach: tests/integration/test_withdrawal.py)."""
+    install(dist, root, "--run-as-user", "nso")
+    _as_if_running(monkeypatch, ids(root, "nso")[0])
+    r = install(dist, root, "--no-run-as-user")
+    assert r.exit_code == 0 and "still runs" not in r.output
+
+
+def _as_if_running(monkeypatch, uid: int) -> None:
+    """The hand-over's process check as on a host where ``uid`` runs pid 4242 (a staged root has
+    no processes).  Not by making the target unstaged: the account tools would then change the
+    host's /etc/group."""
+    from nso_install.actions import files
+
+    def refuse_running(facts, ctx, who_uid, who):
+        if who_uid == uid:
+            raise files.ApplyError("account-still-running", f"{who} still runs processes (pid 4242).", "Stop it.")
+
+    monkeypatch.setattr(files, "refuse_running", refuse_running)
 
 
 def test_a_sparse_file_of_the_account_is_taken_over_without_filling_the_disk(root, dist):
