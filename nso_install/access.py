@@ -21,13 +21,12 @@ Reasons and sources: docs/security.md ("IPC access for operators", "NACM groups"
 
 from __future__ import annotations
 
-import shlex
 from typing import TYPE_CHECKING
 
 from .actions.accounts import ADMIN_GROUP, IPC_GROUP, OPER_GROUP, pam_services
 from .conf.aaa import aaa_users
 from .conf.values import ACCOUNT_NAME
-from .errors import NsoInstallError, UsageError
+from .errors import NsoInstallError, UsageError, sh
 from .facts import FILE, Accounts, Facts, UserEntry
 from .record import record
 
@@ -258,7 +257,7 @@ def _cdb_note(spec: "InstallSpec", ipc: IpcAccess, before: dict, new: str | None
         steps.append("in the CLI as root (ncs_cli -C -u admin -g ncsadmin): " + "; ".join(
             f"aaa authentication users user {cli_value(g.name)} uid {g.uid} gid {g.gid} password $6$ ssh_keydir "
             f"\"\" homedir {cli_value(g.home)} local_ipc_access true" for g in added) + "; commit (or load the whole file: "
-            f"ncs_load -l -m {shlex.quote(rendering)}, which also merges its NACM groups and rules)")
+            f"ncs_load -l -m {sh(rendering)}, which also merges its NACM groups and rules)")
     if removed:
         # Not "the socket directory keeps them out": a process keeps the supplementary groups it
         # started with, so one of theirs started before this run still enters the directory (while
@@ -269,7 +268,7 @@ def _cdb_note(spec: "InstallSpec", ipc: IpcAccess, before: dict, new: str | None
             "ends, and an open connection stays open, so end those too (" + ", ".join(
                 # (shell-quoted: the names come from aaa_init.xml, which the NSO account owns and
                 # may have filled with "x;cp /bin/sh ..." for root to paste)
-                f"pkill -u {shlex.quote(n)}" for n in removed) + ")")
+                f"pkill -u {sh(n)}" for n in removed) + ")")
     changed = f"{aaa} was kept as edited, and its new rendering {new} changes the IPC grants" if new \
         else f"{aaa} changed"
     return (f"{changed}, but NSO reads it only when it creates CDB (while {spec.run_dir}/cdb has none of "

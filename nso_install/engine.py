@@ -93,6 +93,15 @@ class Report:
         }
 
 
+def preflight(plan: list[Action], ctx: Context) -> None:
+    """What must hold before a run changes anything: each action's refusals that depend on no
+    earlier action (an account still running, a file to be handed over with a second name, a
+    FIPS install's files), raised now instead of half way through ``apply``."""
+    for action in plan:
+        if hasattr(action, "preflight"):
+            action.preflight(Facts(ctx.target), ctx)
+
+
 def evaluate(plan: list[Action], ctx: Context) -> Report:
     facts = Facts(ctx.target)
     return Report("check", [Record(a, a.check(facts, ctx)) for a in plan], str(ctx.target.root))

@@ -21,7 +21,7 @@ from . import fsops
 from .actions.base import Context, Effects, Outcome
 from .actions.files import ConfFile
 from .actions.tree import InstallTree
-from .engine import Report, apply, evaluate
+from .engine import Report, apply, evaluate, preflight
 from .errors import LockedError, NsoInstallError, UnsafePathError, UsageError
 from .facts import DIR, FILE, LINK, Facts
 from .plan import STATE_DIR_SYSTEM, TargetView, build_plan, config_version, start_run
@@ -276,9 +276,7 @@ def _apply(plan, ctx: Context, state: State, spec: InstallSpec, bar, view: Targe
     try:
         for tree in trees:
             tree.prepare(Facts(ctx.target), ctx)
-        for action in plan:  # what must hold before anything changes (a FIPS install's files)
-            if hasattr(action, "preflight"):
-                action.preflight(Facts(ctx.target), ctx)
+        preflight(plan, ctx)  # what must hold before anything changes (a FIPS install's files)
         if bar is not None:
             bar.finish()  # the unpack is over: what follows are result lines
         report = apply(plan, ctx, sink=lambda e: record_effects(state, e), on_record=on_record, before=before)

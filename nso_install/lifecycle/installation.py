@@ -11,7 +11,7 @@ import os
 from dataclasses import field, replace
 from pathlib import Path, PurePosixPath
 
-from ..errors import NsoInstallError, UsageError
+from ..errors import NsoInstallError, UsageError, sh
 from ..facts import ABSENT, DIR, FILE, LINK, Facts
 from ..record import record
 from ..spec import InstallSpec, from_record, state_path
@@ -83,11 +83,9 @@ class Installation:
         """``nso-install ARGS`` aimed at this install, for a message that names the next command:
         with the --root and --install-dir this run needed to find it, since the same command
         without them acts on the host's default install (or finds none)."""
-        import shlex
-
-        aim = f" --root {shlex.quote(str(self.target.root))}" if self.target.staged else ""
+        aim = f" --root {sh(self.target.root)}" if self.target.staged else ""
         if self.given_dir:
-            aim += f" --install-dir {shlex.quote(self.given_dir)}"
+            aim += f" --install-dir {sh(self.given_dir)}"
         return f"nso-install {args}{aim}"
 
     @property

@@ -22,7 +22,7 @@ from typing import ClassVar
 from ..actions.accounts import NOLOGIN_SHELLS, Membership, NoAccount, members_left
 from ..actions.base import Action, Context, Effects, change, masked, ok
 from ..actions.files import Absent, RemoveTree, Reown, TakeOver
-from ..engine import Report, apply, evaluate
+from ..engine import Report, apply, evaluate, preflight
 from ..errors import UsageError
 from ..conf.render import IPC_RUNTIME_DIR
 from ..facts import ABSENT, Facts
@@ -315,9 +315,7 @@ def _uninstall(inst: Installation, version: str | None, everything: bool, parts,
                              **({"root": str(inst.target.root)} if inst.target.staged else {})})
             begun.append(True)
 
-    for action in acts:  # its refusals before anything is removed (a hand-over's: the account still running)
-        if hasattr(action, "preflight"):
-            action.preflight(Facts(ctx.target), ctx)
+    preflight(acts, ctx)  # its refusals before anything is removed (a hand-over's: the account still running)
     report = apply(acts, ctx, lambda e: record_effects(state, e), before=before)  # (under the lock: uninstall above)
     removed = [r.action.path for r in report.records if r.changed]
     # what a run killed after removing it (before recording that) removed is gone as well:
