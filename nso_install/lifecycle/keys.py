@@ -52,8 +52,7 @@ from .installation import Installation
 
 FORMAT_LINE = "EXTERNAL_KEY_FORMAT=2"
 MAX_KEYS_FILE = 64 << 10  # a keys file is a few hundred bytes, even after many rotations
-MIN_GENERATION, MAX_GENERATION = -(1 << 15), (1 << 15) - 1  # NSO's generation is an int16
-REQUIRED = ("AESCFB128_KEY", "AES256CFB128_KEY")
+MAX_GENERATION = (1 << 15) - 1  # NSO's generation is an int16
 
 _KEY = re.compile(r"^([A-Z0-9_]+)(?:\[(-?\d+)\])?=([0-9a-fA-F]+)$")
 
@@ -92,65 +91,26 @@ class KeysFile:
 
 
 def parse_keys(data: bytes, version: str, shown: str) -> KeysFile:
-    """Parse and check an existing keys file (legacy or rotation format).  Errors name the line
-    and the key, never a value."""
+    """Parse an existing keys file (legacy or rotation format), checked first as NSO reads it
+    (:func:`check_crypto_keys`: every line, generation and key length; a key given twice).
+    Errors name the line and the key, never a value."""
     problem = check_crypto_keys(data, version)
     if problem:
         raise KeysFileError("bad-crypto-keys", f"{shown} is not a valid keys file for NSO {version}: {problem}.",
                             f"Fix {shown} by hand (or restore it from a backup) first; nso-install rotates only a "
                             "valid file, since NSO cannot read its encrypted data with broken keys.")
-    text = data.decode("ascii")
-    rows = [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1)]
-    rotation = any(line == FORMAT_LINE for _, line in rows)
-    kf = KeysFile(legacy=not rotation)
-    first_key = next((n for n, line in rows if _KEY.match(line) and not line.startswith("EXTERNAL_KEY_FORMAT=")), None)
-    first_format = next((n for n, line in rows if line.startswith("EXTERNAL_KEY_FORMAT=")), None)
-    if first_key is not None and first_format is not None and first_format > first_key:
-        raise KeysFileError("bad-crypto-keys", f"{shown} line {first_format}: EXTERNAL_KEY_FORMAT comes after keys; "
-                            "NSO expects it as the first line.", f"Move it to the top of {shown}, then re-run.")
-    for n, line in rows:
-        if not line:
+    rows = [line.strip() for line in data.decode("ascii").splitlines()]
+    kf = KeysFile(legacy=FORMAT_LINE not in rows)
+    for line in rows:
+        if not line or line == FORMAT_LINE:
             continue
         if line.startswith("#"):
             kf.lines.append((line, None, None))
             continue
-        if line.startswith("EXTERNAL_KEY_FORMAT="):
-            if line != FORMAT_LINE:
-                raise KeysFileError("bad-crypto-keys", f"{shown} line {n}: only EXTERNAL_KEY_FORMAT=2 is known.",
-                                    f"Fix the line in {shown} (NSO knows format 2 only), then re-run.")
-            continue
-        m = _KEY.match(line)
-        if not m:  # check_crypto_keys refused such lines already; kept as a guard
-            raise KeysFileError("bad-crypto-keys", f"{shown} line {n} is not NAME=HEX.", f"Fix {shown}, then re-run.")
-        name, gen, value = m.groups()
-        if rotation and gen is None:
-            raise KeysFileError("bad-crypto-keys", f"{shown} line {n}: {name} has no generation ([G]) although the "
-                                "file is in EXTERNAL_KEY_FORMAT=2.",
-                                f"Give the key its generation in {shown} (legacy keys are [-1]), then re-run.")
+        name, gen, value = _KEY.match(line).groups()  # (check_crypto_keys refused every other line)
         g = -1 if gen is None else int(gen)
-        if not MIN_GENERATION <= g <= MAX_GENERATION:
-            raise KeysFileError("bad-crypto-keys", f"{shown} line {n}: generation {g} of {name} is outside NSO's "
-                                f"range ({MIN_GENERATION}..{MAX_GENERATION}).", f"Fix {shown}, then re-run.")
-        if (name, g) in kf.keys:
-            raise KeysFileError("bad-crypto-keys", f"{shown} line {n}: {name} of generation {g} appears twice.",
-                                f"Keep the one NSO uses in {shown} (compare with your backups), then re-run.")
         kf.keys[(name, g)] = value
         kf.lines.append((line, name, g))
-    lengths = crypto_key_lengths(version)
-    lengths.update({n: 16 for n in ("DES3CBC_KEY1", "DES3CBC_KEY2", "DES3CBC_KEY3")})  # older generations may have them
-    for g in kf.generations:
-        what = "the legacy keys" if kf.legacy else f"generation {g}"
-        for name in REQUIRED:
-            if (name, g) not in kf.keys:
-                raise KeysFileError("bad-crypto-keys", f"{shown}: {what} lacks {name}.",
-                                    f"Complete {what} in {shown} (or restore the file from a backup), then re-run.")
-        for name in kf.names(g):
-            digits = lengths.get(name)
-            if digits is not None and len(kf.keys[(name, g)]) != digits:
-                raise KeysFileError("bad-crypto-keys", f"{shown}: {name} of {what} has {len(kf.keys[(name, g)])} hex "
-                                    f"digits, expected {digits}.", f"Fix {shown}, then re-run.")
-    if not kf.keys:
-        raise KeysFileError("bad-crypto-keys", f"{shown} holds no keys.", f"Restore {shown} from a backup.")
     return kf
 
 
