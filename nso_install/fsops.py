@@ -178,12 +178,16 @@ LINK_HINT = ("Remove the link and re-run; if you made it, give the path it leads
              "that names this path, e.g. --config-dir). nso-install never writes through links it did not make.")
 
 
-def _refuse_link_at(name: str, dfd: int, shown: str) -> os.stat_result | None:
+def _refuse_link_at(host: Path, dfd: int, shown: str) -> os.stat_result | None:
+    name = host.name
     st = _lstat(name, dfd)
     if st is not None and stat.S_ISLNK(st.st_mode):
         link = os.readlink(name, dir_fd=dfd)
-        # (a mask made since the check: named as one when ``shown`` is the target path)
-        raise masks.mask_refusal(shown, link) or UnsafePathError(
+        # (a mask made since the check: named as one when ``shown`` is the target path; the host
+        # path's rest is then the staging root, which the refusal's commands aim at)
+        whole = str(host)
+        root = whole[:-len(shown)] if shown.startswith("/") and whole.endswith(shown) else None
+        raise masks.mask_refusal(shown, link, root=root) or UnsafePathError(
             "symlink-refused", f"{shown} is a symbolic link (to {link}); refusing to follow or replace it.", LINK_HINT)
     return st
 
@@ -259,7 +263,7 @@ def atomic_write(host: Path, data: bytes, mode: int, uid: int | None = None,
                  gid: int | None = None, shown: str | None = None) -> None:
     shown = shown or str(host)
     with parent_dir(host) as dfd:
-        st = _refuse_link_at(host.name, dfd, shown)
+        st = _refuse_link_at(host, dfd, shown)
         if st is not None and not stat.S_ISREG(st.st_mode):
             raise UnsafePathError("not-a-file", f"{shown} exists and is not a regular file.",
                                   "Move it out of the way and re-run.")

@@ -8,7 +8,7 @@ remove: undoing the mask is the administrator's decision, so it is named as a ma
 
 from __future__ import annotations
 
-from .errors import UnsafePathError
+from .errors import UnsafePathError, sh
 
 UNIT_DIR = "/etc/systemd/system"
 TMPFILES_DIR = "/etc/tmpfiles.d"
@@ -31,15 +31,20 @@ def is_mask(path: str, link: str | None) -> bool:
     return masked_unit(path, link) is not None or masked_tmpfiles(path, link)
 
 
-def mask_refusal(path: str, link: str | None, shown: str | None = None) -> UnsafePathError | None:
+def mask_refusal(path: str, link: str | None, shown: str | None = None,
+                 root: str | None = None) -> UnsafePathError | None:
     """The refusal to write a file that is masked (``path``: its target path), said as such; None
-    when it is no mask (then the generic refusal of a link applies)."""
+    when it is no mask (then the generic refusal of a link applies).  ``root``: the staging root,
+    which the commands of the hint must aim at (a bare ``systemctl unmask`` or ``rm`` of the target
+    path would undo the host's own mask)."""
     unit = masked_unit(path, link)
+    staged = root is not None and root.rstrip("/") != ""
     if unit is not None:
+        unmask = f"systemctl --root={sh(root)} unmask {unit}" if staged else f"systemctl unmask {unit}"
         return UnsafePathError(
             "unit-masked", f"{shown or path} is masked (a link to /dev/null, as systemctl mask {unit} makes "
             "it): the systemd unit cannot be written without undoing the mask, which nso-install leaves to you.",
-            f"Run systemctl unmask {unit} and re-run to install the unit; or keep it masked and install without "
+            f"Run {unmask} and re-run to install the unit; or keep it masked and install without "
             "it: --init-system none (no service), or --init-system sysv (the SysV script).")
     if masked_tmpfiles(path, link):
         # (--init-system none does not help: the socket directory is needed whatever starts NSO)
@@ -47,7 +52,7 @@ def mask_refusal(path: str, link: str | None, shown: str | None = None) -> Unsaf
             "tmpfiles-masked", f"{shown or path} is masked (a link to /dev/null, tmpfiles.d's way to switch an "
             "entry off): nso-install's entry, which re-creates NSO's IPC socket directory /run/ncs at every boot, "
             "cannot be written without undoing the mask, which nso-install leaves to you.",
-            f"Remove the mask (rm {path}) and re-run; or keep it masked and let nso-install manage no socket "
+            f"Remove the mask (rm {sh(root.rstrip('/') + path) if staged else sh(path)}) and re-run; or keep it masked and let nso-install manage no socket "
             "directory: --set ipc.path=PATH (a directory you create at boot), or --set ipc.transport=tcp. "
             "--init-system none does not avoid the entry.")
     return None

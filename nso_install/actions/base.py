@@ -116,9 +116,10 @@ def masked(fact: PathFact) -> bool:
     return fact.kind == LINK and masks.is_mask(fact.path, fact.link)
 
 
-def refuse_link(fact: PathFact, shown: str | None = None) -> PathFact:
-    """``fact`` unless it is a symlink, which nso-install never follows or replaces."""
-    refusal = masks.mask_refusal(fact.path, fact.link, shown) if fact.kind == LINK else None
+def refuse_link(fact: PathFact, shown: str | None = None, root: str | None = None) -> PathFact:
+    """``fact`` unless it is a symlink, which nso-install never follows or replaces (``root``: the
+    staging root, for the commands of a mask's refusal)."""
+    refusal = masks.mask_refusal(fact.path, fact.link, shown, root) if fact.kind == LINK else None
     if refusal is not None:  # an administrator's mask, not a link to follow: said as such
         raise refusal
     if fact.kind == LINK:
@@ -234,7 +235,8 @@ class Action:
 
     def _fact(self, facts: Facts, *kinds: str) -> PathFact:
         """The path's fact, refusing a symlink and (given ``kinds``) any other wrong type."""
-        fact = refuse_link(facts.path(self.path))
+        target = facts.target
+        fact = refuse_link(facts.path(self.path), root=str(target.root) if target.staged else None)
         return require_kind(fact, *kinds) if kinds else fact
 
 

@@ -770,7 +770,8 @@ def test_a_masked_unit_is_named_as_masked_and_never_written_through(tmp_path, sa
         return
     assert r.exit_code != 0 and "/etc/systemd/system/ncs.service is masked (a link to /dev/null, as systemctl " \
                                 "mask ncs makes it)" in r.stderr, r.stderr
-    assert "Run systemctl unmask ncs and re-run" in r.stderr and "--init-system none" in r.stderr
+    # (aimed at the staging root: a bare 'systemctl unmask ncs' undoes the host's own mask)
+    assert f"Run systemctl --root={root} unmask ncs and re-run" in r.stderr and "--init-system none" in r.stderr
     assert "--init-system sysv" in r.stderr and "give the path it leads to" not in r.stderr
     assert not (root / "etc/ncs").exists() and not (root / "opt/ncs").exists()  # refused before anything
     assert json.loads(cli("install", sample_dists["tar.gz"], "--system-install", "--root", root, "--json",
@@ -789,7 +790,8 @@ def test_a_masked_tmpfiles_entry_is_named_as_masked_and_never_written_through(tm
             ok=False)
     assert r.exit_code != 0 and "/etc/tmpfiles.d/ncs.conf is masked (a link to /dev/null, tmpfiles.d's way to " \
                                 "switch an entry off)" in r.stderr, r.stderr
-    assert "Remove the mask (rm /etc/tmpfiles.d/ncs.conf) and re-run" in r.stderr and "ipc.path" in r.stderr
+    # (the staged file: 'rm /etc/tmpfiles.d/ncs.conf' removes the host's own mask)
+    assert f"Remove the mask (rm {entry}) and re-run" in r.stderr and "ipc.path" in r.stderr
     assert "give the path it leads to" not in r.stderr
     assert os.readlink(entry) == "/dev/null" and not (root / "opt/ncs").exists()  # refused before anything
     assert json.loads(cli("install", sample_dists["tar.gz"], "--system-install", "--root", root, "--json",
