@@ -26,7 +26,7 @@ from .errors import LockedError, NsoInstallError, UnsafePathError, UsageError
 from .facts import DIR, FILE, LINK, Facts
 from .plan import STATE_DIR_SYSTEM, TargetView, build_plan, config_version, start_run
 from .record import record
-from .spec import DIR_FIELDS, InstallSpec, Resolution, SpecInput, check_real_directories, resolve, state_path
+from .spec import DEFAULT_DIRS, DIR_FIELDS, InstallSpec, Resolution, SpecInput, check_real_directories, resolve, state_path
 from .state import State, host_dir, local_lock_refusal, lock_if_free, locked
 from .target import Target, check_staging_root
 
@@ -239,10 +239,14 @@ def _still_as_judged(target: Target, spec: InstallSpec, judged: tuple[str, str |
     data, which version rollback goes back to) before the lock is theirs; another run holding it
     meanwhile (--lock-timeout) may have switched ``current``, or removed the tree: the judgement
     is then void."""
+    def status() -> str:  # (aimed where this run looked: a bare one looks at the host's default install)
+        from .lifecycle.installation import aimed
+        return aimed(target, "status", None if spec.install_dir == DEFAULT_DIRS["install_dir"] else spec.install_dir)
+
     if dist.kind == "installed" and not os.path.lexists(os.path.join(dist.source, "VERSION")):
         raise LockedError("removed-meanwhile", f"NSO {dist.version} ({dist.source}) is no longer installed: another "
                           "nso-install run removed it while this one waited for the lock; nothing was changed.",
-                          "See nso-install status; install it again from its distribution if it is still wanted.")
+                          f"See {status()}; install it again from its distribution if it is still wanted.")
     if judged is None or judged[0] != spec.install_dir:
         return
     cur = Facts(target).path(f"{spec.install_dir}/current")
@@ -250,8 +254,8 @@ def _still_as_judged(target: Target, spec: InstallSpec, judged: tuple[str, str |
     if now != judged[1]:
         raise LockedError("switched-meanwhile", f"another nso-install run switched {spec.install_dir}/current "
                           f"(from {judged[1] or 'no link'} to {now or 'no link'}) while this one waited for the "
-                          "lock; nothing was changed.", "See nso-install status, then re-run if the switch is "
-                          "still wanted.")
+                          "lock; nothing was changed.", f"See {status()}, then re-run if the switch is still "
+                          "wanted.")
 
 
 def _apply(plan, ctx: Context, state: State, spec: InstallSpec, bar, view: TargetView,

@@ -222,8 +222,9 @@ class Target:
                         if records else "root runs NSO's programs from it and reads its configuration")
             if st.st_uid not in owners:
                 if local and os.geteuid() == 0:  # not "make it yours": that would take the account's directory
+                    aim = f" --root {sh(self.root)}" if self.staged else ""  # (without it: the host's path)
                     hint = (f"To install for that account, run nso-install as it (runuser -u ACCOUNT -- nso-install "
-                            f"install DIST --local-install {sh(p)}); as root, install into a directory only root can "
+                            f"install DIST --local-install {sh(p)}{aim}); as root, install into a directory only root can "
                             "change (for example /root/nso-VERSION).")
                 raise UnsafePathError("untrusted-directory", f"{option} {p}: {shown} belongs to uid {st.st_uid}, which "
                                       f"could replace what nso-install puts there ({runs}).", hint)

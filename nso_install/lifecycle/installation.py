@@ -58,6 +58,16 @@ def unrecognised(facts: Facts, path: str, version: str | None) -> str | None:
     return None
 
 
+def aimed(target: Target, args: str, install_dir: str | None = None) -> str:
+    """``nso-install ARGS`` for a message that names the next command: with the --root and
+    --install-dir this run needed to find the install, since the same command without them acts
+    on the host's default install (or finds none)."""
+    aim = f" --root {sh(target.root)}" if target.staged else ""
+    if install_dir:
+        aim += f" --install-dir {sh(install_dir)}"
+    return f"nso-install {args}{aim}"
+
+
 @record
 class Installation:
     """A system install as found: its versions, the active one, the recorded spec, NSO processes."""
@@ -80,13 +90,8 @@ class Installation:
         return look(root, self.given_dir) if self.spec.system else look_local(root, self.spec.local_dir)
 
     def command(self, args: str) -> str:
-        """``nso-install ARGS`` aimed at this install, for a message that names the next command:
-        with the --root and --install-dir this run needed to find it, since the same command
-        without them acts on the host's default install (or finds none)."""
-        aim = f" --root {sh(self.target.root)}" if self.target.staged else ""
-        if self.given_dir:
-            aim += f" --install-dir {sh(self.given_dir)}"
-        return f"nso-install {args}{aim}"
+        """``nso-install ARGS`` aimed at this install (:func:`aimed`)."""
+        return aimed(self.target, args, self.given_dir)
 
     @property
     def active(self) -> Tree | None:

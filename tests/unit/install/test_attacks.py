@@ -11,6 +11,7 @@ import json
 import os
 from pathlib import Path
 import re
+import shlex
 import shutil
 import stat
 import subprocess
@@ -99,7 +100,6 @@ def test_the_owner_and_mode_commands_a_refusal_gives_act_on_the_staged_directory
     """The hint's chown/chmod named the target path (/srv/nso: under --root, the host's own
     directory, not the staged one) and, above the root, a path with a blank as two words; the
     command pasted as is (sh -c) now makes the directory right, and the re-run goes ahead."""
-    import shlex
 
     from support import host_accounts_root
 
@@ -166,6 +166,22 @@ def test_a_local_install_where_another_account_could_change_it_is_refused_before
         else:  # (root, this test's caller, was told to "make it yours": take over the account's directory)
             assert "run nso-install as it (runuser -u ACCOUNT" in r.stderr and "make" not in r.stderr
     assert snapshot(tmp_path) == before
+
+
+def test_the_hint_for_another_accounts_staged_local_directory_aims_at_the_staging_root(tmp_path, dist):
+    """Root told to run the install as the account that owns the directory: under --root the
+    command named the target path alone, which as that account installs into the host's."""
+    root = tmp_path / "st age"
+    (root / "home/lucy").mkdir(parents=True)
+    os.chmod(root, 0o700)
+    os.chown(root / "home/lucy", NOBODY, NOBODY)
+    r = cli("install", dist, "--local-install", "/home/lucy/nso", "--root", root, ok=False)
+    assert r.exit_code == 1 and "/home/lucy belongs to uid 65534" in r.stderr, r.output
+    said = " ".join(r.stderr.split())
+    command = said.split("runuser -u ACCOUNT -- ")[1].split(");")[0]
+    assert shlex.split(command) == ["nso-install", "install", "DIST", "--local-install", "/home/lucy/nso",
+                                    "--root", str(root)], command
+    assert not (root / "home/lucy/nso").exists()
 
 
 def test_a_local_install_in_a_sticky_directory_or_the_callers_own_is_accepted(tmp_path, dist):

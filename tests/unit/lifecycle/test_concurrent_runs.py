@@ -105,6 +105,7 @@ def test_activate_waiting_for_the_lock_does_not_switch_on_what_it_judged_before(
     r = cli("activate", "6.4.1", "--root", two, "--lock-timeout", "120", ok=False)
     finished(p)
     assert r.exit_code != 0 and "switched /opt/ncs/current (from ncs-6.4.1 to ncs-6.5.3)" in r.output, r.output
+    assert f"See nso-install status --root {two}, then" in r.output, r.output  # (bare: the host's install)
     assert os.readlink(two / "opt/ncs/current") == "ncs-6.5.3"
     r = cli("activate", "6.4.1", "--root", two, ok=False)  # as judged now: the downgrade refused
     assert "cdb-downgrade" in r.output or "older than the active 6.5.3" in r.output, r.output
@@ -184,4 +185,5 @@ def test_activate_waiting_for_the_lock_while_its_version_is_uninstalled_says_so(
     finished(p)
     assert "NSO 6.5.3 (" in r.output and "is no longer installed: another nso-install run removed it" in r.output, \
         r.output
+    assert f"See nso-install status --root {two};" in r.output, r.output
     assert os.readlink(two / "opt/ncs/current") == "ncs-6.4.1"
