@@ -615,6 +615,12 @@ class Reown(Action):
     itself: bool = False  # ``path`` too (else a Directory action of the plan manages it): uninstall --accounts
     kind: ClassVar[str] = "reown"
 
+    @property
+    def id(self) -> str:
+        # (uninstall --accounts hands each kept directory over from every account nso-install
+        # made, the one NSO ran as before a change of --run-as-user too: one id each)
+        return f"{self.kind}:{self.path}:{self.from_user}"
+
     def _ids(self, facts: Facts) -> tuple[int | None, int | None]:
         u = facts.accounts.users.get(self.from_user)
         return (u.uid, u.gid) if u else (None, None)

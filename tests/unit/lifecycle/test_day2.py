@@ -834,6 +834,17 @@ def test_the_note_on_a_previous_account_is_only_given_while_it_exists(two, dists
     assert os.stat(two / "var/log/ncs/ncs.log").st_uid == _ids(two, "nso3")  # (given to root, then to nso3)
 
 
+def test_every_action_of_uninstall_accounts_after_a_change_of_account_has_its_own_id(two, dists):
+    """Each kept directory is handed over from both accounts nso-install made (nso, then nso2):
+    the JSON listed two 'reown:/etc/ncs' actions, one id for two results."""
+    install(dists["6.4.1"], two, "--run-as-user", "nso2")
+    for out in (js("uninstall", "--all", "--accounts", "--check", "--root", two),
+                js("uninstall", "--all", "--accounts", "--root", two)):
+        ids = [a["id"] for a in out["actions"]]
+        assert len(ids) == len(set(ids)), sorted(ids)
+        assert {"reown:/etc/ncs:nso", "reown:/etc/ncs:nso2"} <= set(ids), sorted(ids)
+
+
 def test_uninstall_options_need_all_and_a_target(two):
     assert nso("uninstall", "--root", two, ok=False).exit_code == 2
     assert nso("uninstall", "--config", "--root", two, ok=False).exit_code == 2
