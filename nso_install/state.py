@@ -728,9 +728,10 @@ def locked(target: Target, state_path: str, system: bool, timeout: float = 0.0) 
     * system install: the state directory itself (``/var/lib/nso-install``, 0700), created first;
     * local install: ``.NAME.nso-install-lock`` (0600) beside the install directory ``NAME``,
       whose own state directory may not exist before the first unpack.  A run that leaves no
-      directory NAME (refused, or nothing installed) removes the lock file it held, so a failed
-      first install leaves nothing beside it; a run waiting for that lock then finds its file
-      gone, and takes the one at the name instead.
+      directory NAME (refused, or nothing installed), or that made the lock file and failed
+      (refused over a directory NAME that is no NSO install), removes the lock file it held, so
+      a failed first install leaves nothing beside it; a run waiting for that lock then finds
+      its file gone, and takes the one at the name instead.
 
     Yields the target paths of the directories it had to create (the run reports them).
     """
@@ -738,7 +739,7 @@ def locked(target: Target, state_path: str, system: bool, timeout: float = 0.0) 
     install_dir = state_dir.parent
     created: list[Path] = []
     deadline = time.monotonic() + timeout
-    fd, held = -1, False
+    fd, held, made, failed = -1, False, False, False
     try:
         while True:
             if system:
@@ -747,6 +748,7 @@ def locked(target: Target, state_path: str, system: bool, timeout: float = 0.0) 
                 fd = _open_state_dir(state_dir)
             else:
                 where = str(lock_path(target, state_path, False))
+                made = not os.path.lexists(where)  # (two runs both taking it for new: see _names)
                 fd = _open_local_lock(install_dir, where, created)
             st = os.fstat(fd)
             if st.st_uid != os.geteuid() or st.st_mode & 0o077:
@@ -773,9 +775,14 @@ def locked(target: Target, state_path: str, system: bool, timeout: float = 0.0) 
                 break
             os.close(fd)
             fd = -1
-        yield [str(target.to_target(d)) for d in created]
+        try:
+            yield [str(target.to_target(d)) for d in created]
+        except BaseException:
+            failed = True
+            raise
     finally:
-        if held and not system and not os.path.lexists(install_dir) and _names(where, fd):
+        gone = not os.path.lexists(install_dir)
+        if held and not system and (gone or made and failed) and _names(where, fd):
             os.unlink(where)  # while held: a run waiting for it finds it gone (see _names)
         if fd >= 0:
             os.close(fd)

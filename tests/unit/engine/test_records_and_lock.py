@@ -41,8 +41,9 @@ def test_the_local_lock_is_taken_on_a_private_file(tmp_path):
 @pytest.mark.parametrize("installed", [False, True])
 @pytest.mark.parametrize("refused", [False, True])
 def test_a_run_that_leaves_no_local_install_leaves_no_lock_beside_it(tmp_path, installed, refused):
-    """A refused first install (or one that installed nothing) leaves nothing beside DIR; beside
-    an install, the lock stays (a re-run takes it at once, see lock_if_free)."""
+    """A refused first install (or one that installed nothing) leaves nothing beside DIR, also
+    when DIR is there (another directory it was refused over, or a first unpack it stopped in);
+    beside an install, the lock stays (a re-run takes it at once, see lock_if_free)."""
     target, spath, lockfile = _local_lock(tmp_path)
     with contextlib.suppress(RuntimeError):
         with locked(target, spath, system=False):
@@ -50,7 +51,17 @@ def test_a_run_that_leaves_no_local_install_leaves_no_lock_beside_it(tmp_path, i
                 (tmp_path / "nso").mkdir()
             if refused:
                 raise RuntimeError("refused")
-    assert lockfile.exists() == installed
+    assert lockfile.exists() == (installed and not refused)
+
+
+def test_a_lock_made_before_by_a_run_that_installed_stays_when_a_run_fails(tmp_path):
+    target, spath, lockfile = _local_lock(tmp_path)
+    with locked(target, spath, system=False):
+        (tmp_path / "nso").mkdir()
+    with contextlib.suppress(RuntimeError):
+        with locked(target, spath, system=False):
+            raise RuntimeError("refused")
+    assert lockfile.exists()
 
 
 def test_a_run_waiting_for_a_lock_its_holder_removes_takes_the_one_at_its_name(tmp_path):

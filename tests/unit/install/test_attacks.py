@@ -375,6 +375,20 @@ def test_a_hostile_distribution_leaves_nothing_beside_a_local_install(tmp_path):
     assert os.listdir(home) == []
 
 
+def test_a_local_install_refused_over_another_directory_leaves_no_lock_beside_it(tmp_path, dist):
+    """DIR exists and is no NSO install (an administrator's directory): the refused run kept
+    the lock file it had made, ``.nso.nso-install-lock``, beside it. A lock made earlier by a
+    run that installed stays (see test_records_and_lock)."""
+    home = tmp_path / "home"
+    (home / "nso").mkdir(parents=True)
+    (home / "nso/notes.txt").write_text("hers\n")
+    before = snapshot(home)
+    r = cli("install", dist, "--local-install", home / "nso", ok=False)
+    assert r.exit_code == 1 and "does not hold NSO" in r.stderr, r.output
+    after = snapshot(home)  # (home's mtime moved: the lock came and went)
+    assert sorted(os.listdir(home)) == ["nso"] and after.pop(".")[:5] == before.pop(".")[:5] and after == before
+
+
 # --- 14: nso-install's own records -----------------------------------------------------------------
 
 def test_leftover_state_temp_files_are_removed(root, dist):
