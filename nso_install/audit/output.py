@@ -8,7 +8,6 @@ account chose must not make the JUnit report unreadable, and the failures in it 
 
 from __future__ import annotations
 
-import json
 import re
 import xml.etree.ElementTree as ET
 from typing import Callable
@@ -44,7 +43,8 @@ def table(report: Report, style: Callable[[str, str], str], show: Callable[[str]
 
 
 def as_json(report: Report) -> str:
-    return json.dumps(report.as_dict(), indent=2, default=str)
+    from ..jsonout import dumps
+    return dumps(report.as_dict())
 
 
 _NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")

@@ -31,13 +31,13 @@ def _write(path, data: bytes, option: str) -> None:
 
 
 def _list_checks(as_json: bool) -> None:
-    import json
+    from ..jsonout import dumps
 
     from ..audit import all_checks
 
     checks = all_checks()
     if as_json:
-        click.echo(json.dumps({"version": 1, "result": "checks", "checks": [c.as_dict() for c in checks]}, indent=2))
+        click.echo(dumps({"version": 1, "result": "checks", "checks": [c.as_dict() for c in checks]}))
         return
     for c in checks:
         click.echo(f"{c.id:<14} {c.severity:<8} {c.title}")
@@ -66,10 +66,9 @@ def audit_cmd(root, install_dir, config_dir, run_dir, log_dir, run_as_user, waiv
     service, the running NSO, drift. Read-only; works without nso-install's records (a vendor
     installer's layout). Exit 0 when nothing fails (waived deviations included), 1 on a failure,
     2 on bad usage or a target that cannot be read."""
-    import json
-
     from ..audit import audit
     from ..audit.output import as_json as report_json, junit, sarif, table
+    from ..jsonout import dumps
 
     if list_checks:
         _list_checks(as_json)
@@ -80,7 +79,7 @@ def audit_cmd(root, install_dir, config_dir, run_dir, log_dir, run_as_user, waiv
     if junit_file:
         _write(junit_file, junit(report), "--junit")
     if sarif_file:
-        _write(sarif_file, json.dumps(sarif(report), indent=2).encode(), "--sarif")
+        _write(sarif_file, dumps(sarif(report)).encode(), "--sarif")
     if as_json:
         click.echo(report_json(report))
     else:

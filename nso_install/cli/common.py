@@ -21,7 +21,6 @@ import click
 
 from .. import __version__
 from ..errors import NsoInstallError, UsageError
-from ..secret import json_default
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -169,9 +168,9 @@ def existing_root(root, what: str) -> None:
 
 def fail(e: NsoInstallError, as_json: bool) -> None:
     if as_json:
-        import json
+        from ..jsonout import dumps
 
-        click.echo(json.dumps({"version": 1, "result": "error", "error": e.as_dict()}, default=json_default))
+        click.echo(dumps({"version": 1, "result": "error", "error": e.as_dict()}, indent=None))
     click.echo(f"{styled('Error', 'error')}: {printable(e.message)}", err=True)
     if e.hint:
         click.echo(f"Hint: {printable(e.hint)}", err=True)

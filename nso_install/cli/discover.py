@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 import click
 
@@ -40,8 +39,8 @@ def variables_cmd(pattern, as_json, verbose):
         raise UsageError("unknown-variable", f"no ncs.conf variable matches {pattern!r}.",
                          "Run nso-install variables without a pattern for the whole list.")
     if as_json:
-        click.echo(json.dumps({"version": 1, "result": "variables", "variables": [r.as_dict() for r in found]},
-                              indent=2))
+        from ..jsonout import dumps
+        click.echo(dumps({"version": 1, "result": "variables", "variables": [r.as_dict() for r in found]}))
         return
     for r in found:
         click.echo(printable(f"{r.name}  ({r.type})"))

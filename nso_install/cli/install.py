@@ -7,7 +7,6 @@ import sys
 import click
 
 from ..errors import EXIT_CHANGES_PENDING, UsageError
-from ..secret import json_default
 from .common import (CONTEXT, DIR_OPTIONS, LOCK_TIMEOUT_OPTION, QUIET_OPTION, RENDER_SPEC_OPTIONS, RENDER_TARGET_OPTIONS,
                      SPEC_OPTIONS, TARGET_OPTIONS, PathArg, Progress, _kind, echo_notes, guarded, main, not_empty,
                      printable, spec_input, styled)
@@ -60,8 +59,8 @@ def _print_report(result, *, as_json: bool, diff: bool, verbose: int, quiet: boo
     if as_json:
         d = report.as_dict(with_diff=diff)
         d["spec"] = result.resolution.as_dict()
-        import json  # here, not at the top: --help imports no more than it needs
-        click.echo(json.dumps(d, indent=2, default=json_default))
+        from ..jsonout import dumps  # here, not at the top: --help imports no more than it needs
+        click.echo(dumps(d))
         return
     if not quiet and not streamed:
         live = LiveReport(check=report.mode == "check", diff=diff, verbose=verbose)

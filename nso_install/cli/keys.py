@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import click
 
-from ..secret import json_default
 from .common import (CONTEXT, LOCK_TIMEOUT_OPTION, QUIET_OPTION, TARGET_OPTIONS, echo_notes, existing_root, guarded,
                      main, printable)
 
@@ -48,8 +47,8 @@ def rotate_cmd(root, install_dir, check, as_json, new, applied, lock_timeout, ve
     result = rotate(look(root, install_dir), check=check, new=new, applied=applied, root=root,
                     lock_timeout=lock_timeout)
     if as_json:
-        import json  # here, not at the top: --help imports no more than it needs
-        click.echo(json.dumps(result.as_dict(), indent=2, default=json_default))
+        from ..jsonout import dumps  # here, not at the top: --help imports no more than it needs
+        click.echo(dumps(result.as_dict()))
         return
     _print(result, verbose, quiet)
 

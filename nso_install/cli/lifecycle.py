@@ -7,7 +7,6 @@ import sys
 
 import click
 
-from ..secret import json_default
 from .common import (CONTEXT, LOCK_TIMEOUT_OPTION, QUIET_OPTION, TARGET_OPTIONS, echo_notes, existing_root, guarded,
                      local_install_path, main, not_empty, options, printable)
 
@@ -51,8 +50,8 @@ def _status(root, install_dir, as_json, verbose, local_dir=None):
     inst = _look(root, install_dir, local_dir)
     s = status(inst)
     if as_json:
-        import json  # here, not at the top: --help imports no more than it needs
-        click.echo(json.dumps({"version": 1, "result": "status", **s}, indent=2, default=json_default))
+        from ..jsonout import dumps  # here, not at the top: --help imports no more than it needs
+        click.echo(dumps({"version": 1, "result": "status", **s}))
         return
     if local_dir is not None:
         click.echo(f"NSO local install in {printable(s['local_dir'])}:")
@@ -144,8 +143,8 @@ def verify_cmd(root, install_dir, as_json, verbose, local_dir, full):
 
     result = verify(_look(root, install_dir, local_dir), full=full)
     if as_json:
-        import json  # here, not at the top: --help imports no more than it needs
-        click.echo(json.dumps(result.as_dict(), indent=2, default=json_default))
+        from ..jsonout import dumps  # here, not at the top: --help imports no more than it needs
+        click.echo(dumps(result.as_dict()))
     else:
         for f in result.findings:
             mark = "!" if f.fails else "~"
@@ -265,8 +264,8 @@ def uninstall_cmd(named, version, everything, config, run_data, logs, service, p
     if as_json:
         d = report.as_dict()
         d["kept"] = result.kept
-        import json  # here, not at the top: --help imports no more than it needs
-        click.echo(json.dumps(d, indent=2, default=json_default))
+        from ..jsonout import dumps  # here, not at the top: --help imports no more than it needs
+        click.echo(dumps(d))
         return
     if not quiet:
         click.echo(printable(result.header))

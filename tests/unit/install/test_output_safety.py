@@ -146,3 +146,47 @@ def test_error_message_quoting_the_distribution_is_printed_escaped(tmp_path, as_
     if as_json:
         err = json.loads(r.stdout)["error"]
         assert err["reference"] == "hostile-member" and HOSTILE_TEXT in err["message"]
+
+
+# --- JSON and SARIF: strict Unicode -----------------------------------------------------------
+
+def _strings(obj):
+    if isinstance(obj, str):
+        yield obj
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            yield k
+            yield from _strings(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from _strings(v)
+
+
+def _strict(data: bytes) -> object:
+    """The document as a strict parser reads it: UTF-8, and no lone surrogate (\\udcff is
+    valid JSON syntax, yet no character: serde_json and code-scanning uploads reject it)."""
+    doc = json.loads(data.decode("utf-8", errors="strict"))
+    bad = [s for s in _strings(doc) if any("\ud800" <= c <= "\udfff" for c in s)]
+    assert not bad, bad
+    return doc
+
+
+def test_file_names_that_are_not_utf8_reach_json_and_sarif_as_their_bytes_shown(tmp_path, sample_dists):
+    """A file the NSO account (or anyone) named with bytes that are not UTF-8 came out of
+    verify --json, audit --json and audit --sarif as lone surrogates ('\\udcff')."""
+    root = tmp_path / "r"
+    cli("install", sample_dists["tar.gz"], "--system-install", "--root", root, "-q")
+    bad = os.path.join(os.fsencode(root), b"etc/ncs/bad\xff.conf")
+    with open(bad, "wb") as f:
+        f.write(b"x")
+    os.chmod(bad, 0o666)
+    extra = os.path.join(os.fsencode(root), b"opt/ncs/current/bin/x\xfe")
+    open(extra, "wb").close()
+    verify = _strict(cli("verify", "--root", root, "--json").stdout_bytes)
+    assert "/opt/ncs/ncs-6.5.3/bin/x\\xfe" in verify["extra"], verify["extra"]
+    audit = cli("audit", "--root", root, "--json", "--sarif", tmp_path / "a.sarif", ok=False)
+    assert audit.exit_code == 1
+    found = [s for s in _strings(_strict(audit.stdout_bytes)) if "bad\\xff.conf" in s]
+    assert found, "the world-writable file is named in the report"
+    sarif = _strict((tmp_path / "a.sarif").read_bytes())
+    assert any("bad\\xff.conf" in s for s in _strings(sarif))
