@@ -81,6 +81,24 @@ def test_verify_where_nothing_is_installed_says_so_not_that_a_rerun_repairs_it(t
     assert r.result["findings"][0]["kind"] == "install"
 
 
+def test_verify_of_a_local_install_that_is_a_link_says_nothing_was_verified_not_that_a_rerun_repairs_it(tmp_path):
+    """verify --local-install LINK verifies nothing (the tool never follows the link, 9c12525) and
+    says so in a finding of its own wording; the module took it for damage, with the hint that a
+    re-run of install repairs it (install refuses the link too)."""
+    exe = Path(sys.executable).parent / "nso-install"
+    if not exe.exists():
+        pytest.skip("nso-install is not installed next to this Python")
+    root = tmp_path / "r"
+    (root / "srv" / "real").mkdir(parents=True)
+    root.chmod(0o700)
+    (root / "srv" / "link").symlink_to("real")
+    r = run("verify", {"executable": str(exe), "root": str(root), "local_install": "/srv/link"})
+    assert r.failed and r.result["msg"].startswith("nso-install verify: no NSO installed where it looked ("), r.result
+    assert "is a symbolic link" in r.result["msg"], r.result
+    assert "damage" not in r.result["msg"] and "re-run" not in r.result["hint"], r.result
+    assert r.result["hint"].startswith("Point the task at the install (install_dir, local_install, root)"), r.result
+
+
 def test_an_audit_whose_check_could_not_run_fails_naming_it(tmp_path):
     """The tool exits 2 when a check could not run (its report is still the answer); the module
     took that for a tool failure and showed raw output instead of the check."""

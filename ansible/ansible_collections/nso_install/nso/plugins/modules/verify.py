@@ -120,6 +120,12 @@ from ansible_collections.nso_install.nso.plugins.module_utils.cli import (
     answer, cli_argument_spec, find_executable, flag, missing_tool, opt, run_json)
 
 
+def nothing_verified(problem):
+    """Whether an `install` finding's problem says there was nothing to verify where the tool
+    looked (not a run that did not finish, the other `install` finding)."""
+    return problem.startswith('no NSO installed') or 'nothing was verified' in problem
+
+
 def main():
     module = AnsibleModule(
         argument_spec=cli_argument_spec(
@@ -146,9 +152,9 @@ def main():
         failing = [f for f in data.get('findings') or () if f.get('fails', True)]
         said = '; '.join('%s: %s' % (f.get('path'), f.get('problem')) for f in failing[:5])
         registered = ' The findings are in the registered result (facts of a failed task are not set).'
-        # (the tool's finding of an empty or mistyped install_dir: nothing there a re-run could repair)
-        if any(f.get('kind') == 'install' and str(f.get('problem', '')).startswith('no NSO installed')
-               for f in failing):
+        # (the tool's finding of an empty or mistyped install_dir, or of a local_install that is a
+        # link, which it never follows: nothing there a re-run could repair, nor was anything verified)
+        if any(f.get('kind') == 'install' and nothing_verified(str(f.get('problem', ''))) for f in failing):
             module.fail_json(msg='nso-install verify: no NSO installed where it looked (%s)' % said,
                              hint='Point the task at the install (install_dir, local_install, root), or install NSO '
                                   'there first (nso_install.nso.install).' + registered,
