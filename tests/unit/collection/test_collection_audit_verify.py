@@ -99,6 +99,28 @@ def test_verify_of_a_local_install_that_is_a_link_says_nothing_was_verified_not_
     assert r.result["hint"].startswith("Point the task at the install (install_dir, local_install, root)"), r.result
 
 
+@pytest.mark.parametrize("in_progress", [False, True])
+def test_verify_of_an_unfinished_run_names_it_not_a_reinstall(tmp_path, in_progress):
+    """An interrupted uninstall --all leaves trees half removed (findings of kind tree) and the
+    run's own finding (kind install, listed last) naming the uninstall that completes it; the task
+    said 'finding(s) of damage', named the first five findings only and hinted that a re-run of
+    install repairs it, which puts back what the operator was removing (and a run in progress is
+    only to be waited for)."""
+    from nso_install.state import describe_unfinished
+
+    problem = describe_unfinished({"command": "uninstall", "version": None, "parts": ["config"]}, in_progress)
+    findings = [{"kind": "tree", "path": "/opt/ncs/ncs-6.5.3/f%d" % i, "problem": "missing", "fails": True}
+                for i in range(6)]
+    findings.append({"kind": "install", "path": "/var/opt/nso-install/run", "problem": problem, "fails": True})
+    fake = Fake(tmp_path / "bin", {"version": 1, "result": "verify", "ok": False, "findings": findings, "extra": [],
+                                   "checked": ["/opt/ncs/ncs-6.5.3"], "notes": []}, rc=1)
+    r = run("verify", {"executable": str(fake.path)})
+    assert r.failed and r.result["msg"].startswith("nso-install verify: an nso-install run did not finish, or is "
+                                                   "in progress (/var/opt/nso-install/run: " + problem), r.result
+    assert "damage" not in r.result["msg"] and "re-run of install" not in r.result["hint"], r.result
+    assert r.result["findings"] == findings
+
+
 def test_an_audit_whose_check_could_not_run_fails_naming_it(tmp_path):
     """The tool exits 2 when a check could not run (its report is still the answer); the module
     took that for a tool failure and showed raw output instead of the check."""

@@ -150,6 +150,7 @@ def main():
     facts = {'nso_install_verify': data}
     if not result['ok'] and p['fail_on_drift']:
         failing = [f for f in data.get('findings') or () if f.get('fails', True)]
+        failing.sort(key=lambda f: f.get('kind') != 'install')  # (the tool lists it last; the message names 5)
         said = '; '.join('%s: %s' % (f.get('path'), f.get('problem')) for f in failing[:5])
         registered = ' The findings are in the registered result (facts of a failed task are not set).'
         # (the tool's finding of an empty or mistyped install_dir, or of a local_install that is a
@@ -158,6 +159,14 @@ def main():
             module.fail_json(msg='nso-install verify: no NSO installed where it looked (%s)' % said,
                              hint='Point the task at the install (install_dir, local_install, root), or install NSO '
                                   'there first (nso_install.nso.install).' + registered,
+                             ansible_facts=facts, **result)
+        # (the tool's finding of a run that did not finish, or is under way: install, activate or
+        # uninstall; re-running install would undo an interrupted uninstall, and a run in progress is waited for)
+        if any(f.get('kind') == 'install' for f in failing):
+            module.fail_json(msg='nso-install verify: an nso-install run did not finish, or is in progress (%s)' % said,
+                             hint='Complete it with the command the finding names (the same command, not '
+                                  'necessarily install), or wait for the run in progress to end; then verify '
+                                  'again.' + registered,
                              ansible_facts=facts, **result)
         module.fail_json(msg='nso-install verify: %d finding(s) of damage: the install differs from what nso-install '
                              'made of it (%s)' % (len(failing), said),
