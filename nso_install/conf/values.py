@@ -414,7 +414,26 @@ def load_values(files: Sequence[Path] = (), sets: Sequence[str] = (), set_files:
 
 # --- checking values ----------------------------------------------------------------------
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Characters no value of ncs.conf may hold, and why: control characters (C1's CSI and NEL too:
+# a terminal acts on them in --diff); lone surrogates (bytes of the command line that are not
+# UTF-8, or a YAML "\ud800" escape), which cannot be written as UTF-8 and made the run fail
+# with a traceback; U+FFFE/U+FFFF, which XML does not allow (the rendering was "not valid"
+# without naming the variable); and bidirectional controls, which make a value read as
+# another one wherever it is shown.
+_BAD_CHARACTERS = (
+    (re.compile(r"[\x00-\x1f\x7f-\x9f]"), "contains control characters"),
+    (re.compile(r"[\ud800-\udfff]"), "is not UTF-8 text (a lone surrogate: bytes that are not UTF-8, or an escape "
+                                     "such as \\ud800)"),
+    (re.compile(r"[\ufffe\uffff]"), "contains U+FFFE or U+FFFF, which XML does not allow"),
+    (re.compile(r"[\u200e\u200f\u202a-\u202e\u2066-\u2069]"), "contains bidirectional-text controls (U+200E, "
+                                                            "U+200F, U+202A-U+202E, U+2066-U+2069), which make it "
+                                                            "read as another text"),
+)
+
+
+def _bad_characters(text: str) -> str | None:
+    """Why ``text`` cannot be a value (:data:`_BAD_CHARACTERS`), or None."""
+    return next((why for pattern, why in _BAD_CHARACTERS if pattern.search(text)), None)
 
 
 # How values appear in messages: bounded (a values file may hold a megabyte in one string, or
@@ -513,6 +532,8 @@ def _coerce(var: Variable, value: Any) -> Any:
         if var.nullable:
             return None
         raise _bad(var, value, "this setting cannot be left to NSO's default")
+    if isinstance(value, str) and (why := _bad_characters(value)):  # (before any kind reads it, ${...} too)
+        raise _bad(var, value, why)
     k = var.kind
     if k == "names":
         return _coerce_names(var, value)
@@ -545,8 +566,6 @@ def _coerce(var: Variable, value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise _bad(var, value)
     text = str(value)
-    if _CONTROL.search(text):
-        raise _bad(var, value, "contains control characters")
     if k == "ip":
         try:
             ipaddress.ip_address(text)
