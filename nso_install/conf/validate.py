@@ -112,9 +112,11 @@ _INT_RANGES = {
     "dh-group-size-type": (1024, 8192), "crypt-hash-rounds-type": (1000, 999999999),
     "compressed-schema-level-type": (1, 2),
 }
-_DURATION = re.compile(r"-?P(?=\d|T\d)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?")
-_SIZE = re.compile(r"S(?=\d)(\d+G)?(\d+M)?(\d+K)?(\d+B)?")
-_INT = re.compile(r"[+-]?\d+")
+# ASCII digits only (re.ASCII): \d also matched other scripts' digits ("PT\u0663S", a port
+# "${P:-\u0663\u0663}"), which int() reads but NSO's XML Schema types do not.
+_DURATION = re.compile(r"-?P(?=\d|T\d)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?", re.ASCII)
+_SIZE = re.compile(r"S(?=\d)(\d+G)?(\d+M)?(\d+K)?(\d+B)?", re.ASCII)
+_INT = re.compile(r"[+-]?\d+", re.ASCII)
 _STRINGLIKE = {
     "string", "uri", "tailf:md5-digest-string", "fq-domain-name-with-optional-node-id",
 }
@@ -125,9 +127,16 @@ TYPE_NAMES = (set(_INT_RANGES) | _STRINGLIKE | set(_NODE_ID_ADDR)
                  "inet:ip-version"})  # anything else in a type column is an enumeration keyword
 
 
+# A zone after '%' (inet:ip-address, RFC 6991): letters and digits only; anything went, "::1%a<b> c" too.
+_ZONE = re.compile(r"[^\W_]+")
+
+
 def _is_ip(value: str, version: int | None = None) -> bool:
+    address, percent, zone = value.partition("%")
+    if percent and not _ZONE.fullmatch(zone):
+        return False
     try:
-        addr = ipaddress.ip_address(value.split("%", 1)[0])
+        addr = ipaddress.ip_address(address)
     except ValueError:
         return False
     return version is None or addr.version == version

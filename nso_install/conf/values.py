@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 from ..errors import NsoInstallError, UsageError
 from ..inputs import read_operator_file
-from .validate import check_value, element_table
+from .validate import check_value, element_table, matches_type
 from .variables import (_LISTENERS, DUMMY_AES256CFB128_KEY, DUMMY_AESCFB128_KEY, FIPS_KEX, FIPS_SERVER_HOST_KEY,
                         NON_FIPS_ALGORITHMS, VARIABLES, ConfContext, Variable, _derived_paths, _paths, profile_defaults)
 
@@ -571,6 +571,8 @@ def _coerce(var: Variable, value: Any) -> Any:
             ipaddress.ip_address(text)
         except ValueError:
             raise _bad(var, value) from None
+        if not matches_type("ipv4-address | ipv6-address", text):  # (a zone: letters and digits, RFC 6991)
+            raise _bad(var, value, "a zone after '%' is letters and digits")
         return text
     if k in ("str", "path"):
         if not text.strip():

@@ -67,3 +67,30 @@ def test_a_yaml_escape_for_a_lone_surrogate_is_refused_without_a_traceback(tmp_p
 @pytest.mark.parametrize("text", ["/opt/ncs/bin/ncs_crypto_keys", "/opt/nsø/ключи", "${NCS_DIR}/bin/keys"])
 def test_ordinary_text_non_ascii_included_is_still_taken(text):
     assert b"<command>" + text.encode() + b"</command>" in render_for_install(CTX, nest({"crypto.command": text})).text
+
+
+# --- types read as NSO reads them ------------------------------------------------------------------
+
+@pytest.mark.parametrize("flat", [{"crypto.command_timeout": "PT\u0663S"},  # Arabic-Indic 3
+                                  {"crypto.command_timeout": "PT\uff13\uff10S"},  # fullwidth 30
+                                  {"cli.ssh.port": "${P:-\u0662\u0662}"}, {"rollback.history_size": "${H:-\u0663}"},
+                                  {"limits.max_sessions": "${M:-\uff11\uff10}"}])
+def test_digits_of_other_scripts_are_not_numbers_of_ncs_conf(flat):
+    """\\d matched them (int() reads them too); xs:duration and NSO's integers are ASCII digits."""
+    with pytest.raises(NsoInstallError) as e:
+        render_for_install(CTX, nest(flat))
+    assert e.value.reference == "bad-value" and f"variable {next(iter(flat))} " in e.value.message
+
+
+@pytest.mark.parametrize("address", ["::1%a<b> c", "fe80::1%$(id)", "${A:-fe80::1%x y}", "fe80::1%"])
+def test_an_ipv6_zone_is_letters_and_digits(address):
+    """ipaddress takes any zone; inet:ipv6-address (RFC 6991) only letters and digits."""
+    with pytest.raises(NsoInstallError) as e:
+        render_for_install(CTX, nest({"cli.ssh.address": address}))
+    assert e.value.reference == "bad-value" and "variable cli.ssh.address " in e.value.message
+
+
+@pytest.mark.parametrize("flat", [{"cli.ssh.address": "fe80::1%eth0"}, {"cli.ssh.address": "${A:-fe80::1%eth0}"},
+                                  {"crypto.command_timeout": "PT30S"}, {"cli.ssh.port": "${P:-2022}"}])
+def test_ascii_digits_and_plain_zones_are_still_taken(flat):
+    render_for_install(CTX, nest(flat))
