@@ -43,11 +43,33 @@ def size_text(n: int) -> str:
     return f"{n} bytes"
 
 
+def foreign_writer(st: os.stat_result, what: str) -> str | None:
+    """Why an account other than root and this one could have written ``what`` (``st`` its stat, a
+    link's own), or None: it belongs to another account, or its group or others may write it (a
+    sticky directory is fine: others' entries in it belong to them, and are judged on their own)."""
+    if st.st_uid not in (0, os.geteuid()):
+        try:
+            import pwd
+
+            owner = f"{pwd.getpwuid(st.st_uid).pw_name} (uid {st.st_uid})"
+        except KeyError:
+            owner = f"uid {st.st_uid}"
+        return f"{what} belongs to {owner}"
+    if stat.S_ISLNK(st.st_mode) or (stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX):
+        return None
+    if st.st_mode & stat.S_IWOTH:
+        return f"{what} is writable by others"
+    if st.st_mode & stat.S_IWGRP:
+        return f"{what} is writable by its group (gid {st.st_gid})"
+    return None
+
+
 def read_operator_file(path: str | os.PathLike, *, option: str, limit: int, reference: str = "bad-input-file",
-                       hint: str | None = None, where: str | None = None) -> bytes:
+                       hint: str | None = None, where: str | None = None, foreign: list[str] | None = None) -> bytes:
     """The content of the regular file ``path`` that the operator gave with ``option`` (at most
     ``limit`` bytes), or a ``reference`` UsageError naming ``option``, ``path`` and the problem
-    (messages start with ``where``, by default "OPTION PATH")."""
+    (messages start with ``where``, by default "OPTION PATH").  ``foreign``: gets why another
+    account could have written the file read (:func:`foreign_writer`, on the descriptor), if so."""
     where = where or f"{option} {os.fspath(path)}"
     bounded = f"a regular file of at most {size_text(limit)}"
     try:
@@ -69,6 +91,8 @@ def read_operator_file(path: str | os.PathLike, *, option: str, limit: int, refe
                              hint or f"Check that {option} names the right file ({bounded}).")
         if st.st_size > limit:
             raise too_big
+        if foreign is not None and (why := foreign_writer(st, where)):
+            foreign.append(why)
         chunks, total = [], 0
         while total <= limit:
             chunk = os.read(fd, limit + 1 - total)

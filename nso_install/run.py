@@ -171,6 +171,7 @@ def install(given: SpecInput, distribution, opts: RunOptions) -> RunResult:
             str(dist.source).startswith(str(target.host(spec.install_dir)) + "/")
         report.notes.extend(n for n in dist.notes if not (installed and "carries no signature" in n))
         report.run_warnings.extend(dist.warnings)
+        report.run_warnings.extend(resolution.warnings)
         report.notes.extend(_verification_notes(dist, opts))
         report.notes.extend(switching)
         report.notes.extend(_notes(spec, dist.version, view, target))
@@ -640,6 +641,8 @@ def render_conf(given: SpecInput, distribution: Path | None, nso_version: str | 
     facts = Facts(target)
     state = State(target, state_path(given.kind or "", given.local_dir))
     resolution = _resolve(facts, given, state)
+    for w in resolution.warnings:
+        warn(w)
     spec = resolution.spec
     view = _view(facts, spec, resolution, state)
     if distribution is not None:

@@ -180,6 +180,7 @@ class Resolution:
     spec: InstallSpec
     settings: tuple[Setting, ...]
     previous: InstallSpec | None  # the spec the target was last installed with (recorded or found)
+    warnings: tuple[str, ...] = ()  # about the inputs: values files others could have written
 
     @property
     def changes(self) -> list[Setting]:
@@ -266,7 +267,8 @@ def resolve(given: SpecInput, recorded: dict | None = None, found: dict[str, Any
     # ncs.conf values: recorded overrides, then values files, then --set; --unset drops one.
     values: dict[str, Any] = dict(base.values) if base is not None else {}
     vsources: dict[str, str] = {k: RECORDED for k in values}
-    loaded = read_values(given.values_files, given.sets, given.set_files)
+    warnings: list[str] = []
+    loaded = read_values(given.values_files, given.sets, given.set_files, warnings)
     for name, (value, source) in loaded.items():
         values[name], vsources[name] = value, source
     for name, (names, option) in given.grants.items():
@@ -306,7 +308,7 @@ def resolve(given: SpecInput, recorded: dict | None = None, found: dict[str, Any
     settings = _settings(spec, previous, sources, vsources, given.reset)
     _check_withdrawals(spec, previous, sources, vsources, given)
     _check_secret_values_given(spec, None if given.reset else recorded, given.unsets)
-    return Resolution(spec, tuple(settings), previous)
+    return Resolution(spec, tuple(settings), previous, tuple(warnings))
 
 
 def _check_kind(given: SpecInput) -> str:

@@ -302,14 +302,14 @@ def _toml_key_too_long(text: str) -> int | None:
     return None if found is None else masked.count("\n", 0, found.start()) + 1
 
 
-def _read_file(path: Path) -> dict[str, Any]:
+def _read_file(path: Path, foreign: list[str] | None = None) -> dict[str, Any]:
     """One values file, read safely (:func:`read_document`), flattened to variables.
 
     An unquoted ``yes``/``no``/``on``/``off``/``y``/``n`` for a variable that is not a boolean
     is refused: nso-install would read the text, but YAML 1.1 readers (Ansible, older
     PyYAML users of the same file) read a boolean, so the file means two things."""
     surprises: dict[int, int] = {}
-    part = _flatten(read_document(path, surprises=surprises), source=f"values file {path}")
+    part = _flatten(read_document(path, surprises=surprises, foreign=foreign), source=f"values file {path}")
     _check_names(part, str(path))
     for name, value in part.items():
         if isinstance(value, str) and id(value) in surprises and VARIABLES[name].kind != "bool":
@@ -321,7 +321,8 @@ def _read_file(path: Path) -> dict[str, Any]:
     return part
 
 
-def read_document(path: Path, option: str = "--values", surprises: dict[int, int] | None = None) -> Any:
+def read_document(path: Path, option: str = "--values", surprises: dict[int, int] | None = None,
+                  foreign: list[str] | None = None) -> Any:
     """A TOML or YAML file (values files, ``audit --waivers``) read safely: at most
     MAX_VALUES_FILE bytes, UTF-8, TOML or YAML by suffix (YAML through :class:`ValuesLoader`:
     no anchors or aliases), at most MAX_NESTING levels.  Every failure is the
@@ -331,7 +332,7 @@ def read_document(path: Path, option: str = "--values", surprises: dict[int, int
         raise UsageError("bad-values-file", f"values file {path}: unknown format {suffix or '(no suffix)'!r}.",
                          "Name it *.toml, *.yaml or *.yml.")
     # A regular file only (a FIFO would hang, /dev/zero never end), at most MAX_VALUES_FILE bytes.
-    raw = read_operator_file(path, option=option, limit=MAX_VALUES_FILE, reference="bad-values-file")
+    raw = read_operator_file(path, option=option, limit=MAX_VALUES_FILE, reference="bad-values-file", foreign=foreign)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -374,18 +375,31 @@ def _split(item: str, option: str, example: str) -> tuple[str, str]:
     return name, text
 
 
+def foreign_input_warning(why: str) -> str:
+    """The warning for a values file or --set-file file another account could have written."""
+    # (a warning, as for a distribution others may write, not a refusal: a file in an
+    # administrator's home directory is common; but these values choose the command NSO runs
+    # for its keys, the keys themselves, the certificate and key files, the listeners)
+    return (f"{why}, so another account could have chosen the ncs.conf values read from it: among them the "
+            "command NSO runs for its encryption keys (crypto.command), inline keys, the TLS key and certificate "
+            "files and the addresses NSO listens on. Keep them where only root can write (chown root: and "
+            "chmod go-w).")
+
+
 def read_values(files: Sequence[Path] = (), sets: Sequence[str] = (),
-                set_files: Sequence[str] = ()) -> dict[str, tuple[Any, str]]:
+                set_files: Sequence[str] = (), warnings: list[str] | None = None) -> dict[str, tuple[Any, str]]:
     """``{variable: (value, source)}`` from TOML (``.toml``) or YAML (``.yaml``/``.yml``) files,
     then ``--set NAME=VALUE``, then ``--set-file NAME=PATH``; later ones win.
 
     Secret variables (inline keys) are refused in ``--set``: the command line of a process is
     readable by every local user (/proc/PID/cmdline).  Unknown variable names raise
-    ``unknown-variable`` naming the variable and near matches."""
+    ``unknown-variable`` naming the variable and near matches.  ``warnings`` gets a warning for each
+    file another account could have written (:func:`foreign_input_warning`)."""
     out: dict[str, tuple[Any, str]] = {}
+    foreign: list[str] = []
     for f in files:
         path = Path(f)
-        out.update({k: (v, f"values file {path}") for k, v in _read_file(path).items()})
+        out.update({k: (v, f"values file {path}") for k, v in _read_file(path, foreign).items()})
     for item in sets:
         name, text = _split(item, "--set", "cli.ssh.enabled=true")
         if VARIABLES[name].secret:
@@ -397,13 +411,16 @@ def read_values(files: Sequence[Path] = (), sets: Sequence[str] = (),
     for item in set_files:
         name, text = _split(item, "--set-file", "crypto.aescfb128_key=/root/aes128.key")
         raw = read_operator_file(text, option="--set-file", limit=MAX_SET_FILE, reference="bad-set-file",
-                                 hint="Give a readable text file holding the value.", where=f"--set-file {name}={text}")
+                                 hint="Give a readable text file holding the value.", where=f"--set-file {name}={text}",
+                                 foreign=foreign)
         try:
             value = raw.decode("utf-8").strip()
         except UnicodeDecodeError:
             raise UsageError("bad-set-file", f"--set-file {name}={text}: not UTF-8 text.",
                              "Give a readable text file holding the value.") from None
         out[name] = (parse_set_value(VARIABLES[name], value), f"--set-file {text}")
+    if warnings is not None:
+        warnings.extend(foreign_input_warning(why) for why in foreign)
     return out
 
 

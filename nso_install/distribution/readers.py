@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from ..errors import DistributionError
-from ..inputs import file_type
+from ..inputs import file_type, foreign_writer
 from .checks import MAX_TOTAL_BYTES, VERSION_RE, _Checker
 from .common import _DIR_FLAGS, _GET_AGAIN, _NEVER, CHUNK, DistSummary, Member, Progress, _missing_version
 from .tarstream import _decompress, _inflated, _magic, _SafeReader, _tar_members, _Window
@@ -58,25 +58,7 @@ def _open_source(source: Path, *, directory: bool = False) -> int:
     return fd
 
 
-def _writer_of(st: os.stat_result, what: str) -> str | None:
-    """Why an account other than root and this one could have written ``what`` (``st`` its stat, a
-    link's own), or None: it belongs to another account, or its group or others may write it (a
-    sticky directory is fine: others' entries in it belong to them, and are judged on their own)."""
-    if st.st_uid not in (0, os.geteuid()):
-        try:
-            import pwd
-
-            owner = f"{pwd.getpwuid(st.st_uid).pw_name} (uid {st.st_uid})"
-        except KeyError:
-            owner = f"uid {st.st_uid}"
-        return f"{what} belongs to {owner}"
-    if stat.S_ISLNK(st.st_mode) or (stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX):
-        return None
-    if st.st_mode & stat.S_IWOTH:
-        return f"{what} is writable by others"
-    if st.st_mode & stat.S_IWGRP:
-        return f"{what} is writable by its group (gid {st.st_gid})"
-    return None
+_writer_of = foreign_writer  # (inputs.py: values files are judged alike)
 
 
 def _foreign_warning(source: Path, why: str) -> str:
