@@ -58,9 +58,6 @@ def _open_source(source: Path, *, directory: bool = False) -> int:
     return fd
 
 
-_writer_of = foreign_writer  # (inputs.py: values files are judged alike)
-
-
 def _foreign_warning(source: Path, why: str) -> str:
     # (a warning, not a note as for an unsigned distribution: what another account wrote, root
     # unpacks, and makes epam setuid and gives ncs.smp, ip, arping capabilities; -q keeps it.
@@ -100,7 +97,7 @@ class Distribution:
     def _judge_writer(self, st: os.stat_result, what: str) -> None:
         """Warn (once) when an account other than root and this one could have written what ``st``
         (of what is read, on its descriptor or its directory's) describes."""
-        if not self.warnings and (why := _writer_of(st, what)):
+        if not self.warnings and (why := foreign_writer(st, what)):
             self.warnings.append(_foreign_warning(self.source, why))
 
     def close(self) -> None:
