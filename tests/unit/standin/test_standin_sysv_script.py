@@ -62,6 +62,37 @@ def test_start_and_stop_twice_succeed_and_status_follows(tmp_path, sample_dists)
 
 
 @ROOT_ONLY
+@pytest.mark.parametrize("v", ["restart", "restart-with-package-reload"])
+def test_a_restart_whose_stop_fails_fails(tmp_path, sample_dists, v):
+    """A stop that failed (ncs --stop timed out, NSO busy) left the old NSO running; the plain
+    restart's start then found it "already running" and the restart exited 0, so a deployment
+    took a new ncs.conf or packages for loaded."""
+    root = tmp_path / "root"
+    (webui,) = free_ports(1)
+    cli("install", sample_dists["tar.gz"], "--system-install", "--root", root, "--init-system", "sysv",
+        "--set", f"webui.ssl.port={webui}")
+    sock_dir = tempfile.mkdtemp(prefix="sysv-", dir="/tmp")
+    script, failing = tmp_path / "ncs.init", tmp_path / "ncs.failing-stop"
+    text = _script_in(root, sock_dir)
+    script.write_text(text)
+    assert "    run_ncs --stop\n" in text
+    failing.write_text(text.replace("    run_ncs --stop\n", "    echo stop timed out >&2; return 1\n"))
+
+    def run(s, v):
+        return subprocess.run(["sh", str(s), v], capture_output=True, text=True, timeout=60,
+                              env={"PATH": PATH}, stdin=subprocess.DEVNULL)
+    try:
+        assert run(script, "start").returncode == 0
+        r = run(failing, v)
+        assert r.returncode == 1 and "stop timed out" in r.stderr and "already running" not in r.stdout + r.stderr, \
+            r.stdout + r.stderr
+        assert run(script, "status").returncode == 0  # the old one still runs
+    finally:
+        run(script, "stop")
+        shutil.rmtree(sock_dir, ignore_errors=True)
+
+
+@ROOT_ONLY
 @pytest.mark.parametrize("v", ["status", "start", "stop"])
 def test_with_a_run_as_user_anyone_but_root_gets_4(tmp_path, sample_dists, v):
     root = tmp_path / "root"
