@@ -40,6 +40,7 @@ class RunOptions:
     lock_timeout: float = 0.0
     skip_verification: bool = False
     trusted_certs: Sequence[bytes] = ()
+    input_warnings: Sequence[str] = ()  # about the files --crypto-keys and --trusted-cert read
     # progress(label) -> a callable (done, total) with a finish() method, for the unpack
     progress: Callable[[str], Callable[[int, int], None]] | None = None
     # told as the run goes: started(header, resolution) once planned, record(rec) per action as it
@@ -172,6 +173,7 @@ def install(given: SpecInput, distribution, opts: RunOptions) -> RunResult:
         report.notes.extend(n for n in dist.notes if not (installed and "carries no signature" in n))
         report.run_warnings.extend(dist.warnings)
         report.run_warnings.extend(resolution.warnings)
+        report.run_warnings.extend(opts.input_warnings)
         report.notes.extend(_verification_notes(dist, opts))
         report.notes.extend(switching)
         report.notes.extend(_notes(spec, dist.version, view, target))

@@ -80,19 +80,26 @@ def _print_report(result, *, as_json: bool, diff: bool, verbose: int, quiet: boo
 MAX_CRYPTO_KEYS = 64 << 10  # an ncs.crypto_keys file is a few hundred bytes, even with key rotation
 
 
-def _read_crypto_keys(path):
+def _read_crypto_keys(path, warnings: list[str]):
     """The --crypto-keys file as a Secret (its content is never shown): a regular file of at most
-    64 KiB, opened without waiting on a FIFO (see :mod:`nso_install.inputs`)."""
+    64 KiB, opened without waiting on a FIFO (see :mod:`nso_install.inputs`).  ``warnings`` gets
+    one when another account could have written it (as for values files: a warning, not a refusal)."""
     from ..inputs import read_operator_file
     from ..secret import Secret
 
-    return Secret(read_operator_file(path, option="--crypto-keys", limit=MAX_CRYPTO_KEYS,
+    foreign: list[str] = []
+    keys = Secret(read_operator_file(path, option="--crypto-keys", limit=MAX_CRYPTO_KEYS, foreign=foreign,
                                      hint="Give the ncs.crypto_keys file to install (a regular file)."))
+    warnings.extend(f"{why}, so another account could have chosen the encryption keys installed from it (NSO "
+                    "encrypts its secrets in CDB with them). Keep it where only root can write (chown root: and "
+                    "chmod go-w), and check that it holds the keys you meant." for why in foreign)
+    return keys
 
 
-def _read_trusted_certs(paths) -> list[bytes]:
+def _read_trusted_certs(paths, warnings: list[str]) -> list[bytes]:
     """The --trusted-cert files (PEM or DER certificates; a PEM file may hold several): regular files of
-    at most 1 MiB each, each holding at least one readable certificate."""
+    at most 1 MiB each, each holding at least one readable certificate.  ``warnings`` gets one for
+    each file another account could have written."""
     if not paths:
         return []
     from ..distribution.signature import MAX_TRUSTED_CERT, load_certs
@@ -102,7 +109,13 @@ def _read_trusted_certs(paths) -> list[bytes]:
             "CA bundle.")
     certs = []
     for p in paths:
-        data = read_operator_file(p, option="--trusted-cert", limit=MAX_TRUSTED_CERT, hint=hint)
+        foreign: list[str] = []
+        data = read_operator_file(p, option="--trusted-cert", limit=MAX_TRUSTED_CERT, hint=hint, foreign=foreign)
+        # (the pin is only as good as the file: a certificate another account put there makes a
+        # signer of its choosing trusted)
+        warnings.extend(f"{why}, so another account could have put its own certificate there, and a signed.bin "
+                        "it signed would then pass verification. Keep pinned certificates where only root can "
+                        "write (chown root: and chmod go-w)." for why in foreign)
         try:
             load_certs(data)
         except ValueError as e:  # the reason only, never the file's content
@@ -177,14 +190,15 @@ def install(distribution, local_dir_arg, local_install, system_install, crypto_k
                          "Drop --skip-verification to verify the signed.bin against the pinned certificate, "
                          "or drop --trusted-cert.")
     kind, local = _kind(local_install, local_dir_arg, system_install, root)
-    certs = _read_trusted_certs(trusted_certs)
-    keys = _read_crypto_keys(crypto_keys_file) if crypto_keys_file else None
+    warnings: list[str] = []  # about the input files (another account could have written them)
+    certs = _read_trusted_certs(trusted_certs, warnings)
+    keys = _read_crypto_keys(crypto_keys_file, warnings) if crypto_keys_file else None
     given = spec_input(kind, local, **spec_flags, activate=activate, secrets=secrets, force_conf=force_conf,
                        crypto_keys=keys, crypto_keys_file=str(crypto_keys_file) if crypto_keys_file else None)
     progress = Progress if sys.stderr.isatty() and not as_json and not quiet else None
     live = LiveReport(check=check, diff=diff, verbose=verbose) if not as_json and not quiet else None
     opts = RunOptions(root=root, check=check, lock_timeout=lock_timeout, skip_verification=skip_verification,
-                      trusted_certs=certs, progress=progress, observer=live)
+                      trusted_certs=certs, progress=progress, observer=live, input_warnings=tuple(warnings))
     result = run_install(given, distribution, opts)
     _print_report(result, as_json=as_json, diff=diff, verbose=verbose, quiet=quiet, streamed=live is not None)
     if fail_on_change and result.report.mode == "check" and result.report.drifted:
