@@ -335,11 +335,11 @@ RENDER_SPEC_OPTIONS = _spec_options(render=True)
 
 
 TARGET_OPTIONS = options(
-    click.option("--root", "root", type=click.Path(file_okay=False, path_type=PathArg),
+    click.option("--root", "root", type=click.Path(file_okay=False, path_type=PathArg), metavar="DIR",
                  help="Staging root: every path (also /etc and /opt) lands under DIR. For image builds and tests."),
 )
 RENDER_TARGET_OPTIONS = options(
-    click.option("--root", "root", type=click.Path(file_okay=False, path_type=PathArg),
+    click.option("--root", "root", type=click.Path(file_okay=False, path_type=PathArg), metavar="DIR",
                  help="Staging root: render for the install under DIR (its recorded options, its active version), "
                       "as install --root DIR would write it."),
 )

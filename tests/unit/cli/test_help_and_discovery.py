@@ -51,6 +51,16 @@ def test_no_option_takes_a_bare_text():
     assert not vague, "metavar TEXT: " + ", ".join(vague)
 
 
+def test_an_option_whose_help_names_dir_shows_dir():
+    """--root DIRECTORY: the help went on 'every path lands under DIR' (and the README says
+    --root DIR), naming a value the usage line did not show."""
+    ctx = click.Context(main)
+    unnamed = [f"{' '.join(path)} {p.opts[0]} {p.make_metavar(ctx)}" for path, cmd in _commands() for p in cmd.params
+               if isinstance(p, click.Option) and not p.is_flag and re.search(r"\bDIR\b", p.help or "")
+               and p.make_metavar(ctx) != "DIR"]
+    assert not unnamed, "help says DIR, usage does not: " + ", ".join(unnamed)
+
+
 @pytest.mark.parametrize("width", [60, 80, 100])
 def test_command_summaries_are_whole(width):
     r = CliRunner().invoke(main, ["--help"], terminal_width=width)
