@@ -223,7 +223,8 @@ def rollback_cmd(root, install_dir, as_json, verbose, check, diff, quiet, force,
 @click.option("--config", is_flag=True, help="With --all: also CONFIG_DIR (ncs.conf, the encryption keys, host keys).")
 @click.option("--run-data", is_flag=True, help="With --all: also RUN_DIR (CDB, and the backups in it).")
 @click.option("--logs", is_flag=True, help="With --all: also LOG_DIR.")
-@click.option("--service", is_flag=True, help="With --all: also the unit or SysV script, tmpfiles.d entry, /run/ncs.")
+@click.option("--service", is_flag=True, help="With --all: also the unit or SysV script, tmpfiles.d entry, /run/ncs and "
+              "CONFIG_DIR/ncs.systemd.conf.")
 @click.option("--profile-scripts", is_flag=True, help="With --all: also /etc/profile.d/ncs.* and /etc/logrotate.d/ncs.")
 @click.option("--accounts", is_flag=True, help="With --all: also the user and groups nso-install created.")
 @click.option("--purge", is_flag=True, help="With --all: all of the above.")

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 
 from support import cli, host_accounts_root
@@ -184,3 +185,29 @@ def test_every_option_the_readme_tables_name_exists():
             named.update(re.findall(r"`(--[a-z][a-z0-9-]*)", line.split("|")[1]))
     assert len(named) >= 20
     assert sorted(named - known) == []
+
+
+def test_what_uninstall_parts_remove_from_the_kept_directories_is_said(staged):
+    """`uninstall --all --service` also removes CONFIG_DIR/ncs.systemd.conf (the operator's
+    NCS_* settings), which docs/operations.md's table and the option's help did not say: a
+    reader took the config directory for kept without --config. Every file a part removes from
+    inside the config, run or log directory is named in its row and its help."""
+    import json
+
+    from nso_install.cli import main
+
+    _, root = staged
+    rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| `\.\.\. (--[a-z-]+)` \| ([^|]*) \|",
+                                                        (REPO / "docs/operations.md").read_text(), re.M)}
+    uninstall = main.get_command(None, "uninstall")
+    helps = {p.opts[0]: p.help for p in uninstall.params if isinstance(p, click.Option)}
+    unsaid = []
+    for part in ("--service", "--profile-scripts", "--logs", "--run-data", "--config"):
+        r = cli("uninstall", "--all", part, "--root", root, "--check", "--json")
+        doc = json.loads(r.output)
+        for a in doc["actions"]:
+            inside = [d for d in ("/etc/ncs/", "/var/opt/ncs/", "/var/log/ncs/") if a["path"].startswith(d)]
+            name = Path(a["path"]).name
+            if inside and (name not in rows[part] or name not in helps[part]):
+                unsaid.append(f"{part}: {a['path']}")
+    assert not unsaid, unsaid
