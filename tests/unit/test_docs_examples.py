@@ -211,3 +211,23 @@ def test_what_uninstall_parts_remove_from_the_kept_directories_is_said(staged):
             if inside and (name not in rows[part] or name not in helps[part]):
                 unsaid.append(f"{part}: {a['path']}")
     assert not unsaid, unsaid
+
+
+def test_what_fail_on_change_exits_4_for_is_said_where_its_exit_code_is(tmp_path, sample_dists):
+    """`install --check --fail-on-change` exits 4 with nothing to change when an edited config
+    file is kept (operations.md and --help said so); the README's option table, its exit codes
+    and json.md said only "something to change", so a CI job that kept an edit read a false
+    drift. Every place that gives exit 4 says both."""
+    root = tmp_path / "root"
+    root.mkdir(mode=0o700)
+    dist = str(sample_dists["tar.gz"])
+    cli("install", dist, "--system-install", "--root", root)
+    with open(root / "etc/ncs/ncs.conf", "a") as f:
+        f.write("<!-- edited -->\n")
+    r = cli("install", dist, "--system-install", "--root", root, "--check", "--fail-on-change", ok=False)
+    assert r.exit_code == 4 and "0 to change" in r.output and "edited config file(s) kept" in r.output, r.output
+    readme = (REPO / "README.md").read_text()
+    said = [next(line for line in readme.splitlines() if line.startswith("| `--fail-on-change`")),
+            re.search(r"Exit codes:.*?\(drift\)", readme, re.S).group(0),
+            re.search(r"3 another run holds the lock, 4.*?\.", (REPO / "docs/json.md").read_text(), re.S).group(0)]
+    assert all("edited" in s for s in said), said
