@@ -181,7 +181,7 @@ def _nothing_to_roll_back(inst: Installation) -> UsageError:
     active = inst.active
     if active is None:
         return UsageError("nothing-to-roll-back", f"no NSO version is active under {inst.spec.install_dir}; there "
-                          "is nothing to roll back.", "Check --root and --install-dir (nso-install status shows "
+                          "is nothing to roll back.", f"Check --root and --install-dir ({inst.command('status')} shows "
                           "what is installed there).")
     gone = next((a["from"] for a in reversed(inst.state.activations) if a.get("to") == active.version
                  and a.get("from") and a["from"] != active.version), None)

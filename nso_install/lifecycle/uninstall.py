@@ -97,8 +97,9 @@ def plan_removal(inst: Installation, version: str | None, everything: bool, part
         return acts, kept, notes
     if not everything:
         raise UsageError("nothing-to-uninstall", "say what to remove: --ncs-version VSN or --all.",
-                         "nso-install uninstall --ncs-version 6.4.1, or --all (with --config, --run-data, --logs, "
-                         "--service, --profile-scripts, --accounts, or --purge for all of them).")
+                         f"{inst.command('uninstall --ncs-version VSN')} ({inst.command('status')} lists the "
+                         "versions), or --all (with --config, --run-data, --logs, --service, --profile-scripts, "
+                         "--accounts, or --purge for all of them).")
     _refuse_while_running(inst, [pid for pid, _ in inst.running])
     facts = Facts(inst.target)  # (the target's accounts read once, for every account judged below)
     acts.append(RemoveTree(spec.install_dir, "every installed version, current, packages/, installdirs", "--install-dir"))

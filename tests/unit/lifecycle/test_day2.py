@@ -1197,3 +1197,9 @@ def test_the_refusals_name_their_next_command_aimed_at_the_same_staging_root(dis
         said(nso("verify", "--root", root, ok=False))
     assert f"Activate one first: nso-install activate VSN {aim} (nso-install status {aim} lists them)." in \
         said(nso("keys", "rotate", "--root", root, ok=False))
+    # uninstall with nothing named gave a literal 'nso-install uninstall --ncs-version 6.4.1', bare
+    assert f"nso-install uninstall --ncs-version VSN {aim} (nso-install status {aim} lists the versions)" in \
+        said(nso("uninstall", "--root", root, ok=False))
+    # and rollback with no active version 'nso-install status shows what is installed there'
+    assert f"(nso-install status {aim} shows what is installed there)" in \
+        said(nso("rollback", "--root", root, ok=False))
