@@ -152,6 +152,7 @@ def install(given: SpecInput, distribution, opts: RunOptions) -> RunResult:
             started = {"command": "activate" if dist.kind == "installed" else "install", "kind": kind,
                        "version": dist.version, "distribution": str(dist.source), "spec": spec.record(),
                        **({"root": str(opts.root)} if target.staged else {}),
+                       **({"activate": True} if spec.activate and dist.kind != "installed" else {}),
                        **({} if spec.system else {"local_dir": spec.local_dir})}
             def on_record(rec, made=made) -> None:  # marked before it is shown: the lines agree with the totals
                 _created_for_the_lock(rec, made)

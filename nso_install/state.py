@@ -511,6 +511,15 @@ def describe_unfinished(info: dict, in_progress: bool = False) -> str:
     if isinstance(version, str) and isinstance(info.get("distribution"), str):
         local = sh(info["local_dir"]) if isinstance(info.get("local_dir"), str) else "DIR"
         kind = f"--local-install {local}" if info.get("kind") == "local" else "--system-install"
+        # (what the completing run needs to do the same: without --activate it completes the
+        # install and ends the marker, current never switched; elsewhere than /opt/ncs it looks
+        # at another install)
+        spec = info.get("spec") if isinstance(info.get("spec"), dict) else {}
+        where = spec.get("install_dir")
+        if kind == "--system-install" and isinstance(where, str) and where != "/opt/ncs":
+            kind += f" --install-dir {sh(where)}"
+        if info.get("activate") is True:
+            kind += " --activate"
         return (f"the last run (nso-install install of NSO {version} from {info['distribution']}{when}) did not "
                 f"finish; re-run nso-install install {sh(info['distribution'])} {kind}{root}, with the same options, "
                 "to complete it")

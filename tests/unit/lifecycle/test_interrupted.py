@@ -393,3 +393,23 @@ def test_the_re_run_command_of_an_interrupted_install_keeps_each_path_one_word(t
     out = cli("verify", "--root", root, ok=False).output
     command = out.split("did not finish; re-run ")[1].split(", with the same options")[0]
     assert shlex.split(command) == ["nso-install", "install", str(dist), "--system-install", "--root", str(root)]
+
+
+def test_the_re_run_command_of_an_interrupted_upgrade_switches_where_the_run_would_have(root, dists):
+    """An install --activate stopped after its unpack, before current was switched: the command
+    verify printed had neither --activate nor --install-dir, so pasted it completed the install
+    (the marker gone, verify content) with current never switched, or looked at /opt/ncs."""
+    import shlex
+
+    cli("install", dists["6.4.1"], "--system-install", "--install-dir", "/srv/nso", "--root", root)
+    off_3des(root)
+    args = ("install", dists["6.5.3"], "--system-install", "--install-dir", "/srv/nso", "--activate", "--root", root)
+    stop_after_the_unpack("error", args)
+    assert os.readlink(root / "srv/nso/current") == "ncs-6.4.1"
+    out = cli("verify", "--root", root, "--install-dir", "/srv/nso", ok=False).output
+    command = out.split("did not finish; re-run ")[1].split(", with the same options")[0]
+    words = shlex.split(command)
+    assert words == ["nso-install", "install", str(dists["6.5.3"]), "--system-install", "--install-dir", "/srv/nso",
+                     "--activate", "--root", str(root)], command
+    assert "this run completed it" in cli(*words[1:]).output
+    assert os.readlink(root / "srv/nso/current") == "ncs-6.5.3" and not (root / MARKER).exists()
