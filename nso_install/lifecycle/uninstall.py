@@ -23,7 +23,7 @@ from ..actions.accounts import NOLOGIN_SHELLS, Membership, NoAccount, members_le
 from ..actions.base import Action, Context, Effects, change, masked, ok
 from ..actions.files import Absent, RemoveTree, Reown, TakeOver
 from ..engine import Report, apply, evaluate, preflight
-from ..errors import UsageError
+from ..errors import UsageError, sh
 from ..conf.render import IPC_RUNTIME_DIR
 from ..facts import ABSENT, Facts
 from ..plan import SYSV_SCRIPT, UNIT, UNIT_WANTS
@@ -138,15 +138,19 @@ def plan_removal(inst: Installation, version: str | None, everything: bool, part
         elif _exists(inst, f"{spec.run_dir}/backups"):
             notes.append(f"{spec.run_dir} held backups/ (ncs-backup archives): they are removed with it.")
     if "service" not in parts:
-        # INSTALL_DIR goes, the service stays: started at boot, it fails there every time
+        # INSTALL_DIR goes, the service stays: started at boot, it fails there every time.  (The
+        # commands aim where this run looked: under --root, bare ones act on the host's service;
+        # update-rc.d and chkconfig have no such option.)
+        staged = inst.target.staged
+        again = f"Remove the service files with --service ({inst.command('uninstall --all --service')})"
         if _exists(inst, UNIT_WANTS) and UNIT not in admin_masks:  # (a masked unit starts nothing)
+            disable = f"systemctl --root={sh(inst.target.root)} disable ncs" if staged else "systemctl disable ncs"
             notes.append(f"ncs.service stays enabled ({UNIT_WANTS}) with {spec.install_dir} gone: it fails at "
-                         "every boot. Remove the service files with --service (uninstall --all --service), or run "
-                         "systemctl disable ncs.")
+                         f"every boot. {again}, or run {disable}.")
         if _exists(inst, SYSV_SCRIPT):
             notes.append(f"{SYSV_SCRIPT} stays with {spec.install_dir} gone: where it is enabled, it fails at every "
-                         "boot. Remove the service files with --service (uninstall --all --service), or run "
-                         "update-rc.d ncs remove (chkconfig --del ncs).")
+                         f"boot. {again}" + ("." if staged else ", or run update-rc.d ncs remove (chkconfig --del "
+                                             "ncs)."))
     if "accounts" in parts and not inst.state.created_accounts:
         notes.append("nso-install recorded no account of its own creation: none deleted.")
     return acts, kept, notes

@@ -154,7 +154,7 @@ def _nothing_installed(inst: Installation) -> str:
     elif not inst.state.spec:
         where = "; nso-install has no record of an install on this target"
     return (f"no NSO installed here to verify (no ncs-VSN directory with a VERSION file){where}. Check --root "
-            "and --install-dir, or install NSO first (nso-install install DISTRIBUTION --system-install)")
+            f"and --install-dir, or install NSO first ({inst.command('install DISTRIBUTION --system-install')})")
 
 
 def compare_tree(inst: Installation, tree, full: bool = False, fips: bool | None = None):

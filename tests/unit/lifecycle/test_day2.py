@@ -282,6 +282,8 @@ def test_verify_fails_when_nothing_is_installed(tmp_path, two):
     [f] = out["findings"]
     assert (f["kind"], f["path"], f["fails"]) == ("install", "/opt/ncs", True)
     assert "no NSO installed here" in f["problem"] and "no record of an install" in f["problem"]
+    # (aimed at the root verify looked at: bare, it installs onto the host)
+    assert f"(nso-install install DISTRIBUTION --system-install --root {tmp_path / 'empty'})" in f["problem"]
     r = nso("verify", "--root", two, "--install-dir", "/opt/nsc", ok=False)  # a typo in a CI gate
     assert r.exit_code == 1 and "! install   /opt/nsc: no NSO installed here" in r.output
     assert "the install nso-install recorded is in /opt/ncs" in r.output
@@ -873,8 +875,10 @@ def test_uninstall_all_without_service_says_the_enabled_unit_fails_at_boot_and_h
     """uninstall --all kept ncs.service enabled with INSTALL_DIR gone (it fails at every boot),
     listed as kept without a word; the SysV script likewise."""
     enable = "/etc/systemd/system/multi-user.target.wants/ncs.service"
+    # (aimed at the staging root: bare, both commands act on the host's service)
     said = f"ncs.service stays enabled ({enable}) with /opt/ncs gone: it fails at every boot. Remove the service " \
-           "files with --service (uninstall --all --service), or run systemctl disable ncs."
+           f"files with --service (nso-install uninstall --all --service --root {two}), or run systemctl " \
+           f"--root={two} disable ncs."
     assert said in js("uninstall", "--all", "--root", two, "--check")["notes"]
     assert said in nso("uninstall", "--all", "--root", two).stdout and os.path.lexists(two / enable.lstrip("/"))
     assert not [n for n in js("uninstall", "--all", "--service", "--root", two, "--check")["notes"] if "boot" in n]
@@ -884,8 +888,7 @@ def test_uninstall_all_without_service_says_the_enabled_unit_fails_at_boot_and_h
     install(dists["6.5.3"], two, "--init-system", "sysv")
     notes = js("uninstall", "--all", "--root", two, "--check")["notes"]
     assert "/etc/init.d/ncs stays with /opt/ncs gone: where it is enabled, it fails at every boot. Remove the " \
-           "service files with --service (uninstall --all --service), or run update-rc.d ncs remove (chkconfig " \
-           "--del ncs)." in notes, notes
+           f"service files with --service (nso-install uninstall --all --service --root {two})." in notes, notes
 
 
 @pytest.mark.parametrize("path", ["etc/systemd/system/ncs.service", "etc/tmpfiles.d/ncs.conf"])
