@@ -17,7 +17,7 @@ import re
 import stat
 from typing import ClassVar
 
-from ..errors import ApplyError, UsageError
+from ..errors import ApplyError, UsageError, sh
 from ..facts import DIR, FILE, LINK, Facts
 from ..record import record
 from ..systools import system_tool
@@ -93,7 +93,7 @@ def _prefix(ctx) -> list[str]:
             raise ApplyError("unsafe-staging-root",
                              f"{d} is not a directory owned by root, or is writable by group/others; useradd "
                              "--prefix could be redirected outside the staging root.",
-                             f"Make {d} a real directory, chown root {d} && chmod go-w {d}, then re-run.")
+                             f"Make {d} a real directory, chown root {sh(d)} && chmod go-w {sh(d)}, then re-run.")
     return ["--prefix", str(ctx.target.root)]
 
 
@@ -258,10 +258,14 @@ class User(_NeedsAccountFiles, Action):
         if u.uid == 0:
             raise UsageError("run-as-user-is-root", f"user {self.path} exists with uid 0 (a root account).",
                              "Choose an unprivileged account for --run-as-user, or leave the option out to run as root.")
+        # (the shadow tools' commands aim at the staging root as nso-install runs them: bare,
+        # usermod and groupadd change the host's accounts)
+        prefix = f" --prefix {sh(facts.target.root)}" if facts.target.staged else ""
         if u.gid == 0:
             raise UsageError("run-as-user-root-group", f"user {self.path} exists with the primary group root (gid 0); "
                              "it could read every root:root file that is group-readable.",
-                             "Give the account its own primary group (usermod -g GROUP), or choose another account.")
+                             f"Give the account its own primary group (usermod{prefix} -g GROUP), or choose another "
+                             "account.")
         own = acc.groups.get(self.group)
         if own is None or u.gid != own.gid:
             # NSO's files are USER:USER and its group is private to it; an account whose primary
@@ -274,8 +278,8 @@ class User(_NeedsAccountFiles, Action):
                 f"user {self.path} exists with the primary group {acc.group_name(u.gid)} (gid {u.gid}), not its own "
                 f"group {self.group}{'; that group also holds ' + ', '.join(shared[:5]) if shared else ''}: NSO "
                 "started as it (runuser, su) would run in that group and write its CDB and logs as that group's.",
-                f"Give {self.path} its own primary group ({'groupadd --system ' + self.group + ' && ' if own is None else ''}"
-                f"usermod -g {self.group} {self.path}), or name a dedicated account (for example nso, which "
+                f"Give {self.path} its own primary group ({f'groupadd{prefix} --system {self.group} && ' if own is None else ''}"
+                f"usermod{prefix} -g {self.group} {self.path}), or name a dedicated account (for example nso, which "
                 "nso-install creates).")
         privileged = sorted(g.name for g in acc.groups.values()
                             if (self.path in g.members or g.gid == u.gid) and g.name in PRIVILEGED_GROUPS)

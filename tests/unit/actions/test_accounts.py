@@ -181,7 +181,9 @@ def test_existing_user_whose_primary_group_is_not_its_own_is_refused(tmp_path, o
         _check(root, User("nso", group="nso", home="/var/opt/ncs", groups=("ncsadmin",)))
     assert e.value.reference == "run-as-user-foreign-group"
     assert "primary group nogroup (gid 65534)" in e.value.message and "nobody" in e.value.message
-    assert f"{'' if own_group else 'groupadd --system nso && '}usermod -g nso nso" in e.value.hint
+    # (aimed at the staging root, as nso-install runs the shadow tools: bare, they change the host's accounts)
+    prefix = f" --prefix {root}"
+    assert f"{'' if own_group else f'groupadd{prefix} --system nso && '}usermod{prefix} -g nso nso" in e.value.hint
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="stages a system install with an account (root only)")
