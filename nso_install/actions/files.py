@@ -13,7 +13,7 @@ from pathlib import PurePosixPath
 from typing import Callable, ClassVar
 
 from .. import fsops
-from ..errors import ApplyError, UnsafePathError, UsageError
+from ..errors import ApplyError, UnsafePathError, UsageError, sh
 from ..facts import ABSENT, DIR, FILE, LINK, OTHER, Facts, Owned, TooLarge, sha256_bytes
 from .base import (Action, Attrs, Effects, change, drift_change, fmt_mode, masked, ok, refuse_link, require_kind,
                    text_diff)
@@ -424,7 +424,7 @@ class Symlink(Action):
     def check(self, facts, ctx):
         fact = require_kind(facts.path(self.path), LINK)
         if fact.kind == ABSENT and self.removed_means and facts.path(self.to).kind != ABSENT:
-            return ok(f"absent: {self.removed_means}; left so")
+            return ok(f"absent: {aim_systemctl(self.removed_means, facts.target)}; left so")
         if fact.kind == ABSENT:
             return change(f"create -> {self.to}")
         if fact.link == self.to:
@@ -530,6 +530,12 @@ class Leftovers(Action):
             fsops.remove_tree(ctx.target.host(left))
 
 
+def aim_systemctl(text: str, target) -> str:
+    """``text`` with its systemctl commands aimed at the staging root (``systemctl --root=ROOT``):
+    bare, they act on the host's service."""
+    return text.replace("systemctl ", f"systemctl --root={sh(target.root)} ") if target.staged else text
+
+
 @record
 class Obsolete(Action):
     """A file an earlier spec had nso-install write, which this one does not want (the SysV
@@ -554,12 +560,14 @@ class Obsolete(Action):
         if self.link_to is not None:
             if fact.kind == LINK and fact.link == self.link_to:
                 return change(f"remove the link to {self.link_to} (no longer wanted)")
-            return ok("present; not nso-install's link, left alone", warning=f"{self.path}: {self.message}")
+            return ok("present; not nso-install's link, left alone",
+                      warning=f"{self.path}: {aim_systemctl(self.message, facts.target)}")
         recorded = ctx.conffiles.get(self.path)
         if fact.kind == FILE and recorded is not None and facts.sha256(self.path) == recorded:
             return change("remove (written by nso-install for an earlier spec, unedited)")
         edited = " (edited since nso-install wrote it)" if recorded else ""
-        return ok(f"present{edited}; left alone", conflict=bool(recorded), warning=f"{self.path}: {self.message}")
+        return ok(f"present{edited}; left alone", conflict=bool(recorded),
+                  warning=f"{self.path}: {aim_systemctl(self.message, facts.target)}")
 
     def apply(self, facts, ctx, outcome):
         fsops.remove_file(ctx.target.host(self.path))

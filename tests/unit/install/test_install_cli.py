@@ -545,7 +545,8 @@ def test_moving_to_sysv_removes_nso_installs_unedited_unit_and_reports_an_edited
     unit.write_text(unit.read_text() + "# admin\n")
     out = install_json(sample_dists["tar.gz"], root, "--system-install", "--init-system", "sysv")
     assert unit.read_text().endswith("# admin\n")
-    assert any("systemctl disable ncs" in w for w in out["warnings"])
+    # (aimed at the staging root: a bare systemctl disables the host's ncs)
+    assert any(f"systemctl --root={root} disable ncs" in w for w in out["warnings"]), out["warnings"]
 
 
 def test_unit_leaves_shell_variables_to_the_shell(tmp_path, sample_dists):
@@ -736,7 +737,7 @@ def test_systemctl_disable_ncs_is_not_undone_by_a_re_run(tmp_path, sample_dists)
     out = install_json(sample_dists["tar.gz"], root, "--system-install")
     assert out["changed"] == 0 and not os.path.lexists(wants)
     link = next(a for a in out["actions"] if a["id"] == "symlink:/etc/systemd/system/multi-user.target.wants/ncs.service")
-    assert link["status"] == "ok" and "systemctl enable ncs" in link["detail"], link
+    assert link["status"] == "ok" and f"systemctl --root={root} enable ncs" in link["detail"], link
     # a run that moves the install (back) to systemd enables it, as the first install does
     install_json(sample_dists["tar.gz"], root, "--system-install", "--init-system", "sysv")
     install_json(sample_dists["tar.gz"], root, "--system-install", "--init-system", "systemd")
