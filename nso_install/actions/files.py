@@ -231,9 +231,10 @@ class ConfFile(Action):
         drift = self.attrs.drift(facts, fact)
         foreign = self._foreign(facts, fact)
         if foreign and current not in (new, recorded):
+            # (not a kept edit: the file is replaced, so --check must not count it as kept)
             return change(f"owned by {foreign} and edited; it changes hands, so the rendering replaces it and "
-                          f"{foreign}'s version is kept as {self.path}.from-{foreign}",
-                          diff=self._current_diff(facts), conflict=True)
+                          f"{foreign}'s version is kept as {self.path}.from-{foreign}.TIME",
+                          diff=self._current_diff(facts))
         if current == new:
             if self._stale_new(facts):
                 # merged (by hand, or by copying the .new): the .new no longer waits for

@@ -125,6 +125,14 @@ class InstallTree(Action):
         drift = self._drift_once(facts, ctx)
         return drift is not None and drift.damaged
 
+    def records(self, facts: Facts, ctx) -> bool:
+        """This run compares the installed tree, which has no manifest (NSO's own installer
+        unpacked it), with the distribution and records one (or repairs the tree): its files are
+        then those nso-install unpacked.  False once this run's apply has recorded it."""
+        if not self.repairable or facts.path(self.path).kind != DIR or self._installed(facts) != self.dist.version:
+            return False
+        return self._drift_once(facts, ctx) is None
+
     def _drift_once(self, facts: Facts, ctx) -> manifest.Drift | None:
         if self._checked is None or self._checked[0] is not ctx:
             self._checked = (ctx, self.drift(facts, ctx))
