@@ -462,6 +462,9 @@ def record_effects(state: State, effects: Effects) -> None:
     state.conffiles.update(effects.conffiles)
     for path in effects.conffiles_removed:
         state.conffiles.pop(path, None)
+    kept = (set(state.kept) | effects.kept) - set(effects.conffiles) - effects.conffiles_removed
+    if kept or "kept" in state.data:
+        state.data["kept"] = sorted(kept)
     from .actions.privileges import PATTERNS
 
     for tree, m in effects.manifests.items():

@@ -8,6 +8,8 @@
   the next run starts from (:mod:`nso_install.spec`);
 * ``grants``: privileges nso-install created that the desired state alone cannot take back
   (group memberships it added), so a changed spec can withdraw exactly those;
+* ``kept``: config files it manages but never wrote (another installer's), kept as found with
+  the new rendering beside them, so status, verify and the audit name that ``.new``;
 * ``unpacked``: the sha256 of the binaries a privilege may go to, per tree it unpacked, so a
   setuid bit or a capability only ever lands on the file nso-install put there.
 
@@ -83,6 +85,13 @@ class State:
     @property
     def conffiles(self) -> dict[str, str]:
         return self.data.setdefault("conffiles", {})
+
+    @property
+    def kept(self) -> list[str]:
+        """Config files nso-install manages but never wrote (another installer's, NSO's own
+        installer's), kept as found with the new rendering beside them."""
+        kept = self.data.get("kept", [])
+        return [p for p in kept if p not in self.conffiles]
 
     @property
     def spec(self) -> dict | None:
@@ -424,6 +433,7 @@ def _well_formed(data) -> bool:
         "manifests": lambda v: isinstance(v, dict) and all(isinstance(a, str) and isinstance(b, str)
                                                            for a, b in v.items()),
         "seal": lambda v: isinstance(v, str),
+        "kept": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
         "activations": lambda v: isinstance(v, list),
     }
     return all(check(data[key]) for key, check in checks.items() if key in data)

@@ -79,6 +79,7 @@ class Effects:
     notes: list[str] = field(default_factory=list)
     conffiles: dict[str, str] = field(default_factory=dict)  # target path -> sha256 of what we wrote
     conffiles_removed: set[str] = field(default_factory=set)  # target paths no longer ours (removed)
+    kept: set[str] = field(default_factory=set)  # config files nso-install never wrote, kept with a .new beside
     memberships_added: set[tuple[str, str]] = field(default_factory=set)  # (user, group) we added
     memberships_removed: set[tuple[str, str]] = field(default_factory=set)  # (user, group) we took back
     manifests: dict[str, "Manifest"] = field(default_factory=dict)  # tree -> what was unpacked there

@@ -388,7 +388,10 @@ class ConfFile(Action):
             kept = self._kept_attrs(facts, fact)  # owner and mode are ours to enforce, the content is not
             if kept.drift(facts, fact):
                 kept.apply(facts, host, self.path)
-            return None  # nothing recorded: the file on disk is still the administrator's
+            # nothing of its content recorded: the file on disk is still the administrator's; but a
+            # file nso-install never wrote (another installer's) is remembered as kept, or status,
+            # verify and the audit, which know only the files it wrote, never named its .new
+            return None if self.path in ctx.conffiles else Effects(kept={self.path})
         else:
             edited = ctx.conffiles.get(self.path) != facts.sha256(self.path)
             if fact.kind == FILE and (edited or self._replaced(facts)):

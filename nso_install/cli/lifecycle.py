@@ -81,7 +81,7 @@ def _status(root, install_dir, as_json, verbose, local_dir=None):
     for p in s["pending_new"]:
         click.echo(f"pending: {printable(p)} (a new rendering waits to be merged)")
     for p in s["edited"]:
-        click.echo(f"edited: {printable(p)} (kept; differs from what nso-install wrote)")
+        click.echo(f"edited: {printable(p)} (kept; not what nso-install wrote)")
     keys = s["keys"] or {}
     if keys.get("interrupted") is not None:
         when = f" (started {printable(keys['interrupted'])})" if keys["interrupted"] else ""

@@ -44,9 +44,11 @@ def _keys(inst: Installation) -> dict | None:
 def status(inst: Installation) -> dict:
     """Everything ``status`` shows, as data (the CLI prints it, or dumps it with --json)."""
     facts = Facts(inst.target)
-    pending = sorted(beside(p, ".new") for p in inst.state.conffiles if facts.path(beside(p, ".new")).kind == FILE)
-    edited = sorted(p for p, digest in inst.state.conffiles.items()
-                    if facts.path(p).kind == FILE and facts.sha256(p) != digest)
+    managed = [*inst.state.conffiles, *inst.state.kept]  # (kept: not written by nso-install, kept as found)
+    pending = sorted(beside(p, ".new") for p in managed if facts.path(beside(p, ".new")).kind == FILE)
+    edited = sorted([p for p, digest in inst.state.conffiles.items()
+                     if facts.path(p).kind == FILE and facts.sha256(p) != digest] +
+                    [p for p in inst.state.kept if facts.path(p).kind == FILE])
     running = [{"pid": pid, "executable": exe,
                 "version": next((t.version for t in inst.trees if exe.startswith(t.path + "/")),
                                 inst.active.version if inst.active else None)} for pid, exe in inst.running]

@@ -362,6 +362,9 @@ def _forget(inst: Installation, removed: list[str], everything: bool) -> None:
     for path in list(state.conffiles):
         if any(path == r or path.startswith(r.rstrip("/") + "/") for r in removed):
             state.conffiles.pop(path)
+    if "kept" in state.data:
+        state.data["kept"] = [p for p in state.kept
+                              if not any(p == r or p.startswith(r.rstrip("/") + "/") for r in removed)]
     if everything and inst.spec.install_dir in removed:
         state.data.pop("activations", None)
 

@@ -274,3 +274,7 @@ def _config(inst: Installation, facts: Facts, v: Verification) -> None:
         if facts.path(beside(path, ".new")).kind == FILE:
             v.findings.append(Finding("config", beside(path, ".new"), f"a new rendering of {path} waits to be merged",
                                       fails=False))
+    for path in sorted(inst.state.kept):  # (another installer's files, kept as found)
+        if facts.path(beside(path, ".new")).kind == FILE:
+            v.findings.append(Finding("config", beside(path, ".new"), f"a new rendering of {path} (not written by "
+                                      "nso-install: kept as found) waits to be merged", fails=False))

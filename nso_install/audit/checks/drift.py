@@ -64,7 +64,7 @@ def config_files(ctx):
        "dpkg-style conffiles (docs/operations.md): a kept administrator edit means the settings nso-install "
        "would write now are not in force", inferred=True)
 def pending_new(ctx):
-    paths = sorted(ctx.inst.state.conffiles) or [ctx.conf_path]
+    paths = sorted({*ctx.inst.state.conffiles, *ctx.inst.state.kept}) or [ctx.conf_path]
     waiting = [beside(p, ".new") for p in paths if ctx.facts.path(beside(p, ".new")).kind == FILE]
     return verdict([f"{p} waits to be merged" for p in waiting], "nothing waits to be merged",
                    f"{len(waiting)} new rendering(s) wait to be merged", [], waiting)

@@ -80,3 +80,33 @@ def test_check_predicts_the_takeover_of_a_vendor_install(tmp_path, sample_dists)
     assert conf["status"] == "change" and not conf.get("conflict")
     assert len(list((root / "etc/ncs").glob("ncs.conf.from-nso.*"))) == 1
     assert json.loads(cli(*args).stdout)["totals"]["changed"] == 0
+
+
+def test_the_vendor_files_kept_with_a_new_rendering_are_named_by_status_verify_and_the_audit(tmp_path, sample_dists):
+    """The vendor's unit, profile scripts, logrotate file, ncs.systemd.conf and aaa_init.xml are
+    kept as found, each with nso-install's rendering beside it as .new; status, verify and the
+    audit (NSO-DRIFT-003) knew only the files nso-install wrote, and said nothing waits."""
+    root = vendor_install(tmp_path, sample_dists["tar.gz"])
+    unit = root / "etc/systemd/system/ncs.service"
+    unit.parent.mkdir(parents=True)
+    unit.write_text("[Service]\nUser=nso\nExecStart=/opt/ncs/current/bin/ncs --foreground\n")
+    (root / "etc/profile.d").mkdir()
+    (root / "etc/profile.d/ncs.sh").write_text(". /opt/ncs/current/ncsrc\n")
+    cli("install", sample_dists["tar.gz"], "--system-install", "--run-as-user", "nso", "--root", root)
+    assert unit.read_text().startswith("[Service]\nUser=nso")  # kept
+    waiting = {"/etc/systemd/system/ncs.service.new", "/etc/profile.d/ncs.sh.new"}
+    assert all((root / p.lstrip("/")).is_file() for p in waiting)
+    status = json.loads(cli("status", "--root", root, "--json").stdout)
+    assert waiting <= set(status["pending_new"])
+    assert {"/etc/systemd/system/ncs.service", "/etc/profile.d/ncs.sh"} <= set(status["edited"])
+    verify = json.loads(cli("verify", "--root", root, "--json").stdout)
+    assert verify["ok"] and waiting <= {f["path"] for f in verify["findings"]}
+    audit = json.loads(cli("audit", "--root", root, "--only", "NSO-DRIFT-003", "--json", ok=False).stdout)
+    drift = next(c for c in audit["checks"] if c["id"] == "NSO-DRIFT-003")
+    assert drift["result"] == "fail" and waiting <= set(drift["paths"])
+    # merged by hand (the .new taken): the next run records it as its own, nothing waits
+    for p in waiting:
+        os.replace(root / p.lstrip("/"), root / p.lstrip("/").removesuffix(".new"))
+    cli("install", sample_dists["tar.gz"], "--system-install", "--run-as-user", "nso", "--root", root)
+    status = json.loads(cli("status", "--root", root, "--json").stdout)
+    assert not waiting & set(status["pending_new"]) and "/etc/systemd/system/ncs.service" not in status["edited"]
