@@ -290,6 +290,9 @@ class ConfFile(Action):
         if new_ok and not drift:
             return ok(f"edited by the administrator; kept (new rendering already in {self.new_path})",
                       conflict=True, warning=warn)
+        # (a FIFO or directory where the .new goes: refused here, so the preflight refuses it
+        # before the run changes anything; apply's write found it half way)
+        require_kind(facts.path(self.new_path), FILE, hint=f"Move {self.new_path} out of the way and re-run.")
         return change(f"edited by the administrator; kept (the new rendering goes to {self.new_path})", diff=diff,
                       conflict=True, warning=warn)
 
@@ -341,7 +344,8 @@ class ConfFile(Action):
         fact = facts.path(self.path)
         if fact.kind in (LINK, OTHER) and (fact.uid == 0 or facts.target.unprivileged):
             self._fact(facts, FILE)
-        if self.account_change or (self.must_follow is not None and fact.kind == FILE):
+        odd_new = facts.path(self.new_path).kind in (DIR, OTHER)  # (check refuses it when the .new is written)
+        if self.account_change or (self.must_follow is not None or odd_new) and fact.kind == FILE:
             self.check(facts, ctx)
 
     def settle(self, facts, ctx):
