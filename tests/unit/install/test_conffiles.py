@@ -6,6 +6,8 @@ import json
 import os
 import stat
 
+import pytest
+
 from nso_install.sample import make_sample_distribution
 
 from support import cli, install_json, off_3des, staged_root
@@ -416,24 +418,26 @@ def test_a_relative_ipc_access_file_is_refused_when_clients_must_read_it(tmp_pat
             "--set", "ipc.access_check=false")
 
 
-def test_a_fifo_where_the_new_rendering_goes_is_refused_before_anything_changes(tmp_path, sample_dists):
-    """An edited ncs.conf is kept and the new rendering goes to ncs.conf.new; a FIFO there (the
+@pytest.mark.parametrize("path", ["/etc/ncs/ncs.conf", "/etc/profile.d/ncs.sh"])
+def test_a_fifo_where_the_new_rendering_goes_is_refused_before_anything_changes(tmp_path, sample_dists, path):
+    """An edited config file is kept and the new rendering goes to PATH.new; a FIFO there (the
     NSO account's, where it owns CONFIG_DIR: a vendor install) was found only by the write,
     after ncsrc and ncsrc.tcsh had changed and the run's marker was written."""
     from support import snapshot
 
     root = tmp_path / "r"
     cli("install", sample_dists["tar.gz"], "--system-install", "--root", root, "-q")
-    conf = root / "etc/ncs/ncs.conf"
-    conf.write_text(conf.read_text() + "<!-- admin -->\n")
-    os.mkfifo(root / "etc/ncs/ncs.conf.new")
+    conf = root / path.lstrip("/")
+    mark = "<!-- admin -->\n" if path.endswith(".conf") else "# admin\n"
+    conf.write_text(conf.read_text() + mark)
+    os.mkfifo(f"{conf}.new")
     before = snapshot(root)
     r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", root, "--set", "ipc.transport=tcp",
             ok=False)
-    assert r.exit_code != 0 and "/etc/ncs/ncs.conf.new exists and is not a regular file" in r.stderr, r.output
-    assert "Move /etc/ncs/ncs.conf.new out of the way" in r.stderr
+    assert r.exit_code != 0 and f"{path}.new exists and is not a regular file" in r.stderr, r.output
+    assert f"Move {path}.new out of the way" in r.stderr
     assert snapshot(root) == before
-    # an unedited ncs.conf writes no .new: the FIFO is not in the way
-    conf.write_text(conf.read_text().replace("<!-- admin -->\n", ""))
+    # an unedited file writes no .new: the FIFO is not in the way
+    conf.write_text(conf.read_text().replace(mark, ""))
     r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", root, "--set", "ipc.transport=tcp")
-    assert "<!-- admin -->" not in conf.read_text() and "tcp" in r.output
+    assert mark not in conf.read_text() and "tcp" in r.output
