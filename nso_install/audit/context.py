@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..errors import NsoInstallError
 from ..facts import DIR, FILE, LINK, Facts, Owned, PathFact, notable
-from ..lifecycle.installation import Installation, look
+from ..lifecycle.installation import Installation, look, run_dir_owner
 from ..record import record
 from ..spec import DIR_FIELDS, InstallSpec
 from . import unitfiles
@@ -297,8 +297,7 @@ def _intent(inst: Installation, spec: InstallSpec, facts: Facts, given: str | No
     elif inst.recorded:
         user, source = spec.run_as_user, "recorded"
     else:
-        run = facts.path(spec.run_dir)
-        owner = facts.accounts.user_name(run.uid) if run.kind == DIR and run.uid not in (0, None) else None
+        owner = run_dir_owner(facts, spec.run_dir)
         user, source = (owner, "owner of RUN_DIR") if owner else (None, "none")
     if inst.recorded:
         init = spec.init_system

@@ -58,6 +58,14 @@ def unrecognised(facts: Facts, path: str, version: str | None) -> str | None:
     return None
 
 
+def run_dir_owner(facts: Facts, run_dir: str) -> str | None:
+    """The account that owns RUN_DIR when it is not root's: the account NSO runs as, where
+    nso-install recorded none (NSO's own installer with --run-as-user; verify and the audit
+    judge such an install by it, not as one that runs as root)."""
+    run = facts.path(run_dir)
+    return facts.accounts.user_name(run.uid) if run.kind == DIR and run.uid not in (0, None) else None
+
+
 def aimed(target: Target, args: str, install_dir: str | None = None) -> str:
     """``nso-install ARGS`` for a message that names the next command: with the --root and
     --install-dir this run needed to find the install, since the same command without them acts

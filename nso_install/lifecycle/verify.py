@@ -40,7 +40,7 @@ from ..facts import ABSENT, FILE, Facts
 from ..manifest import compare
 from ..spec import from_record
 from ..state import describe_unfinished, run_marker
-from .installation import Installation, Tree
+from .installation import Installation, Tree, run_dir_owner
 from ..record import record
 
 
@@ -226,7 +226,10 @@ def _privileges(inst: Installation, tree, facts: Facts, v: Verification, fips: b
     # would seem outside it and be expected to hold no grant)
     recorded = from_record(inst.state.spec)
     inside = tree.path.rsplit("/", 1)[0] == (recorded.install_dir if recorded is not None else inst.spec.install_dir)
-    user = inst.spec.run_as_user if inside and inst.spec.system else None  # (a local install grants none)
+    # (a local install grants none; nothing recorded: NSO's own installer, its account judged as the
+    # audit judges it, by who owns RUN_DIR, not as an NSO that runs as root)
+    account = inst.spec.run_as_user if inst.recorded else run_dir_owner(facts, inst.spec.run_dir)
+    user = account if inside and inst.spec.system else None
     ctx = Context(inst.target, inst.state.conffiles, trusted=inst.state.unpacked, manifest=inst.state.manifest)
     # every tree: crypto.so is left out of each tree's manifest comparison while FIPS is on, so this is its check
     swap = [FipsCrypto(tree.path, tree.path)] if fips else []

@@ -110,3 +110,20 @@ def test_the_vendor_files_kept_with_a_new_rendering_are_named_by_status_verify_a
     cli("install", sample_dists["tar.gz"], "--system-install", "--run-as-user", "nso", "--root", root)
     status = json.loads(cli("status", "--root", root, "--json").stdout)
     assert not waiting & set(status["pending_new"]) and "/etc/systemd/system/ncs.service" not in status["edited"]
+
+
+def test_verify_judges_an_unrecorded_vendor_install_by_the_account_that_owns_run_dir(tmp_path, sample_dists):
+    """With nothing recorded, verify judged the privileged binaries as for an NSO that runs as
+    root: the capability binaries restricted to nso (0750 root:nso, as NSO's installer makes them)
+    were five problems, while the audit, on the same files, takes nso (RUN_DIR's owner) for
+    NSO's account. verify now does the same: only epam, setuid for all (4755) where the account
+    alone needs it (4750 root:nso), differs."""
+    root = vendor_install(tmp_path, sample_dists["tar.gz"])
+    out = json.loads(cli("verify", "--root", root, "--json", ok=False).stdout)
+    privileges = sorted(f["path"].rsplit("/", 1)[1] for f in out["findings"] if f["kind"] == "privilege")
+    assert privileges == ["epam"], out["findings"]
+    lib = root / "opt/ncs/ncs-6.5.3/lib/ncs"
+    os.chown(lib / "lib/core/pam/priv/epam", 0, UID)
+    os.chmod(lib / "lib/core/pam/priv/epam", 0o4750)
+    out = json.loads(cli("verify", "--root", root, "--json", ok=False).stdout)
+    assert not [f for f in out["findings"] if f["kind"] == "privilege"], out["findings"]
