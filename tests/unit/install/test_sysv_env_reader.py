@@ -68,3 +68,26 @@ def test_the_sysv_script_and_what_it_starts_use_its_own_path(tmp_path, sample_di
     assert r.returncode == 0, r.stderr
     assert "path: /usr/sbin:/usr/bin:/sbin:/bin" in r.stdout.splitlines()
     assert not list(tmp_path.glob("pwned-*"))
+
+
+@pytest.mark.parametrize("shell", ["sh", "bash", "zsh", "busybox"])
+def test_a_file_saved_with_crlf_line_ends_is_read_and_odd_lines_stay_data(reader, tmp_path, shell):
+    """An administrator's ncs.systemd.conf saved with CRLF line ends (edited on Windows): every
+    setting was skipped without a word (the '\\r' made the line "unprintable"), so
+    NCS_RELOAD_PACKAGES=true did nothing. systemd ends a line at '\\r' too. Lines that look like
+    shell stay data: nothing runs, the value is kept as written."""
+    if not shutil.which(shell):
+        pytest.skip(f"{shell} is not installed")
+    env = tmp_path / "ncs.systemd.conf"
+    env.write_bytes(b"# comment\r\nNCS_RELOAD_PACKAGES=true\r\nNCS_JAVA_VM_OPTIONS=\"-Xmx2g -Da=b\"\r\n"
+                    b"NCS_CMD=$(touch " + str(tmp_path).encode() + b"/pwned)\r\nNCS_BT=`id`\r\n"
+                    b"export NCS_EXP=1\r\nNCS_LONG=" + b"x" * 20000 + b"\r\nNCS_LAST=ok")
+    os.chmod(env, 0o644)
+    cmd = [shell, *(["sh"] if shell == "busybox" else []), "-c", reader + f"read_env_file {env}; echo done; env"]
+    out = subprocess.run(cmd, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}, timeout=10)
+    assert out.returncode == 0 and "done" in out.stdout.splitlines() and out.stderr == "", out.stderr
+    got = dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
+    assert got["NCS_RELOAD_PACKAGES"] == "true" and got["NCS_JAVA_VM_OPTIONS"] == "-Xmx2g -Da=b"
+    assert got["NCS_CMD"] == f"$(touch {tmp_path}/pwned)" and got["NCS_BT"] == "`id`"
+    assert got["NCS_LONG"] == "x" * 20000 and got["NCS_LAST"] == "ok"
+    assert "NCS_EXP" not in got and not (tmp_path / "pwned").exists()
