@@ -105,3 +105,29 @@ def test_ncsrc_of_another_version_goes_in_front_again(scripts, shell, tmp_path):
            f"{src} {scripts[name]}; {src} {other}; {src} {scripts[name]}; /usr/bin/printenv PATH"]
     r = subprocess.run(cmd, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}, timeout=20)
     assert r.stdout.strip() == "/opt/ncs/ncs-6.5.3/bin:/opt/ncs/ncs-6.4.1/bin:/opt/ncs/ncs-6.5.3/bin:/usr/bin:/bin"
+
+
+@pytest.mark.parametrize("transport", ["tcp", "unix"])
+@pytest.mark.parametrize("shell", [*SH_SHELLS, *([c] for c in CSH_SHELLS)], ids=" ".join)
+def test_the_ipc_settings_are_this_installs_only(sample_dists, tmp_path, shell, transport):
+    """IPC variables left in the environment by another install (a local install's ncsrc, an
+    earlier login): NCS_IPC_PATH takes precedence over NCS_IPC_PORT, and an NCS_IPC_ACCESS_FILE
+    the daemon does not check makes the clients fail: after sourcing, only this install's are set."""
+    csh = shell[0] in ("csh", "tcsh")
+    plan = build_plan(spec(init_system="none", values={"ipc.transport": transport, "ipc.access_check": False}),
+                      open_distribution(sample_dists["tar.gz"]))
+    files = {a.path: a.content for a in plan if hasattr(a, "content")}
+    stale = {"NCS_IPC_PATH": "/tmp/other/nso-ipc", "NCS_IPC_ADDR": "192.0.2.1", "NCS_IPC_PORT": "5000",
+             "NCS_IPC_ACCESS_FILE": "/tmp/other/ipc_access"}
+    want = ({"NCS_IPC_ADDR": "127.0.0.1", "NCS_IPC_PORT": "4569"} if transport == "tcp"
+            else {"NCS_IPC_PATH": "/run/ncs/nso-ipc"})
+    for path in (("/etc/profile.d/ncs.csh", "/opt/ncs/ncs-6.5.3/ncsrc.tcsh") if csh
+                 else ("/etc/profile.d/ncs.sh", "/opt/ncs/ncs-6.5.3/ncsrc")):
+        script = tmp_path / path.rsplit("/", 1)[1]
+        script.write_bytes(files[path])
+        cmd = [*shell, *(["-f"] if csh else []), "-c", f"{'source' if csh else '.'} {script}; /usr/bin/env"]
+        r = subprocess.run(cmd, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", **stale}, timeout=20)
+        assert r.returncode == 0 and r.stderr == "", r.stderr
+        got = {k: v for k, v in (line.split("=", 1) for line in r.stdout.splitlines() if "=" in line)
+               if k.startswith("NCS_IPC_")}
+        assert got == want, path
