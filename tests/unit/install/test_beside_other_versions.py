@@ -93,7 +93,7 @@ def test_the_active_trees_ncsrc_follows_a_changed_spec_given_with_a_version_inst
     install(dists["6.5.3"], root, *tcp)
     assert os.readlink(root / "opt/ncs/current") == "ncs-6.6.1"
     text = ncsrc.read_text()
-    assert "NCS_IPC_PORT=4569" in text and "NCS_IPC_PATH" not in text and "NCS_DIR=/opt/ncs/ncs-6.6.1" in text
+    assert "NCS_IPC_PORT=4569" in text and "NCS_IPC_PATH=" not in text and "NCS_DIR=/opt/ncs/ncs-6.6.1" in text
     assert "NCS_IPC_PORT 4569" in (root / OLD.lstrip("/") / "ncsrc.tcsh").read_text()
     assert "NCS_IPC_PORT=4569" in (root / "etc/profile.d/ncs.sh").read_text()
     assert install(dists["6.5.3"], root)["changed"] == 0
