@@ -271,14 +271,16 @@ def atomic_write(host: Path, data: bytes, mode: int, uid: int | None = None,
         _rename_into_place(tmp, host.name, dfd)
 
 
-def remove_stale_temps(host: Path) -> list[str]:
+def remove_stale_temps(host: Path, owner: int | None = None) -> list[str]:
     """Remove the temporary copies of ``host`` (:func:`atomic_write`'s ``.nso-install-tmp.NAME.XXXXXXXX``)
     that a run killed while writing it left beside it: half-written, possibly key material.  For
     the writers that run under the run lock (no other run is writing ``host`` meanwhile) and
     that no Leftovers action of an install plan follows (nso-install's records, ``keys rotate``).
     Only regular files of this account's are removed (a local install's marker is beside its
     directory, which may be in a shared sticky one such as /tmp: another account's file of that
-    name is no copy of ours, and could not be removed there); the names removed."""
+    name is no copy of ours, and could not be removed there), or of ``owner``, the one a copy
+    was given before its first byte (:func:`replace_by_copy`'s for a new NSO account); the
+    names removed."""
     prefix = f"{TMP_MARK}{host.name}."
     removed = []
     with parent_dir(host) as dfd:
@@ -291,7 +293,7 @@ def remove_stale_temps(host: Path) -> list[str]:
             if len(rest) != 8 or not all(c in "0123456789abcdef" for c in rest):
                 continue
             st = _lstat(name, dfd)
-            if st is not None and stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid():
+            if st is not None and stat.S_ISREG(st.st_mode) and st.st_uid in (os.geteuid(), owner):
                 os.unlink(name, dir_fd=dfd)
                 removed.append(name)
         if removed:

@@ -733,6 +733,10 @@ class Reown(Action):
             if kind == DIR:
                 fsops.set_attrs(host, mode, owner, group, tpath)
             elif kind == FILE and _copied(st, uid_old):
+                # a run killed while copying it left its copy beside it (already the new
+                # owner's: no later hand-over takes it, and no Leftovers action looks in
+                # RUN_DIR's streams/, state/... where it stayed for good)
+                fsops.remove_stale_temps(host, owner)
                 fsops.replace_by_copy(host, mode, owner, group, tpath)
             elif kind == FILE:
                 fsops.set_attrs(host, stat.S_IMODE(st.st_mode) & ~0o6000, owner, group, tpath)

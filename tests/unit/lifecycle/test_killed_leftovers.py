@@ -203,3 +203,27 @@ def test_a_repair_killed_before_renaming_its_manifest_leaves_no_copy_of_it(tmp_p
     assert temps(loc / ".nso-install/manifests")
     cli(*args)
     assert temps(loc) == []
+
+
+@pytest.mark.parametrize("change", [("install", "--no-run-as-user"), ("install", "--run-as-user", "nso2"),
+                                    ("uninstall", "--all", "--accounts")])
+def test_a_hand_over_killed_while_copying_a_file_of_the_old_account_leaves_no_copy(root, dists, change):
+    """A change of --run-as-user (and uninstall --accounts) replaces each file the old account
+    made by a copy with the new owner; killed before the copy's rename, the copy (root's, or the
+    new account's) stayed in RUN_DIR/streams for good: the re-run took the file over again beside
+    it, and no leftovers cleanup looks there (found by the crash sweep)."""
+    dist = dists["6.4.1"]
+    cli("install", dist, "--system-install", "--run-as-user", "nso", "--root", root)
+    nso = next(line.split(":") for line in (root / "etc/passwd").read_text().splitlines() if line.startswith("nso:"))
+    streams = root / "var/opt/ncs/streams"
+    streams.mkdir()
+    (streams / "n.log").write_text("a stream NSO wrote\n")
+    for p in (streams, streams / "n.log"):
+        os.chown(p, int(nso[2]), int(nso[3]))
+    cmd, *opts = change
+    args = (cmd, *((dist, "--system-install") if cmd == "install" else ()), *opts, "--root", root)
+    killed_when("nso_install.fsops", "_rename_into_place", "a[1] == 'n.log'", *args)
+    assert [t for t in os.listdir(streams) if t.startswith(TMP + "n.log.")]
+    cli(*args)
+    assert os.listdir(streams) == ["n.log"] and (streams / "n.log").read_text() == "a stream NSO wrote\n"
+    assert (streams / "n.log").stat().st_uid != int(nso[2])
