@@ -472,8 +472,12 @@ def record_effects(state: State, effects: Effects) -> None:
         state.save_manifest(tree, m)
     for tree in effects.manifests_dropped:
         state.drop_manifest(tree)
-    if effects.memberships_added or effects.memberships_removed:
-        state.set_memberships((state.memberships | effects.memberships_added) - effects.memberships_removed)
+    # a deleted account's memberships go with it (userdel): recorded still, the next uninstall
+    # --accounts took the user as one it did not create and "withdrew" them, changing the state
+    # once more; an account made again under the name later would have them taken back
+    gone = {(u, g) for u, g in state.memberships if f"user:{u}" in effects.deleted or f"group:{g}" in effects.deleted}
+    if effects.memberships_added or effects.memberships_removed or gone:
+        state.set_memberships((state.memberships | effects.memberships_added) - effects.memberships_removed - gone)
 
 
 def _check_imported_keys(given: SpecInput, version: str) -> None:

@@ -1206,3 +1206,18 @@ def test_the_refusals_name_their_next_command_aimed_at_the_same_staging_root(dis
     # and rollback with no active version 'nso-install status shows what is installed there'
     assert f"(nso-install status {aim} shows what is installed there)" in \
         said(nso("rollback", "--root", root, ok=False))
+
+
+def test_uninstall_accounts_forgets_the_memberships_of_the_accounts_it_deletes(two):
+    """userdel took nso out of ncsadmin, but the record of that membership (nso-install added it)
+    stayed: the next uninstall --all --accounts took nso for an account it had not created,
+    "withdrew" the membership and saved the state again, so a re-run was no no-op (found by the
+    crash sweep, which compares a run after an uninterrupted one)."""
+    state = two / "var/lib/nso-install/state.json"
+    assert ["nso", "ncsadmin"] in json.loads(state.read_text())["grants"]["memberships"]
+    nso("uninstall", "--all", "--accounts", "--root", two)
+    assert "\nnso:" not in "\n" + (two / "etc/passwd").read_text()
+    assert "memberships" not in json.loads(state.read_text()).get("grants", {})
+    before = state.read_bytes()
+    assert "Nothing to do" in nso("uninstall", "--all", "--accounts", "--root", two).output
+    assert state.read_bytes() == before
