@@ -198,9 +198,28 @@ def build_plan(spec: InstallSpec, dist, view: TargetView = TargetView()) -> list
     if spec.secrets == "only":
         wanted = [a for a in plan if is_secret(a) or (spec.system and _in_volume(spec, plan, a))]
         paths = [PurePosixPath(a.path) for a in wanted]
-        return [a for a in plan if a in wanted
+        kept = [a for a in plan if a in wanted
                 or (isinstance(a, Directory) and any(w.is_relative_to(a.path) for w in paths))]
+        return kept + _leftovers_of(kept, plan)
     return plan
+
+
+def _leftovers_of(kept: list[Action], plan: list[Action]) -> list[Action]:
+    """The plan's removal of what a killed run left, kept to the directories ``kept`` writes in
+    and nso-install's own: a container start killed while writing a key left its half-written
+    copy (.nso-install-tmp.host.key.XXXXXXXX) in CONFIG_DIR for good without it.  Not the
+    image's directories (the install tree, the service's), which may be read-only."""
+    def parents(acts):
+        return {str(PurePosixPath(a.path).parent) for a in acts if a.fs}
+
+    mine, every = parents(kept), parents(plan)
+    out: list[Action] = []
+    for a in plan:
+        if isinstance(a, Leftovers):
+            dirs = tuple(d for d in a.dirs if d in mine or d not in every)  # (not every's: the state's)
+            if dirs:
+                out.append(Leftovers(os.path.commonpath(dirs), dirs, a.skip_prefixes))
+    return out
 
 
 def _in_volume(spec: InstallSpec, plan: list[Action], action: Action) -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -227,3 +228,24 @@ def test_a_hand_over_killed_while_copying_a_file_of_the_old_account_leaves_no_co
     cli(*args)
     assert os.listdir(streams) == ["n.log"] and (streams / "n.log").read_text() == "a stream NSO wrote\n"
     assert (streams / "n.log").stat().st_uid != int(nso[2])
+
+
+@pytest.mark.parametrize("name", ["host.key", "ssh_host_ed25519_key", "audit-memo.json"])
+def test_a_container_start_killed_while_writing_a_key_leaves_no_copy_after_its_re_run(root, dists, name):
+    """install --secrets-only (a container's start, here on an empty config, run and log volume)
+    has none of the plan's other actions, and lost its leftovers cleanup with them: killed before
+    the rename of a key it generated, the half- or fully-written copy (private key material) stayed
+    in CONFIG_DIR beside the key its re-run wrote, for good (found by the crash sweep)."""
+    opts = ("--system-install", "--run-as-user", "nso", "--ignore-init-scripts", "--root", root)
+    cli("install", dists["6.5.3"], *opts, "--skip-secrets")
+    for d in ("etc/ncs", "var/opt/ncs", "var/log/ncs"):
+        shutil.rmtree(root / d)
+        (root / d).mkdir()
+    args = ("install", root / "opt/ncs/current", *opts, "--secrets-only")
+    killed_when("nso_install.fsops", "_rename_into_place", f"a[1] == {name!r}", *args)
+    assert temps(root)
+    image = root / "opt/ncs" / (TMP + "ncs-9.9.9.0123abcd")  # the image's (maybe read-only): not its to clean
+    image.mkdir()
+    cli(*args)
+    assert temps(root) == [str(image.relative_to(root))]
+    assert "Done: 0 changed" in cli(*args).output

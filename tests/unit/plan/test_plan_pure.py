@@ -6,7 +6,7 @@ import pytest
 from support import FakeDist, spec, view
 
 from nso_install.actions.accounts import Membership, User
-from nso_install.actions.files import ConfFile, Directory, Reown, Symlink
+from nso_install.actions.files import ConfFile, Directory, Leftovers, Reown, Symlink
 from nso_install.actions.keys import KeyPair, SecretFile
 from nso_install.actions.privileges import Capability, Setuid
 from nso_install.actions.tree import InstallTree
@@ -135,9 +135,13 @@ def test_secrets_modes():
     # container start: the secrets, and what a fresh volume or tmpfs lacks (config, run and log
     # directories, the IPC socket's directory); never the tree, accounts, privileges, services
     only = build_plan(spec(secrets="only", run_as_user="nso"), FakeDist())
-    files = {a.path for a in only if not isinstance(a, Directory)}
+    files = {a.path for a in only if a.fs and not isinstance(a, Directory)}
     assert secrets <= files and "/etc/ncs/ncs.conf" in files
     assert all(p.startswith(("/etc/ncs/", "/var/opt/ncs/", "/var/log/ncs/")) for p in files), files
+    # what a killed start left there (a half-written key) is cleaned, and only there and in the state's
+    (left,) = [a for a in only if isinstance(a, Leftovers)]
+    assert "/etc/ncs/ssl/cert" in left.dirs and "/var/lib/nso-install" in left.dirs
+    assert all(d.startswith(("/etc/ncs", "/var/opt/ncs", "/var/log/ncs", "/var/lib/nso-install")) for d in left.dirs)
     assert "/run/ncs" in {a.path for a in only if isinstance(a, Directory)}
     assert not [a for a in only if isinstance(a, (Setuid, Capability, User, Membership, Reown))]
     assert not [a for a in only if a.fs and a.path.startswith(("/opt/ncs/", "/etc/profile.d", "/etc/systemd"))]
