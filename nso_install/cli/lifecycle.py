@@ -45,7 +45,7 @@ _NO_MANIFEST = {False: "  (no manifest: not unpacked by nso-install)",
 
 
 def _status(root, install_dir, as_json, verbose, local_dir=None):
-    from ..lifecycle.status import status
+    from ..lifecycle.status import rotation_rerun, status
 
     inst = _look(root, install_dir, local_dir)
     s = status(inst)
@@ -85,7 +85,7 @@ def _status(root, install_dir, as_json, verbose, local_dir=None):
     keys = s["keys"] or {}
     if keys.get("interrupted") is not None:
         when = f" (started {printable(keys['interrupted'])})" if keys["interrupted"] else ""
-        click.echo(f"keys: a keys rotate was stopped half way{when}; re-run {inst.command('keys rotate')}: it records "
+        click.echo(f"keys: a keys rotate was stopped half way{when}; re-run {inst.command(rotation_rerun(inst))}: it records "
                    "the generation it wrote, or adds one if it wrote none")
     if keys.get("pending_generation") is not None:
         since = f" on {printable(keys['added'])}" if keys.get("added") else ""

@@ -24,7 +24,8 @@ number is).  The generation added is recorded in the state file (``keys.pending_
 a second ``keys rotate`` while it is still the newest generation and not confirmed with
 ``--applied`` adds nothing (``--new`` adds another one).  It is announced (``keys.writing``: the
 generation and a digest of the new file) before the file is written, so that a re-run after a
-kill between the two recognises its own write instead of adding a second generation.
+kill between the two recognises its own write instead of adding a second generation (also
+with ``--new``: the write recognised is the generation it asked for).
 
 What nso-install cannot do is the NSO side: reload the keys, apply the new generation in
 NSO (``key-rotation apply-new-keys``), on every HA node; :func:`nso_steps` says how.
@@ -402,7 +403,9 @@ def _decide(inst: Installation, version: str, file: str, data: bytes, st: os.sta
         result = _applied(inst, kf, rec, pending, state, base)
         result.notes[:0] = settled
         return result
-    adds = not (pending is not None and pending == kf.newest and not new)
+    # a write an interrupted run made and this one recognised (settled) is the generation asked
+    # for, also with --new: the same command run again added a second one
+    adds = not settled and not (pending is not None and pending == kf.newest and not new)
     notes = settled + _attr_notes(file, st, adds)
     if not adds:
         since = rec.get("time") if isinstance(rec.get("time"), str) else None
@@ -431,7 +434,8 @@ def _decide(inst: Installation, version: str, file: str, data: bytes, st: os.sta
     # so that a re-run after a kill (or a failure) between the write and the record recognises its
     # own write instead of adding another generation; the digest of random keys reveals none
     state.data["keys"] = {**rec, "writing": {"generation": generation, "converted_legacy": kf.legacy, "time": now,
-                                             "digest": hashlib.sha256(content.reveal()).hexdigest()}}
+                                             "digest": hashlib.sha256(content.reveal()).hexdigest(),
+                                             **({"new": True} if new else {})}}  # (its re-run's command)
     state.save()
     fsops.remove_stale_temps(inst.target.host(file))  # a killed rotation's half-written copy (keys)
     fsops.atomic_write(inst.target.host(file), content.reveal(), mode, st.st_uid, st.st_gid, file)

@@ -41,6 +41,14 @@ def _keys(inst: Installation) -> dict | None:
     return shown if any(v is not None for v in shown.values()) else None
 
 
+def rotation_rerun(inst: Installation) -> str:
+    """The command that completes an interrupted ``keys rotate``: with ``--new`` when it had it
+    (without, a generation added before and still pending is all a re-run finds: it adds none)."""
+    rec = inst.state.data.get("keys")
+    writing = rec.get("writing") if isinstance(rec, dict) else None
+    return "keys rotate --new" if isinstance(writing, dict) and writing.get("new") is True else "keys rotate"
+
+
 def status(inst: Installation) -> dict:
     """Everything ``status`` shows, as data (the CLI prints it, or dumps it with --json)."""
     facts = Facts(inst.target)

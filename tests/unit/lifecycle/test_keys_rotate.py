@@ -450,7 +450,7 @@ def test_nso_side_steps(root65):
 
 # --- interrupted rotations: a re-run recognises its own write ----------------------------------
 
-def _rotate_stopped(root, how: str, when: str) -> None:
+def _rotate_stopped(root, how: str, when: str, *extra: str) -> None:
     """``keys rotate`` stopped right after (``when="after"``) or instead of (``"instead"``)
     writing the keys file: by a kill (a child process ending with ``os._exit``: nothing after it
     runs) or by an error (a full disk, in this process)."""
@@ -474,7 +474,7 @@ def _rotate_stopped(root, how: str, when: str) -> None:
                 real(host, data, *a)
             fsops.atomic_write = write
             from nso_install.cli import main
-            main(["keys", "rotate", "--root", {str(root)!r}])
+            main(["keys", "rotate", "--root", {str(root)!r}, *{list(extra)!r}])
         """)
         r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
         assert r.returncode == 137, r.stderr
@@ -492,7 +492,7 @@ def _rotate_stopped(root, how: str, when: str) -> None:
 
     with pytest.MonkeyPatch.context() as mp:  # (not the fixture: its undo would undo the seal key's too)
         mp.setattr(fsops, "atomic_write", write)
-        assert rotate(root, ok=False).exit_code == 1
+        assert rotate(root, *extra, ok=False).exit_code == 1
 
 
 def status_of(root) -> tuple[dict | None, list[str]]:
@@ -541,6 +541,22 @@ def test_a_rotation_stopped_after_writing_the_file_adds_no_second_generation_on_
     again = rotate_json(root65)  # the usual re-run: nothing added, nothing recorded again
     assert again["status"] == "pending" and not any("interrupted" in n for n in again["notes"])
     assert rotate_json(root65, "--applied")["generation"] == 0
+
+
+@pytest.mark.parametrize("how", ["kill", "error"])
+@pytest.mark.parametrize("when", ["after", "instead"])
+def test_a_rotation_with_new_stopped_half_way_is_completed_by_its_re_run_with_one_generation(root65, how, when):
+    """keys rotate --new over a generation still pending, stopped: after its write, the same
+    command run again added a second generation (the write it recognised did not count for
+    --new; found by the crash sweep); before it, status said to re-run plain keys rotate, which
+    'adds one if it wrote none' but found the pending generation and added none."""
+    rotate(root65)  # generation 0, pending
+    _rotate_stopped(root65, how, when, "--new")
+    assert f"re-run nso-install keys rotate --new --root {root65}: " in status_of(root65)[1][0]
+    out = rotate_json(root65, "--new")
+    assert out["generation"] == 1 and out["changed"] is (when == "instead")
+    assert sorted({g for _, g in keys_of((root65 / KEYS).read_bytes())}) == [-1, 0, 1]
+    assert status_of(root65)[0]["interrupted"] is None and status_of(root65)[0]["pending_generation"] == 1
 
 
 @pytest.mark.parametrize("how", ["kill", "error"])
