@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import stat
 import time
+from contextlib import ExitStack
 from pathlib import PurePosixPath
 from typing import Callable, ClassVar
 
@@ -615,7 +616,8 @@ class Reown(Action):
       (the account may hold them open for writing);
     * entries of the account in ``quarantine`` (NSO's load path and scripts: packages/,
       scripts/), and every symlink or special file of the account: moved, whole, into
-      ``PATH/.nso-install-quarantine.ACCOUNT.TIME`` (0700 root) for the administrator to review;
+      ``PATH/.nso-install-quarantine.ACCOUNT.TIME`` (0700 root; ``.XXXXXXXX`` added when the name
+      is taken) for the administrator to review;
     * entries of other owners in the account's group: the group becomes ``to_group``.
 
     Refused while a process of the account runs (it could write as fast as files are taken
@@ -710,11 +712,20 @@ class Reown(Action):
         effects = Effects()
         if aside:
             qname = f"{QUARANTINE}{self.from_user}.{time.strftime('%Y%m%dT%H%M%S')}"
-            quarantine = f"{self.path}/{qname}"
             # The quarantine sits in a directory the account can still write (it is taken over
             # below): it could rename it and put a link to /etc at its name.  So every entry
             # goes in through the descriptor of the directory made here, never by its name.
-            with fsops.new_private_dir(ctx.target.host(quarantine)) as qfd:
+            with ExitStack() as held:
+                # the name may be taken: by the quarantine of a run killed in the same second
+                # (its re-run failed with 'File exists'), or by the account, which can guess it
+                for suffix in ("", f".{os.urandom(4).hex()}"):
+                    quarantine = f"{self.path}/{qname}{suffix}"
+                    try:
+                        qfd = held.enter_context(fsops.new_private_dir(ctx.target.host(quarantine)))
+                        break
+                    except FileExistsError:
+                        if suffix:
+                            raise
                 used: set[str] = set()
                 for p in aside:
                     name = str(PurePosixPath(p).relative_to(self.path)).replace("/", "%")

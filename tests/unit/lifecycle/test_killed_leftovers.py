@@ -249,3 +249,38 @@ def test_a_container_start_killed_while_writing_a_key_leaves_no_copy_after_its_r
     cli(*args)
     assert temps(root) == [str(image.relative_to(root))]
     assert "Done: 0 changed" in cli(*args).output
+
+
+def test_a_hand_over_killed_after_making_its_quarantine_is_completed_by_a_re_run_in_the_same_second(root, dists):
+    """A change of --run-as-user moves the packages the old account made into
+    RUN_DIR/.nso-install-quarantine.nso.TIME; killed right after making that directory, a re-run
+    within the same second failed with 'File exists' on it (found by the crash sweep; the account,
+    which can write RUN_DIR and guess the time, could do the same on purpose)."""
+    import types
+
+    from nso_install.actions import files
+
+    def frozen_time():
+        return types.SimpleNamespace(strftime=lambda f: "20260101T000000")
+
+    dist = dists["6.4.1"]
+    cli("install", dist, "--system-install", "--run-as-user", "nso", "--root", root)
+    nso = next(line.split(":") for line in (root / "etc/passwd").read_text().splitlines() if line.startswith("nso:"))
+    pkg = root / "var/opt/ncs/packages/mypkg"
+    pkg.mkdir()
+    (pkg / "package-meta-data.xml").write_text("<ncs-package/>\n")
+    for p in (pkg, pkg / "package-meta-data.xml"):
+        os.chown(p, int(nso[2]), int(nso[3]))
+    args = ("install", dist, "--system-install", "--run-as-user", "nso2", "--root", root)
+    killed_when("nso_install.fsops", "move_into", "True", *args,
+                prelude="import types, nso_install.actions.files as F; "
+                        "F.time = types.SimpleNamespace(strftime=lambda f: '20260101T000000')")
+    first = root / "var/opt/ncs/.nso-install-quarantine.nso.20260101T000000"
+    assert first.is_dir() and os.listdir(first) == [] and pkg.exists()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(files, "time", frozen_time())
+        cli(*args)
+    assert not pkg.exists()
+    kept = [d for d in os.listdir(root / "var/opt/ncs") if d.startswith(files.QUARANTINE)]
+    assert len(kept) == 2 and any(os.listdir(root / "var/opt/ncs" / d) == ["packages%mypkg"] for d in kept)
+    assert "Done: 0 changed" in cli(*args).output
