@@ -11,6 +11,13 @@ command run again (must succeed and leave the tree of an uninterrupted run: path
 owners, capabilities, contents; random files such as keys and the records by presence, owner
 and mode), and once more (an install must say "Done: 0 changed" and change nothing).
 
+Scenarios since the first sweep: a change of --run-as-user (runas: nso -> nso2 with files nso
+made in RUN_DIR, packages/ among them), --no-run-as-user (norunas), uninstall --all --accounts
+(accounts), an --ipc-user grant and its withdrawal (ipcgrant, ipcwithdraw), a container start
+with --secrets-only on empty config, run and log volumes (secretsonly), keys rotate --applied
+and --new (applied, rotatenew), install --activate of a newer version over CDB data (activatecdb).
+A random file is compared by presence, owner and mode, the keys file also by its key names.
+
 KS: "auto" (every STRIDE-th call, and every 25th of an unpack's many calls), or ranges
 "1-10,40-60:2,300-".  Scratch in $CRASH_DIR (default /tmp/nso-crash-sweep), the staging root
 in $CRASH_R; runs seal with a key there (the host's /var/lib/nso-install is left alone).
@@ -33,12 +40,13 @@ state_module.SEAL_KEY = f"{W}/seal/seal.key"
 from nso_install.cli import main  # noqa: E402
 
 D = f"{W}/d"
-V1, V2 = f"{D}/nso-6.4.1.linux.x86_64.tar.gz", f"{D}/nso-6.5.3.linux.x86_64.tar.gz"
-if not (os.path.exists(V1) and os.path.exists(V2)):
-    from nso_install.sample import make_sample_distribution
+VERSIONS = ("6.4.1", "6.5.3", "6.5.4")
+V1, V2, V3 = (f"{D}/nso-{_v}.linux.x86_64.tar.gz" for _v in VERSIONS)
+for _v, _path in zip(VERSIONS, (V1, V2, V3)):
+    if not os.path.exists(_path):
+        from nso_install.sample import make_sample_distribution
 
-    os.makedirs(D, exist_ok=True)
-    for _v in ("6.4.1", "6.5.3"):
+        os.makedirs(D, exist_ok=True)
         make_sample_distribution(D, _v, "tar.gz")
 R = os.environ.get("CRASH_R", f"{W}/root")  # the staging root every run uses (same path: seals, records)
 TAG = os.environ.get("CRASH_TAG", "")
@@ -121,8 +129,16 @@ def snap(top):
                 cap = os.getxattr(p, "security.capability", follow_symlinks=False).hex()
             except OSError:
                 cap = None
-            out[os.path.relpath(p, top)] = (stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid,
-                                            cap, extra, st.st_size)
+            shape = None  # what a random file's content must agree on: the keys file's key names
+            if n == "ncs.crypto_keys" and stat.S_ISREG(st.st_mode):
+                with open(p) as f:
+                    shape = tuple(sorted(line.split("=")[0] for line in f if "=" in line))
+            # a hand-over's quarantine is named by the time of the run that made it (and a
+            # random suffix when that name was taken)
+            rel = re.sub(r"(\.nso-install-quarantine\.[^/]+?)\.\d{8}T\d{6}(\.[0-9a-f]{8})?", r"\1.TIME",
+                         os.path.relpath(p, top))
+            out[rel] = (stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, cap, extra, st.st_size,
+                        shape)
     return out
 
 
@@ -211,6 +227,98 @@ def sc_localrepair():
     return args
 
 
+def _nso_files(run_dir, uid, gid):
+    """Files the NSO account made at run time: CDB, state, a package it compiled (owned by it)."""
+    for rel, text in (("cdb/A.cdb", "cdb\n"), ("state/global.data", "s\n"), ("packages/mypkg/package-meta-data.xml",
+                      "<ncs-package/>\n"), ("packages/mypkg/load-dir/x.fxs", "fxs\n"), ("streams/n.log", "x\n")):
+        path = f"{run_dir}/{rel}"
+        d = os.path.dirname(path)
+        os.makedirs(d, exist_ok=True)
+        with open(path, "w") as f:
+            f.write(text)
+        while d.startswith(run_dir + "/"):
+            os.chown(d, uid, gid)
+            d = os.path.dirname(d)
+        os.chown(path, uid, gid)
+
+
+def _account(name):
+    for line in open(f"{R}/etc/passwd"):
+        f = line.split(":")
+        if f[0] == name:
+            return int(f[2]), int(f[3])
+    raise KeyError(name)
+
+
+def sc_runas():
+    """--run-as-user nso -> nso2: the old account's files in RUN_DIR (and packages/) handed over."""
+    fresh_root(R)
+    ok(["install", V1, "--system-install", "--run-as-user", "nso", *SYS])
+    _nso_files(f"{R}/var/opt/ncs", *_account("nso"))
+    return ["install", V1, "--system-install", "--run-as-user", "nso2", *SYS]
+
+
+def sc_norunas():
+    """--no-run-as-user: NSO as root again, the account's grants and files withdrawn."""
+    fresh_root(R)
+    ok(["install", V1, "--system-install", "--run-as-user", "nso", *SYS])
+    _nso_files(f"{R}/var/opt/ncs", *_account("nso"))
+    return ["install", V1, "--system-install", "--no-run-as-user", *SYS]
+
+
+def sc_accounts():
+    """uninstall --all --accounts: userdel/groupdel, the kept directories handed to root."""
+    fresh_root(R)
+    ok(["install", V1, "--system-install", "--run-as-user", "nso", *SYS])
+    _nso_files(f"{R}/var/opt/ncs", *_account("nso"))
+    return ["uninstall", "--all", "--accounts", *SYS]
+
+
+def sc_ipcgrant():
+    fresh_root(R)
+    ok(["install", V2, "--system-install", "--run-as-user", "nso", *SYS])
+    return ["install", V2, "--system-install", "--ipc-user", "daemon", *SYS]
+
+
+def sc_ipcwithdraw():
+    fresh_root(R)
+    ok(["install", V2, "--system-install", "--run-as-user", "nso", "--ipc-user", "daemon", *SYS])
+    return ["install", V2, "--system-install", "--no-ipc-user", *SYS]
+
+
+def sc_secretsonly():
+    """Container start: an image built with --skip-secrets, its config, run and log volumes empty."""
+    fresh_root(R)
+    ok(["install", V2, "--system-install", "--run-as-user", "nso", "--ignore-init-scripts", "--skip-secrets", *SYS])
+    for d in ("etc/ncs", "var/opt/ncs", "var/log/ncs"):
+        for n in os.listdir(f"{R}/{d}"):
+            p = f"{R}/{d}/{n}"
+            shutil.rmtree(p) if os.path.isdir(p) and not os.path.islink(p) else os.remove(p)
+    return ["install", f"{R}/opt/ncs/current", "--system-install", "--run-as-user", "nso", "--ignore-init-scripts",
+            "--secrets-only", *SYS]
+
+
+def sc_applied():
+    fresh_root(R)
+    ok(["install", V1, "--system-install", "--run-as-user", "nso", *SYS])
+    ok(["keys", "rotate", *SYS])
+    return ["keys", "rotate", "--applied", *SYS]
+
+
+def sc_rotatenew():
+    args = sc_applied()
+    ok(args)
+    return ["keys", "rotate", "--new", *SYS]
+
+
+def sc_activatecdb():
+    """install --activate of a newer version over CDB data the running NSO left."""
+    fresh_root(R)
+    ok(["install", V2, "--system-install", "--run-as-user", "nso", *SYS])
+    _nso_files(f"{R}/var/opt/ncs", *_account("nso"))
+    return ["install", V3, "--system-install", "--activate", *SYS]
+
+
 SCENARIOS = {k[3:]: v for k, v in globals().items() if k.startswith("sc_")}
 
 RECORDS = ("state.json", "history.jsonl", "audit-memo.json")  # (times in them: compared by presence)
@@ -221,7 +329,7 @@ def leftovers(killed, ref, base):
     """What a killed run leaves that an account other than root might see or that looks half done."""
     notes = []
     for p, v in killed.items():
-        typ, mode, uid, gid, cap, h, size = v
+        typ, mode, uid, gid, cap, h, size, _ = v
         if p in ref or p in base:
             r = ref.get(p) or base.get(p)
             if r[0] != typ:
@@ -229,7 +337,7 @@ def leftovers(killed, ref, base):
             elif typ == stat.S_IFDIR and mode != r[1] and (p not in base or mode != base[p][1]):
                 notes.append(f"dir mode {p} {mode:o} (ref {r[1]:o})")
             elif typ == stat.S_IFREG and mode & ~r[1] & 0o077 and (p not in base or mode & ~base[p][1] & 0o077):
-                notes.append(f"file more open {p} {mode:o} (ref {r[1]:o})")
+                notes.append(f"file more open {p} {mode:o} (ref {r[1]:o}){' with capabilities' if cap else ''}")
             continue
         notes.append(f"extra {p} {'dir' if typ == stat.S_IFDIR else 'file' if typ == stat.S_IFREG else 'other'} "
                      f"{mode:o} {uid}:{gid} size={size}")
@@ -244,7 +352,7 @@ def diff(a, b, varying):
             continue
         x, y = a[p], b[p]
         if p in varying:
-            x, y = x[:5], y[:5]
+            x, y = x[:5] + x[7:], y[:5] + y[7:]
         else:
             x, y = x[:6], y[:6]
         if x != y:
@@ -268,7 +376,7 @@ def main_sweep(name, stride=1, only=None):
             base_snap = snap(R)
         assert child(args, log=f"{W}/events-{name}{TAG}.txt", out=f"{W}/ref.out") == 0, open(f"{W}/ref.out").read()
         refs.append(snap(R))
-    varying = {p for p in refs[0] if refs[0][p][5] != refs[1].get(p, (None,) * 7)[5] or p.endswith(RECORDS) or "/manifests/" in p}
+    varying = {p for p in refs[0] if refs[0][p][5] != refs[1].get(p, (None,) * 8)[5] or p.endswith(RECORDS) or "/manifests/" in p}
     ref = refs[0]
     events = open(f"{W}/events-{name}{TAG}.txt").read().splitlines()
     n = len(events)
@@ -288,7 +396,7 @@ def main_sweep(name, stride=1, only=None):
         restore(base, R)
         rc = child(args, kill_at=k, out=f"{W}/kill.out")
         if rc != 137:
-            print(f"K={k}: not killed (rc={rc})")
+            print(f"K={k}: not killed (rc={rc})" + (f": {open(f'{W}/kill.out').read()[-600:]}" if rc else ""))
             continue
         killed = snap(R)
 
@@ -308,7 +416,8 @@ def main_sweep(name, stride=1, only=None):
         txt = open(f"{W}/third.out").read()
         if rc != 0 or (args[0] == "install" and "Done: 0 changed" not in txt):
             problems.append(f"third run rc={rc}: {txt[-400:]}")
-        problems += [f"third: {x}" for x in diff(third, after, set())]
+        if "--new" not in args:  # (keys rotate --new adds a generation at every run)
+            problems += [f"third: {x}" for x in diff(third, after, set())]
         if problems:
             print(f"K={k} [{events[k-1]}]:")
             for x in problems[:12]:
