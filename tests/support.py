@@ -162,6 +162,20 @@ def host_accounts_root(root: Path) -> Path:
     return root
 
 
+def vendor_tree(root: Path, dist) -> Path:
+    """``root``/opt/ncs as NSO's own installer leaves it (ncs-VSN and ``current``), from the
+    suite's tarball ``dist`` of NSO 6.5.3; returned."""
+    import tarfile
+
+    opt = root / "opt/ncs"
+    opt.mkdir(parents=True)
+    with tarfile.open(dist) as tf:
+        extract_all(tf, opt)
+    (opt / "nso-6.5.3").rename(opt / "ncs-6.5.3")
+    (opt / "current").symlink_to("ncs-6.5.3")
+    return opt
+
+
 def staged_root(tmp_path: Path, passwd: str = PASSWD, group: str = GROUP) -> Path:
     root = tmp_path / "root"
     (root / "etc").mkdir(parents=True, exist_ok=True)

@@ -7,10 +7,9 @@ import json
 import os
 import secrets
 import shutil
-import tarfile
 
 import pytest
-from support import extract_all, host_accounts_root
+from support import host_accounts_root, vendor_tree
 from support import cli, snapshot
 
 from nso_install.audit import audit
@@ -29,12 +28,7 @@ def test_auditing_changes_nothing_on_the_target(staged, tmp_path):
 def _vendor_tree(tmp_path, dist, *, user: str | None):
     """A system install as NSO's installer leaves it, laid out by hand: no /var/lib/nso-install."""
     root = host_accounts_root(tmp_path / "vendor")
-    opt = root / "opt/ncs"
-    opt.mkdir(parents=True)
-    with tarfile.open(dist) as tf:
-        extract_all(tf, opt)
-    (opt / "nso-6.5.3").rename(opt / "ncs-6.5.3")
-    (opt / "current").symlink_to("ncs-6.5.3")
+    vendor_tree(root, dist)
     etc = root / "etc/ncs"
     (etc / "ssh").mkdir(parents=True)
     (etc / "ncs.conf").write_text(render_ncs_conf(ConfContext("system", "production", "6.5.3")))

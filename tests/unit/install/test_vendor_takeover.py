@@ -9,10 +9,9 @@ import os
 import secrets
 import shutil
 import subprocess
-import tarfile
 
 import pytest
-from support import cli, extract_all, host_accounts_root
+from support import cli, host_accounts_root, vendor_tree
 
 from nso_install.conf import ConfContext, render_ncs_conf
 
@@ -30,12 +29,7 @@ def vendor_install(tmp_path, dist):
                        ("group", f"nso:x:{UID}:\n"), ("shadow", "nso:!:19000::::::\n"), ("gshadow", "nso:!::\n")):
         with open(root / "etc" / name, "a") as f:
             f.write(line)
-    opt = root / "opt/ncs"
-    opt.mkdir(parents=True)
-    with tarfile.open(dist) as tf:
-        extract_all(tf, opt)
-    (opt / "nso-6.5.3").rename(opt / "ncs-6.5.3")
-    (opt / "current").symlink_to("ncs-6.5.3")
+    opt = vendor_tree(root, dist)
     lib = opt / "ncs-6.5.3/lib/ncs"
     os.chmod(lib / "lib/core/pam/priv/epam", 0o4755)
     for rel, cap in (("erts/bin/ncs", "cap_net_bind_service"), ("erts/bin/ncs.smp", "cap_net_bind_service"),

@@ -206,6 +206,19 @@ def test_a_repair_killed_before_renaming_its_manifest_leaves_no_copy_of_it(tmp_p
     assert temps(loc) == []
 
 
+def _nso_made(root, dist, rel: str, name: str, text: str) -> list[str]:
+    """Install ``dist`` to run as nso, then give nso a directory ``rel`` (under root) holding a
+    file ``name`` it made; nso's passwd fields are returned."""
+    cli("install", dist, "--system-install", "--run-as-user", "nso", "--root", root)
+    nso = next(line.split(":") for line in (root / "etc/passwd").read_text().splitlines() if line.startswith("nso:"))
+    made = root / rel
+    made.mkdir()
+    (made / name).write_text(text)
+    for p in (made, made / name):
+        os.chown(p, int(nso[2]), int(nso[3]))
+    return nso
+
+
 @pytest.mark.parametrize("change", [("install", "--no-run-as-user"), ("install", "--run-as-user", "nso2"),
                                     ("uninstall", "--all", "--accounts")])
 def test_a_hand_over_killed_while_copying_a_file_of_the_old_account_leaves_no_copy(root, dists, change):
@@ -214,13 +227,8 @@ def test_a_hand_over_killed_while_copying_a_file_of_the_old_account_leaves_no_co
     new account's) stayed in RUN_DIR/streams for good: the re-run took the file over again beside
     it, and no leftovers cleanup looks there (found by the crash sweep)."""
     dist = dists["6.4.1"]
-    cli("install", dist, "--system-install", "--run-as-user", "nso", "--root", root)
-    nso = next(line.split(":") for line in (root / "etc/passwd").read_text().splitlines() if line.startswith("nso:"))
+    nso = _nso_made(root, dist, "var/opt/ncs/streams", "n.log", "a stream NSO wrote\n")
     streams = root / "var/opt/ncs/streams"
-    streams.mkdir()
-    (streams / "n.log").write_text("a stream NSO wrote\n")
-    for p in (streams, streams / "n.log"):
-        os.chown(p, int(nso[2]), int(nso[3]))
     cmd, *opts = change
     args = (cmd, *((dist, "--system-install") if cmd == "install" else ()), *opts, "--root", root)
     killed_when("nso_install.fsops", "_rename_into_place", "a[1] == 'n.log'", *args)
@@ -264,13 +272,8 @@ def test_a_hand_over_killed_after_making_its_quarantine_is_completed_by_a_re_run
         return types.SimpleNamespace(strftime=lambda f: "20260101T000000")
 
     dist = dists["6.4.1"]
-    cli("install", dist, "--system-install", "--run-as-user", "nso", "--root", root)
-    nso = next(line.split(":") for line in (root / "etc/passwd").read_text().splitlines() if line.startswith("nso:"))
+    _nso_made(root, dist, "var/opt/ncs/packages/mypkg", "package-meta-data.xml", "<ncs-package/>\n")
     pkg = root / "var/opt/ncs/packages/mypkg"
-    pkg.mkdir()
-    (pkg / "package-meta-data.xml").write_text("<ncs-package/>\n")
-    for p in (pkg, pkg / "package-meta-data.xml"):
-        os.chown(p, int(nso[2]), int(nso[3]))
     args = ("install", dist, "--system-install", "--run-as-user", "nso2", "--root", root)
     killed_when("nso_install.fsops", "move_into", "True", *args,
                 prelude="import types, nso_install.actions.files as F; "
