@@ -29,7 +29,7 @@ from ..errors import NsoInstallError, UsageError, sh
 from ..facts import LINK, Facts
 from ..record import record
 from ..run import RunOptions, RunResult, install
-from ..spec import SpecInput, from_record
+from ..spec import SpecInput
 from ..versions import vtuple
 from .installation import Installation
 
@@ -77,11 +77,11 @@ def _same_install_dir(inst: Installation) -> None:
     """The switch is a run of the recorded install (its spec: config, unit, INSTALL_DIR): given
     another --install-dir, it found the version there, then copied that tree into the recorded
     INSTALL_DIR and switched the recorded current."""
-    recorded = from_record(inst.state.spec) if inst.recorded else None
-    if recorded is not None and inst.given_dir and inst.given_dir.rstrip("/") != recorded.install_dir.rstrip("/"):
+    recorded = inst.other_install_dir()
+    if recorded is not None:
         raise UsageError("not-the-recorded-install-dir", f"--install-dir {inst.given_dir} is not the install's "
-                         f"recorded INSTALL_DIR, {recorded.install_dir}: activate and rollback switch the recorded "
-                         "install's current.", f"Leave out --install-dir (or give {recorded.install_dir}); to move "
+                         f"recorded INSTALL_DIR, {recorded}: activate and rollback switch the recorded "
+                         "install's current.", f"Leave out --install-dir (or give {recorded}); to move "
                          "the install, run nso-install install DIST --system-install --install-dir "
                          f"{inst.given_dir}.")
 

@@ -97,6 +97,14 @@ class Installation:
         root = self.target.root if self.target.staged else None
         return look(root, self.given_dir) if self.spec.system else look_local(root, self.spec.local_dir)
 
+    def other_install_dir(self) -> str | None:
+        """The recorded INSTALL_DIR when --install-dir named another one (mistyped, or an old
+        one), else None: activate, rollback and uninstall --all act on the recorded install."""
+        recorded = from_record(self.state.spec) if self.recorded else None
+        if recorded is not None and self.given_dir and self.given_dir.rstrip("/") != recorded.install_dir.rstrip("/"):
+            return recorded.install_dir
+        return None
+
     def command(self, args: str) -> str:
         """``nso-install ARGS`` aimed at this install (:func:`aimed`)."""
         return aimed(self.target, args, self.given_dir)

@@ -100,6 +100,11 @@ def plan_removal(inst: Installation, version: str | None, everything: bool, part
                          f"{inst.command('uninstall --ncs-version VSN')} ({inst.command('status')} lists the "
                          "versions), or --all (with --config, --run-data, --logs, --service, --profile-scripts, "
                          "--accounts, or --purge for all of them).")
+    recorded = inst.other_install_dir()
+    if recorded is not None:  # (a mistyped one removed nothing, yet forgot the install's activations)
+        raise UsageError("not-the-recorded-install-dir", f"--install-dir {inst.given_dir} is not the install's "
+                         f"recorded INSTALL_DIR, {recorded}: uninstall --all removes the recorded install and "
+                         "forgets its records.", f"Leave out --install-dir (or give {recorded}).")
     _refuse_while_running(inst, [pid for pid, _ in inst.running])
     facts = Facts(inst.target)  # (the target's accounts read once, for every account judged below)
     acts.append(RemoveTree(spec.install_dir, "every installed version, current, packages/, installdirs", "--install-dir"))

@@ -847,6 +847,20 @@ def test_every_action_of_uninstall_accounts_after_a_change_of_account_has_its_ow
         assert {"reown:/etc/ncs:nso", "reown:/etc/ncs:nso2"} <= set(ids), sorted(ids)
 
 
+def test_uninstall_all_with_a_mistyped_install_dir_is_refused_and_forgets_nothing(two):
+    """uninstall --all --install-dir /opt/nsc (a typo; the install is in /opt/ncs) removed nothing
+    and said 'Nothing to do', yet forgot the install's activations: rollback had nothing to go
+    back to. It is refused, as activate and rollback refuse it."""
+    nso("activate", "6.5.3", "--root", two)
+    state = two / "var/lib/nso-install/state.json"
+    before = state.read_bytes()
+    for check in ((), ("--check",)):
+        r = nso("uninstall", "--all", "--root", two, "--install-dir", "/opt/nsc", *check, "--json", ok=False)
+        assert r.exit_code == 2 and json.loads(r.stdout)["error"]["reference"] == "not-the-recorded-install-dir"
+    assert state.read_bytes() == before and (two / "opt/ncs/current").is_symlink()
+    assert js("status", "--root", two)["previous"] == "6.4.1"
+
+
 def test_uninstall_options_need_all_and_a_target(two):
     assert nso("uninstall", "--root", two, ok=False).exit_code == 2
     assert nso("uninstall", "--config", "--root", two, ok=False).exit_code == 2
