@@ -44,6 +44,13 @@ def sh(value) -> str:
     return shlex.quote(str(value))
 
 
+def aim_systemctl(text: str, root: str | None) -> str:
+    """``text`` with its systemctl commands aimed at the staging root ``root`` (``systemctl
+    --root=ROOT``; None or "/": the host): bare, they act on the host's service."""
+    staged = root is not None and str(root).rstrip("/") != ""
+    return text.replace("systemctl ", f"systemctl --root={sh(root)} ") if staged else text
+
+
 class NsoInstallError(Exception):
     exit_code = EXIT_FAILURE
 

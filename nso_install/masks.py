@@ -8,7 +8,7 @@ remove: undoing the mask is the administrator's decision, so it is named as a ma
 
 from __future__ import annotations
 
-from .errors import UnsafePathError, sh
+from .errors import UnsafePathError, aim_systemctl, sh
 
 UNIT_DIR = "/etc/systemd/system"
 TMPFILES_DIR = "/etc/tmpfiles.d"
@@ -40,7 +40,7 @@ def mask_refusal(path: str, link: str | None, shown: str | None = None,
     unit = masked_unit(path, link)
     staged = root is not None and root.rstrip("/") != ""
     if unit is not None:
-        unmask = f"systemctl --root={sh(root)} unmask {unit}" if staged else f"systemctl unmask {unit}"
+        unmask = aim_systemctl(f"systemctl unmask {unit}", root)
         return UnsafePathError(
             "unit-masked", f"{shown or path} is masked (a link to /dev/null, as systemctl mask {unit} makes "
             "it): the systemd unit cannot be written without undoing the mask, which nso-install leaves to you.",

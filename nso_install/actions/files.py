@@ -14,7 +14,7 @@ from pathlib import PurePosixPath
 from typing import Callable, ClassVar
 
 from .. import fsops
-from ..errors import ApplyError, UnsafePathError, UsageError, sh
+from ..errors import ApplyError, UnsafePathError, UsageError, aim_systemctl
 from ..facts import ABSENT, DIR, FILE, LINK, OTHER, Facts, Owned, TooLarge, sha256_bytes
 from .base import (Action, Attrs, Effects, change, drift_change, fmt_mode, masked, ok, refuse_link, require_kind,
                    text_diff)
@@ -433,7 +433,7 @@ class Symlink(Action):
     def check(self, facts, ctx):
         fact = require_kind(facts.path(self.path), LINK)
         if fact.kind == ABSENT and self.removed_means and facts.path(self.to).kind != ABSENT:
-            return ok(f"absent: {aim_systemctl(self.removed_means, facts.target)}; left so")
+            return ok(f"absent: {aim_systemctl(self.removed_means, _staging(facts))}; left so")
         if fact.kind == ABSENT:
             return change(f"create -> {self.to}")
         if fact.link == self.to:
@@ -539,10 +539,9 @@ class Leftovers(Action):
             fsops.remove_tree(ctx.target.host(left))
 
 
-def aim_systemctl(text: str, target) -> str:
-    """``text`` with its systemctl commands aimed at the staging root (``systemctl --root=ROOT``):
-    bare, they act on the host's service."""
-    return text.replace("systemctl ", f"systemctl --root={sh(target.root)} ") if target.staged else text
+def _staging(facts: Facts) -> str | None:
+    """The staging root the facts are of, None on the host (for :func:`aim_systemctl`)."""
+    return str(facts.target.root) if facts.target.staged else None
 
 
 @record
@@ -570,13 +569,13 @@ class Obsolete(Action):
             if fact.kind == LINK and fact.link == self.link_to:
                 return change(f"remove the link to {self.link_to} (no longer wanted)")
             return ok("present; not nso-install's link, left alone",
-                      warning=f"{self.path}: {aim_systemctl(self.message, facts.target)}")
+                      warning=f"{self.path}: {aim_systemctl(self.message, _staging(facts))}")
         recorded = ctx.conffiles.get(self.path)
         if fact.kind == FILE and recorded is not None and facts.sha256(self.path) == recorded:
             return change("remove (written by nso-install for an earlier spec, unedited)")
         edited = " (edited since nso-install wrote it)" if recorded else ""
         return ok(f"present{edited}; left alone", conflict=bool(recorded),
-                  warning=f"{self.path}: {aim_systemctl(self.message, facts.target)}")
+                  warning=f"{self.path}: {aim_systemctl(self.message, _staging(facts))}")
 
     def apply(self, facts, ctx, outcome):
         fsops.remove_file(ctx.target.host(self.path))

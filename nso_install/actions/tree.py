@@ -116,11 +116,15 @@ class InstallTree(Action):
             drift = manifest.Drift(sorted({*drift.missing, *wanted}), list(drift.extra), list(drift.changed))
         return drift
 
+    def _here(self, facts: Facts) -> bool:
+        """The distribution's version is installed at the path, and this run has the distribution."""
+        return self.repairable and facts.path(self.path).kind == DIR and self._installed(facts) == self.dist.version
+
     def repairs(self, facts: Facts, ctx) -> bool:
         """This run unpacks the installed tree again and exchanges it for the one there (a
         repair): what is in it is then as the distribution has it (modes, no privileges).
         False once this run's apply has repaired it (:meth:`apply` records the new tree)."""
-        if not self.repairable or facts.path(self.path).kind != DIR or self._installed(facts) != self.dist.version:
+        if not self._here(facts):
             return False
         drift = self._drift_once(facts, ctx)
         return drift is not None and drift.damaged
@@ -129,9 +133,7 @@ class InstallTree(Action):
         """This run compares the installed tree, which has no manifest (NSO's own installer
         unpacked it), with the distribution and records one (or repairs the tree): its files are
         then those nso-install unpacked.  False once this run's apply has recorded it."""
-        if not self.repairable or facts.path(self.path).kind != DIR or self._installed(facts) != self.dist.version:
-            return False
-        return self._drift_once(facts, ctx) is None
+        return self._here(facts) and self._drift_once(facts, ctx) is None
 
     def _drift_once(self, facts: Facts, ctx) -> manifest.Drift | None:
         if self._checked is None or self._checked[0] is not ctx:

@@ -23,7 +23,7 @@ from ..actions.accounts import NOLOGIN_SHELLS, Membership, NoAccount, members_le
 from ..actions.base import Action, Context, Effects, change, masked, ok
 from ..actions.files import Absent, RemoveTree, Reown, TakeOver
 from ..engine import Report, apply, evaluate, preflight
-from ..errors import UsageError, sh
+from ..errors import UsageError, aim_systemctl
 from ..conf.render import IPC_RUNTIME_DIR
 from ..facts import ABSENT, Facts
 from ..plan import SYSV_SCRIPT, UNIT, UNIT_WANTS
@@ -149,7 +149,7 @@ def plan_removal(inst: Installation, version: str | None, everything: bool, part
         staged = inst.target.staged
         again = f"Remove the service files with --service ({inst.command('uninstall --all --service')})"
         if _exists(inst, UNIT_WANTS) and UNIT not in admin_masks:  # (a masked unit starts nothing)
-            disable = f"systemctl --root={sh(inst.target.root)} disable ncs" if staged else "systemctl disable ncs"
+            disable = aim_systemctl("systemctl disable ncs", str(inst.target.root) if staged else None)
             notes.append(f"ncs.service stays enabled ({UNIT_WANTS}) with {spec.install_dir} gone: it fails at "
                          f"every boot. {again}, or run {disable}.")
         if _exists(inst, SYSV_SCRIPT):
