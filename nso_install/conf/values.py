@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 from ..errors import NsoInstallError, UsageError
 from ..inputs import read_operator_file
-from .validate import check_value, element_table, matches_type
+from .validate import _SUBST, check_value, element_table, matches_type
 from .variables import (_LISTENERS, DUMMY_AES256CFB128_KEY, DUMMY_AESCFB128_KEY, FIPS_KEX, FIPS_SERVER_HOST_KEY,
                         NON_FIPS_ALGORITHMS, VARIABLES, ConfContext, Variable, _derived_paths, _paths, profile_defaults)
 
@@ -480,6 +480,7 @@ def _bad(var: Variable, value: Any, why: str = "") -> NsoInstallError:
     error = UsageError("bad-value", f"{what} {var.name}{where}: {problem}; expected: {var.expected()}.",
                        bad_value_hint(var))
     error.variable = var.name  # the caller that knows where the value came from names it (bad_value_hint)
+    error.why = why  # (a ${VAR:-DEFAULT} whose default fails says why)
     return error
 
 
@@ -560,6 +561,16 @@ def _coerce(var: Variable, value: Any) -> Any:
         reason = check_value(entry.type, value) if entry is not None and entry.is_leaf else "no substitution here"
         if reason:
             raise _bad(var, value, reason)
+        # The default must also pass this variable's own checks, as a literal does: the element's
+        # type took a port ${P:-0} and a duration ${T:--PT5S} that --set P=0 and -PT5S refuse.
+        subst = _SUBST.fullmatch(value)
+        if subst and subst.group(2) is not None and subst.group(2) not in var.keywords:
+            try:
+                _coerce(var, subst.group(2))
+            except UsageError as error:
+                why = getattr(error, "why", "")
+                raise _bad(var, value, f"its default {subst.group(2)!r} is not valid"
+                                       + (f" ({why})" if why else "")) from None
         return value
     if k == "bool":
         if isinstance(value, bool):
@@ -608,6 +619,8 @@ def _coerce(var: Variable, value: Any) -> Any:
             return text
         if check_value("xs:duration", text):
             raise _bad(var, value)
+        if text.startswith("-"):  # (xs:duration has a sign; no timeout is negative)
+            raise _bad(var, value, "negative")
         return text
     if k == "hex":
         if not re.fullmatch(r"[0-9a-fA-F]{%d}" % var.digits, text):

@@ -23,6 +23,9 @@ DEV = ConfContext("local", "development", "6.5.3")
     ("cli.ssh.enabled=true", "cli.ssh.enabled", True),
     ("cli.ssh.enabled=FALSE", "cli.ssh.enabled", False),
     ("limits.max_sessions=unbounded", "limits.max_sessions", "unbounded"),
+    ("cli.ssh.port=${P:-022}", "cli.ssh.port", "${P:-022}"),  # kept as given, for NSO to resolve
+    ("crypto.command_timeout=${T:-infinity}", "crypto.command_timeout", "${T:-infinity}"),
+    ("crypto.command_timeout=PT0.5S", "crypto.command_timeout", "PT0.5S"),
 ])
 def test_set_values_by_declared_type(item, name, expected):
     got = flatten_values(effective_values(CTX, load_values(sets=[item])))[name]
@@ -37,6 +40,11 @@ def test_set_values_by_declared_type(item, name, expected):
     ("cli.ssh.enabled=on", "'on' is not valid"),
     ("cli.ssh.enabled=1", "'1' is not valid"),
     ("ipc.address=", "an empty value (null) is not valid"),
+    # a ${VAR:-DEFAULT}'s default passes the checks a literal passes: the element's type
+    # (port-number 0-65535, a signed xs:duration) took both of these
+    ("cli.ssh.port=${P:-0}", "its default '0' is not valid (out of range)"),
+    ("crypto.command_timeout=-PT5S", "'-PT5S' is not valid: negative"),
+    ("crypto.command_timeout=${T:--PT5S}", "its default '-PT5S' is not valid (negative)"),
 ])
 def test_set_values_refused_in_words(item, words):
     with pytest.raises(NsoInstallError) as exc:
