@@ -89,15 +89,34 @@ def environment(unit: LoadedUnit | None, env_files: list[bytes], systemd_conf: b
         name, sep, value = item.partition("=")
         if not sep or unit_env.get(name) == value:
             unit_env.pop(name, None)
-    file_env: dict[str, str] = {}
-    for line in (systemd_conf or b"").decode(errors="replace").splitlines():
-        _assign(file_env, line.strip())
+    file_env = script_settings(systemd_conf or b"")
     ours = unit is not None and any(f"{install_dir}/{START_SCRIPT}" in s.value for s in unit.assigned("ExecStart"))
     if not ours and env_files:
         return {**dirs, **unit_env}
     taken = {k: v for k, v in file_env.items() if _TAKEN.fullmatch(k) and k not in _SET_AFTER}
     inherited = {k: v for k, v in unit_env.items() if k not in _SET_AFTER}  # (the script unsets the IPC ones)
     return {**inherited, **taken, **dirs, **own_ipc}
+
+
+def script_settings(data: bytes) -> dict[str, str]:
+    """ncs.systemd.conf as the start and SysV scripts' reader takes it, line for line
+    (templates/files/_read_env_file.sh.j2): a line ends at '\n' with one '\r' dropped, blanks
+    around it are dropped, a comment or a line with a character outside printable ASCII is
+    skipped, the key is everything before the first '=' and must be a variable name, and one pair
+    of quotes around the value goes.  Read any other way (strip every quote, keep non-ASCII lines),
+    the audit judged settings the service never had."""
+    env: dict[str, str] = {}
+    for raw in data.split(b"\n"):
+        line = raw.removesuffix(b"\r").strip(b" \t")
+        if not line or line[:1] in b"#;" or any(c < 0x20 or c > 0x7e for c in line):
+            continue
+        key, sep, value = line.decode("ascii").partition("=")
+        if not sep or not re.fullmatch(r"[A-Za-z0-9_]+", key, re.ASCII):
+            continue
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        env[key] = value
+    return env
 
 
 def _unit_environment(unit: LoadedUnit | None) -> tuple[dict[str, str], dict[str, str], set[str]]:

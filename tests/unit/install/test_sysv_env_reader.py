@@ -91,3 +91,34 @@ def test_a_file_saved_with_crlf_line_ends_is_read_and_odd_lines_stay_data(reader
     assert got["NCS_CMD"] == f"$(touch {tmp_path}/pwned)" and got["NCS_BT"] == "`id`"
     assert got["NCS_LONG"] == "x" * 20000 and got["NCS_LAST"] == "ok"
     assert "NCS_EXP" not in got and not (tmp_path / "pwned").exists()
+
+
+ODD_LINES = (b"  NCS_INDENTED=1  \n\tNCS_TAB=2\t\r\nexport NCS_EXP=1\nNCS_SPACED = 2\nNCS_LATIN=\xc3\xa9\n"
+             b"NCS_ONE_QUOTE=\"\nNCS_SINGLE='q'\nNCS_MIXED=\"a'\nNCS_INNER=\"a\"b\"\n # NCS_COMMENT=1\n"
+             b"; NCS_SEMI=1\nNCS_EQ=a=b\nNCS_EMPTY=\nNCS_CTRL=a\x1bb\nNCS_DUP=1\nNCS_DUP=2\nNCS_LAST=ok")
+
+
+DIRS = ("NCS_DIR", "NCS_CONFIG_DIR", "NCS_RUN_DIR", "NCS_LOG_DIR")
+
+
+@pytest.mark.parametrize("shell", ["sh", "bash", "zsh", "busybox"])
+def test_the_audit_reads_ncs_systemd_conf_as_the_scripts_do(reader, tmp_path, shell):
+    """The audit judges the settings the service starts with: it read ncs.systemd.conf its own
+    way (every quote stripped, indented and non-ASCII lines taken), while the scripts skipped an
+    indented NCS_RELOAD_PACKAGES=true without a word. Both now read each line the same way, and
+    blanks around a line are dropped, as systemd drops them."""
+    if not shutil.which(shell):
+        pytest.skip(f"{shell} is not installed")
+    from nso_install.audit.ncsconf import environment, script_settings
+
+    env = tmp_path / "ncs.systemd.conf"
+    env.write_bytes(ODD_LINES)
+    os.chmod(env, 0o644)
+    cmd = [shell, *(["sh"] if shell == "busybox" else []), "-c", reader + f"read_env_file {env}; env"]
+    out = subprocess.run(cmd, capture_output=True, env={"PATH": "/usr/bin:/bin"}, timeout=10)
+    assert out.returncode == 0 and out.stderr == b"", out.stderr
+    got = dict(line.split("=", 1) for line in out.stdout.decode().splitlines() if line.startswith("NCS_"))
+    assert got["NCS_INDENTED"] == "1" and got["NCS_TAB"] == "2" and got["NCS_LAST"] == "ok"
+    assert got == script_settings(ODD_LINES)
+    started = environment(None, [], ODD_LINES, "/opt/ncs", "/etc/ncs", "/var/opt/ncs", "/var/log/ncs")
+    assert {k: v for k, v in started.items() if k not in DIRS} == got
