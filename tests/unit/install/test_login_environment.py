@@ -131,3 +131,27 @@ def test_the_ipc_settings_are_this_installs_only(sample_dists, tmp_path, shell, 
         got = {k: v for k, v in (line.split("=", 1) for line in r.stdout.splitlines() if "=" in line)
                if k.startswith("NCS_IPC_")}
         assert got == want, path
+
+
+@pytest.mark.parametrize("shell", [*SH_SHELLS, *([c] for c in CSH_SHELLS)], ids=" ".join)
+def test_the_openssl_settings_of_a_fips_tree_do_not_outlive_its_ncsrc(sample_dists, tmp_path, shell):
+    """A FIPS install's ncsrc sets NCS_OPENSSL_*; sourcing another tree's (non-FIPS) ncsrc after
+    it kept them, so that tree's programs loaded the first tree's OpenSSL configuration and
+    modules. And a FIPS ncsrc after a plain one sets its own."""
+    csh = shell[0] in ("csh", "tcsh")
+    name = "ncsrc.tcsh" if csh else "ncsrc"
+    written = {}
+    for fips in (True, False):
+        plan = build_plan(spec(init_system="none", fips_install=fips), open_distribution(sample_dists["tar.gz"]))
+        content = next(a.content for a in plan if getattr(a, "path", "").endswith(f"/{name}"))
+        written[fips] = tmp_path / f"{'fips' if fips else 'plain'}-{name}"
+        written[fips].write_bytes(content)
+    src = "source" if csh else "."
+    for order, want in (((True, False), set()),
+                        ((False, True), {"NCS_OPENSSL_CONF", "NCS_OPENSSL_CONF_INCLUDE", "NCS_OPENSSL_MODULES"})):
+        cmd = [*shell, *(["-f"] if csh else []), "-c",
+               "; ".join(f"{src} {written[f]}" for f in order) + "; /usr/bin/env"]
+        r = subprocess.run(cmd, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}, timeout=20)
+        assert r.returncode == 0 and r.stderr == "", r.stderr
+        got = {line.split("=", 1)[0] for line in r.stdout.splitlines() if line.startswith("NCS_OPENSSL_")}
+        assert got == want, order
