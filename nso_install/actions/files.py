@@ -10,7 +10,7 @@ import os
 import stat
 import time
 from contextlib import ExitStack
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Callable, ClassVar
 
 from .. import fsops
@@ -714,6 +714,7 @@ class Reown(Action):
             # The quarantine sits in a directory the account can still write (it is taken over
             # below): it could rename it and put a link to /etc at its name.  So every entry
             # goes in through the descriptor of the directory made here, never by its name.
+            _drop_empty_quarantines(ctx.target.host(f"{self.path}/{qname}"), f"{QUARANTINE}{self.from_user}.")
             with ExitStack() as held:
                 # the name may be taken: by the quarantine of a run killed in the same second
                 # (its re-run failed with 'File exists'), or by the account, which can guess it
@@ -751,6 +752,20 @@ class Reown(Action):
             elif kind == FILE:
                 fsops.set_attrs(host, stat.S_IMODE(st.st_mode) & ~0o6000, owner, group, tpath)
         return effects
+
+
+def _drop_empty_quarantines(host: Path, prefix: str) -> None:
+    """Remove the empty quarantines beside ``host`` (names starting with ``prefix``): a hand-over
+    killed after making its quarantine, before moving anything in, left it, and its re-run makes
+    another.  rmdir only removes an empty directory, through the parent's descriptor, and never
+    a link, so what the account may have put at such a name is safe either way."""
+    with fsops.parent_dir(host) as dfd:
+        for name in os.listdir(dfd):
+            if name.startswith(prefix):
+                try:
+                    os.rmdir(name, dir_fd=dfd)
+                except OSError:  # not empty (a review waits), not a directory: left as it is
+                    pass
 
 
 @record

@@ -284,6 +284,44 @@ def test_a_hand_over_killed_after_making_its_quarantine_is_completed_by_a_re_run
         mp.setattr(files, "time", frozen_time())
         cli(*args)
     assert not pkg.exists()
+    # the killed run's empty quarantine is gone, not left beside the re-run's for good
     kept = [d for d in os.listdir(root / "var/opt/ncs") if d.startswith(files.QUARANTINE)]
-    assert len(kept) == 2 and any(os.listdir(root / "var/opt/ncs" / d) == ["packages%mypkg"] for d in kept)
+    assert kept == [first.name] and os.listdir(first) == ["packages%mypkg"]
     assert "Done: 0 changed" in cli(*args).output
+
+
+@pytest.mark.parametrize("planted", ["empty", "full", "link"])
+def test_what_the_old_account_put_at_the_quarantine_s_name_neither_stops_nor_steers_the_hand_over(
+        root, dists, planted):
+    """The old account can write RUN_DIR and guess the quarantine's name (account and second): an
+    empty directory there is removed as a killed run's would be, one with entries is left for
+    review and the quarantine takes a random suffix, and a link is never followed."""
+    import types
+
+    from nso_install.actions import files
+
+    dist = dists["6.4.1"]
+    nso = _nso_made(root, dist, "var/opt/ncs/packages/mypkg", "package-meta-data.xml", "<ncs-package/>\n")
+    run_dir = root / "var/opt/ncs"
+    name = ".nso-install-quarantine.nso.20260101T000000"
+    elsewhere = root / "elsewhere"
+    elsewhere.mkdir()
+    if planted == "link":
+        os.symlink(elsewhere, run_dir / name)
+    else:
+        (run_dir / name).mkdir()
+        if planted == "full":
+            (run_dir / name / "x").write_text("the account's\n")
+    for p in (run_dir / name, *(run_dir / name).glob("*")):
+        os.lchown(p, int(nso[2]), int(nso[3]))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(files, "time", types.SimpleNamespace(strftime=lambda f: "20260101T000000"))
+        cli("install", dist, "--system-install", "--run-as-user", "nso2", "--root", root)
+    made = sorted(d for d in os.listdir(run_dir) if d.startswith(files.QUARANTINE))
+    moved = [d for d in made if os.listdir(run_dir / d) == ["packages%mypkg"]]
+    assert len(moved) == 1 and os.stat(run_dir / moved[0]).st_uid == 0 and os.listdir(elsewhere) == []
+    if planted == "empty":
+        assert made == [name]
+    else:
+        assert made == [name, moved[0]] and moved[0].startswith(name + ".")
+        assert os.path.islink(run_dir / name) if planted == "link" else os.listdir(run_dir / name) == ["x"]
