@@ -59,13 +59,15 @@ def audit(root: Path | None = None, dirs: dict[str, str] | None = None, run_as_u
           only: Sequence[str] = (), skip: Sequence[str] = (), waivers_file: Path | None = None,
           today: datetime.date | None = None, cheap: bool = False, memo_dir: Path | None = None,
           state=None) -> Report:
-    from .waivers import apply_waivers, load_waivers
+    from .waivers import apply_waivers, foreign_waivers_note, load_waivers
 
     checks = select(all_checks(), only, skip)
-    waivers = load_waivers(waivers_file, [c.id for c in all_checks()]) if waivers_file else []
+    foreign: list[str] = []
+    waivers = load_waivers(waivers_file, [c.id for c in all_checks()], foreign) if waivers_file else []
     ctx = gather(root, dirs, run_as_user, cheap=cheap, memo_dir=memo_dir, state=state)
     report = Report(run_checks(ctx, checks), _target(ctx))
     ctx.memo.save()
+    report.notes += [foreign_waivers_note(why) for why in foreign]
     report.notes += apply_waivers(report.findings, waivers, today or datetime.date.today())
     if state is None:  # (an install's own audit runs inside that run, under its marker)
         report.notes += _unfinished(ctx)

@@ -55,6 +55,11 @@ owner = "netops@example.net"
 expires = 2026-06-30      # optional; the waiver holds through that day, then the check fails again
 ```
 
+A waiver turns a failure into a pass of the exit code, so whoever can write the waivers file can
+hide any finding: keep it root's and not writable by group or others. One that another account
+owns or may write is still read, and every report says so (a note on the terminal and in JSON, a
+`toolExecutionNotifications` entry in SARIF, where the other notes go too).
+
 `install` runs the same checks on what it has just installed and prints one line for each
 failure: a warning for the checks of what it sets on files (`NSO-PERM-*`, `NSO-PRIV-*`,
 `NSO-KEY-*`: right after its run they fail only when something it does not reach undid them,

@@ -138,7 +138,11 @@ def sarif(report: Report) -> dict:
                                 "rules": rules}},
             "invocations": [{"executionSuccessful": report.count(ERROR) == 0,
                              "exitCode": report.exit_code,
-                             **({"exitCodeDescription": "a check failed"} if failed else {})}],
+                             **({"exitCodeDescription": "a check failed"} if failed else {}),
+                             # the report's notes (a waivers file another account could write, a
+                             # waiver not needed, a run under way): a CI gate reading SARIF alone sees them
+                             **({"toolExecutionNotifications": [{"message": {"text": n}, "level": "warning"}
+                                                                for n in report.notes]} if report.notes else {})}],
             "results": results,
             "properties": {"target": report.target},
         }],

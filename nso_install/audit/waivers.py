@@ -80,12 +80,14 @@ def _text(path: Path, where: str, entry: dict, name: str) -> str:
     return value.strip()
 
 
-def load_waivers(path: Path, known: Iterable[str]) -> list[Waiver]:
-    """The waivers in ``path``; a usage error (exit 2) for anything malformed or an unknown ID."""
+def load_waivers(path: Path, known: Iterable[str], foreign: list[str] | None = None) -> list[Waiver]:
+    """The waivers in ``path``; a usage error (exit 2) for anything malformed or an unknown ID.
+    ``foreign``: gets why another account could have written the file, if so
+    (:func:`foreign_waivers_note`)."""
     from ..conf.values import read_document
 
     try:
-        data = read_document(Path(path), option="--waivers")
+        data = read_document(Path(path), option="--waivers", foreign=foreign)
     except UsageError as e:  # the values-file reader names its files "values file"
         raise UsageError("bad-waivers-file", e.message.replace("values file", "waivers file", 1),
                          e.hint) from None
@@ -118,6 +120,14 @@ def load_waivers(path: Path, known: Iterable[str]) -> list[Waiver]:
         out.append(Waiver(wid, _text(path, where, entry, "reason"), _text(path, where, entry, "owner"),
                           _date(path, where, entry.get("expires"))))
     return out
+
+
+def foreign_waivers_note(why: str) -> str:
+    """The note for a waivers file another account could have written."""
+    # (said, not refused, as for a values file: but a waiver turns a failure into a pass of the
+    # exit code a CI gate acts on, so whoever can write the file can hide any finding)
+    return (f"{why}, so another account could have waived failing checks with it (a waived check does not fail "
+            "the audit). Keep the waivers file where only root can write (chown root: and chmod go-w).")
 
 
 def apply_waivers(findings: list[Finding], waivers: list[Waiver], today: datetime.date) -> list[str]:

@@ -46,7 +46,11 @@ RESULT = _obj({"ruleId": {"type": "string"}, "ruleIndex": {"type": "integer", "m
 # value "none"" (a rule the official schema cannot state; this one does)
 RESULT |= {"if": {"required": ["kind"], "properties": {"kind": {"not": {"const": "fail"}}}},
            "then": {"properties": {"level": {"const": "none"}}}}
+# 3.58 notification (message required; level: 3.58.6)
+NOTIFICATION = _obj({"message": MESSAGE, "level": _LEVEL, "locations": {"type": "array", "items": LOCATION},
+                     "timeUtc": {"type": "string", "format": "date-time"}}, ("message",))
 INVOCATION = _obj({"executionSuccessful": {"type": "boolean"}, "exitCode": {"type": "integer"},
+                   "toolExecutionNotifications": {"type": "array", "items": NOTIFICATION},
                    "exitCodeDescription": {"type": "string"}, "commandLine": {"type": "string"},
                    "startTimeUtc": {"type": "string", "format": "date-time"},
                    "endTimeUtc": {"type": "string", "format": "date-time"}}, ("executionSuccessful",))

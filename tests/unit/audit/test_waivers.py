@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
+import subprocess
 
+import jsonschema
 import pytest
-from support import cli
+from sarif_schema import SARIF_2_1_0
+from support import NOBODY, cli, public_tmp_dir
 from support_audit import TODAY, set_conf
 
 from nso_install.audit import audit
@@ -50,6 +54,33 @@ def test_an_expired_waiver_fails_again(deviating, tmp_path):
     r = cli("audit", "--root", deviating, "--waivers", toml(tmp_path / "w3.toml", "2001-01-01"), "--json", ok=False)
     assert r.exit_code == 1
     assert next(c for c in json.loads(r.stdout)["checks"] if c["id"] == "NSO-SD-008")["result"] == "fail"
+
+
+def test_a_waivers_file_another_account_could_write_is_said_in_every_report(deviating, tmp_path):
+    """The audit is a CI gate and a waiver turns its failure into a pass: a waivers file the NSO
+    account (here nobody) wrote itself hides the finding it waives, so the report says whose the
+    file is, on the terminal, in JSON and in SARIF; a root-owned 0644 one says nothing."""
+    with public_tmp_dir() as d:
+        os.chown(d, NOBODY, NOBODY)
+        mine = d / "w.toml"
+        subprocess.run(["runuser", "-u", "nobody", "--", "sh", "-c",
+                        f'printf \'[[waivers]]\\nid = "NSO-SD-008"\\nreason = "x"\\nowner = "y"\\n\' > {mine}'],
+                       check=True)
+        assert mine.stat().st_uid == NOBODY
+        r = cli("audit", "--root", deviating, "--waivers", mine, "--json", "--sarif", tmp_path / "a.sarif")
+        assert r.exit_code == 0  # (still waived: said, not refused, as for a values file)
+        said = f"--waivers {mine} belongs to nobody (uid {NOBODY}), so another account could have waived"
+        assert any(n.startswith(said) for n in json.loads(r.stdout)["notes"])
+        sarif = json.loads((tmp_path / "a.sarif").read_text())
+        jsonschema.Draft7Validator(SARIF_2_1_0, format_checker=jsonschema.FormatChecker()).validate(sarif)
+        notes = sarif["runs"][0]["invocations"][0]["toolExecutionNotifications"]
+        assert any(n["message"]["text"].startswith(said) and n["level"] == "warning" for n in notes)
+        assert said in cli("audit", "--root", deviating, "--waivers", mine).output
+    ours = toml(tmp_path / "w.toml")
+    os.chmod(ours, 0o644)
+    r = cli("audit", "--root", deviating, "--waivers", ours, "--json", "--sarif", tmp_path / "b.sarif")
+    assert json.loads(r.stdout)["notes"] == []
+    assert "toolExecutionNotifications" not in json.loads((tmp_path / "b.sarif").read_text())["runs"][0]["invocations"][0]
 
 
 def test_yaml_waivers_and_a_waiver_that_is_not_needed(deviating, tmp_path):
