@@ -218,7 +218,7 @@ def gather(root: Path | None = None, dirs: dict[str, str] | None = None, run_as_
     version = active.version if active else None
     conf_path = f"{spec.config_dir}/ncs.conf"
     unit = unitfiles.load(facts) if intent.init_system == "systemd" else None
-    env = environment(unit, _environment_files(facts, unit), _read(facts, f"{spec.config_dir}/ncs.systemd.conf"),
+    env = environment(unit, _environment_files(facts, unit), _systemd_conf(facts, spec.config_dir, intent),
                       spec.install_dir, spec.config_dir, spec.run_dir, spec.log_dir)
     raw = _read(facts, conf_path)
     fragments, fragment_problems = _fragments(facts, spec.config_dir)
@@ -282,6 +282,20 @@ def _environment_files(facts: Facts, unit: unitfiles.LoadedUnit | None) -> list[
             if data is not None:
                 out.append(data)
     return out
+
+
+def _systemd_conf(facts: Facts, config_dir: str, intent: "Intent") -> bytes | None:
+    """ncs.systemd.conf as nso-install's start script takes it: not at all unless it is root's (or,
+    under systemd, the account NSO starts as) and not writable by group or others
+    (templates/files/_read_env_file.sh.j2); the audit judged a file the script ignores."""
+    path = f"{config_dir}/ncs.systemd.conf"
+    fact = facts.path(path)
+    owners = {0}
+    if intent.init_system == "systemd" and intent.run_as_user:
+        owners.add(facts.accounts.uid(intent.run_as_user))
+    if fact.kind != FILE or fact.uid not in owners or (fact.mode or 0) & 0o022:
+        return None
+    return _read(facts, path)
 
 
 def _read(facts: Facts, path: str) -> bytes | None:

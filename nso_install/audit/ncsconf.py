@@ -100,13 +100,15 @@ def environment(unit: LoadedUnit | None, env_files: list[bytes], systemd_conf: b
 
 def script_settings(data: bytes) -> dict[str, str]:
     """ncs.systemd.conf as the start and SysV scripts' reader takes it, line for line
-    (templates/files/_read_env_file.sh.j2): a line ends at '\n' with one '\r' dropped, blanks
+    (templates/files/_read_env_file.sh.j2): a line ends at a newline, one CR before it dropped; blanks
     around it are dropped, a comment or a line with a character outside printable ASCII is
     skipped, the key is everything before the first '=' and must be a variable name, and one pair
-    of quotes around the value goes.  Read any other way (strip every quote, keep non-ASCII lines),
-    the audit judged settings the service never had."""
+    of quotes around the value goes.  The file is the NSO account's: read any other way (every
+    quote stripped, a line with a tab or a non-ASCII byte taken), it showed the audit one value
+    while NSO started with another (a ``${NCS_X:-...}`` switch in ncs.conf on, reported off).
+    Whether the script takes the file at all (owner, mode) is the caller's to decide."""
     env: dict[str, str] = {}
-    for raw in data.split(b"\n"):
+    for raw in data.replace(b"\0", b"").split(b"\n"):  # (sh's read drops NUL bytes)
         line = raw.removesuffix(b"\r").strip(b" \t")
         if not line or line[:1] in b"#;" or any(c < 0x20 or c > 0x7e for c in line):
             continue

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from support import cli
-from support_audit import findings
+from support_audit import findings, set_conf
 
 CHECK = "NSO-SVC-002"
 DROPINS = "etc/systemd/system/ncs.service.d"
@@ -216,3 +216,63 @@ def test_the_audit_resolves_ncs_conf_with_the_drop_ins_environment(staged):
                                                                          "/var/opt/ncs")
     dropin(root, "UnsetEnvironment=SITE_MODE", name="zz-unset.conf")
     assert "SITE_MODE" not in gather(root).conf.env
+
+
+# Lines of the NSO account's ncs.systemd.conf that nso-install's start script reads its own way
+# (templates/files/_read_env_file.sh.j2): a looser reading in the audit showed the last of the
+# first two (off: Python's strip() took the no-break space away) while NSO started with the first
+# (on: the script skips a line with a non-ASCII byte).
+TRICKY = (b"NCS_NETCONF_TRANSPORT_TCP=true\nNCS_NETCONF_TRANSPORT_TCP=false\xc2\xa0\n"
+          b"NCS_A=1\nNCS_A=2\r\r\n NCS_B=1\nNCS_C=x\x0cNCS_D=y\nNCS_E=\"q\"\nNCS_F=\"q\nNCS_G='\"both\"'\n"
+          b"NCS_H=fa\0lse\nNCS_I=\xc3\xa9\nNCS_I2=a\xc2\x85NCS_J=b\nNCS_K=a=b\nNCS-L=1\nNCS_M=1\r\n#NCS_N=1\n"
+          b";NCS_O=1\nNCS_P==\nNCS_Q=last")
+KEYS = ("NCS_NETCONF_TRANSPORT_TCP", "NCS_A", "NCS_B", "NCS_C", "NCS_D", "NCS_E", "NCS_F", "NCS_G", "NCS_H",
+        "NCS_I", "NCS_I2", "NCS_J", "NCS_K", "NCS_M", "NCS_N", "NCS_O", "NCS_P", "NCS_Q")
+
+
+def _what_the_start_script_takes(root: Path, data: bytes, owner: int, mode: int) -> dict:
+    """The variables the rendered start script's own read_env_file exports from ``data``, run as
+    the NSO account (its "$(id -u)" is part of the file's owner check) on a copy of the file."""
+    import re
+    import subprocess
+
+    from support import public_tmp_dir
+
+    script = (root / "opt/ncs/ncs-service-start").read_text()
+    function = re.search(r"^read_env_file\(\) \{\n.*?^\}\n", script, re.M | re.S)[0]
+    with public_tmp_dir() as d:
+        f = d / "ncs.systemd.conf"
+        f.write_bytes(data)
+        os.chown(f, owner, owner)
+        os.chmod(f, mode)
+        nso = uid_of(root, "nso")
+        out = subprocess.run(["setpriv", f"--reuid={nso}", f"--regid={nso}", "--clear-groups", "--", "/bin/sh", "-c",
+                              f'{function}read_env_file "$1" && env -0', "sh", str(f)],
+                             capture_output=True, check=True, env={"PATH": "/usr/bin:/bin"}).stdout
+    return dict(item.split("=", 1) for item in out.decode().split("\0") if item.startswith("NCS_"))
+
+
+@pytest.mark.parametrize("mode, owner", [(0o644, "nso"), (0o664, "nso"), (0o644, "nobody")])
+def test_the_audit_takes_from_ncs_systemd_conf_what_the_start_script_takes(staged, mode, owner):
+    """The NSO account's ncs.systemd.conf switches interfaces that an ncs.conf ``${VAR:-default}``
+    leaves to it (6.6+): the audit must see the values NSO starts with, line for line as the start
+    script reads them, and none from a file the script ignores (group-writable, another owner)."""
+    from nso_install.audit.context import gather
+
+    from support import NOBODY
+
+    root = staged.get("nso")
+    set_conf(root, "/ncs-config/netconf-north-bound/transport/tcp/enabled", "${NCS_NETCONF_TRANSPORT_TCP:-false}")
+    uid = uid_of(root, "nso") if owner == "nso" else NOBODY
+    conf = root / "etc/ncs/ncs.systemd.conf"
+    conf.write_bytes(TRICKY)
+    os.chown(conf, uid, uid)
+    os.chmod(conf, mode)
+    nso = _what_the_start_script_takes(root, TRICKY, uid, mode)
+    audit_env = gather(root).conf.env
+    assert {k: audit_env.get(k) for k in KEYS} == {k: nso.get(k) for k in KEYS}
+    if (mode, owner) == (0o644, "nso"):  # (not vacuous: the script took the file)
+        assert nso["NCS_NETCONF_TRANSPORT_TCP"] == "true" and nso["NCS_Q"] == "last"
+        assert findings(root, only=["NSO-SD-010"], cheap=True)["NSO-SD-010"].status == "fail"
+    else:
+        assert not set(nso) & set(KEYS)
