@@ -185,6 +185,23 @@ def test_a_key_of_another_owner_is_said_to_be_renewed(tmp_path):
     assert os.stat(root / "etc/ncs/ssl/cert/host.key").st_uid == 0
 
 
+@needs_root
+def test_a_secret_found_open_to_another_group_is_said_to_be_renewed(tmp_path):
+    """A keys file (or IPC secret) 0640 root:GROUP let every member of GROUP read it; its group
+    was put right without a word (only mode o+r and another owner were warned about).  A group
+    bit of root's own group is no exposure."""
+    root, plan = install(tmp_path)
+    os.chown(root / "etc/ncs/ncs.crypto_keys", 0, 4242)
+    os.chmod(root / "etc/ncs/ncs.crypto_keys", 0o640)
+    os.chmod(root / "etc/ncs/ssl/cert/host.key", 0o640)  # root:root: nobody else
+    warnings = secret_warnings(run_plan(plan, root))
+    assert len(warnings) == 1, warnings
+    assert warnings[0].startswith("/etc/ncs/ncs.crypto_keys was open to the members of group 4242 (mode 0640)")
+    assert "keys rotate" in warnings[0]
+    assert os.stat(root / "etc/ncs/ncs.crypto_keys").st_gid == 0
+    assert secret_warnings(run_plan(plan, root)) == []
+
+
 def test_missing_public_part_is_derived_not_regenerated(tmp_path):
     root, plan = install(tmp_path)
     ssh_pub = (root / "etc/ncs/ssh/ssh_host_ed25519_key.pub").read_text()

@@ -644,3 +644,38 @@ def test_another_account_cannot_read_the_new_keys_of_a_file_found_open(sample_di
         read = subprocess.run(["runuser", "-u", "nobody", "--", "cat", str(root / KEYS)], capture_output=True)
         assert read.returncode != 0 and b"[0]=" not in read.stdout
         assert b"Permission denied" in read.stderr
+
+
+@needs_root
+def test_new_keys_readable_by_another_group_are_said_to_be(sample_dists):
+    """A keys file 0640 root:GROUP (GROUP neither root's nor NSO's own) was rewritten so without
+    a word: every member of GROUP (here nobody's) read the new generation.  The group's bits stay
+    (NSO may read the file through that group), and the rotation says who else reads it."""
+    nogroup = int(subprocess.run(["id", "-g", "nobody"], capture_output=True, text=True, check=True).stdout)
+    with public_tmp_dir() as public:
+        root = _install(sample_dists["tar.gz"], public / "r")
+        os.chmod(root, 0o755)
+        os.chown(root / KEYS, 0, nogroup)
+        os.chmod(root / KEYS, 0o640)
+        out = rotate_json(root)
+        notes = [n for n in out["notes"] if "open to the members of group" in n]
+        assert len(notes) == 1 and "the rewritten file is too, so they can read the new keys" in notes[0]
+        read = subprocess.run(["runuser", "-u", "nobody", "--", "cat", str(root / KEYS)], capture_output=True)
+        assert read.returncode == 0 and b"[0]=" in read.stdout  # (what the note warns of)
+        os.chown(root / KEYS, 0, 0)  # root's own group: no note
+        assert not any("members of group" in n for n in rotate_json(root, "--new")["notes"])
+
+
+@needs_root
+def test_a_config_directory_other_accounts_may_write_is_said_to_be(root65):
+    """/etc/ncs owned by NSO's account (the vendor's chown -R after a --run-as-user install), or
+    group-writable: that account may replace the keys file, new keys and all."""
+    os.chown(root65 / "etc/ncs", 4242, 0)
+    out = rotate_json(root65, "--check")
+    assert any(n.startswith("/etc/ncs belongs to 4242:root with mode 0755: accounts other than root may replace "
+                            "ncs.crypto_keys") for n in out["notes"]), out["notes"]
+    os.chown(root65 / "etc/ncs", 0, 0)
+    os.chmod(root65 / "etc/ncs", 0o775)
+    assert any("mode 0775" in n for n in rotate_json(root65, "--check")["notes"])
+    os.chmod(root65 / "etc/ncs", 0o755)
+    assert not any("/etc/ncs belongs" in n for n in rotate_json(root65)["notes"])
