@@ -312,14 +312,13 @@ def exposure(attrs: Attrs, facts, fact, path: str, renew: str) -> str | None:
     what they may have copied, so it should be renewed."""
     if facts.target.unprivileged:
         return None  # (a staging root an ordinary user made: every file is theirs)
-    uid, gid = attrs.ids(facts)
-    uid = uid if attrs.owner else os.geteuid()  # (a local install: whoever runs it)
+    uid = attrs.ids(facts)[0] if attrs.owner else os.geteuid()  # (a local install: whoever runs it)
     who = []
     if fact.mode & 0o006:
         who.append(f"every account (mode {fact.mode:04o})")
     # (a keys file 0640 root:ncsoper: every operator could read the keys; the group was put right
     # silently. Root's group is root's; a local install names no group to judge by)
-    if fact.mode & 0o060 and attrs.group and fact.gid not in (0, gid):
+    if fact.mode & 0o060 and attrs.group and fact.gid not in (0, attrs.ids(facts)[1]):
         who.append(f"the members of group {facts.accounts.group_name(fact.gid)} (mode {fact.mode:04o})")
     if fact.uid not in (0, uid):
         who.append(f"its owner {facts.accounts.user_name(fact.uid)}")
