@@ -144,6 +144,12 @@ class Installation:
             hint = f"Name it in full: {' or '.join(near)}."
         elif (bad := self._malformed(version)) is not None:
             return UsageError("bad-version", f"{version!r} names no NSO version: {bad[0]}{installed}.", bad[1])
+        if (recorded := self.other_install_dir()) is not None:
+            # (a mistyped --install-dir: not no-such-version, which the Ansible uninstall module
+            # takes as already removed, so the version stayed installed and the task said ok)
+            return UsageError("not-the-recorded-install-dir", f"NSO {version} is not installed under "
+                              f"{self.given_dir}{installed}, which is not the install's recorded INSTALL_DIR, "
+                              f"{recorded}.", f"Leave out --install-dir (or give {recorded}).")
         if not have:  # nothing at all: more often the wrong --root or --install-dir than a missing version
             hint += " If NSO is installed, point --root and --install-dir at it."
         return UsageError("no-such-version", f"NSO {version} is not installed under {self.spec.install_dir}"

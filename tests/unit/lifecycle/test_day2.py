@@ -861,6 +861,22 @@ def test_uninstall_all_with_a_mistyped_install_dir_is_refused_and_forgets_nothin
     assert js("status", "--root", two)["previous"] == "6.4.1"
 
 
+def test_uninstall_of_a_version_under_a_mistyped_install_dir_is_not_taken_for_already_removed(two):
+    """uninstall --ncs-version 6.4.1 --install-dir /opt/nsc (the install is in /opt/ncs) said
+    no-such-version, which the Ansible uninstall module takes as already removed: the task said
+    ok with 6.4.1 still installed. A version missing under another directory than the recorded
+    one is refused as for --all; the recorded directory still says no-such-version."""
+    for check in ((), ("--check",)):
+        r = nso("uninstall", "--ncs-version", "6.4.1", "--root", two, "--install-dir", "/opt/nsc", *check,
+                "--json", ok=False)
+        error = json.loads(r.stdout)["error"]
+        assert r.exit_code == 2 and error["reference"] == "not-the-recorded-install-dir", error
+        assert "/opt/ncs" in error["message"] and "/opt/ncs" in error["hint"]
+    assert (two / "opt/ncs/ncs-6.4.1").is_dir()
+    r = nso("uninstall", "--ncs-version", "6.6.1", "--root", two, "--json", ok=False)
+    assert json.loads(r.stdout)["error"]["reference"] == "no-such-version"
+
+
 def test_uninstall_options_need_all_and_a_target(two):
     assert nso("uninstall", "--root", two, ok=False).exit_code == 2
     assert nso("uninstall", "--config", "--root", two, ok=False).exit_code == 2
