@@ -78,7 +78,7 @@ def _print(r, verbose: int, quiet: bool) -> None:
         click.echo(f"Key generation {r.generation} is already recorded as applied; nothing changed.")
     if verbose and r.names:
         click.echo(f"  generation {r.generation} keys: {', '.join(printable(n) for n in r.names)} (values never shown)")
-    echo_notes(r.notes, quiet=quiet)
+    echo_notes(r.notes, r.warnings, quiet=quiet)
     if r.steps and not quiet:
         click.echo("Next, on the NSO side:" if r.status != "would-add" else "Then, on the NSO side:")
         for i, step in enumerate(r.steps, 1):

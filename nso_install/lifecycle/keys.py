@@ -202,6 +202,8 @@ class RotateResult:
     since: str | None = None  # when the pending generation was added
     steps: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # who else reads the keys file or may replace it: said on stderr, and under -q too
+    warnings: list[str] = field(default_factory=list)
     staging_root: str | None = None
 
     def as_dict(self) -> dict:
@@ -209,7 +211,8 @@ class RotateResult:
                 "generation": self.generation, "status": self.status, "changed": self.changed,
                 "converted_legacy": self.converted_legacy, "check": self.check,
                 "mode": None if self.mode is None else f"{self.mode:04o}", "owner": self.owner,
-                "key_names": self.names, "added": self.since, "steps": self.steps, "notes": self.notes}
+                "key_names": self.names, "added": self.since, "steps": self.steps, "notes": self.notes,
+                "warnings": self.warnings}
 
 
 def keys_path(inst: Installation) -> str:
@@ -331,7 +334,7 @@ def _owner(inst: Installation, st: os.stat_result) -> str:
     return f"{acc.user_name(st.st_uid)}:{acc.group_name(st.st_gid)}"
 
 
-def _attr_notes(inst: Installation, file: str, st: os.stat_result, rewritten: bool) -> list[str]:
+def _attr_warnings(inst: Installation, file: str, st: os.stat_result, rewritten: bool) -> list[str]:
     """What is wrong with the keys file's owner and mode (``rewritten``: a new generation is
     written, never open to every account: the bits for others are dropped)."""
     notes = []
@@ -425,7 +428,8 @@ def _decide(inst: Installation, version: str, file: str, data: bytes, st: os.sta
     # a write an interrupted run made and this one recognised (settled) is the generation asked
     # for, also with --new: the same command run again added a second one
     adds = not settled and not (pending is not None and pending == kf.newest and not new)
-    notes = settled + _attr_notes(inst, file, st, adds)
+    notes = list(settled)
+    base["warnings"] = _attr_warnings(inst, file, st, adds)
     if not adds:
         since = rec.get("time") if isinstance(rec.get("time"), str) else None
         converted = rec.get("converted_legacy") is True
