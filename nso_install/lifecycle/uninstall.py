@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import field
+from pathlib import PurePosixPath
 from typing import ClassVar
 
 from ..actions.accounts import NOLOGIN_SHELLS, Membership, NoAccount, members_left
@@ -30,7 +31,7 @@ from ..plan import SYSV_SCRIPT, UNIT, UNIT_WANTS
 from ..record import record
 from ..run import record_effects
 from ..state import locked
-from .installation import Installation
+from .installation import Installation, Lost
 
 PARTS = ("config", "run_data", "logs", "service", "profile_scripts", "accounts")
 
@@ -73,6 +74,18 @@ def plan_removal(inst: Installation, version: str | None, everything: bool, part
     spec = inst.spec
     kept, notes, acts = [], [], []
     if version is not None:
+        if inst.tree(version) is None and _interrupted(inst, version):
+            # this uninstall, killed half way: its tree lost VERSION first (so it is no longer
+            # found as installed), or is gone with its record and only the marker is left; the
+            # re-run status asks for removes the rest and ends the marker (refused as "not
+            # installed", it never could)
+            left = _half_removed(inst, version)
+            if left is not None:
+                acts.append(RemoveTree(left.path, f"what is left of NSO {left.version} (an interrupted uninstall)"))
+                if inst.current is not None and PurePosixPath(inst.current).name == PurePosixPath(left.path).name:
+                    acts.append(Absent(f"{spec.install_dir}/current", "the link to the removed version"))
+            kept += [d for d in (spec.config_dir, spec.run_dir, spec.log_dir) if _exists(inst, d)]
+            return acts, kept, notes
         lost = next((t for t in inst.lost() if version.rstrip("/") == t.path), None)
         if lost is not None:
             # named by its path: what is there now is not the tree nso-install unpacked, so
@@ -352,6 +365,21 @@ def _uninstall(inst: Installation, version: str | None, everything: bool, parts,
             notes.append(f"could not reload systemd: {problem}" if problem else "ran systemctl daemon-reload")
     report.notes.extend(notes)
     return Removal(report, kept, notes, header)
+
+
+def _interrupted(inst: Installation, version: str) -> bool:
+    """The run marker is an uninstall of ``version`` (as typed) that did not finish."""
+    info = inst.state.unfinished() or {}
+    return info.get("command") == "uninstall" and info.get("version") == version
+
+
+def _half_removed(inst: Installation, version: str) -> Lost | None:
+    """The recorded tree the interrupted uninstall of ``version`` was removing that is no longer
+    found as installed (no VERSION, or gone with its record still there), else None."""
+    found = {t.path for t in inst.trees}
+    name = version.rstrip("/")
+    return next((t for t in inst.lost() if t.path not in found
+                 and name in (t.version, t.path, PurePosixPath(t.path).name)), None)
 
 
 def inside(path: str, directory: str) -> bool:

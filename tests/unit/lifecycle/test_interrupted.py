@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shlex
 import subprocess
 import sys
 import textwrap
@@ -340,6 +341,62 @@ def test_an_uninstall_stopped_half_way_is_marked_and_its_re_run_completes_it(two
     assert not victim.exists() and not (two / MARKER).exists()
     assert "unfinished" not in cli("status", "--root", two).output
     assert history(two)[-1]["uninstall"]["version"] == "6.4.1"
+
+
+def _killed_once_version_is_gone(*args) -> int:
+    """``nso-install ARGS`` killed right after it unlinks a VERSION file (an uninstall half way)."""
+    script = textwrap.dedent(f"""
+        import os, sys
+        from nso_install import state
+        state.SEAL_KEY = {state_module.SEAL_KEY!r}
+        real = os.unlink
+        def unlink(name, *a, **kw):
+            real(name, *a, **kw)
+            if os.path.basename(str(name)) == "VERSION":
+                os._exit(137)
+        os.unlink = unlink
+        from nso_install.cli import main
+        main(sys.argv[1:])
+    """)
+    r = subprocess.run([sys.executable, "-c", script, *map(str, args)], capture_output=True, text=True,
+                       env={**os.environ, "NSO_INSTALL_REPLAY": "0"})
+    return r.returncode
+
+
+def _pasted_re_run(root) -> list[str]:
+    """The command status asks for, as an operator pastes it."""
+    unfinished = js("status", "--root", root)["unfinished"]
+    command = unfinished.split("; re-run ", 1)[1].rsplit(" to complete it", 1)[0]
+    assert command.startswith("nso-install "), unfinished
+    return shlex.split(command)[1:]
+
+
+@pytest.mark.parametrize("stop", ["VERSION removed", "records saved"])
+def test_the_re_run_status_asks_for_completes_an_uninstall_killed_half_way(two, stop):
+    """A version's uninstall killed once its VERSION file was gone (the tree no longer found as
+    installed), or after its records were saved but before its marker was ended: status asked
+    for "re-run nso-install uninstall 6.5.3 --root ROOT", which was refused (no-such-version,
+    exit 2) for ever, leaving the rest of the tree and the marker."""
+    args = ("uninstall", "6.5.3", "--root", two)
+    if stop == "VERSION removed":
+        assert _killed_once_version_is_gone(*args) == 137
+        assert (two / "opt/ncs/ncs-6.5.3").is_dir() and not (two / "opt/ncs/ncs-6.5.3/VERSION").exists()
+    else:
+        assert killed("nso_install.state", "State.end_run", False, *args) == 137
+        assert not (two / "opt/ncs/ncs-6.5.3").exists()
+    again = _pasted_re_run(two)
+    assert again == ["uninstall", "6.5.3", "--root", str(two)]
+    check = js(*again, "--check")
+    assert check["result"] == "check" and (two / MARKER).exists()
+    done = js(*again)
+    assert done["result"] == "applied"
+    assert [a["id"] for a in done["actions"] if a["changed"]] == \
+        [a["id"] for a in check["actions"] if a["status"] == "change"]
+    assert not (two / "opt/ncs/ncs-6.5.3").exists() and not (two / MARKER).exists()
+    status = js("status", "--root", two)
+    assert status["unfinished"] is None and [v["version"] for v in status["versions"]] == ["6.4.1"]
+    assert js("verify", "--root", two)["ok"]
+    assert js(*again, ok=False)["error"]["reference"] == "no-such-version"  # (done: the Ansible module's "gone")
 
 
 def test_an_install_after_an_interrupted_uninstall_says_it_installed_over_it(two, dists):
