@@ -141,7 +141,9 @@ class Installation:
                               f"Name the version itself ({self.command('status')} lists them).")
         near = [v for v in have if v.startswith(version + ".") or v.startswith(version + "_")]
         if near:
-            hint = f"Name it in full: {' or '.join(near)}."
+            # (6.4.1 is a version of its own beside 6.4.1.1, as 6.5 is beside 6.5.3: "name it in
+            # full: 6.4.1.1" sent an operator whose 6.4.1 was already gone to the other version)
+            hint = f"Name it in full if you meant {' or '.join(near)}; if not: {hint[:1].lower()}{hint[1:]}"
         elif (bad := self._malformed(version)) is not None:
             return UsageError("bad-version", f"{version!r} names no NSO version: {bad[0]}{installed}.", bad[1])
         if (recorded := self.other_install_dir()) is not None:

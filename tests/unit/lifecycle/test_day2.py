@@ -40,7 +40,7 @@ def two(root, dists):
     ("current", "current is the link to the active version (6.4.1), not a version (installed: 6.4.1, 6.5.3)",
      "Name the version itself"),
     ("/opt/ncs/current", "/opt/ncs/current is the link to the active version (6.4.1)", "Name the version itself"),
-    ("6.5", "NSO 6.5 is not installed under /opt/ncs (installed: 6.4.1, 6.5.3)", "Name it in full: 6.5.3."),
+    ("6.5", "NSO 6.5 is not installed under /opt/ncs (installed: 6.4.1, 6.5.3)", "Name it in full if you meant 6.5.3; if not: "),
     ("6.9.1", "NSO 6.9.1 is not installed under /opt/ncs (installed: 6.4.1, 6.5.3)", None),
 ])
 def test_a_name_that_is_no_installed_version_is_answered_with_what_was_meant(two, command, given, said, hint):
@@ -55,6 +55,19 @@ def test_a_name_that_is_no_installed_version_is_answered_with_what_was_meant(two
     doc = json.loads(nso(command, "--json", "--root", two, "--", given, ok=False).stdout)
     assert doc["error"]["reference"] == ("bad-version" if "current" in given else "no-such-version"), doc
     assert snapshot(two) == snap
+
+
+def test_a_full_version_that_is_the_start_of_another_is_not_taken_for_it(root, tmp_path):
+    """With 6.4.1.1 installed and 6.4.1 already removed, `uninstall 6.4.1` (a re-run, a playbook)
+    was told "Name it in full: 6.4.1.1.": followed, it removes the other version.  6.4.1 is
+    a version of its own; the hint says what it would be for, and keeps what it said before."""
+    dist = make_sample_distribution(tmp_path, "6.4.1.1", "tar.gz")
+    install(dist, root)
+    r = nso("uninstall", "6.4.1", "--root", root, ok=False)
+    assert r.exit_code == 2 and "NSO 6.4.1 is not installed under /opt/ncs (installed: 6.4.1.1)" in r.output
+    assert "Hint: Name it in full if you meant 6.4.1.1; if not: nso-install status" in r.output, r.output
+    r = nso("activate", "6.4.1", "--root", root, ok=False)
+    assert "Name it in full if you meant 6.4.1.1; if not: install it first: nso-install install" in r.output, r.output
 
 
 # --- status ------------------------------------------------------------------------------------
