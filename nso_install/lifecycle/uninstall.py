@@ -27,7 +27,7 @@ from ..engine import Report, apply, evaluate, preflight
 from ..errors import UsageError, aim_systemctl
 from ..conf.render import IPC_RUNTIME_DIR
 from ..facts import ABSENT, Facts
-from ..plan import SYSV_SCRIPT, UNIT, UNIT_WANTS
+from ..plan import SYSV_SCRIPT, UNIT, UNIT_WANTS, leftovers_action, own_dirs
 from ..record import record
 from ..run import record_effects
 from ..state import locked
@@ -301,6 +301,9 @@ def uninstall(inst: Installation, *, version: str | None = None, everything: boo
 def _uninstall(inst: Installation, version: str | None, everything: bool, parts, force: bool, check: bool,
                header: str) -> Removal:
     acts, kept, notes = plan_removal(inst, version, everything, set(parts), force)
+    # what a run killed while writing nso-install's records left (a temp copy of state.json):
+    # install removes it; an uninstall whose re-run completes the killed one must as well
+    acts += leftovers_action([], own_dirs(os.path.dirname(inst.spec.state_path)))
     state = inst.state
     ctx = Context(inst.target, state.conffiles, trusted=state.unpacked, manifest=state.manifest)
     # A run killed half way left its marker (in-progress.json), which makes status and verify ask

@@ -325,3 +325,16 @@ def test_what_the_old_account_put_at_the_quarantine_s_name_neither_stops_nor_ste
     else:
         assert made == [name, moved[0]] and moved[0].startswith(name + ".")
         assert os.path.islink(run_dir / name) if planted == "link" else os.listdir(run_dir / name) == ["x"]
+
+
+def test_an_uninstall_killed_while_writing_its_records_leaves_no_copy_after_its_re_run(root, dists):
+    """uninstall VSN killed before the rename of the state file it was writing left its temp copy
+    in /var/lib/nso-install beside state.json: the re-run that completed the uninstall left it
+    there (only an install removed it; found by the day-2 journeys review)."""
+    for v in ("6.4.1", "6.5.3"):
+        cli("install", dists[v], "--system-install", "--root", root)
+    args = ("uninstall", "6.5.3", "--root", root)
+    assert killed_when("nso_install.fsops", "_rename_into_place", "a[1] == 'state.json'", *args) == 137
+    assert [t for t in temps(root) if t.startswith("var/lib/nso-install/")]
+    cli(*args)
+    assert temps(root) == [] and not (root / "opt/ncs/ncs-6.5.3").exists()
