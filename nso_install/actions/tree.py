@@ -314,6 +314,7 @@ class InstallTree(Action):
             raise self._not_restorable(drift)
         tmp = self._prepared or self._unpack(host.parent, facts, ctx)
         self._prepared = None
+        stood = _is_working_directory(host)  # (the shell that ran us, when it was cd'd there)
         try:
             if present and drift is None:  # no manifest yet: the tree may well be intact
                 drift = manifest.compare(self._manifest, host, frozenset(self.written_elsewhere),
@@ -355,6 +356,10 @@ class InstallTree(Action):
         # (every extra entry was carried into it, or the repair stopped before the exchange)
         self._checked = (ctx, manifest.Drift(extra=list(drift.extra) if drift else []))
         notes = [f"{self.path} was repaired from {self.dist.source.name}: {drift.summary()}"] if drift else []
+        if stood:
+            notes.append(f"{host} was the working directory of this run: the {'repaired' if drift else 'unpacked'} "
+                         "tree took its place, so a shell standing there still sees the old, removed directory "
+                         f"(empty, no ncsrc); cd {host} to see the new one.")
         return Effects(notes=notes, manifests={self.path: self._manifest})
 
     def _finish_swap(self, ctx, leftovers: list[str]) -> bool:
@@ -417,6 +422,17 @@ class InstallTree(Action):
 
 
 CARRIED = ".carried"  # beside a temporary tree: what a repair moves into it (a JSON list)
+
+
+def _is_working_directory(path: Path) -> bool:
+    """Whether ``path`` is this process's working directory (``nso-install install DIST .``, or a
+    repair run from inside the tree): the tree put in its place by a rename is a new directory,
+    and the shell that ran us stays in the removed one."""
+    try:
+        here, there = os.stat("."), os.lstat(path)
+    except OSError:
+        return False
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
 
 
 def _carried(tmp: Path) -> Path:
