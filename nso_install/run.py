@@ -181,6 +181,8 @@ def install(given: SpecInput, distribution, opts: RunOptions) -> RunResult:
         if spec.system and not opts.check and view.active_version is None and report.changes \
                 and spec.secrets != "skip":
             report.notes.append(_first_start(spec, dist.version))
+        if not spec.system and not opts.check and spec.secrets != "skip" and _unpacked(report):
+            report.notes.append(_first_local_start(target.host(spec.local_dir), dist.version))
         if spec.system and not opts.check and not target.unprivileged:
             from .audit import install_notes  # the checks of `nso-install audit`, on what was just installed
 
@@ -571,6 +573,23 @@ def _first_start(spec: InstallSpec, version: str) -> str:
                  f"{spec.install_dir}/current/ncsrc (no service was written: --init-system none)")
     return (f"NSO {version} is installed, not started: start it with {start}. Login shells get its environment from "
             "/etc/profile.d/ncs.sh (log in again, or source it); nso-install status and audit show where it stands.")
+
+
+def _unpacked(report) -> bool:
+    """Whether this run unpacked a new tree (not a re-run, a repair or a completed interrupted run)."""
+    from .actions.tree import InstallTree
+
+    return any(isinstance(r.action, InstallTree) and r.changed and r.outcome.detail.startswith("unpack ")
+               for r in report.records)
+
+
+def _first_local_start(local_dir: Path, version: str) -> str:
+    """What to do after a local install: its environment, then NSO's own steps (a runtime
+    directory made by ncs-setup, where ncs starts: NSO's Local Install guide)."""
+    return (f"NSO {version} is installed in {local_dir}, not started. Its environment: . {local_dir}/ncsrc (sh, "
+            f"bash, zsh; tcsh: source {local_dir}/ncsrc.tcsh). Then, as NSO's Local Install guide says, make a "
+            "runtime directory and start NSO there: ncs-setup --dest $HOME/ncs-run; cd $HOME/ncs-run; ncs. "
+            f"nso-install status --local-install {local_dir} (and verify) show where it stands.")
 
 
 def _notes(spec: InstallSpec, version: str, view: TargetView, target: Target) -> list[str]:
