@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from dataclasses import field
 from pathlib import Path, PurePosixPath
 from typing import Callable, Sequence
@@ -22,7 +23,7 @@ from .actions.base import Context, Effects, Outcome
 from .actions.files import ConfFile
 from .actions.tree import InstallTree
 from .engine import Report, apply, evaluate, preflight
-from .errors import LockedError, NsoInstallError, UnsafePathError, UsageError
+from .errors import LockedError, NsoInstallError, UnsafePathError, UsageError, sh
 from .facts import DIR, FILE, LINK, Facts
 from .plan import STATE_DIR_SYSTEM, TargetView, build_plan, config_version, start_run
 from .record import record
@@ -380,9 +381,31 @@ def _check_local_parents(target: Target, local_dir: PurePosixPath) -> None:
     its keys and ncs.conf) for its own between runs.  Checked by name up to a symbolic link, then
     (on this host: a staging root's links lead elsewhere) where the path really leads."""
     target.check_parents(local_dir, "--local-install", itself=True, local=True)
+    _check_local_dir_mode(target, local_dir)
     real = PurePosixPath(os.path.realpath(local_dir))
     if not target.staged and real != local_dir:
         target.check_parents(real, "--local-install", itself=True, local=True)
+
+
+def _check_local_dir_mode(target: Target, local_dir: PurePosixPath) -> None:
+    """DIR itself, once it holds anything, must not be writable by group or others either: another
+    account could rename bin/ away and put its own there (NSO's programs, on the PATH ncsrc sets),
+    and the tree's records would still say "as unpacked".  An empty DIR made beforehand
+    (``mkdir ~/nso`` with umask 002) is fine: the unpacked tree replaces it, 0755 at most."""
+    host = target.host(local_dir)
+    try:
+        st = os.lstat(host)
+        if not stat.S_ISDIR(st.st_mode) or not st.st_mode & 0o022 or not os.listdir(host):
+            return
+    except OSError:
+        return  # (absent, or unreadable: the plan says so)
+    shown = target.show_host(host)
+    raise UnsafePathError("untrusted-directory",
+                          f"--local-install {local_dir}: {shown} is writable by group or others (mode "
+                          f"{stat.S_IMODE(st.st_mode):04o}), so another account could replace what is in it "
+                          "(bin/, etc/ncs) with its own.",
+                          f"Check what is in it (nso-install verify --local-install {sh(host)} lists what differs "
+                          f"from the distribution, and who owns it), then chmod go-w {sh(host)} and re-run.")
 
 
 def _check_directory_links(target: Target, spec: InstallSpec) -> set[str]:
@@ -577,8 +600,6 @@ def _first_start(spec: InstallSpec, version: str) -> str:
 
 def _unpacked(report) -> bool:
     """Whether this run unpacked a new tree (not a re-run, a repair or a completed interrupted run)."""
-    from .actions.tree import InstallTree
-
     return any(isinstance(r.action, InstallTree) and r.changed and r.outcome.detail.startswith("unpack ")
                for r in report.records)
 

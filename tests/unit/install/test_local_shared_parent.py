@@ -133,3 +133,34 @@ def test_another_accounts_lock_in_a_sticky_directory_says_who_can_remove_it(shar
         r = as_nobody_cli("install", dist, "--local-install", tmp / "nso", *check, ok=False)
         assert r.exit_code == 1 and f"the lock {lock} belongs to uid {DAEMON}" in r.stderr
         assert "only uid 1 or root can remove it" in r.stderr and f"rm {lock}" not in r.stderr
+
+
+def test_a_local_install_directory_others_may_write_is_refused_once_it_holds_the_tree(shared):
+    """DIR itself made writable by others (chmod 777, a group's project directory): another
+    account renamed bin/ away and put its own there. Before: the re-run "repaired" the tree,
+    carried the other account's entries into it and then failed for good removing what it could
+    not remove (every later run too); with bin/ left alone and only the mode opened, verify and
+    the re-run said "as unpacked". Now refused, as the directories above it are (found by review)."""
+    tmp, dist = shared
+    home = tmp / "home"
+    home.mkdir()
+    os.chown(home, NOBODY, NOBODY)
+    os.chmod(home, 0o755)
+    nso = home / "nso"
+    empty = home / "empty"
+    with as_nobody():
+        empty.mkdir()
+        os.chmod(empty, 0o775)  # (made beforehand with umask 002: replaced by the tree, fine)
+        as_nobody_cli("install", dist, "--local-install", empty)
+        as_nobody_cli("install", dist, "--local-install", nso)
+        os.chmod(nso, 0o777)
+    os.rename(nso / "bin", nso / "bin.old")
+    planted(nso / "bin")
+    planted(nso / "bin" / "ncs", "#!/bin/sh\necho not NSO\n", 0o755)
+    for check in (("--check",), ()):
+        r = as_nobody_cli("install", dist, "--local-install", nso, *check, ok=False)
+        assert r.exit_code == 1 and "untrusted-directory" not in r.output, r.output
+        assert f"{nso} is writable by group or others (mode 0777)" in r.stderr, r.stderr
+        assert f"chmod go-w {nso}" in r.stderr
+    assert (nso / "bin" / "ncs").read_text() == "#!/bin/sh\necho not NSO\n"  # (nothing moved, nothing repaired)
+    assert sorted(n for n in os.listdir(home) if n.startswith(".nso-install-tmp")) == []
