@@ -610,6 +610,9 @@ def _first_local_start(local_dir: Path, version: str) -> str:
     return (f"NSO {version} is installed in {local_dir}, not started. Its environment: . {local_dir}/ncsrc (sh, "
             f"bash, zsh; tcsh: source {local_dir}/ncsrc.tcsh). Then, as NSO's Local Install guide says, make a "
             "runtime directory and start NSO there: ncs-setup --dest $HOME/ncs-run; cd $HOME/ncs-run; ncs. "
+            # (ncs reads ./ncs.conf first: the one ncs-setup writes, with NSO's fixed example keys)
+            f"That starts NSO with the ncs.conf ncs-setup wrote there; for the one nso-install rendered (its "
+            f"keys, its profile), start it with ncs -c {local_dir}/etc/ncs/ncs.conf in that directory. "
             f"nso-install status --local-install {local_dir} (and verify) show where it stands.")
 
 

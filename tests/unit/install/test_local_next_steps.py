@@ -33,6 +33,8 @@ def test_a_first_local_install_says_how_to_source_and_start_it_and_that_works(di
         out = " ".join(first.output.split())
         assert f"NSO 6.5.3 is installed in {nso}, not started" in out, first.output
         assert "ncs-setup --dest $HOME/ncs-run; cd $HOME/ncs-run; ncs." in out
+        # (ncs reads ./ncs.conf first, ncs-setup's with NSO's fixed example keys: the rendered one by -c)
+        assert f"start it with ncs -c {nso}/etc/ncs/ncs.conf in that directory" in out
         assert "not started" not in again.output and "0 changed" in again.output  # said once
         for shell, how in (("sh", r"\. (\S+/ncsrc) "), ("bash", r"\. (\S+/ncsrc) "),
                            ("tcsh", r"source (\S+/ncsrc\.tcsh)\)")):
