@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import stat
 from dataclasses import field
 from pathlib import Path, PurePosixPath
 from typing import Callable, Sequence
@@ -390,22 +389,16 @@ def _check_local_parents(target: Target, local_dir: PurePosixPath) -> None:
 def _check_local_dir_mode(target: Target, local_dir: PurePosixPath) -> None:
     """DIR itself, once it holds anything, must not be writable by group or others either: another
     account could rename bin/ away and put its own there (NSO's programs, on the PATH ncsrc sets),
-    and the tree's records would still say "as unpacked".  An empty DIR made beforehand
-    (``mkdir ~/nso`` with umask 002) is fine: the unpacked tree replaces it, 0755 at most."""
+    and the tree's records would still say "as unpacked" (verify says so too)."""
+    mode = target.open_local_dir(local_dir)
+    if mode is None:
+        return
     host = target.host(local_dir)
-    try:
-        st = os.lstat(host)
-        if not stat.S_ISDIR(st.st_mode) or not st.st_mode & 0o022 or not os.listdir(host):
-            return
-    except OSError:
-        return  # (absent, or unreadable: the plan says so)
-    shown = target.show_host(host)
     raise UnsafePathError("untrusted-directory",
-                          f"--local-install {local_dir}: {shown} is writable by group or others (mode "
-                          f"{stat.S_IMODE(st.st_mode):04o}), so another account could replace what is in it "
-                          "(bin/, etc/ncs) with its own.",
-                          f"Check what is in it (nso-install verify --local-install {sh(host)} lists what differs "
-                          f"from the distribution, and who owns it), then chmod go-w {sh(host)} and re-run.")
+                          f"--local-install {local_dir}: {target.show_host(host)} is writable by group or others "
+                          f"(mode {mode:04o}), so another account could replace what is in it (bin/, etc/ncs) with "
+                          "its own.", f"Check what is in it (nso-install verify --local-install {sh(host)} lists what "
+                          f"differs from the distribution, and who owns it), then chmod go-w {sh(host)} and re-run.")
 
 
 def _check_directory_links(target: Target, spec: InstallSpec) -> set[str]:

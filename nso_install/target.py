@@ -181,6 +181,19 @@ class Target:
                                       "could change where the link leads.", hint)
         return real
 
+    def open_local_dir(self, local_dir: str | PurePosixPath) -> int | None:
+        """The mode of a local install's DIR when it holds anything and group or others may write
+        it (another account could replace bin/ or etc/ncs in it), else None.  An empty DIR made
+        beforehand (``mkdir ~/nso`` with umask 002) is fine: the unpacked tree replaces it."""
+        host = self.host(local_dir)
+        try:
+            st = os.lstat(host)
+            if not stat.S_ISDIR(st.st_mode) or not st.st_mode & 0o022 or not os.listdir(host):
+                return None
+        except OSError:
+            return None  # (absent, or unreadable: the plan says so)
+        return stat.S_IMODE(st.st_mode)
+
     def check_parents(self, tpath: str | PurePosixPath, option: str, also: frozenset[int] = frozenset(),
                       itself: bool = False, local: bool = False, records: bool = False) -> None:
         """Refuse a top-level directory (``option``) below one another account could change: each

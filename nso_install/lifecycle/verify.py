@@ -47,7 +47,7 @@ from ..record import record
 @record
 class Finding:
     """One difference between the install and what nso-install made of it."""
-    kind: str  # tree | privilege | config | link | install (nothing installed to verify)
+    kind: str  # tree | privilege | config | link | directory (a local DIR others may write) | install (nothing installed to verify)
     path: str
     problem: str
     fails: bool = True  # False: worth knowing, not damage (an administrator's edit of a config file)
@@ -78,6 +78,13 @@ def verify(inst: Installation, full: bool = False) -> Verification:
     facts = Facts(inst.target)
     if inst.spec.system:  # (a local install is one directory: no current link)
         v.findings += _current_link(inst, facts)
+    elif (mode := inst.target.open_local_dir(inst.spec.local_dir)) is not None:
+        # (install refuses to run on it: another account could have swapped bin/ or etc/ncs in it,
+        # and what verify compares below only shows what it left changed)
+        v.findings.append(Finding("directory", inst.spec.local_dir,
+                                  f"writable by group or others (mode {mode:04o}): another account could replace "
+                                  "what is in it (bin/, etc/ncs) with its own. Check what differs below, then "
+                                  f"chmod go-w {sh(inst.target.host(inst.spec.local_dir))}"))
     # What the records say was unpacked, not only what a VERSION file shows today: a tree that
     # lost its VERSION or its directory is damage, not "nothing installed".
     lost = {t.path: t for t in inst.lost()}

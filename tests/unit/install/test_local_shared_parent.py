@@ -164,3 +164,14 @@ def test_a_local_install_directory_others_may_write_is_refused_once_it_holds_the
         assert f"chmod go-w {nso}" in r.stderr
     assert (nso / "bin" / "ncs").read_text() == "#!/bin/sh\necho not NSO\n"  # (nothing moved, nothing repaired)
     assert sorted(n for n in os.listdir(home) if n.startswith(".nso-install-tmp")) == []
+    # verify says so too: it said "as unpacked" of a DIR with only its mode opened
+    os.rename(nso / "bin", nso / "bin.planted")
+    os.rename(nso / "bin.old", nso / "bin")
+    shutil.rmtree(nso / "bin.planted")
+    r = as_nobody_cli("verify", "--local-install", nso, "--json", ok=False)
+    found = [f for f in json.loads(r.stdout)["findings"] if f["kind"] == "directory"]
+    assert r.exit_code == 1 and [f["path"] for f in found] == [str(nso)] and found[0]["fails"], r.stdout
+    assert "mode 0777" in found[0]["problem"] and f"chmod go-w {nso}" in found[0]["problem"]
+    with as_nobody():
+        os.chmod(nso, 0o755)
+    assert json.loads(as_nobody_cli("verify", "--local-install", nso, "--json").stdout)["ok"]
