@@ -230,12 +230,15 @@ def rollback_cmd(root, install_dir, as_json, verbose, check, diff, quiet, force,
 @click.option("--purge", is_flag=True, help="With --all: all of the above.")
 @click.option("--force", is_flag=True, help="Remove the active version (--ncs-version), leaving no active one.")
 @click.option("--check", is_flag=True, help="Show what would be removed and kept; change nothing.")
+# ncs-uninstall(1) takes it (its --ncs-version menu would ask otherwise): scripts written for it pass it
+@click.option("--non-interactive", is_flag=True, help="Never ask (nso-install never asks; accepted for compatibility "
+              "with ncs-uninstall).")
 @LOCK_TIMEOUT_OPTION
 @INSTALL_OPTIONS
 @QUIET_OPTION
 @guarded
 def uninstall_cmd(named, version, everything, config, run_data, logs, service, profile_scripts, accounts, purge,
-                  force, check, lock_timeout, root, install_dir, as_json, verbose, quiet):
+                  force, check, non_interactive, lock_timeout, root, install_dir, as_json, verbose, quiet):
     """Remove an NSO system install, as NSO's ncs-uninstall does: one version (VSN, or
     --ncs-version VSN), or everything with --all, keeping configuration, data, logs, service
     files and accounts unless asked for."""

@@ -701,6 +701,14 @@ def test_uninstall_one_version_keeps_everything_else(two):
     assert again.exit_code == 2 and "6.5.3 is not installed" in again.stderr
 
 
+def test_uninstall_takes_ncs_uninstall_s_non_interactive(two):
+    """ncs-uninstall(1): `--ncs-version Version [--install-dir DIR] [--non-interactive]`; a script
+    written for it was refused ("No such option '--non-interactive'"), as install accepts it."""
+    r = nso("uninstall", "--ncs-version", "6.5.3", "--install-dir", "/opt/ncs", "--non-interactive", "--root", two)
+    assert "removed  /opt/ncs/ncs-6.5.3" in r.output and not (two / "opt/ncs/ncs-6.5.3").exists()
+    assert (two / "opt/ncs/ncs-6.4.1").is_dir()
+
+
 def test_uninstall_refuses_the_active_version_without_force(two):
     r = nso("uninstall", "--ncs-version", "6.4.1", "--root", two, ok=False)
     assert r.exit_code == 2 and "active version" in r.stderr
