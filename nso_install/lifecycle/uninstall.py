@@ -153,7 +153,7 @@ def plan_removal(inst: Installation, version: str | None, everything: bool, part
     if _exists(inst, spec.run_dir):
         if "run_data" not in parts:
             notes.append(f"{spec.run_dir} is kept, with CDB and its backups/; remove it with --run-data.")
-        elif _exists(inst, f"{spec.run_dir}/backups"):
+        elif Facts(inst.target).listdir(f"{spec.run_dir}/backups"):  # (an empty one holds nothing to warn of)
             notes.append(f"{spec.run_dir} held backups/ (ncs-backup archives): they are removed with it.")
     if "service" not in parts:
         # INSTALL_DIR goes, the service stays: started at boot, it fails there every time.  (The

@@ -1041,6 +1041,7 @@ def test_uninstall_and_keys_rotate_take_quiet_as_install_does(two):
 def test_uninstall_check_warns_as_the_run_does_that_the_backups_go(two):
     """A day-2 review: --check printed no notes, so the preview of --run-data (or --purge) did not
     say that RUN_DIR/backups (every ncs-backup archive) is deleted with it; only the run did."""
+    (two / "var/opt/ncs/backups/ncs-6.5.3@2026-12-01T06:00:00.backup.gz").write_bytes(b"\x1f\x8b")
     chk = nso("uninstall", "--all", "--purge", "--root", two, "--check")
     assert "backups/ (ncs-backup archives): they are removed with it" in chk.output
     assert any("removed with it" in n for n in js("uninstall", "--all", "--run-data", "--root", two, "--check")["notes"])
@@ -1094,6 +1095,16 @@ def test_uninstall_says_nothing_of_backups_where_there_is_no_run_dir(two):
     for args in (["--purge"], []):
         r = nso("uninstall", "--all", *args, "--root", two)
         assert "Nothing to do" in r.output and "backups/" not in r.output, r.output
+
+
+def test_uninstall_warns_of_backups_only_where_there_are_some(two):
+    """`uninstall --all --run-data` said RUN_DIR "held backups/ (ncs-backup archives)" of the
+    empty backups/ every install makes (found by the conformance review)."""
+    r = nso("uninstall", "--all", "--run-data", "--check", "--root", two)
+    assert "backups/" not in r.output, r.output
+    (two / "var/opt/ncs/backups/ncs-6.5.3@2026-12-01T06:00:00.backup.gz").write_bytes(b"\x1f\x8b")
+    r = nso("uninstall", "--all", "--run-data", "--check", "--root", two)
+    assert "held backups/ (ncs-backup archives): they are removed with it" in " ".join(r.output.split())
 
 
 @pytest.mark.parametrize("args", [[], ["--purge"]])
