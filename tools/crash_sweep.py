@@ -15,7 +15,11 @@ Scenarios since the first sweep: a change of --run-as-user (runas: nso -> nso2 w
 made in RUN_DIR, packages/ among them), --no-run-as-user (norunas), uninstall --all --accounts
 (accounts), an --ipc-user grant and its withdrawal (ipcgrant, ipcwithdraw), a container start
 with --secrets-only on empty config, run and log volumes (secretsonly), keys rotate --applied
-and --new (applied, rotatenew), install --activate of a newer version over CDB data (activatecdb).
+and --new (applied, rotatenew), install --activate of a newer version over CDB data (activatecdb),
+uninstall VSN of a version not active and uninstall VSN --force of the active one, two installed
+(uninstallvsn, uninstallforce).  Each re-run is the one ``status --json`` asks for in its
+'unfinished' (an uninstall's as pasted; an install's words must be the run's), and two
+quarantines of one account are counted as two.
 A random file is compared by presence, owner and mode, the keys file also by its key names.
 
 KS: "auto" (every STRIDE-th call, and every 25th of an unpack's many calls), or ranges
@@ -137,6 +141,8 @@ def snap(top):
             # random suffix when that name was taken)
             rel = re.sub(r"(\.nso-install-quarantine\.[^/]+?)\.\d{8}T\d{6}(\.[0-9a-f]{8})?", r"\1.TIME",
                          os.path.relpath(p, top))
+            while rel in out:  # (two quarantines of one account: both counted, never one)
+                rel += "#"
             out[rel] = (stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, cap, extra, st.st_size,
                         shape)
     return out
@@ -311,6 +317,22 @@ def sc_rotatenew():
     return ["keys", "rotate", "--new", *SYS]
 
 
+def sc_uninstallvsn():
+    """uninstall VSN of a version that is not active, two installed."""
+    fresh_root(R)
+    ok(["install", V1, "--system-install", "--run-as-user", "nso", *SYS])
+    ok(["install", V2, "--system-install", *SYS])
+    return ["uninstall", "6.5.3", *SYS]
+
+
+def sc_uninstallforce():
+    """uninstall VSN --force of the active version (the other one stays, none active)."""
+    fresh_root(R)
+    ok(["install", V1, "--system-install", "--run-as-user", "nso", *SYS])
+    ok(["install", V2, "--system-install", *SYS])
+    return ["uninstall", "6.4.1", "--force", *SYS]
+
+
 def sc_activatecdb():
     """install --activate of a newer version over CDB data the running NSO left."""
     fresh_root(R)
@@ -360,6 +382,31 @@ def diff(a, b, varying):
     return out
 
 
+def hinted(args):
+    """The command ``status --json`` says to re-run (its 'unfinished'), as argv: for an uninstall
+    the one to run, which must be args (in any order); for an install ("with the same options")
+    its words must be among args.  Returns (argv to re-run, what is wrong with the hint or None)."""
+    import json
+    import shlex
+
+    where = ["--local-install", args[args.index("--local-install") + 1]] if "--local-install" in args else SYS
+    rc = child(["status", "--json", *where], out=f"{W}/status.out")
+    text = open(f"{W}/status.out").read()
+    try:
+        hint = json.loads(text[text.index("{"):])["unfinished"]
+    except (ValueError, KeyError):
+        return args, f"status --json rc={rc}: {text[-300:]}"
+    if hint is None:
+        return args, None
+    m = re.search(r"re-run nso-install (.+?)(?:, with the same options,)? to complete it", hint)
+    if not m:
+        return args, f"status hint without a command: {hint}"
+    words = shlex.split(m.group(1))
+    if args[0] == "uninstall":  # (run as pasted, even where it differs: does it complete the run?)
+        return words, None if sorted(words) == sorted(args) else f"status hint {words} is not {args}"
+    return args, None if set(words) <= set(args) else f"status hint {words} not among {args}"
+
+
 def main_sweep(name, stride=1, only=None):
     base = f"{W}/base-{name}"
     for d in (R, base):
@@ -406,15 +453,21 @@ def main_sweep(name, stride=1, only=None):
                 continue
             notes.setdefault(x, []).append(k)
         problems = []
-        rc = child(args, out=f"{W}/rerun.out")
-        if rc != 0:
+        again, wrong = hinted(args)  # the re-run status asks for, pasted (an uninstall's: as it names it)
+        if wrong:
+            problems.append(wrong)
+        rc = child(again, out=f"{W}/rerun.out")
+        # (an uninstall of one version, killed once everything was done: its re-run finds it gone)
+        gone = args[0] == "uninstall" and "--all" not in args
+        if rc != 0 and not (gone and rc == 2 and "is not installed" in open(f"{W}/rerun.out").read()):
             problems.append(f"rerun rc={rc}: {open(f'{W}/rerun.out').read()[-600:]}")
         after = snap(R)
         problems += diff(after, ref, varying)
         rc = child(args, out=f"{W}/third.out")
         third = snap(R)
         txt = open(f"{W}/third.out").read()
-        if rc != 0 or (args[0] == "install" and "Done: 0 changed" not in txt):
+        if (rc != 0 and not (gone and rc == 2 and "is not installed" in txt)) or \
+                (args[0] == "install" and "Done: 0 changed" not in txt):
             problems.append(f"third run rc={rc}: {txt[-400:]}")
         if "--new" not in args:  # (keys rotate --new adds a generation at every run)
             problems += [f"third: {x}" for x in diff(third, after, set())]
