@@ -506,6 +506,8 @@ def describe_unfinished(info: dict, in_progress: bool = False) -> str:
         parts = info.get("parts")
         given = "".join(f" --{p.replace('_', '-')}" for p in parts if isinstance(p, str)) \
             if isinstance(parts, list) and again == "--all" else ""
+        if info.get("force") is True and again != "--all":  # (the active version: refused without it)
+            given += " --force"
         if isinstance(info.get("install_dir"), str) and info["install_dir"] != "/opt/ncs":
             given += f" --install-dir {sh(info['install_dir'])}"
         return (f"the last run (nso-install {what}{when}) did not finish: some of what it removes may be left; "

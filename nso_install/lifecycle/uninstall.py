@@ -336,8 +336,10 @@ def _uninstall(inst: Installation, version: str | None, everything: bool, parts,
         # files missing, which verify and status would otherwise call damaged ("re-run install
         # to repair") where re-running the uninstall completes what the operator asked for
         if not begun and ours:
+            # (--force too: killed before the active tree lost its VERSION, a re-run without it is
+            # refused as removing the active version)
             state.begin_run({"command": "uninstall", "version": version, "all": everything, "parts": sorted(parts),
-                             "install_dir": inst.spec.install_dir,
+                             "install_dir": inst.spec.install_dir, **({"force": True} if force else {}),
                              **({"root": str(inst.target.root)} if inst.target.staged else {})})
             begun.append(True)
 

@@ -335,8 +335,8 @@ def test_an_uninstall_stopped_half_way_is_marked_and_its_re_run_completes_it(two
     assert json.loads((two / MARKER).read_text())["command"] == "uninstall"
     r = cli("verify", "--root", two, ok=False)
     assert "the last run (nso-install uninstall of NSO 6.4.1" in r.output
-    assert f"re-run nso-install uninstall 6.4.1 --root {two} to complete it" in r.output
-    assert "re-run nso-install uninstall 6.4.1" in cli("status", "--root", two).output
+    assert f"re-run nso-install uninstall 6.4.1 --force --root {two} to complete it" in r.output
+    assert "re-run nso-install uninstall 6.4.1 --force" in cli("status", "--root", two).output
     assert "Done:" in cli(*args).output
     assert not victim.exists() and not (two / MARKER).exists()
     assert "unfinished" not in cli("status", "--root", two).output
@@ -397,6 +397,23 @@ def test_the_re_run_status_asks_for_completes_an_uninstall_killed_half_way(two, 
     assert status["unfinished"] is None and [v["version"] for v in status["versions"]] == ["6.4.1"]
     assert js("verify", "--root", two)["ok"]
     assert js(*again, ok=False)["error"]["reference"] == "no-such-version"  # (done: the Ansible module's "gone")
+
+
+def test_the_re_run_status_asks_for_completes_a_forced_uninstall_of_the_active_version(two):
+    """A crash sweep: 'uninstall 6.4.1 --force' of the active version killed after its first
+    removals, before its VERSION file went: status asked for 'uninstall 6.4.1 --root ROOT', which
+    pasted was refused (6.4.1 is the active version, exit 2) and left the half-removed tree
+    active and the marker; the marker now records --force and the hint names it."""
+    args = ("uninstall", "6.4.1", "--force", "--root", two)
+    assert killed("nso_install.fsops", "remove_tree", False, *args) == 137
+    assert (two / "opt/ncs/ncs-6.4.1/VERSION").exists() and os.readlink(two / "opt/ncs/current") == "ncs-6.4.1"
+    again = _pasted_re_run(two)
+    assert sorted(again) == sorted(map(str, args))
+    assert js(*again)["result"] == "applied"
+    assert not (two / "opt/ncs/ncs-6.4.1").exists() and not (two / "opt/ncs/current").is_symlink()
+    assert not (two / MARKER).exists()
+    status = js("status", "--root", two)
+    assert status["unfinished"] is None and [v["version"] for v in status["versions"]] == ["6.5.3"]
 
 
 def test_an_install_after_an_interrupted_uninstall_says_it_installed_over_it(two, dists):
