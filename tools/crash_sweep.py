@@ -23,7 +23,8 @@ quarantines of one account are counted as two.
 A random file is compared by presence, owner and mode, the keys file also by its key names.
 
 KS: "auto" (every STRIDE-th call, and every 25th of an unpack's many calls), or ranges
-"1-10,40-60:2,300-".  Scratch in $CRASH_DIR (default /tmp/nso-crash-sweep), the staging root
+"1-10,40-60:2,300-".  $CRASH_NO_EXCHANGE=1: runs swap trees as where the kernel has no
+RENAME_EXCHANGE (three renames, each a kill point).  Scratch in $CRASH_DIR (default /tmp/nso-crash-sweep), the staging root
 in $CRASH_R; runs seal with a key there (the host's /var/lib/nso-install is left alone).
 """
 import hashlib
@@ -98,6 +99,9 @@ def child(args, kill_at=None, log=None, out=None):
                 hit(f"os.{_name} fd={a[0]}")
                 return _real(*a)
             setattr(os, name, wrap)
+        if os.environ.get("CRASH_NO_EXCHANGE"):  # (fsops.exchange's fallback: no RENAME_EXCHANGE, three renames)
+            from nso_install import fsops
+            fsops._libc = object
         code = 0
         try:
             main(args, standalone_mode=True)
