@@ -105,7 +105,7 @@ def _magic(head: bytes) -> str | None:
 
 def _decompress(raw: BinaryIO, comp: str) -> BinaryIO:
     if comp == "gz":
-        return gzip.GzipFile(fileobj=raw, mode="rb")
+        return _Gunzip(raw)
     if comp == "bz2":
         return bz2.BZ2File(raw, "rb")
     if comp == "xz":
@@ -113,8 +113,106 @@ def _decompress(raw: BinaryIO, comp: str) -> BinaryIO:
     return raw
 
 
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+class _Gunzip(io.RawIOBase):
+    """The gzip members of ``raw`` inflated, as ``gzip.GzipFile`` reads them (members one after
+    the other, zero bytes between and after them skipped, the same errors: EOFError truncated,
+    BadGzipFile "Not a gzipped file" for other data after a member, zlib.error a bad header, CRC
+    or length), but zero padding is skipped a chunk at a time and at most MAX_TRAILER_BYTES of
+    it: GzipFile reads padding one byte at a time in Python (about a second a MiB), so a tarball
+    followed by a hole of a terabyte (a sparse file: a few KiB on disk), or an installer.bin
+    padded with a GiB of zeros inside a compressed signed.bin, kept the run busy for days."""
+
+    def __init__(self, raw: BinaryIO):
+        self._raw = raw
+        self._dec = None  # the current member's decompressor; None between members
+        self._pending = b""  # compressed bytes read and not yet given to a decompressor
+        self._started = self._ended = False
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        data = self.read(len(b))
+        memoryview(b)[:len(data)] = data
+        return len(data)
+
+    def _more(self) -> bytes:
+        data, self._pending = self._pending or self._raw.read(CHUNK), b""
+        return data
+
+    def _next_member(self) -> bool:
+        """Past the zero padding to the next member's header; False at the end of the stream."""
+        skipped = 0
+        while True:
+            data = self._more()
+            if not data:
+                return False
+            rest = data.lstrip(b"\0") if self._started else data  # (a stream may not start with zeros)
+            skipped += len(data) - len(rest)
+            if skipped > MAX_TRAILER_BYTES:
+                raise ValueError(f"more than {MAX_TRAILER_BYTES >> 20} MiB of zero bytes after the compressed "
+                                 "stream")
+            if rest:
+                break
+        while len(rest) < len(_GZIP_MAGIC) and (more := self._raw.read(CHUNK)):
+            rest += more
+        if rest[:2] != _GZIP_MAGIC:
+            raise gzip.BadGzipFile(f"Not a gzipped file ({rest[:2]!r})")
+        self._pending, self._started = rest, True
+        self._dec = zlib.decompressobj(16 + zlib.MAX_WBITS)  # a gzip member: header, CRC-32 and length checked
+        return True
+
+    def _read_some(self, n: int) -> bytes:
+        """Up to ``n`` (> 0) inflated bytes; b"" only at the end of the stream."""
+        while not self._ended:
+            if self._dec is None and not self._next_member():
+                self._ended = True
+                break
+            data = self._more()
+            if not data:
+                raise EOFError("Compressed file ended before the end-of-stream marker was reached")
+            out = self._dec.decompress(data, n)
+            self._pending = self._dec.unused_data if self._dec.eof else self._dec.unconsumed_tail
+            if self._dec.eof:
+                self._dec = None
+            if out:
+                return out
+        return b""
+
+    def read(self, n: int | None = -1) -> bytes:
+        """``n`` bytes (all when negative), fewer only at the end of the stream (as GzipFile)."""
+        parts, got = [], 0
+        while n is None or n < 0 or got < n:
+            part = self._read_some(CHUNK if n is None or n < 0 else n - got)
+            if not part:
+                break
+            parts.append(part)
+            got += len(part)
+        self._pos += got
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        """Forward only (what a sequential tar read does), by reading."""
+        target = offset if whence == io.SEEK_SET else self._pos + offset if whence == io.SEEK_CUR else -1
+        if target < self._pos:
+            raise io.UnsupportedOperation("the decompressed stream can only be read forward")
+        while self._pos < target and self.read(min(CHUNK, target - self._pos)):
+            pass
+        return self._pos
+
+
 class _Inflated(io.RawIOBase):
-    """The decompressed stream ``dec`` (a GzipFile, BZ2File, LZMAFile), inflated ahead by a
+    """The decompressed stream ``dec`` (a _Gunzip, BZ2File, LZMAFile), inflated ahead by a
     background thread into a bounded queue (at most INFLATE_AHEAD chunks: constant memory).
     zlib, bz2 and lzma release the GIL while they work, so inflating overlaps with parsing and
     writing.  ``read(n)`` returns n bytes unless the stream ends; seeking only forward (what a

@@ -197,6 +197,50 @@ def test_ordinary_trailer_padding_accepted(sample_dists):
     open_distribution(sample_dists["tar.gz"]).validate()
 
 
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("child", [True, False])
+def test_a_hole_after_the_compressed_stream_is_refused_at_once(sample_dists, tmp_path, monkeypatch, child):
+    """gzip skips zero bytes after a member: GzipFile read them one at a time in Python (a second a
+    MiB), so a tar.gz followed by a terabyte hole (a sparse file: a few KiB on disk) kept a root
+    run busy for days, then took it.  Zero padding is now skipped by the chunk, up to the trailer
+    limit, and more is refused."""
+    monkeypatch.setattr(disttarstream, "_INFLATE_IN_CHILD", child)
+    archive = tmp_path / sample_dists["tar.gz"].name
+    archive.write_bytes(sample_dists["tar.gz"].read_bytes())
+    os.truncate(archive, archive.stat().st_size + (1 << 40))
+    with pytest.raises(DistributionError) as e:
+        open_distribution(archive).validate()
+    assert e.value.reference == "corrupt-archive"
+    assert "more than 64 MiB of zero bytes after the compressed stream" in e.value.message
+
+
+@pytest.mark.parametrize("child", [True, False])
+def test_zero_padding_past_the_limit_is_refused_and_below_it_read_as_gzip_reads_it(tmp_path, monkeypatch, child):
+    import gzip
+    monkeypatch.setattr(disttarstream, "_INFLATE_IN_CHILD", child)
+    monkeypatch.setattr(disttarstream, "MAX_TRAILER_BYTES", 1 << 20)
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        for ti, data in hostile.base():
+            tf.addfile(ti, io.BytesIO(data) if data is not None else None)
+    tar = raw.getvalue()
+    # two gzip members with zeros between and after them, as GNU gzip and GzipFile accept them
+    ok = gzip.compress(tar[:1000]) + bytes(5000) + gzip.compress(tar[1000:]) + bytes((1 << 20) - 5000)
+    archive = tmp_path / "nso-6.5.3.tar.gz"
+    archive.write_bytes(ok)
+    assert gzip.decompress(ok) == tar
+    assert open_distribution(archive).validate().files > 0
+    archive.write_bytes(gzip.compress(tar) + bytes((1 << 20) + 1))
+    with pytest.raises(DistributionError) as e:
+        open_distribution(archive).validate()
+    assert e.value.reference == "corrupt-archive" and "1 MiB of zero bytes after the compressed stream" in \
+        e.value.message
+    archive.write_bytes(gzip.compress(tar) + bytes(100) + b"not gzip")
+    with pytest.raises(DistributionError) as e:
+        open_distribution(archive).validate()
+    assert e.value.reference == "corrupt-archive" and "Not a gzipped file (b'no')" in e.value.message
+
+
 # -- hostile directories --------------------------------------------------------------------
 
 def _dir_dist(tmp_path):
