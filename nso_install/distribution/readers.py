@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from ..errors import DistributionError
 from ..inputs import file_type, foreign_writer
-from .checks import MAX_TOTAL_BYTES, VERSION_RE, _Checker
+from .checks import MAX_NAME, MAX_TOTAL_BYTES, VERSION_RE, _Checker
 from .common import _DIR_FLAGS, _GET_AGAIN, _NEVER, CHUNK, DistSummary, Member, Progress, _missing_version
 from .tarstream import _decompress, _inflated, _magic, _SafeReader, _tar_members, _Window
 from .writer import _check_space, _Writer
@@ -496,6 +496,12 @@ class SignedBinDistribution(_StreamDistribution):
                 if m.sparse:
                     raise DistributionError("hostile-member", f"{outer}: member {m.name!r} is a sparse file (a "
                                                               "GNU sparse member); refusing the whole "
+                                                              "distribution.", _NEVER)
+                if len(m.name.encode("utf-8", "surrogateescape")) > MAX_NAME:
+                    # (the names are remembered and the extras listed: 1000 names of the 1 MiB a pax
+                    # header may hold took a GiB of memory, from a signed.bin of one MiB)
+                    raise DistributionError("hostile-member", f"{outer}: member {m.name[:200]!r}... has a name "
+                                                              f"longer than {MAX_NAME} bytes; refusing the whole "
                                                               "distribution.", _NEVER)
                 total += m.size
                 if total > MAX_TOTAL_BYTES:  # (the extras are inflated only to be skipped: bounded as a tree is)

@@ -366,6 +366,34 @@ def test_bundle_contents_refused(tmp_path, chain, case, reference, words):
     assert r.exit_code == 1 and not (tmp_path / "r").exists()
 
 
+def test_a_bundle_of_overlong_member_names_is_refused_in_bounded_memory(tmp_path, chain):
+    """A pax header may hold a name of up to 1 MiB, and a bundle's flat names were remembered (and
+    listed in a note) whatever their length: 1000 of them, a signed.bin of 1 MiB compressed, took
+    a GiB of memory (and a note of 3 MiB).  A name longer than PATH_MAX is refused as in a tree."""
+    import tracemalloc
+
+    members = sx.bundle_members(sx.installer("awk-xz"), chain.leaf_key, sx.pem(chain.leaf))
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        for name, data in members[:1] + [(f"{i:03d}" + "a" * 1_000_000, b"") for i in range(100)] + members[1:]:
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
+    f = write(tmp_path, sx.BUNDLE_SH.format(marker="__BUNDLE_BELOW__", installer=sx.INSTALLER,
+                                            untar="gzip -dc | tar -xf -").encode()
+              + sx.compress(buf.getvalue(), "gz"), sx.SIGNED)
+    assert f.stat().st_size < 2 << 20
+    tracemalloc.start()
+    try:
+        with pytest.raises(DistributionError) as e:
+            open_distribution(f)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert e.value.reference == "hostile-member" and "has a name longer than 4096 bytes" in e.value.message
+    assert len(e.value.message) < 1000 and peak < 32 << 20, peak
+
+
 @pytest.mark.parametrize("inner", ["tarball", "empty", "signed.bin"])
 def test_a_signed_bin_whose_installer_is_something_else_is_refused_with_a_hint(tmp_path, chain, inner):
     """The member named *.installer.bin, signed, but a tarball, nothing or another signed.bin:
