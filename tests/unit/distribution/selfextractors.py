@@ -17,7 +17,7 @@ import tarfile
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from nso_install import sample
@@ -149,6 +149,8 @@ exit $?
 def sign(key, data: bytes) -> bytes:
     if isinstance(key, rsa.RSAPrivateKey):
         return key.sign(data, padding.PKCS1v15(), hashes.SHA512())
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return key.sign(data)
     return key.sign(data, ec.ECDSA(hashes.SHA256()))
 
 

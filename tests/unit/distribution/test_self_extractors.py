@@ -366,6 +366,36 @@ def test_bundle_contents_refused(tmp_path, chain, case, reference, words):
     assert r.exit_code == 1 and not (tmp_path / "r").exists()
 
 
+def test_an_ed25519_signature_is_checked_on_the_mapped_copy_in_bounded_memory(tmp_path):
+    """Ed25519 signs the message itself, not a digest: the installer copy was read into memory,
+    then copied once more (2 GiB of memory for a 1 GiB installer that a signed.bin of 1 MiB
+    inflates to, before --trusted-cert's chain was looked at).  It is mapped now."""
+    import tracemalloc
+
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    c = sx.Chain(leaf_key=ed25519.Ed25519PrivateKey.generate())
+    padded = sx.installer("sed-tar", sx.tree_tar() + bytes(64 << 20))  # (zeros after the tar's end: ignored)
+    members = sx.bundle_members(padded, c.leaf_key, sx.pem(c.leaf))
+    f = write(tmp_path, sx.signed_bin(members, comp="gz"), sx.SIGNED)
+    tracemalloc.start()
+    try:
+        with open_distribution(f, trusted_certs=[sx.pem(c.root, c.inter)]) as d:
+            assert d.verified and d.version == sx.VERSION
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 32 << 20, peak
+    tampered = [(n, padded[:-1] + b"\1" if n == sx.INSTALLER else d) for n, d in members]
+    with pytest.raises(DistributionError) as e:
+        open_distribution(write(tmp_path, sx.signed_bin(tampered, comp="gz"), "t.signed.bin"))
+    assert e.value.reference == "signature-invalid"
+    empty = sx.bundle_members(b"", c.leaf_key, sx.pem(c.leaf))
+    with pytest.raises(DistributionError) as e:  # an empty installer: verified (mapping nothing), then no payload
+        open_distribution(write(tmp_path, sx.signed_bin(empty), "e.signed.bin"))
+    assert e.value.reference != "signature-invalid"
+
+
 def test_a_bundle_of_overlong_member_names_is_refused_in_bounded_memory(tmp_path, chain):
     """A pax header may hold a name of up to 1 MiB, and a bundle's flat names were remembered (and
     listed in a note) whatever their length: 1000 of them, a signed.bin of 1 MiB compressed, took
