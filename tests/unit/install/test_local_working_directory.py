@@ -6,28 +6,11 @@ run says so, and how to get out (found by review: nothing said it, the directory
 from __future__ import annotations
 
 import os
-import shutil
 
 import pytest
-from support import NOBODY, as_nobody, cli, forget_template_cache, public_tmp_dir
+from support import as_nobody, cli
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="runs as nobody (root only)")
-
-
-@pytest.fixture
-def home(dists):
-    """(a directory of nobody's, a copy of the 6.5.3 distribution)."""
-    with public_tmp_dir() as d:
-        dist = d / dists["6.5.3"].name
-        shutil.copy(dists["6.5.3"], dist)
-        os.chmod(dist, 0o644)
-        home = d / "home"
-        home.mkdir(mode=0o755)
-        os.chown(home, NOBODY, NOBODY)
-        try:
-            yield home, dist
-        finally:
-            forget_template_cache()
 
 
 def test_installing_into_the_working_directory_says_the_shell_must_cd_again(home, monkeypatch):
