@@ -77,13 +77,11 @@ def _same_install_dir(inst: Installation) -> None:
     """The switch is a run of the recorded install (its spec: config, unit, INSTALL_DIR): given
     another --install-dir, it found the version there, then copied that tree into the recorded
     INSTALL_DIR and switched the recorded current."""
-    recorded = inst.other_install_dir()
-    if recorded is not None:
-        raise UsageError("not-the-recorded-install-dir", f"--install-dir {inst.given_dir} is not the install's "
-                         f"recorded INSTALL_DIR, {recorded}: activate and rollback switch the recorded "
-                         "install's current.", f"Leave out --install-dir (or give {recorded}); to move "
-                         "the install, run nso-install install DIST --system-install --install-dir "
-                         f"{inst.given_dir}.")
+    refusal = inst.not_the_recorded_dir("activate and rollback switch the recorded install's current",
+                                        "; to move the install, run nso-install install DIST --system-install "
+                                        f"--install-dir {inst.given_dir}")
+    if refusal is not None:
+        raise refusal
 
 
 def activate(inst: Installation, version: str, *, force: bool = False, check: bool = False,

@@ -105,6 +105,17 @@ class Installation:
             return recorded.install_dir
         return None
 
+    def not_the_recorded_dir(self, why: str, more: str = "") -> UsageError | None:
+        """``not-the-recorded-install-dir`` when --install-dir named another than the recorded
+        INSTALL_DIR (:meth:`other_install_dir`), else None: ``why`` says what the command acts on
+        instead, ``more`` adds to the hint."""
+        recorded = self.other_install_dir()
+        if recorded is None:
+            return None
+        return UsageError("not-the-recorded-install-dir", f"--install-dir {self.given_dir} is not the install's "
+                          f"recorded INSTALL_DIR, {recorded}: {why}.", f"Leave out --install-dir (or give {recorded})"
+                          f"{more}.")
+
     def command(self, args: str) -> str:
         """``nso-install ARGS`` aimed at this install (:func:`aimed`)."""
         return aimed(self.target, args, self.given_dir)
@@ -146,12 +157,10 @@ class Installation:
             hint = f"Name it in full if you meant {' or '.join(near)}; if not: {hint[:1].lower()}{hint[1:]}"
         elif (bad := self._malformed(version)) is not None:
             return UsageError("bad-version", f"{version!r} names no NSO version: {bad[0]}{installed}.", bad[1])
-        if (recorded := self.other_install_dir()) is not None:
-            # (a mistyped --install-dir: not no-such-version, which the Ansible uninstall module
-            # takes as already removed, so the version stayed installed and the task said ok)
-            return UsageError("not-the-recorded-install-dir", f"NSO {version} is not installed under "
-                              f"{self.given_dir}{installed}, which is not the install's recorded INSTALL_DIR, "
-                              f"{recorded}.", f"Leave out --install-dir (or give {recorded}).")
+        # (a mistyped --install-dir: not no-such-version, which the Ansible uninstall module takes
+        # as already removed, so the version stayed installed and the task said ok)
+        if (elsewhere := self.not_the_recorded_dir(f"NSO {version} is not installed under it{installed}")):
+            return elsewhere
         if not have:  # nothing at all: more often the wrong --root or --install-dir than a missing version
             hint += " If NSO is installed, point --root and --install-dir at it."
         return UsageError("no-such-version", f"NSO {version} is not installed under {self.spec.install_dir}"
