@@ -184,10 +184,15 @@ def sc_upgrade():
     return ["install", V2, "--system-install", "--activate", *SYS]
 
 
-def sc_activate():
+def _two_installed():
+    """6.4.1 (active, run as nso) and 6.5.3 installed beside it."""
     fresh_root(R)
     ok(["install", V1, "--system-install", "--run-as-user", "nso", *SYS])
     ok(["install", V2, "--system-install", *SYS])
+
+
+def sc_activate():
+    _two_installed()
     return ["activate", "6.5.3", *SYS]
 
 
@@ -323,17 +328,13 @@ def sc_rotatenew():
 
 def sc_uninstallvsn():
     """uninstall VSN of a version that is not active, two installed."""
-    fresh_root(R)
-    ok(["install", V1, "--system-install", "--run-as-user", "nso", *SYS])
-    ok(["install", V2, "--system-install", *SYS])
+    _two_installed()
     return ["uninstall", "6.5.3", *SYS]
 
 
 def sc_uninstallforce():
     """uninstall VSN --force of the active version (the other one stays, none active)."""
-    fresh_root(R)
-    ok(["install", V1, "--system-install", "--run-as-user", "nso", *SYS])
-    ok(["install", V2, "--system-install", *SYS])
+    _two_installed()
     return ["uninstall", "6.4.1", "--force", *SYS]
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
-from ..conf.validate import NAMESPACE, element_table
+from ..conf.validate import NAMESPACE, SUBST, element_table
 from ..conf.variables import VARIABLES
 from ..record import record
 from ..secret import MASK
@@ -31,7 +31,6 @@ from ..unit import START_SCRIPT
 from ..versions import vtuple
 from .unitfiles import LoadedUnit
 
-_SUBST = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 ROOT = "/ncs-config"
 SECRET_ELEMENTS = ("/key", "/key1", "/key2", "/key3")
 # ncs.conf(5): "Parts of the configuration can be placed in separate files in the ncs.conf.d
@@ -251,7 +250,7 @@ class NcsConf:
             if have:
                 return have
             return m.group(2) if m.group(2) is not None else m.group(0)
-        return _SUBST.sub(sub, text)
+        return SUBST.sub(sub, text)
 
     def element(self, path: str) -> tuple[str | None, str]:
         """(effective text, how it came about) of a leaf: written, substituted, or NSO's default."""

@@ -55,7 +55,8 @@ LIST_SUFFIXES = ("/extra-listen",)  # every */extra-listen is a list of ip/port 
 # administrator's file is validated too, and its problems are shown in warnings).
 SECRET_LEAVES = ("/key", "/key1", "/key2", "/key3")
 
-_SUBST = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# NSO's load-time substitution in ncs.conf(5): ${VAR} or ${VAR:-default} (group 2: the default)
+SUBST = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 class Element(NamedTuple):
@@ -198,12 +199,12 @@ UNRESOLVED = "so it cannot be checked"
 def check_value(typ: str, value: str) -> str | None:
     """None when ``value`` is fine for ``typ``, else a short reason."""
     if "$" in value and "${" in value:
-        rest = _SUBST.sub("", value)
+        rest = SUBST.sub("", value)
         if "${" in rest:
             return "has a malformed ${...} substitution"
         if is_string_type(typ):
             return None
-        subs = list(_SUBST.finditer(value))
+        subs = list(SUBST.finditer(value))
         if len(subs) != 1 or subs[0].group(0) != value:
             return f"mixes a ${{...}} substitution with text, which cannot be a valid {typ}"
         default = subs[0].group(2)

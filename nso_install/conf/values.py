@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 from ..errors import NsoInstallError, UsageError
 from ..inputs import read_operator_file
-from .validate import _SUBST, check_value, element_table, matches_type
+from .validate import SUBST, check_value, element_table, matches_type
 from .variables import (_LISTENERS, DUMMY_AES256CFB128_KEY, DUMMY_AESCFB128_KEY, FIPS_KEX, FIPS_SERVER_HOST_KEY,
                         NON_FIPS_ALGORITHMS, VARIABLES, ConfContext, Variable, _derived_paths, _paths, profile_defaults)
 
@@ -563,7 +563,7 @@ def _coerce(var: Variable, value: Any) -> Any:
             raise _bad(var, value, reason)
         # The default must also pass this variable's own checks, as a literal does: the element's
         # type took a port ${P:-0} and a duration ${T:--PT5S} that --set P=0 and -PT5S refuse.
-        subst = _SUBST.fullmatch(value)
+        subst = SUBST.fullmatch(value)
         if subst and subst.group(2) is not None and subst.group(2) not in var.keywords:
             try:
                 _coerce(var, subst.group(2))

@@ -18,8 +18,8 @@ Older generations all stay: NSO persists which generation is active and refuses 
 without it, and nso-install cannot know offline which one that is.
 
 The file is rewritten atomically, with its current mode (never open to every account: the
-bits for others are dropped), owner and group, under the run lock (a note names another group
-that reads it, and a directory other accounts may write);
+bits for others are dropped), owner and group, under the run lock (a warning names another
+group that reads it, and a directory other accounts may write);
 key material is never printed, logged, put in an exception or in the history (the generation
 number is).  The generation added is recorded in the state file (``keys.pending_generation``):
 a second ``keys rotate`` while it is still the newest generation and not confirmed with
@@ -337,38 +337,39 @@ def _owner(inst: Installation, st: os.stat_result) -> str:
 def _attr_warnings(inst: Installation, file: str, st: os.stat_result, rewritten: bool) -> list[str]:
     """What is wrong with the keys file's owner and mode (``rewritten``: a new generation is
     written, never open to every account: the bits for others are dropped)."""
-    notes = []
+    warnings = []
     mode = stat.S_IMODE(st.st_mode)
-    acc = Facts(inst.target).accounts
+    facts = Facts(inst.target)
+    acc = facts.accounts
     user = inst.spec.run_as_user
     # the groups meant to read it: root's, and the NSO account's own (0440 root:USER); another
     # group's bits stay (NSO may read it through that group), but its members get the new keys
     # as well (a file 0640 root:ncsoper was rewritten so, without a word)
     if st.st_mode & 0o060 and st.st_gid not in {0, acc.gid(user) if user else 0}:
         group = acc.group_name(st.st_gid)
-        notes.append(f"{file} is open to the members of group {group} (mode {mode:04o}); "
+        warnings.append(f"{file} is open to the members of group {group} (mode {mode:04o}); "
                      + ("the rewritten file is too, so they can read the new keys" if rewritten else "kept as it is")
                      + " (treat the older ones as known to them). nso-install install repairs owner and mode "
                      "(0600, or 0440 root:USER with --run-as-user).")
     if st.st_mode & 0o007 and rewritten:
-        notes.append(f"{file} was open to every account (mode {mode:04o}); the rewritten file is "
+        warnings.append(f"{file} was open to every account (mode {mode:04o}); the rewritten file is "
                      f"{mode & ~0o007:04o}, so the new keys are not (the older ones may have been copied: "
                      "treat them as known to others). nso-install install repairs owner and mode (0600, or 0440 "
                      "root:USER with --run-as-user).")
     elif st.st_mode & 0o007:
-        notes.append(f"{file} is open to other accounts (mode {mode:04o}); kept as it is. "
+        warnings.append(f"{file} is open to other accounts (mode {mode:04o}); kept as it is. "
                      "nso-install install repairs it (0600, or 0440 root:USER with --run-as-user).")
     if st.st_uid not in (0, os.geteuid()):
-        notes.append(f"{file} belongs to uid {st.st_uid}, not root; kept as it is (that account can rewrite the keys). "
+        warnings.append(f"{file} belongs to uid {st.st_uid}, not root; kept as it is (that account can rewrite the keys). "
                      "nso-install install repairs it.")
     # the directory: whoever may write it may replace the file NSO reads (the new keys with it)
     parent = os.path.dirname(file)
-    d = Facts(inst.target).path(parent)
+    d = facts.path(parent)
     if d.kind != ABSENT and (d.uid not in (0, os.geteuid()) or (d.mode & 0o022 and not d.mode & stat.S_ISVTX)):
-        notes.append(f"{parent} belongs to {acc.user_name(d.uid)}:{acc.group_name(d.gid)} with mode {d.mode:04o}: "
+        warnings.append(f"{parent} belongs to {acc.user_name(d.uid)}:{acc.group_name(d.gid)} with mode {d.mode:04o}: "
                      f"accounts other than root may replace {os.path.basename(file)} there (with keys of their own "
                      "choosing, or none). nso-install install repairs the directory (0755 root:root).")
-    return notes
+    return warnings
 
 
 def rotate(inst: Installation, *, check: bool = False, new: bool = False, applied: bool = False,

@@ -113,11 +113,10 @@ def plan_removal(inst: Installation, version: str | None, everything: bool, part
                          f"{inst.command('uninstall --ncs-version VSN')} ({inst.command('status')} lists the "
                          "versions), or --all (with --config, --run-data, --logs, --service, --profile-scripts, "
                          "--accounts, or --purge for all of them).")
-    recorded = inst.other_install_dir()
-    if recorded is not None:  # (a mistyped one removed nothing, yet forgot the install's activations)
-        raise UsageError("not-the-recorded-install-dir", f"--install-dir {inst.given_dir} is not the install's "
-                         f"recorded INSTALL_DIR, {recorded}: uninstall --all removes the recorded install and "
-                         "forgets its records.", f"Leave out --install-dir (or give {recorded}).")
+    # (a mistyped one removed nothing, yet forgot the install's activations)
+    refusal = inst.not_the_recorded_dir("uninstall --all removes the recorded install and forgets its records")
+    if refusal is not None:
+        raise refusal
     _refuse_while_running(inst, [pid for pid, _ in inst.running])
     facts = Facts(inst.target)  # (the target's accounts read once, for every account judged below)
     acts.append(RemoveTree(spec.install_dir, "every installed version, current, packages/, installdirs", "--install-dir"))
@@ -153,7 +152,7 @@ def plan_removal(inst: Installation, version: str | None, everything: bool, part
     if _exists(inst, spec.run_dir):
         if "run_data" not in parts:
             notes.append(f"{spec.run_dir} is kept, with CDB and its backups/; remove it with --run-data.")
-        elif Facts(inst.target).listdir(f"{spec.run_dir}/backups"):  # (an empty one holds nothing to warn of)
+        elif facts.listdir(f"{spec.run_dir}/backups"):  # (an empty one holds nothing to warn of)
             notes.append(f"{spec.run_dir} held backups/ (ncs-backup archives): they are removed with it.")
     if "service" not in parts:
         # INSTALL_DIR goes, the service stays: started at boot, it fails there every time.  (The
