@@ -589,6 +589,12 @@ def local_plan(spec: InstallSpec, dist, view: TargetView = TargetView()) -> list
         Directory(f"{d}/etc/ncs/ssh", Attrs(0o700, None, None), "SSH host key of NSO's SSH server"),
         host_key_aside(f"{d}/etc/ncs/ssh", spec.fips_install),
         ssh_host_key(f"{d}/etc/ncs/ssh", private, mine, fips=spec.fips_install),
+        # the key and certificate the rendered ncs.conf names for the Web UI/RESTCONF over TLS
+        # (${NCS_DIR}/etc/ncs/ssl/cert/host.*, as in NSO's examples): without them, turning TLS
+        # on (--set webui.ssl.enabled=true) gave a conf NSO cannot start with
+        Directory(f"{d}/etc/ncs/ssl", Attrs(0o755, None, None), "TLS material"),
+        Directory(f"{d}/etc/ncs/ssl/cert", Attrs(0o700, None, None), "Web UI/RESTCONF certificate and key"),
+        tls_key_cert(f"{d}/etc/ncs/ssl/cert", private, mine),
     ]
     if not rc.inline_keys:  # external keys command reads ${NCS_DIR}/etc/ncs/ncs.crypto_keys
         acts.append(SecretFile(f"{d}/etc/ncs/ncs.crypto_keys", private, lambda: generate_crypto_keys(v),

@@ -37,7 +37,7 @@ def left_out_of_system_tree(keep_ncs_setup: bool) -> tuple[str, ...]:
 WRITTEN_IN_EVERY_TREE = ("ncsrc", "ncsrc.tcsh")
 LOCAL_OWNED_ELSEWHERE = ("etc/ncs/ncs.conf",)  # the shipped one, replaced by the rendering
 LOCAL_WRITTEN_ELSEWHERE = (".nso-install", *WRITTEN_IN_EVERY_TREE, "etc/ncs/ncs.conf*", "etc/ncs/ipc_access",
-                           "etc/ncs/ncs.crypto_keys", "etc/ncs/ssh")
+                           "etc/ncs/ncs.crypto_keys", "etc/ncs/ssh", "etc/ncs/ssl")
 
 
 @record

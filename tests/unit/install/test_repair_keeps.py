@@ -42,6 +42,7 @@ def test_a_local_install_repair_keeps_config_secrets_records_and_extras(local, s
     (local / "packages/mypkg").mkdir()
     (local / "packages/mypkg/package-meta-data.xml").write_text("<ncs-package/>\n")
     secrets = {p: _sha(local / p) for p in ("etc/ncs/ipc_access", "etc/ncs/ssh/ssh_host_ed25519_key",
+                                            "etc/ncs/ssl/cert/host.key", "etc/ncs/ssl/cert/host.cert",
                                             *(["etc/ncs/ncs.crypto_keys"]
                                               if (local / "etc/ncs/ncs.crypto_keys").exists() else []))}
     history = (local / ".nso-install/history.jsonl").read_text()

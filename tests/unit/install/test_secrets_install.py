@@ -137,6 +137,26 @@ def test_local_install_gets_an_ssh_host_key(tmp_path):
     assert (key.parent / "ssh_host_ed25519_key.pub").read_text().startswith("ssh-ed25519 ")
 
 
+def test_local_install_gets_the_tls_key_and_certificate_its_ncs_conf_names(tmp_path):
+    """The rendered ncs.conf names ${NCS_DIR}/etc/ncs/ssl/cert/host.{key,cert} for the Web
+    UI/RESTCONF over TLS; they were never made, so turning TLS on gave a conf NSO cannot start with."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    root = tmp_path / "r"
+    root.mkdir()
+    d = "/home/dev/nso"
+    run_plan(build_plan(spec(local_dir=d, values={"webui.ssl.enabled": True}), FakeDist(V)), root)
+    conf = (root / d.lstrip("/") / "etc/ncs/ncs.conf").read_text()
+    named = {tag: conf.split(f"<{tag}>")[1].split(f"</{tag}>")[0].replace("${NCS_DIR}", d)
+             for tag in ("key-file", "cert-file")}
+    key, cert = (root / named["key-file"].lstrip("/"), root / named["cert-file"].lstrip("/"))
+    assert _mode(key) == 0o600 and _mode(cert) == 0o644 and _mode(key.parent) == 0o700
+    tkey = serialization.load_pem_private_key(key.read_bytes(), None)
+    pub = x509.load_pem_x509_certificate(cert.read_bytes()).public_key()
+    assert pub.public_numbers() == tkey.public_key().public_numbers()
+
+
 def test_rerun_keeps_every_secret_and_repairs_drifted_modes(tmp_path):
     root, plan = install(tmp_path)
     before = {p: (root / p).read_bytes() for p in SECRET_FILES}
