@@ -461,11 +461,13 @@ class SignedBinDistribution(_StreamDistribution):
                                                              "signature cannot be verified.",
                                         "Download the signed.bin again, or pass --skip-verification if "
                                         "you trust where this file came from.")
+            # the signer first: a few certificates, where the signature reads the whole installer
+            # (an untrusted signer is refused without it). Only tailf.cer's first certificate
+            # counts: CAs shipped beside it are no issuers.
+            chain = _check_signer(outer, cer, trusted_certs) if trusted_certs else None
             _verify(outer, name, _Window(self._copy, 0, inst_size), sig, cer)
             self.verified = True
-            if trusted_certs:
-                # (only tailf.cer's first certificate counts: CAs shipped beside it are no issuers)
-                chain = _check_signer(outer, cer, trusted_certs)
+            if chain is not None:
                 notes.append(f"{source.name}: signer pinned, chain checked: {chain}.")
             else:
                 notes.append(

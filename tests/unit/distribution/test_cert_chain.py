@@ -80,6 +80,23 @@ def test_an_end_entity_of_another_sub_ca_of_the_pinned_root_is_refused(tmp_path)
         assert r.exit_code == 1 and "CN=Test device" in r.stderr and not (tmp_path / "r").exists()
 
 
+def test_an_untrusted_signer_is_refused_before_the_installer_is_read_for_its_signature(tmp_path, monkeypatch):
+    """The signature reads the whole installer (a GiB); the signer is a few certificates, so it is
+    judged first.  Before, an untrusted signer was refused only after the signature check."""
+    from nso_install.distribution import signature
+
+    c, other = sx.Chain(), sx.Chain()
+    f = tmp_path / sx.SIGNED
+    f.write_bytes(sx.signed_bin(sx.bundle_members(sx.installer("awk-xz"), c.leaf_key, sx.pem(c.leaf))))
+    read = []
+    verify = signature._verify
+    monkeypatch.setattr(signature, "_verify", lambda *a: read.append(a) or verify(*a))
+    with pytest.raises(DistributionError) as e:
+        open_distribution(f, trusted_certs=[sx.pem(other.root, other.inter)])
+    assert e.value.reference == "untrusted-signer" and read == []
+    assert open_distribution(f, trusted_certs=[sx.pem(c.root, c.inter)]).verified and len(read) == 1
+
+
 def test_root_and_intermediate_in_one_pem_bundle():
     c = sx.Chain()
     assert "Test Innerspace SubCA" in check(c, sx.pem(c.root, c.inter))
