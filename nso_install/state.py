@@ -37,6 +37,7 @@ from typing import Iterator
 from . import __version__, fsops
 from .errors import LockedError, NsoInstallError, UnsafePathError, UsageError, sh
 from .facts import Facts
+from .spec import DEFAULT_DIRS
 from .target import Target
 
 STATE_FORMAT = 2
@@ -508,7 +509,7 @@ def describe_unfinished(info: dict, in_progress: bool = False) -> str:
             if isinstance(parts, list) and again == "--all" else ""
         if info.get("force") is True and again != "--all":  # (the active version: refused without it)
             given += " --force"
-        if isinstance(info.get("install_dir"), str) and info["install_dir"] != "/opt/ncs":
+        if isinstance(info.get("install_dir"), str) and info["install_dir"] != DEFAULT_DIRS["install_dir"]:
             given += f" --install-dir {sh(info['install_dir'])}"
         return (f"the last run (nso-install {what}{when}) did not finish: some of what it removes may be left; "
                 f"re-run nso-install uninstall {again}{given}{root} to complete it")
@@ -524,11 +525,11 @@ def describe_unfinished(info: dict, in_progress: bool = False) -> str:
         local = sh(info["local_dir"]) if isinstance(info.get("local_dir"), str) else "DIR"
         kind = f"--local-install {local}" if info.get("kind") == "local" else "--system-install"
         # (what the completing run needs to do the same: without --activate it completes the
-        # install and ends the marker, current never switched; elsewhere than /opt/ncs it looks
-        # at another install)
+        # install and ends the marker, current never switched; elsewhere than the default
+        # --install-dir it looks at another install)
         spec = info.get("spec") if isinstance(info.get("spec"), dict) else {}
         where = spec.get("install_dir")
-        if kind == "--system-install" and isinstance(where, str) and where != "/opt/ncs":
+        if kind == "--system-install" and isinstance(where, str) and where != DEFAULT_DIRS["install_dir"]:
             kind += f" --install-dir {sh(where)}"
         if info.get("activate") is True:
             kind += " --activate"
