@@ -35,7 +35,10 @@ def left_out_of_system_tree(keep_ncs_setup: bool) -> tuple[str, ...]:
 # (the plan's InstallTree and verify judge a tree by the same rules): the environment scripts in
 # every tree, and in a local install (one directory) its config, secrets and nso-install's records.
 WRITTEN_IN_EVERY_TREE = ("ncsrc", "ncsrc.tcsh")
-LOCAL_OWNED_ELSEWHERE = ("etc/ncs/ncs.conf",)  # the shipped one, replaced by the rendering
+# Shipped files a local install leaves out of its tree: the ncs.conf, replaced by the rendering,
+# and a TLS key with its certificate (an example every holder of the distribution has: the
+# install generates its own pair in their place)
+LOCAL_OWNED_ELSEWHERE = ("etc/ncs/ncs.conf", "etc/ncs/ssl/cert/host.key", "etc/ncs/ssl/cert/host.cert")
 LOCAL_WRITTEN_ELSEWHERE = (".nso-install", *WRITTEN_IN_EVERY_TREE, "etc/ncs/ncs.conf*", "etc/ncs/ipc_access",
                            "etc/ncs/ncs.crypto_keys", "etc/ncs/ssh", "etc/ncs/ssl")
 

@@ -157,6 +157,25 @@ def test_local_install_gets_the_tls_key_and_certificate_its_ncs_conf_names(tmp_p
     assert pub.public_numbers() == tkey.public_key().public_numbers()
 
 
+def test_a_tls_key_shipped_in_the_distribution_is_not_the_local_installs(tmp_path, sample_dists):
+    """A key in the distribution is known to everyone who has it: the local install leaves the
+    shipped pair out of its tree and generates its own (kept by the re-run; verify is content)."""
+    dist = tmp_path / "dist"
+    shutil.copytree(sample_dists["dir"], dist, symlinks=True)
+    shipped = {name: b"shipped example " + name.encode() + b"\n" for name in ("host.key", "host.cert")}
+    for name, data in shipped.items():
+        (dist / "etc/ncs/ssl/cert" / name).write_bytes(data)
+    d = tmp_path / "nso"
+    cli("install", dist, "--local-install", d)
+    made = {name: (d / "etc/ncs/ssl/cert" / name).read_bytes() for name in shipped}
+    assert made["host.key"].startswith(b"-----BEGIN PRIVATE KEY-----")
+    assert made["host.cert"].startswith(b"-----BEGIN CERTIFICATE-----")
+    assert _mode(d / "etc/ncs/ssl/cert/host.key") == 0o600
+    before = snapshot(d)
+    assert "Done: 0 changed" in cli("install", dist, "--local-install", d).output and snapshot(d) == before
+    assert json.loads(cli("verify", "--local-install", d, "--json").stdout)["ok"] is True
+
+
 def test_rerun_keeps_every_secret_and_repairs_drifted_modes(tmp_path):
     root, plan = install(tmp_path)
     before = {p: (root / p).read_bytes() for p in SECRET_FILES}
