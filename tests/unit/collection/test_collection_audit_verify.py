@@ -138,7 +138,7 @@ def test_an_audit_usage_error_still_fails_with_the_tools_message(tmp_path):
     error = {"version": 1, "result": "error", "error": {"reference": "bad-root", "message": "--root /x: no such "
                                                         "directory.", "hint": "Give an existing one."}}
     r = run("audit", {"executable": str(Fake(tmp_path / "bin", error, rc=2).path)})
-    assert r.failed and r.result["msg"] == "--root /x: no such directory. Hint: Give an existing one.", r.result
+    assert r.failed and r.result["msg"] == "root /x: no such directory. Hint: Give an existing one.", r.result
 
 
 @pytest.mark.parametrize("module", ["verify", "status"])

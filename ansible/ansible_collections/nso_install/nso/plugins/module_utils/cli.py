@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -142,12 +143,55 @@ def command(exe, argv, positional=()):
     return [exe] + list(argv) + ['--json'] + (['--'] + list(positional) if positional else [])
 
 
+# The module parameters whose nso-install option is not --NAME-WITH-DASHES (task_terms).
+CLI_OPTION = {'values_files': '--values', 'set_files': '--set-file', 'set_secrets': '--set-file',
+              'ipc_users': '--ipc-user', 'ipc_groups': '--ipc-group', 'no_ipc_users': '--no-ipc-user',
+              'no_ipc_groups': '--no-ipc-group', 'trusted_certs': '--trusted-cert'}
+# Parameters that are no option of the CLI: an argument, a subcommand, the module's own.
+NOT_AN_OPTION = ('executable', 'distribution', 'version', 'rollback', 'fail_on_drift', 'fail_on_failure')
+# A command line the tool prints for the operator to run (nso-install status --root R): its
+# options stay the CLI's.
+CLI_COMMAND = re.compile(r'nso-install (?:install|uninstall|activate|rollback|status|list|verify|audit|keys|'
+                         r'render-conf|variables)\b.*?(?=[;)]|\.(?:\s|$)|$)', re.S)
+CLI_FLAG = re.compile(r'--[a-z][a-z0-9-]*[a-z0-9]')
+
+
+def parameter_names(argument_spec):
+    """{nso-install option: how the task names it} for a module's parameters: --install-dir is
+    install_dir, --no-fips-install is fips_install: false, --check is check mode."""
+    names = {'--check': 'check mode', '--diff': 'diff mode'}
+    for name, spec in argument_spec.items():
+        if name in NOT_AN_OPTION:
+            continue
+        option = CLI_OPTION.get(name, '--' + name.replace('_', '-'))
+        names[option] = '%s or %s' % (names[option], name) if option in names else name  # (--set-file)
+        if spec.get('type') == 'bool' and spec.get('default') is None:  # tristate(): --no-NAME
+            names['--no-' + option[2:]] = '%s: false' % name
+    return names
+
+
+def task_terms(module, text):
+    """The tool's message in the task's terms: each nso-install option that is a parameter of
+    this module named as the parameter (--install-dir /opt/nsx is ... -> install_dir /opt/nsx is
+    ...), except in the command lines the tool prints to run (nso-install status --root R)."""
+    if not text:
+        return text
+    names = parameter_names(module.argument_spec)
+    out, at = [], 0
+    for m in CLI_COMMAND.finditer(text):
+        out.append(CLI_FLAG.sub(lambda f: names.get(f.group(0), f.group(0)), text[at:m.start()]))
+        out.append(m.group(0))
+        at = m.end()
+    out.append(CLI_FLAG.sub(lambda f: names.get(f.group(0), f.group(0)), text[at:]))
+    return ''.join(out)
+
+
 def run_json(module, exe, argv, ok_rcs=(0,), accept_errors=(), positional=(), shown=None):
     """Run EXE ARGV --json -- POSITIONAL; return (rc, parsed, stdout, stderr). Fail the task with
-    the tool's error and hint when rc is not in ok_rcs (unless the error's reference is one of
-    accept_errors: then the error document is returned). ``shown``: {text: what the task's
-    message says instead} (the private files of set_secrets, removed before the task reports:
-    secret_names)."""
+    the tool's error and hint, in the task's terms (task_terms), when rc is not in ok_rcs (unless
+    the error's reference is one of accept_errors: then the error document is returned).
+    ``shown``: {text: what the task's message says instead} (the private files of set_secrets,
+    removed before the task reports: secret_names)."""
     cmd = command(exe, argv, positional)
     rc, out, err = module.run_command(cmd, environ_update={'NO_COLOR': '1', 'LC_ALL': 'C.UTF-8'})
     data = None
@@ -172,6 +216,8 @@ def run_json(module, exe, argv, ok_rcs=(0,), accept_errors=(), positional=(), sh
         for text, instead in sorted((shown or {}).items()):
             message = message.replace(text, instead)
             hint = hint and hint.replace(text, instead)
+        # (the task's parameters, not the CLI's options: the raw text stays in error)
+        message, hint = task_terms(module, message), task_terms(module, hint)
         msg = message if not hint else '%s Hint: %s' % (message, hint)
         module.fail_json(msg=msg, rc=rc, cmd=cmd, error=error or None, hint=hint,
                          stdout=out, stderr=err, result=data)

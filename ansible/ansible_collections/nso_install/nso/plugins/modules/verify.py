@@ -117,7 +117,7 @@ ansible_facts:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.nso_install.nso.plugins.module_utils.cli import (
-    answer, cli_argument_spec, find_executable, flag, missing_tool, opt, run_json)
+    answer, cli_argument_spec, find_executable, flag, missing_tool, opt, run_json, task_terms)
 
 
 def nothing_verified(problem):
@@ -151,7 +151,7 @@ def main():
     if not result['ok'] and p['fail_on_drift']:
         failing = [f for f in data.get('findings') or () if f.get('fails', True)]
         failing.sort(key=lambda f: f.get('kind') != 'install')  # (the tool lists it last; the message names 5)
-        said = '; '.join('%s: %s' % (f.get('path'), f.get('problem')) for f in failing[:5])
+        said = task_terms(module, '; '.join('%s: %s' % (f.get('path'), f.get('problem')) for f in failing[:5]))
         registered = ' The findings are in the registered result (facts of a failed task are not set).'
         # (the tool's finding of an empty or mistyped install_dir, or of a local_install that is a
         # link, which it never follows: nothing there a re-run could repair, nor was anything verified)
