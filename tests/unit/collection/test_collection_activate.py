@@ -7,9 +7,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
 
 import pytest
-from collection_support import run
+from collection_support import basic, run
 from support import off_3des
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="creates accounts and sets owners (root only)")
@@ -75,3 +76,25 @@ def test_uninstall_of_a_version_with_a_folded_yaml_newline_fails_not_done(root, 
         assert r.failed and "is the link to the active version" in r.result["msg"], r.result
     gone = run("uninstall", {"executable": str(EXE), "root": str(root), "ncs_version": "6.9.9"})
     assert not gone.failed and not gone.result["changed"]  # (what no-such-version still means: nothing to do)
+
+
+def test_uninstall_where_no_nso_is_installed_warns_that_root_may_be_wrong(root, dists, tmp_path):
+    """A version that is not installed is no error (already removed); but where no NSO at all is
+    installed, a forgotten or mistyped root looks just like that, and the task said ok with no
+    word while the version stayed under the real root. It now warns, naming root and install_dir;
+    a version missing from an install that has others is still ok without a warning."""
+    if not EXE.exists():
+        pytest.skip("nso-install is not installed next to this Python")
+    subprocess.run([str(EXE), "install", str(dists["6.5.3"]), "--system-install", "--root", str(root), "-q"],
+                   check=True, capture_output=True)
+    elsewhere = tmp_path / "mistyped-root"
+    elsewhere.mkdir(mode=0o700)
+    for where, warned in ((elsewhere, True), (root, False)):
+        for check in (True, False):
+            new = []
+            with mock.patch.object(basic.AnsibleModule, "warn", lambda self, w, **kw: new.append(w)):
+                r = run("uninstall", {"executable": str(EXE), "root": str(where), "ncs_version": "6.4.1"}, check=check)
+            assert not r.failed and not r.result["changed"], r.result
+            assert bool(new) == warned, (where, new)
+            assert all("point root and install_dir at it" in w and str(elsewhere) in w for w in new), new
+    assert (root / "opt/ncs/ncs-6.5.3/VERSION").exists()

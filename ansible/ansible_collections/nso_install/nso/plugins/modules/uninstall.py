@@ -13,6 +13,9 @@ description:
     service files and accounts unless named.
   - One of O(ncs_version) and O(all=true) is required, not both.
   - Removing what is already gone changes nothing. Check mode runs C(--check).
+  - A version that is not installed, where no NSO at all is (no version, no record of
+    nso-install), also warns that O(root) or O(install_dir) may be wrong, as a forgotten O(root)
+    looks the same as a removal done before.
 version_added: 0.1.0
 author:
   - nso-install maintainers (@nso-install)
@@ -121,9 +124,31 @@ cmd:
   elements: str
 '''
 
+import json
+
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.nso_install.nso.plugins.module_utils.cli import (
-    cli_argument_spec, action_diffs, find_executable, flag, missing_tool, opt, run_json, warn_all)
+    cli_argument_spec, action_diffs, command, find_executable, flag, missing_tool, opt, run_json, warn_all)
+
+
+def nothing_installed(module, exe):
+    """For a version that is not installed: the warning that no NSO at all is installed where the
+    task looked (status: no version, no records), or None. Removing a version that is gone is no
+    error, but with nothing there a forgotten root or a mistyped install_dir looks the same as a
+    removal done before, and the task would say ok while the version stays where NSO is."""
+    argv = ['status']
+    for name in ('install_dir', 'root'):
+        opt(argv, name.replace('_', '-'), module.params[name])
+    rc, out, err = module.run_command(command(exe, argv), environ_update={'NO_COLOR': '1', 'LC_ALL': 'C.UTF-8'})
+    try:
+        status = json.loads(out)
+    except ValueError:
+        return None
+    if rc != 0 or status.get('result') != 'status' or status.get('versions') or status.get('spec') is not None:
+        return None
+    where = 'under root %s' % module.params['root'] if module.params['root'] else 'on the host itself (no root given)'
+    return ('Nothing to remove: no NSO version and no nso-install record are in %s %s; if NSO %s is installed, point '
+            'root and install_dir at it' % (status.get('install_dir'), where, module.params['ncs_version']))
 
 
 def main():
@@ -161,6 +186,9 @@ def main():
         argv.append('--check')
     rc, data, out, err = run_json(module, exe, argv, accept_errors=('no-such-version',))
     if data.get('result') == 'error':  # that version is not (or no longer) installed: nothing to do
+        empty = nothing_installed(module, exe)
+        if empty:
+            module.warn(empty)
         module.exit_json(changed=False, changed_count=0, actions=[], kept=[], notes=[data['error'].get('message')],
                          totals={}, cmd=[exe] + argv + ['--json'])
     warn_all(module, data)
