@@ -109,3 +109,15 @@ def test_what_return_says_is_always_returned_is_returned_by_an_early_failure_too
     assert r.failed, r.result
     always = [k for k, v in returned(name).items() if v["returned"] == "always"]
     assert all(k in r.result for k in always), (always, r.result)
+
+
+def test_install_return_says_what_check_mode_before_the_tool_returns(tmp_path):
+    """In check mode before nso-install is installed the task succeeds (changed: the install would
+    run) without the tool's answer: RETURN said spec and result were returned on success."""
+    from collection_support import run
+
+    r = run("install", {"distribution": "/srv/d", "executable": str(tmp_path / "venv" / "bin" / "nso-install")},
+            check=True)
+    assert not r.failed and r.result["changed"], r.result
+    on_success = [k for k, v in returned("install").items() if v["returned"] == "success"]
+    assert on_success and all(k in r.result for k in on_success), (on_success, r.result)

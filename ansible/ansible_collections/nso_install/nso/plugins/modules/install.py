@@ -220,11 +220,11 @@ notes:
   elements: str
 spec:
   description: The effective settings and where each came from.
-  returned: success
+  returned: when nso-install ran (not in check mode before it is installed)
   type: dict
 result:
   description: The tool's result kind, C(applied) or C(check).
-  returned: success
+  returned: when nso-install ran (not in check mode before it is installed)
   type: str
 cmd:
   description: The command that ran (an empty list in check mode before the tool is installed).
