@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from collection_support import playbook, task_states
+from support import off_3des
 
 pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason="creates accounts and sets owners (root only)"),
               pytest.mark.timeout(300)]
@@ -94,3 +95,22 @@ def test_without_a_distribution_the_role_says_so_before_anything(tmp_path, given
     assert "src (or content) is required" not in r.stdout
     assert task_states(r, "node") == {"Check that a distribution is given": "fatal"}
     assert fake.calls == [] and not dist_dir.exists()
+
+
+def test_an_upgrade_shows_what_the_tool_says_is_left_to_do(tmp_path, root, dists):
+    """The tool's notes (restart NSO with a package reload after the switch) were only in the
+    install task's result, which ansible-playbook shows with -v: a fleet upgrade said nothing of
+    them. The role shows them when the install changed something; a re-run shows none."""
+    if not EXE.exists():
+        pytest.skip("nso-install is not installed next to this Python")
+    subprocess.run([str(EXE), "install", str(dists["6.4.1"]), "--system-install", "--root", str(root), "-q",
+                    "--init-system", "none"], check=True, capture_output=True)
+    off_3des(root)
+    play = node_play(root, dists["6.5.3"], tmp_path / "dist-on-host", nso_activate=True)
+    r = playbook(tmp_path, play)
+    assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-3000:]
+    assert task_states(r, "node")["Notes of the install"] == "ok", r.stdout[-5000:]
+    assert "NSO 6.5.3 is now active. Restart NSO with a package reload" in r.stdout, r.stdout[-5000:]
+    again = playbook(tmp_path, play)
+    assert again.returncode == 0 and task_states(again, "node")["Notes of the install"] == "skipping", \
+        again.stdout[-5000:]
