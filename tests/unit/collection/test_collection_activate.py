@@ -98,3 +98,19 @@ def test_uninstall_where_no_nso_is_installed_warns_that_root_may_be_wrong(root, 
             assert bool(new) == warned, (where, new)
             assert all("point root and install_dir at it" in w and str(elsewhere) in w for w in new), new
     assert (root / "opt/ncs/ncs-6.5.3/VERSION").exists()
+
+
+def test_uninstall_of_the_start_of_an_installed_version_warns_naming_it(root, dists):
+    """6.5 is a version of its own (not installed: nothing to do), but beside an installed 6.5.3
+    it is more likely that cut short: the task said ok with no word and 6.5.3 stayed."""
+    if not EXE.exists():
+        pytest.skip("nso-install is not installed next to this Python")
+    subprocess.run([str(EXE), "install", str(dists["6.5.3"]), "--system-install", "--root", str(root), "-q"],
+                   check=True, capture_output=True)
+    for asked, warned in (("6.5", "name it in full if you meant 6.5.3"), ("6.5.9", None), ("6.5.3.1", None)):
+        new = []
+        with mock.patch.object(basic.AnsibleModule, "warn", lambda self, w, **kw: new.append(w)):
+            r = run("uninstall", {"executable": str(EXE), "root": str(root), "ncs_version": asked})
+        assert not r.failed and not r.result["changed"], r.result
+        assert (new == [] if warned is None else len(new) == 1 and warned in new[0]), (asked, new)
+    assert (root / "opt/ncs/ncs-6.5.3/VERSION").exists()

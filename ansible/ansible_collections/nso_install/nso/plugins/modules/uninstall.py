@@ -15,7 +15,8 @@ description:
   - Removing what is already gone changes nothing. Check mode runs C(--check).
   - A version that is not installed, where no NSO at all is (no version, no record of
     nso-install), also warns that O(root) or O(install_dir) may be wrong, as a forgotten O(root)
-    looks the same as a removal done before.
+    looks the same as a removal done before; one that is the start of installed versions (C(6.5)
+    beside C(6.5.3), a version of its own) warns naming them.
 version_added: 0.1.0
 author:
   - nso-install maintainers (@nso-install)
@@ -131,11 +132,12 @@ from ansible_collections.nso_install.nso.plugins.module_utils.cli import (
     cli_argument_spec, action_diffs, command, find_executable, flag, missing_tool, opt, run_json, warn_all)
 
 
-def nothing_installed(module, exe):
-    """For a version that is not installed: the warning that no NSO at all is installed where the
-    task looked (status: no version, no records), or None. Removing a version that is gone is no
-    error, but with nothing there a forgotten root or a mistyped install_dir looks the same as a
-    removal done before, and the task would say ok while the version stays where NSO is."""
+def not_removed(module, exe):
+    """For a version that is not installed: a warning when that may not be what the task meant, or
+    None. Removing a version that is gone is no error, but where no NSO at all is installed
+    (status: no version, no record) a forgotten root or a mistyped install_dir looks the same as a
+    removal done before; and 6.5 names a version of its own beside 6.5.3. Either way the task said
+    ok while the version meant stayed installed."""
     argv = ['status']
     for name in ('install_dir', 'root'):
         opt(argv, name.replace('_', '-'), module.params[name])
@@ -144,11 +146,19 @@ def nothing_installed(module, exe):
         status = json.loads(out)
     except ValueError:
         return None
-    if rc != 0 or status.get('result') != 'status' or status.get('versions') or status.get('spec') is not None:
+    if rc != 0 or status.get('result') != 'status':
         return None
-    where = 'under root %s' % module.params['root'] if module.params['root'] else 'on the host itself (no root given)'
-    return ('Nothing to remove: no NSO version and no nso-install record are in %s %s; if NSO %s is installed, point '
-            'root and install_dir at it' % (status.get('install_dir'), where, module.params['ncs_version']))
+    asked = module.params['ncs_version']
+    versions = [v.get('version') or '' for v in status.get('versions') or ()]
+    if not versions and status.get('spec') is None:
+        where = 'under root %s' % module.params['root'] if module.params['root'] else 'on the host itself (no root given)'
+        return ('Nothing to remove: no NSO version and no nso-install record are in %s %s; if NSO %s is installed, '
+                'point root and install_dir at it' % (status.get('install_dir'), where, asked))
+    near = [v for v in versions if v.startswith(asked + '.') or v.startswith(asked + '_')]
+    if near:
+        return ('Nothing removed: NSO %s is not installed in %s; name it in full if you meant %s'
+                % (asked, status.get('install_dir'), ' or '.join(near)))
+    return None
 
 
 def main():
@@ -186,9 +196,9 @@ def main():
         argv.append('--check')
     rc, data, out, err = run_json(module, exe, argv, accept_errors=('no-such-version',))
     if data.get('result') == 'error':  # that version is not (or no longer) installed: nothing to do
-        empty = nothing_installed(module, exe)
-        if empty:
-            module.warn(empty)
+        doubt = not_removed(module, exe)
+        if doubt:
+            module.warn(doubt)
         module.exit_json(changed=False, changed_count=0, actions=[], kept=[], notes=[data['error'].get('message')],
                          totals={}, cmd=[exe] + argv + ['--json'])
     warn_all(module, data)
