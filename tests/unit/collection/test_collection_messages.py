@@ -5,8 +5,10 @@ their options, and the task's result keeps the tool's own text in error."""
 
 from __future__ import annotations
 
+from unittest import mock
+
 import pytest
-from collection_support import Fake, run
+from collection_support import Fake, basic, run
 
 
 def _error(tmp_path, message, hint=None, reference="some-error"):
@@ -72,3 +74,19 @@ def test_verify_names_the_parameters_where_nothing_is_installed(tmp_path):
     assert "(leave out install_dir). Check root and install_dir, or install NSO first (nso-install install " \
            "DISTRIBUTION --system-install --install-dir /opt/nsx)" in r.result["msg"], r.result["msg"]
     assert r.result["findings"] == answer["findings"]  # (the tool's own words)
+
+
+@pytest.mark.parametrize("name, args", [("install", {"distribution": "/srv/d", "system_install": True}),
+                                        ("activate", {"version": "6.5.3"}), ("uninstall", {"all": True})])
+def test_the_tools_warnings_name_the_parameters(tmp_path, name, args):
+    """An edited config file kept: the tool's warning said to re-run with --force-conf."""
+    warning = ("/etc/ncs/ncs.conf was edited outside nso-install; kept as is. The new rendering is in "
+               "/etc/ncs/ncs.conf.new; merge it by hand or re-run with --force-conf to replace the file.")
+    fake = Fake(tmp_path / "bin", {"version": 1, "result": "applied", "changed": 0, "actions": [], "notes": [],
+                                   "warnings": [warning], "kept": []})
+    seen = []
+    with mock.patch.object(basic.AnsibleModule, "warn", lambda self, w, **kw: seen.append(w)):
+        r = run(name, {"executable": str(fake.path), **args})
+    assert not r.failed, r.result
+    # (uninstall has no force_conf: the option stays the CLI's)
+    assert seen == [warning if name == "uninstall" else warning.replace("--force-conf", "force_conf")], seen

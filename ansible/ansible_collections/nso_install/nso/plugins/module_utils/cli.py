@@ -232,8 +232,9 @@ def answer(data):
 
 
 def warn_all(module, data):
+    """The tool's warnings as the task's, in its terms (re-run with force_conf, not --force-conf)."""
     for w in (data or {}).get('warnings') or ():
-        module.warn(w)
+        module.warn(task_terms(module, w))
 
 
 def action_diffs(actions):
