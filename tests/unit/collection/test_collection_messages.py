@@ -45,6 +45,8 @@ def test_a_mistyped_install_dir_is_named_as_the_parameter(tmp_path):
      "status --root R lists them. Check root."),
     ("audit", {}, "--root /x: no such directory (--only NSO-X, --junit F).",
      "root /x: no such directory (only NSO-X, junit F)."),
+    ("audit", {}, "--root /srv/a--root/b--junit.x: '--root' is a link; --root=/y", "root /srv/a--root/b--junit.x: "
+     "'root' is a link; root=/y"),  # (not in a path)
 ])
 def test_the_tools_options_are_named_as_the_modules_parameters(tmp_path, name, args, message, said):
     r = run(name, {"executable": str(_error(tmp_path, message).path), **args})

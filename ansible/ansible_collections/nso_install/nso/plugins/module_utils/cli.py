@@ -153,7 +153,7 @@ NOT_AN_OPTION = ('executable', 'distribution', 'version', 'rollback', 'fail_on_d
 # options stay the CLI's.
 CLI_COMMAND = re.compile(r'nso-install (?:install|uninstall|activate|rollback|status|list|verify|audit|keys|'
                          r'render-conf|variables)\b.*?(?=[;)]|\.(?:\s|$)|$)', re.S)
-CLI_FLAG = re.compile(r'--[a-z][a-z0-9-]*[a-z0-9]')
+CLI_FLAG = re.compile(r'(?<![\w/.-])--[a-z][a-z0-9-]*[a-z0-9](?![\w/])')  # (not in a path: /srv/a--root)
 
 
 def parameter_names(argument_spec):
