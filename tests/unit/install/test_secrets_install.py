@@ -445,6 +445,31 @@ def test_container_start_completes_an_empty_config_volume_and_a_fresh_run(tmp_pa
 
 
 
+@pytest.mark.parametrize("rel", ["etc/ncs/ipc_access", "etc/ncs/ssh/ssh_host_ed25519_key.pub", "etc/ncs/ssl/cert/host.key"])
+@pytest.mark.parametrize("what", ["symlink", "fifo", "hard-link"])
+def test_container_start_refuses_an_odd_secret_path_before_it_writes_a_key(tmp_path, sample_dists, rel, what):
+    """A config volume holding a link, a FIFO or a second name at a later secret's path: the
+    start (--secrets-only) refused it only when that secret's turn came, after it had generated
+    ncs.crypto_keys (and a switch: after `current` and ncs.conf). Refused before anything now."""
+    root = tmp_path / "image"
+    install_json(sample_dists["tar.gz"], root, "--system-install", "--ignore-init-scripts", "--skip-secrets")
+    (root / rel).parent.mkdir(parents=True, exist_ok=True)
+    if what == "symlink":
+        os.symlink("/etc/shadow", root / rel)
+    elif what == "fifo":
+        os.mkfifo(root / rel)
+    else:
+        (root / "etc/other").write_text("x\n")
+        os.link(root / "etc/other", root / rel)
+    before = snapshot(root)
+    r = cli("install", root / f"opt/ncs/ncs-{V}", "--root", root, "--system-install", "--ignore-init-scripts",
+            "--secrets-only", "--json", ok=False)
+    assert r.exit_code == 1, r.output
+    assert json.loads(r.stdout)["error"]["reference"] == {"symlink": "symlink-refused", "fifo": "not-a-file",
+                                                          "hard-link": "hard-linked"}[what]
+    assert snapshot(root) == before  # no key generated, nothing recorded as begun
+
+
 def test_the_plan_names_each_keys_public_part(tmp_path):
     """The TLS key's public part is host.cert: the plan said "(.pub)" of it, a file that never exists."""
     root = staged_root(tmp_path / "a")
