@@ -152,6 +152,7 @@ def plan_removal(inst: Installation, version: str | None, everything: bool, part
     if _exists(inst, spec.run_dir):
         if "run_data" not in parts:
             notes.append(f"{spec.run_dir} is kept, with CDB and its backups/; remove it with --run-data.")
+            notes += _packages_left_dangling(inst, facts)
         elif facts.listdir(f"{spec.run_dir}/backups"):  # (an empty one holds nothing to warn of)
             notes.append(f"{spec.run_dir} held backups/ (ncs-backup archives): they are removed with it.")
     if "service" not in parts:
@@ -171,6 +172,26 @@ def plan_removal(inst: Installation, version: str | None, everything: bool, part
     if "accounts" in parts and not inst.state.created_accounts:
         notes.append("nso-install recorded no account of its own creation: none deleted.")
     return acts, kept, notes
+
+
+def _packages_left_dangling(inst: Installation, facts: Facts) -> list[str]:
+    """A note naming the packages in RUN_DIR/packages that are links into INSTALL_DIR (NSO's
+    upgrade guide links them to INSTALL_DIR/packages/ncs-VSN-*): ``--all`` removes what they
+    lead to while RUN_DIR, said to keep the packages in use, is kept, and ``ncs-backup`` does not
+    save INSTALL_DIR/packages (Upgrade, step 1), so nothing else has a copy."""
+    spec = inst.spec
+    packages = f"{spec.run_dir}/packages"
+    found = []
+    for name in facts.listdir(packages):
+        fact = facts.path(f"{packages}/{name}")
+        if fact.link is not None and inside(os.path.normpath(os.path.join(packages, fact.link)), spec.install_dir):
+            found.append(name)
+    if not found:
+        return []
+    return [f"{packages} holds links into {spec.install_dir}, which is removed: {', '.join(found[:10])}"
+            + (f" and {len(found) - 10} more" if len(found) > 10 else "") + " would lead nowhere, and NSO would not "
+            f"load them at its next start. ncs-backup does not save {spec.install_dir}/packages: copy what they lead "
+            "to first if you may need it again."]
 
 
 def _disown_kept(inst: Installation, parts: set[str], facts: Facts) -> list[Action]:

@@ -954,6 +954,24 @@ def test_uninstall_all_without_service_says_the_enabled_unit_fails_at_boot_and_h
            f"service files with --service (nso-install uninstall --all --service --root {two})." in notes, notes
 
 
+def test_uninstall_all_names_the_packages_in_use_it_leaves_dangling(two):
+    """RUN_DIR/packages linking to INSTALL_DIR/packages/ncs-VSN-* (NSO's upgrade guide): --all
+    removed what they lead to while keeping RUN_DIR as holding "packages in use", without a word,
+    and ncs-backup does not save INSTALL_DIR/packages."""
+    store = two / "opt/ncs/packages/ncs-6.4-cisco-foo-1.0"
+    store.mkdir()
+    pkgs = two / "var/opt/ncs/packages"
+    os.symlink("/opt/ncs/packages/ncs-6.4-cisco-foo-1.0", pkgs / "cisco-foo")
+    os.symlink("../../../../opt/ncs/packages/ncs-6.4-cisco-foo-1.0", pkgs / "relative")
+    os.symlink("/srv/elsewhere", pkgs / "elsewhere")
+    (pkgs / "own").mkdir()
+    said = "/var/opt/ncs/packages holds links into /opt/ncs, which is removed: cisco-foo, relative would lead nowhere"
+    notes = js("uninstall", "--all", "--root", two, "--check")["notes"]
+    assert [n for n in notes if said in n], notes
+    assert said in nso("uninstall", "--all", "--root", two).stdout
+    assert os.path.islink(pkgs / "cisco-foo") and not (two / "opt/ncs").exists()
+    assert said not in nso("uninstall", "--all", "--run-data", "--root", two).stdout
+
 @pytest.mark.parametrize("path", ["etc/systemd/system/ncs.service", "etc/tmpfiles.d/ncs.conf"])
 def test_uninstall_service_keeps_an_administrators_mask_and_says_it_is_one(two, path):
     """uninstall --all --service removed a mask (ncs.service -> /dev/null, what systemctl mask ncs
