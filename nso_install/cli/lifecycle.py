@@ -74,8 +74,8 @@ def _status(root, install_dir, as_json, verbose, local_dir=None):
     if s["previous"]:
         click.echo(f"rollback would go back to {printable(s['previous'])}")
     elif s.get("rolled_back_from"):
-        click.echo(f"rolled back from {printable(s['rolled_back_from'])} (rollback again does nothing; "
-                   f"{inst.command('activate ' + printable(s['rolled_back_from']))} goes forward)")
+        click.echo(f"rolled back from {printable(s['rolled_back_from'])} (rollback again does nothing; to go "
+                   f"forward: {inst.go_forward(printable(s['rolled_back_from']))})")
     running = ", ".join(f"pid {r['pid']} (NSO {r['version']})" for r in s["running"])
     click.echo(f"NSO running: {running or 'no'}")
     for p in s["pending_new"]:

@@ -165,7 +165,7 @@ def rollback(inst: Installation, **kw) -> RunResult:
         if not interrupted:
             result.report.notes.append(f"The last switch already rolled back from NSO {inst.rolled_back_from} to "
                                        f"{inst.active.version}; rollback undoes one switch. To go forward again: "
-                                       f"{inst.command('activate ' + inst.rolled_back_from)}.")
+                                       f"{inst.go_forward(inst.rolled_back_from)}.")
         return result
     previous = inst.previous
     if previous is None:

@@ -222,6 +222,14 @@ class Installation:
             return last.get("from")
         return None
 
+    def go_forward(self, version: str) -> str:
+        """How to go forward again to ``version`` after a rollback from it: ``activate`` while it
+        is installed; once uninstalled (the usual cleanup after a rollback), activate refuses it
+        (no-such-version), so it must be installed again first."""
+        if self.tree(version) is not None:
+            return self.command(f"activate {version}")
+        return f"install NSO {version} again ({self.command('install DISTRIBUTION --system-install --activate')})"
+
     def running_from(self, tree: Tree) -> list[int]:
         prefixes = [tree.path.rstrip("/") + "/"] + [f"{self.real_dir}/{PurePosixPath(tree.path).name}/"] * bool(
             self.real_dir)

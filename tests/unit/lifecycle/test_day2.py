@@ -378,6 +378,20 @@ def test_a_repeated_rollback_changes_nothing_and_says_how_to_go_forward(two):
     assert os.readlink(two / "opt/ncs/current") == "ncs-6.4.1"
 
 
+def test_after_a_rollback_and_the_removal_of_the_newer_version_going_forward_says_install_it(two):
+    """A rollback, then the usual cleanup (uninstall the version rolled back from): status and a
+    repeated rollback still said "nso-install activate 6.5.3 goes forward", which activate
+    refuses (no-such-version, 6.5.3 is not installed)."""
+    nso("activate", "6.5.3", "--root", two)
+    nso("rollback", "--root", two)
+    nso("uninstall", "6.5.3", "--root", two)
+    said = "install NSO 6.5.3 again (nso-install install DISTRIBUTION --system-install --activate"
+    status = nso("status", "--root", two).output
+    assert "rolled back from 6.5.3 (rollback again does nothing; to go forward: " + said in status, status
+    again = nso("rollback", "--root", two).output
+    assert "To go forward again: " + said in again and "activate 6.5.3" not in again, again
+
+
 def test_a_rollback_removes_the_new_rendering_of_the_version_it_leaves(two):
     """An edited ncs.conf kept across activate 6.5.3 gets ncs.conf.new (the 6.5.3 rendering); the
     rollback to 6.4.1 found its own rendering unchanged and kept the edit quietly, but left that
