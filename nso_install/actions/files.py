@@ -48,6 +48,16 @@ class Directory(Action):
         drift = self.attrs.drift(facts, fact)
         return drift_change(drift, via) if drift else ok(f"directory present with mode {fmt_mode(fact.mode)}{via}")
 
+    def preflight(self, facts: Facts, ctx) -> None:
+        """Before the run changes anything: a link that is not allowed (any but a top-level
+        directory's or a system directory's, :meth:`check` judges) or a special file at the path
+        is refused now.  Found only when its turn came, it stopped the run half way: a link at
+        CONFIG_DIR/ssh or RUN_DIR/state after ``current`` had switched (found by review).  Root's
+        only, as for a config file (:class:`ConfFile`)."""
+        fact = facts.path(self.path)
+        if fact.kind in (LINK, OTHER) and (fact.uid == 0 or facts.target.unprivileged):
+            self.check(facts, ctx)
+
     def apply(self, facts, ctx, outcome):
         real = self._real(facts, ctx)
         host = ctx.target.host(real)

@@ -165,15 +165,16 @@ def test_a_switch_to_a_damaged_tree_fails_its_check_as_it_fails_the_run(two, swi
     assert snapshot(two) == snap  # (the run refused before changing anything)
 
 
-def test_a_link_at_a_secret_s_path_stops_a_switch_before_current_moves(two):
-    """A link at ipc_access (an administrator sharing the secret, or planted): activate switched
-    `current` and rendered ncs.conf for 6.5.3, then refused the link at the secret's turn,
-    leaving the half-switched install `verify` fails on. Refused before anything now."""
-    (two / "etc/ncs/ipc_access").rename(two / "etc/ipc_shared")
-    os.symlink("/etc/ipc_shared", two / "etc/ncs/ipc_access")
+@pytest.mark.parametrize("rel", ["etc/ncs/ipc_access", "etc/ncs/ssh", "var/opt/ncs/state"])
+def test_a_link_at_a_secret_s_or_a_directory_s_path_stops_a_switch_before_current_moves(two, rel):
+    """A link at ipc_access or CONFIG_DIR/ssh (an administrator sharing them, or planted):
+    activate switched `current` and rendered ncs.conf for 6.5.3, then refused the link at its
+    action's turn, leaving the half-switched install `verify` fails on. Refused before anything now."""
+    (two / rel).rename(two / "etc/shared")
+    os.symlink("/etc/shared", two / rel)
     snap = snapshot(two)
     r = nso("activate", "6.5.3", "--root", two, ok=False)
-    assert r.exit_code == 1 and "/etc/ncs/ipc_access is a symbolic link" in r.output, r.output
+    assert r.exit_code == 1 and f"/{rel} is a symbolic link" in r.output, r.output
     assert snapshot(two) == snap and os.readlink(two / "opt/ncs/current") == "ncs-6.4.1"
 
 
