@@ -117,6 +117,11 @@ UNBOUNDED = ("unbounded", "nolimit")
 PARENT_SWITCH = {"cli.ssh.enabled": "cli.enabled", "netconf.ssh.enabled": "netconf.enabled",
                  "netconf.tcp.enabled": "netconf.enabled", "webui.tcp.enabled": "webui.enabled",
                  "webui.ssl.enabled": "webui.enabled", "restconf.enabled": "webui.enabled"}
+# ... or listeners of its own: RESTCONF has them besides the Web UI's (ncs.conf(5),
+# /ncs-config/restconf/transport/{tcp,ssl}: "the RESTCONF server uses clear text TCP [SSL] as a
+# transport service", ports 8009/8889), so it runs with the Web UI off when one of them is on.
+OWN_LISTENERS = {"restconf.enabled": ("/ncs-config/restconf/transport/tcp/enabled",
+                                      "/ncs-config/restconf/transport/ssl/enabled")}
 
 
 class ConfView(Protocol):
@@ -134,6 +139,12 @@ class ConfView(Protocol):
 
     def texts(self, element: str) -> list[str]:
         """The (resolved) texts of every element at ``element`` (lists such as extra listen addresses)."""
+
+    def on(self, element: str) -> bool:
+        """Whether the effective text of ``element`` (written, or NSO's default) is ``true``."""
+
+    def shown_element(self, element: str) -> str:
+        """``element = value (how)`` for evidence."""
 
 
 def production_values(version: str, fips: bool = False, kind: str = "system") -> dict[str, Any]:
@@ -165,10 +176,22 @@ def _loopback(address: str | None) -> bool:
         return False
 
 
-def _on(conf: ConfView, variable: str) -> bool:
-    on = conf.value(variable) == "true"
+def _why_on(conf: ConfView, variable: str) -> list[str]:
+    """What runs the switch ``variable`` (its value, and the parent or own listener that is on),
+    shown as evidence; empty when it does not run."""
+    if conf.value(variable) != "true":
+        return []
     parent = PARENT_SWITCH.get(variable)
-    return on and (parent is None or conf.value(parent) == "true")
+    if parent is None:
+        return [conf.shown(variable)]
+    if conf.value(parent) == "true":
+        return [conf.shown(variable), conf.shown(parent)]
+    own = [conf.shown_element(e) for e in OWN_LISTENERS.get(variable, ()) if conf.on(e)]
+    return [conf.shown(variable), *own] if own else []
+
+
+def _on(conf: ConfView, variable: str) -> bool:
+    return bool(_why_on(conf, variable))
 
 
 def judge(rec: Recommendation, conf: ConfView, want: dict[str, Any]) -> tuple[list[str], list[str]]:
@@ -197,9 +220,8 @@ def judge(rec: Recommendation, conf: ConfView, want: dict[str, Any]) -> tuple[li
                 problems.append(f"{conf.shown(v)}; expected one of {', '.join(rec.allowed)}")
     elif rule == "off":
         for v in variables:
-            if _on(conf, v):
-                parent = PARENT_SWITCH.get(v)
-                problems.append(f"{conf.shown(v)}" + (f" and {conf.shown(parent)}" if parent else "") + "; expected off")
+            if why := _why_on(conf, v):
+                problems.append(" and ".join(why) + "; expected off")
     elif rule == "bounded":
         for v in variables:
             have = conf.value(v)

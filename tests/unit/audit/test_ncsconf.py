@@ -115,6 +115,15 @@ def test_listeners_follow_their_parent_switch_and_extra_addresses():
     ("NSO-SD-012", "<webui><enabled>false</enabled></webui>", False),  # HTTP default on, but the Web UI is off
     ("NSO-SD-012", "<webui><enabled>true</enabled></webui>", True),
     ("NSO-SD-020", "<webui><rate-limiting>0</rate-limiting></webui>", True),
+    # RESTCONF on the Web UI's listeners, or on its own (restconf/transport, ncs.conf(5)) with the Web UI off
+    ("NSO-SD-011", "<restconf><enabled>true</enabled></restconf><webui><enabled>false</enabled></webui>", False),
+    ("NSO-SD-011", "<restconf><enabled>true</enabled></restconf><webui><enabled>true</enabled></webui>", True),
+    ("NSO-SD-011", "<restconf><enabled>true</enabled><transport><ssl><enabled>true</enabled></ssl></transport>"
+                   "</restconf><webui><enabled>false</enabled></webui>", True),
+    ("NSO-SD-011", "<restconf><enabled>true</enabled><transport><tcp><enabled>true</enabled></tcp></transport>"
+                   "</restconf>", True),
+    ("NSO-SD-011", "<restconf><enabled>false</enabled><transport><tcp><enabled>true</enabled></tcp></transport>"
+                   "</restconf>", False),
     ("NSO-SD-021", "<session-limits><max-sessions>200</max-sessions><max-config-sessions>9</max-config-sessions>"
                    "</session-limits>", False),  # tuned limits are still limits
     ("NSO-SD-007", "<aaa><expiration-warning>display</expiration-warning></aaa>", False),
