@@ -178,6 +178,9 @@ class Listener:
     enabled: bool
     addresses: tuple[tuple[str, str], ...]  # (ip, port): the main one, then extra-listen entries
     how: str  # evidence: why it is on or off
+    # (ip, port) of ha-primary-listen entries: listened on too while this node is the HA primary
+    # (ncs.conf(5): "NCS will listen(2) to the following IPv4 or IPv6 addresses and ports")
+    ha_addresses: tuple[tuple[str, str], ...] = ()
 
 
 LISTENERS = (  # (name, element, plaintext, the switches above it)
@@ -309,10 +312,17 @@ class NcsConf:
             parts = [self.shown_element(s) for s in (*switches, *own)]
             enabled = all(self.on(s) for s in (*switches, *own))
             addresses = [(self.element(f"{element}/ip")[0] or "", self.element(f"{element}/port")[0] or "")]
-            for extra in self._find(f"{element}/extra-listen"):
-                ip = extra.find(f"{{{NAMESPACE}}}ip")
-                port = extra.find(f"{{{NAMESPACE}}}port")
-                addresses.append((self.resolve((ip.text or "").strip()) if ip is not None else "",
-                                  self.resolve((port.text or "").strip()) if port is not None else ""))
-            out.append(Listener(name, element, plaintext, enabled, tuple(addresses), "; ".join(parts)))
+            addresses += self._pairs(f"{element}/extra-listen")
+            out.append(Listener(name, element, plaintext, enabled, tuple(addresses), "; ".join(parts),
+                                tuple(self._pairs(f"{element}/ha-primary-listen"))))
+        return out
+
+    def _pairs(self, path: str) -> list[tuple[str, str]]:
+        """(ip, port) of every list entry at ``path`` (extra-listen, ha-primary-listen)."""
+        out = []
+        for entry in self._find(path):
+            ip = entry.find(f"{{{NAMESPACE}}}ip")
+            port = entry.find(f"{{{NAMESPACE}}}port")
+            out.append((self.resolve((ip.text or "").strip()) if ip is not None else "",
+                        self.resolve((port.text or "").strip()) if port is not None else ""))
         return out

@@ -24,7 +24,7 @@ def _where(ip: str, port: str) -> str:
 
 @check("NSO-NET-001", "Unencrypted northbound listeners (HTTP, NETCONF over TCP) listen on loopback only", "high",
        "Turn the listener off (--set webui.tcp.enabled=false, --set netconf.tcp.enabled=false) or bind it to "
-       "127.0.0.1, extra-listen entries included; reach NSO remotely over HTTPS or SSH.",
+       "127.0.0.1, extra-listen and ha-primary-listen entries included; reach NSO remotely over HTTPS or SSH.",
        "NSO Secure Deployment guidance (6.5): disable unused interfaces, HTTPS only; "
        "plain HTTP and NETCONF over TCP carry credentials unencrypted")
 def listeners(ctx):
@@ -34,10 +34,12 @@ def listeners(ctx):
     for lst in ctx.conf.listeners():
         if not lst.enabled:
             continue
-        where = ", ".join(_where(ip, port) for ip, port in lst.addresses)
-        evidence.append(f"{lst.name}: {where}")
+        # (ha-primary-listen: the node listens there too whenever it is the HA primary)
+        shown = [(ip, _where(ip, port)) for ip, port in lst.addresses] + \
+            [(ip, _where(ip, port) + " (while HA primary)") for ip, port in lst.ha_addresses]
+        evidence.append(f"{lst.name}: {', '.join(s for _, s in shown)}")
         if lst.plaintext:
-            off_host = [_where(ip, port) for ip, port in lst.addresses if not _loopback(ip)]
+            off_host = [s for ip, s in shown if not _loopback(ip)]
             if off_host:
                 problems.append(f"{lst.name} (unencrypted) listens on {', '.join(off_host)}")
     for lst in ctx.conf.listeners():  # a switch or address written twice with different values: either may hold

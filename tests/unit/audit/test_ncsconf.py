@@ -110,6 +110,24 @@ def test_listeners_follow_their_parent_switch_and_extra_addresses():
     assert on["Web UI over HTTP"].addresses == (("127.0.0.1", "8008"), ("10.0.0.1", "80"))
 
 
+def test_ha_primary_listen_addresses_count_for_unencrypted_listeners():
+    """ncs.conf(5): while the node is the HA primary, NSO also listens on each ha-primary-listen
+    address of a listener; NETCONF over TCP on 127.0.0.1 with one on 0.0.0.0 passed NSO-NET-001."""
+    from types import SimpleNamespace
+
+    from nso_install.audit.checks.network import listeners
+
+    body = ("<netconf-north-bound><transport><tcp><enabled>true</enabled><ip>127.0.0.1</ip>"
+            "<ha-primary-listen><ip>{}</ip><port>2023</port></ha-primary-listen></tcp></transport>"
+            "</netconf-north-bound><cli><enabled>false</enabled></cli>")
+    c = conf(body.format("0.0.0.0"))
+    tcp = next(x for x in c.listeners() if x.name == "NETCONF over TCP")
+    assert tcp.addresses == (("127.0.0.1", "2023"),) and tcp.ha_addresses == (("0.0.0.0", "2023"),)
+    result = listeners(SimpleNamespace(conf=c, conf_path="/etc/ncs/ncs.conf"))
+    assert result.status == "fail" and "0.0.0.0:2023 (every address) (while HA primary)" in " ".join(result.evidence)
+    assert listeners(SimpleNamespace(conf=conf(body.format("127.0.0.1")), conf_path="/etc/ncs/ncs.conf")).status == "pass"
+
+
 @pytest.mark.parametrize("row, body, bad", [
     ("NSO-SD-008", "<cli><enabled>false</enabled></cli>", False),  # the CLI itself off: its SSH listener too
     ("NSO-SD-012", "<webui><enabled>false</enabled></webui>", False),  # HTTP default on, but the Web UI is off
