@@ -246,6 +246,10 @@ def judge(rec: Recommendation, conf: ConfView, want: dict[str, Any]) -> tuple[li
             problems.append(f"{conf.shown('webui.match_host_name')}; expected true")
         if not conf.value("webui.server_name"):
             problems.append(f"{conf.shown('webui.server_name')}; expected the server's name")
+        # ncs.conf(5): an alias may hold wildcards ('*' any characters, '?' one); one with nothing
+        # else (*, *.*) matches every Host header, which turns the match off
+        problems += [f"webui/server-alias = {alias}: matches any host name; expected a name (or *.DOMAIN)"
+                     for alias in conf.texts("/ncs-config/webui/server-alias") if alias and not alias.strip("*?.")]
     elif rule == "ipc":
         problems += _judge_ipc(conf)
     else:

@@ -133,6 +133,10 @@ def test_ha_primary_listen_addresses_count_for_unencrypted_listeners():
     ("NSO-SD-012", "<webui><enabled>false</enabled></webui>", False),  # HTTP default on, but the Web UI is off
     ("NSO-SD-012", "<webui><enabled>true</enabled></webui>", True),
     ("NSO-SD-020", "<webui><rate-limiting>0</rate-limiting></webui>", True),
+    ("NSO-SD-014", "<webui><server-alias>*.example.net</server-alias></webui>", False),
+    ("NSO-SD-014", "<webui><server-alias>nso.example.net</server-alias><server-alias>*</server-alias></webui>",
+     True),  # a wildcard alone matches every Host header: the match is off
+    ("NSO-SD-014", "<webui><server-alias>*.*</server-alias></webui>", True),
     # RESTCONF on the Web UI's listeners, or on its own (restconf/transport, ncs.conf(5)) with the Web UI off
     ("NSO-SD-011", "<restconf><enabled>true</enabled></restconf><webui><enabled>false</enabled></webui>", False),
     ("NSO-SD-011", "<restconf><enabled>true</enabled></restconf><webui><enabled>true</enabled></webui>", True),
