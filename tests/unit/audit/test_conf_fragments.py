@@ -64,3 +64,15 @@ def test_a_leaf_written_twice_with_different_values_is_a_conflict():
                       "</ssh></cli></ncs-config>", "6.5.3", {})
     assert c.conflicts(["/ncs-config/cli/ssh/enabled"])
     assert not c.conflicts(["/ncs-config/cli/enabled"])
+
+
+def test_a_fragment_nso_would_refuse_fails_ncs_conf_001(staged):
+    """The other checks read an element NSO does not know (here: one in another namespace, as
+    the ncs.conf(5) example's /1.0) as not set: CONF-001 judges the fragments as it does ncs.conf,
+    or a fragment turning NETCONF over TCP on for every address audited clean."""
+    root = staged.get("nso")
+    foreign = TCP_ON.replace("<tcp>", f'<tcp xmlns="{NS}/1.0">')
+    fragment(root, "50-netconf.conf", foreign)
+    assert failing(root) == {"NSO-CONF-001"}
+    evidence = " ".join(findings(root)["NSO-CONF-001"].evidence)
+    assert "ncs.conf.d/50-netconf.conf: /ncs-config/netconf-north-bound/transport/tcp: element in namespace" in evidence
