@@ -3,7 +3,7 @@
 The rules are properties, not nso-install's exact modes, so a vendor installer's layout is
 judged by the same measure: a secret is readable by nobody but root, NSO's account and the
 accounts its purpose names (the IPC secret: members of ``ncsadmin``), and writable by no
-group; NSO's account never owns what root trusts (ncs.conf, the config directory, the install
+group, nor below a directory another account could change; NSO's account never owns what root trusts (ncs.conf, the config directory, the install
 tree); no entry is world-writable or owned by a third account.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import stat
+from pathlib import PurePosixPath
 
 from ...actions.accounts import ADMIN_GROUP
 from ...facts import ABSENT, DIR, FILE, LINK
@@ -73,6 +74,29 @@ def _dir_problems(ctx, path: str, allowed_owners: set[str], what: str) -> list[s
     return problems
 
 
+def _holder_problems(ctx, directory: str, what: str) -> list[str]:
+    """An account (other than root and NSO's) that owns or may write a directory above the one
+    a secret is in (ncs.conf may name any file) could move that directory aside and put one of
+    its own there, holding a secret it chose or reads, which NSO takes at its next start.  A
+    sticky directory (/tmp) lets only an entry's owner move it, which is judged in turn.  In the
+    config directory the tree checks judge what is below it, NSO-PERM-010 what is above."""
+    if (directory + "/").startswith(ctx.spec.config_dir.rstrip("/") + "/"):
+        return []
+    for d in map(str, reversed(PurePosixPath(directory).parents)):
+        f = ctx.facts.path(d)
+        if f.kind != DIR:
+            return []  # absent (made by whoever makes the secret), or a link (the tree checks' rules)
+        mode = f.mode or 0
+        if ctx.user(f.uid) not in ctx.owner_names():
+            return [f"{ctx.shown(f)} above the {what}'s directory {directory} belongs to {ctx.user(f.uid)}, which "
+                    "could move that directory aside and put one with a secret of its own there"]
+        if mode & 0o022 and not mode & stat.S_ISVTX:
+            return [f"{ctx.shown(f)} above the {what}'s directory {directory} is writable by "
+                    + ("every local account" if mode & 0o002 else f"group {ctx.group(f.gid)}")
+                    + ", which could move that directory aside and put one with a secret of its own there"]
+    return []
+
+
 def _secret_check(ctx, path: str, allowed: set[str], what: str, missing: str | None = None,
                   groups: frozenset[int] = frozenset()):
     fact = ctx.facts.path(path)
@@ -82,6 +106,7 @@ def _secret_check(ctx, path: str, allowed: set[str], what: str, missing: str | N
     problems = _secret_problems(ctx, fact, allowed, what, groups)
     if parent != ctx.spec.config_dir:  # that one is NSO-PERM-006's
         problems += _dir_problems(ctx, parent, ctx.owner_names(), f"the directory of the {what}")
+        problems += _holder_problems(ctx, parent, what)
     return verdict(problems, f"{ctx.shown(fact)}: readable by {', '.join(sorted(allowed))} at most",
                    f"the {what} is open to other accounts", [ctx.shown(fact), ctx.shown(ctx.facts.path(parent))],
                    [path])
@@ -145,7 +170,8 @@ def crypto_keys(ctx):
 
 
 @check("NSO-PERM-003", "IPC access secret readable only by root, NSO's account and ncsadmin", "high",
-       "chown root:ncsadmin ipc_access && chmod 0440 ipc_access (0400 root:root when NSO runs as root).",
+       "chown root:ncsadmin ipc_access && chmod 0440 ipc_access (0400 root:root when NSO runs as root); outside "
+       "CONFIG_DIR, every directory above it root's (or NSO's account's) and not writable by others.",
        "NSO IPC guide (G-IPC, G-DEP): the secret is readable only by the daemon and the "
        "permitted clients; G-DEP grants it to ncsadmin (chown root:ncsadmin; chmod g+r)")
 def ipc_secret(ctx):

@@ -122,6 +122,30 @@ def test_the_ipc_secret_may_be_ncsadmins(staged):
     assert f.status == "pass", f
 
 
+def test_a_secret_below_a_directory_another_account_may_change_fails(staged):
+    """ncs.conf may name the IPC secret anywhere: an account owning (or able to write) a directory
+    above the secret's own could move that directory aside and put one holding a secret it chose,
+    which NSO takes at its next start; the audit judged the file and its own directory alone."""
+    from support_audit import set_conf
+
+    root = staged.get("tcp")
+    secret = root / "srv/sec/ncs/ipc_access"
+    secret.parent.mkdir(parents=True)
+    shutil.copy2(root / "etc/ncs/ipc_access", secret)
+    st = os.stat(root / "etc/ncs/ipc_access")
+    os.chown(secret, st.st_uid, st.st_gid)
+    set_conf(root, "/ncs-config/ncs-ipc-access-check/filename", "/srv/sec/ncs/ipc_access")
+    assert findings(root)["NSO-PERM-003"].status == "pass"
+    os.chown(root / "srv/sec", NOBODY, NOBODY)
+    f = findings(root)["NSO-PERM-003"]
+    assert f.status == "fail" and any("/srv/sec 0755 nobody:" in e and "belongs to nobody" in e for e in f.evidence), f
+    os.chown(root / "srv/sec", 0, 0)
+    os.chmod(root / "srv", 0o1777)  # sticky: only an entry's owner may move it (root's sec)
+    assert findings(root)["NSO-PERM-003"].status == "pass"
+    os.chmod(root / "srv", 0o777)
+    assert findings(root)["NSO-PERM-003"].status == "fail"
+
+
 def test_a_second_name_of_the_keys_fails(staged):
     root = staged.get("nso")
     os.link(root / "etc/ncs/ncs.crypto_keys", root / "var/opt/ncs/state/keys")
