@@ -236,6 +236,10 @@ def judge(rec: Recommendation, conf: ConfView, want: dict[str, Any]) -> tuple[li
             problems.append("keys are written into ncs.conf (" + ", ".join(
                 "key-rotation entries" if v == "key-rotation" else f"{v} <secret>" for v in inline) + ")")
     elif rule == "https":
+        # No Web UI at all serves nothing over plain HTTP either ("disable every interface you do
+        # not use"): failed with "ssl/enabled = true; expected HTTPS on", a remediation already done.
+        if conf.value("webui.enabled") != "true":
+            return problems, [conf.shown("webui.enabled") + ": no Web server"]
         if not _on(conf, "webui.ssl.enabled"):
             problems.append(f"{conf.shown('webui.ssl.enabled')}; expected HTTPS on")
         for v in ("webui.ssl.cert_file", "webui.ssl.key_file"):

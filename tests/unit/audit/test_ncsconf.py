@@ -133,6 +133,11 @@ def test_ha_primary_listen_addresses_count_for_unencrypted_listeners():
     ("NSO-SD-012", "<webui><enabled>false</enabled></webui>", False),  # HTTP default on, but the Web UI is off
     ("NSO-SD-012", "<webui><enabled>true</enabled></webui>", True),
     ("NSO-SD-020", "<webui><rate-limiting>0</rate-limiting></webui>", True),
+    # HTTPS: no Web server at all passes; one without HTTPS fails
+    ("NSO-SD-013", "<webui><enabled>false</enabled><transport><ssl><enabled>true</enabled></ssl></transport></webui>",
+     False),
+    ("NSO-SD-013", "<webui><enabled>false</enabled></webui>", False),
+    ("NSO-SD-013", "<webui><enabled>true</enabled></webui>", True),
     ("NSO-SD-014", "<webui><server-alias>*.example.net</server-alias></webui>", False),
     ("NSO-SD-014", "<webui><server-alias>nso.example.net</server-alias><server-alias>*</server-alias></webui>",
      True),  # a wildcard alone matches every Host header: the match is off
