@@ -261,11 +261,15 @@ def _cdb_note(spec: "InstallSpec", ipc: IpcAccess, before: dict, new: str | None
     if removed:
         # Not "the socket directory keeps them out": a process keeps the supplementary groups it
         # started with, so one of theirs started before this run still enters the directory (while
-        # other grants keep it in group ncsipc), and NSO admits it by its CDB entry.
+        # other grants keep it in group ncsipc), and NSO admits it by its CDB entry; and a program
+        # a grantee made setgid ncsipc (chgrp and chmod g+s of its own file, allowed to any member)
+        # gives that group to every process it starts later too, a new login or pkill aside.
         steps.append("withdrawn grants stay in CDB, and NSO admits these accounts, until removed: " + "; ".join(
-            f"no aaa authentication users user {cli_value(n)}" for n in removed) + "; commit. The socket directory keeps "
-            f"out only their processes started from now on: one started before keeps group {IPC_GROUP} until it "
-            "ends, and an open connection stays open, so end those too (" + ", ".join(
+            f"no aaa authentication users user {cli_value(n)}" for n in removed) + "; commit. Removing them is what "
+            f"takes the access back: the socket directory does not keep these accounts out for sure (a process of "
+            f"theirs started before keeps group {IPC_GROUP} until it ends, and a program one of them made setgid "
+            f"{IPC_GROUP} while granted gives that group to what it starts from now on: find / -xdev -group "
+            f"{IPC_GROUP} -perm -2000), and an open connection stays open, so end those too (" + ", ".join(
                 # (shell-quoted: the names come from aaa_init.xml, which the NSO account owns and
                 # may have filled with "x;cp /bin/sh ..." for root to paste)
                 f"pkill -u {sh(n)}" for n in removed) + ")")

@@ -135,6 +135,8 @@ def test_changed_grants_on_an_existing_cdb_say_how_to_apply_them(root, sample_di
         assert "no aaa authentication users user alice" in note and "ncs_load -l -m /var/opt/ncs/cdb/aaa_init.xml" in note
         # the directory does not shut out alice's processes started before (they keep group ncsipc)
         assert "already keeps them out" not in note and "pkill -u alice" in note
+        # nor those started later through a program alice made setgid ncsipc while granted
+        assert "Removing them is what takes the access back" in note and "find / -xdev -group ncsipc -perm -2000" in note
     # nothing changed about the grants: no note
     assert not any("creates CDB" in n for n in install(sample_dists["tar.gz"], root)["notes"])
 
