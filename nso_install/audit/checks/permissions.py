@@ -100,13 +100,18 @@ def _holder_problems(ctx, directory: str, what: str) -> list[str]:
 def _secret_check(ctx, path: str, allowed: set[str], what: str, missing: str | None = None,
                   groups: frozenset[int] = frozenset()):
     fact = ctx.facts.path(path)
-    if not fact.exists:
-        return warned(missing or f"{what} {path} is missing", [ctx.shown(fact)], [path])
     parent = os.path.dirname(path)
-    problems = _secret_problems(ctx, fact, allowed, what, groups)
+    holders = []
     if parent != ctx.spec.config_dir:  # that one is NSO-PERM-006's
-        problems += _dir_problems(ctx, parent, ctx.owner_names(), f"the directory of the {what}")
-        problems += _holder_problems(ctx, parent, what)
+        holders = _dir_problems(ctx, parent, ctx.owner_names(), f"the directory of the {what}")
+        holders += _holder_problems(ctx, parent, what)
+    if not fact.exists:
+        # (missing where another account may create it: NSO would take that account's file)
+        if holders:
+            return failed(f"{what} {path} is missing, and another account could put one there", [*holders,
+                          ctx.shown(fact)], [path])
+        return warned(missing or f"{what} {path} is missing", [ctx.shown(fact)], [path])
+    problems = _secret_problems(ctx, fact, allowed, what, groups) + holders
     return verdict(problems, f"{ctx.shown(fact)}: readable by {', '.join(sorted(allowed))} at most",
                    f"the {what} is open to other accounts", [ctx.shown(fact), ctx.shown(ctx.facts.path(parent))],
                    [path])

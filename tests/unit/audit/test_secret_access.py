@@ -144,6 +144,12 @@ def test_a_secret_below_a_directory_another_account_may_change_fails(staged):
     assert findings(root)["NSO-PERM-003"].status == "pass"
     os.chmod(root / "srv", 0o777)
     assert findings(root)["NSO-PERM-003"].status == "fail"
+    # missing: NSO would take whatever such an account puts there, which is worse than a warning
+    secret.unlink()
+    f = findings(root)["NSO-PERM-003"]
+    assert f.status == "fail" and "another account could put one there" in f.summary, f
+    os.chmod(root / "srv", 0o755)
+    assert findings(root)["NSO-PERM-003"].status == "warn"
 
 
 def test_a_second_name_of_the_keys_fails(staged):
