@@ -186,6 +186,23 @@ def _keys_read_elsewhere(spec: InstallSpec, rc: RenderedConf, cfg: str) -> list[
     return [KeysFileRead(os.path.normpath(read), generated, "the keys file NSO reads (crypto.argument) exists")]
 
 
+def _ipc_secret_read_elsewhere(rc: RenderedConf, cfg: str) -> list[Action]:
+    """The check of the IPC access secret ncs.conf and the clients are pointed at
+    (ipc.access_file), when the access check is on and it is not the one generated in
+    CONFIG_DIR: the run said "Done" while NSO's access check had no secret to read."""
+    import re
+
+    ipc = rc.values["ipc"]
+    generated = f"{cfg}/ipc_access"
+    if ipc.get("access_check") is not True:
+        return []
+    read = plain_path(re.sub(r"\$\{NCS_CONFIG_DIR(:-[^}]*)?\}", lambda m: cfg, ipc.get("access_file") or generated))
+    if read is None or os.path.normpath(read) == generated:
+        return []
+    return [KeysFileRead(os.path.normpath(read), generated, "the IPC access secret NSO reads (ipc.access_file) exists",
+                         setting="ipc.access_file")]
+
+
 def build_plan(spec: InstallSpec, dist, view: TargetView = TargetView()) -> list[Action]:
     """The install plan.  ``dist`` needs ``version``, ``kind``, ``source`` (and ``member_names()``
     when it can list members cheaply).  ``spec.secrets``: "all", "skip" (everything but the
@@ -360,6 +377,7 @@ def config_actions(spec: InstallSpec, version: str, view: TargetView) -> list[Ac
         *_keys_read_elsewhere(spec, rc, cfg),
         SecretFile(f"{cfg}/ipc_access", own.ipc, generate_ipc_secret,
                    "shared secret for the IPC access check (generated once)", validate=check_ipc_secret),
+        *_ipc_secret_read_elsewhere(rc, cfg),
         Directory(f"{cfg}/ssh", own.key_dir, "SSH host keys of NSO's SSH server"),
         host_key_aside(f"{cfg}/ssh", spec.fips_install),
         ssh_host_key(f"{cfg}/ssh", own.host_key, Attrs(0o644), fips=spec.fips_install),

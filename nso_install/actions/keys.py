@@ -400,25 +400,36 @@ class SecretFile(Action):
 
 @record
 class KeysFileRead(Action):
-    """The keys file NSO's own keys command reads (``crypto.argument``), where it is not the file
-    nso-install generates.  Checks only: a missing one is a warning on every run (NSO does not
-    start without its keys), never a change: what belongs there is the administrator's (a
-    mounted secret, a file they keep elsewhere), and nso-install's generated keys are not it."""
+    """The keys file NSO's own keys command reads (``crypto.argument``), or the IPC access secret
+    NSO and its clients read (``ipc.access_file``, with the access check on), where it is not the
+    file nso-install generates.  Checks only: a missing one is a warning on every run (NSO does
+    not start without its keys; its access check has no secret to check), never a change: what
+    belongs there is the administrator's (a mounted secret, a file they keep elsewhere), and
+    nso-install's generated file is not it."""
 
     path: str
     generated: str
     reason: str = ""
+    setting: str = "crypto.argument"
     kind: ClassVar[str] = "keysfile"
     fs: ClassVar[bool] = False
 
     def check(self, facts, ctx):
         if facts.path(self.path).kind == ABSENT:
-            return ok("missing", warning=(
-                f"ncs.conf makes NSO's keys command read {self.path} (crypto.argument), which does not exist: NSO "
-                f"does not start without its encryption keys. nso-install generated them in {self.generated}, "
-                f"which NSO does not read with this setting. Put the keys file at {self.path} (owner and mode as "
-                f"{self.generated}) before NSO starts, or leave crypto.argument out."))
-        return ok(f"present (NSO reads its keys here, not {self.generated})")
+            if self.setting == "ipc.access_file":
+                said = (f"ncs.conf has NSO's IPC access check read the secret at {self.path} (ipc.access_file; the "
+                        f"clients are told so too, NCS_IPC_ACCESS_FILE), which does not exist. nso-install generated "
+                        f"the secret in {self.generated}, which neither reads with this setting. Put it at "
+                        f"{self.path} (owner and mode as {self.generated}, in directories only root can change) "
+                        "before NSO starts, or leave ipc.access_file out.")
+            else:
+                said = (f"ncs.conf makes NSO's keys command read {self.path} (crypto.argument), which does not exist: "
+                        f"NSO does not start without its encryption keys. nso-install generated them in "
+                        f"{self.generated}, which NSO does not read with this setting. Put the keys file at "
+                        f"{self.path} (owner and mode as {self.generated}) before NSO starts, or leave crypto.argument "
+                        "out.")
+            return ok("missing", warning=said)
+        return ok(f"present (read here, not {self.generated})")
 
     def apply(self, facts, ctx, outcome):  # never called: check never asks for a change
         return None

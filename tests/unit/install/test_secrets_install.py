@@ -522,3 +522,32 @@ def test_a_keys_file_nso_is_pointed_at_elsewhere_is_checked_on_every_run(tmp_pat
     for extra in ((), ("--set", other, "--set", "crypto.command=/usr/local/bin/vault-keys")):
         out = install_json(sample_dists["tar.gz"], fresh, "--system-install", *extra)
         assert not any(a["kind"] == "keysfile" for a in out["actions"]), extra
+
+
+def test_an_ipc_secret_nso_is_pointed_at_elsewhere_is_checked_on_every_run(tmp_path, sample_dists):
+    """--set ipc.access_file=/etc/ncs/other_ipc with the access check on wrote that into ncs.conf
+    and the clients' NCS_IPC_ACCESS_FILE, generated the secret in /etc/ncs/ipc_access and said
+    "Done", as crypto.argument once did: the file NSO's access check reads did not exist, for
+    whoever could create it first to fill (found by review)."""
+    root = tmp_path / "r"
+    root.mkdir(mode=0o700)
+    tcp = ("--set", "ipc.transport=tcp")
+    other = "ipc.access_file=/etc/ncs/other_ipc"
+
+    def said(*extra):
+        out = install_json(sample_dists["tar.gz"], root, "--system-install", *tcp, *extra)
+        return [w for w in out["warnings"] if "(ipc.access_file;" in w], out
+
+    warned, _ = said("--set", other)
+    assert len(warned) == 1 and "read the secret at /etc/ncs/other_ipc" in warned[0]
+    assert "generated the secret in /etc/ncs/ipc_access" in warned[0]
+    assert not (root / "etc/ncs/other_ipc").exists()  # (the administrator's to put there)
+    warned, again = said()
+    assert len(warned) == 1 and again["changed"] == 0
+    shutil.copy(root / "etc/ncs/ipc_access", root / "etc/ncs/other_ipc")
+    assert said()[0] == []
+    fresh = tmp_path / "f"  # the generated file itself, or the access check off: nothing to check
+    fresh.mkdir(mode=0o700)
+    for extra in (tcp, ("--set", other, "--set", "ipc.access_check=false", *tcp)):
+        out = install_json(sample_dists["tar.gz"], fresh, "--system-install", *extra)
+        assert not any(a["kind"] == "keysfile" for a in out["actions"]), extra
