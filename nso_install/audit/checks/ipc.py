@@ -104,8 +104,9 @@ def _aaa(ctx) -> dict[str, tuple[int, int, bool]]:
 @check("NSO-IPC-003", "Only root, NSO's account and the granted accounts can reach NSO's IPC", "critical",
        "Unix socket: make its directory NSO's account's, mode 0750, group its own (or ncsipc holding exactly the "
        "granted accounts: nso-install --ipc-user/--ipc-group), and remove aaa_init.xml/CDB users with "
-       "local_ipc_access that were not granted. TCP: turn the access check on and keep ipc_access readable by "
-       "root:ncsadmin only.",
+       "local_ipc_access that were not granted, or whose uid is no longer their account's (re-run nso-install "
+       "install; in CDB: aaa authentication users user NAME uid UID). TCP: turn the access check on and keep "
+       "ipc_access readable by root:ncsadmin only.",
        f"{IPC_DOC}: no AAA check is made on the IPC port itself, whoever reaches it controls NSO; only uids with "
        "local_ipc_access are admitted on the Unix socket")
 def who_reaches(ctx):
@@ -142,12 +143,21 @@ def who_reaches(ctx):
             problems.append(f"{', '.join(sorted(enter - allowed))} can enter {sdir} (not granted)")
     elif fact.kind == ABSENT:
         evidence.append(f"{sdir}: absent (NSO makes it when it starts)")
+    users = _aaa(ctx)
     if ctx.inst.recorded:
-        users = _aaa(ctx)
         extra = sorted(f"{n} (uid {uid})" for n, (uid, _, ipc) in users.items() if ipc and n not in allowed)
         if extra:
             problems.append(f"{ctx.spec.run_dir}/cdb/aaa_init.xml gives local_ipc_access to {', '.join(extra)}, "
                             "which were not granted")
+    # NSO admits by the entry's uid, not its name (G-AAA): an entry whose account now has another
+    # uid (deleted and made again) admits whichever account the old uid was given to since
+    def now(n: str, uid: int) -> str:
+        holder = "no account" if ctx.user(uid) == str(uid) else ctx.user(uid)
+        has = "no account" if ctx.accounts.uid(n) is None else f"uid {ctx.accounts.uid(n)}"
+        return f"{n} by uid {uid} ({holder} now; {n} has {has})"
+    stale = sorted(now(n, uid) for n, (uid, _, ipc) in users.items() if ipc and ctx.accounts.uid(n) != uid)
+    if stale:
+        problems.append(f"{ctx.spec.run_dir}/cdb/aaa_init.xml admits {', '.join(stale)}: NSO goes by the uid")
     cdb = [n for n in ctx.facts.listdir(f"{ctx.spec.run_dir}/cdb") if n.endswith(".cdb")]
     if cdb:
         evidence.append("CDB exists: the users NSO admits now are in CDB (/aaa/authentication/users), which an "

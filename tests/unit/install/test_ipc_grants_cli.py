@@ -229,3 +229,23 @@ def test_the_cdb_note_loads_the_new_rendering_when_aaa_init_is_kept_as_edited(ro
         assert load == ["ncs_load", "-l", "-m", "/var/opt/ncs/cdb/aaa_init.xml.new"], note
         assert note.startswith("/var/opt/ncs/cdb/aaa_init.xml was kept as edited, and its new rendering "), note
     assert aaa_users((root / AAA).with_name("aaa_init.xml.new").read_text())["bob"] == (1002, 1002, True)
+
+
+def test_the_audit_fails_an_entry_whose_uid_another_account_has_now(root, sample_dists):
+    """NSO admits by the entry's uid, not its name: alice deleted and made again with another
+    uid, and her old uid given to mallory, leaves an aaa_init.xml entry that admits mallory as
+    alice.  NSO-IPC-003 compared the entries' names with the grants only, and passed."""
+    from nso_install.audit import audit
+
+    install(sample_dists["tar.gz"], root, "--run-as-user", "nso", "--ipc-user", "alice")
+
+    def ipc_003():
+        return next(f for f in audit(root, cheap=True).findings if f.check.id == "NSO-IPC-003")
+
+    assert ipc_003().status == "pass"
+    passwd = root / "etc/passwd"
+    passwd.write_text(passwd.read_text().replace("alice:x:1001:", "alice:x:1501:").replace("mallory:x:1004:",
+                                                                                          "mallory:x:1001:"))
+    f = ipc_003()
+    assert f.status == "fail", f
+    assert any("admits alice by uid 1001 (mallory now; alice has uid 1501)" in e for e in f.evidence), f.evidence
