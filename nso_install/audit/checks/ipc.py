@@ -150,12 +150,15 @@ def who_reaches(ctx):
             problems.append(f"{ctx.spec.run_dir}/cdb/aaa_init.xml gives local_ipc_access to {', '.join(extra)}, "
                             "which were not granted")
     # NSO admits by the entry's uid, not its name (G-AAA): an entry whose account now has another
-    # uid (deleted and made again) admits whichever account the old uid was given to since
+    # uid (deleted and made again), or none (a grant of nso-install's), admits whichever account
+    # the old uid was given to since.  (A name no account has in a vendor install's file is NSO's
+    # own mapping of a uid to a user, as NSO's IPC example has it, and is left alone.)
     def now(n: str, uid: int) -> str:
         holder = "no account" if ctx.user(uid) == str(uid) else ctx.user(uid)
         has = "no account" if ctx.accounts.uid(n) is None else f"uid {ctx.accounts.uid(n)}"
         return f"{n} by uid {uid} ({holder} now; {n} has {has})"
-    stale = sorted(now(n, uid) for n, (uid, _, ipc) in users.items() if ipc and ctx.accounts.uid(n) != uid)
+    stale = sorted(now(n, uid) for n, (uid, _, ipc) in users.items() if ipc and ctx.accounts.uid(n) != uid
+                   and (ctx.accounts.uid(n) is not None or (ctx.inst.recorded and n in allowed)))
     if stale:
         problems.append(f"{ctx.spec.run_dir}/cdb/aaa_init.xml admits {', '.join(stale)}: NSO goes by the uid")
     cdb = [n for n in ctx.facts.listdir(f"{ctx.spec.run_dir}/cdb") if n.endswith(".cdb")]
