@@ -610,6 +610,7 @@ def _first_local_start(local_dir: Path, version: str) -> str:
 
 
 def _notes(spec: InstallSpec, version: str, view: TargetView, target: Target) -> list[str]:
+    from .actions.accounts import ADMIN_GROUP
     from .versions import unknown_release_note
 
     notes: list[str] = []
@@ -620,7 +621,11 @@ def _notes(spec: InstallSpec, version: str, view: TargetView, target: Target) ->
         notes.append(f"NSO no longer runs as {before}: the account and its group remain (nso-install never deletes "
                      f"accounts; userdel {before} when nothing else needs it). The encryption keys, IPC secret and "
                      f"host keys {before} could read are unchanged: rotate them (nso-install keys rotate; new host "
-                     "keys by removing them and re-running) if the account may have been misused.")
+                     "keys by removing them and re-running) if the account may have been misused. Leaving group "
+                     # (a member may chgrp and chmod g+s its own file; the kernel keeps both after it left)
+                     f"{ADMIN_GROUP} does not end what a program {before} made setgid while a member gives: "
+                     f"{ADMIN_GROUP}'s read of the IPC secret, a renewed one too. Remove such programs first "
+                     f"(find / -xdev -user {sh(before)} -perm -2000).")
     if target.unprivileged:
         notes.append(f"staged as uid {os.geteuid()}: modes are set, owners are not (an ordinary user cannot "
                      "chown); everything is yours. Run the same command as root on the same --root to apply the "

@@ -876,6 +876,8 @@ def test_uninstall_accounts_keeps_an_account_made_again_under_the_name(two, how)
 def test_the_note_on_a_previous_account_is_only_given_while_it_exists(two, dists):
     r = install(dists["6.4.1"], two, "--run-as-user", "nso2")
     assert "NSO no longer runs as nso: the account and its group remain" in " ".join(r.output.split())
+    # a setgid ncsadmin program it made while a member still reads the IPC secret, renewed or not
+    assert "find / -xdev -user nso -perm -2000" in " ".join(r.output.split())
     (two / "var/log/ncs/ncs.log").write_bytes(b"log")
     os.chown(two / "var/log/ncs/ncs.log", _ids(two, "nso2"), -1)
     nso("uninstall", "--all", "--accounts", "--root", two)
