@@ -172,35 +172,36 @@ def pam_actions(spec: InstallSpec, rc: RenderedConf) -> list[Action]:
 def _keys_read_elsewhere(spec: InstallSpec, rc: RenderedConf, cfg: str) -> list[Action]:
     """The check of the keys file NSO's own keys command is pointed at (crypto.argument), when it
     is not the one generated in CONFIG_DIR: the run said "Done" while NSO could not start."""
-    import re  # (not the audit's NcsConf: a no-op run imports no audit module it does not run)
-
     crypto = rc.values["crypto"]
     if rc.inline_keys or "crypto.command" in dict(spec.values):
         return []  # (inline keys read no file; another command's argument need not be a file at all)
     generated = f"{cfg}/ncs.crypto_keys"
+    read = _read_elsewhere(crypto.get("argument"), generated, cfg)
+    return [KeysFileRead(read, generated, "the keys file NSO reads (crypto.argument) exists")] if read else []
+
+
+def _read_elsewhere(named: str | None, generated: str, cfg: str) -> str | None:
+    """The file ncs.conf names (``named``; unset: ``generated``), when it is not ``generated``;
+    None when it is, or when where it is depends on NSO's environment."""
+    import re  # (not the audit's NcsConf: a no-op run imports no audit module it does not run)
+
     # ${NCS_CONFIG_DIR} (or ${NCS_CONFIG_DIR:-...}) is CONFIG_DIR where NSO runs: the service and
     # ncsrc set it; another ${VAR} is left to NSO's environment (plain_path: not judged)
-    read = plain_path(re.sub(r"\$\{NCS_CONFIG_DIR(:-[^}]*)?\}", lambda m: cfg, crypto.get("argument") or generated))
-    if read is None or os.path.normpath(read) == generated:
-        return []
-    return [KeysFileRead(os.path.normpath(read), generated, "the keys file NSO reads (crypto.argument) exists")]
+    read = plain_path(re.sub(r"\$\{NCS_CONFIG_DIR(:-[^}]*)?\}", lambda m: cfg, named or generated))
+    return None if read is None or os.path.normpath(read) == generated else os.path.normpath(read)
 
 
 def _ipc_secret_read_elsewhere(rc: RenderedConf, cfg: str) -> list[Action]:
     """The check of the IPC access secret ncs.conf and the clients are pointed at
     (ipc.access_file), when the access check is on and it is not the one generated in
     CONFIG_DIR: the run said "Done" while NSO's access check had no secret to read."""
-    import re
-
     ipc = rc.values["ipc"]
-    generated = f"{cfg}/ipc_access"
     if ipc.get("access_check") is not True:
         return []
-    read = plain_path(re.sub(r"\$\{NCS_CONFIG_DIR(:-[^}]*)?\}", lambda m: cfg, ipc.get("access_file") or generated))
-    if read is None or os.path.normpath(read) == generated:
-        return []
-    return [KeysFileRead(os.path.normpath(read), generated, "the IPC access secret NSO reads (ipc.access_file) exists",
-                         setting="ipc.access_file")]
+    generated = f"{cfg}/ipc_access"
+    read = _read_elsewhere(ipc.get("access_file"), generated, cfg)
+    return [KeysFileRead(read, generated, "the IPC access secret NSO reads (ipc.access_file) exists",
+                         setting="ipc.access_file")] if read else []
 
 
 def build_plan(spec: InstallSpec, dist, view: TargetView = TargetView()) -> list[Action]:
