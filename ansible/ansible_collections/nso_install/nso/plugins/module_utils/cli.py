@@ -177,12 +177,15 @@ def task_terms(module, text):
     if not text:
         return text
     names = parameter_names(module.argument_spec)
+
+    def renamed(part):
+        return CLI_FLAG.sub(lambda f: names.get(f.group(0), f.group(0)), part)
+
     out, at = [], 0
     for m in CLI_COMMAND.finditer(text):
-        out.append(CLI_FLAG.sub(lambda f: names.get(f.group(0), f.group(0)), text[at:m.start()]))
-        out.append(m.group(0))
+        out += [renamed(text[at:m.start()]), m.group(0)]
         at = m.end()
-    out.append(CLI_FLAG.sub(lambda f: names.get(f.group(0), f.group(0)), text[at:]))
+    out.append(renamed(text[at:]))
     return ''.join(out)
 
 
