@@ -31,7 +31,8 @@ from .actions.accounts import ADMIN_GROUP, IPC_GROUP, OPER_GROUP, Group, Members
 from .actions.base import Action, Attrs
 from .actions.files import Absent, ConfFile, Directory, File, Leftovers, Obsolete, Reown, Symlink, SystemDirectory, TakeOver
 from .actions.keys import (ROTATE_KEYS, HostKeyAside, KeyPair, KeysFileRead, SecretFile, check_crypto_keys, check_ipc_secret,
-                           generate_crypto_keys, generate_ipc_secret, host_key_aside, ssh_host_key, tls_key_cert)
+                           generate_crypto_keys, generate_ipc_secret, host_key_aside, rotated_from, ssh_host_key,
+                           tls_key_cert)
 from .actions.fips import fips_actions, openssl_env, written_in_tree
 from .actions.privileges import Capability, Setuid, privileged_actions
 from .actions.tree import (LOCAL_OWNED_ELSEWHERE, LOCAL_WRITTEN_ELSEWHERE, WRITTEN_IN_EVERY_TREE, InstallTree,
@@ -374,7 +375,7 @@ def config_actions(spec: InstallSpec, version: str, view: TargetView) -> list[Ac
                    "encryption keys for encrypted strings in CDB "
                    + ("(imported from --crypto-keys)" if spec.crypto_keys is not None else "(generated once)"),
                    validate=lambda data: check_crypto_keys(data, version), imported=spec.crypto_keys,
-                   renew=ROTATE_KEYS),
+                   renew=ROTATE_KEYS, rotated_from=rotated_from),
         *_keys_read_elsewhere(spec, rc, cfg),
         SecretFile(f"{cfg}/ipc_access", own.ipc, generate_ipc_secret,
                    "shared secret for the IPC access check (generated once)", validate=check_ipc_secret),

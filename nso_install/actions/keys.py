@@ -151,6 +151,25 @@ def _key_label(name: str, generation: int, rotation: bool) -> str:
     return f"{name}[{generation}]" if rotation else name
 
 
+def _key_values(data: bytes) -> dict[tuple[str, int], str]:
+    """(name, generation) -> value of every key line (legacy keys: generation -1)."""
+    out = {}
+    for line in data.decode("ascii", errors="replace").splitlines():
+        m = _KEY_LINE.match(line.strip())
+        if m and m.group(1) != "EXTERNAL_KEY_FORMAT":
+            out[(m.group(1), int(m.group(2)[1:-1]) if m.group(2) else -1)] = m.group(3).lower()
+    return out
+
+
+def rotated_from(existing: bytes, imported: bytes) -> bool:
+    """Whether ``existing`` holds every key of ``imported`` and more: the imported keys file
+    after ``nso-install keys rotate`` added generations (which keeps every older key with its
+    value, legacy keys as generation -1).  A playbook that imports the keys it first installed
+    with meets this on every run after a rotation."""
+    old, now = _key_values(imported), _key_values(existing)
+    return bool(old) and len(now) > len(old) and all(now.get(k) == v for k, v in old.items())
+
+
 def generate_ipc_secret() -> Secret:
     import secrets
 
@@ -360,6 +379,8 @@ class SecretFile(Action):
     validate: Callable[[bytes], str | None] | None = None  # problem description or None
     imported: Secret | None = None
     renew: str = RENEW  # how to replace it when it may have been exposed
+    # (existing, imported) -> the existing file is a later state of the imported one: kept
+    rotated_from: Callable[[bytes, bytes], bool] | None = None
     kind: ClassVar[str] = "secret"
     warns_before: ClassVar[bool] = True  # (found open to others: still worth saying once fixed)
 
@@ -370,15 +391,27 @@ class SecretFile(Action):
             return change(f"{src} ({self.attrs.shown()})", diff=f"+ {MASK} content")
         warning = None
         if self.imported is not None and facts.sha256(self.path) != sha256_bytes(self.imported.reveal()):
-            raise UnsafePathError(
-                "secret-mismatch",
-                f"{self.path} exists and differs from the file given to import; nso-install never replaces existing keys.",
-                "If the imported keys are the right ones, move the existing file away (keep a backup: "
-                "encrypted data depends on it) and re-run.")
+            if self.rotated_from is not None and self.rotated_from(facts.read(self.path) or b"",
+                                                                   self.imported.reveal()):
+                # (refused, the run stopped on every re-run after a rotation, and the hint to
+                # move the file away would have lost the keys CDB is encrypted with now)
+                warning = (f"{self.path} holds the imported keys and newer generations (nso-install keys rotate "
+                           "since): kept. The file given to import is an older copy: give this host's file to "
+                           "new nodes, and leave the import out here.")
+            else:
+                raise UnsafePathError(
+                    "secret-mismatch",
+                    f"{self.path} exists and differs from the file given to import; nso-install never replaces "
+                    "existing keys.",
+                    "If the imported keys are the right ones and nothing NSO encrypted with the existing ones "
+                    "matters (a node that never ran), move the existing file away and re-run; otherwise import "
+                    "this host's file on the other nodes instead. Keep a copy of both: CDB's encrypted values "
+                    "cannot be read without the keys they were encrypted with.")
         if self.validate is not None:
             problem = self.validate(facts.read(self.path) or b"")
             if problem:
-                warning = f"{self.path}: {problem}; left as is (nso-install never rewrites existing secrets)."
+                warning = " ".join(w for w in (warning, f"{self.path}: {problem}; left as is (nso-install never "
+                                               "rewrites existing secrets).") if w)
         drift = self.attrs.drift(facts, fact)
         if drift:
             exposed = exposure(self.attrs, facts, fact, self.path, self.renew)

@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from support import cli, public_tmp_dir, snapshot, staged_root
+from support import cli, install_json, public_tmp_dir, snapshot, staged_root
 
 from nso_install.actions.keys import check_crypto_keys
 from nso_install.lifecycle.installation import look
@@ -679,3 +679,31 @@ def test_a_config_directory_other_accounts_may_write_is_said_to_be(root65):
     assert any("mode 0775" in n for n in rotate_json(root65, "--check")["warnings"])
     os.chmod(root65 / "etc/ncs", 0o755)
     assert not any("/etc/ncs belongs" in n for n in rotate_json(root65)["warnings"])
+
+
+@needs_root
+def test_the_keys_first_imported_are_kept_with_a_warning_after_a_rotation(tmp_path, sample_dists):
+    """A playbook keeps passing the keys file it first installed with (--crypto-keys, inventory
+    variables persist). After `keys rotate` the host's file holds those keys and a new
+    generation: the install keeps it and warns, where it refused with secret-mismatch (hint: move
+    the host's file away, losing the generation CDB is now encrypted with)."""
+    imported = tmp_path / "first.keys"
+    imported.write_text(f"AESCFB128_KEY={'a1' * 16}\nAES256CFB128_KEY={'b2' * 32}\n")
+    root = _install(sample_dists["tar.gz"], tmp_path / "r", "--crypto-keys", imported)
+    rotate(root)
+    rotated = (root / KEYS).read_bytes()
+    before = snapshot(root)
+    out = install_json(sample_dists["tar.gz"], root, "--system-install", "--crypto-keys", imported)
+    assert out["changed"] == 0
+    assert (root / KEYS).read_bytes() == rotated and snapshot(root) == before
+    said = json.dumps(out)
+    assert "newer generations" in said and "leave the import out" in said
+    assert "a1" * 8 not in said and "b2" * 8 not in said
+    # other keys than the host's (one value differs, although the host's file has more lines):
+    # still refused, with a hint that keeps both files
+    other = tmp_path / "other.keys"
+    other.write_text(f"AESCFB128_KEY={'a1' * 16}\nAES256CFB128_KEY={'c3' * 32}\n")
+    r = cli("install", sample_dists["tar.gz"], "--system-install", "--root", root, "--crypto-keys", other, ok=False)
+    assert r.exit_code != 0 and "never replaces existing keys" in r.stderr
+    assert "Keep a copy of both" in r.output + r.stderr
+    assert (root / KEYS).read_bytes() == rotated
