@@ -178,7 +178,13 @@ def _keys_read_elsewhere(spec: InstallSpec, rc: RenderedConf, cfg: str) -> list[
         return []  # (inline keys read no file; another command's argument need not be a file at all)
     generated = f"{cfg}/ncs.crypto_keys"
     read = _read_elsewhere(crypto.get("argument"), generated, cfg)
-    return [KeysFileRead(read, generated, "the keys file NSO reads (crypto.argument) exists")] if read else []
+    if read is None:
+        return []
+    return [KeysFileRead(read, generated, "the keys file NSO reads (crypto.argument) exists", missing=(
+        f"ncs.conf makes NSO's keys command read {read} (crypto.argument), which does not exist: NSO does not "
+        f"start without its encryption keys. nso-install generated them in {generated}, which NSO does not read "
+        f"with this setting. Put the keys file at {read} (owner and mode as {generated}) before NSO starts, or "
+        "leave crypto.argument out."))]
 
 
 def _read_elsewhere(named: str | None, generated: str, cfg: str) -> str | None:
@@ -201,8 +207,13 @@ def _ipc_secret_read_elsewhere(rc: RenderedConf, cfg: str) -> list[Action]:
         return []
     generated = f"{cfg}/ipc_access"
     read = _read_elsewhere(ipc.get("access_file"), generated, cfg)
-    return [KeysFileRead(read, generated, "the IPC access secret NSO reads (ipc.access_file) exists",
-                         setting="ipc.access_file")] if read else []
+    if read is None:
+        return []
+    return [KeysFileRead(read, generated, "the IPC access secret NSO reads (ipc.access_file) exists", missing=(
+        f"ncs.conf has NSO's IPC access check read the secret at {read} (ipc.access_file; the clients are told so "
+        f"too, NCS_IPC_ACCESS_FILE), which does not exist. nso-install generated the secret in {generated}, which "
+        f"neither reads with this setting. Put it at {read} (owner and mode as {generated}, in directories only "
+        "root can change) before NSO starts, or leave ipc.access_file out."))]
 
 
 def build_plan(spec: InstallSpec, dist, view: TargetView = TargetView()) -> list[Action]:

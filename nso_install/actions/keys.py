@@ -443,25 +443,13 @@ class KeysFileRead(Action):
     path: str
     generated: str
     reason: str = ""
-    setting: str = "crypto.argument"
+    missing: str = ""  # the warning while ``path`` does not exist (what NSO lacks, how to fix it)
     kind: ClassVar[str] = "keysfile"
     fs: ClassVar[bool] = False
 
     def check(self, facts, ctx):
         if facts.path(self.path).kind == ABSENT:
-            if self.setting == "ipc.access_file":
-                said = (f"ncs.conf has NSO's IPC access check read the secret at {self.path} (ipc.access_file; the "
-                        f"clients are told so too, NCS_IPC_ACCESS_FILE), which does not exist. nso-install generated "
-                        f"the secret in {self.generated}, which neither reads with this setting. Put it at "
-                        f"{self.path} (owner and mode as {self.generated}, in directories only root can change) "
-                        "before NSO starts, or leave ipc.access_file out.")
-            else:
-                said = (f"ncs.conf makes NSO's keys command read {self.path} (crypto.argument), which does not exist: "
-                        f"NSO does not start without its encryption keys. nso-install generated them in "
-                        f"{self.generated}, which NSO does not read with this setting. Put the keys file at "
-                        f"{self.path} (owner and mode as {self.generated}) before NSO starts, or leave crypto.argument "
-                        "out.")
-            return ok("missing", warning=said)
+            return ok("missing", warning=self.missing)
         return ok(f"present (read here, not {self.generated})")
 
     def apply(self, facts, ctx, outcome):  # never called: check never asks for a change
