@@ -133,7 +133,8 @@ def activate(inst: Installation, version: str, *, force: bool = False, check: bo
                           f"to {switch} OPTIONS, which switches the same way.") from e
         raise
     if active is None or active.path != tree.path or (completing and not check):
-        notes += next_steps(inst.spec.init_system, tree.version, check) + packages_of_another_release(inst, tree.version)
+        notes += next_steps(inst.spec, tree.version, check, active.version if active else None) \
+            + packages_of_another_release(inst, tree.version)
     if active is not None and active.path != tree.path:
         notes += ipc_transport_change(inst.spec, active.version, inst.spec, tree.version, check)
     result.report.notes.extend(notes)
@@ -304,7 +305,7 @@ def guard_install_switch(inst: Installation, new: str, check: bool, spec=None, f
     _refuse_while_running(inst, False, forcing)
     _downgrade(inst, new, active.version, False, check, forcing)
     _release_cannot_start(inst, new, spec_now, False, force_conf, check, forcing)
-    return next_steps(inst.spec.init_system, new, check) + packages_of_another_release(inst, new) \
+    return next_steps(inst.spec, new, check, active.version) + packages_of_another_release(inst, new) \
         + ipc_transport_change(inst.spec, active.version, spec_now, new, check)
 
 
@@ -376,8 +377,11 @@ def ipc_transport_change(old_spec, old: str, new_spec, new: str, check: bool = F
             + "."]
 
 
-def next_steps(init: str, version: str, check: bool = False) -> list[str]:
-    """What to do after the switch; with ``check`` (nothing was switched) said as what would be."""
+def next_steps(spec, version: str, check: bool = False, active: str | None = None) -> list[str]:
+    """What to do after the switch; with ``check`` (nothing was switched) said as what would be,
+    with what to do before it when it goes to a later version than ``active``."""
+    init, install_dir, run_dir = spec.init_system, spec.install_dir, spec.run_dir
+    upgrade = active is not None and vtuple(version) > vtuple(active)
     if init == "systemd":
         restart = ("set NCS_RELOAD_PACKAGES=true in ncs.systemd.conf, systemctl restart ncs, then set it back "
                    "to false")
@@ -386,7 +390,12 @@ def next_steps(init: str, version: str, check: bool = False) -> list[str]:
     else:
         restart = "restart NSO with ncs --with-package-reload"
     if check:
-        return [f"NSO {version} would be the active version (nothing was changed). After the switch, restart NSO "
-                f"with a package reload ({restart}); packages compiled for another NSO x.y must be rebuilt first."]
+        # (NSO's upgrade guide, steps 1 and 4: said ahead, when they can still be done)
+        before = (f" Before it, as NSO's upgrade guide does: back up with ncs-backup (which does not save "
+                  f"{install_dir}/packages), and with NSO stopped compact CDB (ncs --cdb-compact "
+                  f"{run_dir}/cdb).") if upgrade else ""
+        return [f"NSO {version} would be the active version (nothing was changed).{before} After the switch, "
+                f"restart NSO with a package reload ({restart}); packages compiled for another NSO x.y must be "
+                "rebuilt first."]
     return [f"NSO {version} is now active. Restart NSO with a package reload ({restart}); packages compiled for "
             "another NSO x.y must be rebuilt first."]

@@ -591,8 +591,12 @@ def test_activate_check_changes_nothing(two):
     # it said "NSO 6.5.3 is now active" (and cited "facts sheet 18.7", which users do not have)
     assert "note: NSO 6.5.3 would be the active version (nothing was changed)" in r.output
     assert "now active" not in r.output and "facts sheet" not in r.output
+    # an upgrade: what NSO's upgrade guide does before the switch is said while it can be done
+    assert "back up with ncs-backup (which does not save /opt/ncs/packages)" in r.output
+    assert "compact CDB (ncs --cdb-compact /var/opt/ncs/cdb)" in r.output
     r = nso("activate", "6.5.3", "--root", two)
     assert "note: NSO 6.5.3 is now active" in r.output and "facts sheet" not in r.output
+    assert "cdb-compact" not in r.output  # (done: too late to say)
     # its header said "system install of NSO 6.5.3 from installed ncs-6.5.3": it installs nothing
     assert r.output.startswith(f"nso-install: activate NSO 6.5.3 (/opt/ncs/ncs-6.5.3) (staging root {two})\n")
     (two / "var/opt/ncs/cdb/A.cdb").write_bytes(b"cdb")
@@ -601,6 +605,7 @@ def test_activate_check_changes_nothing(two):
     assert r.output.startswith("nso-install: rollback to NSO 6.4.1 (/opt/ncs/ncs-6.4.1) (staging root ")
     assert "Would switch anyway (--force; nothing was changed)" in r.output and "Switched" not in r.output
     assert "NSO 6.4.1 would be the active version" in r.output and snapshot(two) == before
+    assert "cdb-compact" not in r.output  # (a rollback: the guide restores a backup instead)
 
 
 def test_a_downgrade_over_cdb_data_needs_force_and_says_why(two):
