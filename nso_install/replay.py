@@ -37,7 +37,9 @@ Why this cannot hide drift:
 * ``NSO_INSTALL_REPLAY=0`` turns it off; ``explain`` says on stderr what happened and why.
 
 This module imports only what the interpreter has loaded anyway (``os``, ``sys``, ``stat``),
-and ``json``, ``fcntl``, ``_blake2``, ``_struct``, ``pwd``/``grp`` when a record exists.
+and ``json``, ``fcntl``, ``_blake2``, ``_struct``, ``pwd``/``grp`` when a record exists.  The
+console script also prints ``nso-install --help`` from here, from stored text
+(:func:`prerendered_help`), before anything else.
 """
 
 from __future__ import annotations
@@ -482,8 +484,48 @@ def _explain(why: str | None, what: str = "not replayed") -> None:
 
 # --- the console script ----------------------------------------------------------------------
 
+def prerendered_help() -> None:
+    """``nso-install --help`` (or ``-h``): print the text click prints, stored at the widths most
+    terminals and every pipe give it (:mod:`.helptext`, generated from the command definitions),
+    and exit, without importing click, which alone takes longer than the rest.  Anything that
+    could make click print otherwise (another width, another program name, ``python -m``) or
+    refuse (root in a Python that may have run another account's code: cli.common) is left to
+    click."""
+    if sys.argv[1:] not in (["--help"], ["-h"]) or os.path.basename(sys.argv[0]) != "nso-install":
+        return
+    if os.geteuid() == 0:
+        site = sys.modules.get("site")
+        if site is None or getattr(site, "ENABLE_USER_SITE", True) or (
+                not sys.flags.ignore_environment and any(os.environ.get(v) for v in STARTUP_VARIABLES)):
+            return
+    # (as cli.common._HelpFormatter finds the width: COLUMNS, the terminal's, else 80)
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 80
+    from .helptext import TEXT
+
+    text = TEXT.get(max(min(columns or 80, 100) - 2, 50))
+    if text is None:
+        return
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        from .errors import exit_closed_pipe
+
+        exit_closed_pipe()
+    sys.exit(0)
+
+
 def console() -> None:
     """``nso-install``: replay when a record allows it, else run in full (recording when eligible)."""
+    prerendered_help()
     import time
 
     # The racy window (replay_record.racy) starts here, before the modules of the run are

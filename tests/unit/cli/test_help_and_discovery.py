@@ -5,9 +5,11 @@ and docs that messages point to shipped with the wheel."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -222,3 +224,57 @@ def test_operations_doc_says_which_day_2_commands_take_check():
     with_check = {c for c in ("status", "verify", "activate", "rollback", "uninstall", "keys rotate")
                   if "--check" in runner.invoke(main, [*c.split(), "--help"]).output}
     assert named == with_check == {"activate", "rollback", "uninstall", "keys rotate"}
+
+
+# --- nso-install --help without click (nso_install.replay.prerendered_help) -----------------------
+
+def test_the_stored_help_is_click_s():
+    from nso_install.cli.helptext import COLUMNS, render
+    from nso_install.helptext import TEXT
+
+    assert TEXT == {min(c, 100) - 2: render(c) for c in COLUMNS}, \
+        "regenerate: python -m nso_install.cli.helptext nso_install/helptext.py"
+
+
+def _console(*args, argv0="/usr/local/bin/nso-install", env=None):
+    """The console script's entry in a process of its own, with the modules it imported."""
+    import nso_install
+
+    # (this checkout's package without PYTHONPATH, which a run as root judges)
+    here = str(Path(nso_install.__file__).parents[1])
+    code = (f"import sys; sys.path.insert(0, {here!r}); sys.argv = [{argv0!r}, *{list(args)!r}]\n"
+            "from nso_install.replay import console\n"
+            "try:\n    console()\nfinally:\n    print('\\0' + ' '.join(sorted(sys.modules)), end='')")
+    base = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "PYTHONPATH", "PYTHONSTARTUP", "PYTHONHOME")}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**base, **(env or {})})
+    out, _, modules = r.stdout.rpartition("\0")
+    return r.returncode, out, r.stderr, set(modules.split())
+
+
+@pytest.mark.parametrize("args,columns", [(["--help"], None), (["-h"], "80"), (["--help"], "132")])
+def test_help_is_printed_without_importing_click(args, columns):
+    """`nso-install --help` imported click only to print a text that changes with the command
+    definitions alone: more than half of its time (bench/bench_startup.py, help / click)."""
+    from nso_install.cli.helptext import render
+
+    code, out, err, modules = _console(*args, env={"COLUMNS": columns} if columns else None)
+    assert (code, err) == (0, "") and out == render(int(columns or 80))
+    assert "click" not in modules
+
+
+@pytest.mark.parametrize("args,argv0,env", [
+    (["--help"], "/usr/local/bin/nso-install", {"COLUMNS": "60"}),  # another width
+    (["--help"], "/usr/lib/python3/dist-packages/nso_install/__main__.py", None),  # another program name
+    (["install", "--help"], "/usr/local/bin/nso-install", None),  # another text
+])
+def test_help_the_stored_text_does_not_match_is_clicks(args, argv0, env):
+    code, out, err, modules = _console(*args, argv0=argv0, env=env)
+    assert code == 0 and "click" in modules and out.startswith("Usage: ")
+    if env:
+        assert out.splitlines()[3] == "  actions, show or apply them."  # (wrapped at 58)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the guard is for root")
+def test_help_as_root_in_a_python_that_may_have_run_other_code_is_still_refused():
+    code, out, err, modules = _console("--help", env={"PYTHONSTARTUP": "/nonexistent"})
+    assert code == 2 and "may already have run another account's code" in err and "Usage:" not in out
