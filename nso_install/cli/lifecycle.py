@@ -96,6 +96,9 @@ def _status(root, install_dir, as_json, verbose, local_dir=None):
                    + (f" on {printable(keys['applied'])}" if keys.get("applied") else ""))
     if s["unfinished"]:
         click.echo(f"unfinished: {printable(s['unfinished'])}")
+    for p in s["temporary_trees"]:
+        click.echo(f"interrupted: {printable(p)} is a tree a run was unpacking when it stopped; the next "
+                   f"{inst.command('install')} removes it")
     if s["spec"] is None and s["unfinished"]:
         click.echo("options: none recorded yet (the run that records them did not finish)")
     elif s["spec"] is None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import PurePosixPath
+
 from ..actions.files import beside
 from ..facts import FILE, Facts
 from ..spec import LOCAL_UNUSED
@@ -49,6 +52,26 @@ def rotation_rerun(inst: Installation) -> str:
     return "keys rotate --new" if isinstance(writing, dict) and writing.get("new") is True else "keys rotate"
 
 
+def _temporary_trees(inst: Installation, facts: Facts) -> list[str]:
+    """The trees a run unpacked and did not finish with (killed while unpacking, before the
+    tree was renamed into place): ``.nso-install-tmp.ncs-VSN.*`` beside INSTALL_DIR's trees or
+    in a directory above (where a first install prepares it before INSTALL_DIR exists), or beside
+    a local install's directory.  A distribution's worth of disk each, invisible to ``ls
+    INSTALL_DIR`` when above it; the next install removes them.  This account's only, as the
+    install judges them (another's in a shared sticky directory is no leftover of ours)."""
+    from ..fsops import TMP_MARK
+
+    if inst.spec.system:
+        prefix, start = f"{TMP_MARK}ncs-", PurePosixPath(inst.spec.install_dir)
+        where = [start, *start.parents]
+    else:
+        local = PurePosixPath(inst.spec.local_dir)
+        prefix, where = f"{TMP_MARK}{local.name}.", list(local.parents)
+    me = os.geteuid()
+    return sorted(str(d / n) for d in where for n in facts.listdir(str(d))
+                  if n.startswith(prefix) and facts.path(str(d / n)).uid == me)
+
+
 def status(inst: Installation) -> dict:
     """Everything ``status`` shows, as data (the CLI prints it, or dumps it with --json)."""
     facts = Facts(inst.target)
@@ -80,4 +103,5 @@ def status(inst: Installation) -> dict:
         "keys": _keys(inst),
         "unfinished": None if (unfinished := inst.state.unfinished()) is None else
         describe_unfinished(unfinished, inst.state.held_by_another_run()),
+        "temporary_trees": _temporary_trees(inst, facts),
     }

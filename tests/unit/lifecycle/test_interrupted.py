@@ -487,3 +487,37 @@ def test_the_re_run_command_of_an_interrupted_upgrade_switches_where_the_run_wou
                      "--activate", "--root", str(root)], command
     assert "this run completed it" in cli(*words[1:]).output
     assert os.readlink(root / "srv/nso/current") == "ncs-6.5.3" and not (root / MARKER).exists()
+
+
+def test_status_names_the_tree_a_first_install_was_unpacking_when_killed(root, dists, tmp_path):
+    """A first install killed while unpacking leaves the private tree it was filling
+    (.nso-install-tmp.ncs-VSN.*), a distribution's worth of disk, above INSTALL_DIR (which does
+    not exist yet); status said "(none)" and nothing of it. The next install removes it."""
+    args = ("install", dists["6.5.3"], "--system-install", "--root", root)
+    assert killed("nso_install.fsops", "Flushing.__enter__", True, *args) == 137
+    left = [p for p in root.rglob(".nso-install-tmp.ncs-6.5.3.*")]
+    assert len(left) == 1 and left[0].is_dir()
+    shown = "/" + str(left[0].relative_to(root))
+    assert js("status", "--root", root)["temporary_trees"] == [shown]
+    out = cli("status", "--root", root).output
+    assert f"interrupted: {shown} is a tree a run was unpacking" in out and f"install --root {root}" in out
+    # another account's entry of that name (a shared sticky directory) is not ours to name
+    foreign = root / "opt" / ".nso-install-tmp.ncs-6.4.1.0000beef"
+    foreign.mkdir(parents=True)
+    os.chown(foreign, 65534, 65534)
+    assert js("status", "--root", root)["temporary_trees"] == [shown]
+    cli(*args)
+    assert not left[0].exists()
+    assert js("status", "--root", root)["temporary_trees"] == []
+    assert "interrupted:" not in cli("status", "--root", root).output
+
+
+def test_status_names_a_local_installs_unfinished_tree(dists, tmp_path):
+    loc = tmp_path / "nso"
+    args = ("install", dists["6.5.3"], "--local-install", loc)
+    assert killed("nso_install.fsops", "Flushing.__enter__", True, *args) == 137
+    left = list(tmp_path.glob(".nso-install-tmp.nso.*"))
+    assert len(left) == 1
+    assert js("status", "--local-install", loc)["temporary_trees"] == [str(left[0])]
+    cli(*args)
+    assert js("status", "--local-install", loc)["temporary_trees"] == []

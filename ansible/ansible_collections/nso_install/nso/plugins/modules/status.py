@@ -124,6 +124,11 @@ unfinished:
   description: A run that did not finish and how to complete it (or one in progress that holds the lock), or null.
   returned: success
   type: str
+temporary_trees:
+  description: Trees a run was unpacking when it stopped (C(.nso-install-tmp.*)); the next install removes them.
+  returned: success
+  type: list
+  elements: str
 ansible_facts:
   description: C(nso_install_status), the whole answer of the tool.
   returned: success
