@@ -161,12 +161,13 @@ def _key_values(data: bytes) -> dict[tuple[str, int], str]:
     return out
 
 
-def rotated_from(existing: bytes, imported: bytes) -> bool:
-    """Whether ``existing`` holds every key of ``imported`` and more: the imported keys file
-    after ``nso-install keys rotate`` added generations (which keeps every older key with its
-    value, legacy keys as generation -1).  A playbook that imports the keys it first installed
-    with meets this on every run after a rotation."""
-    old, now = _key_values(imported), _key_values(existing)
+def rotated_from(later: bytes, earlier: bytes) -> bool:
+    """Whether ``later`` holds every key of ``earlier`` and more: ``earlier`` after ``nso-install
+    keys rotate`` added generations (which keeps every older key with its value, legacy keys as
+    generation -1).  An installed file later than the one imported: a playbook that imports the
+    keys it first installed with, after a rotation; an imported file later than the installed
+    one: the rotated file of another HA node."""
+    old, now = _key_values(earlier), _key_values(later)
     return bool(old) and len(now) > len(old) and all(now.get(k) == v for k, v in old.items())
 
 
@@ -390,14 +391,19 @@ class SecretFile(Action):
             src = "import" if self.imported is not None else "generate"
             return change(f"{src} ({self.attrs.shown()})", diff=f"+ {MASK} content")
         warning = None
+        if self._extends(facts):
+            # (HA: keys rotate on one node, then its file given to the others, as NSO's key
+            # rotation asks: every key this node has stays, so nothing it encrypted is lost)
+            return change("add the imported file's newer key generations (every existing key kept; reload the "
+                          "keys in NSO afterwards)", diff=f"~ {MASK} content (key generations added)")
         if self.imported is not None and facts.sha256(self.path) != sha256_bytes(self.imported.reveal()):
             if self.rotated_from is not None and self.rotated_from(facts.read(self.path) or b"",
                                                                    self.imported.reveal()):
                 # (refused, the run stopped on every re-run after a rotation, and the hint to
                 # move the file away would have lost the keys CDB is encrypted with now)
                 warning = (f"{self.path} holds the imported keys and newer generations (nso-install keys rotate "
-                           "since): kept. The file given to import is an older copy: give this host's file to "
-                           "new nodes, and leave the import out here.")
+                           "since): kept. The file given to import is an older copy: import this host's file "
+                           "instead (it extends the other nodes' too), or leave the import out.")
             else:
                 raise UnsafePathError(
                     "secret-mismatch",
@@ -419,6 +425,15 @@ class SecretFile(Action):
             return drift_change(drift, " (content kept)", warning=warning)
         return ok("present; content kept, owner and mode as desired", warning=warning)
 
+    def _extends(self, facts) -> bool:
+        """Whether the imported file holds every key of the existing one and more: the same
+        keys after ``keys rotate`` on another node."""
+        if self.imported is None or self.rotated_from is None or facts.path(self.path).kind != FILE:
+            return False
+        existing = facts.read(self.path) or b""
+        return sha256_bytes(existing) != sha256_bytes(self.imported.reveal()) and \
+            self.rotated_from(self.imported.reveal(), existing)
+
     def preflight(self, facts, ctx) -> None:
         refuse_early(facts, self.path)
 
@@ -428,6 +443,9 @@ class SecretFile(Action):
         def create(uid, gid):
             value = self.imported if self.imported is not None else self.generate()
             fsops.atomic_write(host, value.reveal(), self.attrs.mode, uid, gid, self.path)
+        if self._extends(facts):
+            create(*self.attrs.resolve(facts, self.path))  # (a new file renamed over it: final attrs first)
+            return
         self.attrs.create_or_fix(facts, host, self.path, create)
 
 

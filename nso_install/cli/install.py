@@ -135,7 +135,8 @@ def _read_trusted_certs(paths, warnings: list[str]) -> list[bytes]:
 @SPEC_OPTIONS
 @click.option("--crypto-keys", "crypto_keys_file", metavar="FILE", type=click.Path(dir_okay=False, path_type=PathArg),
               help="Install this ncs.crypto_keys (e.g. shared by HA nodes) instead of generating one. "
-                   "An existing different file is an error, never replaced.")
+                   "An existing file with other keys is an error, never replaced; one this file extends with "
+                   "newer key generations (keys rotate on another HA node) is extended.")
 @click.option("--non-interactive", is_flag=True, help="Never ask (nso-install never asks; accepted for compatibility).")
 @click.option("--activate", is_flag=True, help="Switch INSTALL_DIR/current to this version if it points elsewhere.")
 @click.option("--skip-secrets", is_flag=True,

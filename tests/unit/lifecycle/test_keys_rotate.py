@@ -697,7 +697,7 @@ def test_the_keys_first_imported_are_kept_with_a_warning_after_a_rotation(tmp_pa
     assert out["changed"] == 0
     assert (root / KEYS).read_bytes() == rotated and snapshot(root) == before
     said = json.dumps(out)
-    assert "newer generations" in said and "leave the import out" in said
+    assert "newer generations" in said and "import this host's file" in said
     assert "a1" * 8 not in said and "b2" * 8 not in said
     # other keys than the host's (one value differs, although the host's file has more lines):
     # still refused, with a hint that keeps both files
@@ -707,3 +707,32 @@ def test_the_keys_first_imported_are_kept_with_a_warning_after_a_rotation(tmp_pa
     assert r.exit_code != 0 and "never replaces existing keys" in r.stderr
     assert "Keep a copy of both" in r.output + r.stderr
     assert (root / KEYS).read_bytes() == rotated
+
+
+@needs_root
+def test_the_rotated_keys_of_one_ha_node_are_given_to_another(tmp_path, sample_dists):
+    """NSO's key rotation on HA: rotate on one node, copy its keys file to every other node. With
+    --crypto-keys that file was refused on the others (secret-mismatch, 'move the existing file
+    away'); it holds every key they have and more, so it is written, with the file's owner and
+    mode, and nothing is lost."""
+    first = tmp_path / "first.keys"
+    first.write_text(f"AESCFB128_KEY={'a1' * 16}\nAES256CFB128_KEY={'b2' * 32}\n")
+    a = _install(sample_dists["tar.gz"], staged_root(tmp_path / "a"), "--crypto-keys", first, "--run-as-user", "nso")
+    b = _install(sample_dists["tar.gz"], staged_root(tmp_path / "b"), "--crypto-keys", first, "--run-as-user", "nso")
+    rotate(a)
+    rotated = tmp_path / "rotated.keys"
+    rotated.write_bytes((a / KEYS).read_bytes())
+    attrs = (lambda st: (st.st_mode, st.st_uid, st.st_gid))((b / KEYS).stat())
+    before = snapshot(b)
+    out = install_json(sample_dists["tar.gz"], b, "--system-install", "--crypto-keys", rotated, "--check", "--diff")
+    assert out["changed"] == 1 and snapshot(b) == before
+    out = install_json(sample_dists["tar.gz"], b, "--system-install", "--crypto-keys", rotated, "--diff", "-v")
+    assert out["changed"] == 1 and (b / KEYS).read_bytes() == rotated.read_bytes()
+    assert (lambda st: (st.st_mode, st.st_uid, st.st_gid))((b / KEYS).stat()) == attrs
+    said = json.dumps(out)
+    assert "newer key generations" in said
+    assert not any(v[:FRAGMENT] in said for v in keys_of(rotated.read_bytes()).values())
+    assert install_json(sample_dists["tar.gz"], b, "--system-install", "--crypto-keys", rotated)["changed"] == 0
+    # the older file again (an inventory not yet updated): kept, as on the rotated node
+    again = install_json(sample_dists["tar.gz"], b, "--system-install", "--crypto-keys", first)
+    assert again["changed"] == 0 and (b / KEYS).read_bytes() == rotated.read_bytes()

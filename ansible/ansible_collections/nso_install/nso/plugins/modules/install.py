@@ -128,9 +128,10 @@ options:
     description:
       - An C(ncs.crypto_keys) file on the managed host to install (C(--crypto-keys)). A path, shown as
         given in RV(cmd) and the actions; the keys in it never leave the host.
-      - Not recorded; for a first install. An existing keys file with other keys fails the task
-        (keys are never replaced). After C(nso-install keys rotate) the host's file holds these keys
-        and newer generations, and is kept with a warning to leave the option out.
+      - Not recorded. An existing keys file with other keys fails the task (keys are never
+        replaced). After C(nso-install keys rotate) the host's file holds these keys and newer
+        generations, and is kept with a warning. A file holding the host's keys and newer
+        generations (another HA node's after a rotation) is written, every key kept.
     type: path
   activate:
     description: C(--activate) (switch C(current) to this version on an upgrade).
