@@ -101,10 +101,17 @@ def check_crypto_keys(data: bytes, version: str) -> str | None:
     digits = accepted_key_names(version)
     found: dict[tuple[str, int], tuple[int, int]] = {}  # (name, generation) -> (line, hex digits)
     rotation = False
-    for n, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
+    for n, line in enumerate(text.split("\n")[:-1] if text.endswith("\n") else text.split("\n"), 1):
+        # NSO's keys command (ncs_crypto_keys) passes the file to NSO as it is, and NSO takes
+        # NAME=HEX lines only: "unsupported line content" is an error that leaves it without
+        # keys (Encryption Keys), so no comment, CR or space is taken here either.  (Blank
+        # lines are: nothing says whether NSO takes them, and this file never had a refusal.)
+        if not line:
             continue
+        odd = _unsupported_line(line)
+        if odd:
+            return f"line {n} {odd}: NSO's keys command passes every line to NSO, which takes only NAME=HEX lines " \
+                   "(any other leaves NSO without its keys)"
         if line == "EXTERNAL_KEY_FORMAT=2":
             if not at_least(version, 6, 4):
                 # a rollback (or an install) to a release before key rotation, after `keys rotate`
@@ -144,6 +151,17 @@ def check_crypto_keys(data: bytes, version: str) -> str | None:
             count = found[(name, g)][1]
             if count != digits[name]:
                 return f"{_key_label(name, g, rotation)} has {count} hex digits, expected {digits[name]}"
+    return None
+
+
+def _unsupported_line(line: str) -> str | None:
+    """What makes a keys file's line one NSO does not take, but for its NAME=HEX content."""
+    if line.lstrip().startswith("#"):
+        return "is a comment"
+    if "\r" in line:
+        return "ends with a carriage return (a file saved with Windows line ends: dos2unix converts it)"
+    if line != line.strip():
+        return "has spaces around its text"
     return None
 
 

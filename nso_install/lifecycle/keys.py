@@ -67,13 +67,13 @@ class KeysFileError(NsoInstallError):
 
 @record
 class KeysFile:
-    """A parsed ``ncs.crypto_keys``.  ``lines`` are the file's lines to keep, in order (the
-    format line and blank lines left out; comments kept); ``keys`` maps (name, generation) to
-    the hex value (legacy keys have generation -1).  Never printed: :meth:`__repr__` shows
-    names and generations only."""
+    """A parsed ``ncs.crypto_keys``.  ``lines`` are the file's key lines, in order (the format
+    line and blank lines left out; NSO takes no other lines); ``keys`` maps (name, generation) to the hex value
+    (legacy keys have generation -1).  Never printed: :meth:`__repr__` shows names and
+    generations only."""
 
     legacy: bool
-    lines: list[tuple[str, str | None, int | None]] = field(default_factory=list)  # (text, name, gen)
+    lines: list[tuple[str, str, int]] = field(default_factory=list)  # (text, name, gen)
     keys: dict[tuple[str, int], str] = field(default_factory=dict)
 
     def __repr__(self) -> str:
@@ -101,13 +101,10 @@ def parse_keys(data: bytes, version: str, shown: str) -> KeysFile:
         raise KeysFileError("bad-crypto-keys", f"{shown} is not a valid keys file for NSO {version}: {problem}.",
                             f"Fix {shown} by hand (or restore it from a backup) first; nso-install rotates only a "
                             "valid file, since NSO cannot read its encrypted data with broken keys.")
-    rows = [line.strip() for line in data.decode("ascii").splitlines()]
+    rows = data.decode("ascii").splitlines()
     kf = KeysFile(legacy=FORMAT_LINE not in rows)
     for line in rows:
         if not line or line == FORMAT_LINE:
-            continue
-        if line.startswith("#"):
-            kf.lines.append((line, None, None))
             continue
         name, gen, value = _KEY.match(line).groups()  # (check_crypto_keys refused every other line)
         g = -1 if gen is None else int(gen)
@@ -138,7 +135,7 @@ def rotated(kf: KeysFile, version: str, generation: int) -> Secret:
     back before it is returned."""
     out = [FORMAT_LINE]
     for text, name, g in kf.lines:
-        out.append(f"{name}[-1]={kf.keys[(name, g)]}" if kf.legacy and name is not None else text)
+        out.append(f"{name}[-1]={kf.keys[(name, g)]}" if kf.legacy else text)
     names = new_key_names(kf, version)
     out += [f"{name}[{generation}]={secrets.token_hex(digits // 2)}" for name, digits in names.items()]
     data = ("\n".join(out) + "\n").encode("ascii")

@@ -15,7 +15,7 @@ A, B = "ab" * 16, "cd" * 32  # 32 and 64 hex digits
     (f"AESCFB128_KEY={A}\nAES256CFB128_KEY={B}ef\n", "AES256CFB128_KEY has 66 hex digits, expected 64"),
     (f"AESCFB128_KEY={A}\n", "AES256CFB128_KEY is missing"),
     (f"AES256CFB128_KEY={B}\n", "AESCFB128_KEY is missing"),
-    ("# nothing but a comment\n", "AESCFB128_KEY is missing"),
+    ("", "AESCFB128_KEY is missing"),
 ])
 def test_a_keys_file_with_a_key_too_long_or_missing_is_reported(text, problem):
     assert keys.check_crypto_keys(text.encode(), "6.5.3") == problem
@@ -114,3 +114,25 @@ def test_well_formed_files_still_pass():
                  f"EXTERNAL_KEY_FORMAT=2\nAESCFB128_KEY[-1]={A}\nAES256CFB128_KEY[-1]={B}\n"
                  f"AESCFB128_KEY[0]={A}\nAES256CFB128_KEY[0]={B}\n"):
         assert keys.check_crypto_keys(text.encode(), "6.5.3") is None
+
+
+PASSED_ON = "NSO's keys command passes every line to NSO, which takes only NAME=HEX lines"
+
+
+@pytest.mark.parametrize("text, problem", [
+    (f"# rotated 2024\nAESCFB128_KEY={A}\nAES256CFB128_KEY={B}\n", "line 1 is a comment"),
+    (f"AESCFB128_KEY={A}\r\nAES256CFB128_KEY={B}\r\n", "line 1 ends with a carriage return"),
+    (f"AESCFB128_KEY={A}\n  AES256CFB128_KEY={B}\n", "line 2 has spaces around its text"),
+    (f"AESCFB128_KEY={A}\n \nAES256CFB128_KEY={B}\n", "line 2 has spaces around its text"),
+])
+def test_a_line_nso_does_not_take_is_reported(text, problem):
+    """NSO's keys command (ncs_crypto_keys) copies the file to NSO as it is, and NSO takes only
+    NAME=HEX lines: "unsupported line content" is an error that leaves it without keys
+    (Encryption Keys). A comment or Windows line ends passed, and NSO would not
+    start (or, on a reload, keep its old keys). Blank lines are still taken."""
+    said = keys.check_crypto_keys(text.encode(), "6.5.3")
+    assert said is not None and said.startswith(problem) and PASSED_ON in said
+
+
+def test_a_last_line_without_its_newline_is_taken():
+    assert keys.check_crypto_keys(f"AESCFB128_KEY={A}\nAES256CFB128_KEY={B}".encode(), "6.5.3") is None

@@ -416,10 +416,10 @@ def test_another_run_holding_the_lock(root65):
 
 # --- the format and the NSO side ------------------------------------------------------------------
 
-def test_format_2_file_with_comments_keeps_every_line():
+def test_format_2_file_keeps_every_line():
     from nso_install.lifecycle.keys import rotated
 
-    text = ("EXTERNAL_KEY_FORMAT=2\n# rotated 2024\nAESCFB128_KEY[-1]=" + "1" * 32 + "\nAES256CFB128_KEY[-1]=" + "2" * 64
+    text = ("EXTERNAL_KEY_FORMAT=2\nAESCFB128_KEY[-1]=" + "1" * 32 + "\nAES256CFB128_KEY[-1]=" + "2" * 64
             + "\nAESCFB128_KEY[0]=" + "3" * 32 + "\nAES256CFB128_KEY[0]=" + "4" * 64 + "\n")
     kf = parse_keys(text.encode(), "6.5.3", "/etc/ncs/ncs.crypto_keys")
     assert not kf.legacy and kf.generations == [-1, 0] and "1111" not in repr(kf)
@@ -429,6 +429,10 @@ def test_format_2_file_with_comments_keeps_every_line():
         ["AESCFB128_KEY[1]", "AES256CFB128_KEY[1]"]
     with pytest.raises(KeysFileError):
         parse_keys(b"AESCFB128_KEY[0]=" + b"1" * 32 + b"\n", "6.5.3", "x")
+    assert parse_keys(text.replace("\nAESCFB128_KEY[0]", "\n\nAESCFB128_KEY[0]").encode() + b"\n", "6.5.3",
+                      "x").keys == kf.keys  # (blank lines are taken, and left out)
+    with pytest.raises(KeysFileError, match="line 2 is a comment"):  # (NSO takes none)
+        parse_keys(text.replace("\n", "\n# rotated 2024\n", 1).encode(), "6.5.3", "x")
 
 
 def test_nso_side_steps(root65):
