@@ -199,7 +199,18 @@ def judge(rec: Recommendation, conf: ConfView, want: dict[str, Any]) -> tuple[li
     ``want``: the production values (:func:`production_values`).  Key material is never shown:
     the crypto rows only say whether a key is written inline."""
     rule, variables = rec.rule, rec.variables
-    evidence = [conf.shown(v) for v in variables if not v.startswith("crypto.aes")]
+    moot = []
+    if rule != "off" and conf.value("webui.enabled") != "true":
+        # No Web UI at all: its settings serve nothing ("disable every interface you do not
+        # use" is met). Judged, they failed an install that turned it off (HTTPS, CGI, Web UI
+        # audit...), with a remediation already done or moot and a waiver the only way out.
+        # ("off" rows judge their switches with the parent's, and RESTCONF's own listeners.)
+        moot = [v for v in variables if v.startswith("webui.")]
+        variables = tuple(v for v in variables if v not in moot)
+        if not variables:
+            return [], [conf.shown("webui.enabled") + ": no Web server"]
+    evidence = [conf.shown(v) for v in variables if not v.startswith("crypto.aes")] + \
+        ([conf.shown("webui.enabled") + ": no Web server, " + ", ".join(moot) + " not judged"] if moot else [])
     problems: list[str] = []
     if rule == "equal":
         for v in variables:
@@ -235,11 +246,7 @@ def judge(rec: Recommendation, conf: ConfView, want: dict[str, Any]) -> tuple[li
         if inline:
             problems.append("keys are written into ncs.conf (" + ", ".join(
                 "key-rotation entries" if v == "key-rotation" else f"{v} <secret>" for v in inline) + ")")
-    elif rule == "https":
-        # No Web UI at all serves nothing over plain HTTP either ("disable every interface you do
-        # not use"): failed with "ssl/enabled = true; expected HTTPS on", a remediation already done.
-        if conf.value("webui.enabled") != "true":
-            return problems, [conf.shown("webui.enabled") + ": no Web server"]
+    elif rule == "https":  # (the Web UI is on: see above)
         if not _on(conf, "webui.ssl.enabled"):
             problems.append(f"{conf.shown('webui.ssl.enabled')}; expected HTTPS on")
         for v in ("webui.ssl.cert_file", "webui.ssl.key_file"):

@@ -132,16 +132,26 @@ def test_ha_primary_listen_addresses_count_for_unencrypted_listeners():
     ("NSO-SD-008", "<cli><enabled>false</enabled></cli>", False),  # the CLI itself off: its SSH listener too
     ("NSO-SD-012", "<webui><enabled>false</enabled></webui>", False),  # HTTP default on, but the Web UI is off
     ("NSO-SD-012", "<webui><enabled>true</enabled></webui>", True),
-    ("NSO-SD-020", "<webui><rate-limiting>0</rate-limiting></webui>", True),
+    ("NSO-SD-020", "<webui><enabled>true</enabled><rate-limiting>0</rate-limiting></webui>", True),
+    # the Web UI off (NSO's default): its own settings serve nothing and are not judged
+    ("NSO-SD-020", "<webui><rate-limiting>0</rate-limiting></webui>", False),
+    ("NSO-SD-015", "<webui><enabled>false</enabled><cgi><enabled>true</enabled></cgi></webui>", False),
+    ("NSO-SD-015", "<webui><enabled>true</enabled><cgi><enabled>true</enabled></cgi></webui>", True),
+    ("NSO-SD-018", "<webui><enabled>false</enabled><audit>false</audit></webui>", False),
+    ("NSO-SD-018", "<webui><enabled>true</enabled><audit>false</audit></webui>", True),
+    ("NSO-SD-018", "<webui><enabled>false</enabled></webui><logs><audit-log><enabled>false</enabled></audit-log>"
+                   "</logs>", True),  # (the audit log is NSO's own, Web UI or not)
+    ("NSO-SD-014", "<webui><enabled>false</enabled><match-host-name>false</match-host-name></webui>", False),
     # HTTPS: no Web server at all passes; one without HTTPS fails
     ("NSO-SD-013", "<webui><enabled>false</enabled><transport><ssl><enabled>true</enabled></ssl></transport></webui>",
      False),
     ("NSO-SD-013", "<webui><enabled>false</enabled></webui>", False),
     ("NSO-SD-013", "<webui><enabled>true</enabled></webui>", True),
-    ("NSO-SD-014", "<webui><server-alias>*.example.net</server-alias></webui>", False),
-    ("NSO-SD-014", "<webui><server-alias>nso.example.net</server-alias><server-alias>*</server-alias></webui>",
+    ("NSO-SD-014", "<webui><enabled>true</enabled><server-alias>*.example.net</server-alias></webui>", False),
+    ("NSO-SD-014", "<webui><enabled>true</enabled><server-alias>nso.example.net</server-alias><server-alias>*"
+                   "</server-alias></webui>",
      True),  # a wildcard alone matches every Host header: the match is off
-    ("NSO-SD-014", "<webui><server-alias>*.*</server-alias></webui>", True),
+    ("NSO-SD-014", "<webui><enabled>true</enabled><server-alias>*.*</server-alias></webui>", True),
     # RESTCONF on the Web UI's listeners, or on its own (restconf/transport, ncs.conf(5)) with the Web UI off
     ("NSO-SD-011", "<restconf><enabled>true</enabled></restconf><webui><enabled>false</enabled></webui>", False),
     ("NSO-SD-011", "<restconf><enabled>true</enabled></restconf><webui><enabled>true</enabled></webui>", True),
