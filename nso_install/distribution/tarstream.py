@@ -104,30 +104,32 @@ def _magic(head: bytes) -> str | None:
 
 
 def _decompress(raw: BinaryIO, comp: str) -> BinaryIO:
-    if comp == "gz":
-        return _Gunzip(raw)
-    if comp == "bz2":
-        return bz2.BZ2File(raw, "rb")
-    if comp == "xz":
-        return lzma.LZMAFile(raw, "rb")
-    return raw
+    return raw if comp == "tar" else _Streams(raw, comp)
 
 
-_GZIP_MAGIC = b"\x1f\x8b"
+# Each compressed format: how a stream of it starts, its name, and a decompressor for one stream.
+_STREAMS = {
+    "gz": (b"\x1f\x8b", "gzip", lambda: zlib.decompressobj(16 + zlib.MAX_WBITS)),  # header, CRC-32, length checked
+    "bz2": (b"BZh", "bzip2", bz2.BZ2Decompressor),
+    "xz": (b"\xfd7zXZ\x00", "xz", lambda: lzma.LZMADecompressor(lzma.FORMAT_XZ)),  # its integrity check verified
+}
 
 
-class _Gunzip(io.RawIOBase):
-    """The gzip members of ``raw`` inflated, as ``gzip.GzipFile`` reads them (members one after
-    the other, zero bytes between and after them skipped, the same errors: EOFError truncated,
-    BadGzipFile "Not a gzipped file" for other data after a member, zlib.error a bad header, CRC
-    or length), but zero padding is skipped a chunk at a time and at most MAX_TRAILER_BYTES of
-    it: GzipFile reads padding one byte at a time in Python (about a second a MiB), so a tarball
-    followed by a hole of a terabyte (a sparse file: a few KiB on disk), or an installer.bin
-    padded with a GiB of zeros inside a compressed signed.bin, kept the run busy for days."""
+class _Streams(io.RawIOBase):
+    """The compressed streams of ``raw`` (``comp``: gz, bz2 or xz) inflated one after the other,
+    zero bytes between and after them skipped, as gzip and xz read them: a chunk at a time and
+    at most MAX_TRAILER_BYTES of them (GzipFile skipped padding one byte at a time in Python,
+    about a second a MiB, and LZMAFile fed it to a decompressor, a minute a GiB, so a tarball
+    followed by a hole of a terabyte -- a sparse file: a few KiB on disk -- kept the run busy for
+    days).  Anything else after a stream is refused (ValueError), in every format alike:
+    BZ2File and LZMAFile ignored such trailing data silently, GzipFile refused it.  The errors
+    are otherwise the decompressors': EOFError truncated, zlib.error / OSError / LZMAError
+    damaged."""
 
-    def __init__(self, raw: BinaryIO):
+    def __init__(self, raw: BinaryIO, comp: str):
         self._raw = raw
-        self._dec = None  # the current member's decompressor; None between members
+        self._magic, self._format, self._new = _STREAMS[comp]
+        self._dec = None  # the current stream's decompressor; None between streams
         self._pending = b""  # compressed bytes read and not yet given to a decompressor
         self._started = self._ended = False
         self._pos = 0
@@ -144,39 +146,44 @@ class _Gunzip(io.RawIOBase):
         data, self._pending = self._pending or self._raw.read(CHUNK), b""
         return data
 
-    def _next_member(self) -> bool:
-        """Past the zero padding to the next member's header; False at the end of the stream."""
+    def _next_stream(self) -> bool:
+        """Past the zero padding to the next stream's header; False at the end of the input."""
         skipped = 0
         while True:
             data = self._more()
             if not data:
                 return False
-            rest = data.lstrip(b"\0") if self._started else data  # (a stream may not start with zeros)
+            rest = data.lstrip(b"\0") if self._started else data  # (the first stream may not start with zeros)
             skipped += len(data) - len(rest)
             if skipped > MAX_TRAILER_BYTES:
                 raise ValueError(f"more than {MAX_TRAILER_BYTES >> 20} MiB of zero bytes after the compressed "
                                  "stream")
             if rest:
                 break
-        while len(rest) < len(_GZIP_MAGIC) and (more := self._raw.read(CHUNK)):
+        while len(rest) < len(self._magic) and (more := self._raw.read(CHUNK)):
             rest += more
-        if rest[:2] != _GZIP_MAGIC:
-            raise gzip.BadGzipFile(f"Not a gzipped file ({rest[:2]!r})")
+        if not rest.startswith(self._magic):
+            raise ValueError(f"data after the end of the {self._format} stream that is not another {self._format} "
+                             f"stream (it starts {rest[:8]!r})" if self._started else
+                             f"not a {self._format} stream (it starts {rest[:8]!r})")
         self._pending, self._started = rest, True
-        self._dec = zlib.decompressobj(16 + zlib.MAX_WBITS)  # a gzip member: header, CRC-32 and length checked
+        self._dec = self._new()
         return True
 
     def _read_some(self, n: int) -> bytes:
-        """Up to ``n`` (> 0) inflated bytes; b"" only at the end of the stream."""
+        """Up to ``n`` (> 0) inflated bytes; b"" only at the end of the input."""
         while not self._ended:
-            if self._dec is None and not self._next_member():
+            if self._dec is None and not self._next_stream():
                 self._ended = True
                 break
-            data = self._more()
-            if not data:
-                raise EOFError("Compressed file ended before the end-of-stream marker was reached")
+            data = b""
+            if getattr(self._dec, "needs_input", True):  # (bz2 and lzma hold back output they could give)
+                data = self._more()
+                if not data:
+                    raise EOFError("Compressed file ended before the end-of-stream marker was reached")
             out = self._dec.decompress(data, n)
-            self._pending = self._dec.unused_data if self._dec.eof else self._dec.unconsumed_tail
+            # zlib hands back the input it did not take (unconsumed_tail); bz2 and lzma keep it
+            self._pending = self._dec.unused_data if self._dec.eof else getattr(self._dec, "unconsumed_tail", b"")
             if self._dec.eof:
                 self._dec = None
             if out:
@@ -184,7 +191,7 @@ class _Gunzip(io.RawIOBase):
         return b""
 
     def read(self, n: int | None = -1) -> bytes:
-        """``n`` bytes (all when negative), fewer only at the end of the stream (as GzipFile)."""
+        """``n`` bytes (all when negative), fewer only at the end of the input (as GzipFile)."""
         parts, got = [], 0
         while n is None or n < 0 or got < n:
             part = self._read_some(CHUNK if n is None or n < 0 else n - got)
@@ -212,7 +219,7 @@ class _Gunzip(io.RawIOBase):
 
 
 class _Inflated(io.RawIOBase):
-    """The decompressed stream ``dec`` (a _Gunzip, BZ2File, LZMAFile), inflated ahead by a
+    """The decompressed stream ``dec`` (a _Streams), inflated ahead by a
     background thread into a bounded queue (at most INFLATE_AHEAD chunks: constant memory).
     zlib, bz2 and lzma release the GIL while they work, so inflating overlaps with parsing and
     writing.  ``read(n)`` returns n bytes unless the stream ends; seeking only forward (what a

@@ -2,7 +2,10 @@
 changed while it is read, and archives built to crash the reader or exhaust its resources.
 Nothing may be written anywhere, and every refusal is a clear DistributionError."""
 
+import bz2
+import gzip
 import io
+import lzma
 import os
 import stat
 import tarfile
@@ -180,7 +183,6 @@ def test_declared_size_over_the_limit_refused_before_reading_data(tmp_path, monk
 def test_endless_data_after_the_end_of_archive_refused(tmp_path, monkeypatch):
     """The compressed stream is read to its end for the CRC; a bomb hidden after the tar's
     end-of-archive marker must not be decompressed without bound."""
-    import gzip
     monkeypatch.setattr(disttarstream, "MAX_TRAILER_BYTES", 1 << 20)
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tf:
@@ -197,16 +199,30 @@ def test_ordinary_trailer_padding_accepted(sample_dists):
     open_distribution(sample_dists["tar.gz"]).validate()
 
 
+_PACK = {"gz": lambda data: gzip.compress(data, mtime=0), "bz2": bz2.compress, "xz": lzma.compress}
+_FORMAT = {"gz": "gzip", "bz2": "bzip2", "xz": "xz"}
+
+
+def _tar_of(members) -> bytes:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        for ti, data in members:
+            tf.addfile(ti, io.BytesIO(data) if data is not None else None)
+    return raw.getvalue()
+
+
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("child", [True, False])
-def test_a_hole_after_the_compressed_stream_is_refused_at_once(sample_dists, tmp_path, monkeypatch, child):
+@pytest.mark.parametrize("comp", sorted(_PACK))
+def test_a_hole_after_the_compressed_stream_is_refused_at_once(sample_dists, tmp_path, monkeypatch, child, comp):
     """gzip skips zero bytes after a member: GzipFile read them one at a time in Python (a second a
-    MiB), so a tar.gz followed by a terabyte hole (a sparse file: a few KiB on disk) kept a root
-    run busy for days, then took it.  Zero padding is now skipped by the chunk, up to the trailer
-    limit, and more is refused."""
+    MiB), and LZMAFile fed them to a decompressor (a minute a GiB), so a tarball followed by a
+    terabyte hole (a sparse file: a few KiB on disk) kept a root run busy for days, then took
+    it.  Zero padding is now skipped by the chunk, up to the trailer limit, and more is refused,
+    in every compressed format."""
     monkeypatch.setattr(disttarstream, "_INFLATE_IN_CHILD", child)
-    archive = tmp_path / sample_dists["tar.gz"].name
-    archive.write_bytes(sample_dists["tar.gz"].read_bytes())
+    archive = tmp_path / f"nso-6.5.3.linux.x86_64.tar.{comp}"
+    archive.write_bytes(_PACK[comp](sample_dists["tar"].read_bytes()))
     os.truncate(archive, archive.stat().st_size + (1 << 40))
     with pytest.raises(DistributionError) as e:
         open_distribution(archive).validate()
@@ -215,30 +231,44 @@ def test_a_hole_after_the_compressed_stream_is_refused_at_once(sample_dists, tmp
 
 
 @pytest.mark.parametrize("child", [True, False])
-def test_zero_padding_past_the_limit_is_refused_and_below_it_read_as_gzip_reads_it(tmp_path, monkeypatch, child):
-    import gzip
+@pytest.mark.parametrize("comp", sorted(_PACK))
+def test_zero_padding_past_the_limit_is_refused_and_below_it_read_as_gzip_reads_it(tmp_path, monkeypatch, child,
+                                                                                  comp):
     monkeypatch.setattr(disttarstream, "_INFLATE_IN_CHILD", child)
     monkeypatch.setattr(disttarstream, "MAX_TRAILER_BYTES", 1 << 20)
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tf:
-        for ti, data in hostile.base():
-            tf.addfile(ti, io.BytesIO(data) if data is not None else None)
-    tar = raw.getvalue()
-    # two gzip members with zeros between and after them, as GNU gzip and GzipFile accept them
-    ok = gzip.compress(tar[:1000]) + bytes(5000) + gzip.compress(tar[1000:]) + bytes((1 << 20) - 5000)
-    archive = tmp_path / "nso-6.5.3.tar.gz"
+    tar, pack = _tar_of(hostile.base()), _PACK[comp]
+    # two streams with zeros between and after them, as GNU gzip and GzipFile accept them (xz
+    # takes zero padding between and after its streams too; pbzip2 writes many bzip2 streams)
+    ok = pack(tar[:1000]) + bytes(5000) + pack(tar[1000:]) + bytes((1 << 20) - 5000)
+    archive = tmp_path / f"nso-6.5.3.tar.{comp}"
     archive.write_bytes(ok)
-    assert gzip.decompress(ok) == tar
+    if comp == "gz":
+        assert gzip.decompress(ok) == tar
     assert open_distribution(archive).validate().files > 0
-    archive.write_bytes(gzip.compress(tar) + bytes((1 << 20) + 1))
+    archive.write_bytes(pack(tar) + bytes((1 << 20) + 1))
     with pytest.raises(DistributionError) as e:
         open_distribution(archive).validate()
     assert e.value.reference == "corrupt-archive" and "1 MiB of zero bytes after the compressed stream" in \
         e.value.message
-    archive.write_bytes(gzip.compress(tar) + bytes(100) + b"not gzip")
-    with pytest.raises(DistributionError) as e:
-        open_distribution(archive).validate()
-    assert e.value.reference == "corrupt-archive" and "Not a gzipped file (b'no')" in e.value.message
+
+
+@pytest.mark.parametrize("child", [True, False])
+@pytest.mark.parametrize("comp", sorted(_PACK))
+@pytest.mark.parametrize("padding", [0, 100])
+def test_data_after_the_compressed_stream_is_refused_in_every_format(tmp_path, monkeypatch, child, comp, padding):
+    """Whatever follows the last compressed stream (but zero padding) was never checked by
+    anything: GzipFile refused it, BZ2File and LZMAFile ignored it silently.  Every format now
+    refuses it, saying what it is."""
+    monkeypatch.setattr(disttarstream, "_INFLATE_IN_CHILD", child)
+    archive = tmp_path / f"nso-6.5.3.tar.{comp}"
+    for trailer in (b"not compressed", _PACK["xz" if comp != "xz" else "gz"](b"another format")):
+        archive.write_bytes(_PACK[comp](_tar_of(hostile.base())) + bytes(padding) + trailer)
+        with pytest.raises(DistributionError) as e:
+            open_distribution(archive).validate()
+        fmt = _FORMAT[comp]
+        assert e.value.reference == "corrupt-archive"
+        assert (f"data after the end of the {fmt} stream that is not another {fmt} stream (it starts "
+                f"{trailer[:8]!r})") in e.value.message
 
 
 # -- hostile directories --------------------------------------------------------------------
@@ -415,7 +445,6 @@ def test_extract_stops_before_the_declared_sizes_exceed_the_free_space(tmp_path,
 def test_extract_alone_refuses_a_declared_bomb_on_a_small_file_system(tmp_path, monkeypatch):
     """A member declaring 1 GiB of zeros (a few MB of gzip) on a file system with 10 MB free:
     refused up front, nothing of it written, validate() never called."""
-    import gzip
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tf:
         for ti, data in hostile.base():
