@@ -196,9 +196,21 @@ class Group(_NeedsAccountFiles, Action):
                              "own group it would give NSO what that group grants on this host.",
                              "Name the run-as user after no existing group (for example nso).")
         if self.private_to:
-            others = sorted(m for m in g.members if m != self.private_to)
+            # another group of the same gid is the same group to the kernel: initgroups gives
+            # its members that gid (and the name of the group itself is then only a label)
+            same = [x for x in facts.accounts.groups.values() if x.gid == g.gid]
+            others = sorted({m for x in same for m in x.members if m != self.private_to})
             others += sorted(u.name for u in facts.accounts.users.values()
                              if u.gid == g.gid and u.name != self.private_to)
+            aliases = sorted(x.name for x in same if x.name != g.name)
+            if aliases:
+                raise UsageError(
+                    "shared-nso-group",
+                    f"group {self.path} shares its gid {g.gid} with the group(s) {', '.join(aliases)}"
+                    f"{' (member(s): ' + ', '.join(others) + ')' if others else ''}: to the kernel they are one group, "
+                    "whose members can execute the NSO account's setuid and capability binaries and read its keys.",
+                    f"Give {self.path} a gid of its own, or run NSO as a dedicated account (for example nso, which "
+                    "nso-install creates).")
             if others:
                 raise UsageError(
                     "shared-nso-group",
@@ -221,7 +233,8 @@ class User(_NeedsAccountFiles, Action):
 
     Created when absent: ``useradd --system --gid GROUP --home-dir HOME --no-create-home
     --shell /usr/sbin/nologin --groups G1,G2``.  An existing user is checked, not changed:
-    uid 0, the root group or a primary group other than its own ``group`` is an error, a login
+    uid 0 or one another account shares, the root group or a primary group other than its own
+    ``group`` is an error, a login
     shell or another home directory is a warning.  Missing
     supplementary group memberships are added with ``usermod --append --groups``."""
 
@@ -258,6 +271,16 @@ class User(_NeedsAccountFiles, Action):
         if u.uid == 0:
             raise UsageError("run-as-user-is-root", f"user {self.path} exists with uid 0 (a root account).",
                              "Choose an unprivileged account for --run-as-user, or leave the option out to run as root.")
+        # another name for the same uid is the same account to the kernel: it owns NSO's files
+        # (keys, CDB) and may signal and trace NSO, whatever the checks below find for this name
+        aliases = sorted(x.name for x in acc.users.values() if x.uid == u.uid and x.name != self.path)
+        if aliases:
+            raise UsageError("run-as-user-shared-uid",
+                             f"user {self.path} shares its uid {u.uid} with the account(s) {', '.join(aliases)}: "
+                             "to the kernel they are one account, which would own NSO's keys and CDB and could "
+                             "signal and trace NSO.",
+                             "Give the account a uid of its own, or run NSO as a dedicated account (for example nso, "
+                             "which nso-install creates).")
         # (the shadow tools' commands aim at the staging root as nso-install runs them: bare,
         # usermod and groupadd change the host's accounts)
         prefix = f" --prefix {sh(facts.target.root)}" if facts.target.staged else ""

@@ -144,6 +144,28 @@ def test_existing_user_with_uid_0_is_an_error(tmp_path):
     assert e.value.reference == "run-as-user-is-root"
 
 
+def test_existing_user_sharing_its_uid_with_another_account_is_refused(tmp_path):
+    """Another name for the uid is the same account to the kernel: alice (a login account)
+    would own NSO's keys and CDB. It was accepted: only uid 0 was looked at."""
+    root = staged_root(tmp_path, PASSWD + "alice:x:999:1000:Alice:/home/alice:/bin/bash\n", GROUP + "alice:x:1000:\n")
+    with pytest.raises(UsageError) as e:
+        _check(root, User("nso", group="nso", home="/var/opt/ncs", groups=("ncsadmin",)))
+    assert e.value.reference == "run-as-user-shared-uid"
+    assert "uid 999" in e.value.message and "alice" in e.value.message
+
+
+@pytest.mark.parametrize("members", ["", "bob"])
+def test_a_group_sharing_the_nso_groups_gid_is_refused(tmp_path, members):
+    """initgroups gives the members of any group line with that gid the gid itself: bob, in
+    "devs" of nso's gid, could read NSO's keys through the group. It was accepted."""
+    root = staged_root(tmp_path, PASSWD, GROUP + f"devs:x:997:{members}\n")
+    with pytest.raises(UsageError) as e:
+        _check(root, Group("nso", private_to="nso"))
+    assert e.value.reference == "shared-nso-group"
+    assert "gid 997" in e.value.message and "devs" in e.value.message
+    assert ("(member(s): bob)" in e.value.message) == bool(members)
+
+
 def test_existing_user_with_login_shell_and_other_home_is_warned_not_changed(tmp_path):
     passwd = PASSWD.replace("/var/opt/ncs:/usr/sbin/nologin", "/home/nso:/bin/bash")
     root = staged_root(tmp_path, passwd, GROUP)
