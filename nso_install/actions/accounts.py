@@ -31,12 +31,15 @@ OPER_GROUP = "ncsoper"
 IPC_GROUP = "ncsipc"  # the accounts granted NSO's IPC socket: the group of its directory (docs/security.md)
 # Names that cannot be the run-as user: its own group must be "only the NSO account" (it may
 # execute setuid epam and read the keys), so it cannot be a shared NACM group or nobody.
-RESERVED_USERS = (ADMIN_GROUP, OPER_GROUP, IPC_GROUP, "nobody", "nogroup")
+# ("users": every distribution's group of ordinary logins, gid 100, which adduser and homed may
+# give every new account)
+RESERVED_USERS = (ADMIN_GROUP, OPER_GROUP, IPC_GROUP, "nobody", "nogroup", "users")
 # Groups that grant root-equivalent or host-wide access: the NSO account must be in none of
-# them, and none may be its own group (an existing "disk" group would give NSO raw disks).
+# them, and none may be its own group (an existing "disk" group would give NSO raw disks; Debian's
+# "ssl-cert", a package's group above the static ones, reads every key in /etc/ssl/private).
 PRIVILEGED_GROUPS = ("root", "sudo", "wheel", "admin", "adm", "shadow", "disk", "kmem", "mem", "staff", "docker",
                      "lxd", "libvirt", "kvm", "systemd-journal", "tty", "utmp", "sys", "bin", "daemon", "operator",
-                     "video", "input", "audio", "plugdev", "netdev")
+                     "video", "input", "audio", "plugdev", "netdev", "ssl-cert")
 LOW_GID = 100  # groups below this are the distribution's static system groups
 
 

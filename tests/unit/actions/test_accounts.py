@@ -56,11 +56,13 @@ def test_run_as_user_option_validation():
     assert e.value.reference == "setuid-needs-run-as-user"
 
 
-@pytest.mark.parametrize("name", ["ncsadmin", "ncsoper", "nobody"])
+@pytest.mark.parametrize("name", ["ncsadmin", "ncsoper", "nobody", "users"])
 def test_shared_groups_and_accounts_cannot_be_the_run_as_user(name):
     """The run-as user's own group is "only the NSO account": it may execute setuid epam and
     read ncs.crypto_keys/host keys.  ncsadmin/ncsoper are shared NACM groups (every operator
-    in ncsoper would get the keys) and nobody is shared by unrelated services."""
+    in ncsoper would get the keys), nobody is shared by unrelated services, and users (gid 100,
+    no member listed on a fresh Debian) is the ordinary logins' group: --run-as-user users
+    created the account "users" in it."""
     with pytest.raises(UsageError) as e:
         spec(run_as_user=name)
     assert e.value.reference == "reserved-user-name"
@@ -164,6 +166,16 @@ def test_a_group_sharing_the_nso_groups_gid_is_refused(tmp_path, members):
     assert e.value.reference == "shared-nso-group"
     assert "gid 997" in e.value.message and "devs" in e.value.message
     assert ("(member(s): bob)" in e.value.message) == bool(members)
+
+
+def test_a_package_system_group_that_grants_host_wide_access_cannot_be_the_nso_group(tmp_path):
+    """--run-as-user ssl-cert on Debian (the group exists, gid 103, no member; no such user):
+    nso-install created the user ssl-cert in it, and NSO could read every key in
+    /etc/ssl/private. Only groups below gid 100 and the listed names were refused."""
+    root = staged_root(tmp_path, PASSWD, GROUP + "ssl-cert:x:103:\n")
+    with pytest.raises(UsageError) as e:
+        _check(root, Group("ssl-cert", private_to="ssl-cert"))
+    assert e.value.reference == "privileged-nso-group" and "gid 103" in e.value.message
 
 
 def test_existing_user_with_login_shell_and_other_home_is_warned_not_changed(tmp_path):
