@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 
 import pytest
 from support import cli, host_accounts_root
@@ -113,3 +114,61 @@ def test_with_a_run_as_user_anyone_but_root_gets_4(tmp_path, sample_dists, v):
         assert r.returncode == 0 and "usage:" in r.stdout
     finally:
         shutil.rmtree(shared)
+
+
+def _argv0(pid) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().split(b"\0")[0].decode(errors="replace")
+    except OSError:
+        return ""
+
+
+@ROOT_ONLY
+def test_an_nso_that_does_not_answer_is_neither_stopped_nor_started_again(tmp_path):
+    """NSO running with its socket gone (or hung, or still starting): --status failed, so status
+    said "stopped" (3), stop succeeded while NSO ran on (killed at shutdown, its CDB unclosed),
+    and restart started a second NSO, which failed to bind (20). LSB: status 4 (unknown), and a
+    stop or start that did not happen fails."""
+    import signal
+
+    from nso_install.sample import make_sample_distribution
+
+    python = os.path.realpath("/usr/bin/python3")
+    if not os.path.isfile(python):
+        pytest.skip("no /usr/bin/python3 to copy as ncs.smp")
+    # NSO's VM is the process (argv[0] lib/ncs/erts/bin/ncs.smp), as with NSO itself
+    dist = make_sample_distribution(tmp_path / "dist", "6.5.3", "tar.gz", ncs_smp=python)
+    root = tmp_path / "root"
+    (webui,) = free_ports(1)
+    cli("install", dist, "--system-install", "--root", root, "--init-system", "sysv", "--set", f"webui.ssl.port={webui}")
+    sock_dir = tempfile.mkdtemp(prefix="sysv-", dir="/tmp")
+    script = tmp_path / "ncs.init"
+    script.write_text(_script_in(root, sock_dir))
+
+    def verb(v):
+        return subprocess.run(["sh", str(script), v], capture_output=True, text=True, timeout=60,
+                              env={"PATH": PATH}, stdin=subprocess.DEVNULL)
+    pid = None
+    try:
+        assert verb("start").returncode == 0
+        pid = next(int(p) for p in os.listdir("/proc") if p.isdigit() and _argv0(p).startswith(f"{root}/opt/ncs/"))
+        os.unlink(os.path.join(sock_dir, "nso-ipc"))  # NSO runs on, unreachable
+        r = verb("status")
+        assert r.returncode == 4 and r.stdout == f"unknown: NSO (pid {pid}) does not answer\n", r.stdout + r.stderr
+        for v in ("stop", "restart", "start"):
+            r = verb(v)
+            assert r.returncode == 1 and f"NSO (pid {pid})" in r.stderr and "does not answer" in r.stderr, \
+                (v, r.stdout + r.stderr)
+            assert "Address already in use" not in r.stderr  # (no second NSO was started)
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(100):
+            if not _argv0(pid):  # (gone, or a zombie)
+                break
+            time.sleep(0.1)
+        pid = None
+        assert (verb("status").returncode, verb("stop").returncode) == (3, 0)  # gone: stopped
+    finally:
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(sock_dir, ignore_errors=True)
