@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+from pathlib import PurePosixPath
 from typing import ClassVar
 
 from ..errors import ApplyError, UsageError, sh
@@ -236,9 +237,9 @@ class User(_NeedsAccountFiles, Action):
 
     Created when absent: ``useradd --system --gid GROUP --home-dir HOME --no-create-home
     --shell /usr/sbin/nologin --groups G1,G2``.  An existing user is checked, not changed:
-    uid 0 or one another account shares, the root group or a primary group other than its own
-    ``group`` is an error, a login
-    shell or another home directory is a warning.  Missing
+    uid 0 or one another account shares, the root group, a primary group other than its own
+    ``group`` or a home another account can change is an error, a login shell or another home
+    directory is a warning.  Missing
     supplementary group memberships are added with ``usermod --append --groups``."""
 
     path: str
@@ -262,6 +263,28 @@ class User(_NeedsAccountFiles, Action):
             elif not (u and (u.gid == g.gid or self.path in g.members)):
                 out.append(name)
         return list(dict.fromkeys(out))
+
+    @staticmethod
+    def _foreign_home(facts: Facts, u) -> str | None:
+        """Why an account other than root and ``u`` could change ``u``'s existing home directory
+        (it, or a directory above it, is another's or writable by others: a sticky one above
+        is fine), or None.  A home that does not exist counts as far as it exists."""
+        home = PurePosixPath(os.path.normpath(u.home or "/"))
+        if not home.is_absolute():
+            return None
+        chain = [*reversed(home.parents), home]
+        for i, d in enumerate(chain):
+            f = facts.path(d)
+            if not f.exists:
+                return None
+            if f.uid not in (0, os.geteuid(), u.uid):  # (an ordinary user's staging root is that user's)
+                return f"{d} belongs to {facts.accounts.user_name(f.uid)}"
+            if f.kind != DIR:
+                continue  # (a link's own mode means nothing; the path on is judged through it)
+            sticky_above = f.mode & stat.S_ISVTX and i < len(chain) - 1
+            if (f.mode & 0o002 or (f.mode & 0o020 and f.gid not in (0, u.gid))) and not sticky_above:
+                return f"{d} is writable by {'others' if f.mode & 0o002 else 'group ' + facts.accounts.group_name(f.gid)}"
+        return None
 
     def check(self, facts, ctx):
         acc = facts.accounts
@@ -313,6 +336,15 @@ class User(_NeedsAccountFiles, Action):
             raise UsageError("privileged-run-as-user", f"user {self.path} is in the group(s) {', '.join(privileged)}, "
                              "which grant root-equivalent or host-wide access; NSO (and whoever controls it) would "
                              "have that too.", f"Remove {self.path} from them, or run NSO as a dedicated account.")
+        foreign = self._foreign_home(facts, u)
+        if foreign:
+            raise UsageError(
+                "run-as-user-foreign-home",
+                f"user {self.path} exists with the home directory {u.home}, and {foreign}: NSO runs with HOME={u.home} "
+                "(systemd's User=, runuser), so another account could put there what NSO's programs read from "
+                "their home (a Python program's ~/.local site-packages, for one).",
+                f"Give {self.path} a home only it and root can change (usermod{prefix} -d {self.home} {self.path}), or "
+                "run NSO as a dedicated account (for example nso, which nso-install creates).")
         warnings = []
         if u.shell not in NOLOGIN_SHELLS:
             warnings.append(f"user {self.path} exists with the login shell {u.shell or '(none)'}; "

@@ -178,6 +178,52 @@ def test_a_package_system_group_that_grants_host_wide_access_cannot_be_the_nso_g
     assert e.value.reference == "privileged-nso-group" and "gid 103" in e.value.message
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="chowns the home to other uids")
+@pytest.mark.parametrize("case", ["owned by alice", "world-writable", "group-writable", "parent alice's"])
+def test_existing_user_whose_home_another_account_can_change_is_refused(tmp_path, case):
+    """NSO runs with HOME from /etc/passwd (systemd's User=, runuser): an existing nso whose home
+    alice owns or anyone may write let her put there what NSO's programs read from their home
+    (Python's ~/.local site-packages). It was a warning about the path at most ("left as is")."""
+    passwd = PASSWD.replace(":/var/opt/ncs:", ":/srv/home/nso:") + "alice:x:1000:1000::/home/alice:/bin/bash\n"
+    root = staged_root(tmp_path, passwd, GROUP + "alice:x:1000:\n")
+    home = root / "srv/home/nso"
+    home.mkdir(parents=True)
+    os.chmod(root / "srv/home", 0o755)
+    os.chown(home, 999, 997)
+    os.chmod(home, 0o750)
+    user = User("nso", group="nso", home="/var/opt/ncs", groups=("ncsadmin",))
+    assert "/srv/home/nso" in _check(root, user).warning  # its own, root's above: only the path is said
+    os.chmod(home, 0o770)  # its own private group may write it
+    assert _check(root, user).status == "ok"
+    if case == "owned by alice":
+        os.chown(home, 1000, 1000)
+    elif case == "world-writable":
+        os.chmod(home, 0o777)
+    elif case == "group-writable":
+        os.chown(home, 999, 1000)
+    else:
+        os.chown(root / "srv/home", 1000, 1000)
+    with pytest.raises(UsageError) as e:
+        _check(root, user)
+    assert e.value.reference == "run-as-user-foreign-home"
+    assert {"owned by alice": "/srv/home/nso belongs to alice", "world-writable": "/srv/home/nso is writable by others",
+            "group-writable": "/srv/home/nso is writable by group alice",
+            "parent alice's": "/srv/home belongs to alice"}[case] in e.value.message
+    assert f"usermod --prefix {root} -d /var/opt/ncs nso" in e.value.hint
+
+
+def test_a_home_below_a_sticky_directory_is_judged_by_itself(tmp_path):
+    passwd = PASSWD.replace(":/var/opt/ncs:", ":/tmp/nso:")
+    root = staged_root(tmp_path, passwd, GROUP)
+    (root / "tmp").mkdir(mode=0o777)
+    os.chmod(root / "tmp", 0o1777)
+    user = User("nso", group="nso", home="/var/opt/ncs", groups=("ncsadmin",))
+    assert _check(root, user).status == "ok"  # (absent: nothing to judge)
+    (root / "tmp/nso").mkdir(mode=0o700)
+    os.chown(root / "tmp/nso", 999, 997) if os.geteuid() == 0 else None
+    assert _check(root, user).status == "ok"
+
+
 def test_existing_user_with_login_shell_and_other_home_is_warned_not_changed(tmp_path):
     passwd = PASSWD.replace("/var/opt/ncs:/usr/sbin/nologin", "/home/nso:/bin/bash")
     root = staged_root(tmp_path, passwd, GROUP)
