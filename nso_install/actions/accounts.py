@@ -18,7 +18,7 @@ import stat
 from pathlib import PurePosixPath
 from typing import ClassVar
 
-from ..errors import ApplyError, UsageError, sh
+from ..errors import ApplyError, NsoInstallError, UsageError, sh
 from ..facts import DIR, FILE, LINK, Facts
 from ..record import record
 from ..systools import system_tool
@@ -58,6 +58,25 @@ def validate_name(name: str, what: str = "user") -> str:
             "execute NSO's setuid and capability binaries and read its keys.",
             "Name a dedicated service account (for example nso).")
     return name
+
+
+def password_state(facts: Facts, user: str) -> str:
+    """"locked", "none", "usable (...)" or why it is not known, from the target's /etc/shadow;
+    never any of the hash."""
+    try:
+        data = facts.read("/etc/shadow")
+    except (NsoInstallError, OSError) as e:
+        return f"unknown ({getattr(e, 'message', None) or e.strerror})"
+    if data is None:
+        return "unknown (no /etc/shadow)"
+    for line in data.decode(errors="replace").splitlines():
+        name, _, rest = line.partition(":")
+        if name == user:
+            field = rest.split(":", 1)[0]
+            if field.startswith(("!", "*")):
+                return "locked"
+            return "usable (empty: no password asked)" if field == "" else "usable (a hash is set)"
+    return "unknown (no /etc/shadow entry)"
 
 
 def find_tool(name: str):
@@ -349,6 +368,12 @@ class User(_NeedsAccountFiles, Action):
         if u.shell not in NOLOGIN_SHELLS:
             warnings.append(f"user {self.path} exists with the login shell {u.shell or '(none)'}; "
                             f"left as is (a service account is safer with {NOLOGIN}).")
+        password = password_state(facts, self.path)
+        if password.startswith("usable"):
+            what = "an empty password (none is asked)" if "empty" in password else "a password"
+            warnings.append(f"user {self.path} exists with {what} in /etc/shadow: the account NSO runs as can be "
+                            f"logged in to; left as is (lock it: usermod{prefix} -L {self.path}; nso-install audit "
+                            "fails it, NSO-USER-001).")
         if os.path.normpath(u.home or "/") != os.path.normpath(self.home):
             warnings.append(f"user {self.path} exists with the home directory {u.home}, not {self.home}; left as is.")
         warning = " ".join(warnings) or None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import posixpath
 import re
 
-from ...actions.accounts import NOLOGIN_SHELLS, PRIVILEGED_GROUPS
+from ...actions.accounts import NOLOGIN_SHELLS, PRIVILEGED_GROUPS, password_state
 from ...facts import FILE
 from .. import unitfiles
 from ..context import SYSV_SCRIPT, UNIT
@@ -45,7 +45,7 @@ def unprivileged(ctx):
     if twins:
         problems.append(f"{', '.join(twins)} share{'s' if len(twins) == 1 else ''} uid {entry.uid} with {user}: "
                         "whoever logs in as one of them is NSO's account")
-    password = _password_state(ctx, user)
+    password = password_state(ctx.facts, user)
     evidence.append(f"{user}'s password: {password}")
     if password.startswith("usable"):
         problems.append(f"{user} has a usable password in /etc/shadow: the account NSO runs as can be logged in to "
@@ -74,26 +74,6 @@ def unprivileged(ctx):
                       judged)
     return verdict(problems, f"NSO runs as {user} (uid {entry.uid})", f"the account NSO runs as ({user}) is "
                    "privileged, can be logged in to, or is not the one its service starts it as", evidence, judged)
-
-
-def _password_state(ctx, user: str) -> str:
-    """"locked", "none", "usable (...)" or why it is not known; never any of the hash."""
-    from ...errors import NsoInstallError
-
-    try:
-        data = ctx.facts.read("/etc/shadow")
-    except NsoInstallError as e:
-        return f"unknown ({e.message})"
-    if data is None:
-        return "unknown (no /etc/shadow)"
-    for line in data.decode(errors="replace").splitlines():
-        name, _, rest = line.partition(":")
-        if name == user:
-            field = rest.split(":", 1)[0]
-            if field.startswith(("!", "*")):
-                return "locked"
-            return "usable (empty: no password asked)" if field == "" else "usable (a hash is set)"
-    return "unknown (no /etc/shadow entry)"
 
 
 SUDOERS = "/etc/sudoers"

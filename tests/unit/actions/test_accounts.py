@@ -224,6 +224,22 @@ def test_a_home_below_a_sticky_directory_is_judged_by_itself(tmp_path):
     assert _check(root, user).status == "ok"
 
 
+@pytest.mark.parametrize("field, said", [("$6$salt$hash", "a password"), ("", "an empty password (none is asked)"),
+                                         ("!", None), ("!$6$salt$hash", None), ("*", None)])
+def test_existing_user_with_a_usable_password_is_warned(tmp_path, field, said):
+    """nso-install audit fails the account NSO runs as when it can be logged in to (NSO-USER-001);
+    the install, which adopted it, said nothing."""
+    root = staged_root(tmp_path, PASSWD, GROUP)
+    (root / "etc/shadow").write_text(f"root:*:19000:0:99999:7:::\nnso:{field}:19000:0:99999:7:::\n")
+    o = _check(root, User("nso", group="nso", home="/var/opt/ncs", groups=("ncsadmin",)))
+    assert o.status == "ok"
+    if said is None:
+        assert o.warning is None
+    else:
+        assert f"user nso exists with {said} in /etc/shadow" in o.warning
+        assert f"usermod --prefix {root} -L nso" in o.warning and "salt" not in o.warning and "hash" not in o.warning
+
+
 def test_existing_user_with_login_shell_and_other_home_is_warned_not_changed(tmp_path):
     passwd = PASSWD.replace("/var/opt/ncs:/usr/sbin/nologin", "/home/nso:/bin/bash")
     root = staged_root(tmp_path, passwd, GROUP)
