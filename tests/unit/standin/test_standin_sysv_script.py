@@ -41,9 +41,13 @@ def test_start_and_stop_twice_succeed_and_status_follows(tmp_path, sample_dists)
         assert (verb("status").returncode, verb("status").stdout) == (3, "stopped\n")
         r = verb("stop")  # nothing to stop
         assert r.returncode == 0, r.stdout + r.stderr
+        # LSB's "not running" (7), not ncs --reload's 2, which is LSB's "invalid arguments"
+        r = verb("reload")
+        assert r.returncode == 7 and "NSO is not running: nothing to reload" in r.stderr, r.stdout + r.stderr
         r = verb("start")
         assert r.returncode == 0 and r.stdout == "", r.stdout + r.stderr
         assert (verb("status").returncode, verb("status").stdout) == (0, "running\n")
+        assert verb("reload").returncode == 0
         r = verb("start")  # already running
         assert r.returncode == 0 and "already running" in r.stdout, r.stdout + r.stderr
         # not a plain start: the package reload asked for is not done (ncs failed there, 20; the
@@ -156,7 +160,7 @@ def test_an_nso_that_does_not_answer_is_neither_stopped_nor_started_again(tmp_pa
         os.unlink(os.path.join(sock_dir, "nso-ipc"))  # NSO runs on, unreachable
         r = verb("status")
         assert r.returncode == 4 and r.stdout == f"unknown: NSO (pid {pid}) does not answer\n", r.stdout + r.stderr
-        for v in ("stop", "restart", "start"):
+        for v in ("stop", "restart", "start", "reload"):
             r = verb(v)
             assert r.returncode == 1 and f"NSO (pid {pid})" in r.stderr and "does not answer" in r.stderr, \
                 (v, r.stdout + r.stderr)
