@@ -1,6 +1,7 @@
 """The SysV script's verbs against the stand-in, with LSB's exit codes: a start of a running NSO
 and a stop of a stopped one succeed (NSO's own commands fail there: 20 and 2), status is 0 or
-3, and a script that switches to the run-as user tells anyone but root 4, not "stopped"."""
+3 (4 for an NSO that runs but does not answer), reload of a stopped one is 7, and a script that
+switches to the run-as user tells anyone but root 4, not "stopped"."""
 
 import os
 import re
