@@ -67,6 +67,9 @@ def _status(root, install_dir, as_json, verbose, local_dir=None):
         if host is not None and os.path.islink(host):  # (never followed, as by install and verify)
             click.echo(f"  {printable(inst.spec.local_dir)} is a symbolic link (to {printable(os.readlink(host))}), "
                        "which nso-install never follows: give the directory it leads to")
+    if s["recorded_install_dir"]:
+        click.echo(f"  the install nso-install recorded is in {printable(s['recorded_install_dir'])}: leave out "
+                   "--install-dir (the options below are that install's)")
     if s["dangling"]:
         click.echo(f"current -> {printable(s['current'])}: points nowhere (dangling)")
     elif s["versions"] and s["current"] is None and local_dir is None:

@@ -16,8 +16,12 @@ def _shown_spec(inst: Installation) -> dict | None:
     if not inst.recorded:
         return None
     local = not inst.spec.system
-    return {k: v for k, v in inst.spec.record().items()
-            if k not in ("format", "secret_names") and not (local and k in LOCAL_UNUSED)}
+    shown = {k: v for k, v in inst.spec.record().items()
+             if k not in ("format", "secret_names") and not (local and k in LOCAL_UNUSED)}
+    if (recorded := inst.other_install_dir()) is not None:
+        # (a mistyped --install-dir: the spec is the recorded one, which names where the install is)
+        shown["install_dir"] = recorded
+    return shown
 
 
 def _keys(inst: Installation) -> dict | None:
@@ -85,6 +89,8 @@ def status(inst: Installation) -> dict:
                                 inst.active.version if inst.active else None)} for pid, exe in inst.running]
     return {
         "install_dir": inst.spec.install_dir if inst.spec.system else None,
+        # --install-dir named another directory than the install's recorded one (a typo, an old one)
+        "recorded_install_dir": inst.other_install_dir() if inst.spec.system else None,
         "local_dir": None if inst.spec.system else inst.spec.local_dir,
         "versions": [t.as_dict() for t in inst.trees],
         "active": inst.active.version if inst.active else None,

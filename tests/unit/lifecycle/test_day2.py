@@ -86,6 +86,20 @@ def test_status_lists_versions_the_active_one_options_and_what_waits(two, dists)
     assert "* 6.4.1" in text and "pending: /etc/ncs/ncs.conf.new" in text
 
 
+def test_status_with_a_mistyped_install_dir_says_where_the_recorded_install_is(two):
+    """status --install-dir /opt/nsc (a typo; the install is in /opt/ncs) listed no version and
+    the recorded options with install_dir /opt/nsc, as if the install were there: it names the
+    recorded INSTALL_DIR, and the spec shown is the recorded one."""
+    text = nso("status", "--root", two, "--install-dir", "/opt/nsc").output
+    assert "the install nso-install recorded is in /opt/ncs: leave out --install-dir" in text, text
+    s = js("status", "--root", two, "--install-dir", "/opt/nsc")
+    assert (s["install_dir"], s["recorded_install_dir"], s["versions"]) == ("/opt/nsc", "/opt/ncs", [])
+    assert s["spec"]["install_dir"] == "/opt/ncs", s["spec"]
+    s = js("status", "--root", two, "--install-dir", "/opt/ncs/")  # (the recorded one, as given)
+    assert s["recorded_install_dir"] is None and len(s["versions"]) == 2
+    assert "recorded is in" not in nso("status", "--root", two).output
+
+
 # --- verify, drift, repair ---------------------------------------------------------------------------
 
 def test_verify_passes_on_an_intact_install(two):

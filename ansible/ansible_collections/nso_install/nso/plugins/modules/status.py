@@ -64,6 +64,10 @@ local_dir:
   description: The local install's directory, or null for a system install.
   returned: success
   type: str
+recorded_install_dir:
+  description: The install's recorded INSTALL_DIR when I(install_dir) named another directory (a typo, an old one), else null.
+  returned: success
+  type: str
 active:
   description: The active version (C(current)), or null.
   returned: success
