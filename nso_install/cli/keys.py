@@ -38,12 +38,13 @@ def rotate_cmd(root, install_dir, check, as_json, new, applied, lock_timeout, ve
 
     Idempotent: while the generation added last waits to be applied in NSO, a re-run adds
     nothing (--new adds another); --applied records that NSO uses it."""
-    from ..lifecycle.installation import look
+    from ..lifecycle.installation import look, needs_root
     from ..lifecycle.keys import rotate
     from ..spec import check_run_flags
 
     check_run_flags(quiet=quiet, verbose=verbose)  # (as install: -q and -v exclude each other)
     existing_root(root, "that holds the install")  # (a mistyped one would take its lock under it)
+    needs_root("keys rotate", root, check)
     result = rotate(look(root, install_dir), check=check, new=new, applied=applied, root=root,
                     lock_timeout=lock_timeout)
     if as_json:

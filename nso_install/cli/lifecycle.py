@@ -172,7 +172,10 @@ def _switch(fn, root, install_dir, as_json, verbose, diff, quiet, **kw):
     from ..spec import check_run_flags
     from .install import _print_report
 
+    from ..lifecycle.installation import needs_root
+
     check_run_flags(quiet=quiet, verbose=verbose)  # (as install: -q and -v exclude each other)
+    needs_root(fn.__name__, root, kw["check"])
     result = fn(_look(root, install_dir), root=root, **kw)
     _print_report(result, as_json=as_json, diff=diff, verbose=verbose, quiet=quiet)
 
@@ -249,6 +252,7 @@ def uninstall_cmd(named, version, everything, config, run_data, logs, service, p
     --ncs-version VSN), or everything with --all, keeping configuration, data, logs, service
     files and accounts unless asked for."""
     from ..errors import UsageError
+    from ..lifecycle.installation import needs_root
     from ..lifecycle.uninstall import PARTS, uninstall
     from ..spec import check_run_flags
 
@@ -268,6 +272,7 @@ def uninstall_cmd(named, version, everything, config, run_data, logs, service, p
     if parts and not everything:
         raise UsageError("needs-all", "--config, --run-data, --logs, --service, --profile-scripts, --accounts and "
                          "--purge go with --all.", "Add --all (the whole install goes too), or drop them.")
+    needs_root("uninstall", root, check)
     result = uninstall(_look(root, install_dir), version=version, everything=everything, parts=parts, force=force,
                        check=check, lock_timeout=lock_timeout)
     report = result.report

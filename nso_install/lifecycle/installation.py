@@ -276,6 +276,18 @@ def _undamaged(state: State, options: str) -> State:
     return state
 
 
+def needs_root(command: str, root: Path | None, check: bool) -> None:
+    """``needs-root`` (exit 2) for a command that changes the system install (activate, rollback,
+    uninstall, keys rotate), not staged and not --check, run by another account than root: said
+    before the install is read, as install says it, not as the "permission denied" of reading
+    root's records (exit 1), nor as whatever else a reader finds first."""
+    if not check and root is None and os.geteuid() != 0:
+        raise UsageError("needs-root", f"{command} changes the system install (/opt, /etc and /var, nso-install's "
+                         "records) and must run as root.",
+                         f"Run it as root (sudo); nso-install {command} --check, as root too, shows what it would do "
+                         "and changes nothing.")
+
+
 def look(root: Path | None = None, install_dir: str | None = None, state: State | None = None) -> Installation:
     """The system install on the target (``--root``); ``install_dir`` overrides the recorded one.
     ``state``: the system install's state as a run holding its lock has it (else read here)."""

@@ -100,6 +100,26 @@ def test_status_with_a_mistyped_install_dir_says_where_the_recorded_install_is(t
     assert "recorded is in" not in nso("status", "--root", two).output
 
 
+@pytest.mark.parametrize("command", [["activate", "9.9.9"], ["rollback"], ["uninstall", "9.9.9"], ["uninstall", "--all"],
+                                     ["keys", "rotate"]])
+def test_a_command_that_changes_the_system_install_run_by_another_account_needs_root(command):
+    """install as another account said needs-root (exit 2); activate, rollback, uninstall and
+    keys rotate said permission-denied (exit 1) on reading root's records, or whatever a reader
+    met first where there were none (keys rotate's own needs-root came after): the same refusal
+    for all, before anything is read."""
+    import importlib
+
+    from support import as_nobody
+
+    importlib.import_module("secrets")  # (keys rotate's, imported as root: nobody may not read every Python's library)
+
+    with as_nobody():
+        r = nso(*command, "--json", ok=False)
+    error = json.loads(r.stdout)["error"]
+    assert (r.exit_code, error["reference"]) == (2, "needs-root"), (error, r.stderr)
+    assert f"{' '.join(command[:2 if command[0] == 'keys' else 1])} changes the system install" in error["message"]
+
+
 # --- verify, drift, repair ---------------------------------------------------------------------------
 
 def test_verify_passes_on_an_intact_install(two):
