@@ -51,6 +51,16 @@ def not_empty(ctx, param, value):
     return value
 
 
+def not_empty_install_dir(ctx, param, value):
+    """``--install-dir`` of a command that reads an install: "" refused, not taken for the recorded
+    INSTALL_DIR (``--install-dir "$DIR"`` with DIR unset would act on whatever install is recorded;
+    install refuses it as a relative path)."""
+    if value == "":
+        raise click.BadParameter("an empty path: give the install's INSTALL_DIR, or leave the option out (the "
+                                 "recorded one).")
+    return value
+
+
 # What a terminal would act on: C0 controls but tab (ESC starts colour, title and clipboard
 # sequences; CR and BS overwrite what was printed), DEL, C1 controls (0x9b is a one-byte CSI on
 # some terminals), the Unicode line/paragraph separators and bidirectional overrides (text that

@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from .common import (CONTEXT, LOCK_TIMEOUT_OPTION, QUIET_OPTION, TARGET_OPTIONS, echo_notes, existing_root, guarded,
-                     main, printable)
+                     main, not_empty_install_dir, printable)
 
 
 @main.group("keys", context_settings=CONTEXT)
@@ -17,7 +17,7 @@ def keys() -> None:
 @keys.command("rotate", context_settings=CONTEXT,
               short_help="Add a new generation of crypto keys, keeping the older ones.")
 @TARGET_OPTIONS
-@click.option("--install-dir", metavar="DIR", help="The install's INSTALL_DIR, when not the one the last run recorded.")
+@click.option("--install-dir", metavar="DIR", callback=not_empty_install_dir, help="The install's INSTALL_DIR, when not the one the last run recorded.")
 @click.option("--check", is_flag=True, help="Say what would be done; change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
 @click.option("--new", is_flag=True,

@@ -8,11 +8,11 @@ import sys
 import click
 
 from .common import (CONTEXT, LOCK_TIMEOUT_OPTION, QUIET_OPTION, TARGET_OPTIONS, echo_notes, existing_root, guarded,
-                     local_install_path, main, not_empty, options, printable)
+                     local_install_path, main, not_empty, not_empty_install_dir, options, printable)
 
 INSTALL_OPTIONS = options(
     TARGET_OPTIONS,
-    click.option("--install-dir", metavar="DIR", help="The install's INSTALL_DIR, when not the one the last run recorded."),
+    click.option("--install-dir", metavar="DIR", callback=not_empty_install_dir, help="The install's INSTALL_DIR, when not the one the last run recorded."),
     click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout."),
     click.option("-v", "--verbose", count=True, help="More detail (and the traceback of an unexpected error)."),
 )

@@ -93,6 +93,17 @@ def test_an_empty_path_is_refused_not_taken_for_the_current_directory(args, samp
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize("command", [["status"], ["list"], ["verify"], ["activate", "6.5.3"], ["rollback"],
+                                     ["uninstall", "--all", "--check"], ["keys", "rotate", "--check"]])
+def test_an_empty_install_dir_is_refused_not_taken_for_the_recorded_one(command, tmp_path):
+    """--install-dir "" (an unset variable) read, and uninstall --all removed, the recorded install,
+    where install refuses it (relative-path)."""
+    r = cli(*command, "--root", tmp_path, "--install-dir", "", ok=False)
+    assert r.exit_code == 2 and "'--install-dir': an empty path: give the install's INSTALL_DIR" in r.stderr, \
+        r.output + r.stderr
+    assert os.listdir(tmp_path) == []
+
+
 def test_the_hint_of_an_unexpected_error_names_v_only_where_the_command_has_it(monkeypatch, tmp_path):
     """A docs review: sample-dist (and man) have no -v, yet an unexpected error there said
     "re-run with -v for the traceback", which click then refused ("No such option '-v'")."""
