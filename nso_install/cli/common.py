@@ -636,6 +636,18 @@ def _kind(local_install: str | None, local_dir_arg: str | None, system_install: 
 def local_install_path(local: str, root: Path | None) -> str:
     """A local install's directory as given: without --root a relative directory is relative
     to the current one; under --root it must already be a target path."""
-    return local if root else os.path.abspath(os.path.expanduser(local))
+    if not root:
+        return os.path.abspath(os.path.expanduser(local))
+    from ..target import normalize
+
+    try:  # (said of the directory given: its records' path, DIR/.nso-install/state.json, was named)
+        normalize(local)
+    except UsageError as e:
+        why = ("is not absolute: under --root it is a path on the staged target, not one relative to the current "
+               "directory" if e.reference == "relative-path" else "contains '..', which nso-install does not interpret")
+        raise UsageError(e.reference, f"the local install directory {local!r} {why}.",
+                         "Give it as the target names it, absolute and without '..' (for example /home/USER/nso-VSN; "
+                         "it lands under --root).") from None
+    return local
 
 

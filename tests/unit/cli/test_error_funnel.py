@@ -104,6 +104,25 @@ def test_an_empty_install_dir_is_refused_not_taken_for_the_recorded_one(command,
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize("command", [["install", "DIST", "--check"], ["install", "DIST"], ["status"], ["verify"],
+                                     ["render-conf"]])
+@pytest.mark.parametrize("given, reference, said", [("nso", "relative-path", "'nso' is not absolute: under --root"),
+                                                    ("/a/../nso", "dotdot-path", "'/a/../nso' contains '..'")])
+def test_a_local_install_directory_under_root_that_is_no_target_path_is_named_as_given(command, given, reference,
+                                                                                       said, sample_dists, tmp_path):
+    """install DIST nso --root R (a relative local directory) said "path 'nso/.nso-install/state.json'
+    is not absolute" and to give absolute install, config, run and log directories."""
+    import json
+
+    args = [str(sample_dists["tar.gz"]) if a == "DIST" else a for a in command]
+    r = cli(*args, "--local-install", given, "--root", tmp_path, ok=False)
+    assert r.exit_code == 2 and f"Error: the local install directory {said}" in r.stderr, r.output + r.stderr
+    assert "state.json" not in r.stderr and os.listdir(tmp_path) == []
+    if command[0] != "render-conf":
+        r = cli(*args, "--local-install", given, "--root", tmp_path, "--json", ok=False)
+        assert json.loads(r.stdout)["error"]["reference"] == reference
+
+
 def test_the_hint_of_an_unexpected_error_names_v_only_where_the_command_has_it(monkeypatch, tmp_path):
     """A docs review: sample-dist (and man) have no -v, yet an unexpected error there said
     "re-run with -v for the traceback", which click then refused ("No such option '-v'")."""
