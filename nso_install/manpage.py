@@ -87,7 +87,8 @@ def render() -> str:
                             f"nso-install {name}")
     out += [".SH EXIT STATUS",
             _esc("0 success; 1 failure; 2 bad usage (the message says what, where and how to fix it); 3 another "
-                 "run holds the lock; 4 install --check --fail-on-change found something to change; 130 after Ctrl-C; "
+                 "run holds the lock; 4 install --check --fail-on-change found something to change or an edited config "
+                 "file kept (drift); 130 after Ctrl-C; "
                  "141, quietly, when the reader of the output has gone (| head). audit: 2 also when a check could "
                  "not read the target."),
             ".SH ENVIRONMENT", ".TP", ".B NO_COLOR", _esc("Set (to anything): no colour, also on a terminal."),
