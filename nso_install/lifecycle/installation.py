@@ -269,10 +269,12 @@ def cdb_files(facts: Facts, run_dir: str) -> list[str]:
 
 
 def _undamaged(state: State, options: str) -> State:
-    """``state``, unless it is damaged: then what to run (install with the distribution ``options``)."""
+    """``state``, unless it is damaged: then what to run (install with the distribution and
+    ``options``, aimed at the staging root: bare, it would install onto the host)."""
     if state.damaged:
         raise NsoInstallError("state-damaged", f"{state.path} is damaged (not the state nso-install writes).",
-                              f"Run nso-install install with the distribution{options}: it rewrites the state.")
+                              f"Run {aimed(state.target, 'install DISTRIBUTION ' + options)} (with the install's "
+                              "options): it rewrites the state.")
     return state
 
 
@@ -294,7 +296,7 @@ def look(root: Path | None = None, install_dir: str | None = None, state: State 
     target = Target.at(root)
     if install_dir:  # (as install takes it: "/srv/ncs/" is /srv/ncs, whose trees are /srv/ncs/ncs-VSN)
         install_dir = str(normalize(install_dir))
-    state = _undamaged(state or State(target, state_path("system", None)), "")
+    state = _undamaged(state or State(target, state_path("system", None)), "--system-install")
     spec = from_record(state.spec)
     recorded = spec is not None
     spec = spec or InstallSpec()
@@ -332,7 +334,7 @@ def look_local(root: Path | None, local_dir: str) -> Installation:
     """The local install in ``local_dir`` (``--local-install DIR``) as found: one directory, its
     one tree (no ``current``), its records inside it (:func:`~nso_install.spec.state_path`)."""
     target = Target.at(root)
-    state = _undamaged(State(target, state_path("local", local_dir)), f" and --local-install {local_dir}")
+    state = _undamaged(State(target, state_path("local", local_dir)), f"--local-install {sh(local_dir)}")
     spec = from_record(state.spec)
     recorded = spec is not None
     # (the record does not name the directory it is in)

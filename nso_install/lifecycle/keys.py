@@ -405,7 +405,8 @@ def rotate(inst: Installation, *, check: bool = False, new: bool = False, applie
         state = State(target, inst.state.path)  # under the lock: another run may just have written it
         if state.damaged:
             raise NsoInstallError("state-damaged", f"{state.path} is damaged (not the state nso-install writes).",
-                                  "Run nso-install install with the distribution: it rewrites the state.")
+                                  f"Run {inst.command('install DISTRIBUTION --system-install')} (with the "
+                                  "install's options): it rewrites the state.")
         data, st = _read(inst, file)  # again, under the lock
         result = _decide(inst, version, file, data, st, state, check=False, new=new, applied=applied, staged=staged)
     result.notes += conf_notes

@@ -120,6 +120,19 @@ def test_a_command_that_changes_the_system_install_run_by_another_account_needs_
     assert f"{' '.join(command[:2 if command[0] == 'keys' else 1])} changes the system install" in error["message"]
 
 
+@pytest.mark.parametrize("command", [["status"], ["verify"], ["activate", "6.5.3"], ["uninstall", "--all", "--check"],
+                                     ["keys", "rotate", "--check"]])
+def test_damaged_records_of_a_staged_install_say_to_repair_them_under_that_root(two, command):
+    """The hint said "Run nso-install install with the distribution": as written, on the host,
+    not on the staged install whose records are damaged."""
+    (two / "var/lib/nso-install/state.json").write_text("{damaged")
+    r = nso(*command, "--root", two, "--json", ok=False)
+    error = json.loads(r.stdout)["error"]
+    assert (r.exit_code, error["reference"]) == (1, "state-damaged"), error
+    assert f"Run nso-install install DISTRIBUTION --system-install --root {two} (with the install's options)" \
+        in error["hint"], error
+
+
 # --- verify, drift, repair ---------------------------------------------------------------------------
 
 def test_verify_passes_on_an_intact_install(two):
