@@ -152,8 +152,7 @@ def _nothing_installed(inst: Installation) -> str:
             return (f"{inst.spec.local_dir} is a symbolic link (to {os.readlink(host)}), which nso-install never "
                     "follows: nothing was verified. Give the directory it leads to (--local-install DIR)")
         return (f"no NSO installed in {inst.spec.local_dir} to verify (no VERSION file there). Check the "
-                "directory given to --local-install, or install NSO there first (nso-install install DISTRIBUTION "
-                f"--local-install {inst.spec.local_dir})")
+                f"directory given to --local-install, or install NSO there first ({_reinstall(inst)})")
     recorded = from_record(inst.state.spec)
     where = ""
     if recorded is not None and recorded.install_dir != inst.spec.install_dir:
@@ -210,16 +209,25 @@ def fips_tree(inst: Installation, tree) -> bool:
         os.close(fd)
 
 
+def _reinstall(inst: Installation) -> str:
+    """``nso-install install DISTRIBUTION`` for this install, aimed at it (--root, the kind, the
+    directory): bare, it would install onto the host, or nowhere."""
+    kind = "--system-install" if inst.spec.system else f"--local-install {sh(inst.spec.local_dir)}"
+    return inst.command(f"install DISTRIBUTION {kind}")
+
+
 def _tree(inst: Installation, tree, full: bool, v: Verification, fips: bool) -> None:
     drift = compare_tree(inst, tree, full, fips)
     if drift is None and tree.path in inst.state.recorded_trees():
         v.findings.append(Finding("tree", tree.path, "its manifest, recorded by nso-install, is missing or not the "
-                                  "one its records vouch for; run nso-install install with its distribution to "
-                                  "compare the tree with it and record the manifest again"))
+                                  f"one its records vouch for; install it again from its distribution "
+                                  f"({_reinstall(inst)}) to compare the tree with it and record the manifest "
+                                  "again"))
         return
     if drift is None:
         v.notes.append(f"{tree.path}: no manifest (not unpacked by nso-install, or its records are not sealed by "
-                       "root on this host); run nso-install install with its distribution to record one")
+                       f"root on this host); install it again from its distribution ({_reinstall(inst)}) to "
+                       "record one")
         return
     v.checked.append(tree.path)
     v.findings += [Finding("tree", f"{tree.path}/{p}", "missing") for p in drift.missing]

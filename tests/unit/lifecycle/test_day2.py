@@ -309,6 +309,8 @@ def test_verify_fails_when_the_recorded_manifest_of_a_tree_is_gone(two):
     r = nso("verify", "--root", two, ok=False)
     assert r.exit_code == 1 and "! tree      /opt/ncs/ncs-6.5.3: its manifest, recorded by nso-install, is " \
         "missing" in r.output
+    # (aimed at the staged install: bare, the install it names goes onto the host)
+    assert f"(nso-install install DISTRIBUTION --system-install --root {two}) to compare" in r.output, r.output
 
 
 def test_verify_fails_when_current_leads_to_an_empty_directory_in_place_of_its_tree(two, tmp_path):
@@ -1225,7 +1227,10 @@ def test_verify_counts_the_notes_it_prints(root, sample_dists):
     (root / "opt/ncs/current").symlink_to("ncs-6.5.3")
     r = nso("verify", "--root", root)
     assert "note: /opt/ncs/ncs-6.5.3: no manifest" in r.output
+    assert f"(nso-install install DISTRIBUTION --system-install --root {root}) to record one" in r.output, r.output
     assert r.output.rstrip().endswith("0 problem(s), 1 note(s), 0 extra entries."), r.output
+    r = nso("verify", "--root", root, "--local-install", "/srv/my nso", ok=False)
+    assert "(nso-install install DISTRIBUTION --local-install '/srv/my nso' --root " in r.output, r.output
 
 
 @pytest.mark.parametrize("command", [["activate", "6.4.1"], ["rollback"]])
