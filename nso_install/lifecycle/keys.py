@@ -227,21 +227,21 @@ def _check_installation(inst: Installation) -> tuple[str, str]:
                              f"Activate one first: {inst.command('activate VSN')} ({inst.command('status')} lists "
                              "them).")
         raise UsageError("no-nso-installed", f"no NSO is installed under {where}; there are no keys to rotate.",
-                         "Install NSO first (nso-install install DIST --system-install), or pass --install-dir and "
-                         "--root for the install you mean.")
+                         f"Install NSO first ({inst.command('install DIST --system-install')}), or pass "
+                         "--install-dir and --root for the install you mean.")
     if not at_least(active.version, 6, 4):
         raise UsageError("rotation-needs-nso-6.4", f"the active NSO is {active.version}; key rotation "
                          "(EXTERNAL_KEY_FORMAT=2, key-rotation apply-new-keys) exists from NSO 6.4 on.",
-                         "Upgrade NSO to 6.4 or later first (nso-install install DIST --system-install --activate), "
-                         "then rotate.")
+                         "Upgrade NSO to 6.4 or later first "
+                         f"({inst.command('install DIST --system-install --activate')}), then rotate.")
     values = dict(inst.spec.values)
     if values.get("crypto.mechanism") == "inline":
         raise UsageError("inline-crypto-keys", f"ncs.conf ({inst.spec.config_dir}/ncs.conf) holds the keys inline "
                          "(crypto.mechanism=inline), so NSO does not read ncs.crypto_keys and a rotation there "
                          "would change nothing NSO uses.",
-                         "Switch to external keys first (nso-install install DIST --system-install --set "
-                         "crypto.mechanism=external), with ncs.crypto_keys holding the keys NSO uses now, then "
-                         "rotate.")
+                         "Switch to external keys first ("
+                         f"{inst.command('install DIST --system-install --set crypto.mechanism=external')}), with "
+                         "ncs.crypto_keys holding the keys NSO uses now, then rotate.")
     file = keys_path(inst)
     argument = values.get("crypto.argument")
     if argument and argument not in (file, "${NCS_CONFIG_DIR}/ncs.crypto_keys"):
@@ -298,7 +298,7 @@ def _read(inst: Installation, file: str) -> tuple[bytes, os.stat_result]:
     if fact.kind == ABSENT:
         raise NsoInstallError("no-crypto-keys", f"{file} does not exist: there are no keys to rotate.",
                               "Restore it from a backup if NSO ran with it (NSO cannot read its encrypted data "
-                              "without those keys); on a new install, nso-install install DIST --system-install "
+                              f"without those keys); on a new install, {inst.command('install DIST --system-install')} "
                               "generates it.")
     if fact.kind == LINK:
         raise UnsafePathError("symlink-refused", f"{file} is a symbolic link (to {fact.link}); nso-install never "

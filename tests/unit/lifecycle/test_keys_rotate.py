@@ -279,6 +279,8 @@ def test_nso_before_64_is_refused(tmp_path, dists):
     assert r.exit_code == 2
     err = json.loads(r.stdout)["error"]
     assert err["reference"] == "rotation-needs-nso-6.4" and "6.3.1" in err["message"] and err["hint"]
+    # (the commands hints name are aimed at the staged install: bare, they act on the host's)
+    assert f"install DIST --system-install --activate --root {root})" in err["hint"], err
     assert (root / KEYS).read_bytes() == before
 
 
@@ -286,7 +288,9 @@ def test_no_install_is_refused(tmp_path):
     root = tmp_path / "empty"
     root.mkdir(mode=0o700)
     r = rotate(root, "--json", ok=False)
-    assert r.exit_code == 2 and json.loads(r.stdout)["error"]["reference"] == "no-nso-installed"
+    err = json.loads(r.stdout)["error"]
+    assert r.exit_code == 2 and err["reference"] == "no-nso-installed"
+    assert f"(nso-install install DIST --system-install --root {root})" in err["hint"], err
     assert os.listdir(root) == []
 
 
@@ -295,6 +299,7 @@ def test_missing_keys_file_is_refused(root65):
     snap = snapshot(root65)
     r = rotate(root65, ok=False)
     assert r.exit_code == 1 and "/etc/ncs/ncs.crypto_keys does not exist" in r.stderr and "Hint:" in r.stderr
+    assert f"nso-install install DIST --system-install --root {root65} generates it" in r.stderr, r.stderr
     assert snapshot(root65) == snap
 
 
@@ -309,6 +314,7 @@ def test_inline_keys_are_refused(tmp_path, sample_dists):
     assert r.exit_code == 2
     err = json.loads(r.stdout)["error"]
     assert err["reference"] == "inline-crypto-keys" and "crypto.mechanism=external" in err["hint"]
+    assert f"--set crypto.mechanism=external --root {root})" in err["hint"], err
     assert snapshot(root) == snap
 
 
