@@ -78,8 +78,7 @@ def _same_install_dir(inst: Installation) -> None:
     another --install-dir, it found the version there, then copied that tree into the recorded
     INSTALL_DIR and switched the recorded current."""
     refusal = inst.not_the_recorded_dir("activate and rollback switch the recorded install's current",
-                                        "; to move the install, run nso-install install DIST --system-install "
-                                        f"--install-dir {inst.given_dir}")
+                                        f"; to move the install, run {inst.command('install DIST --system-install')}")
     if refusal is not None:
         raise refusal
 

@@ -1244,6 +1244,9 @@ def test_activate_and_rollback_refuse_an_install_dir_that_is_not_the_recorded_on
     assert r.exit_code == 2 and "--install-dir /opt/ncs is not the install's recorded INSTALL_DIR, /srv/ncs" \
         in r.output, r.output
     assert snapshot(root) == snap and not (root / "srv/ncs/ncs-6.4.1").exists()
+    # (the install it names is aimed at the staged one: bare, it installs onto the host)
+    assert f"to move the install, run nso-install install DIST --system-install --root {root} --install-dir " \
+        "/opt/ncs." in r.stderr, r.stderr
     assert "NSO 6.5.3 is already the active version" in nso("activate", "6.5.3", "--root", root, "--install-dir",
                                                             "/srv/ncs/", "--check").output
     assert "  * 6.5.3        /srv/ncs/ncs-6.5.3\n" in nso("status", "--root", root, "--install-dir", "/srv/ncs/").output
