@@ -218,6 +218,12 @@ def keys_path(inst: Installation) -> str:
 
 def _check_installation(inst: Installation) -> tuple[str, str]:
     """(the active NSO version, the keys file) after refusing what cannot be rotated."""
+    # (a mistyped --install-dir: "no NSO is installed under it" sent the operator to install NSO
+    # there; and another install's active version would pick the key names of the recorded keys file)
+    refusal = inst.not_the_recorded_dir(f"keys rotate rotates the recorded install's keys file ({keys_path(inst)}) "
+                                        "for its active version")
+    if refusal is not None:
+        raise refusal
     active = inst.active
     if active is None:
         where = inst.spec.install_dir

@@ -294,6 +294,19 @@ def test_no_install_is_refused(tmp_path):
     assert os.listdir(root) == []
 
 
+def test_an_install_dir_that_is_not_the_recorded_one_is_refused_not_sent_to_install_nso_there(root65):
+    """keys rotate --install-dir /opt/nsc (a typo; the install is in /opt/ncs) said no NSO is
+    installed there, and to install NSO first with --install-dir /opt/nsc."""
+    snap = snapshot(root65)
+    for check in (("--check",), ()):
+        r = rotate(root65, "--install-dir", "/opt/nsc", "--json", *check, ok=False)
+        err = json.loads(r.stdout)["error"]
+        assert (r.exit_code, err["reference"]) == (2, "not-the-recorded-install-dir"), err
+        assert "the install's recorded INSTALL_DIR, /opt/ncs" in err["message"] and "install DIST" not in err["hint"]
+    assert snapshot(root65) == snap
+    assert rotate_json(root65, "--install-dir", "/opt/ncs/", "--check")["status"] == "would-add"
+
+
 def test_missing_keys_file_is_refused(root65):
     os.unlink(root65 / KEYS)
     snap = snapshot(root65)
