@@ -479,7 +479,7 @@ def account_actions(spec: InstallSpec, view: TargetView, version: str) -> list[A
     database nso-install may change (always with a run-as user); the run-as user and its own
     group; the IPC group and the memberships of the accounts granted the IPC socket; and the
     withdrawal of the memberships nso-install added for an earlier spec."""
-    user = spec.run_as_user
+    user, before = spec.run_as_user, view.previous_user
     ipc = ipc_access(spec, version, view)
     if ipc.memberships and not (view.accounts_editable or user):
         raise UsageError("ipc-grants-need-accounts", "IPC grants add the granted accounts to the group "
@@ -506,7 +506,9 @@ def account_actions(spec: InstallSpec, view: TargetView, version: str) -> list[A
             Group(user, f"primary group of {user}; the only group allowed to execute NSO's privileged binaries",
                   private_to=user),
             User(user, group=user, home=spec.run_dir, groups=(ADMIN_GROUP,),
-                 reason="the unprivileged account NSO runs as (no login shell, no home created)"),
+                 reason="the unprivileged account NSO runs as (no login shell, no home created)",
+                 handed_from=(before,) if before and before != user else (),
+                 orphans=view.previous_user_gone),
         ]
     return acts
 

@@ -267,6 +267,11 @@ class User(_NeedsAccountFiles, Action):
     groups: tuple[str, ...] = ()
     reason: str = ""
     comment: str = "Cisco NSO"
+    # the earlier NSO account(s) whose files this run hands to this one (plan.reown_actions),
+    # and whether files of deleted accounts (bare uids) in RUN_DIR are taken over too: the home
+    # ``home`` may still be theirs when this is checked, not when NSO starts
+    handed_from: tuple[str, ...] = ()
+    orphans: bool = False
     kind: ClassVar[str] = "user"
     tool: ClassVar[str] = "useradd"
     fs: ClassVar[bool] = False
@@ -283,8 +288,7 @@ class User(_NeedsAccountFiles, Action):
                 out.append(name)
         return list(dict.fromkeys(out))
 
-    @staticmethod
-    def _foreign_home(facts: Facts, u) -> str | None:
+    def _foreign_home(self, facts: Facts, u) -> str | None:
         """Why an account other than root and ``u`` could change ``u``'s existing home directory
         (it, or a directory above it, is another's or writable by others: a sticky one above
         is fine), or None.  A home that does not exist counts as far as it exists."""
@@ -296,7 +300,8 @@ class User(_NeedsAccountFiles, Action):
             f = facts.path(d)
             if not f.exists:
                 return None
-            if f.uid not in (0, os.geteuid(), u.uid):  # (an ordinary user's staging root is that user's)
+            if f.uid not in (0, os.geteuid(), u.uid) and not (d == home and self._handed_over(facts, d, f.uid)):
+                # (an ordinary user's staging root is that user's)
                 return f"{d} belongs to {facts.accounts.user_name(f.uid)}"
             if f.kind != DIR:
                 continue  # (a link's own mode means nothing; the path on is judged through it)
@@ -304,6 +309,16 @@ class User(_NeedsAccountFiles, Action):
             if (f.mode & 0o002 or (f.mode & 0o020 and f.gid not in (0, u.gid))) and not sticky_above:
                 return f"{d} is writable by {'others' if f.mode & 0o002 else 'group ' + facts.accounts.group_name(f.gid)}"
         return None
+
+    def _handed_over(self, facts: Facts, home: PurePosixPath, uid: int) -> bool:
+        """Whether ``home`` is the RUN_DIR this plan gives to this account, and ``uid`` (its owner)
+        an earlier NSO account whose files go with it (or a deleted one's bare uid, when taken)."""
+        if home != PurePosixPath(os.path.normpath(self.home)):
+            return False
+        names = {n for n in self.handed_from if n in facts.accounts.users}
+        if uid in {facts.accounts.users[n].uid for n in names}:
+            return True
+        return self.orphans and uid not in {x.uid for x in facts.accounts.users.values()}
 
     def check(self, facts, ctx):
         acc = facts.accounts

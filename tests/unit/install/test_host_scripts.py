@@ -163,7 +163,7 @@ def test_the_nso_account_never_gets_roots_terminal(sample_dists):
         lines = out.read_text().splitlines()
         assert [ln.split(":")[0] for ln in lines] == [
             f"{account} --status", f"{account} --cd", f"{account} --status", f"{account} --stop",
-            f"{account} --reload", f"{account} --status", f"{account} --reload"], lines
+            f"{account} --status", f"{account} --reload", f"{account} --status", f"{account} --reload"], lines
         assert all(ln.endswith("controlling terminal no, stdin other") for ln in lines), lines
     finally:
         shutil.rmtree(top)
