@@ -288,33 +288,40 @@ class User(_NeedsAccountFiles, Action):
                 out.append(name)
         return list(dict.fromkeys(out))
 
-    def _foreign_home(self, facts: Facts, u) -> str | None:
-        """Why an account other than root and ``u`` could change ``u``'s existing home directory
-        (it, or a directory above it, is another's or writable by others: a sticky one above
-        is fine), or None.  A home that does not exist counts as far as it exists."""
+    def _foreign_home(self, facts: Facts, u) -> tuple[str | None, str | None]:
+        """(why an account other than root and ``u`` could change ``u``'s existing home directory
+        -- it, or a directory above it, is another's or writable by others: a sticky one above
+        is fine --, or None; a warning, or None).  A home that does not exist counts as far as
+        it exists.  The home that is RUN_DIR, whose owner and mode the plan sets, is refused only
+        for an owner the plan does not hand it over from: writable by others, it is a warning
+        (its mode is repaired; what others may have put in it is not removed)."""
         home = PurePosixPath(os.path.normpath(u.home or "/"))
         if not home.is_absolute():
-            return None
+            return None, None
         chain = [*reversed(home.parents), home]
         for i, d in enumerate(chain):
             f = facts.path(d)
             if not f.exists:
-                return None
-            if f.uid not in (0, os.geteuid(), u.uid) and not (d == home and self._handed_over(facts, d, f.uid)):
+                return None, None
+            managed = d == home == PurePosixPath(os.path.normpath(self.home))
+            if f.uid not in (0, os.geteuid(), u.uid) and not (managed and self._handed_over(facts, f.uid)):
                 # (an ordinary user's staging root is that user's)
-                return f"{d} belongs to {facts.accounts.user_name(f.uid)}"
+                return f"{d} belongs to {facts.accounts.user_name(f.uid)}", None
             if f.kind != DIR:
                 continue  # (a link's own mode means nothing; the path on is judged through it)
             sticky_above = f.mode & stat.S_ISVTX and i < len(chain) - 1
             if (f.mode & 0o002 or (f.mode & 0o020 and f.gid not in (0, u.gid))) and not sticky_above:
-                return f"{d} is writable by {'others' if f.mode & 0o002 else 'group ' + facts.accounts.group_name(f.gid)}"
-        return None
+                who = 'others' if f.mode & 0o002 else 'group ' + facts.accounts.group_name(f.gid)
+                if not managed:
+                    return f"{d} is writable by {who}", None
+                return None, (f"{d}, the home of {self.path}, is writable by {who}: its mode is repaired below; "
+                              "what others may have put in it (.local/, .ssh/, .config/...) is not removed: "
+                              "review it.")
+        return None, None
 
-    def _handed_over(self, facts: Facts, home: PurePosixPath, uid: int) -> bool:
-        """Whether ``home`` is the RUN_DIR this plan gives to this account, and ``uid`` (its owner)
-        an earlier NSO account whose files go with it (or a deleted one's bare uid, when taken)."""
-        if home != PurePosixPath(os.path.normpath(self.home)):
-            return False
+    def _handed_over(self, facts: Facts, uid: int) -> bool:
+        """Whether ``uid`` (the owner of RUN_DIR, this account's home) is an earlier NSO account
+        whose files this plan gives to this one (or a deleted one's bare uid, when taken)."""
         names = {n for n in self.handed_from if n in facts.accounts.users}
         if uid in {facts.accounts.users[n].uid for n in names}:
             return True
@@ -370,7 +377,7 @@ class User(_NeedsAccountFiles, Action):
             raise UsageError("privileged-run-as-user", f"user {self.path} is in the group(s) {', '.join(privileged)}, "
                              "which grant root-equivalent or host-wide access; NSO (and whoever controls it) would "
                              "have that too.", f"Remove {self.path} from them, or run NSO as a dedicated account.")
-        foreign = self._foreign_home(facts, u)
+        foreign, home_warning = self._foreign_home(facts, u)
         if foreign:
             raise UsageError(
                 "run-as-user-foreign-home",
@@ -379,7 +386,7 @@ class User(_NeedsAccountFiles, Action):
                 "their home (a Python program's ~/.local site-packages, for one).",
                 f"Give {self.path} a home only it and root can change (usermod{prefix} -d {self.home} {self.path}), or "
                 "run NSO as a dedicated account (for example nso, which nso-install creates).")
-        warnings = []
+        warnings = [home_warning] if home_warning else []
         if u.shell not in NOLOGIN_SHELLS:
             warnings.append(f"user {self.path} exists with the login shell {u.shell or '(none)'}; "
                             f"left as is (a service account is safer with {NOLOGIN}).")

@@ -212,6 +212,34 @@ def test_existing_user_whose_home_another_account_can_change_is_refused(tmp_path
     assert f"usermod --prefix {root} -d /var/opt/ncs nso" in e.value.hint
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="chowns the home to other uids")
+def test_a_home_that_is_run_dir_is_repaired_not_refused_unless_a_stranger_owns_it(tmp_path):
+    """RUN_DIR is the account's home, and the plan sets its owner and mode: made writable by
+    all (by NSO's account itself), it is a warning to review what is in it, and repaired below;
+    owned by another account than the one it is handed over from, it is refused as any home."""
+    passwd = PASSWD + "alice:x:1000:1000::/home/alice:/bin/bash\nold:x:1001:1001::/x:/usr/sbin/nologin\n"
+    root = staged_root(tmp_path, passwd, GROUP + "alice:x:1000:\nold:x:1001:\n")
+    home = root / "var/opt/ncs"
+    home.mkdir(parents=True)
+    os.chown(home, 999, 997)
+    os.chmod(home, 0o777)
+    user = User("nso", group="nso", home="/var/opt/ncs", groups=("ncsadmin",))
+    o = _check(root, user)
+    assert o.status == "ok" and "/var/opt/ncs, the home of nso, is writable by others" in o.warning
+    os.chown(home, 1001, 1001)
+    os.chmod(home, 0o750)
+    with pytest.raises(UsageError, match="belongs to old"):
+        _check(root, user)
+    assert _check(root, User("nso", group="nso", home="/var/opt/ncs", groups=("ncsadmin",),
+                             handed_from=("old",))).status == "ok"
+    os.chown(home, 1000, 1000)
+    with pytest.raises(UsageError, match="belongs to alice"):
+        _check(root, User("nso", group="nso", home="/var/opt/ncs", groups=("ncsadmin",), handed_from=("old",)))
+    os.chown(home, 4242, 4242)  # a deleted account's bare uid: taken over when the plan says so
+    assert _check(root, User("nso", group="nso", home="/var/opt/ncs", groups=("ncsadmin",),
+                             orphans=True)).status == "ok"
+
+
 def test_a_home_below_a_sticky_directory_is_judged_by_itself(tmp_path):
     passwd = PASSWD.replace(":/var/opt/ncs:", ":/tmp/nso:")
     root = staged_root(tmp_path, passwd, GROUP)
