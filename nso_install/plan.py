@@ -29,7 +29,8 @@ from . import fsops
 from .access import IpcAccess, pam_choice, resolve_ipc
 from .actions.accounts import ADMIN_GROUP, IPC_GROUP, OPER_GROUP, Group, Membership, PamService, User
 from .actions.base import Action, Attrs
-from .actions.files import Absent, ConfFile, Directory, File, Leftovers, Obsolete, Reown, Symlink, SystemDirectory, TakeOver
+from .actions.files import (RUN_DIR_QUARANTINE, Absent, ConfFile, Directory, File, Leftovers, Obsolete, Reown, Symlink,
+                            SystemDirectory, TakeOver)
 from .actions.keys import (ROTATE_KEYS, HostKeyAside, KeyPair, KeysFileRead, SecretFile, check_crypto_keys, check_ipc_secret,
                            generate_crypto_keys, generate_ipc_secret, host_key_aside, rotated_from, ssh_host_key,
                            tls_key_cert)
@@ -537,7 +538,7 @@ def reown_actions(spec: InstallSpec, view: TargetView) -> list[Action]:
         for d in (s.config_dir, s.run_dir, s.log_dir, IPC_RUNTIME_DIR):
             if d not in {a.path for a in acts}:
                 acts.append(Reown(d, before, to, to, f"what NSO wrote as {before} now belongs to {to}",
-                                  quarantine=("packages", "scripts") if d == s.run_dir else ()))
+                                  quarantine=RUN_DIR_QUARANTINE if d == s.run_dir else ()))
     return acts
 
 

@@ -593,6 +593,11 @@ class Obsolete(Action):
 
 
 QUARANTINE = ".nso-install-quarantine."  # where a hand-over puts what needs review (0700 root)
+# What in RUN_DIR a hand-over moves aside rather than gives to the next owner: NSO's load path
+# and scripts, and -- RUN_DIR is the NSO account's home -- what programs read from a home: a
+# Python's user site-packages (~/.local), sshd's authorized_keys (~/.ssh: a nologin account
+# still forwards ports), and XDG configuration (~/.config)
+RUN_DIR_QUARANTINE = ("packages", "scripts", ".local", ".ssh", ".config")
 
 
 def refuse_running(facts: Facts, ctx, uid: int | None, who: str) -> None:
@@ -624,7 +629,8 @@ class Reown(Action):
     * regular files: replaced by copies (holes kept) with that owner and the same drop of bits
       (the account may hold them open for writing);
     * entries of the account in ``quarantine`` (NSO's load path and scripts: packages/,
-      scripts/), and every symlink or special file of the account: moved, whole, into
+      scripts/; what programs read from the account's home: RUN_DIR_QUARANTINE), and every
+      symlink or special file of the account: moved, whole, into
       ``PATH/.nso-install-quarantine.ACCOUNT.TIME`` (0700 root; ``.XXXXXXXX`` added when the name
       is taken) for the administrator to review;
     * entries of other owners in the account's group: the group becomes ``to_group``.

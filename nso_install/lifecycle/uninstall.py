@@ -22,7 +22,7 @@ from typing import ClassVar
 
 from ..actions.accounts import NOLOGIN_SHELLS, Membership, NoAccount, members_left
 from ..actions.base import Action, Context, Effects, change, masked, ok
-from ..actions.files import Absent, RemoveTree, Reown, TakeOver
+from ..actions.files import Absent, RemoveTree, Reown, RUN_DIR_QUARANTINE, TakeOver
 from ..engine import Report, apply, evaluate, preflight
 from ..errors import UsageError, aim_systemctl
 from ..conf.render import IPC_RUNTIME_DIR
@@ -221,7 +221,7 @@ def _disown_kept(inst: Installation, parts: set[str], facts: Facts) -> list[Acti
     own_groups = {u for u in users if u in groups}
     acts: list[Action] = [Reown(d, u, "root", "root", f"kept, and {u} (NSO's account) is deleted below: what it "
                                 "made goes to root, write bits dropped, its code and links set aside for review",
-                                quarantine=("packages", "scripts") if d == spec.run_dir else (), itself=True)
+                                quarantine=RUN_DIR_QUARANTINE if d == spec.run_dir else (), itself=True)
                           for d in dict.fromkeys(kept) for u in users]
     # a group someone gave members since (an administrator in ncsadmin) is kept below
     # (NoAccount): its files stay its own, for the members it keeps, not root's

@@ -797,3 +797,26 @@ def test_a_foreign_run_marker_under_a_staging_root_is_named_by_the_path_to_remov
     assert shlex.split(given) == ["rm", str(marker)], given
     subprocess.run(shlex.split(given), check=True)
     assert not marker.exists()
+
+
+def test_what_the_account_put_in_its_home_for_programs_to_read_is_not_the_next_accounts(root, dist):
+    """RUN_DIR is the NSO account's home: a Python's user site-packages, sshd's authorized_keys
+    (port forwarding works for a nologin account) and XDG configuration the old account left
+    there would be read as the new one's. They go aside for review; its other data is taken over."""
+    install(dist, root, "--run-as-user", "nso")
+    nso = ids(root, "nso")
+    for d in (".local", ".local/lib", ".ssh", ".config"):
+        as_account(root, nso, f"var/opt/ncs/{d}", directory=True, mode=0o700)
+    as_account(root, nso, "var/opt/ncs/.local/lib/evil.pth", "import os\n")
+    as_account(root, nso, "var/opt/ncs/.ssh/authorized_keys", "ssh-ed25519 AAAA mallory\n", 0o600)
+    as_account(root, nso, "var/opt/ncs/.config/erlang/.erlang", "os:cmd(\"id\").\n")
+    as_account(root, nso, "var/opt/ncs/state/kept", "data\n")
+    r = install(dist, root, "--run-as-user", "nso2")
+    assert "review them" in r.output
+    (quarantine,) = root.glob("var/opt/ncs/.nso-install-quarantine.nso.*")
+    assert sorted(p.name for p in quarantine.iterdir()) == [".config%erlang", ".local%lib", ".ssh%authorized_keys"]
+    assert not os.path.lexists(root / "var/opt/ncs/.ssh/authorized_keys")
+    assert list((root / "var/opt/ncs/.local").iterdir()) == []
+    nso2 = ids(root, "nso2")
+    assert os.stat(root / "var/opt/ncs/state/kept").st_uid == nso2[0]
+    assert os.stat(root / "var/opt/ncs/.ssh").st_uid == nso2[0]  # the directory itself, emptied, is handed over
