@@ -221,7 +221,7 @@ def test_check_mode_reports_the_install_when_the_tool_is_not_installed_yet(tmp_p
     assert not r.failed and r.result["skipped"] is True, r.result
 
 
-@pytest.mark.parametrize("module_name", ["install", "status", "verify", "audit", "uninstall"])
+@pytest.mark.parametrize("module_name", ["install", "status", "verify", "audit", "uninstall", "keys_rotate"])
 @pytest.mark.parametrize("wrong, words", [
     ("venv/bin/nso-instal", "does not exist, and is not VENV/bin/nso-install"),
     ("venv", "is not an executable file"),  # a directory
@@ -290,7 +290,7 @@ def test_activate_check_and_diff_mode(fake):
     ("install", {"distribution": "/opt/ncs/current"}),
     ("activate", {"rollback": True}),
     ("uninstall", {"all": True}),
-    ("status", {}), ("verify", {}), ("audit", {}),
+    ("status", {}), ("verify", {}), ("audit", {}), ("keys_rotate", {}),
 ])
 def test_an_empty_root_is_refused_not_given_to_the_cli(fake, name, args):
     """nso-install takes --root '' for the current directory: a variable meant as "no root"

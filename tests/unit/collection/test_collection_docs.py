@@ -28,7 +28,8 @@ def test_install_examples_set_only_variables_that_exist_and_secrets_only_secret_
         assert any((t.get("set") or {}).get("crypto.mechanism") == "inline" for t in tasks)
 
 
-@pytest.mark.parametrize("name", ["install", "uninstall", "activate", "tool", "audit", "verify", "status"])
+@pytest.mark.parametrize("name", ["install", "uninstall", "activate", "tool", "audit", "verify", "status",
+                                  "keys_rotate"])
 def test_module_docs_are_yaml(name):
     m = module(name)
     for part in ("DOCUMENTATION", "EXAMPLES", "RETURN"):
@@ -62,6 +63,23 @@ def test_status_return_documents_the_tools_answer():
 
     schema = json.loads((ROOT / "docs" / "json-output.schema.json").read_text())
     assert set(schema["$defs"]["status"]["properties"]) - {"version"} <= set(returned("status"))
+
+
+def test_keys_rotate_return_documents_the_tools_answer_and_what_it_returns(tmp_path):
+    """RETURN names every key of the keys-rotate document (but its format version, and the
+    warnings, which are the task's own) and nothing the module does not return."""
+    import json
+
+    from collection_support import ROOT, Fake, run
+
+    schema = json.loads((ROOT / "docs" / "json-output.schema.json").read_text())
+    answer = {k: None for k in schema["$defs"]["keys-rotate"]["properties"]}
+    answer.update(version=1, result="keys-rotate", changed=False, warnings=[])
+    doc = returned("keys_rotate")
+    assert set(answer) - {"version", "warnings", "changed"} <= set(doc)
+    r = run("keys_rotate", {"executable": str(Fake(tmp_path / "bin", answer).path)})
+    assert not r.failed, r.result
+    assert set(r.result) - _ANSIBLE_OWN == set(doc), set(r.result) ^ set(doc)
 
 
 @pytest.mark.parametrize("name", ["verify", "audit"])
