@@ -14,7 +14,7 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
-from collection_support import Fake, basic, run
+from collection_support import Fake, basic, playbook, run
 
 EXE = Path(sys.executable).parent / "nso-install"
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="creates accounts and sets owners (root only)")
@@ -151,3 +151,29 @@ def test_a_refusal_of_the_real_tool_names_its_reference_and_hint_and_no_key(root
         "nso-install")[0], r.result["msg"]
     assert keys_file.read_bytes() == before
     _no_key_in(r.result, _keys(keys_file))
+
+
+@as_root
+def test_a_playbook_rotates_and_its_verbose_output_holds_no_key(root, dists, tmp_path):
+    """Through ansible-playbook -vvv (the module's arguments, its result, its warnings as Ansible
+    prints them): check mode, a rotation, its re-run; no key value anywhere in the output."""
+    if not EXE.exists():
+        pytest.skip("nso-install is not installed next to this Python")
+    subprocess.run([str(EXE), "install", str(dists["6.5.3"]), "--system-install", "--root", str(root), "-q"],
+                   check=True, capture_output=True)
+    keys_file = root / "etc/ncs/ncs.crypto_keys"
+    before = keys_file.read_bytes()
+    task = {"nso_install.nso.keys_rotate": {"root": str(root), "executable": str(EXE)}}
+    r = playbook(tmp_path, [{"hosts": "localhost", "gather_facts": False, "tasks": [
+        {"name": "check", **task, "check_mode": True, "register": "check"},
+        {"name": "rotate", **task, "register": "rotated"},
+        {"name": "again", **task, "register": "again"},
+        {"ansible.builtin.assert": {"that": [
+            "check.changed and check.status == 'would-add'", "rotated.changed and rotated.generation == 0",
+            "not again.changed and again.status == 'pending'"]}}]}], "-vvv")
+    assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-3000:]
+    assert re.search(r"^localhost\s*: ok=4\s+changed=2\s", r.stdout, re.M), r.stdout[-2000:]
+    assert r.stdout.count("\"key_names\"") >= 3  # (each task's result is in the output looked through)
+    assert keys_file.read_bytes() != before and _generations(keys_file) == {-1, 0}
+    keys = _keys(keys_file)
+    assert keys and not [k for k in keys if k in r.stdout or k in r.stderr or k.upper() in r.stdout]
