@@ -12,7 +12,7 @@ Proved, in one sequence (each ansible-playbook run costs seconds per task on a l
   2. first run: changed on every good host, the bad host failed with the tool's error and hint;
   3. second run: changed=0 on every good host (the bad host fails again, alone);
   4. check + diff mode with a changed ncs.conf value: the diff is shown, nothing written.
-Then the status/verify/uninstall modules, ad hoc on one host.
+Then the status/verify/keys_rotate/uninstall modules, ad hoc on one host.
 
 The connection plugin is ansible/tests/connection_plugins/docker_exec.py (docker exec / docker cp):
 community.docker's comes only with the 570 MB `ansible` package.
@@ -193,7 +193,8 @@ def adhoc(fleet, host: str, module: str, args: dict, *extra: str) -> tuple[subpr
 
 @pytest.mark.timeout(600)
 def test_modules_status_verify_uninstall(fleet):
-    """After test_fleet_playbook (the same hosts): facts modules read, uninstall is idempotent."""
+    """After test_fleet_playbook (the same hosts): facts modules read, keys_rotate rotates once,
+    uninstall is idempotent."""
     host = fleet["good"][0]
     if not host.exists("/opt/ncs/current"):
         pytest.skip("needs test_fleet_playbook's install")
@@ -206,6 +207,23 @@ def test_modules_status_verify_uninstall(fleet):
     assert r.returncode != 0 and "finding" in res.get("msg", "") and res["findings"], show(r)
     r, res = adhoc(fleet, host.name, "nso_install.nso.verify", {"fail_on_drift": False})
     assert r.returncode == 0 and res["ok"] is False, show(r)
+
+    # keys_rotate on the host itself (no root): check mode changes nothing, a rotation adds
+    # generation 0, a re-run adds none; no key value in any of Ansible's output
+    keys = "/etc/ncs/ncs.crypto_keys"
+    legacy = host.run("cat", keys).stdout
+    runs = [adhoc(fleet, host.name, "nso_install.nso.keys_rotate", {}, "--check", "-v")]
+    assert runs[-1][0].returncode == 0 and runs[-1][1]["status"] == "would-add", show(runs[-1][0])
+    assert runs[-1][1]["changed"] is True and host.run("cat", keys).stdout == legacy
+    runs.append(adhoc(fleet, host.name, "nso_install.nso.keys_rotate", {}, "-v"))
+    assert runs[-1][0].returncode == 0 and runs[-1][1]["changed"] is True, show(runs[-1][0])
+    assert runs[-1][1]["generation"] == 0 and runs[-1][1]["file"] == keys
+    rotated = host.run("cat", keys).stdout
+    assert rotated.startswith("EXTERNAL_KEY_FORMAT=2\n") and "AES256CFB128_KEY[0]=" in rotated
+    runs.append(adhoc(fleet, host.name, "nso_install.nso.keys_rotate", {}, "-v"))
+    assert runs[-1][0].returncode == 0 and runs[-1][1]["changed"] is False, show(runs[-1][0])
+    values = set(re.findall(r"=([0-9a-fA-F]{32,})$", legacy + rotated, re.M))
+    assert len(values) >= 4 and not [v for v in values for r, _ in runs if v in r.stdout + r.stderr]
 
     r, res = adhoc(fleet, host.name, "nso_install.nso.uninstall", {"all": True}, "--check")
     assert r.returncode == 0 and res["changed"] is True and host.exists("/opt/ncs/current"), show(r)
