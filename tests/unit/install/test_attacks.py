@@ -20,7 +20,7 @@ import threading
 import time
 
 import pytest
-from support import cli, snapshot
+from support import cli, extract_all, off_3des, snapshot
 
 from nso_install import state as state_mod
 from nso_install.sample import make_sample_distribution
@@ -820,3 +820,42 @@ def test_what_the_account_put_in_its_home_for_programs_to_read_is_not_the_next_a
     nso2 = ids(root, "nso2")
     assert os.stat(root / "var/opt/ncs/state/kept").st_uid == nso2[0]
     assert os.stat(root / "var/opt/ncs/.ssh").st_uid == nso2[0]  # the directory itself, emptied, is handed over
+
+
+@pytest.mark.parametrize("recorded", [True, False])
+def test_a_tree_the_account_owns_in_the_install_directory_is_never_activated_nor_privileged(root, dists, recorded):
+    """activate as root, to a tree of INSTALL_DIR the NSO account owns (chowned to it, as the
+    vendor's example does with /opt/ncs): one nso-install unpacked differs from its record, one
+    it did not unpack gets no privilege; either way current stays where it was."""
+    import tarfile
+
+    install(dists["6.4.1"], root, "--run-as-user", "nso")
+    tree = root / "opt/ncs/ncs-6.5.3"
+    if recorded:
+        install(dists["6.5.3"], root)
+    else:
+        unpacked = root.parent / "unpacked"
+        with tarfile.open(dists["6.5.3"]) as tf:
+            extract_all(tf, unpacked)
+        shutil.move(str(unpacked / "nso-6.5.3"), tree)
+    off_3des(root)
+    nso = ids(root, "nso")
+    for dirpath, dirnames, filenames in os.walk(tree):
+        for name in dirnames + filenames:
+            os.lchown(os.path.join(dirpath, name), *nso)
+    os.lchown(tree, *nso)
+    r = cli("activate", "6.5.3", "--root", root, ok=False)
+    assert r.exit_code != 0
+    assert ("differs from what nso-install unpacked" if recorded else "no record of unpacking it") in r.stderr
+    assert os.readlink(root / "opt/ncs/current") == "ncs-6.4.1"
+    privileged = [p for p in tree.rglob("*") if not p.is_symlink()
+                  and (os.lstat(p).st_mode & 0o6000 or _has_cap(p))]
+    assert privileged == []
+
+
+def _has_cap(p) -> bool:
+    try:
+        os.getxattr(p, "security.capability", follow_symlinks=False)
+        return True
+    except OSError:
+        return False
