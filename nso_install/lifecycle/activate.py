@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from pathlib import Path
 
-from ..errors import NsoInstallError, UsageError, sh
-from ..facts import LINK, Facts
+from ..errors import NsoInstallError, UnsafePathError, UsageError, sh
+from ..facts import DIR, FILE, LINK, Facts
 from ..record import record
 from ..run import RunOptions, RunResult, install
 from ..spec import SpecInput
@@ -73,6 +74,34 @@ def _same_fips_state(inst: Installation, tree) -> None:
                      "(ncs.conf and the SSH host key follow).")
 
 
+def _root_only_tree(inst: Installation, tree) -> None:
+    """Refuse, before anything changes, a tree root would run that another account could have
+    written: the tree itself, or a directory or file in it, not root's or writable by group or
+    others.  INSTALL_DIR is root's (untrusted-directory otherwise), but a tree in it may not be:
+    one NSO's own installer left that was chowned to an account (the vendor's example chowns
+    /opt/ncs), or a recorded one changed since.  An unrecorded tree needs no privilege when NSO
+    runs as root, so nothing else stopped the switch: current led to that account's programs,
+    which the unit, logrotate and every login shell run as root; with a run-as user the switch
+    was refused only at epam's privilege, after ncsrc had been written into the account's tree."""
+    facts = Facts(inst.target)
+    top = facts.path(tree.path)
+    entries = [(tree.path, top.uid, top.mode or 0, top.kind)] + [
+        (p, st.st_uid, stat.S_IMODE(st.st_mode), kind) for p, st, kind in facts.walk(tree.path)]
+    for path, uid, mode, kind in entries:
+        if kind not in (DIR, FILE):
+            continue  # (a link cannot be replaced in a directory only root writes; nor changed at all)
+        problem = (f"belongs to uid {uid}" if uid != 0 else
+                   f"is writable by group or others (mode {mode:04o})" if mode & 0o022 else None)
+        if problem:
+            host = sh(inst.target.host(tree.path))
+            raise UnsafePathError("untrusted-tree", f"{path} {problem}: another account could have put its own "
+                                  f"programs into NSO {tree.version} ({tree.path}), which root runs once it is "
+                                  "active; nothing was switched.",
+                                  f"Find out who changed it; then install that version again from its distribution "
+                                  f"({inst.command('install DIST --system-install --activate')}), or, once you trust "
+                                  f"what it holds, chown -R root:root {host} && chmod -R go-w {host}, and re-run.")
+
+
 def _same_install_dir(inst: Installation) -> None:
     """The switch is a run of the recorded install (its spec: config, unit, INSTALL_DIR): given
     another --install-dir, it found the version there, then copied that tree into the recorded
@@ -96,6 +125,7 @@ def activate(inst: Installation, version: str, *, force: bool = False, check: bo
                          f"ncs-{tree.version}; current can only point to INSTALL_DIR/ncs-VSN.",
                          f"Rename it to {inst.spec.install_dir}/ncs-{tree.version} (if no such tree exists), or "
                          "install the version from its distribution.")
+    _root_only_tree(inst, tree)
     _same_fips_state(inst, tree)
     active = inst.active
     notes = []

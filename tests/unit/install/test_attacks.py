@@ -822,35 +822,47 @@ def test_what_the_account_put_in_its_home_for_programs_to_read_is_not_the_next_a
     assert os.stat(root / "var/opt/ncs/.ssh").st_uid == nso2[0]  # the directory itself, emptied, is handed over
 
 
+@pytest.mark.parametrize("runas", ["root", "nso"])
 @pytest.mark.parametrize("recorded", [True, False])
-def test_a_tree_the_account_owns_in_the_install_directory_is_never_activated_nor_privileged(root, dists, recorded):
-    """activate as root, to a tree of INSTALL_DIR the NSO account owns (chowned to it, as the
-    vendor's example does with /opt/ncs): one nso-install unpacked differs from its record, one
-    it did not unpack gets no privilege; either way current stays where it was."""
+@pytest.mark.parametrize("how", ["owned", "open-directory"])
+def test_a_tree_another_account_could_write_is_never_activated_and_nothing_changes(root, dists, recorded, runas, how):
+    """activate, as root, to a tree of INSTALL_DIR another account owns (chowned to it: the
+    vendor's example chowns /opt/ncs) or could write (a directory in it open to others): refused
+    before anything changes.  Unrecorded, with NSO running as root (no privilege to set), the
+    switch went through: current led to nobody's bin/ncs, which the unit and every login shell
+    run as root; with a run-as user it was refused only after ncsrc was written into that tree."""
     import tarfile
 
-    install(dists["6.4.1"], root, "--run-as-user", "nso")
+    install(dists["6.4.1"], root, *(["--run-as-user", "nso"] if runas == "nso" else []))
     tree = root / "opt/ncs/ncs-6.5.3"
     if recorded:
         install(dists["6.5.3"], root)
-    else:
+    else:  # as NSO's own installer leaves it
         unpacked = root.parent / "unpacked"
         with tarfile.open(dists["6.5.3"]) as tf:
             extract_all(tf, unpacked)
         shutil.move(str(unpacked / "nso-6.5.3"), tree)
     off_3des(root)
-    nso = ids(root, "nso")
-    for dirpath, dirnames, filenames in os.walk(tree):
-        for name in dirnames + filenames:
-            os.lchown(os.path.join(dirpath, name), *nso)
-    os.lchown(tree, *nso)
+    if how == "owned":
+        for dirpath, dirnames, filenames in os.walk(tree):
+            for name in dirnames + filenames:
+                os.lchown(os.path.join(dirpath, name), NOBODY, NOBODY)
+        os.lchown(tree, NOBODY, NOBODY)
+    else:
+        os.chmod(tree / "bin", 0o777)
+    before = snapshot(root)
     r = cli("activate", "6.5.3", "--root", root, ok=False)
-    assert r.exit_code != 0
-    assert ("differs from what nso-install unpacked" if recorded else "no record of unpacking it") in r.stderr
+    assert r.exit_code == 1 and "untrusted-tree" not in r.output
+    said = "belongs to uid 65534" if how == "owned" else "/opt/ncs/ncs-6.5.3/bin is writable by group or others"
+    assert said in r.stderr and "nothing was switched" in r.stderr, r.stderr
+    assert snapshot(root) == before
     assert os.readlink(root / "opt/ncs/current") == "ncs-6.4.1"
-    privileged = [p for p in tree.rglob("*") if not p.is_symlink()
-                  and (os.lstat(p).st_mode & 0o6000 or _has_cap(p))]
-    assert privileged == []
+    if not recorded:  # (one nso-install unpacked for a run-as user has its privileges from that run)
+        privileged = [p for p in tree.rglob("*") if not p.is_symlink()
+                      and (os.lstat(p).st_mode & 0o6000 or _has_cap(p))]
+        assert privileged == []
+    r = cli("activate", "6.5.3", "--root", root, "--json", ok=False)
+    assert json.loads(r.stdout)["error"]["reference"] == "untrusted-tree"
 
 
 def _has_cap(p) -> bool:
