@@ -97,9 +97,11 @@ def _root_only_tree(inst: Installation, tree) -> None:
             raise UnsafePathError("untrusted-tree", f"{path} {problem}: another account could have put its own "
                                   f"programs into NSO {tree.version} ({tree.path}), which root runs once it is "
                                   "active; nothing was switched.",
-                                  f"Find out who changed it; then install that version again from its distribution "
-                                  f"({inst.command('install DIST --system-install --activate')}), or, once you trust "
-                                  f"what it holds, chown -R root:root {host} && chmod -R go-w {host}, and re-run.")
+                                  f"Find out who changed it; then move {host} out of INSTALL_DIR and install that "
+                                  f"version again from its distribution ({inst.command('install DIST --system-install')}"
+                                  " --activate: a repair in place keeps the entries it does not know, as they are), "
+                                  f"or, once you trust all it holds, chown -R root:root {host} && chmod -R go-w {host}"
+                                  ", and re-run.")
 
 
 def _same_install_dir(inst: Installation) -> None:
