@@ -19,7 +19,7 @@ from typing import ClassVar
 
 from .. import fsops, manifest
 from ..errors import ApplyError, UnsafePathError
-from ..facts import ABSENT, DIR, Facts
+from ..facts import ABSENT, DIR, FILE, Facts
 from .base import Action, Attrs, Effects, change, ok
 from .privileges import PATTERNS, REMOVABLE
 from ..record import record
@@ -144,6 +144,7 @@ class InstallTree(Action):
         return self._checked[1]
 
     def check(self, facts, ctx):
+        self.preflight(facts, ctx)  # (--check refuses it as the run does)
         leftovers, foreign = self._named_like_leftovers(facts)
         outcome = self._check(facts, ctx, leftovers)
         if foreign and not outcome.warning:
@@ -180,6 +181,36 @@ class InstallTree(Action):
         if leftovers:
             return change(f"NSO {v} installed{extra}")
         return ok(f"NSO {v} installed, as unpacked")
+
+    def preflight(self, facts: Facts, ctx) -> None:
+        """Refused before anything changes: a tree of this version there holding entries the
+        distribution lacks that another account owns or may write.  A repair carries such
+        entries into the repaired tree as they are (:meth:`_carry_over`), and an intact tree is
+        recorded with them: that account's files stayed in a tree root runs (its ``bin/`` is on
+        every login shell's PATH through ``current``), now "as unpacked"."""
+        if not self._here(facts):
+            return
+        drift = self._drift_once(facts, ctx)
+        if drift is None:
+            if self._manifest is None:
+                return
+            # (no manifest yet: the extra entries by name, against the distribution's; the run
+            # compares the content itself later)
+            drift = manifest.compare(self._manifest, ctx.target.host(self.path), frozenset(self.written_elsewhere),
+                                     self._manifest.matching(PATTERNS), full=False)
+        m = ctx.manifest(self.path) or self._manifest
+        gone = m.left_out if m is not None else frozenset()  # (what this spec leaves out: removed by another action)
+        for rel in drift.extra:
+            if any(rel == g or rel.startswith(f"{g}/") for g in gone):
+                continue
+            why = _foreign(facts, f"{self.path}/{rel}")
+            if why is not None:
+                where, problem = why
+                raise UnsafePathError("untrusted-tree", f"{where} is not in the NSO {self.dist.version} distribution and "
+                                      f"{problem}: a repair keeps such entries as they are, so another account's files "
+                                      f"would stay in {self.path}, which root runs; nothing was changed.",
+                                      f"Find out who put it there; move it out of the tree (or move {self.path} out "
+                                      "of the way to install it anew), then re-run.")
 
     def _not_restorable(self, drift: manifest.Drift) -> ApplyError:
         return ApplyError("tree-not-restorable", f"{self.path} differs from what nso-install unpacked "
@@ -422,6 +453,30 @@ class InstallTree(Action):
                     except OSError:
                         pass
                 raise
+
+
+def _foreign(facts: Facts, path: str) -> tuple[str, str] | None:
+    """(the entry, what is wrong) for the first entry at or below ``path`` that another account
+    than root (or the one running nso-install) owns or may write, else None."""
+    me, my_group = os.geteuid(), os.getegid()
+
+    def judge(p: str, uid: int, gid: int, mode: int, kind: str) -> tuple[str, str] | None:
+        if uid not in (0, me):
+            return p, f"belongs to uid {uid}"
+        if kind in (DIR, FILE) and (mode & 0o002 or mode & 0o020 and gid not in (0, my_group)):
+            return p, f"is writable by {'others' if mode & 0o002 else f'group {gid}'} (mode {mode:04o})"
+        return None
+
+    top = facts.path(path)
+    if top.kind == ABSENT:
+        return None
+    found = judge(path, top.uid, top.gid, top.mode or 0, top.kind)
+    if found is None and top.kind == DIR:
+        for p, st, kind in facts.walk(path):
+            found = judge(p, st.st_uid, st.st_gid, st.st_mode & 0o7777, kind)
+            if found is not None:
+                break
+    return found
 
 
 CARRIED = ".carried"  # beside a temporary tree: what a repair moves into it (a JSON list)

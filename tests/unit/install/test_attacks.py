@@ -871,3 +871,50 @@ def _has_cap(p) -> bool:
         return True
     except OSError:
         return False
+
+
+@pytest.mark.parametrize("recorded", [True, False])
+def test_another_accounts_entry_in_a_tree_is_never_kept_by_a_repair_nor_recorded(root, dists, recorded):
+    """install DIST --activate over a tree of that version that another account could write (a
+    vendor tree chowned to it, or a recorded one whose bin/ was opened to all): the repair
+    restored the distribution's files but carried that account's extra bin/evil into the
+    repaired tree as it was (nobody's, executable), made it current, and recorded it as
+    unpacked: on the PATH of every root login shell.  Now refused before anything changes."""
+    import tarfile
+
+    install(dists["6.4.1"], root)
+    tree = root / "opt/ncs/ncs-6.5.3"
+    if recorded:
+        install(dists["6.5.3"], root)
+        os.chmod(tree / "bin", 0o777)
+    else:  # as NSO's own installer leaves it, then chowned to the account
+        unpacked = root.parent / "unpacked"
+        with tarfile.open(dists["6.5.3"]) as tf:
+            extract_all(tf, unpacked)
+        shutil.move(str(unpacked / "nso-6.5.3"), tree)
+        for dirpath, dirnames, filenames in os.walk(tree):
+            for name in dirnames + filenames:
+                os.lchown(os.path.join(dirpath, name), NOBODY, NOBODY)
+        os.lchown(tree, NOBODY, NOBODY)
+    off_3des(root)
+    evil = tree / "bin/evil"
+    evil.write_text("#!/bin/sh\nid\n")
+    os.chown(evil, NOBODY, NOBODY)
+    os.chmod(evil, 0o755)
+    before = snapshot(root)
+    if recorded:  # (--check unpacks nothing: an unrecorded tree's extra entries are known in the run)
+        r = install(dists["6.5.3"], root, "--activate", "--check", ok=False)
+        assert r.exit_code == 1 and "bin/evil is not in the NSO 6.5.3 distribution" in r.stderr, r.output
+    r = install(dists["6.5.3"], root, "--activate", ok=False)
+    assert r.exit_code == 1, r.output
+    assert "/opt/ncs/ncs-6.5.3/bin/evil is not in the NSO 6.5.3 distribution and belongs to uid 65534" in r.stderr
+    # (no temporary tree left beside it either; INSTALL_DIR's mtime is the unpack's, removed again)
+    after = snapshot(root)
+    assert {k: v for k, v in after.items() if k != "opt/ncs"} == {k: v for k, v in before.items() if k != "opt/ncs"}
+    assert os.readlink(root / "opt/ncs/current") == "ncs-6.4.1"
+    r = install(dists["6.5.3"], root, "--activate", "--json", ok=False)
+    assert json.loads(r.stdout)["error"]["reference"] == "untrusted-tree"
+    # moved out (as the hint says), the repair goes through and nothing of the account's stays
+    os.rename(evil, root.parent / "evil")
+    install(dists["6.5.3"], root, "--activate")
+    assert [p for p in tree.rglob("*") if os.lstat(p).st_uid == NOBODY] == []
