@@ -85,13 +85,15 @@ def _root_only_tree(inst: Installation, tree) -> None:
     was refused only at epam's privilege, after ncsrc had been written into the account's tree."""
     facts = Facts(inst.target)
     top = facts.path(tree.path)
-    entries = [(tree.path, top.uid, top.mode or 0, top.kind)] + [
-        (p, st.st_uid, stat.S_IMODE(st.st_mode), kind) for p, st, kind in facts.walk(tree.path)]
-    for path, uid, mode, kind in entries:
+    entries = [(tree.path, top.uid, top.gid, top.mode or 0, top.kind)] + [
+        (p, st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode), kind) for p, st, kind in facts.walk(tree.path)]
+    for path, uid, gid, mode, kind in entries:
         if kind not in (DIR, FILE):
             continue  # (a link cannot be replaced in a directory only root writes; nor changed at all)
+        # (group root's write is root's: as install judges a tree's extra entries, tree._foreign)
         problem = (f"belongs to uid {uid}" if uid != 0 else
-                   f"is writable by group or others (mode {mode:04o})" if mode & 0o022 else None)
+                   f"is writable by others (mode {mode:04o})" if mode & 0o002 else
+                   f"is writable by group {gid} (mode {mode:04o})" if mode & 0o020 and gid != 0 else None)
         if problem:
             host = sh(inst.target.host(tree.path))
             raise UnsafePathError("untrusted-tree", f"{path} {problem}: another account could have put its own "

@@ -853,7 +853,7 @@ def test_a_tree_another_account_could_write_is_never_activated_and_nothing_chang
     before = snapshot(root)
     r = cli("activate", "6.5.3", "--root", root, ok=False)
     assert r.exit_code == 1 and "untrusted-tree" not in r.output
-    said = "belongs to uid 65534" if how == "owned" else "/opt/ncs/ncs-6.5.3/bin is writable by group or others"
+    said = "belongs to uid 65534" if how == "owned" else "/opt/ncs/ncs-6.5.3/bin is writable by others"
     assert said in r.stderr and "nothing was switched" in r.stderr, r.stderr
     assert snapshot(root) == before
     assert os.readlink(root / "opt/ncs/current") == "ncs-6.4.1"
@@ -863,6 +863,23 @@ def test_a_tree_another_account_could_write_is_never_activated_and_nothing_chang
         assert privileged == []
     r = cli("activate", "6.5.3", "--root", root, "--json", ok=False)
     assert json.loads(r.stdout)["error"]["reference"] == "untrusted-tree"
+
+
+def test_a_tree_only_root_and_group_root_may_write_is_activated(root, dists):
+    """Group root's write is root's own: a vendor's tree with a root:root 0775 directory is no
+    other account's, and activate switches to it."""
+    import tarfile
+
+    install(dists["6.4.1"], root)
+    unpacked = root.parent / "unpacked"
+    with tarfile.open(dists["6.5.3"]) as tf:
+        extract_all(tf, unpacked)
+    shutil.move(str(unpacked / "nso-6.5.3"), root / "opt/ncs/ncs-6.5.3")
+    off_3des(root)
+    os.chown(root / "opt/ncs/ncs-6.5.3/bin", 0, 0)
+    os.chmod(root / "opt/ncs/ncs-6.5.3/bin", 0o775)
+    cli("activate", "6.5.3", "--root", root)
+    assert os.readlink(root / "opt/ncs/current") == "ncs-6.5.3"
 
 
 def _has_cap(p) -> bool:
