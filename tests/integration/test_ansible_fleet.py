@@ -231,3 +231,57 @@ def test_modules_status_verify_uninstall(fleet):
     assert r.returncode == 0 and res["changed"] is True and not host.exists("/opt/ncs"), show(r)
     r, res = adhoc(fleet, host.name, "nso_install.nso.uninstall", {"all": True})
     assert r.returncode == 0 and res["changed"] is False, show(r)
+
+
+@pytest.mark.timeout(900)
+def test_ha_keys_rotate_playbook(fleet):
+    """After test_fleet_playbook: two of its hosts as an HA group (their keys made identical first,
+    as an HA group's are) rotated by nso_install.nso.ha_keys_rotate. Check mode writes nothing; a
+    run leaves both nodes with the same keys file of the new generation, each with the owner and
+    mode it had, no key value in Ansible's output and no copy of the file left on the controller;
+    a re-run changes nothing. NSO does not run in these containers (the sample distribution's
+    ncs_cmd is a failing stub and its stand-in has no key-rotation action): the reload and the
+    apply are skipped with the message that says so, and no generation is recorded as applied."""
+    a, b = fleet["good"][1], fleet["good"][2]
+    if not (a.exists("/opt/ncs/current") and b.exists("/opt/ncs/current")):
+        pytest.skip("needs test_fleet_playbook's install")
+    keys = "/etc/ncs/ncs.crypto_keys"
+    b.run("sh", "-c", f"cat > {keys}", input=a.read(keys))  # (keeps b's owner and mode)
+    attrs = {h.name: h.stat(keys) for h in (a, b)}
+    legacy = a.read(keys)
+    inventory = fleet["dir"] / "ha.yml"
+    inventory.write_text(json.dumps({"nso_ha": {
+        "hosts": {a.name: {}, b.name: {}},
+        "vars": {"ansible_connection": "docker_exec", "ansible_python_interpreter": "/usr/bin/python3"}}}))
+
+    def run(*extra):
+        r = subprocess.run([ansible_bin("ansible-playbook"), "-i", str(inventory), "nso_install.nso.ha_keys_rotate",
+                            "-v", *extra], capture_output=True, text=True, env=fleet["env"], cwd=fleet["dir"],
+                           timeout=600)
+        return r, {m[0]: dict(changed=int(m[2]), failed=int(m[4])) for m in RECAP.findall(r.stdout)}
+
+    before = snapshots([a, b])
+    r, recap = run("--check")
+    assert r.returncode == 0 and "would add key generation 0" in r.stdout, show(r)
+    assert snapshots([a, b]) == before, "check mode wrote something" + show(r)
+
+    runs = [run()]
+    r, recap = runs[-1]
+    assert r.returncode == 0 and recap[a.name]["failed"] == 0 and recap[b.name]["failed"] == 0, show(r)
+    rotated = a.read(keys)
+    assert rotated.startswith("EXTERNAL_KEY_FORMAT=2\n") and "AES256CFB128_KEY[0]=" in rotated
+    assert "AES256CFB128_KEY[-1]=" in rotated and b.read(keys) == rotated
+    assert {h.name: h.stat(keys) for h in (a, b)} == attrs
+    assert "NSO is not running on" in r.stdout and "it was not applied" in r.stdout, show(r)
+    assert a.nso_install("status")["keys"]["pending_generation"] == 0
+
+    runs.append(run())
+    r, recap = runs[-1]
+    assert r.returncode == 0 and recap[a.name]["changed"] == 0 and recap[b.name]["changed"] == 0, show(r)
+    assert a.read(keys) == rotated == b.read(keys)
+
+    values = set(re.findall(r"=([0-9a-fA-F]{32,})$", legacy + rotated, re.M))
+    assert len(values) >= 4
+    assert not [v for v in values for r, _ in runs if v in r.stdout + r.stderr], "a key in Ansible's output"
+    left = [p for p in fleet["dir"].rglob("*") if p.is_file() and any(v.encode() in p.read_bytes() for v in values)]
+    assert not left, f"a copy of the keys is left on the controller: {left}"
