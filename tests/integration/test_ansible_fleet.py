@@ -12,7 +12,8 @@ Proved, in one sequence (each ansible-playbook run costs seconds per task on a l
   2. first run: changed on every good host, the bad host failed with the tool's error and hint;
   3. second run: changed=0 on every good host (the bad host fails again, alone);
   4. check + diff mode with a changed ncs.conf value: the diff is shown, nothing written.
-Then the status/verify/keys_rotate/uninstall modules, ad hoc on one host.
+Then the status/verify/keys_rotate/uninstall modules, ad hoc on one host, and the ha_keys_rotate
+playbook on two others as an HA pair.
 
 The connection plugin is ansible/tests/connection_plugins/docker_exec.py (docker exec / docker cp):
 community.docker's comes only with the 570 MB `ansible` package.
@@ -273,7 +274,8 @@ def test_ha_keys_rotate_playbook(fleet):
     assert "AES256CFB128_KEY[-1]=" in rotated and b.read(keys) == rotated
     assert {h.name: h.stat(keys) for h in (a, b)} == attrs
     assert "NSO is not running on" in r.stdout and "it was not applied" in r.stdout, show(r)
-    assert a.nso_install("status")["keys"]["pending_generation"] == 0
+    status = json.loads(a.run("/opt/nso-install/venv/bin/nso-install", "status", "--json").stdout)
+    assert status["keys"]["pending_generation"] == 0 and not status["keys"].get("applied_generation")
 
     runs.append(run())
     r, recap = runs[-1]
