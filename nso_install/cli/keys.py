@@ -23,8 +23,8 @@ def keys() -> None:
 @click.option("--new", is_flag=True,
               help="Add another generation although the one added last is not recorded as applied yet.")
 @click.option("--applied", is_flag=True,
-              help="Record that NSO now uses the generation added last (key-rotation apply-new-keys ran); "
-                   "changes nothing else.")
+              help="Record that NSO now uses the generation added last (key-rotation apply-new-keys ran), or, "
+                   "on an HA node given another node's rotated file, the file's newest; changes nothing else.")
 @LOCK_TIMEOUT_OPTION
 @click.option("-v", "--verbose", count=True, help="More detail (and the traceback of an unexpected error).")
 @QUIET_OPTION

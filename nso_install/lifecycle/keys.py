@@ -510,25 +510,38 @@ def _settle_write(state, rec: dict, kf: KeysFile, data: bytes, file: str, check:
 
 
 def _applied(inst: Installation, kf: KeysFile, rec: dict, pending: int | None, state, base: dict) -> RotateResult:
-    file, check = base["file"], base["check"]
+    file = base["file"]
     if pending is None:
         done = rec.get("applied_generation")
-        if isinstance(done, int) and not isinstance(done, bool):
+        done = done if isinstance(done, int) and not isinstance(done, bool) else None
+        newest = None if kf.legacy else kf.newest
+        if newest is not None and newest >= 0 and (done is None or newest > done):
+            # an HA node given the rotated file of another (install --crypto-keys): its nso-install
+            # added nothing, but NSO applies the generation on every node of the group alike
+            return _record_applied(inst, kf, newest, state, base, [
+                f"generation {newest} was not added by nso-install here (another node's rotated keys file, written "
+                "by install --crypto-keys, or an edit of the file); recorded as applied, as asked."])
+        if done is not None:
             return RotateResult(generation=done, status="already-applied", changed=False,
                                 notes=[f"generation {done} was already recorded as applied "
                                        f"({rec.get('applied_time', 'time unknown')}); nothing waits."], **base)
         raise UsageError("no-pending-generation", f"nso-install has not added a key generation to {file} that waits "
-                         "to be applied.", f"Run {inst.command('keys rotate')} first (it adds one and prints the NSO steps).")
+                         "to be applied, and the file holds none newer than one recorded as applied.", f"Run {inst.command('keys rotate')} first (it adds one and prints the NSO steps).")
     notes = []
     if pending not in kf.generations:
         notes.append(f"generation {pending} is no longer in {file} (the file was changed since it was added); "
                      "recorded as applied anyway, as asked.")
-    result = RotateResult(generation=pending, status="would-apply" if check else "applied", changed=True,
-                          names=kf.names(pending), notes=notes, **base)
-    if check:
+    return _record_applied(inst, kf, pending, state, base, notes)
+
+
+def _record_applied(inst: Installation, kf: KeysFile, generation: int, state, base: dict,
+                    notes: list[str]) -> RotateResult:
+    result = RotateResult(generation=generation, status="would-apply" if base["check"] else "applied", changed=True,
+                          names=kf.names(generation), notes=notes, **base)
+    if base["check"]:
         return result
     now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    state.data["keys"] = {"applied_generation": pending, "applied_time": now}
+    state.data["keys"] = {"applied_generation": generation, "applied_time": now}
     state.save()
-    state.append_history({"command": "keys rotate --applied", "file": file, "generation": pending})
+    state.append_history({"command": "keys rotate --applied", "file": base["file"], "generation": generation})
     return result

@@ -3,7 +3,7 @@
 INSTALL_DIR/current/ncsrc the NSO commands source puts fake ncs_cmd / ncs_cli first on PATH,
 which record their arguments and stdin. What is proved: the rotated file reaches the other node
 through install --crypto-keys and the nodes end identical; reload on each running NSO; the action
-once, on the rotating node, with the generation; applied recorded there only after the action
+once, on the rotating node, with the generation; applied recorded on every node only after the action
 named the new generation; a stopped NSO or an action that did not answer skips / fails without
 recording; check mode runs keys rotate --check only; no key in the output; no copy left behind.
 (The real nso-install and containers: tests/integration/test_ansible_fleet.py.)"""
@@ -126,7 +126,9 @@ def test_a_rotation_with_nso_running_everywhere(nodes):
     assert "--applied" in calls(a)[-1] and "--applied" not in calls(a)[1]
     installs = [c for c in calls(b) if c[0] == "install"]
     assert len(installs) == 1 and installs[0][-1] == f"{b}/opt/current" and "--system-install" in installs[0]
-    assert not [c for c in calls(b) if c[:2] == ["keys", "rotate"]]  # b's nso-install has nothing pending
+    # b's nso-install added nothing; once NSO applied it, b records its file's newest generation too
+    assert [c for c in calls(b) if c[:2] == ["keys", "rotate"]] == [c for c in calls(b) if "--applied" in c]
+    assert len([c for c in calls(b) if "--applied" in c]) == 1
     assert (a / "ncs_cmd").read_text() == (b / "ncs_cmd").read_text() == "-d -c reload\n"
     assert (a / "ncs_cli.stdin").read_text() == ("key-rotation get-active-generation\n"
                                                  "key-rotation apply-new-keys new-key-generation 0\n")

@@ -759,3 +759,14 @@ def test_the_rotated_keys_of_one_ha_node_are_given_to_another(tmp_path, sample_d
     # the older file again (an inventory not yet updated): kept, as on the rotated node
     again = install_json(sample_dists["tar.gz"], b, "--system-install", "--crypto-keys", first)
     assert again["changed"] == 0 and (b / KEYS).read_bytes() == rotated.read_bytes()
+    # once NSO applied it (from any node of the group), every node records it: b's nso-install did
+    # not add generation 0, its file holds it newer than anything recorded as applied
+    before = snapshot(b)
+    assert rotate_json(b, "--applied", "--check")["status"] == "would-apply" and snapshot(b) == before
+    done = rotate_json(b, "--applied")
+    assert (done["status"], done["generation"], done["changed"]) == ("applied", 0, True)
+    assert "not added by nso-install here" in " ".join(done["notes"])
+    assert json.loads(cli("status", "--root", b, "--json").stdout)["keys"]["applied_generation"] == 0
+    assert rotate_json(b, "--applied")["status"] == "already-applied"
+    assert (b / KEYS).read_bytes() == rotated.read_bytes()
+    assert rotate_json(b)["generation"] == 1  # the next rotation there goes on from it

@@ -32,7 +32,8 @@ options:
     type: bool
     default: false
   applied:
-    description: C(--applied). Record that NSO now uses the generation added last; the keys file is not changed.
+    description: C(--applied). Record that NSO now uses the generation added last (on an HA node given another
+      node's rotated file, the file's newest); the keys file is not changed.
     type: bool
     default: false
   install_dir:
