@@ -691,6 +691,7 @@ def remove_tree(host: Path) -> None:
 
 
 _OPEN_TO_REMOVE = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+MAX_RELISTS = 1000  # directories remove_tree lists again because entries appeared in them meanwhile
 
 
 def _remove_at(dfd: int, name: str) -> None:
@@ -703,6 +704,7 @@ def _remove_at(dfd: int, name: str) -> None:
         return
     # depth first without recursion (another account's tree may be deeper than Python's stack)
     stack = [(top, dfd, name, None)]  # (fd, parent fd, name, its entries not yet removed)
+    relists = 0
     try:
         while stack:
             fd, parent, nm, left = stack[-1]
@@ -712,7 +714,25 @@ def _remove_at(dfd: int, name: str) -> None:
             if not left:
                 stack.pop()
                 os.close(fd)
-                os.rmdir(nm, dir_fd=parent)
+                try:
+                    os.rmdir(nm, dir_fd=parent)
+                except OSError as e:
+                    # an account that may write there put an entry in since the listing (or a new
+                    # directory in place of the emptied one): what is there now goes too, within a
+                    # bound (a process that never stops adding entries ends the removal with ENOTEMPTY)
+                    if e.errno not in (errno.ENOTEMPTY, errno.EEXIST) or relists >= MAX_RELISTS:
+                        raise
+                    relists += 1
+                    try:
+                        again = os.open(nm, _OPEN_TO_REMOVE, dir_fd=parent)
+                    except FileNotFoundError:
+                        continue
+                    except OSError as e2:
+                        if e2.errno not in (errno.ENOTDIR, errno.ELOOP):
+                            raise
+                        os.unlink(nm, dir_fd=parent)
+                        continue
+                    stack.append((again, parent, nm, None))
                 continue
             child = left.pop()
             try:

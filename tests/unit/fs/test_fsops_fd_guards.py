@@ -5,6 +5,7 @@ wait on a FIFO, and the trusted-path walk that every privilege goes through."""
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import subprocess
@@ -271,3 +272,55 @@ def test_remove_tree_removes_a_deep_tree_and_a_single_file(tmp_path):
     assert not (tmp_path / "file").exists()
     with pytest.raises(FileNotFoundError):
         fsops.remove_tree(tmp_path / "missing")
+
+
+def _tree(tmp_path):
+    top = tmp_path / "run"
+    (top / "x/sub").mkdir(parents=True)
+    (top / "x/sub/f").write_text("f")
+    (top / "keep-going").write_text("k")
+    return top
+
+
+def test_remove_tree_removes_what_appears_while_it_runs(tmp_path, monkeypatch):
+    """An account that may write the tree adds an entry to a directory after its listing, and
+    puts a new, non-empty directory in place of one just emptied: the removal, which stopped
+    half way with ENOTEMPTY, lists them again and removes everything."""
+    top = _tree(tmp_path)
+    real_rmdir = os.rmdir
+    done = []
+
+    def rmdir(name, *, dir_fd=None):
+        if name == "sub" and "late" not in done:
+            done.append("late")
+            with open(os.open("late", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=dir_fd), "w"):
+                pass
+            os.rename("late", "sub/late", src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        if name == "x" and "swap" not in done:
+            done.append("swap")
+            os.rename("x", "x.old", src_dir_fd=dir_fd, dst_dir_fd=dir_fd)  # (not in the parent's listing)
+            os.mkdir("x", dir_fd=dir_fd)
+            os.mkdir("x/y", dir_fd=dir_fd)
+        return real_rmdir(name, dir_fd=dir_fd)
+
+    monkeypatch.setattr(fsops.os, "rmdir", rmdir)
+    fsops.remove_tree(top)
+    assert done == ["late", "swap"] and not top.exists()
+
+
+def test_remove_tree_ends_with_enotempty_when_entries_keep_appearing(tmp_path, monkeypatch):
+    top = _tree(tmp_path)
+    real_rmdir = os.rmdir
+    n = [0]
+
+    def rmdir(name, *, dir_fd=None):
+        if name == "sub":
+            n[0] += 1
+            os.close(os.open(f"sub/new{n[0]}", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=dir_fd))
+        return real_rmdir(name, dir_fd=dir_fd)
+
+    monkeypatch.setattr(fsops.os, "rmdir", rmdir)
+    monkeypatch.setattr(fsops, "MAX_RELISTS", 3)
+    with pytest.raises(OSError) as e:
+        fsops.remove_tree(top)
+    assert e.value.errno == errno.ENOTEMPTY and n[0] == 4
