@@ -694,13 +694,30 @@ _OPEN_TO_REMOVE = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK |
 MAX_RELISTS = 1000  # directories remove_tree lists again because entries appeared in them meanwhile
 
 
-def _remove_at(dfd: int, name: str) -> None:
+def _open_or_unlink(dfd: int, name: str, gone_ok: bool) -> int | None:
+    """A descriptor of the directory ``name`` in ``dfd`` to remove what is in it; None when it
+    was no directory (a file, link, FIFO...: the entry itself is unlinked here) or, with
+    ``gone_ok``, is no longer there."""
     try:
-        top = os.open(name, _OPEN_TO_REMOVE, dir_fd=dfd)
+        return os.open(name, _OPEN_TO_REMOVE, dir_fd=dfd)
+    except FileNotFoundError:
+        if not gone_ok:
+            raise
+        return None
     except OSError as e:
         if e.errno not in (errno.ENOTDIR, errno.ELOOP):
             raise
-        os.unlink(name, dir_fd=dfd)  # a file, link, FIFO...: the entry itself
+    try:
+        os.unlink(name, dir_fd=dfd)
+    except FileNotFoundError:
+        if not gone_ok:
+            raise
+    return None
+
+
+def _remove_at(dfd: int, name: str) -> None:
+    top = _open_or_unlink(dfd, name, gone_ok=False)
+    if top is None:
         return
     # depth first without recursion (another account's tree may be deeper than Python's stack)
     stack = [(top, dfd, name, None)]  # (fd, parent fd, name, its entries not yet removed)
@@ -723,31 +740,14 @@ def _remove_at(dfd: int, name: str) -> None:
                     if e.errno not in (errno.ENOTEMPTY, errno.EEXIST) or relists >= MAX_RELISTS:
                         raise
                     relists += 1
-                    try:
-                        again = os.open(nm, _OPEN_TO_REMOVE, dir_fd=parent)
-                    except FileNotFoundError:
-                        continue
-                    except OSError as e2:
-                        if e2.errno not in (errno.ENOTDIR, errno.ELOOP):
-                            raise
-                        os.unlink(nm, dir_fd=parent)
-                        continue
-                    stack.append((again, parent, nm, None))
+                    again = _open_or_unlink(parent, nm, gone_ok=True)
+                    if again is not None:
+                        stack.append((again, parent, nm, None))
                 continue
             child = left.pop()
-            try:
-                sub = os.open(child, _OPEN_TO_REMOVE, dir_fd=fd)
-            except FileNotFoundError:
-                continue
-            except OSError as e:
-                if e.errno not in (errno.ENOTDIR, errno.ELOOP):
-                    raise
-                try:
-                    os.unlink(child, dir_fd=fd)
-                except FileNotFoundError:
-                    pass
-                continue
-            stack.append((sub, fd, child, None))
+            sub = _open_or_unlink(fd, child, gone_ok=True)
+            if sub is not None:
+                stack.append((sub, fd, child, None))
     finally:
         for fd, _, _, _ in stack:
             os.close(fd)
