@@ -19,7 +19,7 @@ from typing import ClassVar
 
 from .. import fsops, manifest
 from ..errors import ApplyError, UnsafePathError
-from ..facts import ABSENT, DIR, FILE, Facts
+from ..facts import ABSENT, DIR, FILE, LINK, Facts
 from .base import Action, Attrs, Effects, change, ok
 from .privileges import PATTERNS, REMOVABLE
 from ..record import record
@@ -203,7 +203,7 @@ class InstallTree(Action):
         for rel in drift.extra:
             if any(rel == g or rel.startswith(f"{g}/") for g in gone):
                 continue
-            why = _foreign(facts, f"{self.path}/{rel}")
+            why = foreign_entry(facts, f"{self.path}/{rel}")
             if why is not None:
                 where, problem = why
                 raise UnsafePathError("untrusted-tree", f"{where} is not in the NSO {self.dist.version} distribution and "
@@ -455,12 +455,16 @@ class InstallTree(Action):
                 raise
 
 
-def _foreign(facts: Facts, path: str) -> tuple[str, str] | None:
+def foreign_entry(facts: Facts, path: str, links: bool = True) -> tuple[str, str] | None:
     """(the entry, what is wrong) for the first entry at or below ``path`` that another account
-    than root (or the one running nso-install) owns or may write, else None."""
+    than root (or the one running nso-install) owns or may write, else None.  ``links=False``:
+    links are not judged at all (in directories only root writes, a link can be neither
+    replaced nor changed: what a tree to activate holds)."""
     me, my_group = os.geteuid(), os.getegid()
 
     def judge(p: str, uid: int, gid: int, mode: int, kind: str) -> tuple[str, str] | None:
+        if not links and kind == LINK:
+            return None
         if uid not in (0, me):
             return p, f"belongs to uid {uid}"
         if kind in (DIR, FILE) and (mode & 0o002 or mode & 0o020 and gid not in (0, my_group)):

@@ -23,11 +23,10 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 from pathlib import Path
 
 from ..errors import NsoInstallError, UnsafePathError, UsageError, sh
-from ..facts import DIR, FILE, LINK, Facts
+from ..facts import LINK, Facts
 from ..record import record
 from ..run import RunOptions, RunResult, install
 from ..spec import SpecInput
@@ -83,27 +82,20 @@ def _root_only_tree(inst: Installation, tree) -> None:
     runs as root, so nothing else stopped the switch: current led to that account's programs,
     which the unit, logrotate and every login shell run as root; with a run-as user the switch
     was refused only at epam's privilege, after ncsrc had been written into the account's tree."""
-    facts = Facts(inst.target)
-    top = facts.path(tree.path)
-    entries = [(tree.path, top.uid, top.gid, top.mode or 0, top.kind)] + [
-        (p, st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode), kind) for p, st, kind in facts.walk(tree.path)]
-    for path, uid, gid, mode, kind in entries:
-        if kind not in (DIR, FILE):
-            continue  # (a link cannot be replaced in a directory only root writes; nor changed at all)
-        # (group root's write is root's: as install judges a tree's extra entries, tree._foreign)
-        problem = (f"belongs to uid {uid}" if uid != 0 else
-                   f"is writable by others (mode {mode:04o})" if mode & 0o002 else
-                   f"is writable by group {gid} (mode {mode:04o})" if mode & 0o020 and gid != 0 else None)
-        if problem:
-            host = sh(inst.target.host(tree.path))
-            raise UnsafePathError("untrusted-tree", f"{path} {problem}: another account could have put its own "
-                                  f"programs into NSO {tree.version} ({tree.path}), which root runs once it is "
-                                  "active; nothing was switched.",
-                                  f"Find out who changed it; then move {host} out of INSTALL_DIR and install that "
-                                  f"version again from its distribution ({inst.command('install DIST --system-install')}"
-                                  " --activate: a repair in place keeps the entries it does not know, as they are), "
-                                  f"or, once you trust all it holds, chown -R root:root {host} && chmod -R go-w {host}"
-                                  ", and re-run.")
+    from ..actions.tree import foreign_entry
+
+    found = foreign_entry(Facts(inst.target), tree.path, links=False)  # (install's judge of a tree's extra entries)
+    if found:
+        path, problem = found
+        host = sh(inst.target.host(tree.path))
+        raise UnsafePathError("untrusted-tree", f"{path} {problem}: another account could have put its own "
+                              f"programs into NSO {tree.version} ({tree.path}), which root runs once it is "
+                              "active; nothing was switched.",
+                              f"Find out who changed it; then move {host} out of INSTALL_DIR and install that "
+                              f"version again from its distribution ({inst.command('install DIST --system-install')}"
+                              " --activate: a repair in place keeps the entries it does not know, as they are), "
+                              f"or, once you trust all it holds, chown -R root:root {host} && chmod -R go-w {host}"
+                              ", and re-run.")
 
 
 def _same_install_dir(inst: Installation) -> None:
