@@ -15,6 +15,7 @@ from unittest import mock
 
 import pytest
 from collection_support import Fake, basic, playbook, run
+from support import snapshot
 
 EXE = Path(sys.executable).parent / "nso-install"
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="creates accounts and sets owners (root only)")
@@ -70,14 +71,13 @@ def _no_key_in(result: dict, keys: set[str]) -> None:
             assert form not in text, "a key is in the task's result"
 
 
-def _tree(root: Path) -> dict[str, tuple]:
-    """Every path under ROOT with its mode, size, mtime and (a file's) content."""
-    out = {}
-    for p in sorted(root.rglob("*")):
-        st = p.lstat()
-        out[str(p)] = (st.st_mode, st.st_size, st.st_mtime_ns, p.read_bytes() if p.is_file() and not p.is_symlink()
-                       else None)
-    return out
+def _installed(root: Path, dists) -> Path:
+    """A system install of the real nso-install staged under ROOT; its keys file (legacy format)."""
+    if not EXE.exists():
+        pytest.skip("nso-install is not installed next to this Python")
+    subprocess.run([str(EXE), "install", str(dists["6.5.3"]), "--system-install", "--root", str(root), "-q"],
+                   check=True, capture_output=True)
+    return root / "etc/ncs/ncs.crypto_keys"
 
 
 def _generations(path: Path) -> set[int]:
@@ -86,15 +86,11 @@ def _generations(path: Path) -> set[int]:
 
 @as_root
 def test_check_rotate_rerun_applied_and_never_a_key(root, dists):
-    if not EXE.exists():
-        pytest.skip("nso-install is not installed next to this Python")
-    subprocess.run([str(EXE), "install", str(dists["6.5.3"]), "--system-install", "--root", str(root), "-q"],
-                   check=True, capture_output=True)
-    keys_file = root / "etc/ncs/ncs.crypto_keys"
+    keys_file = _installed(root, dists)
     before = keys_file.read_bytes()
     seen = set(_keys(keys_file))
     assert seen and b"EXTERNAL_KEY_FORMAT=2" not in before  # (install writes the legacy format)
-    tree = _tree(root)
+    tree = snapshot(root)
     args = {"executable": str(EXE), "root": str(root)}
     results = []
 
@@ -102,7 +98,7 @@ def test_check_rotate_rerun_applied_and_never_a_key(root, dists):
     results.append(check.result)
     assert not check.failed and check.result["changed"] and check.result["status"] == "would-add", check.result
     assert check.result["generation"] == 0 and check.result["converted_legacy"] and check.result["check"]
-    assert keys_file.read_bytes() == before and _tree(root) == tree  # (the keys file, the records: nothing)
+    assert keys_file.read_bytes() == before and snapshot(root) == tree  # (the keys file, the records: nothing)
 
     rotated = run("keys_rotate", args)
     results.append(rotated.result)
@@ -139,11 +135,7 @@ def test_check_rotate_rerun_applied_and_never_a_key(root, dists):
 
 @as_root
 def test_a_refusal_of_the_real_tool_names_its_reference_and_hint_and_no_key(root, dists):
-    if not EXE.exists():
-        pytest.skip("nso-install is not installed next to this Python")
-    subprocess.run([str(EXE), "install", str(dists["6.5.3"]), "--system-install", "--root", str(root), "-q"],
-                   check=True, capture_output=True)
-    keys_file = root / "etc/ncs/ncs.crypto_keys"
+    keys_file = _installed(root, dists)
     before = keys_file.read_bytes()
     r = run("keys_rotate", {"executable": str(EXE), "root": str(root), "install_dir": "/opt/nsx"})
     assert r.failed and r.result["error"]["reference"] == "not-the-recorded-install-dir", r.result
@@ -157,11 +149,7 @@ def test_a_refusal_of_the_real_tool_names_its_reference_and_hint_and_no_key(root
 def test_a_playbook_rotates_and_its_verbose_output_holds_no_key(root, dists, tmp_path):
     """Through ansible-playbook -vvv (the module's arguments, its result, its warnings as Ansible
     prints them): check mode, a rotation, its re-run; no key value anywhere in the output."""
-    if not EXE.exists():
-        pytest.skip("nso-install is not installed next to this Python")
-    subprocess.run([str(EXE), "install", str(dists["6.5.3"]), "--system-install", "--root", str(root), "-q"],
-                   check=True, capture_output=True)
-    keys_file = root / "etc/ncs/ncs.crypto_keys"
+    keys_file = _installed(root, dists)
     before = keys_file.read_bytes()
     task = {"nso_install.nso.keys_rotate": {"root": str(root), "executable": str(EXE)}}
     r = playbook(tmp_path, [{"hosts": "localhost", "gather_facts": False, "tasks": [
