@@ -62,6 +62,9 @@ class InstallTree(Action):
     # run before apply): walking a big tree twice doubled a no-op re-run
     _checked: tuple[object, manifest.Drift | None] | None = field(default=None, init=False, repr=False,
                                                                    compare=False)
+    # the Context whose preflight() found the tree's extra entries root's: the run's preflight and
+    # the check() after it judge the same tree once
+    _vetted: object | None = field(default=None, init=False, repr=False, compare=False)
 
     # --- what is there ---------------------------------------------------------------------
 
@@ -188,7 +191,7 @@ class InstallTree(Action):
         entries into the repaired tree as they are (:meth:`_carry_over`), and an intact tree is
         recorded with them: that account's files stayed in a tree root runs (its ``bin/`` is on
         every login shell's PATH through ``current``), now "as unpacked"."""
-        if not self._here(facts):
+        if self._vetted is ctx or not self._here(facts):
             return
         drift = self._drift_once(facts, ctx)
         if drift is None:
@@ -211,6 +214,7 @@ class InstallTree(Action):
                                       f"would stay in {self.path}, which root runs; nothing was changed.",
                                       f"Find out who put it there; move it out of the tree (or move {self.path} out "
                                       "of the way to install it anew), then re-run.")
+        self._vetted = ctx
 
     def _not_restorable(self, drift: manifest.Drift) -> ApplyError:
         return ApplyError("tree-not-restorable", f"{self.path} differs from what nso-install unpacked "
