@@ -518,7 +518,7 @@ def _applied(inst: Installation, kf: KeysFile, rec: dict, pending: int | None, s
         if newest is not None and newest >= 0 and (done is None or newest > done):
             # an HA node given the rotated file of another (install --crypto-keys): its nso-install
             # added nothing, but NSO applies the generation on every node of the group alike
-            return _record_applied(inst, kf, newest, state, base, [
+            return _record_applied(kf, newest, state, base, [
                 f"generation {newest} was not added by nso-install here (another node's rotated keys file, written "
                 "by install --crypto-keys, or an edit of the file); recorded as applied, as asked."])
         if done is not None:
@@ -526,16 +526,17 @@ def _applied(inst: Installation, kf: KeysFile, rec: dict, pending: int | None, s
                                 notes=[f"generation {done} was already recorded as applied "
                                        f"({rec.get('applied_time', 'time unknown')}); nothing waits."], **base)
         raise UsageError("no-pending-generation", f"nso-install has not added a key generation to {file} that waits "
-                         "to be applied, and the file holds none newer than one recorded as applied.", f"Run {inst.command('keys rotate')} first (it adds one and prints the NSO steps).")
+                         "to be applied, and the file holds none newer than one recorded as applied.",
+                         f"Run {inst.command('keys rotate')} first (it adds one and prints the NSO steps).")
     notes = []
     if pending not in kf.generations:
         notes.append(f"generation {pending} is no longer in {file} (the file was changed since it was added); "
                      "recorded as applied anyway, as asked.")
-    return _record_applied(inst, kf, pending, state, base, notes)
+    return _record_applied(kf, pending, state, base, notes)
 
 
-def _record_applied(inst: Installation, kf: KeysFile, generation: int, state, base: dict,
-                    notes: list[str]) -> RotateResult:
+def _record_applied(kf: KeysFile, generation: int, state, base: dict, notes: list[str]) -> RotateResult:
+    """``generation`` recorded as the one NSO uses (only said, with --check)."""
     result = RotateResult(generation=generation, status="would-apply" if base["check"] else "applied", changed=True,
                           names=kf.names(generation), notes=notes, **base)
     if base["check"]:
